@@ -1,0 +1,18 @@
+//! Schema migrations for the Bangfu server, one list for SQLite and PostgreSQL alike.
+//!
+//! Files are named `mYYYYMMDD_NNNNNN_verb_noun.rs`, use `DeriveIden` enums rather than
+//! entity types, and a shipped migration is never edited: a change is a new migration.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_ledger;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_create_ledger::Migration)]
+    }
+}

@@ -1,0 +1,435 @@
+//! The `bangfu-server` command line (clap). Settings come from flags, then environment
+//! variables, then an optional TOML file, then defaults — in that order of precedence.
+
+use anyhow::{Context, bail};
+use bangfu_shared::{JurisdictionLevel, Policy, PolicyPreset, Role};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use sea_orm::DatabaseConnection;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::config::Settings;
+use crate::ledger::{self, ImportOptions};
+use crate::services::{Caller, enrollment, jurisdictions, policy, today};
+use crate::{AppState, db, demo};
+
+/// Bangfu central server: pairing ledger, accounts, scoped API.
+#[derive(Debug, Parser)]
+#[command(name = "bangfu-server", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// A TOML settings file.
+    #[arg(long, global = true, env = "BANGFU_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the SQLite file and photos live.
+    #[arg(long, global = true, env = "BANGFU_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL instead of the embedded SQLite file.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Log filter, e.g. `info` or `debug`.
+    #[arg(long, global = true, env = "BANGFU_LOG")]
+    pub log: Option<String>,
+}
+
+/// Server commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API.
+    Serve(ServeArgs),
+    /// Serve with a generated demo county (2 towns, 10 villages, 120 households); prints the logins.
+    Demo(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Import a ledger file (CSV or XLSX with the official headers) into a county.
+    ImportLedger(ImportArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Issue one-time enrollment codes for a town's helpers who have not set a password (CSV).
+    EnrollmentCodes(CodesArgs),
+    /// View or version a county's policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "BANGFU_BIND")]
+    pub bind: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The ledger file.
+    pub file: PathBuf,
+    /// The county (created, with the chosen policy preset, if it does not exist).
+    #[arg(long)]
+    pub county: String,
+    /// The policy preset a new county starts with.
+    #[arg(long, default_value = "laizhou-2018")]
+    pub preset: PolicyPreset,
+    /// Only report what would change.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// When new pairings and changes take effect (default today).
+    #[arg(long)]
+    pub effective_from: Option<NaiveDate>,
+    /// When the changes were filed (default today).
+    #[arg(long)]
+    pub filed_on: Option<NaiveDate>,
+    /// Why a change of helper is made at short notice.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an office or admin account; the password is read from standard input.
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    #[arg(long)]
+    pub username: String,
+    /// admin, county_office or town_office.
+    #[arg(long)]
+    pub role: Role,
+    /// The town of a town office.
+    #[arg(long)]
+    pub town: Option<String>,
+    /// The county of a county office (or of the town, when town names repeat).
+    #[arg(long)]
+    pub county: Option<String>,
+    /// Read the password from standard input (required: passwords never go on a command line).
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CodesArgs {
+    #[arg(long)]
+    pub town: String,
+    #[arg(long)]
+    pub county: Option<String>,
+    /// Write the CSV here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Store a new policy version from a preset or a JSON file.
+    Set(PolicySetArgs),
+    /// Print the policy in force (JSON).
+    Show(PolicyShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicySetArgs {
+    #[arg(long)]
+    pub county: String,
+    /// A town's override.
+    #[arg(long)]
+    pub town: Option<String>,
+    #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+    pub preset: Option<PolicyPreset>,
+    /// A JSON policy.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// The day it applies from.
+    #[arg(long)]
+    pub from: NaiveDate,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyShowArgs {
+    #[arg(long)]
+    pub county: String,
+    #[arg(long)]
+    pub town: Option<String>,
+    #[arg(long)]
+    pub date: Option<NaiveDate>,
+}
+
+/// Runs the command line and turns errors into a message and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match settings(&cli.global) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_tracing(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Defaults ← TOML file ← environment and flags.
+pub fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
+    let mut s = Settings::from_file(global.config.as_deref())?;
+    if let Some(d) = &global.data_dir {
+        s.data_dir = d.clone();
+    }
+    if let Some(u) = &global.database_url {
+        s.database_url = Some(u.clone());
+    }
+    if let Some(l) = &global.log {
+        s.log = l.clone();
+    }
+    Ok(s)
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()> {
+    if let Command::Serve(args) | Command::Demo(args) = &command {
+        settings.bind = args.bind.unwrap_or(settings.bind);
+    }
+    let url = settings.effective_database_url();
+    let db = db::connect_and_migrate(&url)
+        .await
+        .with_context(|| format!("opening the database {}", crate::config::redact_url(&url)))?;
+    match command {
+        Command::Serve(_) => serve(db, settings, false).await,
+        Command::Demo(_) => serve(db, settings, true).await,
+        Command::Migrate => {
+            println!("database is at the latest schema");
+            Ok(())
+        }
+        Command::ImportLedger(args) => import(&db, args).await,
+        Command::User(UserCommand::Add(args)) => add_user(&db, &settings, args).await,
+        Command::EnrollmentCodes(args) => codes(&db, &settings, args).await,
+        Command::Policy(cmd) => policy_cmd(&db, cmd).await,
+    }
+}
+
+async fn serve(db: DatabaseConnection, settings: Settings, demo: bool) -> anyhow::Result<()> {
+    if demo {
+        let logins = demo::seed(&db, &settings).await?;
+        println!(
+            "演示县 demo is ready. Logins (password: {}):",
+            demo::PASSWORD
+        );
+        for l in &logins {
+            println!("  {:<14} {:<14} {}", l.username, l.role.code(), l.note);
+        }
+    }
+    let listener = TcpListener::bind(settings.bind)
+        .with_context(|| format!("cannot listen on {}", settings.bind))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "Bangfu server listening on http://{addr}/api/v1 (database: {})",
+        crate::config::redact_url(&settings.effective_database_url())
+    );
+    crate::serve(AppState { db, settings }, listener)?.await?;
+    Ok(())
+}
+
+/// Finds a county by name, creating it with `preset` from 2018-01-01 if needed.
+async fn ensure_county(
+    db: &DatabaseConnection,
+    name: &str,
+    preset: PolicyPreset,
+) -> anyhow::Result<i64> {
+    if let Some(c) = jurisdictions::find(db, JurisdictionLevel::County, name, None).await? {
+        return Ok(c.id);
+    }
+    let (id, _) = jurisdictions::ensure(db, JurisdictionLevel::County, name, None).await?;
+    let from = NaiveDate::from_ymd_opt(2018, 1, 1).context("date")?;
+    policy::set(db, &Caller::system(), id, None, from, &preset.policy()).await?;
+    eprintln!("created county {name} with policy {}", preset.name());
+    Ok(id)
+}
+
+async fn import(db: &DatabaseConnection, args: ImportArgs) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let county_id = ensure_county(db, &args.county, args.preset).await?;
+    let opts = ImportOptions {
+        dry_run: args.dry_run,
+        county_id: Some(county_id),
+        effective_from: args.effective_from.unwrap_or_else(today),
+        filed_on: args.filed_on.unwrap_or_else(today),
+        reason: args.reason,
+    };
+    match ledger::import(db, &Caller::system(), &bytes, &opts).await {
+        Ok(report) => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Err(crate::ApiError::InvalidLedger(errors)) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            bail!(
+                "{} error(s) in {}; nothing was imported",
+                errors.len(),
+                args.file.display()
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn add_user(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    args: UserAddArgs,
+) -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let scope = match (args.role, &args.town, &args.county) {
+        (Role::TownOffice, Some(town), county) => Some(
+            jurisdictions::town_by_name(db, county.as_deref(), town)
+                .await?
+                .id,
+        ),
+        (Role::CountyOffice, _, Some(county)) => Some(
+            jurisdictions::find(db, JurisdictionLevel::County, county, None)
+                .await?
+                .with_context(|| format!("no county named {county}"))?
+                .id,
+        ),
+        (Role::TownOffice, None, _) => bail!("a town_office account needs --town"),
+        (Role::CountyOffice, _, None) => bail!("a county_office account needs --county"),
+        _ => None,
+    };
+    let acct = crate::services::auth::add_user(
+        db,
+        settings,
+        &Caller::system(),
+        &args.username,
+        args.role,
+        scope,
+        password,
+    )
+    .await?;
+    println!(
+        "added {} ({}) as account {}",
+        acct.username, acct.role, acct.id
+    );
+    Ok(())
+}
+
+async fn codes(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    args: CodesArgs,
+) -> anyhow::Result<()> {
+    let town = jurisdictions::town_by_name(db, args.county.as_deref(), &args.town).await?;
+    let codes = enrollment::issue(
+        db,
+        &Caller::system(),
+        settings.enrollment_ttl_days,
+        Some(town.id),
+    )
+    .await?;
+    let csv = enrollment::to_csv(&codes)?;
+    match args.out {
+        Some(path) => {
+            write_private(&path, &csv)?;
+            eprintln!("{} code(s) written to {}", codes.len(), path.display());
+        }
+        None => std::io::Write::write_all(&mut std::io::stdout(), &csv)?,
+    }
+    Ok(())
+}
+
+/// Writes a file only its owner can read (it holds secrets).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+async fn policy_cmd(db: &DatabaseConnection, cmd: PolicyCommand) -> anyhow::Result<()> {
+    match cmd {
+        PolicyCommand::Set(args) => {
+            let county = jurisdictions::find(db, JurisdictionLevel::County, &args.county, None)
+                .await?
+                .with_context(|| format!("no county named {}", args.county))?;
+            let town = match &args.town {
+                Some(t) => Some(
+                    jurisdictions::town_by_name(db, Some(&args.county), t)
+                        .await?
+                        .id,
+                ),
+                None => None,
+            };
+            let chosen: Policy = match (&args.preset, &args.file) {
+                (Some(p), _) => p.policy(),
+                (None, Some(f)) => serde_json::from_slice(
+                    &std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?,
+                )
+                .with_context(|| format!("{} is not a policy", f.display()))?,
+                (None, None) => bail!("give --preset or --file"),
+            };
+            let v = policy::set(db, &Caller::system(), county.id, town, args.from, &chosen).await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        PolicyCommand::Show(args) => {
+            let county = jurisdictions::find(db, JurisdictionLevel::County, &args.county, None)
+                .await?
+                .with_context(|| format!("no county named {}", args.county))?;
+            let town = match &args.town {
+                Some(t) => Some(
+                    jurisdictions::town_by_name(db, Some(&args.county), t)
+                        .await?
+                        .id,
+                ),
+                None => None,
+            };
+            let p = policy::effective(db, county.id, town, args.date.unwrap_or_else(today)).await?;
+            println!("{}", serde_json::to_string_pretty(&p)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Server settings: built-in defaults, then an optional TOML file, then environment
+//! variables and flags (clap reads both; a flag wins over its variable).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Password hashing cost. Production defaults follow OWASP's argon2id advice; tests lower
+/// them through configuration, never by changing these defaults.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        Argon2Settings {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// Everything the server needs to run.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where to listen.
+    pub bind: SocketAddr,
+    /// The SQLite file and photos live here.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to run on PostgreSQL; none for the embedded SQLite file.
+    pub database_url: Option<String>,
+    /// Largest JSON body accepted.
+    pub max_json_bytes: usize,
+    /// Largest ledger file accepted by the import endpoint.
+    pub max_import_bytes: usize,
+    /// How long a login token lives.
+    pub token_ttl_hours: i64,
+    /// How long an enrollment code handed out by a town office stays valid.
+    pub enrollment_ttl_days: i64,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+    /// `tracing` filter, e.g. `info` or `bangfu_server=debug`.
+    pub log: String,
+    pub argon2: Argon2Settings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("bangfu-data"),
+            database_url: None,
+            max_json_bytes: 1024 * 1024,
+            max_import_bytes: 64 * 1024 * 1024,
+            token_ttl_hours: 24 * 30,
+            enrollment_ttl_days: 30,
+            workers: 0,
+            log: "info".to_string(),
+            argon2: Argon2Settings::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("max_json_bytes", &self.max_json_bytes)
+            .field("max_import_bytes", &self.max_import_bytes)
+            .field("token_ttl_hours", &self.token_ttl_hours)
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides the password in a database URL (`postgres://user:***@host/db`).
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+}
+
+impl Settings {
+    /// Defaults overlaid with a TOML file, if one is given.
+    pub fn from_file(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Settings::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// The database to use: the configured URL, or the SQLite file in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.clone(),
+            _ => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("bangfu.db").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_defaults_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bangfu.toml");
+        std::fs::write(
+            &path,
+            "bind = \"0.0.0.0:9000\"\n[argon2]\nmemory_kib = 64\n",
+        )
+        .unwrap();
+        let s = Settings::from_file(Some(&path)).unwrap();
+        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.argon2.memory_kib, 64);
+        assert_eq!(s.argon2.iterations, Argon2Settings::default().iterations);
+        std::fs::write(&path, "bnid = \"0.0.0.0:9000\"\n").unwrap();
+        let err = Settings::from_file(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_data_dir() {
+        let s = Settings {
+            data_dir: "/tmp/x".into(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            s.effective_database_url(),
+            "sqlite:///tmp/x/bangfu.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn passwords_never_reach_debug_output() {
+        let s = Settings {
+            database_url: Some("postgres://bangfu:hunter2@db/bangfu".into()),
+            ..Settings::default()
+        };
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("hunter2"));
+        assert!(dbg.contains("bangfu:***@db"));
+    }
+}

@@ -1,0 +1,148 @@
+//! The server's one error type. Services return it; the HTTP layer turns each variant
+//! into a status and a stable snake_case code, in one place (`status` and `code` below).
+//! Causes of internal errors are logged, never sent to the client.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use bangfu_shared::api::ErrorBody;
+use bangfu_shared::ledger::RowError;
+
+/// Everything that can go wrong serving a request or running a server command.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed: bad JSON, a wrong type, a missing parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// An imported ledger has errors; every one of them is in the details.
+    #[error("the ledger has {} error(s); nothing was imported", .0.len())]
+    InvalidLedger(Vec<RowError>),
+    /// A value that parses but breaks a rule (for example a weak password).
+    #[error("{0}")]
+    Invalid(String),
+    /// No bearer token, or one that is unknown, expired or revoked.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Wrong username or password (deliberately not saying which).
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    /// A helper who has not yet set a password must enroll with the town office's code.
+    #[error(
+        "this account has not been enrolled yet: log in with the enrollment code from your town office"
+    )]
+    EnrollmentRequired,
+    /// The caller's role may not do this at all.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Nothing by that id within what the caller may see (out-of-scope looks the same).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is over the configured limit.
+    #[error("request body over the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// The body is of a type this endpoint does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The database failed (not the client's fault).
+    #[error("database error")]
+    Database(#[from] sea_orm::DbErr),
+    /// Anything else that is the server's fault.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The stable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::InvalidLedger(_) => "invalid_ledger",
+            ApiError::Invalid(_) => "invalid",
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::EnrollmentRequired => "enrollment_required",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Database(_) | ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The body sent to the client.
+    pub fn body(&self) -> ErrorBody {
+        let details = match self {
+            ApiError::InvalidLedger(errors) => serde_json::to_value(errors).ok(),
+            ApiError::PayloadTooLarge { limit } => {
+                Some(serde_json::json!({ "limit_bytes": limit }))
+            }
+            _ => None,
+        };
+        ErrorBody {
+            error: self.code().to_string(),
+            message: self.to_string(),
+            details,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidLedger(_) | ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::EnrollmentRequired | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Database(e) => tracing::error!(error = %e, "database error"),
+            ApiError::Internal(e) => tracing::error!(error = %e, "internal error"),
+            _ => {}
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthenticated) {
+            resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        resp.json(self.body())
+    }
+}
+
+/// Services return this.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_causes_are_not_sent() {
+        let e = ApiError::Database(sea_orm::DbErr::Custom("secret table detail".into()));
+        let body = e.body();
+        assert_eq!(body.error, "internal");
+        assert!(!body.message.contains("secret"));
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn ledger_errors_carry_every_row() {
+        let e = ApiError::InvalidLedger(vec![
+            RowError::cell(3, 1, "不能为空"),
+            RowError::cell(9, 8, "x"),
+        ]);
+        assert_eq!(e.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+        let details = e.body().details.unwrap();
+        assert_eq!(details.as_array().map(Vec::len), Some(2));
+        assert_eq!(details[0]["column"], "贫困户姓名");
+    }
+}

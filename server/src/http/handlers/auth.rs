@@ -1,0 +1,93 @@
+//! Login, enrollment, logout, `me` and device registration.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use bangfu_shared::api::{
+    DeviceDto, EnrollRequest, LoginRequest, LoginResponse, Me, RegisterDevice,
+};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{bearer, remote};
+use crate::services::{Caller, auth, devices};
+
+#[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = bangfu_shared::api::ErrorBody), (status = 403, description = "enrollment_required")))]
+/// Logs in with username (a helper's phone) and password.
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<LoginRequest>,
+) -> ApiResult<web::Json<LoginResponse>> {
+    let resp = auth::login(
+        &state.db,
+        &state.settings,
+        &body.username,
+        &body.password,
+        remote(&req),
+    )
+    .await?;
+    Ok(web::Json(resp))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/enroll", request_body = EnrollRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = bangfu_shared::api::ErrorBody), (status = 422, body = bangfu_shared::api::ErrorBody)))]
+/// A helper's first login with the town office's one-time code; sets the password.
+pub async fn enroll(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<EnrollRequest>,
+) -> ApiResult<web::Json<LoginResponse>> {
+    let resp = auth::enroll(
+        &state.db,
+        &state.settings,
+        &body.username,
+        &body.code,
+        &body.new_password,
+        remote(&req),
+    )
+    .await?;
+    Ok(web::Json(resp))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204), (status = 401, body = bangfu_shared::api::ErrorBody)))]
+/// Revokes the token used for this request.
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> ApiResult<HttpResponse> {
+    let token = bearer(&req).ok_or(ApiError::Unauthenticated)?;
+    auth::revoke(&state.db, &caller, &token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me), (status = 401, body = bangfu_shared::api::ErrorBody)))]
+/// Who the token belongs to and what it may see.
+pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<web::Json<Me>> {
+    Ok(web::Json(auth::me(&state.db, &caller).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/devices", request_body = RegisterDevice,
+    responses((status = 201, body = DeviceDto), (status = 200, body = DeviceDto, description = "already registered"), (status = 409, body = bangfu_shared::api::ErrorBody)))]
+/// Binds a device's Ed25519 public key to the caller's account.
+pub async fn register_device(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<RegisterDevice>,
+) -> ApiResult<HttpResponse> {
+    let (device, created) = devices::register(&state.db, &caller, &body).await?;
+    Ok(if created {
+        HttpResponse::Created().json(device)
+    } else {
+        HttpResponse::Ok().json(device)
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/devices", responses((status = 200, body = Vec<DeviceDto>)))]
+/// The caller's registered devices.
+pub async fn list_devices(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> ApiResult<web::Json<Vec<DeviceDto>>> {
+    Ok(web::Json(devices::list(&state.db, &caller).await?))
+}

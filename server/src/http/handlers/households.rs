@@ -1,0 +1,73 @@
+//! Scoped household reads and the offline snapshot.
+
+use actix_web::web;
+use bangfu_shared::api::{HouseholdDetail, HouseholdSummary, Page, Snapshot};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::services::Caller;
+use crate::services::households::{self, HouseholdFilter};
+
+/// Filters and paging of `GET /households`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this town.
+    pub town: Option<i64>,
+    /// Only this village.
+    pub village: Option<i64>,
+    /// Part of the head of household's name.
+    pub q: Option<String>,
+    /// 1-based page (default 1).
+    pub page: Option<u64>,
+    /// Items per page (default 50, at most 500).
+    pub per_page: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/households", params(ListQuery),
+    responses((status = 200, body = Page<HouseholdSummary>), (status = 401, body = bangfu_shared::api::ErrorBody)))]
+/// A page of the households the caller may see.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<ListQuery>,
+) -> ApiResult<web::Json<Page<HouseholdSummary>>> {
+    let q = q.into_inner();
+    let filter = HouseholdFilter {
+        town: q.town,
+        village: q.village,
+        q: q.q,
+    };
+    let page = households::list(
+        &state.db,
+        &caller,
+        &filter,
+        q.page.unwrap_or(1),
+        q.per_page.unwrap_or(50),
+    )
+    .await?;
+    Ok(web::Json(page))
+}
+
+#[utoipa::path(get, path = "/api/v1/households/{id}", params(("id" = i64, Path, description = "household id")),
+    responses((status = 200, body = HouseholdDetail), (status = 404, body = bangfu_shared::api::ErrorBody)))]
+/// One household with members and pairing history; outside the caller's scope it is 404.
+pub async fn detail(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> ApiResult<web::Json<HouseholdDetail>> {
+    Ok(web::Json(
+        households::detail(&state.db, &caller, id.into_inner()).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/me/snapshot", responses((status = 200, body = Snapshot)))]
+/// Everything a device needs to work offline.
+pub async fn snapshot(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> ApiResult<web::Json<Snapshot>> {
+    Ok(web::Json(households::snapshot(&state.db, &caller).await?))
+}

@@ -1,0 +1,124 @@
+//! Ledger import/export and the enrollment-code sheet.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use bangfu_shared::api::{EnrollmentCode, ImportReport};
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::ledger::{self, ExportFormat, ImportOptions};
+use crate::services::{Caller, enrollment, today};
+
+/// Options of `POST /ledger/import`; the body is the CSV or XLSX file itself.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// Only validate and report what would change.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The county (required for admins; offices import into their own).
+    pub county: Option<i64>,
+    /// When new pairings and changes take effect (default today).
+    pub effective_from: Option<NaiveDate>,
+    /// When the changes were filed with the county office (default today).
+    pub filed_on: Option<NaiveDate>,
+    /// Why a change of helper is made at short notice.
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/ledger/import", params(ImportQuery),
+    request_body(content = Vec<u8>, content_type = "text/csv", description = "the ledger as CSV or XLSX"),
+    responses((status = 200, body = ImportReport), (status = 422, body = bangfu_shared::api::ErrorBody, description = "invalid_ledger: every bad row in details"),
+        (status = 413, body = bangfu_shared::api::ErrorBody)))]
+/// Imports a ledger file all-or-nothing (or reports, with `dry_run`).
+pub async fn import(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<ImportQuery>,
+    body: web::Payload,
+) -> ApiResult<web::Json<ImportReport>> {
+    caller.require_office("import a ledger")?;
+    let bytes =
+        crate::http::extract::read_body(&req, body, state.settings.max_import_bytes).await?;
+    let q = q.into_inner();
+    let opts = ImportOptions {
+        dry_run: q.dry_run,
+        county_id: q.county,
+        effective_from: q.effective_from.unwrap_or_else(today),
+        filed_on: q.filed_on.unwrap_or_else(today),
+        reason: q.reason,
+    };
+    Ok(web::Json(
+        ledger::import(&state.db, &caller, &bytes, &opts).await?,
+    ))
+}
+
+/// Options of `GET /ledger/export`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// The town (a town office may leave it out).
+    pub town: Option<i64>,
+    /// `csv` (default) or `xlsx`.
+    pub format: Option<ExportFormat>,
+}
+
+#[utoipa::path(get, path = "/api/v1/ledger/export", params(ExportQuery),
+    responses((status = 200, description = "the ledger file", content_type = "text/csv"), (status = 404, body = bangfu_shared::api::ErrorBody)))]
+/// Exports a town's ledger in the official layout.
+pub async fn export(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<ExportQuery>,
+) -> ApiResult<HttpResponse> {
+    let format = q.format.unwrap_or(ExportFormat::Csv);
+    let bytes = ledger::export(&state.db, &caller, q.town, format).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"ledger.{}\"", format.extension()),
+        ))
+        .body(bytes))
+}
+
+/// Options of `POST /enrollment/codes`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CodesQuery {
+    pub town: Option<i64>,
+    /// `csv` (default, for printing) or `json`.
+    pub format: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/enrollment/codes", params(CodesQuery),
+    responses((status = 200, body = Vec<EnrollmentCode>, description = "JSON, or CSV with format=csv"), (status = 403, body = bangfu_shared::api::ErrorBody)))]
+/// Issues fresh one-time enrollment codes for helpers who have not yet set a password.
+pub async fn enrollment_codes(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<CodesQuery>,
+) -> ApiResult<HttpResponse> {
+    let codes = enrollment::issue(
+        &state.db,
+        &caller,
+        state.settings.enrollment_ttl_days,
+        q.town,
+    )
+    .await?;
+    match q.format.as_deref().unwrap_or("csv") {
+        "json" => Ok(HttpResponse::Ok().json(codes)),
+        "csv" => Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                "Content-Disposition",
+                "attachment; filename=\"enrollment-codes.csv\"",
+            ))
+            .body(enrollment::to_csv(&codes)?)),
+        other => Err(ApiError::BadRequest(format!(
+            "format must be csv or json, not {other}"
+        ))),
+    }
+}

@@ -1,0 +1,109 @@
+//! Viewing and versioning county policies.
+
+use actix_web::{HttpResponse, web};
+use bangfu_shared::{Policy, PolicyPreset, Role};
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::services::policy::{self, PolicyVersion};
+use crate::services::{Caller, jurisdictions, today};
+
+/// Which county's policies.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyQuery {
+    /// The county (defaults to the caller's).
+    pub county: Option<i64>,
+    /// A town, for its override.
+    pub town: Option<i64>,
+    /// The day (default today), for `effective`.
+    pub date: Option<NaiveDate>,
+}
+
+fn county_of(caller: &Caller, asked: Option<i64>) -> ApiResult<i64> {
+    match (caller.role, caller.county_id, asked) {
+        (Role::Admin, _, Some(c)) => Ok(c),
+        (_, Some(own), None) => Ok(own),
+        (_, Some(own), Some(c)) if c == own => Ok(c),
+        (Role::Admin, _, None) => Err(ApiError::BadRequest("name the county (county=ID)".into())),
+        _ => Err(ApiError::NotFound("county")),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/policies", params(PolicyQuery), responses((status = 200, body = Vec<PolicyVersion>)))]
+/// Every stored version of the county's policy (and its towns' overrides).
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<PolicyQuery>,
+) -> ApiResult<web::Json<Vec<PolicyVersion>>> {
+    let county = county_of(&caller, q.county)?;
+    Ok(web::Json(policy::versions(&state.db, county).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/effective", params(PolicyQuery), responses((status = 200, body = Policy)))]
+/// The policy in force for a town (or the county) on a day.
+pub async fn effective(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<PolicyQuery>,
+) -> ApiResult<web::Json<Policy>> {
+    let county = county_of(&caller, q.county)?;
+    Ok(web::Json(
+        policy::effective(&state.db, county, q.town, q.date.unwrap_or_else(today)).await?,
+    ))
+}
+
+/// A new policy version: a shipped preset or a full policy.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPolicy {
+    pub county: Option<i64>,
+    /// A town's override; none for the county-wide policy.
+    pub town: Option<i64>,
+    pub valid_from: NaiveDate,
+    pub preset: Option<PolicyPreset>,
+    pub policy: Option<Policy>,
+}
+
+#[utoipa::path(post, path = "/api/v1/policies", request_body = NewPolicy,
+    responses((status = 201, body = PolicyVersion), (status = 403, body = bangfu_shared::api::ErrorBody), (status = 422, body = bangfu_shared::api::ErrorBody)))]
+/// Stores a new version of a county's (or a town's) policy. County offices and admins only.
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<NewPolicy>,
+) -> ApiResult<HttpResponse> {
+    caller.require(&[Role::CountyOffice], "change the policy")?;
+    let body = body.into_inner();
+    let county = county_of(&caller, body.county)?;
+    if let Some(t) = body.town {
+        let town = jurisdictions::get(&state.db, t)
+            .await
+            .map_err(|_| ApiError::NotFound("town"))?;
+        if town.parent_id != Some(county) {
+            return Err(ApiError::NotFound("town"));
+        }
+    }
+    let chosen = match (body.preset, body.policy) {
+        (Some(p), None) => p.policy(),
+        (None, Some(p)) => p,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give exactly one of preset or policy".into(),
+            ));
+        }
+    };
+    let version = policy::set(
+        &state.db,
+        &caller,
+        county,
+        body.town,
+        body.valid_from,
+        &chosen,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(version))
+}

@@ -1,0 +1,68 @@
+//! The HTTP layer: routes, extractors and thin handlers over `services`. Handlers
+//! extract, call one service, and answer with a `bangfu_shared::api` type or an `ApiError`.
+
+pub mod extract;
+pub mod handlers;
+pub mod openapi;
+
+use actix_web::{HttpResponse, web};
+use std::time::Instant;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Mounts every route with JSON error handling for malformed input.
+pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
+    let json_limit = state.settings.max_json_bytes;
+    cfg.app_data(web::Data::new(state))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(json_limit)
+                .error_handler(|err, _| json_error(err).into()),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|err, _| ApiError::BadRequest(format!("query: {err}")).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|err, _| ApiError::BadRequest(format!("path: {err}")).into()),
+        )
+        .service(
+            web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(log_request))
+                .configure(handlers::routes)
+                .default_service(web::to(not_found)),
+        )
+        .default_service(web::to(not_found));
+}
+
+fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::Overflow { limit } => ApiError::PayloadTooLarge { limit },
+        E::OverflowKnownLength { limit, .. } => ApiError::PayloadTooLarge { limit },
+        E::ContentType => {
+            ApiError::UnsupportedMediaType("expected Content-Type: application/json".into())
+        }
+        E::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")),
+        other => ApiError::BadRequest(format!("cannot read body: {other}")),
+    }
+}
+
+async fn not_found() -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::NotFound("route"))
+}
+
+/// Logs method, path (never the query string, which may hold names), status and time.
+async fn log_request(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let res = next.call(req).await?;
+    tracing::info!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
+    Ok(res)
+}

@@ -1,0 +1,843 @@
+//! Importing a ledger file, all or nothing.
+//!
+//! The whole import runs in one transaction: every row is validated first, then the
+//! file is matched against what is stored and every rule that needs the database (the
+//! caller's town, helper limits counted across files, notice for a change of helper) is
+//! checked. Any error rolls everything back and all errors are reported at once. A dry
+//! run does the same work and always rolls back, so it reports exactly what a real
+//! import would do. Importing the same file twice changes nothing; a file that gives a
+//! household another helper ends the old pairing and starts a new one — history is
+//! never overwritten.
+//!
+//! A household is identified by village, head of household and phone; failing that, by
+//! village and head alone when exactly one such household exists (a changed phone). A
+//! helper is identified by phone number, which is also their login. Households missing
+//! from a later file are left as they are: a ledger file adds and updates, it never deletes.
+
+use bangfu_shared::api::ImportReport;
+use bangfu_shared::ledger::{LedgerRow, RowError, col};
+use bangfu_shared::{HouseholdStatus, JurisdictionLevel, PairingRole, Policy, Role};
+use chrono::NaiveDate;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+
+use super::read;
+use crate::entities::{account, helper, household, jurisdiction, pairing};
+use crate::error::{ApiError, ApiResult};
+use crate::services::audit::{self, Entry};
+use crate::services::{Caller, jurisdictions, now, policy};
+
+/// Rows written per INSERT statement (well under SQLite's and PostgreSQL's bind limits).
+const CHUNK: usize = 1000;
+
+/// How to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Validate and report, change nothing.
+    pub dry_run: bool,
+    /// The county to import into; offices import into their own, an admin must name one.
+    pub county_id: Option<i64>,
+    /// The date new pairings and changes of helper take effect.
+    pub effective_from: NaiveDate,
+    /// The date the changes were filed with the county office.
+    pub filed_on: NaiveDate,
+    /// Why a change of helper is made with less notice than the policy asks.
+    pub reason: Option<String>,
+}
+
+/// Imports a ledger file; see the module documentation for the rules.
+pub async fn import(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    bytes: &[u8],
+    opts: &ImportOptions,
+) -> ApiResult<ImportReport> {
+    caller.require_office("import a ledger")?;
+    let county_id = match (caller.role, caller.county_id, opts.county_id) {
+        (Role::Admin, _, Some(c)) => c,
+        (Role::Admin, _, None) => {
+            return Err(ApiError::BadRequest(
+                "an admin import must name the county (county=ID)".into(),
+            ));
+        }
+        (_, Some(c), _) => c,
+        (_, None, _) => {
+            return Err(ApiError::Forbidden(
+                "this account belongs to no county".into(),
+            ));
+        }
+    };
+    let county = jurisdictions::get(db, county_id).await?;
+    if county.level != JurisdictionLevel::County.code() {
+        return Err(ApiError::BadRequest(format!("{county_id} is not a county")));
+    }
+    let towns = jurisdictions::children(db, county_id).await?;
+    let known: Vec<String> = towns.iter().map(|t| t.name.clone()).collect();
+    let parsed = read::parse(bytes, &known).map_err(ApiError::InvalidLedger)?;
+    let policy = policy::effective(db, county_id, None, opts.effective_from).await?;
+    let txn = db.begin().await?;
+    let ctx = Ctx {
+        caller,
+        county_id,
+        policy: &policy,
+        opts,
+        now: now(),
+    };
+    match apply(&txn, &ctx, &parsed.rows, towns).await {
+        Ok(mut report) => {
+            report.dry_run = opts.dry_run;
+            if opts.dry_run {
+                txn.rollback().await?;
+            } else {
+                txn.commit().await?;
+            }
+            Ok(report)
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+struct Ctx<'a> {
+    caller: &'a Caller,
+    county_id: i64,
+    policy: &'a Policy,
+    opts: &'a ImportOptions,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Everything decided about the file, filled step by step.
+#[derive(Default)]
+struct Work {
+    report: ImportReport,
+    errors: Vec<RowError>,
+    audit: Vec<Entry>,
+    town_ids: HashMap<String, i64>,
+    village_ids: HashMap<(i64, String), i64>,
+    /// Household id per row, once known.
+    households: Vec<Option<i64>>,
+    helpers: HashMap<String, helper::Model>,
+}
+
+async fn apply(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    rows: &[LedgerRow],
+    towns: Vec<jurisdiction::Model>,
+) -> ApiResult<ImportReport> {
+    let mut w = Work {
+        households: vec![None; rows.len()],
+        ..Work::default()
+    };
+    w.report.rows = rows.len();
+    resolve_towns(db, ctx, rows, towns, &mut w).await?;
+    fail_if_errors(&mut w)?;
+    resolve_villages(db, ctx, rows, &mut w).await?;
+    upsert_helpers(db, ctx, rows, &mut w).await?;
+    upsert_households(db, ctx, rows, &mut w).await?;
+    apply_pairings(db, ctx, rows, &mut w).await?;
+    fail_if_errors(&mut w)?;
+    ensure_accounts(db, ctx, rows, &mut w).await?;
+    fail_if_errors(&mut w)?;
+    let summary = json!({
+        "rows": w.report.rows,
+        "households_created": w.report.households_created,
+        "households_updated": w.report.households_updated,
+        "pairings_started": w.report.pairings_started,
+        "pairings_ended": w.report.pairings_ended,
+        "dry_run": ctx.opts.dry_run,
+    });
+    w.audit.push(Entry::new(
+        "ledger.import",
+        "county",
+        Some(ctx.county_id),
+        summary,
+    ));
+    audit::record_many(db, ctx.caller, std::mem::take(&mut w.audit)).await?;
+    Ok(w.report)
+}
+
+fn fail_if_errors(w: &mut Work) -> ApiResult<()> {
+    if w.errors.is_empty() {
+        return Ok(());
+    }
+    let mut errors = std::mem::take(&mut w.errors);
+    errors.sort_by_key(|e| (e.row, e.column_index));
+    Err(ApiError::InvalidLedger(errors))
+}
+
+/// Maps town names to ids; a town office may only import its own town, a county office
+/// or admin creates towns the county does not have yet.
+async fn resolve_towns(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    rows: &[LedgerRow],
+    towns: Vec<jurisdiction::Model>,
+    w: &mut Work,
+) -> ApiResult<()> {
+    w.town_ids = towns.into_iter().map(|t| (t.name, t.id)).collect();
+    if ctx.caller.role == Role::TownOffice {
+        let own = ctx.caller.scope_id;
+        let own_name = w
+            .town_ids
+            .iter()
+            .find(|(_, id)| Some(**id) == own)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default();
+        for row in rows.iter().filter(|r| r.town != own_name) {
+            w.errors.push(RowError::cell(
+                row.line,
+                col::ADDRESS,
+                format!(
+                    "该户属于「{}」，本账号只能导入「{own_name}」的台账",
+                    row.town
+                ),
+            ));
+        }
+        w.town_ids.retain(|_, id| Some(*id) == own);
+        return Ok(());
+    }
+    let missing: Vec<String> = rows
+        .iter()
+        .map(|r| r.town.clone())
+        .filter(|t| !w.town_ids.contains_key(t))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    for name in missing {
+        let (id, created) =
+            jurisdictions::ensure(db, JurisdictionLevel::Town, &name, Some(ctx.county_id)).await?;
+        if created {
+            w.report.towns_created += 1;
+            w.audit.push(Entry::new(
+                "jurisdiction.create",
+                "jurisdiction",
+                Some(id),
+                json!({ "level": "town", "name": name }),
+            ));
+        }
+        w.town_ids.insert(name, id);
+    }
+    Ok(())
+}
+
+async fn resolve_villages(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    rows: &[LedgerRow],
+    w: &mut Work,
+) -> ApiResult<()> {
+    let town_ids: Vec<i64> = w.town_ids.values().copied().collect();
+    let load = |town_ids: Vec<i64>| async move {
+        jurisdiction::Entity::find()
+            .filter(jurisdiction::Column::ParentId.is_in(town_ids))
+            .filter(jurisdiction::Column::Level.eq(JurisdictionLevel::Village.code()))
+            .all(db)
+            .await
+    };
+    for v in load(town_ids.clone()).await? {
+        if let Some(parent) = v.parent_id {
+            w.village_ids.insert((parent, v.name), v.id);
+        }
+    }
+    let mut missing: Vec<(i64, String)> = Vec::new();
+    for row in rows {
+        let key = (w.town_ids[&row.town], row.village.clone());
+        if !w.village_ids.contains_key(&key) && !missing.contains(&key) {
+            missing.push(key);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    w.report.villages_created = missing.len();
+    for chunk in missing.chunks(CHUNK) {
+        let models = chunk.iter().map(|(town, name)| jurisdiction::ActiveModel {
+            level: Set(JurisdictionLevel::Village.code().to_string()),
+            name: Set(name.clone()),
+            parent_id: Set(Some(*town)),
+            created_at: Set(ctx.now),
+            ..Default::default()
+        });
+        jurisdiction::Entity::insert_many(models)
+            .exec_without_returning(db)
+            .await?;
+    }
+    for v in load(town_ids).await? {
+        if let Some(parent) = v.parent_id {
+            let key = (parent, v.name);
+            if missing.contains(&key) {
+                w.audit.push(Entry::new(
+                    "jurisdiction.create",
+                    "jurisdiction",
+                    Some(v.id),
+                    json!({ "level": "village", "name": key.1 }),
+                ));
+            }
+            w.village_ids.insert(key, v.id);
+        }
+    }
+    Ok(())
+}
+
+/// Loads the file's helpers by phone, creates the new ones and updates changed names or units.
+async fn upsert_helpers(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    rows: &[LedgerRow],
+    w: &mut Work,
+) -> ApiResult<()> {
+    let mut wanted: Vec<&bangfu_shared::ledger::HelperEntry> = Vec::new();
+    let mut seen = HashSet::new();
+    for entry in rows.iter().flat_map(|r| [&r.first, &r.second]) {
+        if seen.insert(entry.phone.as_str()) {
+            wanted.push(entry);
+        }
+    }
+    let phones: Vec<String> = wanted.iter().map(|e| e.phone.clone()).collect();
+    w.helpers = load_helpers(db, &phones).await?;
+    let mut new = Vec::new();
+    for entry in &wanted {
+        match w.helpers.get(&entry.phone) {
+            None => new.push(*entry),
+            Some(h) if h.name != entry.name || h.unit_position != entry.unit_position => {
+                let before = json!({ "name": h.name, "unit_position": h.unit_position });
+                let mut active = h.clone().into_active_model();
+                active.name = Set(entry.name.clone());
+                active.unit_position = Set(entry.unit_position.clone());
+                active.updated_at = Set(ctx.now);
+                let updated = active.update(db).await?;
+                w.audit.push(Entry::new(
+                    "helper.update",
+                    "helper",
+                    Some(updated.id),
+                    json!({ "before": before }),
+                ));
+                w.helpers.insert(entry.phone.clone(), updated);
+                w.report.helpers_updated += 1;
+            }
+            Some(_) => {}
+        }
+    }
+    for chunk in new.chunks(CHUNK) {
+        let models = chunk.iter().map(|e| helper::ActiveModel {
+            county_id: Set(ctx.county_id),
+            name: Set(e.name.clone()),
+            unit_position: Set(e.unit_position.clone()),
+            phone: Set(e.phone.clone()),
+            created_at: Set(ctx.now),
+            updated_at: Set(ctx.now),
+            ..Default::default()
+        });
+        helper::Entity::insert_many(models)
+            .exec_without_returning(db)
+            .await?;
+    }
+    if !new.is_empty() {
+        let new_phones: Vec<String> = new.iter().map(|e| e.phone.clone()).collect();
+        let created = load_helpers(db, &new_phones).await?;
+        w.audit.extend(
+            created
+                .values()
+                .map(|h| Entry::new("helper.create", "helper", Some(h.id), json!({}))),
+        );
+        w.report.helpers_created = created.len();
+        w.helpers.extend(created);
+    }
+    Ok(())
+}
+
+async fn load_helpers(
+    db: &impl ConnectionTrait,
+    phones: &[String],
+) -> ApiResult<HashMap<String, helper::Model>> {
+    let mut out = HashMap::with_capacity(phones.len());
+    for chunk in phones.chunks(CHUNK) {
+        for h in helper::Entity::find()
+            .filter(helper::Column::Phone.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            out.insert(h.phone.clone(), h);
+        }
+    }
+    Ok(out)
+}
+
+/// Matches rows to stored households, updates changed ones and creates new ones.
+async fn upsert_households(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    rows: &[LedgerRow],
+    w: &mut Work,
+) -> ApiResult<()> {
+    let town_ids: Vec<i64> = w.town_ids.values().copied().collect();
+    let stored = household::Entity::find()
+        .filter(household::Column::TownId.is_in(town_ids.clone()))
+        .all(db)
+        .await?;
+    let max_before = stored.iter().map(|h| h.id).max().unwrap_or(0);
+    let mut exact: HashMap<(i64, &str, &str), usize> = HashMap::new();
+    let mut loose: HashMap<(i64, &str), Vec<usize>> = HashMap::new();
+    for (i, h) in stored.iter().enumerate() {
+        exact.insert((h.village_id, h.head_name.as_str(), h.phone.as_str()), i);
+        loose
+            .entry((h.village_id, h.head_name.as_str()))
+            .or_default()
+            .push(i);
+    }
+    let mut claimed: HashSet<usize> = HashSet::new();
+    let mut matched: Vec<Option<usize>> = vec![None; rows.len()];
+    for (r, row) in rows.iter().enumerate() {
+        let village = w.village_ids[&(w.town_ids[&row.town], row.village.clone())];
+        let found = exact
+            .get(&(village, row.head_name.as_str(), row.phone.as_str()))
+            .copied()
+            .filter(|i| !claimed.contains(i));
+        matched[r] = found.or_else(|| {
+            match loose
+                .get(&(village, row.head_name.as_str()))
+                .map(Vec::as_slice)
+            {
+                Some([only])
+                    if !claimed.contains(only) && !rows_have_exact(rows, &stored[*only]) =>
+                {
+                    Some(*only)
+                }
+                _ => None,
+            }
+        });
+        if let Some(i) = matched[r] {
+            claimed.insert(i);
+        }
+    }
+    let mut new_rows = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        let Some(i) = matched[r] else {
+            new_rows.push(r);
+            continue;
+        };
+        let h = &stored[i];
+        w.households[r] = Some(h.id);
+        let address = format!("{}{}", row.town, row.village);
+        let seq = row.seq as i32;
+        if h.phone == row.phone
+            && h.cause == row.cause
+            && h.measures == row.measures
+            && h.address == address
+            && h.ledger_seq == seq
+        {
+            w.report.households_unchanged += 1;
+            continue;
+        }
+        let before = json!({ "cause": h.cause, "measures": h.measures, "ledger_seq": h.ledger_seq, "phone_changed": h.phone != row.phone });
+        let mut active = h.clone().into_active_model();
+        active.phone = Set(row.phone.clone());
+        active.cause = Set(row.cause.clone());
+        active.measures = Set(row.measures.clone());
+        active.address = Set(address);
+        active.ledger_seq = Set(seq);
+        active.updated_at = Set(ctx.now);
+        active.update(db).await?;
+        w.audit.push(Entry::new(
+            "household.update",
+            "household",
+            Some(h.id),
+            json!({ "before": before, "row": row.line }),
+        ));
+        w.report.households_updated += 1;
+    }
+    for chunk in new_rows.chunks(CHUNK) {
+        let models = chunk.iter().map(|&r| {
+            let row = &rows[r];
+            let town = w.town_ids[&row.town];
+            household::ActiveModel {
+                county_id: Set(ctx.county_id),
+                town_id: Set(town),
+                village_id: Set(w.village_ids[&(town, row.village.clone())]),
+                head_name: Set(row.head_name.clone()),
+                phone: Set(row.phone.clone()),
+                address: Set(format!("{}{}", row.town, row.village)),
+                size: Set(None),
+                members: Set("[]".to_string()),
+                cause: Set(row.cause.clone()),
+                measures: Set(row.measures.clone()),
+                status: Set(HouseholdStatus::Identified.code().to_string()),
+                ledger_seq: Set(row.seq as i32),
+                created_at: Set(ctx.now),
+                updated_at: Set(ctx.now),
+                ..Default::default()
+            }
+        });
+        household::Entity::insert_many(models)
+            .exec_without_returning(db)
+            .await?;
+    }
+    if new_rows.is_empty() {
+        return Ok(());
+    }
+    let created = household::Entity::find()
+        .filter(household::Column::TownId.is_in(town_ids))
+        .filter(household::Column::Id.gt(max_before))
+        .all(db)
+        .await?;
+    let by_key: HashMap<(i64, &str, &str), i64> = created
+        .iter()
+        .map(|h| ((h.village_id, h.head_name.as_str(), h.phone.as_str()), h.id))
+        .collect();
+    for &r in &new_rows {
+        let row = &rows[r];
+        let village = w.village_ids[&(w.town_ids[&row.town], row.village.clone())];
+        let id = by_key
+            .get(&(village, row.head_name.as_str(), row.phone.as_str()))
+            .copied()
+            .ok_or_else(|| {
+                ApiError::Internal(format!(
+                    "household of row {} not found after insert",
+                    row.line
+                ))
+            })?;
+        w.households[r] = Some(id);
+        w.audit.push(Entry::new(
+            "household.create",
+            "household",
+            Some(id),
+            json!({ "row": row.line }),
+        ));
+    }
+    w.report.households_created = new_rows.len();
+    Ok(())
+}
+
+/// Whether some row names this stored household exactly (then the loose match must not take it).
+fn rows_have_exact(rows: &[LedgerRow], h: &household::Model) -> bool {
+    rows.iter().any(|r| {
+        r.head_name == h.head_name
+            && r.phone == h.phone
+            && h.address == format!("{}{}", r.town, r.village)
+    })
+}
+
+/// What happens to one (household, role) pairing.
+enum Decision {
+    Unchanged,
+    Start,
+    Change(pairing::Model),
+}
+
+/// Starts, keeps or changes each row's two pairings; checks notice and helper limits.
+async fn apply_pairings(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    rows: &[LedgerRow],
+    w: &mut Work,
+) -> ApiResult<()> {
+    let household_ids: Vec<i64> = w.households.iter().flatten().copied().collect();
+    let helper_ids: Vec<i64> = w.helpers.values().map(|h| h.id).collect();
+    let mut open: HashMap<(i64, String), pairing::Model> = HashMap::new();
+    for chunk in household_ids.chunks(CHUNK) {
+        for p in open_pairings(db, pairing::Column::HouseholdId, chunk).await? {
+            open.insert((p.household_id, p.role.clone()), p);
+        }
+    }
+    // Every open pairing of the file's helpers, wherever the household is.
+    let mut load: HashMap<(i64, String), HashSet<i64>> = HashMap::new();
+    for chunk in helper_ids.chunks(CHUNK) {
+        for p in open_pairings(db, pairing::Column::HelperId, chunk).await? {
+            load.entry((p.helper_id, p.role))
+                .or_default()
+                .insert(p.household_id);
+        }
+    }
+    let opts = ctx.opts;
+    let mut starts: Vec<(usize, i64, i64, PairingRole, bool)> = Vec::new();
+    let mut ends: Vec<pairing::Model> = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        let Some(household_id) = w.households[r] else {
+            continue;
+        };
+        for (role, entry, name_col) in [
+            (PairingRole::First, &row.first, col::FIRST_NAME),
+            (PairingRole::Second, &row.second, col::SECOND_NAME),
+        ] {
+            let helper_id = w
+                .helpers
+                .get(&entry.phone)
+                .map(|h| h.id)
+                .ok_or_else(|| ApiError::Internal("helper vanished".into()))?;
+            let decision = match open.get(&(household_id, role.code().to_string())) {
+                None => Decision::Start,
+                Some(p) if p.helper_id == helper_id => Decision::Unchanged,
+                Some(p) => Decision::Change(p.clone()),
+            };
+            match decision {
+                Decision::Unchanged => {}
+                Decision::Start => starts.push((r, household_id, helper_id, role, false)),
+                Decision::Change(old) => {
+                    if opts.effective_from <= old.valid_from {
+                        w.errors.push(RowError::cell(
+                            row.line,
+                            name_col,
+                            format!(
+                                "更换{}的生效日期{}须晚于现结对的开始日期{}",
+                                role.label_zh(),
+                                opts.effective_from,
+                                old.valid_from
+                            ),
+                        ));
+                        continue;
+                    }
+                    let short = !ctx
+                        .policy
+                        .notice_is_sufficient(opts.filed_on, opts.effective_from);
+                    if short && opts.reason.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                        w.errors.push(RowError::cell(
+                            row.line,
+                            name_col,
+                            format!(
+                                "更换{}须提前{}个月报备（报备{}，生效{}）；如需提前更换，请填写原因",
+                                role.label_zh(),
+                                ctx.policy.pairing.change_notice_months,
+                                opts.filed_on,
+                                opts.effective_from
+                            ),
+                        ));
+                        continue;
+                    }
+                    if let Some(set) = load.get_mut(&(old.helper_id, old.role.clone())) {
+                        set.remove(&household_id);
+                    }
+                    starts.push((r, household_id, helper_id, role, short));
+                    ends.push(old);
+                }
+            }
+        }
+    }
+    for (_, household_id, helper_id, role, _) in &starts {
+        load.entry((*helper_id, role.code().to_string()))
+            .or_default()
+            .insert(*household_id);
+    }
+    for (r, _, helper_id, role, _) in &starts {
+        let max = match role {
+            PairingRole::First => ctx.policy.pairing.max_households_first,
+            PairingRole::Second => ctx.policy.pairing.max_households_second,
+        } as usize;
+        let count = load
+            .get(&(*helper_id, role.code().to_string()))
+            .map_or(0, HashSet::len);
+        if count > max {
+            let row = &rows[*r];
+            let name_col = if *role == PairingRole::First {
+                col::FIRST_NAME
+            } else {
+                col::SECOND_NAME
+            };
+            w.errors.push(RowError::cell(
+                row.line,
+                name_col,
+                format!(
+                    "{}按政策最多结对{max}户，导入后将结对{count}户（含本文件以外已有的结对）",
+                    role.label_zh()
+                ),
+            ));
+        }
+    }
+    if !w.errors.is_empty() {
+        return Ok(());
+    }
+    write_pairings(db, ctx, w, &starts, &ends).await
+}
+
+async fn open_pairings(
+    db: &impl ConnectionTrait,
+    by: pairing::Column,
+    ids: &[i64],
+) -> ApiResult<Vec<pairing::Model>> {
+    Ok(pairing::Entity::find()
+        .filter(by.is_in(ids.to_vec()))
+        .filter(pairing::Column::ValidTo.is_null())
+        .order_by_asc(pairing::Column::Id)
+        .all(db)
+        .await?)
+}
+
+async fn write_pairings(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    w: &mut Work,
+    starts: &[(usize, i64, i64, PairingRole, bool)],
+    ends: &[pairing::Model],
+) -> ApiResult<()> {
+    let opts = ctx.opts;
+    let end_ids: Vec<i64> = ends.iter().map(|p| p.id).collect();
+    for chunk in end_ids.chunks(CHUNK) {
+        pairing::Entity::update_many()
+            .col_expr(
+                pairing::Column::ValidTo,
+                sea_orm::sea_query::Expr::value(opts.effective_from),
+            )
+            .filter(pairing::Column::Id.is_in(chunk.to_vec()))
+            .exec(db)
+            .await?;
+    }
+    w.audit.extend(ends.iter().map(|p| {
+        Entry::new(
+            "pairing.end",
+            "pairing",
+            Some(p.id),
+            json!({ "valid_to": opts.effective_from }),
+        )
+    }));
+    let max_before = pairing::Entity::find()
+        .select_only()
+        .column_as(pairing::Column::Id.max(), "m")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten()
+        .unwrap_or(0);
+    let reason = opts
+        .reason
+        .as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    for chunk in starts.chunks(CHUNK) {
+        let models =
+            chunk.iter().map(
+                |(_, household_id, helper_id, role, short)| pairing::ActiveModel {
+                    household_id: Set(*household_id),
+                    helper_id: Set(*helper_id),
+                    role: Set(role.code().to_string()),
+                    valid_from: Set(opts.effective_from),
+                    valid_to: Set(None),
+                    filed_on: Set(opts.filed_on),
+                    reason: Set(reason.clone()),
+                    short_notice: Set(*short),
+                    created_at: Set(ctx.now),
+                    ..Default::default()
+                },
+            );
+        pairing::Entity::insert_many(models)
+            .exec_without_returning(db)
+            .await?;
+    }
+    if !starts.is_empty() {
+        let created = pairing::Entity::find()
+            .filter(pairing::Column::Id.gt(max_before))
+            .all(db)
+            .await?;
+        w.audit.extend(created.iter().map(|p| {
+            Entry::new("pairing.start", "pairing", Some(p.id), json!({ "household_id": p.household_id, "helper_id": p.helper_id, "role": p.role, "short_notice": p.short_notice }))
+        }));
+    }
+    w.report.pairings_started = starts.len();
+    w.report.pairings_ended = ends.len();
+    w.report.short_notice = starts.iter().filter(|s| s.4).count();
+    Ok(())
+}
+
+/// Gives every helper of the file an account (login = phone, no password until they
+/// enroll), and makes a helper who now supervises households a second helper.
+async fn ensure_accounts(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    rows: &[LedgerRow],
+    w: &mut Work,
+) -> ApiResult<()> {
+    let phones: Vec<String> = w.helpers.keys().cloned().collect();
+    let mut by_username: HashMap<String, account::Model> = HashMap::new();
+    for chunk in phones.chunks(CHUNK) {
+        for a in account::Entity::find()
+            .filter(account::Column::Username.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            by_username.insert(a.username.clone(), a);
+        }
+    }
+    let mut is_second: HashSet<&str> = HashSet::new();
+    let mut first_line: HashMap<&str, (usize, usize)> = HashMap::new();
+    for row in rows {
+        is_second.insert(row.second.phone.as_str());
+        first_line
+            .entry(row.first.phone.as_str())
+            .or_insert((row.line, col::FIRST_PHONE));
+        first_line
+            .entry(row.second.phone.as_str())
+            .or_insert((row.line, col::SECOND_PHONE));
+    }
+    let mut new = Vec::new();
+    for (phone, h) in &w.helpers {
+        let role = if is_second.contains(phone.as_str()) {
+            Role::SecondHelper
+        } else {
+            Role::FirstHelper
+        };
+        match by_username.get(phone) {
+            None => new.push((phone.clone(), h.id, role)),
+            Some(a) if a.helper_id != Some(h.id) => {
+                let (line, column) = first_line
+                    .get(phone.as_str())
+                    .copied()
+                    .unwrap_or((0, col::FIRST_PHONE));
+                w.errors.push(RowError::cell(
+                    line,
+                    column,
+                    format!("手机号{phone}已被其他账号使用"),
+                ));
+            }
+            Some(a) if role == Role::SecondHelper && a.role == Role::FirstHelper.code() => {
+                let mut active = a.clone().into_active_model();
+                active.role = Set(Role::SecondHelper.code().to_string());
+                active.update(db).await?;
+                w.audit.push(Entry::new(
+                    "account.update",
+                    "account",
+                    Some(a.id),
+                    json!({ "role": Role::SecondHelper }),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if !w.errors.is_empty() {
+        return Ok(());
+    }
+    new.sort();
+    for chunk in new.chunks(CHUNK) {
+        let models = chunk
+            .iter()
+            .map(|(phone, helper_id, role)| account::ActiveModel {
+                username: Set(phone.clone()),
+                password_hash: Set(None),
+                role: Set(role.code().to_string()),
+                scope_id: Set(None),
+                helper_id: Set(Some(*helper_id)),
+                enrollment_code_hash: Set(None),
+                enrollment_expires_at: Set(None),
+                disabled: Set(false),
+                created_at: Set(ctx.now),
+                ..Default::default()
+            });
+        account::Entity::insert_many(models)
+            .exec_without_returning(db)
+            .await?;
+    }
+    w.report.accounts_created = new.len();
+    if !new.is_empty() {
+        w.audit.push(Entry::new(
+            "account.create",
+            "account",
+            None,
+            json!({ "helper_accounts": new.len() }),
+        ));
+    }
+    Ok(())
+}

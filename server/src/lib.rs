@@ -1,0 +1,52 @@
+//! The Bangfu server as a library: the pairing ledger, accounts and roles, and a scoped
+//! REST API under `/api/v1`. `main.rs` only parses the command line; tests start the
+//! server on `127.0.0.1:0` through [`run`].
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod entities;
+pub mod error;
+pub mod http;
+pub mod ledger;
+pub mod services;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use config::Settings;
+pub use error::{ApiError, ApiResult};
+
+use actix_web::dev::Server;
+use sea_orm::DatabaseConnection;
+use std::net::TcpListener;
+
+/// Shared state of every request handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Settings,
+}
+
+/// Connects to the configured database, migrates it, and starts serving on `listener`.
+/// The returned server runs when awaited (or spawned) and stops with its handle.
+pub async fn run(settings: Settings, listener: TcpListener) -> ApiResult<Server> {
+    let db = db::connect_and_migrate(&settings.effective_database_url()).await?;
+    serve(AppState { db, settings }, listener)
+}
+
+/// Starts serving with an already connected database.
+pub fn serve(state: AppState, listener: TcpListener) -> ApiResult<Server> {
+    let workers = match state.settings.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new().configure(|cfg| http::configure(cfg, state.clone()))
+    })
+    .workers(workers)
+    .listen(listener)
+    .map_err(|e| ApiError::Internal(format!("cannot listen: {e}")))?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,258 @@
+//! Scoped reads of households and their pairing history, and the offline snapshot a
+//! helper's device downloads.
+
+use bangfu_shared::api::{HouseholdDetail, HouseholdSummary, Member, Page, PairingDto, Snapshot};
+use bangfu_shared::{HouseholdStatus, PairingRole};
+use chrono::NaiveDate;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use std::collections::HashMap;
+
+use super::{Caller, auth, jurisdictions, policy};
+use crate::entities::{helper, household, pairing};
+use crate::error::{ApiError, ApiResult};
+
+/// Filters of the household list.
+#[derive(Debug, Clone, Default)]
+pub struct HouseholdFilter {
+    pub town: Option<i64>,
+    pub village: Option<i64>,
+    /// Part of the head of household's name.
+    pub q: Option<String>,
+}
+
+/// Largest page a client may ask for.
+pub const MAX_PER_PAGE: u64 = 500;
+
+/// A page of the households the caller may see.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    filter: &HouseholdFilter,
+    page: u64,
+    per_page: u64,
+) -> ApiResult<Page<HouseholdSummary>> {
+    let per_page = per_page.clamp(1, MAX_PER_PAGE);
+    let page = page.max(1);
+    let mut cond = caller.scope().households();
+    if let Some(t) = filter.town {
+        cond = cond.add(household::Column::TownId.eq(t));
+    }
+    if let Some(v) = filter.village {
+        cond = cond.add(household::Column::VillageId.eq(v));
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        cond = cond.add(household::Column::HeadName.contains(q));
+    }
+    let query = household::Entity::find().filter(cond);
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_asc(household::Column::TownId)
+        .order_by_asc(household::Column::LedgerSeq)
+        .order_by_asc(household::Column::Id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .all(db)
+        .await?;
+    let items = summaries(db, &rows).await?;
+    Ok(Page {
+        items,
+        page,
+        per_page,
+        total,
+    })
+}
+
+/// One household with members and full pairing history; out of scope is not found.
+pub async fn detail(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    id: i64,
+) -> ApiResult<HouseholdDetail> {
+    let row = household::Entity::find()
+        .filter(
+            Condition::all()
+                .add(household::Column::Id.eq(id))
+                .add(caller.scope().households()),
+        )
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("household"))?;
+    let mut details = details(db, vec![row]).await?;
+    details.pop().ok_or(ApiError::NotFound("household"))
+}
+
+/// Everything a device needs offline: the caller's households with history, and policy.
+pub async fn snapshot(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<Snapshot> {
+    let rows = household::Entity::find()
+        .filter(caller.scope().households())
+        .order_by_asc(household::Column::LedgerSeq)
+        .order_by_asc(household::Column::Id)
+        .all(db)
+        .await?;
+    let county = caller
+        .county_id
+        .or_else(|| rows.first().map(|h| h.county_id));
+    let town = rows.first().map(|h| h.town_id);
+    let policy = match county {
+        Some(c) => policy::effective(db, c, town, super::today()).await?,
+        None => {
+            return Err(ApiError::Invalid(
+                "this account belongs to no county, so no policy applies".into(),
+            ));
+        }
+    };
+    Ok(Snapshot {
+        me: auth::me(db, caller).await?,
+        households: details(db, rows).await?,
+        policy,
+        server_time: super::now(),
+    })
+}
+
+async fn details(
+    db: &impl ConnectionTrait,
+    rows: Vec<household::Model>,
+) -> ApiResult<Vec<HouseholdDetail>> {
+    let ids: Vec<i64> = rows.iter().map(|h| h.id).collect();
+    let mut history: HashMap<i64, Vec<pairing::Model>> = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        let found = pairing::Entity::find()
+            .filter(pairing::Column::HouseholdId.is_in(chunk.to_vec()))
+            .order_by_desc(pairing::Column::ValidFrom)
+            .order_by_desc(pairing::Column::Id)
+            .all(db)
+            .await?;
+        for p in found {
+            history.entry(p.household_id).or_default().push(p);
+        }
+    }
+    let all: Vec<&pairing::Model> = history.values().flatten().collect();
+    let helpers = helpers_by_id(db, all.iter().map(|p| p.helper_id)).await?;
+    let summaries = summaries_with(db, &rows, &history, &helpers).await?;
+    Ok(rows
+        .iter()
+        .zip(summaries)
+        .map(|(h, summary)| HouseholdDetail {
+            summary,
+            members: serde_json::from_str::<Vec<Member>>(&h.members).unwrap_or_default(),
+            pairings: history
+                .get(&h.id)
+                .map(|ps| ps.iter().filter_map(|p| pairing_dto(p, &helpers)).collect())
+                .unwrap_or_default(),
+        })
+        .collect())
+}
+
+async fn summaries(
+    db: &impl ConnectionTrait,
+    rows: &[household::Model],
+) -> ApiResult<Vec<HouseholdSummary>> {
+    let ids: Vec<i64> = rows.iter().map(|h| h.id).collect();
+    let open = pairing::Entity::find()
+        .filter(pairing::Column::HouseholdId.is_in(ids))
+        .filter(
+            Condition::any()
+                .add(pairing::Column::ValidTo.is_null())
+                .add(pairing::Column::ValidTo.gt(super::today())),
+        )
+        .all(db)
+        .await?;
+    let helpers = helpers_by_id(db, open.iter().map(|p| p.helper_id)).await?;
+    let mut by_household: HashMap<i64, Vec<pairing::Model>> = HashMap::new();
+    for p in open {
+        by_household.entry(p.household_id).or_default().push(p);
+    }
+    summaries_with(db, rows, &by_household, &helpers).await
+}
+
+async fn summaries_with(
+    db: &impl ConnectionTrait,
+    rows: &[household::Model],
+    pairings: &HashMap<i64, Vec<pairing::Model>>,
+    helpers: &HashMap<i64, helper::Model>,
+) -> ApiResult<Vec<HouseholdSummary>> {
+    let places =
+        jurisdictions::places(db, rows.iter().flat_map(|h| [h.town_id, h.village_id])).await?;
+    let today = super::today();
+    let current = |h: i64, role: PairingRole| {
+        pairings
+            .get(&h)
+            .and_then(|ps| current_pairing(ps, role, today))
+            .and_then(|p| helpers.get(&p.helper_id))
+            .map(auth::helper_ref)
+    };
+    rows.iter()
+        .map(|h| {
+            let place = |id: i64| {
+                places
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| ApiError::Internal(format!("missing place {id}")))
+            };
+            Ok(HouseholdSummary {
+                id: h.id,
+                head_name: h.head_name.clone(),
+                town: place(h.town_id)?,
+                village: place(h.village_id)?,
+                address: h.address.clone(),
+                phone: h.phone.clone(),
+                size: h.size,
+                status: h.status.parse().unwrap_or(HouseholdStatus::Identified),
+                cause: h.cause.clone(),
+                measures: h.measures.clone(),
+                first_helper: current(h.id, PairingRole::First),
+                second_helper: current(h.id, PairingRole::Second),
+            })
+        })
+        .collect()
+}
+
+/// The pairing of `role` in effect on `day`, or failing that the one that starts later.
+pub fn current_pairing(
+    pairings: &[pairing::Model],
+    role: PairingRole,
+    day: NaiveDate,
+) -> Option<&pairing::Model> {
+    let of_role = || pairings.iter().filter(move |p| p.role == role.code());
+    of_role()
+        .find(|p| p.valid_from <= day && p.valid_to.is_none_or(|t| t > day))
+        .or_else(|| of_role().find(|p| p.valid_to.is_none()))
+}
+
+async fn helpers_by_id(
+    db: &impl ConnectionTrait,
+    ids: impl Iterator<Item = i64>,
+) -> ApiResult<HashMap<i64, helper::Model>> {
+    let ids: Vec<i64> = ids
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for h in helper::Entity::find()
+            .filter(helper::Column::Id.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            out.insert(h.id, h);
+        }
+    }
+    Ok(out)
+}
+
+fn pairing_dto(p: &pairing::Model, helpers: &HashMap<i64, helper::Model>) -> Option<PairingDto> {
+    Some(PairingDto {
+        id: p.id,
+        household_id: p.household_id,
+        helper: auth::helper_ref(helpers.get(&p.helper_id)?),
+        role: p.role.parse().ok()?,
+        valid_from: p.valid_from,
+        valid_to: p.valid_to,
+        filed_on: p.filed_on,
+        reason: p.reason.clone(),
+        short_notice: p.short_notice,
+    })
+}

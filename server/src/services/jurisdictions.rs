@@ -1,0 +1,141 @@
+//! The jurisdiction tree county → town → village: lookups and creation on demand.
+
+use bangfu_shared::JurisdictionLevel;
+use bangfu_shared::api::Place;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use std::collections::HashMap;
+
+use crate::entities::jurisdiction;
+use crate::error::{ApiError, ApiResult};
+
+/// Finds a place by level, name and parent.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    level: JurisdictionLevel,
+    name: &str,
+    parent_id: Option<i64>,
+) -> ApiResult<Option<jurisdiction::Model>> {
+    let mut q = jurisdiction::Entity::find()
+        .filter(jurisdiction::Column::Level.eq(level.code()))
+        .filter(jurisdiction::Column::Name.eq(name));
+    q = match parent_id {
+        Some(p) => q.filter(jurisdiction::Column::ParentId.eq(p)),
+        None => q.filter(jurisdiction::Column::ParentId.is_null()),
+    };
+    Ok(q.one(db).await?)
+}
+
+/// Finds or creates a place; returns its id and whether it was created.
+pub async fn ensure(
+    db: &impl ConnectionTrait,
+    level: JurisdictionLevel,
+    name: &str,
+    parent_id: Option<i64>,
+) -> ApiResult<(i64, bool)> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::Invalid(format!(
+            "a {} needs a name",
+            level.code()
+        )));
+    }
+    if let Some(found) = find(db, level, name, parent_id).await? {
+        return Ok((found.id, false));
+    }
+    let created = jurisdiction::ActiveModel {
+        level: Set(level.code().to_string()),
+        name: Set(name.to_string()),
+        parent_id: Set(parent_id),
+        created_at: Set(super::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok((created.id, true))
+}
+
+/// One place by id.
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> ApiResult<jurisdiction::Model> {
+    jurisdiction::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("place"))
+}
+
+/// The children of a place, by name.
+pub async fn children(
+    db: &impl ConnectionTrait,
+    parent_id: i64,
+) -> ApiResult<Vec<jurisdiction::Model>> {
+    Ok(jurisdiction::Entity::find()
+        .filter(jurisdiction::Column::ParentId.eq(parent_id))
+        .order_by_asc(jurisdiction::Column::Name)
+        .all(db)
+        .await?)
+}
+
+/// Names of places by id, for building DTOs without a query per row.
+pub async fn places(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i64>,
+) -> ApiResult<HashMap<i64, Place>> {
+    let ids: Vec<i64> = ids
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for m in jurisdiction::Entity::find()
+            .filter(jurisdiction::Column::Id.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            out.insert(m.id, to_place(&m));
+        }
+    }
+    Ok(out)
+}
+
+/// The DTO of a place.
+pub fn to_place(m: &jurisdiction::Model) -> Place {
+    Place {
+        id: m.id,
+        level: m.level.parse().unwrap_or(JurisdictionLevel::Village),
+        name: m.name.clone(),
+    }
+}
+
+/// Resolves a town by name for the command line: unique among all towns, or within the
+/// named county.
+pub async fn town_by_name(
+    db: &impl ConnectionTrait,
+    county: Option<&str>,
+    town: &str,
+) -> ApiResult<jurisdiction::Model> {
+    let county_id = match county {
+        Some(name) => Some(
+            find(db, JurisdictionLevel::County, name, None)
+                .await?
+                .ok_or_else(|| ApiError::Invalid(format!("no county named {name}")))?
+                .id,
+        ),
+        None => None,
+    };
+    let mut q = jurisdiction::Entity::find()
+        .filter(jurisdiction::Column::Level.eq(JurisdictionLevel::Town.code()))
+        .filter(jurisdiction::Column::Name.eq(town));
+    if let Some(c) = county_id {
+        q = q.filter(jurisdiction::Column::ParentId.eq(c));
+    }
+    let mut found = q.all(db).await?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(ApiError::Invalid(format!("no town named {town}"))),
+        _ => Err(ApiError::Invalid(format!(
+            "several towns are named {town}: name the county too"
+        ))),
+    }
+}

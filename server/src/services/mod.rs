@@ -1,0 +1,25 @@
+//! Plain async services over `&impl ConnectionTrait`: every rule of the ledger, accounts
+//! and scoping lives here, testable without HTTP. Handlers only extract, call, respond.
+
+pub mod audit;
+pub mod auth;
+pub mod caller;
+pub mod devices;
+pub mod enrollment;
+pub mod households;
+pub mod jurisdictions;
+pub mod policy;
+
+pub use caller::{Caller, Scope};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// The current time; one place so every service agrees on it.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// Today's date in China (UTC+8), the calendar the programme's rules are written in.
+pub fn today() -> NaiveDate {
+    (Utc::now() + chrono::Duration::hours(8)).date_naive()
+}

@@ -1,0 +1,114 @@
+//! Versioned per-county policies (a town may override). A version applies from its date;
+//! attendance for a past date is judged by the version in force then.
+
+use bangfu_shared::Policy;
+use chrono::NaiveDate;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Caller, audit};
+use crate::entities::policy;
+use crate::error::{ApiError, ApiResult};
+
+/// One stored version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PolicyVersion {
+    pub id: i64,
+    pub county_id: i64,
+    /// Set for a town's override.
+    pub town_id: Option<i64>,
+    pub valid_from: NaiveDate,
+    pub policy: Policy,
+}
+
+/// Stores a new version (never edits an old one).
+pub async fn set(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    county_id: i64,
+    town_id: Option<i64>,
+    valid_from: NaiveDate,
+    policy: &Policy,
+) -> ApiResult<PolicyVersion> {
+    policy
+        .validate()
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let body = serde_json::to_string(policy).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let row = policy::ActiveModel {
+        county_id: Set(county_id),
+        town_id: Set(town_id),
+        valid_from: Set(valid_from),
+        source: Set(policy.source.clone()),
+        body: Set(body),
+        created_at: Set(super::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    audit::record(
+        db,
+        caller,
+        audit::Entry::new("policy.set", "policy", Some(row.id), serde_json::json!({ "county_id": county_id, "town_id": town_id, "valid_from": valid_from, "source": policy.source })),
+    )
+    .await?;
+    to_version(row)
+}
+
+/// The policy in force for a town (its override, else its county's) on `day`.
+pub async fn effective(
+    db: &impl ConnectionTrait,
+    county_id: i64,
+    town_id: Option<i64>,
+    day: NaiveDate,
+) -> ApiResult<Policy> {
+    let mut places = Condition::any().add(policy::Column::TownId.is_null());
+    if let Some(t) = town_id {
+        places = places.add(policy::Column::TownId.eq(t));
+    }
+    let candidates = policy::Entity::find()
+        .filter(policy::Column::CountyId.eq(county_id))
+        .filter(policy::Column::ValidFrom.lte(day))
+        .filter(places)
+        .order_by_desc(policy::Column::ValidFrom)
+        .order_by_desc(policy::Column::Id)
+        .all(db)
+        .await?;
+    let chosen = candidates
+        .iter()
+        .find(|p| town_id.is_some() && p.town_id == town_id)
+        .or_else(|| candidates.iter().find(|p| p.town_id.is_none()))
+        .ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "county {county_id} has no policy in force on {day}"
+            ))
+        })?;
+    Ok(to_version(chosen.clone())?.policy)
+}
+
+/// Every version of a county's policies, oldest first.
+pub async fn versions(db: &impl ConnectionTrait, county_id: i64) -> ApiResult<Vec<PolicyVersion>> {
+    policy::Entity::find()
+        .filter(policy::Column::CountyId.eq(county_id))
+        .order_by_asc(policy::Column::ValidFrom)
+        .order_by_asc(policy::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_version)
+        .collect()
+}
+
+fn to_version(row: policy::Model) -> ApiResult<PolicyVersion> {
+    let policy = serde_json::from_str(&row.body)
+        .map_err(|e| ApiError::Internal(format!("policy {}: {e}", row.id)))?;
+    Ok(PolicyVersion {
+        id: row.id,
+        county_id: row.county_id,
+        town_id: row.town_id,
+        valid_from: row.valid_from,
+        policy,
+    })
+}

@@ -1,0 +1,254 @@
+//! JSON types of the REST API under `/api/v1`, shared by the server and its clients.
+//!
+//! Entities never leave the server; these types are the contract. Dates are ISO-8601
+//! (`2026-03-01`), times RFC 3339 in UTC.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::RowError;
+use crate::policy::Policy;
+use crate::{HouseholdStatus, JurisdictionLevel, PairingRole, Role};
+
+/// Every error the API returns: a stable snake_case code for programs, a message for
+/// people, and optional structured details (for example every bad row of an import).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+/// `POST /api/v1/auth/login`. Helpers log in with their phone number.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `POST /api/v1/auth/enroll`: a helper's first login with the one-time code the town
+/// office handed out; sets the password and logs in.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrollRequest {
+    pub username: String,
+    pub code: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for EnrollRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollRequest")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful login: a bearer token for `Authorization: Bearer …`.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginResponse {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub me: Me,
+}
+
+impl std::fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("expires_at", &self.expires_at)
+            .field("me", &self.me)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A place in the jurisdiction tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Place {
+    pub id: i64,
+    pub level: JurisdictionLevel,
+    pub name: String,
+}
+
+/// `GET /api/v1/me`: who the token belongs to and what it may see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Me {
+    pub account_id: i64,
+    pub username: String,
+    pub role: Role,
+    /// The town or county an office account is scoped to; none for helpers and admins.
+    pub scope: Option<Place>,
+    /// The helper record of a helper account.
+    pub helper: Option<HelperRef>,
+}
+
+/// A helper as other records refer to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HelperRef {
+    pub id: i64,
+    pub name: String,
+    pub unit_position: String,
+    pub phone: String,
+}
+
+/// A member of a household.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Member {
+    pub name: String,
+    /// Relation to the head of household (户主, 配偶, 子女, …).
+    pub relation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_year: Option<i32>,
+}
+
+/// One pairing of a helper with a household over a period; history is never overwritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PairingDto {
+    pub id: i64,
+    pub household_id: i64,
+    pub helper: HelperRef,
+    pub role: PairingRole,
+    pub valid_from: NaiveDate,
+    /// The first day the pairing no longer holds; none while it is active.
+    pub valid_to: Option<NaiveDate>,
+    /// The date the change was filed with the county office.
+    pub filed_on: NaiveDate,
+    pub reason: Option<String>,
+    /// Filed with less notice than the policy asks (accepted with a reason, kept flagged).
+    pub short_notice: bool,
+}
+
+/// A household in lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HouseholdSummary {
+    pub id: i64,
+    pub head_name: String,
+    pub town: Place,
+    pub village: Place,
+    pub address: String,
+    pub phone: String,
+    pub size: Option<i32>,
+    pub status: HouseholdStatus,
+    pub cause: String,
+    pub measures: String,
+    pub first_helper: Option<HelperRef>,
+    pub second_helper: Option<HelperRef>,
+}
+
+/// `GET /api/v1/households/{id}`: a household with its members and pairing history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HouseholdDetail {
+    #[serde(flatten)]
+    pub summary: HouseholdSummary,
+    pub members: Vec<Member>,
+    /// Every pairing, newest first, ended ones included.
+    pub pairings: Vec<PairingDto>,
+}
+
+/// A page of a list endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+/// What a ledger import did, or with `dry_run` would do. A file with any error imports
+/// nothing; the errors then come back in the error body's `details`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportReport {
+    pub dry_run: bool,
+    pub rows: usize,
+    pub households_created: usize,
+    pub households_updated: usize,
+    pub households_unchanged: usize,
+    pub helpers_created: usize,
+    pub helpers_updated: usize,
+    pub pairings_started: usize,
+    pub pairings_ended: usize,
+    pub accounts_created: usize,
+    pub towns_created: usize,
+    pub villages_created: usize,
+    /// Changes of helper accepted with less notice than the policy asks (kept flagged).
+    pub short_notice: usize,
+    pub errors: Vec<RowError>,
+}
+
+impl ImportReport {
+    /// Whether applying the file would change nothing (a re-import of the same file).
+    pub fn is_noop(&self) -> bool {
+        self.households_created == 0
+            && self.households_updated == 0
+            && self.helpers_created == 0
+            && self.helpers_updated == 0
+            && self.pairings_started == 0
+            && self.pairings_ended == 0
+            && self.accounts_created == 0
+            && self.towns_created == 0
+            && self.villages_created == 0
+    }
+}
+
+/// One line of the enrollment-code sheet a town office prints and hands out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrollmentCode {
+    pub name: String,
+    pub phone: String,
+    pub role: Role,
+    pub code: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/devices`: bind a client device's Ed25519 public key to the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegisterDevice {
+    /// The 32-byte public key, base64 (standard alphabet, padded).
+    pub public_key: String,
+    /// A name for the device the helper will recognise.
+    pub label: String,
+}
+
+/// A registered device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceDto {
+    pub id: i64,
+    pub public_key: String,
+    pub label: String,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/me/snapshot`: everything a helper's device needs to work offline — the
+/// households the account may see, with pairing history, and the policy that judges them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Snapshot {
+    pub me: Me,
+    pub households: Vec<HouseholdDetail>,
+    pub policy: Policy,
+    pub server_time: DateTime<Utc>,
+}

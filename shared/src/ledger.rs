@@ -1,0 +1,650 @@
+//! The pairing ledger (帮扶责任工作台账, seed 001 附件1): its exact Chinese column
+//! headers and the validation of one row and of a whole file.
+//!
+//! Town offices keep this spreadsheet today; the server imports and exports it in the
+//! same layout, so the rules that decide whether a row is acceptable live here, once,
+//! with no I/O. Errors name the spreadsheet row, the column header and the reason, and
+//! all of them are reported at once.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The twelve column headers, exactly as in seed 001 附件1. `联系方式` appears three
+/// times: the household's, the first helper's and the second helper's phone, by position.
+pub const LEDGER_HEADERS: [&str; 12] = [
+    "序号",
+    "贫困户姓名",
+    "家庭地址(镇街、村)",
+    "致贫原因",
+    "帮扶措施",
+    "联系方式",
+    "第一帮扶责任人姓名",
+    "工作单位及职务",
+    "联系方式",
+    "第二帮扶责任人姓名",
+    "工作单位及职务",
+    "联系方式",
+];
+
+/// Column positions (0-based) in [`LEDGER_HEADERS`].
+pub mod col {
+    pub const SEQ: usize = 0;
+    pub const HEAD_NAME: usize = 1;
+    pub const ADDRESS: usize = 2;
+    pub const CAUSE: usize = 3;
+    pub const MEASURES: usize = 4;
+    pub const PHONE: usize = 5;
+    pub const FIRST_NAME: usize = 6;
+    pub const FIRST_UNIT: usize = 7;
+    pub const FIRST_PHONE: usize = 8;
+    pub const SECOND_NAME: usize = 9;
+    pub const SECOND_UNIT: usize = 10;
+    pub const SECOND_PHONE: usize = 11;
+}
+
+/// Longest text accepted in a name cell.
+const MAX_NAME_CHARS: usize = 30;
+/// Longest text accepted in a free-text cell (cause, measures, unit and position).
+const MAX_TEXT_CHARS: usize = 200;
+/// Town-level suffixes used to split a joined address such as `东城镇东城河口村`.
+const TOWN_SUFFIXES: [&str; 3] = ["街道", "镇", "乡"];
+
+/// One problem in an imported file: where it is and what is wrong, in words a town
+/// office clerk can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RowError {
+    /// The row number as the spreadsheet shows it (the header row included, 1-based).
+    pub row: usize,
+    /// The column header, exactly as in the ledger layout (empty for whole-file problems).
+    pub column: String,
+    /// The column position, 1-based (0 for whole-file problems); tells the three `联系方式` apart.
+    pub column_index: usize,
+    /// What is wrong, in Chinese.
+    pub reason: String,
+}
+
+impl RowError {
+    /// An error about one cell.
+    pub fn cell(row: usize, column: usize, reason: impl Into<String>) -> Self {
+        RowError {
+            row,
+            column: LEDGER_HEADERS
+                .get(column)
+                .copied()
+                .unwrap_or_default()
+                .to_string(),
+            column_index: column + 1,
+            reason: reason.into(),
+        }
+    }
+
+    /// An error about the file as a whole (no header row, wrong headers, empty file).
+    pub fn file(row: usize, reason: impl Into<String>) -> Self {
+        RowError {
+            row,
+            column: String::new(),
+            column_index: 0,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.column.is_empty() {
+            write!(f, "第{}行: {}", self.row, self.reason)
+        } else {
+            write!(
+                f,
+                "第{}行 第{}列「{}」: {}",
+                self.row, self.column_index, self.column, self.reason
+            )
+        }
+    }
+}
+
+/// A helper as the ledger names them: the phone number is their identity and login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelperEntry {
+    pub name: String,
+    /// 工作单位及职务, e.g. `市住建局 主任科员`.
+    pub unit_position: String,
+    pub phone: String,
+}
+
+/// One validated ledger row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerRow {
+    /// Row number in the source sheet, for error messages.
+    pub line: usize,
+    /// 序号 as written in the file; kept so an export lists households in the same order.
+    pub seq: u32,
+    pub head_name: String,
+    pub town: String,
+    pub village: String,
+    pub cause: String,
+    pub measures: String,
+    /// The household's phone; may be empty (not every household has one).
+    pub phone: String,
+    pub first: HelperEntry,
+    pub second: HelperEntry,
+}
+
+impl LedgerRow {
+    /// The row's cells in the ledger layout, as an export writes them.
+    pub fn to_cells(&self) -> [String; 12] {
+        [
+            self.seq.to_string(),
+            self.head_name.clone(),
+            format!("{}{}", self.town, self.village),
+            self.cause.clone(),
+            self.measures.clone(),
+            self.phone.clone(),
+            self.first.name.clone(),
+            self.first.unit_position.clone(),
+            self.first.phone.clone(),
+            self.second.name.clone(),
+            self.second.unit_position.clone(),
+            self.second.phone.clone(),
+        ]
+    }
+}
+
+/// Normalises a cell for comparison: trims, drops a BOM and inner spaces, and maps
+/// full-width parentheses and commas to their ASCII forms.
+pub fn normalize_header(cell: &str) -> String {
+    cell.trim_start_matches('\u{feff}')
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '（' => '(',
+            '）' => ')',
+            other => other,
+        })
+        .collect()
+}
+
+/// What a sheet row is, seen before the data starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreambleRow {
+    /// The header row of the ledger.
+    Header,
+    /// A title row such as `镇(街)：东城镇`, naming the town the file is for.
+    TownTitle(String),
+    /// Anything else above the header (a sheet title, a blank row).
+    Other,
+    /// A row that starts like the header but whose headers are wrong.
+    BadHeader(Vec<RowError>),
+}
+
+/// Classifies a row above the data: header, town title, or something to skip.
+pub fn classify_preamble(row_number: usize, cells: &[String]) -> PreambleRow {
+    let normalized: Vec<String> = cells.iter().map(|c| normalize_header(c)).collect();
+    if normalized.first().map(String::as_str) == Some("序号") {
+        let mut errors = Vec::new();
+        for (i, expected) in LEDGER_HEADERS.iter().enumerate() {
+            let got = normalized.get(i).map(String::as_str).unwrap_or("");
+            if got != normalize_header(expected) {
+                errors.push(RowError::cell(
+                    row_number,
+                    i,
+                    format!("表头应为「{expected}」，实际为「{got}」"),
+                ));
+            }
+        }
+        return if errors.is_empty() {
+            PreambleRow::Header
+        } else {
+            PreambleRow::BadHeader(errors)
+        };
+    }
+    let joined: String = normalized.concat();
+    for prefix in ["镇(街):", "镇(街)：", "镇街:", "镇街：", "镇:", "镇："] {
+        if let Some(rest) = joined.strip_prefix(prefix).filter(|r| !r.is_empty()) {
+            return PreambleRow::TownTitle(rest.to_string());
+        }
+    }
+    PreambleRow::Other
+}
+
+/// Whether every cell of a row is empty (such rows are skipped, as spreadsheets have them).
+pub fn is_blank(cells: &[String]) -> bool {
+    cells.iter().all(|c| c.trim().is_empty())
+}
+
+/// Splits a joined address into (town, village).
+///
+/// In order: a whitespace between the parts; the longest known town name that prefixes
+/// it; the town named by the file's title row; the first town-level suffix (街道, 镇, 乡).
+pub fn split_address(
+    address: &str,
+    known_towns: &[String],
+    title_town: Option<&str>,
+) -> Option<(String, String)> {
+    let address = address.trim();
+    let mut parts = address.split_whitespace();
+    if let (Some(first), Some(_)) = (parts.next(), parts.next()) {
+        let rest: String = address[first.len()..]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        return Some((first.to_string(), rest));
+    }
+    let best_known = known_towns
+        .iter()
+        .map(String::as_str)
+        .chain(title_town)
+        .filter(|t| !t.is_empty() && address.len() > t.len() && address.starts_with(*t))
+        .max_by_key(|t| t.len());
+    if let Some(town) = best_known {
+        return Some((town.to_string(), address[town.len()..].to_string()));
+    }
+    let cut = TOWN_SUFFIXES
+        .iter()
+        .filter_map(|s| address.find(s).map(|i| i + s.len()))
+        .min()?;
+    let (town, village) = address.split_at(cut);
+    (!village.is_empty()).then(|| (town.to_string(), village.to_string()))
+}
+
+/// Whether a phone number is a mainland mobile (11 digits from 13–19) or a landline
+/// with area code (`0xxx-xxxxxxx`).
+pub fn is_valid_phone(phone: &str) -> bool {
+    let digits_only = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if phone.len() == 11 && digits_only(phone) && phone.starts_with('1') {
+        return matches!(phone.as_bytes()[1], b'3'..=b'9');
+    }
+    let landline: String = phone.chars().filter(|c| *c != '-').collect();
+    phone.starts_with('0')
+        && phone.matches('-').count() <= 1
+        && digits_only(&landline)
+        && (10..=12).contains(&landline.len())
+}
+
+struct RowCheck<'a> {
+    line: usize,
+    cells: &'a [String],
+    errors: Vec<RowError>,
+}
+
+impl<'a> RowCheck<'a> {
+    fn text(&self, column: usize) -> &'a str {
+        self.cells.get(column).map(|s| s.trim()).unwrap_or("")
+    }
+
+    fn required(&mut self, column: usize, max_chars: usize) -> String {
+        let value = self.text(column);
+        if value.is_empty() {
+            self.errors
+                .push(RowError::cell(self.line, column, "不能为空"));
+        } else if value.chars().count() > max_chars {
+            self.errors.push(RowError::cell(
+                self.line,
+                column,
+                format!("过长（最多{max_chars}字）"),
+            ));
+        }
+        value.to_string()
+    }
+
+    fn optional(&mut self, column: usize, max_chars: usize) -> String {
+        let value = self.text(column);
+        if value.chars().count() > max_chars {
+            self.errors.push(RowError::cell(
+                self.line,
+                column,
+                format!("过长（最多{max_chars}字）"),
+            ));
+        }
+        value.to_string()
+    }
+
+    fn phone(&mut self, column: usize, required: bool) -> String {
+        let value: String = self
+            .text(column)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        if value.is_empty() {
+            if required {
+                self.errors.push(RowError::cell(
+                    self.line,
+                    column,
+                    "不能为空（帮扶责任人以手机号登录）",
+                ));
+            }
+        } else if !is_valid_phone(&value) {
+            self.errors.push(RowError::cell(
+                self.line,
+                column,
+                format!("「{value}」不是有效的电话号码（11位手机号或带区号的固话）"),
+            ));
+        }
+        value
+    }
+
+    fn helper(&mut self, name: usize, unit: usize, phone: usize) -> HelperEntry {
+        HelperEntry {
+            name: self.required(name, MAX_NAME_CHARS),
+            unit_position: self.required(unit, MAX_TEXT_CHARS),
+            phone: self.phone(phone, true),
+        }
+    }
+}
+
+/// Validates one data row. `known_towns` and `title_town` help split the address.
+pub fn validate_row(
+    line: usize,
+    cells: &[String],
+    known_towns: &[String],
+    title_town: Option<&str>,
+) -> Result<LedgerRow, Vec<RowError>> {
+    let mut check = RowCheck {
+        line,
+        cells,
+        errors: Vec::new(),
+    };
+    if cells.len() > LEDGER_HEADERS.len()
+        && cells[LEDGER_HEADERS.len()..]
+            .iter()
+            .any(|c| !c.trim().is_empty())
+    {
+        check.errors.push(RowError::file(
+            line,
+            format!("本行超过{}列", LEDGER_HEADERS.len()),
+        ));
+    }
+    let seq_text = check.text(col::SEQ);
+    let seq = match seq_text.parse::<u32>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            check.errors.push(RowError::cell(
+                line,
+                col::SEQ,
+                format!("「{seq_text}」不是正整数"),
+            ));
+            0
+        }
+    };
+    let head_name = check.required(col::HEAD_NAME, MAX_NAME_CHARS);
+    let address = check.required(col::ADDRESS, MAX_TEXT_CHARS);
+    let (town, village) = if address.is_empty() {
+        (String::new(), String::new())
+    } else {
+        split_address(&address, known_towns, title_town).unwrap_or_else(|| {
+            check.errors.push(RowError::cell(
+                line,
+                col::ADDRESS,
+                format!("无法从「{address}」分出镇街和村（如「东城镇东城三村」）"),
+            ));
+            (String::new(), String::new())
+        })
+    };
+    let cause = check.required(col::CAUSE, MAX_TEXT_CHARS);
+    let measures = check.optional(col::MEASURES, MAX_TEXT_CHARS);
+    let phone = check.phone(col::PHONE, false);
+    let first = check.helper(col::FIRST_NAME, col::FIRST_UNIT, col::FIRST_PHONE);
+    let second = check.helper(col::SECOND_NAME, col::SECOND_UNIT, col::SECOND_PHONE);
+    if !first.phone.is_empty() && first.phone == second.phone {
+        check.errors.push(RowError::cell(
+            line,
+            col::SECOND_PHONE,
+            "第二帮扶责任人不能与第一帮扶责任人是同一人",
+        ));
+    }
+    if !check.errors.is_empty() {
+        return Err(check.errors);
+    }
+    Ok(LedgerRow {
+        line,
+        seq,
+        head_name,
+        town,
+        village,
+        cause,
+        measures,
+        phone,
+        first,
+        second,
+    })
+}
+
+/// The identity of a household within a ledger: town, village, head of household and phone.
+pub fn household_key(row: &LedgerRow) -> (String, String, String, String) {
+    (
+        row.town.clone(),
+        row.village.clone(),
+        row.head_name.clone(),
+        row.phone.clone(),
+    )
+}
+
+/// Checks the rules that span rows of one file: no household twice, one name per phone,
+/// and no helper over the policy's household limit (一帮一; a second helper at most `max_second`).
+pub fn check_file(rows: &[LedgerRow], max_first: usize, max_second: usize) -> Vec<RowError> {
+    let mut errors = Vec::new();
+    let mut households: HashMap<(String, String, String, String), usize> = HashMap::new();
+    let mut names: HashMap<&str, (&str, usize)> = HashMap::new();
+    let mut first_rows: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut second_rows: HashMap<&str, Vec<usize>> = HashMap::new();
+    for row in rows {
+        if let Some(earlier) = households.insert(household_key(row), row.line) {
+            errors.push(RowError::cell(
+                row.line,
+                col::HEAD_NAME,
+                format!("与第{earlier}行是同一户（同村、同名、同电话）"),
+            ));
+        }
+        for (helper, name_col) in [
+            (&row.first, col::FIRST_NAME),
+            (&row.second, col::SECOND_NAME),
+        ] {
+            match names.get(helper.phone.as_str()) {
+                Some((name, line)) if *name != helper.name => errors.push(RowError::cell(
+                    row.line,
+                    name_col,
+                    format!(
+                        "电话{}在第{line}行属于「{name}」，此处为「{}」",
+                        helper.phone, helper.name
+                    ),
+                )),
+                Some(_) => {}
+                None => {
+                    names.insert(&helper.phone, (&helper.name, row.line));
+                }
+            }
+        }
+        first_rows
+            .entry(&row.first.phone)
+            .or_default()
+            .push(row.line);
+        second_rows
+            .entry(&row.second.phone)
+            .or_default()
+            .push(row.line);
+    }
+    for (role_rows, max, column, label) in [
+        (&first_rows, max_first, col::FIRST_NAME, "第一帮扶责任人"),
+        (&second_rows, max_second, col::SECOND_NAME, "第二帮扶责任人"),
+    ] {
+        for lines in role_rows.values().filter(|l| l.len() > max) {
+            for line in &lines[max..] {
+                errors.push(RowError::cell(
+                    *line,
+                    column,
+                    format!(
+                        "{label}最多结对{max}户，本文件已在第{}行等结对满额",
+                        lines[0]
+                    ),
+                ));
+            }
+        }
+    }
+    errors.sort_by_key(|e| (e.row, e.column_index));
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn good() -> Vec<String> {
+        cells(&[
+            "1",
+            "田晓东",
+            "东城镇东城河口村",
+            "因学",
+            "就业帮扶、危房改造",
+            "13967929081",
+            "黄志强",
+            "市住建局 主任科员",
+            "15907579383",
+            "孔玉梅",
+            "村委会主任",
+            "18893287921",
+        ])
+    }
+
+    #[test]
+    fn header_matches_with_bom_spaces_and_fullwidth_parens() {
+        let mut h = cells(&LEDGER_HEADERS);
+        h[0] = "\u{feff}序号".into();
+        h[2] = "家庭地址（镇街、村） ".into();
+        assert_eq!(classify_preamble(1, &h), PreambleRow::Header);
+    }
+
+    #[test]
+    fn wrong_header_names_the_column() {
+        let mut h = cells(&LEDGER_HEADERS);
+        h[3] = "贫困原因".into();
+        match classify_preamble(1, &h) {
+            PreambleRow::BadHeader(errs) => {
+                assert_eq!(errs.len(), 1);
+                assert_eq!(errs[0].column, "致贫原因");
+                assert_eq!(errs[0].column_index, 4);
+            }
+            other => panic!("expected bad header, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn title_row_names_the_town() {
+        assert_eq!(
+            classify_preamble(1, &cells(&["镇(街)：东城镇", ""])),
+            PreambleRow::TownTitle("东城镇".into())
+        );
+        assert_eq!(
+            classify_preamble(1, &cells(&["帮扶责任工作台账"])),
+            PreambleRow::Other
+        );
+    }
+
+    #[test]
+    fn address_split_table() {
+        let known = vec!["东城街".to_string()];
+        type Case<'a> = (&'a str, Option<&'a str>, Option<(&'a str, &'a str)>);
+        let cases: &[Case] = &[
+            ("东城镇东城河口村", None, Some(("东城镇", "东城河口村"))),
+            ("东城镇 东城河口村", None, Some(("东城镇", "东城河口村"))),
+            ("东城街三村", None, Some(("东城街", "三村"))),
+            ("文昌街道新华社区", None, Some(("文昌街道", "新华社区"))),
+            ("大王乡李庄村", None, Some(("大王乡", "李庄村"))),
+            ("城关李庄村", Some("城关"), Some(("城关", "李庄村"))),
+            ("李庄村", None, None),
+            ("东城镇", None, None),
+        ];
+        for (addr, title, want) in cases {
+            let got = split_address(addr, &known, *title);
+            assert_eq!(
+                got,
+                want.map(|(a, b)| (a.to_string(), b.to_string())),
+                "{addr}"
+            );
+        }
+    }
+
+    #[test]
+    fn phone_table() {
+        for ok in ["13967929081", "19912345678", "0535-2212345", "05352212345"] {
+            assert!(is_valid_phone(ok), "{ok}");
+        }
+        for bad in [
+            "1396792908",
+            "12967929081",
+            "139679290811",
+            "abc",
+            "",
+            "0535--2212345",
+            "+8613967929081",
+        ] {
+            assert!(!is_valid_phone(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn valid_row_parses() {
+        let row = validate_row(2, &good(), &[], None).unwrap();
+        assert_eq!(row.town, "东城镇");
+        assert_eq!(row.village, "东城河口村");
+        assert_eq!(row.first.phone, "15907579383");
+        assert_eq!(row.to_cells().to_vec(), good());
+    }
+
+    #[test]
+    fn every_bad_cell_is_reported_at_once() {
+        let mut c = good();
+        c[0] = "x".into();
+        c[1] = "".into();
+        c[8] = "12345".into();
+        let errs = validate_row(7, &c, &[], None).unwrap_err();
+        let cols: Vec<usize> = errs.iter().map(|e| e.column_index).collect();
+        assert_eq!(cols, vec![1, 2, 9]);
+        assert!(errs.iter().all(|e| e.row == 7));
+        assert!(errs[2].reason.contains("12345"));
+    }
+
+    #[test]
+    fn same_person_as_both_helpers_is_refused() {
+        let mut c = good();
+        c[11] = c[8].clone();
+        let errs = validate_row(3, &c, &[], None).unwrap_err();
+        assert_eq!(errs[0].column_index, 12);
+    }
+
+    #[test]
+    fn file_rules_catch_duplicates_and_limits() {
+        let mut rows = Vec::new();
+        for i in 0..7 {
+            let mut c = good();
+            c[1] = format!("户主{i}");
+            c[8] = format!("1590757938{i}");
+            rows.push(validate_row(i + 2, &c, &[], None).unwrap());
+        }
+        // one first helper paired twice (row 9 reuses row 2's first helper)
+        rows[6].first = rows[0].first.clone();
+        let errs = check_file(&rows, 1, 5);
+        let described: Vec<(usize, usize)> = errs.iter().map(|e| (e.row, e.column_index)).collect();
+        // second helper over 5: rows 7 and 8 (the 6th and 7th); first helper twice: row 8
+        assert_eq!(described, vec![(7, 10), (8, 7), (8, 10)]);
+    }
+
+    #[test]
+    fn one_phone_two_names_is_refused() {
+        let a = validate_row(2, &good(), &[], None).unwrap();
+        let mut c = good();
+        c[1] = "别户".into();
+        c[9] = "孔玉美".into();
+        let b = validate_row(3, &c, &[], None).unwrap();
+        let errs = check_file(&[a, b], 1, 5);
+        assert!(
+            errs.iter()
+                .any(|e| e.row == 3 && e.column == "第二帮扶责任人姓名"),
+            "{errs:?}"
+        );
+    }
+}

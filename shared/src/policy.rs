@@ -1,0 +1,326 @@
+//! The per-county policy: pairing rules and visit requirements, as versioned data.
+//!
+//! Counties differ (seed 001 Laizhou 2018 vs seed 004 Xigang 2019), so nothing here is a
+//! constant the code judges by: the server stores a `Policy` per county (a town may
+//! override it) with the date it applies from, the client uses it to show what is due,
+//! and the reports use it to judge attendance. The two shipped presets are named after
+//! their source documents.
+
+use chrono::{Datelike, Months, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::{PairingRole, SharedError, VisitKind};
+
+/// Shipped presets, named after the document they come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum PolicyPreset {
+    /// Laizhou 2018 (seed 001 §三): first helper a home visit every 2 months and a call
+    /// every month; second helper a home visit every month; home visits double-signed with a photo.
+    #[serde(rename = "laizhou-2018")]
+    Laizhou2018,
+    /// Xigang town 2019 (seed 004 第三十九条): a home visit every quarter, a call every month.
+    #[serde(rename = "xigang-2019")]
+    Xigang2019,
+}
+
+impl PolicyPreset {
+    /// Every shipped preset.
+    pub const ALL: [PolicyPreset; 2] = [PolicyPreset::Laizhou2018, PolicyPreset::Xigang2019];
+
+    /// The preset's name, as stored and typed on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyPreset::Laizhou2018 => "laizhou-2018",
+            PolicyPreset::Xigang2019 => "xigang-2019",
+        }
+    }
+
+    /// The preset's rules.
+    pub fn policy(self) -> Policy {
+        let pairing = PairingRules {
+            max_households_first: 1,
+            max_households_second: 5,
+            change_notice_months: 2,
+            term_years: 3,
+        };
+        match self {
+            PolicyPreset::Laizhou2018 => Policy {
+                source: self.name().to_string(),
+                pairing,
+                visits: vec![
+                    VisitRequirement {
+                        role: PairingRole::First,
+                        kind: VisitKind::Home,
+                        min_count: 1,
+                        window_months: 2,
+                    },
+                    VisitRequirement {
+                        role: PairingRole::First,
+                        kind: VisitKind::Phone,
+                        min_count: 1,
+                        window_months: 1,
+                    },
+                    VisitRequirement {
+                        role: PairingRole::Second,
+                        kind: VisitKind::Home,
+                        min_count: 1,
+                        window_months: 1,
+                    },
+                ],
+                evidence: HomeVisitEvidence {
+                    both_signatures: true,
+                    min_photos: 1,
+                },
+            },
+            PolicyPreset::Xigang2019 => Policy {
+                source: self.name().to_string(),
+                pairing,
+                visits: vec![
+                    VisitRequirement {
+                        role: PairingRole::First,
+                        kind: VisitKind::Home,
+                        min_count: 1,
+                        window_months: 3,
+                    },
+                    VisitRequirement {
+                        role: PairingRole::First,
+                        kind: VisitKind::Phone,
+                        min_count: 1,
+                        window_months: 1,
+                    },
+                ],
+                evidence: HomeVisitEvidence {
+                    both_signatures: true,
+                    min_photos: 0,
+                },
+            },
+        }
+    }
+}
+
+impl std::str::FromStr for PolicyPreset {
+    type Err = SharedError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PolicyPreset::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| SharedError::UnknownPreset(s.to_string()))
+    }
+}
+
+/// Who may pair with how many households, and how changes are filed (seed 001 §三).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PairingRules {
+    /// 一帮一: a first helper pairs with at most this many households.
+    pub max_households_first: u32,
+    /// A second helper supervises at most this many households.
+    pub max_households_second: u32,
+    /// A change of helper is filed this many months before it takes effect; shorter
+    /// notice needs a stated reason and stays flagged.
+    pub change_notice_months: u32,
+    /// How long a pairing lasts.
+    pub term_years: u32,
+}
+
+/// At least `min_count` contacts of `kind` by the helper in `role` in every calendar
+/// window of `window_months` months (1 = month, 2 = Jan–Feb, Mar–Apr…, 3 = quarter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VisitRequirement {
+    pub role: PairingRole,
+    pub kind: VisitKind,
+    pub min_count: u32,
+    pub window_months: u32,
+}
+
+/// What makes a home visit count as evidence (双签字 and photos).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HomeVisitEvidence {
+    /// The household (or a witness) and the helper must both sign.
+    pub both_signatures: bool,
+    /// At least this many photos.
+    pub min_photos: u32,
+}
+
+/// A county's (or town's) rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Policy {
+    /// The preset or document this policy was made from.
+    pub source: String,
+    pub pairing: PairingRules,
+    pub visits: Vec<VisitRequirement>,
+    pub evidence: HomeVisitEvidence,
+}
+
+impl Policy {
+    /// Checks the numbers make sense: windows divide a year, limits are positive.
+    pub fn validate(&self) -> Result<(), SharedError> {
+        let invalid = |m: String| Err(SharedError::InvalidPolicy(m));
+        if self.pairing.max_households_first == 0 || self.pairing.max_households_second == 0 {
+            return invalid("household limits must be at least 1".into());
+        }
+        for v in &self.visits {
+            if !matches!(v.window_months, 1 | 2 | 3 | 4 | 6 | 12) {
+                return invalid(format!(
+                    "window of {} months does not divide a year",
+                    v.window_months
+                ));
+            }
+            if v.min_count == 0 {
+                return invalid("a visit requirement needs a count of at least 1".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The requirements that apply to a helper in `role`.
+    pub fn requirements_for(&self, role: PairingRole) -> impl Iterator<Item = &VisitRequirement> {
+        self.visits.iter().filter(move |v| v.role == role)
+    }
+
+    /// Whether a change of helper filed on `filed_on` to take effect on `effective`
+    /// gives the notice this policy asks for.
+    pub fn notice_is_sufficient(&self, filed_on: NaiveDate, effective: NaiveDate) -> bool {
+        filed_on
+            .checked_add_months(Months::new(self.pairing.change_notice_months))
+            .is_some_and(|deadline| deadline <= effective)
+    }
+}
+
+/// The calendar window of `months` months (aligned to the year) that holds `date`:
+/// its first and last day.
+pub fn window_of(date: NaiveDate, months: u32) -> (NaiveDate, NaiveDate) {
+    let months = months.clamp(1, 12);
+    let index = date.month0() / months;
+    let start_month = index * months + 1;
+    let start = NaiveDate::from_ymd_opt(date.year(), start_month, 1).unwrap_or(date);
+    let end = start
+        .checked_add_months(Months::new(months))
+        .and_then(|d| d.pred_opt())
+        .unwrap_or(date);
+    (start, end)
+}
+
+/// How a requirement stands on `today` given the date it was last met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DueStatus {
+    pub kind: VisitKind,
+    /// The last day of the current window: the next contact is due by then.
+    pub due_by: NaiveDate,
+    /// Whether the current window already has a contact.
+    pub done_this_window: bool,
+    /// Whether the previous window ended with no contact (a miss to make up for).
+    pub overdue: bool,
+}
+
+/// What is due for one requirement, from the date of the last contact of its kind.
+pub fn due_status(req: &VisitRequirement, last: Option<NaiveDate>, today: NaiveDate) -> DueStatus {
+    let (start, end) = window_of(today, req.window_months);
+    let prev_start = start
+        .checked_sub_months(Months::new(req.window_months))
+        .unwrap_or(start);
+    let done_this_window = last.is_some_and(|d| d >= start && d <= today);
+    let overdue = !done_this_window && last.is_none_or(|d| d < prev_start);
+    DueStatus {
+        kind: req.kind,
+        due_by: end,
+        done_this_window,
+        overdue,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn windows_are_calendar_aligned() {
+        assert_eq!(
+            window_of(d(2026, 2, 14), 1),
+            (d(2026, 2, 1), d(2026, 2, 28))
+        );
+        assert_eq!(
+            window_of(d(2026, 2, 14), 2),
+            (d(2026, 1, 1), d(2026, 2, 28))
+        );
+        assert_eq!(
+            window_of(d(2026, 4, 30), 2),
+            (d(2026, 3, 1), d(2026, 4, 30))
+        );
+        assert_eq!(
+            window_of(d(2026, 12, 31), 3),
+            (d(2026, 10, 1), d(2026, 12, 31))
+        );
+        assert_eq!(
+            window_of(d(2024, 2, 29), 1),
+            (d(2024, 2, 1), d(2024, 2, 29))
+        );
+    }
+
+    #[test]
+    fn presets_round_trip_by_name_and_validate() {
+        for p in PolicyPreset::ALL {
+            assert_eq!(p.name().parse::<PolicyPreset>(), Ok(p));
+            assert_eq!(p.policy().validate(), Ok(()));
+            let json = serde_json::to_string(&p.policy()).unwrap();
+            assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), p.policy());
+        }
+        assert!("beijing-2020".parse::<PolicyPreset>().is_err());
+    }
+
+    #[test]
+    fn presets_differ_as_their_sources_say() {
+        let lz = PolicyPreset::Laizhou2018.policy();
+        let xg = PolicyPreset::Xigang2019.policy();
+        let home = |p: &Policy, r| {
+            p.requirements_for(r)
+                .find(|v| v.kind == VisitKind::Home)
+                .map(|v| v.window_months)
+        };
+        assert_eq!(home(&lz, PairingRole::First), Some(2));
+        assert_eq!(home(&lz, PairingRole::Second), Some(1));
+        assert_eq!(home(&xg, PairingRole::First), Some(3));
+        assert_eq!(lz.evidence.min_photos, 1);
+    }
+
+    #[test]
+    fn two_months_notice() {
+        let p = PolicyPreset::Laizhou2018.policy();
+        assert!(p.notice_is_sufficient(d(2026, 1, 1), d(2026, 3, 1)));
+        assert!(!p.notice_is_sufficient(d(2026, 1, 2), d(2026, 3, 1)));
+        assert!(p.notice_is_sufficient(d(2025, 12, 31), d(2026, 2, 28)));
+    }
+
+    #[test]
+    fn due_status_marks_overdue_after_a_missed_window() {
+        let req = VisitRequirement {
+            role: PairingRole::First,
+            kind: VisitKind::Home,
+            min_count: 1,
+            window_months: 2,
+        };
+        let today = d(2026, 4, 10);
+        assert!(due_status(&req, Some(d(2026, 3, 5)), today).done_this_window);
+        let s = due_status(&req, Some(d(2026, 2, 20)), today);
+        assert!(!s.done_this_window && !s.overdue);
+        assert_eq!(s.due_by, d(2026, 4, 30));
+        assert!(due_status(&req, Some(d(2025, 12, 20)), today).overdue);
+        assert!(due_status(&req, None, today).overdue);
+    }
+
+    #[test]
+    fn invalid_policy_is_named() {
+        let mut p = PolicyPreset::Laizhou2018.policy();
+        p.visits[0].window_months = 5;
+        assert!(p.validate().unwrap_err().to_string().contains("5 months"));
+    }
+}

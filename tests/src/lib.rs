@@ -1,0 +1,190 @@
+//! Helpers for the end-to-end tests: a county set up through the real services, a
+//! real server on a loopback port, and a small JSON client over reqwest.
+
+#![allow(
+    clippy::expect_used,
+    reason = "test support: a failed setup should stop the test loudly"
+)]
+
+pub use bangfu_server::testing::{TestDb, TestServer, test_settings};
+
+use bangfu_server::Settings;
+use bangfu_server::services::{Caller, auth, jurisdictions, policy};
+use bangfu_shared::{JurisdictionLevel, PolicyPreset, Role};
+use chrono::NaiveDate;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// The official sample ledger (one town, 20 households).
+pub const FIXTURE: &str = include_str!("../fixtures/ledger-sample.csv");
+/// The password of every account the tests create.
+pub const PASSWORD: &str = "test-password";
+
+/// A server over a fresh database with one county (laizhou-2018 from 2018).
+pub struct World {
+    pub server: TestServer,
+    pub settings: Settings,
+    pub county_id: i64,
+    pub http: reqwest::Client,
+}
+
+impl World {
+    /// Starts a server over `t`'s database with the county 莱州市 and an admin.
+    pub async fn new(t: &TestDb) -> World {
+        let settings = test_settings(&t.url, t.dir());
+        let county_id = county(t, "莱州市").await;
+        auth::add_user(
+            &t.db,
+            &settings,
+            &Caller::system(),
+            "admin",
+            Role::Admin,
+            None,
+            PASSWORD,
+        )
+        .await
+        .expect("admin");
+        let server = TestServer::start(t.db.clone(), settings.clone());
+        World {
+            server,
+            settings,
+            county_id,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Logs in and returns the token.
+    pub async fn login(&self, username: &str) -> String {
+        let (status, body) = self
+            .post_json(
+                None,
+                "/auth/login",
+                &serde_json::json!({ "username": username, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    /// GET a JSON path.
+    pub async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let mut req = self.http.get(self.server.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET raw bytes.
+    pub async fn get_bytes(&self, token: &str, path: &str) -> (StatusCode, Vec<u8>) {
+        let resp = self
+            .http
+            .get(self.server.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("send");
+        let status = resp.status();
+        (status, resp.bytes().await.expect("body").to_vec())
+    }
+
+    /// POST JSON.
+    pub async fn post_json(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.post(self.server.url(path)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST a file body (an import).
+    pub async fn post_bytes(&self, token: &str, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(self.server.url(path))
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Imports a file as `token`, expecting success; returns the report.
+    pub async fn import_ok(&self, token: &str, query: &str, body: Vec<u8>) -> Value {
+        let (status, report) = self
+            .post_bytes(token, &format!("/ledger/import{query}"), body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "import: {report}");
+        report
+    }
+}
+
+/// Creates a county with the laizhou-2018 policy from 2018-01-01.
+pub async fn county(t: &TestDb, name: &str) -> i64 {
+    let (id, _) = jurisdictions::ensure(&t.db, JurisdictionLevel::County, name, None)
+        .await
+        .expect("county");
+    let from = NaiveDate::from_ymd_opt(2018, 1, 1).expect("date");
+    policy::set(
+        &t.db,
+        &Caller::system(),
+        id,
+        None,
+        from,
+        &PolicyPreset::Laizhou2018.policy(),
+    )
+    .await
+    .expect("policy");
+    id
+}
+
+/// Creates a town office or county office account.
+pub async fn office(t: &TestDb, w: &World, username: &str, role: Role, scope: i64) {
+    auth::add_user(
+        &t.db,
+        &w.settings,
+        &Caller::system(),
+        username,
+        role,
+        Some(scope),
+        PASSWORD,
+    )
+    .await
+    .expect("office");
+}
+
+/// Gives an imported helper a password directly (as if enrolled).
+pub async fn enroll_directly(t: &TestDb, w: &World, phone: &str) {
+    use bangfu_server::entities::account;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+    let acct = account::Entity::find()
+        .filter(account::Column::Username.eq(phone))
+        .one(&t.db)
+        .await
+        .expect("query")
+        .expect("helper account");
+    let hash = auth::hash_password(&w.settings.argon2, PASSWORD.to_string())
+        .await
+        .expect("hash");
+    let mut active = acct.into_active_model();
+    active.password_hash = Set(Some(hash));
+    active.update(&t.db).await.expect("update");
+}
+
+/// The fixture with the UTF-8 BOM our CSV export writes.
+pub fn with_bom(text: &str) -> Vec<u8> {
+    let mut out = "\u{feff}".as_bytes().to_vec();
+    out.extend_from_slice(text.as_bytes());
+    out
+}

@@ -1,0 +1,325 @@
+//! The pairing ledger end to end: import from the official layout, idempotent re-import,
+//! all-or-nothing on errors, dry runs, history on a change of helper, and lossless export.
+//! Every test runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
+
+use bangfu_server::db_test;
+use bangfu_server::demo::town_ledger;
+use bangfu_server::ledger::ExportFormat;
+use bangfu_server::ledger::export::write;
+use bangfu_shared::Role;
+use bangfu_tests::{FIXTURE, TestDb, World, office, with_bom};
+use calamine::Reader;
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
+
+async fn county_token(t: &TestDb, w: &World) -> String {
+    office(t, w, "county", Role::CountyOffice, w.county_id).await;
+    w.login("county").await
+}
+
+async fn counts(t: &TestDb) -> (u64, u64, u64, u64) {
+    use bangfu_server::entities::{account, helper, household, pairing};
+    (
+        household::Entity::find().count(&t.db).await.unwrap(),
+        helper::Entity::find().count(&t.db).await.unwrap(),
+        pairing::Entity::find().count(&t.db).await.unwrap(),
+        account::Entity::find().count(&t.db).await.unwrap(),
+    )
+}
+
+async fn fixture_round_trip(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    let report = w
+        .import_ok(
+            &token,
+            "?effective_from=2026-01-01&filed_on=2025-10-01",
+            FIXTURE.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(report["rows"], 20);
+    assert_eq!(report["households_created"], 20);
+    assert_eq!(
+        report["helpers_created"], 24,
+        "20 first helpers + 4 second helpers: {report}"
+    );
+    assert_eq!(report["pairings_started"], 40);
+    assert_eq!(report["accounts_created"], 24);
+    assert_eq!(report["towns_created"], 1);
+    assert_eq!(report["villages_created"], 6);
+    let before = counts(t).await;
+
+    // Re-importing the same file is a no-op.
+    let again = w
+        .import_ok(
+            &token,
+            "?effective_from=2026-02-01",
+            FIXTURE.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(again["households_unchanged"], 20, "{again}");
+    for field in [
+        "households_created",
+        "households_updated",
+        "helpers_created",
+        "pairings_started",
+        "pairings_ended",
+        "accounts_created",
+    ] {
+        assert_eq!(again[field], 0, "{field}: {again}");
+    }
+    assert_eq!(counts(t).await, before);
+
+    // Export reproduces the official file byte for byte (plus the BOM for Excel).
+    let (_, page) = w.get(Some(&token), "/households?per_page=1").await;
+    let town_id = page["items"][0]["town"]["id"].as_i64().unwrap();
+    let (status, csv) = w
+        .get_bytes(&token, &format!("/ledger/export?town={town_id}&format=csv"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        csv,
+        with_bom(FIXTURE),
+        "export differs:\n{}",
+        String::from_utf8_lossy(&csv)
+    );
+
+    // XLSX export opens with the Chinese headers, and importing it changes nothing.
+    let (status, xlsx) = w
+        .get_bytes(
+            &token,
+            &format!("/ledger/export?town={town_id}&format=xlsx"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut book =
+        calamine::open_workbook_auto_from_rs(std::io::Cursor::new(xlsx.clone())).unwrap();
+    let range = book.worksheet_range_at(0).unwrap().unwrap();
+    let header: Vec<String> = range
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(header, bangfu_shared::ledger::LEDGER_HEADERS.to_vec());
+    assert_eq!(range.height(), 21);
+    let via_xlsx = w.import_ok(&token, "", xlsx).await;
+    assert_eq!(via_xlsx["households_unchanged"], 20, "{via_xlsx}");
+    assert_eq!(counts(t).await, before);
+    let (_, csv_again) = w
+        .get_bytes(&token, &format!("/ledger/export?town={town_id}&format=csv"))
+        .await;
+    assert_eq!(csv_again, csv);
+}
+db_test!(
+    fixture_imports_reimports_and_round_trips,
+    fixture_round_trip
+);
+
+async fn three_bad_rows(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    let mut lines: Vec<String> = FIXTURE.lines().map(str::to_string).collect();
+    lines[2] = lines[2].replace("17681453840", "1768145384"); // row 3: household phone too short
+    lines[9] = lines[9].replace("蒋国庆", ""); // row 10: no head of household
+    lines[16] = lines[16].replace(",因病,", ",,"); // row 17: no cause
+    let (status, body) = w
+        .post_bytes(&token, "/ledger/import", lines.join("\r\n").into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"], "invalid_ledger");
+    let details = body["details"].as_array().unwrap();
+    let where_: Vec<(i64, &str)> = details
+        .iter()
+        .map(|d| (d["row"].as_i64().unwrap(), d["column"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        where_,
+        vec![(3, "联系方式"), (10, "贫困户姓名"), (17, "致贫原因")],
+        "{body}"
+    );
+    assert!(
+        details[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("1768145384")
+    );
+    assert_eq!(
+        counts(t).await,
+        (0, 0, 0, 2),
+        "nothing imported (only the admin and county accounts exist)"
+    );
+}
+db_test!(
+    a_file_with_three_bad_rows_imports_nothing_and_names_all_three,
+    three_bad_rows
+);
+
+async fn dry_run(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    let report = w
+        .import_ok(&token, "?dry_run=true", FIXTURE.as_bytes().to_vec())
+        .await;
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["households_created"], 20);
+    assert_eq!(counts(t).await, (0, 0, 0, 2));
+}
+db_test!(a_dry_run_reports_and_changes_nothing, dry_run);
+
+async fn change_of_helper(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    w.import_ok(
+        &token,
+        "?effective_from=2026-01-01&filed_on=2025-10-01",
+        FIXTURE.as_bytes().to_vec(),
+    )
+    .await;
+    // Row 2's household (田晓东) gets a new first helper.
+    let changed = FIXTURE.replacen(
+        "黄志强,市住建局 主任科员,15907579383",
+        "陈新华,市农业局 科员,13800138000",
+        1,
+    );
+
+    // One month's notice and no reason: refused, nothing changes.
+    let (status, body) = w
+        .post_bytes(
+            &token,
+            "/ledger/import?effective_from=2026-03-01&filed_on=2026-02-01",
+            changed.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["details"][0]["row"], 2);
+    assert!(
+        body["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2个月"),
+        "{body}"
+    );
+
+    // With a stated reason it is accepted and stays flagged.
+    let report = w
+        .import_ok(&token, "?effective_from=2026-03-01&filed_on=2026-02-01&reason=%E5%8E%9F%E5%B8%AE%E6%89%B6%E4%BA%BA%E8%B0%83%E5%8A%A8", changed.into_bytes())
+        .await;
+    assert_eq!(report["pairings_ended"], 1, "{report}");
+    assert_eq!(report["pairings_started"], 1);
+    assert_eq!(report["short_notice"], 1);
+    assert_eq!(report["helpers_created"], 1);
+
+    let (_, page) = w
+        .get(Some(&token), "/households?q=%E7%94%B0%E6%99%93%E4%B8%9C")
+        .await;
+    let id = page["items"][0]["id"].as_i64().unwrap();
+    let (status, detail) = w.get(Some(&token), &format!("/households/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let firsts: Vec<&serde_json::Value> = detail["pairings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["role"] == "first")
+        .collect();
+    assert_eq!(firsts.len(), 2, "history kept: {detail}");
+    assert_eq!(firsts[0]["helper"]["name"], "陈新华");
+    assert_eq!(firsts[0]["valid_from"], "2026-03-01");
+    assert_eq!(firsts[0]["short_notice"], true);
+    assert_eq!(firsts[0]["reason"], "原帮扶人调动");
+    assert_eq!(firsts[1]["helper"]["name"], "黄志强");
+    assert_eq!(firsts[1]["valid_to"], "2026-03-01");
+    assert_eq!(firsts[1]["valid_from"], "2026-01-01");
+}
+db_test!(
+    a_change_of_helper_ends_the_old_pairing_and_keeps_history,
+    change_of_helper
+);
+
+async fn helper_limits(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+    // A second file (another town) pairs row 2's first helper with another household: 一帮一 is broken.
+    let other = "序号,贫困户姓名,家庭地址(镇街、村),致贫原因,帮扶措施,联系方式,第一帮扶责任人姓名,工作单位及职务,联系方式,第二帮扶责任人姓名,工作单位及职务,联系方式\r\n\
+                 1,高长青,西港镇前进村,因病,医疗救助,13312345678,黄志强,市住建局 主任科员,15907579383,邓振华,村委会主任,18600000001\r\n";
+    let (status, body) = w
+        .post_bytes(&token, "/ledger/import", other.as_bytes().to_vec())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["details"][0]["column"], "第一帮扶责任人姓名");
+    assert!(
+        body["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("最多结对1户"),
+        "{body}"
+    );
+    assert_eq!(
+        counts(t).await.0,
+        20,
+        "the refused file left nothing behind"
+    );
+}
+db_test!(helper_limits_count_across_files, helper_limits);
+
+async fn thousand_households(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    let rows = town_ledger(0, 1000, 7);
+    for format in [ExportFormat::Csv, ExportFormat::Xlsx] {
+        let bytes = write(&rows, format).unwrap();
+        let report = w.import_ok(&token, "", bytes.clone()).await;
+        let created = report["households_created"].as_u64().unwrap();
+        let unchanged = report["households_unchanged"].as_u64().unwrap();
+        assert_eq!(created + unchanged, 1000, "{report}");
+        let again = w.import_ok(&token, "", bytes).await;
+        assert_eq!(again["households_unchanged"], 1000, "{again}");
+        assert_eq!(again["pairings_started"], 0);
+    }
+    assert_eq!(counts(t).await, (1000, 1200, 2000, 1202));
+    let (_, page) = w.get(Some(&token), "/households?page=3&per_page=100").await;
+    assert_eq!(page["total"], 1000);
+    assert_eq!(page["items"].as_array().unwrap().len(), 100);
+    assert_eq!(page["items"][0]["head_name"], rows[200].head_name);
+}
+db_test!(
+    a_thousand_households_import_from_csv_and_xlsx,
+    thousand_households
+);
+
+async fn audit_is_append_only(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+    let n = bangfu_server::entities::audit::Entity::find()
+        .count(&t.db)
+        .await
+        .unwrap();
+    assert!(
+        n > 40,
+        "every household, helper and pairing is audited: {n}"
+    );
+    assert!(
+        t.db.execute_unprepared("UPDATE audit_log SET action = 'x'")
+            .await
+            .is_err()
+    );
+    assert!(
+        t.db.execute_unprepared("DELETE FROM audit_log")
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        bangfu_server::entities::audit::Entity::find()
+            .count(&t.db)
+            .await
+            .unwrap(),
+        n
+    );
+}
+db_test!(
+    the_audit_log_refuses_updates_and_deletes,
+    audit_is_append_only
+);
