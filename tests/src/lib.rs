@@ -31,7 +31,13 @@ pub struct World {
 impl World {
     /// Starts a server over `t`'s database with the county 莱州市 and an admin.
     pub async fn new(t: &TestDb) -> World {
-        let settings = test_settings(&t.url, t.dir());
+        World::with(t, |_| {}).await
+    }
+
+    /// As [`World::new`], with settings adjusted first (e.g. smaller body limits).
+    pub async fn with(t: &TestDb, adjust: impl FnOnce(&mut Settings)) -> World {
+        let mut settings = test_settings(&t.url, t.dir());
+        adjust(&mut settings);
         let county_id = county(t, "莱州市").await;
         auth::add_user(
             &t.db,

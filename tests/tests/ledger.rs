@@ -2,6 +2,8 @@
 //! all-or-nothing on errors, dry runs, history on a change of helper, and lossless export.
 //! Every test runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
 
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
 use bangfu_server::db_test;
 use bangfu_server::demo::town_ledger;
 use bangfu_server::ledger::ExportFormat;

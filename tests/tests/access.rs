@@ -1,0 +1,513 @@
+//! Who may see and do what: role scoping for every role, the helper enrollment flow,
+//! tokens, devices, and the API's answers to malformed input.
+
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use bangfu_server::db_test;
+use bangfu_server::demo::town_ledger;
+use bangfu_server::ledger::ExportFormat;
+use bangfu_server::ledger::export::write;
+use bangfu_shared::Role;
+use bangfu_tests::{FIXTURE, TestDb, World, enroll_directly, office};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Two towns of one county (东城镇 from the fixture, 西港镇 generated) and another county.
+struct Towns {
+    w: World,
+    /// 田晓东 (东城镇, first helper 黄志强, second helper 孔玉梅).
+    a1: i64,
+    /// 戴立新 (东城镇, other helpers).
+    a6: i64,
+    /// The first household of 西港镇.
+    b1: i64,
+    town_a: i64,
+    town_b: i64,
+}
+
+async fn two_towns(t: &TestDb) -> Towns {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    w.import_ok(
+        &county,
+        "",
+        write(&town_ledger(1, 10, 3), ExportFormat::Csv).unwrap(),
+    )
+    .await;
+    let (_, page) = w.get(Some(&county), "/households?per_page=500").await;
+    let items = page["items"].as_array().unwrap();
+    let find = |name: &str, town: &str| {
+        items
+            .iter()
+            .find(|h| h["head_name"] == name && h["town"]["name"] == town)
+            .map(|h| (h["id"].as_i64().unwrap(), h["town"]["id"].as_i64().unwrap()))
+            .unwrap()
+    };
+    let (a1, town_a) = find("田晓东", "东城镇");
+    let (a6, _) = find("戴立新", "东城镇");
+    let b_first = items
+        .iter()
+        .find(|h| h["town"]["name"] == "西港镇")
+        .unwrap();
+    let (b1, town_b) = (
+        b_first["id"].as_i64().unwrap(),
+        b_first["town"]["id"].as_i64().unwrap(),
+    );
+    office(t, &w, "town_a", Role::TownOffice, town_a).await;
+    office(t, &w, "town_b", Role::TownOffice, town_b).await;
+    let other = bangfu_tests::county(t, "另一县").await;
+    office(t, &w, "other_county", Role::CountyOffice, other).await;
+    enroll_directly(t, &w, "15907579383").await; // 黄志强, first helper of 田晓东
+    enroll_directly(t, &w, "18893287921").await; // 孔玉梅, second helper of rows 1–5
+    Towns {
+        w,
+        a1,
+        a6,
+        b1,
+        town_a,
+        town_b,
+    }
+}
+
+async fn scoping(t: &TestDb) {
+    let s = two_towns(t).await;
+    let w = &s.w;
+    // (login, sees a1, sees a6, sees b1, list total)
+    let cases = [
+        ("admin", true, true, true, 30),
+        ("county", true, true, true, 30),
+        ("other_county", false, false, false, 0),
+        ("town_a", true, true, false, 20),
+        ("town_b", false, false, true, 10),
+        ("15907579383", true, false, false, 1),
+        ("18893287921", true, false, false, 5),
+    ];
+    for (user, a1, a6, b1, total) in cases {
+        let token = w.login(user).await;
+        for (id, expected) in [(s.a1, a1), (s.a6, a6), (s.b1, b1)] {
+            let (status, body) = w.get(Some(&token), &format!("/households/{id}")).await;
+            let want = if expected {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            assert_eq!(status, want, "{user} household {id}: {body}");
+            if !expected {
+                assert_eq!(body["error"], "not_found");
+            }
+        }
+        let (status, page) = w.get(Some(&token), "/households").await;
+        assert_eq!(status, StatusCode::OK, "{user}");
+        assert_eq!(page["total"], total, "{user}: {page}");
+        // Filtering by another town never widens the scope.
+        let (_, filtered) = w
+            .get(Some(&token), &format!("/households?town={}", s.town_b))
+            .await;
+        assert_eq!(filtered["total"], if b1 { 10 } else { 0 }, "{user}");
+    }
+}
+db_test!(every_role_sees_only_its_scope, scoping);
+
+async fn office_writes_are_scoped(t: &TestDb) {
+    let s = two_towns(t).await;
+    let w = &s.w;
+    let town_b = w.login("town_b").await;
+    let (status, _) = w
+        .get_bytes(&town_b, &format!("/ledger/export?town={}", s.town_a))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another town's ledger does not exist for town B"
+    );
+    let (status, own) = w.get_bytes(&town_b, "/ledger/export").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(String::from_utf8(own).unwrap().lines().count(), 11);
+    // Town B importing town A's ledger: every row is refused, nothing changes.
+    let (status, body) = w
+        .post_bytes(&town_b, "/ledger/import", FIXTURE.as_bytes().to_vec())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let details = body["details"].as_array().unwrap();
+    assert_eq!(details.len(), 20);
+    assert!(
+        details[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("只能导入「西港镇」"),
+        "{body}"
+    );
+    // Helpers may neither import nor export nor issue codes.
+    let helper = w.login("15907579383").await;
+    let (status, body) = w
+        .post_bytes(&helper, "/ledger/import", FIXTURE.as_bytes().to_vec())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = w.get_bytes(&helper, "/ledger/export").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = w
+        .post_json(Some(&helper), "/enrollment/codes", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Only county offices and admins change policy, and only their own county's.
+    let town_a = w.login("town_a").await;
+    let new_policy = json!({ "valid_from": "2027-01-01", "preset": "xigang-2019" });
+    let (status, _) = w.post_json(Some(&town_a), "/policies", &new_policy).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let other = w.login("other_county").await;
+    let (status, _) = w
+        .post_json(
+            Some(&other),
+            "/policies",
+            &json!({ "valid_from": "2027-01-01", "preset": "xigang-2019", "town": s.town_a }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let county = w.login("county").await;
+    let (status, v) = w
+        .post_json(
+            Some(&county),
+            "/policies",
+            &json!({ "valid_from": "2027-01-01", "preset": "xigang-2019", "town": s.town_b }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (_, before) = w
+        .get(
+            Some(&county),
+            &format!("/policies/effective?town={}&date=2026-12-31", s.town_b),
+        )
+        .await;
+    let (_, after) = w
+        .get(
+            Some(&county),
+            &format!("/policies/effective?town={}&date=2027-01-01", s.town_b),
+        )
+        .await;
+    let (_, town_a_after) = w
+        .get(
+            Some(&county),
+            &format!("/policies/effective?town={}&date=2027-06-01", s.town_a),
+        )
+        .await;
+    assert_eq!(before["source"], "laizhou-2018");
+    assert_eq!(after["source"], "xigang-2019");
+    assert_eq!(
+        town_a_after["source"], "laizhou-2018",
+        "a town override applies to that town only"
+    );
+}
+db_test!(
+    office_writes_are_scoped_to_their_town_and_county,
+    office_writes_are_scoped
+);
+
+async fn helper_snapshot(t: &TestDb) {
+    let s = two_towns(t).await;
+    let w = &s.w;
+    let second = w.login("18893287921").await;
+    let (status, snap) = w.get(Some(&second), "/me/snapshot").await;
+    assert_eq!(status, StatusCode::OK, "{snap}");
+    assert_eq!(snap["me"]["role"], "second_helper");
+    assert_eq!(snap["households"].as_array().unwrap().len(), 5);
+    assert_eq!(snap["policy"]["source"], "laizhou-2018");
+    assert_eq!(
+        snap["households"][0]["pairings"].as_array().unwrap().len(),
+        2
+    );
+}
+db_test!(
+    a_helper_snapshot_holds_exactly_their_households,
+    helper_snapshot
+);
+
+async fn enrollment(t: &TestDb) {
+    let s = two_towns(t).await;
+    let w = &s.w;
+    let town_a = w.login("town_a").await;
+    let (status, codes) = w
+        .post_json(Some(&town_a), "/enrollment/codes?format=json", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{codes}");
+    let codes = codes.as_array().unwrap();
+    assert_eq!(codes.len(), 22, "24 helpers of 东城镇, 2 already enrolled");
+    let code_of = |phone: &str| {
+        codes
+            .iter()
+            .find(|c| c["phone"] == phone)
+            .map(|c| c["code"].as_str().unwrap().to_string())
+    };
+    assert!(
+        code_of("15907579383").is_none(),
+        "enrolled helpers get no code"
+    );
+    let phone = "18146100330"; // 周雪梅, first helper of row 2
+    let code = code_of(phone).unwrap();
+
+    let (status, body) = w
+        .post_json(
+            None,
+            "/auth/login",
+            &json!({ "username": phone, "password": "whatever123" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("enrollment_required"))
+    );
+    let enroll =
+        |code: &str, pw: &str| json!({ "username": phone, "code": code, "new_password": pw });
+    let (status, _) = w
+        .post_json(
+            None,
+            "/auth/enroll",
+            &enroll("AAAAA-AAAAA", "a good password"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = w
+        .post_json(None, "/auth/enroll", &enroll(&code, "short"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = w
+        .post_json(
+            None,
+            "/auth/enroll",
+            &enroll(&code.to_lowercase().replace('-', ""), "a good password"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    assert_eq!(body["me"]["role"], "first_helper");
+    assert_eq!(body["me"]["helper"]["name"], "周雪梅");
+    let (status, _) = w
+        .post_json(None, "/auth/enroll", &enroll(&code, "another password"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a code works once");
+
+    let (status, _) = w
+        .post_json(
+            None,
+            "/auth/login",
+            &json!({ "username": phone, "password": "a good password" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = w
+        .post_json(
+            None,
+            "/auth/login",
+            &json!({ "username": phone, "password": "a bad password" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = w
+        .post_json(
+            None,
+            "/auth/login",
+            &json!({ "username": "nobody", "password": "a bad password" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, me) = w.get(Some(&token), "/me").await;
+    assert_eq!(
+        (status, me["username"].as_str()),
+        (StatusCode::OK, Some(phone))
+    );
+    let resp = w
+        .http
+        .post(w.server.url("/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (status, body) = w.get(Some(&token), "/me").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+
+    // The printable sheet: CSV with a BOM and Chinese headers; issuing again replaces old codes.
+    let resp = w
+        .http
+        .post(w.server.url("/enrollment/codes"))
+        .bearer_auth(&town_a)
+        .send()
+        .await
+        .unwrap();
+    let sheet = resp.text().await.unwrap();
+    assert!(
+        sheet.starts_with("\u{feff}姓名,手机号(登录名),角色,登记码,有效期至"),
+        "{sheet}"
+    );
+    assert_eq!(sheet.lines().count(), 22, "21 pending helpers + header");
+}
+db_test!(helpers_enroll_once_with_the_town_code, enrollment);
+
+async fn devices(t: &TestDb) {
+    let s = two_towns(t).await;
+    let w = &s.w;
+    let helper = w.login("15907579383").await;
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes
+    let (status, first) = w
+        .post_json(
+            Some(&helper),
+            "/devices",
+            &json!({ "public_key": key, "label": "手机" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, again) = w
+        .post_json(
+            Some(&helper),
+            "/devices",
+            &json!({ "public_key": key, "label": "手机" }),
+        )
+        .await;
+    assert_eq!((status, &again["id"]), (StatusCode::OK, &first["id"]));
+    let other = w.login("18893287921").await;
+    let (status, _) = w
+        .post_json(
+            Some(&other),
+            "/devices",
+            &json!({ "public_key": key, "label": "x" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    for bad in ["not base64!", "AAECAwQFBgcICQoLDA0ODw=="] {
+        let (status, body) = w
+            .post_json(
+                Some(&helper),
+                "/devices",
+                &json!({ "public_key": bad, "label": "x" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let (_, list) = w.get(Some(&helper), "/devices").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+db_test!(a_device_key_binds_to_one_account, devices);
+
+async fn bad_input(t: &TestDb) {
+    let w = World::with(t, |s| {
+        s.max_import_bytes = 2_000;
+        s.max_json_bytes = 512;
+    })
+    .await;
+    let admin = w.login("admin").await;
+    let raw = |body: &'static str, ct: Option<&'static str>| {
+        let mut req = w.http.post(w.server.url("/auth/login")).body(body);
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        req.send()
+    };
+    let check = |resp: reqwest::Response, want: StatusCode, code: &'static str| async move {
+        assert_eq!(resp.status(), want);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], code, "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    };
+    check(
+        raw("{not json", Some("application/json")).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    check(
+        raw(
+            r#"{"username": 5, "password": []}"#,
+            Some("application/json"),
+        )
+        .await
+        .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    check(
+        raw(r#"{"username":"a","password":"b"}"#, None)
+            .await
+            .unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let big = Box::leak(
+        format!(r#"{{"username":"{}","password":"x"}}"#, "a".repeat(2_000)).into_boxed_str(),
+    );
+    check(
+        raw(big, Some("application/json")).await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+
+    let (status, body) = w.get(Some(&admin), "/households/abc").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    let (status, _) = w.get(Some(&admin), "/households?page=first").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = w.get(Some(&admin), "/no/such/route").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let resp = w.http.get(w.server.url("/me")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        resp.headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
+    let (status, _) = w.get(Some("bf_forged"), "/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let county = format!("/ledger/import?county={}", w.county_id);
+    let (status, body) = w
+        .post_bytes(&admin, &county, FIXTURE.as_bytes().to_vec())
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+    let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\xfd".to_vec();
+    let (status, body) = w.post_bytes(&admin, &county, png).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_ledger")),
+        "{body}"
+    );
+    let (status, body) = w.post_bytes(&admin, "/ledger/import", b"x".to_vec()).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "an admin must name the county: {body}"
+    );
+    let (status, body) = w
+        .post_bytes(&admin, &format!("{county}&dry_run=maybe"), b"x".to_vec())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (status, doc) = w.get(None, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/ledger/import",
+        "/api/v1/ledger/export",
+        "/api/v1/households",
+        "/api/v1/households/{id}",
+        "/api/v1/me",
+    ] {
+        assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
+    }
+}
+db_test!(bad_input_gets_clear_json_errors, bad_input);
