@@ -61,7 +61,7 @@ impl Default for Settings {
             token_ttl_hours: 24 * 30,
             enrollment_ttl_days: 30,
             workers: 0,
-            log: "info".to_string(),
+            log: "info,sea_orm_migration=warn".to_string(),
             argon2: Argon2Settings::default(),
         }
     }

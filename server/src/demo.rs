@@ -3,6 +3,7 @@
 //! real ledger, plus office accounts and a few enrolled helpers. All names and numbers
 //! are synthetic.
 
+use bangfu_shared::api::Member;
 use bangfu_shared::ledger::{HelperEntry, LedgerRow};
 use bangfu_shared::{JurisdictionLevel, PolicyPreset, Role};
 use chrono::NaiveDate;
@@ -166,6 +167,7 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> ApiResult<Vec
                 };
                 ledger::import(db, &system, &bytes, &opts).await?;
             }
+            add_members(db, county_id).await?;
             county_id
         }
     };
@@ -203,6 +205,36 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> ApiResult<Vec
         }
     }
     Ok(logins)
+}
+
+/// Gives every demo household a few members (the ledger itself has none).
+async fn add_members(db: &DatabaseConnection, county_id: i64) -> ApiResult<()> {
+    use crate::entities::household;
+    let mut rng = Lcg(county_id as u64);
+    for h in household::Entity::find()
+        .filter(household::Column::CountyId.eq(county_id))
+        .all(db)
+        .await?
+    {
+        let mut members = vec![Member {
+            name: h.head_name.clone(),
+            relation: "户主".into(),
+            birth_year: Some(1950 + rng.next(30) as i32),
+        }];
+        for relation in ["配偶", "子女", "孙子女"].iter().take(rng.next(4)) {
+            members.push(Member {
+                name: name(&mut rng),
+                relation: (*relation).to_string(),
+                birth_year: Some(1960 + rng.next(55) as i32),
+            });
+        }
+        let size = members.len() as i32;
+        let mut active = h.into_active_model();
+        active.members = Set(serde_json::to_string(&members).unwrap_or_else(|_| "[]".into()));
+        active.size = Set(Some(size));
+        active.update(db).await?;
+    }
+    Ok(())
 }
 
 async fn ensure_user(
