@@ -6,6 +6,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_ledger;
+mod m20261122_000002_create_sync;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -13,6 +14,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_create_ledger::Migration)]
+        vec![
+            Box::new(m20261122_000001_create_ledger::Migration),
+            Box::new(m20261122_000002_create_sync::Migration),
+        ]
     }
 }

@@ -259,7 +259,7 @@ async fn serve(db: DatabaseConnection, settings: Settings, demo: bool) -> anyhow
         "Bangfu server listening on http://{addr}/api/v1 (database: {})",
         crate::config::redact_url(&settings.effective_database_url())
     );
-    crate::serve(AppState { db, settings }, listener)?.await?;
+    crate::serve(AppState::new(db, settings)?, listener)?.await?;
     Ok(())
 }
 

@@ -39,6 +39,13 @@ pub struct Settings {
     pub max_json_bytes: usize,
     /// Largest ledger file accepted by the import endpoint.
     pub max_import_bytes: usize,
+    /// Largest photo or signature image accepted by the resumable upload.
+    pub max_upload_bytes: u64,
+    /// Uploads up to this size are fully decoded to prove they are images; larger ones
+    /// have their header checked, so memory stays flat however large the file.
+    pub full_decode_limit_bytes: u64,
+    /// A record whose device time is later than its receipt by more than this is flagged.
+    pub clock_tolerance_secs: i64,
     /// How long a login token lives.
     pub token_ttl_hours: i64,
     /// How long an enrollment code handed out by a town office stays valid.
@@ -58,6 +65,9 @@ impl Default for Settings {
             database_url: None,
             max_json_bytes: 1024 * 1024,
             max_import_bytes: 64 * 1024 * 1024,
+            max_upload_bytes: 20 * 1024 * 1024,
+            full_decode_limit_bytes: 32 * 1024 * 1024,
+            clock_tolerance_secs: 600,
             token_ttl_hours: 24 * 30,
             enrollment_ttl_days: 30,
             workers: 0,

@@ -45,6 +45,12 @@ pub enum ApiError {
     /// The body is of a type this endpoint does not read.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A tus request without `Tus-Resumable: 1.0.0`.
+    #[error("this server speaks tus 1.0.0: send Tus-Resumable: 1.0.0")]
+    TusVersion,
+    /// A PATCH body that does not match its `Upload-Checksum`; the chunk was dropped.
+    #[error("the chunk does not match its Upload-Checksum; it was discarded, resend it")]
+    ChecksumMismatch,
     /// The database failed (not the client's fault).
     #[error("database error")]
     Database(#[from] sea_orm::DbErr),
@@ -68,6 +74,8 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::TusVersion => "unsupported_tus_version",
+            ApiError::ChecksumMismatch => "checksum_mismatch",
             ApiError::Database(_) | ApiError::Internal(_) => "internal",
         }
     }
@@ -100,6 +108,10 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TusVersion => StatusCode::PRECONDITION_FAILED,
+            ApiError::ChecksumMismatch => {
+                StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,6 +125,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthenticated) {
             resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if matches!(self, ApiError::TusVersion) {
+            resp.insert_header(("Tus-Version", "1.0.0"));
         }
         resp.json(self.body())
     }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod ledger;
 pub mod services;
+pub mod storage;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -19,20 +20,42 @@ pub use error::{ApiError, ApiResult};
 
 use actix_web::dev::Server;
 use sea_orm::DatabaseConnection;
+use std::collections::HashSet;
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use storage::{BlobStore, LocalStore};
 
 /// Shared state of every request handler.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Settings,
+    /// Where uploaded photos and signature images are kept.
+    pub store: Arc<dyn BlobStore>,
+    /// Uploads with a PATCH in progress (a second one at the same time is refused).
+    pub busy_uploads: Arc<Mutex<HashSet<String>>>,
+}
+
+impl AppState {
+    /// State over a connected database with the local file store in the data directory.
+    pub fn new(db: DatabaseConnection, settings: Settings) -> ApiResult<AppState> {
+        let store = LocalStore::new(&settings.data_dir.join("files"))
+            .map_err(|e| ApiError::Internal(format!("file store: {e}")))?;
+        Ok(AppState {
+            db,
+            settings,
+            store: Arc::new(store),
+            busy_uploads: Arc::default(),
+        })
+    }
 }
 
 /// Connects to the configured database, migrates it, and starts serving on `listener`.
 /// The returned server runs when awaited (or spawned) and stops with its handle.
 pub async fn run(settings: Settings, listener: TcpListener) -> ApiResult<Server> {
     let db = db::connect_and_migrate(&settings.effective_database_url()).await?;
-    serve(AppState { db, settings }, listener)
+    serve(AppState::new(db, settings)?, listener)
 }
 
 /// Starts serving with an already connected database.

@@ -137,7 +137,8 @@ impl TestServer {
     pub fn start(db: DatabaseConnection, settings: Settings) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let server = crate::serve(AppState { db, settings }, listener).expect("serve");
+        let server =
+            crate::serve(AppState::new(db, settings).expect("state"), listener).expect("serve");
         let handle = server.handle();
         tokio::spawn(server);
         TestServer {
@@ -150,6 +151,11 @@ impl TestServer {
     /// The URL of an API path (`/me` → `http://127.0.0.1:PORT/api/v1/me`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Stops accepting and waits for the workers, leaving the value in place.
+    pub async fn stop_ref(&self) {
+        self.handle.stop(true).await;
     }
 
     /// Stops accepting and waits for the workers.

@@ -6,6 +6,8 @@
     reason = "test support: a failed setup should stop the test loudly"
 )]
 
+pub mod field;
+
 pub use bangfu_server::testing::{TestDb, TestServer, test_settings};
 
 use bangfu_server::Settings;
@@ -57,6 +59,11 @@ impl World {
             county_id,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Stops the in-process server (its database stays).
+    pub async fn server_stop(&self) {
+        self.server.stop_ref().await;
     }
 
     /// Logs in and returns the token.
@@ -193,4 +200,98 @@ pub fn with_bom(text: &str) -> Vec<u8> {
     let mut out = "\u{feff}".as_bytes().to_vec();
     out.extend_from_slice(text.as_bytes());
     out
+}
+
+/// The `bangfu-server` binary, built on first use (a plain `cargo test` does not build
+/// binaries of other packages).
+pub fn server_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable");
+            let profile_dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("target/<profile>");
+            let status = std::process::Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "bangfu-server",
+                    "--bin",
+                    "bangfu-server",
+                ])
+                .env(
+                    "CARGO_TARGET_DIR",
+                    profile_dir.parent().expect("target dir"),
+                )
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building bangfu-server failed");
+            profile_dir.join("bangfu-server")
+        })
+        .clone()
+}
+
+/// A `bangfu-server serve` child process on a free loopback port.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl ServerProcess {
+    /// Starts the real binary over `database_url` and waits until it answers.
+    pub async fn start(database_url: &str, data_dir: &std::path::Path, port: u16) -> ServerProcess {
+        let child = std::process::Command::new(server_binary())
+            .args(["--database-url", database_url, "--data-dir"])
+            .arg(data_dir)
+            .args([
+                "--log",
+                "warn",
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn bangfu-server");
+        let server = ServerProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}/api/v1"),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if http
+                .get(format!("{}/openapi.json", server.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("bangfu-server did not start on port {port}");
+    }
+
+    /// SIGKILL: no shutdown, no flushing — a power cut.
+    pub fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }

@@ -1,1 +1,29 @@
-//! stub
+//! Bangfu's offline field client.
+//!
+//! The core — [`client::Client`] over a local SQLite [`store`], the device key in
+//! [`signing`], [`photos`] and the [`signature_pad`] — has no terminal dependency, so a
+//! handheld device's shell or a mobile app can embed it (`default-features = false`).
+//! The `tui` feature adds the ratatui interface ([`app`] state and update, [`ui`]
+//! rendering, [`tui`] event loop); the `cli` feature the `bangfu` binary.
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod draft;
+pub mod error;
+pub mod i18n;
+pub mod photos;
+pub mod signature_pad;
+pub mod signing;
+pub mod store;
+
+#[cfg(feature = "tui")]
+pub mod app;
+#[cfg(feature = "tui")]
+pub mod tui;
+#[cfg(feature = "tui")]
+pub mod ui;
+
+pub use client::{Client, HouseholdOverview, LoginParams, LoginSummary};
+pub use config::{DataDir, Limits};
+pub use error::{ClientError, Result};

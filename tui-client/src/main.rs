@@ -1,1 +1,592 @@
-fn main() {}
+//! `bangfu`: the terminal client. With no subcommand (or `tui`) it opens the terminal
+//! interface; the other subcommands are headless, for scripts and embedded devices,
+//! and print JSON with `--json`.
+
+use std::io::{BufRead as _, Write as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use bangfu_client::app::{App, Clock};
+use bangfu_client::draft::{parse_delivery, parse_family_change, parse_local_time};
+use bangfu_client::i18n::Lang;
+use bangfu_client::store::VisitRow;
+use bangfu_client::{Client, ClientError, DataDir, Limits, LoginParams};
+use bangfu_shared::VisitKind;
+use bangfu_shared::visit::{HouseholdSignature, PolicyArea, VisitBody, utc_seconds};
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(
+    name = "bangfu",
+    version,
+    about = "帮扶 Bangfu: record paired-assistance visits offline"
+)]
+struct Cli {
+    /// Where the store, the device key and photos live (default: the user's data directory/bangfu).
+    #[arg(long, global = true, env = "BANGFU_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Interface language: zh (default) or en.
+    #[arg(long, global = true, default_value = "zh")]
+    lang: Lang,
+    /// Print JSON (headless commands).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Largest photo file accepted, in MB.
+    #[arg(long, global = true, default_value_t = 30)]
+    max_photo_mb: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing buys nothing
+enum Command {
+    /// Log in once with network: make and register the device key, download households.
+    Login {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (the only way: never on the command line).
+        #[arg(long)]
+        password_stdin: bool,
+        /// One-time code from the town office for a first login; the password read is then set.
+        #[arg(long)]
+        enroll_code: Option<String>,
+        /// How this device is named on the server.
+        #[arg(long)]
+        device_label: Option<String>,
+    },
+    /// The terminal interface (the default).
+    Tui,
+    /// List the households on this device with what is due.
+    Households,
+    /// Record, list, amend or void visits.
+    #[command(subcommand)]
+    Visit(VisitCommand),
+    /// List unfinished drafts.
+    Drafts,
+    /// Check the store, the record chain, signatures and images.
+    Verify,
+    /// Save phone-call records in a loop (crash-safety tests).
+    #[command(hide = true)]
+    DebugSaveLoop {
+        #[arg(long)]
+        household: i64,
+        #[arg(long, default_value_t = 1000)]
+        count: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum VisitCommand {
+    /// Record a visit; signed at once when complete, else kept as a draft (exit code 2).
+    New {
+        #[arg(long)]
+        household: i64,
+        /// home (入户) or phone (电话).
+        #[arg(long)]
+        kind: VisitKind,
+        #[command(flatten)]
+        content: Content,
+    },
+    /// Visits as they stand now, newest first.
+    List {
+        #[arg(long)]
+        household: Option<i64>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Correct a visit: a new signed amendment record; flags given replace those fields.
+    Amend {
+        id: Uuid,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        content: Content,
+    },
+    /// Withdraw a visit with a signed void record.
+    Void {
+        id: Uuid,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Args, Default)]
+struct Content {
+    /// Date and time, UTC+8 (`2026-03-01 08:30`) or RFC 3339; default now.
+    #[arg(long)]
+    at: Option<String>,
+    /// Policy explained: education, medical, housing, finance, social_security (or 教育…). Repeatable.
+    #[arg(long = "policy")]
+    policies: Vec<PolicyArea>,
+    /// A problem found. Repeatable.
+    #[arg(long = "problem")]
+    problems: Vec<String>,
+    /// 帮: help given. Repeatable.
+    #[arg(long = "help-action")]
+    help_actions: Vec<String>,
+    /// 扶: support given. Repeatable.
+    #[arg(long = "support")]
+    support: Vec<String>,
+    /// 送: ITEM:YUAN[:OCCASION] (occasion duanwu, zhongqiu, chongyang, yuandan, chunjie). Repeatable.
+    #[arg(long = "deliver")]
+    deliveries: Vec<String>,
+    /// KIND:NAME (birth, move_in, marriage_in, death, move_out, marriage_out). Repeatable.
+    #[arg(long = "family-change")]
+    family_changes: Vec<String>,
+    #[arg(long)]
+    notes: Option<String>,
+    /// A photo file (JPEG or PNG). Repeatable.
+    #[arg(long = "photo")]
+    photos: Vec<PathBuf>,
+    /// An image of the household's signature (e.g. a photo of the signed card).
+    #[arg(long, conflicts_with = "witness")]
+    household_signature: Option<PathBuf>,
+    /// A witness or the village notary signs for the household.
+    #[arg(long, requires_all = ["witness_role", "witness_reason"])]
+    witness: Option<String>,
+    #[arg(long)]
+    witness_role: Option<String>,
+    #[arg(long)]
+    witness_reason: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The message chain only: a helper has no use for a backtrace.
+            eprintln!("bangfu: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let data = match &cli.data_dir {
+        Some(d) => DataDir::new(d),
+        None => DataDir::default_location()?,
+    };
+    let limits = Limits {
+        max_photo_bytes: cli.max_photo_mb.saturating_mul(1024 * 1024),
+        ..Limits::default()
+    };
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+    );
+    let client = rt.block_on(Client::open(data, limits))?;
+    match cli.command {
+        None | Some(Command::Tui) => {
+            let mut app = App::new(client, rt.clone(), cli.lang, Clock::System, (80, 24));
+            bangfu_client::tui::run(&mut app)?;
+            Ok(())
+        }
+        Some(command) => rt.block_on(headless(&client, command, cli.json)),
+    }
+}
+
+async fn headless(client: &Client, command: Command, json: bool) -> anyhow::Result<()> {
+    match command {
+        Command::Tui => Ok(()),
+        Command::Login {
+            server,
+            username,
+            password_stdin,
+            enroll_code,
+            device_label,
+        } => {
+            if !password_stdin {
+                bail!("pass --password-stdin and write the password to standard input");
+            }
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']).to_string();
+            let params = LoginParams {
+                server,
+                username,
+                password,
+                enroll_code,
+                device_label: device_label.unwrap_or_else(bangfu_client::client::device_label),
+            };
+            let s = client.login(&params).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"device_id": s.device_id, "key_created": s.key_created, "households": s.households})
+                );
+            } else {
+                println!(
+                    "logged in: device {} ({} key), {} households downloaded",
+                    s.device_id,
+                    if s.key_created { "new" } else { "existing" },
+                    s.households
+                );
+            }
+            Ok(())
+        }
+        Command::Households => households(client, json).await,
+        Command::Visit(VisitCommand::New {
+            household,
+            kind,
+            content,
+        }) => {
+            let mut body = VisitBody::new(kind, Utc::now());
+            apply(client, &mut body, content, true).await?;
+            finish(client, household, body, None, json).await
+        }
+        Command::Visit(VisitCommand::Amend {
+            id,
+            reason,
+            content,
+        }) => {
+            let original = client.original_visit(id).await?;
+            let mut body = original
+                .current
+                .signed
+                .record
+                .visit
+                .clone()
+                .context("the visit has no content")?;
+            apply(client, &mut body, content, false).await?;
+            finish(
+                client,
+                original.household_id,
+                body,
+                Some((original.visit_id, reason)),
+                json,
+            )
+            .await
+        }
+        Command::Visit(VisitCommand::Void { id, reason }) => {
+            let r = client.void_visit(id, &reason, Utc::now()).await?;
+            if json {
+                println!("{}", json!({"status": "signed", "record": r}));
+            } else {
+                println!(
+                    "voided {} with record {} (local only)",
+                    r.record.target_id.unwrap_or(id),
+                    r.record.id
+                );
+            }
+            Ok(())
+        }
+        Command::Visit(VisitCommand::List { household, limit }) => {
+            visit_list(client, household, limit, json).await
+        }
+        Command::Drafts => {
+            let drafts = client.drafts().await?;
+            if json {
+                let out: Vec<_> = drafts
+                    .iter()
+                    .map(|d| json!({"draft": d, "missing": d.missing().map(|e| e.to_string())}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for d in drafts {
+                    println!(
+                        "{}  household {}  {}  {}",
+                        d.id,
+                        d.household_id,
+                        d.kind,
+                        d.missing()
+                            .map(|e| e.to_string())
+                            .unwrap_or_else(|| "ready".into())
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Verify => {
+            let report = client.verify().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "integrity: {}; {} records; {} problems",
+                    report.integrity,
+                    report.records,
+                    report.problems.len()
+                );
+                for p in &report.problems {
+                    println!("  {p}");
+                }
+            }
+            if !report.ok() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::DebugSaveLoop { household, count } => {
+            let mut out = std::io::stdout().lock();
+            for i in 0..count {
+                let mut body = VisitBody::new(VisitKind::Phone, Utc::now());
+                body.problems = vec![format!("crash-test {i}")];
+                let r = client
+                    .record_visit(household, body, None, None, Utc::now())
+                    .await?;
+                writeln!(out, "saved {}", r.record.seq)?;
+                out.flush()?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Fills `body` from the flags; for an amendment (`fresh = false`) only given flags replace.
+async fn apply(
+    client: &Client,
+    body: &mut VisitBody,
+    c: Content,
+    fresh: bool,
+) -> anyhow::Result<()> {
+    if let Some(at) = &c.at {
+        body.at = bangfu_shared::visit::truncate_to_seconds(parse_local_time(at)?);
+    }
+    macro_rules! replace {
+        ($field:ident, $value:expr) => {
+            if fresh || !c.$field.is_empty() {
+                body.$field = $value;
+            }
+        };
+    }
+    replace!(policies, c.policies.clone());
+    replace!(problems, c.problems.clone());
+    if fresh || !c.help_actions.is_empty() {
+        body.help = c.help_actions.clone();
+    }
+    replace!(support, c.support.clone());
+    replace!(
+        deliveries,
+        c.deliveries
+            .iter()
+            .map(|d| parse_delivery(d))
+            .collect::<Result<_, _>>()?
+    );
+    replace!(
+        family_changes,
+        c.family_changes
+            .iter()
+            .map(|d| parse_family_change(d))
+            .collect::<Result<_, _>>()?
+    );
+    if let Some(n) = &c.notes {
+        body.notes = Some(n.clone()).filter(|n| !n.trim().is_empty());
+    }
+    if fresh || !c.photos.is_empty() {
+        let mut photos = Vec::new();
+        for p in &c.photos {
+            photos.push(client.attach_photo(p).await?);
+        }
+        body.photos = photos;
+    }
+    if let Some(file) = &c.household_signature {
+        body.household_signature = Some(HouseholdSignature::PaperCard {
+            image_sha256: client.attach_card_photo(file).await?,
+        });
+    }
+    if let (Some(name), Some(role), Some(reason)) = (c.witness, c.witness_role, c.witness_reason) {
+        body.household_signature = Some(HouseholdSignature::Witness {
+            name,
+            role,
+            reason,
+            image_sha256: None,
+        });
+    }
+    if body.kind == VisitKind::Phone {
+        body.household_signature = None;
+    }
+    Ok(())
+}
+
+/// Signs the visit, or keeps it as a draft (exit code 2) when the household has not signed.
+async fn finish(
+    client: &Client,
+    household: i64,
+    body: VisitBody,
+    amends: Option<(Uuid, Option<String>)>,
+    json: bool,
+) -> anyhow::Result<()> {
+    match client
+        .record_visit(household, body.clone(), amends.clone(), None, Utc::now())
+        .await
+    {
+        Ok(r) => {
+            if json {
+                println!(
+                    "{}",
+                    json!({"status": "signed", "sync_state": "local", "record": r})
+                );
+            } else {
+                println!(
+                    "signed {} {} (seq {}, local only)",
+                    r.record.record_type.code(),
+                    r.record.id,
+                    r.record.seq
+                );
+            }
+            Ok(())
+        }
+        Err(ClientError::Visit(bangfu_shared::visit::VisitError::MissingHouseholdSignature)) => {
+            let mut draft = match &amends {
+                Some((id, _)) => bangfu_client::draft::VisitDraft::amending(*id, household, &body),
+                None => bangfu_client::draft::VisitDraft::amending(Uuid::nil(), household, &body),
+            };
+            if amends.is_none() {
+                draft.amends = None;
+            }
+            if let Some((_, Some(reason))) = &amends {
+                draft.reason = reason.clone();
+            }
+            client.save_draft(&draft).await?;
+            let message =
+                ClientError::from(bangfu_shared::visit::VisitError::MissingHouseholdSignature)
+                    .to_string();
+            if json {
+                println!(
+                    "{}",
+                    json!({"status": "draft", "draft_id": draft.id, "missing": message})
+                );
+            } else {
+                eprintln!("kept as draft {}: {message}", draft.id);
+            }
+            std::process::exit(2);
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn households(client: &Client, json: bool) -> anyhow::Result<()> {
+    let list = client.households(Utc::now()).await?;
+    if json {
+        let out: Vec<_> = list
+            .iter()
+            .map(|h| {
+                let s = &h.detail.summary;
+                json!({
+                    "id": s.id,
+                    "head_name": s.head_name,
+                    "village": s.village.name,
+                    "role": h.role,
+                    "last_home_visit": h.last_home.map(|t| utc_seconds::format(&t)),
+                    "last_phone_call": h.last_phone.map(|t| utc_seconds::format(&t)),
+                    "next_due": h.next_due().map(|(kind, date)| json!({"kind": kind, "date": date})),
+                    "overdue": h.overdue(),
+                    "due": h.due,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for h in list {
+            let s = &h.detail.summary;
+            let fmt = |t: Option<chrono::DateTime<Utc>>| {
+                t.map(bangfu_client::draft::format_local)
+                    .unwrap_or_else(|| "-".into())
+            };
+            let next = h
+                .next_due()
+                .map(|(k, d)| format!("{k} by {d}"))
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "{:>6}  {}  {}  home {}  phone {}  next {}{}",
+                s.id,
+                s.head_name,
+                s.village.name,
+                fmt(h.last_home),
+                fmt(h.last_phone),
+                next,
+                if h.overdue() { "  OVERDUE" } else { "" }
+            );
+        }
+    }
+    Ok(())
+}
+
+fn visit_json(client: &Client, v: &VisitRow) -> serde_json::Value {
+    let body = v.current.signed.record.visit.as_ref();
+    let photo_paths: Vec<_> = body
+        .map(|b| {
+            b.photos
+                .iter()
+                .map(|p| json!({"sha256": p.sha256, "path": client.photos().path_of(&p.sha256)}))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "visit_id": v.visit_id,
+        "household_id": v.household_id,
+        "voided": v.voided,
+        "void_reason": v.void_reason,
+        "amendments": v.amendments,
+        "sync_state": if v.unsynced > 0 { "local" } else { "synced" },
+        "photos": photo_paths,
+        "current": v.current,
+    })
+}
+
+async fn visit_list(
+    client: &Client,
+    household: Option<i64>,
+    limit: u64,
+    json: bool,
+) -> anyhow::Result<()> {
+    let rows = client.visits(household, limit).await?;
+    if json {
+        let out: Vec<_> = rows.iter().map(|v| visit_json(client, v)).collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    for v in rows {
+        let r = &v.current.signed.record;
+        let (at, kind, photos) = r
+            .visit
+            .as_ref()
+            .map(|b| {
+                (
+                    bangfu_client::draft::format_local(b.at),
+                    b.kind.code(),
+                    b.photos.len(),
+                )
+            })
+            .unwrap_or_default();
+        let state = if v.voided {
+            "VOID"
+        } else if v.amendments > 0 {
+            "amended"
+        } else {
+            ""
+        };
+        println!(
+            "{}  household {:>6}  {at}  {kind:<5}  {photos} photos  {state:<7}  {}",
+            v.visit_id,
+            v.household_id,
+            if v.unsynced > 0 {
+                "local only"
+            } else {
+                "synced"
+            }
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -4,9 +4,16 @@
 pub mod account;
 pub mod audit;
 pub mod auth_token;
+pub mod blob;
 pub mod device;
+pub mod device_anomaly;
+pub mod field_change;
 pub mod helper;
 pub mod household;
 pub mod jurisdiction;
 pub mod pairing;
 pub mod policy;
+pub mod record;
+pub mod record_blob;
+pub mod sync_counter;
+pub mod upload;

@@ -37,7 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .default_service(web::to(not_found));
 }
 
-fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+pub(crate) fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
     use actix_web::error::JsonPayloadError as E;
     match err {
         E::Overflow { limit } => ApiError::PayloadTooLarge { limit },

@@ -9,6 +9,8 @@ pub mod enrollment;
 pub mod households;
 pub mod jurisdictions;
 pub mod policy;
+pub mod sync;
+pub mod uploads;
 
 pub use caller::{Caller, Scope};
 

@@ -54,6 +54,7 @@ pub async fn set(
         audit::Entry::new("policy.set", "policy", Some(row.id), serde_json::json!({ "county_id": county_id, "town_id": town_id, "valid_from": valid_from, "source": policy.source })),
     )
     .await?;
+    super::sync::bump_ledger(db, county_id).await?;
     to_version(row)
 }
 

@@ -4,6 +4,8 @@ pub mod auth;
 pub mod households;
 pub mod ledger;
 pub mod policy;
+pub mod sync;
+pub mod tus;
 
 use actix_web::web;
 
@@ -27,5 +29,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/policies", web::get().to(policy::list))
         .route("/policies", web::post().to(policy::create))
-        .route("/policies/effective", web::get().to(policy::effective));
+        .route("/policies/effective", web::get().to(policy::effective))
+        .service(
+            web::resource("/sync/push")
+                .app_data(push_json())
+                .route(web::post().to(sync::push)),
+        )
+        .route("/sync/pull", web::get().to(sync::pull))
+        .route("/sync/anomalies", web::get().to(sync::anomalies))
+        .route("/review/family-changes", web::get().to(sync::field_changes))
+        .route("/review/family-changes/{id}", web::post().to(sync::decide))
+        .route("/blobs/{sha256}", web::get().to(sync::blob))
+        .service(
+            web::scope("/files")
+                .wrap(actix_web::middleware::DefaultHeaders::new().add(("Tus-Resumable", "1.0.0")))
+                .route(
+                    "",
+                    web::method(actix_web::http::Method::OPTIONS).to(tus::options),
+                )
+                .route("", web::post().to(tus::create))
+                .route("/{id}", web::head().to(tus::head))
+                .route("/{id}", web::patch().to(tus::patch)),
+        );
+}
+
+/// A push carries up to 500 signed records: a larger JSON limit than other endpoints.
+fn push_json() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(32 * 1024 * 1024)
+        .error_handler(|err, _| crate::http::json_error(err).into())
 }

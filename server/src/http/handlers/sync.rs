@@ -1,0 +1,116 @@
+//! Sync endpoints: push, pull, the town office's anomaly and review views, and files.
+
+use actix_web::{HttpResponse, web};
+use bangfu_shared::sync::{
+    DeviceAnomaly, FieldChange, FieldChangeDecision, PullResponse, PushRequest, PushResponse,
+};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::services::{Caller, sync};
+
+/// Accepts a batch of signed records; one ack per record, in order.
+pub async fn push(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<PushRequest>,
+) -> ApiResult<web::Json<PushResponse>> {
+    Ok(web::Json(
+        sync::push(&state.db, &state.settings, &caller, body.into_inner()).await?,
+    ))
+}
+
+/// Options of `GET /sync/pull`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    /// The cursor of the last pull (0 the first time).
+    #[serde(default)]
+    pub cursor: i64,
+    /// Records per page (default 200, at most 1000).
+    pub limit: Option<u64>,
+}
+
+/// What changed for the caller since the cursor.
+pub async fn pull(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<PullQuery>,
+) -> ApiResult<web::Json<PullResponse>> {
+    Ok(web::Json(
+        sync::pull(&state.db, &caller, q.cursor, q.limit.unwrap_or(200)).await?,
+    ))
+}
+
+/// A town filter for office views.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TownQuery {
+    pub town: Option<i64>,
+    /// For review lists: `pending` (default), `accepted`, `rejected` or `all`.
+    pub status: Option<String>,
+}
+
+/// Gaps, chain breaks and clock anomalies of devices in the caller's scope.
+pub async fn anomalies(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<TownQuery>,
+) -> ApiResult<web::Json<Vec<DeviceAnomaly>>> {
+    Ok(web::Json(
+        sync::anomalies(&state.db, &caller, q.town).await?,
+    ))
+}
+
+/// The review queue of field-proposed family changes.
+pub async fn field_changes(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<TownQuery>,
+) -> ApiResult<web::Json<Vec<FieldChange>>> {
+    let status = match q.status.as_deref().unwrap_or("pending") {
+        "all" => None,
+        s @ ("pending" | "accepted" | "rejected") => Some(s),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "status must be pending, accepted, rejected or all, not {other}"
+            )));
+        }
+    };
+    Ok(web::Json(
+        sync::field_changes(&state.db, &caller, q.town, status).await?,
+    ))
+}
+
+/// Accepts or rejects a field change.
+pub async fn decide(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<FieldChangeDecision>,
+) -> ApiResult<web::Json<FieldChange>> {
+    let body = body.into_inner();
+    Ok(web::Json(
+        sync::decide(&state.db, &caller, id.into_inner(), body.accept, body.note).await?,
+    ))
+}
+
+/// A photo or signature image by SHA-256, if a record in the caller's scope uses it.
+pub async fn blob(
+    state: web::Data<AppState>,
+    caller: Caller,
+    sha: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let sha = sha.into_inner().to_ascii_lowercase();
+    if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::BadRequest(
+            "a file is named by 64 hex characters".into(),
+        ));
+    }
+    let (bytes, content_type) = sync::blob_for(&state.db, &state.store, &caller, &sha).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Cache-Control", "private, max-age=31536000, immutable"))
+        .body(bytes))
+}

@@ -1,0 +1,957 @@
+//! Sync: accepting signed records exactly once, and the pull feed.
+//!
+//! A record is accepted only if it parses and validates, its device is registered to the
+//! pushing account, the account's helper is its author, its Ed25519 signature verifies
+//! over the canonical bytes, and its author has been paired with its household. It is
+//! committed before the acknowledgement is sent. The same record again gets the same
+//! answer; a different record under a known id is a conflict and never overwrites.
+//!
+//! Every stored record carries a `change_seq` drawn from one counter row that each push
+//! transaction updates first: the row lock orders commits, so the pull cursor is
+//! monotonic on PostgreSQL as on SQLite.
+
+use bangfu_shared::sync::{
+    Ack, AckStatus, DeviceAnomaly, FieldChange, MAX_PUSH_RECORDS, PullResponse, PushRequest,
+    PushResponse, ServerRecord,
+};
+use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord};
+use base64::Engine;
+use ed25519_dalek::{Signature, VerifyingKey};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use super::{Caller, audit, households};
+use crate::config::Settings;
+use crate::entities::{
+    blob, device, device_anomaly, field_change, household, pairing, record, record_blob,
+    sync_counter,
+};
+use crate::error::{ApiError, ApiResult};
+
+const ACCEPTED: &str = "accepted";
+const AWAITING: &str = "awaiting_photos";
+
+/// Takes `n` numbers from the change counter; must be the transaction's first write.
+pub async fn next_changes(db: &impl ConnectionTrait, n: i64) -> ApiResult<i64> {
+    use sea_orm::sea_query::ExprTrait;
+    let rows = sync_counter::Entity::update_many()
+        .col_expr(
+            sync_counter::Column::Value,
+            Expr::col(sync_counter::Column::Value).add(n),
+        )
+        .filter(sync_counter::Column::Name.eq("change"))
+        .exec_with_returning(db)
+        .await?;
+    rows.first()
+        .map(|r| r.value)
+        .ok_or_else(|| ApiError::Internal("change counter missing".into()))
+}
+
+/// Marks a county's ledger as changed (households, pairings or policy), for pull.
+pub async fn bump_ledger(db: &impl ConnectionTrait, county_id: i64) -> ApiResult<()> {
+    let value = next_changes(db, 1).await?;
+    let name = format!("ledger:{county_id}");
+    let row = sync_counter::ActiveModel {
+        name: Set(name.clone()),
+        value: Set(value),
+    };
+    match sync_counter::Entity::find_by_id(name).one(db).await? {
+        Some(_) => row.update(db).await.map(drop)?,
+        None => row.insert(db).await.map(drop)?,
+    }
+    Ok(())
+}
+
+fn reject(id: uuid::Uuid, reason: impl Into<String>) -> Ack {
+    Ack {
+        id,
+        status: AckStatus::Rejected,
+        reason: Some(reason.into()),
+        missing_blobs: Vec::new(),
+        flags: Vec::new(),
+    }
+}
+
+fn flags_of(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Checks one record against the caller's devices and paired households.
+fn verify(
+    r: &SignedRecord,
+    caller: &Caller,
+    devices: &HashMap<i64, VerifyingKey>,
+    paired: &HashSet<i64>,
+) -> Result<String, String> {
+    let env = &r.record;
+    env.validate().map_err(|e| format!("invalid record: {e}"))?;
+    let key = devices
+        .get(&env.device_id)
+        .ok_or_else(|| format!("device {} is not registered to this account", env.device_id))?;
+    if Some(env.author_helper_id) != caller.helper_id {
+        return Err("the record's author is not this account's helper".into());
+    }
+    let bytes = env
+        .canonical_bytes()
+        .map_err(|e| format!("invalid record: {e}"))?;
+    let sig: [u8; 64] = hex::decode(&r.signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("the signature is not 64 hex-encoded bytes")?;
+    key.verify_strict(&bytes, &Signature::from_bytes(&sig))
+        .map_err(|_| "the signature does not match the record: it was altered after signing or signed by another key".to_string())?;
+    if !paired.contains(&env.household_id) {
+        return Err(format!(
+            "household {} has never been paired with this helper",
+            env.household_id
+        ));
+    }
+    Ok(bangfu_shared::visit::sha256_hex(&bytes))
+}
+
+/// Accepts a batch of signed records; see the module documentation.
+pub async fn push(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    caller: &Caller,
+    req: PushRequest,
+) -> ApiResult<PushResponse> {
+    let helper_id = caller
+        .helper_id
+        .ok_or_else(|| ApiError::Forbidden("only a helper's device pushes records".into()))?;
+    let account_id = caller.account_id.ok_or(ApiError::Unauthenticated)?;
+    if req.records.len() > MAX_PUSH_RECORDS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_PUSH_RECORDS} records per push, got {}",
+            req.records.len()
+        )));
+    }
+    let devices = device_keys(db, account_id).await?;
+    let paired: HashSet<i64> = pairing::Entity::find()
+        .select_only()
+        .column(pairing::Column::HouseholdId)
+        .filter(pairing::Column::HelperId.eq(helper_id))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    match push_once(db, settings, caller, &req, &devices, &paired).await {
+        Err(ApiError::Database(e)) if is_unique_violation(&e) => {
+            push_once(db, settings, caller, &req, &devices, &paired).await
+        }
+        other => other,
+    }
+}
+
+fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+    let s = e.to_string().to_lowercase();
+    s.contains("unique") || s.contains("duplicate key")
+}
+
+async fn device_keys(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> ApiResult<HashMap<i64, VerifyingKey>> {
+    let rows = device::Entity::find()
+        .filter(device::Column::AccountId.eq(account_id))
+        .filter(device::Column::RevokedAt.is_null())
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|d| {
+            let bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
+                .decode(&d.public_key)
+                .ok()?
+                .try_into()
+                .ok()?;
+            Some((d.id, VerifyingKey::from_bytes(&bytes).ok()?))
+        })
+        .collect())
+}
+
+async fn push_once(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    caller: &Caller,
+    req: &PushRequest,
+    devices: &HashMap<i64, VerifyingKey>,
+    paired: &HashSet<i64>,
+) -> ApiResult<PushResponse> {
+    let ids: Vec<String> = req
+        .records
+        .iter()
+        .map(|r| r.record.id.to_string())
+        .collect();
+    let mut known: HashMap<String, record::Model> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        for r in record::Entity::find()
+            .filter(record::Column::Id.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            known.insert(r.id.clone(), r);
+        }
+    }
+    let mut acks: Vec<Option<Ack>> = vec![None; req.records.len()];
+    let mut fresh: Vec<(usize, String)> = Vec::new();
+    let mut in_batch: HashMap<String, String> = HashMap::new();
+    let mut rejected = Vec::new();
+    for (i, r) in req.records.iter().enumerate() {
+        let id = r.record.id.to_string();
+        match verify(r, caller, devices, paired) {
+            Err(reason) => {
+                rejected.push(audit::Entry::new(
+                    "sync.reject",
+                    "record",
+                    None,
+                    serde_json::json!({ "record": id, "reason": reason }),
+                ));
+                acks[i] = Some(reject(r.record.id, reason));
+            }
+            Ok(sha) => {
+                if let Some(stored) = known.get(&id) {
+                    acks[i] = Some(if stored.record_sha256 == sha {
+                        Ack {
+                            id: r.record.id,
+                            ..ack_of(db, stored).await?
+                        }
+                    } else {
+                        conflict(r.record.id)
+                    });
+                } else if let Some(first) = in_batch.get(&id) {
+                    if *first != sha {
+                        acks[i] = Some(conflict(r.record.id));
+                    }
+                } else {
+                    in_batch.insert(id, sha.clone());
+                    fresh.push((i, sha));
+                }
+            }
+        }
+    }
+    if !rejected.is_empty() {
+        audit::record_many(db, caller, rejected).await?;
+    }
+    if !fresh.is_empty() {
+        let stored = store_fresh(db, settings, caller, req, &fresh).await?;
+        for (i, ack) in stored {
+            acks[i] = Some(ack);
+        }
+    }
+    // Later copies of a record within the same batch get the first copy's answer.
+    let by_id: HashMap<uuid::Uuid, Ack> =
+        acks.iter().flatten().map(|a| (a.id, a.clone())).collect();
+    let acks = req
+        .records
+        .iter()
+        .zip(acks)
+        .map(|(r, a)| {
+            a.or_else(|| by_id.get(&r.record.id).cloned())
+                .unwrap_or_else(|| reject(r.record.id, "not processed"))
+        })
+        .collect();
+    Ok(PushResponse { acks })
+}
+
+fn conflict(id: uuid::Uuid) -> Ack {
+    Ack {
+        id,
+        status: AckStatus::Conflict,
+        reason: Some(
+            "the server holds a different record under this id; it was not overwritten".into(),
+        ),
+        missing_blobs: Vec::new(),
+        flags: Vec::new(),
+    }
+}
+
+async fn ack_of(db: &impl ConnectionTrait, r: &record::Model) -> ApiResult<Ack> {
+    let missing = if r.status == AWAITING {
+        missing_blobs(db, &r.id).await?
+    } else {
+        Vec::new()
+    };
+    let id =
+        r.id.parse()
+            .map_err(|_| ApiError::Internal(format!("record id {}", r.id)))?;
+    Ok(Ack {
+        id,
+        status: status_of(&r.status),
+        reason: None,
+        missing_blobs: missing,
+        flags: flags_of(&r.flags),
+    })
+}
+
+fn status_of(s: &str) -> AckStatus {
+    if s == AWAITING {
+        AckStatus::AwaitingPhotos
+    } else {
+        AckStatus::Accepted
+    }
+}
+
+async fn missing_blobs(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<Vec<String>> {
+    let wanted: Vec<String> = record_blob::Entity::find()
+        .filter(record_blob::Column::RecordId.eq(record_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|b| b.sha256)
+        .collect();
+    let have = present_blobs(db, &wanted).await?;
+    Ok(wanted.into_iter().filter(|s| !have.contains(s)).collect())
+}
+
+async fn present_blobs(db: &impl ConnectionTrait, shas: &[String]) -> ApiResult<HashSet<String>> {
+    let mut out = HashSet::new();
+    for chunk in shas.chunks(500) {
+        let found = blob::Entity::find()
+            .select_only()
+            .column(blob::Column::Sha256)
+            .filter(blob::Column::Sha256.is_in(chunk.to_vec()))
+            .into_tuple::<String>()
+            .all(db)
+            .await?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// Stores new records in one transaction whose first write takes the change counter.
+async fn store_fresh(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    caller: &Caller,
+    req: &PushRequest,
+    fresh: &[(usize, String)],
+) -> ApiResult<Vec<(usize, Ack)>> {
+    let txn = db.begin().await?;
+    let last = next_changes(&txn, fresh.len() as i64).await?;
+    let first_seq = last - fresh.len() as i64 + 1;
+    let now = super::now();
+    let all_shas: Vec<String> = fresh
+        .iter()
+        .flat_map(|(i, _)| referenced(&req.records[*i].record))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let have = present_blobs(&txn, &all_shas).await?;
+    let neighbours =
+        chain_neighbours(&txn, fresh.iter().map(|(i, _)| &req.records[*i].record)).await?;
+    let mut rows = Vec::new();
+    let mut links = Vec::new();
+    let mut changes = Vec::new();
+    let mut anomalies = Vec::new();
+    let mut out = Vec::new();
+    for (n, (i, sha)) in fresh.iter().enumerate() {
+        let signed = &req.records[*i];
+        let env = &signed.record;
+        let id = env.id.to_string();
+        let refs = referenced(env);
+        let missing: Vec<String> = refs
+            .iter()
+            .filter(|s| !have.contains(*s))
+            .cloned()
+            .collect();
+        let mut flags = Vec::new();
+        if (env.created_at - now).num_seconds() > settings.clock_tolerance_secs {
+            flags.push("clock_ahead".to_string());
+            anomalies.push(anomaly(
+                env,
+                "clock_ahead",
+                format!(
+                    "device time {} is ahead of the server's {}",
+                    env.created_at, now
+                ),
+            ));
+        }
+        for (kind, detail) in chain_problems(env, sha, &neighbours, fresh, req) {
+            flags.push(kind.to_string());
+            anomalies.push(anomaly(env, kind, detail));
+        }
+        let status = if missing.is_empty() {
+            ACCEPTED
+        } else {
+            AWAITING
+        };
+        let body = serde_json::to_string(signed).map_err(|e| ApiError::Internal(e.to_string()))?;
+        rows.push(record::ActiveModel {
+            id: Set(id.clone()),
+            change_seq: Set(first_seq + n as i64),
+            device_id: Set(env.device_id),
+            device_seq: Set(env.seq),
+            prev_sha256: Set(env.prev_sha256.clone()),
+            record_sha256: Set(sha.clone()),
+            author_helper_id: Set(env.author_helper_id),
+            account_id: Set(caller.account_id.unwrap_or_default()),
+            household_id: Set(env.household_id),
+            record_type: Set(env.record_type.code().to_string()),
+            target_id: Set(env.target_id.map(|t| t.to_string())),
+            visit_kind: Set(env.visit.as_ref().map(|v| v.kind.code().to_string())),
+            visit_at: Set(env.visit.as_ref().map(|v| v.at)),
+            created_at_device: Set(env.created_at),
+            received_at: Set(now),
+            status: Set(status.to_string()),
+            flags: Set(flags.join(",")),
+            body: Set(body),
+            review: Set(None),
+            ..Default::default()
+        });
+        links.extend(refs.iter().map(|s| record_blob::ActiveModel {
+            record_id: Set(id.clone()),
+            sha256: Set(s.clone()),
+            ..Default::default()
+        }));
+        if let Some(v) = env
+            .visit
+            .as_ref()
+            .filter(|_| env.record_type != RecordType::Void)
+        {
+            changes.extend(v.family_changes.iter().map(|c| field_change::ActiveModel {
+                record_id: Set(id.clone()),
+                household_id: Set(env.household_id),
+                kind: Set(c.kind.code().to_string()),
+                name: Set(c.name.clone()),
+                status: Set("pending".into()),
+                note: Set(None),
+                decided_by: Set(None),
+                decided_at: Set(None),
+                created_at: Set(now),
+                ..Default::default()
+            }));
+        }
+        out.push((
+            *i,
+            Ack {
+                id: env.id,
+                status: status_of(status),
+                reason: None,
+                missing_blobs: missing,
+                flags,
+            },
+        ));
+    }
+    for chunk in rows.chunks(200) {
+        record::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    for chunk in links.chunks(500) {
+        record_blob::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    for chunk in changes.chunks(500) {
+        field_change::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    for chunk in anomalies.chunks(500) {
+        device_anomaly::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    audit::record(
+        &txn,
+        caller,
+        audit::Entry::new(
+            "sync.push",
+            "record",
+            None,
+            serde_json::json!({ "accepted": fresh.len(), "change_seq_to": last }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(out)
+}
+
+fn referenced(env: &RecordEnvelope) -> Vec<String> {
+    env.visit
+        .as_ref()
+        .map(|v| v.referenced_hashes())
+        .unwrap_or_default()
+}
+
+fn anomaly(env: &RecordEnvelope, kind: &str, detail: String) -> device_anomaly::ActiveModel {
+    device_anomaly::ActiveModel {
+        device_id: Set(env.device_id),
+        helper_id: Set(env.author_helper_id),
+        kind: Set(kind.to_string()),
+        device_seq: Set(env.seq),
+        detail: Set(detail),
+        detected_at: Set(super::now()),
+        ..Default::default()
+    }
+}
+
+/// Stored (device, seq) → (id, record sha, prev sha) for the seqs around a batch.
+type Neighbours = HashMap<(i64, i64), Vec<(String, String, String)>>;
+
+async fn chain_neighbours<'a>(
+    db: &impl ConnectionTrait,
+    envs: impl Iterator<Item = &'a RecordEnvelope>,
+) -> ApiResult<Neighbours> {
+    let mut ranges: HashMap<i64, (i64, i64)> = HashMap::new();
+    for e in envs {
+        let r = ranges.entry(e.device_id).or_insert((e.seq, e.seq));
+        r.0 = r.0.min(e.seq);
+        r.1 = r.1.max(e.seq);
+    }
+    let mut out: Neighbours = HashMap::new();
+    for (device, (lo, hi)) in ranges {
+        let rows = record::Entity::find()
+            .filter(record::Column::DeviceId.eq(device))
+            .filter(record::Column::DeviceSeq.between(lo - 1, hi + 1))
+            .all(db)
+            .await?;
+        for r in rows {
+            out.entry((r.device_id, r.device_seq)).or_default().push((
+                r.id,
+                r.record_sha256,
+                r.prev_sha256,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Chain breaks and reused sequence numbers around one new record, against what is
+/// stored and what arrives in the same batch.
+fn chain_problems(
+    env: &RecordEnvelope,
+    sha: &str,
+    stored: &Neighbours,
+    fresh: &[(usize, String)],
+    req: &PushRequest,
+) -> Vec<(&'static str, String)> {
+    let mut around: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
+    for seq in [env.seq - 1, env.seq, env.seq + 1] {
+        let mut list = stored
+            .get(&(env.device_id, seq))
+            .cloned()
+            .unwrap_or_default();
+        for (i, s) in fresh {
+            let other = &req.records[*i].record;
+            if other.device_id == env.device_id && other.seq == seq {
+                list.push((other.id.to_string(), s.clone(), other.prev_sha256.clone()));
+            }
+        }
+        around.insert(seq, list);
+    }
+    let me = env.id.to_string();
+    let mut problems = Vec::new();
+    if around[&env.seq].iter().any(|(id, _, _)| *id != me) {
+        problems.push((
+            "seq_reused",
+            format!(
+                "sequence number {} is used by more than one record",
+                env.seq
+            ),
+        ));
+    }
+    if let Some((_, prev_sha, _)) = around[&(env.seq - 1)].first()
+        && *prev_sha != env.prev_sha256
+    {
+        problems.push((
+            "chain_break",
+            format!(
+                "record {} does not chain to the device's record {}",
+                env.seq,
+                env.seq - 1
+            ),
+        ));
+    }
+    if let Some((_, _, next_prev)) = around[&(env.seq + 1)].first()
+        && next_prev != sha
+        && !problems.iter().any(|(k, _)| *k == "chain_break")
+    {
+        problems.push((
+            "chain_break",
+            format!(
+                "the device's record {} does not chain to record {}",
+                env.seq + 1,
+                env.seq
+            ),
+        ));
+    }
+    problems
+}
+
+/// After a blob arrives: every record waiting only for blobs now present is complete.
+pub async fn complete_waiting_records(db: &DatabaseConnection, sha256: &str) -> ApiResult<()> {
+    let waiting: Vec<String> = record_blob::Entity::find()
+        .filter(record_blob::Column::Sha256.eq(sha256))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|l| l.record_id)
+        .collect();
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let mut ready = Vec::new();
+    for r in record::Entity::find()
+        .filter(record::Column::Id.is_in(waiting))
+        .filter(record::Column::Status.eq(AWAITING))
+        .all(db)
+        .await?
+    {
+        if missing_blobs(db, &r.id).await?.is_empty() {
+            ready.push(r);
+        }
+    }
+    if ready.is_empty() {
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    let last = next_changes(&txn, ready.len() as i64).await?;
+    for (n, r) in ready.into_iter().enumerate() {
+        let mut active = r.into_active_model();
+        active.status = Set(ACCEPTED.into());
+        active.change_seq = Set(last - n as i64);
+        active.update(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// What changed for the caller since `cursor`: their records, and their households
+/// and policy when the county's ledger changed.
+pub async fn pull(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    cursor: i64,
+    limit: u64,
+) -> ApiResult<PullResponse> {
+    let helper_id = caller
+        .helper_id
+        .ok_or_else(|| ApiError::Forbidden("only a helper's device pulls records".into()))?;
+    let limit = limit.clamp(1, 1000);
+    let rows = record::Entity::find()
+        .filter(record::Column::AuthorHelperId.eq(helper_id))
+        .filter(record::Column::ChangeSeq.gt(cursor))
+        .order_by_asc(record::Column::ChangeSeq)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    let mut records = Vec::new();
+    let mut next = cursor;
+    for r in rows.into_iter().take(limit as usize) {
+        next = next.max(r.change_seq);
+        let signed: SignedRecord = serde_json::from_str(&r.body)
+            .map_err(|e| ApiError::Internal(format!("record {}: {e}", r.id)))?;
+        let missing = if r.status == AWAITING {
+            missing_blobs(db, &r.id).await?
+        } else {
+            Vec::new()
+        };
+        records.push(ServerRecord {
+            signed,
+            status: status_of(&r.status),
+            missing_blobs: missing,
+            flags: flags_of(&r.flags),
+            received_at: r.received_at,
+            review: r.review,
+        });
+    }
+    let ledger = match caller.county_id {
+        Some(c) => sync_counter::Entity::find_by_id(format!("ledger:{c}"))
+            .one(db)
+            .await?
+            .map_or(0, |r| r.value),
+        None => 0,
+    };
+    let (households, policy) = if ledger > cursor {
+        let snap = households::snapshot(db, caller).await?;
+        if !more {
+            next = next.max(ledger);
+        }
+        (Some(snap.households), Some(snap.policy))
+    } else {
+        (None, None)
+    };
+    Ok(PullResponse {
+        records,
+        households,
+        policy,
+        cursor: next,
+        more,
+    })
+}
+
+/// Helper ids whose households lie in the caller's scope (for office views).
+async fn helpers_in_scope(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    town: Option<i64>,
+) -> ApiResult<Vec<i64>> {
+    caller.require_office("view sync anomalies and reviews")?;
+    let mut cond = caller.scope().households();
+    if let Some(t) = town {
+        cond = cond.add(household::Column::TownId.eq(t));
+    }
+    let ids: Vec<i64> = household::Entity::find()
+        .select_only()
+        .column(household::Column::Id)
+        .filter(cond)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut helpers = BTreeSet::new();
+    for chunk in ids.chunks(1000) {
+        let found: Vec<i64> = pairing::Entity::find()
+            .select_only()
+            .column(pairing::Column::HelperId)
+            .filter(pairing::Column::HouseholdId.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        helpers.extend(found);
+    }
+    Ok(helpers.into_iter().collect())
+}
+
+/// Recorded anomalies and missing sequence numbers of the devices of helpers in scope.
+pub async fn anomalies(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    town: Option<i64>,
+) -> ApiResult<Vec<DeviceAnomaly>> {
+    let helpers = helpers_in_scope(db, caller, town).await?;
+    let mut out = Vec::new();
+    for chunk in helpers.chunks(500) {
+        for a in device_anomaly::Entity::find()
+            .filter(device_anomaly::Column::HelperId.is_in(chunk.to_vec()))
+            .order_by_asc(device_anomaly::Column::Id)
+            .all(db)
+            .await?
+        {
+            out.push(DeviceAnomaly {
+                device_id: a.device_id,
+                helper_id: a.helper_id,
+                kind: a.kind,
+                seq: a.device_seq,
+                detail: a.detail,
+                detected_at: a.detected_at,
+            });
+        }
+        let seqs: Vec<(i64, i64, i64)> = record::Entity::find()
+            .select_only()
+            .column(record::Column::DeviceId)
+            .column(record::Column::AuthorHelperId)
+            .column(record::Column::DeviceSeq)
+            .filter(record::Column::AuthorHelperId.is_in(chunk.to_vec()))
+            .order_by_asc(record::Column::DeviceId)
+            .order_by_asc(record::Column::DeviceSeq)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let mut last: HashMap<i64, i64> = HashMap::new();
+        for (device, helper, seq) in seqs {
+            let prev = last.insert(device, seq).unwrap_or(0);
+            for missing in (prev + 1)..seq {
+                out.push(DeviceAnomaly {
+                    device_id: device,
+                    helper_id: helper,
+                    kind: "gap".into(),
+                    seq: missing,
+                    detail: format!("record {missing} of this device has not arrived"),
+                    detected_at: super::now(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Field-proposed family changes of households in scope, by status.
+pub async fn field_changes(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    town: Option<i64>,
+    status: Option<&str>,
+) -> ApiResult<Vec<FieldChange>> {
+    caller.require_office("review field changes")?;
+    let mut cond = caller.scope().households();
+    if let Some(t) = town {
+        cond = cond.add(household::Column::TownId.eq(t));
+    }
+    let ids: Vec<i64> = household::Entity::find()
+        .select_only()
+        .column(household::Column::Id)
+        .filter(cond)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out = Vec::new();
+    for chunk in ids.chunks(1000) {
+        let mut q = field_change::Entity::find()
+            .filter(field_change::Column::HouseholdId.is_in(chunk.to_vec()));
+        if let Some(s) = status {
+            q = q.filter(field_change::Column::Status.eq(s));
+        }
+        out.extend(
+            q.order_by_asc(field_change::Column::Id)
+                .all(db)
+                .await?
+                .into_iter()
+                .filter_map(to_field_change),
+        );
+    }
+    Ok(out)
+}
+
+fn to_field_change(c: field_change::Model) -> Option<FieldChange> {
+    Some(FieldChange {
+        id: c.id,
+        record_id: c.record_id.parse().ok()?,
+        household_id: c.household_id,
+        kind: c.kind,
+        name: c.name,
+        status: c.status,
+        note: c.note,
+    })
+}
+
+/// The town office decides on a field change; an accepted one updates the household's
+/// members (births and move-ins join, deaths and move-outs leave).
+pub async fn decide(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: i64,
+    accept: bool,
+    note: Option<String>,
+) -> ApiResult<FieldChange> {
+    caller.require_office("review field changes")?;
+    let change = field_change::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("field change"))?;
+    let h = household::Entity::find()
+        .filter(
+            caller
+                .scope()
+                .households()
+                .add(household::Column::Id.eq(change.household_id)),
+        )
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("field change"))?;
+    if change.status != "pending" {
+        return Err(ApiError::Conflict(format!(
+            "this change was already {}",
+            change.status
+        )));
+    }
+    let txn = db.begin().await?;
+    if accept {
+        let mut members: Vec<bangfu_shared::api::Member> =
+            serde_json::from_str(&h.members).unwrap_or_default();
+        match change.kind.as_str() {
+            "birth" | "move_in" | "marriage_in" => members.push(bangfu_shared::api::Member {
+                name: change.name.clone(),
+                relation: relation_for(&change.kind).into(),
+                birth_year: None,
+            }),
+            _ => members.retain(|m| m.name != change.name),
+        }
+        let county = h.county_id;
+        let mut active = h.into_active_model();
+        active.size = Set(Some(members.len() as i32));
+        active.members =
+            Set(serde_json::to_string(&members).map_err(|e| ApiError::Internal(e.to_string()))?);
+        active.updated_at = Set(super::now());
+        active.update(&txn).await?;
+        bump_ledger(&txn, county).await?;
+    }
+    let mut active = change.into_active_model();
+    active.status = Set(if accept { "accepted" } else { "rejected" }.into());
+    active.note = Set(note);
+    active.decided_by = Set(caller.account_id);
+    active.decided_at = Set(Some(super::now()));
+    let decided = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        caller,
+        audit::Entry::new(
+            "field_change.decide",
+            "field_change",
+            Some(id),
+            serde_json::json!({ "accept": accept }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    to_field_change(decided).ok_or_else(|| ApiError::Internal("field change id".into()))
+}
+
+fn relation_for(kind: &str) -> &'static str {
+    match kind {
+        "birth" => "子女",
+        "marriage_in" => "配偶",
+        _ => "家庭成员",
+    }
+}
+
+/// A blob's bytes, if a record in the caller's scope (or the caller's own upload) uses it.
+pub async fn blob_for(
+    db: &impl ConnectionTrait,
+    store: &std::sync::Arc<dyn crate::storage::BlobStore>,
+    caller: &Caller,
+    sha256: &str,
+) -> ApiResult<(Vec<u8>, String)> {
+    let b = blob::Entity::find_by_id(sha256.to_string())
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("file"))?;
+    let users: Vec<String> = record_blob::Entity::find()
+        .filter(record_blob::Column::Sha256.eq(sha256))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|l| l.record_id)
+        .collect();
+    let households: Vec<i64> = record::Entity::find()
+        .select_only()
+        .column(record::Column::HouseholdId)
+        .filter(record::Column::Id.is_in(users))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let visible = household::Entity::find()
+        .filter(
+            caller
+                .scope()
+                .households()
+                .add(household::Column::Id.is_in(households)),
+        )
+        .one(db)
+        .await?
+        .is_some();
+    let own = crate::entities::upload::Entity::find()
+        .filter(crate::entities::upload::Column::Sha256.eq(sha256))
+        .filter(crate::entities::upload::Column::AccountId.eq(caller.account_id.unwrap_or(-1)))
+        .one(db)
+        .await?
+        .is_some();
+    if !visible && !own {
+        return Err(ApiError::NotFound("file"));
+    }
+    let bytes = store
+        .read_blob(sha256)
+        .await
+        .map_err(|e| ApiError::Internal(format!("storage: {e}")))?;
+    Ok((bytes, b.content_type))
+}

@@ -1,0 +1,387 @@
+//! Resumable uploads of photos and signature images (tus 1.0: core, creation, checksum).
+//!
+//! Bytes stream to the [`BlobStore`] as they arrive and are made durable before each
+//! answer, so an interrupted upload resumes from the last byte the server holds. When
+//! the last byte arrives the whole file is hashed (streamed, flat memory), compared with
+//! the SHA-256 the client declared, checked to be a JPEG or PNG, and only then committed
+//! under its hash; records that were waiting for it become complete.
+
+use base64::Engine;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, Set,
+};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::sync::Arc;
+
+use super::{Caller, sync};
+use crate::config::Settings;
+use crate::entities::{blob, upload};
+use crate::error::{ApiError, ApiResult};
+use crate::storage::BlobStore;
+
+/// An upload as tus reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadState {
+    pub id: String,
+    pub offset: u64,
+    pub length: u64,
+    pub complete: bool,
+}
+
+/// Parses tus `Upload-Metadata` (`key base64value,key2 base64value2`).
+pub fn parse_metadata(header: &str) -> ApiResult<Vec<(String, String)>> {
+    header
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let mut it = pair.splitn(2, ' ');
+            let key = it.next().unwrap_or_default().to_string();
+            let value = match it.next() {
+                Some(v) => base64::engine::general_purpose::STANDARD
+                    .decode(v.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "Upload-Metadata value of {key} is not base64 text"
+                        ))
+                    })?,
+                None => String::new(),
+            };
+            Ok((key, value))
+        })
+        .collect()
+}
+
+fn check_sha(s: &str) -> ApiResult<String> {
+    let s = s.trim().to_ascii_lowercase();
+    if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(s)
+    } else {
+        Err(ApiError::BadRequest(
+            "sha256 metadata must be 64 hex characters".into(),
+        ))
+    }
+}
+
+/// Creates an upload (or finds the caller's unfinished one for the same file, or the
+/// finished blob), so a client that lost its upload URL resumes instead of restarting.
+pub async fn create(
+    db: &DatabaseConnection,
+    store: &Arc<dyn BlobStore>,
+    settings: &Settings,
+    caller: &Caller,
+    length: u64,
+    declared: Option<&str>,
+) -> ApiResult<UploadState> {
+    let account_id = caller.account_id.ok_or(ApiError::Unauthenticated)?;
+    if length > settings.max_upload_bytes {
+        return Err(ApiError::PayloadTooLarge {
+            limit: usize::try_from(settings.max_upload_bytes).unwrap_or(usize::MAX),
+        });
+    }
+    let declared = declared.map(check_sha).transpose()?;
+    if let Some(sha) = &declared {
+        let existing = upload::Entity::find()
+            .filter(upload::Column::Sha256.eq(sha.as_str()))
+            .filter(upload::Column::AccountId.eq(account_id))
+            .filter(upload::Column::Length.eq(length as i64))
+            .all(db)
+            .await?;
+        if let Some(found) = existing.iter().find(|u| u.status == "partial") {
+            return state(store, found).await;
+        }
+        if let Some(b) = blob::Entity::find_by_id(sha.clone()).one(db).await?
+            && b.size as u64 == length
+        {
+            let row = insert(db, account_id, length, declared.clone(), "complete").await?;
+            return Ok(UploadState {
+                id: row.id,
+                offset: length,
+                length,
+                complete: true,
+            });
+        }
+    }
+    let row = insert(db, account_id, length, declared, "partial").await?;
+    store.create_upload(&row.id).await.map_err(io)?;
+    if length == 0 {
+        return Err(ApiError::Invalid("an empty file is not an image".into()));
+    }
+    Ok(UploadState {
+        id: row.id,
+        offset: 0,
+        length,
+        complete: false,
+    })
+}
+
+async fn insert(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    length: u64,
+    sha256: Option<String>,
+    status: &str,
+) -> ApiResult<upload::Model> {
+    Ok(upload::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().simple().to_string()),
+        sha256: Set(sha256),
+        length: Set(length as i64),
+        status: Set(status.to_string()),
+        account_id: Set(account_id),
+        created_at: Set(super::now()),
+        completed_at: Set(if status == "complete" {
+            Some(super::now())
+        } else {
+            None
+        }),
+    }
+    .insert(db)
+    .await?)
+}
+
+fn io(e: std::io::Error) -> ApiError {
+    ApiError::Internal(format!("storage: {e}"))
+}
+
+async fn state(store: &Arc<dyn BlobStore>, row: &upload::Model) -> ApiResult<UploadState> {
+    let length = row.length as u64;
+    let offset = if row.status == "complete" {
+        length
+    } else {
+        store.upload_len(&row.id).await.map_err(io)?
+    };
+    Ok(UploadState {
+        id: row.id.clone(),
+        offset,
+        length,
+        complete: row.status == "complete",
+    })
+}
+
+/// The caller's upload by id (another account's is not found).
+pub async fn find(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<upload::Model> {
+    upload::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .filter(|u| Some(u.account_id) == caller.account_id && u.status != "failed")
+        .ok_or(ApiError::NotFound("upload"))
+}
+
+/// `HEAD`: where the upload stands.
+pub async fn head(
+    db: &impl ConnectionTrait,
+    store: &Arc<dyn BlobStore>,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<UploadState> {
+    state(store, &find(db, caller, id).await?).await
+}
+
+/// A checksum the client sent with a PATCH (tus checksum extension).
+#[derive(Debug, Clone)]
+pub enum ChunkChecksum {
+    Sha1(Vec<u8>),
+    Sha256(Vec<u8>),
+}
+
+impl ChunkChecksum {
+    /// Parses `Upload-Checksum: <algorithm> <base64 digest>`.
+    pub fn parse(header: &str) -> ApiResult<ChunkChecksum> {
+        let (alg, value) = header.trim().split_once(' ').ok_or_else(|| {
+            ApiError::BadRequest("Upload-Checksum needs an algorithm and a digest".into())
+        })?;
+        let digest = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .map_err(|_| ApiError::BadRequest("Upload-Checksum digest is not base64".into()))?;
+        match alg {
+            "sha1" => Ok(ChunkChecksum::Sha1(digest)),
+            "sha256" => Ok(ChunkChecksum::Sha256(digest)),
+            other => Err(ApiError::BadRequest(format!(
+                "unsupported checksum algorithm {other} (sha1, sha256)"
+            ))),
+        }
+    }
+}
+
+/// Running digest of one PATCH body, to compare with its `Upload-Checksum`.
+pub enum ChunkHasher {
+    None,
+    Sha1(sha1::Sha1, Vec<u8>),
+    Sha256(Sha256, Vec<u8>),
+}
+
+impl ChunkHasher {
+    /// A hasher for an optional checksum.
+    pub fn new(checksum: Option<ChunkChecksum>) -> ChunkHasher {
+        match checksum {
+            None => ChunkHasher::None,
+            Some(ChunkChecksum::Sha1(d)) => ChunkHasher::Sha1(sha1::Sha1::new(), d),
+            Some(ChunkChecksum::Sha256(d)) => ChunkHasher::Sha256(Sha256::new(), d),
+        }
+    }
+
+    /// Feeds bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        match self {
+            ChunkHasher::None => {}
+            ChunkHasher::Sha1(h, _) => h.update(bytes),
+            ChunkHasher::Sha256(h, _) => h.update(bytes),
+        }
+    }
+
+    /// Whether a checksum was given (then a body cut short is dropped, not kept).
+    pub fn is_checked(&self) -> bool {
+        !matches!(self, ChunkHasher::None)
+    }
+
+    /// Whether the body matched its checksum (true when none was given).
+    pub fn matches(self) -> bool {
+        match self {
+            ChunkHasher::None => true,
+            ChunkHasher::Sha1(h, d) => h.finalize().as_slice() == d.as_slice(),
+            ChunkHasher::Sha256(h, d) => h.finalize().as_slice() == d.as_slice(),
+        }
+    }
+}
+
+/// Called when the last byte has arrived: verify and commit, or discard with a reason.
+pub async fn finalize(
+    db: &DatabaseConnection,
+    store: &Arc<dyn BlobStore>,
+    settings: &Settings,
+    row: upload::Model,
+) -> ApiResult<String> {
+    let id = row.id.clone();
+    let full_decode = (row.length as u64) <= settings.full_decode_limit_bytes;
+    let store2 = store.clone();
+    let checked = tokio::task::spawn_blocking(move || verify(store2.as_ref(), &id, full_decode))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let failure = |reason: String| async {
+        store.discard(&row.id).await.map_err(io)?;
+        let mut active = row.clone().into_active_model();
+        active.status = Set("failed".into());
+        active.update(db).await?;
+        Err::<String, ApiError>(ApiError::Invalid(reason))
+    };
+    let (sha, content_type) = match checked {
+        Ok(v) => v,
+        Err(reason) => return failure(reason).await,
+    };
+    if let Some(declared) = &row.sha256
+        && *declared != sha
+    {
+        return failure(format!(
+            "the file's SHA-256 is {sha}, not the declared {declared}; upload refused"
+        ))
+        .await;
+    }
+    if blob::Entity::find_by_id(sha.clone())
+        .one(db)
+        .await?
+        .is_none()
+    {
+        store.commit(&row.id, &sha).await.map_err(io)?;
+        blob::ActiveModel {
+            sha256: Set(sha.clone()),
+            size: Set(row.length),
+            content_type: Set(content_type.into()),
+            created_at: Set(super::now()),
+        }
+        .insert(db)
+        .await?;
+    } else {
+        store.discard(&row.id).await.map_err(io)?;
+    }
+    let mut active = row.into_active_model();
+    active.status = Set("complete".into());
+    active.sha256 = Set(Some(sha.clone()));
+    active.completed_at = Set(Some(super::now()));
+    active.update(db).await?;
+    sync::complete_waiting_records(db, &sha).await?;
+    Ok(sha)
+}
+
+/// Hashes the upload and checks it is a JPEG or PNG; returns (sha256, content type).
+fn verify(
+    store: &dyn BlobStore,
+    id: &str,
+    full_decode: bool,
+) -> Result<(String, &'static str), String> {
+    let mut reader = store
+        .open_upload(id)
+        .map_err(|e| format!("cannot read the upload: {e}"))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut tail = [0u8; 2];
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| format!("cannot read the upload: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        tail = match n {
+            1 => [tail[1], buf[0]],
+            _ => [buf[n - 2], buf[n - 1]],
+        };
+    }
+    let sha = hex::encode(hasher.finalize());
+    reader.rewind().map_err(|e| e.to_string())?;
+    let image = image::ImageReader::new(std::io::BufReader::new(reader))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    let content_type = match image.format() {
+        // JPEG decoders fill a truncated image with grey; the end-of-image marker tells.
+        Some(image::ImageFormat::Jpeg) if tail == [0xFF, 0xD9] => "image/jpeg",
+        Some(image::ImageFormat::Jpeg) => {
+            return Err("the JPEG is truncated (no end-of-image marker)".into());
+        }
+        Some(image::ImageFormat::Png) => "image/png",
+        _ => return Err("the file is not a JPEG or PNG image".into()),
+    };
+    if full_decode {
+        image
+            .decode()
+            .map_err(|e| format!("the file does not decode as an image: {e}"))?;
+    } else {
+        image
+            .into_dimensions()
+            .map_err(|e| format!("the file does not decode as an image: {e}"))?;
+    }
+    Ok((sha, content_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_and_checksum_headers_parse() {
+        let md = parse_metadata("sha256 YWJj,filename aW1nLmpwZw==,flag").unwrap();
+        assert_eq!(
+            md,
+            vec![
+                ("sha256".into(), "abc".into()),
+                ("filename".into(), "img.jpg".into()),
+                ("flag".into(), String::new())
+            ]
+        );
+        assert!(parse_metadata("sha256 !!!").is_err());
+        let mut h = ChunkHasher::new(Some(
+            ChunkChecksum::parse("sha1 qZk+NkcGgWq6PiVxeFDCbJzQ2J0=").unwrap(),
+        ));
+        h.update(b"abc");
+        assert!(h.matches(), "sha1(abc)");
+        assert!(ChunkChecksum::parse("md5 AAAA").is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Sync protocol v1: the types devices and the server exchange to move signed records
+//! and their photos, exactly once, over bad networks. `docs/sync-protocol.md` describes
+//! the whole protocol for implementers of other clients.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::api::HouseholdDetail;
+use crate::policy::Policy;
+use crate::visit::SignedRecord;
+
+/// Most records accepted in one push.
+pub const MAX_PUSH_RECORDS: usize = 500;
+
+/// `POST /api/v1/sync/push`: a batch of signed records, in any order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub records: Vec<SignedRecord>,
+}
+
+/// What became of one pushed record. The server answers every record of a batch; a
+/// record it already holds gets the same answer again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AckStatus {
+    /// Stored, with every photo and signature image it refers to.
+    Accepted,
+    /// Stored; some files it refers to have not been uploaded yet (see `missing_blobs`).
+    AwaitingPhotos,
+    /// Not stored: the reason says why (bad signature, unknown device, invalid record…).
+    Rejected,
+    /// Not stored: the server holds a different record under this id. Never overwritten.
+    Conflict,
+}
+
+/// The server's answer for one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Ack {
+    pub id: Uuid,
+    pub status: AckStatus,
+    /// Why a record was rejected or conflicts, in words for the helper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// SHA-256 of files the record refers to that the server does not have yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_blobs: Vec<String>,
+    /// Anomalies recorded with the record (`clock_ahead`, `chain_break`, `seq_reused`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+}
+
+/// The answer to a push, one ack per record in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushResponse {
+    pub acks: Vec<Ack>,
+}
+
+/// A record as the server holds it, for pull.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerRecord {
+    pub signed: SignedRecord,
+    pub status: AckStatus,
+    pub missing_blobs: Vec<String>,
+    pub flags: Vec<String>,
+    pub received_at: DateTime<Utc>,
+    /// The town office's review note ("has issues: …"), once there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
+}
+
+/// `GET /api/v1/sync/pull?cursor=C`: what changed since the cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullResponse {
+    /// The account's own records whose state changed since the cursor, oldest change first.
+    pub records: Vec<ServerRecord>,
+    /// The account's households with pairing history, present when the ledger of its
+    /// county changed since the cursor (a helper's households are few, so they come whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub households: Option<Vec<HouseholdDetail>>,
+    /// The policy in force, sent with the households.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+    /// The cursor to send next time. Monotonic; opaque to clients.
+    pub cursor: i64,
+    /// More changes are waiting: pull again with the new cursor.
+    pub more: bool,
+}
+
+/// A sequence or chain problem of one device, for the town office.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceAnomaly {
+    pub device_id: i64,
+    pub helper_id: i64,
+    /// `gap`, `chain_break`, `seq_reused` or `clock_ahead`.
+    pub kind: String,
+    pub seq: i64,
+    pub detail: String,
+    pub detected_at: DateTime<Utc>,
+}
+
+/// A family change seen in the field, waiting for the town office's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldChange {
+    pub id: i64,
+    pub record_id: Uuid,
+    pub household_id: i64,
+    /// birth, move_in, marriage_in, death, move_out, marriage_out.
+    pub kind: String,
+    pub name: String,
+    /// `pending`, `accepted` or `rejected`.
+    pub status: String,
+    pub note: Option<String>,
+}
+
+/// The town office's decision on a field change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldChangeDecision {
+    pub accept: bool,
+    pub note: Option<String>,
+}

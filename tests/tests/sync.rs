@@ -1,0 +1,583 @@
+//! Sync end to end: every record and photo reaches the server exactly once, verified,
+//! over cut connections, duplicates, reordering and concurrency.
+
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use bangfu_server::db_test;
+use bangfu_shared::sync::PushResponse;
+use bangfu_shared::visit::{RecordType, SignedRecord, sha256_hex};
+use bangfu_tests::field::{
+    Device, cutting_proxy, jpeg, png, tus_create, tus_offset, tus_patch, upload,
+};
+use bangfu_tests::{FIXTURE, TestDb, World, enroll_directly, office};
+use reqwest::StatusCode;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::json;
+
+struct Field {
+    w: World,
+    token: String,
+    origin: String,
+    device: Device,
+    household: i64,
+    other_town_household: i64,
+}
+
+/// The fixture ledger plus one other town; 黄志强 (first helper of 田晓东) with a device.
+async fn field(t: &TestDb) -> Field {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    let rows = bangfu_server::demo::town_ledger(1, 5, 9);
+    w.import_ok(
+        &county,
+        "",
+        bangfu_server::ledger::export::write(&rows, bangfu_server::ledger::ExportFormat::Csv)
+            .unwrap(),
+    )
+    .await;
+    enroll_directly(t, &w, "15907579383").await;
+    let token = w.login("15907579383").await;
+    let (_, me) = w.get(Some(&token), "/me").await;
+    let helper_id = me["helper"]["id"].as_i64().unwrap();
+    let (_, mine) = w.get(Some(&token), "/households").await;
+    let household = mine["items"][0]["id"].as_i64().unwrap();
+    let (_, all) = w.get(Some(&county), "/households?per_page=100").await;
+    let other_town_household = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["town"]["name"] == "西港镇")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let origin = format!("http://{}", w.server.addr);
+    let device = Device::register(&w.http, &w.server.base, &token, helper_id).await;
+    Field {
+        w,
+        token,
+        origin,
+        device,
+        household,
+        other_town_household,
+    }
+}
+
+use bangfu_shared::Role;
+
+async fn push(f: &Field, records: &[SignedRecord]) -> PushResponse {
+    let resp =
+        f.w.http
+            .post(f.w.server.url("/sync/push"))
+            .bearer_auth(&f.token)
+            .json(&json!({ "records": records }))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+async fn record_count(t: &TestDb) -> u64 {
+    bangfu_server::entities::record::Entity::find()
+        .count(&t.db)
+        .await
+        .unwrap()
+}
+
+async fn exactly_once(t: &TestDb) {
+    let mut f = field(t).await;
+    let (photo, sig) = (jpeg(60, 1), png(1));
+    let visit = f.device.home_visit(f.household, &photo, &sig);
+    let call = f.device.phone_call(f.household);
+    let void = f.device.sign(
+        f.household,
+        RecordType::Void,
+        None,
+        Some(call.record.id),
+        Some("误录"),
+    );
+    let batch = vec![visit.clone(), call.clone(), void.clone()];
+
+    let first = push(&f, &batch).await;
+    let statuses: Vec<&str> = first
+        .acks
+        .iter()
+        .map(|a| {
+            serde_json::to_value(a.status)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+                .leak() as &str
+        })
+        .collect();
+    assert_eq!(statuses, ["awaiting_photos", "accepted", "accepted"]);
+    let mut missing = first.acks[0].missing_blobs.clone();
+    missing.sort();
+    let mut want = vec![sha256_hex(&photo), sha256_hex(&sig)];
+    want.sort();
+    assert_eq!(missing, want);
+
+    // The same batch again: same answers, nothing stored twice.
+    let again = push(&f, &batch).await;
+    assert_eq!(again.acks, first.acks);
+    assert_eq!(record_count(t).await, 3);
+
+    // Photos arrive; the visit completes.
+    assert_eq!(
+        upload(&f.w.http, &f.origin, &f.token, &photo).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        upload(&f.w.http, &f.origin, &f.token, &sig).await,
+        StatusCode::NO_CONTENT
+    );
+    let after = push(&f, &batch[..1]).await;
+    assert_eq!(
+        serde_json::to_value(after.acks[0].status).unwrap(),
+        "accepted"
+    );
+    let (status, bytes) =
+        f.w.get_bytes(&f.token, &format!("/blobs/{}", sha256_hex(&photo)))
+            .await;
+    assert_eq!(
+        (status, bytes),
+        (StatusCode::OK, photo.clone()),
+        "the photo is byte-identical"
+    );
+
+    // Out of order: records 6, 5, 4 of the chain arrive before nothing is missing.
+    let later: Vec<SignedRecord> = (0..3).map(|_| f.device.phone_call(f.household)).collect();
+    let reversed: Vec<SignedRecord> = later.iter().rev().cloned().collect();
+    let acks = push(&f, &reversed[..2]).await;
+    assert!(acks.acks.iter().all(|a| a.flags.is_empty()), "{acks:?}");
+    push(&f, &reversed[2..]).await;
+    assert_eq!(record_count(t).await, 6);
+    let county = f.w.login("county").await;
+    let (_, anomalies) = f.w.get(Some(&county), "/sync/anomalies").await;
+    assert_eq!(
+        anomalies.as_array().unwrap().len(),
+        0,
+        "no gaps once all arrived: {anomalies}"
+    );
+
+    // The pull feed returns each record once, with its final state, then nothing.
+    let (_, pull) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
+    assert_eq!(pull["records"].as_array().unwrap().len(), 6);
+    assert!(
+        pull["households"].as_array().is_some_and(|h| h.len() == 1),
+        "first pull carries the ledger"
+    );
+    let cursor = pull["cursor"].as_i64().unwrap();
+    let (_, next) =
+        f.w.get(Some(&f.token), &format!("/sync/pull?cursor={cursor}"))
+            .await;
+    assert_eq!(next["records"].as_array().unwrap().len(), 0);
+    assert!(next.get("households").is_none());
+}
+db_test!(records_are_stored_exactly_once_in_any_order, exactly_once);
+
+async fn refused(t: &TestDb) {
+    let mut f = field(t).await;
+    // Altered after signing: the notes change, the signature no longer matches.
+    let mut altered = f.device.phone_call(f.household);
+    if let Some(v) = altered.record.visit.as_mut() {
+        v.notes = Some("改过的内容".into());
+    }
+    // A household of another town.
+    let foreign = f.device.phone_call(f.other_town_household);
+    // A record signed by a key that is not registered.
+    let mut stranger = Device {
+        device_id: 999_999,
+        ..Device::register(&f.w.http, &f.w.server.base, &f.token, f.device.helper_id).await
+    };
+    let unregistered = stranger.phone_call(f.household);
+    let resp = push(&f, &[altered.clone(), foreign, unregistered]).await;
+    let reasons: Vec<String> = resp
+        .acks
+        .iter()
+        .map(|a| a.reason.clone().unwrap_or_default())
+        .collect();
+    assert!(
+        resp.acks
+            .iter()
+            .all(|a| serde_json::to_value(a.status).unwrap() == "rejected"),
+        "{resp:?}"
+    );
+    assert!(reasons[0].contains("signature"), "{reasons:?}");
+    assert!(reasons[1].contains("never been paired"), "{reasons:?}");
+    assert!(reasons[2].contains("not registered"), "{reasons:?}");
+    assert_eq!(record_count(t).await, 0);
+
+    // A different record under an existing id is a conflict and never overwrites.
+    let good = f.device.phone_call(f.household);
+    push(&f, std::slice::from_ref(&good)).await;
+    let mut impostor = f.device.phone_call(f.household);
+    impostor.record.id = good.record.id;
+    let resp = push(&f, &[impostor]).await;
+    assert!(
+        resp.acks[0].status == bangfu_shared::sync::AckStatus::Rejected
+            || resp.acks[0].status == bangfu_shared::sync::AckStatus::Conflict
+    );
+    let resigned = Device::resign(&mut f.device, good.clone());
+    let resp = push(&f, &[resigned]).await;
+    assert_eq!(
+        resp.acks[0].status,
+        bangfu_shared::sync::AckStatus::Conflict,
+        "{resp:?}"
+    );
+    assert_eq!(record_count(t).await, 1);
+
+    // The pull feed shows the helper only their stored record.
+    let (_, pull) = f.w.get(Some(&f.token), "/sync/pull").await;
+    assert_eq!(
+        pull["records"][0]["signed"]["record"]["id"],
+        good.record.id.to_string()
+    );
+}
+db_test!(forged_foreign_and_conflicting_records_are_refused, refused);
+
+async fn photo_checks(t: &TestDb) {
+    let f = field(t).await;
+    let (http, origin, token) = (&f.w.http, f.origin.as_str(), f.token.as_str());
+    let photo = jpeg(40, 2);
+    // Bytes that do not match the declared hash.
+    let (status, url) = tus_create(http, origin, token, photo.len(), &"ab".repeat(32)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let resp = tus_patch(http, &url.unwrap(), token, 0, photo.clone())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not the declared"),
+        "{body}"
+    );
+    // Not an image, though the hash is right.
+    let text = b"this is not a photo".to_vec();
+    let (_, url) = tus_create(http, origin, token, text.len(), &sha256_hex(&text)).await;
+    let resp = tus_patch(http, &url.unwrap(), token, 0, text)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Truncated JPEG: header fine, data cut.
+    let cut = photo[..photo.len() / 2].to_vec();
+    let (_, url) = tus_create(http, origin, token, cut.len(), &sha256_hex(&cut)).await;
+    assert_eq!(
+        tus_patch(http, &url.unwrap(), token, 0, cut)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        bangfu_server::entities::blob::Entity::find()
+            .count(&t.db)
+            .await
+            .unwrap(),
+        0,
+        "nothing refused is kept"
+    );
+    // Too large for the limit; no tus version; a chunk whose checksum is wrong.
+    let (status, _) = tus_create(http, origin, token, 21 * 1024 * 1024, &"cd".repeat(32)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let resp = http
+        .post(format!("{origin}/api/v1/files"))
+        .bearer_auth(token)
+        .header("Upload-Length", "10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PRECONDITION_FAILED);
+    let (_, url) = tus_create(http, origin, token, photo.len(), &sha256_hex(&photo)).await;
+    let url = url.unwrap();
+    let resp = http
+        .patch(&url)
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Upload-Checksum", "sha1 AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(photo[..1000].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 460);
+    assert_eq!(
+        tus_offset(http, &url, token).await,
+        0,
+        "the bad chunk was dropped"
+    );
+    // Wrong offset is a conflict; the right one completes.
+    assert_eq!(
+        tus_patch(http, &url, token, 5, photo[5..].to_vec())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        tus_patch(http, &url, token, 0, photo.clone())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let resp = http
+        .request(reqwest::Method::OPTIONS, format!("{origin}/api/v1/files"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["tus-version"], "1.0.0");
+    assert!(
+        resp.headers()["tus-extension"]
+            .to_str()
+            .unwrap()
+            .contains("checksum")
+    );
+}
+db_test!(
+    photos_are_refused_unless_their_bytes_match_and_decode,
+    photo_checks
+);
+
+async fn resume_after_cut(t: &TestDb) {
+    let f = field(t).await;
+    let photo = jpeg(300, 3);
+    let proxy = cutting_proxy(f.w.server.addr, 120 * 1024).await;
+    let via_proxy = format!("http://{proxy}");
+    let (status, url) = tus_create(
+        &f.w.http,
+        &f.origin,
+        &f.token,
+        photo.len(),
+        &sha256_hex(&photo),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let path = url.unwrap().trim_start_matches(&f.origin).to_string();
+    let fresh = reqwest::Client::new();
+    let result = tus_patch(
+        &fresh,
+        &format!("{via_proxy}{path}"),
+        &f.token,
+        0,
+        photo.clone(),
+    )
+    .await;
+    assert!(
+        result.is_err() || !result.unwrap().status().is_success(),
+        "the cut PATCH does not succeed"
+    );
+    let url = format!("{}{path}", f.origin);
+    let mut offset = 0;
+    for _ in 0..50 {
+        offset = tus_offset(&f.w.http, &url, &f.token).await;
+        if offset > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        offset > 0 && offset < photo.len() as u64,
+        "the server kept the bytes before the cut: {offset}"
+    );
+    let resp = tus_patch(
+        &f.w.http,
+        &url,
+        &f.token,
+        offset,
+        photo[offset as usize..].to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (status, stored) =
+        f.w.get_bytes(&f.token, &format!("/blobs/{}", sha256_hex(&photo)))
+            .await;
+    assert_eq!(
+        (status, stored == photo),
+        (StatusCode::OK, true),
+        "resumed upload is byte-identical"
+    );
+}
+db_test!(
+    an_upload_cut_mid_photo_resumes_from_the_server_offset,
+    resume_after_cut
+);
+
+async fn review_queue(t: &TestDb) {
+    let mut f = field(t).await;
+    let mut v =
+        bangfu_shared::visit::VisitBody::new(bangfu_shared::VisitKind::Phone, chrono::Utc::now());
+    v.family_changes.push(bangfu_shared::visit::FamilyChange {
+        kind: bangfu_shared::visit::FamilyChangeKind::Birth,
+        name: "田小宝".into(),
+    });
+    let rec = f
+        .device
+        .sign(f.household, RecordType::Visit, Some(v), None, None);
+    push(&f, &[rec]).await;
+    let (_, before) =
+        f.w.get(Some(&f.token), &format!("/households/{}", f.household))
+            .await;
+    assert_eq!(
+        before["members"].as_array().unwrap().len(),
+        0,
+        "nothing from the field changes the ledger by itself"
+    );
+    let county = f.w.login("county").await;
+    let (_, queue) = f.w.get(Some(&county), "/review/family-changes").await;
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    let id = queue[0]["id"].as_i64().unwrap();
+    let (status, _) =
+        f.w.post_json(
+            Some(&f.token),
+            &format!("/review/family-changes/{id}"),
+            &json!({ "accept": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "helpers do not review");
+    let (status, decided) =
+        f.w.post_json(
+            Some(&county),
+            &format!("/review/family-changes/{id}"),
+            &json!({ "accept": true, "note": "已核实" }),
+        )
+        .await;
+    assert_eq!(
+        (status, decided["status"].as_str()),
+        (StatusCode::OK, Some("accepted"))
+    );
+    let (_, after) =
+        f.w.get(Some(&f.token), &format!("/households/{}", f.household))
+            .await;
+    assert_eq!(after["members"][0]["name"], "田小宝");
+    let (status, _) =
+        f.w.post_json(
+            Some(&county),
+            &format!("/review/family-changes/{id}"),
+            &json!({ "accept": false }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "decided once");
+    // The accepted change reaches the helper's next pull as a ledger update.
+    let (_, pull) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
+    assert_eq!(pull["households"][0]["members"][0]["name"], "田小宝");
+}
+db_test!(family_changes_wait_for_the_town_office, review_queue);
+
+async fn fifty_clients(t: &TestDb) {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    let rows = bangfu_server::demo::town_ledger(0, 50, 11);
+    w.import_ok(
+        &county,
+        "",
+        bangfu_server::ledger::export::write(&rows, bangfu_server::ledger::ExportFormat::Csv)
+            .unwrap(),
+    )
+    .await;
+    let origin = format!("http://{}", w.server.addr);
+    let mut jobs = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        enroll_directly(t, &w, &row.first.phone).await;
+        let token = w.login(&row.first.phone).await;
+        let (http, base, origin) = (
+            reqwest::Client::new(),
+            w.server.base.clone(),
+            origin.clone(),
+        );
+        jobs.push(tokio::spawn(async move {
+            let me: serde_json::Value = http
+                .get(format!("{base}/me"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let list: serde_json::Value = http
+                .get(format!("{base}/households"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let household = list["items"][0]["id"].as_i64().unwrap();
+            let mut device =
+                Device::register(&http, &base, &token, me["helper"]["id"].as_i64().unwrap()).await;
+            let (photo, sig) = (jpeg(20, i as u8), png(i as u8));
+            let records = vec![
+                device.home_visit(household, &photo, &sig),
+                device.phone_call(household),
+                device.phone_call(household),
+            ];
+            let push = |records: Vec<SignedRecord>| {
+                let (http, base, token) = (http.clone(), base.clone(), token.clone());
+                async move {
+                    http.post(format!("{base}/sync/push"))
+                        .bearer_auth(&token)
+                        .json(&json!({ "records": records }))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                }
+            };
+            assert_eq!(push(records.clone()).await, StatusCode::OK);
+            assert_eq!(
+                upload(&http, &origin, &token, &photo).await,
+                StatusCode::NO_CONTENT
+            );
+            assert_eq!(
+                upload(&http, &origin, &token, &sig).await,
+                StatusCode::NO_CONTENT
+            );
+            assert_eq!(push(records).await, StatusCode::OK);
+            photo
+        }));
+    }
+    let mut photos = Vec::new();
+    for j in jobs {
+        photos.push(j.await.unwrap());
+    }
+    use bangfu_server::entities::record;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    assert_eq!(record_count(t).await, 150);
+    let accepted = record::Entity::find()
+        .filter(record::Column::Status.eq("accepted"))
+        .count(&t.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        accepted, 150,
+        "every record complete once its photos arrived"
+    );
+    let admin = w.login("admin").await;
+    for photo in photos.iter().step_by(10) {
+        let (status, bytes) = w
+            .get_bytes(&admin, &format!("/blobs/{}", sha256_hex(photo)))
+            .await;
+        assert_eq!((status, &bytes), (StatusCode::OK, photo));
+    }
+    // The change cursor is dense and unique: every record has its own position.
+    let seqs: std::collections::BTreeSet<i64> = record::Entity::find()
+        .all(&t.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.change_seq)
+        .collect();
+    assert_eq!(seqs.len(), 150);
+}
+db_test!(fifty_clients_sync_concurrently, fifty_clients);

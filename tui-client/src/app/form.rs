@@ -1,0 +1,303 @@
+//! The visit form's state: which field has focus and how keys edit it. The content is
+//! the [`VisitDraft`], saved to the store as it changes.
+
+use bangfu_shared::VisitKind;
+use bangfu_shared::visit::PolicyArea;
+
+use crate::draft::{SignatureMethod, VisitDraft};
+
+/// A field of the visit form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Kind,
+    Time,
+    Policies,
+    Problems,
+    Help,
+    Support,
+    Deliveries,
+    Family,
+    Notes,
+    Reason,
+    Photos,
+    Signature,
+    WitnessName,
+    WitnessRole,
+    WitnessReason,
+}
+
+impl Field {
+    /// Whether the field is free text edited with a cursor.
+    pub fn is_text(self) -> bool {
+        !matches!(
+            self,
+            Field::Kind | Field::Policies | Field::Photos | Field::Signature
+        )
+    }
+}
+
+/// The form being filled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormState {
+    pub draft: VisitDraft,
+    pub focus: Field,
+    /// Cursor position in the focused text field, in characters.
+    pub cursor: usize,
+    /// Highlighted policy in the policies field.
+    pub policy_cursor: usize,
+    /// Highlighted photo in the photos field.
+    pub photo_cursor: usize,
+    /// Changed since the last save.
+    pub dirty: bool,
+}
+
+impl FormState {
+    /// A form over `draft`, focus on the first field.
+    pub fn new(draft: VisitDraft) -> Self {
+        FormState {
+            draft,
+            focus: Field::Kind,
+            cursor: 0,
+            policy_cursor: 0,
+            photo_cursor: 0,
+            dirty: false,
+        }
+    }
+
+    /// The fields shown for this draft, in order.
+    pub fn fields(&self) -> Vec<Field> {
+        let d = &self.draft;
+        let mut f = vec![
+            Field::Kind,
+            Field::Time,
+            Field::Policies,
+            Field::Problems,
+            Field::Help,
+            Field::Support,
+            Field::Deliveries,
+            Field::Family,
+            Field::Notes,
+        ];
+        if d.amends.is_some() {
+            f.push(Field::Reason);
+        }
+        f.push(Field::Photos);
+        if d.kind == VisitKind::Home {
+            f.push(Field::Signature);
+            if d.signature_method == SignatureMethod::Witness {
+                f.extend([Field::WitnessName, Field::WitnessRole, Field::WitnessReason]);
+            }
+        }
+        f
+    }
+
+    /// The text of a text field.
+    pub fn text(&self, field: Field) -> Option<&str> {
+        let d = &self.draft;
+        Some(match field {
+            Field::Time => &d.at,
+            Field::Problems => &d.problems,
+            Field::Help => &d.help,
+            Field::Support => &d.support,
+            Field::Deliveries => &d.deliveries,
+            Field::Family => &d.family_changes,
+            Field::Notes => &d.notes,
+            Field::Reason => &d.reason,
+            Field::WitnessName => &d.witness_name,
+            Field::WitnessRole => &d.witness_role,
+            Field::WitnessReason => &d.witness_reason,
+            _ => return None,
+        })
+    }
+
+    fn text_mut(&mut self, field: Field) -> Option<&mut String> {
+        let d = &mut self.draft;
+        Some(match field {
+            Field::Time => &mut d.at,
+            Field::Problems => &mut d.problems,
+            Field::Help => &mut d.help,
+            Field::Support => &mut d.support,
+            Field::Deliveries => &mut d.deliveries,
+            Field::Family => &mut d.family_changes,
+            Field::Notes => &mut d.notes,
+            Field::Reason => &mut d.reason,
+            Field::WitnessName => &mut d.witness_name,
+            Field::WitnessRole => &mut d.witness_role,
+            Field::WitnessReason => &mut d.witness_reason,
+            _ => return None,
+        })
+    }
+
+    /// Moves focus by `delta` fields, wrapping.
+    pub fn move_focus(&mut self, delta: isize) {
+        let fields = self.fields();
+        let n = fields.len() as isize;
+        let i = fields.iter().position(|f| *f == self.focus).unwrap_or(0) as isize;
+        self.focus = fields[((i + delta).rem_euclid(n)) as usize];
+        self.cursor = self
+            .text(self.focus)
+            .map(|t| t.chars().count())
+            .unwrap_or(0);
+    }
+
+    /// Types `s` at the cursor of the focused text field.
+    pub fn insert(&mut self, s: &str) {
+        let focus = self.focus;
+        let cursor = self.cursor;
+        let clean: String = s
+            .chars()
+            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+            .filter(|c| !c.is_control())
+            .collect();
+        if let Some(t) = self.text_mut(focus) {
+            let at = byte_index(t, cursor);
+            t.insert_str(at, &clean);
+            self.cursor = cursor + clean.chars().count();
+            self.dirty = true;
+        }
+    }
+
+    /// Deletes the character before the cursor.
+    pub fn backspace(&mut self) {
+        let (focus, cursor) = (self.focus, self.cursor);
+        if cursor == 0 {
+            return;
+        }
+        if let Some(t) = self.text_mut(focus) {
+            let start = byte_index(t, cursor - 1);
+            let end = byte_index(t, cursor);
+            t.replace_range(start..end, "");
+            self.cursor = cursor - 1;
+            self.dirty = true;
+        }
+    }
+
+    /// Deletes the character under the cursor.
+    pub fn delete(&mut self) {
+        let (focus, cursor) = (self.focus, self.cursor);
+        if let Some(t) = self.text_mut(focus)
+            && cursor < t.chars().count()
+        {
+            let start = byte_index(t, cursor);
+            let end = byte_index(t, cursor + 1);
+            t.replace_range(start..end, "");
+            self.dirty = true;
+        }
+    }
+
+    /// Moves the text cursor, clamped to the text.
+    pub fn move_cursor(&mut self, delta: isize) {
+        let len = self
+            .text(self.focus)
+            .map(|t| t.chars().count())
+            .unwrap_or(0);
+        self.cursor = (self.cursor as isize + delta).clamp(0, len as isize) as usize;
+    }
+
+    /// Cursor to the start (`false`) or end (`true`) of the text.
+    pub fn cursor_to(&mut self, end: bool) {
+        self.cursor = if end {
+            self.text(self.focus)
+                .map(|t| t.chars().count())
+                .unwrap_or(0)
+        } else {
+            0
+        };
+    }
+
+    /// Switches between home visit and phone call.
+    pub fn toggle_kind(&mut self) {
+        self.draft.kind = match self.draft.kind {
+            VisitKind::Home => VisitKind::Phone,
+            VisitKind::Phone => VisitKind::Home,
+        };
+        self.dirty = true;
+    }
+
+    /// Ticks or unticks a policy.
+    pub fn toggle_policy(&mut self, index: usize) {
+        if let Some(p) = PolicyArea::ALL.get(index).copied() {
+            if let Some(pos) = self.draft.policies.iter().position(|x| *x == p) {
+                self.draft.policies.remove(pos);
+            } else {
+                self.draft.policies.push(p);
+                self.draft.policies.sort();
+            }
+            self.policy_cursor = index;
+            self.dirty = true;
+        }
+    }
+
+    /// Cycles the household signature method; a signature image of the old method no
+    /// longer applies.
+    pub fn cycle_signature_method(&mut self, forward: bool) {
+        use SignatureMethod::*;
+        let order = [Pad, PaperCard, Witness];
+        let i = order
+            .iter()
+            .position(|m| *m == self.draft.signature_method)
+            .unwrap_or(0);
+        let next = if forward { (i + 1) % 3 } else { (i + 2) % 3 };
+        self.draft.signature_method = order[next];
+        self.draft.signature_image = None;
+        self.dirty = true;
+    }
+
+    /// Removes the highlighted photo.
+    pub fn remove_photo(&mut self) {
+        if self.photo_cursor < self.draft.photos.len() {
+            self.draft.photos.remove(self.photo_cursor);
+            self.photo_cursor = self
+                .photo_cursor
+                .min(self.draft.photos.len().saturating_sub(1));
+            self.dirty = true;
+        }
+    }
+}
+
+/// Byte offset of the `chars`-th character (or the end).
+fn byte_index(s: &str, chars: usize) -> usize {
+    s.char_indices()
+        .nth(chars)
+        .map(|(i, _)| i)
+        .unwrap_or(s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    #[test]
+    fn editing_handles_multibyte_text() {
+        let mut f = FormState::new(VisitDraft::new(1, VisitKind::Home, Utc::now()));
+        f.focus = Field::Notes;
+        f.insert("帮扶x");
+        f.move_cursor(-1);
+        f.backspace();
+        f.insert("送");
+        assert_eq!(f.draft.notes, "帮送x");
+        f.cursor_to(false);
+        f.delete();
+        f.backspace();
+        assert_eq!(f.draft.notes, "送x");
+        f.move_cursor(-100);
+        f.move_cursor(100);
+        assert_eq!(f.cursor, 2);
+    }
+
+    #[test]
+    fn witness_fields_appear_only_for_home_visits_with_a_witness() {
+        let mut f = FormState::new(VisitDraft::new(1, VisitKind::Home, Utc::now()));
+        assert!(!f.fields().contains(&Field::WitnessName));
+        f.cycle_signature_method(true);
+        f.cycle_signature_method(true);
+        assert!(f.fields().contains(&Field::WitnessName));
+        f.toggle_kind();
+        assert!(!f.fields().contains(&Field::Signature));
+        for _ in 0..40 {
+            f.move_focus(1);
+        }
+        f.move_focus(-3);
+    }
+}

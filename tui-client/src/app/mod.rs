@@ -1,0 +1,169 @@
+//! The terminal app's state and its update function: `Action → update(&mut App)`;
+//! rendering (`crate::ui`) only reads the state. The app drives the offline core
+//! ([`Client`]) synchronously through a tokio runtime: every call is a local SQLite or
+//! file operation, except the login screen's.
+
+mod action;
+pub mod chooser;
+pub mod form;
+mod update;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use action::Action;
+use chooser::Chooser;
+use form::FormState;
+
+use crate::client::{Client, HouseholdOverview};
+use crate::draft::VisitDraft;
+use crate::i18n::Lang;
+use crate::photos::HalfBlocks;
+use crate::signature_pad::SignaturePad;
+use crate::store::VisitRow;
+
+/// Which screen is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    Login(LoginForm),
+    Households,
+    Detail { household_id: i64 },
+    Form(Box<FormState>),
+    History { household_id: Option<i64> },
+    Drafts,
+}
+
+/// A dialog over the current screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    Chooser(Chooser),
+    Pad(SignaturePad),
+    Void { visit_id: Uuid, reason: String },
+}
+
+/// The login screen's fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginForm {
+    pub server: String,
+    pub username: String,
+    pub password: String,
+    pub code: String,
+    /// 0 server, 1 username, 2 password, 3 code.
+    pub focus: usize,
+}
+
+/// Where "now" comes from: the system clock, or a fixed instant for tests and demos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    System,
+    Fixed(DateTime<Utc>),
+}
+
+impl Clock {
+    pub fn now(self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Fixed(t) => t,
+        }
+    }
+}
+
+/// A message in the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+}
+
+/// The whole state of the terminal app.
+pub struct App {
+    pub lang: Lang,
+    pub clock: Clock,
+    client: Client,
+    rt: Arc<tokio::runtime::Runtime>,
+    pub screen: Screen,
+    /// Screens to return to with Esc.
+    pub back: Vec<Screen>,
+    pub overlay: Option<Overlay>,
+    pub households: Vec<HouseholdOverview>,
+    /// The county policy downloaded at login (what is due, how many photos count).
+    pub policy: Option<bangfu_shared::Policy>,
+    pub selected: usize,
+    pub history: Vec<VisitRow>,
+    pub history_selected: usize,
+    pub drafts: Vec<VisitDraft>,
+    pub drafts_selected: usize,
+    pub status: Option<Status>,
+    pub quit: bool,
+    /// The terminal's size, for mapping mouse positions to the signature pad.
+    pub size: (u16, u16),
+    /// Terminal pictures of stored images, by hash (filled by `update`, read by `ui`).
+    pub thumbs: HashMap<String, HalfBlocks>,
+    /// The chooser starts where the last photo came from.
+    pub last_dir: PathBuf,
+    /// When the open form was last saved as a draft.
+    last_save: Option<std::time::Instant>,
+}
+
+impl App {
+    /// An app over `client`; shows the login screen when the device never logged in.
+    pub fn new(
+        client: Client,
+        rt: Arc<tokio::runtime::Runtime>,
+        lang: Lang,
+        clock: Clock,
+        size: (u16, u16),
+    ) -> Self {
+        let last_dir = dirs::picture_dir()
+            .or_else(dirs::home_dir)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut app = App {
+            lang,
+            clock,
+            client,
+            rt,
+            screen: Screen::Households,
+            back: Vec::new(),
+            overlay: None,
+            households: Vec::new(),
+            policy: None,
+            selected: 0,
+            history: Vec::new(),
+            history_selected: 0,
+            drafts: Vec::new(),
+            drafts_selected: 0,
+            status: None,
+            quit: false,
+            size,
+            thumbs: HashMap::new(),
+            last_dir,
+            last_save: None,
+        };
+        app.start();
+        app
+    }
+
+    /// The offline core.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The runtime the app drives the core with (the store's pool lives on it).
+    pub fn runtime(&self) -> &Arc<tokio::runtime::Runtime> {
+        &self.rt
+    }
+
+    /// Runs a core operation to completion.
+    fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+        self.rt.block_on(fut)
+    }
+
+    /// The household shown in lists by id.
+    pub fn household(&self, id: i64) -> Option<&HouseholdOverview> {
+        self.households.iter().find(|h| h.detail.summary.id == id)
+    }
+}

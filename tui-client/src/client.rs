@@ -1,0 +1,537 @@
+//! The offline core's entry point: one [`Client`] per data directory. It logs in once
+//! with the network, then records, amends and voids visits with none.
+//!
+//! No terminal code here: the `bangfu` binary's TUI and headless commands, and any
+//! embedder (a handheld shell, a mobile app), drive this API.
+
+use bangfu_shared::api::{HouseholdDetail, Snapshot};
+use bangfu_shared::policy::{DueStatus, due_status};
+use bangfu_shared::visit::{
+    FORMAT_VERSION, PhotoRef, RecordEnvelope, RecordType, SignedRecord, VisitBody, ZERO_HASH,
+};
+use bangfu_shared::{PairingRole, Policy, VisitKind};
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::TransactionTrait;
+use uuid::Uuid;
+
+use crate::api::ApiClient;
+use crate::config::{DataDir, Limits, local_offset};
+use crate::draft::VisitDraft;
+use crate::error::{ClientError, Result};
+use crate::photos::{PhotoStore, StoredImage};
+use crate::signing::DeviceKey;
+use crate::store::{Identity, Store, VisitRow};
+
+/// The offline client over one data directory.
+#[derive(Debug, Clone)]
+pub struct Client {
+    data: DataDir,
+    store: Store,
+    photos: PhotoStore,
+}
+
+/// What `bangfu login` needs.
+#[derive(Clone)]
+pub struct LoginParams {
+    pub server: String,
+    pub username: String,
+    pub password: String,
+    /// The one-time enrollment code of a helper's first login (sets `password`).
+    pub enroll_code: Option<String>,
+    /// How the device is named on the server.
+    pub device_label: String,
+}
+
+impl std::fmt::Debug for LoginParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginParams")
+            .field("server", &self.server)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a login did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginSummary {
+    pub device_id: i64,
+    pub key_created: bool,
+    pub households: usize,
+}
+
+/// A household in the helper's list, with what is due under the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HouseholdOverview {
+    pub detail: HouseholdDetail,
+    /// The helper's role with this household today, if paired.
+    pub role: Option<PairingRole>,
+    pub last_home: Option<DateTime<Utc>>,
+    pub last_phone: Option<DateTime<Utc>>,
+    /// One entry per requirement of the policy for the helper's role.
+    pub due: Vec<DueStatus>,
+}
+
+impl HouseholdOverview {
+    /// The earliest date by which a contact not yet made this window is due.
+    pub fn next_due(&self) -> Option<(VisitKind, NaiveDate)> {
+        self.due
+            .iter()
+            .filter(|d| !d.done_this_window)
+            .map(|d| (d.kind, d.due_by))
+            .min_by_key(|(_, d)| *d)
+    }
+
+    /// Whether any requirement missed its previous window.
+    pub fn overdue(&self) -> bool {
+        self.due.iter().any(|d| d.overdue)
+    }
+}
+
+/// Today's date where the helper works (UTC+8).
+pub fn today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&local_offset()).date_naive()
+}
+
+impl Client {
+    /// Opens (creating and migrating) the store in `data`.
+    pub async fn open(data: DataDir, limits: Limits) -> Result<Self> {
+        data.ensure()?;
+        let store = Store::open(&data.db_path()).await?;
+        let photos = PhotoStore::new(&data, limits);
+        Ok(Client {
+            data,
+            store,
+            photos,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn photos(&self) -> &PhotoStore {
+        &self.photos
+    }
+
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data
+    }
+
+    /// The first (and only) networked step: authenticate, make or load the device key,
+    /// register it, download the households. Everything after works offline.
+    pub async fn login(&self, params: &LoginParams) -> Result<LoginSummary> {
+        let api = ApiClient::new(&params.server)?;
+        let login = match &params.enroll_code {
+            Some(code) => api.enroll(&params.username, code, &params.password).await?,
+            None => api.login(&params.username, &params.password).await.map_err(|e| match e {
+                // First login: say how to use the town office's one-time code.
+                ClientError::Server { status, code, message } if code == "enrollment_required" => ClientError::Server {
+                    status,
+                    code,
+                    message: format!("{message} (first login: add --enroll-code CODE from the town office; the password given becomes yours)"),
+                },
+                other => other,
+            })?,
+        };
+        let api = api.with_token(login.token.clone());
+        let (key, key_created) = DeviceKey::load_or_create(&self.data.key_path())?;
+        let device = api
+            .register_device(&key.public_key_base64(), &params.device_label)
+            .await?;
+        let snapshot = api.snapshot().await?;
+        let identity = Identity {
+            server: api.base().to_string(),
+            username: params.username.clone(),
+            account_id: login.me.account_id,
+            role: login.me.role,
+            helper: snapshot.me.helper.clone().or(login.me.helper.clone()),
+            device_id: device.id,
+            public_key: device.public_key,
+            token: login.token,
+            token_expires_at: login.expires_at,
+            logged_in_at: Utc::now(),
+        };
+        let households = snapshot.households.len();
+        self.install_login(&identity, &snapshot).await?;
+        Ok(LoginSummary {
+            device_id: identity.device_id,
+            key_created,
+            households,
+        })
+    }
+
+    /// Saves a login and its snapshot. [`Client::login`] calls it after the network
+    /// steps; tests and provisioning tools call it directly.
+    pub async fn install_login(&self, identity: &Identity, snapshot: &Snapshot) -> Result<()> {
+        self.store.save_login(identity, snapshot).await
+    }
+
+    /// The saved login, or [`ClientError::NotLoggedIn`].
+    pub async fn identity(&self) -> Result<Identity> {
+        self.store.identity().await?.ok_or(ClientError::NotLoggedIn)
+    }
+
+    /// The downloaded policy, or [`ClientError::NotLoggedIn`].
+    pub async fn policy(&self) -> Result<Policy> {
+        self.store.policy().await?.ok_or(ClientError::NotLoggedIn)
+    }
+
+    /// The device key (made at login).
+    pub fn device_key(&self) -> Result<DeviceKey> {
+        DeviceKey::load(&self.data.key_path())
+    }
+
+    /// The helper's households with last contacts and what is due on `now`'s date.
+    pub async fn households(&self, now: DateTime<Utc>) -> Result<Vec<HouseholdOverview>> {
+        let identity = self.identity().await?;
+        let policy = self.policy().await?;
+        let contacts = self.store.last_contacts().await?;
+        let today = today(now);
+        let helper_id = identity.helper.as_ref().map(|h| h.id);
+        let households = self.store.households().await?;
+        Ok(households
+            .into_iter()
+            .map(|detail| {
+                let last = contacts.get(&detail.summary.id);
+                let last_home = last.and_then(|m| m.get(VisitKind::Home.code())).copied();
+                let last_phone = last.and_then(|m| m.get(VisitKind::Phone.code())).copied();
+                let role = helper_id.and_then(|id| role_on(&detail, id, today));
+                let due = role
+                    .map(|r| {
+                        policy
+                            .requirements_for(r)
+                            .map(|req| {
+                                let l = if req.kind == VisitKind::Home {
+                                    last_home
+                                } else {
+                                    last_phone
+                                };
+                                due_status(req, l.map(self::today), today)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                HouseholdOverview {
+                    detail,
+                    role,
+                    last_home,
+                    last_phone,
+                    due,
+                }
+            })
+            .collect())
+    }
+
+    /// One household's details.
+    pub async fn household(&self, id: i64) -> Result<HouseholdDetail> {
+        self.store
+            .household(id)
+            .await?
+            .ok_or_else(|| ClientError::NotFound {
+                what: "household",
+                id: id.to_string(),
+            })
+    }
+
+    /// Checks, downsizes and stores a photo; returns the reference a visit carries.
+    pub async fn attach_photo(&self, path: &std::path::Path) -> Result<PhotoRef> {
+        let img = self.photos.import_photo(path)?;
+        self.store.register_file(&img).await?;
+        Ok(PhotoRef {
+            sha256: img.sha256,
+            bytes: img.bytes,
+            width: img.width,
+            height: img.height,
+        })
+    }
+
+    /// Stores a rendered signature PNG; returns its hash.
+    pub async fn attach_signature_png(&self, png: &[u8]) -> Result<String> {
+        let img: StoredImage = self.photos.put_png(png)?;
+        self.store.register_file(&img).await?;
+        Ok(img.sha256)
+    }
+
+    /// Stores a photo of the signed paper card; returns its hash.
+    pub async fn attach_card_photo(&self, path: &std::path::Path) -> Result<String> {
+        Ok(self.attach_photo(path).await?.sha256)
+    }
+
+    /// Saves a draft (every form change does).
+    pub async fn save_draft(&self, draft: &VisitDraft) -> Result<()> {
+        self.store.save_draft(draft).await
+    }
+
+    /// Signs and stores the visit a draft describes, removing the draft in the same
+    /// transaction. A home visit without the household's signature is refused and the
+    /// draft is kept.
+    pub async fn complete_draft(
+        &self,
+        draft: &VisitDraft,
+        now: DateTime<Utc>,
+    ) -> Result<SignedRecord> {
+        let body = draft.to_body()?;
+        let reason = Some(draft.reason.trim().to_string()).filter(|r| !r.is_empty());
+        self.record_visit(
+            draft.household_id,
+            body,
+            draft.amends.map(|a| (a, reason)),
+            Some(draft.id),
+            now,
+        )
+        .await
+    }
+
+    /// Signs and stores a visit, or with `amends` an amendment of an earlier visit.
+    pub async fn record_visit(
+        &self,
+        household_id: i64,
+        body: VisitBody,
+        amends: Option<(Uuid, Option<String>)>,
+        draft_id: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<SignedRecord> {
+        body.ready_to_sign()?;
+        for hash in body.referenced_hashes() {
+            if !self.store.has_file(&hash).await? || !self.photos.verify(&hash) {
+                return Err(ClientError::Refused(format!(
+                    "image {hash} is missing from the local store; attach it again"
+                )));
+            }
+        }
+        let (record_type, target_id, reason) = match amends {
+            Some((target, reason)) => {
+                let original = self.original_visit(target).await?;
+                if original.voided {
+                    return Err(ClientError::Refused(format!(
+                        "visit {} was voided and cannot be amended",
+                        original.visit_id
+                    )));
+                }
+                if original.household_id != household_id {
+                    return Err(ClientError::Refused(
+                        "an amendment cannot move a visit to another household".into(),
+                    ));
+                }
+                (RecordType::Amendment, Some(original.visit_id), reason)
+            }
+            None => (RecordType::Visit, None, None),
+        };
+        self.append(
+            household_id,
+            record_type,
+            Some(body),
+            target_id,
+            reason,
+            draft_id,
+            now,
+        )
+        .await
+    }
+
+    /// Withdraws a visit with a signed void record.
+    pub async fn void_visit(
+        &self,
+        visit_id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SignedRecord> {
+        if reason.trim().is_empty() {
+            return Err(ClientError::Field {
+                field: "reason",
+                message: "a void needs a reason".into(),
+            });
+        }
+        let original = self.original_visit(visit_id).await?;
+        if original.voided {
+            return Err(ClientError::Refused(format!(
+                "visit {} is already void",
+                original.visit_id
+            )));
+        }
+        self.append(
+            original.household_id,
+            RecordType::Void,
+            None,
+            Some(original.visit_id),
+            Some(reason.trim().into()),
+            None,
+            now,
+        )
+        .await
+    }
+
+    /// The visit a record id belongs to (an amendment's or void's id leads to its original).
+    pub async fn original_visit(&self, id: Uuid) -> Result<VisitRow> {
+        let not_found = || ClientError::NotFound {
+            what: "visit",
+            id: id.to_string(),
+        };
+        let record = self.store.record(id).await?.ok_or_else(not_found)?;
+        let visit_id = record.signed.record.target_id.unwrap_or(id);
+        self.store.visit(visit_id).await?.ok_or_else(not_found)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn append(
+        &self,
+        household_id: i64,
+        record_type: RecordType,
+        visit: Option<VisitBody>,
+        target_id: Option<Uuid>,
+        reason: Option<String>,
+        draft_id: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<SignedRecord> {
+        let identity = self.identity().await?;
+        let helper = identity.helper.as_ref().ok_or(ClientError::NotAHelper)?;
+        if self.store.household(household_id).await?.is_none() {
+            return Err(ClientError::NotFound {
+                what: "household",
+                id: household_id.to_string(),
+            });
+        }
+        let key = self.device_key()?;
+        let txn = self.store.connection().begin().await?;
+        let (seq, prev) = Store::chain_head(&txn, identity.device_id)
+            .await?
+            .unwrap_or((0, ZERO_HASH.to_string()));
+        let envelope = RecordEnvelope {
+            v: FORMAT_VERSION,
+            id: Uuid::now_v7(),
+            record_type,
+            device_id: identity.device_id,
+            seq: seq + 1,
+            prev_sha256: prev,
+            author_helper_id: helper.id,
+            household_id,
+            created_at: now,
+            visit,
+            target_id,
+            reason,
+        };
+        let signed = key.sign(envelope)?;
+        Store::append(&txn, &signed).await?;
+        if let Some(id) = draft_id {
+            Store::delete_draft(&txn, id).await?;
+        }
+        txn.commit().await?;
+        Ok(signed)
+    }
+
+    /// Visits as they stand now, newest first.
+    pub async fn visits(&self, household_id: Option<i64>, limit: u64) -> Result<Vec<VisitRow>> {
+        self.store.visits(household_id, limit).await
+    }
+
+    /// Drafts, most recent first.
+    pub async fn drafts(&self) -> Result<Vec<VisitDraft>> {
+        self.store.drafts().await
+    }
+}
+
+/// What [`Client::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VerifyReport {
+    /// SQLite's `PRAGMA integrity_check` answer (`ok`).
+    pub integrity: String,
+    pub records: usize,
+    /// Everything wrong: chain gaps, bad signatures, missing or altered images.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.integrity == "ok" && self.problems.is_empty()
+    }
+}
+
+impl Client {
+    /// Checks the store file, this device's record chain (sequence, hashes, Ed25519
+    /// signatures) and every image the records name.
+    pub async fn verify(&self) -> Result<VerifyReport> {
+        use base64::Engine as _;
+        let integrity = self.store.integrity_check().await?;
+        let identity = self.identity().await?;
+        let key: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(&identity.public_key)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| {
+                ClientError::Corrupt("the saved public key is not 32 bytes of base64".into())
+            })?;
+        let records = self.store.device_records(identity.device_id).await?;
+        let mut problems = Vec::new();
+        let mut prev = ZERO_HASH.to_string();
+        for (i, r) in records.iter().enumerate() {
+            let rec = &r.signed.record;
+            if rec.seq != i as i64 + 1 {
+                problems.push(format!(
+                    "record {}: seq {} where {} was expected",
+                    rec.id,
+                    rec.seq,
+                    i + 1
+                ));
+            }
+            if rec.prev_sha256 != prev {
+                problems.push(format!(
+                    "record {}: does not chain to the previous record",
+                    rec.id
+                ));
+            }
+            match rec.record_sha256() {
+                Ok(h) if h == r.sha256 => {}
+                _ => problems.push(format!(
+                    "record {}: content hash differs from the stored one",
+                    rec.id
+                )),
+            }
+            if let Err(e) = crate::signing::verify(&r.signed, &key) {
+                problems.push(e.to_string());
+            }
+            if let Some(v) = &rec.visit {
+                for h in v.referenced_hashes() {
+                    if !self.photos.verify(&h) {
+                        problems.push(format!(
+                            "record {}: image {h} is missing or altered",
+                            rec.id
+                        ));
+                    }
+                }
+            }
+            if rec.record_type == RecordType::Visit && self.store.visit(rec.id).await?.is_none() {
+                problems.push(format!("record {}: no visit row", rec.id));
+            }
+            prev = r.sha256.clone();
+        }
+        Ok(VerifyReport {
+            integrity,
+            records: records.len(),
+            problems,
+        })
+    }
+}
+
+/// The role of helper `helper_id` with a household on `day`, from the pairing history.
+pub fn role_on(detail: &HouseholdDetail, helper_id: i64, day: NaiveDate) -> Option<PairingRole> {
+    detail
+        .pairings
+        .iter()
+        .filter(|p| {
+            p.helper.id == helper_id && p.valid_from <= day && p.valid_to.is_none_or(|to| day < to)
+        })
+        .map(|p| p.role)
+        .min()
+}
+
+/// How this device is named on the server: `bangfu@HOSTNAME`.
+pub fn device_label() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        "bangfu terminal".into()
+    } else {
+        format!("bangfu@{host}")
+    }
+}

@@ -1,0 +1,341 @@
+//! Interface texts: Chinese by default (helpers are Chinese cadres), English with
+//! `--lang en`. Plain data, shared by the terminal UI and the headless commands.
+
+use bangfu_shared::VisitKind;
+use bangfu_shared::visit::{FamilyChangeKind, Occasion, PolicyArea};
+
+/// The interface language.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl std::str::FromStr for Lang {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "zh" | "zh-cn" | "cn" | "中文" => Ok(Lang::Zh),
+            "en" | "english" => Ok(Lang::En),
+            other => Err(format!("unknown language `{other}` (zh, en)")),
+        }
+    }
+}
+
+/// Every text the interface shows.
+#[derive(Debug)]
+pub struct Texts {
+    pub app_title: &'static str,
+    pub households: &'static str,
+    pub head: &'static str,
+    pub village: &'static str,
+    pub last_home: &'static str,
+    pub last_phone: &'static str,
+    pub next_due: &'static str,
+    pub overdue: &'static str,
+    pub done: &'static str,
+    pub not_paired: &'static str,
+    pub never: &'static str,
+    pub no_households: &'static str,
+    pub help_list: &'static str,
+    pub detail: &'static str,
+    pub members: &'static str,
+    pub cause: &'static str,
+    pub measures: &'static str,
+    pub address: &'static str,
+    pub phone: &'static str,
+    pub helpers: &'static str,
+    pub history: &'static str,
+    pub help_detail: &'static str,
+    pub new_visit: &'static str,
+    pub amend_visit: &'static str,
+    pub kind: &'static str,
+    pub time: &'static str,
+    pub policies: &'static str,
+    pub problems: &'static str,
+    pub help_actions: &'static str,
+    pub support_actions: &'static str,
+    pub deliveries: &'static str,
+    pub family_changes: &'static str,
+    pub notes: &'static str,
+    pub reason: &'static str,
+    pub photos: &'static str,
+    pub household_signature: &'static str,
+    pub sig_pad: &'static str,
+    pub sig_card: &'static str,
+    pub sig_witness: &'static str,
+    pub witness_name: &'static str,
+    pub witness_role: &'static str,
+    pub witness_reason: &'static str,
+    pub signed: &'static str,
+    pub not_signed: &'static str,
+    pub hint_list: &'static str,
+    pub hint_delivery: &'static str,
+    pub hint_family: &'static str,
+    pub help_form_text: &'static str,
+    pub help_form_choice: &'static str,
+    pub help_form_photos: &'static str,
+    pub help_form_signature: &'static str,
+    pub draft_saved: &'static str,
+    pub record_signed: &'static str,
+    pub stays_draft: &'static str,
+    pub pad_title: &'static str,
+    pub help_pad: &'static str,
+    pub pad_empty: &'static str,
+    pub chooser_title: &'static str,
+    pub help_chooser: &'static str,
+    pub visit_history: &'static str,
+    pub help_history: &'static str,
+    pub sync_local: &'static str,
+    pub sync_done: &'static str,
+    pub voided: &'static str,
+    pub amended: &'static str,
+    pub void_prompt: &'static str,
+    pub help_void: &'static str,
+    pub drafts: &'static str,
+    pub help_drafts: &'static str,
+    pub no_drafts: &'static str,
+    pub login_title: &'static str,
+    pub server: &'static str,
+    pub username: &'static str,
+    pub password: &'static str,
+    pub enroll_code: &'static str,
+    pub help_login: &'static str,
+    pub logging_in: &'static str,
+    pub too_small: &'static str,
+    pub offline_note: &'static str,
+    pub yuan: &'static str,
+    pub needs_household_signature: &'static str,
+    pub colon: &'static str,
+    pub photos_required: &'static str,
+}
+
+static ZH: Texts = Texts {
+    app_title: "帮扶 · 结对帮扶走访",
+    households: "我的帮扶户",
+    head: "户主",
+    village: "村",
+    last_home: "上次入户",
+    last_phone: "上次电话",
+    next_due: "下次应访",
+    overdue: "逾期",
+    done: "本期已完成",
+    not_paired: "未结对",
+    never: "从未",
+    no_households: "本机没有帮扶户。请先联网登录以下载。",
+    help_list: "↑↓ 选择  Enter 详情  n 新走访  h 走访记录  d 草稿  q 退出",
+    detail: "帮扶户详情",
+    members: "家庭成员",
+    cause: "致贫原因",
+    measures: "帮扶措施",
+    address: "地址",
+    phone: "电话",
+    helpers: "帮扶责任人",
+    history: "走访记录",
+    help_detail: "n 新走访  h 走访记录  Esc 返回  q 退出",
+    new_visit: "新走访（帮扶实录）",
+    amend_visit: "更正走访",
+    kind: "方式",
+    time: "时间",
+    policies: "宣讲政策",
+    problems: "发现问题",
+    help_actions: "帮",
+    support_actions: "扶",
+    deliveries: "送",
+    family_changes: "家庭变化",
+    notes: "备注",
+    reason: "更正原因",
+    photos: "照片",
+    household_signature: "农户签字",
+    sig_pad: "签字板",
+    sig_card: "纸质卡照片",
+    sig_witness: "见证人/村公证人",
+    witness_name: "见证人姓名",
+    witness_role: "见证人身份",
+    witness_reason: "不能签字原因",
+    signed: "已签",
+    not_signed: "未签",
+    hint_list: "多项用 ; 分隔",
+    hint_delivery: "物品:金额(元):节日 如 月饼:88:中秋",
+    hint_family: "类型:姓名 如 出生:张小宝",
+    help_form_text: "Tab/↑↓ 切换  输入文字  Ctrl+S 签名完成  Esc 保存草稿返回",
+    help_form_choice: "Tab/↑↓ 切换  空格/←→ 选择  1-5 勾选政策  Ctrl+S 签名完成  Esc 返回",
+    help_form_photos: "Tab/↑↓ 切换  Enter 添加照片  ←→ 查看  x 移除  Ctrl+S 签名完成  Esc 返回",
+    help_form_signature: "Tab/↑↓ 切换  空格 切换方式  Enter 签字/选照片  Ctrl+S 签名完成  Esc 返回",
+    draft_saved: "草稿已保存",
+    record_signed: "已签名保存（仅本地，待同步）",
+    stays_draft: "未签名，保留为草稿：",
+    pad_title: "农户签字板：按住鼠标（或触屏）书写",
+    help_pad: "鼠标拖动书写  u 撤销  c 清除  Enter 确认  Esc 取消",
+    pad_empty: "签字板为空，请农户先签字",
+    chooser_title: "选择照片文件",
+    help_chooser: "↑↓ 选择  Enter 打开/选定  Backspace 上级目录  Esc 取消",
+    visit_history: "走访记录",
+    help_history: "↑↓ 选择  a 更正  v 作废  Esc 返回  q 退出",
+    sync_local: "仅本地",
+    sync_done: "已同步",
+    voided: "已作废",
+    amended: "已更正",
+    void_prompt: "作废原因：",
+    help_void: "输入原因  Enter 签名作废  Esc 取消",
+    drafts: "草稿",
+    help_drafts: "↑↓ 选择  Enter 继续填写  x 丢弃  Esc 返回",
+    no_drafts: "没有草稿",
+    login_title: "首次登录（需要联网）",
+    server: "服务器",
+    username: "用户名（手机号）",
+    password: "密码",
+    enroll_code: "激活码（首次）",
+    help_login: "Tab 切换  Enter 登录  Esc 退出",
+    logging_in: "正在登录…",
+    too_small: "窗口太小，请放大到至少 60×16",
+    offline_note: "离线可用",
+    yuan: "元",
+    needs_household_signature: "入户走访须先由农户（或见证人）签字，才能由帮扶人签名完成",
+    colon: "：",
+    photos_required: "本县政策：入户走访至少需要照片张数",
+};
+
+static EN: Texts = Texts {
+    app_title: "Bangfu · paired assistance visits",
+    households: "My households",
+    head: "Head",
+    village: "Village",
+    last_home: "Last home",
+    last_phone: "Last call",
+    next_due: "Next due",
+    overdue: "OVERDUE",
+    done: "done this period",
+    not_paired: "not paired",
+    never: "never",
+    no_households: "No households on this device. Log in once with network to download them.",
+    help_list: "↑↓ select  Enter detail  n new visit  h history  d drafts  q quit",
+    detail: "Household",
+    members: "Members",
+    cause: "Cause of poverty",
+    measures: "Measures",
+    address: "Address",
+    phone: "Phone",
+    helpers: "Helpers",
+    history: "Visit history",
+    help_detail: "n new visit  h history  Esc back  q quit",
+    new_visit: "New visit record",
+    amend_visit: "Amend visit",
+    kind: "Kind",
+    time: "Time",
+    policies: "Policies explained",
+    problems: "Problems found",
+    help_actions: "Help (帮)",
+    support_actions: "Support (扶)",
+    deliveries: "Delivered (送)",
+    family_changes: "Family changes",
+    notes: "Notes",
+    reason: "Reason for amendment",
+    photos: "Photos",
+    household_signature: "Household signature",
+    sig_pad: "signature pad",
+    sig_card: "photo of signed card",
+    sig_witness: "witness / notary",
+    witness_name: "Witness name",
+    witness_role: "Witness role",
+    witness_reason: "Why household can't sign",
+    signed: "signed",
+    not_signed: "not signed",
+    hint_list: "separate entries with ;",
+    hint_delivery: "ITEM:YUAN:OCCASION e.g. mooncakes:88:zhongqiu",
+    hint_family: "KIND:NAME e.g. birth:Zhang Xiaobao",
+    help_form_text: "Tab/↑↓ move  type text  Ctrl+S sign & finish  Esc save draft & back",
+    help_form_choice: "Tab/↑↓ move  Space/←→ choose  1-5 toggle policy  Ctrl+S sign  Esc back",
+    help_form_photos: "Tab/↑↓ move  Enter add photo  ←→ browse  x remove  Ctrl+S sign  Esc back",
+    help_form_signature: "Tab/↑↓ move  Space method  Enter sign/choose photo  Ctrl+S sign  Esc back",
+    draft_saved: "draft saved",
+    record_signed: "signed and saved (local only, awaiting sync)",
+    stays_draft: "not signed, kept as a draft: ",
+    pad_title: "Household signature pad: draw with the mouse or touch",
+    help_pad: "drag to draw  u undo  c clear  Enter accept  Esc cancel",
+    pad_empty: "the pad is empty: the household must sign first",
+    chooser_title: "Choose a photo file",
+    help_chooser: "↑↓ select  Enter open/choose  Backspace parent  Esc cancel",
+    visit_history: "Visit history",
+    help_history: "↑↓ select  a amend  v void  Esc back  q quit",
+    sync_local: "local only",
+    sync_done: "synced",
+    voided: "VOID",
+    amended: "amended",
+    void_prompt: "Reason to void: ",
+    help_void: "type the reason  Enter sign void  Esc cancel",
+    drafts: "Drafts",
+    help_drafts: "↑↓ select  Enter continue  x discard  Esc back",
+    no_drafts: "no drafts",
+    login_title: "First login (needs network)",
+    server: "Server",
+    username: "Username (phone)",
+    password: "Password",
+    enroll_code: "Enrollment code (first time)",
+    help_login: "Tab move  Enter log in  Esc quit",
+    logging_in: "logging in…",
+    too_small: "Window too small: enlarge to at least 60×16",
+    offline_note: "works offline",
+    yuan: "yuan",
+    needs_household_signature: "a home visit needs the household's signature (or a witness) before you sign it",
+    colon: ": ",
+    photos_required: "county policy: photos a home visit needs to count",
+};
+
+impl Lang {
+    /// The texts of this language.
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::Zh => &ZH,
+            Lang::En => &EN,
+        }
+    }
+
+    /// A visit kind's name.
+    pub fn kind(self, k: VisitKind) -> &'static str {
+        match (self, k) {
+            (Lang::Zh, k) => k.label_zh(),
+            (Lang::En, VisitKind::Home) => "home visit",
+            (Lang::En, VisitKind::Phone) => "phone call",
+        }
+    }
+
+    /// A policy area's name.
+    pub fn policy(self, p: PolicyArea) -> &'static str {
+        if self == Lang::Zh {
+            p.label_zh()
+        } else {
+            p.label_en()
+        }
+    }
+
+    /// An occasion's name.
+    pub fn occasion(self, o: Occasion) -> &'static str {
+        if self == Lang::Zh {
+            o.label_zh()
+        } else {
+            o.label_en()
+        }
+    }
+
+    /// An error in the helper's language where the interface has its own words for it.
+    pub fn error(self, e: &crate::error::ClientError) -> String {
+        use bangfu_shared::visit::VisitError;
+        match e {
+            crate::error::ClientError::Visit(VisitError::MissingHouseholdSignature) => {
+                self.texts().needs_household_signature.to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// A family change's name.
+    pub fn family(self, f: FamilyChangeKind) -> &'static str {
+        if self == Lang::Zh {
+            f.label_zh()
+        } else {
+            f.label_en()
+        }
+    }
+}

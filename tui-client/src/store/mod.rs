@@ -1,0 +1,123 @@
+//! The local store: one SQLite file in the data directory, in WAL mode, migrated on
+//! open. Every save is a single transaction, so a process killed at any moment leaves
+//! either the whole record or none of it.
+//!
+//! Signed records are append-only (enforced by triggers too); the `visits` table is a
+//! projection of them (the current state of each visit after amendments and voids),
+//! written in the same transaction as the record that changes it.
+
+mod queries;
+mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    TransactionTrait, Value,
+};
+
+use crate::error::{ClientError, Result};
+
+pub use queries::{Identity, StoredRecord, VisitRow};
+
+/// The client's SQLite store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// A statement for the SQLite backend with bound parameters.
+pub(crate) fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the store at `path`.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let mut opts = ConnectOptions::new(url);
+        // One connection: the client is one user; it also keeps per-connection pragmas
+        // in force for every statement.
+        opts.max_connections(1)
+            .min_connections(1)
+            .sqlx_logging(false)
+            .acquire_timeout(Duration::from_secs(30));
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        });
+        let db = Database::connect(opts).await?;
+        let store = Store { db };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The connection, for embedders that need to read more than this API offers.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let current = self.user_version().await?;
+        if current > schema::STEPS.len() as i64 {
+            return Err(ClientError::Corrupt(format!(
+                "the store has schema version {current}, newer than this client ({}); update the client",
+                schema::STEPS.len()
+            )));
+        }
+        for (i, step) in schema::STEPS.iter().enumerate().skip(current as usize) {
+            let txn = self.db.begin().await?;
+            txn.execute_unprepared(step).await?;
+            txn.execute_unprepared(&format!("PRAGMA user_version = {}", i + 1))
+                .await?;
+            txn.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn user_version(&self) -> Result<i64> {
+        let row = self
+            .db
+            .query_one_raw(stmt("PRAGMA user_version", []))
+            .await?;
+        Ok(row
+            .map(|r| r.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// `PRAGMA integrity_check`: `"ok"` for a sound file.
+    pub async fn integrity_check(&self) -> Result<String> {
+        let rows = self
+            .db
+            .query_all_raw(stmt("PRAGMA integrity_check", []))
+            .await?;
+        let lines: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+            .collect();
+        Ok(lines.join("\n"))
+    }
+
+    /// The journal mode in force (`"wal"`).
+    pub async fn journal_mode(&self) -> Result<String> {
+        let row = self
+            .db
+            .query_one_raw(stmt("PRAGMA journal_mode", []))
+            .await?;
+        Ok(row
+            .map(|r| r.try_get_by_index::<String>(0))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(self) -> Result<()> {
+        self.db.close().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,505 @@
+//! Reads and writes of the local store. Writes that belong together take a
+//! `&impl ConnectionTrait` so the caller runs them inside one transaction.
+
+use std::collections::HashMap;
+
+use bangfu_shared::Role;
+use bangfu_shared::api::{HelperRef, HouseholdDetail, Snapshot};
+use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord, canonical_json, utc_seconds};
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Store, stmt};
+use crate::draft::VisitDraft;
+use crate::error::{ClientError, Result};
+use crate::photos::StoredImage;
+
+/// Who this device belongs to, saved at login.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub server: String,
+    pub username: String,
+    pub account_id: i64,
+    pub role: Role,
+    pub helper: Option<HelperRef>,
+    /// The server's id of this device's registered key.
+    pub device_id: i64,
+    /// The device's public key, base64.
+    pub public_key: String,
+    /// Bearer token for sync (issue 4); never printed.
+    pub token: String,
+    pub token_expires_at: DateTime<Utc>,
+    pub logged_in_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("server", &self.server)
+            .field("username", &self.username)
+            .field("account_id", &self.account_id)
+            .field("device_id", &self.device_id)
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A signed record as stored, with its content hash and sync state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredRecord {
+    #[serde(flatten)]
+    pub signed: SignedRecord,
+    pub sha256: String,
+    /// `local` until the server has it (sync is issue 4).
+    pub sync_state: String,
+}
+
+/// A visit as it stands now: its latest content (the original or the last amendment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitRow {
+    pub visit_id: Uuid,
+    pub household_id: i64,
+    /// The record carrying the current content.
+    pub current: StoredRecord,
+    pub amendments: i64,
+    pub voided: bool,
+    pub void_reason: Option<String>,
+    /// Records of this visit (original, amendments, void) not yet on the server.
+    pub unsynced: i64,
+}
+
+fn corrupt(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Corrupt(e.to_string())
+}
+
+fn parse_json<T: DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(corrupt)
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+fn record_from_row(r: &QueryResult, offset: usize) -> Result<StoredRecord> {
+    let envelope: String = r.try_get_by_index(offset)?;
+    let signature: String = r.try_get_by_index(offset + 1)?;
+    let sha256: String = r.try_get_by_index(offset + 2)?;
+    let sync_state: String = r.try_get_by_index(offset + 3)?;
+    let record: RecordEnvelope = parse_json(&envelope)?;
+    Ok(StoredRecord {
+        signed: SignedRecord { record, signature },
+        sha256,
+        sync_state,
+    })
+}
+
+const RECORD_COLS: &str = "r.envelope_json, r.signature, r.sha256, r.sync_state";
+
+pub(crate) async fn get_meta<T: DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    key: &str,
+) -> Result<Option<T>> {
+    let row = db
+        .query_one_raw(stmt("SELECT value FROM meta WHERE key = ?", [key.into()]))
+        .await?;
+    match row {
+        Some(r) => Ok(Some(parse_json(&r.try_get_by_index::<String>(0)?)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn set_meta<T: Serialize>(
+    db: &impl ConnectionTrait,
+    key: &str,
+    value: &T,
+) -> Result<()> {
+    let sql = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    db.execute_raw(stmt(sql, [key.into(), to_json(value)?.into()]))
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The saved login, if this device has logged in.
+    pub async fn identity(&self) -> Result<Option<Identity>> {
+        get_meta(&self.db, "identity").await
+    }
+
+    /// The county policy downloaded with the snapshot.
+    pub async fn policy(&self) -> Result<Option<bangfu_shared::Policy>> {
+        get_meta(&self.db, "policy").await
+    }
+
+    /// When the households were last downloaded (server time).
+    pub async fn snapshot_time(&self) -> Result<Option<DateTime<Utc>>> {
+        get_meta(&self.db, "snapshot_at").await
+    }
+
+    /// Saves a login and the snapshot that came with it, replacing the households, in
+    /// one transaction (a half-downloaded household list is never shown).
+    pub async fn save_login(&self, identity: &Identity, snapshot: &Snapshot) -> Result<()> {
+        let txn = self.db.begin().await?;
+        set_meta(&txn, "identity", identity).await?;
+        set_meta(&txn, "policy", &snapshot.policy).await?;
+        set_meta(&txn, "snapshot_at", &snapshot.server_time).await?;
+        txn.execute_unprepared("DELETE FROM households").await?;
+        for h in &snapshot.households {
+            let sql =
+                "INSERT INTO households (id, head_name, village, detail_json) VALUES (?, ?, ?, ?)";
+            let values = [
+                h.summary.id.into(),
+                h.summary.head_name.clone().into(),
+                h.summary.village.name.clone().into(),
+                to_json(h)?.into(),
+            ];
+            txn.execute_raw(stmt(sql, values)).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Every household on the device, by village then name.
+    pub async fn households(&self) -> Result<Vec<HouseholdDetail>> {
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT detail_json FROM households ORDER BY village, head_name, id",
+                [],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| parse_json(&r.try_get_by_index::<String>(0)?))
+            .collect()
+    }
+
+    /// One household.
+    pub async fn household(&self, id: i64) -> Result<Option<HouseholdDetail>> {
+        let row = self
+            .db
+            .query_one_raw(stmt(
+                "SELECT detail_json FROM households WHERE id = ?",
+                [id.into()],
+            ))
+            .await?;
+        row.map(|r| parse_json(&r.try_get_by_index::<String>(0)?))
+            .transpose()
+    }
+
+    /// The latest home visit and phone call (not voided) of every household, keyed by
+    /// household id then kind code.
+    pub async fn last_contacts(&self) -> Result<HashMap<i64, HashMap<String, DateTime<Utc>>>> {
+        let sql = "SELECT household_id, kind, MAX(at) FROM visits WHERE voided = 0 GROUP BY household_id, kind";
+        let mut out: HashMap<i64, HashMap<String, DateTime<Utc>>> = HashMap::new();
+        for r in self.db.query_all_raw(stmt(sql, [])).await? {
+            let at: String = r.try_get_by_index(2)?;
+            let at = DateTime::parse_from_rfc3339(&at)
+                .map_err(corrupt)?
+                .with_timezone(&Utc);
+            out.entry(r.try_get_by_index(0)?)
+                .or_default()
+                .insert(r.try_get_by_index(1)?, at);
+        }
+        Ok(out)
+    }
+
+    /// Registers a stored image (idempotent).
+    pub async fn register_file(&self, img: &StoredImage) -> Result<()> {
+        let sql = "INSERT OR IGNORE INTO files (sha256, media_type, bytes, width, height, added_at) VALUES (?, ?, ?, ?, ?, ?)";
+        let values = [
+            img.sha256.clone().into(),
+            img.media_type.mime().into(),
+            (img.bytes as i64).into(),
+            i64::from(img.width).into(),
+            i64::from(img.height).into(),
+            utc_seconds::format(&Utc::now()).into(),
+        ];
+        self.db.execute_raw(stmt(sql, values)).await?;
+        Ok(())
+    }
+
+    /// Whether an image is registered.
+    pub async fn has_file(&self, sha256: &str) -> Result<bool> {
+        let row = self
+            .db
+            .query_one_raw(stmt(
+                "SELECT 1 FROM files WHERE sha256 = ?",
+                [sha256.into()],
+            ))
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// The last record of a device's chain: its sequence number and hash.
+    pub(crate) async fn chain_head(
+        db: &impl ConnectionTrait,
+        device_id: i64,
+    ) -> Result<Option<(i64, String)>> {
+        let sql = "SELECT seq, sha256 FROM records WHERE device_id = ? ORDER BY seq DESC LIMIT 1";
+        match db.query_one_raw(stmt(sql, [device_id.into()])).await? {
+            Some(r) => Ok(Some((r.try_get_by_index(0)?, r.try_get_by_index(1)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Appends a signed record and updates the visit projection, on `db` (the caller's
+    /// transaction).
+    pub(crate) async fn append(db: &impl ConnectionTrait, signed: &SignedRecord) -> Result<String> {
+        let r = &signed.record;
+        let canonical = canonical_json(&serde_json::to_value(r).map_err(corrupt)?)?;
+        let sha256 = r.record_sha256()?;
+        let sql = "INSERT INTO records (id, device_id, seq, record_type, household_id, target_id, sha256, prev_sha256, envelope_json, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        let values = [
+            r.id.to_string().into(),
+            r.device_id.into(),
+            r.seq.into(),
+            r.record_type.code().into(),
+            r.household_id.into(),
+            r.target_id.map(|t| t.to_string()).into(),
+            sha256.clone().into(),
+            r.prev_sha256.clone().into(),
+            canonical.into(),
+            signed.signature.clone().into(),
+            utc_seconds::format(&r.created_at).into(),
+        ];
+        db.execute_raw(stmt(sql, values)).await?;
+
+        if let Some(visit) = &r.visit {
+            for p in &visit.photos {
+                let sql = "INSERT OR IGNORE INTO record_files (record_id, sha256, role) VALUES (?, ?, 'photo')";
+                db.execute_raw(stmt(
+                    sql,
+                    [r.id.to_string().into(), p.sha256.clone().into()],
+                ))
+                .await?;
+            }
+            if let Some(h) = visit
+                .household_signature
+                .as_ref()
+                .and_then(|s| s.image_sha256())
+            {
+                let sql = "INSERT OR IGNORE INTO record_files (record_id, sha256, role) VALUES (?, ?, 'household_signature')";
+                db.execute_raw(stmt(sql, [r.id.to_string().into(), h.into()]))
+                    .await?;
+            }
+        }
+
+        let at = r.visit.as_ref().map(|v| utc_seconds::format(&v.at));
+        let kind = r.visit.as_ref().map(|v| v.kind.code());
+        match (r.record_type, r.target_id) {
+            (RecordType::Visit, _) => {
+                let sql = "INSERT INTO visits (visit_id, household_id, kind, at, latest_record_id) VALUES (?, ?, ?, ?, ?)";
+                let values = [
+                    r.id.to_string().into(),
+                    r.household_id.into(),
+                    kind.into(),
+                    at.into(),
+                    r.id.to_string().into(),
+                ];
+                db.execute_raw(stmt(sql, values)).await?;
+            }
+            (RecordType::Amendment, Some(target)) => {
+                let sql = "UPDATE visits SET kind = ?, at = ?, latest_record_id = ?, amendments = amendments + 1 WHERE visit_id = ?";
+                let values = [
+                    kind.into(),
+                    at.into(),
+                    r.id.to_string().into(),
+                    target.to_string().into(),
+                ];
+                db.execute_raw(stmt(sql, values)).await?;
+            }
+            (RecordType::Void, Some(target)) => {
+                let sql = "UPDATE visits SET voided = 1, void_reason = ? WHERE visit_id = ?";
+                db.execute_raw(stmt(
+                    sql,
+                    [r.reason.clone().into(), target.to_string().into()],
+                ))
+                .await?;
+            }
+            _ => {
+                return Err(ClientError::Refused(
+                    "an amendment or void needs a target".into(),
+                ));
+            }
+        }
+        Ok(sha256)
+    }
+
+    /// A record by id.
+    pub async fn record(&self, id: Uuid) -> Result<Option<StoredRecord>> {
+        let sql = format!("SELECT {RECORD_COLS} FROM records r WHERE r.id = ?");
+        let row = self
+            .db
+            .query_one_raw(stmt(&sql, [id.to_string().into()]))
+            .await?;
+        row.map(|r| record_from_row(&r, 0)).transpose()
+    }
+
+    /// Every record of a device in chain order (for verification and sync).
+    pub async fn device_records(&self, device_id: i64) -> Result<Vec<StoredRecord>> {
+        let sql =
+            format!("SELECT {RECORD_COLS} FROM records r WHERE r.device_id = ? ORDER BY r.seq");
+        let rows = self
+            .db
+            .query_all_raw(stmt(&sql, [device_id.into()]))
+            .await?;
+        rows.iter().map(|r| record_from_row(r, 0)).collect()
+    }
+
+    /// The records that refer to a visit (amendments, voids), oldest first.
+    pub async fn records_targeting(&self, visit_id: Uuid) -> Result<Vec<StoredRecord>> {
+        let sql = format!(
+            "SELECT {RECORD_COLS} FROM records r WHERE r.target_id = ? ORDER BY r.created_at, r.seq"
+        );
+        let rows = self
+            .db
+            .query_all_raw(stmt(&sql, [visit_id.to_string().into()]))
+            .await?;
+        rows.iter().map(|r| record_from_row(r, 0)).collect()
+    }
+
+    /// Number of signed records on the device.
+    pub async fn record_count(&self) -> Result<i64> {
+        let row = self
+            .db
+            .query_one_raw(stmt("SELECT COUNT(*) FROM records", []))
+            .await?;
+        Ok(row
+            .map(|r| r.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Visits as they stand now, newest first; one household's or all, at most `limit`.
+    pub async fn visits(&self, household_id: Option<i64>, limit: u64) -> Result<Vec<VisitRow>> {
+        let sql = format!(
+            "SELECT v.visit_id, v.household_id, v.amendments, v.voided, v.void_reason, \
+             (SELECT COUNT(*) FROM records x WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.sync_state = 'local'), \
+             {RECORD_COLS} \
+             FROM visits v JOIN records r ON r.id = v.latest_record_id \
+             WHERE (? IS NULL OR v.household_id = ?) ORDER BY v.at DESC, v.visit_id DESC LIMIT ?"
+        );
+        let values = [
+            household_id.into(),
+            household_id.into(),
+            (limit.min(i64::MAX as u64) as i64).into(),
+        ];
+        let rows = self.db.query_all_raw(stmt(&sql, values)).await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get_by_index(0)?;
+                Ok(VisitRow {
+                    visit_id: Uuid::parse_str(&id).map_err(corrupt)?,
+                    household_id: r.try_get_by_index(1)?,
+                    amendments: r.try_get_by_index(2)?,
+                    voided: r.try_get_by_index::<i64>(3)? != 0,
+                    void_reason: r.try_get_by_index(4)?,
+                    unsynced: r.try_get_by_index(5)?,
+                    current: record_from_row(r, 6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// One visit as it stands now.
+    pub async fn visit(&self, visit_id: Uuid) -> Result<Option<VisitRow>> {
+        // Small enough to reuse the list query through a filter on the id.
+        let sql = format!(
+            "SELECT v.visit_id, v.household_id, v.amendments, v.voided, v.void_reason, \
+             (SELECT COUNT(*) FROM records x WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.sync_state = 'local'), \
+             {RECORD_COLS} FROM visits v JOIN records r ON r.id = v.latest_record_id WHERE v.visit_id = ?"
+        );
+        let row = self
+            .db
+            .query_one_raw(stmt(&sql, [visit_id.to_string().into()]))
+            .await?;
+        row.map(|r| {
+            Ok(VisitRow {
+                visit_id,
+                household_id: r.try_get_by_index(1)?,
+                amendments: r.try_get_by_index(2)?,
+                voided: r.try_get_by_index::<i64>(3)? != 0,
+                void_reason: r.try_get_by_index(4)?,
+                unsynced: r.try_get_by_index(5)?,
+                current: record_from_row(&r, 6)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Saves (or replaces) a draft.
+    pub async fn save_draft(&self, draft: &VisitDraft) -> Result<()> {
+        let sql = "INSERT INTO drafts (id, household_id, form_json, updated_at) VALUES (?, ?, ?, ?) \
+                   ON CONFLICT (id) DO UPDATE SET household_id = excluded.household_id, form_json = excluded.form_json, updated_at = excluded.updated_at";
+        let values = [
+            draft.id.to_string().into(),
+            draft.household_id.into(),
+            to_json(draft)?.into(),
+            utc_seconds::format(&Utc::now()).into(),
+        ];
+        self.db.execute_raw(stmt(sql, values)).await?;
+        Ok(())
+    }
+
+    /// Every draft, most recently edited first.
+    pub async fn drafts(&self) -> Result<Vec<VisitDraft>> {
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT form_json FROM drafts ORDER BY updated_at DESC, id DESC",
+                [],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| parse_json(&r.try_get_by_index::<String>(0)?))
+            .collect()
+    }
+
+    /// One draft.
+    pub async fn draft(&self, id: Uuid) -> Result<Option<VisitDraft>> {
+        let row = self
+            .db
+            .query_one_raw(stmt(
+                "SELECT form_json FROM drafts WHERE id = ?",
+                [id.to_string().into()],
+            ))
+            .await?;
+        row.map(|r| parse_json(&r.try_get_by_index::<String>(0)?))
+            .transpose()
+    }
+
+    /// Discards a draft (drafts are not records: the helper may throw one away).
+    pub async fn discard_draft(&self, id: Uuid) -> Result<()> {
+        Self::delete_draft(&self.db, id).await
+    }
+
+    pub(crate) async fn delete_draft(db: &impl ConnectionTrait, id: Uuid) -> Result<()> {
+        db.execute_raw(stmt(
+            "DELETE FROM drafts WHERE id = ?",
+            [id.to_string().into()],
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Inserts already-signed records in one transaction, chain order (records received
+    /// by sync, or a benchmark's fixture). Each is checked against the chain head.
+    pub async fn import_records(&self, records: &[SignedRecord]) -> Result<()> {
+        let txn = self.db.begin().await?;
+        for signed in records {
+            let head = Self::chain_head(&txn, signed.record.device_id).await?;
+            let (seq, prev) = head.unwrap_or((0, bangfu_shared::visit::ZERO_HASH.to_string()));
+            if signed.record.seq != seq + 1 || signed.record.prev_sha256 != prev {
+                return Err(ClientError::Refused(format!(
+                    "record {} does not continue its device's chain",
+                    signed.record.id
+                )));
+            }
+            Self::append(&txn, signed).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,305 @@
+//! The visit form: one row per field, the focused one highlighted with a cursor; a side
+//! panel previews the highlighted photo or the household's signature.
+
+use bangfu_shared::VisitKind;
+use bangfu_shared::visit::PolicyArea;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::{THUMB_SIZE, Thumbnail};
+use crate::app::App;
+use crate::app::form::{Field, FormState};
+use crate::draft::SignatureMethod;
+
+const LABEL_WIDTH: u16 = 13;
+
+fn label(app: &App, f: Field) -> &'static str {
+    let t = app.lang.texts();
+    match f {
+        Field::Kind => t.kind,
+        Field::Time => t.time,
+        Field::Policies => t.policies,
+        Field::Problems => t.problems,
+        Field::Help => t.help_actions,
+        Field::Support => t.support_actions,
+        Field::Deliveries => t.deliveries,
+        Field::Family => t.family_changes,
+        Field::Notes => t.notes,
+        Field::Reason => t.reason,
+        Field::Photos => t.photos,
+        Field::Signature => t.household_signature,
+        Field::WitnessName => t.witness_name,
+        Field::WitnessRole => t.witness_role,
+        Field::WitnessReason => t.witness_reason,
+    }
+}
+
+fn hint(app: &App, f: Field) -> &'static str {
+    let t = app.lang.texts();
+    match f {
+        Field::Problems | Field::Help | Field::Support => t.hint_list,
+        Field::Deliveries => t.hint_delivery,
+        Field::Family => t.hint_family,
+        Field::Time => "YYYY-MM-DD HH:MM (UTC+8)",
+        _ => "",
+    }
+}
+
+/// Cuts `text` to fit `width` columns, keeping the character at `cursor` visible.
+/// Returns the visible text and the cursor's column in it.
+fn window(text: &str, cursor: usize, width: usize) -> (String, usize) {
+    let chars: Vec<char> = text.chars().collect();
+    let w = |cs: &[char]| Span::raw(cs.iter().collect::<String>()).width();
+    let cursor = cursor.min(chars.len());
+    let mut start = 0;
+    while start < cursor && w(&chars[start..cursor]) + 1 > width {
+        start += 1;
+    }
+    let mut end = cursor;
+    while end < chars.len() && w(&chars[start..=end]) <= width {
+        end += 1;
+    }
+    (chars[start..end].iter().collect(), w(&chars[start..cursor]))
+}
+
+pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.texts();
+    let title = if form.draft.amends.is_some() {
+        t.amend_visit
+    } else {
+        t.new_visit
+    };
+    let head = app
+        .household(form.draft.household_id)
+        .map(|h| h.detail.summary.head_name.clone())
+        .unwrap_or_default();
+    let block = Block::bordered().title(format!(" {title} · {head} "));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let side = inner.width >= 72;
+    let [fields_area, side_area] = if side {
+        Layout::horizontal([Constraint::Min(40), Constraint::Length(THUMB_SIZE.0 + 2)]).areas(inner)
+    } else {
+        [inner, Rect::new(inner.x, inner.y, 0, 0)]
+    };
+
+    let fields = form.fields();
+    let value_width = fields_area.width.saturating_sub(LABEL_WIDTH + 1) as usize;
+    let mut lines = Vec::new();
+    let mut cursor_pos = None;
+    for (i, f) in fields.iter().enumerate() {
+        let focused = *f == form.focus;
+        let label_style = if focused {
+            Style::new().fg(Color::Black).bg(Color::Cyan)
+        } else {
+            Style::new().fg(Color::Cyan)
+        };
+        let label_text = label(app, *f);
+        let pad = (LABEL_WIDTH as usize).saturating_sub(Span::raw(label_text).width());
+        let mut spans = vec![
+            Span::styled(format!("{}{label_text}", " ".repeat(pad)), label_style),
+            Span::raw(" "),
+        ];
+        match f {
+            Field::Kind => {
+                for k in [VisitKind::Home, VisitKind::Phone] {
+                    let on = form.draft.kind == k;
+                    let style = if on {
+                        Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+                    } else {
+                        Style::new()
+                    };
+                    spans.push(Span::styled(
+                        format!("{}{}", if on { "●" } else { "○" }, app.lang.kind(k)),
+                        style,
+                    ));
+                    spans.push(Span::raw(" "));
+                }
+            }
+            Field::Policies => {
+                for (i, p) in PolicyArea::ALL.iter().enumerate() {
+                    let on = form.draft.policies.contains(p);
+                    let mut style = if on {
+                        Style::new().fg(Color::Green)
+                    } else {
+                        Style::new()
+                    };
+                    if focused && i == form.policy_cursor {
+                        style = style.add_modifier(Modifier::REVERSED);
+                    }
+                    spans.push(Span::styled(
+                        format!("[{}]{}", if on { "x" } else { " " }, app.lang.policy(*p)),
+                        style,
+                    ));
+                }
+            }
+            Field::Photos => {
+                let n = form.draft.photos.len();
+                let text = if n == 0 {
+                    "—".to_string()
+                } else {
+                    format!("{n} ◀ {}/{n} ▶", form.photo_cursor + 1)
+                };
+                spans.push(Span::raw(text));
+            }
+            Field::Signature => {
+                let method = match form.draft.signature_method {
+                    SignatureMethod::Pad => t.sig_pad,
+                    SignatureMethod::PaperCard => t.sig_card,
+                    SignatureMethod::Witness => t.sig_witness,
+                };
+                spans.push(Span::styled(
+                    format!("‹{method}› "),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ));
+                let (text, style) = match form.draft.household_signature() {
+                    Some(_) => (format!("✓ {}", t.signed), Style::new().fg(Color::Green)),
+                    None => (format!("✗ {}", t.not_signed), Style::new().fg(Color::Red)),
+                };
+                spans.push(Span::styled(text, style));
+            }
+            text_field => {
+                let text = form.text(*text_field).unwrap_or_default();
+                if focused {
+                    let (visible, col) = window(text, form.cursor, value_width.max(1));
+                    cursor_pos = Some(Position::new(
+                        fields_area.x + LABEL_WIDTH + 1 + col as u16,
+                        fields_area.y + i as u16,
+                    ));
+                    spans.push(Span::styled(
+                        visible,
+                        Style::new().add_modifier(Modifier::UNDERLINED),
+                    ));
+                } else {
+                    let (visible, _) = window(text, 0, value_width.max(1));
+                    spans.push(Span::raw(visible));
+                }
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    let hint_text = hint(app, form.focus);
+    lines.push(Line::from(Span::styled(
+        format!("{:>w$} {hint_text}", "", w = LABEL_WIDTH as usize),
+        Style::new().fg(Color::DarkGray),
+    )));
+    let min_photos = app
+        .policy
+        .as_ref()
+        .map(|p| p.evidence.min_photos)
+        .unwrap_or(0) as usize;
+    if form.draft.kind == VisitKind::Home && form.draft.photos.len() < min_photos {
+        lines.push(Line::from(Span::styled(
+            format!("! {} {min_photos}", t.photos_required),
+            Style::new().fg(Color::Yellow),
+        )));
+    }
+    let ready = match form.draft.missing() {
+        Some(e) => Line::from(Span::styled(
+            format!("✗{}", app.lang.error(&e)),
+            Style::new().fg(Color::Red),
+        )),
+        None => Line::from(Span::styled("✓ Ctrl+S", Style::new().fg(Color::Green))),
+    };
+    lines.push(ready);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }),
+        fields_area,
+    );
+    if let Some(p) = cursor_pos
+        && p.y < fields_area.bottom()
+        && p.x < fields_area.right()
+    {
+        frame.set_cursor_position(p);
+    }
+
+    if side && side_area.width > 2 {
+        render_side(app, form, frame, side_area);
+    }
+
+    match form.focus {
+        Field::Kind | Field::Policies => t.help_form_choice,
+        Field::Photos => t.help_form_photos,
+        Field::Signature => t.help_form_signature,
+        _ => t.help_form_text,
+    }
+    .to_string()
+}
+
+fn render_side(app: &App, form: &FormState, frame: &mut Frame, area: Rect) {
+    let t = app.lang.texts();
+    let (title, hash) = match form.focus {
+        Field::Signature | Field::WitnessName | Field::WitnessRole | Field::WitnessReason => {
+            (t.household_signature, form.draft.signature_image.clone())
+        }
+        _ => (
+            t.photos,
+            form.draft
+                .photos
+                .get(form.photo_cursor)
+                .map(|p| p.sha256.clone()),
+        ),
+    };
+    let block = Block::bordered().title(format!(" {title} "));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    match hash {
+        Some(h) => {
+            if let Some(thumb) = app.thumbs.get(&h) {
+                frame.render_widget(Thumbnail(thumb), inner);
+            }
+            let below = Rect::new(
+                inner.x,
+                inner.y + THUMB_SIZE.1.min(inner.height),
+                inner.width,
+                inner.height.saturating_sub(THUMB_SIZE.1),
+            );
+            let photo = form.draft.photos.iter().find(|p| p.sha256 == h);
+            let info = match photo {
+                Some(p) => format!(
+                    "{}×{} {}KB\n{}…",
+                    p.width,
+                    p.height,
+                    p.bytes / 1024,
+                    &h[..12.min(h.len())]
+                ),
+                None => format!("{}…", &h[..12.min(h.len())]),
+            };
+            frame.render_widget(
+                Paragraph::new(info).style(Style::new().fg(Color::DarkGray)),
+                below,
+            );
+        }
+        None => {
+            let text = if form.draft.kind == VisitKind::Home
+                && form.draft.household_signature().is_none()
+            {
+                t.not_signed
+            } else {
+                "—"
+            };
+            frame.render_widget(
+                Paragraph::new(text).style(Style::new().fg(Color::DarkGray)),
+                inner,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn window_keeps_the_cursor_visible() {
+        assert_eq!(window("abcdef", 6, 4), ("def".to_string(), 3));
+        assert_eq!(window("abcdef", 0, 4), ("abcd".to_string(), 0));
+        let (v, col) = window("帮扶送帮扶送", 6, 5);
+        assert!(Span::raw(v.as_str()).width() <= 5 && col <= 4, "{v} {col}");
+    }
+    use ratatui::text::Span;
+}

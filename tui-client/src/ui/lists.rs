@@ -1,0 +1,485 @@
+//! The list and detail screens: households, one household, visit history, drafts,
+//! and the login form.
+
+use bangfu_shared::VisitKind;
+use bangfu_shared::visit::{HouseholdSignature, RecordType, format_yuan};
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
+
+use crate::app::{App, LoginForm, Screen};
+use crate::client::{HouseholdOverview, today};
+use crate::draft::format_local;
+use crate::store::VisitRow;
+
+fn date(t: Option<DateTime<Utc>>, never: &str) -> String {
+    t.map(|t| today(t).format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| never.to_string())
+}
+
+fn selected_style() -> Style {
+    Style::new().add_modifier(Modifier::REVERSED)
+}
+
+fn overdue_style() -> Style {
+    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+}
+
+/// What the "next due" column says for a household.
+pub fn next_due_text(app: &App, h: &HouseholdOverview) -> String {
+    let t = app.lang.texts();
+    if h.role.is_none() {
+        return t.not_paired.to_string();
+    }
+    match h.next_due() {
+        Some((kind, d)) => format!("{} {}", app.lang.kind(kind), d.format("%m-%d")),
+        None => t.done.to_string(),
+    }
+}
+
+pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.texts();
+    let block = Block::bordered().title(format!(" {} ({}) ", t.households, app.households.len()));
+    if app.households.is_empty() {
+        frame.render_widget(
+            Paragraph::new(t.no_households)
+                .wrap(Wrap { trim: true })
+                .block(block),
+            area,
+        );
+        return t.help_list.to_string();
+    }
+    let header = Row::new([t.head, t.village, t.last_home, t.last_phone, t.next_due, ""])
+        .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = app.households.iter().map(|h| {
+        let s = &h.detail.summary;
+        let overdue = h.overdue();
+        let flag = if overdue {
+            Cell::from(Span::styled(
+                format!("!{}", t.overdue),
+                overdue_style().add_modifier(Modifier::REVERSED),
+            ))
+        } else {
+            Cell::from("")
+        };
+        let row = Row::new([
+            Cell::from(s.head_name.clone()),
+            Cell::from(s.village.name.clone()),
+            Cell::from(date(h.last_home, t.never)),
+            Cell::from(date(h.last_phone, t.never)),
+            Cell::from(next_due_text(app, h)),
+            flag,
+        ]);
+        if overdue {
+            row.style(Style::new().fg(Color::Red))
+        } else {
+            row
+        }
+    });
+    let widths = [
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(11),
+        Constraint::Length(11),
+        Constraint::Min(12),
+        Constraint::Length(8),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(selected_style());
+    let mut state = TableState::default().with_selected(Some(app.selected));
+    frame.render_stateful_widget(table, area, &mut state);
+    t.help_list.to_string()
+}
+
+pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64) -> String {
+    let t = app.lang.texts();
+    let Some(h) = app.household(household_id) else {
+        frame.render_widget(Paragraph::new("?").block(Block::bordered()), area);
+        return t.help_detail.to_string();
+    };
+    let s = &h.detail.summary;
+    let label = |l: &str| Span::styled(format!("{l}{}", t.colon), Style::new().fg(Color::Cyan));
+    let mut lines = vec![
+        Line::from(vec![
+            label(t.head),
+            Span::styled(
+                s.head_name.clone(),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!("  ({})", status_label(app, h))),
+        ]),
+        Line::from(vec![
+            label(t.address),
+            Span::raw(format!("{} {} {}", s.town.name, s.village.name, s.address)),
+        ]),
+        Line::from(vec![label(t.phone), Span::raw(s.phone.clone())]),
+        Line::from(vec![label(t.cause), Span::raw(s.cause.clone())]),
+        Line::from(vec![label(t.measures), Span::raw(s.measures.clone())]),
+    ];
+    let helpers: Vec<String> = [&s.first_helper, &s.second_helper]
+        .iter()
+        .filter_map(|h| {
+            h.as_ref()
+                .map(|h| format!("{}（{}）", h.name, h.unit_position))
+        })
+        .collect();
+    lines.push(Line::from(vec![
+        label(t.helpers),
+        Span::raw(helpers.join("；")),
+    ]));
+    let members: Vec<String> = h
+        .detail
+        .members
+        .iter()
+        .map(|m| match m.birth_year {
+            Some(y) => format!("{} {} {y}", m.name, m.relation),
+            None => format!("{} {}", m.name, m.relation),
+        })
+        .collect();
+    lines.push(Line::from(vec![
+        label(t.members),
+        Span::raw(members.join("，")),
+    ]));
+    let due: Vec<Span> = h
+        .due
+        .iter()
+        .map(|d| {
+            let text = format!(
+                "{} ≤{} ",
+                app.lang.kind(d.kind),
+                d.due_by.format("%Y-%m-%d")
+            );
+            if d.overdue {
+                Span::styled(format!("{text}[{}] ", t.overdue), overdue_style())
+            } else if d.done_this_window {
+                Span::styled(format!("{text}✓ "), Style::new().fg(Color::Green))
+            } else {
+                Span::raw(text)
+            }
+        })
+        .collect();
+    let mut due_line = vec![label(t.next_due)];
+    due_line.extend(due);
+    lines.push(Line::from(due_line));
+    lines.push(Line::from(vec![
+        label(t.last_home),
+        Span::raw(date(h.last_home, t.never)),
+        Span::raw("  "),
+        label(t.last_phone),
+        Span::raw(date(h.last_phone, t.never)),
+    ]));
+    lines.push(Line::from(Span::styled(
+        format!("── {} ──", t.history),
+        Style::new().fg(Color::Cyan),
+    )));
+    let visits: Vec<&VisitRow> = app.history_for(household_id);
+    for v in visits.iter().take(area.height.saturating_sub(14) as usize) {
+        lines.push(Line::from(visit_summary(app, v)));
+    }
+    frame.render_widget(
+        Paragraph::new(Text::from(lines))
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(format!(" {} ", t.detail))),
+        area,
+    );
+    t.help_detail.to_string()
+}
+
+fn status_label(app: &App, h: &HouseholdOverview) -> String {
+    match app.lang {
+        crate::i18n::Lang::Zh => h.detail.summary.status.label_zh().to_string(),
+        crate::i18n::Lang::En => h.detail.summary.status.code().replace('_', " "),
+    }
+}
+
+fn visit_summary(app: &App, v: &VisitRow) -> String {
+    let t = app.lang.texts();
+    let r = &v.current.signed.record;
+    match &r.visit {
+        Some(body) => {
+            let mut s = format!(
+                "{}  {}  📷{}",
+                format_local(body.at),
+                app.lang.kind(body.kind),
+                body.photos.len()
+            );
+            if v.voided {
+                s.push_str(&format!("  [{}]", t.voided));
+            } else if v.amendments > 0 {
+                s.push_str(&format!("  [{}]", t.amended));
+            }
+            s
+        }
+        None => String::new(),
+    }
+}
+
+impl App {
+    /// The loaded visit history rows of one household (the detail screen shows them
+    /// when the history was loaded for it).
+    pub fn history_for(&self, household_id: i64) -> Vec<&VisitRow> {
+        self.history
+            .iter()
+            .filter(|v| v.household_id == household_id)
+            .collect()
+    }
+}
+
+pub fn render_history(
+    app: &App,
+    frame: &mut Frame,
+    area: Rect,
+    household_id: Option<i64>,
+) -> String {
+    let t = app.lang.texts();
+    let title = match household_id.and_then(|id| app.household(id)) {
+        Some(h) => format!(" {} · {} ", t.visit_history, h.detail.summary.head_name),
+        None => format!(" {} ", t.visit_history),
+    };
+    let [list_area, detail_area] =
+        Layout::vertical([Constraint::Min(5), Constraint::Length(8)]).areas(area);
+    let header = Row::new([
+        t.time,
+        t.head,
+        t.kind,
+        t.photos,
+        t.household_signature,
+        "",
+        "",
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = app.history.iter().map(|v| {
+        let r = &v.current.signed.record;
+        let head = app
+            .household(v.household_id)
+            .map(|h| h.detail.summary.head_name.clone())
+            .unwrap_or_else(|| v.household_id.to_string());
+        let (at, kind, photos, sig) = match &r.visit {
+            Some(b) => (
+                format_local(b.at),
+                app.lang.kind(b.kind).to_string(),
+                b.photos.len().to_string(),
+                signature_text(app, b.kind, b.household_signature.as_ref()),
+            ),
+            None => Default::default(),
+        };
+        let state = if v.voided {
+            t.voided.to_string()
+        } else if v.amendments > 0 {
+            format!("{}×{}", t.amended, v.amendments)
+        } else {
+            String::new()
+        };
+        let sync = if v.unsynced > 0 {
+            t.sync_local
+        } else {
+            t.sync_done
+        };
+        let row = Row::new([at, head, kind, photos, sig, state, sync.to_string()]);
+        if v.voided {
+            row.style(
+                Style::new()
+                    .fg(Color::DarkGray)
+                    .add_modifier(Modifier::CROSSED_OUT),
+            )
+        } else {
+            row
+        }
+    });
+    let widths = [
+        Constraint::Length(16),
+        Constraint::Length(8),
+        Constraint::Length(10),
+        Constraint::Length(6),
+        Constraint::Length(14),
+        Constraint::Length(8),
+        Constraint::Min(8),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(Block::bordered().title(title))
+        .row_highlight_style(selected_style());
+    let mut state = TableState::default().with_selected(Some(app.history_selected));
+    frame.render_stateful_widget(table, list_area, &mut state);
+
+    let mut lines = Vec::new();
+    let c = t.colon;
+    if let Some(v) = app.history.get(app.history_selected) {
+        let r = &v.current.signed.record;
+        if let Some(b) = &r.visit {
+            let join = |x: &[String]| x.join("；");
+            let policies: Vec<&str> = b.policies.iter().map(|p| app.lang.policy(*p)).collect();
+            lines.push(Line::from(format!(
+                "{}{c}{}  {}{c}{}",
+                t.policies,
+                policies.join("、"),
+                t.problems,
+                join(&b.problems)
+            )));
+            lines.push(Line::from(format!(
+                "{}{c}{}  {}{c}{}",
+                t.help_actions,
+                join(&b.help),
+                t.support_actions,
+                join(&b.support)
+            )));
+            let deliveries: Vec<String> = b
+                .deliveries
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} {}{}{}",
+                        d.item,
+                        format_yuan(d.value_fen),
+                        t.yuan,
+                        d.occasion
+                            .map(|o| format!("（{}）", app.lang.occasion(o)))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            lines.push(Line::from(format!(
+                "{}{c}{}",
+                t.deliveries,
+                deliveries.join("；")
+            )));
+            let changes: Vec<String> = b
+                .family_changes
+                .iter()
+                .map(|c| format!("{} {}", app.lang.family(c.kind), c.name))
+                .collect();
+            lines.push(Line::from(format!(
+                "{}{c}{}",
+                t.family_changes,
+                changes.join("；")
+            )));
+            lines.push(Line::from(format!(
+                "{}{c}{}",
+                t.notes,
+                b.notes.clone().unwrap_or_default()
+            )));
+        }
+        if r.record_type == RecordType::Amendment {
+            lines.push(Line::from(format!(
+                "{}{c}{}",
+                t.reason,
+                r.reason.clone().unwrap_or_default()
+            )));
+        }
+        if let Some(reason) = &v.void_reason {
+            lines.push(Line::from(Span::styled(
+                format!("{}{c}{reason}", t.voided),
+                overdue_style(),
+            )));
+        }
+        lines.push(Line::from(Span::styled(
+            format!("#{} · {}", r.seq, v.visit_id),
+            Style::new().fg(Color::DarkGray),
+        )));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered()),
+        detail_area,
+    );
+    t.help_history.to_string()
+}
+
+fn signature_text(app: &App, kind: VisitKind, sig: Option<&HouseholdSignature>) -> String {
+    let t = app.lang.texts();
+    match (kind, sig) {
+        (VisitKind::Phone, _) => "—".into(),
+        (_, Some(HouseholdSignature::Drawn { .. })) => t.sig_pad.into(),
+        (_, Some(HouseholdSignature::PaperCard { .. })) => t.sig_card.into(),
+        (_, Some(HouseholdSignature::Witness { name, .. })) => name.clone(),
+        (_, None) => t.not_signed.into(),
+    }
+}
+
+pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.texts();
+    let block = Block::bordered().title(format!(" {} ({}) ", t.drafts, app.drafts.len()));
+    if app.drafts.is_empty() {
+        frame.render_widget(Paragraph::new(t.no_drafts).block(block), area);
+        return t.help_drafts.to_string();
+    }
+    let rows = app.drafts.iter().map(|d| {
+        let head = app
+            .household(d.household_id)
+            .map(|h| h.detail.summary.head_name.clone())
+            .unwrap_or_else(|| d.household_id.to_string());
+        let missing = d
+            .missing()
+            .map(|e| app.lang.error(&e))
+            .unwrap_or_else(|| "✓".into());
+        let kind = if d.amends.is_some() {
+            format!("{} ({})", app.lang.kind(d.kind), t.amended)
+        } else {
+            app.lang.kind(d.kind).to_string()
+        };
+        Row::new([head, kind, d.at.clone(), missing])
+    });
+    let widths = [
+        Constraint::Length(10),
+        Constraint::Length(14),
+        Constraint::Length(17),
+        Constraint::Min(10),
+    ];
+    let table = Table::new(rows, widths)
+        .block(block)
+        .row_highlight_style(selected_style());
+    let mut state = TableState::default().with_selected(Some(app.drafts_selected));
+    frame.render_stateful_widget(table, area, &mut state);
+    t.help_drafts.to_string()
+}
+
+pub fn render_login(app: &App, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.texts();
+    let Screen::Login(form) = &app.screen else {
+        return String::new();
+    };
+    let LoginForm {
+        server,
+        username,
+        password,
+        code,
+        focus,
+    } = form;
+    let masked = "•".repeat(password.chars().count());
+    let fields = [
+        (t.server, server.as_str()),
+        (t.username, username.as_str()),
+        (t.password, masked.as_str()),
+        (t.enroll_code, code.as_str()),
+    ];
+    let mut lines = vec![
+        Line::from(""),
+        Line::from(Span::styled(
+            t.login_title,
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        Line::from(""),
+    ];
+    for (i, (label, value)) in fields.iter().enumerate() {
+        let style = if i == *focus {
+            selected_style()
+        } else {
+            Style::new()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{label:>28}{}", t.colon),
+                Style::new().fg(Color::Cyan),
+            ),
+            Span::styled(format!("{value}_"), style),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered()), area);
+    t.help_login.to_string()
+}

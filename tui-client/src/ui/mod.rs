@@ -1,0 +1,172 @@
+//! Rendering: pure functions of `&App` into a ratatui frame. Nothing here changes
+//! state; layouts that `update` also needs (the signature pad's canvas) are computed
+//! by shared functions from the terminal size alone. Every layout saturates, so any
+//! terminal size, down to 1×1, renders without panicking.
+
+mod form;
+mod lists;
+mod overlays;
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+use crate::app::{App, Overlay, Screen};
+use crate::photos::HalfBlocks;
+
+/// Size of photo thumbnails in terminal cells (columns, rows).
+pub const THUMB_SIZE: (u16, u16) = (26, 9);
+
+/// The smallest terminal the screens are laid out for.
+pub const MIN_SIZE: (u16, u16) = (60, 16);
+
+/// Draws the whole app.
+pub fn render(app: &App, frame: &mut Frame) {
+    let area = frame.area();
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let msg = Paragraph::new(app.lang.texts().too_small)
+            .wrap(Wrap { trim: true })
+            .style(Style::new().fg(Color::Yellow));
+        frame.render_widget(msg, area);
+        return;
+    }
+    let [title, body, status, help] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_title(app, frame, title);
+    let help_text = match &app.screen {
+        Screen::Login(_) => lists::render_login(app, frame, body),
+        Screen::Households => lists::render_households(app, frame, body),
+        Screen::Detail { household_id } => lists::render_detail(app, frame, body, *household_id),
+        Screen::Form(f) => form::render_form(app, f, frame, body),
+        Screen::History { household_id } => lists::render_history(app, frame, body, *household_id),
+        Screen::Drafts => lists::render_drafts(app, frame, body),
+    };
+    let help_text = match &app.overlay {
+        Some(Overlay::Chooser(c)) => overlays::render_chooser(app, c, frame, area),
+        Some(Overlay::Pad(p)) => overlays::render_pad(app, p, frame, area),
+        Some(Overlay::Void { reason, .. }) => overlays::render_void(app, reason, frame, area),
+        None => help_text,
+    };
+    if let Some(s) = &app.status {
+        let style = if s.error {
+            Style::new().fg(Color::White).bg(Color::Red)
+        } else {
+            Style::new().fg(Color::Green)
+        };
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(s.text.clone(), style))),
+            status,
+        );
+    }
+    frame.render_widget(
+        Paragraph::new(help_text).style(Style::new().fg(Color::Black).bg(Color::Gray)),
+        help,
+    );
+}
+
+fn render_title(app: &App, frame: &mut Frame, area: Rect) {
+    let t = app.lang.texts();
+    let line = Line::from(vec![
+        Span::styled(
+            format!(" {} ", t.app_title),
+            Style::new()
+                .add_modifier(Modifier::BOLD)
+                .fg(Color::Black)
+                .bg(Color::Cyan),
+        ),
+        Span::raw(" "),
+        Span::styled(t.offline_note, Style::new().fg(Color::DarkGray)),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The signature pad dialog and its drawing canvas, from the terminal size:
+/// `(canvas, dialog)`. `update` maps mouse positions with the same rectangle.
+pub fn pad_canvas(size: (u16, u16)) -> (Rect, Rect) {
+    let area = Rect::new(0, 0, size.0, size.1);
+    let dialog = centered(
+        area,
+        size.0.saturating_sub(4).min(76),
+        size.1.saturating_sub(4).min(18),
+    );
+    let inner = Rect::new(
+        dialog.x + 1,
+        dialog.y + 1,
+        dialog.width.saturating_sub(2),
+        dialog.height.saturating_sub(2),
+    );
+    let canvas = Rect::new(
+        inner.x,
+        inner.y,
+        inner.width,
+        inner.height.saturating_sub(1),
+    );
+    (canvas, dialog)
+}
+
+/// A rectangle of at most `width × height` centred in `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+/// Draws a half-block picture at the top-left of `area` (clipped to it).
+pub struct Thumbnail<'a>(pub &'a HalfBlocks);
+
+impl Widget for Thumbnail<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let t = self.0;
+        for row in 0..t.height.min(area.height) {
+            for col in 0..t.width.min(area.width) {
+                let Some((top, bottom)) = t
+                    .cells
+                    .get(usize::from(row) * usize::from(t.width) + usize::from(col))
+                else {
+                    continue;
+                };
+                if let Some(cell) = buf.cell_mut(Position::new(area.x + col, area.y + row)) {
+                    cell.set_symbol("▀")
+                        .set_fg(Color::Rgb(top[0], top[1], top[2]))
+                        .set_bg(Color::Rgb(bottom[0], bottom[1], bottom[2]));
+                }
+            }
+        }
+    }
+}
+
+/// The whole screen as text, one line per row (for tests and debugging).
+pub fn buffer_text(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::new();
+    for y in area.top()..area.bottom() {
+        let mut skip = 0usize;
+        for x in area.left()..area.right() {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf
+                .cell(Position::new(x, y))
+                .map(|c| c.symbol())
+                .unwrap_or(" ");
+            out.push_str(sym);
+            skip = Span::raw(sym).width().saturating_sub(1);
+        }
+        out.push('\n');
+    }
+    out
+}

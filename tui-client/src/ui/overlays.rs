@@ -1,0 +1,108 @@
+//! Dialogs over a screen: the file chooser, the signature pad and the void reason.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph};
+
+use super::{centered, pad_canvas};
+use crate::app::App;
+use crate::app::chooser::Chooser;
+use crate::signature_pad::SignaturePad;
+
+pub fn render_chooser(app: &App, c: &Chooser, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.texts();
+    let dialog = centered(
+        area,
+        area.width.saturating_sub(6).min(72),
+        area.height.saturating_sub(4).min(20),
+    );
+    frame.render_widget(Clear, dialog);
+    let block = Block::bordered()
+        .title(format!(" {} · {} ", t.chooser_title, c.dir.display()))
+        .style(Style::new().bg(Color::Black));
+    let items: Vec<ListItem> = match &c.error {
+        Some(e) => vec![ListItem::new(Span::styled(
+            e.clone(),
+            Style::new().fg(Color::Red),
+        ))],
+        None => c
+            .entries
+            .iter()
+            .map(|e| {
+                if e.is_dir {
+                    ListItem::new(Span::styled(
+                        format!("▸ {}/", e.name),
+                        Style::new().fg(Color::Cyan),
+                    ))
+                } else {
+                    ListItem::new(format!(
+                        "  {}  ({:.1} MB)",
+                        e.name,
+                        e.bytes as f64 / 1_048_576.0
+                    ))
+                }
+            })
+            .collect(),
+    };
+    let list = List::new(items)
+        .block(block)
+        .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut state = ListState::default().with_selected(Some(c.selected));
+    frame.render_stateful_widget(list, dialog, &mut state);
+    t.help_chooser.to_string()
+}
+
+pub fn render_pad(app: &App, pad: &SignaturePad, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.texts();
+    let (canvas, dialog) = pad_canvas((area.width, area.height));
+    frame.render_widget(Clear, dialog);
+    let block = Block::bordered()
+        .title(format!(" {} ", t.pad_title))
+        .style(Style::new().bg(Color::White).fg(Color::Black));
+    frame.render_widget(block, dialog);
+    let buf = frame.buffer_mut();
+    for p in pad.cells() {
+        let (x, y) = (canvas.x.saturating_add(p.x), canvas.y.saturating_add(p.y));
+        if x < canvas.right()
+            && y < canvas.bottom()
+            && let Some(cell) = buf.cell_mut((x, y))
+        {
+            cell.set_symbol("█")
+                .set_fg(Color::Black)
+                .set_bg(Color::White);
+        }
+    }
+    let base = Rect::new(
+        canvas.x,
+        canvas.bottom(),
+        canvas.width,
+        1.min(dialog.bottom().saturating_sub(canvas.bottom())),
+    );
+    let line = Line::from(vec![
+        Span::styled(
+            "─".repeat(usize::from(canvas.width.min(6))),
+            Style::new().fg(Color::DarkGray),
+        ),
+        Span::raw(format!(" ✎ {}", pad.point_count())),
+    ]);
+    frame.render_widget(
+        Paragraph::new(line).style(Style::new().bg(Color::White).fg(Color::Black)),
+        base,
+    );
+    t.help_pad.to_string()
+}
+
+pub fn render_void(app: &App, reason: &str, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.texts();
+    let dialog = centered(area, area.width.saturating_sub(10).min(60), 3);
+    frame.render_widget(Clear, dialog);
+    let p = Paragraph::new(Line::from(vec![
+        Span::styled(t.void_prompt, Style::new().fg(Color::Red)),
+        Span::raw(format!("{reason}_")),
+    ]))
+    .block(Block::bordered().title(format!(" {} ", t.voided)));
+    frame.render_widget(p, dialog);
+    t.help_void.to_string()
+}

@@ -1,0 +1,266 @@
+//! The headless commands, run as the real `bangfu` binary against a logged-in store:
+//! record a home visit with two photos and a phone call, "restart" (every command is a
+//! new process) and find both with their photos; amend, void, refuse bad photos.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on broken fixtures
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use bangfu_client::Limits;
+use common::*;
+use serde_json::Value;
+
+fn bangfu(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bangfu"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn headless_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let a = write_jpeg(&dir.path().join("a.jpg"), 1200, 900);
+    let b = write_jpeg(&dir.path().join("b.jpg"), 900, 1200);
+    let card = write_jpeg(&dir.path().join("card.jpg"), 600, 400);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+
+    let home = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "new",
+            "--household",
+            "1",
+            "--kind",
+            "home",
+            "--at",
+            "2026-03-10 09:30",
+            "--policy",
+            "education",
+            "--policy",
+            "医疗",
+            "--problem",
+            "屋顶漏雨",
+            "--help-action",
+            "联系危房改造",
+            "--support",
+            "介绍务工",
+            "--deliver",
+            "月饼:88:中秋",
+            "--deliver",
+            "大米:150",
+            "--family-change",
+            "birth:张小宝",
+            "--notes",
+            "一切正常",
+            "--photo",
+            &s(&a),
+            "--photo",
+            &s(&b),
+            "--household-signature",
+            &s(&card),
+        ],
+    ));
+    assert_eq!(home["status"], "signed");
+    let home_id = home["record"]["record"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        home["record"]["record"]["visit"]["at"],
+        "2026-03-10T01:30:00Z"
+    );
+    assert_eq!(
+        home["record"]["record"]["visit"]["household_signature"]["method"],
+        "paper_card"
+    );
+
+    let call = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "new",
+            "--household",
+            "2",
+            "--kind",
+            "phone",
+            "--problem",
+            "药费",
+        ],
+    ));
+    assert_eq!(call["record"]["record"]["seq"], 2);
+
+    // A home visit with no household signature stays a draft: exit code 2.
+    let draft = bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "new",
+            "--household",
+            "3",
+            "--kind",
+            "home",
+            "--notes",
+            "没人在家",
+        ],
+    );
+    assert_eq!(draft.status.code(), Some(2));
+    let d: Value = serde_json::from_slice(&draft.stdout).unwrap();
+    assert_eq!(d["status"], "draft");
+    let drafts = json(&bangfu(&data, &["--json", "drafts"]));
+    assert_eq!(drafts.as_array().unwrap().len(), 1);
+
+    // New processes find both visits, with their photos on disk.
+    let list = json(&bangfu(&data, &["--json", "visit", "list"]));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let h = list
+        .iter()
+        .find(|v| v["visit_id"] == home_id.as_str())
+        .unwrap();
+    assert_eq!(h["sync_state"], "local");
+    let photos = h["photos"].as_array().unwrap();
+    assert_eq!(photos.len(), 2);
+    for p in photos {
+        assert!(Path::new(p["path"].as_str().unwrap()).is_file());
+    }
+
+    // Amend (only the given fields change) and void.
+    let amended = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &home_id,
+            "--problem",
+            "屋顶漏雨已修",
+            "--reason",
+            "更新进展",
+        ],
+    ));
+    let v = &amended["record"]["record"];
+    assert_eq!(v["record_type"], "amendment");
+    assert_eq!(v["target_id"], home_id.as_str());
+    assert_eq!(v["visit"]["problems"][0], "屋顶漏雨已修");
+    assert_eq!(
+        v["visit"]["photos"].as_array().unwrap().len(),
+        2,
+        "photos carried over"
+    );
+    assert_eq!(v["visit"]["notes"], "一切正常");
+    let call_id = call["record"]["record"]["id"].as_str().unwrap();
+    let voided = json(&bangfu(
+        &data,
+        &["--json", "visit", "void", call_id, "--reason", "打错电话"],
+    ));
+    assert_eq!(voided["record"]["record"]["record_type"], "void");
+
+    let households = json(&bangfu(&data, &["--json", "households"]));
+    let h1 = households
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == 1)
+        .unwrap();
+    assert_eq!(h1["last_home_visit"], "2026-03-10T01:30:00Z");
+    let h2 = households
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == 2)
+        .unwrap();
+    assert!(
+        h2["last_phone_call"].is_null(),
+        "the voided call no longer counts"
+    );
+
+    let report = json(&bangfu(&data, &["--json", "verify"]));
+    assert_eq!(report["integrity"], "ok");
+    assert_eq!(report["records"], 4);
+
+    // Refusals are clear and attach nothing.
+    let txt = dir.path().join("readme.txt");
+    std::fs::write(&txt, "hello").unwrap();
+    let out = bangfu(
+        &data,
+        &[
+            "visit",
+            "new",
+            "--household",
+            "2",
+            "--kind",
+            "phone",
+            "--photo",
+            &s(&txt),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a readable image"));
+    let out = bangfu(
+        &data,
+        &[
+            "--max-photo-mb",
+            "0",
+            "visit",
+            "new",
+            "--household",
+            "2",
+            "--kind",
+            "phone",
+            "--photo",
+            &s(&a),
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("photo limit"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bangfu(
+        &data,
+        &[
+            "visit",
+            "new",
+            "--household",
+            "2",
+            "--kind",
+            "phone",
+            "--deliver",
+            "米:abc",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an amount in yuan"));
+    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 4);
+}
+
+#[test]
+fn not_logged_in_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bangfu(dir.path(), &["households"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bangfu login"));
+    let out = bangfu(
+        dir.path(),
+        &["login", "--server", "http://127.0.0.1:9", "--username", "u"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
+}

@@ -1,0 +1,379 @@
+//! The local store on a temporary directory: real SQLite, real files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on broken fixtures
+
+mod common;
+
+use bangfu_client::draft::{SignatureMethod, VisitDraft};
+use bangfu_client::{Client, ClientError, DataDir, Limits};
+use bangfu_shared::VisitKind;
+use bangfu_shared::visit::{
+    Delivery, HouseholdSignature, Occasion, RecordType, VisitBody, VisitError, ZERO_HASH,
+};
+use common::*;
+use sea_orm::ConnectionTrait;
+
+fn witness() -> HouseholdSignature {
+    HouseholdSignature::Witness {
+        name: "赵村医".into(),
+        role: "村公证人".into(),
+        reason: "户主卧床".into(),
+        image_sha256: None,
+    }
+}
+
+#[test]
+fn opens_in_wal_mode_and_migrates_once() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = Client::open(DataDir::new(dir.path()), Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(c.store().journal_mode().await.unwrap(), "wal");
+        assert!(matches!(c.identity().await, Err(ClientError::NotLoggedIn)));
+        c.store().clone().close().await.unwrap();
+        // Reopening does not re-run migrations (they would fail on existing tables).
+        let c = Client::open(DataDir::new(dir.path()), Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(c.store().integrity_check().await.unwrap(), "ok");
+    });
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+}
+
+#[test]
+fn key_file_is_private() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(login(dir.path(), Limits::default()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = DataDir::new(dir.path()).key_path();
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(std::fs::read(&key).unwrap().len(), 32);
+    }
+}
+
+#[test]
+fn records_chain_and_verify_across_restarts() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let photo_a = write_jpeg(&dir.path().join("a.jpg"), 800, 600);
+    let photo_b = write_png(&dir.path().join("b.png"), 300, 500);
+    let (home_id, call_id) = rt.block_on(async {
+        let c = login(&dir.path().join("data"), Limits::default()).await;
+        let mut home = VisitBody::new(VisitKind::Home, now());
+        home.photos = vec![
+            c.attach_photo(&photo_a).await.unwrap(),
+            c.attach_photo(&photo_b).await.unwrap(),
+        ];
+        home.deliveries = vec![Delivery {
+            item: "月饼".into(),
+            value_fen: 8800,
+            occasion: Some(Occasion::Zhongqiu),
+        }];
+        home.household_signature = Some(witness());
+        let first = c.record_visit(1, home, None, None, now()).await.unwrap();
+        assert_eq!(
+            (first.record.seq, first.record.prev_sha256.as_str()),
+            (1, ZERO_HASH)
+        );
+        let call = c
+            .record_visit(
+                2,
+                VisitBody::new(VisitKind::Phone, now()),
+                None,
+                None,
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(call.record.seq, 2);
+        assert_eq!(
+            call.record.prev_sha256,
+            first.record.record_sha256().unwrap()
+        );
+        (first.record.id, call.record.id)
+    });
+    // "Quit and restart": a fresh runtime and client over the same directory.
+    let rt = runtime();
+    rt.block_on(async {
+        let c = Client::open(DataDir::new(dir.path().join("data")), Limits::default())
+            .await
+            .unwrap();
+        let visits = c.visits(None, 10).await.unwrap();
+        assert_eq!(visits.len(), 2);
+        let home = visits.iter().find(|v| v.visit_id == home_id).unwrap();
+        let body = home.current.signed.record.visit.as_ref().unwrap();
+        assert_eq!(body.photos.len(), 2);
+        for p in &body.photos {
+            assert!(c.photos().verify(&p.sha256), "photo {} on disk", p.sha256);
+        }
+        assert_eq!(home.unsynced, 1, "local only until sync");
+        assert!(visits.iter().any(|v| v.visit_id == call_id));
+        let report = c.verify().await.unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.records, 2);
+    });
+}
+
+#[test]
+fn a_home_visit_without_the_household_signature_stays_a_draft() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let mut draft = VisitDraft::new(1, VisitKind::Home, now());
+        draft.problems = "屋顶漏雨".into();
+        c.save_draft(&draft).await.unwrap();
+        let err = c.complete_draft(&draft, now()).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::Visit(VisitError::MissingHouseholdSignature)
+            ),
+            "{err}"
+        );
+        assert_eq!(c.store().record_count().await.unwrap(), 0);
+        assert_eq!(
+            c.drafts().await.unwrap(),
+            vec![draft.clone()],
+            "the draft is kept"
+        );
+
+        draft.signature_method = SignatureMethod::Witness;
+        draft.witness_name = "赵村医".into();
+        draft.witness_role = "村公证人".into();
+        draft.witness_reason = "户主不识字".into();
+        let signed = c.complete_draft(&draft, now()).await.unwrap();
+        assert!(matches!(
+            signed.record.visit.unwrap().household_signature,
+            Some(HouseholdSignature::Witness { .. })
+        ));
+        assert!(
+            c.drafts().await.unwrap().is_empty(),
+            "signing removes the draft in the same transaction"
+        );
+
+        // A phone call needs only the helper.
+        let call = VisitDraft::new(2, VisitKind::Phone, now());
+        c.complete_draft(&call, now()).await.unwrap();
+    });
+}
+
+#[test]
+fn drafts_survive_a_restart() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let mut draft = VisitDraft::new(3, VisitKind::Home, now());
+    draft.notes = "半句话".into();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        c.save_draft(&draft).await.unwrap();
+        draft.notes.push_str("，写完了");
+        c.save_draft(&draft).await.unwrap();
+    });
+    let rt = runtime();
+    rt.block_on(async {
+        let c = Client::open(DataDir::new(dir.path()), Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(c.drafts().await.unwrap(), vec![draft]);
+    });
+}
+
+#[test]
+fn amendments_and_voids_are_new_signed_records() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let mut body = VisitBody::new(VisitKind::Phone, now());
+        body.problems = vec!["错字".into()];
+        let original = c
+            .record_visit(2, body.clone(), None, None, now())
+            .await
+            .unwrap();
+        let id = original.record.id;
+
+        body.problems = vec!["正确的问题".into()];
+        let amendment = c
+            .record_visit(2, body, Some((id, Some("改错字".into()))), None, now())
+            .await
+            .unwrap();
+        assert_eq!(amendment.record.record_type, RecordType::Amendment);
+        assert_eq!(amendment.record.target_id, Some(id));
+
+        // Amending through the amendment's id still points at the original.
+        let again = c.original_visit(amendment.record.id).await.unwrap();
+        assert_eq!(again.visit_id, id);
+        assert_eq!(again.amendments, 1);
+        assert_eq!(
+            again.current.signed.record.visit.as_ref().unwrap().problems,
+            vec!["正确的问题".to_string()]
+        );
+
+        // Moving a visit to another household is refused.
+        let b = again.current.signed.record.visit.clone().unwrap();
+        assert!(
+            c.record_visit(1, b, Some((id, None)), None, now())
+                .await
+                .is_err()
+        );
+
+        assert!(
+            c.void_visit(id, "  ", now()).await.is_err(),
+            "a void needs a reason"
+        );
+        let void = c.void_visit(id, "录错户", now()).await.unwrap();
+        assert_eq!(void.record.record_type, RecordType::Void);
+        assert!(c.void_visit(id, "again", now()).await.is_err());
+        let b = VisitBody::new(VisitKind::Phone, now());
+        assert!(matches!(
+            c.record_visit(2, b, Some((id, None)), None, now()).await,
+            Err(ClientError::Refused(_))
+        ));
+
+        // Three records, nothing deleted; the original's bytes are unchanged.
+        assert_eq!(c.store().record_count().await.unwrap(), 3);
+        assert_eq!(
+            c.store().record(id).await.unwrap().unwrap().signed,
+            original
+        );
+        let row = c.original_visit(id).await.unwrap();
+        assert!(row.voided);
+        assert_eq!(row.void_reason.as_deref(), Some("录错户"));
+        // A voided visit no longer counts as the last contact.
+        let h = c.households(now()).await.unwrap();
+        assert!(
+            h.iter()
+                .find(|h| h.detail.summary.id == 2)
+                .unwrap()
+                .last_phone
+                .is_none()
+        );
+        assert!(c.verify().await.unwrap().ok());
+    });
+}
+
+#[test]
+fn the_store_refuses_to_edit_or_delete_signed_records() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        c.record_visit(
+            2,
+            VisitBody::new(VisitKind::Phone, now()),
+            None,
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+        let db = c.store().connection();
+        let edit = db
+            .execute_unprepared("UPDATE records SET envelope_json = '{}'")
+            .await;
+        assert!(edit.unwrap_err().to_string().contains("never edited"));
+        let delete = db.execute_unprepared("DELETE FROM records").await;
+        assert!(delete.unwrap_err().to_string().contains("never deleted"));
+        // The sync state may change (issue 4 marks records as uploaded).
+        db.execute_unprepared("UPDATE records SET sync_state = 'synced'")
+            .await
+            .unwrap();
+        assert_eq!(c.visits(None, 10).await.unwrap()[0].unsynced, 0);
+    });
+}
+
+#[test]
+fn households_show_last_contacts_and_overdue_by_policy() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        // Household 2: a home visit and a call this window → nothing overdue.
+        let mut home = VisitBody::new(VisitKind::Home, now() - chrono::Duration::days(3));
+        home.household_signature = Some(witness());
+        c.record_visit(2, home, None, None, now()).await.unwrap();
+        c.record_visit(
+            2,
+            VisitBody::new(VisitKind::Phone, now()),
+            None,
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+
+        let list = c.households(now()).await.unwrap();
+        assert_eq!(list.len(), 3);
+        let by_id = |id| list.iter().find(|h| h.detail.summary.id == id).unwrap();
+        let never = by_id(1);
+        assert!(never.overdue(), "never visited → overdue");
+        assert!(never.last_home.is_none());
+        let visited = by_id(2);
+        assert!(!visited.overdue());
+        assert_eq!(
+            visited.next_due(),
+            None,
+            "both requirements met this window"
+        );
+        assert_eq!(visited.last_home, Some(now() - chrono::Duration::days(3)));
+        let second = by_id(3);
+        assert_eq!(second.role, Some(bangfu_shared::PairingRole::Second));
+        assert_eq!(
+            second.due.len(),
+            1,
+            "a second helper owes a monthly home visit only"
+        );
+    });
+}
+
+#[test]
+fn a_record_must_name_a_known_household_and_stored_images() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let err = c
+            .record_visit(
+                99,
+                VisitBody::new(VisitKind::Phone, now()),
+                None,
+                None,
+                now(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ClientError::NotFound {
+                what: "household",
+                ..
+            }
+        ));
+        let mut home = VisitBody::new(VisitKind::Home, now());
+        home.household_signature = Some(HouseholdSignature::Drawn {
+            image_sha256: "ab".repeat(32),
+        });
+        let err = c
+            .record_visit(1, home, None, None, now())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("missing from the local store"),
+            "{err}"
+        );
+    });
+}

@@ -1,0 +1,499 @@
+//! The terminal UI rendered to ratatui's `TestBackend` at 80×24, driven by key and
+//! mouse actions through `update`, over a real store in a temporary directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on broken fixtures
+
+mod common;
+
+use bangfu_client::app::{Action, App, Clock, Overlay, Screen};
+use bangfu_client::i18n::Lang;
+use bangfu_client::ui::{self, buffer_text};
+use bangfu_client::{Client, DataDir, Limits};
+use bangfu_shared::VisitKind;
+use bangfu_shared::visit::HouseholdSignature;
+use common::*;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::style::Color;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    app: App,
+}
+
+fn fixture(lang: Lang) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let client = rt.block_on(login(&dir.path().join("data"), Limits::default()));
+    let mut app = App::new(client, rt, lang, Clock::Fixed(now()), (80, 24));
+    app.last_dir = dir.path().to_path_buf();
+    Fixture { _dir: dir, app }
+}
+
+fn terminal(w: u16, h: u16) -> Terminal<TestBackend> {
+    Terminal::new(TestBackend::new(w, h)).unwrap()
+}
+
+fn draw(app: &App) -> String {
+    let mut t = terminal(80, 24);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    buffer_text(t.backend().buffer())
+}
+
+fn keys(app: &mut App, s: &str) {
+    for c in s.chars() {
+        app.update(Action::Char(c));
+    }
+}
+
+/// Moves the form's focus until `label` is on the highlighted row.
+fn focus(app: &mut App, field: bangfu_client::app::form::Field) {
+    for _ in 0..20 {
+        if let Screen::Form(f) = &app.screen
+            && f.focus == field
+        {
+            return;
+        }
+        app.update(Action::Next);
+    }
+    panic!("field {field:?} not reachable");
+}
+
+#[test]
+fn households_list_at_80x24_marks_the_overdue_household() {
+    let fx = fixture(Lang::Zh);
+    let mut t = terminal(80, 24);
+    t.draw(|f| ui::render(&fx.app, f)).unwrap();
+    let text = buffer_text(t.backend().buffer());
+    assert!(text.contains("我的帮扶户 (3)"), "{text}");
+    for name in ["张三", "李四", "王五", "上次入户", "下次应访"] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+    assert!(
+        text.contains("!逾期"),
+        "never visited households are overdue:\n{text}"
+    );
+    assert!(
+        text.lines().last().unwrap().contains("n 新走访"),
+        "help line"
+    );
+    // The overdue mark is red.
+    let buf = t.backend().buffer();
+    let red = buf
+        .content
+        .iter()
+        .any(|c| c.symbol() == "逾" && c.fg == Color::Red);
+    assert!(red, "overdue is shown in red");
+}
+
+#[test]
+fn english_interface_with_lang_en() {
+    let fx = fixture(Lang::En);
+    let text = draw(&fx.app);
+    assert!(
+        text.contains("My households (3)") && text.contains("!OVERDUE"),
+        "{text}"
+    );
+    assert!(text.contains("Enter detail"));
+}
+
+#[test]
+fn household_detail_shows_members_cause_measures_and_due() {
+    let mut fx = fixture(Lang::Zh);
+    fx.app.update(Action::Enter);
+    let text = draw(&fx.app);
+    for s in [
+        "帮扶户详情",
+        "张三之妻",
+        "因病",
+        "产业扶持",
+        "入户 ≤2026-04-30",
+        "逾期",
+        "走访记录",
+    ] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+    fx.app.update(Action::Back);
+    assert_eq!(fx.app.screen, Screen::Households);
+}
+
+#[test]
+fn visit_form_renders_every_section_at_80x24() {
+    let mut fx = fixture(Lang::Zh);
+    fx.app.update(Action::Char('n'));
+    let text = draw(&fx.app);
+    for s in [
+        "新走访（帮扶实录）",
+        "方式",
+        "●入户",
+        "○电话",
+        "时间",
+        "2026-03-15 10:00",
+        "[ ]教育",
+        "[ ]社保",
+        "发现问题",
+        "帮",
+        "扶",
+        "送",
+        "家庭变化",
+        "备注",
+        "照片",
+        "农户签字",
+        "‹签字板›",
+        "✗ 未签",
+    ] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+    assert!(
+        text.lines().last().unwrap().contains("Ctrl+S"),
+        "help line:\n{text}"
+    );
+}
+
+#[test]
+fn keys_fill_and_sign_a_phone_call() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.update(Action::Down); // 李四
+    app.update(Action::Char('n'));
+    app.update(Action::Right); // kind → phone
+    app.update(Action::Next); // time
+    app.update(Action::Next); // policies
+    keys(app, "25"); // medical, social security
+    app.update(Action::Next);
+    keys(app, "药费负担重；孙子上学远");
+    app.update(Action::Next);
+    keys(app, "协助办慢病卡");
+    focus(app, bangfu_client::app::form::Field::Deliveries);
+    app.update(Action::Paste("大米:150; 月饼:88:中秋".into()));
+    focus(app, bangfu_client::app::form::Field::Family);
+    keys(app, "出生:张小宝");
+    let text = draw(app);
+    assert!(
+        text.contains("●电话") && text.contains("[x]医疗") && text.contains("[x]社保"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("农户签字"),
+        "a phone call has no household signature"
+    );
+    app.update(Action::Sign);
+    assert_eq!(
+        app.screen,
+        Screen::Households,
+        "signing returns to the list"
+    );
+    let status = app.status.clone().unwrap();
+    assert!(
+        !status.error && status.text.contains("已签名保存"),
+        "{status:?}"
+    );
+
+    let rows = app
+        .runtime()
+        .block_on(app.client().visits(None, 10))
+        .unwrap();
+    let body = rows[0].current.signed.record.visit.clone().unwrap();
+    assert_eq!(body.kind, VisitKind::Phone);
+    assert_eq!(
+        body.problems,
+        vec!["药费负担重".to_string(), "孙子上学远".to_string()]
+    );
+    assert_eq!(body.delivered_fen(), 15000 + 8800);
+    assert_eq!(body.family_changes.len(), 1);
+    let text = draw(&fx.app);
+    assert!(
+        text.contains("2026-03-15"),
+        "last phone call shown in the list:\n{text}"
+    );
+}
+
+#[test]
+fn a_home_visit_without_signature_stays_a_draft_and_reopens() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    focus(app, bangfu_client::app::form::Field::Notes);
+    keys(app, "门口有狗");
+    app.update(Action::Sign);
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.error && status.text.contains("保留为草稿"),
+        "{status:?}"
+    );
+    assert!(matches!(app.screen, Screen::Form(_)), "the form stays open");
+    app.update(Action::Back);
+    app.update(Action::Char('d'));
+    let text = draw(app);
+    assert!(text.contains("草稿 (1)") && text.contains("张三"), "{text}");
+    app.update(Action::Back);
+    app.update(Action::Char('n'));
+    match &app.screen {
+        Screen::Form(f) => assert_eq!(f.draft.notes, "门口有狗", "the draft is reopened"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn signature_pad_draws_with_the_mouse_and_signs_the_home_visit() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    focus(app, bangfu_client::app::form::Field::Signature);
+    app.update(Action::Enter);
+    assert!(matches!(app.overlay, Some(Overlay::Pad(_))));
+    let (canvas, _) = ui::pad_canvas((80, 24));
+    // An empty pad cannot be accepted.
+    app.update(Action::Enter);
+    assert!(app.status.as_ref().unwrap().error);
+    // Draw a zigzag through real crossterm mouse events mapped by Action::from_event.
+    let mouse = |kind, col, row| {
+        Event::Mouse(MouseEvent {
+            kind,
+            column: col,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let (x0, y0) = (canvas.x + 5, canvas.y + 2);
+    let mut events = vec![mouse(MouseEventKind::Down(MouseButton::Left), x0, y0)];
+    for i in 1..20u16 {
+        events.push(mouse(
+            MouseEventKind::Drag(MouseButton::Left),
+            x0 + i * 2,
+            y0 + (i % 4) * 2,
+        ));
+    }
+    events.push(mouse(MouseEventKind::Up(MouseButton::Left), x0 + 40, y0));
+    events.push(mouse(MouseEventKind::Down(MouseButton::Left), 0, 0)); // outside: ignored
+    for e in events {
+        app.update(Action::from_event(e).unwrap());
+    }
+    let mut t = terminal(80, 24);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let text = buffer_text(t.backend().buffer());
+    assert!(text.contains("农户签字板"), "{text}");
+    assert!(text.contains('█'), "ink on the pad:\n{text}");
+    assert!(text.lines().last().unwrap().contains("u 撤销"));
+    let ink = t
+        .backend()
+        .buffer()
+        .cell((x0, y0))
+        .unwrap()
+        .symbol()
+        .to_string();
+    assert_eq!(ink, "█");
+
+    app.update(Action::Enter); // accept
+    assert!(app.overlay.is_none());
+    let text = draw(app);
+    assert!(text.contains("✓ 已签"), "{text}");
+    app.update(Action::Sign);
+    assert_eq!(app.screen, Screen::Households, "{:?}", app.status);
+    let photos = app.client().photos().clone();
+    let rows = app
+        .runtime()
+        .block_on(app.client().visits(None, 10))
+        .unwrap();
+    let body = rows[0].current.signed.record.visit.clone().unwrap();
+    match body.household_signature {
+        Some(HouseholdSignature::Drawn { image_sha256 }) => {
+            assert!(photos.verify(&image_sha256));
+            let png = std::fs::read(photos.path_of(&image_sha256)).unwrap();
+            assert_eq!(image::guess_format(&png).unwrap(), image::ImageFormat::Png);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_file_chooser_refuses_a_text_file_and_attaches_a_photo_with_a_thumbnail() {
+    let mut fx = fixture(Lang::Zh);
+    let dir = fx.app.last_dir.clone();
+    std::fs::write(dir.join("a-notes.txt"), "not a photo").unwrap();
+    write_jpeg(&dir.join("b-photo.jpg"), 640, 480);
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    focus(app, bangfu_client::app::form::Field::Photos);
+    app.update(Action::Enter);
+    let text = draw(app);
+    assert!(
+        text.contains("选择照片文件") && text.contains("a-notes.txt") && text.contains("▸ data/"),
+        "{text}"
+    );
+    app.update(Action::Down); // a-notes.txt (after the data/ directory)
+    app.update(Action::Enter);
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.error && status.text.contains("not a readable image"),
+        "{status:?}"
+    );
+    assert!(
+        matches!(app.overlay, Some(Overlay::Chooser(_))),
+        "chooser stays open"
+    );
+    app.update(Action::Down);
+    app.update(Action::Enter);
+    assert!(app.overlay.is_none(), "{:?}", app.status);
+    let mut t = terminal(80, 24);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let text = buffer_text(t.backend().buffer());
+    assert!(text.contains("1 ◀ 1/1 ▶"), "{text}");
+    assert!(text.contains('▀'), "half-block thumbnail:\n{text}");
+    assert!(text.contains("640×480"));
+}
+
+#[test]
+fn history_voids_a_visit_with_a_reason() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    app.update(Action::Right);
+    app.update(Action::Sign);
+    app.update(Action::Char('h'));
+    let text = draw(app);
+    assert!(
+        text.contains("走访记录") && text.contains("仅本地"),
+        "{text}"
+    );
+    app.update(Action::Char('v'));
+    keys(app, "录错户");
+    app.update(Action::Backspace);
+    keys(app, "户了");
+    let text = draw(app);
+    assert!(text.contains("作废原因：录错户了"), "{text}");
+    app.update(Action::Enter);
+    let text = draw(app);
+    assert!(
+        text.contains("已作废") && text.contains("录错户了"),
+        "{text}"
+    );
+    // Amend a void visit: refused with a message, no panic.
+    app.update(Action::Char('a'));
+    assert!(app.status.as_ref().unwrap().error);
+}
+
+#[test]
+fn the_event_loop_runs_on_a_test_backend() {
+    let mut fx = fixture(Lang::Zh);
+    let mut t = terminal(80, 24);
+    let key = |c| Event::Key(KeyEvent::new(c, KeyModifiers::NONE));
+    let mut script = vec![
+        key(KeyCode::Char('n')),
+        key(KeyCode::Right),
+        Event::Key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL)),
+        Event::Resize(100, 30),
+        key(KeyCode::Char('q')),
+    ]
+    .into_iter();
+    bangfu_client::tui::event_loop(&mut t, &mut fx.app, || Ok(script.next())).unwrap();
+    assert!(fx.app.quit);
+    assert_eq!(fx.app.size, (100, 30));
+    let visits = fx
+        .app
+        .runtime()
+        .block_on(fx.app.client().visits(None, 10))
+        .unwrap();
+    assert_eq!(visits.len(), 1, "Ctrl+S signed the phone call");
+}
+
+#[test]
+fn no_panic_on_any_key_at_any_size() {
+    let mut fx = fixture(Lang::Zh);
+    let actions = [
+        Action::Char('n'),
+        Action::Enter,
+        Action::Char('x'),
+        Action::Char('1'),
+        Action::Char(' '),
+        Action::Left,
+        Action::Right,
+        Action::Home,
+        Action::End,
+        Action::PageDown,
+        Action::PageUp,
+        Action::Backspace,
+        Action::Delete,
+        Action::Paste("粘贴\n多行\ttext".into()),
+        Action::MouseDown { col: 30, row: 10 },
+        Action::MouseDrag { col: 65, row: 20 },
+        Action::MouseDrag { col: 500, row: 500 },
+        Action::MouseUp,
+        Action::Next,
+        Action::Prev,
+        Action::Up,
+        Action::Down,
+        Action::Char('h'),
+        Action::Char('d'),
+        Action::Char('a'),
+        Action::Char('v'),
+        Action::Char('u'),
+        Action::Char('c'),
+        Action::Tick,
+        Action::Sign,
+        Action::Back,
+    ];
+    let sizes = [
+        (0u16, 0u16),
+        (1, 1),
+        (20, 5),
+        (59, 15),
+        (60, 16),
+        (80, 24),
+        (132, 43),
+    ];
+    let mut step = 0usize;
+    for round in 0..6 {
+        for (i, a) in actions.iter().enumerate() {
+            let (w, h) = sizes[(i + round) % sizes.len()];
+            fx.app.update(Action::Resize {
+                width: w,
+                height: h,
+            });
+            // A pseudo-random walk through the actions, deterministic.
+            step = (step * 31 + i * 7 + round) % actions.len();
+            fx.app.update(actions[step].clone());
+            fx.app.update(a.clone());
+            fx.app.quit = false;
+            let mut t = terminal(w, h);
+            t.draw(|f| ui::render(&fx.app, f)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_unregistered_device_shows_the_login_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let client = rt
+        .block_on(Client::open(DataDir::new(dir.path()), Limits::default()))
+        .unwrap();
+    let mut app = App::new(client, rt, Lang::Zh, Clock::Fixed(now()), (80, 24));
+    assert!(matches!(app.screen, Screen::Login(_)));
+    app.update(Action::Next);
+    keys(&mut app, "13800000000");
+    app.update(Action::Next);
+    keys(&mut app, "pw");
+    let text = draw(&app);
+    assert!(
+        text.contains("首次登录")
+            && text.contains("13800000000")
+            && text.contains("••")
+            && !text.contains("pw_"),
+        "{text}"
+    );
+    // No server on this port: a clear network error, still on the login screen.
+    if let Screen::Login(f) = &mut app.screen {
+        f.server = "http://127.0.0.1:9".into();
+    }
+    app.update(Action::Enter);
+    assert!(matches!(app.screen, Screen::Login(_)));
+    assert!(
+        app.status.as_ref().unwrap().text.contains("network"),
+        "{:?}",
+        app.status
+    );
+}
