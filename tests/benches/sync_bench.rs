@@ -1,0 +1,2 @@
+//! Sync benchmarks (issue 4): written next.
+fn main() {}
