@@ -5,6 +5,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261122_000001_create_ledger;
 mod m20261122_000002_create_sync;
 

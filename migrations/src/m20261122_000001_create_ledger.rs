@@ -2,6 +2,8 @@
 //! versioned policies, accounts, bearer tokens, devices and the append-only audit log.
 
 use sea_orm_migration::prelude::*;
+
+use crate::columns::{big, foreign, id, index, stamp, text};
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
@@ -126,48 +128,6 @@ enum AuditLog {
     RemoteAddr,
 }
 
-fn id(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col)
-        .big_integer()
-        .not_null()
-        .auto_increment()
-        .primary_key()
-        .to_owned()
-}
-
-fn fk(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).big_integer().not_null().to_owned()
-}
-
-fn text(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).string().not_null().to_owned()
-}
-
-fn stamp(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
-}
-
-fn foreign(
-    from: (impl IntoIden, impl IntoIden),
-    to: (impl IntoIden, impl IntoIden),
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .to_owned()
-}
-
-fn index(name: &str, table: impl IntoIden, cols: Vec<DynIden>) -> IndexCreateStatement {
-    let mut stmt = Index::create().name(name).table(table).to_owned();
-    for c in cols {
-        stmt.col(c);
-    }
-    stmt
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -193,6 +153,7 @@ impl MigrationTrait for Migration {
                 Jurisdictions::ParentId.into_iden(),
                 Jurisdictions::Name.into_iden(),
             ],
+            false,
         ))
         .await?;
 
@@ -200,9 +161,9 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Households::Table)
                 .col(id(Households::Id))
-                .col(fk(Households::CountyId))
-                .col(fk(Households::TownId))
-                .col(fk(Households::VillageId))
+                .col(big(Households::CountyId))
+                .col(big(Households::TownId))
+                .col(big(Households::VillageId))
                 .col(text(Households::HeadName))
                 .col(text(Households::Phone))
                 .col(text(Households::Address))
@@ -249,14 +210,15 @@ impl MigrationTrait for Migration {
                 vec![Households::CountyId.into_iden()],
             ),
         ] {
-            m.create_index(index(name, Households::Table, cols)).await?;
+            m.create_index(index(name, Households::Table, cols, false))
+                .await?;
         }
 
         m.create_table(
             Table::create()
                 .table(Helpers::Table)
                 .col(id(Helpers::Id))
-                .col(fk(Helpers::CountyId))
+                .col(big(Helpers::CountyId))
                 .col(text(Helpers::Name))
                 .col(text(Helpers::UnitPosition))
                 .col(
@@ -279,8 +241,8 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Pairings::Table)
                 .col(id(Pairings::Id))
-                .col(fk(Pairings::HouseholdId))
-                .col(fk(Pairings::HelperId))
+                .col(big(Pairings::HouseholdId))
+                .col(big(Pairings::HelperId))
                 .col(text(Pairings::Role))
                 .col(ColumnDef::new(Pairings::ValidFrom).date().not_null())
                 .col(ColumnDef::new(Pairings::ValidTo).date().null())
@@ -321,14 +283,15 @@ impl MigrationTrait for Migration {
                 ],
             ),
         ] {
-            m.create_index(index(name, Pairings::Table, cols)).await?;
+            m.create_index(index(name, Pairings::Table, cols, false))
+                .await?;
         }
 
         m.create_table(
             Table::create()
                 .table(Policies::Table)
                 .col(id(Policies::Id))
-                .col(fk(Policies::CountyId))
+                .col(big(Policies::CountyId))
                 .col(ColumnDef::new(Policies::TownId).big_integer().null())
                 .col(ColumnDef::new(Policies::ValidFrom).date().not_null())
                 .col(text(Policies::Source))
@@ -352,6 +315,7 @@ impl MigrationTrait for Migration {
                 Policies::CountyId.into_iden(),
                 Policies::ValidFrom.into_iden(),
             ],
+            false,
         ))
         .await?;
 
@@ -403,7 +367,7 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(AuthTokens::Table)
                 .col(id(AuthTokens::Id))
-                .col(fk(AuthTokens::AccountId))
+                .col(big(AuthTokens::AccountId))
                 .col(
                     ColumnDef::new(AuthTokens::TokenHash)
                         .string()
@@ -429,7 +393,7 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Devices::Table)
                 .col(id(Devices::Id))
-                .col(fk(Devices::AccountId))
+                .col(big(Devices::AccountId))
                 .col(
                     ColumnDef::new(Devices::PublicKey)
                         .string()
@@ -469,6 +433,7 @@ impl MigrationTrait for Migration {
             "ix_audit_entity",
             AuditLog::Table,
             vec![AuditLog::Entity.into_iden(), AuditLog::EntityId.into_iden()],
+            false,
         ))
         .await?;
         forbid_audit_rewrites(m).await

@@ -4,6 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{big, index, stamp, text};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -93,37 +95,6 @@ enum SyncCounters {
     Table,
     Name,
     Value,
-}
-
-fn big(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).big_integer().not_null().to_owned()
-}
-
-fn text(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).string().not_null().to_owned()
-}
-
-fn stamp(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
-}
-
-fn index(
-    name: &str,
-    table: impl IntoIden,
-    cols: Vec<DynIden>,
-    unique: bool,
-) -> IndexCreateStatement {
-    let mut stmt = Index::create().name(name).table(table).to_owned();
-    for c in cols {
-        stmt.col(c);
-    }
-    if unique {
-        stmt.unique();
-    }
-    stmt
 }
 
 #[async_trait::async_trait]

@@ -691,8 +691,8 @@ pub async fn pull(
     })
 }
 
-/// Helper ids whose households lie in the caller's scope (for office views).
-async fn helpers_in_scope(
+/// Ids of the households an office caller may see, optionally in one town.
+async fn households_in_scope(
     db: &impl ConnectionTrait,
     caller: &Caller,
     town: Option<i64>,
@@ -702,13 +702,22 @@ async fn helpers_in_scope(
     if let Some(t) = town {
         cond = cond.add(household::Column::TownId.eq(t));
     }
-    let ids: Vec<i64> = household::Entity::find()
+    Ok(household::Entity::find()
         .select_only()
         .column(household::Column::Id)
         .filter(cond)
         .into_tuple()
         .all(db)
-        .await?;
+        .await?)
+}
+
+/// Helper ids whose households lie in the caller's scope (for office views).
+async fn helpers_in_scope(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    town: Option<i64>,
+) -> ApiResult<Vec<i64>> {
+    let ids = households_in_scope(db, caller, town).await?;
     let mut helpers = BTreeSet::new();
     for chunk in ids.chunks(1000) {
         let found: Vec<i64> = pairing::Entity::find()
@@ -783,18 +792,7 @@ pub async fn field_changes(
     town: Option<i64>,
     status: Option<&str>,
 ) -> ApiResult<Vec<FieldChange>> {
-    caller.require_office("review field changes")?;
-    let mut cond = caller.scope().households();
-    if let Some(t) = town {
-        cond = cond.add(household::Column::TownId.eq(t));
-    }
-    let ids: Vec<i64> = household::Entity::find()
-        .select_only()
-        .column(household::Column::Id)
-        .filter(cond)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let ids = households_in_scope(db, caller, town).await?;
     let mut out = Vec::new();
     for chunk in ids.chunks(1000) {
         let mut q = field_change::Entity::find()
