@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod columns;
 mod m20261122_000001_create_ledger;
 mod m20261122_000002_create_sync;
+mod m20261122_000003_create_attendance;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_ledger::Migration),
             Box::new(m20261122_000002_create_sync::Migration),
+            Box::new(m20261122_000003_create_attendance::Migration),
         ]
     }
 }

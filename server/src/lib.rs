@@ -10,6 +10,7 @@ pub mod entities;
 pub mod error;
 pub mod http;
 pub mod ledger;
+pub mod report_files;
 pub mod services;
 pub mod storage;
 #[cfg(any(test, feature = "testing"))]

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod ledger;
 pub mod policy;
+pub mod report;
 pub mod sync;
 pub mod visit;
 

@@ -59,6 +59,26 @@ impl Device {
         target: Option<uuid::Uuid>,
         reason: Option<&str>,
     ) -> SignedRecord {
+        self.sign_at(
+            household_id,
+            record_type,
+            visit,
+            target,
+            reason,
+            chrono::Utc::now(),
+        )
+    }
+
+    /// As [`Device::sign`], with the device clock reading `created_at`.
+    pub fn sign_at(
+        &mut self,
+        household_id: i64,
+        record_type: RecordType,
+        visit: Option<VisitBody>,
+        target: Option<uuid::Uuid>,
+        reason: Option<&str>,
+        created_at: chrono::DateTime<chrono::Utc>,
+    ) -> SignedRecord {
         self.seq += 1;
         let record = RecordEnvelope {
             v: bangfu_shared::visit::FORMAT_VERSION,
@@ -69,7 +89,7 @@ impl Device {
             prev_sha256: self.prev.clone(),
             author_helper_id: self.helper_id,
             household_id,
-            created_at: bangfu_shared::visit::truncate_to_seconds(chrono::Utc::now()),
+            created_at: bangfu_shared::visit::truncate_to_seconds(created_at),
             visit,
             target_id: target,
             reason: reason.map(str::to_string),

@@ -2,6 +2,7 @@
 //! the API speaks the `bangfu_shared::api` types.
 
 pub mod account;
+pub mod attendance_sheet;
 pub mod audit;
 pub mod auth_token;
 pub mod blob;
@@ -15,5 +16,7 @@ pub mod pairing;
 pub mod policy;
 pub mod record;
 pub mod record_blob;
+pub mod record_review;
 pub mod sync_counter;
 pub mod upload;
+pub mod visit_fact;

@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::handlers::{auth, households, ledger, policy};
+use super::handlers::{auth, households, ledger, policy, reports};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use super::handlers::{auth, households, ledger, policy};
         households::list, households::detail, households::snapshot,
         ledger::import, ledger::export, ledger::enrollment_codes,
         policy::list, policy::effective, policy::create,
+        reports::attendance, reports::versions, reports::submit, reports::town, reports::county, reports::records, reports::review,
     ),
     components(schemas(bangfu_shared::api::ErrorBody, bangfu_shared::ledger::RowError)),
     modifiers(&BearerAuth)

@@ -1,14 +1,17 @@
 //! Plain async services over `&impl ConnectionTrait`: every rule of the ledger, accounts
 //! and scoping lives here, testable without HTTP. Handlers only extract, call, respond.
 
+pub mod attendance;
 pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod devices;
 pub mod enrollment;
+pub mod facts;
 pub mod households;
 pub mod jurisdictions;
 pub mod policy;
+pub mod reports;
 pub mod sync;
 pub mod uploads;
 

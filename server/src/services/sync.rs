@@ -461,6 +461,18 @@ async fn store_fresh(
             .exec_without_returning(&txn)
             .await?;
     }
+    let stored: Vec<(&RecordEnvelope, bool, bool)> = fresh
+        .iter()
+        .zip(&out)
+        .map(|((i, _), (_, ack))| {
+            (
+                &req.records[*i].record,
+                ack.status == AckStatus::Accepted,
+                ack.flags.iter().any(|f| f == "clock_ahead"),
+            )
+        })
+        .collect();
+    super::facts::on_records_stored(&txn, &stored, now).await?;
     audit::record(
         &txn,
         caller,
@@ -588,6 +600,18 @@ fn chain_problems(
     problems
 }
 
+/// The files a record refers to (photos, signature images), by SHA-256.
+pub async fn blobs_of(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<Vec<String>> {
+    Ok(record_blob::Entity::find()
+        .filter(record_blob::Column::RecordId.eq(record_id))
+        .order_by_asc(record_blob::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|b| b.sha256)
+        .collect())
+}
+
 /// After a blob arrives: every record waiting only for blobs now present is complete.
 pub async fn complete_waiting_records(db: &DatabaseConnection, sha256: &str) -> ApiResult<()> {
     let waiting: Vec<String> = record_blob::Entity::find()
@@ -616,12 +640,14 @@ pub async fn complete_waiting_records(db: &DatabaseConnection, sha256: &str) -> 
     }
     let txn = db.begin().await?;
     let last = next_changes(&txn, ready.len() as i64).await?;
+    let ids: HashSet<String> = ready.iter().map(|r| r.id.clone()).collect();
     for (n, r) in ready.into_iter().enumerate() {
         let mut active = r.into_active_model();
         active.status = Set(ACCEPTED.into());
         active.change_seq = Set(last - n as i64);
         active.update(&txn).await?;
     }
+    super::facts::photos_completed(&txn, &ids).await?;
     txn.commit().await?;
     Ok(())
 }

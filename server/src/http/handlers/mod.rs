@@ -4,6 +4,7 @@ pub mod auth;
 pub mod households;
 pub mod ledger;
 pub mod policy;
+pub mod reports;
 pub mod sync;
 pub mod tus;
 
@@ -40,6 +41,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/review/family-changes", web::get().to(sync::field_changes))
         .route("/review/family-changes/{id}", web::post().to(sync::decide))
         .route("/blobs/{sha256}", web::get().to(sync::blob))
+        .route("/reports/attendance", web::get().to(reports::attendance))
+        .route(
+            "/reports/attendance/versions",
+            web::get().to(reports::versions),
+        )
+        .route(
+            "/reports/attendance/submit",
+            web::post().to(reports::submit),
+        )
+        .route("/reports/town", web::get().to(reports::town))
+        .route("/reports/county", web::get().to(reports::county))
+        .route("/reports/records", web::get().to(reports::records))
+        .route("/records/{id}/review", web::post().to(reports::review))
         .service(
             web::scope("/files")
                 .wrap(actix_web::middleware::DefaultHeaders::new().add(("Tus-Resumable", "1.0.0")))

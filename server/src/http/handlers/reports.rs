@@ -1,0 +1,237 @@
+//! Attendance reports: the second helper's sheet (and its submission), the town and
+//! county reports, drill-down to records, and "has issues" feedback.
+
+use actix_web::{HttpResponse, web};
+use bangfu_shared::report::{AttendanceSheet, Quarter, RecordLine, SheetSubmission};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::report_files::{self, Table};
+use crate::services::{Caller, attendance, reports};
+
+/// `format=json|csv|xlsx`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    #[default]
+    Json,
+    Csv,
+    Xlsx,
+}
+
+fn respond<T: Serialize>(
+    value: &T,
+    tables: impl FnOnce(&T) -> Vec<Table>,
+    format: ReportFormat,
+    name: &str,
+) -> ApiResult<HttpResponse> {
+    let file = |ct: &str, ext: &str, bytes: Vec<u8>| {
+        HttpResponse::Ok()
+            .content_type(ct.to_string())
+            .insert_header((
+                "Content-Disposition",
+                format!("attachment; filename=\"{name}.{ext}\""),
+            ))
+            .body(bytes)
+    };
+    Ok(match format {
+        ReportFormat::Json => HttpResponse::Ok().json(value),
+        ReportFormat::Csv => file(
+            "text/csv; charset=utf-8",
+            "csv",
+            report_files::to_csv(&tables(value))?,
+        ),
+        ReportFormat::Xlsx => file(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+            report_files::to_xlsx(&tables(value))?,
+        ),
+    })
+}
+
+/// Query of the sheet endpoints.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SheetQuery {
+    /// The second helper (defaults to the caller's own helper).
+    pub second_helper: Option<i64>,
+    /// `2026Q1`.
+    #[param(value_type = String)]
+    pub quarter: Quarter,
+    pub format: Option<ReportFormat>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/attendance", params(SheetQuery), responses((status = 200, body = AttendanceSheet)))]
+/// The second helper's quarterly attendance sheet (附件3).
+pub async fn attendance(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<SheetQuery>,
+) -> ApiResult<HttpResponse> {
+    let helper = q
+        .second_helper
+        .or(caller.helper_id)
+        .ok_or_else(|| ApiError::BadRequest("name the second helper (second_helper=ID)".into()))?;
+    let sheet = reports::sheet(&state.db, &caller, helper, q.quarter).await?;
+    respond(
+        &sheet,
+        report_files::sheet_tables,
+        q.format.unwrap_or_default(),
+        &format!("attendance-{}", q.quarter),
+    )
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/attendance/versions", params(SheetQuery), responses((status = 200, body = Vec<AttendanceSheet>)))]
+/// Every submitted version of a sheet.
+pub async fn versions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<SheetQuery>,
+) -> ApiResult<web::Json<Vec<AttendanceSheet>>> {
+    let helper = q
+        .second_helper
+        .or(caller.helper_id)
+        .ok_or_else(|| ApiError::BadRequest("name the second helper (second_helper=ID)".into()))?;
+    Ok(web::Json(
+        reports::sheet_versions(&state.db, &caller, helper, q.quarter).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/reports/attendance/submit", request_body = SheetSubmission, responses((status = 201, body = AttendanceSheet), (status = 422, body = bangfu_shared::api::ErrorBody)))]
+/// A second helper submits the sheet with remarks, signed by the device key.
+pub async fn submit(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<SheetSubmission>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Created().json(reports::submit(&state.db, &caller, &body).await?))
+}
+
+/// Query of the town report.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TownQuery {
+    pub town: Option<i64>,
+    #[param(value_type = String)]
+    pub quarter: Quarter,
+    pub format: Option<ReportFormat>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/town", params(TownQuery), responses((status = 200, body = bangfu_shared::report::TownReport)))]
+/// The town office's quarterly report.
+pub async fn town(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<TownQuery>,
+) -> ApiResult<HttpResponse> {
+    let report = reports::town_report(&state.db, &caller, q.town, q.quarter).await?;
+    respond(
+        &report,
+        report_files::town_tables,
+        q.format.unwrap_or_default(),
+        &format!("town-{}", q.quarter),
+    )
+}
+
+/// Query of the county report.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CountyQuery {
+    pub county: Option<i64>,
+    #[param(value_type = String)]
+    pub quarter: Quarter,
+    pub format: Option<ReportFormat>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/county", params(CountyQuery), responses((status = 200, body = bangfu_shared::report::CountyReport)))]
+/// The county office's report: towns ranked by 到位率, escalations by unit.
+pub async fn county(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<CountyQuery>,
+) -> ApiResult<HttpResponse> {
+    let report = reports::county_report(&state.db, &caller, q.county, q.quarter).await?;
+    respond(
+        &report,
+        report_files::county_tables,
+        q.format.unwrap_or_default(),
+        &format!("county-{}", q.quarter),
+    )
+}
+
+/// Query of the drill-down.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsQuery {
+    pub household: i64,
+    #[param(value_type = String)]
+    pub quarter: Quarter,
+}
+
+/// A record line with the photos behind it (`GET /api/v1/blobs/{sha256}`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DrillDownLine {
+    #[serde(flatten)]
+    pub line: RecordLine,
+    pub photos: Vec<String>,
+    pub review: Vec<(String, Option<String>)>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/records", params(RecordsQuery), responses((status = 200, body = Vec<DrillDownLine>)))]
+/// Drill-down: every visit and call of a household in a quarter, counted or not and why.
+pub async fn records(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<RecordsQuery>,
+) -> ApiResult<web::Json<Vec<DrillDownLine>>> {
+    let detail = crate::services::households::detail(&state.db, &caller, q.household).await?;
+    let (from, to) = attendance::quarter_range(q.quarter);
+    let rec = attendance::reconcile(
+        &state.db,
+        sea_orm::Condition::all().add(sea_orm::ColumnTrait::eq(
+            &crate::entities::household::Column::Id,
+            detail.summary.id,
+        )),
+        from,
+        to,
+    )
+    .await?;
+    let h = rec
+        .households
+        .first()
+        .ok_or(ApiError::NotFound("household"))?;
+    let ev = attendance::evidence_for(&state.db, h.county_id, h.town_id, from).await?;
+    let lines =
+        attendance::record_lines(&state.db, &[h.id], &rec.pairings, from, to, |_| ev, None).await?;
+    let mut out = Vec::new();
+    for line in lines {
+        let photos = crate::services::sync::blobs_of(&state.db, &line.record_id).await?;
+        let review = reports::review_history(&state.db, &line.record_id).await?;
+        out.push(DrillDownLine {
+            line,
+            photos,
+            review,
+        });
+    }
+    Ok(web::Json(out))
+}
+
+/// Body of `POST /records/{id}/review`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/records/{id}/review", request_body = ReviewBody, responses((status = 204), (status = 404, body = bangfu_shared::api::ErrorBody)))]
+/// Marks a record "has issues"; the helper sees the reason after the next sync.
+pub async fn review(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<ReviewBody>,
+) -> ApiResult<HttpResponse> {
+    reports::mark_has_issues(&state.db, &caller, &id, &body.reason).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

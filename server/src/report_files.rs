@@ -1,0 +1,311 @@
+//! Reports as files town offices print and forward: CSV (UTF-8 with BOM, for Excel) and
+//! XLSX with the Chinese headers of seed 001 附件3.
+
+use bangfu_shared::report::{
+    AreaRate, AttendanceSheet, CountyReport, HelperEscalation, Miss, SHEET_HEADERS, TownReport,
+    UnitEscalation,
+};
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+
+use crate::error::{ApiError, ApiResult};
+
+/// A table: headers and rows of text.
+pub struct Table {
+    pub title: String,
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+fn pct(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+/// The sheet as one table (附件3 columns, then the second helper's own visits and remarks).
+pub fn sheet_tables(sheet: &AttendanceSheet) -> Vec<Table> {
+    let mut headers = s(&SHEET_HEADERS);
+    headers.extend(s(&["第二帮扶责任人走访", "备注"]));
+    let rows = sheet
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let own: Vec<String> = r
+                .own_windows
+                .iter()
+                .filter(|w| w.required)
+                .map(|w| {
+                    format!(
+                        "{}月{}",
+                        w.start.format("%-m"),
+                        if w.met { "已走访" } else { "未走访" }
+                    )
+                })
+                .collect();
+            vec![
+                (i + 1).to_string(),
+                r.head_name.clone(),
+                r.village.clone(),
+                r.first_helper
+                    .as_ref()
+                    .map(|h| h.name.clone())
+                    .unwrap_or_default(),
+                r.first_helper
+                    .as_ref()
+                    .map(|h| h.unit_position.clone())
+                    .unwrap_or_default(),
+                r.first_helper
+                    .as_ref()
+                    .map(|h| h.phone.clone())
+                    .unwrap_or_default(),
+                r.record_text(),
+                own.join("；"),
+                r.remark.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let version = sheet
+        .submitted_version
+        .map(|v| format!("（第{v}版）"))
+        .unwrap_or_default();
+    vec![Table {
+        title: format!(
+            "第一帮扶责任人帮扶工作考勤表 {} 第二帮扶责任人：{}{version}",
+            sheet.quarter, sheet.second_helper.name
+        ),
+        headers,
+        rows,
+    }]
+}
+
+fn rate_table(
+    title: &str,
+    place: &str,
+    areas: &[AreaRate],
+    total: &AreaRate,
+    ranked: bool,
+) -> Table {
+    let mut headers = if ranked { s(&["排名"]) } else { Vec::new() };
+    headers.extend(s(&[place, "户数", "应考勤周期数", "到位周期数", "到位率"]));
+    let line = |a: &AreaRate, name: String| {
+        let mut row = if ranked {
+            vec![a.rank.map(|r| r.to_string()).unwrap_or_default()]
+        } else {
+            Vec::new()
+        };
+        row.extend([
+            name,
+            a.households.to_string(),
+            a.required_windows.to_string(),
+            a.met_windows.to_string(),
+            pct(a.rate),
+        ]);
+        row
+    };
+    let mut rows: Vec<Vec<String>> = areas.iter().map(|a| line(a, a.name.clone())).collect();
+    rows.push(line(
+        &AreaRate {
+            rank: None,
+            ..total.clone()
+        },
+        "合计".into(),
+    ));
+    Table {
+        title: title.to_string(),
+        headers,
+        rows,
+    }
+}
+
+fn misses_table(misses: &[Miss]) -> Table {
+    Table {
+        title: "未到位明细".into(),
+        headers: s(&[
+            "贫困户姓名",
+            "村(居)",
+            "帮扶责任人",
+            "工作单位及职务",
+            "身份",
+            "方式",
+            "考勤周期",
+        ]),
+        rows: misses
+            .iter()
+            .map(|m| {
+                vec![
+                    m.head_name.clone(),
+                    m.village.clone(),
+                    m.helper.name.clone(),
+                    m.helper.unit_position.clone(),
+                    m.role.label_zh().into(),
+                    m.kind.label_zh().into(),
+                    format!("{}至{}", m.start, m.end),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn escalation_tables(helpers: &[HelperEscalation], units: &[UnitEscalation]) -> [Table; 2] {
+    [
+        Table {
+            title: "第一帮扶责任人问责（本年度累计）".into(),
+            headers: s(&["帮扶责任人", "工作单位", "本年未到位次数", "处理"]),
+            rows: helpers
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.helper.name.clone(),
+                        e.unit.clone(),
+                        e.misses_this_year.to_string(),
+                        e.action.clone(),
+                    ]
+                })
+                .collect(),
+        },
+        Table {
+            title: "派出单位问责（本年度累计3人次以上）".into(),
+            headers: s(&["派出单位", "未到位人次", "处理"]),
+            rows: units
+                .iter()
+                .map(|u| vec![u.unit.clone(), u.person_times.to_string(), u.action.clone()])
+                .collect(),
+        },
+    ]
+}
+
+/// The town report's tables.
+pub fn town_tables(r: &TownReport) -> Vec<Table> {
+    let [helpers, units] = escalation_tables(&r.escalations, &r.unit_escalations);
+    vec![
+        rate_table(
+            &format!("{} {} 帮扶工作到位率", r.town.name, r.quarter),
+            "村(居)",
+            &r.villages,
+            &r.total,
+            false,
+        ),
+        Table {
+            title: "第二帮扶责任人考勤表报送情况".into(),
+            headers: s(&["第二帮扶责任人", "联系方式", "报送版本", "报送时间"]),
+            rows: r
+                .sheets
+                .iter()
+                .map(|x| {
+                    vec![
+                        x.second_helper.name.clone(),
+                        x.second_helper.phone.clone(),
+                        x.version.map_or_else(|| "未报送".into(), |v| v.to_string()),
+                        x.submitted_at
+                            .map(|t| {
+                                (t + chrono::Duration::hours(8))
+                                    .format("%Y-%m-%d %H:%M")
+                                    .to_string()
+                            })
+                            .unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+        },
+        misses_table(&r.misses),
+        helpers,
+        units,
+        Table {
+            title: "本季度无入户走访的贫困户".into(),
+            headers: s(&["贫困户姓名", "村(居)"]),
+            rows: r
+                .no_home_visit
+                .iter()
+                .map(|h| vec![h.head_name.clone(), h.village.clone()])
+                .collect(),
+        },
+    ]
+}
+
+/// The county report's tables.
+pub fn county_tables(r: &CountyReport) -> Vec<Table> {
+    let [helpers, units] = escalation_tables(&r.escalations, &r.unit_escalations);
+    vec![
+        rate_table(
+            &format!("{} {} 各镇街帮扶工作到位率排名", r.county.name, r.quarter),
+            "镇街",
+            &r.towns,
+            &r.total,
+            true,
+        ),
+        units,
+        helpers,
+    ]
+}
+
+/// Tables as CSV: each table's title on a line, its header, its rows, a blank line between.
+pub fn to_csv(tables: &[Table]) -> ApiResult<Vec<u8>> {
+    let mut out = Vec::from("\u{feff}".as_bytes());
+    {
+        let mut w = csv::WriterBuilder::new()
+            .flexible(true)
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(&mut out);
+        let io = |e: csv::Error| ApiError::Internal(format!("writing CSV: {e}"));
+        for (i, t) in tables.iter().enumerate() {
+            if i > 0 {
+                w.write_record([""]).map_err(io)?;
+            }
+            if tables.len() > 1 {
+                w.write_record([t.title.as_str()]).map_err(io)?;
+            }
+            w.write_record(&t.headers).map_err(io)?;
+            for r in &t.rows {
+                w.write_record(r).map_err(io)?;
+            }
+        }
+        w.flush().map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    Ok(out)
+}
+
+fn write_table(sheet: &mut Worksheet, t: &Table) -> Result<(), XlsxError> {
+    let bold = Format::new().set_bold();
+    let wrap = Format::new().set_text_wrap();
+    sheet.write_string_with_format(0, 0, &t.title, &bold)?;
+    for (c, h) in t.headers.iter().enumerate() {
+        sheet.write_string_with_format(1, c as u16, h, &bold)?;
+        let width = t
+            .rows
+            .iter()
+            .map(|r| r.get(c).map_or(0, |x| x.chars().count()))
+            .max()
+            .unwrap_or(0)
+            .max(h.chars().count());
+        sheet.set_column_width(c as u16, (width as f64 * 1.8).clamp(6.0, 60.0))?;
+    }
+    for (r, row) in t.rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            sheet.write_string_with_format(r as u32 + 2, c as u16, cell, &wrap)?;
+        }
+    }
+    Ok(())
+}
+
+/// Tables as an XLSX workbook, one worksheet each (names cut to Excel's 31 characters).
+pub fn to_xlsx(tables: &[Table]) -> ApiResult<Vec<u8>> {
+    let xl = |e: XlsxError| ApiError::Internal(format!("writing XLSX: {e}"));
+    let mut book = Workbook::new();
+    for (i, t) in tables.iter().enumerate() {
+        let sheet = book.add_worksheet();
+        let name: String = t
+            .title
+            .chars()
+            .filter(|c| !"[]:*?/\\".contains(*c))
+            .take(28)
+            .collect();
+        sheet
+            .set_name(format!("{}{}", i + 1, name.trim()))
+            .map_err(xl)?;
+        write_table(sheet, t).map_err(xl)?;
+    }
+    book.save_to_buffer().map_err(xl)
+}

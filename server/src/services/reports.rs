@@ -1,0 +1,533 @@
+//! The quarterly reports built on reconciliation: the second helper's attendance sheet
+//! (reviewed, remarked, signed and submitted from the field; frozen once submitted, a
+//! resubmission is a new version), the town office's report and the county's ranking,
+//! and the town office's "has issues" feedback on a record.
+
+use bangfu_shared::api::Place;
+use bangfu_shared::report::{
+    AreaRate, AttendanceSheet, CountyReport, Quarter, SheetRow, SheetStatus, SheetSubmission,
+    TownReport, WINDOW_RULE_ZH,
+};
+use bangfu_shared::{JurisdictionLevel, PairingRole, Role};
+use base64::Engine;
+use chrono::NaiveDate;
+use ed25519_dalek::{Signature, VerifyingKey};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use std::collections::{HashMap, HashSet};
+
+use super::attendance::{self, Evidence, Reconciled};
+use super::{Caller, Scope, audit, auth, jurisdictions};
+use crate::entities::{
+    attendance_sheet, device, helper, household, pairing, record, record_review,
+};
+use crate::error::{ApiError, ApiResult};
+
+fn year_start(q: Quarter) -> NaiveDate {
+    NaiveDate::from_ymd_opt(q.year, 1, 1).unwrap_or(q.start())
+}
+
+/// Households a second helper supervised at some point of the quarter.
+fn supervised(helper_id: i64, q: Quarter) -> Condition {
+    let sub = Query::select()
+        .column(pairing::Column::HouseholdId)
+        .from(pairing::Entity)
+        .and_where(pairing::Column::HelperId.eq(helper_id))
+        .and_where(pairing::Column::Role.eq(PairingRole::Second.code()))
+        .and_where(pairing::Column::ValidFrom.lte(q.end()))
+        .cond_where(
+            Condition::any()
+                .add(pairing::Column::ValidTo.is_null())
+                .add(pairing::Column::ValidTo.gt(q.start())),
+        )
+        .to_owned();
+    Condition::all().add(household::Column::Id.in_subquery(sub))
+}
+
+async fn latest_sheet(
+    db: &impl ConnectionTrait,
+    helper_id: i64,
+    q: Quarter,
+) -> ApiResult<Option<attendance_sheet::Model>> {
+    Ok(attendance_sheet::Entity::find()
+        .filter(attendance_sheet::Column::SecondHelperId.eq(helper_id))
+        .filter(attendance_sheet::Column::Quarter.eq(q.to_string()))
+        .order_by_desc(attendance_sheet::Column::Version)
+        .one(db)
+        .await?)
+}
+
+/// The second helper's quarterly sheet, as it stands now. The helper sees their own; an
+/// office sees those of second helpers whose households are in its scope.
+pub async fn sheet(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    helper_id: i64,
+    q: Quarter,
+) -> ApiResult<AttendanceSheet> {
+    let own = caller.helper_id == Some(helper_id);
+    if !own && caller.role.is_helper() {
+        return Err(ApiError::NotFound("attendance sheet"));
+    }
+    let mut cond = supervised(helper_id, q);
+    if !own {
+        cond = cond.add(caller.scope().households());
+    }
+    let rec = attendance::reconcile(db, cond, q.start(), q.end()).await?;
+    let second = helper::Entity::find_by_id(helper_id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("attendance sheet"))?;
+    if rec.households.is_empty() && !own {
+        return Err(ApiError::NotFound("attendance sheet"));
+    }
+    let last = latest_sheet(db, helper_id, q).await?;
+    let remarks: HashMap<i64, String> = last
+        .as_ref()
+        .and_then(|s| serde_json::from_str::<AttendanceSheet>(&s.body).ok())
+        .map(|s| {
+            s.rows
+                .into_iter()
+                .filter_map(|r| Some((r.household_id, r.remark?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = sheet_rows(
+        db,
+        &rec,
+        helper_id,
+        q,
+        last.as_ref().map(|s| s.submitted_at),
+        &remarks,
+    )
+    .await?;
+    let town = rec
+        .households
+        .first()
+        .and_then(|h| rec.places.get(&h.town_id).cloned());
+    Ok(AttendanceSheet {
+        quarter: q,
+        second_helper: auth::helper_ref(&second),
+        town,
+        rows,
+        policy_source: rec.policy_source.clone(),
+        rule: WINDOW_RULE_ZH.to_string(),
+        submitted_version: last.as_ref().map(|s| s.version),
+        submitted_at: last.map(|s| s.submitted_at),
+    })
+}
+
+async fn sheet_rows(
+    db: &impl ConnectionTrait,
+    rec: &Reconciled,
+    second_id: i64,
+    q: Quarter,
+    late_after: Option<chrono::DateTime<chrono::Utc>>,
+    remarks: &HashMap<i64, String>,
+) -> ApiResult<Vec<SheetRow>> {
+    let mut evidence: HashMap<i64, Evidence> = HashMap::new();
+    for h in &rec.households {
+        if let std::collections::hash_map::Entry::Vacant(e) = evidence.entry(h.id) {
+            e.insert(attendance::evidence_for(db, h.county_id, h.town_id, q.start()).await?);
+        }
+    }
+    let ids: Vec<i64> = rec.households.iter().map(|h| h.id).collect();
+    let default_ev = Evidence {
+        both_signatures: true,
+        min_photos: 0,
+    };
+    let lines = attendance::record_lines(
+        db,
+        &ids,
+        &rec.pairings,
+        q.start(),
+        q.end(),
+        |h| evidence.get(&h).copied().unwrap_or(default_ev),
+        late_after,
+    )
+    .await?;
+    let mut rows = Vec::new();
+    for h in &rec.households {
+        let firsts: Vec<&pairing::Model> = rec
+            .pairings
+            .iter()
+            .filter(|p| p.household_id == h.id && p.role == PairingRole::First.code())
+            .collect();
+        let first_ids: HashSet<i64> = firsts.iter().map(|p| p.helper_id).collect();
+        let current = firsts
+            .iter()
+            .filter(|p| p.valid_from <= q.end())
+            .max_by_key(|p| p.valid_from)
+            .map(|p| p.helper_id);
+        let in_quarter = |w: &&attendance::JudgedWindow| {
+            w.household_id == h.id && w.result.end >= q.start() && w.result.end <= q.end()
+        };
+        let sorted = |mut v: Vec<bangfu_shared::report::WindowResult>| {
+            v.sort_by_key(|w| (w.start, w.kind != bangfu_shared::VisitKind::Home, w.end));
+            v
+        };
+        rows.push(SheetRow {
+            seq: u32::try_from(h.ledger_seq).unwrap_or(0),
+            household_id: h.id,
+            head_name: h.head_name.clone(),
+            village: rec
+                .places
+                .get(&h.village_id)
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            first_helper: current.and_then(|id| rec.helper(id)),
+            records: lines
+                .iter()
+                .filter(|l| l.household_id == h.id && first_ids.contains(&l.helper_id))
+                .cloned()
+                .collect(),
+            windows: sorted(
+                rec.windows
+                    .iter()
+                    .filter(in_quarter)
+                    .filter(|w| w.result.role == PairingRole::First)
+                    .map(|w| w.result.clone())
+                    .collect(),
+            ),
+            own_records: lines
+                .iter()
+                .filter(|l| l.household_id == h.id && l.helper_id == second_id)
+                .cloned()
+                .collect(),
+            own_windows: sorted(
+                rec.windows
+                    .iter()
+                    .filter(in_quarter)
+                    .filter(|w| w.result.role == PairingRole::Second && w.helper_id == second_id)
+                    .map(|w| w.result.clone())
+                    .collect(),
+            ),
+            remark: remarks.get(&h.id).cloned(),
+        });
+    }
+    Ok(rows)
+}
+
+/// A second helper submits the quarter's sheet with remarks, signed by a device key.
+pub async fn submit(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    sub: &SheetSubmission,
+) -> ApiResult<AttendanceSheet> {
+    let helper_id = caller
+        .helper_id
+        .filter(|_| caller.role == Role::SecondHelper)
+        .ok_or_else(|| {
+            ApiError::Forbidden("only a second helper submits an attendance sheet".into())
+        })?;
+    let dev = device::Entity::find_by_id(sub.device_id)
+        .one(db)
+        .await?
+        .filter(|d| Some(d.account_id) == caller.account_id && d.revoked_at.is_none())
+        .ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "device {} is not registered to this account",
+                sub.device_id
+            ))
+        })?;
+    let key: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(&dev.public_key)
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| ApiError::Internal("device key".into()))?;
+    let sig: [u8; 64] = hex::decode(&sub.signature)
+        .ok()
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| ApiError::Invalid("the signature is not 64 hex-encoded bytes".into()))?;
+    VerifyingKey::from_bytes(&key)
+        .map_err(|_| ApiError::Internal("device key".into()))?
+        .verify_strict(&sub.signing_bytes(), &Signature::from_bytes(&sig))
+        .map_err(|_| ApiError::Invalid("the signature does not match the sheet".into()))?;
+    let mut sheet = sheet(db, caller, helper_id, sub.quarter).await?;
+    let known: HashSet<i64> = sheet.rows.iter().map(|r| r.household_id).collect();
+    if let Some((h, _)) = sub.remarks.iter().find(|(h, _)| !known.contains(h)) {
+        return Err(ApiError::Invalid(format!(
+            "household {h} is not on this sheet"
+        )));
+    }
+    let remarks: HashMap<i64, &String> = sub.remarks.iter().map(|(h, r)| (*h, r)).collect();
+    for row in &mut sheet.rows {
+        row.remark = remarks
+            .get(&row.household_id)
+            .map(|r| r.to_string())
+            .filter(|r| !r.trim().is_empty());
+    }
+    let txn = db.begin().await?;
+    let version = latest_sheet(&txn, helper_id, sub.quarter)
+        .await?
+        .map_or(1, |s| s.version + 1);
+    let now = super::now();
+    sheet.submitted_version = Some(version);
+    sheet.submitted_at = Some(now);
+    let body = serde_json::to_string(&sheet).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let row = attendance_sheet::ActiveModel {
+        second_helper_id: Set(helper_id),
+        quarter: Set(sub.quarter.to_string()),
+        version: Set(version),
+        body: Set(body),
+        signature: Set(sub.signature.clone()),
+        device_id: Set(sub.device_id),
+        submitted_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        caller,
+        audit::Entry::new(
+            "sheet.submit",
+            "attendance_sheet",
+            Some(row.id),
+            serde_json::json!({ "quarter": sub.quarter, "version": version }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(sheet)
+}
+
+/// Every submitted version of a sheet, oldest first (they are frozen).
+pub async fn sheet_versions(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    helper_id: i64,
+    q: Quarter,
+) -> ApiResult<Vec<AttendanceSheet>> {
+    sheet(db, caller, helper_id, q).await?;
+    attendance_sheet::Entity::find()
+        .filter(attendance_sheet::Column::SecondHelperId.eq(helper_id))
+        .filter(attendance_sheet::Column::Quarter.eq(q.to_string()))
+        .order_by_asc(attendance_sheet::Column::Version)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| {
+            serde_json::from_str(&s.body)
+                .map_err(|e| ApiError::Internal(format!("sheet {}: {e}", s.id)))
+        })
+        .collect()
+}
+
+async fn town_in_scope(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    town: Option<i64>,
+) -> ApiResult<Place> {
+    caller.require_office("read town reports")?;
+    let id = match (town, caller.scope()) {
+        (Some(t), _) => t,
+        (None, Scope::Town(own)) => own,
+        _ => return Err(ApiError::BadRequest("name the town (town=ID)".into())),
+    };
+    let place = jurisdictions::get(db, id)
+        .await
+        .map_err(|_| ApiError::NotFound("town"))?;
+    let visible = match caller.scope() {
+        Scope::All => true,
+        Scope::County(c) => place.parent_id == Some(c),
+        Scope::Town(own) => own == id,
+        _ => false,
+    };
+    if !visible || place.level != JurisdictionLevel::Town.code() {
+        return Err(ApiError::NotFound("town"));
+    }
+    Ok(jurisdictions::to_place(&place))
+}
+
+/// The town office's quarterly report.
+pub async fn town_report(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    town: Option<i64>,
+    q: Quarter,
+) -> ApiResult<TownReport> {
+    let town = town_in_scope(db, caller, town).await?;
+    let rec = attendance::reconcile(
+        db,
+        Condition::all().add(household::Column::TownId.eq(town.id)),
+        year_start(q),
+        q.end(),
+    )
+    .await?;
+    let villages = rec.rates(q.start(), q.end(), |h| h.village_id);
+    let (escalations, unit_escalations) = rec.escalations(q.end());
+    let mut seconds: Vec<i64> = rec
+        .pairings
+        .iter()
+        .filter(|p| {
+            p.role == PairingRole::Second.code()
+                && p.valid_from <= q.end()
+                && p.valid_to.is_none_or(|t| t > q.start())
+        })
+        .map(|p| p.helper_id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    seconds.sort_by_key(|id| rec.helpers.get(id).map(|h| h.name.clone()));
+    let mut sheets = Vec::new();
+    for id in seconds {
+        let last = latest_sheet(db, id, q).await?;
+        if let Some(h) = rec.helper(id) {
+            sheets.push(SheetStatus {
+                second_helper: h,
+                version: last.as_ref().map(|s| s.version),
+                submitted_at: last.map(|s| s.submitted_at),
+            });
+        }
+    }
+    Ok(TownReport {
+        quarter: q,
+        total: total(&villages, town.id, &town.name),
+        town,
+        sheets,
+        villages,
+        misses: rec.misses(q.start(), q.end()),
+        escalations,
+        unit_escalations,
+        no_home_visit: rec.without_home_visit(q.start(), q.end()),
+        rule: WINDOW_RULE_ZH.to_string(),
+    })
+}
+
+fn total(parts: &[AreaRate], id: i64, name: &str) -> AreaRate {
+    let mut t = AreaRate {
+        place_id: id,
+        name: name.to_string(),
+        ..AreaRate::default()
+    };
+    for p in parts {
+        t.households += p.households;
+        t.required_windows += p.required_windows;
+        t.met_windows += p.met_windows;
+    }
+    t.finish();
+    t
+}
+
+/// The county office's quarterly report: towns ranked by 到位率.
+pub async fn county_report(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    county: Option<i64>,
+    q: Quarter,
+) -> ApiResult<CountyReport> {
+    caller.require(&[Role::CountyOffice], "read county reports")?;
+    let id = match (caller.scope(), county) {
+        (Scope::All, Some(c)) => c,
+        (Scope::County(own), None) => own,
+        (Scope::County(own), Some(c)) if c == own => own,
+        (Scope::All, None) => {
+            return Err(ApiError::BadRequest("name the county (county=ID)".into()));
+        }
+        _ => return Err(ApiError::NotFound("county")),
+    };
+    let place = jurisdictions::get(db, id)
+        .await
+        .map_err(|_| ApiError::NotFound("county"))?;
+    let rec = attendance::reconcile(
+        db,
+        Condition::all().add(household::Column::CountyId.eq(id)),
+        year_start(q),
+        q.end(),
+    )
+    .await?;
+    let mut towns = rec.rates(q.start(), q.end(), |h| h.town_id);
+    let mut order: Vec<(f64, String)> = towns.iter().map(|t| (t.rate, t.name.clone())).collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    for t in &mut towns {
+        t.rank = Some(1 + order.iter().filter(|(r, _)| *r > t.rate).count() as u32);
+    }
+    towns.sort_by(|a, b| (a.rank, &a.name).cmp(&(b.rank, &b.name)));
+    let (escalations, unit_escalations) = rec.escalations(q.end());
+    Ok(CountyReport {
+        quarter: q,
+        total: total(&towns, id, &place.name),
+        county: jurisdictions::to_place(&place),
+        towns,
+        escalations,
+        unit_escalations,
+        rule: WINDOW_RULE_ZH.to_string(),
+    })
+}
+
+/// The town office marks a record "has issues"; the note reaches the helper's device on
+/// its next pull, and the helper's amendment returns the record to review.
+pub async fn mark_has_issues(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    record_id: &str,
+    reason: &str,
+) -> ApiResult<()> {
+    caller.require_office("review records")?;
+    if reason.trim().is_empty() {
+        return Err(ApiError::Invalid("say what the issue is".into()));
+    }
+    let rec = record::Entity::find()
+        .filter(record::Column::Id.eq(record_id))
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("record"))?;
+    household::Entity::find()
+        .filter(
+            caller
+                .scope()
+                .households()
+                .add(household::Column::Id.eq(rec.household_id)),
+        )
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("record"))?;
+    let txn = db.begin().await?;
+    let seq = super::sync::next_changes(&txn, 1).await?;
+    record_review::ActiveModel {
+        record_id: Set(rec.id.clone()),
+        state: Set("has_issues".into()),
+        reason: Set(Some(reason.trim().to_string())),
+        account_id: Set(caller.account_id),
+        at: Set(super::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let mut active = rec.into_active_model();
+    active.review = Set(Some(reason.trim().to_string()));
+    active.change_seq = Set(seq);
+    let rec = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        caller,
+        audit::Entry::new(
+            "record.has_issues",
+            "record",
+            None,
+            serde_json::json!({ "record": rec.id }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The review history of a record (has issues, resubmitted), oldest first.
+pub async fn review_history(
+    db: &impl ConnectionTrait,
+    record_id: &str,
+) -> ApiResult<Vec<(String, Option<String>)>> {
+    Ok(record_review::Entity::find()
+        .filter(record_review::Column::RecordId.eq(record_id))
+        .order_by_asc(record_review::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.state, r.reason))
+        .collect())
+}

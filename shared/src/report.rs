@@ -1,0 +1,410 @@
+//! Attendance reports (seed 001 §四(二), 附件3): the second helper's quarterly sheet, the
+//! town and county summaries, and the calendar rules they are judged by.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{HelperRef, Place};
+use crate::{PairingRole, SharedError, VisitKind};
+
+/// The rule every report states: which windows a pairing is judged on.
+pub const WINDOW_RULE_ZH: &str = "考勤按自然月、双月（1–2月、3–4月……）、季度计算；某一考勤周期仅在结对关系覆盖整个周期时才计入应走访；跨季度的双月周期计入其结束月份所在的季度；同一帮扶人同日多次走访同一户只计一次。";
+
+/// The 附件3 column headers of the second helper's sheet, in order.
+pub const SHEET_HEADERS: [&str; 7] = [
+    "序号",
+    "贫困户姓名",
+    "家庭地址(村)",
+    "第一帮扶责任人姓名",
+    "工作单位及职务",
+    "联系方式",
+    "帮扶记录",
+];
+
+/// A calendar quarter, written `2026Q1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(try_from = "String", into = "String")]
+pub struct Quarter {
+    pub year: i32,
+    /// 1–4.
+    pub q: u32,
+}
+
+impl Quarter {
+    /// The quarter holding `date`.
+    pub fn of(date: NaiveDate) -> Quarter {
+        Quarter {
+            year: date.year(),
+            q: date.month0() / 3 + 1,
+        }
+    }
+
+    /// First day.
+    pub fn start(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, (self.q - 1) * 3 + 1, 1).unwrap_or_default()
+    }
+
+    /// Last day.
+    pub fn end(self) -> NaiveDate {
+        crate::policy::window_of(self.start(), 3).1
+    }
+
+    /// The quarter before.
+    pub fn previous(self) -> Quarter {
+        if self.q == 1 {
+            Quarter {
+                year: self.year - 1,
+                q: 4,
+            }
+        } else {
+            Quarter {
+                year: self.year,
+                q: self.q - 1,
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Quarter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}Q{}", self.year, self.q)
+    }
+}
+
+impl std::str::FromStr for Quarter {
+    type Err = SharedError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || SharedError::UnknownCode {
+            kind: "quarter (e.g. 2026Q1)",
+            value: s.to_string(),
+        };
+        let (y, q) = s
+            .trim()
+            .to_ascii_uppercase()
+            .split_once('Q')
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .ok_or_else(bad)?;
+        let year: i32 = y.parse().map_err(|_| bad())?;
+        let q: u32 = q.parse().map_err(|_| bad())?;
+        if !(1..=4).contains(&q) || !(2000..=2100).contains(&year) {
+            return Err(bad());
+        }
+        Ok(Quarter { year, q })
+    }
+}
+
+impl TryFrom<String> for Quarter {
+    type Error = SharedError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Quarter> for String {
+    fn from(q: Quarter) -> String {
+        q.to_string()
+    }
+}
+
+/// How one requirement fared in one calendar window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WindowResult {
+    pub role: PairingRole,
+    pub kind: VisitKind,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// Counted visits (distinct days).
+    pub count: u32,
+    pub min_count: u32,
+    /// Whether the pairing covered the whole window (otherwise it is not judged).
+    pub required: bool,
+    pub met: bool,
+}
+
+/// One visit or call as a report lists it, counted or not, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordLine {
+    pub record_id: String,
+    pub household_id: i64,
+    pub date: NaiveDate,
+    pub kind: VisitKind,
+    pub helper_id: i64,
+    pub counts: bool,
+    /// Why it does not count (in Chinese), when it does not.
+    pub reason: Option<String>,
+    pub photo_count: i32,
+    /// Arrived after the sheet's last submission.
+    pub late: bool,
+}
+
+/// One row of the second helper's sheet: a household and its first helper's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SheetRow {
+    pub seq: u32,
+    pub household_id: i64,
+    pub head_name: String,
+    pub village: String,
+    pub first_helper: Option<HelperRef>,
+    /// Visits and calls of the household's first helper(s) in the quarter.
+    pub records: Vec<RecordLine>,
+    /// The first helper's windows, met or missed.
+    pub windows: Vec<WindowResult>,
+    /// The second helper's own home visits to this household, and their windows.
+    pub own_records: Vec<RecordLine>,
+    pub own_windows: Vec<WindowResult>,
+    /// The second helper's remark.
+    #[serde(default)]
+    pub remark: Option<String>,
+}
+
+impl SheetRow {
+    /// The 帮扶记录 cell: dates of visits and calls, and met/missed per window.
+    pub fn record_text(&self) -> String {
+        let visits: Vec<String> = self
+            .records
+            .iter()
+            .map(|r| {
+                let mut s = format!("{}{}", r.date.format("%m-%d"), r.kind.label_zh());
+                if !r.counts {
+                    s.push_str(&format!("(不计:{})", r.reason.clone().unwrap_or_default()));
+                }
+                if r.late {
+                    s.push_str("(迟报)");
+                }
+                s
+            })
+            .collect();
+        let windows: Vec<String> = self
+            .windows
+            .iter()
+            .filter(|w| w.required)
+            .map(|w| {
+                format!(
+                    "{}~{}{}{}",
+                    w.start.format("%m-%d"),
+                    w.end.format("%m-%d"),
+                    w.kind.label_zh(),
+                    if w.met { "到位" } else { "未到位" }
+                )
+            })
+            .collect();
+        let visits = if visits.is_empty() {
+            "无走访记录".to_string()
+        } else {
+            visits.join("；")
+        };
+        format!("{visits}｜{}", windows.join("；"))
+    }
+}
+
+/// The second helper's quarterly attendance sheet (附件3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttendanceSheet {
+    pub quarter: Quarter,
+    pub second_helper: HelperRef,
+    pub town: Option<Place>,
+    pub rows: Vec<SheetRow>,
+    pub policy_source: String,
+    pub rule: String,
+    /// The last submitted version, if any (a new submission becomes version + 1).
+    pub submitted_version: Option<i32>,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+/// What the second helper sends at quarter end: remarks per household, signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SheetSubmission {
+    pub quarter: Quarter,
+    pub device_id: i64,
+    /// household id → remark.
+    pub remarks: Vec<(i64, String)>,
+    /// Ed25519 (hex) over [`SheetSubmission::signing_bytes`].
+    pub signature: String,
+}
+
+impl SheetSubmission {
+    /// The bytes the device key signs: a domain prefix, the quarter, device and remarks.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut remarks = self.remarks.clone();
+        remarks.sort();
+        let body = serde_json::json!({ "quarter": self.quarter.to_string(), "device_id": self.device_id, "remarks": remarks });
+        let mut out = b"bangfu-sheet-v1\n".to_vec();
+        out.extend_from_slice(body.to_string().as_bytes());
+        out
+    }
+}
+
+/// Households, required windows and windows met in one place (a village, a town).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AreaRate {
+    pub place_id: i64,
+    pub name: String,
+    pub households: u32,
+    pub required_windows: u32,
+    pub met_windows: u32,
+    /// 到位率: met ÷ required (1.0 when nothing was required).
+    pub rate: f64,
+    /// Rank among its peers (towns in a county report), 1 = best.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<u32>,
+}
+
+impl AreaRate {
+    /// Sets the rate from the counts.
+    pub fn finish(&mut self) {
+        self.rate = if self.required_windows == 0 {
+            1.0
+        } else {
+            f64::from(self.met_windows) / f64::from(self.required_windows)
+        };
+    }
+}
+
+/// A missed window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Miss {
+    pub household_id: i64,
+    pub head_name: String,
+    pub village: String,
+    pub helper: HelperRef,
+    pub unit: String,
+    pub role: PairingRole,
+    pub kind: VisitKind,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+/// What seed 001 §四(四) asks for a first helper's misses this year.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HelperEscalation {
+    pub helper: HelperRef,
+    pub unit: String,
+    pub misses_this_year: u32,
+    pub action: String,
+}
+
+/// A work unit with three or more person-times of misses this year.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UnitEscalation {
+    pub unit: String,
+    pub person_times: u32,
+    pub action: String,
+}
+
+/// The action for a first helper's `n`-th miss of the year.
+pub fn helper_action(misses: u32) -> &'static str {
+    match misses {
+        0 => "",
+        1 => "通报派出单位，约谈",
+        _ => "单位内通报批评，取消本年度评先评优资格",
+    }
+}
+
+/// The action for a unit with `n` person-times of misses (none under 3).
+pub fn unit_action(person_times: u32) -> Option<&'static str> {
+    (person_times >= 3).then_some("通报批评派出单位，约谈单位主要负责人")
+}
+
+/// A second helper's sheet status, for the town office.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SheetStatus {
+    pub second_helper: HelperRef,
+    pub version: Option<i32>,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+/// A household with no counted home visit in the quarter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HouseholdRef {
+    pub household_id: i64,
+    pub head_name: String,
+    pub village: String,
+}
+
+/// The town office's quarterly report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TownReport {
+    pub quarter: Quarter,
+    pub town: Place,
+    pub sheets: Vec<SheetStatus>,
+    pub villages: Vec<AreaRate>,
+    pub total: AreaRate,
+    pub misses: Vec<Miss>,
+    pub escalations: Vec<HelperEscalation>,
+    pub unit_escalations: Vec<UnitEscalation>,
+    pub no_home_visit: Vec<HouseholdRef>,
+    pub rule: String,
+}
+
+/// The county office's quarterly report: towns ranked by rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CountyReport {
+    pub quarter: Quarter,
+    pub county: Place,
+    pub towns: Vec<AreaRate>,
+    pub total: AreaRate,
+    pub escalations: Vec<HelperEscalation>,
+    pub unit_escalations: Vec<UnitEscalation>,
+    pub rule: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarters_parse_and_bound() {
+        let q: Quarter = "2026q1".parse().unwrap();
+        assert_eq!(q.to_string(), "2026Q1");
+        assert_eq!(q.start(), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+        assert_eq!(q.end(), NaiveDate::from_ymd_opt(2026, 3, 31).unwrap());
+        assert_eq!(
+            "2026Q4".parse::<Quarter>().unwrap().end(),
+            NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()
+        );
+        assert_eq!(q.previous().to_string(), "2025Q4");
+        for bad in ["2026Q5", "2026", "Q1", "abcdQ1"] {
+            assert!(bad.parse::<Quarter>().is_err(), "{bad}");
+        }
+        assert_eq!(serde_json::to_string(&q).unwrap(), "\"2026Q1\"");
+    }
+
+    #[test]
+    fn escalation_ladder() {
+        assert_eq!(helper_action(1), "通报派出单位，约谈");
+        assert!(helper_action(2).contains("取消本年度评先评优"));
+        assert_eq!(unit_action(2), None);
+        assert!(unit_action(3).is_some());
+    }
+
+    #[test]
+    fn sheet_signing_bytes_ignore_remark_order() {
+        let q: Quarter = "2026Q1".parse().unwrap();
+        let a = SheetSubmission {
+            quarter: q,
+            device_id: 1,
+            remarks: vec![(2, "b".into()), (1, "a".into())],
+            signature: String::new(),
+        };
+        let b = SheetSubmission {
+            remarks: vec![(1, "a".into()), (2, "b".into())],
+            ..a.clone()
+        };
+        assert_eq!(a.signing_bytes(), b.signing_bytes());
+        assert!(a.signing_bytes().starts_with(b"bangfu-sheet-v1\n"));
+    }
+}
