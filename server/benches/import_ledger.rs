@@ -87,6 +87,11 @@ async fn run(label: &str, url: &str, bytes: &[u8], households: usize) {
 }
 
 fn main() {
+    if std::env::var("BANGFU_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("BANGFU_LOG"))
+            .try_init();
+    }
     let households: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())

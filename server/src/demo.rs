@@ -6,7 +6,7 @@
 use bangfu_shared::api::Member;
 use bangfu_shared::ledger::{HelperEntry, LedgerRow};
 use bangfu_shared::{JurisdictionLevel, PolicyPreset, Role};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
     Set,
@@ -168,6 +168,15 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> ApiResult<Vec
                 ledger::import(db, &system, &bytes, &opts).await?;
             }
             add_members(db, county_id).await?;
+            let today = crate::services::today();
+            let past: Vec<bangfu_shared::report::Quarter> = (1..=4)
+                .map(|q| bangfu_shared::report::Quarter {
+                    year: today.year(),
+                    q,
+                })
+                .filter(|q| q.end() < today)
+                .collect();
+            crate::demo_visits::generate(db, settings, county_id, &past).await?;
             county_id
         }
     };

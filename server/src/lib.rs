@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod demo_visits;
 pub mod entities;
 pub mod error;
 pub mod http;

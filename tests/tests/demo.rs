@@ -35,6 +35,21 @@ async fn demo_county(t: &TestDb) {
             .iter()
             .all(|h| h.size.is_some_and(|s| s >= 1) && h.members.contains("户主"))
     );
+    // Past quarters are filled in: records were pushed, most count, some do not.
+    use bangfu_server::entities::{record, visit_fact};
+    let records = record::Entity::find().count(&t.db).await.unwrap();
+    assert!(records > 500, "{records}");
+    let facts = visit_fact::Entity::find().all(&t.db).await.unwrap();
+    assert!(
+        facts.iter().any(|f| f.photo_count == 0 && f.kind == "home"),
+        "a home visit without a photo"
+    );
+    assert!(
+        facts
+            .iter()
+            .all(|f| f.photos_complete || f.photo_count == 0),
+        "every uploaded photo arrived"
+    );
     // Seeding again (a restart) changes nothing and still prints the logins.
     assert_eq!(demo::seed(&t.db, &settings).await.unwrap().len(), 6);
     assert_eq!(household::Entity::find().count(&t.db).await.unwrap(), 120);
@@ -47,5 +62,34 @@ async fn demo_county(t: &TestDb) {
         .await
         .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    // The county report of the last past quarter has every town with windows judged.
+    let resp = reqwest::Client::new()
+        .post(server.url("/auth/login"))
+        .json(&serde_json::json!({ "username": "county", "password": demo::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let token = resp.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let report: serde_json::Value = reqwest::Client::new()
+        .get(server.url("/reports/county?quarter=2026Q3"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let towns = report["towns"].as_array().unwrap();
+    assert_eq!(towns.len(), 2, "{report}");
+    for town in towns {
+        let rate = town["rate"].as_f64().unwrap();
+        assert!(
+            town["required_windows"].as_u64().unwrap() > 100 && rate > 0.5 && rate < 1.0,
+            "{town}"
+        );
+    }
 }
 db_test!(the_demo_county_is_complete_and_seeds_once, demo_county);

@@ -20,7 +20,7 @@ use bangfu_shared::{HouseholdStatus, JurisdictionLevel, PairingRole, Policy, Rol
 use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    IntoActiveModel, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -136,14 +136,28 @@ async fn apply(
         ..Work::default()
     };
     w.report.rows = rows.len();
+    let mut step = std::time::Instant::now();
+    let mut lap = |name: &str| {
+        tracing::debug!(
+            step = name,
+            ms = step.elapsed().as_millis() as u64,
+            "ledger import"
+        );
+        step = std::time::Instant::now();
+    };
     resolve_towns(db, ctx, rows, towns, &mut w).await?;
     fail_if_errors(&mut w)?;
     resolve_villages(db, ctx, rows, &mut w).await?;
+    lap("places");
     upsert_helpers(db, ctx, rows, &mut w).await?;
+    lap("helpers");
     upsert_households(db, ctx, rows, &mut w).await?;
+    lap("households");
     apply_pairings(db, ctx, rows, &mut w).await?;
+    lap("pairings");
     fail_if_errors(&mut w)?;
     ensure_accounts(db, ctx, rows, &mut w).await?;
+    lap("accounts");
     fail_if_errors(&mut w)?;
     let summary = json!({
         "rows": w.report.rows,
@@ -663,7 +677,6 @@ async fn open_pairings(
     Ok(pairing::Entity::find()
         .filter(by.is_in(ids.to_vec()))
         .filter(pairing::Column::ValidTo.is_null())
-        .order_by_asc(pairing::Column::Id)
         .all(db)
         .await?)
 }

@@ -11,7 +11,8 @@ use bangfu_shared::visit::{HouseholdSignature, RecordEnvelope, RecordType};
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, Set,
 };
 use std::collections::HashSet;
 
@@ -92,8 +93,15 @@ async fn add(
     }
     .insert(db)
     .await?;
-    // Amendments may arrive before the visit they correct: settle versions either way.
-    supersede(db, &original).await?;
+    // Amendments may arrive before the visit they correct: settle versions either way
+    // (a visit with a single version, the common case, needs nothing).
+    let versions = visit_fact::Entity::find()
+        .filter(visit_fact::Column::OriginalId.eq(original.as_str()))
+        .count(db)
+        .await?;
+    if versions > 1 {
+        supersede(db, &original).await?;
+    }
     if env.record_type == RecordType::Amendment {
         resubmit(db, &original).await?;
     }
