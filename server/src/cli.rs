@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use bangfu_shared::{JurisdictionLevel, Policy, PolicyPreset, Role};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -62,6 +62,51 @@ pub enum Command {
     /// View or version a county's policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Quarterly attendance reports: a second helper's sheet, a town, a county.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// A second helper's quarterly attendance sheet (附件3).
+    Attendance {
+        /// The second helper's phone number.
+        #[arg(long)]
+        second_helper: String,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// A town's quarterly report.
+    Town {
+        #[arg(long)]
+        town: String,
+        #[arg(long)]
+        county: Option<String>,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// A county's quarterly report with the towns ranked.
+    County {
+        #[arg(long)]
+        county: String,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+}
+
+/// Quarter, format and destination of a report.
+#[derive(Debug, Args)]
+pub struct ReportOut {
+    /// The quarter, e.g. 2026Q1.
+    #[arg(long)]
+    pub quarter: bangfu_shared::report::Quarter,
+    /// json, csv or xlsx.
+    #[arg(long, default_value = "json")]
+    pub format: String,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -238,7 +283,52 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         Command::User(UserCommand::Add(args)) => add_user(&db, &settings, args).await,
         Command::EnrollmentCodes(args) => codes(&db, &settings, args).await,
         Command::Policy(cmd) => policy_cmd(&db, cmd).await,
+        Command::Report(cmd) => report_cmd(&db, cmd).await,
     }
+}
+
+async fn report_cmd(db: &DatabaseConnection, cmd: ReportCommand) -> anyhow::Result<()> {
+    use crate::report_files;
+    use crate::services::reports;
+    let system = Caller::system();
+    let (bytes, out) = match cmd {
+        ReportCommand::Attendance { second_helper, out } => {
+            let helper = crate::entities::helper::Entity::find()
+                .filter(crate::entities::helper::Column::Phone.eq(second_helper.trim()))
+                .one(db)
+                .await?
+                .with_context(|| format!("no helper with phone {second_helper}"))?;
+            let sheet = reports::sheet(db, &system, helper.id, out.quarter).await?;
+            (
+                report_files::render(&sheet, report_files::sheet_tables, &out.format)?,
+                out.out,
+            )
+        }
+        ReportCommand::Town { town, county, out } => {
+            let town = jurisdictions::town_by_name(db, county.as_deref(), &town).await?;
+            let report = reports::town_report(db, &system, Some(town.id), out.quarter).await?;
+            (
+                report_files::render(&report, report_files::town_tables, &out.format)?,
+                out.out,
+            )
+        }
+        ReportCommand::County { county, out } => {
+            let c = jurisdictions::find(db, JurisdictionLevel::County, &county, None)
+                .await?
+                .with_context(|| format!("no county named {county}"))?;
+            let report = reports::county_report(db, &system, Some(c.id), out.quarter).await?;
+            (
+                report_files::render(&report, report_files::county_tables, &out.format)?,
+                out.out,
+            )
+        }
+    };
+    match out {
+        Some(path) => std::fs::write(&path, bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)?,
+    }
+    Ok(())
 }
 
 async fn serve(db: DatabaseConnection, settings: Settings, demo: bool) -> anyhow::Result<()> {

@@ -309,3 +309,19 @@ pub fn to_xlsx(tables: &[Table]) -> ApiResult<Vec<u8>> {
     }
     book.save_to_buffer().map_err(xl)
 }
+
+/// A report in a named format (`json`, `csv`, `xlsx`), for the command line.
+pub fn render<T: serde::Serialize>(
+    value: &T,
+    tables: impl FnOnce(&T) -> Vec<Table>,
+    format: &str,
+) -> ApiResult<Vec<u8>> {
+    match format {
+        "json" => serde_json::to_vec_pretty(value).map_err(|e| ApiError::Internal(e.to_string())),
+        "csv" => to_csv(&tables(value)),
+        "xlsx" => to_xlsx(&tables(value)),
+        other => Err(ApiError::BadRequest(format!(
+            "format must be json, csv or xlsx, not {other}"
+        ))),
+    }
+}

@@ -91,5 +91,34 @@ async fn demo_county(t: &TestDb) {
             "{town}"
         );
     }
+    // The same report from the server's command line.
+    let out = std::process::Command::new(bangfu_tests::server_binary())
+        .args(["--database-url", &t.url, "--data-dir"])
+        .arg(t.dir())
+        .args([
+            "--log",
+            "warn",
+            "report",
+            "county",
+            "--county",
+            demo::COUNTY,
+            "--quarter",
+            "2026Q3",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csv.contains("排名,镇街,户数,应考勤周期数,到位周期数,到位率"),
+        "{csv}"
+    );
+    assert!(csv.contains("东城镇") && csv.contains("西港镇"));
 }
 db_test!(the_demo_county_is_complete_and_seeds_once, demo_county);

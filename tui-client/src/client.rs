@@ -21,6 +21,7 @@ use crate::error::{ClientError, Result};
 use crate::photos::{PhotoStore, StoredImage};
 use crate::signing::DeviceKey;
 use crate::store::{Identity, Store, VisitRow};
+use crate::sync::{SyncOptions, SyncProgress, SyncReport};
 
 /// The offline client over one data directory.
 #[derive(Debug, Clone)]
@@ -405,7 +406,8 @@ impl Client {
             prev_sha256: prev,
             author_helper_id: helper.id,
             household_id,
-            created_at: now,
+            // The canonical form carries whole seconds: keep the record as it is signed.
+            created_at: bangfu_shared::visit::truncate_to_seconds(now),
             visit,
             target_id,
             reason,
@@ -427,6 +429,18 @@ impl Client {
     /// Drafts, most recent first.
     pub async fn drafts(&self) -> Result<Vec<VisitDraft>> {
         self.store.drafts().await
+    }
+
+    /// Sends every record and image not yet on the server and brings back what changed
+    /// there (households, pairings, policy, this account's records); see
+    /// [`crate::sync`]. `progress` hears each step. Safe to interrupt at any point: the
+    /// next call resumes.
+    pub async fn sync(
+        &self,
+        options: &SyncOptions,
+        progress: &(dyn Fn(&SyncProgress) + Send + Sync),
+    ) -> Result<SyncReport> {
+        crate::sync::run(self, options, progress).await
     }
 }
 

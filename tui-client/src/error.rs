@@ -66,6 +66,11 @@ pub enum ClientError {
     /// Data in the store that this version cannot read.
     #[error("corrupt local data: {0}")]
     Corrupt(String),
+    /// The server no longer accepts the saved session (the token expired or was revoked).
+    #[error(
+        "the server no longer accepts this device's session: run `bangfu login` again (nothing on the device is lost)"
+    )]
+    SessionExpired,
 }
 
 impl ClientError {
@@ -74,6 +79,27 @@ impl ClientError {
         ClientError::Io {
             path: path.into(),
             error: source,
+        }
+    }
+}
+
+impl ClientError {
+    /// Whether another attempt may succeed: the network failed (no connection, a
+    /// timeout, a stream cut mid-answer) or the server had a problem of its own (5xx,
+    /// 408, 429). Every other answer is final and is never retried.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Network(_) => true,
+            ClientError::Server { status, .. } => *status >= 500 || matches!(*status, 408 | 429),
+            _ => false,
+        }
+    }
+
+    /// The HTTP status of a server answer, if this is one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Server { status, .. } => Some(*status),
+            _ => None,
         }
     }
 }

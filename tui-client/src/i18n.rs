@@ -4,6 +4,9 @@
 use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{FamilyChangeKind, Occasion, PolicyArea};
 
+use crate::store::SyncState;
+use crate::sync::{SyncPhase, SyncProgress, SyncReport};
+
 /// The interface language.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Lang {
@@ -89,6 +92,13 @@ pub struct Texts {
     pub help_history: &'static str,
     pub sync_local: &'static str,
     pub sync_done: &'static str,
+    pub sync_uploading: &'static str,
+    pub sync_awaiting: &'static str,
+    pub sync_rejected: &'static str,
+    pub sync_conflict: &'static str,
+    pub sync_running: &'static str,
+    pub unsynced: &'static str,
+    pub sync_failed: &'static str,
     pub voided: &'static str,
     pub amended: &'static str,
     pub void_prompt: &'static str,
@@ -124,7 +134,7 @@ static ZH: Texts = Texts {
     not_paired: "未结对",
     never: "从未",
     no_households: "本机没有帮扶户。请先联网登录以下载。",
-    help_list: "↑↓ 选择  Enter 详情  n 新走访  h 走访记录  d 草稿  q 退出",
+    help_list: "↑↓ 选择  Enter 详情  n 新走访  h 走访记录  d 草稿  s 同步  q 退出",
     detail: "帮扶户详情",
     members: "家庭成员",
     cause: "致贫原因",
@@ -133,7 +143,7 @@ static ZH: Texts = Texts {
     phone: "电话",
     helpers: "帮扶责任人",
     history: "走访记录",
-    help_detail: "n 新走访  h 走访记录  Esc 返回  q 退出",
+    help_detail: "n 新走访  h 走访记录  s 同步  Esc 返回  q 退出",
     new_visit: "新走访（帮扶实录）",
     amend_visit: "更正走访",
     kind: "方式",
@@ -172,9 +182,16 @@ static ZH: Texts = Texts {
     chooser_title: "选择照片文件",
     help_chooser: "↑↓ 选择  Enter 打开/选定  Backspace 上级目录  Esc 取消",
     visit_history: "走访记录",
-    help_history: "↑↓ 选择  a 更正  v 作废  Esc 返回  q 退出",
+    help_history: "↑↓ 选择  a 更正  v 作废  s 同步  Esc 返回  q 退出",
     sync_local: "仅本地",
     sync_done: "已同步",
+    sync_uploading: "上传中",
+    sync_awaiting: "待传照片",
+    sync_rejected: "被拒",
+    sync_conflict: "冲突",
+    sync_running: "正在同步…",
+    unsynced: "待同步",
+    sync_failed: "同步中断，下次同步将继续：",
     voided: "已作废",
     amended: "已更正",
     void_prompt: "作废原因：",
@@ -210,7 +227,7 @@ static EN: Texts = Texts {
     not_paired: "not paired",
     never: "never",
     no_households: "No households on this device. Log in once with network to download them.",
-    help_list: "↑↓ select  Enter detail  n new visit  h history  d drafts  q quit",
+    help_list: "↑↓ select  Enter detail  n new visit  h history  d drafts  s sync  q quit",
     detail: "Household",
     members: "Members",
     cause: "Cause of poverty",
@@ -219,7 +236,7 @@ static EN: Texts = Texts {
     phone: "Phone",
     helpers: "Helpers",
     history: "Visit history",
-    help_detail: "n new visit  h history  Esc back  q quit",
+    help_detail: "n new visit  h history  s sync  Esc back  q quit",
     new_visit: "New visit record",
     amend_visit: "Amend visit",
     kind: "Kind",
@@ -258,9 +275,16 @@ static EN: Texts = Texts {
     chooser_title: "Choose a photo file",
     help_chooser: "↑↓ select  Enter open/choose  Backspace parent  Esc cancel",
     visit_history: "Visit history",
-    help_history: "↑↓ select  a amend  v void  Esc back  q quit",
+    help_history: "↑↓ select  a amend  v void  s sync  Esc back  q quit",
     sync_local: "local only",
     sync_done: "synced",
+    sync_uploading: "uploading",
+    sync_awaiting: "awaiting photos",
+    sync_rejected: "REJECTED",
+    sync_conflict: "CONFLICT",
+    sync_running: "a sync is running",
+    unsynced: "unsynced",
+    sync_failed: "sync stopped; the next sync resumes: ",
     voided: "VOID",
     amended: "amended",
     void_prompt: "Reason to void: ",
@@ -337,5 +361,86 @@ impl Lang {
         } else {
             f.label_en()
         }
+    }
+
+    /// A record's sync state.
+    pub fn sync_state(self, s: SyncState) -> &'static str {
+        let t = self.texts();
+        match s {
+            SyncState::Local => t.sync_local,
+            SyncState::Uploading => t.sync_uploading,
+            SyncState::AwaitingPhotos => t.sync_awaiting,
+            SyncState::Synced => t.sync_done,
+            SyncState::Rejected => t.sync_rejected,
+            SyncState::Conflict => t.sync_conflict,
+        }
+    }
+
+    /// The progress line of a running sync: step, records and bytes.
+    pub fn sync_progress(self, p: &SyncProgress) -> String {
+        let mb = |b: u64| b as f64 / 1_048_576.0;
+        let zh = self == Lang::Zh;
+        let phase = match (p.phase, zh) {
+            (SyncPhase::Pushing, true) => "上传记录",
+            (SyncPhase::Uploading, true) => "上传照片",
+            (SyncPhase::Confirming, true) => "确认",
+            (SyncPhase::Pulling, true) => "下载更新",
+            (SyncPhase::Downloading, true) => "下载照片",
+            (SyncPhase::Done, true) => "完成",
+            (SyncPhase::Pushing, false) => "sending records",
+            (SyncPhase::Uploading, false) => "sending photos",
+            (SyncPhase::Confirming, false) => "confirming",
+            (SyncPhase::Pulling, false) => "receiving updates",
+            (SyncPhase::Downloading, false) => "receiving photos",
+            (SyncPhase::Done, false) => "done",
+        };
+        let (records, photos) = if zh {
+            ("记录", "照片")
+        } else {
+            ("records", "photos")
+        };
+        // The unit follows the total: a signature of a few KB does not read "0.0 MB".
+        let bytes = if p.bytes_total >= 1_048_576 {
+            format!("{:.1}/{:.1} MB", mb(p.bytes_done), mb(p.bytes_total))
+        } else {
+            let kb = |b: u64| b.div_ceil(1024);
+            format!("{}/{} KB", kb(p.bytes_done), kb(p.bytes_total))
+        };
+        let mut out = format!(
+            "{phase} · {records} {}/{} · {photos} {bytes}",
+            p.records_done, p.records_total,
+        );
+        if p.files_total > 0 {
+            out.push_str(&format!(" · ↓ {}/{}", p.files_done, p.files_total));
+        }
+        if p.retry.is_some() {
+            out.push_str(if zh {
+                " · 网络不稳，重试中"
+            } else {
+                " · weak link, retrying"
+            });
+        }
+        out
+    }
+
+    /// One line on how a finished sync went.
+    pub fn sync_summary(self, r: &SyncReport) -> String {
+        let refused = (r.rejected.len() + r.conflicts.len()) as u64;
+        let mut out = if self == Lang::Zh {
+            format!(
+                "同步完成：已同步 {}，待传照片 {}，被拒 {}，收到 {}",
+                r.synced, r.awaiting_photos, refused, r.imported
+            )
+        } else {
+            format!(
+                "sync done: {} synced, {} awaiting photos, {} refused, {} received",
+                r.synced, r.awaiting_photos, refused, r.imported
+            )
+        };
+        if let Some(p) = r.problems.first() {
+            out.push_str(" · ");
+            out.push_str(p);
+        }
+        out
     }
 }

@@ -1,8 +1,9 @@
 //! Bangfu's offline field client.
 //!
 //! The core — [`client::Client`] over a local SQLite [`store`], the device key in
-//! [`signing`], [`photos`] and the [`signature_pad`] — has no terminal dependency, so a
-//! handheld device's shell or a mobile app can embed it (`default-features = false`).
+//! [`signing`], [`photos`], the [`signature_pad`] and the [`sync`] engine — has no
+//! terminal dependency, so a handheld device's shell or a mobile app can embed it
+//! (`default-features = false`).
 //! The `tui` feature adds the ratatui interface ([`app`] state and update, [`ui`]
 //! rendering, [`tui`] event loop); the `cli` feature the `bangfu` binary.
 
@@ -16,6 +17,7 @@ pub mod photos;
 pub mod signature_pad;
 pub mod signing;
 pub mod store;
+pub mod sync;
 
 #[cfg(feature = "tui")]
 pub mod app;
@@ -27,3 +29,4 @@ pub mod ui;
 pub use client::{Client, HouseholdOverview, LoginParams, LoginSummary};
 pub use config::{DataDir, Limits};
 pub use error::{ClientError, Result};
+pub use sync::{SyncOptions, SyncProgress, SyncReport};

@@ -10,8 +10,9 @@ use anyhow::{Context as _, bail};
 use bangfu_client::app::{App, Clock};
 use bangfu_client::draft::{parse_delivery, parse_family_change, parse_local_time};
 use bangfu_client::i18n::Lang;
-use bangfu_client::store::VisitRow;
-use bangfu_client::{Client, ClientError, DataDir, Limits, LoginParams};
+use bangfu_client::store::{SyncState, VisitRow};
+use bangfu_client::sync::{RetryPolicy, SyncPhase};
+use bangfu_client::{Client, ClientError, DataDir, Limits, LoginParams, SyncOptions, SyncProgress};
 use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{HouseholdSignature, PolicyArea, VisitBody, utc_seconds};
 use chrono::Utc;
@@ -72,6 +73,25 @@ enum Command {
     Drafts,
     /// Check the store, the record chain, signatures and images.
     Verify,
+    /// Send records and photos to the server and receive updates; resumes where the
+    /// last sync stopped. Exit code 3 when something is left unsynced.
+    Sync {
+        /// Send rejected and conflicting records again (after the town office fixed the ledger).
+        #[arg(long)]
+        retry_rejected: bool,
+        /// Another server URL than the one logged in to (a proxy).
+        #[arg(long)]
+        server: Option<String>,
+        /// Records per push (1–500).
+        #[arg(long, default_value_t = 100)]
+        batch_size: usize,
+        /// Largest upload chunk, in KiB (a cut connection loses at most one).
+        #[arg(long, default_value_t = 256)]
+        chunk_kib: usize,
+        /// Attempts per network operation before giving up (1: no retry).
+        #[arg(long, default_value_t = 8)]
+        attempts: u32,
+    },
     /// Save phone-call records in a loop (crash-safety tests).
     #[command(hide = true)]
     DebugSaveLoop {
@@ -189,11 +209,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bangfu_client::tui::run(&mut app)?;
             Ok(())
         }
-        Some(command) => rt.block_on(headless(&client, command, cli.json)),
+        Some(command) => rt.block_on(headless(&client, command, cli.lang, cli.json)),
     }
 }
 
-async fn headless(client: &Client, command: Command, json: bool) -> anyhow::Result<()> {
+async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> anyhow::Result<()> {
     match command {
         Command::Tui => Ok(()),
         Command::Login {
@@ -326,6 +346,26 @@ async fn headless(client: &Client, command: Command, json: bool) -> anyhow::Resu
                 std::process::exit(1);
             }
             Ok(())
+        }
+        Command::Sync {
+            retry_rejected,
+            server,
+            batch_size,
+            chunk_kib,
+            attempts,
+        } => {
+            let options = SyncOptions {
+                server,
+                batch_size,
+                chunk_bytes: chunk_kib.saturating_mul(1024),
+                retry_rejected,
+                retry: RetryPolicy {
+                    max_attempts: attempts.max(1),
+                    ..RetryPolicy::default()
+                },
+                ..SyncOptions::default()
+            };
+            sync(client, &options, lang, json).await
         }
         Command::DebugSaveLoop { household, count } => {
             let mut out = std::io::stdout().lock();
@@ -529,7 +569,8 @@ fn visit_json(client: &Client, v: &VisitRow) -> serde_json::Value {
         "voided": v.voided,
         "void_reason": v.void_reason,
         "amendments": v.amendments,
-        "sync_state": if v.unsynced > 0 { "local" } else { "synced" },
+        "sync_state": v.sync,
+        "sync_reason": v.sync_reason,
         "photos": photo_paths,
         "current": v.current,
     })
@@ -567,16 +608,88 @@ async fn visit_list(
         } else {
             ""
         };
-        println!(
-            "{}  household {:>6}  {at}  {kind:<5}  {photos} photos  {state:<7}  {}",
-            v.visit_id,
-            v.household_id,
-            if v.unsynced > 0 {
-                "local only"
-            } else {
-                "synced"
+        let sync = match (v.sync, &v.sync_reason) {
+            (SyncState::Rejected | SyncState::Conflict, Some(reason)) => {
+                format!("{}: {reason}", sync_label(v.sync))
             }
+            (s, _) => sync_label(s).to_string(),
+        };
+        println!(
+            "{}  household {:>6}  {at}  {kind:<5}  {photos} photos  {state:<7}  {sync}",
+            v.visit_id, v.household_id,
         );
+    }
+    Ok(())
+}
+
+/// How `visit list` names a sync state.
+fn sync_label(s: SyncState) -> &'static str {
+    match s {
+        SyncState::Local => "local only",
+        SyncState::Uploading => "uploading",
+        SyncState::AwaitingPhotos => "awaiting photos",
+        SyncState::Synced => "synced",
+        SyncState::Rejected => "REJECTED",
+        SyncState::Conflict => "CONFLICT",
+    }
+}
+
+/// `bangfu sync`: a progress line on standard error (redrawn in place on a terminal,
+/// one line per step otherwise), the report on standard output; exit code 3 when
+/// something is left unsynced.
+async fn sync(
+    client: &Client,
+    options: &SyncOptions,
+    lang: Lang,
+    json: bool,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    let tty = std::io::stderr().is_terminal();
+    let last_phase = std::sync::Mutex::new(None::<SyncPhase>);
+    let last_draw = std::sync::Mutex::new(std::time::Instant::now());
+    let progress = move |p: &SyncProgress| {
+        let line = lang.sync_progress(p);
+        if tty {
+            let mut t = last_draw.lock().unwrap_or_else(|e| e.into_inner());
+            if p.phase == SyncPhase::Done || t.elapsed() >= std::time::Duration::from_millis(100) {
+                *t = std::time::Instant::now();
+                eprint!("\r\x1b[2K{line}");
+            }
+        } else {
+            // A log: a line per step, per retry, and every few seconds of a long step.
+            let mut last = last_phase.lock().unwrap_or_else(|e| e.into_inner());
+            let mut t = last_draw.lock().unwrap_or_else(|e| e.into_inner());
+            if *last != Some(p.phase)
+                || p.retry.is_some()
+                || t.elapsed() >= std::time::Duration::from_secs(2)
+            {
+                *last = Some(p.phase);
+                *t = std::time::Instant::now();
+                match &p.retry {
+                    Some(r) => eprintln!("{line} · {r}"),
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+    };
+    let result = client.sync(options, &progress).await;
+    if tty {
+        eprintln!();
+    }
+    let report = result?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", lang.sync_summary(&report));
+        for r in report.rejected.iter().chain(&report.conflicts) {
+            println!("  {}  {}", r.id, r.reason);
+        }
+        for p in &report.problems {
+            println!("  {p}");
+        }
+    }
+    if !report.complete() {
+        std::process::exit(3);
     }
     Ok(())
 }

@@ -118,6 +118,27 @@ impl PhotoStore {
         self.put(png, w, h, MediaType::Png)
     }
 
+    /// Stores an image received from the server (a recovered record's photo or
+    /// signature), after checking it is a JPEG or PNG; its hash names it.
+    pub fn put_received(&self, bytes: &[u8]) -> Result<StoredImage> {
+        let not_image = |reason: String| ClientError::NotAnImage {
+            path: format!("server image {}", sha256_hex(bytes)).into(),
+            reason,
+        };
+        let reader = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| not_image(e.to_string()))?;
+        let media_type = match reader.format() {
+            Some(image::ImageFormat::Jpeg) => MediaType::Jpeg,
+            Some(image::ImageFormat::Png) => MediaType::Png,
+            _ => return Err(not_image("not a JPEG or PNG".into())),
+        };
+        let (width, height) = reader
+            .into_dimensions()
+            .map_err(|e| not_image(e.to_string()))?;
+        self.put(bytes, width, height, media_type)
+    }
+
     fn put(
         &self,
         bytes: &[u8],

@@ -264,3 +264,87 @@ fn not_logged_in_is_explained() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
 }
+
+#[test]
+fn visit_list_shows_sync_states_and_sync_without_network_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rt = runtime();
+    let client = rt.block_on(login(&data, Limits::default()));
+    let call = |h: &str| {
+        let v = json(&bangfu(
+            &data,
+            &[
+                "--json",
+                "visit",
+                "new",
+                "--household",
+                h,
+                "--kind",
+                "phone",
+            ],
+        ));
+        v["record"]["record"]["id"].as_str().unwrap().to_string()
+    };
+    let (refused, waiting) = (call("1"), call("2"));
+    rt.block_on(async {
+        use sea_orm::ConnectionTrait as _;
+        let db = client.store().connection();
+        db.execute_unprepared(&format!(
+            "UPDATE records SET sync_state = 'rejected', sync_reason = 'household 1 has never been paired with this helper' WHERE id = '{refused}'"
+        ))
+        .await?;
+        db.execute_unprepared(&format!(
+            "UPDATE records SET sync_state = 'awaiting_photos' WHERE id = '{waiting}'"
+        ))
+        .await
+    })
+    .unwrap();
+
+    let out = bangfu(&data, &["visit", "list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |id: &str| {
+        text.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        line(&refused).ends_with("REJECTED: household 1 has never been paired with this helper"),
+        "{text}"
+    );
+    assert!(line(&waiting).ends_with("awaiting photos"), "{text}");
+    let list = json(&bangfu(&data, &["--json", "visit", "list"]));
+    let v = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["visit_id"] == refused.as_str())
+        .unwrap();
+    assert_eq!(v["sync_state"], "rejected");
+    assert!(
+        v["sync_reason"]
+            .as_str()
+            .unwrap()
+            .contains("never been paired")
+    );
+
+    // No server behind the saved URL: a clear network error, exit code 1, no change.
+    let out = bangfu(&data, &["sync", "--attempts", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("network") && err.contains("127.0.0.1:9"),
+        "{err}"
+    );
+    let list = json(&bangfu(&data, &["--json", "visit", "list"]));
+    let states: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["sync_state"].as_str().unwrap())
+        .collect();
+    let mut states = states;
+    states.sort();
+    assert_eq!(states, ["awaiting_photos", "rejected"]);
+}

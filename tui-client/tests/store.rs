@@ -377,3 +377,110 @@ fn a_record_must_name_a_known_household_and_stored_images() {
         );
     });
 }
+
+/// A record of another device (the helper's old phone), as the server sends it in pull.
+fn server_record(
+    key: &bangfu_client::signing::DeviceKey,
+    seq: i64,
+    prev: &str,
+    record_type: RecordType,
+    target: Option<uuid::Uuid>,
+) -> bangfu_shared::sync::ServerRecord {
+    let visit = (record_type != RecordType::Void).then(|| {
+        let mut v = VisitBody::new(VisitKind::Phone, now());
+        v.notes = Some(format!("旧手机 {seq}"));
+        v
+    });
+    let envelope = bangfu_shared::visit::RecordEnvelope {
+        v: bangfu_shared::visit::FORMAT_VERSION,
+        id: uuid::Uuid::now_v7(),
+        record_type,
+        device_id: 41,
+        seq,
+        prev_sha256: prev.into(),
+        author_helper_id: HELPER_ID,
+        household_id: 1,
+        created_at: now() + chrono::Duration::seconds(seq),
+        visit,
+        target_id: target,
+        reason: (record_type == RecordType::Void).then(|| "误录".to_string()),
+    };
+    bangfu_shared::sync::ServerRecord {
+        signed: key.sign(envelope).unwrap(),
+        status: bangfu_shared::sync::AckStatus::Accepted,
+        missing_blobs: Vec::new(),
+        flags: Vec::new(),
+        received_at: now(),
+        review: None,
+    }
+}
+
+#[test]
+fn pull_pages_import_records_in_any_order_and_update_households() {
+    use bangfu_client::store::SyncState;
+    use bangfu_shared::sync::PullResponse;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let old = bangfu_client::signing::DeviceKey::from_seed([9; 32]);
+        let visit = server_record(&old, 1, ZERO_HASH, RecordType::Visit, None);
+        let visit_sha = visit.signed.record.record_sha256().unwrap();
+        let void = server_record(
+            &old,
+            2,
+            &visit_sha,
+            RecordType::Void,
+            Some(visit.signed.record.id),
+        );
+        // The void arrives first (its visit's photos came later, say): it waits.
+        let mut households = default_households();
+        households.truncate(1);
+        let page = PullResponse {
+            records: vec![void.clone()],
+            households: Some(households),
+            policy: None,
+            cursor: 10,
+            more: true,
+        };
+        let applied = c.store().apply_pull_page(&page).await.unwrap();
+        assert_eq!((applied.imported, applied.waiting), (0, 1));
+        assert!(applied.households);
+        assert_eq!(c.households(now()).await.unwrap().len(), 1);
+        assert_eq!(c.store().pull_cursor().await.unwrap(), 10);
+        assert!(c.visits(None, 10).await.unwrap().is_empty());
+
+        let page = PullResponse {
+            records: vec![visit.clone()],
+            households: None,
+            policy: None,
+            cursor: 12,
+            more: false,
+        };
+        let applied = c.store().apply_pull_page(&page).await.unwrap();
+        assert_eq!((applied.imported, applied.waiting), (2, 0), "{applied:?}");
+        let v = c.visits(None, 10).await.unwrap();
+        assert_eq!(v.len(), 1);
+        assert!(v[0].voided);
+        assert_eq!(v[0].sync, SyncState::Synced);
+        assert_eq!(c.households(now()).await.unwrap().len(), 1, "kept");
+
+        // The same page again changes nothing; this device's own chain is untouched.
+        let applied = c.store().apply_pull_page(&page).await.unwrap();
+        assert_eq!((applied.imported, applied.updated), (0, 1));
+        let mine = c
+            .record_visit(
+                1,
+                VisitBody::new(VisitKind::Phone, now()),
+                None,
+                None,
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(mine.record.seq, 1, "a new device starts its own chain");
+        assert!(c.verify().await.unwrap().ok());
+        let counts = c.store().sync_counts().await.unwrap();
+        assert_eq!((counts.synced, counts.local), (2, 1));
+    });
+}

@@ -5,8 +5,9 @@
 
 mod common;
 
-use bangfu_client::app::{Action, App, Clock, Overlay, Screen};
+use bangfu_client::app::{Action, App, Clock, Overlay, Screen, SyncEvent};
 use bangfu_client::i18n::Lang;
+use bangfu_client::sync::{RetryPolicy, SyncPhase, SyncProgress, SyncReport};
 use bangfu_client::ui::{self, buffer_text};
 use bangfu_client::{Client, DataDir, Limits};
 use bangfu_shared::VisitKind;
@@ -30,6 +31,8 @@ fn fixture(lang: Lang) -> Fixture {
     let client = rt.block_on(login(&dir.path().join("data"), Limits::default()));
     let mut app = App::new(client, rt, lang, Clock::Fixed(now()), (80, 24));
     app.last_dir = dir.path().to_path_buf();
+    // The fixture's server does not exist: a sync fails at once instead of retrying.
+    app.sync_options.retry = RetryPolicy::once();
     Fixture { _dir: dir, app }
 }
 
@@ -427,6 +430,7 @@ fn no_panic_on_any_key_at_any_size() {
         Action::Up,
         Action::Down,
         Action::Char('h'),
+        Action::Char('s'),
         Action::Char('d'),
         Action::Char('a'),
         Action::Char('v'),
@@ -496,4 +500,153 @@ fn an_unregistered_device_shows_the_login_screen() {
         "{:?}",
         app.status
     );
+}
+
+/// Records a phone call from the households screen (n, phone, Ctrl+S).
+fn phone_call(app: &mut App) {
+    app.update(Action::Char('n'));
+    app.update(Action::Right);
+    app.update(Action::Sign);
+}
+
+#[test]
+fn a_running_sync_shows_a_progress_bar_with_records_and_bytes() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.apply_sync_event(SyncEvent::Progress(SyncProgress {
+        phase: SyncPhase::Uploading,
+        records_done: 3,
+        records_total: 10,
+        bytes_done: 1_048_576,
+        bytes_total: 4 * 1_048_576,
+        pulled: 0,
+        files_done: 0,
+        files_total: 0,
+        retry: None,
+    }));
+    assert!(app.sync.running);
+    let mut t = terminal(80, 24);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let text = buffer_text(t.backend().buffer());
+    let status_row = text.lines().nth(22).unwrap();
+    assert!(
+        status_row.contains("上传照片")
+            && status_row.contains("记录 3/10")
+            && status_row.contains("1.0/4.0 MB"),
+        "{text}"
+    );
+    // The bar is filled to (3/10 + 1/4) / 2 = 27.5 %: about 22 of 80 cells.
+    let buf = t.backend().buffer();
+    let filled = (0..80)
+        .filter(|x| {
+            let cell = &buf[(*x, 22)];
+            cell.symbol() == "█" || cell.bg == Color::Green
+        })
+        .count();
+    assert!((18..=26).contains(&filled), "{filled} cells filled");
+
+    // A weak link: the bar says it is retrying.
+    app.apply_sync_event(SyncEvent::Progress(SyncProgress {
+        phase: SyncPhase::Uploading,
+        records_done: 3,
+        records_total: 10,
+        bytes_done: 1_048_576,
+        bytes_total: 4 * 1_048_576,
+        pulled: 0,
+        files_done: 0,
+        files_total: 0,
+        retry: Some("network: reset (retrying in 1.2 s)".into()),
+    }));
+    assert!(draw(app).contains("网络不稳，重试中"));
+
+    app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport {
+        synced: 10,
+        ..SyncReport::default()
+    })));
+    assert!(!app.sync.running);
+    let text = draw(app);
+    assert!(text.contains("同步完成：已同步 10"), "{text}");
+}
+
+#[test]
+fn each_visit_shows_its_sync_state_and_a_rejection_shows_the_reason() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    phone_call(app);
+    phone_call(app);
+    phone_call(app);
+    let ids: Vec<String> = app
+        .runtime()
+        .block_on(app.client().visits(None, 10))
+        .unwrap()
+        .iter()
+        .map(|v| v.visit_id.to_string())
+        .collect();
+    let db = app.client().store().connection().clone();
+    app.runtime()
+        .block_on(async {
+            use sea_orm::ConnectionTrait as _;
+            db.execute_unprepared(&format!(
+                "UPDATE records SET sync_state = 'rejected', sync_reason = '签名与记录不符：签名后被改动' WHERE id = '{}'",
+                ids[0]
+            ))
+            .await?;
+            db.execute_unprepared(&format!(
+                "UPDATE records SET sync_state = 'awaiting_photos' WHERE id = '{}'",
+                ids[1]
+            ))
+            .await
+        })
+        .unwrap();
+    app.update(Action::Char('h'));
+    let text = draw(app);
+    assert!(
+        text.contains("被拒") && text.contains("待传照片") && text.contains("仅本地"),
+        "{text}"
+    );
+    app.history_selected = app
+        .history
+        .iter()
+        .position(|v| v.visit_id.to_string() == ids[0])
+        .unwrap();
+    let text = draw(app);
+    assert!(
+        text.contains("被拒：签名与记录不符：签名后被改动"),
+        "{text}"
+    );
+    // The title counts what is left; the household's detail screen marks it too.
+    app.update(Action::Back);
+    let text = draw(app);
+    assert!(
+        text.lines().next().unwrap().contains("待同步 3 · 被拒 1"),
+        "{text}"
+    );
+    app.update(Action::Enter);
+    assert!(draw(app).contains("被拒"));
+}
+
+#[test]
+fn s_syncs_in_the_background_and_a_failure_leaves_the_records_local() {
+    let mut fx = fixture(Lang::En);
+    let app = &mut fx.app;
+    phone_call(app);
+    app.update(Action::Char('s'));
+    assert!(app.sync.running, "started");
+    app.update(Action::Char('s'));
+    assert!(app.sync.running, "one sync at a time");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.sync.running && std::time::Instant::now() < deadline {
+        app.update(Action::Tick);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!app.sync.running, "finished");
+    let status = app.status.clone().unwrap();
+    assert!(status.error, "{status:?}");
+    assert!(
+        status.text.contains("sync stopped") && status.text.contains("network"),
+        "{status:?}"
+    );
+    app.update(Action::Char('h'));
+    let text = draw(app);
+    assert!(text.contains("local only"), "{text}");
 }

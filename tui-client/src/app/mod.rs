@@ -1,11 +1,13 @@
 //! The terminal app's state and its update function: `Action → update(&mut App)`;
 //! rendering (`crate::ui`) only reads the state. The app drives the offline core
 //! ([`Client`]) synchronously through a tokio runtime: every call is a local SQLite or
-//! file operation, except the login screen's.
+//! file operation, except the login screen's. Sync runs on a background thread and
+//! reports over a channel ([`SyncEvent`]).
 
 mod action;
 pub mod chooser;
 pub mod form;
+mod sync;
 mod update;
 
 use std::collections::HashMap;
@@ -18,6 +20,7 @@ use uuid::Uuid;
 pub use action::Action;
 use chooser::Chooser;
 use form::FormState;
+pub use sync::{SyncEvent, SyncView};
 
 use crate::client::{Client, HouseholdOverview};
 use crate::draft::VisitDraft;
@@ -107,6 +110,13 @@ pub struct App {
     pub last_dir: PathBuf,
     /// When the open form was last saved as a draft.
     last_save: Option<std::time::Instant>,
+    /// The background sync, as shown (`s` starts one).
+    pub sync: SyncView,
+    /// Records on the device by sync state (the title bar shows what is left).
+    pub sync_counts: crate::store::SyncCounts,
+    /// How the background sync runs (tests shorten the retries).
+    pub sync_options: crate::sync::SyncOptions,
+    sync_rx: Option<std::sync::mpsc::Receiver<SyncEvent>>,
 }
 
 impl App {
@@ -142,6 +152,10 @@ impl App {
             thumbs: HashMap::new(),
             last_dir,
             last_save: None,
+            sync: SyncView::default(),
+            sync_counts: crate::store::SyncCounts::default(),
+            sync_options: crate::sync::SyncOptions::default(),
+            sync_rx: None,
         };
         app.start();
         app

@@ -40,6 +40,7 @@ impl App {
 
     /// Applies one action.
     pub fn update(&mut self, action: Action) {
+        self.poll_sync();
         match action {
             Action::Resize { width, height } => {
                 self.size = (width, height);
@@ -73,14 +74,14 @@ impl App {
         }
     }
 
-    fn info(&mut self, text: impl Into<String>) {
+    pub(super) fn info(&mut self, text: impl Into<String>) {
         self.status = Some(Status {
             text: text.into(),
             error: false,
         });
     }
 
-    fn fail(&mut self, e: impl std::fmt::Display) {
+    pub(super) fn fail(&mut self, e: impl std::fmt::Display) {
         self.status = Some(Status {
             text: e.to_string(),
             error: true,
@@ -107,6 +108,9 @@ impl App {
     }
 
     pub(super) fn reload_households(&mut self) {
+        if let Ok(c) = self.block(self.client.store().sync_counts()) {
+            self.sync_counts = c;
+        }
         match self.block(self.client.households(self.clock.now())) {
             Ok(h) => {
                 self.households = h;
@@ -116,7 +120,7 @@ impl App {
         }
     }
 
-    fn reload_history(&mut self, household_id: Option<i64>) {
+    pub(super) fn reload_history(&mut self, household_id: Option<i64>) {
         match self.block(self.client.visits(household_id, 500)) {
             Ok(v) => {
                 self.history = v;
@@ -198,6 +202,7 @@ impl App {
                 self.reload_drafts();
                 self.push(Screen::Households, Screen::Drafts);
             }
+            (Action::Char('s'), _) => self.start_sync(),
             _ => {}
         }
     }
@@ -208,6 +213,10 @@ impl App {
             Action::Back => self.pop(),
             Action::Char('q') => self.quit = true,
             Action::Char('n') => self.open_new_visit(here, household_id),
+            Action::Char('s') => {
+                self.screen = here;
+                self.start_sync();
+            }
             Action::Char('h') => {
                 self.reload_history(Some(household_id));
                 self.history_selected = 0;
@@ -538,6 +547,10 @@ impl App {
                     }
                     None => self.screen = here,
                 }
+            }
+            (Action::Char('s'), _) => {
+                self.screen = here;
+                self.start_sync();
             }
             (Action::Char('v'), Some(row)) => {
                 self.screen = here;

@@ -6,6 +6,7 @@
 //! projection of them (the current state of each visit after amendments and voids),
 //! written in the same transaction as the record that changes it.
 
+mod outbox;
 mod queries;
 mod schema;
 
@@ -20,7 +21,8 @@ use sea_orm::{
 
 use crate::error::{ClientError, Result};
 
-pub use queries::{Identity, StoredRecord, VisitRow};
+pub use outbox::{PullApplied, SyncCounts};
+pub use queries::{Identity, StoredRecord, SyncState, VisitRow};
 
 /// The client's SQLite store.
 #[derive(Debug, Clone)]
@@ -119,5 +121,58 @@ impl Store {
     pub async fn close(self) -> Result<()> {
         self.db.close().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store made by the first schema version, with a record and its photo link,
+    /// migrates to the current schema with its data intact.
+    #[tokio::test]
+    async fn a_version_1_store_migrates_with_its_records() {
+        let dir = std::env::temp_dir().join(format!("bangfu-migrate-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("store.sqlite3");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let db = Database::connect(url.as_str()).await.unwrap();
+        db.execute_unprepared(schema::STEPS[0]).await.unwrap();
+        db.execute_unprepared("PRAGMA user_version = 1")
+            .await
+            .unwrap();
+        let photo = "ab".repeat(32);
+        let prev = "0".repeat(64);
+        db.execute_unprepared(&format!(
+            "INSERT INTO files VALUES ('{photo}', 'image/jpeg', 10, 4, 3, '2026-03-01T00:00:00Z');
+             INSERT INTO records (id, device_id, seq, record_type, household_id, sha256, prev_sha256, envelope_json, signature, created_at)
+               VALUES ('r1', 1, 1, 'visit', 1, 'cd', '{prev}', '{{}}', 'sig', '2026-03-01T00:00:00Z');
+             INSERT INTO record_files VALUES ('r1', '{photo}', 'photo');"
+        ))
+        .await
+        .unwrap();
+        db.close().await.unwrap();
+
+        let store = Store::open(&path).await.unwrap();
+        assert_eq!(
+            store.user_version().await.unwrap(),
+            schema::STEPS.len() as i64
+        );
+        let row = store
+            .connection()
+            .query_one_raw(stmt(
+                "SELECT r.sync_state, r.sync_missing, f.sha256 FROM records r JOIN record_files f ON f.record_id = r.id",
+                [],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "local");
+        assert_eq!(row.try_get_by_index::<String>(1).unwrap(), "[]");
+        assert_eq!(row.try_get_by_index::<String>(2).unwrap(), photo);
+        assert!(store.missing_images().await.unwrap().is_empty());
+        assert_eq!(store.integrity_check().await.unwrap(), "ok");
+        store.close().await.unwrap();
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -47,14 +47,74 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// Where a record stands with the server.
+///
+/// `local` → `uploading` (sent, the answer not yet recorded) → `awaiting_photos` (the
+/// server stored it but still lacks files) → `synced`; or `rejected` / `conflict` with
+/// the server's reason. A process killed while a record is `uploading` leaves it so;
+/// the next sync sends it again (the server answers a known record the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    Local,
+    Uploading,
+    AwaitingPhotos,
+    Synced,
+    Rejected,
+    Conflict,
+}
+
+impl SyncState {
+    /// Every state, in the order lists rank them (most urgent first).
+    pub const ALL: [SyncState; 6] = [
+        SyncState::Rejected,
+        SyncState::Conflict,
+        SyncState::Local,
+        SyncState::Uploading,
+        SyncState::AwaitingPhotos,
+        SyncState::Synced,
+    ];
+
+    /// The code stored and printed.
+    pub fn code(self) -> &'static str {
+        match self {
+            SyncState::Local => "local",
+            SyncState::Uploading => "uploading",
+            SyncState::AwaitingPhotos => "awaiting_photos",
+            SyncState::Synced => "synced",
+            SyncState::Rejected => "rejected",
+            SyncState::Conflict => "conflict",
+        }
+    }
+
+    /// Parses a stored code.
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|x| x.code() == s)
+            .ok_or_else(|| ClientError::Corrupt(format!("unknown sync state `{s}`")))
+    }
+
+    /// The server refused the record: the helper has to look at it.
+    pub fn is_refused(self) -> bool {
+        matches!(self, SyncState::Rejected | SyncState::Conflict)
+    }
+}
+
+/// SQL ranking a record's sync state, most urgent first (for a visit's overall state).
+const STATE_RANK: &str = "CASE x.sync_state WHEN 'rejected' THEN 0 WHEN 'conflict' THEN 1 \
+     WHEN 'local' THEN 2 WHEN 'uploading' THEN 3 WHEN 'awaiting_photos' THEN 4 ELSE 5 END";
+
 /// A signed record as stored, with its content hash and sync state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredRecord {
     #[serde(flatten)]
     pub signed: SignedRecord,
     pub sha256: String,
-    /// `local` until the server has it (sync is issue 4).
-    pub sync_state: String,
+    pub sync_state: SyncState,
+    /// Why the server rejected the record (or why it conflicts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_reason: Option<String>,
 }
 
 /// A visit as it stands now: its latest content (the original or the last amendment).
@@ -67,36 +127,70 @@ pub struct VisitRow {
     pub amendments: i64,
     pub voided: bool,
     pub void_reason: Option<String>,
-    /// Records of this visit (original, amendments, void) not yet on the server.
+    /// Records of this visit (original, amendments, void) not yet synced.
     pub unsynced: i64,
+    /// The most urgent sync state among the visit's records (a rejected amendment makes
+    /// the visit show as rejected).
+    pub sync: SyncState,
+    /// The server's reason when that state is `rejected` or `conflict`.
+    pub sync_reason: Option<String>,
 }
 
-fn corrupt(e: impl std::fmt::Display) -> ClientError {
+pub(crate) fn corrupt(e: impl std::fmt::Display) -> ClientError {
     ClientError::Corrupt(e.to_string())
 }
 
-fn parse_json<T: DeserializeOwned>(s: &str) -> Result<T> {
+pub(crate) fn parse_json<T: DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(corrupt)
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<String> {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(corrupt)
 }
 
-fn record_from_row(r: &QueryResult, offset: usize) -> Result<StoredRecord> {
+pub(crate) fn record_from_row(r: &QueryResult, offset: usize) -> Result<StoredRecord> {
     let envelope: String = r.try_get_by_index(offset)?;
     let signature: String = r.try_get_by_index(offset + 1)?;
     let sha256: String = r.try_get_by_index(offset + 2)?;
     let sync_state: String = r.try_get_by_index(offset + 3)?;
+    let sync_reason: Option<String> = r.try_get_by_index(offset + 4)?;
     let record: RecordEnvelope = parse_json(&envelope)?;
     Ok(StoredRecord {
         signed: SignedRecord { record, signature },
         sha256,
-        sync_state,
+        sync_state: SyncState::parse(&sync_state)?,
+        sync_reason,
     })
 }
 
-const RECORD_COLS: &str = "r.envelope_json, r.signature, r.sha256, r.sync_state";
+pub(crate) const RECORD_COLS: &str =
+    "r.envelope_json, r.signature, r.sha256, r.sync_state, r.sync_reason";
+
+/// The columns of a [`VisitRow`] (then [`RECORD_COLS`] of its current record).
+const VISIT_COLS: &str = "v.visit_id, v.household_id, v.amendments, v.voided, v.void_reason, \
+     (SELECT COUNT(*) FROM records x WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.sync_state <> 'synced'), \
+     (SELECT x.sync_state FROM records x WHERE x.id = v.visit_id OR x.target_id = v.visit_id ORDER BY {RANK}, x.seq LIMIT 1), \
+     (SELECT x.sync_reason FROM records x WHERE x.id = v.visit_id OR x.target_id = v.visit_id ORDER BY {RANK}, x.seq LIMIT 1)";
+
+fn visit_cols() -> String {
+    VISIT_COLS.replace("{RANK}", STATE_RANK)
+}
+
+fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
+    let id: String = r.try_get_by_index(0)?;
+    let state: Option<String> = r.try_get_by_index(6)?;
+    Ok(VisitRow {
+        visit_id: Uuid::parse_str(&id).map_err(corrupt)?,
+        household_id: r.try_get_by_index(1)?,
+        amendments: r.try_get_by_index(2)?,
+        voided: r.try_get_by_index::<i64>(3)? != 0,
+        void_reason: r.try_get_by_index(4)?,
+        unsynced: r.try_get_by_index(5)?,
+        sync: SyncState::parse(state.as_deref().unwrap_or("local"))?,
+        sync_reason: r.try_get_by_index(7)?,
+        current: record_from_row(r, 8)?,
+    })
+}
 
 pub(crate) async fn get_meta<T: DeserializeOwned>(
     db: &impl ConnectionTrait,
@@ -145,8 +239,18 @@ impl Store {
         set_meta(&txn, "identity", identity).await?;
         set_meta(&txn, "policy", &snapshot.policy).await?;
         set_meta(&txn, "snapshot_at", &snapshot.server_time).await?;
-        txn.execute_unprepared("DELETE FROM households").await?;
-        for h in &snapshot.households {
+        Self::replace_households(&txn, &snapshot.households).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the households on the device (on `db`, the caller's transaction).
+    pub(crate) async fn replace_households(
+        db: &impl ConnectionTrait,
+        households: &[HouseholdDetail],
+    ) -> Result<()> {
+        db.execute_unprepared("DELETE FROM households").await?;
+        for h in households {
             let sql =
                 "INSERT INTO households (id, head_name, village, detail_json) VALUES (?, ?, ?, ?)";
             let values = [
@@ -155,9 +259,8 @@ impl Store {
                 h.summary.village.name.clone().into(),
                 to_json(h)?.into(),
             ];
-            txn.execute_raw(stmt(sql, values)).await?;
+            db.execute_raw(stmt(sql, values)).await?;
         }
-        txn.commit().await?;
         Ok(())
     }
 
@@ -301,14 +404,21 @@ impl Store {
                 db.execute_raw(stmt(sql, values)).await?;
             }
             (RecordType::Amendment, Some(target)) => {
-                let sql = "UPDATE visits SET kind = ?, at = ?, latest_record_id = ?, amendments = amendments + 1 WHERE visit_id = ?";
+                // The latest amendment by `created_at` carries the visit's content, even
+                // when records recovered by sync arrive out of order.
+                let sql = "UPDATE visits SET kind = ?, at = ?, latest_record_id = ? WHERE visit_id = ? \
+                           AND (SELECT l.created_at FROM records l WHERE l.id = visits.latest_record_id) <= ?";
                 let values = [
                     kind.into(),
                     at.into(),
                     r.id.to_string().into(),
                     target.to_string().into(),
+                    utc_seconds::format(&r.created_at).into(),
                 ];
                 db.execute_raw(stmt(sql, values)).await?;
+                let sql = "UPDATE visits SET amendments = amendments + 1 WHERE visit_id = ?";
+                db.execute_raw(stmt(sql, [target.to_string().into()]))
+                    .await?;
             }
             (RecordType::Void, Some(target)) => {
                 let sql = "UPDATE visits SET voided = 1, void_reason = ? WHERE visit_id = ?";
@@ -375,11 +485,10 @@ impl Store {
     /// Visits as they stand now, newest first; one household's or all, at most `limit`.
     pub async fn visits(&self, household_id: Option<i64>, limit: u64) -> Result<Vec<VisitRow>> {
         let sql = format!(
-            "SELECT v.visit_id, v.household_id, v.amendments, v.voided, v.void_reason, \
-             (SELECT COUNT(*) FROM records x WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.sync_state = 'local'), \
-             {RECORD_COLS} \
+            "SELECT {}, {RECORD_COLS} \
              FROM visits v JOIN records r ON r.id = v.latest_record_id \
-             WHERE (? IS NULL OR v.household_id = ?) ORDER BY v.at DESC, v.visit_id DESC LIMIT ?"
+             WHERE (? IS NULL OR v.household_id = ?) ORDER BY v.at DESC, v.visit_id DESC LIMIT ?",
+            visit_cols()
         );
         let values = [
             household_id.into(),
@@ -387,46 +496,20 @@ impl Store {
             (limit.min(i64::MAX as u64) as i64).into(),
         ];
         let rows = self.db.query_all_raw(stmt(&sql, values)).await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get_by_index(0)?;
-                Ok(VisitRow {
-                    visit_id: Uuid::parse_str(&id).map_err(corrupt)?,
-                    household_id: r.try_get_by_index(1)?,
-                    amendments: r.try_get_by_index(2)?,
-                    voided: r.try_get_by_index::<i64>(3)? != 0,
-                    void_reason: r.try_get_by_index(4)?,
-                    unsynced: r.try_get_by_index(5)?,
-                    current: record_from_row(r, 6)?,
-                })
-            })
-            .collect()
+        rows.iter().map(visit_from_row).collect()
     }
 
     /// One visit as it stands now.
     pub async fn visit(&self, visit_id: Uuid) -> Result<Option<VisitRow>> {
-        // Small enough to reuse the list query through a filter on the id.
         let sql = format!(
-            "SELECT v.visit_id, v.household_id, v.amendments, v.voided, v.void_reason, \
-             (SELECT COUNT(*) FROM records x WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.sync_state = 'local'), \
-             {RECORD_COLS} FROM visits v JOIN records r ON r.id = v.latest_record_id WHERE v.visit_id = ?"
+            "SELECT {}, {RECORD_COLS} FROM visits v JOIN records r ON r.id = v.latest_record_id WHERE v.visit_id = ?",
+            visit_cols()
         );
         let row = self
             .db
             .query_one_raw(stmt(&sql, [visit_id.to_string().into()]))
             .await?;
-        row.map(|r| {
-            Ok(VisitRow {
-                visit_id,
-                household_id: r.try_get_by_index(1)?,
-                amendments: r.try_get_by_index(2)?,
-                voided: r.try_get_by_index::<i64>(3)? != 0,
-                void_reason: r.try_get_by_index(4)?,
-                unsynced: r.try_get_by_index(5)?,
-                current: record_from_row(&r, 6)?,
-            })
-        })
-        .transpose()
+        row.map(|r| visit_from_row(&r)).transpose()
     }
 
     /// Saves (or replaces) a draft.

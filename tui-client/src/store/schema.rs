@@ -86,4 +86,44 @@ CREATE TABLE drafts (
     updated_at   TEXT NOT NULL
 );
 "#,
+    // 2: sync (issue 4). Per-record sync state with the server's reason and missing
+    // files; the pull cursor lives in `meta`; tus upload URLs survive a restart; records
+    // pulled from the server wait in an inbox until what they refer to is here; a record
+    // may now name an image that is not on the device yet (history recovered by pull,
+    // images downloaded after), so `record_files` no longer requires a `files` row.
+    r#"
+ALTER TABLE records ADD COLUMN sync_reason TEXT;
+ALTER TABLE records ADD COLUMN sync_missing TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE records ADD COLUMN sync_flags TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE records ADD COLUMN synced_at TEXT;
+CREATE INDEX records_by_sync_state ON records (sync_state, device_id, seq);
+
+CREATE TABLE record_files_v2 (
+    record_id TEXT NOT NULL REFERENCES records(id),
+    sha256    TEXT NOT NULL,
+    role      TEXT NOT NULL CHECK (role IN ('photo', 'household_signature')),
+    PRIMARY KEY (record_id, sha256, role)
+);
+INSERT INTO record_files_v2 (record_id, sha256, role) SELECT record_id, sha256, role FROM record_files;
+DROP TABLE record_files;
+ALTER TABLE record_files_v2 RENAME TO record_files;
+CREATE INDEX record_files_by_sha ON record_files (sha256);
+
+-- tus uploads in progress: the server's upload URL per file, so a killed sync resumes
+-- the same upload (HEAD for the offset) instead of starting another.
+CREATE TABLE uploads (
+    sha256     TEXT PRIMARY KEY NOT NULL,
+    url        TEXT NOT NULL,
+    length     INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+
+-- Records received by pull that cannot be stored yet (an amendment or void whose
+-- original has not arrived): kept here and retried after every pull page.
+CREATE TABLE pull_inbox (
+    id          TEXT PRIMARY KEY NOT NULL,
+    server_json TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+"#,
 ];

@@ -13,11 +13,22 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 use crate::app::{App, LoginForm, Screen};
 use crate::client::{HouseholdOverview, today};
 use crate::draft::format_local;
-use crate::store::VisitRow;
+use crate::store::{SyncState, VisitRow};
 
 fn date(t: Option<DateTime<Utc>>, never: &str) -> String {
     t.map(|t| today(t).format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| never.to_string())
+}
+
+/// How a sync state is coloured: refused red, not yet on the server yellow.
+pub fn sync_style(s: SyncState) -> Style {
+    match s {
+        SyncState::Synced => Style::new().fg(Color::Green),
+        SyncState::Rejected | SyncState::Conflict => overdue_style(),
+        SyncState::Local | SyncState::Uploading | SyncState::AwaitingPhotos => {
+            Style::new().fg(Color::Yellow)
+        }
+    }
 }
 
 fn selected_style() -> Style {
@@ -213,6 +224,10 @@ fn visit_summary(app: &App, v: &VisitRow) -> String {
             } else if v.amendments > 0 {
                 s.push_str(&format!("  [{}]", t.amended));
             }
+            s.push_str(&format!("  · {}", app.lang.sync_state(v.sync)));
+            if let Some(reason) = v.sync_reason.as_ref().filter(|_| v.sync.is_refused()) {
+                s.push_str(&format!("{}{reason}", t.colon));
+            }
             s
         }
         None => String::new(),
@@ -275,13 +290,22 @@ pub fn render_history(
         } else {
             String::new()
         };
-        let sync = if v.unsynced > 0 {
-            t.sync_local
-        } else {
-            t.sync_done
-        };
-        let row = Row::new([at, head, kind, photos, sig, state, sync.to_string()]);
-        if v.voided {
+        let sync = Cell::from(Span::styled(
+            app.lang.sync_state(v.sync),
+            sync_style(v.sync),
+        ));
+        let row = Row::new([
+            Cell::from(at),
+            Cell::from(head),
+            Cell::from(kind),
+            Cell::from(photos),
+            Cell::from(sig),
+            Cell::from(state),
+            sync,
+        ]);
+        if v.sync.is_refused() {
+            row.style(Style::new().fg(Color::Red))
+        } else if v.voided {
             row.style(
                 Style::new()
                     .fg(Color::DarkGray)
@@ -376,6 +400,19 @@ pub fn render_history(
                 format!("{}{c}{reason}", t.voided),
                 overdue_style(),
             )));
+        }
+        if v.sync.is_refused() {
+            lines.insert(
+                0,
+                Line::from(Span::styled(
+                    format!(
+                        "{}{c}{}",
+                        app.lang.sync_state(v.sync),
+                        v.sync_reason.clone().unwrap_or_default()
+                    ),
+                    overdue_style(),
+                )),
+            );
         }
         lines.push(Line::from(Span::styled(
             format!("#{} · {}", r.seq, v.visit_id),

@@ -12,7 +12,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Widget, Wrap};
+use ratatui::widgets::{Gauge, Paragraph, Widget, Wrap};
 
 use crate::app::{App, Overlay, Screen};
 use crate::photos::HalfBlocks;
@@ -55,7 +55,9 @@ pub fn render(app: &App, frame: &mut Frame) {
         Some(Overlay::Void { reason, .. }) => overlays::render_void(app, reason, frame, area),
         None => help_text,
     };
-    if let Some(s) = &app.status {
+    if app.sync.running {
+        render_sync_gauge(app, frame, status);
+    } else if let Some(s) = &app.status {
         let style = if s.error {
             Style::new().fg(Color::White).bg(Color::Red)
         } else {
@@ -72,6 +74,32 @@ pub fn render(app: &App, frame: &mut Frame) {
     );
 }
 
+/// The running sync as a one-line progress bar: step, records and bytes.
+fn render_sync_gauge(app: &App, frame: &mut Frame, area: Rect) {
+    let (ratio, label) = match &app.sync.progress {
+        Some(p) => (p.ratio(), app.lang.sync_progress(p)),
+        None => (0.0, app.lang.texts().sync_running.to_string()),
+    };
+    let retrying = app
+        .sync
+        .progress
+        .as_ref()
+        .is_some_and(|p| p.retry.is_some());
+    let colour = if retrying {
+        Color::Yellow
+    } else {
+        Color::Green
+    };
+    frame.render_widget(
+        Gauge::default()
+            .ratio(ratio.clamp(0.0, 1.0))
+            .label(label)
+            .use_unicode(true)
+            .gauge_style(Style::new().fg(colour).bg(Color::DarkGray)),
+        area,
+    );
+}
+
 fn render_title(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.lang.texts();
     let line = Line::from(vec![
@@ -85,6 +113,24 @@ fn render_title(app: &App, frame: &mut Frame, area: Rect) {
         Span::raw(" "),
         Span::styled(t.offline_note, Style::new().fg(Color::DarkGray)),
     ]);
+    let c = &app.sync_counts;
+    let line = if c.unsynced() > 0 {
+        let mut line = line;
+        line.push_span(Span::styled(
+            format!(" · {} {}", t.unsynced, c.unsynced()),
+            Style::new().fg(Color::Yellow),
+        ));
+        let refused = c.rejected + c.conflict;
+        if refused > 0 {
+            line.push_span(Span::styled(
+                format!(" · {} {refused}", t.sync_rejected),
+                Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+            ));
+        }
+        line
+    } else {
+        line
+    };
     frame.render_widget(Paragraph::new(line), area);
 }
 
@@ -169,4 +215,17 @@ pub fn buffer_text(buf: &Buffer) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The app rendered at `width × height`, as text (tests, debugging, screenshots in
+/// bug reports).
+pub fn screen_text(app: &App, width: u16, height: u16) -> String {
+    let backend = ratatui::backend::TestBackend::new(width, height);
+    match ratatui::Terminal::new(backend) {
+        Ok(mut terminal) => match terminal.draw(|f| render(app, f)) {
+            Ok(done) => buffer_text(done.buffer),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    }
 }

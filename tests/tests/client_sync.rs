@@ -1,0 +1,795 @@
+//! Issue 4 end to end with the real client: the `bangfu-client` sync engine against a
+//! real server, on SQLite and PostgreSQL. After every scenario the server holds exactly
+//! the records the devices created, each once, and every photo byte-identical.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bangfu_client::store::SyncState;
+use bangfu_client::sync::{RetryPolicy, SyncPhase};
+use bangfu_client::{Client, DataDir, Limits, LoginParams, SyncOptions, SyncProgress, SyncReport};
+use bangfu_server::db_test;
+use bangfu_shared::visit::{HouseholdSignature, VisitBody, sha256_hex};
+use bangfu_shared::{Role, VisitKind};
+use bangfu_tests::field::{cutting_proxy, jpeg, png, tus_offset};
+use bangfu_tests::{FIXTURE, PASSWORD, TestDb, World, enroll_directly, office};
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait as _, EntityTrait, PaginatorTrait};
+
+/// 黄志强, first helper of 田晓东 in the fixture ledger.
+const HELPER: &str = "15907579383";
+
+/// The test's scratch directory for client data dirs and photo files (removed with
+/// the test database).
+struct ClientDir(std::path::PathBuf);
+
+impl ClientDir {
+    fn new(t: &TestDb) -> ClientDir {
+        let dir = t.dir().join("clients");
+        std::fs::create_dir_all(&dir).unwrap();
+        ClientDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// A county with the fixture ledger and the helper enrolled.
+async fn world(t: &TestDb) -> World {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    enroll_directly(t, &w, HELPER).await;
+    w
+}
+
+fn origin(w: &World) -> String {
+    format!("http://{}", w.server.addr)
+}
+
+/// A device: a client over its own data directory, logged in to `w` as the helper.
+async fn device(w: &World, dir: &Path) -> Client {
+    let client = Client::open(DataDir::new(dir), Limits::default())
+        .await
+        .unwrap();
+    client
+        .login(&LoginParams {
+            server: origin(w),
+            username: HELPER.into(),
+            password: PASSWORD.into(),
+            enroll_code: None,
+            device_label: "测试终端".into(),
+        })
+        .await
+        .unwrap();
+    client
+}
+
+async fn household(c: &Client) -> i64 {
+    c.households(chrono::Utc::now()).await.unwrap()[0]
+        .detail
+        .summary
+        .id
+}
+
+/// A signed home visit with photos of about `kib` KiB each and a drawn signature.
+async fn home_visit(
+    c: &Client,
+    dir: &Path,
+    household: i64,
+    kib: &[usize],
+    seed: u8,
+) -> Vec<String> {
+    let mut body = VisitBody::new(VisitKind::Home, chrono::Utc::now());
+    body.problems.push("屋顶漏雨".into());
+    for (i, k) in kib.iter().enumerate() {
+        let path = dir.join(format!("photo-{seed}-{i}.jpg"));
+        std::fs::write(&path, jpeg(*k, seed.wrapping_add(i as u8))).unwrap();
+        body.photos.push(c.attach_photo(&path).await.unwrap());
+    }
+    let sig = c.attach_signature_png(&png(seed)).await.unwrap();
+    body.household_signature = Some(HouseholdSignature::Drawn {
+        image_sha256: sig.clone(),
+    });
+    let mut files: Vec<String> = body.photos.iter().map(|p| p.sha256.clone()).collect();
+    files.push(sig);
+    c.record_visit(household, body, None, None, chrono::Utc::now())
+        .await
+        .unwrap();
+    files
+}
+
+async fn phone_call(c: &Client, household: i64, note: &str) -> uuid::Uuid {
+    let mut body = VisitBody::new(VisitKind::Phone, chrono::Utc::now());
+    body.notes = Some(note.into());
+    c.record_visit(household, body, None, None, chrono::Utc::now())
+        .await
+        .unwrap()
+        .record
+        .id
+}
+
+/// Fast retries for loopback.
+fn quick() -> SyncOptions {
+    SyncOptions {
+        retry: RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+        },
+        max_duration: Duration::from_secs(60),
+        ..SyncOptions::default()
+    }
+}
+
+async fn sync(c: &Client, opts: &SyncOptions) -> SyncReport {
+    c.sync(opts, &|_| {}).await.unwrap()
+}
+
+/// Every record id on a device.
+async fn local_ids(c: &Client) -> BTreeSet<String> {
+    let device = c.identity().await.unwrap().device_id;
+    let mut ids: BTreeSet<String> = c
+        .store()
+        .device_records(device)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.signed.record.id.to_string())
+        .collect();
+    // Records recovered from other devices count too.
+    for v in c.visits(None, 10_000).await.unwrap() {
+        ids.insert(v.visit_id.to_string());
+    }
+    ids
+}
+
+/// The server holds exactly `ids`, each once; every file is byte-identical to the
+/// device's copy.
+async fn server_holds_exactly(
+    t: &TestDb,
+    w: &World,
+    ids: &BTreeSet<String>,
+    c: &Client,
+    files: &[String],
+) {
+    use bangfu_server::entities::record;
+    let rows = record::Entity::find().all(&t.db).await.unwrap();
+    let stored: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let unique: BTreeSet<String> = stored.iter().cloned().collect();
+    assert_eq!(stored.len(), unique.len(), "no record stored twice");
+    assert_eq!(&unique, ids, "the server holds exactly the records created");
+    assert!(
+        rows.iter().all(|r| r.status == "accepted"),
+        "every record complete: {:?}",
+        rows.iter().map(|r| &r.status).collect::<Vec<_>>()
+    );
+    let token = w.login(HELPER).await;
+    for sha in files {
+        let (status, bytes) = w.get_bytes(&token, &format!("/blobs/{sha}")).await;
+        let local = std::fs::read(c.photos().path_of(sha)).unwrap();
+        assert_eq!(status, StatusCode::OK, "{sha}");
+        assert!(bytes == local, "file {sha} is byte-identical on the server");
+        assert_eq!(sha256_hex(&bytes), *sha);
+    }
+}
+
+async fn all_synced(c: &Client) {
+    let counts = c.store().sync_counts().await.unwrap();
+    assert_eq!(counts.unsynced(), 0, "{counts:?}");
+}
+
+// (a) A connection cut in the middle of a photo; the upload resumes from the server's
+// offset, not from zero.
+async fn cut_mid_photo(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let c = device(&w, &dir.path().join("device")).await;
+    let h = household(&c).await;
+    let files = home_visit(&c, dir.path(), h, &[400], 1).await;
+    let photo = files[0].clone();
+    let photo_len = std::fs::metadata(c.photos().path_of(&photo)).unwrap().len();
+    assert!(
+        photo_len > 200 * 1024,
+        "a photo worth resuming: {photo_len}"
+    );
+
+    // Through a link that dies after 100 KiB, with no retry: the sync stops mid-photo.
+    let proxy = cutting_proxy(w.server.addr, 100 * 1024).await;
+    let cut = SyncOptions {
+        server: Some(format!("http://{proxy}")),
+        chunk_bytes: 32 * 1024,
+        retry: RetryPolicy::once(),
+        ..quick()
+    };
+    let err = c.sync(&cut, &|_| {}).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let visit = c.visits(None, 10).await.unwrap().remove(0);
+    assert_eq!(
+        visit.sync,
+        SyncState::AwaitingPhotos,
+        "the server has the record, not the photo"
+    );
+
+    // The server kept what arrived before the cut.
+    let url = c
+        .store()
+        .upload_url(&photo)
+        .await
+        .unwrap()
+        .expect("upload URL kept");
+    let token = w.login(HELPER).await;
+    let held = tus_offset(&w.http, &format!("{}{url}", origin(&w)), &token).await;
+    assert!(
+        held > 0 && held < photo_len,
+        "server offset {held} of {photo_len}"
+    );
+
+    // Back in signal: the same upload continues from the server's offset.
+    let signature_len = std::fs::metadata(c.photos().path_of(&files[1]))
+        .unwrap()
+        .len();
+    let report = sync(&c, &quick()).await;
+    eprintln!(
+        "photo {photo_len} B: the server held {held} B after the cut; the resumed sync sent {} B (signature {signature_len} B included)",
+        report.bytes_sent
+    );
+    assert_eq!(report.files_resumed, 1, "{report:?}");
+    assert!(
+        report.bytes_sent <= photo_len - held + signature_len,
+        "sent {} for a {photo_len}-byte photo of which the server held {held}, and a {signature_len}-byte signature",
+        report.bytes_sent
+    );
+    assert_eq!(report.synced, 1);
+    assert!(c.store().upload_url(&photo).await.unwrap().is_none());
+
+    // A second visit through a link that keeps dying: retries get it through alone.
+    let more = home_visit(&c, dir.path(), h, &[300], 7).await;
+    let flaky = SyncOptions {
+        server: Some(format!("http://{proxy}")),
+        chunk_bytes: 32 * 1024,
+        ..quick()
+    };
+    let retries = Arc::new(AtomicU64::new(0));
+    let r2 = retries.clone();
+    let report = c
+        .sync(&flaky, &move |p: &SyncProgress| {
+            if p.retry.is_some() {
+                r2.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .await
+        .unwrap();
+    eprintln!(
+        "through the dying link: {} retries, {} B sent",
+        retries.load(Ordering::SeqCst),
+        report.bytes_sent
+    );
+    assert!(retries.load(Ordering::SeqCst) > 0, "the link was cut");
+    assert!(report.complete(), "{report:?}");
+
+    all_synced(&c).await;
+    let all: Vec<String> = files.into_iter().chain(more).collect();
+    server_holds_exactly(t, &w, &local_ids(&c).await, &c, &all).await;
+}
+db_test!(
+    a_photo_cut_mid_upload_resumes_from_the_server_offset,
+    cut_mid_photo
+);
+
+// (b) The same batch pushed twice, the sync run twice, and records out of order.
+async fn twice_and_out_of_order(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let c = device(&w, &dir.path().join("device")).await;
+    let h = household(&c).await;
+    let mut files = home_visit(&c, dir.path(), h, &[30, 30], 2).await;
+    for i in 0..4 {
+        phone_call(&c, h, &format!("电话 {i}")).await;
+    }
+    let opts = SyncOptions {
+        batch_size: 2,
+        ..quick()
+    };
+
+    // Records 4 and 5 reach the server first, newest first (another path, a lost
+    // answer); then the engine sends everything in order.
+    let identity = c.identity().await.unwrap();
+    let mine = c.store().device_records(identity.device_id).await.unwrap();
+    let api = bangfu_client::api::ApiClient::new(&origin(&w))
+        .unwrap()
+        .with_token(identity.token.clone());
+    let early: Vec<_> = [4, 3].iter().map(|i| mine[*i].signed.clone()).collect();
+    api.push(&early).await.unwrap();
+
+    let first = sync(&c, &opts).await;
+    assert_eq!(first.pushed, 5);
+    assert_eq!(first.synced, 5, "{first:?}");
+    assert_eq!(first.files_uploaded, 3);
+    all_synced(&c).await;
+
+    // The sync run again: nothing to send, nothing changes.
+    let again = sync(&c, &opts).await;
+    assert_eq!(
+        (again.pushed, again.files_uploaded, again.imported),
+        (0, 0, 0)
+    );
+
+    // The same batch pushed twice: the answers were lost, so the device sends all again.
+    c.store()
+        .connection()
+        .execute_unprepared("UPDATE records SET sync_state = 'uploading'")
+        .await
+        .unwrap();
+    let resent = sync(&c, &opts).await;
+    assert_eq!((resent.pushed, resent.synced), (5, 5), "{resent:?}");
+    all_synced(&c).await;
+
+    // No gaps or chain breaks in the town office's view.
+    let county = w.login("county").await;
+    let (_, anomalies) = w.get(Some(&county), "/sync/anomalies").await;
+    assert_eq!(anomalies.as_array().unwrap().len(), 0, "{anomalies}");
+
+    files.sort();
+    server_holds_exactly(t, &w, &local_ids(&c).await, &c, &files).await;
+}
+db_test!(
+    batches_pushed_twice_and_out_of_order_are_stored_once,
+    twice_and_out_of_order
+);
+
+// (c) A record altered after signing is refused with a reason the client shows; an
+// image altered on the device is not sent.
+async fn tampered(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let c = device(&w, &dir.path().join("device")).await;
+    let h = household(&c).await;
+    let altered = phone_call(&c, h, "原始内容").await;
+    let honest = phone_call(&c, h, "如实记录").await;
+    // Someone edits the stored record behind the app's back.
+    let db = c.store().connection();
+    db.execute_unprepared("DROP TRIGGER records_no_edit")
+        .await
+        .unwrap();
+    db.execute_unprepared(&format!(
+        "UPDATE records SET envelope_json = replace(envelope_json, '原始内容', '篡改内容') WHERE id = '{altered}'"
+    ))
+    .await
+    .unwrap();
+
+    let report = sync(&c, &quick()).await;
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    assert_eq!(report.rejected[0].id, altered);
+    assert!(
+        report.rejected[0].reason.contains("altered after signing"),
+        "{report:?}"
+    );
+    assert_eq!(report.synced, 1);
+
+    let rows = c.visits(None, 10).await.unwrap();
+    let row = rows.iter().find(|v| v.visit_id == altered).unwrap();
+    assert_eq!(row.sync, SyncState::Rejected);
+    assert!(row.sync_reason.as_deref().unwrap().contains("signature"));
+    let ok = rows.iter().find(|v| v.visit_id == honest).unwrap();
+    assert_eq!(ok.sync, SyncState::Synced);
+
+    // The TUI shows it next to the record, with the reason.
+    let data = dir.path().join("device");
+    let screen = tokio::task::spawn_blocking(move || {
+        use bangfu_client::app::{Action, App, Clock};
+        let rt = Arc::new(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        );
+        let client = rt
+            .block_on(Client::open(DataDir::new(data), Limits::default()))
+            .unwrap();
+        let mut app = App::new(
+            client,
+            rt,
+            bangfu_client::i18n::Lang::En,
+            Clock::System,
+            (160, 30),
+        );
+        app.update(Action::Char('h'));
+        app.history_selected = app
+            .history
+            .iter()
+            .position(|v| v.visit_id == altered)
+            .unwrap();
+        bangfu_client::ui::screen_text(&app, 160, 30)
+    })
+    .await
+    .unwrap();
+    assert!(screen.contains("REJECTED"), "{screen}");
+    assert!(screen.contains("altered after signing"), "{screen}");
+
+    // Run again: the refused record stays refused and is not sent again.
+    let again = sync(&c, &quick()).await;
+    assert_eq!(again.pushed, 0);
+    // Unless asked to: then the server answers the same.
+    let retried = sync(
+        &c,
+        &SyncOptions {
+            retry_rejected: true,
+            ..quick()
+        },
+    )
+    .await;
+    assert_eq!((retried.pushed, retried.rejected.len()), (1, 1));
+
+    // A photo altered on the device after signing is never sent; the visit waits.
+    let files = home_visit(&c, dir.path(), h, &[20], 3).await;
+    let path = c.photos().path_of(&files[0]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let report = sync(&c, &quick()).await;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("does not match its hash")),
+        "{report:?}"
+    );
+    assert_eq!(report.awaiting_photos, 1);
+    use bangfu_server::entities::blob;
+    assert!(
+        blob::Entity::find_by_id(files[0].clone())
+            .one(&t.db)
+            .await
+            .unwrap()
+            .is_none(),
+        "the altered photo is not on the server"
+    );
+    assert_eq!(
+        bangfu_server::entities::record::Entity::find()
+            .count(&t.db)
+            .await
+            .unwrap(),
+        2,
+        "the honest call and the waiting home visit; never the altered record"
+    );
+}
+db_test!(
+    a_record_altered_after_signing_is_refused_and_shown,
+    tampered
+);
+
+// (d) A reinstalled device (new data directory, same account) recovers its history.
+async fn reinstalled(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let old = device(&w, &dir.path().join("old")).await;
+    let h = household(&old).await;
+    let mut files = home_visit(&old, dir.path(), h, &[40, 40], 4).await;
+    let call = phone_call(&old, h, "电话了解近况").await;
+    old.void_visit(call, "误录", chrono::Utc::now())
+        .await
+        .unwrap();
+    let amended = {
+        let v = old.visits(None, 10).await.unwrap();
+        let home = v
+            .iter()
+            .find(|v| {
+                v.current
+                    .signed
+                    .record
+                    .visit
+                    .as_ref()
+                    .is_some_and(|b| b.kind == VisitKind::Home)
+            })
+            .unwrap()
+            .clone();
+        let mut body = home.current.signed.record.visit.clone().unwrap();
+        body.problems.push("已联系危房改造".into());
+        old.record_visit(
+            h,
+            body,
+            Some((home.visit_id, Some("补充".into()))),
+            None,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        home.visit_id
+    };
+    assert!(sync(&old, &quick()).await.complete());
+
+    // The phone is lost; a new one logs in to the same account.
+    let new = device(&w, &dir.path().join("new")).await;
+    assert_ne!(
+        new.identity().await.unwrap().device_id,
+        old.identity().await.unwrap().device_id
+    );
+    assert!(new.visits(None, 10).await.unwrap().is_empty());
+    let seen = Arc::new(AtomicU64::new(0));
+    let s2 = seen.clone();
+    let report = new
+        .sync(&quick(), &move |p: &SyncProgress| {
+            if p.phase == SyncPhase::Downloading {
+                s2.store(p.files_done, Ordering::SeqCst);
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.imported, 4, "{report:?}");
+    assert_eq!(report.files_downloaded, 3);
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        3,
+        "progress counted the downloads"
+    );
+    assert!(report.complete(), "{report:?}");
+
+    // The history is there as on the old device, photos included.
+    let before = old.visits(None, 10).await.unwrap();
+    let after = new.visits(None, 10).await.unwrap();
+    assert_eq!(after.len(), 2);
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a.visit_id, b.visit_id);
+        assert_eq!(a.current.signed, b.current.signed);
+        assert_eq!((a.voided, a.amendments), (b.voided, b.amendments));
+        assert_eq!(b.sync, SyncState::Synced);
+    }
+    assert!(
+        after
+            .iter()
+            .any(|v| v.visit_id == amended && v.amendments == 1)
+    );
+    assert!(after.iter().any(|v| v.visit_id == call && v.voided));
+    for sha in &files {
+        assert!(new.photos().verify(sha), "{sha} recovered");
+    }
+    let overview = new.households(chrono::Utc::now()).await.unwrap();
+    assert!(
+        overview.iter().any(|o| o.last_home.is_some()),
+        "recovered visits count"
+    );
+
+    // The new device carries on; the old one (if found) learns of it.
+    let later = phone_call(&new, h, "新手机记录").await;
+    assert_eq!(sync(&new, &quick()).await.synced, 1);
+    let back = sync(&old, &quick()).await;
+    assert_eq!(back.imported, 1);
+    assert!(
+        old.visits(None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|v| v.visit_id == later)
+    );
+
+    let mut ids = local_ids(&old).await;
+    ids.extend(local_ids(&new).await);
+    // The amendment and the void are records too.
+    for r in old
+        .store()
+        .device_records(old.identity().await.unwrap().device_id)
+        .await
+        .unwrap()
+    {
+        ids.insert(r.signed.record.id.to_string());
+    }
+    files.sort();
+    server_holds_exactly(t, &w, &ids, &new, &files).await;
+}
+db_test!(a_reinstalled_device_recovers_its_history, reinstalled);
+
+/// Runs a sync and drops it (the in-process equivalent of a kill: it stops at whatever
+/// it was awaiting) at the first progress event `when` accepts; returns that event's
+/// phase, or `None` if the sync finished first.
+async fn kill_when(
+    c: &Client,
+    opts: &SyncOptions,
+    when: impl Fn(&SyncProgress) -> bool + Send + Sync,
+) -> Option<SyncPhase> {
+    let at = std::sync::Mutex::new(None);
+    let notify = tokio::sync::Notify::new();
+    let progress = |p: &SyncProgress| {
+        let mut at = at.lock().unwrap();
+        if at.is_none() && when(p) {
+            *at = Some(p.phase);
+            notify.notify_one();
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = notify.notified() => {}
+        r = c.sync(opts, &progress) => { r.unwrap(); return None; }
+    }
+    *at.lock().unwrap()
+}
+
+// (e) A sync killed mid-way at any point, then run again, completes exactly once.
+async fn killed(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let c = device(&w, &dir.path().join("device")).await;
+    let h = household(&c).await;
+    let mut files = Vec::new();
+    for seed in 0..2u8 {
+        files.extend(home_visit(&c, dir.path(), h, &[40], 10 + seed).await);
+        phone_call(&c, h, &format!("电话 {seed}")).await;
+    }
+    let opts = SyncOptions {
+        batch_size: 2,
+        chunk_bytes: 16 * 1024,
+        ..quick()
+    };
+    // Killed in each step: between two push batches, mid-photo, while confirming,
+    // while pulling.
+    type Step = (SyncPhase, fn(&SyncProgress) -> bool);
+    let steps: [Step; 4] = [
+        (SyncPhase::Pushing, |p| {
+            p.phase == SyncPhase::Pushing && p.records_done > 0
+        }),
+        (SyncPhase::Uploading, |p| {
+            p.phase == SyncPhase::Uploading && p.bytes_done > 0
+        }),
+        (SyncPhase::Confirming, |p| p.phase == SyncPhase::Confirming),
+        (SyncPhase::Pulling, |p| p.phase == SyncPhase::Pulling),
+    ];
+    for (phase, when) in steps {
+        assert_eq!(kill_when(&c, &opts, when).await, Some(phase));
+        assert!(c.verify().await.unwrap().ok(), "the store is sound");
+    }
+    assert!(sync(&c, &opts).await.complete());
+    // More visits; then killed at its 1st, 2nd, 3rd… progress event until one run gets
+    // to the end.
+    for seed in 2..5u8 {
+        files.extend(home_visit(&c, dir.path(), h, &[40], 10 + seed).await);
+        phone_call(&c, h, &format!("电话 {seed}")).await;
+    }
+    let mut killed_in = Vec::new();
+    for n in 1u64.. {
+        let events = AtomicU64::new(0);
+        let hit = move |_: &SyncProgress| events.fetch_add(1, Ordering::SeqCst) + 1 == n;
+        match kill_when(&c, &opts, hit).await {
+            Some(phase) => killed_in.push(phase),
+            None => break,
+        }
+        assert!(c.verify().await.unwrap().ok(), "the store is sound");
+    }
+    eprintln!(
+        "then killed at {} more points before a run completed: {killed_in:?}",
+        killed_in.len()
+    );
+    assert!(killed_in.len() >= 6, "{killed_in:?}");
+    let last = sync(&c, &opts).await;
+    assert!(last.complete(), "{last:?}");
+    all_synced(&c).await;
+    files.sort();
+    server_holds_exactly(t, &w, &local_ids(&c).await, &c, &files).await;
+    let stored = bangfu_server::entities::record::Entity::find()
+        .count(&t.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 10);
+}
+db_test!(a_sync_killed_mid_way_completes_exactly_once, killed);
+
+/// The sync as a separate process, for [`process_killed`]: runs when the parent sets
+/// `BANGFU_SYNC_CHILD` to a data directory, and does nothing as an ordinary test.
+#[test]
+fn sync_child_process() {
+    let Ok(dir) = std::env::var("BANGFU_SYNC_CHILD") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = Client::open(DataDir::new(dir), Limits::default())
+            .await
+            .unwrap();
+        let opts = SyncOptions {
+            batch_size: 1,
+            chunk_bytes: 16 * 1024,
+            ..quick()
+        };
+        c.sync(&opts, &|p: &SyncProgress| {
+            println!(
+                "progress: {:?} {} {}",
+                p.phase, p.records_done, p.bytes_done
+            );
+        })
+        .await
+        .unwrap();
+        println!("progress: finished");
+    });
+}
+
+/// Runs the sync in a child process and SIGKILLs it after its `kill_after`-th progress
+/// line; returns whether it finished first.
+fn child_sync(data: &Path, kill_after: Option<usize>) -> bool {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sync_child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("BANGFU_SYNC_CHILD", data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = 0;
+    let mut finished = false;
+    for line in out.lines() {
+        let line = line.unwrap();
+        if line == "progress: finished" {
+            finished = true;
+        } else if line.starts_with("progress:") {
+            seen += 1;
+            if Some(seen) == kill_after {
+                child.kill().unwrap();
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    finished
+}
+
+// (e) The same with a real process killed (SIGKILL) at several points of a sync.
+async fn process_killed(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let data = dir.path().join("device");
+    let c = device(&w, &data).await;
+    let h = household(&c).await;
+    let mut files = Vec::new();
+    for seed in 0..3u8 {
+        files.extend(home_visit(&c, dir.path(), h, &[50], 20 + seed).await);
+        phone_call(&c, h, &format!("电话 {seed}")).await;
+    }
+    let mut kills = 0;
+    for kill_after in [2, 4, 7, 11, 16] {
+        let d = data.clone();
+        let finished = tokio::task::spawn_blocking(move || child_sync(&d, Some(kill_after)))
+            .await
+            .unwrap();
+        if !finished {
+            kills += 1;
+            assert!(
+                c.verify().await.unwrap().ok(),
+                "the store is sound after SIGKILL"
+            );
+        }
+    }
+    assert!(kills >= 3, "killed {kills} times");
+    let d = data.clone();
+    assert!(
+        tokio::task::spawn_blocking(move || child_sync(&d, None))
+            .await
+            .unwrap(),
+        "a last run completes"
+    );
+    all_synced(&c).await;
+    files.sort();
+    server_holds_exactly(t, &w, &local_ids(&c).await, &c, &files).await;
+}
+db_test!(
+    a_sync_process_killed_mid_way_completes_exactly_once,
+    process_killed
+);

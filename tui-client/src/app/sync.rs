@@ -1,0 +1,128 @@
+//! Sync from the terminal app: `s` starts the engine on a background thread with its
+//! own runtime and its own connection to the store (SQLite in WAL mode takes both);
+//! the engine's progress comes back over a channel that `update` drains on every
+//! action, the `Tick`s included. Rendering only reads [`SyncView`].
+
+use std::sync::mpsc;
+
+use super::App;
+use crate::client::Client;
+use crate::error::ClientError;
+use crate::sync::{SyncProgress, SyncReport};
+
+/// What the sync thread tells the app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncEvent {
+    Progress(SyncProgress),
+    /// The run ended: its report, or why it stopped (the next run resumes).
+    Finished(Result<SyncReport, String>),
+}
+
+/// The sync as the interface shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncView {
+    pub running: bool,
+    /// The last progress heard while running.
+    pub progress: Option<SyncProgress>,
+}
+
+impl App {
+    /// Starts a sync in the background, unless one is running.
+    pub fn start_sync(&mut self) {
+        if self.sync.running {
+            self.info(self.lang.texts().sync_running);
+            return;
+        }
+        let (tx, rx) = mpsc::channel();
+        let data = self.client.data_dir().clone();
+        let limits = self.client.photos().limits();
+        let options = self.sync_options.clone();
+        let spawned = std::thread::Builder::new()
+            .name("bangfu-sync".into())
+            .spawn(move || {
+                let progress_tx = tx.clone();
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+                    .and_then(|rt| {
+                        rt.block_on(async {
+                            let client = Client::open(data, limits).await?;
+                            let report = client
+                                .sync(&options, &move |p: &SyncProgress| {
+                                    let _ = progress_tx.send(SyncEvent::Progress(p.clone()));
+                                })
+                                .await;
+                            client.store().clone().close().await.ok();
+                            report
+                        })
+                        .map_err(|e: ClientError| e.to_string())
+                    });
+                let _ = tx.send(SyncEvent::Finished(result));
+            });
+        match spawned {
+            Ok(_) => {
+                self.sync = SyncView {
+                    running: true,
+                    progress: None,
+                };
+                self.sync_rx = Some(rx);
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Applies what the sync thread sent since the last action.
+    pub(super) fn poll_sync(&mut self) {
+        let Some(rx) = &self.sync_rx else {
+            return;
+        };
+        let events: Vec<SyncEvent> = rx.try_iter().collect();
+        let disconnected =
+            events.is_empty() && matches!(rx.try_recv(), Err(mpsc::TryRecvError::Disconnected));
+        for e in events {
+            self.apply_sync_event(e);
+        }
+        if disconnected && self.sync.running {
+            self.apply_sync_event(SyncEvent::Finished(Err("sync stopped".into())));
+        }
+    }
+
+    /// Applies one event from the sync thread (public so tests can feed them).
+    pub fn apply_sync_event(&mut self, event: SyncEvent) {
+        match event {
+            SyncEvent::Progress(p) => {
+                self.sync.running = true;
+                self.sync.progress = Some(p);
+            }
+            SyncEvent::Finished(result) => {
+                self.sync = SyncView::default();
+                self.sync_rx = None;
+                // Pull may have brought households, a new policy and recovered visits.
+                self.policy = self.block(self.client.policy()).ok().or(self.policy.take());
+                self.reload_households();
+                if let super::Screen::History { household_id } = &self.screen {
+                    let id = *household_id;
+                    self.reload_history(id);
+                } else if let super::Screen::Detail { household_id } = &self.screen {
+                    let id = Some(*household_id);
+                    self.reload_history(id);
+                }
+                match result {
+                    Ok(report) => {
+                        let text = self.lang.sync_summary(&report);
+                        if report.rejected.is_empty()
+                            && report.conflicts.is_empty()
+                            && report.problems.is_empty()
+                        {
+                            self.info(text);
+                        } else {
+                            self.fail(text);
+                        }
+                    }
+                    Err(e) => self.fail(format!("{}{e}", self.lang.texts().sync_failed)),
+                }
+            }
+        }
+    }
+}

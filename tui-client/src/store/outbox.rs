@@ -1,0 +1,434 @@
+//! Sync bookkeeping in the local store: which records still go to the server, what the
+//! server answered for each, the tus upload URLs of files being sent, the pull cursor,
+//! and records received by pull.
+//!
+//! Every change the sync engine makes is one of these functions and one transaction,
+//! so a process killed at any instant leaves the store consistent and the next sync
+//! resumes: a record is `uploading` until its acknowledgement is stored, an upload URL
+//! is kept until the file is complete, and the pull cursor advances in the same
+//! transaction as the records and households of its page.
+
+use bangfu_shared::sync::{Ack, AckStatus, PullResponse, ServerRecord};
+use bangfu_shared::visit::utc_seconds;
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::queries::{
+    RECORD_COLS, SyncState, get_meta, parse_json, record_from_row, set_meta, to_json,
+};
+use super::{Store, StoredRecord, stmt};
+use crate::error::Result;
+
+/// How many records are in each sync state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SyncCounts {
+    pub local: u64,
+    pub uploading: u64,
+    pub awaiting_photos: u64,
+    pub synced: u64,
+    pub rejected: u64,
+    pub conflict: u64,
+}
+
+impl SyncCounts {
+    /// Records not yet synced (including refused ones).
+    pub fn unsynced(&self) -> u64 {
+        self.local + self.uploading + self.awaiting_photos + self.rejected + self.conflict
+    }
+}
+
+/// What one pull page changed on the device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PullApplied {
+    /// Records the device did not have, now stored as the server holds them.
+    pub imported: u64,
+    /// Records the device had whose sync state the server's copy updated.
+    pub updated: u64,
+    /// Records waiting in the inbox for the visit they amend or void.
+    pub waiting: u64,
+    /// The page carried the households, pairings and policy.
+    pub households: bool,
+    /// Records that could not be stored, with the reason.
+    pub problems: Vec<String>,
+}
+
+/// The local state an acknowledgement puts a record in.
+pub fn state_of(status: AckStatus) -> SyncState {
+    match status {
+        AckStatus::Accepted => SyncState::Synced,
+        AckStatus::AwaitingPhotos => SyncState::AwaitingPhotos,
+        AckStatus::Rejected => SyncState::Rejected,
+        AckStatus::Conflict => SyncState::Conflict,
+    }
+}
+
+/// Sets a record's sync state (on `db`, the caller's transaction).
+async fn set_state(
+    db: &impl ConnectionTrait,
+    id: &str,
+    state: SyncState,
+    reason: Option<&str>,
+    missing: &[String],
+    flags: &[String],
+) -> Result<()> {
+    let now = utc_seconds::format(&Utc::now());
+    let sql = "UPDATE records SET sync_state = ?, sync_reason = ?, sync_missing = ?, sync_flags = ?, \
+               synced_at = CASE WHEN ? = 'synced' THEN COALESCE(synced_at, ?) ELSE synced_at END WHERE id = ?";
+    let values = [
+        state.code().into(),
+        reason.map(str::to_string).into(),
+        to_json(&missing)?.into(),
+        to_json(&flags)?.into(),
+        state.code().into(),
+        now.into(),
+        id.into(),
+    ];
+    db.execute_raw(stmt(sql, values)).await?;
+    Ok(())
+}
+
+async fn exists(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Result<bool> {
+    Ok(db.query_one_raw(stmt(sql, values)).await?.is_some())
+}
+
+impl Store {
+    /// Records of `device_id` the server has not acknowledged for good, in chain order:
+    /// local, uploading (sent, answer unknown) and awaiting photos; with
+    /// `retry_rejected` also rejected and conflicting ones.
+    pub async fn records_to_push(
+        &self,
+        device_id: i64,
+        retry_rejected: bool,
+    ) -> Result<Vec<StoredRecord>> {
+        let states = if retry_rejected {
+            "'local', 'uploading', 'awaiting_photos', 'rejected', 'conflict'"
+        } else {
+            "'local', 'uploading', 'awaiting_photos'"
+        };
+        let sql = format!(
+            "SELECT {RECORD_COLS} FROM records r WHERE r.device_id = ? AND r.sync_state IN ({states}) ORDER BY r.seq"
+        );
+        let rows = self
+            .db
+            .query_all_raw(stmt(&sql, [device_id.into()]))
+            .await?;
+        rows.iter().map(|r| record_from_row(r, 0)).collect()
+    }
+
+    /// Marks local records as sent (`uploading`) before their batch goes out, in one
+    /// transaction.
+    pub async fn mark_uploading(&self, ids: &[Uuid]) -> Result<()> {
+        let txn = self.db.begin().await?;
+        for id in ids {
+            txn.execute_raw(stmt(
+                "UPDATE records SET sync_state = 'uploading' WHERE id = ? AND sync_state = 'local'",
+                [id.to_string().into()],
+            ))
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Puts records marked `uploading` back to `local` when their push failed (the
+    /// next sync sends them either way; the list should not claim they are on the way).
+    pub async fn unmark_uploading(&self, ids: &[Uuid]) -> Result<()> {
+        let txn = self.db.begin().await?;
+        for id in ids {
+            txn.execute_raw(stmt(
+                "UPDATE records SET sync_state = 'local' WHERE id = ? AND sync_state = 'uploading'",
+                [id.to_string().into()],
+            ))
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Stores the server's answers for a pushed batch, in one transaction.
+    pub async fn apply_acks(&self, acks: &[Ack]) -> Result<()> {
+        let txn = self.db.begin().await?;
+        for ack in acks {
+            let state = state_of(ack.status);
+            let reason = ack.reason.as_deref().filter(|_| state.is_refused());
+            set_state(
+                &txn,
+                &ack.id.to_string(),
+                state,
+                reason,
+                &ack.missing_blobs,
+                &ack.flags,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The files the server said a record still lacks (its last acknowledgement).
+    pub async fn missing_files(&self, id: Uuid) -> Result<Vec<String>> {
+        let row = self
+            .db
+            .query_one_raw(stmt(
+                "SELECT sync_missing FROM records WHERE id = ?",
+                [id.to_string().into()],
+            ))
+            .await?;
+        match row {
+            Some(r) => parse_json(&r.try_get_by_index::<String>(0)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The tus upload URL saved for a file, if an upload of it was started.
+    pub async fn upload_url(&self, sha256: &str) -> Result<Option<String>> {
+        let row = self
+            .db
+            .query_one_raw(stmt(
+                "SELECT url FROM uploads WHERE sha256 = ?",
+                [sha256.into()],
+            ))
+            .await?;
+        Ok(row.map(|r| r.try_get_by_index::<String>(0)).transpose()?)
+    }
+
+    /// Remembers the tus upload URL of a file.
+    pub async fn save_upload(&self, sha256: &str, url: &str, length: u64) -> Result<()> {
+        let sql = "INSERT INTO uploads (sha256, url, length, created_at) VALUES (?, ?, ?, ?) \
+                   ON CONFLICT (sha256) DO UPDATE SET url = excluded.url, length = excluded.length, created_at = excluded.created_at";
+        let values = [
+            sha256.into(),
+            url.into(),
+            (length.min(i64::MAX as u64) as i64).into(),
+            utc_seconds::format(&Utc::now()).into(),
+        ];
+        self.db.execute_raw(stmt(sql, values)).await?;
+        Ok(())
+    }
+
+    /// Forgets a file's upload URL (complete, or gone from the server).
+    pub async fn forget_upload(&self, sha256: &str) -> Result<()> {
+        self.db
+            .execute_raw(stmt(
+                "DELETE FROM uploads WHERE sha256 = ?",
+                [sha256.into()],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// The cursor of the last pull page stored (0 before the first pull).
+    pub async fn pull_cursor(&self) -> Result<i64> {
+        Ok(get_meta(&self.db, "sync_cursor").await?.unwrap_or(0))
+    }
+
+    /// Number of records in each sync state.
+    pub async fn sync_counts(&self) -> Result<SyncCounts> {
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT sync_state, COUNT(*) FROM records GROUP BY sync_state",
+                [],
+            ))
+            .await?;
+        let mut c = SyncCounts::default();
+        for r in rows {
+            let n = r.try_get_by_index::<i64>(1)?.max(0) as u64;
+            match SyncState::parse(&r.try_get_by_index::<String>(0)?)? {
+                SyncState::Local => c.local = n,
+                SyncState::Uploading => c.uploading = n,
+                SyncState::AwaitingPhotos => c.awaiting_photos = n,
+                SyncState::Synced => c.synced = n,
+                SyncState::Rejected => c.rejected = n,
+                SyncState::Conflict => c.conflict = n,
+            }
+        }
+        Ok(c)
+    }
+
+    /// Images records refer to that are not on the device (history recovered by pull
+    /// before its photos were downloaded).
+    pub async fn missing_images(&self) -> Result<Vec<String>> {
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT DISTINCT rf.sha256 FROM record_files rf LEFT JOIN files f ON f.sha256 = rf.sha256 \
+                 WHERE f.sha256 IS NULL ORDER BY rf.sha256",
+                [],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get_by_index::<String>(0)?))
+            .collect()
+    }
+
+    /// Stores one pull page in one transaction: households, pairings and policy when
+    /// the page carries them, the records (new ones imported as the server holds them,
+    /// known ones updated), and the cursor. A record whose original visit has not
+    /// arrived waits in the inbox and is retried with every later page.
+    pub async fn apply_pull_page(&self, page: &PullResponse) -> Result<PullApplied> {
+        let txn = self.db.begin().await?;
+        let mut out = PullApplied::default();
+        if let Some(households) = &page.households {
+            Self::replace_households(&txn, households).await?;
+            set_meta(&txn, "snapshot_at", &Utc::now()).await?;
+            out.households = true;
+        }
+        if let Some(policy) = &page.policy {
+            set_meta(&txn, "policy", policy).await?;
+        }
+        let now = utc_seconds::format(&Utc::now());
+        for r in &page.records {
+            let sql = "INSERT INTO pull_inbox (id, server_json, received_at) VALUES (?, ?, ?) \
+                       ON CONFLICT (id) DO UPDATE SET server_json = excluded.server_json, received_at = excluded.received_at";
+            txn.execute_raw(stmt(
+                sql,
+                [
+                    r.signed.record.id.to_string().into(),
+                    to_json(r)?.into(),
+                    now.clone().into(),
+                ],
+            ))
+            .await?;
+        }
+        set_meta(&txn, "sync_cursor", &page.cursor).await?;
+        Self::drain_inbox(&txn, &mut out).await?;
+        txn.commit().await?;
+        Ok(out)
+    }
+
+    /// Stores what the inbox can, oldest first; repeats while a pass makes progress
+    /// (an amendment waits for its visit). Each record is stored under a savepoint, so
+    /// one the device cannot take is reported and dropped without undoing the rest.
+    async fn drain_inbox(txn: &DatabaseTransaction, out: &mut PullApplied) -> Result<()> {
+        loop {
+            let rows = txn
+                .query_all_raw(stmt("SELECT id, server_json FROM pull_inbox", []))
+                .await?;
+            let mut items = Vec::new();
+            for r in &rows {
+                let id: String = r.try_get_by_index(0)?;
+                match serde_json::from_str::<ServerRecord>(&r.try_get_by_index::<String>(1)?) {
+                    Ok(sr) => items.push((id, sr)),
+                    Err(e) => {
+                        out.problems
+                            .push(format!("record {id} from the server is unreadable: {e}"));
+                        delete_inbox(txn, &id).await?;
+                    }
+                }
+            }
+            items.sort_by_key(|(_, sr)| {
+                let e = &sr.signed.record;
+                (e.created_at, e.device_id, e.seq)
+            });
+            let mut progressed = false;
+            for (id, sr) in &items {
+                let savepoint = txn.begin().await?;
+                let done = match import_one(&savepoint, sr, out).await {
+                    Ok(done) => {
+                        savepoint.commit().await?;
+                        done
+                    }
+                    Err(e) => {
+                        savepoint.rollback().await?;
+                        out.problems.push(format!("record {id}: {e}"));
+                        true
+                    }
+                };
+                if done {
+                    delete_inbox(txn, id).await?;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let row = txn
+            .query_one_raw(stmt("SELECT COUNT(*) FROM pull_inbox", []))
+            .await?;
+        out.waiting = row
+            .map(|r| r.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0)
+            .max(0) as u64;
+        Ok(())
+    }
+}
+
+async fn delete_inbox(db: &impl ConnectionTrait, id: &str) -> Result<()> {
+    db.execute_raw(stmt("DELETE FROM pull_inbox WHERE id = ?", [id.into()]))
+        .await?;
+    Ok(())
+}
+
+/// Stores one inbox record if it can be; `Ok(false)` when it must wait.
+pub(crate) async fn import_one(
+    db: &impl ConnectionTrait,
+    sr: &ServerRecord,
+    out: &mut PullApplied,
+) -> Result<bool> {
+    let env = &sr.signed.record;
+    let id = env.id.to_string();
+    let state = state_of(sr.status);
+    let sha = match env.validate().and_then(|()| env.record_sha256()) {
+        Ok(sha) => sha,
+        Err(e) => {
+            out.problems
+                .push(format!("record {id} from the server: {e}"));
+            return Ok(true);
+        }
+    };
+    let local = db
+        .query_one_raw(stmt(
+            "SELECT sha256 FROM records WHERE id = ?",
+            [id.clone().into()],
+        ))
+        .await?
+        .map(|r| r.try_get_by_index::<String>(0))
+        .transpose()?;
+    match local {
+        Some(local_sha) if local_sha == sha => {
+            set_state(db, &id, state, None, &sr.missing_blobs, &sr.flags).await?;
+            out.updated += 1;
+            return Ok(true);
+        }
+        Some(_) => {
+            let reason =
+                "the server holds a different record under this id; it was not overwritten";
+            set_state(db, &id, SyncState::Conflict, Some(reason), &[], &[]).await?;
+            out.problems.push(format!("record {id}: {reason}"));
+            return Ok(true);
+        }
+        None => {}
+    }
+    if let Some(target) = env.target_id
+        && !exists(
+            db,
+            "SELECT 1 FROM records WHERE id = ?",
+            vec![target.to_string().into()],
+        )
+        .await?
+    {
+        return Ok(false);
+    }
+    if exists(
+        db,
+        "SELECT 1 FROM records WHERE device_id = ? AND seq = ?",
+        vec![env.device_id.into(), env.seq.into()],
+    )
+    .await?
+    {
+        out.problems.push(format!(
+            "record {id}: device {} already has a different record number {} here; not imported",
+            env.device_id, env.seq
+        ));
+        return Ok(true);
+    }
+    Store::append(db, &sr.signed).await?;
+    set_state(db, &id, state, None, &sr.missing_blobs, &sr.flags).await?;
+    out.imported += 1;
+    Ok(true)
+}

@@ -1,0 +1,489 @@
+//! The sync engine: every record this device signed, and every photo and signature
+//! image they name, reaches the server exactly once; what the server holds for this
+//! account (households, pairings, policy, and the helper's own records) comes back.
+//! No UI here: the `bangfu sync` command and the TUI drive [`run`] and listen to its
+//! [`SyncProgress`]. The protocol is `docs/sync-protocol.md`.
+//!
+//! One run, in order:
+//! 1. **Push** the device's records the server has not acknowledged for good (local,
+//!    uploading, awaiting photos), oldest first, in batches. Each batch is marked
+//!    `uploading` in one transaction before it is sent (and put back to `local` if the
+//!    push fails), and the acknowledgements are stored in one transaction when they
+//!    come: `synced`, `awaiting_photos` (with the files the server lacks), `rejected`
+//!    or `conflict` (with the server's reason).
+//! 2. **Upload** the files the awaiting records lack, over tus with resume
+//!    ([`upload`]).
+//! 3. **Confirm**: push the awaiting records again; the server now answers `accepted`.
+//! 4. **Pull** from the saved cursor until the server has nothing more: households,
+//!    pairings and policy when the ledger changed; the account's records — those the
+//!    device lacks are stored as synced (a reinstalled device recovers its history).
+//! 5. **Download** the images of recovered records that are not on the device.
+//!
+//! Safe to kill at any instant: each step's effect is one store transaction, and a
+//! new run starts again from what the store says (records still `uploading` are sent
+//! again — the server answers a record it holds exactly as before — and an upload
+//! continues from the server's offset). Transient failures are retried with backoff
+//! ([`retry`]); a final answer is never retried, and an expired session stops the run.
+
+pub mod retry;
+pub mod upload;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use bangfu_shared::sync::{Ack, AckStatus, MAX_PUSH_RECORDS};
+use bangfu_shared::visit::{SignedRecord, sha256_hex};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub use retry::RetryPolicy;
+
+use crate::api::ApiClient;
+use crate::client::Client;
+use crate::error::{ClientError, Result};
+use crate::store::{Store, StoredRecord, SyncCounts};
+
+/// How a sync runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Another base URL than the one saved at login (a proxy, a test).
+    pub server: Option<String>,
+    /// Records per push (at most 500, the server's limit).
+    pub batch_size: usize,
+    /// Largest tus `PATCH` body; a cut connection costs at most this much.
+    pub chunk_bytes: usize,
+    /// Send each chunk's SHA-256 (`Upload-Checksum`), so damaged chunks are dropped.
+    pub checksum: bool,
+    /// Records per pull page (at most 1000).
+    pub pull_limit: u32,
+    pub retry: RetryPolicy,
+    /// The whole run gives up retrying after this long.
+    pub max_duration: Duration,
+    /// Push rejected and conflicting records again (after the ledger changed, say).
+    pub retry_rejected: bool,
+    /// Download the images of records recovered by pull.
+    pub download_images: bool,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            server: None,
+            batch_size: 100,
+            chunk_bytes: 256 * 1024,
+            checksum: true,
+            pull_limit: 200,
+            retry: RetryPolicy::default(),
+            max_duration: Duration::from_secs(15 * 60),
+            retry_rejected: false,
+            download_images: true,
+        }
+    }
+}
+
+/// The step a sync is at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPhase {
+    Pushing,
+    Uploading,
+    Confirming,
+    Pulling,
+    Downloading,
+    Done,
+}
+
+/// Where a running sync stands: records and bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncProgress {
+    pub phase: SyncPhase,
+    /// Records of this device sent and answered for good (synced, rejected, conflict).
+    pub records_done: u64,
+    /// Records of this device this run sends.
+    pub records_total: u64,
+    /// Bytes of photos and signature images the server holds, of `bytes_total`.
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// Records received by pull so far.
+    pub pulled: u64,
+    /// Recovered images downloaded, of `files_total`.
+    pub files_done: u64,
+    pub files_total: u64,
+    /// The last transient failure and the pause before the next attempt, while waiting.
+    pub retry: Option<String>,
+}
+
+impl SyncProgress {
+    fn new() -> Self {
+        SyncProgress {
+            phase: SyncPhase::Pushing,
+            records_done: 0,
+            records_total: 0,
+            bytes_done: 0,
+            bytes_total: 0,
+            pulled: 0,
+            files_done: 0,
+            files_total: 0,
+            retry: None,
+        }
+    }
+
+    /// Overall completion in `[0, 1]`: records and bytes weigh the same.
+    pub fn ratio(&self) -> f64 {
+        if self.phase == SyncPhase::Done {
+            return 1.0;
+        }
+        let part = |done: u64, total: u64| (total > 0).then(|| done as f64 / total as f64);
+        let parts: Vec<f64> = [
+            part(self.records_done, self.records_total),
+            part(self.bytes_done, self.bytes_total),
+            part(self.files_done, self.files_total),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if parts.is_empty() {
+            return 0.0;
+        }
+        (parts.iter().sum::<f64>() / parts.len() as f64).clamp(0.0, 1.0)
+    }
+}
+
+/// A record the server refused, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    pub id: Uuid,
+    pub reason: String,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// Records of this device sent (each counted once, however often it was pushed).
+    pub pushed: u64,
+    /// Records sent that the server now holds complete.
+    pub synced: u64,
+    /// Records sent that the server holds but still lacks files for.
+    pub awaiting_photos: u64,
+    pub rejected: Vec<Refusal>,
+    pub conflicts: Vec<Refusal>,
+    /// Files the server now holds that this run sent (or found already there).
+    pub files_uploaded: u64,
+    /// Bytes sent in successful `PATCH`es.
+    pub bytes_sent: u64,
+    /// Uploads that continued from an offset the server already held.
+    pub files_resumed: u64,
+    /// Records received by pull (the device's own included).
+    pub pulled: u64,
+    /// Records the device did not have, stored from the server.
+    pub imported: u64,
+    /// Households, pairings and policy were updated.
+    pub households_updated: bool,
+    pub files_downloaded: u64,
+    pub bytes_downloaded: u64,
+    /// What could not be done, in words (a refused photo, a record that cannot be stored).
+    pub problems: Vec<String>,
+    /// Every record on the device by sync state, after the run.
+    pub counts: SyncCounts,
+}
+
+impl SyncReport {
+    /// Everything on the device is on the server and nothing went wrong.
+    pub fn complete(&self) -> bool {
+        self.counts.unsynced() == 0 && self.problems.is_empty()
+    }
+}
+
+/// Keeps the progress and tells the listener each change.
+pub struct Reporter<'a> {
+    sink: &'a (dyn Fn(&SyncProgress) + Send + Sync),
+    progress: SyncProgress,
+}
+
+impl<'a> Reporter<'a> {
+    fn new(sink: &'a (dyn Fn(&SyncProgress) + Send + Sync)) -> Self {
+        Reporter {
+            sink,
+            progress: SyncProgress::new(),
+        }
+    }
+
+    fn emit(&self) {
+        (self.sink)(&self.progress);
+    }
+
+    fn update(&mut self, f: impl FnOnce(&mut SyncProgress)) {
+        self.progress.retry = None;
+        f(&mut self.progress);
+        self.emit();
+    }
+
+    /// A file's server offset is now `at`; `reported` is what was counted for it before.
+    fn file_at(&mut self, reported: &mut u64, at: u64) {
+        if at > *reported {
+            let delta = at - *reported;
+            *reported = at;
+            self.update(|p| p.bytes_done += delta);
+        }
+    }
+
+    /// A transient failure; the next attempt follows after `pause`.
+    fn retrying(&mut self, e: &ClientError, pause: Duration) {
+        self.progress.retry = Some(format!("{e} (retrying in {:.1} s)", pause.as_secs_f64()));
+        self.emit();
+    }
+}
+
+/// An answer that means the session is over becomes [`ClientError::SessionExpired`].
+fn session(e: ClientError) -> ClientError {
+    match e.status() {
+        Some(401) => ClientError::SessionExpired,
+        _ => e,
+    }
+}
+
+/// Runs one sync of `client`'s store; see the module documentation. `progress` hears
+/// every change of [`SyncProgress`].
+pub async fn run(
+    client: &Client,
+    opts: &SyncOptions,
+    progress: &(dyn Fn(&SyncProgress) + Send + Sync),
+) -> Result<SyncReport> {
+    let identity = client.identity().await?;
+    if identity.helper.is_none() {
+        return Err(ClientError::NotAHelper);
+    }
+    let api = ApiClient::new(opts.server.as_deref().unwrap_or(&identity.server))?
+        .with_token(identity.token.clone());
+    let start = Instant::now();
+    // A duration too large for the clock means no deadline (about a century).
+    let deadline = start
+        .checked_add(opts.max_duration)
+        .or_else(|| start.checked_add(Duration::from_secs(3_000_000_000)))
+        .unwrap_or(start);
+    let store = client.store();
+    let batch_size = opts.batch_size.clamp(1, MAX_PUSH_RECORDS);
+    let mut rep = Reporter::new(progress);
+    let mut report = SyncReport::default();
+
+    // 1. Push.
+    let pending = store
+        .records_to_push(identity.device_id, opts.retry_rejected)
+        .await?;
+    report.pushed = pending.len() as u64;
+    rep.update(|p| p.records_total = pending.len() as u64);
+    let mut awaiting: Vec<Uuid> = Vec::new();
+    for batch in pending.chunks(batch_size) {
+        let acks = push_batch(&api, store, batch, opts, deadline, &mut rep).await?;
+        tally(&acks, &mut report, &mut rep, |id| awaiting.push(id));
+    }
+
+    // 2. Upload what the awaiting records lack.
+    let mut wanted: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for id in &awaiting {
+        for sha in store.missing_files(*id).await? {
+            if seen.insert(sha.clone()) {
+                wanted.push(sha);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for sha in wanted {
+        let path = client.photos().path_of(&sha);
+        match std::fs::metadata(&path) {
+            Ok(m) => files.push((sha, path, m.len())),
+            Err(_) => report.problems.push(format!(
+                "image {sha} is not on this device; it cannot be sent"
+            )),
+        }
+    }
+    if !files.is_empty() {
+        rep.update(|p| {
+            p.phase = SyncPhase::Uploading;
+            p.bytes_total = files.iter().map(|(_, _, n)| n).sum();
+        });
+    }
+    for (sha, path, len) in &files {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                report.problems.push(format!("image {sha}: {e}"));
+                continue;
+            }
+        };
+        let outcome = upload::upload(&api, store, sha, &bytes, opts, deadline, &mut rep).await;
+        match outcome.map_err(session) {
+            Ok(upload::Uploaded::Complete { sent, resumed_from }) => {
+                report.files_uploaded += 1;
+                report.bytes_sent += sent;
+                if resumed_from > 0 && resumed_from < *len {
+                    report.files_resumed += 1;
+                }
+            }
+            Ok(upload::Uploaded::Refused(reason)) => {
+                report.problems.push(format!("image {sha}: {reason}"));
+            }
+            Err(ClientError::Corrupt(m)) => report.problems.push(m),
+            Err(e) => return Err(e),
+        }
+    }
+
+    // 3. Confirm the awaiting records.
+    if !awaiting.is_empty() {
+        rep.update(|p| p.phase = SyncPhase::Confirming);
+        let mut again = Vec::new();
+        for id in &awaiting {
+            if let Some(r) = store.record(*id).await? {
+                again.push(r);
+            }
+        }
+        for batch in again.chunks(batch_size) {
+            let acks = push_batch(&api, store, batch, opts, deadline, &mut rep).await?;
+            tally(&acks, &mut report, &mut rep, |_| {});
+        }
+    }
+    report.awaiting_photos = store
+        .records_to_push(identity.device_id, false)
+        .await?
+        .iter()
+        .filter(|r| r.sync_state == crate::store::SyncState::AwaitingPhotos)
+        .count() as u64;
+
+    // 4. Pull.
+    rep.update(|p| p.phase = SyncPhase::Pulling);
+    let mut cursor = store.pull_cursor().await?;
+    loop {
+        let page = retry::retry(
+            opts.retry,
+            deadline,
+            |e, pause| rep.retrying(e, pause),
+            || api.pull(cursor, opts.pull_limit),
+        )
+        .await
+        .map_err(session)?;
+        let applied = store.apply_pull_page(&page).await?;
+        report.pulled += page.records.len() as u64;
+        report.imported += applied.imported;
+        report.households_updated |= applied.households;
+        report.problems.extend(applied.problems);
+        let pulled = report.pulled;
+        rep.update(|p| p.pulled = pulled);
+        let advanced = page.cursor != cursor;
+        cursor = page.cursor;
+        if !page.more || !advanced {
+            break;
+        }
+    }
+
+    // 5. Download the images of recovered records.
+    if opts.download_images {
+        let missing = store.missing_images().await?;
+        if !missing.is_empty() {
+            rep.update(|p| {
+                p.phase = SyncPhase::Downloading;
+                p.files_total = missing.len() as u64;
+            });
+        }
+        for sha in &missing {
+            let got = retry::retry(
+                opts.retry,
+                deadline,
+                |e, pause| rep.retrying(e, pause),
+                || api.blob(sha),
+            )
+            .await
+            .map_err(session);
+            match got {
+                Ok(bytes) if sha256_hex(&bytes) == *sha => {
+                    let img = client.photos().put_received(&bytes)?;
+                    store.register_file(&img).await?;
+                    report.files_downloaded += 1;
+                    report.bytes_downloaded += bytes.len() as u64;
+                }
+                Ok(_) => report.problems.push(format!(
+                    "image {sha} downloaded from the server does not match its hash"
+                )),
+                // Not on the server yet (its record awaits photos), or not visible.
+                Err(ClientError::Server {
+                    status: 403 | 404, ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+            rep.update(|p| p.files_done += 1);
+        }
+    }
+
+    report.counts = store.sync_counts().await?;
+    rep.update(|p| p.phase = SyncPhase::Done);
+    Ok(report)
+}
+
+/// Counts a batch's answers into the report and the progress.
+fn tally(
+    acks: &[Ack],
+    report: &mut SyncReport,
+    rep: &mut Reporter<'_>,
+    mut on_awaiting: impl FnMut(Uuid),
+) {
+    let mut done = 0;
+    for ack in acks {
+        let refusal = || Refusal {
+            id: ack.id,
+            reason: ack.reason.clone().unwrap_or_default(),
+        };
+        match ack.status {
+            AckStatus::Accepted => {
+                report.synced += 1;
+                done += 1;
+            }
+            AckStatus::AwaitingPhotos => on_awaiting(ack.id),
+            AckStatus::Rejected => {
+                report.rejected.push(refusal());
+                done += 1;
+            }
+            AckStatus::Conflict => {
+                report.conflicts.push(refusal());
+                done += 1;
+            }
+        }
+    }
+    rep.update(|p| p.records_done = (p.records_done + done).min(p.records_total));
+}
+
+/// Sends one batch (marked `uploading` first) and stores the answers.
+async fn push_batch(
+    api: &ApiClient,
+    store: &Store,
+    batch: &[StoredRecord],
+    opts: &SyncOptions,
+    deadline: Instant,
+    rep: &mut Reporter<'_>,
+) -> Result<Vec<Ack>> {
+    let ids: Vec<Uuid> = batch.iter().map(|r| r.signed.record.id).collect();
+    store.mark_uploading(&ids).await?;
+    let records: Vec<SignedRecord> = batch.iter().map(|r| r.signed.clone()).collect();
+    let resp = match retry::retry(
+        opts.retry,
+        deadline,
+        |e, pause| rep.retrying(e, pause),
+        || api.push(&records),
+    )
+    .await
+    {
+        Ok(resp) => resp,
+        Err(e) => {
+            store.unmark_uploading(&ids).await?;
+            return Err(session(e));
+        }
+    };
+    if resp.acks.len() != ids.len() || resp.acks.iter().zip(&ids).any(|(a, id)| a.id != *id) {
+        return Err(ClientError::Network(format!(
+            "the server answered {} acknowledgements for a batch of {} records",
+            resp.acks.len(),
+            ids.len()
+        )));
+    }
+    store.apply_acks(&resp.acks).await?;
+    Ok(resp.acks)
+}

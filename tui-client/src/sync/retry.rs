@@ -1,0 +1,232 @@
+//! Retrying what is worth retrying: exponential backoff with full jitter, bounded in
+//! attempts per operation and in time per sync.
+//!
+//! Only transient failures are retried ([`ClientError::is_transient`]: no connection,
+//! a timeout, a stream cut mid-answer, a 5xx, 408 or 429). Any other answer from the
+//! server is final — except tus's 409 (offset mismatch) and 460 (chunk checksum),
+//! which the uploader handles itself by asking the server's offset again.
+//!
+//! The pause before retry *n* is drawn uniformly from `[0, min(max_delay,
+//! base_delay · 2^(n−1))]` ("full jitter"), so devices that lost signal together do not
+//! come back in step.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::error::{ClientError, Result};
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per operation, the first included (1: never retry).
+    pub max_attempts: u32,
+    /// The cap of the first pause; each further retry doubles it.
+    pub base_delay: Duration,
+    /// No pause is longer than this.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt, no retry (tests; a caller that retries by itself).
+    pub fn once() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The cap of the pause before retry number `retry` (1 for the first retry).
+    pub fn cap(&self, retry: u32) -> Duration {
+        let factor = 1u32 << retry.saturating_sub(1).min(20);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+
+    /// The pause before retry number `retry`: uniform in `[0, cap(retry)]`.
+    pub fn delay(&self, retry: u32) -> Duration {
+        let cap = self.cap(retry).as_nanos().min(u128::from(u64::MAX)) as u64;
+        if cap == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(random_u64() % cap.saturating_add(1))
+    }
+}
+
+fn random_u64() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        // No OS randomness: the clock's nanoseconds still spread devices apart.
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()))
+            .unwrap_or(0)
+    })
+}
+
+/// Attempt bookkeeping for one operation, within the sync's deadline.
+#[derive(Debug)]
+pub struct Attempts {
+    policy: RetryPolicy,
+    deadline: Instant,
+    failures: u32,
+}
+
+impl Attempts {
+    pub fn new(policy: RetryPolicy, deadline: Instant) -> Self {
+        Attempts {
+            policy,
+            deadline,
+            failures: 0,
+        }
+    }
+
+    /// Counts a failure; returns the pause before the next attempt, or `None` when the
+    /// attempts or the time are used up.
+    pub fn failed(&mut self) -> Option<Duration> {
+        self.failures += 1;
+        if self.failures >= self.policy.max_attempts.max(1) {
+            return None;
+        }
+        let pause = self.policy.delay(self.failures);
+        Instant::now()
+            .checked_add(pause)
+            .is_some_and(|at| at < self.deadline)
+            .then_some(pause)
+    }
+
+    /// The operation moved forward (an upload's offset grew): its failures so far no
+    /// longer count against it.
+    pub fn progressed(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Runs `op` until it succeeds, fails for good, or the attempts or time run out.
+/// `on_retry` hears each transient failure and the pause that follows it.
+pub async fn retry<T, F, Fut>(
+    policy: RetryPolicy,
+    deadline: Instant,
+    mut on_retry: impl FnMut(&ClientError, Duration),
+    mut op: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut attempts = Attempts::new(policy, deadline);
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() => match attempts.failed() {
+                Some(pause) => {
+                    on_retry(&e, pause);
+                    tokio::time::sleep(pause).await;
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_grow_exponentially_with_full_jitter_and_a_cap() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        assert_eq!(p.cap(1), Duration::from_millis(100));
+        assert_eq!(p.cap(2), Duration::from_millis(200));
+        assert_eq!(p.cap(4), Duration::from_millis(800));
+        assert_eq!(p.cap(5), Duration::from_secs(1), "capped");
+        assert_eq!(p.cap(60), Duration::from_secs(1), "no overflow");
+        let draws: Vec<Duration> = (0..200).map(|_| p.delay(3)).collect();
+        assert!(draws.iter().all(|d| *d <= Duration::from_millis(400)));
+        let distinct: std::collections::HashSet<_> = draws.iter().collect();
+        assert!(distinct.len() > 100, "jittered, not fixed");
+    }
+
+    #[test]
+    fn attempts_are_bounded_in_number_and_time() {
+        let p = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+        };
+        let far = Instant::now() + Duration::from_secs(60);
+        let mut a = Attempts::new(p, far);
+        assert!(a.failed().is_some());
+        assert!(a.failed().is_some());
+        assert!(a.failed().is_none(), "third failure is the last attempt");
+        let mut a = Attempts::new(p, far);
+        a.failed();
+        a.failed();
+        a.progressed();
+        assert!(a.failed().is_some(), "progress resets the count");
+        let mut a = Attempts::new(p, Instant::now());
+        assert!(a.failed().is_none(), "past the deadline");
+    }
+
+    #[test]
+    fn only_transient_errors_are_retried() {
+        let server = |status| ClientError::Server {
+            status,
+            code: "x".into(),
+            message: "x".into(),
+        };
+        assert!(ClientError::Network("reset".into()).is_transient());
+        for s in [500, 502, 503, 408, 429] {
+            assert!(server(s).is_transient(), "{s}");
+        }
+        for s in [400, 401, 403, 404, 409, 413, 422, 460] {
+            assert!(!server(s).is_transient(), "{s}");
+        }
+    }
+
+    #[tokio::test]
+    async fn retry_stops_at_a_final_answer() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut calls = 0;
+        let r: Result<()> = retry(
+            p,
+            deadline,
+            |_, _| {},
+            || {
+                calls += 1;
+                let n = calls;
+                async move {
+                    if n < 3 {
+                        Err(ClientError::Network("cut".into()))
+                    } else {
+                        Err(ClientError::Server {
+                            status: 403,
+                            code: "forbidden".into(),
+                            message: "no".into(),
+                        })
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(calls, 3);
+        assert_eq!(r.unwrap_err().status(), Some(403));
+    }
+}
