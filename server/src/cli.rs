@@ -101,7 +101,7 @@ pub struct ReportOut {
     /// The quarter, e.g. 2026Q1.
     #[arg(long)]
     pub quarter: bangfu_shared::report::Quarter,
-    /// json, csv or xlsx.
+    /// json, csv, xlsx or pdf.
     #[arg(long, default_value = "json")]
     pub format: String,
     /// Write here instead of standard output.
@@ -299,6 +299,11 @@ async fn report_cmd(db: &DatabaseConnection, cmd: ReportCommand) -> anyhow::Resu
                 .await?
                 .with_context(|| format!("no helper with phone {second_helper}"))?;
             let sheet = reports::sheet(db, &system, helper.id, out.quarter).await?;
+            if out.format == "pdf" {
+                let signature = crate::report_pdf::sheet_signature(db, &sheet).await?;
+                let bytes = crate::report_pdf::sheet_pdf(&sheet, signature.as_deref())?;
+                return write_out(bytes, out.out);
+            }
             (
                 report_files::render(&sheet, report_files::sheet_tables, &out.format)?,
                 out.out,
@@ -323,6 +328,10 @@ async fn report_cmd(db: &DatabaseConnection, cmd: ReportCommand) -> anyhow::Resu
             )
         }
     };
+    write_out(bytes, out)
+}
+
+fn write_out(bytes: Vec<u8>, out: Option<PathBuf>) -> anyhow::Result<()> {
     match out {
         Some(path) => std::fs::write(&path, bytes)
             .with_context(|| format!("cannot write {}", path.display()))?,

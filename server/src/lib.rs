@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod ledger;
 pub mod report_files;
+pub mod report_pdf;
 pub mod services;
 pub mod storage;
 #[cfg(any(test, feature = "testing"))]

@@ -310,7 +310,7 @@ pub fn to_xlsx(tables: &[Table]) -> ApiResult<Vec<u8>> {
     book.save_to_buffer().map_err(xl)
 }
 
-/// A report in a named format (`json`, `csv`, `xlsx`), for the command line.
+/// A report in a named format (`json`, `csv`, `xlsx`, `pdf`), for the command line.
 pub fn render<T: serde::Serialize>(
     value: &T,
     tables: impl FnOnce(&T) -> Vec<Table>,
@@ -320,8 +320,9 @@ pub fn render<T: serde::Serialize>(
         "json" => serde_json::to_vec_pretty(value).map_err(|e| ApiError::Internal(e.to_string())),
         "csv" => to_csv(&tables(value)),
         "xlsx" => to_xlsx(&tables(value)),
+        "pdf" => crate::report_pdf::to_pdf(&tables(value), None),
         other => Err(ApiError::BadRequest(format!(
-            "format must be json, csv or xlsx, not {other}"
+            "format must be json, csv, xlsx or pdf, not {other}"
         ))),
     }
 }

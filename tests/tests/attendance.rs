@@ -17,7 +17,11 @@
 //! - D→H3: Feb 10 home before D's pairing began → not paired then; Mar 9 phone counts.
 //! - S: H1 Jan 12 home counts; H1 Mar 2 home whose photo never arrives; H2 Feb 14 home counts.
 
-#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
 
 use bangfu_server::db_test;
 use bangfu_shared::report::{AttendanceSheet, CountyReport, SheetSubmission, TownReport};
@@ -852,4 +856,33 @@ async fn formats(t: &Town) {
             .unwrap()
             .contains("合计,3,19,9,47.4%")
     );
+    // The printed sheet (PDF) shows the submission and its device signature.
+    let (status, pdf) = w
+        .get_bytes(
+            &t.county,
+            &format!(
+                "/reports/attendance?second_helper={}&quarter=2026Q1&format=pdf",
+                t.s_id
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(pdf.starts_with(b"%PDF-"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sheet.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (apt-get install poppler-utils)");
+    let text = String::from_utf8_lossy(&text.stdout)
+        .split_whitespace()
+        .collect::<String>();
+    for needle in ["贫困户姓名", "帮扶记录", "提交版本：2", "设备签名"] {
+        assert!(
+            text.contains(needle),
+            "{needle} not in the sheet PDF: {text}"
+        );
+    }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bangfu_shared::api::{
     DeviceDto, EnrollRequest, ErrorBody, LoginRequest, LoginResponse, Me, RegisterDevice, Snapshot,
 };
+use bangfu_shared::report::{AttendanceSheet, Quarter, SheetSubmission};
 use bangfu_shared::sync::{PullResponse, PushResponse};
 use bangfu_shared::visit::SignedRecord;
 use base64::Engine as _;
@@ -130,6 +131,19 @@ impl ApiClient {
     /// `GET /api/v1/sync/pull?cursor=C&limit=N`.
     pub async fn pull(&self, cursor: i64, limit: u32) -> Result<PullResponse> {
         self.get(&format!("/api/v1/sync/pull?cursor={cursor}&limit={limit}"))
+            .await
+    }
+
+    /// `GET /api/v1/reports/attendance?quarter=Q`: the caller's own quarterly sheet.
+    pub async fn attendance_sheet(&self, quarter: Quarter) -> Result<AttendanceSheet> {
+        self.get(&format!("/api/v1/reports/attendance?quarter={quarter}"))
+            .await
+    }
+
+    /// `POST /api/v1/reports/attendance/submit`: the signed remarks; the server answers
+    /// the sheet frozen as a new version.
+    pub async fn submit_sheet(&self, submission: &SheetSubmission) -> Result<AttendanceSheet> {
+        self.post("/api/v1/reports/attendance/submit", submission)
             .await
     }
 

@@ -134,7 +134,7 @@ static ZH: Texts = Texts {
     not_paired: "未结对",
     never: "从未",
     no_households: "本机没有帮扶户。请先联网登录以下载。",
-    help_list: "↑↓ 选择  Enter 详情  n 新走访  h 走访记录  d 草稿  s 同步  q 退出",
+    help_list: "↑↓ 选择  Enter 详情  n 新走访  h 走访记录  d 草稿  a 考勤表  s 同步  q 退出",
     detail: "帮扶户详情",
     members: "家庭成员",
     cause: "致贫原因",
@@ -227,7 +227,7 @@ static EN: Texts = Texts {
     not_paired: "not paired",
     never: "never",
     no_households: "No households on this device. Log in once with network to download them.",
-    help_list: "↑↓ select  Enter detail  n new visit  h history  d drafts  s sync  q quit",
+    help_list: "↑↓ select  Enter detail  n new visit  h history  d drafts  a sheet  s sync  q quit",
     detail: "Household",
     members: "Members",
     cause: "Cause of poverty",
@@ -437,10 +437,117 @@ impl Lang {
                 r.synced, r.awaiting_photos, refused, r.imported
             )
         };
+        for (q, v) in &r.sheets_submitted {
+            out.push_str(&match self {
+                Lang::Zh => format!(" · 考勤表 {q} 已提交第{v}版"),
+                Lang::En => format!(" · sheet {q} submitted, version {v}"),
+            });
+        }
+        for (q, reason) in &r.sheets_rejected {
+            out.push_str(&match self {
+                Lang::Zh => format!(" · 考勤表 {q} 被拒：{reason}"),
+                Lang::En => format!(" · sheet {q} REJECTED: {reason}"),
+            });
+        }
         if let Some(p) = r.problems.first() {
             out.push_str(" · ");
             out.push_str(p);
         }
         out
+    }
+}
+
+/// Texts of the attendance-sheet screen (考勤表, issue 5).
+#[derive(Debug)]
+pub struct SheetTexts {
+    pub title: &'static str,
+    pub seq: &'static str,
+    pub head: &'static str,
+    pub village: &'static str,
+    pub first_helper: &'static str,
+    pub records: &'static str,
+    pub remark: &'static str,
+    pub no_sheet: &'static str,
+    pub help: &'static str,
+    pub help_remark: &'static str,
+    pub remark_prompt: &'static str,
+    pub confirm_title: &'static str,
+    pub confirm: &'static str,
+    pub help_confirm: &'static str,
+    pub queued: &'static str,
+    pub saved: &'static str,
+    pub never: &'static str,
+    pub pending: &'static str,
+    pub submitted: &'static str,
+    pub rejected: &'static str,
+}
+
+static SHEET_ZH: SheetTexts = SheetTexts {
+    title: "考勤表",
+    seq: "序号",
+    head: "贫困户姓名",
+    village: "村",
+    first_helper: "第一帮扶责任人",
+    records: "帮扶记录",
+    remark: "备注",
+    no_sheet: "没有考勤表：第二帮扶责任人联网同步（s）后可离线查看。",
+    help: "↑↓ 选择  ←→ 季度  e/Enter 备注  S 签名提交  s 同步  Esc 返回  q 退出",
+    help_remark: "输入备注  Enter 保存  Esc 取消",
+    remark_prompt: "备注：",
+    confirm_title: "签名提交",
+    confirm: "用本机密钥签名并提交（下次同步时送达乡镇）？提交后冻结，再次提交为新版本。",
+    help_confirm: "y 签名提交  其他键 取消",
+    queued: "已签名，待同步提交",
+    saved: "备注已保存",
+    never: "未提交",
+    pending: "待提交",
+    submitted: "已提交第{}版",
+    rejected: "被拒：",
+};
+
+static SHEET_EN: SheetTexts = SheetTexts {
+    title: "Attendance sheet",
+    seq: "No.",
+    head: "Household",
+    village: "Village",
+    first_helper: "First helper",
+    records: "Assistance record",
+    remark: "Remark",
+    no_sheet: "No attendance sheet: a second helper's sync (s) with network brings it for offline review.",
+    help: "↑↓ select  ←→ quarter  e/Enter remark  S sign & submit  s sync  Esc back  q quit",
+    help_remark: "type the remark  Enter save  Esc cancel",
+    remark_prompt: "Remark: ",
+    confirm_title: "Sign and submit",
+    confirm: "Sign with this device's key and submit (delivered at the next sync)? A submitted sheet is frozen; submitting again makes a new version.",
+    help_confirm: "y sign & submit  any other key cancels",
+    queued: "signed; it is submitted at the next sync",
+    saved: "remark saved",
+    never: "not submitted",
+    pending: "to be submitted",
+    submitted: "submitted, version {}",
+    rejected: "REJECTED: ",
+};
+
+impl Lang {
+    /// The attendance-sheet screen's texts.
+    pub fn sheet(self) -> &'static SheetTexts {
+        match self {
+            Lang::Zh => &SHEET_ZH,
+            Lang::En => &SHEET_EN,
+        }
+    }
+
+    /// A sheet's submission state: 未提交 / 待提交 / 已提交第N版 / 被拒：原因.
+    pub fn sheet_state(self, state: Option<&crate::store::SubmissionState>) -> String {
+        use crate::store::SubmissionState;
+        let t = self.sheet();
+        match state {
+            None => t.never.to_string(),
+            Some(SubmissionState::Pending) => t.pending.to_string(),
+            Some(SubmissionState::Submitted { version }) => {
+                t.submitted.replace("{}", &version.to_string())
+            }
+            Some(SubmissionState::Rejected { reason }) => format!("{}{reason}", t.rejected),
+        }
     }
 }

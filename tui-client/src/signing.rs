@@ -5,6 +5,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use bangfu_shared::report::SheetSubmission;
 use bangfu_shared::visit::{RecordEnvelope, SignedRecord};
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
@@ -94,6 +95,14 @@ impl DeviceKey {
     /// The raw public key.
     pub fn public_key(&self) -> [u8; 32] {
         self.key.verifying_key().to_bytes()
+    }
+
+    /// Signs an attendance-sheet submission: Ed25519 (hex) over
+    /// [`SheetSubmission::signing_bytes`], replacing any signature it had.
+    pub fn sign_sheet(&self, mut submission: SheetSubmission) -> SheetSubmission {
+        submission.signature = String::new();
+        submission.signature = hex::encode(self.key.sign(&submission.signing_bytes()).to_bytes());
+        submission
     }
 
     /// Signs a record's canonical bytes after checking its structure.

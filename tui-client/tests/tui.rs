@@ -650,3 +650,213 @@ fn s_syncs_in_the_background_and_a_failure_leaves_the_records_local() {
     let text = draw(app);
     assert!(text.contains("local only"), "{text}");
 }
+
+/// A second helper's sheet for 2026Q1 with two rows, one visit on the first.
+fn second_helper_with_sheet(lang: Lang) -> Fixture {
+    use bangfu_shared::api::HelperRef;
+    use bangfu_shared::report::{AttendanceSheet, RecordLine, SheetRow};
+    let fx = fixture(lang);
+    let client = fx.app.client().clone();
+    let rt = fx.app.runtime().clone();
+    rt.block_on(async {
+        let mut me = client.identity().await.unwrap();
+        me.role = bangfu_shared::Role::SecondHelper;
+        client
+            .install_login(&me, &snapshot(default_households()))
+            .await
+            .unwrap();
+        let helper = |id: i64, name: &str| HelperRef {
+            id,
+            name: name.into(),
+            unit_position: "市教育局 科员".into(),
+            phone: "13900000000".into(),
+        };
+        let row = |seq: u32, id: i64, head: &str, records: Vec<RecordLine>| SheetRow {
+            seq,
+            household_id: id,
+            head_name: head.into(),
+            village: "东村".into(),
+            first_helper: Some(helper(50 + id, "黄志强")),
+            records,
+            windows: vec![],
+            own_records: vec![],
+            own_windows: vec![],
+            remark: None,
+        };
+        let visit = RecordLine {
+            record_id: "r1".into(),
+            household_id: 1,
+            date: chrono::NaiveDate::from_ymd_opt(2026, 1, 10).unwrap(),
+            kind: VisitKind::Home,
+            helper_id: 51,
+            counts: true,
+            reason: None,
+            photo_count: 1,
+            late: false,
+        };
+        let sheet = AttendanceSheet {
+            quarter: "2026Q1".parse().unwrap(),
+            second_helper: helper(HELPER_ID, "刘帮扶"),
+            town: None,
+            rows: vec![row(1, 1, "张三", vec![visit]), row(2, 2, "李四", vec![])],
+            policy_source: String::new(),
+            rule: String::new(),
+            submitted_version: None,
+            submitted_at: None,
+        };
+        client.store().save_sheet(&sheet).await.unwrap();
+    });
+    fx
+}
+
+#[test]
+fn a_second_helper_remarks_signs_and_queues_the_sheet_offline() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let app = &mut fx.app;
+    assert!(draw(app).contains("a 考勤表"), "help line names the sheet");
+    app.update(Action::Char('a'));
+    assert_eq!(app.screen, Screen::Sheet);
+    let text = draw(app);
+    for s in [
+        "考勤表 2026Q1",
+        "未提交",
+        "序号",
+        "贫困户姓名",
+        "第一帮扶责任人",
+        "帮扶记录",
+        "备注",
+        "张三",
+        "李四",
+        "黄志强",
+        "01-10入户",
+        "e/Enter 备注",
+    ] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+    // The second row's remark.
+    app.update(Action::Down);
+    app.update(Action::Char('e'));
+    assert!(matches!(app.overlay, Some(Overlay::Remark { .. })));
+    keys(app, "未见记录");
+    assert!(draw(app).contains("未见记录_"));
+    app.update(Action::Enter);
+    assert!(app.overlay.is_none());
+    let text = draw(app);
+    assert!(
+        text.contains("备注已保存") && text.contains("未见记录"),
+        "{text}"
+    );
+
+    // Sign and queue, after a confirmation; any other key cancels.
+    app.update(Action::Char('S'));
+    assert!(draw(app).contains("签名提交"));
+    app.update(Action::Char('n'));
+    assert!(app.overlay.is_none());
+    let client = app.client().clone();
+    let q: bangfu_shared::report::Quarter = "2026Q1".parse().unwrap();
+    assert!(
+        app.runtime()
+            .block_on(client.store().pending_submissions())
+            .unwrap()
+            .is_empty()
+    );
+    app.update(Action::Char('S'));
+    app.update(Action::Char('y'));
+    let text = draw(app);
+    assert!(text.contains("待提交"), "{text}");
+    let pending = app
+        .runtime()
+        .block_on(client.store().pending_submissions())
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].submission.quarter, q);
+    assert_eq!(pending[0].submission.remarks, vec![(2, "未见记录".into())]);
+    assert_eq!(pending[0].submission.signature.len(), 128);
+
+    // The server's answers as the screen shows them.
+    for (state, shown) in [
+        (
+            bangfu_client::store::SubmissionState::Submitted { version: 2 },
+            "已提交第2版",
+        ),
+        (
+            bangfu_client::store::SubmissionState::Rejected {
+                reason: "签名不符".into(),
+            },
+            "被拒：签名不符",
+        ),
+    ] {
+        app.runtime()
+            .block_on(client.store().answer_submission(pending[0].id, &state))
+            .unwrap();
+        app.update(Action::Back);
+        app.update(Action::Char('a'));
+        let text = draw(app);
+        assert!(text.contains(shown), "{shown}:\n{text}");
+    }
+}
+
+#[test]
+fn the_sheet_screen_in_english_and_without_a_sheet() {
+    let mut fx = fixture(Lang::En);
+    fx.app.update(Action::Char('a'));
+    assert!(draw(&fx.app).contains("No attendance sheet"));
+    // Keys on an empty sheet do nothing harmful.
+    for a in [
+        Action::Enter,
+        Action::Char('e'),
+        Action::Down,
+        Action::Right,
+    ] {
+        fx.app.update(a);
+    }
+    fx.app.update(Action::Char('S'));
+    assert!(fx.app.overlay.is_none(), "nothing to sign");
+    assert_eq!(fx.app.screen, Screen::Sheet);
+
+    let mut fx = second_helper_with_sheet(Lang::En);
+    fx.app.update(Action::Char('a'));
+    let text = draw(&fx.app);
+    for s in [
+        "Attendance sheet 2026Q1",
+        "not submitted",
+        "Household",
+        "Remark",
+    ] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+}
+
+#[test]
+fn the_sheet_screen_survives_any_key_at_any_size() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    fx.app.update(Action::Char('a'));
+    let actions = [
+        Action::Down,
+        Action::Up,
+        Action::Right,
+        Action::Left,
+        Action::PageDown,
+        Action::End,
+        Action::Home,
+        Action::Char('e'),
+        Action::Char('x'),
+        Action::Backspace,
+        Action::Paste("多行\n粘贴".into()),
+        Action::Enter,
+        Action::Char('S'),
+        Action::Char('q'),
+        Action::Char('a'),
+        Action::Sign,
+        Action::Back,
+        Action::Next,
+    ];
+    for a in actions {
+        fx.app.quit = false;
+        fx.app.update(a);
+        for (w, h) in [(80, 24), (60, 16), (20, 5), (1, 1), (200, 60)] {
+            let mut t = terminal(w, h);
+            t.draw(|f| ui::render(&fx.app, f)).unwrap();
+        }
+    }
+}

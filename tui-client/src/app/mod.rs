@@ -7,6 +7,7 @@
 mod action;
 pub mod chooser;
 pub mod form;
+mod sheet;
 mod sync;
 mod update;
 
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bangfu_shared::report::Quarter;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -26,6 +28,7 @@ use crate::client::{Client, HouseholdOverview};
 use crate::draft::VisitDraft;
 use crate::i18n::Lang;
 use crate::photos::HalfBlocks;
+use crate::sheets::SheetView;
 use crate::signature_pad::SignaturePad;
 use crate::store::VisitRow;
 
@@ -34,10 +37,16 @@ use crate::store::VisitRow;
 pub enum Screen {
     Login(LoginForm),
     Households,
-    Detail { household_id: i64 },
+    Detail {
+        household_id: i64,
+    },
     Form(Box<FormState>),
-    History { household_id: Option<i64> },
+    History {
+        household_id: Option<i64>,
+    },
     Drafts,
+    /// The second helper's quarterly attendance sheet (考勤表).
+    Sheet,
 }
 
 /// A dialog over the current screen.
@@ -45,7 +54,20 @@ pub enum Screen {
 pub enum Overlay {
     Chooser(Chooser),
     Pad(SignaturePad),
-    Void { visit_id: Uuid, reason: String },
+    Void {
+        visit_id: Uuid,
+        reason: String,
+    },
+    /// Editing the remark of a sheet row.
+    Remark {
+        quarter: Quarter,
+        household_id: i64,
+        text: String,
+    },
+    /// Asking before the sheet is signed and queued.
+    ConfirmSubmit {
+        quarter: Quarter,
+    },
 }
 
 /// The login screen's fields.
@@ -100,6 +122,10 @@ pub struct App {
     pub history_selected: usize,
     pub drafts: Vec<VisitDraft>,
     pub drafts_selected: usize,
+    /// Pulled attendance sheets, the newest quarter first; the one shown; its row.
+    pub sheets: Vec<SheetView>,
+    pub sheet_index: usize,
+    pub sheet_selected: usize,
     pub status: Option<Status>,
     pub quit: bool,
     /// The terminal's size, for mapping mouse positions to the signature pad.
@@ -146,6 +172,9 @@ impl App {
             history_selected: 0,
             drafts: Vec::new(),
             drafts_selected: 0,
+            sheets: Vec::new(),
+            sheet_index: 0,
+            sheet_selected: 0,
             status: None,
             quit: false,
             size,
@@ -179,5 +208,10 @@ impl App {
     /// The household shown in lists by id.
     pub fn household(&self, id: i64) -> Option<&HouseholdOverview> {
         self.households.iter().find(|h| h.detail.summary.id == id)
+    }
+
+    /// The attendance sheet shown on the sheet screen.
+    pub fn current_sheet(&self) -> Option<&SheetView> {
+        self.sheets.get(self.sheet_index)
     }
 }

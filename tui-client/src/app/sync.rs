@@ -107,6 +107,8 @@ impl App {
                 } else if let super::Screen::Detail { household_id } = &self.screen {
                     let id = Some(*household_id);
                     self.reload_history(id);
+                } else if self.screen == super::Screen::Sheet {
+                    self.reload_sheets();
                 }
                 match result {
                     Ok(report) => {
@@ -114,6 +116,7 @@ impl App {
                         if report.rejected.is_empty()
                             && report.conflicts.is_empty()
                             && report.problems.is_empty()
+                            && report.sheets_rejected.is_empty()
                         {
                             self.info(text);
                         } else {

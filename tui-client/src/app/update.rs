@@ -71,6 +71,7 @@ impl App {
             Screen::Form(form) => self.update_form(form, action),
             Screen::History { household_id } => self.update_history(household_id, action),
             Screen::Drafts => self.update_drafts(action),
+            Screen::Sheet => self.update_sheet(action),
         }
     }
 
@@ -89,13 +90,13 @@ impl App {
     }
 
     /// Shows `next`, remembering the current screen for Esc.
-    fn push(&mut self, current: Screen, next: Screen) {
+    pub(super) fn push(&mut self, current: Screen, next: Screen) {
         self.back.push(current);
         self.screen = next;
     }
 
     /// Returns to the previous screen, refreshing what it shows.
-    fn pop(&mut self) {
+    pub(super) fn pop(&mut self) {
         self.screen = self.back.pop().unwrap_or(Screen::Households);
         match &self.screen {
             Screen::History { household_id } => {
@@ -103,6 +104,7 @@ impl App {
                 self.reload_history(id);
             }
             Screen::Drafts => self.reload_drafts(),
+            Screen::Sheet => self.reload_sheets(),
             _ => self.reload_households(),
         }
     }
@@ -163,7 +165,7 @@ impl App {
         }
     }
 
-    fn move_sel(sel: &mut usize, len: usize, action: &Action) -> bool {
+    pub(super) fn move_sel(sel: &mut usize, len: usize, action: &Action) -> bool {
         let last = len.saturating_sub(1);
         *sel = match action {
             Action::Up | Action::Char('k') => sel.saturating_sub(1),
@@ -203,6 +205,12 @@ impl App {
                 self.push(Screen::Households, Screen::Drafts);
             }
             (Action::Char('s'), _) => self.start_sync(),
+            (Action::Char('a'), _) => {
+                self.reload_sheets();
+                self.sheet_index = 0;
+                self.sheet_selected = 0;
+                self.push(Screen::Households, Screen::Sheet);
+            }
             _ => {}
         }
     }
@@ -382,6 +390,12 @@ impl App {
             Overlay::Chooser(c) => self.update_chooser(c, action),
             Overlay::Pad(p) => self.update_pad(p, action),
             Overlay::Void { visit_id, reason } => self.update_void(visit_id, reason, action),
+            Overlay::Remark {
+                quarter,
+                household_id,
+                text,
+            } => self.update_remark(quarter, household_id, text, action),
+            Overlay::ConfirmSubmit { quarter } => self.update_confirm_submit(quarter, action),
         }
     }
 

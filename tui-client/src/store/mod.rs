@@ -9,6 +9,7 @@
 mod outbox;
 mod queries;
 mod schema;
+mod sheets;
 
 use std::path::Path;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::error::{ClientError, Result};
 
 pub use outbox::{PullApplied, SyncCounts};
 pub use queries::{Identity, StoredRecord, SyncState, VisitRow};
+pub use sheets::{StoredSubmission, SubmissionState};
 
 /// The client's SQLite store.
 #[derive(Debug, Clone)]

@@ -126,4 +126,45 @@ CREATE TABLE pull_inbox (
     received_at TEXT NOT NULL
 );
 "#,
+    // 3: the second helper's quarterly attendance sheets (issue 5): the sheet as last
+    // pulled per quarter, the remarks being written (drafts, per row), and the signed
+    // submissions waiting for the next sync with what the server answered.
+    r#"
+CREATE TABLE sheets (
+    quarter    TEXT PRIMARY KEY NOT NULL,
+    sheet_json TEXT NOT NULL,
+    pulled_at  TEXT NOT NULL
+);
+
+CREATE TABLE sheet_remarks (
+    quarter      TEXT NOT NULL,
+    household_id INTEGER NOT NULL,
+    remark       TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    PRIMARY KEY (quarter, household_id)
+);
+
+-- A signed submission is never edited; only its state changes.
+CREATE TABLE sheet_submissions (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    quarter      TEXT NOT NULL,
+    device_id    INTEGER NOT NULL,
+    remarks_json TEXT NOT NULL,
+    signature    TEXT NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'submitted', 'rejected')),
+    version      INTEGER,
+    reason       TEXT,
+    created_at   TEXT NOT NULL,
+    -- Set before the first POST: a submission sent whose answer was not stored (a sync
+    -- killed mid-way) is checked against the server's latest version before it is sent
+    -- again, so it is not frozen twice.
+    attempted_at TEXT,
+    answered_at  TEXT
+);
+CREATE INDEX sheet_submissions_by_state ON sheet_submissions (state, id);
+CREATE TRIGGER sheet_submissions_no_edit BEFORE UPDATE ON sheet_submissions
+WHEN NEW.remarks_json IS NOT OLD.remarks_json OR NEW.signature IS NOT OLD.signature
+  OR NEW.quarter IS NOT OLD.quarter OR NEW.device_id IS NOT OLD.device_id
+BEGIN SELECT RAISE(ABORT, 'signed submissions are never edited'); END;
+"#,
 ];

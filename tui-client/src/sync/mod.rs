@@ -17,7 +17,12 @@
 //! 4. **Pull** from the saved cursor until the server has nothing more: households,
 //!    pairings and policy when the ledger changed; the account's records — those the
 //!    device lacks are stored as synced (a reinstalled device recovers its history).
-//! 5. **Download** the images of recovered records that are not on the device.
+//! 5. **Sheets** (a second helper only): send the signed attendance-sheet submissions
+//!    waiting on the device (each answer — the version the server froze, or its refusal
+//!    — stored as it comes; one sent before without a stored answer is first compared
+//!    with the server's latest version), then fetch this and the previous quarter's sheet (附件3) so
+//!    it can be reviewed offline.
+//! 6. **Download** the images of recovered records that are not on the device.
 //!
 //! Safe to kill at any instant: each step's effect is one store transaction, and a
 //! new run starts again from what the store says (records still `uploading` are sent
@@ -31,6 +36,8 @@ pub mod upload;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use bangfu_shared::Role;
+use bangfu_shared::report::{AttendanceSheet, Quarter};
 use bangfu_shared::sync::{Ack, AckStatus, MAX_PUSH_RECORDS};
 use bangfu_shared::visit::{SignedRecord, sha256_hex};
 use serde::Serialize;
@@ -41,7 +48,7 @@ pub use retry::RetryPolicy;
 use crate::api::ApiClient;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
-use crate::store::{Store, StoredRecord, SyncCounts};
+use crate::store::{Store, StoredRecord, SubmissionState, SyncCounts};
 
 /// How a sync runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +70,9 @@ pub struct SyncOptions {
     pub retry_rejected: bool,
     /// Download the images of records recovered by pull.
     pub download_images: bool,
+    /// The quarters whose attendance sheet a second helper fetches; empty: the current
+    /// quarter and the previous one.
+    pub sheet_quarters: Vec<Quarter>,
 }
 
 impl Default for SyncOptions {
@@ -77,6 +87,7 @@ impl Default for SyncOptions {
             max_duration: Duration::from_secs(15 * 60),
             retry_rejected: false,
             download_images: true,
+            sheet_quarters: Vec::new(),
         }
     }
 }
@@ -185,12 +196,18 @@ pub struct SyncReport {
     pub problems: Vec<String>,
     /// Every record on the device by sync state, after the run.
     pub counts: SyncCounts,
+    /// Attendance sheets fetched (a second helper).
+    pub sheets_pulled: u64,
+    /// Signed sheet submissions the server accepted in this run, as (quarter, version).
+    pub sheets_submitted: Vec<(Quarter, i32)>,
+    /// Sheet submissions the server refused in this run, with its reason.
+    pub sheets_rejected: Vec<(Quarter, String)>,
 }
 
 impl SyncReport {
     /// Everything on the device is on the server and nothing went wrong.
     pub fn complete(&self) -> bool {
-        self.counts.unsynced() == 0 && self.problems.is_empty()
+        self.counts.unsynced() == 0 && self.problems.is_empty() && self.sheets_rejected.is_empty()
     }
 }
 
@@ -376,7 +393,12 @@ pub async fn run(
         }
     }
 
-    // 5. Download the images of recovered records.
+    // 5. Attendance sheets.
+    if identity.role == Role::SecondHelper {
+        sheets(&api, store, opts, deadline, &mut rep, &mut report).await?;
+    }
+
+    // 6. Download the images of recovered records.
     if opts.download_images {
         let missing = store.missing_images().await?;
         if !missing.is_empty() {
@@ -417,6 +439,141 @@ pub async fn run(
     report.counts = store.sync_counts().await?;
     rep.update(|p| p.phase = SyncPhase::Done);
     Ok(report)
+}
+
+/// A final answer that refuses the request itself (not the session, not a passing
+/// failure): its message.
+fn refusal(e: &ClientError) -> Option<String> {
+    match e {
+        ClientError::Server {
+            status, message, ..
+        } if (400..500).contains(status) && !matches!(status, 401 | 408 | 429) => {
+            Some(message.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Whether the server's latest version of `sheet` carries exactly `remarks`.
+fn already_frozen(sheet: &AttendanceSheet, remarks: &[(i64, String)]) -> bool {
+    if sheet.submitted_version.is_none() {
+        return false;
+    }
+    let mut held: Vec<(i64, String)> = sheet
+        .rows
+        .iter()
+        .filter_map(|r| Some((r.household_id, r.remark.clone()?)))
+        .collect();
+    let mut sent: Vec<(i64, String)> = remarks
+        .iter()
+        .filter(|(_, r)| !r.trim().is_empty())
+        .cloned()
+        .collect();
+    held.sort();
+    sent.sort();
+    held == sent
+}
+
+/// Step 5: sends the waiting sheet submissions, then fetches the sheets.
+async fn sheets(
+    api: &ApiClient,
+    store: &Store,
+    opts: &SyncOptions,
+    deadline: Instant,
+    rep: &mut Reporter<'_>,
+    report: &mut SyncReport,
+) -> Result<()> {
+    for pending in store.pending_submissions().await? {
+        let sub = &pending.submission;
+        if pending.attempted {
+            // Sent before without a stored answer: the server may have frozen it.
+            let now = retry::retry(
+                opts.retry,
+                deadline,
+                |e, pause| rep.retrying(e, pause),
+                || api.attendance_sheet(sub.quarter),
+            )
+            .await
+            .map_err(session);
+            match now {
+                Ok(sheet) if already_frozen(&sheet, &sub.remarks) => {
+                    let version = sheet.submitted_version.unwrap_or_default();
+                    store
+                        .answer_submission(pending.id, &SubmissionState::Submitted { version })
+                        .await?;
+                    store.save_sheet(&sheet).await?;
+                    report.sheets_submitted.push((sub.quarter, version));
+                    continue;
+                }
+                Ok(_) | Err(ClientError::Server { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        store.mark_submission_attempted(pending.id).await?;
+        let sent = retry::retry(
+            opts.retry,
+            deadline,
+            |e, pause| rep.retrying(e, pause),
+            || api.submit_sheet(sub),
+        )
+        .await
+        .map_err(session);
+        match sent {
+            Ok(sheet) => {
+                let version = sheet.submitted_version.unwrap_or_default();
+                store
+                    .answer_submission(pending.id, &SubmissionState::Submitted { version })
+                    .await?;
+                store.save_sheet(&sheet).await?;
+                report.sheets_submitted.push((sub.quarter, version));
+            }
+            Err(e) => match refusal(&e) {
+                Some(reason) => {
+                    store
+                        .answer_submission(
+                            pending.id,
+                            &SubmissionState::Rejected {
+                                reason: reason.clone(),
+                            },
+                        )
+                        .await?;
+                    report.sheets_rejected.push((sub.quarter, reason));
+                }
+                None => return Err(e),
+            },
+        }
+    }
+    let quarters = if opts.sheet_quarters.is_empty() {
+        let current = Quarter::of(crate::client::today(chrono::Utc::now()));
+        vec![current, current.previous()]
+    } else {
+        opts.sheet_quarters.clone()
+    };
+    for q in quarters {
+        let got = retry::retry(
+            opts.retry,
+            deadline,
+            |e, pause| rep.retrying(e, pause),
+            || api.attendance_sheet(q),
+        )
+        .await
+        .map_err(session);
+        match got {
+            Ok(sheet) => {
+                store.save_sheet(&sheet).await?;
+                report.sheets_pulled += 1;
+            }
+            // No sheet for this quarter.
+            Err(ClientError::Server { status: 404, .. }) => {}
+            Err(e) => match refusal(&e) {
+                Some(reason) => report
+                    .problems
+                    .push(format!("attendance sheet {q}: {reason}")),
+                None => return Err(e),
+            },
+        }
+    }
+    Ok(())
 }
 
 /// Counts a batch's answers into the report and the progress.

@@ -6,6 +6,7 @@
 mod form;
 mod lists;
 mod overlays;
+mod sheet;
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -48,11 +49,14 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Form(f) => form::render_form(app, f, frame, body),
         Screen::History { household_id } => lists::render_history(app, frame, body, *household_id),
         Screen::Drafts => lists::render_drafts(app, frame, body),
+        Screen::Sheet => sheet::render_sheet(app, frame, body),
     };
     let help_text = match &app.overlay {
         Some(Overlay::Chooser(c)) => overlays::render_chooser(app, c, frame, area),
         Some(Overlay::Pad(p)) => overlays::render_pad(app, p, frame, area),
         Some(Overlay::Void { reason, .. }) => overlays::render_void(app, reason, frame, area),
+        Some(Overlay::Remark { text, .. }) => sheet::render_remark(app, text, frame, area),
+        Some(Overlay::ConfirmSubmit { .. }) => sheet::render_confirm(app, frame, area),
         None => help_text,
     };
     if app.sync.running {

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::report_files::{self, Table};
 use crate::services::{Caller, attendance, reports};
 
-/// `format=json|csv|xlsx`.
+/// `format=json|csv|xlsx|pdf`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportFormat {
@@ -18,6 +18,7 @@ pub enum ReportFormat {
     Json,
     Csv,
     Xlsx,
+    Pdf,
 }
 
 fn respond<T: Serialize>(
@@ -47,6 +48,11 @@ fn respond<T: Serialize>(
             "xlsx",
             report_files::to_xlsx(&tables(value))?,
         ),
+        ReportFormat::Pdf => file(
+            "application/pdf",
+            "pdf",
+            crate::report_pdf::to_pdf(&tables(value), None)?,
+        ),
     })
 }
 
@@ -74,6 +80,18 @@ pub async fn attendance(
         .or(caller.helper_id)
         .ok_or_else(|| ApiError::BadRequest("name the second helper (second_helper=ID)".into()))?;
     let sheet = reports::sheet(&state.db, &caller, helper, q.quarter).await?;
+    if q.format == Some(ReportFormat::Pdf) {
+        // The printed sheet carries the submission's version, time and device signature.
+        let signature = crate::report_pdf::sheet_signature(&state.db, &sheet).await?;
+        let bytes = crate::report_pdf::sheet_pdf(&sheet, signature.as_deref())?;
+        return Ok(HttpResponse::Ok()
+            .content_type("application/pdf")
+            .insert_header((
+                "Content-Disposition",
+                format!("attachment; filename=\"attendance-{}.pdf\"", q.quarter),
+            ))
+            .body(bytes));
+    }
     respond(
         &sheet,
         report_files::sheet_tables,

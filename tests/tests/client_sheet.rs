@@ -1,0 +1,227 @@
+//! Issue 5 item 4 end to end with the real client: a second helper pulls the quarterly
+//! attendance sheet (附件3) by sync, the server goes away, the helper writes a remark
+//! and signs the submission offline, and the sync with a server back (over the same
+//! database) submits it: the county office then sees version 1 with the remark.
+
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use std::time::Duration;
+
+use bangfu_client::store::SubmissionState;
+use bangfu_client::sync::RetryPolicy;
+use bangfu_client::{Client, DataDir, Limits, LoginParams, SyncOptions};
+use bangfu_server::db_test;
+use bangfu_shared::Role;
+use bangfu_shared::report::{AttendanceSheet, Quarter};
+use bangfu_tests::{FIXTURE, PASSWORD, TestDb, TestServer, World, enroll_directly, office};
+
+/// 孔玉梅, second helper of rows 1–5 of the fixture ledger.
+const SECOND: &str = "18893287921";
+
+fn quick(server: Option<String>) -> SyncOptions {
+    SyncOptions {
+        server,
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+        },
+        max_duration: Duration::from_secs(60),
+        ..SyncOptions::default()
+    }
+}
+
+async fn login_at(server: &TestServer, username: &str) -> String {
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(server.url("/auth/login"))
+        .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["token"].as_str().unwrap().to_string()
+}
+
+async fn quarter_end_offline(t: &TestDb) {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    w.import_ok(
+        &county,
+        "?effective_from=2025-10-01&filed_on=2025-07-01",
+        FIXTURE.as_bytes().to_vec(),
+    )
+    .await;
+    enroll_directly(t, &w, SECOND).await;
+
+    let data = t.dir().join("client").join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let client = Client::open(DataDir::new(&data), Limits::default())
+        .await
+        .unwrap();
+    client
+        .login(&LoginParams {
+            server: format!("http://{}", w.server.addr),
+            username: SECOND.into(),
+            password: PASSWORD.into(),
+            enroll_code: None,
+            device_label: "第二帮扶人终端".into(),
+        })
+        .await
+        .unwrap();
+    let me = client.identity().await.unwrap();
+    assert_eq!(me.role, Role::SecondHelper);
+    let helper_id = me.helper.as_ref().unwrap().id;
+
+    // Sync with the network: this and the previous quarter's sheets come down.
+    let report = client.sync(&quick(None), &|_| {}).await.unwrap();
+    assert_eq!(report.sheets_pulled, 2, "{report:?}");
+    let quarter = Quarter::of(bangfu_client::client::today(chrono::Utc::now()));
+    let sheets = client.sheets().await.unwrap();
+    assert_eq!(sheets.len(), 2);
+    assert_eq!(sheets[0].quarter(), quarter, "newest first");
+    let view = client.sheet(quarter).await.unwrap();
+    assert!(view.sheet.rows.len() >= 5, "{}", view.sheet.rows.len());
+    assert_eq!(view.sheet.second_helper.id, helper_id);
+    assert_eq!(view.state(), None, "never submitted");
+    assert!(!view.sheet.rows[0].record_text().is_empty());
+
+    // No network from here on.
+    w.server_stop().await;
+    let row = view.sheet.rows[0].household_id;
+    client
+        .set_sheet_remark(quarter, row, "  已核实，走访到位  ")
+        .await
+        .unwrap();
+    // A remark for a household not on the sheet is refused.
+    assert!(client.set_sheet_remark(quarter, -1, "x").await.is_err());
+    // The draft survives a restart.
+    client.store().clone().close().await.unwrap();
+    drop(client);
+    let client = Client::open(DataDir::new(&data), Limits::default())
+        .await
+        .unwrap();
+    let view = client.sheet(quarter).await.unwrap();
+    assert_eq!(view.remark(&view.sheet.rows[0]), "已核实，走访到位");
+    let queued = client.submit_sheet(quarter).await.unwrap();
+    assert_eq!(queued.state, SubmissionState::Pending);
+    assert_eq!(
+        queued.submission.remarks,
+        vec![(row, "已核实，走访到位".to_string())]
+    );
+    assert_eq!(
+        client.sheet(quarter).await.unwrap().state(),
+        Some(SubmissionState::Pending)
+    );
+    // A sync without network fails and keeps the submission waiting.
+    let offline = SyncOptions {
+        retry: RetryPolicy::once(),
+        ..quick(None)
+    };
+    let err = client.sync(&offline, &|_| {}).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(client.store().pending_submissions().await.unwrap().len(), 1);
+
+    // A server is back over the same database: the sync submits it.
+    let server = TestServer::start(t.db.clone(), w.settings.clone());
+    let back = quick(Some(format!("http://{}", server.addr)));
+    let report = client.sync(&back, &|_| {}).await.unwrap();
+    assert_eq!(report.sheets_submitted, vec![(quarter, 1)], "{report:?}");
+    assert!(report.sheets_rejected.is_empty());
+    assert!(
+        client
+            .store()
+            .pending_submissions()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let view = client.sheet(quarter).await.unwrap();
+    assert_eq!(
+        view.state(),
+        Some(SubmissionState::Submitted { version: 1 })
+    );
+    assert_eq!(view.sheet.submitted_version, Some(1));
+
+    // A second sync sends nothing again.
+    let again = client.sync(&back, &|_| {}).await.unwrap();
+    assert!(again.sheets_submitted.is_empty(), "{again:?}");
+
+    // A sync killed after the server froze the sheet but before the answer was stored:
+    // the submission is still pending on the device, marked as sent. The next sync
+    // finds the server's version instead of freezing a second one.
+    let lost = client.submit_sheet(quarter).await.unwrap();
+    client
+        .store()
+        .mark_submission_attempted(lost.id)
+        .await
+        .unwrap();
+    let report = client.sync(&back, &|_| {}).await.unwrap();
+    assert_eq!(report.sheets_submitted, vec![(quarter, 1)], "{report:?}");
+    assert!(
+        client
+            .store()
+            .pending_submissions()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A resubmission with another remark is a new version.
+    let second_row = view.sheet.rows[1].household_id;
+    client
+        .set_sheet_remark(quarter, second_row, "电话未接通，已补访")
+        .await
+        .unwrap();
+    client.submit_sheet(quarter).await.unwrap();
+    let report = client.sync(&back, &|_| {}).await.unwrap();
+    assert_eq!(report.sheets_submitted, vec![(quarter, 2)], "{report:?}");
+    assert_eq!(
+        client.sheet(quarter).await.unwrap().state(),
+        Some(SubmissionState::Submitted { version: 2 })
+    );
+
+    let county = login_at(&server, "county").await;
+    let versions: Vec<AttendanceSheet> = reqwest::Client::new()
+        .get(server.url(&format!(
+            "/reports/attendance/versions?second_helper={helper_id}&quarter={quarter}"
+        )))
+        .bearer_auth(&county)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 2, "the lost answer did not make a version");
+    let remark_of = |v: &AttendanceSheet, h: i64| {
+        v.rows
+            .iter()
+            .find(|r| r.household_id == h)
+            .unwrap()
+            .remark
+            .clone()
+    };
+    let first = &versions[0];
+    assert_eq!(first.submitted_version, Some(1));
+    assert_eq!(remark_of(first, row).as_deref(), Some("已核实，走访到位"));
+    assert_eq!(
+        first.rows.iter().filter(|r| r.remark.is_some()).count(),
+        1,
+        "version 1 carries the one remark"
+    );
+    let second = &versions[1];
+    assert_eq!(second.submitted_version, Some(2));
+    assert_eq!(remark_of(second, row).as_deref(), Some("已核实，走访到位"));
+    assert_eq!(
+        remark_of(second, second_row).as_deref(),
+        Some("电话未接通，已补访")
+    );
+}
+
+db_test!(
+    a_second_helper_submits_the_sheet_offline_then_on_sync,
+    quarter_end_offline
+);

@@ -1,0 +1,151 @@
+//! The second helper's quarter-end flow (issue 5), offline: review the attendance sheet
+//! (附件3) pulled by the last sync, write a remark per row (kept as a draft), sign the
+//! remarks with the device key and queue the submission; the next sync submits it and
+//! stores the version the server froze, or its refusal. A submitted sheet is frozen; a
+//! resubmission is a new version.
+
+use std::collections::HashMap;
+
+use bangfu_shared::Role;
+use bangfu_shared::report::{AttendanceSheet, Quarter, SheetRow, SheetSubmission};
+use serde::Serialize;
+
+use crate::client::Client;
+use crate::error::{ClientError, Result};
+use crate::store::{StoredSubmission, SubmissionState};
+
+/// A pulled sheet with the remarks as the helper has written them and its submissions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SheetView {
+    pub sheet: AttendanceSheet,
+    /// Remark per household: the draft written on the device, else the server's.
+    pub remarks: HashMap<i64, String>,
+    /// Signed submissions of this quarter, oldest first.
+    pub submissions: Vec<StoredSubmission>,
+}
+
+impl SheetView {
+    pub fn quarter(&self) -> Quarter {
+        self.sheet.quarter
+    }
+
+    /// The remark shown for a row.
+    pub fn remark(&self, row: &SheetRow) -> &str {
+        self.remarks
+            .get(&row.household_id)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The latest submission's state; with none, the version the server last froze.
+    pub fn state(&self) -> Option<SubmissionState> {
+        match self.submissions.last() {
+            Some(s) => Some(s.state.clone()),
+            None => self
+                .sheet
+                .submitted_version
+                .map(|version| SubmissionState::Submitted { version }),
+        }
+    }
+
+    /// The remarks a submission sends: every row's non-empty remark, in row order.
+    pub fn remarks_to_submit(&self) -> Vec<(i64, String)> {
+        self.sheet
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let remark = self.remark(r).trim();
+                (!remark.is_empty()).then(|| (r.household_id, remark.to_string()))
+            })
+            .collect()
+    }
+}
+
+impl Client {
+    /// Every pulled sheet with its remarks and submissions, the newest quarter first.
+    pub async fn sheets(&self) -> Result<Vec<SheetView>> {
+        let mut out = Vec::new();
+        for sheet in self.store().sheets().await? {
+            out.push(self.view(sheet).await?);
+        }
+        Ok(out)
+    }
+
+    /// The pulled sheet of `quarter`.
+    pub async fn sheet(&self, quarter: Quarter) -> Result<SheetView> {
+        let sheet = self
+            .store()
+            .sheet(quarter)
+            .await?
+            .ok_or_else(|| ClientError::NotFound {
+                what: "attendance sheet",
+                id: quarter.to_string(),
+            })?;
+        self.view(sheet).await
+    }
+
+    async fn view(&self, sheet: AttendanceSheet) -> Result<SheetView> {
+        let mut remarks: HashMap<i64, String> = sheet
+            .rows
+            .iter()
+            .filter_map(|r| Some((r.household_id, r.remark.clone()?)))
+            .collect();
+        remarks.extend(self.store().sheet_remarks(sheet.quarter).await?);
+        let submissions = self.store().submissions(sheet.quarter).await?;
+        Ok(SheetView {
+            sheet,
+            remarks,
+            submissions,
+        })
+    }
+
+    /// Keeps `remark` as the draft remark of the household's row on the quarter's sheet.
+    pub async fn set_sheet_remark(
+        &self,
+        quarter: Quarter,
+        household_id: i64,
+        remark: &str,
+    ) -> Result<()> {
+        let view = self.sheet(quarter).await?;
+        if !view
+            .sheet
+            .rows
+            .iter()
+            .any(|r| r.household_id == household_id)
+        {
+            return Err(ClientError::NotFound {
+                what: "row of the attendance sheet",
+                id: household_id.to_string(),
+            });
+        }
+        self.store()
+            .set_sheet_remark(quarter, household_id, remark.trim())
+            .await
+    }
+
+    /// Signs the quarter's remarks with the device key and queues the submission for
+    /// the next sync. Only a second helper submits.
+    pub async fn submit_sheet(&self, quarter: Quarter) -> Result<StoredSubmission> {
+        let identity = self.identity().await?;
+        if identity.role != Role::SecondHelper {
+            return Err(ClientError::Refused(
+                "only a second helper submits an attendance sheet".into(),
+            ));
+        }
+        let view = self.sheet(quarter).await?;
+        let unsigned = SheetSubmission {
+            quarter,
+            device_id: identity.device_id,
+            remarks: view.remarks_to_submit(),
+            signature: String::new(),
+        };
+        let signed = self.device_key()?.sign_sheet(unsigned);
+        let id = self.store().queue_submission(&signed).await?;
+        self.store()
+            .submissions(quarter)
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| ClientError::Corrupt("the queued submission vanished".into()))
+    }
+}

@@ -1,0 +1,124 @@
+//! The attendance-sheet screen (考勤表, 附件3 columns) and its two dialogs: the remark
+//! being typed and the confirmation before signing.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, TableState, Wrap};
+
+use super::centered;
+use crate::app::App;
+use crate::store::SubmissionState;
+
+pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.sheet();
+    let Some(view) = app.current_sheet() else {
+        frame.render_widget(
+            Paragraph::new(t.no_sheet)
+                .wrap(Wrap { trim: true })
+                .block(Block::bordered().title(format!(" {} ", t.title))),
+            area,
+        );
+        return t.help.to_string();
+    };
+    let state = view.state();
+    let state_style = match &state {
+        Some(SubmissionState::Rejected { .. }) => Style::new().fg(Color::Red),
+        Some(SubmissionState::Submitted { .. }) => Style::new().fg(Color::Green),
+        Some(SubmissionState::Pending) => Style::new().fg(Color::Yellow),
+        None => Style::new().fg(Color::DarkGray),
+    };
+    let [head, table_area, detail] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(5),
+    ])
+    .areas(area);
+    let quarters = format!("{}/{}", app.sheet_index.saturating_add(1), app.sheets.len());
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(
+                format!(" {} {} ", t.title, view.quarter()),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!("· {} ", view.sheet.second_helper.name)),
+            Span::raw(format!("· ({quarters}) · ")),
+            Span::styled(app.lang.sheet_state(state.as_ref()), state_style),
+        ])),
+        head,
+    );
+    let header = Row::new([
+        t.seq,
+        t.head,
+        t.village,
+        t.first_helper,
+        t.records,
+        t.remark,
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = view.sheet.rows.iter().map(|r| {
+        Row::new([
+            r.seq.to_string(),
+            r.head_name.clone(),
+            r.village.clone(),
+            r.first_helper
+                .as_ref()
+                .map(|h| h.name.clone())
+                .unwrap_or_default(),
+            r.record_text(),
+            view.remark(r).to_string(),
+        ])
+    });
+    let widths = [
+        Constraint::Length(4),
+        Constraint::Length(10),
+        Constraint::Length(8),
+        Constraint::Length(14),
+        Constraint::Min(10),
+        Constraint::Length(16),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(Block::bordered())
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut ts = TableState::default().with_selected(Some(app.sheet_selected));
+    frame.render_stateful_widget(table, table_area, &mut ts);
+    if let Some(r) = view.sheet.rows.get(app.sheet_selected) {
+        let text = vec![
+            Line::from(format!("{}：{}", t.records, r.record_text())),
+            Line::from(format!("{}：{}", t.remark, view.remark(r))),
+        ];
+        frame.render_widget(
+            Paragraph::new(text)
+                .wrap(Wrap { trim: true })
+                .block(Block::bordered().title(format!(" {} ", r.head_name))),
+            detail,
+        );
+    }
+    t.help.to_string()
+}
+
+pub fn render_remark(app: &App, text: &str, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.sheet();
+    let dialog = centered(area, area.width.saturating_sub(10).min(70), 3);
+    frame.render_widget(Clear, dialog);
+    let p = Paragraph::new(Line::from(vec![
+        Span::styled(t.remark_prompt, Style::new().fg(Color::Cyan)),
+        Span::raw(format!("{text}_")),
+    ]))
+    .block(Block::bordered().title(format!(" {} ", t.remark)));
+    frame.render_widget(p, dialog);
+    t.help_remark.to_string()
+}
+
+pub fn render_confirm(app: &App, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.sheet();
+    let dialog = centered(area, area.width.saturating_sub(10).min(60), 6);
+    frame.render_widget(Clear, dialog);
+    let p = Paragraph::new(t.confirm)
+        .wrap(Wrap { trim: true })
+        .block(Block::bordered().title(format!(" {} ", t.confirm_title)));
+    frame.render_widget(p, dialog);
+    t.help_confirm.to_string()
+}
