@@ -1,2 +1,1450 @@
-//! Sync benchmarks (issue 4): written next.
-fn main() {}
+//! Sync benchmarks (issue 4, "Performance"): speed is printed, never asserted (only the
+//! outcome is checked: every record accepted, every photo stored once).
+//!
+//! Against the real `bangfu-server` binary, built in release and run as a child process
+//! on SQLite over loopback, three measurements:
+//!
+//! 1. the reference workload: submissions of one signed home visit plus its own unique
+//!    ~100 KB JPEG (tus create + PATCH of the photo + push of the record), from 4
+//!    concurrent clients over keep-alive connections with TCP_NODELAY, empty store;
+//!    submissions/s, latency percentiles, the server's peak memory and CPU-seconds per
+//!    1,000 submissions (SQLite runs inside the server process, so its CPU is included);
+//! 2. records only: 100 devices push signed phone calls in batches of 500; records/s,
+//!    and in the same run the rate of inserting the same `records` rows into a fresh
+//!    SQLite file with no server, as the machine's limit;
+//! 3. one large file (a real PNG of random pixels) through the resumable upload in
+//!    8 MiB PATCHes streamed from disk; MB/s and the server's peak memory before/after.
+//!
+//! `cargo bench -p bangfu-tests --bench sync_bench` runs all three at full size;
+//! `-- --quick` scales down (100 submissions, 10,000 records, 20 MB file); naming
+//! `reference`, `records` or `upload` runs only those. `--clients N` sets the number of
+//! concurrent clients (default 4) of both the reference and the records run;
+//! `--submissions N`, `--records N` and `--upload-mb N` override the sizes.
+//! `BANGFU_BENCH_DIR` chooses where the temporary server data go (default the system
+//! temporary directory). `BANGFU_BENCH_SERVER=<path>` runs that server binary instead of
+//! building one (for iterating; the reported figures come from the fresh build).
+//! `BANGFU_BENCH_PERF=<dir>` records each timed phase of the server with `perf record -g`
+//! into `<dir>/<run>.perf.data`, for `perf report`.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "benchmark: a failed setup or a refused request should stop it loudly"
+)]
+
+use bangfu_server::entities::{account, blob, pairing, record};
+use bangfu_server::services::{Caller, auth, jurisdictions, policy};
+use bangfu_shared::sync::{AckStatus, PushRequest, PushResponse};
+use bangfu_shared::visit::{
+    HouseholdSignature, PhotoRef, RecordType, SignedRecord, VisitBody, sha256_hex,
+};
+use bangfu_shared::{JurisdictionLevel, PolicyPreset, VisitKind};
+use bangfu_tests::field::Device;
+use base64::Engine;
+use chrono::NaiveDate;
+use reqwest::StatusCode;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "bench-password";
+const ODK_SUBMISSIONS_PER_S: f64 = 76.0;
+const ODK_CPU_S_PER_1000: f64 = 22.0;
+const PATCH_CHUNK: usize = 8 * 1024 * 1024;
+
+/// How big each run is.
+#[derive(Debug, Clone)]
+struct Scale {
+    submissions: usize,
+    photo_kib: usize,
+    clients: usize,
+    devices: usize,
+    records: usize,
+    batch: usize,
+    upload_bytes: u64,
+}
+
+impl Scale {
+    fn full() -> Scale {
+        Scale {
+            submissions: 1000,
+            photo_kib: 100,
+            clients: 4,
+            devices: 100,
+            records: 100_000,
+            batch: 500,
+            upload_bytes: 200_000_000,
+        }
+    }
+
+    fn quick() -> Scale {
+        Scale {
+            submissions: 100,
+            records: 10_000,
+            upload_bytes: 20_000_000,
+            ..Scale::full()
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; other flags and names are ours.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut scale = if args.iter().any(|a| a == "--quick") {
+        Scale::quick()
+    } else {
+        Scale::full()
+    };
+    let flag = |name: &str| -> Option<u64> {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|n| n.parse().ok())
+    };
+    if let Some(n) = flag("--clients") {
+        scale.clients = n as usize;
+    }
+    if let Some(n) = flag("--submissions") {
+        scale.submissions = n as usize;
+    }
+    if let Some(n) = flag("--records") {
+        scale.records = n as usize;
+    }
+    if let Some(n) = flag("--upload-mb") {
+        scale.upload_bytes = n * 1_000_000;
+    }
+    let names = ["reference", "records", "upload"];
+    let chosen: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| args.iter().any(|a| a == n))
+        .collect();
+    let run = |name: &str| chosen.is_empty() || chosen.contains(&name);
+
+    let bin = release_server_binary();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "bangfu sync benchmark ({}): release bangfu-server on SQLite over loopback, {} cores, \
+         load average at start {}",
+        if args.iter().any(|a| a == "--quick") {
+            "quick"
+        } else {
+            "full"
+        },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average()
+    );
+    println!("server binary: {}", bin.display());
+    runtime.block_on(async {
+        if run("reference") {
+            reference(&bin, &scale).await;
+        }
+        if run("records") {
+            records_only(&bin, &scale).await;
+        }
+        if run("upload") {
+            big_upload(&bin, &scale).await;
+        }
+    });
+    println!("\nload average at end {}", load_average());
+}
+
+// ---------------------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------------------
+
+/// Builds `bangfu-server` in release into the bench's own target directory.
+fn release_server_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("BANGFU_BENCH_SERVER") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("bench executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let target_dir = profile_dir.parent().expect("target dir");
+    let started = Instant::now();
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "bangfu-server",
+            "--bin",
+            "bangfu-server",
+        ])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building bangfu-server failed");
+    let bin = target_dir.join("release").join("bangfu-server");
+    assert!(bin.exists(), "{} missing", bin.display());
+    if started.elapsed() > Duration::from_secs(5) {
+        println!(
+            "(built the release server in {:.0} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    bin
+}
+
+/// A `bangfu-server serve` child process; killed when dropped.
+struct Server {
+    child: std::process::Child,
+    pid: u32,
+    origin: String,
+    base: String,
+    log: PathBuf,
+}
+
+impl Server {
+    async fn start(bin: &Path, data_dir: &Path, config: Option<&Path>) -> Server {
+        let port = bangfu_tests::free_port();
+        let mut cmd = std::process::Command::new(bin);
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--log",
+                "warn",
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(data_dir.with_extension("log")).expect("server log"));
+        let child = cmd.spawn().expect("spawn bangfu-server");
+        let pid = child.id();
+        let origin = format!("http://127.0.0.1:{port}");
+        let mut server = Server {
+            child,
+            pid,
+            base: format!("{origin}/api/v1"),
+            origin,
+            log: data_dir.with_extension("log"),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+                panic!("bangfu-server exited early: {status}\n{log}");
+            }
+            if http
+                .get(format!("{}/openapi.json", server.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("bangfu-server did not start on port {port}");
+    }
+
+    /// utime + stime of the server process, in clock ticks (all threads).
+    fn cpu_ticks(&self) -> u64 {
+        cpu_ticks_of(&format!("/proc/{}/stat", self.pid))
+    }
+
+    /// (VmHWM, VmRSS) in KiB.
+    fn memory_kib(&self) -> (u64, u64) {
+        memory_of(&format!("/proc/{}/status", self.pid))
+    }
+
+    /// Resets the server's VmHWM to its current RSS (`clear_refs` 5, Linux >= 4.0), so the
+    /// peak measured afterwards is the timed phase's and not, say, the logins' (each
+    /// production argon2 verification takes 19 MiB). Returns whether the reset worked.
+    fn reset_peak_memory(&self) -> bool {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5").is_ok()
+    }
+
+    /// With `BANGFU_BENCH_PERF=<dir>`, starts `perf record` on the server.
+    fn profile(&self, name: &str) -> Option<Profiler> {
+        let dir = PathBuf::from(std::env::var_os("BANGFU_BENCH_PERF")?);
+        std::fs::create_dir_all(&dir).ok()?;
+        let out = dir.join(format!("{name}.perf.data"));
+        let child = std::process::Command::new("perf")
+            .args([
+                "record",
+                "-F",
+                "999",
+                "-g",
+                "-p",
+                &self.pid.to_string(),
+                "-o",
+            ])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        std::thread::sleep(Duration::from_millis(500));
+        Some(Profiler { child, out })
+    }
+
+    /// Stops the server and prints how many errors it logged (its log goes to a file).
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+        if let Some(first) = errors.first() {
+            println!(
+                "server log: {} error line(s), the first: {}",
+                errors.len(),
+                strip_ansi(first)
+            );
+        }
+    }
+}
+
+/// A log line without its terminal colour codes.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A running `perf record`; `finish` stops it (SIGINT, so it writes its file).
+struct Profiler {
+    child: std::process::Child,
+    out: PathBuf,
+}
+
+impl Profiler {
+    fn finish(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        println!("(perf profile of the server: {})", self.out.display());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cpu_ticks_of(stat_path: &str) -> u64 {
+    let stat = std::fs::read_to_string(stat_path).expect("read /proc stat");
+    // Fields after the command name (which may hold spaces) start at field 3 (state);
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').expect("stat format") + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+fn memory_of(status_path: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(status_path).expect("read /proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn self_cpu_ticks() -> u64 {
+    cpu_ticks_of("/proc/self/stat")
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// A scratch directory for one run, removed afterwards.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let base = std::env::var_os("BANGFU_BENCH_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = base.join(format!("bangfu-bench-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.0.join("data")
+    }
+
+    fn sqlite_url(&self) -> String {
+        sqlite_url(&self.data_dir())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("bangfu.db").display())
+}
+
+// ---------------------------------------------------------------------------------------
+// Seeding the database before the server starts
+// ---------------------------------------------------------------------------------------
+
+/// One imported helper with a password: the first helper of one household.
+#[derive(Debug, Clone)]
+struct Helper {
+    phone: String,
+    helper_id: i64,
+    household_id: i64,
+}
+
+/// A county with the laizhou-2018 policy, a town of `households` households imported
+/// from the demo ledger, and a password for each household's first helper.
+async fn seed(url: &str, households: usize, ledger_seed: u64) -> Vec<Helper> {
+    let db = bangfu_server::db::connect_and_migrate(url)
+        .await
+        .expect("migrate");
+    let system = Caller::system();
+    let (county_id, _) = jurisdictions::ensure(&db, JurisdictionLevel::County, "莱州市", None)
+        .await
+        .expect("county");
+    let from = NaiveDate::from_ymd_opt(2018, 1, 1).expect("date");
+    policy::set(
+        &db,
+        &system,
+        county_id,
+        None,
+        from,
+        &PolicyPreset::Laizhou2018.policy(),
+    )
+    .await
+    .expect("policy");
+    let rows = bangfu_server::demo::town_ledger(0, households, ledger_seed);
+    let csv = bangfu_server::ledger::export::write(&rows, bangfu_server::ledger::ExportFormat::Csv)
+        .expect("ledger csv");
+    bangfu_server::ledger::import(
+        &db,
+        &system,
+        &csv,
+        &bangfu_server::ledger::ImportOptions {
+            dry_run: false,
+            county_id: Some(county_id),
+            effective_from: from,
+            filed_on: from,
+            reason: None,
+        },
+    )
+    .await
+    .expect("import ledger");
+    // One production-cost argon2 hash, shared by every helper (the salt repeats; this is a
+    // benchmark). Logins verify it at production cost, before any timing.
+    let hash = auth::hash_password(
+        &bangfu_server::config::Argon2Settings::default(),
+        PASSWORD.to_string(),
+    )
+    .await
+    .expect("hash");
+    let mut helpers = Vec::new();
+    for row in &rows {
+        let acct = account::Entity::find()
+            .filter(account::Column::Username.eq(row.first.phone.as_str()))
+            .one(&db)
+            .await
+            .expect("query account")
+            .expect("helper account");
+        let helper_id = acct.helper_id.expect("helper account has a helper");
+        let mut active = acct.into_active_model();
+        active.password_hash = Set(Some(hash.clone()));
+        active.update(&db).await.expect("set password");
+        let household_id = pairing::Entity::find()
+            .filter(pairing::Column::HelperId.eq(helper_id))
+            .order_by_asc(pairing::Column::Id)
+            .one(&db)
+            .await
+            .expect("query pairing")
+            .expect("pairing")
+            .household_id;
+        helpers.push(Helper {
+            phone: row.first.phone.clone(),
+            helper_id,
+            household_id,
+        });
+    }
+    db.close().await.expect("close");
+    helpers
+}
+
+/// A keep-alive client with TCP_NODELAY, one per simulated client.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(300))
+        .build()
+        .expect("http client")
+}
+
+async fn login(http: &reqwest::Client, base: &str, username: &str) -> String {
+    let resp = http
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), StatusCode::OK, "login {username}");
+    let body: serde_json::Value = resp.json().await.expect("login json");
+    body["token"].as_str().expect("token").to_string()
+}
+
+/// One simulated device: its own HTTP client, token and registered key.
+struct Client {
+    http: reqwest::Client,
+    token: String,
+    device: Device,
+    household_id: i64,
+}
+
+/// Logs in every helper and registers a device each, `parallel` at a time.
+async fn clients(server: &Server, helpers: &[Helper], parallel: usize) -> Vec<Client> {
+    let mut out: Vec<Option<Client>> = (0..helpers.len()).map(|_| None).collect();
+    for (start, group) in helpers.chunks(parallel.max(1)).enumerate() {
+        let mut set = tokio::task::JoinSet::new();
+        for (k, h) in group.iter().cloned().enumerate() {
+            let base = server.base.clone();
+            set.spawn(async move {
+                let http = client();
+                let token = login(&http, &base, &h.phone).await;
+                let device = Device::register(&http, &base, &token, h.helper_id).await;
+                (
+                    start * parallel.max(1) + k,
+                    Client {
+                        http,
+                        token,
+                        device,
+                        household_id: h.household_id,
+                    },
+                )
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            let (i, c) = done.expect("client setup");
+            out[i] = Some(c);
+        }
+    }
+    out.into_iter().map(|c| c.expect("client")).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------------------
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mean(ds: &[Duration]) -> Duration {
+    if ds.is_empty() {
+        return Duration::ZERO;
+    }
+    ds.iter().sum::<Duration>() / ds.len() as u32
+}
+
+/// "p50 x ms, p95 y ms, p99 z ms, max w ms" of a sample.
+fn spread(mut ds: Vec<Duration>) -> String {
+    ds.sort();
+    format!(
+        "p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms (mean {:.1} ms, max {:.1} ms)",
+        ms(percentile(&ds, 0.50)),
+        ms(percentile(&ds, 0.95)),
+        ms(percentile(&ds, 0.99)),
+        ms(mean(&ds)),
+        ms(ds.last().copied().unwrap_or_default())
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. The reference workload
+// ---------------------------------------------------------------------------------------
+
+/// A real JPEG of random noise, about `kib` KiB, distinct for every `seed`. (The image
+/// crate's default quality spends ~1.28 bytes on a noise pixel.)
+fn noise_jpeg(kib: usize, seed: u64) -> (Vec<u8>, u32) {
+    let side = ((kib * 1024) as f64 / 1.28).sqrt() as u32;
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let img = image::RgbImage::from_fn(side, side, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let [a, b, c, ..] = state.to_le_bytes();
+        image::Rgb([a, b, c])
+    });
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut out),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("jpeg");
+    (out, side)
+}
+
+/// Everything one submission sends, prepared before timing.
+struct Submission {
+    photo: Vec<u8>,
+    metadata: String,
+    push_body: Vec<u8>,
+}
+
+/// A home visit that references only its photo: the household could not sign, a
+/// witness did, without a drawn image.
+fn home_visit(device: &mut Device, household_id: i64, photo: &[u8], side: u32) -> SignedRecord {
+    let mut v = VisitBody::new(VisitKind::Home, chrono::Utc::now());
+    v.problems.push("屋顶漏雨".into());
+    v.help.push("联系村委会安排维修".into());
+    v.notes = Some("入户走访，了解近况".into());
+    v.photos.push(PhotoRef {
+        sha256: sha256_hex(photo),
+        bytes: photo.len() as u64,
+        width: side,
+        height: side,
+    });
+    v.household_signature = Some(HouseholdSignature::Witness {
+        name: "王德明".into(),
+        role: "村委会委员".into(),
+        reason: "户主外出务工，家中老人不识字".into(),
+        image_sha256: None,
+    });
+    device.sign(household_id, RecordType::Visit, Some(v), None, None)
+}
+
+/// Per-step times of one submission.
+#[derive(Debug, Clone, Copy)]
+struct SubmissionTimes {
+    total: Duration,
+    create: Duration,
+    patch: Duration,
+    push: Duration,
+}
+
+async fn submit(
+    http: &reqwest::Client,
+    origin: &str,
+    token: &str,
+    s: Submission,
+) -> SubmissionTimes {
+    let t0 = Instant::now();
+    let resp = http
+        .post(format!("{origin}/api/v1/files"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", s.photo.len().to_string())
+        .header("Upload-Metadata", s.metadata)
+        .send()
+        .await
+        .expect("tus create");
+    assert_eq!(resp.status(), StatusCode::CREATED, "tus create");
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("Location")
+        .to_string();
+    resp.bytes().await.expect("create body");
+    let t1 = Instant::now();
+    let resp = http
+        .patch(format!("{origin}{location}"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(s.photo)
+        .send()
+        .await
+        .expect("tus patch");
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    assert_eq!(status, StatusCode::NO_CONTENT, "tus patch: {text}");
+    let t2 = Instant::now();
+    let resp = http
+        .post(format!("{origin}/api/v1/sync/push"))
+        .bearer_auth(token)
+        .header("Content-Type", "application/json")
+        .body(s.push_body)
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(resp.status(), StatusCode::OK, "push");
+    let acks: PushResponse = resp.json().await.expect("push json");
+    assert_eq!(
+        acks.acks.first().map(|a| a.status),
+        Some(AckStatus::Accepted),
+        "{acks:?}"
+    );
+    let t3 = Instant::now();
+    SubmissionTimes {
+        total: t3 - t0,
+        create: t1 - t0,
+        patch: t2 - t1,
+        push: t3 - t2,
+    }
+}
+
+async fn reference(bin: &Path, scale: &Scale) {
+    let n = scale.submissions;
+    let w = scale.clients.max(1);
+    println!(
+        "\n== 1. Reference workload: {n} submissions (signed home visit + its own ~{} KB JPEG), \
+         {w} concurrent clients, keep-alive, TCP_NODELAY, empty store ==",
+        scale.photo_kib
+    );
+    let scratch = Scratch::new("reference");
+    let helpers = seed(&scratch.sqlite_url(), w, 0x5EED).await;
+    let server = Server::start(bin, &scratch.data_dir(), None).await;
+    let mut clients = clients(&server, &helpers, w).await;
+
+    // Pre-generate every photo, record and request body.
+    let started = Instant::now();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let photo_kib = scale.photo_kib;
+    let photos: Vec<(Vec<u8>, u32)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t..n)
+                        .step_by(threads)
+                        .map(|i| (i, noise_jpeg(photo_kib, i as u64 + 1)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, (Vec<u8>, u32))> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("photo thread"))
+            .collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, p)| p).collect()
+    });
+    let sizes: Vec<usize> = photos.iter().map(|(p, _)| p.len()).collect();
+    let mut distinct: Vec<String> = photos.iter().map(|(p, _)| sha256_hex(p)).collect();
+    distinct.sort();
+    distinct.dedup();
+    let mut work: Vec<Vec<Submission>> = (0..w).map(|_| Vec::new()).collect();
+    for (i, (photo, side)) in photos.into_iter().enumerate() {
+        let c = &mut clients[i % w];
+        let rec = home_visit(&mut c.device, c.household_id, &photo, side);
+        let push_body = serde_json::to_vec(&PushRequest { records: vec![rec] }).expect("json");
+        let metadata = format!(
+            "sha256 {}",
+            base64::engine::general_purpose::STANDARD.encode(sha256_hex(&photo))
+        );
+        work[i % w].push(Submission {
+            photo,
+            metadata,
+            push_body,
+        });
+    }
+    println!(
+        "prepared: {} distinct JPEGs, mean {:.1} KB (min {:.1}, max {:.1}), signed records and \
+         request bodies, in {:.1} s (not timed)",
+        distinct.len(),
+        sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64 / 1000.0,
+        sizes.iter().min().copied().unwrap_or(0) as f64 / 1000.0,
+        sizes.iter().max().copied().unwrap_or(0) as f64 / 1000.0,
+        started.elapsed().as_secs_f64()
+    );
+
+    let ticks = clock_ticks_per_second();
+    let (hwm_setup, _) = server.memory_kib();
+    let reset = server.reset_peak_memory();
+    let (_, rss_before) = server.memory_kib();
+    let profiler = server.profile("reference");
+    let cpu0 = server.cpu_ticks();
+    let self0 = self_cpu_ticks();
+    let t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for (c, subs) in clients.iter().zip(work) {
+        let (http, token, origin) = (c.http.clone(), c.token.clone(), server.origin.clone());
+        set.spawn(async move {
+            let mut times = Vec::with_capacity(subs.len());
+            for s in subs {
+                times.push(submit(&http, &origin, &token, s).await);
+            }
+            times
+        });
+    }
+    let mut times: Vec<SubmissionTimes> = Vec::with_capacity(n);
+    while let Some(done) = set.join_next().await {
+        times.extend(done.expect("client task"));
+    }
+    let wall = t0.elapsed();
+    let cpu = (server.cpu_ticks() - cpu0) as f64 / ticks;
+    let client_cpu = (self_cpu_ticks() - self0) as f64 / ticks;
+    let (hwm, rss) = server.memory_kib();
+    if let Some(p) = profiler {
+        p.finish();
+    }
+
+    let rate = n as f64 / wall.as_secs_f64();
+    let cpu_per_1000 = cpu * 1000.0 / n as f64;
+    println!(
+        "throughput: {rate:.1} submissions/s ({n} in {:.2} s)",
+        wall.as_secs_f64()
+    );
+    println!(
+        "latency per submission: {}",
+        spread(times.iter().map(|t| t.total).collect())
+    );
+    println!(
+        "  tus create: {}",
+        spread(times.iter().map(|t| t.create).collect())
+    );
+    println!(
+        "  PATCH photo: {}",
+        spread(times.iter().map(|t| t.patch).collect())
+    );
+    println!(
+        "  push record: {}",
+        spread(times.iter().map(|t| t.push).collect())
+    );
+    println!(
+        "server peak memory (VmHWM) during the run: {:.1} MiB (RSS {:.1} MiB at start, {:.1} MiB \
+         at end; {})",
+        mib(hwm),
+        mib(rss_before),
+        mib(rss),
+        if reset {
+            format!(
+                "peak reset after setup, whose logins had reached {:.1} MiB",
+                mib(hwm_setup)
+            )
+        } else {
+            "could not reset the peak: it includes setup".to_string()
+        }
+    );
+    println!(
+        "server CPU (server + SQLite): {cpu:.2} CPU-s for {n} = {cpu_per_1000:.2} CPU-s per 1,000 \
+         submissions (server busy {:.0}% of one core; bench clients used {client_cpu:.2} CPU-s)",
+        cpu / wall.as_secs_f64() * 100.0
+    );
+    println!(
+        "vs ODK Central ({ODK_SUBMISSIONS_PER_S:.0} submissions/s, {ODK_CPU_S_PER_1000:.0} CPU-s \
+         per 1,000): {:.1}x its throughput (goal >= 25x), {:.1}x less CPU (goal >= 20x)",
+        rate / ODK_SUBMISSIONS_PER_S,
+        ODK_CPU_S_PER_1000 / cpu_per_1000.max(1e-9)
+    );
+    drop(clients);
+    server.stop();
+
+    // Check the end state: every record accepted, every photo stored once.
+    let db = bangfu_server::db::connect(&scratch.sqlite_url())
+        .await
+        .expect("reopen");
+    let accepted = record::Entity::find()
+        .filter(record::Column::Status.eq("accepted"))
+        .count(&db)
+        .await
+        .expect("count");
+    let blobs = blob::Entity::find().count(&db).await.expect("count");
+    db.close().await.ok();
+    println!("end state: {accepted} records accepted, {blobs} photos stored");
+    assert_eq!((accepted, blobs), (n as u64, distinct.len() as u64));
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Records only, and the raw SQLite insert rate
+// ---------------------------------------------------------------------------------------
+
+async fn records_only(bin: &Path, scale: &Scale) {
+    let (devices, total, batch) = (scale.devices, scale.records, scale.batch);
+    let w = scale.clients.max(1);
+    println!(
+        "\n== 2. Records only: {devices} devices push {total} signed phone-call records in batches \
+         of {batch}, {w} concurrent clients ==",
+    );
+    let scratch = Scratch::new("records");
+    let started = Instant::now();
+    let helpers = seed(&scratch.sqlite_url(), devices, 0xCAFE).await;
+    let server = Server::start(bin, &scratch.data_dir(), None).await;
+    let clients = clients(&server, &helpers, 4).await;
+    println!(
+        "setup: ledger of {devices} households imported, {devices} helpers logged in (production \
+         argon2), {devices} devices registered, in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Sign every record and serialize every batch, spread over the cores.
+    let started = Instant::now();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per_device: Vec<usize> = (0..devices)
+        .map(|i| total / devices + usize::from(i < total % devices))
+        .collect();
+    let mut clients = clients;
+    let bodies: Vec<Vec<Vec<u8>>> = std::thread::scope(|s| {
+        let chunk = clients.len().div_ceil(threads);
+        let handles: Vec<_> = clients
+            .chunks_mut(chunk.max(1))
+            .zip(per_device.chunks(chunk.max(1)))
+            .map(|(cs, counts)| {
+                s.spawn(move || {
+                    cs.iter_mut()
+                        .zip(counts)
+                        .map(|(c, &count)| {
+                            let records: Vec<SignedRecord> = (0..count)
+                                .map(|_| c.device.phone_call(c.household_id))
+                                .collect();
+                            records
+                                .chunks(batch)
+                                .map(|b| {
+                                    serde_json::to_vec(&PushRequest {
+                                        records: b.to_vec(),
+                                    })
+                                    .expect("json")
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("signing thread"))
+            .collect()
+    });
+    let payload: usize = bodies.iter().flatten().map(Vec::len).sum();
+    let pushes: usize = bodies.iter().map(Vec::len).sum();
+    println!(
+        "prepared: {total} records signed, {pushes} push bodies ({:.1} MB of JSON) in {:.1} s (not timed)",
+        payload as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+
+    // Each client takes the next device and pushes its batches in order.
+    let queue: Arc<Mutex<VecDeque<DeviceBatches>>> =
+        Arc::new(Mutex::new(bodies.into_iter().enumerate().collect()));
+    let tokens: Arc<Vec<String>> = Arc::new(clients.iter().map(|c| c.token.clone()).collect());
+    let ticks = clock_ticks_per_second();
+    let reset = server.reset_peak_memory();
+    let profiler = server.profile("records");
+    let cpu0 = server.cpu_ticks();
+    let self0 = self_cpu_ticks();
+    let t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..w {
+        let (queue, tokens, base) = (queue.clone(), tokens.clone(), server.base.clone());
+        let http = client();
+        set.spawn(async move {
+            let mut out = PushLog::default();
+            loop {
+                let next = queue.lock().expect("queue").pop_front();
+                let Some((device, batches)) = next else {
+                    break;
+                };
+                for body in batches {
+                    let t = Instant::now();
+                    // A refused or failed push is sent again, as a device would: the same
+                    // batch gets the same answers, so retrying is safe.
+                    let mut attempt = 0u32;
+                    let acks: PushResponse = loop {
+                        let sent = http
+                            .post(format!("{base}/sync/push"))
+                            .bearer_auth(&tokens[device])
+                            .header("Content-Type", "application/json")
+                            .body(body.clone())
+                            .send()
+                            .await;
+                        let failure = match sent {
+                            Ok(resp) if resp.status() == StatusCode::OK => {
+                                break resp.json().await.expect("push json");
+                            }
+                            Ok(resp) => {
+                                let status = resp.status();
+                                format!("{status} {}", resp.text().await.unwrap_or_default())
+                            }
+                            Err(e) => e.to_string(),
+                        };
+                        attempt += 1;
+                        out.retries += 1;
+                        if out.failures.is_empty() {
+                            out.failures.push(failure.chars().take(200).collect());
+                        }
+                        assert!(attempt < 100, "push failed 100 times: {failure}");
+                        tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
+                    };
+                    let ok = acks
+                        .acks
+                        .iter()
+                        .filter(|a| a.status == AckStatus::Accepted && a.flags.is_empty())
+                        .count();
+                    out.accepted += ok;
+                    out.latencies.push(t.elapsed());
+                    out.done.push((t0.elapsed(), acks.acks.len()));
+                }
+            }
+            out
+        });
+    }
+    let mut log = PushLog::default();
+    while let Some(done) = set.join_next().await {
+        let l = done.expect("client task");
+        log.latencies.extend(l.latencies);
+        log.done.extend(l.done);
+        log.accepted += l.accepted;
+        log.retries += l.retries;
+        log.failures.extend(l.failures);
+    }
+    let (times, accepted) = (log.latencies, log.accepted);
+    let wall = t0.elapsed();
+    let cpu = (server.cpu_ticks() - cpu0) as f64 / ticks;
+    let client_cpu = (self_cpu_ticks() - self0) as f64 / ticks;
+    let (hwm, _) = server.memory_kib();
+    if let Some(p) = profiler {
+        p.finish();
+    }
+    assert_eq!(accepted, total, "every record accepted without flags");
+    let served_rate = total as f64 / wall.as_secs_f64();
+    println!(
+        "through the server: {served_rate:.0} records/s ({total} in {:.2} s), {:.2} CPU-s per \
+         10,000 records (server + SQLite, busy {:.0}% of one core; clients {client_cpu:.2} \
+         CPU-s), peak memory {:.1} MiB{}",
+        wall.as_secs_f64(),
+        cpu * 10_000.0 / total as f64,
+        cpu / wall.as_secs_f64() * 100.0,
+        mib(hwm),
+        if reset { "" } else { " (including setup)" }
+    );
+    println!("  per push of {batch}: {}", spread(times));
+    if log.retries > 0 {
+        println!(
+            "  {} pushes failed and were sent again (after 0.2-3.2 s backoff); a failure: {}",
+            log.retries,
+            log.failures.first().map_or("", String::as_str)
+        );
+    }
+    println!(
+        "  records/s by tenth of the run (the table grows from 0 to {total} rows): {}",
+        rate_by_tenth(log.done, total)
+    );
+    drop(clients);
+    server.stop();
+
+    // The same rows, inserted into a fresh SQLite file with no server.
+    let db = bangfu_server::db::connect(&scratch.sqlite_url())
+        .await
+        .expect("reopen");
+    let stored = record::Entity::find()
+        .order_by_asc(record::Column::SeqId)
+        .all(&db)
+        .await
+        .expect("read records");
+    db.close().await.ok();
+    assert_eq!(stored.len(), total);
+    let rows: Vec<record::ActiveModel> = stored
+        .into_iter()
+        .map(|r| record::ActiveModel {
+            seq_id: NotSet,
+            id: Set(r.id),
+            change_seq: Set(r.change_seq),
+            device_id: Set(r.device_id),
+            device_seq: Set(r.device_seq),
+            prev_sha256: Set(r.prev_sha256),
+            record_sha256: Set(r.record_sha256),
+            author_helper_id: Set(r.author_helper_id),
+            account_id: Set(r.account_id),
+            household_id: Set(r.household_id),
+            record_type: Set(r.record_type),
+            target_id: Set(r.target_id),
+            visit_kind: Set(r.visit_kind),
+            visit_at: Set(r.visit_at),
+            created_at_device: Set(r.created_at_device),
+            received_at: Set(r.received_at),
+            status: Set(r.status),
+            flags: Set(r.flags),
+            body: Set(r.body),
+            review: Set(r.review),
+        })
+        .collect();
+    let raw_dir = scratch.0.join("raw");
+    let raw = bangfu_server::db::connect_and_migrate(&sqlite_url(&raw_dir))
+        .await
+        .expect("fresh sqlite");
+    let t0 = Instant::now();
+    for chunk in rows.chunks(500) {
+        let txn = raw.begin().await.expect("begin");
+        record::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await
+            .expect("insert");
+        txn.commit().await.expect("commit");
+    }
+    let raw_wall = t0.elapsed();
+    let inserted = record::Entity::find().count(&raw).await.expect("count");
+    raw.close().await.ok();
+    assert_eq!(inserted, total as u64);
+    let raw_rate = total as f64 / raw_wall.as_secs_f64();
+    println!(
+        "raw SQLite, no server (sea-orm insert_many, 500 rows per transaction, WAL, \
+         synchronous=FULL, same schema and indexes): {raw_rate:.0} records/s ({total} in {:.2} s)",
+        raw_wall.as_secs_f64()
+    );
+    println!(
+        "ratio: the server reaches {:.1}% of the raw insert rate (goal >= 50%, signature checks \
+         included)",
+        served_rate / raw_rate * 100.0
+    );
+}
+
+/// One device's push bodies, in order, with the device's index.
+type DeviceBatches = (usize, Vec<Vec<u8>>);
+
+/// What one records client saw.
+#[derive(Default)]
+struct PushLog {
+    latencies: Vec<Duration>,
+    /// (time since the start, records acknowledged) of every push.
+    done: Vec<(Duration, usize)>,
+    accepted: usize,
+    retries: usize,
+    failures: Vec<String>,
+}
+
+/// The rate over each tenth of the records acknowledged, in order of completion.
+fn rate_by_tenth(mut done: Vec<(Duration, usize)>, total: usize) -> String {
+    done.sort();
+    let mut out = Vec::new();
+    let (mut count, mut last_t, mut last_count) = (0usize, Duration::ZERO, 0usize);
+    let mut next = 1;
+    for (t, n) in done {
+        count += n;
+        while next <= 10 && count * 10 >= total * next {
+            let secs = (t - last_t).as_secs_f64().max(1e-9);
+            out.push(format!("{:.0}", (count - last_count) as f64 / secs));
+            (last_t, last_count) = (t, count);
+            next += 1;
+        }
+    }
+    out.join(", ")
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. One large file through the resumable upload
+// ---------------------------------------------------------------------------------------
+
+fn crc_table() -> [u32; 256] {
+    let mut table = [0u32; 256];
+    for (n, slot) in table.iter_mut().enumerate() {
+        let mut c = n as u32;
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+        *slot = c;
+    }
+    table
+}
+
+fn crc_update(table: &[u32; 256], mut crc: u32, bytes: &[u8]) -> u32 {
+    for &b in bytes {
+        crc = table[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    crc
+}
+
+fn png_chunk(out: &mut impl Write, table: &[u32; 256], kind: &[u8; 4], data: &[u8]) {
+    out.write_all(&(data.len() as u32).to_be_bytes())
+        .expect("write png");
+    out.write_all(kind).expect("write png");
+    out.write_all(data).expect("write png");
+    let crc = !crc_update(table, crc_update(table, !0, kind), data);
+    out.write_all(&crc.to_be_bytes()).expect("write png");
+}
+
+/// Writes a real RGB PNG of random pixels of about `target` bytes to `path`, streaming:
+/// rows go out in stored (uncompressed) deflate blocks inside 1 MiB IDAT chunks, so
+/// neither the pixels nor the file are ever whole in memory. Returns the side in pixels.
+fn noise_png(path: &Path, target: u64, seed: u64) -> u32 {
+    let side = ((target as f64 / 3.0).sqrt().ceil() as u32).max(1);
+    let table = crc_table();
+    let mut out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(path).expect("create png"),
+    );
+    out.write_all(&[137, 80, 78, 71, 13, 10, 26, 10])
+        .expect("write png");
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB, deflate, no filter, no interlace
+    png_chunk(&mut out, &table, b"IHDR", &ihdr);
+
+    let mut idat: Vec<u8> = vec![0x78, 0x01]; // zlib header, no preset dictionary
+    let mut pending: Vec<u8> = Vec::with_capacity(1 << 17);
+    let (mut a, mut b) = (1u32, 0u32); // Adler-32 of the raw (filtered) scanlines
+    let mut state = seed | 1;
+    let mut row = vec![0u8; 1 + side as usize * 3];
+    let stored = |idat: &mut Vec<u8>, data: &[u8], last: bool| {
+        idat.push(u8::from(last));
+        let len = data.len() as u16;
+        idat.extend_from_slice(&len.to_le_bytes());
+        idat.extend_from_slice(&(!len).to_le_bytes());
+        idat.extend_from_slice(data);
+    };
+    for _ in 0..side {
+        row[0] = 0; // filter: none
+        for px in row[1..].chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            px.copy_from_slice(&state.to_le_bytes()[..px.len()]);
+        }
+        for part in row.chunks(5552) {
+            for &x in part {
+                a += u32::from(x);
+                b += a;
+            }
+            a %= 65_521;
+            b %= 65_521;
+        }
+        pending.extend_from_slice(&row);
+        while pending.len() >= 65_535 {
+            stored(&mut idat, &pending[..65_535], false);
+            pending.drain(..65_535);
+        }
+        if idat.len() >= 1 << 20 {
+            png_chunk(&mut out, &table, b"IDAT", &idat);
+            idat.clear();
+        }
+    }
+    stored(&mut idat, &pending, true);
+    idat.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    png_chunk(&mut out, &table, b"IDAT", &idat);
+    png_chunk(&mut out, &table, b"IEND", &[]);
+    out.flush().expect("flush png");
+    side
+}
+
+fn sha256_of_file(path: &Path) -> Option<String> {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let hex = text.split_whitespace().next()?.to_string();
+    (hex.len() == 64).then_some(hex)
+}
+
+async fn big_upload(bin: &Path, scale: &Scale) {
+    let target = scale.upload_bytes;
+    println!(
+        "\n== 3. One {:.0} MB file through the resumable upload (tus), {} MiB PATCHes streamed \
+         from disk ==",
+        target as f64 / 1e6,
+        PATCH_CHUNK >> 20
+    );
+    let scratch = Scratch::new("upload");
+
+    // The generator is ours: prove on a small one that it makes a PNG that fully decodes.
+    let probe = scratch.0.join("probe.png");
+    noise_png(&probe, 30_000, 7);
+    let decoded = image::open(&probe).expect("the generated PNG decodes");
+    assert_eq!(decoded.width(), 100);
+
+    let started = Instant::now();
+    let file = scratch.0.join("noise.png");
+    let side = noise_png(&file, target, 0xF00D);
+    let len = std::fs::metadata(&file).expect("png size").len();
+    let sha = sha256_of_file(&file);
+    println!(
+        "prepared: {side}x{side} RGB PNG of random pixels, {len} bytes, in {:.1} s (not timed){}",
+        started.elapsed().as_secs_f64(),
+        if sha.is_some() {
+            ""
+        } else {
+            "; sha256sum missing, uploading without a declared hash"
+        }
+    );
+
+    let helpers = seed(&scratch.sqlite_url(), 1, 0xB16).await;
+    let config = scratch.0.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "max_upload_bytes = {}\nfull_decode_limit_bytes = 1048576\n",
+            (len + (1 << 20)).max(300_000_000)
+        ),
+    )
+    .expect("write config");
+    let server = Server::start(bin, &scratch.data_dir(), Some(&config)).await;
+    let http = client();
+    let token = login(&http, &server.base, &helpers[0].phone).await;
+
+    let ticks = clock_ticks_per_second();
+    let (hwm_setup, _) = server.memory_kib();
+    let reset = server.reset_peak_memory();
+    let (hwm_before, rss_before) = server.memory_kib();
+    let profiler = server.profile("upload");
+    let cpu0 = server.cpu_ticks();
+    let t0 = Instant::now();
+    let mut create = http
+        .post(format!("{}/files", server.base))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", len.to_string());
+    if let Some(sha) = &sha {
+        create = create.header(
+            "Upload-Metadata",
+            format!(
+                "sha256 {}",
+                base64::engine::general_purpose::STANDARD.encode(sha)
+            ),
+        );
+    }
+    let resp = create.send().await.expect("tus create");
+    assert_eq!(resp.status(), StatusCode::CREATED, "tus create");
+    let url = format!(
+        "{}{}",
+        server.origin,
+        resp.headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .expect("Location")
+    );
+    let mut source = std::fs::File::open(&file).expect("open png");
+    let mut offset = 0u64;
+    let mut last_patch = Duration::ZERO;
+    let mut peak_during = 0u64;
+    while offset < len {
+        let n = (len - offset).min(PATCH_CHUNK as u64) as usize;
+        let mut chunk = vec![0u8; n];
+        source.read_exact(&mut chunk).expect("read png");
+        let t = Instant::now();
+        let resp = http
+            .patch(&url)
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset.to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(chunk)
+            .send()
+            .await
+            .expect("tus patch");
+        let status = resp.status();
+        let new_offset: u64 = resp
+            .headers()
+            .get("upload-offset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let text = resp.text().await.unwrap_or_default();
+        assert_eq!(
+            status,
+            StatusCode::NO_CONTENT,
+            "tus patch at {offset}: {text}"
+        );
+        last_patch = t.elapsed();
+        offset += n as u64;
+        assert_eq!(new_offset, offset, "server offset");
+        peak_during = peak_during.max(server.memory_kib().1);
+    }
+    let wall = t0.elapsed();
+    let cpu = (server.cpu_ticks() - cpu0) as f64 / ticks;
+    let (hwm_after, rss_after) = server.memory_kib();
+    if let Some(p) = profiler {
+        p.finish();
+    }
+    println!(
+        "throughput: {:.1} MB/s ({len} bytes in {:.2} s; the last PATCH, which hashes and checks \
+         the whole file before committing it, took {:.2} s)",
+        len as f64 / 1e6 / wall.as_secs_f64(),
+        wall.as_secs_f64(),
+        last_patch.as_secs_f64()
+    );
+    println!(
+        "server memory: VmHWM {:.1} MiB before, {:.1} MiB after (+{:.1} MiB); VmRSS {:.1} -> \
+         {:.1} MiB, highest sampled between PATCHes {:.1} MiB ({})",
+        mib(hwm_before),
+        mib(hwm_after),
+        mib(hwm_after.saturating_sub(hwm_before)),
+        mib(rss_before),
+        mib(rss_after),
+        mib(peak_during),
+        if reset {
+            format!(
+                "peak reset after setup, whose login had reached {:.1} MiB",
+                mib(hwm_setup)
+            )
+        } else {
+            "could not reset the peak: it includes setup".to_string()
+        }
+    );
+    println!(
+        "server CPU: {cpu:.2} CPU-s ({:.2} CPU-s per 100 MB)",
+        cpu * 1e8 / len as f64
+    );
+    server.stop();
+    let stored =
+        bangfu_server::storage::LocalStore::new(&scratch.data_dir().join("files")).expect("store");
+    if let Some(sha) = &sha {
+        let path = stored.blob_path(sha).expect("blob path");
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!("end state: blob stored under its SHA-256, {size} bytes");
+        assert_eq!(size, len);
+    }
+}
