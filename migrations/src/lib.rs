@@ -9,6 +9,7 @@ mod columns;
 mod m20261122_000001_create_ledger;
 mod m20261122_000002_create_sync;
 mod m20261122_000003_create_attendance;
+mod m20261122_000004_index_record_targets;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_ledger::Migration),
             Box::new(m20261122_000002_create_sync::Migration),
             Box::new(m20261122_000003_create_attendance::Migration),
+            Box::new(m20261122_000004_index_record_targets::Migration),
         ]
     }
 }
