@@ -146,6 +146,7 @@ fn main() {
     );
     println!("server binary: {}", bin.display());
     runtime.block_on(async {
+        tokio::spawn(clean_up_on_signal());
         if run("reference") {
             reference(&bin, &scale).await;
         }
@@ -162,6 +163,51 @@ fn main() {
 // ---------------------------------------------------------------------------------------
 // The server process
 // ---------------------------------------------------------------------------------------
+
+/// Servers and scratch directories alive now, for [`clean_up_on_signal`].
+static LIVE: Mutex<(Vec<u32>, Vec<PathBuf>)> = Mutex::new((Vec::new(), Vec::new()));
+
+/// On SIGINT or SIGTERM (Ctrl-C, a timeout), kills the servers this bench started and
+/// removes its scratch directories before exiting: destructors do not run on a signal.
+async fn clean_up_on_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    let (pids, dirs) = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+    for pid in pids {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    eprintln!("sync_bench: interrupted; servers stopped, scratch removed");
+    std::process::exit(130);
+}
+
+fn track<T: PartialEq>(
+    list: impl FnOnce(&mut (Vec<u32>, Vec<PathBuf>)) -> &mut Vec<T>,
+    item: T,
+    add: bool,
+) {
+    if let Ok(mut live) = LIVE.lock() {
+        let v = list(&mut live);
+        if add {
+            v.push(item);
+        } else {
+            v.retain(|x| *x != item);
+        }
+    }
+}
 
 /// Builds `bangfu-server` in release into the bench's own target directory.
 fn release_server_binary() -> PathBuf {
@@ -229,6 +275,7 @@ impl Server {
             .stderr(std::fs::File::create(data_dir.with_extension("log")).expect("server log"));
         let child = cmd.spawn().expect("spawn bangfu-server");
         let pid = child.id();
+        track(|l| &mut l.0, pid, true);
         let origin = format!("http://127.0.0.1:{port}");
         let mut server = Server {
             child,
@@ -351,6 +398,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        track(|l| &mut l.0, self.pid, false);
     }
 }
 
@@ -411,6 +459,7 @@ impl Scratch {
         let dir = base.join(format!("bangfu-bench-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
+        track(|l| &mut l.1, dir.clone(), true);
         Scratch(dir)
     }
 
@@ -426,6 +475,7 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        track(|l| &mut l.1, self.0.clone(), false);
     }
 }
 
