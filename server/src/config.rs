@@ -41,9 +41,14 @@ pub struct Settings {
     pub max_import_bytes: usize,
     /// Largest photo or signature image accepted by the resumable upload.
     pub max_upload_bytes: u64,
-    /// Uploads up to this size are fully decoded to prove they are images; larger ones
-    /// have their header checked, so memory stays flat however large the file.
+    /// PNGs up to this size (and JPEGs, when `decode_jpeg_pixels`) are fully decoded to
+    /// prove they are images; larger ones have their header checked, so memory stays
+    /// flat however large the file.
     pub full_decode_limit_bytes: u64,
+    /// Every JPEG gets a one-pass structural check of all its markers, tables and scans
+    /// (`services::image_check`); this also decodes its pixels, at ~10× the CPU of
+    /// everything else a submission costs.
+    pub decode_jpeg_pixels: bool,
     /// A record whose device time is later than its receipt by more than this is flagged.
     pub clock_tolerance_secs: i64,
     /// How long a login token lives.
@@ -67,6 +72,7 @@ impl Default for Settings {
             max_import_bytes: 64 * 1024 * 1024,
             max_upload_bytes: 20 * 1024 * 1024,
             full_decode_limit_bytes: 32 * 1024 * 1024,
+            decode_jpeg_pixels: false,
             clock_tolerance_secs: 600,
             token_ttl_hours: 24 * 30,
             enrollment_ttl_days: 30,

@@ -38,6 +38,8 @@ pub struct AppState {
     pub store: Arc<dyn BlobStore>,
     /// Uploads with a PATCH in progress (a second one at the same time is refused).
     pub busy_uploads: Arc<Mutex<HashSet<String>>>,
+    /// Recently authenticated tokens (see [`services::sessions`]).
+    pub sessions: Arc<services::sessions::SessionCache>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             settings,
             store: Arc::new(store),
             busy_uploads: Arc::default(),
+            sessions: Arc::default(),
         })
     }
 }

@@ -81,6 +81,15 @@ impl TestDb {
         })
     }
 
+    /// A pool of its own for an in-process server. actix workers run their own runtimes,
+    /// and a PostgreSQL connection opened on one dies with it: sharing the test's pool
+    /// would hand such dead connections back to the test once the server stopped.
+    pub async fn server_pool(&self) -> DatabaseConnection {
+        db::connect(&self.url)
+            .await
+            .expect("connect the server's pool")
+    }
+
     /// A directory for files the test writes (photos, exports).
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()

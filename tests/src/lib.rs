@@ -52,7 +52,7 @@ impl World {
         )
         .await
         .expect("admin");
-        let server = TestServer::start(t.db.clone(), settings.clone());
+        let server = TestServer::start(t.server_pool().await, settings.clone());
         World {
             server,
             settings,

@@ -121,7 +121,7 @@ async fn offline_story(t: &TestDb) {
     assert!(h.last_home.is_some() && h.last_phone.is_some());
 
     // The server is back (on another port): one sync delivers both, photos included.
-    let server = TestServer::start(t.db.clone(), w.settings.clone());
+    let server = TestServer::start(t.server_pool().await, w.settings.clone());
     let back = SyncOptions {
         server: Some(format!("http://{}", server.addr)),
         retry: RetryPolicy {

@@ -125,7 +125,7 @@ async fn quarter_end_offline(t: &TestDb) {
     assert_eq!(client.store().pending_submissions().await.unwrap().len(), 1);
 
     // A server is back over the same database: the sync submits it.
-    let server = TestServer::start(t.db.clone(), w.settings.clone());
+    let server = TestServer::start(t.server_pool().await, w.settings.clone());
     let back = quick(Some(format!("http://{}", server.addr)));
     let report = client.sync(&back, &|_| {}).await.unwrap();
     assert_eq!(report.sheets_submitted, vec![(quarter, 1)], "{report:?}");

@@ -54,7 +54,7 @@ async fn demo_county(t: &TestDb) {
     assert_eq!(demo::seed(&t.db, &settings).await.unwrap().len(), 6);
     assert_eq!(household::Entity::find().count(&t.db).await.unwrap(), 120);
     // The printed logins work.
-    let server = bangfu_tests::TestServer::start(t.db.clone(), settings);
+    let server = bangfu_tests::TestServer::start(t.server_pool().await, settings);
     let resp = reqwest::Client::new()
         .post(server.url("/auth/login"))
         .json(&serde_json::json!({ "username": logins[4].username, "password": demo::PASSWORD }))

@@ -140,7 +140,7 @@ async fn get_pdf(http: &reqwest::Client, server: &TestServer, token: &str, path:
 async fn demo_pdfs(t: &TestDb) {
     let settings = test_settings(&t.url, t.dir());
     demo::seed(&t.db, &settings).await.unwrap();
-    let server = TestServer::start(t.db.clone(), settings);
+    let server = TestServer::start(t.server_pool().await, settings);
     let http = reqwest::Client::new();
     let login: serde_json::Value = http
         .post(server.url("/auth/login"))

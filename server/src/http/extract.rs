@@ -9,7 +9,7 @@ use std::pin::Pin;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::services::{Caller, auth};
+use crate::services::Caller;
 
 /// The bearer token of a request, if any.
 pub fn bearer(req: &HttpRequest) -> Option<String> {
@@ -46,7 +46,8 @@ impl FromRequest for Caller {
         let state = state(req);
         Box::pin(async move {
             let token = token.ok_or(ApiError::Unauthenticated)?;
-            auth::authenticate(&state?.db, &token, remote).await
+            let state = state?;
+            state.sessions.authenticate(&state.db, &token, remote).await
         })
     }
 }

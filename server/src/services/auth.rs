@@ -203,6 +203,15 @@ pub async fn authenticate(
     token: &str,
     remote: Option<String>,
 ) -> ApiResult<Caller> {
+    Ok(authenticate_with_expiry(db, token, remote).await?.0)
+}
+
+/// [`authenticate`], also returning when the token expires (for the session cache).
+pub async fn authenticate_with_expiry(
+    db: &impl ConnectionTrait,
+    token: &str,
+    remote: Option<String>,
+) -> ApiResult<(Caller, chrono::DateTime<chrono::Utc>)> {
     let row = auth_token::Entity::find()
         .filter(auth_token::Column::TokenHash.eq(digest(token)))
         .one(db)
@@ -214,7 +223,7 @@ pub async fn authenticate(
         .await?
         .filter(|a| !a.disabled)
         .ok_or(ApiError::Unauthenticated)?;
-    caller_for(db, &acct, remote).await
+    Ok((caller_for(db, &acct, remote).await?, row.expires_at))
 }
 
 /// Revokes a token (logout).

@@ -11,10 +11,9 @@ use bangfu_shared::visit::{HouseholdSignature, RecordEnvelope, RecordType};
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::entities::{record, record_blob, record_review, visit_fact};
 use crate::error::ApiResult;
@@ -24,39 +23,90 @@ pub fn local_date(at: DateTime<Utc>) -> chrono::NaiveDate {
     (at + chrono::Duration::hours(8)).date_naive()
 }
 
-/// Adds the facts of newly stored records and applies their effects on older ones.
+/// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's bind limits.
+const IN_CHUNK: usize = 500;
+
+/// Adds the facts of newly stored records and applies their effects on older ones, in a
+/// fixed number of statements per batch (the records are already inserted in `db`).
 pub async fn on_records_stored(
     db: &impl ConnectionTrait,
     stored: &[(&RecordEnvelope, bool, bool)],
     received_at: DateTime<Utc>,
 ) -> ApiResult<()> {
-    for (env, complete, clock_flag) in stored {
-        match env.record_type {
-            RecordType::Void => {
-                if let Some(target) = env.target_id {
-                    void(db, &target.to_string()).await?;
-                }
-            }
-            RecordType::Visit | RecordType::Amendment => {
-                add(db, env, *complete, *clock_flag, received_at).await?
-            }
+    let voids: Vec<String> = stored
+        .iter()
+        .filter(|(e, _, _)| e.record_type == RecordType::Void)
+        .filter_map(|(e, _, _)| e.target_id.map(|t| t.to_string()))
+        .collect();
+    for chunk in voids.chunks(IN_CHUNK) {
+        visit_fact::Entity::update_many()
+            .col_expr(visit_fact::Column::Voided, Expr::value(true))
+            .filter(visit_fact::Column::OriginalId.is_in(chunk.to_vec()))
+            .exec(db)
+            .await?;
+    }
+    let visits: Vec<(&RecordEnvelope, bool, bool)> = stored
+        .iter()
+        .filter(|(e, _, _)| e.record_type != RecordType::Void && e.visit.is_some())
+        .copied()
+        .collect();
+    if visits.is_empty() {
+        return Ok(());
+    }
+    let originals: Vec<String> = visits.iter().map(|(e, _, _)| original_of(e)).collect();
+    let voided = voided_among(db, &originals).await?;
+    let mut photo_users = photo_users(db, &visits).await?;
+    let mut rows = Vec::with_capacity(visits.len());
+    for ((env, complete, clock_flag), original) in visits.iter().zip(&originals) {
+        let Some(visit) = &env.visit else { continue };
+        let mut reused = false;
+        for p in &visit.photos {
+            let users = photo_users.entry(p.sha256.clone()).or_default();
+            reused |= users.iter().any(|u| u != original);
+            users.insert(original.clone());
+        }
+        rows.push(fact_of(
+            env,
+            visit,
+            original,
+            *complete,
+            *clock_flag,
+            reused,
+            voided.contains(original),
+            received_at,
+        ));
+    }
+    crate::db::insert_chunked(db, rows, 500).await?;
+    for original in versioned(db, &originals).await? {
+        supersede(db, &original).await?;
+    }
+    for (env, original) in visits.iter().map(|v| v.0).zip(&originals) {
+        if env.record_type == RecordType::Amendment {
+            resubmit(db, original).await?;
         }
     }
     Ok(())
 }
 
-async fn add(
-    db: &impl ConnectionTrait,
+/// The visit a record belongs to: itself, or the original an amendment corrects.
+fn original_of(env: &RecordEnvelope) -> String {
+    env.target_id.unwrap_or(env.id).to_string()
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one row's worth of already computed facts"
+)]
+fn fact_of(
     env: &RecordEnvelope,
+    visit: &bangfu_shared::visit::VisitBody,
+    original: &str,
     complete: bool,
     clock_flag: bool,
+    photo_reused: bool,
+    voided: bool,
     received_at: DateTime<Utc>,
-) -> ApiResult<()> {
-    let Some(visit) = &env.visit else {
-        return Ok(());
-    };
-    let id = env.id.to_string();
-    let original = env.target_id.map_or_else(|| id.clone(), |t| t.to_string());
+) -> visit_fact::ActiveModel {
     let date = local_date(visit.at);
     let witness_ok = match &visit.household_signature {
         Some(HouseholdSignature::Witness {
@@ -64,17 +114,9 @@ async fn add(
         }) => !name.trim().is_empty() && !role.trim().is_empty() && !reason.trim().is_empty(),
         _ => true,
     };
-    let voided = record::Entity::find()
-        .filter(record::Column::RecordType.eq(RecordType::Void.code()))
-        .filter(record::Column::TargetId.eq(original.as_str()))
-        .one(db)
-        .await?
-        .is_some();
-    let photos: Vec<String> = visit.photos.iter().map(|p| p.sha256.clone()).collect();
-    let photo_reused = photo_used_elsewhere(db, &photos, &original).await?;
     visit_fact::ActiveModel {
-        record_id: Set(id),
-        original_id: Set(original.clone()),
+        record_id: Set(env.id.to_string()),
+        original_id: Set(original.to_string()),
         household_id: Set(env.household_id),
         helper_id: Set(env.author_helper_id),
         kind: Set(visit.kind.code().to_string()),
@@ -91,58 +133,85 @@ async fn add(
         superseded: Set(false),
         received_at: Set(received_at),
     }
-    .insert(db)
-    .await?;
-    // Amendments may arrive before the visit they correct: settle versions either way
-    // (a visit with a single version, the common case, needs nothing).
-    let versions = visit_fact::Entity::find()
-        .filter(visit_fact::Column::OriginalId.eq(original.as_str()))
-        .count(db)
-        .await?;
-    if versions > 1 {
-        supersede(db, &original).await?;
-    }
-    if env.record_type == RecordType::Amendment {
-        resubmit(db, &original).await?;
-    }
-    Ok(())
 }
 
-/// Whether a visit other than `original` (and its amendments) already uses one of `photos`.
-async fn photo_used_elsewhere(
+/// Which of `originals` a stored void record already targets (a void may arrive first).
+async fn voided_among(
     db: &impl ConnectionTrait,
-    photos: &[String],
-    original: &str,
-) -> ApiResult<bool> {
-    if photos.is_empty() {
-        return Ok(false);
+    originals: &[String],
+) -> ApiResult<HashSet<String>> {
+    let mut out = HashSet::new();
+    for chunk in originals.chunks(IN_CHUNK) {
+        let found: Vec<Option<String>> = record::Entity::find()
+            .select_only()
+            .column(record::Column::TargetId)
+            .filter(record::Column::RecordType.eq(RecordType::Void.code()))
+            .filter(record::Column::TargetId.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(found.into_iter().flatten());
     }
-    let users: Vec<String> = record_blob::Entity::find()
-        .select_only()
-        .column(record_blob::Column::RecordId)
-        .filter(record_blob::Column::Sha256.is_in(photos.to_vec()))
-        .into_tuple()
-        .all(db)
-        .await?;
-    if users.is_empty() {
-        return Ok(false);
-    }
-    let others = visit_fact::Entity::find()
-        .filter(visit_fact::Column::RecordId.is_in(users))
-        .filter(visit_fact::Column::OriginalId.ne(original))
-        .one(db)
-        .await?;
-    Ok(others.is_some())
+    Ok(out)
 }
 
-/// Marks every fact of a visit voided.
-async fn void(db: &impl ConnectionTrait, original: &str) -> ApiResult<()> {
-    visit_fact::Entity::update_many()
-        .col_expr(visit_fact::Column::Voided, Expr::value(true))
-        .filter(visit_fact::Column::OriginalId.eq(original))
-        .exec(db)
-        .await?;
-    Ok(())
+/// Photo hash → the visits (by original id) whose stored facts already use it.
+async fn photo_users(
+    db: &impl ConnectionTrait,
+    visits: &[(&RecordEnvelope, bool, bool)],
+) -> ApiResult<HashMap<String, HashSet<String>>> {
+    let photos: Vec<String> = visits
+        .iter()
+        .filter_map(|(e, _, _)| e.visit.as_ref())
+        .flat_map(|v| v.photos.iter().map(|p| p.sha256.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+    for chunk in photos.chunks(IN_CHUNK) {
+        let rows: Vec<(String, String)> = record_blob::Entity::find()
+            .select_only()
+            .column(record_blob::Column::Sha256)
+            .column_as(
+                Expr::col((visit_fact::Entity, visit_fact::Column::OriginalId)),
+                "original_id",
+            )
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                record_blob::Entity::belongs_to(visit_fact::Entity)
+                    .from(record_blob::Column::RecordId)
+                    .to(visit_fact::Column::RecordId)
+                    .into(),
+            )
+            .filter(record_blob::Column::Sha256.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (sha, original) in rows {
+            out.entry(sha).or_default().insert(original);
+        }
+    }
+    Ok(out)
+}
+
+/// Visits among `originals` with more than one version stored (amendments to settle).
+async fn versioned(db: &impl ConnectionTrait, originals: &[String]) -> ApiResult<Vec<String>> {
+    let mut out = Vec::new();
+    for chunk in originals.chunks(IN_CHUNK) {
+        let rows: Vec<(String, i64)> = visit_fact::Entity::find()
+            .select_only()
+            .column(visit_fact::Column::OriginalId)
+            .column_as(visit_fact::Column::RecordId.count(), "n")
+            .filter(visit_fact::Column::OriginalId.is_in(chunk.to_vec()))
+            .group_by(visit_fact::Column::OriginalId)
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(rows.into_iter().filter(|(_, n)| *n > 1).map(|(o, _)| o));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// Keeps only the newest version (original or amendment, by device time then sequence) of a visit.

@@ -9,9 +9,11 @@ pub mod devices;
 pub mod enrollment;
 pub mod facts;
 pub mod households;
+pub mod image_check;
 pub mod jurisdictions;
 pub mod policy;
 pub mod reports;
+pub mod sessions;
 pub mod sync;
 pub mod uploads;
 

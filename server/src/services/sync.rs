@@ -20,7 +20,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -335,7 +335,7 @@ async fn store_fresh(
     req: &PushRequest,
     fresh: &[(usize, String)],
 ) -> ApiResult<Vec<(usize, Ack)>> {
-    let txn = db.begin().await?;
+    let (_gate, txn) = crate::db::begin_write(db).await?;
     let last = next_changes(&txn, fresh.len() as i64).await?;
     let first_seq = last - fresh.len() as i64 + 1;
     let now = super::now();
@@ -441,26 +441,10 @@ async fn store_fresh(
             },
         ));
     }
-    for chunk in rows.chunks(200) {
-        record::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    for chunk in links.chunks(500) {
-        record_blob::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    for chunk in changes.chunks(500) {
-        field_change::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    for chunk in anomalies.chunks(500) {
-        device_anomaly::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    crate::db::insert_chunked(&txn, rows, 200).await?;
+    crate::db::insert_chunked(&txn, links, 500).await?;
+    crate::db::insert_chunked(&txn, changes, 500).await?;
+    crate::db::insert_chunked(&txn, anomalies, 500).await?;
     let stored: Vec<(&RecordEnvelope, bool, bool)> = fresh
         .iter()
         .zip(&out)
@@ -638,7 +622,7 @@ pub async fn complete_waiting_records(db: &DatabaseConnection, sha256: &str) -> 
     if ready.is_empty() {
         return Ok(());
     }
-    let txn = db.begin().await?;
+    let (_gate, txn) = crate::db::begin_write(db).await?;
     let last = next_changes(&txn, ready.len() as i64).await?;
     let ids: HashSet<String> = ready.iter().map(|r| r.id.clone()).collect();
     for (n, r) in ready.into_iter().enumerate() {
@@ -879,7 +863,7 @@ pub async fn decide(
             change.status
         )));
     }
-    let txn = db.begin().await?;
+    let (_gate, txn) = crate::db::begin_write(db).await?;
     if accept {
         let mut members: Vec<bangfu_shared::api::Member> =
             serde_json::from_str(&h.members).unwrap_or_default();

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::sync::Arc;
 
+use super::image_check::JpegScan;
 use super::{Caller, sync};
 use crate::config::Settings;
 use crate::entities::{blob, upload};
@@ -126,6 +127,7 @@ async fn insert(
     sha256: Option<String>,
     status: &str,
 ) -> ApiResult<upload::Model> {
+    let _gate = crate::db::write_gate(db).await;
     Ok(upload::ActiveModel {
         id: Set(uuid::Uuid::now_v7().simple().to_string()),
         sha256: Set(sha256),
@@ -147,7 +149,8 @@ fn io(e: std::io::Error) -> ApiError {
     ApiError::Internal(format!("storage: {e}"))
 }
 
-async fn state(store: &Arc<dyn BlobStore>, row: &upload::Model) -> ApiResult<UploadState> {
+/// Where an upload stands: its row, and the bytes the store holds for it.
+pub async fn state(store: &Arc<dyn BlobStore>, row: &upload::Model) -> ApiResult<UploadState> {
     let length = row.length as u64;
     let offset = if row.status == "complete" {
         length
@@ -260,9 +263,13 @@ pub async fn finalize(
     row: upload::Model,
 ) -> ApiResult<String> {
     let id = row.id.clone();
-    let full_decode = (row.length as u64) <= settings.full_decode_limit_bytes;
+    let small = (row.length as u64) <= settings.full_decode_limit_bytes;
+    let decode = Decode {
+        png: small,
+        jpeg: small && settings.decode_jpeg_pixels,
+    };
     let store2 = store.clone();
-    let checked = tokio::task::spawn_blocking(move || verify(store2.as_ref(), &id, full_decode))
+    let checked = tokio::task::spawn_blocking(move || verify(store2.as_ref(), &id, decode))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let failure = |reason: String| async {
@@ -284,8 +291,10 @@ pub async fn finalize(
         ))
         .await;
     }
+    // One transaction: the blob and the finished upload are recorded together.
+    let (gate, txn) = crate::db::begin_write(db).await?;
     if blob::Entity::find_by_id(sha.clone())
-        .one(db)
+        .one(&txn)
         .await?
         .is_none()
     {
@@ -296,7 +305,7 @@ pub async fn finalize(
             content_type: Set(content_type.into()),
             created_at: Set(super::now()),
         }
-        .insert(db)
+        .insert(&txn)
         .await?;
     } else {
         store.discard(&row.id).await.map_err(io)?;
@@ -305,23 +314,35 @@ pub async fn finalize(
     active.status = Set("complete".into());
     active.sha256 = Set(Some(sha.clone()));
     active.completed_at = Set(Some(super::now()));
-    active.update(db).await?;
+    active.update(&txn).await?;
+    txn.commit().await?;
+    drop(gate);
     sync::complete_waiting_records(db, &sha).await?;
     Ok(sha)
 }
 
-/// Hashes the upload and checks it is a JPEG or PNG; returns (sha256, content type).
+/// Which formats get a full pixel decode on top of the structural check.
+#[derive(Debug, Clone, Copy)]
+struct Decode {
+    png: bool,
+    jpeg: bool,
+}
+
+/// Hashes the upload and checks it is a JPEG or PNG in the same pass; returns
+/// (sha256, content type).
 fn verify(
     store: &dyn BlobStore,
     id: &str,
-    full_decode: bool,
+    decode: Decode,
 ) -> Result<(String, &'static str), String> {
     let mut reader = store
         .open_upload(id)
         .map_err(|e| format!("cannot read the upload: {e}"))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut tail = [0u8; 2];
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut jpeg: Option<JpegScan> = None;
+    let mut first = true;
+    let mut is_png = false;
     loop {
         let n = reader
             .read(&mut buf)
@@ -329,27 +350,37 @@ fn verify(
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
-        tail = match n {
-            1 => [tail[1], buf[0]],
-            _ => [buf[n - 2], buf[n - 1]],
-        };
+        let bytes = &buf[..n];
+        if first {
+            first = false;
+            if bytes.starts_with(&[0xFF, 0xD8]) {
+                jpeg = Some(JpegScan::new());
+            } else {
+                is_png = bytes.starts_with(b"\x89PNG\r\n\x1a\n");
+            }
+        }
+        hasher.update(bytes);
+        if let Some(scan) = jpeg.as_mut() {
+            scan.feed(bytes);
+        }
     }
     let sha = hex::encode(hasher.finalize());
+    let (content_type, full) = match jpeg {
+        Some(scan) => {
+            scan.finish()?;
+            ("image/jpeg", decode.jpeg)
+        }
+        None if is_png => ("image/png", decode.png),
+        None => return Err("the file is not a JPEG or PNG image".into()),
+    };
+    if content_type == "image/jpeg" && !full {
+        return Ok((sha, content_type));
+    }
     reader.rewind().map_err(|e| e.to_string())?;
     let image = image::ImageReader::new(std::io::BufReader::new(reader))
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
-    let content_type = match image.format() {
-        // JPEG decoders fill a truncated image with grey; the end-of-image marker tells.
-        Some(image::ImageFormat::Jpeg) if tail == [0xFF, 0xD9] => "image/jpeg",
-        Some(image::ImageFormat::Jpeg) => {
-            return Err("the JPEG is truncated (no end-of-image marker)".into());
-        }
-        Some(image::ImageFormat::Png) => "image/png",
-        _ => return Err("the file is not a JPEG or PNG image".into()),
-    };
-    if full_decode {
+    if full {
         image
             .decode()
             .map_err(|e| format!("the file does not decode as an image: {e}"))?;

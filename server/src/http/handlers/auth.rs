@@ -58,6 +58,7 @@ pub async fn logout(
 ) -> ApiResult<HttpResponse> {
     let token = bearer(&req).ok_or(ApiError::Unauthenticated)?;
     auth::revoke(&state.db, &caller, &token).await?;
+    state.sessions.forget(&token);
     Ok(HttpResponse::NoContent().finish())
 }
 

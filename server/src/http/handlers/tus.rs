@@ -146,7 +146,7 @@ pub async fn patch(
         .transpose()?;
     let row = uploads::find(&state.db, &caller, &id).await?;
     let _busy = Busy::take(&state.busy_uploads, &row.id)?;
-    let current = uploads::head(&state.db, &state.store, &caller, &row.id).await?;
+    let current = uploads::state(&state.store, &row).await?;
     if current.complete || offset != current.offset {
         return Err(ApiError::Conflict(format!(
             "Upload-Offset {offset} does not match the server's offset {}",
