@@ -40,6 +40,8 @@ pub struct AppState {
     pub busy_uploads: Arc<Mutex<HashSet<String>>>,
     /// Recently authenticated tokens (see [`services::sessions`]).
     pub sessions: Arc<services::sessions::SessionCache>,
+    /// Group commit: successful write requests wait for it before they are answered.
+    pub durability: Arc<db::Durability>,
 }
 
 impl AppState {
@@ -49,10 +51,11 @@ impl AppState {
             .map_err(|e| ApiError::Internal(format!("file store: {e}")))?;
         Ok(AppState {
             db,
-            settings,
             store: Arc::new(store),
             busy_uploads: Arc::default(),
             sessions: Arc::default(),
+            durability: Arc::new(db::Durability::for_url(&settings.effective_database_url())),
+            settings,
         })
     }
 }

@@ -6,7 +6,6 @@
 
 use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
-use tokio::io::AsyncWriteExt;
 
 /// Something that can be read and seeked, for image checks on a blocking thread.
 pub trait ReadSeek: Read + Seek + Send {}
@@ -73,22 +72,62 @@ impl LocalStore {
     }
 }
 
+/// Bytes are gathered in memory and written with one blocking call per MiB (and one at
+/// the end, with the fsync): a thread hand-off per network chunk cost more than the
+/// writing. Memory stays bounded by the buffer, whatever the file's size.
 struct LocalWriter {
-    file: tokio::fs::File,
+    path: PathBuf,
     len: u64,
+    buf: Vec<u8>,
+}
+
+/// Bytes gathered before a write to disk.
+const WRITE_BUFFER: usize = 1 << 20;
+
+impl LocalWriter {
+    /// Appends the buffer to the file (checking it still ends where the buffer begins),
+    /// optionally making it durable.
+    async fn flush(&mut self, durable: bool) -> io::Result<()> {
+        let path = self.path.clone();
+        let bytes = std::mem::take(&mut self.buf);
+        let expected = self.len - bytes.len() as u64;
+        let mut bytes = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new().append(true).open(&path)?;
+            let have = file.metadata()?.len();
+            if have != expected {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("the upload holds {have} bytes, expected {expected}"),
+                ));
+            }
+            file.write_all(&bytes)?;
+            if durable {
+                file.sync_data()?;
+            }
+            Ok(bytes)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        bytes.clear();
+        self.buf = bytes;
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl UploadWriter for LocalWriter {
     async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.file.write_all(chunk).await?;
+        self.buf.extend_from_slice(chunk);
         self.len += chunk.len() as u64;
+        if self.buf.len() >= WRITE_BUFFER {
+            self.flush(false).await?;
+        }
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> io::Result<u64> {
-        self.file.flush().await?;
-        self.file.sync_data().await?;
+        self.flush(true).await?;
         Ok(self.len)
     }
 }
@@ -107,18 +146,18 @@ impl BlobStore for LocalStore {
 
     async fn append(&self, upload: &str, offset: u64) -> io::Result<Box<dyn UploadWriter>> {
         let path = self.upload_path(upload)?;
-        let file = tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .await?;
-        let len = file.metadata().await?.len();
+        let len = tokio::fs::metadata(&path).await?.len();
         if len != offset {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("offset {offset} is not the upload's length {len}"),
             ));
         }
-        Ok(Box::new(LocalWriter { file, len }))
+        Ok(Box::new(LocalWriter {
+            path,
+            len,
+            buf: Vec::new(),
+        }))
     }
 
     async fn truncate(&self, upload: &str, len: u64) -> io::Result<()> {
@@ -138,14 +177,15 @@ impl BlobStore for LocalStore {
 
     async fn commit(&self, upload: &str, sha256: &str) -> io::Result<()> {
         let target = self.blob_path(sha256)?;
-        if let Some(dir) = target.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        tokio::fs::rename(self.upload_path(upload)?, &target).await?;
-        if let Some(dir) = target.parent() {
-            tokio::fs::File::open(dir).await?.sync_all().await?;
-        }
-        Ok(())
+        let source = self.upload_path(upload)?;
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let dir = target.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            std::fs::rename(&source, &target)?;
+            std::fs::File::open(dir)?.sync_all()
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 
     async fn discard(&self, upload: &str) -> io::Result<()> {

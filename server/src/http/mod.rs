@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         )
         .service(
             web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(durable_writes))
                 .wrap(actix_web::middleware::from_fn(log_request))
                 .configure(handlers::routes)
                 .default_service(web::to(not_found)),
@@ -52,6 +53,29 @@ pub(crate) fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
 
 async fn not_found() -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::NotFound("route"))
+}
+
+/// A successful write request is answered only once what it committed is on disk (see
+/// [`crate::db::Durability`]); concurrent requests share the fsync.
+async fn durable_writes(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::http::Method;
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let durability = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.durability.clone());
+    let res = next.call(req).await?;
+    if writes
+        && res.status().is_success()
+        && let Some(d) = durability
+    {
+        d.sync()
+            .await
+            .map_err(|e| ApiError::Internal(format!("making the write durable: {e}")))?;
+    }
+    Ok(res)
 }
 
 /// Logs method, path (never the query string, which may hold names), status and time.

@@ -236,7 +236,7 @@ impl JpegScan {
                 }
             };
         }
-        match b.iter().position(|&x| x == 0xFF) {
+        match memchr::memchr(0xFF, b) {
             Some(p) => {
                 self.entropy_bytes += p as u64;
                 self.state = State::Entropy(true);

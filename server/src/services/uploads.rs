@@ -256,11 +256,14 @@ impl ChunkHasher {
 }
 
 /// Called when the last byte has arrived: verify and commit, or discard with a reason.
+/// `inline` is the check of the whole file when it arrived in one PATCH, fed as the bytes
+/// streamed in; otherwise the file is read back.
 pub async fn finalize(
     db: &DatabaseConnection,
     store: &Arc<dyn BlobStore>,
     settings: &Settings,
     row: upload::Model,
+    inline: Option<FileCheck>,
 ) -> ApiResult<String> {
     let id = row.id.clone();
     let small = (row.length as u64) <= settings.full_decode_limit_bytes;
@@ -269,9 +272,13 @@ pub async fn finalize(
         jpeg: small && settings.decode_jpeg_pixels,
     };
     let store2 = store.clone();
-    let checked = tokio::task::spawn_blocking(move || verify(store2.as_ref(), &id, decode))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let checked = match inline.map(FileCheck::finish) {
+        Some(Ok((sha, content_type))) if !decode.wants(content_type) => Ok((sha, content_type)),
+        Some(Err(reason)) => Err(reason),
+        _ => tokio::task::spawn_blocking(move || verify(store2.as_ref(), &id, decode))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    };
     let failure = |reason: String| async {
         store.discard(&row.id).await.map_err(io)?;
         let mut active = row.clone().into_active_model();
@@ -291,25 +298,23 @@ pub async fn finalize(
         ))
         .await;
     }
-    // One transaction: the blob and the finished upload are recorded together.
+    // The file moves to its content address first (the same bytes if another upload
+    // got there first), then one transaction records the blob and the finished upload.
+    store.commit(&row.id, &sha).await.map_err(io)?;
     let (gate, txn) = crate::db::begin_write(db).await?;
-    if blob::Entity::find_by_id(sha.clone())
-        .one(&txn)
-        .await?
-        .is_none()
-    {
-        store.commit(&row.id, &sha).await.map_err(io)?;
-        blob::ActiveModel {
-            sha256: Set(sha.clone()),
-            size: Set(row.length),
-            content_type: Set(content_type.into()),
-            created_at: Set(super::now()),
-        }
-        .insert(&txn)
-        .await?;
-    } else {
-        store.discard(&row.id).await.map_err(io)?;
-    }
+    blob::Entity::insert(blob::ActiveModel {
+        sha256: Set(sha.clone()),
+        size: Set(row.length),
+        content_type: Set(content_type.into()),
+        created_at: Set(super::now()),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(blob::Column::Sha256)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
     let mut active = row.into_active_model();
     active.status = Set("complete".into());
     active.sha256 = Set(Some(sha.clone()));
@@ -328,8 +333,74 @@ struct Decode {
     jpeg: bool,
 }
 
-/// Hashes the upload and checks it is a JPEG or PNG in the same pass; returns
-/// (sha256, content type).
+impl Decode {
+    fn wants(self, content_type: &str) -> bool {
+        match content_type {
+            "image/png" => self.png,
+            _ => self.jpeg,
+        }
+    }
+}
+
+/// The SHA-256 of a whole file and whether it is a well-formed JPEG (structural walk,
+/// [`JpegScan`]) or PNG (signature), fed the bytes in order, in constant memory.
+pub struct FileCheck {
+    hasher: Sha256,
+    jpeg: Option<JpegScan>,
+    png: bool,
+    started: bool,
+}
+
+impl Default for FileCheck {
+    fn default() -> Self {
+        FileCheck {
+            hasher: Sha256::new(),
+            jpeg: None,
+            png: false,
+            started: false,
+        }
+    }
+}
+
+impl FileCheck {
+    /// A check that has seen no bytes.
+    pub fn new() -> FileCheck {
+        FileCheck::default()
+    }
+
+    /// Feeds the next bytes of the file.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            if bytes.starts_with(&[0xFF]) {
+                self.jpeg = Some(JpegScan::new());
+            } else {
+                self.png = bytes.starts_with(&[0x89]);
+            }
+        }
+        self.hasher.update(bytes);
+        if let Some(scan) = self.jpeg.as_mut() {
+            scan.feed(bytes);
+        }
+    }
+
+    /// (sha256 hex, content type), or why the file is not an image. A PNG's signature is
+    /// checked here, the rest of it by the decoder.
+    pub fn finish(self) -> Result<(String, &'static str), String> {
+        let sha = hex::encode(self.hasher.finalize());
+        match self.jpeg {
+            Some(scan) => scan.finish().map(|_| (sha, "image/jpeg")),
+            None if self.png => Ok((sha, "image/png")),
+            None => Err("the file is not a JPEG or PNG image".into()),
+        }
+    }
+}
+
+/// Reads the upload back: hashes and checks it, and decodes it when `decode` asks;
+/// returns (sha256, content type).
 fn verify(
     store: &dyn BlobStore,
     id: &str,
@@ -338,11 +409,8 @@ fn verify(
     let mut reader = store
         .open_upload(id)
         .map_err(|e| format!("cannot read the upload: {e}"))?;
-    let mut hasher = Sha256::new();
+    let mut check = FileCheck::new();
     let mut buf = vec![0u8; 256 * 1024];
-    let mut jpeg: Option<JpegScan> = None;
-    let mut first = true;
-    let mut is_png = false;
     loop {
         let n = reader
             .read(&mut buf)
@@ -350,45 +418,22 @@ fn verify(
         if n == 0 {
             break;
         }
-        let bytes = &buf[..n];
-        if first {
-            first = false;
-            if bytes.starts_with(&[0xFF, 0xD8]) {
-                jpeg = Some(JpegScan::new());
-            } else {
-                is_png = bytes.starts_with(b"\x89PNG\r\n\x1a\n");
-            }
-        }
-        hasher.update(bytes);
-        if let Some(scan) = jpeg.as_mut() {
-            scan.feed(bytes);
-        }
+        check.feed(&buf[..n]);
     }
-    let sha = hex::encode(hasher.finalize());
-    let (content_type, full) = match jpeg {
-        Some(scan) => {
-            scan.finish()?;
-            ("image/jpeg", decode.jpeg)
-        }
-        None if is_png => ("image/png", decode.png),
-        None => return Err("the file is not a JPEG or PNG image".into()),
-    };
-    if content_type == "image/jpeg" && !full {
+    let (sha, content_type) = check.finish()?;
+    if content_type == "image/jpeg" && !decode.jpeg {
         return Ok((sha, content_type));
     }
     reader.rewind().map_err(|e| e.to_string())?;
     let image = image::ImageReader::new(std::io::BufReader::new(reader))
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
-    if full {
-        image
-            .decode()
-            .map_err(|e| format!("the file does not decode as an image: {e}"))?;
+    let decoded = if decode.wants(content_type) {
+        image.decode().map(drop)
     } else {
-        image
-            .into_dimensions()
-            .map_err(|e| format!("the file does not decode as an image: {e}"))?;
-    }
+        image.into_dimensions().map(drop)
+    };
+    decoded.map_err(|e| format!("the file does not decode as an image: {e}"))?;
     Ok((sha, content_type))
 }
 

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::services::Caller;
-use crate::services::uploads::{self, ChunkChecksum, ChunkHasher};
+use crate::services::uploads::{self, ChunkChecksum, ChunkHasher, FileCheck};
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -155,6 +155,8 @@ pub async fn patch(
     }
     let room = current.length - current.offset;
     let mut hasher = ChunkHasher::new(checksum);
+    // A file sent whole in this PATCH is hashed and checked as it streams in.
+    let mut whole = (offset == 0).then(FileCheck::new);
     let mut writer = state
         .store
         .append(&row.id, offset)
@@ -181,6 +183,9 @@ pub async fn patch(
             )));
         }
         hasher.update(&chunk);
+        if let Some(w) = whole.as_mut() {
+            w.feed(&chunk);
+        }
         writer
             .write(&chunk)
             .await
@@ -208,7 +213,7 @@ pub async fn patch(
         )));
     }
     if new_offset == current.length {
-        uploads::finalize(&state.db, &state.store, &state.settings, row).await?;
+        uploads::finalize(&state.db, &state.store, &state.settings, row, whole).await?;
     }
     Ok(HttpResponse::NoContent()
         .insert_header(("Upload-Offset", new_offset.to_string()))
