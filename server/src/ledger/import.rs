@@ -241,13 +241,24 @@ async fn resolve_towns(
     Ok(())
 }
 
+/// The towns the file's rows name. Villages and households are matched within these
+/// only: a row can never match a household of another town, and loading the whole
+/// county made each import slower than the last.
+fn file_towns(rows: &[LedgerRow], w: &Work) -> Vec<i64> {
+    let ids: std::collections::BTreeSet<i64> = rows
+        .iter()
+        .filter_map(|r| w.town_ids.get(&r.town).copied())
+        .collect();
+    ids.into_iter().collect()
+}
+
 async fn resolve_villages(
     db: &impl ConnectionTrait,
     ctx: &Ctx<'_>,
     rows: &[LedgerRow],
     w: &mut Work,
 ) -> ApiResult<()> {
-    let town_ids: Vec<i64> = w.town_ids.values().copied().collect();
+    let town_ids = file_towns(rows, w);
     let load = |town_ids: Vec<i64>| async move {
         jurisdiction::Entity::find()
             .filter(jurisdiction::Column::ParentId.is_in(town_ids))
@@ -391,7 +402,7 @@ async fn upsert_households(
     rows: &[LedgerRow],
     w: &mut Work,
 ) -> ApiResult<()> {
-    let town_ids: Vec<i64> = w.town_ids.values().copied().collect();
+    let town_ids = file_towns(rows, w);
     let stored = household::Entity::find()
         .filter(household::Column::TownId.is_in(town_ids.clone()))
         .all(db)

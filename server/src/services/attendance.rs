@@ -7,20 +7,28 @@
 //! counts once. Rust then assembles calendar windows from those monthly counts. A window
 //! is judged by the policy in force on its first day, and only if the pairing covered
 //! all of it; 2-month windows that straddle quarters belong to the quarter they end in.
+//!
+//! The households to reconcile are a condition, never a list of ids: pairings, helpers
+//! and the aggregation select them with a subquery on `households`, so one query serves
+//! a sheet of five households and a county of ten thousand alike.
 
 use bangfu_shared::api::{HelperRef, Place};
-use bangfu_shared::policy::window_of;
+use bangfu_shared::policy::{VisitRequirement, window_of};
 use bangfu_shared::report::{
     AreaRate, HelperEscalation, HouseholdRef, Miss, Quarter, RecordLine, UnitEscalation,
     WindowResult, helper_action, unit_action,
 };
 use bangfu_shared::{PairingRole, Policy, VisitKind};
 use chrono::{Datelike, Months, NaiveDate};
-use sea_orm::sea_query::{Alias, Condition as SqCondition, Expr, ExprTrait, Func, Query};
+use sea_orm::sea_query::{
+    Alias, Condition as SqCondition, Expr, ExprTrait, Func, Query, SelectStatement,
+};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::{auth, jurisdictions, policy};
+use super::policy::{self, PolicyVersion};
+use super::{auth, jurisdictions};
 use crate::entities::{helper, household, pairing, visit_fact};
 use crate::error::{ApiError, ApiResult};
 
@@ -56,9 +64,70 @@ pub struct Reconciled {
     pub helpers: HashMap<i64, helper::Model>,
     pub places: HashMap<i64, Place>,
     pub windows: Vec<JudgedWindow>,
-    /// (household, kind) pairs with at least one counted visit, per month (y, m).
-    pub counted: HashSet<(i64, String, i32, u32)>,
+    /// (household, kind) pairs with at least one counted visit, per month (y, m), for the
+    /// months from the span's `detail_from`.
+    pub counted: HashSet<(i64, VisitKind, i32, u32)>,
     pub policy_source: String,
+}
+
+/// The households to reconcile: a condition on `households`, and optionally the range
+/// their ids are known to fall in. The range changes no result; it lets the database
+/// narrow pairings and facts by index before joining (a county reconciled in slices).
+#[derive(Debug, Clone)]
+pub struct Homes {
+    pub cond: Condition,
+    pub ids: Option<(i64, i64)>,
+}
+
+impl From<Condition> for Homes {
+    fn from(cond: Condition) -> Homes {
+        Homes { cond, ids: None }
+    }
+}
+
+impl Homes {
+    /// `col BETWEEN lo AND hi` when the id range is known.
+    fn in_range(&self, col: impl sea_orm::sea_query::IntoColumnRef) -> Condition {
+        let mut c = Condition::all();
+        if let Some((lo, hi)) = self.ids {
+            c = c.add(Expr::col(col).between(lo, hi));
+        }
+        c
+    }
+}
+
+/// The period a report reconciles: the windows ending in `[from, to]`. Windows ending
+/// before `detail_from` are judged for first helpers only, which is all escalations read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub detail_from: NaiveDate,
+}
+
+impl Span {
+    /// Every window ending in `[from, to]`, for every role.
+    pub fn all(from: NaiveDate, to: NaiveDate) -> Span {
+        Span {
+            from,
+            to,
+            detail_from: from,
+        }
+    }
+
+    /// The quarter in full, and the first helpers' windows since the start of its year.
+    pub fn year_to(q: Quarter) -> Span {
+        Span {
+            from: NaiveDate::from_ymd_opt(q.year, 1, 1).unwrap_or(q.start()),
+            to: q.end(),
+            detail_from: q.start(),
+        }
+    }
+
+    /// Whether a window ending on `end` is judged for `role`.
+    fn wants(&self, role: PairingRole, end: NaiveDate) -> bool {
+        role == PairingRole::First || end >= self.detail_from
+    }
 }
 
 /// The first token of 工作单位及职务 (`市住建局 主任科员` → `市住建局`): the unit sanctions go to.
@@ -87,21 +156,161 @@ fn months(from: NaiveDate, to: NaiveDate) -> Vec<(i32, u32)> {
     out
 }
 
-/// Policies by (county, town, day), looked up once each.
-struct PolicyCache<'a, C: ConnectionTrait> {
-    db: &'a C,
-    cache: HashMap<(i64, i64, NaiveDate), Policy>,
+/// Policy versions per county, each county loaded once, chosen in memory the way
+/// `policy::effective` chooses: the newest town override in force, else the newest
+/// county version in force.
+#[derive(Default)]
+pub struct Policies {
+    /// Newest first.
+    by_county: HashMap<i64, Vec<PolicyVersion>>,
 }
 
-impl<C: ConnectionTrait> PolicyCache<'_, C> {
-    async fn get(&mut self, county: i64, town: i64, day: NaiveDate) -> ApiResult<Policy> {
-        if let Some(p) = self.cache.get(&(county, town, day)) {
-            return Ok(p.clone());
+impl Policies {
+    /// The policy in force for a town on a day.
+    pub async fn effective(
+        &mut self,
+        db: &impl ConnectionTrait,
+        county: i64,
+        town: i64,
+        day: NaiveDate,
+    ) -> ApiResult<&Policy> {
+        if let Entry::Vacant(e) = self.by_county.entry(county) {
+            let mut versions = policy::versions(db, county).await?;
+            versions.reverse();
+            e.insert(versions);
         }
-        let p = policy::effective(self.db, county, Some(town), day).await?;
-        self.cache.insert((county, town, day), p.clone());
-        Ok(p)
+        let versions = self.by_county.get(&county).map_or(&[][..], Vec::as_slice);
+        let in_force = || versions.iter().filter(|v| v.valid_from <= day);
+        in_force()
+            .find(|v| v.town_id == Some(town))
+            .or_else(|| in_force().find(|v| v.town_id.is_none()))
+            .map(|v| &v.policy)
+            .ok_or_else(|| {
+                ApiError::Invalid(format!("county {county} has no policy in force on {day}"))
+            })
     }
+
+    /// The evidence of the policy in force for a town on a day.
+    pub async fn evidence(
+        &mut self,
+        db: &impl ConnectionTrait,
+        county: i64,
+        town: i64,
+        day: NaiveDate,
+    ) -> ApiResult<Evidence> {
+        Ok(Evidence::of(self.effective(db, county, town, day).await?))
+    }
+}
+
+/// One requirement's calendar window in a town, with the evidence its policy asks.
+struct TownWindow {
+    start: NaiveDate,
+    end: NaiveDate,
+    months: Vec<(i32, u32)>,
+    req: VisitRequirement,
+    /// Index into the evidence variants.
+    ev: usize,
+}
+
+/// The windows of every town, the evidence variants they ask and the first policy's name.
+#[derive(Default)]
+struct Calendar {
+    towns: HashMap<i64, Vec<TownWindow>>,
+    variants: Vec<Evidence>,
+    policy_source: String,
+}
+
+impl Calendar {
+    /// Windows ending in the span, judged by the policy in force on each one's first day.
+    async fn build(
+        db: &impl ConnectionTrait,
+        policies: &mut Policies,
+        towns: BTreeSet<(i64, i64)>,
+        span: Span,
+    ) -> ApiResult<Calendar> {
+        let mut cal = Calendar::default();
+        for (county, town) in towns {
+            let mut list = Vec::new();
+            for (y, m) in months(span.from, span.to) {
+                let month_end = window_of(month_start(y, m), 1).1;
+                for n in [1u32, 2, 3, 4, 6, 12] {
+                    let (start, end) = window_of(month_start(y, m), n);
+                    if end != month_end {
+                        continue;
+                    }
+                    let p = policies.effective(db, county, town, start).await?;
+                    if cal.policy_source.is_empty() {
+                        cal.policy_source = p.source.clone();
+                    }
+                    let ev = Evidence::of(p);
+                    for req in p.visits.iter().filter(|r| r.window_months == n) {
+                        if !span.wants(req.role, end) {
+                            continue;
+                        }
+                        list.push(TownWindow {
+                            start,
+                            end,
+                            months: months(start, end),
+                            req: req.clone(),
+                            ev: cal.variant(ev),
+                        });
+                    }
+                }
+            }
+            cal.towns.insert(town, list);
+        }
+        Ok(cal)
+    }
+
+    fn variant(&mut self, ev: Evidence) -> usize {
+        if let Some(i) = self.variants.iter().position(|v| *v == ev) {
+            return i;
+        }
+        self.variants.push(ev);
+        self.variants.len() - 1
+    }
+
+    /// The first day whose facts any window needs (never after `span.from`), and the
+    /// first day whose facts windows of every role need (never after `span.detail_from`).
+    fn fact_range(&self, span: Span) -> (NaiveDate, NaiveDate) {
+        let all = self.towns.values().flatten();
+        let first = all.clone().map(|w| w.start).fold(span.from, Ord::min);
+        let detail = all
+            .filter(|w| w.end >= span.detail_from)
+            .map(|w| w.start)
+            .fold(span.detail_from, Ord::min);
+        (first, Ord::max(first, detail))
+    }
+}
+
+/// The condition on `households` rows.
+fn households_where(homes: &Homes) -> Condition {
+    Condition::all()
+        .add(homes.cond.clone())
+        .add(homes.in_range((household::Entity, household::Column::Id)))
+}
+
+/// `SELECT households.id FROM households WHERE …`: the households to reconcile.
+fn household_ids(homes: &Homes) -> SelectStatement {
+    Query::select()
+        .column((household::Entity, household::Column::Id))
+        .from(household::Entity)
+        .cond_where(households_where(homes))
+        .to_owned()
+}
+
+/// Pairings of the households that may hold during a window ending in `[from, to]`.
+fn pairings_of(homes: &Homes, from: NaiveDate, to: NaiveDate) -> Condition {
+    let earliest = from.checked_sub_months(Months::new(11)).unwrap_or(from);
+    Condition::all()
+        .add(homes.in_range((pairing::Entity, pairing::Column::HouseholdId)))
+        .add(pairing::Column::HouseholdId.in_subquery(household_ids(homes)))
+        .add(pairing::Column::ValidFrom.lte(to))
+        .add(
+            Condition::any()
+                .add(pairing::Column::ValidTo.is_null())
+                .add(pairing::Column::ValidTo.gt(earliest)),
+        )
 }
 
 /// Reconciles the households matching `households` over windows ending in `[from, to]`.
@@ -111,172 +320,147 @@ pub async fn reconcile(
     from: NaiveDate,
     to: NaiveDate,
 ) -> ApiResult<Reconciled> {
-    let homes = household::Entity::find()
-        .filter(households.clone())
+    let homes = Homes::from(households);
+    reconcile_span(db, &mut Policies::default(), &homes, Span::all(from, to)).await
+}
+
+/// Reconciles `homes` over `span`, with policies from (and cached in) `policies`.
+pub async fn reconcile_span(
+    db: &impl ConnectionTrait,
+    policies: &mut Policies,
+    homes: &Homes,
+    span: Span,
+) -> ApiResult<Reconciled> {
+    let households = household::Entity::find()
+        .filter(households_where(homes))
         .order_by_asc(household::Column::TownId)
         .order_by_asc(household::Column::LedgerSeq)
         .order_by_asc(household::Column::Id)
         .all(db)
         .await?;
-    let ids: Vec<i64> = homes.iter().map(|h| h.id).collect();
-    let earliest = from.checked_sub_months(Months::new(11)).unwrap_or(from);
-    let mut pairings = Vec::new();
-    for chunk in ids.chunks(1000) {
-        pairings.extend(
-            pairing::Entity::find()
-                .filter(pairing::Column::HouseholdId.is_in(chunk.to_vec()))
-                .filter(pairing::Column::ValidFrom.lte(to))
-                .filter(
-                    Condition::any()
-                        .add(pairing::Column::ValidTo.is_null())
-                        .add(pairing::Column::ValidTo.gt(earliest)),
-                )
-                .order_by_asc(pairing::Column::Id)
-                .all(db)
-                .await?,
-        );
-    }
-    let helper_ids: Vec<i64> = pairings
-        .iter()
-        .map(|p| p.helper_id)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut helpers = HashMap::new();
-    for chunk in helper_ids.chunks(1000) {
-        for h in helper::Entity::find()
-            .filter(helper::Column::Id.is_in(chunk.to_vec()))
-            .all(db)
-            .await?
-        {
-            helpers.insert(h.id, h);
-        }
-    }
-    let places =
-        jurisdictions::places(db, homes.iter().flat_map(|h| [h.town_id, h.village_id])).await?;
-    let by_id: HashMap<i64, &household::Model> = homes.iter().map(|h| (h.id, h)).collect();
-
-    // Windows (and the policy judging each) per town.
-    let mut cache = PolicyCache {
-        db,
-        cache: HashMap::new(),
+    let mut rec = Reconciled {
+        households,
+        pairings: Vec::new(),
+        helpers: HashMap::new(),
+        places: HashMap::new(),
+        windows: Vec::new(),
+        counted: HashSet::new(),
+        policy_source: String::new(),
     };
-    let towns: Vec<(i64, i64)> = homes
-        .iter()
-        .map(|h| (h.county_id, h.town_id))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut town_windows: HashMap<
-        i64,
-        Vec<(
-            NaiveDate,
-            NaiveDate,
-            bangfu_shared::policy::VisitRequirement,
-            Evidence,
-        )>,
-    > = HashMap::new();
-    let mut variants: HashSet<Evidence> = HashSet::new();
-    let mut agg_from = from;
-    let mut policy_source = String::new();
-    for (county, town) in towns {
-        let mut list = Vec::new();
-        for (y, m) in months(from, to) {
-            let month_end = window_of(month_start(y, m), 1).1;
-            for n in [1u32, 2, 3, 4, 6, 12] {
-                let (start, end) = window_of(month_start(y, m), n);
-                if end != month_end {
-                    continue;
-                }
-                let p = cache.get(county, town, start).await?;
-                if policy_source.is_empty() {
-                    policy_source = p.source.clone();
-                }
-                for req in p.visits.iter().filter(|r| r.window_months == n) {
-                    let ev = Evidence::of(&p);
-                    variants.insert(ev);
-                    agg_from = Ord::min(agg_from, start);
-                    list.push((start, end, req.clone(), ev));
-                }
-            }
-        }
-        town_windows.insert(town, list);
+    if rec.households.is_empty() {
+        return Ok(rec);
     }
-
-    let mut counts: HashMap<(Evidence, i64, String, i32, u32), u32> = HashMap::new();
-    let mut counted = HashSet::new();
-    for ev in &variants {
-        for (pairing_id, household_id, kind, y, m, days) in
-            monthly_counts(db, &ids, agg_from, to, *ev).await?
-        {
-            counted.insert((household_id, kind.clone(), y, m));
-            counts.insert((*ev, pairing_id, kind, y, m), days);
-        }
-    }
-
-    let mut windows = Vec::new();
-    for p in &pairings {
-        let Some(h) = by_id.get(&p.household_id) else {
-            continue;
-        };
-        let Ok(role) = p.role.parse::<PairingRole>() else {
-            continue;
-        };
-        for (start, end, req, ev) in town_windows.get(&h.town_id).into_iter().flatten() {
-            if req.role != role {
-                continue;
-            }
-            let required = p.valid_from <= *start && p.valid_to.is_none_or(|t| t > *end);
-            let overlaps = p.valid_from <= *end && p.valid_to.is_none_or(|t| t > *start);
-            if !overlaps {
-                continue;
-            }
-            let count: u32 = months(*start, *end)
-                .iter()
-                .map(|(y, m)| {
-                    counts
-                        .get(&(*ev, p.id, req.kind.code().to_string(), *y, *m))
-                        .copied()
-                        .unwrap_or(0)
-                })
-                .sum();
-            windows.push(JudgedWindow {
-                pairing_id: p.id,
-                household_id: p.household_id,
-                helper_id: p.helper_id,
-                result: WindowResult {
-                    role,
-                    kind: req.kind,
-                    start: *start,
-                    end: *end,
-                    count,
-                    min_count: req.min_count,
-                    required,
-                    met: count >= req.min_count,
-                },
-            });
-        }
-    }
-    Ok(Reconciled {
-        households: homes,
-        pairings,
-        helpers,
-        places,
-        windows,
-        counted,
-        policy_source,
-    })
+    rec.load_people(db, homes, span).await?;
+    let towns = rec.households.iter().map(|h| (h.county_id, h.town_id));
+    let cal = Calendar::build(db, policies, towns.collect(), span).await?;
+    let counts = Counts::load(db, &cal, homes, span).await?;
+    rec.judge(&cal, &counts);
+    rec.counted = counts.counted(&rec.pairings);
+    rec.policy_source = cal.policy_source;
+    Ok(rec)
 }
 
-/// `(pairing, household, kind, year, month, distinct days)` of counted visits: the one
-/// aggregation every report rests on, run in the database.
-async fn monthly_counts(
-    db: &impl ConnectionTrait,
-    household_ids: &[i64],
-    from: NaiveDate,
-    to: NaiveDate,
+impl Reconciled {
+    /// The households' pairings over the span, their helpers and the places named.
+    async fn load_people(
+        &mut self,
+        db: &impl ConnectionTrait,
+        homes: &Homes,
+        span: Span,
+    ) -> ApiResult<()> {
+        let paired = pairings_of(homes, span.from, span.to);
+        self.pairings = pairing::Entity::find()
+            .filter(paired.clone())
+            .order_by_asc(pairing::Column::Id)
+            .all(db)
+            .await?;
+        let helper_ids = Query::select()
+            .column((pairing::Entity, pairing::Column::HelperId))
+            .from(pairing::Entity)
+            .cond_where(paired)
+            .to_owned();
+        self.helpers = helper::Entity::find()
+            .filter(helper::Column::Id.in_subquery(helper_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|h| (h.id, h))
+            .collect();
+        let places = self
+            .households
+            .iter()
+            .flat_map(|h| [h.town_id, h.village_id]);
+        self.places = jurisdictions::places(db, places).await?;
+        Ok(())
+    }
+}
+
+/// Counted distinct days per (pairing, kind, year, month), per evidence variant.
+struct Counts {
+    by_variant: Vec<HashMap<(i64, VisitKind, i32, u32), u32>>,
+}
+
+impl Counts {
+    async fn load(
+        db: &impl ConnectionTrait,
+        cal: &Calendar,
+        homes: &Homes,
+        span: Span,
+    ) -> ApiResult<Counts> {
+        let (first, detail) = cal.fact_range(span);
+        let mut by_variant = Vec::with_capacity(cal.variants.len());
+        for ev in &cal.variants {
+            let q = monthly_counts(homes, (first, detail, span.to), *ev);
+            let stmt = db.get_database_backend().build(&q);
+            let mut map = HashMap::new();
+            for row in db.query_all_raw(stmt).await? {
+                let Ok(kind) = row.try_get::<String>("", "kind")?.parse::<VisitKind>() else {
+                    continue;
+                };
+                let key = (
+                    row.try_get::<i64>("", "pairing_id")?,
+                    kind,
+                    row.try_get::<i32>("", "y")?,
+                    u32::try_from(row.try_get::<i32>("", "m")?).unwrap_or(0),
+                );
+                map.insert(
+                    key,
+                    u32::try_from(row.try_get::<i64>("", "days")?).unwrap_or(0),
+                );
+            }
+            by_variant.push(map);
+        }
+        Ok(Counts { by_variant })
+    }
+
+    fn get(&self, ev: usize, pairing: i64, kind: VisitKind, (y, m): (i32, u32)) -> u32 {
+        self.by_variant
+            .get(ev)
+            .and_then(|c| c.get(&(pairing, kind, y, m)))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// (household, kind, y, m) with a counted visit under any variant.
+    fn counted(&self, pairings: &[pairing::Model]) -> HashSet<(i64, VisitKind, i32, u32)> {
+        let household: HashMap<i64, i64> =
+            pairings.iter().map(|p| (p.id, p.household_id)).collect();
+        self.by_variant
+            .iter()
+            .flat_map(HashMap::keys)
+            .filter_map(|(p, kind, y, m)| Some((*household.get(p)?, *kind, *y, *m)))
+            .collect()
+    }
+}
+
+/// The one aggregation every report rests on: `(pairing, kind, year, month, distinct
+/// days)` of counted visits by the households' pairings, for facts dated in
+/// `[first, to]` — only first helpers' before `detail`.
+fn monthly_counts(
+    homes: &Homes,
+    (first, detail, to): (NaiveDate, NaiveDate, NaiveDate),
     ev: Evidence,
-) -> ApiResult<Vec<(i64, i64, String, i32, u32, u32)>> {
+) -> SelectStatement {
     let f = |c: visit_fact::Column| Expr::col((visit_fact::Entity, c));
     let p = |c: pairing::Column| Expr::col((pairing::Entity, c));
     let home_ok = Condition::all()
@@ -298,63 +482,91 @@ async fn monthly_counts(
                 .add(f(visit_fact::Column::Kind).eq(VisitKind::Phone.code()))
                 .add(home_ok),
         );
-    let mut out = Vec::new();
-    for chunk in household_ids.chunks(5000) {
-        let q = Query::select()
-            .expr_as(p(pairing::Column::Id), Alias::new("pairing_id"))
-            .expr_as(p(pairing::Column::HouseholdId), Alias::new("household_id"))
-            .expr_as(f(visit_fact::Column::Kind), Alias::new("kind"))
-            .expr_as(f(visit_fact::Column::Year), Alias::new("y"))
-            .expr_as(f(visit_fact::Column::Month), Alias::new("m"))
-            .expr_as(
-                Func::count_distinct(f(visit_fact::Column::VisitDate)),
-                Alias::new("days"),
-            )
-            .from(pairing::Entity)
-            .inner_join(
-                visit_fact::Entity,
-                SqCondition::all()
-                    .add(
-                        f(visit_fact::Column::HouseholdId)
-                            .equals((pairing::Entity, pairing::Column::HouseholdId)),
-                    )
-                    .add(
-                        f(visit_fact::Column::HelperId)
-                            .equals((pairing::Entity, pairing::Column::HelperId)),
-                    )
-                    .add(f(visit_fact::Column::VisitDate).gte(p(pairing::Column::ValidFrom)))
-                    .add(
-                        SqCondition::any()
-                            .add(p(pairing::Column::ValidTo).is_null())
-                            .add(f(visit_fact::Column::VisitDate).lt(p(pairing::Column::ValidTo))),
-                    ),
-            )
-            .and_where(p(pairing::Column::HouseholdId).is_in(chunk.to_vec()))
-            .and_where(f(visit_fact::Column::VisitDate).gte(from))
-            .and_where(f(visit_fact::Column::VisitDate).lte(to))
-            .cond_where(counts.clone())
-            .group_by_col((pairing::Entity, pairing::Column::Id))
-            .group_by_col((pairing::Entity, pairing::Column::HouseholdId))
-            .group_by_col((visit_fact::Entity, visit_fact::Column::Kind))
-            .group_by_col((visit_fact::Entity, visit_fact::Column::Year))
-            .group_by_col((visit_fact::Entity, visit_fact::Column::Month))
-            .to_owned();
-        let stmt = db.get_database_backend().build(&q);
-        for row in db.query_all_raw(stmt).await? {
-            out.push((
-                row.try_get::<i64>("", "pairing_id")?,
-                row.try_get::<i64>("", "household_id")?,
-                row.try_get::<String>("", "kind")?,
-                row.try_get::<i32>("", "y")?,
-                u32::try_from(row.try_get::<i32>("", "m")?).unwrap_or(0),
-                u32::try_from(row.try_get::<i64>("", "days")?).unwrap_or(0),
-            ));
-        }
-    }
-    Ok(out)
+    let in_force = SqCondition::all()
+        .add(
+            f(visit_fact::Column::HouseholdId)
+                .equals((pairing::Entity, pairing::Column::HouseholdId)),
+        )
+        .add(f(visit_fact::Column::HelperId).equals((pairing::Entity, pairing::Column::HelperId)))
+        .add(f(visit_fact::Column::VisitDate).gte(p(pairing::Column::ValidFrom)))
+        .add(
+            SqCondition::any()
+                .add(p(pairing::Column::ValidTo).is_null())
+                .add(f(visit_fact::Column::VisitDate).lt(p(pairing::Column::ValidTo))),
+        );
+    let needed = SqCondition::any()
+        .add(p(pairing::Column::Role).eq(PairingRole::First.code()))
+        .add(f(visit_fact::Column::VisitDate).gte(detail));
+    Query::select()
+        .expr_as(p(pairing::Column::Id), Alias::new("pairing_id"))
+        .expr_as(f(visit_fact::Column::Kind), Alias::new("kind"))
+        .expr_as(f(visit_fact::Column::Year), Alias::new("y"))
+        .expr_as(f(visit_fact::Column::Month), Alias::new("m"))
+        .expr_as(
+            Func::count_distinct(f(visit_fact::Column::VisitDate)),
+            Alias::new("days"),
+        )
+        .from(pairing::Entity)
+        .inner_join(visit_fact::Entity, in_force)
+        .cond_where(homes.in_range((pairing::Entity, pairing::Column::HouseholdId)))
+        .cond_where(homes.in_range((visit_fact::Entity, visit_fact::Column::HouseholdId)))
+        .and_where(p(pairing::Column::HouseholdId).in_subquery(household_ids(homes)))
+        .and_where(f(visit_fact::Column::VisitDate).gte(first))
+        .and_where(f(visit_fact::Column::VisitDate).lte(to))
+        .cond_where(needed)
+        .cond_where(counts)
+        .group_by_col((pairing::Entity, pairing::Column::Id))
+        .group_by_col((visit_fact::Entity, visit_fact::Column::Kind))
+        .group_by_col((visit_fact::Entity, visit_fact::Column::Year))
+        .group_by_col((visit_fact::Entity, visit_fact::Column::Month))
+        .to_owned()
 }
 
 impl Reconciled {
+    /// Judges every window of every pairing that overlaps it.
+    fn judge(&mut self, cal: &Calendar, counts: &Counts) {
+        let town_of: HashMap<i64, i64> =
+            self.households.iter().map(|h| (h.id, h.town_id)).collect();
+        for p in &self.pairings {
+            let Some(town) = town_of.get(&p.household_id) else {
+                continue;
+            };
+            let Ok(role) = p.role.parse::<PairingRole>() else {
+                continue;
+            };
+            for w in cal.towns.get(town).into_iter().flatten() {
+                if w.req.role != role {
+                    continue;
+                }
+                let required = p.valid_from <= w.start && p.valid_to.is_none_or(|t| t > w.end);
+                let overlaps = p.valid_from <= w.end && p.valid_to.is_none_or(|t| t > w.start);
+                if !overlaps {
+                    continue;
+                }
+                let count: u32 = w
+                    .months
+                    .iter()
+                    .map(|ym| counts.get(w.ev, p.id, w.req.kind, *ym))
+                    .sum();
+                self.windows.push(JudgedWindow {
+                    pairing_id: p.id,
+                    household_id: p.household_id,
+                    helper_id: p.helper_id,
+                    result: WindowResult {
+                        role,
+                        kind: w.req.kind,
+                        start: w.start,
+                        end: w.end,
+                        count,
+                        min_count: w.req.min_count,
+                        required,
+                        met: count >= w.req.min_count,
+                    },
+                });
+            }
+        }
+    }
+
     /// The helper as a DTO.
     pub fn helper(&self, id: i64) -> Option<HelperRef> {
         self.helpers.get(&id).map(auth::helper_ref)
@@ -444,8 +656,8 @@ impl Reconciled {
         out
     }
 
-    /// Seed 001 §四(四): first helpers' misses in `[year start, to]`, and units with ≥3.
-    pub fn escalations(&self, to: NaiveDate) -> (Vec<HelperEscalation>, Vec<UnitEscalation>) {
+    /// First helpers' missed windows in `[year start, to]`, per helper.
+    pub fn first_misses(&self, to: NaiveDate) -> BTreeMap<i64, u32> {
         let from = NaiveDate::from_ymd_opt(to.year(), 1, 1).unwrap_or(to);
         let mut per_helper: BTreeMap<i64, u32> = BTreeMap::new();
         for w in self
@@ -454,44 +666,12 @@ impl Reconciled {
         {
             *per_helper.entry(w.helper_id).or_default() += 1;
         }
-        let mut helpers = Vec::new();
-        let mut units: BTreeMap<String, u32> = BTreeMap::new();
-        for (id, n) in per_helper {
-            let Some(h) = self.helpers.get(&id) else {
-                continue;
-            };
-            let unit = unit_of(&h.unit_position);
-            *units.entry(unit.clone()).or_default() += n;
-            helpers.push(HelperEscalation {
-                helper: auth::helper_ref(h),
-                unit,
-                misses_this_year: n,
-                action: helper_action(n).to_string(),
-            });
-        }
-        helpers.sort_by(|a, b| {
-            (b.misses_this_year, &a.unit, &a.helper.name).cmp(&(
-                a.misses_this_year,
-                &b.unit,
-                &b.helper.name,
-            ))
-        });
-        let mut unit_list: Vec<UnitEscalation> = units
-            .into_iter()
-            .filter_map(|(unit, n)| {
-                unit_action(n).map(|a| UnitEscalation {
-                    unit,
-                    person_times: n,
-                    action: a.to_string(),
-                })
-            })
-            .collect();
-        unit_list.sort_by(|a, b| {
-            b.person_times
-                .cmp(&a.person_times)
-                .then(a.unit.cmp(&b.unit))
-        });
-        (helpers, unit_list)
+        per_helper
+    }
+
+    /// Seed 001 §四(四): first helpers' misses in `[year start, to]`, and units with ≥3.
+    pub fn escalations(&self, to: NaiveDate) -> (Vec<HelperEscalation>, Vec<UnitEscalation>) {
+        escalate(&self.first_misses(to), &self.helpers)
     }
 
     /// Households with no counted home visit in `[from, to]`.
@@ -500,10 +680,9 @@ impl Reconciled {
         self.households
             .iter()
             .filter(|h| {
-                !months.iter().any(|(y, m)| {
-                    self.counted
-                        .contains(&(h.id, VisitKind::Home.code().to_string(), *y, *m))
-                })
+                !months
+                    .iter()
+                    .any(|(y, m)| self.counted.contains(&(h.id, VisitKind::Home, *y, *m)))
             })
             .map(|h| HouseholdRef {
                 household_id: h.id,
@@ -512,6 +691,52 @@ impl Reconciled {
             })
             .collect()
     }
+}
+
+/// Seed 001 §四(四) from first helpers' misses this year (`per_helper`): each helper's
+/// action, and the units whose helpers missed three times or more in all.
+pub fn escalate(
+    per_helper: &BTreeMap<i64, u32>,
+    helpers: &HashMap<i64, helper::Model>,
+) -> (Vec<HelperEscalation>, Vec<UnitEscalation>) {
+    let mut list = Vec::new();
+    let mut units: BTreeMap<String, u32> = BTreeMap::new();
+    for (id, n) in per_helper {
+        let Some(h) = helpers.get(id) else {
+            continue;
+        };
+        let unit = unit_of(&h.unit_position);
+        *units.entry(unit.clone()).or_default() += n;
+        list.push(HelperEscalation {
+            helper: auth::helper_ref(h),
+            unit,
+            misses_this_year: *n,
+            action: helper_action(*n).to_string(),
+        });
+    }
+    list.sort_by(|a, b| {
+        (b.misses_this_year, &a.unit, &a.helper.name).cmp(&(
+            a.misses_this_year,
+            &b.unit,
+            &b.helper.name,
+        ))
+    });
+    let mut unit_list: Vec<UnitEscalation> = units
+        .into_iter()
+        .filter_map(|(unit, n)| {
+            unit_action(n).map(|a| UnitEscalation {
+                unit,
+                person_times: n,
+                action: a.to_string(),
+            })
+        })
+        .collect();
+    unit_list.sort_by(|a, b| {
+        b.person_times
+            .cmp(&a.person_times)
+            .then(a.unit.cmp(&b.unit))
+    });
+    (list, unit_list)
 }
 
 /// Why a visit does not count (in Chinese), given the pairings of its household and the

@@ -10,25 +10,20 @@ use bangfu_shared::report::{
 };
 use bangfu_shared::{JurisdictionLevel, PairingRole, Role};
 use base64::Engine;
-use chrono::NaiveDate;
 use ed25519_dalek::{Signature, VerifyingKey};
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::attendance::{self, Evidence, Reconciled};
+use super::attendance::{self, Evidence, Homes, Policies, Reconciled, Span};
 use super::{Caller, Scope, audit, auth, jurisdictions};
 use crate::entities::{
     attendance_sheet, device, helper, household, pairing, record, record_review,
 };
 use crate::error::{ApiError, ApiResult};
-
-fn year_start(q: Quarter) -> NaiveDate {
-    NaiveDate::from_ymd_opt(q.year, 1, 1).unwrap_or(q.start())
-}
 
 /// Households a second helper supervised at some point of the quarter.
 fn supervised(helper_id: i64, q: Quarter) -> Condition {
@@ -76,7 +71,9 @@ pub async fn sheet(
     if !own {
         cond = cond.add(caller.scope().households());
     }
-    let rec = attendance::reconcile(db, cond, q.start(), q.end()).await?;
+    let mut policies = Policies::default();
+    let span = Span::all(q.start(), q.end());
+    let rec = attendance::reconcile_span(db, &mut policies, &cond.into(), span).await?;
     let second = helper::Entity::find_by_id(helper_id)
         .one(db)
         .await?
@@ -97,6 +94,7 @@ pub async fn sheet(
         .unwrap_or_default();
     let rows = sheet_rows(
         db,
+        &mut policies,
         &rec,
         helper_id,
         q,
@@ -122,6 +120,7 @@ pub async fn sheet(
 
 async fn sheet_rows(
     db: &impl ConnectionTrait,
+    policies: &mut Policies,
     rec: &Reconciled,
     second_id: i64,
     q: Quarter,
@@ -131,7 +130,11 @@ async fn sheet_rows(
     let mut evidence: HashMap<i64, Evidence> = HashMap::new();
     for h in &rec.households {
         if let std::collections::hash_map::Entry::Vacant(e) = evidence.entry(h.id) {
-            e.insert(attendance::evidence_for(db, h.county_id, h.town_id, q.start()).await?);
+            e.insert(
+                policies
+                    .evidence(db, h.county_id, h.town_id, q.start())
+                    .await?,
+            );
         }
     }
     let ids: Vec<i64> = rec.households.iter().map(|h| h.id).collect();
@@ -351,11 +354,13 @@ pub async fn town_report(
     q: Quarter,
 ) -> ApiResult<TownReport> {
     let town = town_in_scope(db, caller, town).await?;
-    let rec = attendance::reconcile(
+    let rec = attendance::reconcile_span(
         db,
-        Condition::all().add(household::Column::TownId.eq(town.id)),
-        year_start(q),
-        q.end(),
+        &mut Policies::default(),
+        &Condition::all()
+            .add(household::Column::TownId.eq(town.id))
+            .into(),
+        Span::year_to(q),
     )
     .await?;
     let villages = rec.rates(q.start(), q.end(), |h| h.village_id);
@@ -373,17 +378,18 @@ pub async fn town_report(
         .into_iter()
         .collect();
     seconds.sort_by_key(|id| rec.helpers.get(id).map(|h| h.name.clone()));
-    let mut sheets = Vec::new();
-    for id in seconds {
-        let last = latest_sheet(db, id, q).await?;
-        if let Some(h) = rec.helper(id) {
-            sheets.push(SheetStatus {
-                second_helper: h,
-                version: last.as_ref().map(|s| s.version),
-                submitted_at: last.map(|s| s.submitted_at),
-            });
-        }
-    }
+    let submitted = latest_versions(db, &seconds, q).await?;
+    let sheets = seconds
+        .iter()
+        .filter_map(|id| {
+            let last = submitted.get(id);
+            Some(SheetStatus {
+                second_helper: rec.helper(*id)?,
+                version: last.map(|s| s.0),
+                submitted_at: last.map(|s| s.1),
+            })
+        })
+        .collect();
     Ok(TownReport {
         quarter: q,
         total: total(&villages, town.id, &town.name),
@@ -396,6 +402,34 @@ pub async fn town_report(
         no_home_visit: rec.without_home_visit(q.start(), q.end()),
         rule: WINDOW_RULE_ZH.to_string(),
     })
+}
+
+/// The latest submitted (version, time) of each second helper's sheet for the quarter.
+async fn latest_versions(
+    db: &impl ConnectionTrait,
+    second_helpers: &[i64],
+    q: Quarter,
+) -> ApiResult<HashMap<i64, (i32, chrono::DateTime<chrono::Utc>)>> {
+    let mut out: HashMap<i64, (i32, chrono::DateTime<chrono::Utc>)> = HashMap::new();
+    for chunk in second_helpers.chunks(1000) {
+        let rows: Vec<(i64, i32, chrono::DateTime<chrono::Utc>)> = attendance_sheet::Entity::find()
+            .select_only()
+            .column(attendance_sheet::Column::SecondHelperId)
+            .column(attendance_sheet::Column::Version)
+            .column(attendance_sheet::Column::SubmittedAt)
+            .filter(attendance_sheet::Column::Quarter.eq(q.to_string()))
+            .filter(attendance_sheet::Column::SecondHelperId.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, version, at) in rows {
+            let e = out.entry(id).or_insert((version, at));
+            if version > e.0 {
+                *e = (version, at);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn total(parts: &[AreaRate], id: i64, name: &str) -> AreaRate {
@@ -433,21 +467,14 @@ pub async fn county_report(
     let place = jurisdictions::get(db, id)
         .await
         .map_err(|_| ApiError::NotFound("county"))?;
-    let rec = attendance::reconcile(
-        db,
-        Condition::all().add(household::Column::CountyId.eq(id)),
-        year_start(q),
-        q.end(),
-    )
-    .await?;
-    let mut towns = rec.rates(q.start(), q.end(), |h| h.town_id);
+    let (mut towns, misses, helpers) = county_parts(db, id, q).await?;
     let mut order: Vec<(f64, String)> = towns.iter().map(|t| (t.rate, t.name.clone())).collect();
     order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     for t in &mut towns {
         t.rank = Some(1 + order.iter().filter(|(r, _)| *r > t.rate).count() as u32);
     }
     towns.sort_by(|a, b| (a.rank, &a.name).cmp(&(b.rank, &b.name)));
-    let (escalations, unit_escalations) = rec.escalations(q.end());
+    let (escalations, unit_escalations) = attendance::escalate(&misses, &helpers);
     Ok(CountyReport {
         quarter: q,
         total: total(&towns, id, &place.name),
@@ -457,6 +484,73 @@ pub async fn county_report(
         unit_escalations,
         rule: WINDOW_RULE_ZH.to_string(),
     })
+}
+
+/// Households reconciled at once for a county report: a county of ordinary size in one
+/// go, a province-sized one in slices of consecutive ids, so memory stays bounded and
+/// each slice's pairings and facts are found by index.
+const COUNTY_SLICE: usize = 20_000;
+
+/// What a county report is made of: each town's rate, and first helpers' misses this
+/// year with the helpers who missed.
+async fn county_parts(
+    db: &impl ConnectionTrait,
+    county: i64,
+    q: Quarter,
+) -> ApiResult<(
+    Vec<AreaRate>,
+    BTreeMap<i64, u32>,
+    HashMap<i64, helper::Model>,
+)> {
+    let mut policies = Policies::default();
+    let mut towns: BTreeMap<i64, AreaRate> = BTreeMap::new();
+    let mut misses: BTreeMap<i64, u32> = BTreeMap::new();
+    let mut helpers = HashMap::new();
+    for ids in household_slices(db, county).await? {
+        let homes = Homes {
+            cond: Condition::all().add(household::Column::CountyId.eq(county)),
+            ids: Some(ids),
+        };
+        let mut rec =
+            attendance::reconcile_span(db, &mut policies, &homes, Span::year_to(q)).await?;
+        for part in rec.rates(q.start(), q.end(), |h| h.town_id) {
+            let t = towns.entry(part.place_id).or_insert_with(|| AreaRate {
+                place_id: part.place_id,
+                name: part.name.clone(),
+                ..AreaRate::default()
+            });
+            t.households += part.households;
+            t.required_windows += part.required_windows;
+            t.met_windows += part.met_windows;
+        }
+        for (id, n) in rec.first_misses(q.end()) {
+            *misses.entry(id).or_default() += n;
+            if let Some(h) = rec.helpers.remove(&id) {
+                helpers.insert(id, h);
+            }
+        }
+    }
+    let mut towns: Vec<AreaRate> = towns.into_values().collect();
+    towns.iter_mut().for_each(AreaRate::finish);
+    towns.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((towns, misses, helpers))
+}
+
+/// The county's households in id order, cut into `(first id, last id)` slices of
+/// `COUNTY_SLICE`.
+async fn household_slices(db: &impl ConnectionTrait, county: i64) -> ApiResult<Vec<(i64, i64)>> {
+    let ids: Vec<i64> = household::Entity::find()
+        .select_only()
+        .column(household::Column::Id)
+        .filter(household::Column::CountyId.eq(county))
+        .order_by_asc(household::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(ids
+        .chunks(COUNTY_SLICE)
+        .filter_map(|c| Some((*c.first()?, *c.last()?)))
+        .collect())
 }
 
 /// The town office marks a record "has issues"; the note reaches the helper's device on
