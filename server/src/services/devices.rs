@@ -11,6 +11,27 @@ use super::{Caller, audit};
 use crate::entities::device;
 use crate::error::{ApiError, ApiResult};
 
+/// Checks a base64 Ed25519 public key and returns its canonical base64. Keys that are
+/// not a curve point, or are of small order (a "weak" key, for which signatures prove
+/// nothing), are refused here once, so verifying a pushed record needs no strict mode.
+pub fn parse_key(b64: &str) -> ApiResult<String> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| ApiError::Invalid("public_key is not base64".into()))?;
+    let bytes: [u8; 32] = key.as_slice().try_into().map_err(|_| {
+        ApiError::Invalid(format!(
+            "public_key must be 32 bytes (Ed25519), got {}",
+            key.len()
+        ))
+    })?;
+    match ed25519_dalek::VerifyingKey::from_bytes(&bytes) {
+        Ok(k) if !k.is_weak() => Ok(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        _ => Err(ApiError::Invalid(
+            "public_key is not a usable Ed25519 key (not a curve point, or of small order)".into(),
+        )),
+    }
+}
+
 /// Registers a device key for the caller. The same key again returns the existing device
 /// (`false`: not new); a key bound to another account is a conflict.
 pub async fn register(
@@ -19,20 +40,11 @@ pub async fn register(
     req: &RegisterDevice,
 ) -> ApiResult<(DeviceDto, bool)> {
     let account_id = caller.account_id.ok_or(ApiError::Unauthenticated)?;
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(req.public_key.trim())
-        .map_err(|_| ApiError::Invalid("public_key is not base64".into()))?;
-    if key.len() != 32 {
-        return Err(ApiError::Invalid(format!(
-            "public_key must be 32 bytes (Ed25519), got {}",
-            key.len()
-        )));
-    }
+    let canonical = parse_key(&req.public_key)?;
     let label = req.label.trim();
     if label.is_empty() || label.chars().count() > 100 {
         return Err(ApiError::Invalid("label must be 1–100 characters".into()));
     }
-    let canonical = base64::engine::general_purpose::STANDARD.encode(&key);
     if let Some(existing) = device::Entity::find()
         .filter(device::Column::PublicKey.eq(&canonical))
         .one(db)
@@ -89,5 +101,34 @@ fn to_dto(m: device::Model) -> DeviceDto {
         public_key: m.public_key,
         label: m.label,
         registered_at: m.created_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    #[test]
+    fn only_usable_ed25519_keys_register() {
+        let real = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key();
+        assert_eq!(
+            parse_key(&format!(" {} ", b64(real.as_bytes()))).unwrap(),
+            b64(real.as_bytes())
+        );
+        let err = |k: &str| match parse_key(k) {
+            Err(ApiError::Invalid(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(err("not base64!").contains("base64"));
+        assert!(err(&b64(&[1u8; 31])).contains("32 bytes"));
+        // The identity point (y = 1): a small-order key any signature would satisfy.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(err(&b64(&identity)).contains("small order"));
     }
 }

@@ -16,7 +16,7 @@ use bangfu_shared::sync::{
 };
 use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord};
 use base64::Engine;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -105,7 +105,10 @@ fn verify(
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or("the signature is not 64 hex-encoded bytes")?;
-    key.verify_strict(&bytes, &Signature::from_bytes(&sig))
+    // Weak (small-order) keys are refused at registration, so the plain check suffices;
+    // a re-encoded signature of the same record gets the same ack (records are known by
+    // the hash of their canonical bytes, not by their signature).
+    key.verify(&bytes, &Signature::from_bytes(&sig))
         .map_err(|_| "the signature does not match the record: it was altered after signing or signed by another key".to_string())?;
     if !paired.contains(&env.household_id) {
         return Err(format!(
@@ -173,7 +176,10 @@ async fn device_keys(
                 .ok()?
                 .try_into()
                 .ok()?;
-            Some((d.id, VerifyingKey::from_bytes(&bytes).ok()?))
+            let key = VerifyingKey::from_bytes(&bytes)
+                .ok()
+                .filter(|k| !k.is_weak())?;
+            Some((d.id, key))
         })
         .collect())
 }
@@ -348,6 +354,15 @@ async fn store_fresh(
     let have = present_blobs(&txn, &all_shas).await?;
     let neighbours =
         chain_neighbours(&txn, fresh.iter().map(|(i, _)| &req.records[*i].record)).await?;
+    let mut batch: Neighbours = HashMap::new();
+    for (i, sha) in fresh {
+        let e = &req.records[*i].record;
+        batch.entry((e.device_id, e.seq)).or_default().push((
+            e.id.to_string(),
+            sha.clone(),
+            e.prev_sha256.clone(),
+        ));
+    }
     let mut rows = Vec::new();
     let mut links = Vec::new();
     let mut changes = Vec::new();
@@ -375,7 +390,7 @@ async fn store_fresh(
                 ),
             ));
         }
-        for (kind, detail) in chain_problems(env, sha, &neighbours, fresh, req) {
+        for (kind, detail) in chain_problems(env, sha, &neighbours, &batch) {
             flags.push(kind.to_string());
             anomalies.push(anomaly(env, kind, detail));
         }
@@ -523,26 +538,23 @@ async fn chain_neighbours<'a>(
 }
 
 /// Chain breaks and reused sequence numbers around one new record, against what is
-/// stored and what arrives in the same batch.
+/// stored and what arrives in the same batch (both indexed by device and sequence).
 fn chain_problems(
     env: &RecordEnvelope,
     sha: &str,
     stored: &Neighbours,
-    fresh: &[(usize, String)],
-    req: &PushRequest,
+    batch: &Neighbours,
 ) -> Vec<(&'static str, String)> {
     let mut around: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
     for seq in [env.seq - 1, env.seq, env.seq + 1] {
-        let mut list = stored
-            .get(&(env.device_id, seq))
+        let key = (env.device_id, seq);
+        let list = stored
+            .get(&key)
+            .into_iter()
+            .chain(batch.get(&key))
+            .flatten()
             .cloned()
-            .unwrap_or_default();
-        for (i, s) in fresh {
-            let other = &req.records[*i].record;
-            if other.device_id == env.device_id && other.seq == seq {
-                list.push((other.id.to_string(), s.clone(), other.prev_sha256.clone()));
-            }
-        }
+            .collect();
         around.insert(seq, list);
     }
     let me = env.id.to_string();
