@@ -395,9 +395,23 @@ impl Reconciled {
     }
 }
 
-/// Counted distinct days per (pairing, kind, year, month), per evidence variant.
+/// Bits per month in a packed count: a month has at most 31 distinct days.
+const MONTH_BITS: u32 = 5;
+/// Months packed into one 64-bit column (12 × 5 = 60 bits).
+const MONTHS_PER_SLOT: usize = 12;
+
+/// Counted distinct days per (pairing, kind, year, month), per evidence variant. The
+/// database returns one row per (pairing, kind) with the months packed 5 bits each into
+/// integer columns (moving rows out of SQLite one by one cost more than the grouping).
 struct Counts {
-    by_variant: Vec<HashMap<(i64, VisitKind, i32, u32), u32>>,
+    /// The first month of the range, as `year * 12 + month - 1`.
+    base: i64,
+    by_variant: Vec<HashMap<(i64, VisitKind), Vec<i64>>>,
+}
+
+/// `year * 12 + month - 1`: consecutive months are consecutive numbers.
+fn month_number(y: i32, m: u32) -> i64 {
+    i64::from(y) * 12 + i64::from(m) - 1
 }
 
 impl Counts {
@@ -408,49 +422,100 @@ impl Counts {
         span: Span,
     ) -> ApiResult<Counts> {
         let (first, detail) = cal.fact_range(span);
+        let base = month_number(first.year(), first.month());
+        let slots = usize::try_from(month_number(span.to.year(), span.to.month()) - base)
+            .unwrap_or(0)
+            / MONTHS_PER_SLOT
+            + 1;
         let mut by_variant = Vec::with_capacity(cal.variants.len());
         for ev in &cal.variants {
-            let q = monthly_counts(homes, (first, detail, span.to), *ev);
+            let inner = monthly_counts(homes, (first, detail, span.to), *ev);
+            let q = packed(inner, base, slots);
             let stmt = db.get_database_backend().build(&q);
             let mut map = HashMap::new();
             for row in db.query_all_raw(stmt).await? {
                 let Ok(kind) = row.try_get::<String>("", "kind")?.parse::<VisitKind>() else {
                     continue;
                 };
-                let key = (
-                    row.try_get::<i64>("", "pairing_id")?,
-                    kind,
-                    row.try_get::<i32>("", "y")?,
-                    u32::try_from(row.try_get::<i32>("", "m")?).unwrap_or(0),
-                );
-                map.insert(
-                    key,
-                    u32::try_from(row.try_get::<i64>("", "days")?).unwrap_or(0),
-                );
+                let packed = (0..slots)
+                    .map(|i| row.try_get::<i64>("", &format!("s{i}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                map.insert((row.try_get::<i64>("", "pairing_id")?, kind), packed);
             }
             by_variant.push(map);
         }
-        Ok(Counts { by_variant })
+        Ok(Counts { base, by_variant })
     }
 
-    fn get(&self, ev: usize, pairing: i64, kind: VisitKind, (y, m): (i32, u32)) -> u32 {
+    /// Distinct days in one month from packed slots.
+    fn unpack(&self, packed: &[i64], (y, m): (i32, u32)) -> u32 {
+        let Ok(offset) = usize::try_from(month_number(y, m) - self.base) else {
+            return 0;
+        };
+        let Some(slot) = packed.get(offset / MONTHS_PER_SLOT) else {
+            return 0;
+        };
+        let shift = (offset % MONTHS_PER_SLOT) as u32 * MONTH_BITS;
+        u32::try_from((slot >> shift) & ((1 << MONTH_BITS) - 1)).unwrap_or(0)
+    }
+
+    fn get(&self, ev: usize, pairing: i64, kind: VisitKind, ym: (i32, u32)) -> u32 {
         self.by_variant
             .get(ev)
-            .and_then(|c| c.get(&(pairing, kind, y, m)))
-            .copied()
-            .unwrap_or(0)
+            .and_then(|c| c.get(&(pairing, kind)))
+            .map_or(0, |packed| self.unpack(packed, ym))
     }
 
     /// (household, kind, y, m) with a counted visit under any variant.
     fn counted(&self, pairings: &[pairing::Model]) -> HashSet<(i64, VisitKind, i32, u32)> {
         let household: HashMap<i64, i64> =
             pairings.iter().map(|p| (p.id, p.household_id)).collect();
-        self.by_variant
-            .iter()
-            .flat_map(HashMap::keys)
-            .filter_map(|(p, kind, y, m)| Some((*household.get(p)?, *kind, *y, *m)))
-            .collect()
+        let mut out = HashSet::new();
+        for ((p, kind), packed) in self.by_variant.iter().flat_map(HashMap::iter) {
+            let Some(h) = household.get(p) else { continue };
+            for offset in 0..packed.len() * MONTHS_PER_SLOT {
+                let n = self.base + offset as i64;
+                let ym = (
+                    i32::try_from(n.div_euclid(12)).unwrap_or(0),
+                    (n.rem_euclid(12) + 1) as u32,
+                );
+                if self.unpack(packed, ym) > 0 {
+                    out.insert((*h, *kind, ym.0, ym.1));
+                }
+            }
+        }
+        out
     }
+}
+
+/// `SELECT pairing_id, kind, s0, s1 … FROM (monthly counts) GROUP BY pairing_id, kind`,
+/// where slot `i` holds months `base + 12i …` packed [`MONTH_BITS`] each. CASE and
+/// multiplication keep it portable (no bit operators or string aggregation needed).
+fn packed(inner: SelectStatement, base: i64, slots: usize) -> SelectStatement {
+    let c = |name: &str| Expr::col((Alias::new("c"), Alias::new(name)));
+    let mut q = Query::select();
+    q.expr_as(c("pairing_id"), Alias::new("pairing_id"))
+        .expr_as(c("kind"), Alias::new("kind"))
+        .from_subquery(inner, Alias::new("c"));
+    for slot in 0..slots {
+        let mut case = sea_orm::sea_query::CaseStatement::new();
+        for i in 0..MONTHS_PER_SLOT {
+            let n = base + (slot * MONTHS_PER_SLOT + i) as i64;
+            let (y, m) = (n.div_euclid(12), n.rem_euclid(12) + 1);
+            case = case.case(
+                c("y").eq(y).and(c("m").eq(m)),
+                Expr::val(1i64 << (i as u32 * MONTH_BITS)),
+            );
+        }
+        let sum = Func::sum(c("days").mul(case.finally(Expr::val(0i64))));
+        q.expr_as(
+            Func::cast_as(sum, Alias::new("BIGINT")),
+            Alias::new(format!("s{slot}")),
+        );
+    }
+    q.group_by_col(Alias::new("pairing_id"))
+        .group_by_col(Alias::new("kind"))
+        .to_owned()
 }
 
 /// The one aggregation every report rests on: `(pairing, kind, year, month, distinct
@@ -849,6 +914,45 @@ pub fn quarter_range(q: Quarter) -> (NaiveDate, NaiveDate) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_months_unpack_across_slots() {
+        let phone = vec![3 | (31 << MONTH_BITS), 2 << MONTH_BITS];
+        let counts = Counts {
+            base: month_number(2025, 11),
+            by_variant: vec![HashMap::from([((7, VisitKind::Phone), phone)])],
+        };
+        let get = |kind, ym| counts.get(0, 7, kind, ym);
+        assert_eq!(get(VisitKind::Phone, (2025, 11)), 3);
+        assert_eq!(
+            get(VisitKind::Phone, (2025, 12)),
+            31,
+            "a full month of days"
+        );
+        assert_eq!(get(VisitKind::Phone, (2026, 1)), 0);
+        assert_eq!(
+            get(VisitKind::Phone, (2026, 12)),
+            2,
+            "second slot, second month"
+        );
+        assert_eq!(get(VisitKind::Phone, (2025, 10)), 0, "before the range");
+        assert_eq!(get(VisitKind::Home, (2025, 11)), 0);
+        let pairing = pairing::Model {
+            id: 7,
+            household_id: 70,
+            helper_id: 1,
+            role: "first".into(),
+            valid_from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default(),
+            valid_to: None,
+            filed_on: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default(),
+            reason: None,
+            short_notice: false,
+            created_at: chrono::DateTime::default(),
+        };
+        let counted = counts.counted(&[pairing]);
+        assert_eq!(counted.len(), 3);
+        assert!(counted.contains(&(70, VisitKind::Phone, 2026, 12)));
+    }
 
     #[test]
     fn units_are_the_first_word() {
