@@ -4,7 +4,9 @@
 //! Counting happens in the database: one `GROUP BY pairing, kind, year, month` query over
 //! `visit_facts` joined to the pairings in force on each visit's date, with
 //! `COUNT(DISTINCT visit_date)` so a helper's second visit to a household on the same day
-//! counts once. Rust then assembles calendar windows from those monthly counts. A window
+//! counts once; an outer `GROUP BY pairing, kind` packs the months into integers (5 bits
+//! a month), so a county comes back in one row per pairing and kind. Rust then assembles
+//! calendar windows from those monthly counts. A window
 //! is judged by the policy in force on its first day, and only if the pairing covered
 //! all of it; 2-month windows that straddle quarters belong to the quarter they end in.
 //!
