@@ -103,11 +103,9 @@ async fn store_photos(
     for bytes in photos {
         let sha = sha256_hex(bytes);
         let id = uuid::Uuid::now_v7().simple().to_string();
-        store.create_upload(&id).await.map_err(io)?;
         let mut w = store.append(&id, 0).await.map_err(io)?;
         w.write(bytes).await.map_err(io)?;
-        w.finish().await.map_err(io)?;
-        store.commit(&id, &sha).await.map_err(io)?;
+        w.finish_as_blob(&sha).await.map_err(io)?;
         rows.push(blob::ActiveModel {
             sha256: Set(sha),
             size: Set(bytes.len() as i64),
@@ -258,6 +256,7 @@ pub async fn generate(
     }
     store_photos(db, &store, &photos).await?;
     let mut total = 0;
+    let signers = crate::services::signers::Signers::default();
     for dev in devices.values_mut() {
         for chunk in std::mem::take(&mut dev.records).chunks(bangfu_shared::sync::MAX_PUSH_RECORDS)
         {
@@ -265,6 +264,7 @@ pub async fn generate(
             sync::push(
                 db,
                 settings,
+                &signers,
                 &dev.caller,
                 PushRequest {
                     records: chunk.to_vec(),

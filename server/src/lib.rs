@@ -40,6 +40,8 @@ pub struct AppState {
     pub busy_uploads: Arc<Mutex<HashSet<String>>>,
     /// Recently authenticated tokens (see [`services::sessions`]).
     pub sessions: Arc<services::sessions::SessionCache>,
+    /// Device keys and paired households of recent pushes (see [`services::signers`]).
+    pub signers: Arc<services::signers::Signers>,
     /// Group commit: successful write requests wait for it before they are answered.
     pub durability: Arc<db::Durability>,
 }
@@ -54,6 +56,7 @@ impl AppState {
             store: Arc::new(store),
             busy_uploads: Arc::default(),
             sessions: Arc::default(),
+            signers: Arc::default(),
             durability: Arc::new(db::Durability::for_url(&settings.effective_database_url())),
             settings,
         })

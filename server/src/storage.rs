@@ -11,21 +11,46 @@ use std::path::{Path, PathBuf};
 pub trait ReadSeek: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeek for T {}
 
-/// Appends the chunks of one PATCH; `finish` makes them durable and returns the new length.
+/// Appends the chunks of one PATCH. Nothing is promised until `finish`,
+/// `finish_as_blob` or `abandon`: a store may keep the chunks in memory until then.
 #[async_trait::async_trait]
 pub trait UploadWriter: Send {
     async fn write(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// Makes the appended bytes durable; returns the upload's new length.
     async fn finish(self: Box<Self>) -> io::Result<u64>;
+    /// The upload is whole and its bytes were verified as they streamed in: makes them
+    /// durable and moves them to the content address `sha256` in one step (for a file
+    /// sent in one request, one trip to the disk instead of three).
+    async fn finish_as_blob(self: Box<Self>, sha256: &str) -> io::Result<u64>;
+    /// Drops what this writer was given (a chunk whose checksum failed); returns the
+    /// upload's length after it, which is the offset the writer started at.
+    async fn abandon(self: Box<Self>) -> io::Result<u64>;
+}
+
+/// The error of a write that finds the upload holding another number of bytes than
+/// the offset it was asked to append at (a concurrent or repeated PATCH): tus 409.
+#[derive(Debug, thiserror::Error)]
+#[error("the upload holds {held} bytes, not the {expected} this write starts at")]
+pub struct OffsetMoved {
+    pub held: u64,
+    pub expected: u64,
+}
+
+/// The bytes an upload holds, when `e` says the offset moved.
+pub fn offset_moved(e: &io::Error) -> Option<u64> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<OffsetMoved>())
+        .map(|m| m.held)
 }
 
 /// Storage of uploads in progress and of complete, content-addressed blobs.
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + 'static {
-    /// Creates an empty upload.
-    async fn create_upload(&self, upload: &str) -> io::Result<()>;
-    /// Bytes held for an upload (the tus offset): the truth after any crash.
+    /// Bytes held for an upload (the tus offset): the truth after any crash. An upload
+    /// nothing was written to yet holds 0 bytes (stores create uploads lazily).
     async fn upload_len(&self, upload: &str) -> io::Result<u64>;
-    /// A writer appending at `offset`, which must be the current length.
+    /// A writer appending at `offset`, which must be the upload's length (checked when
+    /// the bytes are written: a mismatch is an [`OffsetMoved`] error).
     async fn append(&self, upload: &str, offset: u64) -> io::Result<Box<dyn UploadWriter>>;
     /// Cuts an upload back to `len` bytes (a chunk whose checksum failed is dropped).
     async fn truncate(&self, upload: &str, len: u64) -> io::Result<()>;
@@ -72,11 +97,16 @@ impl LocalStore {
     }
 }
 
-/// Bytes are gathered in memory and written with one blocking call per MiB (and one at
-/// the end, with the fsync): a thread hand-off per network chunk cost more than the
-/// writing. Memory stays bounded by the buffer, whatever the file's size.
+/// Bytes are gathered in memory and written with one blocking call per MiB, and one at
+/// the end that also syncs (and, for a verified whole file, renames): a thread hand-off
+/// per network chunk or per file operation cost more than the writing. Memory stays
+/// bounded by the buffer, whatever the file's size.
 struct LocalWriter {
+    store: LocalStore,
     path: PathBuf,
+    /// The upload's length when this writer began.
+    start: u64,
+    /// The upload's length once the buffer is written.
     len: u64,
     buf: Vec<u8>,
 }
@@ -84,27 +114,52 @@ struct LocalWriter {
 /// Bytes gathered before a write to disk.
 const WRITE_BUFFER: usize = 1 << 20;
 
+/// Appends `bytes` to the file at `path` (created if missing), which must hold
+/// `expected` bytes; then syncs it if `durable`, and moves it to `target` (syncing the
+/// target's directory) if one is given.
+fn append_blocking(
+    path: &Path,
+    expected: u64,
+    bytes: &[u8],
+    durable: bool,
+    target: Option<&Path>,
+) -> io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    let held = file.metadata()?.len();
+    if held != expected {
+        return Err(io::Error::other(OffsetMoved { held, expected }));
+    }
+    file.write_all(bytes)?;
+    if durable || target.is_some() {
+        file.sync_data()?;
+    }
+    if let Some(target) = target {
+        move_synced(path, target)?;
+    }
+    Ok(())
+}
+
+/// Renames `from` to `to`, creating and syncing `to`'s directory, so the name survives
+/// a power cut.
+fn move_synced(from: &Path, to: &Path) -> io::Result<()> {
+    let dir = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    std::fs::rename(from, to)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 impl LocalWriter {
-    /// Appends the buffer to the file (checking it still ends where the buffer begins),
-    /// optionally making it durable.
-    async fn flush(&mut self, durable: bool) -> io::Result<()> {
+    /// Writes the buffer out on a blocking thread (see [`append_blocking`]).
+    async fn flush(&mut self, durable: bool, target: Option<PathBuf>) -> io::Result<()> {
         let path = self.path.clone();
         let bytes = std::mem::take(&mut self.buf);
         let expected = self.len - bytes.len() as u64;
         let mut bytes = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
-            use std::io::Write;
-            let mut file = std::fs::OpenOptions::new().append(true).open(&path)?;
-            let have = file.metadata()?.len();
-            if have != expected {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("the upload holds {have} bytes, expected {expected}"),
-                ));
-            }
-            file.write_all(&bytes)?;
-            if durable {
-                file.sync_data()?;
-            }
+            append_blocking(&path, expected, &bytes, durable, target.as_deref())?;
             Ok(bytes)
         })
         .await
@@ -121,52 +176,61 @@ impl UploadWriter for LocalWriter {
         self.buf.extend_from_slice(chunk);
         self.len += chunk.len() as u64;
         if self.buf.len() >= WRITE_BUFFER {
-            self.flush(false).await?;
+            self.flush(false, None).await?;
         }
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> io::Result<u64> {
-        self.flush(true).await?;
+        self.flush(true, None).await?;
         Ok(self.len)
+    }
+
+    async fn finish_as_blob(mut self: Box<Self>, sha256: &str) -> io::Result<u64> {
+        let target = self.store.blob_path(sha256)?;
+        self.flush(true, Some(target)).await?;
+        Ok(self.len)
+    }
+
+    async fn abandon(mut self: Box<Self>) -> io::Result<u64> {
+        let unwritten = self.buf.len() as u64;
+        if self.len - unwritten > self.start {
+            self.store.truncate_path(&self.path, self.start).await?;
+        }
+        Ok(self.start)
+    }
+}
+
+impl LocalStore {
+    async fn truncate_path(&self, path: &Path, len: u64) -> io::Result<()> {
+        let file = tokio::fs::OpenOptions::new().write(true).open(path).await?;
+        file.set_len(len).await?;
+        file.sync_data().await
     }
 }
 
 #[async_trait::async_trait]
 impl BlobStore for LocalStore {
-    async fn create_upload(&self, upload: &str) -> io::Result<()> {
-        tokio::fs::File::create(self.upload_path(upload)?)
-            .await
-            .map(drop)
-    }
-
     async fn upload_len(&self, upload: &str) -> io::Result<u64> {
-        Ok(tokio::fs::metadata(self.upload_path(upload)?).await?.len())
+        match tokio::fs::metadata(self.upload_path(upload)?).await {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
     }
 
     async fn append(&self, upload: &str, offset: u64) -> io::Result<Box<dyn UploadWriter>> {
-        let path = self.upload_path(upload)?;
-        let len = tokio::fs::metadata(&path).await?.len();
-        if len != offset {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("offset {offset} is not the upload's length {len}"),
-            ));
-        }
         Ok(Box::new(LocalWriter {
-            path,
-            len,
+            store: self.clone(),
+            path: self.upload_path(upload)?,
+            start: offset,
+            len: offset,
             buf: Vec::new(),
         }))
     }
 
     async fn truncate(&self, upload: &str, len: u64) -> io::Result<()> {
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .open(self.upload_path(upload)?)
-            .await?;
-        file.set_len(len).await?;
-        file.sync_data().await
+        self.truncate_path(&self.upload_path(upload)?, len).await
     }
 
     fn open_upload(&self, upload: &str) -> io::Result<Box<dyn ReadSeek>> {
@@ -178,14 +242,9 @@ impl BlobStore for LocalStore {
     async fn commit(&self, upload: &str, sha256: &str) -> io::Result<()> {
         let target = self.blob_path(sha256)?;
         let source = self.upload_path(upload)?;
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            let dir = target.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir)?;
-            std::fs::rename(&source, &target)?;
-            std::fs::File::open(dir)?.sync_all()
-        })
-        .await
-        .map_err(io::Error::other)?
+        tokio::task::spawn_blocking(move || move_synced(&source, &target))
+            .await
+            .map_err(io::Error::other)?
     }
 
     async fn discard(&self, upload: &str) -> io::Result<()> {
@@ -209,13 +268,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::new(dir.path()).unwrap();
         let id = "0123abcd-0000";
-        store.create_upload(id).await.unwrap();
+        assert_eq!(store.upload_len(id).await.unwrap(), 0, "created lazily");
         let mut w = store.append(id, 0).await.unwrap();
         w.write(b"hello ").await.unwrap();
         assert_eq!(w.finish().await.unwrap(), 6);
-        assert!(
-            store.append(id, 0).await.is_err(),
-            "a stale offset is refused"
+        let mut stale = store.append(id, 0).await.unwrap();
+        stale.write(b"again").await.unwrap();
+        let err = stale.finish().await.unwrap_err();
+        assert_eq!(
+            offset_moved(&err),
+            Some(6),
+            "a stale offset is refused: {err}"
         );
         let mut w = store.append(id, 6).await.unwrap();
         w.write(b"world!!").await.unwrap();
@@ -227,5 +290,41 @@ mod tests {
         assert_eq!(store.read_blob(&sha).await.unwrap(), b"hello world");
         assert!(store.upload_path("../etc").is_err());
         assert!(store.blob_path("../../x").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_whole_file_becomes_a_blob_in_one_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        let mut w = store.append("beef", 0).await.unwrap();
+        w.write(b"whole ").await.unwrap();
+        w.write(b"file").await.unwrap();
+        let sha = "b".repeat(64);
+        assert_eq!(w.finish_as_blob(&sha).await.unwrap(), 10);
+        assert_eq!(store.read_blob(&sha).await.unwrap(), b"whole file");
+        assert_eq!(
+            store.upload_len("beef").await.unwrap(),
+            0,
+            "moved, not copied"
+        );
+    }
+
+    #[tokio::test]
+    async fn abandoned_bytes_are_dropped_whether_written_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        let mut w = store.append("cafe", 0).await.unwrap();
+        w.write(b"kept").await.unwrap();
+        w.finish().await.unwrap();
+        // Small: still in memory, nothing to undo.
+        let mut w = store.append("cafe", 4).await.unwrap();
+        w.write(b"bad chunk").await.unwrap();
+        assert_eq!(w.abandon().await.unwrap(), 4);
+        assert_eq!(store.upload_len("cafe").await.unwrap(), 4);
+        // Larger than the buffer: partly on disk, cut back.
+        let mut w = store.append("cafe", 4).await.unwrap();
+        w.write(&vec![7u8; WRITE_BUFFER + 10]).await.unwrap();
+        assert_eq!(w.abandon().await.unwrap(), 4);
+        assert_eq!(store.upload_len("cafe").await.unwrap(), 4);
     }
 }

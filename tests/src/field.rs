@@ -209,6 +209,45 @@ pub async fn tus_create(
     (resp.status(), location)
 }
 
+/// tus creation-with-upload: creates an upload of `len` bytes declaring `sha256` and
+/// sends `first` (the file's first bytes) in the same request.
+pub async fn tus_create_with(
+    http: &reqwest::Client,
+    origin: &str,
+    token: &str,
+    len: usize,
+    sha256: &str,
+    first: Vec<u8>,
+) -> reqwest::Result<reqwest::Response> {
+    let meta = format!(
+        "sha256 {}",
+        base64::engine::general_purpose::STANDARD.encode(sha256)
+    );
+    http.post(format!("{origin}/api/v1/files"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", len.to_string())
+        .header("Upload-Metadata", meta)
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(first)
+        .send()
+        .await
+}
+
+/// The `Upload-Offset` and `Location` (made absolute with `origin`) of a tus answer.
+pub fn tus_answer(resp: &reqwest::Response, origin: &str) -> (Option<u64>, Option<String>) {
+    let h = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    (
+        h("upload-offset").and_then(|v| v.parse().ok()),
+        h("location").map(|l| format!("{origin}{l}")),
+    )
+}
+
 /// tus: the server's offset for an upload.
 pub async fn tus_offset(http: &reqwest::Client, url: &str, token: &str) -> u64 {
     let resp = http
@@ -242,6 +281,31 @@ pub async fn tus_patch(
         .body(chunk)
         .send()
         .await
+}
+
+/// Sends the rest of `bytes` from the server's offset, as a tus client does after a
+/// cut: a 409 (the cut request is still finishing on the server, or the offset moved)
+/// is answered by asking the offset again. Returns the final status.
+pub async fn tus_resume(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    bytes: &[u8],
+) -> StatusCode {
+    let mut status = StatusCode::CONFLICT;
+    for _ in 0..50 {
+        let offset = tus_offset(http, url, token).await;
+        let rest = bytes.get(offset as usize..).unwrap_or_default().to_vec();
+        status = tus_patch(http, url, token, offset, rest)
+            .await
+            .expect("patch")
+            .status();
+        if status != StatusCode::CONFLICT {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    status
 }
 
 /// Uploads a whole file in one PATCH; returns the final status.

@@ -7,7 +7,8 @@ use bangfu_server::db_test;
 use bangfu_shared::sync::PushResponse;
 use bangfu_shared::visit::{RecordType, SignedRecord, sha256_hex};
 use bangfu_tests::field::{
-    Device, cutting_proxy, jpeg, png, tus_create, tus_offset, tus_patch, upload,
+    Device, cutting_proxy, jpeg, png, tus_answer, tus_create, tus_create_with, tus_offset,
+    tus_patch, tus_resume, upload,
 };
 use bangfu_tests::{FIXTURE, TestDb, World, enroll_directly, office};
 use reqwest::StatusCode;
@@ -387,16 +388,10 @@ async fn resume_after_cut(t: &TestDb) {
         offset > 0 && offset < photo.len() as u64,
         "the server kept the bytes before the cut: {offset}"
     );
-    let resp = tus_patch(
-        &f.w.http,
-        &url,
-        &f.token,
-        offset,
-        photo[offset as usize..].to_vec(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        tus_resume(&f.w.http, &url, &f.token, &photo).await,
+        StatusCode::NO_CONTENT
+    );
     let (status, stored) =
         f.w.get_bytes(&f.token, &format!("/blobs/{}", sha256_hex(&photo)))
             .await;
@@ -409,6 +404,168 @@ async fn resume_after_cut(t: &TestDb) {
 db_test!(
     an_upload_cut_mid_photo_resumes_from_the_server_offset,
     resume_after_cut
+);
+
+/// tus creation-with-upload: a photo sent whole with its creation is stored in one
+/// request; a part sent with it resumes by PATCH; a creation cut mid-body is found again
+/// by the file's hash and continues from the server's offset; bad bytes keep nothing.
+async fn creation_with_upload(t: &TestDb) {
+    let mut f = field(t).await;
+    let (http, origin, token) = (f.w.http.clone(), f.origin.clone(), f.token.clone());
+    let blobs = || async {
+        bangfu_server::entities::blob::Entity::find()
+            .count(&t.db)
+            .await
+            .unwrap()
+    };
+    let resp = http
+        .request(reqwest::Method::OPTIONS, format!("{origin}/api/v1/files"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.headers()["tus-extension"]
+            .to_str()
+            .unwrap()
+            .contains("creation-with-upload")
+    );
+
+    // Whole: one request, and the visit naming it is accepted at once.
+    let (photo, sig) = (jpeg(80, 11), png(11));
+    for file in [&photo, &sig] {
+        let resp = tus_create_with(
+            &http,
+            &origin,
+            &token,
+            file.len(),
+            &sha256_hex(file),
+            file.to_vec(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        assert_eq!(tus_answer(&resp, &origin).0, Some(file.len() as u64));
+    }
+    let visit = f.device.home_visit(f.household, &photo, &sig);
+    let acks = push(&f, &[visit]).await;
+    assert_eq!(
+        serde_json::to_value(acks.acks[0].status).unwrap(),
+        "accepted",
+        "{acks:?}"
+    );
+    let (status, stored) =
+        f.w.get_bytes(&token, &format!("/blobs/{}", sha256_hex(&photo)))
+            .await;
+    assert_eq!((status, stored == photo), (StatusCode::OK, true));
+
+    // Part of a file with the creation, the rest by PATCH.
+    let big = jpeg(120, 12);
+    let resp = tus_create_with(
+        &http,
+        &origin,
+        &token,
+        big.len(),
+        &sha256_hex(&big),
+        big[..50_000].to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let (offset, url) = tus_answer(&resp, &origin);
+    let url = url.unwrap();
+    assert_eq!(offset, Some(50_000));
+    assert_eq!(tus_offset(&http, &url, &token).await, 50_000);
+    let resp = tus_patch(&http, &url, &token, 50_000, big[50_000..].to_vec())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (_, stored) =
+        f.w.get_bytes(&token, &format!("/blobs/{}", sha256_hex(&big)))
+            .await;
+    assert!(stored == big, "byte-identical");
+
+    // Cut mid-body: the server keeps what arrived; creating again finds that upload.
+    let cut = jpeg(300, 13);
+    let proxy = cutting_proxy(f.w.server.addr, 120 * 1024).await;
+    let result = tus_create_with(
+        &reqwest::Client::new(),
+        &format!("http://{proxy}"),
+        &token,
+        cut.len(),
+        &sha256_hex(&cut),
+        cut.clone(),
+    )
+    .await;
+    assert!(
+        result.is_err() || !result.unwrap().status().is_success(),
+        "the cut creation does not succeed"
+    );
+    let mut held = 0;
+    for _ in 0..50 {
+        let (status, url) = tus_create(&http, &origin, &token, cut.len(), &sha256_hex(&cut)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        held = tus_offset(&http, &url.clone().unwrap(), &token).await;
+        if held > 0 {
+            assert_eq!(
+                tus_resume(&http, &url.unwrap(), &token, &cut).await,
+                StatusCode::NO_CONTENT
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(held > 0 && held < cut.len() as u64, "resumed from {held}");
+    let (_, stored) =
+        f.w.get_bytes(&token, &format!("/blobs/{}", sha256_hex(&cut)))
+            .await;
+    assert!(stored == cut, "the resumed file is byte-identical");
+
+    // Bytes that are not the declared file, or not an image: refused, nothing kept.
+    let before = blobs().await;
+    let other = jpeg(30, 14);
+    let resp = tus_create_with(
+        &http,
+        &origin,
+        &token,
+        other.len(),
+        &"ef".repeat(32),
+        other.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = b"not a photo at all".to_vec();
+    let resp = tus_create_with(
+        &http,
+        &origin,
+        &token,
+        text.len(),
+        &sha256_hex(&text),
+        text.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let resp = tus_create_with(
+        &http,
+        &origin,
+        &token,
+        10,
+        &sha256_hex(&other),
+        other.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::BAD_REQUEST,
+        "a body past Upload-Length"
+    );
+    assert_eq!(blobs().await, before, "nothing refused is kept");
+}
+db_test!(
+    a_photo_sent_with_its_creation_is_stored_in_one_request,
+    creation_with_upload
 );
 
 async fn review_queue(t: &TestDb) {

@@ -148,9 +148,18 @@ impl ApiClient {
     }
 
     /// tus creation (`POST /api/v1/files`) of an upload of `length` bytes declaring the
-    /// file's SHA-256. The server hands back the caller's unfinished upload of the same
-    /// file if there is one, and a finished one (offset = length) if it has the file.
-    pub async fn tus_create(&self, sha256: &str, length: u64) -> Result<TusUpload> {
+    /// file's SHA-256, carrying its first bytes `first` (creation-with-upload: a file
+    /// that fits in one chunk takes one request), with their SHA-256 in
+    /// `Upload-Checksum` when `checksum`. The server hands back the caller's unfinished
+    /// upload of the same file if there is one (then `first` is taken only if it holds
+    /// nothing yet), and a finished one (offset = length) if it has the file.
+    pub async fn tus_create(
+        &self,
+        sha256: &str,
+        length: u64,
+        first: Vec<u8>,
+        checksum: bool,
+    ) -> Result<TusUpload> {
         let metadata = format!(
             "sha256 {}",
             base64::engine::general_purpose::STANDARD.encode(sha256)
@@ -161,7 +170,7 @@ impl ApiClient {
             .header("Tus-Resumable", TUS_VERSION)
             .header("Upload-Length", length.to_string())
             .header("Upload-Metadata", metadata);
-        let resp = self.send_raw(req).await?;
+        let resp = self.send_raw(with_chunk(req, first, checksum)).await?;
         let location = header(&resp, "location").ok_or_else(|| {
             ClientError::Network("the server created an upload without a Location".into())
         })?;
@@ -196,24 +205,12 @@ impl ApiClient {
         chunk: Vec<u8>,
         checksum: bool,
     ) -> Result<u64> {
-        let mut req = self
+        let req = self
             .http
             .patch(self.url(url))
             .header("Tus-Resumable", TUS_VERSION)
-            .header("Upload-Offset", offset.to_string())
-            .header("Content-Type", "application/offset+octet-stream");
-        if checksum {
-            use sha2::Digest as _;
-            let digest = sha2::Sha256::digest(&chunk);
-            req = req.header(
-                "Upload-Checksum",
-                format!(
-                    "sha256 {}",
-                    base64::engine::general_purpose::STANDARD.encode(digest)
-                ),
-            );
-        }
-        let resp = self.send_raw(req.body(chunk)).await?;
+            .header("Upload-Offset", offset.to_string());
+        let resp = self.send_raw(with_chunk(req, chunk, checksum)).await?;
         header(&resp, "upload-offset")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| ClientError::Network("PATCH answered without Upload-Offset".into()))
@@ -307,6 +304,28 @@ pub struct TusUpload {
     /// As the server sent it in `Location` (usually a path: `/api/v1/files/{id}`).
     pub url: String,
     pub offset: u64,
+}
+
+/// A tus request carrying `chunk` (`application/offset+octet-stream`), with its SHA-256
+/// in `Upload-Checksum` when `checksum`.
+fn with_chunk(
+    req: reqwest::RequestBuilder,
+    chunk: Vec<u8>,
+    checksum: bool,
+) -> reqwest::RequestBuilder {
+    let mut req = req.header("Content-Type", "application/offset+octet-stream");
+    if checksum {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(&chunk);
+        req = req.header(
+            "Upload-Checksum",
+            format!(
+                "sha256 {}",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            ),
+        );
+    }
+    req.body(chunk)
 }
 
 fn header(resp: &reqwest::Response, name: &str) -> Option<String> {

@@ -13,7 +13,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::entities::{record, record_blob, record_review, visit_fact};
 use crate::error::ApiResult;
@@ -54,7 +54,7 @@ pub async fn on_records_stored(
         return Ok(());
     }
     let originals: Vec<String> = visits.iter().map(|(e, _, _)| original_of(e)).collect();
-    let voided = voided_among(db, &originals).await?;
+    let (voided, amended) = targeted(db, &originals).await?;
     let mut photo_users = photo_users(db, &visits).await?;
     let mut rows = Vec::with_capacity(visits.len());
     for ((env, complete, clock_flag), original) in visits.iter().zip(&originals) {
@@ -77,8 +77,8 @@ pub async fn on_records_stored(
         ));
     }
     crate::db::insert_chunked(db, rows, 500).await?;
-    for original in versioned(db, &originals).await? {
-        supersede(db, &original).await?;
+    for original in &amended {
+        supersede(db, original).await?;
     }
     for (env, original) in visits.iter().map(|v| v.0).zip(&originals) {
         if env.record_type == RecordType::Amendment {
@@ -135,24 +135,32 @@ fn fact_of(
     }
 }
 
-/// Which of `originals` a stored void record already targets (a void may arrive first).
-async fn voided_among(
+/// Which of `originals` stored records void (a void may arrive before its visit), and
+/// which have amendments (then the newest version must be settled), in one query.
+async fn targeted(
     db: &impl ConnectionTrait,
     originals: &[String],
-) -> ApiResult<HashSet<String>> {
-    let mut out = HashSet::new();
+) -> ApiResult<(HashSet<String>, BTreeSet<String>)> {
+    let (mut voided, mut amended) = (HashSet::new(), BTreeSet::new());
     for chunk in originals.chunks(IN_CHUNK) {
-        let found: Vec<Option<String>> = record::Entity::find()
+        let found: Vec<(Option<String>, String)> = record::Entity::find()
             .select_only()
             .column(record::Column::TargetId)
-            .filter(record::Column::RecordType.eq(RecordType::Void.code()))
+            .column(record::Column::RecordType)
             .filter(record::Column::TargetId.is_in(chunk.to_vec()))
             .into_tuple()
             .all(db)
             .await?;
-        out.extend(found.into_iter().flatten());
+        for (target, kind) in found {
+            let Some(target) = target else { continue };
+            if kind == RecordType::Void.code() {
+                voided.insert(target);
+            } else if kind == RecordType::Amendment.code() {
+                amended.insert(target);
+            }
+        }
     }
-    Ok(out)
+    Ok((voided, amended))
 }
 
 /// Photo hash → the visits (by original id) whose stored facts already use it.
@@ -191,26 +199,6 @@ async fn photo_users(
             out.entry(sha).or_default().insert(original);
         }
     }
-    Ok(out)
-}
-
-/// Visits among `originals` with more than one version stored (amendments to settle).
-async fn versioned(db: &impl ConnectionTrait, originals: &[String]) -> ApiResult<Vec<String>> {
-    let mut out = Vec::new();
-    for chunk in originals.chunks(IN_CHUNK) {
-        let rows: Vec<(String, i64)> = visit_fact::Entity::find()
-            .select_only()
-            .column(visit_fact::Column::OriginalId)
-            .column_as(visit_fact::Column::RecordId.count(), "n")
-            .filter(visit_fact::Column::OriginalId.is_in(chunk.to_vec()))
-            .group_by(visit_fact::Column::OriginalId)
-            .into_tuple()
-            .all(db)
-            .await?;
-        out.extend(rows.into_iter().filter(|(_, n)| *n > 1).map(|(o, _)| o));
-    }
-    out.sort();
-    out.dedup();
     Ok(out)
 }
 

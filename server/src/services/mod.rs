@@ -14,6 +14,7 @@ pub mod jurisdictions;
 pub mod policy;
 pub mod reports;
 pub mod sessions;
+pub mod signers;
 pub mod sync;
 pub mod uploads;
 

@@ -15,7 +15,6 @@ use bangfu_shared::sync::{
     PushResponse, ServerRecord,
 };
 use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord};
-use base64::Engine;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -24,11 +23,11 @@ use sea_orm::{
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::signers::Signers;
 use super::{Caller, audit, households};
 use crate::config::Settings;
 use crate::entities::{
-    blob, device, device_anomaly, field_change, household, pairing, record, record_blob,
-    sync_counter,
+    blob, device_anomaly, field_change, household, pairing, record, record_blob, sync_counter,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -119,10 +118,12 @@ fn verify(
     Ok(bangfu_shared::visit::sha256_hex(&bytes))
 }
 
-/// Accepts a batch of signed records; see the module documentation.
+/// Accepts a batch of signed records; see the module documentation. `signers` holds
+/// the device keys and paired households of recent pushes (see [`Signers`]).
 pub async fn push(
     db: &DatabaseConnection,
     settings: &Settings,
+    signers: &Signers,
     caller: &Caller,
     req: PushRequest,
 ) -> ApiResult<PushResponse> {
@@ -136,16 +137,16 @@ pub async fn push(
             req.records.len()
         )));
     }
-    let devices = device_keys(db, account_id).await?;
-    let paired: HashSet<i64> = pairing::Entity::find()
-        .select_only()
-        .column(pairing::Column::HouseholdId)
-        .filter(pairing::Column::HelperId.eq(helper_id))
-        .into_tuple::<i64>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
+    let named = |f: fn(&RecordEnvelope) -> i64| -> Vec<i64> {
+        let set: BTreeSet<i64> = req.records.iter().map(|r| f(&r.record)).collect();
+        set.into_iter().collect()
+    };
+    let devices = signers
+        .device_keys(db, account_id, &named(|e| e.device_id))
+        .await?;
+    let paired = signers
+        .paired(db, helper_id, &named(|e| e.household_id))
+        .await?;
     match push_once(db, settings, caller, &req, &devices, &paired).await {
         Err(ApiError::Database(e)) if is_unique_violation(&e) => {
             push_once(db, settings, caller, &req, &devices, &paired).await
@@ -157,31 +158,6 @@ pub async fn push(
 fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
     let s = e.to_string().to_lowercase();
     s.contains("unique") || s.contains("duplicate key")
-}
-
-async fn device_keys(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-) -> ApiResult<HashMap<i64, VerifyingKey>> {
-    let rows = device::Entity::find()
-        .filter(device::Column::AccountId.eq(account_id))
-        .filter(device::Column::RevokedAt.is_null())
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|d| {
-            let bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
-                .decode(&d.public_key)
-                .ok()?
-                .try_into()
-                .ok()?;
-            let key = VerifyingKey::from_bytes(&bytes)
-                .ok()
-                .filter(|k| !k.is_weak())?;
-            Some((d.id, key))
-        })
-        .collect())
 }
 
 async fn push_once(
@@ -609,14 +585,15 @@ pub async fn blobs_of(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<V
 }
 
 /// After a blob arrives: every record waiting only for blobs now present is complete.
-pub async fn complete_waiting_records(db: &DatabaseConnection, sha256: &str) -> ApiResult<()> {
+/// Runs inside the write transaction that records the blob.
+pub async fn complete_waiting_records(db: &impl ConnectionTrait, sha256: &str) -> ApiResult<()> {
     let waiting: Vec<String> = record_blob::Entity::find()
+        .select_only()
+        .column(record_blob::Column::RecordId)
         .filter(record_blob::Column::Sha256.eq(sha256))
+        .into_tuple()
         .all(db)
-        .await?
-        .into_iter()
-        .map(|l| l.record_id)
-        .collect();
+        .await?;
     if waiting.is_empty() {
         return Ok(());
     }
@@ -634,17 +611,15 @@ pub async fn complete_waiting_records(db: &DatabaseConnection, sha256: &str) -> 
     if ready.is_empty() {
         return Ok(());
     }
-    let (_gate, txn) = crate::db::begin_write(db).await?;
-    let last = next_changes(&txn, ready.len() as i64).await?;
+    let last = next_changes(db, ready.len() as i64).await?;
     let ids: HashSet<String> = ready.iter().map(|r| r.id.clone()).collect();
     for (n, r) in ready.into_iter().enumerate() {
         let mut active = r.into_active_model();
         active.status = Set(ACCEPTED.into());
         active.change_seq = Set(last - n as i64);
-        active.update(&txn).await?;
+        active.update(db).await?;
     }
-    super::facts::photos_completed(&txn, &ids).await?;
-    txn.commit().await?;
+    super::facts::photos_completed(db, &ids).await?;
     Ok(())
 }
 

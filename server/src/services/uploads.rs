@@ -20,7 +20,7 @@ use super::{Caller, sync};
 use crate::config::Settings;
 use crate::entities::{blob, upload};
 use crate::error::{ApiError, ApiResult};
-use crate::storage::BlobStore;
+use crate::storage::{BlobStore, UploadWriter};
 
 /// An upload as tus reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +68,17 @@ fn check_sha(s: &str) -> ApiResult<String> {
     }
 }
 
-/// Creates an upload (or finds the caller's unfinished one for the same file, or the
-/// finished blob), so a client that lost its upload URL resumes instead of restarting.
+/// What creation found or made.
+pub enum Creation {
+    /// The caller's unfinished upload of the same file, or a finished one (the server
+    /// has the file), so a client that lost its upload URL resumes instead of restarting.
+    Existing(upload::Model, UploadState),
+    /// A new upload, not stored yet: [`keep`] stores it, or the bytes sent with the
+    /// creation (tus creation-with-upload) do when they arrive.
+    New(upload::Model),
+}
+
+/// Creates an upload of `length` bytes, or finds the caller's one for the same file.
 pub async fn create(
     db: &DatabaseConnection,
     store: &Arc<dyn BlobStore>,
@@ -77,76 +86,94 @@ pub async fn create(
     caller: &Caller,
     length: u64,
     declared: Option<&str>,
-) -> ApiResult<UploadState> {
+) -> ApiResult<Creation> {
     let account_id = caller.account_id.ok_or(ApiError::Unauthenticated)?;
     if length > settings.max_upload_bytes {
         return Err(ApiError::PayloadTooLarge {
             limit: usize::try_from(settings.max_upload_bytes).unwrap_or(usize::MAX),
         });
     }
+    if length == 0 {
+        return Err(ApiError::Invalid("an empty file is not an image".into()));
+    }
     let declared = declared.map(check_sha).transpose()?;
     if let Some(sha) = &declared {
-        let existing = upload::Entity::find()
+        let unfinished = upload::Entity::find()
             .filter(upload::Column::Sha256.eq(sha.as_str()))
             .filter(upload::Column::AccountId.eq(account_id))
             .filter(upload::Column::Length.eq(length as i64))
+            .filter(upload::Column::Status.eq("partial"))
             .all(db)
             .await?;
-        if let Some(found) = existing.iter().find(|u| u.status == "partial") {
-            return state(store, found).await;
+        // Two unfinished uploads of one file (a client created again before the server
+        // had seen its first attempt cut): continue the one holding the most bytes.
+        let mut best: Option<(upload::Model, UploadState)> = None;
+        for row in unfinished {
+            let at = state(store, &row).await?;
+            if best.as_ref().is_none_or(|(_, b)| at.offset > b.offset) {
+                best = Some((row, at));
+            }
+        }
+        if let Some((row, at)) = best {
+            return Ok(Creation::Existing(row, at));
         }
         if let Some(b) = blob::Entity::find_by_id(sha.clone()).one(db).await?
             && b.size as u64 == length
         {
-            let row = insert(db, account_id, length, declared.clone(), "complete").await?;
-            return Ok(UploadState {
-                id: row.id,
+            let row = new_row(account_id, length, declared.clone(), "complete");
+            insert(db, &row).await?;
+            let at = UploadState {
+                id: row.id.clone(),
                 offset: length,
                 length,
                 complete: true,
-            });
+            };
+            return Ok(Creation::Existing(row, at));
         }
     }
-    let row = insert(db, account_id, length, declared, "partial").await?;
-    store.create_upload(&row.id).await.map_err(io)?;
-    if length == 0 {
-        return Err(ApiError::Invalid("an empty file is not an image".into()));
-    }
-    Ok(UploadState {
-        id: row.id,
-        offset: 0,
-        length,
-        complete: false,
-    })
+    Ok(Creation::New(new_row(
+        account_id, length, declared, "partial",
+    )))
 }
 
-async fn insert(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-    length: u64,
-    sha256: Option<String>,
-    status: &str,
-) -> ApiResult<upload::Model> {
-    let _gate = crate::db::write_gate(db).await;
-    Ok(upload::ActiveModel {
-        id: Set(uuid::Uuid::now_v7().simple().to_string()),
-        sha256: Set(sha256),
-        length: Set(length as i64),
-        status: Set(status.to_string()),
-        account_id: Set(account_id),
-        created_at: Set(super::now()),
-        completed_at: Set(if status == "complete" {
-            Some(super::now())
-        } else {
-            None
-        }),
+fn new_row(account_id: i64, length: u64, sha256: Option<String>, status: &str) -> upload::Model {
+    let now = super::now();
+    upload::Model {
+        id: uuid::Uuid::now_v7().simple().to_string(),
+        sha256,
+        length: length as i64,
+        status: status.to_string(),
+        account_id,
+        created_at: now,
+        completed_at: (status == "complete").then_some(now),
     }
-    .insert(db)
-    .await?)
+}
+
+/// Stores a new upload that is still waiting for (some of) its bytes.
+pub async fn keep(db: &impl ConnectionTrait, row: &upload::Model) -> ApiResult<()> {
+    insert(db, row).await
+}
+
+async fn insert(db: &impl ConnectionTrait, row: &upload::Model) -> ApiResult<()> {
+    let _gate = crate::db::write_gate(db).await;
+    upload::Entity::insert(row.clone().into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 fn io(e: std::io::Error) -> ApiError {
     ApiError::Internal(format!("storage: {e}"))
+}
+
+/// A storage error as the client should see it: a write at a stale offset is a 409.
+pub fn storage_error(e: std::io::Error) -> ApiError {
+    match crate::storage::offset_moved(&e) {
+        Some(held) => ApiError::Conflict(format!(
+            "Upload-Offset does not match the server's offset {held}"
+        )),
+        None => io(e),
+    }
 }
 
 /// Where an upload stands: its row, and the bytes the store holds for it.
@@ -255,52 +282,67 @@ impl ChunkHasher {
     }
 }
 
-/// Called when the last byte has arrived: verify and commit, or discard with a reason.
-/// `inline` is the check of the whole file when it arrived in one PATCH, fed as the bytes
-/// streamed in; otherwise the file is read back.
+/// Called when the last byte has arrived, with the writer still holding the last
+/// bytes: verify and commit, or discard with a reason. `inline` is the check of the
+/// whole file when it arrived in one request, fed as the bytes streamed in (then the
+/// file is synced and moved to its address in one step); otherwise the file is made
+/// durable and read back. `stored` says whether the upload's row exists yet (a file
+/// sent whole with its creation is recorded only now).
 pub async fn finalize(
     db: &DatabaseConnection,
     store: &Arc<dyn BlobStore>,
     settings: &Settings,
-    row: upload::Model,
+    upload: (upload::Model, bool),
+    writer: Box<dyn UploadWriter>,
     inline: Option<FileCheck>,
 ) -> ApiResult<String> {
-    let id = row.id.clone();
+    let (row, stored) = upload;
     let small = (row.length as u64) <= settings.full_decode_limit_bytes;
     let decode = Decode {
         png: small,
         jpeg: small && settings.decode_jpeg_pixels,
     };
-    let store2 = store.clone();
     let checked = match inline.map(FileCheck::finish) {
-        Some(Ok((sha, content_type))) if !decode.wants(content_type) => Ok((sha, content_type)),
+        Some(Ok((sha, content_type))) if !decode.wants(content_type) => {
+            match declared_mismatch(&row, &sha) {
+                Some(reason) => Err(reason),
+                None => {
+                    writer.finish_as_blob(&sha).await.map_err(storage_error)?;
+                    Ok((sha, content_type, true))
+                }
+            }
+        }
         Some(Err(reason)) => Err(reason),
-        _ => tokio::task::spawn_blocking(move || verify(store2.as_ref(), &id, decode))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        _ => {
+            writer.finish().await.map_err(storage_error)?;
+            let (id, store2) = (row.id.clone(), store.clone());
+            tokio::task::spawn_blocking(move || verify(store2.as_ref(), &id, decode))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .and_then(|(sha, ct)| match declared_mismatch(&row, &sha) {
+                    Some(reason) => Err(reason),
+                    None => Ok((sha, ct, false)),
+                })
+        }
     };
-    let failure = |reason: String| async {
-        store.discard(&row.id).await.map_err(io)?;
-        let mut active = row.clone().into_active_model();
-        active.status = Set("failed".into());
-        active.update(db).await?;
-        Err::<String, ApiError>(ApiError::Invalid(reason))
-    };
-    let (sha, content_type) = match checked {
+    let (sha, content_type, moved) = match checked {
         Ok(v) => v,
-        Err(reason) => return failure(reason).await,
+        Err(reason) => {
+            store.discard(&row.id).await.map_err(io)?;
+            if stored {
+                let mut active = row.into_active_model();
+                active.status = Set("failed".into());
+                active.update(db).await?;
+            }
+            return Err(ApiError::Invalid(reason));
+        }
     };
-    if let Some(declared) = &row.sha256
-        && *declared != sha
-    {
-        return failure(format!(
-            "the file's SHA-256 is {sha}, not the declared {declared}; upload refused"
-        ))
-        .await;
-    }
     // The file moves to its content address first (the same bytes if another upload
-    // got there first), then one transaction records the blob and the finished upload.
-    store.commit(&row.id, &sha).await.map_err(io)?;
+    // got there first), then one transaction records the blob and the finished upload
+    // and completes the records that were waiting for it.
+    if !moved {
+        store.commit(&row.id, &sha).await.map_err(io)?;
+    }
     let (gate, txn) = crate::db::begin_write(db).await?;
     blob::Entity::insert(blob::ActiveModel {
         sha256: Set(sha.clone()),
@@ -315,15 +357,37 @@ pub async fn finalize(
     )
     .exec_without_returning(&txn)
     .await?;
-    let mut active = row.into_active_model();
-    active.status = Set("complete".into());
-    active.sha256 = Set(Some(sha.clone()));
-    active.completed_at = Set(Some(super::now()));
-    active.update(&txn).await?;
+    if stored {
+        let mut active = row.into_active_model();
+        active.status = Set("complete".into());
+        active.sha256 = Set(Some(sha.clone()));
+        active.completed_at = Set(Some(super::now()));
+        active.update(&txn).await?;
+    } else {
+        let done = upload::Model {
+            status: "complete".into(),
+            sha256: Some(sha.clone()),
+            completed_at: Some(super::now()),
+            ..row
+        };
+        upload::Entity::insert(done.into_active_model())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    sync::complete_waiting_records(&txn, &sha).await?;
     txn.commit().await?;
     drop(gate);
-    sync::complete_waiting_records(db, &sha).await?;
     Ok(sha)
+}
+
+/// Why the file is refused when its hash is not the one its creation declared.
+fn declared_mismatch(row: &upload::Model, sha: &str) -> Option<String> {
+    row.sha256
+        .as_ref()
+        .filter(|declared| declared.as_str() != sha)
+        .map(|declared| {
+            format!("the file's SHA-256 is {sha}, not the declared {declared}; upload refused")
+        })
 }
 
 /// Which formats get a full pixel decode on top of the structural check.

@@ -1,13 +1,15 @@
-//! One file to the server over tus 1.0 (core, creation, checksum), resuming from the
-//! last byte the server holds.
+//! One file to the server over tus 1.0 (core, creation, creation-with-upload, checksum),
+//! resuming from the last byte the server holds.
 //!
-//! The upload URL is saved in the store as soon as the server creates it, so a sync
-//! killed mid-file continues the same upload next time. Before sending, the uploader
-//! asks the server's offset (`HEAD`) and sends from there in chunks (`PATCH`), each
-//! with its SHA-256 in `Upload-Checksum`: a chunk cut off mid-way is dropped by the
-//! server, so a cut costs at most one chunk. After a cut the chunk size halves (down
-//! to [`MIN_CHUNK`]) so a link that only carries a little at a time still gets the
-//! file through; steady success doubles it back.
+//! The first chunk travels with the creation (tus creation-with-upload), so a photo
+//! that fits in one chunk takes one request. The upload URL is saved in the store as
+//! soon as the server creates it, so a sync killed mid-file continues the same upload
+//! next time (and a creation cut before its answer is found again by the file's hash).
+//! Before sending more, the uploader asks the server's offset (`HEAD`) and sends from
+//! there in chunks (`PATCH`), each with its SHA-256 in `Upload-Checksum`: a chunk cut
+//! off mid-way is dropped by the server, so a cut costs at most one chunk. After a cut
+//! the chunk size halves (down to [`MIN_CHUNK`]) so a link that only carries a little
+//! at a time still gets the file through; steady success doubles it back.
 //!
 //! 409 (the offset moved: a PATCH whose answer was lost, or one still finishing on
 //! the server) and 460 (the chunk arrived damaged) are answered by asking the offset
@@ -76,9 +78,22 @@ pub async fn upload(
             let u = match &url {
                 Some(u) => u.clone(),
                 None => {
-                    let created = api.tus_create(sha256, length).await?;
+                    // The first chunk travels with the creation (creation-with-upload).
+                    let first = bytes.get(..chunk.min(bytes.len())).unwrap_or_default();
+                    let n = first.len() as u64;
+                    let created = api
+                        .tus_create(sha256, length, first.to_vec(), checksum)
+                        .await?;
                     store.save_upload(sha256, &created.url, length).await?;
                     url = Some(created.url.clone());
+                    // The server took the chunk unless it already held (some of) the file.
+                    let took = created.offset == n;
+                    if took {
+                        sent += n;
+                    }
+                    if resumed_from.is_none() {
+                        resumed_from = Some(if took { 0 } else { created.offset });
+                    }
                     offset = Some(created.offset);
                     created.url
                 }

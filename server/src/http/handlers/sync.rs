@@ -17,7 +17,14 @@ pub async fn push(
     body: web::Json<PushRequest>,
 ) -> ApiResult<web::Json<PushResponse>> {
     Ok(web::Json(
-        sync::push(&state.db, &state.settings, &caller, body.into_inner()).await?,
+        sync::push(
+            &state.db,
+            &state.settings,
+            &state.signers,
+            &caller,
+            body.into_inner(),
+        )
+        .await?,
     ))
 }
 

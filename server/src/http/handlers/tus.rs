@@ -7,9 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
 use crate::AppState;
+use crate::entities::upload;
 use crate::error::{ApiError, ApiResult};
 use crate::services::Caller;
-use crate::services::uploads::{self, ChunkChecksum, ChunkHasher, FileCheck};
+use crate::services::uploads::{self, ChunkChecksum, ChunkHasher, Creation, FileCheck};
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -34,17 +35,40 @@ fn number(req: &HttpRequest, name: &str) -> ApiResult<u64> {
 pub async fn options(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::NoContent()
         .insert_header(("Tus-Version", "1.0.0"))
-        .insert_header(("Tus-Extension", "creation,checksum"))
+        .insert_header(("Tus-Extension", "creation,creation-with-upload,checksum"))
         .insert_header(("Tus-Max-Size", state.settings.max_upload_bytes.to_string()))
         .insert_header(("Tus-Checksum-Algorithm", "sha1,sha256"))
         .finish()
 }
 
+/// Whether a request carries upload bytes (`application/offset+octet-stream`).
+fn carries_bytes(req: &HttpRequest) -> bool {
+    header(req.headers(), "Content-Type") == Some("application/offset+octet-stream")
+}
+
+fn checksum_of(req: &HttpRequest) -> ApiResult<Option<ChunkChecksum>> {
+    header(req.headers(), "Upload-Checksum")
+        .map(ChunkChecksum::parse)
+        .transpose()
+}
+
 /// `POST /files`: creates an upload (or returns the unfinished one for the same file).
+/// With `Content-Type: application/offset+octet-stream` the body is the file's first
+/// bytes (tus creation-with-upload): a photo sent whole takes one request, not two.
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    detached(create_upload(req, state, caller, body)).await
+}
+
+async fn create_upload(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     require_tus(&req)?;
     if header(req.headers(), "Upload-Defer-Length").is_some() {
@@ -61,7 +85,9 @@ pub async fn create(
         .iter()
         .find(|(k, _)| k == "sha256")
         .map(|(_, v)| v.as_str());
-    let upload = uploads::create(
+    let with_bytes = carries_bytes(&req);
+    let checksum = if with_bytes { checksum_of(&req)? } else { None };
+    let creation = uploads::create(
         &state.db,
         &state.store,
         &state.settings,
@@ -70,9 +96,29 @@ pub async fn create(
         declared,
     )
     .await?;
+    let (id, offset) = match creation {
+        // An upload nothing has reached yet takes the bytes; any other already holds
+        // some (or all): the client continues from its offset.
+        Creation::Existing(row, at) if with_bytes && at.offset == 0 && !at.complete => {
+            let _busy = Busy::take(&state.busy_uploads, &row.id)?;
+            (
+                row.id.clone(),
+                receive(&state, (row, true), 0, checksum, body).await?,
+            )
+        }
+        Creation::Existing(_, at) => (at.id, at.offset),
+        Creation::New(row) if with_bytes => (
+            row.id.clone(),
+            receive(&state, (row, false), 0, checksum, body).await?,
+        ),
+        Creation::New(row) => {
+            uploads::keep(&state.db, &row).await?;
+            (row.id, 0)
+        }
+    };
     Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/api/v1/files/{}", upload.id)))
-        .insert_header(("Upload-Offset", upload.offset.to_string()))
+        .insert_header(("Location", format!("/api/v1/files/{id}")))
+        .insert_header(("Upload-Offset", offset.to_string()))
         .finish())
 }
 
@@ -132,36 +178,73 @@ pub async fn patch(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    mut body: web::Payload,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    detached(append(req, state, caller, id.into_inner(), body)).await
+}
+
+async fn append(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: String,
+    body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     require_tus(&req)?;
-    if header(req.headers(), "Content-Type") != Some("application/offset+octet-stream") {
+    if !carries_bytes(&req) {
         return Err(ApiError::UnsupportedMediaType(
             "PATCH needs Content-Type: application/offset+octet-stream".into(),
         ));
     }
     let offset = number(&req, "Upload-Offset")?;
-    let checksum = header(req.headers(), "Upload-Checksum")
-        .map(ChunkChecksum::parse)
-        .transpose()?;
+    let checksum = checksum_of(&req)?;
     let row = uploads::find(&state.db, &caller, &id).await?;
     let _busy = Busy::take(&state.busy_uploads, &row.id)?;
-    let current = uploads::state(&state.store, &row).await?;
-    if current.complete || offset != current.offset {
+    if row.status == "complete" || offset > row.length as u64 {
+        let held = uploads::state(&state.store, &row).await?.offset;
         return Err(ApiError::Conflict(format!(
-            "Upload-Offset {offset} does not match the server's offset {}",
-            current.offset
+            "Upload-Offset {offset} does not match the server's offset {held}"
         )));
     }
-    let room = current.length - current.offset;
+    let new_offset = receive(&state, (row, true), offset, checksum, body).await?;
+    Ok(HttpResponse::NoContent()
+        .insert_header(("Upload-Offset", new_offset.to_string()))
+        .finish())
+}
+
+/// Runs a request that receives upload bytes as a task of its own: when a client's
+/// connection drops, the server drops the request's handler, and what arrived before
+/// the cut must still be kept (and a new upload recorded) so the client can resume.
+async fn detached(
+    work: impl std::future::Future<Output = ApiResult<HttpResponse>> + 'static,
+) -> ApiResult<HttpResponse> {
+    actix_web::rt::spawn(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("upload task: {e}")))?
+}
+
+/// Streams a request body into an upload at `offset` (the store checks that it holds
+/// exactly that many bytes); returns the new offset. `upload` is the row and whether
+/// it is stored yet. A chunk whose checksum fails is dropped; bytes before a cut are
+/// kept (unless checksummed); the last byte verifies and commits the file.
+async fn receive(
+    state: &AppState,
+    upload: (upload::Model, bool),
+    offset: u64,
+    checksum: Option<ChunkChecksum>,
+    mut body: web::Payload,
+) -> ApiResult<u64> {
+    let (row, stored) = upload;
+    let length = row.length as u64;
+    let room = length.saturating_sub(offset);
     let mut hasher = ChunkHasher::new(checksum);
-    // A file sent whole in this PATCH is hashed and checked as it streams in.
+    // A file sent whole in this request is hashed and checked as it streams in.
     let mut whole = (offset == 0).then(FileCheck::new);
     let mut writer = state
         .store
         .append(&row.id, offset)
         .await
-        .map_err(|e| ApiError::Internal(format!("storage: {e}")))?;
+        .map_err(uploads::storage_error)?;
     let mut received: u64 = 0;
     let mut cut = false;
     while let Some(chunk) = body.next().await {
@@ -171,51 +254,45 @@ pub async fn patch(
         };
         received += chunk.len() as u64;
         if received > room {
-            drop(writer);
-            state
-                .store
-                .truncate(&row.id, offset)
-                .await
-                .map_err(|e| ApiError::Internal(format!("storage: {e}")))?;
+            writer.abandon().await.map_err(uploads::storage_error)?;
             return Err(ApiError::BadRequest(format!(
-                "the body goes past Upload-Length ({} bytes)",
-                current.length
+                "the body goes past Upload-Length ({length} bytes)"
             )));
         }
         hasher.update(&chunk);
         if let Some(w) = whole.as_mut() {
             w.feed(&chunk);
         }
-        writer
-            .write(&chunk)
-            .await
-            .map_err(|e| ApiError::Internal(format!("storage: {e}")))?;
+        writer.write(&chunk).await.map_err(uploads::storage_error)?;
     }
-    let new_offset = writer
-        .finish()
-        .await
-        .map_err(|e| ApiError::Internal(format!("storage: {e}")))?;
     if hasher.is_checked() && (cut || !hasher.matches()) {
-        state
-            .store
-            .truncate(&row.id, offset)
-            .await
-            .map_err(|e| ApiError::Internal(format!("storage: {e}")))?;
+        writer.abandon().await.map_err(uploads::storage_error)?;
         return Err(if cut {
             ApiError::BadRequest("the connection broke mid-chunk; resend it".into())
         } else {
             ApiError::ChecksumMismatch
         });
     }
-    if cut {
-        return Err(ApiError::BadRequest(format!(
-            "the connection broke; resume from offset {new_offset}"
-        )));
+    if cut || offset + received < length {
+        let new_offset = writer.finish().await.map_err(uploads::storage_error)?;
+        if !stored {
+            uploads::keep(&state.db, &row).await?;
+        }
+        if cut {
+            return Err(ApiError::BadRequest(format!(
+                "the connection broke; resume from offset {new_offset}"
+            )));
+        }
+        return Ok(new_offset);
     }
-    if new_offset == current.length {
-        uploads::finalize(&state.db, &state.store, &state.settings, row, whole).await?;
-    }
-    Ok(HttpResponse::NoContent()
-        .insert_header(("Upload-Offset", new_offset.to_string()))
-        .finish())
+    uploads::finalize(
+        &state.db,
+        &state.store,
+        &state.settings,
+        (row, stored),
+        writer,
+        whole,
+    )
+    .await?;
+    Ok(length)
 }
