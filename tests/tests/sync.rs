@@ -237,6 +237,26 @@ async fn refused(t: &TestDb) {
         pull["records"][0]["signed"]["record"]["id"],
         good.record.id.to_string()
     );
+
+    // One altered record among good ones (their signatures are checked as a batch):
+    // only it is refused.
+    let first = f.device.phone_call(f.household);
+    let mut forged = f.device.phone_call(f.household);
+    forged.record.household_id = f.other_town_household;
+    let last = f.device.phone_call(f.household);
+    let resp = push(&f, &[first, forged, last]).await;
+    let statuses: Vec<_> = resp.acks.iter().map(|a| a.status).collect();
+    use bangfu_shared::sync::AckStatus::{Accepted, Rejected};
+    assert_eq!(statuses, [Accepted, Rejected, Accepted], "{resp:?}");
+    assert!(
+        resp.acks[1]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("signature"),
+        "{resp:?}"
+    );
+    assert_eq!(record_count(t).await, 3);
 }
 db_test!(forged_foreign_and_conflicting_records_are_refused, refused);
 

@@ -82,13 +82,19 @@ fn flags_of(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// Checks one record against the caller's devices and paired households.
-fn verify(
+/// Why a record whose signature fails is refused.
+const ALTERED: &str = "the signature does not match the record: it was altered after signing or signed by another key";
+
+/// What a record's signature is checked with: its canonical bytes, signature and key.
+type SignedBytes = (Vec<u8>, Signature, VerifyingKey);
+
+/// The checks before the signature's: the record validates, its device is the
+/// account's, its author the account's helper, its signature 64 bytes of hex.
+fn precheck(
     r: &SignedRecord,
     caller: &Caller,
     devices: &HashMap<i64, VerifyingKey>,
-    paired: &HashSet<i64>,
-) -> Result<String, String> {
+) -> Result<SignedBytes, String> {
     let env = &r.record;
     env.validate().map_err(|e| format!("invalid record: {e}"))?;
     let key = devices
@@ -104,18 +110,51 @@ fn verify(
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or("the signature is not 64 hex-encoded bytes")?;
-    // Weak (small-order) keys are refused at registration, so the plain check suffices;
-    // a re-encoded signature of the same record gets the same ack (records are known by
-    // the hash of their canonical bytes, not by their signature).
-    key.verify(&bytes, &Signature::from_bytes(&sig))
-        .map_err(|_| "the signature does not match the record: it was altered after signing or signed by another key".to_string())?;
-    if !paired.contains(&env.household_id) {
-        return Err(format!(
-            "household {} has never been paired with this helper",
-            env.household_id
-        ));
-    }
-    Ok(bangfu_shared::visit::sha256_hex(&bytes))
+    Ok((bytes, Signature::from_bytes(&sig), *key))
+}
+
+/// The verdict on every record of a push, in order: the hash of its canonical bytes,
+/// or why it is refused (the first failing check, in the order of the protocol).
+///
+/// The signatures of a push are verified together (Ed25519 batch verification, about
+/// twice as fast per signature as one by one); only if the batch fails are they checked
+/// one by one, to find which. Weak (small-order) keys are refused at registration, so
+/// the plain equation suffices; a re-encoded signature of the same record gets the same
+/// ack (records are known by the hash of their canonical bytes, not by their signature).
+fn verify_all(
+    records: &[SignedRecord],
+    caller: &Caller,
+    devices: &HashMap<i64, VerifyingKey>,
+    paired: &HashSet<i64>,
+) -> Vec<Result<String, String>> {
+    let pre: Vec<Result<SignedBytes, String>> = records
+        .iter()
+        .map(|r| precheck(r, caller, devices))
+        .collect();
+    let signed: Vec<&SignedBytes> = pre.iter().flatten().collect();
+    let all_valid = signed.len() > 1 && {
+        let messages: Vec<&[u8]> = signed.iter().map(|(b, _, _)| b.as_slice()).collect();
+        let signatures: Vec<Signature> = signed.iter().map(|(_, s, _)| *s).collect();
+        let keys: Vec<VerifyingKey> = signed.iter().map(|(_, _, k)| *k).collect();
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+    };
+    records
+        .iter()
+        .zip(pre)
+        .map(|(r, checked)| {
+            let (bytes, sig, key) = checked?;
+            if !all_valid {
+                key.verify(&bytes, &sig).map_err(|_| ALTERED.to_string())?;
+            }
+            let household = r.record.household_id;
+            if !paired.contains(&household) {
+                return Err(format!(
+                    "household {household} has never been paired with this helper"
+                ));
+            }
+            Ok(bangfu_shared::visit::sha256_hex(&bytes))
+        })
+        .collect()
 }
 
 /// Accepts a batch of signed records; see the module documentation. `signers` holds
@@ -147,9 +186,10 @@ pub async fn push(
     let paired = signers
         .paired(db, helper_id, &named(|e| e.household_id))
         .await?;
-    match push_once(db, settings, caller, &req, &devices, &paired).await {
+    let verdicts = verify_all(&req.records, caller, &devices, &paired);
+    match push_once(db, settings, caller, &req, &verdicts).await {
         Err(ApiError::Database(e)) if is_unique_violation(&e) => {
-            push_once(db, settings, caller, &req, &devices, &paired).await
+            push_once(db, settings, caller, &req, &verdicts).await
         }
         other => other,
     }
@@ -165,8 +205,7 @@ async fn push_once(
     settings: &Settings,
     caller: &Caller,
     req: &PushRequest,
-    devices: &HashMap<i64, VerifyingKey>,
-    paired: &HashSet<i64>,
+    verdicts: &[Result<String, String>],
 ) -> ApiResult<PushResponse> {
     let ids: Vec<String> = req
         .records
@@ -187,9 +226,9 @@ async fn push_once(
     let mut fresh: Vec<(usize, String)> = Vec::new();
     let mut in_batch: HashMap<String, String> = HashMap::new();
     let mut rejected = Vec::new();
-    for (i, r) in req.records.iter().enumerate() {
+    for (i, (r, verdict)) in req.records.iter().zip(verdicts).enumerate() {
         let id = r.record.id.to_string();
-        match verify(r, caller, devices, paired) {
+        match verdict.clone() {
             Err(reason) => {
                 rejected.push(audit::Entry::new(
                     "sync.reject",
