@@ -55,6 +55,15 @@ async fn not_found() -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::NotFound("route"))
 }
 
+/// Marks a response whose handler made what it promises durable itself, so
+/// [`durable_writes`] does not wait for the group commit. Uploads: a finished file is
+/// synced and named on disk before its blob row commits, and that row may wait for the
+/// next fsync of the database: lost in a power cut, the upload is unknown (`HEAD` 404)
+/// and records naming the file are `awaiting_photos` until it is sent again — never a
+/// row pointing at bytes that are not there.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncedByHandler;
+
 /// A successful write request is answered only once what it committed is on disk (see
 /// [`crate::db::Durability`]); concurrent requests share the fsync.
 async fn durable_writes(
@@ -67,7 +76,9 @@ async fn durable_writes(
         .app_data::<web::Data<AppState>>()
         .map(|s| s.durability.clone());
     let res = next.call(req).await?;
+    let synced = res.response().extensions().contains::<SyncedByHandler>();
     if writes
+        && !synced
         && res.status().is_success()
         && let Some(d) = durability
     {

@@ -157,6 +157,32 @@ fn verify_all(
         .collect()
 }
 
+/// Records per push from which the signatures are checked on a blocking thread, so an
+/// HTTP worker keeps serving while a large batch is verified (a hand-off costs more
+/// than checking a few signatures where they are).
+const VERIFY_APART_FROM: usize = 16;
+
+/// The push with its verdicts (see [`verify_all`]), computed off the async workers
+/// when the batch is large.
+async fn verified(
+    req: PushRequest,
+    caller: &Caller,
+    devices: std::sync::Arc<HashMap<i64, VerifyingKey>>,
+    paired: std::sync::Arc<HashSet<i64>>,
+) -> ApiResult<(PushRequest, Vec<Result<String, String>>)> {
+    if req.records.len() < VERIFY_APART_FROM {
+        let verdicts = verify_all(&req.records, caller, &devices, &paired);
+        return Ok((req, verdicts));
+    }
+    let caller = caller.clone();
+    tokio::task::spawn_blocking(move || {
+        let verdicts = verify_all(&req.records, &caller, &devices, &paired);
+        (req, verdicts)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("verifying a push: {e}")))
+}
+
 /// Accepts a batch of signed records; see the module documentation. `signers` holds
 /// the device keys and paired households of recent pushes (see [`Signers`]).
 pub async fn push(
@@ -186,7 +212,7 @@ pub async fn push(
     let paired = signers
         .paired(db, helper_id, &named(|e| e.household_id))
         .await?;
-    let verdicts = verify_all(&req.records, caller, &devices, &paired);
+    let (req, verdicts) = verified(req, caller, devices, paired).await?;
     match push_once(db, settings, caller, &req, &verdicts).await {
         Err(ApiError::Database(e)) if is_unique_violation(&e) => {
             push_once(db, settings, caller, &req, &verdicts).await

@@ -116,10 +116,12 @@ async fn create_upload(
             (row.id, 0)
         }
     };
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/api/v1/files/{id}")))
-        .insert_header(("Upload-Offset", offset.to_string()))
-        .finish())
+    Ok(synced(
+        HttpResponse::Created()
+            .insert_header(("Location", format!("/api/v1/files/{id}")))
+            .insert_header(("Upload-Offset", offset.to_string()))
+            .finish(),
+    ))
 }
 
 /// `HEAD /files/{id}`: the offset to resume from.
@@ -207,9 +209,18 @@ async fn append(
         )));
     }
     let new_offset = receive(&state, (row, true), offset, checksum, body).await?;
-    Ok(HttpResponse::NoContent()
-        .insert_header(("Upload-Offset", new_offset.to_string()))
-        .finish())
+    Ok(synced(
+        HttpResponse::NoContent()
+            .insert_header(("Upload-Offset", new_offset.to_string()))
+            .finish(),
+    ))
+}
+
+/// Upload answers need no group commit: the bytes they acknowledge were synced by the
+/// store (see [`crate::http::SyncedByHandler`]).
+fn synced(mut resp: HttpResponse) -> HttpResponse {
+    resp.extensions_mut().insert(crate::http::SyncedByHandler);
+    resp
 }
 
 /// Runs a request that receives upload bytes as a task of its own: when a client's
