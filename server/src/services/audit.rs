@@ -1,7 +1,7 @@
 //! The append-only audit log: who changed what, when, from which address. The database
 //! refuses updates and deletes on it (see the migration). Details never hold secrets.
 
-use sea_orm::{ConnectionTrait, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, DbBackend, Set, Statement};
 use serde_json::Value;
 
 use super::Caller;
@@ -45,24 +45,27 @@ pub async fn record_many(
     caller: &Caller,
     entries: Vec<Entry>,
 ) -> ApiResult<()> {
-    let at = super::now();
-    let mut rows = entries.into_iter().map(|e| audit::ActiveModel {
-        at: Set(at),
-        account_id: Set(caller.account_id),
-        action: Set(e.action.to_string()),
-        entity: Set(e.entity.to_string()),
-        entity_id: Set(e.entity_id),
-        detail: Set(e.detail.to_string()),
-        remote_addr: Set(caller.remote_addr.clone()),
-        ..Default::default()
-    });
-    loop {
-        let chunk: Vec<_> = rows.by_ref().take(2000).collect();
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        audit::Entity::insert_many(chunk)
-            .exec_without_returning(db)
-            .await?;
+    for stmt in statements(db.get_database_backend(), caller, entries) {
+        db.execute_raw(stmt).await?;
     }
+    Ok(())
+}
+
+/// The inserts that record `entries`, to run with other writes (`db::execute_all`).
+pub fn statements(backend: DbBackend, caller: &Caller, entries: Vec<Entry>) -> Vec<Statement> {
+    let at = super::now();
+    let rows = entries
+        .into_iter()
+        .map(|e| audit::ActiveModel {
+            at: Set(at),
+            account_id: Set(caller.account_id),
+            action: Set(e.action.to_string()),
+            entity: Set(e.entity.to_string()),
+            entity_id: Set(e.entity_id),
+            detail: Set(e.detail.to_string()),
+            remote_addr: Set(caller.remote_addr.clone()),
+            ..Default::default()
+        })
+        .collect();
+    crate::db::insert_statements(backend, rows, 2000)
 }

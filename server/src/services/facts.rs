@@ -11,7 +11,8 @@ use bangfu_shared::visit::{HouseholdSignature, RecordEnvelope, RecordType};
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, Set, Statement,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -26,35 +27,57 @@ pub fn local_date(at: DateTime<Utc>) -> chrono::NaiveDate {
 /// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's bind limits.
 const IN_CHUNK: usize = 500;
 
-/// Adds the facts of newly stored records and applies their effects on older ones, in a
-/// fixed number of statements per batch (the records are already inserted in `db`).
-pub async fn on_records_stored(
+/// The writes that add the facts of records about to be stored and apply their effects
+/// on stored ones, planned from what is stored before them (and the batch itself), so
+/// they can run with the records' own inserts; then [`FactsPlan::settle`].
+pub struct FactsPlan {
+    /// Void updates and fact inserts, to run in order once the records are inserted.
+    pub statements: Vec<Statement>,
+    /// Visits with an amendment stored or in the batch: the newest version is settled.
+    amended: BTreeSet<String>,
+    /// Visits an amendment of the batch answers (a "has issues" note goes back to review).
+    answered: Vec<String>,
+}
+
+/// Plans the facts of `stored` (envelope, photos complete, clock flagged), records not
+/// yet inserted, in a fixed number of queries per batch.
+pub async fn plan(
     db: &impl ConnectionTrait,
     stored: &[(&RecordEnvelope, bool, bool)],
     received_at: DateTime<Utc>,
-) -> ApiResult<()> {
+) -> ApiResult<FactsPlan> {
+    let backend = db.get_database_backend();
     let voids: Vec<String> = stored
         .iter()
         .filter(|(e, _, _)| e.record_type == RecordType::Void)
         .filter_map(|(e, _, _)| e.target_id.map(|t| t.to_string()))
         .collect();
-    for chunk in voids.chunks(IN_CHUNK) {
-        visit_fact::Entity::update_many()
-            .col_expr(visit_fact::Column::Voided, Expr::value(true))
-            .filter(visit_fact::Column::OriginalId.is_in(chunk.to_vec()))
-            .exec(db)
-            .await?;
-    }
+    let mut statements: Vec<Statement> = voids
+        .chunks(IN_CHUNK)
+        .map(|chunk| {
+            visit_fact::Entity::update_many()
+                .col_expr(visit_fact::Column::Voided, Expr::value(true))
+                .filter(visit_fact::Column::OriginalId.is_in(chunk.to_vec()))
+                .build(backend)
+        })
+        .collect();
     let visits: Vec<(&RecordEnvelope, bool, bool)> = stored
         .iter()
         .filter(|(e, _, _)| e.record_type != RecordType::Void && e.visit.is_some())
         .copied()
         .collect();
-    if visits.is_empty() {
-        return Ok(());
-    }
     let originals: Vec<String> = visits.iter().map(|(e, _, _)| original_of(e)).collect();
-    let (voided, amended) = targeted(db, &originals).await?;
+    let (mut voided, mut amended) = targeted(db, &originals).await?;
+    for (e, _, _) in stored {
+        let Some(target) = e.target_id.map(|t| t.to_string()) else {
+            continue;
+        };
+        match e.record_type {
+            RecordType::Void => voided.insert(target),
+            RecordType::Amendment => amended.insert(target),
+            _ => false,
+        };
+    }
     let mut photo_users = photo_users(db, &visits).await?;
     let mut rows = Vec::with_capacity(visits.len());
     for ((env, complete, clock_flag), original) in visits.iter().zip(&originals) {
@@ -76,16 +99,33 @@ pub async fn on_records_stored(
             received_at,
         ));
     }
-    crate::db::insert_chunked(db, rows, 500).await?;
-    for original in &amended {
-        supersede(db, original).await?;
-    }
-    for (env, original) in visits.iter().map(|v| v.0).zip(&originals) {
-        if env.record_type == RecordType::Amendment {
+    statements.extend(crate::db::insert_statements(backend, rows, 500));
+    let answered = visits
+        .iter()
+        .map(|v| v.0)
+        .zip(&originals)
+        .filter(|(env, _)| env.record_type == RecordType::Amendment)
+        .map(|(_, original)| original.clone())
+        .collect();
+    Ok(FactsPlan {
+        statements,
+        amended,
+        answered,
+    })
+}
+
+impl FactsPlan {
+    /// After the records and the plan's statements are in: keeps only the newest version
+    /// of each amended visit, and returns visits an amendment answers to review.
+    pub async fn settle(&self, db: &impl ConnectionTrait) -> ApiResult<()> {
+        for original in &self.amended {
+            supersede(db, original).await?;
+        }
+        for original in &self.answered {
             resubmit(db, original).await?;
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The visit a record belongs to: itself, or the original an amendment corrects.

@@ -497,10 +497,6 @@ async fn store_fresh(
             },
         ));
     }
-    crate::db::insert_chunked(&txn, rows, 200).await?;
-    crate::db::insert_chunked(&txn, links, 500).await?;
-    crate::db::insert_chunked(&txn, changes, 500).await?;
-    crate::db::insert_chunked(&txn, anomalies, 500).await?;
     let stored: Vec<(&RecordEnvelope, bool, bool)> = fresh
         .iter()
         .zip(&out)
@@ -512,18 +508,26 @@ async fn store_fresh(
             )
         })
         .collect();
-    super::facts::on_records_stored(&txn, &stored, now).await?;
-    audit::record(
-        &txn,
+    let mut facts = super::facts::plan(&txn, &stored, now).await?;
+    // Every insert of the push in one round trip (on SQLite), facts after their records.
+    let backend = txn.get_database_backend();
+    let mut writes = crate::db::insert_statements(backend, rows, 200);
+    writes.extend(crate::db::insert_statements(backend, links, 500));
+    writes.extend(crate::db::insert_statements(backend, changes, 500));
+    writes.extend(crate::db::insert_statements(backend, anomalies, 500));
+    writes.append(&mut facts.statements);
+    writes.extend(audit::statements(
+        backend,
         caller,
-        audit::Entry::new(
+        vec![audit::Entry::new(
             "sync.push",
             "record",
             None,
             serde_json::json!({ "accepted": fresh.len(), "change_seq_to": last }),
-        ),
-    )
-    .await?;
+        )],
+    ));
+    crate::db::execute_all(&txn, writes).await?;
+    facts.settle(&txn).await?;
     txn.commit().await?;
     Ok(out)
 }

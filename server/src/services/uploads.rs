@@ -7,9 +7,10 @@
 //! under its hash; records that were waiting for it become complete.
 
 use base64::Engine;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, Set,
+    IntoActiveModel, QueryFilter, QueryTrait, Set,
 };
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -343,8 +344,8 @@ pub async fn finalize(
     if !moved {
         store.commit(&row.id, &sha).await.map_err(io)?;
     }
-    let (gate, txn) = crate::db::begin_write(db).await?;
-    blob::Entity::insert(blob::ActiveModel {
+    let backend = db.get_database_backend();
+    let blob_row = blob::Entity::insert(blob::ActiveModel {
         sha256: Set(sha.clone()),
         size: Set(row.length),
         content_type: Set(content_type.into()),
@@ -355,14 +356,14 @@ pub async fn finalize(
             .do_nothing()
             .to_owned(),
     )
-    .exec_without_returning(&txn)
-    .await?;
-    if stored {
-        let mut active = row.into_active_model();
-        active.status = Set("complete".into());
-        active.sha256 = Set(Some(sha.clone()));
-        active.completed_at = Set(Some(super::now()));
-        active.update(&txn).await?;
+    .build(backend);
+    let upload_row = if stored {
+        upload::Entity::update_many()
+            .col_expr(upload::Column::Status, Expr::value("complete"))
+            .col_expr(upload::Column::Sha256, Expr::value(sha.clone()))
+            .col_expr(upload::Column::CompletedAt, Expr::value(super::now()))
+            .filter(upload::Column::Id.eq(row.id.as_str()))
+            .build(backend)
     } else {
         let done = upload::Model {
             status: "complete".into(),
@@ -370,10 +371,10 @@ pub async fn finalize(
             completed_at: Some(super::now()),
             ..row
         };
-        upload::Entity::insert(done.into_active_model())
-            .exec_without_returning(&txn)
-            .await?;
-    }
+        upload::Entity::insert(done.into_active_model()).build(backend)
+    };
+    let (gate, txn) = crate::db::begin_write(db).await?;
+    crate::db::execute_all(&txn, vec![blob_row, upload_row]).await?;
     sync::complete_waiting_records(&txn, &sha).await?;
     txn.commit().await?;
     drop(gate);
