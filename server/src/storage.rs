@@ -72,10 +72,13 @@ pub struct LocalStore {
 }
 
 impl LocalStore {
-    /// A store under `root` (created if missing).
+    /// A store under `root` (created if missing, with the 256 directories blobs are
+    /// spread over, so naming a blob never waits for a mkdir).
     pub fn new(root: &Path) -> io::Result<LocalStore> {
         std::fs::create_dir_all(root.join("uploads"))?;
-        std::fs::create_dir_all(root.join("blobs"))?;
+        for shard in 0..=255u8 {
+            std::fs::create_dir_all(root.join("blobs").join(format!("{shard:02x}")))?;
+        }
         Ok(LocalStore {
             root: root.to_path_buf(),
         })
@@ -147,8 +150,15 @@ fn append_blocking(
 /// a power cut.
 fn move_synced(from: &Path, to: &Path) -> io::Result<()> {
     let dir = to.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    std::fs::rename(from, to)?;
+    // The shard directories exist from the start (`LocalStore::new`); one removed since
+    // is made again.
+    if let Err(e) = std::fs::rename(from, to) {
+        if e.kind() != io::ErrorKind::NotFound || !from.exists() {
+            return Err(e);
+        }
+        std::fs::create_dir_all(dir)?;
+        std::fs::rename(from, to)?;
+    }
     std::fs::File::open(dir)?.sync_all()
 }
 
@@ -306,6 +316,23 @@ mod tests {
             store.upload_len("beef").await.unwrap(),
             0,
             "moved, not copied"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_removed_shard_directory_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        let sha = "c".repeat(64);
+        std::fs::remove_dir(dir.path().join("blobs").join("cc")).unwrap();
+        let mut w = store.append("f00d", 0).await.unwrap();
+        w.write(b"bytes").await.unwrap();
+        w.finish_as_blob(&sha).await.unwrap();
+        assert_eq!(store.read_blob(&sha).await.unwrap(), b"bytes");
+        let missing = move_synced(&dir.path().join("nothing"), &store.blob_path(&sha).unwrap());
+        assert!(
+            missing.is_err(),
+            "a missing source is an error, not a new directory"
         );
     }
 
