@@ -1,12 +1,12 @@
 //! Attendance reconciliation: which visits count, which calendar windows each pairing
 //! met, and the second helper's sheet, town and county reports built on that.
 //!
-//! Counting happens in the database: one `GROUP BY pairing, kind, year, month` query over
-//! `visit_facts` joined to the pairings in force on each visit's date, with
-//! `COUNT(DISTINCT visit_date)` so a helper's second visit to a household on the same day
-//! counts once; an outer `GROUP BY pairing, kind` packs the months into integers (5 bits
-//! a month), so a county comes back in one row per pairing and kind. Rust then assembles
-//! calendar windows from those monthly counts. A window
+//! Counting happens in the database: one query over `visit_facts` joined to the pairings
+//! in force on each visit's date, grouped by pairing, kind and day so a helper's second
+//! visit to a household on the same day counts once; an outer `GROUP BY pairing, kind`
+//! adds each day to its month, packed into integers (5 bits a month), so a county comes
+//! back in one row per pairing and kind. Rust then assembles calendar windows from those
+//! monthly counts. A window
 //! is judged by the policy in force on its first day, and only if the pairing covered
 //! all of it; 2-month windows that straddle quarters belong to the quarter they end in.
 //!
@@ -431,7 +431,7 @@ impl Counts {
             + 1;
         let mut by_variant = Vec::with_capacity(cal.variants.len());
         for ev in &cal.variants {
-            let inner = monthly_counts(homes, (first, detail, span.to), *ev);
+            let inner = counted_days(homes, (first, detail, span.to), *ev);
             let q = packed(inner, base, slots);
             let stmt = db.get_database_backend().build(&q);
             let mut map = HashMap::new();
@@ -490,9 +490,10 @@ impl Counts {
     }
 }
 
-/// `SELECT pairing_id, kind, s0, s1 … FROM (monthly counts) GROUP BY pairing_id, kind`,
-/// where slot `i` holds months `base + 12i …` packed [`MONTH_BITS`] each. CASE and
-/// multiplication keep it portable (no bit operators or string aggregation needed).
+/// `SELECT pairing_id, kind, s0, s1 … FROM (counted days) GROUP BY pairing_id, kind`,
+/// where slot `i` holds months `base + 12i …` packed [`MONTH_BITS`] each: every row of
+/// the inner query is one distinct day and adds one to its month. CASE keeps it portable
+/// (no bit operators or string aggregation needed).
 fn packed(inner: SelectStatement, base: i64, slots: usize) -> SelectStatement {
     let c = |name: &str| Expr::col((Alias::new("c"), Alias::new(name)));
     let mut q = Query::select();
@@ -509,7 +510,7 @@ fn packed(inner: SelectStatement, base: i64, slots: usize) -> SelectStatement {
                 Expr::val(1i64 << (i as u32 * MONTH_BITS)),
             );
         }
-        let sum = Func::sum(c("days").mul(case.finally(Expr::val(0i64))));
+        let sum = Func::sum(case.finally(Expr::val(0i64)));
         q.expr_as(
             Func::cast_as(sum, Alias::new("BIGINT")),
             Alias::new(format!("s{slot}")),
@@ -520,10 +521,19 @@ fn packed(inner: SelectStatement, base: i64, slots: usize) -> SelectStatement {
         .to_owned()
 }
 
-/// The one aggregation every report rests on: `(pairing, kind, year, month, distinct
-/// days)` of counted visits by the households' pairings, for facts dated in
+/// The one aggregation every report rests on: one row `(pairing, kind, year, month)` per
+/// distinct day of counted visits by the households' pairings, for facts dated in
 /// `[first, to]` — only first helpers' before `detail`.
-fn monthly_counts(
+///
+/// Grouping by the day is what makes a second visit on the same day count once. The
+/// group's columns are listed in the order the indexes deliver rows: pairings of each
+/// household by `ix_pairings_household` (household, role, valid_to, id), then each
+/// pairing's facts by `ix_facts_pairing_day` (household, helper, visit date, kind, …),
+/// which also holds every column the conditions read. SQLite then groups as it reads,
+/// without a temporary b-tree or a table row per fact, and picks that plan with or
+/// without planner statistics; the extra columns depend on the pairing id or the date,
+/// so they change no group (PostgreSQL hashes the groups either way).
+fn counted_days(
     homes: &Homes,
     (first, detail, to): (NaiveDate, NaiveDate, NaiveDate),
     ev: Evidence,
@@ -569,10 +579,6 @@ fn monthly_counts(
         .expr_as(f(visit_fact::Column::Kind), Alias::new("kind"))
         .expr_as(f(visit_fact::Column::Year), Alias::new("y"))
         .expr_as(f(visit_fact::Column::Month), Alias::new("m"))
-        .expr_as(
-            Func::count_distinct(f(visit_fact::Column::VisitDate)),
-            Alias::new("days"),
-        )
         .from(pairing::Entity)
         .inner_join(visit_fact::Entity, in_force)
         .cond_where(homes.in_range((pairing::Entity, pairing::Column::HouseholdId)))
@@ -582,7 +588,11 @@ fn monthly_counts(
         .and_where(f(visit_fact::Column::VisitDate).lte(to))
         .cond_where(needed)
         .cond_where(counts)
+        .group_by_col((pairing::Entity, pairing::Column::HouseholdId))
+        .group_by_col((pairing::Entity, pairing::Column::Role))
+        .group_by_col((pairing::Entity, pairing::Column::ValidTo))
         .group_by_col((pairing::Entity, pairing::Column::Id))
+        .group_by_col((visit_fact::Entity, visit_fact::Column::VisitDate))
         .group_by_col((visit_fact::Entity, visit_fact::Column::Kind))
         .group_by_col((visit_fact::Entity, visit_fact::Column::Year))
         .group_by_col((visit_fact::Entity, visit_fact::Column::Month))
