@@ -10,6 +10,7 @@ mod m20261122_000001_create_ledger;
 mod m20261122_000002_create_sync;
 mod m20261122_000003_create_attendance;
 mod m20261122_000004_index_record_targets;
+mod m20261201_000005_index_counted_days;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_sync::Migration),
             Box::new(m20261122_000003_create_attendance::Migration),
             Box::new(m20261122_000004_index_record_targets::Migration),
+            Box::new(m20261201_000005_index_counted_days::Migration),
         ]
     }
 }

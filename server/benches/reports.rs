@@ -3,12 +3,17 @@
 //! BENCH_DATABASE_URL points at PostgreSQL, a province-sized quarter (default 500,000
 //! households in 1,000 towns, ~4 million facts). Prints the setup rates, the time for one
 //! second helper's sheet, one town report and the county report, and the peak memory
-//! (VmHWM) while the reports ran.
+//! (VmHWM) while the reports ran. Times are medians of 3 runs (`BENCH_RUNS=N` for more),
+//! wall clock and the process's CPU time.
 //!
 //! `cargo bench -p bangfu-server --bench reports [-- HOUSEHOLDS [PROVINCE_HOUSEHOLDS]]`
 //!
 //! The province goes into a fresh schema that is dropped at the end; set `BENCH_SCHEMA`
 //! to keep it, and to reuse it (no import, no fact generation) when it already holds one.
+//! Likewise `BENCH_SQLITE=FILE` keeps the county's SQLite database in FILE and reuses it
+//! when it exists, and `BENCH_REPORTS_OUT=DIR` writes the JSON of the sheet, town and
+//! county reports measured there, so a change can be checked to leave them byte for byte
+//! the same (record ids are random: compare reports of the same kept database).
 
 #![allow(
     clippy::unwrap_used,
@@ -44,6 +49,43 @@ fn status_mib(field: &str) -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// CPU time of every thread of the process so far, in ms (the sum of each task's
+/// `schedstat` run time). The machine may be shared: wall time then includes waiting for
+/// a core, CPU time hardly does, so the benchmark prints both.
+fn cpu_ms() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    let ns: u64 = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1e6
+}
+
+/// Runs `f`, pushing its wall and CPU time (ms) to `times`.
+async fn timed<T>(times: &mut Times, f: impl std::future::Future<Output = T>) -> T {
+    let (wall, cpu) = (Instant::now(), cpu_ms());
+    let out = f.await;
+    times.wall.push(wall.elapsed().as_secs_f64() * 1000.0);
+    times.cpu.push(cpu_ms() - cpu);
+    out
+}
+
+/// Wall and CPU times of repeated runs, in ms.
+#[derive(Default)]
+struct Times {
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
+}
+
+impl std::fmt::Display for Times {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (wall, cpu) = (median(self.wall.clone()), median(self.cpu.clone()));
+        write!(f, "{wall:>7.1} ms (cpu {cpu:>6.1})")
+    }
 }
 
 /// Peak resident memory since the last reset (VmHWM).
@@ -301,6 +343,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Writes a report's JSON to `BENCH_REPORTS_OUT/{name}.json` when that is set.
+fn write_report(name: &str, report: &impl serde::Serialize) {
+    let Ok(dir) = std::env::var("BENCH_REPORTS_OUT") else {
+        return;
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = std::path::Path::new(&dir).join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(report).unwrap()).unwrap();
+}
+
 async fn measure(label: &str, db: &DatabaseConnection, county: i64, q: Quarter) {
     let admin = Caller::system();
     let towns = jurisdictions::children(db, county).await.unwrap();
@@ -315,31 +367,37 @@ async fn measure(label: &str, db: &DatabaseConnection, county: i64, q: Quarter) 
         .helper_id;
     let reset = reset_peak_rss();
     let before = status_mib("VmRSS:");
-    let mut t_sheet = Vec::new();
-    let mut t_town = Vec::new();
-    let mut t_county = Vec::new();
-    for _ in 0..3 {
-        let s = Instant::now();
-        let sheet = reports::sheet(db, &admin, second, q).await.unwrap();
-        t_sheet.push(s.elapsed().as_secs_f64() * 1000.0);
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
+    let mut t_sheet = Times::default();
+    let mut t_town = Times::default();
+    let mut t_county = Times::default();
+    for run in 0..runs {
+        let sheet = timed(&mut t_sheet, reports::sheet(db, &admin, second, q))
+            .await
+            .unwrap();
         assert_eq!(sheet.rows.len(), 5);
-        let s = Instant::now();
-        reports::town_report(db, &admin, Some(town), q)
+        let t = timed(&mut t_town, reports::town_report(db, &admin, Some(town), q))
             .await
             .unwrap();
-        t_town.push(s.elapsed().as_secs_f64() * 1000.0);
-        let s = Instant::now();
-        let c = reports::county_report(db, &admin, Some(county), q)
-            .await
-            .unwrap();
-        t_county.push(s.elapsed().as_secs_f64() * 1000.0);
+        let c = timed(
+            &mut t_county,
+            reports::county_report(db, &admin, Some(county), q),
+        )
+        .await
+        .unwrap();
         assert_eq!(c.towns.len(), towns.len());
+        if run == 0 {
+            let name = label.replace(' ', "-");
+            write_report(&format!("{name}-sheet"), &sheet);
+            write_report(&format!("{name}-town"), &t);
+            write_report(&format!("{name}-county"), &c);
+        }
     }
     println!(
-        "{label:<20} sheet {:>8.1} ms | town report {:>8.1} ms | county report {:>9.1} ms (median of 3)",
-        median(t_sheet),
-        median(t_town),
-        median(t_county),
+        "{label:<20} sheet {t_sheet} | town report {t_town} | county report {t_county} (medians of {runs})"
     );
     if reset {
         println!(
@@ -373,10 +431,10 @@ fn main() {
         "report benchmark: county of {county} households with a year of visits (SQLite), quarter {q}"
     );
     let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("reports.db").display()
-    );
+    let file = std::env::var("BENCH_SQLITE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.path().join("reports.db"));
+    let url = format!("sqlite://{}?mode=rwc", file.display());
     rt.block_on(async {
         let (db, id, _) = setup(&url, county, 1..=12).await;
         measure("sqlite county", &db, id, q).await;

@@ -154,7 +154,7 @@ async fn sheet_rows(
     .await?;
     let mut rows = Vec::new();
     for h in &rec.households {
-        let firsts: Vec<&pairing::Model> = rec
+        let firsts: Vec<&attendance::Pairing> = rec
             .pairings
             .iter()
             .filter(|p| p.household_id == h.id && p.role == PairingRole::First.code())
@@ -500,7 +500,7 @@ async fn county_parts(
 ) -> ApiResult<(
     Vec<AreaRate>,
     BTreeMap<i64, u32>,
-    HashMap<i64, helper::Model>,
+    HashMap<i64, attendance::Helper>,
 )> {
     let mut policies = Policies::default();
     let mut towns: BTreeMap<i64, AreaRate> = BTreeMap::new();
