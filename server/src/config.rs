@@ -55,7 +55,7 @@ pub struct Settings {
     pub token_ttl_hours: i64,
     /// How long an enrollment code handed out by a town office stays valid.
     pub enrollment_ttl_days: i64,
-    /// HTTP worker threads (0: half the cores, see [`crate::default_workers`]).
+    /// HTTP worker threads (0: one per core).
     pub workers: usize,
     /// `tracing` filter, e.g. `info` or `bangfu_server=debug`.
     pub log: String,

@@ -70,19 +70,10 @@ pub async fn run(settings: Settings, listener: TcpListener) -> ApiResult<Server>
     serve(AppState::new(db, settings)?, listener)
 }
 
-/// HTTP workers for `cores` cores: half of them (at least one). The other half is for
-/// what each request hands off: the database driver's threads (SQLite runs in them),
-/// file I/O, signature checks of large pushes. On 2 cores one worker served the sync
-/// benchmark's photo submissions with a quarter less CPU than two and the same
-/// throughput (fewer threads to wake per request).
-pub fn default_workers(cores: usize) -> usize {
-    (cores / 2).max(1)
-}
-
 /// Starts serving with an already connected database.
 pub fn serve(state: AppState, listener: TcpListener) -> ApiResult<Server> {
     let workers = match state.settings.workers {
-        0 => default_workers(std::thread::available_parallelism().map_or(2, |n| n.get())),
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
     let server = actix_web::HttpServer::new(move || {
@@ -93,14 +84,4 @@ pub fn serve(state: AppState, listener: TcpListener) -> ApiResult<Server> {
     .map_err(|e| ApiError::Internal(format!("cannot listen: {e}")))?
     .run();
     Ok(server)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn half_the_cores_serve_http() {
-        assert_eq!(super::default_workers(1), 1);
-        assert_eq!(super::default_workers(2), 1);
-        assert_eq!(super::default_workers(16), 8);
-    }
 }
