@@ -84,24 +84,6 @@ pub async fn begin_write(
     Ok((gate, txn))
 }
 
-/// Inserts `rows` in multi-row statements of `per` rows (keep `per` × columns under the
-/// bind limit: 32,766 on SQLite, 65,535 on PostgreSQL).
-pub async fn insert_chunked<A>(
-    db: &impl ConnectionTrait,
-    rows: Vec<A>,
-    per: usize,
-) -> Result<(), DbErr>
-where
-    A: sea_orm::ActiveModelTrait + Clone + Send,
-{
-    for chunk in rows.chunks(per.max(1)) {
-        <A::Entity as sea_orm::EntityTrait>::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(())
-}
-
 /// Multi-row insert statements of `rows`, `per` rows each (keep `per` × columns under
 /// the bind limit: 32,766 on SQLite, 65,535 on PostgreSQL), for [`execute_all`].
 pub fn insert_statements<A>(backend: DbBackend, rows: Vec<A>, per: usize) -> Vec<Statement>
