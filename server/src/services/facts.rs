@@ -72,11 +72,11 @@ pub async fn plan(
         let Some(target) = e.target_id.map(|t| t.to_string()) else {
             continue;
         };
-        match e.record_type {
-            RecordType::Void => voided.insert(target),
-            RecordType::Amendment => amended.insert(target),
-            _ => false,
-        };
+        if e.record_type == RecordType::Void {
+            voided.insert(target);
+        } else if e.record_type == RecordType::Amendment {
+            amended.insert(target);
+        }
     }
     let mut photo_users = photo_users(db, &visits).await?;
     let mut rows = Vec::with_capacity(visits.len());

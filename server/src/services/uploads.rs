@@ -122,7 +122,7 @@ pub async fn create(
             && b.size as u64 == length
         {
             let row = new_row(account_id, length, declared.clone(), "complete");
-            insert(db, &row).await?;
+            keep(db, &row).await?;
             let at = UploadState {
                 id: row.id.clone(),
                 offset: length,
@@ -150,12 +150,9 @@ fn new_row(account_id: i64, length: u64, sha256: Option<String>, status: &str) -
     }
 }
 
-/// Stores a new upload that is still waiting for (some of) its bytes.
+/// Stores a new upload's row: one still waiting for (some of) its bytes, or one the
+/// server already holds the file of.
 pub async fn keep(db: &impl ConnectionTrait, row: &upload::Model) -> ApiResult<()> {
-    insert(db, row).await
-}
-
-async fn insert(db: &impl ConnectionTrait, row: &upload::Model) -> ApiResult<()> {
     let _gate = crate::db::write_gate(db).await;
     upload::Entity::insert(row.clone().into_active_model())
         .exec_without_returning(db)
