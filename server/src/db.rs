@@ -25,8 +25,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
         }
+        // A connection to a local file cannot go stale: testing it before each use (a
+        // ping through its worker thread) cost a thread round trip per query.
         opts.max_connections(8)
             .min_connections(1)
+            .test_before_acquire(false)
             .map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
@@ -110,6 +113,51 @@ pub async fn execute_all(db: &impl ConnectionTrait, stmts: Vec<Statement>) -> Re
         }
         return Ok(());
     }
+    let (sql, values) = joined(stmts);
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .map(drop)
+}
+
+/// Runs statements in order and returns the rows they all produce, in one round trip
+/// where the backend allows it (the same joining as [`execute_all`]): a push or an
+/// upload reads everything it needs to decide in one hand-off to SQLite's connection
+/// thread instead of one per query. Statements whose rows must be told apart select a
+/// [`TAG`] column first (see [`tag_of`]).
+pub async fn query_batch(
+    db: &impl ConnectionTrait,
+    stmts: Vec<Statement>,
+) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Sqlite || stmts.len() < 2 {
+        let mut rows = Vec::new();
+        for stmt in stmts {
+            rows.extend(db.query_all_raw(stmt).await?);
+        }
+        return Ok(rows);
+    }
+    let (sql, values) = joined(stmts);
+    db.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+}
+
+/// The column naming which statement of a [`query_batch`] a row came from.
+pub const TAG: &str = "tag";
+
+/// A constant [`TAG`] column for a select: `.expr_as(db::tag("known"), db::TAG)`.
+pub fn tag(name: &'static str) -> sea_orm::sea_query::Expr {
+    debug_assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    sea_orm::sea_query::Expr::cust(format!("CAST('{name}' AS TEXT)"))
+}
+
+/// The [`TAG`] of a row of [`query_batch`].
+pub fn tag_of(row: &sea_orm::QueryResult) -> Result<String, DbErr> {
+    row.try_get("", TAG)
+}
+
+/// Statements joined by `;` with their values in order (SQLite binds each statement's
+/// `?` in turn).
+fn joined(stmts: Vec<Statement>) -> (String, Vec<sea_orm::Value>) {
     let mut sql = String::new();
     let mut values = Vec::new();
     for stmt in stmts {
@@ -117,9 +165,7 @@ pub async fn execute_all(db: &impl ConnectionTrait, stmts: Vec<Statement>) -> Re
         sql.push_str(";\n");
         values.extend(stmt.values.map(|v| v.0).unwrap_or_default());
     }
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await
-        .map(drop)
+    (sql, values)
 }
 
 /// Group commit for SQLite's write-ahead log. With `synchronous=NORMAL` a commit reaches

@@ -309,6 +309,39 @@ impl Server {
         cpu_ticks_of(&format!("/proc/{}/stat", self.pid))
     }
 
+    /// Context switches of the server's threads so far, by thread name: each thread
+    /// hand-off (a query sent to SQLite's connection thread, a blocking file call) costs
+    /// two, so the count per submission tracks the hops the figures pay for, with far
+    /// less noise than time.
+    fn context_switches(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return out;
+        };
+        for status in tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        {
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .map(str::to_string)
+                    .unwrap_or_default()
+            };
+            let name: String = field("Name:")
+                .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
+                .to_string();
+            let n: u64 = ["voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"]
+                .iter()
+                .filter_map(|f| field(f).parse::<u64>().ok())
+                .sum();
+            *out.entry(name).or_default() += n;
+        }
+        out
+    }
+
     /// (VmHWM, VmRSS) in KiB.
     fn memory_kib(&self) -> (u64, u64) {
         memory_of(&format!("/proc/{}/status", self.pid))
@@ -401,6 +434,29 @@ impl Drop for Server {
         let _ = self.child.wait();
         track(|l| &mut l.0, self.pid, false);
     }
+}
+
+/// Switches between two readings, by thread name (threads gone since are not counted).
+fn switch_delta(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+) -> std::collections::BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v.saturating_sub(*before.get(k).unwrap_or(&0))))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// `total 65.5 (sqlx-sqlite-worker 40.1, tokio 12.0, …)`.
+fn per_item(switches: &std::collections::BTreeMap<String, u64>, n: usize) -> String {
+    let n = n.max(1) as f64;
+    let total: u64 = switches.values().sum();
+    let parts: Vec<String> = switches
+        .iter()
+        .map(|(k, v)| format!("{k} {:.1}", *v as f64 / n))
+        .collect();
+    format!("{:.1} ({})", total as f64 / n, parts.join(", "))
 }
 
 fn cpu_ticks_of(stat_path: &str) -> u64 {
@@ -858,6 +914,7 @@ async fn reference(bin: &Path, scale: &Scale) {
     let (_, rss_before) = server.memory_kib();
     let profiler = server.profile("reference");
     let cpu0 = server.cpu_ticks();
+    let switches0 = server.context_switches();
     let self0 = self_cpu_ticks();
     let t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -877,6 +934,7 @@ async fn reference(bin: &Path, scale: &Scale) {
     }
     let wall = t0.elapsed();
     let cpu = (server.cpu_ticks() - cpu0) as f64 / ticks;
+    let switches = switch_delta(&switches0, &server.context_switches());
     let client_cpu = (self_cpu_ticks() - self0) as f64 / ticks;
     let (hwm, rss) = server.memory_kib();
     if let Some(p) = profiler {
@@ -885,6 +943,10 @@ async fn reference(bin: &Path, scale: &Scale) {
 
     let rate = n as f64 / wall.as_secs_f64();
     let cpu_per_1000 = cpu * 1000.0 / n as f64;
+    println!(
+        "server context switches per submission: {}",
+        per_item(&switches, n)
+    );
     println!(
         "throughput: {rate:.1} submissions/s ({n} in {:.2} s)",
         wall.as_secs_f64()

@@ -11,8 +11,8 @@ use bangfu_shared::visit::{HouseholdSignature, RecordEnvelope, RecordType};
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryResult, QuerySelect, QueryTrait, Set, Statement,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -39,14 +39,101 @@ pub struct FactsPlan {
     answered: Vec<String>,
 }
 
+/// What planning a batch's facts needs from what is stored: which of its visits stored
+/// records void or amend, and which visits already use its photos. Read with the rest of
+/// a push ([`FactsReads::queries`], then [`FactsReads::absorb`] on each row).
+#[derive(Debug, Default)]
+pub struct FactsReads {
+    voided: HashSet<String>,
+    amended: BTreeSet<String>,
+    /// Photo hash → the visits (by original id) whose stored facts already use it.
+    photo_users: HashMap<String, HashSet<String>>,
+}
+
+const TARGETED: &str = "targeted";
+const PHOTO_USER: &str = "photo_user";
+
+impl FactsReads {
+    /// The queries for the visits among `envs` (tagged, for `db::query_batch`).
+    pub fn queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement> {
+        let visits: Vec<&RecordEnvelope> = envs.iter().copied().filter(|e| is_visit(e)).collect();
+        let originals: Vec<String> = visits.iter().map(|e| original_of(e)).collect();
+        let photos: Vec<String> = visits
+            .iter()
+            .filter_map(|e| e.visit.as_ref())
+            .flat_map(|v| v.photos.iter().map(|p| p.sha256.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let targeted = originals.chunks(IN_CHUNK).map(|chunk| {
+            record::Entity::find()
+                .select_only()
+                .expr_as(crate::db::tag(TARGETED), crate::db::TAG)
+                .column(record::Column::TargetId)
+                .column(record::Column::RecordType)
+                .filter(record::Column::TargetId.is_in(chunk.to_vec()))
+                .build(backend)
+        });
+        let users = photos.chunks(IN_CHUNK).map(|chunk| {
+            record_blob::Entity::find()
+                .select_only()
+                .expr_as(crate::db::tag(PHOTO_USER), crate::db::TAG)
+                .column(record_blob::Column::Sha256)
+                .column_as(
+                    Expr::col((visit_fact::Entity, visit_fact::Column::OriginalId)),
+                    "original_id",
+                )
+                .join(
+                    sea_orm::JoinType::InnerJoin,
+                    record_blob::Entity::belongs_to(visit_fact::Entity)
+                        .from(record_blob::Column::RecordId)
+                        .to(visit_fact::Column::RecordId)
+                        .into(),
+                )
+                .filter(record_blob::Column::Sha256.is_in(chunk.to_vec()))
+                .build(backend)
+        });
+        targeted.chain(users).collect()
+    }
+
+    /// Takes a row of one of [`FactsReads::queries`]; `false` if the row is another's.
+    pub fn absorb(&mut self, tag: &str, row: &QueryResult) -> Result<bool, DbErr> {
+        match tag {
+            TARGETED => {
+                let target: Option<String> = row.try_get("", "target_id")?;
+                let kind: String = row.try_get("", "record_type")?;
+                if let Some(target) = target {
+                    if kind == RecordType::Void.code() {
+                        self.voided.insert(target);
+                    } else if kind == RecordType::Amendment.code() {
+                        self.amended.insert(target);
+                    }
+                }
+            }
+            PHOTO_USER => {
+                let sha: String = row.try_get("", "sha256")?;
+                let original: String = row.try_get("", "original_id")?;
+                self.photo_users.entry(sha).or_default().insert(original);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// A record that has a visit fact: a visit or an amendment (a void only marks one).
+fn is_visit(e: &RecordEnvelope) -> bool {
+    e.record_type != RecordType::Void && e.visit.is_some()
+}
+
 /// Plans the facts of `stored` (envelope, photos complete, clock flagged), records not
-/// yet inserted, in a fixed number of queries per batch.
-pub async fn plan(
-    db: &impl ConnectionTrait,
+/// yet inserted, from `reads` (made before them) and the batch itself.
+pub fn plan(
+    backend: DbBackend,
     stored: &[(&RecordEnvelope, bool, bool)],
     received_at: DateTime<Utc>,
-) -> ApiResult<FactsPlan> {
-    let backend = db.get_database_backend();
+    reads: FactsReads,
+) -> FactsPlan {
     let voids: Vec<String> = stored
         .iter()
         .filter(|(e, _, _)| e.record_type == RecordType::Void)
@@ -63,11 +150,15 @@ pub async fn plan(
         .collect();
     let visits: Vec<(&RecordEnvelope, bool, bool)> = stored
         .iter()
-        .filter(|(e, _, _)| e.record_type != RecordType::Void && e.visit.is_some())
+        .filter(|(e, _, _)| is_visit(e))
         .copied()
         .collect();
     let originals: Vec<String> = visits.iter().map(|(e, _, _)| original_of(e)).collect();
-    let (mut voided, mut amended) = targeted(db, &originals).await?;
+    let FactsReads {
+        mut voided,
+        mut amended,
+        mut photo_users,
+    } = reads;
     for (e, _, _) in stored {
         let Some(target) = e.target_id.map(|t| t.to_string()) else {
             continue;
@@ -78,7 +169,6 @@ pub async fn plan(
             amended.insert(target);
         }
     }
-    let mut photo_users = photo_users(db, &visits).await?;
     let mut rows = Vec::with_capacity(visits.len());
     for ((env, complete, clock_flag), original) in visits.iter().zip(&originals) {
         let Some(visit) = &env.visit else { continue };
@@ -107,11 +197,11 @@ pub async fn plan(
         .filter(|(env, _)| env.record_type == RecordType::Amendment)
         .map(|(_, original)| original.clone())
         .collect();
-    Ok(FactsPlan {
+    FactsPlan {
         statements,
         amended,
         answered,
-    })
+    }
 }
 
 impl FactsPlan {
@@ -173,73 +263,6 @@ fn fact_of(
         superseded: Set(false),
         received_at: Set(received_at),
     }
-}
-
-/// Which of `originals` stored records void (a void may arrive before its visit), and
-/// which have amendments (then the newest version must be settled), in one query.
-async fn targeted(
-    db: &impl ConnectionTrait,
-    originals: &[String],
-) -> ApiResult<(HashSet<String>, BTreeSet<String>)> {
-    let (mut voided, mut amended) = (HashSet::new(), BTreeSet::new());
-    for chunk in originals.chunks(IN_CHUNK) {
-        let found: Vec<(Option<String>, String)> = record::Entity::find()
-            .select_only()
-            .column(record::Column::TargetId)
-            .column(record::Column::RecordType)
-            .filter(record::Column::TargetId.is_in(chunk.to_vec()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (target, kind) in found {
-            let Some(target) = target else { continue };
-            if kind == RecordType::Void.code() {
-                voided.insert(target);
-            } else if kind == RecordType::Amendment.code() {
-                amended.insert(target);
-            }
-        }
-    }
-    Ok((voided, amended))
-}
-
-/// Photo hash → the visits (by original id) whose stored facts already use it.
-async fn photo_users(
-    db: &impl ConnectionTrait,
-    visits: &[(&RecordEnvelope, bool, bool)],
-) -> ApiResult<HashMap<String, HashSet<String>>> {
-    let photos: Vec<String> = visits
-        .iter()
-        .filter_map(|(e, _, _)| e.visit.as_ref())
-        .flat_map(|v| v.photos.iter().map(|p| p.sha256.clone()))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
-    for chunk in photos.chunks(IN_CHUNK) {
-        let rows: Vec<(String, String)> = record_blob::Entity::find()
-            .select_only()
-            .column(record_blob::Column::Sha256)
-            .column_as(
-                Expr::col((visit_fact::Entity, visit_fact::Column::OriginalId)),
-                "original_id",
-            )
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                record_blob::Entity::belongs_to(visit_fact::Entity)
-                    .from(record_blob::Column::RecordId)
-                    .to(visit_fact::Column::RecordId)
-                    .into(),
-            )
-            .filter(record_blob::Column::Sha256.is_in(chunk.to_vec()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (sha, original) in rows {
-            out.entry(sha).or_default().insert(original);
-        }
-    }
-    Ok(out)
 }
 
 /// Keeps only the newest version (original or amendment, by device time then sequence) of a visit.

@@ -12,6 +12,7 @@ pub mod households;
 pub mod image_check;
 pub mod jurisdictions;
 pub mod policy;
+pub mod push_reads;
 pub mod reports;
 pub mod sessions;
 pub mod signers;

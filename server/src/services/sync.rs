@@ -18,11 +18,12 @@ use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::push_reads::{self, Known, Neighbours, PushReads, referenced};
 use super::signers::Signers;
 use super::{Caller, audit, households};
 use crate::config::Settings;
@@ -233,28 +234,13 @@ async fn push_once(
     req: &PushRequest,
     verdicts: &[Result<String, String>],
 ) -> ApiResult<PushResponse> {
-    let ids: Vec<String> = req
-        .records
-        .iter()
-        .map(|r| r.record.id.to_string())
-        .collect();
-    let mut known: HashMap<String, record::Model> = HashMap::new();
-    for chunk in ids.chunks(500) {
-        for r in record::Entity::find()
-            .filter(record::Column::Id.is_in(chunk.to_vec()))
-            .all(db)
-            .await?
-        {
-            known.insert(r.id.clone(), r);
-        }
-    }
     let mut acks: Vec<Option<Ack>> = vec![None; req.records.len()];
-    let mut fresh: Vec<(usize, String)> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
     let mut in_batch: HashMap<String, String> = HashMap::new();
     let mut rejected = Vec::new();
     for (i, (r, verdict)) in req.records.iter().zip(verdicts).enumerate() {
         let id = r.record.id.to_string();
-        match verdict.clone() {
+        match verdict {
             Err(reason) => {
                 rejected.push(audit::Entry::new(
                     "sync.reject",
@@ -262,39 +248,73 @@ async fn push_once(
                     None,
                     serde_json::json!({ "record": id, "reason": reason }),
                 ));
-                acks[i] = Some(reject(r.record.id, reason));
+                acks[i] = Some(reject(r.record.id, reason.clone()));
             }
-            Ok(sha) => {
-                if let Some(stored) = known.get(&id) {
-                    acks[i] = Some(if stored.record_sha256 == sha {
-                        Ack {
-                            id: r.record.id,
-                            ..ack_of(db, stored).await?
-                        }
-                    } else {
-                        conflict(r.record.id)
-                    });
-                } else if let Some(first) = in_batch.get(&id) {
-                    if *first != sha {
-                        acks[i] = Some(conflict(r.record.id));
-                    }
-                } else {
+            Ok(sha) => match in_batch.get(&id) {
+                Some(first) if first != sha => acks[i] = Some(conflict(r.record.id)),
+                Some(_) => {}
+                None => {
                     in_batch.insert(id, sha.clone());
-                    fresh.push((i, sha));
+                    // Serialised before the write gate is taken, not while it is held.
+                    let body =
+                        serde_json::to_string(r).map_err(|e| ApiError::Internal(e.to_string()))?;
+                    candidates.push(Candidate {
+                        index: i,
+                        sha: sha.clone(),
+                        body,
+                    });
                 }
-            }
+            },
         }
     }
-    if !rejected.is_empty() {
-        audit::record_many(db, caller, rejected).await?;
+    if candidates.is_empty() {
+        if !rejected.is_empty() {
+            audit::record_many(db, caller, rejected).await?;
+        }
+        return Ok(finish_acks(req, acks));
     }
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    let envs: Vec<&RecordEnvelope> = candidates
+        .iter()
+        .map(|c| &req.records[c.index].record)
+        .collect();
+    let mut reads = PushReads::load(&txn, &envs).await?;
+    let mut fresh = Vec::new();
+    for c in candidates {
+        let id = req.records[c.index].record.id;
+        match reads.known.get(&id.to_string()) {
+            Some(stored) if stored.record_sha256 == c.sha => {
+                acks[c.index] = Some(ack_of(&txn, stored).await?);
+            }
+            Some(_) => acks[c.index] = Some(conflict(id)),
+            None => fresh.push(c),
+        }
+    }
+    let backend = txn.get_database_backend();
+    let mut writes = audit::statements(backend, caller, rejected);
+    let mut settle = None;
     if !fresh.is_empty() {
-        let stored = store_fresh(db, settings, caller, req, &fresh).await?;
-        for (i, ack) in stored {
+        let reads = std::mem::take(&mut reads);
+        let planned = plan_fresh(backend, settings, caller, req, &fresh, reads)?;
+        writes.extend(planned.writes);
+        for (i, ack) in planned.acks {
             acks[i] = Some(ack);
         }
+        settle = Some(planned.facts);
     }
-    // Later copies of a record within the same batch get the first copy's answer.
+    if !writes.is_empty() {
+        crate::db::execute_all(&txn, writes).await?;
+        if let Some(facts) = settle {
+            facts.settle(&txn).await?;
+        }
+        txn.commit().await?;
+    }
+    Ok(finish_acks(req, acks))
+}
+
+/// The acks in the order of the push; later copies of a record within the same batch
+/// get the first copy's answer.
+fn finish_acks(req: &PushRequest, acks: Vec<Option<Ack>>) -> PushResponse {
     let by_id: HashMap<uuid::Uuid, Ack> =
         acks.iter().flatten().map(|a| (a.id, a.clone())).collect();
     let acks = req
@@ -306,7 +326,17 @@ async fn push_once(
                 .unwrap_or_else(|| reject(r.record.id, "not processed"))
         })
         .collect();
-    Ok(PushResponse { acks })
+    PushResponse { acks }
+}
+
+/// A verified record of a push, first of its id in the batch.
+struct Candidate {
+    /// Its position in the push.
+    index: usize,
+    /// The SHA-256 of its canonical bytes.
+    sha: String,
+    /// The signed record as stored.
+    body: String,
 }
 
 fn conflict(id: uuid::Uuid) -> Ack {
@@ -321,7 +351,7 @@ fn conflict(id: uuid::Uuid) -> Ack {
     }
 }
 
-async fn ack_of(db: &impl ConnectionTrait, r: &record::Model) -> ApiResult<Ack> {
+async fn ack_of(db: &impl ConnectionTrait, r: &Known) -> ApiResult<Ack> {
     let missing = if r.status == AWAITING {
         missing_blobs(db, &r.id).await?
     } else {
@@ -374,49 +404,49 @@ async fn present_blobs(db: &impl ConnectionTrait, shas: &[String]) -> ApiResult<
     Ok(out)
 }
 
-/// Stores new records in one transaction whose first write takes the change counter.
-async fn store_fresh(
-    db: &DatabaseConnection,
+/// The writes that store a push's new records, and their acks.
+struct Planned {
+    writes: Vec<Statement>,
+    /// What is left to settle once the writes ran (amended visits).
+    facts: super::facts::FactsPlan,
+    acks: Vec<(usize, Ack)>,
+}
+
+/// Plans the storing of new records from what the push read (`reads`, taken in its
+/// write transaction): the counter's numbers, statuses, chain and clock flags, rows.
+fn plan_fresh(
+    backend: DbBackend,
     settings: &Settings,
     caller: &Caller,
     req: &PushRequest,
-    fresh: &[(usize, String)],
-) -> ApiResult<Vec<(usize, Ack)>> {
-    let (_gate, txn) = crate::db::begin_write(db).await?;
-    let last = next_changes(&txn, fresh.len() as i64).await?;
-    let first_seq = last - fresh.len() as i64 + 1;
+    fresh: &[Candidate],
+    reads: PushReads,
+) -> ApiResult<Planned> {
+    let n = fresh.len() as i64;
+    let last = reads.counter + n;
+    let first_seq = reads.counter + 1;
     let now = super::now();
-    let all_shas: Vec<String> = fresh
-        .iter()
-        .flat_map(|(i, _)| referenced(&req.records[*i].record))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let have = present_blobs(&txn, &all_shas).await?;
-    let neighbours =
-        chain_neighbours(&txn, fresh.iter().map(|(i, _)| &req.records[*i].record)).await?;
     let mut batch: Neighbours = HashMap::new();
-    for (i, sha) in fresh {
-        let e = &req.records[*i].record;
+    for c in fresh {
+        let e = &req.records[c.index].record;
         batch.entry((e.device_id, e.seq)).or_default().push((
             e.id.to_string(),
-            sha.clone(),
+            c.sha.clone(),
             e.prev_sha256.clone(),
         ));
     }
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(fresh.len());
     let mut links = Vec::new();
     let mut changes = Vec::new();
     let mut anomalies = Vec::new();
-    let mut out = Vec::new();
-    for (n, (i, sha)) in fresh.iter().enumerate() {
-        let signed = &req.records[*i];
-        let env = &signed.record;
+    let mut acks = Vec::with_capacity(fresh.len());
+    for (k, c) in fresh.iter().enumerate() {
+        let env = &req.records[c.index].record;
         let id = env.id.to_string();
         let refs = referenced(env);
         let missing: Vec<String> = refs
             .iter()
-            .filter(|s| !have.contains(*s))
+            .filter(|s| !reads.present.contains(*s))
             .cloned()
             .collect();
         let mut flags = Vec::new();
@@ -431,7 +461,7 @@ async fn store_fresh(
                 ),
             ));
         }
-        for (kind, detail) in chain_problems(env, sha, &neighbours, &batch) {
+        for (kind, detail) in chain_problems(env, &c.sha, &reads.neighbours, &batch) {
             flags.push(kind.to_string());
             anomalies.push(anomaly(env, kind, detail));
         }
@@ -440,14 +470,13 @@ async fn store_fresh(
         } else {
             AWAITING
         };
-        let body = serde_json::to_string(signed).map_err(|e| ApiError::Internal(e.to_string()))?;
         rows.push(record::ActiveModel {
             id: Set(id.clone()),
-            change_seq: Set(first_seq + n as i64),
+            change_seq: Set(first_seq + k as i64),
             device_id: Set(env.device_id),
             device_seq: Set(env.seq),
             prev_sha256: Set(env.prev_sha256.clone()),
-            record_sha256: Set(sha.clone()),
+            record_sha256: Set(c.sha.clone()),
             author_helper_id: Set(env.author_helper_id),
             account_id: Set(caller.account_id.unwrap_or_default()),
             household_id: Set(env.household_id),
@@ -459,7 +488,7 @@ async fn store_fresh(
             received_at: Set(now),
             status: Set(status.to_string()),
             flags: Set(flags.join(",")),
-            body: Set(body),
+            body: Set(c.body.clone()),
             review: Set(None),
             ..Default::default()
         });
@@ -486,8 +515,8 @@ async fn store_fresh(
                 ..Default::default()
             }));
         }
-        out.push((
-            *i,
+        acks.push((
+            c.index,
             Ack {
                 id: env.id,
                 status: status_of(status),
@@ -499,19 +528,20 @@ async fn store_fresh(
     }
     let stored: Vec<(&RecordEnvelope, bool, bool)> = fresh
         .iter()
-        .zip(&out)
-        .map(|((i, _), (_, ack))| {
+        .zip(&acks)
+        .map(|(c, (_, ack))| {
             (
-                &req.records[*i].record,
+                &req.records[c.index].record,
                 ack.status == AckStatus::Accepted,
                 ack.flags.iter().any(|f| f == "clock_ahead"),
             )
         })
         .collect();
-    let mut facts = super::facts::plan(&txn, &stored, now).await?;
-    // Every insert of the push in one round trip (on SQLite), facts after their records.
-    let backend = txn.get_database_backend();
-    let mut writes = crate::db::insert_statements(backend, rows, 200);
+    let mut facts = super::facts::plan(backend, &stored, now, reads.facts);
+    // Every write of the push, in order: the counter, the records, what hangs off them,
+    // their facts, the audit entry (one round trip on SQLite).
+    let mut writes = vec![push_reads::counter_advance(backend, n)];
+    writes.extend(crate::db::insert_statements(backend, rows, 200));
     writes.extend(crate::db::insert_statements(backend, links, 500));
     writes.extend(crate::db::insert_statements(backend, changes, 500));
     writes.extend(crate::db::insert_statements(backend, anomalies, 500));
@@ -526,19 +556,12 @@ async fn store_fresh(
             serde_json::json!({ "accepted": fresh.len(), "change_seq_to": last }),
         )],
     ));
-    crate::db::execute_all(&txn, writes).await?;
-    facts.settle(&txn).await?;
-    txn.commit().await?;
-    Ok(out)
+    Ok(Planned {
+        writes,
+        facts,
+        acks,
+    })
 }
-
-fn referenced(env: &RecordEnvelope) -> Vec<String> {
-    env.visit
-        .as_ref()
-        .map(|v| v.referenced_hashes())
-        .unwrap_or_default()
-}
-
 fn anomaly(env: &RecordEnvelope, kind: &str, detail: String) -> device_anomaly::ActiveModel {
     device_anomaly::ActiveModel {
         device_id: Set(env.device_id),
@@ -549,37 +572,6 @@ fn anomaly(env: &RecordEnvelope, kind: &str, detail: String) -> device_anomaly::
         detected_at: Set(super::now()),
         ..Default::default()
     }
-}
-
-/// Stored (device, seq) → (id, record sha, prev sha) for the seqs around a batch.
-type Neighbours = HashMap<(i64, i64), Vec<(String, String, String)>>;
-
-async fn chain_neighbours<'a>(
-    db: &impl ConnectionTrait,
-    envs: impl Iterator<Item = &'a RecordEnvelope>,
-) -> ApiResult<Neighbours> {
-    let mut ranges: HashMap<i64, (i64, i64)> = HashMap::new();
-    for e in envs {
-        let r = ranges.entry(e.device_id).or_insert((e.seq, e.seq));
-        r.0 = r.0.min(e.seq);
-        r.1 = r.1.max(e.seq);
-    }
-    let mut out: Neighbours = HashMap::new();
-    for (device, (lo, hi)) in ranges {
-        let rows = record::Entity::find()
-            .filter(record::Column::DeviceId.eq(device))
-            .filter(record::Column::DeviceSeq.between(lo - 1, hi + 1))
-            .all(db)
-            .await?;
-        for r in rows {
-            out.entry((r.device_id, r.device_seq)).or_default().push((
-                r.id,
-                r.record_sha256,
-                r.prev_sha256,
-            ));
-        }
-    }
-    Ok(out)
 }
 
 /// Chain breaks and reused sequence numbers around one new record, against what is
@@ -653,16 +645,23 @@ pub async fn blobs_of(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<V
         .collect())
 }
 
-/// After a blob arrives: every record waiting only for blobs now present is complete.
-/// Runs inside the write transaction that records the blob.
-pub async fn complete_waiting_records(db: &impl ConnectionTrait, sha256: &str) -> ApiResult<()> {
-    let waiting: Vec<String> = record_blob::Entity::find()
+/// The records that refer to the file `sha256`, for [`complete_waiting_records`]: read
+/// with the writes that record the file (`db::query_batch`).
+pub fn referring_records(backend: DbBackend, sha256: &str) -> Statement {
+    record_blob::Entity::find()
         .select_only()
         .column(record_blob::Column::RecordId)
         .filter(record_blob::Column::Sha256.eq(sha256))
-        .into_tuple()
-        .all(db)
-        .await?;
+        .build(backend)
+}
+
+/// After a blob arrives: every record among `waiting` (those referring to it, see
+/// [`referring_records`]) still awaiting photos and now missing none is complete.
+/// Runs inside the write transaction that records the blob.
+pub async fn complete_waiting_records(
+    db: &impl ConnectionTrait,
+    waiting: Vec<String>,
+) -> ApiResult<()> {
     if waiting.is_empty() {
         return Ok(());
     }

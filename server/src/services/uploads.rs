@@ -10,7 +10,7 @@ use base64::Engine;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryTrait, Set,
+    FromQueryResult, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -99,13 +99,7 @@ pub async fn create(
     }
     let declared = declared.map(check_sha).transpose()?;
     if let Some(sha) = &declared {
-        let unfinished = upload::Entity::find()
-            .filter(upload::Column::Sha256.eq(sha.as_str()))
-            .filter(upload::Column::AccountId.eq(account_id))
-            .filter(upload::Column::Length.eq(length as i64))
-            .filter(upload::Column::Status.eq("partial"))
-            .all(db)
-            .await?;
+        let (unfinished, held) = lookup(db, account_id, sha, length).await?;
         // Two unfinished uploads of one file (a client created again before the server
         // had seen its first attempt cut): continue the one holding the most bytes.
         let mut best: Option<(upload::Model, UploadState)> = None;
@@ -118,9 +112,7 @@ pub async fn create(
         if let Some((row, at)) = best {
             return Ok(Creation::Existing(row, at));
         }
-        if let Some(b) = blob::Entity::find_by_id(sha.clone()).one(db).await?
-            && b.size as u64 == length
-        {
+        if held == Some(length as i64) {
             let row = new_row(account_id, length, declared.clone(), "complete");
             keep(db, &row).await?;
             let at = UploadState {
@@ -135,6 +127,43 @@ pub async fn create(
     Ok(Creation::New(new_row(
         account_id, length, declared, "partial",
     )))
+}
+
+const UNFINISHED: &str = "unfinished";
+const HELD: &str = "held";
+
+/// The caller's unfinished uploads of the file `sha256` of `length` bytes, and the size
+/// of the blob the server holds under that hash, if any: one round trip.
+async fn lookup(
+    db: &DatabaseConnection,
+    account_id: i64,
+    sha256: &str,
+    length: u64,
+) -> ApiResult<(Vec<upload::Model>, Option<i64>)> {
+    use crate::db::{TAG, tag, tag_of};
+    let backend = db.get_database_backend();
+    let unfinished = upload::Entity::find()
+        .expr_as(tag(UNFINISHED), TAG)
+        .filter(upload::Column::Sha256.eq(sha256))
+        .filter(upload::Column::AccountId.eq(account_id))
+        .filter(upload::Column::Length.eq(length as i64))
+        .filter(upload::Column::Status.eq("partial"))
+        .build(backend);
+    let held = blob::Entity::find()
+        .select_only()
+        .expr_as(tag(HELD), TAG)
+        .column(blob::Column::Size)
+        .filter(blob::Column::Sha256.eq(sha256))
+        .build(backend);
+    let (mut rows, mut size) = (Vec::new(), None);
+    for row in crate::db::query_batch(db, vec![unfinished, held]).await? {
+        if tag_of(&row)? == UNFINISHED {
+            rows.push(upload::Model::from_query_result(&row, "")?);
+        } else {
+            size = Some(row.try_get("", "size")?);
+        }
+    }
+    Ok((rows, size))
 }
 
 fn new_row(account_id: i64, length: u64, sha256: Option<String>, status: &str) -> upload::Model {
@@ -370,9 +399,14 @@ pub async fn finalize(
         };
         upload::Entity::insert(done.into_active_model()).build(backend)
     };
+    let referring = sync::referring_records(backend, &sha);
     let (gate, txn) = crate::db::begin_write(db).await?;
-    crate::db::execute_all(&txn, vec![blob_row, upload_row]).await?;
-    sync::complete_waiting_records(&txn, &sha).await?;
+    let rows = crate::db::query_batch(&txn, vec![blob_row, upload_row, referring]).await?;
+    let waiting = rows
+        .iter()
+        .map(|r| r.try_get("", "record_id"))
+        .collect::<Result<Vec<String>, _>>()?;
+    sync::complete_waiting_records(&txn, waiting).await?;
     txn.commit().await?;
     drop(gate);
     Ok(sha)

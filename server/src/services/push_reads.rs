@@ -1,0 +1,219 @@
+//! What a push reads before it writes, in one round trip: the change counter (locked),
+//! the records already stored under the push's ids, which of its files the server
+//! holds, the stored records around its sequence numbers, and what its visit facts
+//! depend on. On SQLite every query was a hand-off to the connection's thread and back,
+//! and those hand-offs, not the queries, were most of a small push's cost; together
+//! they are one (`db::query_batch`).
+
+use bangfu_shared::visit::RecordEnvelope;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityName, EntityTrait, QueryFilter, QueryResult,
+    QuerySelect, QueryTrait, Statement,
+};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use super::facts::FactsReads;
+use crate::db::{TAG, tag, tag_of};
+use crate::entities::{blob, record, sync_counter};
+use crate::error::{ApiError, ApiResult};
+
+/// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's bind limits.
+const IN_CHUNK: usize = 500;
+
+const COUNTER: &str = "counter";
+const KNOWN: &str = "known";
+const PRESENT: &str = "present";
+const NEIGHBOUR: &str = "neighbour";
+
+/// A record stored under an id the push carries: enough to answer a resend.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub id: String,
+    pub record_sha256: String,
+    pub status: String,
+    pub flags: String,
+}
+
+/// Stored (device, seq) → (id, record sha, prev sha) for the seqs around a batch.
+pub type Neighbours = HashMap<(i64, i64), Vec<(String, String, String)>>;
+
+/// Everything a push decides from; see the module documentation.
+#[derive(Debug, Default)]
+pub struct PushReads {
+    /// The change counter's value. Its row is locked by the read (an update to the same
+    /// value), so on PostgreSQL, too, no other push draws numbers until this one commits.
+    pub counter: i64,
+    pub known: HashMap<String, Known>,
+    /// The files among those the records refer to that the server holds.
+    pub present: HashSet<String>,
+    pub neighbours: Neighbours,
+    pub facts: FactsReads,
+}
+
+impl PushReads {
+    /// Reads what the records `envs` need, inside the push's write transaction.
+    pub async fn load(db: &impl ConnectionTrait, envs: &[&RecordEnvelope]) -> ApiResult<PushReads> {
+        let backend = db.get_database_backend();
+        let mut stmts = vec![counter_lock(backend)];
+        stmts.extend(known_queries(backend, envs));
+        stmts.extend(present_queries(backend, envs));
+        stmts.extend(neighbour_queries(backend, envs));
+        stmts.extend(FactsReads::queries(backend, envs));
+        let rows = crate::db::query_batch(db, stmts).await?;
+        let mut reads = PushReads {
+            counter: -1,
+            ..PushReads::default()
+        };
+        for row in &rows {
+            reads.absorb(row)?;
+        }
+        if reads.counter < 0 {
+            return Err(ApiError::Internal("change counter missing".into()));
+        }
+        Ok(reads)
+    }
+
+    fn absorb(&mut self, row: &QueryResult) -> ApiResult<()> {
+        let tag = tag_of(row)?;
+        let text = |col: &str| -> Result<String, sea_orm::DbErr> { row.try_get("", col) };
+        match tag.as_str() {
+            COUNTER => self.counter = row.try_get("", "value")?,
+            KNOWN => {
+                let known = Known {
+                    id: text("id")?,
+                    record_sha256: text("record_sha256")?,
+                    status: text("status")?,
+                    flags: text("flags")?,
+                };
+                self.known.insert(known.id.clone(), known);
+            }
+            PRESENT => {
+                self.present.insert(text("sha256")?);
+            }
+            NEIGHBOUR => {
+                let key = (
+                    row.try_get("", "device_id")?,
+                    row.try_get("", "device_seq")?,
+                );
+                self.neighbours.entry(key).or_default().push((
+                    text("id")?,
+                    text("record_sha256")?,
+                    text("prev_sha256")?,
+                ));
+            }
+            other => {
+                if !self.facts.absorb(other, row)? {
+                    return Err(ApiError::Internal(format!("unexpected row tagged {other}")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the change counter and locks its row: an update that keeps its value.
+fn counter_lock(backend: DbBackend) -> Statement {
+    let table = sync_counter::Entity.table_name();
+    Statement::from_string(
+        backend,
+        format!(
+            "UPDATE {table} SET value = value WHERE name = 'change' \
+             RETURNING CAST('{COUNTER}' AS TEXT) AS {TAG}, value"
+        ),
+    )
+}
+
+/// The update that draws `n` numbers from the counter read by [`PushReads::load`].
+pub fn counter_advance(backend: DbBackend, n: i64) -> Statement {
+    use sea_orm::sea_query::ExprTrait;
+    sync_counter::Entity::update_many()
+        .col_expr(
+            sync_counter::Column::Value,
+            Expr::col(sync_counter::Column::Value).add(n),
+        )
+        .filter(sync_counter::Column::Name.eq("change"))
+        .build(backend)
+}
+
+fn known_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement> {
+    let ids: Vec<String> = envs
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    ids.chunks(IN_CHUNK)
+        .map(|chunk| {
+            record::Entity::find()
+                .select_only()
+                .expr_as(tag(KNOWN), TAG)
+                .columns([
+                    record::Column::Id,
+                    record::Column::RecordSha256,
+                    record::Column::Status,
+                    record::Column::Flags,
+                ])
+                .filter(record::Column::Id.is_in(chunk.to_vec()))
+                .build(backend)
+        })
+        .collect()
+}
+
+/// The files the records refer to (photos, signature images), by SHA-256.
+pub fn referenced(env: &RecordEnvelope) -> Vec<String> {
+    env.visit
+        .as_ref()
+        .map(|v| v.referenced_hashes())
+        .unwrap_or_default()
+}
+
+fn present_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement> {
+    let shas: Vec<String> = envs
+        .iter()
+        .flat_map(|e| referenced(e))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    shas.chunks(IN_CHUNK)
+        .map(|chunk| {
+            blob::Entity::find()
+                .select_only()
+                .expr_as(tag(PRESENT), TAG)
+                .column(blob::Column::Sha256)
+                .filter(blob::Column::Sha256.is_in(chunk.to_vec()))
+                .build(backend)
+        })
+        .collect()
+}
+
+/// For each device, its stored records from one before the batch's lowest sequence
+/// number to one after its highest.
+fn neighbour_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement> {
+    let mut ranges: HashMap<i64, (i64, i64)> = HashMap::new();
+    for e in envs {
+        let r = ranges.entry(e.device_id).or_insert((e.seq, e.seq));
+        r.0 = r.0.min(e.seq);
+        r.1 = r.1.max(e.seq);
+    }
+    let mut ranges: Vec<_> = ranges.into_iter().collect();
+    ranges.sort_unstable();
+    ranges
+        .into_iter()
+        .map(|(device, (lo, hi))| {
+            record::Entity::find()
+                .select_only()
+                .expr_as(tag(NEIGHBOUR), TAG)
+                .columns([
+                    record::Column::Id,
+                    record::Column::DeviceId,
+                    record::Column::DeviceSeq,
+                    record::Column::RecordSha256,
+                    record::Column::PrevSha256,
+                ])
+                .filter(record::Column::DeviceId.eq(device))
+                .filter(record::Column::DeviceSeq.between(lo - 1, hi + 1))
+                .build(backend)
+        })
+        .collect()
+}
