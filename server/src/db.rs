@@ -91,13 +91,17 @@ pub async fn begin_write(
 /// the bind limit: 32,766 on SQLite, 65,535 on PostgreSQL), for [`execute_all`].
 pub fn insert_statements<A>(backend: DbBackend, rows: Vec<A>, per: usize) -> Vec<Statement>
 where
-    A: sea_orm::ActiveModelTrait + Clone + Send,
+    A: sea_orm::ActiveModelTrait + Send,
 {
-    rows.chunks(per.max(1))
-        .map(|chunk| {
-            <A::Entity as sea_orm::EntityTrait>::insert_many(chunk.to_vec()).build(backend)
-        })
-        .collect()
+    let per = per.max(1);
+    let mut out = Vec::with_capacity(rows.len().div_ceil(per));
+    let mut rows = rows.into_iter().peekable();
+    // The rows are moved into their statements, not cloned (a push's are ~1 MB).
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(per).collect();
+        out.push(<A::Entity as sea_orm::EntityTrait>::insert_many(chunk).build(backend));
+    }
+    out
 }
 
 /// Runs write statements in order, in one round trip where the backend allows it.

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 use bangfu_server::db_test;
-use bangfu_shared::sync::PushResponse;
+use bangfu_shared::sync::{AckStatus, PushResponse};
 use bangfu_shared::visit::{RecordType, SignedRecord, sha256_hex};
 use bangfu_tests::field::{
     Device, cutting_proxy, jpeg, png, tus_answer, tus_create, tus_create_with, tus_offset,
@@ -365,6 +365,82 @@ async fn photo_checks(t: &TestDb) {
 db_test!(
     photos_are_refused_unless_their_bytes_match_and_decode,
     photo_checks
+);
+
+/// Push bodies are checked like any JSON body, whichever thread parses them (large ones
+/// are parsed off the HTTP workers): a large batch is accepted whole; malformed JSON, a
+/// wrong type, a missing content type and an oversized body get clear errors.
+async fn push_bodies(t: &TestDb) {
+    let mut f = field(t).await;
+    let records: Vec<SignedRecord> = (0..200).map(|_| f.device.phone_call(f.household)).collect();
+    let body = serde_json::to_vec(&json!({ "records": records })).unwrap();
+    assert!(
+        body.len() > 64 * 1024,
+        "large enough to be parsed apart: {}",
+        body.len()
+    );
+    let send = |body: Vec<u8>, content_type: Option<&'static str>| {
+        let mut req =
+            f.w.http
+                .post(f.w.server.url("/sync/push"))
+                .bearer_auth(&f.token)
+                .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.send()
+    };
+    let resp = send(body.clone(), Some("application/json")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let acks: PushResponse = resp.json().await.unwrap();
+    assert_eq!(acks.acks.len(), 200);
+    assert!(acks.acks.iter().all(|a| a.status == AckStatus::Accepted));
+    assert_eq!(record_count(t).await, 200);
+
+    let mut broken = body.clone();
+    broken.truncate(body.len() - 10);
+    let wrong_type = {
+        let text = String::from_utf8(body.clone()).unwrap();
+        text.replacen("\"seq\":", "\"seq\":\"one\",\"x\":", 1)
+            .into_bytes()
+    };
+    for (bytes, ct, status, code) in [
+        (
+            broken,
+            Some("application/json"),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            wrong_type,
+            Some("application/json"),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            body.clone(),
+            None,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            vec![b' '; 2 * 1024 * 1024],
+            Some("application/json"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+    ] {
+        let resp = send(bytes, ct).await.unwrap();
+        assert_eq!(resp.status(), status);
+        let answer: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(answer["error"], code, "{answer}");
+        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    assert_eq!(record_count(t).await, 200, "nothing more was stored");
+}
+db_test!(
+    push_bodies_are_checked_whichever_thread_parses_them,
+    push_bodies
 );
 
 async fn resume_after_cut(t: &TestDb) {

@@ -295,7 +295,7 @@ async fn push_once(
     let mut settle = None;
     if !fresh.is_empty() {
         let reads = std::mem::take(&mut reads);
-        let planned = plan_fresh(backend, settings, caller, req, &fresh, reads)?;
+        let planned = plan_fresh(backend, settings, caller, req, &mut fresh, reads)?;
         writes.extend(planned.writes);
         for (i, ack) in planned.acks {
             acks[i] = Some(ack);
@@ -419,7 +419,7 @@ fn plan_fresh(
     settings: &Settings,
     caller: &Caller,
     req: &PushRequest,
-    fresh: &[Candidate],
+    fresh: &mut [Candidate],
     reads: PushReads,
 ) -> ApiResult<Planned> {
     let n = fresh.len() as i64;
@@ -427,7 +427,7 @@ fn plan_fresh(
     let first_seq = reads.counter + 1;
     let now = super::now();
     let mut batch: Neighbours = HashMap::new();
-    for c in fresh {
+    for c in fresh.iter() {
         let e = &req.records[c.index].record;
         batch.entry((e.device_id, e.seq)).or_default().push((
             e.id.to_string(),
@@ -440,7 +440,7 @@ fn plan_fresh(
     let mut changes = Vec::new();
     let mut anomalies = Vec::new();
     let mut acks = Vec::with_capacity(fresh.len());
-    for (k, c) in fresh.iter().enumerate() {
+    for (k, c) in fresh.iter_mut().enumerate() {
         let env = &req.records[c.index].record;
         let id = env.id.to_string();
         let refs = referenced(env);
@@ -488,7 +488,7 @@ fn plan_fresh(
             received_at: Set(now),
             status: Set(status.to_string()),
             flags: Set(flags.join(",")),
-            body: Set(c.body.clone()),
+            body: Set(std::mem::take(&mut c.body)),
             review: Set(None),
             ..Default::default()
         });

@@ -8,23 +8,17 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::BulkJson;
 use crate::services::{Caller, sync};
 
 /// Accepts a batch of signed records; one ack per record, in order.
 pub async fn push(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<PushRequest>,
+    body: BulkJson<PushRequest>,
 ) -> ApiResult<web::Json<PushResponse>> {
     Ok(web::Json(
-        sync::push(
-            &state.db,
-            &state.settings,
-            &state.signers,
-            &caller,
-            body.into_inner(),
-        )
-        .await?,
+        sync::push(&state.db, &state.settings, &state.signers, &caller, body.0).await?,
     ))
 }
 
