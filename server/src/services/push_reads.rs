@@ -112,8 +112,10 @@ impl PushReads {
     }
 }
 
-/// Reads the change counter and locks its row: an update that keeps its value.
-fn counter_lock(backend: DbBackend) -> Statement {
+/// Reads the change counter and locks its row: an update that keeps its value (its row
+/// is tagged `counter`). Whatever runs after it in a transaction is ordered with every
+/// push and upload.
+pub fn counter_lock(backend: DbBackend) -> Statement {
     let table = sync_counter::Entity.table_name();
     Statement::from_string(
         backend,

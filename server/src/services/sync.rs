@@ -645,11 +645,15 @@ pub async fn blobs_of(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<V
         .collect())
 }
 
+/// The [`crate::db::TAG`] of [`referring_records`]' rows.
+pub const REFERRING: &str = "referring";
+
 /// The records that refer to the file `sha256`, for [`complete_waiting_records`]: read
 /// with the writes that record the file (`db::query_batch`).
 pub fn referring_records(backend: DbBackend, sha256: &str) -> Statement {
     record_blob::Entity::find()
         .select_only()
+        .expr_as(crate::db::tag(REFERRING), crate::db::TAG)
         .column(record_blob::Column::RecordId)
         .filter(record_blob::Column::Sha256.eq(sha256))
         .build(backend)

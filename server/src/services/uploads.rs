@@ -401,11 +401,21 @@ pub async fn finalize(
     };
     let referring = sync::referring_records(backend, &sha);
     let (gate, txn) = crate::db::begin_write(db).await?;
-    let rows = crate::db::query_batch(&txn, vec![blob_row, upload_row, referring]).await?;
-    let waiting = rows
-        .iter()
-        .map(|r| r.try_get("", "record_id"))
-        .collect::<Result<Vec<String>, _>>()?;
+    // The change counter's row is locked first, as a push does, so on PostgreSQL (which
+    // has no write gate) a push storing a record that waits for this file and this
+    // upload are ordered: either the push sees the file, or this sees the record.
+    let batch = vec![
+        super::push_reads::counter_lock(backend),
+        blob_row,
+        upload_row,
+        referring,
+    ];
+    let mut waiting = Vec::new();
+    for row in crate::db::query_batch(&txn, batch).await? {
+        if crate::db::tag_of(&row)? == sync::REFERRING {
+            waiting.push(row.try_get("", "record_id")?);
+        }
+    }
     sync::complete_waiting_records(&txn, waiting).await?;
     txn.commit().await?;
     drop(gate);
