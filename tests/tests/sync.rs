@@ -443,6 +443,87 @@ db_test!(
     push_bodies
 );
 
+/// A record stored as awaiting a photo while that photo is being recorded: whichever
+/// commits first, the record ends complete. The test holds a push's place (the write
+/// gate on SQLite, the change counter's row lock on PostgreSQL) while the photo arrives,
+/// then stores the waiting record: the upload must wait and then find it.
+async fn photo_meets_waiting_record(t: &TestDb) {
+    use bangfu_server::entities::{record, record_blob};
+    use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, QueryFilter};
+    let mut f = field(t).await;
+    let photo = jpeg(40, 77);
+    let sha = sha256_hex(&photo);
+    let signed = f.device.home_visit(f.household, &photo, &png(77));
+    let env = signed.record.clone();
+    let account = f.w.get(Some(&f.token), "/me").await.1["account_id"]
+        .as_i64()
+        .unwrap_or_default();
+
+    let (gate, txn) = bangfu_server::db::begin_write(&t.db).await.unwrap();
+    let backend = txn.get_database_backend();
+    txn.execute_raw(bangfu_server::services::push_reads::counter_lock(backend))
+        .await
+        .unwrap();
+    let (http, origin, token) = (f.w.http.clone(), f.origin.clone(), f.token.clone());
+    let (len, sha2) = (photo.len(), sha.clone());
+    let upload = tokio::spawn(async move {
+        tus_create_with(&http, &origin, &token, len, &sha2, photo)
+            .await
+            .map(|r| r.status())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    record::Entity::insert(record::ActiveModel {
+        id: Set(env.id.to_string()),
+        change_seq: Set(1_000_000),
+        device_id: Set(env.device_id),
+        device_seq: Set(env.seq),
+        prev_sha256: Set(env.prev_sha256.clone()),
+        record_sha256: Set("ab".repeat(32)),
+        author_helper_id: Set(env.author_helper_id),
+        account_id: Set(account),
+        household_id: Set(env.household_id),
+        record_type: Set("visit".into()),
+        target_id: Set(None),
+        visit_kind: Set(Some("home".into())),
+        visit_at: Set(env.visit.as_ref().map(|v| v.at)),
+        created_at_device: Set(env.created_at),
+        received_at: Set(env.created_at),
+        status: Set("awaiting_photos".into()),
+        flags: Set(String::new()),
+        body: Set(serde_json::to_string(&signed).unwrap()),
+        review: Set(None),
+        ..Default::default()
+    })
+    .exec_without_returning(&txn)
+    .await
+    .unwrap();
+    record_blob::Entity::insert(record_blob::ActiveModel {
+        record_id: Set(env.id.to_string()),
+        sha256: Set(sha.clone()),
+        ..Default::default()
+    })
+    .exec_without_returning(&txn)
+    .await
+    .unwrap();
+    txn.commit().await.unwrap();
+    drop(gate);
+    assert_eq!(upload.await.unwrap().unwrap(), StatusCode::CREATED);
+    let stored = record::Entity::find()
+        .filter(record::Column::Id.eq(env.id.to_string()))
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.status, "accepted",
+        "the photo's arrival completed it"
+    );
+}
+db_test!(
+    a_photo_arriving_during_a_push_completes_its_record,
+    photo_meets_waiting_record
+);
+
 async fn resume_after_cut(t: &TestDb) {
     let f = field(t).await;
     let photo = jpeg(300, 3);
