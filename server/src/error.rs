@@ -51,6 +51,9 @@ pub enum ApiError {
     /// A PATCH body that does not match its `Upload-Checksum`; the chunk was dropped.
     #[error("the chunk does not match its Upload-Checksum; it was discarded, resend it")]
     ChecksumMismatch,
+    /// Too many wrong passwords or codes for this username from this address lately.
+    #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
+    TooManyAttempts { retry_after_secs: u64 },
     /// The database failed (not the client's fault).
     #[error("database error")]
     Database(#[from] sea_orm::DbErr),
@@ -76,6 +79,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TusVersion => "unsupported_tus_version",
             ApiError::ChecksumMismatch => "checksum_mismatch",
+            ApiError::TooManyAttempts { .. } => "too_many_attempts",
             ApiError::Database(_) | ApiError::Internal(_) => "internal",
         }
     }
@@ -112,6 +116,7 @@ impl ResponseError for ApiError {
             ApiError::ChecksumMismatch => {
                 StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
             }
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -128,6 +133,9 @@ impl ResponseError for ApiError {
         }
         if matches!(self, ApiError::TusVersion) {
             resp.insert_header(("Tus-Version", "1.0.0"));
+        }
+        if let ApiError::TooManyAttempts { retry_after_secs } = self {
+            resp.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         resp.json(self.body())
     }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub signers: Arc<services::signers::Signers>,
     /// Group commit: successful write requests wait for it before they are answered.
     pub durability: Arc<db::Durability>,
+    /// Recent failed logins and enrollments (see [`services::throttle`]).
+    pub login_throttle: Arc<services::throttle::LoginThrottle>,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
             sessions: Arc::default(),
             signers: Arc::default(),
             durability: Arc::new(db::Durability::for_url(&settings.effective_database_url())),
+            login_throttle: Arc::default(),
             settings,
         })
     }

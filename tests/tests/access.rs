@@ -511,3 +511,46 @@ async fn bad_input(t: &TestDb) {
     }
 }
 db_test!(bad_input_gets_clear_json_errors, bad_input);
+
+/// Five wrong passwords for one account from one address lock further attempts out for
+/// a while (429 with Retry-After), the right password included; other accounts are not
+/// affected, and a success before the limit clears the count.
+async fn login_lockout(t: &TestDb) {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let attempt = |username: &'static str, password: &'static str| {
+        let body = json!({ "username": username, "password": password });
+        let w = &w;
+        async move { w.post_json(None, "/auth/login", &body).await }
+    };
+    for _ in 0..4 {
+        assert_eq!(attempt("county", "wrong").await.0, StatusCode::UNAUTHORIZED);
+    }
+    w.login("county").await;
+    for _ in 0..5 {
+        assert_eq!(attempt("admin", "wrong").await.0, StatusCode::UNAUTHORIZED);
+    }
+    let resp = w
+        .http
+        .post(w.server.url("/auth/login"))
+        .json(&json!({ "username": "admin", "password": bangfu_tests::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= 15 * 60, "Retry-After {retry}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_attempts", "{body}");
+    assert_eq!(
+        attempt("county", "wrong").await.0,
+        StatusCode::UNAUTHORIZED,
+        "the earlier success cleared county's failures; admin's do not count for it"
+    );
+    w.login("county").await;
+}
+db_test!(repeated_wrong_passwords_lock_an_account_out, login_lockout);

@@ -17,6 +17,7 @@ pub mod reports;
 pub mod sessions;
 pub mod signers;
 pub mod sync;
+pub mod throttle;
 pub mod uploads;
 
 pub use caller::{Caller, Scope};

@@ -8,16 +8,18 @@ use bangfu_shared::api::{
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{bearer, remote};
-use crate::services::{Caller, auth, devices};
+use crate::services::{Caller, auth, devices, throttle};
 
 #[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = bangfu_shared::api::ErrorBody), (status = 403, description = "enrollment_required")))]
+    responses((status = 200, body = LoginResponse), (status = 401, body = bangfu_shared::api::ErrorBody), (status = 403, description = "enrollment_required"), (status = 429, description = "too_many_attempts: five failures for this username from this address in 15 minutes; see Retry-After")))]
 /// Logs in with username (a helper's phone) and password.
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<LoginRequest>,
 ) -> ApiResult<web::Json<LoginResponse>> {
+    let key = throttle::key("login", &body.username, remote(&req).as_deref());
+    state.login_throttle.check(&key)?;
     let resp = auth::login(
         &state.db,
         &state.settings,
@@ -25,8 +27,9 @@ pub async fn login(
         &body.password,
         remote(&req),
     )
-    .await?;
-    Ok(web::Json(resp))
+    .await;
+    state.login_throttle.record(&key, &resp)?;
+    Ok(web::Json(resp?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/enroll", request_body = EnrollRequest,
@@ -37,6 +40,8 @@ pub async fn enroll(
     state: web::Data<AppState>,
     body: web::Json<EnrollRequest>,
 ) -> ApiResult<web::Json<LoginResponse>> {
+    let key = throttle::key("enroll", &body.username, remote(&req).as_deref());
+    state.login_throttle.check(&key)?;
     let resp = auth::enroll(
         &state.db,
         &state.settings,
@@ -45,8 +50,9 @@ pub async fn enroll(
         &body.new_password,
         remote(&req),
     )
-    .await?;
-    Ok(web::Json(resp))
+    .await;
+    state.login_throttle.record(&key, &resp)?;
+    Ok(web::Json(resp?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204), (status = 401, body = bangfu_shared::api::ErrorBody)))]
