@@ -87,6 +87,10 @@ pub async fn begin_write(
     Ok((gate, txn))
 }
 
+/// Values per `IN (…)` list of a lookup: well under SQLite's and PostgreSQL's bind
+/// limits.
+pub const IN_CHUNK: usize = 500;
+
 /// Multi-row insert statements of `rows`, `per` rows each (keep `per` × columns under
 /// the bind limit: 32,766 on SQLite, 65,535 on PostgreSQL), for [`execute_all`].
 pub fn insert_statements<A>(backend: DbBackend, rows: Vec<A>, per: usize) -> Vec<Statement>

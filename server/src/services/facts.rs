@@ -24,8 +24,7 @@ pub fn local_date(at: DateTime<Utc>) -> chrono::NaiveDate {
     (at + chrono::Duration::hours(8)).date_naive()
 }
 
-/// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's bind limits.
-const IN_CHUNK: usize = 500;
+use crate::db::IN_CHUNK;
 
 /// The writes that add the facts of records about to be stored and apply their effects
 /// on stored ones, planned from what is stored before them (and the batch itself), so

@@ -14,12 +14,9 @@ use sea_orm::{
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::facts::FactsReads;
-use crate::db::{TAG, tag, tag_of};
+use crate::db::{IN_CHUNK, TAG, tag, tag_of};
 use crate::entities::{blob, record, sync_counter};
 use crate::error::{ApiError, ApiResult};
-
-/// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's bind limits.
-const IN_CHUNK: usize = 500;
 
 const COUNTER: &str = "counter";
 const KNOWN: &str = "known";

@@ -391,7 +391,7 @@ async fn missing_blobs(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<
 
 async fn present_blobs(db: &impl ConnectionTrait, shas: &[String]) -> ApiResult<HashSet<String>> {
     let mut out = HashSet::new();
-    for chunk in shas.chunks(500) {
+    for chunk in shas.chunks(crate::db::IN_CHUNK) {
         let found = blob::Entity::find()
             .select_only()
             .column(blob::Column::Sha256)
@@ -809,7 +809,7 @@ pub async fn anomalies(
 ) -> ApiResult<Vec<DeviceAnomaly>> {
     let helpers = helpers_in_scope(db, caller, town).await?;
     let mut out = Vec::new();
-    for chunk in helpers.chunks(500) {
+    for chunk in helpers.chunks(crate::db::IN_CHUNK) {
         for a in device_anomaly::Entity::find()
             .filter(device_anomaly::Column::HelperId.is_in(chunk.to_vec()))
             .order_by_asc(device_anomaly::Column::Id)

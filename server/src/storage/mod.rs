@@ -160,6 +160,12 @@ fn append_blocking(
     Ok(())
 }
 
+/// A hex SHA-256 as the 32 bytes packs are keyed by.
+fn sha_of(sha256: &str) -> io::Result<[u8; 32]> {
+    packs::sha_bytes(sha256)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad sha256"))
+}
+
 /// Checks that an upload whose bytes all arrived in memory has none on disk (a stale
 /// offset is refused as in [`append_blocking`]), and removes its empty file if one was
 /// made.
@@ -226,11 +232,9 @@ impl UploadWriter for LocalWriter {
     }
 
     async fn finish_as_blob(mut self: Box<Self>, sha256: &str) -> io::Result<u64> {
-        let target = self.store.blob_path(sha256)?;
         if self.start == 0 && self.buf.len() as u64 == self.len {
             // The whole file is in memory: it goes to a pack.
-            let sha = packs::sha_bytes(sha256)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad sha256"))?;
+            let sha = sha_of(sha256)?;
             let (packs, path, bytes) = (self.store.packs.clone(), self.path.clone(), self.buf);
             let len = self.len;
             tokio::task::spawn_blocking(move || {
@@ -241,6 +245,7 @@ impl UploadWriter for LocalWriter {
             .map_err(io::Error::other)??;
             return Ok(len);
         }
+        let target = self.store.blob_path(sha256)?;
         self.flush(true, Some(target)).await?;
         Ok(self.len)
     }
@@ -309,8 +314,7 @@ impl BlobStore for LocalStore {
 
     async fn read_blob(&self, sha256: &str) -> io::Result<Vec<u8>> {
         let path = self.blob_path(sha256)?;
-        let sha = packs::sha_bytes(sha256)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad sha256"))?;
+        let sha = sha_of(sha256)?;
         let packs = self.packs.clone();
         tokio::task::spawn_blocking(move || match packs.get(&sha)? {
             Some(bytes) => Ok(bytes),
