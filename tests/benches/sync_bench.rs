@@ -25,7 +25,8 @@
 //! temporary directory). `BANGFU_BENCH_SERVER=<path>` runs that server binary instead of
 //! building one (for iterating; the reported figures come from the fresh build).
 //! `BANGFU_BENCH_PERF=<dir>` records each timed phase of the server with `perf record -g`
-//! into `<dir>/<run>.perf.data`, for `perf report`.
+//! into `<dir>/<run>.perf.data`, for `perf report`; with `BANGFU_BENCH_PERF_SWITCHES=1` as well,
+//! it records where the server's threads block (`sched:sched_switch`) instead.
 
 #![allow(
     clippy::expect_used,
@@ -359,16 +360,15 @@ impl Server {
         let dir = PathBuf::from(std::env::var_os("BANGFU_BENCH_PERF")?);
         std::fs::create_dir_all(&dir).ok()?;
         let out = dir.join(format!("{name}.perf.data"));
+        // `BANGFU_BENCH_PERF_SWITCHES=1` records where threads block instead of CPU samples.
+        let what: &[&str] = match std::env::var_os("BANGFU_BENCH_PERF_SWITCHES") {
+            Some(_) => &["-e", "sched:sched_switch"],
+            None => &["-F", "999"],
+        };
         let child = std::process::Command::new("perf")
-            .args([
-                "record",
-                "-F",
-                "999",
-                "-g",
-                "-p",
-                &self.pid.to_string(),
-                "-o",
-            ])
+            .arg("record")
+            .args(what)
+            .args(["-g", "-p", &self.pid.to_string(), "-o"])
             .arg(&out)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

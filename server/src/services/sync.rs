@@ -302,12 +302,14 @@ async fn push_once(
         }
         settle = Some(planned.facts);
     }
-    if !writes.is_empty() {
-        crate::db::execute_all(&txn, writes).await?;
-        if let Some(facts) = settle {
+    match settle.filter(|facts| facts.needs_settling()) {
+        // The writes and the commit in one call.
+        None => txn.commit_with(writes).await?,
+        Some(facts) => {
+            crate::db::execute_all(&txn, writes).await?;
             facts.settle(&txn).await?;
+            txn.commit().await?;
         }
-        txn.commit().await?;
     }
     Ok(finish_acks(req, acks))
 }

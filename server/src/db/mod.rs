@@ -4,12 +4,15 @@
 use bangfu_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, QueryTrait, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryTrait,
+    Statement, TransactionTrait,
 };
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+mod write_txn;
+pub use write_txn::WriteTxn;
 
 /// Connects to `url`; for SQLite creates the file's directory and sets WAL, foreign keys,
 /// a busy timeout and `synchronous=NORMAL`: a commit does not fsync by itself. What a
@@ -74,16 +77,20 @@ pub async fn write_gate(db: &impl ConnectionTrait) -> WriteGuard {
 /// Begins a transaction that will write: through the gate, and on SQLite as
 /// `BEGIN IMMEDIATE`, so a transaction that reads before it writes takes the write lock
 /// up front instead of failing at its first write when another connection committed in
-/// between (`SQLITE_BUSY_SNAPSHOT` is not retried by the busy handler).
-pub async fn begin_write(
-    db: &DatabaseConnection,
-) -> Result<(WriteGuard, DatabaseTransaction), DbErr> {
+/// between (`SQLITE_BUSY_SNAPSHOT` is not retried by the busy handler). On SQLite the
+/// `BEGIN` costs no call of its own (see [`WriteTxn`]).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<(WriteGuard, WriteTxn), DbErr> {
     let gate = write_gate(db).await;
-    let options = TransactionOptions {
-        sqlite_transaction_mode: (!is_postgres(db)).then_some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
+    let txn = if is_postgres(db) {
+        WriteTxn::Postgres(db.begin().await?)
+    } else {
+        let conn = db
+            .get_sqlite_connection_pool()
+            .acquire()
+            .await
+            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e))))?;
+        WriteTxn::sqlite(conn)
     };
-    let txn = db.begin_with_options(options).await?;
     Ok((gate, txn))
 }
 
