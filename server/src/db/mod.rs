@@ -2,7 +2,10 @@
 //! scheme, and migrated to the current schema. Everything else is backend-agnostic.
 
 use bangfu_migrations::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::{
+    self,
+    sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryTrait,
     Statement, TransactionTrait,
@@ -57,8 +60,24 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
-/// The guard of [`begin_write`]: SQLite's one writer slot in this process.
-pub type WriteGuard = Option<tokio::sync::MutexGuard<'static, ()>>;
+/// The guard of [`write_gate`]: SQLite's one writer slot in this process.
+pub type WriteGuard = Option<tokio::sync::MutexGuard<'static, SqliteWriter>>;
+
+/// SQLite's writer slot, and the connection the last write transaction used, kept for
+/// the next one. A pooled connection costs a hand-off to its thread on every return to
+/// the pool (sqlx pings it); the writer's is taken out of the pool (detached) and
+/// reused instead. `file` names the database it is for: in a process with several
+/// databases (the tests) the slot changes hands and the connection is replaced.
+pub struct SqliteWriter {
+    file: PathBuf,
+    conn: Option<sqlx::SqliteConnection>,
+}
+
+static SQLITE_WRITER: tokio::sync::Mutex<SqliteWriter> =
+    tokio::sync::Mutex::const_new(SqliteWriter {
+        file: PathBuf::new(),
+        conn: None,
+    });
 
 /// One writer at a time on SQLite, queued in the process instead of in SQLite's busy
 /// handler, which sleeps (1, 2, 5, 10 … 100 ms) when a second connection wants the write
@@ -66,7 +85,6 @@ pub type WriteGuard = Option<tokio::sync::MutexGuard<'static, ()>>;
 /// PostgreSQL has row locks and needs no gate (`None`). Hold the guard from `BEGIN` to
 /// `COMMIT`, and never across a call that takes it again.
 pub async fn write_gate(db: &impl ConnectionTrait) -> WriteGuard {
-    static SQLITE_WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     if is_postgres(db) {
         None
     } else {
@@ -78,20 +96,25 @@ pub async fn write_gate(db: &impl ConnectionTrait) -> WriteGuard {
 /// `BEGIN IMMEDIATE`, so a transaction that reads before it writes takes the write lock
 /// up front instead of failing at its first write when another connection committed in
 /// between (`SQLITE_BUSY_SNAPSHOT` is not retried by the busy handler). On SQLite the
-/// `BEGIN` costs no call of its own (see [`WriteTxn`]).
+/// `BEGIN` costs no call of its own and the transaction holds the gate itself (the
+/// guard returned is `None`; see [`WriteTxn`]).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<(WriteGuard, WriteTxn), DbErr> {
-    let gate = write_gate(db).await;
-    let txn = if is_postgres(db) {
-        WriteTxn::Postgres(db.begin().await?)
-    } else {
-        let conn = db
-            .get_sqlite_connection_pool()
+    if is_postgres(db) {
+        let gate = write_gate(db).await;
+        return Ok((gate, WriteTxn::Postgres(db.begin().await?)));
+    }
+    let mut gate = SQLITE_WRITER.lock().await;
+    let pool = db.get_sqlite_connection_pool();
+    let file = pool.connect_options().get_filename().to_path_buf();
+    if gate.conn.is_none() || gate.file != file {
+        let conn = pool
             .acquire()
             .await
             .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e))))?;
-        WriteTxn::sqlite(conn)
-    };
-    Ok((gate, txn))
+        gate.conn = Some(conn.detach());
+        gate.file = file;
+    }
+    Ok((None, WriteTxn::sqlite(gate)))
 }
 
 /// Values per `IN (…)` list of a lookup: well under SQLite's and PostgreSQL's bind

@@ -1,6 +1,7 @@
 //! The write transaction of [`super::begin_write`]: on PostgreSQL an ordinary one, on
-//! SQLite one pooled connection whose `BEGIN IMMEDIATE` rides on the first statement
-//! sent and whose `COMMIT` can ride on the last.
+//! SQLite the writer's own connection (kept between transactions, see
+//! [`super::SqliteWriter`]) whose `BEGIN IMMEDIATE` rides on the first statement sent
+//! and whose `COMMIT` can ride on the last.
 //!
 //! Why: every call to a SQLite connection is a hand-off to its worker thread and back,
 //! and sqlx's own `BEGIN` and `COMMIT` are rendezvous hand-offs (the worker waits for the
@@ -10,17 +11,17 @@
 //!
 //! Nothing is left half-written: a statement that fails rolls the whole transaction
 //! back at once (later calls are refused), and a transaction dropped unfinished (an
-//! error path, a cancelled request) has its connection closed instead of returned to the
-//! pool, which rolls it back.
+//! error path, a cancelled request) has its connection closed instead of kept, which
+//! rolls it back.
 
-use sea_orm::sqlx::{self, Executor, sqlite::Sqlite};
+use sea_orm::sqlx::{self, Executor};
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
     Statement,
 };
 use sea_query_sqlx::SqlxValues;
-use sqlx::pool::PoolConnection;
 use std::sync::Arc;
+use tokio::sync::MutexGuard;
 
 /// A transaction that will write; see the module documentation. Use it as any
 /// `ConnectionTrait`, and finish it with [`WriteTxn::commit`] or
@@ -28,7 +29,7 @@ use std::sync::Arc;
 pub enum WriteTxn {
     /// PostgreSQL: sea-orm's transaction (its protocol pipelines `BEGIN` already).
     Postgres(DatabaseTransaction),
-    /// SQLite: the connection, `BEGIN` sent with the first statement.
+    /// SQLite: the writer's slot and connection, `BEGIN` sent with the first statement.
     Sqlite(SqliteWrite),
 }
 
@@ -38,7 +39,8 @@ pub struct SqliteWrite {
 }
 
 struct Inner {
-    conn: PoolConnection<Sqlite>,
+    /// The gate, holding the connection (`Some` until it is dropped to roll back).
+    gate: MutexGuard<'static, super::SqliteWriter>,
     state: State,
 }
 
@@ -67,11 +69,12 @@ enum Answer {
 }
 
 impl WriteTxn {
-    /// A SQLite write transaction on `conn` (nothing is sent until the first statement).
-    pub fn sqlite(conn: PoolConnection<Sqlite>) -> WriteTxn {
+    /// A SQLite write transaction on the gate's connection (nothing is sent until the
+    /// first statement).
+    pub(super) fn sqlite(gate: MutexGuard<'static, super::SqliteWriter>) -> WriteTxn {
         WriteTxn::Sqlite(SqliteWrite {
             inner: tokio::sync::Mutex::new(Inner {
-                conn,
+                gate,
                 state: State::Fresh,
             }),
         })
@@ -140,7 +143,7 @@ impl Inner {
             sqlx::AssertSqlSafe(sql),
             SqlxValues(sea_orm::sea_query::Values(values)),
         );
-        let conn = &mut *self.conn;
+        let conn = self.conn()?;
         let answer = match fetch {
             Fetch::Execute => conn.execute(query).await.map(Answer::Exec),
             Fetch::All => conn.fetch_all(query).await.map(Answer::Rows),
@@ -161,14 +164,21 @@ impl Inner {
         }
     }
 
+    fn conn(&mut self) -> Result<&mut sqlx::SqliteConnection, DbErr> {
+        self.gate
+            .conn
+            .as_mut()
+            .ok_or_else(|| DbErr::Custom("the writer's connection was closed".into()))
+    }
+
     async fn rollback(&mut self) -> Result<(), DbErr> {
         let was = std::mem::replace(&mut self.state, State::Done);
         if was != State::Open {
             return Ok(());
         }
-        if let Err(e) = self.conn.execute("ROLLBACK").await {
+        if let Err(e) = self.conn()?.execute("ROLLBACK").await {
             // Closing the connection rolls it back.
-            self.conn.close_on_drop();
+            self.gate.conn = None;
             return Err(DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))));
         }
         Ok(())
@@ -180,8 +190,8 @@ impl Drop for SqliteWrite {
         let inner = self.inner.get_mut();
         if inner.state == State::Open {
             // Unfinished (an error returned early, or the request was cancelled): the
-            // connection is closed, not pooled, and SQLite rolls its transaction back.
-            inner.conn.close_on_drop();
+            // connection is closed, not kept, and SQLite rolls its transaction back.
+            inner.gate.conn = None;
         }
     }
 }
