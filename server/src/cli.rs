@@ -331,6 +331,15 @@ async fn report_cmd(db: &DatabaseConnection, cmd: ReportCommand) -> anyhow::Resu
     write_out(bytes, out)
 }
 
+/// Before a command says its writes are done: they are on disk (SQLite commits at
+/// `synchronous=NORMAL`; the server's requests share an fsync, a command has its own).
+async fn durable(db: &DatabaseConnection) -> anyhow::Result<()> {
+    db::sync_now(db)
+        .await
+        .context("making the writes durable")?;
+    Ok(())
+}
+
 fn write_out(bytes: Vec<u8>, out: Option<PathBuf>) -> anyhow::Result<()> {
     match out {
         Some(path) => std::fs::write(&path, bytes)
@@ -391,6 +400,7 @@ async fn import(db: &DatabaseConnection, args: ImportArgs) -> anyhow::Result<()>
     };
     match ledger::import(db, &Caller::system(), &bytes, &opts).await {
         Ok(report) => {
+            durable(db).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -444,6 +454,7 @@ async fn add_user(
         password,
     )
     .await?;
+    durable(db).await?;
     println!(
         "added {} ({}) as account {}",
         acct.username, acct.role, acct.id
@@ -464,6 +475,7 @@ async fn codes(
         Some(town.id),
     )
     .await?;
+    durable(db).await?;
     let csv = enrollment::to_csv(&codes)?;
     match args.out {
         Some(path) => {
@@ -512,6 +524,7 @@ async fn policy_cmd(db: &DatabaseConnection, cmd: PolicyCommand) -> anyhow::Resu
                 (None, None) => bail!("give --preset or --file"),
             };
             let v = policy::set(db, &Caller::system(), county.id, town, args.from, &chosen).await?;
+            durable(db).await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         PolicyCommand::Show(args) => {

@@ -267,6 +267,29 @@ impl Durability {
     }
 }
 
+/// Makes every commit made so far on `db` durable now: one fsync of SQLite's WAL (see
+/// [`Durability`]), for the command-line writes, which have no request to share it
+/// with. Returns whether there was a WAL to sync (PostgreSQL and in-memory databases
+/// have none; PostgreSQL commits durably by itself).
+pub async fn sync_now(db: &DatabaseConnection) -> std::io::Result<bool> {
+    if is_postgres(db) {
+        return Ok(false);
+    }
+    let file = db.get_sqlite_connection_pool().connect_options();
+    let mut wal = file.get_filename().as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    if !wal.exists() {
+        return Ok(false);
+    }
+    let d = Durability {
+        wal: Some(wal),
+        ..Durability::default()
+    };
+    d.sync().await?;
+    Ok(d.fsyncs() == 1)
+}
+
 /// Whether the connection is to PostgreSQL (for the few places that report it).
 pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == sea_orm::DbBackend::Postgres
@@ -356,6 +379,19 @@ mod tests {
         // A failing statement fails the call.
         let bad = Statement::from_string(DbBackend::Sqlite, "INSERT INTO missing VALUES (1)");
         assert!(execute_all(&db, vec![insert(3, "z"), bad]).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_command_line_syncs_the_wal_of_a_file_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+        let db = connect(&url).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (x INTEGER)")
+            .await
+            .unwrap();
+        assert!(sync_now(&db).await.unwrap(), "the file's WAL is synced");
+        let memory = connect("sqlite::memory:").await.unwrap();
+        assert!(!sync_now(&memory).await.unwrap(), "no WAL in memory");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
