@@ -55,6 +55,9 @@ pub struct Settings {
     pub token_ttl_hours: i64,
     /// How long an enrollment code handed out by a town office stays valid.
     pub enrollment_ttl_days: i64,
+    /// An upload still unfinished this many days after its creation is discarded (tus
+    /// expiration; `Upload-Expires` says when). The client then starts it again.
+    pub upload_expiry_days: i64,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
     /// `tracing` filter, e.g. `info` or `bangfu_server=debug`.
@@ -76,6 +79,7 @@ impl Default for Settings {
             clock_tolerance_secs: 600,
             token_ttl_hours: 24 * 30,
             enrollment_ttl_days: 30,
+            upload_expiry_days: 30,
             workers: 0,
             log: "info,sea_orm_migration=warn".to_string(),
             argon2: Argon2Settings::default(),

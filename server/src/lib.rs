@@ -46,6 +46,8 @@ pub struct AppState {
     pub durability: Arc<db::Durability>,
     /// Recent failed logins and enrollments (see [`services::throttle`]).
     pub login_throttle: Arc<services::throttle::LoginThrottle>,
+    /// When expired uploads were last looked for (see [`services::upload_expiry::Sweeps`]).
+    pub upload_sweeps: Arc<services::upload_expiry::Sweeps>,
 }
 
 impl AppState {
@@ -61,6 +63,7 @@ impl AppState {
             signers: Arc::default(),
             durability: Arc::new(db::Durability::for_url(&settings.effective_database_url())),
             login_throttle: Arc::default(),
+            upload_sweeps: Arc::default(),
             settings,
         })
     }

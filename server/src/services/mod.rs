@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod signers;
 pub mod sync;
 pub mod throttle;
+pub mod upload_expiry;
 pub mod uploads;
 
 pub use caller::{Caller, Scope};

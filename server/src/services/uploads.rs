@@ -30,6 +30,8 @@ pub struct UploadState {
     pub offset: u64,
     pub length: u64,
     pub complete: bool,
+    /// When it was created (an unfinished upload expires a set time after).
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Parses tus `Upload-Metadata` (`key base64value,key2 base64value2`).
@@ -120,6 +122,7 @@ pub async fn create(
                 offset: length,
                 length,
                 complete: true,
+                created_at: row.created_at,
             };
             return Ok(Creation::Existing(row, at));
         }
@@ -216,6 +219,7 @@ pub async fn state(store: &Arc<dyn BlobStore>, row: &upload::Model) -> ApiResult
         offset,
         length,
         complete: row.status == "complete",
+        created_at: row.created_at,
     })
 }
 
@@ -240,6 +244,47 @@ pub async fn head(
     id: &str,
 ) -> ApiResult<UploadState> {
     state(store, &find(db, caller, id).await?).await
+}
+
+/// Marks an upload busy for the length of one PATCH (a second one at the same time is
+/// refused), or while the expiry sweep discards it.
+pub struct Busy<'a> {
+    set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+    id: String,
+}
+
+impl<'a> Busy<'a> {
+    /// The upload it marks.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Takes `id`, or refuses with a conflict when it is taken.
+    pub fn take(
+        set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+        id: &str,
+    ) -> ApiResult<Busy<'a>> {
+        let mut guard = set
+            .lock()
+            .map_err(|_| ApiError::Internal("upload lock poisoned".into()))?;
+        if !guard.insert(id.to_string()) {
+            return Err(ApiError::Conflict(
+                "another PATCH to this upload is in progress".into(),
+            ));
+        }
+        Ok(Busy {
+            set,
+            id: id.to_string(),
+        })
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut guard) = self.set.lock() {
+            guard.remove(&self.id);
+        }
+    }
 }
 
 /// A checksum the client sent with a PATCH (tus checksum extension).

@@ -10,6 +10,7 @@ use crate::AppState;
 use crate::entities::upload;
 use crate::error::{ApiError, ApiResult};
 use crate::services::Caller;
+use crate::services::upload_expiry;
 use crate::services::uploads::{self, ChunkChecksum, ChunkHasher, Creation, FileCheck};
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -35,7 +36,10 @@ fn number(req: &HttpRequest, name: &str) -> ApiResult<u64> {
 pub async fn options(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::NoContent()
         .insert_header(("Tus-Version", "1.0.0"))
-        .insert_header(("Tus-Extension", "creation,creation-with-upload,checksum"))
+        .insert_header((
+            "Tus-Extension",
+            "creation,creation-with-upload,checksum,expiration",
+        ))
         .insert_header(("Tus-Max-Size", state.settings.max_upload_bytes.to_string()))
         .insert_header(("Tus-Checksum-Algorithm", "sha1,sha256"))
         .finish()
@@ -96,32 +100,40 @@ async fn create_upload(
         declared,
     )
     .await?;
-    let (id, offset) = match creation {
+    upload_expiry::sweep_if_due(&state);
+    let (id, offset, created) = match creation {
         // An upload nothing has reached yet takes the bytes; any other already holds
         // some (or all): the client continues from its offset.
         Creation::Existing(row, at) if with_bytes && at.offset == 0 && !at.complete => {
-            let _busy = Busy::take(&state.busy_uploads, &row.id)?;
+            let _busy = uploads::Busy::take(&state.busy_uploads, &row.id)?;
+            let (id, created) = (row.id.clone(), row.created_at);
             (
-                row.id.clone(),
+                id,
                 receive(&state, (row, true), 0, checksum, body).await?,
+                created,
             )
         }
-        Creation::Existing(_, at) => (at.id, at.offset),
-        Creation::New(row) if with_bytes => (
-            row.id.clone(),
-            receive(&state, (row, false), 0, checksum, body).await?,
-        ),
+        Creation::Existing(_, at) => (at.id, at.offset, at.created_at),
+        Creation::New(row) if with_bytes => {
+            let (id, created) = (row.id.clone(), row.created_at);
+            (
+                id,
+                receive(&state, (row, false), 0, checksum, body).await?,
+                created,
+            )
+        }
         Creation::New(row) => {
             uploads::keep(&state.db, &row).await?;
-            (row.id, 0)
+            (row.id, 0, row.created_at)
         }
     };
-    Ok(synced(
-        HttpResponse::Created()
-            .insert_header(("Location", format!("/api/v1/files/{id}")))
-            .insert_header(("Upload-Offset", offset.to_string()))
-            .finish(),
-    ))
+    let mut resp = HttpResponse::Created();
+    resp.insert_header(("Location", format!("/api/v1/files/{id}")))
+        .insert_header(("Upload-Offset", offset.to_string()));
+    if offset < length {
+        resp.insert_header(("Upload-Expires", expires(&state, created)));
+    }
+    Ok(synced(resp.finish()))
 }
 
 /// `HEAD /files/{id}`: the offset to resume from.
@@ -133,45 +145,19 @@ pub async fn head(
 ) -> ApiResult<HttpResponse> {
     require_tus(&req)?;
     let upload = uploads::head(&state.db, &state.store, &caller, &id).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Upload-Offset", upload.offset.to_string()))
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header(("Upload-Offset", upload.offset.to_string()))
         .insert_header(("Upload-Length", upload.length.to_string()))
-        .insert_header(("Cache-Control", "no-store"))
-        .finish())
-}
-
-/// Marks an upload busy for the length of one PATCH.
-struct Busy<'a> {
-    set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
-    id: String,
-}
-
-impl<'a> Busy<'a> {
-    fn take(
-        set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
-        id: &str,
-    ) -> ApiResult<Busy<'a>> {
-        let mut guard = set
-            .lock()
-            .map_err(|_| ApiError::Internal("upload lock poisoned".into()))?;
-        if !guard.insert(id.to_string()) {
-            return Err(ApiError::Conflict(
-                "another PATCH to this upload is in progress".into(),
-            ));
-        }
-        Ok(Busy {
-            set,
-            id: id.to_string(),
-        })
+        .insert_header(("Cache-Control", "no-store"));
+    if !upload.complete {
+        resp.insert_header(("Upload-Expires", expires(&state, upload.created_at)));
     }
+    Ok(resp.finish())
 }
 
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut guard) = self.set.lock() {
-            guard.remove(&self.id);
-        }
-    }
+/// `Upload-Expires` of an unfinished upload created at `created`.
+fn expires(state: &AppState, created: chrono::DateTime<chrono::Utc>) -> String {
+    upload_expiry::expires_header(&state.settings, created)
 }
 
 /// `PATCH /files/{id}`: appends bytes at `Upload-Offset`, streaming them to storage.
@@ -201,19 +187,21 @@ async fn append(
     let offset = number(&req, "Upload-Offset")?;
     let checksum = checksum_of(&req)?;
     let row = uploads::find(&state.db, &caller, &id).await?;
-    let _busy = Busy::take(&state.busy_uploads, &row.id)?;
+    let _busy = uploads::Busy::take(&state.busy_uploads, &row.id)?;
     if row.status == "complete" || offset > row.length as u64 {
         let held = uploads::state(&state.store, &row).await?.offset;
         return Err(ApiError::Conflict(format!(
             "Upload-Offset {offset} does not match the server's offset {held}"
         )));
     }
+    let (length, created) = (row.length as u64, row.created_at);
     let new_offset = receive(&state, (row, true), offset, checksum, body).await?;
-    Ok(synced(
-        HttpResponse::NoContent()
-            .insert_header(("Upload-Offset", new_offset.to_string()))
-            .finish(),
-    ))
+    let mut resp = HttpResponse::NoContent();
+    resp.insert_header(("Upload-Offset", new_offset.to_string()));
+    if new_offset < length {
+        resp.insert_header(("Upload-Expires", expires(&state, created)));
+    }
+    Ok(synced(resp.finish()))
 }
 
 /// Upload answers need no group commit: the bytes they acknowledge were synced by the
