@@ -77,7 +77,13 @@ pub async fn import(
     }
     let towns = jurisdictions::children(db, county_id).await?;
     let known: Vec<String> = towns.iter().map(|t| t.name.clone()).collect();
-    let parsed = read::parse(bytes, &known).map_err(ApiError::InvalidLedger)?;
+    // Parsing a county's spreadsheet takes long enough to hold up the sync requests an
+    // HTTP worker serves: it runs on a blocking thread.
+    let owned = bytes.to_vec();
+    let parsed = tokio::task::spawn_blocking(move || read::parse(&owned, &known))
+        .await
+        .map_err(|e| ApiError::Internal(format!("parsing a ledger: {e}")))?
+        .map_err(ApiError::InvalidLedger)?;
     let policy = policy::effective(db, county_id, None, opts.effective_from).await?;
     let txn = db.begin().await?;
     let ctx = Ctx {

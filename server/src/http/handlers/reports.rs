@@ -21,7 +21,7 @@ pub enum ReportFormat {
     Pdf,
 }
 
-fn respond<T: Serialize>(
+async fn respond<T: Serialize>(
     value: &T,
     tables: impl FnOnce(&T) -> Vec<Table>,
     format: ReportFormat,
@@ -38,22 +38,37 @@ fn respond<T: Serialize>(
     };
     Ok(match format {
         ReportFormat::Json => HttpResponse::Ok().json(value),
-        ReportFormat::Csv => file(
-            "text/csv; charset=utf-8",
-            "csv",
-            report_files::to_csv(&tables(value))?,
-        ),
-        ReportFormat::Xlsx => file(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-            report_files::to_xlsx(&tables(value))?,
-        ),
-        ReportFormat::Pdf => file(
-            "application/pdf",
-            "pdf",
-            crate::report_pdf::to_pdf(&tables(value), None)?,
-        ),
+        ReportFormat::Csv => {
+            let tables = tables(value);
+            let bytes = rendered(move || report_files::to_csv(&tables)).await?;
+            file("text/csv; charset=utf-8", "csv", bytes)
+        }
+        ReportFormat::Xlsx => {
+            let tables = tables(value);
+            let bytes = rendered(move || report_files::to_xlsx(&tables)).await?;
+            file(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "xlsx",
+                bytes,
+            )
+        }
+        ReportFormat::Pdf => {
+            let tables = tables(value);
+            let bytes = rendered(move || crate::report_pdf::to_pdf(&tables, None)).await?;
+            file("application/pdf", "pdf", bytes)
+        }
     })
+}
+
+/// Renders a report file on a blocking thread: a county's spreadsheet or PDF takes
+/// long enough that, on an HTTP worker, it would hold up every sync request that
+/// worker serves.
+async fn rendered(
+    render: impl FnOnce() -> ApiResult<Vec<u8>> + Send + 'static,
+) -> ApiResult<Vec<u8>> {
+    tokio::task::spawn_blocking(render)
+        .await
+        .map_err(|e| ApiError::Internal(format!("rendering a report: {e}")))?
 }
 
 /// Query of the sheet endpoints.
@@ -83,7 +98,9 @@ pub async fn attendance(
     if q.format == Some(ReportFormat::Pdf) {
         // The printed sheet carries the submission's version, time and device signature.
         let signature = crate::report_pdf::sheet_signature(&state.db, &sheet).await?;
-        let bytes = crate::report_pdf::sheet_pdf(&sheet, signature.as_deref())?;
+        let printed = sheet.clone();
+        let bytes =
+            rendered(move || crate::report_pdf::sheet_pdf(&printed, signature.as_deref())).await?;
         return Ok(HttpResponse::Ok()
             .content_type("application/pdf")
             .insert_header((
@@ -98,6 +115,7 @@ pub async fn attendance(
         q.format.unwrap_or_default(),
         &format!("attendance-{}", q.quarter),
     )
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/attendance/versions", params(SheetQuery), responses((status = 200, body = Vec<AttendanceSheet>)))]
@@ -150,6 +168,7 @@ pub async fn town(
         q.format.unwrap_or_default(),
         &format!("town-{}", q.quarter),
     )
+    .await
 }
 
 /// Query of the county report.
@@ -176,6 +195,7 @@ pub async fn county(
         q.format.unwrap_or_default(),
         &format!("county-{}", q.quarter),
     )
+    .await
 }
 
 /// Query of the drill-down.
