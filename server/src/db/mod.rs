@@ -105,14 +105,14 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<(WriteGuard, WriteTx
     }
     let mut gate = SQLITE_WRITER.lock().await;
     let pool = db.get_sqlite_connection_pool();
-    let file = pool.connect_options().get_filename().to_path_buf();
-    if gate.conn.is_none() || gate.file != file {
+    let options = pool.connect_options();
+    if gate.conn.is_none() || gate.file.as_path() != options.get_filename() {
         let conn = pool
             .acquire()
             .await
             .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e))))?;
         gate.conn = Some(conn.detach());
-        gate.file = file;
+        gate.file = options.get_filename().to_path_buf();
     }
     Ok((None, WriteTxn::sqlite(gate)))
 }
@@ -227,11 +227,7 @@ impl Durability {
     /// For the database at `url` (nothing to do unless it is a SQLite file).
     pub fn for_url(url: &str) -> Durability {
         Durability {
-            wal: sqlite_file(url).map(|f| {
-                let mut name = f.into_os_string();
-                name.push("-wal");
-                PathBuf::from(name)
-            }),
+            wal: sqlite_file(url).as_deref().map(wal_of),
             ..Durability::default()
         }
     }
@@ -247,15 +243,7 @@ impl Durability {
             return Ok(());
         }
         let covered = self.tickets.load(Ordering::SeqCst);
-        let wal = wal.clone();
-        tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
-            Ok(f) => f.sync_data(),
-            // No WAL: everything was checkpointed into the (synced) database file.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        })
-        .await
-        .map_err(std::io::Error::other)??;
+        fsync_wal(wal.clone()).await?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         *synced = covered;
         Ok(())
@@ -275,19 +263,27 @@ pub async fn sync_now(db: &DatabaseConnection) -> std::io::Result<bool> {
     if is_postgres(db) {
         return Ok(false);
     }
-    let file = db.get_sqlite_connection_pool().connect_options();
-    let mut wal = file.get_filename().as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = PathBuf::from(wal);
-    if !wal.exists() {
-        return Ok(false);
-    }
-    let d = Durability {
-        wal: Some(wal),
-        ..Durability::default()
-    };
-    d.sync().await?;
-    Ok(d.fsyncs() == 1)
+    let options = db.get_sqlite_connection_pool().connect_options();
+    fsync_wal(wal_of(options.get_filename())).await
+}
+
+/// The write-ahead log of the SQLite database `file`.
+fn wal_of(file: &std::path::Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// `fdatasync` of a WAL on a blocking thread; `false` when there is none (everything
+/// was checkpointed into the synced database file, or the database is in memory).
+async fn fsync_wal(wal: PathBuf) -> std::io::Result<bool> {
+    tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
+        Ok(f) => f.sync_data().map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// Whether the connection is to PostgreSQL (for the few places that report it).

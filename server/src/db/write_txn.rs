@@ -25,7 +25,7 @@ use tokio::sync::MutexGuard;
 
 /// A transaction that will write; see the module documentation. Use it as any
 /// `ConnectionTrait`, and finish it with [`WriteTxn::commit`] or
-/// [`WriteTxn::commit_with`].
+/// [`WriteTxn::commit_with`]; dropping it unfinished rolls it back.
 pub enum WriteTxn {
     /// PostgreSQL: sea-orm's transaction (its protocol pipelines `BEGIN` already).
     Postgres(DatabaseTransaction),
@@ -107,17 +107,6 @@ impl WriteTxn {
             }
         }
     }
-
-    /// Rolls back what was written.
-    pub async fn rollback(self) -> Result<(), DbErr> {
-        match self {
-            WriteTxn::Postgres(txn) => txn.rollback().await,
-            WriteTxn::Sqlite(w) => {
-                let mut inner = w.inner.lock().await;
-                inner.rollback().await
-            }
-        }
-    }
 }
 
 impl Inner {
@@ -159,7 +148,7 @@ impl Inner {
                 // this transaction are undone here, so nothing half-written can commit.
                 let _ = self.rollback().await;
                 self.state = State::Aborted;
-                Err(DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))
+                Err(query_err(e))
             }
         }
     }
@@ -179,10 +168,15 @@ impl Inner {
         if let Err(e) = self.conn()?.execute("ROLLBACK").await {
             // Closing the connection rolls it back.
             self.gate.conn = None;
-            return Err(DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))));
+            return Err(query_err(e));
         }
         Ok(())
     }
+}
+
+/// A driver error as sea-orm reports one.
+fn query_err(e: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
 }
 
 impl Drop for SqliteWrite {

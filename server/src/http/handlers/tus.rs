@@ -130,9 +130,7 @@ async fn create_upload(
     let mut resp = HttpResponse::Created();
     resp.insert_header(("Location", format!("/api/v1/files/{id}")))
         .insert_header(("Upload-Offset", offset.to_string()));
-    if offset < length {
-        resp.insert_header(("Upload-Expires", expires(&state, created)));
-    }
+    expiry(&mut resp, &state, created, offset < length);
     Ok(synced(resp.finish()))
 }
 
@@ -149,15 +147,22 @@ pub async fn head(
     resp.insert_header(("Upload-Offset", upload.offset.to_string()))
         .insert_header(("Upload-Length", upload.length.to_string()))
         .insert_header(("Cache-Control", "no-store"));
-    if !upload.complete {
-        resp.insert_header(("Upload-Expires", expires(&state, upload.created_at)));
-    }
+    expiry(&mut resp, &state, upload.created_at, !upload.complete);
     Ok(resp.finish())
 }
 
-/// `Upload-Expires` of an unfinished upload created at `created`.
-fn expires(state: &AppState, created: chrono::DateTime<chrono::Utc>) -> String {
-    upload_expiry::expires_header(&state.settings, created)
+/// Adds `Upload-Expires` to the answer about an upload created at `created`, when it is
+/// `unfinished` (a finished upload does not expire).
+fn expiry(
+    resp: &mut actix_web::HttpResponseBuilder,
+    state: &AppState,
+    created: chrono::DateTime<chrono::Utc>,
+    unfinished: bool,
+) {
+    if unfinished {
+        let at = upload_expiry::expires_header(&state.settings, created);
+        resp.insert_header(("Upload-Expires", at));
+    }
 }
 
 /// `PATCH /files/{id}`: appends bytes at `Upload-Offset`, streaming them to storage.
@@ -198,9 +203,7 @@ async fn append(
     let new_offset = receive(&state, (row, true), offset, checksum, body).await?;
     let mut resp = HttpResponse::NoContent();
     resp.insert_header(("Upload-Offset", new_offset.to_string()));
-    if new_offset < length {
-        resp.insert_header(("Upload-Expires", expires(&state, created)));
-    }
+    expiry(&mut resp, &state, created, new_offset < length);
     Ok(synced(resp.finish()))
 }
 
