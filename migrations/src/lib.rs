@@ -11,6 +11,7 @@ mod m20261122_000002_create_sync;
 mod m20261122_000003_create_attendance;
 mod m20261122_000004_index_record_targets;
 mod m20261201_000005_index_counted_days;
+mod m20261201_000006_widen_integers;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_attendance::Migration),
             Box::new(m20261122_000004_index_record_targets::Migration),
             Box::new(m20261201_000005_index_counted_days::Migration),
+            Box::new(m20261201_000006_widen_integers::Migration),
         ]
     }
 }

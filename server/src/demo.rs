@@ -237,7 +237,7 @@ async fn add_members(db: &DatabaseConnection, county_id: i64) -> ApiResult<()> {
                 birth_year: Some(1960 + rng.next(55) as i32),
             });
         }
-        let size = members.len() as i32;
+        let size = members.len() as i64;
         let mut active = h.into_active_model();
         active.members = Set(serde_json::to_string(&members).unwrap_or_else(|_| "[]".into()));
         active.size = Set(Some(size));

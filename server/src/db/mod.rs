@@ -2,10 +2,7 @@
 //! scheme, and migrated to the current schema. Everything else is backend-agnostic.
 
 use bangfu_migrations::{Migrator, MigratorTrait};
-use sea_orm::sqlx::{
-    self,
-    sqlite::{SqliteJournalMode, SqliteSynchronous},
-};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryTrait,
     Statement, TransactionTrait,
@@ -14,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+mod sqlite_values;
 mod write_txn;
 pub use write_txn::WriteTxn;
 
@@ -40,7 +38,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(10))
+                    .busy_timeout(BUSY_TIMEOUT)
             });
     } else {
         opts.max_connections(16);
@@ -63,14 +61,14 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// The guard of [`write_gate`]: SQLite's one writer slot in this process.
 pub type WriteGuard = Option<tokio::sync::MutexGuard<'static, SqliteWriter>>;
 
-/// SQLite's writer slot, and the connection the last write transaction used, kept for
-/// the next one. A pooled connection costs a hand-off to its thread on every return to
-/// the pool (sqlx pings it); the writer's is taken out of the pool (detached) and
-/// reused instead. `file` names the database it is for: in a process with several
-/// databases (the tests) the slot changes hands and the connection is replaced.
+/// SQLite's writer slot, and the writer's own connection to the database file: not one
+/// of sqlx's (each call to those is a hand-off to the connection's thread) but one
+/// driven in place, see [`WriteTxn`]. `file` names the database it is for: in a
+/// process with several databases (the tests) the slot changes hands and the
+/// connection is replaced.
 pub struct SqliteWriter {
     file: PathBuf,
-    conn: Option<sqlx::SqliteConnection>,
+    conn: Option<rusqlite::Connection>,
 }
 
 static SQLITE_WRITER: tokio::sync::Mutex<SqliteWriter> =
@@ -96,7 +94,7 @@ pub async fn write_gate(db: &impl ConnectionTrait) -> WriteGuard {
 /// `BEGIN IMMEDIATE`, so a transaction that reads before it writes takes the write lock
 /// up front instead of failing at its first write when another connection committed in
 /// between (`SQLITE_BUSY_SNAPSHOT` is not retried by the busy handler). On SQLite the
-/// `BEGIN` costs no call of its own and the transaction holds the gate itself (the
+/// transaction runs on the writer's own connection and holds the gate itself (the
 /// guard returned is `None`; see [`WriteTxn`]).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<(WriteGuard, WriteTxn), DbErr> {
     if is_postgres(db) {
@@ -104,18 +102,50 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<(WriteGuard, WriteTx
         return Ok((gate, WriteTxn::Postgres(db.begin().await?)));
     }
     let mut gate = SQLITE_WRITER.lock().await;
-    let pool = db.get_sqlite_connection_pool();
-    let options = pool.connect_options();
-    if gate.conn.is_none() || gate.file.as_path() != options.get_filename() {
-        let conn = pool
-            .acquire()
-            .await
-            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e))))?;
-        gate.conn = Some(conn.detach());
-        gate.file = options.get_filename().to_path_buf();
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let file = options.get_filename();
+    let idle = gate
+        .conn
+        .as_ref()
+        .is_some_and(rusqlite::Connection::is_autocommit);
+    if !idle || gate.file.as_path() != file {
+        gate.conn = None;
+        gate.conn = Some(open_writer(file)?);
+        gate.file = file.to_path_buf();
     }
     Ok((None, WriteTxn::sqlite(gate)))
 }
+
+/// Opens the writer's connection to `file` with the settings [`connect`] gives the
+/// pool's (the WAL itself is the database's, set when the pool first connected).
+fn open_writer(file: &std::path::Path) -> Result<rusqlite::Connection, DbErr> {
+    use rusqlite::OpenFlags;
+    let fail = |e: rusqlite::Error| {
+        DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
+            "cannot open the writer's connection to {}: {e}",
+            file.display()
+        )))
+    };
+    if file.as_os_str().is_empty() || file.to_string_lossy().starts_with(":memory:") {
+        return Err(DbErr::Custom(
+            "writes need a SQLite database file, not an in-memory database".into(),
+        ));
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        .map_err(fail)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+/// How long a connection waits for SQLite's lock held by another process (a
+/// command-line import beside a running server) before it gives up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Values per `IN (…)` list of a lookup: well under SQLite's and PostgreSQL's bind
 /// limits.
@@ -193,14 +223,22 @@ pub fn tag_of(row: &sea_orm::QueryResult) -> Result<String, DbErr> {
     row.try_get("", TAG)
 }
 
-/// Statements joined by `;` with their values in order (SQLite binds each statement's
-/// `?` in turn).
+/// What [`joined`] puts between statements: the `;` that ends one, and a comment the
+/// writer's connection splits them at again ([`WriteTxn`] runs them one by one, each
+/// from its own prepared-statement cache entry). Values are bound, never spliced, so
+/// the break cannot occur inside a statement.
+pub(crate) const STATEMENT_BREAK: &str = ";\n/* bangfu: next statement */\n";
+
+/// Statements joined by [`STATEMENT_BREAK`] with their values in order (SQLite binds
+/// each statement's `?` in turn).
 fn joined(stmts: Vec<Statement>) -> (String, Vec<sea_orm::Value>) {
     let mut sql = String::new();
     let mut values = Vec::new();
     for stmt in stmts {
+        if !sql.is_empty() {
+            sql.push_str(STATEMENT_BREAK);
+        }
         sql.push_str(&stmt.sql);
-        sql.push_str(";\n");
         values.extend(stmt.values.map(|v| v.0).unwrap_or_default());
     }
     (sql, values)

@@ -1,26 +1,25 @@
 //! The write transaction of [`super::begin_write`]: on PostgreSQL an ordinary one, on
 //! SQLite the writer's own connection (kept between transactions, see
-//! [`super::SqliteWriter`]) whose `BEGIN IMMEDIATE` rides on the first statement sent
-//! and whose `COMMIT` can ride on the last.
+//! [`super::SqliteWriter`]), driven synchronously on the calling thread through
+//! `rusqlite`.
 //!
-//! Why: every call to a SQLite connection is a hand-off to its worker thread and back,
-//! and sqlx's own `BEGIN` and `COMMIT` are rendezvous hand-offs (the worker waits for the
-//! caller to take the answer). Those two calls were a third of a small push's thread
-//! switches. Here a push is two calls (`BEGIN; reads` and `writes; COMMIT`) and a photo's
-//! record two (`BEGIN; writes; reads` and `COMMIT`).
+//! Why: SQLite has one writer at a time, so how long a transaction holds the write gate
+//! bounds every write the server makes. Through sqlx every call is a hand-off to the
+//! connection's worker thread and back, and the task then waits its turn on a busy HTTP
+//! worker: a push's two calls held the gate ~430 µs under the reference load, for
+//! ~60 µs of SQLite work. Run in place, a transaction holds the gate for its work only.
+//! Statements are built by sea-orm as for PostgreSQL; they are bound and their rows
+//! decoded in [`super::sqlite_values`].
 //!
 //! Nothing is left half-written: a statement that fails rolls the whole transaction
 //! back at once (later calls are refused), and a transaction dropped unfinished (an
-//! error path, a cancelled request) has its connection closed instead of kept, which
-//! rolls it back.
+//! error path, a cancelled request) is rolled back as it is dropped.
 
-use sea_orm::sqlx::{self, Executor};
+use super::sqlite_values::{self, Column};
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
     Statement,
 };
-use sea_query_sqlx::SqlxValues;
-use std::sync::Arc;
 use tokio::sync::MutexGuard;
 
 /// A transaction that will write; see the module documentation. Use it as any
@@ -29,26 +28,26 @@ use tokio::sync::MutexGuard;
 pub enum WriteTxn {
     /// PostgreSQL: sea-orm's transaction (its protocol pipelines `BEGIN` already).
     Postgres(DatabaseTransaction),
-    /// SQLite: the writer's slot and connection, `BEGIN` sent with the first statement.
+    /// SQLite: the writer's slot and connection.
     Sqlite(SqliteWrite),
 }
 
 /// The SQLite side of [`WriteTxn`].
 pub struct SqliteWrite {
-    inner: tokio::sync::Mutex<Inner>,
+    inner: std::sync::Mutex<Inner>,
 }
 
 struct Inner {
-    /// The gate, holding the connection (`Some` until it is dropped to roll back).
+    /// The gate, holding the connection.
     gate: MutexGuard<'static, super::SqliteWriter>,
     state: State,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Nothing sent yet: the next statement carries `BEGIN IMMEDIATE`.
+    /// Nothing sent yet: the first statement begins the transaction.
     Fresh,
-    /// `BEGIN` sent (the transaction may hold the write lock).
+    /// `BEGIN IMMEDIATE` done: the transaction holds SQLite's write lock.
     Open,
     /// Rolled back after a failed statement: every later call is refused.
     Aborted,
@@ -57,6 +56,7 @@ enum State {
 }
 
 /// What a call wants back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fetch {
     Execute,
     All,
@@ -64,8 +64,8 @@ enum Fetch {
 }
 
 enum Answer {
-    Exec(sqlx::sqlite::SqliteQueryResult),
-    Rows(Vec<sqlx::sqlite::SqliteRow>),
+    Exec(ExecResult),
+    Rows(Vec<QueryResult>),
 }
 
 impl WriteTxn {
@@ -73,7 +73,7 @@ impl WriteTxn {
     /// first statement).
     pub(super) fn sqlite(gate: MutexGuard<'static, super::SqliteWriter>) -> WriteTxn {
         WriteTxn::Sqlite(SqliteWrite {
-            inner: tokio::sync::Mutex::new(Inner {
+            inner: std::sync::Mutex::new(Inner {
                 gate,
                 state: State::Fresh,
             }),
@@ -86,119 +86,180 @@ impl WriteTxn {
         self.commit_with(Vec::new()).await
     }
 
-    /// Runs `stmts` (as [`super::execute_all`] does) and commits, on SQLite in one call.
+    /// Runs `stmts` (as [`super::execute_all`] does) and commits.
     pub async fn commit_with(self, stmts: Vec<Statement>) -> Result<(), DbErr> {
         match self {
             WriteTxn::Postgres(txn) => {
                 super::execute_all(&txn, stmts).await?;
                 txn.commit().await
             }
-            WriteTxn::Sqlite(w) => {
-                let mut inner = w.inner.lock().await;
+            WriteTxn::Sqlite(w) => w.with(|inner| {
                 if stmts.is_empty() && inner.state == State::Fresh {
                     inner.state = State::Done;
                     return Ok(());
                 }
-                let (mut sql, values) = super::joined(stmts);
-                sql.push_str("COMMIT");
-                inner.run(sql, values, Fetch::Execute).await?;
+                for stmt in stmts {
+                    inner.run(stmt, Fetch::Execute)?;
+                }
+                inner.guarded(|conn| plain(conn, "COMMIT"))?;
                 inner.state = State::Done;
                 Ok(())
-            }
+            }),
         }
     }
 }
 
 impl Inner {
-    /// Sends one call: `sql` (prefixed by `BEGIN IMMEDIATE` on the first) with its
-    /// values. A failure rolls the transaction back before it is returned.
-    async fn run(
-        &mut self,
-        sql: String,
-        values: Vec<sea_orm::Value>,
-        fetch: Fetch,
-    ) -> Result<Answer, DbErr> {
-        let sql = match self.state {
-            State::Fresh => format!("BEGIN IMMEDIATE;\n{sql}"),
-            State::Open => sql,
+    /// Runs one call: `stmt`, or the statements [`super::joined`] put in it, each with
+    /// its own values, beginning the transaction first if this is the first call. A
+    /// failure rolls the transaction back before it is returned.
+    fn run(&mut self, stmt: Statement, fetch: Fetch) -> Result<Answer, DbErr> {
+        match self.state {
+            State::Fresh => {
+                self.guarded(|conn| plain(conn, "BEGIN IMMEDIATE"))?;
+                self.state = State::Open;
+            }
+            State::Open => {}
             State::Aborted | State::Done => {
                 return Err(DbErr::Custom(
                     "the write transaction was already rolled back or committed".into(),
                 ));
             }
-        };
-        self.state = State::Open;
-        let query = sqlx::query_with(
-            sqlx::AssertSqlSafe(sql),
-            SqlxValues(sea_orm::sea_query::Values(values)),
-        );
-        let conn = self.conn()?;
-        let answer = match fetch {
-            Fetch::Execute => conn.execute(query).await.map(Answer::Exec),
-            Fetch::All => conn.fetch_all(query).await.map(Answer::Rows),
-            Fetch::One => conn
-                .fetch_optional(query)
-                .await
-                .map(|row| Answer::Rows(row.into_iter().collect())),
-        };
-        match answer {
-            Ok(answer) => Ok(answer),
-            Err(e) => {
-                // The statement's own changes are undone by SQLite; the earlier ones of
-                // this transaction are undone here, so nothing half-written can commit.
-                let _ = self.rollback().await;
-                self.state = State::Aborted;
-                Err(query_err(e))
-            }
         }
+        let values = stmt.values.map(|v| v.0).unwrap_or_default();
+        self.guarded(|conn| statements(conn, &stmt.sql, &values, fetch))
     }
 
-    fn conn(&mut self) -> Result<&mut sqlx::SqliteConnection, DbErr> {
-        self.gate
+    /// Runs `f` on the connection; if it fails, the transaction is rolled back and
+    /// every later call refused.
+    fn guarded<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, DbErr>,
+    ) -> Result<T, DbErr> {
+        let conn = self
+            .gate
             .conn
-            .as_mut()
-            .ok_or_else(|| DbErr::Custom("the writer's connection was closed".into()))
+            .as_ref()
+            .ok_or_else(|| DbErr::Custom("the writer's connection is closed".into()))?;
+        let out = f(conn);
+        if out.is_err() {
+            self.rollback();
+            self.state = State::Aborted;
+        }
+        out
     }
 
-    async fn rollback(&mut self) -> Result<(), DbErr> {
-        let was = std::mem::replace(&mut self.state, State::Done);
-        if was != State::Open {
-            return Ok(());
-        }
-        if let Err(e) = self.conn()?.execute("ROLLBACK").await {
-            // Closing the connection rolls it back.
+    /// Rolls back an open transaction. Should `ROLLBACK` itself fail, the connection is
+    /// closed, which rolls it back.
+    fn rollback(&mut self) {
+        let Some(conn) = &self.gate.conn else { return };
+        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
             self.gate.conn = None;
-            return Err(query_err(e));
         }
-        Ok(())
     }
 }
 
+/// Runs a statement without values or rows (`BEGIN`, `COMMIT`).
+fn plain(conn: &rusqlite::Connection, sql: &str) -> Result<(), DbErr> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.raw_execute())
+        .map(drop)
+        .map_err(|e| exec_err(&e))
+}
+
+/// Runs the statements in `sql` (one, or several joined by [`super::STATEMENT_BREAK`]),
+/// each binding the next of `values` in turn.
+fn statements(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    values: &[sea_orm::Value],
+    fetch: Fetch,
+) -> Result<Answer, DbErr> {
+    let mut rows = Vec::new();
+    let mut affected = 0;
+    let mut rest = values;
+    for piece in sql.split(super::STATEMENT_BREAK) {
+        if piece.trim().is_empty() {
+            continue;
+        }
+        let mut stmt = conn.prepare_cached(piece).map_err(|e| query_err(&e))?;
+        let n = stmt.parameter_count();
+        let Some((mine, later)) = (rest.len() >= n).then(|| rest.split_at(n)) else {
+            return Err(DbErr::Custom(format!(
+                "a statement wants {n} values, {} are left",
+                rest.len()
+            )));
+        };
+        rest = later;
+        for (i, v) in mine.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, sqlite_values::bind(v)?)
+                .map_err(|e| query_err(&e))?;
+        }
+        let cols: Vec<Column> = if fetch == Fetch::Execute {
+            Vec::new()
+        } else {
+            sqlite_values::columns(&stmt)
+        };
+        let mut out = stmt.raw_query();
+        while let Some(row) = out.next().map_err(|e| query_err(&e))? {
+            if fetch != Fetch::Execute {
+                rows.push(sqlite_values::row(row, &cols)?);
+            }
+        }
+        drop(out);
+        affected += conn.changes();
+    }
+    if !rest.is_empty() {
+        return Err(DbErr::Custom(format!("{} values left unbound", rest.len())));
+    }
+    Ok(match fetch {
+        Fetch::Execute => {
+            Answer::Exec(sqlite_values::executed(conn.last_insert_rowid(), affected)?)
+        }
+        Fetch::All => Answer::Rows(sqlite_values::results(rows)?),
+        Fetch::One => Answer::Rows(sqlite_values::results(rows.into_iter().take(1).collect())?),
+    })
+}
+
 /// A driver error as sea-orm reports one.
-fn query_err(e: sqlx::Error) -> DbErr {
-    DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
+fn query_err(e: &rusqlite::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::Internal(e.to_string()))
+}
+
+fn exec_err(e: &rusqlite::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::Internal(e.to_string()))
 }
 
 impl Drop for SqliteWrite {
     fn drop(&mut self) {
-        let inner = self.inner.get_mut();
-        if inner.state == State::Open {
-            // Unfinished (an error returned early, or the request was cancelled): the
-            // connection is closed, not kept, and SQLite rolls its transaction back.
-            inner.gate.conn = None;
+        match self.inner.get_mut() {
+            // Unfinished (an error returned early, or the request was cancelled): rolled
+            // back here, so the next transaction finds the connection idle.
+            Ok(inner) if inner.state == State::Open => inner.rollback(),
+            Ok(_) => {}
+            // A panic mid-call: nothing is known of the connection; closing it rolls
+            // back whatever it holds.
+            Err(poisoned) => poisoned.into_inner().gate.conn = None,
         }
     }
 }
 
 impl SqliteWrite {
-    async fn call(&self, stmt: Statement, fetch: Fetch) -> Result<Answer, DbErr> {
-        let values = stmt.values.map(|v| v.0).unwrap_or_default();
-        self.inner.lock().await.run(stmt.sql, values, fetch).await
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, DbErr>) -> Result<T, DbErr> {
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| DbErr::Custom("the write transaction failed mid-call".into()))?;
+        f(&mut inner)
     }
 
-    async fn rows(&self, stmt: Statement, fetch: Fetch) -> Result<Vec<QueryResult>, DbErr> {
-        match self.call(stmt, fetch).await? {
-            Answer::Rows(rows) => Ok(rows.into_iter().map(QueryResult::from).collect()),
+    fn call(&self, stmt: Statement, fetch: Fetch) -> Result<Answer, DbErr> {
+        self.with(|inner| inner.run(stmt, fetch))
+    }
+
+    fn rows(&self, stmt: Statement, fetch: Fetch) -> Result<Vec<QueryResult>, DbErr> {
+        match self.call(stmt, fetch)? {
+            Answer::Rows(rows) => Ok(rows),
             Answer::Exec(_) => Ok(Vec::new()),
         }
     }
@@ -216,8 +277,8 @@ impl ConnectionTrait for WriteTxn {
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         match self {
             WriteTxn::Postgres(txn) => txn.execute_raw(stmt).await,
-            WriteTxn::Sqlite(w) => match w.call(stmt, Fetch::Execute).await? {
-                Answer::Exec(done) => Ok(done.into()),
+            WriteTxn::Sqlite(w) => match w.call(stmt, Fetch::Execute)? {
+                Answer::Exec(done) => Ok(done),
                 Answer::Rows(_) => Err(DbErr::Custom("an execute returned rows".into())),
             },
         }
@@ -236,14 +297,14 @@ impl ConnectionTrait for WriteTxn {
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         match self {
             WriteTxn::Postgres(txn) => txn.query_one_raw(stmt).await,
-            WriteTxn::Sqlite(w) => Ok(w.rows(stmt, Fetch::One).await?.into_iter().next()),
+            WriteTxn::Sqlite(w) => Ok(w.rows(stmt, Fetch::One)?.into_iter().next()),
         }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         match self {
             WriteTxn::Postgres(txn) => txn.query_all_raw(stmt).await,
-            WriteTxn::Sqlite(w) => w.rows(stmt, Fetch::All).await,
+            WriteTxn::Sqlite(w) => w.rows(stmt, Fetch::All),
         }
     }
 }

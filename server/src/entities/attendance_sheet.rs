@@ -10,7 +10,7 @@ pub struct Model {
     pub second_helper_id: i64,
     /// `2026Q1`.
     pub quarter: String,
-    pub version: i32,
+    pub version: i64,
     /// The sheet as submitted (JSON), with the second helper's remarks.
     pub body: String,
     /// Ed25519 over the body, hex.

@@ -13,13 +13,13 @@ pub struct Model {
     pub head_name: String,
     pub phone: String,
     pub address: String,
-    pub size: Option<i32>,
+    pub size: Option<i64>,
     /// JSON array of `bangfu_shared::api::Member`.
     pub members: String,
     pub cause: String,
     pub measures: String,
     pub status: String,
-    pub ledger_seq: i32,
+    pub ledger_seq: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

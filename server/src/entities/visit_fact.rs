@@ -15,9 +15,9 @@ pub struct Model {
     pub kind: String,
     /// The visit's date in China time.
     pub visit_date: Date,
-    pub year: i32,
-    pub month: i32,
-    pub photo_count: i32,
+    pub year: i64,
+    pub month: i64,
+    pub photo_count: i64,
     pub photos_complete: bool,
     pub household_signed: bool,
     pub witness_ok: bool,

@@ -457,7 +457,7 @@ async fn upsert_households(
         let h = &stored[i];
         w.households[r] = Some(h.id);
         let address = format!("{}{}", row.town, row.village);
-        let seq = row.seq as i32;
+        let seq = i64::from(row.seq);
         if h.phone == row.phone
             && h.cause == row.cause
             && h.measures == row.measures
@@ -500,7 +500,7 @@ async fn upsert_households(
                 cause: Set(row.cause.clone()),
                 measures: Set(row.measures.clone()),
                 status: Set(HouseholdStatus::Identified.code().to_string()),
-                ledger_seq: Set(row.seq as i32),
+                ledger_seq: Set(i64::from(row.seq)),
                 created_at: Set(ctx.now),
                 updated_at: Set(ctx.now),
                 ..Default::default()

@@ -74,7 +74,7 @@ pub struct Household {
     pub town_id: i64,
     pub village_id: i64,
     pub head_name: String,
-    pub ledger_seq: i32,
+    pub ledger_seq: i64,
 }
 
 /// What reconciliation reads of a pairing: which helper, which household, in which role,
@@ -911,7 +911,7 @@ pub fn reason_not_counted(
         "缺少户主或见证人签字"
     } else if home && !f.witness_ok {
         "见证人未说明原因"
-    } else if home && f.photo_count < ev.min_photos {
+    } else if home && f.photo_count < i64::from(ev.min_photos) {
         "缺少照片"
     } else if !f.photos_complete {
         "照片未上传完成"
@@ -965,7 +965,7 @@ pub async fn record_lines(
             helper_id: f.helper_id,
             counts: reason.is_none(),
             reason,
-            photo_count: f.photo_count,
+            photo_count: i32::try_from(f.photo_count).unwrap_or(i32::MAX),
             late: late_after.is_some_and(|t| f.received_at > t),
         });
     }

@@ -199,7 +199,7 @@ async fn summaries_with(
                 village: place(h.village_id)?,
                 address: h.address.clone(),
                 phone: h.phone.clone(),
-                size: h.size,
+                size: h.size.and_then(|s| i32::try_from(s).ok()),
                 status: h.status.parse().unwrap_or(HouseholdStatus::Identified),
                 cause: h.cause.clone(),
                 measures: h.measures.clone(),

@@ -113,7 +113,7 @@ pub async fn sheet(
         rows,
         policy_source: rec.policy_source.clone(),
         rule: WINDOW_RULE_ZH.to_string(),
-        submitted_version: last.as_ref().map(|s| s.version),
+        submitted_version: last.as_ref().and_then(|s| i32::try_from(s.version).ok()),
         submitted_at: last.map(|s| s.submitted_at),
     })
 }
@@ -268,7 +268,8 @@ pub async fn submit(
         .await?
         .map_or(1, |s| s.version + 1);
     let now = super::now();
-    sheet.submitted_version = Some(version);
+    sheet.submitted_version =
+        Some(i32::try_from(version).map_err(|_| ApiError::Internal("sheet version".into()))?);
     sheet.submitted_at = Some(now);
     let body = serde_json::to_string(&sheet).map_err(|e| ApiError::Internal(e.to_string()))?;
     let row = attendance_sheet::ActiveModel {
@@ -412,7 +413,7 @@ async fn latest_versions(
 ) -> ApiResult<HashMap<i64, (i32, chrono::DateTime<chrono::Utc>)>> {
     let mut out: HashMap<i64, (i32, chrono::DateTime<chrono::Utc>)> = HashMap::new();
     for chunk in second_helpers.chunks(1000) {
-        let rows: Vec<(i64, i32, chrono::DateTime<chrono::Utc>)> = attendance_sheet::Entity::find()
+        let rows: Vec<(i64, i64, chrono::DateTime<chrono::Utc>)> = attendance_sheet::Entity::find()
             .select_only()
             .column(attendance_sheet::Column::SecondHelperId)
             .column(attendance_sheet::Column::Version)
@@ -423,6 +424,7 @@ async fn latest_versions(
             .all(db)
             .await?;
         for (id, version, at) in rows {
+            let version = i32::try_from(version).unwrap_or(i32::MAX);
             let e = out.entry(id).or_insert((version, at));
             if version > e.0 {
                 *e = (version, at);

@@ -938,7 +938,7 @@ pub async fn decide(
         }
         let county = h.county_id;
         let mut active = h.into_active_model();
-        active.size = Set(Some(members.len() as i32));
+        active.size = Set(Some(members.len() as i64));
         active.members =
             Set(serde_json::to_string(&members).map_err(|e| ApiError::Internal(e.to_string()))?);
         active.updated_at = Set(super::now());
