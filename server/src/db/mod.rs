@@ -11,8 +11,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+mod checkpoint;
+mod in_place;
 mod sqlite_values;
 mod write_txn;
+pub use in_place::{QuickRead, quick_read};
 pub use write_txn::WriteTxn;
 
 /// Connects to `url`; for SQLite creates the file's directory and sets WAL, foreign keys,
@@ -110,37 +113,12 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<(WriteGuard, WriteTx
         .is_some_and(rusqlite::Connection::is_autocommit);
     if !idle || gate.file.as_path() != file {
         gate.conn = None;
-        gate.conn = Some(open_writer(file)?);
+        let conn = in_place::open(file)?;
+        checkpoint::watch(&conn);
+        gate.conn = Some(conn);
         gate.file = file.to_path_buf();
     }
     Ok((None, WriteTxn::sqlite(gate)))
-}
-
-/// Opens the writer's connection to `file` with the settings [`connect`] gives the
-/// pool's (the WAL itself is the database's, set when the pool first connected).
-fn open_writer(file: &std::path::Path) -> Result<rusqlite::Connection, DbErr> {
-    use rusqlite::OpenFlags;
-    let fail = |e: rusqlite::Error| {
-        DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
-            "cannot open the writer's connection to {}: {e}",
-            file.display()
-        )))
-    };
-    if file.as_os_str().is_empty() || file.to_string_lossy().starts_with(":memory:") {
-        return Err(DbErr::Custom(
-            "writes need a SQLite database file, not an in-memory database".into(),
-        ));
-    }
-    let conn = rusqlite::Connection::open_with_flags(
-        file,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(fail)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-        .map_err(fail)?;
-    conn.set_prepared_statement_cache_capacity(128);
-    Ok(conn)
 }
 
 /// How long a connection waits for SQLite's lock held by another process (a

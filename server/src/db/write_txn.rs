@@ -15,10 +15,9 @@
 //! back at once (later calls are refused), and a transaction dropped unfinished (an
 //! error path, a cancelled request) is rolled back as it is dropped.
 
-use super::sqlite_values::{self, Column};
+use super::in_place::{Answer, Fetch, plain, statements};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
-    Statement,
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, Statement,
 };
 use tokio::sync::MutexGuard;
 
@@ -53,19 +52,6 @@ enum State {
     Aborted,
     /// Committed or rolled back on purpose.
     Done,
-}
-
-/// What a call wants back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fetch {
-    Execute,
-    All,
-    One,
-}
-
-enum Answer {
-    Exec(ExecResult),
-    Rows(Vec<QueryResult>),
 }
 
 impl WriteTxn {
@@ -103,6 +89,7 @@ impl WriteTxn {
                 }
                 inner.guarded(|conn| plain(conn, "COMMIT"))?;
                 inner.state = State::Done;
+                super::checkpoint::after_commit(&inner.gate.file);
                 Ok(())
             }),
         }
@@ -159,77 +146,6 @@ impl Inner {
     }
 }
 
-/// Runs a statement without values or rows (`BEGIN`, `COMMIT`).
-fn plain(conn: &rusqlite::Connection, sql: &str) -> Result<(), DbErr> {
-    conn.prepare_cached(sql)
-        .and_then(|mut s| s.raw_execute())
-        .map(drop)
-        .map_err(|e| exec_err(&e))
-}
-
-/// Runs the statements in `sql` (one, or several joined by [`super::STATEMENT_BREAK`]),
-/// each binding the next of `values` in turn.
-fn statements(
-    conn: &rusqlite::Connection,
-    sql: &str,
-    values: &[sea_orm::Value],
-    fetch: Fetch,
-) -> Result<Answer, DbErr> {
-    let mut rows = Vec::new();
-    let mut affected = 0;
-    let mut rest = values;
-    for piece in sql.split(super::STATEMENT_BREAK) {
-        if piece.trim().is_empty() {
-            continue;
-        }
-        let mut stmt = conn.prepare_cached(piece).map_err(|e| query_err(&e))?;
-        let n = stmt.parameter_count();
-        let Some((mine, later)) = (rest.len() >= n).then(|| rest.split_at(n)) else {
-            return Err(DbErr::Custom(format!(
-                "a statement wants {n} values, {} are left",
-                rest.len()
-            )));
-        };
-        rest = later;
-        for (i, v) in mine.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, sqlite_values::bind(v)?)
-                .map_err(|e| query_err(&e))?;
-        }
-        let cols: Vec<Column> = if fetch == Fetch::Execute {
-            Vec::new()
-        } else {
-            sqlite_values::columns(&stmt)
-        };
-        let mut out = stmt.raw_query();
-        while let Some(row) = out.next().map_err(|e| query_err(&e))? {
-            if fetch != Fetch::Execute {
-                rows.push(sqlite_values::row(row, &cols)?);
-            }
-        }
-        drop(out);
-        affected += conn.changes();
-    }
-    if !rest.is_empty() {
-        return Err(DbErr::Custom(format!("{} values left unbound", rest.len())));
-    }
-    Ok(match fetch {
-        Fetch::Execute => {
-            Answer::Exec(sqlite_values::executed(conn.last_insert_rowid(), affected)?)
-        }
-        Fetch::All => Answer::Rows(sqlite_values::results(rows)?),
-        Fetch::One => Answer::Rows(sqlite_values::results(rows.into_iter().take(1).collect())?),
-    })
-}
-
-/// A driver error as sea-orm reports one.
-fn query_err(e: &rusqlite::Error) -> DbErr {
-    DbErr::Query(RuntimeErr::Internal(e.to_string()))
-}
-
-fn exec_err(e: &rusqlite::Error) -> DbErr {
-    DbErr::Exec(RuntimeErr::Internal(e.to_string()))
-}
-
 impl Drop for SqliteWrite {
     fn drop(&mut self) {
         match self.inner.get_mut() {
@@ -258,10 +174,7 @@ impl SqliteWrite {
     }
 
     fn rows(&self, stmt: Statement, fetch: Fetch) -> Result<Vec<QueryResult>, DbErr> {
-        match self.call(stmt, fetch)? {
-            Answer::Rows(rows) => Ok(rows),
-            Answer::Exec(_) => Ok(Vec::new()),
-        }
+        Ok(self.call(stmt, fetch)?.rows())
     }
 }
 
@@ -277,10 +190,7 @@ impl ConnectionTrait for WriteTxn {
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         match self {
             WriteTxn::Postgres(txn) => txn.execute_raw(stmt).await,
-            WriteTxn::Sqlite(w) => match w.call(stmt, Fetch::Execute)? {
-                Answer::Exec(done) => Ok(done),
-                Answer::Rows(_) => Err(DbErr::Custom("an execute returned rows".into())),
-            },
+            WriteTxn::Sqlite(w) => w.call(stmt, Fetch::Execute)?.exec(),
         }
     }
 

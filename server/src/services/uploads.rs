@@ -136,7 +136,7 @@ const UNFINISHED: &str = "unfinished";
 const HELD: &str = "held";
 
 /// The caller's unfinished uploads of the file `sha256` of `length` bytes, and the size
-/// of the blob the server holds under that hash, if any: one round trip.
+/// of the blob the server holds under that hash, if any: one round trip, in place.
 async fn lookup(
     db: &DatabaseConnection,
     account_id: i64,
@@ -159,7 +159,8 @@ async fn lookup(
         .filter(blob::Column::Sha256.eq(sha256))
         .build(backend);
     let (mut rows, mut size) = (Vec::new(), None);
-    for row in crate::db::query_batch(db, vec![unfinished, held]).await? {
+    let db = crate::db::quick_read(db)?;
+    for row in crate::db::query_batch(&db, vec![unfinished, held]).await? {
         if tag_of(&row)? == UNFINISHED {
             rows.push(upload::Model::from_query_result(&row, "")?);
         } else {

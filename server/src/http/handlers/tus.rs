@@ -142,7 +142,8 @@ pub async fn head(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     require_tus(&req)?;
-    let upload = uploads::head(&state.db, &state.store, &caller, &id).await?;
+    let db = crate::db::quick_read(&state.db)?;
+    let upload = uploads::head(&db, &state.store, &caller, &id).await?;
     let mut resp = HttpResponse::Ok();
     resp.insert_header(("Upload-Offset", upload.offset.to_string()))
         .insert_header(("Upload-Length", upload.length.to_string()))
@@ -191,7 +192,7 @@ async fn append(
     }
     let offset = number(&req, "Upload-Offset")?;
     let checksum = checksum_of(&req)?;
-    let row = uploads::find(&state.db, &caller, &id).await?;
+    let row = uploads::find(&crate::db::quick_read(&state.db)?, &caller, &id).await?;
     let _busy = uploads::Busy::take(&state.busy_uploads, &row.id)?;
     if row.status == "complete" || offset > row.length as u64 {
         let held = uploads::state(&state.store, &row).await?.offset;
