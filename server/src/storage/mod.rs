@@ -233,17 +233,14 @@ impl UploadWriter for LocalWriter {
 
     async fn finish_as_blob(mut self: Box<Self>, sha256: &str) -> io::Result<u64> {
         if self.start == 0 && self.buf.len() as u64 == self.len {
-            // The whole file is in memory: it goes to a pack.
+            // The whole file is in memory: it goes to a pack, appended in place (a write
+            // into the page cache) and synced with whichever photos arrive meanwhile.
             let sha = sha_of(sha256)?;
-            let (packs, path, bytes) = (self.store.packs.clone(), self.path.clone(), self.buf);
-            let len = self.len;
-            tokio::task::spawn_blocking(move || {
-                unused_upload(&path)?;
-                packs.put(&sha, &bytes)
-            })
-            .await
-            .map_err(io::Error::other)??;
-            return Ok(len);
+            unused_upload(&self.path)?;
+            let packs = &self.store.packs;
+            let (number, end) = packs.place(&sha, &self.buf)?;
+            packs.sync_upto(number, end).await?;
+            return Ok(self.len);
         }
         let target = self.store.blob_path(sha256)?;
         self.flush(true, Some(target)).await?;

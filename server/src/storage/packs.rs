@@ -5,7 +5,10 @@
 //! directory's) per photo. Appending to a pack costs one write, and concurrent writers
 //! share one `fdatasync` (group commit, as for the database's log): a writer whose bytes
 //! a running sync does not cover waits for it and runs the next, which covers every
-//! append made meanwhile.
+//! append made meanwhile. The append is a write into the page cache, made in place
+//! ([`Packs::place`]); the waiting is async ([`Packs::sync_upto`]), and only the fsync
+//! itself goes to a blocking thread, so a photo costs no thread hand-off of its own
+//! when another's sync covers it.
 //!
 //! Packs are self-describing, so the index (hash → place) is rebuilt when the store
 //! opens; nothing else records where a file is. A pack is synced before the next one is
@@ -47,6 +50,9 @@ struct Tail {
     len: u64,
 }
 
+/// A sync to run: the tail pack's file, and its number and length when taken.
+type ToSync = (Arc<File>, (u32, u64));
+
 /// How far the newest pack is known to be on disk.
 #[derive(Debug)]
 struct Synced {
@@ -61,7 +67,8 @@ pub struct Packs {
     limit: u64,
     index: RwLock<HashMap<[u8; 32], Entry>>,
     tail: Mutex<Tail>,
-    synced: Mutex<Synced>,
+    /// Held while a sync runs (async: those waiting for it wait as tasks, not threads).
+    synced: tokio::sync::Mutex<Synced>,
     fsyncs: AtomicU64,
     /// Held while open: one process at a time appends to a directory's packs.
     _owner: File,
@@ -153,7 +160,7 @@ impl Packs {
                 file,
                 len,
             }),
-            synced: Mutex::new(Synced {
+            synced: tokio::sync::Mutex::new(Synced {
                 number: newest,
                 upto: len,
             }),
@@ -164,17 +171,24 @@ impl Packs {
 
     /// Appends `bytes` (whose SHA-256 the caller verified) unless the packs hold that
     /// file already, and returns once it is on disk. Blocking: call off the async
-    /// workers.
+    /// workers (or use [`Packs::place`] and [`Packs::sync_upto`]).
     pub fn put(&self, sha: &[u8; 32], bytes: &[u8]) -> io::Result<()> {
-        let (number, end) = {
-            let mut tail = lock(&self.tail)?;
-            let held = self.read_index()?.get(sha).copied();
-            match held {
-                Some(e) => (e.pack, e.offset + e.len),
-                None => self.append(&mut tail, sha, bytes)?,
-            }
-        };
-        self.sync_upto(number, end)
+        let (number, end) = self.place(sha, bytes)?;
+        let synced = self.synced.blocking_lock();
+        self.sync_locked(synced, number, end)
+    }
+
+    /// Appends `bytes` (whose SHA-256 the caller verified) unless the packs hold that
+    /// file already; returns the pack and the end of its entry, for [`Packs::sync_upto`].
+    /// A write into the page cache, short enough for an async worker; once a pack (every
+    /// 256 MiB) it also syncs the full pack and begins the next.
+    pub fn place(&self, sha: &[u8; 32], bytes: &[u8]) -> io::Result<(u32, u64)> {
+        let mut tail = lock(&self.tail)?;
+        let held = self.read_index()?.get(sha).copied();
+        match held {
+            Some(e) => Ok((e.pack, e.offset + e.len)),
+            None => self.append(&mut tail, sha, bytes),
+        }
     }
 
     /// Writes one entry at the end of the tail pack (beginning a new pack when it is
@@ -211,28 +225,53 @@ impl Packs {
 
     /// Returns once pack `number` is on disk up to `end`: at once if a sync covered it,
     /// else after waiting for the running sync and, if that one did not cover it, running
-    /// the next (which covers everything appended until then).
-    fn sync_upto(&self, number: u32, end: u64) -> io::Result<()> {
-        let mut synced = lock(&self.synced)?;
-        if synced.number > number || (synced.number == number && synced.upto >= end) {
+    /// the next (which covers everything appended until then) on a blocking thread.
+    pub async fn sync_upto(&self, number: u32, end: u64) -> io::Result<()> {
+        let mut synced = self.synced.lock().await;
+        let Some(file) = self.to_sync(&synced, number, end)? else {
             return Ok(());
-        }
-        let (file, tail_number, len) = {
-            let tail = lock(&self.tail)?;
-            (tail.file.clone(), tail.number, tail.len)
         };
-        if tail_number > number {
+        let (tail_number, len) = file.1;
+        tokio::task::spawn_blocking(move || file.0.sync_data())
+            .await
+            .map_err(io::Error::other)??;
+        self.synced_to(&mut synced, tail_number, len);
+        Ok(())
+    }
+
+    /// [`Packs::sync_upto`] on the calling thread, with the sync lock taken.
+    fn sync_locked(
+        &self,
+        mut synced: tokio::sync::MutexGuard<'_, Synced>,
+        number: u32,
+        end: u64,
+    ) -> io::Result<()> {
+        let Some((file, (tail_number, len))) = self.to_sync(&synced, number, end)? else {
+            return Ok(());
+        };
+        file.sync_data()?;
+        self.synced_to(&mut synced, tail_number, len);
+        Ok(())
+    }
+
+    /// The tail pack to sync and what the sync will cover, or `None` if a sync covered
+    /// pack `number` up to `end` already.
+    fn to_sync(&self, synced: &Synced, number: u32, end: u64) -> io::Result<Option<ToSync>> {
+        if synced.number > number || (synced.number == number && synced.upto >= end) {
+            return Ok(None);
+        }
+        let tail = lock(&self.tail)?;
+        if tail.number > number {
             // Closed (and synced) when the next pack was begun; the newer pack's own
             // entries are covered only by a sync of that pack.
-            return Ok(());
+            return Ok(None);
         }
-        file.sync_data()?;
+        Ok(Some((tail.file.clone(), (tail.number, tail.len))))
+    }
+
+    fn synced_to(&self, synced: &mut Synced, number: u32, upto: u64) {
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        *synced = Synced {
-            number: tail_number,
-            upto: len,
-        };
-        Ok(())
+        *synced = Synced { number, upto };
     }
 
     fn read_index(&self) -> io::Result<std::sync::RwLockReadGuard<'_, HashMap<[u8; 32], Entry>>> {
@@ -433,7 +472,7 @@ mod tests {
         let packs = Arc::new(Packs::open(dir.path()).unwrap());
         let files: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 1000]).collect();
         // A sync is running (its lock is held) while four puts append.
-        let running = packs.synced.lock().unwrap();
+        let running = packs.synced.blocking_lock();
         let writers: Vec<_> = files
             .iter()
             .cloned()
@@ -450,6 +489,42 @@ mod tests {
             w.join().unwrap();
         }
         assert_eq!(packs.fsyncs(), 1, "the first to sync covered all four");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn photos_placed_while_a_sync_runs_share_the_next_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let packs = Arc::new(Packs::open(dir.path()).unwrap());
+        let files: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 1000]).collect();
+        let running = packs.synced.lock().await;
+        let writers: Vec<_> = files
+            .iter()
+            .cloned()
+            .map(|f| {
+                let packs = packs.clone();
+                tokio::spawn(async move {
+                    let (number, end) = packs.place(&sha(&f), &f).unwrap();
+                    packs.sync_upto(number, end).await.unwrap();
+                })
+            })
+            .collect();
+        while packs.tail.lock().unwrap().len < 4 * (HEADER + 1000) {
+            tokio::task::yield_now().await;
+        }
+        drop(running);
+        for w in writers {
+            w.await.unwrap();
+        }
+        assert_eq!(packs.fsyncs(), 1, "the first to sync covered all four");
+        // A file placed again is found, not appended twice.
+        let (_, end) = packs.place(&sha(&files[0]), &files[0]).unwrap();
+        assert_eq!(end, HEADER + 1000);
+        assert_eq!(packs.tail.lock().unwrap().len, 4 * (HEADER + 1000));
+        drop(packs);
+        let packs = Packs::open(dir.path()).unwrap();
+        for f in &files {
+            assert_eq!(packs.get(&sha(f)).unwrap().as_deref(), Some(f.as_slice()));
+        }
     }
 
     #[test]
