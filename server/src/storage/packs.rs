@@ -203,19 +203,21 @@ impl Packs {
             sync_dir(&self.dir)?;
             *tail = Tail { number, file, len };
         }
-        let mut entry = Vec::with_capacity(HEADER as usize + bytes.len());
-        entry.extend_from_slice(MAGIC);
-        entry.extend_from_slice(sha);
-        entry.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        entry.extend_from_slice(bytes);
-        // A failed write leaves `len` where it was: the next entry overwrites the rest.
-        tail.file.write_all_at(&entry, tail.len)?;
+        let mut header = [0u8; HEADER as usize];
+        header[..4].copy_from_slice(MAGIC);
+        header[4..36].copy_from_slice(sha);
+        header[36..].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        // Header and body written apart, so the body is not copied into a new buffer
+        // first. A failed write leaves `len` where it was: the next entry overwrites the
+        // rest (and a torn entry fails its hash check on opening).
+        tail.file.write_all_at(&header, tail.len)?;
+        tail.file.write_all_at(bytes, tail.len + HEADER)?;
         let placed = Entry {
             pack: tail.number,
             offset: tail.len + HEADER,
             len: bytes.len() as u64,
         };
-        tail.len += entry.len() as u64;
+        tail.len += HEADER + bytes.len() as u64;
         self.index
             .write()
             .map_err(|_| io::Error::other("pack index poisoned"))?
