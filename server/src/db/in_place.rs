@@ -81,55 +81,43 @@ pub(super) fn plain(conn: &rusqlite::Connection, sql: &str) -> Result<(), DbErr>
         .map_err(|e| exec_err(&e))
 }
 
-/// Runs the statements in `sql` (one, or several joined by [`super::STATEMENT_BREAK`]),
-/// each binding the next of `values` in turn.
-pub(super) fn statements(
+/// Runs the statement `sql`, binding `values` to its `?`s in order.
+pub(super) fn statement(
     conn: &rusqlite::Connection,
     sql: &str,
     values: &[sea_orm::Value],
     fetch: Fetch,
 ) -> Result<Answer, DbErr> {
+    let mut stmt = conn.prepare_cached(sql).map_err(|e| query_err(&e))?;
+    let wanted = stmt.parameter_count();
+    if wanted != values.len() {
+        return Err(DbErr::Custom(format!(
+            "a statement wants {wanted} values, {} were given",
+            values.len()
+        )));
+    }
+    for (i, v) in values.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, sqlite_values::bind(v)?)
+            .map_err(|e| query_err(&e))?;
+    }
+    let cols: Vec<Column> = if fetch == Fetch::Execute {
+        Vec::new()
+    } else {
+        sqlite_values::columns(&stmt)
+    };
     let mut rows = Vec::new();
-    let mut affected = 0;
-    let mut rest = values;
-    for piece in sql.split(super::STATEMENT_BREAK) {
-        if piece.trim().is_empty() {
-            continue;
+    let mut out = stmt.raw_query();
+    while let Some(row) = out.next().map_err(|e| query_err(&e))? {
+        if fetch != Fetch::Execute {
+            rows.push(sqlite_values::row(row, &cols)?);
         }
-        let mut stmt = conn.prepare_cached(piece).map_err(|e| query_err(&e))?;
-        let n = stmt.parameter_count();
-        let Some((mine, later)) = (rest.len() >= n).then(|| rest.split_at(n)) else {
-            return Err(DbErr::Custom(format!(
-                "a statement wants {n} values, {} are left",
-                rest.len()
-            )));
-        };
-        rest = later;
-        for (i, v) in mine.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, sqlite_values::bind(v)?)
-                .map_err(|e| query_err(&e))?;
-        }
-        let cols: Vec<Column> = if fetch == Fetch::Execute {
-            Vec::new()
-        } else {
-            sqlite_values::columns(&stmt)
-        };
-        let mut out = stmt.raw_query();
-        while let Some(row) = out.next().map_err(|e| query_err(&e))? {
-            if fetch != Fetch::Execute {
-                rows.push(sqlite_values::row(row, &cols)?);
-            }
-        }
-        drop(out);
-        affected += conn.changes();
     }
-    if !rest.is_empty() {
-        return Err(DbErr::Custom(format!("{} values left unbound", rest.len())));
-    }
+    drop(out);
     Ok(match fetch {
-        Fetch::Execute => {
-            Answer::Exec(sqlite_values::executed(conn.last_insert_rowid(), affected)?)
-        }
+        Fetch::Execute => Answer::Exec(sqlite_values::executed(
+            conn.last_insert_rowid(),
+            conn.changes(),
+        )?),
         Fetch::All => Answer::Rows(sqlite_values::results(rows)?),
         Fetch::One => Answer::Rows(sqlite_values::results(rows.into_iter().take(1).collect())?),
     })
@@ -223,7 +211,7 @@ impl Reader {
         let conn = self.conn.lock().map_err(|_| closed())?;
         let conn = conn.as_ref().ok_or_else(closed)?;
         let values = stmt.values.map(|v| v.0).unwrap_or_default();
-        statements(conn, &stmt.sql, &values, fetch)
+        statement(conn, &stmt.sql, &values, fetch)
     }
 }
 

@@ -146,45 +146,29 @@ where
     out
 }
 
-/// Runs write statements in order, in one round trip where the backend allows it.
-/// SQLite takes the statements joined by `;` in one call to its connection's thread,
-/// each binding its own `?` values in turn: a push's inserts cost one hand-off instead
-/// of one each, which (not SQLite's work) was most of their price. PostgreSQL's
-/// extended protocol takes one statement per call, so there they run one by one.
+/// Runs write statements in order. On SQLite the connections that take batches run in
+/// place ([`WriteTxn`], [`quick_read`]), so a statement costs no hand-off of its own and
+/// a batch needs no joining.
 pub async fn execute_all(db: &impl ConnectionTrait, stmts: Vec<Statement>) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    if backend != DbBackend::Sqlite || stmts.len() < 2 {
-        for stmt in stmts {
-            db.execute_raw(stmt).await?;
-        }
-        return Ok(());
+    for stmt in stmts {
+        db.execute_raw(stmt).await?;
     }
-    let (sql, values) = joined(stmts);
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await
-        .map(drop)
+    Ok(())
 }
 
-/// Runs statements in order and returns the rows they all produce, in one round trip
-/// where the backend allows it (the same joining as [`execute_all`]): a push or an
-/// upload reads everything it needs to decide in one hand-off to SQLite's connection
-/// thread instead of one per query. Statements whose rows must be told apart select a
-/// [`TAG`] column first (see [`tag_of`]).
+/// Runs statements in order and returns the rows they all produce (as
+/// [`execute_all`]): a push or an upload reads everything it decides from in one batch.
+/// Statements whose rows must be told apart select a [`TAG`] column first (see
+/// [`tag_of`]).
 pub async fn query_batch(
     db: &impl ConnectionTrait,
     stmts: Vec<Statement>,
 ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
-    let backend = db.get_database_backend();
-    if backend != DbBackend::Sqlite || stmts.len() < 2 {
-        let mut rows = Vec::new();
-        for stmt in stmts {
-            rows.extend(db.query_all_raw(stmt).await?);
-        }
-        return Ok(rows);
+    let mut rows = Vec::new();
+    for stmt in stmts {
+        rows.extend(db.query_all_raw(stmt).await?);
     }
-    let (sql, values) = joined(stmts);
-    db.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await
+    Ok(rows)
 }
 
 /// The column naming which statement of a [`query_batch`] a row came from.
@@ -199,27 +183,6 @@ pub fn tag(name: &'static str) -> sea_orm::sea_query::Expr {
 /// The [`TAG`] of a row of [`query_batch`].
 pub fn tag_of(row: &sea_orm::QueryResult) -> Result<String, DbErr> {
     row.try_get("", TAG)
-}
-
-/// What [`joined`] puts between statements: the `;` that ends one, and a comment the
-/// writer's connection splits them at again ([`WriteTxn`] runs them one by one, each
-/// from its own prepared-statement cache entry). Values are bound, never spliced, so
-/// the break cannot occur inside a statement.
-pub(crate) const STATEMENT_BREAK: &str = ";\n/* bangfu: next statement */\n";
-
-/// Statements joined by [`STATEMENT_BREAK`] with their values in order (SQLite binds
-/// each statement's `?` in turn).
-fn joined(stmts: Vec<Statement>) -> (String, Vec<sea_orm::Value>) {
-    let mut sql = String::new();
-    let mut values = Vec::new();
-    for stmt in stmts {
-        if !sql.is_empty() {
-            sql.push_str(STATEMENT_BREAK);
-        }
-        sql.push_str(&stmt.sql);
-        values.extend(stmt.values.map(|v| v.0).unwrap_or_default());
-    }
-    (sql, values)
 }
 
 /// Group commit for SQLite's write-ahead log. With `synchronous=NORMAL` a commit reaches

@@ -15,7 +15,7 @@
 //! back at once (later calls are refused), and a transaction dropped unfinished (an
 //! error path, a cancelled request) is rolled back as it is dropped.
 
-use super::in_place::{Answer, Fetch, plain, statements};
+use super::in_place::{Answer, Fetch, plain, statement};
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, Statement,
 };
@@ -97,8 +97,7 @@ impl WriteTxn {
 }
 
 impl Inner {
-    /// Runs one call: `stmt`, or the statements [`super::joined`] put in it, each with
-    /// its own values, beginning the transaction first if this is the first call. A
+    /// Runs one statement, beginning the transaction first if this is the first. A
     /// failure rolls the transaction back before it is returned.
     fn run(&mut self, stmt: Statement, fetch: Fetch) -> Result<Answer, DbErr> {
         match self.state {
@@ -114,7 +113,7 @@ impl Inner {
             }
         }
         let values = stmt.values.map(|v| v.0).unwrap_or_default();
-        self.guarded(|conn| statements(conn, &stmt.sql, &values, fetch))
+        self.guarded(|conn| statement(conn, &stmt.sql, &values, fetch))
     }
 
     /// Runs `f` on the connection; if it fails, the transaction is rolled back and

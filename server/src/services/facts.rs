@@ -204,11 +204,6 @@ pub fn plan(
 }
 
 impl FactsPlan {
-    /// Whether [`FactsPlan::settle`] has anything to do (only amendments give it work).
-    pub fn needs_settling(&self) -> bool {
-        !self.amended.is_empty() || !self.answered.is_empty()
-    }
-
     /// After the records and the plan's statements are in: keeps only the newest version
     /// of each amended visit, and returns visits an amendment answers to review.
     pub async fn settle(&self, db: &impl ConnectionTrait) -> ApiResult<()> {

@@ -1,9 +1,8 @@
-//! What a push reads before it writes, in one round trip: the change counter (locked),
-//! the records already stored under the push's ids, which of its files the server
-//! holds, the stored records around its sequence numbers, and what its visit facts
-//! depend on. On SQLite every query was a hand-off to the connection's thread and back,
-//! and those hand-offs, not the queries, were most of a small push's cost; together
-//! they are one (`db::query_batch`).
+//! What a push reads before it writes, as one batch (`db::query_batch`): the change
+//! counter (locked), the records already stored under the push's ids, which of its files
+//! the server holds, the stored records around its sequence numbers, and what its visit
+//! facts depend on. On PostgreSQL each is a round trip; on SQLite the write transaction
+//! runs them in place.
 
 use bangfu_shared::visit::RecordEnvelope;
 use sea_orm::sea_query::Expr;

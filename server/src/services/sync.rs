@@ -302,15 +302,11 @@ async fn push_once(
         }
         settle = Some(planned.facts);
     }
-    match settle.filter(|facts| facts.needs_settling()) {
-        // The writes and the commit in one call.
-        None => txn.commit_with(writes).await?,
-        Some(facts) => {
-            crate::db::execute_all(&txn, writes).await?;
-            facts.settle(&txn).await?;
-            txn.commit().await?;
-        }
+    crate::db::execute_all(&txn, writes).await?;
+    if let Some(facts) = settle {
+        facts.settle(&txn).await?;
     }
+    txn.commit().await?;
     Ok(finish_acks(req, acks))
 }
 
@@ -541,7 +537,7 @@ fn plan_fresh(
         .collect();
     let mut facts = super::facts::plan(backend, &stored, now, reads.facts);
     // Every write of the push, in order: the counter, the records, what hangs off them,
-    // their facts, the audit entry (one round trip on SQLite).
+    // their facts, the audit entry.
     let mut writes = vec![push_reads::counter_advance(backend, n)];
     writes.extend(crate::db::insert_statements(backend, rows, 200));
     writes.extend(crate::db::insert_statements(backend, links, 500));

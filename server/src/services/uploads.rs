@@ -136,7 +136,7 @@ const UNFINISHED: &str = "unfinished";
 const HELD: &str = "held";
 
 /// The caller's unfinished uploads of the file `sha256` of `length` bytes, and the size
-/// of the blob the server holds under that hash, if any: one round trip, in place.
+/// of the blob the server holds under that hash, if any: one batch, in place.
 async fn lookup(
     db: &DatabaseConnection,
     account_id: i64,
