@@ -54,9 +54,14 @@ pub enum ApiError {
     /// Too many wrong passwords or codes for this username from this address lately.
     #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
     TooManyAttempts { retry_after_secs: u64 },
+    /// The database is held by another writer (a command-line import beside the
+    /// server) or out of connections for longer than a request waits: nothing was
+    /// written, and the same request will do later.
+    #[error("the server's database is busy; try again in a few seconds")]
+    Busy,
     /// The database failed (not the client's fault).
     #[error("database error")]
-    Database(#[from] sea_orm::DbErr),
+    Database(sea_orm::DbErr),
     /// Anything else that is the server's fault.
     #[error("internal error")]
     Internal(String),
@@ -80,6 +85,7 @@ impl ApiError {
             ApiError::TusVersion => "unsupported_tus_version",
             ApiError::ChecksumMismatch => "checksum_mismatch",
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
+            ApiError::Busy => "busy",
             ApiError::Database(_) | ApiError::Internal(_) => "internal",
         }
     }
@@ -117,6 +123,7 @@ impl ResponseError for ApiError {
                 StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
             }
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -137,7 +144,27 @@ impl ResponseError for ApiError {
         if let ApiError::TooManyAttempts { retry_after_secs } = self {
             resp.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
+        if matches!(self, ApiError::Busy) {
+            resp.insert_header(("Retry-After", BUSY_RETRY_AFTER_SECS.to_string()));
+        }
         resp.json(self.body())
+    }
+}
+
+/// What a busy server asks the client to wait before sending the request again.
+const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
+impl From<sea_orm::DbErr> for ApiError {
+    /// A wait for the database that ran out (the SQLite write lock held by another
+    /// process, a pool with no free connection) is [`ApiError::Busy`]; anything else is
+    /// the server's fault.
+    fn from(e: sea_orm::DbErr) -> Self {
+        let locked = || e.to_string().contains("database is locked");
+        if matches!(e, sea_orm::DbErr::ConnectionAcquire(_)) || locked() {
+            tracing::warn!("database busy: a request was answered 503");
+            return ApiError::Busy;
+        }
+        ApiError::Database(e)
     }
 }
 
@@ -155,6 +182,26 @@ mod tests {
         assert_eq!(body.error, "internal");
         assert!(!body.message.contains("secret"));
         assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn a_database_wait_that_ran_out_is_a_busy_server_not_an_internal_error() {
+        use sea_orm::{DbErr, RuntimeErr, error::ConnAcquireErr};
+        for e in [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::Exec(RuntimeErr::Internal("database is locked".into())),
+        ] {
+            let e = ApiError::from(e);
+            assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.code(), "busy");
+            let resp = e.error_response();
+            assert_eq!(
+                resp.headers().get("Retry-After").map(|v| v.as_bytes()),
+                Some(&b"5"[..])
+            );
+        }
+        let other = ApiError::from(DbErr::Custom("constraint failed".into()));
+        assert_eq!(other.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

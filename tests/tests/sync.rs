@@ -12,7 +12,7 @@ use bangfu_tests::field::{
 };
 use bangfu_tests::{FIXTURE, TestDb, World, enroll_directly, office};
 use reqwest::StatusCode;
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 use serde_json::json;
 
 struct Field {
@@ -26,7 +26,12 @@ struct Field {
 
 /// The fixture ledger plus one other town; 黄志强 (first helper of 田晓东) with a device.
 async fn field(t: &TestDb) -> Field {
-    let w = World::new(t).await;
+    field_with(t, |_| {}).await
+}
+
+/// As [`field`], on a server with adjusted settings.
+async fn field_with(t: &TestDb, adjust: impl FnOnce(&mut bangfu_server::Settings)) -> Field {
+    let w = World::with(t, adjust).await;
     office(t, &w, "county", Role::CountyOffice, w.county_id).await;
     let county = w.login("county").await;
     w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
@@ -179,6 +184,50 @@ async fn exactly_once(t: &TestDb) {
     assert!(next.get("households").is_none());
 }
 db_test!(records_are_stored_exactly_once_in_any_order, exactly_once);
+
+/// A ledger import run beside the server holds SQLite's write lock (here another
+/// connection's open transaction). A push meanwhile waits for the lock instead of
+/// failing, and the server's one HTTP worker goes on answering reads while it waits:
+/// the import commits only after a read was answered, so a worker stalled by the wait
+/// would answer neither (the push would fail after the busy timeout). Then the push is
+/// stored, once, beside the import's change. PostgreSQL locks rows, not the database.
+async fn beside_an_import(t: &TestDb) {
+    if t.backend != bangfu_server::testing::Backend::Sqlite {
+        return;
+    }
+    let mut f = field_with(t, |s| s.workers = 1).await;
+    let call = f.device.phone_call(f.household);
+    let other = bangfu_server::db::connect(&t.url).await.unwrap();
+    let import = other.begin().await.unwrap();
+    import
+        .execute_unprepared("CREATE TABLE beside_import (x INTEGER)")
+        .await
+        .unwrap();
+    let (acks, ()) = tokio::join!(push(&f, std::slice::from_ref(&call)), async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (status, households) = f.w.get(Some(&f.token), "/households").await;
+        assert_eq!(status, StatusCode::OK, "{households}");
+        import.commit().await.unwrap();
+    });
+    assert_eq!(acks.acks[0].status, AckStatus::Accepted, "{acks:?}");
+    assert_eq!(record_count(t).await, 1);
+    let again = push(&f, std::slice::from_ref(&call)).await;
+    assert_eq!(
+        again.acks, acks.acks,
+        "the same acknowledgement, nothing twice"
+    );
+    assert_eq!(record_count(t).await, 1);
+    // The import's change is kept too.
+    other
+        .execute_unprepared("SELECT x FROM beside_import")
+        .await
+        .unwrap();
+    other.close().await.ok();
+}
+db_test!(
+    a_push_waits_out_an_import_beside_the_server,
+    beside_an_import
+);
 
 async fn refused(t: &TestDb) {
     let mut f = field(t).await;

@@ -73,6 +73,25 @@ pub(super) fn open(file: &Path) -> Result<rusqlite::Connection, DbErr> {
     Ok(conn)
 }
 
+/// `BEGIN IMMEDIATE`, waiting at most `wait` for the write lock (the connection's busy
+/// timeout is [`super::BUSY_TIMEOUT`] again afterwards).
+pub(super) fn begin_immediate(
+    conn: &rusqlite::Connection,
+    wait: std::time::Duration,
+) -> rusqlite::Result<()> {
+    conn.busy_timeout(wait)?;
+    let begun = conn
+        .prepare_cached("BEGIN IMMEDIATE")
+        .and_then(|mut s| s.execute([]));
+    conn.busy_timeout(super::BUSY_TIMEOUT)?;
+    begun.map(drop)
+}
+
+/// Whether SQLite refused because another connection holds the lock.
+pub(super) fn is_busy(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+}
+
 /// Runs a statement without values or rows (`BEGIN`, `COMMIT`).
 pub(super) fn plain(conn: &rusqlite::Connection, sql: &str) -> Result<(), DbErr> {
     conn.prepare_cached(sql)

@@ -98,8 +98,18 @@ pub async fn write_gate(db: &impl ConnectionTrait) -> WriteGuard {
 /// up front instead of failing at its first write when another connection committed in
 /// between (`SQLITE_BUSY_SNAPSHOT` is not retried by the busy handler). On SQLite the
 /// transaction runs on the writer's own connection and holds the gate itself (the
-/// guard returned is `None`; see [`WriteTxn`]).
+/// guard returned is `None`; see [`WriteTxn`]). SQLite's write lock is claimed here,
+/// without stalling the calling thread should another process hold it (see
+/// [`claim_write_lock`]); after [`BUSY_TIMEOUT`] the error is
+/// `DbErr::ConnectionAcquire(Timeout)`, which clients are told is a busy server (503).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<(WriteGuard, WriteTxn), DbErr> {
+    begin_write_waiting(db, BUSY_TIMEOUT).await
+}
+
+async fn begin_write_waiting(
+    db: &DatabaseConnection,
+    timeout: Duration,
+) -> Result<(WriteGuard, WriteTxn), DbErr> {
     if is_postgres(db) {
         let gate = write_gate(db).await;
         return Ok((gate, WriteTxn::Postgres(db.begin().await?)));
@@ -118,7 +128,42 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<(WriteGuard, WriteTx
         gate.conn = Some(conn);
         gate.file = file.to_path_buf();
     }
+    claim_write_lock(&mut gate, timeout).await?;
     Ok((None, WriteTxn::sqlite(gate)))
+}
+
+/// `BEGIN IMMEDIATE` on the writer's connection. The writer runs on the HTTP worker
+/// that asked (see [`WriteTxn`]), and SQLite's busy handler sleeps on the calling thread:
+/// waiting there for a lock another process holds (a command-line import beside the
+/// server) would stall every request on that worker. So the lock is tried without
+/// waiting, and only if it is taken does the wait, up to `timeout`, go to a blocking
+/// thread, with the connection. A connection lost there (the request cancelled, a
+/// panic) is reopened by the next transaction.
+async fn claim_write_lock(gate: &mut SqliteWriter, timeout: Duration) -> Result<(), DbErr> {
+    let conn = gate
+        .conn
+        .as_ref()
+        .ok_or_else(|| DbErr::Custom("the writer's connection is closed".into()))?;
+    match in_place::begin_immediate(conn, Duration::ZERO) {
+        Err(e) if in_place::is_busy(&e) => {}
+        other => return other.map_err(|e| in_place::query_err(&e)),
+    }
+    let Some(conn) = gate.conn.take() else {
+        return Err(DbErr::Custom("the writer's connection is closed".into()));
+    };
+    let (conn, begun) = tokio::task::spawn_blocking(move || {
+        let begun = in_place::begin_immediate(&conn, timeout);
+        (conn, begun)
+    })
+    .await
+    .map_err(|e| DbErr::Custom(format!("waiting for the write lock: {e}")))?;
+    gate.conn = Some(conn);
+    match begun {
+        Err(e) if in_place::is_busy(&e) => Err(DbErr::ConnectionAcquire(
+            sea_orm::error::ConnAcquireErr::Timeout,
+        )),
+        other => other.map_err(|e| in_place::query_err(&e)),
+    }
 }
 
 /// How long a connection waits for SQLite's lock held by another process (a

@@ -44,9 +44,8 @@ struct Inner {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Nothing sent yet: the first statement begins the transaction.
-    Fresh,
-    /// `BEGIN IMMEDIATE` done: the transaction holds SQLite's write lock.
+    /// `BEGIN IMMEDIATE` done (by [`super::begin_write`]): the transaction holds
+    /// SQLite's write lock.
     Open,
     /// Rolled back after a failed statement: every later call is refused.
     Aborted,
@@ -55,19 +54,17 @@ enum State {
 }
 
 impl WriteTxn {
-    /// A SQLite write transaction on the gate's connection (nothing is sent until the
-    /// first statement).
+    /// A SQLite write transaction on the gate's connection, which has begun it.
     pub(super) fn sqlite(gate: MutexGuard<'static, super::SqliteWriter>) -> WriteTxn {
         WriteTxn::Sqlite(SqliteWrite {
             inner: std::sync::Mutex::new(Inner {
                 gate,
-                state: State::Fresh,
+                state: State::Open,
             }),
         })
     }
 
-    /// Commits what was written (on SQLite a transaction that never sent a statement
-    /// sends nothing).
+    /// Commits what was written.
     pub async fn commit(self) -> Result<(), DbErr> {
         self.commit_with(Vec::new()).await
     }
@@ -80,10 +77,6 @@ impl WriteTxn {
                 txn.commit().await
             }
             WriteTxn::Sqlite(w) => w.with(|inner| {
-                if stmts.is_empty() && inner.state == State::Fresh {
-                    inner.state = State::Done;
-                    return Ok(());
-                }
                 for stmt in stmts {
                     inner.run(stmt, Fetch::Execute)?;
                 }
@@ -97,20 +90,12 @@ impl WriteTxn {
 }
 
 impl Inner {
-    /// Runs one statement, beginning the transaction first if this is the first. A
-    /// failure rolls the transaction back before it is returned.
+    /// Runs one statement. A failure rolls the transaction back before it is returned.
     fn run(&mut self, stmt: Statement, fetch: Fetch) -> Result<Answer, DbErr> {
-        match self.state {
-            State::Fresh => {
-                self.guarded(|conn| plain(conn, "BEGIN IMMEDIATE"))?;
-                self.state = State::Open;
-            }
-            State::Open => {}
-            State::Aborted | State::Done => {
-                return Err(DbErr::Custom(
-                    "the write transaction was already rolled back or committed".into(),
-                ));
-            }
+        if self.state != State::Open {
+            return Err(DbErr::Custom(
+                "the write transaction was already rolled back or committed".into(),
+            ));
         }
         let values = stmt.values.map(|v| v.0).unwrap_or_default();
         self.guarded(|conn| statement(conn, &stmt.sql, &values, fetch))
@@ -308,9 +293,69 @@ mod tests {
         txn.commit_with(vec![insert(2, "kept")]).await.unwrap();
         drop(gate);
         assert_eq!(stored(&db).await, [2]);
-        // A transaction that sent nothing commits nothing and costs nothing.
+        // A transaction that sent nothing commits nothing.
         let (_gate, txn) = super::super::begin_write(&db).await.unwrap();
         txn.commit().await.unwrap();
         assert_eq!(stored(&db).await, [2]);
+    }
+
+    /// Another process's connection in the middle of a write (an import beside the
+    /// server): it holds SQLite's write lock until it commits.
+    fn hold_write_lock(dir: &std::path::Path) -> rusqlite::Connection {
+        let other = rusqlite::Connection::open(dir.join("w.db")).unwrap();
+        other
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO t (a, b) VALUES (100, 'other')")
+            .unwrap();
+        other
+    }
+
+    /// An HTTP worker is a single-threaded runtime, as this test's is: while the write
+    /// waits for the lock, the thread must go on running the worker's other requests.
+    #[tokio::test(flavor = "current_thread")]
+    async fn waiting_for_a_lock_held_elsewhere_leaves_the_thread_serving_others() {
+        use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+        let (dir, db) = db_with_table().await;
+        let other = hold_write_lock(dir.path());
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let ticks = std::sync::Arc::new(AtomicU32::new(0));
+        let ticker = {
+            let ticks = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    ticks.fetch_add(1, Relaxed);
+                }
+            })
+        };
+        let (gate, txn) = super::super::begin_write(&db).await.unwrap();
+        txn.commit_with(vec![insert(1, "mine")]).await.unwrap();
+        drop(gate);
+        let ran = ticks.load(Relaxed);
+        ticker.abort();
+        release.join().unwrap();
+        assert!(
+            ran >= 5,
+            "other tasks ran while the write waited for the lock ({ran} ticks)"
+        );
+        assert_eq!(stored(&db).await, [1, 100], "both writes are stored");
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_past_the_wait_is_a_timeout_and_the_writer_stays_usable() {
+        let (dir, db) = db_with_table().await;
+        let other = hold_write_lock(dir.path());
+        let waited = super::super::begin_write_waiting(&db, std::time::Duration::from_millis(200));
+        match waited.await {
+            Err(DbErr::ConnectionAcquire(_)) => {}
+            Err(e) => panic!("expected a timeout, got {e}"),
+            Ok(_) => panic!("the write lock is held elsewhere"),
+        }
+        other.execute_batch("COMMIT").unwrap();
+        let (_gate, txn) = super::super::begin_write(&db).await.unwrap();
+        txn.commit_with(vec![insert(1, "after")]).await.unwrap();
+        assert_eq!(stored(&db).await, [1, 100]);
     }
 }
