@@ -15,6 +15,7 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
+use super::hash_slots::HashSlots;
 use super::{Caller, audit, jurisdictions};
 use crate::config::{Argon2Settings, Settings};
 use crate::entities::{account, auth_token, helper, jurisdiction};
@@ -43,34 +44,36 @@ fn argon2(settings: &Argon2Settings) -> ApiResult<Argon2<'static>> {
     ))
 }
 
-/// Hashes a password with argon2id (on a blocking thread: it is deliberately slow).
+/// Hashes a password with argon2id (on a blocking thread: it is deliberately slow; at
+/// most one per core at once, see [`HashSlots`]).
 pub async fn hash_password(settings: &Argon2Settings, password: String) -> ApiResult<String> {
     check_password_strength(&password)?;
     let hasher = argon2(settings)?;
-    tokio::task::spawn_blocking(move || {
-        hasher
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Internal(format!("hashing: {e}")))
+    HashSlots::passwords()
+        .run(move || {
+            hasher
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+        })
+        .await?
+        .map_err(|e| ApiError::Internal(format!("hashing: {e}")))
 }
 
-/// Checks a password against a stored hash; an unparseable hash never matches.
+/// Checks a password against a stored hash; an unparseable hash never matches. As
+/// costly as hashing, so it takes a slot too.
 pub async fn verify_password(
     settings: &Argon2Settings,
     hash: String,
     password: String,
 ) -> ApiResult<bool> {
     let verifier = argon2(settings)?;
-    tokio::task::spawn_blocking(move || {
-        verifier
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok()
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))
+    HashSlots::passwords()
+        .run(move || {
+            verifier
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
 }
 
 /// Refuses passwords too short to be worth hashing.

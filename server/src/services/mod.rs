@@ -8,6 +8,7 @@ pub mod caller;
 pub mod devices;
 pub mod enrollment;
 pub mod facts;
+pub mod hash_slots;
 pub mod households;
 pub mod image_check;
 pub mod jurisdictions;
