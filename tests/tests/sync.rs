@@ -319,15 +319,7 @@ async fn photo_checks(t: &TestDb) {
     let resp = tus_patch(http, &url.unwrap(), token, 0, photo.clone())
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("not the declared"),
-        "{body}"
-    );
+    refused_as_invalid(resp, "not the declared").await;
     // Not an image, though the hash is right.
     let text = b"this is not a photo".to_vec();
     let (_, url) = tus_create(http, origin, token, text.len(), &sha256_hex(&text)).await;
@@ -345,6 +337,14 @@ async fn photo_checks(t: &TestDb) {
             .status(),
         StatusCode::UNPROCESSABLE_ENTITY
     );
+    // A PNG of a few bytes that declares 15000 × 15000 pixels (225 MB decoded): refused
+    // from its header, before any pixel memory is taken.
+    let bomb = png_declaring(15_000, 15_000);
+    let (_, url) = tus_create(http, origin, token, bomb.len(), &sha256_hex(&bomb)).await;
+    let resp = tus_patch(http, &url.unwrap(), token, 0, bomb)
+        .await
+        .unwrap();
+    refused_as_invalid(resp, "too large to check").await;
     assert_eq!(
         bangfu_server::entities::blob::Entity::find()
             .count(&t.db)
@@ -415,6 +415,54 @@ db_test!(
     photos_are_refused_unless_their_bytes_match_and_decode,
     photo_checks
 );
+
+/// Asserts a 422 whose message gives `reason`.
+async fn refused_as_invalid(resp: reqwest::Response, reason: &str) {
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(reason), "{body}");
+}
+
+/// A well-formed PNG header of a `width` × `height` greyscale image, with one short
+/// compressed row of data: what a decompression bomb looks like to a decoder's first
+/// look.
+fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    let mut png = vec![0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n'];
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit greyscale, no interlace
+    chunk(&mut png, b"IHDR", &ihdr);
+    // zlib: a header, then a stored block of 16 zero bytes (the start of the first row).
+    let mut idat = vec![0x78, 0x01, 0x00, 16, 0, !16, 0xFF];
+    idat.extend_from_slice(&[0u8; 16]);
+    chunk(&mut png, b"IDAT", &idat);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
 
 /// Push bodies are checked like any JSON body, whichever thread parses them (large ones
 /// are parsed off the HTTP workers): a large batch is accepted whole; malformed JSON, a

@@ -15,7 +15,7 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use super::hash_slots::HashSlots;
+use super::cpu_slots::CpuSlots;
 use super::{Caller, audit, jurisdictions};
 use crate::config::{Argon2Settings, Settings};
 use crate::entities::{account, auth_token, helper, jurisdiction};
@@ -45,11 +45,11 @@ fn argon2(settings: &Argon2Settings) -> ApiResult<Argon2<'static>> {
 }
 
 /// Hashes a password with argon2id (on a blocking thread: it is deliberately slow; at
-/// most one per core at once, see [`HashSlots`]).
+/// most one per core at once, see [`CpuSlots`]).
 pub async fn hash_password(settings: &Argon2Settings, password: String) -> ApiResult<String> {
     check_password_strength(&password)?;
     let hasher = argon2(settings)?;
-    HashSlots::passwords()
+    CpuSlots::passwords()
         .run(move || {
             hasher
                 .hash_password(password.as_bytes())
@@ -67,7 +67,7 @@ pub async fn verify_password(
     password: String,
 ) -> ApiResult<bool> {
     let verifier = argon2(settings)?;
-    HashSlots::passwords()
+    CpuSlots::passwords()
         .run(move || {
             verifier
                 .verify_password(password.as_bytes(), hash.as_str())

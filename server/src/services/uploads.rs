@@ -389,9 +389,9 @@ pub async fn finalize(
         _ => {
             writer.finish().await.map_err(storage_error)?;
             let (id, store2) = (row.id.clone(), store.clone());
-            tokio::task::spawn_blocking(move || verify(store2.as_ref(), &id, decode))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?
+            super::cpu_slots::CpuSlots::image_checks()
+                .run(move || verify(store2.as_ref(), &id, decode))
+                .await?
                 .and_then(|(sha, ct)| match declared_mismatch(&row, &sha) {
                     Some(reason) => Err(reason),
                     None => Ok((sha, ct, false)),
@@ -577,17 +577,33 @@ fn verify(
         return Ok((sha, content_type));
     }
     reader.rewind().map_err(|e| e.to_string())?;
-    let image = image::ImageReader::new(std::io::BufReader::new(reader))
+    let mut image = image::ImageReader::new(std::io::BufReader::new(reader))
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    image.limits(limits);
     let decoded = if decode.wants(content_type) {
         image.decode().map(drop)
     } else {
         image.into_dimensions().map(drop)
     };
-    decoded.map_err(|e| format!("the file does not decode as an image: {e}"))?;
+    decoded.map_err(|e| match e {
+        image::ImageError::Limits(_) => format!(
+            "the image is too large to check: its pixels would take over {} MiB decoded \
+             (a photo from the field client is a few megapixels)",
+            MAX_DECODED_BYTES >> 20
+        ),
+        e => format!("the file does not decode as an image: {e}"),
+    })?;
     Ok((sha, content_type))
 }
+
+/// The most memory a full decode of an upload may take (the decoder refuses a larger
+/// image from its header, before allocating): 48 megapixels of RGBA. A small file can
+/// declare huge dimensions (a PNG of one colour compresses ~1000:1), and the image
+/// crate's own default would let each decode take 512 MiB.
+pub const MAX_DECODED_BYTES: u64 = 192 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -1,13 +1,16 @@
-//! A bound on password hashes running at once.
+//! Bounds on CPU- and memory-heavy jobs running at once: password hashes and full
+//! image decodes.
 //!
 //! Each argon2id hash holds its memory cost (19 MiB by default) for its whole run, and
 //! every login, enrollment and password change is one. Unbounded, a burst of logins
 //! (fifty helpers at a quarter's end, or anyone sending requests) ran them all at once
 //! on the blocking pool: 50 concurrent logins took the server to 600 MiB, and the pool's
-//! 512 threads would allow 10 GiB. A hash is pure CPU, so running more of them than
-//! there are cores finishes none sooner: with one slot per core, memory stays at a few
-//! hashes' worth and the rest wait their turn, asynchronously. A request that waits
-//! longer than [`WAIT`] is told the server is busy (503 with `Retry-After`).
+//! 512 threads would allow 10 GiB. A full decode of an uploaded image holds its pixels,
+//! up to [`crate::services::uploads::MAX_DECODED_BYTES`]. Both are pure CPU, so running
+//! more of them than there are cores finishes none sooner: with one slot per core,
+//! memory stays at a few jobs' worth and the rest wait their turn, asynchronously. A
+//! request that waits longer than [`WAIT`] is told the server is busy (503 with
+//! `Retry-After`).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,17 +25,17 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// Slots for CPU-heavy work on the blocking pool, with the highest number that ever ran
 /// at once (for tests and the benchmark's figures).
 #[derive(Debug)]
-pub struct HashSlots {
+pub struct CpuSlots {
     slots: Semaphore,
     running: AtomicUsize,
     peak: AtomicUsize,
     wait: Duration,
 }
 
-impl HashSlots {
+impl CpuSlots {
     /// `n` slots (at least one); a job waits at most `wait` for one.
-    pub fn new(n: usize, wait: Duration) -> HashSlots {
-        HashSlots {
+    pub fn new(n: usize, wait: Duration) -> CpuSlots {
+        CpuSlots {
             slots: Semaphore::new(n.max(1)),
             running: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
@@ -41,12 +44,15 @@ impl HashSlots {
     }
 
     /// The server's slots for password hashes: one per core.
-    pub fn passwords() -> &'static HashSlots {
-        static SLOTS: OnceLock<HashSlots> = OnceLock::new();
-        SLOTS.get_or_init(|| {
-            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            HashSlots::new(cores, WAIT)
-        })
+    pub fn passwords() -> &'static CpuSlots {
+        static SLOTS: OnceLock<CpuSlots> = OnceLock::new();
+        SLOTS.get_or_init(per_core)
+    }
+
+    /// The server's slots for reading an upload back and decoding it: one per core.
+    pub fn image_checks() -> &'static CpuSlots {
+        static SLOTS: OnceLock<CpuSlots> = OnceLock::new();
+        SLOTS.get_or_init(per_core)
     }
 
     /// Runs `job` on the blocking pool once a slot is free. The slot is held until the
@@ -78,13 +84,18 @@ impl HashSlots {
     }
 }
 
+fn per_core() -> CpuSlots {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    CpuSlots::new(cores, WAIT)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn leaked(n: usize, wait: Duration) -> &'static HashSlots {
-        Box::leak(Box::new(HashSlots::new(n, wait)))
+    fn leaked(n: usize, wait: Duration) -> &'static CpuSlots {
+        Box::leak(Box::new(CpuSlots::new(n, wait)))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
