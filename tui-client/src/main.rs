@@ -2,6 +2,8 @@
 //! interface; the other subcommands are headless, for scripts and embedded devices,
 //! and print JSON with `--json`.
 
+mod sheet_command;
+
 use std::io::{BufRead as _, Write as _};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,6 +73,9 @@ enum Command {
     Visit(VisitCommand),
     /// List unfinished drafts.
     Drafts,
+    /// The second helper's quarterly attendance sheet (附件3): show, remark, submit.
+    #[command(subcommand)]
+    Sheet(sheet_command::SheetCommand),
     /// Check the store, the record chain, signatures and images.
     Verify,
     /// Send records and photos to the server and receive updates; resumes where the
@@ -327,6 +332,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             }
             Ok(())
         }
+        Command::Sheet(command) => sheet_command::run(client, command, lang, json).await,
         Command::Verify => {
             let report = client.verify().await?;
             if json {

@@ -348,3 +348,89 @@ fn visit_list_shows_sync_states_and_sync_without_network_changes_nothing() {
     states.sort();
     assert_eq!(states, ["awaiting_photos", "rejected"]);
 }
+
+/// A second helper's quarter end without the terminal interface: show the pulled sheet,
+/// write a remark, see it, sign and queue the submission; bad quarters and households
+/// are refused with a reason.
+#[test]
+fn headless_attendance_sheet() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(async {
+        let client = login(&data, Limits::default()).await;
+        become_second_helper_with_sheet(&client).await;
+        client.store().clone().close().await.unwrap();
+    });
+
+    let shown = json(&bangfu(&data, &["--json", "sheet", "show"]));
+    assert_eq!(shown["quarter"], "2026Q1", "the newest pulled quarter");
+    assert_eq!(shown["state"], Value::Null, "never submitted");
+    assert_eq!(shown["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["rows"][0]["head_name"], "张三");
+    assert_eq!(shown["rows"][0]["first_helper"], "黄志强");
+
+    let remark = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "sheet",
+            "remark",
+            "--quarter",
+            "2026Q1",
+            "--household",
+            "2",
+            "  未见记录 ",
+        ],
+    ));
+    assert_eq!(remark["remark"], "未见记录");
+    let text = bangfu(&data, &["sheet", "show", "--quarter", "2026Q1"]);
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    for s in [
+        "考勤表 2026Q1",
+        "未提交",
+        "序号",
+        "贫困户姓名",
+        "备注",
+        "李四",
+        "未见记录",
+        "01-10入户",
+    ] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+
+    let refused = bangfu(
+        &data,
+        &[
+            "sheet",
+            "remark",
+            "--quarter",
+            "2026Q1",
+            "--household",
+            "99",
+            "x",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("row of the attendance sheet"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let absent = bangfu(&data, &["sheet", "show", "--quarter", "2025Q4"]);
+    assert!(!absent.status.success());
+    assert!(String::from_utf8_lossy(&absent.stderr).contains("attendance sheet"));
+    let malformed = bangfu(&data, &["sheet", "show", "--quarter", "2026Q5"]);
+    assert!(!malformed.status.success());
+
+    let queued = json(&bangfu(
+        &data,
+        &["--json", "sheet", "submit", "--quarter", "2026Q1"],
+    ));
+    assert_eq!(queued["state"]["state"], "pending");
+    assert_eq!(queued["submission"]["remarks"][0][1], "未见记录");
+    let after = json(&bangfu(&data, &["--json", "sheet", "show"]));
+    assert_eq!(after["state"]["state"], "pending", "{after}");
+    let text = String::from_utf8(bangfu(&data, &["sheet", "show"]).stdout).unwrap();
+    assert!(text.contains("待提交"), "{text}");
+}

@@ -653,59 +653,11 @@ fn s_syncs_in_the_background_and_a_failure_leaves_the_records_local() {
 
 /// A second helper's sheet for 2026Q1 with two rows, one visit on the first.
 fn second_helper_with_sheet(lang: Lang) -> Fixture {
-    use bangfu_shared::api::HelperRef;
-    use bangfu_shared::report::{AttendanceSheet, RecordLine, SheetRow};
     let fx = fixture(lang);
     let client = fx.app.client().clone();
-    let rt = fx.app.runtime().clone();
-    rt.block_on(async {
-        let mut me = client.identity().await.unwrap();
-        me.role = bangfu_shared::Role::SecondHelper;
-        client
-            .install_login(&me, &snapshot(default_households()))
-            .await
-            .unwrap();
-        let helper = |id: i64, name: &str| HelperRef {
-            id,
-            name: name.into(),
-            unit_position: "市教育局 科员".into(),
-            phone: "13900000000".into(),
-        };
-        let row = |seq: u32, id: i64, head: &str, records: Vec<RecordLine>| SheetRow {
-            seq,
-            household_id: id,
-            head_name: head.into(),
-            village: "东村".into(),
-            first_helper: Some(helper(50 + id, "黄志强")),
-            records,
-            windows: vec![],
-            own_records: vec![],
-            own_windows: vec![],
-            remark: None,
-        };
-        let visit = RecordLine {
-            record_id: "r1".into(),
-            household_id: 1,
-            date: chrono::NaiveDate::from_ymd_opt(2026, 1, 10).unwrap(),
-            kind: VisitKind::Home,
-            helper_id: 51,
-            counts: true,
-            reason: None,
-            photo_count: 1,
-            late: false,
-        };
-        let sheet = AttendanceSheet {
-            quarter: "2026Q1".parse().unwrap(),
-            second_helper: helper(HELPER_ID, "刘帮扶"),
-            town: None,
-            rows: vec![row(1, 1, "张三", vec![visit]), row(2, 2, "李四", vec![])],
-            policy_source: String::new(),
-            rule: String::new(),
-            submitted_version: None,
-            submitted_at: None,
-        };
-        client.store().save_sheet(&sheet).await.unwrap();
-    });
+    fx.app
+        .runtime()
+        .block_on(become_second_helper_with_sheet(&client));
     fx
 }
 

@@ -1,0 +1,151 @@
+//! `bangfu sheet`: the second helper's quarterly attendance sheet (附件3) without the
+//! terminal interface, for scripts and devices without a screen. Part of the `bangfu`
+//! binary, over the library's `Client::sheet`, `set_sheet_remark` and `submit_sheet`.
+
+use anyhow::Context as _;
+use bangfu_client::Client;
+use bangfu_client::i18n::Lang;
+use bangfu_client::sheets::SheetView;
+use bangfu_shared::report::Quarter;
+use clap::Subcommand;
+use serde_json::json;
+
+#[derive(Subcommand)]
+pub enum SheetCommand {
+    /// Show a quarter's sheet as the last sync pulled it, with the remarks written and
+    /// its state (default: the newest quarter pulled).
+    Show {
+        /// `2026Q1`.
+        #[arg(long)]
+        quarter: Option<Quarter>,
+    },
+    /// Write the remark of one household's row (a draft until the sheet is submitted;
+    /// an empty text clears it).
+    Remark {
+        #[arg(long)]
+        quarter: Quarter,
+        #[arg(long)]
+        household: i64,
+        text: String,
+    },
+    /// Sign the quarter's remarks with the device key and queue the submission; the next
+    /// `bangfu sync` delivers it. A submitted sheet is frozen; submitting again makes a
+    /// new version.
+    Submit {
+        #[arg(long)]
+        quarter: Quarter,
+    },
+}
+
+/// Runs one `bangfu sheet` command.
+pub async fn run(
+    client: &Client,
+    command: SheetCommand,
+    lang: Lang,
+    json: bool,
+) -> anyhow::Result<()> {
+    match command {
+        SheetCommand::Show { quarter } => {
+            let view = match quarter {
+                Some(q) => client.sheet(q).await?,
+                None => client.sheets().await?.into_iter().next().context(
+                    "no attendance sheet on this device: a second helper's `bangfu sync` brings it",
+                )?,
+            };
+            show(&view, lang, json)
+        }
+        SheetCommand::Remark {
+            quarter,
+            household,
+            text,
+        } => {
+            client.set_sheet_remark(quarter, household, &text).await?;
+            let view = client.sheet(quarter).await?;
+            let remark = view
+                .sheet
+                .rows
+                .iter()
+                .find(|r| r.household_id == household)
+                .map(|r| view.remark(r).to_string())
+                .unwrap_or_default();
+            if json {
+                println!(
+                    "{}",
+                    json!({"quarter": quarter, "household_id": household, "remark": remark})
+                );
+            } else {
+                println!("{} {quarter} · {household}: {remark}", lang.sheet().saved);
+            }
+            Ok(())
+        }
+        SheetCommand::Submit { quarter } => {
+            let queued = client.submit_sheet(quarter).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&queued)?);
+            } else {
+                println!(
+                    "{} {quarter}: {} ({} remarks)",
+                    lang.sheet().title,
+                    lang.sheet().queued,
+                    queued.submission.remarks.len()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The sheet with the 附件3 columns, one row per line, or as JSON.
+fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
+    if json {
+        let rows: Vec<_> = view
+            .sheet
+            .rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "seq": r.seq,
+                    "household_id": r.household_id,
+                    "head_name": r.head_name,
+                    "village": r.village,
+                    "first_helper": r.first_helper.as_ref().map(|h| &h.name),
+                    "records": r.record_text(),
+                    "remark": view.remark(r),
+                })
+            })
+            .collect();
+        let out = json!({
+            "quarter": view.quarter(),
+            "second_helper": view.sheet.second_helper.name,
+            "state": view.state(),
+            "rows": rows,
+            "submissions": view.submissions,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let t = lang.sheet();
+    println!(
+        "{} {} · {} · {}",
+        t.title,
+        view.quarter(),
+        view.sheet.second_helper.name,
+        lang.sheet_state(view.state().as_ref())
+    );
+    println!(
+        "{}\t{}\t{}\t{}\t{}\t{}",
+        t.seq, t.head, t.village, t.first_helper, t.records, t.remark
+    );
+    for r in &view.sheet.rows {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            r.seq,
+            r.head_name,
+            r.village,
+            r.first_helper.as_ref().map_or("-", |h| h.name.as_str()),
+            r.record_text(),
+            view.remark(r)
+        );
+    }
+    Ok(())
+}
