@@ -60,14 +60,8 @@ pub async fn run(
             text,
         } => {
             client.set_sheet_remark(quarter, household, &text).await?;
-            let view = client.sheet(quarter).await?;
-            let remark = view
-                .sheet
-                .rows
-                .iter()
-                .find(|r| r.household_id == household)
-                .map(|r| view.remark(r).to_string())
-                .unwrap_or_default();
+            // Stored trimmed, as `set_sheet_remark` keeps it.
+            let remark = text.trim();
             if json {
                 println!(
                     "{}",

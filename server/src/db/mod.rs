@@ -142,15 +142,15 @@ async fn begin_write_waiting(
 async fn claim_write_lock(gate: &mut SqliteWriter, timeout: Duration) -> Result<(), DbErr> {
     let conn = gate
         .conn
-        .as_ref()
+        .take()
         .ok_or_else(|| DbErr::Custom("the writer's connection is closed".into()))?;
-    match in_place::begin_immediate(conn, Duration::ZERO) {
+    match in_place::begin_immediate(&conn, Duration::ZERO) {
         Err(e) if in_place::is_busy(&e) => {}
-        other => return other.map_err(|e| in_place::query_err(&e)),
+        other => {
+            gate.conn = Some(conn);
+            return other.map_err(|e| in_place::query_err(&e));
+        }
     }
-    let Some(conn) = gate.conn.take() else {
-        return Err(DbErr::Custom("the writer's connection is closed".into()));
-    };
     let (conn, begun) = tokio::task::spawn_blocking(move || {
         let begun = in_place::begin_immediate(&conn, timeout);
         (conn, begun)
