@@ -233,13 +233,12 @@ impl UploadWriter for LocalWriter {
 
     async fn finish_as_blob(mut self: Box<Self>, sha256: &str) -> io::Result<u64> {
         if self.start == 0 && self.buf.len() as u64 == self.len {
-            // The whole file is in memory: it goes to a pack, appended in place (a write
-            // into the page cache) and synced with whichever photos arrive meanwhile.
+            // The whole file is in memory: it goes to a pack, written directly into
+            // space made ready and synced with whichever photos arrive meanwhile.
             let sha = sha_of(sha256)?;
             unused_upload(&self.path)?;
-            let packs = &self.store.packs;
-            let (number, end) = packs.place(&sha, &self.buf)?;
-            packs.sync_upto(number, end).await?;
+            let bytes = std::mem::take(&mut self.buf);
+            self.store.packs.store(sha, bytes).await?;
             return Ok(self.len);
         }
         let target = self.store.blob_path(sha256)?;
