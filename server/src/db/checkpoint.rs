@@ -56,10 +56,24 @@ pub(super) fn after_commit(file: &Path) {
     }
 }
 
+/// The checkpointer's connection, kept between checkpoints (opening one and reading
+/// the schema cost about as much as a checkpoint's copying); replaced when a
+/// checkpoint is for another database file.
+static CONNECTION: Mutex<Option<(PathBuf, rusqlite::Connection)>> = Mutex::new(None);
+
 /// A passive checkpoint (it never waits for writers or readers), then a second pass
 /// through the write gate for what writers appended meanwhile.
 fn checkpoint(file: &Path) -> Result<(), sea_orm::DbErr> {
-    let conn = super::in_place::open(file)?;
+    let mut kept = CONNECTION
+        .lock()
+        .map_err(|_| sea_orm::DbErr::Custom("the checkpointer failed mid-call".into()))?;
+    if kept.as_ref().is_none_or(|(f, _)| f != file) {
+        *kept = None;
+        *kept = Some((file.to_path_buf(), super::in_place::open(file)?));
+    }
+    let Some((_, conn)) = kept.as_ref() else {
+        return Ok(());
+    };
     let pass = || {
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok(r.get::<_, i64>(1)? == r.get::<_, i64>(2)?)

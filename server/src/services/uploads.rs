@@ -447,15 +447,16 @@ pub async fn finalize(
     };
     let referring = sync::referring_records(backend, &sha);
     let (gate, txn) = crate::db::begin_write(db).await?;
-    // The change counter's row is locked first, as a push does, so on PostgreSQL (which
-    // has no write gate) a push storing a record that waits for this file and this
-    // upload are ordered: either the push sees the file, or this sees the record.
-    let batch = vec![
-        super::push_reads::counter_lock(backend),
-        blob_row,
-        upload_row,
-        referring,
-    ];
+    // On PostgreSQL (which has no write gate) the change counter's row is locked first,
+    // as a push does, so a push storing a record that waits for this file and this
+    // upload are ordered: either the push sees the file, or this sees the record. On
+    // SQLite write transactions run one at a time already, and the lock would only add
+    // a page to the log.
+    let mut batch = Vec::with_capacity(4);
+    if crate::db::is_postgres(&txn) {
+        batch.push(super::push_reads::counter_lock(backend));
+    }
+    batch.extend([blob_row, upload_row, referring]);
     let mut waiting = Vec::new();
     for row in crate::db::query_batch(&txn, batch).await? {
         if crate::db::tag_of(&row)? == sync::REFERRING {
