@@ -7,7 +7,8 @@
 //! 1. the reference workload: submissions of one signed home visit plus its own unique
 //!    ~100 KB JPEG (the photo whole with its tus creation, then the push of the
 //!    record: two requests, as the field client sends them), from 4
-//!    concurrent clients over keep-alive connections with TCP_NODELAY, empty store;
+//!    concurrent clients over keep-alive connections with TCP_NODELAY, empty store (the
+//!    clients are lean HTTP/1.1 connections, [`LeanConn`]; `--reqwest` uses reqwest's);
 //!    submissions/s, latency percentiles, the server's peak memory and CPU-seconds per
 //!    1,000 submissions (SQLite runs inside the server process, so its CPU is included);
 //!    and, before the server's run, the machine's floor for the same submissions (the
@@ -75,6 +76,8 @@ struct Scale {
     records: usize,
     batch: usize,
     upload_bytes: u64,
+    /// The reference run's clients send through reqwest instead of [`LeanConn`].
+    reqwest_clients: bool,
 }
 
 impl Scale {
@@ -87,6 +90,7 @@ impl Scale {
             records: 100_000,
             batch: 500,
             upload_bytes: 200_000_000,
+            reqwest_clients: false,
         }
     }
 
@@ -126,6 +130,7 @@ fn main() {
     if let Some(n) = flag("--upload-mb") {
         scale.upload_bytes = n * 1_000_000;
     }
+    scale.reqwest_clients = args.iter().any(|a| a == "--reqwest");
     let names = ["reference", "records", "upload"];
     let chosen: Vec<&str> = names
         .iter()
@@ -836,6 +841,12 @@ async fn submit(
         .expect("push");
     assert_eq!(resp.status(), StatusCode::OK, "push");
     let acks: PushResponse = resp.json().await.expect("push json");
+    accepted(&acks, [t0, t1])
+}
+
+/// Checks that the push's one record was accepted; the times of a submission that
+/// began at `t0` and pushed at `t1`.
+fn accepted(acks: &PushResponse, [t0, t1]: [Instant; 2]) -> SubmissionTimes {
     assert_eq!(
         acks.acks.first().map(|a| a.status),
         Some(AckStatus::Accepted),
@@ -847,6 +858,113 @@ async fn submit(
         upload: t1 - t0,
         push: t2 - t1,
     }
+}
+
+/// One keep-alive HTTP/1.1 connection with TCP_NODELAY, as the reference run's load
+/// generator: each request is written whole in one call and each answer read by its
+/// `Content-Length`, with no pool, URL parsing or redirect handling around it, so the
+/// clients take as little as they can of the two cores the server runs on (as `wrk`
+/// does; reqwest's clients took ~0.13 CPU-s per 1,000 submissions, a tenth of the
+/// machine at this rate). The server sees the same requests either way; `--reqwest`
+/// runs the reference with reqwest's clients instead.
+struct LeanConn {
+    stream: tokio::net::TcpStream,
+    host: String,
+    buf: Vec<u8>,
+}
+
+/// An answer: status, the `Upload-Offset` header if any, the body.
+struct LeanAnswer {
+    status: u16,
+    upload_offset: Option<u64>,
+    body: Vec<u8>,
+}
+
+impl LeanConn {
+    async fn connect(origin: &str) -> LeanConn {
+        let host = origin.trim_start_matches("http://").to_string();
+        let stream = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("connect to the server");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        LeanConn {
+            stream,
+            host,
+            buf: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    async fn post(&mut self, path: &str, headers: &str, body: &[u8]) -> LeanAnswer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n{headers}\r\n",
+            self.host,
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        self.stream.write_all(&request).await.expect("send");
+        self.buf.clear();
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = self.stream.read_buf(&mut self.buf).await.expect("read");
+            assert!(n > 0, "the server closed the connection");
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end]).expect("head");
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let header = |name: &str| -> Option<u64> {
+            head.lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.trim().parse().ok())
+        };
+        let length = header("content-length").expect("Content-Length") as usize;
+        let upload_offset = header("upload-offset");
+        while self.buf.len() < head_end + length {
+            let n = self.stream.read_buf(&mut self.buf).await.expect("read");
+            assert!(n > 0, "the server closed the connection");
+        }
+        LeanAnswer {
+            status,
+            upload_offset,
+            body: self.buf[head_end..head_end + length].to_vec(),
+        }
+    }
+}
+
+/// [`submit`] over a [`LeanConn`]: the same two requests, the same checks.
+async fn submit_lean(conn: &mut LeanConn, token: &str, s: Submission) -> SubmissionTimes {
+    let t0 = Instant::now();
+    let len = s.photo.len();
+    let headers = format!(
+        "Authorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: {len}\r\n\
+         Upload-Metadata: {}\r\nContent-Type: application/offset+octet-stream\r\n",
+        s.metadata
+    );
+    let answer = conn.post("/api/v1/files", &headers, &s.photo).await;
+    assert_eq!(
+        answer.status,
+        201,
+        "tus create with upload: {}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(
+        answer.upload_offset,
+        Some(len as u64),
+        "the whole photo was taken"
+    );
+    let t1 = Instant::now();
+    let headers = format!("Authorization: Bearer {token}\r\nContent-Type: application/json\r\n");
+    let answer = conn.post("/api/v1/sync/push", &headers, &s.push_body).await;
+    assert_eq!(answer.status, 200, "push");
+    let acks: PushResponse = serde_json::from_slice(&answer.body).expect("push json");
+    accepted(&acks, [t0, t1])
 }
 
 async fn reference(bin: &Path, scale: &Scale) {
@@ -914,6 +1032,14 @@ async fn reference(bin: &Path, scale: &Scale) {
     );
 
     let floor = machine_floor(&work, &scratch.0.join("floor"));
+    println!(
+        "clients: {}",
+        if scale.reqwest_clients {
+            "reqwest (--reqwest), one keep-alive client each"
+        } else {
+            "lean keep-alive HTTP/1.1 connections (LeanConn; --reqwest for reqwest's)"
+        }
+    );
 
     let ticks = clock_ticks_per_second();
     let (hwm_setup, _) = server.memory_kib();
@@ -925,12 +1051,30 @@ async fn reference(bin: &Path, scale: &Scale) {
     let self0 = self_cpu_ticks();
     let t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
-    for (c, subs) in clients.iter().zip(work) {
+    let lean = !scale.reqwest_clients;
+    let mut conns = Vec::new();
+    for _ in 0..clients.len() {
+        conns.push(if lean {
+            Some(LeanConn::connect(&server.origin).await)
+        } else {
+            None
+        });
+    }
+    for ((c, subs), conn) in clients.iter().zip(work).zip(conns) {
         let (http, token, origin) = (c.http.clone(), c.token.clone(), server.origin.clone());
         set.spawn(async move {
             let mut times = Vec::with_capacity(subs.len());
-            for s in subs {
-                times.push(submit(&http, &origin, &token, s).await);
+            match conn {
+                Some(mut conn) => {
+                    for s in subs {
+                        times.push(submit_lean(&mut conn, &token, s).await);
+                    }
+                }
+                None => {
+                    for s in subs {
+                        times.push(submit(&http, &origin, &token, s).await);
+                    }
+                }
             }
             times
         });
