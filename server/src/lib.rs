@@ -86,6 +86,10 @@ pub fn serve(state: AppState, listener: TcpListener) -> ApiResult<Server> {
         actix_web::App::new().configure(|cfg| http::configure(cfg, state.clone()))
     })
     .workers(workers)
+    // Answers go out as they are written: a client waits on each one (a push, then
+    // the next photo), and Nagle's algorithm would hold a short write back for the
+    // acknowledgement of the one before.
+    .tcp_nodelay(true)
     .listen(listener)
     .map_err(|e| ApiError::Internal(format!("cannot listen: {e}")))?
     .run();
