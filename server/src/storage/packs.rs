@@ -155,6 +155,12 @@ fn pack_number(name: &str) -> Option<u32> {
         .and_then(|n| n.parse().ok())
 }
 
+/// The space to make ready past `ready`: doubling from [`FIRST_AHEAD`] to
+/// [`MOST_AHEAD`].
+fn stretch(ready: u64) -> u64 {
+    ready.clamp(FIRST_AHEAD, MOST_AHEAD)
+}
+
 /// `n` rounded up to a multiple of [`ALIGN`].
 fn align_up(n: u64) -> u64 {
     n.div_ceil(ALIGN) * ALIGN
@@ -354,9 +360,7 @@ impl Packs {
     /// any entry goes to the next, so only the newest pack can hold a torn write.
     fn begin_next(&self, tail: &mut Tail) -> io::Result<()> {
         tail.file.sync_data()?;
-        if let Some(done) = tail.extender.take() {
-            let _ = done.join();
-        }
+        // Space is not being made ready (`extending` is off): a zero-filler left is done.
         *tail = Tail::open(&self.dir, tail.number + 1)?;
         sync_dir(&self.dir)?;
         Ok(())
@@ -365,9 +369,8 @@ impl Packs {
     /// Begins making space ready when less than half the last stretch is left.
     fn make_room(&self, tail: &mut Tail) {
         let ahead = tail.ready.saturating_sub(tail.len);
-        let stretch = tail.ready.clamp(FIRST_AHEAD, MOST_AHEAD);
         let wanted = !tail.extending && !tail.no_room_ahead && tail.ready < self.limit;
-        if wanted && ahead < stretch / 2 {
+        if wanted && ahead < stretch(tail.ready) / 2 {
             self.extend(tail, 0);
         }
     }
@@ -381,10 +384,7 @@ impl Packs {
         let from = tail.ready.max(tail.len);
         // Doubling, but not far past the pack's limit (the zeros past its last entry
         // are cut when the store next opens).
-        let stretch = tail
-            .ready
-            .clamp(FIRST_AHEAD, MOST_AHEAD)
-            .min(self.limit.saturating_sub(from));
+        let stretch = stretch(tail.ready).min(self.limit.saturating_sub(from));
         let stretch = align_up(stretch).max(align_up(needed));
         let (number, file, direct) = (tail.number, tail.file.clone(), tail.direct.clone());
         let shared = self.tail.clone();
@@ -394,9 +394,8 @@ impl Packs {
             .spawn(move || {
                 let made = write_zeros(&file, direct.as_deref(), from, from + stretch)
                     .and_then(|()| file.sync_data());
-                let Ok(mut guard) = shared.tail.lock() else {
-                    return;
-                };
+                // Waiters are woken even if the lock was poisoned (they then fail on it).
+                let mut guard = shared.tail.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(tail) = guard.as_mut().filter(|t| t.number == number) {
                     tail.extending = false;
                     match made {
@@ -407,6 +406,7 @@ impl Packs {
                         }
                     }
                 }
+                drop(guard);
                 shared.ready.notify_all();
             });
         match spawned {
