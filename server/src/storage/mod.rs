@@ -10,7 +10,7 @@ use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use packs::Packs;
+use packs::{EntryBuf, Packs};
 
 /// Something that can be read and seeked, for image checks on a blocking thread.
 pub trait ReadSeek: Read + Seek + Send {}
@@ -21,6 +21,9 @@ impl<T: Read + Seek + Send> ReadSeek for T {}
 #[async_trait::async_trait]
 pub trait UploadWriter: Send {
     async fn write(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// Told how many bytes the request is still to send, before the first `write`, so
+    /// a store that gathers them can make room once instead of growing chunk by chunk.
+    fn expect(&mut self, _remaining: u64) {}
     /// Makes the appended bytes durable; returns the upload's new length.
     async fn finish(self: Box<Self>) -> io::Result<u64>;
     /// The upload is whole and its bytes were verified as they streamed in: makes them
@@ -125,7 +128,7 @@ struct LocalWriter {
     start: u64,
     /// The upload's length once the buffer is written.
     len: u64,
-    buf: Vec<u8>,
+    buf: EntryBuf,
 }
 
 /// Bytes gathered before a write to disk.
@@ -203,8 +206,8 @@ impl LocalWriter {
         let path = self.path.clone();
         let bytes = std::mem::take(&mut self.buf);
         let expected = self.len - bytes.len() as u64;
-        let mut bytes = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
-            append_blocking(&path, expected, &bytes, durable, target.as_deref())?;
+        let mut bytes = tokio::task::spawn_blocking(move || -> io::Result<EntryBuf> {
+            append_blocking(&path, expected, bytes.body(), durable, target.as_deref())?;
             Ok(bytes)
         })
         .await
@@ -217,6 +220,16 @@ impl LocalWriter {
 
 #[async_trait::async_trait]
 impl UploadWriter for LocalWriter {
+    fn expect(&mut self, remaining: u64) {
+        // A file that will be held whole (no more than the buffer's size) is gathered
+        // as its pack entry; a bigger one grows and writes out the buffer as before.
+        if let Ok(room) = usize::try_from(remaining)
+            && room <= WRITE_BUFFER
+        {
+            self.buf.reserve_entry(room);
+        }
+    }
+
     async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.buf.extend_from_slice(chunk);
         self.len += chunk.len() as u64;
@@ -279,7 +292,7 @@ impl BlobStore for LocalStore {
             path: self.upload_path(upload)?,
             start: offset,
             len: offset,
-            buf: Vec::new(),
+            buf: EntryBuf::new(),
         }))
     }
 
@@ -377,6 +390,39 @@ mod tests {
         drop(store);
         let reopened = LocalStore::new(dir.path()).unwrap();
         assert_eq!(reopened.read_blob(&sha).await.unwrap(), b"whole file");
+    }
+
+    #[tokio::test]
+    async fn a_file_gathered_as_its_pack_entry_is_stored_or_resumed_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        let photo: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        let sha = sha_hex(&photo);
+        // Told the size, sent whole: stored from the buffer it was gathered in.
+        let mut w = store.append("cafe", 0).await.unwrap();
+        w.expect(photo.len() as u64);
+        for chunk in photo.chunks(16_384) {
+            w.write(chunk).await.unwrap();
+        }
+        assert_eq!(w.finish_as_blob(&sha).await.unwrap(), 70_000);
+        assert_eq!(store.read_blob(&sha).await.unwrap(), photo);
+        // Told the size, cut short: what arrived is kept and the rest resumes after it.
+        let other: Vec<u8> = photo.iter().map(|b| b ^ 0x5a).collect();
+        let mut w = store.append("d00d", 0).await.unwrap();
+        w.expect(other.len() as u64);
+        w.write(&other[..30_000]).await.unwrap();
+        assert_eq!(w.finish().await.unwrap(), 30_000);
+        assert_eq!(store.upload_len("d00d").await.unwrap(), 30_000);
+        let mut w = store.append("d00d", 30_000).await.unwrap();
+        w.expect(40_000);
+        w.write(&other[30_000..]).await.unwrap();
+        let other_sha = sha_hex(&other);
+        assert_eq!(w.finish_as_blob(&other_sha).await.unwrap(), 70_000);
+        assert_eq!(store.read_blob(&other_sha).await.unwrap(), other);
+        drop(store);
+        let reopened = LocalStore::new(dir.path()).unwrap();
+        assert_eq!(reopened.read_blob(&sha).await.unwrap(), photo);
+        assert_eq!(reopened.read_blob(&other_sha).await.unwrap(), other);
     }
 
     #[tokio::test]

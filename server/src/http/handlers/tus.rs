@@ -248,6 +248,7 @@ async fn receive(
         .append(&row.id, offset)
         .await
         .map_err(uploads::storage_error)?;
+    writer.expect(room);
     let mut received: u64 = 0;
     let mut cut = false;
     while let Some(chunk) = body.next().await {
