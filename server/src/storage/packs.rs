@@ -179,13 +179,34 @@ struct Aligned {
     len: usize,
 }
 
+/// A buffer with room for `len` bytes from its first address aligned for direct I/O,
+/// holding zeros up to that address; and where that address is.
+fn aligned_vec(len: usize) -> (Vec<u8>, usize) {
+    let align = ALIGN as usize;
+    let mut bytes: Vec<u8> = Vec::with_capacity(len.saturating_add(align));
+    let start = bytes.as_ptr().align_offset(align).min(align);
+    bytes.resize(start, 0);
+    (bytes, start)
+}
+
+/// The bytes an entry of a `body`-byte file takes: header, body and padding.
+fn entry_size(body: usize) -> usize {
+    usize::try_from(align_up(HEADER + body as u64)).unwrap_or(usize::MAX)
+}
+
+/// An entry's header: magic, the file's SHA-256, its length.
+fn header(sha: &[u8; 32], body: usize) -> [u8; HEADER as usize] {
+    let mut h = [0u8; HEADER as usize];
+    h[..4].copy_from_slice(MAGIC);
+    h[4..36].copy_from_slice(sha);
+    h[36..].copy_from_slice(&(body as u64).to_le_bytes());
+    h
+}
+
 impl Aligned {
     /// `len` bytes (a multiple of [`ALIGN`]) made by `fill`, zeros past what it writes.
     fn new(len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Aligned {
-        let align = ALIGN as usize;
-        let mut bytes: Vec<u8> = Vec::with_capacity(len + align);
-        let start = bytes.as_ptr().align_offset(align).min(align);
-        bytes.resize(start, 0);
+        let (mut bytes, start) = aligned_vec(len);
         fill(&mut bytes);
         bytes.resize(start + len, 0);
         Aligned { bytes, start, len }
@@ -225,12 +246,7 @@ impl EntryBuf {
         if !self.is_empty() {
             return;
         }
-        let size = usize::try_from(align_up(HEADER + len as u64)).unwrap_or(usize::MAX);
-        let mut bytes: Vec<u8> = Vec::with_capacity(size.saturating_add(ALIGN as usize));
-        let start = bytes
-            .as_ptr()
-            .align_offset(ALIGN as usize)
-            .min(ALIGN as usize);
+        let (mut bytes, start) = aligned_vec(entry_size(len));
         self.body = start + HEADER as usize;
         bytes.resize(self.body, 0);
         self.bytes = bytes;
@@ -269,15 +285,12 @@ impl EntryBuf {
         let Some(start) = self.body.checked_sub(HEADER as usize) else {
             return entry_bytes(sha, self.body());
         };
-        let size = usize::try_from(align_up(HEADER + len as u64)).unwrap_or(usize::MAX);
+        let size = entry_size(len);
         let fits = self.bytes.capacity() >= start + size;
         if !fits || self.bytes[start..].as_ptr().align_offset(ALIGN as usize) != 0 {
             return entry_bytes(sha, self.body());
         }
-        let header = &mut self.bytes[start..self.body];
-        header[..4].copy_from_slice(MAGIC);
-        header[4..36].copy_from_slice(sha);
-        header[36..44].copy_from_slice(&(len as u64).to_le_bytes());
+        self.bytes[start..self.body].copy_from_slice(&header(sha, len));
         self.bytes.resize(start + size, 0);
         Aligned {
             bytes: self.bytes,
@@ -289,11 +302,8 @@ impl EntryBuf {
 
 /// One entry as written: header, body, zeros up to the next multiple of [`ALIGN`].
 fn entry_bytes(sha: &[u8; 32], body: &[u8]) -> Aligned {
-    let size = align_up(HEADER + body.len() as u64);
-    Aligned::new(usize::try_from(size).unwrap_or(usize::MAX), |b| {
-        b.extend_from_slice(MAGIC);
-        b.extend_from_slice(sha);
-        b.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    Aligned::new(entry_size(body.len()), |b| {
+        b.extend_from_slice(&header(sha, body.len()));
         b.extend_from_slice(body);
     })
 }
@@ -723,9 +733,9 @@ mod tests {
         packs.tail.tail.lock().unwrap().as_ref().unwrap().len
     }
 
-    /// The bytes an entry of a `body`-byte file takes.
+    /// The bytes an entry of a `body`-byte file takes, as a pack offset.
     fn entry_size(body: usize) -> u64 {
-        align_up(HEADER + body as u64)
+        super::entry_size(body) as u64
     }
 
     /// Writes through the page cache only, as on a filesystem without direct I/O.
