@@ -10,7 +10,9 @@
 //!    concurrent clients over keep-alive connections with TCP_NODELAY, empty store (the
 //!    clients are lean HTTP/1.1 connections, [`LeanConn`]; `--reqwest` uses reqwest's);
 //!    submissions/s, latency percentiles, the server's peak memory and CPU-seconds per
-//!    1,000 submissions (SQLite runs inside the server process, so its CPU is included);
+//!    1,000 submissions (SQLite runs inside the server process, so its CPU is included),
+//!    and its context switches and I/O calls and bytes per submission (counts, which a
+//!    loaded machine does not blur);
 //!    and, before the server's run, the machine's floor for the same submissions (the
 //!    same bytes over loopback, hashed and made durable, with none of the server's work:
 //!    [`machine_floor`]), so the throughput also reads as a share of what this machine
@@ -353,6 +355,23 @@ impl Server {
         out
     }
 
+    /// The server's I/O counters so far (`/proc/<pid>/io`, every thread's, live or
+    /// gone). Counts, not times: they move only when the work does, however fast or
+    /// loaded the machine is, so they show what a change saved on a noisy day.
+    fn io(&self) -> IoCounts {
+        let text = std::fs::read_to_string(format!("/proc/{}/io", self.pid)).unwrap_or_default();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        IoCounts {
+            write_calls: field("syscw:"),
+            storage_bytes: field("write_bytes:"),
+        }
+    }
+
     /// (VmHWM, VmRSS) in KiB.
     fn memory_kib(&self) -> (u64, u64) {
         memory_of(&format!("/proc/{}/status", self.pid))
@@ -467,6 +486,28 @@ fn per_item(switches: &std::collections::BTreeMap<String, u64>, n: usize) -> Str
         .map(|(k, v)| format!("{k} {:.1}", *v as f64 / n))
         .collect();
     format!("{:.1} ({})", total as f64 / n, parts.join(", "))
+}
+
+/// What the server asked of the kernel's write paths (see [`Server::io`]).
+#[derive(Debug, Clone, Copy)]
+struct IoCounts {
+    /// write, pwrite and writev calls, to files and sockets alike (`syscw`).
+    write_calls: u64,
+    /// Bytes the server caused to be sent to storage: pages it dirtied and direct
+    /// writes (`write_bytes`), whenever the kernel writes them out.
+    storage_bytes: u64,
+}
+
+impl IoCounts {
+    /// `57.1 write calls, 215.3 KB to storage` per item since `before`.
+    fn per_item(self, before: IoCounts, n: usize) -> String {
+        let n = n.max(1) as f64;
+        format!(
+            "{:.1} write calls (files and sockets), {:.1} KB to storage",
+            self.write_calls.saturating_sub(before.write_calls) as f64 / n,
+            self.storage_bytes.saturating_sub(before.storage_bytes) as f64 / n / 1000.0
+        )
+    }
 }
 
 fn cpu_ticks_of(stat_path: &str) -> u64 {
@@ -1021,11 +1062,11 @@ async fn reference(bin: &Path, scale: &Scale) {
             push_body,
         });
     }
+    let photo_kb = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64 / 1000.0;
     println!(
-        "prepared: {} distinct JPEGs, mean {:.1} KB (min {:.1}, max {:.1}), signed records and \
-         request bodies, in {:.1} s (not timed)",
+        "prepared: {} distinct JPEGs, mean {photo_kb:.1} KB (min {:.1}, max {:.1}), signed records \
+         and request bodies, in {:.1} s (not timed)",
         distinct.len(),
-        sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64 / 1000.0,
         sizes.iter().min().copied().unwrap_or(0) as f64 / 1000.0,
         sizes.iter().max().copied().unwrap_or(0) as f64 / 1000.0,
         started.elapsed().as_secs_f64()
@@ -1048,6 +1089,7 @@ async fn reference(bin: &Path, scale: &Scale) {
     let profiler = server.profile("reference");
     let cpu0 = server.cpu_ticks();
     let switches0 = server.context_switches();
+    let io0 = server.io();
     let self0 = self_cpu_ticks();
     let t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -1086,6 +1128,7 @@ async fn reference(bin: &Path, scale: &Scale) {
     let wall = t0.elapsed();
     let cpu = (server.cpu_ticks() - cpu0) as f64 / ticks;
     let switches = switch_delta(&switches0, &server.context_switches());
+    let io = server.io().per_item(io0, n);
     let client_cpu = (self_cpu_ticks() - self0) as f64 / ticks;
     let (hwm, rss) = server.memory_kib();
     if let Some(p) = profiler {
@@ -1098,6 +1141,7 @@ async fn reference(bin: &Path, scale: &Scale) {
         "server context switches per submission: {}",
         per_item(&switches, n)
     );
+    println!("server I/O per submission: {io} (the photo itself: {photo_kb:.1} KB)");
     println!(
         "throughput: {rate:.1} submissions/s ({n} in {:.2} s)",
         wall.as_secs_f64()
@@ -1332,6 +1376,7 @@ async fn records_only(bin: &Path, scale: &Scale) {
     let reset = server.reset_peak_memory();
     let profiler = server.profile("records");
     let cpu0 = server.cpu_ticks();
+    let io0 = server.io();
     let self0 = self_cpu_ticks();
     let t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -1401,6 +1446,7 @@ async fn records_only(bin: &Path, scale: &Scale) {
     let (times, accepted) = (log.latencies, log.accepted);
     let wall = t0.elapsed();
     let cpu = (server.cpu_ticks() - cpu0) as f64 / ticks;
+    let io = server.io().per_item(io0, total);
     let client_cpu = (self_cpu_ticks() - self0) as f64 / ticks;
     let (hwm, _) = server.memory_kib();
     if let Some(p) = profiler {
@@ -1419,6 +1465,7 @@ async fn records_only(bin: &Path, scale: &Scale) {
         if reset { "" } else { " (including setup)" }
     );
     println!("  per push of {batch}: {}", spread(times));
+    println!("  server I/O per record: {io}");
     if log.retries > 0 {
         println!(
             "  {} pushes failed and were sent again (after 0.2-3.2 s backoff); a failure: {}",
