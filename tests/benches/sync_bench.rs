@@ -13,7 +13,7 @@
 //!    1,000 submissions (SQLite runs inside the server process, so its CPU is included),
 //!    and its context switches and I/O calls and bytes per submission (counts, which a
 //!    loaded machine does not blur);
-//!    and, before the server's run, the machine's floor for the same submissions (the
+//!    and, before and after the server's run, the machine's floor for the same submissions (the
 //!    same bytes over loopback, hashed and made durable, with none of the server's work:
 //!    [`machine_floor`]), so the throughput also reads as a share of what this machine
 //!    allows;
@@ -801,6 +801,7 @@ fn noise_jpeg(kib: usize, seed: u64) -> (Vec<u8>, u32) {
 }
 
 /// Everything one submission sends, prepared before timing.
+#[derive(Clone)]
 struct Submission {
     photo: Vec<u8>,
     metadata: String,
@@ -1073,6 +1074,7 @@ async fn reference(bin: &Path, scale: &Scale) {
     );
 
     let floor = machine_floor(&work, &scratch.0.join("floor"));
+    let work_after = work.clone(); // the client tasks take `work`
     println!(
         "clients: {}",
         if scale.reqwest_clients {
@@ -1184,19 +1186,27 @@ async fn reference(bin: &Path, scale: &Scale) {
         rate / ODK_SUBMISSIONS_PER_S,
         ODK_CPU_S_PER_1000 / cpu_per_1000.max(1e-9)
     );
+    drop(clients);
+    server.stop();
+    // Again after the run: on a shared VM the machine's speed drifts within minutes, so
+    // the share is of the mean of the two, and a wide gap between them flags a run
+    // whose figures are not comparable with another's.
+    let after = machine_floor(&work_after, &scratch.0.join("floor-after"));
+    let mean_rate = (floor.rate + after.rate) / 2.0;
     println!(
         "machine floor, the same bytes with no HTTP, tus, database or signature check ({w} \
          loopback connections, each photo SHA-256-hashed, appended and fdatasynced, then each \
-         record appended and fdatasynced): {:.1} submissions/s at {:.2} CPU-s per 1,000 (both \
-         ends) -> the server reaches {:.0}% of it; 25x ODK ({:.0}/s) would be {:.0}% of it",
+         record appended and fdatasynced), before / after the server's run: {:.1} / {:.1} \
+         submissions/s at {:.2} / {:.2} CPU-s per 1,000 (both ends) -> the server reaches \
+         {:.0}% of their mean; 25x ODK ({:.0}/s) would be {:.0}% of it",
         floor.rate,
+        after.rate,
         floor.cpu_per_1000,
-        rate / floor.rate * 100.0,
+        after.cpu_per_1000,
+        rate / mean_rate * 100.0,
         ODK_SUBMISSIONS_PER_S * 25.0,
-        ODK_SUBMISSIONS_PER_S * 25.0 / floor.rate * 100.0
+        ODK_SUBMISSIONS_PER_S * 25.0 / mean_rate * 100.0
     );
-    drop(clients);
-    server.stop();
 
     // Check the end state: every record accepted, every photo stored once.
     let db = bangfu_server::db::connect(&scratch.sqlite_url())
