@@ -326,6 +326,18 @@ pub async fn upload(http: &reqwest::Client, origin: &str, token: &str, bytes: &[
 /// A loopback proxy to `target` that forwards at most `cut_after` bytes from the client
 /// and then drops both connections — a mobile link dying mid-upload.
 pub async fn cutting_proxy(target: std::net::SocketAddr, cut_after: usize) -> std::net::SocketAddr {
+    cutting_proxy_paced(target, cut_after, std::time::Duration::ZERO).await
+}
+
+/// As [`cutting_proxy`], forwarding the client's bytes 8 KiB at a time, `pace` apart, as
+/// a real link carries them over time. At loopback speed a client has pushed the whole
+/// allowance before a server that answers early (a tus creation of a file it already
+/// holds part of) has replied, and the cut would drop a reply that a real link delivers.
+pub async fn cutting_proxy_paced(
+    target: std::net::SocketAddr,
+    cut_after: usize,
+    pace: std::time::Duration,
+) -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -351,6 +363,9 @@ pub async fn cutting_proxy(target: std::net::SocketAddr, cut_after: usize) -> st
                             break;
                         }
                         sent += n;
+                        if !pace.is_zero() {
+                            tokio::time::sleep(pace).await;
+                        }
                     }
                 };
                 let down = tokio::io::copy(&mut sr, &mut cw);
