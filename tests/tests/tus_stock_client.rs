@@ -90,19 +90,39 @@ fn tus_js() -> &'static Path {
 
 /// Runs one upload with tus-js-client (see `upload.cjs` for `args`) and returns what the
 /// client reported: `{"ok":true,"url":…,"retries":n}` or `{"ok":false,"status":…}`.
+/// A client still running after two minutes is killed and the test fails (tus-js-client
+/// has no timeout of its own: a server that never answers would hang it).
 async fn tus_js_upload(args: Value) -> Value {
+    use std::process::{Command, Stdio};
     let dir = tus_js();
     let run = move || {
-        std::process::Command::new("node")
+        let mut child = Command::new("node")
             .arg(dir.join("upload.cjs"))
             .arg(args.to_string())
             .current_dir(dir)
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let mut killed = false;
+        while child.try_wait()?.is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill()?;
+                killed = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output().map(|out| (out, killed))
     };
-    let out = tokio::task::spawn_blocking(run)
+    let (out, killed) = tokio::task::spawn_blocking(run)
         .await
         .unwrap()
         .expect("node (Node.js 18 or later) is needed for this test");
+    assert!(
+        !killed,
+        "tus-js-client was still running after 120 s: killed"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(line).unwrap_or_else(|e| {
