@@ -350,6 +350,63 @@ fn the_file_chooser_refuses_a_text_file_and_attaches_a_photo_with_a_thumbnail() 
 }
 
 #[test]
+fn the_file_chooser_filters_as_you_type_and_opens_a_typed_path() {
+    let mut fx = fixture(Lang::Zh);
+    let dir = fx.app.last_dir.clone();
+    let camera = dir.join("DCIM");
+    std::fs::create_dir(&camera).unwrap();
+    for i in 1..=30 {
+        std::fs::write(camera.join(format!("IMG_{i:04}.txt")), "not a photo").unwrap();
+    }
+    write_jpeg(&camera.join("IMG_0031.jpg"), 320, 240);
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    focus(app, bangfu_client::app::form::Field::Photos);
+    app.update(Action::Enter);
+
+    // A path typed from the root: the listing is not filtered by it.
+    let missing = dir.join("no-such-folder");
+    keys(app, &missing.display().to_string());
+    let text = draw(app);
+    assert!(text.contains("前往："), "{text}");
+    app.update(Action::Enter);
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.error
+            && status.text.contains("找不到文件或目录")
+            && status.text.contains("no-such-folder"),
+        "{status:?}"
+    );
+    for _ in 0.."no-such-folder".len() {
+        app.update(Action::Backspace);
+    }
+    keys(app, "DCIM");
+    app.update(Action::Enter);
+    let text = draw(app);
+    assert!(
+        text.contains("IMG_0001.txt") && !text.contains("IMG_0031.jpg"),
+        "30 files fill the dialog:\n{text}"
+    );
+
+    // Typing filters the 31 names down to the one photo, case ignored.
+    keys(app, "jpg");
+    let text = draw(app);
+    assert!(
+        text.contains("筛选：jpg") && text.contains("IMG_0031.jpg"),
+        "{text}"
+    );
+    assert!(!text.contains("IMG_0001.txt"), "{text}");
+    keys(app, "x");
+    assert!(draw(app).contains("没有名称含此文字的文件"));
+    app.update(Action::Backspace);
+    app.update(Action::Enter);
+    assert!(app.overlay.is_none(), "{:?}", app.status);
+    assert_eq!(app.last_dir, camera, "the next chooser starts in DCIM");
+    let text = draw(app);
+    assert!(text.contains("320×240"), "{text}");
+}
+
+#[test]
 fn history_voids_a_visit_with_a_reason() {
     let mut fx = fixture(Lang::Zh);
     let app = &mut fx.app;

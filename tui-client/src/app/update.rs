@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bangfu_shared::VisitKind;
 use bangfu_shared::visit::PolicyArea;
 
-use super::chooser::{Chooser, Purpose};
+use super::chooser::{Chooser, Outcome, Purpose};
 use super::form::{Field, FormState};
 use super::{Action, App, LoginForm, Overlay, Screen, Status};
 use crate::client::{LoginParams, device_label};
@@ -400,51 +400,83 @@ impl App {
     }
 
     fn update_chooser(&mut self, mut chooser: Chooser, action: Action) {
-        match action {
+        let outcome = match action {
             Action::Back => return,
-            Action::Backspace | Action::Left => chooser.up(),
-            Action::Enter | Action::Right => {
-                if let Some(path) = chooser.enter() {
-                    self.last_dir = chooser.dir.clone();
-                    let attached = match chooser.purpose {
-                        Purpose::Photo => self
-                            .block(self.client.attach_photo(&path))
-                            .map(|p| (Some(p), None)),
-                        Purpose::SignedCard => self
-                            .block(self.client.attach_card_photo(&path))
-                            .map(|h| (None, Some(h))),
-                    };
-                    match attached {
-                        Ok((photo, card)) => {
-                            let hash = photo.as_ref().map(|p| p.sha256.clone()).or(card.clone());
-                            if let Screen::Form(form) = &mut self.screen {
-                                if let Some(p) = photo {
-                                    if !form.draft.photos.iter().any(|x| x.sha256 == p.sha256) {
-                                        form.draft.photos.push(p);
-                                    }
-                                    form.photo_cursor = form.draft.photos.len().saturating_sub(1);
-                                }
-                                if let Some(h) = card {
-                                    form.draft.signature_image = Some(h);
-                                }
-                                form.dirty = true;
-                            }
-                            if let Some(h) = hash {
-                                self.ensure_thumb(&h);
-                                self.info(format!("✓ {}", path.display()));
-                            }
-                            self.autosave(true);
-                            return;
-                        }
-                        Err(e) => self.fail(e),
-                    }
-                }
+            Action::Backspace => {
+                chooser.backspace();
+                Outcome::Stayed
+            }
+            Action::Left => {
+                chooser.up();
+                Outcome::Stayed
+            }
+            Action::Enter | Action::Right => chooser.enter(),
+            Action::Paste(text) => chooser.paste(&text),
+            Action::Char(c) => {
+                chooser.type_char(c);
+                Outcome::Stayed
             }
             other => {
-                Self::move_sel(&mut chooser.selected, chooser.entries.len(), &other);
+                let len = chooser.visible().len();
+                Self::move_sel(&mut chooser.selected, len, &other);
+                Outcome::Stayed
+            }
+        };
+        match outcome {
+            Outcome::Stayed => {}
+            Outcome::NotFound(path) => {
+                let t = self.lang.texts();
+                self.fail(format!("{}{}", t.chooser_not_found, path.display()));
+            }
+            Outcome::File(path) => {
+                if let Some(dir) = path.parent() {
+                    self.last_dir = dir.to_path_buf();
+                }
+                if self.attach_chosen(&path, chooser.purpose) {
+                    return;
+                }
             }
         }
         self.overlay = Some(Overlay::Chooser(chooser));
+    }
+
+    /// Attaches the chosen file to the open form; false (with the reason shown) when
+    /// the file is refused, so the chooser stays open.
+    fn attach_chosen(&mut self, path: &std::path::Path, purpose: Purpose) -> bool {
+        let attached = match purpose {
+            Purpose::Photo => self
+                .block(self.client.attach_photo(path))
+                .map(|p| (Some(p), None)),
+            Purpose::SignedCard => self
+                .block(self.client.attach_card_photo(path))
+                .map(|h| (None, Some(h))),
+        };
+        let (photo, card) = match attached {
+            Ok(pair) => pair,
+            Err(e) => {
+                self.fail(e);
+                return false;
+            }
+        };
+        let hash = photo.as_ref().map(|p| p.sha256.clone()).or(card.clone());
+        if let Screen::Form(form) = &mut self.screen {
+            if let Some(p) = photo {
+                if !form.draft.photos.iter().any(|x| x.sha256 == p.sha256) {
+                    form.draft.photos.push(p);
+                }
+                form.photo_cursor = form.draft.photos.len().saturating_sub(1);
+            }
+            if let Some(h) = card {
+                form.draft.signature_image = Some(h);
+            }
+            form.dirty = true;
+        }
+        if let Some(h) = hash {
+            self.ensure_thumb(&h);
+            self.info(format!("✓ {}", path.display()));
+        }
+        self.autosave(true);
+        true
     }
 
     fn update_pad(&mut self, mut pad: SignaturePad, action: Action) {

@@ -174,6 +174,19 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     )
 }
 
+/// Blanks the screen under a dialog, and the column left of it: a double-width
+/// character (Chinese) starting there would otherwise cover the dialog's left border.
+pub fn clear_dialog(frame: &mut Frame, dialog: Rect) {
+    let left = dialog.x.min(1);
+    let under = Rect::new(
+        dialog.x - left,
+        dialog.y,
+        dialog.width + left,
+        dialog.height,
+    );
+    frame.render_widget(ratatui::widgets::Clear, under.intersection(frame.area()));
+}
+
 /// Draws a half-block picture at the top-left of `area` (clipped to it).
 pub struct Thumbnail<'a>(pub &'a HalfBlocks);
 

@@ -1,14 +1,14 @@
 //! Dialogs over a screen: the file chooser, the signature pad and the void reason.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph};
+use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph};
 
 use super::{centered, pad_canvas};
 use crate::app::App;
-use crate::app::chooser::Chooser;
+use crate::app::chooser::{Chooser, Entry};
 use crate::signature_pad::SignaturePad;
 
 pub fn render_chooser(app: &App, c: &Chooser, frame: &mut Frame, area: Rect) -> String {
@@ -18,46 +18,67 @@ pub fn render_chooser(app: &App, c: &Chooser, frame: &mut Frame, area: Rect) -> 
         area.width.saturating_sub(6).min(72),
         area.height.saturating_sub(4).min(20),
     );
-    frame.render_widget(Clear, dialog);
+    super::clear_dialog(frame, dialog);
     let block = Block::bordered()
         .title(format!(" {} · {} ", t.chooser_title, c.dir.display()))
         .style(Style::new().bg(Color::Black));
+    let inner = block.inner(dialog);
+    frame.render_widget(block, dialog);
+    let [list_area, query_area] = if c.query.is_empty() {
+        [inner, Rect::default()]
+    } else {
+        Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner)
+    };
+    let visible = c.visible();
     let items: Vec<ListItem> = match &c.error {
         Some(e) => vec![ListItem::new(Span::styled(
             e.clone(),
             Style::new().fg(Color::Red),
         ))],
-        None => c
-            .entries
-            .iter()
-            .map(|e| {
-                if e.is_dir {
-                    ListItem::new(Span::styled(
-                        format!("▸ {}/", e.name),
-                        Style::new().fg(Color::Cyan),
-                    ))
-                } else {
-                    ListItem::new(format!(
-                        "  {}  ({:.1} MB)",
-                        e.name,
-                        e.bytes as f64 / 1_048_576.0
-                    ))
-                }
-            })
-            .collect(),
+        None if visible.is_empty() && !c.query.is_empty() => vec![ListItem::new(Span::styled(
+            t.chooser_no_match,
+            Style::new().fg(Color::DarkGray),
+        ))],
+        None => visible.iter().map(|e| chooser_item(e)).collect(),
     };
-    let list = List::new(items)
-        .block(block)
-        .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let list = List::new(items).highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut state = ListState::default().with_selected(Some(c.selected));
-    frame.render_stateful_widget(list, dialog, &mut state);
+    frame.render_stateful_widget(list, list_area, &mut state);
+    if !c.query.is_empty() {
+        let label = if c.query_is_path() {
+            t.chooser_go
+        } else {
+            t.chooser_filter
+        };
+        let line = Line::from(vec![
+            Span::styled(label, Style::new().fg(Color::Yellow)),
+            Span::raw(c.query.clone()),
+            Span::styled("▏", Style::new().fg(Color::Yellow)),
+        ]);
+        frame.render_widget(Paragraph::new(line), query_area);
+    }
     t.help_chooser.to_string()
+}
+
+fn chooser_item(e: &Entry) -> ListItem<'static> {
+    if e.is_dir {
+        ListItem::new(Span::styled(
+            format!("▸ {}/", e.name),
+            Style::new().fg(Color::Cyan),
+        ))
+    } else {
+        ListItem::new(format!(
+            "  {}  ({:.1} MB)",
+            e.name,
+            e.bytes as f64 / 1_048_576.0
+        ))
+    }
 }
 
 pub fn render_pad(app: &App, pad: &SignaturePad, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.texts();
     let (canvas, dialog) = pad_canvas((area.width, area.height));
-    frame.render_widget(Clear, dialog);
+    super::clear_dialog(frame, dialog);
     let block = Block::bordered()
         .title(format!(" {} ", t.pad_title))
         .style(Style::new().bg(Color::White).fg(Color::Black));
@@ -97,7 +118,7 @@ pub fn render_pad(app: &App, pad: &SignaturePad, frame: &mut Frame, area: Rect) 
 pub fn render_void(app: &App, reason: &str, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.texts();
     let dialog = centered(area, area.width.saturating_sub(10).min(60), 3);
-    frame.render_widget(Clear, dialog);
+    super::clear_dialog(frame, dialog);
     let p = Paragraph::new(Line::from(vec![
         Span::styled(t.void_prompt, Style::new().fg(Color::Red)),
         Span::raw(format!("{reason}_")),

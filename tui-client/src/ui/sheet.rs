@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Paragraph, Row, Table, TableState, Wrap};
 
 use super::centered;
 use crate::app::App;
@@ -102,7 +102,7 @@ pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
 pub fn render_remark(app: &App, text: &str, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.sheet();
     let dialog = centered(area, area.width.saturating_sub(10).min(70), 3);
-    frame.render_widget(Clear, dialog);
+    super::clear_dialog(frame, dialog);
     let p = Paragraph::new(Line::from(vec![
         Span::styled(t.remark_prompt, Style::new().fg(Color::Cyan)),
         Span::raw(format!("{text}_")),
@@ -115,7 +115,7 @@ pub fn render_remark(app: &App, text: &str, frame: &mut Frame, area: Rect) -> St
 pub fn render_confirm(app: &App, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.sheet();
     let dialog = centered(area, area.width.saturating_sub(10).min(60), 6);
-    frame.render_widget(Clear, dialog);
+    super::clear_dialog(frame, dialog);
     let p = Paragraph::new(t.confirm)
         .wrap(Wrap { trim: true })
         .block(Block::bordered().title(format!(" {} ", t.confirm_title)));
