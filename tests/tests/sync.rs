@@ -4,8 +4,9 @@
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 use bangfu_server::db_test;
+use bangfu_shared::VisitKind;
 use bangfu_shared::sync::{AckStatus, PushResponse};
-use bangfu_shared::visit::{RecordType, SignedRecord, sha256_hex};
+use bangfu_shared::visit::{RecordType, SignedRecord, VisitBody, sha256_hex};
 use bangfu_tests::field::{
     Device, cutting_proxy, jpeg, png, tus_answer, tus_create, tus_create_with, tus_offset,
     tus_patch, tus_resume, upload,
@@ -465,15 +466,24 @@ fn png_declaring(width: u32, height: u32) -> Vec<u8> {
 }
 
 /// Push bodies are checked like any JSON body, whichever thread parses them (large ones
-/// are parsed off the HTTP workers): a large batch is accepted whole; malformed JSON, a
-/// wrong type, a missing content type and an oversized body get clear errors.
+/// are parsed off the HTTP workers): a full batch of 500 records with long notes (over
+/// the 1 MiB of other bodies) is accepted whole; malformed JSON, a wrong type (named by
+/// its place), a missing content type and a body over the push limit get clear errors.
 async fn push_bodies(t: &TestDb) {
     let mut f = field(t).await;
-    let records: Vec<SignedRecord> = (0..200).map(|_| f.device.phone_call(f.household)).collect();
+    let long_notes = "走访中了解到家中老人腿脚不便，".repeat(50);
+    let records: Vec<SignedRecord> = (0..500)
+        .map(|_| {
+            let mut v = VisitBody::new(VisitKind::Phone, chrono::Utc::now());
+            v.notes = Some(long_notes.clone());
+            f.device
+                .sign(f.household, RecordType::Visit, Some(v), None, None)
+        })
+        .collect();
     let body = serde_json::to_vec(&json!({ "records": records })).unwrap();
     assert!(
-        body.len() > 64 * 1024,
-        "large enough to be parsed apart: {}",
+        body.len() > 1024 * 1024,
+        "larger than other bodies may be: {}",
         body.len()
     );
     let send = |body: Vec<u8>, content_type: Option<&'static str>| {
@@ -490,9 +500,9 @@ async fn push_bodies(t: &TestDb) {
     let resp = send(body.clone(), Some("application/json")).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let acks: PushResponse = resp.json().await.unwrap();
-    assert_eq!(acks.acks.len(), 200);
+    assert_eq!(acks.acks.len(), 500);
     assert!(acks.acks.iter().all(|a| a.status == AckStatus::Accepted));
-    assert_eq!(record_count(t).await, 200);
+    assert_eq!(record_count(t).await, 500);
 
     let mut broken = body.clone();
     broken.truncate(body.len() - 10);
@@ -509,7 +519,7 @@ async fn push_bodies(t: &TestDb) {
             "bad_request",
         ),
         (
-            wrong_type,
+            wrong_type.clone(),
             Some("application/json"),
             StatusCode::BAD_REQUEST,
             "bad_request",
@@ -521,7 +531,7 @@ async fn push_bodies(t: &TestDb) {
             "unsupported_media_type",
         ),
         (
-            vec![b' '; 2 * 1024 * 1024],
+            vec![b' '; bangfu_server::http::handlers::MAX_PUSH_BYTES + 1],
             Some("application/json"),
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -533,7 +543,16 @@ async fn push_bodies(t: &TestDb) {
         assert_eq!(answer["error"], code, "{answer}");
         assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    assert_eq!(record_count(t).await, 200, "nothing more was stored");
+    let resp = send(wrong_type, Some("application/json")).await.unwrap();
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "invalid JSON body at `records[0].record.seq`: invalid type: string \"one\""
+        ),
+        "the wrong type is named by its place: {answer}"
+    );
+    assert_eq!(record_count(t).await, 500, "nothing more was stored");
 }
 db_test!(
     push_bodies_are_checked_whichever_thread_parses_them,

@@ -13,17 +13,9 @@ use crate::error::ApiError;
 
 /// Mounts every route with JSON error handling for malformed input.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
-    let json_limit = state.settings.max_json_bytes;
+    // JSON bodies and query strings go through `extract::{Json, Query}`, whose errors
+    // name the field; a path segment that does not parse is a 400 here.
     cfg.app_data(web::Data::new(state))
-        .app_data(
-            web::JsonConfig::default()
-                .limit(json_limit)
-                .error_handler(|err, _| json_error(err).into()),
-        )
-        .app_data(
-            web::QueryConfig::default()
-                .error_handler(|err, _| ApiError::BadRequest(format!("query: {err}")).into()),
-        )
         .app_data(
             web::PathConfig::default()
                 .error_handler(|err, _| ApiError::BadRequest(format!("path: {err}")).into()),
@@ -36,19 +28,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .default_service(web::to(not_found)),
         )
         .default_service(web::to(not_found));
-}
-
-pub(crate) fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
-    use actix_web::error::JsonPayloadError as E;
-    match err {
-        E::Overflow { limit } => ApiError::PayloadTooLarge { limit },
-        E::OverflowKnownLength { limit, .. } => ApiError::PayloadTooLarge { limit },
-        E::ContentType => {
-            ApiError::UnsupportedMediaType("expected Content-Type: application/json".into())
-        }
-        E::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")),
-        other => ApiError::BadRequest(format!("cannot read body: {other}")),
-    }
 }
 
 async fn not_found() -> HttpResponse {

@@ -7,7 +7,7 @@ use bangfu_shared::api::{
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{bearer, remote};
+use crate::http::extract::{Json, bearer, remote};
 use crate::services::{Caller, auth, devices, throttle};
 
 #[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
@@ -16,7 +16,7 @@ use crate::services::{Caller, auth, devices, throttle};
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> ApiResult<web::Json<LoginResponse>> {
     let key = throttle::key("login", &body.username, remote(&req).as_deref());
     state.login_throttle.check(&key)?;
@@ -38,7 +38,7 @@ pub async fn login(
 pub async fn enroll(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<EnrollRequest>,
+    body: Json<EnrollRequest>,
 ) -> ApiResult<web::Json<LoginResponse>> {
     let key = throttle::key("enroll", &body.username, remote(&req).as_deref());
     state.login_throttle.check(&key)?;
@@ -80,7 +80,7 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<web::Js
 pub async fn register_device(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<RegisterDevice>,
+    body: Json<RegisterDevice>,
 ) -> ApiResult<HttpResponse> {
     let (device, created) = devices::register(&state.db, &caller, &body).await?;
     Ok(if created {

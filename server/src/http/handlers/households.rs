@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::ApiResult;
+use crate::http::extract::Query;
 use crate::services::Caller;
 use crate::services::households::{self, HouseholdFilter};
 
@@ -31,7 +32,7 @@ pub struct ListQuery {
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<ListQuery>,
+    q: Query<ListQuery>,
 ) -> ApiResult<web::Json<Page<HouseholdSummary>>> {
     let q = q.into_inner();
     let filter = HouseholdFilter {

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::Query;
 use crate::ledger::{self, ExportFormat, ImportOptions};
 use crate::services::{Caller, enrollment, today};
 
@@ -36,7 +37,7 @@ pub async fn import(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<ImportQuery>,
+    q: Query<ImportQuery>,
     body: web::Payload,
 ) -> ApiResult<web::Json<ImportReport>> {
     caller.require_office("import a ledger")?;
@@ -71,7 +72,7 @@ pub struct ExportQuery {
 pub async fn export(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<ExportQuery>,
+    q: Query<ExportQuery>,
 ) -> ApiResult<HttpResponse> {
     let format = q.format.unwrap_or(ExportFormat::Csv);
     let bytes = ledger::export(&state.db, &caller, q.town, format).await?;
@@ -99,7 +100,7 @@ pub struct CodesQuery {
 pub async fn enrollment_codes(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<CodesQuery>,
+    q: Query<CodesQuery>,
 ) -> ApiResult<HttpResponse> {
     let codes = enrollment::issue(
         &state.db,

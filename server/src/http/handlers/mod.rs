@@ -33,7 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/policies/effective", web::get().to(policy::effective))
         .service(
             web::resource("/sync/push")
-                .app_data(push_json())
+                .app_data(crate::http::extract::BodyLimit(MAX_PUSH_BYTES))
                 .route(web::post().to(sync::push)),
         )
         .route("/sync/pull", web::get().to(sync::pull))
@@ -67,9 +67,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// A push carries up to 500 signed records: a larger JSON limit than other endpoints.
-fn push_json() -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(32 * 1024 * 1024)
-        .error_handler(|err, _| crate::http::json_error(err).into())
-}
+/// A push carries up to 500 signed records, notes and family changes included: a larger
+/// body limit than other endpoints (`docs/sync-protocol.md`).
+pub const MAX_PUSH_BYTES: usize = 32 * 1024 * 1024;

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{Json, Query};
 use crate::services::policy::{self, PolicyVersion};
 use crate::services::{Caller, jurisdictions, today};
 
@@ -37,7 +38,7 @@ fn county_of(caller: &Caller, asked: Option<i64>) -> ApiResult<i64> {
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<PolicyQuery>,
+    q: Query<PolicyQuery>,
 ) -> ApiResult<web::Json<Vec<PolicyVersion>>> {
     let county = county_of(&caller, q.county)?;
     Ok(web::Json(policy::versions(&state.db, county).await?))
@@ -48,7 +49,7 @@ pub async fn list(
 pub async fn effective(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<PolicyQuery>,
+    q: Query<PolicyQuery>,
 ) -> ApiResult<web::Json<Policy>> {
     let county = county_of(&caller, q.county)?;
     Ok(web::Json(
@@ -74,7 +75,7 @@ pub struct NewPolicy {
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<NewPolicy>,
+    body: Json<NewPolicy>,
 ) -> ApiResult<HttpResponse> {
     caller.require(&[Role::CountyOffice], "change the policy")?;
     let body = body.into_inner();

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{Json, Query};
 use crate::report_files::{self, Table};
 use crate::services::{Caller, attendance, reports};
 
@@ -88,7 +89,7 @@ pub struct SheetQuery {
 pub async fn attendance(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<SheetQuery>,
+    q: Query<SheetQuery>,
 ) -> ApiResult<HttpResponse> {
     let helper = q
         .second_helper
@@ -123,7 +124,7 @@ pub async fn attendance(
 pub async fn versions(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<SheetQuery>,
+    q: Query<SheetQuery>,
 ) -> ApiResult<web::Json<Vec<AttendanceSheet>>> {
     let helper = q
         .second_helper
@@ -139,7 +140,7 @@ pub async fn versions(
 pub async fn submit(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<SheetSubmission>,
+    body: Json<SheetSubmission>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Created().json(reports::submit(&state.db, &caller, &body).await?))
 }
@@ -159,7 +160,7 @@ pub struct TownQuery {
 pub async fn town(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<TownQuery>,
+    q: Query<TownQuery>,
 ) -> ApiResult<HttpResponse> {
     let report = reports::town_report(&state.db, &caller, q.town, q.quarter).await?;
     respond(
@@ -186,7 +187,7 @@ pub struct CountyQuery {
 pub async fn county(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<CountyQuery>,
+    q: Query<CountyQuery>,
 ) -> ApiResult<HttpResponse> {
     let report = reports::county_report(&state.db, &caller, q.county, q.quarter).await?;
     respond(
@@ -221,7 +222,7 @@ pub struct DrillDownLine {
 pub async fn records(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<RecordsQuery>,
+    q: Query<RecordsQuery>,
 ) -> ApiResult<web::Json<Vec<DrillDownLine>>> {
     let detail = crate::services::households::detail(&state.db, &caller, q.household).await?;
     let (from, to) = attendance::quarter_range(q.quarter);
@@ -268,7 +269,7 @@ pub async fn review(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<ReviewBody>,
+    body: Json<ReviewBody>,
 ) -> ApiResult<HttpResponse> {
     reports::mark_has_issues(&state.db, &caller, &id, &body.reason).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -8,14 +8,14 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::BulkJson;
+use crate::http::extract::{Json, Query};
 use crate::services::{Caller, sync};
 
 /// Accepts a batch of signed records; one ack per record, in order.
 pub async fn push(
     state: web::Data<AppState>,
     caller: Caller,
-    body: BulkJson<PushRequest>,
+    body: Json<PushRequest>,
 ) -> ApiResult<web::Json<PushResponse>> {
     Ok(web::Json(
         sync::push(&state.db, &state.settings, &state.signers, &caller, body.0).await?,
@@ -37,7 +37,7 @@ pub struct PullQuery {
 pub async fn pull(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<PullQuery>,
+    q: Query<PullQuery>,
 ) -> ApiResult<web::Json<PullResponse>> {
     Ok(web::Json(
         sync::pull(&state.db, &caller, q.cursor, q.limit.unwrap_or(200)).await?,
@@ -57,7 +57,7 @@ pub struct TownQuery {
 pub async fn anomalies(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<TownQuery>,
+    q: Query<TownQuery>,
 ) -> ApiResult<web::Json<Vec<DeviceAnomaly>>> {
     Ok(web::Json(
         sync::anomalies(&state.db, &caller, q.town).await?,
@@ -68,7 +68,7 @@ pub async fn anomalies(
 pub async fn field_changes(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<TownQuery>,
+    q: Query<TownQuery>,
 ) -> ApiResult<web::Json<Vec<FieldChange>>> {
     let status = match q.status.as_deref().unwrap_or("pending") {
         "all" => None,
@@ -89,7 +89,7 @@ pub async fn decide(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<FieldChangeDecision>,
+    body: Json<FieldChangeDecision>,
 ) -> ApiResult<web::Json<FieldChange>> {
     let body = body.into_inner();
     Ok(web::Json(
