@@ -214,6 +214,10 @@ pub struct AttendanceSheet {
     /// The last submitted version, if any (a new submission becomes version + 1).
     pub submitted_version: Option<i32>,
     pub submitted_at: Option<DateTime<Utc>>,
+    /// The [`SheetSubmission::submission_id`] that froze `submitted_version`: a device
+    /// that lost the answer to its submission sees here whether it arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submission_id: Option<uuid::Uuid>,
 }
 
 /// What the second helper sends at quarter end: remarks per household, signed.
@@ -226,15 +230,30 @@ pub struct SheetSubmission {
     pub remarks: Vec<(i64, String)>,
     /// Ed25519 (hex) over [`SheetSubmission::signing_bytes`].
     pub signature: String,
+    /// Chosen by the device when the helper signs (a UUIDv7). The server freezes one
+    /// version per id, so a submission sent again after a lost answer gets the same
+    /// version back instead of freezing another; signing the same remarks again (to
+    /// include late visits) is a new id, so a new version. Signed with the rest.
+    /// Devices from before it send none and every send is a new version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submission_id: Option<uuid::Uuid>,
 }
 
 impl SheetSubmission {
-    /// The bytes the device key signs: a domain prefix, the quarter, device and remarks.
+    /// The bytes the device key signs: a domain prefix, the quarter, device and remarks,
+    /// and the submission id (`bangfu-sheet-v2`; `v1` without one).
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut remarks = self.remarks.clone();
         remarks.sort();
-        let body = serde_json::json!({ "quarter": self.quarter.to_string(), "device_id": self.device_id, "remarks": remarks });
-        let mut out = b"bangfu-sheet-v1\n".to_vec();
+        let mut body = serde_json::json!({ "quarter": self.quarter.to_string(), "device_id": self.device_id, "remarks": remarks });
+        let prefix: &[u8] = match self.submission_id {
+            Some(id) => {
+                body["submission_id"] = serde_json::Value::String(id.to_string());
+                b"bangfu-sheet-v2\n"
+            }
+            None => b"bangfu-sheet-v1\n",
+        };
+        let mut out = prefix.to_vec();
         out.extend_from_slice(body.to_string().as_bytes());
         out
     }
@@ -399,6 +418,7 @@ mod tests {
             device_id: 1,
             remarks: vec![(2, "b".into()), (1, "a".into())],
             signature: String::new(),
+            submission_id: None,
         };
         let b = SheetSubmission {
             remarks: vec![(1, "a".into()), (2, "b".into())],
@@ -406,5 +426,37 @@ mod tests {
         };
         assert_eq!(a.signing_bytes(), b.signing_bytes());
         assert!(a.signing_bytes().starts_with(b"bangfu-sheet-v1\n"));
+    }
+
+    #[test]
+    fn a_submission_id_is_signed_so_each_signing_is_its_own_submission() {
+        let q: Quarter = "2026Q1".parse().unwrap();
+        let first = SheetSubmission {
+            quarter: q,
+            device_id: 1,
+            remarks: vec![(1, "a".into())],
+            signature: String::new(),
+            submission_id: Some(uuid::Uuid::from_u128(1)),
+        };
+        let again = SheetSubmission {
+            submission_id: Some(uuid::Uuid::from_u128(2)),
+            ..first.clone()
+        };
+        let bytes = first.signing_bytes();
+        assert!(bytes.starts_with(b"bangfu-sheet-v2\n"));
+        assert!(String::from_utf8_lossy(&bytes).contains("00000000-0000-0000-0000-000000000001"));
+        assert_ne!(bytes, again.signing_bytes(), "same remarks, new signing");
+        let old = SheetSubmission {
+            submission_id: None,
+            ..first.clone()
+        };
+        assert!(
+            !serde_json::to_string(&old)
+                .unwrap()
+                .contains("submission_id")
+        );
+        let parsed: SheetSubmission =
+            serde_json::from_str(&serde_json::to_string(&first).unwrap()).unwrap();
+        assert_eq!(parsed, first);
     }
 }

@@ -98,7 +98,14 @@ pub struct DeviceAnomaly {
     pub helper_id: i64,
     /// `gap`, `chain_break`, `seq_reused` or `clock_ahead`.
     pub kind: String,
+    /// The sequence number concerned; for a `gap`, the first one missing.
     pub seq: i64,
+    /// For a `gap`, the last sequence number missing (equal to `seq` when one is): a
+    /// gap is one entry however many numbers it spans, so a device claiming sequence
+    /// number 2^53−1 costs the office view one line. Absent for the other kinds, and
+    /// from servers before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_to: Option<i64>,
     pub detail: String,
     pub detected_at: DateTime<Utc>,
 }

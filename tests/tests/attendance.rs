@@ -581,6 +581,69 @@ async fn laizhou(t: &TestDb) {
 }
 db_test!(laizhou_2018_reports_match_hand_computed_cells, laizhou);
 
+/// A second helper who supervises households of two towns: in the frozen versions, each
+/// town office sees its own households only (the county sees both).
+async fn versions_by_scope(t: &TestDb) {
+    let town = town(t, PolicyPreset::Laizhou2018).await;
+    let w = &town.w;
+    w.import_ok(
+        &town.county,
+        "?effective_from=2025-10-01&filed_on=2025-07-01",
+        ledger(&["1,吴海生,西港镇东村,因病,医疗救助,13800000001,郑明,市水利局 科员,13800000002,孔玉梅,村委会主任,18893287921"]),
+    )
+    .await;
+    let sub = submission(&town, vec![]);
+    let (status, v1) = w
+        .post_json(
+            Some(&town.s.token),
+            "/reports/attendance/submit",
+            &serde_json::to_value(&sub).unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v1}");
+    assert_eq!(v1["rows"].as_array().unwrap().len(), 4);
+    let (_, all) = w.get(Some(&town.county), "/households?per_page=100").await;
+    let xigang = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["head_name"] == "吴海生")
+        .unwrap()["town"]["id"]
+        .as_i64()
+        .unwrap();
+    office(t, w, "xigang", Role::TownOffice, xigang).await;
+    let heads = |versions: &serde_json::Value| -> Vec<String> {
+        let mut names: Vec<String> = versions[0]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["head_name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let path = format!(
+        "/reports/attendance/versions?second_helper={}&quarter=2026Q1",
+        town.s_id
+    );
+    for (login, expected) in [
+        ("dongcheng", vec!["叶秀兰", "曾淑珍", "田晓东"]),
+        ("xigang", vec!["吴海生"]),
+        ("county", vec!["吴海生", "叶秀兰", "曾淑珍", "田晓东"]),
+    ] {
+        let token = w.login(login).await;
+        let (status, versions) = w.get(Some(&token), &path).await;
+        assert_eq!(status, StatusCode::OK, "{login}: {versions}");
+        let mut expected: Vec<String> = expected.into_iter().map(String::from).collect();
+        expected.sort();
+        assert_eq!(heads(&versions), expected, "{login}");
+    }
+}
+db_test!(
+    frozen_sheets_show_each_office_its_own_households,
+    versions_by_scope
+);
+
 async fn xigang(t: &TestDb) {
     let mut town = town(t, PolicyPreset::Xigang2019).await;
     record_quarter(&mut town).await;
@@ -634,6 +697,7 @@ fn submission(t: &Town, remarks: Vec<(i64, String)>) -> SheetSubmission {
         device_id: t.s.device.device_id,
         remarks,
         signature: String::new(),
+        submission_id: Some(uuid::Uuid::now_v7()),
     };
     sub.signature = hex::encode(t.s.device.key.sign(&sub.signing_bytes()).to_bytes());
     sub
@@ -677,6 +741,22 @@ async fn quarter_end_flow(t: &mut Town) {
         status,
         StatusCode::FORBIDDEN,
         "only the second helper submits"
+    );
+    // The answer was lost and the device sends the same submission again: the server
+    // answers with the version it froze instead of freezing another.
+    let (status, again) = w
+        .post_json(
+            Some(&t.s.token),
+            "/reports/attendance/submit",
+            &serde_json::to_value(&sub).unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again, v1, "the same frozen version 1");
+    assert_eq!(
+        sheet(t, &t.s.token).await.submission_id,
+        sub.submission_id,
+        "the live sheet names the submission that froze its last version"
     );
 
     // A visit that arrives after submission appears marked late, in the next version.

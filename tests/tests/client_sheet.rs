@@ -149,17 +149,34 @@ async fn quarter_end_offline(t: &TestDb) {
     let again = client.sync(&back, &|_| {}).await.unwrap();
     assert!(again.sheets_submitted.is_empty(), "{again:?}");
 
-    // A sync killed after the server froze the sheet but before the answer was stored:
-    // the submission is still pending on the device, marked as sent. The next sync
-    // finds the server's version instead of freezing a second one.
+    // Signing the same remarks again (to include late visits) is a new submission. A
+    // sync killed after the server froze it but before the answer was stored leaves it
+    // pending on the device, marked as sent; the next sync sends it again and the server
+    // answers with the version it froze instead of freezing a third.
     let lost = client.submit_sheet(quarter).await.unwrap();
+    assert_ne!(
+        lost.submission.submission_id, queued.submission.submission_id,
+        "each signing has its own id"
+    );
+    let helper_token = login_at(&server, SECOND).await;
+    let frozen: AttendanceSheet = reqwest::Client::new()
+        .post(server.url("/reports/attendance/submit"))
+        .bearer_auth(&helper_token)
+        .json(&lost.submission)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(frozen.submitted_version, Some(2));
     client
         .store()
         .mark_submission_attempted(lost.id)
         .await
         .unwrap();
     let report = client.sync(&back, &|_| {}).await.unwrap();
-    assert_eq!(report.sheets_submitted, vec![(quarter, 1)], "{report:?}");
+    assert_eq!(report.sheets_submitted, vec![(quarter, 2)], "{report:?}");
     assert!(
         client
             .store()
@@ -177,10 +194,10 @@ async fn quarter_end_offline(t: &TestDb) {
         .unwrap();
     client.submit_sheet(quarter).await.unwrap();
     let report = client.sync(&back, &|_| {}).await.unwrap();
-    assert_eq!(report.sheets_submitted, vec![(quarter, 2)], "{report:?}");
+    assert_eq!(report.sheets_submitted, vec![(quarter, 3)], "{report:?}");
     assert_eq!(
         client.sheet(quarter).await.unwrap().state(),
-        Some(SubmissionState::Submitted { version: 2 })
+        Some(SubmissionState::Submitted { version: 3 })
     );
 
     let county = login_at(&server, "county").await;
@@ -195,7 +212,7 @@ async fn quarter_end_offline(t: &TestDb) {
         .json()
         .await
         .unwrap();
-    assert_eq!(versions.len(), 2, "the lost answer did not make a version");
+    assert_eq!(versions.len(), 3, "the lost answer did not make a version");
     let remark_of = |v: &AttendanceSheet, h: i64| {
         v.rows
             .iter()
@@ -212,8 +229,8 @@ async fn quarter_end_offline(t: &TestDb) {
         1,
         "version 1 carries the one remark"
     );
-    let second = &versions[1];
-    assert_eq!(second.submitted_version, Some(2));
+    let second = &versions[2];
+    assert_eq!(second.submitted_version, Some(3));
     assert_eq!(remark_of(second, row).as_deref(), Some("已核实，走访到位"));
     assert_eq!(
         remark_of(second, second_row).as_deref(),

@@ -5,6 +5,16 @@
 //! Plain HTTP is accepted: the server sits on a county intranet or on loopback. Every
 //! error the server sends is an `ErrorBody`; it reaches the helper as its message. No
 //! call retries by itself: the sync engine decides what is worth another attempt.
+//!
+//! Not every answer comes from our server: a captive portal, a county proxy or a load
+//! balancer may answer instead, with an empty body or an HTML page. Such an answer is
+//! described in a short sentence (never pasted), so the helper can tell "the server
+//! refused" from "something between us answered". A 2xx answer whose body cannot be
+//! read (not the JSON this version expects, a tus answer without its headers) is a
+//! [`ClientError::Server`] with code [`UNREADABLE`] and the 2xx status: the connection
+//! worked, so it is not a network error, and the same request would get the same
+//! answer, so it is not transient and is never retried. A body cut off mid-way is
+//! different: that is the network, and it is retried.
 
 use std::time::Duration;
 
@@ -172,7 +182,10 @@ impl ApiClient {
             .header("Upload-Metadata", metadata);
         let resp = self.send_raw(with_chunk(req, first, checksum)).await?;
         let location = header(&resp, "location").ok_or_else(|| {
-            ClientError::Network("the server created an upload without a Location".into())
+            unreadable(
+                resp.status(),
+                "the upload it created came without a Location",
+            )
         })?;
         let offset = header(&resp, "upload-offset")
             .and_then(|v| v.parse().ok())
@@ -193,11 +206,15 @@ impl ApiClient {
         let resp = self.send_raw(req).await?;
         header(&resp, "upload-offset")
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ClientError::Network("HEAD answered without Upload-Offset".into()))
+            .ok_or_else(|| unreadable(resp.status(), "HEAD came without an Upload-Offset"))
     }
 
     /// tus `PATCH`: sends `chunk` at `offset` (with its SHA-256 in `Upload-Checksum`
-    /// when `checksum`); returns the server's new offset.
+    /// when `checksum`); returns the server's new offset, which is past `offset`.
+    ///
+    /// A success whose `Upload-Offset` is not past the offset sent took nothing (a
+    /// proxy that swallows bodies, a server that lost the chunk): it is an error with
+    /// code [`STALLED`], not progress, or a caller resending the same chunk would loop.
     pub async fn tus_patch(
         &self,
         url: &str,
@@ -210,10 +227,22 @@ impl ApiClient {
             .patch(self.url(url))
             .header("Tus-Resumable", TUS_VERSION)
             .header("Upload-Offset", offset.to_string());
+        let carried = !chunk.is_empty();
         let resp = self.send_raw(with_chunk(req, chunk, checksum)).await?;
-        header(&resp, "upload-offset")
+        let next: u64 = header(&resp, "upload-offset")
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ClientError::Network("PATCH answered without Upload-Offset".into()))
+            .ok_or_else(|| unreadable(resp.status(), "PATCH came without an Upload-Offset"))?;
+        if carried && next <= offset {
+            return Err(ClientError::Server {
+                status: resp.status().as_u16(),
+                code: STALLED.into(),
+                message: format!(
+                    "took a chunk at byte {offset} of the file but its offset stayed at {next}; \
+                     a proxy between this device and the server may be dropping uploads"
+                ),
+            });
+        }
+        Ok(next)
     }
 
     /// `GET /api/v1/blobs/{sha256}`: a photo or signature image's bytes.
@@ -288,7 +317,12 @@ impl ApiClient {
             .map_err(|e| ClientError::Network(e.to_string()))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| {
-                ClientError::Network(format!("unexpected answer from the server: {e}"))
+                let what = match describe(&bytes) {
+                    Body::Empty => "the body is empty".to_string(),
+                    Body::Html(note) => format!("the body is {note}"),
+                    Body::Text(_) => format!("the body is not what this version expects ({e})"),
+                };
+                unreadable(status, &what)
             });
         }
         Err(server_error(status, &bytes))
@@ -335,18 +369,216 @@ fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-/// The error for a non-2xx answer: the server's `ErrorBody`, or the start of the body.
+/// The code of a 2xx answer whose body or headers cannot be read (see the module
+/// documentation): final, not retried.
+pub const UNREADABLE: &str = "unreadable_answer";
+
+/// The code of a tus `PATCH` that succeeded without moving the upload's offset.
+pub const STALLED: &str = "upload_stalled";
+
+/// A 2xx answer this version cannot read: a protocol error, not the network's.
+fn unreadable(status: reqwest::StatusCode, what: &str) -> ClientError {
+    ClientError::Server {
+        status: status.as_u16(),
+        code: UNREADABLE.into(),
+        message: format!(
+            "answered {} but {what} (a different server version, or a proxy that changed the answer)",
+            status_words(status)
+        ),
+    }
+}
+
+/// "502 Bad Gateway", or just the number for a status without a standard name.
+fn status_words(status: reqwest::StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+/// The longest piece of a plain-text error body shown to the helper.
+const SNIPPET_CHARS: usize = 200;
+
+/// What a body that is not our JSON holds, described for the helper.
+#[derive(Debug, PartialEq, Eq)]
+enum Body {
+    Empty,
+    /// A note on an HTML page (its title, if short): never the page itself.
+    Html(String),
+    /// The first line, cut to [`SNIPPET_CHARS`].
+    Text(String),
+}
+
+fn describe(bytes: &[u8]) -> Body {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.is_empty() {
+        return Body::Empty;
+    }
+    // `to_ascii_lowercase` keeps byte offsets, so indices found in `lower` fit `text`.
+    let lower = text.to_ascii_lowercase();
+    let head = lower.get(..lower.len().min(1024)).unwrap_or(&lower);
+    if head.starts_with("<!doctype") || head.starts_with("<html") || head.contains("<body") {
+        let title = lower
+            .find("<title>")
+            .map(|i| i + "<title>".len())
+            .and_then(|start| {
+                let end = start + lower.get(start..)?.find("</title>")?;
+                text.get(start..end)
+            })
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|t| !t.is_empty() && t.chars().count() <= 80);
+        return Body::Html(match title {
+            Some(t) => format!("an HTML page (\u{201c}{t}\u{201d}, probably from a proxy)"),
+            None => "an HTML page (probably from a proxy)".into(),
+        });
+    }
+    let line = text.lines().next().unwrap_or_default().trim();
+    let mut snippet: String = line
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(SNIPPET_CHARS)
+        .collect();
+    if line.chars().count() > SNIPPET_CHARS || text.lines().nth(1).is_some() {
+        snippet.push('…');
+    }
+    Body::Text(snippet)
+}
+
+/// The error for a non-2xx answer: the server's `ErrorBody`, or a sentence saying what
+/// came instead (nothing, an HTML page, some text), with the status in words.
 fn server_error(status: reqwest::StatusCode, bytes: &[u8]) -> ClientError {
-    match serde_json::from_slice::<ErrorBody>(bytes) {
-        Ok(body) => ClientError::Server {
-            status: status.as_u16(),
-            code: body.error,
-            message: body.message,
-        },
-        Err(_) => ClientError::Server {
-            status: status.as_u16(),
-            code: "http_error".into(),
-            message: String::from_utf8_lossy(bytes).chars().take(200).collect(),
-        },
+    let words = status_words(status);
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(body) if !body.message.trim().is_empty() => (body.error, body.message),
+        Ok(body) => (body.error, format!("answered {words} with no explanation")),
+        Err(_) => (
+            "http_error".to_string(),
+            match describe(bytes) {
+                Body::Empty => format!("answered {words} with no explanation"),
+                Body::Html(note) => format!("answered {words} with {note}"),
+                Body::Text(snippet) => format!("answered {words}: {snippet}"),
+            },
+        ),
+    };
+    ClientError::Server {
+        status: status.as_u16(),
+        code,
+        message,
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    fn message(status: u16, body: &str) -> String {
+        server_error(StatusCode::from_u16(status).unwrap(), body.as_bytes()).to_string()
+    }
+
+    #[test]
+    fn an_empty_error_answer_says_so_in_words() {
+        let m = message(502, "");
+        assert_eq!(
+            m,
+            "server: answered 502 Bad Gateway with no explanation (http_error, HTTP 502)"
+        );
+        assert!(message(504, " \n").contains("504 Gateway Timeout with no explanation"));
+        assert!(message(599, "").contains("answered 599 with no explanation"));
+    }
+
+    #[test]
+    fn an_html_error_page_is_described_not_pasted() {
+        let page = "<!DOCTYPE html>\n<html><head><title>502 Bad\n Gateway</title>\
+                    <style>body{color:red}</style></head><body><h1>502 Bad Gateway</h1>\
+                    <hr><center>nginx</center></body></html>";
+        let m = message(502, page);
+        assert!(
+            m.contains("answered 502 Bad Gateway with an HTML page (“502 Bad Gateway”, probably from a proxy)"),
+            "{m}"
+        );
+        assert!(!m.contains('<'), "no markup reaches the helper: {m}");
+        let untitled = message(403, "<html><body>Access denied by policy</body></html>");
+        assert!(
+            untitled.contains("403 Forbidden with an HTML page (probably from a proxy)"),
+            "{untitled}"
+        );
+    }
+
+    #[test]
+    fn a_plain_text_error_is_quoted_short_on_one_line() {
+        let long = format!("{}\nsecond line", "x".repeat(500));
+        let m = message(500, &long);
+        assert!(m.contains("answered 500 Internal Server Error: xxx"), "{m}");
+        assert!(m.contains("…"), "{m}");
+        assert!(!m.contains("second line"));
+        assert!(m.chars().count() < 300, "{m}");
+    }
+
+    #[test]
+    fn the_servers_own_error_body_is_used_as_it_is() {
+        let body = r#"{"error":"payload_too_large","message":"the file is over 20 MB"}"#;
+        let e = server_error(StatusCode::PAYLOAD_TOO_LARGE, body.as_bytes());
+        assert_eq!(
+            e.to_string(),
+            "server: the file is over 20 MB (payload_too_large, HTTP 413)"
+        );
+        let empty = r#"{"error":"bad_gateway","message":""}"#;
+        assert!(message(502, empty).contains("with no explanation (bad_gateway"));
+    }
+
+    /// A server on loopback that answers every request with `answer`, once per
+    /// connection.
+    fn answering(answer: &'static str) -> String {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(answer.as_bytes());
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    /// A captive portal or a proxy answering 200 with a page is not the network (the
+    /// connection worked) and not transient (it would answer the same again).
+    #[tokio::test]
+    async fn an_unreadable_success_is_a_final_protocol_error_not_a_network_one() {
+        let page = "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 60\r\n\
+                    connection: close\r\n\r\n<html><head><title>Wi-Fi login</title></head></html>\n\n\n\n\n\n\n\n";
+        let api = ApiClient::new(&answering(page)).unwrap();
+        let e = api.me().await.unwrap_err();
+        assert!(!e.is_transient(), "{e}");
+        assert!(!matches!(e, ClientError::Network(_)), "{e}");
+        assert!(
+            matches!(&e, ClientError::Server { status: 200, code, .. } if code == UNREADABLE),
+            "{e:?}"
+        );
+        let m = e.to_string();
+        assert!(
+            m.contains("answered 200 OK but the body is an HTML page (“Wi-Fi login”"),
+            "{m}"
+        );
+
+        let json = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\
+                    connection: close\r\n\r\n{\"what\":1}\n";
+        let api = ApiClient::new(&answering(json)).unwrap();
+        let e = api.me().await.unwrap_err();
+        assert!(!e.is_transient(), "{e}");
+        assert!(
+            e.to_string()
+                .contains("the body is not what this version expects (missing field"),
+            "{e}"
+        );
     }
 }

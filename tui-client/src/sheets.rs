@@ -138,6 +138,7 @@ impl Client {
             device_id: identity.device_id,
             remarks: view.remarks_to_submit(),
             signature: String::new(),
+            submission_id: Some(uuid::Uuid::now_v7()),
         };
         let signed = self.device_key()?.sign_sheet(unsigned);
         let id = self.store().queue_submission(&signed).await?;

@@ -1,6 +1,17 @@
 //! The device's Ed25519 key: made on first login, kept as a 32-byte seed in a file only
 //! the user can read (0600), registered with the server, and used to sign every record's
 //! canonical bytes (see `bangfu_shared::visit`).
+//!
+//! The file appears whole or not at all: the seed is written to a temporary file in the
+//! same directory (0600 from its creation), synced, renamed over `device.key`, and the
+//! directory synced. Files left by older versions, which wrote in place, may be short
+//! (0–31 bytes) after a kill during the first login; such a key was never registered
+//! (login registers the key only after the file was written and synced) and never
+//! signed anything, so login replaces it, and every other use says to log in again.
+//!
+//! A key other users of the computer can read is refused with the command that makes
+//! it private, rather than used silently: the library has no channel for a warning
+//! (the TUI owns the terminal), and a copied key signs records in the helper's name.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,8 +21,36 @@ use bangfu_shared::visit::{RecordEnvelope, SignedRecord};
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 
-use crate::config::set_mode;
 use crate::error::{ClientError, Result};
+
+/// Bytes of the seed a key file holds.
+const SEED_LEN: usize = 32;
+
+/// Refuses a key file that other users can read (see the module documentation).
+fn ensure_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| ClientError::io(path, e))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(ClientError::Key {
+                path: path.into(),
+                reason: format!(
+                    "other users of this computer can read it (mode {mode:03o}), and it signs \
+                     records in your name; make it private with `chmod 600 {}` and try again",
+                    path.display()
+                ),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
 
 /// The device's signing key. Its `Debug` never prints the secret.
 pub struct DeviceKey {
@@ -45,19 +84,19 @@ impl DeviceKey {
     }
 
     /// Loads the key at `path`, or makes one and writes it there with mode 0600.
-    /// Returns whether it was created.
+    /// Returns whether it was created. A short file (a first login killed while the key
+    /// was written, see the module documentation) is replaced by a new key.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool)> {
         match std::fs::read(path) {
-            Ok(bytes) => {
-                let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| ClientError::Key {
-                    path: path.into(),
-                    reason: format!("expected 32 bytes, found {}", bytes.len()),
-                })?;
-                Ok((DeviceKey::from_seed(seed), false))
+            Ok(bytes) if bytes.len() < SEED_LEN => {
+                let key = DeviceKey::generate()?;
+                key.write(path)?;
+                Ok((key, true))
             }
+            Ok(bytes) => Ok((Self::from_file(path, &bytes)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = DeviceKey::generate()?;
-                key.write_new(path)?;
+                key.write(path)?;
                 Ok((key, true))
             }
             Err(e) => Err(ClientError::io(path, e)),
@@ -66,25 +105,75 @@ impl DeviceKey {
 
     /// Loads an existing key; a device that never logged in has none.
     pub fn load(path: &Path) -> Result<Self> {
-        if !path.exists() {
-            return Err(ClientError::NotLoggedIn);
+        match std::fs::read(path) {
+            Ok(bytes) if bytes.len() < SEED_LEN => Err(ClientError::Key {
+                path: path.into(),
+                reason: format!(
+                    "the file holds {} of its {SEED_LEN} bytes: it was cut off while a login \
+                     was creating it, so the key was never registered with the server. \
+                     Run `bangfu login` again: it makes and registers a new key",
+                    bytes.len()
+                ),
+            }),
+            Ok(bytes) => Self::from_file(path, &bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ClientError::NotLoggedIn),
+            Err(e) => Err(ClientError::io(path, e)),
         }
-        Self::load_or_create(path).map(|(k, _)| k)
     }
 
-    fn write_new(&self, path: &Path) -> Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(|e| ClientError::io(path, e))?;
-        file.write_all(&self.key.to_bytes())
-            .and_then(|_| file.sync_all())
-            .map_err(|e| ClientError::io(path, e))?;
-        set_mode(path, 0o600)
+    /// The key in `bytes`, read from `path`, once the file is known to be private.
+    fn from_file(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let seed: [u8; SEED_LEN] = bytes.try_into().map_err(|_| ClientError::Key {
+            path: path.into(),
+            reason: format!(
+                "expected {SEED_LEN} bytes, found {}: this is not a key this version wrote; \
+                 move it away and run `bangfu login` again to make a new one",
+                bytes.len()
+            ),
+        })?;
+        ensure_private(path)?;
+        Ok(DeviceKey::from_seed(seed))
+    }
+
+    /// Writes the seed to `path` atomically (see the module documentation).
+    fn write(&self, path: &Path) -> Result<()> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "device.key".into());
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options.open(&tmp)?;
+            // A leftover temporary file keeps its old mode: make sure of 0600 before
+            // the seed goes in.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            file.write_all(&self.key.to_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            // Make the rename durable before the key is registered with the server.
+            #[cfg(unix)]
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            ClientError::io(path, e)
+        })
     }
 
     /// The public key as the server's `RegisterDevice` wants it: base64, standard, padded.
@@ -129,4 +218,119 @@ pub fn verify(record: &SignedRecord, public_key: &[u8; 32]) -> Result<()> {
         &Signature::from_bytes(&sig_bytes),
     )
     .map_err(|_| bad("signature does not match"))
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_new_key_is_a_whole_private_file_with_nothing_left_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.key");
+        let (key, created) = DeviceKey::load_or_create(&path).unwrap();
+        assert!(created);
+        assert_eq!(std::fs::read(&path).unwrap().len(), SEED_LEN);
+        #[cfg(unix)]
+        assert_eq!(mode(&path), 0o600);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("device.key")]);
+        let (again, created) = DeviceKey::load_or_create(&path).unwrap();
+        assert!(!created, "the second login keeps the key");
+        assert_eq!(again.public_key(), key.public_key());
+        assert_eq!(
+            DeviceKey::load(&path).unwrap().public_key(),
+            key.public_key()
+        );
+    }
+
+    /// A first login killed right after an older version created the file left it
+    /// short; every later login used to fail on it.
+    #[test]
+    fn a_key_file_cut_off_at_creation_is_replaced_at_login_and_explained_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0usize, 1, 31] {
+            let path = dir.path().join(format!("device-{len}.key"));
+            std::fs::write(&path, vec![7u8; len]).unwrap();
+            let err = DeviceKey::load(&path).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("holds {len} of its 32 bytes"))
+                    && err.contains("never registered")
+                    && err.contains("bangfu login"),
+                "{err}"
+            );
+            let (key, created) = DeviceKey::load_or_create(&path).unwrap();
+            assert!(created, "login makes a new key");
+            assert_eq!(std::fs::read(&path).unwrap(), key.key.to_bytes().to_vec());
+            #[cfg(unix)]
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(
+                DeviceKey::load(&path).unwrap().public_key(),
+                key.public_key()
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_file_too_long_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.key");
+        std::fs::write(&path, [1u8; 33]).unwrap();
+        #[cfg(unix)]
+        chmod(&path, 0o600);
+        let err = DeviceKey::load_or_create(&path).unwrap_err().to_string();
+        assert!(err.contains("expected 32 bytes, found 33"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), vec![1u8; 33], "untouched");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_others_can_read_is_refused_with_the_command_that_fixes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.key");
+        let (key, _) = DeviceKey::load_or_create(&path).unwrap();
+        for m in [0o644, 0o640, 0o604] {
+            chmod(&path, m);
+            for err in [
+                DeviceKey::load(&path).unwrap_err(),
+                DeviceKey::load_or_create(&path).unwrap_err(),
+            ] {
+                let err = err.to_string();
+                assert!(
+                    err.contains(&format!("mode {m:03o}")) && err.contains("chmod 600"),
+                    "{err}"
+                );
+            }
+            assert_eq!(
+                mode(&path),
+                m,
+                "the library does not change it behind the user"
+            );
+        }
+        chmod(&path, 0o600);
+        assert_eq!(
+            DeviceKey::load(&path).unwrap().public_key(),
+            key.public_key()
+        );
+    }
 }

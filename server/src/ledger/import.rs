@@ -99,6 +99,10 @@ pub async fn import(
             if opts.dry_run {
                 txn.rollback().await?;
             } else {
+                // Devices re-read the households and pairings at their next pull.
+                if !report.is_noop() {
+                    crate::services::sync::bump_ledger(&txn, county_id).await?;
+                }
                 txn.commit().await?;
             }
             Ok(report)

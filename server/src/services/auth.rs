@@ -23,6 +23,33 @@ use crate::error::{ApiError, ApiResult};
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest username a login or enrollment may name (phone numbers and office names are
+/// far shorter). Checked before anything else, so a megabyte "username" is refused
+/// before it is hashed, looked up or remembered by the throttle.
+pub const MAX_USERNAME_CHARS: usize = 64;
+/// Longest password (or enrollment code) accepted, in bytes: argon2 hashes any length,
+/// but no one types more, and a huge one would only cost the server time.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Refuses (400) a username too long to be real, before any work is spent on it.
+pub fn check_username_size(username: &str) -> ApiResult<()> {
+    if username.trim().chars().count() > MAX_USERNAME_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "username is too long (at most {MAX_USERNAME_CHARS} characters)"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses (400, naming `field`) a password or code too long to be real.
+pub fn check_secret_size(field: &str, secret: &str) -> ApiResult<()> {
+    if secret.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "{field} is too long (at most {MAX_PASSWORD_BYTES} bytes)"
+        )));
+    }
+    Ok(())
+}
 
 /// Hex SHA-256 of a secret (tokens, enrollment codes).
 pub fn digest(secret: &str) -> String {
@@ -103,18 +130,22 @@ pub async fn login(
     password: &str,
     remote: Option<String>,
 ) -> ApiResult<LoginResponse> {
+    check_username_size(username)?;
+    check_secret_size("password", password)?;
     let found = account::Entity::find()
         .filter(account::Column::Username.eq(username.trim()))
         .one(db)
         .await?;
     let Some(acct) = found.filter(|a| !a.disabled) else {
-        // Spend the same time as a real check, so timing does not reveal which usernames exist.
-        let _ = verify_password(
+        // Spend the same time as a real check, so timing does not reveal which usernames
+        // exist. A busy server answers 503 here as it would for a real account (and the
+        // throttle does not count an attempt that checked nothing).
+        verify_password(
             &settings.argon2,
             DUMMY_HASH.to_string(),
             password.to_string(),
         )
-        .await;
+        .await?;
         return Err(ApiError::InvalidCredentials);
     };
     let Some(hash) = acct.password_hash.clone() else {
@@ -136,6 +167,9 @@ pub async fn enroll(
     new_password: &str,
     remote: Option<String>,
 ) -> ApiResult<LoginResponse> {
+    check_username_size(username)?;
+    check_secret_size("code", code)?;
+    check_secret_size("new_password", new_password)?;
     check_password_strength(new_password)?;
     let acct = account::Entity::find()
         .filter(account::Column::Username.eq(username.trim()))

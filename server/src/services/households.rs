@@ -36,6 +36,18 @@ pub async fn list(
 ) -> ApiResult<Page<HouseholdSummary>> {
     let per_page = per_page.clamp(1, MAX_PER_PAGE);
     let page = page.max(1);
+    // The query string is the client's: a page whose first row lies past what the
+    // database's 64-bit OFFSET holds is refused rather than overflowing (a panic in the
+    // query builder, not an empty page).
+    let offset = (page - 1)
+        .checked_mul(per_page)
+        .filter(|o| i64::try_from(*o).is_ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "page is too large (at most {} with per_page={per_page})",
+                max_page(per_page)
+            ))
+        })?;
     let mut cond = caller.scope().households();
     if let Some(t) = filter.town {
         cond = cond.add(household::Column::TownId.eq(t));
@@ -52,7 +64,7 @@ pub async fn list(
         .order_by_asc(household::Column::TownId)
         .order_by_asc(household::Column::LedgerSeq)
         .order_by_asc(household::Column::Id)
-        .offset((page - 1) * per_page)
+        .offset(offset)
         .limit(per_page)
         .all(db)
         .await?;
@@ -63,6 +75,11 @@ pub async fn list(
         per_page,
         total,
     })
+}
+
+/// The last page whose offset fits the database's signed 64-bit OFFSET.
+fn max_page(per_page: u64) -> u64 {
+    i64::MAX as u64 / per_page.max(1) + 1
 }
 
 /// One household with members and full pairing history; out of scope is not found.

@@ -4,8 +4,8 @@
 use bangfu_shared::Policy;
 use chrono::NaiveDate;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +25,14 @@ pub struct PolicyVersion {
 }
 
 /// Stores a new version (never edits an old one).
+///
+/// The version, its audit entry and the county's ledger mark are one write transaction
+/// that takes its change number first (as a push does): a failure (a busy server
+/// included) leaves nothing stored, so the client's retry does not add a second version,
+/// and the counter's row lock makes the ledger mark commit in number order, so no
+/// device's pull cursor can pass it before the new version is visible.
 pub async fn set(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     caller: &Caller,
     county_id: i64,
     town_id: Option<i64>,
@@ -37,6 +43,8 @@ pub async fn set(
         .validate()
         .map_err(|e| ApiError::Invalid(e.to_string()))?;
     let body = serde_json::to_string(policy).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    super::sync::bump_ledger(&txn, county_id).await?;
     let row = policy::ActiveModel {
         county_id: Set(county_id),
         town_id: Set(town_id),
@@ -46,16 +54,17 @@ pub async fn set(
         created_at: Set(super::now()),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
     audit::record(
-        db,
+        &txn,
         caller,
         audit::Entry::new("policy.set", "policy", Some(row.id), serde_json::json!({ "county_id": county_id, "town_id": town_id, "valid_from": valid_from, "source": policy.source })),
     )
     .await?;
-    super::sync::bump_ledger(db, county_id).await?;
-    to_version(row)
+    let version = to_version(row)?;
+    txn.commit().await?;
+    Ok(version)
 }
 
 /// The policy in force for a town (its override, else its county's) on `day`.

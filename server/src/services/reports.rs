@@ -82,9 +82,11 @@ pub async fn sheet(
         return Err(ApiError::NotFound("attendance sheet"));
     }
     let last = latest_sheet(db, helper_id, q).await?;
-    let remarks: HashMap<i64, String> = last
+    let frozen = last
         .as_ref()
-        .and_then(|s| serde_json::from_str::<AttendanceSheet>(&s.body).ok())
+        .and_then(|s| serde_json::from_str::<AttendanceSheet>(&s.body).ok());
+    let submission_id = frozen.as_ref().and_then(|s| s.submission_id);
+    let remarks: HashMap<i64, String> = frozen
         .map(|s| {
             s.rows
                 .into_iter()
@@ -115,6 +117,7 @@ pub async fn sheet(
         rule: WINDOW_RULE_ZH.to_string(),
         submitted_version: last.as_ref().and_then(|s| i32::try_from(s.version).ok()),
         submitted_at: last.map(|s| s.submitted_at),
+        submission_id,
     })
 }
 
@@ -215,6 +218,8 @@ async fn sheet_rows(
 }
 
 /// A second helper submits the quarter's sheet with remarks, signed by a device key.
+/// Exactly once per `submission_id`: sending it again (after a lost answer) returns the
+/// version it froze.
 pub async fn submit(
     db: &DatabaseConnection,
     caller: &Caller,
@@ -226,29 +231,7 @@ pub async fn submit(
         .ok_or_else(|| {
             ApiError::Forbidden("only a second helper submits an attendance sheet".into())
         })?;
-    let dev = device::Entity::find_by_id(sub.device_id)
-        .one(db)
-        .await?
-        .filter(|d| Some(d.account_id) == caller.account_id && d.revoked_at.is_none())
-        .ok_or_else(|| {
-            ApiError::Invalid(format!(
-                "device {} is not registered to this account",
-                sub.device_id
-            ))
-        })?;
-    let key: [u8; 32] = base64::engine::general_purpose::STANDARD
-        .decode(&dev.public_key)
-        .ok()
-        .and_then(|k| k.try_into().ok())
-        .ok_or_else(|| ApiError::Internal("device key".into()))?;
-    let sig: [u8; 64] = hex::decode(&sub.signature)
-        .ok()
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| ApiError::Invalid("the signature is not 64 hex-encoded bytes".into()))?;
-    VerifyingKey::from_bytes(&key)
-        .map_err(|_| ApiError::Internal("device key".into()))?
-        .verify_strict(&sub.signing_bytes(), &Signature::from_bytes(&sig))
-        .map_err(|_| ApiError::Invalid("the signature does not match the sheet".into()))?;
+    verify_submission(db, caller, sub).await?;
     let mut sheet = sheet(db, caller, helper_id, sub.quarter).await?;
     let known: HashSet<i64> = sheet.rows.iter().map(|r| r.household_id).collect();
     if let Some((h, _)) = sub.remarks.iter().find(|(h, _)| !known.contains(h)) {
@@ -263,7 +246,17 @@ pub async fn submit(
             .map(|r| r.to_string())
             .filter(|r| !r.trim().is_empty());
     }
-    let txn = db.begin().await?;
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    // One submission of a helper at a time (PostgreSQL; SQLite has one writer anyway):
+    // two sends of one submission must not both find it missing, nor two submissions
+    // take the same version number.
+    helper::Entity::find_by_id(helper_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
+    if let Some(frozen) = already_submitted(&txn, helper_id, sub).await? {
+        return Ok(frozen);
+    }
     let version = latest_sheet(&txn, helper_id, sub.quarter)
         .await?
         .map_or(1, |s| s.version + 1);
@@ -271,6 +264,7 @@ pub async fn submit(
     sheet.submitted_version =
         Some(i32::try_from(version).map_err(|_| ApiError::Internal("sheet version".into()))?);
     sheet.submitted_at = Some(now);
+    sheet.submission_id = sub.submission_id;
     let body = serde_json::to_string(&sheet).map_err(|e| ApiError::Internal(e.to_string()))?;
     let row = attendance_sheet::ActiveModel {
         second_helper_id: Set(helper_id),
@@ -299,7 +293,67 @@ pub async fn submit(
     Ok(sheet)
 }
 
-/// Every submitted version of a sheet, oldest first (they are frozen).
+/// Checks that the submission's device belongs to the caller and its signature holds.
+async fn verify_submission(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    sub: &SheetSubmission,
+) -> ApiResult<()> {
+    let dev = device::Entity::find_by_id(sub.device_id)
+        .one(db)
+        .await?
+        .filter(|d| Some(d.account_id) == caller.account_id && d.revoked_at.is_none())
+        .ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "device {} is not registered to this account",
+                sub.device_id
+            ))
+        })?;
+    let key: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(&dev.public_key)
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| ApiError::Internal("device key".into()))?;
+    let sig: [u8; 64] = hex::decode(&sub.signature)
+        .ok()
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| ApiError::Invalid("the signature is not 64 hex-encoded bytes".into()))?;
+    VerifyingKey::from_bytes(&key)
+        .map_err(|_| ApiError::Internal("device key".into()))?
+        .verify_strict(&sub.signing_bytes(), &Signature::from_bytes(&sig))
+        .map_err(|_| ApiError::Invalid("the signature does not match the sheet".into()))
+}
+
+/// The version this very submission froze, if it was received before. Its id is signed,
+/// so the same submission carries the same signature (Ed25519 is deterministic) and a
+/// new signing a different one. Submissions without an id are each a new version.
+async fn already_submitted(
+    db: &impl ConnectionTrait,
+    helper_id: i64,
+    sub: &SheetSubmission,
+) -> ApiResult<Option<AttendanceSheet>> {
+    if sub.submission_id.is_none() {
+        return Ok(None);
+    }
+    let rows = attendance_sheet::Entity::find()
+        .filter(attendance_sheet::Column::SecondHelperId.eq(helper_id))
+        .filter(attendance_sheet::Column::Quarter.eq(sub.quarter.to_string()))
+        .filter(attendance_sheet::Column::Signature.eq(sub.signature.as_str()))
+        .all(db)
+        .await?;
+    for row in rows {
+        let frozen: AttendanceSheet = serde_json::from_str(&row.body)
+            .map_err(|e| ApiError::Internal(format!("sheet {}: {e}", row.id)))?;
+        if frozen.submission_id == sub.submission_id {
+            return Ok(Some(frozen));
+        }
+    }
+    Ok(None)
+}
+
+/// Every submitted version of a sheet, oldest first (they are frozen). An office sees
+/// only the rows of households in its scope: a second helper may supervise households
+/// of two towns, and each town office sees its own.
 pub async fn sheet_versions(
     db: &impl ConnectionTrait,
     caller: &Caller,
@@ -307,7 +361,7 @@ pub async fn sheet_versions(
     q: Quarter,
 ) -> ApiResult<Vec<AttendanceSheet>> {
     sheet(db, caller, helper_id, q).await?;
-    attendance_sheet::Entity::find()
+    let mut versions: Vec<AttendanceSheet> = attendance_sheet::Entity::find()
         .filter(attendance_sheet::Column::SecondHelperId.eq(helper_id))
         .filter(attendance_sheet::Column::Quarter.eq(q.to_string()))
         .order_by_asc(attendance_sheet::Column::Version)
@@ -318,7 +372,27 @@ pub async fn sheet_versions(
             serde_json::from_str(&s.body)
                 .map_err(|e| ApiError::Internal(format!("sheet {}: {e}", s.id)))
         })
-        .collect()
+        .collect::<ApiResult<_>>()?;
+    if caller.helper_id != Some(helper_id) {
+        let listed: HashSet<i64> = versions
+            .iter()
+            .flat_map(|v| v.rows.iter().map(|r| r.household_id))
+            .collect();
+        let visible: HashSet<i64> = household::Entity::find()
+            .select_only()
+            .column(household::Column::Id)
+            .filter(household::Column::Id.is_in(listed))
+            .filter(caller.scope().households())
+            .into_tuple::<i64>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        for v in &mut versions {
+            v.rows.retain(|r| visible.contains(&r.household_id));
+        }
+    }
+    Ok(versions)
 }
 
 async fn town_in_scope(

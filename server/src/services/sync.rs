@@ -52,17 +52,27 @@ pub async fn next_changes(db: &impl ConnectionTrait, n: i64) -> ApiResult<i64> {
 }
 
 /// Marks a county's ledger as changed (households, pairings or policy), for pull.
-pub async fn bump_ledger(db: &impl ConnectionTrait, county_id: i64) -> ApiResult<()> {
-    let value = next_changes(db, 1).await?;
-    let name = format!("ledger:{county_id}");
-    let row = sync_counter::ActiveModel {
-        name: Set(name.clone()),
+///
+/// Runs inside the transaction that makes the change: the number is drawn from the
+/// change counter, whose row lock (held until commit) then orders this transaction's
+/// commit with every push and every other mark. Drawn in one commit and written in
+/// another, a pull in between could move a device's cursor past the mark, and the
+/// device would never see the change. Short transactions draw it first; a ledger import
+/// draws it last, so that its long work does not hold up every push.
+pub async fn bump_ledger(txn: &impl ConnectionTrait, county_id: i64) -> ApiResult<()> {
+    use sea_orm::sea_query::OnConflict;
+    let value = next_changes(txn, 1).await?;
+    sync_counter::Entity::insert(sync_counter::ActiveModel {
+        name: Set(format!("ledger:{county_id}")),
         value: Set(value),
-    };
-    match sync_counter::Entity::find_by_id(name).one(db).await? {
-        Some(_) => row.update(db).await.map(drop)?,
-        None => row.insert(db).await.map(drop)?,
-    }
+    })
+    .on_conflict(
+        OnConflict::column(sync_counter::Column::Name)
+            .update_column(sync_counter::Column::Value)
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
     Ok(())
 }
 
@@ -819,6 +829,7 @@ pub async fn anomalies(
                 helper_id: a.helper_id,
                 kind: a.kind,
                 seq: a.device_seq,
+                seq_to: None,
                 detail: a.detail,
                 detected_at: a.detected_at,
             });
@@ -834,22 +845,42 @@ pub async fn anomalies(
             .into_tuple()
             .all(db)
             .await?;
+        // One entry per run of missing numbers, never one per number: sequence numbers
+        // are the device's to choose (up to 2^53−1), so a loop over the numbers
+        // themselves could be made to run for ever.
         let mut last: HashMap<i64, i64> = HashMap::new();
         for (device, helper, seq) in seqs {
             let prev = last.insert(device, seq).unwrap_or(0);
-            for missing in (prev + 1)..seq {
-                out.push(DeviceAnomaly {
-                    device_id: device,
-                    helper_id: helper,
-                    kind: "gap".into(),
-                    seq: missing,
-                    detail: format!("record {missing} of this device has not arrived"),
-                    detected_at: super::now(),
-                });
+            if let Some(gap) = gap(device, helper, prev, seq) {
+                out.push(gap);
             }
         }
     }
     Ok(out)
+}
+
+/// The `gap` anomaly between two consecutive stored sequence numbers of a device, if
+/// any number lies strictly between them.
+fn gap(device: i64, helper: i64, prev: i64, seq: i64) -> Option<DeviceAnomaly> {
+    let (first, last) = (prev.checked_add(1)?, seq.checked_sub(1)?);
+    if first > last {
+        return None;
+    }
+    let detail = if first == last {
+        format!("record {first} of this device has not arrived")
+    } else {
+        let count = i128::from(last) - i128::from(first) + 1;
+        format!("records {first} to {last} of this device ({count}) have not arrived")
+    };
+    Some(DeviceAnomaly {
+        device_id: device,
+        helper_id: helper,
+        kind: "gap".into(),
+        seq: first,
+        seq_to: Some(last),
+        detail,
+        detected_at: super::now(),
+    })
 }
 
 /// Field-proposed family changes of households in scope, by status.
@@ -892,6 +923,13 @@ fn to_field_change(c: field_change::Model) -> Option<FieldChange> {
 
 /// The town office decides on a field change; an accepted one updates the household's
 /// members (births and move-ins join, deaths and move-outs leave).
+///
+/// The reads before the transaction only find the change and check the caller's scope.
+/// Inside it, the change leaves `pending` by a conditional update: of two reviewers
+/// deciding at once exactly one gets through, the other gets a conflict. The household's
+/// members are read again, locked, inside the transaction, so two changes of one
+/// household accepted at once both land. An accept marks the ledger first (the counter
+/// is every such transaction's first write, see [`bump_ledger`]).
 pub async fn decide(
     db: &DatabaseConnection,
     caller: &Caller,
@@ -915,13 +953,39 @@ pub async fn decide(
         .await?
         .ok_or(ApiError::NotFound("field change"))?;
     if change.status != "pending" {
-        return Err(ApiError::Conflict(format!(
-            "this change was already {}",
-            change.status
-        )));
+        return Err(already_decided(&change.status));
     }
     let (_gate, txn) = crate::db::begin_write(db).await?;
     if accept {
+        bump_ledger(&txn, h.county_id).await?;
+    }
+    let status = if accept { "accepted" } else { "rejected" };
+    let decided_at = super::now();
+    let flipped = field_change::Entity::update_many()
+        .set(field_change::ActiveModel {
+            status: Set(status.into()),
+            note: Set(note.clone()),
+            decided_by: Set(caller.account_id),
+            decided_at: Set(Some(decided_at)),
+            ..Default::default()
+        })
+        .filter(field_change::Column::Id.eq(id))
+        .filter(field_change::Column::Status.eq("pending"))
+        .exec(&txn)
+        .await?;
+    if flipped.rows_affected != 1 {
+        let now = field_change::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .map_or_else(|| "removed".to_string(), |c| c.status);
+        return Err(already_decided(&now));
+    }
+    if accept {
+        let h = household::Entity::find_by_id(h.id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+            .ok_or(ApiError::NotFound("field change"))?;
         let mut members: Vec<bangfu_shared::api::Member> =
             serde_json::from_str(&h.members).unwrap_or_default();
         match change.kind.as_str() {
@@ -932,21 +996,13 @@ pub async fn decide(
             }),
             _ => members.retain(|m| m.name != change.name),
         }
-        let county = h.county_id;
         let mut active = h.into_active_model();
         active.size = Set(Some(members.len() as i64));
         active.members =
             Set(serde_json::to_string(&members).map_err(|e| ApiError::Internal(e.to_string()))?);
         active.updated_at = Set(super::now());
         active.update(&txn).await?;
-        bump_ledger(&txn, county).await?;
     }
-    let mut active = change.into_active_model();
-    active.status = Set(if accept { "accepted" } else { "rejected" }.into());
-    active.note = Set(note);
-    active.decided_by = Set(caller.account_id);
-    active.decided_at = Set(Some(super::now()));
-    let decided = active.update(&txn).await?;
     audit::record(
         &txn,
         caller,
@@ -959,7 +1015,19 @@ pub async fn decide(
     )
     .await?;
     txn.commit().await?;
+    let decided = field_change::Model {
+        status: status.into(),
+        note,
+        decided_by: caller.account_id,
+        decided_at: Some(decided_at),
+        ..change
+    };
     to_field_change(decided).ok_or_else(|| ApiError::Internal("field change id".into()))
+}
+
+/// The answer to a decision on a change that is no longer pending.
+fn already_decided(status: &str) -> ApiError {
+    ApiError::Conflict(format!("this change was already {status}"))
 }
 
 fn relation_for(kind: &str) -> &'static str {
@@ -970,7 +1038,36 @@ fn relation_for(kind: &str) -> &'static str {
     }
 }
 
-/// A blob's bytes, if a record in the caller's scope (or the caller's own upload) uses it.
+/// Whether the caller once sent the server the bytes of `sha256` (a finished upload
+/// that carried them), so may read back a file no record names yet.
+///
+/// The hash an upload declares proves nothing: anyone can create an upload of any hash
+/// and never send a byte, and a creation declaring a file the server already holds is
+/// finished on the spot without its bytes (tus deduplication, see `uploads::create`).
+/// Such a row is finished at the instant it was created (`completed_at` equals
+/// `created_at`, both set from one clock reading); an upload whose bytes arrived
+/// finished after its creation, and its hash was checked against those bytes.
+async fn sent_the_bytes(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    sha256: &str,
+) -> ApiResult<bool> {
+    use crate::entities::upload;
+    let Some(account) = caller.account_id else {
+        return Ok(false);
+    };
+    Ok(upload::Entity::find()
+        .filter(upload::Column::Sha256.eq(sha256))
+        .filter(upload::Column::AccountId.eq(account))
+        .filter(upload::Column::Status.eq("complete"))
+        .all(db)
+        .await?
+        .iter()
+        .any(|u| u.completed_at.is_some_and(|done| done != u.created_at)))
+}
+
+/// A blob's bytes, if a record in the caller's scope uses it, or the caller uploaded
+/// them (see [`sent_the_bytes`]).
 pub async fn blob_for(
     db: &impl ConnectionTrait,
     store: &std::sync::Arc<dyn crate::storage::BlobStore>,
@@ -1005,12 +1102,7 @@ pub async fn blob_for(
         .one(db)
         .await?
         .is_some();
-    let own = crate::entities::upload::Entity::find()
-        .filter(crate::entities::upload::Column::Sha256.eq(sha256))
-        .filter(crate::entities::upload::Column::AccountId.eq(caller.account_id.unwrap_or(-1)))
-        .one(db)
-        .await?
-        .is_some();
+    let own = !visible && sent_the_bytes(db, caller, sha256).await?;
     if !visible && !own {
         return Err(ApiError::NotFound("file"));
     }

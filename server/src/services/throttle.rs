@@ -3,9 +3,25 @@
 //! refused until the oldest failure leaves the window, right password or not. Argon2
 //! makes each guess slow; this bounds how many an attacker gets at all. Kept in memory:
 //! a restart forgets it, which costs an attacker a restart's worth of guesses at most.
+//!
+//! An attempt is counted when it starts, not when its slow password check ends
+//! ([`LoginThrottle::reserve`]): otherwise any number of guesses sent at once would all
+//! pass the check before the first failure was written down. An attempt that ends
+//! without checking a password (the server was busy, the account needs enrolling) is
+//! given back; one whose request was dropped midway counts as a failure.
+//!
+//! Memory is bounded whatever clients send: a key is a SHA-256 of the action, the
+//! lower-cased username and the address (32 bytes however long the username), and the
+//! map holds at most [`MAX_KEYS`] keys. When it is full, keys whose failures have all
+//! left the window go first; if that is not enough, the least recently used tenth is
+//! evicted. Evicting rather than refusing keeps logins working for everyone while
+//! someone floods the server with made-up usernames; the price is that a flooder may
+//! push their own key out and start over, which takes [`MAX_KEYS`] / 10 slow failed
+//! logins for every [`FAILURES_ALLOWED`] extra guesses.
 
+use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::error::{ApiError, ApiResult};
@@ -14,76 +30,220 @@ use crate::error::{ApiError, ApiResult};
 pub const FAILURES_ALLOWED: usize = 5;
 /// How long a failure counts.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Keys kept at most; past it, keys with no failure in the window are dropped first.
-const MAX_KEYS: usize = 100_000;
+/// Keys kept at most (about 100 bytes each).
+pub const MAX_KEYS: usize = 100_000;
 
-/// Failures by `action|username|address`; see the module documentation.
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+/// The key of an attempt: a digest of the action (login, enroll), the username as typed
+/// (trimmed, lower-cased) and the peer address. Fixed-size, so a long username costs
+/// the map no more than a short one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key([u8; 32]);
+
+/// Builds the [`Key`] of an attempt.
+pub fn key(action: &str, username: &str, remote: Option<&str>) -> Key {
+    let mut h = Sha256::new();
+    // Length-prefixed parts, so no two different triples hash the same bytes.
+    for part in [
+        action,
+        username.trim().to_lowercase().as_str(),
+        remote.unwrap_or("-"),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    Key(h.finalize().into())
 }
 
-/// The key of an attempt: the action (login, enroll), the username as typed (trimmed,
-/// lower-cased) and the peer address.
-pub fn key(action: &str, username: &str, remote: Option<&str>) -> String {
-    format!(
-        "{action}|{}|{}",
-        username.trim().to_lowercase(),
-        remote.unwrap_or("-")
-    )
+/// What one key has done lately.
+#[derive(Debug)]
+struct Entry {
+    /// Failures within the window, oldest first.
+    failures: VecDeque<Instant>,
+    /// Attempts started and not yet ended; they count against the limit.
+    pending: usize,
+    /// The last time an attempt started or ended (eviction order).
+    touched: Instant,
+}
+
+impl Entry {
+    fn is_idle(&self) -> bool {
+        self.failures.is_empty() && self.pending == 0
+    }
+}
+
+/// How an attempt ended, as far as the throttle cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The password or code was right: the key's failures are forgotten.
+    Success,
+    /// Wrong password or code, or the request went away before an answer.
+    Failure,
+    /// No password was checked (busy server, enrollment required, database error).
+    NotCounted,
+}
+
+impl Outcome {
+    fn of<T>(result: &ApiResult<T>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(ApiError::InvalidCredentials) => Outcome::Failure,
+            Err(_) => Outcome::NotCounted,
+        }
+    }
+}
+
+/// Recent attempts by [`Key`]; see the module documentation.
+#[derive(Debug)]
+pub struct LoginThrottle {
+    entries: Mutex<HashMap<Key, Entry>>,
+    capacity: usize,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        LoginThrottle::with_capacity(MAX_KEYS)
+    }
+}
+
+/// An attempt under way, counted against its key until [`Attempt::settle`] says how it
+/// ended. Dropped unsettled (the request was cancelled), it counts as a failure.
+#[derive(Debug)]
+#[must_use = "settle the attempt with its outcome"]
+pub struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    key: Key,
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// Records how the attempt ended: a success clears the key's failures, a wrong
+    /// password or code is a failure, any other error gives the attempt back.
+    pub fn settle<T>(mut self, result: &ApiResult<T>) {
+        self.settled = true;
+        self.throttle
+            .settle_at(self.key, Outcome::of(result), Instant::now());
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.throttle
+                .settle_at(self.key, Outcome::Failure, Instant::now());
+        }
+    }
 }
 
 impl LoginThrottle {
-    /// Refuses the attempt if `key` has used up its failures.
-    pub fn check(&self, key: &str) -> ApiResult<()> {
-        self.check_at(key, Instant::now())
+    /// A throttle holding at most `capacity` keys (at least ten).
+    pub fn with_capacity(capacity: usize) -> LoginThrottle {
+        LoginThrottle {
+            entries: Mutex::default(),
+            capacity: capacity.max(10),
+        }
     }
 
-    fn check_at(&self, key: &str, now: Instant) -> ApiResult<()> {
-        let mut map = self.lock()?;
-        let Some(list) = map.get_mut(key) else {
+    /// Starts an attempt for `key`, or refuses it (429) if the key's failures and the
+    /// attempts under way already reach [`FAILURES_ALLOWED`].
+    pub fn reserve(&self, key: Key) -> ApiResult<Attempt<'_>> {
+        self.reserve_at(key, Instant::now())?;
+        Ok(Attempt {
+            throttle: self,
+            key,
+            settled: false,
+        })
+    }
+
+    fn reserve_at(&self, key: Key, now: Instant) -> ApiResult<()> {
+        let mut map = self.lock();
+        if let Some(entry) = map.get_mut(&key) {
+            prune(&mut entry.failures, now);
+            if entry.failures.len() + entry.pending >= FAILURES_ALLOWED {
+                // Until the oldest failure leaves the window; when only attempts under
+                // way fill the limit, their outcome is a moment away.
+                let retry_after_secs = entry.failures.front().map_or(1, |oldest| {
+                    WINDOW
+                        .saturating_sub(now.duration_since(*oldest))
+                        .as_secs()
+                        .max(1)
+                });
+                return Err(ApiError::TooManyAttempts { retry_after_secs });
+            }
+            entry.pending += 1;
+            entry.touched = now;
             return Ok(());
-        };
-        prune(list, now);
-        match list.front() {
-            Some(oldest) if list.len() >= FAILURES_ALLOWED => Err(ApiError::TooManyAttempts {
-                retry_after_secs: (WINDOW - now.duration_since(*oldest)).as_secs().max(1),
-            }),
-            _ => Ok(()),
         }
-    }
-
-    /// Counts a wrong password or code for `key`; a success clears its failures.
-    pub fn record<T>(&self, key: &str, outcome: &ApiResult<T>) -> ApiResult<()> {
-        self.record_at(key, outcome.as_ref().map(drop), Instant::now())
-    }
-
-    fn record_at(&self, key: &str, outcome: Result<(), &ApiError>, now: Instant) -> ApiResult<()> {
-        let mut map = self.lock()?;
-        match outcome {
-            Ok(()) => {
-                map.remove(key);
-            }
-            Err(ApiError::InvalidCredentials) => {
-                if map.len() >= MAX_KEYS {
-                    map.retain(|_, list| {
-                        prune(list, now);
-                        !list.is_empty()
-                    });
-                }
-                let list = map.entry(key.to_string()).or_default();
-                prune(list, now);
-                list.push_back(now);
-            }
-            Err(_) => {}
-        }
+        self.make_room(&mut map, now);
+        map.insert(
+            key,
+            Entry {
+                failures: VecDeque::new(),
+                pending: 1,
+                touched: now,
+            },
+        );
         Ok(())
     }
 
-    fn lock(&self) -> ApiResult<std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>>> {
-        self.failures
-            .lock()
-            .map_err(|_| ApiError::Internal("login throttle poisoned".into()))
+    fn settle_at(&self, key: Key, outcome: Outcome, now: Instant) {
+        let mut map = self.lock();
+        if let Some(entry) = map.get_mut(&key) {
+            entry.pending = entry.pending.saturating_sub(1);
+            entry.touched = now;
+            prune(&mut entry.failures, now);
+            match outcome {
+                Outcome::Success => entry.failures.clear(),
+                Outcome::Failure => entry.failures.push_back(now),
+                Outcome::NotCounted => {}
+            }
+            if entry.is_idle() {
+                map.remove(&key);
+            }
+        } else if outcome == Outcome::Failure {
+            // Evicted while the password was being checked: the failure still counts.
+            self.make_room(&mut map, now);
+            map.insert(
+                key,
+                Entry {
+                    failures: VecDeque::from([now]),
+                    pending: 0,
+                    touched: now,
+                },
+            );
+        }
+    }
+
+    /// Frees room for one more key when the map is full: idle keys go first, then the
+    /// least recently used, down to nine tenths of the capacity so that the next full
+    /// pass is a tenth of the capacity of new keys away.
+    fn make_room(&self, map: &mut HashMap<Key, Entry>, now: Instant) {
+        if map.len() < self.capacity {
+            return;
+        }
+        map.retain(|_, entry| {
+            prune(&mut entry.failures, now);
+            !entry.is_idle()
+        });
+        let target = self.capacity - self.capacity / 10;
+        if map.len() <= target {
+            return;
+        }
+        let mut by_age: Vec<(Instant, Key)> = map.iter().map(|(k, e)| (e.touched, *k)).collect();
+        let evict = map.len() - target;
+        by_age.select_nth_unstable_by_key(evict - 1, |(touched, _)| *touched);
+        for (_, k) in &by_age[..evict] {
+            map.remove(k);
+        }
+    }
+
+    /// The map, even if a thread panicked holding it: at worst one key's count is off.
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
     }
 }
 
@@ -102,18 +262,30 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// One whole attempt at `now` ending with `outcome`.
+    fn attempt(t: &LoginThrottle, k: Key, outcome: Outcome, now: Instant) -> ApiResult<()> {
+        t.reserve_at(k, now)?;
+        t.settle_at(k, outcome, now);
+        Ok(())
+    }
+
     #[test]
     fn failures_lock_out_until_they_leave_the_window() {
         let t = LoginThrottle::default();
         let k = key("login", " Admin ", Some("10.0.0.1"));
-        assert_eq!(k, "login|admin|10.0.0.1");
+        assert_eq!(
+            k,
+            key("login", "admin", Some("10.0.0.1")),
+            "trimmed, any case"
+        );
         let start = Instant::now();
         for i in 0..FAILURES_ALLOWED {
-            assert!(t.check_at(&k, start).is_ok(), "attempt {i} allowed");
-            t.record_at(&k, Err(&ApiError::InvalidCredentials), start)
-                .unwrap();
+            assert!(
+                attempt(&t, k, Outcome::Failure, start).is_ok(),
+                "attempt {i} allowed"
+            );
         }
-        match t.check_at(&k, start + Duration::from_secs(60)) {
+        match t.reserve_at(k, start + Duration::from_secs(60)) {
             Err(ApiError::TooManyAttempts { retry_after_secs }) => {
                 assert_eq!(retry_after_secs, WINDOW.as_secs() - 60);
             }
@@ -121,10 +293,10 @@ mod tests {
         }
         let other = key("login", "admin", Some("10.0.0.2"));
         assert!(
-            t.check_at(&other, start).is_ok(),
+            t.reserve_at(other, start).is_ok(),
             "another address is not locked out"
         );
-        assert!(t.check_at(&k, start + WINDOW).is_ok(), "the window passed");
+        assert!(t.reserve_at(k, start + WINDOW).is_ok(), "the window passed");
     }
 
     #[test]
@@ -133,16 +305,69 @@ mod tests {
         let k = key("enroll", "13800000000", None);
         let now = Instant::now();
         for _ in 0..FAILURES_ALLOWED - 1 {
-            t.record_at(&k, Err(&ApiError::InvalidCredentials), now)
-                .unwrap();
+            attempt(&t, k, Outcome::Failure, now).unwrap();
         }
-        t.record_at(&k, Ok(()), now).unwrap();
-        t.record_at(&k, Err(&ApiError::InvalidCredentials), now)
-            .unwrap();
+        attempt(&t, k, Outcome::Success, now).unwrap();
+        attempt(&t, k, Outcome::Failure, now).unwrap();
         for _ in 0..10 {
-            t.record_at(&k, Err(&ApiError::EnrollmentRequired), now)
-                .unwrap();
+            attempt(&t, k, Outcome::NotCounted, now).unwrap();
         }
-        assert!(t.check_at(&k, now).is_ok());
+        assert!(t.reserve_at(k, now).is_ok());
+    }
+
+    #[test]
+    fn guesses_sent_at_once_cannot_exceed_the_limit() {
+        let t = LoginThrottle::default();
+        let k = key("login", "admin", Some("10.0.0.1"));
+        let guesses: Vec<_> = (0..50).map(|_| t.reserve(k)).collect();
+        let started = guesses.iter().filter(|g| g.is_ok()).count();
+        assert_eq!(
+            started, FAILURES_ALLOWED,
+            "only five run their password check"
+        );
+        for g in guesses.into_iter().flatten() {
+            g.settle::<()>(&Err(ApiError::InvalidCredentials));
+        }
+        assert!(matches!(
+            t.reserve(k),
+            Err(ApiError::TooManyAttempts { .. })
+        ));
+    }
+
+    #[test]
+    fn a_cancelled_attempt_counts_and_a_busy_one_is_given_back() {
+        let t = LoginThrottle::default();
+        let k = key("login", "admin", None);
+        for _ in 0..FAILURES_ALLOWED - 1 {
+            drop(t.reserve(k).unwrap());
+        }
+        t.reserve(k).unwrap().settle::<()>(&Err(ApiError::Busy));
+        let last = t.reserve(k).unwrap();
+        assert!(matches!(
+            t.reserve(k),
+            Err(ApiError::TooManyAttempts { .. })
+        ));
+        last.settle::<()>(&Ok(()));
+        assert_eq!(t.len(), 0, "a success forgets the key");
+    }
+
+    #[test]
+    fn the_map_never_outgrows_its_capacity() {
+        let t = LoginThrottle::with_capacity(1_000);
+        let now = Instant::now();
+        let long = "x".repeat(10_000);
+        for i in 0..5_000 {
+            let k = key("login", &format!("{long}{i}"), Some("10.0.0.1"));
+            attempt(&t, k, Outcome::Failure, now + Duration::from_millis(i)).unwrap();
+            assert!(t.len() <= 1_000);
+        }
+        let newest = key("login", &format!("{long}4999"), Some("10.0.0.1"));
+        for _ in 1..FAILURES_ALLOWED {
+            attempt(&t, newest, Outcome::Failure, now + Duration::from_secs(10)).unwrap();
+        }
+        assert!(
+            t.reserve_at(newest, now + Duration::from_secs(10)).is_err(),
+            "recent keys survive eviction and stay locked"
+        );
     }
 }

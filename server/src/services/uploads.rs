@@ -34,6 +34,16 @@ pub struct UploadState {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl UploadState {
+    /// Whether the upload holds every byte but was never finalised: the server stopped
+    /// (or was busy, or the connection broke) between the last byte and the commit.
+    /// Reported as it stands, `Upload-Offset` would equal `Upload-Length`, which a tus
+    /// client takes for done, and nothing would ever finish it; see [`finish_held`].
+    pub fn held_unfinished(&self) -> bool {
+        !self.complete && self.offset == self.length
+    }
+}
+
 /// Parses tus `Upload-Metadata` (`key base64value,key2 base64value2`).
 pub fn parse_metadata(header: &str) -> ApiResult<Vec<(String, String)>> {
     header
@@ -297,20 +307,41 @@ pub enum ChunkChecksum {
 
 impl ChunkChecksum {
     /// Parses `Upload-Checksum: <algorithm> <base64 digest>`.
+    ///
+    /// A header that cannot be a checksum (no digest, not base64, the wrong length for
+    /// its algorithm, an algorithm not offered) is the client's mistake and a 400: the
+    /// tus checksum extension keeps 460 for a well-formed digest the body does not
+    /// match, which clients answer by sending the chunk again, so a malformed header
+    /// answered with 460 would be retried forever.
     pub fn parse(header: &str) -> ApiResult<ChunkChecksum> {
-        let (alg, value) = header.trim().split_once(' ').ok_or_else(|| {
-            ApiError::BadRequest("Upload-Checksum needs an algorithm and a digest".into())
-        })?;
+        let bad = |why: &str| ApiError::BadRequest(format!("Upload-Checksum {why}"));
+        let (alg, value) = header
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| bad("needs an algorithm and a digest"))?;
         let digest = base64::engine::general_purpose::STANDARD
             .decode(value.trim())
-            .map_err(|_| ApiError::BadRequest("Upload-Checksum digest is not base64".into()))?;
-        match alg {
-            "sha1" => Ok(ChunkChecksum::Sha1(digest)),
-            "sha256" => Ok(ChunkChecksum::Sha256(digest)),
-            other => Err(ApiError::BadRequest(format!(
-                "unsupported checksum algorithm {other} (sha1, sha256)"
-            ))),
+            .map_err(|_| bad("digest is not base64"))?;
+        let size = match alg {
+            "sha1" => 20,
+            "sha256" => 32,
+            other => {
+                return Err(bad(&format!(
+                    "algorithm {other} is not supported (sha1, sha256)"
+                )));
+            }
+        };
+        if digest.len() != size {
+            return Err(bad(&format!(
+                "digest is {} bytes; a {alg} digest is {size}",
+                digest.len()
+            )));
         }
+        Ok(if alg == "sha1" {
+            ChunkChecksum::Sha1(digest)
+        } else {
+            ChunkChecksum::Sha256(digest)
+        })
     }
 }
 
@@ -467,6 +498,40 @@ pub async fn finalize(
     txn.commit().await?;
     drop(gate);
     Ok(sha)
+}
+
+/// Finalises an upload that holds all its bytes but was never finalised (see
+/// [`UploadState::held_unfinished`]): the same hash, image check and commit the last
+/// PATCH runs. `HEAD` and re-creation call it, so the answer a stock tus client takes
+/// for done (`Upload-Offset` = `Upload-Length`) is only given once the file is stored.
+/// `busy` is the upload's mark: no PATCH or expiry sweep runs meanwhile. Returns where
+/// the upload stands after; an error leaves it as it was (busy) or failed (refused).
+pub async fn finish_held(
+    db: &DatabaseConnection,
+    store: &Arc<dyn BlobStore>,
+    settings: &Settings,
+    busy: &Busy<'_>,
+) -> ApiResult<UploadState> {
+    // Read again under the mark: a PATCH that held it may have finished the upload.
+    let row = upload::Entity::find_by_id(busy.id().to_string())
+        .one(db)
+        .await?
+        .filter(|u| u.status != "failed")
+        .ok_or(ApiError::NotFound("upload"))?;
+    let at = state(store, &row).await?;
+    if !at.held_unfinished() {
+        return Ok(at);
+    }
+    let writer = store
+        .append(&row.id, at.length)
+        .await
+        .map_err(storage_error)?;
+    finalize(db, store, settings, (row, true), writer, None).await?;
+    Ok(UploadState {
+        offset: at.length,
+        complete: true,
+        ..at
+    })
 }
 
 /// Why the file is refused when its hash is not the one its creation declared.
@@ -628,5 +693,8 @@ mod tests {
         h.update(b"abc");
         assert!(h.matches(), "sha1(abc)");
         assert!(ChunkChecksum::parse("md5 AAAA").is_err());
+        // Well-formed but the wrong size for its algorithm: refused, not compared.
+        assert!(ChunkChecksum::parse("sha1 ").is_err(), "empty digest");
+        assert!(ChunkChecksum::parse("sha256 qZk+NkcGgWq6PiVxeFDCbJzQ2J0=").is_err());
     }
 }

@@ -167,4 +167,16 @@ WHEN NEW.remarks_json IS NOT OLD.remarks_json OR NEW.signature IS NOT OLD.signat
   OR NEW.quarter IS NOT OLD.quarter OR NEW.device_id IS NOT OLD.device_id
 BEGIN SELECT RAISE(ABORT, 'signed submissions are never edited'); END;
 "#,
+    // 4: the id signed into each sheet submission: the server freezes one version per id,
+    // so a submission whose answer was lost is simply sent again. Rows from before it
+    // have none (and are checked against the server's latest version, as before).
+    r#"
+ALTER TABLE sheet_submissions ADD COLUMN submission_id TEXT;
+DROP TRIGGER sheet_submissions_no_edit;
+CREATE TRIGGER sheet_submissions_no_edit BEFORE UPDATE ON sheet_submissions
+WHEN NEW.remarks_json IS NOT OLD.remarks_json OR NEW.signature IS NOT OLD.signature
+  OR NEW.quarter IS NOT OLD.quarter OR NEW.device_id IS NOT OLD.device_id
+  OR NEW.submission_id IS NOT OLD.submission_id
+BEGIN SELECT RAISE(ABORT, 'signed submissions are never edited'); END;
+"#,
 ];

@@ -38,7 +38,7 @@ pub struct StoredSubmission {
     pub attempted: bool,
 }
 
-const SUB_COLS: &str = "id, quarter, device_id, remarks_json, signature, state, version, reason, created_at, attempted_at";
+const SUB_COLS: &str = "id, quarter, device_id, remarks_json, signature, state, version, reason, created_at, attempted_at, submission_id";
 
 fn submission_from_row(r: &QueryResult) -> Result<StoredSubmission> {
     let quarter: String = r.try_get_by_index(1)?;
@@ -62,6 +62,10 @@ fn submission_from_row(r: &QueryResult) -> Result<StoredSubmission> {
             device_id: r.try_get_by_index(2)?,
             remarks: parse_json(&r.try_get_by_index::<String>(3)?)?,
             signature: r.try_get_by_index(4)?,
+            submission_id: r
+                .try_get_by_index::<Option<String>>(10)?
+                .map(|id| id.parse().map_err(corrupt))
+                .transpose()?,
         },
         state,
         created_at: DateTime::parse_from_rfc3339(&created)
@@ -159,8 +163,8 @@ impl Store {
 
     /// Stores a signed submission for the next sync; returns its local id.
     pub async fn queue_submission(&self, sub: &SheetSubmission) -> Result<i64> {
-        let sql = "INSERT INTO sheet_submissions (quarter, device_id, remarks_json, signature, state, created_at) \
-                   VALUES (?, ?, ?, ?, 'pending', ?) RETURNING id";
+        let sql = "INSERT INTO sheet_submissions (quarter, device_id, remarks_json, signature, state, created_at, submission_id) \
+                   VALUES (?, ?, ?, ?, 'pending', ?, ?) RETURNING id";
         let row = self
             .db
             .query_one_raw(stmt(
@@ -171,6 +175,7 @@ impl Store {
                     to_json(&sub.remarks)?.into(),
                     sub.signature.clone().into(),
                     now().into(),
+                    sub.submission_id.map(|id| id.to_string()).into(),
                 ],
             ))
             .await?
@@ -252,6 +257,7 @@ mod tests {
             device_id: 9,
             remarks: vec![(3, "b".into())],
             signature: "ab".repeat(64),
+            submission_id: Some(uuid::Uuid::now_v7()),
         };
         let id = store.queue_submission(&sub).await.unwrap();
         let pending = store.pending_submissions().await.unwrap();

@@ -29,11 +29,14 @@
 //! again — the server answers a record it holds exactly as before — and an upload
 //! continues from the server's offset). Transient failures are retried with backoff
 //! ([`retry`]); a final answer is never retried, and an expired session stops the run.
+//! A final answer about one file (an upload refused, a download that is not an image)
+//! stops only that file: it becomes one of the report's `problems`, its records keep
+//! their state, and the run goes on, so one bad photo never blocks every later sync.
 
 pub mod retry;
 pub mod upload;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bangfu_shared::Role;
@@ -297,12 +300,15 @@ pub async fn run(
 
     // 2. Upload what the awaiting records lack.
     let mut wanted: Vec<String> = Vec::new();
-    let mut seen = HashSet::new();
+    // The records waiting for each file, to name them when the file is refused.
+    let mut waiting: HashMap<String, Vec<Uuid>> = HashMap::new();
     for id in &awaiting {
         for sha in store.missing_files(*id).await? {
-            if seen.insert(sha.clone()) {
+            let records = waiting.entry(sha.clone()).or_default();
+            if records.is_empty() {
                 wanted.push(sha);
             }
+            records.push(*id);
         }
     }
     let mut files = Vec::new();
@@ -338,8 +344,23 @@ pub async fn run(
                     report.files_resumed += 1;
                 }
             }
+            // One refused file must not hold back the others, the pull or the
+            // downloads: it is reported, its records stay awaiting photos, and the
+            // next sync tries it again.
             Ok(upload::Uploaded::Refused(reason)) => {
-                report.problems.push(format!("image {sha}: {reason}"));
+                let records = waiting
+                    .get(sha)
+                    .map(|ids| {
+                        ids.iter()
+                            .map(Uuid::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                report.problems.push(format!(
+                    "image {sha} was not accepted: {reason}; record {records} stays \
+                     awaiting photos and the image is offered again at the next sync"
+                ));
             }
             Err(ClientError::Corrupt(m)) => report.problems.push(m),
             Err(e) => return Err(e),
@@ -416,12 +437,24 @@ pub async fn run(
             )
             .await
             .map_err(session);
+            // A file that cannot be had is one problem in the report, not the end of
+            // the run: the other files still come, and the next sync asks again.
             match got {
                 Ok(bytes) if sha256_hex(&bytes) == *sha => {
-                    let img = client.photos().put_received(&bytes)?;
-                    store.register_file(&img).await?;
-                    report.files_downloaded += 1;
-                    report.bytes_downloaded += bytes.len() as u64;
+                    match client.photos().put_received(&bytes) {
+                        Ok(img) => {
+                            store.register_file(&img).await?;
+                            report.files_downloaded += 1;
+                            report.bytes_downloaded += bytes.len() as u64;
+                        }
+                        Err(ClientError::NotAnImage { reason, .. }) => {
+                            report.problems.push(format!(
+                                "image {sha} from the server is not a readable JPEG or PNG \
+                                 ({reason}); it was not stored on this device"
+                            ))
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 Ok(_) => report.problems.push(format!(
                     "image {sha} downloaded from the server does not match its hash"
@@ -430,7 +463,10 @@ pub async fn run(
                 Err(ClientError::Server {
                     status: 403 | 404, ..
                 }) => {}
-                Err(e) => return Err(e),
+                Err(e) => match refusal(&e) {
+                    Some(_) => report.problems.push(format!("image {sha}: {e}")),
+                    None => return Err(e),
+                },
             }
             rep.update(|p| p.files_done += 1);
         }
@@ -485,8 +521,10 @@ async fn sheets(
 ) -> Result<()> {
     for pending in store.pending_submissions().await? {
         let sub = &pending.submission;
-        if pending.attempted {
-            // Sent before without a stored answer: the server may have frozen it.
+        // Sent before without a stored answer, the server may have frozen it. One with
+        // an id is simply sent again (the server answers with the version it froze);
+        // one from before ids is first compared with the server's latest version.
+        if pending.attempted && sub.submission_id.is_none() {
             let now = retry::retry(
                 opts.retry,
                 deadline,
@@ -635,11 +673,16 @@ async fn push_batch(
         }
     };
     if resp.acks.len() != ids.len() || resp.acks.iter().zip(&ids).any(|(a, id)| a.id != *id) {
-        return Err(ClientError::Network(format!(
-            "the server answered {} acknowledgements for a batch of {} records",
-            resp.acks.len(),
-            ids.len()
-        )));
+        // The connection worked; the answer is wrong. Not retried (see `crate::api`).
+        return Err(ClientError::Server {
+            status: 200,
+            code: crate::api::UNREADABLE.into(),
+            message: format!(
+                "answered {} acknowledgements for a batch of {} records",
+                resp.acks.len(),
+                ids.len()
+            ),
+        });
     }
     store.apply_acks(&resp.acks).await?;
     Ok(resp.acks)

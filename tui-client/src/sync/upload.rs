@@ -13,9 +13,20 @@
 //!
 //! 409 (the offset moved: a PATCH whose answer was lost, or one still finishing on
 //! the server) and 460 (the chunk arrived damaged) are answered by asking the offset
-//! again; 404 (the upload is gone: discarded or failed) by creating a new one. 413
-//! (over the server's limit) and 422 (the finished file did not match its SHA-256 or
-//! is not a JPEG/PNG) are final for this file.
+//! again; 404 (the upload is gone: discarded or failed) by creating a new one. A
+//! `PATCH` answered as a success whose offset did not move took nothing (a proxy
+//! dropping bodies): it counts as a failed attempt — ask the offset, back off — never
+//! as progress, so a peer that always answers so ends the upload within its attempts
+//! instead of the same chunk being resent forever.
+//!
+//! Every other refusal is final for this file only: 413 (over the server's limit), 422
+//! (the finished file did not match its SHA-256 or is not a JPEG/PNG), and any other
+//! 4xx but 401 (400, 403 or 415 from the server or a proxy in between, a 404 to the
+//! creation itself). The file is reported [`Uploaded::Refused`] and its saved upload URL
+//! forgotten, so the sync goes on with the other files, the pull and the downloads, and
+//! the next sync tries the file afresh. 401 ends the sync (log in again); transient
+//! failures are retried; what is left (the store, an answer this version cannot read)
+//! ends the sync.
 
 use std::time::Instant;
 
@@ -23,7 +34,7 @@ use bangfu_shared::visit::sha256_hex;
 
 use super::retry::Attempts;
 use super::{Reporter, SyncOptions};
-use crate::api::ApiClient;
+use crate::api::{ApiClient, STALLED};
 use crate::error::{ClientError, Result};
 use crate::store::Store;
 
@@ -40,7 +51,8 @@ pub enum Uploaded {
         /// The server's offset when this call first asked (> 0: a resumed upload).
         resumed_from: u64,
     },
-    /// The server refused the file for good (413, 422); the reason is for the helper.
+    /// The server (or a proxy) refused the file for good (413, 422, another 4xx); the
+    /// reason is for the helper.
     Refused(String),
 }
 
@@ -140,10 +152,6 @@ pub async fn upload(
                 successes_in_a_row = 0;
                 offset = None;
                 match e.status() {
-                    Some(413 | 422) => {
-                        store.forget_upload(sha256).await?;
-                        return Ok(Uploaded::Refused(e.to_string()));
-                    }
                     Some(404) if url.is_some() => {
                         // The upload is gone from the server: start another.
                         store.forget_upload(sha256).await?;
@@ -151,7 +159,14 @@ pub async fn upload(
                     }
                     Some(401) => return Err(ClientError::SessionExpired),
                     Some(409 | 460) => {}
+                    // Took nothing: ask the offset again (`offset` is cleared) and back off.
+                    _ if is_stalled(&e) => {}
                     _ if e.is_transient() => chunk = (chunk / 2).max(MIN_CHUNK),
+                    // Final for this file, not for the sync (see the module documentation).
+                    Some(400..=499) => {
+                        store.forget_upload(sha256).await?;
+                        return Ok(Uploaded::Refused(e.to_string()));
+                    }
                     _ => return Err(e),
                 }
                 match attempts.failed() {
@@ -162,6 +177,226 @@ pub async fn upload(
                     None => return Err(e),
                 }
             }
+        }
+    }
+}
+
+/// A `PATCH` that succeeded without moving the offset ([`ApiClient::tus_patch`]).
+fn is_stalled(e: &ClientError) -> bool {
+    matches!(e, ClientError::Server { code, .. } if code == STALLED)
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
+mod tests {
+    //! The uploader against a misbehaving peer: a loopback tus endpoint that answers
+    //! the way a broken proxy or a filtering gateway does. The real server's answers
+    //! are tested end to end in `tests/tests/client_sync.rs` and `client_robustness.rs`.
+
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sync::{Reporter, RetryPolicy};
+
+    /// Answers each request (method, path) with the status line, headers and body
+    /// `answer` gives; records the methods seen.
+    fn peer(
+        answer: impl Fn(&str, &str) -> (&'static str, String, String) + Send + Sync + 'static,
+    ) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (log, answer) = (seen.clone(), Arc::new(answer));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let (log, answer) = (log.clone(), answer.clone());
+                std::thread::spawn(move || {
+                    let mut out = stream.try_clone().unwrap();
+                    let mut reader = BufReader::new(stream);
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut parts = line.split_whitespace();
+                        let method = parts.next().unwrap_or_default().to_string();
+                        let path = parts.next().unwrap_or_default().to_string();
+                        let mut length = 0usize;
+                        loop {
+                            let mut h = String::new();
+                            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if h.trim().is_empty() {
+                                break;
+                            }
+                            if let Some((k, v)) = h.split_once(':')
+                                && k.eq_ignore_ascii_case("content-length")
+                            {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                        }
+                        let mut body = vec![0u8; length];
+                        if reader.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        log.lock().unwrap().push(method.clone());
+                        let (status, headers, text) = answer(&method, &path);
+                        let reply = format!(
+                            "HTTP/1.1 {status}\r\nTus-Resumable: 1.0.0\r\n{headers}\
+                             Content-Length: {}\r\n\r\n{}",
+                            text.len(),
+                            if method == "HEAD" { "" } else { text.as_str() }
+                        );
+                        if out.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    fn options(max_attempts: u32) -> SyncOptions {
+        SyncOptions {
+            chunk_bytes: MIN_CHUNK,
+            retry: RetryPolicy {
+                max_attempts,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+            },
+            ..SyncOptions::default()
+        }
+    }
+
+    async fn run(
+        base: &str,
+        opts: &SyncOptions,
+        dir: &std::path::Path,
+    ) -> (Result<Uploaded>, Store) {
+        let store = Store::open(&dir.join("store.sqlite3")).await.unwrap();
+        let api = ApiClient::new(base).unwrap();
+        let bytes: Vec<u8> = (0..3 * MIN_CHUNK).map(|i| (i % 251) as u8).collect();
+        let sha = sha256_hex(&bytes);
+        let sink = |_: &super::super::SyncProgress| {};
+        let mut reporter = Reporter::new(&sink);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let got = tokio::time::timeout(
+            Duration::from_secs(20),
+            upload(&api, &store, &sha, &bytes, opts, deadline, &mut reporter),
+        )
+        .await
+        .expect("the upload ends instead of looping");
+        (got, store)
+    }
+
+    /// A proxy that answers every PATCH 204 without taking the bytes: the uploader used
+    /// to count that as progress and resend the same chunk forever.
+    #[tokio::test]
+    async fn a_peer_that_never_takes_a_chunk_ends_the_upload_within_its_attempts() {
+        let (base, seen) = peer(|method, _| match method {
+            "POST" => (
+                "201 Created",
+                "Location: /api/v1/files/1\r\nUpload-Offset: 0\r\n".into(),
+                String::new(),
+            ),
+            _ => (
+                "204 No Content",
+                "Upload-Offset: 0\r\n".into(),
+                String::new(),
+            ),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let (got, _) = run(&base, &options(4), dir.path()).await;
+        let err = got.expect_err("no progress is a failure");
+        assert!(
+            matches!(&err, ClientError::Server { code, .. } if code == STALLED),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("offset stayed at 0"), "{err}");
+        let seen = seen.lock().unwrap().clone();
+        let patches = seen.iter().filter(|m| *m == "PATCH").count();
+        assert_eq!(patches, 4, "one PATCH per attempt: {seen:?}");
+        assert_eq!(
+            seen.iter().filter(|m| *m == "HEAD").count(),
+            3,
+            "the offset is asked again after each stalled PATCH: {seen:?}"
+        );
+    }
+
+    /// A refusal the uploader has no special case for is final for this file only: it
+    /// comes back as `Refused` (the sync goes on), at once, without a saved upload URL.
+    #[tokio::test]
+    async fn any_other_refusal_is_final_for_the_file_not_the_sync() {
+        let html = "<html><head><title>Request blocked</title></head><body>policy</body></html>";
+        let cases: Vec<(&str, &'static str, String, &str)> = vec![
+            (
+                "POST",
+                "403 Forbidden",
+                html.into(),
+                "403 Forbidden with an HTML page (“Request blocked”",
+            ),
+            (
+                "POST",
+                "404 Not Found",
+                String::new(),
+                "404 Not Found with no explanation",
+            ),
+            (
+                "POST",
+                "400 Bad Request",
+                "bad metadata".into(),
+                "400 Bad Request: bad metadata",
+            ),
+            (
+                "PATCH",
+                "415 Unsupported Media Type",
+                String::new(),
+                "415 Unsupported Media Type",
+            ),
+        ];
+        for (refused, status, body, says) in cases {
+            let (base, seen) = peer(move |method, _| {
+                if method == refused {
+                    return (status, String::new(), body.clone());
+                }
+                match method {
+                    "POST" => (
+                        "201 Created",
+                        "Location: /api/v1/files/1\r\nUpload-Offset: 0\r\n".into(),
+                        String::new(),
+                    ),
+                    _ => ("200 OK", "Upload-Offset: 0\r\n".into(), String::new()),
+                }
+            });
+            let dir = tempfile::tempdir().unwrap();
+            let (got, store) = run(&base, &options(8), dir.path()).await;
+            match got {
+                Ok(Uploaded::Refused(reason)) => {
+                    assert!(reason.contains(says), "{status}: {reason}")
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+            let seen = seen.lock().unwrap().clone();
+            assert_eq!(
+                seen.iter().filter(|m| *m == refused).count(),
+                1,
+                "{status} is not retried: {seen:?}"
+            );
+            let bytes: Vec<u8> = (0..3 * MIN_CHUNK).map(|i| (i % 251) as u8).collect();
+            assert_eq!(
+                store.upload_url(&sha256_hex(&bytes)).await.unwrap(),
+                None,
+                "{status}: the next sync starts the file afresh"
+            );
         }
     }
 }

@@ -215,6 +215,7 @@ pub async fn become_second_helper_with_sheet(client: &Client) {
         rule: String::new(),
         submitted_version: None,
         submitted_at: None,
+        submission_id: None,
     };
     client.store().save_sheet(&sheet).await.unwrap();
 }

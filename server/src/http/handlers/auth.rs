@@ -11,15 +11,20 @@ use crate::http::extract::{Json, bearer, remote};
 use crate::services::{Caller, auth, devices, throttle};
 
 #[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = bangfu_shared::api::ErrorBody), (status = 403, description = "enrollment_required"), (status = 429, description = "too_many_attempts: five failures for this username from this address in 15 minutes; see Retry-After")))]
+    responses((status = 200, body = LoginResponse), (status = 400, description = "bad_request: username over 64 characters or password over 1024 bytes"), (status = 401, body = bangfu_shared::api::ErrorBody), (status = 403, description = "enrollment_required"), (status = 429, description = "too_many_attempts: five failures for this username from this address in 15 minutes; see Retry-After")))]
 /// Logs in with username (a helper's phone) and password.
+///
+/// Oversized credentials are refused before the throttle sees them; the attempt is
+/// counted before the slow password check (see [`throttle`]).
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: Json<LoginRequest>,
 ) -> ApiResult<web::Json<LoginResponse>> {
+    auth::check_username_size(&body.username)?;
+    auth::check_secret_size("password", &body.password)?;
     let key = throttle::key("login", &body.username, remote(&req).as_deref());
-    state.login_throttle.check(&key)?;
+    let attempt = state.login_throttle.reserve(key)?;
     let resp = auth::login(
         &state.db,
         &state.settings,
@@ -28,20 +33,24 @@ pub async fn login(
         remote(&req),
     )
     .await;
-    state.login_throttle.record(&key, &resp)?;
+    attempt.settle(&resp);
     Ok(web::Json(resp?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/enroll", request_body = EnrollRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = bangfu_shared::api::ErrorBody), (status = 422, body = bangfu_shared::api::ErrorBody)))]
+    responses((status = 200, body = LoginResponse), (status = 400, description = "bad_request: username over 64 characters, code or new_password over 1024 bytes"), (status = 401, body = bangfu_shared::api::ErrorBody), (status = 422, body = bangfu_shared::api::ErrorBody), (status = 429, description = "too_many_attempts, as for login")))]
 /// A helper's first login with the town office's one-time code; sets the password.
+/// Throttled like [`login`].
 pub async fn enroll(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: Json<EnrollRequest>,
 ) -> ApiResult<web::Json<LoginResponse>> {
+    auth::check_username_size(&body.username)?;
+    auth::check_secret_size("code", &body.code)?;
+    auth::check_secret_size("new_password", &body.new_password)?;
     let key = throttle::key("enroll", &body.username, remote(&req).as_deref());
-    state.login_throttle.check(&key)?;
+    let attempt = state.login_throttle.reserve(key)?;
     let resp = auth::enroll(
         &state.db,
         &state.settings,
@@ -51,7 +60,7 @@ pub async fn enroll(
         remote(&req),
     )
     .await;
-    state.login_throttle.record(&key, &resp)?;
+    attempt.settle(&resp);
     Ok(web::Json(resp?))
 }
 

@@ -27,7 +27,7 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/households", params(ListQuery),
-    responses((status = 200, body = Page<HouseholdSummary>), (status = 401, body = bangfu_shared::api::ErrorBody)))]
+    responses((status = 200, body = Page<HouseholdSummary>), (status = 400, description = "bad_request: a parameter is not a number, or the page lies beyond a 64-bit offset"), (status = 401, body = bangfu_shared::api::ErrorBody)))]
 /// A page of the households the caller may see.
 pub async fn list(
     state: web::Data<AppState>,

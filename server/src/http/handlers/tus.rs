@@ -50,10 +50,26 @@ fn carries_bytes(req: &HttpRequest) -> bool {
     header(req.headers(), "Content-Type") == Some("application/offset+octet-stream")
 }
 
+/// The chunk's `Upload-Checksum`, if sent. A value that is not ASCII text is refused,
+/// not taken for an absent header: the client asked for the chunk to be verified.
 fn checksum_of(req: &HttpRequest) -> ApiResult<Option<ChunkChecksum>> {
-    header(req.headers(), "Upload-Checksum")
-        .map(ChunkChecksum::parse)
+    req.headers()
+        .get("Upload-Checksum")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::BadRequest("Upload-Checksum is not ASCII text".into()))
+                .and_then(ChunkChecksum::parse)
+        })
         .transpose()
+}
+
+/// Finalises an upload that holds all its bytes but was never finalised (see
+/// [`uploads::finish_held`]). While a PATCH or the expiry sweep holds the upload the
+/// answer is 503 busy: reporting the offset as it stands would tell a tus client the
+/// upload is done before it is, and nothing changed, so a retry is safe.
+async fn finish_held(state: &AppState, id: &str) -> ApiResult<uploads::UploadState> {
+    let busy = uploads::Busy::take(&state.busy_uploads, id).map_err(|_| ApiError::Busy)?;
+    uploads::finish_held(&state.db, &state.store, &state.settings, &busy).await
 }
 
 /// `POST /files`: creates an upload (or returns the unfinished one for the same file).
@@ -113,6 +129,10 @@ async fn create_upload(
                 created,
             )
         }
+        Creation::Existing(_, at) if at.held_unfinished() => {
+            let at = finish_held(&state, &at.id).await?;
+            (at.id, at.offset, at.created_at)
+        }
         Creation::Existing(_, at) => (at.id, at.offset, at.created_at),
         Creation::New(row) if with_bytes => {
             let (id, created) = (row.id.clone(), row.created_at);
@@ -142,8 +162,15 @@ pub async fn head(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     require_tus(&req)?;
-    let db = crate::db::quick_read(&state.db)?;
-    let upload = uploads::head(&db, &state.store, &caller, &id).await?;
+    let upload = {
+        let db = crate::db::quick_read(&state.db)?;
+        uploads::head(&db, &state.store, &caller, &id).await?
+    };
+    let upload = if upload.held_unfinished() {
+        finish_held(&state, &upload.id).await?
+    } else {
+        upload
+    };
     let mut resp = HttpResponse::Ok();
     resp.insert_header(("Upload-Offset", upload.offset.to_string()))
         .insert_header(("Upload-Length", upload.length.to_string()))
@@ -277,7 +304,10 @@ async fn receive(
             ApiError::ChecksumMismatch
         });
     }
-    if cut || offset + received < length {
+    // A body cut after its last byte (a chunked body without its terminator) still
+    // delivered the whole file: it is finalised below like any other, or the upload
+    // would hold every byte and never be stored.
+    if offset + received < length {
         let new_offset = writer.finish().await.map_err(uploads::storage_error)?;
         if !stored {
             uploads::keep(&state.db, &row).await?;

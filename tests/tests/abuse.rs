@@ -1,0 +1,302 @@
+//! Requests built to hurt the server or reach what is not the caller's: oversized and
+//! concurrent login guesses, sequence numbers chosen to blow up the office's anomaly
+//! view, page numbers past a 64-bit offset, and downloads of a photo by its hash alone.
+
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use std::time::Duration;
+
+use bangfu_server::db_test;
+use bangfu_shared::Role;
+use bangfu_shared::sync::PushResponse;
+use bangfu_shared::visit::{MAX_SAFE_INTEGER, SignedRecord, sha256_hex};
+use bangfu_tests::field::{Device, jpeg, png, tus_create, upload};
+use bangfu_tests::{FIXTURE, PASSWORD, TestDb, World, enroll_directly, office};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The fixture town (东城镇) and a generated one (西港镇); 黄志强, first helper of
+/// 田晓东 in 东城镇, logged in with a registered device.
+struct Field {
+    w: World,
+    token: String,
+    origin: String,
+    device: Device,
+    household: i64,
+    /// A first helper of 西港镇, enrolled, not paired with any household of 东城镇.
+    other_town_helper: String,
+}
+
+async fn field(t: &TestDb) -> Field {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    let rows = bangfu_server::demo::town_ledger(1, 5, 9);
+    w.import_ok(
+        &county,
+        "",
+        bangfu_server::ledger::export::write(&rows, bangfu_server::ledger::ExportFormat::Csv)
+            .unwrap(),
+    )
+    .await;
+    let other_town_helper = rows[0].first.phone.clone();
+    enroll_directly(t, &w, &other_town_helper).await;
+    enroll_directly(t, &w, "15907579383").await;
+    let token = w.login("15907579383").await;
+    let (_, me) = w.get(Some(&token), "/me").await;
+    let helper_id = me["helper"]["id"].as_i64().unwrap();
+    let (_, mine) = w.get(Some(&token), "/households").await;
+    let household = mine["items"][0]["id"].as_i64().unwrap();
+    let origin = format!("http://{}", w.server.addr);
+    let device = Device::register(&w.http, &w.server.base, &token, helper_id).await;
+    Field {
+        w,
+        token,
+        origin,
+        device,
+        household,
+        other_town_helper,
+    }
+}
+
+async fn push(f: &Field, records: &[SignedRecord]) -> PushResponse {
+    let (status, body) =
+        f.w.post_json(Some(&f.token), "/sync/push", &json!({ "records": records }))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serde_json::from_value(body).unwrap()
+}
+
+/// A login or enrollment with a megabyte username, or a password or code over 1 KiB, is
+/// refused at once with 400 naming the field, and costs the account nothing: the
+/// throttle does not count it against the real user.
+async fn oversized_credentials(t: &TestDb) {
+    let w = World::new(t).await;
+    let huge = "a".repeat(1_000_000);
+    let long = "p".repeat(1_025);
+    let cases = [
+        (
+            "/auth/login",
+            json!({ "username": huge, "password": "x" }),
+            "username",
+        ),
+        (
+            "/auth/login",
+            json!({ "username": "admin", "password": long }),
+            "password",
+        ),
+        (
+            "/auth/enroll",
+            json!({ "username": huge, "code": "ABCD", "new_password": "long enough" }),
+            "username",
+        ),
+        (
+            "/auth/enroll",
+            json!({ "username": "13800000000", "code": long, "new_password": "long enough" }),
+            "code",
+        ),
+        (
+            "/auth/enroll",
+            json!({ "username": "13800000000", "code": "ABCD", "new_password": long }),
+            "new_password",
+        ),
+    ];
+    for (path, body, field) in &cases {
+        for _ in 0..3 {
+            let (status, answer) = w.post_json(None, path, body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {field}: {answer}");
+            assert_eq!(answer["error"], "bad_request");
+            let message = answer["message"].as_str().unwrap();
+            assert!(
+                message.starts_with(&format!("{field} is too long")),
+                "{message}"
+            );
+        }
+    }
+    // Six oversized passwords for admin would have locked admin out had they counted.
+    let (status, _) = w
+        .post_json(
+            None,
+            "/auth/login",
+            &json!({ "username": "admin", "password": long }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    w.login("admin").await;
+    // The limits themselves are allowed: a 64-character username is merely unknown.
+    let (status, answer) = w
+        .post_json(
+            None,
+            "/auth/login",
+            &json!({ "username": "a".repeat(64), "password": "p".repeat(1_024) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+}
+db_test!(
+    oversized_credentials_are_refused_with_400,
+    oversized_credentials
+);
+
+/// Guesses sent all at once are counted as they start: of twenty wrong passwords fired
+/// together at one account, at most five are checked, the rest are refused with 429,
+/// and the right password is refused afterwards too.
+async fn concurrent_guesses(t: &TestDb) {
+    let w = World::new(t).await;
+    let url = w.server.url("/auth/login");
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let (http, url) = (w.http.clone(), url.clone());
+            let body = json!({ "username": "admin", "password": format!("guess-{i}") });
+            tokio::spawn(async move {
+                let resp = http.post(url).json(&body).send().await.unwrap();
+                let status = resp.status();
+                (status, resp.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for g in guesses {
+        answers.push(g.await.unwrap());
+    }
+    let checked = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|(s, b)| *s == StatusCode::TOO_MANY_REQUESTS && b["error"] == "too_many_attempts")
+        .count();
+    assert!(checked <= 5, "{checked} guesses were checked: {answers:?}");
+    assert_eq!(checked + refused, 20, "{answers:?}");
+    let (status, body) = w
+        .post_json(
+            None,
+            "/auth/login",
+            &json!({ "username": "admin", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+}
+db_test!(concurrent_guesses_cannot_pass_the_limit, concurrent_guesses);
+
+/// A device may claim any sequence number up to 2^53−1. A jump leaves one gap entry
+/// per run of missing numbers, not one per number, and the office's view answers at
+/// once.
+async fn huge_gaps(t: &TestDb) {
+    let mut f = field(t).await;
+    let first = f.device.phone_call(f.household);
+    f.device.seq = 999_999_999;
+    let billionth = f.device.phone_call(f.household);
+    f.device.seq = MAX_SAFE_INTEGER - 1;
+    let last = f.device.phone_call(f.household);
+    push(&f, &[first, billionth, last]).await;
+    let county = f.w.login("county").await;
+    let (status, anomalies) = tokio::time::timeout(
+        Duration::from_secs(10),
+        f.w.get(Some(&county), "/sync/anomalies"),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the anomalies view did not answer within 10 s"));
+    assert_eq!(status, StatusCode::OK, "{anomalies}");
+    let gaps: Vec<&Value> = anomalies
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "gap")
+        .collect();
+    let ranges: Vec<(i64, i64)> = gaps
+        .iter()
+        .map(|g| (g["seq"].as_i64().unwrap(), g["seq_to"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        ranges,
+        [(2, 999_999_999), (1_000_000_001, MAX_SAFE_INTEGER - 1)],
+        "{anomalies}"
+    );
+    assert!(gaps.iter().all(|g| g["device_id"] == f.device.device_id));
+    assert_eq!(
+        gaps[0]["detail"],
+        "records 2 to 999999999 of this device (999999998) have not arrived"
+    );
+}
+db_test!(a_huge_sequence_jump_is_one_gap_entry, huge_gaps);
+
+/// Page numbers whose offset does not fit the database's 64-bit OFFSET are a 400
+/// naming `page`, not a crashed request; a merely large page is an empty one.
+async fn huge_pages(t: &TestDb) {
+    let w = World::new(t).await;
+    let admin = w.login("admin").await;
+    for query in [
+        "page=9223372036854775809&per_page=1",
+        "page=18446744073709551615&per_page=1",
+        "page=18446744073709551615",
+        "page=36893488147419104&per_page=500",
+    ] {
+        let (status, body) = w.get(Some(&admin), &format!("/households?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"], "bad_request");
+        assert!(
+            body["message"].as_str().unwrap().starts_with("page "),
+            "{query}: {body}"
+        );
+    }
+    for query in ["page=9223372036854775808&per_page=1", "page=1000000"] {
+        let (status, body) = w.get(Some(&admin), &format!("/households?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(body["items"].as_array().map(Vec::len), Some(0), "{body}");
+    }
+    let (status, _) = w.get(Some(&admin), "/me").await;
+    assert_eq!(status, StatusCode::OK, "the server still serves");
+}
+db_test!(a_page_past_a_64_bit_offset_is_a_bad_request, huge_pages);
+
+/// Knowing a photo's hash is not enough to download it: a helper of another town who
+/// declares the hash in an upload (sending nothing, or being told the server has the
+/// file) still gets 404. The helper who sent the bytes reads them back before any
+/// record names them, and the county office through the record that does.
+async fn blob_by_hash(t: &TestDb) {
+    let mut f = field(t).await;
+    let (photo, sig) = (jpeg(30, 7), png(7));
+    let sha = sha256_hex(&photo);
+    let path = format!("/blobs/{sha}");
+    assert_eq!(
+        upload(&f.w.http, &f.origin, &f.token, &photo).await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, bytes) = f.w.get_bytes(&f.token, &path).await;
+    assert_eq!(
+        (status, bytes),
+        (StatusCode::OK, photo.clone()),
+        "the uploader reads back its own upload before any record names it"
+    );
+
+    let other = f.w.login(&f.other_town_helper).await;
+    let (status, _) = f.w.get_bytes(&other, &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a stranger without a claim");
+    // Declaring the hash with a wrong length leaves an unfinished upload.
+    let (status, _) = tus_create(&f.w.http, &f.origin, &other, photo.len() + 1, &sha).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = f.w.get_bytes(&other, &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an unfinished declaration");
+    // With the right length the server, holding the file, finishes the upload at once.
+    let (status, _) = tus_create(&f.w.http, &f.origin, &other, photo.len(), &sha).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = f.w.get_bytes(&other, &path).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a declaration finished without bytes"
+    );
+
+    // Once a record names the photo, its scope decides.
+    let visit = f.device.home_visit(f.household, &photo, &sig);
+    push(&f, &[visit]).await;
+    let county = f.w.login("county").await;
+    let (status, bytes) = f.w.get_bytes(&county, &path).await;
+    assert_eq!((status, bytes), (StatusCode::OK, photo));
+    let (status, _) = f.w.get_bytes(&other, &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another town's record");
+}
+db_test!(a_photo_hash_alone_does_not_open_the_photo, blob_by_hash);

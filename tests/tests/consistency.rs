@@ -1,0 +1,649 @@
+//! What the server stores stays consistent under concurrency and interruption: a policy
+//! version appears together with the ledger mark that sends it to devices; two reviewers
+//! deciding at once cannot apply a family change twice or lose one; an upload holding
+//! every byte is always finished before a tus client is told it is done; a malformed
+//! `Upload-Checksum` is refused as such, not answered as a mismatch to retry.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
+
+use bangfu_server::db_test;
+use bangfu_shared::Role;
+use bangfu_shared::sync::{AckStatus, PushResponse};
+use bangfu_shared::visit::{
+    FamilyChange, FamilyChangeKind, RecordType, SignedRecord, VisitBody, sha256_hex,
+};
+use bangfu_tests::field::{Device, jpeg, png, tus_create, tus_offset, upload};
+use bangfu_tests::{FIXTURE, TestDb, World, enroll_directly, office};
+use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// 黄志强 (first helper of 田晓东) signed in with a device, one of their households, and
+/// the county office signed in.
+struct Field {
+    w: World,
+    token: String,
+    county: String,
+    origin: String,
+    device: Device,
+    household: i64,
+}
+
+async fn field(t: &TestDb) -> Field {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    enroll_directly(t, &w, "15907579383").await;
+    let token = w.login("15907579383").await;
+    let (_, me) = w.get(Some(&token), "/me").await;
+    let helper_id = me["helper"]["id"].as_i64().unwrap();
+    let (_, mine) = w.get(Some(&token), "/households").await;
+    let household = mine["items"][0]["id"].as_i64().unwrap();
+    let origin = format!("http://{}", w.server.addr);
+    let device = Device::register(&w.http, &w.server.base, &token, helper_id).await;
+    Field {
+        w,
+        token,
+        county,
+        origin,
+        device,
+        household,
+    }
+}
+
+async fn push(f: &Field, records: &[SignedRecord]) -> PushResponse {
+    let resp =
+        f.w.http
+            .post(f.w.server.url("/sync/push"))
+            .bearer_auth(&f.token)
+            .json(&json!({ "records": records }))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+/// Holds a write transaction that has taken the change counter, as a push in progress
+/// does (the write gate on SQLite, the counter's row lock on PostgreSQL): writes that
+/// start meanwhile wait for it.
+async fn hold_writes(t: &TestDb) -> (bangfu_server::db::WriteGuard, bangfu_server::db::WriteTxn) {
+    let (gate, txn) = bangfu_server::db::begin_write(&t.db).await.unwrap();
+    let backend = txn.get_database_backend();
+    txn.execute_raw(bangfu_server::services::push_reads::counter_lock(backend))
+        .await
+        .unwrap();
+    (gate, txn)
+}
+
+/// Lets requests started meanwhile reach the point where they wait for held writes.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+}
+
+/// A request made while writes are held must not wait for them (it would hang the test).
+async fn promptly<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} waited for the held writes"))
+}
+
+/// Pulls from `cursor` until the server has nothing more; returns the last answer.
+async fn pull_all(f: &Field, mut cursor: i64) -> Value {
+    loop {
+        let (status, page) =
+            f.w.get(Some(&f.token), &format!("/sync/pull?cursor={cursor}"))
+                .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        cursor = page["cursor"].as_i64().unwrap();
+        if page["more"] != json!(true) {
+            return page;
+        }
+    }
+}
+
+// ---- 1. A policy version and its ledger mark ----
+
+/// A county office stores a new policy while a push holds the change counter: until it
+/// is stored, neither the version nor a ledger change is visible (a device's cursor
+/// cannot pass the mark), and the device's next pull from its old cursor brings it.
+async fn policy_arrives_with_its_mark(t: &TestDb) {
+    let f = field(t).await;
+    let before = pull_all(&f, 0).await;
+    let cursor = before["cursor"].as_i64().unwrap();
+    let (_, versions) = f.w.get(Some(&f.county), "/policies").await;
+    let stored_before = versions.as_array().unwrap().len();
+
+    let held = hold_writes(t).await;
+    let valid_from = chrono::Utc::now().date_naive() - chrono::Days::new(2);
+    let (http, url, county) = (
+        f.w.http.clone(),
+        f.w.server.url("/policies"),
+        f.county.clone(),
+    );
+    let create = tokio::spawn(async move {
+        let resp = http
+            .post(url)
+            .bearer_auth(county)
+            .json(&json!({ "valid_from": valid_from, "preset": "xigang-2019" }))
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.json::<Value>().await.unwrap())
+    });
+    settle().await;
+    let (_, versions) = promptly("listing policies", f.w.get(Some(&f.county), "/policies")).await;
+    assert_eq!(
+        versions.as_array().unwrap().len(),
+        stored_before,
+        "no version is visible before its ledger mark"
+    );
+    let (_, meanwhile) = promptly(
+        "pulling",
+        f.w.get(Some(&f.token), &format!("/sync/pull?cursor={cursor}")),
+    )
+    .await;
+    assert_eq!(meanwhile["policy"], Value::Null, "nothing changed yet");
+    assert_eq!(meanwhile["cursor"].as_i64(), Some(cursor));
+
+    let (gate, txn) = held;
+    txn.commit().await.unwrap();
+    drop(gate);
+    let (status, created) = create.await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let after = pull_all(&f, cursor).await;
+    assert_eq!(
+        after["policy"], created["policy"],
+        "the device's next pull brings the new policy"
+    );
+    let (_, versions) = f.w.get(Some(&f.county), "/policies").await;
+    assert_eq!(versions.as_array().unwrap().len(), stored_before + 1);
+}
+db_test!(
+    a_new_policy_reaches_devices_with_its_ledger_mark,
+    policy_arrives_with_its_mark
+);
+
+/// A ledger file that changes the helper's household (a new measure): the device's next
+/// pull from its old cursor brings the households again, with the change. A re-import
+/// of the same file changes nothing, and the pull after it brings no households.
+async fn import_reaches_devices(t: &TestDb) {
+    let f = field(t).await;
+    let first = pull_all(&f, 0).await;
+    let cursor = first["cursor"].as_i64().unwrap();
+    let measures = |page: &Value| -> Vec<String> {
+        page["households"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["measures"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(measures(&first), ["就业帮扶、危房改造"]);
+    let header = FIXTURE.lines().next().unwrap();
+    let row = FIXTURE.lines().find(|l| l.contains("田晓东")).unwrap();
+    let file = format!(
+        "{header}\r\n{}\r\n",
+        row.replace("就业帮扶、危房改造", "就业帮扶、危房改造、产业帮扶")
+    );
+    let (status, report) =
+        f.w.post_bytes(&f.county, "/ledger/import", file.clone().into_bytes())
+            .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["households_updated"], 1, "{report}");
+    let after = pull_all(&f, cursor).await;
+    assert_eq!(
+        measures(&after),
+        ["就业帮扶、危房改造、产业帮扶"],
+        "the change reaches the device"
+    );
+    let cursor = after["cursor"].as_i64().unwrap();
+    let (status, _) =
+        f.w.post_bytes(&f.county, "/ledger/import", file.into_bytes())
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    let again = pull_all(&f, cursor).await;
+    assert_eq!(
+        again["households"],
+        Value::Null,
+        "a no-op import changes nothing"
+    );
+}
+db_test!(
+    an_imported_ledger_change_reaches_devices_at_their_next_pull,
+    import_reaches_devices
+);
+
+// ---- 2. Family changes decided at once ----
+
+/// Accepts (or rejects) change `id` as the county office; returns the status.
+async fn decide(f: &Field, id: i64, accept: bool) -> tokio::task::JoinHandle<(StatusCode, Value)> {
+    let (http, url, county) = (
+        f.w.http.clone(),
+        f.w.server.url(&format!("/review/family-changes/{id}")),
+        f.county.clone(),
+    );
+    tokio::spawn(async move {
+        let resp = http
+            .post(url)
+            .bearer_auth(county)
+            .json(&json!({ "accept": accept }))
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.json::<Value>().await.unwrap())
+    })
+}
+
+async fn members(f: &Field) -> Vec<String> {
+    let (_, h) =
+        f.w.get(Some(&f.token), &format!("/households/{}", f.household))
+            .await;
+    h["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Two reviewers accepting one change at once: exactly one succeeds, the other is told
+/// it was already decided, and the member joins once. Two different changes of one
+/// household accepted at once both land.
+async fn family_changes_decided_at_once(t: &TestDb) {
+    let mut f = field(t).await;
+    let mut v = VisitBody::new(bangfu_shared::VisitKind::Phone, chrono::Utc::now());
+    for (kind, name) in [
+        (FamilyChangeKind::Birth, "田小宝"),
+        (FamilyChangeKind::Birth, "田小贝"),
+        (FamilyChangeKind::MoveIn, "王秀兰"),
+    ] {
+        v.family_changes.push(FamilyChange {
+            kind,
+            name: name.into(),
+        });
+    }
+    let rec = f
+        .device
+        .sign(f.household, RecordType::Visit, Some(v), None, None);
+    push(&f, &[rec]).await;
+    let (_, queue) = f.w.get(Some(&f.county), "/review/family-changes").await;
+    let id_of = |name: &str| {
+        queue
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (baby, twin, bride) = (id_of("田小宝"), id_of("田小贝"), id_of("王秀兰"));
+
+    let (gate, txn) = hold_writes(t).await;
+    let first = decide(&f, baby, true).await;
+    let second = decide(&f, baby, true).await;
+    settle().await;
+    txn.commit().await.unwrap();
+    drop(gate);
+    let (a, b) = (first.await.unwrap(), second.await.unwrap());
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "one accept, one conflict: {a:?} {b:?}"
+    );
+    let refused = if a.0 == StatusCode::CONFLICT {
+        &a.1
+    } else {
+        &b.1
+    };
+    assert_eq!(refused["error"], "conflict");
+    assert!(
+        refused["message"].as_str().unwrap().contains("already"),
+        "{refused}"
+    );
+    assert_eq!(members(&f).await, ["田小宝"], "the child joined once");
+
+    let (gate, txn) = hold_writes(t).await;
+    let one = decide(&f, twin, true).await;
+    let other = decide(&f, bride, true).await;
+    settle().await;
+    txn.commit().await.unwrap();
+    drop(gate);
+    assert_eq!(one.await.unwrap().0, StatusCode::OK);
+    assert_eq!(other.await.unwrap().0, StatusCode::OK);
+    let mut now = members(&f).await;
+    now.sort();
+    let mut expected = ["田小宝", "田小贝", "王秀兰"];
+    expected.sort();
+    assert_eq!(now, expected, "both changes landed, none lost");
+}
+db_test!(
+    family_changes_decided_at_once_apply_once_each,
+    family_changes_decided_at_once
+);
+
+// ---- 3. An upload holding every byte ----
+
+/// A home visit pushed before its files (stored awaiting them), with its signature
+/// image uploaded; returns the record and the photo still missing.
+async fn visit_awaiting_photo(f: &mut Field, seed: u8) -> (SignedRecord, Vec<u8>) {
+    let (photo, signature) = (jpeg(60, seed), png(seed));
+    let visit = f.device.home_visit(f.household, &photo, &signature);
+    let ack = push(f, std::slice::from_ref(&visit)).await;
+    assert_eq!(ack.acks[0].status, AckStatus::AwaitingPhotos);
+    assert_eq!(
+        upload(&f.w.http, &f.origin, &f.token, &signature).await,
+        StatusCode::NO_CONTENT
+    );
+    (visit, photo)
+}
+
+/// Creates an upload of `photo` and puts all its bytes in the server's store without
+/// finishing it: the state a crash between the last byte and the commit leaves (as a
+/// busy image check does). Returns the upload's URL.
+async fn held_unfinished(f: &Field, photo: &[u8]) -> String {
+    let (status, url) = tus_create(
+        &f.w.http,
+        &f.origin,
+        &f.token,
+        photo.len(),
+        &sha256_hex(photo),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let url = url.unwrap();
+    let id = url.rsplit('/').next().unwrap();
+    let path = f.w.settings.data_dir.join("files").join("uploads").join(id);
+    std::fs::write(path, photo).unwrap();
+    url
+}
+
+/// The server serves `bytes` under their hash, and the record is accepted.
+async fn assert_complete(f: &Field, visit: &SignedRecord, photo: &[u8]) {
+    let (status, stored) =
+        f.w.get_bytes(&f.token, &format!("/blobs/{}", sha256_hex(photo)))
+            .await;
+    assert_eq!((status, stored == photo), (StatusCode::OK, true), "stored");
+    let ack = push(f, std::slice::from_ref(visit)).await;
+    assert_eq!(
+        (ack.acks[0].status, ack.acks[0].missing_blobs.len()),
+        (AckStatus::Accepted, 0),
+        "the waiting record was completed"
+    );
+}
+
+/// `HEAD` of an upload holding every byte finishes it before reporting it done.
+async fn head_finishes_a_held_upload(t: &TestDb) {
+    let mut f = field(t).await;
+    let (visit, photo) = visit_awaiting_photo(&mut f, 31).await;
+    let url = held_unfinished(&f, &photo).await;
+    let resp =
+        f.w.http
+            .head(&url)
+            .bearer_auth(&f.token)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["upload-offset"].to_str().unwrap(),
+        photo.len().to_string()
+    );
+    assert!(
+        resp.headers().get("upload-expires").is_none(),
+        "a finished upload does not expire"
+    );
+    assert_complete(&f, &visit, &photo).await;
+    assert_eq!(
+        tus_offset(&f.w.http, &url, &f.token).await,
+        photo.len() as u64,
+        "asked again, still done"
+    );
+}
+db_test!(
+    an_upload_holding_every_byte_is_finished_by_head,
+    head_finishes_a_held_upload
+);
+
+/// tus-js-client, the tus project's own client, uploading a file the server holds every
+/// byte of but never finished: its creation finds the upload, the server finishes it,
+/// and the client is done with the file stored and the record accepted.
+async fn stock_client_finishes_a_held_upload(t: &TestDb) {
+    let mut f = field(t).await;
+    let (visit, photo) = visit_awaiting_photo(&mut f, 32).await;
+    held_unfinished(&f, &photo).await;
+    let file = t.dir().join("photo.jpg");
+    std::fs::write(&file, &photo).unwrap();
+    let done = tus_js_upload(json!({
+        "endpoint": format!("{}/api/v1/files", f.origin),
+        "token": f.token,
+        "file": file,
+        "sha256": sha256_hex(&photo),
+        "withCreation": true,
+    }))
+    .await;
+    assert_eq!(done["ok"], json!(true), "{done}");
+    assert_complete(&f, &visit, &photo).await;
+}
+db_test!(
+    a_stock_client_finds_a_held_upload_finished,
+    stock_client_finishes_a_held_upload
+);
+
+/// A chunked PATCH whose connection breaks right after its last data byte (before the
+/// body's terminator) delivered the whole file: it is stored without any further
+/// request (here the test only reads the file, which finishes nothing).
+async fn body_cut_after_its_last_byte(t: &TestDb) {
+    use tokio::io::AsyncWriteExt;
+    let mut f = field(t).await;
+    let (visit, photo) = visit_awaiting_photo(&mut f, 33).await;
+    let (status, url) = tus_create(
+        &f.w.http,
+        &f.origin,
+        &f.token,
+        photo.len(),
+        &sha256_hex(&photo),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let path = url.unwrap().trim_start_matches(&f.origin).to_string();
+    let mut conn = tokio::net::TcpStream::connect(f.w.server.addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "PATCH {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n\
+         Upload-Offset: 0\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        f.w.server.addr,
+        f.token,
+        photo.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&photo).await.unwrap();
+    conn.write_all(b"\r\n").await.unwrap();
+    conn.flush().await.unwrap();
+    drop(conn);
+    let blob = format!("/blobs/{}", sha256_hex(&photo));
+    let mut stored = false;
+    for _ in 0..100 {
+        if f.w.get_bytes(&f.token, &blob).await.0 == StatusCode::OK {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stored, "the file that arrived whole was stored");
+    assert_complete(&f, &visit, &photo).await;
+}
+db_test!(
+    a_body_cut_after_its_last_byte_is_stored,
+    body_cut_after_its_last_byte
+);
+
+// ---- 4. Malformed checksum headers ----
+
+async fn patch_with(f: &Field, url: &str, checksum: &[u8], body: &[u8]) -> (StatusCode, Value) {
+    let resp =
+        f.w.http
+            .patch(url)
+            .bearer_auth(&f.token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", "0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .header(
+                "Upload-Checksum",
+                reqwest::header::HeaderValue::from_bytes(checksum).unwrap(),
+            )
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A checksum header that cannot be a checksum is a 400 naming the header (a client
+/// must fix it; 460 would have it resend the chunk forever), and the chunk is not
+/// taken; a well-formed digest that does not match stays a 460.
+async fn malformed_checksums_are_refused(t: &TestDb) {
+    let f = field(t).await;
+    let photo = jpeg(20, 41);
+    let (status, url) = tus_create(
+        &f.w.http,
+        &f.origin,
+        &f.token,
+        photo.len(),
+        &sha256_hex(&photo),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let url = url.unwrap();
+    let malformed: [(&str, Vec<u8>); 5] = [
+        ("not ASCII", "sha256 摘要".as_bytes().to_vec()),
+        ("no digest", b"sha256 ".to_vec()),
+        (
+            "a sha1-sized digest for sha256",
+            format!("sha256 {}", b64(&[7; 20])).into_bytes(),
+        ),
+        ("not base64", b"sha1 ***".to_vec()),
+        (
+            "an algorithm not offered",
+            format!("md5 {}", b64(&[7; 16])).into_bytes(),
+        ),
+    ];
+    for (what, header) in malformed {
+        let (status, body) = patch_with(&f, &url, &header, &photo).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+        assert_eq!(body["error"], "bad_request", "{what}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("Upload-Checksum"),
+            "{what}: the message names the header: {body}"
+        );
+        assert_eq!(
+            tus_offset(&f.w.http, &url, &f.token).await,
+            0,
+            "{what}: not taken"
+        );
+    }
+    let wrong = format!("sha256 {}", b64(&[7; 32]));
+    let (status, body) = patch_with(&f, &url, wrong.as_bytes(), &photo).await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (460, Some("checksum_mismatch")),
+        "a well-formed digest that does not match: {body}"
+    );
+    assert_eq!(tus_offset(&f.w.http, &url, &f.token).await, 0);
+    let right = format!("sha256 {}", b64(&hex::decode(sha256_hex(&photo)).unwrap()));
+    let (status, _) = patch_with(&f, &url, right.as_bytes(), &photo).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "the right digest is taken");
+}
+db_test!(
+    malformed_upload_checksums_are_bad_requests,
+    malformed_checksums_are_refused
+);
+
+// ---- tus-js-client (as in tus_stock_client.rs) ----
+
+/// `tests/tus-js`, with its modules installed (`npm ci`, once per test process).
+fn tus_js() -> &'static Path {
+    static READY: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tus-js");
+        if dir.join("node_modules/tus-js-client/package.json").exists() {
+            return Ok(dir);
+        }
+        let out = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| format!("npm (Node.js) is needed for this test: {e}"))?;
+        if out.status.success() {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "npm ci failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    match ready {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Runs `tests/tus-js/upload.cjs` with `args`; returns what the client reported. A
+/// client still running after two minutes is killed and the test fails.
+async fn tus_js_upload(args: Value) -> Value {
+    use std::process::{Command, Stdio};
+    let dir = tus_js();
+    let run = move || {
+        let mut child = Command::new("node")
+            .arg(dir.join("upload.cjs"))
+            .arg(args.to_string())
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while child.try_wait()?.is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill()?;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output()
+    };
+    let out = tokio::task::spawn_blocking(run)
+        .await
+        .unwrap()
+        .expect("node (Node.js 18 or later) is needed for this test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "tus-js-client said nothing readable ({e}): {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
