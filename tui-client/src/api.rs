@@ -36,6 +36,34 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    timeouts: Timeouts,
+}
+
+/// How long calls may take. A limit on the whole request suits the small JSON calls
+/// and tus chunks (the uploader shrinks its chunks on a slow link). A photo downloaded
+/// on a weak rural link may take minutes while its bytes keep coming, so downloads get
+/// a longer limit; and every call ends when no byte has arrived for `stall`, however
+/// long it may take in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// A whole call, download excepted.
+    pub request: Duration,
+    /// A whole file download.
+    pub download: Duration,
+    /// No byte received for this long: the connection is taken as dead.
+    pub stall: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+            download: Duration::from_secs(15 * 60),
+            stall: Duration::from_secs(60),
+        }
+    }
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -50,6 +78,11 @@ impl std::fmt::Debug for ApiClient {
 impl ApiClient {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str) -> Result<Self> {
+        Self::with_timeouts(base, Timeouts::default())
+    }
+
+    /// As [`ApiClient::new`], with other limits.
+    pub fn with_timeouts(base: &str, timeouts: Timeouts) -> Result<Self> {
         let base = base.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::Field {
@@ -58,14 +91,16 @@ impl ApiClient {
             });
         }
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request)
+            .read_timeout(timeouts.stall)
             .build()
             .map_err(|e| ClientError::Network(e.to_string()))?;
         Ok(ApiClient {
             http,
             base,
             token: None,
+            timeouts,
         })
     }
 
@@ -250,7 +285,8 @@ impl ApiClient {
         let resp = self
             .send_raw(
                 self.http
-                    .get(format!("{}/api/v1/blobs/{sha256}", self.base)),
+                    .get(format!("{}/api/v1/blobs/{sha256}", self.base))
+                    .timeout(self.timeouts.download),
             )
             .await?;
         resp.bytes()
@@ -548,6 +584,65 @@ mod tests {
             }
         });
         format!("http://{addr}")
+    }
+
+    /// A server on loopback that answers every request with `head`, then `body` in
+    /// `pieces` equal parts `gap` apart, as a weak link delivers it.
+    fn trickling(body: Vec<u8>, pieces: usize, gap: Duration) -> String {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes());
+                for piece in body.chunks(body.len().div_ceil(pieces)) {
+                    std::thread::sleep(gap);
+                    if s.write_all(piece).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn short_limits() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(1),
+            request: Duration::from_millis(600),
+            download: Duration::from_secs(20),
+            stall: Duration::from_millis(600),
+        }
+    }
+
+    /// A photo whose bytes keep coming takes longer than an ordinary call may, and
+    /// still arrives; a link that stops sending ends the download at the stall limit.
+    #[tokio::test]
+    async fn a_slow_download_finishes_and_a_stalled_one_ends() {
+        let photo: Vec<u8> = (0..=255).cycle().take(4000).collect();
+        let slow = trickling(photo.clone(), 10, Duration::from_millis(150));
+        let api = ApiClient::with_timeouts(&slow, short_limits()).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(api.blob("ab").await.unwrap(), photo);
+        assert!(
+            started.elapsed() > short_limits().request,
+            "the download outlasted the limit of an ordinary call"
+        );
+
+        // Half the photo, then five seconds of silence: the rest would arrive well
+        // within the download limit, so only the stall limit can end it.
+        let stalled = trickling(photo, 2, Duration::from_secs(5));
+        let api = ApiClient::with_timeouts(&stalled, short_limits()).unwrap();
+        let e = api.blob("ab").await.unwrap_err();
+        assert!(e.is_transient(), "a dead link is worth another try: {e}");
     }
 
     /// A captive portal or a proxy answering 200 with a page is not the network (the
