@@ -415,6 +415,42 @@ fn server_record(
     }
 }
 
+/// A record of a later format (signed by a newer app on another device) is kept in the
+/// inbox, not dropped while the cursor moves past it: an updated app still finds it.
+#[test]
+fn a_pulled_record_of_a_newer_format_is_kept_for_an_update() {
+    use bangfu_shared::sync::PullResponse;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let other = bangfu_client::signing::DeviceKey::from_seed([7; 32]);
+        let mut newer = server_record(&other, 1, ZERO_HASH, RecordType::Visit, None);
+        // (This version cannot sign it, nor check its signature: it cannot read it.)
+        newer.signed.record.v = bangfu_shared::visit::FORMAT_VERSION + 1;
+        let page = PullResponse {
+            records: vec![newer.clone()],
+            households: None,
+            policy: None,
+            cursor: 7,
+            more: false,
+        };
+        for _ in 0..2 {
+            let applied = c.store().apply_pull_page(&page).await.unwrap();
+            assert_eq!((applied.imported, applied.waiting), (0, 1), "{applied:?}");
+            assert!(
+                applied
+                    .problems
+                    .iter()
+                    .any(|p| p.contains("kept and read after an update")),
+                "{applied:?}"
+            );
+        }
+        assert_eq!(c.store().pull_cursor().await.unwrap(), 7);
+        assert!(c.visits(None, 10).await.unwrap().is_empty());
+    });
+}
+
 #[test]
 fn pull_pages_import_records_in_any_order_and_update_households() {
     use bangfu_client::store::SyncState;

@@ -373,12 +373,17 @@ pub(crate) async fn import_one(
     let env = &sr.signed.record;
     let id = env.id.to_string();
     let state = state_of(sr.status);
+    // The server accepted it, so a record this version cannot read is from a newer
+    // client (a later format): it stays in the inbox, where an updated app finds it,
+    // rather than being dropped while the cursor moves past it for good.
     let sha = match env.validate().and_then(|()| env.record_sha256()) {
         Ok(sha) => sha,
         Err(e) => {
-            out.problems
-                .push(format!("record {id} from the server: {e}"));
-            return Ok(true);
+            out.problems.push(format!(
+                "record {id} from the server cannot be read by this version of the app ({e}); \
+                 it is kept and read after an update"
+            ));
+            return Ok(false);
         }
     };
     let local = db
