@@ -415,6 +415,53 @@ fn server_record(
     }
 }
 
+/// A reinstalled device recovers a visit its lost predecessor never finished sending the
+/// photos of: it shows as awaiting photos, but no sync from this device can finish it, so
+/// it does not count as this device's unsynced work.
+#[test]
+fn another_devices_unfinished_record_is_not_this_devices_unsynced_work() {
+    use bangfu_shared::sync::{AckStatus, PullResponse};
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let lost = bangfu_client::signing::DeviceKey::from_seed([5; 32]);
+        let mut unfinished = server_record(&lost, 1, ZERO_HASH, RecordType::Visit, None);
+        unfinished.status = AckStatus::AwaitingPhotos;
+        unfinished.missing_blobs = vec!["ab".repeat(32)];
+        let page = PullResponse {
+            records: vec![unfinished],
+            households: None,
+            policy: None,
+            cursor: 3,
+            more: false,
+        };
+        let applied = c.store().apply_pull_page(&page).await.unwrap();
+        assert_eq!(applied.imported, 1, "{applied:?}");
+        let counts = c.store().sync_counts().await.unwrap();
+        assert_eq!(
+            (counts.awaiting_other_device, counts.awaiting_photos),
+            (1, 0)
+        );
+        assert_eq!(counts.unsynced(), 0);
+
+        c.record_visit(
+            1,
+            VisitBody::new(VisitKind::Phone, now()),
+            None,
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            c.store().sync_counts().await.unwrap().unsynced(),
+            1,
+            "its own visit"
+        );
+    });
+}
+
 /// A record of a later format (signed by a newer app on another device) is kept in the
 /// inbox, not dropped while the cursor moves past it: an updated app still finds it.
 #[test]

@@ -26,14 +26,19 @@ use crate::error::Result;
 pub struct SyncCounts {
     pub local: u64,
     pub uploading: u64,
+    /// This device's records the server holds without all their photos.
     pub awaiting_photos: u64,
+    /// Records of another device of this account (history recovered by pull) that the
+    /// server holds without all their photos: only that device has them, so no sync
+    /// from here can finish them, and they do not keep this device's sync unfinished.
+    pub awaiting_other_device: u64,
     pub synced: u64,
     pub rejected: u64,
     pub conflict: u64,
 }
 
 impl SyncCounts {
-    /// Records not yet synced (including refused ones).
+    /// This device's records not yet synced (including refused ones).
     pub fn unsynced(&self) -> u64 {
         self.local + self.uploading + self.awaiting_photos + self.rejected + self.conflict
     }
@@ -226,23 +231,26 @@ impl Store {
 
     /// Number of records in each sync state.
     pub async fn sync_counts(&self) -> Result<SyncCounts> {
+        let device = self.identity().await?.map_or(-1, |i| i.device_id);
         let rows = self
             .db
             .query_all_raw(stmt(
-                "SELECT sync_state, COUNT(*) FROM records GROUP BY sync_state",
-                [],
+                "SELECT sync_state, device_id = ?, COUNT(*) FROM records GROUP BY 1, 2",
+                [device.into()],
             ))
             .await?;
         let mut c = SyncCounts::default();
         for r in rows {
-            let n = r.try_get_by_index::<i64>(1)?.max(0) as u64;
+            let mine = r.try_get_by_index::<bool>(1)?;
+            let n = r.try_get_by_index::<i64>(2)?.max(0) as u64;
             match SyncState::parse(&r.try_get_by_index::<String>(0)?)? {
-                SyncState::Local => c.local = n,
-                SyncState::Uploading => c.uploading = n,
-                SyncState::AwaitingPhotos => c.awaiting_photos = n,
-                SyncState::Synced => c.synced = n,
-                SyncState::Rejected => c.rejected = n,
-                SyncState::Conflict => c.conflict = n,
+                SyncState::Local => c.local += n,
+                SyncState::Uploading => c.uploading += n,
+                SyncState::AwaitingPhotos if mine => c.awaiting_photos += n,
+                SyncState::AwaitingPhotos => c.awaiting_other_device += n,
+                SyncState::Synced => c.synced += n,
+                SyncState::Rejected => c.rejected += n,
+                SyncState::Conflict => c.conflict += n,
             }
         }
         Ok(c)
