@@ -7,6 +7,8 @@
 )]
 
 pub mod field;
+pub mod scenario;
+pub mod stock_client;
 
 pub use bangfu_server::testing::{TestDb, TestServer, test_settings};
 
@@ -294,4 +296,68 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// Sends `req` and reads its JSON answer, whatever the status: the tests' shorthand for
+/// a request made outside [`World`] (a spawned task, a server of its own).
+pub async fn send_json<T: serde::de::DeserializeOwned>(req: reqwest::RequestBuilder) -> T {
+    req.send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json answer")
+}
+
+/// Logs `username` in at `server` (one started without a [`World`]); the token.
+pub async fn login_at(server: &TestServer, username: &str, password: &str) -> String {
+    let body: Value = send_json(
+        reqwest::Client::new()
+            .post(server.url("/auth/login"))
+            .json(&serde_json::json!({ "username": username, "password": password })),
+    )
+    .await;
+    body["token"].as_str().expect("token").to_string()
+}
+
+/// Sync options for a server on loopback: short pauses between `max_attempts` attempts,
+/// so a test of retries does not wait for a mobile network's.
+pub fn quick_sync(max_attempts: u32) -> bangfu_client::SyncOptions {
+    bangfu_client::SyncOptions {
+        retry: bangfu_client::sync::RetryPolicy {
+            max_attempts,
+            base_delay: std::time::Duration::from_millis(5),
+            max_delay: std::time::Duration::from_millis(50),
+        },
+        max_duration: std::time::Duration::from_secs(60),
+        ..bangfu_client::SyncOptions::default()
+    }
+}
+
+/// The real field client over the data directory `dir`, logged in at `w`'s server as
+/// `username` (password [`PASSWORD`]) from a device labelled `label`; with what the
+/// login reported.
+pub async fn client_logged_in(
+    w: &World,
+    dir: &std::path::Path,
+    username: &str,
+    label: &str,
+) -> (bangfu_client::Client, bangfu_client::LoginSummary) {
+    let client = bangfu_client::Client::open(
+        bangfu_client::DataDir::new(dir),
+        bangfu_client::Limits::default(),
+    )
+    .await
+    .expect("open the client's data directory");
+    let login = client
+        .login(&bangfu_client::LoginParams {
+            server: format!("http://{}", w.server.addr),
+            username: username.into(),
+            password: PASSWORD.into(),
+            enroll_code: None,
+            device_label: label.into(),
+        })
+        .await
+        .expect("client login");
+    (client, login)
 }

@@ -7,65 +7,25 @@
 use std::time::Duration;
 
 use bangfu_server::db_test;
-use bangfu_shared::Role;
-use bangfu_shared::sync::PushResponse;
-use bangfu_shared::visit::{MAX_SAFE_INTEGER, SignedRecord, sha256_hex};
-use bangfu_tests::field::{Device, jpeg, png, tus_create, upload};
-use bangfu_tests::{FIXTURE, PASSWORD, TestDb, World, enroll_directly, office};
+use bangfu_shared::visit::{MAX_SAFE_INTEGER, sha256_hex};
+use bangfu_tests::field::{jpeg, png, tus_create, upload};
+use bangfu_tests::scenario::Field;
+use bangfu_tests::{PASSWORD, TestDb, World, enroll_directly};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// The fixture town (东城镇) and a generated one (西港镇); 黄志强, first helper of
-/// 田晓东 in 东城镇, logged in with a registered device.
-struct Field {
-    w: World,
-    token: String,
-    origin: String,
-    device: Device,
-    household: i64,
-    /// A first helper of 西港镇, enrolled, not paired with any household of 东城镇.
-    other_town_helper: String,
-}
-
+/// 田晓东 in 东城镇, logged in with a registered device; and the first helper of 西港镇
+/// (see [`other_town_helper`]) enrolled.
 async fn field(t: &TestDb) -> Field {
-    let w = World::new(t).await;
-    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
-    let county = w.login("county").await;
-    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
-    let rows = bangfu_server::demo::town_ledger(1, 5, 9);
-    w.import_ok(
-        &county,
-        "",
-        bangfu_server::ledger::export::write(&rows, bangfu_server::ledger::ExportFormat::Csv)
-            .unwrap(),
-    )
-    .await;
-    let other_town_helper = rows[0].first.phone.clone();
-    enroll_directly(t, &w, &other_town_helper).await;
-    enroll_directly(t, &w, "15907579383").await;
-    let token = w.login("15907579383").await;
-    let (_, me) = w.get(Some(&token), "/me").await;
-    let helper_id = me["helper"]["id"].as_i64().unwrap();
-    let (_, mine) = w.get(Some(&token), "/households").await;
-    let household = mine["items"][0]["id"].as_i64().unwrap();
-    let origin = format!("http://{}", w.server.addr);
-    let device = Device::register(&w.http, &w.server.base, &token, helper_id).await;
-    Field {
-        w,
-        token,
-        origin,
-        device,
-        household,
-        other_town_helper,
-    }
+    let f = Field::two_towns(t, |_| {}).await;
+    enroll_directly(t, &f.w, other_town_helper(&f)).await;
+    f
 }
 
-async fn push(f: &Field, records: &[SignedRecord]) -> PushResponse {
-    let (status, body) =
-        f.w.post_json(Some(&f.token), "/sync/push", &json!({ "records": records }))
-            .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    serde_json::from_value(body).unwrap()
+/// A first helper of 西港镇, not paired with any household of 东城镇.
+fn other_town_helper(f: &Field) -> &str {
+    &f.other_town().rows[0].first.phone
 }
 
 /// A login or enrollment with a megabyte username, or a password or code over 1 KiB, is
@@ -191,7 +151,7 @@ async fn huge_gaps(t: &TestDb) {
     let billionth = f.device.phone_call(f.household);
     f.device.seq = MAX_SAFE_INTEGER - 1;
     let last = f.device.phone_call(f.household);
-    push(&f, &[first, billionth, last]).await;
+    f.push(&[first, billionth, last]).await;
     let county = f.w.login("county").await;
     let (status, anomalies) = tokio::time::timeout(
         Duration::from_secs(10),
@@ -272,7 +232,7 @@ async fn blob_by_hash(t: &TestDb) {
         "the uploader reads back its own upload before any record names it"
     );
 
-    let other = f.w.login(&f.other_town_helper).await;
+    let other = f.w.login(other_town_helper(&f)).await;
     let (status, _) = f.w.get_bytes(&other, &path).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a stranger without a claim");
     // Declaring the hash with a wrong length leaves an unfinished upload.
@@ -292,7 +252,7 @@ async fn blob_by_hash(t: &TestDb) {
 
     // Once a record names the photo, its scope decides.
     let visit = f.device.home_visit(f.household, &photo, &sig);
-    push(&f, &[visit]).await;
+    f.push(&[visit]).await;
     let county = f.w.login("county").await;
     let (status, bytes) = f.w.get_bytes(&county, &path).await;
     assert_eq!((status, bytes), (StatusCode::OK, photo));

@@ -9,16 +9,17 @@ use std::time::Duration;
 
 use bangfu_client::store::SyncState;
 use bangfu_client::sync::RetryPolicy;
-use bangfu_client::{Client, DataDir, Limits, LoginParams, SyncOptions};
+use bangfu_client::{Client, DataDir, Limits, SyncOptions};
 use bangfu_server::db_test;
 use bangfu_shared::visit::{HouseholdSignature, PolicyArea, VisitBody, sha256_hex};
 use bangfu_shared::{Role, VisitKind};
 use bangfu_tests::field::{jpeg, png};
-use bangfu_tests::{FIXTURE, PASSWORD, TestDb, TestServer, World, enroll_directly, office};
+use bangfu_tests::scenario::HELPER;
+use bangfu_tests::{
+    FIXTURE, PASSWORD, TestDb, TestServer, World, client_logged_in, enroll_directly, login_at,
+    office,
+};
 use sea_orm::{EntityTrait, PaginatorTrait};
-
-/// 黄志强, first helper of 田晓东 in the fixture ledger.
-const HELPER: &str = "15907579383";
 
 async fn offline_story(t: &TestDb) {
     let w = World::new(t).await;
@@ -30,19 +31,7 @@ async fn offline_story(t: &TestDb) {
     let scratch = t.dir().join("client");
     std::fs::create_dir_all(&scratch).unwrap();
     let data = scratch.join("data");
-    let client = Client::open(DataDir::new(&data), Limits::default())
-        .await
-        .unwrap();
-    let login = client
-        .login(&LoginParams {
-            server: format!("http://{}", w.server.addr),
-            username: HELPER.into(),
-            password: PASSWORD.into(),
-            enroll_code: None,
-            device_label: "村里的终端".into(),
-        })
-        .await
-        .unwrap();
+    let (client, login) = client_logged_in(&w, &data, HELPER, "村里的终端").await;
     assert!(login.key_created);
     assert!(login.households >= 1);
 
@@ -141,19 +130,7 @@ async fn offline_story(t: &TestDb) {
             .unwrap(),
         2
     );
-    let token = {
-        let http = reqwest::Client::new();
-        let body: serde_json::Value = http
-            .post(server.url("/auth/login"))
-            .json(&serde_json::json!({ "username": HELPER, "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["token"].as_str().unwrap().to_string()
-    };
+    let token = login_at(&server, HELPER, PASSWORD).await;
     for sha in photos.iter().chain([&signature]) {
         let resp = reqwest::Client::new()
             .get(server.url(&format!("/blobs/{sha}")))

@@ -11,36 +11,20 @@
 )]
 
 use std::path::Path;
-use std::time::Duration;
 
+use bangfu_client::Client;
 use bangfu_client::store::SyncState;
-use bangfu_client::sync::RetryPolicy;
-use bangfu_client::{Client, DataDir, Limits, LoginParams, SyncOptions};
 use bangfu_server::db_test;
 use bangfu_shared::visit::{HouseholdSignature, VisitBody, sha256_hex};
 use bangfu_shared::{Role, VisitKind};
 use bangfu_tests::field::{Device, jpeg, png, upload};
-use bangfu_tests::{FIXTURE, PASSWORD, TestDb, World, enroll_directly, office};
+use bangfu_tests::scenario::HELPER;
+use bangfu_tests::{FIXTURE, TestDb, World, client_logged_in, enroll_directly, office, quick_sync};
 use reqwest::StatusCode;
 use serde_json::json;
 
-/// 黄志强, first helper of 田晓东 in the fixture ledger.
-const HELPER: &str = "15907579383";
-
 /// The server's upload limit in this test.
 const LIMIT: u64 = 150 * 1024;
-
-fn quick() -> SyncOptions {
-    SyncOptions {
-        retry: RetryPolicy {
-            max_attempts: 8,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(50),
-        },
-        max_duration: Duration::from_secs(60),
-        ..SyncOptions::default()
-    }
-}
 
 /// A signed home visit with one photo of about `kib` KiB; its id and the photo's hash.
 async fn home_visit(
@@ -119,18 +103,7 @@ async fn one_bad_file_does_not_block_the_sync(t: &TestDb) {
     // This phone: a visit whose photo is over the server's limit, one that fits, a call.
     let dir = t.dir().join("clients");
     std::fs::create_dir_all(&dir).unwrap();
-    let c = Client::open(DataDir::new(dir.join("device")), Limits::default())
-        .await
-        .unwrap();
-    c.login(&LoginParams {
-        server: origin.clone(),
-        username: HELPER.into(),
-        password: PASSWORD.into(),
-        enroll_code: None,
-        device_label: "测试终端".into(),
-    })
-    .await
-    .unwrap();
+    let (c, _) = client_logged_in(&w, &dir.join("device"), HELPER, "测试终端").await;
     let (big, big_sha) = home_visit(&c, &dir, household, 400, 1).await;
     assert!(
         std::fs::metadata(c.photos().path_of(&big_sha))
@@ -151,7 +124,7 @@ async fn one_bad_file_does_not_block_the_sync(t: &TestDb) {
 
     for run in 1..=2 {
         let report = c
-            .sync(&quick(), &|_| {})
+            .sync(&quick_sync(8), &|_| {})
             .await
             .unwrap_or_else(|e| panic!("run {run}: the sync ends with a report, not {e}"));
         assert!(!report.complete(), "run {run}: {report:?}");

@@ -5,43 +5,26 @@
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-use std::time::Duration;
-
 use bangfu_client::store::SubmissionState;
 use bangfu_client::sync::RetryPolicy;
-use bangfu_client::{Client, DataDir, Limits, LoginParams, SyncOptions};
+use bangfu_client::{Client, DataDir, Limits, SyncOptions};
 use bangfu_server::db_test;
 use bangfu_shared::Role;
 use bangfu_shared::report::{AttendanceSheet, Quarter};
-use bangfu_tests::{FIXTURE, PASSWORD, TestDb, TestServer, World, enroll_directly, office};
+use bangfu_tests::{
+    FIXTURE, PASSWORD, TestDb, TestServer, World, client_logged_in, enroll_directly, login_at,
+    office, quick_sync, send_json,
+};
 
 /// 孔玉梅, second helper of rows 1–5 of the fixture ledger.
 const SECOND: &str = "18893287921";
 
+/// [`quick_sync`] towards `server` (the one remembered at login when `None`).
 fn quick(server: Option<String>) -> SyncOptions {
     SyncOptions {
         server,
-        retry: RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(50),
-        },
-        max_duration: Duration::from_secs(60),
-        ..SyncOptions::default()
+        ..quick_sync(4)
     }
-}
-
-async fn login_at(server: &TestServer, username: &str) -> String {
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(server.url("/auth/login"))
-        .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["token"].as_str().unwrap().to_string()
 }
 
 async fn quarter_end_offline(t: &TestDb) {
@@ -58,19 +41,7 @@ async fn quarter_end_offline(t: &TestDb) {
 
     let data = t.dir().join("client").join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let client = Client::open(DataDir::new(&data), Limits::default())
-        .await
-        .unwrap();
-    client
-        .login(&LoginParams {
-            server: format!("http://{}", w.server.addr),
-            username: SECOND.into(),
-            password: PASSWORD.into(),
-            enroll_code: None,
-            device_label: "第二帮扶人终端".into(),
-        })
-        .await
-        .unwrap();
+    let (client, _) = client_logged_in(&w, &data, SECOND, "第二帮扶人终端").await;
     let me = client.identity().await.unwrap();
     assert_eq!(me.role, Role::SecondHelper);
     let helper_id = me.helper.as_ref().unwrap().id;
@@ -158,17 +129,14 @@ async fn quarter_end_offline(t: &TestDb) {
         lost.submission.submission_id, queued.submission.submission_id,
         "each signing has its own id"
     );
-    let helper_token = login_at(&server, SECOND).await;
-    let frozen: AttendanceSheet = reqwest::Client::new()
-        .post(server.url("/reports/attendance/submit"))
-        .bearer_auth(&helper_token)
-        .json(&lost.submission)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let helper_token = login_at(&server, SECOND, PASSWORD).await;
+    let frozen: AttendanceSheet = send_json(
+        reqwest::Client::new()
+            .post(server.url("/reports/attendance/submit"))
+            .bearer_auth(&helper_token)
+            .json(&lost.submission),
+    )
+    .await;
     assert_eq!(frozen.submitted_version, Some(2));
     client
         .store()
@@ -200,18 +168,15 @@ async fn quarter_end_offline(t: &TestDb) {
         Some(SubmissionState::Submitted { version: 3 })
     );
 
-    let county = login_at(&server, "county").await;
-    let versions: Vec<AttendanceSheet> = reqwest::Client::new()
-        .get(server.url(&format!(
-            "/reports/attendance/versions?second_helper={helper_id}&quarter={quarter}"
-        )))
-        .bearer_auth(&county)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let county = login_at(&server, "county", PASSWORD).await;
+    let versions: Vec<AttendanceSheet> = send_json(
+        reqwest::Client::new()
+            .get(server.url(&format!(
+                "/reports/attendance/versions?second_helper={helper_id}&quarter={quarter}"
+            )))
+            .bearer_auth(&county),
+    )
+    .await;
     assert_eq!(versions.len(), 3, "the lost answer did not make a version");
     let remark_of = |v: &AttendanceSheet, h: i64| {
         v.rows

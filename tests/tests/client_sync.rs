@@ -12,21 +12,18 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use bangfu_client::store::SyncState;
 use bangfu_client::sync::{RetryPolicy, SyncPhase};
-use bangfu_client::{Client, DataDir, Limits, LoginParams, SyncOptions, SyncProgress, SyncReport};
+use bangfu_client::{Client, DataDir, Limits, SyncOptions, SyncProgress, SyncReport};
 use bangfu_server::db_test;
 use bangfu_shared::visit::{HouseholdSignature, VisitBody, sha256_hex};
 use bangfu_shared::{Role, VisitKind};
 use bangfu_tests::field::{cutting_proxy, jpeg, png, tus_offset};
-use bangfu_tests::{FIXTURE, PASSWORD, TestDb, World, enroll_directly, office};
+use bangfu_tests::scenario::HELPER;
+use bangfu_tests::{FIXTURE, TestDb, World, client_logged_in, enroll_directly, office, quick_sync};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait as _, EntityTrait, PaginatorTrait};
-
-/// 黄志强, first helper of 田晓东 in the fixture ledger.
-const HELPER: &str = "15907579383";
 
 /// The test's scratch directory for client data dirs and photo files (removed with
 /// the test database).
@@ -60,20 +57,7 @@ fn origin(w: &World) -> String {
 
 /// A device: a client over its own data directory, logged in to `w` as the helper.
 async fn device(w: &World, dir: &Path) -> Client {
-    let client = Client::open(DataDir::new(dir), Limits::default())
-        .await
-        .unwrap();
-    client
-        .login(&LoginParams {
-            server: origin(w),
-            username: HELPER.into(),
-            password: PASSWORD.into(),
-            enroll_code: None,
-            device_label: "测试终端".into(),
-        })
-        .await
-        .unwrap();
-    client
+    client_logged_in(w, dir, HELPER, "测试终端").await.0
 }
 
 async fn household(c: &Client) -> i64 {
@@ -118,19 +102,6 @@ async fn phone_call(c: &Client, household: i64, note: &str) -> uuid::Uuid {
         .unwrap()
         .record
         .id
-}
-
-/// Fast retries for loopback.
-fn quick() -> SyncOptions {
-    SyncOptions {
-        retry: RetryPolicy {
-            max_attempts: 8,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(50),
-        },
-        max_duration: Duration::from_secs(60),
-        ..SyncOptions::default()
-    }
 }
 
 async fn sync(c: &Client, opts: &SyncOptions) -> SyncReport {
@@ -211,7 +182,7 @@ async fn cut_mid_photo(t: &TestDb) {
         server: Some(format!("http://{proxy}")),
         chunk_bytes: 32 * 1024,
         retry: RetryPolicy::once(),
-        ..quick()
+        ..quick_sync(8)
     };
     let err = c.sync(&cut, &|_| {}).await.unwrap_err();
     assert!(err.is_transient(), "{err}");
@@ -240,7 +211,7 @@ async fn cut_mid_photo(t: &TestDb) {
     let signature_len = std::fs::metadata(c.photos().path_of(&files[1]))
         .unwrap()
         .len();
-    let report = sync(&c, &quick()).await;
+    let report = sync(&c, &quick_sync(8)).await;
     eprintln!(
         "photo {photo_len} B: the server held {held} B after the cut; the resumed sync sent {} B (signature {signature_len} B included)",
         report.bytes_sent
@@ -259,7 +230,7 @@ async fn cut_mid_photo(t: &TestDb) {
     let flaky = SyncOptions {
         server: Some(format!("http://{proxy}")),
         chunk_bytes: 32 * 1024,
-        ..quick()
+        ..quick_sync(8)
     };
     let retries = Arc::new(AtomicU64::new(0));
     let r2 = retries.clone();
@@ -300,7 +271,7 @@ async fn twice_and_out_of_order(t: &TestDb) {
     }
     let opts = SyncOptions {
         batch_size: 2,
-        ..quick()
+        ..quick_sync(8)
     };
 
     // Records 4 and 5 reach the server first, newest first (another path, a lost
@@ -369,7 +340,7 @@ async fn tampered(t: &TestDb) {
     .await
     .unwrap();
 
-    let report = sync(&c, &quick()).await;
+    let report = sync(&c, &quick_sync(8)).await;
     assert_eq!(report.rejected.len(), 1, "{report:?}");
     assert_eq!(report.rejected[0].id, altered);
     assert!(
@@ -419,14 +390,14 @@ async fn tampered(t: &TestDb) {
     assert!(screen.contains("altered after signing"), "{screen}");
 
     // Run again: the refused record stays refused and is not sent again.
-    let again = sync(&c, &quick()).await;
+    let again = sync(&c, &quick_sync(8)).await;
     assert_eq!(again.pushed, 0);
     // Unless asked to: then the server answers the same.
     let retried = sync(
         &c,
         &SyncOptions {
             retry_rejected: true,
-            ..quick()
+            ..quick_sync(8)
         },
     )
     .await;
@@ -439,7 +410,7 @@ async fn tampered(t: &TestDb) {
     let last = bytes.len() - 3;
     bytes[last] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-    let report = sync(&c, &quick()).await;
+    let report = sync(&c, &quick_sync(8)).await;
     assert!(
         report
             .problems
@@ -509,7 +480,7 @@ async fn reinstalled(t: &TestDb) {
         .unwrap();
         home.visit_id
     };
-    assert!(sync(&old, &quick()).await.complete());
+    assert!(sync(&old, &quick_sync(8)).await.complete());
 
     // The phone is lost; a new one logs in to the same account.
     let new = device(&w, &dir.path().join("new")).await;
@@ -521,7 +492,7 @@ async fn reinstalled(t: &TestDb) {
     let seen = Arc::new(AtomicU64::new(0));
     let s2 = seen.clone();
     let report = new
-        .sync(&quick(), &move |p: &SyncProgress| {
+        .sync(&quick_sync(8), &move |p: &SyncProgress| {
             if p.phase == SyncPhase::Downloading {
                 s2.store(p.files_done, Ordering::SeqCst);
             }
@@ -564,8 +535,8 @@ async fn reinstalled(t: &TestDb) {
 
     // The new device carries on; the old one (if found) learns of it.
     let later = phone_call(&new, h, "新手机记录").await;
-    assert_eq!(sync(&new, &quick()).await.synced, 1);
-    let back = sync(&old, &quick()).await;
+    assert_eq!(sync(&new, &quick_sync(8)).await.synced, 1);
+    let back = sync(&old, &quick_sync(8)).await;
     assert_eq!(back.imported, 1);
     assert!(
         old.visits(None, 10)
@@ -630,7 +601,7 @@ async fn killed(t: &TestDb) {
     let opts = SyncOptions {
         batch_size: 2,
         chunk_bytes: 16 * 1024,
-        ..quick()
+        ..quick_sync(8)
     };
     // Killed in each step: between two push batches, mid-photo, while confirming,
     // while pulling.
@@ -702,7 +673,7 @@ fn sync_child_process() {
         let opts = SyncOptions {
             batch_size: 1,
             chunk_bytes: 16 * 1024,
-            ..quick()
+            ..quick_sync(8)
         };
         c.sync(&opts, &|p: &SyncProgress| {
             println!(

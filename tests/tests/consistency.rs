@@ -11,65 +11,18 @@
 )]
 
 use bangfu_server::db_test;
-use bangfu_shared::Role;
-use bangfu_shared::sync::{AckStatus, PushResponse};
+use bangfu_shared::sync::AckStatus;
 use bangfu_shared::visit::{
     FamilyChange, FamilyChangeKind, RecordType, SignedRecord, VisitBody, sha256_hex,
 };
-use bangfu_tests::field::{Device, jpeg, png, tus_create, tus_offset, upload};
-use bangfu_tests::{FIXTURE, TestDb, World, enroll_directly, office};
+use bangfu_tests::field::{jpeg, png, tus_offset, upload};
+use bangfu_tests::scenario::Field;
+use bangfu_tests::stock_client::tus_js_upload;
+use bangfu_tests::{FIXTURE, TestDb};
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// 黄志强 (first helper of 田晓东) signed in with a device, one of their households, and
-/// the county office signed in.
-struct Field {
-    w: World,
-    token: String,
-    county: String,
-    origin: String,
-    device: Device,
-    household: i64,
-}
-
-async fn field(t: &TestDb) -> Field {
-    let w = World::new(t).await;
-    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
-    let county = w.login("county").await;
-    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
-    enroll_directly(t, &w, "15907579383").await;
-    let token = w.login("15907579383").await;
-    let (_, me) = w.get(Some(&token), "/me").await;
-    let helper_id = me["helper"]["id"].as_i64().unwrap();
-    let (_, mine) = w.get(Some(&token), "/households").await;
-    let household = mine["items"][0]["id"].as_i64().unwrap();
-    let origin = format!("http://{}", w.server.addr);
-    let device = Device::register(&w.http, &w.server.base, &token, helper_id).await;
-    Field {
-        w,
-        token,
-        county,
-        origin,
-        device,
-        household,
-    }
-}
-
-async fn push(f: &Field, records: &[SignedRecord]) -> PushResponse {
-    let resp =
-        f.w.http
-            .post(f.w.server.url("/sync/push"))
-            .bearer_auth(&f.token)
-            .json(&json!({ "records": records }))
-            .send()
-            .await
-            .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    resp.json().await.unwrap()
-}
 
 /// Holds a write transaction that has taken the change counter, as a push in progress
 /// does (the write gate on SQLite, the counter's row lock on PostgreSQL): writes that
@@ -115,7 +68,7 @@ async fn pull_all(f: &Field, mut cursor: i64) -> Value {
 /// is stored, neither the version nor a ledger change is visible (a device's cursor
 /// cannot pass the mark), and the device's next pull from its old cursor brings it.
 async fn policy_arrives_with_its_mark(t: &TestDb) {
-    let f = field(t).await;
+    let f = Field::new(t).await;
     let before = pull_all(&f, 0).await;
     let cursor = before["cursor"].as_i64().unwrap();
     let (_, versions) = f.w.get(Some(&f.county), "/policies").await;
@@ -175,7 +128,7 @@ db_test!(
 /// pull from its old cursor brings the households again, with the change. A re-import
 /// of the same file changes nothing, and the pull after it brings no households.
 async fn import_reaches_devices(t: &TestDb) {
-    let f = field(t).await;
+    let f = Field::new(t).await;
     let first = pull_all(&f, 0).await;
     let cursor = first["cursor"].as_i64().unwrap();
     let measures = |page: &Value| -> Vec<String> {
@@ -258,7 +211,7 @@ async fn members(f: &Field) -> Vec<String> {
 /// it was already decided, and the member joins once. Two different changes of one
 /// household accepted at once both land.
 async fn family_changes_decided_at_once(t: &TestDb) {
-    let mut f = field(t).await;
+    let mut f = Field::new(t).await;
     let mut v = VisitBody::new(bangfu_shared::VisitKind::Phone, chrono::Utc::now());
     for (kind, name) in [
         (FamilyChangeKind::Birth, "田小宝"),
@@ -273,7 +226,7 @@ async fn family_changes_decided_at_once(t: &TestDb) {
     let rec = f
         .device
         .sign(f.household, RecordType::Visit, Some(v), None, None);
-    push(&f, &[rec]).await;
+    f.push(&[rec]).await;
     let (_, queue) = f.w.get(Some(&f.county), "/review/family-changes").await;
     let id_of = |name: &str| {
         queue
@@ -334,34 +287,27 @@ db_test!(
 
 // ---- 3. An upload holding every byte ----
 
-/// A home visit pushed before its files (stored awaiting them), with its signature
-/// image uploaded; returns the record and the photo still missing.
-async fn visit_awaiting_photo(f: &mut Field, seed: u8) -> (SignedRecord, Vec<u8>) {
+/// A field whose helper pushed a home visit before its files (stored awaiting them),
+/// with its signature image uploaded; returns the field, the record and the photo still
+/// missing.
+async fn awaiting_photo(t: &TestDb, seed: u8) -> (Field, SignedRecord, Vec<u8>) {
+    let mut f = Field::new(t).await;
     let (photo, signature) = (jpeg(60, seed), png(seed));
     let visit = f.device.home_visit(f.household, &photo, &signature);
-    let ack = push(f, std::slice::from_ref(&visit)).await;
+    let ack = f.push(std::slice::from_ref(&visit)).await;
     assert_eq!(ack.acks[0].status, AckStatus::AwaitingPhotos);
     assert_eq!(
         upload(&f.w.http, &f.origin, &f.token, &signature).await,
         StatusCode::NO_CONTENT
     );
-    (visit, photo)
+    (f, visit, photo)
 }
 
 /// Creates an upload of `photo` and puts all its bytes in the server's store without
 /// finishing it: the state a crash between the last byte and the commit leaves (as a
 /// busy image check does). Returns the upload's URL.
 async fn held_unfinished(f: &Field, photo: &[u8]) -> String {
-    let (status, url) = tus_create(
-        &f.w.http,
-        &f.origin,
-        &f.token,
-        photo.len(),
-        &sha256_hex(photo),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let url = url.unwrap();
+    let url = f.create_upload(photo).await;
     let id = url.rsplit('/').next().unwrap();
     let path = f.w.settings.data_dir.join("files").join("uploads").join(id);
     std::fs::write(path, photo).unwrap();
@@ -374,7 +320,7 @@ async fn assert_complete(f: &Field, visit: &SignedRecord, photo: &[u8]) {
         f.w.get_bytes(&f.token, &format!("/blobs/{}", sha256_hex(photo)))
             .await;
     assert_eq!((status, stored == photo), (StatusCode::OK, true), "stored");
-    let ack = push(f, std::slice::from_ref(visit)).await;
+    let ack = f.push(std::slice::from_ref(visit)).await;
     assert_eq!(
         (ack.acks[0].status, ack.acks[0].missing_blobs.len()),
         (AckStatus::Accepted, 0),
@@ -384,8 +330,7 @@ async fn assert_complete(f: &Field, visit: &SignedRecord, photo: &[u8]) {
 
 /// `HEAD` of an upload holding every byte finishes it before reporting it done.
 async fn head_finishes_a_held_upload(t: &TestDb) {
-    let mut f = field(t).await;
-    let (visit, photo) = visit_awaiting_photo(&mut f, 31).await;
+    let (f, visit, photo) = awaiting_photo(t, 31).await;
     let url = held_unfinished(&f, &photo).await;
     let resp =
         f.w.http
@@ -420,8 +365,7 @@ db_test!(
 /// byte of but never finished: its creation finds the upload, the server finishes it,
 /// and the client is done with the file stored and the record accepted.
 async fn stock_client_finishes_a_held_upload(t: &TestDb) {
-    let mut f = field(t).await;
-    let (visit, photo) = visit_awaiting_photo(&mut f, 32).await;
+    let (f, visit, photo) = awaiting_photo(t, 32).await;
     held_unfinished(&f, &photo).await;
     let file = t.dir().join("photo.jpg");
     std::fs::write(&file, &photo).unwrap();
@@ -446,18 +390,12 @@ db_test!(
 /// request (here the test only reads the file, which finishes nothing).
 async fn body_cut_after_its_last_byte(t: &TestDb) {
     use tokio::io::AsyncWriteExt;
-    let mut f = field(t).await;
-    let (visit, photo) = visit_awaiting_photo(&mut f, 33).await;
-    let (status, url) = tus_create(
-        &f.w.http,
-        &f.origin,
-        &f.token,
-        photo.len(),
-        &sha256_hex(&photo),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let path = url.unwrap().trim_start_matches(&f.origin).to_string();
+    let (f, visit, photo) = awaiting_photo(t, 33).await;
+    let path = f
+        .create_upload(&photo)
+        .await
+        .trim_start_matches(&f.origin)
+        .to_string();
     let mut conn = tokio::net::TcpStream::connect(f.w.server.addr)
         .await
         .unwrap();
@@ -522,18 +460,9 @@ fn b64(bytes: &[u8]) -> String {
 /// must fix it; 460 would have it resend the chunk forever), and the chunk is not
 /// taken; a well-formed digest that does not match stays a 460.
 async fn malformed_checksums_are_refused(t: &TestDb) {
-    let f = field(t).await;
+    let f = Field::new(t).await;
     let photo = jpeg(20, 41);
-    let (status, url) = tus_create(
-        &f.w.http,
-        &f.origin,
-        &f.token,
-        photo.len(),
-        &sha256_hex(&photo),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let url = url.unwrap();
+    let url = f.create_upload(&photo).await;
     let malformed: [(&str, Vec<u8>); 5] = [
         ("not ASCII", "sha256 摘要".as_bytes().to_vec()),
         ("no digest", b"sha256 ".to_vec()),
@@ -580,70 +509,3 @@ db_test!(
     malformed_upload_checksums_are_bad_requests,
     malformed_checksums_are_refused
 );
-
-// ---- tus-js-client (as in tus_stock_client.rs) ----
-
-/// `tests/tus-js`, with its modules installed (`npm ci`, once per test process).
-fn tus_js() -> &'static Path {
-    static READY: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tus-js");
-        if dir.join("node_modules/tus-js-client/package.json").exists() {
-            return Ok(dir);
-        }
-        let out = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .map_err(|e| format!("npm (Node.js) is needed for this test: {e}"))?;
-        if out.status.success() {
-            Ok(dir)
-        } else {
-            Err(format!(
-                "npm ci failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    });
-    match ready {
-        Ok(dir) => dir,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Runs `tests/tus-js/upload.cjs` with `args`; returns what the client reported. A
-/// client still running after two minutes is killed and the test fails.
-async fn tus_js_upload(args: Value) -> Value {
-    use std::process::{Command, Stdio};
-    let dir = tus_js();
-    let run = move || {
-        let mut child = Command::new("node")
-            .arg(dir.join("upload.cjs"))
-            .arg(args.to_string())
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        while child.try_wait()?.is_none() {
-            if std::time::Instant::now() > deadline {
-                child.kill()?;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output()
-    };
-    let out = tokio::task::spawn_blocking(run)
-        .await
-        .unwrap()
-        .expect("node (Node.js 18 or later) is needed for this test");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| {
-        panic!(
-            "tus-js-client said nothing readable ({e}): {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}

@@ -5,11 +5,11 @@
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 use bangfu_server::db_test;
-use bangfu_shared::Role;
 use bangfu_shared::sync::{Ack, AckStatus, PushResponse};
 use bangfu_shared::visit::{SignedRecord, sha256_hex};
 use bangfu_tests::field::{Device, jpeg, png, tus_answer, tus_create_with, upload};
-use bangfu_tests::{FIXTURE, ServerProcess, TestDb, World, enroll_directly, free_port, office};
+use bangfu_tests::scenario::Field;
+use bangfu_tests::{ServerProcess, TestDb, free_port, send_json};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
 use serde_json::json;
@@ -18,24 +18,9 @@ use std::collections::HashSet;
 /// A helper with a registered device and one of their households, the in-process
 /// server stopped (the tests start the real binary on the same data).
 async fn helper_in_the_field(t: &TestDb) -> (String, Device, i64) {
-    let w = World::new(t).await;
-    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
-    let county = w.login("county").await;
-    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
-    enroll_directly(t, &w, "15907579383").await;
-    let token = w.login("15907579383").await;
-    let (_, me) = w.get(Some(&token), "/me").await;
-    let (_, mine) = w.get(Some(&token), "/households").await;
-    let household = mine["items"][0]["id"].as_i64().unwrap();
-    let device = Device::register(
-        &w.http,
-        &w.server.base,
-        &token,
-        me["helper"]["id"].as_i64().unwrap(),
-    )
-    .await;
-    w.server_stop().await;
-    (token, device, household)
+    let f = Field::new(t).await;
+    f.w.server_stop().await;
+    (f.token, f.device, f.household)
 }
 
 async fn killed_mid_push(t: &TestDb) {
@@ -111,16 +96,12 @@ async fn push(
     token: &str,
     records: &[SignedRecord],
 ) -> Vec<Ack> {
-    let resp: PushResponse = http
-        .post(format!("{base}/sync/push"))
-        .bearer_auth(token)
-        .json(&json!({ "records": records }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let resp: PushResponse = send_json(
+        http.post(format!("{base}/sync/push"))
+            .bearer_auth(token)
+            .json(&json!({ "records": records })),
+    )
+    .await;
     resp.acks
 }
 

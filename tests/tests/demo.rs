@@ -4,7 +4,7 @@
 
 use bangfu_server::db_test;
 use bangfu_server::demo;
-use bangfu_tests::{TestDb, test_settings};
+use bangfu_tests::{TestDb, login_at, send_json, test_settings};
 use sea_orm::{EntityTrait, PaginatorTrait};
 
 async fn demo_county(t: &TestDb) {
@@ -63,25 +63,13 @@ async fn demo_county(t: &TestDb) {
         .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
     // The county report of the last past quarter has every town with windows judged.
-    let resp = reqwest::Client::new()
-        .post(server.url("/auth/login"))
-        .json(&serde_json::json!({ "username": "county", "password": demo::PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    let token = resp.json::<serde_json::Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let report: serde_json::Value = reqwest::Client::new()
-        .get(server.url("/reports/county?quarter=2026Q3"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = login_at(&server, "county", demo::PASSWORD).await;
+    let report: serde_json::Value = send_json(
+        reqwest::Client::new()
+            .get(server.url("/reports/county?quarter=2026Q3"))
+            .bearer_auth(&token),
+    )
+    .await;
     let towns = report["towns"].as_array().unwrap();
     assert_eq!(towns.len(), 2, "{report}");
     for town in towns {

@@ -11,7 +11,7 @@ use std::process::Command;
 use bangfu_server::report_files::Table;
 use bangfu_server::{db_test, demo, report_pdf};
 use bangfu_shared::report::AttendanceSheet;
-use bangfu_tests::{TestDb, TestServer, test_settings};
+use bangfu_tests::{TestDb, TestServer, login_at, test_settings};
 use reqwest::StatusCode;
 
 fn run(tool: &str, args: &[&str]) -> std::process::Output {
@@ -142,16 +142,7 @@ async fn demo_pdfs(t: &TestDb) {
     demo::seed(&t.db, &settings).await.unwrap();
     let server = TestServer::start(t.server_pool().await, settings);
     let http = reqwest::Client::new();
-    let login: serde_json::Value = http
-        .post(server.url("/auth/login"))
-        .json(&serde_json::json!({ "username": "county", "password": demo::PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_string();
+    let token = login_at(&server, "county", demo::PASSWORD).await;
     let page: serde_json::Value = get(&http, &server, &token, "/households")
         .await
         .json()

@@ -4,26 +4,18 @@
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 use bangfu_server::db_test;
-use bangfu_shared::VisitKind;
 use bangfu_shared::sync::{AckStatus, PushResponse};
 use bangfu_shared::visit::{RecordType, SignedRecord, VisitBody, sha256_hex};
+use bangfu_shared::{Role, VisitKind};
 use bangfu_tests::field::{
     Device, cutting_proxy, jpeg, png, tus_answer, tus_create, tus_create_with, tus_offset,
     tus_patch, tus_resume, upload,
 };
-use bangfu_tests::{FIXTURE, TestDb, World, enroll_directly, office};
+use bangfu_tests::scenario::Field;
+use bangfu_tests::{TestDb, World, enroll_directly, office, send_json};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 use serde_json::json;
-
-struct Field {
-    w: World,
-    token: String,
-    origin: String,
-    device: Device,
-    household: i64,
-    other_town_household: i64,
-}
 
 /// The fixture ledger plus one other town; 黄志强 (first helper of 田晓东) with a device.
 async fn field(t: &TestDb) -> Field {
@@ -32,58 +24,7 @@ async fn field(t: &TestDb) -> Field {
 
 /// As [`field`], on a server with adjusted settings.
 async fn field_with(t: &TestDb, adjust: impl FnOnce(&mut bangfu_server::Settings)) -> Field {
-    let w = World::with(t, adjust).await;
-    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
-    let county = w.login("county").await;
-    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
-    let rows = bangfu_server::demo::town_ledger(1, 5, 9);
-    w.import_ok(
-        &county,
-        "",
-        bangfu_server::ledger::export::write(&rows, bangfu_server::ledger::ExportFormat::Csv)
-            .unwrap(),
-    )
-    .await;
-    enroll_directly(t, &w, "15907579383").await;
-    let token = w.login("15907579383").await;
-    let (_, me) = w.get(Some(&token), "/me").await;
-    let helper_id = me["helper"]["id"].as_i64().unwrap();
-    let (_, mine) = w.get(Some(&token), "/households").await;
-    let household = mine["items"][0]["id"].as_i64().unwrap();
-    let (_, all) = w.get(Some(&county), "/households?per_page=100").await;
-    let other_town_household = all["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["town"]["name"] == "西港镇")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    let origin = format!("http://{}", w.server.addr);
-    let device = Device::register(&w.http, &w.server.base, &token, helper_id).await;
-    Field {
-        w,
-        token,
-        origin,
-        device,
-        household,
-        other_town_household,
-    }
-}
-
-use bangfu_shared::Role;
-
-async fn push(f: &Field, records: &[SignedRecord]) -> PushResponse {
-    let resp =
-        f.w.http
-            .post(f.w.server.url("/sync/push"))
-            .bearer_auth(&f.token)
-            .json(&json!({ "records": records }))
-            .send()
-            .await
-            .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    resp.json().await.unwrap()
+    Field::two_towns(t, adjust).await
 }
 
 async fn record_count(t: &TestDb) -> u64 {
@@ -107,7 +48,7 @@ async fn exactly_once(t: &TestDb) {
     );
     let batch = vec![visit.clone(), call.clone(), void.clone()];
 
-    let first = push(&f, &batch).await;
+    let first = f.push(&batch).await;
     let statuses: Vec<&str> = first
         .acks
         .iter()
@@ -128,7 +69,7 @@ async fn exactly_once(t: &TestDb) {
     assert_eq!(missing, want);
 
     // The same batch again: same answers, nothing stored twice.
-    let again = push(&f, &batch).await;
+    let again = f.push(&batch).await;
     assert_eq!(again.acks, first.acks);
     assert_eq!(record_count(t).await, 3);
 
@@ -141,7 +82,7 @@ async fn exactly_once(t: &TestDb) {
         upload(&f.w.http, &f.origin, &f.token, &sig).await,
         StatusCode::NO_CONTENT
     );
-    let after = push(&f, &batch[..1]).await;
+    let after = f.push(&batch[..1]).await;
     assert_eq!(
         serde_json::to_value(after.acks[0].status).unwrap(),
         "accepted"
@@ -158,9 +99,9 @@ async fn exactly_once(t: &TestDb) {
     // Out of order: records 6, 5, 4 of the chain arrive before nothing is missing.
     let later: Vec<SignedRecord> = (0..3).map(|_| f.device.phone_call(f.household)).collect();
     let reversed: Vec<SignedRecord> = later.iter().rev().cloned().collect();
-    let acks = push(&f, &reversed[..2]).await;
+    let acks = f.push(&reversed[..2]).await;
     assert!(acks.acks.iter().all(|a| a.flags.is_empty()), "{acks:?}");
-    push(&f, &reversed[2..]).await;
+    f.push(&reversed[2..]).await;
     assert_eq!(record_count(t).await, 6);
     let county = f.w.login("county").await;
     let (_, anomalies) = f.w.get(Some(&county), "/sync/anomalies").await;
@@ -204,7 +145,7 @@ async fn beside_an_import(t: &TestDb) {
         .execute_unprepared("CREATE TABLE beside_import (x INTEGER)")
         .await
         .unwrap();
-    let (acks, ()) = tokio::join!(push(&f, std::slice::from_ref(&call)), async {
+    let (acks, ()) = tokio::join!(f.push(std::slice::from_ref(&call)), async {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let (status, households) = f.w.get(Some(&f.token), "/households").await;
         assert_eq!(status, StatusCode::OK, "{households}");
@@ -212,7 +153,7 @@ async fn beside_an_import(t: &TestDb) {
     });
     assert_eq!(acks.acks[0].status, AckStatus::Accepted, "{acks:?}");
     assert_eq!(record_count(t).await, 1);
-    let again = push(&f, std::slice::from_ref(&call)).await;
+    let again = f.push(std::slice::from_ref(&call)).await;
     assert_eq!(
         again.acks, acks.acks,
         "the same acknowledgement, nothing twice"
@@ -238,14 +179,14 @@ async fn refused(t: &TestDb) {
         v.notes = Some("改过的内容".into());
     }
     // A household of another town.
-    let foreign = f.device.phone_call(f.other_town_household);
+    let foreign = f.device.phone_call(f.other_town().household);
     // A record signed by a key that is not registered.
     let mut stranger = Device {
         device_id: 999_999,
         ..Device::register(&f.w.http, &f.w.server.base, &f.token, f.device.helper_id).await
     };
     let unregistered = stranger.phone_call(f.household);
-    let resp = push(&f, &[altered.clone(), foreign, unregistered]).await;
+    let resp = f.push(&[altered.clone(), foreign, unregistered]).await;
     let reasons: Vec<String> = resp
         .acks
         .iter()
@@ -264,16 +205,16 @@ async fn refused(t: &TestDb) {
 
     // A different record under an existing id is a conflict and never overwrites.
     let good = f.device.phone_call(f.household);
-    push(&f, std::slice::from_ref(&good)).await;
+    f.push(std::slice::from_ref(&good)).await;
     let mut impostor = f.device.phone_call(f.household);
     impostor.record.id = good.record.id;
-    let resp = push(&f, &[impostor]).await;
+    let resp = f.push(&[impostor]).await;
     assert!(
         resp.acks[0].status == bangfu_shared::sync::AckStatus::Rejected
             || resp.acks[0].status == bangfu_shared::sync::AckStatus::Conflict
     );
     let resigned = Device::resign(&mut f.device, good.clone());
-    let resp = push(&f, &[resigned]).await;
+    let resp = f.push(&[resigned]).await;
     assert_eq!(
         resp.acks[0].status,
         bangfu_shared::sync::AckStatus::Conflict,
@@ -292,9 +233,9 @@ async fn refused(t: &TestDb) {
     // only it is refused.
     let first = f.device.phone_call(f.household);
     let mut forged = f.device.phone_call(f.household);
-    forged.record.household_id = f.other_town_household;
+    forged.record.household_id = f.other_town().household;
     let last = f.device.phone_call(f.household);
-    let resp = push(&f, &[first, forged, last]).await;
+    let resp = f.push(&[first, forged, last]).await;
     let statuses: Vec<_> = resp.acks.iter().map(|a| a.status).collect();
     use bangfu_shared::sync::AckStatus::{Accepted, Rejected};
     assert_eq!(statuses, [Accepted, Rejected, Accepted], "{resp:?}");
@@ -645,16 +586,11 @@ async fn resume_after_cut(t: &TestDb) {
     let photo = jpeg(300, 3);
     let proxy = cutting_proxy(f.w.server.addr, 120 * 1024).await;
     let via_proxy = format!("http://{proxy}");
-    let (status, url) = tus_create(
-        &f.w.http,
-        &f.origin,
-        &f.token,
-        photo.len(),
-        &sha256_hex(&photo),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let path = url.unwrap().trim_start_matches(&f.origin).to_string();
+    let path = f
+        .create_upload(&photo)
+        .await
+        .trim_start_matches(&f.origin)
+        .to_string();
     let fresh = reqwest::Client::new();
     let result = tus_patch(
         &fresh,
@@ -740,7 +676,7 @@ async fn creation_with_upload(t: &TestDb) {
         assert_eq!(tus_answer(&resp, &origin).0, Some(file.len() as u64));
     }
     let visit = f.device.home_visit(f.household, &photo, &sig);
-    let acks = push(&f, &[visit]).await;
+    let acks = f.push(&[visit]).await;
     assert_eq!(
         serde_json::to_value(acks.acks[0].status).unwrap(),
         "accepted",
@@ -872,7 +808,7 @@ async fn review_queue(t: &TestDb) {
     let rec = f
         .device
         .sign(f.household, RecordType::Visit, Some(v), None, None);
-    push(&f, &[rec]).await;
+    f.push(&[rec]).await;
     let (_, before) =
         f.w.get(Some(&f.token), &format!("/households/{}", f.household))
             .await;
@@ -945,24 +881,10 @@ async fn fifty_clients(t: &TestDb) {
             origin.clone(),
         );
         jobs.push(tokio::spawn(async move {
-            let me: serde_json::Value = http
-                .get(format!("{base}/me"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let list: serde_json::Value = http
-                .get(format!("{base}/households"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let me: serde_json::Value =
+                send_json(http.get(format!("{base}/me")).bearer_auth(&token)).await;
+            let list: serde_json::Value =
+                send_json(http.get(format!("{base}/households")).bearer_auth(&token)).await;
             let household = list["items"][0]["id"].as_i64().unwrap();
             let mut device =
                 Device::register(&http, &base, &token, me["helper"]["id"].as_i64().unwrap()).await;

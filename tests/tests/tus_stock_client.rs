@@ -15,123 +15,16 @@
 
 use bangfu_server::db_test;
 use bangfu_server::entities::{blob, record};
-use bangfu_shared::Role;
 use bangfu_shared::sync::{AckStatus, PushResponse};
 use bangfu_shared::visit::sha256_hex;
-use bangfu_tests::field::{Device, cutting_proxy_paced, jpeg, png};
-use bangfu_tests::{FIXTURE, TestDb, World, enroll_directly, office};
+use bangfu_tests::TestDb;
+use bangfu_tests::field::{cutting_proxy_paced, jpeg, png};
+use bangfu_tests::scenario::Field;
+use bangfu_tests::stock_client::tus_js_upload;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-
-/// A first helper signed in with a registered device, and one of their households.
-struct Helper {
-    w: World,
-    token: String,
-    origin: String,
-    device: Device,
-    household: i64,
-}
-
-/// The fixture ledger; 黄志强 (first helper of 田晓东) signed in with a device.
-async fn helper(t: &TestDb, adjust: impl FnOnce(&mut bangfu_server::Settings)) -> Helper {
-    let w = World::with(t, adjust).await;
-    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
-    let county = w.login("county").await;
-    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
-    enroll_directly(t, &w, "15907579383").await;
-    let token = w.login("15907579383").await;
-    let helper_id = w.get(Some(&token), "/me").await.1["helper"]["id"]
-        .as_i64()
-        .unwrap();
-    let household = w.get(Some(&token), "/households").await.1["items"][0]["id"]
-        .as_i64()
-        .unwrap();
-    let device = Device::register(&w.http, &w.server.base, &token, helper_id).await;
-    let origin = format!("http://{}", w.server.addr);
-    Helper {
-        w,
-        token,
-        origin,
-        device,
-        household,
-    }
-}
-
-/// `tests/tus-js`, with its modules installed (`npm ci`, once per test process).
-fn tus_js() -> &'static Path {
-    static READY: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tus-js");
-        if dir.join("node_modules/tus-js-client/package.json").exists() {
-            return Ok(dir);
-        }
-        let out = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .map_err(|e| format!("npm (Node.js) is needed for this test: {e}"))?;
-        if out.status.success() {
-            Ok(dir)
-        } else {
-            Err(format!(
-                "npm ci in {} failed: {}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    });
-    match ready {
-        Ok(dir) => dir,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Runs one upload with tus-js-client (see `upload.cjs` for `args`) and returns what the
-/// client reported: `{"ok":true,"url":…,"retries":n}` or `{"ok":false,"status":…}`.
-/// A client still running after two minutes is killed and the test fails (tus-js-client
-/// has no timeout of its own: a server that never answers would hang it).
-async fn tus_js_upload(args: Value) -> Value {
-    use std::process::{Command, Stdio};
-    let dir = tus_js();
-    let run = move || {
-        let mut child = Command::new("node")
-            .arg(dir.join("upload.cjs"))
-            .arg(args.to_string())
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        let mut killed = false;
-        while child.try_wait()?.is_none() {
-            if std::time::Instant::now() > deadline {
-                child.kill()?;
-                killed = true;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        child.wait_with_output().map(|out| (out, killed))
-    };
-    let (out, killed) = tokio::task::spawn_blocking(run)
-        .await
-        .unwrap()
-        .expect("node (Node.js 18 or later) is needed for this test");
-    assert!(
-        !killed,
-        "tus-js-client was still running after 120 s: killed"
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| {
-        panic!(
-            "tus-js-client said nothing readable ({e}): {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 /// `bytes` written to a file in the test's directory, as a photo waits on a phone.
 fn on_disk(t: &TestDb, name: &str, bytes: &[u8]) -> PathBuf {
@@ -141,7 +34,7 @@ fn on_disk(t: &TestDb, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// The upload options every test gives the client.
-fn args(h: &Helper, endpoint_origin: &str, file: &Path, sha256: &str) -> Value {
+fn args(h: &Field, endpoint_origin: &str, file: &Path, sha256: &str) -> Value {
     json!({
         "endpoint": format!("{endpoint_origin}/api/v1/files"),
         "token": h.token,
@@ -151,7 +44,7 @@ fn args(h: &Helper, endpoint_origin: &str, file: &Path, sha256: &str) -> Value {
 }
 
 /// Asserts the server serves `bytes` under their SHA-256.
-async fn assert_stored(h: &Helper, bytes: &[u8], what: &str) {
+async fn assert_stored(h: &Field, bytes: &[u8], what: &str) {
     let (status, stored) =
         h.w.get_bytes(&h.token, &format!("/blobs/{}", sha256_hex(bytes)))
             .await;
@@ -166,7 +59,7 @@ async fn assert_stored(h: &Helper, bytes: &[u8], what: &str) {
 /// uploads the photo in 64 KiB PATCHes and the signature image with its creation, and
 /// the record is complete.
 async fn completes_a_waiting_record(t: &TestDb) {
-    let mut h = helper(t, |_| {}).await;
+    let mut h = Field::new(t).await;
     let (photo, signature) = (jpeg(200, 11), png(11));
     let visit = h.device.home_visit(h.household, &photo, &signature);
     let resp =
@@ -232,7 +125,7 @@ db_test!(
 /// the upload of that file it already holds bytes of. Either way only the rest is sent:
 /// starting over would never get past the cut.
 async fn resumes_through_cut_links(t: &TestDb) {
-    let h = helper(t, |_| {}).await;
+    let h = Field::new(t).await;
     let pace = std::time::Duration::from_millis(4);
     let proxy = cutting_proxy_paced(h.w.server.addr, 120 * 1024, pace).await;
     for (seed, with_creation) in [(12, false), (16, true)] {
@@ -271,7 +164,7 @@ db_test!(
 
 /// Uploads `bytes` declaring `sha256`, retries allowed, and returns the client's report
 /// of a refusal: a 4xx it takes as final (a 5xx it would retry).
-async fn refusal(t: &TestDb, h: &Helper, bytes: &[u8], sha256: &str) -> Value {
+async fn refusal(t: &TestDb, h: &Field, bytes: &[u8], sha256: &str) -> Value {
     let file = on_disk(t, "refused.jpg", bytes);
     let mut upload = args(h, &h.origin, &file, sha256);
     upload["retries"] = json!(5);
@@ -288,7 +181,7 @@ async fn refusal(t: &TestDb, h: &Helper, bytes: &[u8], sha256: &str) -> Value {
 /// bytes that are not the declared file (422, the upload is gone), and a file over the
 /// size limit (413 at creation).
 async fn refusals_reach_the_client(t: &TestDb) {
-    let h = helper(t, |s| s.max_upload_bytes = 150 * 1024).await;
+    let h = Field::with(t, |s| s.max_upload_bytes = 150 * 1024).await;
     let (photo, other) = (jpeg(100, 13), jpeg(100, 14));
     let refused = refusal(t, &h, &photo, &sha256_hex(&other)).await;
     assert_eq!(
