@@ -361,6 +361,70 @@ db_test!(
     head_finishes_a_held_upload
 );
 
+/// A device uploads every byte of a photo, the server dies before storing it, and the
+/// device never asks about it again (lost, say). The restarted server's first upload
+/// sweep stores it, and the record waiting for it is completed.
+async fn a_restart_finishes_held_uploads(t: &TestDb) {
+    let (f, visit, photo) = awaiting_photo(t, 33).await;
+    held_unfinished(&f, &photo).await;
+    f.w.server_stop().await;
+    let server =
+        bangfu_server::testing::TestServer::start(t.server_pool().await, f.w.settings.clone());
+    let origin = format!("http://{}", server.addr);
+    // Any creation after the start runs the sweep (another device's photo, say).
+    let other = jpeg(20, 34);
+    let (status, _) = bangfu_tests::field::tus_create(
+        &f.w.http,
+        &origin,
+        &f.token,
+        other.len(),
+        &sha256_hex(&other),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let blob = server.url(&format!("/blobs/{}", sha256_hex(&photo)));
+    let mut stored = None;
+    for _ in 0..100 {
+        let resp =
+            f.w.http
+                .get(&blob)
+                .bearer_auth(&f.token)
+                .send()
+                .await
+                .unwrap();
+        if resp.status() == StatusCode::OK {
+            stored = Some(resp.bytes().await.unwrap().to_vec());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        stored.as_deref(),
+        Some(photo.as_slice()),
+        "the held upload was stored"
+    );
+    let ack: bangfu_shared::sync::PushResponse =
+        f.w.http
+            .post(server.url("/sync/push"))
+            .bearer_auth(&f.token)
+            .json(&json!({ "records": [visit] }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        (ack.acks[0].status, ack.acks[0].missing_blobs.len()),
+        (AckStatus::Accepted, 0),
+        "the waiting record was completed"
+    );
+}
+db_test!(
+    a_restarted_server_stores_an_upload_that_held_every_byte,
+    a_restart_finishes_held_uploads
+);
+
 /// tus-js-client, the tus project's own client, uploading a file the server holds every
 /// byte of but never finished: its creation finds the upload, the server finishes it,
 /// and the client is done with the file stored and the record accepted.

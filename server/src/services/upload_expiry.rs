@@ -5,7 +5,9 @@
 //! is discarded: its row is deleted and its bytes with it. Responses about an unfinished
 //! upload say when that happens (`Upload-Expires`); a client resuming after it gets 404
 //! and creates the upload again. The sweep runs in the background, at most once an hour,
-//! when an upload is created; an upload with a PATCH in progress is left for the next.
+//! when an upload is created (so also on the first creation after a start); an upload
+//! with a PATCH in progress is left for the next. It first stores the unfinished uploads
+//! that already hold every byte ([`finish_held_all`]), so those are never discarded.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
@@ -95,8 +97,42 @@ pub async fn expire(
     Ok(ids.len())
 }
 
-/// Starts a sweep in the background when one is due (see [`Sweeps`]); its outcome is
-/// logged, never the client's concern.
+/// Stores every unfinished upload that already holds all its bytes: a crash, or a busy
+/// image check, between the last byte and the commit leaves one (see
+/// [`super::uploads::finish_held`]). A client asking about it again would finish it; this
+/// finishes it for the records waiting on it even if none does, and before the expiry
+/// could discard it. Uploads with a PATCH in progress are left to it. Returns how many
+/// were stored; one that fails its checks is logged (by id) and failed as at its last
+/// PATCH.
+pub async fn finish_held_all(
+    db: &DatabaseConnection,
+    store: &Arc<dyn BlobStore>,
+    busy: &Mutex<HashSet<String>>,
+    settings: &Settings,
+) -> ApiResult<usize> {
+    let partial = upload::Entity::find()
+        .filter(upload::Column::Status.eq("partial"))
+        .all(db)
+        .await?;
+    let mut stored = 0;
+    for row in partial {
+        if !super::uploads::state(store, &row).await?.held_unfinished() {
+            continue;
+        }
+        let Ok(mark) = Busy::take(busy, &row.id) else {
+            continue;
+        };
+        match super::uploads::finish_held(db, store, settings, &mark).await {
+            Ok(_) => stored += 1,
+            Err(e) => tracing::warn!(upload = %row.id, error = %e, "finishing a held upload"),
+        }
+    }
+    Ok(stored)
+}
+
+/// Starts a sweep in the background when one is due (see [`Sweeps`]): held uploads are
+/// finished ([`finish_held_all`]), then expired ones discarded. Its outcome is logged,
+/// never the client's concern.
 pub fn sweep_if_due(state: &crate::AppState) {
     let now = super::now();
     if !state.upload_sweeps.due(now) {
@@ -104,6 +140,18 @@ pub fn sweep_if_due(state: &crate::AppState) {
     }
     let state = state.clone();
     actix_web::rt::spawn(async move {
+        match finish_held_all(
+            &state.db,
+            &state.store,
+            &state.busy_uploads,
+            &state.settings,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(stored = n, "stored uploads that held every byte"),
+            Err(e) => tracing::warn!(error = %e, "finishing held uploads"),
+        }
         match expire(
             &state.db,
             &state.store,
