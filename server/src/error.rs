@@ -42,6 +42,9 @@ pub enum ApiError {
     /// The body is over the configured limit.
     #[error("request body over the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A download's `Range` starts at or past the end of the file (`length` bytes).
+    #[error("the range starts past the end of the file ({length} bytes)")]
+    RangeNotSatisfiable { length: u64 },
     /// The body is of a type this endpoint does not read.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TusVersion => "unsupported_tus_version",
             ApiError::ChecksumMismatch => "checksum_mismatch",
@@ -96,6 +100,9 @@ impl ApiError {
             ApiError::InvalidLedger(errors) => serde_json::to_value(errors).ok(),
             ApiError::PayloadTooLarge { limit } => {
                 Some(serde_json::json!({ "limit_bytes": limit }))
+            }
+            ApiError::RangeNotSatisfiable { length } => {
+                Some(serde_json::json!({ "length": length }))
             }
             _ => None,
         };
@@ -117,6 +124,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TusVersion => StatusCode::PRECONDITION_FAILED,
             ApiError::ChecksumMismatch => {
@@ -146,6 +154,9 @@ impl ResponseError for ApiError {
         }
         if matches!(self, ApiError::Busy) {
             resp.insert_header(("Retry-After", BUSY_RETRY_AFTER_SECS.to_string()));
+        }
+        if let ApiError::RangeNotSatisfiable { length } = self {
+            resp.insert_header(("Content-Range", format!("bytes */{length}")));
         }
         resp.json(self.body())
     }

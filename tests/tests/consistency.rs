@@ -361,6 +361,52 @@ db_test!(
     head_finishes_a_held_upload
 );
 
+/// A photo download cut on a weak link resumes: `Range: bytes=N-` gets the rest (206),
+/// a start past the end is 416 with the file's length, and any other range form gets the
+/// whole file.
+async fn downloads_resume(t: &TestDb) {
+    let (f, _visit, photo) = awaiting_photo(t, 35).await;
+    assert_eq!(
+        upload(&f.w.http, &f.origin, &f.token, &photo).await,
+        StatusCode::NO_CONTENT
+    );
+    let url = f.w.server.url(&format!("/blobs/{}", sha256_hex(&photo)));
+    let get = |range: Option<String>| {
+        let mut req = f.w.http.get(&url).bearer_auth(&f.token);
+        if let Some(r) = range {
+            req = req.header("Range", r);
+        }
+        req.send()
+    };
+    let whole = get(None).await.unwrap();
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    assert_eq!(whole.bytes().await.unwrap(), photo.as_slice());
+
+    let len = photo.len();
+    let rest = get(Some("bytes=1000-".into())).await.unwrap();
+    assert_eq!(rest.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        rest.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 1000-{}/{len}", len - 1)
+    );
+    assert_eq!(rest.bytes().await.unwrap(), &photo[1000..]);
+
+    let past = get(Some(format!("bytes={len}-"))).await.unwrap();
+    assert_eq!(past.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        past.headers()["content-range"].to_str().unwrap(),
+        format!("bytes */{len}")
+    );
+    let body: Value = past.json().await.unwrap();
+    assert_eq!(body["error"], "range_not_satisfiable", "{body}");
+
+    let other_form = get(Some("bytes=0-99".into())).await.unwrap();
+    assert_eq!(other_form.status(), StatusCode::OK);
+    assert_eq!(other_form.bytes().await.unwrap(), photo.as_slice());
+}
+db_test!(a_cut_photo_download_resumes_with_a_range, downloads_resume);
+
 /// A device uploads every byte of a photo, the server dies before storing it, and the
 /// device never asks about it again (lost, say). The restarted server's first upload
 /// sweep stores it, and the record waiting for it is completed.

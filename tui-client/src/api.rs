@@ -295,6 +295,55 @@ impl ApiClient {
             .map_err(|e| ClientError::Network(format!("download of {sha256} broke off: {e}")))
     }
 
+    /// As [`ApiClient::blob`], kept in `partial` as it arrives and resumed from there
+    /// (`Range: bytes=N-`): a photo cut off on a weak link continues where it stopped, in
+    /// the next attempt or the next run, instead of starting again. `partial` is removed
+    /// once the whole file is read (the caller checks its hash). A server that ignores
+    /// the range (200) is written over from the start; one that says the range starts
+    /// past the end (416: `partial` is not a prefix of this file) is asked again whole.
+    pub async fn blob_resuming(&self, sha256: &str, partial: &std::path::Path) -> Result<Vec<u8>> {
+        match self.download_into(sha256, partial).await {
+            Err(ClientError::Server { status: 416, .. }) => {
+                remove_partial(partial)?;
+                self.download_into(sha256, partial).await
+            }
+            other => other,
+        }
+    }
+
+    async fn download_into(&self, sha256: &str, partial: &std::path::Path) -> Result<Vec<u8>> {
+        use std::io::Write as _;
+        let have = std::fs::metadata(partial).map_or(0, |m| m.len());
+        let mut req = self
+            .http
+            .get(format!("{}/api/v1/blobs/{sha256}", self.base))
+            .timeout(self.timeouts.download);
+        if have > 0 {
+            req = req.header("Range", format!("bytes={have}-"));
+        }
+        let mut resp = self.send_raw(req).await?;
+        let resumed = resp.status() == reqwest::StatusCode::PARTIAL_CONTENT;
+        let io = |e| ClientError::io(partial, e);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(resumed)
+            .write(true)
+            .truncate(!resumed)
+            .open(partial)
+            .map_err(io)?;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| ClientError::Network(format!("download of {sha256} broke off: {e}")))?
+        {
+            file.write_all(&chunk).map_err(io)?;
+        }
+        drop(file);
+        let bytes = std::fs::read(partial).map_err(io)?;
+        remove_partial(partial)?;
+        Ok(bytes)
+    }
+
     /// The absolute URL of a `Location` the server sent: an absolute URL as it is, a
     /// path relative to the server's origin (RFC 3986 reference resolution).
     fn url(&self, path: &str) -> String {
@@ -504,6 +553,13 @@ fn server_error(status: reqwest::StatusCode, bytes: &[u8]) -> ClientError {
     }
 }
 
+fn remove_partial(partial: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(partial) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ClientError::io(partial, e)),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
@@ -643,6 +699,73 @@ mod tests {
         let api = ApiClient::with_timeouts(&stalled, short_limits()).unwrap();
         let e = api.blob("ab").await.unwrap_err();
         assert!(e.is_transient(), "a dead link is worth another try: {e}");
+    }
+
+    /// A server that cuts its first answer half-way, then answers a `Range` request
+    /// with the rest (206), recording the `Range` header each request carried.
+    fn cutting_then_resuming(
+        body: Vec<u8>,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = ranges.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let mut buf = [0u8; 4096];
+                let n = s.read(&mut buf).unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+                let range = request
+                    .lines()
+                    .find_map(|l| l.strip_prefix("range: bytes="))
+                    .map(|r| r.trim().trim_end_matches('-').to_string());
+                seen.lock().unwrap().push(range.clone().unwrap_or_default());
+                let answer = match range.and_then(|r| r.parse::<usize>().ok()) {
+                    Some(start) => {
+                        let mut a = format!(
+                            "HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\n\
+                             content-range: bytes {start}-{}/{}\r\nconnection: close\r\n\r\n",
+                            body.len() - start,
+                            body.len() - 1,
+                            body.len()
+                        )
+                        .into_bytes();
+                        a.extend_from_slice(&body[start..]);
+                        a
+                    }
+                    None => {
+                        let mut a = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        a.extend_from_slice(&body[..body.len() / 2]);
+                        a
+                    }
+                };
+                let _ = s.write_all(&answer);
+            }
+        });
+        (format!("http://{addr}"), ranges)
+    }
+
+    /// A download cut half-way keeps what arrived, and the next attempt asks only for
+    /// the rest; the partial file is gone once the whole file is read.
+    #[tokio::test]
+    async fn a_cut_download_resumes_from_the_bytes_it_kept() {
+        let photo: Vec<u8> = (0..=255).cycle().take(10_000).collect();
+        let (base, ranges) = cutting_then_resuming(photo.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join("ab.download");
+        let api = ApiClient::new(&base).unwrap();
+        let e = api.blob_resuming("ab", &partial).await.unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        assert_eq!(std::fs::read(&partial).unwrap(), photo[..5_000]);
+        assert_eq!(api.blob_resuming("ab", &partial).await.unwrap(), photo);
+        assert!(!partial.exists());
+        assert_eq!(*ranges.lock().unwrap(), ["", "5000"]);
     }
 
     /// A captive portal or a proxy answering 200 with a page is not the network (the

@@ -429,11 +429,14 @@ pub async fn run(
             });
         }
         for sha in &missing {
+            // Kept across attempts and runs, so a cut download resumes (see
+            // `ApiClient::blob_resuming`).
+            let partial = client.data_dir().tmp_dir().join(format!("{sha}.download"));
             let got = retry::retry(
                 opts.retry,
                 deadline,
                 |e, pause| rep.retrying(e, pause),
-                || api.blob(sha),
+                || api.blob_resuming(sha, &partial),
             )
             .await
             .map_err(session);

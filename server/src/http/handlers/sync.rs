@@ -1,6 +1,6 @@
 //! Sync endpoints: push, pull, the town office's anomaly and review views, and files.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use bangfu_shared::sync::{
     DeviceAnomaly, FieldChange, FieldChangeDecision, PullResponse, PushRequest, PushResponse,
 };
@@ -98,7 +98,12 @@ pub async fn decide(
 }
 
 /// A photo or signature image by SHA-256, if a record in the caller's scope uses it.
+///
+/// `Range: bytes=N-` (what a download resuming after a cut link sends) answers 206 with
+/// the rest from byte N; any other range form is ignored and the whole file sent (as
+/// RFC 9110 allows), and a start at or past the end is 416.
 pub async fn blob(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     sha: web::Path<String>,
@@ -110,8 +115,37 @@ pub async fn blob(
         ));
     }
     let (bytes, content_type) = sync::blob_for(&state.db, &state.store, &caller, &sha).await?;
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
+    let length = bytes.len() as u64;
+    let mut resp = match resume_from(&req) {
+        Some(start) if start >= length => {
+            return Err(ApiError::RangeNotSatisfiable { length });
+        }
+        Some(start) => {
+            let mut resp = HttpResponse::PartialContent();
+            resp.insert_header((
+                "Content-Range",
+                format!("bytes {start}-{}/{length}", length - 1),
+            ));
+            let rest = bytes.get(start as usize..).unwrap_or_default().to_vec();
+            return Ok(blob_headers(&mut resp, content_type).body(rest));
+        }
+        None => HttpResponse::Ok(),
+    };
+    Ok(blob_headers(&mut resp, content_type).body(bytes))
+}
+
+fn blob_headers(
+    resp: &mut actix_web::HttpResponseBuilder,
+    content_type: String,
+) -> &mut actix_web::HttpResponseBuilder {
+    resp.content_type(content_type)
+        .insert_header(("Accept-Ranges", "bytes"))
         .insert_header(("Cache-Control", "private, max-age=31536000, immutable"))
-        .body(bytes))
+}
+
+/// The N of a `Range: bytes=N-` header; `None` for no header or any other form.
+fn resume_from(req: &HttpRequest) -> Option<u64> {
+    let value = req.headers().get("Range")?.to_str().ok()?;
+    let start = value.trim().strip_prefix("bytes=")?.strip_suffix('-')?;
+    start.parse().ok()
 }
