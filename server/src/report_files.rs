@@ -41,7 +41,11 @@ pub fn sheet_tables(sheet: &AttendanceSheet) -> Vec<Table> {
                     format!(
                         "{}月{}",
                         w.start.format("%-m"),
-                        if w.met { "已走访" } else { "未走访" }
+                        match (w.met, w.open) {
+                            (true, _) => "已走访",
+                            (false, true) => "进行中",
+                            (false, false) => "未走访",
+                        }
                     )
                 })
                 .collect();

@@ -8,7 +8,7 @@ use crate::api::{HelperRef, Place};
 use crate::{PairingRole, SharedError, VisitKind};
 
 /// The rule every report states: which windows a pairing is judged on.
-pub const WINDOW_RULE_ZH: &str = "考勤按自然月、双月（1–2月、3–4月……）、季度计算；某一考勤周期仅在结对关系覆盖整个周期时才计入应走访；跨季度的双月周期计入其结束月份所在的季度；同一帮扶人同日多次走访同一户只计一次。";
+pub const WINDOW_RULE_ZH: &str = "考勤按自然月、双月（1–2月、3–4月……）、季度计算；某一考勤周期仅在结对关系覆盖整个周期时才计入应走访；跨季度的双月周期计入其结束月份所在的季度；同一帮扶人同日多次走访同一户只计一次；尚未结束的周期显示为“进行中”，结束后才计入到位率和未到位。";
 
 /// The 附件3 column headers of the second helper's sheet, in order.
 pub const SHEET_HEADERS: [&str; 7] = [
@@ -121,6 +121,22 @@ pub struct WindowResult {
     /// Whether the pairing covered the whole window (otherwise it is not judged).
     pub required: bool,
     pub met: bool,
+    /// The window has not ended yet (it ends today or later): the helper still has
+    /// time, so an unmet one is "in progress", not a miss, and rates, misses and
+    /// escalations leave it out until it ends.
+    #[serde(default)]
+    pub open: bool,
+}
+
+impl WindowResult {
+    /// 到位 / 进行中 / 未到位, as the sheet and reports print it.
+    pub fn verdict_zh(&self) -> &'static str {
+        match (self.met, self.open) {
+            (true, _) => "到位",
+            (false, true) => "进行中",
+            (false, false) => "未到位",
+        }
+    }
 }
 
 /// One visit or call as a report lists it, counted or not, with the reason.
@@ -188,7 +204,7 @@ impl SheetRow {
                     w.start.format("%m-%d"),
                     w.end.format("%m-%d"),
                     w.kind.label_zh(),
-                    if w.met { "到位" } else { "未到位" }
+                    w.verdict_zh()
                 )
             })
             .collect();

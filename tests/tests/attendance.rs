@@ -581,6 +581,78 @@ async fn laizhou(t: &TestDb) {
 }
 db_test!(laizhou_2018_reports_match_hand_computed_cells, laizhou);
 
+/// The current quarter, mid-way: a window that has not ended is "in progress" on the
+/// sheet, and the town report neither counts it in the rates nor lists it as a miss (the
+/// helper still has time). The windows that have ended are judged as always.
+async fn open_windows(t: &TestDb) {
+    let town = town(t, PolicyPreset::Laizhou2018).await;
+    let today = bangfu_server::services::today();
+    let q = bangfu_shared::report::Quarter::of(today);
+    let (status, body) = town
+        .w
+        .get(
+            Some(&town.s.token),
+            &format!("/reports/attendance?quarter={q}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sheet: AttendanceSheet = serde_json::from_value(body).unwrap();
+    let windows: Vec<_> = sheet
+        .rows
+        .iter()
+        .flat_map(|r| r.windows.iter().chain(&r.own_windows))
+        .filter(|w| w.required)
+        .collect();
+    assert!(
+        windows.iter().any(|w| w.open),
+        "the quarter's last month has not ended"
+    );
+    for w in &windows {
+        assert_eq!(w.open, w.end >= today, "{w:?}");
+    }
+    // No visits were recorded: every ended window is missed, every open one in progress.
+    let row = &sheet.rows[0];
+    let text = row.record_text();
+    for w in row.windows.iter().filter(|w| w.required) {
+        let cell = format!(
+            "{}~{}{}{}",
+            w.start.format("%m-%d"),
+            w.end.format("%m-%d"),
+            w.kind.label_zh(),
+            if w.open { "进行中" } else { "未到位" }
+        );
+        assert!(text.contains(&cell), "{cell} in {text}");
+    }
+
+    let (status, body) = town
+        .w
+        .get(
+            Some(&town.county),
+            &format!("/reports/town?town={}&quarter={q}", town.town_id),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report: TownReport = serde_json::from_value(body).unwrap();
+    assert!(
+        report.misses.iter().all(|m| m.end < today),
+        "an open window is not a miss: {:?}",
+        report.misses
+    );
+    let ended = windows
+        .iter()
+        .filter(|w| !w.open && w.end >= q.start())
+        .count() as u32;
+    assert_eq!(
+        report.total.required_windows, ended,
+        "only ended windows are required"
+    );
+    assert_eq!(report.total.met_windows, 0);
+}
+db_test!(
+    windows_not_yet_ended_are_in_progress_not_misses,
+    open_windows
+);
+
 /// A second helper who supervises households of two towns: in the frozen versions, each
 /// town office sees its own households only (the county sees both).
 async fn versions_by_scope(t: &TestDb) {

@@ -666,8 +666,10 @@ fn counted_days(
 }
 
 impl Reconciled {
-    /// Judges every window of every pairing that overlaps it.
+    /// Judges every window of every pairing that overlaps it. A window ending today or
+    /// later is open: not judged yet (see [`WindowResult::open`]).
     fn judge(&mut self, cal: &Calendar, counts: &Counts) {
+        let today = super::today();
         let town_of: HashMap<i64, i64> =
             self.households.iter().map(|h| (h.id, h.town_id)).collect();
         for p in &self.pairings {
@@ -704,6 +706,7 @@ impl Reconciled {
                         min_count: w.req.min_count,
                         required,
                         met: count >= w.req.min_count,
+                        open: w.end >= today,
                     },
                 });
             }
@@ -722,15 +725,16 @@ impl Reconciled {
             .unwrap_or_default()
     }
 
-    /// Windows required of a pairing and ending within `[from, to]`.
+    /// Windows required of a pairing, ended, and ending within `[from, to]`: what rates,
+    /// misses and escalations judge (an open window is not a miss yet).
     pub fn required_in(
         &self,
         from: NaiveDate,
         to: NaiveDate,
     ) -> impl Iterator<Item = &JudgedWindow> {
-        self.windows
-            .iter()
-            .filter(move |w| w.result.required && w.result.end >= from && w.result.end <= to)
+        self.windows.iter().filter(move |w| {
+            w.result.required && !w.result.open && w.result.end >= from && w.result.end <= to
+        })
     }
 
     /// Rates per place (`key` picks the village or town of a household).
