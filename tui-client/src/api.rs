@@ -625,49 +625,50 @@ mod tests {
         assert!(message(502, empty).contains("with no explanation (bad_gateway"));
     }
 
-    /// A server on loopback that answers every request with `answer`, once per
-    /// connection.
-    fn answering(answer: &'static str) -> String {
-        use std::io::{Read as _, Write as _};
+    /// A peer on loopback: `answer` gets each connection's request (lower-cased) and
+    /// writes whatever it likes back. Returns its base URL.
+    fn loopback(answer: impl Fn(&str, &mut std::net::TcpStream) + Send + 'static) -> String {
+        use std::io::Read as _;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut s) = stream else { return };
                 let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf);
-                let _ = s.write_all(answer.as_bytes());
+                let n = s.read(&mut buf).unwrap_or(0);
+                answer(&String::from_utf8_lossy(&buf[..n]).to_lowercase(), &mut s);
             }
         });
         format!("http://{addr}")
     }
 
+    /// A server on loopback that answers every request with `answer`, once per
+    /// connection.
+    fn answering(answer: &'static str) -> String {
+        use std::io::Write as _;
+        loopback(move |_, s| {
+            let _ = s.write_all(answer.as_bytes());
+        })
+    }
+
     /// A server on loopback that answers every request with `head`, then `body` in
     /// `pieces` equal parts `gap` apart, as a weak link delivers it.
     fn trickling(body: Vec<u8>, pieces: usize, gap: Duration) -> String {
-        use std::io::{Read as _, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut s) = stream else { return };
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf);
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: {}\r\n\
-                     connection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(head.as_bytes());
-                for piece in body.chunks(body.len().div_ceil(pieces)) {
-                    std::thread::sleep(gap);
-                    if s.write_all(piece).is_err() {
-                        break;
-                    }
+        use std::io::Write as _;
+        loopback(move |_, s| {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            for piece in body.chunks(body.len().div_ceil(pieces)) {
+                std::thread::sleep(gap);
+                if s.write_all(piece).is_err() {
+                    break;
                 }
             }
-        });
-        format!("http://{addr}")
+        })
     }
 
     fn short_limits() -> Timeouts {
@@ -706,49 +707,38 @@ mod tests {
     fn cutting_then_resuming(
         body: Vec<u8>,
     ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-        use std::io::{Read as _, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
+        use std::io::Write as _;
         let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = ranges.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut s) = stream else { return };
-                let mut buf = [0u8; 4096];
-                let n = s.read(&mut buf).unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]).to_lowercase();
-                let range = request
-                    .lines()
-                    .find_map(|l| l.strip_prefix("range: bytes="))
-                    .map(|r| r.trim().trim_end_matches('-').to_string());
-                seen.lock().unwrap().push(range.clone().unwrap_or_default());
-                let answer = match range.and_then(|r| r.parse::<usize>().ok()) {
-                    Some(start) => {
-                        let mut a = format!(
-                            "HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\n\
-                             content-range: bytes {start}-{}/{}\r\nconnection: close\r\n\r\n",
-                            body.len() - start,
-                            body.len() - 1,
-                            body.len()
-                        )
-                        .into_bytes();
-                        a.extend_from_slice(&body[start..]);
-                        a
-                    }
-                    None => {
-                        let mut a = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
-                        a.extend_from_slice(&body[..body.len() / 2]);
-                        a
-                    }
-                };
-                let _ = s.write_all(&answer);
-            }
+        let base = loopback(move |request, s| {
+            let range = request
+                .lines()
+                .find_map(|l| l.strip_prefix("range: bytes="))
+                .map(|r| r.trim().trim_end_matches('-').to_string());
+            seen.lock().unwrap().push(range.clone().unwrap_or_default());
+            let (head, part) = match range.and_then(|r| r.parse::<usize>().ok()) {
+                Some(start) => (
+                    format!(
+                        "HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\n\
+                         content-range: bytes {start}-{}/{}\r\nconnection: close\r\n\r\n",
+                        body.len() - start,
+                        body.len() - 1,
+                        body.len()
+                    ),
+                    &body[start..],
+                ),
+                None => (
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    ),
+                    &body[..body.len() / 2],
+                ),
+            };
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(part);
         });
-        (format!("http://{addr}"), ranges)
+        (base, ranges)
     }
 
     /// A download cut half-way keeps what arrived, and the next attempt asks only for
