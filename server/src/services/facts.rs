@@ -14,7 +14,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryResult, QuerySelect, QueryTrait, Set, Statement,
 };
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::entities::{record, record_blob, record_review, visit_fact};
 use crate::error::ApiResult;
@@ -36,6 +36,8 @@ pub struct FactsPlan {
     amended: BTreeSet<String>,
     /// Visits an amendment of the batch answers (a "has issues" note goes back to review).
     answered: Vec<String>,
+    /// Visits the batch's voids withdraw: the visits sharing their photos are judged again.
+    withdrawn: Vec<String>,
 }
 
 /// What planning a batch's facts needs from what is stored: which of its visits stored
@@ -43,11 +45,16 @@ pub struct FactsPlan {
 /// a push ([`FactsReads::queries`], then [`FactsReads::absorb`] on each row).
 #[derive(Debug, Default)]
 pub struct FactsReads {
-    voided: HashSet<String>,
+    /// Visits voided by a stored void, as (visit, the void's author, its household):
+    /// a void acts only on its own author's visit of that household.
+    voided: HashSet<Whose>,
     amended: BTreeSet<String>,
     /// Photo hash → the visits (by original id) whose stored facts already use it.
     photo_users: HashMap<String, HashSet<String>>,
 }
+
+/// A visit (by original id) and whose it is: (visit, author helper, household).
+type Whose = (String, i64, i64);
 
 const TARGETED: &str = "targeted";
 const PHOTO_USER: &str = "photo_user";
@@ -70,6 +77,8 @@ impl FactsReads {
                 .expr_as(crate::db::tag(TARGETED), crate::db::TAG)
                 .column(record::Column::TargetId)
                 .column(record::Column::RecordType)
+                .column(record::Column::AuthorHelperId)
+                .column(record::Column::HouseholdId)
                 .filter(record::Column::TargetId.is_in(chunk.to_vec()))
                 .build(backend)
         });
@@ -82,14 +91,9 @@ impl FactsReads {
                     Expr::col((visit_fact::Entity, visit_fact::Column::OriginalId)),
                     "original_id",
                 )
-                .join(
-                    sea_orm::JoinType::InnerJoin,
-                    record_blob::Entity::belongs_to(visit_fact::Entity)
-                        .from(record_blob::Column::RecordId)
-                        .to(visit_fact::Column::RecordId)
-                        .into(),
-                )
+                .join(sea_orm::JoinType::InnerJoin, blob_fact())
                 .filter(record_blob::Column::Sha256.is_in(chunk.to_vec()))
+                .filter(visit_fact::Column::Voided.eq(false))
                 .build(backend)
         });
         targeted.chain(users).collect()
@@ -101,9 +105,11 @@ impl FactsReads {
             TARGETED => {
                 let target: Option<String> = row.try_get("", "target_id")?;
                 let kind: String = row.try_get("", "record_type")?;
+                let author: i64 = row.try_get("", "author_helper_id")?;
+                let household: i64 = row.try_get("", "household_id")?;
                 if let Some(target) = target {
                     if kind == RecordType::Void.code() {
-                        self.voided.insert(target);
+                        self.voided.insert((target, author, household));
                     } else if kind == RecordType::Amendment.code() {
                         self.amended.insert(target);
                     }
@@ -133,18 +139,30 @@ pub fn plan(
     received_at: DateTime<Utc>,
     reads: FactsReads,
 ) -> FactsPlan {
-    let voids: Vec<String> = stored
+    // A void acts only on its author's facts of its household (see `sync`'s check).
+    let mut voids: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
+    for (e, _, _) in stored
         .iter()
         .filter(|(e, _, _)| e.record_type == RecordType::Void)
-        .filter_map(|(e, _, _)| e.target_id.map(|t| t.to_string()))
-        .collect();
+    {
+        if let Some(target) = e.target_id {
+            voids
+                .entry((e.author_helper_id, e.household_id))
+                .or_default()
+                .push(target.to_string());
+        }
+    }
     let mut statements: Vec<Statement> = voids
-        .chunks(IN_CHUNK)
-        .map(|chunk| {
-            visit_fact::Entity::update_many()
-                .col_expr(visit_fact::Column::Voided, Expr::value(true))
-                .filter(visit_fact::Column::OriginalId.is_in(chunk.to_vec()))
-                .build(backend)
+        .iter()
+        .flat_map(|((author, household), targets)| {
+            targets.chunks(IN_CHUNK).map(move |chunk| {
+                visit_fact::Entity::update_many()
+                    .col_expr(visit_fact::Column::Voided, Expr::value(true))
+                    .filter(visit_fact::Column::OriginalId.is_in(chunk.to_vec()))
+                    .filter(visit_fact::Column::HelperId.eq(*author))
+                    .filter(visit_fact::Column::HouseholdId.eq(*household))
+                    .build(backend)
+            })
         })
         .collect();
     let visits: Vec<(&RecordEnvelope, bool, bool)> = stored
@@ -163,7 +181,7 @@ pub fn plan(
             continue;
         };
         if e.record_type == RecordType::Void {
-            voided.insert(target);
+            voided.insert((target, e.author_helper_id, e.household_id));
         } else if e.record_type == RecordType::Amendment {
             amended.insert(target);
         }
@@ -184,7 +202,7 @@ pub fn plan(
             *complete,
             *clock_flag,
             reused,
-            voided.contains(original),
+            voided.contains(&(original.clone(), env.author_helper_id, env.household_id)),
             received_at,
         ));
     }
@@ -196,10 +214,12 @@ pub fn plan(
         .filter(|(env, _)| env.record_type == RecordType::Amendment)
         .map(|(_, original)| original.clone())
         .collect();
+    let withdrawn = voids.into_values().flatten().collect();
     FactsPlan {
         statements,
         amended,
         answered,
+        withdrawn,
     }
 }
 
@@ -213,8 +233,117 @@ impl FactsPlan {
         for original in &self.answered {
             resubmit(db, original).await?;
         }
+        for original in &self.withdrawn {
+            rejudge_photos(db, original).await?;
+        }
         Ok(())
     }
+}
+
+/// A record's file links joined to its visit fact.
+fn blob_fact() -> sea_orm::RelationDef {
+    record_blob::Entity::belongs_to(visit_fact::Entity)
+        .from(record_blob::Column::RecordId)
+        .to(visit_fact::Column::RecordId)
+        .into()
+}
+
+/// One use of a photo by a visit fact.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct PhotoUse {
+    sha256: String,
+    record_id: String,
+    original_id: String,
+    voided: bool,
+    photo_reused: bool,
+    received_at: DateTime<Utc>,
+}
+
+/// The uses of the photos `shas` by visit facts.
+async fn photo_uses(db: &impl ConnectionTrait, shas: &[String]) -> ApiResult<Vec<PhotoUse>> {
+    let mut out = Vec::new();
+    for chunk in shas.chunks(IN_CHUNK) {
+        let rows = record_blob::Entity::find()
+            .select_only()
+            .column(record_blob::Column::Sha256)
+            .column_as(
+                Expr::col((visit_fact::Entity, visit_fact::Column::RecordId)),
+                "record_id",
+            )
+            .column_as(
+                Expr::col((visit_fact::Entity, visit_fact::Column::OriginalId)),
+                "original_id",
+            )
+            .column_as(
+                Expr::col((visit_fact::Entity, visit_fact::Column::Voided)),
+                "voided",
+            )
+            .column_as(
+                Expr::col((visit_fact::Entity, visit_fact::Column::PhotoReused)),
+                "photo_reused",
+            )
+            .column_as(
+                Expr::col((visit_fact::Entity, visit_fact::Column::ReceivedAt)),
+                "received_at",
+            )
+            .join(sea_orm::JoinType::InnerJoin, blob_fact())
+            .filter(record_blob::Column::Sha256.is_in(chunk.to_vec()))
+            .into_model::<PhotoUse>()
+            .all(db)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// After `original` was voided: a visit flagged for re-using one of its photos is judged
+/// again, against the visits that still stand, so a visit recorded again (after the
+/// first was withdrawn as entered on the wrong household, say) with the same photo
+/// counts. A fact is flagged when another standing visit used one of its photos first
+/// (by arrival, then record id), the rule applied as facts arrive.
+async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<()> {
+    let shas: Vec<String> = record_blob::Entity::find()
+        .select_only()
+        .column(record_blob::Column::Sha256)
+        .join(sea_orm::JoinType::InnerJoin, blob_fact())
+        .filter(visit_fact::Column::OriginalId.eq(original))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let flagged: BTreeSet<String> = photo_uses(db, &shas)
+        .await?
+        .into_iter()
+        .filter(|u| u.photo_reused && !u.voided)
+        .map(|u| u.record_id)
+        .collect();
+    for record_id in flagged {
+        let own: Vec<String> = record_blob::Entity::find()
+            .select_only()
+            .column(record_blob::Column::Sha256)
+            .filter(record_blob::Column::RecordId.eq(record_id.as_str()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let uses = photo_uses(db, &own).await?;
+        let Some(me) = uses.iter().find(|u| u.record_id == record_id) else {
+            continue;
+        };
+        let mine = (me.received_at, me.record_id.clone());
+        let still = uses.iter().any(|u| {
+            !u.voided
+                && u.original_id != me.original_id
+                && own.contains(&u.sha256)
+                && (u.received_at, u.record_id.clone()) < mine
+        });
+        if !still {
+            visit_fact::Entity::update_many()
+                .col_expr(visit_fact::Column::PhotoReused, Expr::value(false))
+                .filter(visit_fact::Column::RecordId.eq(record_id.as_str()))
+                .exec(db)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The visit a record belongs to: itself, or the original an amendment corrects.
@@ -277,8 +406,18 @@ async fn supersede(db: &impl ConnectionTrait, original: &str) -> ApiResult<()> {
         .filter(record::Column::Id.is_in(ids.clone()))
         .all(db)
         .await?;
+    // Once the original is stored, only its author's amendments of its household are
+    // versions of it; any other (refused at push when the original came first) never counts.
+    let original_row = versions
+        .iter()
+        .find(|r| r.id == original && r.record_type == RecordType::Visit.code());
     let newest = versions
         .iter()
+        .filter(|r| {
+            original_row.is_none_or(|o| {
+                r.author_helper_id == o.author_helper_id && r.household_id == o.household_id
+            })
+        })
         .max_by_key(|r| {
             (
                 r.record_type != RecordType::Visit.code(),

@@ -21,6 +21,7 @@ const COUNTER: &str = "counter";
 const KNOWN: &str = "known";
 const PRESENT: &str = "present";
 const NEIGHBOUR: &str = "neighbour";
+const TARGET: &str = "target";
 
 /// A record stored under an id the push carries: enough to answer a resend.
 #[derive(Debug, Clone)]
@@ -29,6 +30,15 @@ pub struct Known {
     pub record_sha256: String,
     pub status: String,
     pub flags: String,
+}
+
+/// A stored record that a void or amendment of the push targets: whose visit it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The stored record's type code (`visit`, `amendment`, …).
+    pub record_type: String,
+    pub author_helper_id: i64,
+    pub household_id: i64,
 }
 
 /// Stored (device, seq) → (id, record sha, prev sha) for the seqs around a batch.
@@ -44,6 +54,8 @@ pub struct PushReads {
     /// The files among those the records refer to that the server holds.
     pub present: HashSet<String>,
     pub neighbours: Neighbours,
+    /// The stored records the push's voids and amendments target, by id.
+    pub targets: HashMap<String, Target>,
     pub facts: FactsReads,
 }
 
@@ -55,6 +67,7 @@ impl PushReads {
         stmts.extend(known_queries(backend, envs));
         stmts.extend(present_queries(backend, envs));
         stmts.extend(neighbour_queries(backend, envs));
+        stmts.extend(target_queries(backend, envs));
         stmts.extend(FactsReads::queries(backend, envs));
         let rows = crate::db::query_batch(db, stmts).await?;
         let mut reads = PushReads {
@@ -98,6 +111,14 @@ impl PushReads {
                     text("prev_sha256")?,
                 ));
             }
+            TARGET => {
+                let target = Target {
+                    record_type: text("record_type")?,
+                    author_helper_id: row.try_get("", "author_helper_id")?,
+                    household_id: row.try_get("", "household_id")?,
+                };
+                self.targets.insert(text("id")?, target);
+            }
             other => {
                 if !self.facts.absorb(other, row)? {
                     return Err(ApiError::Internal(format!("unexpected row tagged {other}")));
@@ -135,23 +156,52 @@ pub fn counter_advance(backend: DbBackend, n: i64) -> Statement {
 }
 
 fn known_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement> {
-    let ids: Vec<String> = envs
+    let ids = envs.iter().map(|e| e.id.to_string());
+    records_by_id(
+        backend,
+        ids,
+        KNOWN,
+        [
+            record::Column::Id,
+            record::Column::RecordSha256,
+            record::Column::Status,
+            record::Column::Flags,
+        ],
+    )
+}
+
+/// The stored records that the voids and amendments among `envs` target.
+fn target_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement> {
+    let ids = envs
         .iter()
-        .map(|e| e.id.to_string())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+        .filter_map(|e| e.target_id.map(|t| t.to_string()));
+    records_by_id(
+        backend,
+        ids,
+        TARGET,
+        [
+            record::Column::Id,
+            record::Column::RecordType,
+            record::Column::AuthorHelperId,
+            record::Column::HouseholdId,
+        ],
+    )
+}
+
+/// `columns` of the stored records among `ids`, tagged `what`, a query per chunk.
+fn records_by_id(
+    backend: DbBackend,
+    ids: impl Iterator<Item = String>,
+    what: &'static str,
+    columns: [record::Column; 4],
+) -> Vec<Statement> {
+    let ids: Vec<String> = ids.collect::<BTreeSet<_>>().into_iter().collect();
     ids.chunks(IN_CHUNK)
         .map(|chunk| {
             record::Entity::find()
                 .select_only()
-                .expr_as(tag(KNOWN), TAG)
-                .columns([
-                    record::Column::Id,
-                    record::Column::RecordSha256,
-                    record::Column::Status,
-                    record::Column::Flags,
-                ])
+                .expr_as(tag(what), TAG)
+                .columns(columns)
                 .filter(record::Column::Id.is_in(chunk.to_vec()))
                 .build(backend)
         })

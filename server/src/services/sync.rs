@@ -23,7 +23,7 @@ use sea_orm::{
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::push_reads::{self, Known, Neighbours, PushReads, referenced};
+use super::push_reads::{self, Known, Neighbours, PushReads, Target, referenced};
 use super::signers::Signers;
 use super::{Caller, audit, households};
 use crate::config::Settings;
@@ -300,6 +300,7 @@ async fn push_once(
             None => fresh.push(c),
         }
     }
+    let mut fresh = refuse_foreign_targets(req, fresh, &reads.targets, &mut acks, &mut rejected);
     let backend = txn.get_database_backend();
     let mut writes = audit::statements(backend, caller, rejected);
     let mut settle = None;
@@ -335,6 +336,84 @@ fn finish_acks(req: &PushRequest, acks: Vec<Option<Ack>>) -> PushResponse {
         })
         .collect();
     PushResponse { acks }
+}
+
+/// Why a void or amendment may not act on the visit it names: a helper corrects or
+/// withdraws only their own visits, of the same household, and names the original
+/// visit (an amendment of an amendment names the original too). `None` when it may.
+fn target_problem(env: &RecordEnvelope, target: &Target) -> Option<String> {
+    let what = if env.record_type == RecordType::Void {
+        "void"
+    } else {
+        "amendment"
+    };
+    if target.record_type != RecordType::Visit.code() {
+        return Some(format!(
+            "this {what} names a record of type `{}`, not a visit: name the original visit",
+            target.record_type
+        ));
+    }
+    if target.author_helper_id != env.author_helper_id {
+        return Some(format!(
+            "this {what} names a visit recorded by another helper: only its author may correct or withdraw it"
+        ));
+    }
+    if target.household_id != env.household_id {
+        return Some(format!(
+            "this {what} is for household {}, but the visit it names is of household {}",
+            env.household_id, target.household_id
+        ));
+    }
+    None
+}
+
+/// Refuses the voids and amendments among `fresh` whose target, stored or in the same
+/// batch, is not theirs to change ([`target_problem`]). A target that has not arrived
+/// yet is judged by the visit facts when it does (`facts`: only its author's voids and
+/// amendments act on it), so records may still arrive in any order.
+fn refuse_foreign_targets(
+    req: &PushRequest,
+    fresh: Vec<Candidate>,
+    stored: &HashMap<String, Target>,
+    acks: &mut [Option<Ack>],
+    rejected: &mut Vec<audit::Entry>,
+) -> Vec<Candidate> {
+    let in_batch: HashMap<String, Target> = fresh
+        .iter()
+        .map(|c| {
+            let e = &req.records[c.index].record;
+            let target = Target {
+                record_type: e.record_type.code().to_string(),
+                author_helper_id: e.author_helper_id,
+                household_id: e.household_id,
+            };
+            (e.id.to_string(), target)
+        })
+        .collect();
+    let mut kept = Vec::with_capacity(fresh.len());
+    for c in fresh {
+        let env = &req.records[c.index].record;
+        let problem = env.target_id.and_then(|t| {
+            let t = t.to_string();
+            stored
+                .get(&t)
+                .or_else(|| in_batch.get(&t))
+                .and_then(|target| target_problem(env, target))
+        });
+        match problem {
+            None => kept.push(c),
+            Some(reason) => {
+                rejected.push(audit::Entry::new(
+                    "sync.reject",
+                    "record",
+                    None,
+                    serde_json::json!({ "record": env.id.to_string(), "reason": reason }),
+                ));
+                acks[c.index] = Some(reject(env.id, reason));
+            }
+        }
+    }
+    kept
 }
 
 /// A verified record of a push, first of its id in the batch.

@@ -1,0 +1,233 @@
+//! Voids and amendments act only on their author's own visits: a helper who can see
+//! another helper's visit (a second helper reads the first helper's record ids on the
+//! quarterly sheet) must not be able to withdraw or move it, in whichever order the
+//! records arrive. And a photo first used by a visit that was later voided counts on
+//! the visit recorded again with it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
+
+use bangfu_server::db_test;
+use bangfu_server::entities::visit_fact;
+use bangfu_shared::sync::AckStatus;
+use bangfu_shared::visit::{RecordType, SignedRecord};
+use bangfu_tests::TestDb;
+use bangfu_tests::field::{Device, jpeg, png, upload};
+use bangfu_tests::scenario::Field;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+/// 孔玉梅, second helper of the fixture's first household (first helper 黄志强).
+const SECOND: &str = "18893287921";
+
+/// The second helper signed in with their own device.
+async fn second_helper(t: &TestDb, f: &Field) -> (String, Device) {
+    bangfu_tests::enroll_directly(t, &f.w, SECOND).await;
+    let token = f.w.login(SECOND).await;
+    let (_, me) = f.w.get(Some(&token), "/me").await;
+    let id = me["helper"]["id"].as_i64().unwrap();
+    let device = Device::register(&f.w.http, &f.w.server.base, &token, id).await;
+    (token, device)
+}
+
+async fn push_as(f: &Field, token: &str, records: &[SignedRecord]) -> Vec<(AckStatus, String)> {
+    let (status, body) =
+        f.w.post_json(
+            Some(token),
+            "/sync/push",
+            &serde_json::json!({ "records": records }),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let resp: bangfu_shared::sync::PushResponse = serde_json::from_value(body).unwrap();
+    resp.acks
+        .into_iter()
+        .map(|a| (a.status, a.reason.unwrap_or_default()))
+        .collect()
+}
+
+/// The visit fact of record `id`: (voided, superseded, photo_reused).
+async fn fact(t: &TestDb, id: uuid::Uuid) -> (bool, bool, bool) {
+    let f = visit_fact::Entity::find()
+        .filter(visit_fact::Column::RecordId.eq(id.to_string()))
+        .one(&t.db)
+        .await
+        .unwrap()
+        .expect("a visit fact");
+    (f.voided, f.superseded, f.photo_reused)
+}
+
+db_test!(
+    only_the_author_voids_or_amends_a_visit_in_any_order,
+    foreign_targets
+);
+async fn foreign_targets(t: &TestDb) {
+    let mut f = Field::new(t).await;
+    let (second, mut s) = second_helper(t, &f).await;
+    let h = f.household;
+
+    // The first helper's call is stored; the second helper tries to withdraw and move it.
+    let call = f.device.phone_call(h);
+    assert_eq!(
+        f.push(std::slice::from_ref(&call)).await.acks[0].status,
+        AckStatus::Accepted
+    );
+    let void = s.sign(
+        h,
+        RecordType::Void,
+        None,
+        Some(call.record.id),
+        Some("误录"),
+    );
+    let mut moved = call.record.visit.clone().unwrap();
+    moved.at -= chrono::Duration::days(40);
+    let amend = s.sign(
+        h,
+        RecordType::Amendment,
+        Some(moved),
+        Some(call.record.id),
+        None,
+    );
+    let acks = push_as(&f, &second, &[void, amend]).await;
+    for (status, reason) in &acks {
+        assert_eq!(*status, AckStatus::Rejected, "{reason}");
+        assert!(reason.contains("another helper"), "{reason}");
+    }
+    assert_eq!(fact(t, call.record.id).await, (false, false, false));
+
+    // Out of order: the second helper's void and amendment of a visit arrive before it.
+    let later = f.device.phone_call(h);
+    let void = s.sign(
+        h,
+        RecordType::Void,
+        None,
+        Some(later.record.id),
+        Some("误录"),
+    );
+    let mut moved = later.record.visit.clone().unwrap();
+    moved.at -= chrono::Duration::days(40);
+    let amend = s.sign(
+        h,
+        RecordType::Amendment,
+        Some(moved),
+        Some(later.record.id),
+        None,
+    );
+    let acks = push_as(&f, &second, &[void, amend.clone()]).await;
+    assert!(
+        acks.iter().all(|(s, _)| *s == AckStatus::Accepted),
+        "{acks:?}"
+    );
+    assert_eq!(
+        f.push(std::slice::from_ref(&later)).await.acks[0].status,
+        AckStatus::Accepted
+    );
+    assert_eq!(
+        fact(t, later.record.id).await,
+        (false, false, false),
+        "the author's visit stands, neither voided nor superseded"
+    );
+    assert!(
+        fact(t, amend.record.id).await.1,
+        "the foreign amendment never counts"
+    );
+
+    // The author's own void and amendment still work, and an amendment must name the
+    // original visit, not an amendment of it.
+    let mut fixed = call.record.visit.clone().unwrap();
+    fixed.notes = Some("更正".into());
+    let own_amend = f.device.sign(
+        h,
+        RecordType::Amendment,
+        Some(fixed.clone()),
+        Some(call.record.id),
+        None,
+    );
+    let chained = f.device.sign(
+        h,
+        RecordType::Amendment,
+        Some(fixed),
+        Some(own_amend.record.id),
+        None,
+    );
+    let own_void = f.device.sign(
+        h,
+        RecordType::Void,
+        None,
+        Some(later.record.id),
+        Some("重复"),
+    );
+    let acks = f.push(&[own_amend.clone(), chained, own_void]).await.acks;
+    assert_eq!(acks[0].status, AckStatus::Accepted);
+    assert_eq!(acks[1].status, AckStatus::Rejected);
+    assert!(
+        acks[1]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("not a visit"),
+        "{:?}",
+        acks[1].reason
+    );
+    assert_eq!(acks[2].status, AckStatus::Accepted);
+    assert_eq!(fact(t, call.record.id).await, (false, true, false));
+    assert_eq!(fact(t, own_amend.record.id).await, (false, false, false));
+    assert!(
+        fact(t, later.record.id).await.0,
+        "the author's void withdraws the visit"
+    );
+}
+
+db_test!(
+    a_photo_of_a_voided_visit_counts_on_the_visit_recorded_again,
+    photo_after_void
+);
+async fn photo_after_void(t: &TestDb) {
+    let mut f = Field::new(t).await;
+    let h = f.household;
+    let photo = jpeg(12, 41);
+    let signature = png(41);
+    for bytes in [&photo, &signature] {
+        assert!(
+            upload(&f.w.http, &f.origin, &f.token, bytes)
+                .await
+                .is_success()
+        );
+    }
+    let first = f.device.home_visit(h, &photo, &signature);
+    let again = f.device.home_visit(h, &photo, &signature);
+    let acks = f.push(&[first.clone(), again.clone()]).await.acks;
+    assert!(
+        acks.iter().all(|a| a.status == AckStatus::Accepted),
+        "{acks:?}"
+    );
+    assert!(
+        fact(t, again.record.id).await.2,
+        "the second use of a photo is flagged"
+    );
+
+    let void = f.device.sign(
+        h,
+        RecordType::Void,
+        None,
+        Some(first.record.id),
+        Some("录错了户"),
+    );
+    assert_eq!(f.push(&[void]).await.acks[0].status, AckStatus::Accepted);
+    assert!(fact(t, first.record.id).await.0);
+    assert_eq!(
+        fact(t, again.record.id).await,
+        (false, false, false),
+        "with the first use withdrawn, the visit recorded again counts"
+    );
+
+    // A third use is still a re-use of the standing visit's photo.
+    let third = f.device.home_visit(h, &photo, &signature);
+    assert_eq!(
+        f.push(std::slice::from_ref(&third)).await.acks[0].status,
+        AckStatus::Accepted
+    );
+    assert!(fact(t, third.record.id).await.2);
+}
