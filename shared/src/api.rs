@@ -164,6 +164,20 @@ pub struct HouseholdDetail {
     pub pairings: Vec<PairingDto>,
 }
 
+/// An office takes a household out of pairing (已脱贫, no longer paired; or removed from
+/// the ledger): its pairings end on `effective_from`, so attendance stops requiring
+/// visits after it, while the quarters before it are judged as they were.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdExit {
+    /// The first day the household is no longer paired: not before the current
+    /// quarter (a past quarter may already be reported), at most a year ahead.
+    pub effective_from: NaiveDate,
+    /// Why (脱贫退出, 自然消亡, 迁出本县…): kept in the audit log and on the pairings.
+    pub reason: String,
+}
+
 /// A page of a list endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

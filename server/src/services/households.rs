@@ -1,12 +1,15 @@
 //! Scoped reads of households and their pairing history, and the offline snapshot a
 //! helper's device downloads.
 
-use bangfu_shared::api::{HouseholdDetail, HouseholdSummary, Member, Page, PairingDto, Snapshot};
+use bangfu_shared::api::{
+    HouseholdDetail, HouseholdExit, HouseholdSummary, Member, Page, PairingDto, Snapshot,
+};
 use bangfu_shared::{HouseholdStatus, PairingRole};
 use chrono::NaiveDate;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 
@@ -99,6 +102,120 @@ pub async fn detail(
         .ok_or(ApiError::NotFound("household"))?;
     let mut details = details(db, vec![row]).await?;
     details.pop().ok_or(ApiError::NotFound("household"))
+}
+
+/// Longest reason an office may give for a household's exit, in characters.
+const MAX_EXIT_REASON: usize = 200;
+
+/// Takes a household out of pairing from `exit.effective_from` (see [`HouseholdExit`]):
+/// its open pairings end that day, its status becomes 已脱贫, devices learn it at their
+/// next pull, and a later import no longer counts its helpers as taken by it. Only an
+/// office whose scope holds the household may; a helper may not.
+pub async fn exit(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: i64,
+    exit: &HouseholdExit,
+) -> ApiResult<HouseholdDetail> {
+    caller.require_office("take a household out of pairing")?;
+    let reason = exit.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_EXIT_REASON {
+        return Err(ApiError::BadRequest(format!(
+            "reason: give why the household leaves pairing (1 to {MAX_EXIT_REASON} characters)"
+        )));
+    }
+    let today = super::today();
+    let earliest = bangfu_shared::report::Quarter::of(today).start();
+    let latest = today + chrono::Duration::days(366);
+    let from = exit.effective_from;
+    if from < earliest || from > latest {
+        return Err(ApiError::BadRequest(format!(
+            "effective_from: {from} is outside {earliest}..={latest}: a past quarter may \
+             already be reported, so an exit takes effect in the current quarter or later"
+        )));
+    }
+    let in_scope = Condition::all()
+        .add(household::Column::Id.eq(id))
+        .add(caller.scope().households());
+    let row = household::Entity::find()
+        .filter(in_scope)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("household"))?;
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    let ended = end_pairings(&txn, id, from, reason).await?;
+    if ended == 0 && row.status == HouseholdStatus::Exited.code() {
+        return Err(ApiError::Conflict(
+            "the household has already left pairing".into(),
+        ));
+    }
+    household::Entity::update_many()
+        .col_expr(
+            household::Column::Status,
+            Expr::value(HouseholdStatus::Exited.code()),
+        )
+        .col_expr(household::Column::UpdatedAt, Expr::value(super::now()))
+        .filter(household::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    super::sync::bump_ledger(&txn, row.county_id).await?;
+    super::audit::record(
+        &txn,
+        caller,
+        super::audit::Entry::new(
+            "household.exit",
+            "household",
+            Some(id),
+            serde_json::json!({
+                "effective_from": from,
+                "reason": reason,
+                "pairings_ended": ended,
+            }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    let row = household::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("household"))?;
+    let mut details = details(db, vec![row]).await?;
+    details.pop().ok_or(ApiError::NotFound("household"))
+}
+
+/// Ends the household's pairings still holding on `from` (a pairing due to start on or
+/// after it never holds); returns how many.
+async fn end_pairings(
+    db: &impl ConnectionTrait,
+    household_id: i64,
+    from: NaiveDate,
+    reason: &str,
+) -> ApiResult<u64> {
+    let holding = Condition::all()
+        .add(pairing::Column::HouseholdId.eq(household_id))
+        .add(
+            Condition::any()
+                .add(pairing::Column::ValidTo.is_null())
+                .add(pairing::Column::ValidTo.gt(from)),
+        );
+    let not_started = pairing::Entity::update_many()
+        .col_expr(
+            pairing::Column::ValidTo,
+            Expr::col(pairing::Column::ValidFrom),
+        )
+        .filter(holding.clone().add(pairing::Column::ValidFrom.gte(from)))
+        .exec(db)
+        .await?;
+    let started = pairing::Entity::update_many()
+        .col_expr(pairing::Column::ValidTo, Expr::value(Some(from)))
+        .col_expr(
+            pairing::Column::Reason,
+            Expr::value(Some(reason.to_string())),
+        )
+        .filter(holding.add(pairing::Column::ValidFrom.lt(from)))
+        .exec(db)
+        .await?;
+    Ok(not_started.rows_affected + started.rows_affected)
 }
 
 /// Everything a device needs offline: the caller's households with history, and policy.

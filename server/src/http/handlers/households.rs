@@ -1,12 +1,12 @@
 //! Scoped household reads and the offline snapshot.
 
 use actix_web::web;
-use bangfu_shared::api::{HouseholdDetail, HouseholdSummary, Page, Snapshot};
+use bangfu_shared::api::{HouseholdDetail, HouseholdExit, HouseholdSummary, Page, Snapshot};
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::http::extract::Query;
+use crate::http::extract::{Json, Query};
 use crate::services::Caller;
 use crate::services::households::{self, HouseholdFilter};
 
@@ -61,6 +61,21 @@ pub async fn detail(
 ) -> ApiResult<web::Json<HouseholdDetail>> {
     Ok(web::Json(
         households::detail(&state.db, &caller, id.into_inner()).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/households/{id}/exit", params(("id" = i64, Path, description = "household id")), request_body = HouseholdExit,
+    responses((status = 200, body = HouseholdDetail), (status = 400, description = "bad_request: no reason, or effective_from before the current quarter or over a year ahead"), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: already left pairing")))]
+/// Takes a household out of pairing from a date (已脱贫 / removed from the ledger).
+pub async fn exit(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: Json<HouseholdExit>,
+) -> ApiResult<web::Json<HouseholdDetail>> {
+    let body = body.into_inner();
+    Ok(web::Json(
+        households::exit(&state.db, &caller, id.into_inner(), &body).await?,
     ))
 }
 

@@ -22,6 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/devices", web::get().to(auth::list_devices))
         .route("/households", web::get().to(households::list))
         .route("/households/{id}", web::get().to(households::detail))
+        .route("/households/{id}/exit", web::post().to(households::exit))
         .route("/ledger/import", web::post().to(ledger::import))
         .route("/ledger/export", web::get().to(ledger::export))
         .route(
