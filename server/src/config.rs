@@ -51,6 +51,9 @@ pub struct Settings {
     pub decode_jpeg_pixels: bool,
     /// A record whose device time is later than its receipt by more than this is flagged.
     pub clock_tolerance_secs: i64,
+    /// A visit signed more than this many days after the date it claims is flagged
+    /// `entered_late` (it still counts; the office sees it).
+    pub late_entry_days: i64,
     /// How long a login token lives.
     pub token_ttl_hours: i64,
     /// How long an enrollment code handed out by a town office stays valid.
@@ -77,6 +80,7 @@ impl Default for Settings {
             full_decode_limit_bytes: 32 * 1024 * 1024,
             decode_jpeg_pixels: false,
             clock_tolerance_secs: 600,
+            late_entry_days: 7,
             token_ttl_hours: 24 * 30,
             enrollment_ttl_days: 30,
             upload_expiry_days: 30,

@@ -552,6 +552,7 @@ fn plan_fresh(
             flags.push(kind.to_string());
             anomalies.push(anomaly(env, kind, detail));
         }
+        flags.extend(dating_flags(env, settings).into_iter().map(str::to_string));
         let status = if missing.is_empty() {
             ACCEPTED
         } else {
@@ -620,7 +621,9 @@ fn plan_fresh(
             (
                 &req.records[c.index].record,
                 ack.status == AckStatus::Accepted,
-                ack.flags.iter().any(|f| f == "clock_ahead"),
+                ack.flags
+                    .iter()
+                    .any(|f| f == "clock_ahead" || f == DATED_AFTER_SIGNING),
             )
         })
         .collect();
@@ -649,6 +652,31 @@ fn plan_fresh(
         acks,
     })
 }
+/// A visit dated after the record was signed: a visit cannot be recorded before it
+/// happens, so its time was typed wrong or the device's clock was behind. Like a clock
+/// ahead of the server's, it is flagged and does not count.
+pub const DATED_AFTER_SIGNING: &str = "dated_after_signing";
+
+/// A visit signed more than `late_entry_days` after the date it claims: it counts, but
+/// the office sees it was entered late (visits written up at quarter end from memory are
+/// what the seeds call 弄虚作假 when they never happened).
+pub const ENTERED_LATE: &str = "entered_late";
+
+/// The flags of a visit's own dates against its signing time (device clock).
+fn dating_flags(env: &RecordEnvelope, settings: &Settings) -> Vec<&'static str> {
+    let Some(visit) = env.visit.as_ref() else {
+        return Vec::new();
+    };
+    let mut flags = Vec::new();
+    if (visit.at - env.created_at).num_seconds() > settings.clock_tolerance_secs {
+        flags.push(DATED_AFTER_SIGNING);
+    }
+    if (env.created_at - visit.at).num_days() > settings.late_entry_days {
+        flags.push(ENTERED_LATE);
+    }
+    flags
+}
+
 fn anomaly(env: &RecordEnvelope, kind: &str, detail: String) -> device_anomaly::ActiveModel {
     device_anomaly::ActiveModel {
         device_id: Set(env.device_id),

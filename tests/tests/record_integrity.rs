@@ -1,8 +1,11 @@
+//! What a record may claim about other records and about its own time.
+//!
 //! Voids and amendments act only on their author's own visits: a helper who can see
 //! another helper's visit (a second helper reads the first helper's record ids on the
 //! quarterly sheet) must not be able to withdraw or move it, in whichever order the
 //! records arrive. And a photo first used by a visit that was later voided counts on
-//! the visit recorded again with it.
+//! the visit recorded again with it. A visit dated after it was signed does not count;
+//! one signed long after its date counts, flagged as entered late.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,8 +15,9 @@
 
 use bangfu_server::db_test;
 use bangfu_server::entities::visit_fact;
+use bangfu_shared::VisitKind;
 use bangfu_shared::sync::AckStatus;
-use bangfu_shared::visit::{RecordType, SignedRecord};
+use bangfu_shared::visit::{RecordType, SignedRecord, VisitBody};
 use bangfu_tests::TestDb;
 use bangfu_tests::field::{Device, jpeg, png, upload};
 use bangfu_tests::scenario::Field;
@@ -230,4 +234,50 @@ async fn photo_after_void(t: &TestDb) {
         AckStatus::Accepted
     );
     assert!(fact(t, third.record.id).await.2);
+}
+
+db_test!(
+    visits_dated_after_signing_or_entered_late_are_flagged,
+    dating
+);
+async fn dating(t: &TestDb) {
+    let mut f = Field::new(t).await;
+    let h = f.household;
+    let signed = chrono::Utc::now();
+    let records: Vec<SignedRecord> = [
+        signed - chrono::Duration::days(20),
+        signed + chrono::Duration::days(1),
+        signed - chrono::Duration::days(2),
+    ]
+    .into_iter()
+    .map(|at| {
+        let mut v = VisitBody::new(VisitKind::Phone, at);
+        v.notes = Some("电话了解近况".into());
+        f.device
+            .sign_at(h, RecordType::Visit, Some(v), None, None, signed)
+    })
+    .collect();
+    let acks = f.push(&records).await.acks;
+    assert!(
+        acks.iter().all(|a| a.status == AckStatus::Accepted),
+        "{acks:?}"
+    );
+    assert_eq!(acks[0].flags, ["entered_late"]);
+    assert_eq!(acks[1].flags, ["dated_after_signing"]);
+    assert!(acks[2].flags.is_empty(), "{:?}", acks[2]);
+    let mut counted = Vec::new();
+    for r in &records {
+        let fact = visit_fact::Entity::find()
+            .filter(visit_fact::Column::RecordId.eq(r.record.id.to_string()))
+            .one(&t.db)
+            .await
+            .unwrap()
+            .unwrap();
+        counted.push(!fact.clock_flag);
+    }
+    assert_eq!(
+        counted,
+        [true, false, true],
+        "a late entry counts; a visit dated after its signing does not"
+    );
 }
