@@ -285,8 +285,12 @@ impl VisitBody {
                 return invalid("a family change needs the person's name");
             }
         }
-        for p in &self.photos {
+        for (i, p) in self.photos.iter().enumerate() {
             check_hash(&p.sha256, "photo sha256")?;
+            // One picture listed twice would pass for two photos of the visit.
+            if self.photos[..i].iter().any(|q| q.sha256 == p.sha256) {
+                return invalid("the same photo appears twice in a visit");
+            }
         }
         match &self.household_signature {
             Some(HouseholdSignature::Witness {
@@ -678,6 +682,21 @@ mod tests {
             back.canonical_bytes().unwrap(),
             e.canonical_bytes().unwrap()
         );
+    }
+
+    #[test]
+    fn a_photo_listed_twice_is_refused() {
+        let photo = PhotoRef {
+            sha256: "ab".repeat(32),
+            bytes: 10,
+            width: 4,
+            height: 3,
+        };
+        let mut v = VisitBody::new(VisitKind::Phone, at());
+        v.photos = vec![photo.clone()];
+        assert_eq!(v.validate(), Ok(()));
+        v.photos.push(photo);
+        assert!(matches!(v.validate(), Err(VisitError::Invalid(m)) if m.contains("twice")));
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl ApiClient {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::Field {
                 field: "server",
-                message: format!("`{base}` is not an http:// URL"),
+                problem: crate::error::FieldProblem::NotAUrl(base),
             });
         }
         let http = reqwest::Client::builder()

@@ -88,6 +88,19 @@ impl HouseholdOverview {
     }
 }
 
+/// How far ahead of the device clock a visit time may be: clocks of two devices differ
+/// by a few minutes; a time beyond that is a typing error (or a fabrication).
+pub const FUTURE_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// Refuses a visit time later than `now` + [`FUTURE_TOLERANCE`]. Only the client checks
+/// this: the server's validation also reads old records, and its own clock is another.
+pub fn check_not_future(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+    if at > now + FUTURE_TOLERANCE {
+        return Err(ClientError::FutureTime { at });
+    }
+    Ok(())
+}
+
 /// Today's date where the helper works (UTC+8).
 pub fn today(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&local_offset()).date_naive()
@@ -186,7 +199,7 @@ impl Client {
     pub async fn households(&self, now: DateTime<Utc>) -> Result<Vec<HouseholdOverview>> {
         let identity = self.identity().await?;
         let policy = self.policy().await?;
-        let contacts = self.store.last_contacts().await?;
+        let contacts = self.store.last_contacts(now + FUTURE_TOLERANCE).await?;
         let today = today(now);
         let helper_id = identity.helper.as_ref().map(|h| h.id);
         let households = self.store.households().await?;
@@ -271,6 +284,10 @@ impl Client {
         draft: &VisitDraft,
         now: DateTime<Utc>,
     ) -> Result<SignedRecord> {
+        // The same check the form shows: it names a lapsed signature and a future time.
+        if let Some(e) = draft.missing(now) {
+            return Err(e);
+        }
         let body = draft.to_body()?;
         let reason = Some(draft.reason.trim().to_string()).filter(|r| !r.is_empty());
         self.record_visit(
@@ -292,12 +309,11 @@ impl Client {
         draft_id: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Result<SignedRecord> {
+        check_not_future(body.at, now)?;
         body.ready_to_sign()?;
         for hash in body.referenced_hashes() {
             if !self.store.has_file(&hash).await? || !self.photos.verify(&hash) {
-                return Err(ClientError::Refused(format!(
-                    "image {hash} is missing from the local store; attach it again"
-                )));
+                return Err(ClientError::ImageMissing(hash));
             }
         }
         let (record_type, target_id, reason) = match amends {
@@ -313,6 +329,17 @@ impl Client {
                     return Err(ClientError::Refused(
                         "an amendment cannot move a visit to another household".into(),
                     ));
+                }
+                // The household's signature attests the content it was given on: carried
+                // over onto changed content, it would attest what the household never saw.
+                if let Some(signed) = &original.current.signed.record.visit
+                    && body.household_signature.is_some()
+                    && body.household_signature == signed.household_signature
+                {
+                    let changed = crate::draft::attested_changes(signed, &body);
+                    if !changed.is_empty() {
+                        return Err(ClientError::ResignNeeded(changed));
+                    }
                 }
                 (RecordType::Amendment, Some(original.visit_id), reason)
             }
@@ -340,7 +367,7 @@ impl Client {
         if reason.trim().is_empty() {
             return Err(ClientError::Field {
                 field: "reason",
-                message: "a void needs a reason".into(),
+                problem: crate::error::FieldProblem::VoidReasonMissing,
             });
         }
         let original = self.original_visit(visit_id).await?;

@@ -5,6 +5,13 @@
 //!
 //! List fields take one entry per `;` (or `；`); deliveries are `ITEM:YUAN[:OCCASION]`
 //! and family changes `KIND:NAME` — the same syntax as the headless command's flags.
+//! Times and amounts accept the full-width digits and punctuation a Chinese input method
+//! types ([`half_width`]).
+//!
+//! An amendment starts from the original's content and its household signature. That
+//! signature attests the time, the kind, the deliveries and the family changes
+//! ([`attested_changes`]): once one of them differs, the carried-over signature lapses
+//! and the household (or the witness) must sign again.
 
 use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{
@@ -16,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::local_offset;
-use crate::error::{ClientError, Result};
+use crate::error::{ClientError, FieldProblem, Result};
 use crate::signature_pad::SignaturePad;
 
 /// How the household signs, while the form is being filled.
@@ -64,6 +71,10 @@ pub struct VisitDraft {
     pub witness_name: String,
     pub witness_role: String,
     pub witness_reason: String,
+    /// An amendment's original content, as the household signed it: its signature is
+    /// carried over only while what it attests is unchanged ([`Self::resign_needed`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_content: Option<Box<VisitBody>>,
 }
 
 impl VisitDraft {
@@ -90,6 +101,7 @@ impl VisitDraft {
             witness_name: String::new(),
             witness_role: String::new(),
             witness_reason: String::new(),
+            signed_content: None,
         }
     }
 
@@ -151,11 +163,61 @@ impl VisitDraft {
             }
             None => {}
         }
+        if body.household_signature.is_some() {
+            d.signed_content = Some(Box::new(body.clone()));
+        }
         d
     }
 
-    /// The household's signature as the form stands, if it is complete.
+    /// The household's signature as the form stands, if it is complete and still attests
+    /// the content: an amendment's carried-over signature lapses once the time, kind,
+    /// deliveries or family changes differ from what the household signed.
     pub fn household_signature(&self) -> Option<HouseholdSignature> {
+        if self.resign_needed().is_empty() {
+            self.entered_signature()
+        } else {
+            None
+        }
+    }
+
+    /// What an amendment changed of the content its carried-over household signature
+    /// attests (codes as in [`attested_changes`]); empty when nothing, or when the
+    /// household has signed again.
+    pub fn resign_needed(&self) -> Vec<&'static str> {
+        let Some(signed) = &self.signed_content else {
+            return Vec::new();
+        };
+        let carried = self.entered_signature();
+        if carried.is_none() || carried != signed.household_signature {
+            return Vec::new();
+        }
+        let mut changed = Vec::new();
+        if self.kind != signed.kind {
+            changed.push("kind");
+        }
+        if !parse_local_time(&self.at).is_ok_and(|t| same_minute(t, signed.at)) {
+            changed.push("at");
+        }
+        let deliveries: Result<Vec<Delivery>> = split_list(&self.deliveries)
+            .iter()
+            .map(|s| parse_delivery(s))
+            .collect();
+        if !deliveries.is_ok_and(|d| same_deliveries(&d, &signed.deliveries)) {
+            changed.push("deliveries");
+        }
+        let family: Result<Vec<FamilyChange>> = split_list(&self.family_changes)
+            .iter()
+            .map(|s| parse_family_change(s))
+            .collect();
+        if !family.is_ok_and(|f| same_family(&f, &signed.family_changes)) {
+            changed.push("family_changes");
+        }
+        changed
+    }
+
+    /// The household's signature as entered on the form, before any check of what it
+    /// attests.
+    fn entered_signature(&self) -> Option<HouseholdSignature> {
         if self.kind == VisitKind::Phone {
             return None;
         }
@@ -172,14 +234,30 @@ impl VisitDraft {
                 let filled = [&self.witness_name, &self.witness_role, &self.witness_reason]
                     .iter()
                     .all(|s| !s.trim().is_empty());
-                filled.then(|| HouseholdSignature::Witness {
+                if !filled {
+                    return None;
+                }
+                let witness = HouseholdSignature::Witness {
                     name: self.witness_name.trim().to_string(),
                     role: self.witness_role.trim().to_string(),
                     reason: self.witness_reason.trim().to_string(),
-                    image_sha256: None,
-                })
+                    image_sha256: self.signature_image.clone(),
+                };
+                // The witness signs on the pad like the household would: a name typed by
+                // the helper alone is no mark of anyone. An amendment of a visit recorded
+                // before this rule keeps its unmarked witness as it was.
+                let carried = self
+                    .signed_content
+                    .as_ref()
+                    .is_some_and(|b| b.household_signature.as_ref() == Some(&witness));
+                (self.signature_image.is_some() || carried).then_some(witness)
             }
         }
+    }
+
+    /// The local (UTC+8) date of the visit time as typed, if it parses.
+    pub fn visit_day(&self) -> Option<chrono::NaiveDate> {
+        parse_local_time(&self.at).ok().map(crate::client::today)
     }
 
     /// The visit this form describes; an error names the field to fix. The household
@@ -205,13 +283,83 @@ impl VisitDraft {
         Ok(body)
     }
 
-    /// What still stops the helper from signing, in the helper's terms; `None` when ready.
-    pub fn missing(&self) -> Option<ClientError> {
-        match self.to_body() {
-            Err(e) => Some(e),
-            Ok(body) => body.ready_to_sign().err().map(ClientError::from),
+    /// What still stops the helper from signing at `now`, in the helper's terms; `None`
+    /// when ready.
+    pub fn missing(&self, now: DateTime<Utc>) -> Option<ClientError> {
+        let body = match self.to_body() {
+            Err(e) => return Some(e),
+            Ok(body) => body,
+        };
+        if let Err(e) = crate::client::check_not_future(body.at, now) {
+            return Some(e);
+        }
+        match body.ready_to_sign() {
+            Err(bangfu_shared::visit::VisitError::MissingHouseholdSignature) => {
+                let changed = self.resign_needed();
+                Some(if changed.is_empty() {
+                    bangfu_shared::visit::VisitError::MissingHouseholdSignature.into()
+                } else {
+                    ClientError::ResignNeeded(changed)
+                })
+            }
+            Err(e) => Some(e.into()),
+            Ok(()) => None,
         }
     }
+}
+
+/// What `new` changed of the content a household signature on `signed` attests: `kind`,
+/// `at` (to the minute, as forms show it), `deliveries`, `family_changes` (each as a
+/// set: order is not content). The helper's own findings and notes are not attested.
+pub fn attested_changes(signed: &VisitBody, new: &VisitBody) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if signed.kind != new.kind {
+        changed.push("kind");
+    }
+    if !same_minute(signed.at, new.at) {
+        changed.push("at");
+    }
+    if !same_deliveries(&signed.deliveries, &new.deliveries) {
+        changed.push("deliveries");
+    }
+    if !same_family(&signed.family_changes, &new.family_changes) {
+        changed.push("family_changes");
+    }
+    changed
+}
+
+fn same_minute(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    a.timestamp().div_euclid(60) == b.timestamp().div_euclid(60)
+}
+
+fn same_deliveries(a: &[Delivery], b: &[Delivery]) -> bool {
+    let key = |v: &[Delivery]| {
+        let mut k: Vec<(String, i64, Option<&'static str>)> = v
+            .iter()
+            .map(|d| {
+                (
+                    d.item.trim().to_string(),
+                    d.value_fen,
+                    d.occasion.map(|o| o.code()),
+                )
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    key(a) == key(b)
+}
+
+fn same_family(a: &[FamilyChange], b: &[FamilyChange]) -> bool {
+    let key = |v: &[FamilyChange]| {
+        let mut k: Vec<(&'static str, String)> = v
+            .iter()
+            .map(|c| (c.kind.code(), c.name.trim().to_string()))
+            .collect();
+        k.sort();
+        k
+    };
+    key(a) == key(b)
 }
 
 /// Splits a list field on `;`, `；` or newlines, dropping empty entries.
@@ -223,11 +371,11 @@ pub fn split_list(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// Parses `ITEM:YUAN[:OCCASION]` (full-width `：` accepted): `月饼:88:中秋`.
+/// Parses `ITEM:YUAN[:OCCASION]` (full-width `：` and digits accepted): `月饼:88:中秋`.
 pub fn parse_delivery(s: &str) -> Result<Delivery> {
-    let bad = |m: String| ClientError::Field {
+    let bad = |problem: FieldProblem| ClientError::Field {
         field: "deliveries",
-        message: m,
+        problem,
     };
     let parts: Vec<&str> = s.split([':', '：']).map(str::trim).collect();
     let (item, yuan, occasion) = match parts.as_slice() {
@@ -236,16 +384,12 @@ pub fn parse_delivery(s: &str) -> Result<Delivery> {
             (rest.join(":"), *yuan, occ.parse::<Occasion>().ok())
         }
         [rest @ .., yuan] if rest.len() >= 2 => (rest.join(":"), *yuan, None),
-        _ => {
-            return Err(bad(format!(
-                "`{s}`: write ITEM:YUAN or ITEM:YUAN:OCCASION, e.g. 月饼:88:中秋"
-            )));
-        }
+        _ => return Err(bad(FieldProblem::DeliveryFormat(s.to_string()))),
     };
     if item.is_empty() {
-        return Err(bad(format!("`{s}`: the item is missing")));
+        return Err(bad(FieldProblem::ItemMissing(s.to_string())));
     }
-    let value_fen = parse_yuan(yuan).map_err(|e| bad(e.to_string()))?;
+    let value_fen = parse_yuan(&half_width(yuan)).map_err(|e| bad(FieldProblem::Rule(e)))?;
     Ok(Delivery {
         item,
         value_fen,
@@ -255,24 +399,38 @@ pub fn parse_delivery(s: &str) -> Result<Delivery> {
 
 /// Parses `KIND:NAME` (`birth:张小宝`, `出生:张小宝`).
 pub fn parse_family_change(s: &str) -> Result<FamilyChange> {
-    let bad = |m: String| ClientError::Field {
+    let bad = |problem: FieldProblem| ClientError::Field {
         field: "family_changes",
-        message: m,
+        problem,
     };
     let (kind, name) = s
         .split_once([':', '：'])
-        .ok_or_else(|| bad(format!("`{s}`: write KIND:NAME, e.g. birth:张小宝")))?;
-    let kind: FamilyChangeKind = kind
-        .parse()
-        .map_err(|e: bangfu_shared::visit::VisitError| bad(e.to_string()))?;
+        .ok_or_else(|| bad(FieldProblem::FamilyFormat(s.to_string())))?;
+    let kind: FamilyChangeKind = kind.parse().map_err(|e| bad(FieldProblem::Rule(e)))?;
     let name = name.trim();
     if name.is_empty() {
-        return Err(bad(format!("`{s}`: the person's name is missing")));
+        return Err(bad(FieldProblem::NameMissing(s.to_string())));
     }
     Ok(FamilyChange {
         kind,
         name: name.to_string(),
     })
+}
+
+/// Full-width digits and punctuation as a Chinese input method types them (`０-９`,
+/// `－`, `：`, `．`, the ideographic space) turned into their ASCII forms, for times and
+/// amounts.
+pub fn half_width(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
+            '－' => '-',
+            '：' => ':',
+            '．' => '.',
+            '\u{3000}' => ' ',
+            other => other,
+        })
+        .collect()
 }
 
 /// Formats a time for forms and lists: UTC+8, minutes.
@@ -285,7 +443,8 @@ pub fn format_local(t: DateTime<Utc>) -> String {
 /// Parses a time typed by the helper: `2026-03-01 08:30` (UTC+8), with `T` or seconds,
 /// or a full RFC 3339 time with its own offset.
 pub fn parse_local_time(s: &str) -> Result<DateTime<Utc>> {
-    let t = s.trim();
+    let wide = half_width(s);
+    let t = wide.trim();
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.with_timezone(&Utc));
     }
@@ -303,7 +462,7 @@ pub fn parse_local_time(s: &str) -> Result<DateTime<Utc>> {
     }
     Err(ClientError::Field {
         field: "at",
-        message: format!("`{s}` is not a time: write 2026-03-01 08:30"),
+        problem: FieldProblem::NotATime(s.to_string()),
     })
 }
 
@@ -331,6 +490,14 @@ mod tests {
     }
 
     #[test]
+    fn full_width_digits_and_punctuation_are_accepted() {
+        let t = parse_local_time("２０２６－０３－０１\u{3000}０８：３０").unwrap();
+        assert_eq!(t, parse_local_time("2026-03-01 08:30").unwrap());
+        let d = parse_delivery("月饼：８８．５：中秋").unwrap();
+        assert_eq!((d.value_fen, d.occasion), (8850, Some(Occasion::Zhongqiu)));
+    }
+
+    #[test]
     fn family_changes_parse_codes_and_chinese() {
         assert_eq!(
             parse_family_change("出生:张小宝").unwrap().kind,
@@ -351,14 +518,42 @@ mod tests {
     #[test]
     fn home_visit_draft_needs_a_household_signature() {
         let mut d = VisitDraft::new(1, VisitKind::Home, Utc::now());
-        assert!(matches!(d.missing(), Some(ClientError::Visit(_))));
+        assert!(matches!(d.missing(Utc::now()), Some(ClientError::Visit(_))));
         d.signature_method = SignatureMethod::Witness;
         d.witness_name = "王五".into();
         d.witness_role = "村公证人".into();
         d.witness_reason = "户主不识字".into();
-        assert!(d.missing().is_none());
+        assert!(
+            d.missing(Utc::now()).is_some(),
+            "the witness has not signed on the pad yet"
+        );
+        d.signature_image = Some("ab".repeat(32));
+        assert!(d.missing(Utc::now()).is_none());
+        assert!(matches!(
+            d.household_signature(),
+            Some(HouseholdSignature::Witness {
+                image_sha256: Some(_),
+                ..
+            })
+        ));
         d.kind = VisitKind::Phone;
         assert!(d.to_body().unwrap().household_signature.is_none());
+    }
+
+    #[test]
+    fn amending_keeps_the_witness_mark_and_an_old_unmarked_witness() {
+        let witness = |image: Option<String>| HouseholdSignature::Witness {
+            name: "王五".into(),
+            role: "村公证人".into(),
+            reason: "户主不识字".into(),
+            image_sha256: image,
+        };
+        let mut body = VisitBody::new(VisitKind::Home, Utc::now());
+        for sig in [witness(Some("cd".repeat(32))), witness(None)] {
+            body.household_signature = Some(sig.clone());
+            let d = VisitDraft::amending(Uuid::now_v7(), 1, &body);
+            assert_eq!(d.household_signature(), Some(sig));
+        }
     }
 
     #[test]

@@ -10,17 +10,18 @@ pub enum ClientError {
     #[error("local store: {0}")]
     Store(#[from] sea_orm::DbErr),
     /// A file or directory could not be read or written.
-    #[error("{path}: {error}")]
+    #[error("{error}: {path}")]
     Io {
         path: PathBuf,
         error: std::io::Error,
     },
-    /// A file given as a photo or signature is not a decodable image.
-    #[error("{path}: not a readable image ({reason}); it was not attached")]
+    /// A file given as a photo or signature is not a decodable image. The reason comes
+    /// before the path: a long path would push it off a narrow status line.
+    #[error("not a readable image ({reason}); it was not attached: {path}")]
     NotAnImage { path: PathBuf, reason: String },
     /// A photo is larger than the configured limit.
     #[error(
-        "{path}: {size_mb:.1} MB is over the {limit_mb:.0} MB photo limit; it was not attached"
+        "{size_mb:.1} MB is over the {limit_mb:.0} MB photo limit; it was not attached: {path}"
     )]
     PhotoTooLarge {
         path: PathBuf,
@@ -30,12 +31,28 @@ pub enum ClientError {
     /// A record or a form does not satisfy the visit rules.
     #[error(transparent)]
     Visit(#[from] bangfu_shared::visit::VisitError),
+    /// An amendment changes what the household's signature attests (the time, the kind
+    /// of visit, the deliveries, the family changes: codes `at`, `kind`, `deliveries`,
+    /// `family_changes`) yet carries the old signature. The household signed the old
+    /// content, so it must sign again.
+    #[error(
+        "the amendment changes what the household signed ({}); the household must sign again",
+        .0.join(", ")
+    )]
+    ResignNeeded(Vec<&'static str>),
+    /// A visit time later than now (beyond the clock tolerance): a visit is recorded
+    /// after it happened, and a future time would count as a contact in advance.
+    #[error("the visit time {at} is in the future: correct it")]
+    FutureTime { at: chrono::DateTime<chrono::Utc> },
     /// A form field could not be understood.
-    #[error("{field}: {message}")]
+    #[error("{field}: {problem}")]
     Field {
         field: &'static str,
-        message: String,
+        problem: FieldProblem,
     },
+    /// An image a visit names is not (or no longer intact) in the local store.
+    #[error("image {0} is missing from the local store; attach it again")]
+    ImageMissing(String),
     /// The server answered with an error body.
     #[error("server: {message} ({code}, HTTP {status})")]
     Server {
@@ -71,6 +88,36 @@ pub enum ClientError {
         "the server no longer accepts this device's session: run `bangfu login` again (nothing on the device is lost)"
     )]
     SessionExpired,
+}
+
+/// What is wrong with what the helper typed in a field: English for the headless
+/// commands ([`std::fmt::Display`]), the interface's words via [`crate::i18n::Lang::error`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldProblem {
+    /// Not a time (the text as typed).
+    #[error("`{0}` is not a time: write 2026-03-01 08:30")]
+    NotATime(String),
+    /// A delivery not written `ITEM:YUAN[:OCCASION]`.
+    #[error("`{0}`: write ITEM:YUAN or ITEM:YUAN:OCCASION, e.g. 月饼:88:中秋")]
+    DeliveryFormat(String),
+    /// A delivery without the item.
+    #[error("`{0}`: the item is missing")]
+    ItemMissing(String),
+    /// A family change not written `KIND:NAME`.
+    #[error("`{0}`: write KIND:NAME, e.g. birth:张小宝")]
+    FamilyFormat(String),
+    /// A family change without the person's name.
+    #[error("`{0}`: the person's name is missing")]
+    NameMissing(String),
+    /// An amount or a code the shared rules refuse (`BadAmount`, `UnknownCode`).
+    #[error(transparent)]
+    Rule(bangfu_shared::visit::VisitError),
+    /// A void without a reason.
+    #[error("a void needs a reason")]
+    VoidReasonMissing,
+    /// A server address that is not an http(s) URL.
+    #[error("`{0}` is not an http:// URL")]
+    NotAUrl(String),
 }
 
 impl ClientError {

@@ -125,6 +125,28 @@ pub struct Texts {
     pub needs_household_signature: &'static str,
     pub colon: &'static str,
     pub photos_required: &'static str,
+    /// The pad's title when the witness signs in the household's stead.
+    pub pad_title_witness: &'static str,
+    /// How to type a visit time.
+    pub hint_time: &'static str,
+    /// A photo already on another visit; `{}` is that visit's MM-DD.
+    pub photo_reused: &'static str,
+    /// Beside an amendment's lapsed household signature.
+    pub resign_short: &'static str,
+    /// Before the list of changed attested fields.
+    pub resign_needed: &'static str,
+    pub resign_needed_end: &'static str,
+    /// Before a visit time that lies in the future.
+    pub future_time: &'static str,
+    /// Before the reason a draft save failed (the form stays open).
+    pub draft_not_saved: &'static str,
+    pub again_esc_discards: &'static str,
+    pub again_quit_discards: &'static str,
+    pub changes_discarded: &'static str,
+    pub sign_failed: &'static str,
+    /// Asked before a draft of another day is continued; `{}` is its MM-DD.
+    pub resume_question: &'static str,
+    pub resume_choices: &'static str,
 }
 
 static ZH: Texts = Texts {
@@ -222,6 +244,20 @@ static ZH: Texts = Texts {
     needs_household_signature: "入户走访须先由农户（或见证人）签字，才能由帮扶人签名完成",
     colon: "：",
     photos_required: "本县政策：入户走访至少需要照片张数",
+    pad_title_witness: "见证人签字板：按住鼠标（或触屏）书写",
+    hint_time: "如 2026-03-01 08:30（北京时间）",
+    photo_reused: "⚠ 此照片已用于 {} 的另一次走访，服务器不会重复计数，请换一张",
+    resign_short: "内容已改须重签",
+    resign_needed: "更正改动了农户签字确认的内容：",
+    resign_needed_end: "。须农户重新签字（或见证人重新确认）",
+    future_time: "走访时间晚于当前时间，请改正：",
+    draft_not_saved: "草稿未保存：",
+    again_esc_discards: "。再按 Esc 放弃本次修改并返回",
+    again_quit_discards: "。再按 Ctrl+C 放弃修改并退出",
+    changes_discarded: "未保存的修改已放弃",
+    sign_failed: "未签名：",
+    resume_question: "继续 {} 的草稿？",
+    resume_choices: "y 继续  n 新建  Esc 取消",
 };
 
 static EN: Texts = Texts {
@@ -319,6 +355,20 @@ static EN: Texts = Texts {
     needs_household_signature: "a home visit needs the household's signature (or a witness) before you sign it",
     colon: ": ",
     photos_required: "county policy: photos a home visit needs to count",
+    pad_title_witness: "Witness signature pad: draw with the mouse or touch",
+    hint_time: "YYYY-MM-DD HH:MM (UTC+8)",
+    photo_reused: "⚠ this photo is already on the visit of {}: the server will not count it twice; use another",
+    resign_short: "content changed: sign again",
+    resign_needed: "the amendment changes what the household signed: ",
+    resign_needed_end: "; the household must sign again (or the witness confirm again)",
+    future_time: "the visit time is in the future, correct it: ",
+    draft_not_saved: "draft NOT saved: ",
+    again_esc_discards: "; press Esc again to discard the changes",
+    again_quit_discards: "; press Ctrl+C again to quit without them",
+    changes_discarded: "unsaved changes discarded",
+    sign_failed: "not signed: ",
+    resume_question: "Continue the draft of {}?",
+    resume_choices: "y continue  n new form  Esc cancel",
 };
 
 impl Lang {
@@ -357,14 +407,127 @@ impl Lang {
         }
     }
 
-    /// An error in the helper's language where the interface has its own words for it.
+    /// An error in the helper's language. English is the errors' own text; Chinese puts
+    /// the reason first and any long path last, so a narrow status line keeps the reason.
     pub fn error(self, e: &crate::error::ClientError) -> String {
+        use crate::error::ClientError as E;
         use bangfu_shared::visit::VisitError;
+        let t = self.texts();
         match e {
-            crate::error::ClientError::Visit(VisitError::MissingHouseholdSignature) => {
-                self.texts().needs_household_signature.to_string()
+            E::Visit(VisitError::MissingHouseholdSignature) => {
+                t.needs_household_signature.to_string()
             }
-            other => other.to_string(),
+            E::ResignNeeded(fields) => {
+                let names: Vec<&str> = fields.iter().map(|f| self.field_name(f)).collect();
+                let sep = if self == Lang::Zh { "、" } else { ", " };
+                format!(
+                    "{}{}{}",
+                    t.resign_needed,
+                    names.join(sep),
+                    t.resign_needed_end
+                )
+            }
+            E::FutureTime { at } => {
+                format!("{}{}", t.future_time, crate::draft::format_local(*at))
+            }
+            other if self == Lang::En => other.to_string(),
+            E::Store(err) => format!("本机数据库出错：{err}"),
+            E::Io { path, error } => format!("读写文件失败（{error}）：{}", path.display()),
+            E::NotAnImage { path, reason } => {
+                format!("不是可读的图片，未添加（{reason}）：{}", path.display())
+            }
+            E::PhotoTooLarge {
+                path,
+                size_mb,
+                limit_mb,
+            } => format!(
+                "照片 {size_mb:.1} MB，超过 {limit_mb:.0} MB 上限，未添加：{}",
+                path.display()
+            ),
+            E::Visit(v) => self.visit_error(v),
+            E::Field { field, problem } => {
+                let name = self.field_name(field);
+                let name = if name.is_empty() { *field } else { name };
+                format!("{name}：{}", self.field_problem(problem))
+            }
+            E::ImageMissing(hash) => {
+                format!(
+                    "本机找不到图片 {}…，请重新添加",
+                    &hash[..12.min(hash.len())]
+                )
+            }
+            E::Server {
+                status,
+                code,
+                message,
+            } => format!("服务器拒绝：{message}（{code}，HTTP {status}）"),
+            E::Network(m) => format!("网络不通：{m}"),
+            E::NotLoggedIn => "本机尚未登录：请先联网登录".into(),
+            E::NotAHelper => "此账号不是帮扶责任人账号，不能记录走访".into(),
+            E::NotFound { what, id } => {
+                let what = match *what {
+                    "household" => "帮扶户",
+                    "visit" => "走访记录",
+                    "draft" => "草稿",
+                    other => other,
+                };
+                format!("本机没有此{what}：{id}")
+            }
+            E::Refused(m) => format!("不允许：{m}"),
+            E::Key { path, reason } => format!("设备密钥出错（{reason}）：{}", path.display()),
+            E::Corrupt(m) => format!("本机数据无法读取：{m}"),
+            E::SessionExpired => "服务器不再接受本机的登录：请重新登录（本机数据不会丢失）".into(),
+        }
+    }
+
+    fn visit_error(self, e: &bangfu_shared::visit::VisitError) -> String {
+        use bangfu_shared::visit::VisitError as V;
+        match e {
+            V::MissingHouseholdSignature => self.texts().needs_household_signature.to_string(),
+            V::BadAmount(s) => format!("“{s}”不是金额（元），如 50 或 12.50"),
+            V::UnknownCode { kind, value, known } => {
+                let kind = match *kind {
+                    "occasion" => "节日",
+                    "family change" => "家庭变化类型",
+                    "policy" => "政策",
+                    other => other,
+                };
+                format!("不认识的{kind}“{value}”（可用：{known}）")
+            }
+            V::Invalid(m) => format!("记录不合规：{m}"),
+            V::NotCanonical(m) => format!("记录无法规范化：{m}"),
+        }
+    }
+
+    fn field_problem(self, p: &crate::error::FieldProblem) -> String {
+        use crate::error::FieldProblem as P;
+        match p {
+            P::NotATime(s) => format!("“{s}”不是时间，请写成 2026-03-01 08:30"),
+            P::DeliveryFormat(s) => {
+                format!("“{s}”格式不对，请写成 物品:金额 或 物品:金额:节日，如 月饼:88:中秋")
+            }
+            P::ItemMissing(s) => format!("“{s}”缺少物品名称"),
+            P::FamilyFormat(s) => format!("“{s}”格式不对，请写成 类型:姓名，如 出生:张小宝"),
+            P::NameMissing(s) => format!("“{s}”缺少姓名"),
+            P::Rule(v) => self.visit_error(v),
+            P::VoidReasonMissing => "作废须填写原因".into(),
+            P::NotAUrl(s) => format!("“{s}”不是 http:// 网址"),
+        }
+    }
+
+    /// A form field's label by its code (as errors name fields), or the code itself.
+    pub fn field_name(self, code: &str) -> &'static str {
+        let t = self.texts();
+        match code {
+            "kind" => t.kind,
+            "at" => t.time,
+            "deliveries" => t.deliveries,
+            "family_changes" => t.family_changes,
+            "reason" => t.reason,
+            "policies" => t.policies,
+            "photos" => t.photos,
+            "server" => t.server,
+            _ => "",
         }
     }
 
@@ -563,5 +726,36 @@ impl Lang {
             }
             Some(SubmissionState::Rejected { reason }) => format!("{}{reason}", t.rejected),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ClientError;
+
+    #[test]
+    fn errors_reach_the_helper_in_chinese_with_the_reason_before_the_path() {
+        let bad_time = crate::draft::parse_local_time("明天").unwrap_err();
+        let zh = Lang::Zh.error(&bad_time);
+        assert!(zh.starts_with("时间：") && zh.contains("不是时间"), "{zh}");
+        let bad_delivery = crate::draft::parse_delivery("大米:很多").unwrap_err();
+        assert!(Lang::Zh.error(&bad_delivery).contains("不是金额"));
+        let void = ClientError::Field {
+            field: "reason",
+            problem: crate::error::FieldProblem::VoidReasonMissing,
+        };
+        assert_eq!(Lang::Zh.error(&void), "更正原因：作废须填写原因");
+
+        let long = std::path::PathBuf::from(format!("/sdcard/{}/IMG_0001.txt", "DCIM/".repeat(20)));
+        let e = ClientError::NotAnImage {
+            path: long,
+            reason: "format unknown".into(),
+        };
+        let zh = Lang::Zh.error(&e);
+        assert!(zh.starts_with("不是可读的图片"), "{zh}");
+        assert!(e.to_string().starts_with("not a readable image"), "{e}");
+        // English stays the errors' own text.
+        assert_eq!(Lang::En.error(&e), e.to_string());
     }
 }

@@ -16,7 +16,7 @@ use bangfu_client::store::{SyncState, VisitRow};
 use bangfu_client::sync::{RetryPolicy, SyncPhase};
 use bangfu_client::{Client, ClientError, DataDir, Limits, LoginParams, SyncOptions, SyncProgress};
 use bangfu_shared::VisitKind;
-use bangfu_shared::visit::{HouseholdSignature, PolicyArea, VisitBody, utc_seconds};
+use bangfu_shared::visit::{HouseholdSignature, PhotoRef, PolicyArea, VisitBody, utc_seconds};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
@@ -314,7 +314,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             if json {
                 let out: Vec<_> = drafts
                     .iter()
-                    .map(|d| json!({"draft": d, "missing": d.missing().map(|e| e.to_string())}))
+                    .map(|d| json!({"draft": d, "missing": d.missing(Utc::now()).map(|e| e.to_string())}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -324,7 +324,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                         d.id,
                         d.household_id,
                         d.kind,
-                        d.missing()
+                        d.missing(Utc::now())
                             .map(|e| e.to_string())
                             .unwrap_or_else(|| "ready".into())
                     );
@@ -432,7 +432,11 @@ async fn apply(
     if fresh || !c.photos.is_empty() {
         let mut photos = Vec::new();
         for p in &c.photos {
-            photos.push(client.attach_photo(p).await?);
+            let photo = client.attach_photo(p).await?;
+            // The same picture given twice (`--photo a.jpg --photo a.jpg`) is one photo.
+            if !photos.iter().any(|x: &PhotoRef| x.sha256 == photo.sha256) {
+                photos.push(photo);
+            }
         }
         body.photos = photos;
     }

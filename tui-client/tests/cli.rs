@@ -434,3 +434,39 @@ fn headless_attendance_sheet() {
     let text = String::from_utf8(bangfu(&data, &["sheet", "show"]).stdout).unwrap();
     assert!(text.contains("待提交"), "{text}");
 }
+
+#[test]
+fn the_same_photo_given_twice_is_one_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let a = write_jpeg(&dir.path().join("a.jpg"), 640, 480);
+    let a = a.to_str().unwrap();
+    let call = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "new",
+            "--household",
+            "2",
+            "--kind",
+            "phone",
+            "--at",
+            "2026-03-10 09:30",
+            "--photo",
+            a,
+            "--photo",
+            a,
+        ],
+    ));
+    assert_eq!(call["status"], "signed");
+    assert_eq!(
+        call["record"]["record"]["visit"]["photos"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "one picture counts as one photo"
+    );
+}

@@ -155,6 +155,12 @@ fn a_home_visit_without_the_household_signature_stays_a_draft() {
         draft.witness_name = "赵村医".into();
         draft.witness_role = "村公证人".into();
         draft.witness_reason = "户主不识字".into();
+        assert!(
+            c.complete_draft(&draft, now()).await.is_err(),
+            "the witness signs on the pad too"
+        );
+        let png = std::fs::read(write_png(&dir.path().join("mark.png"), 80, 30)).unwrap();
+        draft.signature_image = Some(c.attach_signature_png(&png).await.unwrap());
         let signed = c.complete_draft(&draft, now()).await.unwrap();
         assert!(matches!(
             signed.record.visit.unwrap().household_signature,

@@ -7,7 +7,7 @@ mod common;
 
 use bangfu_client::app::{Action, App, Clock, Overlay, Screen, SyncEvent};
 use bangfu_client::i18n::Lang;
-use bangfu_client::sync::{RetryPolicy, SyncPhase, SyncProgress, SyncReport};
+use bangfu_client::sync::{SyncPhase, SyncProgress, SyncReport};
 use bangfu_client::ui::{self, buffer_text};
 use bangfu_client::{Client, DataDir, Limits};
 use bangfu_shared::VisitKind;
@@ -20,20 +20,8 @@ use ratatui::crossterm::event::{
 };
 use ratatui::style::Color;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    app: App,
-}
-
-fn fixture(lang: Lang) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
-    let client = rt.block_on(login(&dir.path().join("data"), Limits::default()));
-    let mut app = App::new(client, rt, lang, Clock::Fixed(now()), (80, 24));
-    app.last_dir = dir.path().to_path_buf();
-    // The fixture's server does not exist: a sync fails at once instead of retrying.
-    app.sync_options.retry = RetryPolicy::once();
-    Fixture { _dir: dir, app }
+fn fixture(lang: Lang) -> AppFixture {
+    app_fixture(lang)
 }
 
 fn terminal(w: u16, h: u16) -> Terminal<TestBackend> {
@@ -331,7 +319,7 @@ fn the_file_chooser_refuses_a_text_file_and_attaches_a_photo_with_a_thumbnail() 
     app.update(Action::Enter);
     let status = app.status.clone().unwrap();
     assert!(
-        status.error && status.text.contains("not a readable image"),
+        status.error && status.text.starts_with("不是可读的图片"),
         "{status:?}"
     );
     assert!(
@@ -553,7 +541,7 @@ fn an_unregistered_device_shows_the_login_screen() {
     app.update(Action::Enter);
     assert!(matches!(app.screen, Screen::Login(_)));
     assert!(
-        app.status.as_ref().unwrap().text.contains("network"),
+        app.status.as_ref().unwrap().text.contains("网络不通"),
         "{:?}",
         app.status
     );
@@ -709,7 +697,7 @@ fn s_syncs_in_the_background_and_a_failure_leaves_the_records_local() {
 }
 
 /// A second helper's sheet for 2026Q1 with two rows, one visit on the first.
-fn second_helper_with_sheet(lang: Lang) -> Fixture {
+fn second_helper_with_sheet(lang: Lang) -> AppFixture {
     let fx = fixture(lang);
     let client = fx.app.client().clone();
     fx.app

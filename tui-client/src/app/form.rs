@@ -49,6 +49,9 @@ pub struct FormState {
     pub photo_cursor: usize,
     /// Changed since the last save.
     pub dirty: bool,
+    /// The draft is in the local store (opened from it, or saved since): only then may
+    /// leaving the form say "draft saved".
+    pub stored: bool,
 }
 
 impl FormState {
@@ -61,6 +64,7 @@ impl FormState {
             policy_cursor: 0,
             photo_cursor: 0,
             dirty: false,
+            stored: false,
         }
     }
 
@@ -228,8 +232,8 @@ impl FormState {
         }
     }
 
-    /// Cycles the household signature method; a signature image of the old method no
-    /// longer applies.
+    /// Cycles the household signature method; a signature image (or pad strokes) of the
+    /// old method no longer applies.
     pub fn cycle_signature_method(&mut self, forward: bool) {
         use SignatureMethod::*;
         let order = [Pad, PaperCard, Witness];
@@ -240,6 +244,8 @@ impl FormState {
         let next = if forward { (i + 1) % 3 } else { (i + 2) % 3 };
         self.draft.signature_method = order[next];
         self.draft.signature_image = None;
+        // Strokes drawn by the household are not the witness's, and the other way round.
+        self.draft.pad = None;
         self.dirty = true;
     }
 

@@ -68,6 +68,11 @@ pub enum Overlay {
     ConfirmSubmit {
         quarter: Quarter,
     },
+    /// Asking whether to continue a household's unfinished draft of another day (its
+    /// visit time is that day's) or to start a fresh form.
+    ResumeDraft {
+        draft: Box<VisitDraft>,
+    },
 }
 
 /// The login screen's fields.
@@ -136,6 +141,9 @@ pub struct App {
     pub last_dir: PathBuf,
     /// When the open form was last saved as a draft.
     last_save: Option<std::time::Instant>,
+    /// The leaving key (Esc, Ctrl+C) whose draft save just failed: pressed again, it
+    /// leaves without the unsaved edits, so a broken store cannot trap the helper.
+    unsaved_leave: Option<Action>,
     /// The background sync, as shown (`s` starts one).
     pub sync: SyncView,
     /// Records on the device by sync state (the title bar shows what is left).
@@ -181,6 +189,7 @@ impl App {
             thumbs: HashMap::new(),
             last_dir,
             last_save: None,
+            unsaved_leave: None,
             sync: SyncView::default(),
             sync_counts: crate::store::SyncCounts::default(),
             sync_options: crate::sync::SyncOptions::default(),

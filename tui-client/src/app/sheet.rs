@@ -19,7 +19,7 @@ impl App {
                 let rows = self.current_sheet().map_or(0, |s| s.sheet.rows.len());
                 self.sheet_selected = self.sheet_selected.min(rows.saturating_sub(1));
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.fail_err(&e),
         }
     }
 
@@ -84,7 +84,7 @@ impl App {
                         self.info(self.lang.sheet().saved);
                         return;
                     }
-                    Err(e) => self.fail(e),
+                    Err(e) => self.fail_err(&e),
                 }
             }
             _ => {}
@@ -97,7 +97,8 @@ impl App {
     }
 
     pub(super) fn update_confirm_submit(&mut self, quarter: Quarter, action: Action) {
-        if !matches!(action, Action::Char('y' | 'Y') | Action::Enter) {
+        // Only `y`, as the dialog says: Enter is pressed too readily to sign with.
+        if !matches!(action, Action::Char('y' | 'Y')) {
             return;
         }
         match self.block(self.client.submit_sheet(quarter)) {
@@ -105,7 +106,7 @@ impl App {
                 self.reload_sheets();
                 self.info(format!("{quarter} {}", self.lang.sheet().queued));
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.fail_err(&e),
         }
     }
 }

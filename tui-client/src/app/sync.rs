@@ -37,6 +37,7 @@ impl App {
         let data = self.client.data_dir().clone();
         let limits = self.client.photos().limits();
         let options = self.sync_options.clone();
+        let lang = self.lang;
         let spawned = std::thread::Builder::new()
             .name("bangfu-sync".into())
             .spawn(move || {
@@ -56,7 +57,7 @@ impl App {
                             client.store().clone().close().await.ok();
                             report
                         })
-                        .map_err(|e: ClientError| e.to_string())
+                        .map_err(|e: ClientError| lang.error(&e))
                     });
                 let _ = tx.send(SyncEvent::Finished(result));
             });

@@ -9,7 +9,7 @@ use bangfu_shared::visit::PolicyArea;
 use super::chooser::{Chooser, Outcome, Purpose};
 use super::form::{Field, FormState};
 use super::{Action, App, LoginForm, Overlay, Screen, Status};
-use crate::client::{LoginParams, device_label};
+use crate::client::{LoginParams, device_label, today};
 use crate::draft::{SignatureMethod, VisitDraft};
 use crate::error::ClientError;
 use crate::photos::HalfBlocks;
@@ -34,12 +34,27 @@ impl App {
                     ..LoginForm::default()
                 });
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.fail_err(&e),
         }
     }
 
     /// Applies one action.
     pub fn update(&mut self, action: Action) {
+        let key = !matches!(
+            action,
+            Action::Resize { .. } | Action::Tick | Action::MouseDrag { .. } | Action::MouseUp
+        );
+        // A failed save on leaving is reported once; the same key again leaves anyway.
+        let armed = if key {
+            self.unsaved_leave.take()
+        } else {
+            self.unsaved_leave.clone()
+        };
+        // A new key press dismisses the last message; what the sync thread reports
+        // with this very update is newer, so it is applied after.
+        if key && !matches!(action, Action::Quit) {
+            self.status = None;
+        }
         self.poll_sync();
         match action {
             Action::Resize { width, height } => {
@@ -47,17 +62,36 @@ impl App {
                 return;
             }
             Action::Quit => {
-                self.autosave(true);
-                self.quit = true;
+                match self.autosave(true) {
+                    Ok(_) => self.quit = true,
+                    Err(_) if armed == Some(Action::Quit) => self.quit = true,
+                    Err(e) => {
+                        let t = self.lang.texts();
+                        self.fail(format!(
+                            "{}{}{}",
+                            t.draft_not_saved,
+                            self.lang.error(&e),
+                            t.again_quit_discards
+                        ));
+                        self.unsaved_leave = Some(Action::Quit);
+                    }
+                }
                 return;
             }
             Action::Tick => {
-                self.autosave(false);
+                // Reported while nothing else is: typing on keeps the edits in the form.
+                if let Err(e) = self.autosave(false)
+                    && !self.status.as_ref().is_some_and(|s| s.error)
+                {
+                    self.fail(format!(
+                        "{}{}",
+                        self.lang.texts().draft_not_saved,
+                        self.lang.error(&e)
+                    ));
+                }
                 return;
             }
-            Action::MouseDrag { .. } | Action::MouseUp => {}
-            // A new key press dismisses the last message.
-            _ => self.status = None,
+            _ => {}
         }
         if let Some(overlay) = self.overlay.take() {
             self.update_overlay(overlay, action);
@@ -68,7 +102,10 @@ impl App {
             Screen::Login(form) => self.update_login(form, action),
             Screen::Households => self.update_households(action),
             Screen::Detail { household_id } => self.update_detail(household_id, action),
-            Screen::Form(form) => self.update_form(form, action),
+            Screen::Form(form) => {
+                let discard = armed == Some(Action::Back);
+                self.update_form(form, action, discard)
+            }
             Screen::History { household_id } => self.update_history(household_id, action),
             Screen::Drafts => self.update_drafts(action),
             Screen::Sheet => self.update_sheet(action),
@@ -89,6 +126,12 @@ impl App {
         });
     }
 
+    /// Shows a core error in the helper's language.
+    pub(super) fn fail_err(&mut self, e: &ClientError) {
+        let text = self.lang.error(e);
+        self.fail(text);
+    }
+
     /// Shows `next`, remembering the current screen for Esc.
     pub(super) fn push(&mut self, current: Screen, next: Screen) {
         self.back.push(current);
@@ -102,6 +145,12 @@ impl App {
             Screen::History { household_id } => {
                 let id = *household_id;
                 self.reload_history(id);
+            }
+            // The detail screen lists the household's visits: one may just have been signed.
+            Screen::Detail { household_id } => {
+                let id = *household_id;
+                self.reload_households();
+                self.reload_history(Some(id));
             }
             Screen::Drafts => self.reload_drafts(),
             Screen::Sheet => self.reload_sheets(),
@@ -118,7 +167,7 @@ impl App {
                 self.households = h;
                 self.selected = self.selected.min(self.households.len().saturating_sub(1));
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.fail_err(&e),
         }
     }
 
@@ -130,7 +179,7 @@ impl App {
                     .history_selected
                     .min(self.history.len().saturating_sub(1));
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.fail_err(&e),
         }
     }
 
@@ -142,26 +191,36 @@ impl App {
                     .drafts_selected
                     .min(self.drafts.len().saturating_sub(1));
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.fail_err(&e),
         }
     }
 
     /// Saves the open form as a draft if it changed (at once with `force`, else at most
-    /// every [`AUTOSAVE`]).
-    fn autosave(&mut self, force: bool) {
+    /// every [`AUTOSAVE`]). `Ok(true)` when a save happened now, `Ok(false)` when there
+    /// was nothing to save; an error leaves the form's edits unsaved (and marked so).
+    fn autosave(&mut self, force: bool) -> Result<bool, ClientError> {
         let due = force || self.last_save.is_none_or(|t| t.elapsed() >= AUTOSAVE);
         let draft = match &self.screen {
             Screen::Form(f) if f.dirty && due => f.draft.clone(),
-            _ => return,
+            _ => return Ok(false),
         };
-        match self.block(self.client.save_draft(&draft)) {
-            Ok(()) => {
-                if let Screen::Form(f) = &mut self.screen {
-                    f.dirty = false;
-                }
-                self.last_save = Some(Instant::now());
-            }
-            Err(e) => self.fail(e),
+        self.block(self.client.save_draft(&draft))?;
+        if let Screen::Form(f) = &mut self.screen {
+            f.dirty = false;
+            f.stored = true;
+        }
+        self.last_save = Some(Instant::now());
+        Ok(true)
+    }
+
+    /// Autosaves, showing a failure in the status line (the form stays as it is).
+    fn autosave_or_report(&mut self, force: bool) {
+        if let Err(e) = self.autosave(force) {
+            self.fail(format!(
+                "{}{}",
+                self.lang.texts().draft_not_saved,
+                self.lang.error(&e)
+            ));
         }
     }
 
@@ -239,7 +298,9 @@ impl App {
         }
     }
 
-    /// Opens the visit form for a household, reopening its unfinished draft if any.
+    /// Opens the visit form for a household. Its unfinished draft from today reopens; one
+    /// from another day is offered, not reopened: its visit time is that day's, and the
+    /// helper chooses between continuing it and a fresh form ([`Overlay::ResumeDraft`]).
     fn open_new_visit(&mut self, current: Screen, household_id: i64) {
         self.reload_drafts();
         let existing = self
@@ -247,17 +308,48 @@ impl App {
             .iter()
             .find(|d| d.household_id == household_id && d.amends.is_none())
             .cloned();
-        let draft = match existing {
-            Some(d) => {
+        match existing {
+            Some(d) if d.visit_day() == Some(today(self.clock.now())) => {
                 self.info(self.lang.texts().drafts.to_string() + " ↺");
-                d
+                self.open_form(current, d, true);
             }
-            None => VisitDraft::new(household_id, VisitKind::Home, self.clock.now()),
-        };
-        self.open_form(current, draft);
+            Some(d) => {
+                self.screen = current;
+                self.overlay = Some(Overlay::ResumeDraft { draft: Box::new(d) });
+            }
+            None => {
+                let draft = VisitDraft::new(household_id, VisitKind::Home, self.clock.now());
+                self.open_form(current, draft, false);
+            }
+        }
     }
 
-    fn open_form(&mut self, current: Screen, draft: VisitDraft) {
+    /// The answer to "continue the draft of another day?": `y` continues it with the
+    /// cursor on its time, `n` starts a fresh form (the old draft stays in the list).
+    fn update_resume_draft(&mut self, draft: Box<VisitDraft>, action: Action) {
+        let current = std::mem::replace(&mut self.screen, Screen::Households);
+        match action {
+            Action::Char('y' | 'Y') => {
+                self.open_form(current, *draft, true);
+                if let Screen::Form(f) = &mut self.screen {
+                    f.focus = Field::Time;
+                    f.cursor_to(true);
+                }
+            }
+            Action::Char('n' | 'N') => {
+                let fresh = VisitDraft::new(draft.household_id, VisitKind::Home, self.clock.now());
+                self.open_form(current, fresh, false);
+            }
+            Action::Back => self.screen = current,
+            _ => {
+                self.screen = current;
+                self.overlay = Some(Overlay::ResumeDraft { draft });
+            }
+        }
+    }
+
+    /// Opens the form over `draft`; `stored` when the draft is already in the store.
+    fn open_form(&mut self, current: Screen, draft: VisitDraft, stored: bool) {
         let hashes: Vec<String> = draft
             .photos
             .iter()
@@ -268,7 +360,9 @@ impl App {
             self.ensure_thumb(&h);
         }
         self.last_save = None;
-        self.push(current, Screen::Form(Box::new(FormState::new(draft))));
+        let mut form = FormState::new(draft);
+        form.stored = stored;
+        self.push(current, Screen::Form(Box::new(form)));
     }
 
     /// Makes the terminal picture of a stored image, once.
@@ -282,26 +376,55 @@ impl App {
         }
     }
 
-    fn update_form(&mut self, mut form: Box<FormState>, action: Action) {
+    /// `discard`: the last key was Esc and its save failed; this Esc leaves anyway.
+    fn update_form(&mut self, mut form: Box<FormState>, action: Action, discard: bool) {
         let t = self.lang.texts();
         match action {
             Action::Back => {
                 self.screen = Screen::Form(form);
-                self.autosave(true);
-                self.info(t.draft_saved);
-                self.pop();
+                match self.autosave(true) {
+                    Ok(_) => {
+                        let stored = matches!(&self.screen, Screen::Form(f) if f.stored);
+                        self.pop();
+                        if stored {
+                            self.info(t.draft_saved);
+                        }
+                    }
+                    Err(_) if discard => {
+                        self.pop();
+                        self.fail(t.changes_discarded);
+                    }
+                    Err(e) => {
+                        self.fail(format!(
+                            "{}{}{}",
+                            t.draft_not_saved,
+                            self.lang.error(&e),
+                            t.again_esc_discards
+                        ));
+                        self.unsaved_leave = Some(Action::Back);
+                    }
+                }
                 return;
             }
             Action::Sign => {
                 let draft = form.draft.clone();
                 self.screen = Screen::Form(form);
-                self.autosave(true);
+                let saved = self.autosave(true);
                 match self.block(self.client.complete_draft(&draft, self.clock.now())) {
                     Ok(_) => {
                         self.pop();
                         self.info(t.record_signed);
                     }
-                    Err(e) => self.fail(format!("{}{}", t.stays_draft, self.lang.error(&e))),
+                    Err(e) => match saved {
+                        Ok(_) => self.fail(format!("{}{}", t.stays_draft, self.lang.error(&e))),
+                        Err(save) => self.fail(format!(
+                            "{}{} · {}{}",
+                            t.sign_failed,
+                            self.lang.error(&e),
+                            t.draft_not_saved,
+                            self.lang.error(&save)
+                        )),
+                    },
                 }
                 return;
             }
@@ -347,7 +470,8 @@ impl App {
                     Action::Char(' ') | Action::Right => form.cycle_signature_method(true),
                     Action::Left => form.cycle_signature_method(false),
                     Action::Enter => match form.draft.signature_method {
-                        SignatureMethod::Pad => {
+                        // The witness signs on the same pad as the household would.
+                        SignatureMethod::Pad | SignatureMethod::Witness => {
                             let canvas = crate::ui::pad_canvas(self.size).0;
                             let pad = match &form.draft.pad {
                                 Some(p) if p.width == canvas.width && p.height == canvas.height => {
@@ -363,7 +487,6 @@ impl App {
                                 Purpose::SignedCard,
                             )));
                         }
-                        SignatureMethod::Witness => form.move_focus(1),
                     },
                     _ => {}
                 },
@@ -382,7 +505,7 @@ impl App {
             },
         }
         self.screen = Screen::Form(form);
-        self.autosave(false);
+        self.autosave_or_report(false);
     }
 
     fn update_overlay(&mut self, overlay: Overlay, action: Action) {
@@ -396,6 +519,7 @@ impl App {
                 text,
             } => self.update_remark(quarter, household_id, text, action),
             Overlay::ConfirmSubmit { quarter } => self.update_confirm_submit(quarter, action),
+            Overlay::ResumeDraft { draft } => self.update_resume_draft(draft, action),
         }
     }
 
@@ -454,11 +578,23 @@ impl App {
         let (photo, card) = match attached {
             Ok(pair) => pair,
             Err(e) => {
-                self.fail(e);
+                self.fail_err(&e);
                 return false;
             }
         };
         let hash = photo.as_ref().map(|p| p.sha256.clone()).or(card.clone());
+        // The server counts a photo for one visit only: say so before the helper relies on it.
+        let amends = match &self.screen {
+            Screen::Form(f) => f.draft.amends,
+            _ => None,
+        };
+        let reused = match &photo {
+            Some(p) => self
+                .block(self.client.store().photo_visit(&p.sha256, amends))
+                .ok()
+                .flatten(),
+            None => None,
+        };
         if let Screen::Form(form) = &mut self.screen {
             if let Some(p) = photo {
                 if !form.draft.photos.iter().any(|x| x.sha256 == p.sha256) {
@@ -473,9 +609,19 @@ impl App {
         }
         if let Some(h) = hash {
             self.ensure_thumb(&h);
-            self.info(format!("✓ {}", path.display()));
+            match reused {
+                Some((_, at)) => {
+                    let day = at.with_timezone(&crate::config::local_offset());
+                    let t = self.lang.texts();
+                    self.fail(
+                        t.photo_reused
+                            .replace("{}", &day.format("%m-%d").to_string()),
+                    );
+                }
+                None => self.info(format!("✓ {}", path.display())),
+            }
         }
-        self.autosave(true);
+        self.autosave_or_report(true);
         true
     }
 
@@ -502,10 +648,7 @@ impl App {
             Action::Char('c') => pad.clear(),
             Action::Char('u') => pad.undo(),
             Action::Back => {
-                if let Screen::Form(form) = &mut self.screen {
-                    form.draft.pad = Some(pad);
-                    form.dirty = true;
-                }
+                self.keep_strokes(&pad);
                 return;
             }
             Action::Enter => {
@@ -515,23 +658,49 @@ impl App {
                 match result {
                     Ok(hash) => {
                         if let Screen::Form(form) = &mut self.screen {
-                            form.draft.signature_method = SignatureMethod::Pad;
+                            // The household's drawing, or the witness's (kept as the
+                            // witness's mark).
+                            if form.draft.signature_method != SignatureMethod::Witness {
+                                form.draft.signature_method = SignatureMethod::Pad;
+                            }
                             form.draft.signature_image = Some(hash.clone());
                             form.draft.pad = Some(pad);
                             form.dirty = true;
                         }
                         self.ensure_thumb(&hash);
                         self.info(format!("{} ✓", self.lang.texts().household_signature));
-                        self.autosave(true);
+                        self.autosave_or_report(true);
                         return;
                     }
                     Err(_) if pad.point_count() < 3 => self.fail(self.lang.texts().pad_empty),
-                    Err(e) => self.fail(e),
+                    Err(e) => self.fail_err(&e),
                 }
             }
             _ => {}
         }
+        // Strokes go into the draft as they are drawn: Ctrl+C or a killed process while
+        // the household is signing loses at most the stroke being drawn.
+        let finished_stroke = matches!(action, Action::MouseUp);
+        self.keep_strokes(&pad);
+        if finished_stroke {
+            self.autosave_or_report(false);
+        }
         self.overlay = Some(Overlay::Pad(pad));
+    }
+
+    /// Copies the pad's strokes into the open form's draft when they changed.
+    fn keep_strokes(&mut self, pad: &SignaturePad) {
+        if let Screen::Form(form) = &mut self.screen {
+            let kept = form.draft.pad.as_ref().map(|p| &p.strokes);
+            let changed = match kept {
+                Some(strokes) => *strokes != pad.strokes,
+                None => !pad.strokes.is_empty(),
+            };
+            if changed {
+                form.draft.pad = Some(pad.clone());
+                form.dirty = true;
+            }
+        }
     }
 
     fn update_void(&mut self, visit_id: uuid::Uuid, mut reason: String, action: Action) {
@@ -553,7 +722,7 @@ impl App {
                         self.info(format!("{} ✓", self.lang.texts().voided));
                         return;
                     }
-                    Err(e) => self.fail(e),
+                    Err(e) => self.fail_err(&e),
                 }
             }
             _ => {}
@@ -581,15 +750,15 @@ impl App {
                     Some(body) => {
                         // Reopen an unfinished correction of this visit rather than start another.
                         self.reload_drafts();
-                        let draft = self
-                            .drafts
-                            .iter()
-                            .find(|d| d.amends == Some(row.visit_id))
-                            .cloned()
-                            .unwrap_or_else(|| {
-                                VisitDraft::amending(row.visit_id, row.household_id, body)
-                            });
-                        self.open_form(here, draft);
+                        let (draft, stored) =
+                            match self.drafts.iter().find(|d| d.amends == Some(row.visit_id)) {
+                                Some(d) => (d.clone(), true),
+                                None => (
+                                    VisitDraft::amending(row.visit_id, row.household_id, body),
+                                    false,
+                                ),
+                            };
+                        self.open_form(here, draft, stored);
                     }
                     None => self.screen = here,
                 }
@@ -620,11 +789,11 @@ impl App {
         match (action, current) {
             (Action::Back, _) => self.pop(),
             (Action::Char('q'), _) => self.quit = true,
-            (Action::Enter, Some(d)) => self.open_form(Screen::Drafts, d),
+            (Action::Enter, Some(d)) => self.open_form(Screen::Drafts, d, true),
             (Action::Char('x'), Some(d)) => {
                 self.screen = Screen::Drafts;
                 if let Err(e) = self.block(self.client.store().discard_draft(d.id)) {
-                    self.fail(e);
+                    self.fail_err(&e);
                 }
                 self.reload_drafts();
             }
@@ -658,7 +827,7 @@ impl App {
                         self.info(format!("✓ {} ({})", params.username, summary.households));
                         return;
                     }
-                    Err(e) => self.fail(e),
+                    Err(e) => self.fail_err(&e),
                 }
             }
             _ => {}

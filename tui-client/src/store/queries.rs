@@ -291,12 +291,18 @@ impl Store {
             .transpose()
     }
 
-    /// The latest home visit and phone call (not voided) of every household, keyed by
-    /// household id then kind code.
-    pub async fn last_contacts(&self) -> Result<HashMap<i64, HashMap<String, DateTime<Utc>>>> {
-        let sql = "SELECT household_id, kind, MAX(at) FROM visits WHERE voided = 0 GROUP BY household_id, kind";
+    /// The latest home visit and phone call (not voided, not later than `until`) of every
+    /// household, keyed by household id then kind code. A visit dated in the future (a
+    /// device clock ahead, a typing error) would mark the household as visited for
+    /// months: it is ignored until its time comes.
+    pub async fn last_contacts(
+        &self,
+        until: DateTime<Utc>,
+    ) -> Result<HashMap<i64, HashMap<String, DateTime<Utc>>>> {
+        let sql = "SELECT household_id, kind, MAX(at) FROM visits WHERE voided = 0 AND at <= ? GROUP BY household_id, kind";
         let mut out: HashMap<i64, HashMap<String, DateTime<Utc>>> = HashMap::new();
-        for r in self.db.query_all_raw(stmt(sql, [])).await? {
+        let values = [utc_seconds::format(&until).into()];
+        for r in self.db.query_all_raw(stmt(sql, values)).await? {
             let at: String = r.try_get_by_index(2)?;
             let at = DateTime::parse_from_rfc3339(&at)
                 .map_err(corrupt)?
@@ -306,6 +312,36 @@ impl Store {
                 .insert(r.try_get_by_index(1)?, at);
         }
         Ok(out)
+    }
+
+    /// The earliest visit (not voided, other than `except`) whose current version
+    /// carries photo `sha256`, with its time: the server counts a photo for one visit
+    /// only, so the helper is warned before reusing it.
+    pub async fn photo_visit(
+        &self,
+        sha256: &str,
+        except: Option<Uuid>,
+    ) -> Result<Option<(Uuid, DateTime<Utc>)>> {
+        let sql = "SELECT v.visit_id, v.at FROM record_files f \
+                   JOIN records r ON r.id = f.record_id \
+                   JOIN visits v ON v.latest_record_id = r.id \
+                   WHERE f.sha256 = ? AND f.role = 'photo' AND v.voided = 0 AND v.visit_id <> ? \
+                   ORDER BY v.at LIMIT 1";
+        let except = except.map(|u| u.to_string()).unwrap_or_default();
+        let row = self
+            .db
+            .query_one_raw(stmt(sql, [sha256.into(), except.into()]))
+            .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let id: String = r.try_get_by_index(0)?;
+        let at: String = r.try_get_by_index(1)?;
+        let id = Uuid::parse_str(&id).map_err(corrupt)?;
+        let at = DateTime::parse_from_rfc3339(&at)
+            .map_err(corrupt)?
+            .with_timezone(&Utc);
+        Ok(Some((id, at)))
     }
 
     /// Registers a stored image (idempotent).
@@ -404,15 +440,23 @@ impl Store {
                 db.execute_raw(stmt(sql, values)).await?;
             }
             (RecordType::Amendment, Some(target)) => {
-                // The latest amendment by `created_at` carries the visit's content, even
-                // when records recovered by sync arrive out of order.
+                // An amendment always supersedes the original. Among amendments, one
+                // device's are ordered by its sequence numbers (its clock may have gone
+                // back between them); different devices' by their `created_at`. Records
+                // recovered by sync may arrive in any order.
                 let sql = "UPDATE visits SET kind = ?, at = ?, latest_record_id = ? WHERE visit_id = ? \
-                           AND (SELECT l.created_at FROM records l WHERE l.id = visits.latest_record_id) <= ?";
+                           AND EXISTS (SELECT 1 FROM records l WHERE l.id = visits.latest_record_id AND ( \
+                               l.record_type = 'visit' \
+                               OR (l.device_id = ? AND l.seq < ?) \
+                               OR (l.device_id <> ? AND l.created_at <= ?)))";
                 let values = [
                     kind.into(),
                     at.into(),
                     r.id.to_string().into(),
                     target.to_string().into(),
+                    r.device_id.into(),
+                    r.seq.into(),
+                    r.device_id.into(),
                     utc_seconds::format(&r.created_at).into(),
                 ];
                 db.execute_raw(stmt(sql, values)).await?;

@@ -43,7 +43,7 @@ fn hint(app: &App, f: Field) -> &'static str {
         Field::Problems | Field::Help | Field::Support => t.hint_list,
         Field::Deliveries => t.hint_delivery,
         Field::Family => t.hint_family,
-        Field::Time => "YYYY-MM-DD HH:MM (UTC+8)",
+        Field::Time => t.hint_time,
         _ => "",
     }
 }
@@ -158,6 +158,11 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
                 ));
                 let (text, style) = match form.draft.household_signature() {
                     Some(_) => (format!("✓ {}", t.signed), Style::new().fg(Color::Green)),
+                    // An amendment's old signature lapsed: say why it is gone.
+                    None if !form.draft.resign_needed().is_empty() => (
+                        format!("✗ {} · {}", t.not_signed, t.resign_short),
+                        Style::new().fg(Color::Red),
+                    ),
                     None => (format!("✗ {}", t.not_signed), Style::new().fg(Color::Red)),
                 };
                 spans.push(Span::styled(text, style));
@@ -182,39 +187,69 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
         }
         lines.push(Line::from(spans));
     }
+    // Pinned under the fields, always visible: the focused field's format hint, the
+    // county's photo rule, and whether the visit can be signed (✓/✗ and why).
     let hint_text = hint(app, form.focus);
-    lines.push(Line::from(Span::styled(
+    let mut pinned = vec![Line::from(Span::styled(
         format!("{:>w$} {hint_text}", "", w = LABEL_WIDTH as usize),
         Style::new().fg(Color::DarkGray),
-    )));
+    ))];
     let min_photos = app
         .policy
         .as_ref()
         .map(|p| p.evidence.min_photos)
         .unwrap_or(0) as usize;
     if form.draft.kind == VisitKind::Home && form.draft.photos.len() < min_photos {
-        lines.push(Line::from(Span::styled(
+        pinned.push(Line::from(Span::styled(
             format!("! {} {min_photos}", t.photos_required),
             Style::new().fg(Color::Yellow),
         )));
     }
-    let ready = match form.draft.missing() {
+    let ready = match form.draft.missing(app.clock.now()) {
         Some(e) => Line::from(Span::styled(
             format!("✗{}", app.lang.error(&e)),
             Style::new().fg(Color::Red),
         )),
         None => Line::from(Span::styled("✓ Ctrl+S", Style::new().fg(Color::Green))),
     };
-    lines.push(ready);
+    pinned.push(ready);
+    // A long line (the reason it cannot be signed) wraps onto more rows.
+    let width = usize::from(fields_area.width.max(1));
+    let pinned_rows: usize = pinned
+        .iter()
+        .map(|l| l.width().div_ceil(width).max(1))
+        .sum();
+    let pinned_rows = (pinned_rows as u16).min(fields_area.height);
+
+    // The fields scroll so that the focused one stays in view.
+    let list_rows = fields_area.height - pinned_rows;
+    let focus_index = fields.iter().position(|f| *f == form.focus).unwrap_or(0);
+    let offset = (focus_index + 1).saturating_sub(usize::from(list_rows));
+    let shown: Vec<Line> = lines
+        .into_iter()
+        .skip(offset)
+        .take(usize::from(list_rows))
+        .collect();
+    let shown_rows = shown.len() as u16;
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }),
-        fields_area,
+        Paragraph::new(shown),
+        Rect::new(fields_area.x, fields_area.y, fields_area.width, list_rows),
+    );
+    frame.render_widget(
+        Paragraph::new(pinned).wrap(Wrap { trim: false }),
+        Rect::new(
+            fields_area.x,
+            fields_area.y + shown_rows,
+            fields_area.width,
+            pinned_rows,
+        ),
     );
     if let Some(p) = cursor_pos
-        && p.y < fields_area.bottom()
+        && let Some(row) = (p.y - fields_area.y).checked_sub(offset as u16)
+        && row < list_rows
         && p.x < fields_area.right()
     {
-        frame.set_cursor_position(p);
+        frame.set_cursor_position(Position::new(p.x, fields_area.y + row));
     }
 
     if side && side_area.width > 2 {

@@ -452,7 +452,7 @@ pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
             .map(|h| h.detail.summary.head_name.clone())
             .unwrap_or_else(|| d.household_id.to_string());
         let missing = d
-            .missing()
+            .missing(app.clock.now())
             .map(|e| app.lang.error(&e))
             .unwrap_or_else(|| "✓".into());
         let kind = if d.amends.is_some() {

@@ -57,6 +57,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Some(Overlay::Void { reason, .. }) => overlays::render_void(app, reason, frame, area),
         Some(Overlay::Remark { text, .. }) => sheet::render_remark(app, text, frame, area),
         Some(Overlay::ConfirmSubmit { .. }) => sheet::render_confirm(app, frame, area),
+        Some(Overlay::ResumeDraft { draft }) => overlays::render_resume(app, draft, frame, area),
         None => help_text,
     };
     if app.sync.running {

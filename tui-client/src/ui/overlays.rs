@@ -1,14 +1,16 @@
-//! Dialogs over a screen: the file chooser, the signature pad and the void reason.
+//! Dialogs over a screen: the file chooser, the signature pad, the void reason and the
+//! question before an old draft is continued.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph};
+use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Wrap};
 
 use super::{centered, pad_canvas};
 use crate::app::App;
 use crate::app::chooser::{Chooser, Entry};
+use crate::draft::VisitDraft;
 use crate::signature_pad::SignaturePad;
 
 pub fn render_chooser(app: &App, c: &Chooser, frame: &mut Frame, area: Rect) -> String {
@@ -79,8 +81,16 @@ pub fn render_pad(app: &App, pad: &SignaturePad, frame: &mut Frame, area: Rect) 
     let t = app.lang.texts();
     let (canvas, dialog) = pad_canvas((area.width, area.height));
     super::clear_dialog(frame, dialog);
+    // Who is signing: the household, or the witness standing in for it.
+    let witness = matches!(&app.screen, crate::app::Screen::Form(f)
+        if f.draft.signature_method == crate::draft::SignatureMethod::Witness);
+    let pad_title = if witness {
+        t.pad_title_witness
+    } else {
+        t.pad_title
+    };
     let block = Block::bordered()
-        .title(format!(" {} ", t.pad_title))
+        .title(format!(" {} ", pad_title))
         .style(Style::new().bg(Color::White).fg(Color::Black));
     frame.render_widget(block, dialog);
     let buf = frame.buffer_mut();
@@ -126,4 +136,29 @@ pub fn render_void(app: &App, reason: &str, frame: &mut Frame, area: Rect) -> St
     .block(Block::bordered().title(format!(" {} ", t.voided)));
     frame.render_widget(p, dialog);
     t.help_void.to_string()
+}
+
+/// "Continue the draft of MM-DD?": the old visit time in plain view before the helper
+/// chooses.
+pub fn render_resume(app: &App, draft: &VisitDraft, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.texts();
+    let day = draft
+        .visit_day()
+        .map(|d| d.format("%m-%d").to_string())
+        .unwrap_or_else(|| draft.at.clone());
+    let dialog = centered(area, area.width.saturating_sub(10).min(60), 5);
+    super::clear_dialog(frame, dialog);
+    let lines = vec![
+        Line::from(Span::styled(
+            t.resume_question.replace("{}", &day),
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        )),
+        Line::from(format!("{}{}{}", t.time, t.colon, draft.at)),
+        Line::from(t.resume_choices),
+    ];
+    let p = Paragraph::new(lines)
+        .wrap(Wrap { trim: true })
+        .block(Block::bordered().title(format!(" {} ", t.drafts)));
+    frame.render_widget(p, dialog);
+    t.resume_choices.to_string()
 }

@@ -219,3 +219,29 @@ pub async fn become_second_helper_with_sheet(client: &Client) {
     };
     client.store().save_sheet(&sheet).await.unwrap();
 }
+
+/// The terminal app over a freshly logged-in store in a temporary directory (kept as
+/// long as the fixture), its clock fixed at [`now`], sync failing at once.
+#[cfg(feature = "tui")]
+pub struct AppFixture {
+    pub dir: tempfile::TempDir,
+    pub app: bangfu_client::app::App,
+}
+
+#[cfg(feature = "tui")]
+pub fn app_fixture(lang: bangfu_client::i18n::Lang) -> AppFixture {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let client = rt.block_on(login(&dir.path().join("data"), Limits::default()));
+    let mut app = bangfu_client::app::App::new(
+        client,
+        rt,
+        lang,
+        bangfu_client::app::Clock::Fixed(now()),
+        (80, 24),
+    );
+    app.last_dir = dir.path().to_path_buf();
+    // The fixture's server does not exist: a sync fails at once instead of retrying.
+    app.sync_options.retry = bangfu_client::sync::RetryPolicy::once();
+    AppFixture { dir, app }
+}
