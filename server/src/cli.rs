@@ -120,12 +120,17 @@ pub struct ServeArgs {
 pub struct ImportArgs {
     /// The ledger file.
     pub file: PathBuf,
-    /// The county (created, with the chosen policy preset, if it does not exist).
+    /// The county. It must exist, unless `--create-county` is given: a mistyped name
+    /// would otherwise start a second county beside the real one.
     #[arg(long)]
     pub county: String,
-    /// The policy preset a new county starts with.
-    #[arg(long, default_value = "laizhou-2018")]
-    pub preset: PolicyPreset,
+    /// Create the county if it does not exist (never on a dry run).
+    #[arg(long)]
+    pub create_county: bool,
+    /// The policy preset a new county starts with (default laizhou-2018). Ignored, with
+    /// a warning, for an existing county: change its policy with `policy set`.
+    #[arg(long)]
+    pub preset: Option<PolicyPreset>,
     /// Only report what would change.
     #[arg(long)]
     pub dry_run: bool,
@@ -135,7 +140,7 @@ pub struct ImportArgs {
     /// When the changes were filed (default today).
     #[arg(long)]
     pub filed_on: Option<NaiveDate>,
-    /// Why a change of helper is made at short notice.
+    /// Why helpers change; stored on the pairings this import changes.
     #[arg(long)]
     pub reason: Option<String>,
 }
@@ -407,15 +412,12 @@ async fn serve(db: DatabaseConnection, settings: Settings, demo: bool) -> anyhow
     Ok(())
 }
 
-/// Finds a county by name, creating it with `preset` from 2018-01-01 if needed.
-async fn ensure_county(
+/// Creates a county with `preset` in force from 2018-01-01.
+async fn create_county(
     db: &DatabaseConnection,
     name: &str,
     preset: PolicyPreset,
 ) -> anyhow::Result<i64> {
-    if let Some(c) = jurisdictions::find(db, JurisdictionLevel::County, name, None).await? {
-        return Ok(c.id);
-    }
     let (id, _) = jurisdictions::ensure(db, JurisdictionLevel::County, name, None).await?;
     let from = NaiveDate::from_ymd_opt(2018, 1, 1).context("date")?;
     policy::set(db, &Caller::system(), id, None, from, &preset.policy()).await?;
@@ -423,10 +425,64 @@ async fn ensure_county(
     Ok(id)
 }
 
+/// The county an import goes to: an existing one, or (with `--create-county`, and not
+/// on a dry run) a new one. `None`: a dry run for a county that would be created.
+async fn import_county(db: &DatabaseConnection, args: &ImportArgs) -> anyhow::Result<Option<i64>> {
+    if let Some(c) = jurisdictions::find(db, JurisdictionLevel::County, &args.county, None).await? {
+        if let Some(p) = args.preset {
+            eprintln!(
+                "warning: county {} exists; --preset {} is ignored and its policy left as it is \
+                 (change it with `policy set`)",
+                args.county,
+                p.name()
+            );
+        }
+        return Ok(Some(c.id));
+    }
+    if !args.create_county {
+        bail!(
+            "no county named {}; check the name, or pass --create-county to create it",
+            args.county
+        );
+    }
+    if args.dry_run {
+        return Ok(None);
+    }
+    let preset = args.preset.unwrap_or(PolicyPreset::Laizhou2018);
+    Ok(Some(create_county(db, &args.county, preset).await?))
+}
+
+fn print_ledger_errors(
+    errors: &[bangfu_shared::ledger::RowError],
+    file: &std::path::Path,
+) -> anyhow::Error {
+    for e in errors {
+        eprintln!("{e}");
+    }
+    anyhow::anyhow!(
+        "{} error(s) in {}; nothing was imported",
+        errors.len(),
+        file.display()
+    )
+}
+
 async fn import(db: &DatabaseConnection, args: ImportArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let county_id = ensure_county(db, &args.county, args.preset).await?;
+    let Some(county_id) = import_county(db, &args).await? else {
+        // A dry run for a county that does not exist yet: nothing is created, so only
+        // the file itself can be checked.
+        let parsed = ledger::read::parse(&bytes, &[])
+            .map_err(|errors| print_ledger_errors(&errors, &args.file))?;
+        println!(
+            "dry run: county {} does not exist and would be created (policy {}); \
+             {} row(s) are valid. Checks against stored data were skipped.",
+            args.county,
+            args.preset.unwrap_or(PolicyPreset::Laizhou2018).name(),
+            parsed.rows.len()
+        );
+        return Ok(());
+    };
     let opts = ImportOptions {
         dry_run: args.dry_run,
         county_id: Some(county_id),
@@ -441,14 +497,7 @@ async fn import(db: &DatabaseConnection, args: ImportArgs) -> anyhow::Result<()>
             Ok(())
         }
         Err(crate::ApiError::InvalidLedger(errors)) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            bail!(
-                "{} error(s) in {}; nothing was imported",
-                errors.len(),
-                args.file.display()
-            )
+            Err(print_ledger_errors(&errors, &args.file))
         }
         Err(e) => Err(e.into()),
     }
@@ -580,4 +629,71 @@ async fn policy_cmd(db: &DatabaseConnection, cmd: PolicyCommand) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestDb;
+
+    fn args(file: &std::path::Path, county: &str) -> ImportArgs {
+        ImportArgs {
+            file: file.to_path_buf(),
+            county: county.to_string(),
+            create_county: false,
+            preset: None,
+            dry_run: false,
+            effective_from: None,
+            filed_on: None,
+            reason: None,
+        }
+    }
+
+    async fn county_count(t: &TestDb) -> usize {
+        use crate::entities::jurisdiction;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        jurisdiction::Entity::find()
+            .filter(jurisdiction::Column::Level.eq(JurisdictionLevel::County.code()))
+            .all(&t.db)
+            .await
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
+    }
+
+    async fn new_counties_need_asking_for(t: &TestDb) {
+        let file = t.dir().join("ledger.csv");
+        std::fs::write(
+            &file,
+            include_str!("../../tests/fixtures/ledger-sample.csv"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+
+        // A mistyped county is an error, not a new county.
+        let err = import(&t.db, args(&file, "莱洲市")).await.unwrap_err();
+        assert!(err.to_string().contains("--create-county"), "{err}");
+        assert_eq!(county_count(t).await, 0);
+
+        // A dry run creates nothing, even when asked to create the county.
+        let mut dry = args(&file, "莱州市");
+        dry.create_county = true;
+        dry.dry_run = true;
+        assert!(import(&t.db, dry).await.is_ok());
+        assert_eq!(county_count(t).await, 0);
+
+        let mut real = args(&file, "莱州市");
+        real.create_county = true;
+        real.preset = Some(PolicyPreset::Xigang2019);
+        assert!(import(&t.db, real).await.is_ok());
+        assert_eq!(county_count(t).await, 1);
+
+        // An existing county is found without --create-county; a preset is ignored.
+        let mut again = args(&file, "莱州市");
+        again.preset = Some(PolicyPreset::Laizhou2018);
+        assert!(import(&t.db, again).await.is_ok());
+        assert_eq!(county_count(t).await, 1);
+    }
+    crate::db_test!(
+        import_ledger_creates_a_county_only_when_asked_and_never_on_a_dry_run,
+        new_counties_need_asking_for
+    );
 }

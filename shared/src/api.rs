@@ -207,7 +207,13 @@ pub struct ImportReport {
     pub villages_created: usize,
     /// Changes of helper accepted with less notice than the policy asks (kept flagged).
     pub short_notice: usize,
+    /// Always empty in a report: a file with errors imports nothing and its errors come
+    /// in the error body's `details`. Kept for clients that read it.
     pub errors: Vec<RowError>,
+    /// What was accepted but flagged, one line per row: each change of helper filed
+    /// with less notice than the policy asks, for the office to follow up.
+    #[serde(default)]
+    pub notices: Vec<RowError>,
 }
 
 impl ImportReport {

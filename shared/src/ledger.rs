@@ -62,6 +62,10 @@ pub struct RowError {
     pub column_index: usize,
     /// What is wrong, in Chinese.
     pub reason: String,
+    /// The worksheet the row is on, for spreadsheets: a workbook may hold several
+    /// ledger sheets, each numbering its rows from 1. Absent for CSV.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
 }
 
 impl RowError {
@@ -76,30 +80,47 @@ impl RowError {
                 .to_string(),
             column_index: column + 1,
             reason: reason.into(),
+            sheet: None,
         }
     }
 
-    /// An error about the file as a whole (no header row, wrong headers, empty file).
+    /// An error about a whole row, or about the file as a whole when `row` is 0 (no
+    /// header row, an empty file).
     pub fn file(row: usize, reason: impl Into<String>) -> Self {
         RowError {
             row,
             column: String::new(),
             column_index: 0,
             reason: reason.into(),
+            sheet: None,
         }
+    }
+
+    /// The same error, placed on a worksheet.
+    pub fn in_sheet(mut self, sheet: Option<&str>) -> Self {
+        self.sheet = sheet.map(str::to_string);
+        self
     }
 }
 
 impl std::fmt::Display for RowError {
+    /// `工作表「台账」 第3行 第9列「联系方式」: …`; the parts that do not apply are left out,
+    /// so a whole-file problem prints as its reason alone, never as "第0行".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.column.is_empty() {
-            write!(f, "第{}行: {}", self.row, self.reason)
+        let mut place = Vec::new();
+        if let Some(sheet) = &self.sheet {
+            place.push(format!("工作表「{sheet}」"));
+        }
+        if self.row > 0 {
+            place.push(format!("第{}行", self.row));
+        }
+        if !self.column.is_empty() {
+            place.push(format!("第{}列「{}」", self.column_index, self.column));
+        }
+        if place.is_empty() {
+            write!(f, "{}", self.reason)
         } else {
-            write!(
-                f,
-                "第{}行 第{}列「{}」: {}",
-                self.row, self.column_index, self.column, self.reason
-            )
+            write!(f, "{}: {}", place.join(" "), self.reason)
         }
     }
 }
@@ -151,18 +172,54 @@ impl LedgerRow {
     }
 }
 
-/// Normalises a cell for comparison: trims, drops a BOM and inner spaces, and maps
-/// full-width parentheses and commas to their ASCII forms.
+/// Normalises a header cell for comparison: drops a BOM and every space, and folds
+/// full-width forms to ASCII ([`fold_width`]).
 pub fn normalize_header(cell: &str) -> String {
-    cell.trim_start_matches('\u{feff}')
+    fold_width(cell.trim_start_matches('\u{feff}'), true)
         .chars()
         .filter(|c| !c.is_whitespace())
+        .collect()
+}
+
+/// Folds full-width forms to ASCII: `０-９`, `Ａ-Ｚ`, `ａ-ｚ` and, with `punctuation`,
+/// the full-width punctuation of U+FF01–FF5E (`（）－＋，：`…); the ideographic space
+/// U+3000 becomes a plain space.
+///
+/// Why: Chinese input methods type full-width digits and dashes as easily as ASCII ones,
+/// and a clerk cannot see the difference. Unfolded, `１３９…` fails the phone check and
+/// `东城３村` becomes a second village beside `东城3村`.
+pub fn fold_width(cell: &str, punctuation: bool) -> String {
+    cell.chars()
         .map(|c| match c {
-            '（' => '(',
-            '）' => ')',
+            '\u{3000}' => ' ',
+            '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' => shift_to_ascii(c),
+            '\u{ff01}'..='\u{ff5e}' if punctuation => shift_to_ascii(c),
             other => other,
         })
         .collect()
+}
+
+/// U+FF01–FF5E are U+0021–007E shifted by 0xFEE0.
+fn shift_to_ascii(c: char) -> char {
+    char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c)
+}
+
+/// A cell as validation sees it: widths folded (punctuation too in the columns that
+/// identify a household, a helper or a place; free text keeps the Chinese punctuation
+/// the clerk wrote), and every space removed from a person's name, so `王　芳` and
+/// `王芳` are one person (Chinese names have no inner spaces; Excel users pad two-character
+/// names with one to align them).
+pub fn normalize_cell(column: usize, cell: &str) -> String {
+    let free_text = matches!(
+        column,
+        col::CAUSE | col::MEASURES | col::FIRST_UNIT | col::SECOND_UNIT
+    );
+    let folded = fold_width(cell, !free_text);
+    if matches!(column, col::HEAD_NAME | col::FIRST_NAME | col::SECOND_NAME) {
+        folded.chars().filter(|c| !c.is_whitespace()).collect()
+    } else {
+        folded
+    }
 }
 
 /// What a sheet row is, seen before the data starts.
@@ -333,13 +390,20 @@ impl<'a> RowCheck<'a> {
     }
 }
 
-/// Validates one data row. `known_towns` and `title_town` help split the address.
+/// Validates one data row, its cells normalised first ([`normalize_cell`]).
+/// `known_towns` and `title_town` help split the address.
 pub fn validate_row(
     line: usize,
     cells: &[String],
     known_towns: &[String],
     title_town: Option<&str>,
 ) -> Result<LedgerRow, Vec<RowError>> {
+    let normalized: Vec<String> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| normalize_cell(i, c))
+        .collect();
+    let cells = normalized.as_slice();
     let mut check = RowCheck {
         line,
         cells,
@@ -423,65 +487,96 @@ pub fn household_key(row: &LedgerRow) -> (String, String, String, String) {
 /// Checks the rules that span rows of one file: no household twice, one name per phone,
 /// and no helper over the policy's household limit (一帮一; a second helper at most `max_second`).
 pub fn check_file(rows: &[LedgerRow], max_first: usize, max_second: usize) -> Vec<RowError> {
+    check_sheets(rows, &[], max_first, max_second)
+}
+
+/// [`check_file`] for rows read from several worksheets: `sheets[i]` names the sheet of
+/// `rows[i]` (an empty slice: one unnamed sheet, as CSV). Errors are placed on their
+/// sheet, and a row of another sheet is named with its sheet.
+pub fn check_sheets(
+    rows: &[LedgerRow],
+    sheets: &[Option<String>],
+    max_first: usize,
+    max_second: usize,
+) -> Vec<RowError> {
+    let sheet = |i: usize| sheets.get(i).and_then(Option::as_deref);
+    // "第5行", or "工作表「乙」第5行" when row `other` is on another sheet than row `here`.
+    let place = |here: usize, other: usize| match sheet(other) {
+        Some(s) if sheet(here) != Some(s) => format!("工作表「{s}」第{}行", rows[other].line),
+        _ => format!("第{}行", rows[other].line),
+    };
     let mut errors = Vec::new();
     let mut households: HashMap<(String, String, String, String), usize> = HashMap::new();
     let mut names: HashMap<&str, (&str, usize)> = HashMap::new();
     let mut first_rows: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut second_rows: HashMap<&str, Vec<usize>> = HashMap::new();
-    for row in rows {
-        if let Some(earlier) = households.insert(household_key(row), row.line) {
-            errors.push(RowError::cell(
-                row.line,
-                col::HEAD_NAME,
-                format!("与第{earlier}行是同一户（同村、同名、同电话）"),
-            ));
+    for (i, row) in rows.iter().enumerate() {
+        if let Some(earlier) = households.insert(household_key(row), i) {
+            errors.push(
+                RowError::cell(
+                    row.line,
+                    col::HEAD_NAME,
+                    format!("与{}是同一户（同村、同名、同电话）", place(i, earlier)),
+                )
+                .in_sheet(sheet(i)),
+            );
         }
         for (helper, name_col) in [
             (&row.first, col::FIRST_NAME),
             (&row.second, col::SECOND_NAME),
         ] {
             match names.get(helper.phone.as_str()) {
-                Some((name, line)) if *name != helper.name => errors.push(RowError::cell(
-                    row.line,
-                    name_col,
-                    format!(
-                        "电话{}在第{line}行属于「{name}」，此处为「{}」",
-                        helper.phone, helper.name
-                    ),
-                )),
+                Some((name, at)) if *name != helper.name => errors.push(
+                    RowError::cell(
+                        row.line,
+                        name_col,
+                        format!(
+                            "电话{}在{}属于「{name}」，此处为「{}」",
+                            helper.phone,
+                            place(i, *at),
+                            helper.name
+                        ),
+                    )
+                    .in_sheet(sheet(i)),
+                ),
                 Some(_) => {}
                 None => {
-                    names.insert(&helper.phone, (&helper.name, row.line));
+                    names.insert(&helper.phone, (&helper.name, i));
                 }
             }
         }
-        first_rows
-            .entry(&row.first.phone)
-            .or_default()
-            .push(row.line);
-        second_rows
-            .entry(&row.second.phone)
-            .or_default()
-            .push(row.line);
+        first_rows.entry(&row.first.phone).or_default().push(i);
+        second_rows.entry(&row.second.phone).or_default().push(i);
     }
     for (role_rows, max, column, label) in [
         (&first_rows, max_first, col::FIRST_NAME, "第一帮扶责任人"),
         (&second_rows, max_second, col::SECOND_NAME, "第二帮扶责任人"),
     ] {
-        for lines in role_rows.values().filter(|l| l.len() > max) {
-            for line in &lines[max..] {
-                errors.push(RowError::cell(
-                    *line,
-                    column,
-                    format!(
-                        "{label}最多结对{max}户，本文件已在第{}行等结对满额",
-                        lines[0]
-                    ),
-                ));
+        for at in role_rows.values().filter(|l| l.len() > max) {
+            for &i in &at[max..] {
+                errors.push(
+                    RowError::cell(
+                        rows[i].line,
+                        column,
+                        format!(
+                            "{label}最多结对{max}户，本文件已在{}等结对满额",
+                            place(i, at[0])
+                        ),
+                    )
+                    .in_sheet(sheet(i)),
+                );
             }
         }
     }
-    errors.sort_by_key(|e| (e.row, e.column_index));
+    let order: HashMap<Option<&str>, usize> =
+        (0..rows.len()).rev().map(|i| (sheet(i), i)).collect();
+    errors.sort_by_key(|e| {
+        (
+            order.get(&e.sheet.as_deref()).copied().unwrap_or(0),
+            e.row,
+            e.column_index,
+        )
+    });
     errors
 }
 
@@ -645,6 +740,57 @@ mod tests {
             errs.iter()
                 .any(|e| e.row == 3 && e.column == "第二帮扶责任人姓名"),
             "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn full_width_forms_fold_to_ascii() {
+        let cases = [
+            ("１３９６７９２９０８１", true, "13967929081"),
+            ("０５３５－２２１２３４５", true, "0535-2212345"),
+            ("＋８６", true, "+86"),
+            ("东城镇（东城）村", true, "东城镇(东城)村"),
+            ("ＡＢｃ", false, "ABc"),
+            ("就业帮扶，危房改造", false, "就业帮扶，危房改造"),
+            ("市住建局\u{3000}主任科员", false, "市住建局 主任科员"),
+        ];
+        for (cell, punctuation, want) in cases {
+            assert_eq!(fold_width(cell, punctuation), want, "{cell}");
+        }
+    }
+
+    #[test]
+    fn full_width_cells_and_spaced_names_are_normalised_before_validation() {
+        let mut c = good();
+        c[0] = "１".into();
+        c[1] = "田\u{3000}晓东".into();
+        c[2] = "东城镇东城河口村".into();
+        c[5] = "１３９６７９２９０８１".into();
+        c[6] = "黄 志强".into();
+        c[8] = "１５９０７５７９３８３".into();
+        c[9] = "孔\u{3000}\u{3000}玉梅".into();
+        c[11] = "188 9328 7921".into();
+        let row = validate_row(2, &c, &[], None).unwrap();
+        assert_eq!(row, validate_row(2, &good(), &[], None).unwrap());
+
+        // The same second helper written two ways in one file is one person.
+        let a = validate_row(2, &good(), &[], None).unwrap();
+        let mut c = good();
+        c[1] = "别户".into();
+        c[8] = "15907579384".into();
+        c[9] = "孔　玉梅".into();
+        let b = validate_row(3, &c, &[], None).unwrap();
+        assert!(check_file(&[a, b], 1, 5).is_empty());
+    }
+
+    #[test]
+    fn whole_file_errors_print_without_a_row_and_sheets_are_named() {
+        assert_eq!(RowError::file(0, "文件为空").to_string(), "文件为空");
+        assert_eq!(
+            RowError::cell(3, col::FIRST_PHONE, "x")
+                .in_sheet(Some("台账"))
+                .to_string(),
+            "工作表「台账」 第3行 第9列「联系方式」: x"
         );
     }
 }

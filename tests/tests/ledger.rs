@@ -170,12 +170,17 @@ async fn dry_run(t: &TestDb) {
 }
 db_test!(a_dry_run_reports_and_changes_nothing, dry_run);
 
+/// `reason` as a URL query value.
+fn query_value(text: &str) -> String {
+    text.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
 async fn change_of_helper(t: &TestDb) {
     let w = World::new(t).await;
     let token = county_token(t, &w).await;
     w.import_ok(
         &token,
-        "?effective_from=2026-01-01&filed_on=2025-10-01",
+        "?effective_from=2025-01-01&filed_on=2024-10-01",
         FIXTURE.as_bytes().to_vec(),
     )
     .await;
@@ -186,32 +191,31 @@ async fn change_of_helper(t: &TestDb) {
         1,
     );
 
-    // One month's notice and no reason: refused, nothing changes.
-    let (status, body) = w
-        .post_bytes(
+    // One month's notice and no reason: DOMAIN says keep it and flag it, never refuse.
+    let report = w
+        .import_ok(
             &token,
-            "/ledger/import?effective_from=2026-03-01&filed_on=2026-02-01",
+            "?effective_from=2025-03-01&filed_on=2025-02-01",
             changed.clone().into_bytes(),
         )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["details"][0]["row"], 2);
-    assert!(
-        body["details"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("2个月"),
-        "{body}"
-    );
-
-    // With a stated reason it is accepted and stays flagged.
-    let report = w
-        .import_ok(&token, "?effective_from=2026-03-01&filed_on=2026-02-01&reason=%E5%8E%9F%E5%B8%AE%E6%89%B6%E4%BA%BA%E8%B0%83%E5%8A%A8", changed.into_bytes())
         .await;
     assert_eq!(report["pairings_ended"], 1, "{report}");
     assert_eq!(report["pairings_started"], 1);
     assert_eq!(report["short_notice"], 1);
     assert_eq!(report["helpers_created"], 1);
+    assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
+    let flagged = report["notices"].as_array().unwrap();
+    assert_eq!(
+        flagged.len(),
+        1,
+        "the short-notice change is listed: {report}"
+    );
+    assert_eq!(flagged[0]["row"], 2);
+    assert_eq!(flagged[0]["column"], "第一帮扶责任人姓名");
+    assert!(
+        flagged[0]["reason"].as_str().unwrap().contains("2个月"),
+        "{report}"
+    );
 
     let (_, page) = w
         .get(Some(&token), "/households?q=%E7%94%B0%E6%99%93%E4%B8%9C")
@@ -227,16 +231,191 @@ async fn change_of_helper(t: &TestDb) {
         .collect();
     assert_eq!(firsts.len(), 2, "history kept: {detail}");
     assert_eq!(firsts[0]["helper"]["name"], "陈新华");
-    assert_eq!(firsts[0]["valid_from"], "2026-03-01");
+    assert_eq!(firsts[0]["valid_from"], "2025-03-01");
     assert_eq!(firsts[0]["short_notice"], true);
-    assert_eq!(firsts[0]["reason"], "原帮扶人调动");
+    assert!(firsts[0]["reason"].is_null(), "{detail}");
     assert_eq!(firsts[1]["helper"]["name"], "黄志强");
-    assert_eq!(firsts[1]["valid_to"], "2026-03-01");
-    assert_eq!(firsts[1]["valid_from"], "2026-01-01");
+    assert_eq!(firsts[1]["valid_to"], "2025-03-01");
+    assert_eq!(firsts[1]["valid_from"], "2025-01-01");
 }
 db_test!(
     a_change_of_helper_ends_the_old_pairing_and_keeps_history,
     change_of_helper
+);
+
+async fn reason_only_on_changes(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    w.import_ok(
+        &token,
+        "?effective_from=2025-01-01&filed_on=2024-10-01",
+        FIXTURE.as_bytes().to_vec(),
+    )
+    .await;
+    // Row 2 changes first helper (filed in time); a new household joins.
+    let mut file = FIXTURE.replacen(
+        "黄志强,市住建局 主任科员,15907579383",
+        "陈新华,市农业局 科员,13800138000",
+        1,
+    );
+    file.push_str("21,高长青,东城镇东城三村,因病,医疗救助,13312345678,邓振华,市农业局 科员,13800138001,邓明,村委会主任,18600000001\r\n");
+    let query = format!(
+        "?effective_from=2025-06-01&filed_on=2025-03-01&reason={}",
+        query_value("原帮扶人调动")
+    );
+    let report = w.import_ok(&token, &query, file.into_bytes()).await;
+    assert_eq!(report["short_notice"], 0, "{report}");
+    assert_eq!(report["pairings_started"], 3, "{report}");
+    assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
+
+    use bangfu_server::entities::pairing;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let started = pairing::Entity::find()
+        .filter(pairing::Column::ValidFrom.eq(chrono::NaiveDate::from_ymd_opt(2025, 6, 1).unwrap()))
+        .all(&t.db)
+        .await
+        .unwrap();
+    assert_eq!(started.len(), 3);
+    let with_reason: Vec<_> = started.iter().filter(|p| p.reason.is_some()).collect();
+    assert_eq!(
+        with_reason.len(),
+        1,
+        "only the changed pairing: {started:?}"
+    );
+    assert_eq!(with_reason[0].reason.as_deref(), Some("原帮扶人调动"));
+    assert_eq!(with_reason[0].role, "first");
+}
+db_test!(
+    the_reason_is_written_only_on_the_pairings_an_import_changed,
+    reason_only_on_changes
+);
+
+async fn retroactive_dates(t: &TestDb) {
+    let w = World::new(t).await;
+    let county = county_token(t, &w).await;
+    w.import_ok(
+        &county,
+        "?effective_from=2025-01-01&filed_on=2024-10-01",
+        FIXTURE.as_bytes().to_vec(),
+    )
+    .await;
+    let (_, page) = w.get(Some(&county), "/households?per_page=1").await;
+    let town_id = page["items"][0]["town"]["id"].as_i64().unwrap();
+    office(t, &w, "town", Role::TownOffice, town_id).await;
+    let town = w.login("town").await;
+    let changed = FIXTURE.replacen(
+        "黄志强,市住建局 主任科员,15907579383",
+        "陈新华,市农业局 科员,13800138000",
+        1,
+    );
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+
+    // A town office cannot move a change back into a quarter already reported.
+    let (status, body) = w
+        .post_bytes(
+            &town,
+            "/ledger/import?effective_from=2025-02-01&filed_on=2024-11-01",
+            changed.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["details"].as_array().unwrap().len(), 1, "{body}");
+    assert!(
+        body["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("本季度"),
+        "{body}"
+    );
+
+    // Nor can anyone file a change in the future.
+    let tomorrow = today + chrono::Duration::days(1);
+    let (status, body) = w
+        .post_bytes(
+            &county,
+            &format!("/ledger/import?effective_from={today}&filed_on={tomorrow}"),
+            changed.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("报备日期"),
+        "{body}"
+    );
+
+    // The county office may, and re-importing the unchanged file is fine for the town.
+    w.import_ok(
+        &county,
+        "?effective_from=2025-02-01&filed_on=2024-11-01",
+        changed.clone().into_bytes(),
+    )
+    .await;
+    let again = w
+        .import_ok(&town, "?effective_from=2025-02-01", changed.into_bytes())
+        .await;
+    assert_eq!(again["pairings_started"], 0, "{again}");
+}
+db_test!(
+    retroactive_changes_need_the_county_office_and_filing_dates_are_not_in_the_future,
+    retroactive_dates
+);
+
+async fn helpers_by_phone(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+
+    // Another county's file names 黄志强's phone for someone else.
+    let other = bangfu_tests::county(t, "另一县").await;
+    office(t, &w, "other", Role::CountyOffice, other).await;
+    let other_token = w.login("other").await;
+    let before = counts(t).await;
+    let file = "序号,贫困户姓名,家庭地址(镇街、村),致贫原因,帮扶措施,联系方式,第一帮扶责任人姓名,工作单位及职务,联系方式,第二帮扶责任人姓名,工作单位及职务,联系方式\r\n\
+                1,高长青,西港镇前进村,因病,医疗救助,13312345678,王芳,县农业局 科员,15907579383,邓振华,村委会主任,18600000001\r\n";
+    let (status, body) = w
+        .post_bytes(&other_token, "/ledger/import", file.as_bytes().to_vec())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let details = body["details"].as_array().unwrap();
+    assert_eq!(details.len(), 1, "{body}");
+    assert_eq!(details[0]["row"], 2);
+    assert_eq!(details[0]["column"], "第一帮扶责任人姓名");
+    assert!(
+        details[0]["reason"].as_str().unwrap().contains("其他县"),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("黄志强"),
+        "no other county's names: {body}"
+    );
+
+    // In the same county, another name on a stored phone is refused, not a rename.
+    let renamed = FIXTURE.replacen("黄志强", "黄志刚", 1);
+    let (status, body) = w
+        .post_bytes(&token, "/ledger/import", renamed.into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["details"][0]["row"], 2);
+    assert!(
+        body["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("已登记为「黄志强」"),
+        "{body}"
+    );
+
+    // The same name with a full-width space in it is the same person.
+    let spaced = FIXTURE.replacen("黄志强", "黄\u{3000}志强", 1);
+    let report = w.import_ok(&token, "", spaced.into_bytes()).await;
+    assert_eq!(report["helpers_updated"], 0, "{report}");
+    assert_eq!(counts(t).await, before, "nothing renamed or added");
+}
+db_test!(
+    a_helper_phone_is_never_taken_over_by_another_name_or_county,
+    helpers_by_phone
 );
 
 async fn helper_limits(t: &TestDb) {

@@ -2,17 +2,27 @@
 //!
 //! The whole import runs in one transaction: every row is validated first, then the
 //! file is matched against what is stored and every rule that needs the database (the
-//! caller's town, helper limits counted across files, notice for a change of helper) is
-//! checked. Any error rolls everything back and all errors are reported at once. A dry
-//! run does the same work and always rolls back, so it reports exactly what a real
-//! import would do. Importing the same file twice changes nothing; a file that gives a
-//! household another helper ends the old pairing and starts a new one — history is
-//! never overwritten.
+//! caller's town, helpers known by phone, helper limits counted across files, the dates
+//! of a change of helper) is checked. Any error rolls everything back and all errors
+//! are reported at once. A dry run does the same work and always rolls back, so it
+//! reports exactly what a real import would do. Importing the same file twice changes
+//! nothing; a file that gives a household another helper ends the old pairing and
+//! starts a new one — history is never overwritten.
 //!
 //! A household is identified by village, head of household and phone; failing that, by
 //! village and head alone when exactly one such household exists (a changed phone). A
-//! helper is identified by phone number, which is also their login. Households missing
-//! from a later file are left as they are: a ledger file adds and updates, it never deletes.
+//! helper is identified by phone number, which is also their login: a phone stored for
+//! another county's helper, or under another name, refuses the row (see
+//! [`upsert_helpers`]). Households missing from a later file are left as they are: a
+//! ledger file adds and updates, it never deletes.
+//!
+//! Changes of helper (seed 001 §三, DOMAIN.md): one filed with less notice than the
+//! policy asks is accepted and flagged (`short_notice` on the pairing), never refused —
+//! an unfiled change is the unit's own responsibility — and each is listed in the
+//! report's `notices` (the import succeeded; they are flags, not failures). The
+//! import's `reason` is stored only on the pairings it changed. A filing date after
+//! today is refused, and so are pairings starting or ending before the current quarter
+//! unless the county office imports them ([`check_retroactive`]).
 
 use bangfu_shared::api::ImportReport;
 use bangfu_shared::ledger::{LedgerRow, RowError, col};
@@ -45,7 +55,8 @@ pub struct ImportOptions {
     pub effective_from: NaiveDate,
     /// The date the changes were filed with the county office.
     pub filed_on: NaiveDate,
-    /// Why a change of helper is made with less notice than the policy asks.
+    /// Why helpers change; stored on the pairings this import changes, not on the
+    /// households it pairs for the first time.
     pub reason: Option<String>,
 }
 
@@ -93,7 +104,7 @@ pub async fn import(
         opts,
         now: now(),
     };
-    match apply(&txn, &ctx, &parsed.rows, towns).await {
+    match apply(&txn, &ctx, &parsed, towns).await {
         Ok(mut report) => {
             report.dry_run = opts.dry_run;
             if opts.dry_run {
@@ -127,22 +138,37 @@ struct Ctx<'a> {
 struct Work {
     report: ImportReport,
     errors: Vec<RowError>,
+    /// The worksheet of each row, to place errors (see [`Work::error`]).
+    sheets: Vec<Option<String>>,
     audit: Vec<Entry>,
     town_ids: HashMap<String, i64>,
     village_ids: HashMap<(i64, String), i64>,
     /// Household id per row, once known.
     households: Vec<Option<i64>>,
     helpers: HashMap<String, helper::Model>,
+    /// Phones of stored helpers a row may not name (see [`upsert_helpers`]): their
+    /// pairings are not considered, so the row gets one error, not a cascade.
+    refused: HashSet<String>,
+}
+
+impl Work {
+    /// An error about a cell of row `r` (an index into the file's rows), on its sheet.
+    fn error(&self, rows: &[LedgerRow], r: usize, column: usize, reason: String) -> RowError {
+        RowError::cell(rows[r].line, column, reason)
+            .in_sheet(self.sheets.get(r).and_then(Option::as_deref))
+    }
 }
 
 async fn apply(
     db: &impl ConnectionTrait,
     ctx: &Ctx<'_>,
-    rows: &[LedgerRow],
+    parsed: &read::ParsedLedger,
     towns: Vec<jurisdiction::Model>,
 ) -> ApiResult<ImportReport> {
+    let rows = parsed.rows.as_slice();
     let mut w = Work {
         households: vec![None; rows.len()],
+        sheets: parsed.sheets.clone(),
         ..Work::default()
     };
     w.report.rows = rows.len();
@@ -192,7 +218,19 @@ fn fail_if_errors(w: &mut Work) -> ApiResult<()> {
         return Ok(());
     }
     let mut errors = std::mem::take(&mut w.errors);
-    errors.sort_by_key(|e| (e.row, e.column_index));
+    // Sheets in workbook order, then rows and columns.
+    let mut order: HashMap<Option<&str>, usize> = HashMap::new();
+    for s in &w.sheets {
+        let next = order.len();
+        order.entry(s.as_deref()).or_insert(next);
+    }
+    errors.sort_by_key(|e| {
+        (
+            order.get(&e.sheet.as_deref()).copied().unwrap_or(0),
+            e.row,
+            e.column_index,
+        )
+    });
     Err(ApiError::InvalidLedger(errors))
 }
 
@@ -214,15 +252,17 @@ async fn resolve_towns(
             .find(|(_, id)| Some(**id) == own)
             .map(|(n, _)| n.clone())
             .unwrap_or_default();
-        for row in rows.iter().filter(|r| r.town != own_name) {
-            w.errors.push(RowError::cell(
-                row.line,
+        for (r, row) in rows.iter().enumerate().filter(|(_, r)| r.town != own_name) {
+            let e = w.error(
+                rows,
+                r,
                 col::ADDRESS,
                 format!(
                     "该户属于「{}」，本账号只能导入「{own_name}」的台账",
                     row.town
                 ),
-            ));
+            );
+            w.errors.push(e);
         }
         w.town_ids.retain(|_, id| Some(*id) == own);
         return Ok(());
@@ -321,43 +361,87 @@ async fn resolve_villages(
     Ok(())
 }
 
-/// Loads the file's helpers by phone, creates the new ones and updates changed names or units.
+/// Loads the file's helpers by phone, creates the new ones and updates changed units.
+///
+/// A phone number is a helper's identity and login across the whole server, so a row
+/// whose helper phone is already stored is checked before it is trusted:
+/// - a helper of another county is refused: matching them would rename a stranger and
+///   pair them with households their county office cannot see;
+/// - a different name is refused too, not written over the stored one: a mistyped
+///   phone would otherwise silently rename somebody else and hand them the household.
+///   Names differing only in spaces (`王 芳`, `王芳`) are the same name, stored without
+///   them. A changed unit or position is an ordinary update.
 async fn upsert_helpers(
     db: &impl ConnectionTrait,
     ctx: &Ctx<'_>,
     rows: &[LedgerRow],
     w: &mut Work,
 ) -> ApiResult<()> {
-    let mut wanted: Vec<&bangfu_shared::ledger::HelperEntry> = Vec::new();
+    // Each phone once, with the first row and name column that name it.
+    let mut wanted: Vec<(&bangfu_shared::ledger::HelperEntry, usize, usize)> = Vec::new();
     let mut seen = HashSet::new();
-    for entry in rows.iter().flat_map(|r| [&r.first, &r.second]) {
-        if seen.insert(entry.phone.as_str()) {
-            wanted.push(entry);
+    for (r, row) in rows.iter().enumerate() {
+        for (entry, name_col) in [
+            (&row.first, col::FIRST_NAME),
+            (&row.second, col::SECOND_NAME),
+        ] {
+            if seen.insert(entry.phone.as_str()) {
+                wanted.push((entry, r, name_col));
+            }
         }
     }
-    let phones: Vec<String> = wanted.iter().map(|e| e.phone.clone()).collect();
+    let phones: Vec<String> = wanted.iter().map(|(e, _, _)| e.phone.clone()).collect();
     w.helpers = load_helpers(db, &phones).await?;
     let mut new = Vec::new();
-    for entry in &wanted {
-        match w.helpers.get(&entry.phone) {
-            None => new.push(*entry),
-            Some(h) if h.name != entry.name || h.unit_position != entry.unit_position => {
-                let before = json!({ "name": h.name, "unit_position": h.unit_position });
-                let mut active = h.clone().into_active_model();
-                active.name = Set(entry.name.clone());
-                active.unit_position = Set(entry.unit_position.clone());
-                active.updated_at = Set(ctx.now);
-                let updated = active.update(db).await?;
-                w.audit.push(Entry::new(
-                    "helper.update",
-                    "helper",
-                    Some(updated.id),
-                    json!({ "before": before }),
-                ));
-                w.helpers.insert(entry.phone.clone(), updated);
-                w.report.helpers_updated += 1;
-            }
-            Some(_) => {}
+    for &(entry, r, name_col) in &wanted {
+        let Some(h) = w.helpers.get(&entry.phone) else {
+            new.push(entry);
+            continue;
+        };
+        if h.county_id != ctx.county_id {
+            let e = w.error(
+                rows,
+                r,
+                name_col,
+                format!(
+                    "电话{}已登记为其他县（市）的帮扶责任人，不能在本县结对；请核对电话号码",
+                    entry.phone
+                ),
+            );
+            w.errors.push(e);
+            w.refused.insert(entry.phone.clone());
+            continue;
+        }
+        let stored_name: String = h.name.chars().filter(|c| !c.is_whitespace()).collect();
+        if stored_name != entry.name {
+            let e = w.error(
+                rows,
+                r,
+                name_col,
+                format!(
+                    "电话{}已登记为「{}」，此处为「{}」；请核对姓名和电话（本系统以电话识别帮扶责任人）",
+                    entry.phone, h.name, entry.name
+                ),
+            );
+            w.errors.push(e);
+            w.refused.insert(entry.phone.clone());
+            continue;
+        }
+        if h.name != entry.name || h.unit_position != entry.unit_position {
+            let before = json!({ "name": h.name, "unit_position": h.unit_position });
+            let mut active = h.clone().into_active_model();
+            active.name = Set(entry.name.clone());
+            active.unit_position = Set(entry.unit_position.clone());
+            active.updated_at = Set(ctx.now);
+            let updated = active.update(db).await?;
+            w.audit.push(Entry::new(
+                "helper.update",
+                "helper",
+                Some(updated.id),
+                json!({ "before": before }),
+            ));
+            w.helpers.insert(entry.phone.clone(), updated);
+            w.report.helpers_updated += 1;
         }
     }
     for chunk in new.chunks(CHUNK) {
@@ -591,8 +675,9 @@ async fn apply_pairings(
         }
     }
     let opts = ctx.opts;
-    let mut starts: Vec<(usize, i64, i64, PairingRole, bool)> = Vec::new();
+    let mut starts: Vec<Start> = Vec::new();
     let mut ends: Vec<pairing::Model> = Vec::new();
+    let mut flagged: Vec<RowError> = Vec::new();
     for (r, row) in rows.iter().enumerate() {
         let Some(household_id) = w.households[r] else {
             continue;
@@ -601,6 +686,9 @@ async fn apply_pairings(
             (PairingRole::First, &row.first, col::FIRST_NAME),
             (PairingRole::Second, &row.second, col::SECOND_NAME),
         ] {
+            if w.refused.contains(&entry.phone) {
+                continue;
+            }
             let helper_id = w
                 .helpers
                 .get(&entry.phone)
@@ -611,13 +699,22 @@ async fn apply_pairings(
                 Some(p) if p.helper_id == helper_id => Decision::Unchanged,
                 Some(p) => Decision::Change(p.clone()),
             };
+            let mut start = Start {
+                row: r,
+                household_id,
+                helper_id,
+                role,
+                short_notice: false,
+                change: false,
+            };
             match decision {
                 Decision::Unchanged => {}
-                Decision::Start => starts.push((r, household_id, helper_id, role, false)),
+                Decision::Start => starts.push(start),
                 Decision::Change(old) => {
                     if opts.effective_from <= old.valid_from {
-                        w.errors.push(RowError::cell(
-                            row.line,
+                        let e = w.error(
+                            rows,
+                            r,
                             name_col,
                             format!(
                                 "更换{}的生效日期{}须晚于现结对的开始日期{}",
@@ -625,69 +722,127 @@ async fn apply_pairings(
                                 opts.effective_from,
                                 old.valid_from
                             ),
-                        ));
+                        );
+                        w.errors.push(e);
                         continue;
                     }
-                    let short = !ctx
+                    // DOMAIN: an unfiled change is the unit's own responsibility — kept,
+                    // flagged, and listed for the office, never refused.
+                    start.short_notice = !ctx
                         .policy
                         .notice_is_sufficient(opts.filed_on, opts.effective_from);
-                    if short && opts.reason.as_deref().is_none_or(|s| s.trim().is_empty()) {
-                        w.errors.push(RowError::cell(
-                            row.line,
+                    start.change = true;
+                    if start.short_notice {
+                        flagged.push(w.error(
+                            rows,
+                            r,
                             name_col,
                             format!(
-                                "更换{}须提前{}个月报备（报备{}，生效{}）；如需提前更换，请填写原因",
+                                "更换{}未提前{}个月报备（报备{}，生效{}）：已接受，标记为未按期报备",
                                 role.label_zh(),
                                 ctx.policy.pairing.change_notice_months,
                                 opts.filed_on,
                                 opts.effective_from
                             ),
                         ));
-                        continue;
                     }
                     if let Some(set) = load.get_mut(&(old.helper_id, old.role.clone())) {
                         set.remove(&household_id);
                     }
-                    starts.push((r, household_id, helper_id, role, short));
+                    starts.push(start);
                     ends.push(old);
                 }
             }
         }
     }
-    for (_, household_id, helper_id, role, _) in &starts {
-        load.entry((*helper_id, role.code().to_string()))
+    check_retroactive(ctx, !starts.is_empty() || !ends.is_empty(), w);
+    for st in &starts {
+        load.entry((st.helper_id, st.role.code().to_string()))
             .or_default()
-            .insert(*household_id);
+            .insert(st.household_id);
     }
-    for (r, _, helper_id, role, _) in &starts {
+    for &Start {
+        row: r,
+        helper_id,
+        role,
+        ..
+    } in &starts
+    {
         let max = match role {
             PairingRole::First => ctx.policy.pairing.max_households_first,
             PairingRole::Second => ctx.policy.pairing.max_households_second,
         } as usize;
         let count = load
-            .get(&(*helper_id, role.code().to_string()))
+            .get(&(helper_id, role.code().to_string()))
             .map_or(0, HashSet::len);
         if count > max {
-            let row = &rows[*r];
-            let name_col = if *role == PairingRole::First {
+            let name_col = if role == PairingRole::First {
                 col::FIRST_NAME
             } else {
                 col::SECOND_NAME
             };
-            w.errors.push(RowError::cell(
-                row.line,
+            let e = w.error(
+                rows,
+                r,
                 name_col,
                 format!(
                     "{}按政策最多结对{max}户，导入后将结对{count}户（含本文件以外已有的结对）",
                     role.label_zh()
                 ),
-            ));
+            );
+            w.errors.push(e);
         }
     }
     if !w.errors.is_empty() {
         return Ok(());
     }
+    w.report.notices = flagged;
     write_pairings(db, ctx, w, &starts, &ends).await
+}
+
+/// A pairing the import starts.
+struct Start {
+    /// Index of the file row.
+    row: usize,
+    household_id: i64,
+    helper_id: i64,
+    role: PairingRole,
+    /// A change of helper filed with less notice than the policy asks.
+    short_notice: bool,
+    /// It replaces another helper (rather than pairing a household for the first time).
+    change: bool,
+}
+
+/// The first day of the quarter `day` is in.
+fn quarter_start(day: NaiveDate) -> NaiveDate {
+    bangfu_shared::policy::window_of(day, 3).0
+}
+
+/// Refuses dates that would rewrite what was already reported: pairings that start or
+/// end before the current quarter (a retroactive change of helper erases the old
+/// helper's misses in a quarter whose attendance may have been reported) unless the
+/// county office, which keeps the ledger and the reports, imports them; and a filing
+/// date in the future, which would make any change look filed in time.
+fn check_retroactive(ctx: &Ctx<'_>, changes_pairings: bool, w: &mut Work) {
+    let today = crate::services::today();
+    let opts = ctx.opts;
+    if opts.filed_on > today {
+        w.errors.push(RowError::file(
+            0,
+            format!("报备日期{}晚于今天（{today}）", opts.filed_on),
+        ));
+    }
+    let quarter = quarter_start(today);
+    let county_level = matches!(ctx.caller.role, Role::CountyOffice | Role::Admin);
+    if changes_pairings && opts.effective_from < quarter && !county_level {
+        w.errors.push(RowError::file(
+            0,
+            format!(
+                "生效日期{}早于本季度（{quarter}起）：往季考勤可能已上报，追溯更改结对须由县（市）扶贫办导入",
+                opts.effective_from
+            ),
+        ));
+    }
 }
 
 async fn open_pairings(
@@ -706,7 +861,7 @@ async fn write_pairings(
     db: &impl ConnectionTrait,
     ctx: &Ctx<'_>,
     w: &mut Work,
-    starts: &[(usize, i64, i64, PairingRole, bool)],
+    starts: &[Start],
     ends: &[pairing::Model],
 ) -> ApiResult<()> {
     let opts = ctx.opts;
@@ -743,21 +898,20 @@ async fn write_pairings(
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
     for chunk in starts.chunks(CHUNK) {
-        let models =
-            chunk.iter().map(
-                |(_, household_id, helper_id, role, short)| pairing::ActiveModel {
-                    household_id: Set(*household_id),
-                    helper_id: Set(*helper_id),
-                    role: Set(role.code().to_string()),
-                    valid_from: Set(opts.effective_from),
-                    valid_to: Set(None),
-                    filed_on: Set(opts.filed_on),
-                    reason: Set(reason.clone()),
-                    short_notice: Set(*short),
-                    created_at: Set(ctx.now),
-                    ..Default::default()
-                },
-            );
+        // The reason explains a change of helper: a household paired for the first
+        // time was not changed, and must not carry it.
+        let models = chunk.iter().map(|st| pairing::ActiveModel {
+            household_id: Set(st.household_id),
+            helper_id: Set(st.helper_id),
+            role: Set(st.role.code().to_string()),
+            valid_from: Set(opts.effective_from),
+            valid_to: Set(None),
+            filed_on: Set(opts.filed_on),
+            reason: Set(reason.clone().filter(|_| st.change)),
+            short_notice: Set(st.short_notice),
+            created_at: Set(ctx.now),
+            ..Default::default()
+        });
         pairing::Entity::insert_many(models)
             .exec_without_returning(db)
             .await?;
@@ -773,7 +927,7 @@ async fn write_pairings(
     }
     w.report.pairings_started = starts.len();
     w.report.pairings_ended = ends.len();
-    w.report.short_notice = starts.iter().filter(|s| s.4).count();
+    w.report.short_notice = starts.iter().filter(|s| s.short_notice).count();
     Ok(())
 }
 
@@ -798,14 +952,14 @@ async fn ensure_accounts(
     }
     let mut is_second: HashSet<&str> = HashSet::new();
     let mut first_line: HashMap<&str, (usize, usize)> = HashMap::new();
-    for row in rows {
+    for (r, row) in rows.iter().enumerate() {
         is_second.insert(row.second.phone.as_str());
         first_line
             .entry(row.first.phone.as_str())
-            .or_insert((row.line, col::FIRST_PHONE));
+            .or_insert((r, col::FIRST_PHONE));
         first_line
             .entry(row.second.phone.as_str())
-            .or_insert((row.line, col::SECOND_PHONE));
+            .or_insert((r, col::SECOND_PHONE));
     }
     let mut new = Vec::new();
     for (phone, h) in &w.helpers {
@@ -817,15 +971,12 @@ async fn ensure_accounts(
         match by_username.get(phone) {
             None => new.push((phone.clone(), h.id, role)),
             Some(a) if a.helper_id != Some(h.id) => {
-                let (line, column) = first_line
+                let (r, column) = first_line
                     .get(phone.as_str())
                     .copied()
                     .unwrap_or((0, col::FIRST_PHONE));
-                w.errors.push(RowError::cell(
-                    line,
-                    column,
-                    format!("手机号{phone}已被其他账号使用"),
-                ));
+                let e = w.error(rows, r, column, format!("手机号{phone}已被其他账号使用"));
+                w.errors.push(e);
             }
             Some(a) if role == Role::SecondHelper && a.role == Role::FirstHelper.code() => {
                 let mut active = a.clone().into_active_model();

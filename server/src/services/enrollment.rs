@@ -10,8 +10,8 @@ use bangfu_shared::api::EnrollmentCode;
 use rand::Rng;
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
 
 use super::{Caller, Scope, audit, auth};
@@ -30,8 +30,12 @@ fn new_code() -> String {
 }
 
 /// Issues fresh codes for every helper in scope (optionally one town) who has not enrolled.
+///
+/// All or nothing, in one write transaction: a new code replaces the printed one, so a
+/// run that stopped half-way would leave some helpers with a cancelled sheet and no new
+/// code anyone has seen.
 pub async fn issue(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     caller: &Caller,
     ttl_days: i64,
     town: Option<i64>,
@@ -46,6 +50,19 @@ pub async fn issue(
             "name a town (?town=ID) to issue codes for".into(),
         ));
     }
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    let codes = issue_in(&txn, caller, ttl_days, town, households).await?;
+    txn.commit().await?;
+    Ok(codes)
+}
+
+async fn issue_in(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    ttl_days: i64,
+    town: Option<i64>,
+    households: Condition,
+) -> ApiResult<Vec<EnrollmentCode>> {
     let in_scope = Query::select()
         .column(household::Column::Id)
         .from(household::Entity)

@@ -94,14 +94,36 @@ pub struct CodesQuery {
     pub format: Option<String>,
 }
 
+/// How the code sheet is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodesFormat {
+    Csv,
+    Json,
+}
+
+impl CodesFormat {
+    /// Checked before any code is issued: issuing cancels every printed code, so a
+    /// request that cannot show the new ones must change nothing.
+    fn parse(format: Option<&str>) -> ApiResult<CodesFormat> {
+        match format.unwrap_or("csv") {
+            "csv" => Ok(CodesFormat::Csv),
+            "json" => Ok(CodesFormat::Json),
+            other => Err(ApiError::BadRequest(format!(
+                "format must be csv or json, not {other}"
+            ))),
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/enrollment/codes", params(CodesQuery),
-    responses((status = 200, body = Vec<EnrollmentCode>, description = "JSON, or CSV with format=csv"), (status = 403, body = bangfu_shared::api::ErrorBody)))]
+    responses((status = 200, body = Vec<EnrollmentCode>, description = "JSON, or CSV with format=csv"), (status = 400, body = bangfu_shared::api::ErrorBody, description = "bad format; no code was changed"), (status = 403, body = bangfu_shared::api::ErrorBody)))]
 /// Issues fresh one-time enrollment codes for helpers who have not yet set a password.
 pub async fn enrollment_codes(
     state: web::Data<AppState>,
     caller: Caller,
     q: Query<CodesQuery>,
 ) -> ApiResult<HttpResponse> {
+    let format = CodesFormat::parse(q.format.as_deref())?;
     let codes = enrollment::issue(
         &state.db,
         &caller,
@@ -109,17 +131,14 @@ pub async fn enrollment_codes(
         q.town,
     )
     .await?;
-    match q.format.as_deref().unwrap_or("csv") {
-        "json" => Ok(HttpResponse::Ok().json(codes)),
-        "csv" => Ok(HttpResponse::Ok()
+    match format {
+        CodesFormat::Json => Ok(HttpResponse::Ok().json(codes)),
+        CodesFormat::Csv => Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header((
                 "Content-Disposition",
                 "attachment; filename=\"enrollment-codes.csv\"",
             ))
             .body(enrollment::to_csv(&codes)?)),
-        other => Err(ApiError::BadRequest(format!(
-            "format must be csv or json, not {other}"
-        ))),
     }
 }
