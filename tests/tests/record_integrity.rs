@@ -281,3 +281,44 @@ async fn dating(t: &TestDb) {
         "a late entry counts; a visit dated after its signing does not"
     );
 }
+
+db_test!(
+    a_devices_later_amendment_wins_though_its_clock_went_back,
+    clock_back
+);
+async fn clock_back(t: &TestDb) {
+    let mut f = Field::new(t).await;
+    let h = f.household;
+    let call = f.device.phone_call(h);
+    let now = chrono::Utc::now();
+    let mut first = call.record.visit.clone().unwrap();
+    first.notes = Some("第一次更正".into());
+    let mut second = first.clone();
+    second.notes = Some("第二次更正".into());
+    let amend = |f: &mut Field, v: VisitBody, at| {
+        f.device.sign_at(
+            h,
+            RecordType::Amendment,
+            Some(v),
+            Some(call.record.id),
+            None,
+            at,
+        )
+    };
+    let a1 = amend(&mut f, first, now);
+    // The device's clock was set back an hour before the second correction.
+    let a2 = amend(&mut f, second, now - chrono::Duration::hours(1));
+    let acks = f.push(&[call.clone(), a1.clone(), a2.clone()]).await.acks;
+    assert!(
+        acks.iter().all(|a| a.status == AckStatus::Accepted),
+        "{acks:?}"
+    );
+    assert!(
+        fact(t, a1.record.id).await.1,
+        "the first correction is replaced"
+    );
+    assert!(
+        !fact(t, a2.record.id).await.1,
+        "the device's later correction stands"
+    );
+}

@@ -418,13 +418,7 @@ async fn supersede(db: &impl ConnectionTrait, original: &str) -> ApiResult<()> {
                 r.author_helper_id == o.author_helper_id && r.household_id == o.household_id
             })
         })
-        .max_by_key(|r| {
-            (
-                r.record_type != RecordType::Visit.code(),
-                r.created_at_device,
-                r.device_seq,
-            )
-        })
+        .max_by(|a, b| later_version(a, b))
         .map(|r| r.id.clone());
     for id in ids {
         visit_fact::Entity::update_many()
@@ -437,6 +431,20 @@ async fn supersede(db: &impl ConnectionTrait, original: &str) -> ApiResult<()> {
             .await?;
     }
     Ok(())
+}
+
+/// How two versions of one visit order: any amendment after the original; two of one
+/// device by its sequence numbers (its clock may have been set back between them, as
+/// the field client orders them); of two devices by device time, then sequence.
+fn later_version(a: &record::Model, b: &record::Model) -> std::cmp::Ordering {
+    let amendment = |r: &record::Model| r.record_type != RecordType::Visit.code();
+    amendment(a).cmp(&amendment(b)).then_with(|| {
+        if a.device_id == b.device_id {
+            a.device_seq.cmp(&b.device_seq)
+        } else {
+            (a.created_at_device, a.device_seq).cmp(&(b.created_at_device, b.device_seq))
+        }
+    })
 }
 
 /// An amendment answers a "has issues" note: the visit goes back to the town office.
