@@ -1,9 +1,14 @@
 //! Reports as files town offices print and forward: CSV (UTF-8 with BOM, for Excel) and
 //! XLSX with the Chinese headers of seed 001 附件3.
+//!
+//! Names, units and remarks are typed in the field, and a spreadsheet runs a CSV cell
+//! that begins with `=`, `+`, `-`, `@` (or a tab or carriage return before one) as a
+//! formula: every CSV cell starting so is written with a leading `'`, as OWASP's "CSV
+//! Injection" advises. XLSX cells are written as strings, never formulas, and need none.
 
 use bangfu_shared::report::{
     AreaRate, AttendanceSheet, CountyReport, HelperEscalation, Miss, SHEET_HEADERS, TownReport,
-    UnitEscalation,
+    UnitEscalation, UnownedWindow,
 };
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
@@ -24,8 +29,39 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
-/// The sheet as one table (附件3 columns, then the second helper's own visits and remarks).
+/// What a printed sheet holds, as its title and signature block say it: a frozen
+/// version (`第N版`), or the data as it stands now, which after a submission is not that
+/// version and must not be read as it (`当前数据（第N版已于…报送）`).
+pub fn edition_zh(sheet: &AttendanceSheet, frozen: bool) -> String {
+    match (sheet.submitted_version, frozen) {
+        (Some(v), true) => format!("第{v}版"),
+        (Some(v), false) => {
+            let at = sheet
+                .submitted_at
+                .map(|t| {
+                    (t + chrono::Duration::hours(8))
+                        .format("于%Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            format!("当前数据（第{v}版已{at}报送）")
+        }
+        (None, _) => "当前数据（尚未报送）".into(),
+    }
+}
+
+/// The live sheet (as it stands now) as one table: 附件3 columns, then the second
+/// helper's own visits and remarks.
 pub fn sheet_tables(sheet: &AttendanceSheet) -> Vec<Table> {
+    sheet_tables_as(sheet, false)
+}
+
+/// A frozen version of the sheet (as submitted) as one table, titled with its version.
+pub fn submitted_sheet_tables(sheet: &AttendanceSheet) -> Vec<Table> {
+    sheet_tables_as(sheet, true)
+}
+
+fn sheet_tables_as(sheet: &AttendanceSheet, frozen: bool) -> Vec<Table> {
     let mut headers = s(&SHEET_HEADERS);
     headers.extend(s(&["第二帮扶责任人走访", "备注"]));
     let rows = sheet
@@ -71,14 +107,12 @@ pub fn sheet_tables(sheet: &AttendanceSheet) -> Vec<Table> {
             ]
         })
         .collect();
-    let version = sheet
-        .submitted_version
-        .map(|v| format!("（第{v}版）"))
-        .unwrap_or_default();
     vec![Table {
         title: format!(
-            "第一帮扶责任人帮扶工作考勤表 {} 第二帮扶责任人：{}{version}",
-            sheet.quarter, sheet.second_helper.name
+            "第一帮扶责任人帮扶工作考勤表 {} 第二帮扶责任人：{} {}",
+            sheet.quarter,
+            sheet.second_helper.name,
+            edition_zh(sheet, frozen)
         ),
         headers,
         rows,
@@ -153,6 +187,37 @@ fn misses_table(misses: &[Miss]) -> Table {
     }
 }
 
+fn unowned_table(windows: &[UnownedWindow]) -> Table {
+    Table {
+        title: "无人负责的窗口".into(),
+        headers: s(&[
+            "贫困户姓名",
+            "村(居)",
+            "身份",
+            "方式",
+            "考勤周期",
+            "期间结对的帮扶责任人",
+        ]),
+        rows: windows
+            .iter()
+            .map(|u| {
+                vec![
+                    u.head_name.clone(),
+                    u.village.clone(),
+                    u.role.label_zh().into(),
+                    u.kind.label_zh().into(),
+                    format!("{}至{}", u.start, u.end),
+                    u.helpers
+                        .iter()
+                        .map(|h| h.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join("、"),
+                ]
+            })
+            .collect(),
+    }
+}
+
 fn escalation_tables(helpers: &[HelperEscalation], units: &[UnitEscalation]) -> [Table; 2] {
     [
         Table {
@@ -215,6 +280,7 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
                 .collect(),
         },
         misses_table(&r.misses),
+        unowned_table(&r.unowned_windows),
         helpers,
         units,
         Table {
@@ -245,7 +311,18 @@ pub fn county_tables(r: &CountyReport) -> Vec<Table> {
     ]
 }
 
-/// Tables as CSV: each table's title on a line, its header, its rows, a blank line between.
+/// A CSV cell a spreadsheet would not run as a formula: one beginning with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return gets a leading `'` (OWASP, CSV Injection).
+fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// Tables as CSV: each table's title on a line, its header, its rows, a blank line
+/// between; every cell made [`inert`].
 pub fn to_csv(tables: &[Table]) -> ApiResult<Vec<u8>> {
     let mut out = Vec::from("\u{feff}".as_bytes());
     {
@@ -259,11 +336,13 @@ pub fn to_csv(tables: &[Table]) -> ApiResult<Vec<u8>> {
                 w.write_record([""]).map_err(io)?;
             }
             if tables.len() > 1 {
-                w.write_record([t.title.as_str()]).map_err(io)?;
+                w.write_record([inert(&t.title).as_bytes()]).map_err(io)?;
             }
-            w.write_record(&t.headers).map_err(io)?;
+            w.write_record(t.headers.iter().map(|c| inert(c).into_owned()))
+                .map_err(io)?;
             for r in &t.rows {
-                w.write_record(r).map_err(io)?;
+                w.write_record(r.iter().map(|c| inert(c).into_owned()))
+                    .map_err(io)?;
             }
         }
         w.flush().map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -328,5 +407,45 @@ pub fn render<T: serde::Serialize>(
         other => Err(ApiError::BadRequest(format!(
             "format must be json, csv, xlsx or pdf, not {other}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_that_would_run_as_formulas_are_neutralised() {
+        let table = Table {
+            title: "t".into(),
+            headers: s(&["姓名", "备注"]),
+            rows: vec![
+                s(&["=HYPERLINK(\"http://x\",\"点\")", "+1"]),
+                s(&["-2+3", "@SUM(A1)"]),
+                s(&["\t=1", "\r=1"]),
+                s(&["张三", "a=b"]),
+                s(&["", "47.4%"]),
+            ],
+        };
+        let bytes = to_csv(&[table]).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        let cells: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(String::from).collect())
+            .collect();
+        assert_eq!(
+            cells,
+            vec![
+                s(&["姓名", "备注"]),
+                s(&["'=HYPERLINK(\"http://x\",\"点\")", "'+1"]),
+                s(&["'-2+3", "'@SUM(A1)"]),
+                s(&["'\t=1", "'\r=1"]),
+                s(&["张三", "a=b"]),
+                s(&["", "47.4%"]),
+            ]
+        );
     }
 }

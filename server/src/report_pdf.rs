@@ -68,35 +68,49 @@ pub fn to_pdf(tables: &[Table], footer: Option<&str>) -> ApiResult<Vec<u8>> {
     render(tables, None, footer)
 }
 
-/// The second helper's sheet as 附件3, with the town and, when it was submitted, the
-/// version, time and the first 16 hex digits of its device signature.
+/// The second helper's sheet as 附件3, with the town.
+///
+/// `signature` is the device signature of this very body, so pass it only with a frozen
+/// version (from `reports::sheet_version`, or [`sheet_signature`], which checks): the
+/// sheet is then printed as that version, with its time and the first 16 hex digits of
+/// the signature. Without one the sheet is today's data and is labelled so, with the
+/// last submission named but not claimed (`当前数据（第N版已于…报送）`).
 pub fn sheet_pdf(sheet: &AttendanceSheet, signature: Option<&str>) -> ApiResult<Vec<u8>> {
     let town = sheet.town.as_ref().map(|t| t.name.as_str());
     let footer = sheet_footer(sheet, signature);
-    render(&report_files::sheet_tables(sheet), town, Some(&footer))
+    let tables = if signature.is_some() {
+        report_files::submitted_sheet_tables(sheet)
+    } else {
+        report_files::sheet_tables(sheet)
+    };
+    render(&tables, town, Some(&footer))
 }
 
-/// The signature block under a sheet: "第二帮扶责任人：… 提交版本：… 提交时间：… 设备签名：…".
+/// The signature block under a sheet: for a frozen version (one with its `signature`)
+/// "第二帮扶责任人：… 提交版本：… 提交时间：… 设备签名：…", for live data what it is.
 pub fn sheet_footer(sheet: &AttendanceSheet, signature: Option<&str>) -> String {
     let mut parts = vec![format!("第二帮扶责任人：{}", sheet.second_helper.name)];
-    match sheet.submitted_version {
-        Some(v) => {
+    match (sheet.submitted_version, signature) {
+        (Some(v), Some(signature)) => {
             parts.push(format!("提交版本：{v}"));
             if let Some(at) = sheet.submitted_at {
                 let local = at + chrono::Duration::hours(8);
                 parts.push(format!("提交时间：{}", local.format("%Y-%m-%d %H:%M")));
             }
-            parts.push(match signature {
-                Some(sig) => format!("设备签名：{}…", sig.chars().take(16).collect::<String>()),
-                None => "设备签名：（无）".into(),
-            });
+            parts.push(format!(
+                "设备签名：{}…",
+                signature.chars().take(16).collect::<String>()
+            ));
         }
-        None => parts.push("尚未提交".into()),
+        _ => parts.push(report_files::edition_zh(sheet, false)),
     }
     parts.join("\u{3000}")
 }
 
-/// The device signature (hex) of the sheet's last submitted version, if it was submitted.
+/// The device signature (hex) of the version `sheet` names, if `sheet` holds exactly the
+/// rows that version froze. A live sheet whose data moved on since (a late visit, a
+/// window that closed, rows an office may not see) gets none, so it cannot be printed
+/// under a signature that does not cover it.
 pub async fn sheet_signature(
     db: &impl ConnectionTrait,
     sheet: &AttendanceSheet,
@@ -104,13 +118,18 @@ pub async fn sheet_signature(
     let Some(version) = sheet.submitted_version else {
         return Ok(None);
     };
-    Ok(attendance_sheet::Entity::find()
+    let Some(row) = attendance_sheet::Entity::find()
         .filter(attendance_sheet::Column::SecondHelperId.eq(sheet.second_helper.id))
         .filter(attendance_sheet::Column::Quarter.eq(sheet.quarter.to_string()))
         .filter(attendance_sheet::Column::Version.eq(version))
         .one(db)
         .await?
-        .map(|s| s.signature))
+    else {
+        return Ok(None);
+    };
+    let frozen: AttendanceSheet = serde_json::from_str(&row.body)
+        .map_err(|e| ApiError::Internal(format!("sheet {}: {e}", row.id)))?;
+    Ok((frozen.rows == sheet.rows).then_some(row.signature))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ impl PolicyPreset {
                     both_signatures: true,
                     min_photos: 1,
                 },
+                sanctions: Sanctions::default(),
             },
             PolicyPreset::Xigang2019 => Policy {
                 source: self.name().to_string(),
@@ -94,6 +95,7 @@ impl PolicyPreset {
                     both_signatures: true,
                     min_photos: 0,
                 },
+                sanctions: Sanctions::default(),
             },
         }
     }
@@ -145,6 +147,48 @@ pub struct HomeVisitEvidence {
     pub min_photos: u32,
 }
 
+/// What seed 001 §四(四) does about a first helper's missed windows, counted over the
+/// calendar year: the thresholds and which kinds of contact a miss of counts.
+///
+/// The seed sanctions "未按要求入户帮扶" — missed *home* visits — so by default a missed
+/// phone window stays in the miss lists and the rates but leads to no sanction. A county
+/// that also sanctions calls lists `phone` in `counted_kinds`. Every field has a serde
+/// default equal to the seed, so policies stored before this block existed still parse
+/// and judge as before (apart from phone misses, which the seed never sanctioned).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct Sanctions {
+    /// The kinds whose missed windows count toward the thresholds below.
+    pub counted_kinds: Vec<VisitKind>,
+    /// From this many misses a year: reported to the helper's unit, helper interviewed.
+    pub report_at: u32,
+    /// From this many: publicly criticised by the unit, no award this year.
+    pub criticise_at: u32,
+    /// A unit whose helpers missed this many person-times a year: the unit is criticised
+    /// and its head interviewed.
+    pub unit_at: u32,
+}
+
+impl Default for Sanctions {
+    /// Seed 001 §四(四): home visits; once, twice, a unit with three person-times.
+    fn default() -> Sanctions {
+        Sanctions {
+            counted_kinds: vec![VisitKind::Home],
+            report_at: 1,
+            criticise_at: 2,
+            unit_at: 3,
+        }
+    }
+}
+
+impl Sanctions {
+    /// Whether a missed window of `kind` counts toward sanctions.
+    pub fn counts(&self, kind: VisitKind) -> bool {
+        self.counted_kinds.contains(&kind)
+    }
+}
+
 /// A county's (or town's) rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -154,6 +198,9 @@ pub struct Policy {
     pub pairing: PairingRules,
     pub visits: Vec<VisitRequirement>,
     pub evidence: HomeVisitEvidence,
+    /// Absent from policies stored before sanctions were settings: the seed's ladder.
+    #[serde(default)]
+    pub sanctions: Sanctions,
 }
 
 impl Policy {
@@ -173,6 +220,13 @@ impl Policy {
             if v.min_count == 0 {
                 return invalid("a visit requirement needs a count of at least 1".into());
             }
+        }
+        let s = &self.sanctions;
+        if s.report_at == 0 || s.criticise_at < s.report_at || s.unit_at == 0 {
+            return invalid(
+                "sanction thresholds must be at least 1, criticism no earlier than reporting"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -315,6 +369,28 @@ mod tests {
         assert_eq!(s.due_by, d(2026, 4, 30));
         assert!(due_status(&req, Some(d(2025, 12, 20)), today).overdue);
         assert!(due_status(&req, None, today).overdue);
+    }
+
+    #[test]
+    fn policies_stored_before_sanctions_parse_with_the_seeds_ladder() {
+        let mut old = serde_json::to_value(PolicyPreset::Laizhou2018.policy()).unwrap();
+        old.as_object_mut().unwrap().remove("sanctions");
+        let parsed: Policy = serde_json::from_value(old).unwrap();
+        assert_eq!(parsed, PolicyPreset::Laizhou2018.policy());
+        assert_eq!(
+            parsed.sanctions,
+            Sanctions {
+                counted_kinds: vec![VisitKind::Home],
+                report_at: 1,
+                criticise_at: 2,
+                unit_at: 3,
+            }
+        );
+        assert!(!parsed.sanctions.counts(VisitKind::Phone));
+        let partial: Sanctions =
+            serde_json::from_str(r#"{"counted_kinds":["home","phone"]}"#).unwrap();
+        assert!(partial.counts(VisitKind::Phone));
+        assert_eq!((partial.report_at, partial.unit_at), (1, 3));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{HelperRef, Place};
+use crate::policy::Sanctions;
 use crate::{PairingRole, SharedError, VisitKind};
 
 /// The rule every report states: which windows a pairing is judged on.
@@ -126,6 +127,12 @@ pub struct WindowResult {
     /// escalations leave it out until it ends.
     #[serde(default)]
     pub open: bool,
+    /// Whose window it is, on a sheet's first-helper windows: a household whose first
+    /// helper changed during the quarter has windows of more than one helper, and the
+    /// sheet must not put them all under the current helper's name. Absent elsewhere and
+    /// in sheets frozen before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helper: Option<HelperRef>,
 }
 
 impl WindowResult {
@@ -178,13 +185,53 @@ pub struct SheetRow {
 }
 
 impl SheetRow {
-    /// The 帮扶记录 cell: dates of visits and calls, and met/missed per window.
+    /// The names of the first helpers whose visits and windows the row holds, by id, when
+    /// they are not all the row's `first_helper` (a change of helper during the quarter):
+    /// then each visit and window in [`SheetRow::record_text`] is prefixed with its
+    /// helper's name, so none is read as the current helper's. Empty otherwise.
+    fn other_helpers(&self) -> std::collections::BTreeMap<i64, String> {
+        let names: std::collections::BTreeMap<i64, String> = self
+            .windows
+            .iter()
+            .filter_map(|w| w.helper.as_ref())
+            .chain(self.first_helper.as_ref())
+            .map(|h| (h.id, h.name.clone()))
+            .collect();
+        let current = self.first_helper.as_ref().map(|h| h.id);
+        let someone_else = self
+            .windows
+            .iter()
+            .filter(|w| w.required)
+            .filter_map(|w| w.helper.as_ref().map(|h| h.id))
+            .chain(self.records.iter().map(|r| r.helper_id))
+            .any(|id| Some(id) != current);
+        if someone_else {
+            names
+        } else {
+            std::collections::BTreeMap::new()
+        }
+    }
+
+    /// The 帮扶记录 cell: dates of visits and calls, and met/missed per window; each
+    /// prefixed with its helper's name (`曹秀兰：01-09电话`) when the row holds more than
+    /// the current first helper's.
     pub fn record_text(&self) -> String {
+        let names = self.other_helpers();
+        let whose = |id: Option<i64>| {
+            id.and_then(|id| names.get(&id))
+                .map(|n| format!("{n}："))
+                .unwrap_or_default()
+        };
         let visits: Vec<String> = self
             .records
             .iter()
             .map(|r| {
-                let mut s = format!("{}{}", r.date.format("%m-%d"), r.kind.label_zh());
+                let mut s = format!(
+                    "{}{}{}",
+                    whose(Some(r.helper_id)),
+                    r.date.format("%m-%d"),
+                    r.kind.label_zh()
+                );
                 if !r.counts {
                     s.push_str(&format!("(不计:{})", r.reason.clone().unwrap_or_default()));
                 }
@@ -200,7 +247,8 @@ impl SheetRow {
             .filter(|w| w.required)
             .map(|w| {
                 format!(
-                    "{}~{}{}{}",
+                    "{}{}~{}{}{}",
+                    whose(w.helper.as_ref().map(|h| h.id)),
                     w.start.format("%m-%d"),
                     w.end.format("%m-%d"),
                     w.kind.label_zh(),
@@ -336,18 +384,23 @@ pub struct UnitEscalation {
     pub action: String,
 }
 
-/// The action for a first helper's `n`-th miss of the year.
-pub fn helper_action(misses: u32) -> &'static str {
-    match misses {
-        0 => "",
-        1 => "通报派出单位，约谈",
-        _ => "单位内通报批评，取消本年度评先评优资格",
+/// The action for a first helper with `misses` sanctionable misses this year, by the
+/// thresholds of `s` (seed 001 §四(四)); none below the first. The wording follows the
+/// seed: the second step is a *public* criticism by the helper's unit (公开通报批评).
+pub fn helper_action(misses: u32, s: &Sanctions) -> Option<&'static str> {
+    if misses >= s.criticise_at {
+        Some("由其工作单位对其公开通报批评，取消本年度评先评优资格")
+    } else if misses >= s.report_at {
+        Some("通报派出单位，约谈")
+    } else {
+        None
     }
 }
 
-/// The action for a unit with `n` person-times of misses (none under 3).
-pub fn unit_action(person_times: u32) -> Option<&'static str> {
-    (person_times >= 3).then_some("通报批评派出单位，约谈单位主要负责人")
+/// The action for a unit with `person_times` sanctionable misses this year (none under
+/// the threshold of `s`).
+pub fn unit_action(person_times: u32, s: &Sanctions) -> Option<&'static str> {
+    (person_times >= s.unit_at).then_some("通报批评派出单位，约谈单位主要负责人")
 }
 
 /// A second helper's sheet status, for the town office.
@@ -368,6 +421,25 @@ pub struct HouseholdRef {
     pub village: String,
 }
 
+/// A window of the quarter that no pairing is judged on: the household had a helper of
+/// that role during the window, but none for all of it (a change of helper mid-window,
+/// or a pairing begun or ended inside it). The rule stays — a window is judged only for
+/// a pairing covering all of it — but the town office sees these, since no one answers
+/// for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UnownedWindow {
+    pub household_id: i64,
+    pub head_name: String,
+    pub village: String,
+    pub role: PairingRole,
+    pub kind: VisitKind,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// The helpers paired with the household for part of the window, in pairing order.
+    pub helpers: Vec<HelperRef>,
+}
+
 /// The town office's quarterly report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -381,6 +453,9 @@ pub struct TownReport {
     pub escalations: Vec<HelperEscalation>,
     pub unit_escalations: Vec<UnitEscalation>,
     pub no_home_visit: Vec<HouseholdRef>,
+    /// 无人负责的窗口: the quarter's windows judged for no one.
+    #[serde(default)]
+    pub unowned_windows: Vec<UnownedWindow>,
     pub rule: String,
 }
 
@@ -420,10 +495,105 @@ mod tests {
 
     #[test]
     fn escalation_ladder() {
-        assert_eq!(helper_action(1), "通报派出单位，约谈");
-        assert!(helper_action(2).contains("取消本年度评先评优"));
-        assert_eq!(unit_action(2), None);
-        assert!(unit_action(3).is_some());
+        let seed = Sanctions::default();
+        assert_eq!(helper_action(0, &seed), None);
+        assert_eq!(helper_action(1, &seed), Some("通报派出单位，约谈"));
+        let twice = helper_action(2, &seed).unwrap();
+        assert!(twice.starts_with("由其工作单位对其公开通报批评"), "{twice}");
+        assert!(twice.contains("取消本年度评先评优"));
+        assert_eq!(helper_action(5, &seed), Some(twice));
+        assert_eq!(unit_action(2, &seed), None);
+        assert!(unit_action(3, &seed).is_some());
+        let strict = Sanctions {
+            report_at: 2,
+            criticise_at: 3,
+            unit_at: 5,
+            ..Sanctions::default()
+        };
+        assert_eq!(helper_action(1, &strict), None);
+        assert_eq!(helper_action(2, &strict), Some("通报派出单位，约谈"));
+        assert_eq!(helper_action(3, &strict), Some(twice));
+        assert_eq!(unit_action(4, &strict), None);
+        assert!(unit_action(5, &strict).is_some());
+    }
+
+    fn helper(id: i64, name: &str) -> HelperRef {
+        HelperRef {
+            id,
+            name: name.into(),
+            unit_position: String::new(),
+            phone: String::new(),
+        }
+    }
+
+    fn window(m: u32, kind: VisitKind, met: bool, who: Option<HelperRef>) -> WindowResult {
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        WindowResult {
+            role: PairingRole::First,
+            kind,
+            start: day(m, 1),
+            end: crate::policy::window_of(day(m, 1), 1).1,
+            count: u32::from(met),
+            min_count: 1,
+            required: true,
+            met,
+            open: false,
+            helper: who,
+        }
+    }
+
+    fn line(m: u32, d: u32, helper_id: i64) -> RecordLine {
+        RecordLine {
+            record_id: format!("r{m}{d}"),
+            household_id: 1,
+            date: NaiveDate::from_ymd_opt(2026, m, d).unwrap(),
+            kind: VisitKind::Phone,
+            helper_id,
+            counts: true,
+            reason: None,
+            photo_count: 0,
+            late: false,
+        }
+    }
+
+    fn row(records: Vec<RecordLine>, windows: Vec<WindowResult>) -> SheetRow {
+        SheetRow {
+            seq: 1,
+            household_id: 1,
+            head_name: "户主".into(),
+            village: "村".into(),
+            first_helper: Some(helper(2, "余立新")),
+            records,
+            windows,
+            own_records: vec![],
+            own_windows: vec![],
+            remark: None,
+        }
+    }
+
+    #[test]
+    fn a_row_with_two_first_helpers_names_whose_each_window_is() {
+        let (c, d) = (helper(1, "曹秀兰"), helper(2, "余立新"));
+        let two = row(
+            vec![line(1, 9, 1), line(3, 9, 2)],
+            vec![
+                window(1, VisitKind::Phone, true, Some(c.clone())),
+                window(3, VisitKind::Phone, true, Some(d.clone())),
+            ],
+        );
+        assert_eq!(
+            two.record_text(),
+            "曹秀兰：01-09电话；余立新：03-09电话｜曹秀兰：01-01~01-31电话到位；余立新：03-01~03-31电话到位"
+        );
+        let one = row(
+            vec![line(3, 9, 2)],
+            vec![window(3, VisitKind::Phone, false, Some(d))],
+        );
+        assert_eq!(
+            one.record_text(),
+            "03-09电话｜03-01~03-31电话未到位",
+            "only the current helper's: no names"
+        );
     }
 
     #[test]

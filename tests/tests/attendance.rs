@@ -478,7 +478,7 @@ async fn laizhou(t: &TestDb) {
                 "叶秀兰",
                 "李家村",
                 "余立新",
-                "01-08电话(不计:已被更正记录取代)；01-09电话；02-10入户(不计:走访时未与该户结对)；03-09电话｜01-01~01-31电话到位；03-01~03-31电话到位"
+                "曹秀兰：01-08电话(不计:已被更正记录取代)；曹秀兰：01-09电话；余立新：02-10入户(不计:走访时未与该户结对)；余立新：03-09电话｜曹秀兰：01-01~01-31电话到位；余立新：03-01~03-31电话到位"
             ),
         ]
         .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
@@ -519,28 +519,16 @@ async fn laizhou(t: &TestDb) {
     );
     assert!((r.total.rate - 9.0 / 19.0).abs() < 1e-9);
     assert_eq!(r.misses.len(), 10);
+    // Sanctions count missed home visits only (seed 001 §四(四)): 周雪梅's Jan–Feb home
+    // window; her missed January call and 黄志强's missed February call do not count.
     let esc: Vec<(String, u32)> = r
         .escalations
         .iter()
         .map(|e| (e.helper.name.clone(), e.misses_this_year))
         .collect();
-    assert_eq!(
-        esc,
-        vec![("周雪梅".to_string(), 2), ("黄志强".to_string(), 1)]
-    );
-    assert_eq!(
-        r.escalations[0].action,
-        "单位内通报批评，取消本年度评先评优资格"
-    );
-    assert_eq!(r.escalations[1].action, "通报派出单位，约谈");
-    assert_eq!(r.unit_escalations.len(), 1, "市教育局: 1 + 2 person-times");
-    assert_eq!(
-        (
-            r.unit_escalations[0].unit.as_str(),
-            r.unit_escalations[0].person_times
-        ),
-        ("市教育局", 3)
-    );
+    assert_eq!(esc, vec![("周雪梅".to_string(), 1)]);
+    assert_eq!(r.escalations[0].action, "通报派出单位，约谈");
+    assert!(r.unit_escalations.is_empty(), "市教育局: 1 person-time");
     let none: Vec<&str> = r
         .no_home_visit
         .iter()
@@ -560,7 +548,8 @@ async fn laizhou(t: &TestDb) {
         ),
         (Some(1), 19, 9)
     );
-    assert_eq!(c.unit_escalations.len(), 1);
+    assert!(c.unit_escalations.is_empty());
+    assert_eq!(c.escalations, r.escalations);
 
     // A later policy change does not rejudge a past quarter.
     let from = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
@@ -727,7 +716,7 @@ async fn xigang(t: &TestDb) {
         [
             "01-10入户；01-10入户(不计:同日重复走访，只计一次)；01-20电话；02-05电话(不计:已作废)；03-03电话｜01-01~03-31入户到位；01-01~01-31电话到位；02-01~02-28电话未到位；03-01~03-31电话到位",
             "01-05电话(不计:设备时间异常)；01-15入户；02-06电话；02-12入户(不计:照片已用于其他走访)；03-07电话｜01-01~03-31入户到位；01-01~01-31电话未到位；02-01~02-28电话到位；03-01~03-31电话到位",
-            "01-08电话(不计:已被更正记录取代)；01-09电话；02-10入户(不计:走访时未与该户结对)；03-09电话｜01-01~01-31电话到位；03-01~03-31电话到位",
+            "曹秀兰：01-08电话(不计:已被更正记录取代)；曹秀兰：01-09电话；余立新：02-10入户(不计:走访时未与该户结对)；余立新：03-09电话｜曹秀兰：01-01~01-31电话到位；余立新：03-01~03-31电话到位",
         ]
     );
     assert!(
@@ -744,16 +733,18 @@ async fn xigang(t: &TestDb) {
             row("东城镇", 3, 10, 8)
         ]
     );
-    let esc: Vec<(String, u32)> = r
-        .escalations
+    // Each missed one call, and calls are not sanctioned: listed, no escalation.
+    let missed: Vec<(&str, VisitKind)> = r
+        .misses
         .iter()
-        .map(|e| (e.helper.name.clone(), e.misses_this_year))
+        .map(|m| (m.helper.name.as_str(), m.kind))
         .collect();
     assert_eq!(
-        esc,
-        vec![("周雪梅".to_string(), 1), ("黄志强".to_string(), 1)]
+        missed,
+        [("周雪梅", VisitKind::Phone), ("黄志强", VisitKind::Phone)]
     );
-    assert!(r.unit_escalations.is_empty(), "市教育局 has 2 person-times");
+    assert!(r.escalations.is_empty(), "{:?}", r.escalations);
+    assert!(r.unit_escalations.is_empty());
     let none: Vec<&str> = r
         .no_home_visit
         .iter()
@@ -975,7 +966,7 @@ async fn formats(t: &Town) {
                 "/reports/town?town={}&quarter=2026Q1&format=xlsx",
                 t.town_id
             ),
-            6,
+            7,
         ),
         ("/reports/county?quarter=2026Q1&format=xlsx".to_string(), 3),
     ] {
@@ -1008,29 +999,18 @@ async fn formats(t: &Town) {
             .unwrap()
             .contains("合计,3,19,9,47.4%")
     );
-    // The printed sheet (PDF) shows the submission and its device signature.
+    // The printed version 2 (PDF) shows the submission and its device signature.
     let (status, pdf) = w
         .get_bytes(
             &t.county,
             &format!(
-                "/reports/attendance?second_helper={}&quarter=2026Q1&format=pdf",
+                "/reports/attendance?second_helper={}&quarter=2026Q1&format=pdf&version=2",
                 t.s_id
             ),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(pdf.starts_with(b"%PDF-"));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sheet.pdf");
-    std::fs::write(&path, &pdf).unwrap();
-    let text = std::process::Command::new("pdftotext")
-        .arg(&path)
-        .arg("-")
-        .output()
-        .expect("pdftotext (apt-get install poppler-utils)");
-    let text = String::from_utf8_lossy(&text.stdout)
-        .split_whitespace()
-        .collect::<String>();
+    let text = pdf_text(&pdf);
     for needle in ["贫困户姓名", "帮扶记录", "提交版本：2", "设备签名"] {
         assert!(
             text.contains(needle),
@@ -1038,3 +1018,468 @@ async fn formats(t: &Town) {
         );
     }
 }
+
+/// The text of a PDF, whitespace removed (pdftotext breaks table cells into lines).
+fn pdf_text(pdf: &[u8]) -> String {
+    assert!(pdf.starts_with(b"%PDF-"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sheet.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (apt-get install poppler-utils)");
+    String::from_utf8_lossy(&text.stdout)
+        .split_whitespace()
+        .collect::<String>()
+}
+
+/// Seed 001 §四(四) sanctions missed home visits (未按要求入户帮扶), not missed calls: the
+/// calls stay in the miss list and the rates and lead to no escalation, in the town and
+/// the county report alike.
+async fn phone_misses(t: &TestDb) {
+    let mut town = town(t, PolicyPreset::Laizhou2018).await;
+    record_quarter(&mut town).await;
+    let r = town_report(&town).await;
+    let first_misses: Vec<(&str, VisitKind, u32)> = r
+        .misses
+        .iter()
+        .filter(|m| m.role == bangfu_shared::PairingRole::First)
+        .map(|m| {
+            (
+                m.helper.name.as_str(),
+                m.kind,
+                chrono::Datelike::month(&m.start),
+            )
+        })
+        .collect();
+    assert_eq!(
+        first_misses,
+        [
+            ("周雪梅", VisitKind::Phone, 1),
+            ("周雪梅", VisitKind::Home, 1),
+            ("黄志强", VisitKind::Phone, 2),
+        ]
+    );
+    let esc: Vec<(&str, u32)> = r
+        .escalations
+        .iter()
+        .map(|e| (e.helper.name.as_str(), e.misses_this_year))
+        .collect();
+    assert_eq!(esc, [("周雪梅", 1)], "only the missed home visit counts");
+    assert!(r.unit_escalations.is_empty(), "{:?}", r.unit_escalations);
+    let c = county_report(&town).await;
+    assert_eq!(c.escalations, r.escalations);
+    assert!(c.unit_escalations.is_empty());
+}
+db_test!(missed_calls_are_listed_but_not_sanctioned, phone_misses);
+
+/// The sanction ladder is the county's policy (`sanctions`): a county that also
+/// sanctions calls gets the seed's ladder over them, the second step a public criticism
+/// by the unit; a higher unit threshold spares the unit.
+async fn policy_ladder(t: &TestDb) {
+    let mut town = town(t, PolicyPreset::Laizhou2018).await;
+    record_quarter(&mut town).await;
+    let set = |p: bangfu_shared::Policy, from: NaiveDate| {
+        let county = town.w.county_id;
+        async move {
+            bangfu_server::services::policy::set(
+                &t.db,
+                &bangfu_server::services::Caller::system(),
+                county,
+                None,
+                from,
+                &p,
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let mut calls_too = PolicyPreset::Laizhou2018.policy();
+    calls_too.sanctions.counted_kinds = vec![VisitKind::Home, VisitKind::Phone];
+    set(
+        calls_too.clone(),
+        NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+    )
+    .await;
+    let r = town_report(&town).await;
+    let esc: Vec<(&str, u32, &str)> = r
+        .escalations
+        .iter()
+        .map(|e| {
+            (
+                e.helper.name.as_str(),
+                e.misses_this_year,
+                e.action.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        esc,
+        [
+            (
+                "周雪梅",
+                2,
+                "由其工作单位对其公开通报批评，取消本年度评先评优资格"
+            ),
+            ("黄志强", 1, "通报派出单位，约谈"),
+        ]
+    );
+    let units: Vec<(&str, u32)> = r
+        .unit_escalations
+        .iter()
+        .map(|u| (u.unit.as_str(), u.person_times))
+        .collect();
+    assert_eq!(units, [("市教育局", 3)]);
+    let c = county_report(&town).await;
+    assert_eq!(
+        (&c.escalations, &c.unit_escalations),
+        (&r.escalations, &r.unit_escalations)
+    );
+
+    // Thresholds are read on the quarter's last day; the windows keep their policy.
+    let mut lenient = calls_too;
+    lenient.sanctions.unit_at = 4;
+    set(lenient, NaiveDate::from_ymd_opt(2026, 3, 31).unwrap()).await;
+    let r = town_report(&town).await;
+    assert_eq!(r.escalations.len(), 2);
+    assert!(r.unit_escalations.is_empty(), "3 person-times, 4 needed");
+}
+db_test!(the_sanction_ladder_is_a_policy_setting, policy_ladder);
+
+/// A sheet printed or exported is what its label says: after a submission the live
+/// sheet is "当前数据" (current data), with no device signature, even when visits
+/// arrived since; `version=N` gives version N as frozen, with its signature.
+async fn printed_versions(t: &TestDb) {
+    use calamine::Reader;
+    let mut town = town(t, PolicyPreset::Laizhou2018).await;
+    record_quarter(&mut town).await;
+    let w = &town.w;
+    let sub = submission(&town, vec![(town.h[2], "李家村一户无人入户".into())]);
+    let (status, v1) = w
+        .post_json(
+            Some(&town.s.token),
+            "/reports/attendance/submit",
+            &serde_json::to_value(&sub).unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v1}");
+    let late = town.a.device.sign(
+        town.h[0],
+        RecordType::Visit,
+        Some(visit(VisitKind::Phone, noon(3, 25), &[], None)),
+        None,
+        None,
+    );
+    push(w, &town.a, &[late]).await;
+    let base = format!(
+        "/reports/attendance?second_helper={}&quarter=2026Q1",
+        town.s_id
+    );
+    let get = |query: &'static str| {
+        let path = format!("{base}{query}");
+        let token = town.county.clone();
+        async move {
+            let (status, bytes) = w.get_bytes(&token, &path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            bytes
+        }
+    };
+
+    // The live sheet: current data, naming the submission but not claiming it.
+    let live = pdf_text(&get("&format=pdf").await);
+    assert!(live.contains("当前数据（第1版已于"), "{live}");
+    assert!(live.contains("03-25电话(迟报)"), "{live}");
+    for not in ["提交版本", "设备签名", "（第1版）"] {
+        assert!(!live.contains(not), "{not} in the live sheet: {live}");
+    }
+    // Version 1 as frozen: without the late call, with its signature.
+    let frozen = pdf_text(&get("&format=pdf&version=1").await);
+    for want in [
+        "第1版".to_string(),
+        "提交版本：1".to_string(),
+        format!("设备签名：{}…", &sub.signature[..16]),
+        "李家村一户无人入户".to_string(),
+    ] {
+        assert!(frozen.contains(&want), "{want} not in version 1: {frozen}");
+    }
+    assert!(
+        !frozen.contains("03-25"),
+        "version 1 was frozen before the call"
+    );
+    assert!(!frozen.contains("当前数据"), "{frozen}");
+
+    // The same in a spreadsheet: the title says which, the cells are that data.
+    let title_and_cell = |bytes: Vec<u8>| {
+        let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let range = book.worksheet_range_at(0).unwrap().unwrap();
+        let rows: Vec<Vec<String>> = range
+            .rows()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        (rows[0][0].clone(), rows[2][6].clone())
+    };
+    let (title, cell) = title_and_cell(get("&format=xlsx").await);
+    assert!(title.contains("当前数据（第1版已于"), "{title}");
+    assert!(cell.contains("03-25"), "{cell}");
+    let (title, cell) = title_and_cell(get("&format=xlsx&version=1").await);
+    assert!(
+        title.ends_with("第1版") && !title.contains("当前数据"),
+        "{title}"
+    );
+    assert!(!cell.contains("03-25"), "{cell}");
+
+    // As JSON, version 1 is the frozen body; an unknown version is not found.
+    let (_, versions) = w
+        .get(
+            Some(&town.county),
+            &format!(
+                "{}&version=1",
+                base.replace("attendance?", "attendance/versions?")
+            ),
+        )
+        .await;
+    let (status, one) = w
+        .get(Some(&town.county), &format!("{base}&version=1"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(versions.as_array().unwrap().len(), 1);
+    assert_eq!(one, versions[0]);
+    assert_eq!(one, v1);
+    let (status, _) = w
+        .get(Some(&town.county), &format!("{base}&version=9"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A signature is looked up only for the body it signed (the command line prints so).
+    let system = bangfu_server::services::Caller::system();
+    let now = bangfu_server::services::reports::sheet(
+        &t.db,
+        &system,
+        town.s_id,
+        "2026Q1".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(now.submitted_version, Some(1), "the live sheet names it");
+    assert_eq!(
+        bangfu_server::report_pdf::sheet_signature(&t.db, &now)
+            .await
+            .unwrap(),
+        None
+    );
+    let frozen: AttendanceSheet = serde_json::from_value(v1).unwrap();
+    assert_eq!(
+        bangfu_server::report_pdf::sheet_signature(&t.db, &frozen)
+            .await
+            .unwrap(),
+        Some(sub.signature.clone())
+    );
+}
+db_test!(a_printed_sheet_is_the_version_it_names, printed_versions);
+
+/// A household whose first helper changed mid-quarter (H3: 曹秀兰 until Feb 15, then
+/// 余立新): each window on the sheet names its helper, and the row's first helper is
+/// one paired during the quarter.
+async fn helper_change(t: &TestDb) {
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let mut town = town(t, PolicyPreset::Laizhou2018).await;
+    record_quarter(&mut town).await;
+    let s = sheet(&town, &town.s.token).await;
+    let row = &s.rows[2];
+    assert_eq!(row.head_name, "叶秀兰");
+    assert_eq!(row.first_helper.as_ref().unwrap().name, "余立新");
+    let whose: Vec<(u32, VisitKind, String)> = row
+        .windows
+        .iter()
+        .filter(|w| w.required)
+        .map(|w| {
+            (
+                chrono::Datelike::month(&w.start),
+                w.kind,
+                w.helper.as_ref().unwrap().name.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        whose,
+        [
+            (1, VisitKind::Phone, "曹秀兰".to_string()),
+            (3, VisitKind::Phone, "余立新".to_string()),
+        ]
+    );
+    let text = row.record_text();
+    assert!(text.contains("曹秀兰：01-01~01-31电话到位"), "{text}");
+    assert!(
+        !s.rows[0].record_text().contains('：'),
+        "one helper all quarter: no names"
+    );
+
+    // 余立新's pairing ends on Mar 1 with no successor: in Q2 the household has no
+    // first helper, and the sheet does not name one whose pairing ended before it.
+    use bangfu_server::entities::pairing;
+    let d = pairing::Entity::find()
+        .filter(pairing::Column::HouseholdId.eq(town.h[2]))
+        .filter(pairing::Column::Role.eq("first"))
+        .filter(pairing::Column::ValidTo.is_null())
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut ended: pairing::ActiveModel = d.into();
+    ended.valid_to = Set(Some(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()));
+    ended.update(&t.db).await.unwrap();
+    let (status, body) = town
+        .w
+        .get(Some(&town.s.token), "/reports/attendance?quarter=2026Q2")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let q2: AttendanceSheet = serde_json::from_value(body).unwrap();
+    let row = q2.rows.iter().find(|r| r.head_name == "叶秀兰").unwrap();
+    assert_eq!(row.first_helper, None, "no first helper in Q2");
+    let h1 = q2.rows.iter().find(|r| r.head_name == "田晓东").unwrap();
+    assert_eq!(h1.first_helper.as_ref().unwrap().name, "黄志强");
+}
+db_test!(a_sheet_names_whose_each_window_is, helper_change);
+
+/// A window no pairing covered in full (H3's helper changed on Feb 15, inside the
+/// Jan–Feb home window and the February call window) is judged for no one, and the town
+/// report lists it with the helpers paired during it.
+async fn unowned(t: &TestDb) {
+    let mut town = town(t, PolicyPreset::Laizhou2018).await;
+    record_quarter(&mut town).await;
+    let r = town_report(&town).await;
+    let listed: Vec<(&str, &str, VisitKind, String, Vec<&str>)> = r
+        .unowned_windows
+        .iter()
+        .map(|u| {
+            (
+                u.head_name.as_str(),
+                u.village.as_str(),
+                u.kind,
+                format!("{}~{}", u.start, u.end),
+                u.helpers.iter().map(|h| h.name.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                "叶秀兰",
+                "李家村",
+                VisitKind::Home,
+                "2026-01-01~2026-02-28".to_string(),
+                vec!["曹秀兰", "余立新"]
+            ),
+            (
+                "叶秀兰",
+                "李家村",
+                VisitKind::Phone,
+                "2026-02-01~2026-02-28".to_string(),
+                vec!["曹秀兰", "余立新"]
+            ),
+        ]
+    );
+    assert!(
+        r.unowned_windows
+            .iter()
+            .all(|u| u.role == bangfu_shared::PairingRole::First)
+    );
+    let (status, csv) = town
+        .w
+        .get_bytes(
+            &town.county,
+            &format!(
+                "/reports/town?town={}&quarter=2026Q1&format=csv",
+                town.town_id
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.contains("无人负责的窗口"), "{csv}");
+    assert!(
+        csv.contains("叶秀兰,李家村,第一帮扶责任人,入户,2026-01-01至2026-02-28,曹秀兰、余立新"),
+        "{csv}"
+    );
+}
+db_test!(windows_judged_for_no_one_are_listed, unowned);
+
+/// A policy changed mid-quarter judges the visits made under it: each line of the sheet
+/// and of the drill-down by the policy in force on its visit date (as each window by the
+/// one in force on its first day), not by the one of the quarter's first day.
+async fn lines_by_visit_date(t: &TestDb) {
+    let mut town = town(t, PolicyPreset::Laizhou2018).await;
+    record_quarter(&mut town).await;
+    // From March 1 the county asks no photo of a home visit.
+    let mut no_photo = PolicyPreset::Laizhou2018.policy();
+    no_photo.evidence.min_photos = 0;
+    bangfu_server::services::policy::set(
+        &t.db,
+        &bangfu_server::services::Caller::system(),
+        town.w.county_id,
+        None,
+        NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+        &no_photo,
+    )
+    .await
+    .unwrap();
+    // 周雪梅 visits H2 on March 20 with a witness and no photo.
+    let march = town.b.device.sign(
+        town.h[1],
+        RecordType::Visit,
+        Some(visit(VisitKind::Home, noon(3, 20), &[], witness())),
+        None,
+        None,
+    );
+    push(&town.w, &town.b, &[march]).await;
+    let homes =
+        |lines: Vec<(NaiveDate, VisitKind, Option<String>)>| -> Vec<(String, Option<String>)> {
+            lines
+                .into_iter()
+                .filter(|(_, kind, _)| *kind == VisitKind::Home)
+                .map(|(date, _, reason)| (date.format("%m-%d").to_string(), reason))
+                .collect()
+        };
+    let expected = vec![
+        ("01-15".to_string(), Some("缺少照片".to_string())),
+        ("02-12".to_string(), Some("照片已用于其他走访".to_string())),
+        ("03-20".to_string(), None),
+    ];
+    let s = sheet(&town, &town.s.token).await;
+    assert_eq!(s.rows[1].head_name, "曾淑珍");
+    let lines = s.rows[1]
+        .records
+        .iter()
+        .map(|r| (r.date, r.kind, r.reason.clone()))
+        .collect();
+    assert_eq!(homes(lines), expected);
+    let (status, drill) = town
+        .w
+        .get(
+            Some(&town.county),
+            &format!("/reports/records?household={}&quarter=2026Q1", town.h[1]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{drill}");
+    let lines = drill
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["helper_id"] != town.s_id)
+        .map(|l| {
+            (
+                l["date"].as_str().unwrap().parse().unwrap(),
+                l["kind"].as_str().unwrap().parse().unwrap(),
+                l["reason"].as_str().map(String::from),
+            )
+        })
+        .collect();
+    assert_eq!(homes(lines), expected);
+}
+db_test!(
+    record_lines_are_judged_by_the_policy_of_their_day,
+    lines_by_visit_date
+);

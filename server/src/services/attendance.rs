@@ -9,16 +9,25 @@
 //! monthly counts. A window
 //! is judged by the policy in force on its first day, and only if the pairing covered
 //! all of it; 2-month windows that straddle quarters belong to the quarter they end in.
+//! A window no pairing covered in full is judged for no one, and listed as such. The
+//! report lines (each visit, counted or not and why) are judged by the policy in force
+//! on the visit's own date.
+//!
+//! Sanctions (seed 001 §四(四)) count a first helper's missed windows of the kinds the
+//! window's policy lists in `sanctions.counted_kinds` (home visits by default: the seed
+//! sanctions 未按要求入户帮扶); the thresholds are the county's policy's on the report's
+//! last day, so a helper's action reads the same in the town and the county report.
 //!
 //! The households to reconcile are a condition, never a list of ids: pairings, helpers
 //! and the aggregation select them with a subquery on `households`, so one query serves
 //! a sheet of five households and a county of ten thousand alike.
 
 use bangfu_shared::api::{HelperRef, Place};
+use bangfu_shared::policy::Sanctions;
 use bangfu_shared::policy::{VisitRequirement, window_of};
 use bangfu_shared::report::{
     AreaRate, HelperEscalation, HouseholdRef, Miss, Quarter, RecordLine, UnitEscalation,
-    WindowResult, helper_action, unit_action,
+    UnownedWindow, WindowResult, helper_action, unit_action,
 };
 use bangfu_shared::{PairingRole, Policy, VisitKind};
 use chrono::{Datelike, Months, NaiveDate};
@@ -60,6 +69,9 @@ pub struct JudgedWindow {
     pub household_id: i64,
     pub helper_id: i64,
     pub result: WindowResult,
+    /// A miss of it counts toward sanctions: a first helper's window of a kind its
+    /// policy's `sanctions.counted_kinds` lists.
+    pub sanctioned: bool,
 }
 
 /// What reconciliation and the reports read of a household: who and where. Not the
@@ -229,6 +241,17 @@ impl Policies {
         town: i64,
         day: NaiveDate,
     ) -> ApiResult<&Policy> {
+        self.in_force(db, county, Some(town), day).await
+    }
+
+    /// The policy in force on a day for a town, or with `None` the county's own.
+    async fn in_force(
+        &mut self,
+        db: &impl ConnectionTrait,
+        county: i64,
+        town: Option<i64>,
+        day: NaiveDate,
+    ) -> ApiResult<&Policy> {
         if let Entry::Vacant(e) = self.by_county.entry(county) {
             let mut versions = policy::versions(db, county).await?;
             versions.reverse();
@@ -237,7 +260,7 @@ impl Policies {
         let versions = self.by_county.get(&county).map_or(&[][..], Vec::as_slice);
         let in_force = || versions.iter().filter(|v| v.valid_from <= day);
         in_force()
-            .find(|v| v.town_id == Some(town))
+            .find(|v| town.is_some() && v.town_id == town)
             .or_else(|| in_force().find(|v| v.town_id.is_none()))
             .map(|v| &v.policy)
             .ok_or_else(|| {
@@ -255,6 +278,22 @@ impl Policies {
     ) -> ApiResult<Evidence> {
         Ok(Evidence::of(self.effective(db, county, town, day).await?))
     }
+
+    /// The sanction thresholds of a county's own policy (no town override) in force on
+    /// `day`: sanctions are the county's to impose (seed 001 §四(四)), so one helper's
+    /// action must not depend on which town's report lists it.
+    pub async fn sanctions(
+        &mut self,
+        db: &impl ConnectionTrait,
+        county: i64,
+        day: NaiveDate,
+    ) -> ApiResult<Sanctions> {
+        Ok(self
+            .in_force(db, county, None, day)
+            .await?
+            .sanctions
+            .clone())
+    }
 }
 
 /// One requirement's calendar window in a town, with the evidence its policy asks.
@@ -265,6 +304,8 @@ struct TownWindow {
     req: VisitRequirement,
     /// Index into the evidence variants.
     ev: usize,
+    /// The policy counts a first helper's miss of this window toward sanctions.
+    sanctioned: bool,
 }
 
 /// The windows of every town, the evidence variants they ask and the first policy's name.
@@ -306,6 +347,8 @@ impl Calendar {
                             start,
                             end,
                             months: months(start, end),
+                            sanctioned: req.role == PairingRole::First
+                                && p.sanctions.counts(req.kind),
                             req: req.clone(),
                             ev: cal.variant(ev),
                         });
@@ -707,7 +750,9 @@ impl Reconciled {
                         required,
                         met: count >= w.req.min_count,
                         open: w.end >= today,
+                        helper: None,
                     },
+                    sanctioned: w.sanctioned,
                 });
             }
         }
@@ -803,22 +848,79 @@ impl Reconciled {
         out
     }
 
-    /// First helpers' missed windows in `[year start, to]`, per helper.
+    /// First helpers' sanctionable missed windows in `[year start, to]`, per helper:
+    /// those of the kinds their policy counts (a missed call is a miss in the lists and
+    /// rates, but seed 001 §四(四) sanctions missed home visits only).
     pub fn first_misses(&self, to: NaiveDate) -> BTreeMap<i64, u32> {
         let from = NaiveDate::from_ymd_opt(to.year(), 1, 1).unwrap_or(to);
         let mut per_helper: BTreeMap<i64, u32> = BTreeMap::new();
         for w in self
             .required_in(from, to)
-            .filter(|w| !w.result.met && w.result.role == PairingRole::First)
+            .filter(|w| !w.result.met && w.result.role == PairingRole::First && w.sanctioned)
         {
             *per_helper.entry(w.helper_id).or_default() += 1;
         }
         per_helper
     }
 
-    /// Seed 001 §四(四): first helpers' misses in `[year start, to]`, and units with ≥3.
-    pub fn escalations(&self, to: NaiveDate) -> (Vec<HelperEscalation>, Vec<UnitEscalation>) {
-        escalate(&self.first_misses(to), &self.helpers)
+    /// Seed 001 §四(四): first helpers' sanctionable misses in `[year start, to]`, and
+    /// units over the threshold, by the thresholds of `sanctions`.
+    pub fn escalations(
+        &self,
+        to: NaiveDate,
+        sanctions: &Sanctions,
+    ) -> (Vec<HelperEscalation>, Vec<UnitEscalation>) {
+        escalate(&self.first_misses(to), &self.helpers, sanctions)
+    }
+
+    /// Windows ending in `[from, to]` that some pairing of the household overlapped but
+    /// none covered in full, so none is judged on them (see [`UnownedWindow`]).
+    pub fn unowned(&self, from: NaiveDate, to: NaiveDate) -> Vec<UnownedWindow> {
+        type Key = (i64, PairingRole, VisitKind, NaiveDate, NaiveDate);
+        let mut groups: BTreeMap<Key, (bool, Vec<i64>)> = BTreeMap::new();
+        for w in self
+            .windows
+            .iter()
+            .filter(|w| w.result.end >= from && w.result.end <= to)
+        {
+            let r = &w.result;
+            let g = groups
+                .entry((w.household_id, r.role, r.kind, r.start, r.end))
+                .or_default();
+            g.0 |= r.required;
+            if !g.1.contains(&w.helper_id) {
+                g.1.push(w.helper_id);
+            }
+        }
+        let by_household: HashMap<i64, &Household> =
+            self.households.iter().map(|h| (h.id, h)).collect();
+        let mut out: Vec<UnownedWindow> = groups
+            .into_iter()
+            .filter(|(_, (owned, _))| !owned)
+            .filter_map(|((household, role, kind, start, end), (_, helpers))| {
+                let h = by_household.get(&household)?;
+                Some(UnownedWindow {
+                    household_id: h.id,
+                    head_name: h.head_name.clone(),
+                    village: self.place_name(h.village_id),
+                    role,
+                    kind,
+                    start,
+                    end,
+                    helpers: helpers.iter().filter_map(|id| self.helper(*id)).collect(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.end, &a.village, &a.head_name, a.role, a.kind).cmp(&(
+                b.end,
+                &b.village,
+                &b.head_name,
+                b.role,
+                b.kind,
+            ))
+        });
+        out
     }
 
     /// Households with no counted home visit in `[from, to]`.
@@ -840,11 +942,14 @@ impl Reconciled {
     }
 }
 
-/// Seed 001 §四(四) from first helpers' misses this year (`per_helper`): each helper's
-/// action, and the units whose helpers missed three times or more in all.
+/// Seed 001 §四(四) from first helpers' sanctionable misses this year (`per_helper`):
+/// each helper's action, and the units whose helpers reached the unit threshold in all.
+/// A helper below the first threshold has no action and is not listed (their misses
+/// still count toward the unit).
 pub fn escalate(
     per_helper: &BTreeMap<i64, u32>,
     helpers: &HashMap<i64, Helper>,
+    sanctions: &Sanctions,
 ) -> (Vec<HelperEscalation>, Vec<UnitEscalation>) {
     let mut list = Vec::new();
     let mut units: BTreeMap<String, u32> = BTreeMap::new();
@@ -854,11 +959,14 @@ pub fn escalate(
         };
         let unit = unit_of(&h.unit_position);
         *units.entry(unit.clone()).or_default() += n;
+        let Some(action) = helper_action(*n, sanctions) else {
+            continue;
+        };
         list.push(HelperEscalation {
             helper: h.to_ref(),
             unit,
             misses_this_year: *n,
-            action: helper_action(*n).to_string(),
+            action: action.to_string(),
         });
     }
     list.sort_by(|a, b| {
@@ -871,7 +979,7 @@ pub fn escalate(
     let mut unit_list: Vec<UnitEscalation> = units
         .into_iter()
         .filter_map(|(unit, n)| {
-            unit_action(n).map(|a| UnitEscalation {
+            unit_action(n, sanctions).map(|a| UnitEscalation {
                 unit,
                 person_times: n,
                 action: a.to_string(),
@@ -928,17 +1036,24 @@ pub fn reason_not_counted(
 }
 
 /// The visit facts of some households in `[from, to]`, as report lines with reasons.
+/// Each line is judged by the evidence of the policy in force for its household's town
+/// on its visit date, as the visit was made under it (a policy changed mid-quarter
+/// judges the visits after the change, not those before).
 pub async fn record_lines(
     db: &impl ConnectionTrait,
-    household_ids: &[i64],
+    policies: &mut Policies,
+    households: &[Household],
     pairings: &[Pairing],
     from: NaiveDate,
     to: NaiveDate,
-    evidence: impl Fn(i64) -> Evidence,
     late_after: Option<chrono::DateTime<chrono::Utc>>,
 ) -> ApiResult<Vec<RecordLine>> {
+    let places: HashMap<i64, (i64, i64)> = households
+        .iter()
+        .map(|h| (h.id, (h.county_id, h.town_id)))
+        .collect();
     let facts = visit_fact::Entity::find()
-        .filter(visit_fact::Column::HouseholdId.is_in(household_ids.to_vec()))
+        .filter(visit_fact::Column::HouseholdId.is_in(places.keys().copied()))
         .filter(visit_fact::Column::VisitDate.between(from, to))
         .order_by_asc(visit_fact::Column::VisitDate)
         .order_by_asc(visit_fact::Column::ReceivedAt)
@@ -949,8 +1064,12 @@ pub async fn record_lines(
     let mut out = Vec::new();
     for f in facts {
         let key = (f.household_id, f.helper_id, f.kind.clone(), f.visit_date);
-        let mut reason =
-            reason_not_counted(&f, pairings, evidence(f.household_id), seen.contains(&key));
+        let (county, town) = places
+            .get(&f.household_id)
+            .copied()
+            .ok_or_else(|| ApiError::Internal(format!("fact {}: household", f.record_id)))?;
+        let ev = policies.evidence(db, county, town, f.visit_date).await?;
+        let mut reason = reason_not_counted(&f, pairings, ev, seen.contains(&key));
         if reason.is_none() {
             seen.insert(key);
         }
@@ -974,18 +1093,6 @@ pub async fn record_lines(
         });
     }
     Ok(out)
-}
-
-/// The evidence of the policy in force for a household's town on a day.
-pub async fn evidence_for(
-    db: &impl ConnectionTrait,
-    county: i64,
-    town: i64,
-    day: NaiveDate,
-) -> ApiResult<Evidence> {
-    Ok(Evidence::of(
-        &policy::effective(db, county, Some(town), day).await?,
-    ))
 }
 
 /// A quarter's range.

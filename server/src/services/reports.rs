@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::attendance::{self, Evidence, Homes, Policies, Reconciled, Span};
+use super::attendance::{self, Homes, Policies, Reconciled, Span};
 use super::{Caller, Scope, audit, auth, jurisdictions};
 use crate::entities::{
     attendance_sheet, device, helper, household, pairing, record, record_review,
@@ -57,6 +57,10 @@ async fn latest_sheet(
 
 /// The second helper's quarterly sheet, as it stands now. The helper sees their own; an
 /// office sees those of second helpers whose households are in its scope.
+///
+/// `submitted_version` names the last submission (devices compare against it), but the
+/// rows are today's, not that version's: printed, the sheet says 当前数据 and carries no
+/// signature. [`sheet_version`] gives a version as it was frozen.
 pub async fn sheet(
     db: &impl ConnectionTrait,
     caller: &Caller,
@@ -130,28 +134,13 @@ async fn sheet_rows(
     late_after: Option<chrono::DateTime<chrono::Utc>>,
     remarks: &HashMap<i64, String>,
 ) -> ApiResult<Vec<SheetRow>> {
-    let mut evidence: HashMap<i64, Evidence> = HashMap::new();
-    for h in &rec.households {
-        if let std::collections::hash_map::Entry::Vacant(e) = evidence.entry(h.id) {
-            e.insert(
-                policies
-                    .evidence(db, h.county_id, h.town_id, q.start())
-                    .await?,
-            );
-        }
-    }
-    let ids: Vec<i64> = rec.households.iter().map(|h| h.id).collect();
-    let default_ev = Evidence {
-        both_signatures: true,
-        min_photos: 0,
-    };
     let lines = attendance::record_lines(
         db,
-        &ids,
+        policies,
+        &rec.households,
         &rec.pairings,
         q.start(),
         q.end(),
-        |h| evidence.get(&h).copied().unwrap_or(default_ev),
         late_after,
     )
     .await?;
@@ -163,10 +152,12 @@ async fn sheet_rows(
             .filter(|p| p.household_id == h.id && p.role == PairingRole::First.code())
             .collect();
         let first_ids: HashSet<i64> = firsts.iter().map(|p| p.helper_id).collect();
+        // The row's first helper: the latest of those paired during the quarter (a
+        // pairing that ended before it began is history, not the current helper).
         let current = firsts
             .iter()
-            .filter(|p| p.valid_from <= q.end())
-            .max_by_key(|p| p.valid_from)
+            .filter(|p| p.valid_from <= q.end() && p.valid_to.is_none_or(|t| t > q.start()))
+            .max_by_key(|p| (p.valid_from, p.id))
             .map(|p| p.helper_id);
         let in_quarter = |w: &&attendance::JudgedWindow| {
             w.household_id == h.id && w.result.end >= q.start() && w.result.end <= q.end()
@@ -190,12 +181,17 @@ async fn sheet_rows(
                 .filter(|l| l.household_id == h.id && first_ids.contains(&l.helper_id))
                 .cloned()
                 .collect(),
+            // Each window names its helper: with a change of helper in the quarter,
+            // some windows are the previous helper's, not the row's current one.
             windows: sorted(
                 rec.windows
                     .iter()
                     .filter(in_quarter)
                     .filter(|w| w.result.role == PairingRole::First)
-                    .map(|w| w.result.clone())
+                    .map(|w| bangfu_shared::report::WindowResult {
+                        helper: rec.helper(w.helper_id),
+                        ..w.result.clone()
+                    })
                     .collect(),
             ),
             own_records: lines
@@ -360,23 +356,59 @@ pub async fn sheet_versions(
     helper_id: i64,
     q: Quarter,
 ) -> ApiResult<Vec<AttendanceSheet>> {
+    Ok(frozen_versions(db, caller, helper_id, q, None)
+        .await?
+        .into_iter()
+        .map(|(sheet, _)| sheet)
+        .collect())
+}
+
+/// One submitted version of a sheet as it was frozen (rows limited to the caller's scope,
+/// as in [`sheet_versions`]), with the device signature it was submitted under: what a
+/// sheet printed as "第N版" must show, rather than today's data.
+pub async fn sheet_version(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    helper_id: i64,
+    q: Quarter,
+    version: i32,
+) -> ApiResult<(AttendanceSheet, String)> {
+    frozen_versions(db, caller, helper_id, q, Some(version))
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound("attendance sheet version"))
+}
+
+/// The frozen versions (all, or the one named) with their signatures, oldest first.
+async fn frozen_versions(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    helper_id: i64,
+    q: Quarter,
+    version: Option<i32>,
+) -> ApiResult<Vec<(AttendanceSheet, String)>> {
     sheet(db, caller, helper_id, q).await?;
-    let mut versions: Vec<AttendanceSheet> = attendance_sheet::Entity::find()
+    let mut find = attendance_sheet::Entity::find()
         .filter(attendance_sheet::Column::SecondHelperId.eq(helper_id))
-        .filter(attendance_sheet::Column::Quarter.eq(q.to_string()))
+        .filter(attendance_sheet::Column::Quarter.eq(q.to_string()));
+    if let Some(v) = version {
+        find = find.filter(attendance_sheet::Column::Version.eq(v));
+    }
+    let mut versions: Vec<(AttendanceSheet, String)> = find
         .order_by_asc(attendance_sheet::Column::Version)
         .all(db)
         .await?
         .into_iter()
         .map(|s| {
             serde_json::from_str(&s.body)
+                .map(|body| (body, s.signature))
                 .map_err(|e| ApiError::Internal(format!("sheet {}: {e}", s.id)))
         })
         .collect::<ApiResult<_>>()?;
     if caller.helper_id != Some(helper_id) {
         let listed: HashSet<i64> = versions
             .iter()
-            .flat_map(|v| v.rows.iter().map(|r| r.household_id))
+            .flat_map(|(v, _)| v.rows.iter().map(|r| r.household_id))
             .collect();
         let visible: HashSet<i64> = household::Entity::find()
             .select_only()
@@ -388,7 +420,7 @@ pub async fn sheet_versions(
             .await?
             .into_iter()
             .collect();
-        for v in &mut versions {
+        for (v, _) in &mut versions {
             v.rows.retain(|r| visible.contains(&r.household_id));
         }
     }
@@ -429,9 +461,10 @@ pub async fn town_report(
     q: Quarter,
 ) -> ApiResult<TownReport> {
     let town = town_in_scope(db, caller, town).await?;
+    let mut policies = Policies::default();
     let rec = attendance::reconcile_span(
         db,
-        &mut Policies::default(),
+        &mut policies,
         &Condition::all()
             .add(household::Column::TownId.eq(town.id))
             .into(),
@@ -439,7 +472,11 @@ pub async fn town_report(
     )
     .await?;
     let villages = rec.rates(q.start(), q.end(), |h| h.village_id);
-    let (escalations, unit_escalations) = rec.escalations(q.end());
+    let sanctions = match rec.households.first() {
+        Some(h) => policies.sanctions(db, h.county_id, q.end()).await?,
+        None => Default::default(),
+    };
+    let (escalations, unit_escalations) = rec.escalations(q.end(), &sanctions);
     let mut seconds: Vec<i64> = rec
         .pairings
         .iter()
@@ -475,6 +512,7 @@ pub async fn town_report(
         escalations,
         unit_escalations,
         no_home_visit: rec.without_home_visit(q.start(), q.end()),
+        unowned_windows: rec.unowned(q.start(), q.end()),
         rule: WINDOW_RULE_ZH.to_string(),
     })
 }
@@ -543,14 +581,20 @@ pub async fn county_report(
     let place = jurisdictions::get(db, id)
         .await
         .map_err(|_| ApiError::NotFound("county"))?;
-    let (mut towns, misses, helpers) = county_parts(db, id, q).await?;
+    let mut policies = Policies::default();
+    let (mut towns, misses, helpers) = county_parts(db, &mut policies, id, q).await?;
     let mut order: Vec<(f64, String)> = towns.iter().map(|t| (t.rate, t.name.clone())).collect();
     order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     for t in &mut towns {
         t.rank = Some(1 + order.iter().filter(|(r, _)| *r > t.rate).count() as u32);
     }
     towns.sort_by(|a, b| (a.rank, &a.name).cmp(&(b.rank, &b.name)));
-    let (escalations, unit_escalations) = attendance::escalate(&misses, &helpers);
+    let sanctions = if helpers.is_empty() {
+        Default::default()
+    } else {
+        policies.sanctions(db, id, q.end()).await?
+    };
+    let (escalations, unit_escalations) = attendance::escalate(&misses, &helpers, &sanctions);
     Ok(CountyReport {
         quarter: q,
         total: total(&towns, id, &place.name),
@@ -571,6 +615,7 @@ const COUNTY_SLICE: usize = 20_000;
 /// year with the helpers who missed.
 async fn county_parts(
     db: &impl ConnectionTrait,
+    policies: &mut Policies,
     county: i64,
     q: Quarter,
 ) -> ApiResult<(
@@ -578,7 +623,6 @@ async fn county_parts(
     BTreeMap<i64, u32>,
     HashMap<i64, attendance::Helper>,
 )> {
-    let mut policies = Policies::default();
     let mut towns: BTreeMap<i64, AreaRate> = BTreeMap::new();
     let mut misses: BTreeMap<i64, u32> = BTreeMap::new();
     let mut helpers = HashMap::new();
@@ -587,8 +631,7 @@ async fn county_parts(
             cond: Condition::all().add(household::Column::CountyId.eq(county)),
             ids: Some(ids),
         };
-        let mut rec =
-            attendance::reconcile_span(db, &mut policies, &homes, Span::year_to(q)).await?;
+        let mut rec = attendance::reconcile_span(db, policies, &homes, Span::year_to(q)).await?;
         for part in rec.rates(q.start(), q.end(), |h| h.town_id) {
             let t = towns.entry(part.place_id).or_insert_with(|| AreaRate {
                 place_id: part.place_id,

@@ -82,10 +82,14 @@ pub struct SheetQuery {
     #[param(value_type = String)]
     pub quarter: Quarter,
     pub format: Option<ReportFormat>,
+    /// A submitted version: the sheet as that version froze it, with its signature,
+    /// instead of the data as it stands now.
+    pub version: Option<i32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/attendance", params(SheetQuery), responses((status = 200, body = AttendanceSheet)))]
-/// The second helper's quarterly attendance sheet (附件3).
+/// The second helper's quarterly attendance sheet (附件3): the data as it stands now, or
+/// with `version=N` that submitted version as frozen.
 pub async fn attendance(
     state: web::Data<AppState>,
     caller: Caller,
@@ -95,10 +99,24 @@ pub async fn attendance(
         .second_helper
         .or(caller.helper_id)
         .ok_or_else(|| ApiError::BadRequest("name the second helper (second_helper=ID)".into()))?;
-    let sheet = reports::sheet(&state.db, &caller, helper, q.quarter).await?;
+    // Only a frozen version is printed with a version and a device signature: live data
+    // after a submission is not what was signed, and is labelled as current data.
+    let (sheet, signature) = match q.version {
+        Some(v) => {
+            let (sheet, signature) =
+                reports::sheet_version(&state.db, &caller, helper, q.quarter, v).await?;
+            (sheet, Some(signature))
+        }
+        None => (
+            reports::sheet(&state.db, &caller, helper, q.quarter).await?,
+            None,
+        ),
+    };
+    let name = match q.version {
+        Some(v) => format!("attendance-{}-v{v}", q.quarter),
+        None => format!("attendance-{}", q.quarter),
+    };
     if q.format == Some(ReportFormat::Pdf) {
-        // The printed sheet carries the submission's version, time and device signature.
-        let signature = crate::report_pdf::sheet_signature(&state.db, &sheet).await?;
         let printed = sheet.clone();
         let bytes =
             rendered(move || crate::report_pdf::sheet_pdf(&printed, signature.as_deref())).await?;
@@ -106,17 +124,15 @@ pub async fn attendance(
             .content_type("application/pdf")
             .insert_header((
                 "Content-Disposition",
-                format!("attachment; filename=\"attendance-{}.pdf\"", q.quarter),
+                format!("attachment; filename=\"{name}.pdf\""),
             ))
             .body(bytes));
     }
-    respond(
-        &sheet,
-        report_files::sheet_tables,
-        q.format.unwrap_or_default(),
-        &format!("attendance-{}", q.quarter),
-    )
-    .await
+    let tables: fn(&AttendanceSheet) -> Vec<Table> = match signature {
+        Some(_) => report_files::submitted_sheet_tables,
+        None => report_files::sheet_tables,
+    };
+    respond(&sheet, tables, q.format.unwrap_or_default(), &name).await
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/attendance/versions", params(SheetQuery), responses((status = 200, body = Vec<AttendanceSheet>)))]
@@ -130,9 +146,11 @@ pub async fn versions(
         .second_helper
         .or(caller.helper_id)
         .ok_or_else(|| ApiError::BadRequest("name the second helper (second_helper=ID)".into()))?;
-    Ok(web::Json(
-        reports::sheet_versions(&state.db, &caller, helper, q.quarter).await?,
-    ))
+    let mut versions = reports::sheet_versions(&state.db, &caller, helper, q.quarter).await?;
+    if let Some(v) = q.version {
+        versions.retain(|s| s.submitted_version == Some(v));
+    }
+    Ok(web::Json(versions))
 }
 
 #[utoipa::path(post, path = "/api/v1/reports/attendance/submit", request_body = SheetSubmission, responses((status = 201, body = AttendanceSheet), (status = 422, body = bangfu_shared::api::ErrorBody)))]
@@ -240,9 +258,16 @@ pub async fn records(
         .households
         .first()
         .ok_or(ApiError::NotFound("household"))?;
-    let ev = attendance::evidence_for(&state.db, h.county_id, h.town_id, from).await?;
-    let lines =
-        attendance::record_lines(&state.db, &[h.id], &rec.pairings, from, to, |_| ev, None).await?;
+    let lines = attendance::record_lines(
+        &state.db,
+        &mut attendance::Policies::default(),
+        std::slice::from_ref(h),
+        &rec.pairings,
+        from,
+        to,
+        None,
+    )
+    .await?;
     let mut out = Vec::new();
     for line in lines {
         let photos = crate::services::sync::blobs_of(&state.db, &line.record_id).await?;
