@@ -504,3 +504,72 @@ db_test!(
     the_audit_log_refuses_updates_and_deletes,
     audit_is_append_only
 );
+
+db_test!(
+    imports_of_one_file_at_the_same_time_create_its_households_once,
+    concurrent_imports
+);
+async fn concurrent_imports(t: &TestDb) {
+    // Three offices' clicks on the same new file at once: one set of households.
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    let tries: Vec<_> = (0..3)
+        .map(|_| {
+            spawn_import(
+                &w.http,
+                w.server.url("/ledger/import"),
+                &token,
+                FIXTURE.into(),
+            )
+        })
+        .collect();
+    for attempt in tries {
+        let (status, report) = attempt.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{report}");
+    }
+    let once = counts(t).await;
+    let households = FIXTURE.lines().count() as u64 - 1;
+    assert_eq!(once.0, households, "no household created twice");
+}
+
+db_test!(
+    pushes_wait_for_an_import_and_both_go_through,
+    import_beside_pushes
+);
+async fn import_beside_pushes(t: &TestDb) {
+    // A large import while a helper's device pushes.
+    let mut f = bangfu_tests::scenario::Field::new(t).await;
+    let big = write(&town_ledger(1, 400, 5), ExportFormat::Csv).unwrap();
+    let import = spawn_import(&f.w.http, f.w.server.url("/ledger/import"), &f.county, big);
+    for _ in 0..20 {
+        let call = f.device.phone_call(f.household);
+        let acks = f.push(&[call]).await.acks;
+        assert_eq!(
+            acks[0].status,
+            bangfu_shared::sync::AckStatus::Accepted,
+            "{acks:?}"
+        );
+    }
+    let (status, report) = import.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{report}");
+}
+
+/// An import sent on its own task; its status and body.
+fn spawn_import(
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+    body: Vec<u8>,
+) -> tokio::task::JoinHandle<(StatusCode, String)> {
+    let (http, token) = (http.clone(), token.to_string());
+    tokio::spawn(async move {
+        let resp = http
+            .post(url)
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    })
+}

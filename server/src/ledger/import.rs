@@ -96,7 +96,17 @@ pub async fn import(
         .map_err(|e| ApiError::Internal(format!("parsing a ledger: {e}")))?
         .map_err(ApiError::InvalidLedger)?;
     let policy = policy::effective(db, county_id, None, opts.effective_from).await?;
+    // One writer at a time: on SQLite the server's other writes (pushes, uploads) wait
+    // for the import instead of making it fail at its first write after they commit
+    // (`SQLITE_BUSY_SNAPSHOT`); on PostgreSQL two imports of one county (a retried
+    // upload, two offices) take turns on the county's row instead of both creating the
+    // same new households.
+    let _gate = crate::db::write_gate(db).await;
     let txn = db.begin().await?;
+    jurisdiction::Entity::find_by_id(county_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
     let ctx = Ctx {
         caller,
         county_id,
