@@ -161,6 +161,24 @@ pub struct RecordLine {
     pub photo_count: i32,
     /// Arrived after the sheet's last submission.
     pub late: bool,
+    /// What the server flagged on the record that the office should weigh: `entered_late`
+    /// (signed days after its date), `chain_break` and `seq_reused` (its device's record
+    /// chain is inconsistent). A wrong device clock is not here: it is the `reason`.
+    /// See [`flag_zh`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+}
+
+/// A record flag as the office reads it (the code itself when this version does not
+/// know it, so a newer server's flag is never dropped).
+pub fn flag_zh(flag: &str) -> &str {
+    match flag {
+        "entered_late" => "补录",
+        "chain_break" => "设备记录链断裂",
+        "seq_reused" => "设备序号重复",
+        "clock_ahead" | "dated_after_signing" => "设备时间异常",
+        other => other,
+    }
 }
 
 /// One row of the second helper's sheet: a household and its first helper's record.
@@ -237,6 +255,9 @@ impl SheetRow {
                 }
                 if r.late {
                     s.push_str("(迟报)");
+                }
+                for f in &r.flags {
+                    s.push_str(&format!("({})", flag_zh(f)));
                 }
                 s
             })
@@ -553,6 +574,7 @@ mod tests {
             reason: None,
             photo_count: 0,
             late: false,
+            flags: Vec::new(),
         }
     }
 
@@ -593,6 +615,21 @@ mod tests {
             one.record_text(),
             "03-09电话｜03-01~03-31电话未到位",
             "only the current helper's: no names"
+        );
+    }
+
+    #[test]
+    fn a_record_shows_its_flags_in_chinese_and_an_unknown_one_by_code() {
+        let mut late = line(3, 9, 2);
+        late.flags = vec![
+            "entered_late".into(),
+            "chain_break".into(),
+            "new_flag".into(),
+        ];
+        let r = row(vec![late], vec![]);
+        assert_eq!(
+            r.record_text(),
+            "03-09电话(补录)(设备记录链断裂)(new_flag)｜"
         );
     }
 

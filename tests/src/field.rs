@@ -50,7 +50,9 @@ impl Device {
         }
     }
 
-    /// Signs the next record of this device's chain.
+    /// Signs the next record of this device's chain, as a helper does right after the
+    /// visit: at the visit's time when it lies in the past (a scenario of last quarter's
+    /// visits is not "entered late"), else now.
     pub fn sign(
         &mut self,
         household_id: i64,
@@ -59,14 +61,9 @@ impl Device {
         target: Option<uuid::Uuid>,
         reason: Option<&str>,
     ) -> SignedRecord {
-        self.sign_at(
-            household_id,
-            record_type,
-            visit,
-            target,
-            reason,
-            chrono::Utc::now(),
-        )
+        let now = chrono::Utc::now();
+        let at = visit.as_ref().map_or(now, |v| v.at.min(now));
+        self.sign_at(household_id, record_type, visit, target, reason, at)
     }
 
     /// As [`Device::sign`], with the device clock reading `created_at`.

@@ -280,6 +280,35 @@ async fn dating(t: &TestDb) {
         [true, false, true],
         "a late entry counts; a visit dated after its signing does not"
     );
+
+    // The county office's drill-down shows each visit's flags and why it does not count.
+    for (r, flags, reason) in [
+        // (Before the helper's pairing began, the fixture's import day: not counted.)
+        (
+            &records[0],
+            serde_json::json!(["entered_late"]),
+            "走访时未与该户结对",
+        ),
+        (&records[1], serde_json::Value::Null, "设备时间异常"),
+    ] {
+        let day = bangfu_server::services::facts::local_date(r.record.visit.as_ref().unwrap().at);
+        let quarter = bangfu_shared::report::Quarter::of(day);
+        let (status, lines) =
+            f.w.get(
+                Some(&f.county),
+                &format!("/reports/records?household={h}&quarter={quarter}"),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{lines}");
+        let line = lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["record_id"] == r.record.id.to_string())
+            .unwrap_or_else(|| panic!("{lines}"));
+        assert_eq!(line["flags"], flags, "{line}");
+        assert_eq!(line["reason"].as_str(), Some(reason), "{line}");
+    }
 }
 
 db_test!(

@@ -36,14 +36,14 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DerivePartialModel, EntityTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect,
 };
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::jurisdictions;
 use super::policy::{self, PolicyVersion};
-use crate::entities::{helper, household, pairing, visit_fact};
+use crate::entities::{helper, household, pairing, record, visit_fact};
 use crate::error::{ApiError, ApiResult};
 
 /// The evidence a policy asks of a home visit: what the SQL count condition needs.
@@ -1060,6 +1060,8 @@ pub async fn record_lines(
         .order_by_asc(visit_fact::Column::RecordId)
         .all(db)
         .await?;
+    let ids: Vec<String> = facts.iter().map(|f| f.record_id.clone()).collect();
+    let mut flags = office_flags(db, &ids).await?;
     let mut seen: HashSet<(i64, i64, String, NaiveDate)> = HashSet::new();
     let mut out = Vec::new();
     for f in facts {
@@ -1080,9 +1082,9 @@ pub async fn record_lines(
         if reason.as_deref() == Some("") {
             reason = None;
         }
+        let shown = flags.remove(&f.record_id).unwrap_or_default();
         out.push(RecordLine {
             household_id: f.household_id,
-            record_id: f.record_id,
             date: f.visit_date,
             kind,
             helper_id: f.helper_id,
@@ -1090,7 +1092,48 @@ pub async fn record_lines(
             reason,
             photo_count: i32::try_from(f.photo_count).unwrap_or(i32::MAX),
             late: late_after.is_some_and(|t| f.received_at > t),
+            flags: shown,
+            record_id: f.record_id,
         });
+    }
+    Ok(out)
+}
+
+/// Flags that a report shows beside a visit (see `RecordLine::flags`); a clock flag
+/// already shows as the reason the visit does not count.
+const OFFICE_FLAGS: [&str; 3] = ["entered_late", "chain_break", "seq_reused"];
+
+/// The [`OFFICE_FLAGS`] of the records `ids`, by record id (records without are absent).
+async fn office_flags(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> ApiResult<HashMap<String, Vec<String>>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(crate::db::IN_CHUNK) {
+        let rows: Vec<(String, String)> = record::Entity::find()
+            .select_only()
+            .columns([record::Column::Id, record::Column::Flags])
+            .filter(record::Column::Id.is_in(chunk.to_vec()))
+            .filter(record::Column::Flags.ne(""))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, flags) in rows {
+            let flags: Vec<&str> = flags.split(',').collect();
+            // With the device's clock wrong, how late it was signed is unknown.
+            let clock_wrong = flags
+                .iter()
+                .any(|f| *f == "clock_ahead" || *f == "dated_after_signing");
+            let shown: Vec<String> = flags
+                .into_iter()
+                .filter(|f| OFFICE_FLAGS.contains(f))
+                .filter(|f| !(clock_wrong && *f == "entered_late"))
+                .map(str::to_string)
+                .collect();
+            if !shown.is_empty() {
+                out.insert(id, shown);
+            }
+        }
     }
     Ok(out)
 }

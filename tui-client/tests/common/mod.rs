@@ -205,6 +205,7 @@ pub async fn become_second_helper_with_sheet(client: &Client) {
         reason: None,
         photo_count: 1,
         late: false,
+        flags: vec![],
     };
     let sheet = AttendanceSheet {
         quarter: "2026Q1".parse().unwrap(),
