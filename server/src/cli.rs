@@ -553,13 +553,7 @@ async fn codes(
     args: CodesArgs,
 ) -> anyhow::Result<()> {
     let town = jurisdictions::town_by_name(db, args.county.as_deref(), &args.town).await?;
-    let codes = enrollment::issue(
-        db,
-        &Caller::system(),
-        settings.enrollment_ttl_days,
-        Some(town.id),
-    )
-    .await?;
+    let codes = enrollment::issue(db, &Caller::system(), settings, Some(town.id)).await?;
     durable(db).await?;
     let csv = enrollment::to_csv(&codes)?;
     match args.out {

@@ -49,3 +49,58 @@ db_test!(
     a_bad_format_issues_no_codes_and_keeps_the_printed_ones,
     bad_format_changes_nothing
 );
+
+/// A copy of the database does not give away the pending codes: each is stored salted
+/// and slow (argon2id), never as a fast digest of the code; a code issued by an earlier
+/// version (plain SHA-256) still works until it expires.
+async fn codes_are_stored_slow_and_salted(t: &TestDb) {
+    use bangfu_server::entities::account;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+    let (w, token) = imported(t).await;
+    let (status, codes) = w
+        .post_json(Some(&token), "/enrollment/codes?format=json", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{codes}");
+    let printed = codes.as_array().unwrap();
+    let account_of = |phone: String| async move {
+        account::Entity::find()
+            .filter(account::Column::Username.eq(phone))
+            .one(&t.db)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let (first, second) = (&printed[0], &printed[1]);
+    let a = account_of(first["phone"].as_str().unwrap().to_string()).await;
+    let b = account_of(second["phone"].as_str().unwrap().to_string()).await;
+    let (ha, hb) = (
+        a.enrollment_code_hash.clone().unwrap(),
+        b.enrollment_code_hash.clone().unwrap(),
+    );
+    assert!(
+        ha.starts_with("$argon2id$") && hb.starts_with("$argon2id$"),
+        "{ha}"
+    );
+    let code = first["code"].as_str().unwrap();
+    let plain =
+        bangfu_server::services::auth::digest(&bangfu_server::services::auth::normalize_code(code));
+    assert!(!ha.contains(&plain), "no fast digest of the code is stored");
+    assert_eq!(
+        enroll(&w, a.username.as_str(), "ZZZZZ-ZZZZZ").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Typed by hand: lower case and without the dash.
+    let typed = code.replace('-', "").to_lowercase();
+    assert_eq!(enroll(&w, &a.username, &typed).await, StatusCode::OK);
+
+    // A code printed by the previous version, stored as its SHA-256.
+    let legacy = "ABCDE-23456";
+    let mut active = b.into_active_model();
+    active.enrollment_code_hash = Set(Some(bangfu_server::services::auth::digest("ABCDE23456")));
+    let b = active.update(&t.db).await.unwrap();
+    assert_eq!(enroll(&w, &b.username, legacy).await, StatusCode::OK);
+}
+db_test!(
+    enrollment_codes_are_stored_slow_and_salted,
+    codes_are_stored_slow_and_salted
+);

@@ -1,7 +1,8 @@
 //! Accounts, passwords and bearer tokens.
 //!
-//! Passwords are argon2id hashes; tokens and enrollment codes are random and stored only
-//! as SHA-256 digests, so a copy of the database gives no one a way in. Tokens expire and
+//! Passwords and enrollment codes are argon2id hashes (a code is short enough to be
+//! guessed from a fast digest); tokens are random 256-bit secrets stored only as SHA-256
+//! digests, so a copy of the database gives no one a way in. Tokens expire and
 //! can be revoked. Helpers log in by phone number; until they enroll with the one-time
 //! code their town office handed out, they have no password.
 
@@ -75,11 +76,16 @@ fn argon2(settings: &Argon2Settings) -> ApiResult<Argon2<'static>> {
 /// most one per core at once, see [`CpuSlots`]).
 pub async fn hash_password(settings: &Argon2Settings, password: String) -> ApiResult<String> {
     check_password_strength(&password)?;
+    hash_secret(settings, password).await
+}
+
+/// Argon2id of a secret (a password, an enrollment code), with a fresh salt.
+pub async fn hash_secret(settings: &Argon2Settings, secret: String) -> ApiResult<String> {
     let hasher = argon2(settings)?;
     CpuSlots::passwords()
         .run(move || {
             hasher
-                .hash_password(password.as_bytes())
+                .hash_password(secret.as_bytes())
                 .map(|h| h.to_string())
         })
         .await?
@@ -177,9 +183,11 @@ pub async fn enroll(
         .await?
         .filter(|a| !a.disabled)
         .ok_or(ApiError::InvalidCredentials)?;
-    let code_ok = acct.enrollment_code_hash.as_deref()
-        == Some(digest(&normalize_code(code)).as_str())
-        && acct.enrollment_expires_at.is_some_and(|t| t > super::now());
+    let live = acct.enrollment_expires_at.is_some_and(|t| t > super::now());
+    let code_ok = match acct.enrollment_code_hash.clone() {
+        Some(hash) if live => code_matches(&settings.argon2, hash, code).await?,
+        _ => false,
+    };
     if !code_ok {
         return Err(ApiError::InvalidCredentials);
     }
@@ -190,6 +198,18 @@ pub async fn enroll(
     active.enrollment_expires_at = Set(None);
     let acct = active.update(db).await?;
     issue_token(db, settings, acct, remote, "auth.enroll").await
+}
+
+/// Whether `code` is the one stored as `hash`: argon2id (salted, slow: a copy of the
+/// database does not yield the pending codes), or the plain SHA-256 of codes issued
+/// before, still accepted until they expire.
+async fn code_matches(settings: &Argon2Settings, hash: String, code: &str) -> ApiResult<bool> {
+    let code = normalize_code(code);
+    if hash.starts_with("$argon2") {
+        verify_password(settings, hash, code).await
+    } else {
+        Ok(hash == digest(&code))
+    }
 }
 
 /// Enrollment codes are typed by hand: case and separators do not matter.

@@ -3,7 +3,9 @@
 //! it out; the helper logs in with phone + code once and sets a password.
 //!
 //! Codes are 10 characters from an alphabet without look-alikes (~49 bits), expire, are
-//! stored only as SHA-256 digests, and issuing new ones invalidates the old ones.
+//! stored only as salted argon2id hashes like passwords (an unsalted fast digest of so
+//! short a code would give a stolen database copy every pending code in hours), and
+//! issuing new ones invalidates the old ones.
 
 use bangfu_shared::Role;
 use bangfu_shared::api::EnrollmentCode;
@@ -15,6 +17,7 @@ use sea_orm::{
 };
 
 use super::{Caller, Scope, audit, auth};
+use crate::config::Settings;
 use crate::entities::{account, helper, household, pairing};
 use crate::error::{ApiError, ApiResult};
 
@@ -37,7 +40,7 @@ fn new_code() -> String {
 pub async fn issue(
     db: &DatabaseConnection,
     caller: &Caller,
-    ttl_days: i64,
+    settings: &Settings,
     town: Option<i64>,
 ) -> ApiResult<Vec<EnrollmentCode>> {
     caller.require_office("issue enrollment codes")?;
@@ -50,19 +53,35 @@ pub async fn issue(
             "name a town (?town=ID) to issue codes for".into(),
         ));
     }
+    // The codes are drawn and hashed (slow, on purpose) before the write transaction,
+    // so pushes do not wait for the hashing; the transaction then stores the codes of
+    // the accounts still pending.
+    let pending = pending_accounts(db, households.clone()).await?;
+    let mut drawn = Vec::with_capacity(pending.len());
+    for acct in &pending {
+        let code = new_code();
+        let hash = auth::hash_secret(&settings.argon2, auth::normalize_code(&code)).await?;
+        drawn.push((acct.id, code, hash));
+    }
     let (_gate, txn) = crate::db::begin_write(db).await?;
-    let codes = issue_in(&txn, caller, ttl_days, town, households).await?;
+    let codes = issue_in(
+        &txn,
+        caller,
+        settings.enrollment_ttl_days,
+        town,
+        households,
+        drawn,
+    )
+    .await?;
     txn.commit().await?;
     Ok(codes)
 }
 
-async fn issue_in(
+/// The not-yet-enrolled accounts of the helpers paired in `households` today.
+async fn pending_accounts(
     db: &impl ConnectionTrait,
-    caller: &Caller,
-    ttl_days: i64,
-    town: Option<i64>,
     households: Condition,
-) -> ApiResult<Vec<EnrollmentCode>> {
+) -> ApiResult<Vec<account::Model>> {
     let in_scope = Query::select()
         .column(household::Column::Id)
         .from(household::Entity)
@@ -78,13 +97,29 @@ async fn issue_in(
                 .add(pairing::Column::ValidTo.gt(super::today())),
         )
         .to_owned();
-    let pending = account::Entity::find()
+    Ok(account::Entity::find()
         .filter(account::Column::HelperId.in_subquery(helper_ids))
         .filter(account::Column::PasswordHash.is_null())
         .filter(account::Column::Disabled.eq(false))
         .order_by_asc(account::Column::Username)
         .all(db)
-        .await?;
+        .await?)
+}
+
+async fn issue_in(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    ttl_days: i64,
+    town: Option<i64>,
+    households: Condition,
+    drawn: Vec<(i64, String, String)>,
+) -> ApiResult<Vec<EnrollmentCode>> {
+    // Read again inside the transaction: an account that enrolled meanwhile gets none.
+    let pending = pending_accounts(db, households).await?;
+    let mut drawn: std::collections::HashMap<i64, (String, String)> = drawn
+        .into_iter()
+        .map(|(id, code, hash)| (id, (code, hash)))
+        .collect();
     let helper_ids: Vec<i64> = pending.iter().filter_map(|a| a.helper_id).collect();
     let mut names = std::collections::HashMap::new();
     for chunk in helper_ids.chunks(1000) {
@@ -103,11 +138,14 @@ async fn issue_in(
             .helper_id
             .and_then(|h| names.get(&h).cloned())
             .unwrap_or_default();
-        let code = new_code();
+        // An account that became pending after the codes were drawn gets one next time.
+        let Some((code, hash)) = drawn.remove(&acct.id) else {
+            continue;
+        };
         let role: Role = acct.role.parse().unwrap_or(Role::FirstHelper);
         let username = acct.username.clone();
         let mut active = acct.into_active_model();
-        active.enrollment_code_hash = Set(Some(auth::digest(&auth::normalize_code(&code))));
+        active.enrollment_code_hash = Set(Some(hash));
         active.enrollment_expires_at = Set(Some(expires_at));
         active.update(db).await?;
         codes.push(EnrollmentCode {

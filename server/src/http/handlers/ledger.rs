@@ -124,13 +124,7 @@ pub async fn enrollment_codes(
     q: Query<CodesQuery>,
 ) -> ApiResult<HttpResponse> {
     let format = CodesFormat::parse(q.format.as_deref())?;
-    let codes = enrollment::issue(
-        &state.db,
-        &caller,
-        state.settings.enrollment_ttl_days,
-        q.town,
-    )
-    .await?;
+    let codes = enrollment::issue(&state.db, &caller, &state.settings, q.town).await?;
     match format {
         CodesFormat::Json => Ok(HttpResponse::Ok().json(codes)),
         CodesFormat::Csv => Ok(HttpResponse::Ok()
