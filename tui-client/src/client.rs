@@ -88,6 +88,68 @@ impl HouseholdOverview {
     }
 }
 
+/// A household whose pairing with the helper ended: the server's list of the helper's
+/// households no longer has it. It stays on the device so its drafts can be signed and
+/// its visits amended or voided (the server takes records for any household the helper
+/// was ever paired with) and its history keeps its name; it leaves the list of
+/// households to visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedHousehold {
+    pub detail: HouseholdDetail,
+    /// The local date the device first found it missing from the server's list.
+    pub unpaired_since: NaiveDate,
+    /// The helper's pairings with it, as inclusive date ranges, oldest first.
+    pub periods: Vec<(NaiveDate, NaiveDate)>,
+}
+
+impl EndedHousehold {
+    /// The helper's pairing periods from the household's pairing history. The copy on
+    /// the device predates the end (the server stopped sending the household), so a
+    /// pairing still open in it is taken to have lasted until `unpaired_since`: the
+    /// last day the device can vouch for. The server judges attendance by its own dates.
+    pub fn new(detail: HouseholdDetail, helper_id: i64, unpaired_since: NaiveDate) -> Self {
+        let mut periods: Vec<(NaiveDate, NaiveDate)> = detail
+            .pairings
+            .iter()
+            .filter(|p| p.helper.id == helper_id)
+            .filter_map(|p| {
+                let to = p
+                    .valid_to
+                    .and_then(|t| t.pred_opt())
+                    .map_or(unpaired_since, |t| t.min(unpaired_since));
+                (p.valid_from <= to).then_some((p.valid_from, to))
+            })
+            .collect();
+        periods.sort();
+        EndedHousehold {
+            detail,
+            unpaired_since,
+            periods,
+        }
+    }
+
+    /// Whether the helper was paired with the household on `day`.
+    pub fn covers(&self, day: NaiveDate) -> bool {
+        self.periods
+            .iter()
+            .any(|(from, to)| *from <= day && day <= *to)
+    }
+
+    /// Refuses a visit dated `day` unless it falls within the helper's pairing: a visit
+    /// after the pairing ended is not the helper's to record.
+    pub fn check(&self, day: NaiveDate) -> Result<()> {
+        if self.covers(day) {
+            return Ok(());
+        }
+        Err(ClientError::OutsidePairing {
+            household_id: self.detail.summary.id,
+            head_name: self.detail.summary.head_name.clone(),
+            day,
+            periods: self.periods.clone(),
+        })
+    }
+}
+
 /// How far ahead of the device clock a visit time may be: clocks of two devices differ
 /// by a few minutes; a time beyond that is a typing error (or a fabrication).
 pub const FUTURE_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
@@ -236,7 +298,24 @@ impl Client {
             .collect())
     }
 
-    /// One household's details.
+    /// The households whose pairing with the helper ended, with the helper's pairing
+    /// periods (see [`EndedHousehold`]).
+    pub async fn ended_households(&self) -> Result<Vec<EndedHousehold>> {
+        let identity = self.identity().await?;
+        let helper_id = identity.helper.as_ref().map_or(-1, |h| h.id);
+        Ok(self
+            .store
+            .ended_households()
+            .await?
+            .into_iter()
+            .filter_map(|h| {
+                let since = h.unpaired_since?;
+                Some(EndedHousehold::new(h.detail, helper_id, since))
+            })
+            .collect())
+    }
+
+    /// One household's details (current or ended).
     pub async fn household(&self, id: i64) -> Result<HouseholdDetail> {
         self.store
             .household(id)
@@ -316,9 +395,37 @@ impl Client {
                 return Err(ClientError::ImageMissing(hash));
             }
         }
+        let household = self
+            .store
+            .local_household(household_id)
+            .await?
+            .ok_or_else(|| ClientError::NotFound {
+                what: "household",
+                id: household_id.to_string(),
+            })?;
+        // With a household whose pairing ended, a new visit (or a correction that moves
+        // a visit to another day) must be dated within the helper's pairing.
+        let ended = match household.unpaired_since {
+            Some(since) => {
+                let identity = self.identity().await?;
+                let helper = identity.helper.as_ref().ok_or(ClientError::NotAHelper)?;
+                Some(EndedHousehold::new(household.detail, helper.id, since))
+            }
+            None => None,
+        };
         let (record_type, target_id, reason) = match amends {
             Some((target, reason)) => {
                 let original = self.original_visit(target).await?;
+                let moved = original
+                    .current
+                    .signed
+                    .record
+                    .visit
+                    .as_ref()
+                    .is_none_or(|v| today(v.at) != today(body.at));
+                if let Some(ended) = ended.as_ref().filter(|_| moved) {
+                    ended.check(today(body.at))?;
+                }
                 if original.voided {
                     return Err(ClientError::Refused(format!(
                         "visit {} was voided and cannot be amended",
@@ -343,7 +450,12 @@ impl Client {
                 }
                 (RecordType::Amendment, Some(original.visit_id), reason)
             }
-            None => (RecordType::Visit, None, None),
+            None => {
+                if let Some(ended) = &ended {
+                    ended.check(today(body.at))?;
+                }
+                (RecordType::Visit, None, None)
+            }
         };
         self.append(
             household_id,

@@ -44,6 +44,18 @@ pub enum ClientError {
     /// after it happened, and a future time would count as a contact in advance.
     #[error("the visit time {at} is in the future: correct it")]
     FutureTime { at: chrono::DateTime<chrono::Utc> },
+    /// A visit dated outside the helper's pairing with a household whose pairing ended
+    /// (it left the server's list): the pairing periods are inclusive date ranges.
+    #[error(
+        "{head_name} (household {household_id}) is no longer paired with you: the visit date {day} is outside your pairing ({}); correct the date or discard the draft",
+        format_periods(.periods, " to ", ", ")
+    )]
+    OutsidePairing {
+        household_id: i64,
+        head_name: String,
+        day: chrono::NaiveDate,
+        periods: Vec<(chrono::NaiveDate, chrono::NaiveDate)>,
+    },
     /// A form field could not be understood.
     #[error("{field}: {problem}")]
     Field {
@@ -88,6 +100,22 @@ pub enum ClientError {
         "the server no longer accepts this device's session: run `bangfu login` again (nothing on the device is lost)"
     )]
     SessionExpired,
+}
+
+/// Date ranges as `FROM{to}TO`, joined by `sep` (`-` when there are none).
+pub fn format_periods(
+    periods: &[(chrono::NaiveDate, chrono::NaiveDate)],
+    to: &str,
+    sep: &str,
+) -> String {
+    if periods.is_empty() {
+        return "-".into();
+    }
+    periods
+        .iter()
+        .map(|(from, until)| format!("{from}{to}{until}"))
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 /// What is wrong with what the helper typed in a field: English for the headless

@@ -4,6 +4,7 @@
 use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{FamilyChangeKind, Occasion, PolicyArea};
 
+use crate::flags::Flag;
 use crate::store::SyncState;
 use crate::sync::{SyncPhase, SyncProgress, SyncReport};
 
@@ -147,6 +148,12 @@ pub struct Texts {
     /// Asked before a draft of another day is continued; `{}` is its MM-DD.
     pub resume_question: &'static str,
     pub resume_choices: &'static str,
+    /// The section (and mark) of households whose pairing ended.
+    pub pairing_ended: &'static str,
+    /// Before the date the device found a household's pairing ended.
+    pub pairing_ended_since: &'static str,
+    /// How to reach an ended household's visits and drafts.
+    pub pairing_ended_hint: &'static str,
 }
 
 static ZH: Texts = Texts {
@@ -258,6 +265,9 @@ static ZH: Texts = Texts {
     sign_failed: "未签名：",
     resume_question: "继续 {} 的草稿？",
     resume_choices: "y 继续  n 新建  Esc 取消",
+    pairing_ended: "已结束结对",
+    pairing_ended_since: "本机获知于",
+    pairing_ended_hint: "其走访记录（h）可更正、作废，草稿（d）可在结对期内签名",
 };
 
 static EN: Texts = Texts {
@@ -369,6 +379,9 @@ static EN: Texts = Texts {
     sign_failed: "not signed: ",
     resume_question: "Continue the draft of {}?",
     resume_choices: "y continue  n new form  Esc cancel",
+    pairing_ended: "Pairing ended",
+    pairing_ended_since: "known since",
+    pairing_ended_hint: "their visits (h) can be amended or voided, drafts (d) signed if dated within the pairing",
 };
 
 impl Lang {
@@ -474,6 +487,15 @@ impl Lang {
                 format!("本机没有此{what}：{id}")
             }
             E::Refused(m) => format!("不允许：{m}"),
+            E::OutsidePairing {
+                head_name,
+                day,
+                periods,
+                ..
+            } => format!(
+                "{head_name}户已结束结对：走访日期 {day} 不在您的结对期（{}）内，不能签名。请更正走访日期，或丢弃此草稿",
+                crate::error::format_periods(periods, " 至 ", "、")
+            ),
             E::Key { path, reason } => format!("设备密钥出错（{reason}）：{}", path.display()),
             E::Corrupt(m) => format!("本机数据无法读取：{m}"),
             E::SessionExpired => "服务器不再接受本机的登录：请重新登录（本机数据不会丢失）".into(),
@@ -550,6 +572,96 @@ impl Lang {
             SyncState::Synced => t.sync_done,
             SyncState::Rejected => t.sync_rejected,
             SyncState::Conflict => t.sync_conflict,
+        }
+    }
+
+    /// A server flag in a few words, for a list's state column.
+    pub fn flag_short(self, f: &Flag) -> String {
+        let zh = self == Lang::Zh;
+        match (f, zh) {
+            (Flag::ClockAhead, true) => "时钟超前·不计入".into(),
+            (Flag::DatedAfterSigning, true) => "时间晚于签名·不计入".into(),
+            (Flag::EnteredLate, true) => "补录".into(),
+            (Flag::ChainBreak, true) => "记录链断裂".into(),
+            (Flag::SeqReused, true) => "序号重复".into(),
+            (Flag::ClockAhead, false) => "clock ahead: not counted".into(),
+            (Flag::DatedAfterSigning, false) => "dated after signing: not counted".into(),
+            (Flag::EnteredLate, false) => "entered late".into(),
+            (Flag::ChainBreak, false) => "chain break".into(),
+            (Flag::SeqReused, false) => "sequence reused".into(),
+            (Flag::Other(code), _) => code.clone(),
+        }
+    }
+
+    /// A server flag in full: what it means for the visit and, where the helper can
+    /// do something, what to do. An unknown flag is shown by its code.
+    pub fn flag_text(self, f: &Flag) -> String {
+        let zh = self == Lang::Zh;
+        match (f, zh) {
+            (Flag::ClockAhead, true) => {
+                "本机时钟快于服务器，不计入考勤：请校准本机时间后更正此次走访".into()
+            }
+            (Flag::DatedAfterSigning, true) => {
+                "时间晚于签名时间，不计入考勤：请更正时间".into()
+            }
+            (Flag::EnteredLate, true) => {
+                "签名晚于走访日期超过规定天数（补录）：计入考勤，但乡镇可见为补录".into()
+            }
+            (Flag::ChainBreak, true) => {
+                "本机记录链不连续：乡镇扶贫办可见此异常，请运行 bangfu verify 检查".into()
+            }
+            (Flag::SeqReused, true) => {
+                "本机记录序号重复：乡镇扶贫办可见此异常，请运行 bangfu verify 检查".into()
+            }
+            (Flag::Other(code), true) => format!("服务器标记：{code}"),
+            (Flag::ClockAhead, false) => {
+                "the device clock was ahead of the server's: not counted; set the clock right, then amend this visit".into()
+            }
+            (Flag::DatedAfterSigning, false) => {
+                "the visit time is after the record was signed: not counted until amended; correct the time".into()
+            }
+            (Flag::EnteredLate, false) => {
+                "signed long after the visit date (entered late): it counts, but the town office sees it was entered late".into()
+            }
+            (Flag::ChainBreak, false) => {
+                "this device's record chain does not link up: the town office sees it; run `bangfu verify`".into()
+            }
+            (Flag::SeqReused, false) => {
+                "this device reused a record number: the town office sees it; run `bangfu verify`".into()
+            }
+            (Flag::Other(code), false) => format!("server flag: {code}"),
+        }
+    }
+
+    /// A visit's sync state with its flags in a few words: `已同步 · 时间晚于签名·不计入`.
+    pub fn visit_state(self, s: SyncState, flags: &[Flag]) -> String {
+        let mut out = self.sync_state(s).to_string();
+        for f in flags {
+            out.push_str(" · ⚠");
+            out.push_str(&self.flag_short(f));
+        }
+        out
+    }
+
+    /// A visit's state for a narrow column: the sync state, then `⚠不计入` when a flag
+    /// keeps the visit out of the count, else `⚠` and the first flag's name (the
+    /// selected visit's lines say each flag in full).
+    pub fn visit_state_short(self, s: SyncState, flags: &[Flag]) -> String {
+        let state = self.sync_state(s);
+        let mark = if flags.iter().any(Flag::stops_counting) {
+            Some(match self {
+                Lang::Zh => "不计入".to_string(),
+                Lang::En => "not counted".to_string(),
+            })
+        } else {
+            flags.first().map(|f| self.flag_short(f))
+        };
+        // English words are long: on a synced visit the mark says enough.
+        match mark {
+            Some(m) if self == Lang::Zh => format!("{state}⚠{m}"),
+            Some(m) if s == SyncState::Synced => format!("⚠{m}"),
+            Some(m) => format!("{state} ⚠{m}"),
+            None => state.to_string(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod draft;
 pub mod error;
+pub mod flags;
 pub mod i18n;
 pub mod photos;
 pub mod sheets;
@@ -27,7 +28,7 @@ pub mod tui;
 #[cfg(feature = "tui")]
 pub mod ui;
 
-pub use client::{Client, HouseholdOverview, LoginParams, LoginSummary};
+pub use client::{Client, EndedHousehold, HouseholdOverview, LoginParams, LoginSummary};
 pub use config::{DataDir, Limits};
 pub use error::{ClientError, Result};
 pub use sheets::SheetView;

@@ -260,7 +260,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             }
             Ok(())
         }
-        Command::Households => households(client, json).await,
+        Command::Households => households(client, lang, json).await,
         Command::Visit(VisitCommand::New {
             household,
             kind,
@@ -307,7 +307,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             Ok(())
         }
         Command::Visit(VisitCommand::List { household, limit }) => {
-            visit_list(client, household, limit, json).await
+            visit_list(client, household, limit, lang, json).await
         }
         Command::Drafts => {
             let drafts = client.drafts().await?;
@@ -516,7 +516,7 @@ async fn finish(
     }
 }
 
-async fn households(client: &Client, json: bool) -> anyhow::Result<()> {
+async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<()> {
     let list = client.households(Utc::now()).await?;
     if json {
         let out: Vec<_> = list
@@ -559,6 +559,23 @@ async fn households(client: &Client, json: bool) -> anyhow::Result<()> {
                 if h.overdue() { "  OVERDUE" } else { "" }
             );
         }
+        let ended = client.ended_households().await?;
+        if !ended.is_empty() {
+            let t = lang.texts();
+            println!("{}{}", t.pairing_ended, t.colon.trim_end());
+            for h in ended {
+                let s = &h.detail.summary;
+                println!(
+                    "{:>6}  {}  {}  {}  ({} {})",
+                    s.id,
+                    s.head_name,
+                    s.village.name,
+                    bangfu_client::error::format_periods(&h.periods, "..", ", "),
+                    t.pairing_ended_since,
+                    h.unpaired_since
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -581,6 +598,8 @@ fn visit_json(client: &Client, v: &VisitRow) -> serde_json::Value {
         "amendments": v.amendments,
         "sync_state": v.sync,
         "sync_reason": v.sync_reason,
+        // The server's codes as received, unknown ones included.
+        "flags": v.flags,
         "photos": photo_paths,
         "current": v.current,
     })
@@ -590,6 +609,7 @@ async fn visit_list(
     client: &Client,
     household: Option<i64>,
     limit: u64,
+    lang: Lang,
     json: bool,
 ) -> anyhow::Result<()> {
     let rows = client.visits(household, limit).await?;
@@ -624,8 +644,14 @@ async fn visit_list(
             }
             (s, _) => sync_label(s).to_string(),
         };
+        // The server's flags, in the helper's language, with what to do.
+        let flags: String = v
+            .flags
+            .iter()
+            .map(|f| format!("  ⚠ {}", lang.flag_text(f)))
+            .collect();
         println!(
-            "{}  household {:>6}  {at}  {kind:<5}  {photos} photos  {state:<7}  {sync}",
+            "{}  household {:>6}  {at}  {kind:<5}  {photos} photos  {state:<7}  {sync}{flags}",
             v.visit_id, v.household_id,
         );
     }

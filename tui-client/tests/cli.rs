@@ -470,3 +470,59 @@ fn the_same_photo_given_twice_is_one_photo() {
         "one picture counts as one photo"
     );
 }
+
+/// `visit list` says the server's flags in Chinese with what to do; `--json` carries
+/// the raw codes, a code this version does not know included.
+#[test]
+fn visit_list_shows_the_servers_flags() {
+    use bangfu_shared::sync::{Ack, AckStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rt = runtime();
+    let client = rt.block_on(login(&data, Limits::default()));
+    let signed = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "new",
+            "--household",
+            "1",
+            "--kind",
+            "phone",
+            "--at",
+            "2026-03-10 09:30",
+        ],
+    ));
+    let id: uuid::Uuid = signed["record"]["record"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    rt.block_on(client.store().apply_acks(&[Ack {
+        id,
+        status: AckStatus::Accepted,
+        reason: None,
+        missing_blobs: vec![],
+        flags: vec![
+            "dated_after_signing".into(),
+            "sent_by_a_newer_server".into(),
+        ],
+    }]))
+    .unwrap();
+    rt.block_on(client.store().clone().close()).unwrap();
+
+    let out = bangfu(&data, &["visit", "list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("synced  ⚠ 时间晚于签名时间，不计入考勤：请更正时间")
+            && text.contains("⚠ 服务器标记：sent_by_a_newer_server"),
+        "{text}"
+    );
+    let list = json(&bangfu(&data, &["--json", "visit", "list"]));
+    assert_eq!(
+        list[0]["flags"],
+        serde_json::json!(["dated_after_signing", "sent_by_a_newer_server"])
+    );
+}

@@ -573,3 +573,252 @@ fn pull_pages_import_records_in_any_order_and_update_households() {
         assert_eq!((counts.synced, counts.local), (2, 1));
     });
 }
+
+/// The server's flags on an acknowledgement reach the visit as the helper sees it; an
+/// amendment settles "does not count" but not what the office still sees; a flag this
+/// version does not know is kept by its code.
+#[test]
+fn the_servers_flags_reach_the_visit_and_an_amendment_settles_the_time_ones() {
+    use bangfu_client::flags::Flag;
+    use bangfu_shared::sync::{Ack, AckStatus};
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let call = c
+            .record_visit(
+                1,
+                VisitBody::new(VisitKind::Phone, now()),
+                None,
+                None,
+                now(),
+            )
+            .await
+            .unwrap();
+        let ack = |id, flags: &[&str]| Ack {
+            id,
+            status: AckStatus::Accepted,
+            reason: None,
+            missing_blobs: vec![],
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+        };
+        c.store()
+            .apply_acks(&[ack(
+                call.record.id,
+                &[
+                    "dated_after_signing",
+                    "entered_late",
+                    "sent_by_a_newer_server",
+                ],
+            )])
+            .await
+            .unwrap();
+        let v = c.store().visit(call.record.id).await.unwrap().unwrap();
+        assert_eq!(
+            v.flags,
+            vec![
+                Flag::DatedAfterSigning,
+                Flag::EnteredLate,
+                Flag::Other("sent_by_a_newer_server".into())
+            ]
+        );
+        assert_eq!(v.sync, bangfu_client::store::SyncState::Synced);
+
+        let mut corrected = VisitBody::new(VisitKind::Phone, now() - chrono::Duration::hours(2));
+        corrected.problems = vec!["时间已更正".into()];
+        let amendment = c
+            .record_visit(
+                1,
+                corrected,
+                Some((call.record.id, Some("时间录错".into()))),
+                None,
+                now(),
+            )
+            .await
+            .unwrap();
+        c.store()
+            .apply_acks(&[ack(amendment.record.id, &[])])
+            .await
+            .unwrap();
+        let v = &c.visits(Some(1), 10).await.unwrap()[0];
+        assert_eq!(
+            v.flags,
+            vec![
+                Flag::EnteredLate,
+                Flag::Other("sent_by_a_newer_server".into())
+            ],
+            "the corrected visit counts again; the late entry stays visible"
+        );
+    });
+}
+
+/// An office ends a pairing: the household drops out of the server's list. It stays
+/// on the device as no longer paired: out of the list to visit, its name and visits
+/// kept, its visits amended and voided, a visit dated within the pairing signed, one
+/// after it refused in Chinese; listed again, it is current again.
+#[test]
+fn a_household_whose_pairing_ended_keeps_its_history_and_drafts() {
+    use bangfu_client::i18n::Lang;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        let at =
+            |d: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, d, 2, 0, 0).unwrap();
+        let call = c
+            .record_visit(
+                3,
+                VisitBody::new(VisitKind::Phone, at(13)),
+                None,
+                None,
+                at(13),
+            )
+            .await
+            .unwrap();
+
+        // The server's list on 2026-03-20 no longer has 王五 (household 3).
+        let identity = c.identity().await.unwrap();
+        let mut listed = default_households();
+        listed.truncate(2);
+        let mut later = snapshot(listed);
+        later.server_time = at(20);
+        c.install_login(&identity, &later).await.unwrap();
+
+        let current: Vec<i64> = c
+            .households(at(20))
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| h.detail.summary.id)
+            .collect();
+        assert_eq!(current, vec![1, 2], "no longer in the list to visit");
+        let ended = c.ended_households().await.unwrap();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].detail.summary.head_name, "王五");
+        assert_eq!(ended[0].unpaired_since, day(20));
+        assert_eq!(
+            ended[0].periods,
+            vec![(
+                chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+                day(20)
+            )]
+        );
+        assert_eq!(c.household(3).await.unwrap().summary.head_name, "王五");
+        assert_eq!(c.visits(Some(3), 10).await.unwrap().len(), 1);
+
+        // Its visit is amended (same day) and a second one voided.
+        let mut amended = VisitBody::new(VisitKind::Phone, at(13));
+        amended.problems = vec!["补充：药费".into()];
+        c.record_visit(
+            3,
+            amended,
+            Some((call.record.id, Some("补充".into()))),
+            None,
+            at(21),
+        )
+        .await
+        .unwrap();
+        let second = c
+            .record_visit(
+                3,
+                VisitBody::new(VisitKind::Phone, at(18)),
+                None,
+                None,
+                at(21),
+            )
+            .await
+            .expect("a visit dated within the pairing is signed");
+        c.void_visit(second.record.id, "重复", at(21))
+            .await
+            .unwrap();
+
+        // A draft dated after the pairing ended is refused, and kept.
+        let mut draft = bangfu_client::draft::VisitDraft::new(3, VisitKind::Phone, at(21));
+        draft.problems = "电话回访".into();
+        c.save_draft(&draft).await.unwrap();
+        let err = c.complete_draft(&draft, at(21)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::OutsidePairing {
+                    household_id: 3,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let zh = Lang::Zh.error(&err);
+        assert!(
+            zh.contains("王五户已结束结对")
+                && zh.contains("2026-03-21")
+                && zh.contains("2025-01-01 至 2026-03-20")
+                && zh.contains("请更正走访日期"),
+            "{zh}"
+        );
+        assert_eq!(c.drafts().await.unwrap().len(), 1, "the draft is kept");
+        // Moving a visit out of the pairing by amendment is refused too.
+        let moved = c
+            .record_visit(
+                3,
+                VisitBody::new(VisitKind::Phone, at(21)),
+                Some((call.record.id, Some("改期".into()))),
+                None,
+                at(21),
+            )
+            .await;
+        assert!(
+            matches!(moved, Err(ClientError::OutsidePairing { .. })),
+            "{moved:?}"
+        );
+        assert!(c.verify().await.unwrap().ok());
+
+        // Listed again (paired anew), it is current again and the draft signs.
+        let mut again = snapshot(default_households());
+        again.server_time = at(22);
+        c.install_login(&identity, &again).await.unwrap();
+        assert_eq!(c.households(at(22)).await.unwrap().len(), 3);
+        assert!(c.ended_households().await.unwrap().is_empty());
+        c.complete_draft(&draft, at(22)).await.unwrap();
+    });
+}
+
+/// A pull page's household list replaces the current households the same way: the
+/// ones it leaves out are kept as ended, once (the date they were first missed).
+#[test]
+fn a_pull_page_without_a_household_keeps_it_as_ended() {
+    use bangfu_shared::sync::PullResponse;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let page = |households: Vec<bangfu_shared::api::HouseholdDetail>, cursor| PullResponse {
+            records: vec![],
+            households: Some(households),
+            policy: None,
+            cursor,
+            more: false,
+        };
+        let mut one = default_households();
+        one.truncate(1);
+        c.store()
+            .apply_pull_page(&page(one.clone(), 5))
+            .await
+            .unwrap();
+        let ended = c.ended_households().await.unwrap();
+        let names: Vec<&str> = ended
+            .iter()
+            .map(|h| h.detail.summary.head_name.as_str())
+            .collect();
+        assert_eq!(names, vec!["王五", "李四"], "by village, then name");
+        let since = ended[0].unpaired_since;
+        c.store().apply_pull_page(&page(one, 6)).await.unwrap();
+        assert_eq!(c.ended_households().await.unwrap()[0].unpaired_since, since);
+        c.store()
+            .apply_pull_page(&page(default_households(), 7))
+            .await
+            .unwrap();
+        assert!(c.ended_households().await.unwrap().is_empty());
+        assert_eq!(c.households(now()).await.unwrap().len(), 3);
+    });
+}

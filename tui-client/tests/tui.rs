@@ -857,3 +857,145 @@ fn the_sheet_screen_survives_any_key_at_any_size() {
         }
     }
 }
+
+/// The server's flags on a synced visit reach the helper: the history row says the
+/// visit does not count (in red), the selected visit's lines say why and what to do,
+/// a flag this version does not know is shown by its code, and the household's detail
+/// screen marks it too.
+#[test]
+fn history_shows_the_servers_flags_and_what_to_do() {
+    use bangfu_shared::sync::{Ack, AckStatus};
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    phone_call(app);
+    let visit = app
+        .runtime()
+        .block_on(app.client().visits(None, 10))
+        .unwrap()[0]
+        .visit_id;
+    let ack = Ack {
+        id: visit,
+        status: AckStatus::Accepted,
+        reason: None,
+        missing_blobs: vec![],
+        flags: vec![
+            "dated_after_signing".into(),
+            "sent_by_a_newer_server".into(),
+        ],
+    };
+    app.runtime()
+        .block_on(app.client().store().apply_acks(&[ack]))
+        .unwrap();
+    app.update(Action::Char('h'));
+    let mut t = terminal(80, 24);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let text = buffer_text(t.backend().buffer());
+    for s in [
+        "已同步⚠不计入",
+        "⚠ 时间晚于签名时间，不计入考勤：请更正时间",
+        "⚠ 服务器标记：sent_by_a_newer_server",
+    ] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+    let red = t
+        .backend()
+        .buffer()
+        .content
+        .iter()
+        .any(|c| c.symbol() == "计" && c.fg == Color::Red);
+    assert!(red, "a visit that does not count is shown in red");
+
+    app.update(Action::Back);
+    app.update(Action::Enter);
+    let text = draw(app);
+    assert!(text.contains("已同步 · ⚠时间晚于签名·不计入"), "{text}");
+
+    let mut fx = fixture(Lang::En);
+    phone_call(&mut fx.app);
+    let visit = fx
+        .app
+        .runtime()
+        .block_on(fx.app.client().visits(None, 10))
+        .unwrap()[0]
+        .visit_id;
+    let ack = Ack {
+        id: visit,
+        status: AckStatus::Accepted,
+        reason: None,
+        missing_blobs: vec![],
+        flags: vec!["entered_late".into()],
+    };
+    fx.app
+        .runtime()
+        .block_on(fx.app.client().store().apply_acks(&[ack]))
+        .unwrap();
+    fx.app.update(Action::Char('h'));
+    let text = draw(&fx.app);
+    assert!(
+        text.contains("⚠entered late") && text.contains("it counts, but the town"),
+        "{text}"
+    );
+}
+
+/// A household whose pairing ended (the server's list dropped it) leaves the list to
+/// visit for a labelled section, keeps its name in the history and the drafts, and its
+/// draft dated after the pairing is refused with a Chinese message that says why.
+#[test]
+fn a_household_whose_pairing_ended_is_set_apart_and_keeps_its_name() {
+    use chrono::TimeZone as _;
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.update(Action::Down); // 王五 (南村 sorts before 西村)
+    phone_call(app);
+    app.update(Action::Char('n')); // a draft for 王五, dated today (2026-03-15)
+    app.update(Action::Right);
+    app.update(Action::Back);
+    let drafts = app.runtime().block_on(app.client().drafts()).unwrap();
+    assert_eq!(drafts.len(), 1);
+
+    // The server's list of 2026-03-12 (a sync) no longer has 王五.
+    let client = app.client().clone();
+    app.runtime()
+        .block_on(async {
+            let identity = client.identity().await?;
+            let mut listed = default_households();
+            listed.truncate(2);
+            let mut s = snapshot(listed);
+            s.server_time = chrono::Utc.with_ymd_and_hms(2026, 3, 12, 2, 0, 0).unwrap();
+            client.install_login(&identity, &s).await
+        })
+        .unwrap();
+    app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport::default())));
+    let text = draw(app);
+    assert!(text.contains("我的帮扶户 (2)"), "{text}");
+    assert!(
+        text.contains("已结束结对 (1)")
+            && text.contains("王五  南村  2025-01-01 至 2026-03-12")
+            && text.contains("本机获知于 2026-03-12"),
+        "{text}"
+    );
+
+    app.update(Action::Char('h'));
+    let text = draw(app);
+    assert!(
+        text.contains("2026-03-15 10:00 王五")
+            && text.contains("王五：已结束结对（本机获知于 2026-03-12）"),
+        "the history keeps the name:\n{text}"
+    );
+    app.update(Action::Back);
+
+    app.update(Action::Char('d'));
+    let text = draw(app);
+    assert!(text.contains("王五户已结束结对"), "{text}");
+    app.update(Action::Enter);
+    app.update(Action::Sign);
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.error
+            && status
+                .text
+                .contains("走访日期 2026-03-15 不在您的结对期（2025-01-01 至 2026-03-12）内"),
+        "{status:?}"
+    );
+    assert!(matches!(app.screen, Screen::Form(_)), "the form stays open");
+}

@@ -24,7 +24,7 @@ use chooser::Chooser;
 use form::FormState;
 pub use sync::{SyncEvent, SyncView};
 
-use crate::client::{Client, HouseholdOverview};
+use crate::client::{Client, EndedHousehold, HouseholdOverview};
 use crate::draft::VisitDraft;
 use crate::i18n::Lang;
 use crate::photos::HalfBlocks;
@@ -120,6 +120,9 @@ pub struct App {
     pub back: Vec<Screen>,
     pub overlay: Option<Overlay>,
     pub households: Vec<HouseholdOverview>,
+    /// Households whose pairing ended: not in the list to visit, but their names,
+    /// visits and drafts stay reachable.
+    pub ended: Vec<EndedHousehold>,
     /// The county policy downloaded at login (what is due, how many photos count).
     pub policy: Option<bangfu_shared::Policy>,
     pub selected: usize,
@@ -174,6 +177,7 @@ impl App {
             back: Vec::new(),
             overlay: None,
             households: Vec::new(),
+            ended: Vec::new(),
             policy: None,
             selected: 0,
             history: Vec::new(),
@@ -217,6 +221,11 @@ impl App {
     /// The household shown in lists by id.
     pub fn household(&self, id: i64) -> Option<&HouseholdOverview> {
         self.households.iter().find(|h| h.detail.summary.id == id)
+    }
+
+    /// A household whose pairing ended, by id.
+    pub fn ended_household(&self, id: i64) -> Option<&EndedHousehold> {
+        self.ended.iter().find(|h| h.detail.summary.id == id)
     }
 
     /// The attendance sheet shown on the sheet screen.

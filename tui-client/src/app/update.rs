@@ -169,6 +169,10 @@ impl App {
             }
             Err(e) => self.fail_err(&e),
         }
+        match self.block(self.client.ended_households()) {
+            Ok(h) => self.ended = h,
+            Err(e) => self.fail_err(&e),
+        }
     }
 
     pub(super) fn reload_history(&mut self, household_id: Option<i64>) {

@@ -23,7 +23,7 @@ use sea_orm::{
 use crate::error::{ClientError, Result};
 
 pub use outbox::{PullApplied, SyncCounts};
-pub use queries::{Identity, StoredRecord, SyncState, VisitRow};
+pub use queries::{Identity, LocalHousehold, StoredRecord, SyncState, VisitRow};
 pub use sheets::{StoredSubmission, SubmissionState};
 
 /// The client's SQLite store.
@@ -174,6 +174,45 @@ mod tests {
         assert_eq!(row.try_get_by_index::<String>(2).unwrap(), photo);
         assert!(store.missing_images().await.unwrap().is_empty());
         assert_eq!(store.integrity_check().await.unwrap(), "ok");
+        store.close().await.unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// An upgraded device keeps its households as the helper's current ones: step 5
+    /// marks none of them ended (only a later server list can).
+    #[tokio::test]
+    async fn households_stored_before_step_5_stay_current() {
+        let dir = std::env::temp_dir().join(format!("bangfu-migrate5-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("store.sqlite3");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let db = Database::connect(url.as_str()).await.unwrap();
+        for step in &schema::STEPS[..4] {
+            db.execute_unprepared(step).await.unwrap();
+        }
+        db.execute_unprepared("PRAGMA user_version = 4")
+            .await
+            .unwrap();
+        let detail = serde_json::json!({
+            "id": 7, "head_name": "赵六", "town": {"id": 1, "level": "town", "name": "东山镇"},
+            "village": {"id": 2, "level": "village", "name": "北村"}, "address": "北村7号",
+            "phone": "13900000000", "size": 2, "status": "identified", "cause": "因病",
+            "measures": "医疗救助", "first_helper": null, "second_helper": null,
+            "members": [], "pairings": []
+        });
+        db.execute_raw(stmt(
+            "INSERT INTO households (id, head_name, village, detail_json) VALUES (7, '赵六', '北村', ?)",
+            [detail.to_string().into()],
+        ))
+        .await
+        .unwrap();
+        db.close().await.unwrap();
+
+        let store = Store::open(&path).await.unwrap();
+        let listed = store.households().await.unwrap();
+        assert_eq!(listed.len(), 1, "still the helper's household");
+        assert_eq!(listed[0].summary.head_name, "赵六");
+        assert!(store.ended_households().await.unwrap().is_empty());
         store.close().await.unwrap();
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -280,7 +280,8 @@ impl Store {
         let txn = self.db.begin().await?;
         let mut out = PullApplied::default();
         if let Some(households) = &page.households {
-            Self::replace_households(&txn, households).await?;
+            let today = crate::client::today(Utc::now());
+            Self::replace_households(&txn, households, today).await?;
             set_meta(&txn, "snapshot_at", &Utc::now()).await?;
             out.households = true;
         }

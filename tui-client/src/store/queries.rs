@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use bangfu_shared::Role;
 use bangfu_shared::api::{HelperRef, HouseholdDetail, Snapshot};
 use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord, canonical_json, utc_seconds};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{Store, stmt};
 use crate::draft::VisitDraft;
 use crate::error::{ClientError, Result};
+use crate::flags::{Flag, visit_flags};
 use crate::photos::StoredImage;
 
 /// Who this device belongs to, saved at login.
@@ -105,6 +106,26 @@ impl SyncState {
 const STATE_RANK: &str = "CASE x.sync_state WHEN 'rejected' THEN 0 WHEN 'conflict' THEN 1 \
      WHEN 'local' THEN 2 WHEN 'uploading' THEN 3 WHEN 'awaiting_photos' THEN 4 ELSE 5 END";
 
+/// A household on the device, and whether the server still lists it as the helper's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalHousehold {
+    pub detail: HouseholdDetail,
+    /// The local date the device first found the household missing from the server's
+    /// list of the helper's households: the pairing had ended by then (exactly when,
+    /// the device cannot know). `None` while it is listed.
+    pub unpaired_since: Option<NaiveDate>,
+}
+
+fn local_household_from_row(r: &QueryResult) -> Result<LocalHousehold> {
+    let since: Option<String> = r.try_get_by_index(1)?;
+    Ok(LocalHousehold {
+        detail: parse_json(&r.try_get_by_index::<String>(0)?)?,
+        unpaired_since: since
+            .map(|s| s.parse::<NaiveDate>().map_err(corrupt))
+            .transpose()?,
+    })
+}
+
 /// A signed record as stored, with its content hash and sync state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredRecord {
@@ -134,6 +155,9 @@ pub struct VisitRow {
     pub sync: SyncState,
     /// The server's reason when that state is `rejected` or `conflict`.
     pub sync_reason: Option<String>,
+    /// The server's flags that concern the visit ([`crate::flags::visit_flags`]): a
+    /// synced visit may still not count, and only these say so.
+    pub flags: Vec<Flag>,
 }
 
 pub(crate) fn corrupt(e: impl std::fmt::Display) -> ClientError {
@@ -176,6 +200,12 @@ fn visit_cols() -> String {
     VISIT_COLS.replace("{RANK}", STATE_RANK)
 }
 
+/// After [`RECORD_COLS`] of the current record: its flags, then the flags of the
+/// visit's other records (a JSON array of their JSON arrays).
+const VISIT_FLAG_COLS: &str = "r.sync_flags, \
+     (SELECT json_group_array(x.sync_flags) FROM records x \
+      WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.id <> v.latest_record_id)";
+
 fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
     let id: String = r.try_get_by_index(0)?;
     let state: Option<String> = r.try_get_by_index(6)?;
@@ -189,7 +219,22 @@ fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
         sync: SyncState::parse(state.as_deref().unwrap_or("local"))?,
         sync_reason: r.try_get_by_index(7)?,
         current: record_from_row(r, 8)?,
+        flags: visit_flags_from_row(r, 13)?,
     })
+}
+
+fn visit_flags_from_row(r: &QueryResult, offset: usize) -> Result<Vec<Flag>> {
+    let current: Vec<String> = parse_json(&r.try_get_by_index::<String>(offset)?)?;
+    let others: Option<String> = r.try_get_by_index(offset + 1)?;
+    let others: Vec<String> = parse_json(others.as_deref().unwrap_or("[]"))?;
+    let others = others
+        .iter()
+        .map(|o| parse_json::<Vec<String>>(o))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(visit_flags(
+        current.iter().map(String::as_str),
+        others.iter().flatten().map(String::as_str),
+    ))
 }
 
 pub(crate) async fn get_meta<T: DeserializeOwned>(
@@ -232,27 +277,37 @@ impl Store {
         get_meta(&self.db, "snapshot_at").await
     }
 
-    /// Saves a login and the snapshot that came with it, replacing the households, in
+    /// Saves a login and the snapshot that came with it, updating the households, in
     /// one transaction (a half-downloaded household list is never shown).
     pub async fn save_login(&self, identity: &Identity, snapshot: &Snapshot) -> Result<()> {
         let txn = self.db.begin().await?;
         set_meta(&txn, "identity", identity).await?;
         set_meta(&txn, "policy", &snapshot.policy).await?;
         set_meta(&txn, "snapshot_at", &snapshot.server_time).await?;
-        Self::replace_households(&txn, &snapshot.households).await?;
+        let today = crate::client::today(snapshot.server_time);
+        Self::replace_households(&txn, &snapshot.households, today).await?;
         txn.commit().await?;
         Ok(())
     }
 
-    /// Replaces the households on the device (on `db`, the caller's transaction).
+    /// Makes `households` (the server's complete list of the helper's households) the
+    /// current ones, on `db` (the caller's transaction). A household on the device that
+    /// the list leaves out is kept, marked unpaired since `today` (unless it was marked
+    /// before): its drafts and history stay usable. A listed one is current again.
     pub(crate) async fn replace_households(
         db: &impl ConnectionTrait,
         households: &[HouseholdDetail],
+        today: NaiveDate,
     ) -> Result<()> {
-        db.execute_unprepared("DELETE FROM households").await?;
+        db.execute_raw(stmt(
+            "UPDATE households SET unpaired_since = ? WHERE unpaired_since IS NULL",
+            [today.to_string().into()],
+        ))
+        .await?;
         for h in households {
-            let sql =
-                "INSERT INTO households (id, head_name, village, detail_json) VALUES (?, ?, ?, ?)";
+            let sql = "INSERT INTO households (id, head_name, village, detail_json, unpaired_since) \
+                       VALUES (?, ?, ?, ?, NULL) ON CONFLICT (id) DO UPDATE SET head_name = excluded.head_name, \
+                       village = excluded.village, detail_json = excluded.detail_json, unpaired_since = NULL";
             let values = [
                 h.summary.id.into(),
                 h.summary.head_name.clone().into(),
@@ -264,12 +319,13 @@ impl Store {
         Ok(())
     }
 
-    /// Every household on the device, by village then name.
+    /// The households the helper is paired with (the server's latest list), by village
+    /// then name.
     pub async fn households(&self) -> Result<Vec<HouseholdDetail>> {
         let rows = self
             .db
             .query_all_raw(stmt(
-                "SELECT detail_json FROM households ORDER BY village, head_name, id",
+                "SELECT detail_json FROM households WHERE unpaired_since IS NULL ORDER BY village, head_name, id",
                 [],
             ))
             .await?;
@@ -278,17 +334,35 @@ impl Store {
             .collect()
     }
 
-    /// One household.
+    /// The households whose pairing with the helper ended (no longer in the server's
+    /// list), by village then name.
+    pub async fn ended_households(&self) -> Result<Vec<LocalHousehold>> {
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT detail_json, unpaired_since FROM households WHERE unpaired_since IS NOT NULL \
+                 ORDER BY village, head_name, id",
+                [],
+            ))
+            .await?;
+        rows.iter().map(local_household_from_row).collect()
+    }
+
+    /// One household, current or not.
     pub async fn household(&self, id: i64) -> Result<Option<HouseholdDetail>> {
+        Ok(self.local_household(id).await?.map(|h| h.detail))
+    }
+
+    /// One household, current or not, with whether the server still lists it.
+    pub async fn local_household(&self, id: i64) -> Result<Option<LocalHousehold>> {
         let row = self
             .db
             .query_one_raw(stmt(
-                "SELECT detail_json FROM households WHERE id = ?",
+                "SELECT detail_json, unpaired_since FROM households WHERE id = ?",
                 [id.into()],
             ))
             .await?;
-        row.map(|r| parse_json(&r.try_get_by_index::<String>(0)?))
-            .transpose()
+        row.as_ref().map(local_household_from_row).transpose()
     }
 
     /// The latest home visit and phone call (not voided, not later than `until`) of every
@@ -529,7 +603,7 @@ impl Store {
     /// Visits as they stand now, newest first; one household's or all, at most `limit`.
     pub async fn visits(&self, household_id: Option<i64>, limit: u64) -> Result<Vec<VisitRow>> {
         let sql = format!(
-            "SELECT {}, {RECORD_COLS} \
+            "SELECT {}, {RECORD_COLS}, {VISIT_FLAG_COLS} \
              FROM visits v JOIN records r ON r.id = v.latest_record_id \
              WHERE (? IS NULL OR v.household_id = ?) ORDER BY v.at DESC, v.visit_id DESC LIMIT ?",
             visit_cols()
@@ -546,7 +620,7 @@ impl Store {
     /// One visit as it stands now.
     pub async fn visit(&self, visit_id: Uuid) -> Result<Option<VisitRow>> {
         let sql = format!(
-            "SELECT {}, {RECORD_COLS} FROM visits v JOIN records r ON r.id = v.latest_record_id WHERE v.visit_id = ?",
+            "SELECT {}, {RECORD_COLS}, {VISIT_FLAG_COLS} FROM visits v JOIN records r ON r.id = v.latest_record_id WHERE v.visit_id = ?",
             visit_cols()
         );
         let row = self

@@ -179,4 +179,12 @@ WHEN NEW.remarks_json IS NOT OLD.remarks_json OR NEW.signature IS NOT OLD.signat
   OR NEW.submission_id IS NOT OLD.submission_id
 BEGIN SELECT RAISE(ABORT, 'signed submissions are never edited'); END;
 "#,
+    // 5: households whose pairing with this helper ended. The server lists only the
+    // households the helper is paired with now; one that drops out of that list is kept
+    // (its drafts are signed and its visits amended or voided offline, and its history
+    // keeps its name), marked with the local date the device first found it missing.
+    // NULL while the server's latest list has it.
+    r#"
+ALTER TABLE households ADD COLUMN unpaired_since TEXT;
+"#,
 ];

@@ -13,6 +13,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 use crate::app::{App, LoginForm, Screen};
 use crate::client::{HouseholdOverview, today};
 use crate::draft::format_local;
+use crate::flags::Flag;
 use crate::store::{SyncState, VisitRow};
 
 fn date(t: Option<DateTime<Utc>>, never: &str) -> String {
@@ -53,6 +54,17 @@ pub fn next_due_text(app: &App, h: &HouseholdOverview) -> String {
 
 pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.texts();
+    // Households whose pairing ended get their own section below: out of the list to
+    // visit, yet the helper sees they are still on the device and where their records are.
+    let area = if app.ended.is_empty() {
+        area
+    } else {
+        let shown = app.ended.len().min(3) as u16;
+        let [list, ended] =
+            Layout::vertical([Constraint::Min(5), Constraint::Length(shown + 3)]).areas(area);
+        render_ended(app, frame, ended);
+        list
+    };
     let block = Block::bordered().title(format!(" {} ({}) ", t.households, app.households.len()));
     if app.households.is_empty() {
         frame.render_widget(
@@ -107,10 +119,74 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
     t.help_list.to_string()
 }
 
+/// The "已结束结对" section: each household with the helper's pairing period and when
+/// the device learned it ended, then how to reach its visits and drafts.
+fn render_ended(app: &App, frame: &mut Frame, area: Rect) {
+    let t = app.lang.texts();
+    let to = if app.lang == crate::i18n::Lang::Zh {
+        " 至 "
+    } else {
+        " to "
+    };
+    let room = area.height.saturating_sub(3) as usize;
+    let shown = if app.ended.len() > room {
+        room.saturating_sub(1)
+    } else {
+        room
+    };
+    let mut lines: Vec<Line> = app
+        .ended
+        .iter()
+        .take(shown)
+        .map(|h| {
+            let s = &h.detail.summary;
+            Line::from(format!(
+                "{}  {}  {}  ·  {} {}",
+                s.head_name,
+                s.village.name,
+                crate::error::format_periods(&h.periods, to, ", "),
+                t.pairing_ended_since,
+                h.unpaired_since
+            ))
+        })
+        .collect();
+    if app.ended.len() > shown {
+        lines.push(Line::from("…"));
+    }
+    lines.push(Line::from(Span::styled(
+        t.pairing_ended_hint,
+        Style::new().fg(Color::DarkGray),
+    )));
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(format!(" {} ({}) ", t.pairing_ended, app.ended.len()))
+                .border_style(Style::new().fg(Color::DarkGray)),
+        ),
+        area,
+    );
+}
+
 pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64) -> String {
     let t = app.lang.texts();
     let Some(h) = app.household(household_id) else {
-        frame.render_widget(Paragraph::new("?").block(Block::bordered()), area);
+        // The pairing ended while the screen was open (a sync): say so, keep the history.
+        let mut lines = vec![Line::from(Span::styled(
+            app.head_name(household_id),
+            Style::new().add_modifier(Modifier::BOLD),
+        ))];
+        if app.ended_household(household_id).is_some() {
+            lines.push(Line::from(t.pairing_ended_hint));
+        }
+        lines.extend(
+            app.history_for(household_id)
+                .into_iter()
+                .map(|v| Line::from(visit_summary(app, v))),
+        );
+        frame.render_widget(
+            Paragraph::new(lines).block(Block::bordered().title(format!(" {} ", t.detail))),
+            area,
+        );
         return t.help_detail.to_string();
     };
     let s = &h.detail.summary;
@@ -224,7 +300,7 @@ fn visit_summary(app: &App, v: &VisitRow) -> String {
             } else if v.amendments > 0 {
                 s.push_str(&format!("  [{}]", t.amended));
             }
-            s.push_str(&format!("  · {}", app.lang.sync_state(v.sync)));
+            s.push_str(&format!("  · {}", app.lang.visit_state(v.sync, &v.flags)));
             if let Some(reason) = v.sync_reason.as_ref().filter(|_| v.sync.is_refused()) {
                 s.push_str(&format!("{}{reason}", t.colon));
             }
@@ -235,6 +311,18 @@ fn visit_summary(app: &App, v: &VisitRow) -> String {
 }
 
 impl App {
+    /// A household's head, for lists: current or ended households alike, else the
+    /// bare id.
+    pub fn head_name(&self, household_id: i64) -> String {
+        if let Some(h) = self.household(household_id) {
+            return h.detail.summary.head_name.clone();
+        }
+        match self.ended_household(household_id) {
+            Some(h) => h.detail.summary.head_name.clone(),
+            None => household_id.to_string(),
+        }
+    }
+
     /// The loaded visit history rows of one household (the detail screen shows them
     /// when the history was loaded for it).
     pub fn history_for(&self, household_id: i64) -> Vec<&VisitRow> {
@@ -252,8 +340,8 @@ pub fn render_history(
     household_id: Option<i64>,
 ) -> String {
     let t = app.lang.texts();
-    let title = match household_id.and_then(|id| app.household(id)) {
-        Some(h) => format!(" {} · {} ", t.visit_history, h.detail.summary.head_name),
+    let title = match household_id {
+        Some(id) => format!(" {} · {} ", t.visit_history, app.head_name(id)),
         None => format!(" {} ", t.visit_history),
     };
     let [list_area, detail_area] =
@@ -270,10 +358,7 @@ pub fn render_history(
     .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = app.history.iter().map(|v| {
         let r = &v.current.signed.record;
-        let head = app
-            .household(v.household_id)
-            .map(|h| h.detail.summary.head_name.clone())
-            .unwrap_or_else(|| v.household_id.to_string());
+        let head = app.head_name(v.household_id);
         let (at, kind, photos, sig) = match &r.visit {
             Some(b) => (
                 format_local(b.at),
@@ -290,9 +375,15 @@ pub fn render_history(
         } else {
             String::new()
         };
+        // A synced visit a flag keeps out of the count is not done: it shows red.
+        let sync_style = if v.flags.iter().any(Flag::stops_counting) {
+            overdue_style()
+        } else {
+            sync_style(v.sync)
+        };
         let sync = Cell::from(Span::styled(
-            app.lang.sync_state(v.sync),
-            sync_style(v.sync),
+            app.lang.visit_state_short(v.sync, &v.flags),
+            sync_style,
         ));
         let row = Row::new([
             Cell::from(at),
@@ -320,9 +411,9 @@ pub fn render_history(
         Constraint::Length(8),
         Constraint::Length(10),
         Constraint::Length(6),
-        Constraint::Length(14),
+        Constraint::Length(10),
         Constraint::Length(8),
-        Constraint::Min(8),
+        Constraint::Min(12),
     ];
     let table = Table::new(rows, widths)
         .header(header)
@@ -401,6 +492,18 @@ pub fn render_history(
                 overdue_style(),
             )));
         }
+        // The server's flags come first: what they ask the helper to do matters most.
+        for (i, f) in v.flags.iter().enumerate() {
+            let style = if f.stops_counting() {
+                overdue_style()
+            } else {
+                Style::new().fg(Color::Yellow)
+            };
+            lines.insert(
+                i,
+                Line::from(Span::styled(format!("⚠ {}", app.lang.flag_text(f)), style)),
+            );
+        }
         if v.sync.is_refused() {
             lines.insert(
                 0,
@@ -413,6 +516,18 @@ pub fn render_history(
                     overdue_style(),
                 )),
             );
+        }
+        if let Some(h) = app.ended_household(v.household_id) {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "{}{c}{}（{} {}）",
+                    h.detail.summary.head_name,
+                    t.pairing_ended,
+                    t.pairing_ended_since,
+                    h.unpaired_since
+                ),
+                Style::new().fg(Color::DarkGray),
+            )));
         }
         lines.push(Line::from(Span::styled(
             format!("#{} · {}", r.seq, v.visit_id),
@@ -447,12 +562,14 @@ pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
         return t.help_drafts.to_string();
     }
     let rows = app.drafts.iter().map(|d| {
-        let head = app
-            .household(d.household_id)
-            .map(|h| h.detail.summary.head_name.clone())
-            .unwrap_or_else(|| d.household_id.to_string());
+        let head = app.head_name(d.household_id);
+        // A draft of a household whose pairing ended signs only if dated within it.
+        let outside = app
+            .ended_household(d.household_id)
+            .and_then(|h| h.check(d.visit_day()?).err());
         let missing = d
             .missing(app.clock.now())
+            .or(outside)
             .map(|e| app.lang.error(&e))
             .unwrap_or_else(|| "✓".into());
         let kind = if d.amends.is_some() {
