@@ -266,6 +266,15 @@ impl VisitBody {
         if self.kind == VisitKind::Home && self.household_signature.is_none() {
             return Err(VisitError::MissingHouseholdSignature);
         }
+        // One picture listed twice would pass for two photos of the visit. Checked when
+        // signing, not in `validate`: records signed before the rule stay readable.
+        for (i, p) in self.photos.iter().enumerate() {
+            if self.photos[..i].iter().any(|q| q.sha256 == p.sha256) {
+                return Err(VisitError::Invalid(
+                    "the same photo appears twice in a visit".into(),
+                ));
+            }
+        }
         self.validate()
     }
 
@@ -285,12 +294,8 @@ impl VisitBody {
                 return invalid("a family change needs the person's name");
             }
         }
-        for (i, p) in self.photos.iter().enumerate() {
+        for p in &self.photos {
             check_hash(&p.sha256, "photo sha256")?;
-            // One picture listed twice would pass for two photos of the visit.
-            if self.photos[..i].iter().any(|q| q.sha256 == p.sha256) {
-                return invalid("the same photo appears twice in a visit");
-            }
         }
         match &self.household_signature {
             Some(HouseholdSignature::Witness {
@@ -696,7 +701,12 @@ mod tests {
         v.photos = vec![photo.clone()];
         assert_eq!(v.validate(), Ok(()));
         v.photos.push(photo);
-        assert!(matches!(v.validate(), Err(VisitError::Invalid(m)) if m.contains("twice")));
+        assert!(matches!(v.ready_to_sign(), Err(VisitError::Invalid(m)) if m.contains("twice")));
+        assert_eq!(
+            v.validate(),
+            Ok(()),
+            "a record signed before the rule stays readable"
+        );
     }
 
     #[test]

@@ -135,6 +135,28 @@ async fn leaves(t: &TestDb) {
     let (status, _) = exit(&f, &dongcheng, h, good).await;
     assert_eq!(status, StatusCode::CONFLICT, "once only");
 
+    // The town's unchanged spreadsheet, still listing the household, does not pair it
+    // again: it is named in the report's notices.
+    let unchanged = format!("/ledger/import?effective_from={from}&filed_on=2020-01-01");
+    let (status, report) =
+        f.w.post_bytes(&f.county, &unchanged, FIXTURE.as_bytes().to_vec())
+            .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["pairings_started"], 0, "{report}");
+    assert!(
+        report["notices"].to_string().contains("已退出结对"),
+        "{report}"
+    );
+    let (_, after) = f.w.get(Some(&f.token), "/households").await;
+    assert!(
+        after["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["id"] != h),
+        "{after}"
+    );
+
     // Now the same ledger imports: the helper is free for the new household.
     let (status, report) =
         f.w.post_bytes(&f.county, &query, ledger_with_new_household())

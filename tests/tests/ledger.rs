@@ -573,3 +573,43 @@ fn spawn_import(
         (resp.status(), resp.text().await.unwrap())
     })
 }
+
+db_test!(
+    households_stored_as_typed_before_normalising_still_match,
+    stored_as_typed
+);
+/// Before cells were normalised, names and phones were stored as typed ("田 晓东",
+/// full-width digits). The same spreadsheet imported now matches those households
+/// instead of creating them again, and rewrites them the normalised way.
+async fn stored_as_typed(t: &TestDb) {
+    use bangfu_server::entities::household;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, IntoActiveModel, QueryFilter, Set};
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+    let before = counts(t).await;
+    let h = household::Entity::find()
+        .filter(household::Column::HeadName.eq("田晓东"))
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let id = h.id;
+    let mut typed = h.into_active_model();
+    typed.head_name = Set("田 晓东".into());
+    typed.phone = Set("１３９６７９２９０８１".into());
+    typed.update(&t.db).await.unwrap();
+
+    let report = w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+    assert_eq!(report["households_created"], 0, "{report}");
+    assert_eq!(counts(t).await, before);
+    let h = household::Entity::find_by_id(id)
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (h.head_name.as_str(), h.phone.as_str()),
+        ("田晓东", "13967929081")
+    );
+}

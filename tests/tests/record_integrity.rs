@@ -309,6 +309,20 @@ async fn dating(t: &TestDb) {
         assert_eq!(line["flags"], flags, "{line}");
         assert_eq!(line["reason"].as_str(), Some(reason), "{line}");
     }
+
+    // Correcting the late visit's note now is not itself a late entry.
+    let mut fixed = records[0].record.visit.clone().unwrap();
+    fixed.notes = Some("更正备注".into());
+    let amend = f.device.sign_at(
+        h,
+        RecordType::Amendment,
+        Some(fixed),
+        Some(records[0].record.id),
+        None,
+        signed,
+    );
+    let acks = f.push(&[amend]).await.acks;
+    assert!(acks[0].flags.is_empty(), "{:?}", acks[0]);
 }
 
 db_test!(

@@ -25,7 +25,7 @@
 //! unless the county office imports them ([`check_retroactive`]).
 
 use bangfu_shared::api::ImportReport;
-use bangfu_shared::ledger::{LedgerRow, RowError, col};
+use bangfu_shared::ledger::{LedgerRow, RowError, col, normalize_cell};
 use bangfu_shared::{HouseholdStatus, JurisdictionLevel, PairingRole, Policy, Role};
 use chrono::NaiveDate;
 use sea_orm::{
@@ -328,7 +328,9 @@ async fn resolve_villages(
     };
     for v in load(town_ids.clone()).await? {
         if let Some(parent) = v.parent_id {
-            w.village_ids.insert((parent, v.name), v.id);
+            // Keyed as a file's address cell now reads (full-width folded).
+            let name = normalize_cell(col::ADDRESS, &v.name);
+            w.village_ids.insert((parent, name), v.id);
         }
     }
     let mut missing: Vec<(i64, String)> = Vec::new();
@@ -512,12 +514,24 @@ async fn upsert_households(
         .all(db)
         .await?;
     let max_before = stored.iter().map(|h| h.id).max().unwrap_or(0);
+    // Stored names and phones compared as a file's cells are now read (full-width
+    // folded, spaces out of names): a household stored before that, as typed, is still
+    // the same household, and its row is rewritten the normalised way.
+    let keys: Vec<(String, String)> = stored
+        .iter()
+        .map(|h| {
+            (
+                normalize_cell(col::HEAD_NAME, &h.head_name),
+                normalize_cell(col::PHONE, &h.phone),
+            )
+        })
+        .collect();
     let mut exact: HashMap<(i64, &str, &str), usize> = HashMap::new();
     let mut loose: HashMap<(i64, &str), Vec<usize>> = HashMap::new();
-    for (i, h) in stored.iter().enumerate() {
-        exact.insert((h.village_id, h.head_name.as_str(), h.phone.as_str()), i);
+    for (i, (h, (name, phone))) in stored.iter().zip(&keys).enumerate() {
+        exact.insert((h.village_id, name.as_str(), phone.as_str()), i);
         loose
-            .entry((h.village_id, h.head_name.as_str()))
+            .entry((h.village_id, name.as_str()))
             .or_default()
             .push(i);
     }
@@ -557,6 +571,7 @@ async fn upsert_households(
         let address = format!("{}{}", row.town, row.village);
         let seq = i64::from(row.seq);
         if h.phone == row.phone
+            && h.head_name == row.head_name
             && h.cause == row.cause
             && h.measures == row.measures
             && h.address == address
@@ -568,6 +583,8 @@ async fn upsert_households(
         let before = json!({ "cause": h.cause, "measures": h.measures, "ledger_seq": h.ledger_seq, "phone_changed": h.phone != row.phone });
         let mut active = h.clone().into_active_model();
         active.phone = Set(row.phone.clone());
+        // Matched by name, so only its spelling can differ (spaces, full-width forms).
+        active.head_name = Set(row.head_name.clone());
         active.cause = Set(row.cause.clone());
         active.measures = Set(row.measures.clone());
         active.address = Set(address);
@@ -646,10 +663,11 @@ async fn upsert_households(
 
 /// Whether some row names this stored household exactly (then the loose match must not take it).
 fn rows_have_exact(rows: &[LedgerRow], h: &household::Model) -> bool {
+    let name = normalize_cell(col::HEAD_NAME, &h.head_name);
+    let phone = normalize_cell(col::PHONE, &h.phone);
+    let address = normalize_cell(col::ADDRESS, &h.address);
     rows.iter().any(|r| {
-        r.head_name == h.head_name
-            && r.phone == h.phone
-            && h.address == format!("{}{}", r.town, r.village)
+        r.head_name == name && r.phone == phone && address == format!("{}{}", r.town, r.village)
     })
 }
 
@@ -671,14 +689,28 @@ async fn apply_pairings(
     let helper_ids: Vec<i64> = w.helpers.values().map(|h| h.id).collect();
     let mut open: HashMap<(i64, String), pairing::Model> = HashMap::new();
     for chunk in household_ids.chunks(CHUNK) {
-        for p in open_pairings(db, pairing::Column::HouseholdId, chunk).await? {
+        for p in open_pairings(
+            db,
+            pairing::Column::HouseholdId,
+            chunk,
+            ctx.opts.effective_from,
+        )
+        .await?
+        {
             open.insert((p.household_id, p.role.clone()), p);
         }
     }
     // Every open pairing of the file's helpers, wherever the household is.
     let mut load: HashMap<(i64, String), HashSet<i64>> = HashMap::new();
     for chunk in helper_ids.chunks(CHUNK) {
-        for p in open_pairings(db, pairing::Column::HelperId, chunk).await? {
+        for p in open_pairings(
+            db,
+            pairing::Column::HelperId,
+            chunk,
+            ctx.opts.effective_from,
+        )
+        .await?
+        {
             load.entry((p.helper_id, p.role))
                 .or_default()
                 .insert(p.household_id);
@@ -688,10 +720,22 @@ async fn apply_pairings(
     let mut starts: Vec<Start> = Vec::new();
     let mut ends: Vec<pairing::Model> = Vec::new();
     let mut flagged: Vec<RowError> = Vec::new();
+    let exited = exited_households(db, &household_ids).await?;
     for (r, row) in rows.iter().enumerate() {
         let Some(household_id) = w.households[r] else {
             continue;
         };
+        // A household its office took out of pairing stays out: a town's spreadsheet
+        // that still lists it does not silently pair it again.
+        if exited.contains(&household_id) {
+            flagged.push(w.error(
+                rows,
+                r,
+                col::HEAD_NAME,
+                "该户已退出结对（已脱贫），本次导入未恢复其结对".into(),
+            ));
+            continue;
+        }
         for (role, entry, name_col) in [
             (PairingRole::First, &row.first, col::FIRST_NAME),
             (PairingRole::Second, &row.second, col::SECOND_NAME),
@@ -855,16 +899,40 @@ fn check_retroactive(ctx: &Ctx<'_>, changes_pairings: bool, w: &mut Work) {
     }
 }
 
+/// The pairings by `by` among `ids` still holding on `on`: open, or ending after it (an
+/// exit an office scheduled for a later day).
 async fn open_pairings(
     db: &impl ConnectionTrait,
     by: pairing::Column,
     ids: &[i64],
+    on: chrono::NaiveDate,
 ) -> ApiResult<Vec<pairing::Model>> {
     Ok(pairing::Entity::find()
         .filter(by.is_in(ids.to_vec()))
-        .filter(pairing::Column::ValidTo.is_null())
+        .filter(
+            sea_orm::Condition::any()
+                .add(pairing::Column::ValidTo.is_null())
+                .add(pairing::Column::ValidTo.gt(on)),
+        )
         .all(db)
         .await?)
+}
+
+/// The households among `ids` that an office took out of pairing (已脱贫).
+async fn exited_households(db: &impl ConnectionTrait, ids: &[i64]) -> ApiResult<HashSet<i64>> {
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let found: Vec<i64> = household::Entity::find()
+            .select_only()
+            .column(household::Column::Id)
+            .filter(household::Column::Id.is_in(chunk.to_vec()))
+            .filter(household::Column::Status.eq(HouseholdStatus::Exited.code()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(found);
+    }
+    Ok(out)
 }
 
 async fn write_pairings(

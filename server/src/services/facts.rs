@@ -381,7 +381,13 @@ fn fact_of(
         visit_date: Set(date),
         year: Set(i64::from(date.year())),
         month: Set(i64::from(date.month())),
-        photo_count: Set(visit.photos.len() as i64),
+        // Distinct pictures: one listed twice (signed before clients refused it) is one.
+        photo_count: Set(visit
+            .photos
+            .iter()
+            .map(|p| p.sha256.as_str())
+            .collect::<HashSet<_>>()
+            .len() as i64),
         photos_complete: Set(complete),
         household_signed: Set(visit.kind == VisitKind::Phone || visit.household_signature.is_some()),
         witness_ok: Set(witness_ok),
@@ -411,15 +417,12 @@ async fn supersede(db: &impl ConnectionTrait, original: &str) -> ApiResult<()> {
     let original_row = versions
         .iter()
         .find(|r| r.id == original && r.record_type == RecordType::Visit.code());
-    let newest = versions
-        .iter()
-        .filter(|r| {
-            original_row.is_none_or(|o| {
-                r.author_helper_id == o.author_helper_id && r.household_id == o.household_id
-            })
+    let newest = newest_version(versions.iter().filter(|r| {
+        original_row.is_none_or(|o| {
+            r.author_helper_id == o.author_helper_id && r.household_id == o.household_id
         })
-        .max_by(|a, b| later_version(a, b))
-        .map(|r| r.id.clone());
+    }))
+    .map(|r| r.id.clone());
     for id in ids {
         visit_fact::Entity::update_many()
             .col_expr(
@@ -433,18 +436,30 @@ async fn supersede(db: &impl ConnectionTrait, original: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// How two versions of one visit order: any amendment after the original; two of one
-/// device by its sequence numbers (its clock may have been set back between them, as
-/// the field client orders them); of two devices by device time, then sequence.
-fn later_version(a: &record::Model, b: &record::Model) -> std::cmp::Ordering {
-    let amendment = |r: &record::Model| r.record_type != RecordType::Visit.code();
-    amendment(a).cmp(&amendment(b)).then_with(|| {
-        if a.device_id == b.device_id {
-            a.device_seq.cmp(&b.device_seq)
-        } else {
-            (a.created_at_device, a.device_seq).cmp(&(b.created_at_device, b.device_seq))
+/// The version of a visit that stands among `versions` (its original and amendments):
+/// any amendment over the original; of one device's amendments its last by sequence
+/// number (its clock may have been set back between them, as the field client orders
+/// them); between devices, the one whose last amendment was signed latest (device time,
+/// then device id and sequence, so the choice never depends on row order).
+fn newest_version<'a>(
+    versions: impl Iterator<Item = &'a record::Model>,
+) -> Option<&'a record::Model> {
+    let mut original = None;
+    let mut last_of_device: HashMap<i64, &record::Model> = HashMap::new();
+    for r in versions {
+        if r.record_type == RecordType::Visit.code() {
+            original = Some(r);
+            continue;
         }
-    })
+        let last = last_of_device.entry(r.device_id).or_insert(r);
+        if r.device_seq > last.device_seq {
+            *last = r;
+        }
+    }
+    last_of_device
+        .into_values()
+        .max_by_key(|r| (r.created_at_device, r.device_id, r.device_seq))
+        .or(original)
 }
 
 /// An amendment answers a "has issues" note: the visit goes back to the town office.
@@ -484,4 +499,61 @@ pub async fn photos_completed(
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn version(id: &str, kind: RecordType, device: i64, seq: i64, hour: u32) -> record::Model {
+        record::Model {
+            seq_id: 0,
+            id: id.into(),
+            change_seq: 0,
+            device_id: device,
+            device_seq: seq,
+            prev_sha256: String::new(),
+            record_sha256: String::new(),
+            author_helper_id: 1,
+            account_id: 1,
+            household_id: 1,
+            record_type: kind.code().into(),
+            target_id: None,
+            visit_kind: None,
+            visit_at: None,
+            created_at_device: Utc.with_ymd_and_hms(2026, 3, 1, hour, 0, 0).unwrap(),
+            received_at: Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap(),
+            status: String::new(),
+            flags: String::new(),
+            body: String::new(),
+            review: None,
+        }
+    }
+
+    /// A device's clock set back between two of its amendments, and a second device:
+    /// the same version stands whatever order the rows come in.
+    #[test]
+    fn the_standing_version_does_not_depend_on_row_order() {
+        let rows = [
+            version("v", RecordType::Visit, 1, 4, 9),
+            version("a", RecordType::Amendment, 1, 5, 10),
+            version("b", RecordType::Amendment, 1, 6, 5),
+            version("c", RecordType::Amendment, 2, 1, 7),
+        ];
+        let orders: [[usize; 4]; 4] = [[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]];
+        for order in orders {
+            let newest = newest_version(order.iter().map(|&i| &rows[i]));
+            // Device 1's last is b (signed at 05:00 by its clock); device 2's c at 07:00.
+            assert_eq!(newest.map(|r| r.id.as_str()), Some("c"), "{order:?}");
+        }
+        let alone = newest_version(rows[..3].iter());
+        assert_eq!(
+            alone.map(|r| r.id.as_str()),
+            Some("b"),
+            "one device: by sequence"
+        );
+        let original = newest_version(rows[..1].iter());
+        assert_eq!(original.map(|r| r.id.as_str()), Some("v"));
+    }
 }

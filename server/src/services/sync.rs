@@ -657,9 +657,9 @@ fn plan_fresh(
 /// ahead of the server's, it is flagged and does not count.
 pub const DATED_AFTER_SIGNING: &str = "dated_after_signing";
 
-/// A visit signed more than `late_entry_days` after the date it claims: it counts, but
-/// the office sees it was entered late (visits written up at quarter end from memory are
-/// what the seeds call 弄虚作假 when they never happened).
+/// A visit (not an amendment) signed more than `late_entry_days` after the date it
+/// claims: it counts, but the office sees it was entered late (visits written up at
+/// quarter end from memory are what the seeds call 弄虚作假 when they never happened).
 pub const ENTERED_LATE: &str = "entered_late";
 
 /// The flags of a visit's own dates against its signing time (device clock).
@@ -671,7 +671,11 @@ fn dating_flags(env: &RecordEnvelope, settings: &Settings) -> Vec<&'static str> 
     if (visit.at - env.created_at).num_seconds() > settings.clock_tolerance_secs {
         flags.push(DATED_AFTER_SIGNING);
     }
-    if (env.created_at - visit.at).num_days() > settings.late_entry_days {
+    // Only a visit's own signing is late or not: an amendment weeks later (a corrected
+    // note) is not a late entry of the visit.
+    if env.record_type == RecordType::Visit
+        && (env.created_at - visit.at).num_days() > settings.late_entry_days
+    {
         flags.push(ENTERED_LATE);
     }
     flags
