@@ -425,9 +425,25 @@ async fn create_county(
     Ok(id)
 }
 
+/// Takes back a county this run created for an import that then failed: with its
+/// policy, so a refused file (or a mistyped name) leaves no empty county behind.
+async fn remove_new_county(db: &DatabaseConnection, id: i64) -> anyhow::Result<()> {
+    use crate::entities::{jurisdiction, policy as policy_row};
+    policy_row::Entity::delete_many()
+        .filter(policy_row::Column::CountyId.eq(id))
+        .exec(db)
+        .await?;
+    jurisdiction::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}
+
 /// The county an import goes to: an existing one, or (with `--create-county`, and not
-/// on a dry run) a new one. `None`: a dry run for a county that would be created.
-async fn import_county(db: &DatabaseConnection, args: &ImportArgs) -> anyhow::Result<Option<i64>> {
+/// on a dry run) a new one, `true` when created here. `None`: a dry run for a county
+/// that would be created.
+async fn import_county(
+    db: &DatabaseConnection,
+    args: &ImportArgs,
+) -> anyhow::Result<Option<(i64, bool)>> {
     if let Some(c) = jurisdictions::find(db, JurisdictionLevel::County, &args.county, None).await? {
         if let Some(p) = args.preset {
             eprintln!(
@@ -437,7 +453,7 @@ async fn import_county(db: &DatabaseConnection, args: &ImportArgs) -> anyhow::Re
                 p.name()
             );
         }
-        return Ok(Some(c.id));
+        return Ok(Some((c.id, false)));
     }
     if !args.create_county {
         bail!(
@@ -449,7 +465,7 @@ async fn import_county(db: &DatabaseConnection, args: &ImportArgs) -> anyhow::Re
         return Ok(None);
     }
     let preset = args.preset.unwrap_or(PolicyPreset::Laizhou2018);
-    Ok(Some(create_county(db, &args.county, preset).await?))
+    Ok(Some((create_county(db, &args.county, preset).await?, true)))
 }
 
 fn print_ledger_errors(
@@ -469,7 +485,7 @@ fn print_ledger_errors(
 async fn import(db: &DatabaseConnection, args: ImportArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let Some(county_id) = import_county(db, &args).await? else {
+    let Some((county_id, created)) = import_county(db, &args).await? else {
         // A dry run for a county that does not exist yet: nothing is created, so only
         // the file itself can be checked.
         let parsed = ledger::read::parse(&bytes, &[])
@@ -490,7 +506,12 @@ async fn import(db: &DatabaseConnection, args: ImportArgs) -> anyhow::Result<()>
         filed_on: args.filed_on.unwrap_or_else(today),
         reason: args.reason,
     };
-    match ledger::import(db, &Caller::system(), &bytes, &opts).await {
+    let result = ledger::import(db, &Caller::system(), &bytes, &opts).await;
+    if result.is_err() && created {
+        remove_new_county(db, county_id).await?;
+        eprintln!("county {} was not created: the import failed", args.county);
+    }
+    match result {
         Ok(report) => {
             durable(db).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -672,6 +693,14 @@ mod tests {
         dry.create_county = true;
         dry.dry_run = true;
         assert!(import(&t.db, dry).await.is_ok());
+        assert_eq!(county_count(t).await, 0);
+
+        // A refused file leaves no new county behind.
+        let bad = t.dir().join("bad.csv");
+        std::fs::write(&bad, "序号,贫困户姓名\n1,张三\n").unwrap_or_else(|e| panic!("{e}"));
+        let mut refused = args(&bad, "莱州市");
+        refused.create_county = true;
+        assert!(import(&t.db, refused).await.is_err());
         assert_eq!(county_count(t).await, 0);
 
         let mut real = args(&file, "莱州市");
