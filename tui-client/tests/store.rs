@@ -822,3 +822,28 @@ fn a_pull_page_without_a_household_keeps_it_as_ended() {
         assert_eq!(c.households(now()).await.unwrap().len(), 3);
     });
 }
+
+/// Another account logging in on the same device does not inherit the previous one's
+/// households as its own former ones; the same account logging in again keeps them.
+#[test]
+fn another_account_on_the_device_does_not_inherit_ended_households() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let mut identity = c.identity().await.unwrap();
+        let mut one = default_households();
+        one.truncate(1);
+        // The same account again, with a shorter list: the others are its former ones.
+        c.install_login(&identity, &snapshot(one.clone()))
+            .await
+            .unwrap();
+        assert_eq!(c.ended_households().await.unwrap().len(), 2);
+        // Another account: only its own households, none "ended".
+        identity.account_id += 1;
+        identity.username = "13900000000".into();
+        c.install_login(&identity, &snapshot(one)).await.unwrap();
+        assert!(c.ended_households().await.unwrap().is_empty());
+        assert_eq!(c.households(now()).await.unwrap().len(), 1);
+    });
+}

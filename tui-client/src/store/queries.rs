@@ -281,6 +281,15 @@ impl Store {
     /// one transaction (a half-downloaded household list is never shown).
     pub async fn save_login(&self, identity: &Identity, snapshot: &Snapshot) -> Result<()> {
         let txn = self.db.begin().await?;
+        // Another account or server on this device: the previous one's households are
+        // not this helper's former ones (and ids of another server mean other places).
+        let previous: Option<Identity> = get_meta(&txn, "identity").await?;
+        let same = previous
+            .is_some_and(|p| p.server == identity.server && p.account_id == identity.account_id);
+        if !same {
+            txn.execute_raw(stmt("DELETE FROM households", Vec::<sea_orm::Value>::new()))
+                .await?;
+        }
         set_meta(&txn, "identity", identity).await?;
         set_meta(&txn, "policy", &snapshot.policy).await?;
         set_meta(&txn, "snapshot_at", &snapshot.server_time).await?;
