@@ -7,8 +7,8 @@
 //! Injection" advises. XLSX cells are written as strings, never formulas, and need none.
 
 use bangfu_shared::report::{
-    AreaRate, AttendanceSheet, CountyReport, HelperEscalation, Miss, SHEET_HEADERS, TownReport,
-    UnitEscalation, UnownedWindow,
+    AreaRate, AttendanceSheet, CHANGED_SINCE_REVIEW_ZH, CountyReport, HelperEscalation, Miss,
+    SHEET_HEADERS, TownReport, UnitEscalation, UnownedWindow,
 };
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
@@ -32,8 +32,15 @@ fn s(v: &[&str]) -> Vec<String> {
 /// What a printed sheet holds, as its title and signature block say it: a frozen
 /// version (`第N版`), or the data as it stands now, which after a submission is not that
 /// version and must not be read as it (`当前数据（第N版已于…报送）`).
+///
+/// A frozen version whose rows are not those the helper reviewed says so
+/// ([`CHANGED_SINCE_REVIEW_ZH`]): the signature under it covers the remarks, not
+/// these verdicts.
 pub fn edition_zh(sheet: &AttendanceSheet, frozen: bool) -> String {
     match (sheet.submitted_version, frozen) {
+        (Some(v), true) if sheet.reviewed_rows_match == Some(false) => {
+            format!("第{v}版（{CHANGED_SINCE_REVIEW_ZH}）")
+        }
         (Some(v), true) => format!("第{v}版"),
         (Some(v), false) => {
             let at = sheet
@@ -413,6 +420,46 @@ pub fn render<T: serde::Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_frozen_on_rows_the_helper_did_not_review_says_so() {
+        let mut sheet = AttendanceSheet {
+            quarter: "2026Q1".parse().unwrap(),
+            second_helper: bangfu_shared::api::HelperRef {
+                id: 1,
+                name: "刘帮扶".into(),
+                unit_position: String::new(),
+                phone: String::new(),
+            },
+            town: None,
+            rows: vec![],
+            policy_source: String::new(),
+            rule: String::new(),
+            submitted_version: Some(2),
+            submitted_at: None,
+            submission_id: None,
+            reviewed_rows_match: Some(false),
+        };
+        let title = |s: &AttendanceSheet| submitted_sheet_tables(s).remove(0).title;
+        assert!(title(&sheet).ends_with("第2版（提交后数据有变化（与责任人审阅时不同））"));
+        assert!(
+            crate::report_pdf::sheet_footer(&sheet, Some("ab")).contains(CHANGED_SINCE_REVIEW_ZH)
+        );
+        assert!(
+            !sheet_tables(&sheet)[0]
+                .title
+                .contains(CHANGED_SINCE_REVIEW_ZH),
+            "live data is not the version"
+        );
+        for reviewed in [Some(true), None] {
+            sheet.reviewed_rows_match = reviewed;
+            assert!(title(&sheet).ends_with("第2版"), "{reviewed:?}");
+            assert!(
+                !crate::report_pdf::sheet_footer(&sheet, Some("ab"))
+                    .contains(CHANGED_SINCE_REVIEW_ZH)
+            );
+        }
+    }
 
     #[test]
     fn csv_cells_that_would_run_as_formulas_are_neutralised() {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bangfu_shared::report::{AttendanceSheet, SHEET_HEADERS};
+use bangfu_shared::report::{AttendanceSheet, CHANGED_SINCE_REVIEW_ZH, SHEET_HEADERS};
 use krilla::Document;
 use krilla::color::luma;
 use krilla::geom::{PathBuilder, Point, Rect};
@@ -101,6 +101,9 @@ pub fn sheet_footer(sheet: &AttendanceSheet, signature: Option<&str>) -> String 
                 "设备签名：{}…",
                 signature.chars().take(16).collect::<String>()
             ));
+            if sheet.reviewed_rows_match == Some(false) {
+                parts.push(CHANGED_SINCE_REVIEW_ZH.to_string());
+            }
         }
         _ => parts.push(report_files::edition_zh(sheet, false)),
     }

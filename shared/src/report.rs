@@ -303,6 +303,105 @@ pub struct AttendanceSheet {
     /// that lost the answer to its submission sees here whether it arrived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submission_id: Option<uuid::Uuid>,
+    /// Whether the rows `submitted_version` froze are the rows the helper reviewed and
+    /// signed ([`SheetSubmission::rows_sha256`] equal to [`rows_sha256`] of the frozen
+    /// rows): `false` when visits were voided or arrived between the device's pull and
+    /// the submission, so the signed remarks sit on verdicts the helper never saw
+    /// ([`CHANGED_SINCE_REVIEW_ZH`]). Absent for a submission without a digest (older
+    /// devices) and for sheets frozen before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_rows_match: Option<bool>,
+}
+
+/// What a frozen version whose rows differ from those the helper reviewed says, on the
+/// versions list and the printed sheet.
+pub const CHANGED_SINCE_REVIEW_ZH: &str = "提交后数据有变化（与责任人审阅时不同）";
+
+/// Domain prefix of [`rows_digest_bytes`].
+const ROWS_DIGEST_PREFIX: &[u8] = b"bangfu-sheet-rows-v1\n";
+
+/// The canonical bytes of a sheet's rows as the helper reviews them: what the attendance
+/// says, not how it is laid out. A UTF-8 text, one item per line, each line ending in
+/// `\n`, fields separated by a tab (`\t`):
+///
+/// ```text
+/// bangfu-sheet-rows-v1
+/// row\t<household_id>
+/// record\t<len>:<record_id>\t<counts>             each first-helper record, in order
+/// window\t<kind>\t<start>\t<end>\t<verdict>       each first-helper window, in order
+/// own_record\t<len>:<record_id>\t<counts>         the second helper's own, likewise
+/// own_window\t<kind>\t<start>\t<end>\t<verdict>
+/// row\t…                                           the next row, in sheet order
+/// ```
+///
+/// (`\t` stands for a tab; the notes on the right are not part of the bytes.)
+///
+/// `household_id` is decimal; `<len>:<record_id>` is the id's length in UTF-8 bytes
+/// (decimal), a colon, and the id; `counts` is `1` or `0`; `kind` is the visit kind's
+/// code (`home`, `phone`); dates are `YYYY-MM-DD`; `verdict` is `met` (到位), `open`
+/// (进行中), `missed` (未到位), or `unjudged` for a window the pairing did not cover
+/// whole (`required: false`; the sheet does not show it). Names, remarks, photo counts,
+/// `late`, flags and any field added later are not in it, so the digest changes only
+/// when the attendance does.
+pub fn rows_digest_bytes(rows: &[SheetRow]) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let record = |out: &mut String, tag: &str, r: &RecordLine| {
+        let _ = writeln!(
+            out,
+            "{tag}\t{}:{}\t{}",
+            r.record_id.len(),
+            r.record_id,
+            u8::from(r.counts)
+        );
+    };
+    let window = |out: &mut String, tag: &str, w: &WindowResult| {
+        let verdict = match (w.required, w.met, w.open) {
+            (false, _, _) => "unjudged",
+            (true, true, _) => "met",
+            (true, false, true) => "open",
+            (true, false, false) => "missed",
+        };
+        let _ = writeln!(
+            out,
+            "{tag}\t{}\t{}\t{}\t{verdict}",
+            w.kind.code(),
+            w.start.format("%Y-%m-%d"),
+            w.end.format("%Y-%m-%d")
+        );
+    };
+    for row in rows {
+        let _ = writeln!(out, "row\t{}", row.household_id);
+        for r in &row.records {
+            record(&mut out, "record", r);
+        }
+        for w in &row.windows {
+            window(&mut out, "window", w);
+        }
+        for r in &row.own_records {
+            record(&mut out, "own_record", r);
+        }
+        for w in &row.own_windows {
+            window(&mut out, "own_window", w);
+        }
+    }
+    let mut bytes = ROWS_DIGEST_PREFIX.to_vec();
+    bytes.extend_from_slice(out.as_bytes());
+    bytes
+}
+
+/// SHA-256 (lowercase hex) of [`rows_digest_bytes`]: what a second helper's signature
+/// says they reviewed ([`SheetSubmission::rows_sha256`]).
+pub fn rows_sha256(rows: &[SheetRow]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(rows_digest_bytes(rows)))
+}
+
+impl AttendanceSheet {
+    /// [`rows_sha256`] of this sheet's rows.
+    pub fn rows_sha256(&self) -> String {
+        rows_sha256(&self.rows)
+    }
 }
 
 /// What the second helper sends at quarter end: remarks per household, signed.
@@ -322,21 +421,34 @@ pub struct SheetSubmission {
     /// Devices from before it send none and every send is a new version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submission_id: Option<uuid::Uuid>,
+    /// [`rows_sha256`] of the sheet the helper reviewed (the device's stored copy), so
+    /// the signature covers the attendance and not only the remarks: the server marks
+    /// the version it freezes when its rows differ
+    /// ([`AttendanceSheet::reviewed_rows_match`]). Signed with the rest
+    /// (`bangfu-sheet-v3`). Devices from before it send none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_sha256: Option<String>,
 }
 
 impl SheetSubmission {
     /// The bytes the device key signs: a domain prefix, the quarter, device and remarks,
-    /// and the submission id (`bangfu-sheet-v2`; `v1` without one).
+    /// the submission id and the digest of the reviewed rows (`bangfu-sheet-v3`;
+    /// `bangfu-sheet-v2` without a digest, `v1` without an id either). The body is JSON
+    /// with its keys in alphabetical order and the remarks sorted.
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut remarks = self.remarks.clone();
         remarks.sort();
         let mut body = serde_json::json!({ "quarter": self.quarter.to_string(), "device_id": self.device_id, "remarks": remarks });
-        let prefix: &[u8] = match self.submission_id {
-            Some(id) => {
-                body["submission_id"] = serde_json::Value::String(id.to_string());
-                b"bangfu-sheet-v2\n"
+        if let Some(id) = self.submission_id {
+            body["submission_id"] = serde_json::Value::String(id.to_string());
+        }
+        let prefix: &[u8] = match (&self.rows_sha256, self.submission_id) {
+            (Some(digest), _) => {
+                body["rows_sha256"] = serde_json::Value::String(digest.clone());
+                b"bangfu-sheet-v3\n"
             }
-            None => b"bangfu-sheet-v1\n",
+            (None, Some(_)) => b"bangfu-sheet-v2\n",
+            (None, None) => b"bangfu-sheet-v1\n",
         };
         let mut out = prefix.to_vec();
         out.extend_from_slice(body.to_string().as_bytes());
@@ -642,6 +754,7 @@ mod tests {
             remarks: vec![(2, "b".into()), (1, "a".into())],
             signature: String::new(),
             submission_id: None,
+            rows_sha256: None,
         };
         let b = SheetSubmission {
             remarks: vec![(1, "a".into()), (2, "b".into())],
@@ -660,6 +773,7 @@ mod tests {
             remarks: vec![(1, "a".into())],
             signature: String::new(),
             submission_id: Some(uuid::Uuid::from_u128(1)),
+            rows_sha256: None,
         };
         let again = SheetSubmission {
             submission_id: Some(uuid::Uuid::from_u128(2)),
@@ -681,5 +795,160 @@ mod tests {
         let parsed: SheetSubmission =
             serde_json::from_str(&serde_json::to_string(&first).unwrap()).unwrap();
         assert_eq!(parsed, first);
+    }
+
+    fn reviewed_row() -> SheetRow {
+        let mut own = line(2, 3, 7);
+        own.record_id = "自己的".into();
+        own.kind = VisitKind::Home;
+        let mut unjudged = window(2, VisitKind::Home, false, None);
+        unjudged.required = false;
+        SheetRow {
+            household_id: 42,
+            own_records: vec![own],
+            own_windows: vec![unjudged],
+            ..row(
+                vec![line(1, 9, 2)],
+                vec![
+                    window(1, VisitKind::Phone, true, Some(helper(2, "余立新"))),
+                    window(2, VisitKind::Phone, false, None),
+                ],
+            )
+        }
+    }
+
+    #[test]
+    fn the_rows_digest_has_a_documented_byte_form() {
+        let rows = vec![reviewed_row(), row(vec![], vec![])];
+        assert_eq!(
+            String::from_utf8(rows_digest_bytes(&rows)).unwrap(),
+            "bangfu-sheet-rows-v1\n\
+             row\t42\n\
+             record\t3:r19\t1\n\
+             window\tphone\t2026-01-01\t2026-01-31\tmet\n\
+             window\tphone\t2026-02-01\t2026-02-28\tmissed\n\
+             own_record\t9:自己的\t1\n\
+             own_window\thome\t2026-02-01\t2026-02-28\tunjudged\n\
+             row\t1\n"
+        );
+        assert_eq!(
+            rows_sha256(&rows),
+            "01c32d3b7f2beefdb7fdbd8f9a200958aef72528efcd55749aec19786596d5ed",
+            "a test vector: the digest of these rows never changes"
+        );
+        assert_eq!(rows_sha256(&[]).len(), 64);
+    }
+
+    #[test]
+    fn the_rows_digest_changes_with_the_attendance() {
+        let base = vec![reviewed_row()];
+        let digest = rows_sha256(&base);
+        let changed = |edit: &dyn Fn(&mut SheetRow)| {
+            let mut rows = base.clone();
+            edit(&mut rows[0]);
+            rows_sha256(&rows)
+        };
+        type Edit<'a> = &'a dyn Fn(&mut SheetRow);
+        let cases: [(&str, Edit); 9] = [
+            ("a verdict", &|r| r.windows[0].met = false),
+            ("a window closing", &|r| r.windows[1].open = true),
+            ("a window judged", &|r| r.own_windows[0].required = true),
+            ("a window's end", &|r| r.windows[0].end = r.windows[1].end),
+            ("a window's kind", &|r| r.windows[0].kind = VisitKind::Home),
+            ("a record no longer counting", &|r| {
+                r.records[0].counts = false
+            }),
+            ("a voided record", &|r| r.records.clear()),
+            ("an own record", &|r| {
+                r.own_records[0].record_id = "x".into()
+            }),
+            ("the household", &|r| r.household_id = 43),
+        ];
+        for (what, edit) in cases {
+            assert_ne!(changed(edit), digest, "{what}");
+        }
+        let mut two = base.clone();
+        two.push(row(vec![], vec![]));
+        let mut swapped = two.clone();
+        swapped.reverse();
+        assert_ne!(rows_sha256(&two), rows_sha256(&swapped), "the row order");
+        // A record moved from the first helper's to the helper's own is not the same.
+        let mut moved = base.clone();
+        let r = moved[0].records.remove(0);
+        moved[0].own_records.insert(0, r);
+        assert_ne!(rows_sha256(&moved), digest, "whose record");
+    }
+
+    #[test]
+    fn the_rows_digest_ignores_layout_and_added_fields() {
+        let base = vec![reviewed_row()];
+        let digest = rows_sha256(&base);
+        let mut shown = base.clone();
+        let r = &mut shown[0];
+        r.seq = 9;
+        r.head_name = "改名".into();
+        r.village = "别村".into();
+        r.first_helper = None;
+        r.remark = Some("备注".into());
+        r.records[0].late = true;
+        r.records[0].photo_count = 3;
+        r.records[0].flags = vec!["entered_late".into()];
+        r.records[0].reason = Some("理由".into());
+        r.windows[0].helper = None;
+        r.windows[0].count = 5;
+        r.windows[1].min_count = 2;
+        assert_eq!(
+            rows_sha256(&shown),
+            digest,
+            "names, remarks and flags are not attendance"
+        );
+        // A newer server's fields, on the row, a record and a window, are not in it.
+        let mut json = serde_json::to_value(&base[0]).unwrap();
+        json["new_row_field"] = serde_json::json!("x");
+        json["records"][0]["new_record_field"] = serde_json::json!(1);
+        json["windows"][0]["new_window_field"] = serde_json::json!([true]);
+        let parsed: SheetRow = serde_json::from_value(json).unwrap();
+        assert_eq!(rows_sha256(&[parsed]), digest);
+    }
+
+    #[test]
+    fn a_reviewed_digest_is_signed_as_v3_and_older_forms_stay() {
+        let q: Quarter = "2026Q1".parse().unwrap();
+        let v2 = SheetSubmission {
+            quarter: q,
+            device_id: 1,
+            remarks: vec![(1, "a".into())],
+            signature: String::new(),
+            submission_id: Some(uuid::Uuid::from_u128(1)),
+            rows_sha256: None,
+        };
+        assert_eq!(
+            String::from_utf8(v2.signing_bytes()).unwrap(),
+            "bangfu-sheet-v2\n{\"device_id\":1,\"quarter\":\"2026Q1\",\"remarks\":[[1,\"a\"]],\"submission_id\":\"00000000-0000-0000-0000-000000000001\"}"
+        );
+        let v3 = SheetSubmission {
+            rows_sha256: Some("ab".repeat(32)),
+            ..v2.clone()
+        };
+        assert_eq!(
+            String::from_utf8(v3.signing_bytes()).unwrap(),
+            format!(
+                "bangfu-sheet-v3\n{{\"device_id\":1,\"quarter\":\"2026Q1\",\"remarks\":[[1,\"a\"]],\"rows_sha256\":\"{}\",\"submission_id\":\"00000000-0000-0000-0000-000000000001\"}}",
+                "ab".repeat(32)
+            )
+        );
+        let other = SheetSubmission {
+            rows_sha256: Some("cd".repeat(32)),
+            ..v2.clone()
+        };
+        assert_ne!(
+            v3.signing_bytes(),
+            other.signing_bytes(),
+            "the digest is signed"
+        );
+        assert!(!serde_json::to_string(&v2).unwrap().contains("rows_sha256"));
+        let parsed: SheetSubmission =
+            serde_json::from_str(&serde_json::to_string(&v3).unwrap()).unwrap();
+        assert_eq!(parsed, v3);
     }
 }

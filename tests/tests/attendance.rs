@@ -761,6 +761,7 @@ fn submission(t: &Town, remarks: Vec<(i64, String)>) -> SheetSubmission {
         remarks,
         signature: String::new(),
         submission_id: Some(uuid::Uuid::now_v7()),
+        rows_sha256: None,
     };
     sub.signature = hex::encode(t.s.device.key.sign(&sub.signing_bytes()).to_bytes());
     sub

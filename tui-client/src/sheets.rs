@@ -1,8 +1,9 @@
 //! The second helper's quarter-end flow (issue 5), offline: review the attendance sheet
 //! (附件3) pulled by the last sync, write a remark per row (kept as a draft), sign the
-//! remarks with the device key and queue the submission; the next sync submits it and
-//! stores the version the server froze, or its refusal. A submitted sheet is frozen; a
-//! resubmission is a new version.
+//! remarks and the digest of the rows reviewed with the device key and queue the
+//! submission; the next sync submits it and stores the version the server froze, or its
+//! refusal. A submitted sheet is frozen; a resubmission is a new version. A version
+//! frozen on rows other than those reviewed says so (`reviewed_rows_match: false`).
 
 use std::collections::HashMap;
 
@@ -123,8 +124,9 @@ impl Client {
             .await
     }
 
-    /// Signs the quarter's remarks with the device key and queues the submission for
-    /// the next sync. Only a second helper submits.
+    /// Signs the quarter's remarks, with the digest of the rows on the device (the sheet
+    /// the helper reviewed), with the device key and queues the submission for the next
+    /// sync. Only a second helper submits.
     pub async fn submit_sheet(&self, quarter: Quarter) -> Result<StoredSubmission> {
         let identity = self.identity().await?;
         if identity.role != Role::SecondHelper {
@@ -139,6 +141,9 @@ impl Client {
             remarks: view.remarks_to_submit(),
             signature: String::new(),
             submission_id: Some(uuid::Uuid::now_v7()),
+            // What the helper reviewed: the rows of the copy on the device. The server
+            // marks the version it freezes if its rows are not these.
+            rows_sha256: Some(view.sheet.rows_sha256()),
         };
         let signed = self.device_key()?.sign_sheet(unsigned);
         let id = self.store().queue_submission(&signed).await?;

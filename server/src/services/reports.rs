@@ -90,6 +90,7 @@ pub async fn sheet(
         .as_ref()
         .and_then(|s| serde_json::from_str::<AttendanceSheet>(&s.body).ok());
     let submission_id = frozen.as_ref().and_then(|s| s.submission_id);
+    let reviewed_rows_match = frozen.as_ref().and_then(|s| s.reviewed_rows_match);
     let remarks: HashMap<i64, String> = frozen
         .map(|s| {
             s.rows
@@ -122,6 +123,7 @@ pub async fn sheet(
         submitted_version: last.as_ref().and_then(|s| i32::try_from(s.version).ok()),
         submitted_at: last.map(|s| s.submitted_at),
         submission_id,
+        reviewed_rows_match,
     })
 }
 
@@ -216,6 +218,12 @@ async fn sheet_rows(
 /// A second helper submits the quarter's sheet with remarks, signed by a device key.
 /// Exactly once per `submission_id`: sending it again (after a lost answer) returns the
 /// version it froze.
+///
+/// The version frozen is the sheet as it stands now, which may not be the sheet the
+/// helper reviewed (a visit voided or synced since the device pulled it). A submission
+/// that names the digest of the rows it reviewed (`rows_sha256`, signed) is still
+/// frozen, so its remarks are kept, but the version records whether its rows are those
+/// ([`AttendanceSheet::reviewed_rows_match`]).
 pub async fn submit(
     db: &DatabaseConnection,
     caller: &Caller,
@@ -235,6 +243,13 @@ pub async fn submit(
             "household {h} is not on this sheet"
         )));
     }
+    // Compared case-blind: the digest is hex, and a client writing it in capitals
+    // reviewed the same rows.
+    let frozen_rows = sheet.rows_sha256();
+    sheet.reviewed_rows_match = sub
+        .rows_sha256
+        .as_deref()
+        .map(|reviewed| reviewed.eq_ignore_ascii_case(&frozen_rows));
     let remarks: HashMap<i64, &String> = sub.remarks.iter().map(|(h, r)| (*h, r)).collect();
     for row in &mut sheet.rows {
         row.remark = remarks
@@ -281,7 +296,11 @@ pub async fn submit(
             "sheet.submit",
             "attendance_sheet",
             Some(row.id),
-            serde_json::json!({ "quarter": sub.quarter, "version": version }),
+            serde_json::json!({
+                "quarter": sub.quarter,
+                "version": version,
+                "reviewed_rows_match": sheet.reviewed_rows_match,
+            }),
         ),
     )
     .await?;

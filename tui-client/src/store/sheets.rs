@@ -9,7 +9,7 @@ use bangfu_shared::report::{AttendanceSheet, Quarter, SheetSubmission};
 use bangfu_shared::visit::utc_seconds;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, QueryResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::queries::{corrupt, parse_json, to_json};
 use super::{Store, stmt};
@@ -38,6 +38,43 @@ pub struct StoredSubmission {
     pub attempted: bool,
 }
 
+/// What `sheet_submissions.remarks_json` holds: the signed content beyond quarter,
+/// device and id. A submission signed with the digest of the rows reviewed is stored as
+/// `{"remarks": [...], "rows_sha256": "…"}` in the same column (signed content, so it
+/// falls under the same no-edit trigger); one signed without (older rows) is the bare
+/// remarks array.
+#[derive(Deserialize, Serialize)]
+#[serde(untagged)]
+enum SignedContent {
+    Remarks(Vec<(i64, String)>),
+    Reviewed {
+        remarks: Vec<(i64, String)>,
+        rows_sha256: String,
+    },
+}
+
+impl SignedContent {
+    fn of(sub: &SheetSubmission) -> SignedContent {
+        match &sub.rows_sha256 {
+            Some(digest) => SignedContent::Reviewed {
+                remarks: sub.remarks.clone(),
+                rows_sha256: digest.clone(),
+            },
+            None => SignedContent::Remarks(sub.remarks.clone()),
+        }
+    }
+
+    fn into_parts(self) -> (Vec<(i64, String)>, Option<String>) {
+        match self {
+            SignedContent::Reviewed {
+                remarks,
+                rows_sha256,
+            } => (remarks, Some(rows_sha256)),
+            SignedContent::Remarks(remarks) => (remarks, None),
+        }
+    }
+}
+
 const SUB_COLS: &str = "id, quarter, device_id, remarks_json, signature, state, version, reason, created_at, attempted_at, submission_id";
 
 fn submission_from_row(r: &QueryResult) -> Result<StoredSubmission> {
@@ -47,6 +84,8 @@ fn submission_from_row(r: &QueryResult) -> Result<StoredSubmission> {
     let reason: Option<String> = r.try_get_by_index(7)?;
     let created: String = r.try_get_by_index(8)?;
     let attempted: Option<String> = r.try_get_by_index(9)?;
+    let (remarks, rows_sha256) =
+        parse_json::<SignedContent>(&r.try_get_by_index::<String>(3)?)?.into_parts();
     let state = match (state.as_str(), version) {
         ("pending", _) => SubmissionState::Pending,
         ("submitted", Some(version)) => SubmissionState::Submitted { version },
@@ -60,12 +99,13 @@ fn submission_from_row(r: &QueryResult) -> Result<StoredSubmission> {
         submission: SheetSubmission {
             quarter: quarter.parse().map_err(corrupt)?,
             device_id: r.try_get_by_index(2)?,
-            remarks: parse_json(&r.try_get_by_index::<String>(3)?)?,
+            remarks,
             signature: r.try_get_by_index(4)?,
             submission_id: r
                 .try_get_by_index::<Option<String>>(10)?
                 .map(|id| id.parse().map_err(corrupt))
                 .transpose()?,
+            rows_sha256,
         },
         state,
         created_at: DateTime::parse_from_rfc3339(&created)
@@ -172,7 +212,7 @@ impl Store {
                 [
                     sub.quarter.to_string().into(),
                     sub.device_id.into(),
-                    to_json(&sub.remarks)?.into(),
+                    to_json(&SignedContent::of(sub))?.into(),
                     sub.signature.clone().into(),
                     now().into(),
                     sub.submission_id.map(|id| id.to_string()).into(),
@@ -258,11 +298,37 @@ mod tests {
             remarks: vec![(3, "b".into())],
             signature: "ab".repeat(64),
             submission_id: Some(uuid::Uuid::now_v7()),
+            rows_sha256: Some("cd".repeat(32)),
         };
         let id = store.queue_submission(&sub).await.unwrap();
         let pending = store.pending_submissions().await.unwrap();
         assert_eq!(pending.len(), 1);
-        assert_eq!(pending[0].submission, sub);
+        assert_eq!(pending[0].submission, sub, "the reviewed digest is kept");
+        // One signed before the digest existed is the bare remarks, and reads back so.
+        let older = SheetSubmission {
+            rows_sha256: None,
+            submission_id: None,
+            ..sub.clone()
+        };
+        let older_id = store.queue_submission(&older).await.unwrap();
+        let stored: String = store
+            .db
+            .query_one_raw(stmt(
+                "SELECT remarks_json FROM sheet_submissions WHERE id = ?",
+                [older_id.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap();
+        assert_eq!(stored, r#"[[3,"b"]]"#);
+        let pending = store.pending_submissions().await.unwrap();
+        assert_eq!(pending[1].submission, older);
+        store
+            .answer_submission(older_id, &SubmissionState::Rejected { reason: "x".into() })
+            .await
+            .unwrap();
         assert_eq!(pending[0].state, SubmissionState::Pending);
         // The signed content cannot change.
         let edit = store
