@@ -65,6 +65,32 @@ pub enum Command {
     /// Quarterly attendance reports: a second helper's sheet, a town, a county.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Take a household out of pairing, or bring it back.
+    #[command(subcommand)]
+    Household(HouseholdCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HouseholdCommand {
+    /// End its pairings from a date (已脱贫, or removed from the ledger).
+    Exit {
+        /// The household's id (`GET /api/v1/households`).
+        #[arg(long)]
+        id: i64,
+        /// The first day it is no longer paired (default today).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Bring it back (返贫): the next ledger import that lists it pairs its helpers.
+    Rejoin {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,7 +351,29 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         Command::EnrollmentCodes(args) => codes(&db, &settings, args).await,
         Command::Policy(cmd) => policy_cmd(&db, cmd).await,
         Command::Report(cmd) => report_cmd(&db, cmd).await,
+        Command::Household(cmd) => household_cmd(&db, cmd).await,
     }
+}
+
+async fn household_cmd(db: &DatabaseConnection, cmd: HouseholdCommand) -> anyhow::Result<()> {
+    use crate::services::households;
+    use bangfu_shared::api::{HouseholdExit, HouseholdRejoin};
+    let caller = Caller::system();
+    let detail = match cmd {
+        HouseholdCommand::Exit { id, from, reason } => {
+            let exit = HouseholdExit {
+                effective_from: from.unwrap_or_else(today),
+                reason,
+            };
+            households::exit(db, &caller, id, &exit).await?
+        }
+        HouseholdCommand::Rejoin { id, reason } => {
+            households::rejoin(db, &caller, id, &HouseholdRejoin { reason }).await?
+        }
+    };
+    durable(db).await?;
+    println!("{}", serde_json::to_string_pretty(&detail)?);
+    Ok(())
 }
 
 async fn report_cmd(db: &DatabaseConnection, cmd: ReportCommand) -> anyhow::Result<()> {
@@ -718,5 +766,56 @@ mod tests {
     crate::db_test!(
         import_ledger_creates_a_county_only_when_asked_and_never_on_a_dry_run,
         new_counties_need_asking_for
+    );
+
+    async fn exit_and_rejoin(t: &TestDb) {
+        use crate::entities::household;
+        use sea_orm::EntityTrait;
+        let file = t.dir().join("ledger.csv");
+        std::fs::write(
+            &file,
+            include_str!("../../tests/fixtures/ledger-sample.csv"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut first = args(&file, "莱州市");
+        first.create_county = true;
+        assert!(import(&t.db, first).await.is_ok());
+        let status = |id| async move {
+            household::Entity::find_by_id(id)
+                .one(&t.db)
+                .await
+                .ok()
+                .flatten()
+                .map(|h| h.status)
+        };
+        let id = household::Entity::find()
+            .one(&t.db)
+            .await
+            .ok()
+            .flatten()
+            .map_or(0, |h| h.id);
+        let exit = HouseholdCommand::Exit {
+            id,
+            from: None,
+            reason: "脱贫退出".into(),
+        };
+        assert!(household_cmd(&t.db, exit).await.is_ok());
+        assert_eq!(status(id).await.as_deref(), Some("exited"));
+        let rejoin = HouseholdCommand::Rejoin {
+            id,
+            reason: " ".into(),
+        };
+        let err = household_cmd(&t.db, rejoin).await.map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("reason"), "{err}");
+        let rejoin = HouseholdCommand::Rejoin {
+            id,
+            reason: "因病返贫".into(),
+        };
+        assert!(household_cmd(&t.db, rejoin).await.is_ok());
+        assert_eq!(status(id).await.as_deref(), Some("returned"));
+    }
+    crate::db_test!(
+        a_household_exits_and_rejoins_from_the_command_line,
+        exit_and_rejoin
     );
 }

@@ -178,6 +178,16 @@ pub struct HouseholdExit {
     pub reason: String,
 }
 
+/// An office brings a household that left pairing back (返贫, returned to poverty): its
+/// status becomes 返贫, and the next ledger import that lists it pairs its helpers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdRejoin {
+    /// Why (返贫原因): kept in the audit log.
+    pub reason: String,
+}
+
 /// A page of a list endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

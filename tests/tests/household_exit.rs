@@ -174,3 +174,66 @@ async fn leaves(t: &TestDb) {
         "{names:?}"
     );
 }
+
+db_test!(
+    a_household_that_returns_is_paired_by_the_next_import,
+    returns
+);
+async fn returns(t: &TestDb) {
+    let f = Field::new(t).await;
+    let h = f.household;
+    let (_, detail) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    office(
+        t,
+        &f.w,
+        "dongcheng",
+        Role::TownOffice,
+        detail["town"]["id"].as_i64().unwrap(),
+    )
+    .await;
+    let dongcheng = f.w.login("dongcheng").await;
+    let rejoin = |token: String| {
+        let path = format!("/households/{h}/rejoin");
+        let w = &f.w;
+        async move {
+            w.post_json(Some(&token), &path, &json!({ "reason": "因病返贫" }))
+                .await
+        }
+    };
+    let (status, _) = rejoin(dongcheng.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a paired household has not left"
+    );
+    let (status, _) = exit(
+        &f,
+        &dongcheng,
+        h,
+        json!({ "effective_from": today(), "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, _) = rejoin(f.token.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a helper may not");
+    let (status, back) = rejoin(dongcheng.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(back["status"], "returned");
+
+    // The town's spreadsheet still lists it: the next import pairs its helpers again.
+    let (status, report) =
+        f.w.post_bytes(&f.county, "/ledger/import", FIXTURE.as_bytes().to_vec())
+            .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["pairings_started"], 2, "{report}");
+    let (_, mine) = f.w.get(Some(&f.token), "/households").await;
+    assert!(
+        mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == h),
+        "{mine}"
+    );
+}

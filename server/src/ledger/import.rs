@@ -732,7 +732,7 @@ async fn apply_pairings(
                 rows,
                 r,
                 col::HEAD_NAME,
-                "该户已退出结对（已脱贫），本次导入未恢复其结对".into(),
+                "该户已退出结对（已脱贫），本次导入未恢复其结对；如该户返贫，请先将其标记为返贫再导入".into(),
             ));
             continue;
         }

@@ -2,7 +2,8 @@
 //! helper's device downloads.
 
 use bangfu_shared::api::{
-    HouseholdDetail, HouseholdExit, HouseholdSummary, Member, Page, PairingDto, Snapshot,
+    HouseholdDetail, HouseholdExit, HouseholdRejoin, HouseholdSummary, Member, Page, PairingDto,
+    Snapshot,
 };
 use bangfu_shared::{HouseholdStatus, PairingRole};
 use chrono::NaiveDate;
@@ -181,6 +182,68 @@ pub async fn exit(
         .ok_or(ApiError::NotFound("household"))?;
     let mut details = details(db, vec![row]).await?;
     details.pop().ok_or(ApiError::NotFound("household"))
+}
+
+/// Brings a household that left pairing back (返贫): its status becomes 返贫 and a
+/// later ledger import that lists it pairs its helpers again (until then an import
+/// leaves it out, so a stale spreadsheet row cannot undo an exit by itself). Only an
+/// office whose scope holds the household may.
+pub async fn rejoin(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: i64,
+    rejoin: &HouseholdRejoin,
+) -> ApiResult<HouseholdDetail> {
+    caller.require_office("bring a household back into pairing")?;
+    let reason = rejoin.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_EXIT_REASON {
+        return Err(ApiError::BadRequest(format!(
+            "reason: give why the household returns (1 to {MAX_EXIT_REASON} characters)"
+        )));
+    }
+    let in_scope = Condition::all()
+        .add(household::Column::Id.eq(id))
+        .add(caller.scope().households());
+    let row = household::Entity::find()
+        .filter(in_scope)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("household"))?;
+    if row.status != HouseholdStatus::Exited.code() {
+        return Err(ApiError::Conflict(
+            "the household has not left pairing".into(),
+        ));
+    }
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    let flipped = household::Entity::update_many()
+        .col_expr(
+            household::Column::Status,
+            Expr::value(HouseholdStatus::Returned.code()),
+        )
+        .col_expr(household::Column::UpdatedAt, Expr::value(super::now()))
+        .filter(household::Column::Id.eq(id))
+        .filter(household::Column::Status.eq(HouseholdStatus::Exited.code()))
+        .exec(&txn)
+        .await?;
+    if flipped.rows_affected != 1 {
+        return Err(ApiError::Conflict(
+            "the household has not left pairing".into(),
+        ));
+    }
+    super::sync::bump_ledger(&txn, row.county_id).await?;
+    super::audit::record(
+        &txn,
+        caller,
+        super::audit::Entry::new(
+            "household.rejoin",
+            "household",
+            Some(id),
+            serde_json::json!({ "reason": reason }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    detail(db, caller, id).await
 }
 
 /// Ends the household's pairings still holding on `from` (a pairing due to start on or

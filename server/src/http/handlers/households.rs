@@ -1,7 +1,9 @@
 //! Scoped household reads and the offline snapshot.
 
 use actix_web::web;
-use bangfu_shared::api::{HouseholdDetail, HouseholdExit, HouseholdSummary, Page, Snapshot};
+use bangfu_shared::api::{
+    HouseholdDetail, HouseholdExit, HouseholdRejoin, HouseholdSummary, Page, Snapshot,
+};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -76,6 +78,21 @@ pub async fn exit(
     let body = body.into_inner();
     Ok(web::Json(
         households::exit(&state.db, &caller, id.into_inner(), &body).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/households/{id}/rejoin", params(("id" = i64, Path, description = "household id")), request_body = HouseholdRejoin,
+    responses((status = 200, body = HouseholdDetail), (status = 400, description = "bad_request: no reason"), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: the household has not left pairing")))]
+/// Brings a household that left pairing back (返贫); the next ledger import pairs it.
+pub async fn rejoin(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: Json<HouseholdRejoin>,
+) -> ApiResult<web::Json<HouseholdDetail>> {
+    let body = body.into_inner();
+    Ok(web::Json(
+        households::rejoin(&state.db, &caller, id.into_inner(), &body).await?,
     ))
 }
 
