@@ -197,12 +197,74 @@ impl Span {
     }
 }
 
-/// The first token of 工作单位及职务 (`市住建局 主任科员` → `市住建局`): the unit sanctions go to.
+/// Position titles that end a 工作单位及职务 cell written without a space
+/// (`市住建局主任科员`), longest first so `副主任科员` is not read as `主任科员`.
+const POSITIONS: [&str; 44] = [
+    "驻村第一书记",
+    "四级调研员",
+    "三级调研员",
+    "二级调研员",
+    "一级调研员",
+    "副主任科员",
+    "工作人员",
+    "党组书记",
+    "党组成员",
+    "主任科员",
+    "副调研员",
+    "调研员",
+    "护士长",
+    "总经理",
+    "办事员",
+    "副科长",
+    "副局长",
+    "副主任",
+    "副书记",
+    "副院长",
+    "副校长",
+    "副所长",
+    "副站长",
+    "副队长",
+    "副经理",
+    "副部长",
+    "科员",
+    "科长",
+    "局长",
+    "主任",
+    "书记",
+    "院长",
+    "校长",
+    "所长",
+    "站长",
+    "队长",
+    "经理",
+    "部长",
+    "干事",
+    "干部",
+    "职工",
+    "专员",
+    "委员",
+    "教师",
+];
+
+/// The unit sanctions go to (a unit with 3 or more person-times of misses), from the
+/// ledger's 工作单位及职务: the first word (`市住建局 主任科员` → `市住建局`), or with
+/// no space the cell less a position title it ends with (`市住建局主任科员` →
+/// `市住建局`), so one unit written both ways is counted as one.
 pub fn unit_of(unit_position: &str) -> String {
-    unit_position
-        .split_whitespace()
-        .next()
-        .unwrap_or(unit_position)
+    let cell = unit_position.trim();
+    let mut words = cell.split_whitespace();
+    let first = words.next().unwrap_or(cell);
+    if words.next().is_some() {
+        return first.to_string();
+    }
+    POSITIONS
+        .iter()
+        .find_map(|p| {
+            first
+                .strip_suffix(p)
+                .filter(|unit| unit.chars().count() >= 2)
+        })
+        .unwrap_or(first)
         .to_string()
 }
 
@@ -1187,9 +1249,20 @@ mod tests {
     }
 
     #[test]
-    fn units_are_the_first_word() {
+    fn one_unit_written_with_or_without_a_space_is_one_unit() {
         assert_eq!(unit_of("市住建局 主任科员"), "市住建局");
-        assert_eq!(unit_of("村委会主任"), "村委会主任");
+        assert_eq!(unit_of("市住建局主任科员"), "市住建局");
+        assert_eq!(unit_of("市住建局副主任科员"), "市住建局");
+        assert_eq!(
+            unit_of("市住建局　副局长"),
+            "市住建局",
+            "a full-width space"
+        );
+        assert_eq!(unit_of("市人民医院副院长"), "市人民医院");
+        assert_eq!(unit_of("村委会主任"), "村委会");
+        assert_eq!(unit_of("市教育局"), "市教育局", "no title: the whole cell");
+        assert_eq!(unit_of("主任"), "主任", "a title alone stays as written");
+        assert_eq!(unit_of(""), "");
     }
 
     #[test]
