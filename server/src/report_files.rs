@@ -68,6 +68,29 @@ pub fn submitted_sheet_tables(sheet: &AttendanceSheet) -> Vec<Table> {
     sheet_tables_as(sheet, true)
 }
 
+/// A frozen version of which the caller sees only some rows: `sheet` holds those, the
+/// version froze `signed_rows`. Titled as [`submitted_sheet_tables`], and, when rows
+/// were left out, as a part ([`part_zh`]): the device signature covers the whole body,
+/// not the rows printed.
+pub fn submitted_part_tables(sheet: &AttendanceSheet, signed_rows: usize) -> Vec<Table> {
+    let mut tables = sheet_tables_as(sheet, true);
+    if let Some(part) = part_zh(sheet, signed_rows) {
+        for t in &mut tables {
+            t.title.push_str(&part);
+        }
+    }
+    tables
+}
+
+/// "（本单位可见部分，共M户中的K户；设备签名针对全表）" when `sheet` holds fewer rows than
+/// the `signed_rows` its version froze (an office sees only its own households), else
+/// nothing.
+pub fn part_zh(sheet: &AttendanceSheet, signed_rows: usize) -> Option<String> {
+    let shown = sheet.rows.len();
+    (shown < signed_rows)
+        .then(|| format!("（本单位可见部分，共{signed_rows}户中的{shown}户；设备签名针对全表）"))
+}
+
 fn sheet_tables_as(sheet: &AttendanceSheet, frozen: bool) -> Vec<Table> {
     let mut headers = s(&SHEET_HEADERS);
     headers.extend(s(&["第二帮扶责任人走访", "备注"]));
@@ -459,6 +482,69 @@ mod tests {
                     .contains(CHANGED_SINCE_REVIEW_ZH)
             );
         }
+    }
+
+    #[test]
+    fn a_part_of_a_frozen_version_says_so_and_does_not_claim_the_signature() {
+        let row = |id: i64| bangfu_shared::report::SheetRow {
+            seq: 1,
+            household_id: id,
+            head_name: format!("户{id}"),
+            village: String::new(),
+            first_helper: None,
+            records: vec![],
+            windows: vec![],
+            own_records: vec![],
+            own_windows: vec![],
+            remark: None,
+        };
+        let sheet = AttendanceSheet {
+            quarter: "2026Q1".parse().unwrap(),
+            second_helper: bangfu_shared::api::HelperRef {
+                id: 1,
+                name: "刘帮扶".into(),
+                unit_position: String::new(),
+                phone: String::new(),
+            },
+            town: None,
+            rows: vec![row(1)],
+            policy_source: String::new(),
+            rule: String::new(),
+            submitted_version: Some(1),
+            submitted_at: None,
+            submission_id: None,
+            reviewed_rows_match: Some(true),
+        };
+        let part = "（本单位可见部分，共3户中的1户；设备签名针对全表）";
+        assert!(
+            submitted_part_tables(&sheet, 3)[0]
+                .title
+                .ends_with(&format!("第1版{part}"))
+        );
+        let footer = crate::report_pdf::sheet_part_footer(&sheet, Some("abcdef"), 3);
+        assert!(
+            footer.contains("提交版本：1（本单位可见部分，共3户中的1户）"),
+            "{footer}"
+        );
+        assert!(
+            footer.contains("全表设备签名（针对全部3户，不单独证明本表所列1户）：abcdef…"),
+            "{footer}"
+        );
+        assert!(!footer.contains("　设备签名："), "{footer}");
+        // The whole version, as before.
+        assert_eq!(
+            submitted_part_tables(&sheet, 1)[0].title,
+            submitted_sheet_tables(&sheet)[0].title
+        );
+        assert_eq!(
+            crate::report_pdf::sheet_part_footer(&sheet, Some("abcdef"), 1),
+            crate::report_pdf::sheet_footer(&sheet, Some("abcdef"))
+        );
+        assert!(
+            crate::report_pdf::sheet_footer(&sheet, Some("abcdef")).contains("设备签名：abcdef…")
+        );
+        // Live data names no version to be part of.
+        assert!(!sheet_tables(&sheet)[0].title.contains("本单位可见部分"));
     }
 
     #[test]

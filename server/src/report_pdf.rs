@@ -76,10 +76,23 @@ pub fn to_pdf(tables: &[Table], footer: Option<&str>) -> ApiResult<Vec<u8>> {
 /// the signature. Without one the sheet is today's data and is labelled so, with the
 /// last submission named but not claimed (`当前数据（第N版已于…报送）`).
 pub fn sheet_pdf(sheet: &AttendanceSheet, signature: Option<&str>) -> ApiResult<Vec<u8>> {
+    sheet_part_pdf(sheet, signature, sheet.rows.len())
+}
+
+/// [`sheet_pdf`] of a frozen version of which `sheet` holds only the rows the caller
+/// may see, out of the `signed_rows` the version froze (`reports::FrozenVersion`). With
+/// rows left out the title and the signature block say the printout is a part
+/// ([`report_files::part_zh`]), and the signature is shown as the whole sheet's, not as
+/// covering the rows printed.
+pub fn sheet_part_pdf(
+    sheet: &AttendanceSheet,
+    signature: Option<&str>,
+    signed_rows: usize,
+) -> ApiResult<Vec<u8>> {
     let town = sheet.town.as_ref().map(|t| t.name.as_str());
-    let footer = sheet_footer(sheet, signature);
+    let footer = sheet_part_footer(sheet, signature, signed_rows);
     let tables = if signature.is_some() {
-        report_files::submitted_sheet_tables(sheet)
+        report_files::submitted_part_tables(sheet, signed_rows)
     } else {
         report_files::sheet_tables(sheet)
     };
@@ -89,18 +102,41 @@ pub fn sheet_pdf(sheet: &AttendanceSheet, signature: Option<&str>) -> ApiResult<
 /// The signature block under a sheet: for a frozen version (one with its `signature`)
 /// "第二帮扶责任人：… 提交版本：… 提交时间：… 设备签名：…", for live data what it is.
 pub fn sheet_footer(sheet: &AttendanceSheet, signature: Option<&str>) -> String {
+    sheet_part_footer(sheet, signature, sheet.rows.len())
+}
+
+/// [`sheet_footer`] of a version of which `sheet` holds fewer rows than the
+/// `signed_rows` it froze: "提交版本：N（本单位可见部分，共M户中的K户）" and the signature
+/// as the whole sheet's ("全表设备签名（针对全部M户，不单独证明本表所列K户）：…").
+pub fn sheet_part_footer(
+    sheet: &AttendanceSheet,
+    signature: Option<&str>,
+    signed_rows: usize,
+) -> String {
     let mut parts = vec![format!("第二帮扶责任人：{}", sheet.second_helper.name)];
+    let shown = sheet.rows.len();
+    let partial = shown < signed_rows;
     match (sheet.submitted_version, signature) {
         (Some(v), Some(signature)) => {
-            parts.push(format!("提交版本：{v}"));
+            if partial {
+                parts.push(format!(
+                    "提交版本：{v}（本单位可见部分，共{signed_rows}户中的{shown}户）"
+                ));
+            } else {
+                parts.push(format!("提交版本：{v}"));
+            }
             if let Some(at) = sheet.submitted_at {
                 let local = at + chrono::Duration::hours(8);
                 parts.push(format!("提交时间：{}", local.format("%Y-%m-%d %H:%M")));
             }
-            parts.push(format!(
-                "设备签名：{}…",
-                signature.chars().take(16).collect::<String>()
-            ));
+            let signature = signature.chars().take(16).collect::<String>();
+            if partial {
+                parts.push(format!(
+                    "全表设备签名（针对全部{signed_rows}户，不单独证明本表所列{shown}户）：{signature}…"
+                ));
+            } else {
+                parts.push(format!("设备签名：{signature}…"));
+            }
             if sheet.reviewed_rows_match == Some(false) {
                 parts.push(CHANGED_SINCE_REVIEW_ZH.to_string());
             }

@@ -378,20 +378,43 @@ pub async fn sheet_versions(
     Ok(frozen_versions(db, caller, helper_id, q, None)
         .await?
         .into_iter()
-        .map(|(sheet, _)| sheet)
+        .map(|v| v.sheet)
         .collect())
+}
+
+/// A submitted version as frozen, as one caller may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrozenVersion {
+    /// The version, its rows limited to the caller's scope.
+    pub sheet: AttendanceSheet,
+    /// The device signature (hex) the version was submitted under. It covers the whole
+    /// body the helper signed, all `signed_rows` rows, not a part an office is shown.
+    pub signature: String,
+    /// How many rows the version froze: more than `sheet.rows` when some were of
+    /// households outside the caller's scope.
+    pub signed_rows: usize,
+}
+
+impl FrozenVersion {
+    /// Whether rows were left out (an office sees only its own households): the
+    /// signature then does not cover what is shown.
+    pub fn is_partial(&self) -> bool {
+        self.sheet.rows.len() < self.signed_rows
+    }
 }
 
 /// One submitted version of a sheet as it was frozen (rows limited to the caller's scope,
 /// as in [`sheet_versions`]), with the device signature it was submitted under: what a
-/// sheet printed as "第N版" must show, rather than today's data.
+/// sheet printed as "第N版" must show, rather than today's data. When rows were left
+/// out ([`FrozenVersion::is_partial`]) the printout says so and does not present the
+/// signature as its own.
 pub async fn sheet_version(
     db: &impl ConnectionTrait,
     caller: &Caller,
     helper_id: i64,
     q: Quarter,
     version: i32,
-) -> ApiResult<(AttendanceSheet, String)> {
+) -> ApiResult<FrozenVersion> {
     frozen_versions(db, caller, helper_id, q, Some(version))
         .await?
         .pop()
@@ -405,7 +428,7 @@ async fn frozen_versions(
     helper_id: i64,
     q: Quarter,
     version: Option<i32>,
-) -> ApiResult<Vec<(AttendanceSheet, String)>> {
+) -> ApiResult<Vec<FrozenVersion>> {
     sheet(db, caller, helper_id, q).await?;
     let mut find = attendance_sheet::Entity::find()
         .filter(attendance_sheet::Column::SecondHelperId.eq(helper_id))
@@ -413,21 +436,25 @@ async fn frozen_versions(
     if let Some(v) = version {
         find = find.filter(attendance_sheet::Column::Version.eq(v));
     }
-    let mut versions: Vec<(AttendanceSheet, String)> = find
+    let mut versions: Vec<FrozenVersion> = find
         .order_by_asc(attendance_sheet::Column::Version)
         .all(db)
         .await?
         .into_iter()
         .map(|s| {
-            serde_json::from_str(&s.body)
-                .map(|body| (body, s.signature))
+            serde_json::from_str::<AttendanceSheet>(&s.body)
+                .map(|sheet| FrozenVersion {
+                    signed_rows: sheet.rows.len(),
+                    sheet,
+                    signature: s.signature,
+                })
                 .map_err(|e| ApiError::Internal(format!("sheet {}: {e}", s.id)))
         })
         .collect::<ApiResult<_>>()?;
     if caller.helper_id != Some(helper_id) {
         let listed: HashSet<i64> = versions
             .iter()
-            .flat_map(|(v, _)| v.rows.iter().map(|r| r.household_id))
+            .flat_map(|v| v.sheet.rows.iter().map(|r| r.household_id))
             .collect();
         let visible: HashSet<i64> = household::Entity::find()
             .select_only()
@@ -439,8 +466,8 @@ async fn frozen_versions(
             .await?
             .into_iter()
             .collect();
-        for (v, _) in &mut versions {
-            v.rows.retain(|r| visible.contains(&r.household_id));
+        for v in &mut versions {
+            v.sheet.rows.retain(|r| visible.contains(&r.household_id));
         }
     }
     Ok(versions)

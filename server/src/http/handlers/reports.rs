@@ -101,16 +101,18 @@ pub async fn attendance(
         .ok_or_else(|| ApiError::BadRequest("name the second helper (second_helper=ID)".into()))?;
     // Only a frozen version is printed with a version and a device signature: live data
     // after a submission is not what was signed, and is labelled as current data.
-    let (sheet, signature) = match q.version {
+    // An office sees a version's rows of its own households only; the signature covers
+    // all `signed_rows`, and a printout of a part says so.
+    let (sheet, signature, signed_rows) = match q.version {
         Some(v) => {
-            let (sheet, signature) =
-                reports::sheet_version(&state.db, &caller, helper, q.quarter, v).await?;
-            (sheet, Some(signature))
+            let frozen = reports::sheet_version(&state.db, &caller, helper, q.quarter, v).await?;
+            (frozen.sheet, Some(frozen.signature), frozen.signed_rows)
         }
-        None => (
-            reports::sheet(&state.db, &caller, helper, q.quarter).await?,
-            None,
-        ),
+        None => {
+            let sheet = reports::sheet(&state.db, &caller, helper, q.quarter).await?;
+            let rows = sheet.rows.len();
+            (sheet, None, rows)
+        }
     };
     let name = match q.version {
         Some(v) => format!("attendance-{}-v{v}", q.quarter),
@@ -118,8 +120,10 @@ pub async fn attendance(
     };
     if q.format == Some(ReportFormat::Pdf) {
         let printed = sheet.clone();
-        let bytes =
-            rendered(move || crate::report_pdf::sheet_pdf(&printed, signature.as_deref())).await?;
+        let bytes = rendered(move || {
+            crate::report_pdf::sheet_part_pdf(&printed, signature.as_deref(), signed_rows)
+        })
+        .await?;
         return Ok(HttpResponse::Ok()
             .content_type("application/pdf")
             .insert_header((
@@ -128,9 +132,13 @@ pub async fn attendance(
             ))
             .body(bytes));
     }
-    let tables: fn(&AttendanceSheet) -> Vec<Table> = match signature {
-        Some(_) => report_files::submitted_sheet_tables,
-        None => report_files::sheet_tables,
+    let frozen = signature.is_some();
+    let tables = move |s: &AttendanceSheet| -> Vec<Table> {
+        if frozen {
+            report_files::submitted_part_tables(s, signed_rows)
+        } else {
+            report_files::sheet_tables(s)
+        }
     };
     respond(&sheet, tables, q.format.unwrap_or_default(), &name).await
 }
