@@ -23,7 +23,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/households", web::get().to(households::list))
         .route("/households/{id}", web::get().to(households::detail))
         .route("/households/{id}/exit", web::post().to(households::exit))
-        .route("/households/{id}/rejoin", web::post().to(households::rejoin))
+        .route(
+            "/households/{id}/rejoin",
+            web::post().to(households::rejoin),
+        )
         .route("/ledger/import", web::post().to(ledger::import))
         .route("/ledger/export", web::get().to(ledger::export))
         .route(
