@@ -41,15 +41,51 @@ pub enum AckStatus {
 pub struct Ack {
     pub id: Uuid,
     pub status: AckStatus,
-    /// Why a record was rejected or conflicts, in words for the helper.
+    /// Why a record was rejected or conflicts, in English words for people. Kept for
+    /// clients that read it; a client showing the refusal in the helper's language
+    /// goes by `reason_code`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Why a record was rejected or conflicts, as a stable code (one of
+    /// [`reason_code`](crate::sync::reason_code)), set with every `reason`. Absent from
+    /// servers before it was added, so readers treat it as optional and fall back to
+    /// `reason`, as they do for a code they do not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
     /// SHA-256 of files the record refers to that the server does not have yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_blobs: Vec<String>,
     /// Anomalies recorded with the record (`clock_ahead`, `chain_break`, `seq_reused`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
+}
+
+/// The codes of [`Ack::reason_code`]: one per check of a push, in the order the server
+/// makes them (`docs/sync-protocol.md`, section 3). Never renamed; new ones may appear.
+pub mod reason_code {
+    /// The record does not validate (format rules of the canonical form).
+    pub const INVALID_RECORD: &str = "invalid_record";
+    /// Its `device_id` is not a device of this account, or the device was revoked.
+    pub const DEVICE_NOT_REGISTERED: &str = "device_not_registered";
+    /// Its `author_helper_id` is not this account's helper.
+    pub const AUTHOR_NOT_HELPER: &str = "author_not_helper";
+    /// Its `signature` is not 64 bytes of hex.
+    pub const BAD_SIGNATURE_ENCODING: &str = "bad_signature_encoding";
+    /// The signature does not verify: the record was altered after signing, or signed
+    /// by another key.
+    pub const SIGNATURE_MISMATCH: &str = "signature_mismatch";
+    /// The helper has never been paired with the record's household.
+    pub const HOUSEHOLD_NEVER_PAIRED: &str = "household_never_paired";
+    /// A void or amendment names a record that is not an original visit.
+    pub const TARGET_NOT_A_VISIT: &str = "target_not_a_visit";
+    /// A void or amendment names a visit recorded by another helper.
+    pub const TARGET_OTHER_HELPER: &str = "target_other_helper";
+    /// A void or amendment names a visit of another household.
+    pub const TARGET_OTHER_HOUSEHOLD: &str = "target_other_household";
+    /// The server holds a different record under this id (status `conflict`).
+    pub const CONFLICT: &str = "conflict";
+    /// The server did not process the record (it should not happen): push it again.
+    pub const NOT_PROCESSED: &str = "not_processed";
 }
 
 /// The answer to a push, one ack per record in request order.

@@ -746,6 +746,65 @@ impl Lang {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Why the server refused a record: by its stable code (`Ack::reason_code`), in the
+// helper's language. Kept in a block of its own.
+
+impl Lang {
+    /// Why the server refused a record, for the helper: what happened and what to do,
+    /// by the server's `code`. A code this version does not know, or none (a server
+    /// from before codes), is shown by the server's own words, `reason`; English shows
+    /// those words whenever there are some (they say more: which device, which
+    /// household).
+    pub fn refusal(self, code: Option<&str>, reason: Option<&str>) -> String {
+        use bangfu_shared::sync::reason_code as c;
+        let reason = reason.filter(|r| !r.is_empty());
+        let text = match (self, code) {
+            (Lang::En, _) if reason.is_some() => None,
+            (Lang::Zh, Some(c::INVALID_RECORD)) => {
+                Some("记录格式不合规，服务器拒收：请更新本应用，仍被拒请联系乡镇扶贫办")
+            }
+            (Lang::Zh, Some(c::DEVICE_NOT_REGISTERED)) => Some(
+                "签名此记录的设备未登记在当前账号下（或已停用），服务器拒收：请用原账号登录，或联系乡镇扶贫办",
+            ),
+            (Lang::Zh, Some(c::AUTHOR_NOT_HELPER)) => Some(
+                "记录的帮扶责任人不是当前登录的账号，服务器拒收：请用录入此记录的账号登录后同步",
+            ),
+            (Lang::Zh, Some(c::BAD_SIGNATURE_ENCODING)) => Some(
+                "记录的签名已损坏，服务器拒收：请运行 bangfu verify 检查本机数据，需要时重新录入此次走访",
+            ),
+            (Lang::Zh, Some(c::SIGNATURE_MISMATCH)) => Some(
+                "记录签名后被改动，服务器拒收：请运行 bangfu verify 检查本机数据，需要时重新录入此次走访",
+            ),
+            (Lang::Zh, Some(c::HOUSEHOLD_NEVER_PAIRED)) => Some(
+                "您从未与该户结对，服务器拒收：如结对有误，请乡镇扶贫办更正后重新同步（bangfu sync --retry-rejected）",
+            ),
+            (Lang::Zh, Some(c::TARGET_NOT_A_VISIT)) => Some(
+                "只能更正或作废原始走访（不能针对更正记录），服务器拒收：请在走访记录中对原走访重新操作",
+            ),
+            (Lang::Zh, Some(c::TARGET_OTHER_HELPER)) => {
+                Some("只能更正或作废本人录入的走访，服务器拒收：如该走访有误，请告知其录入人")
+            }
+            (Lang::Zh, Some(c::TARGET_OTHER_HOUSEHOLD)) => {
+                Some("更正或作废的户与原走访的户不同，服务器拒收：请在该户的走访记录中重新操作")
+            }
+            (Lang::Zh, Some(c::CONFLICT)) => {
+                Some("服务器已有同一编号的另一条记录，未覆盖本机记录：请联系乡镇扶贫办核查")
+            }
+            (Lang::Zh, Some(c::NOT_PROCESSED)) => {
+                Some("服务器未处理此记录：请重新同步（bangfu sync --retry-rejected）")
+            }
+            _ => None,
+        };
+        match (text, reason, code) {
+            (Some(t), _, _) => t.to_string(),
+            (None, Some(r), _) => r.to_string(),
+            (None, None, Some(code)) => code.to_string(),
+            (None, None, None) => String::new(),
+        }
+    }
+}
+
 /// Texts of the attendance-sheet screen (考勤表, issue 5).
 #[derive(Debug)]
 pub struct SheetTexts {
@@ -837,6 +896,60 @@ impl Lang {
                 t.submitted.replace("{}", &version.to_string())
             }
             Some(SubmissionState::Rejected { reason }) => format!("{}{reason}", t.rejected),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The attendance sheet: the server's check of the last submitted version against the rows
+// its helper reviewed (`reviewed_rows_match`). Kept in a block of its own.
+
+impl Lang {
+    /// The line the sheet shows under its title on the server's check of the last
+    /// submitted version: "第N版已按您审阅的数据冻结", or a warning that the rows changed
+    /// after the review that asks to check and sign again, or, once that new signing is
+    /// queued (`resigned`), says it waits for the sync.
+    pub fn sheet_review_check(self, check: crate::sheets::ReviewCheck, resigned: bool) -> String {
+        use crate::sheets::ReviewCheck;
+        match (self, check) {
+            (Lang::Zh, ReviewCheck::Matched { version }) => {
+                format!("第{version}版已按您审阅的数据冻结")
+            }
+            (Lang::En, ReviewCheck::Matched { version }) => {
+                format!("Version {version} was frozen on the rows you reviewed")
+            }
+            (Lang::Zh, ReviewCheck::Changed { version }) if resigned => format!(
+                "⚠ 第{version}版提交后数据有变化（与您审阅时不同）：已重新签名，待同步提交新版本"
+            ),
+            (Lang::Zh, ReviewCheck::Changed { version }) => {
+                format!("⚠ 第{version}版提交后数据有变化（与您审阅时不同）：请核对后重新签名提交")
+            }
+            (Lang::En, ReviewCheck::Changed { version }) if resigned => format!(
+                "⚠ Version {version} changed after your review; signed again, sent at the next sync"
+            ),
+            (Lang::En, ReviewCheck::Changed { version }) => format!(
+                "⚠ Version {version} changed after your review: check the rows and sign again"
+            ),
+        }
+    }
+
+    /// How to sign again on the sheet screen, under the warning.
+    pub fn sheet_resign_key(self) -> &'static str {
+        match self {
+            Lang::Zh => "→ 按 S 重新签名提交（提交为新版本，原版本保留）",
+            Lang::En => "→ press S to sign again (submitted as a new version; the old one stays)",
+        }
+    }
+
+    /// How to sign again from the command line, under the warning.
+    pub fn sheet_resign_command(self, quarter: bangfu_shared::report::Quarter) -> String {
+        match self {
+            Lang::Zh => format!(
+                "→ 运行 bangfu sheet submit --quarter {quarter} 重新签名提交（提交为新版本，原版本保留）"
+            ),
+            Lang::En => format!(
+                "→ run bangfu sheet submit --quarter {quarter} to sign again (submitted as a new version; the old one stays)"
+            ),
         }
     }
 }

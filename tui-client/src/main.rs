@@ -598,6 +598,7 @@ fn visit_json(client: &Client, v: &VisitRow) -> serde_json::Value {
         "amendments": v.amendments,
         "sync_state": v.sync,
         "sync_reason": v.sync_reason,
+        "sync_reason_code": v.sync_reason_code,
         // The server's codes as received, unknown ones included.
         "flags": v.flags,
         "photos": photo_paths,
@@ -638,11 +639,13 @@ async fn visit_list(
         } else {
             ""
         };
-        let sync = match (v.sync, &v.sync_reason) {
-            (SyncState::Rejected | SyncState::Conflict, Some(reason)) => {
-                format!("{}: {reason}", sync_label(v.sync))
-            }
-            (s, _) => sync_label(s).to_string(),
+        // Why the server refused it, in the helper's language (the server's words for a
+        // code this version does not know).
+        let why = lang.refusal(v.sync_reason_code.as_deref(), v.sync_reason.as_deref());
+        let sync = if v.sync.is_refused() && !why.is_empty() {
+            format!("{}: {why}", sync_label(v.sync))
+        } else {
+            sync_label(v.sync).to_string()
         };
         // The server's flags, in the helper's language, with what to do.
         let flags: String = v
@@ -718,7 +721,8 @@ async fn sync(
     } else {
         println!("{}", lang.sync_summary(&report));
         for r in report.rejected.iter().chain(&report.conflicts) {
-            println!("  {}  {}", r.id, r.reason);
+            let why = lang.refusal(r.reason_code.as_deref(), Some(&r.reason));
+            println!("  {}  {why}", r.id);
         }
         for p in &report.problems {
             println!("  {p}");

@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use bangfu_client::Client;
 use bangfu_client::i18n::Lang;
-use bangfu_client::sheets::SheetView;
+use bangfu_client::sheets::{ReviewCheck, SheetView};
 use bangfu_shared::report::Quarter;
 use clap::Subcommand;
 use serde_json::json;
@@ -112,6 +112,10 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
             "quarter": view.quarter(),
             "second_helper": view.sheet.second_helper.name,
             "state": view.state(),
+            "submitted_version": view.sheet.submitted_version,
+            // The server's check of `submitted_version` against the rows reviewed: false
+            // when they changed since (sign again); absent when it could not tell.
+            "reviewed_rows_match": view.sheet.reviewed_rows_match,
             "rows": rows,
             "submissions": view.submissions,
         });
@@ -126,6 +130,12 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
         view.sheet.second_helper.name,
         lang.sheet_state(view.state().as_ref())
     );
+    if let Some(check) = view.review_check() {
+        println!("{}", lang.sheet_review_check(check, view.resigned()));
+        if matches!(check, ReviewCheck::Changed { .. }) && !view.resigned() {
+            println!("{}", lang.sheet_resign_command(view.quarter()));
+        }
+    }
     println!(
         "{}\t{}\t{}\t{}\t{}\t{}",
         t.seq, t.head, t.village, t.first_helper, t.records, t.remark

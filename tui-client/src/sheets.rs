@@ -25,6 +25,18 @@ pub struct SheetView {
     pub submissions: Vec<StoredSubmission>,
 }
 
+/// The server's check of a submitted version against the rows its helper reviewed
+/// ([`AttendanceSheet::reviewed_rows_match`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewCheck {
+    /// The version froze the rows the helper reviewed and signed.
+    Matched { version: i32 },
+    /// The rows changed between the helper's review and the submission (a visit voided
+    /// or synced meanwhile): the signed remarks sit on verdicts the helper never saw, and
+    /// signing again on the rows now shown makes a new version.
+    Changed { version: i32 },
+}
+
 impl SheetView {
     pub fn quarter(&self) -> Quarter {
         self.sheet.quarter
@@ -47,6 +59,27 @@ impl SheetView {
                 .submitted_version
                 .map(|version| SubmissionState::Submitted { version }),
         }
+    }
+
+    /// What the server found of the last submitted version: frozen on the rows the helper
+    /// reviewed, or on rows that changed since (`reviewed_rows_match`, carried by the
+    /// live sheet pulled after the submission). None when the sheet was never submitted
+    /// or the version was signed without a digest of its rows.
+    pub fn review_check(&self) -> Option<ReviewCheck> {
+        let version = self.sheet.submitted_version?;
+        Some(match self.sheet.reviewed_rows_match? {
+            true => ReviewCheck::Matched { version },
+            false => ReviewCheck::Changed { version },
+        })
+    }
+
+    /// Whether the latest signing waits for the next sync: after a version that changed
+    /// since the review, it is the new version the helper signed on the rows now shown.
+    pub fn resigned(&self) -> bool {
+        matches!(
+            self.submissions.last().map(|s| &s.state),
+            Some(SubmissionState::Pending)
+        )
     }
 
     /// The remarks a submission sends: every row's non-empty remark, in row order.

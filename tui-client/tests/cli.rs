@@ -435,6 +435,100 @@ fn headless_attendance_sheet() {
     assert!(text.contains("待提交"), "{text}");
 }
 
+/// `bangfu sheet show` says what the server found of the last submitted version: a
+/// version frozen on rows that changed after the review warns and names the command that
+/// signs a new version; one frozen on the rows reviewed says so; one the server could not
+/// check says nothing. JSON carries the raw `reviewed_rows_match`.
+#[test]
+fn headless_sheet_shows_the_review_check_of_the_submitted_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let set = |matched: Option<bool>| {
+        runtime().block_on(async {
+            // The first time a second helper logs in and pulls the sheet; then the
+            // sheet as a later sync stores it.
+            let client = if matched.is_none() {
+                let client = login(&data, Limits::default()).await;
+                become_second_helper_with_sheet(&client).await;
+                client
+            } else {
+                bangfu_client::Client::open(bangfu_client::DataDir::new(&data), Limits::default())
+                    .await
+                    .unwrap()
+            };
+            let q = "2026Q1".parse().unwrap();
+            let mut sheet = client.store().sheet(q).await.unwrap().unwrap();
+            sheet.submitted_version = Some(1);
+            sheet.reviewed_rows_match = matched;
+            client.store().save_sheet(&sheet).await.unwrap();
+            client.store().clone().close().await.unwrap();
+        })
+    };
+    let show = || {
+        let out = bangfu(&data, &["sheet", "show", "--quarter", "2026Q1"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    set(None);
+    let text = show();
+    assert!(text.contains("已提交第1版"), "{text}");
+    assert!(!text.contains("审阅") && !text.contains('⚠'), "{text}");
+    let shown = json(&bangfu(&data, &["--json", "sheet", "show"]));
+    assert_eq!(shown["submitted_version"], 1);
+    assert_eq!(shown["reviewed_rows_match"], Value::Null, "{shown}");
+
+    set(Some(false));
+    let text = show();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1], "⚠ 第1版提交后数据有变化（与您审阅时不同）：请核对后重新签名提交",
+        "{text}"
+    );
+    assert_eq!(
+        lines[2],
+        "→ 运行 bangfu sheet submit --quarter 2026Q1 重新签名提交（提交为新版本，原版本保留）",
+        "{text}"
+    );
+    let shown = json(&bangfu(&data, &["--json", "sheet", "show"]));
+    assert_eq!(shown["reviewed_rows_match"], false, "{shown}");
+
+    // Signed again: the warning says the new version waits for the sync.
+    json(&bangfu(
+        &data,
+        &["--json", "sheet", "submit", "--quarter", "2026Q1"],
+    ));
+    let text = show();
+    assert!(text.contains("待提交"), "{text}");
+    assert!(
+        text.contains("⚠ 第1版提交后数据有变化（与您审阅时不同）：已重新签名，待同步提交新版本")
+            && !text.contains("请核对后")
+            && !text.contains("→ 运行"),
+        "{text}"
+    );
+
+    set(Some(true));
+    let text = show();
+    assert_eq!(
+        text.lines().nth(1),
+        Some("第1版已按您审阅的数据冻结"),
+        "{text}"
+    );
+    assert!(!text.contains('⚠'), "{text}");
+    let shown = json(&bangfu(&data, &["--json", "sheet", "show"]));
+    assert_eq!(shown["reviewed_rows_match"], true, "{shown}");
+    let en = bangfu(&data, &["--lang", "en", "sheet", "show"]);
+    let en = String::from_utf8(en.stdout).unwrap();
+    assert!(
+        en.contains("Version 1 was frozen on the rows you reviewed"),
+        "{en}"
+    );
+}
+
 #[test]
 fn the_same_photo_given_twice_is_one_photo() {
     let dir = tempfile::tempdir().unwrap();
@@ -503,6 +597,7 @@ fn visit_list_shows_the_servers_flags() {
         id,
         status: AckStatus::Accepted,
         reason: None,
+        reason_code: None,
         missing_blobs: vec![],
         flags: vec![
             "dated_after_signing".into(),

@@ -599,6 +599,7 @@ fn the_servers_flags_reach_the_visit_and_an_amendment_settles_the_time_ones() {
             id,
             status: AckStatus::Accepted,
             reason: None,
+            reason_code: None,
             missing_blobs: vec![],
             flags: flags.iter().map(|f| f.to_string()).collect(),
         };

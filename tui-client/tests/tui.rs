@@ -824,6 +824,138 @@ fn the_sheet_screen_in_english_and_without_a_sheet() {
     }
 }
 
+/// Gives the pulled 2026Q1 sheet a submitted version 1 with the server's check of it
+/// (`reviewed_rows_match`), as a sync after the submission stores it.
+fn set_review_check(app: &App, matched: Option<bool>) {
+    let client = app.client().clone();
+    app.runtime().block_on(async {
+        let q = "2026Q1".parse().unwrap();
+        let mut sheet = client.store().sheet(q).await.unwrap().unwrap();
+        sheet.submitted_version = Some(1);
+        sheet.reviewed_rows_match = matched;
+        client.store().save_sheet(&sheet).await.unwrap();
+    });
+}
+
+/// The sheet screen after the sheets are read again, and its buffer.
+fn reopen_sheet(app: &mut App) -> (String, ratatui::buffer::Buffer) {
+    app.update(Action::Back);
+    app.update(Action::Char('a'));
+    assert_eq!(app.screen, Screen::Sheet);
+    let mut t = terminal(80, 24);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let buf = t.backend().buffer().clone();
+    (buffer_text(&buf), buf)
+}
+
+/// The server's check of the last submitted version reaches the second helper on the
+/// sheet screen: a version frozen on rows that changed after the review is a red
+/// warning that asks to sign again (S, which makes a new version), then says the new
+/// signing waits for the sync; a version frozen on the rows reviewed says so in green;
+/// a version the server could not check shows nothing.
+#[test]
+fn the_sheet_screen_says_whether_the_submitted_version_froze_the_rows_reviewed() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let app = &mut fx.app;
+
+    set_review_check(app, None);
+    let (text, _) = reopen_sheet(app);
+    assert!(text.contains("已提交第1版"), "{text}");
+    assert!(
+        !text.contains("审阅") && !text.contains('⚠'),
+        "nothing to say:\n{text}"
+    );
+
+    set_review_check(app, Some(false));
+    let (text, buf) = reopen_sheet(app);
+    // Under the title, above the table: the warning in red, then how to sign again.
+    let lines: Vec<&str> = text.lines().collect();
+    let title = lines
+        .iter()
+        .position(|l| l.contains("考勤表 2026Q1"))
+        .unwrap();
+    assert_eq!(
+        lines[title + 1].trim(),
+        "⚠ 第1版提交后数据有变化（与您审阅时不同）：请核对后重新签名提交",
+        "{text}"
+    );
+    assert_eq!(
+        lines[title + 2].trim(),
+        "→ 按 S 重新签名提交（提交为新版本，原版本保留）",
+        "{text}"
+    );
+    assert!(lines[title + 3].contains('┌'), "then the table:\n{text}");
+    assert!(
+        buf.content
+            .iter()
+            .any(|c| c.symbol() == "变" && c.fg == Color::Red),
+        "the warning is red"
+    );
+    // The rows are still there to check.
+    for s in ["张三", "李四", "01-10入户"] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+
+    set_review_check(app, Some(true));
+    let (text, buf) = reopen_sheet(app);
+    assert!(text.contains("第1版已按您审阅的数据冻结"), "{text}");
+    assert!(!text.contains('⚠'), "{text}");
+    assert!(
+        buf.content
+            .iter()
+            .any(|c| c.symbol() == "冻" && c.fg == Color::Green)
+    );
+
+    // Signing again, as the warning asks: the existing flow queues a new version.
+    set_review_check(app, Some(false));
+    reopen_sheet(app);
+    app.update(Action::Char('S'));
+    app.update(Action::Char('y'));
+    let (text, _) = reopen_sheet(app);
+    assert!(text.contains("待提交"), "{text}");
+    assert!(
+        text.contains("⚠ 第1版提交后数据有变化（与您审阅时不同）：已重新签名，待同步提交新版本")
+            && !text.contains("请核对后")
+            && !text.contains("按 S 重新签名"),
+        "{text}"
+    );
+    let client = app.client().clone();
+    let pending = app
+        .runtime()
+        .block_on(client.store().pending_submissions())
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    let reviewed = app
+        .runtime()
+        .block_on(client.sheet("2026Q1".parse().unwrap()))
+        .unwrap()
+        .sheet
+        .rows_sha256();
+    assert_eq!(
+        pending[0].submission.rows_sha256.as_deref(),
+        Some(reviewed.as_str()),
+        "signed on the rows shown"
+    );
+}
+
+#[test]
+fn the_review_check_in_english() {
+    let mut fx = second_helper_with_sheet(Lang::En);
+    set_review_check(&fx.app, Some(false));
+    let (text, _) = reopen_sheet(&mut fx.app);
+    assert!(
+        text.contains("⚠ Version 1 changed after your review: check the rows and sign again"),
+        "{text}"
+    );
+    assert!(text.contains("→ press S to sign again"), "{text}");
+    set_review_check(&fx.app, Some(true));
+    let (text, _) = reopen_sheet(&mut fx.app);
+    assert!(
+        text.contains("Version 1 was frozen on the rows you reviewed"),
+        "{text}"
+    );
+}
+
 #[test]
 fn the_sheet_screen_survives_any_key_at_any_size() {
     let mut fx = second_helper_with_sheet(Lang::Zh);
@@ -877,6 +1009,7 @@ fn history_shows_the_servers_flags_and_what_to_do() {
         id: visit,
         status: AckStatus::Accepted,
         reason: None,
+        reason_code: None,
         missing_blobs: vec![],
         flags: vec![
             "dated_after_signing".into(),
@@ -922,6 +1055,7 @@ fn history_shows_the_servers_flags_and_what_to_do() {
         id: visit,
         status: AckStatus::Accepted,
         reason: None,
+        reason_code: None,
         missing_blobs: vec![],
         flags: vec!["entered_late".into()],
     };

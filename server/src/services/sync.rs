@@ -12,7 +12,7 @@
 
 use bangfu_shared::sync::{
     Ack, AckStatus, DeviceAnomaly, FieldChange, MAX_PUSH_RECORDS, PullResponse, PushRequest,
-    PushResponse, ServerRecord,
+    PushResponse, ServerRecord, reason_code,
 };
 use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
@@ -76,11 +76,28 @@ pub async fn bump_ledger(txn: &impl ConnectionTrait, county_id: i64) -> ApiResul
     Ok(())
 }
 
-fn reject(id: uuid::Uuid, reason: impl Into<String>) -> Ack {
+/// Why a record is refused: a stable code ([`reason_code`]) and the English words.
+#[derive(Debug, Clone)]
+struct Refusal {
+    code: &'static str,
+    reason: String,
+}
+
+impl Refusal {
+    fn new(code: &'static str, reason: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+fn reject(id: uuid::Uuid, refusal: Refusal) -> Ack {
     Ack {
         id,
         status: AckStatus::Rejected,
-        reason: Some(reason.into()),
+        reason: Some(refusal.reason),
+        reason_code: Some(refusal.code.to_string()),
         missing_blobs: Vec::new(),
         flags: Vec::new(),
     }
@@ -96,6 +113,10 @@ fn flags_of(s: &str) -> Vec<String> {
 /// Why a record whose signature fails is refused.
 const ALTERED: &str = "the signature does not match the record: it was altered after signing or signed by another key";
 
+fn invalid(e: impl std::fmt::Display) -> Refusal {
+    Refusal::new(reason_code::INVALID_RECORD, format!("invalid record: {e}"))
+}
+
 /// What a record's signature is checked with: its canonical bytes, signature and key.
 type SignedBytes = (Vec<u8>, Signature, VerifyingKey);
 
@@ -105,22 +126,31 @@ fn precheck(
     r: &SignedRecord,
     caller: &Caller,
     devices: &HashMap<i64, VerifyingKey>,
-) -> Result<SignedBytes, String> {
+) -> Result<SignedBytes, Refusal> {
     let env = &r.record;
-    env.validate().map_err(|e| format!("invalid record: {e}"))?;
-    let key = devices
-        .get(&env.device_id)
-        .ok_or_else(|| format!("device {} is not registered to this account", env.device_id))?;
+    env.validate().map_err(invalid)?;
+    let key = devices.get(&env.device_id).ok_or_else(|| {
+        Refusal::new(
+            reason_code::DEVICE_NOT_REGISTERED,
+            format!("device {} is not registered to this account", env.device_id),
+        )
+    })?;
     if Some(env.author_helper_id) != caller.helper_id {
-        return Err("the record's author is not this account's helper".into());
+        return Err(Refusal::new(
+            reason_code::AUTHOR_NOT_HELPER,
+            "the record's author is not this account's helper",
+        ));
     }
-    let bytes = env
-        .canonical_bytes()
-        .map_err(|e| format!("invalid record: {e}"))?;
+    let bytes = env.canonical_bytes().map_err(invalid)?;
     let sig: [u8; 64] = hex::decode(&r.signature)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or("the signature is not 64 hex-encoded bytes")?;
+        .ok_or_else(|| {
+            Refusal::new(
+                reason_code::BAD_SIGNATURE_ENCODING,
+                "the signature is not 64 hex-encoded bytes",
+            )
+        })?;
     Ok((bytes, Signature::from_bytes(&sig), *key))
 }
 
@@ -137,8 +167,8 @@ fn verify_all(
     caller: &Caller,
     devices: &HashMap<i64, VerifyingKey>,
     paired: &HashSet<i64>,
-) -> Vec<Result<String, String>> {
-    let pre: Vec<Result<SignedBytes, String>> = records
+) -> Vec<Result<String, Refusal>> {
+    let pre: Vec<Result<SignedBytes, Refusal>> = records
         .iter()
         .map(|r| precheck(r, caller, devices))
         .collect();
@@ -155,12 +185,14 @@ fn verify_all(
         .map(|(r, checked)| {
             let (bytes, sig, key) = checked?;
             if !all_valid {
-                key.verify(&bytes, &sig).map_err(|_| ALTERED.to_string())?;
+                key.verify(&bytes, &sig)
+                    .map_err(|_| Refusal::new(reason_code::SIGNATURE_MISMATCH, ALTERED))?;
             }
             let household = r.record.household_id;
             if !paired.contains(&household) {
-                return Err(format!(
-                    "household {household} has never been paired with this helper"
+                return Err(Refusal::new(
+                    reason_code::HOUSEHOLD_NEVER_PAIRED,
+                    format!("household {household} has never been paired with this helper"),
                 ));
             }
             Ok(bangfu_shared::visit::sha256_hex(&bytes))
@@ -180,7 +212,7 @@ async fn verified(
     caller: &Caller,
     devices: std::sync::Arc<HashMap<i64, VerifyingKey>>,
     paired: std::sync::Arc<HashSet<i64>>,
-) -> ApiResult<(PushRequest, Vec<Result<String, String>>)> {
+) -> ApiResult<(PushRequest, Vec<Result<String, Refusal>>)> {
     if req.records.len() < VERIFY_APART_FROM {
         let verdicts = verify_all(&req.records, caller, &devices, &paired);
         return Ok((req, verdicts));
@@ -242,7 +274,7 @@ async fn push_once(
     settings: &Settings,
     caller: &Caller,
     req: &PushRequest,
-    verdicts: &[Result<String, String>],
+    verdicts: &[Result<String, Refusal>],
 ) -> ApiResult<PushResponse> {
     let mut acks: Vec<Option<Ack>> = vec![None; req.records.len()];
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -251,14 +283,14 @@ async fn push_once(
     for (i, (r, verdict)) in req.records.iter().zip(verdicts).enumerate() {
         let id = r.record.id.to_string();
         match verdict {
-            Err(reason) => {
+            Err(refusal) => {
                 rejected.push(audit::Entry::new(
                     "sync.reject",
                     "record",
                     None,
-                    serde_json::json!({ "record": id, "reason": reason }),
+                    serde_json::json!({ "record": id, "reason": refusal.reason }),
                 ));
-                acks[i] = Some(reject(r.record.id, reason.clone()));
+                acks[i] = Some(reject(r.record.id, refusal.clone()));
             }
             Ok(sha) => match in_batch.get(&id) {
                 Some(first) if first != sha => acks[i] = Some(conflict(r.record.id)),
@@ -332,7 +364,12 @@ fn finish_acks(req: &PushRequest, acks: Vec<Option<Ack>>) -> PushResponse {
         .zip(acks)
         .map(|(r, a)| {
             a.or_else(|| by_id.get(&r.record.id).cloned())
-                .unwrap_or_else(|| reject(r.record.id, "not processed"))
+                .unwrap_or_else(|| {
+                    reject(
+                        r.record.id,
+                        Refusal::new(reason_code::NOT_PROCESSED, "not processed"),
+                    )
+                })
         })
         .collect();
     PushResponse { acks }
@@ -341,27 +378,36 @@ fn finish_acks(req: &PushRequest, acks: Vec<Option<Ack>>) -> PushResponse {
 /// Why a void or amendment may not act on the visit it names: a helper corrects or
 /// withdraws only their own visits, of the same household, and names the original
 /// visit (an amendment of an amendment names the original too). `None` when it may.
-fn target_problem(env: &RecordEnvelope, target: &Target) -> Option<String> {
+fn target_problem(env: &RecordEnvelope, target: &Target) -> Option<Refusal> {
     let what = if env.record_type == RecordType::Void {
         "void"
     } else {
         "amendment"
     };
     if target.record_type != RecordType::Visit.code() {
-        return Some(format!(
-            "this {what} names a record of type `{}`, not a visit: name the original visit",
-            target.record_type
+        return Some(Refusal::new(
+            reason_code::TARGET_NOT_A_VISIT,
+            format!(
+                "this {what} names a record of type `{}`, not a visit: name the original visit",
+                target.record_type
+            ),
         ));
     }
     if target.author_helper_id != env.author_helper_id {
-        return Some(format!(
-            "this {what} names a visit recorded by another helper: only its author may correct or withdraw it"
+        return Some(Refusal::new(
+            reason_code::TARGET_OTHER_HELPER,
+            format!(
+                "this {what} names a visit recorded by another helper: only its author may correct or withdraw it"
+            ),
         ));
     }
     if target.household_id != env.household_id {
-        return Some(format!(
-            "this {what} is for household {}, but the visit it names is of household {}",
-            env.household_id, target.household_id
+        return Some(Refusal::new(
+            reason_code::TARGET_OTHER_HOUSEHOLD,
+            format!(
+                "this {what} is for household {}, but the visit it names is of household {}",
+                env.household_id, target.household_id
+            ),
         ));
     }
     None
@@ -402,14 +448,14 @@ fn refuse_foreign_targets(
         });
         match problem {
             None => kept.push(c),
-            Some(reason) => {
+            Some(refusal) => {
                 rejected.push(audit::Entry::new(
                     "sync.reject",
                     "record",
                     None,
-                    serde_json::json!({ "record": env.id.to_string(), "reason": reason }),
+                    serde_json::json!({ "record": env.id.to_string(), "reason": refusal.reason }),
                 ));
-                acks[c.index] = Some(reject(env.id, reason));
+                acks[c.index] = Some(reject(env.id, refusal));
             }
         }
     }
@@ -433,6 +479,7 @@ fn conflict(id: uuid::Uuid) -> Ack {
         reason: Some(
             "the server holds a different record under this id; it was not overwritten".into(),
         ),
+        reason_code: Some(reason_code::CONFLICT.to_string()),
         missing_blobs: Vec::new(),
         flags: Vec::new(),
     }
@@ -451,6 +498,7 @@ async fn ack_of(db: &impl ConnectionTrait, r: &Known) -> ApiResult<Ack> {
         id,
         status: status_of(&r.status),
         reason: None,
+        reason_code: None,
         missing_blobs: missing,
         flags: flags_of(&r.flags),
     })
@@ -609,6 +657,7 @@ fn plan_fresh(
                 id: env.id,
                 status: status_of(status),
                 reason: None,
+                reason_code: None,
                 missing_blobs: missing,
                 flags,
             },

@@ -69,21 +69,30 @@ pub fn state_of(status: AckStatus) -> SyncState {
     }
 }
 
+/// Why the server refused a record: its English words and its stable code
+/// (`Ack::reason_code`; `None` from servers before it).
+#[derive(Debug, Clone, Copy, Default)]
+struct Why<'a> {
+    reason: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
 /// Sets a record's sync state (on `db`, the caller's transaction).
 async fn set_state(
     db: &impl ConnectionTrait,
     id: &str,
     state: SyncState,
-    reason: Option<&str>,
+    why: Why<'_>,
     missing: &[String],
     flags: &[String],
 ) -> Result<()> {
     let now = utc_seconds::format(&Utc::now());
-    let sql = "UPDATE records SET sync_state = ?, sync_reason = ?, sync_missing = ?, sync_flags = ?, \
+    let sql = "UPDATE records SET sync_state = ?, sync_reason = ?, sync_reason_code = ?, sync_missing = ?, sync_flags = ?, \
                synced_at = CASE WHEN ? = 'synced' THEN COALESCE(synced_at, ?) ELSE synced_at END WHERE id = ?";
     let values = [
         state.code().into(),
-        reason.map(str::to_string).into(),
+        why.reason.map(str::to_string).into(),
+        why.code.map(str::to_string).into(),
         to_json(&missing)?.into(),
         to_json(&flags)?.into(),
         state.code().into(),
@@ -157,12 +166,19 @@ impl Store {
         let txn = self.db.begin().await?;
         for ack in acks {
             let state = state_of(ack.status);
-            let reason = ack.reason.as_deref().filter(|_| state.is_refused());
+            let why = if state.is_refused() {
+                Why {
+                    reason: ack.reason.as_deref(),
+                    code: ack.reason_code.as_deref(),
+                }
+            } else {
+                Why::default()
+            };
             set_state(
                 &txn,
                 &ack.id.to_string(),
                 state,
-                reason,
+                why,
                 &ack.missing_blobs,
                 &ack.flags,
             )
@@ -405,14 +421,18 @@ pub(crate) async fn import_one(
         .transpose()?;
     match local {
         Some(local_sha) if local_sha == sha => {
-            set_state(db, &id, state, None, &sr.missing_blobs, &sr.flags).await?;
+            set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
             out.updated += 1;
             return Ok(true);
         }
         Some(_) => {
             let reason =
                 "the server holds a different record under this id; it was not overwritten";
-            set_state(db, &id, SyncState::Conflict, Some(reason), &[], &[]).await?;
+            let why = Why {
+                reason: Some(reason),
+                code: Some(bangfu_shared::sync::reason_code::CONFLICT),
+            };
+            set_state(db, &id, SyncState::Conflict, why, &[], &[]).await?;
             out.problems.push(format!("record {id}: {reason}"));
             return Ok(true);
         }
@@ -442,7 +462,7 @@ pub(crate) async fn import_one(
         return Ok(true);
     }
     Store::append(db, &sr.signed).await?;
-    set_state(db, &id, state, None, &sr.missing_blobs, &sr.flags).await?;
+    set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
     out.imported += 1;
     Ok(true)
 }

@@ -136,6 +136,10 @@ pub struct StoredRecord {
     /// Why the server rejected the record (or why it conflicts).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sync_reason: Option<String>,
+    /// The server's stable code for that reason (`Ack::reason_code`); `None` from
+    /// servers before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_reason_code: Option<String>,
 }
 
 /// A visit as it stands now: its latest content (the original or the last amendment).
@@ -155,6 +159,9 @@ pub struct VisitRow {
     pub sync: SyncState,
     /// The server's reason when that state is `rejected` or `conflict`.
     pub sync_reason: Option<String>,
+    /// The server's code for that reason ([`crate::i18n::Lang::refusal`] says it in
+    /// the helper's language).
+    pub sync_reason_code: Option<String>,
     /// The server's flags that concern the visit ([`crate::flags::visit_flags`]): a
     /// synced visit may still not count, and only these say so.
     pub flags: Vec<Flag>,
@@ -178,23 +185,26 @@ pub(crate) fn record_from_row(r: &QueryResult, offset: usize) -> Result<StoredRe
     let sha256: String = r.try_get_by_index(offset + 2)?;
     let sync_state: String = r.try_get_by_index(offset + 3)?;
     let sync_reason: Option<String> = r.try_get_by_index(offset + 4)?;
+    let sync_reason_code: Option<String> = r.try_get_by_index(offset + 5)?;
     let record: RecordEnvelope = parse_json(&envelope)?;
     Ok(StoredRecord {
         signed: SignedRecord { record, signature },
         sha256,
         sync_state: SyncState::parse(&sync_state)?,
         sync_reason,
+        sync_reason_code,
     })
 }
 
 pub(crate) const RECORD_COLS: &str =
-    "r.envelope_json, r.signature, r.sha256, r.sync_state, r.sync_reason";
+    "r.envelope_json, r.signature, r.sha256, r.sync_state, r.sync_reason, r.sync_reason_code";
 
 /// The columns of a [`VisitRow`] (then [`RECORD_COLS`] of its current record).
 const VISIT_COLS: &str = "v.visit_id, v.household_id, v.amendments, v.voided, v.void_reason, \
      (SELECT COUNT(*) FROM records x WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.sync_state <> 'synced'), \
      (SELECT x.sync_state FROM records x WHERE x.id = v.visit_id OR x.target_id = v.visit_id ORDER BY {RANK}, x.seq LIMIT 1), \
-     (SELECT x.sync_reason FROM records x WHERE x.id = v.visit_id OR x.target_id = v.visit_id ORDER BY {RANK}, x.seq LIMIT 1)";
+     (SELECT x.sync_reason FROM records x WHERE x.id = v.visit_id OR x.target_id = v.visit_id ORDER BY {RANK}, x.seq LIMIT 1), \
+     (SELECT x.sync_reason_code FROM records x WHERE x.id = v.visit_id OR x.target_id = v.visit_id ORDER BY {RANK}, x.seq LIMIT 1)";
 
 fn visit_cols() -> String {
     VISIT_COLS.replace("{RANK}", STATE_RANK)
@@ -218,8 +228,9 @@ fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
         unsynced: r.try_get_by_index(5)?,
         sync: SyncState::parse(state.as_deref().unwrap_or("local"))?,
         sync_reason: r.try_get_by_index(7)?,
-        current: record_from_row(r, 8)?,
-        flags: visit_flags_from_row(r, 13)?,
+        sync_reason_code: r.try_get_by_index(8)?,
+        current: record_from_row(r, 9)?,
+        flags: visit_flags_from_row(r, 15)?,
     })
 }
 

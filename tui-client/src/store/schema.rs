@@ -187,4 +187,10 @@ BEGIN SELECT RAISE(ABORT, 'signed submissions are never edited'); END;
     r#"
 ALTER TABLE households ADD COLUMN unpaired_since TEXT;
 "#,
+    // 6: the server's stable code for why it refused a record (`Ack::reason_code`), kept
+    // beside its English reason so the refusal is shown in the helper's language. NULL
+    // for records refused before it, and by servers that send no code.
+    r#"
+ALTER TABLE records ADD COLUMN sync_reason_code TEXT;
+"#,
 ];

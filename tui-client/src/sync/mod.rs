@@ -167,7 +167,13 @@ impl SyncProgress {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refusal {
     pub id: Uuid,
+    /// The server's words (English).
     pub reason: String,
+    /// The server's stable code for the reason (`Ack::reason_code`), which
+    /// [`crate::i18n::Lang::refusal`] says in the helper's language; `None` from servers
+    /// before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
 }
 
 /// What a sync did.
@@ -629,6 +635,7 @@ fn tally(
         let refusal = || Refusal {
             id: ack.id,
             reason: ack.reason.clone().unwrap_or_default(),
+            reason_code: ack.reason_code.clone(),
         };
         match ack.status {
             AckStatus::Accepted => {

@@ -301,8 +301,13 @@ fn visit_summary(app: &App, v: &VisitRow) -> String {
                 s.push_str(&format!("  [{}]", t.amended));
             }
             s.push_str(&format!("  · {}", app.lang.visit_state(v.sync, &v.flags)));
-            if let Some(reason) = v.sync_reason.as_ref().filter(|_| v.sync.is_refused()) {
-                s.push_str(&format!("{}{reason}", t.colon));
+            if v.sync.is_refused() {
+                let why = app
+                    .lang
+                    .refusal(v.sync_reason_code.as_deref(), v.sync_reason.as_deref());
+                if !why.is_empty() {
+                    s.push_str(&format!("{}{why}", t.colon));
+                }
             }
             s
         }
@@ -511,7 +516,8 @@ pub fn render_history(
                     format!(
                         "{}{c}{}",
                         app.lang.sync_state(v.sync),
-                        v.sync_reason.clone().unwrap_or_default()
+                        app.lang
+                            .refusal(v.sync_reason_code.as_deref(), v.sync_reason.as_deref())
                     ),
                     overdue_style(),
                 )),

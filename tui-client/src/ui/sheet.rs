@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, TableState, Wrap};
 
 use super::centered;
 use crate::app::App;
+use crate::sheets::ReviewCheck;
 use crate::store::SubmissionState;
 
 pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
@@ -29,12 +30,36 @@ pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
         Some(SubmissionState::Pending) => Style::new().fg(Color::Yellow),
         None => Style::new().fg(Color::DarkGray),
     };
-    let [head, table_area, detail] = Layout::vertical([
+    // The server's check of the last submitted version, on a line of its own under the
+    // title; a version frozen on rows that changed since the review asks, on the next
+    // line, to sign again (S: the existing flow, which makes a new version).
+    let mut check: Vec<Line> = Vec::new();
+    if let Some(c) = view.review_check() {
+        let resigned = view.resigned();
+        let style = match c {
+            ReviewCheck::Changed { .. } if resigned => Style::new().fg(Color::Yellow),
+            ReviewCheck::Changed { .. } => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+            ReviewCheck::Matched { .. } => Style::new().fg(Color::Green),
+        };
+        check.push(Line::from(Span::styled(
+            format!(" {}", app.lang.sheet_review_check(c, resigned)),
+            style,
+        )));
+        if matches!(c, ReviewCheck::Changed { .. }) && !resigned {
+            check.push(Line::from(Span::styled(
+                format!("   {}", app.lang.sheet_resign_key()),
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            )));
+        }
+    }
+    let [head, check_area, table_area, detail] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(u16::try_from(check.len()).unwrap_or(0)),
         Constraint::Min(3),
         Constraint::Length(5),
     ])
     .areas(area);
+    frame.render_widget(Paragraph::new(check), check_area);
     let quarters = format!("{}/{}", app.sheet_index.saturating_add(1), app.sheets.len());
     frame.render_widget(
         Paragraph::new(Line::from(vec![
