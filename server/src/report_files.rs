@@ -464,7 +464,7 @@ mod tests {
             reviewed_rows_match: Some(false),
         };
         let title = |s: &AttendanceSheet| submitted_sheet_tables(s).remove(0).title;
-        assert!(title(&sheet).ends_with("第2版（提交后数据有变化（与责任人审阅时不同））"));
+        assert!(title(&sheet).ends_with("第2版（冻结的数据与责任人审阅时不同（审阅后有变化））"));
         assert!(
             crate::report_pdf::sheet_footer(&sheet, Some("ab")).contains(CHANGED_SINCE_REVIEW_ZH)
         );

@@ -315,7 +315,7 @@ pub struct AttendanceSheet {
 
 /// What a frozen version whose rows differ from those the helper reviewed says, on the
 /// versions list and the printed sheet.
-pub const CHANGED_SINCE_REVIEW_ZH: &str = "提交后数据有变化（与责任人审阅时不同）";
+pub const CHANGED_SINCE_REVIEW_ZH: &str = "冻结的数据与责任人审阅时不同（审阅后有变化）";
 
 /// Domain prefix of [`rows_digest_bytes`].
 const ROWS_DIGEST_PREFIX: &[u8] = b"bangfu-sheet-rows-v1\n";

@@ -1,5 +1,5 @@
 //! A household leaves pairing (已脱贫, or removed from the ledger): the town office ends
-//! its pairings from a date, its helpers' devices drop it at their next pull, and the
+//! its pairings from a date, its helpers' devices learn the end at their next pull, and the
 //! next quarter's ledger may pair its helper with a new household without being refused
 //! for the helper still counting as taken.
 
@@ -130,8 +130,30 @@ async fn leaves(t: &TestDb) {
     let (_, pull) =
         f.w.get(Some(&f.token), &format!("/sync/pull?cursor={cursor}"))
             .await;
+    // The device learns the real end: the household comes (for a quarter) with its
+    // pairings ended on the date, and the helper's own list no longer has it.
     let households = pull["households"].as_array().expect("the ledger changed");
-    assert!(households.iter().all(|x| x["id"] != h), "{households:?}");
+    let ended = households
+        .iter()
+        .find(|x| x["id"] == h)
+        .unwrap_or_else(|| panic!("{households:?}"));
+    assert!(
+        ended["pairings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["valid_to"] == json!(from)),
+        "{ended}"
+    );
+    let (_, listed) = f.w.get(Some(&f.token), "/households").await;
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["id"] != h),
+        "{listed}"
+    );
     let (status, _) = exit(&f, &dongcheng, h, good).await;
     assert_eq!(status, StatusCode::CONFLICT, "once only");
 
@@ -206,6 +228,20 @@ async fn returns(t: &TestDb) {
         StatusCode::CONFLICT,
         "a paired household has not left"
     );
+    // An exit set for next month cannot be undone by a rejoin before it takes effect;
+    // the office moves it to today instead.
+    let later = today() + chrono::Duration::days(30);
+    let (status, _) = exit(
+        &f,
+        &dongcheng,
+        h,
+        json!({ "effective_from": later, "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = rejoin(dongcheng.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains(&later.to_string()), "{body}");
     let (status, _) = exit(
         &f,
         &dongcheng,

@@ -613,3 +613,37 @@ async fn stored_as_typed(t: &TestDb) {
         ("田晓东", "13967929081")
     );
 }
+
+db_test!(
+    a_change_filed_for_a_later_day_imports_again_unchanged,
+    scheduled_change_again
+);
+/// A change of helper filed for a day two months ahead leaves the household with two
+/// pairings holding today (the old until that day, the new from it). The same file
+/// imported again changes nothing.
+async fn scheduled_change_again(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+    let changed = FIXTURE.replacen(
+        "黄志强,市住建局 主任科员,15907579383",
+        "邓新华,市住建局 科员,13700000007",
+        1,
+    );
+    assert_ne!(changed, FIXTURE);
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let later = today + chrono::Duration::days(70);
+    let query = format!("?effective_from={later}&filed_on={today}");
+    let first = w
+        .import_ok(&token, &query, changed.clone().into_bytes())
+        .await;
+    assert_eq!(first["pairings_started"], 1, "{first}");
+    let before = counts(t).await;
+    let again = w.import_ok(&token, "", changed.into_bytes()).await;
+    assert_eq!(
+        (&again["pairings_started"], &again["pairings_ended"]),
+        (&serde_json::json!(0), &serde_json::json!(0)),
+        "{again}"
+    );
+    assert_eq!(counts(t).await, before);
+}

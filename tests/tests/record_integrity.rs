@@ -323,6 +323,19 @@ async fn dating(t: &TestDb) {
     );
     let acks = f.push(&[amend]).await.acks;
     assert!(acks[0].flags.is_empty(), "{:?}", acks[0]);
+    // But moving a visit weeks back (into a missed window, say) is a late entry.
+    let mut moved = records[2].record.visit.clone().unwrap();
+    moved.at = signed - chrono::Duration::days(20);
+    let back = f.device.sign_at(
+        h,
+        RecordType::Amendment,
+        Some(moved),
+        Some(records[2].record.id),
+        None,
+        signed,
+    );
+    let acks = f.push(&[back]).await.acks;
+    assert_eq!(acks[0].flags, ["entered_late"], "{:?}", acks[0]);
 }
 
 db_test!(

@@ -2,7 +2,7 @@
 //! reviewed, not only their remarks. The real client pulls the sheet and signs it with
 //! the digest of the rows on the device; a first helper's call voided on the server in
 //! between makes the version the server freezes differ from what was reviewed, and the
-//! version says so (`reviewed_rows_match: false`, and "提交后数据有变化" when printed);
+//! version says so (`reviewed_rows_match: false`, and "冻结的数据与责任人审阅时不同" when printed);
 //! signed on the sheet as it stands, the version matches; a device from before the
 //! digest (a `bangfu-sheet-v2` submission) is frozen with no verdict on it.
 

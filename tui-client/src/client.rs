@@ -88,26 +88,56 @@ impl HouseholdOverview {
     }
 }
 
-/// A household whose pairing with the helper ended: the server's list of the helper's
-/// households no longer has it. It stays on the device so its drafts can be signed and
-/// its visits amended or voided (the server takes records for any household the helper
-/// was ever paired with) and its history keeps its name; it leaves the list of
-/// households to visit.
+/// A household whose pairing with the helper ended: the server lists it with all of the
+/// helper's pairings closed (it does for a quarter after the end), or its list of the
+/// helper's households no longer has it. It stays on the device so its drafts can be
+/// signed and its visits amended or voided (the server takes records for any household
+/// the helper was ever paired with) and its history keeps its name; it leaves the list
+/// of households to visit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndedHousehold {
     pub detail: HouseholdDetail,
-    /// The local date the device first found it missing from the server's list.
+    /// The date the pairing is known to have ended by: the real end ([`Self::ended_on`])
+    /// when the device's copy has it, else the local date the device first found the
+    /// household missing from the server's list.
     pub unpaired_since: NaiveDate,
+    /// The real end from the pairing history: the first day the helper is no longer
+    /// paired (the latest `valid_to` of the helper's pairings, all closed). `None` when
+    /// the copy on the device predates the end.
+    pub ended_on: Option<NaiveDate>,
     /// The helper's pairings with it, as inclusive date ranges, oldest first.
     pub periods: Vec<(NaiveDate, NaiveDate)>,
 }
 
+/// The day helper `helper_id`'s pairing with a household ended, by its pairing history:
+/// the latest `valid_to` of the helper's pairings when none of them holds on `today` or
+/// later (`valid_to` absent or after `today`). `None` while one does, and when the
+/// history has none of the helper's.
+pub fn pairing_ended_on(
+    detail: &HouseholdDetail,
+    helper_id: i64,
+    today: NaiveDate,
+) -> Option<NaiveDate> {
+    let mut mine = detail
+        .pairings
+        .iter()
+        .filter(|p| p.helper.id == helper_id)
+        .peekable();
+    mine.peek()?;
+    mine.map(|p| p.valid_to.filter(|to| *to <= today))
+        .collect::<Option<Vec<NaiveDate>>>()?
+        .into_iter()
+        .max()
+}
+
 impl EndedHousehold {
-    /// The helper's pairing periods from the household's pairing history. The copy on
-    /// the device predates the end (the server stopped sending the household), so a
-    /// pairing still open in it is taken to have lasted until `unpaired_since`: the
-    /// last day the device can vouch for. The server judges attendance by its own dates.
+    /// The helper's pairing periods from the household's pairing history: each ends the
+    /// day before its `valid_to`. When the copy on the device predates the end (the
+    /// server stopped sending the household before the device saw the end), a pairing
+    /// still open in it is taken to have lasted until `unpaired_since`: the last day the
+    /// device can vouch for. The server judges attendance by its own dates.
     pub fn new(detail: HouseholdDetail, helper_id: i64, unpaired_since: NaiveDate) -> Self {
+        let ended_on = pairing_ended_on(&detail, helper_id, unpaired_since);
         let mut periods: Vec<(NaiveDate, NaiveDate)> = detail
             .pairings
             .iter()
@@ -124,7 +154,17 @@ impl EndedHousehold {
         EndedHousehold {
             detail,
             unpaired_since,
+            ended_on,
             periods,
+        }
+    }
+
+    /// The end to show, with the words before it: the real end ("结对结束于"), or the
+    /// day the device noticed ("本机获知于").
+    pub fn shown_end(&self, t: &crate::i18n::Texts) -> (&'static str, NaiveDate) {
+        match self.ended_on {
+            Some(on) => (t.pairing_ended_on, on),
+            None => (t.pairing_ended_since, self.unpaired_since),
         }
     }
 
@@ -267,6 +307,11 @@ impl Client {
         let households = self.store.households().await?;
         Ok(households
             .into_iter()
+            // A pairing that ended since the server last sent the list (an exit filed
+            // for a later day) ends by its date, without waiting for the next list.
+            .filter(|detail| {
+                helper_id.is_none_or(|id| pairing_ended_on(detail, id, today).is_none())
+            })
             .map(|detail| {
                 let last = contacts.get(&detail.summary.id);
                 let last_home = last.and_then(|m| m.get(VisitKind::Home.code())).copied();
@@ -298,18 +343,27 @@ impl Client {
             .collect())
     }
 
-    /// The households whose pairing with the helper ended, with the helper's pairing
-    /// periods (see [`EndedHousehold`]).
+    /// The households whose pairing with the helper ended by today, with the helper's
+    /// pairing periods (see [`EndedHousehold`]).
     pub async fn ended_households(&self) -> Result<Vec<EndedHousehold>> {
+        self.ended_households_at(Utc::now()).await
+    }
+
+    /// The households whose pairing with the helper ended by `now`'s date: stored as
+    /// ended, or listed with all of the helper's pairings closed by then.
+    pub async fn ended_households_at(&self, now: DateTime<Utc>) -> Result<Vec<EndedHousehold>> {
         let identity = self.identity().await?;
         let helper_id = identity.helper.as_ref().map_or(-1, |h| h.id);
+        let today = today(now);
         Ok(self
             .store
-            .ended_households()
+            .local_households()
             .await?
             .into_iter()
             .filter_map(|h| {
-                let since = h.unpaired_since?;
+                let since = h
+                    .unpaired_since
+                    .or_else(|| pairing_ended_on(&h.detail, helper_id, today))?;
                 Some(EndedHousehold::new(h.detail, helper_id, since))
             })
             .collect())
@@ -405,11 +459,15 @@ impl Client {
             })?;
         // With a household whose pairing ended, a new visit (or a correction that moves
         // a visit to another day) must be dated within the helper's pairing.
-        let ended = match household.unpaired_since {
+        let identity = self.identity().await?;
+        let helper_id = identity.helper.as_ref().map(|h| h.id);
+        let since = household.unpaired_since.or_else(|| {
+            helper_id.and_then(|id| pairing_ended_on(&household.detail, id, today(now)))
+        });
+        let ended = match since {
             Some(since) => {
-                let identity = self.identity().await?;
-                let helper = identity.helper.as_ref().ok_or(ClientError::NotAHelper)?;
-                Some(EndedHousehold::new(household.detail, helper.id, since))
+                let helper = helper_id.ok_or(ClientError::NotAHelper)?;
+                Some(EndedHousehold::new(household.detail, helper, since))
             }
             None => None,
         };

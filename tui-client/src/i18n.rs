@@ -152,6 +152,8 @@ pub struct Texts {
     pub pairing_ended: &'static str,
     /// Before the date the device found a household's pairing ended.
     pub pairing_ended_since: &'static str,
+    /// Before the date a household's pairing ended (from the server's pairing history).
+    pub pairing_ended_on: &'static str,
     /// How to reach an ended household's visits and drafts.
     pub pairing_ended_hint: &'static str,
 }
@@ -267,6 +269,7 @@ static ZH: Texts = Texts {
     resume_choices: "y 继续  n 新建  Esc 取消",
     pairing_ended: "已结束结对",
     pairing_ended_since: "本机获知于",
+    pairing_ended_on: "结对结束于",
     pairing_ended_hint: "其走访记录（h）可更正、作废，草稿（d）可在结对期内签名",
 };
 
@@ -381,6 +384,7 @@ static EN: Texts = Texts {
     resume_choices: "y continue  n new form  Esc cancel",
     pairing_ended: "Pairing ended",
     pairing_ended_since: "known since",
+    pairing_ended_on: "ended on",
     pairing_ended_hint: "their visits (h) can be amended or voided, drafts (d) signed if dated within the pairing",
 };
 
@@ -919,10 +923,12 @@ impl Lang {
                 format!("Version {version} was frozen on the rows you reviewed")
             }
             (Lang::Zh, ReviewCheck::Changed { version }) if resigned => format!(
-                "⚠ 第{version}版提交后数据有变化（与您审阅时不同）：已重新签名，待同步提交新版本"
+                "⚠ 第{version}版冻结的数据与您审阅时不同（审阅后有变化）：已重新签名，待同步提交新版本"
             ),
             (Lang::Zh, ReviewCheck::Changed { version }) => {
-                format!("⚠ 第{version}版提交后数据有变化（与您审阅时不同）：请核对后重新签名提交")
+                format!(
+                    "⚠ 第{version}版冻结的数据与您审阅时不同（审阅后有变化）：请核对后重新签名提交"
+                )
             }
             (Lang::En, ReviewCheck::Changed { version }) if resigned => format!(
                 "⚠ Version {version} changed after your review; signed again, sent at the next sync"

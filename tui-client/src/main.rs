@@ -517,9 +517,10 @@ async fn finish(
 }
 
 async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<()> {
-    let list = client.households(Utc::now()).await?;
+    let now = Utc::now();
+    let list = client.households(now).await?;
     if json {
-        let out: Vec<_> = list
+        let mut out: Vec<_> = list
             .iter()
             .map(|h| {
                 let s = &h.detail.summary;
@@ -527,6 +528,7 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                     "id": s.id,
                     "head_name": s.head_name,
                     "village": s.village.name,
+                    "ended": false,
                     "role": h.role,
                     "last_home_visit": h.last_home.map(|t| utc_seconds::format(&t)),
                     "last_phone_call": h.last_phone.map(|t| utc_seconds::format(&t)),
@@ -536,6 +538,38 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                 })
             })
             .collect();
+        // Then the households whose pairing ended: kept for their history and drafts
+        // dated within the pairing, nothing due.
+        let contacts = client
+            .store()
+            .last_contacts(now + bangfu_client::client::FUTURE_TOLERANCE)
+            .await?;
+        for h in client.ended_households_at(now).await? {
+            let s = &h.detail.summary;
+            let last = |kind: VisitKind| {
+                contacts
+                    .get(&s.id)
+                    .and_then(|m| m.get(kind.code()))
+                    .map(utc_seconds::format)
+            };
+            out.push(json!({
+                "id": s.id,
+                "head_name": s.head_name,
+                "village": s.village.name,
+                "ended": true,
+                // The real end (the first day no longer paired) when the device has
+                // it, else null and `unpaired_since` is the day the device noticed.
+                "pairing_ended_on": h.ended_on,
+                "unpaired_since": h.unpaired_since,
+                "pairing_periods": h.periods.iter().map(|(from, to)| json!({"from": from, "to": to})).collect::<Vec<_>>(),
+                "role": null,
+                "last_home_visit": last(VisitKind::Home),
+                "last_phone_call": last(VisitKind::Phone),
+                "next_due": null,
+                "overdue": false,
+                "due": [],
+            }));
+        }
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for h in list {
@@ -559,20 +593,19 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                 if h.overdue() { "  OVERDUE" } else { "" }
             );
         }
-        let ended = client.ended_households().await?;
+        let ended = client.ended_households_at(now).await?;
         if !ended.is_empty() {
             let t = lang.texts();
             println!("{}{}", t.pairing_ended, t.colon.trim_end());
             for h in ended {
                 let s = &h.detail.summary;
+                let (label, end) = h.shown_end(t);
                 println!(
-                    "{:>6}  {}  {}  {}  ({} {})",
+                    "{:>6}  {}  {}  {}  ({label} {end})",
                     s.id,
                     s.head_name,
                     s.village.name,
                     bangfu_client::error::format_periods(&h.periods, "..", ", "),
-                    t.pairing_ended_since,
-                    h.unpaired_since
                 );
             }
         }

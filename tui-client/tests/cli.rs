@@ -486,7 +486,7 @@ fn headless_sheet_shows_the_review_check_of_the_submitted_version() {
     let text = show();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
-        lines[1], "⚠ 第1版提交后数据有变化（与您审阅时不同）：请核对后重新签名提交",
+        lines[1], "⚠ 第1版冻结的数据与您审阅时不同（审阅后有变化）：请核对后重新签名提交",
         "{text}"
     );
     assert_eq!(
@@ -505,8 +505,9 @@ fn headless_sheet_shows_the_review_check_of_the_submitted_version() {
     let text = show();
     assert!(text.contains("待提交"), "{text}");
     assert!(
-        text.contains("⚠ 第1版提交后数据有变化（与您审阅时不同）：已重新签名，待同步提交新版本")
-            && !text.contains("请核对后")
+        text.contains(
+            "⚠ 第1版冻结的数据与您审阅时不同（审阅后有变化）：已重新签名，待同步提交新版本"
+        ) && !text.contains("请核对后")
             && !text.contains("→ 运行"),
         "{text}"
     );
@@ -619,5 +620,43 @@ fn visit_list_shows_the_servers_flags() {
     assert_eq!(
         list[0]["flags"],
         serde_json::json!(["dated_after_signing", "sent_by_a_newer_server"])
+    );
+}
+
+/// `bangfu households --json` lists the households whose pairing ended too, saying so,
+/// with the real end and the pairing periods; nothing is due for them.
+#[test]
+fn households_json_lists_ended_households() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rt = runtime();
+    let client = rt.block_on(login(&data, Limits::default()));
+    let mut listed = default_households();
+    listed[2].pairings[0].valid_to = chrono::NaiveDate::from_ymd_opt(2026, 3, 10);
+    rt.block_on(async {
+        let identity = client.identity().await.unwrap();
+        client
+            .install_login(&identity, &snapshot(listed))
+            .await
+            .unwrap();
+    });
+    let households = json(&bangfu(&data, &["--json", "households"]));
+    let list = households.as_array().unwrap();
+    assert_eq!(list.len(), 3, "{households}");
+    let find = |id: i64| list.iter().find(|h| h["id"] == id).unwrap();
+    assert_eq!(find(1)["ended"], false);
+    let ended = find(3);
+    assert_eq!(ended["ended"], true, "{ended}");
+    assert_eq!(ended["pairing_ended_on"], "2026-03-10");
+    assert_eq!(
+        ended["pairing_periods"],
+        serde_json::json!([{"from": "2025-01-01", "to": "2026-03-09"}])
+    );
+    assert!(ended["role"].is_null() && ended["next_due"].is_null());
+    let text = bangfu(&data, &["households"]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("2026-03-10"),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
     );
 }

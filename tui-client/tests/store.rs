@@ -848,3 +848,184 @@ fn another_account_on_the_device_does_not_inherit_ended_households() {
         assert_eq!(c.households(now()).await.unwrap().len(), 1);
     });
 }
+
+/// 王五 (household 3) with the helper's pairing ended by the office on `to` (the first
+/// day no longer paired), as the server lists a recently ended household.
+fn ended_on(to: chrono::NaiveDate) -> Vec<bangfu_shared::api::HouseholdDetail> {
+    let mut listed = default_households();
+    listed[2].pairings[0].valid_to = Some(to);
+    listed
+}
+
+/// The server lists a household whose pairing with the helper ended (for a quarter
+/// after the end): the device stores it as ended from the real end, not from the day it
+/// noticed; a visit before the end signs, a draft dated on or after it is refused with
+/// the usual message. Dropped from the list later, it keeps that date.
+#[test]
+fn a_listed_household_whose_pairing_ended_is_stored_as_ended_from_its_real_end() {
+    use bangfu_client::i18n::Lang;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        let at =
+            |d: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, d, 2, 0, 0).unwrap();
+        let identity = c.identity().await.unwrap();
+        let mut later = snapshot(ended_on(day(10)));
+        later.server_time = at(20);
+        c.install_login(&identity, &later).await.unwrap();
+
+        let current: Vec<i64> = c
+            .households(at(20))
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| h.detail.summary.id)
+            .collect();
+        assert_eq!(current, vec![1, 2]);
+        let stored = c.store().ended_households().await.unwrap();
+        assert_eq!(stored.len(), 1, "stored as ended, not current");
+        assert_eq!(stored[0].unpaired_since, Some(day(10)));
+        let ended = c.ended_households().await.unwrap();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(
+            ended[0].unpaired_since,
+            day(10),
+            "not the day it was noticed"
+        );
+        assert_eq!(ended[0].ended_on, Some(day(10)));
+        assert_eq!(
+            ended[0].periods,
+            vec![(chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(), day(9))],
+            "the pairing's last day is the day before valid_to"
+        );
+        assert_eq!(
+            ended[0].shown_end(Lang::Zh.texts()),
+            ("结对结束于", day(10))
+        );
+
+        c.record_visit(
+            3,
+            VisitBody::new(VisitKind::Phone, at(9)),
+            None,
+            None,
+            at(20),
+        )
+        .await
+        .expect("a visit on the pairing's last day signs");
+        let mut draft = VisitDraft::new(3, VisitKind::Phone, at(10));
+        draft.problems = "电话回访".into();
+        c.save_draft(&draft).await.unwrap();
+        let err = c.complete_draft(&draft, at(20)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::OutsidePairing {
+                    household_id: 3,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let zh = Lang::Zh.error(&err);
+        assert!(
+            zh.contains("王五户已结束结对") && zh.contains("2025-01-01 至 2026-03-09"),
+            "{zh}"
+        );
+
+        // A quarter later the server no longer lists it: the real end stays.
+        let mut dropped = default_households();
+        dropped.truncate(2);
+        let mut quarter = snapshot(dropped);
+        quarter.server_time = at(31);
+        c.install_login(&identity, &quarter).await.unwrap();
+        let ended = c.ended_households().await.unwrap();
+        assert_eq!(ended[0].unpaired_since, day(10));
+        assert_eq!(ended[0].ended_on, Some(day(10)));
+    });
+}
+
+/// What counts as ended: none of the helper's pairings holds today or later. A pairing
+/// ending later, a new pairing after an ended one, or one filed to start later keep the
+/// household current; another helper's open pairing does not. A pull page classifies
+/// the same way.
+#[test]
+fn a_household_is_ended_only_when_none_of_the_helpers_pairings_holds() {
+    use bangfu_shared::sync::PullResponse;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let ymd = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let today = bangfu_client::client::today(chrono::Utc::now());
+        let mut listed = default_households();
+        // 张三: the helper's pairing ends tomorrow (an exit filed for then).
+        listed[0].pairings[0].valid_to = Some(today + chrono::Duration::days(1));
+        // 李四: an ended pairing and a new one filed to start next month.
+        let mut renewed = listed[1].pairings[0].clone();
+        listed[1].pairings[0].valid_to = Some(ymd(2025, 6, 1));
+        renewed.id += 1;
+        renewed.valid_from = today + chrono::Duration::days(30);
+        listed[1].pairings.insert(0, renewed);
+        // 王五: the helper's pairing ended today; another helper's goes on.
+        listed[2].pairings[0].valid_to = Some(today);
+        let mut others = listed[2].pairings[0].clone();
+        others.id += 1;
+        others.helper.id += 100;
+        others.valid_to = None;
+        listed[2].pairings.insert(0, others);
+        c.store()
+            .apply_pull_page(&PullResponse {
+                records: vec![],
+                households: Some(listed),
+                policy: None,
+                cursor: 3,
+                more: false,
+            })
+            .await
+            .unwrap();
+
+        let now = chrono::Utc::now();
+        let current: Vec<i64> = c
+            .households(now)
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| h.detail.summary.id)
+            .collect();
+        assert_eq!(current, vec![1, 2]);
+        let ended = c.ended_households_at(now).await.unwrap();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].detail.summary.id, 3);
+        assert_eq!(ended[0].ended_on, Some(today));
+
+        // Two days on, 张三's pairing has ended by its date, though no new list came.
+        let later = now + chrono::Duration::days(2);
+        let current: Vec<i64> = c
+            .households(later)
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| h.detail.summary.id)
+            .collect();
+        assert_eq!(current, vec![2]);
+        let ended = c.ended_households_at(later).await.unwrap();
+        let zhang = ended.iter().find(|h| h.detail.summary.id == 1).unwrap();
+        assert_eq!(zhang.ended_on, Some(today + chrono::Duration::days(1)));
+        assert_eq!(zhang.periods.last().unwrap().1, today);
+        let refused = c
+            .record_visit(
+                1,
+                VisitBody::new(VisitKind::Phone, later),
+                None,
+                None,
+                later,
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(ClientError::OutsidePairing { .. })),
+            "{refused:?}"
+        );
+    });
+}

@@ -876,7 +876,7 @@ fn the_sheet_screen_says_whether_the_submitted_version_froze_the_rows_reviewed()
         .unwrap();
     assert_eq!(
         lines[title + 1].trim(),
-        "⚠ 第1版提交后数据有变化（与您审阅时不同）：请核对后重新签名提交",
+        "⚠ 第1版冻结的数据与您审阅时不同（审阅后有变化）：请核对后重新签名提交",
         "{text}"
     );
     assert_eq!(
@@ -914,8 +914,9 @@ fn the_sheet_screen_says_whether_the_submitted_version_froze_the_rows_reviewed()
     let (text, _) = reopen_sheet(app);
     assert!(text.contains("待提交"), "{text}");
     assert!(
-        text.contains("⚠ 第1版提交后数据有变化（与您审阅时不同）：已重新签名，待同步提交新版本")
-            && !text.contains("请核对后")
+        text.contains(
+            "⚠ 第1版冻结的数据与您审阅时不同（审阅后有变化）：已重新签名，待同步提交新版本"
+        ) && !text.contains("请核对后")
             && !text.contains("按 S 重新签名"),
         "{text}"
     );

@@ -30,7 +30,7 @@ use bangfu_shared::{HouseholdStatus, JurisdictionLevel, PairingRole, Policy, Rol
 use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QuerySelect, Set, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -914,6 +914,11 @@ async fn open_pairings(
                 .add(pairing::Column::ValidTo.is_null())
                 .add(pairing::Column::ValidTo.gt(on)),
         )
+        // A household may have two holding on `on`: one ending on a later day and its
+        // successor already filed from that day. Oldest first, so the successor (the
+        // pairing the ledger now names) is the one kept per household and role.
+        .order_by_asc(pairing::Column::ValidFrom)
+        .order_by_asc(pairing::Column::Id)
         .all(db)
         .await?)
 }

@@ -103,7 +103,37 @@ impl Scope {
             Scope::Nothing => Condition::all().add(household::Column::Id.lt(0)),
         }
     }
+
+    /// The households a helper's device lists (snapshot and pull): those of
+    /// [`Scope::households`], and for a helper also those whose pairing with the helper
+    /// ended within the last [`RECENTLY_ENDED_DAYS`], so the device learns the real end
+    /// date. Only the device's household list uses this; every other read, the push
+    /// check and blob access keep [`Scope::households`].
+    pub fn device_households(&self) -> Condition {
+        match *self {
+            Scope::Helper(helper_id) => {
+                let since = super::today() - chrono::Duration::days(RECENTLY_ENDED_DAYS);
+                let paired = Query::select()
+                    .column(pairing::Column::HouseholdId)
+                    .from(pairing::Entity)
+                    .and_where(pairing::Column::HelperId.eq(helper_id))
+                    .cond_where(
+                        Condition::any()
+                            .add(pairing::Column::ValidTo.is_null())
+                            .add(pairing::Column::ValidTo.gt(since)),
+                    )
+                    .to_owned();
+                Condition::all().add(household::Column::Id.in_subquery(paired))
+            }
+            _ => self.households(),
+        }
+    }
 }
+
+/// How long (a quarter) a household whose pairing with a helper ended stays in that
+/// helper's device list, marked ended by its pairing history: a pairing with `valid_to`
+/// more than this many days ago is left out.
+pub const RECENTLY_ENDED_DAYS: i64 = 92;
 
 #[cfg(test)]
 mod tests {

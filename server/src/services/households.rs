@@ -214,6 +214,23 @@ pub async fn rejoin(
             "the household has not left pairing".into(),
         ));
     }
+    // An exit set for a later day still ends its pairings then: bringing it back before
+    // would leave it 返贫 with helpers that leave on that day.
+    let pending: Option<NaiveDate> = pairing::Entity::find()
+        .select_only()
+        .column(pairing::Column::ValidTo)
+        .filter(pairing::Column::HouseholdId.eq(id))
+        .filter(pairing::Column::ValidTo.gt(super::today()))
+        .order_by_desc(pairing::Column::ValidTo)
+        .into_tuple::<Option<NaiveDate>>()
+        .one(db)
+        .await?
+        .flatten();
+    if let Some(day) = pending {
+        return Err(ApiError::Conflict(format!(
+            "its exit takes effect on {day}: bring it back from that day on"
+        )));
+    }
     let (_gate, txn) = crate::db::begin_write(db).await?;
     let flipped = household::Entity::update_many()
         .col_expr(
@@ -282,9 +299,12 @@ async fn end_pairings(
 }
 
 /// Everything a device needs offline: the caller's households with history, and policy.
+/// A helper's list also holds the households whose pairing with the helper ended within
+/// the last quarter ([`super::caller::Scope::device_households`]): their pairing
+/// history carries the real end, which the device goes by.
 pub async fn snapshot(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<Snapshot> {
     let rows = household::Entity::find()
-        .filter(caller.scope().households())
+        .filter(caller.scope().device_households())
         .order_by_asc(household::Column::LedgerSeq)
         .order_by_asc(household::Column::Id)
         .all(db)
@@ -292,7 +312,15 @@ pub async fn snapshot(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<S
     let county = caller
         .county_id
         .or_else(|| rows.first().map(|h| h.county_id));
-    let town = rows.first().map(|h| h.town_id);
+    // The town's policy is the one of a household the helper is paired with now, not of
+    // one that has left pairing.
+    let current = household::Entity::find()
+        .filter(caller.scope().households())
+        .order_by_asc(household::Column::LedgerSeq)
+        .order_by_asc(household::Column::Id)
+        .one(db)
+        .await?;
+    let town = current.as_ref().or(rows.first()).map(|h| h.town_id);
     let policy = match county {
         Some(c) => policy::effective(db, c, town, super::today()).await?,
         None => {

@@ -39,6 +39,8 @@ pub struct Target {
     pub record_type: String,
     pub author_helper_id: i64,
     pub household_id: i64,
+    /// The visit's time, for a visit.
+    pub visit_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Stored (device, seq) → (id, record sha, prev sha) for the seqs around a batch.
@@ -116,6 +118,7 @@ impl PushReads {
                     record_type: text("record_type")?,
                     author_helper_id: row.try_get("", "author_helper_id")?,
                     household_id: row.try_get("", "household_id")?,
+                    visit_at: row.try_get("", "visit_at")?,
                 };
                 self.targets.insert(text("id")?, target);
             }
@@ -161,7 +164,7 @@ fn known_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement>
         backend,
         ids,
         KNOWN,
-        [
+        &[
             record::Column::Id,
             record::Column::RecordSha256,
             record::Column::Status,
@@ -179,11 +182,12 @@ fn target_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement
         backend,
         ids,
         TARGET,
-        [
+        &[
             record::Column::Id,
             record::Column::RecordType,
             record::Column::AuthorHelperId,
             record::Column::HouseholdId,
+            record::Column::VisitAt,
         ],
     )
 }
@@ -193,7 +197,7 @@ fn records_by_id(
     backend: DbBackend,
     ids: impl Iterator<Item = String>,
     what: &'static str,
-    columns: [record::Column; 4],
+    columns: &[record::Column],
 ) -> Vec<Statement> {
     let ids: Vec<String> = ids.collect::<BTreeSet<_>>().into_iter().collect();
     ids.chunks(IN_CHUNK)
@@ -201,7 +205,7 @@ fn records_by_id(
             record::Entity::find()
                 .select_only()
                 .expr_as(tag(what), TAG)
-                .columns(columns)
+                .columns(columns.iter().copied())
                 .filter(record::Column::Id.is_in(chunk.to_vec()))
                 .build(backend)
         })

@@ -413,6 +413,23 @@ fn target_problem(env: &RecordEnvelope, target: &Target) -> Option<Refusal> {
     None
 }
 
+/// The records of `fresh` as what a void or amendment in the same push may target.
+fn as_targets(req: &PushRequest, fresh: &[Candidate]) -> HashMap<String, Target> {
+    fresh
+        .iter()
+        .map(|c| {
+            let e = &req.records[c.index].record;
+            let target = Target {
+                record_type: e.record_type.code().to_string(),
+                author_helper_id: e.author_helper_id,
+                household_id: e.household_id,
+                visit_at: e.visit.as_ref().map(|v| v.at),
+            };
+            (e.id.to_string(), target)
+        })
+        .collect()
+}
+
 /// Refuses the voids and amendments among `fresh` whose target, stored or in the same
 /// batch, is not theirs to change ([`target_problem`]). A target that has not arrived
 /// yet is judged by the visit facts when it does (`facts`: only its author's voids and
@@ -424,18 +441,7 @@ fn refuse_foreign_targets(
     acks: &mut [Option<Ack>],
     rejected: &mut Vec<audit::Entry>,
 ) -> Vec<Candidate> {
-    let in_batch: HashMap<String, Target> = fresh
-        .iter()
-        .map(|c| {
-            let e = &req.records[c.index].record;
-            let target = Target {
-                record_type: e.record_type.code().to_string(),
-                author_helper_id: e.author_helper_id,
-                household_id: e.household_id,
-            };
-            (e.id.to_string(), target)
-        })
-        .collect();
+    let in_batch = as_targets(req, &fresh);
     let mut kept = Vec::with_capacity(fresh.len());
     for c in fresh {
         let env = &req.records[c.index].record;
@@ -561,6 +567,7 @@ fn plan_fresh(
     let last = reads.counter + n;
     let first_seq = reads.counter + 1;
     let now = super::now();
+    let batch_targets = as_targets(req, fresh);
     let mut batch: Neighbours = HashMap::new();
     for c in fresh.iter() {
         let e = &req.records[c.index].record;
@@ -600,7 +607,19 @@ fn plan_fresh(
             flags.push(kind.to_string());
             anomalies.push(anomaly(env, kind, detail));
         }
-        flags.extend(dating_flags(env, settings).into_iter().map(str::to_string));
+        let target_at = env.target_id.and_then(|t| {
+            let t = t.to_string();
+            reads
+                .targets
+                .get(&t)
+                .or_else(|| batch_targets.get(&t))
+                .and_then(|t| t.visit_at)
+        });
+        flags.extend(
+            dating_flags(env, target_at, settings)
+                .into_iter()
+                .map(str::to_string),
+        );
         let status = if missing.is_empty() {
             ACCEPTED
         } else {
@@ -706,13 +725,18 @@ fn plan_fresh(
 /// ahead of the server's, it is flagged and does not count.
 pub const DATED_AFTER_SIGNING: &str = "dated_after_signing";
 
-/// A visit (not an amendment) signed more than `late_entry_days` after the date it
-/// claims: it counts, but the office sees it was entered late (visits written up at
+/// A visit signed more than `late_entry_days` after the date it claims (or an amendment
+/// that moves it to such a day): it counts, but the office sees it was entered late (visits written up at
 /// quarter end from memory are what the seeds call 弄虚作假 when they never happened).
 pub const ENTERED_LATE: &str = "entered_late";
 
 /// The flags of a visit's own dates against its signing time (device clock).
-fn dating_flags(env: &RecordEnvelope, settings: &Settings) -> Vec<&'static str> {
+/// `target_at`: for an amendment, the time of the visit it corrects, when known.
+fn dating_flags(
+    env: &RecordEnvelope,
+    target_at: Option<chrono::DateTime<chrono::Utc>>,
+    settings: &Settings,
+) -> Vec<&'static str> {
     let Some(visit) = env.visit.as_ref() else {
         return Vec::new();
     };
@@ -720,11 +744,13 @@ fn dating_flags(env: &RecordEnvelope, settings: &Settings) -> Vec<&'static str> 
     if (visit.at - env.created_at).num_seconds() > settings.clock_tolerance_secs {
         flags.push(DATED_AFTER_SIGNING);
     }
-    // Only a visit's own signing is late or not: an amendment weeks later (a corrected
-    // note) is not a late entry of the visit.
-    if env.record_type == RecordType::Visit
-        && (env.created_at - visit.at).num_days() > settings.late_entry_days
-    {
+    // An amendment weeks later that keeps the visit's day (a corrected note) is not a
+    // late entry; one that moves the day (into a missed window, say) is judged like a
+    // visit entered then, and so is one whose visit has not arrived to compare.
+    let keeps_day = env.record_type == RecordType::Amendment
+        && target_at
+            .is_some_and(|t| super::facts::local_date(t) == super::facts::local_date(visit.at));
+    if !keeps_day && (env.created_at - visit.at).num_days() > settings.late_entry_days {
         flags.push(ENTERED_LATE);
     }
     flags

@@ -169,7 +169,7 @@ impl App {
             }
             Err(e) => self.fail_err(&e),
         }
-        match self.block(self.client.ended_households()) {
+        match self.block(self.client.ended_households_at(self.clock.now())) {
             Ok(h) => self.ended = h,
             Err(e) => self.fail_err(&e),
         }

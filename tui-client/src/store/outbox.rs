@@ -297,7 +297,9 @@ impl Store {
         let mut out = PullApplied::default();
         if let Some(households) = &page.households {
             let today = crate::client::today(Utc::now());
-            Self::replace_households(&txn, households, today).await?;
+            let identity: Option<super::Identity> = get_meta(&txn, "identity").await?;
+            let helper_id = identity.and_then(|i| i.helper).map(|h| h.id);
+            Self::replace_households(&txn, households, helper_id, today).await?;
             set_meta(&txn, "snapshot_at", &Utc::now()).await?;
             out.households = true;
         }

@@ -106,13 +106,15 @@ impl SyncState {
 const STATE_RANK: &str = "CASE x.sync_state WHEN 'rejected' THEN 0 WHEN 'conflict' THEN 1 \
      WHEN 'local' THEN 2 WHEN 'uploading' THEN 3 WHEN 'awaiting_photos' THEN 4 ELSE 5 END";
 
-/// A household on the device, and whether the server still lists it as the helper's.
+/// A household on the device, and whether the helper is still paired with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalHousehold {
     pub detail: HouseholdDetail,
-    /// The local date the device first found the household missing from the server's
-    /// list of the helper's households: the pairing had ended by then (exactly when,
-    /// the device cannot know). `None` while it is listed.
+    /// Set once the pairing has ended: for a household the server lists with all of the
+    /// helper's pairings closed, the real end (their latest `valid_to`); for one
+    /// missing from the server's list, the local date the device first found it missing
+    /// (the pairing had ended by then; exactly when, that copy cannot tell). `None`
+    /// while the helper is paired with it.
     pub unpaired_since: Option<NaiveDate>,
 }
 
@@ -305,18 +307,23 @@ impl Store {
         set_meta(&txn, "policy", &snapshot.policy).await?;
         set_meta(&txn, "snapshot_at", &snapshot.server_time).await?;
         let today = crate::client::today(snapshot.server_time);
-        Self::replace_households(&txn, &snapshot.households, today).await?;
+        let helper_id = identity.helper.as_ref().map(|h| h.id);
+        Self::replace_households(&txn, &snapshot.households, helper_id, today).await?;
         txn.commit().await?;
         Ok(())
     }
 
-    /// Makes `households` (the server's complete list of the helper's households) the
-    /// current ones, on `db` (the caller's transaction). A household on the device that
-    /// the list leaves out is kept, marked unpaired since `today` (unless it was marked
-    /// before): its drafts and history stay usable. A listed one is current again.
+    /// Stores `households` (the server's complete list of the helper's households), on
+    /// `db` (the caller's transaction). A listed household none of whose pairings with
+    /// helper `helper_id` holds on `today` or later is stored as ended, unpaired since
+    /// the real end ([`crate::client::pairing_ended_on`]); the other listed ones are
+    /// current (again). A household on the device that the list leaves out is kept,
+    /// marked unpaired since `today` (unless it was marked before): its drafts and
+    /// history stay usable.
     pub(crate) async fn replace_households(
         db: &impl ConnectionTrait,
         households: &[HouseholdDetail],
+        helper_id: Option<i64>,
         today: NaiveDate,
     ) -> Result<()> {
         db.execute_raw(stmt(
@@ -325,22 +332,25 @@ impl Store {
         ))
         .await?;
         for h in households {
+            let ended = helper_id.and_then(|id| crate::client::pairing_ended_on(h, id, today));
             let sql = "INSERT INTO households (id, head_name, village, detail_json, unpaired_since) \
-                       VALUES (?, ?, ?, ?, NULL) ON CONFLICT (id) DO UPDATE SET head_name = excluded.head_name, \
-                       village = excluded.village, detail_json = excluded.detail_json, unpaired_since = NULL";
+                       VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET head_name = excluded.head_name, \
+                       village = excluded.village, detail_json = excluded.detail_json, \
+                       unpaired_since = excluded.unpaired_since";
             let values = [
                 h.summary.id.into(),
                 h.summary.head_name.clone().into(),
                 h.summary.village.name.clone().into(),
                 to_json(h)?.into(),
+                ended.map(|d| d.to_string()).into(),
             ];
             db.execute_raw(stmt(sql, values)).await?;
         }
         Ok(())
     }
 
-    /// The households the helper is paired with (the server's latest list), by village
-    /// then name.
+    /// The households the helper is paired with (the current ones of the server's latest
+    /// list), by village then name.
     pub async fn households(&self) -> Result<Vec<HouseholdDetail>> {
         let rows = self
             .db
@@ -354,8 +364,20 @@ impl Store {
             .collect()
     }
 
-    /// The households whose pairing with the helper ended (no longer in the server's
-    /// list), by village then name.
+    /// Every household on the device, current or ended, by village then name.
+    pub async fn local_households(&self) -> Result<Vec<LocalHousehold>> {
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT detail_json, unpaired_since FROM households ORDER BY village, head_name, id",
+                [],
+            ))
+            .await?;
+        rows.iter().map(local_household_from_row).collect()
+    }
+
+    /// The households stored as ended (listed by the server as ended, or no longer in
+    /// its list), by village then name.
     pub async fn ended_households(&self) -> Result<Vec<LocalHousehold>> {
         let rows = self
             .db

@@ -140,13 +140,12 @@ fn render_ended(app: &App, frame: &mut Frame, area: Rect) {
         .take(shown)
         .map(|h| {
             let s = &h.detail.summary;
+            let (label, end) = h.shown_end(t);
             Line::from(format!(
-                "{}  {}  {}  ·  {} {}",
+                "{}  {}  {}  ·  {label} {end}",
                 s.head_name,
                 s.village.name,
                 crate::error::format_periods(&h.periods, to, ", "),
-                t.pairing_ended_since,
-                h.unpaired_since
             ))
         })
         .collect();
@@ -524,13 +523,11 @@ pub fn render_history(
             );
         }
         if let Some(h) = app.ended_household(v.household_id) {
+            let (label, end) = h.shown_end(t);
             lines.push(Line::from(Span::styled(
                 format!(
-                    "{}{c}{}（{} {}）",
-                    h.detail.summary.head_name,
-                    t.pairing_ended,
-                    t.pairing_ended_since,
-                    h.unpaired_since
+                    "{}{c}{}（{label} {end}）",
+                    h.detail.summary.head_name, t.pairing_ended,
                 ),
                 Style::new().fg(Color::DarkGray),
             )));
