@@ -145,6 +145,11 @@ impl World {
     }
 }
 
+/// Today in China (UTC+8), the calendar the programme's rules and the server use.
+pub fn china_today() -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
+
 /// Creates a county with the laizhou-2018 policy from 2018-01-01.
 pub async fn county(t: &TestDb, name: &str) -> i64 {
     let (id, _) = jurisdictions::ensure(&t.db, JurisdictionLevel::County, name, None)

@@ -17,16 +17,14 @@ use bangfu_server::entities::{pairing, visit_fact};
 use bangfu_shared::visit::VisitBody;
 use bangfu_shared::{Role, VisitKind};
 use bangfu_tests::scenario::{Field, HELPER};
-use bangfu_tests::{FIXTURE, TestDb, World, client_logged_in, enroll_directly, office, quick_sync};
+use bangfu_tests::{
+    FIXTURE, TestDb, World, china_today as today, client_logged_in, enroll_directly, office,
+    quick_sync,
+};
 use reqwest::StatusCode;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-
-/// Today in China, the calendar of the rules.
-fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
-}
 
 /// Noon (China) of `day`, in UTC.
 fn noon(day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {

@@ -40,7 +40,7 @@ async fn exit_then_correct(t: &TestDb) {
     c.sync(&quick_sync(3), &|_| {}).await.unwrap();
 
     // The town's households leave pairing from today.
-    let today = (now() + chrono::Duration::hours(8)).date_naive();
+    let today = bangfu_tests::china_today();
     let (status, done) = w
         .post_json(
             Some(&county),

@@ -12,14 +12,9 @@
 use bangfu_server::db_test;
 use bangfu_shared::Role;
 use bangfu_tests::scenario::Field;
-use bangfu_tests::{FIXTURE, TestDb, office};
+use bangfu_tests::{FIXTURE, TestDb, china_today as today, office};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// Today in China, the calendar of the rules.
-fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
-}
 
 /// The fixture ledger with 田晓东's row replaced by a new household, paired with the same
 /// first and second helpers.

@@ -308,7 +308,7 @@ async fn retroactive_dates(t: &TestDb) {
         "陈新华,市农业局 科员,13800138000",
         1,
     );
-    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let today = bangfu_tests::china_today();
 
     // A town office cannot move a change back into a quarter already reported.
     let (status, body) = w
@@ -631,7 +631,7 @@ async fn scheduled_change_again(t: &TestDb) {
         1,
     );
     assert_ne!(changed, FIXTURE);
-    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let today = bangfu_tests::china_today();
     let later = today + chrono::Duration::days(70);
     let query = format!("?effective_from={later}&filed_on={today}");
     let first = w
