@@ -462,6 +462,7 @@ mod tests {
             submitted_at: None,
             submission_id: None,
             reviewed_rows_match: Some(false),
+            rows_frozen: None,
         };
         let title = |s: &AttendanceSheet| submitted_sheet_tables(s).remove(0).title;
         assert!(title(&sheet).ends_with("第2版（冻结的数据与责任人审阅时不同（审阅后有变化））"));
@@ -514,6 +515,7 @@ mod tests {
             submitted_at: None,
             submission_id: None,
             reviewed_rows_match: Some(true),
+            rows_frozen: None,
         };
         let part = "（本单位可见部分，共3户中的1户；设备签名针对全表）";
         assert!(

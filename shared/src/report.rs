@@ -311,6 +311,11 @@ pub struct AttendanceSheet {
     /// devices) and for sheets frozen before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reviewed_rows_match: Option<bool>,
+    /// On a frozen version shown to an office that sees only part of it: how many rows
+    /// the version froze (`rows` holds the office's share). The device signature covers
+    /// all of them, not the part shown. Absent when nothing was left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_frozen: Option<u32>,
 }
 
 /// What a frozen version whose rows differ from those the helper reviewed says, on the

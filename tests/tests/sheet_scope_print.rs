@@ -149,6 +149,10 @@ async fn partial_print(t: &TestDb) {
         let (status, json) = w.get(Some(&office), &path("json")).await;
         assert_eq!(status, StatusCode::OK, "{login}: {json}");
         assert_eq!(json["rows"].as_array().unwrap().len(), shown, "{login}");
+        assert_eq!(
+            json["rows_frozen"], 4,
+            "{login}: the JSON says it is a part"
+        );
 
         let part = format!("（本单位可见部分，共4户中的{shown}户；设备签名针对全表）");
         let pdf = pdf_text(&dir, login, &get_bytes(&w, &office, &path("pdf")).await);
@@ -178,6 +182,9 @@ async fn partial_print(t: &TestDb) {
     }
 
     // The county office sees all four rows: the version as signed, with its signature.
+    let (_, json) = w.get(Some(&county), &path("json")).await;
+    assert_eq!(json["rows"].as_array().unwrap().len(), 4);
+    assert!(json.get("rows_frozen").is_none(), "{json}");
     let pdf = pdf_text(&dir, "county", &get_bytes(&w, &county, &path("pdf")).await);
     assert!(pdf.contains(&format!("设备签名：{sig16}…")), "{pdf}");
     assert!(pdf.contains("提交版本：1"), "{pdf}");

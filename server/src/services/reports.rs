@@ -124,6 +124,7 @@ pub async fn sheet(
         submitted_at: last.map(|s| s.submitted_at),
         submission_id,
         reviewed_rows_match,
+        rows_frozen: None,
     })
 }
 
@@ -468,6 +469,9 @@ async fn frozen_versions(
             .collect();
         for v in &mut versions {
             v.sheet.rows.retain(|r| visible.contains(&r.household_id));
+            if v.is_partial() {
+                v.sheet.rows_frozen = u32::try_from(v.signed_rows).ok();
+            }
         }
     }
     Ok(versions)

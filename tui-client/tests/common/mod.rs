@@ -218,6 +218,7 @@ pub async fn become_second_helper_with_sheet(client: &Client) {
         submitted_at: None,
         submission_id: None,
         reviewed_rows_match: None,
+        rows_frozen: None,
     };
     client.store().save_sheet(&sheet).await.unwrap();
 }
