@@ -960,6 +960,27 @@ impl Lang {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// After a sync: the visits the server flagged as not counting for attendance
+// (`SyncReport::not_counted`). Kept in a block of its own.
+
+impl Lang {
+    /// How many visits do not count for attendance and must be corrected; `None` when
+    /// there are none.
+    pub fn sync_not_counted(self, n: u64) -> Option<String> {
+        (n > 0).then(|| match self {
+            Lang::Zh => format!("{n} 条走访不计入考勤（时间异常），请查看并更正"),
+            Lang::En if n == 1 => {
+                "1 visit does not count for attendance (its time is wrong): check and amend it"
+                    .to_string()
+            }
+            Lang::En => format!(
+                "{n} visits do not count for attendance (their time is wrong): check and amend them"
+            ),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,13 +173,18 @@ struct Content {
     /// An image of the household's signature (e.g. a photo of the signed card).
     #[arg(long, conflicts_with = "witness")]
     household_signature: Option<PathBuf>,
-    /// A witness or the village notary signs for the household.
+    /// A witness or the village notary signs for the household (a new home visit needs
+    /// `--witness-signature` too).
     #[arg(long, requires_all = ["witness_role", "witness_reason"])]
     witness: Option<String>,
     #[arg(long)]
     witness_role: Option<String>,
     #[arg(long)]
     witness_reason: Option<String>,
+    /// An image of the witness's signature (PNG or JPEG), stored as the witness's mark.
+    /// Amending without it keeps the mark the same witness left.
+    #[arg(long, requires = "witness")]
+    witness_signature: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -396,6 +401,8 @@ async fn apply(
     c: Content,
     fresh: bool,
 ) -> anyhow::Result<()> {
+    // Before anything is attached: a refused command leaves no file behind.
+    let witness_mark = witness_mark(body, &c, fresh)?;
     if let Some(at) = &c.at {
         body.at = bangfu_shared::visit::truncate_to_seconds(parse_local_time(at)?);
     }
@@ -446,17 +453,65 @@ async fn apply(
         });
     }
     if let (Some(name), Some(role), Some(reason)) = (c.witness, c.witness_role, c.witness_reason) {
+        // The witness's mark goes through the same import as the household's signature
+        // image (`--household-signature`): checked, upright, downscaled, stored.
+        let image_sha256 = match (&c.witness_signature, witness_mark) {
+            (Some(file), _) => Some(client.attach_card_photo(file).await?),
+            (None, kept) => kept,
+        };
         body.household_signature = Some(HouseholdSignature::Witness {
             name,
             role,
             reason,
-            image_sha256: None,
+            image_sha256,
         });
     }
     if body.kind == VisitKind::Phone {
         body.household_signature = None;
     }
     Ok(())
+}
+
+/// Checks `--witness` against `--witness-signature` before anything is attached, and
+/// returns the mark an amendment keeps when no new file is given. A new home visit's
+/// witness must give the file: a name typed by the helper is no mark of anyone. An
+/// amendment keeps the mark of the same witness (by name), and an unmarked witness of a
+/// visit recorded before the rule only when it is left exactly as it was (as the TUI
+/// does); another witness signs anew.
+fn witness_mark(body: &VisitBody, c: &Content, fresh: bool) -> anyhow::Result<Option<String>> {
+    let Some(name) = &c.witness else {
+        return Ok(None);
+    };
+    if c.witness_signature.is_some() || body.kind != VisitKind::Home {
+        return Ok(None);
+    }
+    const MISSING: &str = "--witness needs --witness-signature FILE: an image (PNG or JPEG) \
+         of the witness's signature; the witness signs for the household";
+    if fresh {
+        bail!("{MISSING}");
+    }
+    match &body.household_signature {
+        Some(HouseholdSignature::Witness {
+            name: old,
+            image_sha256: Some(mark),
+            ..
+        }) if old == name => Ok(Some(mark.clone())),
+        Some(
+            old @ HouseholdSignature::Witness {
+                image_sha256: None, ..
+            },
+        ) if *old
+            == (HouseholdSignature::Witness {
+                name: name.clone(),
+                role: c.witness_role.clone().unwrap_or_default(),
+                reason: c.witness_reason.clone().unwrap_or_default(),
+                image_sha256: None,
+            }) =>
+        {
+            Ok(None)
+        }
+        _ => bail!("{MISSING} (this witness has not signed this visit yet)"),
+    }
 }
 
 /// Signs the visit, or keeps it as a draft (exit code 2) when the household has not signed.
@@ -753,6 +808,9 @@ async fn sync(
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{}", lang.sync_summary(&report));
+        if let Some(warning) = lang.sync_not_counted(report.not_counted) {
+            println!("⚠ {warning} (bangfu visit list)");
+        }
         for r in report.rejected.iter().chain(&report.conflicts) {
             let why = lang.refusal(r.reason_code.as_deref(), Some(&r.reason));
             println!("  {}  {why}", r.id);

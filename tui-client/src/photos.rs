@@ -94,7 +94,7 @@ impl PhotoStore {
         let mut out = Vec::new();
         let encoder =
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, self.limits.jpeg_quality);
-        img.to_rgb8()
+        on_white(&img)
             .write_with_encoder(encoder)
             .map_err(|e| ClientError::NotAnImage {
                 path: path.into(),
@@ -224,6 +224,21 @@ fn decode_bytes(bytes: &[u8], limits: Limits) -> std::result::Result<DynamicImag
 }
 
 /// Shrinks so the longest edge is at most `max_edge`; smaller images are kept as they are.
+/// The image's colours on a white ground: JPEG has no transparency, and a signature
+/// scanned or drawn as a PNG with a see-through background would otherwise turn black.
+fn on_white(img: &DynamicImage) -> image::RgbImage {
+    if !img.color().has_alpha() {
+        return img.to_rgb8();
+    }
+    let rgba = img.to_rgba8();
+    image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let [r, g, b, a] = rgba.get_pixel(x, y).0;
+        let a = u16::from(a);
+        let blend = |c: u8| ((u16::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
+        image::Rgb([blend(r), blend(g), blend(b)])
+    })
+}
+
 pub fn downscale(img: DynamicImage, max_edge: u32) -> DynamicImage {
     let (w, h) = img.dimensions();
     if w.max(h) <= max_edge {

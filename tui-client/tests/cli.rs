@@ -660,3 +660,285 @@ fn households_json_lists_ended_households() {
         String::from_utf8_lossy(&text.stdout)
     );
 }
+
+/// The images in a data directory's content store (photos and signatures).
+fn stored_images(data: &Path) -> usize {
+    let Ok(dirs) = std::fs::read_dir(data.join("photos")) else {
+        return 0;
+    };
+    dirs.flatten()
+        .filter_map(|d| std::fs::read_dir(d.path()).ok())
+        .map(|files| files.count())
+        .sum()
+}
+
+/// `--witness` on a new home visit needs the witness's mark, `--witness-signature FILE`:
+/// without it the command is refused naming the flag and stores nothing; with it the
+/// record's witness `image_sha256` is the stored image of that file. An amendment keeps
+/// the mark of the same witness and asks a new witness for theirs.
+#[test]
+fn a_witness_signs_with_an_image_of_their_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rt = runtime();
+    let client = rt.block_on(login(&data, Limits::default()));
+    let photo = write_jpeg(&dir.path().join("a.jpg"), 640, 480);
+    let mark = write_png(&dir.path().join("witness.png"), 300, 120);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let witness = [
+        "--witness",
+        "王五",
+        "--witness-role",
+        "村公证人",
+        "--witness-reason",
+        "户主不识字",
+    ];
+    let home = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "visit",
+            "new",
+            "--household",
+            "1",
+            "--kind",
+            "home",
+            "--at",
+            "2026-03-10 09:30",
+        ];
+        args.extend_from_slice(extra);
+        bangfu(&data, &args)
+    };
+
+    let mut args = witness.to_vec();
+    let photo_arg = s(&photo);
+    args.extend(["--photo", &photo_arg]);
+    let refused = home(&args);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("--witness-signature"), "{err}");
+    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 0);
+    assert_eq!(
+        json(&bangfu(&data, &["--json", "drafts"])),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        stored_images(&data),
+        0,
+        "a refused command attaches nothing"
+    );
+
+    let mark_arg = s(&mark);
+    let mut args = witness.to_vec();
+    args.extend(["--witness-signature", &mark_arg]);
+    let signed = json(&home(&args));
+    assert_eq!(signed["status"], "signed");
+    let sig = &signed["record"]["record"]["visit"]["household_signature"];
+    assert_eq!(sig["method"], "witness");
+    assert_eq!(sig["name"], "王五");
+    let hash = sig["image_sha256"].as_str().unwrap().to_string();
+    // The file's stored hash: the same import the household's signature image takes.
+    let stored = rt.block_on(client.attach_card_photo(&mark)).unwrap();
+    assert_eq!(hash, stored);
+    assert!(client.photos().verify(&hash));
+    assert_eq!(
+        json(&bangfu(&data, &["--json", "verify"]))["integrity"],
+        "ok"
+    );
+    let id = signed["record"]["record"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Amending the same witness's words keeps their mark.
+    let amended = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &id,
+            "--witness",
+            "王五",
+            "--witness-role",
+            "村公证人",
+            "--witness-reason",
+            "户主行动不便",
+            "--reason",
+            "更正原因",
+        ],
+    ));
+    let sig = &amended["record"]["record"]["visit"]["household_signature"];
+    assert_eq!(sig["reason"], "户主行动不便");
+    assert_eq!(sig["image_sha256"], hash.as_str());
+
+    // Another witness has not signed: refused, naming the flag; with their file, signed.
+    let other = [
+        "--json",
+        "visit",
+        "amend",
+        &id,
+        "--witness",
+        "赵六",
+        "--witness-role",
+        "见证人",
+        "--witness-reason",
+        "户主不识字",
+    ];
+    let refused = bangfu(&data, &other);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("--witness-signature"), "{err}");
+    let card = write_jpeg(&dir.path().join("zhao.jpg"), 400, 200);
+    let card_arg = s(&card);
+    let mut args = other.to_vec();
+    args.extend(["--witness-signature", &card_arg]);
+    let amended = json(&bangfu(&data, &args));
+    let sig = &amended["record"]["record"]["visit"]["household_signature"];
+    assert_eq!(sig["name"], "赵六");
+    let zhao = sig["image_sha256"].as_str().unwrap();
+    assert_ne!(zhao, hash);
+    assert_eq!(zhao, rt.block_on(client.attach_card_photo(&card)).unwrap());
+}
+
+/// A stand-in for the server's sync endpoints on 127.0.0.1:0: push accepts every record
+/// and flags it with the codes its visit's first problem lists (`flag:clock_ahead`);
+/// pull has nothing. Serves until the test process ends; returns the base URL.
+fn flagging_server() -> String {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let answer = if request.starts_with("POST /api/v1/sync/push") {
+                let push: Value = serde_json::from_slice(&body).unwrap();
+                let acks: Vec<Value> = push["records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        let record = &r["record"];
+                        let flags: Vec<&str> = record["visit"]["problems"][0]
+                            .as_str()
+                            .and_then(|p| p.strip_prefix("flag:"))
+                            .map(|f| f.split(',').collect())
+                            .unwrap_or_default();
+                        serde_json::json!({
+                            "id": record["id"], "status": "accepted", "reason": null,
+                            "missing_blobs": [], "flags": flags,
+                        })
+                    })
+                    .collect();
+                serde_json::json!({ "acks": acks })
+            } else {
+                serde_json::json!({ "records": [], "cursor": 0, "more": false })
+            };
+            let answer = answer.to_string();
+            let mut stream = stream;
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            )
+            .unwrap();
+        }
+    });
+    url
+}
+
+/// After `bangfu sync`, the visits the server flagged as not counting (clock_ahead,
+/// dated_after_signing) are counted with what to do, only when there are some; an
+/// amendment settles one.
+#[test]
+fn sync_says_how_many_visits_do_not_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let server = flagging_server();
+    let call = |household: &str, problem: &str| {
+        let v = json(&bangfu(
+            &data,
+            &[
+                "--json",
+                "visit",
+                "new",
+                "--household",
+                household,
+                "--kind",
+                "phone",
+                "--at",
+                "2026-03-10 09:30",
+                "--problem",
+                problem,
+            ],
+        ));
+        v["record"]["record"]["id"].as_str().unwrap().to_string()
+    };
+    let sync = || {
+        let out = bangfu(&data, &["sync", "--attempts", "1", "--server", &server]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+
+    call("1", "flag:entered_late");
+    let text = sync();
+    assert!(text.contains("同步完成：已同步 1"), "{text}");
+    assert!(!text.contains("不计入"), "a late entry counts:\n{text}");
+
+    let early = call("2", "flag:clock_ahead");
+    call("3", "flag:dated_after_signing,entered_late");
+    let text = sync();
+    assert!(
+        text.contains("⚠ 2 条走访不计入考勤（时间异常），请查看并更正"),
+        "{text}"
+    );
+    let report = json(&bangfu(
+        &data,
+        &["--json", "sync", "--attempts", "1", "--server", &server],
+    ));
+    assert_eq!(report["not_counted"], 2, "{report}");
+
+    // Corrected: the amendment settles the original's flag.
+    json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &early,
+            "--problem",
+            "已核实",
+            "--reason",
+            "校准时钟",
+        ],
+    ));
+    let text = sync();
+    assert!(
+        text.contains("⚠ 1 条走访不计入考勤（时间异常），请查看并更正"),
+        "{text}"
+    );
+}

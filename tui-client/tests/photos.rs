@@ -138,3 +138,37 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A signature scanned as a PNG with a see-through background keeps a white ground in
+/// the stored JPEG (a JPEG has no transparency: dropping it made the whole mark black).
+#[test]
+fn a_transparent_png_is_stored_on_white() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signature.png");
+    // Transparent (and black underneath) except a dark stroke across the middle.
+    let img = image::RgbaImage::from_fn(200, 100, |_, y| {
+        if (45..55).contains(&y) {
+            image::Rgba([20, 20, 20, 255])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    img.save(&path).unwrap();
+    rt.block_on(async {
+        let c = login(&dir.path().join("data"), Limits::default()).await;
+        let p = c.attach_photo(&path).await.unwrap();
+        let bytes = std::fs::read(c.photos().path_of(&p.sha256)).unwrap();
+        let stored = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        let ground = stored.get_pixel(10, 10).0;
+        let stroke = stored.get_pixel(100, 50).0;
+        assert!(
+            ground.iter().all(|&v| v > 240),
+            "the ground is white: {ground:?}"
+        );
+        assert!(
+            stroke.iter().all(|&v| v < 60),
+            "the stroke stays dark: {stroke:?}"
+        );
+    });
+}

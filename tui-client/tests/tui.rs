@@ -613,6 +613,42 @@ fn a_running_sync_shows_a_progress_bar_with_records_and_bytes() {
     assert!(text.contains("同步完成：已同步 10"), "{text}");
 }
 
+/// The sync result says how many visits the server flagged as not counting, first (the
+/// status line is one row) and as a warning; nothing when there are none.
+#[test]
+fn the_sync_result_counts_the_visits_that_do_not_count() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport {
+        synced: 3,
+        not_counted: 2,
+        ..SyncReport::default()
+    })));
+    let status = app.status.clone().unwrap();
+    assert!(status.error, "{status:?}");
+    assert!(
+        status
+            .text
+            .starts_with("⚠ 2 条走访不计入考勤（时间异常），请查看并更正 · 同步完成：已同步 3"),
+        "{status:?}"
+    );
+    let text = draw(app);
+    assert!(
+        text.contains("⚠ 2 条走访不计入考勤（时间异常），请查看并更正"),
+        "{text}"
+    );
+
+    app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport {
+        synced: 3,
+        ..SyncReport::default()
+    })));
+    let status = app.status.clone().unwrap();
+    assert!(
+        !status.error && !status.text.contains("不计入"),
+        "{status:?}"
+    );
+}
+
 #[test]
 fn each_visit_shows_its_sync_state_and_a_rejection_shows_the_reason() {
     let mut fx = fixture(Lang::Zh);

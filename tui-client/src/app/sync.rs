@@ -113,11 +113,18 @@ impl App {
                 }
                 match result {
                     Ok(report) => {
-                        let text = self.lang.sync_summary(&report);
+                        let mut text = self.lang.sync_summary(&report);
+                        // Visits that do not count come first: the status line is one
+                        // row, and this is what the helper has to act on.
+                        let not_counted = self.lang.sync_not_counted(report.not_counted);
+                        if let Some(warning) = &not_counted {
+                            text = format!("⚠ {warning} · {text}");
+                        }
                         if report.rejected.is_empty()
                             && report.conflicts.is_empty()
                             && report.problems.is_empty()
                             && report.sheets_rejected.is_empty()
+                            && not_counted.is_none()
                         {
                             self.info(text);
                         } else {

@@ -205,6 +205,11 @@ pub struct SyncReport {
     pub problems: Vec<String>,
     /// Every record on the device by sync state, after the run.
     pub counts: SyncCounts,
+    /// Visits on the device, after the run, that the server flagged as not counting for
+    /// attendance (`clock_ahead`, `dated_after_signing`; [`crate::flags::Flag::stops_counting`])
+    /// and that no amendment has settled yet; voided visits aside. The helper has to
+    /// check and amend them.
+    pub not_counted: u64,
     /// Attendance sheets fetched (a second helper).
     pub sheets_pulled: u64,
     /// Signed sheet submissions the server accepted in this run, as (quarter, version).
@@ -482,6 +487,12 @@ pub async fn run(
     }
 
     report.counts = store.sync_counts().await?;
+    report.not_counted = store
+        .visits(None, u64::MAX)
+        .await?
+        .iter()
+        .filter(|v| !v.voided && v.flags.iter().any(crate::flags::Flag::stops_counting))
+        .count() as u64;
     rep.update(|p| p.phase = SyncPhase::Done);
     Ok(report)
 }
