@@ -14,6 +14,9 @@ use serde_json::json;
 /// 黄志强, first helper of 田晓东 in the fixture ledger: the helper the tests sign in as.
 pub const HELPER: &str = "15907579383";
 
+/// 孔玉梅, second helper of the fixture's households 1–5 (first helper of none).
+pub const SECOND_HELPER: &str = "18893287921";
+
 /// Adds the county office account, signs it in and imports the fixture ledger (town
 /// 东城镇) as it; returns the office's token.
 pub async fn fixture_ledger(t: &TestDb, w: &World) -> String {
@@ -120,6 +123,17 @@ impl Field {
             household,
             other_town,
         }
+    }
+
+    /// [`SECOND_HELPER`] signed in with their own registered device: their token and
+    /// device.
+    pub async fn second_helper(&self, t: &TestDb) -> (String, Device) {
+        enroll_directly(t, &self.w, SECOND_HELPER).await;
+        let token = self.w.login(SECOND_HELPER).await;
+        let (_, me) = self.w.get(Some(&token), "/me").await;
+        let id = me["helper"]["id"].as_i64().expect("helper id");
+        let device = Device::register(&self.w.http, &self.w.server.base, &token, id).await;
+        (token, device)
     }
 
     /// The second town of a [`Field::two_towns`].

@@ -15,15 +15,9 @@ use bangfu_tests::TestDb;
 use bangfu_tests::field::Device;
 use bangfu_tests::scenario::Field;
 
-/// 孔玉梅, second helper of the fixture's households 1–5 (first helper of none).
-const SECOND: &str = "18893287921";
-
 /// The second helper signed in with their own device, and their households.
 async fn second_helper(t: &TestDb, f: &Field) -> (String, Device, Vec<i64>) {
-    bangfu_tests::enroll_directly(t, &f.w, SECOND).await;
-    let token = f.w.login(SECOND).await;
-    let (_, me) = f.w.get(Some(&token), "/me").await;
-    let id = me["helper"]["id"].as_i64().unwrap();
+    let (token, device) = f.second_helper(t).await;
     let (_, mine) = f.w.get(Some(&token), "/households").await;
     let households = mine["items"]
         .as_array()
@@ -31,7 +25,6 @@ async fn second_helper(t: &TestDb, f: &Field) -> (String, Device, Vec<i64>) {
         .iter()
         .map(|h| h["id"].as_i64().unwrap())
         .collect();
-    let device = Device::register(&f.w.http, &f.w.server.base, &token, id).await;
     (token, device, households)
 }
 

@@ -19,22 +19,9 @@ use bangfu_shared::VisitKind;
 use bangfu_shared::sync::AckStatus;
 use bangfu_shared::visit::{RecordType, SignedRecord, VisitBody};
 use bangfu_tests::TestDb;
-use bangfu_tests::field::{Device, jpeg, png, upload};
+use bangfu_tests::field::{jpeg, png, upload};
 use bangfu_tests::scenario::Field;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-
-/// 孔玉梅, second helper of the fixture's first household (first helper 黄志强).
-const SECOND: &str = "18893287921";
-
-/// The second helper signed in with their own device.
-async fn second_helper(t: &TestDb, f: &Field) -> (String, Device) {
-    bangfu_tests::enroll_directly(t, &f.w, SECOND).await;
-    let token = f.w.login(SECOND).await;
-    let (_, me) = f.w.get(Some(&token), "/me").await;
-    let id = me["helper"]["id"].as_i64().unwrap();
-    let device = Device::register(&f.w.http, &f.w.server.base, &token, id).await;
-    (token, device)
-}
 
 async fn push_as(f: &Field, token: &str, records: &[SignedRecord]) -> Vec<(AckStatus, String)> {
     let (status, body) =
@@ -69,7 +56,7 @@ db_test!(
 );
 async fn foreign_targets(t: &TestDb) {
     let mut f = Field::new(t).await;
-    let (second, mut s) = second_helper(t, &f).await;
+    let (second, mut s) = f.second_helper(t).await;
     let h = f.household;
 
     // The first helper's call is stored; the second helper tries to withdraw and move it.

@@ -92,7 +92,18 @@ pub async fn detail(
     caller: &Caller,
     id: i64,
 ) -> ApiResult<HouseholdDetail> {
-    let row = household::Entity::find()
+    let row = in_scope(db, caller, id).await?;
+    let mut details = details(db, vec![row]).await?;
+    details.pop().ok_or(ApiError::NotFound("household"))
+}
+
+/// The household `id` if the caller's scope holds it; out of scope is not found.
+async fn in_scope(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    id: i64,
+) -> ApiResult<household::Model> {
+    household::Entity::find()
         .filter(
             Condition::all()
                 .add(household::Column::Id.eq(id))
@@ -100,9 +111,19 @@ pub async fn detail(
         )
         .one(db)
         .await?
-        .ok_or(ApiError::NotFound("household"))?;
-    let mut details = details(db, vec![row]).await?;
-    details.pop().ok_or(ApiError::NotFound("household"))
+        .ok_or(ApiError::NotFound("household"))
+}
+
+/// An office's reason for an exit or a rejoin, trimmed: 1 to [`MAX_EXIT_REASON`]
+/// characters, else a 400 saying what it should give (`why`).
+fn checked_reason<'a>(reason: &'a str, why: &str) -> ApiResult<&'a str> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_EXIT_REASON {
+        return Err(ApiError::BadRequest(format!(
+            "reason: give why the household {why} (1 to {MAX_EXIT_REASON} characters)"
+        )));
+    }
+    Ok(reason)
 }
 
 /// Longest reason an office may give for a household's exit, in characters.
@@ -119,12 +140,7 @@ pub async fn exit(
     exit: &HouseholdExit,
 ) -> ApiResult<HouseholdDetail> {
     caller.require_office("take a household out of pairing")?;
-    let reason = exit.reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_EXIT_REASON {
-        return Err(ApiError::BadRequest(format!(
-            "reason: give why the household leaves pairing (1 to {MAX_EXIT_REASON} characters)"
-        )));
-    }
+    let reason = checked_reason(&exit.reason, "leaves pairing")?;
     let today = super::today();
     let earliest = bangfu_shared::report::Quarter::of(today).start();
     let latest = today + chrono::Duration::days(366);
@@ -135,14 +151,7 @@ pub async fn exit(
              already be reported, so an exit takes effect in the current quarter or later"
         )));
     }
-    let in_scope = Condition::all()
-        .add(household::Column::Id.eq(id))
-        .add(caller.scope().households());
-    let row = household::Entity::find()
-        .filter(in_scope)
-        .one(db)
-        .await?
-        .ok_or(ApiError::NotFound("household"))?;
+    let row = in_scope(db, caller, id).await?;
     let (_gate, txn) = crate::db::begin_write(db).await?;
     let ended = end_pairings(&txn, id, from, reason).await?;
     if ended == 0 && row.status == HouseholdStatus::Exited.code() {
@@ -176,12 +185,7 @@ pub async fn exit(
     )
     .await?;
     txn.commit().await?;
-    let row = household::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(ApiError::NotFound("household"))?;
-    let mut details = details(db, vec![row]).await?;
-    details.pop().ok_or(ApiError::NotFound("household"))
+    detail(db, caller, id).await
 }
 
 /// Brings a household that left pairing back (返贫): its status becomes 返贫 and a
@@ -195,20 +199,8 @@ pub async fn rejoin(
     rejoin: &HouseholdRejoin,
 ) -> ApiResult<HouseholdDetail> {
     caller.require_office("bring a household back into pairing")?;
-    let reason = rejoin.reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_EXIT_REASON {
-        return Err(ApiError::BadRequest(format!(
-            "reason: give why the household returns (1 to {MAX_EXIT_REASON} characters)"
-        )));
-    }
-    let in_scope = Condition::all()
-        .add(household::Column::Id.eq(id))
-        .add(caller.scope().households());
-    let row = household::Entity::find()
-        .filter(in_scope)
-        .one(db)
-        .await?
-        .ok_or(ApiError::NotFound("household"))?;
+    let reason = checked_reason(&rejoin.reason, "returns")?;
+    let row = in_scope(db, caller, id).await?;
     if row.status != HouseholdStatus::Exited.code() {
         return Err(ApiError::Conflict(
             "the household has not left pairing".into(),

@@ -332,7 +332,8 @@ async fn push_once(
             None => fresh.push(c),
         }
     }
-    let mut fresh = refuse_foreign_targets(req, fresh, &reads.targets, &mut acks, &mut rejected);
+    let mut fresh =
+        refuse_foreign_targets(req, fresh, &mut reads.targets, &mut acks, &mut rejected);
     let backend = txn.get_database_backend();
     let mut writes = audit::statements(backend, caller, rejected);
     let mut settle = None;
@@ -433,23 +434,29 @@ fn as_targets(req: &PushRequest, fresh: &[Candidate]) -> HashMap<String, Target>
 /// Refuses the voids and amendments among `fresh` whose target, stored or in the same
 /// batch, is not theirs to change ([`target_problem`]). A target that has not arrived
 /// yet is judged by the visit facts when it does (`facts`: only its author's voids and
-/// amendments act on it), so records may still arrive in any order.
+/// amendments act on it), so records may still arrive in any order. `targets` (the
+/// stored ones) gains the batch's own records when any record names a target, for the
+/// date check of amendments ([`dating_flags`]).
 fn refuse_foreign_targets(
     req: &PushRequest,
     fresh: Vec<Candidate>,
-    stored: &HashMap<String, Target>,
+    targets: &mut HashMap<String, Target>,
     acks: &mut [Option<Ack>],
     rejected: &mut Vec<audit::Entry>,
 ) -> Vec<Candidate> {
-    let in_batch = as_targets(req, &fresh);
+    let names_one = |c: &Candidate| req.records[c.index].record.target_id.is_some();
+    if !fresh.iter().any(names_one) {
+        return fresh;
+    }
+    for (id, target) in as_targets(req, &fresh) {
+        targets.entry(id).or_insert(target);
+    }
     let mut kept = Vec::with_capacity(fresh.len());
     for c in fresh {
         let env = &req.records[c.index].record;
         let problem = env.target_id.and_then(|t| {
-            let t = t.to_string();
-            stored
-                .get(&t)
-                .or_else(|| in_batch.get(&t))
+            targets
+                .get(&t.to_string())
                 .and_then(|target| target_problem(env, target))
         });
         match problem {
@@ -567,7 +574,6 @@ fn plan_fresh(
     let last = reads.counter + n;
     let first_seq = reads.counter + 1;
     let now = super::now();
-    let batch_targets = as_targets(req, fresh);
     let mut batch: Neighbours = HashMap::new();
     for c in fresh.iter() {
         let e = &req.records[c.index].record;
@@ -607,14 +613,10 @@ fn plan_fresh(
             flags.push(kind.to_string());
             anomalies.push(anomaly(env, kind, detail));
         }
-        let target_at = env.target_id.and_then(|t| {
-            let t = t.to_string();
-            reads
-                .targets
-                .get(&t)
-                .or_else(|| batch_targets.get(&t))
-                .and_then(|t| t.visit_at)
-        });
+        let target_at = env
+            .target_id
+            .and_then(|t| reads.targets.get(&t.to_string()))
+            .and_then(|t| t.visit_at);
         flags.extend(
             dating_flags(env, target_at, settings)
                 .into_iter()
