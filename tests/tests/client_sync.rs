@@ -259,6 +259,60 @@ db_test!(
     cut_mid_photo
 );
 
+// A link that drops every connection after 40 KiB cannot carry one push of 30 visits
+// with long notes (~100 KB): the client halves its batches until they fit, and every
+// record still reaches the server exactly once.
+async fn weak_link_smaller_pushes(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let c = device(&w, &dir.path().join("device")).await;
+    let h = household(&c).await;
+    let note = "电话回访：询问家庭收入、医疗报销、孩子上学和危房改造进度，".repeat(40);
+    for i in 0..30 {
+        phone_call(&c, h, &format!("{i} {note}")).await;
+    }
+    let proxy = cutting_proxy(w.server.addr, 40 * 1024).await;
+    let opts = SyncOptions {
+        server: Some(format!("http://{proxy}")),
+        batch_size: 30,
+        ..quick_sync(6)
+    };
+    let answered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = answered.clone();
+    let retries = Arc::new(AtomicU64::new(0));
+    let r2 = retries.clone();
+    let report = c
+        .sync(&opts, &move |p: &SyncProgress| {
+            if p.retry.is_some() {
+                r2.fetch_add(1, Ordering::SeqCst);
+            }
+            let mut seen = seen.lock().unwrap();
+            if seen.last() != Some(&p.records_done) {
+                seen.push(p.records_done);
+            }
+        })
+        .await
+        .unwrap();
+    let steps = answered.lock().unwrap().clone();
+    eprintln!(
+        "30 records through a 40 KiB link: {} retries, records done by step {steps:?}",
+        retries.load(Ordering::SeqCst)
+    );
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.synced, 30);
+    assert!(retries.load(Ordering::SeqCst) > 0, "the link was cut");
+    assert!(
+        steps.windows(2).all(|s| s[1] - s[0] < 30),
+        "no single push carried them all: {steps:?}"
+    );
+    all_synced(&c).await;
+    server_holds_exactly(t, &w, &local_ids(&c).await, &c, &[]).await;
+}
+db_test!(
+    a_weak_link_gets_a_large_push_through_in_smaller_batches,
+    weak_link_smaller_pushes
+);
+
 // (b) The same batch pushed twice, the sync run twice, and records out of order.
 async fn twice_and_out_of_order(t: &TestDb) {
     let w = world(t).await;

@@ -87,7 +87,7 @@ enum Command {
         /// Another server URL than the one logged in to (a proxy).
         #[arg(long)]
         server: Option<String>,
-        /// Records per push (1–500).
+        /// Records per push (1–500); halved after a push fails in transit, regrown after four that get through.
         #[arg(long, default_value_t = 100)]
         batch_size: usize,
         /// Largest upload chunk, in KiB (a cut connection loses at most one).

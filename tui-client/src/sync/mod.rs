@@ -6,7 +6,9 @@
 //!
 //! One run, in order:
 //! 1. **Push** the device's records the server has not acknowledged for good (local,
-//!    uploading, awaiting photos), oldest first, in batches. Each batch is marked
+//!    uploading, awaiting photos), oldest first, in batches (halved after a failure in
+//!    transit, so a weak link that cannot carry a whole batch still moves; see
+//!    [`BatchSizer`]). Each batch is marked
 //!    `uploading` in one transaction before it is sent (and put back to `local` if the
 //!    push fails), and the acknowledgements are stored in one transaction when they
 //!    come: `synced`, `awaiting_photos` (with the files the server lacks), `rejected`
@@ -58,7 +60,8 @@ use crate::store::{Store, StoredRecord, SubmissionState, SyncCounts};
 pub struct SyncOptions {
     /// Another base URL than the one saved at login (a proxy, a test).
     pub server: Option<String>,
-    /// Records per push (at most 500, the server's limit).
+    /// Records per push (at most 500, the server's limit); a push that fails in transit
+    /// is retried with half as many (see `BatchSizer`).
     pub batch_size: usize,
     /// Largest tus `PATCH` body; a cut connection costs at most this much.
     pub chunk_bytes: usize,
@@ -304,10 +307,17 @@ pub async fn run(
     report.pushed = pending.len() as u64;
     rep.update(|p| p.records_total = pending.len() as u64);
     let mut awaiting: Vec<Uuid> = Vec::new();
-    for batch in pending.chunks(batch_size) {
-        let acks = push_batch(&api, store, batch, opts, deadline, &mut rep).await?;
-        tally(&acks, &mut report, &mut rep, |id| awaiting.push(id));
-    }
+    let mut sizer = BatchSizer::new(batch_size);
+    let push = Push {
+        api: &api,
+        store,
+        opts,
+        deadline,
+    };
+    push.all(&pending, &mut sizer, &mut rep, |acks, rep| {
+        tally(acks, &mut report, rep, |id| awaiting.push(id));
+    })
+    .await?;
 
     // 2. Upload what the awaiting records lack.
     let mut wanted: Vec<String> = Vec::new();
@@ -387,10 +397,10 @@ pub async fn run(
                 again.push(r);
             }
         }
-        for batch in again.chunks(batch_size) {
-            let acks = push_batch(&api, store, batch, opts, deadline, &mut rep).await?;
-            tally(&acks, &mut report, &mut rep, |_| {});
-        }
+        push.all(&again, &mut sizer, &mut rep, |acks, rep| {
+            tally(acks, &mut report, rep, |_| {});
+        })
+        .await?;
     }
     report.awaiting_photos = store
         .records_to_push(identity.device_id, false)
@@ -667,44 +677,159 @@ fn tally(
     rep.update(|p| p.records_done = (p.records_done + done).min(p.records_total));
 }
 
-/// Sends one batch (marked `uploading` first) and stores the answers.
-async fn push_batch(
-    api: &ApiClient,
-    store: &Store,
-    batch: &[StoredRecord],
-    opts: &SyncOptions,
-    deadline: Instant,
-    rep: &mut Reporter<'_>,
-) -> Result<Vec<Ack>> {
-    let ids: Vec<Uuid> = batch.iter().map(|r| r.signed.record.id).collect();
-    store.mark_uploading(&ids).await?;
-    let records: Vec<SignedRecord> = batch.iter().map(|r| r.signed.clone()).collect();
-    let resp = match retry::retry(
-        opts.retry,
-        deadline,
-        |e, pause| rep.retrying(e, pause),
-        || api.push(&records),
-    )
-    .await
-    {
-        Ok(resp) => resp,
-        Err(e) => {
-            store.unmark_uploading(&ids).await?;
-            return Err(session(e));
+/// How many records the next push carries. It starts at the configured size, halves
+/// after each push that fails in transit (down to one record), and doubles again
+/// (up to the configured size) after [`BatchSizer::REGROW_AFTER`] pushes in a row got
+/// through: a weak link that drops a connection, or times out, before a whole batch has
+/// crossed may still carry half of it, and a link that recovered should not be held to
+/// one record per round trip for the rest of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchSizer {
+    size: usize,
+    max: usize,
+    /// Pushes in a row that got through at the current size.
+    streak: u32,
+}
+
+impl BatchSizer {
+    const REGROW_AFTER: u32 = 4;
+
+    fn new(max: usize) -> Self {
+        let max = max.max(1);
+        BatchSizer {
+            size: max,
+            max,
+            streak: 0,
         }
-    };
-    if resp.acks.len() != ids.len() || resp.acks.iter().zip(&ids).any(|(a, id)| a.id != *id) {
-        // The connection worked; the answer is wrong. Not retried (see `crate::api`).
-        return Err(ClientError::Server {
-            status: 200,
-            code: crate::api::UNREADABLE.into(),
-            message: format!(
-                "answered {} acknowledgements for a batch of {} records",
-                resp.acks.len(),
-                ids.len()
-            ),
-        });
     }
-    store.apply_acks(&resp.acks).await?;
-    Ok(resp.acks)
+
+    /// A push of `sent` records failed in transit.
+    fn failed(&mut self, sent: usize) {
+        self.size = (sent / 2).max(1);
+        self.streak = 0;
+    }
+
+    /// A push got through.
+    fn succeeded(&mut self) {
+        self.streak += 1;
+        if self.streak >= Self::REGROW_AFTER && self.size < self.max {
+            self.size = (self.size * 2).min(self.max);
+            self.streak = 0;
+        }
+    }
+}
+
+/// What every push of one run shares.
+struct Push<'a> {
+    api: &'a ApiClient,
+    store: &'a Store,
+    opts: &'a SyncOptions,
+    deadline: Instant,
+}
+
+impl Push<'_> {
+    /// Pushes `records` in order, in batches sized by `sizer`; `answered` hears each
+    /// batch's acknowledgements once they are stored. A transient failure is retried
+    /// with backoff (with a smaller batch); the attempts start afresh after each batch
+    /// that gets through, and the run's deadline bounds them all.
+    async fn all(
+        &self,
+        records: &[StoredRecord],
+        sizer: &mut BatchSizer,
+        rep: &mut Reporter<'_>,
+        mut answered: impl FnMut(&[Ack], &mut Reporter<'_>),
+    ) -> Result<()> {
+        let mut attempts = retry::Attempts::new(self.opts.retry, self.deadline);
+        let mut at = 0;
+        while at < records.len() {
+            let batch = &records[at..records.len().min(at + sizer.size)];
+            match self.once(batch).await {
+                Ok(acks) => {
+                    answered(&acks, rep);
+                    at += batch.len();
+                    attempts.progressed();
+                    sizer.succeeded();
+                }
+                Err(e) if e.is_transient() => {
+                    let Some(pause) = attempts.failed() else {
+                        return Err(e);
+                    };
+                    sizer.failed(batch.len());
+                    rep.retrying(&e, pause);
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => return Err(session(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one batch (marked `uploading` first, put back to `local` if the push
+    /// fails) and stores the answers.
+    async fn once(&self, batch: &[StoredRecord]) -> Result<Vec<Ack>> {
+        let ids: Vec<Uuid> = batch.iter().map(|r| r.signed.record.id).collect();
+        self.store.mark_uploading(&ids).await?;
+        let records: Vec<SignedRecord> = batch.iter().map(|r| r.signed.clone()).collect();
+        let resp = match self.api.push(&records).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                self.store.unmark_uploading(&ids).await?;
+                return Err(e);
+            }
+        };
+        if resp.acks.len() != ids.len() || resp.acks.iter().zip(&ids).any(|(a, id)| a.id != *id) {
+            // The connection worked; the answer is wrong. Not retried (see `crate::api`).
+            return Err(ClientError::Server {
+                status: 200,
+                code: crate::api::UNREADABLE.into(),
+                message: format!(
+                    "answered {} acknowledgements for a batch of {} records",
+                    resp.acks.len(),
+                    ids.len()
+                ),
+            });
+        }
+        self.store.apply_acks(&resp.acks).await?;
+        Ok(resp.acks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BatchSizer;
+
+    #[test]
+    fn a_failed_push_halves_the_batch_down_to_one_record() {
+        let mut s = BatchSizer::new(100);
+        s.failed(100);
+        assert_eq!(s.size, 50);
+        s.failed(37); // the last, shorter batch of a run
+        assert_eq!(s.size, 18);
+        s.failed(1);
+        assert_eq!(s.size, 1, "never zero");
+        assert_eq!(BatchSizer::new(0).size, 1);
+    }
+
+    #[test]
+    fn pushes_that_get_through_grow_the_batch_back_to_its_size() {
+        let mut s = BatchSizer::new(100);
+        s.succeeded();
+        assert_eq!(s.size, 100, "never above the configured size");
+        s.failed(100);
+        s.failed(50);
+        assert_eq!(s.size, 25);
+        for _ in 0..BatchSizer::REGROW_AFTER - 1 {
+            s.succeeded();
+        }
+        assert_eq!(s.size, 25, "not before a streak");
+        s.succeeded();
+        assert_eq!(s.size, 50);
+        s.succeeded();
+        s.failed(50);
+        assert_eq!(s.size, 25, "a failure ends the streak");
+        for _ in 0..2 * BatchSizer::REGROW_AFTER {
+            s.succeeded();
+        }
+        assert_eq!(s.size, 100, "capped at the configured size");
+    }
 }
