@@ -281,6 +281,7 @@ impl VisitBody {
     /// Checks the rules every stored visit satisfies, signed or not.
     pub fn validate(&self) -> Result<(), VisitError> {
         let invalid = |m: &str| Err(VisitError::Invalid(m.to_string()));
+        check_time(&self.at, "the visit time")?;
         for d in &self.deliveries {
             if d.item.trim().is_empty() {
                 return invalid("a delivery needs an item");
@@ -401,6 +402,7 @@ impl RecordEnvelope {
             }
         }
         check_hash(&self.prev_sha256, "prev_sha256")?;
+        check_time(&self.created_at, "created_at")?;
         if self.seq == 1 && self.prev_sha256 != ZERO_HASH {
             return invalid("the first record of a device chains to the zero hash");
         }
@@ -601,6 +603,27 @@ pub fn format_yuan(fen: i64) -> String {
     format!("{sign}{}.{:02}", a / 100, a % 100)
 }
 
+/// The years a signed time may fall in, the range report quarters use. A device clock
+/// set to year 0 or 9999 (RFC 3339 allows both, and an offset can push them past the
+/// four-digit years every store and report can read back) is a mistake to refuse with
+/// the record, not a time to keep.
+pub const TIME_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// Refuses a time outside [`TIME_YEARS`], naming `what`.
+fn check_time(t: &DateTime<Utc>, what: &str) -> Result<(), VisitError> {
+    use chrono::Datelike;
+    if TIME_YEARS.contains(&t.year()) {
+        Ok(())
+    } else {
+        Err(VisitError::Invalid(format!(
+            "{what} {} is outside the years {}–{}",
+            utc_seconds::format(t),
+            TIME_YEARS.start(),
+            TIME_YEARS.end()
+        )))
+    }
+}
+
 /// Times in the canonical form: RFC 3339, UTC, whole seconds, `Z`.
 pub mod utc_seconds {
     use super::*;
@@ -649,6 +672,25 @@ mod tests {
             target_id: None,
             reason: None,
         }
+    }
+
+    #[test]
+    fn times_outside_the_report_years_are_refused() {
+        let mut e = envelope(RecordType::Visit);
+        assert_eq!(e.validate(), Ok(()));
+        let far: DateTime<Utc> = DateTime::parse_from_rfc3339("9999-12-31T23:59:59-01:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        e.created_at = far;
+        let err = e.validate().unwrap_err().to_string();
+        assert!(err.contains("created_at"), "{err}");
+        let mut e = envelope(RecordType::Visit);
+        e.visit = Some(VisitBody::new(
+            VisitKind::Phone,
+            Utc.with_ymd_and_hms(1999, 12, 31, 15, 59, 59).unwrap(),
+        ));
+        let err = e.validate().unwrap_err().to_string();
+        assert!(err.contains("visit time"), "{err}");
     }
 
     #[test]

@@ -619,3 +619,104 @@ db_test!(
     malformed_upload_checksums_are_bad_requests,
     malformed_checksums_are_refused
 );
+
+// ---- 5. Ledger writes beside a long import: no deadlock ----
+
+/// Ends a write that holds rows as a ledger import (the county's row) or a household
+/// exit (the household's row) does: draws the change number last, as they do, and
+/// commits. On PostgreSQL a write that took the counter first and now waits for the
+/// held rows would make this a deadlock, and one of the two would fail.
+async fn draw_last_and_commit(
+    (gate, txn): (bangfu_server::db::WriteGuard, bangfu_server::db::WriteTxn),
+) {
+    let backend = txn.get_database_backend();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        txn.execute_raw(bangfu_server::services::push_reads::counter_lock(backend)),
+    )
+    .await
+    .expect("the change counter is free: nobody holding it waits for the held rows")
+    .expect("no deadlock");
+    txn.commit().await.unwrap();
+    drop(gate);
+}
+
+/// A county office sets a policy while an import holds the county's row: the policy
+/// waits for the import (its insert needs the county), and only then draws its change
+/// number, so the import can draw its own and finish. Both land.
+async fn policy_beside_import(t: &TestDb) {
+    use bangfu_server::entities::jurisdiction;
+    use sea_orm::{EntityTrait, QuerySelect};
+    let f = Field::new(t).await;
+    let county_id = f.w.county_id;
+    let held = bangfu_server::db::begin_write(&t.db).await.unwrap();
+    jurisdiction::Entity::find_by_id(county_id)
+        .lock_exclusive()
+        .one(&held.1)
+        .await
+        .unwrap();
+    let (http, url, county) = (
+        f.w.http.clone(),
+        f.w.server.url("/policies"),
+        f.county.clone(),
+    );
+    let valid_from = chrono::Utc::now().date_naive() - chrono::Days::new(2);
+    let create = tokio::spawn(async move {
+        let resp = http
+            .post(url)
+            .bearer_auth(county)
+            .json(&json!({ "valid_from": valid_from, "preset": "xigang-2019" }))
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.json::<Value>().await.unwrap())
+    });
+    settle().await;
+    draw_last_and_commit(held).await;
+    let (status, body) = create.await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the policy landed after: {body}"
+    );
+}
+db_test!(
+    a_policy_set_beside_an_import_does_not_deadlock,
+    policy_beside_import
+);
+
+/// A family change accepted while a household exit holds the household's row: the
+/// decision waits for the row before it draws its change number. Both land.
+async fn decision_beside_exit(t: &TestDb) {
+    use bangfu_server::entities::household;
+    use sea_orm::{EntityTrait, QuerySelect};
+    let mut f = Field::new(t).await;
+    let mut v = VisitBody::new(bangfu_shared::VisitKind::Phone, chrono::Utc::now());
+    v.family_changes.push(FamilyChange {
+        kind: FamilyChangeKind::Birth,
+        name: "田小宝".into(),
+    });
+    let rec = f
+        .device
+        .sign(f.household, RecordType::Visit, Some(v), None, None);
+    f.push(&[rec]).await;
+    let (_, queue) = f.w.get(Some(&f.county), "/review/family-changes").await;
+    let id = queue[0]["id"].as_i64().unwrap();
+
+    let held = bangfu_server::db::begin_write(&t.db).await.unwrap();
+    household::Entity::find_by_id(f.household)
+        .lock_exclusive()
+        .one(&held.1)
+        .await
+        .unwrap();
+    let decision = decide(&f, id, true).await;
+    settle().await;
+    draw_last_and_commit(held).await;
+    let (status, body) = decision.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(members(&f).await, ["田小宝"]);
+}
+db_test!(
+    a_family_change_accepted_beside_a_household_exit_does_not_deadlock,
+    decision_beside_exit
+);

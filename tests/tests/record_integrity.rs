@@ -235,6 +235,9 @@ async fn dating(t: &TestDb) {
         signed - chrono::Duration::days(20),
         signed + chrono::Duration::days(1),
         signed - chrono::Duration::days(2),
+        // Seven whole days and most of an eighth: late (more than 7 × 24 hours).
+        signed - chrono::Duration::hours(7 * 24 + 23),
+        signed - chrono::Duration::hours(6 * 24 + 23),
     ]
     .into_iter()
     .map(|at| {
@@ -252,6 +255,8 @@ async fn dating(t: &TestDb) {
     assert_eq!(acks[0].flags, ["entered_late"]);
     assert_eq!(acks[1].flags, ["dated_after_signing"]);
     assert!(acks[2].flags.is_empty(), "{:?}", acks[2]);
+    assert_eq!(acks[3].flags, ["entered_late"], "7 days 23 hours is late");
+    assert!(acks[4].flags.is_empty(), "{:?}", acks[4]);
     let mut counted = Vec::new();
     for r in &records {
         let fact = visit_fact::Entity::find()
@@ -264,7 +269,7 @@ async fn dating(t: &TestDb) {
     }
     assert_eq!(
         counted,
-        [true, false, true],
+        [true, false, true, true, true],
         "a late entry counts; a visit dated after its signing does not"
     );
 

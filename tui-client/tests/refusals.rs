@@ -271,3 +271,42 @@ fn visit_list_shows_a_refusal_in_chinese_by_its_code() {
     assert_eq!(of(ids[0])["sync_reason"], ALTERED);
     assert_eq!(of(ids[2])["sync_reason_code"], serde_json::Value::Null);
 }
+
+/// "Not processed" is no refusal: the record goes back to local, so the next sync sends
+/// it again without `--retry-rejected`.
+#[test]
+fn a_record_the_server_did_not_process_is_sent_again() {
+    let mut fx = app_fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    app.update(Action::Right);
+    app.update(Action::Sign);
+    let id = app
+        .runtime()
+        .block_on(app.client().visits(None, 10))
+        .unwrap()[0]
+        .visit_id;
+    let ack = refused(
+        id,
+        AckStatus::Rejected,
+        "not processed",
+        Some(reason_code::NOT_PROCESSED),
+    );
+    let store = app.client().store();
+    app.runtime().block_on(store.apply_acks(&[ack])).unwrap();
+    let v = app.runtime().block_on(store.visit(id)).unwrap().unwrap();
+    assert_eq!(v.sync, bangfu_client::store::SyncState::Local);
+    let device = app
+        .runtime()
+        .block_on(app.client().identity())
+        .unwrap()
+        .device_id;
+    let again = app
+        .runtime()
+        .block_on(store.records_to_push(device, false))
+        .unwrap();
+    assert!(
+        again.iter().any(|r| r.signed.record.id == id),
+        "pushed again at the next sync"
+    );
+}

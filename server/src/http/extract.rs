@@ -209,6 +209,24 @@ pub async fn read_body(
     Ok(body)
 }
 
+/// A date from a request, refused (400, naming `field`) outside the years report
+/// quarters use ([`bangfu_shared::visit::TIME_YEARS`]). Serde takes any year chrono can
+/// hold (`+10000-01-01`), which sorts wrongly where dates are stored as text and no
+/// quarter can report.
+pub fn date_in_range(day: chrono::NaiveDate, field: &str) -> Result<chrono::NaiveDate, ApiError> {
+    use chrono::Datelike;
+    let years = bangfu_shared::visit::TIME_YEARS;
+    if years.contains(&day.year()) {
+        Ok(day)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "{field}: {day} is outside the years {}–{}",
+            years.start(),
+            years.end()
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +292,15 @@ mod tests {
         assert_eq!(m, "query parameter `page`: invalid digit found in string");
         let ok = parse_query::<Page>("q=%E4%B8%9C%E5%9F%8E&page=2").expect("parses");
         assert_eq!((ok.q.as_deref(), ok.page), (Some("东城"), Some(2)));
+    }
+
+    #[test]
+    fn request_dates_are_held_to_the_report_years() {
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert!(date_in_range(day(2026, 12, 3), "valid_from").is_ok());
+        assert!(date_in_range(day(2100, 12, 31), "valid_from").is_ok());
+        let e = date_in_range(day(10000, 1, 1), "valid_from").unwrap_err();
+        assert!(e.to_string().contains("valid_from"), "{e}");
+        assert!(date_in_range(day(1999, 12, 31), "date").is_err());
     }
 }

@@ -26,11 +26,12 @@ pub struct PolicyVersion {
 
 /// Stores a new version (never edits an old one).
 ///
-/// The version, its audit entry and the county's ledger mark are one write transaction
-/// that takes its change number first (as a push does): a failure (a busy server
-/// included) leaves nothing stored, so the client's retry does not add a second version,
-/// and the counter's row lock makes the ledger mark commit in number order, so no
-/// device's pull cursor can pass it before the new version is visible.
+/// The version, its audit entry and the county's ledger mark are one write transaction:
+/// a failure (a busy server included) leaves nothing stored, so the client's retry does
+/// not add a second version, and the counter's row lock makes the ledger mark commit in
+/// number order, so no device's pull cursor can pass it before the new version is
+/// visible. The number is drawn last, after the insert has taken its key lock on the
+/// county row (see [`super::sync::bump_ledger`] for why the order matters).
 pub async fn set(
     db: &DatabaseConnection,
     caller: &Caller,
@@ -44,7 +45,6 @@ pub async fn set(
         .map_err(|e| ApiError::Invalid(e.to_string()))?;
     let body = serde_json::to_string(policy).map_err(|e| ApiError::Internal(e.to_string()))?;
     let (_gate, txn) = crate::db::begin_write(db).await?;
-    super::sync::bump_ledger(&txn, county_id).await?;
     let row = policy::ActiveModel {
         county_id: Set(county_id),
         town_id: Set(town_id),
@@ -63,6 +63,7 @@ pub async fn set(
     )
     .await?;
     let version = to_version(row)?;
+    super::sync::bump_ledger(&txn, county_id).await?;
     txn.commit().await?;
     Ok(version)
 }

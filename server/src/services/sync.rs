@@ -57,8 +57,14 @@ pub async fn next_changes(db: &impl ConnectionTrait, n: i64) -> ApiResult<i64> {
 /// change counter, whose row lock (held until commit) then orders this transaction's
 /// commit with every push and every other mark. Drawn in one commit and written in
 /// another, a pull in between could move a device's cursor past the mark, and the
-/// device would never see the change. Short transactions draw it first; a ledger import
-/// draws it last, so that its long work does not hold up every push.
+/// device would never see the change.
+///
+/// Draw it **last**, after every other row lock the transaction takes (a household
+/// updated or locked, a county row locked by an import, the key lock a policy insert
+/// takes on its county). The counter is the one lock every push takes; a transaction
+/// holding it while waiting for a household or county row that an import holds, while
+/// the import waits for the counter, deadlocks on PostgreSQL (SQLite's single writer
+/// hides it). Drawn last it is also held briefly, so a long import never holds up pushes.
 pub async fn bump_ledger(txn: &impl ConnectionTrait, county_id: i64) -> ApiResult<()> {
     use sea_orm::sea_query::OnConflict;
     let value = next_changes(txn, 1).await?;
@@ -752,7 +758,10 @@ fn dating_flags(
     let keeps_day = env.record_type == RecordType::Amendment
         && target_at
             .is_some_and(|t| super::facts::local_date(t) == super::facts::local_date(visit.at));
-    if !keeps_day && (env.created_at - visit.at).num_days() > settings.late_entry_days {
+    // Compared as durations: whole days would let 7 days 23 hours pass as 7.
+    let late = chrono::TimeDelta::try_days(settings.late_entry_days)
+        .is_some_and(|limit| env.created_at - visit.at > limit);
+    if !keeps_day && late {
         flags.push(ENTERED_LATE);
     }
     flags
@@ -903,6 +912,17 @@ pub async fn pull(
         .helper_id
         .ok_or_else(|| ApiError::Forbidden("only a helper's device pulls records".into()))?;
     let limit = limit.clamp(1, 1000);
+    // The county's ledger mark is read before the records: numbers commit in order (the
+    // counter's row lock), so every change numbered up to the mark is visible to the
+    // records query that follows. Read after it, a record change and then a ledger
+    // change committing in between would let the cursor jump past the record.
+    let ledger = match caller.county_id {
+        Some(c) => sync_counter::Entity::find_by_id(format!("ledger:{c}"))
+            .one(db)
+            .await?
+            .map_or(0, |r| r.value),
+        None => 0,
+    };
     let rows = record::Entity::find()
         .filter(record::Column::AuthorHelperId.eq(helper_id))
         .filter(record::Column::ChangeSeq.gt(cursor))
@@ -915,8 +935,15 @@ pub async fn pull(
     let mut next = cursor;
     for r in rows.into_iter().take(limit as usize) {
         next = next.max(r.change_seq);
-        let signed: SignedRecord = serde_json::from_str(&r.body)
-            .map_err(|e| ApiError::Internal(format!("record {}: {e}", r.id)))?;
+        // One unreadable stored body must not stop every later pull of the helper's
+        // devices at this cursor: it is left out (and logged by id) and the page goes on.
+        let signed: SignedRecord = match serde_json::from_str(&r.body) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(record = %r.id, "stored record left out of pull: {e}");
+                continue;
+            }
+        };
         let missing = if r.status == AWAITING {
             missing_blobs(db, &r.id).await?
         } else {
@@ -931,13 +958,6 @@ pub async fn pull(
             review: r.review,
         });
     }
-    let ledger = match caller.county_id {
-        Some(c) => sync_counter::Entity::find_by_id(format!("ledger:{c}"))
-            .one(db)
-            .await?
-            .map_or(0, |r| r.value),
-        None => 0,
-    };
     let (households, policy) = if ledger > cursor {
         let snap = households::snapshot(db, caller).await?;
         if !more {
@@ -1116,8 +1136,8 @@ fn to_field_change(c: field_change::Model) -> Option<FieldChange> {
 /// Inside it, the change leaves `pending` by a conditional update: of two reviewers
 /// deciding at once exactly one gets through, the other gets a conflict. The household's
 /// members are read again, locked, inside the transaction, so two changes of one
-/// household accepted at once both land. An accept marks the ledger first (the counter
-/// is every such transaction's first write, see [`bump_ledger`]).
+/// household accepted at once both land. An accept marks the ledger last, after the
+/// household's row lock (see [`bump_ledger`]).
 pub async fn decide(
     db: &DatabaseConnection,
     caller: &Caller,
@@ -1144,9 +1164,6 @@ pub async fn decide(
         return Err(already_decided(&change.status));
     }
     let (_gate, txn) = crate::db::begin_write(db).await?;
-    if accept {
-        bump_ledger(&txn, h.county_id).await?;
-    }
     let status = if accept { "accepted" } else { "rejected" };
     let decided_at = super::now();
     let flipped = field_change::Entity::update_many()
@@ -1169,13 +1186,16 @@ pub async fn decide(
         return Err(already_decided(&now));
     }
     if accept {
+        let h_county = h.county_id;
         let h = household::Entity::find_by_id(h.id)
             .lock_exclusive()
             .one(&txn)
             .await?
             .ok_or(ApiError::NotFound("field change"))?;
-        let mut members: Vec<bangfu_shared::api::Member> =
-            serde_json::from_str(&h.members).unwrap_or_default();
+        // An unreadable stored list is not taken for an empty one: accepting a birth
+        // would then leave the household with the baby alone.
+        let mut members: Vec<bangfu_shared::api::Member> = serde_json::from_str(&h.members)
+            .map_err(|e| ApiError::Internal(format!("household {} members: {e}", h.id)))?;
         match change.kind.as_str() {
             "birth" | "move_in" | "marriage_in" => members.push(bangfu_shared::api::Member {
                 name: change.name.clone(),
@@ -1190,6 +1210,8 @@ pub async fn decide(
             Set(serde_json::to_string(&members).map_err(|e| ApiError::Internal(e.to_string()))?);
         active.updated_at = Set(super::now());
         active.update(&txn).await?;
+        // Last, after the household's row lock: see `bump_ledger`.
+        bump_ledger(&txn, h_county).await?;
     }
     audit::record(
         &txn,

@@ -44,9 +44,10 @@ impl UploadState {
     }
 }
 
-/// Parses tus `Upload-Metadata` (`key base64value,key2 base64value2`).
+/// Parses tus `Upload-Metadata` (`key base64value,key2 base64value2`). Keys must be
+/// unique, as tus 1.0 says: of two `sha256` values, taking either would be a guess.
 pub fn parse_metadata(header: &str) -> ApiResult<Vec<(String, String)>> {
-    header
+    let pairs: Vec<(String, String)> = header
         .split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
@@ -67,7 +68,16 @@ pub fn parse_metadata(header: &str) -> ApiResult<Vec<(String, String)>> {
             };
             Ok((key, value))
         })
-        .collect()
+        .collect::<ApiResult<_>>()?;
+    let mut keys = std::collections::HashSet::new();
+    for (key, _) in &pairs {
+        if !keys.insert(key.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "Upload-Metadata names {key} twice"
+            )));
+        }
+    }
+    Ok(pairs)
 }
 
 fn check_sha(s: &str) -> ApiResult<String> {
@@ -687,6 +697,10 @@ mod tests {
             ]
         );
         assert!(parse_metadata("sha256 !!!").is_err());
+        let twice = parse_metadata("sha256 YWJj,sha256 ZGVm")
+            .unwrap_err()
+            .to_string();
+        assert!(twice.contains("sha256 twice"), "{twice}");
         let mut h = ChunkHasher::new(Some(
             ChunkChecksum::parse("sha1 qZk+NkcGgWq6PiVxeFDCbJzQ2J0=").unwrap(),
         ));

@@ -8,7 +8,7 @@
 //! is kept until the file is complete, and the pull cursor advances in the same
 //! transaction as the records and households of its page.
 
-use bangfu_shared::sync::{Ack, AckStatus, PullResponse, ServerRecord};
+use bangfu_shared::sync::{Ack, AckStatus, PullResponse, ServerRecord, reason_code};
 use bangfu_shared::visit::utc_seconds;
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
@@ -165,7 +165,13 @@ impl Store {
     pub async fn apply_acks(&self, acks: &[Ack]) -> Result<()> {
         let txn = self.db.begin().await?;
         for ack in acks {
-            let state = state_of(ack.status);
+            // "Not processed" is no answer about the record: it goes back to `local`
+            // and is pushed again at the next sync, like one whose push failed.
+            let state = if ack.reason_code.as_deref() == Some(reason_code::NOT_PROCESSED) {
+                SyncState::Local
+            } else {
+                state_of(ack.status)
+            };
             let why = if state.is_refused() {
                 Why {
                     reason: ack.reason.as_deref(),

@@ -664,6 +664,15 @@ fn tally(
                 done += 1;
             }
             AckStatus::AwaitingPhotos => on_awaiting(ack.id),
+            AckStatus::Rejected
+                if ack.reason_code.as_deref()
+                    == Some(bangfu_shared::sync::reason_code::NOT_PROCESSED) =>
+            {
+                report.problems.push(format!(
+                    "record {} was not processed by the server; it is sent again at the next sync",
+                    ack.id
+                ));
+            }
             AckStatus::Rejected => {
                 report.rejected.push(refusal());
                 done += 1;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::Query;
+use crate::http::extract::{Query, date_in_range};
 use crate::ledger::{self, ExportFormat, ImportOptions};
 use crate::services::{Caller, enrollment, today};
 
@@ -47,8 +47,8 @@ pub async fn import(
     let opts = ImportOptions {
         dry_run: q.dry_run,
         county_id: q.county,
-        effective_from: q.effective_from.unwrap_or_else(today),
-        filed_on: q.filed_on.unwrap_or_else(today),
+        effective_from: date_in_range(q.effective_from.unwrap_or_else(today), "effective_from")?,
+        filed_on: date_in_range(q.filed_on.unwrap_or_else(today), "filed_on")?,
         reason: q.reason,
     };
     Ok(web::Json(

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{Json, Query};
+use crate::http::extract::{Json, Query, date_in_range};
 use crate::services::policy::{self, PolicyVersion};
 use crate::services::{Caller, jurisdictions, today};
 
@@ -53,7 +53,13 @@ pub async fn effective(
 ) -> ApiResult<web::Json<Policy>> {
     let county = county_of(&caller, q.county)?;
     Ok(web::Json(
-        policy::effective(&state.db, county, q.town, q.date.unwrap_or_else(today)).await?,
+        policy::effective(
+            &state.db,
+            county,
+            q.town,
+            date_in_range(q.date.unwrap_or_else(today), "date")?,
+        )
+        .await?,
     ))
 }
 
@@ -102,7 +108,7 @@ pub async fn create(
         &caller,
         county,
         body.town,
-        body.valid_from,
+        date_in_range(body.valid_from, "valid_from")?,
         &chosen,
     )
     .await?;

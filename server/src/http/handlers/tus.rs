@@ -24,12 +24,16 @@ fn require_tus(req: &HttpRequest) -> ApiResult<()> {
     }
 }
 
+/// A tus number header: decimal digits only (Rust's parser would also take `+5`).
 fn number(req: &HttpRequest, name: &str) -> ApiResult<u64> {
-    header(req.headers(), name)
+    let text = header(req.headers(), name)
         .ok_or_else(|| ApiError::BadRequest(format!("{name} is required")))?
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("{name} must be a non-negative integer")))
+        .trim();
+    let bad = || ApiError::BadRequest(format!("{name} must be a non-negative integer"));
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    text.parse().map_err(|_| bad())
 }
 
 /// `OPTIONS /files`: what this server supports.
@@ -329,4 +333,29 @@ async fn receive(
     )
     .await?;
     Ok(length)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn length(value: &str) -> ApiResult<u64> {
+        number(
+            &TestRequest::default()
+                .insert_header(("Upload-Length", value))
+                .to_http_request(),
+            "Upload-Length",
+        )
+    }
+
+    #[test]
+    fn tus_numbers_are_plain_decimal_digits() {
+        assert_eq!(length("5").ok(), Some(5));
+        assert_eq!(length(" 1024 ").ok(), Some(1024));
+        for bad in ["+5", "-5", "5.0", "0x10", "", "18446744073709551616"] {
+            let e = length(bad).expect_err(bad);
+            assert!(e.to_string().contains("Upload-Length"), "{bad}: {e}");
+        }
+    }
 }

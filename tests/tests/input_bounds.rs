@@ -1,0 +1,117 @@
+//! Times and dates a server can store and read back: a device clock set to year 0 or
+//! 9999, or a policy dated in year 10000, is refused with the field named, and nothing
+//! stored can stop a helper's devices from pulling.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
+
+use bangfu_server::db_test;
+use bangfu_shared::VisitKind;
+use bangfu_shared::sync::{AckStatus, PullResponse, PushResponse};
+use bangfu_shared::visit::{RecordType, SignedRecord, VisitBody};
+use bangfu_tests::TestDb;
+use bangfu_tests::scenario::Field;
+use chrono::Utc;
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// A record signed at a device time of year 10000 (UTC) or year 0, or describing a
+/// visit then, is refused on its own; the batch's other record is stored, and the
+/// helper's pull still works.
+async fn far_times(t: &TestDb) {
+    let mut f = Field::new(t).await;
+    let h = f.household;
+    let now = Utc::now();
+    let phone = |at| {
+        let mut v = VisitBody::new(VisitKind::Phone, at);
+        v.notes = Some("电话了解近况".into());
+        v
+    };
+    let records: Vec<SignedRecord> = vec![
+        f.device
+            .sign_at(h, RecordType::Visit, Some(phone(now)), None, None, now),
+        f.device
+            .sign_at(h, RecordType::Visit, Some(phone(now)), None, None, now),
+        f.device
+            .sign_at(h, RecordType::Visit, Some(phone(now)), None, None, now),
+    ];
+    // Sent as a device would write them: RFC 3339 with an offset, which the server
+    // reads as UTC years 10000 and −1 (formatted back, neither reads again).
+    let mut body = json!({ "records": records });
+    body["records"][0]["record"]["created_at"] = json!("9999-12-31T23:59:59-01:00");
+    body["records"][1]["record"]["visit"]["at"] = json!("0000-01-01T00:00:00+08:00");
+    let (status, answer) = f.w.post_json(Some(&f.token), "/sync/push", &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let acks = serde_json::from_value::<PushResponse>(answer).unwrap().acks;
+    let statuses: Vec<AckStatus> = acks.iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            AckStatus::Rejected,
+            AckStatus::Rejected,
+            AckStatus::Accepted
+        ],
+        "{acks:?}"
+    );
+    assert_eq!(acks[0].reason_code.as_deref(), Some("invalid_record"));
+    let reason = acks[0].reason.as_deref().unwrap();
+    assert!(reason.contains("created_at"), "{reason}");
+    let reason = acks[1].reason.as_deref().unwrap();
+    assert!(reason.contains("visit time"), "{reason}");
+    let (status, page) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let page: PullResponse = serde_json::from_value(page).unwrap();
+    let pulled: Vec<uuid::Uuid> = page.records.iter().map(|r| r.signed.record.id).collect();
+    assert_eq!(
+        pulled,
+        [records[2].record.id],
+        "only the good record is stored"
+    );
+}
+db_test!(records_timed_outside_2000_to_2100_are_refused, far_times);
+
+/// Dates in office requests outside 2000–2100 are bad requests naming the field, and
+/// nothing is stored.
+async fn far_dates(t: &TestDb) {
+    let f = Field::new(t).await;
+    let (_, before) = f.w.get(Some(&f.county), "/policies").await;
+    for valid_from in ["+10000-01-01", "1999-12-31"] {
+        let (status, body) =
+            f.w.post_json(
+                Some(&f.county),
+                "/policies",
+                &json!({ "valid_from": valid_from, "preset": "xigang-2019" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{valid_from}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("valid_from"),
+            "{body}"
+        );
+    }
+    let (_, after) = f.w.get(Some(&f.county), "/policies").await;
+    assert_eq!(before, after, "no version stored");
+    let (status, body) =
+        f.w.get(Some(&f.county), "/policies/effective?date=%2B10000-01-01")
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) =
+        f.w.post_bytes(
+            &f.county,
+            "/ledger/import?dry_run=true&effective_from=%2B10000-01-01",
+            bangfu_tests::FIXTURE.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("effective_from"),
+        "{body}"
+    );
+}
+db_test!(
+    office_dates_outside_2000_to_2100_are_bad_requests,
+    far_dates
+);
