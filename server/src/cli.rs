@@ -335,6 +335,15 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
     if let Command::Serve(args) | Command::Demo(args) = &command {
         settings.bind = args.bind.unwrap_or(settings.bind);
     }
+    if uses_data_dir(&command, &settings) {
+        // Before the database, which may create its SQLite file in there.
+        crate::storage::private_dir(&settings.data_dir).with_context(|| {
+            format!(
+                "preparing the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+    }
     let url = settings.effective_database_url();
     let db = db::connect_and_migrate(&url)
         .await
@@ -353,6 +362,17 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         Command::Report(cmd) => report_cmd(&db, cmd).await,
         Command::Household(cmd) => household_cmd(&db, cmd).await,
     }
+}
+
+/// Whether `command` keeps anything in the data directory: the server's photos, or the
+/// embedded SQLite file. A command run against PostgreSQL that stores no file (a
+/// migration, an import) does not create the directory.
+fn uses_data_dir(command: &Command, settings: &Settings) -> bool {
+    let embedded = settings
+        .database_url
+        .as_deref()
+        .is_none_or(|u| u.trim().is_empty());
+    embedded || matches!(command, Command::Serve(_) | Command::Demo(_))
 }
 
 async fn household_cmd(db: &DatabaseConnection, cmd: HouseholdCommand) -> anyhow::Result<()> {
@@ -635,7 +655,10 @@ async fn codes(
     Ok(())
 }
 
-/// Writes a file only its owner can read (it holds secrets).
+/// Writes a file only its owner can read (it holds secrets). The mode given to `open`
+/// applies only when the file is created, so an existing file (a code sheet written
+/// again, a file made by hand) is set to 0600 through the open handle, before any
+/// secret is written into it.
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
@@ -645,6 +668,12 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut f = opts
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", path.display()))?;
+    }
     f.write_all(bytes)?;
     Ok(())
 }
@@ -818,4 +847,28 @@ mod tests {
         a_household_exits_and_rejoins_from_the_command_line,
         exit_and_rejoin
     );
+
+    /// A code sheet written over an existing file that others could read ends up
+    /// readable by its owner only, not just a newly created one.
+    #[cfg(unix)]
+    #[test]
+    fn a_private_file_is_private_even_when_it_existed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("codes.csv");
+        std::fs::write(&path, "old").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("{e}"));
+        write_private(&path, b"phone,code\n").unwrap_or_else(|e| panic!("{e}"));
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{e}")),
+            b"phone,code\n"
+        );
+        let fresh = dir.path().join("new.csv");
+        write_private(&fresh, b"x").unwrap_or_else(|e| panic!("{e}"));
+        let meta = std::fs::metadata(&fresh).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
 }

@@ -62,6 +62,11 @@ pub enum ApiError {
     /// written, and the same request will do later.
     #[error("the server's database is busy; try again in a few seconds")]
     Busy,
+    /// A PDF was asked for and the server has no usable Chinese font to print it with:
+    /// the server's setup, not the client's request, is at fault, and the message says
+    /// what to install.
+    #[error("{0}")]
+    PdfFontMissing(String),
     /// The database failed (not the client's fault).
     #[error("database error")]
     Database(sea_orm::DbErr),
@@ -90,6 +95,7 @@ impl ApiError {
             ApiError::ChecksumMismatch => "checksum_mismatch",
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
             ApiError::Busy => "busy",
+            ApiError::PdfFontMissing(_) => "pdf_font_missing",
             ApiError::Database(_) | ApiError::Internal(_) => "internal",
         }
     }
@@ -131,7 +137,7 @@ impl ResponseError for ApiError {
                 StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
             }
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy | ApiError::PdfFontMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -140,6 +146,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Database(e) => tracing::error!(error = %e, "database error"),
             ApiError::Internal(e) => tracing::error!(error = %e, "internal error"),
+            ApiError::PdfFontMissing(e) => tracing::error!(error = %e, "cannot print PDF"),
             _ => {}
         }
         let mut resp = HttpResponse::build(self.status_code());

@@ -51,8 +51,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over a connected database with the local file store in the data directory.
+    /// State over a connected database with the local file store in the data directory,
+    /// which is made private to the server's user first (see [`storage::private_dir`]).
     pub fn new(db: DatabaseConnection, settings: Settings) -> ApiResult<AppState> {
+        storage::private_dir(&settings.data_dir)
+            .map_err(|e| ApiError::Internal(format!("data directory: {e}")))?;
         let store = LocalStore::new(&settings.data_dir.join("files"))
             .map_err(|e| ApiError::Internal(format!("file store: {e}")))?;
         Ok(AppState {
@@ -72,6 +75,9 @@ impl AppState {
 /// Connects to the configured database, migrates it, and starts serving on `listener`.
 /// The returned server runs when awaited (or spawned) and stops with its handle.
 pub async fn run(settings: Settings, listener: TcpListener) -> ApiResult<Server> {
+    // Before the database: the SQLite file is created inside it.
+    storage::private_dir(&settings.data_dir)
+        .map_err(|e| ApiError::Internal(format!("data directory: {e}")))?;
     let db = db::connect_and_migrate(&settings.effective_database_url()).await?;
     serve(AppState::new(db, settings)?, listener)
 }

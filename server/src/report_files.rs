@@ -380,12 +380,37 @@ pub fn to_csv(tables: &[Table]) -> ApiResult<Vec<u8>> {
     Ok(out)
 }
 
+/// The most an Excel cell holds, in UTF-16 code units (Excel's "32,767 characters");
+/// rust_xlsxwriter refuses a longer string.
+const EXCEL_CELL_MAX_UTF16: usize = 32_767;
+
+/// A cell's text as Excel can hold it: whole if it fits [`EXCEL_CELL_MAX_UTF16`], else cut
+/// there and ended with "…". Text stored before the server limited it (a sheet remark of
+/// any length, frozen in a version that can never change) must still print: one long
+/// cell must not make the whole workbook, and so that version's XLSX, fail for good.
+fn excel_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.encode_utf16().count() <= EXCEL_CELL_MAX_UTF16 {
+        return text.into();
+    }
+    let mut room = EXCEL_CELL_MAX_UTF16 - '…'.len_utf16();
+    let mut cut: String = text
+        .chars()
+        .take_while(|c| {
+            let fits = c.len_utf16() <= room;
+            room = room.saturating_sub(c.len_utf16());
+            fits
+        })
+        .collect();
+    cut.push('…');
+    cut.into()
+}
+
 fn write_table(sheet: &mut Worksheet, t: &Table) -> Result<(), XlsxError> {
     let bold = Format::new().set_bold();
     let wrap = Format::new().set_text_wrap();
-    sheet.write_string_with_format(0, 0, &t.title, &bold)?;
+    sheet.write_string_with_format(0, 0, excel_text(&t.title), &bold)?;
     for (c, h) in t.headers.iter().enumerate() {
-        sheet.write_string_with_format(1, c as u16, h, &bold)?;
+        sheet.write_string_with_format(1, c as u16, excel_text(h), &bold)?;
         let width = t
             .rows
             .iter()
@@ -397,7 +422,7 @@ fn write_table(sheet: &mut Worksheet, t: &Table) -> Result<(), XlsxError> {
     }
     for (r, row) in t.rows.iter().enumerate() {
         for (c, cell) in row.iter().enumerate() {
-            sheet.write_string_with_format(r as u32 + 2, c as u16, cell, &wrap)?;
+            sheet.write_string_with_format(r as u32 + 2, c as u16, excel_text(cell), &wrap)?;
         }
     }
     Ok(())
@@ -547,6 +572,37 @@ mod tests {
         );
         // Live data names no version to be part of.
         assert!(!sheet_tables(&sheet)[0].title.contains("本单位可见部分"));
+    }
+
+    #[test]
+    fn a_cell_over_excels_limit_is_cut_with_an_ellipsis_not_a_failed_workbook() {
+        let utf16 = |s: &str| s.encode_utf16().count();
+        assert_eq!(excel_text("备注"), "备注");
+        let exact = "a".repeat(EXCEL_CELL_MAX_UTF16);
+        assert_eq!(
+            excel_text(&exact),
+            exact.as_str(),
+            "at the limit it is whole"
+        );
+        for long in [
+            "a".repeat(EXCEL_CELL_MAX_UTF16 + 1),
+            "户".repeat(40_000),
+            // Two UTF-16 units each: the cut never splits one.
+            "😀".repeat(20_000),
+            format!("a{}", "😀".repeat(20_000)),
+        ] {
+            let cut = excel_text(&long);
+            assert!(cut.ends_with('…'));
+            assert!(utf16(&cut) <= EXCEL_CELL_MAX_UTF16, "{}", utf16(&cut));
+            assert!(utf16(&cut) >= EXCEL_CELL_MAX_UTF16 - 1, "{}", utf16(&cut));
+            assert!(long.starts_with(cut.trim_end_matches('…')));
+        }
+        let table = Table {
+            title: "t".into(),
+            headers: s(&["姓名", "备注"]),
+            rows: vec![vec!["张三".into(), "长".repeat(100_000)]],
+        };
+        assert!(to_xlsx(&[table]).is_ok());
     }
 
     #[test]

@@ -46,7 +46,12 @@ pub const FONT_CANDIDATES: [(&str, u32); 8] = [
     ("C:\\Windows\\Fonts\\msyh.ttc", 0),
 ];
 
-const NO_FONT: &str = "no CJK font installed: apt-get install fonts-wqy-microhei";
+/// What a PDF request is told when no Chinese font can be used. It is the server's setup
+/// that is missing (a 503, [`ApiError::PdfFontMissing`]), not the client's request that is
+/// wrong, so it says what the administrator installs.
+const NO_FONT: &str = "the server cannot print PDF: no Chinese (CJK) font is installed; \
+                       its administrator should run `apt-get install fonts-wqy-microhei` \
+                       (or name a font file in BANGFU_PDF_FONT)";
 
 /// The note printed under 附件3.
 const SHEET_NOTE: &str = "注：此表由第二帮扶责任人负责填写汇总，每季度末定期上报镇街扶贫办，由镇街扶贫办汇总后报市扶贫办。";
@@ -227,19 +232,29 @@ fn remember(font: LoadedFont) -> Arc<LoadedFont> {
 
 /// The font `BANGFU_PDF_FONT` names, or the first usable one of [`FONT_CANDIDATES`].
 fn find_font() -> ApiResult<Arc<LoadedFont>> {
-    if let Some(value) = std::env::var(FONT_ENV)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
-        let (path, index) = parse_env(value.trim());
+    let env = std::env::var(FONT_ENV).ok();
+    find_font_among(env.as_deref(), &FONT_CANDIDATES)
+}
+
+/// The font `env` (the value of `BANGFU_PDF_FONT`) names, or the first usable one of
+/// `candidates`. None usable is [`ApiError::PdfFontMissing`]: the cause (a path, an I/O
+/// error) is logged, not sent.
+fn find_font_among(env: Option<&str>, candidates: &[(&str, u32)]) -> ApiResult<Arc<LoadedFont>> {
+    if let Some(value) = env.map(str::trim).filter(|v| !v.is_empty()) {
+        let (path, index) = parse_env(value);
         if let Some(f) = cached(&path, index) {
             return Ok(f);
         }
-        return load(&path, index)
-            .map(remember)
-            .map_err(|e| ApiError::Invalid(format!("{FONT_ENV}: {e}")));
+        return load(&path, index).map(remember).map_err(|e| {
+            tracing::error!("{FONT_ENV}: {e}");
+            ApiError::PdfFontMissing(format!(
+                "the server cannot print PDF: the font named in {FONT_ENV} cannot be used; \
+                 its administrator should fix it or unset it and run \
+                 `apt-get install fonts-wqy-microhei`"
+            ))
+        });
     }
-    for (path, index) in FONT_CANDIDATES {
+    for &(path, index) in candidates {
         let path = PathBuf::from(path);
         if !path.is_file() {
             continue;
@@ -252,7 +267,7 @@ fn find_font() -> ApiResult<Arc<LoadedFont>> {
             Err(e) => tracing::warn!("skipping PDF font {e}"),
         }
     }
-    Err(ApiError::Invalid(NO_FONT.into()))
+    Err(ApiError::PdfFontMissing(NO_FONT.into()))
 }
 
 fn u16_at(d: &[u8], o: usize) -> Option<u16> {
@@ -985,8 +1000,10 @@ fn pdf_error(what: &str) -> ApiError {
 }
 
 fn draw(font: &LoadedFont, pages: &[Vec<Op>], title: &str) -> ApiResult<Vec<u8>> {
-    let face = Font::new(font.data.clone().into(), font.index)
-        .ok_or_else(|| ApiError::Invalid(format!("{}: unusable font", font.path.display())))?;
+    let face = Font::new(font.data.clone().into(), font.index).ok_or_else(|| {
+        tracing::error!("{}: krilla cannot use the font", font.path.display());
+        ApiError::PdfFontMissing(NO_FONT.into())
+    })?;
     let mut doc = Document::new();
     doc.set_metadata(
         Metadata::new()
@@ -1109,6 +1126,33 @@ mod tests {
         assert_eq!(m.wrap("13967929081", 10.0, 30.0).len(), 3);
         assert_eq!(m.wrap("a\n\nb", 10.0, 100.0), ["a", "", "b"]);
         assert_eq!(m.wrap("", 10.0, 100.0), [""]);
+    }
+
+    #[test]
+    fn a_missing_font_is_the_servers_setup_not_the_clients_request() {
+        use actix_web::ResponseError;
+        let nowhere = [("/nonexistent/bangfu-test-font.ttc", 0)];
+        for env in [None, Some("/nonexistent/bangfu-test-font.ttf#1")] {
+            let Err(e) = find_font_among(env, &nowhere) else {
+                panic!("{env:?}: a font that is not there was found");
+            };
+            assert!(matches!(e, ApiError::PdfFontMissing(_)), "{env:?}: {e:?}");
+            assert_eq!(
+                e.status_code(),
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+            );
+            assert_eq!(e.code(), "pdf_font_missing");
+            let body = e.body();
+            assert!(
+                body.message.contains("fonts-wqy-microhei"),
+                "{}",
+                body.message
+            );
+            assert!(
+                !body.message.contains("/nonexistent"),
+                "the path is logged, not sent"
+            );
+        }
     }
 
     #[test]

@@ -260,3 +260,29 @@ async fn blob_by_hash(t: &TestDb) {
     assert_eq!(status, StatusCode::NOT_FOUND, "another town's record");
 }
 db_test!(a_photo_hash_alone_does_not_open_the_photo, blob_by_hash);
+
+/// "Enrollment required" tells that a phone number is a helper's, so it is throttled
+/// like a wrong password: after five such answers for one phone from one address the
+/// sixth login is refused with 429 (it used to be answered at once, without limit).
+/// Enrolling is throttled apart, so the helper can still enroll with their code.
+async fn enrollment_required_is_throttled(t: &TestDb) {
+    use bangfu_tests::scenario::{SECOND_HELPER, fixture_ledger};
+    let w = World::new(t).await;
+    fixture_ledger(t, &w).await;
+    let login = json!({ "username": SECOND_HELPER, "password": "any password" });
+    for i in 0..5 {
+        let (status, body) = w.post_json(None, "/auth/login", &login).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "attempt {i}: {body}");
+        assert_eq!(body["error"], "enrollment_required", "attempt {i}");
+    }
+    let (status, body) = w.post_json(None, "/auth/login", &login).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "too_many_attempts");
+    let enroll = json!({ "username": SECOND_HELPER, "code": "ZZZZZ-ZZZZZ", "new_password": "a good password" });
+    let (status, body) = w.post_json(None, "/auth/enroll", &enroll).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+}
+db_test!(
+    enrollment_required_logins_are_throttled_like_wrong_passwords,
+    enrollment_required_is_throttled
+);

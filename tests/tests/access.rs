@@ -554,3 +554,71 @@ async fn login_lockout(t: &TestDb) {
     w.login("county").await;
 }
 db_test!(repeated_wrong_passwords_lock_an_account_out, login_lockout);
+
+/// The household search takes the query as literal text, whatever the backend: `%`, `_`
+/// and `\` are not LIKE wildcards, and ASCII case is ignored on PostgreSQL as on SQLite,
+/// so one query finds the same households on both.
+async fn name_search(t: &TestDb) {
+    use bangfu_server::entities::household;
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, Set};
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    let rows = household::Entity::find()
+        .order_by_asc(household::Column::Id)
+        .all(&t.db)
+        .await
+        .unwrap();
+    assert!(rows.len() > 4);
+    for (row, name) in rows
+        .into_iter()
+        .zip(["Zhang%San", "li_ming", r"Wang\Wu", "ABC李"])
+    {
+        let mut h = row.into_active_model();
+        h.head_name = Set(name.to_string());
+        h.update(&t.db).await.unwrap();
+    }
+    let search = |q: &'static str| {
+        let w = &w;
+        let county = county.clone();
+        async move {
+            let q: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
+            let (status, page) = w
+                .get(Some(&county), &format!("/households?per_page=500&q={q}"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let mut names: Vec<String> = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["head_name"].as_str().unwrap().to_string())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    for (q, expected) in [
+        ("%", vec!["Zhang%San"]),
+        ("_", vec!["li_ming"]),
+        (r"\", vec![r"Wang\Wu"]),
+        ("g%s", vec!["Zhang%San"]),
+        ("I_M", vec!["li_ming"]),
+        ("zhang", vec!["Zhang%San"]),
+        ("ZHANG%SAN", vec!["Zhang%San"]),
+        (r"g\w", vec![r"Wang\Wu"]),
+        ("abc", vec!["ABC李"]),
+        ("c李", vec!["ABC李"]),
+        ("%%", vec![]),
+        ("l_m", vec![]),
+    ] {
+        let expected: Vec<String> = expected.into_iter().map(String::from).collect();
+        assert_eq!(search(q).await, expected, "q={q}");
+    }
+    // Chinese names as before.
+    assert_eq!(search("戴立新").await, vec!["戴立新", "戴立新"]);
+}
+db_test!(
+    a_name_search_is_literal_and_case_blind_on_every_backend,
+    name_search
+);

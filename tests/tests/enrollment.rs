@@ -104,3 +104,105 @@ db_test!(
     enrollment_codes_are_stored_slow_and_salted,
     codes_are_stored_slow_and_salted
 );
+
+/// A town office gets codes only for helpers all of whose households are its own: one
+/// who also serves another town keeps the code the county office printed, which opens
+/// households no town office can see.
+async fn town_codes_stay_in_town(t: &TestDb) {
+    use bangfu_server::demo::town_ledger;
+    use bangfu_server::entities::jurisdiction;
+    use bangfu_server::ledger::{ExportFormat, export::write};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let (w, county) = imported(t).await;
+    let rows = town_ledger(1, 5, 9);
+    // 黄志强 (东城镇's first helper of 田晓东) also becomes a second helper in 西港镇.
+    let mut shared = rows.clone();
+    for row in &mut shared[..5] {
+        row.second.name = "黄志强".into();
+        row.second.unit_position = "市住建局 主任科员".into();
+        row.second.phone = "15907579383".into();
+    }
+    w.import_ok(&county, "", write(&shared, ExportFormat::Csv).unwrap())
+        .await;
+    let town_of = |name: String| async move {
+        jurisdiction::Entity::find()
+            .filter(jurisdiction::Column::Name.eq(name))
+            .one(&t.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    let xigang = town_of(rows[0].town.clone()).await;
+    let dongcheng = town_of("东城镇".to_string()).await;
+    let (status, from_county) = w
+        .post_json(
+            Some(&county),
+            &format!("/enrollment/codes?format=json&town={dongcheng}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{from_county}");
+    let code_of = |codes: &serde_json::Value, phone: &str| {
+        codes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["phone"] == phone)
+            .map(|c| c["code"].as_str().unwrap().to_string())
+    };
+    let printed = code_of(&from_county, "15907579383").unwrap(); // the county office may
+
+    for (name, town, own) in [
+        ("xigang", xigang, rows[0].first.phone.as_str()),
+        ("dongcheng", dongcheng, "18893287921"),
+    ] {
+        office(t, &w, name, Role::TownOffice, town).await;
+        let token = w.login(name).await;
+        let (status, codes) = w
+            .post_json(Some(&token), "/enrollment/codes?format=json", &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{codes}");
+        assert!(code_of(&codes, own).is_some(), "{name}: {codes}");
+        assert_eq!(code_of(&codes, "15907579383"), None, "{name}: {codes}");
+        // The CSV sheet leaves them out too.
+        let resp = w
+            .http
+            .post(w.server.url("/enrollment/codes"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let csv = resp.text().await.unwrap();
+        assert!(!csv.contains("15907579383"), "{csv}");
+    }
+    // The code the county office printed was not cancelled.
+    assert_eq!(enroll(&w, "15907579383", &printed).await, StatusCode::OK);
+}
+db_test!(
+    a_town_office_gets_no_codes_for_helpers_shared_with_another_town,
+    town_codes_stay_in_town
+);
+
+/// The printed sheet does not run a helper's name as a formula.
+async fn code_sheet_is_inert(t: &TestDb) {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let token = w.login("county").await;
+    let file = FIXTURE.replacen("黄志强", "=1+2", 1);
+    w.import_ok(&token, "", file.into_bytes()).await;
+    let resp = w
+        .http
+        .post(w.server.url("/enrollment/codes"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csv = resp.text().await.unwrap();
+    assert!(csv.contains("\r\n'=1+2,15907579383,"), "{csv}");
+}
+db_test!(
+    the_code_sheet_csv_does_not_run_formulas,
+    code_sheet_is_inert
+);

@@ -19,6 +19,20 @@ async fn county_token(t: &TestDb, w: &World) -> String {
     w.login("county").await
 }
 
+/// The id of a town by name.
+async fn town_id(t: &TestDb, name: &str) -> i64 {
+    use bangfu_server::entities::jurisdiction;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    jurisdiction::Entity::find()
+        .filter(jurisdiction::Column::Name.eq(name))
+        .filter(jurisdiction::Column::Level.eq("town"))
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
 async fn counts(t: &TestDb) -> (u64, u64, u64, u64) {
     use bangfu_server::entities::{account, helper, household, pairing};
     (
@@ -372,6 +386,15 @@ async fn helpers_by_phone(t: &TestDb) {
     let other = bangfu_tests::county(t, "另一县").await;
     office(t, &w, "other", Role::CountyOffice, other).await;
     let other_token = w.login("other").await;
+    office(
+        t,
+        &w,
+        "dongcheng",
+        Role::TownOffice,
+        town_id(t, "东城镇").await,
+    )
+    .await;
+    let town_token = w.login("dongcheng").await;
     let before = counts(t).await;
     let file = "序号,贫困户姓名,家庭地址(镇街、村),致贫原因,帮扶措施,联系方式,第一帮扶责任人姓名,工作单位及职务,联系方式,第二帮扶责任人姓名,工作单位及职务,联系方式\r\n\
                 1,高长青,西港镇前进村,因病,医疗救助,13312345678,王芳,县农业局 科员,15907579383,邓振华,村委会主任,18600000001\r\n";
@@ -384,12 +407,15 @@ async fn helpers_by_phone(t: &TestDb) {
     assert_eq!(details[0]["row"], 2);
     assert_eq!(details[0]["column"], "第一帮扶责任人姓名");
     assert!(
-        details[0]["reason"].as_str().unwrap().contains("其他县"),
+        details[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("已在别处登记"),
         "{body}"
     );
     assert!(
-        !body.to_string().contains("黄志强"),
-        "no other county's names: {body}"
+        !body.to_string().contains("黄志强") && !body.to_string().contains("其他县"),
+        "neither another county's names nor that it is another county's: {body}"
     );
 
     // In the same county, another name on a stored phone is refused, not a rename.
@@ -406,6 +432,22 @@ async fn helpers_by_phone(t: &TestDb) {
             .contains("已登记为「黄志强」"),
         "{body}"
     );
+
+    // A town office is not told the stored name: the helper may be another town's.
+    let renamed = FIXTURE.replacen("黄志强", "黄志刚", 1);
+    let (status, body) = w
+        .post_bytes(&town_token, "/ledger/import", renamed.into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["details"][0]["row"], 2);
+    assert!(
+        body["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("县（市）扶贫办"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("黄志强"), "{body}");
 
     // The same name with a full-width space in it is the same person.
     let spaced = FIXTURE.replacen("黄志强", "黄\u{3000}志强", 1);
@@ -647,3 +689,192 @@ async fn scheduled_change_again(t: &TestDb) {
     );
     assert_eq!(counts(t).await, before);
 }
+
+/// The ledger header line.
+const HEADER: &str = "序号,贫困户姓名,家庭地址(镇街、村),致贫原因,帮扶措施,联系方式,第一帮扶责任人姓名,工作单位及职务,联系方式,第二帮扶责任人姓名,工作单位及职务,联系方式";
+
+/// A town office cannot take over another town's helper through its ledger: naming them
+/// (as first or second helper, with the right name) is refused for that row, nothing
+/// about them changes, and the county office's import may still do it.
+async fn town_office_cannot_take_over(t: &TestDb) {
+    let w = World::new(t).await;
+    let county = county_token(t, &w).await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    let rows = town_ledger(1, 5, 9);
+    w.import_ok(&county, "", write(&rows, ExportFormat::Csv).unwrap())
+        .await;
+    let xigang = town_id(t, &rows[0].town).await;
+    office(t, &w, "xigang", Role::TownOffice, xigang).await;
+    let town = w.login("xigang").await;
+    let helper_of = |phone: &'static str| async move {
+        use bangfu_server::entities::{account, helper};
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let h = helper::Entity::find()
+            .filter(helper::Column::Phone.eq(phone))
+            .one(&t.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let a = account::Entity::find()
+            .filter(account::Column::Username.eq(phone))
+            .one(&t.db)
+            .await
+            .unwrap()
+            .unwrap();
+        (h.unit_position, a.role)
+    };
+    let before = (counts(t).await, helper_of("15907579383").await);
+    assert_eq!(before.1.1, "first_helper");
+
+    // 黄志强 (东城镇's first helper of 田晓东) as second helper of a new 西港镇 household,
+    // in a new unit; and 周雪梅 as a first helper.
+    let village = format!("{}{}", rows[0].town, rows[0].village);
+    let file = format!(
+        "{HEADER}\r\n\
+         1,新农户甲,{village},因病,医疗救助,13312340001,张新,镇政府 科员,13700000001,黄志强,某局 局长,15907579383\r\n\
+         2,新农户乙,{village},因病,医疗救助,13312340002,周雪梅,市教育局 副科长,18146100330,李新,镇政府 科员,13700000002\r\n"
+    );
+    let (status, body) = w
+        .post_bytes(&town, "/ledger/import", file.clone().into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let details = body["details"].as_array().unwrap();
+    let where_: Vec<(i64, &str)> = details
+        .iter()
+        .map(|d| (d["row"].as_i64().unwrap(), d["column"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        where_,
+        vec![(2, "第二帮扶责任人姓名"), (3, "第一帮扶责任人姓名")],
+        "{body}"
+    );
+    for d in details {
+        assert!(
+            d["reason"]
+                .as_str()
+                .unwrap()
+                .contains("请由县（市）扶贫办导入此行"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        (counts(t).await, helper_of("15907579383").await),
+        before,
+        "no unit rewritten, no second-helper role, nothing imported"
+    );
+
+    // The county office may (周雪梅's row aside: she is 一帮一 already).
+    let first_row: String = file.lines().take(2).map(|l| format!("{l}\r\n")).collect();
+    let report = w.import_ok(&county, "", first_row.into_bytes()).await;
+    assert_eq!(report["households_created"], 1, "{report}");
+    assert_eq!(
+        helper_of("15907579383").await,
+        ("某局 局长".to_string(), "second_helper".to_string())
+    );
+}
+db_test!(
+    a_town_office_cannot_take_over_another_towns_helper,
+    town_office_cannot_take_over
+);
+
+/// Spreadsheets built to exhaust the server are refused by sheet with a 422, and the
+/// server goes on serving: a 2 KB file with text in A1 and XFD1048576 once made calamine
+/// allocate the whole sheet and aborted the process; a merged region written backwards
+/// (`D1:A1`) panicked.
+async fn hostile_spreadsheets(t: &TestDb) {
+    use bangfu_server::ledger::handmade_xlsx::workbook;
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    let mut cells: Vec<(String, String)> = Vec::new();
+    for (r, line) in FIXTURE.lines().enumerate() {
+        for (c, text) in line.split(',').enumerate() {
+            cells.push((
+                format!("{}{}", char::from(b'A' + c as u8), r + 1),
+                text.into(),
+            ));
+        }
+    }
+    let mut cells: Vec<(&str, &str)> = cells
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let plain = workbook("台账", &cells, &[], None);
+    cells.push(("XFD1048576", "x"));
+    let far = workbook("台账", &cells, &[], Some("A1:XFD1048576"));
+    cells.pop();
+    let backwards = workbook("台账", &cells, &["D1:A1"], None);
+
+    let (status, body) = w.post_bytes(&token, "/ledger/import", far).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["details"][0]["sheet"], "台账", "{body}");
+    assert!(
+        body["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("工作表过大"),
+        "{body}"
+    );
+    let (status, body) = w.post_bytes(&token, "/ledger/import", backwards).await;
+    match status {
+        // calamine panics on it with overflow checks (debug builds): caught and refused.
+        StatusCode::UNPROCESSABLE_ENTITY => assert!(
+            body["details"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("文件结构有误"),
+            "{body}"
+        ),
+        // Without them the region is read between its corners.
+        StatusCode::OK => assert_eq!(body["households_created"], 20, "{body}"),
+        other => panic!("{other}: {body}"),
+    }
+    let report = w.import_ok(&token, "?dry_run=true", plain).await;
+    assert_eq!(report["rows"], 20, "the server still imports: {report}");
+}
+db_test!(
+    a_hostile_spreadsheet_is_refused_and_the_server_survives,
+    hostile_spreadsheets
+);
+
+/// A cell that would run as a formula is exported with a leading `'` (CSV and XLSX),
+/// and importing the export changes nothing.
+async fn formulas_are_exported_inert(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    let evil = "=HYPERLINK(\"http://x.example\",\"点此\")";
+    let quoted = FIXTURE
+        .replacen(",因学,", &format!(",\"{}\",", evil.replace('"', "\"\"")), 1)
+        // Stored as `'-已有引号` (the import takes one quote off): exported with two.
+        .replacen(",就业帮扶、医疗救助,", ",''-已有引号,", 1);
+    w.import_ok(&token, "", quoted.into_bytes()).await;
+    let before = counts(t).await;
+    let xd = town_id(t, "东城镇").await;
+    let (status, csv) = w
+        .get_bytes(&token, &format!("/ledger/export?town={xd}&format=csv"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(csv.clone()).unwrap();
+    assert!(
+        text.contains("\"'=HYPERLINK(\"\"http://x.example\"\",\"\"点此\"\")\""),
+        "{text}"
+    );
+    assert!(text.contains(",''-已有引号,"), "{text}");
+    assert!(!text.contains(",=HYPERLINK"), "{text}");
+    let (_, xlsx) = w
+        .get_bytes(&token, &format!("/ledger/export?town={xd}&format=xlsx"))
+        .await;
+    for file in [csv.clone(), xlsx] {
+        let again = w.import_ok(&token, "", file).await;
+        assert_eq!(again["households_unchanged"], 20, "{again}");
+        assert_eq!(again["households_updated"], 0, "{again}");
+    }
+    assert_eq!(counts(t).await, before);
+    let (_, csv_again) = w
+        .get_bytes(&token, &format!("/ledger/export?town={xd}&format=csv"))
+        .await;
+    assert_eq!(csv_again, csv, "the round trip is lossless");
+}
+db_test!(
+    formulas_are_exported_inert_and_reimport_unchanged,
+    formulas_are_exported_inert
+);

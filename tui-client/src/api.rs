@@ -2,7 +2,14 @@
 //! registration once, then sync — push, pull, tus 1.0 uploads and file downloads
 //! (`docs/sync-protocol.md`).
 //!
-//! Plain HTTP is accepted: the server sits on a county intranet or on loopback. Every
+//! Plain HTTP is accepted: the server sits on a county intranet, a village LAN or on
+//! loopback. Off loopback it carries the password and the token in clear, which
+//! [`ApiClient::sends_in_clear`] tells the login screen so it can warn the helper.
+//!
+//! The bearer token goes to the server's own origin only. A tus `Location` (where the
+//! next bytes of an upload go) is followed when it is a path on the server or an
+//! absolute URL of the same scheme, host and port; one naming another host is refused
+//! ([`FOREIGN_LOCATION`]), never sent the token, and not retried. Every
 //! error the server sends is an `ErrorBody`; it reaches the helper as its message. No
 //! call retries by itself: the sync engine decides what is worth another attempt.
 //!
@@ -107,6 +114,36 @@ impl ApiClient {
     /// The server's base URL.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// Whether the password and the token cross the network in clear: a `http://` server
+    /// that is not this device (loopback). Accepted, since a village may run its server
+    /// on the LAN, but the helper should be told at login.
+    pub fn sends_in_clear(&self) -> bool {
+        if !self.base.starts_with("http://") {
+            return false;
+        }
+        let Ok(url) = reqwest::Url::parse(&self.base) else {
+            return true;
+        };
+        let Some(host) = url.host_str() else {
+            return true;
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => !ip.is_loopback(),
+            Err(_) => {
+                // The parser lower-cases names.
+                let name = host.trim_end_matches('.');
+                !(name == "localhost" || name.ends_with(".localhost"))
+            }
+        }
+    }
+
+    /// Whether this client would follow `location` (a tus upload URL) with its token:
+    /// see [`ApiClient::resolve`].
+    pub fn follows(&self, location: &str) -> bool {
+        self.resolve(location).is_ok()
     }
 
     /// Uses `token` for the calls that follow.
@@ -222,6 +259,13 @@ impl ApiClient {
                 "the upload it created came without a Location",
             )
         })?;
+        if let Err(why) = self.resolve(&location) {
+            return Err(ClientError::Server {
+                status: resp.status().as_u16(),
+                code: FOREIGN_LOCATION.into(),
+                message: why,
+            });
+        }
         let offset = header(&resp, "upload-offset")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
@@ -235,7 +279,7 @@ impl ApiClient {
     pub async fn tus_head(&self, url: &str) -> Result<u64> {
         let req = self
             .http
-            .head(self.url(url))
+            .head(self.resolve(url).map_err(ClientError::Refused)?)
             .header("Tus-Resumable", TUS_VERSION)
             .header("Cache-Control", "no-store");
         let resp = self.send_raw(req).await?;
@@ -259,7 +303,7 @@ impl ApiClient {
     ) -> Result<u64> {
         let req = self
             .http
-            .patch(self.url(url))
+            .patch(self.resolve(url).map_err(ClientError::Refused)?)
             .header("Tus-Resumable", TUS_VERSION)
             .header("Upload-Offset", offset.to_string());
         let carried = !chunk.is_empty();
@@ -344,20 +388,27 @@ impl ApiClient {
         Ok(bytes)
     }
 
-    /// The absolute URL of a `Location` the server sent: an absolute URL as it is, a
-    /// path relative to the server's origin (RFC 3986 reference resolution).
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            return path.to_string();
+    /// The absolute URL of a `Location` the server sent, resolved against the server's
+    /// URL (RFC 3986), if it lies on the server's origin: the same scheme, host and port.
+    /// Anything else (another host, `//host/…`, another port, `https` for `http`) is
+    /// refused with a sentence for the helper: the request would carry the token, and
+    /// a proxy or a tampered answer could name any host to collect it.
+    fn resolve(&self, location: &str) -> std::result::Result<reqwest::Url, String> {
+        let base = reqwest::Url::parse(&self.base)
+            .map_err(|e| format!("the server address {} is not a URL ({e})", self.base))?;
+        let url = base.join(location.trim()).map_err(|e| {
+            format!("the server gave an upload address that is not a URL ({e}): {location}")
+        })?;
+        if url.origin() != base.origin() {
+            return Err(format!(
+                "the server sent an upload to another address ({}) than the one this \
+                 device logged in to ({}); it was not followed, so the session stays with \
+                 the server (a proxy in between may be rewriting answers)",
+                url.origin().ascii_serialization(),
+                base.origin().ascii_serialization()
+            ));
         }
-        let origin = match self.base.find("://").map(|i| i + 3) {
-            Some(start) => match self.base[start..].find('/') {
-                Some(slash) => &self.base[..start + slash],
-                None => self.base.as_str(),
-            },
-            None => self.base.as_str(),
-        };
-        format!("{origin}{path}")
+        Ok(url)
     }
 
     /// Sends with the token; a non-2xx answer becomes [`ClientError::Server`].
@@ -460,6 +511,10 @@ pub const UNREADABLE: &str = "unreadable_answer";
 
 /// The code of a tus `PATCH` that succeeded without moving the upload's offset.
 pub const STALLED: &str = "upload_stalled";
+
+/// The code of a tus creation whose `Location` names another origin than the server's
+/// (see the module documentation): final, not retried, and never followed.
+pub const FOREIGN_LOCATION: &str = "foreign_upload_location";
 
 /// A 2xx answer this version cannot read: a protocol error, not the network's.
 fn unreadable(status: reqwest::StatusCode, what: &str) -> ClientError {
@@ -756,6 +811,102 @@ mod tests {
         assert_eq!(api.blob_resuming("ab", &partial).await.unwrap(), photo);
         assert!(!partial.exists());
         assert_eq!(*ranges.lock().unwrap(), ["", "5000"]);
+    }
+
+    /// A `Location` is followed on the server's own origin only: a path, or an
+    /// absolute URL of the same scheme, host and port.
+    #[test]
+    fn only_locations_on_the_servers_origin_are_followed() {
+        let api = ApiClient::new("http://10.1.2.3:8080/").unwrap();
+        for own in [
+            "/api/v1/files/1",
+            "http://10.1.2.3:8080/api/v1/files/1",
+            "HTTP://10.1.2.3:8080/api/v1/files/1",
+        ] {
+            assert_eq!(
+                api.resolve(own).unwrap().as_str(),
+                "http://10.1.2.3:8080/api/v1/files/1",
+                "{own}"
+            );
+        }
+        for foreign in [
+            "http://collector.example/api/v1/files/1",
+            "//collector.example/api/v1/files/1",
+            "http://10.1.2.3:9090/api/v1/files/1",
+            "https://10.1.2.3:8080/api/v1/files/1",
+            "http://10.1.2.3:8080@collector.example/api/v1/files/1",
+        ] {
+            assert!(!api.follows(foreign), "{foreign}");
+        }
+        let tls = ApiClient::new("https://bangfu.example").unwrap();
+        assert!(tls.follows("https://bangfu.example:443/api/v1/files/1"));
+    }
+
+    /// Neither a creation nor a HEAD or PATCH sends the token to another host.
+    #[tokio::test]
+    async fn the_token_never_goes_to_another_host() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = std::sync::Arc::new(AtomicUsize::new(0));
+        let count = hits.clone();
+        let foreign = loopback(move |_, _| {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
+        let answer: &'static str = Box::leak(
+            format!(
+                "HTTP/1.1 201 Created\r\nlocation: {foreign}/api/v1/files/1\r\n\
+                 upload-offset: 0\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            )
+            .into_boxed_str(),
+        );
+        let api = ApiClient::new(&answering(answer))
+            .unwrap()
+            .with_token("bf_secret".into());
+        let e = api
+            .tus_create("ab", 10, Vec::new(), false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, ClientError::Server { status: 201, code, .. } if code == FOREIGN_LOCATION),
+            "{e:?}"
+        );
+        assert!(!e.is_transient(), "{e}");
+        let elsewhere = format!("{foreign}/api/v1/files/1");
+        let e = api.tus_head(&elsewhere).await.unwrap_err();
+        assert!(matches!(e, ClientError::Refused(_)), "{e:?}");
+        assert!(!e.is_transient());
+        let e = api
+            .tus_patch(&elsewhere, 0, vec![1], false)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ClientError::Refused(_)), "{e:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "the other host heard nothing"
+        );
+    }
+
+    /// Plain HTTP off this device carries the password in clear: the login warns.
+    #[test]
+    fn plain_http_off_loopback_is_flagged() {
+        for clear in [
+            "http://192.168.1.10:8080",
+            "http://bangfu.lan",
+            "http://notlocalhost.example",
+        ] {
+            assert!(ApiClient::new(clear).unwrap().sends_in_clear(), "{clear}");
+        }
+        for safe in [
+            "https://bangfu.example",
+            "http://127.0.0.1:8080",
+            "http://127.8.9.1",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://[::1]:8080",
+        ] {
+            assert!(!ApiClient::new(safe).unwrap().sends_in_clear(), "{safe}");
+        }
     }
 
     /// A captive portal or a proxy answering 200 with a page is not the network (the

@@ -190,6 +190,22 @@ impl EndedHousehold {
     }
 }
 
+/// Why an amendment without a reason is refused ([`Client::complete_draft`]); the
+/// interface shows [`crate::i18n::Lang::error`]'s words for it.
+pub const AMENDMENT_REASON_MISSING: &str =
+    "an amendment needs a reason: say why the visit is corrected";
+
+/// The server's address as the helper may type it, made the base the API client
+/// expects: spaces and trailing `/` dropped, and the API root `/api/v1` the server
+/// prints at start-up taken off (the client adds it to every path).
+pub fn normalize_server(url: &str) -> String {
+    let mut base = url.trim().trim_end_matches('/');
+    while let Some(stripped) = base.strip_suffix("/api/v1") {
+        base = stripped.trim_end_matches('/');
+    }
+    base.to_string()
+}
+
 /// How far ahead of the device clock a visit time may be: clocks of two devices differ
 /// by a few minutes; a time beyond that is a typing error (or a fabrication).
 pub const FUTURE_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
@@ -236,7 +252,8 @@ impl Client {
     /// The first (and only) networked step: authenticate, make or load the device key,
     /// register it, download the households. Everything after works offline.
     pub async fn login(&self, params: &LoginParams) -> Result<LoginSummary> {
-        let api = ApiClient::new(&params.server)?;
+        // The server prints its API root (`…/api/v1`): accepted as the server's address.
+        let api = ApiClient::new(&normalize_server(&params.server))?;
         let login = match &params.enroll_code {
             Some(code) => api.enroll(&params.username, code, &params.password).await?,
             None => api.login(&params.username, &params.password).await.map_err(|e| match e {
@@ -285,6 +302,14 @@ impl Client {
     /// The saved login, or [`ClientError::NotLoggedIn`].
     pub async fn identity(&self) -> Result<Identity> {
         self.store.identity().await?.ok_or(ClientError::NotLoggedIn)
+    }
+
+    /// Whether a sync has brought this account's history from the server yet. A login
+    /// downloads the households but not the visits recorded on other devices (or before
+    /// a reinstall): until the first pull, "never visited" and "overdue" are only what
+    /// this device knows, and the interface says so. The pull cursor is 0 before it.
+    pub async fn history_pulled(&self) -> Result<bool> {
+        Ok(self.store.pull_cursor().await? > 0)
     }
 
     /// The downloaded policy, or [`ClientError::NotLoggedIn`].
@@ -423,6 +448,12 @@ impl Client {
         }
         let body = draft.to_body()?;
         let reason = Some(draft.reason.trim().to_string()).filter(|r| !r.is_empty());
+        // A correction says why, as a void does: the town office reads the reason beside
+        // the changed visit. The shared record rules do not require it (records signed
+        // before this check stay valid), so the client asks before signing.
+        if draft.amends.is_some() && reason.is_none() {
+            return Err(ClientError::Refused(AMENDMENT_REASON_MISSING.into()));
+        }
         self.record_visit(
             draft.household_id,
             body,
@@ -744,5 +775,28 @@ pub fn device_label() -> String {
         "bangfu terminal".into()
     } else {
         format!("bangfu@{host}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_server;
+
+    #[test]
+    fn the_printed_api_root_and_trailing_slashes_are_taken_off_the_server_address() {
+        for typed in [
+            "http://127.0.0.1:18080",
+            "http://127.0.0.1:18080/",
+            "http://127.0.0.1:18080/api/v1",
+            "http://127.0.0.1:18080/api/v1/",
+            " http://127.0.0.1:18080/api/v1// ",
+        ] {
+            assert_eq!(normalize_server(typed), "http://127.0.0.1:18080", "{typed}");
+        }
+        // A server behind a path prefix keeps it.
+        assert_eq!(
+            normalize_server("https://example.cn/bangfu/api/v1"),
+            "https://example.cn/bangfu"
+        );
     }
 }

@@ -156,6 +156,24 @@ pub struct Texts {
     pub pairing_ended_on: &'static str,
     /// How to reach an ended household's visits and drafts.
     pub pairing_ended_hint: &'static str,
+    /// The households help line of an account that fills in no attendance sheet.
+    pub help_list_no_sheet: &'static str,
+    /// The void dialog's title (nothing is void yet while it is open).
+    pub void_title: &'static str,
+    /// Before the reason a void needs.
+    pub void_reason: &'static str,
+    /// Asked before a draft is thrown away; then what is lost, and the keys.
+    pub discard_question: &'static str,
+    pub discard_warning: &'static str,
+    pub discard_choices: &'static str,
+    pub discard_done: &'static str,
+    pub discard_kept: &'static str,
+    /// Until the first sync: the visits recorded elsewhere are not on the device.
+    pub history_not_pulled: &'static str,
+    /// In place of "never" in a last-visit column until the first sync.
+    pub not_pulled_short: &'static str,
+    /// The file chooser in a folder with nothing to list.
+    pub chooser_empty: &'static str,
 }
 
 static ZH: Texts = Texts {
@@ -171,7 +189,7 @@ static ZH: Texts = Texts {
     not_paired: "未结对",
     never: "从未",
     no_households: "本机没有帮扶户。请先联网登录以下载。",
-    help_list: "↑↓ 选择  Enter 详情  n 新走访  h 走访记录  d 草稿  a 考勤表  s 同步  q 退出",
+    help_list: "n 新走访  s 同步  q 退出  h 走访记录  d 草稿  a 考勤表  Enter 详情  ↑↓ 选择",
     detail: "帮扶户详情",
     members: "家庭成员",
     cause: "致贫原因",
@@ -207,9 +225,9 @@ static ZH: Texts = Texts {
     hint_delivery: "物品:金额(元):节日 如 月饼:88:中秋",
     hint_family: "类型:姓名 如 出生:张小宝",
     help_form_text: "Tab/↑↓ 切换  输入文字  Ctrl+S 签名完成  Esc 保存草稿返回",
-    help_form_choice: "Tab/↑↓ 切换  空格/←→ 选择  1-5 勾选政策  Ctrl+S 签名完成  Esc 返回",
-    help_form_photos: "Tab/↑↓ 切换  Enter 添加照片  ←→ 查看  x 移除  Ctrl+S 签名完成  Esc 返回",
-    help_form_signature: "Tab/↑↓ 切换  空格 切换方式  Enter 签字/选照片  Ctrl+S 签名完成  Esc 返回",
+    help_form_choice: "Tab/↑↓ 切换  空格/←→ 选择  Ctrl+S 签名完成  Esc 返回  1-5 勾选政策",
+    help_form_photos: "Tab/↑↓ 切换  Enter 添加照片  Ctrl+S 签名完成  Esc 返回  x 移除  ←→ 查看",
+    help_form_signature: "Tab/↑↓ 切换  Enter 签字/选照片  Ctrl+S 签名完成  Esc 返回  空格 切换方式",
     draft_saved: "草稿已保存",
     record_signed: "已签名保存（仅本地，待同步）",
     stays_draft: "未签名，保留为草稿：",
@@ -217,13 +235,13 @@ static ZH: Texts = Texts {
     help_pad: "鼠标拖动书写  u 撤销  c 清除  Enter 确认  Esc 取消",
     pad_empty: "签字板为空，请农户先签字",
     chooser_title: "选择照片文件",
-    help_chooser: "↑↓ 选择  Enter 打开/选定  打字筛选或输入/路径  Backspace 上级  Esc 取消",
+    help_chooser: "Enter 打开/选定  Esc 取消  打字筛选或输入/路径  Backspace 上级  ↑↓ 选择",
     chooser_filter: "筛选：",
     chooser_go: "前往：",
     chooser_no_match: "没有名称含此文字的文件",
     chooser_not_found: "找不到文件或目录：",
     visit_history: "走访记录",
-    help_history: "↑↓ 选择  a 更正  v 作废  s 同步  Esc 返回  q 退出",
+    help_history: "a 更正  v 作废  s 同步  Esc 返回  q 退出  ↑↓ 选择",
     sync_local: "仅本地",
     sync_done: "已同步",
     sync_uploading: "上传中",
@@ -238,7 +256,7 @@ static ZH: Texts = Texts {
     void_prompt: "作废原因：",
     help_void: "输入原因  Enter 签名作废  Esc 取消",
     drafts: "草稿",
-    help_drafts: "↑↓ 选择  Enter 继续填写  x 丢弃  Esc 返回",
+    help_drafts: "Enter 继续填写  x 丢弃  Esc 返回  ↑↓ 选择",
     no_drafts: "没有草稿",
     login_title: "首次登录（需要联网）",
     server: "服务器",
@@ -271,6 +289,17 @@ static ZH: Texts = Texts {
     pairing_ended_since: "本机获知于",
     pairing_ended_on: "结对结束于",
     pairing_ended_hint: "其走访记录（h）可更正、作废，草稿（d）可在结对期内签名",
+    help_list_no_sheet: "n 新走访  s 同步  q 退出  h 走访记录  d 草稿  Enter 详情  ↑↓ 选择",
+    void_title: "作废走访",
+    void_reason: "作废原因",
+    discard_question: "丢弃这份草稿？",
+    discard_warning: "丢弃后无法恢复，其中的农户签字也一并删除。",
+    discard_choices: "y 丢弃  其他键 保留",
+    discard_done: "草稿已丢弃",
+    discard_kept: "草稿已保留",
+    history_not_pulled: "尚未同步：按 s 取回走访记录（上次走访、逾期以同步后为准）",
+    not_pulled_short: "未同步",
+    chooser_empty: "此文件夹没有照片",
 };
 
 static EN: Texts = Texts {
@@ -286,7 +315,7 @@ static EN: Texts = Texts {
     not_paired: "not paired",
     never: "never",
     no_households: "No households on this device. Log in once with network to download them.",
-    help_list: "↑↓ select  Enter detail  n new visit  h history  d drafts  a sheet  s sync  q quit",
+    help_list: "n new visit  s sync  q quit  h history  d drafts  a sheet  Enter detail  ↑↓ select",
     detail: "Household",
     members: "Members",
     cause: "Cause of poverty",
@@ -322,9 +351,9 @@ static EN: Texts = Texts {
     hint_delivery: "ITEM:YUAN:OCCASION e.g. mooncakes:88:zhongqiu",
     hint_family: "KIND:NAME e.g. birth:Zhang Xiaobao",
     help_form_text: "Tab/↑↓ move  type text  Ctrl+S sign & finish  Esc save draft & back",
-    help_form_choice: "Tab/↑↓ move  Space/←→ choose  1-5 toggle policy  Ctrl+S sign  Esc back",
-    help_form_photos: "Tab/↑↓ move  Enter add photo  ←→ browse  x remove  Ctrl+S sign  Esc back",
-    help_form_signature: "Tab/↑↓ move  Space method  Enter sign/choose photo  Ctrl+S sign  Esc back",
+    help_form_choice: "Tab/↑↓ move  Space/←→ choose  Ctrl+S sign  Esc back  1-5 toggle policy",
+    help_form_photos: "Tab/↑↓ move  Enter add photo  Ctrl+S sign  Esc back  x remove  ←→ browse",
+    help_form_signature: "Tab/↑↓ move  Enter sign/choose photo  Ctrl+S sign  Esc back  Space method",
     draft_saved: "draft saved",
     record_signed: "signed and saved (local only, awaiting sync)",
     stays_draft: "not signed, kept as a draft: ",
@@ -332,13 +361,13 @@ static EN: Texts = Texts {
     help_pad: "drag to draw  u undo  c clear  Enter accept  Esc cancel",
     pad_empty: "the pad is empty: the household must sign first",
     chooser_title: "Choose a photo file",
-    help_chooser: "↑↓ select  Enter open/choose  type: filter or /path  Backspace up  Esc cancel",
+    help_chooser: "Enter open/choose  Esc cancel  type: filter or /path  Backspace up  ↑↓ select",
     chooser_filter: "filter: ",
     chooser_go: "go to: ",
     chooser_no_match: "no file name contains this",
     chooser_not_found: "no such file or directory: ",
     visit_history: "Visit history",
-    help_history: "↑↓ select  a amend  v void  s sync  Esc back  q quit",
+    help_history: "a amend  v void  s sync  Esc back  q quit  ↑↓ select",
     sync_local: "local only",
     sync_done: "synced",
     sync_uploading: "uploading",
@@ -353,7 +382,7 @@ static EN: Texts = Texts {
     void_prompt: "Reason to void: ",
     help_void: "type the reason  Enter sign void  Esc cancel",
     drafts: "Drafts",
-    help_drafts: "↑↓ select  Enter continue  x discard  Esc back",
+    help_drafts: "Enter continue  x discard  Esc back  ↑↓ select",
     no_drafts: "no drafts",
     login_title: "First login (needs network)",
     server: "Server",
@@ -386,6 +415,17 @@ static EN: Texts = Texts {
     pairing_ended_since: "known since",
     pairing_ended_on: "ended on",
     pairing_ended_hint: "their visits (h) can be amended or voided, drafts (d) signed if dated within the pairing",
+    help_list_no_sheet: "n new visit  s sync  q quit  h history  d drafts  Enter detail  ↑↓ select",
+    void_title: "Void visit",
+    void_reason: "Reason to void",
+    discard_question: "Discard this draft?",
+    discard_warning: "It cannot be undone; the household's signature in it goes too.",
+    discard_choices: "y discard  any other key keeps it",
+    discard_done: "draft discarded",
+    discard_kept: "draft kept",
+    history_not_pulled: "not synced yet: press s to fetch the visit history (last visits and overdue are known after it)",
+    not_pulled_short: "not synced",
+    chooser_empty: "no photos in this folder",
 };
 
 impl Lang {
@@ -449,9 +489,20 @@ impl Lang {
             }
             other if self == Lang::En => other.to_string(),
             E::Store(err) => format!("本机数据库出错：{err}"),
-            E::Io { path, error } => format!("读写文件失败（{error}）：{}", path.display()),
-            E::NotAnImage { path, reason } => {
-                format!("不是可读的图片，未添加（{reason}）：{}", path.display())
+            E::Io { path, error } => {
+                let what = match error.kind() {
+                    std::io::ErrorKind::NotFound => "找不到文件".to_string(),
+                    std::io::ErrorKind::PermissionDenied => "没有读写权限".to_string(),
+                    _ => format!("读写文件失败（{}）", short_detail(&error.to_string())),
+                };
+                format!("{what}：{}", path.display())
+            }
+            // The decoder's English says nothing a helper can act on: what to choose does.
+            E::NotAnImage { path, .. } => {
+                format!(
+                    "不是可读的图片（请选 JPEG 或 PNG 照片），未添加：{}",
+                    path.display()
+                )
             }
             E::PhotoTooLarge {
                 path,
@@ -462,6 +513,11 @@ impl Lang {
                 path.display()
             ),
             E::Visit(v) => self.visit_error(v),
+            // The only reason a field can miss is a void's.
+            E::Field {
+                problem: crate::error::FieldProblem::VoidReasonMissing,
+                ..
+            } => format!("{}：作废须填写原因", t.void_reason),
             E::Field { field, problem } => {
                 let name = self.field_name(field);
                 let name = if name.is_empty() { *field } else { name };
@@ -477,9 +533,9 @@ impl Lang {
                 status,
                 code,
                 message,
-            } => format!("服务器拒绝：{message}（{code}，HTTP {status}）"),
-            E::Network(m) => format!("网络不通：{m}"),
-            E::NotLoggedIn => "本机尚未登录：请先联网登录".into(),
+            } => server_error_zh(*status, code, message),
+            E::Network(m) => network_error_zh(m),
+            E::NotLoggedIn => "本机尚未登录：请先联网登录（bangfu login，或在界面中登录）".into(),
             E::NotAHelper => "此账号不是帮扶责任人账号，不能记录走访".into(),
             E::NotFound { what, id } => {
                 let what = match *what {
@@ -490,7 +546,17 @@ impl Lang {
                 };
                 format!("本机没有此{what}：{id}")
             }
-            E::Refused(m) => format!("不允许：{m}"),
+            E::Refused(m) if m == crate::client::AMENDMENT_REASON_MISSING => {
+                format!("{}：更正须填写原因（为何更正）", t.reason)
+            }
+            E::Refused(m) if m.ends_with("was voided and cannot be amended") => {
+                "此走访已作废，不能更正".into()
+            }
+            E::Refused(m) if m.ends_with("is already void") => "此走访已作废".into(),
+            E::Refused(m) if m.contains("to another household") => {
+                "更正不能把走访改到另一户：请作废后在该户重新录入".into()
+            }
+            E::Refused(m) => format!("不允许：{}", short_detail(m)),
             E::OutsidePairing {
                 head_name,
                 day,
@@ -820,7 +886,11 @@ pub struct SheetTexts {
     pub records: &'static str,
     pub remark: &'static str,
     pub no_sheet: &'static str,
+    /// For a first helper's account: the sheet is not theirs to fill in.
+    pub no_sheet_first: &'static str,
     pub help: &'static str,
+    /// The sheet screen's help line for a first helper (nothing to edit or sign).
+    pub help_first: &'static str,
     pub help_remark: &'static str,
     pub remark_prompt: &'static str,
     pub confirm_title: &'static str,
@@ -843,7 +913,9 @@ static SHEET_ZH: SheetTexts = SheetTexts {
     records: "帮扶记录",
     remark: "备注",
     no_sheet: "没有考勤表：第二帮扶责任人联网同步（s）后可离线查看。",
-    help: "↑↓ 选择  ←→ 季度  e/Enter 备注  S 签名提交  s 同步  Esc 返回  q 退出",
+    no_sheet_first: "考勤表由第二帮扶责任人填报，本账号无需填报。",
+    help: "e/Enter 备注  S 签名提交  s 同步  Esc 返回  q 退出  ←→ 季度  ↑↓ 选择",
+    help_first: "Esc 返回  q 退出",
     help_remark: "输入备注  Enter 保存  Esc 取消",
     remark_prompt: "备注：",
     confirm_title: "签名提交",
@@ -866,7 +938,9 @@ static SHEET_EN: SheetTexts = SheetTexts {
     records: "Assistance record",
     remark: "Remark",
     no_sheet: "No attendance sheet: a second helper's sync (s) with network brings it for offline review.",
-    help: "↑↓ select  ←→ quarter  e/Enter remark  S sign & submit  s sync  Esc back  q quit",
+    no_sheet_first: "No attendance sheet for this account: the second helper fills it in; a first helper need not.",
+    help: "e/Enter remark  S sign & submit  s sync  Esc back  q quit  ←→ quarter  ↑↓ select",
+    help_first: "Esc back  q quit",
     help_remark: "type the remark  Enter save  Esc cancel",
     remark_prompt: "Remark: ",
     confirm_title: "Sign and submit",
@@ -981,6 +1055,206 @@ impl Lang {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// The headless commands' report lines (not `--json`): in the helper's language, as the
+// interface. Kept in a block of their own.
+
+impl Lang {
+    /// `bangfu login` done.
+    pub fn cli_logged_in(self, device_id: i64, key_created: bool, households: usize) -> String {
+        match (self, key_created) {
+            (Lang::Zh, true) => {
+                format!("已登录：设备 {device_id}（新建密钥），已下载 {households} 户")
+            }
+            (Lang::Zh, false) => {
+                format!("已登录：设备 {device_id}（沿用本机密钥），已下载 {households} 户")
+            }
+            (Lang::En, created) => format!(
+                "logged in: device {device_id} ({} key), {households} households downloaded",
+                if created { "new" } else { "existing" }
+            ),
+        }
+    }
+
+    /// A visit or amendment signed by `bangfu visit new|amend`.
+    pub fn cli_signed(
+        self,
+        record_type: bangfu_shared::visit::RecordType,
+        id: uuid::Uuid,
+        seq: i64,
+    ) -> String {
+        use bangfu_shared::visit::RecordType as R;
+        match self {
+            Lang::Zh => {
+                let what = match record_type {
+                    R::Visit => "走访",
+                    R::Amendment => "更正",
+                    R::Void => "作废",
+                };
+                format!("已签名{what} {id}（序号 {seq}，仅本地，待同步）")
+            }
+            Lang::En => format!("signed {} {id} (seq {seq}, local only)", record_type.code()),
+        }
+    }
+
+    /// A visit voided by `bangfu visit void`.
+    pub fn cli_voided(self, visit: uuid::Uuid, record: uuid::Uuid) -> String {
+        match self {
+            Lang::Zh => format!("已作废 {visit}（作废记录 {record}，仅本地，待同步）"),
+            Lang::En => format!("voided {visit} with record {record} (local only)"),
+        }
+    }
+
+    /// A visit kept as a draft (exit code 2), and why.
+    pub fn cli_kept_as_draft(self, id: uuid::Uuid, why: &str) -> String {
+        match self {
+            Lang::Zh => format!("未签名，保留为草稿 {id}：{why}"),
+            Lang::En => format!("kept as draft {id}: {why}"),
+        }
+    }
+
+    /// `bangfu verify`'s summary line.
+    pub fn cli_verify(self, integrity: &str, records: usize, problems: usize) -> String {
+        match self {
+            Lang::Zh => format!("数据库检查：{integrity}；记录 {records} 条；问题 {problems} 个"),
+            Lang::En => format!("integrity: {integrity}; {records} records; {problems} problems"),
+        }
+    }
+
+    /// `bangfu login` without `--password-stdin`.
+    pub fn cli_password_stdin(self) -> &'static str {
+        match self {
+            Lang::Zh => "请加 --password-stdin，并从标准输入写入密码（密码不能写在命令行上）",
+            Lang::En => "pass --password-stdin and write the password to standard input",
+        }
+    }
+
+    /// `--witness` without `--witness-signature` where a mark is needed; `changed`: an
+    /// amendment naming a witness who has not signed this visit.
+    pub fn cli_witness_mark_missing(self, changed: bool) -> String {
+        let (text, more) = match self {
+            Lang::Zh => (
+                "--witness 还须 --witness-signature 文件：见证人签字的图片（PNG 或 JPEG），见证人代农户签字",
+                "（此见证人尚未在此走访上签字）",
+            ),
+            Lang::En => (
+                "--witness needs --witness-signature FILE: an image (PNG or JPEG) of the witness's signature; the witness signs for the household",
+                " (this witness has not signed this visit yet)",
+            ),
+        };
+        if changed {
+            format!("{text}{more}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Before the list, until the first sync has brought the account's history.
+    pub fn cli_history_not_pulled(self) -> &'static str {
+        match self {
+            Lang::Zh => {
+                "⚠ 尚未同步：本机还没有服务器上的走访记录，运行 bangfu sync 取回（上次走访、逾期以同步后为准）"
+            }
+            Lang::En => {
+                "⚠ not synced yet: the visits on the server are not on this device; run bangfu sync (last visits and overdue are known after it)"
+            }
+        }
+    }
+
+    /// Where to see the visits that do not count, after `bangfu sync`'s warning.
+    pub fn cli_see_visit_list(self) -> &'static str {
+        match self {
+            Lang::Zh => "（bangfu visit list 查看）",
+            Lang::En => " (bangfu visit list)",
+        }
+    }
+
+    /// A draft ready to sign, in `bangfu drafts`.
+    pub fn cli_draft_ready(self) -> &'static str {
+        match self {
+            Lang::Zh => "可签名",
+            Lang::En => "ready",
+        }
+    }
+
+    /// The original English words of an error, on the line under the message:
+    /// for whoever the helper calls (and scripts that look for them).
+    pub fn cli_error_detail(self, original: &str) -> String {
+        match self {
+            Lang::Zh => format!("（详情：{original}）"),
+            Lang::En => format!("(detail: {original})"),
+        }
+    }
+}
+
+/// At most a few words of English detail after a Chinese message: the helper acts on
+/// the Chinese; the detail is for whoever they call.
+fn short_detail(text: &str) -> String {
+    const MAX: usize = 48;
+    let text = text.trim();
+    if text.chars().count() <= MAX {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(MAX).collect();
+    format!("{cut}…")
+}
+
+/// The server's address in a network error (`cannot reach URL: …`, as the API client
+/// words it).
+fn unreachable_host(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("cannot reach ")
+        .and_then(|rest| rest.split_once(": "))
+        .map(|(host, _)| host)
+}
+
+/// A network failure in Chinese: what happened and what to do, without the HTTP
+/// library's English.
+fn network_error_zh(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("timed out") || lower.contains("timeout") {
+        return match unreachable_host(message) {
+            Some(host) => format!("网络超时：服务器 {host} 没有及时回应，请稍后重试"),
+            None => "网络超时：服务器没有及时回应，请稍后重试".into(),
+        };
+    }
+    if lower.starts_with("download of") {
+        return "照片下载中断：下次同步会接着下载".into();
+    }
+    match unreachable_host(message) {
+        Some(host) => format!("网络不通：连不上服务器 {host}，请检查网络或服务器地址"),
+        None => "网络中断：请检查网络后重试（已完成的部分不会丢失）".into(),
+    }
+}
+
+/// A server's refusal in Chinese by its stable code; the server's English words only as
+/// a short detail, for a code without words of its own here.
+fn server_error_zh(status: u16, code: &str, message: &str) -> String {
+    match code {
+        "invalid_credentials" => "用户名或密码错误".into(),
+        "enrollment_required" => {
+            "首次登录须填写乡镇扶贫办发的激活码（--enroll-code），所填密码即成为您的密码".into()
+        }
+        "unauthenticated" => "登录已过期：请重新登录（本机数据不会丢失）".into(),
+        "too_many_attempts" => "登录失败次数过多：请过 15 分钟再试".into(),
+        "conflict" if message.contains("another account") => {
+            "本机密钥已登记给另一个账号：请用另一个 --data-dir（另一个数据目录）登录此账号".into()
+        }
+        "forbidden" => format!("此账号无权进行此操作（{}）", short_detail(message)),
+        "busy" => "服务器正忙：请稍后重试".into(),
+        "payload_too_large" => "文件太大，服务器拒收".into(),
+        crate::api::UNREADABLE => {
+            "服务器的回答无法读取（服务器版本不同，或被代理改动）：请检查服务器地址，或更新本应用"
+                .into()
+        }
+        _ if status == 404 && message.contains("route") => {
+            "服务器地址不对（找不到接口，HTTP 404）：只填 http://主机:端口".into()
+        }
+        _ if status >= 500 => format!("服务器出错（HTTP {status}）：请稍后重试"),
+        _ => format!("服务器拒绝（HTTP {status}）：{}", short_detail(message)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -997,7 +1271,7 @@ mod tests {
             field: "reason",
             problem: crate::error::FieldProblem::VoidReasonMissing,
         };
-        assert_eq!(Lang::Zh.error(&void), "更正原因：作废须填写原因");
+        assert_eq!(Lang::Zh.error(&void), "作废原因：作废须填写原因");
 
         let long = std::path::PathBuf::from(format!("/sdcard/{}/IMG_0001.txt", "DCIM/".repeat(20)));
         let e = ClientError::NotAnImage {
@@ -1009,5 +1283,72 @@ mod tests {
         assert!(e.to_string().starts_with("not a readable image"), "{e}");
         // English stays the errors' own text.
         assert_eq!(Lang::En.error(&e), e.to_string());
+    }
+
+    fn server(status: u16, code: &str, message: &str) -> ClientError {
+        ClientError::Server {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The common failures reach the helper in Chinese, without the HTTP library's or
+    /// the server's English cut off mid-word.
+    #[test]
+    fn common_failures_are_said_in_chinese() {
+        let cases = [
+            (
+                ClientError::Network(
+                    "cannot reach http://10.0.0.5:8080: error sending request for url (http://10.0.0.5:8080/api/v1/auth/login)".into(),
+                ),
+                "网络不通：连不上服务器 http://10.0.0.5:8080，请检查网络或服务器地址",
+            ),
+            (
+                ClientError::Network("cannot reach http://10.0.0.5:8080: operation timed out".into()),
+                "网络超时：服务器 http://10.0.0.5:8080 没有及时回应，请稍后重试",
+            ),
+            (
+                server(401, "invalid_credentials", "wrong username or password"),
+                "用户名或密码错误",
+            ),
+            (
+                server(409, "conflict", "this device key is registered to another account"),
+                "本机密钥已登记给另一个账号：请用另一个 --data-dir（另一个数据目录）登录此账号",
+            ),
+            (ClientError::SessionExpired, "服务器不再接受本机的登录：请重新登录（本机数据不会丢失）"),
+            (
+                server(404, "not_found", "route not found"),
+                "服务器地址不对（找不到接口，HTTP 404）：只填 http://主机:端口",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(Lang::Zh.error(&e), want, "{e}");
+        }
+        let e = ClientError::NotAnImage {
+            path: "/tmp/a.txt".into(),
+            reason: "The image format could not be determined".into(),
+        };
+        let zh = Lang::Zh.error(&e);
+        assert!(!zh.contains("format could"), "{zh}");
+        // An unknown refusal keeps a short detail of the server's words.
+        let long = "x".repeat(200);
+        let zh = Lang::Zh.error(&server(422, "something_new", &long));
+        assert!(
+            zh.starts_with("服务器拒绝（HTTP 422）：") && zh.ends_with('…'),
+            "{zh}"
+        );
+        assert!(zh.chars().count() < 80, "{zh}");
+    }
+
+    /// A void and an amendment each name their own reason.
+    #[test]
+    fn a_missing_reason_names_the_void_or_the_amendment() {
+        let amend = ClientError::Refused(crate::client::AMENDMENT_REASON_MISSING.into());
+        assert_eq!(
+            Lang::Zh.error(&amend),
+            "更正原因：更正须填写原因（为何更正）"
+        );
+        assert!(Lang::En.error(&amend).contains("amendment needs a reason"));
     }
 }

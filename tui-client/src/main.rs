@@ -1,6 +1,30 @@
 //! `bangfu`: the terminal client. With no subcommand (or `tui`) it opens the terminal
 //! interface; the other subcommands are headless, for scripts and embedded devices,
-//! and print JSON with `--json`.
+//! and print JSON with `--json`. Their report lines follow `--lang` (Chinese by
+//! default), as the interface does.
+//!
+//! Standard output is written with [`outln!`], never `println!`: a reader that stops
+//! early (`bangfu visit list | head -3`) closes the pipe, and the next line ends the
+//! command quietly (exit code 0) instead of a panic.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+/// `println!` that hands back the write's error instead of panicking; `main` takes a
+/// broken pipe for "the reader has all it wants".
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `eprintln!` that never panics: a progress or note line on standard error is not
+/// worth failing the command for.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 mod sheet_command;
 
@@ -188,13 +212,45 @@ struct Content {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let lang = cli.lang;
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of standard output went away (`| head`): it has what it wanted.
+        Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // The message chain only: a helper has no use for a backtrace.
-            eprintln!("bangfu: {e:#}");
+            errln!("{}", error_text(&e, lang));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Whether writing standard output failed because its reader closed the pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// An error for the helper: a core error in `lang`'s words (Chinese reasons, times in
+/// China time), with its English text on the line below as a detail for whoever the
+/// helper calls; other errors (already in `lang`, or the system's) as their chain.
+fn error_text(e: &anyhow::Error, lang: Lang) -> String {
+    let core = e.chain().find_map(|c| c.downcast_ref::<ClientError>());
+    match core {
+        Some(ce) => {
+            let said = lang.error(ce);
+            let original = format!("{e:#}");
+            if lang == Lang::En || said == original {
+                format!("bangfu: {said}")
+            } else {
+                format!("bangfu: {said}\n  {}", lang.cli_error_detail(&original))
+            }
+        }
+        // The message chain only: a helper has no use for a backtrace.
+        None => format!("bangfu: {e:#}"),
     }
 }
 
@@ -234,7 +290,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             device_label,
         } => {
             if !password_stdin {
-                bail!("pass --password-stdin and write the password to standard input");
+                bail!("{}", lang.cli_password_stdin());
             }
             let mut password = String::new();
             std::io::stdin()
@@ -243,7 +299,8 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\n', '\r']).to_string();
             let params = LoginParams {
-                server,
+                // The address the server prints (`…/api/v1/`) works as typed; saved bare.
+                server: bangfu_client::client::normalize_server(&server),
                 username,
                 password,
                 enroll_code,
@@ -251,17 +308,15 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             };
             let s = client.login(&params).await?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     json!({"device_id": s.device_id, "key_created": s.key_created, "households": s.households})
-                );
+                )?;
             } else {
-                println!(
-                    "logged in: device {} ({} key), {} households downloaded",
-                    s.device_id,
-                    if s.key_created { "new" } else { "existing" },
-                    s.households
-                );
+                outln!(
+                    "{}",
+                    lang.cli_logged_in(s.device_id, s.key_created, s.households)
+                )?;
             }
             Ok(())
         }
@@ -272,8 +327,8 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             content,
         }) => {
             let mut body = VisitBody::new(kind, Utc::now());
-            apply(client, &mut body, content, true).await?;
-            finish(client, household, body, None, json).await
+            apply(client, &mut body, content, true, lang).await?;
+            finish(client, household, body, None, lang, json).await
         }
         Command::Visit(VisitCommand::Amend {
             id,
@@ -288,12 +343,13 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                 .visit
                 .clone()
                 .context("the visit has no content")?;
-            apply(client, &mut body, content, false).await?;
+            apply(client, &mut body, content, false, lang).await?;
             finish(
                 client,
                 original.household_id,
                 body,
                 Some((original.visit_id, reason)),
+                lang,
                 json,
             )
             .await
@@ -301,13 +357,12 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
         Command::Visit(VisitCommand::Void { id, reason }) => {
             let r = client.void_visit(id, &reason, Utc::now()).await?;
             if json {
-                println!("{}", json!({"status": "signed", "record": r}));
+                outln!("{}", json!({"status": "signed", "record": r}))?;
             } else {
-                println!(
-                    "voided {} with record {} (local only)",
-                    r.record.target_id.unwrap_or(id),
-                    r.record.id
-                );
+                outln!(
+                    "{}",
+                    lang.cli_voided(r.record.target_id.unwrap_or(id), r.record.id)
+                )?;
             }
             Ok(())
         }
@@ -321,18 +376,24 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                     .iter()
                     .map(|d| json!({"draft": d, "missing": d.missing(Utc::now()).map(|e| e.to_string())}))
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                outln!("{}", serde_json::to_string_pretty(&out)?)?;
             } else {
                 for d in drafts {
-                    println!(
-                        "{}  household {}  {}  {}",
+                    let head = client
+                        .household(d.household_id)
+                        .await
+                        .map(|h| h.summary.head_name)
+                        .unwrap_or_default();
+                    outln!(
+                        "{}  {:>6} {head}  {}  {}  {}",
                         d.id,
                         d.household_id,
-                        d.kind,
+                        lang.kind(d.kind),
+                        d.at,
                         d.missing(Utc::now())
-                            .map(|e| e.to_string())
-                            .unwrap_or_else(|| "ready".into())
-                    );
+                            .map(|e| lang.error(&e))
+                            .unwrap_or_else(|| lang.cli_draft_ready().into())
+                    )?;
                 }
             }
             Ok(())
@@ -341,16 +402,14 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
         Command::Verify => {
             let report = client.verify().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?)?;
             } else {
-                println!(
-                    "integrity: {}; {} records; {} problems",
-                    report.integrity,
-                    report.records,
-                    report.problems.len()
-                );
+                outln!(
+                    "{}",
+                    lang.cli_verify(&report.integrity, report.records, report.problems.len())
+                )?;
                 for p in &report.problems {
-                    println!("  {p}");
+                    outln!("  {p}")?;
                 }
             }
             if !report.ok() {
@@ -366,7 +425,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             attempts,
         } => {
             let options = SyncOptions {
-                server,
+                server: server.map(|s| bangfu_client::client::normalize_server(&s)),
                 batch_size,
                 chunk_bytes: chunk_kib.saturating_mul(1024),
                 retry_rejected,
@@ -400,9 +459,10 @@ async fn apply(
     body: &mut VisitBody,
     c: Content,
     fresh: bool,
+    lang: Lang,
 ) -> anyhow::Result<()> {
     // Before anything is attached: a refused command leaves no file behind.
-    let witness_mark = witness_mark(body, &c, fresh)?;
+    let witness_mark = witness_mark(body, &c, fresh, lang)?;
     if let Some(at) = &c.at {
         body.at = bangfu_shared::visit::truncate_to_seconds(parse_local_time(at)?);
     }
@@ -478,17 +538,20 @@ async fn apply(
 /// amendment keeps the mark of the same witness (by name), and an unmarked witness of a
 /// visit recorded before the rule only when it is left exactly as it was (as the TUI
 /// does); another witness signs anew.
-fn witness_mark(body: &VisitBody, c: &Content, fresh: bool) -> anyhow::Result<Option<String>> {
+fn witness_mark(
+    body: &VisitBody,
+    c: &Content,
+    fresh: bool,
+    lang: Lang,
+) -> anyhow::Result<Option<String>> {
     let Some(name) = &c.witness else {
         return Ok(None);
     };
     if c.witness_signature.is_some() || body.kind != VisitKind::Home {
         return Ok(None);
     }
-    const MISSING: &str = "--witness needs --witness-signature FILE: an image (PNG or JPEG) \
-         of the witness's signature; the witness signs for the household";
     if fresh {
-        bail!("{MISSING}");
+        bail!("{}", lang.cli_witness_mark_missing(false));
     }
     match &body.household_signature {
         Some(HouseholdSignature::Witness {
@@ -510,7 +573,7 @@ fn witness_mark(body: &VisitBody, c: &Content, fresh: bool) -> anyhow::Result<Op
         {
             Ok(None)
         }
-        _ => bail!("{MISSING} (this witness has not signed this visit yet)"),
+        _ => bail!("{}", lang.cli_witness_mark_missing(true)),
     }
 }
 
@@ -520,6 +583,7 @@ async fn finish(
     household: i64,
     body: VisitBody,
     amends: Option<(Uuid, Option<String>)>,
+    lang: Lang,
     json: bool,
 ) -> anyhow::Result<()> {
     match client
@@ -528,17 +592,15 @@ async fn finish(
     {
         Ok(r) => {
             if json {
-                println!(
+                outln!(
                     "{}",
                     json!({"status": "signed", "sync_state": "local", "record": r})
-                );
+                )?;
             } else {
-                println!(
-                    "signed {} {} (seq {}, local only)",
-                    r.record.record_type.code(),
-                    r.record.id,
-                    r.record.seq
-                );
+                outln!(
+                    "{}",
+                    lang.cli_signed(r.record.record_type, r.record.id, r.record.seq)
+                )?;
             }
             Ok(())
         }
@@ -554,16 +616,18 @@ async fn finish(
                 draft.reason = reason.clone();
             }
             client.save_draft(&draft).await?;
-            let message =
-                ClientError::from(bangfu_shared::visit::VisitError::MissingHouseholdSignature)
-                    .to_string();
+            let missing =
+                ClientError::from(bangfu_shared::visit::VisitError::MissingHouseholdSignature);
             if json {
-                println!(
+                outln!(
                     "{}",
-                    json!({"status": "draft", "draft_id": draft.id, "missing": message})
-                );
+                    json!({"status": "draft", "draft_id": draft.id, "missing": missing.to_string()})
+                )?;
             } else {
-                eprintln!("kept as draft {}: {message}", draft.id);
+                errln!(
+                    "{}",
+                    lang.cli_kept_as_draft(draft.id, &lang.error(&missing))
+                );
             }
             std::process::exit(2);
         }
@@ -625,43 +689,57 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                 "due": [],
             }));
         }
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
+        let t = lang.texts();
+        // Until the first sync the last visits are this device's only.
+        let pulled = client.history_pulled().await?;
+        if !pulled {
+            outln!("{}", lang.cli_history_not_pulled())?;
+        }
+        let never = if pulled { t.never } else { t.not_pulled_short };
         for h in list {
             let s = &h.detail.summary;
-            let fmt = |t: Option<chrono::DateTime<Utc>>| {
-                t.map(bangfu_client::draft::format_local)
-                    .unwrap_or_else(|| "-".into())
+            let fmt = |at: Option<chrono::DateTime<Utc>>| {
+                at.map(bangfu_client::draft::format_local)
+                    .unwrap_or_else(|| never.into())
             };
-            let next = h
-                .next_due()
-                .map(|(k, d)| format!("{k} by {d}"))
-                .unwrap_or_else(|| "-".into());
-            println!(
-                "{:>6}  {}  {}  home {}  phone {}  next {}{}",
+            let next = match (h.role, h.next_due()) {
+                (None, _) => t.not_paired.to_string(),
+                (Some(_), Some((k, d))) => format!("{} {d}", lang.kind(k)),
+                (Some(_), None) => t.done.to_string(),
+            };
+            outln!(
+                "{:>6}  {}  {}  {} {}  {} {}  {} {}{}",
                 s.id,
                 s.head_name,
                 s.village.name,
+                t.last_home,
                 fmt(h.last_home),
+                t.last_phone,
                 fmt(h.last_phone),
+                t.next_due,
                 next,
-                if h.overdue() { "  OVERDUE" } else { "" }
-            );
+                if h.overdue() {
+                    format!("  !{}", t.overdue)
+                } else {
+                    String::new()
+                }
+            )?;
         }
         let ended = client.ended_households_at(now).await?;
         if !ended.is_empty() {
-            let t = lang.texts();
-            println!("{}{}", t.pairing_ended, t.colon.trim_end());
+            outln!("{}{}", t.pairing_ended, t.colon.trim_end())?;
             for h in ended {
                 let s = &h.detail.summary;
                 let (label, end) = h.shown_end(t);
-                println!(
+                outln!(
                     "{:>6}  {}  {}  {}  ({label} {end})",
                     s.id,
                     s.head_name,
                     s.village.name,
                     bangfu_client::error::format_periods(&h.periods, "..", ", "),
-                );
+                )?;
             }
         }
     }
@@ -704,7 +782,7 @@ async fn visit_list(
     let rows = client.visits(household, limit).await?;
     if json {
         let out: Vec<_> = rows.iter().map(|v| visit_json(client, v)).collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
     for v in rows {
@@ -741,10 +819,11 @@ async fn visit_list(
             .iter()
             .map(|f| format!("  ⚠ {}", lang.flag_text(f)))
             .collect();
-        println!(
+        outln!(
             "{}  household {:>6}  {at}  {kind:<5}  {photos} photos  {state:<7}  {sync}{flags}",
-            v.visit_id, v.household_id,
-        );
+            v.visit_id,
+            v.household_id,
+        )?;
     }
     Ok(())
 }
@@ -780,7 +859,8 @@ async fn sync(
             let mut t = last_draw.lock().unwrap_or_else(|e| e.into_inner());
             if p.phase == SyncPhase::Done || t.elapsed() >= std::time::Duration::from_millis(100) {
                 *t = std::time::Instant::now();
-                eprint!("\r\x1b[2K{line}");
+                use std::io::Write as _;
+                let _ = write!(std::io::stderr().lock(), "\r\x1b[2K{line}");
             }
         } else {
             // A log: a line per step, per retry, and every few seconds of a long step.
@@ -793,30 +873,30 @@ async fn sync(
                 *last = Some(p.phase);
                 *t = std::time::Instant::now();
                 match &p.retry {
-                    Some(r) => eprintln!("{line} · {r}"),
-                    None => eprintln!("{line}"),
+                    Some(r) => errln!("{line} · {r}"),
+                    None => errln!("{line}"),
                 }
             }
         }
     };
     let result = client.sync(options, &progress).await;
     if tty {
-        eprintln!();
+        errln!();
     }
     let report = result?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("{}", lang.sync_summary(&report));
+        outln!("{}", lang.sync_summary(&report))?;
         if let Some(warning) = lang.sync_not_counted(report.not_counted) {
-            println!("⚠ {warning} (bangfu visit list)");
+            outln!("⚠ {warning}{}", lang.cli_see_visit_list())?;
         }
         for r in report.rejected.iter().chain(&report.conflicts) {
             let why = lang.refusal(r.reason_code.as_deref(), Some(&r.reason));
-            println!("  {}  {why}", r.id);
+            outln!("  {}  {why}", r.id)?;
         }
         for p in &report.problems {
-            println!("  {p}");
+            outln!("  {p}")?;
         }
     }
     if !report.complete() {
@@ -832,5 +912,56 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Standard output whose reader has gone (`| head`).
+    struct ClosedPipe;
+
+    impl std::io::Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A closed pipe ends the command as done (exit code 0, nothing said); any other
+    /// failure is still one.
+    #[test]
+    fn a_closed_pipe_is_done_and_other_errors_are_not() {
+        use anyhow::Context as _;
+        use std::io::Write as _;
+        let printed = || -> anyhow::Result<()> {
+            writeln!(ClosedPipe, "line").context("printing the list")?;
+            Ok(())
+        };
+        let e = printed().unwrap_err();
+        assert!(super::is_broken_pipe(&e), "{e:#}");
+        let other = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(!super::is_broken_pipe(&other));
+    }
+
+    /// With the default language a core error is said in Chinese, the time in China
+    /// time as typed, and the English follows as a detail.
+    #[test]
+    fn errors_follow_the_language_with_times_in_china_time() {
+        use bangfu_client::ClientError;
+        use bangfu_client::i18n::Lang;
+        let at = bangfu_client::draft::parse_local_time("2026-03-10 09:30").unwrap();
+        let e = anyhow::Error::from(ClientError::FutureTime { at });
+        let zh = super::error_text(&e, Lang::Zh);
+        let first = zh.lines().next().unwrap();
+        assert!(
+            first.contains("走访时间晚于当前时间") && first.contains("2026-03-10 09:30"),
+            "{zh}"
+        );
+        assert!(!first.contains("01:30"), "not in UTC: {zh}");
+        let en = super::error_text(&e, Lang::En);
+        assert!(
+            en.contains("2026-03-10 09:30") && !en.contains("UTC"),
+            "{en}"
+        );
+        assert_eq!(en.lines().count(), 1, "{en}");
     }
 }

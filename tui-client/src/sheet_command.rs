@@ -7,6 +7,7 @@ use bangfu_client::Client;
 use bangfu_client::i18n::Lang;
 use bangfu_client::sheets::{ReviewCheck, SheetView};
 use bangfu_shared::report::Quarter;
+use bangfu_shared::{PairingRole, Role};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -46,11 +47,31 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match command {
         SheetCommand::Show { quarter } => {
+            // Only a second helper fills in the sheet: a first helper is told so, not
+            // sent to sync for a sheet that never comes.
+            // (the sheet's rows are the households paired with a second helper).
+            let second = client.identity().await?.role == Role::SecondHelper
+                || client
+                    .households(chrono::Utc::now())
+                    .await?
+                    .iter()
+                    .any(|h| h.role == Some(PairingRole::Second));
+            if !second && !json && client.sheets().await?.is_empty() {
+                outln!("{}", lang.sheet().no_sheet_first)?;
+                return Ok(());
+            }
             let view = match quarter {
                 Some(q) => client.sheet(q).await?,
-                None => client.sheets().await?.into_iter().next().context(
-                    "no attendance sheet on this device: a second helper's `bangfu sync` brings it",
-                )?,
+                None => client
+                    .sheets()
+                    .await?
+                    .into_iter()
+                    .next()
+                    .context(if second {
+                        lang.sheet().no_sheet
+                    } else {
+                        lang.sheet().no_sheet_first
+                    })?,
             };
             show(&view, lang, json)
         }
@@ -63,26 +84,26 @@ pub async fn run(
             // Stored trimmed, as `set_sheet_remark` keeps it.
             let remark = text.trim();
             if json {
-                println!(
+                outln!(
                     "{}",
                     json!({"quarter": quarter, "household_id": household, "remark": remark})
-                );
+                )?;
             } else {
-                println!("{} {quarter} · {household}: {remark}", lang.sheet().saved);
+                outln!("{} {quarter} · {household}: {remark}", lang.sheet().saved)?;
             }
             Ok(())
         }
         SheetCommand::Submit { quarter } => {
             let queued = client.submit_sheet(quarter).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&queued)?);
+                outln!("{}", serde_json::to_string_pretty(&queued)?)?;
             } else {
-                println!(
+                outln!(
                     "{} {quarter}: {} ({} remarks)",
                     lang.sheet().title,
                     lang.sheet().queued,
                     queued.submission.remarks.len()
-                );
+                )?;
             }
             Ok(())
         }
@@ -119,29 +140,34 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
             "rows": rows,
             "submissions": view.submissions,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
     let t = lang.sheet();
-    println!(
+    outln!(
         "{} {} · {} · {}",
         t.title,
         view.quarter(),
         view.sheet.second_helper.name,
         lang.sheet_state(view.state().as_ref())
-    );
+    )?;
     if let Some(check) = view.review_check() {
-        println!("{}", lang.sheet_review_check(check, view.resigned()));
+        outln!("{}", lang.sheet_review_check(check, view.resigned()))?;
         if matches!(check, ReviewCheck::Changed { .. }) && !view.resigned() {
-            println!("{}", lang.sheet_resign_command(view.quarter()));
+            outln!("{}", lang.sheet_resign_command(view.quarter()))?;
         }
     }
-    println!(
+    outln!(
         "{}\t{}\t{}\t{}\t{}\t{}",
-        t.seq, t.head, t.village, t.first_helper, t.records, t.remark
-    );
+        t.seq,
+        t.head,
+        t.village,
+        t.first_helper,
+        t.records,
+        t.remark
+    )?;
     for r in &view.sheet.rows {
-        println!(
+        outln!(
             "{}\t{}\t{}\t{}\t{}\t{}",
             r.seq,
             r.head_name,
@@ -149,7 +175,7 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
             r.first_helper.as_ref().map_or("-", |h| h.name.as_str()),
             r.record_text(),
             view.remark(r)
-        );
+        )?;
     }
     Ok(())
 }

@@ -1,6 +1,10 @@
 //! Exporting the ledger in the layout it was imported in (seed 001 附件1), CSV or XLSX,
 //! so that export → import changes nothing and a town office's spreadsheet habits survive.
 //!
+//! Every text cell is made [`inert`]: ledger text comes from other offices' files, and a
+//! cell reading `=HYPERLINK(…)` must not run in the office's spreadsheet. The import takes
+//! the added `'` off again, so the round trip stays lossless.
+//!
 //! Each household's current (open-ended) first and second pairing is written; households
 //! without both are not part of the working ledger and are left out.
 
@@ -9,6 +13,7 @@ use bangfu_shared::ledger::{HelperEntry, LEDGER_HEADERS, LedgerRow};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use std::collections::HashMap;
 
+use super::formula::inert;
 use crate::entities::{helper, household, jurisdiction, pairing};
 use crate::error::{ApiError, ApiResult};
 use crate::services::{Caller, Scope, jurisdictions};
@@ -182,7 +187,8 @@ fn write_csv(rows: &[LedgerRow]) -> ApiResult<Vec<u8>> {
             .from_writer(&mut out);
         w.write_record(LEDGER_HEADERS).map_err(io)?;
         for row in rows {
-            w.write_record(row.to_cells()).map_err(io)?;
+            w.write_record(row.to_cells().iter().map(|c| inert(c).into_owned()))
+                .map_err(io)?;
         }
         w.flush().map_err(|e| ApiError::Internal(e.to_string()))?;
     }
@@ -206,7 +212,8 @@ fn write_xlsx(rows: &[LedgerRow]) -> ApiResult<Vec<u8>> {
             .map_err(|_| ApiError::Invalid("too many rows for one sheet".into()))?;
         sheet.write_number(r, 0, f64::from(row.seq)).map_err(xl)?;
         for (c, cell) in row.to_cells().iter().enumerate().skip(1) {
-            sheet.write_string(r, c as u16, cell).map_err(xl)?;
+            // A string cell never runs, but a clerk may save the sheet as CSV.
+            sheet.write_string(r, c as u16, inert(cell)).map_err(xl)?;
         }
     }
     for (c, width) in [6, 10, 22, 12, 24, 14, 12, 20, 14, 12, 16, 14]

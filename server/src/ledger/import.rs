@@ -12,7 +12,8 @@
 //! A household is identified by village, head of household and phone; failing that, by
 //! village and head alone when exactly one such household exists (a changed phone). A
 //! helper is identified by phone number, which is also their login: a phone stored for
-//! another county's helper, or under another name, refuses the row (see
+//! another county's helper, or under another name, refuses the row, and so does, in a
+//! town office's file, a helper still paired with another town's households (see
 //! [`upsert_helpers`]). Households missing from a later file are left as they are: a
 //! ledger file adds and updates, it never deletes.
 //!
@@ -28,6 +29,7 @@ use bangfu_shared::api::ImportReport;
 use bangfu_shared::ledger::{LedgerRow, RowError, col, normalize_cell};
 use bangfu_shared::{HouseholdStatus, JurisdictionLevel, PairingRole, Policy, Role};
 use chrono::NaiveDate;
+use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -39,7 +41,7 @@ use super::read;
 use crate::entities::{account, helper, household, jurisdiction, pairing};
 use crate::error::{ApiError, ApiResult};
 use crate::services::audit::{self, Entry};
-use crate::services::{Caller, jurisdictions, now, policy};
+use crate::services::{Caller, Scope, jurisdictions, now, policy};
 
 /// Rows written per INSERT statement (well under SQLite's and PostgreSQL's bind limits).
 const CHUNK: usize = 1000;
@@ -382,7 +384,12 @@ async fn resolve_villages(
 /// - a different name is refused too, not written over the stored one: a mistyped
 ///   phone would otherwise silently rename somebody else and hand them the household.
 ///   Names differing only in spaces (`王 芳`, `王芳`) are the same name, stored without
-///   them. A changed unit or position is an ordinary update.
+///   them. Only the county office is told the stored name: to a town office it may be
+///   another town's helper;
+/// - in a town office's file, a helper paired with households outside the town is
+///   refused ([`paired_outside_town`]): only the county office may change them.
+///
+/// A changed unit or position is an ordinary update.
 async fn upsert_helpers(
     db: &impl ConnectionTrait,
     ctx: &Ctx<'_>,
@@ -404,6 +411,13 @@ async fn upsert_helpers(
     }
     let phones: Vec<String> = wanted.iter().map(|(e, _, _)| e.phone.clone()).collect();
     w.helpers = load_helpers(db, &phones).await?;
+    let outside_town = match (ctx.caller.role, ctx.caller.scope()) {
+        (Role::TownOffice, Scope::Town(town)) => {
+            let ids: Vec<i64> = w.helpers.values().map(|h| h.id).collect();
+            paired_outside_town(db, &ids, town).await?
+        }
+        _ => HashSet::new(),
+    };
     let mut new = Vec::new();
     for &(entry, r, name_col) in &wanted {
         let Some(h) = w.helpers.get(&entry.phone) else {
@@ -411,28 +425,37 @@ async fn upsert_helpers(
             continue;
         };
         if h.county_id != ctx.county_id {
-            let e = w.error(
-                rows,
-                r,
-                name_col,
-                format!(
-                    "电话{}已登记为其他县（市）的帮扶责任人，不能在本县结对；请核对电话号码",
-                    entry.phone
-                ),
-            );
+            let e = w.error(rows, r, name_col, registered_elsewhere(&entry.phone));
             w.errors.push(e);
             w.refused.insert(entry.phone.clone());
             continue;
         }
         let stored_name: String = h.name.chars().filter(|c| !c.is_whitespace()).collect();
         if stored_name != entry.name {
+            // The stored name is the county office's to see, not a town office's: the
+            // helper may be another town's.
+            let reason = if matches!(ctx.caller.role, Role::CountyOffice | Role::Admin) {
+                format!(
+                    "电话{}已登记为「{}」，此处为「{}」；请核对姓名和电话（本系统以电话识别帮扶责任人）",
+                    entry.phone, h.name, entry.name
+                )
+            } else {
+                registered_elsewhere(&entry.phone)
+            };
+            let e = w.error(rows, r, name_col, reason);
+            w.errors.push(e);
+            w.refused.insert(entry.phone.clone());
+            continue;
+        }
+        if outside_town.contains(&h.id) {
             let e = w.error(
                 rows,
                 r,
                 name_col,
                 format!(
-                    "电话{}已登记为「{}」，此处为「{}」；请核对姓名和电话（本系统以电话识别帮扶责任人）",
-                    entry.phone, h.name, entry.name
+                    "电话{}的帮扶责任人还与本镇（街）以外的农户结对，本镇（街）的台账不能修改其信息或结对；\
+                     如确需调整，请由县（市）扶贫办导入此行",
+                    entry.phone
                 ),
             );
             w.errors.push(e);
@@ -482,6 +505,54 @@ async fn upsert_helpers(
         w.helpers.extend(created);
     }
     Ok(())
+}
+
+/// The refusal of a phone stored for someone the caller may not be told about: another
+/// county's helper, or (to a town office) a helper stored under another name. Neither
+/// the stored name nor the county is named; the county office can look them up.
+fn registered_elsewhere(phone: &str) -> String {
+    format!(
+        "电话{phone}已在别处登记，不能在此结对；请核对姓名和电话（本系统以电话识别帮扶责任人），\
+         如有疑问请与县（市）扶贫办核实"
+    )
+}
+
+/// The helpers among `ids` paired now, or from a filed later date, with a household
+/// outside `town`. A town office's ledger may not name them: updating their unit,
+/// making them a second helper or pairing them would reach into another town's
+/// households, and their account (whose enrollment code the town office could then
+/// print) would open those households to whoever holds it.
+async fn paired_outside_town(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    town: i64,
+) -> ApiResult<HashSet<i64>> {
+    // The town's own households: a small set, where "every other household" is the
+    // whole server's.
+    let own = Query::select()
+        .column(household::Column::Id)
+        .from(household::Entity)
+        .and_where(household::Column::TownId.eq(town))
+        .to_owned();
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let found: Vec<i64> = pairing::Entity::find()
+            .select_only()
+            .column(pairing::Column::HelperId)
+            .distinct()
+            .filter(pairing::Column::HelperId.is_in(chunk.to_vec()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(pairing::Column::ValidTo.is_null())
+                    .add(pairing::Column::ValidTo.gt(crate::services::today())),
+            )
+            .filter(pairing::Column::HouseholdId.not_in_subquery(own.clone()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(found);
+    }
+    Ok(out)
 }
 
 async fn load_helpers(

@@ -2,6 +2,9 @@
 //! XLSX files, importing them all-or-nothing, and exporting the same layout back.
 
 pub mod export;
+pub mod formula;
+#[cfg(any(test, feature = "testing"))]
+pub mod handmade_xlsx;
 pub mod import;
 pub mod read;
 

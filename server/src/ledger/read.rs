@@ -25,9 +25,11 @@
 //! Every problem in every row is collected before giving up.
 
 use bangfu_shared::ledger::{self, LedgerRow, PreambleRow, RowError};
-use calamine::{Data, Reader, Sheets};
+use calamine::{Data, DataRef, Reader, Sheets};
 use std::borrow::Cow;
 use std::io::Cursor;
+
+use super::formula;
 
 /// Rows at the top of a sheet that are searched for the header.
 const MAX_PREAMBLE_ROWS: usize = 20;
@@ -58,7 +60,7 @@ pub fn parse(bytes: &[u8], known_towns: &[String]) -> Result<ParsedLedger, Vec<R
         return Err(vec![RowError::file(0, "文件为空")]);
     }
     let tables = if is_spreadsheet(bytes) {
-        read_spreadsheet(bytes)?
+        read_spreadsheet_guarded(bytes)?
     } else {
         vec![read_csv(bytes)?]
     };
@@ -134,7 +136,8 @@ fn read_csv(bytes: &[u8]) -> Result<Table, Vec<RowError>> {
             Ok(false) => return Ok(Table { name: None, rows }),
             Ok(true) => {
                 let line = lines.line_at(record.position().map_or(0, |p| p.byte()));
-                rows.push((line, record.iter().map(str::to_string).collect()));
+                let cells = record.iter().map(|c| formula::strip_inert(c).to_string());
+                rows.push((line, cells.collect()));
             }
             Err(e) => {
                 let line = lines.line_at(e.position().map_or(0, |p| p.byte()));
@@ -197,7 +200,169 @@ fn decode_text(bytes: &[u8]) -> Option<Cow<'_, str>> {
     (!had_errors).then_some(text)
 }
 
+/// [`read_spreadsheet`], a panic inside calamine turned into a refusal of the file.
+///
+/// Why, as a last resort: calamine parses a cell range such as a merged region's
+/// `D1:A1` or a sheet's `<dimension>` by subtracting its corners unchecked, which
+/// panics in a build with overflow checks (a release build wraps, and [`fill_merged`]
+/// puts the corners in order). calamine gives no access to the sheet's XML to check the
+/// references first. The panic stays on the parsing thread; no lock or shared state is
+/// held across it, so nothing is left half-changed.
+fn read_spreadsheet_guarded(bytes: &[u8]) -> Result<Vec<Table>, Vec<RowError>> {
+    std::panic::catch_unwind(|| read_spreadsheet(bytes)).unwrap_or_else(|_| {
+        tracing::warn!("calamine panicked reading an uploaded spreadsheet");
+        Err(vec![RowError::file(
+            0,
+            "无法读取电子表格：文件结构有误（如合并单元格或表格范围写反），\
+             请用Excel打开后另存为XLSX再导入",
+        )])
+    })
+}
+
+/// Rows a worksheet's cells may reach. A county's ledger is a few thousand households,
+/// one row each; this is far beyond any. Checked on every cell as it is read, before
+/// anything is allocated for the sheet: calamine's `worksheet_range` allocates a sheet's
+/// whole bounding box, so a 2 KB file with text in A1 and XFD1048576 asked for 17 billion
+/// cells and aborted the server.
+pub const MAX_SHEET_ROWS: u32 = 200_000;
+
+/// Columns a worksheet's cells may reach: the twelve ledger columns, a margin before
+/// them and a clerk's notes after them, many times over.
+pub const MAX_SHEET_COLUMNS: u32 = 100;
+
+/// Cells a whole spreadsheet may make the server hold, empty ones left of a row's last
+/// cell included: 200,000 households of twenty columns. Why besides the two above: one
+/// cell in the last column of every row would otherwise hold 20 million.
+pub const MAX_FILE_CELLS: usize = 4_000_000;
+
+// A full sheet of the twelve ledger columns fits.
+const _: () = assert!(MAX_SHEET_ROWS as usize * 12 <= MAX_FILE_CELLS);
+
+/// Bytes of text a whole spreadsheet may make the server hold. Why: a shared string is
+/// stored once in the file but copied into every cell that names it, so a small file
+/// can name a long one millions of times.
+pub const MAX_FILE_TEXT_BYTES: usize = 64 * 1024 * 1024;
+
+/// What a spreadsheet's sheets have made the server hold so far (see [`MAX_FILE_CELLS`]).
+#[derive(Debug, Default)]
+struct Budget {
+    cells: usize,
+    text_bytes: usize,
+    /// Cells visited filling merged regions (regions of a real sheet do not overlap).
+    merged: usize,
+}
+
+impl Budget {
+    fn exceeded(&self) -> bool {
+        self.cells > MAX_FILE_CELLS
+            || self.merged > MAX_FILE_CELLS
+            || self.text_bytes > MAX_FILE_TEXT_BYTES
+    }
+}
+
+/// The refusal of a spreadsheet that holds more than a ledger can.
+fn too_much(sheet: &str) -> Vec<RowError> {
+    vec![
+        RowError::file(
+            0,
+            format!(
+                "电子表格内容过多（超过{MAX_FILE_CELLS}个单元格或{}MB文字，或合并单元格相互重叠），\
+                 不像是一份台账；请删除表格以外的内容后再导入",
+                MAX_FILE_TEXT_BYTES >> 20
+            ),
+        )
+        .in_sheet(Some(sheet)),
+    ]
+}
+
+/// One worksheet's non-empty cells as they are read, each checked against the limits.
+struct SheetCells<'a> {
+    name: &'a str,
+    budget: &'a mut Budget,
+    /// `(row, column, text)`, 0-based, in the order read.
+    cells: Vec<(u32, u32, String)>,
+}
+
+impl SheetCells<'_> {
+    /// Adds a cell; blank ones are left out (they read as empty anyway), so stray
+    /// formatting far out in a sheet is no reason to refuse it.
+    fn push(&mut self, (row, col): (u32, u32), text: &str) -> Result<(), Vec<RowError>> {
+        let text = formula::strip_inert(text);
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        if row >= MAX_SHEET_ROWS || col >= MAX_SHEET_COLUMNS {
+            return Err(vec![
+                RowError::file(
+                    0,
+                    format!(
+                        "工作表过大：第{}行第{}列有内容，超出台账工作表的上限\
+                         （{MAX_SHEET_ROWS}行、{MAX_SHEET_COLUMNS}列）；请删除表格以外的内容后再导入",
+                        u64::from(row) + 1,
+                        u64::from(col) + 1
+                    ),
+                )
+                .in_sheet(Some(self.name)),
+            ]);
+        }
+        self.budget.cells += 1;
+        self.budget.text_bytes += text.len();
+        if self.budget.exceeded() {
+            return Err(too_much(self.name));
+        }
+        self.cells.push((row, col, text.to_owned()));
+        Ok(())
+    }
+
+    /// The sheet as rows: `(first row, rows)`, `rows[i]` being sheet row `first + i`
+    /// (0-based), from the first row with a cell to the last, each row's cells indexed by
+    /// sheet column up to its last cell.
+    fn into_grid(mut self) -> Result<(usize, Vec<Vec<String>>), Vec<RowError>> {
+        self.cells.sort_unstable_by_key(|&(r, c, _)| (r, c));
+        let (Some(&(first, ..)), Some(&(last, ..))) = (self.cells.first(), self.cells.last())
+        else {
+            return Ok((0, Vec::new()));
+        };
+        // Rows without cells hold nothing; a row holds its cells up to its last, empty
+        // ones included, and those are what the budget counts from here on.
+        let mut grid: Vec<Vec<String>> = vec![Vec::new(); (last - first) as usize + 1];
+        let mut widths = vec![0usize; grid.len()];
+        for &(r, c, _) in &self.cells {
+            widths[(r - first) as usize] = c as usize + 1;
+        }
+        self.budget.cells =
+            self.budget.cells.saturating_sub(self.cells.len()) + widths.iter().sum::<usize>();
+        if self.budget.exceeded() {
+            return Err(too_much(self.name));
+        }
+        for (row, width) in grid.iter_mut().zip(widths) {
+            row.resize(width, String::new());
+        }
+        for (r, c, text) in self.cells {
+            grid[(r - first) as usize][c as usize] = text;
+        }
+        Ok((first as usize, grid))
+    }
+}
+
+/// A cell the cell readers give, as [`cell_text`] writes it.
+fn ref_text<'a>(cell: &'a DataRef<'_>) -> Cow<'a, str> {
+    match cell {
+        DataRef::SharedString(s) => Cow::Borrowed(s),
+        DataRef::String(s) => Cow::Borrowed(s.as_str()),
+        DataRef::Empty => Cow::Borrowed(""),
+        other => Cow::Owned(cell_text(&Data::from(other.clone()))),
+    }
+}
+
 /// Every worksheet, in workbook order, merged regions filled from their top-left cell.
+///
+/// Why calamine's cell readers, not `worksheet_range`, for XLSX and XLSB: they stream
+/// the cells, so a sheet is checked against [`MAX_SHEET_ROWS`] and the other limits
+/// before anything is allocated for it. XLS and ODS sheets calamine reads whole when it
+/// opens the workbook, before any check here can run (an XLS sheet holds at most
+/// 65,536 × 256 cells; ODS is bounded only by calamine's own cap); their cells are
+/// checked the same way afterwards.
 fn read_spreadsheet(bytes: &[u8]) -> Result<Vec<Table>, Vec<RowError>> {
     let unreadable =
         |e: &dyn std::fmt::Display| vec![RowError::file(0, format!("无法读取电子表格: {e}"))];
@@ -207,32 +372,55 @@ fn read_spreadsheet(bytes: &[u8]) -> Result<Vec<Table>, Vec<RowError>> {
     if names.is_empty() {
         return Err(vec![RowError::file(0, "电子表格没有工作表")]);
     }
+    let mut budget = Budget::default();
     let mut tables = Vec::with_capacity(names.len());
     for name in names {
         let sheet_error = |e: &dyn std::fmt::Display| {
             vec![RowError::file(0, format!("无法读取该工作表: {e}")).in_sheet(Some(&name))]
         };
-        let range = book.worksheet_range(&name).map_err(|e| sheet_error(&e))?;
-        let merged = match &mut book {
-            Sheets::Xlsx(x) => x
-                .merge_cells_by_sheet_name(&name)
-                .map_err(|e| sheet_error(&e))?,
-            Sheets::Xls(x) => x
-                .merge_cells_by_sheet_name(&name)
-                .map_err(|e| sheet_error(&e))?,
-            Sheets::Xlsb(_) | Sheets::Ods(_) => Vec::new(),
+        let mut cells = SheetCells {
+            name: &name,
+            budget: &mut budget,
+            cells: Vec::new(),
         };
-        let first_row = range.start().map_or(0, |(r, _)| r as usize);
-        let first_col = range.start().map_or(0, |(_, c)| c as usize);
-        let mut grid: Vec<Vec<String>> = range
-            .rows()
-            .map(|row| {
-                let mut cells = vec![String::new(); first_col];
-                cells.extend(row.iter().map(cell_text));
-                cells
-            })
-            .collect();
-        fill_merged(&mut grid, first_row, &merged);
+        let merged = match &mut book {
+            Sheets::Xlsx(x) => {
+                match x.worksheet_cells_reader(&name) {
+                    Ok(mut reader) => {
+                        while let Some(cell) = reader.next_cell().map_err(|e| sheet_error(&e))? {
+                            cells.push(cell.get_position(), &ref_text(cell.get_value()))?;
+                        }
+                    }
+                    // A chart sheet: no cells (as `worksheet_range` reads it).
+                    Err(calamine::XlsxError::NotAWorksheet(_)) => {}
+                    Err(e) => return Err(sheet_error(&e)),
+                }
+                x.merge_cells_by_sheet_name(&name)
+                    .map_err(|e| sheet_error(&e))?
+            }
+            Sheets::Xlsb(x) => {
+                let mut reader = x
+                    .worksheet_cells_reader(&name)
+                    .map_err(|e| sheet_error(&e))?;
+                while let Some(cell) = reader.next_cell().map_err(|e| sheet_error(&e))? {
+                    cells.push(cell.get_position(), &ref_text(cell.get_value()))?;
+                }
+                Vec::new()
+            }
+            Sheets::Xls(x) => {
+                let range = x.worksheet_range(&name).map_err(|e| sheet_error(&e))?;
+                push_range(&mut cells, &range)?;
+                x.merge_cells_by_sheet_name(&name)
+                    .map_err(|e| sheet_error(&e))?
+            }
+            Sheets::Ods(x) => {
+                let range = x.worksheet_range(&name).map_err(|e| sheet_error(&e))?;
+                push_range(&mut cells, &range)?;
+                Vec::new()
+            }
+        };
+        let (first_row, mut grid) = cells.into_grid()?;
+        fill_merged(&mut grid, first_row, &merged, &mut budget).map_err(|()| too_much(&name))?;
         let rows = grid
             .into_iter()
             .enumerate()
@@ -246,13 +434,47 @@ fn read_spreadsheet(bytes: &[u8]) -> Result<Vec<Table>, Vec<RowError>> {
     Ok(tables)
 }
 
+/// The used cells of a range calamine has already read whole.
+fn push_range(
+    cells: &mut SheetCells<'_>,
+    range: &calamine::Range<Data>,
+) -> Result<(), Vec<RowError>> {
+    let (top, left) = range.start().unwrap_or((0, 0));
+    for (r, c, value) in range.used_cells() {
+        let at = (
+            top.saturating_add(u32::try_from(r).unwrap_or(u32::MAX)),
+            left.saturating_add(u32::try_from(c).unwrap_or(u32::MAX)),
+        );
+        cells.push(at, &cell_text(value))?;
+    }
+    Ok(())
+}
+
 /// Gives every cell of each merged region its top-left cell's text. `grid[i]` is sheet
 /// row `first_row + i` (0-based), its cells indexed by sheet column; regions reaching
 /// past the used rows are filled only as far as the rows go (a merge alone makes no row).
-fn fill_merged(grid: &mut [Vec<String>], first_row: usize, merged: &[calamine::Dimensions]) {
+///
+/// A region written backwards (`D1:A1`, which no spreadsheet program writes but a file
+/// may hold) is read as the region between its corners; one reaching past
+/// [`MAX_SHEET_COLUMNS`] is filled only up to it. `Err` when the regions together cover
+/// more than a file may hold (see [`Budget`]): they overlap, as a real sheet's never do.
+fn fill_merged(
+    grid: &mut [Vec<String>],
+    first_row: usize,
+    merged: &[calamine::Dimensions],
+    budget: &mut Budget,
+) -> Result<(), ()> {
+    let Some(last_row) = (first_row + grid.len()).checked_sub(1) else {
+        return Ok(());
+    };
     for region in merged {
-        let (top, left) = (region.start.0 as usize, region.start.1 as usize);
-        let (bottom, right) = (region.end.0 as usize, region.end.1 as usize);
+        let (r1, r2) = (region.start.0 as usize, region.end.0 as usize);
+        let (c1, c2) = (region.start.1 as usize, region.end.1 as usize);
+        let (top, bottom) = (r1.min(r2), r1.max(r2).min(last_row));
+        let (left, right) = (c1.min(c2), c1.max(c2).min(MAX_SHEET_COLUMNS as usize - 1));
+        if top > bottom || left > right {
+            continue;
+        }
         let Some(value) = top
             .checked_sub(first_row)
             .and_then(|r| grid.get(r))
@@ -262,20 +484,30 @@ fn fill_merged(grid: &mut [Vec<String>], first_row: usize, merged: &[calamine::D
         else {
             continue;
         };
+        let width = right - left + 1;
+        budget.merged += (bottom - top + 1) * width;
+        if budget.exceeded() {
+            return Err(());
+        }
         for r in top..=bottom {
             let Some(cells) = r.checked_sub(first_row).and_then(|r| grid.get_mut(r)) else {
                 continue;
             };
             if cells.len() <= right {
+                budget.cells += right + 1 - cells.len();
+                if budget.exceeded() {
+                    return Err(());
+                }
                 cells.resize(right + 1, String::new());
             }
-            for cell in &mut cells[left..=right] {
+            for cell in cells.iter_mut().skip(left).take(width) {
                 if cell.is_empty() {
                     cell.clone_from(&value);
                 }
             }
         }
     }
+    Ok(())
 }
 
 /// A cell as the clerk sees it: whole numbers without `.0` (序号 and phone numbers are
@@ -614,5 +846,165 @@ mod tests {
         let errs = parse("a,b,c\n1,2,3\n".as_bytes(), &[]).unwrap_err();
         assert_eq!(errs[0].row, 0);
         assert!(!errs[0].to_string().contains("第0行"), "{}", errs[0]);
+    }
+}
+
+/// Spreadsheets no spreadsheet program writes, as an upload may hold them.
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+    use crate::ledger::handmade_xlsx::workbook;
+
+    /// The fixture's header and first household as cell references of row 1 and 2.
+    fn fixture_cells() -> Vec<(String, String)> {
+        let fixture = include_str!("../../../tests/fixtures/ledger-sample.csv");
+        let mut out = Vec::new();
+        for (r, line) in fixture.lines().take(2).enumerate() {
+            for (c, text) in line.split(',').enumerate() {
+                let col = char::from(b'A' + c as u8);
+                out.push((format!("{col}{}", r + 1), text.to_string()));
+            }
+        }
+        out
+    }
+
+    fn book(extra: &[(&str, &str)], merges: &[&str], dimension: Option<&str>) -> Vec<u8> {
+        let cells = fixture_cells();
+        let mut all: Vec<(&str, &str)> = cells
+            .iter()
+            .map(|(r, t)| (r.as_str(), t.as_str()))
+            .collect();
+        all.extend_from_slice(extra);
+        workbook("台账", &all, merges, dimension)
+    }
+
+    #[test]
+    fn the_handmade_fixture_reads() {
+        let parsed = parse(&book(&[], &[], None), &[]).unwrap();
+        assert_eq!(parsed.rows.len(), 1);
+        assert_eq!(parsed.rows[0].head_name, "田晓东");
+    }
+
+    #[test]
+    fn a_cell_at_the_far_corner_is_refused_by_sheet_not_allocated() {
+        let bytes = book(&[("XFD1048576", "x")], &[], Some("A1:XFD1048576"));
+        assert!(bytes.len() < 4096, "{}", bytes.len());
+        let errs = parse(&bytes, &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].sheet.as_deref(), Some("台账"));
+        assert!(errs[0].reason.contains("工作表过大"), "{errs:?}");
+        assert!(errs[0].reason.contains("第1048576行第16384列"), "{errs:?}");
+        // Just past each limit, the same.
+        for far in ["A200001", "CW1"] {
+            let errs = parse(&book(&[(far, "x")], &[], None), &[]).unwrap_err();
+            assert!(errs[0].reason.contains("工作表过大"), "{far}: {errs:?}");
+        }
+        // Blank cells far out are stray formatting, not content.
+        let parsed = parse(&book(&[("XFD1048576", " ")], &[], None), &[]).unwrap();
+        assert_eq!(parsed.rows.len(), 1);
+    }
+
+    #[test]
+    fn backwards_ranges_do_not_panic() {
+        for (merges, dimension) in [
+            (&["D1:A1"][..], None),
+            (&["L2:J2", "A3:A2"][..], None),
+            (&[][..], Some("L2:A1")),
+        ] {
+            let bytes = book(&[], merges, dimension);
+            match parse(&bytes, &[]) {
+                Ok(parsed) => assert_eq!(parsed.rows.len(), 1),
+                // calamine's own range parsing panics with overflow checks on (tests).
+                Err(errs) => {
+                    assert_eq!(errs.len(), 1, "{errs:?}");
+                    assert!(errs[0].reason.contains("文件结构有误"), "{errs:?}");
+                }
+            }
+        }
+    }
+
+    fn region(start: (u32, u32), end: (u32, u32)) -> calamine::Dimensions {
+        calamine::Dimensions { start, end }
+    }
+
+    #[test]
+    fn merged_regions_are_put_in_order_and_kept_in_bounds() {
+        let row = |cells: &[&str]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let mut grid = vec![row(&["a", "", "", ""]), row(&["b"]), row(&[])];
+        let merged = [
+            // Far past the last row and column, from row 7's empty first cell: nothing.
+            region((7, 0), (1_048_575, 16_383)),
+            // Backwards: D1:A1 and A3:A2 (0-based rows 0, 1, 2 are sheet rows 5, 6, 7).
+            region((5, 3), (5, 0)),
+            region((7, 0), (6, 0)),
+            // From b, far to the right: filled up to the column limit only.
+            region((6, 0), (6, 16_383)),
+        ];
+        let mut budget = Budget::default();
+        fill_merged(&mut grid, 5, &merged, &mut budget).unwrap();
+        assert_eq!(grid[0], row(&["a", "a", "a", "a"]));
+        assert_eq!(grid[1].len(), MAX_SHEET_COLUMNS as usize);
+        assert!(grid[1].iter().all(|c| c == "b"));
+        assert_eq!(
+            grid[2],
+            row(&["b"]),
+            "filled from sheet row 6, as A3:A2 reads"
+        );
+
+        // The same region a million times over is no sheet.
+        let mut grid = vec![row(&["a"]); 10];
+        let merged = vec![region((0, 0), (9, 99)); 1_000_000];
+        let mut budget = Budget::default();
+        assert!(fill_merged(&mut grid, 0, &merged, &mut budget).is_err());
+    }
+
+    #[test]
+    fn the_file_limits_count_across_sheets() {
+        let mut budget = Budget {
+            cells: MAX_FILE_CELLS - 50,
+            ..Budget::default()
+        };
+        let mut sheet = SheetCells {
+            name: "二",
+            budget: &mut budget,
+            cells: Vec::new(),
+        };
+        sheet.push((0, 0), "序号").unwrap();
+        sheet.push((1, 99), "x").unwrap();
+        // Two rows of up to 100 cells: more than the 50 left.
+        let errs = sheet.into_grid().unwrap_err();
+        assert_eq!(errs[0].sheet.as_deref(), Some("二"));
+        assert!(errs[0].reason.contains("内容过多"), "{errs:?}");
+
+        let mut budget = Budget {
+            text_bytes: MAX_FILE_TEXT_BYTES - 3,
+            ..Budget::default()
+        };
+        let mut sheet = SheetCells {
+            name: "一",
+            budget: &mut budget,
+            cells: Vec::new(),
+        };
+        sheet.push((0, 0), "户").unwrap();
+        assert!(sheet.push((0, 1), "户").is_err());
+    }
+
+    #[test]
+    fn a_quote_before_a_formula_is_taken_off_in_csv_and_xlsx() {
+        let fixture = include_str!("../../../tests/fixtures/ledger-sample.csv");
+        let mut lines: Vec<String> = fixture.lines().take(2).map(str::to_string).collect();
+        lines[1] = lines[1].replacen(",因学,", ",\"'=HYPERLINK(\"\"http://x\"\")/'因学\",", 1);
+        let parsed = parse(lines.join("\n").as_bytes(), &[]).unwrap();
+        assert_eq!(parsed.rows[0].cause, "=HYPERLINK(\"http://x\")/'因学");
+
+        let cells = fixture_cells();
+        let mut all: Vec<(&str, &str)> = cells
+            .iter()
+            .map(|(r, t)| (r.as_str(), t.as_str()))
+            .collect();
+        all.retain(|(r, _)| *r != "D2");
+        all.push(("D2", "'+因学"));
+        let parsed = parse(&workbook("台账", &all, &[], None), &[]).unwrap();
+        assert_eq!(parsed.rows[0].cause, "+因学");
     }
 }

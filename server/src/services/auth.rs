@@ -146,15 +146,15 @@ pub async fn login(
         // Spend the same time as a real check, so timing does not reveal which usernames
         // exist. A busy server answers 503 here as it would for a real account (and the
         // throttle does not count an attempt that checked nothing).
-        verify_password(
-            &settings.argon2,
-            DUMMY_HASH.to_string(),
-            password.to_string(),
-        )
-        .await?;
+        spend_a_check(settings, password).await?;
         return Err(ApiError::InvalidCredentials);
     };
     let Some(hash) = acct.password_hash.clone() else {
+        // A helper who has not enrolled yet. The answer says so (the field client then
+        // asks for the town office's code), but only after a check's worth of time, and
+        // the throttle counts it as a failure: answered at once and without limit, it
+        // told anyone which phone numbers belong to helpers.
+        spend_a_check(settings, password).await?;
         return Err(ApiError::EnrollmentRequired);
     };
     if !verify_password(&settings.argon2, hash, password.to_string()).await? {
@@ -177,16 +177,24 @@ pub async fn enroll(
     check_secret_size("code", code)?;
     check_secret_size("new_password", new_password)?;
     check_password_strength(new_password)?;
-    let acct = account::Entity::find()
+    let found = account::Entity::find()
         .filter(account::Column::Username.eq(username.trim()))
         .one(db)
-        .await?
-        .filter(|a| !a.disabled)
-        .ok_or(ApiError::InvalidCredentials)?;
+        .await?;
+    let Some(acct) = found.filter(|a| !a.disabled) else {
+        // As for login: an unknown phone costs the time a code check would.
+        spend_a_check(settings, code).await?;
+        return Err(ApiError::InvalidCredentials);
+    };
     let live = acct.enrollment_expires_at.is_some_and(|t| t > super::now());
     let code_ok = match acct.enrollment_code_hash.clone() {
         Some(hash) if live => code_matches(&settings.argon2, hash, code).await?,
-        _ => false,
+        _ => {
+            // No pending code (enrolled already, or it expired): the same time again, so
+            // the answer's timing does not tell which phones await enrollment.
+            spend_a_check(settings, code).await?;
+            false
+        }
     };
     if !code_ok {
         return Err(ApiError::InvalidCredentials);
@@ -202,14 +210,34 @@ pub async fn enroll(
 
 /// Whether `code` is the one stored as `hash`: argon2id (salted, slow: a copy of the
 /// database does not yield the pending codes), or the plain SHA-256 of codes issued
-/// before, still accepted until they expire.
+/// before, still accepted until they expire. A legacy code is compared in constant
+/// time, after a check's worth of time, so neither how much of the digest a guess
+/// matched nor which accounts still hold a legacy code shows in the answer's timing.
 async fn code_matches(settings: &Argon2Settings, hash: String, code: &str) -> ApiResult<bool> {
     let code = normalize_code(code);
     if hash.starts_with("$argon2") {
         verify_password(settings, hash, code).await
     } else {
-        Ok(hash == digest(&code))
+        verify_password(settings, dummy_hash(settings)?, code.clone()).await?;
+        Ok(constant_time_eq(hash.as_bytes(), digest(&code).as_bytes()))
     }
+}
+
+/// Whether `a` and `b` are equal, in a time that depends on their length only, never on
+/// where they first differ (`==` stops at the first differing byte, which tells a
+/// patient attacker how much of a stored digest a guess matched). The server has no
+/// constant-time crate of its own (`subtle` is only in the lock file, through argon2),
+/// so this is the usual fold of XORs; `black_box` keeps the compiler from turning it
+/// back into an early exit. Lengths are not secret here: digests are 64 hex digits.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 /// Enrollment codes are typed by hand: case and separators do not matter.
@@ -446,12 +474,181 @@ pub async fn add_user(
     Ok(acct)
 }
 
-/// An argon2id hash of a random string, checked against when the username is unknown.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0cWFHNyvMNLlE3F3Ks8rZyJ5t0XKkG2qk8QZb1Pq3pA";
+/// Checks `secret` against [`dummy_hash`], which nothing matches: the time a real
+/// password or code check takes, for answers that must not come sooner (an unknown
+/// username, a helper not enrolled). A busy server answers 503 here as for a real check.
+async fn spend_a_check(settings: &Settings, secret: &str) -> ApiResult<()> {
+    let hash = dummy_hash(&settings.argon2)?;
+    verify_password(&settings.argon2, hash, secret.to_string()).await?;
+    Ok(())
+}
+
+/// An argon2id hash in PHC form with the configured parameters, random salt and random
+/// output, so no secret matches it. Argon2 verifies with the parameters written in the
+/// hash, so a fixed constant cost what its own parameters cost, not what the configured
+/// ones do, and timing told unknown usernames from real ones whenever they differed.
+/// Made on first use, once per parameter set (a server has one; the tests a few), and
+/// without hashing anything: verifying it costs exactly one hash.
+fn dummy_hash(settings: &Argon2Settings) -> ApiResult<String> {
+    use std::sync::{Mutex, PoisonError};
+    static MADE: Mutex<Vec<(Argon2Settings, String)>> = Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, hash)) = made.iter().find(|(s, _)| s == settings) {
+        return Ok(hash.clone());
+    }
+    // The parameters are checked as a real hash would check them.
+    argon2(settings)?;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let salt: [u8; 16] = rand::rng().random();
+    let output: [u8; argon2::Params::DEFAULT_OUTPUT_LEN] = rand::rng().random();
+    let hash = format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        settings.memory_kib,
+        settings.iterations,
+        settings.parallelism,
+        b64.encode(salt),
+        b64.encode(output)
+    );
+    made.push((settings.clone(), hash.clone()));
+    Ok(hash)
+}
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
     use super::*;
+    use crate::testing::TestDb;
+    use std::time::{Duration, Instant};
+
+    fn cheap() -> Argon2Settings {
+        Argon2Settings {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    /// The stand-in hash costs what the configured parameters cost (argon2 verifies
+    /// with the parameters in the hash), matches nothing, and is made once per set.
+    #[tokio::test]
+    async fn the_dummy_hash_follows_the_configured_parameters() {
+        let s = cheap();
+        let h = dummy_hash(&s).unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{h}");
+        assert_eq!(dummy_hash(&s).unwrap(), h, "made once");
+        let other = Argon2Settings {
+            memory_kib: 128,
+            iterations: 3,
+            parallelism: 2,
+        };
+        assert!(
+            dummy_hash(&other)
+                .unwrap()
+                .starts_with("$argon2id$v=19$m=128,t=3,p=2$")
+        );
+        assert!(!verify_password(&s, h, String::new()).await.unwrap());
+        let invalid = Argon2Settings {
+            memory_kib: 1,
+            ..cheap()
+        };
+        assert!(dummy_hash(&invalid).is_err(), "refused as a real hash is");
+    }
+
+    #[test]
+    fn digests_compare_in_constant_time_and_correctly() {
+        let d = digest("ABCDE23456");
+        assert!(constant_time_eq(
+            d.as_bytes(),
+            digest("ABCDE23456").as_bytes()
+        ));
+        assert!(!constant_time_eq(
+            d.as_bytes(),
+            digest("ABCDE23457").as_bytes()
+        ));
+        assert!(!constant_time_eq(d.as_bytes(), &d.as_bytes()[..63]));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[tokio::test]
+    async fn legacy_codes_still_match_as_typed() {
+        let s = cheap();
+        let stored = digest("ABCDE23456");
+        assert!(
+            code_matches(&s, stored.clone(), "abcde-23456")
+                .await
+                .unwrap()
+        );
+        assert!(!code_matches(&s, stored, "ABCDE-23457").await.unwrap());
+    }
+
+    /// The shortest of a few runs of `f`, in which nothing else slows it.
+    async fn fastest<F, Fut>(f: F) -> Duration
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let mut best = Duration::MAX;
+        for _ in 0..5 {
+            let start = Instant::now();
+            f().await;
+            best = best.min(start.elapsed());
+        }
+        best
+    }
+
+    /// A helper who has not enrolled is told so only after as long as an unknown
+    /// username takes (a password check's worth): answered at once, the difference told
+    /// anyone which phone numbers are helpers'.
+    async fn unenrolled_login_costs_a_check(t: &TestDb) {
+        let settings = Settings {
+            // Costly enough that a check stands well above a database query.
+            argon2: Argon2Settings {
+                memory_kib: 8 * 1024,
+                iterations: 3,
+                parallelism: 1,
+            },
+            ..Settings::default()
+        };
+        account::ActiveModel {
+            username: Set("13800000000".into()),
+            password_hash: Set(None),
+            role: Set(Role::FirstHelper.code().to_string()),
+            scope_id: Set(None),
+            helper_id: Set(None),
+            enrollment_code_hash: Set(None),
+            enrollment_expires_at: Set(None),
+            disabled: Set(false),
+            created_at: Set(super::super::now()),
+            ..Default::default()
+        }
+        .insert(&t.db)
+        .await
+        .unwrap();
+        let attempt = |username: &'static str| {
+            let (db, settings) = (&t.db, &settings);
+            move || async move {
+                let _ = login(db, settings, username, "some password", None).await;
+            }
+        };
+        assert!(matches!(
+            login(&t.db, &settings, "13800000000", "x", None).await,
+            Err(ApiError::EnrollmentRequired)
+        ));
+        assert!(matches!(
+            login(&t.db, &settings, "13900000000", "x", None).await,
+            Err(ApiError::InvalidCredentials)
+        ));
+        let unknown = fastest(attempt("13900000000")).await;
+        let unenrolled = fastest(attempt("13800000000")).await;
+        assert!(
+            unenrolled * 2 > unknown,
+            "not enrolled: {unenrolled:?}, unknown: {unknown:?}"
+        );
+    }
+    crate::db_test!(
+        an_unenrolled_login_takes_as_long_as_an_unknown_one,
+        unenrolled_login_costs_a_check
+    );
 
     #[test]
     fn codes_normalize_for_hand_typing() {

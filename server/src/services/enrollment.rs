@@ -5,7 +5,8 @@
 //! Codes are 10 characters from an alphabet without look-alikes (~49 bits), expire, are
 //! stored only as salted argon2id hashes like passwords (an unsalted fast digest of so
 //! short a code would give a stolen database copy every pending code in hours), and
-//! issuing new ones invalidates the old ones.
+//! issuing new ones invalidates the old ones. An office gets codes only for helpers all
+//! of whose current households are in its scope (see [`pending_accounts`]).
 
 use bangfu_shared::Role;
 use bangfu_shared::api::EnrollmentCode;
@@ -13,13 +14,15 @@ use rand::Rng;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, Set,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
 };
+use std::collections::HashSet;
 
 use super::{Caller, Scope, audit, auth};
 use crate::config::Settings;
 use crate::entities::{account, helper, household, pairing};
 use crate::error::{ApiError, ApiResult};
+use crate::ledger::formula::inert;
 
 const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 const CODE_LEN: usize = 10;
@@ -56,7 +59,7 @@ pub async fn issue(
     // The codes are drawn and hashed (slow, on purpose) before the write transaction,
     // so pushes do not wait for the hashing; the transaction then stores the codes of
     // the accounts still pending.
-    let pending = pending_accounts(db, households.clone()).await?;
+    let (pending, _) = pending_accounts(db, households.clone(), caller.scope()).await?;
     let mut drawn = Vec::with_capacity(pending.len());
     for acct in &pending {
         let code = new_code();
@@ -77,11 +80,27 @@ pub async fn issue(
     Ok(codes)
 }
 
-/// The not-yet-enrolled accounts of the helpers paired in `households` today.
+/// Pairings holding today: open, or ending on a later day.
+fn current() -> Condition {
+    Condition::any()
+        .add(pairing::Column::ValidTo.is_null())
+        .add(pairing::Column::ValidTo.gt(super::today()))
+}
+
+/// The not-yet-enrolled accounts of the helpers paired in `households` today, and how
+/// many more were left out because they are also paired with households outside
+/// `scope`, the caller's.
+///
+/// Why those are left out: a code opens every household the helper is paired with, and
+/// issuing one cancels the code already printed for them. A town office issuing one for
+/// a helper who also serves another town would hand itself that town's households and
+/// void the sheet that town printed; the office whose scope covers all their households
+/// (the county office) issues theirs.
 async fn pending_accounts(
     db: &impl ConnectionTrait,
     households: Condition,
-) -> ApiResult<Vec<account::Model>> {
+    scope: Scope,
+) -> ApiResult<(Vec<account::Model>, usize)> {
     let in_scope = Query::select()
         .column(household::Column::Id)
         .from(household::Entity)
@@ -91,19 +110,45 @@ async fn pending_accounts(
         .column(pairing::Column::HelperId)
         .from(pairing::Entity)
         .and_where(pairing::Column::HouseholdId.in_subquery(in_scope))
-        .cond_where(
-            Condition::any()
-                .add(pairing::Column::ValidTo.is_null())
-                .add(pairing::Column::ValidTo.gt(super::today())),
-        )
+        .cond_where(current())
         .to_owned();
-    Ok(account::Entity::find()
+    let pending = account::Entity::find()
         .filter(account::Column::HelperId.in_subquery(helper_ids))
         .filter(account::Column::PasswordHash.is_null())
         .filter(account::Column::Disabled.eq(false))
         .order_by_asc(account::Column::Username)
         .all(db)
-        .await?)
+        .await?;
+    if scope == Scope::All {
+        return Ok((pending, 0));
+    }
+    let visible = Query::select()
+        .column(household::Column::Id)
+        .from(household::Entity)
+        .cond_where(scope.households())
+        .to_owned();
+    let ids: Vec<i64> = pending.iter().filter_map(|a| a.helper_id).collect();
+    let mut outside = HashSet::new();
+    for chunk in ids.chunks(1000) {
+        let found: Vec<i64> = pairing::Entity::find()
+            .select_only()
+            .column(pairing::Column::HelperId)
+            .distinct()
+            .filter(pairing::Column::HelperId.is_in(chunk.to_vec()))
+            .filter(current())
+            .filter(pairing::Column::HouseholdId.not_in_subquery(visible.clone()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        outside.extend(found);
+    }
+    let total = pending.len();
+    let pending: Vec<account::Model> = pending
+        .into_iter()
+        .filter(|a| a.helper_id.is_none_or(|h| !outside.contains(&h)))
+        .collect();
+    let skipped = total - pending.len();
+    Ok((pending, skipped))
 }
 
 async fn issue_in(
@@ -115,7 +160,13 @@ async fn issue_in(
     drawn: Vec<(i64, String, String)>,
 ) -> ApiResult<Vec<EnrollmentCode>> {
     // Read again inside the transaction: an account that enrolled meanwhile gets none.
-    let pending = pending_accounts(db, households).await?;
+    let (pending, skipped) = pending_accounts(db, households, caller.scope()).await?;
+    if skipped > 0 {
+        tracing::info!(
+            skipped,
+            "enrollment codes: helpers also paired outside the caller's scope left out"
+        );
+    }
     let mut drawn: std::collections::HashMap<i64, (String, String)> = drawn
         .into_iter()
         .map(|(id, code, hash)| (id, (code, hash)))
@@ -163,7 +214,11 @@ async fn issue_in(
             "enrollment.issue",
             "account",
             None,
-            serde_json::json!({ "town_id": town, "count": codes.len() }),
+            serde_json::json!({
+                "town_id": town,
+                "count": codes.len(),
+                "skipped_outside_scope": skipped,
+            }),
         ),
     )
     .await?;
@@ -184,13 +239,17 @@ pub fn to_csv(codes: &[EnrollmentCode]) -> ApiResult<Vec<u8>> {
             let expires = (c.expires_at + chrono::Duration::hours(8))
                 .format("%Y-%m-%d %H:%M")
                 .to_string();
-            w.write_record([
-                c.name.as_str(),
-                c.phone.as_str(),
-                c.role.label_zh(),
-                c.code.as_str(),
-                expires.as_str(),
-            ])
+            // The name is as a ledger file gave it: made inert like the ledger's export.
+            w.write_record(
+                [
+                    c.name.as_str(),
+                    c.phone.as_str(),
+                    c.role.label_zh(),
+                    c.code.as_str(),
+                    expires.as_str(),
+                ]
+                .map(|cell| inert(cell).into_owned()),
+            )
             .map_err(io)?;
         }
         w.flush().map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -7,7 +7,7 @@ use bangfu_shared::api::{
 };
 use bangfu_shared::{HouseholdStatus, PairingRole};
 use chrono::NaiveDate;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{BinOper, Expr, Func};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -23,7 +23,8 @@ use crate::error::{ApiError, ApiResult};
 pub struct HouseholdFilter {
     pub town: Option<i64>,
     pub village: Option<i64>,
-    /// Part of the head of household's name.
+    /// Part of the head of household's name, as literal text, ASCII case ignored
+    /// (see `name_contains`).
     pub q: Option<String>,
 }
 
@@ -60,7 +61,7 @@ pub async fn list(
         cond = cond.add(household::Column::VillageId.eq(v));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        cond = cond.add(household::Column::HeadName.contains(q));
+        cond = cond.add(name_contains(q));
     }
     let query = household::Entity::find().filter(cond);
     let total = query.clone().count(db).await?;
@@ -79,6 +80,42 @@ pub async fn list(
         per_page,
         total,
     })
+}
+
+/// The escape character of [`name_contains`]'s LIKE pattern.
+const LIKE_ESCAPE: char = '\\';
+
+/// `q` as the literal text of a LIKE pattern: its `%`, `_` and escape character each
+/// escaped, so a search for `%` finds names holding a `%` instead of every name.
+fn like_literal(q: &str) -> String {
+    let mut out = String::with_capacity(q.len());
+    for c in q.chars() {
+        if matches!(c, '%' | '_') || c == LIKE_ESCAPE {
+            out.push(LIKE_ESCAPE);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Head of household's name holds `q`, as literal text, ignoring case the same way on
+/// both backends: `lower()` on both sides (SQLite's LIKE ignores ASCII case on its own,
+/// PostgreSQL's does not), with an explicit ESCAPE (PostgreSQL escapes with `\` by
+/// default, SQLite with nothing). Only ASCII case is sure to be ignored alike: SQLite's
+/// `lower()` leaves other letters as they are.
+fn name_contains(q: &str) -> Expr {
+    // In scope here only: its `max` and `min` would shadow `Ord`'s on integers.
+    use sea_orm::sea_query::ExprTrait;
+    let pattern = Expr::Binary(
+        Box::new(Func::lower(Expr::val(format!("%{}%", like_literal(q)))).into()),
+        BinOper::Escape,
+        Box::new(Expr::Constant(LIKE_ESCAPE.into())),
+    );
+    Expr::expr(Func::lower(Expr::col((
+        household::Entity,
+        household::Column::HeadName,
+    ))))
+    .binary(BinOper::Like, pattern)
 }
 
 /// The last page whose offset fits the database's signed 64-bit OFFSET.
@@ -472,4 +509,43 @@ fn pairing_dto(p: &pairing::Model, helpers: &HashMap<i64, helper::Model>) -> Opt
         reason: p.reason.clone(),
         short_notice: p.short_notice,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{DbBackend, QueryTrait};
+
+    #[test]
+    fn like_wildcards_in_a_search_are_literal() {
+        for (q, pattern) in [
+            ("田晓东", "田晓东"),
+            ("%", "\\%"),
+            ("_", "\\_"),
+            ("a\\b", "a\\\\b"),
+            ("50%_x", "50\\%\\_x"),
+        ] {
+            assert_eq!(like_literal(q), pattern, "{q}");
+        }
+    }
+
+    #[test]
+    fn the_search_lowers_both_sides_and_names_its_escape_on_both_backends() {
+        for (backend, expected) in [
+            (
+                DbBackend::Sqlite,
+                r#"WHERE LOWER("households"."head_name") LIKE LOWER('%Ab\%%') ESCAPE '\'"#,
+            ),
+            (
+                DbBackend::Postgres,
+                r#"WHERE LOWER("households"."head_name") LIKE LOWER(E'%Ab\\%%') ESCAPE E'\\'"#,
+            ),
+        ] {
+            let sql = household::Entity::find()
+                .filter(name_contains("Ab%"))
+                .build(backend)
+                .to_string();
+            assert!(sql.ends_with(expected), "{backend:?}: {sql}");
+        }
+    }
 }

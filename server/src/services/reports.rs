@@ -67,6 +67,15 @@ pub async fn sheet(
     helper_id: i64,
     q: Quarter,
 ) -> ApiResult<AttendanceSheet> {
+    // A first helper keeps no sheet: without this, their own helper id (the default of
+    // `second_helper`) would give an empty sheet naming them as its second helper.
+    if caller.role == Role::FirstHelper {
+        return Err(ApiError::Forbidden(
+            "attendance sheets are kept by second helpers: a first helper account has none \
+             (your visits appear on your households' second helper's sheet)"
+                .into(),
+        ));
+    }
     let own = caller.helper_id == Some(helper_id);
     if !own && caller.role.is_helper() {
         return Err(ApiError::NotFound("attendance sheet"));
@@ -238,12 +247,7 @@ pub async fn submit(
         })?;
     verify_submission(db, caller, sub).await?;
     let mut sheet = sheet(db, caller, helper_id, sub.quarter).await?;
-    let known: HashSet<i64> = sheet.rows.iter().map(|r| r.household_id).collect();
-    if let Some((h, _)) = sub.remarks.iter().find(|(h, _)| !known.contains(h)) {
-        return Err(ApiError::Invalid(format!(
-            "household {h} is not on this sheet"
-        )));
-    }
+    check_remarks(&sub.remarks, &sheet.rows)?;
     // Compared case-blind: the digest is hex, and a client writing it in capitals
     // reviewed the same rows.
     let frozen_rows = sheet.rows_sha256();
@@ -307,6 +311,41 @@ pub async fn submit(
     .await?;
     txn.commit().await?;
     Ok(sheet)
+}
+
+/// The longest remark a second helper may give a household on the sheet, in characters.
+/// A remark is a line in the 备注 column of the printed 附件3, a sentence or two; far
+/// longer text cannot be printed as one (Excel holds at most 32,767 characters a cell)
+/// and, frozen in a version, could never be corrected.
+pub const MAX_SHEET_REMARK_CHARS: usize = 500;
+
+/// Refuses (422, naming the household) remarks a frozen version must not hold: one for a
+/// household not on the sheet, two for one household (which the signature would cover
+/// while the version kept only one), or one over [`MAX_SHEET_REMARK_CHARS`].
+fn check_remarks(remarks: &[(i64, String)], rows: &[SheetRow]) -> ApiResult<()> {
+    let name = |id: i64| {
+        rows.iter()
+            .find(|r| r.household_id == id)
+            .map(|r| format!("household {id} ({})", r.head_name))
+    };
+    let mut seen = HashSet::new();
+    for (id, remark) in remarks {
+        let household = name(*id)
+            .ok_or_else(|| ApiError::Invalid(format!("household {id} is not on this sheet")))?;
+        if !seen.insert(*id) {
+            return Err(ApiError::Invalid(format!(
+                "{household} has more than one remark: send one remark per household"
+            )));
+        }
+        let chars = remark.chars().count();
+        if chars > MAX_SHEET_REMARK_CHARS {
+            return Err(ApiError::Invalid(format!(
+                "the remark for {household} is {chars} characters long: at most \
+                 {MAX_SHEET_REMARK_CHARS} fit a line of the printed sheet"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that the submission's device belongs to the caller and its signature holds.
@@ -793,4 +832,59 @@ pub async fn review_history(
         .into_iter()
         .map(|r| (r.state, r.reason))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, head: &str) -> SheetRow {
+        SheetRow {
+            seq: 1,
+            household_id: id,
+            head_name: head.into(),
+            village: String::new(),
+            first_helper: None,
+            records: vec![],
+            windows: vec![],
+            own_records: vec![],
+            own_windows: vec![],
+            remark: None,
+        }
+    }
+
+    fn refusal(remarks: &[(i64, &str)]) -> Option<String> {
+        let remarks: Vec<(i64, String)> =
+            remarks.iter().map(|(h, r)| (*h, r.to_string())).collect();
+        match check_remarks(&remarks, &[row(1, "田晓东"), row(2, "叶秀兰")]) {
+            Ok(()) => None,
+            Err(ApiError::Invalid(m)) => Some(m),
+            Err(e) => panic!("not a 422: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn remarks_a_frozen_version_must_not_hold_are_refused_naming_the_household() {
+        let at_limit = "户".repeat(MAX_SHEET_REMARK_CHARS);
+        assert_eq!(refusal(&[(1, "电话回访到位"), (2, &at_limit)]), None);
+        assert_eq!(refusal(&[]), None);
+
+        let over = format!("{at_limit}。");
+        let m = refusal(&[(1, "a"), (2, &over)]).unwrap();
+        assert!(
+            m.contains("household 2 (叶秀兰)") && m.contains("501"),
+            "{m}"
+        );
+
+        let m = refusal(&[(1, "a"), (1, "b")]).unwrap();
+        assert!(
+            m.contains("household 1 (田晓东) has more than one remark"),
+            "{m}"
+        );
+        let m = refusal(&[(2, ""), (2, "b")]).unwrap();
+        assert!(m.contains("household 2"), "{m}");
+
+        let m = refusal(&[(1, "a"), (9, "b")]).unwrap();
+        assert_eq!(m, "household 9 is not on this sheet");
+    }
 }

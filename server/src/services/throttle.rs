@@ -7,8 +7,10 @@
 //! An attempt is counted when it starts, not when its slow password check ends
 //! ([`LoginThrottle::reserve`]): otherwise any number of guesses sent at once would all
 //! pass the check before the first failure was written down. An attempt that ends
-//! without checking a password (the server was busy, the account needs enrolling) is
-//! given back; one whose request was dropped midway counts as a failure.
+//! without checking a password (the server was busy, the database failed) is given
+//! back; one whose request was dropped midway counts as a failure. So does a login
+//! answered "enrollment required": that answer says the phone is a helper's, and
+//! given back it let anyone test phone numbers without limit.
 //!
 //! Memory is bounded whatever clients send: a key is a SHA-256 of the action, the
 //! lower-cased username and the address (32 bytes however long the username), and the
@@ -76,9 +78,10 @@ impl Entry {
 enum Outcome {
     /// The password or code was right: the key's failures are forgotten.
     Success,
-    /// Wrong password or code, or the request went away before an answer.
+    /// Wrong password or code, a login of an account that must enroll first (it
+    /// reveals that the account exists), or the request went away before an answer.
     Failure,
-    /// No password was checked (busy server, enrollment required, database error).
+    /// No password was checked (busy server, database error).
     NotCounted,
 }
 
@@ -86,7 +89,7 @@ impl Outcome {
     fn of<T>(result: &ApiResult<T>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
-            Err(ApiError::InvalidCredentials) => Outcome::Failure,
+            Err(ApiError::InvalidCredentials | ApiError::EnrollmentRequired) => Outcome::Failure,
             Err(_) => Outcome::NotCounted,
         }
     }
@@ -117,7 +120,8 @@ pub struct Attempt<'a> {
 
 impl Attempt<'_> {
     /// Records how the attempt ended: a success clears the key's failures, a wrong
-    /// password or code is a failure, any other error gives the attempt back.
+    /// password or code (or "enrollment required") is a failure, any other error gives
+    /// the attempt back.
     pub fn settle<T>(mut self, result: &ApiResult<T>) {
         self.settled = true;
         self.throttle
@@ -313,6 +317,28 @@ mod tests {
             attempt(&t, k, Outcome::NotCounted, now).unwrap();
         }
         assert!(t.reserve_at(k, now).is_ok());
+    }
+
+    /// "Enrollment required" tells that the phone is a helper's: it counts like a wrong
+    /// password, so phones cannot be tested without limit. A busy server still does not.
+    #[test]
+    fn enrollment_required_counts_as_a_failure() {
+        assert_eq!(
+            Outcome::of::<()>(&Err(ApiError::EnrollmentRequired)),
+            Outcome::Failure
+        );
+        assert_eq!(Outcome::of::<()>(&Err(ApiError::Busy)), Outcome::NotCounted);
+        let t = LoginThrottle::default();
+        let k = key("login", "13800000000", Some("10.0.0.1"));
+        for _ in 0..FAILURES_ALLOWED {
+            t.reserve(k)
+                .unwrap()
+                .settle::<()>(&Err(ApiError::EnrollmentRequired));
+        }
+        assert!(matches!(
+            t.reserve(k),
+            Err(ApiError::TooManyAttempts { .. })
+        ));
     }
 
     #[test]

@@ -85,11 +85,14 @@ impl LocalStore {
     /// A store under `root` (created if missing, with the 256 directories blobs are
     /// spread over, so naming a blob never waits for a mkdir). Reads the packs' headers
     /// to find their files, and checks the newest pack's files against their hashes.
+    /// Every directory is made private to the server's user (see [`private_dir`]).
     pub fn new(root: &Path) -> io::Result<LocalStore> {
-        std::fs::create_dir_all(root.join("uploads"))?;
+        private_dir(root)?;
+        create_private_dir_all(&root.join("uploads"))?;
         for shard in 0..=255u8 {
-            std::fs::create_dir_all(root.join("blobs").join(format!("{shard:02x}")))?;
+            create_private_dir_all(&root.join("blobs").join(format!("{shard:02x}")))?;
         }
+        create_private_dir_all(&root.join("packs"))?;
         Ok(LocalStore {
             root: root.to_path_buf(),
             packs: Arc::new(Packs::open(&root.join("packs"))?),
@@ -115,6 +118,48 @@ impl LocalStore {
         }
         Ok(self.root.join("blobs").join(&sha256[..2]).join(sha256))
     }
+}
+
+/// Makes `dir` (and any missing parent) a directory only the server's user can enter:
+/// it holds the SQLite database and the households' photos and signatures, personal
+/// data no other local account may read. A directory made by an earlier version (or by
+/// hand) that others can enter is restricted to mode 0700, with a warning naming only
+/// the directory. If that fails (the directory belongs to another user) the warning
+/// says so and the server starts anyway: refusing would take the service down on an
+/// upgrade for what the operator can fix.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    create_private_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+                Ok(()) => tracing::warn!(
+                    dir = %dir.display(),
+                    was = format!("{:o}", mode & 0o777),
+                    "a data directory was open to other local users; it is now 0700"
+                ),
+                Err(e) => tracing::warn!(
+                    dir = %dir.display(),
+                    was = format!("{:o}", mode & 0o777),
+                    error = %e,
+                    "a data directory is open to other local users and could not be \
+                     restricted; make it 0700 and owned by the server's user"
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `create_dir_all`, with mode 0700 for every directory it creates (on Unix).
+fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// Bytes are gathered in memory and written with one blocking call per MiB, and one at
@@ -337,6 +382,48 @@ impl BlobStore for LocalStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    /// The store's directories are the server user's alone, whatever the umask allowed.
+    #[cfg(unix)]
+    #[test]
+    fn store_directories_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data").join("files");
+        LocalStore::new(&root).unwrap();
+        for d in [
+            dir.path().join("data"),
+            root.clone(),
+            root.join("uploads"),
+            root.join("blobs"),
+            root.join("blobs").join("ab"),
+            root.join("packs"),
+        ] {
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+        }
+    }
+
+    /// A data directory others could enter (made by an earlier version) is tightened.
+    #[cfg(unix)]
+    #[test]
+    fn an_open_data_directory_is_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&data).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        let fresh = dir.path().join("a").join("b");
+        private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+    }
 
     #[tokio::test]
     async fn append_resume_truncate_commit() {

@@ -9,6 +9,8 @@ pub mod chooser;
 pub mod form;
 mod sheet;
 mod sync;
+#[cfg(test)]
+pub(crate) mod testing;
 mod update;
 
 use std::collections::HashMap;
@@ -67,6 +69,12 @@ pub enum Overlay {
     /// Asking before the sheet is signed and queued.
     ConfirmSubmit {
         quarter: Quarter,
+    },
+    /// Asking before a draft is thrown away (`x` on the drafts screen): a draft can hold
+    /// the household's signature on the pad, which cannot be had again once the helper
+    /// has left the village. Only `y` discards.
+    ConfirmDiscard {
+        draft: Box<VisitDraft>,
     },
     /// Asking whether to continue a household's unfinished draft of another day (its
     /// visit time is that day's) or to start a fresh form.
@@ -140,8 +148,16 @@ pub struct App {
     pub size: (u16, u16),
     /// Terminal pictures of stored images, by hash (filled by `update`, read by `ui`).
     pub thumbs: HashMap<String, HalfBlocks>,
-    /// The chooser starts where the last photo came from.
+    /// The chooser starts where the last photo came from (at first, the directory
+    /// `bangfu` was started from: where the helper put the photos).
     pub last_dir: PathBuf,
+    /// Whether a sync has brought the account's history yet
+    /// ([`Client::history_pulled`]); until then the interface says the visits on the
+    /// server are not on the device.
+    pub history_pulled: bool,
+    /// Whether the account is a second helper's: only they fill in the attendance
+    /// sheet (`a`).
+    pub second_helper: bool,
     /// When the open form was last saved as a draft.
     last_save: Option<std::time::Instant>,
     /// The leaving key (Esc, Ctrl+C) whose draft save just failed: pressed again, it
@@ -165,7 +181,8 @@ impl App {
         clock: Clock,
         size: (u16, u16),
     ) -> Self {
-        let last_dir = dirs::picture_dir()
+        let last_dir = std::env::current_dir()
+            .ok()
             .or_else(dirs::home_dir)
             .unwrap_or_else(|| PathBuf::from("."));
         let mut app = App {
@@ -192,6 +209,8 @@ impl App {
             size,
             thumbs: HashMap::new(),
             last_dir,
+            history_pulled: true,
+            second_helper: false,
             last_save: None,
             unsaved_leave: None,
             sync: SyncView::default(),
@@ -226,6 +245,17 @@ impl App {
     /// A household whose pairing ended, by id.
     pub fn ended_household(&self, id: i64) -> Option<&EndedHousehold> {
         self.ended.iter().find(|h| h.detail.summary.id == id)
+    }
+
+    /// Whether this helper fills in an attendance sheet (附件3): a second helper's
+    /// account, or a helper paired as second helper with any household on the list
+    /// (the sheet's rows are those households). A first helper is told it is not theirs.
+    pub fn fills_sheet(&self) -> bool {
+        self.second_helper
+            || self
+                .households
+                .iter()
+                .any(|h| h.role == Some(bangfu_shared::PairingRole::Second))
     }
 
     /// The attendance sheet shown on the sheet screen.

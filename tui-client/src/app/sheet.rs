@@ -38,14 +38,15 @@ impl App {
             (Action::Back, _, _) => self.pop(),
             (Action::Char('q'), _, _) => self.quit = true,
             (Action::Char('s'), _, _) => self.start_sync(),
-            // Older quarter to the right, newer to the left.
-            (Action::Right | Action::Char(']'), _, _)
+            // As on a calendar: the earlier quarter to the left, the later to the right
+            // (the sheets are kept newest first).
+            (Action::Left | Action::Char('['), _, _)
                 if self.sheet_index + 1 < self.sheets.len() =>
             {
                 self.sheet_index += 1;
                 self.sheet_selected = 0;
             }
-            (Action::Left | Action::Char('['), _, _) if self.sheet_index > 0 => {
+            (Action::Right | Action::Char(']'), _, _) if self.sheet_index > 0 => {
                 self.sheet_index -= 1;
                 self.sheet_selected = 0;
             }

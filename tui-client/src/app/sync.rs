@@ -113,6 +113,9 @@ impl App {
                 }
                 match result {
                     Ok(report) => {
+                        // The account's history has come: "never" and "overdue" now
+                        // stand for what the server holds too.
+                        self.history_pulled = true;
                         let mut text = self.lang.sync_summary(&report);
                         // Visits that do not count come first: the status line is one
                         // row, and this is what the helper has to act on.

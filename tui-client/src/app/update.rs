@@ -22,8 +22,11 @@ impl App {
     /// Loads what the first screen needs, or shows the login screen.
     pub(super) fn start(&mut self) {
         match self.block(self.client.identity()) {
-            Ok(_) => {
+            Ok(identity) => {
                 self.screen = Screen::Households;
+                self.second_helper = identity.role == bangfu_shared::Role::SecondHelper;
+                // Unknown (a store error) reads as pulled: no warning on a guess.
+                self.history_pulled = self.block(self.client.history_pulled()).unwrap_or(true);
                 self.policy = self.block(self.client.policy()).ok();
                 self.reload_households();
                 self.reload_drafts();
@@ -38,8 +41,24 @@ impl App {
         }
     }
 
+    /// Whether the terminal is below the size the screens are laid out for: the screen
+    /// then shows only a request to enlarge it.
+    pub fn too_small(&self) -> bool {
+        let (w, h) = crate::ui::MIN_SIZE;
+        self.size.0 < w || self.size.1 < h
+    }
+
     /// Applies one action.
     pub fn update(&mut self, action: Action) {
+        // While the window is too small nothing but that request is on screen: a key
+        // would act unseen (`x` discarding, `n` opening a form). Only Ctrl+C (which
+        // saves the open draft first), the resize and the autosave tick go through.
+        if self.too_small()
+            && !matches!(action, Action::Resize { .. } | Action::Tick | Action::Quit)
+        {
+            self.poll_sync();
+            return;
+        }
         let key = !matches!(
             action,
             Action::Resize { .. } | Action::Tick | Action::MouseDrag { .. } | Action::MouseUp
@@ -524,6 +543,7 @@ impl App {
             } => self.update_remark(quarter, household_id, text, action),
             Overlay::ConfirmSubmit { quarter } => self.update_confirm_submit(quarter, action),
             Overlay::ResumeDraft { draft } => self.update_resume_draft(draft, action),
+            Overlay::ConfirmDiscard { draft } => self.update_confirm_discard(draft, action),
         }
     }
 
@@ -794,15 +814,27 @@ impl App {
             (Action::Back, _) => self.pop(),
             (Action::Char('q'), _) => self.quit = true,
             (Action::Enter, Some(d)) => self.open_form(Screen::Drafts, d, true),
-            (Action::Char('x'), Some(d)) => {
+            // Asked first: the draft may hold the household's signature.
+            (Action::Char('x') | Action::Delete, Some(d)) => {
                 self.screen = Screen::Drafts;
-                if let Err(e) = self.block(self.client.store().discard_draft(d.id)) {
-                    self.fail_err(&e);
-                }
-                self.reload_drafts();
+                self.overlay = Some(Overlay::ConfirmDiscard { draft: Box::new(d) });
             }
             _ => self.screen = Screen::Drafts,
         }
+    }
+
+    /// The answer to "discard this draft?": only `y` discards, any other key keeps it
+    /// (as the sheet's signing asks for `y`).
+    fn update_confirm_discard(&mut self, draft: Box<VisitDraft>, action: Action) {
+        if !matches!(action, Action::Char('y' | 'Y')) {
+            self.info(self.lang.texts().discard_kept);
+            return;
+        }
+        match self.block(self.client.store().discard_draft(draft.id)) {
+            Ok(()) => self.info(self.lang.texts().discard_done),
+            Err(e) => self.fail_err(&e),
+        }
+        self.reload_drafts();
     }
 
     fn update_login(&mut self, mut form: LoginForm, action: Action) {
@@ -846,5 +878,232 @@ fn login_field(f: &mut LoginForm) -> &mut String {
         1 => &mut f.username,
         2 => &mut f.password,
         _ => &mut f.code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bangfu_shared::Role;
+
+    use super::super::testing::*;
+    use super::super::{Action, App, Clock, Overlay, Screen};
+    use crate::draft::VisitDraft;
+    use crate::i18n::Lang;
+
+    fn drafts(app: &App) -> usize {
+        app.runtime()
+            .block_on(app.client().drafts())
+            .expect("drafts")
+            .len()
+    }
+
+    /// `x` on the drafts screen asks first; only `y` discards.
+    #[test]
+    fn discarding_a_draft_asks_for_y() {
+        let mut fx = fixture(Lang::Zh);
+        let app = &mut fx.app;
+        let draft = VisitDraft::new(1, bangfu_shared::VisitKind::Home, now());
+        app.runtime()
+            .block_on(app.client().save_draft(&draft))
+            .expect("saved");
+        app.update(Action::Char('d'));
+        assert_eq!(app.screen, Screen::Drafts);
+        app.update(Action::Char('x'));
+        assert!(matches!(app.overlay, Some(Overlay::ConfirmDiscard { .. })));
+        assert_eq!(drafts(app), 1, "not discarded before the answer");
+        let text = screen(app, 80, 24);
+        assert!(
+            text.contains("丢弃这份草稿？") && text.contains("y 丢弃"),
+            "{text}"
+        );
+        app.update(Action::Enter);
+        assert!(app.overlay.is_none());
+        assert_eq!(drafts(app), 1, "any other key keeps the draft");
+        app.update(Action::Char('x'));
+        app.update(Action::Char('y'));
+        assert_eq!(drafts(app), 0);
+        assert_eq!(app.screen, Screen::Drafts);
+    }
+
+    /// Below the minimum size nothing is on screen but a request to enlarge it: keys
+    /// do nothing, except Ctrl+C.
+    #[test]
+    fn keys_are_ignored_while_the_window_is_too_small() {
+        let mut fx = fixture(Lang::Zh);
+        let app = &mut fx.app;
+        app.update(Action::Resize {
+            width: 59,
+            height: 16,
+        });
+        for key in [
+            Action::Char('n'),
+            Action::Char('d'),
+            Action::Enter,
+            Action::Char('q'),
+        ] {
+            app.update(key);
+            assert_eq!(app.screen, Screen::Households);
+            assert!(app.overlay.is_none() && !app.quit);
+        }
+        app.update(Action::Resize {
+            width: 60,
+            height: 16,
+        });
+        app.update(Action::Char('d'));
+        assert_eq!(app.screen, Screen::Drafts, "keys act again at 60×16");
+        app.update(Action::Resize {
+            width: 80,
+            height: 10,
+        });
+        app.update(Action::Quit);
+        assert!(app.quit, "Ctrl+C still leaves");
+    }
+
+    /// Until the first sync the status line says the history is not on the device; a
+    /// finished sync takes the note away.
+    #[test]
+    fn the_history_not_yet_synced_is_said_until_a_sync_ran() {
+        let mut fx = fixture(Lang::Zh);
+        let app = &mut fx.app;
+        assert!(!app.history_pulled);
+        let text = screen(app, 80, 24);
+        assert!(text.contains("尚未同步：按 s 取回走访记录"), "{text}");
+        assert!(text.contains("未同步"), "{text}");
+        app.apply_sync_event(super::super::SyncEvent::Finished(Ok(
+            crate::sync::SyncReport::default(),
+        )));
+        assert!(app.history_pulled);
+        app.update(Action::Down); // dismisses the result line
+        let text = screen(app, 80, 24);
+        assert!(!text.contains("尚未同步"), "{text}");
+        assert!(text.contains("从未"), "{text}");
+    }
+
+    /// ← goes to the earlier quarter, → to the later one.
+    #[test]
+    fn sheet_arrows_go_back_and_forth_in_time() {
+        let mut fx = fixture_as(Lang::Zh, Role::SecondHelper);
+        let app = &mut fx.app;
+        save_sheet(app, "2025Q4");
+        save_sheet(app, "2026Q1");
+        app.update(Action::Char('a'));
+        let shown = |app: &App| app.current_sheet().map(|s| s.quarter().to_string());
+        assert_eq!(shown(app).as_deref(), Some("2026Q1"), "the newest first");
+        app.update(Action::Right);
+        assert_eq!(shown(app).as_deref(), Some("2026Q1"), "nothing later");
+        app.update(Action::Left);
+        assert_eq!(shown(app).as_deref(), Some("2025Q4"));
+        app.update(Action::Right);
+        assert_eq!(shown(app).as_deref(), Some("2026Q1"));
+    }
+
+    /// A first helper fills in no attendance sheet: `a` is not on the help line, and
+    /// the screen says the sheet is the second helper's.
+    #[test]
+    fn a_first_helper_is_told_the_sheet_is_not_theirs() {
+        let mut fx = fixture(Lang::Zh);
+        let app = &mut fx.app;
+        let text = screen(app, 80, 24);
+        let help = text.lines().last().unwrap_or_default();
+        assert!(
+            !help.contains("a 考勤表") && help.contains("q 退出"),
+            "{help}"
+        );
+        app.update(Action::Char('a'));
+        let text = screen(app, 80, 24);
+        assert!(
+            text.contains("考勤表由第二帮扶责任人填报，本账号无需填报"),
+            "{text}"
+        );
+        assert!(!text.contains("同步（s）后可离线查看"), "{text}");
+
+        let fx = fixture_as(Lang::Zh, Role::SecondHelper);
+        for (w, h) in [(80, 24), (60, 16)] {
+            let text = screen(&fx.app, w, h);
+            let help = text.lines().last().unwrap_or_default();
+            assert!(help.contains("a 考勤表"), "{text}");
+        }
+    }
+
+    /// A correction signed from the form needs its reason, as a void does.
+    #[test]
+    fn an_amendment_without_a_reason_is_not_signed() {
+        let mut fx = fixture(Lang::Zh);
+        let app = &mut fx.app;
+        phone_call(app);
+        app.update(Action::Char('h'));
+        app.update(Action::Char('a'));
+        assert!(matches!(&app.screen, Screen::Form(f) if f.draft.amends.is_some()));
+        app.update(Action::Sign);
+        assert!(matches!(app.screen, Screen::Form(_)), "not signed");
+        let status = app.status.clone().map(|s| s.text).unwrap_or_default();
+        assert!(status.contains("更正原因：更正须填写原因"), "{status}");
+        let rows = app
+            .runtime()
+            .block_on(app.client().visits(None, 5))
+            .expect("visits");
+        assert_eq!(rows[0].amendments, 0);
+        if let Screen::Form(f) = &mut app.screen {
+            f.draft.reason = "问题写错".into();
+        }
+        app.update(Action::Sign);
+        assert!(!matches!(app.screen, Screen::Form(_)), "{:?}", app.status);
+    }
+
+    /// The void dialog is titled for what it does; its empty reason is a void's.
+    #[test]
+    fn the_void_dialog_says_void_and_asks_for_a_void_reason() {
+        let mut fx = fixture(Lang::Zh);
+        let app = &mut fx.app;
+        phone_call(app);
+        app.update(Action::Char('h'));
+        app.update(Action::Char('v'));
+        let text = screen(app, 80, 24);
+        assert!(
+            text.contains("作废走访") && !text.contains("已作废"),
+            "{text}"
+        );
+        app.update(Action::Enter);
+        let status = app.status.clone().map(|s| s.text).unwrap_or_default();
+        assert!(status.starts_with("作废原因："), "{status}");
+    }
+
+    /// The file chooser starts where `bangfu` was started.
+    #[test]
+    fn the_chooser_starts_in_the_current_directory() {
+        let fx = fixture(Lang::Zh);
+        let app = App::new(
+            fx.app.client().clone(),
+            fx.app.runtime().clone(),
+            Lang::Zh,
+            Clock::Fixed(now()),
+            (80, 24),
+        );
+        assert_eq!(Some(app.last_dir), std::env::current_dir().ok());
+    }
+
+    /// An empty folder says so, and a typed path is not a filter that matched nothing.
+    #[test]
+    fn an_empty_folder_says_it_has_no_photos() {
+        let mut fx = fixture(Lang::Zh);
+        let empty = fx.dir.path().join("empty");
+        std::fs::create_dir(&empty).expect("a folder");
+        let app = &mut fx.app;
+        app.last_dir = empty;
+        app.update(Action::Char('n'));
+        app.update(Action::Resize {
+            width: 80,
+            height: 24,
+        });
+        app.overlay = Some(Overlay::Chooser(super::Chooser::open(
+            &app.last_dir,
+            super::Purpose::Photo,
+        )));
+        let text = screen(app, 80, 24);
+        assert!(text.contains("此文件夹没有照片"), "{text}");
+        keys(app, "/tm");
+        let text = screen(app, 80, 24);
+        assert!(!text.contains("没有名称含此文字的文件"), "{text}");
+        assert!(text.contains("前往：/tm"), "{text}");
     }
 }

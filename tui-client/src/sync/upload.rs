@@ -25,8 +25,12 @@
 //! creation itself). The file is reported [`Uploaded::Refused`] and its saved upload URL
 //! forgotten, so the sync goes on with the other files, the pull and the downloads, and
 //! the next sync tries the file afresh. 401 ends the sync (log in again); transient
-//! failures are retried; what is left (the store, an answer this version cannot read)
-//! ends the sync.
+//! failures are retried; what is left (the store, an answer this version cannot read,
+//! an upload `Location` on another host than the server's) ends the sync.
+//!
+//! The bearer token goes to the server's origin only ([`ApiClient::follows`]): a saved
+//! upload URL on another origin (saved by an earlier version, which followed any
+//! `Location`) is forgotten and the file starts afresh.
 
 use std::time::Instant;
 
@@ -77,6 +81,10 @@ pub async fn upload(
     let max_chunk = max_chunk.max(MIN_CHUNK);
     let mut chunk = max_chunk;
     let mut url = store.upload_url(sha256).await?;
+    if url.as_deref().is_some_and(|u| !api.follows(u)) {
+        store.forget_upload(sha256).await?;
+        url = None;
+    }
     // The offset the server reported last, if nothing since may have moved it.
     let mut offset: Option<u64> = None;
     // Where this file stands in the progress report.
@@ -330,6 +338,80 @@ mod tests {
             3,
             "the offset is asked again after each stalled PATCH: {seen:?}"
         );
+    }
+
+    /// A loopback listener standing for another host: counts the connections it gets.
+    fn foreign_host() -> (String, Arc<Mutex<usize>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(Mutex::new(0));
+        let count = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                *count.lock().unwrap() += 1;
+                drop(stream);
+            }
+        });
+        (format!("http://{addr}"), hits)
+    }
+
+    /// A `Location` on another origin (a proxy rewriting answers, a tampered server)
+    /// is not followed: the token never reaches it, the creation is not retried, the
+    /// URL is not saved, and the error says why.
+    #[tokio::test]
+    async fn an_upload_sent_to_another_host_is_not_followed() {
+        let (foreign, hits) = foreign_host();
+        let location = format!("Location: {foreign}/api/v1/files/1\r\nUpload-Offset: 0\r\n");
+        let (base, seen) = peer(move |_, _| ("201 Created", location.clone(), String::new()));
+        let dir = tempfile::tempdir().unwrap();
+        let (got, store) = run(&base, &options(8), dir.path()).await;
+        let err = got.expect_err("a foreign Location ends the upload");
+        assert!(
+            matches!(&err, ClientError::Server { code, .. } if code == crate::api::FOREIGN_LOCATION),
+            "{err:?}"
+        );
+        assert!(!err.is_transient(), "{err}");
+        assert!(err.to_string().contains("another address"), "{err}");
+        assert_eq!(*seen.lock().unwrap(), ["POST"], "not retried");
+        assert_eq!(*hits.lock().unwrap(), 0, "nothing went to the other host");
+        let bytes: Vec<u8> = (0..3 * MIN_CHUNK).map(|i| (i % 251) as u8).collect();
+        assert_eq!(store.upload_url(&sha256_hex(&bytes)).await.unwrap(), None);
+    }
+
+    /// A saved upload URL on another origin (saved by a version that followed any
+    /// `Location`) is dropped: the file starts afresh on the server.
+    #[tokio::test]
+    async fn a_saved_upload_url_on_another_host_is_dropped() {
+        let (foreign, hits) = foreign_host();
+        let (base, seen) = peer(|method, _| match method {
+            "POST" => (
+                "201 Created",
+                format!(
+                    "Location: /api/v1/files/1\r\nUpload-Offset: {}\r\n",
+                    3 * MIN_CHUNK
+                ),
+                String::new(),
+            ),
+            _ => ("404 Not Found", String::new(), String::new()),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.sqlite3"))
+            .await
+            .unwrap();
+        let bytes: Vec<u8> = (0..3 * MIN_CHUNK).map(|i| (i % 251) as u8).collect();
+        store
+            .save_upload(
+                &sha256_hex(&bytes),
+                &format!("{foreign}/api/v1/files/9"),
+                bytes.len() as u64,
+            )
+            .await
+            .unwrap();
+        drop(store);
+        let (got, _) = run(&base, &options(2), dir.path()).await;
+        assert!(matches!(got, Ok(Uploaded::Complete { .. })), "{got:?}");
+        assert_eq!(*seen.lock().unwrap(), ["POST"]);
+        assert_eq!(*hits.lock().unwrap(), 0, "nothing went to the other host");
     }
 
     /// A refusal the uploader has no special case for is final for this file only: it

@@ -73,8 +73,9 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
                 .block(block),
             area,
         );
-        return t.help_list.to_string();
+        return households_help(app);
     }
+    let never = never_text(app);
     let header = Row::new([t.head, t.village, t.last_home, t.last_phone, t.next_due, ""])
         .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = app.households.iter().map(|h| {
@@ -91,8 +92,8 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
         let row = Row::new([
             Cell::from(s.head_name.clone()),
             Cell::from(s.village.name.clone()),
-            Cell::from(date(h.last_home, t.never)),
-            Cell::from(date(h.last_phone, t.never)),
+            Cell::from(date(h.last_home, never)),
+            Cell::from(date(h.last_phone, never)),
             Cell::from(next_due_text(app, h)),
             flag,
         ]);
@@ -102,13 +103,16 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
             row
         }
     });
+    // The dates come whole (`2026-03-10` is 10 columns): a narrow window shortens the
+    // names and the overdue mark instead.
+    let wide = area.width >= 70;
     let widths = [
-        Constraint::Length(10),
-        Constraint::Length(10),
+        Constraint::Length(if wide { 10 } else { 6 }),
+        Constraint::Length(if wide { 10 } else { 6 }),
         Constraint::Length(11),
         Constraint::Length(11),
-        Constraint::Min(12),
-        Constraint::Length(8),
+        Constraint::Min(10),
+        Constraint::Length(if wide { 8 } else { 6 }),
     ];
     let table = Table::new(rows, widths)
         .header(header)
@@ -116,7 +120,29 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
         .row_highlight_style(selected_style());
     let mut state = TableState::default().with_selected(Some(app.selected));
     frame.render_stateful_widget(table, area, &mut state);
-    t.help_list.to_string()
+    households_help(app)
+}
+
+/// The households help line: `a` (the attendance sheet) only for a second helper,
+/// whose sheet it is.
+fn households_help(app: &App) -> String {
+    let t = app.lang.texts();
+    if app.fills_sheet() {
+        t.help_list.to_string()
+    } else {
+        t.help_list_no_sheet.to_string()
+    }
+}
+
+/// What a last-visit column says with no visit on the device: "never", or, before the
+/// first sync brought the account's history, that it is not known yet.
+fn never_text(app: &App) -> &'static str {
+    let t = app.lang.texts();
+    if app.history_pulled {
+        t.never
+    } else {
+        t.not_pulled_short
+    }
 }
 
 /// The "已结束结对" section: each household with the helper's pairing period and when
@@ -254,10 +280,10 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
     lines.push(Line::from(due_line));
     lines.push(Line::from(vec![
         label(t.last_home),
-        Span::raw(date(h.last_home, t.never)),
+        Span::raw(date(h.last_home, never_text(app))),
         Span::raw("  "),
         label(t.last_phone),
-        Span::raw(date(h.last_phone, t.never)),
+        Span::raw(date(h.last_phone, never_text(app))),
     ]));
     lines.push(Line::from(Span::styled(
         format!("── {} ──", t.history),
@@ -289,9 +315,12 @@ fn visit_summary(app: &App, v: &VisitRow) -> String {
     match &r.visit {
         Some(body) => {
             let mut s = format!(
-                "{}  {}  📷{}",
+                // Words, not a camera emoji: terminals disagree on an emoji's width, and
+                // one counted narrow pushes the line over the block's right border.
+                "{}  {}  {}{}",
                 format_local(body.at),
                 app.lang.kind(body.kind),
+                t.photos,
                 body.photos.len()
             );
             if v.voided {
@@ -410,15 +439,30 @@ pub fn render_history(
             row
         }
     });
-    let widths = [
-        Constraint::Length(16),
-        Constraint::Length(8),
-        Constraint::Length(10),
-        Constraint::Length(6),
-        Constraint::Length(10),
-        Constraint::Length(8),
-        Constraint::Min(12),
-    ];
+    // The time (`2026-03-10 09:30`, 16 columns) always comes whole; in a narrow
+    // window the head, kind, signature and state columns shrink (the selected visit's
+    // lines below say each in full).
+    let widths = if area.width >= 78 {
+        [
+            Constraint::Length(16),
+            Constraint::Length(8),
+            Constraint::Length(10),
+            Constraint::Length(6),
+            Constraint::Length(10),
+            Constraint::Length(8),
+            Constraint::Min(12),
+        ]
+    } else {
+        [
+            Constraint::Length(16),
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(4),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Min(8),
+        ]
+    };
     let table = Table::new(rows, widths)
         .header(header)
         .block(Block::bordered().title(title))
@@ -639,4 +683,89 @@ pub fn render_login(app: &App, frame: &mut Frame, area: Rect) -> String {
     }
     frame.render_widget(Paragraph::new(lines).block(Block::bordered()), area);
     t.help_login.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::app::testing::*;
+    use crate::app::{Action, App};
+    use crate::i18n::Lang;
+
+    /// The households list again after a visit was signed (as Esc from a screen does).
+    fn with_a_call() -> Fixture {
+        let mut fx = fixture(Lang::Zh);
+        phone_call(&fx.app);
+        fx.app.update(Action::Char('d'));
+        fx.app.update(Action::Back);
+        fx
+    }
+
+    fn help_line(text: &str) -> &str {
+        text.lines().last().unwrap_or_default()
+    }
+
+    /// At the documented minimum, 60×16, dates and times come whole and the help line
+    /// keeps the keys that matter most.
+    #[test]
+    fn at_60x16_dates_times_and_the_main_keys_are_whole() {
+        let mut fx = with_a_call();
+        let app: &mut App = &mut fx.app;
+        app.update(Action::Resize {
+            width: 60,
+            height: 16,
+        });
+        let text = screen(app, 60, 16);
+        let row = text
+            .lines()
+            .find(|l| l.contains("张三"))
+            .unwrap_or_default();
+        assert!(row.contains("2026-03-15"), "{text}");
+        let help = help_line(&text);
+        for key in ["n 新走访", "s 同步", "q 退出"] {
+            assert!(help.contains(key), "{key}: {help}");
+        }
+
+        app.update(Action::Char('h'));
+        let text = screen(app, 60, 16);
+        let row = text
+            .lines()
+            .find(|l| l.contains("张三"))
+            .unwrap_or_default();
+        assert!(row.contains("2026-03-15 10:00"), "{text}");
+        assert!(help_line(&text).contains("q 退出"), "{text}");
+    }
+
+    /// The household's visits are told in words: an emoji's width differs between
+    /// terminals, and one counted narrow pushed the line over the right border.
+    #[test]
+    fn the_detail_screen_has_no_emoji_and_stays_inside_its_block() {
+        let mut fx = with_a_call();
+        let app = &mut fx.app;
+        app.update(Action::Enter);
+        for (w, h) in [(80, 24), (60, 16)] {
+            app.update(Action::Resize {
+                width: w,
+                height: h,
+            });
+            let text = screen(app, w, h);
+            assert!(!text.contains('📷'), "{text}");
+            // Every row of the block ends on its right border.
+            for line in text.lines().skip(2).take(usize::from(h) - 5) {
+                assert!(line.trim_end().ends_with('│'), "{line:?}\n{text}");
+            }
+        }
+        app.update(Action::Resize {
+            width: 80,
+            height: 24,
+        });
+        assert!(screen(app, 80, 24).contains("电话  照片0"));
+    }
+
+    #[test]
+    fn the_help_line_drops_whole_entries_from_the_end() {
+        let help = "n 新走访  s 同步  q 退出  h 走访记录";
+        assert_eq!(super::super::fit_help(help, 22), "n 新走访  s 同步");
+        assert_eq!(super::super::fit_help(help, 200), help);
+        assert_eq!(super::super::fit_help(help, 3), "");
+    }
 }

@@ -58,6 +58,9 @@ pub fn render(app: &App, frame: &mut Frame) {
         Some(Overlay::Remark { text, .. }) => sheet::render_remark(app, text, frame, area),
         Some(Overlay::ConfirmSubmit { .. }) => sheet::render_confirm(app, frame, area),
         Some(Overlay::ResumeDraft { draft }) => overlays::render_resume(app, draft, frame, area),
+        Some(Overlay::ConfirmDiscard { draft }) => {
+            overlays::render_discard(app, draft, frame, area)
+        }
         None => help_text,
     };
     if app.sync.running {
@@ -72,11 +75,42 @@ pub fn render(app: &App, frame: &mut Frame) {
             Paragraph::new(Line::from(Span::styled(s.text.clone(), style))),
             status,
         );
+    } else if !app.history_pulled && !matches!(app.screen, Screen::Login(_)) {
+        // Until the first sync the lists show only this device's visits: "never" and
+        // "overdue" may be wrong, and the helper is told how to fix it.
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                app.lang.texts().history_not_pulled,
+                Style::new().fg(Color::Black).bg(Color::Yellow),
+            )),
+            status,
+        );
     }
     frame.render_widget(
-        Paragraph::new(help_text).style(Style::new().fg(Color::Black).bg(Color::Gray)),
+        Paragraph::new(fit_help(&help_text, help.width))
+            .style(Style::new().fg(Color::Black).bg(Color::Gray)),
         help,
     );
+}
+
+/// The help line cut to whole entries (`key words`, two spaces apart) that fit in
+/// `width` columns: the texts list the most important keys first, so a narrow window
+/// drops the least needed ones, never half of `q 退出`.
+pub fn fit_help(text: &str, width: u16) -> String {
+    let width = usize::from(width);
+    let mut out = String::new();
+    for entry in text.split("  ").filter(|e| !e.is_empty()) {
+        let candidate = if out.is_empty() {
+            entry.to_string()
+        } else {
+            format!("{out}  {entry}")
+        };
+        if Span::raw(candidate.as_str()).width() > width {
+            break;
+        }
+        out = candidate;
+    }
+    out
 }
 
 /// The running sync as a one-line progress bar: step, records and bytes.

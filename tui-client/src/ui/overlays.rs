@@ -37,7 +37,12 @@ pub fn render_chooser(app: &App, c: &Chooser, frame: &mut Frame, area: Rect) -> 
             e.clone(),
             Style::new().fg(Color::Red),
         ))],
-        None if visible.is_empty() && !c.query.is_empty() => vec![ListItem::new(Span::styled(
+        // A typed path does not filter: an empty listing is the folder's, not the text's.
+        None if c.entries.is_empty() => vec![ListItem::new(Span::styled(
+            t.chooser_empty,
+            Style::new().fg(Color::DarkGray),
+        ))],
+        None if visible.is_empty() && !c.query_is_path() => vec![ListItem::new(Span::styled(
             t.chooser_no_match,
             Style::new().fg(Color::DarkGray),
         ))],
@@ -133,9 +138,43 @@ pub fn render_void(app: &App, reason: &str, frame: &mut Frame, area: Rect) -> St
         Span::styled(t.void_prompt, Style::new().fg(Color::Red)),
         Span::raw(format!("{reason}_")),
     ]))
-    .block(Block::bordered().title(format!(" {} ", t.voided)));
+    .block(Block::bordered().title(format!(" {} ", t.void_title)));
     frame.render_widget(p, dialog);
     t.help_void.to_string()
+}
+
+/// "Discard this draft?": which draft (household, time, whether it holds the
+/// household's signature) and that it cannot be undone, before the helper presses `y`.
+pub fn render_discard(app: &App, draft: &VisitDraft, frame: &mut Frame, area: Rect) -> String {
+    let t = app.lang.texts();
+    let dialog = centered(area, area.width.saturating_sub(10).min(60), 7);
+    super::clear_dialog(frame, dialog);
+    let signed = if draft.signature_image.is_some()
+        || draft.pad.as_ref().is_some_and(|p| !p.strokes.is_empty())
+    {
+        format!("  {}{}{}", t.household_signature, t.colon, t.signed)
+    } else {
+        String::new()
+    };
+    let lines = vec![
+        Line::from(Span::styled(
+            t.discard_question,
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        )),
+        Line::from(format!(
+            "{}  {}  {}{signed}",
+            app.head_name(draft.household_id),
+            app.lang.kind(draft.kind),
+            draft.at
+        )),
+        Line::from(t.discard_warning),
+        Line::from(t.discard_choices),
+    ];
+    let p = Paragraph::new(lines)
+        .wrap(Wrap { trim: true })
+        .block(Block::bordered().title(format!(" {} ", t.drafts)));
+    frame.render_widget(p, dialog);
+    t.discard_choices.to_string()
 }
 
 /// "Continue the draft of MM-DD?": the old visit time in plain view before the helper

@@ -15,13 +15,20 @@ use crate::store::SubmissionState;
 pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.sheet();
     let Some(view) = app.current_sheet() else {
+        // Only a second helper fills in the sheet: a first helper is told it is not
+        // theirs, rather than to sync for one that never comes.
+        let (text, help) = if app.fills_sheet() {
+            (t.no_sheet, t.help)
+        } else {
+            (t.no_sheet_first, t.help_first)
+        };
         frame.render_widget(
-            Paragraph::new(t.no_sheet)
+            Paragraph::new(text)
                 .wrap(Wrap { trim: true })
                 .block(Block::bordered().title(format!(" {} ", t.title))),
             area,
         );
-        return t.help.to_string();
+        return help.to_string();
     };
     let state = view.state();
     let state_style = match &state {

@@ -20,7 +20,8 @@ pub struct ListQuery {
     pub town: Option<i64>,
     /// Only this village.
     pub village: Option<i64>,
-    /// Part of the head of household's name.
+    /// Part of the head of household's name, as literal text (`%` and `_` are not
+    /// wildcards), ASCII case ignored.
     pub q: Option<String>,
     /// 1-based page (default 1).
     pub page: Option<u64>,

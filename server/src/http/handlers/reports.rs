@@ -76,7 +76,8 @@ async fn rendered(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SheetQuery {
-    /// The second helper (defaults to the caller's own helper).
+    /// The second helper (defaults to the caller's own helper: a second helper's own
+    /// sheet; a first helper keeps none and is refused with 403).
     pub second_helper: Option<i64>,
     /// `2026Q1`.
     #[param(value_type = String)]
@@ -87,7 +88,7 @@ pub struct SheetQuery {
     pub version: Option<i32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/reports/attendance", params(SheetQuery), responses((status = 200, body = AttendanceSheet)))]
+#[utoipa::path(get, path = "/api/v1/reports/attendance", params(SheetQuery), responses((status = 200, body = AttendanceSheet), (status = 403, description = "forbidden: a first helper, who keeps no sheet"), (status = 503, description = "pdf_font_missing: format=pdf and the server has no Chinese font installed")))]
 /// The second helper's quarterly attendance sheet (附件3): the data as it stands now, or
 /// with `version=N` that submitted version as frozen.
 pub async fn attendance(
@@ -143,7 +144,7 @@ pub async fn attendance(
     respond(&sheet, tables, q.format.unwrap_or_default(), &name).await
 }
 
-#[utoipa::path(get, path = "/api/v1/reports/attendance/versions", params(SheetQuery), responses((status = 200, body = Vec<AttendanceSheet>)))]
+#[utoipa::path(get, path = "/api/v1/reports/attendance/versions", params(SheetQuery), responses((status = 200, body = Vec<AttendanceSheet>), (status = 403, description = "forbidden: a first helper, who keeps no sheet")))]
 /// Every submitted version of a sheet.
 pub async fn versions(
     state: web::Data<AppState>,
@@ -161,7 +162,7 @@ pub async fn versions(
     Ok(web::Json(versions))
 }
 
-#[utoipa::path(post, path = "/api/v1/reports/attendance/submit", request_body = SheetSubmission, responses((status = 201, body = AttendanceSheet), (status = 422, body = bangfu_shared::api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/reports/attendance/submit", request_body = SheetSubmission, responses((status = 201, body = AttendanceSheet), (status = 422, body = bangfu_shared::api::ErrorBody, description = "invalid: a bad signature, or a remark for a household not on the sheet, a second one for a household, or one over 500 characters")))]
 /// A second helper submits the sheet with remarks, signed by the device key.
 pub async fn submit(
     state: web::Data<AppState>,
