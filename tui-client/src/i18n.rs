@@ -1129,6 +1129,19 @@ impl Lang {
         }
     }
 
+    /// The server is reached over plain HTTP off this device: the password and the
+    /// session cross the network unencrypted (accepted for a village LAN, but said).
+    pub fn cli_sends_in_clear(self, server: &str) -> String {
+        match self {
+            Lang::Zh => format!(
+                "⚠ {server} 未加密（http://）：密码和登录凭据以明文传输。仅在可信的内部网络使用，否则请改用 https://"
+            ),
+            Lang::En => format!(
+                "⚠ {server} is not encrypted (http://): the password and session travel in clear. Use it only on a trusted network, otherwise use https://"
+            ),
+        }
+    }
+
     /// `--witness` without `--witness-signature` where a mark is needed; `changed`: an
     /// amendment naming a witness who has not signed this visit.
     pub fn cli_witness_mark_missing(self, changed: bool) -> String {
@@ -1342,6 +1355,14 @@ mod tests {
     }
 
     /// A void and an amendment each name their own reason.
+    #[test]
+    fn plain_http_is_said_with_what_to_do() {
+        let zh = Lang::Zh.cli_sends_in_clear("http://10.0.0.5:8080");
+        assert!(zh.contains("明文") && zh.contains("https://"), "{zh}");
+        let en = Lang::En.cli_sends_in_clear("http://10.0.0.5:8080");
+        assert!(en.contains("in clear") && en.contains("10.0.0.5"), "{en}");
+    }
+
     #[test]
     fn a_missing_reason_names_the_void_or_the_amendment() {
         let amend = ClientError::Refused(crate::client::AMENDMENT_REASON_MISSING.into());

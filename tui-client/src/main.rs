@@ -306,6 +306,11 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                 enroll_code,
                 device_label: device_label.unwrap_or_else(bangfu_client::client::device_label),
             };
+            if bangfu_client::api::ApiClient::new(&params.server)
+                .is_ok_and(|api| api.sends_in_clear())
+            {
+                errln!("{}", lang.cli_sends_in_clear(&params.server));
+            }
             let s = client.login(&params).await?;
             if json {
                 outln!(
