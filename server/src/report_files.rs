@@ -342,9 +342,11 @@ pub fn county_tables(r: &CountyReport) -> Vec<Table> {
 }
 
 /// A CSV cell a spreadsheet would not run as a formula: one beginning with `=`, `+`, `-`,
-/// `@`, a tab or a carriage return gets a leading `'` (OWASP, CSV Injection).
+/// `@`, a tab or a carriage return gets a leading `'` (OWASP, CSV Injection). Reports are
+/// never imported again, so unlike the ledger's `formula::inert` a cell the data already
+/// quotes is left as it is.
 fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if cell.starts_with(crate::ledger::formula::FORMULA_START) {
         format!("'{cell}").into()
     } else {
         cell.into()

@@ -15,8 +15,9 @@
 
 use std::borrow::Cow;
 
-/// The characters a spreadsheet may take as the start of a formula.
-const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+/// The characters a spreadsheet may take as the start of a formula (shared with the
+/// report CSVs, `report_files`).
+pub(crate) const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// Whether `s`, after any leading `'`s, starts like a formula.
 fn quoted_formula(s: &str) -> bool {
