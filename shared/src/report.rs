@@ -409,6 +409,13 @@ impl AttendanceSheet {
     }
 }
 
+/// The longest remark a second helper may give a household on the sheet, in characters.
+/// A remark is a line in the 备注 column of the printed 附件3, a sentence or two; far
+/// longer text cannot be printed as one (Excel holds at most 32,767 characters a cell)
+/// and, frozen in a version, could never be corrected. Here so the device refuses it
+/// when it is typed, not the server weeks later at sync.
+pub const MAX_SHEET_REMARK_CHARS: usize = 500;
+
 /// What the second helper sends at quarter end: remarks per household, signed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

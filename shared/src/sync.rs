@@ -55,7 +55,9 @@ pub struct Ack {
     /// SHA-256 of files the record refers to that the server does not have yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_blobs: Vec<String>,
-    /// Anomalies recorded with the record (`clock_ahead`, `chain_break`, `seq_reused`).
+    /// Anomalies recorded with the record (`clock_ahead`, `chain_break`, `seq_reused`,
+    /// …), and `photo_reused` while another visit holds its photo first
+    /// (`docs/sync-protocol.md`, "Flags").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
 }

@@ -68,6 +68,20 @@ async fn quarter_end_offline(t: &TestDb) {
         .unwrap();
     // A remark for a household not on the sheet is refused.
     assert!(client.set_sheet_remark(quarter, -1, "x").await.is_err());
+    // So is one longer than the printed sheet holds, on the device, before any sync.
+    let max = bangfu_shared::report::MAX_SHEET_REMARK_CHARS;
+    let e = client
+        .set_sheet_remark(quarter, row, &"长".repeat(max + 1))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains(&format!("{}", max + 1)), "{e}");
+    assert!(
+        bangfu_client::i18n::Lang::Zh
+            .error(&e)
+            .contains("最多 500 字"),
+        "{}",
+        bangfu_client::i18n::Lang::Zh.error(&e)
+    );
     // The draft survives a restart.
     client.store().clone().close().await.unwrap();
     drop(client);

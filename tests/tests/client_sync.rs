@@ -818,3 +818,59 @@ db_test!(
     a_sync_process_killed_mid_way_completes_exactly_once,
     process_killed
 );
+
+// A photo the server counts for another visit: the device shows the visit as not
+// counted, and shows it counted again once the other visit is withdrawn.
+async fn photo_reuse_shown(t: &TestDb) {
+    use bangfu_client::flags::Flag;
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let c = device(&w, &dir.path().join("device")).await;
+    let h = household(&c).await;
+    let path = dir.path().join("once.jpg");
+    std::fs::write(&path, jpeg(20, 77)).unwrap();
+    let sig = c.attach_signature_png(&png(77)).await.unwrap();
+    let mut ids = Vec::new();
+    for minutes in [90, 30] {
+        let at = chrono::Utc::now() - chrono::Duration::minutes(minutes);
+        let mut body = VisitBody::new(VisitKind::Home, at);
+        body.photos.push(c.attach_photo(&path).await.unwrap());
+        body.household_signature = Some(HouseholdSignature::Drawn {
+            image_sha256: sig.clone(),
+        });
+        let r = c
+            .record_visit(h, body, None, None, chrono::Utc::now())
+            .await
+            .unwrap();
+        ids.push(r.record.id);
+    }
+    let flags_of = |visits: &[bangfu_client::store::VisitRow], id: uuid::Uuid| {
+        visits
+            .iter()
+            .find(|v| v.visit_id == id)
+            .map(|v| v.flags.clone())
+            .expect("the visit is listed")
+    };
+
+    let report = sync(&c, &quick_sync(4)).await;
+    assert_eq!(report.not_counted, 1, "{report:?}");
+    all_synced(&c).await;
+    let visits = c.visits(Some(h), 100).await.unwrap();
+    assert!(flags_of(&visits, ids[0]).is_empty(), "the first use counts");
+    assert_eq!(flags_of(&visits, ids[1]), vec![Flag::PhotoReused]);
+
+    c.void_visit(ids[0], "录错了户", chrono::Utc::now())
+        .await
+        .unwrap();
+    let report = sync(&c, &quick_sync(4)).await;
+    assert_eq!(report.not_counted, 0, "{report:?}");
+    let visits = c.visits(Some(h), 100).await.unwrap();
+    assert!(
+        flags_of(&visits, ids[1]).is_empty(),
+        "with the first visit withdrawn, the second counts on the device too"
+    );
+}
+db_test!(
+    a_visit_re_using_a_photo_shows_as_not_counted_until_the_first_is_voided,
+    photo_reuse_shown
+);

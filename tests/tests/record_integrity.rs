@@ -198,6 +198,24 @@ async fn photo_after_void(t: &TestDb) {
         fact(t, again.record.id).await.2,
         "the second use of a photo is flagged"
     );
+    assert!(acks[0].flags.is_empty(), "the first use counts: {acks:?}");
+    assert_eq!(
+        acks[1].flags,
+        vec!["photo_reused"],
+        "the device is told the visit does not count"
+    );
+    let resent = f.push(std::slice::from_ref(&again)).await.acks;
+    assert_eq!(
+        resent[0].flags,
+        vec!["photo_reused"],
+        "and again on a re-send"
+    );
+    let (again_flags, cursor) = pulled_flags(&f, 0, again.record.id).await;
+    assert_eq!(
+        again_flags,
+        Some(vec!["photo_reused".to_string()]),
+        "pull says so too"
+    );
 
     let void = f.device.sign(
         h,
@@ -213,6 +231,11 @@ async fn photo_after_void(t: &TestDb) {
         (false, false, false),
         "with the first use withdrawn, the visit recorded again counts"
     );
+    assert_eq!(
+        pulled_flags(&f, cursor, again.record.id).await.0,
+        Some(vec![]),
+        "the device's next pull brings the visit again, no longer flagged"
+    );
 
     // A third use is still a re-use of the standing visit's photo.
     let third = f.device.home_visit(h, &photo, &signature);
@@ -221,6 +244,23 @@ async fn photo_after_void(t: &TestDb) {
         AckStatus::Accepted
     );
     assert!(fact(t, third.record.id).await.2);
+}
+
+/// The flags of record `id` in the helper's pull from `cursor` (`None`: not in it), and
+/// the cursor after it.
+async fn pulled_flags(f: &Field, cursor: i64, id: uuid::Uuid) -> (Option<Vec<String>>, i64) {
+    let (status, body) =
+        f.w.get(Some(&f.token), &format!("/sync/pull?cursor={cursor}"))
+            .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let pull: bangfu_shared::sync::PullResponse = serde_json::from_value(body).unwrap();
+    assert!(!pull.more, "one page");
+    let flags = pull
+        .records
+        .into_iter()
+        .find(|r| r.signed.record.id == id)
+        .map(|r| r.flags);
+    (flags, pull.cursor)
 }
 
 db_test!(

@@ -143,6 +143,12 @@ pub enum FieldProblem {
     /// A void without a reason.
     #[error("a void needs a reason")]
     VoidReasonMissing,
+    /// A sheet remark longer than the printed sheet holds (its length in characters).
+    #[error(
+        "the remark is {0} characters long: at most {max} fit a line of the printed sheet",
+        max = bangfu_shared::report::MAX_SHEET_REMARK_CHARS
+    )]
+    RemarkTooLong(usize),
     /// A server address that is not an http(s) URL.
     #[error("`{0}` is not an http:// URL")]
     NotAUrl(String),

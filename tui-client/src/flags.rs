@@ -27,6 +27,10 @@ pub enum Flag {
     ChainBreak,
     /// Another record of this device already had this sequence number: the office sees it.
     SeqReused,
+    /// A photo of the visit was used first by another visit (by arrival at the server):
+    /// the visit does not count (照片已用于其他走访). The server's judgement of the moment:
+    /// it goes when that other visit is voided, and the next pull says so.
+    PhotoReused,
     /// A flag this version does not know, by its code.
     Other(String),
 }
@@ -40,6 +44,7 @@ impl Flag {
             "entered_late" => Flag::EnteredLate,
             "chain_break" => Flag::ChainBreak,
             "seq_reused" => Flag::SeqReused,
+            "photo_reused" => Flag::PhotoReused,
             other => Flag::Other(other.to_string()),
         }
     }
@@ -52,6 +57,7 @@ impl Flag {
             Flag::EnteredLate => "entered_late",
             Flag::ChainBreak => "chain_break",
             Flag::SeqReused => "seq_reused",
+            Flag::PhotoReused => "photo_reused",
             Flag::Other(code) => code,
         }
     }
@@ -59,7 +65,10 @@ impl Flag {
     /// Whether the flag keeps the visit out of the attendance count (the helper has to
     /// amend it). An unknown flag is not assumed to: it is shown, not interpreted.
     pub fn stops_counting(&self) -> bool {
-        matches!(self, Flag::ClockAhead | Flag::DatedAfterSigning)
+        matches!(
+            self,
+            Flag::ClockAhead | Flag::DatedAfterSigning | Flag::PhotoReused
+        )
     }
 
     /// Whether an amendment (a newer version of the visit) settles the flag, so it no
@@ -108,6 +117,7 @@ mod tests {
             "entered_late",
             "chain_break",
             "seq_reused",
+            "photo_reused",
             "photo_from_the_future",
         ] {
             assert_eq!(Flag::parse(code).code(), code);

@@ -603,6 +603,10 @@ impl Lang {
             P::NameMissing(s) => format!("“{s}”缺少姓名"),
             P::Rule(v) => self.visit_error(v),
             P::VoidReasonMissing => "作废须填写原因".into(),
+            P::RemarkTooLong(n) => format!(
+                "备注有 {n} 字，最多 {} 字（须印在考勤表一行内）",
+                bangfu_shared::report::MAX_SHEET_REMARK_CHARS
+            ),
             P::NotAUrl(s) => format!("“{s}”不是 http:// 网址"),
         }
     }
@@ -654,11 +658,13 @@ impl Lang {
             (Flag::EnteredLate, true) => "补录".into(),
             (Flag::ChainBreak, true) => "记录链断裂".into(),
             (Flag::SeqReused, true) => "序号重复".into(),
+            (Flag::PhotoReused, true) => "照片已用于其他走访·不计入".into(),
             (Flag::ClockAhead, false) => "clock ahead: not counted".into(),
             (Flag::DatedAfterSigning, false) => "dated after signing: not counted".into(),
             (Flag::EnteredLate, false) => "entered late".into(),
             (Flag::ChainBreak, false) => "chain break".into(),
             (Flag::SeqReused, false) => "sequence reused".into(),
+            (Flag::PhotoReused, false) => "photo used by another visit: not counted".into(),
             (Flag::Other(code), _) => code.clone(),
         }
     }
@@ -683,6 +689,9 @@ impl Lang {
             (Flag::SeqReused, true) => {
                 "本机记录序号重复：乡镇扶贫办可见此异常，请运行 bangfu verify 检查".into()
             }
+            (Flag::PhotoReused, true) => {
+                "照片已用于其他走访，不计入考勤：请补拍本次走访的照片并更正此次走访".into()
+            }
             (Flag::Other(code), true) => format!("服务器标记：{code}"),
             (Flag::ClockAhead, false) => {
                 "the device clock was ahead of the server's: not counted; set the clock right, then amend this visit".into()
@@ -698,6 +707,9 @@ impl Lang {
             }
             (Flag::SeqReused, false) => {
                 "this device reused a record number: the town office sees it; run `bangfu verify`".into()
+            }
+            (Flag::PhotoReused, false) => {
+                "a photo of this visit was already used by another visit: not counted; amend this visit with its own photo".into()
             }
             (Flag::Other(code), false) => format!("server flag: {code}"),
         }

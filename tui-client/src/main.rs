@@ -591,6 +591,19 @@ async fn finish(
     lang: Lang,
     json: bool,
 ) -> anyhow::Result<()> {
+    // The server counts a photo for one visit only: say so, as the TUI does at capture.
+    for p in &body.photos {
+        let except = amends.as_ref().map(|(id, _)| *id);
+        if let Some((_, at)) = client.store().photo_visit(&p.sha256, except).await? {
+            let day = at.with_timezone(&bangfu_client::config::local_offset());
+            let t = lang.texts();
+            errln!(
+                "{}",
+                t.photo_reused
+                    .replace("{}", &day.format("%m-%d").to_string())
+            );
+        }
+    }
     match client
         .record_visit(household, body.clone(), amends.clone(), None, Utc::now())
         .await

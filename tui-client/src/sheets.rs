@@ -140,6 +140,13 @@ impl Client {
         household_id: i64,
         remark: &str,
     ) -> Result<()> {
+        let chars = remark.trim().chars().count();
+        if chars > bangfu_shared::report::MAX_SHEET_REMARK_CHARS {
+            return Err(ClientError::Field {
+                field: "remark",
+                problem: crate::error::FieldProblem::RemarkTooLong(chars),
+            });
+        }
         let view = self.sheet(quarter).await?;
         if !view
             .sheet

@@ -38,6 +38,9 @@ pub struct FactsPlan {
     answered: Vec<String>,
     /// Visits the batch's voids withdraw: the visits sharing their photos are judged again.
     withdrawn: Vec<String>,
+    /// Records of the batch whose visit uses a photo another visit used first: they do
+    /// not count, and their acknowledgement says so (flag `photo_reused`).
+    pub reused: BTreeSet<String>,
 }
 
 /// What planning a batch's facts needs from what is stored: which of its visits stored
@@ -187,6 +190,7 @@ pub fn plan(
         }
     }
     let mut rows = Vec::with_capacity(visits.len());
+    let mut reused_ids = BTreeSet::new();
     for ((env, complete, clock_flag), original) in visits.iter().zip(&originals) {
         let Some(visit) = &env.visit else { continue };
         let mut reused = false;
@@ -194,6 +198,9 @@ pub fn plan(
             let users = photo_users.entry(p.sha256.clone()).or_default();
             reused |= users.iter().any(|u| u != original);
             users.insert(original.clone());
+        }
+        if reused {
+            reused_ids.insert(env.id.to_string());
         }
         rows.push(fact_of(
             env,
@@ -220,23 +227,27 @@ pub fn plan(
         amended,
         answered,
         withdrawn,
+        reused: reused_ids,
     }
 }
 
 impl FactsPlan {
     /// After the records and the plan's statements are in: keeps only the newest version
     /// of each amended visit, and returns visits an amendment answers to review.
-    pub async fn settle(&self, db: &impl ConnectionTrait) -> ApiResult<()> {
+    /// Returns the stored records that no longer re-use a photo (the visit that used it
+    /// first was voided): their devices must hear of it on their next pull.
+    pub async fn settle(&self, db: &impl ConnectionTrait) -> ApiResult<Vec<String>> {
         for original in &self.amended {
             supersede(db, original).await?;
         }
         for original in &self.answered {
             resubmit(db, original).await?;
         }
+        let mut cleared = Vec::new();
         for original in &self.withdrawn {
-            rejudge_photos(db, original).await?;
+            cleared.extend(rejudge_photos(db, original).await?);
         }
-        Ok(())
+        Ok(cleared)
     }
 }
 
@@ -301,7 +312,8 @@ async fn photo_uses(db: &impl ConnectionTrait, shas: &[String]) -> ApiResult<Vec
 /// first was withdrawn as entered on the wrong household, say) with the same photo
 /// counts. A fact is flagged when another standing visit used one of its photos first
 /// (by arrival, then record id), the rule applied as facts arrive.
-async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<()> {
+/// Returns the records cleared.
+async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<Vec<String>> {
     let shas: Vec<String> = record_blob::Entity::find()
         .select_only()
         .column(record_blob::Column::Sha256)
@@ -316,6 +328,7 @@ async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<
         .filter(|u| u.photo_reused && !u.voided)
         .map(|u| u.record_id)
         .collect();
+    let mut cleared = Vec::new();
     for record_id in flagged {
         let own: Vec<String> = record_blob::Entity::find()
             .select_only()
@@ -341,9 +354,28 @@ async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<
                 .filter(visit_fact::Column::RecordId.eq(record_id.as_str()))
                 .exec(db)
                 .await?;
+            cleared.push(record_id);
         }
     }
-    Ok(())
+    Ok(cleared)
+}
+
+/// Of the records `ids`, those whose visit currently re-uses a photo another visit used
+/// first (read at answer time, so a flag cleared by a later void is not repeated).
+pub async fn photo_reused(db: &impl ConnectionTrait, ids: &[String]) -> ApiResult<HashSet<String>> {
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let rows: Vec<String> = visit_fact::Entity::find()
+            .select_only()
+            .column(visit_fact::Column::RecordId)
+            .filter(visit_fact::Column::RecordId.is_in(chunk.to_vec()))
+            .filter(visit_fact::Column::PhotoReused.eq(true))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
 }
 
 /// The visit a record belongs to: itself, or the original an amendment corrects.

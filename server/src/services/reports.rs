@@ -313,11 +313,7 @@ pub async fn submit(
     Ok(sheet)
 }
 
-/// The longest remark a second helper may give a household on the sheet, in characters.
-/// A remark is a line in the 备注 column of the printed 附件3, a sentence or two; far
-/// longer text cannot be printed as one (Excel holds at most 32,767 characters a cell)
-/// and, frozen in a version, could never be corrected.
-pub const MAX_SHEET_REMARK_CHARS: usize = 500;
+pub use bangfu_shared::report::MAX_SHEET_REMARK_CHARS;
 
 /// Refuses (422, naming the household) remarks a frozen version must not hold: one for a
 /// household not on the sheet, two for one household (which the signature would cover

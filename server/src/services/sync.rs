@@ -328,16 +328,19 @@ async fn push_once(
         .collect();
     let mut reads = PushReads::load(&txn, &envs).await?;
     let mut fresh = Vec::new();
+    let mut again = Vec::new();
     for c in candidates {
         let id = req.records[c.index].record.id;
         match reads.known.get(&id.to_string()) {
             Some(stored) if stored.record_sha256 == c.sha => {
                 acks[c.index] = Some(ack_of(&txn, stored).await?);
+                again.push(c.index);
             }
             Some(_) => acks[c.index] = Some(conflict(id)),
             None => fresh.push(c),
         }
     }
+    flag_reused(&txn, &mut acks, &again).await?;
     let mut fresh =
         refuse_foreign_targets(req, fresh, &mut reads.targets, &mut acks, &mut rejected);
     let backend = txn.get_database_backend();
@@ -354,10 +357,61 @@ async fn push_once(
     }
     crate::db::execute_all(&txn, writes).await?;
     if let Some(facts) = settle {
-        facts.settle(&txn).await?;
+        let cleared = facts.settle(&txn).await?;
+        renumber(&txn, &cleared).await?;
+        // A visit of this batch re-using the photo of a visit voided in it, too.
+        for ack in acks.iter_mut().flatten() {
+            if cleared.contains(&ack.id.to_string()) {
+                ack.flags.retain(|f| f != PHOTO_REUSED);
+            }
+        }
     }
     txn.commit().await?;
     Ok(finish_acks(req, acks))
+}
+
+/// Adds [`PHOTO_REUSED`] to the acks at `indices` (records the server already held)
+/// whose visit re-uses a photo now: a fact of the moment, not stored with the record.
+async fn flag_reused(
+    db: &impl ConnectionTrait,
+    acks: &mut [Option<Ack>],
+    indices: &[usize],
+) -> ApiResult<()> {
+    if indices.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = indices
+        .iter()
+        .filter_map(|&i| acks[i].as_ref())
+        .map(|a| a.id.to_string())
+        .collect();
+    let reused = super::facts::photo_reused(db, &ids).await?;
+    for &i in indices {
+        if let Some(ack) = acks[i].as_mut()
+            && reused.contains(&ack.id.to_string())
+        {
+            ack.flags.push(PHOTO_REUSED.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Gives the records `ids` new change numbers, so their devices' next pull brings them
+/// again with what changed about them (a photo no longer counted as re-used).
+/// Inside a push, after its counter advance (the counter's lock is already held).
+async fn renumber(db: &impl ConnectionTrait, ids: &[String]) -> ApiResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let last = next_changes(db, ids.len() as i64).await?;
+    for (n, id) in ids.iter().enumerate() {
+        record::Entity::update_many()
+            .col_expr(record::Column::ChangeSeq, Expr::value(last - n as i64))
+            .filter(record::Column::Id.eq(id.as_str()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The acks in the order of the push; later copies of a record within the same batch
@@ -704,6 +758,11 @@ fn plan_fresh(
         })
         .collect();
     let mut facts = super::facts::plan(backend, &stored, now, reads.facts);
+    for (_, ack) in acks.iter_mut() {
+        if facts.reused.contains(&ack.id.to_string()) {
+            ack.flags.push(PHOTO_REUSED.to_string());
+        }
+    }
     // Every write of the push, in order: the counter, the records, what hangs off them,
     // their facts, the audit entry.
     let mut writes = vec![push_reads::counter_advance(backend, n)];
@@ -737,6 +796,12 @@ pub const DATED_AFTER_SIGNING: &str = "dated_after_signing";
 /// that moves it to such a day): it counts, but the office sees it was entered late (visits written up at
 /// quarter end from memory are what the seeds call 弄虚作假 when they never happened).
 pub const ENTERED_LATE: &str = "entered_late";
+
+/// A visit whose photo another visit used first (by arrival): it does not count
+/// (照片已用于其他走访). Unlike the other flags it is the current judgement, not stored
+/// with the record: it goes when the other visit is voided, and the record comes back
+/// in pull without it.
+pub const PHOTO_REUSED: &str = "photo_reused";
 
 /// The flags of a visit's own dates against its signing time (device clock).
 /// `target_at`: for an amendment, the time of the visit it corrects, when known.
@@ -931,6 +996,12 @@ pub async fn pull(
         .all(db)
         .await?;
     let more = rows.len() as u64 > limit;
+    let page: Vec<String> = rows
+        .iter()
+        .take(limit as usize)
+        .map(|r| r.id.clone())
+        .collect();
+    let reused = super::facts::photo_reused(db, &page).await?;
     let mut records = Vec::new();
     let mut next = cursor;
     for r in rows.into_iter().take(limit as usize) {
@@ -949,11 +1020,15 @@ pub async fn pull(
         } else {
             Vec::new()
         };
+        let mut flags = flags_of(&r.flags);
+        if reused.contains(&r.id) {
+            flags.push(PHOTO_REUSED.to_string());
+        }
         records.push(ServerRecord {
             signed,
             status: status_of(&r.status),
             missing_blobs: missing,
-            flags: flags_of(&r.flags),
+            flags,
             received_at: r.received_at,
             review: r.review,
         });
