@@ -1088,6 +1088,47 @@ impl Lang {
         }
     }
 
+    /// One line of `bangfu visit list` after the visit id: the household, the time, the
+    /// kind, the photos, whether it was voided or amended, and the sync state (with the
+    /// refusal, if any). The English line is the one scripts have read since the start.
+    pub fn cli_visit_line(self, v: &VisitLine<'_>) -> String {
+        let VisitLine {
+            household,
+            at,
+            kind,
+            photos,
+            voided,
+            amended,
+            sync,
+            why,
+        } = v;
+        let mut sync_text = self.sync_state(*sync).to_string();
+        if sync.is_refused() && !why.is_empty() {
+            sync_text.push_str(if self == Lang::Zh { "：" } else { ": " });
+            sync_text.push_str(why);
+        }
+        let state = match (self, voided, amended) {
+            (Lang::Zh, true, _) => "已作废",
+            (Lang::Zh, false, true) => "已更正",
+            (Lang::Zh, false, false) => "      ",
+            (Lang::En, true, _) => "VOID",
+            (Lang::En, false, true) => "amended",
+            (Lang::En, false, false) => "",
+        };
+        match self {
+            Lang::Zh => {
+                let kind = kind.map_or("", |k| self.kind(k));
+                format!("户 {household:>6}  {at}  {kind:<2}  {photos} 张照片  {state}  {sync_text}")
+            }
+            Lang::En => {
+                let kind = kind.map_or("", VisitKind::code);
+                format!(
+                    "household {household:>6}  {at}  {kind:<5}  {photos} photos  {state:<7}  {sync_text}"
+                )
+            }
+        }
+    }
+
     /// A visit or amendment signed by `bangfu visit new|amend`.
     pub fn cli_signed(
         self,
@@ -1278,6 +1319,20 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         _ if status >= 500 => format!("服务器出错（HTTP {status}）：请稍后重试"),
         _ => format!("服务器拒绝（HTTP {status}）：{}", short_detail(message)),
     }
+}
+
+/// What [`Lang::cli_visit_line`] shows of a visit.
+pub struct VisitLine<'a> {
+    pub household: i64,
+    /// The visit's time as the helper reads it (China time).
+    pub at: &'a str,
+    pub kind: Option<VisitKind>,
+    pub photos: usize,
+    pub voided: bool,
+    pub amended: bool,
+    pub sync: SyncState,
+    /// Why it was refused, in this language (empty when not refused or unknown).
+    pub why: &'a str,
 }
 
 #[cfg(test)]

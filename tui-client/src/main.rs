@@ -36,7 +36,7 @@ use anyhow::{Context as _, bail};
 use bangfu_client::app::{App, Clock};
 use bangfu_client::draft::{parse_delivery, parse_family_change, parse_local_time};
 use bangfu_client::i18n::Lang;
-use bangfu_client::store::{SyncState, VisitRow};
+use bangfu_client::store::VisitRow;
 use bangfu_client::sync::{RetryPolicy, SyncPhase};
 use bangfu_client::{Client, ClientError, DataDir, Limits, LoginParams, SyncOptions, SyncProgress};
 use bangfu_shared::VisitKind;
@@ -811,51 +811,33 @@ async fn visit_list(
             .map(|b| {
                 (
                     bangfu_client::draft::format_local(b.at),
-                    b.kind.code(),
+                    Some(b.kind),
                     b.photos.len(),
                 )
             })
             .unwrap_or_default();
-        let state = if v.voided {
-            "VOID"
-        } else if v.amendments > 0 {
-            "amended"
-        } else {
-            ""
-        };
         // Why the server refused it, in the helper's language (the server's words for a
         // code this version does not know).
         let why = lang.refusal(v.sync_reason_code.as_deref(), v.sync_reason.as_deref());
-        let sync = if v.sync.is_refused() && !why.is_empty() {
-            format!("{}: {why}", sync_label(v.sync))
-        } else {
-            sync_label(v.sync).to_string()
-        };
+        let line = lang.cli_visit_line(&bangfu_client::i18n::VisitLine {
+            household: v.household_id,
+            at: &at,
+            kind,
+            photos,
+            voided: v.voided,
+            amended: v.amendments > 0,
+            sync: v.sync,
+            why: &why,
+        });
         // The server's flags, in the helper's language, with what to do.
         let flags: String = v
             .flags
             .iter()
             .map(|f| format!("  ⚠ {}", lang.flag_text(f)))
             .collect();
-        outln!(
-            "{}  household {:>6}  {at}  {kind:<5}  {photos} photos  {state:<7}  {sync}{flags}",
-            v.visit_id,
-            v.household_id,
-        )?;
+        outln!("{}  {line}{flags}", v.visit_id)?;
     }
     Ok(())
-}
-
-/// How `visit list` names a sync state.
-fn sync_label(s: SyncState) -> &'static str {
-    match s {
-        SyncState::Local => "local only",
-        SyncState::Uploading => "uploading",
-        SyncState::AwaitingPhotos => "awaiting photos",
-        SyncState::Synced => "synced",
-        SyncState::Rejected => "REJECTED",
-        SyncState::Conflict => "CONFLICT",
-    }
 }
 
 /// `bangfu sync`: a progress line on standard error (redrawn in place on a terminal,

@@ -310,10 +310,10 @@ fn visit_list_shows_sync_states_and_sync_without_network_changes_nothing() {
             .to_string()
     };
     assert!(
-        line(&refused).ends_with("REJECTED: household 1 has never been paired with this helper"),
+        line(&refused).ends_with("被拒：household 1 has never been paired with this helper"),
         "{text}"
     );
-    assert!(line(&waiting).ends_with("awaiting photos"), "{text}");
+    assert!(line(&waiting).ends_with("待传照片"), "{text}");
     let list = json(&bangfu(&data, &["--json", "visit", "list"]));
     let v = list
         .as_array()
@@ -612,7 +612,7 @@ fn visit_list_shows_the_servers_flags() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.contains("synced  ⚠ 时间晚于签名时间，不计入考勤：请更正时间")
+        text.contains("已同步  ⚠ 时间晚于签名时间，不计入考勤：请更正时间")
             && text.contains("⚠ 服务器标记：sent_by_a_newer_server"),
         "{text}"
     );

@@ -244,16 +244,21 @@ fn visit_list_shows_a_refusal_in_chinese_by_its_code() {
     };
     let altered = line(ids[0]);
     assert!(
-        altered.contains("REJECTED: 记录签名后被改动，服务器拒收") && !altered.contains(ALTERED),
+        altered.contains("被拒：记录签名后被改动，服务器拒收") && !altered.contains(ALTERED),
         "{altered}"
     );
+    assert!(line(ids[1]).contains(&format!("被拒：{NEWER}")), "{text}");
+    assert!(line(ids[2]).contains(&format!("冲突：{HELD}")), "{text}");
     assert!(
-        line(ids[1]).contains(&format!("REJECTED: {NEWER}")),
-        "{text}"
+        text.contains(" 户 ") && text.contains("张照片") && !text.contains("household"),
+        "the whole line in Chinese: {text}"
     );
+    // In English, the line scripts have always read.
+    let out = bangfu(&data, &["--lang", "en", "visit", "list"]);
+    let en = String::from_utf8_lossy(&out.stdout);
     assert!(
-        line(ids[2]).contains(&format!("CONFLICT: {HELD}")),
-        "{text}"
+        en.contains(&format!("REJECTED: {ALTERED}")) && en.contains(" photos "),
+        "{en}"
     );
 
     let out = bangfu(&data, &["--json", "visit", "list"]);
