@@ -878,3 +878,32 @@ db_test!(
     formulas_are_exported_inert_and_reimport_unchanged,
     formulas_are_exported_inert
 );
+
+/// The audit log names each pairing an import starts, once, and no other.
+async fn pairing_audit(t: &TestDb) {
+    use bangfu_server::entities::{audit, pairing};
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+    let mut started: Vec<i64> = audit::Entity::find()
+        .filter(audit::Column::Action.eq("pairing.start"))
+        .all(&t.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|a| a.entity_id)
+        .collect();
+    started.sort_unstable();
+    let mut pairings: Vec<i64> = pairing::Entity::find()
+        .all(&t.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    pairings.sort_unstable();
+    assert!(!pairings.is_empty());
+    assert_eq!(started, pairings);
+}
+db_test!(an_import_audits_each_pairing_it_starts_once, pairing_audit);

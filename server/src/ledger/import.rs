@@ -35,7 +35,7 @@ use sea_orm::{
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::read;
 use crate::entities::{account, helper, household, jurisdiction, pairing};
@@ -1070,9 +1070,16 @@ async fn write_pairings(
             .exec_without_returning(db)
             .await?;
     }
-    if !starts.is_empty() {
+    // The pairings this import created: newer than the mark and of its households (on
+    // PostgreSQL another county's import may insert pairings meanwhile; households
+    // belong to one county, whose row the import holds).
+    let households: BTreeSet<i64> = starts.iter().map(|st| st.household_id).collect();
+    let households: Vec<i64> = households.into_iter().collect();
+    for chunk in households.chunks(CHUNK) {
         let created = pairing::Entity::find()
             .filter(pairing::Column::Id.gt(max_before))
+            .filter(pairing::Column::HouseholdId.is_in(chunk.to_vec()))
+            .order_by_asc(pairing::Column::Id)
             .all(db)
             .await?;
         w.audit.extend(created.iter().map(|p| {
