@@ -1055,14 +1055,13 @@ impl Lang {
     /// there are none.
     pub fn sync_not_counted(self, n: u64) -> Option<String> {
         (n > 0).then(|| match self {
-            Lang::Zh => format!("{n} 条走访不计入考勤（时间异常），请查看并更正"),
+            Lang::Zh => format!("{n} 条走访不计入考勤，请查看原因并更正"),
             Lang::En if n == 1 => {
-                "1 visit does not count for attendance (its time is wrong): check and amend it"
-                    .to_string()
+                "1 visit does not count for attendance: see why and amend it".to_string()
             }
-            Lang::En => format!(
-                "{n} visits do not count for attendance (their time is wrong): check and amend them"
-            ),
+            Lang::En => {
+                format!("{n} visits do not count for attendance: see why and amend them")
+            }
         })
     }
 }

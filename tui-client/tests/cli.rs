@@ -913,7 +913,7 @@ fn sync_says_how_many_visits_do_not_count() {
     call("3", "flag:dated_after_signing,entered_late");
     let text = sync();
     assert!(
-        text.contains("⚠ 2 条走访不计入考勤（时间异常），请查看并更正"),
+        text.contains("⚠ 2 条走访不计入考勤，请查看原因并更正"),
         "{text}"
     );
     let report = json(&bangfu(
@@ -938,7 +938,7 @@ fn sync_says_how_many_visits_do_not_count() {
     ));
     let text = sync();
     assert!(
-        text.contains("⚠ 1 条走访不计入考勤（时间异常），请查看并更正"),
+        text.contains("⚠ 1 条走访不计入考勤，请查看原因并更正"),
         "{text}"
     );
 }

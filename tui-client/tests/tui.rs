@@ -629,12 +629,12 @@ fn the_sync_result_counts_the_visits_that_do_not_count() {
     assert!(
         status
             .text
-            .starts_with("⚠ 2 条走访不计入考勤（时间异常），请查看并更正 · 同步完成：已同步 3"),
+            .starts_with("⚠ 2 条走访不计入考勤，请查看原因并更正 · 同步完成：已同步 3"),
         "{status:?}"
     );
     let text = draw(app);
     assert!(
-        text.contains("⚠ 2 条走访不计入考勤（时间异常），请查看并更正"),
+        text.contains("⚠ 2 条走访不计入考勤，请查看原因并更正"),
         "{text}"
     );
 

@@ -209,7 +209,8 @@ pub struct SyncReport {
     /// Every record on the device by sync state, after the run.
     pub counts: SyncCounts,
     /// Visits on the device, after the run, that the server flagged as not counting for
-    /// attendance (`clock_ahead`, `dated_after_signing`; [`crate::flags::Flag::stops_counting`])
+    /// attendance (`clock_ahead`, `dated_after_signing`, `photo_reused`;
+    /// [`crate::flags::Flag::stops_counting`])
     /// and that no amendment has settled yet; voided visits aside. The helper has to
     /// check and amend them.
     pub not_counted: u64,
