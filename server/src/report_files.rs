@@ -169,7 +169,12 @@ fn rate_table(
             a.households.to_string(),
             a.required_windows.to_string(),
             a.met_windows.to_string(),
-            pct(a.rate),
+            // Nothing required: no rate (a 100.0% would read as a perfect record).
+            if a.required_windows == 0 {
+                "—".to_string()
+            } else {
+                pct(a.rate)
+            },
         ]);
         row
     };

@@ -1484,3 +1484,34 @@ db_test!(
     record_lines_are_judged_by_the_policy_of_their_day,
     lines_by_visit_date
 );
+
+/// A household added to the ledger after a quarter is not one of that quarter's
+/// households: the quarter's town and county reports do not change when the ledger
+/// grows, and do not list it as unvisited or rank its village.
+async fn later_households(t: &TestDb) {
+    let t = town(t, PolicyPreset::Laizhou2018).await;
+    let before = town_report(&t).await;
+    let county_before = county_report(&t).await;
+    const NEW: &str = "4,马新户,东城镇新建村,因病,医疗救助,13800138000,林新来,市农业局 科员,13911112222,孔玉梅,村委会主任,18893287921";
+    t.w.import_ok(
+        &t.county,
+        "?effective_from=2026-06-01&filed_on=2026-05-01",
+        ledger(&[ROWS[0], ROWS[1], D_ROW, NEW]),
+    )
+    .await;
+    let after = town_report(&t).await;
+    assert_eq!(rates(&after), rates(&before));
+    assert!(
+        after.no_home_visit.iter().all(|h| h.head_name != "马新户"),
+        "{:?}",
+        after.no_home_visit
+    );
+    assert_eq!(after.no_home_visit, before.no_home_visit);
+    let county_after = county_report(&t).await;
+    assert_eq!(county_after.total, county_before.total);
+    assert_eq!(county_after.towns, county_before.towns);
+}
+db_test!(
+    a_household_added_after_a_quarter_is_not_counted_in_its_reports,
+    later_households
+);

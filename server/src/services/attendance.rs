@@ -853,8 +853,9 @@ impl Reconciled {
     ) -> Vec<AreaRate> {
         let by_household: HashMap<i64, &Household> =
             self.households.iter().map(|h| (h.id, h)).collect();
+        let paired = self.paired_within(from, to);
         let mut out: BTreeMap<i64, AreaRate> = BTreeMap::new();
-        for h in &self.households {
+        for h in self.households.iter().filter(|h| paired.contains(&h.id)) {
             let id = key(h);
             let e = out.entry(id).or_insert_with(|| AreaRate {
                 place_id: id,
@@ -874,6 +875,18 @@ impl Reconciled {
         list.iter_mut().for_each(AreaRate::finish);
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
+    }
+
+    /// The households in the programme at some time within `[from, to]`: those with a
+    /// pairing then. A household added to the ledger later, or exited earlier, is not one
+    /// of the period's households (an earlier quarter's report must not change when the
+    /// ledger grows, nor list it as unvisited).
+    fn paired_within(&self, from: NaiveDate, to: NaiveDate) -> HashSet<i64> {
+        self.pairings
+            .iter()
+            .filter(|p| p.valid_from <= to && p.valid_to.is_none_or(|t| t > from))
+            .map(|p| p.household_id)
+            .collect()
     }
 
     /// Missed windows ending within `[from, to]`.
@@ -988,8 +1001,10 @@ impl Reconciled {
     /// Households with no counted home visit in `[from, to]`.
     pub fn without_home_visit(&self, from: NaiveDate, to: NaiveDate) -> Vec<HouseholdRef> {
         let months = months(from, to);
+        let paired = self.paired_within(from, to);
         self.households
             .iter()
+            .filter(|h| paired.contains(&h.id))
             .filter(|h| {
                 !months
                     .iter()

@@ -668,12 +668,19 @@ pub async fn county_report(
         .map_err(|_| ApiError::NotFound("county"))?;
     let mut policies = Policies::default();
     let (mut towns, misses, helpers) = county_parts(db, &mut policies, id, q).await?;
-    let mut order: Vec<(f64, String)> = towns.iter().map(|t| (t.rate, t.name.clone())).collect();
-    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    for t in &mut towns {
-        t.rank = Some(1 + order.iter().filter(|(r, _)| *r > t.rate).count() as u32);
+    // A town with nothing required this quarter has no rate to rank by (its 1.0 says
+    // nothing was missed, not that it did best): it goes last, unranked.
+    let rates: Vec<f64> = towns
+        .iter()
+        .filter(|t| t.required_windows > 0)
+        .map(|t| t.rate)
+        .collect();
+    for t in towns.iter_mut().filter(|t| t.required_windows > 0) {
+        t.rank = Some(1 + rates.iter().filter(|r| **r > t.rate).count() as u32);
     }
-    towns.sort_by(|a, b| (a.rank, &a.name).cmp(&(b.rank, &b.name)));
+    towns.sort_by(|a, b| {
+        (a.rank.is_none(), a.rank, &a.name).cmp(&(b.rank.is_none(), b.rank, &b.name))
+    });
     let sanctions = if helpers.is_empty() {
         Default::default()
     } else {
