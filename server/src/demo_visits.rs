@@ -22,7 +22,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::entities::{account, blob, household, pairing};
+use crate::entities::{account, blob, household, pairing, upload};
 use crate::error::{ApiError, ApiResult};
 use crate::services::{Caller, auth, devices, sync};
 use crate::storage::{BlobStore, LocalStore};
@@ -90,19 +90,31 @@ fn photo(n: u64) -> ApiResult<Vec<u8>> {
     Ok(out)
 }
 
-/// Stores demo photos directly (files through the store, blob rows in one batch): the
-/// upload path itself is exercised by real clients; the demo only needs the files there.
+/// Stores demo photos directly (files through the store, blob rows and each sender's
+/// finished upload in batches): the upload path itself is exercised by real clients;
+/// the demo only needs the files there, sent by the accounts whose visits name them
+/// (offices read a file through a record only when its account sent the bytes).
 async fn store_photos(
     db: &DatabaseConnection,
     store: &Arc<dyn BlobStore>,
-    photos: &[Vec<u8>],
+    photos: &[(Vec<u8>, i64)],
 ) -> ApiResult<()> {
     let io = |e: std::io::Error| ApiError::Internal(format!("storage: {e}"));
     let now = crate::services::now();
     let mut rows = Vec::new();
-    for bytes in photos {
+    let mut sent = Vec::new();
+    for (bytes, account_id) in photos {
         let sha = sha256_hex(bytes);
         let id = uuid::Uuid::now_v7().simple().to_string();
+        sent.push(upload::ActiveModel {
+            id: Set(id.clone()),
+            sha256: Set(Some(sha.clone())),
+            length: Set(bytes.len() as i64),
+            status: Set("complete".into()),
+            account_id: Set(*account_id),
+            created_at: Set(now - chrono::Duration::seconds(1)),
+            completed_at: Set(Some(now)),
+        });
         let mut w = store.append(&id, 0).await.map_err(io)?;
         w.write(bytes).await.map_err(io)?;
         w.finish_as_blob(&sha).await.map_err(io)?;
@@ -115,6 +127,11 @@ async fn store_photos(
     }
     for chunk in rows.chunks(500) {
         blob::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    for chunk in sent.chunks(500) {
+        upload::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(db)
             .await?;
     }
@@ -182,7 +199,7 @@ pub async fn generate(
             },
         );
     }
-    let mut photos: Vec<Vec<u8>> = Vec::new();
+    let mut photos: Vec<(Vec<u8>, i64)> = Vec::new();
     let mut n = 0u64;
     let today = crate::services::today();
     for q in quarters {
@@ -231,7 +248,7 @@ pub async fn generate(
                                 width: 48,
                                 height: 36,
                             });
-                            photos.push(bytes);
+                            photos.push((bytes, dev.caller.account_id.unwrap_or_default()));
                         }
                     }
                     let clock_ahead = rng.random_range(0..60) == 0;

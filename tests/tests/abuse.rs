@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bangfu_server::db_test;
 use bangfu_shared::visit::{MAX_SAFE_INTEGER, sha256_hex};
-use bangfu_tests::field::{jpeg, png, tus_create, upload};
+use bangfu_tests::field::{Device, jpeg, png, tus_create, tus_offset, upload};
 use bangfu_tests::scenario::Field;
 use bangfu_tests::{PASSWORD, TestDb, World, enroll_directly};
 use reqwest::StatusCode;
@@ -240,24 +240,59 @@ async fn blob_by_hash(t: &TestDb) {
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = f.w.get_bytes(&other, &path).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "an unfinished declaration");
-    // With the right length the server, holding the file, finishes the upload at once.
-    let (status, _) = tus_create(&f.w.http, &f.origin, &other, photo.len(), &sha).await;
+    // With the right length the server holds the file, but does not take the
+    // declaration for it: the stranger has to send the bytes.
+    let (status, url) = tus_create(&f.w.http, &f.origin, &other, photo.len(), &sha).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, _) = f.w.get_bytes(&other, &path).await;
     assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "a declaration finished without bytes"
+        tus_offset(&f.w.http, &url.unwrap(), &other).await,
+        0,
+        "no upload finished on the strength of a hash"
     );
+    let (status, _) = f.w.get_bytes(&other, &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a declaration without bytes");
 
     // Once a record names the photo, its scope decides.
     let visit = f.device.home_visit(f.household, &photo, &sig);
     f.push(&[visit]).await;
     let county = f.w.login("county").await;
     let (status, bytes) = f.w.get_bytes(&county, &path).await;
-    assert_eq!((status, bytes), (StatusCode::OK, photo));
+    assert_eq!((status, bytes), (StatusCode::OK, photo.clone()));
     let (status, _) = f.w.get_bytes(&other, &path).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another town's record");
+
+    // A record of the stranger's own naming the hash opens nothing either (hashes are
+    // on every record a helper or office reads), though the record is stored.
+    let (_, me) = f.w.get(Some(&other), "/me").await;
+    let other_id = me["helper"]["id"].as_i64().unwrap();
+    let mut device = Device::register(&f.w.http, &f.w.server.base, &other, other_id).await;
+    let (_, page) = f.w.get(Some(&other), "/households").await;
+    let theirs = page["items"][0]["id"].as_i64().unwrap();
+    let claim = device.home_visit(theirs, &photo, &png(8));
+    let (status, body) =
+        f.w.post_json(Some(&other), "/sync/push", &json!({ "records": [claim] }))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(body["acks"][0]["status"], "rejected", "{body}");
+    let (status, _) = f.w.get_bytes(&other, &path).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a record naming a file its helper never sent"
+    );
+    let (status, bytes) = f.w.get_bytes(&county, &path).await;
+    assert_eq!(
+        (status, bytes),
+        (StatusCode::OK, photo.clone()),
+        "the sender's record still opens it to the office"
+    );
+    // Sending the bytes proves holding them.
+    assert_eq!(
+        upload(&f.w.http, &f.origin, &other, &photo).await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, bytes) = f.w.get_bytes(&other, &path).await;
+    assert_eq!((status, bytes), (StatusCode::OK, photo));
 }
 db_test!(a_photo_hash_alone_does_not_open_the_photo, blob_by_hash);
 

@@ -46,6 +46,30 @@ async fn quarter_end_offline(t: &TestDb) {
     assert_eq!(me.role, Role::SecondHelper);
     let helper_id = me.helper.as_ref().unwrap().id;
 
+    // A first helper's device refuses to remark or submit, saying whose sheet it is.
+    enroll_directly(t, &w, bangfu_tests::scenario::HELPER).await;
+    let first_data = t.dir().join("client").join("first");
+    std::fs::create_dir_all(&first_data).unwrap();
+    let (first, _) = client_logged_in(
+        &w,
+        &first_data,
+        bangfu_tests::scenario::HELPER,
+        "第一帮扶人终端",
+    )
+    .await;
+    let q = Quarter::of(bangfu_client::client::today(chrono::Utc::now()));
+    for e in [
+        first.set_sheet_remark(q, 1, "x").await.unwrap_err(),
+        first.submit_sheet(q).await.unwrap_err(),
+    ] {
+        assert!(
+            bangfu_client::i18n::Lang::Zh
+                .error(&e)
+                .contains("第二帮扶责任人"),
+            "{e}"
+        );
+    }
+
     // Sync with the network: this and the previous quarter's sheets come down.
     let report = client.sync(&quick(None), &|_| {}).await.unwrap();
     assert_eq!(report.sheets_pulled, 2, "{report:?}");

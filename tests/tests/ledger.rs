@@ -907,3 +907,48 @@ async fn pairing_audit(t: &TestDb) {
     assert_eq!(started, pairings);
 }
 db_test!(an_import_audits_each_pairing_it_starts_once, pairing_audit);
+
+/// A ledger sent as a browser form (`curl -F file=@…`) is refused with how to send it,
+/// not read as a file whose rows are the form's boundaries; `--data-binary`'s default
+/// label is fine.
+async fn form_upload(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    let boundary = "------------------------abc123";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"ledger.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{FIXTURE}\r\n--{boundary}--\r\n"
+    );
+    let resp = w
+        .http
+        .post(w.server.url("/ledger/import?dry_run=true"))
+        .bearer_auth(&token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        v["message"].as_str().unwrap().contains("--data-binary"),
+        "{v}"
+    );
+    let resp = w
+        .http
+        .post(w.server.url("/ledger/import?dry_run=true"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(FIXTURE.as_bytes().to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+db_test!(
+    a_ledger_sent_as_a_form_is_refused_with_how_to_send_it,
+    form_upload
+);

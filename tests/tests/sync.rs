@@ -953,3 +953,29 @@ async fn fifty_clients(t: &TestDb) {
     assert_eq!(seqs.len(), 150);
 }
 db_test!(fifty_clients_sync_concurrently, fifty_clients);
+
+/// A copy of a record with a broken signature, between two good copies in one batch, is
+/// refused on its own; the good copies share the stored record's answer (a client that
+/// keeps the last answer for an id must not mark a stored record rejected).
+async fn forged_copy_between(t: &TestDb) {
+    let mut f = field(t).await;
+    let call = f.device.phone_call(f.household);
+    let mut forged = call.clone();
+    forged.signature = "00".repeat(64);
+    let acks = f.push(&[call.clone(), forged, call.clone()]).await.acks;
+    let statuses: Vec<AckStatus> = acks.iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            AckStatus::Accepted,
+            AckStatus::Rejected,
+            AckStatus::Accepted
+        ],
+        "{acks:?}"
+    );
+    assert_eq!(record_count(t).await, 1);
+}
+db_test!(
+    a_forged_copy_in_a_batch_does_not_change_the_good_copies_answer,
+    forged_copy_between
+);

@@ -542,9 +542,14 @@ impl Lang {
                     "household" => "帮扶户",
                     "visit" => "走访记录",
                     "draft" => "草稿",
+                    "attendance sheet" => "考勤表（请先联网同步取回）",
+                    "row of the attendance sheet" => "考勤表中的这一户",
                     other => other,
                 };
                 format!("本机没有此{what}：{id}")
+            }
+            E::Refused(m) if m == crate::sheets::SECOND_HELPER_ONLY => {
+                "考勤表由第二帮扶责任人填报和报送，本账号无需填报".into()
             }
             E::Refused(m) if m == crate::client::AMENDMENT_REASON_MISSING => {
                 format!("{}：更正须填写原因（为何更正）", t.reason)
@@ -1351,6 +1356,24 @@ mod tests {
             problem: crate::error::FieldProblem::VoidReasonMissing,
         };
         assert_eq!(Lang::Zh.error(&void), "作废原因：作废须填写原因");
+
+        // The sheet commands' refusals, with no English left in them.
+        let no_sheet = ClientError::NotFound {
+            what: "attendance sheet",
+            id: "2026Q1".into(),
+        };
+        assert_eq!(
+            Lang::Zh.error(&no_sheet),
+            "本机没有此考勤表（请先联网同步取回）：2026Q1"
+        );
+        let no_row = ClientError::NotFound {
+            what: "row of the attendance sheet",
+            id: "61".into(),
+        };
+        assert_eq!(Lang::Zh.error(&no_row), "本机没有此考勤表中的这一户：61");
+        let first = ClientError::Refused(crate::sheets::SECOND_HELPER_ONLY.into());
+        assert!(!Lang::Zh.error(&first).is_ascii());
+        assert!(Lang::Zh.error(&first).contains("第二帮扶责任人"));
 
         let long = std::path::PathBuf::from(format!("/sdcard/{}/IMG_0001.txt", "DCIM/".repeat(20)));
         let e = ClientError::NotAnImage {

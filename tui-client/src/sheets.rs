@@ -15,6 +15,11 @@ use crate::client::Client;
 use crate::error::{ClientError, Result};
 use crate::store::{StoredSubmission, SubmissionState};
 
+/// Why a first helper's device refuses to remark on or submit a sheet (the words the
+/// interface matches to say it in the helper's language).
+pub const SECOND_HELPER_ONLY: &str =
+    "only a second helper fills in and submits an attendance sheet";
+
 /// A pulled sheet with the remarks as the helper has written them and its submissions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SheetView {
@@ -140,6 +145,9 @@ impl Client {
         household_id: i64,
         remark: &str,
     ) -> Result<()> {
+        if self.identity().await?.role != Role::SecondHelper {
+            return Err(ClientError::Refused(SECOND_HELPER_ONLY.into()));
+        }
         let chars = remark.trim().chars().count();
         if chars > bangfu_shared::report::MAX_SHEET_REMARK_CHARS {
             return Err(ClientError::Field {
@@ -170,9 +178,7 @@ impl Client {
     pub async fn submit_sheet(&self, quarter: Quarter) -> Result<StoredSubmission> {
         let identity = self.identity().await?;
         if identity.role != Role::SecondHelper {
-            return Err(ClientError::Refused(
-                "only a second helper submits an attendance sheet".into(),
-            ));
+            return Err(ClientError::Refused(SECOND_HELPER_ONLY.into()));
         }
         let view = self.sheet(quarter).await?;
         let unsigned = SheetSubmission {

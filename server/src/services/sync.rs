@@ -284,7 +284,8 @@ async fn push_once(
 ) -> ApiResult<PushResponse> {
     let mut acks: Vec<Option<Ack>> = vec![None; req.records.len()];
     let mut candidates: Vec<Candidate> = Vec::new();
-    let mut in_batch: HashMap<String, String> = HashMap::new();
+    // Each id's first copy that passed the checks: its sha and its place in the batch.
+    let mut in_batch: HashMap<String, (String, usize)> = HashMap::new();
     let mut rejected = Vec::new();
     for (i, (r, verdict)) in req.records.iter().zip(verdicts).enumerate() {
         let id = r.record.id.to_string();
@@ -299,10 +300,10 @@ async fn push_once(
                 acks[i] = Some(reject(r.record.id, refusal.clone()));
             }
             Ok(sha) => match in_batch.get(&id) {
-                Some(first) if first != sha => acks[i] = Some(conflict(r.record.id)),
+                Some((first, _)) if first != sha => acks[i] = Some(conflict(r.record.id)),
                 Some(_) => {}
                 None => {
-                    in_batch.insert(id, sha.clone());
+                    in_batch.insert(id, (sha.clone(), i));
                     // Serialised before the write gate is taken, not while it is held.
                     let body =
                         serde_json::to_string(r).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -319,7 +320,7 @@ async fn push_once(
         if !rejected.is_empty() {
             audit::record_many(db, caller, rejected).await?;
         }
-        return Ok(finish_acks(req, acks));
+        return Ok(finish_acks(req, acks, &in_batch));
     }
     let (_gate, txn) = crate::db::begin_write(db).await?;
     let envs: Vec<&RecordEnvelope> = candidates
@@ -367,7 +368,7 @@ async fn push_once(
         }
     }
     txn.commit().await?;
-    Ok(finish_acks(req, acks))
+    Ok(finish_acks(req, acks, &in_batch))
 }
 
 /// Adds [`PHOTO_REUSED`] to the acks at `indices` (records the server already held)
@@ -415,25 +416,33 @@ async fn renumber(db: &impl ConnectionTrait, ids: &[String]) -> ApiResult<()> {
 }
 
 /// The acks in the order of the push; later copies of a record within the same batch
-/// get the first copy's answer.
-fn finish_acks(req: &PushRequest, acks: Vec<Option<Ack>>) -> PushResponse {
-    let by_id: HashMap<uuid::Uuid, Ack> =
-        acks.iter().flatten().map(|a| (a.id, a.clone())).collect();
-    let acks = req
+/// get the first copy's answer: the copy that passed the checks (`in_batch`), not a
+/// later copy refused on its own (a bad signature), which must not turn a stored
+/// record's answer into `rejected`.
+fn finish_acks(
+    req: &PushRequest,
+    acks: Vec<Option<Ack>>,
+    in_batch: &HashMap<String, (String, usize)>,
+) -> PushResponse {
+    let first_of = |id: &uuid::Uuid| {
+        in_batch
+            .get(&id.to_string())
+            .and_then(|(_, i)| acks.get(*i).cloned().flatten())
+    };
+    let answers: Vec<Ack> = req
         .records
         .iter()
-        .zip(acks)
+        .zip(acks.iter().cloned())
         .map(|(r, a)| {
-            a.or_else(|| by_id.get(&r.record.id).cloned())
-                .unwrap_or_else(|| {
-                    reject(
-                        r.record.id,
-                        Refusal::new(reason_code::NOT_PROCESSED, "not processed"),
-                    )
-                })
+            a.or_else(|| first_of(&r.record.id)).unwrap_or_else(|| {
+                reject(
+                    r.record.id,
+                    Refusal::new(reason_code::NOT_PROCESSED, "not processed"),
+                )
+            })
         })
         .collect();
-    PushResponse { acks }
+    PushResponse { acks: answers }
 }
 
 /// Why a void or amendment may not act on the visit it names: a helper corrects or
@@ -1323,36 +1332,13 @@ fn relation_for(kind: &str) -> &'static str {
     }
 }
 
-/// Whether the caller once sent the server the bytes of `sha256` (a finished upload
-/// that carried them), so may read back a file no record names yet.
+/// A blob's bytes, if a record in the caller's scope uses it and that record's account
+/// sent the server those bytes, or the caller sent them (see [`uploads::senders`]).
 ///
-/// The hash an upload declares proves nothing: anyone can create an upload of any hash
-/// and never send a byte, and a creation declaring a file the server already holds is
-/// finished on the spot without its bytes (tus deduplication, see `uploads::create`).
-/// Such a row is finished at the instant it was created (`completed_at` equals
-/// `created_at`, both set from one clock reading); an upload whose bytes arrived
-/// finished after its creation, and its hash was checked against those bytes.
-async fn sent_the_bytes(
-    db: &impl ConnectionTrait,
-    caller: &Caller,
-    sha256: &str,
-) -> ApiResult<bool> {
-    use crate::entities::upload;
-    let Some(account) = caller.account_id else {
-        return Ok(false);
-    };
-    Ok(upload::Entity::find()
-        .filter(upload::Column::Sha256.eq(sha256))
-        .filter(upload::Column::AccountId.eq(account))
-        .filter(upload::Column::Status.eq("complete"))
-        .all(db)
-        .await?
-        .iter()
-        .any(|u| u.completed_at.is_some_and(|done| done != u.created_at)))
-}
-
-/// A blob's bytes, if a record in the caller's scope uses it, or the caller uploaded
-/// them (see [`sent_the_bytes`]).
+/// A record naming a file proves nothing about who holds it: the hash is all a record
+/// carries, and hashes are seen on every record a helper or office can read. Without the
+/// second condition, any helper could read any file whose hash they had seen (a visit
+/// of theirs naming it), a household's photos long after their pairing ended included.
 pub async fn blob_for(
     db: &impl ConnectionTrait,
     store: &std::sync::Arc<dyn crate::storage::BlobStore>,
@@ -1370,24 +1356,33 @@ pub async fn blob_for(
         .into_iter()
         .map(|l| l.record_id)
         .collect();
-    let households: Vec<i64> = record::Entity::find()
+    let uses: Vec<(i64, i64)> = record::Entity::find()
         .select_only()
-        .column(record::Column::HouseholdId)
+        .columns([record::Column::HouseholdId, record::Column::AccountId])
         .filter(record::Column::Id.is_in(users))
         .into_tuple()
         .all(db)
         .await?;
-    let visible = household::Entity::find()
-        .filter(
-            caller
-                .scope()
-                .households()
-                .add(household::Column::Id.is_in(households)),
-        )
-        .one(db)
-        .await?
-        .is_some();
-    let own = !visible && sent_the_bytes(db, caller, sha256).await?;
+    let mut accounts: Vec<i64> = uses.iter().map(|u| u.1).collect();
+    accounts.extend(caller.account_id);
+    let senders = super::uploads::senders(db, sha256, &accounts).await?;
+    let households: Vec<i64> = uses
+        .iter()
+        .filter(|(_, account)| senders.contains(account))
+        .map(|(household, _)| *household)
+        .collect();
+    let visible = !households.is_empty()
+        && household::Entity::find()
+            .filter(
+                caller
+                    .scope()
+                    .households()
+                    .add(household::Column::Id.is_in(households)),
+            )
+            .one(db)
+            .await?
+            .is_some();
+    let own = caller.account_id.is_some_and(|a| senders.contains(&a));
     if !visible && !own {
         return Err(ApiError::NotFound("file"));
     }

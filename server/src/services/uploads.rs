@@ -134,7 +134,14 @@ pub async fn create(
         if let Some((row, at)) = best {
             return Ok(Creation::Existing(row, at));
         }
-        if held == Some(length as i64) {
+        // The server already holds the file: finished on the spot, without its bytes,
+        // only for an account that sent those bytes before. Another must send them (then
+        // they are hashed and checked as any upload's): a hash seen on a record is no
+        // proof of holding the file, and finishing an upload is what lets an account
+        // read a file back (see `sync::blob_for`).
+        if held == Some(length as i64)
+            && senders(db, sha, &[account_id]).await?.contains(&account_id)
+        {
             let row = new_row(account_id, length, declared.clone(), "complete");
             keep(db, &row).await?;
             let at = UploadState {
@@ -150,6 +157,36 @@ pub async fn create(
     Ok(Creation::New(new_row(
         account_id, length, declared, "partial",
     )))
+}
+
+/// Of `accounts`, those that once sent the server the bytes of `sha256`: a finished
+/// upload that carried them, whose hash was checked against those bytes.
+///
+/// The hash an upload declares proves nothing: anyone can create an upload of any hash
+/// and never send a byte. A creation declaring a file the server already holds is
+/// finished on the spot without its bytes ([`create`]), for an account that sent them
+/// before only; such a row is finished at the instant it was created (`completed_at`
+/// equals `created_at`, both set from one clock reading) and is not counted here.
+pub async fn senders(
+    db: &impl ConnectionTrait,
+    sha256: &str,
+    accounts: &[i64],
+) -> ApiResult<std::collections::HashSet<i64>> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in accounts.chunks(crate::db::IN_CHUNK) {
+        let rows = upload::Entity::find()
+            .filter(upload::Column::Sha256.eq(sha256))
+            .filter(upload::Column::AccountId.is_in(chunk.to_vec()))
+            .filter(upload::Column::Status.eq("complete"))
+            .all(db)
+            .await?;
+        out.extend(
+            rows.into_iter()
+                .filter(|u| u.completed_at.is_some_and(|done| done != u.created_at))
+                .map(|u| u.account_id),
+        );
+    }
+    Ok(out)
 }
 
 const UNFINISHED: &str = "unfinished";

@@ -41,6 +41,7 @@ pub async fn import(
     body: web::Payload,
 ) -> ApiResult<web::Json<ImportReport>> {
     caller.require_office("import a ledger")?;
+    refuse_form_upload(&req)?;
     let bytes =
         crate::http::extract::read_body(&req, body, state.settings.max_import_bytes).await?;
     let q = q.into_inner();
@@ -54,6 +55,30 @@ pub async fn import(
     Ok(web::Json(
         ledger::import(&state.db, &caller, &bytes, &opts).await?,
     ))
+}
+
+/// A browser form's upload (`multipart/form-data`, `-F file=@…`) wraps the file in
+/// boundaries the ledger reader would report as rows of dashes: say how to send it.
+fn refuse_form_upload(req: &HttpRequest) -> ApiResult<()> {
+    let form = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        // Not `application/x-www-form-urlencoded`: `curl --data-binary` labels the raw
+        // file so by default.
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    if form {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the ledger file itself as the request body (curl --data-binary @ledger.csv \
+             or @ledger.xlsx), not as a form upload"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Options of `GET /ledger/export`.
