@@ -372,9 +372,10 @@ pub fn to_csv(tables: &[Table]) -> ApiResult<Vec<u8>> {
             if i > 0 {
                 w.write_record([""]).map_err(io)?;
             }
-            if tables.len() > 1 {
-                w.write_record([inert(&t.title).as_bytes()]).map_err(io)?;
-            }
+            // Every table under its title, one alone too: a sheet's title names its
+            // quarter and edition (当前数据 or 第N版), without which a submitted version
+            // and today's data would be files that cannot be told apart.
+            w.write_record([inert(&t.title).as_bytes()]).map_err(io)?;
             w.write_record(t.headers.iter().map(|c| inert(c).into_owned()))
                 .map_err(io)?;
             for r in &t.rows {
@@ -629,6 +630,7 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
+            .flexible(true)
             .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
         let cells: Vec<Vec<String>> = reader
             .records()
@@ -637,6 +639,7 @@ mod tests {
         assert_eq!(
             cells,
             vec![
+                s(&["t"]),
                 s(&["姓名", "备注"]),
                 s(&["'=HYPERLINK(\"http://x\",\"点\")", "'+1"]),
                 s(&["'-2+3", "'@SUM(A1)"]),

@@ -330,13 +330,22 @@ impl VisitBody {
 
     /// Every file hash the visit refers to: photos, then the household signature image.
     pub fn referenced_hashes(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.photos.iter().map(|p| p.sha256.clone()).collect();
-        if let Some(h) = self
+        let signature = self
             .household_signature
             .as_ref()
-            .and_then(|s| s.image_sha256())
+            .and_then(|s| s.image_sha256());
+        let mut out: Vec<String> = Vec::new();
+        // Each file once, though named twice (a photo also given as the signature
+        // image): the server lists what it lacks, and links a record to a file, once.
+        for h in self
+            .photos
+            .iter()
+            .map(|p| p.sha256.as_str())
+            .chain(signature)
         {
-            out.push(h.to_string());
+            if !out.iter().any(|o| o == h) {
+                out.push(h.to_string());
+            }
         }
         out
     }
@@ -672,6 +681,25 @@ mod tests {
             target_id: None,
             reason: None,
         }
+    }
+
+    /// A file named as a photo and as the signature image is one file to send.
+    #[test]
+    fn each_referenced_file_is_listed_once() {
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let mut v = VisitBody::new(VisitKind::Home, at());
+        for sha in [&a, &b] {
+            v.photos.push(PhotoRef {
+                sha256: sha.clone(),
+                bytes: 1,
+                width: 1,
+                height: 1,
+            });
+        }
+        v.household_signature = Some(HouseholdSignature::PaperCard {
+            image_sha256: a.clone(),
+        });
+        assert_eq!(v.referenced_hashes(), vec![a, b]);
     }
 
     #[test]

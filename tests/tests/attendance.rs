@@ -953,7 +953,17 @@ async fn formats(t: &Town) {
         .await;
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8(csv).unwrap();
-    assert!(text.starts_with("\u{feff}序号,贫困户姓名,家庭地址(村),第一帮扶责任人姓名,工作单位及职务,联系方式,帮扶记录"), "{text}");
+    let (title, rest) = text.split_once("\r\n").unwrap();
+    assert!(
+        title.starts_with('\u{feff}') && title.contains("2026Q1") && title.contains("当前数据"),
+        "the sheet's title names its quarter and edition: {title}"
+    );
+    assert!(
+        rest.starts_with(
+            "序号,贫困户姓名,家庭地址(村),第一帮扶责任人姓名,工作单位及职务,联系方式,帮扶记录"
+        ),
+        "{text}"
+    );
     for (path, sheets) in [
         (
             format!(

@@ -87,6 +87,18 @@ async fn remarks(t: &TestDb) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // The list is JSON: a file format is refused, not answered in JSON regardless.
+    let (status, body) = w
+        .get(
+            Some(&token),
+            &format!("/reports/attendance/versions?quarter={q}&format=csv"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("version=N"),
+        "{body}"
+    );
 
     // At the limit it is taken.
     let (status, v1) = submit(vec![(a, "长".repeat(MAX_SHEET_REMARK_CHARS))]).await;

@@ -974,6 +974,10 @@ async fn forged_copy_between(t: &TestDb) {
         "{acks:?}"
     );
     assert_eq!(record_count(t).await, 1);
+    // Another method on the push route is answered in JSON, as every other error.
+    let (status, body) = f.w.get(Some(&f.token), "/sync/push").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "not_found", "{body}");
 }
 db_test!(
     a_forged_copy_in_a_batch_does_not_change_the_good_copies_answer,

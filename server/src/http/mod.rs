@@ -30,7 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .default_service(web::to(not_found));
 }
 
-async fn not_found() -> HttpResponse {
+/// The JSON 404 of a path (or a method) the API does not have.
+pub(crate) async fn not_found() -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::NotFound("route"))
 }
 

@@ -39,7 +39,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/sync/push")
                 .app_data(crate::http::extract::BodyLimit(MAX_PUSH_BYTES))
-                .route(web::post().to(sync::push)),
+                .route(web::post().to(sync::push))
+                // Another method: the JSON 404 every other route answers with, not
+                // actix's bare 405.
+                .default_service(web::to(crate::http::not_found)),
         )
         .route("/sync/pull", web::get().to(sync::pull))
         .route("/sync/anomalies", web::get().to(sync::anomalies))

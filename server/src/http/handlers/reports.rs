@@ -151,6 +151,14 @@ pub async fn versions(
     caller: Caller,
     q: Query<SheetQuery>,
 ) -> ApiResult<web::Json<Vec<AttendanceSheet>>> {
+    // The list is JSON only; each version prints as a file from `/reports/attendance`.
+    if q.format.is_some_and(|f| !matches!(f, ReportFormat::Json)) {
+        return Err(ApiError::BadRequest(
+            "the versions list is JSON only: for a version as csv, xlsx or pdf use \
+             /reports/attendance?second_helper=…&quarter=…&version=N&format=…"
+                .into(),
+        ));
+    }
     let helper = q
         .second_helper
         .or(caller.helper_id)
