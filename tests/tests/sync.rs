@@ -983,3 +983,55 @@ db_test!(
     a_forged_copy_in_a_batch_does_not_change_the_good_copies_answer,
     forged_copy_between
 );
+
+/// The last PATCH of an upload answered 503 because the database stayed busy (another
+/// connection holding SQLite's write lock past the busy timeout) loses nothing: the
+/// upload holds every byte, and the next HEAD finishes it, as the protocol says.
+async fn last_patch_busy(t: &TestDb) {
+    if t.backend != bangfu_server::testing::Backend::Sqlite {
+        return;
+    }
+    let f = field(t).await;
+    let photo = jpeg(30, 21);
+    let (status, url) = tus_create(
+        &f.w.http,
+        &f.origin,
+        &f.token,
+        photo.len(),
+        &sha256_hex(&photo),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let url = url.unwrap();
+    let first = tus_patch(&f.w.http, &url, &f.token, 0, photo[..1000].to_vec())
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::NO_CONTENT);
+
+    let other = bangfu_server::db::connect(&t.url).await.unwrap();
+    let holder = other.begin().await.unwrap();
+    holder
+        .execute_unprepared("CREATE TABLE holds_the_lock (x INTEGER)")
+        .await
+        .unwrap();
+    let last = tus_patch(&f.w.http, &url, &f.token, 1000, photo[1000..].to_vec())
+        .await
+        .unwrap();
+    assert_eq!(last.status(), StatusCode::SERVICE_UNAVAILABLE);
+    holder.rollback().await.unwrap();
+    other.close().await.ok();
+
+    assert_eq!(
+        tus_offset(&f.w.http, &url, &f.token).await,
+        photo.len() as u64,
+        "the next HEAD finishes the upload"
+    );
+    let (status, bytes) =
+        f.w.get_bytes(&f.token, &format!("/blobs/{}", sha256_hex(&photo)))
+            .await;
+    assert_eq!((status, bytes), (StatusCode::OK, photo));
+}
+db_test!(
+    an_upload_whose_last_patch_found_the_database_busy_is_finished_by_head,
+    last_patch_busy
+);

@@ -488,12 +488,14 @@ pub async fn finalize(
             return Err(ApiError::Invalid(reason));
         }
     };
-    // The file moves to its content address first (the same bytes if another upload
-    // got there first), then one transaction records the blob and the finished upload
-    // and completes the records that were waiting for it.
-    if !moved {
-        store.commit(&row.id, &sha).await.map_err(io)?;
-    }
+    // One transaction records the blob and the finished upload and completes the
+    // records that were waiting for it. A file that arrived whole in this request is at
+    // its content address already (and the request is sent again whole if this fails).
+    // Another moves there (the same bytes if another upload got there first) only once
+    // the transaction is open: moved before it, a transaction that cannot begin (the
+    // database busy: 503) would leave the upload holding nothing, its bytes under an
+    // address no row names, and the client's resend answered 409.
+    let upload_id = row.id.clone();
     let backend = db.get_database_backend();
     let blob_row = blob::Entity::insert(blob::ActiveModel {
         sha256: Set(sha.clone()),
@@ -525,6 +527,9 @@ pub async fn finalize(
     };
     let referring = sync::referring_records(backend, &sha);
     let (gate, txn) = crate::db::begin_write(db).await?;
+    if !moved {
+        store.commit(&upload_id, &sha).await.map_err(io)?;
+    }
     // On PostgreSQL (which has no write gate) the change counter's row is locked first,
     // as a push does, so a push storing a record that waits for this file and this
     // upload are ordered: either the push sees the file, or this sees the record. On
