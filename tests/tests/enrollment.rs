@@ -152,6 +152,15 @@ async fn town_codes_stay_in_town(t: &TestDb) {
             .map(|c| c["code"].as_str().unwrap().to_string())
     };
     let printed = code_of(&from_county, "15907579383").unwrap(); // the county office may
+    // A town that does not exist is 404, not an empty list of codes.
+    let (status, body) = w
+        .post_json(
+            Some(&county),
+            "/enrollment/codes?format=json&town=999999",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     for (name, town, own) in [
         ("xigang", xigang, rows[0].first.phone.as_str()),

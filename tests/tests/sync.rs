@@ -974,6 +974,22 @@ async fn forged_copy_between(t: &TestDb) {
         "{acks:?}"
     );
     assert_eq!(record_count(t).await, 1);
+    // A signature in uppercase hex verifies, and is kept in the canonical lowercase.
+    let mut upper = f.device.phone_call(f.household);
+    let lower = upper.signature.clone();
+    upper.signature = upper.signature.to_uppercase();
+    assert_eq!(
+        f.push(&[upper.clone()]).await.acks[0].status,
+        AckStatus::Accepted
+    );
+    let (_, pull) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
+    let pulled: bangfu_shared::sync::PullResponse = serde_json::from_value(pull).unwrap();
+    let kept = pulled
+        .records
+        .iter()
+        .find(|r| r.signed.record.id == upper.record.id)
+        .unwrap();
+    assert_eq!(kept.signed.signature, lower);
     // Another method on the push route is answered in JSON, as every other error.
     let (status, body) = f.w.get(Some(&f.token), "/sync/push").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

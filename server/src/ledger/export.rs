@@ -55,18 +55,7 @@ pub async fn rows(
 ) -> ApiResult<Vec<LedgerRow>> {
     caller.require_office("export the ledger")?;
     if let Some(t) = town {
-        let place = jurisdictions::get(db, t)
-            .await
-            .map_err(|_| ApiError::NotFound("town"))?;
-        let in_scope = match caller.scope() {
-            Scope::All => true,
-            Scope::County(c) => place.parent_id == Some(c),
-            Scope::Town(own) => own == t,
-            _ => false,
-        };
-        if !in_scope || place.level != "town" {
-            return Err(ApiError::NotFound("town"));
-        }
+        jurisdictions::town_in_scope(db, caller, t).await?;
     } else if caller.scope() == Scope::All {
         return Err(ApiError::BadRequest(
             "name the town to export (town=ID)".into(),

@@ -49,6 +49,8 @@ pub async fn issue(
     caller.require_office("issue enrollment codes")?;
     let mut households = caller.scope().households();
     if let Some(t) = town {
+        // A town that is not there, or not the caller's, is 404 (not an empty list).
+        super::jurisdictions::town_in_scope(db, caller, t).await?;
         households = households.add(household::Column::TownId.eq(t));
     }
     if matches!(caller.scope(), Scope::All) && town.is_none() {

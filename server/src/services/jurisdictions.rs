@@ -64,6 +64,28 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> ApiResult<jurisdiction::
         .ok_or(ApiError::NotFound("place"))
 }
 
+/// Town `id`, if the caller's scope holds it (an admin's all, a county office's own
+/// county's towns, a town office's own town); otherwise 404 `town`, the same for a town
+/// that does not exist as for one of another county.
+pub async fn town_in_scope(
+    db: &impl ConnectionTrait,
+    caller: &crate::services::Caller,
+    id: i64,
+) -> ApiResult<jurisdiction::Model> {
+    use crate::services::Scope;
+    let place = get(db, id).await.map_err(|_| ApiError::NotFound("town"))?;
+    let in_scope = match caller.scope() {
+        Scope::All => true,
+        Scope::County(c) => place.parent_id == Some(c),
+        Scope::Town(own) => own == id,
+        _ => false,
+    };
+    if !in_scope || place.level != JurisdictionLevel::Town.code() {
+        return Err(ApiError::NotFound("town"));
+    }
+    Ok(place)
+}
+
 /// The children of a place, by name.
 pub async fn children(
     db: &impl ConnectionTrait,

@@ -251,6 +251,12 @@ pub async fn push(
             req.records.len()
         )));
     }
+    // Hex is case-blind to the signature check but not to a strict reader: the record
+    // is stored, and served by pull, with the lowercase the canonical form names.
+    let mut req = req;
+    for r in &mut req.records {
+        r.signature.make_ascii_lowercase();
+    }
     let named = |f: fn(&RecordEnvelope) -> i64| -> Vec<i64> {
         let set: BTreeSet<i64> = req.records.iter().map(|r| f(&r.record)).collect();
         set.into_iter().collect()
