@@ -506,6 +506,14 @@ async fn bad_input(t: &TestDb) {
         "/api/v1/households",
         "/api/v1/households/{id}",
         "/api/v1/me",
+        "/api/v1/sync/push",
+        "/api/v1/sync/pull",
+        "/api/v1/sync/anomalies",
+        "/api/v1/review/family-changes",
+        "/api/v1/review/family-changes/{id}",
+        "/api/v1/blobs/{sha256}",
+        "/api/v1/files",
+        "/api/v1/files/{id}",
     ] {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }

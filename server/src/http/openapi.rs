@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::handlers::{auth, households, ledger, policy, reports};
+use super::handlers::{auth, households, ledger, policy, reports, sync, tus};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,8 @@ use super::handlers::{auth, households, ledger, policy, reports};
         ledger::import, ledger::export, ledger::enrollment_codes,
         policy::list, policy::effective, policy::create,
         reports::attendance, reports::versions, reports::submit, reports::town, reports::county, reports::records, reports::review,
+        sync::push, sync::pull, sync::anomalies, sync::field_changes, sync::decide, sync::blob,
+        tus::options, tus::create, tus::head, tus::patch,
     ),
     components(schemas(bangfu_shared::api::ErrorBody, bangfu_shared::ledger::RowError)),
     modifiers(&BearerAuth)

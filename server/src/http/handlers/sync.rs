@@ -11,6 +11,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Json, Query};
 use crate::services::{Caller, sync};
 
+#[utoipa::path(post, path = "/api/v1/sync/push",
+    request_body(content = Object, description = "`{\"records\": [SignedRecord, …]}`, at most 500 (docs/sync-protocol.md §3; the signed form in docs/canonical-form.md)"),
+    responses((status = 200, body = PushResponse, description = "one ack per record, in order: accepted, awaiting_photos, rejected (reason_code) or conflict"),
+        (status = 400, body = bangfu_shared::api::ErrorBody, description = "bad_request: malformed JSON, over 500 records"),
+        (status = 403, description = "forbidden: not a helper's device"),
+        (status = 413, description = "payload_too_large: over 32 MiB")))]
 /// Accepts a batch of signed records; one ack per record, in order.
 pub async fn push(
     state: web::Data<AppState>,
@@ -33,6 +39,9 @@ pub struct PullQuery {
     pub limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/sync/pull", params(PullQuery),
+    responses((status = 200, body = Object, description = "PullResponse: `records` (the account's own, as ServerRecord), `households` and `policy` when the ledger changed, `cursor`, `more` (docs/sync-protocol.md §5)"),
+        (status = 403, description = "forbidden: not a helper's device")))]
 /// What changed for the caller since the cursor.
 pub async fn pull(
     state: web::Data<AppState>,
@@ -53,6 +62,8 @@ pub struct TownQuery {
     pub status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/sync/anomalies", params(TownQuery),
+    responses((status = 200, body = Vec<DeviceAnomaly>), (status = 403, description = "forbidden: not an office")))]
 /// Gaps, chain breaks and clock anomalies of devices in the caller's scope.
 pub async fn anomalies(
     state: web::Data<AppState>,
@@ -64,6 +75,8 @@ pub async fn anomalies(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/review/family-changes", params(TownQuery),
+    responses((status = 200, body = Vec<FieldChange>), (status = 403, description = "forbidden: not an office")))]
 /// The review queue of field-proposed family changes.
 pub async fn field_changes(
     state: web::Data<AppState>,
@@ -84,6 +97,8 @@ pub async fn field_changes(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/review/family-changes/{id}", params(("id" = i64, Path, description = "field change id")), request_body = FieldChangeDecision,
+    responses((status = 200, body = FieldChange), (status = 404, description = "not_found: no such change in the caller's scope"), (status = 409, description = "conflict: already decided")))]
 /// Accepts or rejects a field change.
 pub async fn decide(
     state: web::Data<AppState>,
@@ -97,6 +112,9 @@ pub async fn decide(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/blobs/{sha256}", params(("sha256" = String, Path, description = "the file's SHA-256, 64 hex digits")),
+    responses((status = 200, content_type = "image/jpeg", description = "the bytes (image/jpeg or image/png)"), (status = 206, description = "the rest from `Range: bytes=N-`"),
+        (status = 404, description = "not_found: no record in scope whose account sent it, and not sent by the caller"), (status = 416, description = "range_not_satisfiable")))]
 /// A photo or signature image by SHA-256, if a record in the caller's scope uses it.
 ///
 /// `Range: bytes=N-` (what a download resuming after a cut link sends) answers 206 with

@@ -36,6 +36,7 @@ fn number(req: &HttpRequest, name: &str) -> ApiResult<u64> {
     text.parse().map_err(|_| bad())
 }
 
+#[utoipa::path(options, path = "/api/v1/files", responses((status = 204, description = "tus 1.0.0: `Tus-Version`, `Tus-Extension` (creation, creation-with-upload, checksum, expiration), `Tus-Max-Size`, `Tus-Checksum-Algorithm: sha1,sha256`")))]
 /// `OPTIONS /files`: what this server supports.
 pub async fn options(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::NoContent()
@@ -76,6 +77,10 @@ async fn finish_held(state: &AppState, id: &str) -> ApiResult<uploads::UploadSta
     uploads::finish_held(&state.db, &state.store, &state.settings, &busy).await
 }
 
+#[utoipa::path(post, path = "/api/v1/files",
+    params(("Upload-Length" = u64, Header, description = "the file's size in bytes"), ("Upload-Metadata" = Option<String>, Header, description = "`sha256 <base64 of the lowercase hex SHA-256>`, and optionally `filename`")),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "optional: the file's first bytes (creation-with-upload)"),
+    responses((status = 201, description = "`Location` of the upload and `Upload-Offset` (= length when the file is done)"), (status = 413, description = "payload_too_large"), (status = 422, description = "invalid: the file is not the image it claims")))]
 /// `POST /files`: creates an upload (or returns the unfinished one for the same file).
 /// With `Content-Type: application/offset+octet-stream` the body is the file's first
 /// bytes (tus creation-with-upload): a photo sent whole takes one request, not two.
@@ -158,6 +163,8 @@ async fn create_upload(
     Ok(synced(resp.finish()))
 }
 
+#[utoipa::path(head, path = "/api/v1/files/{id}", params(("id" = String, Path, description = "the upload")),
+    responses((status = 200, description = "`Upload-Offset`, `Upload-Length`, `Cache-Control: no-store`"), (status = 404, description = "no such upload of the caller's")))]
 /// `HEAD /files/{id}`: the offset to resume from.
 pub async fn head(
     req: HttpRequest,
@@ -197,6 +204,10 @@ fn expiry(
     }
 }
 
+#[utoipa::path(patch, path = "/api/v1/files/{id}", params(("id" = String, Path, description = "the upload"), ("Upload-Offset" = u64, Header, description = "where these bytes go: the server's offset")),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    responses((status = 204, description = "`Upload-Offset` after the bytes; at the length, the file was hashed, checked and stored"), (status = 409, description = "the offset is not the server's"),
+        (status = 460, description = "checksum mismatch (`Upload-Checksum`): the chunk was dropped"), (status = 422, description = "invalid: the file's hash or image check failed")))]
 /// `PATCH /files/{id}`: appends bytes at `Upload-Offset`, streaming them to storage.
 pub async fn patch(
     req: HttpRequest,
