@@ -479,7 +479,8 @@ pub struct AreaRate {
     pub met_windows: u32,
     /// 到位率: met ÷ required (1.0 when nothing was required).
     pub rate: f64,
-    /// Rank among its peers (towns in a county report), 1 = best.
+    /// Rank among its peers (towns in a county report), 1 = best; absent for an area
+    /// with nothing required in the period (no rate to rank it by).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rank: Option<u32>,
 }

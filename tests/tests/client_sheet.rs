@@ -39,6 +39,35 @@ async fn quarter_end_offline(t: &TestDb) {
     .await;
     enroll_directly(t, &w, SECOND).await;
 
+    // An office account records nothing in the field: the client refuses it at login,
+    // saying so, and leaves no key or login behind.
+    let office_data = t.dir().join("client").join("office");
+    std::fs::create_dir_all(&office_data).unwrap();
+    let office_client = Client::open(DataDir::new(&office_data), Limits::default())
+        .await
+        .unwrap();
+    let refused = office_client
+        .login(&bangfu_client::LoginParams {
+            server: format!("http://{}", w.server.addr),
+            username: "county".into(),
+            password: PASSWORD.into(),
+            enroll_code: None,
+            device_label: "乡镇电脑".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        bangfu_client::i18n::Lang::Zh
+            .error(&refused)
+            .contains("供第一、第二帮扶责任人"),
+        "{refused}"
+    );
+    assert!(office_client.identity().await.is_err(), "no login is kept");
+    assert!(
+        !DataDir::new(&office_data).key_path().exists(),
+        "no key is made"
+    );
+
     let data = t.dir().join("client").join("data");
     std::fs::create_dir_all(&data).unwrap();
     let (client, _) = client_logged_in(&w, &data, SECOND, "第二帮扶人终端").await;

@@ -39,6 +39,17 @@ async fn push_as(f: &Field, token: &str, records: &[SignedRecord]) -> Vec<(AckSt
         .collect()
 }
 
+/// Uploads `files` as the field helper.
+async fn upload_all(f: &Field, files: &[&Vec<u8>]) {
+    for bytes in files {
+        assert!(
+            upload(&f.w.http, &f.origin, &f.token, bytes)
+                .await
+                .is_success()
+        );
+    }
+}
+
 /// The visit fact of record `id`: (voided, superseded, photo_reused).
 async fn fact(t: &TestDb, id: uuid::Uuid) -> (bool, bool, bool) {
     let f = visit_fact::Entity::find()
@@ -180,13 +191,7 @@ async fn photo_after_void(t: &TestDb) {
     let h = f.household;
     let photo = jpeg(12, 41);
     let signature = png(41);
-    for bytes in [&photo, &signature] {
-        assert!(
-            upload(&f.w.http, &f.origin, &f.token, bytes)
-                .await
-                .is_success()
-        );
-    }
+    upload_all(&f, &[&photo, &signature]).await;
     let first = f.device.home_visit(h, &photo, &signature);
     let again = f.device.home_visit(h, &photo, &signature);
     let acks = f.push(&[first.clone(), again.clone()]).await.acks;
@@ -244,6 +249,77 @@ async fn photo_after_void(t: &TestDb) {
         AckStatus::Accepted
     );
     assert!(fact(t, third.record.id).await.2);
+}
+
+db_test!(
+    a_photo_belongs_to_the_visit_that_used_it_first_and_its_amendments,
+    photo_owner
+);
+async fn photo_owner(t: &TestDb) {
+    let mut f = Field::new(t).await;
+    let h = f.household;
+    let (photo, shared_signature) = (jpeg(12, 51), png(51));
+    upload_all(&f, &[&photo, &shared_signature]).await;
+    // An earlier visit whose photo is the file the later ones sign with.
+    let signed_with = f.device.home_visit(h, &shared_signature, &shared_signature);
+    let first = f.device.home_visit(h, &photo, &shared_signature);
+    let again = f.device.home_visit(h, &photo, &shared_signature);
+    for r in [&signed_with, &first, &again] {
+        assert_eq!(
+            f.push(std::slice::from_ref(r)).await.acks[0].status,
+            AckStatus::Accepted
+        );
+    }
+    assert!(
+        !fact(t, first.record.id).await.2,
+        "a signature image is no photo"
+    );
+    assert!(fact(t, again.record.id).await.2);
+
+    // The first visit's helper corrects it: the photo is still its own.
+    let mut fixed = first.record.visit.clone().unwrap();
+    fixed.notes = Some("更正".into());
+    let amend_first = f.device.sign(
+        h,
+        RecordType::Amendment,
+        Some(fixed),
+        Some(first.record.id),
+        None,
+    );
+    let acks = f.push(std::slice::from_ref(&amend_first)).await.acks;
+    assert_eq!(acks[0].status, AckStatus::Accepted);
+    assert!(acks[0].flags.is_empty(), "the amendment counts: {acks:?}");
+    assert_eq!(fact(t, amend_first.record.id).await, (false, false, false));
+
+    // Correcting the re-use keeps the flag.
+    let mut same = again.record.visit.clone().unwrap();
+    same.notes = Some("更正".into());
+    let amend_again = f.device.sign(
+        h,
+        RecordType::Amendment,
+        Some(same),
+        Some(again.record.id),
+        None,
+    );
+    assert_eq!(
+        f.push(std::slice::from_ref(&amend_again)).await.acks[0].flags,
+        vec!["photo_reused"]
+    );
+
+    // Withdrawing the first visit clears a re-use even though the re-using record signs
+    // with the same image as a standing visit's photo.
+    let void = f.device.sign(
+        h,
+        RecordType::Void,
+        None,
+        Some(first.record.id),
+        Some("录错了户"),
+    );
+    assert_eq!(f.push(&[void]).await.acks[0].status, AckStatus::Accepted);
+    assert!(
+        !fact(t, amend_again.record.id).await.2,
+        "only photos decide a re-use: the corrected visit counts now"
+    );
 }
 
 /// The flags of record `id` in the helper's pull from `cursor` (`None`: not in it), and

@@ -9,7 +9,7 @@ use bangfu_shared::policy::{DueStatus, due_status};
 use bangfu_shared::visit::{
     FORMAT_VERSION, PhotoRef, RecordEnvelope, RecordType, SignedRecord, VisitBody, ZERO_HASH,
 };
-use bangfu_shared::{PairingRole, Policy, VisitKind};
+use bangfu_shared::{PairingRole, Policy, Role, VisitKind};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::TransactionTrait;
 use uuid::Uuid;
@@ -195,6 +195,10 @@ impl EndedHousehold {
 pub const AMENDMENT_REASON_MISSING: &str =
     "an amendment needs a reason: say why the visit is corrected";
 
+/// Why an office or administrator account cannot log in on the field client: it
+/// records no visits and signs no sheets; its reports are on the server.
+pub const HELPERS_ONLY: &str = "this client is for first and second helpers; an office or administrator account uses the server's reports and review queue";
+
 /// The server's address as the helper may type it, made the base the API client
 /// expects: spaces and trailing `/` dropped, and the API root `/api/v1` the server
 /// prints at start-up taken off (the client adds it to every path).
@@ -266,6 +270,10 @@ impl Client {
                 other => other,
             })?,
         };
+        if !matches!(login.me.role, Role::FirstHelper | Role::SecondHelper) {
+            // Nothing is saved and no device key is made: the account signs no records.
+            return Err(ClientError::Refused(HELPERS_ONLY.into()));
+        }
         let api = api.with_token(login.token.clone());
         let (key, key_created) = DeviceKey::load_or_create(&self.data.key_path())?;
         let device = api
@@ -442,18 +450,15 @@ impl Client {
         draft: &VisitDraft,
         now: DateTime<Utc>,
     ) -> Result<SignedRecord> {
-        // The same check the form shows: it names a lapsed signature and a future time.
+        // The same check the form shows: it names a lapsed signature, a future time and
+        // a correction without its reason (the town office reads the reason beside the
+        // changed visit; the shared record rules do not require it, records signed
+        // before this check stay valid, so the client asks before signing).
         if let Some(e) = draft.missing(now) {
             return Err(e);
         }
         let body = draft.to_body()?;
         let reason = Some(draft.reason.trim().to_string()).filter(|r| !r.is_empty());
-        // A correction says why, as a void does: the town office reads the reason beside
-        // the changed visit. The shared record rules do not require it (records signed
-        // before this check stay valid), so the client asks before signing.
-        if draft.amends.is_some() && reason.is_none() {
-            return Err(ClientError::Refused(AMENDMENT_REASON_MISSING.into()));
-        }
         self.record_visit(
             draft.household_id,
             body,

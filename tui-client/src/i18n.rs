@@ -551,6 +551,9 @@ impl Lang {
             E::Refused(m) if m == crate::sheets::SECOND_HELPER_ONLY => {
                 "考勤表由第二帮扶责任人填报和报送，本账号无需填报".into()
             }
+            E::Refused(m) if m == crate::client::HELPERS_ONLY => {
+                "本终端供第一、第二帮扶责任人录入走访和填报考勤表；扶贫办和管理员账号请使用服务器的报表和审核功能".into()
+            }
             E::Refused(m) if m == crate::client::AMENDMENT_REASON_MISSING => {
                 format!("{}：更正须填写原因（为何更正）", t.reason)
             }
@@ -628,6 +631,7 @@ impl Lang {
             "policies" => t.policies,
             "photos" => t.photos,
             "server" => t.server,
+            "remark" => self.sheet().remark,
             _ => "",
         }
     }
@@ -733,7 +737,9 @@ impl Lang {
     /// A visit's state for a narrow column: the sync state, then `⚠不计入` when a flag
     /// keeps the visit out of the count, else `⚠` and the first flag's name (the
     /// selected visit's lines say each flag in full).
-    pub fn visit_state_short(self, s: SyncState, flags: &[Flag]) -> String {
+    /// `narrow`: the history's narrow layout, where a synced visit's mark stands alone
+    /// (a flag comes from the server, so it says the visit is synced anyway).
+    pub fn visit_state_short(self, s: SyncState, flags: &[Flag], narrow: bool) -> String {
         let state = self.sync_state(s);
         let mark = if flags.iter().any(Flag::stops_counting) {
             Some(match self {
@@ -745,8 +751,8 @@ impl Lang {
         };
         // English words are long: on a synced visit the mark says enough.
         match mark {
+            Some(m) if s == SyncState::Synced && (narrow || self == Lang::En) => format!("⚠{m}"),
             Some(m) if self == Lang::Zh => format!("{state}⚠{m}"),
-            Some(m) if s == SyncState::Synced => format!("⚠{m}"),
             Some(m) => format!("{state} ⚠{m}"),
             None => state.to_string(),
         }
@@ -914,6 +920,8 @@ pub struct SheetTexts {
     pub confirm: &'static str,
     pub help_confirm: &'static str,
     pub queued: &'static str,
+    /// How many remarks a submitted sheet carries (`{}`: the count).
+    pub remarks: &'static str,
     pub saved: &'static str,
     pub never: &'static str,
     pub pending: &'static str,
@@ -939,6 +947,7 @@ static SHEET_ZH: SheetTexts = SheetTexts {
     confirm: "用本机密钥签名并提交（下次同步时送达乡镇）？提交后冻结，再次提交为新版本。",
     help_confirm: "y 签名提交  其他键 取消",
     queued: "已签名，待同步提交",
+    remarks: "{} 条备注",
     saved: "备注已保存",
     never: "未提交",
     pending: "待提交",
@@ -964,6 +973,7 @@ static SHEET_EN: SheetTexts = SheetTexts {
     confirm: "Sign with this device's key and submit (delivered at the next sync)? A submitted sheet is frozen; submitting again makes a new version.",
     help_confirm: "y sign & submit  any other key cancels",
     queued: "signed; it is submitted at the next sync",
+    remarks: "{} remarks",
     saved: "remark saved",
     never: "not submitted",
     pending: "to be submitted",

@@ -98,11 +98,14 @@ pub async fn run(
             if json {
                 outln!("{}", serde_json::to_string_pretty(&queued)?)?;
             } else {
+                let remarks = lang
+                    .sheet()
+                    .remarks
+                    .replace("{}", &queued.submission.remarks.len().to_string());
                 outln!(
-                    "{} {quarter}: {} ({} remarks)",
+                    "{} {quarter}: {} ({remarks})",
                     lang.sheet().title,
                     lang.sheet().queued,
-                    queued.submission.remarks.len()
                 )?;
             }
             Ok(())

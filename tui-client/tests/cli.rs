@@ -433,6 +433,29 @@ fn headless_attendance_sheet() {
     assert_eq!(after["state"]["state"], "pending", "{after}");
     let text = String::from_utf8(bangfu(&data, &["sheet", "show"]).stdout).unwrap();
     assert!(text.contains("待提交"), "{text}");
+    let again = bangfu(&data, &["sheet", "submit", "--quarter", "2026Q1"]);
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(said.contains("已签名，待同步提交 (1 条备注)"), "{said}");
+
+    let long = "字".repeat(bangfu_shared::report::MAX_SHEET_REMARK_CHARS + 1);
+    let too_long = bangfu(
+        &data,
+        &[
+            "sheet",
+            "remark",
+            "--quarter",
+            "2026Q1",
+            "--household",
+            "2",
+            &long,
+        ],
+    );
+    assert!(!too_long.status.success());
+    let said = String::from_utf8_lossy(&too_long.stderr);
+    assert!(
+        said.contains("备注：备注有 501 字"),
+        "the field is named in Chinese: {said}"
+    );
 }
 
 /// `bangfu sheet show` says what the server found of the last submitted version: a

@@ -52,9 +52,13 @@ pub struct FactsReads {
     /// a void acts only on its own author's visit of that household.
     voided: HashSet<Whose>,
     amended: BTreeSet<String>,
-    /// Photo hash → the visits (by original id) whose stored facts already use it.
-    photo_users: HashMap<String, HashSet<String>>,
+    /// Photo hash → the standing visit that used it first: (arrival, record id, original).
+    photo_owners: HashMap<String, Use>,
 }
+
+/// One standing use of a file, ordered by arrival then record id: (arrival, record id,
+/// the visit's original id). The earliest use owns the file.
+type Use = (DateTime<Utc>, String, String);
 
 /// A visit (by original id) and whose it is: (visit, author helper, household).
 type Whose = (String, i64, i64);
@@ -94,6 +98,14 @@ impl FactsReads {
                     Expr::col((visit_fact::Entity, visit_fact::Column::OriginalId)),
                     "original_id",
                 )
+                .column_as(
+                    Expr::col((visit_fact::Entity, visit_fact::Column::RecordId)),
+                    "record_id",
+                )
+                .column_as(
+                    Expr::col((visit_fact::Entity, visit_fact::Column::ReceivedAt)),
+                    "received_at",
+                )
                 .join(sea_orm::JoinType::InnerJoin, blob_fact())
                 .filter(record_blob::Column::Sha256.is_in(chunk.to_vec()))
                 .filter(visit_fact::Column::Voided.eq(false))
@@ -121,11 +133,27 @@ impl FactsReads {
             PHOTO_USER => {
                 let sha: String = row.try_get("", "sha256")?;
                 let original: String = row.try_get("", "original_id")?;
-                self.photo_users.entry(sha).or_default().insert(original);
+                let record_id: String = row.try_get("", "record_id")?;
+                let at: DateTime<Utc> = row.try_get("", "received_at")?;
+                own_first(&mut self.photo_owners, sha, (at, record_id, original));
             }
             _ => return Ok(false),
         }
         Ok(true)
+    }
+}
+
+/// Records `usage` of `sha` if it is earlier than the owner known so far.
+fn own_first(owners: &mut HashMap<String, Use>, sha: String, usage: Use) {
+    match owners.entry(sha) {
+        std::collections::hash_map::Entry::Occupied(mut o) => {
+            if usage < *o.get() {
+                o.insert(usage);
+            }
+        }
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(usage);
+        }
     }
 }
 
@@ -177,7 +205,7 @@ pub fn plan(
     let FactsReads {
         mut voided,
         mut amended,
-        mut photo_users,
+        mut photo_owners,
     } = reads;
     for (e, _, _) in stored {
         let Some(target) = e.target_id.map(|t| t.to_string()) else {
@@ -189,16 +217,23 @@ pub fn plan(
             amended.insert(target);
         }
     }
+    // The batch's uses arrive together: ordered among themselves by record id.
+    for ((env, _, _), original) in visits.iter().zip(&originals) {
+        for p in env.visit.iter().flat_map(|v| &v.photos) {
+            let usage = (received_at, env.id.to_string(), original.clone());
+            own_first(&mut photo_owners, p.sha256.clone(), usage);
+        }
+    }
     let mut rows = Vec::with_capacity(visits.len());
     let mut reused_ids = BTreeSet::new();
     for ((env, complete, clock_flag), original) in visits.iter().zip(&originals) {
         let Some(visit) = &env.visit else { continue };
-        let mut reused = false;
-        for p in &visit.photos {
-            let users = photo_users.entry(p.sha256.clone()).or_default();
-            reused |= users.iter().any(|u| u != original);
-            users.insert(original.clone());
-        }
+        // The visit that used a photo first owns it; an amendment of that visit keeps it.
+        let reused = visit.photos.iter().any(|p| {
+            photo_owners
+                .get(&p.sha256)
+                .is_some_and(|(_, _, owner)| owner != original)
+        });
         if reused {
             reused_ids.insert(env.id.to_string());
         }
@@ -310,8 +345,9 @@ async fn photo_uses(db: &impl ConnectionTrait, shas: &[String]) -> ApiResult<Vec
 /// After `original` was voided: a visit flagged for re-using one of its photos is judged
 /// again, against the visits that still stand, so a visit recorded again (after the
 /// first was withdrawn as entered on the wrong household, say) with the same photo
-/// counts. A fact is flagged when another standing visit used one of its photos first
-/// (by arrival, then record id), the rule applied as facts arrive.
+/// counts. The rule is the one applied as facts arrive ([`plan`]): a file belongs to the
+/// standing visit whose record linked it first (by arrival, then record id), and a fact
+/// is flagged when one of its photos (not its signature images) belongs to another visit.
 /// Returns the records cleared.
 async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<Vec<String>> {
     let shas: Vec<String> = record_blob::Entity::find()
@@ -322,32 +358,28 @@ async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<
         .into_tuple()
         .all(db)
         .await?;
-    let flagged: BTreeSet<String> = photo_uses(db, &shas)
+    let flagged: BTreeMap<String, String> = photo_uses(db, &shas)
         .await?
         .into_iter()
         .filter(|u| u.photo_reused && !u.voided)
-        .map(|u| u.record_id)
+        .map(|u| (u.record_id, u.original_id))
         .collect();
     let mut cleared = Vec::new();
-    for record_id in flagged {
-        let own: Vec<String> = record_blob::Entity::find()
-            .select_only()
-            .column(record_blob::Column::Sha256)
-            .filter(record_blob::Column::RecordId.eq(record_id.as_str()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        let uses = photo_uses(db, &own).await?;
-        let Some(me) = uses.iter().find(|u| u.record_id == record_id) else {
-            continue;
-        };
-        let mine = (me.received_at, me.record_id.clone());
-        let still = uses.iter().any(|u| {
-            !u.voided
-                && u.original_id != me.original_id
-                && own.contains(&u.sha256)
-                && (u.received_at, u.record_id.clone()) < mine
-        });
+    for (record_id, visit) in flagged {
+        let photos = photos_of(db, &record_id).await?;
+        let mut owners = HashMap::new();
+        for u in photo_uses(db, &photos)
+            .await?
+            .into_iter()
+            .filter(|u| !u.voided)
+        {
+            own_first(
+                &mut owners,
+                u.sha256,
+                (u.received_at, u.record_id, u.original_id),
+            );
+        }
+        let still = owners.values().any(|(_, _, owner)| *owner != visit);
         if !still {
             visit_fact::Entity::update_many()
                 .col_expr(visit_fact::Column::PhotoReused, Expr::value(false))
@@ -358,6 +390,23 @@ async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<
         }
     }
     Ok(cleared)
+}
+
+/// The photos (by hash) of the stored visit record `record_id`, read from its body.
+async fn photos_of(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<Vec<String>> {
+    let body: Option<String> = record::Entity::find()
+        .select_only()
+        .column(record::Column::Body)
+        .filter(record::Column::Id.eq(record_id))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let signed: Option<bangfu_shared::visit::SignedRecord> =
+        body.and_then(|b| serde_json::from_str(&b).ok());
+    Ok(signed
+        .and_then(|s| s.record.visit)
+        .map(|v| v.photos.into_iter().map(|p| p.sha256).collect())
+        .unwrap_or_default())
 }
 
 /// Of the records `ids`, those whose visit currently re-uses a photo another visit used

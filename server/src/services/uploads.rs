@@ -496,6 +496,30 @@ pub async fn finalize(
     // database busy: 503) would leave the upload holding nothing, its bytes under an
     // address no row names, and the client's resend answered 409.
     let upload_id = row.id.clone();
+    let recorded = record_blob(db, store, (row, stored), &sha, content_type, moved).await;
+    if recorded.is_err() && !stored {
+        // No row names these bytes: the creation is sent again whole, so nothing of it
+        // may stay behind (the expiry sweep only finds uploads that have a row).
+        if let Err(e) = store.discard(&upload_id).await {
+            tracing::warn!(error = %e, "could not discard an unrecorded upload's bytes");
+        }
+    }
+    recorded.map(|()| sha)
+}
+
+/// Records a verified file: the blob, the finished upload and the records waiting for
+/// it, in one transaction (moving the bytes to their address inside it unless `moved`).
+async fn record_blob(
+    db: &DatabaseConnection,
+    store: &Arc<dyn BlobStore>,
+    upload: (upload::Model, bool),
+    sha: &str,
+    content_type: &str,
+    moved: bool,
+) -> ApiResult<()> {
+    let (row, stored) = upload;
+    let sha = sha.to_string();
+    let upload_id = row.id.clone();
     let backend = db.get_database_backend();
     let blob_row = blob::Entity::insert(blob::ActiveModel {
         sha256: Set(sha.clone()),
@@ -549,7 +573,7 @@ pub async fn finalize(
     sync::complete_waiting_records(&txn, waiting).await?;
     txn.commit().await?;
     drop(gate);
-    Ok(sha)
+    Ok(())
 }
 
 /// Finalises an upload that holds all its bytes but was never finalised (see

@@ -366,6 +366,9 @@ impl App {
     }
 }
 
+/// The width from which the history's columns come whole.
+const WIDE_HISTORY: u16 = 78;
+
 pub fn render_history(
     app: &App,
     frame: &mut Frame,
@@ -415,7 +418,8 @@ pub fn render_history(
             sync_style(v.sync)
         };
         let sync = Cell::from(Span::styled(
-            app.lang.visit_state_short(v.sync, &v.flags),
+            app.lang
+                .visit_state_short(v.sync, &v.flags, area.width < WIDE_HISTORY),
             sync_style,
         ));
         let row = Row::new([
@@ -442,7 +446,7 @@ pub fn render_history(
     // The time (`2026-03-10 09:30`, 16 columns) always comes whole; in a narrow
     // window the head, kind, signature and state columns shrink (the selected visit's
     // lines below say each in full).
-    let widths = if area.width >= 78 {
+    let widths = if area.width >= WIDE_HISTORY {
         [
             Constraint::Length(16),
             Constraint::Length(8),

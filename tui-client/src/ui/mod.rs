@@ -13,7 +13,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Gauge, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Block, Gauge, Paragraph, Widget, Wrap};
 
 use crate::app::{App, Overlay, Screen};
 use crate::photos::HalfBlocks;
@@ -209,6 +209,59 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     )
 }
 
+/// Text rows a one-field input dialog grows to before it scrolls.
+const MAX_INPUT_ROWS: usize = 6;
+
+/// A one-field text dialog (a sheet remark, a void's reason) `width` wide: the prompt
+/// and the text typed so far wrap inside the box, which grows to [`MAX_INPUT_ROWS`]
+/// rows and then shows the last ones, so the end being typed always stays in view.
+pub fn input_dialog(
+    frame: &mut Frame,
+    area: Rect,
+    width: u16,
+    title: &str,
+    prompt: Span<'_>,
+    text: &str,
+) {
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let typed = format!("{text}_");
+    let rows = wrap_spans(&[prompt, Span::raw(typed.as_str())], inner);
+    let shown = rows.len().clamp(1, MAX_INPUT_ROWS);
+    let dialog = centered(area, width, shown as u16 + 2);
+    clear_dialog(frame, dialog);
+    let visible = usize::from(dialog.height.saturating_sub(2)).max(1);
+    let lines: Vec<Line> = rows.into_iter().rev().take(visible).rev().collect();
+    let p = Paragraph::new(lines).block(Block::bordered().title(format!(" {title} ")));
+    frame.render_widget(p, dialog);
+}
+
+/// Cuts styled text into lines of at most `width` columns, by character (Chinese has
+/// no spaces to break at), keeping each piece's style.
+fn wrap_spans<'a>(spans: &[Span<'a>], width: usize) -> Vec<Line<'a>> {
+    let mut lines = Vec::new();
+    let mut current: Vec<Span<'a>> = Vec::new();
+    let mut used = 0;
+    for span in spans {
+        let mut piece = String::new();
+        for c in span.content.chars() {
+            let mut buf = [0u8; 4];
+            let w = Span::raw(&*c.encode_utf8(&mut buf)).width();
+            if used + w > width && used > 0 {
+                current.push(Span::styled(std::mem::take(&mut piece), span.style));
+                lines.push(Line::from(std::mem::take(&mut current)));
+                used = 0;
+            }
+            piece.push(c);
+            used += w;
+        }
+        if !piece.is_empty() {
+            current.push(Span::styled(piece, span.style));
+        }
+    }
+    lines.push(Line::from(current));
+    lines
+}
+
 /// Blanks the screen under a dialog, and the column left of it: a double-width
 /// character (Chinese) starting there would otherwise cover the dialog's left border.
 pub fn clear_dialog(frame: &mut Frame, dialog: Rect) {
@@ -279,5 +332,42 @@ pub fn screen_text(app: &App, width: u16, height: u16) -> String {
             Err(e) => e.to_string(),
         },
         Err(e) => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+    use super::*;
+
+    #[test]
+    fn wrapping_counts_chinese_as_two_columns_and_keeps_styles() {
+        let red = Style::new().fg(Color::Red);
+        let lines = wrap_spans(&[Span::styled("原因：", red), Span::raw("一二三")], 4);
+        let texts: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        assert_eq!(texts, ["原因", "：一", "二三"]);
+        assert_eq!(lines[1].spans[0].style, red, "the prompt keeps its colour");
+        assert_eq!(lines[1].spans[1].style, Style::new());
+    }
+
+    #[test]
+    fn a_long_input_grows_the_dialog_then_keeps_its_end_in_view() {
+        let backend = ratatui::backend::TestBackend::new(80, 24);
+        let mut terminal = ratatui::Terminal::new(backend).unwrap();
+        let text = format!("{}END", "x".repeat(600));
+        terminal
+            .draw(|f| input_dialog(f, f.area(), 60, "备注", Span::raw("备注："), &text))
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        let rows: Vec<String> = (0..24)
+            .map(|y| (0..80).map(|x| buffer[(x, y)].symbol()).collect())
+            .collect();
+        let boxed = rows.iter().filter(|r| r.contains('│')).count();
+        assert_eq!(boxed, MAX_INPUT_ROWS, "{rows:#?}");
+        assert!(rows.iter().any(|r| r.contains("END_")), "{rows:#?}");
+        assert!(
+            !rows.iter().any(|r| r.contains('：')),
+            "the start scrolled away: {rows:#?}"
+        );
     }
 }

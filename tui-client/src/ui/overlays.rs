@@ -132,14 +132,14 @@ pub fn render_pad(app: &App, pad: &SignaturePad, frame: &mut Frame, area: Rect) 
 
 pub fn render_void(app: &App, reason: &str, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.texts();
-    let dialog = centered(area, area.width.saturating_sub(10).min(60), 3);
-    super::clear_dialog(frame, dialog);
-    let p = Paragraph::new(Line::from(vec![
+    super::input_dialog(
+        frame,
+        area,
+        area.width.saturating_sub(10).min(60),
+        t.void_title,
         Span::styled(t.void_prompt, Style::new().fg(Color::Red)),
-        Span::raw(format!("{reason}_")),
-    ]))
-    .block(Block::bordered().title(format!(" {} ", t.void_title)));
-    frame.render_widget(p, dialog);
+        reason,
+    );
     t.help_void.to_string()
 }
 

@@ -133,14 +133,14 @@ pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
 
 pub fn render_remark(app: &App, text: &str, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.sheet();
-    let dialog = centered(area, area.width.saturating_sub(10).min(70), 3);
-    super::clear_dialog(frame, dialog);
-    let p = Paragraph::new(Line::from(vec![
+    super::input_dialog(
+        frame,
+        area,
+        area.width.saturating_sub(10).min(70),
+        t.remark,
         Span::styled(t.remark_prompt, Style::new().fg(Color::Cyan)),
-        Span::raw(format!("{text}_")),
-    ]))
-    .block(Block::bordered().title(format!(" {} ", t.remark)));
-    frame.render_widget(p, dialog);
+        text,
+    );
     t.help_remark.to_string()
 }
 
