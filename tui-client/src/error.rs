@@ -28,6 +28,17 @@ pub enum ClientError {
         size_mb: f64,
         limit_mb: f64,
     },
+    /// A picture too small to show a visit (a thumbnail, a 1×1 placeholder): evidence
+    /// nobody can look at is refused when it is added, not when the town office sees it.
+    #[error(
+        "{width}×{height} pixels is too small for a visit photo (at least {min} on each side); it was not attached: {path}"
+    )]
+    PhotoTooSmall {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+        min: u32,
+    },
     /// A record or a form does not satisfy the visit rules.
     #[error(transparent)]
     Visit(#[from] bangfu_shared::visit::VisitError),

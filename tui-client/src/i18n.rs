@@ -504,6 +504,15 @@ impl Lang {
                     path.display()
                 )
             }
+            E::PhotoTooSmall {
+                path,
+                width,
+                height,
+                min,
+            } => format!(
+                "照片只有 {width}×{height} 像素，太小（每边至少 {min} 像素），未添加：{}",
+                path.display()
+            ),
             E::PhotoTooLarge {
                 path,
                 size_mb,

@@ -211,8 +211,15 @@ struct Content {
     witness_signature: Option<PathBuf>,
 }
 
+/// Exit code of a command line that does not parse (EX_USAGE): apart from 1 (an error),
+/// 2 (kept as a draft) and 3 (something left after a sync), which scripts act on.
+const EXIT_USAGE: u8 = 64;
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let lang = cli.lang;
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -223,6 +230,24 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version go to standard output (exit 0); a command line that does not parse
+/// is said by clap, after a Chinese lead unless `--lang en` was given, with
+/// [`EXIT_USAGE`] (not clap's 2, which says "kept as a draft" here).
+fn usage_error(e: &clap::Error) -> std::process::ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let english = args.windows(2).any(|w| w[0] == "--lang" && w[1] == "en")
+        || args.iter().any(|a| a == "--lang=en");
+    if !english {
+        errln!("命令行有误（bangfu --help 查看用法）：");
+    }
+    let _ = e.print();
+    std::process::ExitCode::from(EXIT_USAGE)
 }
 
 /// Whether writing standard output failed because its reader closed the pipe.

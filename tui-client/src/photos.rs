@@ -17,6 +17,10 @@ use image::{DynamicImage, GenericImageView, ImageDecoder as _, ImageReader};
 use crate::config::{DataDir, Limits};
 use crate::error::{ClientError, Result};
 
+/// The shorter edge a photo must have, in pixels: a thumbnail or a placeholder shows
+/// nothing of a visit (a phone camera's photo has 1,000 or more).
+pub const MIN_PHOTO_EDGE: u32 = 100;
+
 /// What kind of image a stored file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaType {
@@ -90,6 +94,15 @@ impl PhotoStore {
     /// Checks, downsizes, re-encodes and stores a photo from `path`.
     pub fn import_photo(&self, path: &Path) -> Result<StoredImage> {
         let img = self.decode_file(path)?;
+        let (width, height) = img.dimensions();
+        if width.min(height) < MIN_PHOTO_EDGE {
+            return Err(ClientError::PhotoTooSmall {
+                path: path.into(),
+                width,
+                height,
+                min: MIN_PHOTO_EDGE,
+            });
+        }
         let img = downscale(img, self.limits.max_edge);
         let mut out = Vec::new();
         let encoder =

@@ -965,3 +965,22 @@ fn sync_says_how_many_visits_do_not_count() {
         "{text}"
     );
 }
+
+/// A command line that does not parse says so (in Chinese first) and exits 64, never
+/// the 2 that means "kept as a draft"; `--help` is not an error.
+#[test]
+fn a_mistyped_command_line_is_a_usage_error_not_a_draft() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let wrong = bangfu(&data, &["visit", "new", "--household", "十二"]);
+    assert_eq!(wrong.status.code(), Some(64));
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(said.starts_with("命令行有误"), "{said}");
+    assert!(said.contains("--household"), "names the argument: {said}");
+    let english = bangfu(&data, &["--lang", "en", "visit", "nothing"]);
+    assert_eq!(english.status.code(), Some(64));
+    assert!(!String::from_utf8_lossy(&english.stderr).contains("命令行有误"));
+    let help = bangfu(&data, &["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("sync"));
+}

@@ -85,6 +85,29 @@ fn a_corrupt_jpeg_is_refused() {
 }
 
 #[test]
+fn a_picture_too_small_to_show_a_visit_is_refused() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let dot = write_png(&dir.path().join("dot.png"), 1, 1);
+    let strip = write_jpeg(&dir.path().join("strip.jpg"), 800, 60);
+    rt.block_on(async {
+        let c = login(&dir.path().join("data"), Limits::default()).await;
+        for (path, size) in [(&dot, "1×1"), (&strip, "800×60")] {
+            let err = c.attach_photo(path).await.unwrap_err();
+            assert!(matches!(err, ClientError::PhotoTooSmall { .. }), "{err:?}");
+            let zh = bangfu_client::i18n::Lang::Zh.error(&err);
+            assert!(zh.contains(&format!("只有 {size} 像素")), "{zh}");
+        }
+        let stored: Vec<_> = walk(c.photos().path_of("00").parent().unwrap().parent().unwrap());
+        assert!(stored.is_empty(), "nothing was stored: {stored:?}");
+        // The smallest accepted picture.
+        let edge = bangfu_client::photos::MIN_PHOTO_EDGE;
+        let least = write_jpeg(&dir.path().join("least.jpg"), edge, edge);
+        assert_eq!(c.attach_photo(&least).await.unwrap().width, edge);
+    });
+}
+
+#[test]
 fn a_file_over_the_limit_is_refused_before_decoding() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
