@@ -385,7 +385,10 @@ async fn household_cmd(db: &DatabaseConnection, cmd: HouseholdCommand) -> anyhow
                 effective_from: from.unwrap_or_else(today),
                 reason,
             };
-            households::exit(db, &caller, id, &exit).await?
+            // The service names the API's field; here the helper typed `--from`.
+            households::exit(db, &caller, id, &exit)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.to_string().replace("effective_from", "--from")))?
         }
         HouseholdCommand::Rejoin { id, reason } => {
             households::rejoin(db, &caller, id, &HouseholdRejoin { reason }).await?
@@ -823,6 +826,20 @@ mod tests {
             .ok()
             .flatten()
             .map_or(0, |h| h.id);
+        // A date far outside the allowed window names the option the user typed.
+        let long_ago = HouseholdCommand::Exit {
+            id,
+            from: NaiveDate::from_ymd_opt(2001, 1, 1),
+            reason: "脱贫退出".into(),
+        };
+        let err = household_cmd(&t.db, long_ago)
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("--from: 2001-01-01 is outside"),
+            "{err}"
+        );
         let exit = HouseholdCommand::Exit {
             id,
             from: None,

@@ -112,6 +112,20 @@ async fn partial_print(t: &TestDb) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let reviewed: AttendanceSheet = serde_json::from_value(body).unwrap();
     assert_eq!(reviewed.rows.len(), 4, "both towns on her sheet");
+    assert!(
+        reviewed.town.is_none(),
+        "two towns: the header names neither"
+    );
+    let (_, dongcheng_view) = w
+        .get(
+            Some(&w.login("dongcheng").await),
+            &format!("/reports/attendance?second_helper={helper_id}&quarter={Q}"),
+        )
+        .await;
+    assert_eq!(
+        dongcheng_view["town"]["name"], "东城镇",
+        "a town office's share is its own town's: {dongcheng_view}"
+    );
     let remark_on = reviewed.rows[0].household_id;
     let mut sub = SheetSubmission {
         quarter,

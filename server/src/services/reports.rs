@@ -118,10 +118,13 @@ pub async fn sheet(
         &remarks,
     )
     .await?;
-    let town = rec
-        .households
-        .first()
-        .and_then(|h| rec.places.get(&h.town_id).cloned());
+    // The header names a town only when every row is in it: a second helper may
+    // supervise households of two towns, and naming one would misfile the sheet.
+    let towns: std::collections::BTreeSet<i64> = rec.households.iter().map(|h| h.town_id).collect();
+    let town = match towns.into_iter().collect::<Vec<_>>().as_slice() {
+        [only] => rec.places.get(only).cloned(),
+        _ => None,
+    };
     Ok(AttendanceSheet {
         quarter: q,
         second_helper: auth::helper_ref(&second),
