@@ -63,6 +63,20 @@ async fn quarter_end_offline(t: &TestDb) {
         "{refused}"
     );
     assert!(office_client.identity().await.is_err(), "no login is kept");
+    {
+        use bangfu_server::entities::auth_token;
+        use sea_orm::{EntityTrait, QueryOrder};
+        let newest = auth_token::Entity::find()
+            .order_by_desc(auth_token::Column::Id)
+            .one(&t.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            newest.revoked_at.is_some(),
+            "the session the refused login opened is closed"
+        );
+    }
     assert!(
         !DataDir::new(&office_data).key_path().exists(),
         "no key is made"

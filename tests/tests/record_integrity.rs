@@ -320,6 +320,42 @@ async fn photo_owner(t: &TestDb) {
         !fact(t, amend_again.record.id).await.2,
         "only photos decide a re-use: the corrected visit counts now"
     );
+
+    // In one batch as across batches: a file another visit signed with first is no new
+    // photo.
+    let (card, later_photo, fresh_signature) = (png(52), jpeg(12, 54), png(53));
+    upload_all(&f, &[&card, &later_photo, &fresh_signature]).await;
+    let signs = f.device.home_visit(h, &later_photo, &card);
+    let shows = f.device.home_visit(h, &card, &fresh_signature);
+    let acks = f.push(&[signs.clone(), shows.clone()]).await.acks;
+    assert!(acks[0].flags.is_empty(), "{acks:?}");
+    assert_eq!(acks[1].flags, vec!["photo_reused"], "{acks:?}");
+
+    // A visit whose void arrived before it owns nothing: the visit recorded again with
+    // its photo in the same batch counts.
+    let withdrawn_photo = jpeg(12, 55);
+    upload_all(&f, &[&withdrawn_photo]).await;
+    let withdrawn = f.device.home_visit(h, &withdrawn_photo, &fresh_signature);
+    let recorded_again = f.device.home_visit(h, &withdrawn_photo, &fresh_signature);
+    let void = f.device.sign(
+        h,
+        RecordType::Void,
+        None,
+        Some(withdrawn.record.id),
+        Some("录错了户"),
+    );
+    assert_eq!(f.push(&[void]).await.acks[0].status, AckStatus::Accepted);
+    let acks = f
+        .push(&[withdrawn.clone(), recorded_again.clone()])
+        .await
+        .acks;
+    assert!(
+        acks.iter()
+            .all(|a| a.status == AckStatus::Accepted && a.flags.is_empty()),
+        "{acks:?}"
+    );
+    assert!(fact(t, withdrawn.record.id).await.0, "voided as it arrived");
+    assert!(!fact(t, recorded_again.record.id).await.2);
 }
 
 /// The flags of record `id` in the helper's pull from `cursor` (`None`: not in it), and

@@ -1000,6 +1000,20 @@ db_test!(
     forged_copy_between
 );
 
+/// Another connection holding SQLite's write lock (until the transaction is dropped or
+/// rolled back), so the server's writes wait past their busy timeout.
+async fn hold_write_lock(
+    t: &TestDb,
+) -> (sea_orm::DatabaseConnection, sea_orm::DatabaseTransaction) {
+    let other = bangfu_server::db::connect(&t.url).await.unwrap();
+    let holder = other.begin().await.unwrap();
+    holder
+        .execute_unprepared("CREATE TABLE holds_the_lock (x INTEGER)")
+        .await
+        .unwrap();
+    (other, holder)
+}
+
 /// The last PATCH of an upload answered 503 because the database stayed busy (another
 /// connection holding SQLite's write lock past the busy timeout) loses nothing: the
 /// upload holds every byte, and the next HEAD finishes it, as the protocol says.
@@ -1024,12 +1038,7 @@ async fn last_patch_busy(t: &TestDb) {
         .unwrap();
     assert_eq!(first.status(), StatusCode::NO_CONTENT);
 
-    let other = bangfu_server::db::connect(&t.url).await.unwrap();
-    let holder = other.begin().await.unwrap();
-    holder
-        .execute_unprepared("CREATE TABLE holds_the_lock (x INTEGER)")
-        .await
-        .unwrap();
+    let (other, holder) = hold_write_lock(t).await;
     let last = tus_patch(&f.w.http, &url, &f.token, 1000, photo[1000..].to_vec())
         .await
         .unwrap();
@@ -1050,4 +1059,48 @@ async fn last_patch_busy(t: &TestDb) {
 db_test!(
     an_upload_whose_last_patch_found_the_database_busy_is_finished_by_head,
     last_patch_busy
+);
+
+/// A file sent whole with its creation that cannot be recorded (the database busy: 503)
+/// leaves nothing behind: no row names it, so no sweep would ever find its bytes; the
+/// client sends the creation again, and that one is stored.
+async fn creation_busy(t: &TestDb) {
+    if t.backend != bangfu_server::testing::Backend::Sqlite {
+        return;
+    }
+    let f = field(t).await;
+    // A PNG this small is decoded in full before it is recorded.
+    let picture = bangfu_tests::field::png(33);
+    let uploads = f.w.settings.data_dir.join("files").join("uploads");
+    let (other, holder) = hold_write_lock(t).await;
+    let sha = sha256_hex(&picture);
+    let create = || async {
+        bangfu_tests::field::tus_create_with(
+            &f.w.http,
+            &f.origin,
+            &f.token,
+            picture.len(),
+            &sha,
+            picture.clone(),
+        )
+        .await
+        .unwrap()
+        .status()
+    };
+    assert_eq!(create().await, StatusCode::SERVICE_UNAVAILABLE);
+    holder.rollback().await.unwrap();
+    other.close().await.ok();
+    let left: Vec<_> = std::fs::read_dir(&uploads)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "no bytes without a row: {left:?}");
+
+    assert_eq!(create().await, StatusCode::CREATED);
+    let (status, bytes) = f.w.get_bytes(&f.token, &format!("/blobs/{sha}")).await;
+    assert_eq!((status, bytes), (StatusCode::OK, picture));
+}
+db_test!(
+    a_whole_creation_that_found_the_database_busy_leaves_no_bytes,
+    creation_busy
 );

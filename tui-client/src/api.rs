@@ -179,6 +179,13 @@ impl ApiClient {
         self.post("/api/v1/auth/enroll", &body).await
     }
 
+    /// `POST /api/v1/auth/logout`: ends this session on the server.
+    pub async fn logout(&self) -> Result<()> {
+        self.send_raw(self.http.post(format!("{}/api/v1/auth/logout", self.base)))
+            .await
+            .map(drop)
+    }
+
     /// `GET /api/v1/me`.
     pub async fn me(&self) -> Result<Me> {
         self.get("/api/v1/me").await

@@ -270,11 +270,13 @@ impl Client {
                 other => other,
             })?,
         };
+        let api = api.with_token(login.token.clone());
         if !matches!(login.me.role, Role::FirstHelper | Role::SecondHelper) {
             // Nothing is saved and no device key is made: the account signs no records.
+            // The session just opened is closed (best effort: the refusal stands anyway).
+            let _ = api.logout().await;
             return Err(ClientError::Refused(HELPERS_ONLY.into()));
         }
-        let api = api.with_token(login.token.clone());
         let (key, key_created) = DeviceKey::load_or_create(&self.data.key_path())?;
         let device = api
             .register_device(&key.public_key_base64(), &params.device_label)
@@ -415,7 +417,9 @@ impl Client {
 
     /// Checks, downsizes and stores a photo; returns the reference a visit carries.
     pub async fn attach_photo(&self, path: &std::path::Path) -> Result<PhotoRef> {
-        let img = self.photos.import_photo(path)?;
+        let img = self
+            .photos
+            .import_photo(path, crate::photos::MIN_PHOTO_EDGE)?;
         self.store.register_file(&img).await?;
         Ok(PhotoRef {
             sha256: img.sha256,
@@ -433,8 +437,11 @@ impl Client {
     }
 
     /// Stores a photo of the signed paper card; returns its hash.
+    /// (A signature's crop may be a thin strip: only a visit photo has a least size.)
     pub async fn attach_card_photo(&self, path: &std::path::Path) -> Result<String> {
-        Ok(self.attach_photo(path).await?.sha256)
+        let img = self.photos.import_photo(path, 1)?;
+        self.store.register_file(&img).await?;
+        Ok(img.sha256)
     }
 
     /// Saves a draft (every form change does).

@@ -240,9 +240,17 @@ fn usage_error(e: &clap::Error) -> std::process::ExitCode {
         let _ = e.print();
         return std::process::ExitCode::SUCCESS;
     }
-    let args: Vec<String> = std::env::args().collect();
-    let english = args.windows(2).any(|w| w[0] == "--lang" && w[1] == "en")
-        || args.iter().any(|a| a == "--lang=en");
+    // Raw arguments (a file name need not be UTF-8): `--lang X` or `--lang=X`.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let named = args
+        .windows(2)
+        .filter(|w| w[0] == "--lang")
+        .map(|w| w[1].as_str())
+        .chain(args.iter().filter_map(|a| a.strip_prefix("--lang=")))
+        .last();
+    let english = named.and_then(|l| l.parse::<Lang>().ok()) == Some(Lang::En);
     if !english {
         errln!("命令行有误（bangfu --help 查看用法）：");
     }

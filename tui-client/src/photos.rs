@@ -91,19 +91,21 @@ impl PhotoStore {
         std::fs::read(self.path_of(sha256)).is_ok_and(|b| sha256_hex(&b) == sha256)
     }
 
-    /// Checks, downsizes, re-encodes and stores a photo from `path`.
-    pub fn import_photo(&self, path: &Path) -> Result<StoredImage> {
+    /// Checks, downsizes, re-encodes and stores a photo from `path`. `min_edge`: the
+    /// shorter edge the picture must keep once downsized ([`MIN_PHOTO_EDGE`] for a visit
+    /// photo; a signature's crop may be a thin strip).
+    pub fn import_photo(&self, path: &Path, min_edge: u32) -> Result<StoredImage> {
         let img = self.decode_file(path)?;
         let (width, height) = img.dimensions();
-        if width.min(height) < MIN_PHOTO_EDGE {
+        let img = downscale(img, self.limits.max_edge);
+        if img.width().min(img.height()) < min_edge {
             return Err(ClientError::PhotoTooSmall {
                 path: path.into(),
                 width,
                 height,
-                min: MIN_PHOTO_EDGE,
+                min: min_edge,
             });
         }
-        let img = downscale(img, self.limits.max_edge);
         let mut out = Vec::new();
         let encoder =
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, self.limits.jpeg_quality);

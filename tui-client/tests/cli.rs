@@ -977,9 +977,23 @@ fn a_mistyped_command_line_is_a_usage_error_not_a_draft() {
     let said = String::from_utf8_lossy(&wrong.stderr);
     assert!(said.starts_with("命令行有误"), "{said}");
     assert!(said.contains("--household"), "names the argument: {said}");
-    let english = bangfu(&data, &["--lang", "en", "visit", "nothing"]);
+    let english = bangfu(&data, &["--lang", "EN", "visit", "nothing"]);
     assert_eq!(english.status.code(), Some(64));
     assert!(!String::from_utf8_lossy(&english.stderr).contains("命令行有误"));
+    // A file name that is not UTF-8 (a GBK name, say) beside the mistake changes nothing.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        let gbk = std::ffi::OsStr::from_bytes(b"\xd5\xd5\xc6\xac.jpg");
+        let out = Command::new(env!("CARGO_BIN_EXE_bangfu"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["visit", "new", "--household", "x", "--photo"])
+            .arg(gbk)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{out:?}");
+    }
     let help = bangfu(&data, &["--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&help.stdout).contains("sync"));

@@ -92,7 +92,9 @@ fn a_picture_too_small_to_show_a_visit_is_refused() {
     let strip = write_jpeg(&dir.path().join("strip.jpg"), 800, 60);
     rt.block_on(async {
         let c = login(&dir.path().join("data"), Limits::default()).await;
-        for (path, size) in [(&dot, "1×1"), (&strip, "800×60")] {
+        // A panorama too: downsized to the 1,600 pixel edge it would be 1600×80.
+        let panorama = write_jpeg(&dir.path().join("panorama.jpg"), 8000, 400);
+        for (path, size) in [(&dot, "1×1"), (&strip, "800×60"), (&panorama, "8000×400")] {
             let err = c.attach_photo(path).await.unwrap_err();
             assert!(matches!(err, ClientError::PhotoTooSmall { .. }), "{err:?}");
             let zh = bangfu_client::i18n::Lang::Zh.error(&err);
@@ -104,6 +106,9 @@ fn a_picture_too_small_to_show_a_visit_is_refused() {
         let edge = bangfu_client::photos::MIN_PHOTO_EDGE;
         let least = write_jpeg(&dir.path().join("least.jpg"), edge, edge);
         assert_eq!(c.attach_photo(&least).await.unwrap().width, edge);
+        // A witness's signature cropped as a thin strip is no visit photo: it is kept.
+        let signature = write_jpeg(&dir.path().join("signature.jpg"), 400, 60);
+        assert!(c.attach_card_photo(&signature).await.is_ok());
     });
 }
 

@@ -1067,11 +1067,13 @@ fn history_shows_the_servers_flags_and_what_to_do() {
     ] {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }
-    // On the smallest screen the mark alone stands whole in the state column.
-    let mut small = terminal(60, 16);
-    small.draw(|f| ui::render(app, f)).unwrap();
-    let narrow = buffer_text(small.backend().buffer());
-    assert!(narrow.contains("⚠不计入"), "{narrow}");
+    // Narrower, the mark alone stands whole in the state column.
+    for (w, h) in [(60, 16), (78, 24), (79, 24)] {
+        let mut small = terminal(w, h);
+        small.draw(|f| ui::render(app, f)).unwrap();
+        let narrow = buffer_text(small.backend().buffer());
+        assert!(narrow.contains("⚠不计入"), "{w}×{h}:\n{narrow}");
+    }
     let red = t
         .backend()
         .buffer()

@@ -217,11 +217,16 @@ pub fn plan(
             amended.insert(target);
         }
     }
-    // The batch's uses arrive together: ordered among themselves by record id.
+    // The batch's uses arrive together: ordered among themselves by record id. Like
+    // the stored links read before, every file a visit links counts (its signature
+    // images too); a visit voided already (its void came first) owns nothing.
     for ((env, _, _), original) in visits.iter().zip(&originals) {
-        for p in env.visit.iter().flat_map(|v| &v.photos) {
+        if voided.contains(&(original.clone(), env.author_helper_id, env.household_id)) {
+            continue;
+        }
+        for sha in env.visit.iter().flat_map(|v| v.referenced_hashes()) {
             let usage = (received_at, env.id.to_string(), original.clone());
-            own_first(&mut photo_owners, p.sha256.clone(), usage);
+            own_first(&mut photo_owners, sha, usage);
         }
     }
     let mut rows = Vec::with_capacity(visits.len());
@@ -229,11 +234,15 @@ pub fn plan(
     for ((env, complete, clock_flag), original) in visits.iter().zip(&originals) {
         let Some(visit) = &env.visit else { continue };
         // The visit that used a photo first owns it; an amendment of that visit keeps it.
-        let reused = visit.photos.iter().any(|p| {
-            photo_owners
-                .get(&p.sha256)
-                .is_some_and(|(_, _, owner)| owner != original)
-        });
+        // A visit voided already does not count anyway: that is what its device hears.
+        let is_voided =
+            voided.contains(&(original.clone(), env.author_helper_id, env.household_id));
+        let reused = !is_voided
+            && visit.photos.iter().any(|p| {
+                photo_owners
+                    .get(&p.sha256)
+                    .is_some_and(|(_, _, owner)| owner != original)
+            });
         if reused {
             reused_ids.insert(env.id.to_string());
         }
@@ -244,7 +253,7 @@ pub fn plan(
             *complete,
             *clock_flag,
             reused,
-            voided.contains(&(original.clone(), env.author_helper_id, env.household_id)),
+            is_voided,
             received_at,
         ));
     }
@@ -346,8 +355,9 @@ async fn photo_uses(db: &impl ConnectionTrait, shas: &[String]) -> ApiResult<Vec
 /// again, against the visits that still stand, so a visit recorded again (after the
 /// first was withdrawn as entered on the wrong household, say) with the same photo
 /// counts. The rule is the one applied as facts arrive ([`plan`]): a file belongs to the
-/// standing visit whose record linked it first (by arrival, then record id), and a fact
-/// is flagged when one of its photos (not its signature images) belongs to another visit.
+/// standing visit whose record linked it first (as a photo or a signature image; by
+/// arrival, then record id), and a fact is flagged when one of its photos (not its own
+/// signature images) belongs to another visit.
 /// Returns the records cleared.
 async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<Vec<String>> {
     let shas: Vec<String> = record_blob::Entity::find()
@@ -366,7 +376,11 @@ async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<
         .collect();
     let mut cleared = Vec::new();
     for (record_id, visit) in flagged {
-        let photos = photos_of(db, &record_id).await?;
+        let Some(photos) = photos_of(db, &record_id).await? else {
+            // Unreadable, it cannot be judged again: the flag stays.
+            tracing::warn!(record = %record_id, "a stored record's body does not parse");
+            continue;
+        };
         let mut owners = HashMap::new();
         for u in photo_uses(db, &photos)
             .await?
@@ -392,8 +406,9 @@ async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<
     Ok(cleared)
 }
 
-/// The photos (by hash) of the stored visit record `record_id`, read from its body.
-async fn photos_of(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<Vec<String>> {
+/// The photos (by hash) of the stored visit record `record_id`, read from its body;
+/// `None` when the body does not parse.
+async fn photos_of(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<Option<Vec<String>>> {
     let body: Option<String> = record::Entity::find()
         .select_only()
         .column(record::Column::Body)
@@ -403,10 +418,12 @@ async fn photos_of(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<Vec<
         .await?;
     let signed: Option<bangfu_shared::visit::SignedRecord> =
         body.and_then(|b| serde_json::from_str(&b).ok());
-    Ok(signed
-        .and_then(|s| s.record.visit)
-        .map(|v| v.photos.into_iter().map(|p| p.sha256).collect())
-        .unwrap_or_default())
+    Ok(signed.map(|s| {
+        s.record
+            .visit
+            .map(|v| v.photos.into_iter().map(|p| p.sha256).collect())
+            .unwrap_or_default()
+    }))
 }
 
 /// Of the records `ids`, those whose visit currently re-uses a photo another visit used

@@ -447,6 +447,28 @@ pub async fn finalize(
     writer: Box<dyn UploadWriter>,
     inline: Option<FileCheck>,
 ) -> ApiResult<String> {
+    let (upload_id, stored) = (upload.0.id.clone(), upload.1);
+    let done = check_and_record(db, store, settings, upload, writer, inline).await;
+    if done.is_err() && !stored {
+        // No row names these bytes, whatever failed (the image check's queue full, the
+        // disk, the database busy): the creation is sent again whole, so nothing of
+        // this one may stay behind (the expiry sweep only finds uploads with a row).
+        if let Err(e) = store.discard(&upload_id).await {
+            tracing::warn!(error = %e, "could not discard an unrecorded upload's bytes");
+        }
+    }
+    done
+}
+
+/// [`finalize`]'s work: verify, then record (or refuse with a reason).
+async fn check_and_record(
+    db: &DatabaseConnection,
+    store: &Arc<dyn BlobStore>,
+    settings: &Settings,
+    upload: (upload::Model, bool),
+    writer: Box<dyn UploadWriter>,
+    inline: Option<FileCheck>,
+) -> ApiResult<String> {
     let (row, stored) = upload;
     let small = (row.length as u64) <= settings.full_decode_limit_bytes;
     let decode = Decode {
@@ -495,16 +517,8 @@ pub async fn finalize(
     // the transaction is open: moved before it, a transaction that cannot begin (the
     // database busy: 503) would leave the upload holding nothing, its bytes under an
     // address no row names, and the client's resend answered 409.
-    let upload_id = row.id.clone();
-    let recorded = record_blob(db, store, (row, stored), &sha, content_type, moved).await;
-    if recorded.is_err() && !stored {
-        // No row names these bytes: the creation is sent again whole, so nothing of it
-        // may stay behind (the expiry sweep only finds uploads that have a row).
-        if let Err(e) = store.discard(&upload_id).await {
-            tracing::warn!(error = %e, "could not discard an unrecorded upload's bytes");
-        }
-    }
-    recorded.map(|()| sha)
+    record_blob(db, store, (row, stored), &sha, content_type, moved).await?;
+    Ok(sha)
 }
 
 /// Records a verified file: the blob, the finished upload and the records waiting for

@@ -369,6 +369,10 @@ impl App {
 /// The width from which the history's columns come whole.
 const WIDE_HISTORY: u16 = 78;
 
+/// The width from which the state column holds a synced visit's state and its mark
+/// ("已同步⚠不计入", 13 columns); narrower, the mark stands alone.
+const WHOLE_STATE: u16 = 80;
+
 pub fn render_history(
     app: &App,
     frame: &mut Frame,
@@ -419,7 +423,7 @@ pub fn render_history(
         };
         let sync = Cell::from(Span::styled(
             app.lang
-                .visit_state_short(v.sync, &v.flags, area.width < WIDE_HISTORY),
+                .visit_state_short(v.sync, &v.flags, area.width < WHOLE_STATE),
             sync_style,
         ));
         let row = Row::new([
