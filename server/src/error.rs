@@ -39,9 +39,10 @@ pub enum ApiError {
     /// The request conflicts with what is stored.
     #[error("{0}")]
     Conflict(String),
-    /// The body is over the configured limit.
-    #[error("request body over the limit of {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    /// A body, or a file announced by its length (`what` says which), is over the
+    /// configured limit.
+    #[error("{what} over the limit of {limit} bytes")]
+    PayloadTooLarge { what: &'static str, limit: usize },
     /// A download's `Range` starts at or past the end of the file (`length` bytes).
     #[error("the range starts past the end of the file ({length} bytes)")]
     RangeNotSatisfiable { length: u64 },
@@ -104,7 +105,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let details = match self {
             ApiError::InvalidLedger(errors) => serde_json::to_value(errors).ok(),
-            ApiError::PayloadTooLarge { limit } => {
+            ApiError::PayloadTooLarge { limit, .. } => {
                 Some(serde_json::json!({ "limit_bytes": limit }))
             }
             ApiError::RangeNotSatisfiable { length } => {

@@ -278,10 +278,46 @@ impl VisitBody {
         self.validate()
     }
 
+    /// Holds every text of the record to [`MAX_ITEM_CHARS`] (a remark to
+    /// [`MAX_NOTES_CHARS`]) and refuses control characters other than line breaks and
+    /// tabs: a record is printed on sheets and shown on small screens, and a NUL or an
+    /// escape sequence there is damage, not content.
+    fn check_texts(&self) -> Result<(), VisitError> {
+        let lists = [
+            ("problems", &self.problems),
+            ("help", &self.help),
+            ("support", &self.support),
+        ];
+        for (what, items) in lists {
+            for item in items {
+                check_text(item, what, MAX_ITEM_CHARS)?;
+            }
+        }
+        for d in &self.deliveries {
+            check_text(&d.item, "deliveries", MAX_ITEM_CHARS)?;
+        }
+        for c in &self.family_changes {
+            check_text(&c.name, "family_changes", MAX_ITEM_CHARS)?;
+        }
+        if let Some(notes) = &self.notes {
+            check_text(notes, "notes", MAX_NOTES_CHARS)?;
+        }
+        if let Some(HouseholdSignature::Witness {
+            name, role, reason, ..
+        }) = &self.household_signature
+        {
+            for text in [name, role, reason] {
+                check_text(text, "witness", MAX_ITEM_CHARS)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the rules every stored visit satisfies, signed or not.
     pub fn validate(&self) -> Result<(), VisitError> {
         let invalid = |m: &str| Err(VisitError::Invalid(m.to_string()));
         check_time(&self.at, "the visit time")?;
+        self.check_texts()?;
         for d in &self.deliveries {
             if d.item.trim().is_empty() {
                 return invalid("a delivery needs an item");
@@ -414,6 +450,9 @@ impl RecordEnvelope {
         check_time(&self.created_at, "created_at")?;
         if self.seq == 1 && self.prev_sha256 != ZERO_HASH {
             return invalid("the first record of a device chains to the zero hash");
+        }
+        if let Some(reason) = &self.reason {
+            check_text(reason, "reason", MAX_ITEM_CHARS)?;
         }
         let has_reason = self.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
         match self.record_type {
@@ -612,6 +651,34 @@ pub fn format_yuan(fen: i64) -> String {
     format!("{sign}{}.{:02}", a / 100, a % 100)
 }
 
+/// The longest entry of a visit's lists (a problem, a help given, a delivery's item…),
+/// in characters: a paragraph, far beyond what a card's line holds.
+pub const MAX_ITEM_CHARS: usize = 1000;
+
+/// The longest remark (`notes`) of a visit, in characters.
+pub const MAX_NOTES_CHARS: usize = 4000;
+
+/// Refuses a text over `max` characters or holding a control character other than a
+/// line break or a tab, naming the field.
+fn check_text(text: &str, what: &str, max: usize) -> Result<(), VisitError> {
+    let count = text.chars().count();
+    if count > max {
+        return Err(VisitError::Invalid(format!(
+            "an entry of {what} has {count} characters, over the limit of {max}"
+        )));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(VisitError::Invalid(format!(
+            "an entry of {what} holds the control character U+{:04X}",
+            u32::from(c)
+        )));
+    }
+    Ok(())
+}
+
 /// The years a signed time may fall in, the range report quarters use. A device clock
 /// set to year 0 or 9999 (RFC 3339 allows both, and an offset can push them past the
 /// four-digit years every store and report can read back) is a mistake to refuse with
@@ -648,12 +715,33 @@ pub mod utc_seconds {
         s.serialize_str(&format(t))
     }
 
-    /// Accepts any RFC 3339 time and normalises it to UTC whole seconds.
+    /// Accepts only the canonical form, the one [`format`] writes and signatures cover.
+    /// Another RFC 3339 spelling of the same instant (an offset, a fraction) would be
+    /// read as a different byte string than the one signed, and fail as a forged
+    /// signature; refused here, it names the form to write instead.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let s = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&s)
-            .map(|t| truncate_to_seconds(t.with_timezone(&Utc)))
-            .map_err(serde::de::Error::custom)
+        parse(&s).map_err(serde::de::Error::custom)
+    }
+
+    /// Parses a time in the canonical form, or says what to write instead.
+    pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
+        let shown: String = s.chars().take(40).collect();
+        let t = DateTime::parse_from_rfc3339(s).map_err(|_| {
+            format!(
+                "\"{shown}\" is not a time: write it as 2026-03-01T08:30:00Z \
+                 (RFC 3339 in UTC, whole seconds, ending in Z)"
+            )
+        })?;
+        let t = t.with_timezone(&Utc);
+        let canonical = format(&t);
+        if canonical != s {
+            return Err(format!(
+                "\"{shown}\" is not in the canonical time form: write it as {canonical} \
+                 (UTC, whole seconds, ending in Z; signatures cover that form)"
+            ));
+        }
+        Ok(t)
     }
 }
 
@@ -745,6 +833,49 @@ mod tests {
         assert!(text.starts_with("bangfu-visit-v1\n{\"author_helper_id\":3,"));
         assert!(!text.contains("target_id") && !text.contains("notes") && !text.contains("reason"));
         assert!(text.contains("\"at\":\"2026-03-01T08:30:00Z\""));
+    }
+
+    #[test]
+    fn texts_over_their_limit_or_with_control_characters_are_refused() {
+        let mut v = VisitBody::new(VisitKind::Phone, at());
+        v.problems = vec!["缺".repeat(MAX_ITEM_CHARS)];
+        v.notes = Some("第一行\n第二行\t完".into());
+        assert_eq!(v.validate(), Ok(()));
+        v.problems[0].push('缺');
+        let err = v.validate().unwrap_err().to_string();
+        assert!(err.contains("problems") && err.contains("1001"), "{err}");
+        v.problems.clear();
+        v.notes = Some("before\0after".into());
+        let err = v.validate().unwrap_err().to_string();
+        assert!(err.contains("notes") && err.contains("U+0000"), "{err}");
+        v.notes = Some("字".repeat(MAX_NOTES_CHARS + 1));
+        assert!(v.validate().unwrap_err().to_string().contains("notes"));
+    }
+
+    #[test]
+    fn only_the_canonical_time_form_is_read() {
+        let e = envelope(RecordType::Visit);
+        let mut json = serde_json::to_value(&e).unwrap();
+        let read = |json: &serde_json::Value| {
+            serde_json::from_value::<RecordEnvelope>(json.clone()).map_err(|e| e.to_string())
+        };
+        assert_eq!(read(&json).unwrap(), e);
+        for (sent, hint) in [
+            (
+                "2026-03-01T16:30:00+08:00",
+                "write it as 2026-03-01T08:30:00Z",
+            ),
+            (
+                "2026-03-01T08:30:00.250Z",
+                "write it as 2026-03-01T08:30:00Z",
+            ),
+            ("2026-03-01t08:30:00z", "write it as 2026-03-01T08:30:00Z"),
+            ("yesterday", "is not a time: write it as"),
+        ] {
+            json["created_at"] = serde_json::json!(sent);
+            let err = read(&json).unwrap_err();
+            assert!(err.contains(sent) && err.contains(hint), "{sent}: {err}");
+        }
     }
 
     #[test]

@@ -517,6 +517,27 @@ async fn bad_input(t: &TestDb) {
     ] {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
+    // A parameter is declared where a client must put it: a path parameter is a
+    // segment of its path, and query options are in the query.
+    let mut query_params = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for operation in item.as_object().unwrap().values() {
+            for param in operation["parameters"].as_array().into_iter().flatten() {
+                let name = param["name"].as_str().unwrap();
+                match param["in"].as_str().unwrap() {
+                    "path" => assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{path} declares {name} as a path parameter"
+                    ),
+                    _ => query_params += 1,
+                }
+            }
+        }
+    }
+    assert!(
+        query_params >= 10,
+        "query options are declared in the query"
+    );
 }
 db_test!(bad_input_gets_clear_json_errors, bad_input);
 

@@ -874,3 +874,63 @@ db_test!(
     a_visit_re_using_a_photo_shows_as_not_counted_until_the_first_is_voided,
     photo_reuse_shown
 );
+
+/// A town office's review note ("has issues: …") reaches the helper's device by sync:
+/// the visit lists it as asking for a correction, and once the helper's amendment is
+/// sent it shows as answered.
+async fn review_note_shown(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let c = device(&w, &dir.path().join("device")).await;
+    let h = household(&c).await;
+    let id = phone_call(&c, h, "电话了解近况").await;
+    sync(&c, &quick_sync(4)).await;
+    let review_of = |visits: Vec<bangfu_client::store::VisitRow>| {
+        visits
+            .into_iter()
+            .find(|v| v.visit_id == id)
+            .expect("the visit is listed")
+            .review
+    };
+    assert_eq!(review_of(c.visits(Some(h), 10).await.unwrap()), None);
+
+    let county = w.login("county").await;
+    let (status, body) = w
+        .post_json(
+            Some(&county),
+            &format!("/records/{id}/review"),
+            &serde_json::json!({ "reason": "通话内容过简，请补充" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    sync(&c, &quick_sync(4)).await;
+    let review = review_of(c.visits(Some(h), 10).await.unwrap()).expect("the note arrived");
+    assert_eq!(review.note, "通话内容过简，请补充");
+    assert!(!review.amended_since);
+    let shown = bangfu_client::i18n::Lang::Zh.review_text(&review);
+    assert!(shown.contains("请更正"), "{shown}");
+
+    let mut body = VisitBody::new(VisitKind::Phone, chrono::Utc::now());
+    body.notes = Some("电话了解近况：已落实低保，孩子返校".into());
+    c.record_visit(
+        h,
+        body,
+        Some((id, Some("补充通话内容".into()))),
+        None,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    sync(&c, &quick_sync(4)).await;
+    let review = review_of(c.visits(Some(h), 10).await.unwrap()).expect("still shown");
+    assert!(review.amended_since, "the correction answers it");
+    assert!(
+        bangfu_client::i18n::Lang::Zh
+            .review_text(&review)
+            .contains("已更正")
+    );
+}
+db_test!(
+    a_town_office_review_note_reaches_the_helper,
+    review_note_shown
+);

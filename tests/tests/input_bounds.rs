@@ -38,11 +38,10 @@ async fn far_times(t: &TestDb) {
         f.device
             .sign_at(h, RecordType::Visit, Some(phone(now)), None, None, now),
     ];
-    // Sent as a device would write them: RFC 3339 with an offset, which the server
-    // reads as UTC years 10000 and −1 (formatted back, neither reads again).
+    // A device clock set to the edges of what RFC 3339 can write.
     let mut body = json!({ "records": records });
-    body["records"][0]["record"]["created_at"] = json!("9999-12-31T23:59:59-01:00");
-    body["records"][1]["record"]["visit"]["at"] = json!("0000-01-01T00:00:00+08:00");
+    body["records"][0]["record"]["created_at"] = json!("9999-12-31T23:59:59Z");
+    body["records"][1]["record"]["visit"]["at"] = json!("0000-01-01T00:00:00Z");
     let (status, answer) = f.w.post_json(Some(&f.token), "/sync/push", &body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let acks = serde_json::from_value::<PushResponse>(answer).unwrap().acks;
@@ -69,6 +68,20 @@ async fn far_times(t: &TestDb) {
         pulled,
         [records[2].record.id],
         "only the good record is stored"
+    );
+    // The same instant spelt with an offset is not the form the signature covers: the
+    // push is refused naming the field and the form to write, not as a forged signature.
+    let mut body = json!({ "records": [records[0]] });
+    let local = now.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+    body["records"][0]["record"]["created_at"] = json!(local.to_rfc3339());
+    let (status, answer) = f.w.post_json(Some(&f.token), "/sync/push", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.contains("records[0].record.created_at")
+            && message.contains("canonical time form")
+            && message.contains(&bangfu_shared::visit::utc_seconds::format(&now)),
+        "{message}"
     );
 }
 db_test!(records_timed_outside_2000_to_2100_are_refused, far_times);
@@ -115,3 +128,81 @@ db_test!(
     office_dates_outside_2000_to_2100_are_bad_requests,
     far_dates
 );
+
+/// Requests a stock client can get wrong are answered with what is wrong: a compressed
+/// body is a 415, an array where an object belongs says so, a negative pull cursor is
+/// a 400, and a record whose text is endless or holds a NUL is refused on its own.
+async fn malformed_requests(t: &TestDb) {
+    let mut f = Field::new(t).await;
+    let h = f.household;
+    let push = f.w.server.url("/sync/push");
+    let resp =
+        f.w.http
+            .post(&push)
+            .bearer_auth(&f.token)
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", "gzip")
+            .body(vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0])
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("gzip"), "{body}");
+
+    let (status, body) =
+        f.w.post_json(Some(&f.token), "/sync/push", &json!([]))
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("the body is an array") && message.contains("JSON object"),
+        "{message}"
+    );
+
+    let (status, body) = f.w.get(Some(&f.token), "/sync/pull?cursor=-1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("cursor"),
+        "{body}"
+    );
+
+    let now = Utc::now();
+    let mut long = VisitBody::new(VisitKind::Phone, now);
+    long.problems = vec!["缺".repeat(200_000)];
+    let mut nul = VisitBody::new(VisitKind::Phone, now);
+    nul.notes = Some("电话\0了解".into());
+    let good = VisitBody::new(VisitKind::Phone, now);
+    let records: Vec<SignedRecord> = [long, nul, good]
+        .into_iter()
+        .map(|v| {
+            f.device
+                .sign_at(h, RecordType::Visit, Some(v), None, None, now)
+        })
+        .collect();
+    let (status, answer) =
+        f.w.post_json(Some(&f.token), "/sync/push", &json!({ "records": records }))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let acks = serde_json::from_value::<PushResponse>(answer).unwrap().acks;
+    let reasons: Vec<&str> = acks
+        .iter()
+        .map(|a| a.reason.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(acks[0].status, AckStatus::Rejected);
+    assert!(
+        reasons[0].contains("problems") && reasons[0].contains("200000"),
+        "{reasons:?}"
+    );
+    assert!(
+        !reasons[0].contains("invalid record: invalid record"),
+        "{reasons:?}"
+    );
+    assert_eq!(acks[1].status, AckStatus::Rejected);
+    assert!(
+        reasons[1].contains("notes") && reasons[1].contains("U+0000"),
+        "{reasons:?}"
+    );
+    assert_eq!(acks[2].status, AckStatus::Accepted, "{acks:?}");
+}
+db_test!(malformed_requests_are_named, malformed_requests);

@@ -287,6 +287,12 @@ async fn photo_checks(t: &TestDb) {
         .await
         .unwrap();
     refused_as_invalid(resp, "too large to check").await;
+    // A JPEG whose frame header declares 8000 × 8000 pixels (64 megapixels, over the
+    // documented 48): refused by the structural walk, which decodes no pixel.
+    let big = jpeg_declaring(8_000, 8_000);
+    let (_, url) = tus_create(http, origin, token, big.len(), &sha256_hex(&big)).await;
+    let resp = tus_patch(http, &url.unwrap(), token, 0, big).await.unwrap();
+    refused_as_invalid(resp, "8000×8000 pixels").await;
     assert_eq!(
         bangfu_server::entities::blob::Entity::find()
             .count(&t.db)
@@ -340,6 +346,13 @@ async fn photo_checks(t: &TestDb) {
             .status(),
         StatusCode::NO_CONTENT
     );
+    // Sent again once complete: a conflict that says so, not an offset puzzle.
+    let len = photo.len() as u64;
+    let resp = tus_patch(http, &url, token, len, Vec::new()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("upload is complete"), "{body}");
     let resp = http
         .request(reqwest::Method::OPTIONS, format!("{origin}/api/v1/files"))
         .send()
@@ -364,6 +377,16 @@ async fn refused_as_invalid(resp: reqwest::Response, reason: &str) {
     let body: serde_json::Value = resp.json().await.unwrap();
     let message = body["message"].as_str().unwrap_or_default();
     assert!(message.contains(reason), "{body}");
+}
+
+/// A real small JPEG whose frame header is rewritten to declare `width` × `height`: well
+/// formed marker by marker, so only a dimension check refuses it.
+fn jpeg_declaring(width: u16, height: u16) -> Vec<u8> {
+    let mut out = jpeg(2, 21);
+    let sof = out.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    out[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    out[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    out
 }
 
 /// A well-formed PNG header of a `width` × `height` greyscale image, with one short
@@ -775,6 +798,20 @@ async fn creation_with_upload(t: &TestDb) {
     .await
     .unwrap();
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Sent whole with its creation, a JPEG declaring 30000 × 30000 pixels is refused
+    // as it would be in pieces.
+    let huge = jpeg_declaring(30_000, 30_000);
+    let resp = tus_create_with(
+        &http,
+        &origin,
+        &token,
+        huge.len(),
+        &sha256_hex(&huge),
+        huge.clone(),
+    )
+    .await
+    .unwrap();
+    refused_as_invalid(resp, "30000×30000 pixels").await;
     let resp = tus_create_with(
         &http,
         &origin,

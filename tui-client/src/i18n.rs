@@ -687,6 +687,17 @@ impl Lang {
         }
     }
 
+    /// The town office's review note on a visit, with what it asks of the helper: to
+    /// correct the visit (an amendment), or that the correction was sent.
+    pub fn review_text(self, r: &crate::store::ReviewNote) -> String {
+        match (self == Lang::Zh, r.amended_since) {
+            (true, false) => format!("乡镇审核意见：{}（请更正此次走访）", r.note),
+            (true, true) => format!("乡镇审核意见：{}（已更正）", r.note),
+            (false, false) => format!("town office review: {} (correct this visit)", r.note),
+            (false, true) => format!("town office review: {} (corrected)", r.note),
+        }
+    }
+
     /// A server flag in full: what it means for the visit and, where the helper can
     /// do something, what to do. An unknown flag is shown by its code.
     pub fn flag_text(self, f: &Flag) -> String {

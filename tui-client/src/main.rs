@@ -818,6 +818,8 @@ fn visit_json(client: &Client, v: &VisitRow) -> serde_json::Value {
         "sync_reason_code": v.sync_reason_code,
         // The server's codes as received, unknown ones included.
         "flags": v.flags,
+        // The town office's note ("has issues: …") and whether an amendment followed.
+        "review": v.review,
         "photos": photo_paths,
         "current": v.current,
     })
@@ -868,7 +870,12 @@ async fn visit_list(
             .iter()
             .map(|f| format!("  ⚠ {}", lang.flag_text(f)))
             .collect();
-        outln!("{}  {line}{flags}", v.visit_id)?;
+        let review = v
+            .review
+            .as_ref()
+            .map(|r| format!("  ✎ {}", lang.review_text(r)))
+            .unwrap_or_default();
+        outln!("{}  {line}{flags}{review}", v.visit_id)?;
     }
     Ok(())
 }

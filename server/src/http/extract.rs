@@ -109,6 +109,7 @@ impl<T: serde::de::DeserializeOwned + Send + 'static> FromRequest for Json<T> {
                     "expected Content-Type: application/json".into(),
                 ));
             }
+            encoded_as_is(&req)?;
             let limit = match req.app_data::<BodyLimit>() {
                 Some(route) => route.0,
                 None => state(&req)?.settings.max_json_bytes,
@@ -127,8 +128,24 @@ impl<T: serde::de::DeserializeOwned + Send + 'static> FromRequest for Json<T> {
     }
 }
 
+/// Refuses a body sent compressed (`Content-Encoding: gzip`…): the server reads bodies
+/// as sent, and compressed bytes would otherwise be reported as malformed JSON.
+fn encoded_as_is(req: &HttpRequest) -> Result<(), ApiError> {
+    let encoding = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("" | "identity") => Ok(()),
+        Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Encoding {other} is not supported: send the body uncompressed"
+        ))),
+    }
+}
+
 /// Parses a JSON body; on failure parses it again, tracking the path, to name the field
-/// (the tracking costs nothing on the bodies that parse).
+/// (the tracking costs nothing on the bodies that parse). A body that is valid JSON of
+/// the wrong shape at the top (an array where an object is expected) says so plainly.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let first = match serde_json::from_slice::<T>(bytes) {
         Ok(value) => return Ok(value),
@@ -138,6 +155,17 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
     let message = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Err(e) if e.path().iter().next().is_some() => {
             format!("invalid JSON body at `{}`: {}", e.path(), e.inner())
+        }
+        _ if bytes.trim_ascii_start().first() != Some(&b'{')
+            && first.classify() == serde_json::error::Category::Data
+            && first.to_string().contains("expected struct") =>
+        {
+            let found = match bytes.trim_ascii_start().first() {
+                Some(b'[') => "an array",
+                Some(b'"') => "a string",
+                _ => "a bare value",
+            };
+            format!("invalid JSON body: the body is {found}; this request takes a JSON object")
         }
         _ => format!("invalid JSON body: {first}"),
     };
@@ -195,14 +223,20 @@ pub async fn read_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
+        return Err(ApiError::PayloadTooLarge {
+            what: "request body",
+            limit,
+        });
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
         if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
+            return Err(ApiError::PayloadTooLarge {
+                what: "request body",
+                limit,
+            });
         }
         body.extend_from_slice(&chunk);
     }

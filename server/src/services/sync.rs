@@ -14,7 +14,7 @@ use bangfu_shared::sync::{
     Ack, AckStatus, DeviceAnomaly, FieldChange, MAX_PUSH_RECORDS, PullResponse, PushRequest,
     PushResponse, ServerRecord, reason_code,
 };
-use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord};
+use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord, VisitError};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -119,8 +119,14 @@ fn flags_of(s: &str) -> Vec<String> {
 /// Why a record whose signature fails is refused.
 const ALTERED: &str = "the signature does not match the record: it was altered after signing or signed by another key";
 
-fn invalid(e: impl std::fmt::Display) -> Refusal {
-    Refusal::new(reason_code::INVALID_RECORD, format!("invalid record: {e}"))
+/// A record that does not validate. [`VisitError`]'s own text already says "invalid
+/// record" where it applies; it is not said twice.
+fn invalid(e: VisitError) -> Refusal {
+    let reason = match e {
+        VisitError::Invalid(_) => e.to_string(),
+        e => format!("invalid record: {e}"),
+    };
+    Refusal::new(reason_code::INVALID_RECORD, reason)
 }
 
 /// What a record's signature is checked with: its canonical bytes, signature and key.

@@ -113,6 +113,7 @@ pub async fn create(
     let account_id = caller.account_id.ok_or(ApiError::Unauthenticated)?;
     if length > settings.max_upload_bytes {
         return Err(ApiError::PayloadTooLarge {
+            what: "the file announced by Upload-Length",
             limit: usize::try_from(settings.max_upload_bytes).unwrap_or(usize::MAX),
         });
     }
@@ -696,15 +697,34 @@ impl FileCheck {
     }
 
     /// (sha256 hex, content type), or why the file is not an image. A PNG's signature is
-    /// checked here, the rest of it by the decoder.
+    /// checked here, the rest of it by the decoder; a JPEG's declared size is held to
+    /// [`MAX_PIXELS`] here, a PNG's when its header is read.
     pub fn finish(self) -> Result<(String, &'static str), String> {
         let sha = hex::encode(self.hasher.finalize());
         match self.jpeg {
-            Some(scan) => scan.finish().map(|_| (sha, "image/jpeg")),
+            Some(scan) => {
+                let info = scan.finish()?;
+                within_pixel_limit(u32::from(info.width), u32::from(info.height))?;
+                Ok((sha, "image/jpeg"))
+            }
             None if self.png => Ok((sha, "image/png")),
             None => Err("the file is not a JPEG or PNG image".into()),
         }
     }
+}
+
+/// Refuses an image whose header declares more than [`MAX_PIXELS`], whichever path
+/// checks it (structural walk or decode), so the limit the protocol documents holds
+/// even where no pixel is decoded.
+fn within_pixel_limit(width: u32, height: u32) -> Result<(), String> {
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(format!(
+            "the image is too large to check: it declares {width}×{height} pixels, over the \
+             limit of {} megapixels (a photo from the field client is a few megapixels)",
+            MAX_PIXELS >> 20
+        ));
+    }
+    Ok(())
 }
 
 /// Reads the upload back: hashes and checks it, and decodes it when `decode` asks;
@@ -733,7 +753,16 @@ fn verify(
         return Ok((sha, content_type));
     }
     reader.rewind().map_err(|e| e.to_string())?;
-    let mut image = image::ImageReader::new(std::io::BufReader::new(reader))
+    use std::io::Seek as _;
+    let mut reader = std::io::BufReader::new(reader);
+    let (width, height) = image::ImageReader::new(&mut reader)
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .into_dimensions()
+        .map_err(|e| format!("the file does not decode as an image: {e}"))?;
+    within_pixel_limit(width, height)?;
+    reader.rewind().map_err(|e| e.to_string())?;
+    let mut image = image::ImageReader::new(reader)
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
     let mut limits = image::Limits::default();
@@ -759,7 +788,11 @@ fn verify(
 /// image from its header, before allocating): 48 megapixels of RGBA. A small file can
 /// declare huge dimensions (a PNG of one colour compresses ~1000:1), and the image
 /// crate's own default would let each decode take 512 MiB.
-pub const MAX_DECODED_BYTES: u64 = 192 * 1024 * 1024;
+pub const MAX_DECODED_BYTES: u64 = MAX_PIXELS * 4;
+
+/// The most pixels an upload may declare: 48 megapixels (a 12-megapixel phone camera
+/// leaves four times the room).
+pub const MAX_PIXELS: u64 = 48 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -23,7 +23,7 @@ use sea_orm::{
 use crate::error::{ClientError, Result};
 
 pub use outbox::{PullApplied, SyncCounts};
-pub use queries::{Identity, LocalHousehold, StoredRecord, SyncState, VisitRow};
+pub use queries::{Identity, LocalHousehold, ReviewNote, StoredRecord, SyncState, VisitRow};
 pub use sheets::{StoredSubmission, SubmissionState};
 
 /// The client's SQLite store.

@@ -103,6 +103,14 @@ async fn set_state(
     Ok(())
 }
 
+/// Keeps the town office's review note of a pulled record (`None` clears it).
+async fn set_review(db: &impl ConnectionTrait, id: &str, review: Option<&str>) -> Result<()> {
+    let sql = "UPDATE records SET review_note = ? WHERE id = ?";
+    let values = [review.map(str::to_string).into(), id.into()];
+    db.execute_raw(stmt(sql, values)).await?;
+    Ok(())
+}
+
 async fn exists(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Result<bool> {
     Ok(db.query_one_raw(stmt(sql, values)).await?.is_some())
 }
@@ -430,6 +438,7 @@ pub(crate) async fn import_one(
     match local {
         Some(local_sha) if local_sha == sha => {
             set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
+            set_review(db, &id, sr.review.as_deref()).await?;
             out.updated += 1;
             return Ok(true);
         }
@@ -471,6 +480,7 @@ pub(crate) async fn import_one(
     }
     Store::append(db, &sr.signed).await?;
     set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
+    set_review(db, &id, sr.review.as_deref()).await?;
     out.imported += 1;
     Ok(true)
 }

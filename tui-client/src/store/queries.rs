@@ -167,6 +167,17 @@ pub struct VisitRow {
     /// The server's flags that concern the visit ([`crate::flags::visit_flags`]): a
     /// synced visit may still not count, and only these say so.
     pub flags: Vec<Flag>,
+    /// The town office's latest review note on one of the visit's records, if any.
+    pub review: Option<ReviewNote>,
+}
+
+/// A town office's note that a visit "has issues" (照片模糊，请补拍…): what the helper is
+/// asked to correct.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewNote {
+    pub note: String,
+    /// Whether an amendment came after the reviewed record: the helper has answered it.
+    pub amended_since: bool,
 }
 
 pub(crate) fn corrupt(e: impl std::fmt::Display) -> ClientError {
@@ -216,7 +227,10 @@ fn visit_cols() -> String {
 /// visit's other records (a JSON array of their JSON arrays).
 const VISIT_FLAG_COLS: &str = "r.sync_flags, \
      (SELECT json_group_array(x.sync_flags) FROM records x \
-      WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.id <> v.latest_record_id)";
+      WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.id <> v.latest_record_id), \
+     (SELECT json_array(x.review_note, x.id <> v.latest_record_id) FROM records x \
+      WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.review_note IS NOT NULL \
+      ORDER BY x.created_at DESC, x.seq DESC LIMIT 1)";
 
 fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
     let id: String = r.try_get_by_index(0)?;
@@ -233,7 +247,19 @@ fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
         sync_reason_code: r.try_get_by_index(8)?,
         current: record_from_row(r, 9)?,
         flags: visit_flags_from_row(r, 15)?,
+        review: review_from_row(r, 17)?,
     })
+}
+
+fn review_from_row(r: &QueryResult, offset: usize) -> Result<Option<ReviewNote>> {
+    let Some(json) = r.try_get_by_index::<Option<String>>(offset)? else {
+        return Ok(None);
+    };
+    let (note, amended_since): (String, i64) = parse_json(&json)?;
+    Ok(Some(ReviewNote {
+        note,
+        amended_since: amended_since != 0,
+    }))
 }
 
 fn visit_flags_from_row(r: &QueryResult, offset: usize) -> Result<Vec<Flag>> {

@@ -193,4 +193,9 @@ ALTER TABLE households ADD COLUMN unpaired_since TEXT;
     r#"
 ALTER TABLE records ADD COLUMN sync_reason_code TEXT;
 "#,
+    // 7: the town office's review note on a record ("has issues: …", `ServerRecord::
+    // review`), as the last pull brought it; NULL when there is none.
+    r#"
+ALTER TABLE records ADD COLUMN review_note TEXT;
+"#,
 ];

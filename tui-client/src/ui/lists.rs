@@ -560,6 +560,17 @@ pub fn render_history(
                 Line::from(Span::styled(format!("⚠ {}", app.lang.flag_text(f)), style)),
             );
         }
+        if let Some(review) = &v.review {
+            let style = if review.amended_since {
+                Style::new().fg(Color::Yellow)
+            } else {
+                overdue_style()
+            };
+            lines.insert(
+                0,
+                Line::from(Span::styled(app.lang.review_text(review), style)),
+            );
+        }
         if v.sync.is_refused() {
             lines.insert(
                 0,

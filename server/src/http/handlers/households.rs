@@ -14,6 +14,7 @@ use crate::services::households::{self, HouseholdFilter};
 
 /// Filters and paging of `GET /households`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this town.

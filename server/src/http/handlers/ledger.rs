@@ -13,6 +13,7 @@ use crate::services::{Caller, enrollment, today};
 
 /// Options of `POST /ledger/import`; the body is the CSV or XLSX file itself.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     /// Only validate and report what would change.
@@ -83,6 +84,7 @@ fn refuse_form_upload(req: &HttpRequest) -> ApiResult<()> {
 
 /// Options of `GET /ledger/export`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// The town (a town office may leave it out).
@@ -112,6 +114,7 @@ pub async fn export(
 
 /// Options of `POST /enrollment/codes`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CodesQuery {
     pub town: Option<i64>,

@@ -13,6 +13,7 @@ use crate::services::{Caller, jurisdictions, today};
 
 /// Which county's policies.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyQuery {
     /// The county (defaults to the caller's).

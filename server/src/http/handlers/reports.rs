@@ -74,6 +74,7 @@ async fn rendered(
 
 /// Query of the sheet endpoints.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SheetQuery {
     /// The second helper (defaults to the caller's own helper: a second helper's own
@@ -182,6 +183,7 @@ pub async fn submit(
 
 /// Query of the town report.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TownQuery {
     pub town: Option<i64>,
@@ -209,6 +211,7 @@ pub async fn town(
 
 /// Query of the county report.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CountyQuery {
     pub county: Option<i64>,
@@ -236,6 +239,7 @@ pub async fn county(
 
 /// Query of the drill-down.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RecordsQuery {
     pub household: i64,

@@ -30,6 +30,7 @@ pub async fn push(
 
 /// Options of `GET /sync/pull`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PullQuery {
     /// The cursor of the last pull (0 the first time).
@@ -48,6 +49,13 @@ pub async fn pull(
     caller: Caller,
     q: Query<PullQuery>,
 ) -> ApiResult<web::Json<PullResponse>> {
+    if q.cursor < 0 {
+        return Err(ApiError::BadRequest(format!(
+            "query parameter `cursor`: {} is not a cursor: send 0 the first time, then the \
+             cursor of the last page",
+            q.cursor
+        )));
+    }
     Ok(web::Json(
         sync::pull(&state.db, &caller, q.cursor, q.limit.unwrap_or(200)).await?,
     ))
@@ -55,6 +63,7 @@ pub async fn pull(
 
 /// A town filter for office views.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TownQuery {
     pub town: Option<i64>,

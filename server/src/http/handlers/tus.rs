@@ -236,7 +236,13 @@ async fn append(
     let checksum = checksum_of(&req)?;
     let row = uploads::find(&crate::db::quick_read(&state.db)?, &caller, &id).await?;
     let _busy = uploads::Busy::take(&state.busy_uploads, &row.id)?;
-    if row.status == "complete" || offset > row.length as u64 {
+    if row.status == "complete" {
+        return Err(ApiError::Conflict(format!(
+            "the upload is complete: the server holds all {} bytes; nothing more to send",
+            row.length
+        )));
+    }
+    if offset > row.length as u64 {
         let held = uploads::state(&state.store, &row).await?.offset;
         return Err(ApiError::Conflict(format!(
             "Upload-Offset {offset} does not match the server's offset {held}"
