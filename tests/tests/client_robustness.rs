@@ -129,8 +129,8 @@ async fn one_bad_file_does_not_block_the_sync(t: &TestDb) {
             .unwrap_or_else(|e| panic!("run {run}: the sync ends with a report, not {e}"));
         assert!(!report.complete(), "run {run}: {report:?}");
         assert_eq!(report.problems.len(), 2, "run {run}: {:?}", report.problems);
-        let refused = report
-            .problems
+        let texts: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+        let refused = texts
             .iter()
             .find(|p| p.contains(&big_sha))
             .unwrap_or_else(|| panic!("run {run}: {:?}", report.problems));
@@ -140,8 +140,7 @@ async fn one_bad_file_does_not_block_the_sync(t: &TestDb) {
                 && refused.contains("awaiting photos"),
             "the helper sees which record waits and why: {refused}"
         );
-        let unreadable = report
-            .problems
+        let unreadable = texts
             .iter()
             .find(|p| p.contains(&sha256_hex(&broken)))
             .unwrap_or_else(|| panic!("run {run}: {:?}", report.problems));

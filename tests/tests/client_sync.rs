@@ -465,13 +465,23 @@ async fn tampered(t: &TestDb) {
     bytes[last] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
     let report = sync(&c, &quick_sync(8)).await;
+    let damaged = bangfu_client::problem::Problem::ImageDamaged {
+        sha256: files[0].clone(),
+    };
+    assert!(report.problems.contains(&damaged), "{report:?}");
+    // Said in the helper's language, with what to do; and the visit says it can never
+    // be sent as it is, rather than waiting on photos for ever.
+    let shown = bangfu_client::i18n::Lang::Zh.problem(&damaged);
     assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| p.contains("does not match its hash")),
-        "{report:?}"
+        shown.contains("已损坏") && shown.contains("作废"),
+        "{shown}"
     );
+    let visits = c.visits(Some(h), 10).await.unwrap();
+    let waiting = visits
+        .iter()
+        .find(|v| v.sync == SyncState::AwaitingPhotos)
+        .expect("the visit waits for its photo");
+    assert_eq!(waiting.damaged_images, vec![files[0].clone()]);
     assert_eq!(report.awaiting_photos, 1);
     use bangfu_server::entities::blob;
     assert!(
@@ -581,6 +591,13 @@ async fn reinstalled(t: &TestDb) {
     for sha in &files {
         assert!(new.photos().verify(sha), "{sha} recovered");
     }
+    // `verify` checks the new device's own chain (empty) and says the recovered
+    // records of the old device are not its to check, rather than counting none.
+    let verified = new.verify().await.unwrap();
+    assert!(verified.ok(), "{verified:?}");
+    assert_eq!((verified.records, verified.other_devices_records), (0, 4));
+    let said = bangfu_client::i18n::Lang::Zh.cli_verify(&verified);
+    assert!(said.contains("其他终端的记录 4 条"), "{said}");
     let overview = new.households(chrono::Utc::now()).await.unwrap();
     assert!(
         overview.iter().any(|o| o.last_home.is_some()),

@@ -4,6 +4,7 @@
 //! No terminal code here: the `bangfu` binary's TUI and headless commands, and any
 //! embedder (a handheld shell, a mobile app), drive this API.
 
+use crate::problem::Problem;
 use bangfu_shared::api::{HouseholdDetail, Snapshot};
 use bangfu_shared::policy::{DueStatus, due_status};
 use bangfu_shared::visit::{
@@ -661,9 +662,22 @@ impl Client {
         Ok(signed)
     }
 
-    /// Visits as they stand now, newest first.
+    /// Visits as they stand now, newest first. A visit with records still to send has
+    /// its images checked against their hashes ([`VisitRow::damaged_images`]): one that
+    /// was altered or lost on the device can never be sent, and the helper must hear so
+    /// rather than wait on "awaiting photos".
     pub async fn visits(&self, household_id: Option<i64>, limit: u64) -> Result<Vec<VisitRow>> {
-        self.store.visits(household_id, limit).await
+        let mut rows = self.store.visits(household_id, limit).await?;
+        for v in rows.iter_mut().filter(|v| v.unsynced > 0 && !v.voided) {
+            if let Some(body) = &v.current.signed.record.visit {
+                v.damaged_images = body
+                    .referenced_hashes()
+                    .into_iter()
+                    .filter(|h| !self.photos.verify(h))
+                    .collect();
+            }
+        }
+        Ok(rows)
     }
 
     /// Drafts, most recent first.
@@ -689,9 +703,13 @@ impl Client {
 pub struct VerifyReport {
     /// SQLite's `PRAGMA integrity_check` answer (`ok`).
     pub integrity: String,
+    /// Records of this device, the ones checked.
     pub records: usize,
+    /// Records of the account's other devices held here (recovered by pull): their
+    /// chains and signatures are the server's to check, and their own device's.
+    pub other_devices_records: usize,
     /// Everything wrong: chain gaps, bad signatures, missing or altered images.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 impl VerifyReport {
@@ -719,47 +737,40 @@ impl Client {
         let mut prev = ZERO_HASH.to_string();
         for (i, r) in records.iter().enumerate() {
             let rec = &r.signed.record;
+            let id = rec.id;
             if rec.seq != i as i64 + 1 {
-                problems.push(format!(
-                    "record {}: seq {} where {} was expected",
-                    rec.id,
-                    rec.seq,
-                    i + 1
-                ));
+                let expected = i as i64 + 1;
+                problems.push(Problem::SequenceGap {
+                    id,
+                    seq: rec.seq,
+                    expected,
+                });
             }
             if rec.prev_sha256 != prev {
-                problems.push(format!(
-                    "record {}: does not chain to the previous record",
-                    rec.id
-                ));
+                problems.push(Problem::ChainBroken { id });
             }
             match rec.record_sha256() {
                 Ok(h) if h == r.sha256 => {}
-                _ => problems.push(format!(
-                    "record {}: content hash differs from the stored one",
-                    rec.id
-                )),
+                _ => problems.push(Problem::ContentChanged { id }),
             }
-            if let Err(e) = crate::signing::verify(&r.signed, &key) {
-                problems.push(e.to_string());
+            if crate::signing::verify(&r.signed, &key).is_err() {
+                problems.push(Problem::BadSignature { id });
             }
             if let Some(v) = &rec.visit {
-                for h in v.referenced_hashes() {
-                    if !self.photos.verify(&h) {
-                        problems.push(format!(
-                            "record {}: image {h} is missing or altered",
-                            rec.id
-                        ));
+                for sha256 in v.referenced_hashes() {
+                    if !self.photos.verify(&sha256) {
+                        problems.push(Problem::RecordImageDamaged { id, sha256 });
                     }
                 }
             }
             if rec.record_type == RecordType::Visit && self.store.visit(rec.id).await?.is_none() {
-                problems.push(format!("record {}: no visit row", rec.id));
+                problems.push(Problem::NoVisitRow { id });
             }
             prev = r.sha256.clone();
         }
         Ok(VerifyReport {
             integrity,
+            other_devices_records: self.store.count_other_devices(identity.device_id).await?,
             records: records.len(),
             problems,
         })

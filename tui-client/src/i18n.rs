@@ -687,6 +687,20 @@ impl Lang {
         }
     }
 
+    /// A visit not yet sent whose images are missing or altered on this device: it can
+    /// never be sent as it is.
+    pub fn damaged_images(self, count: usize) -> String {
+        match self {
+            Lang::Zh => format!(
+                "{count} 张照片在本机缺失或已损坏，无法上传：请恢复原文件，或作废此次走访后重新记录"
+            ),
+            Lang::En => format!(
+                "{count} image(s) missing or altered on this device: it cannot be sent; \
+                 restore the files, or void this visit and record it again"
+            ),
+        }
+    }
+
     /// The town office's review note on a visit, with what it asks of the helper: to
     /// correct the visit (an amendment), or that the correction was sent.
     pub fn review_text(self, r: &crate::store::ReviewNote) -> String {
@@ -713,10 +727,10 @@ impl Lang {
                 "签名晚于走访日期超过规定天数（补录）：计入考勤，但乡镇可见为补录".into()
             }
             (Flag::ChainBreak, true) => {
-                "本机记录链不连续：乡镇扶贫办可见此异常，请运行 bangfu verify 检查".into()
+                "记录它的终端记录链不连续：乡镇扶贫办可见此异常，请在那台终端上运行 bangfu verify 检查".into()
             }
             (Flag::SeqReused, true) => {
-                "本机记录序号重复：乡镇扶贫办可见此异常，请运行 bangfu verify 检查".into()
+                "记录它的终端记录序号重复：乡镇扶贫办可见此异常，请在那台终端上运行 bangfu verify 检查".into()
             }
             (Flag::PhotoReused, true) => {
                 "照片已用于其他走访，不计入考勤：请补拍本次走访的照片并更正此次走访".into()
@@ -732,10 +746,10 @@ impl Lang {
                 "signed long after the visit date (entered late): it counts, but the town office sees it was entered late".into()
             }
             (Flag::ChainBreak, false) => {
-                "this device's record chain does not link up: the town office sees it; run `bangfu verify`".into()
+                "the record chain of the device that made it does not link up: the town office sees it; run `bangfu verify` on that device".into()
             }
             (Flag::SeqReused, false) => {
-                "this device reused a record number: the town office sees it; run `bangfu verify`".into()
+                "the device that made it reused a record number: the town office sees it; run `bangfu verify` on that device".into()
             }
             (Flag::PhotoReused, false) => {
                 "a photo of this visit was already used by another visit: not counted; amend this visit with its own photo".into()
@@ -853,7 +867,7 @@ impl Lang {
         }
         if let Some(p) = r.problems.first() {
             out.push_str(" · ");
-            out.push_str(p);
+            out.push_str(&self.problem(p));
         }
         out
     }
@@ -1201,10 +1215,26 @@ impl Lang {
     }
 
     /// `bangfu verify`'s summary line.
-    pub fn cli_verify(self, integrity: &str, records: usize, problems: usize) -> String {
+    pub fn cli_verify(self, r: &crate::client::VerifyReport) -> String {
+        let (integrity, records, problems) = (&r.integrity, r.records, r.problems.len());
+        let others = r.other_devices_records;
         match self {
-            Lang::Zh => format!("数据库检查：{integrity}；记录 {records} 条；问题 {problems} 个"),
-            Lang::En => format!("integrity: {integrity}; {records} records; {problems} problems"),
+            Lang::Zh if others > 0 => format!(
+                "数据库检查：{integrity}；本机记录 {records} 条已检查（另有其他终端的记录 {others} \
+                 条，由服务器核验，需在各自终端上检查）；问题 {problems} 个"
+            ),
+            Lang::Zh => {
+                format!("数据库检查：{integrity}；本机记录 {records} 条已检查；问题 {problems} 个")
+            }
+            Lang::En if others > 0 => format!(
+                "integrity: {integrity}; {records} records of this device checked ({others} \
+                 records of other devices, verified by the server, are checked on their own \
+                 devices); {problems} problems"
+            ),
+            Lang::En => format!(
+                "integrity: {integrity}; {records} records of this device checked; {problems} \
+                 problems"
+            ),
         }
     }
 
@@ -1367,6 +1397,85 @@ pub struct VisitLine<'a> {
     pub sync: SyncState,
     /// Why it was refused, in this language (empty when not refused or unknown).
     pub why: &'a str,
+}
+
+// ---------------------------------------------------------------------------------------
+// What a sync or `verify` found wrong ([`crate::problem::Problem`]), in the helper's
+// language. Kept in a block of its own.
+
+impl Lang {
+    /// A problem of a sync or `verify` report, with what to do where the helper can do
+    /// something. English is the problem's own text.
+    pub fn problem(self, p: &crate::problem::Problem) -> String {
+        use crate::problem::{Problem as P, join};
+        if self == Lang::En {
+            return p.to_string();
+        }
+        let img = |sha: &str| format!("照片 {}…", sha.get(..12).unwrap_or(sha));
+        match p {
+            P::ImageNotOnDevice { sha256 } => {
+                format!(
+                    "{}不在本机，无法上传：请作废此次走访后重新记录",
+                    img(sha256)
+                )
+            }
+            P::ImageUnreadable { sha256, detail } => {
+                format!("{}读取失败（{detail}），下次同步再试", img(sha256))
+            }
+            P::ImageDamaged { sha256 } => format!(
+                "{}在本机已损坏（与签名时不符），无法上传：请恢复原文件，或作废此次走访后重新记录",
+                img(sha256)
+            ),
+            P::ImageRefused {
+                sha256,
+                reason,
+                records,
+            } => format!(
+                "{}被服务器拒收：{reason}；记录 {} 仍待传照片，下次同步再试",
+                img(sha256),
+                join(records)
+            ),
+            P::DownloadMismatch { sha256 } => {
+                format!("从服务器下载的{}与其哈希不符，未保存", img(sha256))
+            }
+            P::DownloadNotImage { sha256, reason } => {
+                format!("从服务器下载的{}无法读取（{reason}），未保存", img(sha256))
+            }
+            P::DownloadFailed { sha256, detail } => {
+                format!("{}下载失败：{detail}", img(sha256))
+            }
+            P::RecordUnreadable { id, detail } => {
+                format!("服务器发来的记录 {id} 无法读取（{detail}），已跳过")
+            }
+            P::RecordNewerFormat { id, .. } => {
+                format!("服务器发来的记录 {id} 需新版本软件才能读取：已保留，升级后自动导入")
+            }
+            P::RecordNotStored { id, detail } => {
+                format!("服务器发来的记录 {id} 无法保存到本机：{detail}")
+            }
+            P::RecordConflict { id } => {
+                format!("记录 {id}：服务器上同一编号是另一条记录，本机记录未被覆盖")
+            }
+            P::SequenceTaken { id, device_id, seq } => format!(
+                "服务器发来的记录 {id}：本机已有终端 {device_id} 的第 {seq} 号记录，与之不同，未导入"
+            ),
+            P::NotProcessed { id } => format!("记录 {id} 服务器未处理，下次同步重发"),
+            P::SheetUnavailable { quarter, reason } => {
+                format!("{quarter} 考勤表未能取得：{reason}")
+            }
+            P::SequenceGap { id, seq, expected } => {
+                format!("记录 {id}：序号为 {seq}，应为 {expected}（记录链有缺口）")
+            }
+            P::ChainBroken { id } => format!("记录 {id}：与上一条记录的哈希链不相接"),
+            P::ContentChanged { id } => format!("记录 {id}：内容与保存时的哈希不符（已被改动）"),
+            P::BadSignature { id } => format!("记录 {id}：签名与本机密钥不符"),
+            P::RecordImageDamaged { id, sha256 } => {
+                format!("记录 {id}：{}缺失或已被改动", img(sha256))
+            }
+            P::NoVisitRow { id } => format!("记录 {id}：走访列表中没有这条走访"),
+            P::Other { detail } => detail.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

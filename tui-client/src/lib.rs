@@ -15,6 +15,7 @@ pub mod error;
 pub mod flags;
 pub mod i18n;
 pub mod photos;
+pub mod problem;
 pub mod sheets;
 pub mod signature_pad;
 pub mod signing;

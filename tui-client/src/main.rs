@@ -442,12 +442,9 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report)?)?;
             } else {
-                outln!(
-                    "{}",
-                    lang.cli_verify(&report.integrity, report.records, report.problems.len())
-                )?;
+                outln!("{}", lang.cli_verify(&report))?;
                 for p in &report.problems {
-                    outln!("  {p}")?;
+                    outln!("  {}", lang.problem(p))?;
                 }
             }
             if !report.ok() {
@@ -820,6 +817,8 @@ fn visit_json(client: &Client, v: &VisitRow) -> serde_json::Value {
         "flags": v.flags,
         // The town office's note ("has issues: …") and whether an amendment followed.
         "review": v.review,
+        // Images of an unsent visit that are missing or altered here: it cannot be sent.
+        "damaged_images": v.damaged_images,
         "photos": photo_paths,
         "current": v.current,
     })
@@ -875,7 +874,11 @@ async fn visit_list(
             .as_ref()
             .map(|r| format!("  ✎ {}", lang.review_text(r)))
             .unwrap_or_default();
-        outln!("{}  {line}{flags}{review}", v.visit_id)?;
+        let damaged = match v.damaged_images.len() {
+            0 => String::new(),
+            n => format!("  ⚠ {}", lang.damaged_images(n)),
+        };
+        outln!("{}  {line}{damaged}{flags}{review}", v.visit_id)?;
     }
     Ok(())
 }
@@ -936,7 +939,7 @@ async fn sync(
             outln!("  {}  {why}", r.id)?;
         }
         for p in &report.problems {
-            outln!("  {p}")?;
+            outln!("  {}", lang.problem(p))?;
         }
     }
     if !report.complete() {

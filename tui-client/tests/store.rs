@@ -495,7 +495,7 @@ fn a_pulled_record_of_a_newer_format_is_kept_for_an_update() {
                 applied
                     .problems
                     .iter()
-                    .any(|p| p.contains("kept and read after an update")),
+                    .any(|p| p.to_string().contains("kept and read after an update")),
                 "{applied:?}"
             );
         }

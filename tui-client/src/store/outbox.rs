@@ -20,6 +20,7 @@ use super::queries::{
 };
 use super::{Store, StoredRecord, stmt};
 use crate::error::Result;
+use crate::problem::Problem;
 
 /// How many records are in each sync state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -56,7 +57,7 @@ pub struct PullApplied {
     /// The page carried the households, pairings and policy.
     pub households: bool,
     /// Records that could not be stored, with the reason.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 /// The local state an acknowledgement puts a record in.
@@ -354,8 +355,10 @@ impl Store {
                 match serde_json::from_str::<ServerRecord>(&r.try_get_by_index::<String>(1)?) {
                     Ok(sr) => items.push((id, sr)),
                     Err(e) => {
-                        out.problems
-                            .push(format!("record {id} from the server is unreadable: {e}"));
+                        out.problems.push(Problem::RecordUnreadable {
+                            id: id.clone(),
+                            detail: e.to_string(),
+                        });
                         delete_inbox(txn, &id).await?;
                     }
                 }
@@ -374,7 +377,10 @@ impl Store {
                     }
                     Err(e) => {
                         savepoint.rollback().await?;
-                        out.problems.push(format!("record {id}: {e}"));
+                        out.problems.push(Problem::RecordNotStored {
+                            id: id.clone(),
+                            detail: e.to_string(),
+                        });
                         true
                     }
                 };
@@ -420,10 +426,10 @@ pub(crate) async fn import_one(
     let sha = match env.validate().and_then(|()| env.record_sha256()) {
         Ok(sha) => sha,
         Err(e) => {
-            out.problems.push(format!(
-                "record {id} from the server cannot be read by this version of the app ({e}); \
-                 it is kept and read after an update"
-            ));
+            out.problems.push(Problem::RecordNewerFormat {
+                id: env.id,
+                detail: e.to_string(),
+            });
             return Ok(false);
         }
     };
@@ -450,7 +456,7 @@ pub(crate) async fn import_one(
                 code: Some(bangfu_shared::sync::reason_code::CONFLICT),
             };
             set_state(db, &id, SyncState::Conflict, why, &[], &[]).await?;
-            out.problems.push(format!("record {id}: {reason}"));
+            out.problems.push(Problem::RecordConflict { id: env.id });
             return Ok(true);
         }
         None => {}
@@ -472,10 +478,11 @@ pub(crate) async fn import_one(
     )
     .await?
     {
-        out.problems.push(format!(
-            "record {id}: device {} already has a different record number {} here; not imported",
-            env.device_id, env.seq
-        ));
+        out.problems.push(Problem::SequenceTaken {
+            id: env.id,
+            device_id: env.device_id,
+            seq: env.seq,
+        });
         return Ok(true);
     }
     Store::append(db, &sr.signed).await?;

@@ -169,6 +169,9 @@ pub struct VisitRow {
     pub flags: Vec<Flag>,
     /// The town office's latest review note on one of the visit's records, if any.
     pub review: Option<ReviewNote>,
+    /// Images of a visit not yet sent that are missing or altered on this device
+    /// (filled by [`crate::Client::visits`]; empty from the store).
+    pub damaged_images: Vec<String>,
 }
 
 /// A town office's note that a visit "has issues" (照片模糊，请补拍…): what the helper is
@@ -248,6 +251,7 @@ fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
         current: record_from_row(r, 9)?,
         flags: visit_flags_from_row(r, 15)?,
         review: review_from_row(r, 17)?,
+        damaged_images: Vec::new(),
     })
 }
 
@@ -642,6 +646,14 @@ impl Store {
             .query_all_raw(stmt(&sql, [device_id.into()]))
             .await?;
         rows.iter().map(|r| record_from_row(r, 0)).collect()
+    }
+
+    /// How many records here were made by devices other than `device_id`.
+    pub async fn count_other_devices(&self, device_id: i64) -> Result<usize> {
+        let sql = "SELECT COUNT(*) FROM records WHERE device_id <> ?";
+        let row = self.db.query_one_raw(stmt(sql, [device_id.into()])).await?;
+        let n = row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?;
+        Ok(n.unwrap_or(0).max(0) as usize)
     }
 
     /// The records that refer to a visit (amendments, voids), oldest first.

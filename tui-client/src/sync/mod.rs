@@ -53,6 +53,7 @@ pub use retry::RetryPolicy;
 use crate::api::ApiClient;
 use crate::client::Client;
 use crate::error::{ClientError, Result};
+use crate::problem::Problem;
 use crate::store::{Store, StoredRecord, SubmissionState, SyncCounts};
 
 /// How a sync runs.
@@ -205,7 +206,7 @@ pub struct SyncReport {
     pub files_downloaded: u64,
     pub bytes_downloaded: u64,
     /// What could not be done, in words (a refused photo, a record that cannot be stored).
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
     /// Every record on the device by sync state, after the run.
     pub counts: SyncCounts,
     /// Visits on the device, after the run, that the server flagged as not counting for
@@ -338,9 +339,9 @@ pub async fn run(
         let path = client.photos().path_of(&sha);
         match std::fs::metadata(&path) {
             Ok(m) => files.push((sha, path, m.len())),
-            Err(_) => report.problems.push(format!(
-                "image {sha} is not on this device; it cannot be sent"
-            )),
+            Err(_) => report
+                .problems
+                .push(Problem::ImageNotOnDevice { sha256: sha }),
         }
     }
     if !files.is_empty() {
@@ -353,7 +354,10 @@ pub async fn run(
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => {
-                report.problems.push(format!("image {sha}: {e}"));
+                report.problems.push(Problem::ImageUnreadable {
+                    sha256: sha.clone(),
+                    detail: e.to_string(),
+                });
                 continue;
             }
         };
@@ -370,21 +374,15 @@ pub async fn run(
             // downloads: it is reported, its records stay awaiting photos, and the
             // next sync tries it again.
             Ok(upload::Uploaded::Refused(reason)) => {
-                let records = waiting
-                    .get(sha)
-                    .map(|ids| {
-                        ids.iter()
-                            .map(Uuid::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default();
-                report.problems.push(format!(
-                    "image {sha} was not accepted: {reason}; record {records} stays \
-                     awaiting photos and the image is offered again at the next sync"
-                ));
+                report.problems.push(Problem::ImageRefused {
+                    sha256: sha.clone(),
+                    reason,
+                    records: waiting.get(sha).cloned().unwrap_or_default(),
+                });
             }
-            Err(ClientError::Corrupt(m)) => report.problems.push(m),
+            Ok(upload::Uploaded::Damaged) => report.problems.push(Problem::ImageDamaged {
+                sha256: sha.clone(),
+            }),
             Err(e) => return Err(e),
         }
     }
@@ -473,23 +471,26 @@ pub async fn run(
                             report.bytes_downloaded += bytes.len() as u64;
                         }
                         Err(ClientError::NotAnImage { reason, .. }) => {
-                            report.problems.push(format!(
-                                "image {sha} from the server is not a readable JPEG or PNG \
-                                 ({reason}); it was not stored on this device"
-                            ))
+                            report.problems.push(Problem::DownloadNotImage {
+                                sha256: sha.clone(),
+                                reason,
+                            })
                         }
                         Err(e) => return Err(e),
                     }
                 }
-                Ok(_) => report.problems.push(format!(
-                    "image {sha} downloaded from the server does not match its hash"
-                )),
+                Ok(_) => report.problems.push(Problem::DownloadMismatch {
+                    sha256: sha.clone(),
+                }),
                 // Not on the server yet (its record awaits photos), or not visible.
                 Err(ClientError::Server {
                     status: 403 | 404, ..
                 }) => {}
                 Err(e) => match refusal(&e) {
-                    Some(_) => report.problems.push(format!("image {sha}: {e}")),
+                    Some(_) => report.problems.push(Problem::DownloadFailed {
+                        sha256: sha.clone(),
+                        detail: e.to_string(),
+                    }),
                     None => return Err(e),
                 },
             }
@@ -635,9 +636,10 @@ async fn sheets(
             // No sheet for this quarter.
             Err(ClientError::Server { status: 404, .. }) => {}
             Err(e) => match refusal(&e) {
-                Some(reason) => report
-                    .problems
-                    .push(format!("attendance sheet {q}: {reason}")),
+                Some(reason) => report.problems.push(Problem::SheetUnavailable {
+                    quarter: q.to_string(),
+                    reason,
+                }),
                 None => return Err(e),
             },
         }
@@ -669,10 +671,7 @@ fn tally(
                 if ack.reason_code.as_deref()
                     == Some(bangfu_shared::sync::reason_code::NOT_PROCESSED) =>
             {
-                report.problems.push(format!(
-                    "record {} was not processed by the server; it is sent again at the next sync",
-                    ack.id
-                ));
+                report.problems.push(Problem::NotProcessed { id: ack.id });
             }
             AckStatus::Rejected => {
                 report.rejected.push(refusal());

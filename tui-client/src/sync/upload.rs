@@ -58,6 +58,9 @@ pub enum Uploaded {
     /// The server (or a proxy) refused the file for good (413, 422, another 4xx); the
     /// reason is for the helper.
     Refused(String),
+    /// The file on this device no longer has the hash its record signed: nothing was
+    /// sent, and sending it again cannot help.
+    Damaged,
 }
 
 /// Uploads `bytes` (whose SHA-256 is `sha256`) in chunks of at most
@@ -73,9 +76,7 @@ pub async fn upload(
 ) -> Result<Uploaded> {
     let (max_chunk, checksum) = (opts.chunk_bytes, opts.checksum);
     if sha256_hex(bytes) != sha256 {
-        return Err(ClientError::Corrupt(format!(
-            "image {sha256} on this device does not match its hash; it cannot be sent"
-        )));
+        return Ok(Uploaded::Damaged);
     }
     let length = bytes.len() as u64;
     let max_chunk = max_chunk.max(MIN_CHUNK);

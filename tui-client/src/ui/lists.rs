@@ -560,6 +560,15 @@ pub fn render_history(
                 Line::from(Span::styled(format!("⚠ {}", app.lang.flag_text(f)), style)),
             );
         }
+        if !v.damaged_images.is_empty() {
+            lines.insert(
+                0,
+                Line::from(Span::styled(
+                    app.lang.damaged_images(v.damaged_images.len()),
+                    overdue_style(),
+                )),
+            );
+        }
         if let Some(review) = &v.review {
             let style = if review.amended_since {
                 Style::new().fg(Color::Yellow)
