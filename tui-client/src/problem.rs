@@ -6,7 +6,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// One thing a sync could not do, or a `verify` found wrong, with what it concerns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "problem", rename_all = "snake_case")]
 pub enum Problem {
     /// A record names an image that is not on this device.

@@ -1029,3 +1029,49 @@ fn a_household_is_ended_only_when_none_of_the_helpers_pairings_holds() {
         );
     });
 }
+
+/// A recovered record the device cannot store (its device already has a different
+/// record under that number here) stays in the inbox and is reported by every sync,
+/// once each: not reported once and forgotten.
+#[test]
+fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
+    use bangfu_client::problem::Problem;
+    use bangfu_shared::sync::PullResponse;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let old = bangfu_client::signing::DeviceKey::from_seed([5; 32]);
+        let first = server_record(&old, 1, ZERO_HASH, RecordType::Visit, None);
+        let page = |r: &bangfu_shared::sync::ServerRecord, cursor| PullResponse {
+            records: vec![r.clone()],
+            households: None,
+            policy: None,
+            cursor,
+            more: false,
+        };
+        let applied = c.store().apply_pull_page(&page(&first, 1)).await.unwrap();
+        assert_eq!(applied.imported, 1, "{applied:?}");
+        // Another record claiming the same device and number.
+        let twin = server_record(&old, 1, ZERO_HASH, RecordType::Visit, None);
+        let taken = Problem::SequenceTaken {
+            id: twin.signed.record.id,
+            device_id: 41,
+            seq: 1,
+        };
+        let applied = c.store().apply_pull_page(&page(&twin, 2)).await.unwrap();
+        assert_eq!(applied.problems, vec![taken.clone()], "reported once");
+        assert_eq!(applied.waiting, 1);
+        // A later sync whose pull brings nothing new says it again.
+        let empty = PullResponse {
+            records: Vec::new(),
+            households: None,
+            policy: None,
+            cursor: 3,
+            more: false,
+        };
+        let applied = c.store().apply_pull_page(&empty).await.unwrap();
+        assert_eq!(applied.problems, vec![taken], "still reported");
+        assert_eq!(c.visits(None, 10).await.unwrap().len(), 1);
+    });
+}

@@ -343,8 +343,23 @@ impl Store {
 
     /// Stores what the inbox can, oldest first; repeats while a pass makes progress
     /// (an amendment waits for its visit). Each record is stored under a savepoint, so
-    /// one the device cannot take is reported and dropped without undoing the rest.
+    /// one the device cannot take is rolled back without undoing the rest. A record
+    /// that cannot be stored stays in the inbox and is reported by every sync, once
+    /// each, until it can be (an update, a repaired store): never reported once and
+    /// forgotten.
     async fn drain_inbox(txn: &DatabaseTransaction, out: &mut PullApplied) -> Result<()> {
+        let before = out.problems.len();
+        Self::drain_passes(txn, out).await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut i = 0;
+        out.problems.retain(|p| {
+            i += 1;
+            i <= before || seen.insert(p.clone())
+        });
+        Ok(())
+    }
+
+    async fn drain_passes(txn: &DatabaseTransaction, out: &mut PullApplied) -> Result<()> {
         loop {
             let rows = txn
                 .query_all_raw(stmt("SELECT id, server_json FROM pull_inbox", []))
@@ -354,13 +369,10 @@ impl Store {
                 let id: String = r.try_get_by_index(0)?;
                 match serde_json::from_str::<ServerRecord>(&r.try_get_by_index::<String>(1)?) {
                     Ok(sr) => items.push((id, sr)),
-                    Err(e) => {
-                        out.problems.push(Problem::RecordUnreadable {
-                            id: id.clone(),
-                            detail: e.to_string(),
-                        });
-                        delete_inbox(txn, &id).await?;
-                    }
+                    Err(e) => out.problems.push(Problem::RecordUnreadable {
+                        id: id.clone(),
+                        detail: e.to_string(),
+                    }),
                 }
             }
             items.sort_by_key(|(_, sr)| {
@@ -381,7 +393,7 @@ impl Store {
                             id: id.clone(),
                             detail: e.to_string(),
                         });
-                        true
+                        false
                     }
                 };
                 if done {
@@ -483,7 +495,7 @@ pub(crate) async fn import_one(
             device_id: env.device_id,
             seq: env.seq,
         });
-        return Ok(true);
+        return Ok(false);
     }
     Store::append(db, &sr.signed).await?;
     set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
