@@ -951,3 +951,39 @@ db_test!(
     a_town_office_review_note_reaches_the_helper,
     review_note_shown
 );
+
+/// While a sync holds a data directory, a second one (another `bangfu sync`, the TUI's)
+/// is refused at once, naming why, and sends nothing; the lock goes with its holder.
+async fn one_sync_at_a_time(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let data = dir.path().join("device");
+    let c = device(&w, &data).await;
+    let h = household(&c).await;
+    phone_call(&c, h, "电话了解近况").await;
+    let holder = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(DataDir::new(&data).sync_lock_path())
+        .unwrap();
+    holder.lock().unwrap();
+    let err = c.sync(&quick_sync(4), &|_| {}).await.unwrap_err();
+    assert!(
+        matches!(err, bangfu_client::ClientError::SyncRunning),
+        "{err}"
+    );
+    assert!(
+        bangfu_client::i18n::Lang::Zh
+            .error(&err)
+            .contains("同步正在进行")
+    );
+    assert_eq!(c.store().sync_counts().await.unwrap().unsynced(), 1);
+    drop(holder);
+    let report = sync(&c, &quick_sync(4)).await;
+    assert_eq!(report.synced, 1, "{report:?}");
+}
+db_test!(
+    a_second_sync_on_one_data_directory_is_refused,
+    one_sync_at_a_time
+);

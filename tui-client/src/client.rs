@@ -694,7 +694,29 @@ impl Client {
         options: &SyncOptions,
         progress: &(dyn Fn(&SyncProgress) + Send + Sync),
     ) -> Result<SyncReport> {
+        let _held = self.sync_lock()?;
         crate::sync::run(self, options, progress).await
+    }
+
+    /// Holds this data directory's sync lock (an OS file lock, released when the file
+    /// closes, so a killed sync never leaves it held), or says another sync has it.
+    fn sync_lock(&self) -> Result<std::fs::File> {
+        let path = self.data.sync_lock_path();
+        let io = |error: std::io::Error| ClientError::Io {
+            error,
+            path: path.clone(),
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(ClientError::SyncRunning),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
     }
 }
 

@@ -50,6 +50,11 @@ impl DataDir {
         self.root.join("bangfu.sqlite3")
     }
 
+    /// The lock a sync holds while it runs (see `Client::sync`).
+    pub fn sync_lock_path(&self) -> PathBuf {
+        self.root.join("sync.lock")
+    }
+
     /// The device's Ed25519 private key (32-byte seed, mode 0600).
     pub fn key_path(&self) -> PathBuf {
         self.root.join("device.key")

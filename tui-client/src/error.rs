@@ -91,6 +91,10 @@ pub enum ClientError {
         "not logged in on this device: run `bangfu login --server URL --username U --password-stdin`"
     )]
     NotLoggedIn,
+    /// Another sync (another `bangfu sync`, or the TUI's) is running on this data
+    /// directory: two at once would send the same records and files twice over.
+    #[error("another sync is running on this data directory; wait for it to finish")]
+    SyncRunning,
     /// The logged-in account is not a helper and cannot record visits.
     #[error("this account is not a helper account and cannot record visits")]
     NotAHelper,

@@ -546,6 +546,7 @@ impl Lang {
             E::Network(m) => network_error_zh(m),
             E::NotLoggedIn => "本机尚未登录：请先联网登录（bangfu login，或在界面中登录）".into(),
             E::NotAHelper => "此账号不是帮扶责任人账号，不能记录走访".into(),
+            E::SyncRunning => "本机已有一个同步正在进行（另一个 bangfu sync 或界面中的同步），请等它结束".into(),
             E::NotFound { what, id } => {
                 let what = match *what {
                     "household" => "帮扶户",
