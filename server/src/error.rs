@@ -22,14 +22,12 @@ pub enum ApiError {
     /// No bearer token, or one that is unknown, expired or revoked.
     #[error("authentication required")]
     Unauthenticated,
-    /// Wrong username or password (deliberately not saying which).
-    #[error("wrong username or password")]
-    InvalidCredentials,
-    /// A helper who has not yet set a password must enroll with the town office's code.
+    /// Wrong username or password, or an account not enrolled yet: deliberately not
+    /// saying which, so a login never tells whether a phone number is a helper's.
     #[error(
-        "this account has not been enrolled yet: log in with the enrollment code from your town office"
+        "wrong username or password (a helper's first login uses the enrollment code from the town office)"
     )]
-    EnrollmentRequired,
+    InvalidCredentials,
     /// The caller's role may not do this at all.
     #[error("{0}")]
     Forbidden(String),
@@ -85,7 +83,6 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::InvalidCredentials => "invalid_credentials",
-            ApiError::EnrollmentRequired => "enrollment_required",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
@@ -127,7 +124,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidLedger(_) | ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::EnrollmentRequired | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

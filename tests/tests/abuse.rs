@@ -296,10 +296,10 @@ async fn blob_by_hash(t: &TestDb) {
 }
 db_test!(a_photo_hash_alone_does_not_open_the_photo, blob_by_hash);
 
-/// "Enrollment required" tells that a phone number is a helper's, so it is throttled
-/// like a wrong password: after five such answers for one phone from one address the
-/// sixth login is refused with 429 (it used to be answered at once, without limit).
-/// Enrolling is throttled apart, so the helper can still enroll with their code.
+/// A login to an account not enrolled yet is answered and throttled as a wrong
+/// password: after five such answers for one phone from one address the sixth login is
+/// refused with 429. Enrolling is throttled apart, so the helper can still enroll with
+/// their code.
 async fn enrollment_required_is_throttled(t: &TestDb) {
     use bangfu_tests::scenario::{SECOND_HELPER, fixture_ledger};
     let w = World::new(t).await;
@@ -307,8 +307,8 @@ async fn enrollment_required_is_throttled(t: &TestDb) {
     let login = json!({ "username": SECOND_HELPER, "password": "any password" });
     for i in 0..5 {
         let (status, body) = w.post_json(None, "/auth/login", &login).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "attempt {i}: {body}");
-        assert_eq!(body["error"], "enrollment_required", "attempt {i}");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}: {body}");
+        assert_eq!(body["error"], "invalid_credentials", "attempt {i}");
     }
     let (status, body) = w.post_json(None, "/auth/login", &login).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
@@ -318,6 +318,6 @@ async fn enrollment_required_is_throttled(t: &TestDb) {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
 db_test!(
-    enrollment_required_logins_are_throttled_like_wrong_passwords,
+    logins_to_accounts_not_enrolled_are_throttled_like_wrong_passwords,
     enrollment_required_is_throttled
 );

@@ -253,10 +253,27 @@ async fn enrollment(t: &TestDb) {
             &json!({ "username": phone, "password": "whatever123" }),
         )
         .await;
+    // Answered as a wrong password, so a login never tells whether a phone is a
+    // helper's; the message says a first login uses the town office's code.
     assert_eq!(
         (status, body["error"].as_str()),
-        (StatusCode::FORBIDDEN, Some("enrollment_required"))
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
     );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("enrollment code"),
+        "{body}"
+    );
+    let (_, unknown) = w
+        .post_json(
+            None,
+            "/auth/login",
+            &json!({ "username": "19999999999", "password": "whatever123" }),
+        )
+        .await;
+    assert_eq!(unknown, body, "an unknown phone gets the same answer");
     let enroll =
         |code: &str, pw: &str| json!({ "username": phone, "code": code, "new_password": pw });
     let (status, _) = w

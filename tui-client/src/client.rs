@@ -263,7 +263,7 @@ impl Client {
             Some(code) => api.enroll(&params.username, code, &params.password).await?,
             None => api.login(&params.username, &params.password).await.map_err(|e| match e {
                 // First login: say how to use the town office's one-time code.
-                ClientError::Server { status, code, message } if code == "enrollment_required" => ClientError::Server {
+                ClientError::Server { status, code, message } if code == "invalid_credentials" || code == "enrollment_required" => ClientError::Server {
                     status,
                     code,
                     message: format!("{message} (first login: add --enroll-code CODE from the town office; the password given becomes yours)"),

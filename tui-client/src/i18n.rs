@@ -1362,7 +1362,10 @@ fn network_error_zh(message: &str) -> String {
 /// a short detail, for a code without words of its own here.
 fn server_error_zh(status: u16, code: &str, message: &str) -> String {
     match code {
-        "invalid_credentials" => "用户名或密码错误".into(),
+        "invalid_credentials" => {
+            "用户名或密码错误（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码）"
+                .into()
+        }
         "enrollment_required" => {
             "首次登录须填写乡镇扶贫办发的激活码（--enroll-code），所填密码即成为您的密码".into()
         }
@@ -1552,7 +1555,7 @@ mod tests {
             ),
             (
                 server(401, "invalid_credentials", "wrong username or password"),
-                "用户名或密码错误",
+                "用户名或密码错误（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码）",
             ),
             (
                 server(409, "conflict", "this device key is registered to another account"),

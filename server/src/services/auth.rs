@@ -150,12 +150,12 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     let Some(hash) = acct.password_hash.clone() else {
-        // A helper who has not enrolled yet. The answer says so (the field client then
-        // asks for the town office's code), but only after a check's worth of time, and
-        // the throttle counts it as a failure: answered at once and without limit, it
-        // told anyone which phone numbers belong to helpers.
+        // A helper who has not enrolled yet: answered as a wrong password, after a
+        // check's worth of time, and counted by the throttle, so that no answer tells
+        // which phone numbers belong to helpers. The message says a first login uses
+        // the town office's code.
         spend_a_check(settings, password).await?;
-        return Err(ApiError::EnrollmentRequired);
+        return Err(ApiError::InvalidCredentials);
     };
     if !verify_password(&settings.argon2, hash, password.to_string()).await? {
         return Err(ApiError::InvalidCredentials);
@@ -632,7 +632,7 @@ mod tests {
         };
         assert!(matches!(
             login(&t.db, &settings, "13800000000", "x", None).await,
-            Err(ApiError::EnrollmentRequired)
+            Err(ApiError::InvalidCredentials)
         ));
         assert!(matches!(
             login(&t.db, &settings, "13900000000", "x", None).await,

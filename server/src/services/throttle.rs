@@ -89,7 +89,7 @@ impl Outcome {
     fn of<T>(result: &ApiResult<T>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
-            Err(ApiError::InvalidCredentials | ApiError::EnrollmentRequired) => Outcome::Failure,
+            Err(ApiError::InvalidCredentials) => Outcome::Failure,
             Err(_) => Outcome::NotCounted,
         }
     }
@@ -319,12 +319,12 @@ mod tests {
         assert!(t.reserve_at(k, now).is_ok());
     }
 
-    /// "Enrollment required" tells that the phone is a helper's: it counts like a wrong
-    /// password, so phones cannot be tested without limit. A busy server still does not.
+    /// A refused login (a wrong password, or an account not enrolled, answered alike)
+    /// counts, so phones cannot be tested without limit. A busy server does not.
     #[test]
-    fn enrollment_required_counts_as_a_failure() {
+    fn a_refused_login_counts_as_a_failure() {
         assert_eq!(
-            Outcome::of::<()>(&Err(ApiError::EnrollmentRequired)),
+            Outcome::of::<()>(&Err(ApiError::InvalidCredentials)),
             Outcome::Failure
         );
         assert_eq!(Outcome::of::<()>(&Err(ApiError::Busy)), Outcome::NotCounted);
@@ -333,7 +333,7 @@ mod tests {
         for _ in 0..FAILURES_ALLOWED {
             t.reserve(k)
                 .unwrap()
-                .settle::<()>(&Err(ApiError::EnrollmentRequired));
+                .settle::<()>(&Err(ApiError::InvalidCredentials));
         }
         assert!(matches!(
             t.reserve(k),

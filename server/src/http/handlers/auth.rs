@@ -11,7 +11,7 @@ use crate::http::extract::{Json, bearer, remote};
 use crate::services::{Caller, auth, devices, throttle};
 
 #[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 400, description = "bad_request: username over 64 characters or password over 1024 bytes"), (status = 401, body = bangfu_shared::api::ErrorBody), (status = 403, description = "enrollment_required"), (status = 429, description = "too_many_attempts: five failures for this username from this address in 15 minutes; see Retry-After")))]
+    responses((status = 200, body = LoginResponse), (status = 400, description = "bad_request: username over 64 characters or password over 1024 bytes"), (status = 401, body = bangfu_shared::api::ErrorBody), (status = 429, description = "too_many_attempts: five failures for this username from this address in 15 minutes; see Retry-After")))]
 /// Logs in with username (a helper's phone) and password.
 ///
 /// Oversized credentials are refused before the throttle sees them; the attempt is
