@@ -1262,6 +1262,18 @@ async fn printed_versions(t: &TestDb) {
         .get(Some(&town.county), &format!("{base}&version=9"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A first helper's id has no sheet; the answer says sheets are second helpers'.
+    let (_, me) = w.get(Some(&town.a.token), "/me").await;
+    let first = me["helper"]["id"].as_i64().unwrap();
+    let (status, body) = w
+        .get(
+            Some(&town.county),
+            &format!("/reports/attendance?second_helper={first}&quarter=2026Q1"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("kept by second helpers"), "{message}");
 
     // A signature is looked up only for the body it signed (the command line prints so).
     let system = bangfu_server::services::Caller::system();

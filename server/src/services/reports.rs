@@ -55,6 +55,13 @@ async fn latest_sheet(
         .await?)
 }
 
+/// Why an office finds no sheet for a helper: sheets belong to second helpers, by the
+/// households they supervise (a first helper's id, or a quarter before the pairing, has
+/// none). Out-of-scope helpers read the same, so the answer reveals nothing beyond scope.
+const NO_SHEET_IN_SCOPE: &str = "attendance sheet (no household in your scope had this \
+     helper as its second helper in that quarter; sheets are kept by second helpers, not \
+     by first helpers)";
+
 /// The second helper's quarterly sheet, as it stands now. The helper sees their own; an
 /// office sees those of second helpers whose households are in its scope.
 ///
@@ -92,7 +99,7 @@ pub async fn sheet(
         .await?
         .ok_or(ApiError::NotFound("attendance sheet"))?;
     if rec.households.is_empty() && !own {
-        return Err(ApiError::NotFound("attendance sheet"));
+        return Err(ApiError::NotFound(NO_SHEET_IN_SCOPE));
     }
     let last = latest_sheet(db, helper_id, q).await?;
     let frozen = last
