@@ -160,6 +160,23 @@ async fn malformed_requests(t: &TestDb) {
         "{message}"
     );
 
+    // A file announced over the limit is named as such, not as a request body.
+    let resp =
+        f.w.http
+            .post(f.w.server.url("/files"))
+            .bearer_auth(&f.token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", "999999999999")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("Upload-Length"),
+        "{body}"
+    );
+
     let (status, body) = f.w.get(Some(&f.token), "/sync/pull?cursor=-1").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(
