@@ -702,6 +702,25 @@ impl Lang {
         }
     }
 
+    /// Marks in the history's state column: a town office's note to answer (✎), an
+    /// image that can never be sent (⚠).
+    pub fn history_marks(self, review_pending: bool, damaged: bool) -> String {
+        let mut out = String::new();
+        if review_pending {
+            out.push_str(match self {
+                Lang::Zh => "✎待改",
+                Lang::En => "✎fix",
+            });
+        }
+        if damaged {
+            out.push_str(match self {
+                Lang::Zh => "⚠图损",
+                Lang::En => "⚠image",
+            });
+        }
+        out
+    }
+
     /// The town office's review note on a visit, with what it asks of the helper: to
     /// correct the visit (an amendment), or that the correction was sent.
     pub fn review_text(self, r: &crate::store::ReviewNote) -> String {

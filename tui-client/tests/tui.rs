@@ -1177,3 +1177,50 @@ fn a_household_whose_pairing_ended_is_set_apart_and_keeps_its_name() {
     );
     assert!(matches!(app.screen, Screen::Form(_)), "the form stays open");
 }
+
+/// A town office's review note pulled for a visit marks it in the history (✎待改) and
+/// says the note in full on the selected visit, in Chinese.
+#[test]
+fn history_shows_a_town_office_review_note() {
+    use bangfu_shared::sync::{AckStatus, PullResponse, ServerRecord};
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    phone_call(app);
+    let visit = app
+        .runtime()
+        .block_on(app.client().visits(None, 10))
+        .unwrap()[0]
+        .visit_id;
+    let stored = app
+        .runtime()
+        .block_on(app.client().store().record(visit))
+        .unwrap()
+        .unwrap();
+    let page = PullResponse {
+        records: vec![ServerRecord {
+            signed: stored.signed,
+            status: AckStatus::Accepted,
+            missing_blobs: vec![],
+            flags: vec![],
+            received_at: chrono::Utc::now(),
+            review: Some("通话内容过简，请补充".into()),
+        }],
+        households: None,
+        policy: None,
+        cursor: 1,
+        more: false,
+    };
+    app.runtime()
+        .block_on(app.client().store().apply_pull_page(&page))
+        .unwrap();
+    app.update(Action::Char('h'));
+    let mut t = terminal(80, 24);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let text = buffer_text(t.backend().buffer());
+    for s in [
+        "✎待改",
+        "乡镇审核意见：通话内容过简，请补充（请更正此次走访）",
+    ] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+}

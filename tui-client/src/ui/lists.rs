@@ -408,7 +408,15 @@ pub fn render_history(
             ),
             None => Default::default(),
         };
-        let state = if v.voided {
+        // What asks the helper to act comes first: a town office's note not answered
+        // yet, an image that can never be sent (the lines below say each in full).
+        let pending_review = v.review.as_ref().is_some_and(|r| !r.amended_since);
+        let marks = app
+            .lang
+            .history_marks(pending_review, !v.damaged_images.is_empty());
+        let state = if !marks.is_empty() {
+            marks
+        } else if v.voided {
             t.voided.to_string()
         } else if v.amendments > 0 {
             format!("{}×{}", t.amended, v.amendments)
@@ -435,7 +443,7 @@ pub fn render_history(
             Cell::from(state),
             sync,
         ]);
-        if v.sync.is_refused() {
+        if v.sync.is_refused() || !v.damaged_images.is_empty() {
             row.style(Style::new().fg(Color::Red))
         } else if v.voided {
             row.style(
