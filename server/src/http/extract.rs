@@ -151,16 +151,17 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
         Ok(value) => return Ok(value),
         Err(e) => e,
     };
+    let top = bytes.trim_ascii_start().first().copied();
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let message = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Err(e) if e.path().iter().next().is_some() => {
             format!("invalid JSON body at `{}`: {}", e.path(), e.inner())
         }
-        _ if bytes.trim_ascii_start().first() != Some(&b'{')
+        _ if top != Some(b'{')
             && first.classify() == serde_json::error::Category::Data
             && first.to_string().contains("expected struct") =>
         {
-            let found = match bytes.trim_ascii_start().first() {
+            let found = match top {
                 Some(b'[') => "an array",
                 Some(b'"') => "a string",
                 _ => "a bare value",

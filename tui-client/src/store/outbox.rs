@@ -348,14 +348,13 @@ impl Store {
     /// each, until it can be (an update, a repaired store): never reported once and
     /// forgotten.
     async fn drain_inbox(txn: &DatabaseTransaction, out: &mut PullApplied) -> Result<()> {
+        // Each pass meets a stuck record again: said once per drain.
         let before = out.problems.len();
         Self::drain_passes(txn, out).await?;
+        let found = out.problems.split_off(before);
         let mut seen = std::collections::HashSet::new();
-        let mut i = 0;
-        out.problems.retain(|p| {
-            i += 1;
-            i <= before || seen.insert(p.clone())
-        });
+        out.problems
+            .extend(found.into_iter().filter(|p| seen.insert(p.clone())));
         Ok(())
     }
 

@@ -205,7 +205,8 @@ pub struct SyncReport {
     pub households_updated: bool,
     pub files_downloaded: u64,
     pub bytes_downloaded: u64,
-    /// What could not be done, in words (a refused photo, a record that cannot be stored).
+    /// What could not be done (a refused photo, a record that cannot be stored), as data
+    /// the report says in the helper's language ([`crate::i18n::Lang::problem`]).
     pub problems: Vec<Problem>,
     /// Every record on the device by sync state, after the run.
     pub counts: SyncCounts,
