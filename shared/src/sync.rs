@@ -158,7 +158,8 @@ pub struct FieldChange {
     /// birth, move_in, marriage_in, death, move_out, marriage_out.
     pub kind: String,
     pub name: String,
-    /// `pending`, `accepted` or `rejected`.
+    /// `pending`, `accepted`, `rejected`, or `withdrawn`: its visit was voided or
+    /// corrected by its helper, so it is not to be decided.
     pub status: String,
     pub note: Option<String>,
 }

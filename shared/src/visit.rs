@@ -659,18 +659,20 @@ pub const MAX_ITEM_CHARS: usize = 1000;
 pub const MAX_NOTES_CHARS: usize = 4000;
 
 /// Refuses a text over `max` characters or holding a control character other than a
-/// line break or a tab, naming the field.
-fn check_text(text: &str, what: &str, max: usize) -> Result<(), VisitError> {
+/// line break or a tab, or a bidirectional override (which makes a text display as
+/// another: a name or label that reads differently on screen than it sorts and
+/// matches), naming the field. Every free text the server keeps goes through it.
+pub fn check_text(text: &str, what: &str, max: usize) -> Result<(), VisitError> {
     let count = text.chars().count();
     if count > max {
         return Err(VisitError::Invalid(format!(
             "an entry of {what} has {count} characters, over the limit of {max}"
         )));
     }
-    if let Some(c) = text
-        .chars()
-        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
+    if let Some(c) = text.chars().find(|c| {
+        (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }) {
         return Err(VisitError::Invalid(format!(
             "an entry of {what} holds the control character U+{:04X}",
             u32::from(c)

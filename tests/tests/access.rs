@@ -405,6 +405,21 @@ async fn devices(t: &TestDb) {
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
     }
+    // A label offices read must display as what it is: no NUL, no right-to-left override.
+    for label in ["a\u{0}b", "手机\u{202E}gnp"] {
+        let (status, body) = w
+            .post_json(
+                Some(&helper),
+                "/devices",
+                &json!({ "public_key": "AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "label": label }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("label"),
+            "{body}"
+        );
+    }
     let (_, list) = w.get(Some(&helper), "/devices").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
 }

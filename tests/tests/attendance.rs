@@ -899,6 +899,21 @@ async fn quarter_end_flow(t: &mut Town) {
         "drill-down reaches the photo"
     );
     let id = first["record_id"].as_str().unwrap();
+    // The note goes to the helper's device: held to the rules of record texts.
+    for (reason, says) in [
+        ("照片模糊\u{0}".to_string(), "U+0000"),
+        ("长".repeat(1001), "over the limit of 1000"),
+    ] {
+        let (status, body) = w
+            .post_json(
+                Some(&town_office),
+                &format!("/records/{id}/review"),
+                &json!({ "reason": reason }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{body}");
+    }
     let (status, _) = w
         .post_json(
             Some(&town_office),

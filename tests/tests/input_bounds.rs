@@ -183,6 +183,17 @@ async fn malformed_requests(t: &TestDb) {
         body["message"].as_str().unwrap().contains("cursor"),
         "{body}"
     );
+    // A cursor the server never issued (its database restored from an older backup) is
+    // answered from the start, with a cursor the server did issue, not "nothing new".
+    let (status, body) =
+        f.w.get(Some(&f.token), "/sync/pull?cursor=9007199254740991")
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body["households"].as_array().unwrap().is_empty(), "{body}");
+    assert!(
+        body["cursor"].as_i64().unwrap() < 9_007_199_254_740_991,
+        "{body}"
+    );
 
     let now = Utc::now();
     let mut long = VisitBody::new(VisitKind::Phone, now);

@@ -25,13 +25,24 @@ fn quarter() -> Quarter {
 
 /// A submission of `remarks` signed by `device`.
 fn signed(device: &Device, remarks: Vec<(i64, String)>) -> Value {
+    signed_as(device, quarter(), remarks, uuid::Uuid::now_v7(), None)
+}
+
+/// A submission signed by `device`, every field chosen.
+fn signed_as(
+    device: &Device,
+    quarter: Quarter,
+    remarks: Vec<(i64, String)>,
+    id: uuid::Uuid,
+    rows_sha256: Option<&str>,
+) -> Value {
     let mut sub = SheetSubmission {
-        quarter: quarter(),
+        quarter,
         device_id: device.device_id,
         remarks,
         signature: String::new(),
-        submission_id: Some(uuid::Uuid::now_v7()),
-        rows_sha256: None,
+        submission_id: Some(id),
+        rows_sha256: rows_sha256.map(str::to_string),
     };
     sub.signature = hex::encode(device.key.sign(&sub.signing_bytes()).to_bytes());
     serde_json::to_value(&sub).unwrap()
@@ -75,6 +86,8 @@ async fn remarks(t: &TestDb) {
         submit(vec![(a, "一".into()), (a, "二".into())]).await,
         format!("household {a} ("),
     );
+    // A control character would reach the CSV raw.
+    refused(submit(vec![(a, "a\u{0}b".into())]).await, "U+0000".into());
     // A household not on the sheet.
     refused(
         submit(vec![(a, "一".into()), (-7, "二".into())]).await,
@@ -100,10 +113,58 @@ async fn remarks(t: &TestDb) {
         "{body}"
     );
 
+    // A quarter that has not begun has no sheet to report yet.
+    let next = Quarter::of(q.end().succ_opt().unwrap());
+    let send = |body: Value| {
+        let token = token.clone();
+        async move {
+            w.post_json(Some(&token), "/reports/attendance/submit", &body)
+                .await
+        }
+    };
+    let id = uuid::Uuid::now_v7();
+    refused(
+        send(signed_as(&device, next, vec![], id, None)).await,
+        format!("{next} has not begun"),
+    );
+    // A quarter before any of the helper's pairings has no sheet either.
+    refused(
+        send(signed_as(&device, q.previous(), vec![], id, None)).await,
+        "supervised no household".into(),
+    );
+    // A digest that is no SHA-256 is the client's bug, not "changed after review".
+    refused(
+        send(signed_as(&device, q, vec![], id, Some("ZZ"))).await,
+        "rows_sha256 must be the 64 hex digits".into(),
+    );
+
     // At the limit it is taken.
-    let (status, v1) = submit(vec![(a, "长".repeat(MAX_SHEET_REMARK_CHARS))]).await;
+    let at_limit = vec![(a, "长".repeat(MAX_SHEET_REMARK_CHARS))];
+    let (status, v1) = send(signed_as(&device, q, at_limit.clone(), id, None)).await;
     assert_eq!(status, StatusCode::CREATED, "{v1}");
     assert_eq!(v1["submitted_version"], 1);
+    // Sent again, it is the same version; its id with other remarks, or another
+    // reviewed digest, is a conflict, never a second version under one id.
+    let (status, again) = send(signed_as(&device, q, at_limit, id, None)).await;
+    assert_eq!(
+        (status, &again["submitted_version"]),
+        (StatusCode::CREATED, &v1["submitted_version"]),
+        "{again}"
+    );
+    for other in [
+        signed_as(&device, q, vec![(a, "改了".into())], id, None),
+        signed_as(&device, q, vec![], id, Some(&"0".repeat(64))),
+    ] {
+        let (status, body) = send(other).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("new submission_id"),
+            "{body}"
+        );
+    }
 
     // A version frozen before the limit with a remark longer than an Excel cell still
     // prints: the cell is cut with "…", the workbook is whole.

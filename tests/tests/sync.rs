@@ -892,8 +892,113 @@ async fn review_queue(t: &TestDb) {
     // The accepted change reaches the helper's next pull as a ledger update.
     let (_, pull) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
     assert_eq!(pull["households"][0]["members"][0]["name"], "田小宝");
+    changes_that_would_do_nothing_are_refused(&mut f, &county).await;
+    changes_of_a_voided_visit_are_withdrawn(&mut f, &county).await;
 }
 db_test!(family_changes_wait_for_the_town_office, review_queue);
+
+/// Signs and pushes a phone call reporting `changes`; returns its id and the ids of the
+/// changes as queued.
+async fn report_changes(
+    f: &mut Field,
+    county: &str,
+    changes: &[(bangfu_shared::visit::FamilyChangeKind, &str)],
+) -> (uuid::Uuid, Vec<i64>) {
+    let mut v =
+        bangfu_shared::visit::VisitBody::new(bangfu_shared::VisitKind::Phone, chrono::Utc::now());
+    for (kind, name) in changes {
+        v.family_changes.push(bangfu_shared::visit::FamilyChange {
+            kind: *kind,
+            name: (*name).into(),
+        });
+    }
+    let rec = f
+        .device
+        .sign(f.household, RecordType::Visit, Some(v), None, None);
+    let id = rec.record.id;
+    f.push(&[rec]).await;
+    let (_, queue) =
+        f.w.get(Some(county), "/review/family-changes?status=all")
+            .await;
+    let ids = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["record_id"] == id.to_string())
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    (id, ids)
+}
+
+/// A newcomer already listed, or a leaver who is not a member, is refused by name: the
+/// household's members stay as they were.
+async fn changes_that_would_do_nothing_are_refused(f: &mut Field, county: &str) {
+    use bangfu_shared::visit::FamilyChangeKind::{Birth, Death};
+    let (_, ids) = report_changes(f, county, &[(Birth, "田小宝"), (Death, "不存在的人")]).await;
+    for (id, says) in ids.iter().zip(["already a member", "not a member"]) {
+        let (status, body) =
+            f.w.post_json(
+                Some(county),
+                &format!("/review/family-changes/{id}"),
+                &json!({ "accept": true }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{body}");
+    }
+    let (_, h) =
+        f.w.get(Some(&f.token), &format!("/households/{}", f.household))
+            .await;
+    assert_eq!(h["members"].as_array().unwrap().len(), 1, "{h}");
+}
+
+/// A visit its helper voids takes its family changes out of the queue: they are
+/// listed as withdrawn and cannot be accepted into the ledger.
+async fn changes_of_a_voided_visit_are_withdrawn(f: &mut Field, county: &str) {
+    use bangfu_shared::visit::FamilyChangeKind::MoveIn;
+    let (visit, ids) = report_changes(f, county, &[(MoveIn, "张三")]).await;
+    let void = f.device.sign(
+        f.household,
+        RecordType::Void,
+        None,
+        Some(visit),
+        Some("写错了"),
+    );
+    f.push(&[void]).await;
+    let (_, pending) = f.w.get(Some(county), "/review/family-changes").await;
+    assert!(
+        pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["record_id"] != visit.to_string()),
+        "{pending}"
+    );
+    let (_, withdrawn) =
+        f.w.get(Some(county), "/review/family-changes?status=withdrawn")
+            .await;
+    assert_eq!(withdrawn[0]["id"], ids[0], "{withdrawn}");
+    let (status, body) =
+        f.w.post_json(
+            Some(county),
+            &format!("/review/family-changes/{}", ids[0]),
+            &json!({ "accept": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("voided"),
+        "{body}"
+    );
+    let (_, h) =
+        f.w.get(Some(&f.token), &format!("/households/{}", f.household))
+            .await;
+    assert_eq!(
+        h["members"].as_array().unwrap().len(),
+        1,
+        "张三 never joined: {h}"
+    );
+}
 
 async fn fifty_clients(t: &TestDb) {
     let w = World::new(t).await;

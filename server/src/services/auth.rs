@@ -109,11 +109,12 @@ pub async fn verify_password(
         .await
 }
 
-/// Refuses passwords too short to be worth hashing.
+/// Refuses passwords too short to be worth hashing. Spaces do not count towards the
+/// length: eight spaces (a phone keyboard's easy slip) are no password.
 pub fn check_password_strength(password: &str) -> ApiResult<()> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
+    if password.chars().filter(|c| !c.is_whitespace()).count() < MIN_PASSWORD_CHARS {
         return Err(ApiError::Invalid(format!(
-            "a password needs at least {MIN_PASSWORD_CHARS} characters"
+            "a password needs at least {MIN_PASSWORD_CHARS} characters other than spaces"
         )));
     }
     Ok(())
@@ -661,6 +662,14 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("bf_") && a.len() > 40);
         assert_ne!(digest(&a), a);
+    }
+
+    #[test]
+    fn a_password_of_spaces_is_too_short() {
+        assert!(check_password_strength("        ").is_err());
+        assert!(check_password_strength(" a b c d e f g ").is_err());
+        assert!(check_password_strength("bangfu-demo").is_ok());
+        assert!(check_password_strength("ab cd ef gh").is_ok());
     }
 
     #[tokio::test]

@@ -45,6 +45,7 @@ pub async fn register(
     if label.is_empty() || label.chars().count() > 100 {
         return Err(ApiError::Invalid("label must be 1–100 characters".into()));
     }
+    super::check_free_text(label, "label", 100)?;
     if let Some(existing) = device::Entity::find()
         .filter(device::Column::PublicKey.eq(&canonical))
         .one(db)

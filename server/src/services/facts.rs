@@ -4,7 +4,8 @@
 //!
 //! Cross-record rules live here: a void record voids the visit it targets (whichever
 //! arrives first); the newest amendment of a visit supersedes the original and older
-//! amendments; a photo already used by another visit is flagged on the later one.
+//! amendments; a photo or signature image already used by another visit is flagged on
+//! the later one.
 
 use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{HouseholdSignature, RecordEnvelope, RecordType};
@@ -238,9 +239,9 @@ pub fn plan(
         let is_voided =
             voided.contains(&(original.clone(), env.author_helper_id, env.household_id));
         let reused = !is_voided
-            && visit.photos.iter().any(|p| {
+            && visit.referenced_hashes().iter().any(|sha| {
                 photo_owners
-                    .get(&p.sha256)
+                    .get(sha)
                     .is_some_and(|(_, _, owner)| owner != original)
             });
         if reused {
@@ -356,8 +357,9 @@ async fn photo_uses(db: &impl ConnectionTrait, shas: &[String]) -> ApiResult<Vec
 /// first was withdrawn as entered on the wrong household, say) with the same photo
 /// counts. The rule is the one applied as facts arrive ([`plan`]): a file belongs to the
 /// standing visit whose record linked it first (as a photo or a signature image; by
-/// arrival, then record id), and a fact is flagged when one of its photos (not its own
-/// signature images) belongs to another visit.
+/// arrival, then record id), and a fact is flagged when one of its files (a photo or
+/// its household or witness signature image: a mark drawn on the pad is never the same
+/// twice, so the same bytes again are a copy) belongs to another visit.
 /// Returns the records cleared.
 async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<Vec<String>> {
     let shas: Vec<String> = record_blob::Entity::find()
@@ -406,8 +408,8 @@ async fn rejudge_photos(db: &impl ConnectionTrait, original: &str) -> ApiResult<
     Ok(cleared)
 }
 
-/// The photos (by hash) of the stored visit record `record_id`, read from its body;
-/// `None` when the body does not parse.
+/// The files (by hash: photos and signature image) of the stored visit record
+/// `record_id`, read from its body; `None` when the body does not parse.
 async fn photos_of(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<Option<Vec<String>>> {
     let body: Option<String> = record::Entity::find()
         .select_only()
@@ -421,7 +423,7 @@ async fn photos_of(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<Opti
     Ok(signed.map(|s| {
         s.record
             .visit
-            .map(|v| v.photos.into_iter().map(|p| p.sha256).collect())
+            .map(|v| v.referenced_hashes())
             .unwrap_or_default()
     }))
 }

@@ -35,3 +35,14 @@ pub fn now() -> DateTime<Utc> {
 pub fn today() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(8)).date_naive()
 }
+
+/// Holds a free text an office or a device sends (a review note, a sheet remark, a
+/// device label) to the rules record texts follow ([`bangfu_shared::visit::check_text`]):
+/// at most `max` characters, no control characters but line breaks and tabs, no
+/// bidirectional overrides. 422 naming `what`.
+pub fn check_free_text(text: &str, what: &str, max: usize) -> crate::error::ApiResult<()> {
+    bangfu_shared::visit::check_text(text, what, max).map_err(|e| match e {
+        bangfu_shared::visit::VisitError::Invalid(m) => crate::error::ApiError::Invalid(m),
+        other => crate::error::ApiError::Invalid(other.to_string()),
+    })
+}

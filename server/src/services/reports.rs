@@ -256,7 +256,14 @@ pub async fn submit(
             ApiError::Forbidden("only a second helper submits an attendance sheet".into())
         })?;
     verify_submission(db, caller, sub).await?;
+    check_submission_form(sub)?;
     let mut sheet = sheet(db, caller, helper_id, sub.quarter).await?;
+    if sheet.rows.is_empty() {
+        return Err(ApiError::Invalid(format!(
+            "you supervised no household in {}: there is no sheet to submit",
+            sub.quarter
+        )));
+    }
     check_remarks(&sub.remarks, &sheet.rows)?;
     // Compared case-blind: the digest is hex, and a client writing it in capitals
     // reviewed the same rows.
@@ -325,6 +332,29 @@ pub async fn submit(
 
 pub use bangfu_shared::report::MAX_SHEET_REMARK_CHARS;
 
+/// Refuses (422) a submission that cannot be a quarter's report: one for a quarter that
+/// has not begun (a sheet reports visits made, and the town report would show it as
+/// submitted before anything was due), or one whose `rows_sha256` is not a SHA-256 (a
+/// client's bug, which would otherwise print as "the data changed after review").
+fn check_submission_form(sub: &SheetSubmission) -> ApiResult<()> {
+    if sub.quarter.start() > super::today() {
+        return Err(ApiError::Invalid(format!(
+            "{} has not begun: a quarter's sheet is submitted once its visits are made",
+            sub.quarter
+        )));
+    }
+    match sub.rows_sha256.as_deref() {
+        Some(d) if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Err(ApiError::Invalid(format!(
+                "rows_sha256 must be the 64 hex digits of the SHA-256 of the rows reviewed, \
+                 not {:?}",
+                d.chars().take(80).collect::<String>()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Refuses (422, naming the household) remarks a frozen version must not hold: one for a
 /// household not on the sheet, two for one household (which the signature would cover
 /// while the version kept only one), or one over [`MAX_SHEET_REMARK_CHARS`].
@@ -343,6 +373,7 @@ fn check_remarks(remarks: &[(i64, String)], rows: &[SheetRow]) -> ApiResult<()> 
                 "{household} has more than one remark: send one remark per household"
             )));
         }
+        super::check_free_text(remark, "remarks", usize::MAX)?;
         let chars = remark.chars().count();
         if chars > MAX_SHEET_REMARK_CHARS {
             return Err(ApiError::Invalid(format!(
@@ -388,26 +419,36 @@ async fn verify_submission(
 /// The version this very submission froze, if it was received before. Its id is signed,
 /// so the same submission carries the same signature (Ed25519 is deterministic) and a
 /// new signing a different one. Submissions without an id are each a new version.
+///
+/// A known id with another signature (other remarks, another quarter) is a conflict,
+/// as for a record: the id names one submission, and a second freeze under it would
+/// leave two versions the helper's device cannot tell apart.
 async fn already_submitted(
     db: &impl ConnectionTrait,
     helper_id: i64,
     sub: &SheetSubmission,
 ) -> ApiResult<Option<AttendanceSheet>> {
-    if sub.submission_id.is_none() {
+    let Some(id) = sub.submission_id else {
         return Ok(None);
-    }
+    };
     let rows = attendance_sheet::Entity::find()
         .filter(attendance_sheet::Column::SecondHelperId.eq(helper_id))
-        .filter(attendance_sheet::Column::Quarter.eq(sub.quarter.to_string()))
-        .filter(attendance_sheet::Column::Signature.eq(sub.signature.as_str()))
         .all(db)
         .await?;
     for row in rows {
         let frozen: AttendanceSheet = serde_json::from_str(&row.body)
             .map_err(|e| ApiError::Internal(format!("sheet {}: {e}", row.id)))?;
-        if frozen.submission_id == sub.submission_id {
+        if frozen.submission_id != Some(id) {
+            continue;
+        }
+        if row.signature == sub.signature && row.quarter == sub.quarter.to_string() {
             return Ok(Some(frozen));
         }
+        return Err(ApiError::Conflict(format!(
+            "submission {id} already froze version {} of the {} sheet with other content: \
+             a new submission needs a new submission_id",
+            row.version, row.quarter
+        )));
     }
     Ok(None)
 }
@@ -786,6 +827,7 @@ pub async fn mark_has_issues(
     if reason.trim().is_empty() {
         return Err(ApiError::Invalid("say what the issue is".into()));
     }
+    super::check_free_text(reason, "reason", bangfu_shared::visit::MAX_ITEM_CHARS)?;
     let rec = record::Entity::find()
         .filter(record::Column::Id.eq(record_id))
         .one(db)

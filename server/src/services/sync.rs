@@ -29,6 +29,7 @@ use super::{Caller, audit, households};
 use crate::config::Settings;
 use crate::entities::{
     blob, device_anomaly, field_change, household, pairing, record, record_blob, sync_counter,
+    visit_fact,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -998,6 +999,7 @@ pub async fn pull(
         .helper_id
         .ok_or_else(|| ApiError::Forbidden("only a helper's device pulls records".into()))?;
     let limit = limit.clamp(1, 1000);
+    let cursor = within_issued(db, cursor).await?;
     // The county's ledger mark is read before the records: numbers commit in order (the
     // counter's row lock), so every change numbered up to the mark is visible to the
     // records query that follows. Read after it, a record change and then a ledger
@@ -1187,7 +1189,23 @@ fn gap(device: i64, helper: i64, prev: i64, seq: i64) -> Option<DeviceAnomaly> {
     })
 }
 
-/// Field-proposed family changes of households in scope, by status.
+/// A cursor past every change number the server has issued cannot come from this
+/// server's answers: the database was restored from a backup older than the device's
+/// last pull (or the device's store is damaged). Answered as if it were 0, so the device
+/// receives everything again (it keeps what it holds once) and takes the new, lower
+/// cursor; echoed back, it would hear "nothing new" for ever.
+async fn within_issued(db: &impl ConnectionTrait, cursor: i64) -> ApiResult<i64> {
+    let issued = sync_counter::Entity::find_by_id("change".to_string())
+        .one(db)
+        .await?
+        .map_or(0, |r| r.value);
+    Ok(if cursor > issued { 0 } else { cursor })
+}
+
+/// Field-proposed family changes of households in scope, by status. A pending change
+/// whose visit its helper has since voided or corrected is shown as `withdrawn`: the
+/// office must not put into the ledger what the helper took back (a correction carries
+/// its own changes, pending in their turn).
 pub async fn field_changes(
     db: &impl ConnectionTrait,
     caller: &Caller,
@@ -1195,20 +1213,64 @@ pub async fn field_changes(
     status: Option<&str>,
 ) -> ApiResult<Vec<FieldChange>> {
     let ids = households_in_scope(db, caller, town).await?;
+    // Withdrawn is derived from pending (see `withdrawn_records`), or stored by a decision.
+    let stored_status: Option<Vec<&str>> = match status {
+        Some(WITHDRAWN) => Some(vec!["pending", WITHDRAWN]),
+        Some(s) => Some(vec![s]),
+        None => None,
+    };
     let mut out = Vec::new();
     for chunk in ids.chunks(1000) {
         let mut q = field_change::Entity::find()
             .filter(field_change::Column::HouseholdId.is_in(chunk.to_vec()));
-        if let Some(s) = status {
-            q = q.filter(field_change::Column::Status.eq(s));
+        if let Some(s) = &stored_status {
+            q = q.filter(field_change::Column::Status.is_in(s.clone()));
+        }
+        let mut rows = q.order_by_asc(field_change::Column::Id).all(db).await?;
+        let pending: Vec<String> = rows
+            .iter()
+            .filter(|c| c.status == "pending")
+            .map(|c| c.record_id.clone())
+            .collect();
+        let withdrawn = withdrawn_records(db, &pending).await?;
+        for c in &mut rows {
+            if c.status == "pending" && withdrawn.contains(&c.record_id) {
+                c.status = WITHDRAWN.into();
+            }
         }
         out.extend(
-            q.order_by_asc(field_change::Column::Id)
-                .all(db)
-                .await?
-                .into_iter()
+            rows.into_iter()
+                .filter(|c| status.is_none_or(|s| c.status == s))
                 .filter_map(to_field_change),
         );
+    }
+    Ok(out)
+}
+
+/// The status of a family change whose visit was voided or corrected by its helper.
+const WITHDRAWN: &str = "withdrawn";
+
+/// Of the records `ids`, those whose visit no longer stands: voided, or replaced by a
+/// later correction (the facts know both, whichever record arrived first).
+async fn withdrawn_records(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> ApiResult<HashSet<String>> {
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(crate::db::IN_CHUNK) {
+        let rows: Vec<String> = visit_fact::Entity::find()
+            .select_only()
+            .column(visit_fact::Column::RecordId)
+            .filter(visit_fact::Column::RecordId.is_in(chunk.to_vec()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(visit_fact::Column::Voided.eq(true))
+                    .add(visit_fact::Column::Superseded.eq(true)),
+            )
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(rows);
     }
     Ok(out)
 }
@@ -1259,8 +1321,15 @@ pub async fn decide(
     if change.status != "pending" {
         return Err(already_decided(&change.status));
     }
+    let withdrawn = !withdrawn_records(db, std::slice::from_ref(&change.record_id))
+        .await?
+        .is_empty();
     let (_gate, txn) = crate::db::begin_write(db).await?;
-    let status = if accept { "accepted" } else { "rejected" };
+    let status = match (withdrawn, accept) {
+        (true, _) => WITHDRAWN,
+        (false, true) => "accepted",
+        (false, false) => "rejected",
+    };
     let decided_at = super::now();
     let flipped = field_change::Entity::update_many()
         .set(field_change::ActiveModel {
@@ -1281,6 +1350,14 @@ pub async fn decide(
             .map_or_else(|| "removed".to_string(), |c| c.status);
         return Err(already_decided(&now));
     }
+    if withdrawn {
+        txn.commit().await?;
+        return Err(ApiError::Conflict(
+            "the visit this change came from was voided or corrected by its helper, so the \
+             change is withdrawn (a correction carries its own changes for review)"
+                .into(),
+        ));
+    }
     if accept {
         let h_county = h.county_id;
         let h = household::Entity::find_by_id(h.id)
@@ -1292,14 +1369,7 @@ pub async fn decide(
         // would then leave the household with the baby alone.
         let mut members: Vec<bangfu_shared::api::Member> = serde_json::from_str(&h.members)
             .map_err(|e| ApiError::Internal(format!("household {} members: {e}", h.id)))?;
-        match change.kind.as_str() {
-            "birth" | "move_in" | "marriage_in" => members.push(bangfu_shared::api::Member {
-                name: change.name.clone(),
-                relation: relation_for(&change.kind).into(),
-                birth_year: None,
-            }),
-            _ => members.retain(|m| m.name != change.name),
-        }
+        apply_member_change(&mut members, &change)?;
         let mut active = h.into_active_model();
         active.size = Set(Some(members.len() as i64));
         active.members =
@@ -1329,6 +1399,40 @@ pub async fn decide(
         ..change
     };
     to_field_change(decided).ok_or_else(|| ApiError::Internal("field change id".into()))
+}
+
+/// Applies an accepted family change to the household's members. A change that would
+/// do nothing is refused rather than reported done: a newcomer already listed (accepted
+/// twice, from a visit and its correction, say) or a leaver who is not a member (a
+/// misspelt name) — the office then rejects it or corrects the ledger by hand.
+fn apply_member_change(
+    members: &mut Vec<bangfu_shared::api::Member>,
+    change: &field_change::Model,
+) -> ApiResult<()> {
+    let listed = members.iter().any(|m| m.name == change.name);
+    match change.kind.as_str() {
+        "birth" | "move_in" | "marriage_in" if listed => Err(ApiError::Conflict(format!(
+            "{} is already a member of the household: reject this change, or correct the \
+             ledger if this is another person of the same name",
+            change.name
+        ))),
+        "birth" | "move_in" | "marriage_in" => {
+            members.push(bangfu_shared::api::Member {
+                name: change.name.clone(),
+                relation: relation_for(&change.kind).into(),
+                birth_year: None,
+            });
+            Ok(())
+        }
+        _ if !listed => Err(ApiError::Conflict(format!(
+            "{} is not a member of the household: reject this change, or correct the ledger",
+            change.name
+        ))),
+        _ => {
+            members.retain(|m| m.name != change.name);
+            Ok(())
+        }
+    }
 }
 
 /// The answer to a decision on a change that is no longer pending.

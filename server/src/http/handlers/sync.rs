@@ -94,10 +94,10 @@ pub async fn field_changes(
 ) -> ApiResult<web::Json<Vec<FieldChange>>> {
     let status = match q.status.as_deref().unwrap_or("pending") {
         "all" => None,
-        s @ ("pending" | "accepted" | "rejected") => Some(s),
+        s @ ("pending" | "accepted" | "rejected" | "withdrawn") => Some(s),
         other => {
             return Err(ApiError::BadRequest(format!(
-                "status must be pending, accepted, rejected or all, not {other}"
+                "status must be pending, accepted, rejected, withdrawn or all, not {other}"
             )));
         }
     };
