@@ -997,6 +997,18 @@ async fn formats(t: &Town) {
             header.iter().any(|h| h == "到位率" || h == "帮扶记录"),
             "{path}: {header:?}"
         );
+        // Counts and rates are numbers an office can sum and sort, not text.
+        let first_row: Vec<&calamine::Data> = range.rows().nth(2).unwrap().iter().collect();
+        let numbers = first_row
+            .iter()
+            .filter(|c| matches!(c, calamine::Data::Float(_)))
+            .count();
+        let want = if header.iter().any(|h| h == "到位率") {
+            4
+        } else {
+            1
+        };
+        assert!(numbers >= want, "{path}: {first_row:?}");
     }
     let (status, town_csv) = w
         .get_bytes(
@@ -1156,8 +1168,45 @@ async fn policy_ladder(t: &TestDb) {
     let r = town_report(&town).await;
     assert_eq!(r.escalations.len(), 2);
     assert!(r.unit_escalations.is_empty(), "3 person-times, 4 needed");
+    assert_eq!(r.unit_at, 4);
+    assert_eq!(county_report(&town).await.unit_at, 4);
+    unit_title_in_every_format(&town, "派出单位问责（本年度累计4人次以上）").await;
 }
 db_test!(the_sanction_ladder_is_a_policy_setting, policy_ladder);
+
+/// The unit sanctions' title reads `title` in the town and county reports' CSV, XLSX
+/// (a sheet's name and first cell) and PDF.
+async fn unit_title_in_every_format(t: &Town, title: &str) {
+    use calamine::Reader;
+    for report in [
+        format!("/reports/town?town={}&quarter=2026Q1", t.town_id),
+        "/reports/county?quarter=2026Q1".to_string(),
+    ] {
+        let get = |format: &'static str| {
+            let path = format!("{report}&format={format}");
+            async move {
+                let (status, bytes) = t.w.get_bytes(&t.county, &path).await;
+                assert_eq!(status, StatusCode::OK, "{path}");
+                bytes
+            }
+        };
+        let csv = String::from_utf8(get("csv").await).unwrap();
+        assert!(csv.contains(title), "{report}: {csv}");
+        assert!(!csv.contains("3人次以上"), "{report}: {csv}");
+        let xlsx = get("xlsx").await;
+        let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+        let sheet = book
+            .sheet_names()
+            .into_iter()
+            .find(|n| n.contains("派出单位问责"))
+            .unwrap();
+        assert!(sheet.contains("4人次以上"), "{report}: sheet {sheet}");
+        let range = book.worksheet_range(&sheet).unwrap();
+        assert_eq!(range.get_value((0, 0)).unwrap().to_string(), title);
+        let pdf = pdf_text(&get("pdf").await);
+        assert!(pdf.contains(title), "{report}: {pdf}");
+    }
+}
 
 /// A sheet printed or exported is what its label says: after a submission the live
 /// sheet is "当前数据" (current data), with no device signature, even when visits
