@@ -84,7 +84,7 @@ async fn town(t: &TestDb, preset: PolicyPreset) -> Town {
     let w = World::new(t).await;
     if preset == PolicyPreset::Xigang2019 {
         let from = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
-        bangfu_server::services::policy::set(
+        bangfu_server::services::policy::backfill(
             &t.db,
             &bangfu_server::services::Caller::system(),
             w.county_id,
@@ -553,7 +553,7 @@ async fn laizhou(t: &TestDb) {
 
     // A later policy change does not rejudge a past quarter.
     let from = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
-    bangfu_server::services::policy::set(
+    bangfu_server::services::policy::backfill(
         &t.db,
         &bangfu_server::services::Caller::system(),
         town.w.county_id,
@@ -1107,7 +1107,7 @@ async fn policy_ladder(t: &TestDb) {
     let set = |p: bangfu_shared::Policy, from: NaiveDate| {
         let county = town.w.county_id;
         async move {
-            bangfu_server::services::policy::set(
+            bangfu_server::services::policy::backfill(
                 &t.db,
                 &bangfu_server::services::Caller::system(),
                 county,
@@ -1207,6 +1207,60 @@ async fn unit_title_in_every_format(t: &Town, title: &str) {
         assert!(pdf.contains(title), "{report}: {pdf}");
     }
 }
+
+/// A policy version may not be dated into a quarter that has ended (it would rejudge a
+/// quarter that may already be reported), by the API or the command line; from the
+/// current quarter's first day it is stored.
+async fn backdated_policy(t: &TestDb) {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    let today = bangfu_tests::china_today();
+    let quarter_start = bangfu_shared::report::Quarter::of(today).start();
+    let ended = quarter_start.pred_opt().unwrap();
+    let (_, before) = w.get(Some(&county), "/policies").await;
+    let (status, body) = w
+        .post_json(
+            Some(&county),
+            "/policies",
+            &json!({ "valid_from": ended, "preset": "xigang-2019" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("valid_from") && message.contains("quarter that has ended"),
+        "{body}"
+    );
+    let (_, after) = w.get(Some(&county), "/policies").await;
+    assert_eq!(before, after, "nothing stored");
+
+    let out = std::process::Command::new(bangfu_tests::server_binary())
+        .args(["--database-url", &t.url, "--data-dir"])
+        .arg(t.dir())
+        .args(["--log", "warn", "policy", "set", "--county", "莱州市"])
+        .args(["--preset", "xigang-2019", "--from", &ended.to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("quarter that has ended"), "{stderr}");
+    let (_, after) = w.get(Some(&county), "/policies").await;
+    assert_eq!(before, after, "nothing stored");
+
+    let (status, body) = w
+        .post_json(
+            Some(&county),
+            "/policies",
+            &json!({ "valid_from": quarter_start, "preset": "xigang-2019" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+db_test!(
+    a_policy_is_not_dated_into_an_ended_quarter,
+    backdated_policy
+);
 
 /// A sheet printed or exported is what its label says: after a submission the live
 /// sheet is "当前数据" (current data), with no device signature, even when visits
@@ -1488,7 +1542,7 @@ async fn lines_by_visit_date(t: &TestDb) {
     // From March 1 the county asks no photo of a home visit.
     let mut no_photo = PolicyPreset::Laizhou2018.policy();
     no_photo.evidence.min_photos = 0;
-    bangfu_server::services::policy::set(
+    bangfu_server::services::policy::backfill(
         &t.db,
         &bangfu_server::services::Caller::system(),
         town.w.county_id,

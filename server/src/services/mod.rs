@@ -35,3 +35,11 @@ pub fn now() -> DateTime<Utc> {
 pub fn today() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(8)).date_naive()
 }
+
+/// The first day of the current quarter (China time). Days before it lie in quarters
+/// that have ended and may already be reported to the town and county offices, so a
+/// change that would rejudge them (a household's exit, a new policy version) takes
+/// effect from this day or later.
+pub fn first_open_day() -> NaiveDate {
+    bangfu_shared::report::Quarter::of(today()).start()
+}
