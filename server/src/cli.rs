@@ -226,7 +226,8 @@ pub struct PolicySetArgs {
     /// A JSON policy.
     #[arg(long)]
     pub file: Option<PathBuf>,
-    /// The day it applies from.
+    /// The day it applies from: in the current quarter or later (a quarter that has
+    /// ended may already be reported, and is not rejudged).
     #[arg(long)]
     pub from: NaiveDate,
 }

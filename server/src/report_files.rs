@@ -5,20 +5,69 @@
 //! that begins with `=`, `+`, `-`, `@` (or a tab or carriage return before one) as a
 //! formula: every CSV cell starting so is written with a leading `'`, as OWASP's "CSV
 //! Injection" advises. XLSX cells are written as strings, never formulas, and need none.
+//!
+//! Counts and rates are [`Cell::Count`] and [`Cell::Rate`]: the offices sum, sort and
+//! rank the reports (seed 001 §四(二), seed 002), so the XLSX stores them as numbers
+//! (a rate with a percentage format), not as "number stored as text". CSV and PDF print
+//! them as text, as before (`60`, `83.6%`); an empty cell or `—` stays text everywhere.
 
 use bangfu_shared::report::{
     AreaRate, AttendanceSheet, CHANGED_SINCE_REVIEW_ZH, CountyReport, HelperEscalation, Miss,
-    SHEET_HEADERS, TownReport, UnitEscalation, UnownedWindow,
+    SHEET_HEADERS, TownReport, UnitEscalation, UnownedWindow, unit_escalations_title_zh,
 };
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
 use crate::error::{ApiError, ApiResult};
 
-/// A table: headers and rows of text.
+/// A table: headers and rows of cells.
 pub struct Table {
     pub title: String,
     pub headers: Vec<String>,
-    pub rows: Vec<Vec<String>>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// One cell of a report table: text, or a number a spreadsheet can sum and sort.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    /// A count: households, windows, misses, a rank, a row number, a version.
+    Count(u64),
+    /// A rate from 0.0 to 1.0, printed as a percentage with one decimal.
+    Rate(f64),
+}
+
+impl Cell {
+    /// The cell as CSV and PDF print it.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Cell::Text(t) => t.as_str().into(),
+            Cell::Count(n) => n.to_string().into(),
+            Cell::Rate(r) => pct(*r).into(),
+        }
+    }
+
+    /// A count from any integer; a negative one (none is) prints as written.
+    fn count(n: impl TryInto<u64> + ToString + Copy) -> Cell {
+        n.try_into()
+            .map_or_else(|_| Cell::Text(n.to_string()), Cell::Count)
+    }
+}
+
+impl From<String> for Cell {
+    fn from(text: String) -> Cell {
+        Cell::Text(text)
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(text: &str) -> Cell {
+        Cell::Text(text.to_string())
+    }
+}
+
+/// A row of text cells.
+fn texts<const N: usize>(cells: [String; N]) -> Vec<Cell> {
+    cells.into_iter().map(Cell::Text).collect()
 }
 
 fn pct(rate: f64) -> String {
@@ -115,8 +164,8 @@ fn sheet_tables_as(sheet: &AttendanceSheet, frozen: bool) -> Vec<Table> {
                     )
                 })
                 .collect();
-            vec![
-                (i + 1).to_string(),
+            let mut row = vec![Cell::count(i + 1)];
+            row.extend(texts([
                 r.head_name.clone(),
                 r.village.clone(),
                 r.first_helper
@@ -134,7 +183,8 @@ fn sheet_tables_as(sheet: &AttendanceSheet, frozen: bool) -> Vec<Table> {
                 r.record_text(),
                 own.join("；"),
                 r.remark.clone().unwrap_or_default(),
-            ]
+            ]));
+            row
         })
         .collect();
     vec![Table {
@@ -160,25 +210,25 @@ fn rate_table(
     headers.extend(s(&[place, "户数", "应考勤周期数", "到位周期数", "到位率"]));
     let line = |a: &AreaRate, name: String| {
         let mut row = if ranked {
-            vec![a.rank.map(|r| r.to_string()).unwrap_or_default()]
+            vec![a.rank.map_or_else(|| Cell::from(""), Cell::count)]
         } else {
             Vec::new()
         };
         row.extend([
-            name,
-            a.households.to_string(),
-            a.required_windows.to_string(),
-            a.met_windows.to_string(),
+            Cell::Text(name),
+            Cell::count(a.households),
+            Cell::count(a.required_windows),
+            Cell::count(a.met_windows),
             // Nothing required: no rate (a 100.0% would read as a perfect record).
             if a.required_windows == 0 {
-                "—".to_string()
+                "—".into()
             } else {
-                pct(a.rate)
+                Cell::Rate(a.rate)
             },
         ]);
         row
     };
-    let mut rows: Vec<Vec<String>> = areas.iter().map(|a| line(a, a.name.clone())).collect();
+    let mut rows: Vec<Vec<Cell>> = areas.iter().map(|a| line(a, a.name.clone())).collect();
     rows.push(line(
         &AreaRate {
             rank: None,
@@ -208,7 +258,7 @@ fn misses_table(misses: &[Miss]) -> Table {
         rows: misses
             .iter()
             .map(|m| {
-                vec![
+                texts([
                     m.head_name.clone(),
                     m.village.clone(),
                     m.helper.name.clone(),
@@ -216,7 +266,7 @@ fn misses_table(misses: &[Miss]) -> Table {
                     m.role.label_zh().into(),
                     m.kind.label_zh().into(),
                     format!("{}至{}", m.start, m.end),
-                ]
+                ])
             })
             .collect(),
     }
@@ -236,7 +286,7 @@ fn unowned_table(windows: &[UnownedWindow]) -> Table {
         rows: windows
             .iter()
             .map(|u| {
-                vec![
+                texts([
                     u.head_name.clone(),
                     u.village.clone(),
                     u.role.label_zh().into(),
@@ -247,13 +297,19 @@ fn unowned_table(windows: &[UnownedWindow]) -> Table {
                         .map(|h| h.name.as_str())
                         .collect::<Vec<_>>()
                         .join("、"),
-                ]
+                ])
             })
             .collect(),
     }
 }
 
-fn escalation_tables(helpers: &[HelperEscalation], units: &[UnitEscalation]) -> [Table; 2] {
+/// The sanctions' tables: first helpers, then units (titled with the policy's `unit_at`,
+/// since counties set it).
+fn escalation_tables(
+    helpers: &[HelperEscalation],
+    units: &[UnitEscalation],
+    unit_at: u32,
+) -> [Table; 2] {
     [
         Table {
             title: "第一帮扶责任人问责（本年度累计）".into(),
@@ -262,20 +318,26 @@ fn escalation_tables(helpers: &[HelperEscalation], units: &[UnitEscalation]) -> 
                 .iter()
                 .map(|e| {
                     vec![
-                        e.helper.name.clone(),
-                        e.unit.clone(),
-                        e.misses_this_year.to_string(),
-                        e.action.clone(),
+                        e.helper.name.clone().into(),
+                        e.unit.clone().into(),
+                        Cell::count(e.misses_this_year),
+                        e.action.clone().into(),
                     ]
                 })
                 .collect(),
         },
         Table {
-            title: "派出单位问责（本年度累计3人次以上）".into(),
+            title: unit_escalations_title_zh(unit_at),
             headers: s(&["派出单位", "未到位人次", "处理"]),
             rows: units
                 .iter()
-                .map(|u| vec![u.unit.clone(), u.person_times.to_string(), u.action.clone()])
+                .map(|u| {
+                    vec![
+                        u.unit.clone().into(),
+                        Cell::count(u.person_times),
+                        u.action.clone().into(),
+                    ]
+                })
                 .collect(),
         },
     ]
@@ -283,7 +345,7 @@ fn escalation_tables(helpers: &[HelperEscalation], units: &[UnitEscalation]) -> 
 
 /// The town report's tables.
 pub fn town_tables(r: &TownReport) -> Vec<Table> {
-    let [helpers, units] = escalation_tables(&r.escalations, &r.unit_escalations);
+    let [helpers, units] = escalation_tables(&r.escalations, &r.unit_escalations, r.unit_at);
     vec![
         rate_table(
             &format!("{} {} 帮扶工作到位率", r.town.name, r.quarter),
@@ -300,16 +362,17 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
                 .iter()
                 .map(|x| {
                     vec![
-                        x.second_helper.name.clone(),
-                        x.second_helper.phone.clone(),
-                        x.version.map_or_else(|| "未报送".into(), |v| v.to_string()),
+                        x.second_helper.name.clone().into(),
+                        x.second_helper.phone.clone().into(),
+                        x.version.map_or_else(|| "未报送".into(), Cell::count),
                         x.submitted_at
                             .map(|t| {
                                 (t + chrono::Duration::hours(8))
                                     .format("%Y-%m-%d %H:%M")
                                     .to_string()
                             })
-                            .unwrap_or_default(),
+                            .unwrap_or_default()
+                            .into(),
                     ]
                 })
                 .collect(),
@@ -324,7 +387,7 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
             rows: r
                 .no_home_visit
                 .iter()
-                .map(|h| vec![h.head_name.clone(), h.village.clone()])
+                .map(|h| texts([h.head_name.clone(), h.village.clone()]))
                 .collect(),
         },
     ]
@@ -332,7 +395,7 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
 
 /// The county report's tables.
 pub fn county_tables(r: &CountyReport) -> Vec<Table> {
-    let [helpers, units] = escalation_tables(&r.escalations, &r.unit_escalations);
+    let [helpers, units] = escalation_tables(&r.escalations, &r.unit_escalations, r.unit_at);
     vec![
         rate_table(
             &format!("{} {} 各镇街帮扶工作到位率排名", r.county.name, r.quarter),
@@ -379,7 +442,7 @@ pub fn to_csv(tables: &[Table]) -> ApiResult<Vec<u8>> {
             w.write_record(t.headers.iter().map(|c| inert(c).into_owned()))
                 .map_err(io)?;
             for r in &t.rows {
-                w.write_record(r.iter().map(|c| inert(c).into_owned()))
+                w.write_record(r.iter().map(|c| inert(&c.text()).into_owned()))
                     .map_err(io)?;
             }
         }
@@ -416,13 +479,15 @@ fn excel_text(text: &str) -> std::borrow::Cow<'_, str> {
 fn write_table(sheet: &mut Worksheet, t: &Table) -> Result<(), XlsxError> {
     let bold = Format::new().set_bold();
     let wrap = Format::new().set_text_wrap();
+    let count = Format::new().set_num_format("0");
+    let rate = Format::new().set_num_format("0.0%");
     sheet.write_string_with_format(0, 0, excel_text(&t.title), &bold)?;
     for (c, h) in t.headers.iter().enumerate() {
         sheet.write_string_with_format(1, c as u16, excel_text(h), &bold)?;
         let width = t
             .rows
             .iter()
-            .map(|r| r.get(c).map_or(0, |x| x.chars().count()))
+            .map(|r| r.get(c).map_or(0, |x| x.text().chars().count()))
             .max()
             .unwrap_or(0)
             .max(h.chars().count());
@@ -430,7 +495,15 @@ fn write_table(sheet: &mut Worksheet, t: &Table) -> Result<(), XlsxError> {
     }
     for (r, row) in t.rows.iter().enumerate() {
         for (c, cell) in row.iter().enumerate() {
-            sheet.write_string_with_format(r as u32 + 2, c as u16, excel_text(cell), &wrap)?;
+            let (r, c) = (r as u32 + 2, c as u16);
+            match cell {
+                Cell::Text(text) => {
+                    sheet.write_string_with_format(r, c, excel_text(text), &wrap)?
+                }
+                // Exact as a float: counts are far below 2^53.
+                Cell::Count(n) => sheet.write_number_with_format(r, c, *n as f64, &count)?,
+                Cell::Rate(x) => sheet.write_number_with_format(r, c, *x, &rate)?,
+            };
         }
     }
     Ok(())
@@ -608,9 +681,64 @@ mod tests {
         let table = Table {
             title: "t".into(),
             headers: s(&["姓名", "备注"]),
-            rows: vec![vec!["张三".into(), "长".repeat(100_000)]],
+            rows: vec![vec!["张三".into(), "长".repeat(100_000).into()]],
         };
         assert!(to_xlsx(&[table]).is_ok());
+    }
+
+    #[test]
+    fn xlsx_stores_counts_and_rates_as_numbers() {
+        use calamine::{Data, Reader};
+        let area = |name: &str, households, required, met| {
+            let mut a = AreaRate {
+                name: name.into(),
+                households,
+                required_windows: required,
+                met_windows: met,
+                rank: Some(1),
+                ..AreaRate::default()
+            };
+            a.finish();
+            a
+        };
+        let towns = [area("东城镇", 60, 420, 351), area("西港镇", 0, 0, 0)];
+        let total = area("合计", 60, 420, 351);
+        let table = rate_table("t", "镇街", &towns, &total, true);
+        let bytes = to_xlsx(&[table]).unwrap();
+        let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let range = book.worksheet_range_at(0).unwrap().unwrap();
+        let row = |r: u32| {
+            (0..6)
+                .map(|c| range.get_value((r, c)).cloned())
+                .collect::<Vec<_>>()
+        };
+        let float = |x: f64| Some(Data::Float(x));
+        let text = |t: &str| Some(Data::String(t.into()));
+        assert_eq!(
+            row(2),
+            [
+                float(1.0),
+                text("东城镇"),
+                float(60.0),
+                float(420.0),
+                float(351.0),
+                float(351.0 / 420.0)
+            ]
+        );
+        // Nothing required: no rate, as text; the total has no rank (empty, not 0).
+        assert_eq!(row(3)[5], text("—"));
+        assert!(
+            matches!(row(4)[0], None | Some(Data::Empty)),
+            "{:?}",
+            row(4)
+        );
+        assert_eq!(row(4)[2], float(60.0));
+        // CSV prints them as before.
+        let csv =
+            String::from_utf8(to_csv(&[rate_table("t", "镇街", &towns, &total, true)]).unwrap())
+                .unwrap();
+        assert!(csv.contains("1,东城镇,60,420,351,83.6%\r\n"), "{csv}");
+        assert!(csv.contains(",西港镇,0,0,0,—\r\n"), "{csv}");
     }
 
     #[test]
@@ -618,13 +746,15 @@ mod tests {
         let table = Table {
             title: "t".into(),
             headers: s(&["姓名", "备注"]),
-            rows: vec![
-                s(&["=HYPERLINK(\"http://x\",\"点\")", "+1"]),
-                s(&["-2+3", "@SUM(A1)"]),
-                s(&["\t=1", "\r=1"]),
-                s(&["张三", "a=b"]),
-                s(&["", "47.4%"]),
-            ],
+            rows: [
+                ["=HYPERLINK(\"http://x\",\"点\")", "+1"],
+                ["-2+3", "@SUM(A1)"],
+                ["\t=1", "\r=1"],
+                ["张三", "a=b"],
+                ["", "47.4%"],
+            ]
+            .map(|r| r.map(Cell::from).to_vec())
+            .to_vec(),
         };
         let bytes = to_csv(&[table]).unwrap();
         let text = String::from_utf8(bytes).unwrap();

@@ -22,7 +22,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::entities::attendance_sheet;
 use crate::error::{ApiError, ApiResult};
-use crate::report_files::{self, Table};
+use crate::report_files::{self, Cell, Table};
 
 /// Names the font file to use instead of the built-in list: `PATH` or `PATH#INDEX` (the
 /// face in a `.ttc` collection).
@@ -677,7 +677,8 @@ impl Layout<'_> {
     /// Column widths: each column's natural width if all fit; otherwise narrow columns
     /// keep theirs and the rest share what is left in proportion, wrapping.
     fn widths(&self, t: &Table, columns: usize) -> Vec<f32> {
-        let cell = |r: &Vec<String>, c: usize| r.get(c).map_or("", |s| s.as_str()).to_string();
+        let cell =
+            |r: &Vec<Cell>, c: usize| r.get(c).map_or_else(String::new, |s| s.text().into_owned());
         let mut want = Vec::with_capacity(columns);
         let mut least = Vec::with_capacity(columns);
         let mut header_w = Vec::with_capacity(columns);
@@ -762,10 +763,12 @@ impl Layout<'_> {
             |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || ".%-".contains(c));
         let align = (0..columns)
             .map(|c| {
-                let all = t
-                    .rows
-                    .iter()
-                    .all(|r| r.get(c).is_none_or(|s| s.is_empty() || numeric(s)));
+                let all = t.rows.iter().all(|r| {
+                    r.get(c).is_none_or(|s| {
+                        let text = s.text();
+                        text.is_empty() || numeric(&text)
+                    })
+                });
                 if all && !t.rows.is_empty() {
                     Align::Center
                 } else {
@@ -891,8 +894,8 @@ impl Layout<'_> {
                 .iter()
                 .enumerate()
                 .map(|(c, w)| {
-                    let text = r.get(c).map_or("", |s| s.as_str());
-                    self.m.wrap(text, BODY, w - 2.0 * PAD)
+                    let text = r.get(c).map(Cell::text).unwrap_or_default();
+                    self.m.wrap(&text, BODY, w - 2.0 * PAD)
                 })
                 .collect();
             let n = cells.iter().map(Vec::len).max().unwrap_or(1).max(1);

@@ -521,7 +521,7 @@ pub struct HelperEscalation {
     pub action: String,
 }
 
-/// A work unit with three or more person-times of misses this year.
+/// A work unit with the policy's `unit_at` or more person-times of misses this year.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnitEscalation {
@@ -598,6 +598,10 @@ pub struct TownReport {
     pub misses: Vec<Miss>,
     pub escalations: Vec<HelperEscalation>,
     pub unit_escalations: Vec<UnitEscalation>,
+    /// The person-times this year that put a unit in `unit_escalations`: the policy's
+    /// `sanctions.unit_at` at the quarter's end, which titles that list.
+    #[serde(default = "seed_unit_at")]
+    pub unit_at: u32,
     pub no_home_visit: Vec<HouseholdRef>,
     /// 无人负责的窗口: the quarter's windows judged for no one.
     #[serde(default)]
@@ -615,7 +619,20 @@ pub struct CountyReport {
     pub total: AreaRate,
     pub escalations: Vec<HelperEscalation>,
     pub unit_escalations: Vec<UnitEscalation>,
+    /// As [`TownReport::unit_at`].
+    #[serde(default = "seed_unit_at")]
+    pub unit_at: u32,
     pub rule: String,
+}
+
+/// `unit_at` for a report written before it was given: seed 001 §四(四)'s 3.
+fn seed_unit_at() -> u32 {
+    Sanctions::default().unit_at
+}
+
+/// The title of the list of units to sanction, with the threshold the policy sets.
+pub fn unit_escalations_title_zh(unit_at: u32) -> String {
+    format!("派出单位问责（本年度累计{unit_at}人次以上）")
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ async fn town(t: &TestDb, preset: PolicyPreset) -> Town {
     let w = World::new(t).await;
     if preset == PolicyPreset::Xigang2019 {
         let from = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
-        bangfu_server::services::policy::set(
+        bangfu_server::services::policy::backfill(
             &t.db,
             &bangfu_server::services::Caller::system(),
             w.county_id,
@@ -553,7 +553,7 @@ async fn laizhou(t: &TestDb) {
 
     // A later policy change does not rejudge a past quarter.
     let from = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
-    bangfu_server::services::policy::set(
+    bangfu_server::services::policy::backfill(
         &t.db,
         &bangfu_server::services::Caller::system(),
         town.w.county_id,
@@ -1012,6 +1012,18 @@ async fn formats(t: &Town) {
             header.iter().any(|h| h == "到位率" || h == "帮扶记录"),
             "{path}: {header:?}"
         );
+        // Counts and rates are numbers an office can sum and sort, not text.
+        let first_row: Vec<&calamine::Data> = range.rows().nth(2).unwrap().iter().collect();
+        let numbers = first_row
+            .iter()
+            .filter(|c| matches!(c, calamine::Data::Float(_)))
+            .count();
+        let want = if header.iter().any(|h| h == "到位率") {
+            4
+        } else {
+            1
+        };
+        assert!(numbers >= want, "{path}: {first_row:?}");
     }
     let (status, town_csv) = w
         .get_bytes(
@@ -1110,7 +1122,7 @@ async fn policy_ladder(t: &TestDb) {
     let set = |p: bangfu_shared::Policy, from: NaiveDate| {
         let county = town.w.county_id;
         async move {
-            bangfu_server::services::policy::set(
+            bangfu_server::services::policy::backfill(
                 &t.db,
                 &bangfu_server::services::Caller::system(),
                 county,
@@ -1171,8 +1183,99 @@ async fn policy_ladder(t: &TestDb) {
     let r = town_report(&town).await;
     assert_eq!(r.escalations.len(), 2);
     assert!(r.unit_escalations.is_empty(), "3 person-times, 4 needed");
+    assert_eq!(r.unit_at, 4);
+    assert_eq!(county_report(&town).await.unit_at, 4);
+    unit_title_in_every_format(&town, "派出单位问责（本年度累计4人次以上）").await;
 }
 db_test!(the_sanction_ladder_is_a_policy_setting, policy_ladder);
+
+/// The unit sanctions' title reads `title` in the town and county reports' CSV, XLSX
+/// (a sheet's name and first cell) and PDF.
+async fn unit_title_in_every_format(t: &Town, title: &str) {
+    use calamine::Reader;
+    for report in [
+        format!("/reports/town?town={}&quarter=2026Q1", t.town_id),
+        "/reports/county?quarter=2026Q1".to_string(),
+    ] {
+        let get = |format: &'static str| {
+            let path = format!("{report}&format={format}");
+            async move {
+                let (status, bytes) = t.w.get_bytes(&t.county, &path).await;
+                assert_eq!(status, StatusCode::OK, "{path}");
+                bytes
+            }
+        };
+        let csv = String::from_utf8(get("csv").await).unwrap();
+        assert!(csv.contains(title), "{report}: {csv}");
+        assert!(!csv.contains("3人次以上"), "{report}: {csv}");
+        let xlsx = get("xlsx").await;
+        let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+        let sheet = book
+            .sheet_names()
+            .into_iter()
+            .find(|n| n.contains("派出单位问责"))
+            .unwrap();
+        assert!(sheet.contains("4人次以上"), "{report}: sheet {sheet}");
+        let range = book.worksheet_range(&sheet).unwrap();
+        assert_eq!(range.get_value((0, 0)).unwrap().to_string(), title);
+        let pdf = pdf_text(&get("pdf").await);
+        assert!(pdf.contains(title), "{report}: {pdf}");
+    }
+}
+
+/// A policy version may not be dated into a quarter that has ended (it would rejudge a
+/// quarter that may already be reported), by the API or the command line; from the
+/// current quarter's first day it is stored.
+async fn backdated_policy(t: &TestDb) {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    let today = bangfu_tests::china_today();
+    let quarter_start = bangfu_shared::report::Quarter::of(today).start();
+    let ended = quarter_start.pred_opt().unwrap();
+    let (_, before) = w.get(Some(&county), "/policies").await;
+    let (status, body) = w
+        .post_json(
+            Some(&county),
+            "/policies",
+            &json!({ "valid_from": ended, "preset": "xigang-2019" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("valid_from") && message.contains("quarter that has ended"),
+        "{body}"
+    );
+    let (_, after) = w.get(Some(&county), "/policies").await;
+    assert_eq!(before, after, "nothing stored");
+
+    let out = std::process::Command::new(bangfu_tests::server_binary())
+        .args(["--database-url", &t.url, "--data-dir"])
+        .arg(t.dir())
+        .args(["--log", "warn", "policy", "set", "--county", "莱州市"])
+        .args(["--preset", "xigang-2019", "--from", &ended.to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("quarter that has ended"), "{stderr}");
+    let (_, after) = w.get(Some(&county), "/policies").await;
+    assert_eq!(before, after, "nothing stored");
+
+    let (status, body) = w
+        .post_json(
+            Some(&county),
+            "/policies",
+            &json!({ "valid_from": quarter_start, "preset": "xigang-2019" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+db_test!(
+    a_policy_is_not_dated_into_an_ended_quarter,
+    backdated_policy
+);
 
 /// A sheet printed or exported is what its label says: after a submission the live
 /// sheet is "当前数据" (current data), with no device signature, even when visits
@@ -1454,7 +1557,7 @@ async fn lines_by_visit_date(t: &TestDb) {
     // From March 1 the county asks no photo of a home visit.
     let mut no_photo = PolicyPreset::Laizhou2018.policy();
     no_photo.evidence.min_photos = 0;
-    bangfu_server::services::policy::set(
+    bangfu_server::services::policy::backfill(
         &t.db,
         &bangfu_server::services::Caller::system(),
         town.w.county_id,

@@ -75,7 +75,8 @@ async fn policy_arrives_with_its_mark(t: &TestDb) {
     let stored_before = versions.as_array().unwrap().len();
 
     let held = hold_writes(t).await;
-    let valid_from = chrono::Utc::now().date_naive() - chrono::Days::new(2);
+    // Today: a version may not be dated into a quarter that has ended.
+    let valid_from = bangfu_tests::china_today();
     let (http, url, county) = (
         f.w.http.clone(),
         f.w.server.url("/policies"),
@@ -660,7 +661,8 @@ async fn policy_beside_import(t: &TestDb) {
         f.w.server.url("/policies"),
         f.county.clone(),
     );
-    let valid_from = chrono::Utc::now().date_naive() - chrono::Days::new(2);
+    // Today: a version may not be dated into a quarter that has ended.
+    let valid_from = bangfu_tests::china_today();
     let create = tokio::spawn(async move {
         let resp = http
             .post(url)

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use bangfu_server::report_files::Table;
+use bangfu_server::report_files::{Cell, Table};
 use bangfu_server::{db_test, demo, report_pdf};
 use bangfu_shared::report::AttendanceSheet;
 use bangfu_tests::{TestDb, TestServer, login_at, test_settings};
@@ -283,6 +283,7 @@ fn long_tables_repeat_their_header_on_every_page() {
                 "07-03入户；07-20电话；08-05电话(不计:已作废)；09-12入户(不计:无照片)｜07-01~07-31电话到位；08-01~08-31电话到位；09-01~09-30电话未到位".repeat(if i == 7 { 30 } else { 1 }),
             ]
         })
+        .map(|row: Vec<String>| row.into_iter().map(Cell::from).collect())
         .collect();
     let table = Table {
         title: "第一帮扶责任人帮扶工作考勤表 2026Q3 第二帮扶责任人：孔玉梅".into(),

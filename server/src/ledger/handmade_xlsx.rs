@@ -14,16 +14,44 @@ pub fn workbook(
     merges: &[&str],
     dimension: Option<&str>,
 ) -> Vec<u8> {
+    workbook_with_formulas(sheet, cells, &[], merges, dimension)
+}
+
+/// [`workbook`] with formula cells besides, each `(reference, formula, cached value)`:
+/// the value saved as a string result (`t="str"`) when given, else an empty `<v/>` as
+/// openpyxl and other generators write a formula they cannot compute.
+pub fn workbook_with_formulas(
+    sheet: &str,
+    cells: &[(&str, &str)],
+    formulas: &[(&str, &str, Option<&str>)],
+    merges: &[&str],
+    dimension: Option<&str>,
+) -> Vec<u8> {
     let mut rows: BTreeMap<u64, String> = BTreeMap::new();
-    for (reference, text) in cells {
-        let row: u64 = reference
+    let row_of = |reference: &str| -> u64 {
+        reference
             .trim_start_matches(|c: char| c.is_ascii_alphabetic())
             .parse()
-            .unwrap_or(1);
-        rows.entry(row).or_default().push_str(&format!(
-            r#"<c r="{reference}" t="inlineStr"><is><t>{}</t></is></c>"#,
-            escape(text)
-        ));
+            .unwrap_or(1)
+    };
+    for (reference, text) in cells {
+        rows.entry(row_of(reference))
+            .or_default()
+            .push_str(&format!(
+                r#"<c r="{reference}" t="inlineStr"><is><t>{}</t></is></c>"#,
+                escape(text)
+            ));
+    }
+    for (reference, formula, cached) in formulas {
+        let cell = match cached {
+            Some(v) => format!(
+                r#"<c r="{reference}" t="str"><f>{}</f><v>{}</v></c>"#,
+                escape(formula),
+                escape(v)
+            ),
+            None => format!(r#"<c r="{reference}"><f>{}</f><v/></c>"#, escape(formula)),
+        };
+        rows.entry(row_of(reference)).or_default().push_str(&cell);
     }
     let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"#);
     xml.push_str(

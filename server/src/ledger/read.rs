@@ -21,6 +21,11 @@
 //!   instructions sheet; one that looks like ledger data (some row holds two or more
 //!   phone numbers, as every ledger row does) is refused by name, since skipping it
 //!   would silently drop households.
+//! - **Formulas** (XLSX) are read as the value the spreadsheet saved with them. A formula
+//!   saved without a value (openpyxl and other generators write formulas they cannot
+//!   compute so) is refused by sheet, row and column: read as empty it would erase the
+//!   stored value, and the server does not compute spreadsheet formulas. XLS and XLSB
+//!   always store a formula's value; ODS has none to miss.
 //!
 //! Every problem in every row is collected before giving up.
 
@@ -47,6 +52,21 @@ pub struct ParsedLedger {
 struct Table {
     name: Option<String>,
     rows: Vec<(usize, Vec<String>)>,
+    /// Formula cells saved without a value: the value is unknown, so the cell must
+    /// not be read as empty.
+    uncached: Vec<Uncached>,
+}
+
+/// A formula cell saved without a value.
+#[derive(Debug, Clone)]
+struct Uncached {
+    /// The row as the file shows it (1-based).
+    line: usize,
+    /// The sheet column, 0-based.
+    column: usize,
+    /// The formula as written (`=ROW()-1`), when the file spells it out in this cell
+    /// (a cell sharing another's formula names only the group).
+    formula: Option<String>,
 }
 
 /// Whether the bytes are a spreadsheet (zip or OLE container) rather than CSV text.
@@ -133,7 +153,13 @@ fn read_csv(bytes: &[u8]) -> Result<Table, Vec<RowError>> {
     let mut lines = LineCounter::new(text.as_bytes());
     loop {
         match reader.read_record(&mut record) {
-            Ok(false) => return Ok(Table { name: None, rows }),
+            Ok(false) => {
+                return Ok(Table {
+                    name: None,
+                    rows,
+                    uncached: Vec::new(),
+                });
+            }
             Ok(true) => {
                 let line = lines.line_at(record.position().map_or(0, |p| p.byte()));
                 let cells = record.iter().map(|c| formula::strip_inert(c).to_string());
@@ -281,9 +307,27 @@ struct SheetCells<'a> {
     budget: &'a mut Budget,
     /// `(row, column, text)`, 0-based, in the order read.
     cells: Vec<(u32, u32, String)>,
+    /// Formulas saved without a value, `(row, column, formula)`, 0-based.
+    uncached: Vec<(u32, u32, Option<String>)>,
 }
 
 impl SheetCells<'_> {
+    /// Notes a formula saved without a value (see the module documentation), counted
+    /// against the limits as a cell.
+    fn push_uncached(
+        &mut self,
+        (row, col): (u32, u32),
+        formula: Option<String>,
+    ) -> Result<(), Vec<RowError>> {
+        self.budget.cells += 1;
+        self.budget.text_bytes += formula.as_ref().map_or(0, String::len);
+        if self.budget.exceeded() {
+            return Err(too_much(self.name));
+        }
+        self.uncached.push((row, col, formula));
+        Ok(())
+    }
+
     /// Adds a cell; blank ones are left out (they read as empty anyway), so stray
     /// formatting far out in a sheet is no reason to refuse it.
     fn push(&mut self, (row, col): (u32, u32), text: &str) -> Result<(), Vec<RowError>> {
@@ -382,13 +426,21 @@ fn read_spreadsheet(bytes: &[u8]) -> Result<Vec<Table>, Vec<RowError>> {
             name: &name,
             budget: &mut budget,
             cells: Vec::new(),
+            uncached: Vec::new(),
         };
         let merged = match &mut book {
             Sheets::Xlsx(x) => {
                 match x.worksheet_cells_reader(&name) {
                     Ok(mut reader) => {
-                        while let Some(cell) = reader.next_cell().map_err(|e| sheet_error(&e))? {
-                            cells.push(cell.get_position(), &ref_text(cell.get_value()))?;
+                        while let Some(cell) = reader
+                            .next_cell_with_formula_metadata()
+                            .map_err(|e| sheet_error(&e))?
+                        {
+                            if let (Some(f), DataRef::Empty) = (&cell.formula, &cell.value) {
+                                cells.push_uncached(cell.pos, formula_text(f))?;
+                            } else {
+                                cells.push(cell.pos, &ref_text(&cell.value))?;
+                            }
                         }
                     }
                     // A chart sheet: no cells (as `worksheet_range` reads it).
@@ -419,6 +471,14 @@ fn read_spreadsheet(bytes: &[u8]) -> Result<Vec<Table>, Vec<RowError>> {
                 Vec::new()
             }
         };
+        let uncached = std::mem::take(&mut cells.uncached)
+            .into_iter()
+            .map(|(r, c, formula)| Uncached {
+                line: r as usize + 1,
+                column: c as usize,
+                formula,
+            })
+            .collect();
         let (first_row, mut grid) = cells.into_grid()?;
         fill_merged(&mut grid, first_row, &merged, &mut budget).map_err(|()| too_much(&name))?;
         let rows = grid
@@ -429,9 +489,19 @@ fn read_spreadsheet(bytes: &[u8]) -> Result<Vec<Table>, Vec<RowError>> {
         tables.push(Table {
             name: Some(name),
             rows,
+            uncached,
         });
     }
     Ok(tables)
+}
+
+/// A formula's text as the clerk typed it (`=ROW()-1`), if the cell holds it.
+fn formula_text(f: &calamine::XlsxFormulaMetadata) -> Option<String> {
+    match f {
+        calamine::XlsxFormulaMetadata::Normal { formula }
+        | calamine::XlsxFormulaMetadata::Shared { formula, .. } => Some(format!("={formula}")),
+        _ => None,
+    }
 }
 
 /// The used cells of a range calamine has already read whole.
@@ -591,6 +661,7 @@ fn read_table(
         errors.extend(errs.into_iter().map(|e| e.in_sheet(sheet)));
     }
     let named = |j: usize| header_cells.get(j).is_some_and(|c| !c.trim().is_empty());
+    let (uncached, formula_cells) = uncached_errors(table, header);
     for (j, cell) in header_cells.iter().enumerate() {
         if !span.contains(&j) && !cell.trim().is_empty() {
             errors.push(
@@ -631,9 +702,74 @@ fn read_table(
                 out.rows.push(row);
                 out.sheets.push(table.name.clone());
             }
-            Err(errs) => errors.extend(errs.into_iter().map(|e| e.in_sheet(sheet))),
+            Err(errs) => errors.extend(
+                errs.into_iter()
+                    .filter(|e| !formula_cells.contains(&(e.row, e.column_index)))
+                    .map(|e| e.in_sheet(sheet)),
+            ),
         }
     }
+    errors.extend(uncached);
+}
+
+/// The refusal of each formula cell saved without a value, and the cells it names as
+/// `(row, 1-based ledger column)`.
+///
+/// Why refused rather than read as empty: an empty 联系方式 would overwrite the stored
+/// phone, an empty 序号 reads as 「」不是正整数, which does not say why; the server does
+/// not compute spreadsheet formulas, so the clerk must save the values. A validation
+/// error about the same (empty) cell says nothing more and is left out.
+fn uncached_errors(
+    table: &Table,
+    header: Header,
+) -> (Vec<RowError>, std::collections::HashSet<(usize, usize)>) {
+    let span = header.offset..header.offset + ledger::LEDGER_HEADERS.len();
+    let mut cells = std::collections::HashSet::new();
+    let errors = table
+        .uncached
+        .iter()
+        .map(|u| {
+            let reference = format!("{}{}", column_letters(u.column), u.line);
+            let what = match &u.formula {
+                Some(f) => format!("「{}」", shorten(f, 60)),
+                None => "该格".to_string(),
+            };
+            let reason = format!(
+                "{what}是公式且没有保存的计算结果（单元格{reference}），\
+                 请在 Excel/WPS 中打开后另存，或粘贴为数值后再导入"
+            );
+            let error = if span.contains(&u.column) {
+                cells.insert((u.line, u.column - header.offset + 1));
+                RowError::cell(u.line, u.column - header.offset, reason)
+            } else {
+                RowError::file(u.line, reason)
+            };
+            error.in_sheet(table.name.as_deref())
+        })
+        .collect();
+    (errors, cells)
+}
+
+/// A sheet column as a spreadsheet letters it: 0 → `A`, 25 → `Z`, 26 → `AA`.
+fn column_letters(column: usize) -> String {
+    let mut n = column + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(char::from(b'A' + rem as u8));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
+/// `text` cut to `max` characters, "…" marking a cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max).collect();
+    cut.push('…');
+    cut
 }
 
 #[cfg(test)]
@@ -968,6 +1104,7 @@ mod hostile_tests {
             name: "二",
             budget: &mut budget,
             cells: Vec::new(),
+            uncached: Vec::new(),
         };
         sheet.push((0, 0), "序号").unwrap();
         sheet.push((1, 99), "x").unwrap();
@@ -984,9 +1121,68 @@ mod hostile_tests {
             name: "一",
             budget: &mut budget,
             cells: Vec::new(),
+            uncached: Vec::new(),
         };
         sheet.push((0, 0), "户").unwrap();
         assert!(sheet.push((0, 1), "户").is_err());
+    }
+
+    /// The fixture's first household with `formulas` in place of the cells they name.
+    fn book_with_formulas(formulas: &[(&str, &str, Option<&str>)]) -> Vec<u8> {
+        use crate::ledger::handmade_xlsx::workbook_with_formulas;
+        let cells = fixture_cells();
+        let all: Vec<(&str, &str)> = cells
+            .iter()
+            .map(|(r, t)| (r.as_str(), t.as_str()))
+            .filter(|(r, _)| formulas.iter().all(|(f, ..)| f != r))
+            .collect();
+        workbook_with_formulas("台账", &all, formulas, &[], None)
+    }
+
+    #[test]
+    fn a_formula_saved_without_a_value_is_refused_by_cell_not_read_as_empty() {
+        let bytes = book_with_formulas(&[("F2", "\"1396792\"&\"9081\"", None)]);
+        let errs = parse(&bytes, &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        let e = &errs[0];
+        assert_eq!((e.row, e.column_index), (2, 6), "{e:?}");
+        assert_eq!(e.column, "联系方式");
+        assert_eq!(e.sheet.as_deref(), Some("台账"));
+        assert!(e.reason.contains("是公式且没有保存的计算结果"), "{e:?}");
+        assert!(e.reason.contains("单元格F2"), "{e:?}");
+        assert!(e.reason.contains("「=\"1396792\"&\"9081\"」"), "{e:?}");
+
+        // 序号 as =ROW()-1: one error saying so, not 「」不是正整数 besides.
+        let errs = parse(&book_with_formulas(&[("A2", "ROW()-1", None)]), &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!((errs[0].row, errs[0].column.as_str()), (2, "序号"));
+        assert!(errs[0].reason.contains("「=ROW()-1」是公式"), "{errs:?}");
+    }
+
+    #[test]
+    fn a_formula_with_a_saved_value_reads_as_that_value() {
+        let bytes = book_with_formulas(&[
+            ("F2", "\"1396792\"&\"9081\"", Some("13967929081")),
+            ("A2", "ROW()-1", Some("1")),
+        ]);
+        let parsed = parse(&bytes, &[]).unwrap();
+        assert_eq!(parsed.rows[0].phone, "13967929081");
+        assert_eq!(parsed.rows[0].seq, 1);
+    }
+
+    #[test]
+    fn columns_are_lettered_as_a_spreadsheet_does() {
+        for (c, letters) in [
+            (0, "A"),
+            (5, "F"),
+            (25, "Z"),
+            (26, "AA"),
+            (27, "AB"),
+            (701, "ZZ"),
+            (702, "AAA"),
+        ] {
+            assert_eq!(column_letters(c), letters);
+        }
     }
 
     #[test]

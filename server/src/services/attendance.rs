@@ -246,12 +246,19 @@ const POSITIONS: [&str; 44] = [
     "教师",
 ];
 
-/// The unit sanctions go to (a unit with 3 or more person-times of misses), from the
-/// ledger's 工作单位及职务: the first word (`市住建局 主任科员` → `市住建局`), or with
-/// no space the cell less a position title it ends with (`市住建局主任科员` →
+/// The unit sanctions go to (a unit with the policy's `unit_at` person-times of misses),
+/// from the ledger's 工作单位及职务: the first word (`市住建局 主任科员` → `市住建局`), or
+/// with no space the cell less a position title it ends with (`市住建局主任科员` →
 /// `市住建局`), so one unit written both ways is counted as one.
+///
+/// A position in brackets at the end, half- or full-width (`市教育局(副科长)`,
+/// `市教育局（副科长）`, `市教育局 ( 副科长 )`), is taken off first: clerks write the
+/// cell so too, and a unit whose misses were split across spellings would never reach
+/// the threshold (seed 001 §四(四)). Only when the bracket holds a known position title
+/// (or ends with one): `市人民医院（东院）` names a unit, and stays whole.
 pub fn unit_of(unit_position: &str) -> String {
-    let cell = unit_position.trim();
+    let trimmed = unit_position.trim();
+    let cell = without_bracketed_position(trimmed).unwrap_or(trimmed);
     let mut words = cell.split_whitespace();
     let first = words.next().unwrap_or(cell);
     if words.next().is_some() {
@@ -266,6 +273,18 @@ pub fn unit_of(unit_position: &str) -> String {
         })
         .unwrap_or(first)
         .to_string()
+}
+
+/// `cell` less a bracketed position title it ends with (`市教育局(副科长)` →
+/// `市教育局`), if it ends so and at least two characters are left before the bracket.
+fn without_bracketed_position(cell: &str) -> Option<&str> {
+    let inner = cell.strip_suffix([')', '）'])?;
+    let open = inner.rfind(['(', '（'])?;
+    let (unit, bracket) = inner.split_at(open);
+    let position = bracket.trim_start_matches(['(', '（']).trim();
+    let unit = unit.trim_end();
+    let is_title = POSITIONS.iter().any(|p| position.ends_with(p));
+    (is_title && unit.chars().count() >= 2).then_some(unit)
 }
 
 fn month_start(y: i32, m: u32) -> NaiveDate {
@@ -1278,6 +1297,27 @@ mod tests {
         assert_eq!(unit_of("市教育局"), "市教育局", "no title: the whole cell");
         assert_eq!(unit_of("主任"), "主任", "a title alone stays as written");
         assert_eq!(unit_of(""), "");
+    }
+
+    #[test]
+    fn a_position_in_brackets_is_the_same_unit() {
+        for cell in [
+            "市教育局(副科长)",
+            "市教育局（副科长）",
+            " 市教育局 ( 副科长 ) ",
+            "市教育局　（副科长）",
+            "市教育局(副科长）",
+            "市教育局（党组成员、副局长）",
+            "市教育局副科长",
+            "市教育局　副科长",
+            "市教育局 副科长",
+        ] {
+            assert_eq!(unit_of(cell), "市教育局", "{cell}");
+        }
+        // A bracket naming part of a unit, not a position, is the unit's name.
+        assert_eq!(unit_of("市人民医院（东院）"), "市人民医院（东院）");
+        assert_eq!(unit_of("市人民医院(东院)副院长"), "市人民医院(东院)");
+        assert_eq!(unit_of("(副科长)"), "(副科长)", "no unit before it");
     }
 
     #[test]

@@ -179,7 +179,7 @@ pub async fn exit(
     caller.require_office("take a household out of pairing")?;
     let reason = checked_reason(&exit.reason, "leaves pairing")?;
     let today = super::today();
-    let earliest = bangfu_shared::report::Quarter::of(today).start();
+    let earliest = super::first_open_day();
     let latest = today + chrono::Duration::days(366);
     let from = exit.effective_from;
     if from < earliest || from > latest {

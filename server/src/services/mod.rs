@@ -46,3 +46,11 @@ pub fn check_free_text(text: &str, what: &str, max: usize) -> crate::error::ApiR
         other => crate::error::ApiError::Invalid(other.to_string()),
     })
 }
+
+/// The first day of the current quarter (China time). Days before it lie in quarters
+/// that have ended and may already be reported to the town and county offices, so a
+/// change that would rejudge them (a household's exit, a new policy version) takes
+/// effect from this day or later.
+pub fn first_open_day() -> NaiveDate {
+    bangfu_shared::report::Quarter::of(today()).start()
+}

@@ -24,6 +24,64 @@ pub struct PolicyVersion {
     pub policy: Policy,
 }
 
+/// Stores a new version (never edits an old one), as an office sets it: refused from a
+/// day in a quarter that has ended (see [`check_open_quarter`]).
+pub async fn set(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    county_id: i64,
+    town_id: Option<i64>,
+    valid_from: NaiveDate,
+    policy: &Policy,
+) -> ApiResult<PolicyVersion> {
+    check_open_quarter(db, county_id, valid_from).await?;
+    store(db, caller, county_id, town_id, valid_from, policy).await
+}
+
+/// Stores a version from any day, an ended quarter included: for building a county's
+/// history (the demo's past years, tests of how past quarters are judged), never for
+/// an office's change, which goes through [`set`].
+pub async fn backfill(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    county_id: i64,
+    town_id: Option<i64>,
+    valid_from: NaiveDate,
+    policy: &Policy,
+) -> ApiResult<PolicyVersion> {
+    store(db, caller, county_id, town_id, valid_from, policy).await
+}
+
+/// Refuses a version from a day before the current quarter when the county already has
+/// a policy: a quarter that has ended may already be reported, and a version dated into
+/// it would rejudge it under the sheets submitted for it (windows, evidence and
+/// sanctions all change), the rule household exits follow
+/// ([`super::first_open_day`]). A county's first version may be dated back: no quarter
+/// was judged before it, as a report needs a policy in force.
+async fn check_open_quarter(
+    db: &impl ConnectionTrait,
+    county_id: i64,
+    valid_from: NaiveDate,
+) -> ApiResult<()> {
+    let earliest = super::first_open_day();
+    if valid_from >= earliest {
+        return Ok(());
+    }
+    let has_policy = policy::Entity::find()
+        .filter(policy::Column::CountyId.eq(county_id))
+        .one(db)
+        .await?
+        .is_some();
+    if !has_policy {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest(format!(
+        "valid_from: {valid_from} is in a quarter that has ended (the current quarter \
+         began {earliest}): a past quarter may already be reported, so a new policy \
+         version takes effect in the current quarter or later"
+    )))
+}
+
 /// Stores a new version (never edits an old one).
 ///
 /// The version, its audit entry and the county's ledger mark are one write transaction:
@@ -32,7 +90,7 @@ pub struct PolicyVersion {
 /// number order, so no device's pull cursor can pass it before the new version is
 /// visible. The number is drawn last, after the insert has taken its key lock on the
 /// county row (see [`super::sync::bump_ledger`] for why the order matters).
-pub async fn set(
+async fn store(
     db: &DatabaseConnection,
     caller: &Caller,
     county_id: i64,

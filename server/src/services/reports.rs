@@ -647,6 +647,7 @@ pub async fn town_report(
         misses: rec.misses(q.start(), q.end()),
         escalations,
         unit_escalations,
+        unit_at: sanctions.unit_at,
         no_home_visit: rec.without_home_visit(q.start(), q.end()),
         unowned_windows: rec.unowned(q.start(), q.end()),
         rule: WINDOW_RULE_ZH.to_string(),
@@ -745,6 +746,7 @@ pub async fn county_report(
         towns,
         escalations,
         unit_escalations,
+        unit_at: sanctions.unit_at,
         rule: WINDOW_RULE_ZH.to_string(),
     })
 }
