@@ -65,6 +65,8 @@ pub struct Texts {
     pub notes: &'static str,
     pub reason: &'static str,
     pub photos: &'static str,
+    /// The photo panel of a form without photos.
+    pub no_photo: &'static str,
     pub household_signature: &'static str,
     pub sig_pad: &'static str,
     pub sig_card: &'static str,
@@ -132,11 +134,19 @@ pub struct Texts {
     pub hint_time: &'static str,
     /// A photo already on another visit; `{}` is that visit's MM-DD.
     pub photo_reused: &'static str,
+    /// A signature (or witness's mark) image already on another visit; `{}` is MM-DD.
+    pub signature_reused: &'static str,
+    /// After reuse warnings when signing: a second Ctrl+S signs all the same.
+    pub sign_again_anyway: &'static str,
     /// Beside an amendment's lapsed household signature.
     pub resign_short: &'static str,
     /// Before the list of changed attested fields.
     pub resign_needed: &'static str,
     pub resign_needed_end: &'static str,
+    /// An amendment's witness was renamed or replaced: the old mark is not theirs.
+    pub signer_changed: &'static str,
+    /// The same, short, beside 未签 on the form.
+    pub signer_changed_short: &'static str,
     /// Before a visit time that lies in the future.
     pub future_time: &'static str,
     /// Before the reason a draft save failed (the form stays open).
@@ -212,6 +222,7 @@ static ZH: Texts = Texts {
     notes: "备注",
     reason: "更正原因",
     photos: "照片",
+    no_photo: "尚无照片",
     household_signature: "农户签字",
     sig_pad: "签字板",
     sig_card: "纸质卡照片",
@@ -274,9 +285,13 @@ static ZH: Texts = Texts {
     pad_title_witness: "见证人签字板：按住鼠标（或触屏）书写",
     hint_time: "如 2026-03-01 08:30（北京时间）",
     photo_reused: "⚠ 此照片已用于 {} 的另一次走访，服务器不会重复计数，请换一张",
+    signature_reused: "⚠ 此签字图片已用于 {} 的另一次走访：签字须在本次走访时当场签，请重新签字",
+    sign_again_anyway: "；仍要签名请再按 Ctrl+S",
     resign_short: "内容已改须重签",
     resign_needed: "更正改动了农户签字确认的内容：",
     resign_needed_end: "。须农户重新签字（或见证人重新确认）",
+    signer_changed: "见证人已更换：原签字是原见证人的，请新见证人在签字板上重新签字",
+    signer_changed_short: "见证人已更换，须重新签字",
     future_time: "走访时间晚于当前时间，请改正：",
     draft_not_saved: "草稿未保存：",
     again_esc_discards: "。再按 Esc 放弃本次修改并返回",
@@ -338,6 +353,7 @@ static EN: Texts = Texts {
     notes: "Notes",
     reason: "Reason for amendment",
     photos: "Photos",
+    no_photo: "no photo yet",
     household_signature: "Household signature",
     sig_pad: "signature pad",
     sig_card: "photo of signed card",
@@ -400,9 +416,13 @@ static EN: Texts = Texts {
     pad_title_witness: "Witness signature pad: draw with the mouse or touch",
     hint_time: "YYYY-MM-DD HH:MM (UTC+8)",
     photo_reused: "⚠ this photo is already on the visit of {}: the server will not count it twice; use another",
+    signature_reused: "⚠ this signature image is already on the visit of {}: a signature is made at each visit; sign again",
+    sign_again_anyway: "; press Ctrl+S again to sign all the same",
     resign_short: "content changed: sign again",
     resign_needed: "the amendment changes what the household signed: ",
     resign_needed_end: "; the household must sign again (or the witness confirm again)",
+    signer_changed: "the witness changed: the signature carried over is the former witness's; the new witness must sign on the pad",
+    signer_changed_short: "witness changed: sign again",
     future_time: "the visit time is in the future, correct it: ",
     draft_not_saved: "draft NOT saved: ",
     again_esc_discards: "; press Esc again to discard the changes",
@@ -464,6 +484,19 @@ impl Lang {
         }
     }
 
+    /// The warning for an image already on another visit (a photo, or a signature),
+    /// naming that visit's MM-DD.
+    pub fn reused(self, r: &crate::client::ReusedImage) -> String {
+        let t = self.texts();
+        let day = r.at.with_timezone(&crate::config::local_offset());
+        let text = if r.signature {
+            t.signature_reused
+        } else {
+            t.photo_reused
+        };
+        text.replace("{}", &day.format("%m-%d").to_string())
+    }
+
     /// An error in the helper's language. English is the errors' own text; Chinese puts
     /// the reason first and any long path last, so a narrow status line keeps the reason.
     pub fn error(self, e: &crate::error::ClientError) -> String {
@@ -484,6 +517,7 @@ impl Lang {
                     t.resign_needed_end
                 )
             }
+            E::SignerChanged => t.signer_changed.to_string(),
             E::FutureTime { at } => {
                 format!("{}{}", t.future_time, crate::draft::format_local(*at))
             }

@@ -1224,3 +1224,97 @@ fn history_shows_a_town_office_review_note() {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }
 }
+
+/// A witness visit recorded an hour before the fixture's now, its mark stored.
+fn witness_visit(app: &App, dir: &std::path::Path) -> uuid::Uuid {
+    let png = std::fs::read(write_png(&dir.join("mark.png"), 200, 80)).unwrap();
+    let client = app.client();
+    let mark = app
+        .runtime()
+        .block_on(client.attach_signature_png(&png))
+        .unwrap();
+    let mut body = bangfu_shared::visit::VisitBody::new(
+        VisitKind::Home,
+        common::now() - chrono::Duration::hours(1),
+    );
+    body.problems = vec!["屋顶漏雨".into()];
+    body.household_signature = Some(HouseholdSignature::Witness {
+        name: "李见证".into(),
+        role: "村干部".into(),
+        reason: "户主外出".into(),
+        image_sha256: Some(mark),
+    });
+    app.runtime()
+        .block_on(client.record_visit(1, body, None, None, common::now()))
+        .unwrap()
+        .record
+        .id
+}
+
+#[test]
+fn renaming_the_witness_in_an_amendment_drops_the_old_mark() {
+    use bangfu_client::app::form::Field;
+    let mut fx = fixture(Lang::Zh);
+    let dir = fx.dir.path().to_path_buf();
+    let app = &mut fx.app;
+    witness_visit(app, &dir);
+    app.update(Action::Char('h'));
+    app.update(Action::Char('a'));
+    assert!(matches!(app.screen, Screen::Form(_)), "{:?}", app.status);
+    focus(app, Field::Reason);
+    keys(app, "核实见证人身份");
+    assert!(draw(app).contains("✓ 已签"));
+    focus(app, Field::WitnessName);
+    for _ in 0..3 {
+        app.update(Action::Backspace);
+    }
+    keys(app, "王五");
+    let text = draw(app);
+    assert!(
+        text.contains("✗ 未签 · 见证人已") && text.contains("✗见证人已更换"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('▀'),
+        "the old mark is not shown as theirs:\n{text}"
+    );
+    app.update(Action::Sign);
+    assert!(matches!(app.screen, Screen::Form(_)));
+    let status = app.status.as_ref().unwrap();
+    assert!(
+        status.error && status.text.contains("见证人已更换"),
+        "{status:?}"
+    );
+    let rows = app
+        .runtime()
+        .block_on(app.client().visits(None, 10))
+        .unwrap();
+    assert_eq!((rows.len(), rows[0].amendments), (1, 0));
+    // The library refuses the relabelled mark too, whatever the caller.
+    let Screen::Form(form) = &app.screen else {
+        unreachable!()
+    };
+    let mut body = form.draft.to_body().unwrap();
+    let original = rows[0].current.signed.record.visit.clone().unwrap();
+    let Some(HouseholdSignature::Witness { image_sha256, .. }) = original.household_signature
+    else {
+        panic!("a witness visit")
+    };
+    body.household_signature = Some(HouseholdSignature::Witness {
+        name: "王五".into(),
+        role: "村干部".into(),
+        reason: "户主外出".into(),
+        image_sha256,
+    });
+    let refused = app.runtime().block_on(app.client().record_visit(
+        1,
+        body,
+        Some((rows[0].visit_id, Some("换人".into()))),
+        None,
+        common::now(),
+    ));
+    assert!(
+        matches!(refused, Err(bangfu_client::ClientError::SignerChanged)),
+        "{refused:?}"
+    );
+}
