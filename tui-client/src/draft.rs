@@ -110,7 +110,9 @@ impl VisitDraft {
         }
     }
 
-    /// A form pre-filled from an existing visit, to correct it.
+    /// A form pre-filled from an existing visit, to correct it. Occasions and family
+    /// changes are written in the Chinese words the helper types (`中秋`, `出生`), which
+    /// parse back to the same codes.
     pub fn amending(original_id: Uuid, household_id: i64, body: &VisitBody) -> Self {
         let join = |v: &[String]| v.join("; ");
         let mut d = VisitDraft::new(household_id, body.kind, body.at);
@@ -127,7 +129,7 @@ impl VisitDraft {
                     "{}:{}:{}",
                     x.item,
                     bangfu_shared::visit::format_yuan(x.value_fen),
-                    o.code()
+                    o.label_zh()
                 ),
                 None => format!(
                     "{}:{}",
@@ -140,7 +142,7 @@ impl VisitDraft {
         d.family_changes = body
             .family_changes
             .iter()
-            .map(|c| format!("{}:{}", c.kind.code(), c.name))
+            .map(|c| format!("{}:{}", c.kind.label_zh(), c.name))
             .collect::<Vec<_>>()
             .join("; ");
         d.notes = body.notes.clone().unwrap_or_default();
@@ -710,9 +712,9 @@ mod tests {
         d.family_changes = "death:赵六".into();
         d.notes = "x".into();
         let body = d.to_body().unwrap();
-        let again = VisitDraft::amending(Uuid::now_v7(), 9, &body)
-            .to_body()
-            .unwrap();
-        assert_eq!(again, body);
+        let amending = VisitDraft::amending(Uuid::now_v7(), 9, &body);
+        assert_eq!(amending.deliveries, "米:50.00:春节; 油:20.00");
+        assert_eq!(amending.family_changes, "死亡:赵六");
+        assert_eq!(amending.to_body().unwrap(), body);
     }
 }

@@ -580,6 +580,10 @@ impl Lang {
             E::Network(m) => network_error_zh(m),
             E::NotLoggedIn => "本机尚未登录：请先联网登录（bangfu login，或在界面中登录）".into(),
             E::NotAHelper => "此账号不是帮扶责任人账号，不能记录走访".into(),
+            E::SheetUnchanged { version: Some(v) } => format!("与第{v}版相同，无需重新提交"),
+            E::SheetUnchanged { version: None } => {
+                "与已签名待同步的提交相同，无需重新提交".into()
+            }
             E::SyncRunning => "本机已有一个同步正在进行（另一个 bangfu sync 或界面中的同步），请等它结束".into(),
             E::NotFound { what, id } => {
                 let what = match *what {
@@ -630,13 +634,21 @@ impl Lang {
             V::MissingHouseholdSignature => self.texts().needs_household_signature.to_string(),
             V::BadAmount(s) => format!("“{s}”不是金额（元），如 50 或 12.50"),
             V::UnknownCode { kind, value, known } => {
-                let kind = match *kind {
-                    "occasion" => "节日",
-                    "family change" => "家庭变化类型",
-                    "policy" => "政策",
-                    other => other,
+                use bangfu_shared::visit::{FamilyChangeKind, Occasion, PolicyArea};
+                // The choices in the words the helper types (出生, 中秋), not the codes.
+                let (kind, labels): (&str, Vec<&str>) = match *kind {
+                    "occasion" => ("节日", Occasion::ALL.iter().map(|o| o.label_zh()).collect()),
+                    "family change" => (
+                        "家庭变化类型",
+                        FamilyChangeKind::ALL.iter().map(|k| k.label_zh()).collect(),
+                    ),
+                    "policy" => (
+                        "政策",
+                        PolicyArea::ALL.iter().map(|p| p.label_zh()).collect(),
+                    ),
+                    other => (other, vec![known.as_str()]),
                 };
-                format!("不认识的{kind}“{value}”（可用：{known}）")
+                format!("不认识的{kind}“{value}”（可用：{}）", labels.join("、"))
             }
             V::Invalid(m) => format!("记录不合规：{m}"),
             V::NotCanonical(m) => format!("记录无法规范化：{m}"),
@@ -1015,6 +1027,10 @@ pub struct SheetTexts {
     pub pending: &'static str,
     pub submitted: &'static str,
     pub rejected: &'static str,
+    /// Beside the state: remarks written after the last submission (TUI: the key).
+    pub unsubmitted: &'static str,
+    /// The same for `sheet show`; `{}` is the quarter.
+    pub unsubmitted_cli: &'static str,
 }
 
 static SHEET_ZH: SheetTexts = SheetTexts {
@@ -1041,6 +1057,8 @@ static SHEET_ZH: SheetTexts = SheetTexts {
     pending: "待提交",
     submitted: "已提交第{}版",
     rejected: "被拒：",
+    unsubmitted: "有未提交的修改（按 S 重新提交）",
+    unsubmitted_cli: "有未提交的修改（bangfu sheet submit --quarter {} 重新提交）",
 };
 
 static SHEET_EN: SheetTexts = SheetTexts {
@@ -1067,6 +1085,8 @@ static SHEET_EN: SheetTexts = SheetTexts {
     pending: "to be submitted",
     submitted: "submitted, version {}",
     rejected: "REJECTED: ",
+    unsubmitted: "changes not submitted (S submits again)",
+    unsubmitted_cli: "changes not submitted (bangfu sheet submit --quarter {} submits again)",
 };
 
 impl Lang {
@@ -1415,8 +1435,10 @@ fn network_error_zh(message: &str) -> String {
 /// a short detail, for a code without words of its own here.
 fn server_error_zh(status: u16, code: &str, message: &str) -> String {
     match code {
+        // The server answers every login failure alike (wrong password, unknown phone,
+        // wrong or expired enrollment code), so the words cover each case.
         "invalid_credentials" => {
-            "用户名或密码错误（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码）"
+            "用户名、密码或激活码不对（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码；激活码无效或已过期，请向乡镇扶贫办索取新码）"
                 .into()
         }
         "enrollment_required" => {
@@ -1430,6 +1452,21 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         "forbidden" => format!("此账号无权进行此操作（{}）", short_detail(message)),
         "busy" => "服务器正忙：请稍后重试".into(),
         "payload_too_large" => "文件太大，服务器拒收".into(),
+        "invalid" if message.starts_with("a password needs at least") => {
+            let n: String = message.chars().filter(char::is_ascii_digit).collect();
+            format!("密码太短：至少 {n} 位")
+        }
+        "bad_request" if message.ends_with(")") && message.contains("is too long") => {
+            "用户名、密码或激活码太长".into()
+        }
+        "not_found" if !message.contains("route") => {
+            format!("服务器上找不到（{}）", short_detail(message))
+        }
+        "unsupported_media_type" => "服务器不接受此文件格式".into(),
+        "checksum_mismatch" | "range_not_satisfiable" => {
+            "上传的文件与服务器收到的不符：下次同步会重新上传".into()
+        }
+        "unsupported_tus_version" => "服务器版本不同：请更新本应用".into(),
         crate::api::UNREADABLE => {
             "服务器的回答无法读取（服务器版本不同，或被代理改动）：请检查服务器地址，或更新本应用"
                 .into()
@@ -1608,7 +1645,19 @@ mod tests {
             ),
             (
                 server(401, "invalid_credentials", "wrong username or password"),
-                "用户名或密码错误（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码）",
+                "用户名、密码或激活码不对（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码；激活码无效或已过期，请向乡镇扶贫办索取新码）",
+            ),
+            (
+                server(422, "invalid", "a password needs at least 8 characters"),
+                "密码太短：至少 8 位",
+            ),
+            (
+                ClientError::Visit(
+                    "生了"
+                        .parse::<bangfu_shared::visit::FamilyChangeKind>()
+                        .unwrap_err(),
+                ),
+                "不认识的家庭变化类型“生了”（可用：出生、迁入、婚入、死亡、迁出、婚出）",
             ),
             (
                 server(409, "conflict", "this device key is registered to another account"),

@@ -919,7 +919,11 @@ async fn sync(
             {
                 *last = Some(p.phase);
                 *t = std::time::Instant::now();
-                match &p.retry {
+                let retry = match lang {
+                    Lang::Zh => &p.retry_zh,
+                    _ => &p.retry,
+                };
+                match retry {
                     Some(r) => errln!("{line} · {r}"),
                     None => errln!("{line}"),
                 }

@@ -433,9 +433,33 @@ fn headless_attendance_sheet() {
     assert_eq!(after["state"]["state"], "pending", "{after}");
     let text = String::from_utf8(bangfu(&data, &["sheet", "show"]).stdout).unwrap();
     assert!(text.contains("待提交"), "{text}");
+    // The same sheet again is refused: it would be a duplicate version.
+    let again = bangfu(&data, &["sheet", "submit", "--quarter", "2026Q1"]);
+    assert_eq!(again.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        said.contains("与已签名待同步的提交相同，无需重新提交"),
+        "{said}"
+    );
+    // A remark written after the submission is said, and then submitted.
+    let remark = ["sheet", "remark", "--quarter", "2026Q1", "--household", "1"];
+    assert!(
+        bangfu(&data, &[&remark[..], &["已核实"]].concat())
+            .status
+            .success()
+    );
+    let text = String::from_utf8(bangfu(&data, &["sheet", "show"]).stdout).unwrap();
+    assert!(
+        text.contains("待提交 · 有未提交的修改（bangfu sheet submit --quarter 2026Q1 重新提交）"),
+        "{text}"
+    );
+    let shown = json(&bangfu(&data, &["--json", "sheet", "show"]));
+    assert_eq!(shown["unsubmitted_changes"], true);
     let again = bangfu(&data, &["sheet", "submit", "--quarter", "2026Q1"]);
     let said = String::from_utf8_lossy(&again.stdout);
-    assert!(said.contains("已签名，待同步提交 (1 条备注)"), "{said}");
+    assert!(said.contains("已签名，待同步提交 (2 条备注)"), "{said}");
+    let shown = json(&bangfu(&data, &["--json", "sheet", "show"]));
+    assert_eq!(shown["unsubmitted_changes"], false);
 
     let long = "字".repeat(bangfu_shared::report::MAX_SHEET_REMARK_CHARS + 1);
     let too_long = bangfu(

@@ -568,6 +568,7 @@ fn a_running_sync_shows_a_progress_bar_with_records_and_bytes() {
         files_done: 0,
         files_total: 0,
         retry: None,
+        retry_zh: None,
     }));
     assert!(app.sync.running);
     let mut t = terminal(80, 24);
@@ -601,6 +602,7 @@ fn a_running_sync_shows_a_progress_bar_with_records_and_bytes() {
         files_done: 0,
         files_total: 0,
         retry: Some("network: reset (retrying in 1.2 s)".into()),
+        retry_zh: Some("网络中断（1.2 秒后重试）".into()),
     }));
     assert!(draw(app).contains("网络不稳，重试中"));
 
@@ -1317,4 +1319,79 @@ fn renaming_the_witness_in_an_amendment_drops_the_old_mark() {
         matches!(refused, Err(bangfu_client::ClientError::SignerChanged)),
         "{refused:?}"
     );
+}
+
+/// A remark written after the last submission is said beside the state, and a signing
+/// identical to the submission queued or frozen is refused, naming it.
+#[test]
+fn the_sheet_says_unsubmitted_remarks_and_refuses_an_identical_submission() {
+    use bangfu_client::store::SubmissionState;
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let app = &mut fx.app;
+    let wide = |app: &App| {
+        let mut t = terminal(120, 30);
+        t.draw(|f| ui::render(app, f)).unwrap();
+        buffer_text(t.backend().buffer())
+    };
+    let submit = |app: &mut App| {
+        app.update(Action::Char('S'));
+        app.update(Action::Char('y'));
+    };
+    let client = app.client().clone();
+    let pending = |app: &App| {
+        app.runtime()
+            .block_on(client.store().pending_submissions())
+            .unwrap()
+    };
+    app.update(Action::Char('a'));
+    app.update(Action::Down);
+    app.update(Action::Char('e'));
+    keys(app, "未见记录");
+    app.update(Action::Enter);
+    submit(app);
+    assert!(!wide(app).contains("有未提交的修改"));
+    submit(app);
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.error
+            && status
+                .text
+                .contains("与已签名待同步的提交相同，无需重新提交"),
+        "{status:?}"
+    );
+    assert_eq!(pending(app).len(), 1);
+
+    let id = pending(app)[0].id;
+    app.runtime()
+        .block_on(
+            client
+                .store()
+                .answer_submission(id, &SubmissionState::Submitted { version: 1 }),
+        )
+        .unwrap();
+    app.update(Action::Back);
+    app.update(Action::Char('a'));
+    submit(app);
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("与第1版相同，无需重新提交"),
+        "{:?}",
+        app.status
+    );
+    assert!(pending(app).is_empty());
+
+    app.update(Action::Char('e'));
+    keys(app, "提交后修改");
+    app.update(Action::Enter);
+    let text = wide(app);
+    assert!(
+        text.contains("已提交第1版 · 有未提交的修改（按 S 重新提交）"),
+        "{text}"
+    );
+    submit(app);
+    assert_eq!(pending(app).len(), 1);
+    assert!(!wide(app).contains("有未提交的修改"));
 }

@@ -88,18 +88,6 @@ pub fn file_size(bytes: u64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::file_size;
-
-    #[test]
-    fn small_files_read_in_kb() {
-        assert_eq!(file_size(49 * 1024), "49 KB");
-        assert_eq!(file_size(1), "1 KB");
-        assert_eq!(file_size(3 * 1_048_576 / 2), "1.5 MB");
-    }
-}
-
 pub fn render_pad(app: &App, pad: &SignaturePad, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.texts();
     let (canvas, dialog) = pad_canvas((area.width, area.height));
@@ -218,4 +206,16 @@ pub fn render_resume(app: &App, draft: &VisitDraft, frame: &mut Frame, area: Rec
         .block(Block::bordered().title(format!(" {} ", t.drafts)));
     frame.render_widget(p, dialog);
     t.resume_choices.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_size;
+
+    #[test]
+    fn small_files_read_in_kb() {
+        assert_eq!(file_size(49 * 1024), "49 KB");
+        assert_eq!(file_size(1), "1 KB");
+        assert_eq!(file_size(3 * 1_048_576 / 2), "1.5 MB");
+    }
 }
