@@ -7,7 +7,7 @@
 
 use bangfu_client::store::SubmissionState;
 use bangfu_client::sync::RetryPolicy;
-use bangfu_client::{Client, DataDir, Limits, SyncOptions};
+use bangfu_client::{Client, ClientError, DataDir, Limits, SyncOptions};
 use bangfu_server::db_test;
 use bangfu_shared::Role;
 use bangfu_shared::report::{AttendanceSheet, Quarter};
@@ -201,11 +201,28 @@ async fn quarter_end_offline(t: &TestDb) {
     let again = client.sync(&back, &|_| {}).await.unwrap();
     assert!(again.sheets_submitted.is_empty(), "{again:?}");
 
-    // Signing the same remarks again (to include late visits) is a new submission. A
-    // sync killed after the server froze it but before the answer was stored leaves it
-    // pending on the device, marked as sent; the next sync sends it again and the server
-    // answers with the version it froze instead of freezing a third.
+    // Signing the sheet the server froze, unchanged, is refused on the device: it would
+    // only be a duplicate version for the town office to reconcile.
+    let same = client.submit_sheet(quarter).await.unwrap_err();
+    assert!(
+        matches!(same, ClientError::SheetUnchanged { version: Some(1) }),
+        "{same:?}"
+    );
+    assert_eq!(
+        bangfu_client::i18n::Lang::Zh.error(&same),
+        "与第1版相同，无需重新提交"
+    );
+    // A remark changed after the submission is said, and signing it is a new
+    // submission. A sync killed after the server froze it but before the answer was
+    // stored leaves it pending on the device, marked as sent; the next sync sends it
+    // again and the server answers with the version it froze instead of freezing a third.
+    client
+        .set_sheet_remark(quarter, row, "已核实，走访到位，已回访")
+        .await
+        .unwrap();
+    assert!(client.sheet(quarter).await.unwrap().unsubmitted_changes());
     let lost = client.submit_sheet(quarter).await.unwrap();
+    assert!(!client.sheet(quarter).await.unwrap().unsubmitted_changes());
     assert_ne!(
         lost.submission.submission_id, queued.submission.submission_id,
         "each signing has its own id"
@@ -277,7 +294,10 @@ async fn quarter_end_offline(t: &TestDb) {
     );
     let second = &versions[2];
     assert_eq!(second.submitted_version, Some(3));
-    assert_eq!(remark_of(second, row).as_deref(), Some("已核实，走访到位"));
+    assert_eq!(
+        remark_of(second, row).as_deref(),
+        Some("已核实，走访到位，已回访")
+    );
     assert_eq!(
         remark_of(second, second_row).as_deref(),
         Some("电话未接通，已补访")

@@ -200,6 +200,18 @@ pub const AMENDMENT_REASON_MISSING: &str =
 /// records no visits and signs no sheets; its reports are on the server.
 pub const HELPERS_ONLY: &str = "this client is for first and second helpers; an office or administrator account uses the server's reports and review queue";
 
+/// An image of a visit already on another visit of this device
+/// ([`Client::reused_images`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReusedImage {
+    pub sha256: String,
+    /// The household's (or the witness's) signature image, not a photo.
+    pub signature: bool,
+    /// The earliest other visit carrying it, and its time.
+    pub visit_id: Uuid,
+    pub at: DateTime<Utc>,
+}
+
 /// The server's address as the helper may type it, made the base the API client
 /// expects: spaces and trailing `/` dropped, and the API root `/api/v1` the server
 /// prints at start-up taken off (the client adds it to every path).
@@ -445,6 +457,51 @@ impl Client {
         Ok(img.sha256)
     }
 
+    /// The images of a visit that another visit of this device (any household, not
+    /// voided, not `except`: the visit being amended) already carries. The server counts
+    /// a photo for one visit only, and a signature is made at each visit, so a copy is
+    /// said to the helper at attach time, when a draft reopens and before signing.
+    pub async fn reused_images(
+        &self,
+        photos: &[PhotoRef],
+        signature: Option<&str>,
+        except: Option<Uuid>,
+    ) -> Result<Vec<ReusedImage>> {
+        let mut out = Vec::new();
+        for p in photos {
+            if let Some((visit_id, at)) = self.store.photo_visit(&p.sha256, except).await? {
+                out.push(ReusedImage {
+                    sha256: p.sha256.clone(),
+                    signature: false,
+                    visit_id,
+                    at,
+                });
+            }
+        }
+        if let Some(h) = signature
+            && let Some((visit_id, at)) = self.store.image_visit(h, None, except).await?
+        {
+            out.push(ReusedImage {
+                sha256: h.to_string(),
+                signature: true,
+                visit_id,
+                at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// [`Self::reused_images`] of a draft as it stands (its signature image whatever the
+    /// method: a witness's mark is a signature too).
+    pub async fn draft_reused_images(&self, draft: &VisitDraft) -> Result<Vec<ReusedImage>> {
+        let signature = draft
+            .signature_image
+            .as_deref()
+            .filter(|_| draft.kind == VisitKind::Home);
+        self.reused_images(&draft.photos, signature, draft.amends)
+            .await
+    }
+
     /// Saves a draft (every form change does).
     pub async fn save_draft(&self, draft: &VisitDraft) -> Result<()> {
         self.store.save_draft(draft).await
@@ -541,6 +598,19 @@ impl Client {
                 }
                 // The household's signature attests the content it was given on: carried
                 // over onto changed content, it would attest what the household never saw.
+                // A mark stands for the person who made it: never relabelled.
+                if let Some(signed) = original
+                    .current
+                    .signed
+                    .record
+                    .visit
+                    .as_ref()
+                    .and_then(|v| v.household_signature.as_ref())
+                    && let Some(new) = &body.household_signature
+                    && crate::draft::mark_relabelled(signed, new)
+                {
+                    return Err(ClientError::SignerChanged);
+                }
                 if let Some(signed) = &original.current.signed.record.visit
                     && body.household_signature.is_some()
                     && body.household_signature == signed.household_signature

@@ -12,6 +12,11 @@
 //! signature attests the time, the kind, the deliveries and the family changes
 //! ([`attested_changes`]): once one of them differs, the carried-over signature lapses
 //! and the household (or the witness) must sign again.
+//!
+//! A mark stands for the person who made it ([`same_signer`]): a witness's mark carried
+//! over from the original serves only that witness (same name and role), never a
+//! renamed or different one ([`mark_relabelled`]). The TUI form, the headless
+//! `visit amend` and [`crate::client::Client::record_visit`] all apply this one rule.
 
 use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{
@@ -105,7 +110,9 @@ impl VisitDraft {
         }
     }
 
-    /// A form pre-filled from an existing visit, to correct it.
+    /// A form pre-filled from an existing visit, to correct it. Occasions and family
+    /// changes are written in the Chinese words the helper types (`中秋`, `出生`), which
+    /// parse back to the same codes.
     pub fn amending(original_id: Uuid, household_id: i64, body: &VisitBody) -> Self {
         let join = |v: &[String]| v.join("; ");
         let mut d = VisitDraft::new(household_id, body.kind, body.at);
@@ -122,7 +129,7 @@ impl VisitDraft {
                     "{}:{}:{}",
                     x.item,
                     bangfu_shared::visit::format_yuan(x.value_fen),
-                    o.code()
+                    o.label_zh()
                 ),
                 None => format!(
                     "{}:{}",
@@ -135,7 +142,7 @@ impl VisitDraft {
         d.family_changes = body
             .family_changes
             .iter()
-            .map(|c| format!("{}:{}", c.kind.code(), c.name))
+            .map(|c| format!("{}:{}", c.kind.label_zh(), c.name))
             .collect::<Vec<_>>()
             .join("; ");
         d.notes = body.notes.clone().unwrap_or_default();
@@ -243,6 +250,11 @@ impl VisitDraft {
                     reason: self.witness_reason.trim().to_string(),
                     image_sha256: self.signature_image.clone(),
                 };
+                // A mark carried over from the original is that witness's only: renamed
+                // (or another role), the witness must draw anew.
+                if self.mark_relabelled() {
+                    return None;
+                }
                 // The witness signs on the pad like the household would: a name typed by
                 // the helper alone is no mark of anyone. An amendment of a visit recorded
                 // before this rule keeps its unmarked witness as it was.
@@ -253,6 +265,38 @@ impl VisitDraft {
                 (self.signature_image.is_some() || carried).then_some(witness)
             }
         }
+    }
+
+    /// Whether the form carries the original's mark (its signature image) for a signer
+    /// other than the one who made it: the witness was renamed or replaced after an
+    /// amendment was opened. The form then reads 未签 until the new signer draws.
+    pub fn mark_relabelled(&self) -> bool {
+        let Some(signed) = self
+            .signed_content
+            .as_ref()
+            .and_then(|b| b.household_signature.as_ref())
+        else {
+            return false;
+        };
+        if self.kind == VisitKind::Phone || self.signature_image.is_none() {
+            return false;
+        }
+        let image = self.signature_image.clone().unwrap_or_default();
+        let now = match self.signature_method {
+            SignatureMethod::Pad => HouseholdSignature::Drawn {
+                image_sha256: image,
+            },
+            SignatureMethod::PaperCard => HouseholdSignature::PaperCard {
+                image_sha256: image,
+            },
+            SignatureMethod::Witness => HouseholdSignature::Witness {
+                name: self.witness_name.trim().to_string(),
+                role: self.witness_role.trim().to_string(),
+                reason: self.witness_reason.trim().to_string(),
+                image_sha256: Some(image),
+            },
+        };
+        mark_relabelled(signed, &now)
     }
 
     /// The local (UTC+8) date of the visit time as typed, if it parses.
@@ -294,6 +338,11 @@ impl VisitDraft {
             return Some(e);
         }
         match body.ready_to_sign() {
+            Err(bangfu_shared::visit::VisitError::MissingHouseholdSignature)
+                if self.mark_relabelled() =>
+            {
+                Some(ClientError::SignerChanged)
+            }
             Err(bangfu_shared::visit::VisitError::MissingHouseholdSignature) => {
                 let changed = self.resign_needed();
                 Some(if changed.is_empty() {
@@ -309,6 +358,34 @@ impl VisitDraft {
             Ok(()) => None,
         }
     }
+}
+
+/// Whether two household signatures come from the same signer: the household itself
+/// (drawn, or on the paper card: the same method), or the same witness (name and role,
+/// trimmed). The reason the household could not sign says nothing about who signed.
+pub fn same_signer(a: &HouseholdSignature, b: &HouseholdSignature) -> bool {
+    use HouseholdSignature::*;
+    match (a, b) {
+        (Drawn { .. }, Drawn { .. }) | (PaperCard { .. }, PaperCard { .. }) => true,
+        (
+            Witness {
+                name: n1, role: r1, ..
+            },
+            Witness {
+                name: n2, role: r2, ..
+            },
+        ) => n1.trim() == n2.trim() && r1.trim() == r2.trim(),
+        _ => false,
+    }
+}
+
+/// Whether `new` rests on the same image as `signed` (an amendment's original signature)
+/// while naming another signer: one person's mark relabelled as someone else's, which
+/// the double signature exists to prevent. Such an amendment needs a new mark.
+pub fn mark_relabelled(signed: &HouseholdSignature, new: &HouseholdSignature) -> bool {
+    signed.image_sha256().is_some()
+        && signed.image_sha256() == new.image_sha256()
+        && !same_signer(signed, new)
 }
 
 /// What `new` changed of the content a household signature on `signed` attests: `kind`,
@@ -560,6 +637,61 @@ mod tests {
     }
 
     #[test]
+    fn a_renamed_or_replaced_witness_does_not_keep_the_old_mark() {
+        let mut body = VisitBody::new(VisitKind::Home, Utc::now() - chrono::Duration::hours(1));
+        body.household_signature = Some(HouseholdSignature::Witness {
+            name: "李见证".into(),
+            role: "村干部".into(),
+            reason: "户主外出".into(),
+            image_sha256: Some("cd".repeat(32)),
+        });
+        let mut d = VisitDraft::amending(Uuid::now_v7(), 1, &body);
+        d.reason = "核实见证人".into();
+        d.witness_reason = "户主住院".into();
+        assert!(
+            d.missing(Utc::now()).is_none(),
+            "the reason is not the signer"
+        );
+        for (name, role) in [("王五", "村干部"), ("李见证", "村公证人")] {
+            d.witness_name = name.into();
+            d.witness_role = role.into();
+            assert!(d.mark_relabelled());
+            assert_eq!(d.household_signature(), None);
+            assert!(matches!(
+                d.missing(Utc::now()),
+                Some(ClientError::SignerChanged)
+            ));
+        }
+        // The new witness draws: the new mark is theirs.
+        d.signature_image = Some("ef".repeat(32));
+        assert!(!d.mark_relabelled());
+        assert!(d.missing(Utc::now()).is_none());
+    }
+
+    #[test]
+    fn same_signer_compares_the_person_not_the_reason() {
+        let w = |name: &str, role: &str, reason: &str| HouseholdSignature::Witness {
+            name: name.into(),
+            role: role.into(),
+            reason: reason.into(),
+            image_sha256: Some("ab".repeat(32)),
+        };
+        let drawn = HouseholdSignature::Drawn {
+            image_sha256: "ab".repeat(32),
+        };
+        assert!(same_signer(
+            &w("李", "村干部", "a"),
+            &w(" 李 ", "村干部", "b")
+        ));
+        assert!(!same_signer(
+            &w("李", "村干部", "a"),
+            &w("王", "村干部", "a")
+        ));
+        assert!(mark_relabelled(&drawn, &w("李", "村干部", "a")));
+        assert!(!mark_relabelled(&drawn, &drawn));
+    }
+
+    #[test]
     fn an_amendment_is_not_ready_to_sign_without_its_reason() {
         let body = VisitBody::new(VisitKind::Phone, Utc::now() - chrono::Duration::hours(1));
         let mut d = VisitDraft::amending(Uuid::now_v7(), 9, &body);
@@ -580,9 +712,9 @@ mod tests {
         d.family_changes = "death:赵六".into();
         d.notes = "x".into();
         let body = d.to_body().unwrap();
-        let again = VisitDraft::amending(Uuid::now_v7(), 9, &body)
-            .to_body()
-            .unwrap();
-        assert_eq!(again, body);
+        let amending = VisitDraft::amending(Uuid::now_v7(), 9, &body);
+        assert_eq!(amending.deliveries, "米:50.00:春节; 油:20.00");
+        assert_eq!(amending.family_changes, "死亡:赵六");
+        assert_eq!(amending.to_body().unwrap(), body);
     }
 }

@@ -51,6 +51,20 @@ pub enum ClientError {
         .0.join(", ")
     )]
     ResignNeeded(Vec<&'static str>),
+    /// An amendment carries the original's signature image for another signer (the
+    /// witness renamed or replaced, or the household's mark given as a witness's): a
+    /// mark stands for the person who made it, so the new signer must sign anew.
+    #[error(
+        "the signature carried over was made by the original signer, not by the one now named; the new signer must sign"
+    )]
+    SignerChanged,
+    /// A sheet submission identical (rows reviewed and remarks) to the one already
+    /// queued (`version: None`) or frozen as `version`: it would be a duplicate version.
+    #[error("{}", match .version {
+        Some(v) => format!("the sheet is the same as version {v}: nothing to submit"),
+        None => "the sheet is the same as the submission waiting for the sync: nothing to submit".to_string(),
+    })]
+    SheetUnchanged { version: Option<i32> },
     /// A visit time later than now (beyond the clock tolerance): a visit is recorded
     /// after it happened, and a future time would count as a contact in advance.
     #[error("the visit time {at} is in the future: correct it")]

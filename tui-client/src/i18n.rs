@@ -65,6 +65,8 @@ pub struct Texts {
     pub notes: &'static str,
     pub reason: &'static str,
     pub photos: &'static str,
+    /// The photo panel of a form without photos.
+    pub no_photo: &'static str,
     pub household_signature: &'static str,
     pub sig_pad: &'static str,
     pub sig_card: &'static str,
@@ -132,11 +134,19 @@ pub struct Texts {
     pub hint_time: &'static str,
     /// A photo already on another visit; `{}` is that visit's MM-DD.
     pub photo_reused: &'static str,
+    /// A signature (or witness's mark) image already on another visit; `{}` is MM-DD.
+    pub signature_reused: &'static str,
+    /// After reuse warnings when signing: a second Ctrl+S signs all the same.
+    pub sign_again_anyway: &'static str,
     /// Beside an amendment's lapsed household signature.
     pub resign_short: &'static str,
     /// Before the list of changed attested fields.
     pub resign_needed: &'static str,
     pub resign_needed_end: &'static str,
+    /// An amendment's witness was renamed or replaced: the old mark is not theirs.
+    pub signer_changed: &'static str,
+    /// The same, short, beside 未签 on the form.
+    pub signer_changed_short: &'static str,
     /// Before a visit time that lies in the future.
     pub future_time: &'static str,
     /// Before the reason a draft save failed (the form stays open).
@@ -212,6 +222,7 @@ static ZH: Texts = Texts {
     notes: "备注",
     reason: "更正原因",
     photos: "照片",
+    no_photo: "尚无照片",
     household_signature: "农户签字",
     sig_pad: "签字板",
     sig_card: "纸质卡照片",
@@ -274,9 +285,13 @@ static ZH: Texts = Texts {
     pad_title_witness: "见证人签字板：按住鼠标（或触屏）书写",
     hint_time: "如 2026-03-01 08:30（北京时间）",
     photo_reused: "⚠ 此照片已用于 {} 的另一次走访，服务器不会重复计数，请换一张",
+    signature_reused: "⚠ 此签字图片已用于 {} 的另一次走访：签字须在本次走访时当场签，请重新签字",
+    sign_again_anyway: "；仍要签名请再按 Ctrl+S",
     resign_short: "内容已改须重签",
     resign_needed: "更正改动了农户签字确认的内容：",
     resign_needed_end: "。须农户重新签字（或见证人重新确认）",
+    signer_changed: "见证人已更换：原签字是原见证人的，请新见证人在签字板上重新签字",
+    signer_changed_short: "见证人已更换，须重新签字",
     future_time: "走访时间晚于当前时间，请改正：",
     draft_not_saved: "草稿未保存：",
     again_esc_discards: "。再按 Esc 放弃本次修改并返回",
@@ -338,6 +353,7 @@ static EN: Texts = Texts {
     notes: "Notes",
     reason: "Reason for amendment",
     photos: "Photos",
+    no_photo: "no photo yet",
     household_signature: "Household signature",
     sig_pad: "signature pad",
     sig_card: "photo of signed card",
@@ -400,9 +416,13 @@ static EN: Texts = Texts {
     pad_title_witness: "Witness signature pad: draw with the mouse or touch",
     hint_time: "YYYY-MM-DD HH:MM (UTC+8)",
     photo_reused: "⚠ this photo is already on the visit of {}: the server will not count it twice; use another",
+    signature_reused: "⚠ this signature image is already on the visit of {}: a signature is made at each visit; sign again",
+    sign_again_anyway: "; press Ctrl+S again to sign all the same",
     resign_short: "content changed: sign again",
     resign_needed: "the amendment changes what the household signed: ",
     resign_needed_end: "; the household must sign again (or the witness confirm again)",
+    signer_changed: "the witness changed: the signature carried over is the former witness's; the new witness must sign on the pad",
+    signer_changed_short: "witness changed: sign again",
     future_time: "the visit time is in the future, correct it: ",
     draft_not_saved: "draft NOT saved: ",
     again_esc_discards: "; press Esc again to discard the changes",
@@ -464,6 +484,19 @@ impl Lang {
         }
     }
 
+    /// The warning for an image already on another visit (a photo, or a signature),
+    /// naming that visit's MM-DD.
+    pub fn reused(self, r: &crate::client::ReusedImage) -> String {
+        let t = self.texts();
+        let day = r.at.with_timezone(&crate::config::local_offset());
+        let text = if r.signature {
+            t.signature_reused
+        } else {
+            t.photo_reused
+        };
+        text.replace("{}", &day.format("%m-%d").to_string())
+    }
+
     /// An error in the helper's language. English is the errors' own text; Chinese puts
     /// the reason first and any long path last, so a narrow status line keeps the reason.
     pub fn error(self, e: &crate::error::ClientError) -> String {
@@ -484,6 +517,7 @@ impl Lang {
                     t.resign_needed_end
                 )
             }
+            E::SignerChanged => t.signer_changed.to_string(),
             E::FutureTime { at } => {
                 format!("{}{}", t.future_time, crate::draft::format_local(*at))
             }
@@ -546,6 +580,10 @@ impl Lang {
             E::Network(m) => network_error_zh(m),
             E::NotLoggedIn => "本机尚未登录：请先联网登录（bangfu login，或在界面中登录）".into(),
             E::NotAHelper => "此账号不是帮扶责任人账号，不能记录走访".into(),
+            E::SheetUnchanged { version: Some(v) } => format!("与第{v}版相同，无需重新提交"),
+            E::SheetUnchanged { version: None } => {
+                "与已签名待同步的提交相同，无需重新提交".into()
+            }
             E::SyncRunning => "本机已有一个同步正在进行（另一个 bangfu sync 或界面中的同步），请等它结束".into(),
             E::NotFound { what, id } => {
                 let what = match *what {
@@ -596,13 +634,21 @@ impl Lang {
             V::MissingHouseholdSignature => self.texts().needs_household_signature.to_string(),
             V::BadAmount(s) => format!("“{s}”不是金额（元），如 50 或 12.50"),
             V::UnknownCode { kind, value, known } => {
-                let kind = match *kind {
-                    "occasion" => "节日",
-                    "family change" => "家庭变化类型",
-                    "policy" => "政策",
-                    other => other,
+                use bangfu_shared::visit::{FamilyChangeKind, Occasion, PolicyArea};
+                // The choices in the words the helper types (出生, 中秋), not the codes.
+                let (kind, labels): (&str, Vec<&str>) = match *kind {
+                    "occasion" => ("节日", Occasion::ALL.iter().map(|o| o.label_zh()).collect()),
+                    "family change" => (
+                        "家庭变化类型",
+                        FamilyChangeKind::ALL.iter().map(|k| k.label_zh()).collect(),
+                    ),
+                    "policy" => (
+                        "政策",
+                        PolicyArea::ALL.iter().map(|p| p.label_zh()).collect(),
+                    ),
+                    other => (other, vec![known.as_str()]),
                 };
-                format!("不认识的{kind}“{value}”（可用：{known}）")
+                format!("不认识的{kind}“{value}”（可用：{}）", labels.join("、"))
             }
             V::Invalid(m) => format!("记录不合规：{m}"),
             V::NotCanonical(m) => format!("记录无法规范化：{m}"),
@@ -981,6 +1027,10 @@ pub struct SheetTexts {
     pub pending: &'static str,
     pub submitted: &'static str,
     pub rejected: &'static str,
+    /// Beside the state: remarks written after the last submission (TUI: the key).
+    pub unsubmitted: &'static str,
+    /// The same for `sheet show`; `{}` is the quarter.
+    pub unsubmitted_cli: &'static str,
 }
 
 static SHEET_ZH: SheetTexts = SheetTexts {
@@ -1007,6 +1057,8 @@ static SHEET_ZH: SheetTexts = SheetTexts {
     pending: "待提交",
     submitted: "已提交第{}版",
     rejected: "被拒：",
+    unsubmitted: "有未提交的修改（按 S 重新提交）",
+    unsubmitted_cli: "有未提交的修改（bangfu sheet submit --quarter {} 重新提交）",
 };
 
 static SHEET_EN: SheetTexts = SheetTexts {
@@ -1033,6 +1085,8 @@ static SHEET_EN: SheetTexts = SheetTexts {
     pending: "to be submitted",
     submitted: "submitted, version {}",
     rejected: "REJECTED: ",
+    unsubmitted: "changes not submitted (S submits again)",
+    unsubmitted_cli: "changes not submitted (bangfu sheet submit --quarter {} submits again)",
 };
 
 impl Lang {
@@ -1381,8 +1435,10 @@ fn network_error_zh(message: &str) -> String {
 /// a short detail, for a code without words of its own here.
 fn server_error_zh(status: u16, code: &str, message: &str) -> String {
     match code {
+        // The server answers every login failure alike (wrong password, unknown phone,
+        // wrong or expired enrollment code), so the words cover each case.
         "invalid_credentials" => {
-            "用户名或密码错误（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码）"
+            "用户名、密码或激活码不对（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码；激活码无效或已过期，请向乡镇扶贫办索取新码）"
                 .into()
         }
         "enrollment_required" => {
@@ -1396,6 +1452,21 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         "forbidden" => format!("此账号无权进行此操作（{}）", short_detail(message)),
         "busy" => "服务器正忙：请稍后重试".into(),
         "payload_too_large" => "文件太大，服务器拒收".into(),
+        "invalid" if message.starts_with("a password needs at least") => {
+            let n: String = message.chars().filter(char::is_ascii_digit).collect();
+            format!("密码太短：至少 {n} 位")
+        }
+        "bad_request" if message.ends_with(")") && message.contains("is too long") => {
+            "用户名、密码或激活码太长".into()
+        }
+        "not_found" if !message.contains("route") => {
+            format!("服务器上找不到（{}）", short_detail(message))
+        }
+        "unsupported_media_type" => "服务器不接受此文件格式".into(),
+        "checksum_mismatch" | "range_not_satisfiable" => {
+            "上传的文件与服务器收到的不符：下次同步会重新上传".into()
+        }
+        "unsupported_tus_version" => "服务器版本不同：请更新本应用".into(),
         crate::api::UNREADABLE => {
             "服务器的回答无法读取（服务器版本不同，或被代理改动）：请检查服务器地址，或更新本应用"
                 .into()
@@ -1574,7 +1645,19 @@ mod tests {
             ),
             (
                 server(401, "invalid_credentials", "wrong username or password"),
-                "用户名或密码错误（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码）",
+                "用户名、密码或激活码不对（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码；激活码无效或已过期，请向乡镇扶贫办索取新码）",
+            ),
+            (
+                server(422, "invalid", "a password needs at least 8 characters"),
+                "密码太短：至少 8 位",
+            ),
+            (
+                ClientError::Visit(
+                    "生了"
+                        .parse::<bangfu_shared::visit::FamilyChangeKind>()
+                        .unwrap_err(),
+                ),
+                "不认识的家庭变化类型“生了”（可用：出生、迁入、婚入、死亡、迁出、婚出）",
             ),
             (
                 server(409, "conflict", "this device key is registered to another account"),

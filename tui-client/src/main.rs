@@ -410,10 +410,12 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
         Command::Drafts => {
             let drafts = client.drafts().await?;
             if json {
-                let out: Vec<_> = drafts
-                    .iter()
-                    .map(|d| json!({"draft": d, "missing": d.missing(Utc::now()).map(|e| e.to_string())}))
-                    .collect();
+                let mut out = Vec::new();
+                for d in &drafts {
+                    // Another visit may have taken the draft's photo or signature since.
+                    let reused = client.draft_reused_images(d).await?;
+                    out.push(json!({"draft": d, "missing": d.missing(Utc::now()).map(|e| e.to_string()), "reused_images": reused}));
+                }
                 outln!("{}", serde_json::to_string_pretty(&out)?)?;
             } else {
                 for d in drafts {
@@ -432,6 +434,9 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                             .map(|e| lang.error(&e))
                             .unwrap_or_else(|| lang.cli_draft_ready().into())
                     )?;
+                    for r in client.draft_reused_images(&d).await? {
+                        outln!("  {}", lang.reused(&r))?;
+                    }
                 }
             }
             Ok(())
@@ -570,7 +575,8 @@ async fn apply(
 /// Checks `--witness` against `--witness-signature` before anything is attached, and
 /// returns the mark an amendment keeps when no new file is given. A new home visit's
 /// witness must give the file: a name typed by the helper is no mark of anyone. An
-/// amendment keeps the mark of the same witness (by name), and an unmarked witness of a
+/// amendment keeps the mark of the same witness (name and role:
+/// [`bangfu_client::draft::same_signer`], the rule the TUI form applies), and an unmarked witness of a
 /// visit recorded before the rule only when it is left exactly as it was (as the TUI
 /// does); another witness signs anew.
 fn witness_mark(
@@ -588,26 +594,24 @@ fn witness_mark(
     if fresh {
         bail!("{}", lang.cli_witness_mark_missing(false));
     }
+    let named = HouseholdSignature::Witness {
+        name: name.clone(),
+        role: c.witness_role.clone().unwrap_or_default(),
+        reason: c.witness_reason.clone().unwrap_or_default(),
+        image_sha256: None,
+    };
     match &body.household_signature {
-        Some(HouseholdSignature::Witness {
-            name: old,
-            image_sha256: Some(mark),
-            ..
-        }) if old == name => Ok(Some(mark.clone())),
+        Some(
+            old @ HouseholdSignature::Witness {
+                image_sha256: Some(mark),
+                ..
+            },
+        ) if bangfu_client::draft::same_signer(old, &named) => Ok(Some(mark.clone())),
         Some(
             old @ HouseholdSignature::Witness {
                 image_sha256: None, ..
             },
-        ) if *old
-            == (HouseholdSignature::Witness {
-                name: name.clone(),
-                role: c.witness_role.clone().unwrap_or_default(),
-                reason: c.witness_reason.clone().unwrap_or_default(),
-                image_sha256: None,
-            }) =>
-        {
-            Ok(None)
-        }
+        ) if *old == named => Ok(None),
         _ => bail!("{}", lang.cli_witness_mark_missing(true)),
     }
 }
@@ -621,18 +625,18 @@ async fn finish(
     lang: Lang,
     json: bool,
 ) -> anyhow::Result<()> {
-    // The server counts a photo for one visit only: say so, as the TUI does at capture.
-    for p in &body.photos {
-        let except = amends.as_ref().map(|(id, _)| *id);
-        if let Some((_, at)) = client.store().photo_visit(&p.sha256, except).await? {
-            let day = at.with_timezone(&bangfu_client::config::local_offset());
-            let t = lang.texts();
-            errln!(
-                "{}",
-                t.photo_reused
-                    .replace("{}", &day.format("%m-%d").to_string())
-            );
-        }
+    // The server counts a photo for one visit only, and a signature is made at each
+    // visit: say so before signing, as the TUI does.
+    let except = amends.as_ref().map(|(id, _)| *id);
+    let signature = body
+        .household_signature
+        .as_ref()
+        .and_then(|s| s.image_sha256());
+    for r in client
+        .reused_images(&body.photos, signature, except)
+        .await?
+    {
+        errln!("{}", lang.reused(&r));
     }
     match client
         .record_visit(household, body.clone(), amends.clone(), None, Utc::now())
@@ -915,7 +919,11 @@ async fn sync(
             {
                 *last = Some(p.phase);
                 *t = std::time::Instant::now();
-                match &p.retry {
+                let retry = match lang {
+                    Lang::Zh => &p.retry_zh,
+                    _ => &p.retry,
+                };
+                match retry {
                     Some(r) => errln!("{line} · {r}"),
                     None => errln!("{line}"),
                 }

@@ -136,6 +136,8 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
             "quarter": view.quarter(),
             "second_helper": view.sheet.second_helper.name,
             "state": view.state(),
+            // Remarks written after the last submission (queued or frozen).
+            "unsubmitted_changes": view.unsubmitted_changes(),
             "submitted_version": view.sheet.submitted_version,
             // The server's check of `submitted_version` against the rows reviewed: false
             // when they changed since (sign again); absent when it could not tell.
@@ -147,8 +149,16 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let t = lang.sheet();
+    let changed = if view.unsubmitted_changes() {
+        format!(
+            " · {}",
+            t.unsubmitted_cli.replace("{}", &view.quarter().to_string())
+        )
+    } else {
+        String::new()
+    };
     outln!(
-        "{} {} · {} · {}",
+        "{} {} · {} · {}{changed}",
         t.title,
         view.quarter(),
         view.sheet.second_helper.name,

@@ -87,6 +87,39 @@ impl SheetView {
         )
     }
 
+    /// The latest submission not refused by the server: the one queued, or the version
+    /// frozen, that the remarks on the device are measured against.
+    fn last_live_submission(&self) -> Option<&StoredSubmission> {
+        self.submissions
+            .iter()
+            .rev()
+            .find(|s| !matches!(s.state, SubmissionState::Rejected { .. }))
+    }
+
+    /// Whether remarks were written since the last submission (queued or frozen): the
+    /// header then says so, or the helper believes the town office has them. A sheet
+    /// known submitted only from the server (another install) is measured against the
+    /// remarks the server sent with its rows.
+    pub fn unsubmitted_changes(&self) -> bool {
+        let current = self.remarks_to_submit();
+        match self.last_live_submission() {
+            Some(s) => s.submission.remarks != current,
+            None if self.sheet.submitted_version.is_some() => {
+                let server: Vec<(i64, String)> = self
+                    .sheet
+                    .rows
+                    .iter()
+                    .filter_map(|r| {
+                        let remark = r.remark.as_deref().unwrap_or_default().trim();
+                        (!remark.is_empty()).then(|| (r.household_id, remark.to_string()))
+                    })
+                    .collect();
+                server != current
+            }
+            None => false,
+        }
+    }
+
     /// The remarks a submission sends: every row's non-empty remark, in row order.
     pub fn remarks_to_submit(&self) -> Vec<(i64, String)> {
         self.sheet
@@ -181,6 +214,21 @@ impl Client {
             return Err(ClientError::Refused(SECOND_HELPER_ONLY.into()));
         }
         let view = self.sheet(quarter).await?;
+        // The same remarks on the same rows as the submission queued or frozen would
+        // only make the town office reconcile a duplicate version (a double key press,
+        // a script run twice).
+        let rows_sha256 = view.sheet.rows_sha256();
+        if let Some(last) = view.last_live_submission()
+            && last.submission.remarks == view.remarks_to_submit()
+            && last.submission.rows_sha256.as_deref() == Some(rows_sha256.as_str())
+        {
+            return Err(ClientError::SheetUnchanged {
+                version: match last.state {
+                    SubmissionState::Submitted { version } => Some(version),
+                    _ => None,
+                },
+            });
+        }
         let unsigned = SheetSubmission {
             quarter,
             device_id: identity.device_id,
@@ -189,7 +237,7 @@ impl Client {
             submission_id: Some(uuid::Uuid::now_v7()),
             // What the helper reviewed: the rows of the copy on the device. The server
             // marks the version it freezes if its rows are not these.
-            rows_sha256: Some(view.sheet.rows_sha256()),
+            rows_sha256: Some(rows_sha256),
         };
         let signed = self.device_key()?.sign_sheet(unsigned);
         let id = self.store().queue_submission(&signed).await?;

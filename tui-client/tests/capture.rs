@@ -424,6 +424,84 @@ fn a_photo_already_used_by_another_visit_is_flagged_in_the_form() {
     );
 }
 
+#[test]
+fn a_signature_image_already_on_another_visit_is_flagged_in_the_form() {
+    let mut fx = fixture(Lang::Zh);
+    let card = write_jpeg(&fx.dir.path().join("card.jpg"), 600, 400);
+    let c = client(&fx.app);
+    let rt = fx.app.runtime().clone();
+    let hash = rt.block_on(c.attach_card_photo(&card)).unwrap();
+    let mut visit = VisitBody::new(VisitKind::Home, now() - Duration::days(1));
+    visit.household_signature = Some(HouseholdSignature::PaperCard { image_sha256: hash });
+    rt.block_on(c.record_visit(2, visit, None, None, now()))
+        .unwrap();
+
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    focus(app, Field::Signature);
+    app.update(Action::Right); // the signed paper card
+    app.update(Action::Enter);
+    keys(app, "card.jpg");
+    app.update(Action::Enter);
+    assert!(app.overlay.is_none(), "{:?}", app.status);
+    let s = app.status.clone().unwrap();
+    assert!(
+        s.error && s.text.contains("⚠ 此签字图片已用于 03-14 的另一次走访"),
+        "{s:?}"
+    );
+}
+
+/// A draft saved with a photo that another visit takes afterwards: reopening it says so,
+/// and Ctrl+S warns first; a second Ctrl+S signs all the same.
+#[test]
+fn a_reopened_draft_whose_photo_was_used_since_warns_before_signing() {
+    let mut fx = fixture(Lang::Zh);
+    let photo = write_jpeg(&fx.dir.path().join("p.jpg"), 320, 240);
+    let sig = stored_signature(&fx.app, fx.dir.path(), "sig.png", 120);
+    let c = client(&fx.app);
+    let rt = fx.app.runtime().clone();
+    let p = rt.block_on(c.attach_photo(&photo)).unwrap();
+    let mut draft = VisitDraft::new(1, VisitKind::Home, now() - Duration::minutes(30));
+    draft.photos.push(p.clone());
+    draft.signature_image = Some(sig);
+    rt.block_on(c.save_draft(&draft)).unwrap();
+    let mut call = VisitBody::new(VisitKind::Phone, now() - Duration::days(1));
+    call.photos.push(p);
+    rt.block_on(c.record_visit(2, call, None, None, now()))
+        .unwrap();
+
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    assert_eq!(form(app).draft.id, draft.id, "today's draft reopens");
+    assert!(
+        status(app).contains("⚠ 此照片已用于 03-14"),
+        "{:?}",
+        app.status
+    );
+    app.update(Action::Sign);
+    assert!(matches!(app.screen, Screen::Form(_)), "warned, not signed");
+    assert!(
+        status(app).contains("此照片已用于 03-14") && status(app).contains("再按 Ctrl+S"),
+        "{:?}",
+        app.status
+    );
+    app.update(Action::Sign);
+    assert_eq!(app.screen, Screen::Households, "{:?}", app.status);
+    assert!(drafts(app).is_empty());
+}
+
+#[test]
+fn the_photo_panel_of_a_new_form_says_no_photo_not_unsigned() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    let text = draw_at(app, 120, 40);
+    assert!(text.contains("│尚无照片"), "{text}");
+    assert!(!text.contains("│未签"), "{text}");
+    focus(app, Field::Signature);
+    assert!(draw_at(app, 120, 40).contains("│未签"));
+}
+
 // 6. The detail screen shows a visit signed from it.
 
 #[test]

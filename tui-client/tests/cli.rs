@@ -433,9 +433,33 @@ fn headless_attendance_sheet() {
     assert_eq!(after["state"]["state"], "pending", "{after}");
     let text = String::from_utf8(bangfu(&data, &["sheet", "show"]).stdout).unwrap();
     assert!(text.contains("待提交"), "{text}");
+    // The same sheet again is refused: it would be a duplicate version.
+    let again = bangfu(&data, &["sheet", "submit", "--quarter", "2026Q1"]);
+    assert_eq!(again.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        said.contains("与已签名待同步的提交相同，无需重新提交"),
+        "{said}"
+    );
+    // A remark written after the submission is said, and then submitted.
+    let remark = ["sheet", "remark", "--quarter", "2026Q1", "--household", "1"];
+    assert!(
+        bangfu(&data, &[&remark[..], &["已核实"]].concat())
+            .status
+            .success()
+    );
+    let text = String::from_utf8(bangfu(&data, &["sheet", "show"]).stdout).unwrap();
+    assert!(
+        text.contains("待提交 · 有未提交的修改（bangfu sheet submit --quarter 2026Q1 重新提交）"),
+        "{text}"
+    );
+    let shown = json(&bangfu(&data, &["--json", "sheet", "show"]));
+    assert_eq!(shown["unsubmitted_changes"], true);
     let again = bangfu(&data, &["sheet", "submit", "--quarter", "2026Q1"]);
     let said = String::from_utf8_lossy(&again.stdout);
-    assert!(said.contains("已签名，待同步提交 (1 条备注)"), "{said}");
+    assert!(said.contains("已签名，待同步提交 (2 条备注)"), "{said}");
+    let shown = json(&bangfu(&data, &["--json", "sheet", "show"]));
+    assert_eq!(shown["unsubmitted_changes"], false);
 
     let long = "字".repeat(bangfu_shared::report::MAX_SHEET_REMARK_CHARS + 1);
     let too_long = bangfu(
@@ -794,6 +818,26 @@ fn a_witness_signs_with_an_image_of_their_signature() {
     assert_eq!(sig["reason"], "户主行动不便");
     assert_eq!(sig["image_sha256"], hash.as_str());
 
+    // The same name in another role is not the same witness: their mark is not kept.
+    let refused = bangfu(
+        &data,
+        &[
+            "visit",
+            "amend",
+            &id,
+            "--witness",
+            "王五",
+            "--witness-role",
+            "村干部",
+            "--witness-reason",
+            "户主不识字",
+            "--reason",
+            "改身份",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--witness-signature"));
+
     // Another witness has not signed: refused, naming the flag; with their file, signed.
     let other = [
         "--json",
@@ -997,4 +1041,69 @@ fn a_mistyped_command_line_is_a_usage_error_not_a_draft() {
     let help = bangfu(&data, &["--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&help.stdout).contains("sync"));
+}
+
+/// A signature image already on another visit of the device (any household) is warned
+/// about like a reused photo, when signing and for a draft listed by `drafts`.
+#[test]
+fn a_signature_image_already_on_another_visit_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let card = write_jpeg(&dir.path().join("card.jpg"), 600, 400);
+    let photo = write_jpeg(&dir.path().join("p.jpg"), 640, 480);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (card, photo) = (s(&card), s(&photo));
+    let visit = |household: &str, at: &str, extra: &[&str]| {
+        let mut args = vec![
+            "visit",
+            "new",
+            "--household",
+            household,
+            "--kind",
+            "home",
+            "--at",
+            at,
+        ];
+        args.extend_from_slice(extra);
+        bangfu(&data, &args)
+    };
+    let first = visit("1", "2026-03-10 09:30", &["--household-signature", &card]);
+    assert!(first.status.success());
+    assert!(!String::from_utf8_lossy(&first.stderr).contains("已用于"));
+    let second = visit("2", "2026-03-11 09:30", &["--household-signature", &card]);
+    assert!(second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("⚠ 此签字图片已用于 03-10 的另一次走访"),
+        "{err}"
+    );
+    let witness = visit(
+        "2",
+        "2026-03-12 09:30",
+        &[
+            "--witness",
+            "王五",
+            "--witness-role",
+            "村公证人",
+            "--witness-reason",
+            "户主不识字",
+            "--witness-signature",
+            &card,
+        ],
+    );
+    assert!(String::from_utf8_lossy(&witness.stderr).contains("此签字图片已用于 03-10"));
+
+    // A draft (no signature) whose photo another visit takes afterwards: `drafts` says so.
+    let draft = visit("1", "2026-03-13 09:30", &["--photo", &photo]);
+    assert_eq!(draft.status.code(), Some(2));
+    let taken = visit(
+        "2",
+        "2026-03-14 09:30",
+        &["--photo", &photo, "--household-signature", &card],
+    );
+    assert!(taken.status.success());
+    let listed = bangfu(&data, &["drafts"]);
+    let out = String::from_utf8_lossy(&listed.stdout);
+    assert!(out.contains("⚠ 此照片已用于 03-14 的另一次走访"), "{out}");
 }

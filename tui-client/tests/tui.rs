@@ -568,6 +568,7 @@ fn a_running_sync_shows_a_progress_bar_with_records_and_bytes() {
         files_done: 0,
         files_total: 0,
         retry: None,
+        retry_zh: None,
     }));
     assert!(app.sync.running);
     let mut t = terminal(80, 24);
@@ -601,6 +602,7 @@ fn a_running_sync_shows_a_progress_bar_with_records_and_bytes() {
         files_done: 0,
         files_total: 0,
         retry: Some("network: reset (retrying in 1.2 s)".into()),
+        retry_zh: Some("网络中断（1.2 秒后重试）".into()),
     }));
     assert!(draw(app).contains("网络不稳，重试中"));
 
@@ -1223,4 +1225,173 @@ fn history_shows_a_town_office_review_note() {
     ] {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }
+}
+
+/// A witness visit recorded an hour before the fixture's now, its mark stored.
+fn witness_visit(app: &App, dir: &std::path::Path) -> uuid::Uuid {
+    let png = std::fs::read(write_png(&dir.join("mark.png"), 200, 80)).unwrap();
+    let client = app.client();
+    let mark = app
+        .runtime()
+        .block_on(client.attach_signature_png(&png))
+        .unwrap();
+    let mut body = bangfu_shared::visit::VisitBody::new(
+        VisitKind::Home,
+        common::now() - chrono::Duration::hours(1),
+    );
+    body.problems = vec!["屋顶漏雨".into()];
+    body.household_signature = Some(HouseholdSignature::Witness {
+        name: "李见证".into(),
+        role: "村干部".into(),
+        reason: "户主外出".into(),
+        image_sha256: Some(mark),
+    });
+    app.runtime()
+        .block_on(client.record_visit(1, body, None, None, common::now()))
+        .unwrap()
+        .record
+        .id
+}
+
+#[test]
+fn renaming_the_witness_in_an_amendment_drops_the_old_mark() {
+    use bangfu_client::app::form::Field;
+    let mut fx = fixture(Lang::Zh);
+    let dir = fx.dir.path().to_path_buf();
+    let app = &mut fx.app;
+    witness_visit(app, &dir);
+    app.update(Action::Char('h'));
+    app.update(Action::Char('a'));
+    assert!(matches!(app.screen, Screen::Form(_)), "{:?}", app.status);
+    focus(app, Field::Reason);
+    keys(app, "核实见证人身份");
+    assert!(draw(app).contains("✓ 已签"));
+    focus(app, Field::WitnessName);
+    for _ in 0..3 {
+        app.update(Action::Backspace);
+    }
+    keys(app, "王五");
+    let text = draw(app);
+    assert!(
+        text.contains("✗ 未签 · 见证人已") && text.contains("✗见证人已更换"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('▀'),
+        "the old mark is not shown as theirs:\n{text}"
+    );
+    app.update(Action::Sign);
+    assert!(matches!(app.screen, Screen::Form(_)));
+    let status = app.status.as_ref().unwrap();
+    assert!(
+        status.error && status.text.contains("见证人已更换"),
+        "{status:?}"
+    );
+    let rows = app
+        .runtime()
+        .block_on(app.client().visits(None, 10))
+        .unwrap();
+    assert_eq!((rows.len(), rows[0].amendments), (1, 0));
+    // The library refuses the relabelled mark too, whatever the caller.
+    let Screen::Form(form) = &app.screen else {
+        unreachable!()
+    };
+    let mut body = form.draft.to_body().unwrap();
+    let original = rows[0].current.signed.record.visit.clone().unwrap();
+    let Some(HouseholdSignature::Witness { image_sha256, .. }) = original.household_signature
+    else {
+        panic!("a witness visit")
+    };
+    body.household_signature = Some(HouseholdSignature::Witness {
+        name: "王五".into(),
+        role: "村干部".into(),
+        reason: "户主外出".into(),
+        image_sha256,
+    });
+    let refused = app.runtime().block_on(app.client().record_visit(
+        1,
+        body,
+        Some((rows[0].visit_id, Some("换人".into()))),
+        None,
+        common::now(),
+    ));
+    assert!(
+        matches!(refused, Err(bangfu_client::ClientError::SignerChanged)),
+        "{refused:?}"
+    );
+}
+
+/// A remark written after the last submission is said beside the state, and a signing
+/// identical to the submission queued or frozen is refused, naming it.
+#[test]
+fn the_sheet_says_unsubmitted_remarks_and_refuses_an_identical_submission() {
+    use bangfu_client::store::SubmissionState;
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let app = &mut fx.app;
+    let wide = |app: &App| {
+        let mut t = terminal(120, 30);
+        t.draw(|f| ui::render(app, f)).unwrap();
+        buffer_text(t.backend().buffer())
+    };
+    let submit = |app: &mut App| {
+        app.update(Action::Char('S'));
+        app.update(Action::Char('y'));
+    };
+    let client = app.client().clone();
+    let pending = |app: &App| {
+        app.runtime()
+            .block_on(client.store().pending_submissions())
+            .unwrap()
+    };
+    app.update(Action::Char('a'));
+    app.update(Action::Down);
+    app.update(Action::Char('e'));
+    keys(app, "未见记录");
+    app.update(Action::Enter);
+    submit(app);
+    assert!(!wide(app).contains("有未提交的修改"));
+    submit(app);
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.error
+            && status
+                .text
+                .contains("与已签名待同步的提交相同，无需重新提交"),
+        "{status:?}"
+    );
+    assert_eq!(pending(app).len(), 1);
+
+    let id = pending(app)[0].id;
+    app.runtime()
+        .block_on(
+            client
+                .store()
+                .answer_submission(id, &SubmissionState::Submitted { version: 1 }),
+        )
+        .unwrap();
+    app.update(Action::Back);
+    app.update(Action::Char('a'));
+    submit(app);
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("与第1版相同，无需重新提交"),
+        "{:?}",
+        app.status
+    );
+    assert!(pending(app).is_empty());
+
+    app.update(Action::Char('e'));
+    keys(app, "提交后修改");
+    app.update(Action::Enter);
+    let text = wide(app);
+    assert!(
+        text.contains("已提交第1版 · 有未提交的修改（按 S 重新提交）"),
+        "{text}"
+    );
+    submit(app);
+    assert_eq!(pending(app).len(), 1);
+    assert!(!wide(app).contains("有未提交的修改"));
 }

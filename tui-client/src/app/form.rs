@@ -52,6 +52,9 @@ pub struct FormState {
     /// The draft is in the local store (opened from it, or saved since): only then may
     /// leaving the form say "draft saved".
     pub stored: bool,
+    /// The reused images (hashes) the last Ctrl+S warned about: a second Ctrl+S over
+    /// the same ones signs all the same.
+    pub reuse_warned: Vec<String>,
 }
 
 impl FormState {
@@ -65,6 +68,7 @@ impl FormState {
             photo_cursor: 0,
             dirty: false,
             stored: false,
+            reuse_warned: Vec::new(),
         }
     }
 

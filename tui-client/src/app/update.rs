@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use bangfu_shared::VisitKind;
-use bangfu_shared::visit::PolicyArea;
+use bangfu_shared::visit::{PhotoRef, PolicyArea};
 
 use super::chooser::{Chooser, Outcome, Purpose};
 use super::form::{Field, FormState};
 use super::{Action, App, LoginForm, Overlay, Screen, Status};
-use crate::client::{LoginParams, device_label, today};
+use crate::client::{LoginParams, ReusedImage, device_label, today};
 use crate::draft::{SignatureMethod, VisitDraft};
 use crate::error::ClientError;
 use crate::photos::HalfBlocks;
@@ -386,6 +386,55 @@ impl App {
         let mut form = FormState::new(draft);
         form.stored = stored;
         self.push(current, Screen::Form(Box::new(form)));
+        // Since the draft was saved, another visit may have taken its photo or signature.
+        if stored {
+            let reused = self.open_draft_reused();
+            if let Some(warning) = self.reuse_warning(&reused) {
+                self.fail(warning);
+            }
+        }
+    }
+
+    /// The images of the open form's draft already on another visit (none when the
+    /// store cannot say: the warning is advice, the server flags it anyway).
+    fn open_draft_reused(&self) -> Vec<ReusedImage> {
+        match &self.screen {
+            Screen::Form(f) => self
+                .block(self.client.draft_reused_images(&f.draft))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The status line for reused images: each warning once, `；`-separated.
+    fn reuse_warning(&self, reused: &[ReusedImage]) -> Option<String> {
+        let mut lines: Vec<String> = Vec::new();
+        for r in reused {
+            let line = self.lang.reused(r);
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+        (!lines.is_empty()).then(|| lines.join("；"))
+    }
+
+    /// Before signing: an image of the draft already on another visit is said, and
+    /// signing waits for a second Ctrl+S (true: warned, not signed). The server would
+    /// otherwise drop the visit from attendance after the sync, far from the household.
+    fn warn_reused_before_signing(&mut self) -> bool {
+        let reused = self.open_draft_reused();
+        let hashes: Vec<String> = reused.iter().map(|r| r.sha256.clone()).collect();
+        let Screen::Form(form) = &mut self.screen else {
+            return false;
+        };
+        if hashes.is_empty() || hashes.iter().all(|h| form.reuse_warned.contains(h)) {
+            return false;
+        }
+        form.reuse_warned = hashes;
+        if let Some(warning) = self.reuse_warning(&reused) {
+            self.fail(warning + self.lang.texts().sign_again_anyway);
+        }
+        true
     }
 
     /// Makes the terminal picture of a stored image, once.
@@ -432,6 +481,9 @@ impl App {
             Action::Sign => {
                 let draft = form.draft.clone();
                 self.screen = Screen::Form(form);
+                if self.warn_reused_before_signing() {
+                    return;
+                }
                 let saved = self.autosave(true);
                 match self.block(self.client.complete_draft(&draft, self.clock.now())) {
                     Ok(_) => {
@@ -612,13 +664,10 @@ impl App {
             Screen::Form(f) => f.draft.amends,
             _ => None,
         };
-        let reused = match &photo {
-            Some(p) => self
-                .block(self.client.store().photo_visit(&p.sha256, amends))
-                .ok()
-                .flatten(),
-            None => None,
-        };
+        let photos: Vec<PhotoRef> = photo.iter().cloned().collect();
+        let reused = self
+            .block(self.client.reused_images(&photos, card.as_deref(), amends))
+            .unwrap_or_default();
         if let Screen::Form(form) = &mut self.screen {
             if let Some(p) = photo {
                 if !form.draft.photos.iter().any(|x| x.sha256 == p.sha256) {
@@ -633,15 +682,8 @@ impl App {
         }
         if let Some(h) = hash {
             self.ensure_thumb(&h);
-            match reused {
-                Some((_, at)) => {
-                    let day = at.with_timezone(&crate::config::local_offset());
-                    let t = self.lang.texts();
-                    self.fail(
-                        t.photo_reused
-                            .replace("{}", &day.format("%m-%d").to_string()),
-                    );
-                }
+            match self.reuse_warning(&reused) {
+                Some(warning) => self.fail(warning),
                 None => self.info(format!("✓ {}", path.display())),
             }
         }
@@ -692,7 +734,13 @@ impl App {
                             form.dirty = true;
                         }
                         self.ensure_thumb(&hash);
-                        self.info(format!("{} ✓", self.lang.texts().household_signature));
+                        let reused = self.open_draft_reused();
+                        match self.reuse_warning(&reused) {
+                            Some(warning) => self.fail(warning),
+                            None => {
+                                self.info(format!("{} ✓", self.lang.texts().household_signature))
+                            }
+                        }
                         self.autosave_or_report(true);
                         return;
                     }

@@ -468,16 +468,33 @@ impl Store {
         sha256: &str,
         except: Option<Uuid>,
     ) -> Result<Option<(Uuid, DateTime<Utc>)>> {
+        self.image_visit(sha256, Some("photo"), except).await
+    }
+
+    /// The earliest visit (not voided, other than `except`) whose current version
+    /// carries image `sha256` in `role` (`photo`, `household_signature`; `None`: any
+    /// role), with its time. A signature is made at each visit: the same image on two
+    /// visits is a copy, whether it was a signature or a photo there.
+    pub async fn image_visit(
+        &self,
+        sha256: &str,
+        role: Option<&str>,
+        except: Option<Uuid>,
+    ) -> Result<Option<(Uuid, DateTime<Utc>)>> {
         let sql = "SELECT v.visit_id, v.at FROM record_files f \
                    JOIN records r ON r.id = f.record_id \
                    JOIN visits v ON v.latest_record_id = r.id \
-                   WHERE f.sha256 = ? AND f.role = 'photo' AND v.voided = 0 AND v.visit_id <> ? \
-                   ORDER BY v.at LIMIT 1";
+                   WHERE f.sha256 = ? AND (? = '' OR f.role = ?) AND v.voided = 0 \
+                   AND v.visit_id <> ? ORDER BY v.at LIMIT 1";
         let except = except.map(|u| u.to_string()).unwrap_or_default();
-        let row = self
-            .db
-            .query_one_raw(stmt(sql, [sha256.into(), except.into()]))
-            .await?;
+        let role = role.unwrap_or_default().to_string();
+        let values = [
+            sha256.into(),
+            role.clone().into(),
+            role.into(),
+            except.into(),
+        ];
+        let row = self.db.query_one_raw(stmt(sql, values)).await?;
         let Some(r) = row else {
             return Ok(None);
         };

@@ -129,6 +129,9 @@ pub struct SyncProgress {
     pub files_total: u64,
     /// The last transient failure and the pause before the next attempt, while waiting.
     pub retry: Option<String>,
+    /// The same note in Chinese (the error as the interface says it, and the pause), so
+    /// a Chinese progress line carries no English.
+    pub retry_zh: Option<String>,
 }
 
 impl SyncProgress {
@@ -143,6 +146,7 @@ impl SyncProgress {
             files_done: 0,
             files_total: 0,
             retry: None,
+            retry_zh: None,
         }
     }
 
@@ -251,6 +255,7 @@ impl<'a> Reporter<'a> {
 
     fn update(&mut self, f: impl FnOnce(&mut SyncProgress)) {
         self.progress.retry = None;
+        self.progress.retry_zh = None;
         f(&mut self.progress);
         self.emit();
     }
@@ -266,7 +271,10 @@ impl<'a> Reporter<'a> {
 
     /// A transient failure; the next attempt follows after `pause`.
     fn retrying(&mut self, e: &ClientError, pause: Duration) {
-        self.progress.retry = Some(format!("{e} (retrying in {:.1} s)", pause.as_secs_f64()));
+        let secs = pause.as_secs_f64();
+        self.progress.retry = Some(format!("{e} (retrying in {secs:.1} s)"));
+        let zh = crate::i18n::Lang::Zh.error(e);
+        self.progress.retry_zh = Some(format!("{zh}（{secs:.1} 秒后重试）"));
         self.emit();
     }
 }
@@ -806,7 +814,25 @@ impl Push<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::BatchSizer;
+    use super::{BatchSizer, ClientError, Duration, Reporter, SyncProgress};
+
+    #[test]
+    fn a_retry_note_is_said_in_chinese_too() {
+        let sink = |_: &SyncProgress| {};
+        let mut r = Reporter::new(&sink);
+        let e = ClientError::Network("cannot reach http://h:1: error sending request".into());
+        r.retrying(&e, Duration::from_millis(7500));
+        assert_eq!(
+            r.progress.retry_zh.as_deref(),
+            Some("网络不通：连不上服务器 http://h:1，请检查网络或服务器地址（7.5 秒后重试）")
+        );
+        assert!(
+            r.progress
+                .retry
+                .as_deref()
+                .is_some_and(|s| s.contains("retrying in 7.5 s"))
+        );
+    }
 
     #[test]
     fn a_failed_push_halves_the_batch_down_to_one_record() {

@@ -158,6 +158,11 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
                 ));
                 let (text, style) = match form.draft.household_signature() {
                     Some(_) => (format!("✓ {}", t.signed), Style::new().fg(Color::Green)),
+                    // The original's mark belongs to the witness who made it.
+                    None if form.draft.mark_relabelled() => (
+                        format!("✗ {} · {}", t.not_signed, t.signer_changed_short),
+                        Style::new().fg(Color::Red),
+                    ),
                     // An amendment's old signature lapsed: say why it is gone.
                     None if !form.draft.resign_needed().is_empty() => (
                         format!("✗ {} · {}", t.not_signed, t.resign_short),
@@ -269,7 +274,10 @@ fn render_side(app: &App, form: &FormState, frame: &mut Frame, area: Rect) {
     let t = app.lang.texts();
     let (title, hash) = match form.focus {
         Field::Signature | Field::WitnessName | Field::WitnessRole | Field::WitnessReason => {
-            (t.household_signature, form.draft.signature_image.clone())
+            // A mark relabelled to another witness is nobody's mark here: not shown.
+            let mark = form.draft.signature_image.clone();
+            let shown = mark.filter(|_| !form.draft.mark_relabelled());
+            (t.household_signature, shown)
         }
         _ => (
             t.photos,
@@ -310,7 +318,10 @@ fn render_side(app: &App, form: &FormState, frame: &mut Frame, area: Rect) {
             );
         }
         None => {
-            let text = if form.draft.kind == VisitKind::Home
+            // The photos panel without a photo says so, not 未签 (that is the signature's).
+            let text = if title == t.photos {
+                t.no_photo
+            } else if form.draft.kind == VisitKind::Home
                 && form.draft.household_signature().is_none()
             {
                 t.not_signed

@@ -74,11 +74,17 @@ fn chooser_item(e: &Entry) -> ListItem<'static> {
             Style::new().fg(Color::Cyan),
         ))
     } else {
-        ListItem::new(format!(
-            "  {}  ({:.1} MB)",
-            e.name,
-            e.bytes as f64 / 1_048_576.0
-        ))
+        ListItem::new(format!("  {}  ({})", e.name, file_size(e.bytes)))
+    }
+}
+
+/// A file's size as a helper reads it: KB below 1 MB (a 49 KB photo is not "0.0 MB"),
+/// else MB with one decimal.
+pub fn file_size(bytes: u64) -> String {
+    if bytes < 1_048_576 {
+        format!("{} KB", bytes.div_ceil(1024))
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1_048_576.0)
     }
 }
 
@@ -200,4 +206,16 @@ pub fn render_resume(app: &App, draft: &VisitDraft, frame: &mut Frame, area: Rec
         .block(Block::bordered().title(format!(" {} ", t.drafts)));
     frame.render_widget(p, dialog);
     t.resume_choices.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_size;
+
+    #[test]
+    fn small_files_read_in_kb() {
+        assert_eq!(file_size(49 * 1024), "49 KB");
+        assert_eq!(file_size(1), "1 KB");
+        assert_eq!(file_size(3 * 1_048_576 / 2), "1.5 MB");
+    }
 }

@@ -77,6 +77,14 @@ pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
             Span::raw(format!("· {} ", view.sheet.second_helper.name)),
             Span::raw(format!("· ({quarters}) · ")),
             Span::styled(app.lang.sheet_state(state.as_ref()), state_style),
+            Span::styled(
+                if view.unsubmitted_changes() {
+                    format!(" · {}", t.unsubmitted)
+                } else {
+                    String::new()
+                },
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            ),
         ])),
         head,
     );
