@@ -15,6 +15,7 @@ pub const MAX_PUSH_RECORDS: usize = 500;
 
 /// `POST /api/v1/sync/push`: a batch of signed records, in any order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PushRequest {
     pub records: Vec<SignedRecord>,
 }

@@ -163,6 +163,7 @@ labelled_enum!(
 /// Something delivered (送): goods, medicine or a festival gift, with its value in fen
 /// so sums are exact and the canonical form carries no decimals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Delivery {
     pub item: String,
     pub value_fen: i64,
@@ -172,6 +173,7 @@ pub struct Delivery {
 
 /// A change in the household's members seen during the visit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FamilyChange {
     pub kind: FamilyChangeKind,
     pub name: String,
@@ -180,6 +182,7 @@ pub struct FamilyChange {
 /// A photo attached to a visit, named by the SHA-256 of the stored (downscaled JPEG)
 /// file, so the signature covers the exact image the server will receive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PhotoRef {
     pub sha256: String,
     pub bytes: u64,
@@ -189,7 +192,7 @@ pub struct PhotoRef {
 
 /// How the household signed (双签字, seed 001 §四(三)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case")]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HouseholdSignature {
     /// Drawn on the device's signature pad; the hash is of the rendered PNG.
     Drawn { image_sha256: String },
@@ -219,6 +222,7 @@ impl HouseholdSignature {
 
 /// What happened on one visit or call: the content of the 帮扶实录.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VisitBody {
     pub kind: VisitKind,
     #[serde(with = "utc_seconds")]
@@ -394,6 +398,7 @@ impl VisitBody {
 
 /// The signed unit: everything sync (issue 4) needs to accept a record from a device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordEnvelope {
     /// Format version, [`FORMAT_VERSION`].
     pub v: u32,
@@ -503,6 +508,7 @@ impl RecordEnvelope {
 
 /// A record with the device's Ed25519 signature over its canonical bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignedRecord {
     pub record: RecordEnvelope,
     /// 64-byte Ed25519 signature, lowercase hex.

@@ -237,6 +237,22 @@ async fn returns(t: &TestDb) {
     let (status, body) = rejoin(dongcheng.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.to_string().contains(&later.to_string()), "{body}");
+    // Moved later it is refused, and told so truly: the exit is filed, not done.
+    let (status, body) = exit(
+        &f,
+        &dongcheng,
+        h,
+        json!({ "effective_from": later + chrono::Duration::days(1), "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("an exit from {later} is already filed")),
+        "{body}"
+    );
     let (status, _) = exit(
         &f,
         &dongcheng,

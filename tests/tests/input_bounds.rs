@@ -195,6 +195,36 @@ async fn malformed_requests(t: &TestDb) {
         "{body}"
     );
 
+    // A field the server does not know is named, not taken for tampering: the signature
+    // covers it, so the server could never check it.
+    let known = f.device.phone_call(h);
+    for (place, add) in [
+        ("records[0].record.mood", json!({ "mood": "好" })),
+        (
+            "records[0].record.visit.mood",
+            json!({ "visit": { "mood": "好" } }),
+        ),
+        ("records[0].pad", json!({})),
+    ] {
+        let mut rec = serde_json::to_value(&known).unwrap();
+        if place == "records[0].pad" {
+            rec["pad"] = json!("x");
+        } else if let Some(v) = add.get("visit") {
+            rec["record"]["visit"]["mood"] = v["mood"].clone();
+        } else {
+            rec["record"]["mood"] = add["mood"].clone();
+        }
+        let (status, body) =
+            f.w.post_json(Some(&f.token), "/sync/push", &json!({ "records": [rec] }))
+                .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains(place) && message.contains("unknown field"),
+            "{message}"
+        );
+    }
+
     let now = Utc::now();
     let mut long = VisitBody::new(VisitKind::Phone, now);
     long.problems = vec!["缺".repeat(200_000)];

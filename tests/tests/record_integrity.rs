@@ -258,22 +258,17 @@ db_test!(
 async fn photo_owner(t: &TestDb) {
     let mut f = Field::new(t).await;
     let h = f.household;
-    let (photo, shared_signature) = (jpeg(12, 51), png(51));
-    upload_all(&f, &[&photo, &shared_signature]).await;
-    // An earlier visit whose photo is the file the later ones sign with.
-    let signed_with = f.device.home_visit(h, &shared_signature, &shared_signature);
-    let first = f.device.home_visit(h, &photo, &shared_signature);
-    let again = f.device.home_visit(h, &photo, &shared_signature);
-    for r in [&signed_with, &first, &again] {
+    let (photo, mark, other_mark) = (jpeg(12, 51), png(51), png(56));
+    upload_all(&f, &[&photo, &mark, &other_mark]).await;
+    let first = f.device.home_visit(h, &photo, &mark);
+    let again = f.device.home_visit(h, &photo, &other_mark);
+    for r in [&first, &again] {
         assert_eq!(
             f.push(std::slice::from_ref(r)).await.acks[0].status,
             AckStatus::Accepted
         );
     }
-    assert!(
-        !fact(t, first.record.id).await.2,
-        "a signature image is no photo"
-    );
+    assert!(!fact(t, first.record.id).await.2, "the first use owns it");
     assert!(fact(t, again.record.id).await.2);
 
     // The first visit's helper corrects it: the photo is still its own.
@@ -306,8 +301,7 @@ async fn photo_owner(t: &TestDb) {
         vec!["photo_reused"]
     );
 
-    // Withdrawing the first visit clears a re-use even though the re-using record signs
-    // with the same image as a standing visit's photo.
+    // Withdrawing the first visit clears the re-use.
     let void = f.device.sign(
         h,
         RecordType::Void,
@@ -318,7 +312,7 @@ async fn photo_owner(t: &TestDb) {
     assert_eq!(f.push(&[void]).await.acks[0].status, AckStatus::Accepted);
     assert!(
         !fact(t, amend_again.record.id).await.2,
-        "only photos decide a re-use: the corrected visit counts now"
+        "the corrected visit counts now"
     );
 
     // In one batch as across batches: a file another visit signed with first is no new
@@ -333,10 +327,10 @@ async fn photo_owner(t: &TestDb) {
 
     // A visit whose void arrived before it owns nothing: the visit recorded again with
     // its photo in the same batch counts.
-    let withdrawn_photo = jpeg(12, 55);
-    upload_all(&f, &[&withdrawn_photo]).await;
-    let withdrawn = f.device.home_visit(h, &withdrawn_photo, &fresh_signature);
-    let recorded_again = f.device.home_visit(h, &withdrawn_photo, &fresh_signature);
+    let (withdrawn_photo, mark_a, mark_b) = (jpeg(12, 55), png(58), png(59));
+    upload_all(&f, &[&withdrawn_photo, &mark_a, &mark_b]).await;
+    let withdrawn = f.device.home_visit(h, &withdrawn_photo, &mark_a);
+    let recorded_again = f.device.home_visit(h, &withdrawn_photo, &mark_b);
     let void = f.device.sign(
         h,
         RecordType::Void,
@@ -356,6 +350,29 @@ async fn photo_owner(t: &TestDb) {
     );
     assert!(fact(t, withdrawn.record.id).await.0, "voided as it arrived");
     assert!(!fact(t, recorded_again.record.id).await.2);
+
+    // A mark drawn on the pad is never the same bytes twice: the same signature image on
+    // a second visit is a copy, and that visit does not count, like a re-used photo.
+    let (p1, p2, copied) = (jpeg(12, 60), jpeg(12, 61), png(60));
+    upload_all(&f, &[&p1, &p2, &copied]).await;
+    let signed = f.device.home_visit(h, &p1, &copied);
+    let copy = f.device.home_visit(h, &p2, &copied);
+    assert!(
+        f.push(std::slice::from_ref(&signed)).await.acks[0]
+            .flags
+            .is_empty()
+    );
+    assert_eq!(
+        f.push(std::slice::from_ref(&copy)).await.acks[0].flags,
+        vec!["photo_reused"]
+    );
+    assert_eq!(
+        (
+            fact(t, signed.record.id).await.2,
+            fact(t, copy.record.id).await.2
+        ),
+        (false, true)
+    );
 }
 
 /// The flags of record `id` in the helper's pull from `cursor` (`None`: not in it), and

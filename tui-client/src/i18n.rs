@@ -723,13 +723,15 @@ impl Lang {
             (Flag::EnteredLate, true) => "补录".into(),
             (Flag::ChainBreak, true) => "记录链断裂".into(),
             (Flag::SeqReused, true) => "序号重复".into(),
-            (Flag::PhotoReused, true) => "照片已用于其他走访·不计入".into(),
+            (Flag::PhotoReused, true) => "照片或签字已用于其他走访·不计入".into(),
             (Flag::ClockAhead, false) => "clock ahead: not counted".into(),
             (Flag::DatedAfterSigning, false) => "dated after signing: not counted".into(),
             (Flag::EnteredLate, false) => "entered late".into(),
             (Flag::ChainBreak, false) => "chain break".into(),
             (Flag::SeqReused, false) => "sequence reused".into(),
-            (Flag::PhotoReused, false) => "photo used by another visit: not counted".into(),
+            (Flag::PhotoReused, false) => {
+                "photo or signature used by another visit: not counted".into()
+            }
             (Flag::Other(code), _) => code.clone(),
         }
     }
@@ -799,7 +801,7 @@ impl Lang {
                 "记录它的终端记录序号重复：乡镇扶贫办可见此异常，请在那台终端上运行 bangfu verify 检查".into()
             }
             (Flag::PhotoReused, true) => {
-                "照片已用于其他走访，不计入考勤：请补拍本次走访的照片并更正此次走访".into()
+                "照片或签字图片已用于其他走访，不计入考勤：请补拍本次走访的照片、当场重新签字，并更正此次走访".into()
             }
             (Flag::Other(code), true) => format!("服务器标记：{code}"),
             (Flag::ClockAhead, false) => {
@@ -818,7 +820,7 @@ impl Lang {
                 "the device that made it reused a record number: the town office sees it; run `bangfu verify` on that device".into()
             }
             (Flag::PhotoReused, false) => {
-                "a photo of this visit was already used by another visit: not counted; amend this visit with its own photo".into()
+                "a photo or signature image of this visit was already used by another visit: not counted; amend this visit with its own photo and a fresh signature".into()
             }
             (Flag::Other(code), false) => format!("server flag: {code}"),
         }

@@ -75,7 +75,7 @@ impl FactsReads {
         let photos: Vec<String> = visits
             .iter()
             .filter_map(|e| e.visit.as_ref())
-            .flat_map(|v| v.photos.iter().map(|p| p.sha256.clone()))
+            .flat_map(|v| v.referenced_hashes())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();

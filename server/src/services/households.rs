@@ -192,9 +192,7 @@ pub async fn exit(
     let (_gate, txn) = crate::db::begin_write(db).await?;
     let ended = end_pairings(&txn, id, from, reason).await?;
     if ended == 0 && row.status == HouseholdStatus::Exited.code() {
-        return Err(ApiError::Conflict(
-            "the household has already left pairing".into(),
-        ));
+        return Err(already_exited(&txn, id, from).await?);
     }
     household::Entity::update_many()
         .col_expr(
@@ -225,6 +223,39 @@ pub async fn exit(
     detail(db, caller, id).await
 }
 
+/// The refusal of an exit for a household whose pairings all end on or before `from`:
+/// it has left, or an exit filed for a later day than today already ends them earlier
+/// (such an exit may be moved earlier, never later: its day is what the office said).
+async fn already_exited(
+    db: &impl ConnectionTrait,
+    id: i64,
+    from: NaiveDate,
+) -> ApiResult<ApiError> {
+    let filed: Option<NaiveDate> = filed_exit(db, id).await?;
+    Ok(ApiError::Conflict(match filed {
+        Some(day) => format!(
+            "an exit from {day} is already filed: it can be moved earlier, not later \
+             than {day} ({from} asked)"
+        ),
+        None => "the household has already left pairing".into(),
+    }))
+}
+
+/// The day an exit filed for a day after today takes effect, if there is one: the
+/// latest end of the household's pairings still to come.
+async fn filed_exit(db: &impl ConnectionTrait, id: i64) -> ApiResult<Option<NaiveDate>> {
+    Ok(pairing::Entity::find()
+        .select_only()
+        .column(pairing::Column::ValidTo)
+        .filter(pairing::Column::HouseholdId.eq(id))
+        .filter(pairing::Column::ValidTo.gt(super::today()))
+        .order_by_desc(pairing::Column::ValidTo)
+        .into_tuple::<Option<NaiveDate>>()
+        .one(db)
+        .await?
+        .flatten())
+}
+
 /// Brings a household that left pairing back (返贫): its status becomes 返贫 and a
 /// later ledger import that lists it pairs its helpers again (until then an import
 /// leaves it out, so a stale spreadsheet row cannot undo an exit by itself). Only an
@@ -245,16 +276,7 @@ pub async fn rejoin(
     }
     // An exit set for a later day still ends its pairings then: bringing it back before
     // would leave it 返贫 with helpers that leave on that day.
-    let pending: Option<NaiveDate> = pairing::Entity::find()
-        .select_only()
-        .column(pairing::Column::ValidTo)
-        .filter(pairing::Column::HouseholdId.eq(id))
-        .filter(pairing::Column::ValidTo.gt(super::today()))
-        .order_by_desc(pairing::Column::ValidTo)
-        .into_tuple::<Option<NaiveDate>>()
-        .one(db)
-        .await?
-        .flatten();
+    let pending: Option<NaiveDate> = filed_exit(db, id).await?;
     if let Some(day) = pending {
         return Err(ApiError::Conflict(format!(
             "its exit takes effect on {day}: bring it back from that day on"
