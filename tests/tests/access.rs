@@ -107,6 +107,21 @@ async fn scoping(t: &TestDb) {
             .await;
         assert_eq!(filtered["total"], if b1 { 10 } else { 0 }, "{user}");
     }
+    // The office review lists say "not found" for another town, as the reports do, and
+    // take only the options they have.
+    let town_a = w.login("town_a").await;
+    for path in ["/sync/anomalies", "/review/family-changes"] {
+        let (status, body) = w
+            .get(Some(&town_a), &format!("{path}?town={}", s.town_b))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        let (status, _) = w
+            .get(Some(&town_a), &format!("{path}?town={}", s.town_a))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let (status, body) = w.get(Some(&town_a), "/sync/anomalies?status=bogus").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 db_test!(every_role_sees_only_its_scope, scoping);
 
@@ -378,6 +393,12 @@ async fn devices(t: &TestDb) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
+    // Times the API shows are in the canonical form: whole seconds, `Z`.
+    let registered = first["registered_at"].as_str().unwrap();
+    assert!(
+        bangfu_shared::visit::utc_seconds::parse(registered).is_ok(),
+        "{registered}"
+    );
     let (status, again) = w
         .post_json(
             Some(&helper),

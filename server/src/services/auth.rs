@@ -257,7 +257,7 @@ async fn issue_token(
     action: &'static str,
 ) -> ApiResult<LoginResponse> {
     let token = new_token();
-    let now = super::now();
+    let now = super::now_seconds();
     let expires_at = now + chrono::Duration::hours(settings.token_ttl_hours);
     auth_token::ActiveModel {
         account_id: Set(acct.id),

@@ -62,7 +62,7 @@ pub async fn register(
         account_id: Set(account_id),
         public_key: Set(canonical),
         label: Set(label.to_string()),
-        created_at: Set(super::now()),
+        created_at: Set(super::now_seconds()),
         revoked_at: Set(None),
         ..Default::default()
     }

@@ -184,7 +184,7 @@ async fn issue_in(
             names.insert(h.id, h.name);
         }
     }
-    let expires_at = super::now() + chrono::Duration::days(ttl_days);
+    let expires_at = super::now_seconds() + chrono::Duration::days(ttl_days);
     let mut codes = Vec::with_capacity(pending.len());
     for acct in pending {
         let name = acct

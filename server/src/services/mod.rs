@@ -31,6 +31,12 @@ pub fn now() -> DateTime<Utc> {
     Utc::now()
 }
 
+/// Now, to the whole second: for times the API shows (a token's expiry, a device's
+/// registration), which the protocol writes in the canonical form without a fraction.
+pub fn now_seconds() -> DateTime<Utc> {
+    bangfu_shared::visit::truncate_to_seconds(Utc::now())
+}
+
 /// Today's date in China (UTC+8), the calendar the programme's rules are written in.
 pub fn today() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(8)).date_naive()

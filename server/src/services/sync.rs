@@ -1083,6 +1083,9 @@ async fn households_in_scope(
     caller.require_office("view sync anomalies and reviews")?;
     let mut cond = caller.scope().households();
     if let Some(t) = town {
+        // A town outside the scope is not found, as in the reports: an empty list would
+        // read as "nothing to review" for a mistyped id.
+        super::jurisdictions::town_in_scope(db, caller, t).await?;
         cond = cond.add(household::Column::TownId.eq(t));
     }
     Ok(household::Entity::find()

@@ -71,13 +71,21 @@ pub struct TownQuery {
     pub status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/sync/anomalies", params(TownQuery),
+/// The town filter of the anomaly list (which has no status: an anomaly is a record).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyQuery {
+    pub town: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/sync/anomalies", params(AnomalyQuery),
     responses((status = 200, body = Vec<DeviceAnomaly>), (status = 403, description = "forbidden: not an office")))]
 /// Gaps, chain breaks and clock anomalies of devices in the caller's scope.
 pub async fn anomalies(
     state: web::Data<AppState>,
     caller: Caller,
-    q: Query<TownQuery>,
+    q: Query<AnomalyQuery>,
 ) -> ApiResult<web::Json<Vec<DeviceAnomaly>>> {
     Ok(web::Json(
         sync::anomalies(&state.db, &caller, q.town).await?,
