@@ -167,7 +167,11 @@ labelled_enum!(
 pub struct Delivery {
     pub item: String,
     pub value_fen: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::some"
+    )]
     pub occasion: Option<Occasion>,
 }
 
@@ -204,7 +208,11 @@ pub enum HouseholdSignature {
         role: String,
         reason: String,
         /// The witness's drawn signature, when there is one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "strict::some"
+        )]
         image_sha256: Option<String>,
     },
 }
@@ -238,11 +246,19 @@ pub struct VisitBody {
     /// 送: goods, medicine, festival gifts.
     pub deliveries: Vec<Delivery>,
     pub family_changes: Vec<FamilyChange>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::some"
+    )]
     pub notes: Option<String>,
     pub photos: Vec<PhotoRef>,
     /// Required for home visits; a phone call has none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::some"
+    )]
     pub household_signature: Option<HouseholdSignature>,
 }
 
@@ -403,6 +419,7 @@ pub struct RecordEnvelope {
     /// Format version, [`FORMAT_VERSION`].
     pub v: u32,
     /// UUIDv7 made on the device: unique without a server, sortable by creation.
+    #[serde(deserialize_with = "strict::uuid")]
     pub id: Uuid,
     pub record_type: RecordType,
     /// The server's id of the registered device key that signs this record.
@@ -418,13 +435,25 @@ pub struct RecordEnvelope {
     #[serde(with = "utc_seconds")]
     pub created_at: DateTime<Utc>,
     /// The visit: present for `visit` and `amendment` (the whole corrected visit).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::some"
+    )]
     pub visit: Option<VisitBody>,
     /// The original `visit` record an `amendment` or `void` refers to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::some_uuid"
+    )]
     pub target_id: Option<Uuid>,
     /// Why: required for `void`, optional for `amendment`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict::some"
+    )]
     pub reason: Option<String>,
 }
 
@@ -709,6 +738,45 @@ fn check_time(t: &DateTime<Utc>, what: &str) -> Result<(), VisitError> {
 }
 
 /// Times in the canonical form: RFC 3339, UTC, whole seconds, `Z`.
+/// Strict readers for the signed types. The canonical form has one spelling of each
+/// value (no `null`, ids in lower case with hyphens); a record spelt otherwise would
+/// parse into a value whose canonical bytes differ from the bytes signed, and be
+/// refused as altered after signing when nothing was. Read strictly, it is refused as
+/// malformed, naming the field and the form to write.
+mod strict {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer};
+    use uuid::Uuid;
+
+    /// An optional field that, when present, holds a value: `null` is refused (absent
+    /// is the canonical way to say "none").
+    pub fn some<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        T::deserialize(d).map(Some)
+    }
+
+    /// An id in the canonical form: lower-case hexadecimal with hyphens.
+    pub fn uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        let id = Uuid::parse_str(&text).map_err(D::Error::custom)?;
+        let canonical = id.hyphenated().to_string();
+        if canonical != text {
+            return Err(D::Error::custom(format!(
+                "{text:?} is not in the canonical id form: write it as {canonical}"
+            )));
+        }
+        Ok(id)
+    }
+
+    /// An optional id, present: as [`uuid`].
+    pub fn some_uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+        uuid(d).map(Some)
+    }
+}
+
 pub mod utc_seconds {
     use super::*;
     use serde::{Deserializer, Serializer};
@@ -777,6 +845,34 @@ mod tests {
             target_id: None,
             reason: None,
         }
+    }
+
+    /// A record spelt other than canonically is refused as malformed, naming the field,
+    /// instead of parsing into a value whose bytes no longer match the signature.
+    #[test]
+    fn only_the_canonical_spelling_parses() {
+        let good = serde_json::to_value(envelope(RecordType::Visit)).unwrap();
+        assert!(serde_json::from_value::<RecordEnvelope>(good.clone()).is_ok());
+        let spelt = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = good.clone();
+            edit(&mut v);
+            serde_json::from_value::<RecordEnvelope>(v)
+                .unwrap_err()
+                .to_string()
+        };
+        let upper = spelt(&|v| v["id"] = "01950000-0000-7000-8000-00000000000A".into());
+        assert!(upper.contains("canonical id form"), "{upper}");
+        let simple = spelt(&|v| v["id"] = "01950000000070008000000000000001".into());
+        assert!(
+            simple.contains("01950000-0000-7000-8000-000000000001"),
+            "{simple}"
+        );
+        let null = spelt(&|v| v["visit"]["notes"] = serde_json::Value::Null);
+        assert!(null.contains("invalid type: null"), "{null}");
+        let target = spelt(&|v| v["target_id"] = serde_json::Value::Null);
+        assert!(target.contains("invalid type: null"), "{target}");
+        let extra = spelt(&|v| v["mood"] = "好".into());
+        assert!(extra.contains("unknown field `mood`"), "{extra}");
     }
 
     /// A file named as a photo and as the signature image is one file to send.

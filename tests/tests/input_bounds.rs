@@ -224,6 +224,21 @@ async fn malformed_requests(t: &TestDb) {
             "{message}"
         );
     }
+    // So is a value spelt other than canonically: it is malformed, not forged.
+    let mut null_notes = serde_json::to_value(&known).unwrap();
+    null_notes["record"]["visit"]["notes"] = serde_json::Value::Null;
+    let mut upper_id = serde_json::to_value(&known).unwrap();
+    upper_id["record"]["id"] = known.record.id.to_string().to_uppercase().into();
+    for (rec, place) in [
+        (null_notes, "records[0].record.visit.notes"),
+        (upper_id, "records[0].record.id"),
+    ] {
+        let (status, body) =
+            f.w.post_json(Some(&f.token), "/sync/push", &json!({ "records": [rec] }))
+                .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(place), "{body}");
+    }
 
     let now = Utc::now();
     let mut long = VisitBody::new(VisitKind::Phone, now);
