@@ -547,6 +547,20 @@ impl Lang {
                 "照片只有 {width}×{height} 像素，太小（每边至少 {min} 像素），未添加：{}",
                 path.display()
             ),
+            E::PhotoDamaged { path, .. } => format!(
+                "照片文件不完整或已损坏（可能仍在复制中），未添加：{}",
+                path.display()
+            ),
+            E::PhotoTooManyPixels {
+                path,
+                width,
+                height,
+                max_pixels,
+            } => format!(
+                "照片 {width}×{height} 像素，太大（上限 {} 万像素），未添加：{}",
+                max_pixels / 10_000,
+                path.display()
+            ),
             E::PhotoTooLarge {
                 path,
                 size_mb,

@@ -252,6 +252,65 @@ fn headless_story() {
     assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 4);
 }
 
+/// `visit new --photo` refuses a photo cut short, and a real picture with too many
+/// pixels by its size, each in Chinese; nothing is signed.
+#[test]
+fn a_photo_cut_short_or_too_large_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let whole = std::fs::read(write_jpeg(&dir.path().join("whole.jpg"), 800, 600)).unwrap();
+    let half = dir.path().join("half.jpg");
+    std::fs::write(&half, &whole[..whole.len() / 2]).unwrap();
+    // A 30000×20000 frame header: the size is refused before anything is decoded.
+    let mut big = whole.clone();
+    let sof = big.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    big[sof + 5..sof + 9].copy_from_slice(&[0x4E, 0x20, 0x75, 0x30]);
+    let bigdim = dir.path().join("bigdim.jpg");
+    std::fs::write(&bigdim, &big).unwrap();
+    let card = write_jpeg(&dir.path().join("card.jpg"), 600, 400);
+    let attach = |photo: &Path, lang: &str| {
+        let out = bangfu(
+            &data,
+            &[
+                "--lang",
+                lang,
+                "visit",
+                "new",
+                "--household",
+                "1",
+                "--kind",
+                "home",
+                "--at",
+                "2026-03-10 09:30",
+                "--photo",
+                photo.to_str().unwrap(),
+                "--household-signature",
+                card.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let err = attach(&half, "zh");
+    assert!(
+        err.starts_with("bangfu: 照片文件不完整或已损坏（可能仍在复制中），未添加：")
+            && err.contains("half.jpg"),
+        "{err}"
+    );
+    let err = attach(&bigdim, "zh");
+    assert!(
+        err.starts_with("bangfu: 照片 30000×20000 像素，太大（上限 12000 万像素），未添加："),
+        "{err}"
+    );
+    let err = attach(&bigdim, "en");
+    assert!(
+        err.starts_with("bangfu: 30000×20000 pixels is too large for a photo"),
+        "{err}"
+    );
+    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 0);
+}
+
 #[test]
 fn not_logged_in_is_explained() {
     let dir = tempfile::tempdir().unwrap();

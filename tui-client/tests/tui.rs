@@ -300,6 +300,35 @@ fn signature_pad_draws_with_the_mouse_and_signs_the_home_visit() {
     }
 }
 
+/// A photo cut short (copied off the phone while it was still being written) is
+/// refused in the chooser with the reason, not attached with a grey bottom.
+#[test]
+fn the_file_chooser_refuses_a_photo_cut_short() {
+    let mut fx = fixture(Lang::Zh);
+    let dir = fx.app.last_dir.clone();
+    let whole = std::fs::read(write_jpeg(&dir.join("whole.jpg"), 640, 480)).unwrap();
+    std::fs::write(dir.join("a-half.jpg"), &whole[..whole.len() / 2]).unwrap();
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    focus(app, bangfu_client::app::form::Field::Photos);
+    app.update(Action::Enter);
+    app.update(Action::Down); // a-half.jpg (after the data/ directory)
+    app.update(Action::Enter);
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.error
+            && status
+                .text
+                .starts_with("照片文件不完整或已损坏（可能仍在复制中），未添加：")
+            && status.text.ends_with("a-half.jpg"),
+        "{status:?}"
+    );
+    assert!(
+        matches!(app.overlay, Some(Overlay::Chooser(_))),
+        "chooser stays open"
+    );
+}
+
 #[test]
 fn the_file_chooser_refuses_a_text_file_and_attaches_a_photo_with_a_thumbnail() {
     let mut fx = fixture(Lang::Zh);
