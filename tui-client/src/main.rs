@@ -153,6 +153,7 @@ enum VisitCommand {
     /// Correct a visit: a new signed amendment record; flags given replace those fields.
     Amend {
         id: Uuid,
+        /// Why the visit is corrected (更正原因); required, as in the TUI.
         #[arg(long)]
         reason: Option<String>,
         #[command(flatten)]
@@ -209,6 +210,19 @@ struct Content {
     /// Amending without it keeps the mark the same witness left.
     #[arg(long, requires = "witness")]
     witness_signature: Option<PathBuf>,
+}
+
+/// The reason an amendment gives, refused when missing or blank: the town office reads
+/// it beside the changed visit, and the TUI signs no amendment without it. Checked in
+/// the command (clap's own "required" would be English and exit as a usage error), and
+/// before anything is loaded, so nothing is stored.
+fn amendment_reason(reason: Option<String>) -> Result<String, ClientError> {
+    match reason.map(|r| r.trim().to_string()) {
+        Some(r) if !r.is_empty() => Ok(r),
+        _ => Err(ClientError::Refused(
+            bangfu_client::client::AMENDMENT_REASON_MISSING.into(),
+        )),
+    }
 }
 
 /// Exit code of a command line that does not parse (EX_USAGE): apart from 1 (an error),
@@ -373,6 +387,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             reason,
             content,
         }) => {
+            let reason = amendment_reason(reason)?;
             let original = client.original_visit(id).await?;
             let mut body = original
                 .current
@@ -386,7 +401,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                 client,
                 original.household_id,
                 body,
-                Some((original.visit_id, reason)),
+                Some((original.visit_id, Some(reason))),
                 lang,
                 json,
             )

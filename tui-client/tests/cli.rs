@@ -252,6 +252,63 @@ fn headless_story() {
     assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 4);
 }
 
+/// `visit amend` without a reason (or with a blank one) is refused, in Chinese like the
+/// TUI's, and signs nothing: the town office reads the reason beside the change.
+#[test]
+fn an_amendment_needs_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let call = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "new",
+            "--household",
+            "2",
+            "--kind",
+            "phone",
+            "--at",
+            "2026-03-10 09:30",
+            "--problem",
+            "药费负担重",
+        ],
+    ));
+    let id = call["record"]["record"]["id"].as_str().unwrap().to_string();
+    for reason in [None, Some("  ")] {
+        let mut args = vec!["visit", "amend", &id, "--problem", "已报销"];
+        if let Some(r) = reason {
+            args.extend(["--reason", r]);
+        }
+        let out = bangfu(&data, &args);
+        assert_eq!(out.status.code(), Some(1), "{reason:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("bangfu: 更正原因：更正须填写原因（为何更正）"),
+            "{err}"
+        );
+        let en = bangfu(&data, &[&["--lang", "en"], &args[..]].concat());
+        let err = String::from_utf8_lossy(&en.stderr);
+        assert!(err.contains("an amendment needs a reason"), "{err}");
+    }
+    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 1);
+    let amended = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &id,
+            "--problem",
+            "已报销",
+            "--reason",
+            "更新进展",
+        ],
+    ));
+    assert_eq!(amended["record"]["record"]["record_type"], "amendment");
+}
+
 /// `visit new --photo` refuses a photo cut short, and a real picture with too many
 /// pixels by its size, each in Chinese; nothing is signed.
 #[test]
@@ -909,6 +966,8 @@ fn a_witness_signs_with_an_image_of_their_signature() {
         "见证人",
         "--witness-reason",
         "户主不识字",
+        "--reason",
+        "换见证人",
     ];
     let refused = bangfu(&data, &other);
     assert_eq!(refused.status.code(), Some(1));
