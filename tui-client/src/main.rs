@@ -954,6 +954,9 @@ async fn sync(
         outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         outln!("{}", lang.sync_summary(&report))?;
+        if let Some(returned) = lang.sync_returned(report.returned_for_correction) {
+            outln!("✎ {returned}{}", lang.cli_see_visit_list())?;
+        }
         if let Some(warning) = lang.sync_not_counted(report.not_counted) {
             outln!("⚠ {warning}{}", lang.cli_see_visit_list())?;
         }

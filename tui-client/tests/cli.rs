@@ -987,11 +987,13 @@ fn a_witness_signs_with_an_image_of_their_signature() {
 
 /// A stand-in for the server's sync endpoints on 127.0.0.1:0: push accepts every record
 /// and flags it with the codes its visit's first problem lists (`flag:clock_ahead`);
-/// pull has nothing. Serves until the test process ends; returns the base URL.
+/// pull sends back the records whose first problem is `review:NOTE` with the town
+/// office's review note NOTE. Serves until the test process ends; returns the base URL.
 fn flagging_server() -> String {
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut reviewed: Vec<Value> = Vec::new();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
@@ -1015,6 +1017,18 @@ fn flagging_server() -> String {
             reader.read_exact(&mut body).unwrap();
             let answer = if request.starts_with("POST /api/v1/sync/push") {
                 let push: Value = serde_json::from_slice(&body).unwrap();
+                for r in push["records"].as_array().unwrap() {
+                    if let Some(note) = r["record"]["visit"]["problems"][0]
+                        .as_str()
+                        .and_then(|p| p.strip_prefix("review:"))
+                    {
+                        reviewed.push(serde_json::json!({
+                            "signed": r, "status": "accepted", "missing_blobs": [],
+                            "flags": [], "received_at": "2026-03-10T02:00:00Z",
+                            "review": note,
+                        }));
+                    }
+                }
                 let acks: Vec<Value> = push["records"]
                     .as_array()
                     .unwrap()
@@ -1034,7 +1048,7 @@ fn flagging_server() -> String {
                     .collect();
                 serde_json::json!({ "acks": acks })
             } else {
-                serde_json::json!({ "records": [], "cursor": 0, "more": false })
+                serde_json::json!({ "records": reviewed, "cursor": 0, "more": false })
             };
             let answer = answer.to_string();
             let mut stream = stream;
@@ -1126,6 +1140,80 @@ fn sync_says_how_many_visits_do_not_count() {
         text.contains("⚠ 1 条走访不计入考勤，请查看原因并更正"),
         "{text}"
     );
+}
+
+/// A sync that brings a town office's review note says how many visits were returned
+/// for correction, once (the next sync, with the same note, says nothing), and the
+/// visit list shows the note.
+#[test]
+fn sync_says_how_many_visits_the_town_office_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let server = flagging_server();
+    let call = |problem: &str| {
+        json(&bangfu(
+            &data,
+            &[
+                "--json",
+                "visit",
+                "new",
+                "--household",
+                "1",
+                "--kind",
+                "phone",
+                "--at",
+                "2026-03-10 09:30",
+                "--problem",
+                problem,
+            ],
+        ));
+    };
+    let sync = |lang: &str| {
+        let out = bangfu(
+            &data,
+            &[
+                "--lang",
+                lang,
+                "sync",
+                "--attempts",
+                "1",
+                "--server",
+                &server,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    call("药费负担重");
+    let text = sync("zh");
+    assert!(!text.contains("退回"), "no note, nothing said:\n{text}");
+
+    call("review:照片与农户家不符，请核实");
+    let text = sync("zh");
+    assert!(
+        text.contains("✎ 1 条走访被乡镇退回，请更正（bangfu visit list 查看）"),
+        "{text}"
+    );
+    let list = String::from_utf8_lossy(&bangfu(&data, &["visit", "list"]).stdout).to_string();
+    assert!(
+        list.contains("乡镇审核意见：照片与农户家不符，请核实"),
+        "{list}"
+    );
+    // The same note again is no news.
+    let text = sync("en");
+    assert!(!text.contains("returned"), "{text}");
+    call("review:签字看不清");
+    let text = sync("en");
+    assert!(
+        text.contains("1 visit was returned by the town office"),
+        "{text}"
+    );
+    let report = json(&bangfu(
+        &data,
+        &["--json", "sync", "--attempts", "1", "--server", &server],
+    ));
+    assert_eq!(report["returned_for_correction"], 0, "{report}");
 }
 
 /// A command line that does not parse says so (in Chinese first) and exits 64, never

@@ -680,6 +680,61 @@ fn the_sync_result_counts_the_visits_that_do_not_count() {
     );
 }
 
+/// A sync that brought a town office's review note says so first (the helper would
+/// otherwise find it only in the history), and the amendment form shows the note it
+/// answers, read-only.
+#[test]
+fn a_review_note_is_announced_and_shown_in_the_amendment_form() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport {
+        synced: 1,
+        returned_for_correction: 1,
+        ..SyncReport::default()
+    })));
+    let status = app.status.clone().unwrap();
+    assert!(status.error, "{status:?}");
+    assert!(
+        status
+            .text
+            .starts_with("✎ 1 条走访被乡镇退回，请更正 · 同步完成"),
+        "{status:?}"
+    );
+
+    phone_call(app);
+    phone_call(app);
+    let id = app
+        .runtime()
+        .block_on(app.client().visits(None, 10))
+        .unwrap()[0]
+        .visit_id;
+    let db = app.client().store().connection().clone();
+    app.runtime()
+        .block_on(async {
+            use sea_orm::ConnectionTrait as _;
+            db.execute_unprepared(&format!(
+                "UPDATE records SET sync_state = 'synced', review_note = '照片与农户家不符，请核实' WHERE id = '{id}'"
+            ))
+            .await
+        })
+        .unwrap();
+    app.update(Action::Char('h'));
+    app.history_selected = app.history.iter().position(|v| v.visit_id == id).unwrap();
+    app.update(Action::Char('a'));
+    assert!(matches!(app.screen, Screen::Form(_)), "{:?}", app.screen);
+    let text = draw(app);
+    assert!(
+        text.contains("✎ 乡镇审核意见：照片与农户家不符，请核实"),
+        "{text}"
+    );
+    // A correction of a visit without a note shows none.
+    app.update(Action::Back);
+    let fresh = app.history.iter().position(|v| v.review.is_none()).unwrap();
+    app.history_selected = fresh;
+    app.update(Action::Char('a'));
+    assert!(!draw(app).contains("乡镇审核意见"));
+}
+
 #[test]
 fn each_visit_shows_its_sync_state_and_a_rejection_shows_the_reason() {
     let mut fx = fixture(Lang::Zh);
