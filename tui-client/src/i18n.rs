@@ -1320,6 +1320,14 @@ impl Lang {
         }
     }
 
+    /// `bangfu drafts discard` done.
+    pub fn cli_draft_discarded(self, id: uuid::Uuid) -> String {
+        match self {
+            Lang::Zh => format!("已丢弃草稿 {id}"),
+            Lang::En => format!("draft {id} discarded"),
+        }
+    }
+
     /// `bangfu verify`'s summary line.
     pub fn cli_verify(self, r: &crate::client::VerifyReport) -> String {
         let (integrity, records, problems) = (&r.integrity, r.records, r.problems.len());

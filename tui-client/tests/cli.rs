@@ -309,6 +309,87 @@ fn an_amendment_needs_a_reason() {
     assert_eq!(amended["record"]["record"]["record_type"], "amendment");
 }
 
+/// A home visit `visit new` kept as a draft (no signature) is finished headlessly with
+/// `drafts sign`, or thrown away with `drafts discard`; a device without a screen is
+/// no longer stuck with it.
+#[test]
+fn a_draft_is_signed_or_discarded_without_the_interface() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let photo = write_jpeg(&dir.path().join("p.jpg"), 640, 480);
+    let card = write_jpeg(&dir.path().join("card.jpg"), 600, 400);
+    let (photo, card) = (
+        photo.to_str().unwrap().to_string(),
+        card.to_str().unwrap().to_string(),
+    );
+    let draft = |at: &str| {
+        let out = bangfu(
+            &data,
+            &[
+                "--json",
+                "visit",
+                "new",
+                "--household",
+                "1",
+                "--kind",
+                "home",
+                "--at",
+                at,
+                "--photo",
+                &photo,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["draft_id"].as_str().unwrap().to_string()
+    };
+    let id = draft("2026-03-10 09:30");
+    // Without a signature it is still refused, and kept.
+    let out = bangfu(&data, &["drafts", "sign", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("签字"), "{err}");
+    let signed = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "drafts",
+            "sign",
+            &id,
+            "--household-signature",
+            &card,
+        ],
+    ));
+    assert_eq!(signed["record"]["record"]["record_type"], "visit");
+    assert_eq!(
+        signed["record"]["record"]["visit"]["household_signature"]["method"], "paper_card",
+        "{signed}"
+    );
+    assert_eq!(
+        json(&bangfu(&data, &["--json", "drafts"])),
+        Value::Array(vec![])
+    );
+    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 1);
+
+    let other = draft("2026-03-11 09:30");
+    let out = bangfu(&data, &["drafts", "discard", &other]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("已丢弃草稿 {other}")
+    );
+    assert_eq!(
+        json(&bangfu(&data, &["--json", "drafts"])),
+        Value::Array(vec![])
+    );
+    let out = bangfu(&data, &["drafts", "discard", &other]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("本机没有此草稿"), "{err}");
+    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 1);
+}
+
 /// `visit new --photo` refuses a photo cut short, and a real picture with too many
 /// pixels by its size, each in Chinese; nothing is signed.
 #[test]
