@@ -28,6 +28,26 @@ pub enum ClientError {
         size_mb: f64,
         limit_mb: f64,
     },
+    /// A JPEG or PNG that stops before its end marker or that its decoder cannot read
+    /// through: most often a photo copied off a phone while it was still being written.
+    /// The decoder would pad the missing part grey and keep it silently, so a half
+    /// picture would be signed as evidence.
+    #[error(
+        "the photo file is incomplete or damaged, perhaps still being copied ({reason}); it was not attached: {path}"
+    )]
+    PhotoDamaged { path: PathBuf, reason: String },
+    /// A picture with more pixels than the device decodes ([`crate::Limits::max_pixels`]):
+    /// it is a real image, so the helper is told its size, not that it is unreadable.
+    #[error(
+        "{width}×{height} pixels is too large for a photo (at most {} megapixels); it was not attached: {path}",
+        .max_pixels / 1_000_000
+    )]
+    PhotoTooManyPixels {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
     /// A picture too small to show a visit (a thumbnail, a 1×1 placeholder): evidence
     /// nobody can look at is refused when it is added, not when the town office sees it.
     #[error(

@@ -147,6 +147,8 @@ pub struct Texts {
     pub signer_changed: &'static str,
     /// The same, short, beside 未签 on the form.
     pub signer_changed_short: &'static str,
+    /// Before the town office's review note in the amendment form.
+    pub review_note_label: &'static str,
     /// Before a visit time that lies in the future.
     pub future_time: &'static str,
     /// Before the reason a draft save failed (the form stays open).
@@ -292,6 +294,7 @@ static ZH: Texts = Texts {
     resign_needed_end: "。须农户重新签字（或见证人重新确认）",
     signer_changed: "见证人已更换：原签字是原见证人的，请新见证人在签字板上重新签字",
     signer_changed_short: "见证人已更换，须重新签字",
+    review_note_label: "乡镇审核意见：",
     future_time: "走访时间晚于当前时间，请改正：",
     draft_not_saved: "草稿未保存：",
     again_esc_discards: "。再按 Esc 放弃本次修改并返回",
@@ -423,6 +426,7 @@ static EN: Texts = Texts {
     resign_needed_end: "; the household must sign again (or the witness confirm again)",
     signer_changed: "the witness changed: the signature carried over is the former witness's; the new witness must sign on the pad",
     signer_changed_short: "witness changed: sign again",
+    review_note_label: "town office review: ",
     future_time: "the visit time is in the future, correct it: ",
     draft_not_saved: "draft NOT saved: ",
     again_esc_discards: "; press Esc again to discard the changes",
@@ -545,6 +549,20 @@ impl Lang {
                 min,
             } => format!(
                 "照片只有 {width}×{height} 像素，太小（每边至少 {min} 像素），未添加：{}",
+                path.display()
+            ),
+            E::PhotoDamaged { path, .. } => format!(
+                "照片文件不完整或已损坏（可能仍在复制中），未添加：{}",
+                path.display()
+            ),
+            E::PhotoTooManyPixels {
+                path,
+                width,
+                height,
+                max_pixels,
+            } => format!(
+                "照片 {width}×{height} 像素，太大（上限 {} 万像素），未添加：{}",
+                max_pixels / 10_000,
                 path.display()
             ),
             E::PhotoTooLarge {
@@ -1191,6 +1209,18 @@ impl Lang {
     }
 }
 
+impl Lang {
+    /// How many visits a sync brought a town-office review note for, still to be
+    /// corrected; `None` when there are none. Without it the note arrives silently.
+    pub fn sync_returned(self, n: u64) -> Option<String> {
+        (n > 0).then(|| match self {
+            Lang::Zh => format!("{n} 条走访被乡镇退回，请更正"),
+            Lang::En if n == 1 => "1 visit was returned by the town office: amend it".to_string(),
+            Lang::En => format!("{n} visits were returned by the town office: amend them"),
+        })
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The headless commands' report lines (not `--json`): in the helper's language, as the
 // interface. Kept in a block of their own.
@@ -1287,6 +1317,14 @@ impl Lang {
         match self {
             Lang::Zh => format!("未签名，保留为草稿 {id}：{why}"),
             Lang::En => format!("kept as draft {id}: {why}"),
+        }
+    }
+
+    /// `bangfu drafts discard` done.
+    pub fn cli_draft_discarded(self, id: uuid::Uuid) -> String {
+        match self {
+            Lang::Zh => format!("已丢弃草稿 {id}"),
+            Lang::En => format!("draft {id} discarded"),
         }
     }
 

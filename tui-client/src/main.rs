@@ -95,8 +95,12 @@ enum Command {
     /// Record, list, amend or void visits.
     #[command(subcommand)]
     Visit(VisitCommand),
-    /// List unfinished drafts.
-    Drafts,
+    /// List unfinished drafts; `drafts sign ID …` finishes one, `drafts discard ID`
+    /// throws one away (without the terminal interface).
+    Drafts {
+        #[command(subcommand)]
+        action: Option<DraftCommand>,
+    },
     /// The second helper's quarterly attendance sheet (附件3): show, remark, submit.
     #[command(subcommand)]
     Sheet(sheet_command::SheetCommand),
@@ -153,6 +157,7 @@ enum VisitCommand {
     /// Correct a visit: a new signed amendment record; flags given replace those fields.
     Amend {
         id: Uuid,
+        /// Why the visit is corrected (更正原因); required, as in the TUI.
         #[arg(long)]
         reason: Option<String>,
         #[command(flatten)]
@@ -164,6 +169,41 @@ enum VisitCommand {
         #[arg(long)]
         reason: String,
     },
+}
+
+/// What can be done with a draft headlessly: a device without a screen has no other
+/// way to finish the visit `visit new` kept as a draft (exit code 2), or to drop it.
+#[derive(Subcommand)]
+enum DraftCommand {
+    /// Sign a draft with the household's signature (or a witness's mark).
+    Sign {
+        id: Uuid,
+        /// Why an amendment corrects the visit (更正原因), when the draft has none yet.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        signature: DraftSignature,
+    },
+    /// Throw a draft away: drafts are not records, nothing was signed or sent.
+    Discard { id: Uuid },
+}
+
+/// The signature a headless `drafts sign` adds, as `visit new` takes it.
+#[derive(Args)]
+struct DraftSignature {
+    /// An image of the household's signature (e.g. a photo of the signed card).
+    #[arg(long, conflicts_with = "witness")]
+    household_signature: Option<PathBuf>,
+    /// A witness or the village notary signs for the household, with the image of
+    /// their signature.
+    #[arg(long, requires_all = ["witness_role", "witness_reason", "witness_signature"])]
+    witness: Option<String>,
+    #[arg(long)]
+    witness_role: Option<String>,
+    #[arg(long)]
+    witness_reason: Option<String>,
+    #[arg(long, requires = "witness")]
+    witness_signature: Option<PathBuf>,
 }
 
 #[derive(Args, Default)]
@@ -209,6 +249,123 @@ struct Content {
     /// Amending without it keeps the mark the same witness left.
     #[arg(long, requires = "witness")]
     witness_signature: Option<PathBuf>,
+}
+
+/// `bangfu drafts`: the unfinished drafts, with what each still lacks.
+async fn drafts_list(client: &Client, lang: Lang, json: bool) -> anyhow::Result<()> {
+    let drafts = client.drafts().await?;
+    if json {
+        let mut out = Vec::new();
+        for d in &drafts {
+            // Another visit may have taken the draft's photo or signature since.
+            let reused = client.draft_reused_images(d).await?;
+            out.push(json!({"draft": d, "missing": d.missing(Utc::now()).map(|e| e.to_string()), "reused_images": reused}));
+        }
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
+    } else {
+        for d in drafts {
+            let head = client
+                .household(d.household_id)
+                .await
+                .map(|h| h.summary.head_name)
+                .unwrap_or_default();
+            outln!(
+                "{}  {:>6} {head}  {}  {}  {}",
+                d.id,
+                d.household_id,
+                lang.kind(d.kind),
+                d.at,
+                d.missing(Utc::now())
+                    .map(|e| lang.error(&e))
+                    .unwrap_or_else(|| lang.cli_draft_ready().into())
+            )?;
+            for r in client.draft_reused_images(&d).await? {
+                outln!("  {}", lang.reused(&r))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The draft `id`, or the store's "not found" for it.
+async fn draft_or_not_found(
+    client: &Client,
+    id: Uuid,
+) -> anyhow::Result<bangfu_client::draft::VisitDraft> {
+    client.store().draft(id).await?.ok_or_else(|| {
+        ClientError::NotFound {
+            what: "draft",
+            id: id.to_string(),
+        }
+        .into()
+    })
+}
+
+/// `bangfu drafts sign`: adds the household's signature (or a witness's mark) and the
+/// amendment's reason to a draft and signs it, with the checks the TUI's Ctrl+S makes
+/// (`Client::complete_draft`). When it cannot be signed, the stored draft is left as
+/// it was and the reason is said.
+async fn draft_sign(
+    client: &Client,
+    id: Uuid,
+    reason: Option<String>,
+    signature: DraftSignature,
+    lang: Lang,
+    json: bool,
+) -> anyhow::Result<()> {
+    use bangfu_client::draft::SignatureMethod;
+    let mut draft = draft_or_not_found(client, id).await?;
+    if let Some(reason) = reason {
+        draft.reason = reason;
+    }
+    if let Some(file) = &signature.household_signature {
+        draft.signature_method = SignatureMethod::PaperCard;
+        draft.signature_image = Some(client.attach_card_photo(file).await?);
+        draft.pad = None;
+    }
+    if let (Some(name), Some(role), Some(why), Some(file)) = (
+        signature.witness,
+        signature.witness_role,
+        signature.witness_reason,
+        &signature.witness_signature,
+    ) {
+        draft.signature_method = SignatureMethod::Witness;
+        draft.witness_name = name;
+        draft.witness_role = role;
+        draft.witness_reason = why;
+        draft.signature_image = Some(client.attach_card_photo(file).await?);
+        draft.pad = None;
+    }
+    // The server counts a photo for one visit only: say so before signing, as the TUI.
+    for r in client.draft_reused_images(&draft).await? {
+        errln!("{}", lang.reused(&r));
+    }
+    let r = client.complete_draft(&draft, Utc::now()).await?;
+    if json {
+        outln!(
+            "{}",
+            json!({"status": "signed", "sync_state": "local", "record": r})
+        )?;
+    } else {
+        outln!(
+            "{}",
+            lang.cli_signed(r.record.record_type, r.record.id, r.record.seq)
+        )?;
+    }
+    Ok(())
+}
+
+/// The reason an amendment gives, refused when missing or blank: the town office reads
+/// it beside the changed visit, and the TUI signs no amendment without it. Checked in
+/// the command (clap's own "required" would be English and exit as a usage error), and
+/// before anything is loaded, so nothing is stored.
+fn amendment_reason(reason: Option<String>) -> Result<String, ClientError> {
+    match reason.map(|r| r.trim().to_string()) {
+        Some(r) if !r.is_empty() => Ok(r),
+        _ => Err(ClientError::Refused(
+            bangfu_client::client::AMENDMENT_REASON_MISSING.into(),
+        )),
+    }
 }
 
 /// Exit code of a command line that does not parse (EX_USAGE): apart from 1 (an error),
@@ -373,6 +530,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             reason,
             content,
         }) => {
+            let reason = amendment_reason(reason)?;
             let original = client.original_visit(id).await?;
             let mut body = original
                 .current
@@ -386,7 +544,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                 client,
                 original.household_id,
                 body,
-                Some((original.visit_id, reason)),
+                Some((original.visit_id, Some(reason))),
                 lang,
                 json,
             )
@@ -407,40 +565,27 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
         Command::Visit(VisitCommand::List { household, limit }) => {
             visit_list(client, household, limit, lang, json).await
         }
-        Command::Drafts => {
-            let drafts = client.drafts().await?;
+        Command::Drafts { action: None } => drafts_list(client, lang, json).await,
+        Command::Drafts {
+            action: Some(DraftCommand::Discard { id }),
+        } => {
+            draft_or_not_found(client, id).await?;
+            client.store().discard_draft(id).await?;
             if json {
-                let mut out = Vec::new();
-                for d in &drafts {
-                    // Another visit may have taken the draft's photo or signature since.
-                    let reused = client.draft_reused_images(d).await?;
-                    out.push(json!({"draft": d, "missing": d.missing(Utc::now()).map(|e| e.to_string()), "reused_images": reused}));
-                }
-                outln!("{}", serde_json::to_string_pretty(&out)?)?;
+                outln!("{}", json!({"status": "discarded", "draft_id": id}))?;
             } else {
-                for d in drafts {
-                    let head = client
-                        .household(d.household_id)
-                        .await
-                        .map(|h| h.summary.head_name)
-                        .unwrap_or_default();
-                    outln!(
-                        "{}  {:>6} {head}  {}  {}  {}",
-                        d.id,
-                        d.household_id,
-                        lang.kind(d.kind),
-                        d.at,
-                        d.missing(Utc::now())
-                            .map(|e| lang.error(&e))
-                            .unwrap_or_else(|| lang.cli_draft_ready().into())
-                    )?;
-                    for r in client.draft_reused_images(&d).await? {
-                        outln!("  {}", lang.reused(&r))?;
-                    }
-                }
+                outln!("{}", lang.cli_draft_discarded(id))?;
             }
             Ok(())
         }
+        Command::Drafts {
+            action:
+                Some(DraftCommand::Sign {
+                    id,
+                    reason,
+                    signature,
+                }),
+        } => draft_sign(client, id, reason, signature, lang, json).await,
         Command::Sheet(command) => sheet_command::run(client, command, lang, json).await,
         Command::Verify => {
             let report = client.verify().await?;
@@ -939,6 +1084,9 @@ async fn sync(
         outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         outln!("{}", lang.sync_summary(&report))?;
+        if let Some(returned) = lang.sync_returned(report.returned_for_correction) {
+            outln!("✎ {returned}{}", lang.cli_see_visit_list())?;
+        }
         if let Some(warning) = lang.sync_not_counted(report.not_counted) {
             outln!("⚠ {warning}{}", lang.cli_see_visit_list())?;
         }

@@ -207,38 +207,166 @@ impl PhotoStore {
             });
         }
         let bytes = std::fs::read(path).map_err(|e| ClientError::io(path, e))?;
-        decode_bytes(&bytes, self.limits).map_err(|reason| ClientError::NotAnImage {
-            path: path.into(),
-            reason,
-        })
+        decode_bytes(&bytes, self.limits).map_err(|problem| problem.into_error(path, self.limits))
     }
 }
 
-/// Decodes JPEG or PNG bytes, upright, refusing decompression bombs.
-fn decode_bytes(bytes: &[u8], limits: Limits) -> std::result::Result<DynamicImage, String> {
+/// Why bytes could not be decoded as a photo. Each asks the helper for something else
+/// (another file, the whole file, a smaller picture), so each keeps its own message.
+#[derive(Debug)]
+enum DecodeProblem {
+    /// Not a JPEG or PNG at all (text, random bytes, a format this client does not take).
+    NotAnImage(String),
+    /// A JPEG or PNG cut short or damaged.
+    Damaged(String),
+    /// A real picture with more pixels than the limit.
+    TooManyPixels { width: u32, height: u32 },
+}
+
+impl DecodeProblem {
+    /// The client error for the file at `path`.
+    fn into_error(self, path: &Path, limits: Limits) -> ClientError {
+        let path = path.into();
+        match self {
+            DecodeProblem::NotAnImage(reason) => ClientError::NotAnImage { path, reason },
+            DecodeProblem::Damaged(reason) => ClientError::PhotoDamaged { path, reason },
+            DecodeProblem::TooManyPixels { width, height } => ClientError::PhotoTooManyPixels {
+                path,
+                width,
+                height,
+                max_pixels: limits.max_pixels,
+            },
+        }
+    }
+
+    /// The English reason, for the places that only say "not an image".
+    fn reason(&self) -> String {
+        match self {
+            DecodeProblem::NotAnImage(r) | DecodeProblem::Damaged(r) => r.clone(),
+            DecodeProblem::TooManyPixels { width, height } => {
+                format!("{width}×{height} pixels is too large")
+            }
+        }
+    }
+}
+
+/// Decodes JPEG or PNG bytes, upright, refusing decompression bombs and files cut short.
+fn decode_bytes(bytes: &[u8], limits: Limits) -> std::result::Result<DynamicImage, DecodeProblem> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| e.to_string())?;
-    if reader.format().is_none() {
-        return Err("unknown file type, expected a JPEG or PNG photo".into());
+        .map_err(|e| DecodeProblem::NotAnImage(e.to_string()))?;
+    let format = reader.format();
+    if !matches!(
+        format,
+        Some(image::ImageFormat::Jpeg | image::ImageFormat::Png)
+    ) {
+        return Err(DecodeProblem::NotAnImage(
+            "unknown file type, expected a JPEG or PNG photo".into(),
+        ));
+    }
+    // The decoders fill a missing tail with grey rather than fail: check the end first.
+    if !ends_complete(bytes, format) {
+        return Err(DecodeProblem::Damaged(
+            "the file stops before its end".into(),
+        ));
     }
     let mut image_limits = image::Limits::default();
     image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(4));
     reader.limits(image_limits);
-    let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
-    let (w, h) = decoder.dimensions();
-    if u64::from(w) * u64::from(h) > limits.max_pixels {
-        return Err(format!("{w}×{h} pixels is too large"));
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| DecodeProblem::Damaged(e.to_string()))?;
+    let (width, height) = decoder.dimensions();
+    let too_many = DecodeProblem::TooManyPixels { width, height };
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(too_many);
     }
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| match e {
+        // Within the pixel limit but too deep (16-bit RGBA) to fit the memory limit.
+        image::ImageError::Limits(_) => too_many,
+        other => DecodeProblem::Damaged(other.to_string()),
+    })?;
     img.apply_orientation(orientation);
     Ok(img)
 }
 
-/// Shrinks so the longest edge is at most `max_edge`; smaller images are kept as they are.
+/// Whether a JPEG or PNG file runs to its end marker. A photo copied off a phone while
+/// it was still being written, or a transfer cut short, lacks it; the decoders would
+/// paint the missing rows grey without an error.
+fn ends_complete(bytes: &[u8], format: Option<image::ImageFormat>) -> bool {
+    match format {
+        Some(image::ImageFormat::Jpeg) => jpeg_reaches_eoi(bytes),
+        Some(image::ImageFormat::Png) => png_reaches_iend(bytes),
+        _ => true,
+    }
+}
+
+/// Walks a JPEG's segments and entropy-coded data to its end-of-image marker (FF D9).
+/// Walking rather than looking at the last two bytes: a thumbnail's EOI inside the EXIF
+/// segment does not count, and data a phone appends after the EOI (zero padding, a
+/// maker's trailer, a second picture) does not make the photo incomplete.
+fn jpeg_reaches_eoi(b: &[u8]) -> bool {
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut i = 2;
+    while i + 1 < b.len() {
+        if b[i] != 0xFF {
+            i += 1; // a stray byte between segments: decoders skip it too
+            continue;
+        }
+        match b[i + 1] {
+            0xD9 => return true,
+            // A fill byte, or a marker without a length (TEM, RSTn).
+            0xFF | 0x00 | 0x01 | 0xD0..=0xD7 => i += 1,
+            marker => {
+                let Some(len) = b
+                    .get(i + 2..i + 4)
+                    .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+                else {
+                    return false;
+                };
+                i += 2 + len;
+                if marker == 0xDA {
+                    i = skip_entropy_coded(b, i);
+                }
+            }
+        }
+    }
+    false
+}
+
+/// The index of the next marker after a scan's entropy-coded data starting at `i` (or
+/// the end): there a 0xFF is followed by 0x00 (a stuffed byte) or a restart marker.
+fn skip_entropy_coded(b: &[u8], mut i: usize) -> usize {
+    while i + 1 < b.len() {
+        if b[i] == 0xFF && !matches!(b[i + 1], 0x00 | 0xD0..=0xD7 | 0xFF) {
+            return i;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// Walks a PNG's chunks to its whole IEND chunk.
+fn png_reaches_iend(b: &[u8]) -> bool {
+    let mut i = 8; // the signature
+    while let Some(head) = b.get(i..i + 8) {
+        if &head[4..8] == b"IEND" {
+            return b.len() >= i + 12; // with its CRC
+        }
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        i = match i.checked_add(12).and_then(|n| n.checked_add(len)) {
+            Some(next) => next,
+            None => return false,
+        };
+    }
+    false
+}
+
 /// The image's colours on a white ground: JPEG has no transparency, and a signature
 /// scanned or drawn as a PNG with a see-through background would otherwise turn black.
 fn on_white(img: &DynamicImage) -> image::RgbImage {
@@ -254,6 +382,7 @@ fn on_white(img: &DynamicImage) -> image::RgbImage {
     })
 }
 
+/// Shrinks so the longest edge is at most `max_edge`; smaller images are kept as they are.
 pub fn downscale(img: DynamicImage, max_edge: u32) -> DynamicImage {
     let (w, h) = img.dimensions();
     if w.max(h) <= max_edge {
@@ -281,8 +410,10 @@ impl HalfBlocks {
     pub fn from_store(store: &PhotoStore, sha256: &str, cols: u16, rows: u16) -> Result<Self> {
         let path = store.path_of(sha256);
         let bytes = std::fs::read(&path).map_err(|e| ClientError::io(&path, e))?;
-        let img = decode_bytes(&bytes, store.limits)
-            .map_err(|reason| ClientError::NotAnImage { path, reason })?;
+        let img = decode_bytes(&bytes, store.limits).map_err(|p| ClientError::NotAnImage {
+            path,
+            reason: p.reason(),
+        })?;
         Ok(Self::from_image(&img, cols, rows))
     }
 
@@ -315,5 +446,153 @@ impl HalfBlocks {
             height: rows_out as u16,
             cells,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on broken fixtures
+
+    use super::*;
+
+    /// A real JPEG of a busy picture, as a camera would write it.
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (y * 5 % 256) as u8,
+                ((x ^ y) & 0xff) as u8,
+            ])
+        });
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Jpeg)
+            .unwrap();
+        out
+    }
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    fn store(dir: &Path) -> PhotoStore {
+        let data = DataDir::new(dir);
+        data.ensure().unwrap();
+        PhotoStore::new(&data, Limits::default())
+    }
+
+    /// The first half of a real JPEG (a photo copied off the phone while it was still
+    /// being written) is refused as damaged, and nothing is stored.
+    #[test]
+    fn a_jpeg_cut_in_half_is_refused_as_incomplete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let whole = jpeg(800, 600);
+        let half = dir.path().join("half.jpg");
+        std::fs::write(&half, &whole[..whole.len() / 2]).unwrap();
+        // The decoder alone takes it: that is why the end is checked.
+        assert!(image::load_from_memory(&whole[..whole.len() / 2]).is_ok());
+        let err = store.import_photo(&half, MIN_PHOTO_EDGE).unwrap_err();
+        assert!(matches!(err, ClientError::PhotoDamaged { .. }), "{err:?}");
+        assert_eq!(
+            crate::i18n::Lang::Zh.error(&err),
+            format!(
+                "照片文件不完整或已损坏（可能仍在复制中），未添加：{}",
+                half.display()
+            )
+        );
+        assert!(err.to_string().contains("incomplete or damaged"), "{err}");
+        let stored = std::fs::read_dir(dir.path().join("photos"))
+            .unwrap()
+            .count();
+        assert_eq!(stored, 0, "nothing was stored");
+        // The whole file is taken.
+        let full = dir.path().join("full.jpg");
+        std::fs::write(&full, &whole).unwrap();
+        assert!(store.import_photo(&full, MIN_PHOTO_EDGE).is_ok());
+    }
+
+    /// What a phone writes after the end marker (zero padding, a maker's trailer) does
+    /// not make a photo incomplete; an EOI inside the EXIF thumbnail does not end it.
+    #[test]
+    fn the_end_marker_is_found_by_walking_the_segments() {
+        let whole = jpeg(320, 240);
+        assert!(jpeg_reaches_eoi(&whole));
+        let mut padded = whole.clone();
+        padded.extend([0u8; 64]);
+        assert!(jpeg_reaches_eoi(&padded));
+        let mut trailer = whole.clone();
+        trailer.extend(b"SEFHtrailer data of a phone maker");
+        assert!(jpeg_reaches_eoi(&trailer));
+        // Cut anywhere before the end: incomplete, even after an APP1 holding FF D9.
+        let mut with_thumb = vec![0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x06, 0xFF, 0xD9, 0x00, 0x00];
+        with_thumb.extend(&whole[2..]);
+        assert!(jpeg_reaches_eoi(&with_thumb));
+        assert!(!jpeg_reaches_eoi(&with_thumb[..with_thumb.len() - 2]));
+        for cut in [3, whole.len() / 4, whole.len() * 3 / 4, whole.len() - 1] {
+            assert!(!jpeg_reaches_eoi(&whole[..cut]), "cut at {cut}");
+        }
+        // A PNG must reach its IEND chunk.
+        let p = png(200, 150);
+        assert!(png_reaches_iend(&p));
+        for cut in [8, p.len() / 2, p.len() - 4] {
+            assert!(!png_reaches_iend(&p[..cut]), "cut at {cut}");
+        }
+    }
+
+    /// A real picture with too many pixels says its size and the limit, not "unreadable".
+    #[test]
+    fn a_picture_with_too_many_pixels_names_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        // A 30000×20000 frame header over a small picture's data: the size is read
+        // from the header and refused before anything is decoded.
+        let mut bytes = jpeg(320, 240);
+        let sof = bytes
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC0])
+            .expect("a baseline JPEG");
+        bytes[sof + 5..sof + 9].copy_from_slice(&[0x4E, 0x20, 0x75, 0x30]); // h 20000, w 30000
+        let big = dir.path().join("bigdim.jpg");
+        std::fs::write(&big, &bytes).unwrap();
+        let err = store.import_photo(&big, MIN_PHOTO_EDGE).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::PhotoTooManyPixels {
+                    width: 30000,
+                    height: 20000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let zh = crate::i18n::Lang::Zh.error(&err);
+        assert!(
+            zh.starts_with("照片 30000×20000 像素，太大（上限 12000 万像素），未添加：")
+                && zh.ends_with("bigdim.jpg"),
+            "{zh}"
+        );
+        let en = crate::i18n::Lang::En.error(&err);
+        assert!(
+            en.starts_with("30000×20000 pixels is too large for a photo (at most 120 megapixels)"),
+            "{en}"
+        );
+    }
+
+    /// A file that is no JPEG or PNG is still told to choose one.
+    #[test]
+    fn text_is_still_not_an_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let txt = dir.path().join("notes.jpg");
+        std::fs::write(&txt, "这不是照片").unwrap();
+        let err = store.import_photo(&txt, MIN_PHOTO_EDGE).unwrap_err();
+        assert!(matches!(err, ClientError::NotAnImage { .. }), "{err:?}");
     }
 }

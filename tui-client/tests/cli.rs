@@ -252,6 +252,203 @@ fn headless_story() {
     assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 4);
 }
 
+/// `visit amend` without a reason (or with a blank one) is refused, in Chinese like the
+/// TUI's, and signs nothing: the town office reads the reason beside the change.
+#[test]
+fn an_amendment_needs_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let call = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "new",
+            "--household",
+            "2",
+            "--kind",
+            "phone",
+            "--at",
+            "2026-03-10 09:30",
+            "--problem",
+            "药费负担重",
+        ],
+    ));
+    let id = call["record"]["record"]["id"].as_str().unwrap().to_string();
+    for reason in [None, Some("  ")] {
+        let mut args = vec!["visit", "amend", &id, "--problem", "已报销"];
+        if let Some(r) = reason {
+            args.extend(["--reason", r]);
+        }
+        let out = bangfu(&data, &args);
+        assert_eq!(out.status.code(), Some(1), "{reason:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("bangfu: 更正原因：更正须填写原因（为何更正）"),
+            "{err}"
+        );
+        let en = bangfu(&data, &[&["--lang", "en"], &args[..]].concat());
+        let err = String::from_utf8_lossy(&en.stderr);
+        assert!(err.contains("an amendment needs a reason"), "{err}");
+    }
+    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 1);
+    let amended = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &id,
+            "--problem",
+            "已报销",
+            "--reason",
+            "更新进展",
+        ],
+    ));
+    assert_eq!(amended["record"]["record"]["record_type"], "amendment");
+}
+
+/// A home visit `visit new` kept as a draft (no signature) is finished headlessly with
+/// `drafts sign`, or thrown away with `drafts discard`; a device without a screen is
+/// no longer stuck with it.
+#[test]
+fn a_draft_is_signed_or_discarded_without_the_interface() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let photo = write_jpeg(&dir.path().join("p.jpg"), 640, 480);
+    let card = write_jpeg(&dir.path().join("card.jpg"), 600, 400);
+    let (photo, card) = (
+        photo.to_str().unwrap().to_string(),
+        card.to_str().unwrap().to_string(),
+    );
+    let draft = |at: &str| {
+        let out = bangfu(
+            &data,
+            &[
+                "--json",
+                "visit",
+                "new",
+                "--household",
+                "1",
+                "--kind",
+                "home",
+                "--at",
+                at,
+                "--photo",
+                &photo,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["draft_id"].as_str().unwrap().to_string()
+    };
+    let id = draft("2026-03-10 09:30");
+    // Without a signature it is still refused, and kept.
+    let out = bangfu(&data, &["drafts", "sign", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("签字"), "{err}");
+    let signed = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "drafts",
+            "sign",
+            &id,
+            "--household-signature",
+            &card,
+        ],
+    ));
+    assert_eq!(signed["record"]["record"]["record_type"], "visit");
+    assert_eq!(
+        signed["record"]["record"]["visit"]["household_signature"]["method"], "paper_card",
+        "{signed}"
+    );
+    assert_eq!(
+        json(&bangfu(&data, &["--json", "drafts"])),
+        Value::Array(vec![])
+    );
+    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 1);
+
+    let other = draft("2026-03-11 09:30");
+    let out = bangfu(&data, &["drafts", "discard", &other]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("已丢弃草稿 {other}")
+    );
+    assert_eq!(
+        json(&bangfu(&data, &["--json", "drafts"])),
+        Value::Array(vec![])
+    );
+    let out = bangfu(&data, &["drafts", "discard", &other]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("本机没有此草稿"), "{err}");
+    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 1);
+}
+
+/// `visit new --photo` refuses a photo cut short, and a real picture with too many
+/// pixels by its size, each in Chinese; nothing is signed.
+#[test]
+fn a_photo_cut_short_or_too_large_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let whole = std::fs::read(write_jpeg(&dir.path().join("whole.jpg"), 800, 600)).unwrap();
+    let half = dir.path().join("half.jpg");
+    std::fs::write(&half, &whole[..whole.len() / 2]).unwrap();
+    // A 30000×20000 frame header: the size is refused before anything is decoded.
+    let mut big = whole.clone();
+    let sof = big.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    big[sof + 5..sof + 9].copy_from_slice(&[0x4E, 0x20, 0x75, 0x30]);
+    let bigdim = dir.path().join("bigdim.jpg");
+    std::fs::write(&bigdim, &big).unwrap();
+    let card = write_jpeg(&dir.path().join("card.jpg"), 600, 400);
+    let attach = |photo: &Path, lang: &str| {
+        let out = bangfu(
+            &data,
+            &[
+                "--lang",
+                lang,
+                "visit",
+                "new",
+                "--household",
+                "1",
+                "--kind",
+                "home",
+                "--at",
+                "2026-03-10 09:30",
+                "--photo",
+                photo.to_str().unwrap(),
+                "--household-signature",
+                card.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let err = attach(&half, "zh");
+    assert!(
+        err.starts_with("bangfu: 照片文件不完整或已损坏（可能仍在复制中），未添加：")
+            && err.contains("half.jpg"),
+        "{err}"
+    );
+    let err = attach(&bigdim, "zh");
+    assert!(
+        err.starts_with("bangfu: 照片 30000×20000 像素，太大（上限 12000 万像素），未添加："),
+        "{err}"
+    );
+    let err = attach(&bigdim, "en");
+    assert!(
+        err.starts_with("bangfu: 30000×20000 pixels is too large for a photo"),
+        "{err}"
+    );
+    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 0);
+}
+
 #[test]
 fn not_logged_in_is_explained() {
     let dir = tempfile::tempdir().unwrap();
@@ -850,6 +1047,8 @@ fn a_witness_signs_with_an_image_of_their_signature() {
         "见证人",
         "--witness-reason",
         "户主不识字",
+        "--reason",
+        "换见证人",
     ];
     let refused = bangfu(&data, &other);
     assert_eq!(refused.status.code(), Some(1));
@@ -869,11 +1068,13 @@ fn a_witness_signs_with_an_image_of_their_signature() {
 
 /// A stand-in for the server's sync endpoints on 127.0.0.1:0: push accepts every record
 /// and flags it with the codes its visit's first problem lists (`flag:clock_ahead`);
-/// pull has nothing. Serves until the test process ends; returns the base URL.
+/// pull sends back the records whose first problem is `review:NOTE` with the town
+/// office's review note NOTE. Serves until the test process ends; returns the base URL.
 fn flagging_server() -> String {
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut reviewed: Vec<Value> = Vec::new();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
@@ -897,6 +1098,18 @@ fn flagging_server() -> String {
             reader.read_exact(&mut body).unwrap();
             let answer = if request.starts_with("POST /api/v1/sync/push") {
                 let push: Value = serde_json::from_slice(&body).unwrap();
+                for r in push["records"].as_array().unwrap() {
+                    if let Some(note) = r["record"]["visit"]["problems"][0]
+                        .as_str()
+                        .and_then(|p| p.strip_prefix("review:"))
+                    {
+                        reviewed.push(serde_json::json!({
+                            "signed": r, "status": "accepted", "missing_blobs": [],
+                            "flags": [], "received_at": "2026-03-10T02:00:00Z",
+                            "review": note,
+                        }));
+                    }
+                }
                 let acks: Vec<Value> = push["records"]
                     .as_array()
                     .unwrap()
@@ -916,7 +1129,7 @@ fn flagging_server() -> String {
                     .collect();
                 serde_json::json!({ "acks": acks })
             } else {
-                serde_json::json!({ "records": [], "cursor": 0, "more": false })
+                serde_json::json!({ "records": reviewed, "cursor": 0, "more": false })
             };
             let answer = answer.to_string();
             let mut stream = stream;
@@ -1008,6 +1221,80 @@ fn sync_says_how_many_visits_do_not_count() {
         text.contains("⚠ 1 条走访不计入考勤，请查看原因并更正"),
         "{text}"
     );
+}
+
+/// A sync that brings a town office's review note says how many visits were returned
+/// for correction, once (the next sync, with the same note, says nothing), and the
+/// visit list shows the note.
+#[test]
+fn sync_says_how_many_visits_the_town_office_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let server = flagging_server();
+    let call = |problem: &str| {
+        json(&bangfu(
+            &data,
+            &[
+                "--json",
+                "visit",
+                "new",
+                "--household",
+                "1",
+                "--kind",
+                "phone",
+                "--at",
+                "2026-03-10 09:30",
+                "--problem",
+                problem,
+            ],
+        ));
+    };
+    let sync = |lang: &str| {
+        let out = bangfu(
+            &data,
+            &[
+                "--lang",
+                lang,
+                "sync",
+                "--attempts",
+                "1",
+                "--server",
+                &server,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    call("药费负担重");
+    let text = sync("zh");
+    assert!(!text.contains("退回"), "no note, nothing said:\n{text}");
+
+    call("review:照片与农户家不符，请核实");
+    let text = sync("zh");
+    assert!(
+        text.contains("✎ 1 条走访被乡镇退回，请更正（bangfu visit list 查看）"),
+        "{text}"
+    );
+    let list = String::from_utf8_lossy(&bangfu(&data, &["visit", "list"]).stdout).to_string();
+    assert!(
+        list.contains("乡镇审核意见：照片与农户家不符，请核实"),
+        "{list}"
+    );
+    // The same note again is no news.
+    let text = sync("en");
+    assert!(!text.contains("returned"), "{text}");
+    call("review:签字看不清");
+    let text = sync("en");
+    assert!(
+        text.contains("1 visit was returned by the town office"),
+        "{text}"
+    );
+    let report = json(&bangfu(
+        &data,
+        &["--json", "sync", "--attempts", "1", "--server", &server],
+    ));
+    assert_eq!(report["returned_for_correction"], 0, "{report}");
 }
 
 /// A command line that does not parse says so (in Chinese first) and exits 64, never

@@ -76,7 +76,8 @@ fn a_corrupt_jpeg_is_refused() {
     rt.block_on(async {
         let c = login(&dir.path().join("data"), Limits::default()).await;
         let err = c.attach_photo(&bad).await.unwrap_err();
-        assert!(matches!(err, ClientError::NotAnImage { .. }), "{err:?}");
+        // Cut short and scrambled: damaged, not "choose a JPEG" (it is one).
+        assert!(matches!(err, ClientError::PhotoDamaged { .. }), "{err:?}");
         assert!(err.to_string().contains("cut.jpg"));
         // Nothing was stored.
         let stored: Vec<_> = walk(c.photos().path_of("00").parent().unwrap().parent().unwrap());

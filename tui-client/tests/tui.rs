@@ -300,6 +300,35 @@ fn signature_pad_draws_with_the_mouse_and_signs_the_home_visit() {
     }
 }
 
+/// A photo cut short (copied off the phone while it was still being written) is
+/// refused in the chooser with the reason, not attached with a grey bottom.
+#[test]
+fn the_file_chooser_refuses_a_photo_cut_short() {
+    let mut fx = fixture(Lang::Zh);
+    let dir = fx.app.last_dir.clone();
+    let whole = std::fs::read(write_jpeg(&dir.join("whole.jpg"), 640, 480)).unwrap();
+    std::fs::write(dir.join("a-half.jpg"), &whole[..whole.len() / 2]).unwrap();
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    focus(app, bangfu_client::app::form::Field::Photos);
+    app.update(Action::Enter);
+    app.update(Action::Down); // a-half.jpg (after the data/ directory)
+    app.update(Action::Enter);
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.error
+            && status
+                .text
+                .starts_with("照片文件不完整或已损坏（可能仍在复制中），未添加：")
+            && status.text.ends_with("a-half.jpg"),
+        "{status:?}"
+    );
+    assert!(
+        matches!(app.overlay, Some(Overlay::Chooser(_))),
+        "chooser stays open"
+    );
+}
+
 #[test]
 fn the_file_chooser_refuses_a_text_file_and_attaches_a_photo_with_a_thumbnail() {
     let mut fx = fixture(Lang::Zh);
@@ -649,6 +678,61 @@ fn the_sync_result_counts_the_visits_that_do_not_count() {
         !status.error && !status.text.contains("不计入"),
         "{status:?}"
     );
+}
+
+/// A sync that brought a town office's review note says so first (the helper would
+/// otherwise find it only in the history), and the amendment form shows the note it
+/// answers, read-only.
+#[test]
+fn a_review_note_is_announced_and_shown_in_the_amendment_form() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport {
+        synced: 1,
+        returned_for_correction: 1,
+        ..SyncReport::default()
+    })));
+    let status = app.status.clone().unwrap();
+    assert!(status.error, "{status:?}");
+    assert!(
+        status
+            .text
+            .starts_with("✎ 1 条走访被乡镇退回，请更正 · 同步完成"),
+        "{status:?}"
+    );
+
+    phone_call(app);
+    phone_call(app);
+    let id = app
+        .runtime()
+        .block_on(app.client().visits(None, 10))
+        .unwrap()[0]
+        .visit_id;
+    let db = app.client().store().connection().clone();
+    app.runtime()
+        .block_on(async {
+            use sea_orm::ConnectionTrait as _;
+            db.execute_unprepared(&format!(
+                "UPDATE records SET sync_state = 'synced', review_note = '照片与农户家不符，请核实' WHERE id = '{id}'"
+            ))
+            .await
+        })
+        .unwrap();
+    app.update(Action::Char('h'));
+    app.history_selected = app.history.iter().position(|v| v.visit_id == id).unwrap();
+    app.update(Action::Char('a'));
+    assert!(matches!(app.screen, Screen::Form(_)), "{:?}", app.screen);
+    let text = draw(app);
+    assert!(
+        text.contains("✎ 乡镇审核意见：照片与农户家不符，请核实"),
+        "{text}"
+    );
+    // A correction of a visit without a note shows none.
+    app.update(Action::Back);
+    let fresh = app.history.iter().position(|v| v.review.is_none()).unwrap();
+    app.history_selected = fresh;
+    app.update(Action::Char('a'));
+    assert!(!draw(app).contains("乡镇审核意见"));
 }
 
 #[test]

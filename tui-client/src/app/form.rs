@@ -55,6 +55,10 @@ pub struct FormState {
     /// The reused images (hashes) the last Ctrl+S warned about: a second Ctrl+S over
     /// the same ones signs all the same.
     pub reuse_warned: Vec<String>,
+    /// For an amendment: the town office's review note the correction answers, when one
+    /// still asks for it. Shown read-only above the form's status lines, so the helper
+    /// need not remember it from the history while correcting.
+    pub review_note: Option<String>,
 }
 
 impl FormState {
@@ -69,6 +73,7 @@ impl FormState {
             dirty: false,
             stored: false,
             reuse_warned: Vec::new(),
+            review_note: None,
         }
     }
 

@@ -123,11 +123,16 @@ impl App {
                         if let Some(warning) = &not_counted {
                             text = format!("⚠ {warning} · {text}");
                         }
+                        let returned = self.lang.sync_returned(report.returned_for_correction);
+                        if let Some(returned) = &returned {
+                            text = format!("✎ {returned} · {text}");
+                        }
                         if report.rejected.is_empty()
                             && report.conflicts.is_empty()
                             && report.problems.is_empty()
                             && report.sheets_rejected.is_empty()
                             && not_counted.is_none()
+                            && returned.is_none()
                         {
                             self.info(text);
                         } else {

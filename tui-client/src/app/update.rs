@@ -383,8 +383,10 @@ impl App {
             self.ensure_thumb(&h);
         }
         self.last_save = None;
+        let review_note = self.pending_review(&draft);
         let mut form = FormState::new(draft);
         form.stored = stored;
+        form.review_note = review_note;
         self.push(current, Screen::Form(Box::new(form)));
         // Since the draft was saved, another visit may have taken its photo or signature.
         if stored {
@@ -393,6 +395,14 @@ impl App {
                 self.fail(warning);
             }
         }
+    }
+
+    /// The town office's note an amendment draft answers: the corrected visit's review
+    /// note, unless an amendment already answered it (none when the store cannot say:
+    /// the note is a reminder, the history shows it too).
+    fn pending_review(&self, draft: &VisitDraft) -> Option<String> {
+        let visit = self.block(self.client.original_visit(draft.amends?)).ok()?;
+        visit.review.filter(|r| !r.amended_since).map(|r| r.note)
     }
 
     /// The images of the open form's draft already on another visit (none when the

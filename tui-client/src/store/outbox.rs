@@ -52,6 +52,8 @@ pub struct PullApplied {
     pub imported: u64,
     /// Records the device had whose sync state the server's copy updated.
     pub updated: u64,
+    /// Records that came with a town-office review note the device did not hold.
+    pub reviews_received: Vec<Uuid>,
     /// Records waiting in the inbox for the visit they amend or void.
     pub waiting: u64,
     /// The page carried the households, pairings and policy.
@@ -104,12 +106,16 @@ async fn set_state(
     Ok(())
 }
 
-/// Keeps the town office's review note of a pulled record (`None` clears it).
-async fn set_review(db: &impl ConnectionTrait, id: &str, review: Option<&str>) -> Result<()> {
-    let sql = "UPDATE records SET review_note = ? WHERE id = ?";
-    let values = [review.map(str::to_string).into(), id.into()];
-    db.execute_raw(stmt(sql, values)).await?;
-    Ok(())
+/// Keeps the town office's review note of a pulled record (`None` clears it). Returns
+/// whether a note the device did not hold arrived (new, or reworded): the sync report
+/// tells the helper, who would otherwise find it only by opening the history.
+async fn set_review(db: &impl ConnectionTrait, id: &str, review: Option<&str>) -> Result<bool> {
+    // `IS NOT` compares NULLs too: an unchanged note (or none again) updates nothing.
+    let sql = "UPDATE records SET review_note = ? WHERE id = ? AND review_note IS NOT ?";
+    let note = review.map(str::to_string);
+    let values = [note.clone().into(), id.into(), note.into()];
+    let changed = db.execute_raw(stmt(sql, values)).await?.rows_affected() > 0;
+    Ok(changed && review.is_some())
 }
 
 async fn exists(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Result<bool> {
@@ -455,7 +461,9 @@ pub(crate) async fn import_one(
     match local {
         Some(local_sha) if local_sha == sha => {
             set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
-            set_review(db, &id, sr.review.as_deref()).await?;
+            if set_review(db, &id, sr.review.as_deref()).await? {
+                out.reviews_received.push(env.id);
+            }
             out.updated += 1;
             return Ok(true);
         }
@@ -498,7 +506,9 @@ pub(crate) async fn import_one(
     }
     Store::append(db, &sr.signed).await?;
     set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
-    set_review(db, &id, sr.review.as_deref()).await?;
+    if set_review(db, &id, sr.review.as_deref()).await? {
+        out.reviews_received.push(env.id);
+    }
     out.imported += 1;
     Ok(true)
 }

@@ -220,6 +220,10 @@ pub struct SyncReport {
     /// and that no amendment has settled yet; voided visits aside. The helper has to
     /// check and amend them.
     pub not_counted: u64,
+    /// Visits this run brought a new town-office review note for (the office marked
+    /// them "has issues", `POST /records/{id}/review`) and that no amendment has
+    /// answered yet; voided visits aside. The helper has to correct them.
+    pub returned_for_correction: u64,
     /// Attendance sheets fetched (a second helper).
     pub sheets_pulled: u64,
     /// Signed sheet submissions the server accepted in this run, as (quarter, version).
@@ -420,6 +424,7 @@ pub async fn run(
     // 4. Pull.
     rep.update(|p| p.phase = SyncPhase::Pulling);
     let mut cursor = store.pull_cursor().await?;
+    let mut reviews_received = Vec::new();
     loop {
         let page = retry::retry(
             opts.retry,
@@ -433,6 +438,7 @@ pub async fn run(
         report.pulled += page.records.len() as u64;
         report.imported += applied.imported;
         report.households_updated |= applied.households;
+        reviews_received.extend(applied.reviews_received);
         report.problems.extend(applied.problems);
         let pulled = report.pulled;
         rep.update(|p| p.pulled = pulled);
@@ -508,14 +514,26 @@ pub async fn run(
     }
 
     report.counts = store.sync_counts().await?;
-    report.not_counted = store
-        .visits(None, u64::MAX)
-        .await?
+    let visits = store.visits(None, u64::MAX).await?;
+    report.not_counted = visits
         .iter()
         .filter(|v| !v.voided && v.flags.iter().any(crate::flags::Flag::stops_counting))
         .count() as u64;
+    report.returned_for_correction = returned_for_correction(&visits, &reviews_received);
     rep.update(|p| p.phase = SyncPhase::Done);
     Ok(report)
+}
+
+/// How many of `visits` got a review note in this run (on their first record or their
+/// current one) that still asks for a correction.
+fn returned_for_correction(visits: &[crate::store::VisitRow], received: &[Uuid]) -> u64 {
+    visits
+        .iter()
+        .filter(|v| !v.voided && v.review.as_ref().is_some_and(|r| !r.amended_since))
+        .filter(|v| {
+            received.contains(&v.visit_id) || received.contains(&v.current.signed.record.id)
+        })
+        .count() as u64
 }
 
 /// A final answer that refuses the request itself (not the session, not a passing

@@ -195,10 +195,19 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
     // Pinned under the fields, always visible: the focused field's format hint, the
     // county's photo rule, and whether the visit can be signed (✓/✗ and why).
     let hint_text = hint(app, form.focus);
-    let mut pinned = vec![Line::from(Span::styled(
+    let mut pinned = Vec::new();
+    // The town office's note this correction answers, read-only, first: it says what
+    // to correct.
+    if let Some(note) = &form.review_note {
+        pinned.push(Line::from(Span::styled(
+            format!("✎ {}{note}", t.review_note_label),
+            Style::new().fg(Color::Yellow),
+        )));
+    }
+    pinned.push(Line::from(Span::styled(
         format!("{:>w$} {hint_text}", "", w = LABEL_WIDTH as usize),
         Style::new().fg(Color::DarkGray),
-    ))];
+    )));
     let min_photos = app
         .policy
         .as_ref()
