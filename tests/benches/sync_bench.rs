@@ -1668,11 +1668,16 @@ fn png_chunk(out: &mut impl Write, table: &[u32; 256], kind: &[u8; 4], data: &[u
     out.write_all(&crc.to_be_bytes()).expect("write png");
 }
 
-/// Writes a real RGB PNG of random pixels of about `target` bytes to `path`, streaming:
-/// rows go out in stored (uncompressed) deflate blocks inside 1 MiB IDAT chunks, so
-/// neither the pixels nor the file are ever whole in memory. Returns the side in pixels.
+/// Bytes per pixel of [`noise_png`]: 16-bit RGB.
+const PNG_PIXEL_BYTES: usize = 6;
+
+/// Writes a real 16-bit RGB PNG of random pixels of about `target` bytes to `path`,
+/// streaming: rows go out in stored (uncompressed) deflate blocks inside 1 MiB IDAT
+/// chunks, so neither the pixels nor the file are ever whole in memory. Returns the side
+/// in pixels. Six bytes a pixel keep 200 MB within the server's 48-megapixel limit (at
+/// three, 200 MB would declare 67 megapixels and be refused as no photo).
 fn noise_png(path: &Path, target: u64, seed: u64) -> u32 {
-    let side = ((target as f64 / 3.0).sqrt().ceil() as u32).max(1);
+    let side = ((target as f64 / PNG_PIXEL_BYTES as f64).sqrt().ceil() as u32).max(1);
     let table = crc_table();
     let mut out = std::io::BufWriter::with_capacity(
         1 << 20,
@@ -1683,14 +1688,14 @@ fn noise_png(path: &Path, target: u64, seed: u64) -> u32 {
     let mut ihdr = Vec::new();
     ihdr.extend_from_slice(&side.to_be_bytes());
     ihdr.extend_from_slice(&side.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB, deflate, no filter, no interlace
+    ihdr.extend_from_slice(&[16, 2, 0, 0, 0]); // 16-bit RGB, deflate, no filter, no interlace
     png_chunk(&mut out, &table, b"IHDR", &ihdr);
 
     let mut idat: Vec<u8> = vec![0x78, 0x01]; // zlib header, no preset dictionary
     let mut pending: Vec<u8> = Vec::with_capacity(1 << 17);
     let (mut a, mut b) = (1u32, 0u32); // Adler-32 of the raw (filtered) scanlines
     let mut state = seed | 1;
-    let mut row = vec![0u8; 1 + side as usize * 3];
+    let mut row = vec![0u8; 1 + side as usize * PNG_PIXEL_BYTES];
     let stored = |idat: &mut Vec<u8>, data: &[u8], last: bool| {
         idat.push(u8::from(last));
         let len = data.len() as u16;
@@ -1754,9 +1759,9 @@ async fn big_upload(bin: &Path, scale: &Scale) {
 
     // The generator is ours: prove on a small one that it makes a PNG that fully decodes.
     let probe = scratch.0.join("probe.png");
-    noise_png(&probe, 30_000, 7);
+    let probe_side = noise_png(&probe, 60_000, 7);
     let decoded = image::open(&probe).expect("the generated PNG decodes");
-    assert_eq!(decoded.width(), 100);
+    assert_eq!(decoded.width(), probe_side);
 
     let started = Instant::now();
     let file = scratch.0.join("noise.png");
@@ -1764,7 +1769,7 @@ async fn big_upload(bin: &Path, scale: &Scale) {
     let len = std::fs::metadata(&file).expect("png size").len();
     let sha = sha256_of_file(&file);
     println!(
-        "prepared: {side}x{side} RGB PNG of random pixels, {len} bytes, in {:.1} s (not timed){}",
+        "prepared: {side}x{side} 16-bit RGB PNG of random pixels, {len} bytes, in {:.1} s (not timed){}",
         started.elapsed().as_secs_f64(),
         if sha.is_some() {
             ""
