@@ -341,6 +341,15 @@ async fn draft_sign(
         errln!("{}", lang.reused(&r));
     }
     let r = client.complete_draft(&draft, Utc::now()).await?;
+    print_signed(&r, lang, json)
+}
+
+/// Says a record was signed and kept locally: JSON for scripts, else one line.
+fn print_signed(
+    r: &bangfu_shared::visit::SignedRecord,
+    lang: Lang,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
         outln!(
             "{}",
@@ -787,20 +796,7 @@ async fn finish(
         .record_visit(household, body.clone(), amends.clone(), None, Utc::now())
         .await
     {
-        Ok(r) => {
-            if json {
-                outln!(
-                    "{}",
-                    json!({"status": "signed", "sync_state": "local", "record": r})
-                )?;
-            } else {
-                outln!(
-                    "{}",
-                    lang.cli_signed(r.record.record_type, r.record.id, r.record.seq)
-                )?;
-            }
-            Ok(())
-        }
+        Ok(r) => print_signed(&r, lang, json),
         Err(ClientError::Visit(bangfu_shared::visit::VisitError::MissingHouseholdSignature)) => {
             let mut draft = match &amends {
                 Some((id, _)) => bangfu_client::draft::VisitDraft::amending(*id, household, &body),
