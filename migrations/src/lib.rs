@@ -12,6 +12,7 @@ mod m20261122_000003_create_attendance;
 mod m20261122_000004_index_record_targets;
 mod m20261201_000005_index_counted_days;
 mod m20261201_000006_widen_integers;
+mod m20261204_000007_create_household_exits;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_index_record_targets::Migration),
             Box::new(m20261201_000005_index_counted_days::Migration),
             Box::new(m20261201_000006_widen_integers::Migration),
+            Box::new(m20261204_000007_create_household_exits::Migration),
         ]
     }
 }

@@ -84,6 +84,15 @@ pub enum HouseholdCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Withdraw its exit while the exit's day is still to come: its pairings get back
+    /// what they said before.
+    CancelExit {
+        #[arg(long)]
+        id: i64,
+        /// Why the exit is withdrawn.
+        #[arg(long)]
+        reason: String,
+    },
     /// Bring it back (返贫): the next ledger import that lists it pairs its helpers.
     Rejoin {
         #[arg(long)]
@@ -377,8 +386,8 @@ fn uses_data_dir(command: &Command, settings: &Settings) -> bool {
 }
 
 async fn household_cmd(db: &DatabaseConnection, cmd: HouseholdCommand) -> anyhow::Result<()> {
-    use crate::services::households;
-    use bangfu_shared::api::{HouseholdExit, HouseholdRejoin};
+    use crate::services::exits;
+    use bangfu_shared::api::{ExitCancel, HouseholdExit, HouseholdRejoin};
     let caller = Caller::system();
     let detail = match cmd {
         HouseholdCommand::Exit { id, from, reason } => {
@@ -387,12 +396,15 @@ async fn household_cmd(db: &DatabaseConnection, cmd: HouseholdCommand) -> anyhow
                 reason,
             };
             // The service names the API's field; here the helper typed `--from`.
-            households::exit(db, &caller, id, &exit)
+            exits::exit(db, &caller, id, &exit)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.to_string().replace("effective_from", "--from")))?
         }
+        HouseholdCommand::CancelExit { id, reason } => {
+            exits::cancel(db, &caller, id, &ExitCancel { reason }).await?
+        }
         HouseholdCommand::Rejoin { id, reason } => {
-            households::rejoin(db, &caller, id, &HouseholdRejoin { reason }).await?
+            exits::rejoin(db, &caller, id, &HouseholdRejoin { reason }).await?
         }
     };
     durable(db).await?;
@@ -841,6 +853,21 @@ mod tests {
             err.to_string().contains("--from: 2001-01-01 is outside"),
             "{err}"
         );
+        // Filed for next month by mistake, and withdrawn before its day.
+        let before = status(id).await;
+        let filed = HouseholdCommand::Exit {
+            id,
+            from: Some(today() + chrono::Duration::days(30)),
+            reason: "脱贫退出".into(),
+        };
+        assert!(household_cmd(&t.db, filed).await.is_ok());
+        assert_eq!(status(id).await.as_deref(), Some("exited"));
+        let withdrawn = HouseholdCommand::CancelExit {
+            id,
+            reason: "误报".into(),
+        };
+        assert!(household_cmd(&t.db, withdrawn).await.is_ok());
+        assert_eq!(status(id).await, before);
         let exit = HouseholdCommand::Exit {
             id,
             from: None,
@@ -862,7 +889,7 @@ mod tests {
         assert_eq!(status(id).await.as_deref(), Some("returned"));
     }
     crate::db_test!(
-        a_household_exits_and_rejoins_from_the_command_line,
+        a_household_exits_cancels_and_rejoins_from_the_command_line,
         exit_and_rejoin
     );
 

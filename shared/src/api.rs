@@ -188,6 +188,31 @@ pub struct HouseholdRejoin {
     pub reason: String,
 }
 
+/// An office withdraws an exit it filed for a day still to come (a wrong household, a
+/// day that was not agreed): the pairings get back what they said before it, the
+/// household its status, and both the exit and its cancelling stay on record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExitCancel {
+    /// Why the exit is withdrawn: kept with the exit and in the audit log.
+    pub reason: String,
+}
+
+/// `GET /api/v1/households/{id}/exits`: one exit an office filed for the household,
+/// newest first; a cancelled one says when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExitDto {
+    pub id: i64,
+    pub effective_from: NaiveDate,
+    pub reason: String,
+    pub filed_at: DateTime<Utc>,
+    /// Set once the exit was cancelled, before its day.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub cancel_reason: Option<String>,
+}
+
 /// A page of a list endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -284,3 +284,202 @@ async fn returns(t: &TestDb) {
         "{mine}"
     );
 }
+
+async fn cancel(f: &Field, token: &str, household: i64, reason: &str) -> (StatusCode, Value) {
+    f.w.post_json(
+        Some(token),
+        &format!("/households/{household}/exit/cancel"),
+        &json!({ "reason": reason }),
+    )
+    .await
+}
+
+/// The pairings' ends and reasons, by pairing id, as the household's detail shows them.
+fn pairing_ends(detail: &Value) -> Vec<(i64, Value, Value)> {
+    let mut ends: Vec<(i64, Value, Value)> = detail["pairings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_i64().unwrap(),
+                p["valid_to"].clone(),
+                p["reason"].clone(),
+            )
+        })
+        .collect();
+    ends.sort_by_key(|e| e.0);
+    ends
+}
+
+db_test!(an_exit_filed_for_a_later_day_is_cancelled_exactly, cancels);
+async fn cancels(t: &TestDb) {
+    let f = Field::new(t).await;
+    let h = f.household;
+    let (_, before) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    office(
+        t,
+        &f.w,
+        "dongcheng",
+        Role::TownOffice,
+        before["town"]["id"].as_i64().unwrap(),
+    )
+    .await;
+    let dongcheng = f.w.login("dongcheng").await;
+    let (_, first) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
+    let cursor = first["cursor"].as_i64().unwrap();
+
+    // Filed for next month, then moved earlier with another reason.
+    let later = today() + chrono::Duration::days(30);
+    let sooner = today() + chrono::Duration::days(10);
+    for (day, reason) in [(later, "脱贫退出"), (sooner, "迁出本县")] {
+        let (status, body) = exit(
+            &f,
+            &dongcheng,
+            h,
+            json!({ "effective_from": day, "reason": reason }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, moved) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    assert!(
+        pairing_ends(&moved)
+            .iter()
+            .all(|(_, to, why)| *to == json!(sooner) && *why == json!("迁出本县")),
+        "{moved}"
+    );
+
+    // Who may not, and what is not accepted; nothing changes.
+    let (status, _) = cancel(&f, &f.token, h, "误报").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a helper may not");
+    let (status, body) = cancel(&f, &dongcheng, h, "  ").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("reason"),
+        "{body}"
+    );
+
+    // The move is withdrawn first: the exit from next month stands again, as filed.
+    let (status, once) = cancel(&f, &dongcheng, h, "日期填错").await;
+    assert_eq!(status, StatusCode::OK, "{once}");
+    assert_eq!(once["status"], "exited");
+    assert!(
+        pairing_ends(&once)
+            .iter()
+            .all(|(_, to, why)| *to == json!(later) && *why == json!("脱贫退出")),
+        "{once}"
+    );
+    // Then the exit itself: every pairing and the status are as before it.
+    let (status, twice) = cancel(&f, &dongcheng, h, "误报脱贫").await;
+    assert_eq!(status, StatusCode::OK, "{twice}");
+    assert_eq!(twice["status"], before["status"], "{twice}");
+    assert_eq!(pairing_ends(&twice), pairing_ends(&before));
+    let (status, body) = cancel(&f, &dongcheng, h, "误报").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("no exit"),
+        "{body}"
+    );
+
+    // Both exits stay on record, newest first, each with why it was withdrawn.
+    let (status, exits) =
+        f.w.get(Some(&dongcheng), &format!("/households/{h}/exits"))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{exits}");
+    let exits = exits.as_array().unwrap();
+    assert_eq!(exits.len(), 2, "{exits:?}");
+    assert_eq!(exits[0]["effective_from"], json!(sooner));
+    assert_eq!(exits[0]["cancel_reason"], "日期填错");
+    assert_eq!(exits[1]["effective_from"], json!(later));
+    assert_eq!(exits[1]["cancel_reason"], "误报脱贫");
+    assert!(exits.iter().all(|e| e["cancelled_at"].is_string()));
+
+    // The helper's device learns the pairing holds again.
+    let (_, pull) =
+        f.w.get(Some(&f.token), &format!("/sync/pull?cursor={cursor}"))
+            .await;
+    let mine = pull["households"]
+        .as_array()
+        .expect("the ledger changed")
+        .iter()
+        .find(|x| x["id"] == h)
+        .unwrap_or_else(|| panic!("{pull}"));
+    assert!(
+        mine["pairings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["valid_to"].is_null()),
+        "{mine}"
+    );
+
+    // An exit in effect is not cancelled: the household comes back by a rejoin.
+    let (status, _) = exit(
+        &f,
+        &dongcheng,
+        h,
+        json!({ "effective_from": today(), "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = cancel(&f, &dongcheng, h, "误报").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("rejoin"),
+        "{body}"
+    );
+}
+
+db_test!(
+    an_exit_whose_pairing_changed_since_is_not_cancelled_in_part,
+    changed_since
+);
+async fn changed_since(t: &TestDb) {
+    use sea_orm::ConnectionTrait;
+    let f = Field::new(t).await;
+    let h = f.household;
+    let (_, before) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    let later = today() + chrono::Duration::days(30);
+    let (status, filed) = exit(
+        &f,
+        &f.county,
+        h,
+        json!({ "effective_from": later, "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{filed}");
+    // Something else (as a ledger import would) ends one of the pairings elsewhere.
+    let ends = pairing_ends(&before);
+    let moved = ends.last().unwrap().0;
+    let day = today() + chrono::Duration::days(20);
+    t.db.execute_unprepared(&format!(
+        "UPDATE pairings SET valid_to = '{day}' WHERE id = {moved}"
+    ))
+    .await
+    .unwrap();
+    let (status, body) = cancel(&f, &f.county, h, "误报").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pairing {moved} has changed")),
+        "{body}"
+    );
+    // Nothing was cancelled in part: the other pairing still ends with the exit.
+    let (_, after) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    assert_eq!(after["status"], "exited");
+    for (id, to, _) in pairing_ends(&after) {
+        let want = if id == moved {
+            json!(day)
+        } else {
+            json!(later)
+        };
+        assert_eq!(to, want, "pairing {id}: {after}");
+    }
+    let (_, exits) =
+        f.w.get(Some(&f.county), &format!("/households/{h}/exits"))
+            .await;
+    assert!(exits[0]["cancelled_at"].is_null(), "{exits}");
+}

@@ -11,6 +11,8 @@ pub mod device_anomaly;
 pub mod field_change;
 pub mod helper;
 pub mod household;
+pub mod household_exit;
+pub mod household_exit_pairing;
 pub mod jurisdiction;
 pub mod pairing;
 pub mod policy;

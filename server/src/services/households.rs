@@ -1,16 +1,13 @@
 //! Scoped reads of households and their pairing history, and the offline snapshot a
 //! helper's device downloads.
 
-use bangfu_shared::api::{
-    HouseholdDetail, HouseholdExit, HouseholdRejoin, HouseholdSummary, Member, Page, PairingDto,
-    Snapshot,
-};
+use bangfu_shared::api::{HouseholdDetail, HouseholdSummary, Member, Page, PairingDto, Snapshot};
 use bangfu_shared::{HouseholdStatus, PairingRole};
 use chrono::NaiveDate;
 use sea_orm::sea_query::{BinOper, Expr, Func};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use std::collections::HashMap;
 
@@ -135,7 +132,7 @@ pub async fn detail(
 }
 
 /// The household `id` if the caller's scope holds it; out of scope is not found.
-async fn in_scope(
+pub(super) async fn in_scope(
     db: &impl ConnectionTrait,
     caller: &Caller,
     id: i64,
@@ -149,204 +146,6 @@ async fn in_scope(
         .one(db)
         .await?
         .ok_or(ApiError::NotFound("household"))
-}
-
-/// An office's reason for an exit or a rejoin, trimmed: 1 to [`MAX_EXIT_REASON`]
-/// characters, else a 400 saying what it should give (`why`).
-fn checked_reason<'a>(reason: &'a str, why: &str) -> ApiResult<&'a str> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_EXIT_REASON {
-        return Err(ApiError::BadRequest(format!(
-            "reason: give why the household {why} (1 to {MAX_EXIT_REASON} characters)"
-        )));
-    }
-    Ok(reason)
-}
-
-/// Longest reason an office may give for a household's exit, in characters.
-const MAX_EXIT_REASON: usize = 200;
-
-/// Takes a household out of pairing from `exit.effective_from` (see [`HouseholdExit`]):
-/// its open pairings end that day, its status becomes 已脱贫, devices learn it at their
-/// next pull, and a later import no longer counts its helpers as taken by it. Only an
-/// office whose scope holds the household may; a helper may not.
-pub async fn exit(
-    db: &DatabaseConnection,
-    caller: &Caller,
-    id: i64,
-    exit: &HouseholdExit,
-) -> ApiResult<HouseholdDetail> {
-    caller.require_office("take a household out of pairing")?;
-    let reason = checked_reason(&exit.reason, "leaves pairing")?;
-    let today = super::today();
-    let earliest = super::first_open_day();
-    let latest = today + chrono::Duration::days(366);
-    let from = exit.effective_from;
-    if from < earliest || from > latest {
-        return Err(ApiError::BadRequest(format!(
-            "effective_from: {from} is outside {earliest}..={latest}: a past quarter may \
-             already be reported, so an exit takes effect in the current quarter or later"
-        )));
-    }
-    let row = in_scope(db, caller, id).await?;
-    let (_gate, txn) = crate::db::begin_write(db).await?;
-    let ended = end_pairings(&txn, id, from, reason).await?;
-    if ended == 0 && row.status == HouseholdStatus::Exited.code() {
-        return Err(already_exited(&txn, id, from).await?);
-    }
-    household::Entity::update_many()
-        .col_expr(
-            household::Column::Status,
-            Expr::value(HouseholdStatus::Exited.code()),
-        )
-        .col_expr(household::Column::UpdatedAt, Expr::value(super::now()))
-        .filter(household::Column::Id.eq(id))
-        .exec(&txn)
-        .await?;
-    super::sync::bump_ledger(&txn, row.county_id).await?;
-    super::audit::record(
-        &txn,
-        caller,
-        super::audit::Entry::new(
-            "household.exit",
-            "household",
-            Some(id),
-            serde_json::json!({
-                "effective_from": from,
-                "reason": reason,
-                "pairings_ended": ended,
-            }),
-        ),
-    )
-    .await?;
-    txn.commit().await?;
-    detail(db, caller, id).await
-}
-
-/// The refusal of an exit for a household whose pairings all end on or before `from`:
-/// it has left, or an exit filed for a later day than today already ends them earlier
-/// (such an exit may be moved earlier, never later: its day is what the office said).
-async fn already_exited(
-    db: &impl ConnectionTrait,
-    id: i64,
-    from: NaiveDate,
-) -> ApiResult<ApiError> {
-    let filed: Option<NaiveDate> = filed_exit(db, id).await?;
-    Ok(ApiError::Conflict(match filed {
-        Some(day) => format!(
-            "an exit from {day} is already filed: it can be moved earlier, not later \
-             than {day} ({from} asked)"
-        ),
-        None => "the household has already left pairing".into(),
-    }))
-}
-
-/// The day an exit filed for a day after today takes effect, if there is one: the
-/// latest end of the household's pairings still to come.
-async fn filed_exit(db: &impl ConnectionTrait, id: i64) -> ApiResult<Option<NaiveDate>> {
-    Ok(pairing::Entity::find()
-        .select_only()
-        .column(pairing::Column::ValidTo)
-        .filter(pairing::Column::HouseholdId.eq(id))
-        .filter(pairing::Column::ValidTo.gt(super::today()))
-        .order_by_desc(pairing::Column::ValidTo)
-        .into_tuple::<Option<NaiveDate>>()
-        .one(db)
-        .await?
-        .flatten())
-}
-
-/// Brings a household that left pairing back (返贫): its status becomes 返贫 and a
-/// later ledger import that lists it pairs its helpers again (until then an import
-/// leaves it out, so a stale spreadsheet row cannot undo an exit by itself). Only an
-/// office whose scope holds the household may.
-pub async fn rejoin(
-    db: &DatabaseConnection,
-    caller: &Caller,
-    id: i64,
-    rejoin: &HouseholdRejoin,
-) -> ApiResult<HouseholdDetail> {
-    caller.require_office("bring a household back into pairing")?;
-    let reason = checked_reason(&rejoin.reason, "returns")?;
-    let row = in_scope(db, caller, id).await?;
-    if row.status != HouseholdStatus::Exited.code() {
-        return Err(ApiError::Conflict(
-            "the household has not left pairing".into(),
-        ));
-    }
-    // An exit set for a later day still ends its pairings then: bringing it back before
-    // would leave it 返贫 with helpers that leave on that day.
-    let pending: Option<NaiveDate> = filed_exit(db, id).await?;
-    if let Some(day) = pending {
-        return Err(ApiError::Conflict(format!(
-            "its exit takes effect on {day}: bring it back from that day on"
-        )));
-    }
-    let (_gate, txn) = crate::db::begin_write(db).await?;
-    let flipped = household::Entity::update_many()
-        .col_expr(
-            household::Column::Status,
-            Expr::value(HouseholdStatus::Returned.code()),
-        )
-        .col_expr(household::Column::UpdatedAt, Expr::value(super::now()))
-        .filter(household::Column::Id.eq(id))
-        .filter(household::Column::Status.eq(HouseholdStatus::Exited.code()))
-        .exec(&txn)
-        .await?;
-    if flipped.rows_affected != 1 {
-        return Err(ApiError::Conflict(
-            "the household has not left pairing".into(),
-        ));
-    }
-    super::sync::bump_ledger(&txn, row.county_id).await?;
-    super::audit::record(
-        &txn,
-        caller,
-        super::audit::Entry::new(
-            "household.rejoin",
-            "household",
-            Some(id),
-            serde_json::json!({ "reason": reason }),
-        ),
-    )
-    .await?;
-    txn.commit().await?;
-    detail(db, caller, id).await
-}
-
-/// Ends the household's pairings still holding on `from` (a pairing due to start on or
-/// after it never holds); returns how many.
-async fn end_pairings(
-    db: &impl ConnectionTrait,
-    household_id: i64,
-    from: NaiveDate,
-    reason: &str,
-) -> ApiResult<u64> {
-    let holding = Condition::all()
-        .add(pairing::Column::HouseholdId.eq(household_id))
-        .add(
-            Condition::any()
-                .add(pairing::Column::ValidTo.is_null())
-                .add(pairing::Column::ValidTo.gt(from)),
-        );
-    let not_started = pairing::Entity::update_many()
-        .col_expr(
-            pairing::Column::ValidTo,
-            Expr::col(pairing::Column::ValidFrom),
-        )
-        .filter(holding.clone().add(pairing::Column::ValidFrom.gte(from)))
-        .exec(db)
-        .await?;
-    let started = pairing::Entity::update_many()
-        .col_expr(pairing::Column::ValidTo, Expr::value(Some(from)))
-        .col_expr(
-            pairing::Column::Reason,
-            Expr::value(Some(reason.to_string())),
-        )
-        .filter(holding.add(pairing::Column::ValidFrom.lt(from)))
-        .exec(db)
-        .await?;
-    Ok(not_started.rows_affected + started.rows_affected)
 }
 
 /// Everything a device needs offline: the caller's households with history, and policy.

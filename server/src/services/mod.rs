@@ -8,6 +8,7 @@ pub mod caller;
 pub mod cpu_slots;
 pub mod devices;
 pub mod enrollment;
+pub mod exits;
 pub mod facts;
 pub mod households;
 pub mod image_check;

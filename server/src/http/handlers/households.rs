@@ -1,8 +1,9 @@
-//! Scoped household reads and the offline snapshot.
+//! Scoped household reads, exits and returns, and the offline snapshot.
 
 use actix_web::web;
 use bangfu_shared::api::{
-    HouseholdDetail, HouseholdExit, HouseholdRejoin, HouseholdSummary, Page, Snapshot,
+    ExitCancel, ExitDto, HouseholdDetail, HouseholdExit, HouseholdRejoin, HouseholdSummary, Page,
+    Snapshot,
 };
 use serde::Deserialize;
 
@@ -10,6 +11,7 @@ use crate::AppState;
 use crate::error::ApiResult;
 use crate::http::extract::{Json, Query};
 use crate::services::Caller;
+use crate::services::exits;
 use crate::services::households::{self, HouseholdFilter};
 
 /// Filters and paging of `GET /households`.
@@ -79,7 +81,7 @@ pub async fn exit(
 ) -> ApiResult<web::Json<HouseholdDetail>> {
     let body = body.into_inner();
     Ok(web::Json(
-        households::exit(&state.db, &caller, id.into_inner(), &body).await?,
+        exits::exit(&state.db, &caller, id.into_inner(), &body).await?,
     ))
 }
 
@@ -94,7 +96,35 @@ pub async fn rejoin(
 ) -> ApiResult<web::Json<HouseholdDetail>> {
     let body = body.into_inner();
     Ok(web::Json(
-        households::rejoin(&state.db, &caller, id.into_inner(), &body).await?,
+        exits::rejoin(&state.db, &caller, id.into_inner(), &body).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/households/{id}/exit/cancel", params(("id" = i64, Path, description = "household id")), request_body = ExitCancel,
+    responses((status = 200, body = HouseholdDetail), (status = 400, description = "bad_request: no reason"), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: no exit to cancel, the exit has taken effect, or a pairing changed since")))]
+/// Withdraws an exit filed for a day still to come; the pairings get back what they said.
+pub async fn cancel_exit(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: Json<ExitCancel>,
+) -> ApiResult<web::Json<HouseholdDetail>> {
+    let body = body.into_inner();
+    Ok(web::Json(
+        exits::cancel(&state.db, &caller, id.into_inner(), &body).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/households/{id}/exits", params(("id" = i64, Path, description = "household id")),
+    responses((status = 200, body = Vec<ExitDto>), (status = 404, body = bangfu_shared::api::ErrorBody)))]
+/// Every exit filed for the household, newest first, cancelled ones included.
+pub async fn exits(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> ApiResult<web::Json<Vec<ExitDto>>> {
+    Ok(web::Json(
+        exits::list(&state.db, &caller, id.into_inner()).await?,
     ))
 }
 

@@ -24,6 +24,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/households/{id}", web::get().to(households::detail))
         .route("/households/{id}/exit", web::post().to(households::exit))
         .route(
+            "/households/{id}/exit/cancel",
+            web::post().to(households::cancel_exit),
+        )
+        .route("/households/{id}/exits", web::get().to(households::exits))
+        .route(
             "/households/{id}/rejoin",
             web::post().to(households::rejoin),
         )

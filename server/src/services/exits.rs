@@ -1,0 +1,409 @@
+//! A household leaves pairing and comes back: an office files an exit from a day (its
+//! pairings end then, its status becomes 已脱贫), may cancel one whose day is still to
+//! come, and brings a household that left back (返贫).
+//!
+//! Every exit is a row of its own, with what each pairing it ended said before
+//! (`household_exits`, `household_exit_pairings`). Why: filing an exit overwrites the
+//! pairings' ends and reasons; only with the prior state kept can a mistaken exit be
+//! withdrawn exactly, while the filing and the withdrawal both stay on record.
+
+use bangfu_shared::HouseholdStatus;
+use bangfu_shared::api::{ExitCancel, ExitDto, HouseholdDetail, HouseholdExit, HouseholdRejoin};
+use chrono::NaiveDate;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::households::{detail, in_scope};
+use super::{Caller, audit};
+use crate::entities::{household, household_exit, household_exit_pairing, pairing};
+use crate::error::{ApiError, ApiResult};
+
+/// An office's reason for an exit, a cancel or a rejoin, trimmed: 1 to
+/// [`MAX_EXIT_REASON`] characters, else a 400 saying what it should give (`why`).
+fn checked_reason<'a>(reason: &'a str, why: &str) -> ApiResult<&'a str> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_EXIT_REASON {
+        return Err(ApiError::BadRequest(format!(
+            "reason: give why the household {why} (1 to {MAX_EXIT_REASON} characters)"
+        )));
+    }
+    Ok(reason)
+}
+
+/// Longest reason an office may give for a household's exit, in characters.
+const MAX_EXIT_REASON: usize = 200;
+
+/// Takes a household out of pairing from `exit.effective_from` (see [`HouseholdExit`]):
+/// its open pairings end that day, its status becomes 已脱贫, devices learn it at their
+/// next pull, and a later import no longer counts its helpers as taken by it. Only an
+/// office whose scope holds the household may; a helper may not.
+pub async fn exit(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: i64,
+    exit: &HouseholdExit,
+) -> ApiResult<HouseholdDetail> {
+    caller.require_office("take a household out of pairing")?;
+    let reason = checked_reason(&exit.reason, "leaves pairing")?;
+    let from = exit.effective_from;
+    check_exit_day(from)?;
+    let row = in_scope(db, caller, id).await?;
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    let holding = holding_pairings(&txn, id, from).await?;
+    if holding.is_empty() && row.status == HouseholdStatus::Exited.code() {
+        return Err(already_exited(&txn, id, from).await?);
+    }
+    let filed = record_exit(&txn, caller, &row, from, reason, &holding).await?;
+    end_pairings(&txn, id, from, reason).await?;
+    set_status(&txn, id, HouseholdStatus::Exited.code()).await?;
+    super::sync::bump_ledger(&txn, row.county_id).await?;
+    audit::record(
+        &txn,
+        caller,
+        audit::Entry::new(
+            "household.exit",
+            "household",
+            Some(id),
+            serde_json::json!({
+                "exit_id": filed,
+                "effective_from": from,
+                "reason": reason,
+                "pairings_ended": holding.len(),
+            }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    detail(db, caller, id).await
+}
+
+/// An exit's first day may be in the current quarter (a past quarter may already be
+/// reported) up to a year ahead.
+fn check_exit_day(from: NaiveDate) -> ApiResult<()> {
+    let earliest = super::first_open_day();
+    let latest = super::today() + chrono::Duration::days(366);
+    if from < earliest || from > latest {
+        return Err(ApiError::BadRequest(format!(
+            "effective_from: {from} is outside {earliest}..={latest}: a past quarter may \
+             already be reported, so an exit takes effect in the current quarter or later"
+        )));
+    }
+    Ok(())
+}
+
+/// The household's pairings still holding on `from` (a pairing due to start on or after
+/// it never holds, and is ended where it starts).
+async fn holding_pairings(
+    db: &impl ConnectionTrait,
+    household_id: i64,
+    from: NaiveDate,
+) -> ApiResult<Vec<pairing::Model>> {
+    Ok(pairing::Entity::find()
+        .filter(holding(household_id, from))
+        .order_by_asc(pairing::Column::Id)
+        .all(db)
+        .await?)
+}
+
+fn holding(household_id: i64, from: NaiveDate) -> Condition {
+    Condition::all()
+        .add(pairing::Column::HouseholdId.eq(household_id))
+        .add(
+            Condition::any()
+                .add(pairing::Column::ValidTo.is_null())
+                .add(pairing::Column::ValidTo.gt(from)),
+        )
+}
+
+/// Files the exit's row and, for each pairing it ends, what the pairing said before and
+/// the end the exit gives it; returns the exit's id.
+async fn record_exit(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    row: &household::Model,
+    from: NaiveDate,
+    reason: &str,
+    holding: &[pairing::Model],
+) -> ApiResult<i64> {
+    let filed = household_exit::ActiveModel {
+        household_id: Set(row.id),
+        effective_from: Set(from),
+        reason: Set(reason.to_string()),
+        prior_status: Set(row.status.clone()),
+        filed_by: Set(caller.account_id),
+        filed_at: Set(super::now_seconds()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    if !holding.is_empty() {
+        let priors = holding.iter().map(|p| household_exit_pairing::ActiveModel {
+            exit_id: Set(filed.id),
+            pairing_id: Set(p.id),
+            prior_valid_to: Set(p.valid_to),
+            prior_reason: Set(p.reason.clone()),
+            set_valid_to: Set(from.max(p.valid_from)),
+        });
+        household_exit_pairing::Entity::insert_many(priors)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(filed.id)
+}
+
+/// Ends the household's pairings still holding on `from`: one that has begun ends on
+/// `from` with the exit's reason, one due to begin on or after it ends where it begins.
+async fn end_pairings(
+    db: &impl ConnectionTrait,
+    household_id: i64,
+    from: NaiveDate,
+    reason: &str,
+) -> ApiResult<()> {
+    pairing::Entity::update_many()
+        .col_expr(
+            pairing::Column::ValidTo,
+            Expr::col(pairing::Column::ValidFrom),
+        )
+        .filter(holding(household_id, from).add(pairing::Column::ValidFrom.gte(from)))
+        .exec(db)
+        .await?;
+    pairing::Entity::update_many()
+        .col_expr(pairing::Column::ValidTo, Expr::value(Some(from)))
+        .col_expr(
+            pairing::Column::Reason,
+            Expr::value(Some(reason.to_string())),
+        )
+        .filter(holding(household_id, from).add(pairing::Column::ValidFrom.lt(from)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn set_status(db: &impl ConnectionTrait, id: i64, status: &str) -> ApiResult<()> {
+    household::Entity::update_many()
+        .col_expr(household::Column::Status, Expr::value(status))
+        .col_expr(household::Column::UpdatedAt, Expr::value(super::now()))
+        .filter(household::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The refusal of an exit for a household whose pairings all end on or before `from`:
+/// it has left, or an exit filed for a later day than today already ends them earlier
+/// (such an exit may be moved earlier, or cancelled, never moved later: its day is what
+/// the office said).
+async fn already_exited(
+    db: &impl ConnectionTrait,
+    id: i64,
+    from: NaiveDate,
+) -> ApiResult<ApiError> {
+    let filed: Option<NaiveDate> = filed_exit(db, id).await?;
+    Ok(ApiError::Conflict(match filed {
+        Some(day) => format!(
+            "an exit from {day} is already filed: it can be moved earlier, not later \
+             than {day} ({from} asked); cancel it first to file another day"
+        ),
+        None => "the household has already left pairing".into(),
+    }))
+}
+
+/// The day an exit filed for a day after today takes effect, if there is one: the
+/// latest end of the household's pairings still to come.
+async fn filed_exit(db: &impl ConnectionTrait, id: i64) -> ApiResult<Option<NaiveDate>> {
+    Ok(pairing::Entity::find()
+        .select_only()
+        .column(pairing::Column::ValidTo)
+        .filter(pairing::Column::HouseholdId.eq(id))
+        .filter(pairing::Column::ValidTo.gt(super::today()))
+        .order_by_desc(pairing::Column::ValidTo)
+        .into_tuple::<Option<NaiveDate>>()
+        .one(db)
+        .await?
+        .flatten())
+}
+
+/// Withdraws the household's latest exit while its day is still to come: each pairing
+/// it ended gets back the end and reason it had, the household its prior status, and
+/// the exit stays on record as cancelled. An exit in effect is not undone (its days
+/// may already count in attendance): [`rejoin`] brings the household back instead. If
+/// a later change (a ledger import) has moved one of its pairings since, nothing is
+/// changed and the answer says so: the office files that change again.
+pub async fn cancel(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: i64,
+    cancel: &ExitCancel,
+) -> ApiResult<HouseholdDetail> {
+    caller.require_office("cancel a household's exit")?;
+    let reason = checked_reason(&cancel.reason, "stays in pairing")?;
+    let row = in_scope(db, caller, id).await?;
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    let filed = latest_standing_exit(&txn, id)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("the household has no exit to cancel".into()))?;
+    if filed.effective_from <= super::today() {
+        return Err(ApiError::Conflict(format!(
+            "the exit from {} has taken effect: bring the household back with rejoin",
+            filed.effective_from
+        )));
+    }
+    restore_pairings(&txn, filed.id).await?;
+    set_status(&txn, id, &filed.prior_status).await?;
+    household_exit::Entity::update_many()
+        .col_expr(
+            household_exit::Column::CancelledAt,
+            Expr::value(Some(super::now_seconds())),
+        )
+        .col_expr(
+            household_exit::Column::CancelledBy,
+            Expr::value(caller.account_id),
+        )
+        .col_expr(
+            household_exit::Column::CancelReason,
+            Expr::value(Some(reason.to_string())),
+        )
+        .filter(household_exit::Column::Id.eq(filed.id))
+        .exec(&txn)
+        .await?;
+    super::sync::bump_ledger(&txn, row.county_id).await?;
+    audit::record(
+        &txn,
+        caller,
+        audit::Entry::new(
+            "household.exit_cancel",
+            "household",
+            Some(id),
+            serde_json::json!({
+                "exit_id": filed.id,
+                "effective_from": filed.effective_from,
+                "reason": reason,
+            }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    detail(db, caller, id).await
+}
+
+/// The household's latest exit not cancelled, if any.
+async fn latest_standing_exit(
+    db: &impl ConnectionTrait,
+    household_id: i64,
+) -> ApiResult<Option<household_exit::Model>> {
+    Ok(household_exit::Entity::find()
+        .filter(household_exit::Column::HouseholdId.eq(household_id))
+        .filter(household_exit::Column::CancelledAt.is_null())
+        .order_by_desc(household_exit::Column::Id)
+        .one(db)
+        .await?)
+}
+
+/// Gives each pairing the exit ended its prior end and reason, each only while it still
+/// ends where the exit put it; if one was changed since, the transaction is refused.
+async fn restore_pairings(db: &impl ConnectionTrait, exit_id: i64) -> ApiResult<()> {
+    let priors = household_exit_pairing::Entity::find()
+        .filter(household_exit_pairing::Column::ExitId.eq(exit_id))
+        .all(db)
+        .await?;
+    for p in priors {
+        let restored = pairing::Entity::update_many()
+            .col_expr(pairing::Column::ValidTo, Expr::value(p.prior_valid_to))
+            .col_expr(pairing::Column::Reason, Expr::value(p.prior_reason.clone()))
+            .filter(pairing::Column::Id.eq(p.pairing_id))
+            .filter(pairing::Column::ValidTo.eq(p.set_valid_to))
+            .exec(db)
+            .await?;
+        if restored.rows_affected != 1 {
+            return Err(ApiError::Conflict(format!(
+                "pairing {} has changed since the exit was filed (a ledger import?): \
+                 nothing was cancelled; file the household's pairings through the ledger",
+                p.pairing_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Every exit filed for the household, newest first, cancelled ones included; out of
+/// scope is not found. Helpers may read their own households' exits.
+pub async fn list(db: &impl ConnectionTrait, caller: &Caller, id: i64) -> ApiResult<Vec<ExitDto>> {
+    in_scope(db, caller, id).await?;
+    Ok(household_exit::Entity::find()
+        .filter(household_exit::Column::HouseholdId.eq(id))
+        .order_by_desc(household_exit::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| ExitDto {
+            id: e.id,
+            effective_from: e.effective_from,
+            reason: e.reason,
+            filed_at: e.filed_at,
+            cancelled_at: e.cancelled_at,
+            cancel_reason: e.cancel_reason,
+        })
+        .collect())
+}
+
+/// Brings a household that left pairing back (返贫): its status becomes 返贫 and a
+/// later ledger import that lists it pairs its helpers again (until then an import
+/// leaves it out, so a stale spreadsheet row cannot undo an exit by itself). Only an
+/// office whose scope holds the household may.
+pub async fn rejoin(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: i64,
+    rejoin: &HouseholdRejoin,
+) -> ApiResult<HouseholdDetail> {
+    caller.require_office("bring a household back into pairing")?;
+    let reason = checked_reason(&rejoin.reason, "returns")?;
+    let row = in_scope(db, caller, id).await?;
+    if row.status != HouseholdStatus::Exited.code() {
+        return Err(ApiError::Conflict(
+            "the household has not left pairing".into(),
+        ));
+    }
+    // An exit set for a later day still ends its pairings then: bringing it back before
+    // would leave it 返贫 with helpers that leave on that day.
+    let pending: Option<NaiveDate> = filed_exit(db, id).await?;
+    if let Some(day) = pending {
+        return Err(ApiError::Conflict(format!(
+            "its exit takes effect on {day}: cancel the exit, or bring it back from that \
+             day on"
+        )));
+    }
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    let flipped = household::Entity::update_many()
+        .col_expr(
+            household::Column::Status,
+            Expr::value(HouseholdStatus::Returned.code()),
+        )
+        .col_expr(household::Column::UpdatedAt, Expr::value(super::now()))
+        .filter(household::Column::Id.eq(id))
+        .filter(household::Column::Status.eq(HouseholdStatus::Exited.code()))
+        .exec(&txn)
+        .await?;
+    if flipped.rows_affected != 1 {
+        return Err(ApiError::Conflict(
+            "the household has not left pairing".into(),
+        ));
+    }
+    super::sync::bump_ledger(&txn, row.county_id).await?;
+    audit::record(
+        &txn,
+        caller,
+        audit::Entry::new(
+            "household.rejoin",
+            "household",
+            Some(id),
+            serde_json::json!({ "reason": reason }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    detail(db, caller, id).await
+}
