@@ -150,6 +150,41 @@ async fn malformed_requests(t: &TestDb) {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().contains("gzip"), "{body}");
 
+    // A path asked with a method it does not answer: 405 naming the ones it does, not
+    // a 404 saying the path does not exist.
+    let resp =
+        f.w.http
+            .get(&push)
+            .bearer_auth(&f.token)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()["allow"], "POST");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed", "{body}");
+    let resp =
+        f.w.http
+            .delete(f.w.server.url("/policies"))
+            .bearer_auth(&f.token)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()["allow"], "GET, POST");
+    let (status, _) = f.w.get(Some(&f.token), "/sync/pushes").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a path it does not have");
+
+    // A number parameter says what it should be.
+    let (status, body) =
+        f.w.get(Some(&f.token), "/sync/pull?cursor=0&limit=-5")
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["message"],
+        "query parameter `limit`: expected a whole number (0 or more), got `-5`"
+    );
+
     let (status, body) =
         f.w.post_json(Some(&f.token), "/sync/push", &json!([]))
             .await;

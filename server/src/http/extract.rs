@@ -174,7 +174,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
 }
 
 /// A query string like `web::Query`, whose error names the parameter at fault
-/// (``query parameter `page`: invalid digit found in string``).
+/// (``query parameter `page`: expected a whole number (0 or more), got `-1` ``).
 #[derive(Debug)]
 pub struct Query<T>(pub T);
 
@@ -205,11 +205,37 @@ pub fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, Api
     let parts = form_urlencoded::parse(query.as_bytes());
     serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(parts)).map_err(|e| {
         let message = match e.path().iter().next() {
-            Some(_) => format!("query parameter `{}`: {}", e.path(), e.inner()),
+            Some(_) => {
+                let name = e.path().to_string();
+                let why = number_error(query, &name, &e.inner().to_string());
+                format!("query parameter `{name}`: {why}")
+            }
             None => format!("query: {}", e.inner()),
         };
         ApiError::BadRequest(message)
     })
+}
+
+/// Says what a number parameter should be when the parser's words (Rust's integer
+/// errors: "invalid digit found in string") would not tell a person; other errors pass.
+fn number_error(query: &str, name: &str, why: &str) -> String {
+    let integer = why.contains("invalid digit")
+        || why.contains("too large")
+        || why.contains("too small")
+        || why.contains("empty string");
+    if !integer {
+        return why.to_string();
+    }
+    let given = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let sign = if given.starts_with('-') {
+        " (0 or more)"
+    } else {
+        ""
+    };
+    format!("expected a whole number{sign}, got `{given}`")
 }
 
 /// Reads a whole body up to `limit` bytes; a declared or actual larger body is a 413.
@@ -324,7 +350,15 @@ mod tests {
     #[test]
     fn a_query_error_names_the_parameter() {
         let m = message(parse_query::<Page>("town=3&page=-1").expect_err("negative page"));
-        assert_eq!(m, "query parameter `page`: invalid digit found in string");
+        assert_eq!(
+            m,
+            "query parameter `page`: expected a whole number (0 or more), got `-1`"
+        );
+        let m = message(parse_query::<Page>("town=x1").expect_err("not a number"));
+        assert_eq!(
+            m,
+            "query parameter `town`: expected a whole number, got `x1`"
+        );
         let ok = parse_query::<Page>("q=%E4%B8%9C%E5%9F%8E&page=2").expect("parses");
         assert_eq!((ok.q.as_deref(), ok.page), (Some("东城"), Some(2)));
     }

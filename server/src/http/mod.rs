@@ -30,9 +30,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .default_service(web::to(not_found));
 }
 
-/// The JSON 404 of a path (or a method) the API does not have.
+/// The JSON 404 of a path the API does not have.
 pub(crate) async fn not_found() -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::NotFound("route"))
+}
+
+/// The JSON 405 of a method a path does not answer; `allow` lists the ones it does,
+/// each followed by ", " (as the route table's macro builds it).
+pub(crate) async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let allow = allow.trim_end_matches(", ");
+    actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed { allow })
 }
 
 /// Marks a response whose handler made what it promises durable itself, so

@@ -10,73 +10,74 @@ pub mod tus;
 
 use actix_web::web;
 
+/// The routes [`resource!`] builds on: actix-web's, and OPTIONS, which it has no
+/// shorthand for.
+mod method {
+    pub use actix_web::web::{get, head, patch, post};
+
+    pub fn options() -> actix_web::Route {
+        actix_web::web::method(actix_web::http::Method::OPTIONS)
+    }
+}
+
+/// A resource at `$path` answering each `$method => $handler`, and any other method
+/// with a JSON 405 naming the ones it has (`Allow`), as HTTP asks.
+macro_rules! resource {
+    ($path:expr, $($method:ident => $handler:expr),+ $(,)?) => {
+        web::resource($path)
+            $(.route(method::$method().to($handler)))+
+            .default_service(web::to(|| {
+                crate::http::method_not_allowed(concat!($(resource!(@name $method), ", "),+))
+            }))
+    };
+    (@name get) => { "GET" };
+    (@name post) => { "POST" };
+    (@name head) => { "HEAD" };
+    (@name patch) => { "PATCH" };
+    (@name options) => { "OPTIONS" };
+}
+
 /// Every `/api/v1` route, in one place.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/openapi.json", web::get().to(super::openapi::document))
-        .route("/auth/login", web::post().to(auth::login))
-        .route("/auth/enroll", web::post().to(auth::enroll))
-        .route("/auth/logout", web::post().to(auth::logout))
-        .route("/me", web::get().to(auth::me))
-        .route("/me/snapshot", web::get().to(households::snapshot))
-        .route("/devices", web::post().to(auth::register_device))
-        .route("/devices", web::get().to(auth::list_devices))
-        .route("/households", web::get().to(households::list))
-        .route("/households/{id}", web::get().to(households::detail))
-        .route("/households/{id}/exit", web::post().to(households::exit))
-        .route(
-            "/households/{id}/exit/cancel",
-            web::post().to(households::cancel_exit),
-        )
-        .route("/households/{id}/exits", web::get().to(households::exits))
-        .route(
-            "/households/{id}/rejoin",
-            web::post().to(households::rejoin),
-        )
-        .route("/ledger/import", web::post().to(ledger::import))
-        .route("/ledger/export", web::get().to(ledger::export))
-        .route(
-            "/enrollment/codes",
-            web::post().to(ledger::enrollment_codes),
-        )
-        .route("/policies", web::get().to(policy::list))
-        .route("/policies", web::post().to(policy::create))
-        .route("/policies/effective", web::get().to(policy::effective))
+    cfg.service(resource!("/openapi.json", get => super::openapi::document))
+        .service(resource!("/auth/login", post => auth::login))
+        .service(resource!("/auth/enroll", post => auth::enroll))
+        .service(resource!("/auth/logout", post => auth::logout))
+        .service(resource!("/me", get => auth::me))
+        .service(resource!("/me/snapshot", get => households::snapshot))
+        .service(resource!("/devices", post => auth::register_device, get => auth::list_devices))
+        .service(resource!("/households", get => households::list))
+        .service(resource!("/households/{id}", get => households::detail))
+        .service(resource!("/households/{id}/exit", post => households::exit))
+        .service(resource!("/households/{id}/exit/cancel", post => households::cancel_exit))
+        .service(resource!("/households/{id}/exits", get => households::exits))
+        .service(resource!("/households/{id}/rejoin", post => households::rejoin))
+        .service(resource!("/ledger/import", post => ledger::import))
+        .service(resource!("/ledger/export", get => ledger::export))
+        .service(resource!("/enrollment/codes", post => ledger::enrollment_codes))
+        .service(resource!("/policies", get => policy::list, post => policy::create))
+        .service(resource!("/policies/effective", get => policy::effective))
         .service(
-            web::resource("/sync/push")
-                .app_data(crate::http::extract::BodyLimit(MAX_PUSH_BYTES))
-                .route(web::post().to(sync::push))
-                // Another method: the JSON 404 every other route answers with, not
-                // actix's bare 405.
-                .default_service(web::to(crate::http::not_found)),
+            resource!("/sync/push", post => sync::push)
+                .app_data(crate::http::extract::BodyLimit(MAX_PUSH_BYTES)),
         )
-        .route("/sync/pull", web::get().to(sync::pull))
-        .route("/sync/anomalies", web::get().to(sync::anomalies))
-        .route("/review/family-changes", web::get().to(sync::field_changes))
-        .route("/review/family-changes/{id}", web::post().to(sync::decide))
-        .route("/blobs/{sha256}", web::get().to(sync::blob))
-        .route("/reports/attendance", web::get().to(reports::attendance))
-        .route(
-            "/reports/attendance/versions",
-            web::get().to(reports::versions),
-        )
-        .route(
-            "/reports/attendance/submit",
-            web::post().to(reports::submit),
-        )
-        .route("/reports/town", web::get().to(reports::town))
-        .route("/reports/county", web::get().to(reports::county))
-        .route("/reports/records", web::get().to(reports::records))
-        .route("/records/{id}/review", web::post().to(reports::review))
+        .service(resource!("/sync/pull", get => sync::pull))
+        .service(resource!("/sync/anomalies", get => sync::anomalies))
+        .service(resource!("/review/family-changes", get => sync::field_changes))
+        .service(resource!("/review/family-changes/{id}", post => sync::decide))
+        .service(resource!("/blobs/{sha256}", get => sync::blob))
+        .service(resource!("/reports/attendance", get => reports::attendance))
+        .service(resource!("/reports/attendance/versions", get => reports::versions))
+        .service(resource!("/reports/attendance/submit", post => reports::submit))
+        .service(resource!("/reports/town", get => reports::town))
+        .service(resource!("/reports/county", get => reports::county))
+        .service(resource!("/reports/records", get => reports::records))
+        .service(resource!("/records/{id}/review", post => reports::review))
         .service(
             web::scope("/files")
                 .wrap(actix_web::middleware::DefaultHeaders::new().add(("Tus-Resumable", "1.0.0")))
-                .route(
-                    "",
-                    web::method(actix_web::http::Method::OPTIONS).to(tus::options),
-                )
-                .route("", web::post().to(tus::create))
-                .route("/{id}", web::head().to(tus::head))
-                .route("/{id}", web::patch().to(tus::patch)),
+                .service(resource!("", options => tus::options, post => tus::create))
+                .service(resource!("/{id}", head => tus::head, patch => tus::patch)),
         );
 }
 
