@@ -210,7 +210,20 @@ impl Policy {
         if self.pairing.max_households_first == 0 || self.pairing.max_households_second == 0 {
             return invalid("household limits must be at least 1".into());
         }
-        for v in &self.visits {
+        for (i, v) in self.visits.iter().enumerate() {
+            let twin = self.visits[..i]
+                .iter()
+                .any(|w| (w.role, w.kind, w.window_months) == (v.role, v.kind, v.window_months));
+            if twin {
+                // Both would judge every window: one miss would count as two.
+                return invalid(format!(
+                    "visits: the {} {} visits every {} months are listed twice; give one \
+                     entry with the count",
+                    v.role.code(),
+                    v.kind.code(),
+                    v.window_months
+                ));
+            }
             if !matches!(v.window_months, 1 | 2 | 3 | 4 | 6 | 12) {
                 return invalid(format!(
                     "window of {} months does not divide a year",
@@ -398,5 +411,21 @@ mod tests {
         let mut p = PolicyPreset::Laizhou2018.policy();
         p.visits[0].window_months = 5;
         assert!(p.validate().unwrap_err().to_string().contains("5 months"));
+    }
+
+    #[test]
+    fn a_requirement_listed_twice_is_refused() {
+        let mut p = PolicyPreset::Laizhou2018.policy();
+        let twin = p.visits[0].clone();
+        p.visits.push(twin.clone());
+        let e = p.validate().unwrap_err().to_string();
+        assert!(e.contains("listed twice"), "{e}");
+        // The same kind over another window is a requirement of its own.
+        p.visits.pop();
+        p.visits.push(VisitRequirement {
+            window_months: if twin.window_months == 12 { 6 } else { 12 },
+            ..twin
+        });
+        assert_eq!(p.validate(), Ok(()));
     }
 }
