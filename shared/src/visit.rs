@@ -468,6 +468,13 @@ impl RecordEnvelope {
         if self.id.is_nil() {
             return invalid("the record id is nil");
         }
+        // A UUIDv7 (the format's id): unique without a server and sortable by creation.
+        if self.id.get_version_num() != 7 {
+            return Err(VisitError::Invalid(format!(
+                "id: a UUIDv7 is expected, this one is version {}",
+                self.id.get_version_num()
+            )));
+        }
         if self.seq < 1 || self.seq > MAX_SAFE_INTEGER {
             return invalid("seq must be between 1 and 2^53-1");
         }
@@ -1030,6 +1037,10 @@ mod tests {
         second.seq = 2;
         second.prev_sha256 = "AB".repeat(32);
         assert!(second.validate().is_err(), "uppercase hex is not canonical");
+        let mut v4 = envelope(RecordType::Visit);
+        v4.id = Uuid::parse_str("9b2f6c1e-4a7d-4c3b-8e21-5f0a9d7c6b42").unwrap();
+        let e = v4.validate().unwrap_err().to_string();
+        assert!(e.contains("UUIDv7") && e.contains("version 4"), "{e}");
     }
 
     #[test]

@@ -1134,8 +1134,8 @@ async fn forged_copy_between(t: &TestDb) {
     assert_eq!(kept.signed.signature, lower);
     // Another method on the push route is answered in JSON, as every other error.
     let (status, body) = f.w.get(Some(&f.token), "/sync/push").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body["error"], "not_found", "{body}");
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"], "method_not_allowed", "{body}");
 }
 db_test!(
     a_forged_copy_in_a_batch_does_not_change_the_good_copies_answer,
