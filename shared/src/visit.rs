@@ -338,6 +338,19 @@ impl VisitBody {
         let invalid = |m: &str| Err(VisitError::Invalid(m.to_string()));
         check_time(&self.at, "the visit time")?;
         self.check_texts()?;
+        // Each policy area once: the record is a list of what was explained, and a
+        // county counting areas explained must not count one twice.
+        if let Some((i, p)) = self
+            .policies
+            .iter()
+            .enumerate()
+            .find(|(i, p)| self.policies[..*i].contains(p))
+        {
+            return Err(VisitError::Invalid(format!(
+                "policies[{i}]: {} is listed twice",
+                p.code()
+            )));
+        }
         for d in &self.deliveries {
             if d.item.trim().is_empty() {
                 return invalid("a delivery needs an item");
@@ -1037,6 +1050,12 @@ mod tests {
         second.seq = 2;
         second.prev_sha256 = "AB".repeat(32);
         assert!(second.validate().is_err(), "uppercase hex is not canonical");
+        let mut twice = envelope(RecordType::Visit);
+        if let Some(v) = twice.visit.as_mut() {
+            v.policies = vec![PolicyArea::ALL[0], PolicyArea::ALL[1], PolicyArea::ALL[0]];
+        }
+        let e = twice.validate().unwrap_err().to_string();
+        assert!(e.contains("policies[2]") && e.contains("twice"), "{e}");
         let mut v4 = envelope(RecordType::Visit);
         v4.id = Uuid::parse_str("9b2f6c1e-4a7d-4c3b-8e21-5f0a9d7c6b42").unwrap();
         let e = v4.validate().unwrap_err().to_string();
