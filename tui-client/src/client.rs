@@ -191,11 +191,6 @@ impl EndedHousehold {
     }
 }
 
-/// Why an amendment without a reason is refused ([`Client::complete_draft`]); the
-/// interface shows [`crate::i18n::Lang::error`]'s words for it.
-pub const AMENDMENT_REASON_MISSING: &str =
-    "an amendment needs a reason: say why the visit is corrected";
-
 /// Why an office or administrator account cannot log in on the field client: it
 /// records no visits and signs no sheets; its reports are on the server.
 pub const HELPERS_ONLY: &str = "this client is for first and second helpers; an office or administrator account uses the server's reports and review queue";
@@ -234,6 +229,16 @@ pub fn check_not_future(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
         return Err(ClientError::FutureTime { at });
     }
     Ok(())
+}
+
+/// An amendment's target with its reason trimmed, or
+/// [`ClientError::AmendmentReasonMissing`] when the reason is absent or blank.
+fn amendment_with_reason((target, reason): (Uuid, Option<String>)) -> Result<(Uuid, String)> {
+    reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .map(|r| (target, r))
+        .ok_or(ClientError::AmendmentReasonMissing)
 }
 
 /// Today's date where the helper works (UTC+8).
@@ -534,7 +539,9 @@ impl Client {
         .await
     }
 
-    /// Signs and stores a visit, or with `amends` an amendment of an earlier visit.
+    /// Signs and stores a visit, or with `amends` an amendment of an earlier visit and
+    /// the reason for it. An amendment without a reason (absent or blank) is refused
+    /// with [`ClientError::AmendmentReasonMissing`] before anything is checked or stored.
     pub async fn record_visit(
         &self,
         household_id: i64,
@@ -543,6 +550,7 @@ impl Client {
         draft_id: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Result<SignedRecord> {
+        let amends = amends.map(amendment_with_reason).transpose()?;
         check_not_future(body.at, now)?;
         body.ready_to_sign()?;
         for hash in body.referenced_hashes() {
@@ -620,7 +628,7 @@ impl Client {
                         return Err(ClientError::ResignNeeded(changed));
                     }
                 }
-                (RecordType::Amendment, Some(original.visit_id), reason)
+                (RecordType::Amendment, Some(original.visit_id), Some(reason))
             }
             None => {
                 if let Some(ended) = &ended {

@@ -620,9 +620,7 @@ impl Lang {
             E::Refused(m) if m == crate::client::HELPERS_ONLY => {
                 "本终端供第一、第二帮扶责任人录入走访和填报考勤表；扶贫办和管理员账号请使用服务器的报表和审核功能".into()
             }
-            E::Refused(m) if m == crate::client::AMENDMENT_REASON_MISSING => {
-                format!("{}：更正须填写原因（为何更正）", t.reason)
-            }
+            E::AmendmentReasonMissing => format!("{}：更正须填写原因（为何更正）", t.reason),
             E::Refused(m) if m.ends_with("was voided and cannot be amended") => {
                 "此走访已作废，不能更正".into()
             }
@@ -1739,7 +1737,7 @@ mod tests {
 
     #[test]
     fn a_missing_reason_names_the_void_or_the_amendment() {
-        let amend = ClientError::Refused(crate::client::AMENDMENT_REASON_MISSING.into());
+        let amend = ClientError::AmendmentReasonMissing;
         assert_eq!(
             Lang::Zh.error(&amend),
             "更正原因：更正须填写原因（为何更正）"

@@ -371,9 +371,7 @@ fn print_signed(
 fn amendment_reason(reason: Option<String>) -> Result<String, ClientError> {
     match reason.map(|r| r.trim().to_string()) {
         Some(r) if !r.is_empty() => Ok(r),
-        _ => Err(ClientError::Refused(
-            bangfu_client::client::AMENDMENT_REASON_MISSING.into(),
-        )),
+        _ => Err(ClientError::AmendmentReasonMissing),
     }
 }
 
