@@ -1487,7 +1487,7 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         "conflict" if message.contains("another account") => {
             "本机密钥已登记给另一个账号：请用另一个 --data-dir（另一个数据目录）登录此账号".into()
         }
-        "forbidden" => format!("此账号无权进行此操作（{}）", short_detail(message)),
+        "forbidden" => forbidden_zh(message),
         "busy" => "服务器正忙：请稍后重试".into(),
         "payload_too_large" => "文件太大，服务器拒收".into(),
         "invalid" if message.starts_with("a password needs at least") => {
@@ -1514,6 +1514,53 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         }
         _ if status >= 500 => format!("服务器出错（HTTP {status}）：请稍后重试"),
         _ => format!("服务器拒绝（HTTP {status}）：{}", short_detail(message)),
+    }
+}
+
+/// The server's refusal of an operation to this account (`forbidden`) in Chinese: the
+/// server's known explanations said in the helper's words, any other as the plain
+/// refusal. No English reaches the message; `bangfu` prints the server's words on the
+/// "详情" line below it, as for every error.
+fn forbidden_zh(message: &str) -> String {
+    if message.contains("helper's device") {
+        return "只有帮扶责任人的终端能同步走访记录：请用帮扶责任人账号登录".into();
+    }
+    if message.contains("attendance sheet") {
+        return "考勤表由第二帮扶责任人填报和报送，本账号无需填报".into();
+    }
+    if message.contains("belongs to no county") {
+        return "此账号不属于任何县市，无权进行此操作".into();
+    }
+    // `a ROLE account may not WHAT` (the server's role check).
+    let role_check = message
+        .strip_prefix("a ")
+        .and_then(|rest| rest.split_once(" account may not "));
+    match role_check {
+        Some((role, what)) => {
+            let who = role
+                .parse::<bangfu_shared::Role>()
+                .map_or("此", |r| r.label_zh());
+            format!("{who}账号无权{}", forbidden_action_zh(what))
+        }
+        None => "此账号无权进行此操作".into(),
+    }
+}
+
+/// What the server's role check says an account may not do, in Chinese ("进行此操作"
+/// for an action this version does not know).
+fn forbidden_action_zh(what: &str) -> &'static str {
+    match what.trim_end_matches('.') {
+        "read town reports" => "查看乡镇报表",
+        "read county reports" => "查看县市报表",
+        "review records" | "view sync anomalies and reviews" => "审核走访记录",
+        "review field changes" => "审核家庭变化",
+        "issue enrollment codes" => "发放激活码",
+        "take a household out of pairing" => "让帮扶户退出结对",
+        "bring a household back into pairing" => "让帮扶户恢复结对",
+        "import a ledger" | "import" => "导入台账",
+        "export the ledger" => "导出台账",
+        "change the policy" => "修改考核政策",
+        _ => "进行此操作",
     }
 }
 
@@ -1656,6 +1703,46 @@ mod tests {
         assert!(e.to_string().starts_with("not a readable image"), "{e}");
         // English stays the errors' own text.
         assert_eq!(Lang::En.error(&e), e.to_string());
+    }
+
+    /// A `forbidden` answer is said in Chinese, the server's known explanations in the
+    /// helper's words, and no English in the message (the CLI's "详情" line has it).
+    #[test]
+    fn a_forbidden_answer_is_chinese_without_the_servers_english() {
+        let forbidden = |message: &str| ClientError::Server {
+            status: 403,
+            code: "forbidden".into(),
+            message: message.into(),
+        };
+        for (message, said) in [
+            (
+                "only a helper's device pushes records",
+                "只有帮扶责任人的终端能同步走访记录：请用帮扶责任人账号登录",
+            ),
+            (
+                "attendance sheets are kept by second helpers: a first helper account has none \
+                 (your visits appear on your households' second helper's sheet)",
+                "考勤表由第二帮扶责任人填报和报送，本账号无需填报",
+            ),
+            (
+                "a first_helper account may not review records",
+                "第一帮扶责任人账号无权审核走访记录",
+            ),
+            (
+                "a second_helper account may not launch rockets",
+                "第二帮扶责任人账号无权进行此操作",
+            ),
+            ("a robot account may not read", "此账号无权进行此操作"),
+            ("the moon is in the wrong phase", "此账号无权进行此操作"),
+            ("", "此账号无权进行此操作"),
+        ] {
+            let zh = Lang::Zh.error(&forbidden(message));
+            assert_eq!(zh, said, "{message}");
+            assert!(!zh.chars().any(|c| c.is_ascii_alphabetic()), "{zh}");
+        }
+        // English keeps the server's words.
+        let e = forbidden("a first_helper account may not review records");
+        assert!(Lang::En.error(&e).contains("may not review records"));
     }
 
     fn server(status: u16, code: &str, message: &str) -> ClientError {

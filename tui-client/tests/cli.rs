@@ -1394,3 +1394,58 @@ fn a_signature_image_already_on_another_visit_is_warned_about() {
     let out = String::from_utf8_lossy(&listed.stdout);
     assert!(out.contains("⚠ 此照片已用于 03-14 的另一次走访"), "{out}");
 }
+
+/// A stand-in server on 127.0.0.1:0 that refuses every request with `status` and the
+/// JSON error body `{"error": code, "message": message}`. Returns the base URL.
+fn refusing_server(status: &'static str, code: &'static str, message: &'static str) -> String {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+            }
+            let body = serde_json::json!({ "error": code, "message": message }).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// The server's `forbidden` is said in Chinese; its English words stay out of the
+/// message and come on the "详情" line under it, as for every other error.
+#[test]
+fn a_forbidden_answer_is_said_in_chinese_with_the_english_as_detail() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let server = refusing_server(
+        "403 Forbidden",
+        "forbidden",
+        "only a helper's device pushes records",
+    );
+    let out = bangfu(&data, &["sync", "--attempts", "1", "--server", &server]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    let mut lines = err.lines().filter(|l| l.starts_with("bangfu: "));
+    let said = lines.next().unwrap_or_default();
+    assert!(said.contains("只有帮扶责任人的终端能同步走访记录"), "{err}");
+    assert!(
+        !said.contains("helper's device"),
+        "no English in the message: {err}"
+    );
+    assert!(
+        err.contains("（详情：") && err.contains("only a helper's device pushes records"),
+        "the server's words as the detail: {err}"
+    );
+}
