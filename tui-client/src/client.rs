@@ -6,7 +6,7 @@
 
 use crate::problem::Problem;
 use bangfu_shared::api::{HouseholdDetail, Snapshot};
-use bangfu_shared::policy::{DueStatus, due_status};
+use bangfu_shared::policy::{DueStatus, due_status, window_of};
 use bangfu_shared::visit::{
     FORMAT_VERSION, PhotoRef, RecordEnvelope, RecordType, SignedRecord, VisitBody, ZERO_HASH,
 };
@@ -71,6 +71,39 @@ pub struct HouseholdOverview {
     pub last_phone: Option<DateTime<Utc>>,
     /// One entry per requirement of the policy for the helper's role.
     pub due: Vec<DueStatus>,
+    /// The windows that ended with no contact, one per overdue requirement of `due`,
+    /// in the policy's order: what "overdue" means for this household.
+    pub missed: Vec<MissedWindow>,
+    /// Visits the town office returned for correction (a review note) that the helper
+    /// has not amended yet.
+    pub to_correct: usize,
+}
+
+/// A window of a visit requirement that ended with no contact of its kind (the
+/// previous window of [`DueStatus`], when it is `overdue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MissedWindow {
+    pub kind: VisitKind,
+    /// The window's first and last day.
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Its length in months, as the policy sets it (1, 2, 3, 4, 6 or 12).
+    pub months: u32,
+}
+
+impl MissedWindow {
+    /// The window of `months` months before the one holding `today`.
+    pub fn before(kind: VisitKind, months: u32, today: NaiveDate) -> Self {
+        let (start, _) = window_of(today, months);
+        let to = start.pred_opt().unwrap_or(start);
+        let (from, _) = window_of(to, months);
+        MissedWindow {
+            kind,
+            from,
+            to,
+            months,
+        }
+    }
 }
 
 impl HouseholdOverview {
@@ -86,6 +119,12 @@ impl HouseholdOverview {
     /// Whether any requirement missed its previous window.
     pub fn overdue(&self) -> bool {
         self.due.iter().any(|d| d.overdue)
+    }
+
+    /// The missed window that began first (the policy's order breaks a tie): the one a
+    /// list row names.
+    pub fn first_missed(&self) -> Option<&MissedWindow> {
+        self.missed.iter().min_by_key(|w| w.from)
     }
 }
 
@@ -355,6 +394,7 @@ impl Client {
         let identity = self.identity().await?;
         let policy = self.policy().await?;
         let contacts = self.store.last_contacts(now + FUTURE_TOLERANCE).await?;
+        let corrections = self.store.pending_corrections().await?;
         let today = today(now);
         let helper_id = identity.helper.as_ref().map(|h| h.id);
         let households = self.store.households().await?;
@@ -370,7 +410,7 @@ impl Client {
                 let last_home = last.and_then(|m| m.get(VisitKind::Home.code())).copied();
                 let last_phone = last.and_then(|m| m.get(VisitKind::Phone.code())).copied();
                 let role = helper_id.and_then(|id| role_on(&detail, id, today));
-                let due = role
+                let (due, missed): (Vec<DueStatus>, Vec<Option<MissedWindow>>) = role
                     .map(|r| {
                         policy
                             .requirements_for(r)
@@ -380,17 +420,24 @@ impl Client {
                                 } else {
                                     last_phone
                                 };
-                                due_status(req, l.map(self::today), today)
+                                let status = due_status(req, l.map(self::today), today);
+                                let missed = status.overdue.then(|| {
+                                    MissedWindow::before(req.kind, req.window_months, today)
+                                });
+                                (status, missed)
                             })
-                            .collect()
+                            .unzip()
                     })
                     .unwrap_or_default();
+                let to_correct = corrections.get(&detail.summary.id).copied().unwrap_or(0);
                 HouseholdOverview {
                     detail,
                     role,
                     last_home,
                     last_phone,
                     due,
+                    missed: missed.into_iter().flatten().collect(),
+                    to_correct,
                 }
             })
             .collect())

@@ -3,6 +3,7 @@
 
 use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{FamilyChangeKind, Occasion, PolicyArea};
+use chrono::{Datelike, NaiveDate};
 
 use crate::flags::Flag;
 use crate::store::SyncState;
@@ -1220,6 +1221,109 @@ impl Lang {
 }
 
 // ---------------------------------------------------------------------------------------
+// What the household list says of a household: the visit window it missed (逾期) and the
+// visits the town office returned for correction (待更正). Kept in a block of its own.
+
+const MONTHS_EN: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+impl Lang {
+    /// A missed window in words: "2026年第3季度", "2026年1–2月", "2026年8月", "2026年上半年",
+    /// "2025年" (English "Q3 2026", "Jan–Feb 2026"…). `short` (a list row) leaves out
+    /// the year of `today`, and says a window of last year "去年…".
+    pub fn window(self, w: &crate::client::MissedWindow, today: NaiveDate, short: bool) -> String {
+        let year = w.from.year();
+        let this_year = short && year == today.year();
+        let last_year = short && year + 1 == today.year();
+        let (m1, m2) = (w.from.month(), w.to.month());
+        match self {
+            Lang::Zh => {
+                let period = match w.months {
+                    1 => format!("{m1}月"),
+                    3 => format!("第{}季度", m1.div_ceil(3)),
+                    6 if m1 == 1 => "上半年".to_string(),
+                    6 => "下半年".to_string(),
+                    12 => String::new(),
+                    _ => format!("{m1}–{m2}月"),
+                };
+                match (this_year, last_year) {
+                    (true, _) => period,
+                    (_, true) => format!("去年{period}"),
+                    _ => format!("{year}年{period}"),
+                }
+            }
+            Lang::En => {
+                let name = |m: u32| MONTHS_EN[(m as usize).saturating_sub(1) % 12];
+                let period = match w.months {
+                    1 => name(m1).to_string(),
+                    3 => format!("Q{}", m1.div_ceil(3)),
+                    6 if m1 == 1 => "H1".to_string(),
+                    6 => "H2".to_string(),
+                    12 => String::new(),
+                    _ => format!("{}–{}", name(m1), name(m2)),
+                };
+                match (this_year, last_year, period.is_empty()) {
+                    (true, _, _) => period,
+                    (_, true, true) => "last year".to_string(),
+                    (_, _, true) => year.to_string(),
+                    _ => format!("{period} {year}"),
+                }
+            }
+        }
+    }
+
+    /// A household row's overdue mark with the window it names (`!逾期 1–2月`), or bare
+    /// (`!逾期`) when there is no room or no window.
+    pub fn overdue_mark(
+        self,
+        w: Option<&crate::client::MissedWindow>,
+        today: NaiveDate,
+        with_window: bool,
+    ) -> String {
+        let overdue = self.texts().overdue;
+        match w.filter(|_| with_window) {
+            Some(w) => format!("!{overdue} {}", self.window(w, today, true)),
+            None => format!("!{overdue}"),
+        }
+    }
+
+    /// A requirement's overdue window in full, for the household's detail:
+    /// "逾期：2026年1–2月未入户" / "OVERDUE: no home visit in Jan–Feb 2026".
+    pub fn missed_text(self, w: &crate::client::MissedWindow, today: NaiveDate) -> String {
+        let window = self.window(w, today, false);
+        match (self, w.kind) {
+            (Lang::Zh, VisitKind::Home) => format!("逾期：{window}未入户"),
+            (Lang::Zh, VisitKind::Phone) => format!("逾期：{window}未通话"),
+            (Lang::En, VisitKind::Home) => format!("OVERDUE: no home visit in {window}"),
+            (Lang::En, VisitKind::Phone) => format!("OVERDUE: no phone call in {window}"),
+        }
+    }
+
+    /// A household row's mark for visits the town office returned for correction
+    /// (a count when more than one); empty when there are none.
+    pub fn to_correct_mark(self, n: usize) -> String {
+        match (self, n) {
+            (_, 0) => String::new(),
+            (Lang::Zh, 1) => "✎待更正".into(),
+            (Lang::Zh, n) => format!("✎待更正{n}"),
+            (Lang::En, 1) => "✎to fix".into(),
+            (Lang::En, n) => format!("✎to fix {n}"),
+        }
+    }
+
+    /// The household detail's line on the visits returned for correction.
+    pub fn to_correct_text(self, n: usize) -> String {
+        match self {
+            Lang::Zh => format!("✎ {n} 条走访被乡镇退回待更正：按 h 查看审核意见，a 更正"),
+            Lang::En => {
+                format!("✎ {n} visit(s) returned by the town office: h shows the review, a amends")
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The headless commands' report lines (not `--json`): in the helper's language, as the
 // interface. Kept in a block of their own.
 
@@ -1703,6 +1807,53 @@ mod tests {
         assert!(e.to_string().starts_with("not a readable image"), "{e}");
         // English stays the errors' own text.
         assert_eq!(Lang::En.error(&e), e.to_string());
+    }
+
+    /// The window a requirement missed, by the policy's window length: the previous
+    /// window of the one holding today, in full for the detail, short for a list row.
+    #[test]
+    fn a_missed_window_is_named_by_its_period() {
+        use crate::client::MissedWindow;
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let home = |months, today| MissedWindow::before(VisitKind::Home, months, today);
+        let aug = d(2026, 8, 20);
+        for (months, today, full, short, en) in [
+            (3, d(2026, 10, 5), "2026年第3季度", "第3季度", "Q3 2026"),
+            (3, d(2026, 2, 1), "2025年第4季度", "去年第4季度", "Q4 2025"),
+            (1, aug, "2026年7月", "7月", "Jul 2026"),
+            (2, aug, "2026年5–6月", "5–6月", "May–Jun 2026"),
+            (
+                2,
+                d(2026, 1, 31),
+                "2025年11–12月",
+                "去年11–12月",
+                "Nov–Dec 2025",
+            ),
+            (4, aug, "2026年1–4月", "1–4月", "Jan–Apr 2026"),
+            (6, aug, "2026年上半年", "上半年", "H1 2026"),
+            (6, d(2026, 3, 1), "2025年下半年", "去年下半年", "H2 2025"),
+            (12, aug, "2025年", "去年", "2025"),
+        ] {
+            let w = home(months, today);
+            assert_eq!(Lang::Zh.window(&w, today, false), full, "{months} {today}");
+            assert_eq!(Lang::Zh.window(&w, today, true), short, "{months} {today}");
+            assert_eq!(Lang::En.window(&w, today, false), en, "{months} {today}");
+        }
+        let q3 = home(3, d(2026, 10, 5));
+        assert_eq!((q3.from, q3.to), (d(2026, 7, 1), d(2026, 9, 30)));
+        assert_eq!(
+            Lang::Zh.missed_text(&q3, d(2026, 10, 5)),
+            "逾期：2026年第3季度未入户"
+        );
+        assert_eq!(
+            Lang::Zh.overdue_mark(Some(&q3), d(2026, 10, 5), true),
+            "!逾期 第3季度"
+        );
+        assert_eq!(
+            Lang::Zh.overdue_mark(Some(&q3), d(2026, 10, 5), false),
+            "!逾期"
+        );
+        assert_eq!(Lang::En.window(&home(12, aug), aug, true), "last year");
     }
 
     /// A `forbidden` answer is said in Chinese, the server's known explanations in the

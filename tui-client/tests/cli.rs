@@ -1233,7 +1233,7 @@ fn sync_says_how_many_visits_the_town_office_returned() {
     runtime().block_on(login(&data, Limits::default()));
     let server = flagging_server();
     let call = |problem: &str| {
-        json(&bangfu(
+        let v = json(&bangfu(
             &data,
             &[
                 "--json",
@@ -1249,6 +1249,7 @@ fn sync_says_how_many_visits_the_town_office_returned() {
                 problem,
             ],
         ));
+        v["record"]["record"]["id"].as_str().unwrap().to_string()
     };
     let sync = |lang: &str| {
         let out = bangfu(
@@ -1270,7 +1271,7 @@ fn sync_says_how_many_visits_the_town_office_returned() {
     let text = sync("zh");
     assert!(!text.contains("退回"), "no note, nothing said:\n{text}");
 
-    call("review:照片与农户家不符，请核实");
+    let returned = call("review:照片与农户家不符，请核实");
     let text = sync("zh");
     assert!(
         text.contains("✎ 1 条走访被乡镇退回，请更正（bangfu visit list 查看）"),
@@ -1281,6 +1282,37 @@ fn sync_says_how_many_visits_the_town_office_returned() {
         list.contains("乡镇审核意见：照片与农户家不符，请核实"),
         "{list}"
     );
+    // The household list marks the household until the visit is amended.
+    let households = |args: &[&str]| {
+        let out = bangfu(&data, args);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let text = households(&["households"]);
+    let line = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line(&text, "张三").contains("✎待更正"), "{text}");
+    assert!(!line(&text, "李四").contains("待更正"), "{text}");
+    let listed = json(&bangfu(&data, &["--json", "households"]));
+    assert_eq!(listed[0]["to_correct"], 1, "{listed}");
+    json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &returned,
+            "--problem",
+            "已核实，照片为农户家门口",
+            "--reason",
+            "补充说明",
+        ],
+    ));
+    let text = households(&["households"]);
+    assert!(!text.contains("待更正"), "{text}");
     // The same note again is no news.
     let text = sync("en");
     assert!(!text.contains("returned"), "{text}");

@@ -366,8 +366,30 @@ fn households_show_last_contacts_and_overdue_by_policy() {
         let never = by_id(1);
         assert!(never.overdue(), "never visited → overdue");
         assert!(never.last_home.is_none());
+        // The windows missed: January–February for the bimonthly home visit, February
+        // for the monthly call; the list names the one that began first.
+        let windows: Vec<_> = never
+            .missed
+            .iter()
+            .map(|w| (w.kind, w.from.to_string(), w.to.to_string(), w.months))
+            .collect();
+        assert_eq!(
+            windows,
+            vec![
+                (VisitKind::Home, "2026-01-01".into(), "2026-02-28".into(), 2),
+                (
+                    VisitKind::Phone,
+                    "2026-02-01".into(),
+                    "2026-02-28".into(),
+                    1
+                ),
+            ]
+        );
+        assert_eq!(never.first_missed().map(|w| w.kind), Some(VisitKind::Home));
         let visited = by_id(2);
         assert!(!visited.overdue());
+        assert!(visited.missed.is_empty());
+        assert_eq!(visited.to_correct, 0);
         assert_eq!(
             visited.next_due(),
             None,

@@ -1479,3 +1479,136 @@ fn the_sheet_says_unsubmitted_remarks_and_refuses_an_identical_submission() {
     assert_eq!(pending(app).len(), 1);
     assert!(!wide(app).contains("有未提交的修改"));
 }
+
+/// The line of the buffer that shows `name` (a household's row).
+fn row_of(text: &str, name: &str) -> String {
+    text.lines()
+        .find(|l| l.contains(name))
+        .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+        .to_string()
+}
+
+/// An overdue household's row names the window it missed (of the requirement whose
+/// window began first), and its detail names each overdue requirement's window in full.
+/// On 2026-03-15 under Laizhou 2018: a first helper's home visit every 2 months (January
+/// to February missed), a call every month (February missed); a second helper's home
+/// visit every month (February missed).
+#[test]
+fn the_overdue_mark_names_the_missed_window_in_the_list_and_the_detail() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    let text = draw(app);
+    assert!(row_of(&text, "张三").contains("!逾期 1–2月"), "{text}");
+    assert!(row_of(&text, "李四").contains("!逾期 1–2月"), "{text}");
+    let wang = row_of(&text, "王五");
+    assert!(
+        wang.contains("!逾期 2月") && !wang.contains("1–2月"),
+        "{text}"
+    );
+    // A narrow window still has room for the window.
+    let mut t = terminal(60, 16);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let narrow = buffer_text(t.backend().buffer());
+    assert!(row_of(&narrow, "张三").contains("!逾期 1–2月"), "{narrow}");
+
+    // The detail: each requirement with the window it missed.
+    app.selected = app
+        .households
+        .iter()
+        .position(|h| h.detail.summary.head_name == "李四")
+        .unwrap();
+    app.update(Action::Enter);
+    let text = draw(app);
+    for s in ["逾期：2026年1–2月未入户", "逾期：2026年2月未通话"] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+    // A call this month: only the home visit's window is still missed.
+    app.update(Action::Back);
+    app.selected = 0;
+    assert_eq!(app.households[0].detail.summary.head_name, "张三");
+    phone_call(app);
+    app.update(Action::Char('h'));
+    app.update(Action::Back);
+    assert!(row_of(&draw(app), "张三").contains("!逾期 1–2月"));
+    app.selected = 0;
+    app.update(Action::Enter);
+    let text = draw(app);
+    assert!(text.contains("逾期：2026年1–2月未入户"), "{text}");
+    assert!(
+        !text.contains("未通话"),
+        "the call of March is made:\n{text}"
+    );
+
+    // English.
+    let fx = fixture(Lang::En);
+    let text = draw(&fx.app);
+    assert!(row_of(&text, "张三").contains("!OVERDUE Jan–Feb"), "{text}");
+}
+
+/// A visit the town office returned for correction marks its household's row
+/// (`✎待更正`) and detail without the helper reading the sync's status line, until the
+/// amendment is signed.
+#[test]
+fn a_household_with_a_visit_returned_for_correction_is_marked_until_amended() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    phone_call(app);
+    assert!(!draw(app).contains("待更正"));
+    let id = app
+        .runtime()
+        .block_on(app.client().visits(Some(1), 10))
+        .unwrap()[0]
+        .visit_id;
+    let db = app.client().store().connection().clone();
+    app.runtime()
+        .block_on(async {
+            use sea_orm::ConnectionTrait as _;
+            db.execute_unprepared(&format!(
+                "UPDATE records SET sync_state = 'synced', review_note = '通话时长过短，请补充内容' WHERE id = '{id}'"
+            ))
+            .await
+        })
+        .unwrap();
+    // The sync that brought the note.
+    app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport {
+        returned_for_correction: 1,
+        ..SyncReport::default()
+    })));
+    app.status = None;
+    let text = draw(app);
+    assert!(row_of(&text, "张三").contains("✎待更正"), "{text}");
+    assert!(!row_of(&text, "李四").contains("待更正"), "{text}");
+    assert!(!row_of(&text, "王五").contains("待更正"), "{text}");
+    // The mark is yellow, beside the overdue one.
+    let buf = {
+        let mut t = terminal(80, 24);
+        t.draw(|f| ui::render(app, f)).unwrap();
+        t.backend().buffer().clone()
+    };
+    assert!(
+        buf.content
+            .iter()
+            .any(|c| c.symbol() == "待" && c.fg == Color::Yellow),
+        "{text}"
+    );
+    app.selected = 0;
+    app.update(Action::Enter);
+    let text = draw(app);
+    assert!(text.contains("1 条走访被乡镇退回待更正"), "{text}");
+    app.update(Action::Back);
+
+    // Amended: the mark goes.
+    app.update(Action::Char('h'));
+    app.history_selected = app.history.iter().position(|v| v.visit_id == id).unwrap();
+    app.update(Action::Char('a'));
+    assert!(matches!(app.screen, Screen::Form(_)), "{:?}", app.status);
+    focus(app, bangfu_client::app::form::Field::Reason);
+    keys(app, "补充通话内容");
+    app.update(Action::Sign);
+    assert!(!matches!(app.screen, Screen::Form(_)), "{:?}", app.status);
+    while app.screen != Screen::Households {
+        app.update(Action::Back);
+    }
+    let text = draw(app);
+    assert!(!text.contains("待更正"), "{text}");
+}
