@@ -1033,6 +1033,10 @@ pub struct SheetTexts {
     pub help: &'static str,
     /// The sheet screen's help line for a first helper (nothing to edit or sign).
     pub help_first: &'static str,
+    /// The sheet screen's help line while the arrow keys scroll the row's summary.
+    pub help_summary: &'static str,
+    /// In the summary's title when it is longer than its pane and Tab would scroll it.
+    pub summary_scroll_hint: &'static str,
     pub help_remark: &'static str,
     pub remark_prompt: &'static str,
     pub confirm_title: &'static str,
@@ -1062,7 +1066,9 @@ static SHEET_ZH: SheetTexts = SheetTexts {
     remark: "备注",
     no_sheet: "没有考勤表：第二帮扶责任人联网同步（s）后可离线查看。",
     no_sheet_first: "考勤表由第二帮扶责任人填报，本账号无需填报。",
-    help: "e/Enter 备注  S 签名提交  s 同步  Esc 返回  q 退出  ←→ 季度  ↑↓ 选择",
+    help: "e/Enter 备注  S 签名提交  s 同步  Esc 返回  q 退出  ←→ 季度  ↑↓ 选择  Tab 详情",
+    help_summary: "↑↓ PgUp/PgDn Home/End 滚动详情  Tab 返回表格  Esc 返回  q 退出",
+    summary_scroll_hint: "Tab 滚动 ",
     help_first: "Esc 返回  q 退出",
     help_remark: "输入备注  Enter 保存  Esc 取消",
     remark_prompt: "备注：",
@@ -1090,7 +1096,9 @@ static SHEET_EN: SheetTexts = SheetTexts {
     remark: "Remark",
     no_sheet: "No attendance sheet: a second helper's sync (s) with network brings it for offline review.",
     no_sheet_first: "No attendance sheet for this account: the second helper fills it in; a first helper need not.",
-    help: "e/Enter remark  S sign & submit  s sync  Esc back  q quit  ←→ quarter  ↑↓ select",
+    help: "e/Enter remark  S sign & submit  s sync  Esc back  q quit  ←→ quarter  ↑↓ select  Tab summary",
+    help_summary: "↑↓ PgUp/PgDn Home/End scroll the summary  Tab back to the rows  Esc back  q quit",
+    summary_scroll_hint: "Tab scrolls ",
     help_first: "Esc back  q quit",
     help_remark: "type the remark  Enter save  Esc cancel",
     remark_prompt: "Remark: ",

@@ -1612,3 +1612,114 @@ fn a_household_with_a_visit_returned_for_correction_is_marked_until_amended() {
     let text = draw(app);
     assert!(!text.contains("待更正"), "{text}");
 }
+
+/// Gives the pulled 2026Q1 sheet's first row a long village name and `records` visits
+/// (its records text then runs over many lines), and the second row a long remark.
+fn lengthen_sheet(app: &App, records: usize) {
+    let client = app.client().clone();
+    app.runtime().block_on(async {
+        let q = "2026Q1".parse().unwrap();
+        let mut sheet = client.store().sheet(q).await.unwrap().unwrap();
+        let first = sheet.rows[0].records[0].clone();
+        sheet.rows[0].village = "东山镇新华村".into();
+        sheet.rows[0].records = (0..records)
+            .map(|i| {
+                let mut r = first.clone();
+                r.record_id = format!("r{i}");
+                r.date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+                    + chrono::Duration::days(i as i64 % 90);
+                r
+            })
+            .collect();
+        sheet.rows[1].village = "西岭村".into();
+        sheet.rows[1].remark = Some("户主外出务工，电话回访为主，已与村委核实情况".into());
+        client.store().save_sheet(&sheet).await.unwrap();
+    });
+}
+
+/// The sheet's columns are as wide as their text while it fits: a village name comes
+/// whole beside a long remark (a cut one ends in "…"), at 80 and at 60 columns.
+#[test]
+fn the_sheet_columns_fit_their_text_and_cut_only_with_an_ellipsis() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    lengthen_sheet(&fx.app, 3);
+    let (text, _) = reopen_sheet(&mut fx.app);
+    let zhang = row_of(&text, "张三");
+    assert!(zhang.contains("东山镇新华村"), "{text}");
+    let li = row_of(&text, "李四");
+    assert!(
+        li.contains("西岭村") && li.contains("户主外出务工"),
+        "{text}"
+    );
+    assert!(
+        li.contains('…'),
+        "the remark is cut with an ellipsis:\n{text}"
+    );
+    // The first helper's name comes whole too.
+    assert!(zhang.contains("黄志强"), "{text}");
+    let mut t = terminal(60, 16);
+    t.draw(|f| ui::render(&fx.app, f)).unwrap();
+    let narrow = buffer_text(t.backend().buffer());
+    assert!(row_of(&narrow, "张三").contains("东山镇新华村"), "{narrow}");
+}
+
+/// The selected row's summary is whole (household, village, first helper, records,
+/// remark) and, longer than its pane, scrolls with the list keys after Tab: ↑/↓ a line,
+/// PgUp/PgDn a page, Home/End to either end; Tab gives the keys back to the rows.
+#[test]
+fn a_long_sheet_summary_scrolls_with_the_list_keys() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    lengthen_sheet(&fx.app, 90);
+    let (text, _) = reopen_sheet(&mut fx.app);
+    let app = &mut fx.app;
+    assert!(text.contains("东山镇新华村 · 第一帮扶责任人："), "{text}");
+    assert!(text.contains("↕ 1–") && text.contains("Tab 滚动"), "{text}");
+    assert!(
+        !text.contains("备注："),
+        "the remark is below the pane:\n{text}"
+    );
+    assert!(
+        text.contains("Tab 详情"),
+        "the help line names Tab:\n{text}"
+    );
+
+    app.update(Action::Next);
+    let text = draw(app);
+    assert!(text.contains("滚动详情"), "{text}");
+    app.update(Action::Down);
+    assert_eq!(
+        app.sheet_selected, 0,
+        "the arrows scroll the summary, not the rows"
+    );
+    assert_eq!(app.sheet_scroll, 1);
+    let text = draw(app);
+    assert!(!text.contains("东山镇新华村 · 第一帮扶责任人："), "{text}");
+    assert!(text.contains("↕ 2–"), "{text}");
+    app.update(Action::End);
+    let text = draw(app);
+    assert!(text.contains("备注："), "the end of the summary:\n{text}");
+    let end = app.sheet_scroll;
+    app.update(Action::Down);
+    assert_eq!(app.sheet_scroll, end, "no scrolling past the end");
+    app.update(Action::PageUp);
+    assert!(app.sheet_scroll < end);
+    app.update(Action::Home);
+    assert_eq!(app.sheet_scroll, 0);
+    app.update(Action::PageDown);
+    assert!(app.sheet_scroll > 1, "a page: {}", app.sheet_scroll);
+
+    // Tab: the arrows move through the rows again, and a row's summary starts at its top.
+    app.update(Action::Next);
+    app.update(Action::Down);
+    assert_eq!((app.sheet_selected, app.sheet_scroll), (1, 0));
+    let text = draw(app);
+    assert!(text.contains("西岭村 · 第一帮扶责任人："), "{text}");
+    assert!(
+        text.contains("备注：户主外出务工，电话回访为主，已与村委核实情况"),
+        "the remark whole in the summary:\n{text}"
+    );
+    assert!(
+        !text.contains("↕"),
+        "a short summary does not scroll:\n{text}"
+    );
+}
