@@ -680,6 +680,21 @@ fn the_sync_result_counts_the_visits_that_do_not_count() {
     );
 }
 
+/// Marks record `id` synced with the town office's review `note`, as a pull that
+/// brought the note stores it.
+fn return_for_correction(app: &App, id: uuid::Uuid, note: &str) {
+    let db = app.client().store().connection().clone();
+    app.runtime()
+        .block_on(async {
+            use sea_orm::ConnectionTrait as _;
+            db.execute_unprepared(&format!(
+                "UPDATE records SET sync_state = 'synced', review_note = '{note}' WHERE id = '{id}'"
+            ))
+            .await
+        })
+        .unwrap();
+}
+
 /// A sync that brought a town office's review note says so first (the helper would
 /// otherwise find it only in the history), and the amendment form shows the note it
 /// answers, read-only.
@@ -708,16 +723,7 @@ fn a_review_note_is_announced_and_shown_in_the_amendment_form() {
         .block_on(app.client().visits(None, 10))
         .unwrap()[0]
         .visit_id;
-    let db = app.client().store().connection().clone();
-    app.runtime()
-        .block_on(async {
-            use sea_orm::ConnectionTrait as _;
-            db.execute_unprepared(&format!(
-                "UPDATE records SET sync_state = 'synced', review_note = '照片与农户家不符，请核实' WHERE id = '{id}'"
-            ))
-            .await
-        })
-        .unwrap();
+    return_for_correction(app, id, "照片与农户家不符，请核实");
     app.update(Action::Char('h'));
     app.history_selected = app.history.iter().position(|v| v.visit_id == id).unwrap();
     app.update(Action::Char('a'));
@@ -1559,16 +1565,7 @@ fn a_household_with_a_visit_returned_for_correction_is_marked_until_amended() {
         .block_on(app.client().visits(Some(1), 10))
         .unwrap()[0]
         .visit_id;
-    let db = app.client().store().connection().clone();
-    app.runtime()
-        .block_on(async {
-            use sea_orm::ConnectionTrait as _;
-            db.execute_unprepared(&format!(
-                "UPDATE records SET sync_state = 'synced', review_note = '通话时长过短，请补充内容' WHERE id = '{id}'"
-            ))
-            .await
-        })
-        .unwrap();
+    return_for_correction(app, id, "通话时长过短，请补充内容");
     // The sync that brought the note.
     app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport {
         returned_for_correction: 1,
