@@ -6,7 +6,7 @@
 
 use crate::problem::Problem;
 use bangfu_shared::api::{HouseholdDetail, Snapshot};
-use bangfu_shared::policy::{DueStatus, due_status};
+use bangfu_shared::policy::{DueStatus, due_status, window_of};
 use bangfu_shared::visit::{
     FORMAT_VERSION, PhotoRef, RecordEnvelope, RecordType, SignedRecord, VisitBody, ZERO_HASH,
 };
@@ -71,6 +71,39 @@ pub struct HouseholdOverview {
     pub last_phone: Option<DateTime<Utc>>,
     /// One entry per requirement of the policy for the helper's role.
     pub due: Vec<DueStatus>,
+    /// The windows that ended with no contact, one per overdue requirement of `due`,
+    /// in the policy's order: what "overdue" means for this household.
+    pub missed: Vec<MissedWindow>,
+    /// Visits the town office returned for correction (a review note) that the helper
+    /// has not amended yet.
+    pub to_correct: usize,
+}
+
+/// A window of a visit requirement that ended with no contact of its kind (the
+/// previous window of [`DueStatus`], when it is `overdue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MissedWindow {
+    pub kind: VisitKind,
+    /// The window's first and last day.
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Its length in months, as the policy sets it (1, 2, 3, 4, 6 or 12).
+    pub months: u32,
+}
+
+impl MissedWindow {
+    /// The window of `months` months before the one holding `today`.
+    pub fn before(kind: VisitKind, months: u32, today: NaiveDate) -> Self {
+        let (start, _) = window_of(today, months);
+        let to = start.pred_opt().unwrap_or(start);
+        let (from, _) = window_of(to, months);
+        MissedWindow {
+            kind,
+            from,
+            to,
+            months,
+        }
+    }
 }
 
 impl HouseholdOverview {
@@ -86,6 +119,12 @@ impl HouseholdOverview {
     /// Whether any requirement missed its previous window.
     pub fn overdue(&self) -> bool {
         self.due.iter().any(|d| d.overdue)
+    }
+
+    /// The missed window that began first (the policy's order breaks a tie): the one a
+    /// list row names.
+    pub fn first_missed(&self) -> Option<&MissedWindow> {
+        self.missed.iter().min_by_key(|w| w.from)
     }
 }
 
@@ -191,11 +230,6 @@ impl EndedHousehold {
     }
 }
 
-/// Why an amendment without a reason is refused ([`Client::complete_draft`]); the
-/// interface shows [`crate::i18n::Lang::error`]'s words for it.
-pub const AMENDMENT_REASON_MISSING: &str =
-    "an amendment needs a reason: say why the visit is corrected";
-
 /// Why an office or administrator account cannot log in on the field client: it
 /// records no visits and signs no sheets; its reports are on the server.
 pub const HELPERS_ONLY: &str = "this client is for first and second helpers; an office or administrator account uses the server's reports and review queue";
@@ -234,6 +268,16 @@ pub fn check_not_future(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
         return Err(ClientError::FutureTime { at });
     }
     Ok(())
+}
+
+/// An amendment's target with its reason trimmed, or
+/// [`ClientError::AmendmentReasonMissing`] when the reason is absent or blank.
+fn amendment_with_reason((target, reason): (Uuid, Option<String>)) -> Result<(Uuid, String)> {
+    reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .map(|r| (target, r))
+        .ok_or(ClientError::AmendmentReasonMissing)
 }
 
 /// Today's date where the helper works (UTC+8).
@@ -350,6 +394,7 @@ impl Client {
         let identity = self.identity().await?;
         let policy = self.policy().await?;
         let contacts = self.store.last_contacts(now + FUTURE_TOLERANCE).await?;
+        let corrections = self.store.pending_corrections().await?;
         let today = today(now);
         let helper_id = identity.helper.as_ref().map(|h| h.id);
         let households = self.store.households().await?;
@@ -365,7 +410,7 @@ impl Client {
                 let last_home = last.and_then(|m| m.get(VisitKind::Home.code())).copied();
                 let last_phone = last.and_then(|m| m.get(VisitKind::Phone.code())).copied();
                 let role = helper_id.and_then(|id| role_on(&detail, id, today));
-                let due = role
+                let (due, missed): (Vec<DueStatus>, Vec<Option<MissedWindow>>) = role
                     .map(|r| {
                         policy
                             .requirements_for(r)
@@ -375,17 +420,24 @@ impl Client {
                                 } else {
                                     last_phone
                                 };
-                                due_status(req, l.map(self::today), today)
+                                let status = due_status(req, l.map(self::today), today);
+                                let missed = status.overdue.then(|| {
+                                    MissedWindow::before(req.kind, req.window_months, today)
+                                });
+                                (status, missed)
                             })
-                            .collect()
+                            .unzip()
                     })
                     .unwrap_or_default();
+                let to_correct = corrections.get(&detail.summary.id).copied().unwrap_or(0);
                 HouseholdOverview {
                     detail,
                     role,
                     last_home,
                     last_phone,
                     due,
+                    missed: missed.into_iter().flatten().collect(),
+                    to_correct,
                 }
             })
             .collect())
@@ -534,7 +586,9 @@ impl Client {
         .await
     }
 
-    /// Signs and stores a visit, or with `amends` an amendment of an earlier visit.
+    /// Signs and stores a visit, or with `amends` an amendment of an earlier visit and
+    /// the reason for it. An amendment without a reason (absent or blank) is refused
+    /// with [`ClientError::AmendmentReasonMissing`] before anything is checked or stored.
     pub async fn record_visit(
         &self,
         household_id: i64,
@@ -543,6 +597,7 @@ impl Client {
         draft_id: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Result<SignedRecord> {
+        let amends = amends.map(amendment_with_reason).transpose()?;
         check_not_future(body.at, now)?;
         body.ready_to_sign()?;
         for hash in body.referenced_hashes() {
@@ -620,7 +675,7 @@ impl Client {
                         return Err(ClientError::ResignNeeded(changed));
                     }
                 }
-                (RecordType::Amendment, Some(original.visit_id), reason)
+                (RecordType::Amendment, Some(original.visit_id), Some(reason))
             }
             None => {
                 if let Some(ended) = &ended {

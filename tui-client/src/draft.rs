@@ -352,9 +352,9 @@ impl VisitDraft {
                 })
             }
             Err(e) => Some(e.into()),
-            Ok(()) if self.amends.is_some() && self.reason.trim().is_empty() => Some(
-                ClientError::Refused(crate::client::AMENDMENT_REASON_MISSING.into()),
-            ),
+            Ok(()) if self.amends.is_some() && self.reason.trim().is_empty() => {
+                Some(ClientError::AmendmentReasonMissing)
+            }
             Ok(()) => None,
         }
     }
@@ -695,11 +695,10 @@ mod tests {
     fn an_amendment_is_not_ready_to_sign_without_its_reason() {
         let body = VisitBody::new(VisitKind::Phone, Utc::now() - chrono::Duration::hours(1));
         let mut d = VisitDraft::amending(Uuid::now_v7(), 9, &body);
-        let missing = d.missing(Utc::now()).map(|e| e.to_string());
-        assert_eq!(
-            missing.as_deref(),
-            Some(crate::client::AMENDMENT_REASON_MISSING)
-        );
+        assert!(matches!(
+            d.missing(Utc::now()),
+            Some(ClientError::AmendmentReasonMissing)
+        ));
         d.reason = "时间记错".into();
         assert!(d.missing(Utc::now()).is_none());
     }

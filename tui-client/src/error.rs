@@ -135,6 +135,11 @@ pub enum ClientError {
     /// A household, record or draft id that the store does not hold.
     #[error("{what} `{id}` not found in the local store")]
     NotFound { what: &'static str, id: String },
+    /// An amendment (a record superseding an earlier visit) without a reason, or with a
+    /// blank one: the town office reads the reason beside the changed visit, so neither
+    /// the interface, the headless commands nor an embedder signs one without it.
+    #[error("an amendment needs a reason: say why the visit is corrected")]
+    AmendmentReasonMissing,
     /// An operation that breaks the record rules (amending a void record, voiding twice).
     #[error("{0}")]
     Refused(String),

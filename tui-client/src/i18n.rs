@@ -3,6 +3,7 @@
 
 use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{FamilyChangeKind, Occasion, PolicyArea};
+use chrono::{Datelike, NaiveDate};
 
 use crate::flags::Flag;
 use crate::store::SyncState;
@@ -620,9 +621,7 @@ impl Lang {
             E::Refused(m) if m == crate::client::HELPERS_ONLY => {
                 "本终端供第一、第二帮扶责任人录入走访和填报考勤表；扶贫办和管理员账号请使用服务器的报表和审核功能".into()
             }
-            E::Refused(m) if m == crate::client::AMENDMENT_REASON_MISSING => {
-                format!("{}：更正须填写原因（为何更正）", t.reason)
-            }
+            E::AmendmentReasonMissing => format!("{}：更正须填写原因（为何更正）", t.reason),
             E::Refused(m) if m.ends_with("was voided and cannot be amended") => {
                 "此走访已作废，不能更正".into()
             }
@@ -1034,6 +1033,10 @@ pub struct SheetTexts {
     pub help: &'static str,
     /// The sheet screen's help line for a first helper (nothing to edit or sign).
     pub help_first: &'static str,
+    /// The sheet screen's help line while the arrow keys scroll the row's summary.
+    pub help_summary: &'static str,
+    /// In the summary's title when it is longer than its pane and Tab would scroll it.
+    pub summary_scroll_hint: &'static str,
     pub help_remark: &'static str,
     pub remark_prompt: &'static str,
     pub confirm_title: &'static str,
@@ -1063,7 +1066,9 @@ static SHEET_ZH: SheetTexts = SheetTexts {
     remark: "备注",
     no_sheet: "没有考勤表：第二帮扶责任人联网同步（s）后可离线查看。",
     no_sheet_first: "考勤表由第二帮扶责任人填报，本账号无需填报。",
-    help: "e/Enter 备注  S 签名提交  s 同步  Esc 返回  q 退出  ←→ 季度  ↑↓ 选择",
+    help: "e/Enter 备注  S 签名提交  s 同步  Esc 返回  q 退出  ←→ 季度  ↑↓ 选择  Tab 详情",
+    help_summary: "↑↓ PgUp/PgDn Home/End 滚动详情  Tab 返回表格  Esc 返回  q 退出",
+    summary_scroll_hint: "Tab 滚动 ",
     help_first: "Esc 返回  q 退出",
     help_remark: "输入备注  Enter 保存  Esc 取消",
     remark_prompt: "备注：",
@@ -1091,7 +1096,9 @@ static SHEET_EN: SheetTexts = SheetTexts {
     remark: "Remark",
     no_sheet: "No attendance sheet: a second helper's sync (s) with network brings it for offline review.",
     no_sheet_first: "No attendance sheet for this account: the second helper fills it in; a first helper need not.",
-    help: "e/Enter remark  S sign & submit  s sync  Esc back  q quit  ←→ quarter  ↑↓ select",
+    help: "e/Enter remark  S sign & submit  s sync  Esc back  q quit  ←→ quarter  ↑↓ select  Tab summary",
+    help_summary: "↑↓ PgUp/PgDn Home/End scroll the summary  Tab back to the rows  Esc back  q quit",
+    summary_scroll_hint: "Tab scrolls ",
     help_first: "Esc back  q quit",
     help_remark: "type the remark  Enter save  Esc cancel",
     remark_prompt: "Remark: ",
@@ -1218,6 +1225,109 @@ impl Lang {
             Lang::En if n == 1 => "1 visit was returned by the town office: amend it".to_string(),
             Lang::En => format!("{n} visits were returned by the town office: amend them"),
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// What the household list says of a household: the visit window it missed (逾期) and the
+// visits the town office returned for correction (待更正). Kept in a block of its own.
+
+const MONTHS_EN: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+impl Lang {
+    /// A missed window in words: "2026年第3季度", "2026年1–2月", "2026年8月", "2026年上半年",
+    /// "2025年" (English "Q3 2026", "Jan–Feb 2026"…). `short` (a list row) leaves out
+    /// the year of `today`, and says a window of last year "去年…".
+    pub fn window(self, w: &crate::client::MissedWindow, today: NaiveDate, short: bool) -> String {
+        let year = w.from.year();
+        let this_year = short && year == today.year();
+        let last_year = short && year + 1 == today.year();
+        let (m1, m2) = (w.from.month(), w.to.month());
+        match self {
+            Lang::Zh => {
+                let period = match w.months {
+                    1 => format!("{m1}月"),
+                    3 => format!("第{}季度", m1.div_ceil(3)),
+                    6 if m1 == 1 => "上半年".to_string(),
+                    6 => "下半年".to_string(),
+                    12 => String::new(),
+                    _ => format!("{m1}–{m2}月"),
+                };
+                match (this_year, last_year) {
+                    (true, _) => period,
+                    (_, true) => format!("去年{period}"),
+                    _ => format!("{year}年{period}"),
+                }
+            }
+            Lang::En => {
+                let name = |m: u32| MONTHS_EN[(m as usize).saturating_sub(1) % 12];
+                let period = match w.months {
+                    1 => name(m1).to_string(),
+                    3 => format!("Q{}", m1.div_ceil(3)),
+                    6 if m1 == 1 => "H1".to_string(),
+                    6 => "H2".to_string(),
+                    12 => String::new(),
+                    _ => format!("{}–{}", name(m1), name(m2)),
+                };
+                match (this_year, last_year, period.is_empty()) {
+                    (true, _, _) => period,
+                    (_, true, true) => "last year".to_string(),
+                    (_, _, true) => year.to_string(),
+                    _ => format!("{period} {year}"),
+                }
+            }
+        }
+    }
+
+    /// A household row's overdue mark with the window it names (`!逾期 1–2月`), or bare
+    /// (`!逾期`) when there is no room or no window.
+    pub fn overdue_mark(
+        self,
+        w: Option<&crate::client::MissedWindow>,
+        today: NaiveDate,
+        with_window: bool,
+    ) -> String {
+        let overdue = self.texts().overdue;
+        match w.filter(|_| with_window) {
+            Some(w) => format!("!{overdue} {}", self.window(w, today, true)),
+            None => format!("!{overdue}"),
+        }
+    }
+
+    /// A requirement's overdue window in full, for the household's detail:
+    /// "逾期：2026年1–2月未入户" / "OVERDUE: no home visit in Jan–Feb 2026".
+    pub fn missed_text(self, w: &crate::client::MissedWindow, today: NaiveDate) -> String {
+        let window = self.window(w, today, false);
+        match (self, w.kind) {
+            (Lang::Zh, VisitKind::Home) => format!("逾期：{window}未入户"),
+            (Lang::Zh, VisitKind::Phone) => format!("逾期：{window}未通话"),
+            (Lang::En, VisitKind::Home) => format!("OVERDUE: no home visit in {window}"),
+            (Lang::En, VisitKind::Phone) => format!("OVERDUE: no phone call in {window}"),
+        }
+    }
+
+    /// A household row's mark for visits the town office returned for correction
+    /// (a count when more than one); empty when there are none.
+    pub fn to_correct_mark(self, n: usize) -> String {
+        match (self, n) {
+            (_, 0) => String::new(),
+            (Lang::Zh, 1) => "✎待更正".into(),
+            (Lang::Zh, n) => format!("✎待更正{n}"),
+            (Lang::En, 1) => "✎to fix".into(),
+            (Lang::En, n) => format!("✎to fix {n}"),
+        }
+    }
+
+    /// The household detail's line on the visits returned for correction.
+    pub fn to_correct_text(self, n: usize) -> String {
+        match self {
+            Lang::Zh => format!("✎ {n} 条走访被乡镇退回待更正：按 h 查看审核意见，a 更正"),
+            Lang::En => {
+                format!("✎ {n} visit(s) returned by the town office: h shows the review, a amends")
+            }
+        }
     }
 }
 
@@ -1489,7 +1599,7 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         "conflict" if message.contains("another account") => {
             "本机密钥已登记给另一个账号：请用另一个 --data-dir（另一个数据目录）登录此账号".into()
         }
-        "forbidden" => format!("此账号无权进行此操作（{}）", short_detail(message)),
+        "forbidden" => forbidden_zh(message),
         "busy" => "服务器正忙：请稍后重试".into(),
         "payload_too_large" => "文件太大，服务器拒收".into(),
         "invalid" if message.starts_with("a password needs at least") => {
@@ -1516,6 +1626,53 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         }
         _ if status >= 500 => format!("服务器出错（HTTP {status}）：请稍后重试"),
         _ => format!("服务器拒绝（HTTP {status}）：{}", short_detail(message)),
+    }
+}
+
+/// The server's refusal of an operation to this account (`forbidden`) in Chinese: the
+/// server's known explanations said in the helper's words, any other as the plain
+/// refusal. No English reaches the message; `bangfu` prints the server's words on the
+/// "详情" line below it, as for every error.
+fn forbidden_zh(message: &str) -> String {
+    if message.contains("helper's device") {
+        return "只有帮扶责任人的终端能同步走访记录：请用帮扶责任人账号登录".into();
+    }
+    if message.contains("attendance sheet") {
+        return "考勤表由第二帮扶责任人填报和报送，本账号无需填报".into();
+    }
+    if message.contains("belongs to no county") {
+        return "此账号不属于任何县市，无权进行此操作".into();
+    }
+    // `a ROLE account may not WHAT` (the server's role check).
+    let role_check = message
+        .strip_prefix("a ")
+        .and_then(|rest| rest.split_once(" account may not "));
+    match role_check {
+        Some((role, what)) => {
+            let who = role
+                .parse::<bangfu_shared::Role>()
+                .map_or("此", |r| r.label_zh());
+            format!("{who}账号无权{}", forbidden_action_zh(what))
+        }
+        None => "此账号无权进行此操作".into(),
+    }
+}
+
+/// What the server's role check says an account may not do, in Chinese ("进行此操作"
+/// for an action this version does not know).
+fn forbidden_action_zh(what: &str) -> &'static str {
+    match what.trim_end_matches('.') {
+        "read town reports" => "查看乡镇报表",
+        "read county reports" => "查看县市报表",
+        "review records" | "view sync anomalies and reviews" => "审核走访记录",
+        "review field changes" => "审核家庭变化",
+        "issue enrollment codes" => "发放激活码",
+        "take a household out of pairing" => "让帮扶户退出结对",
+        "bring a household back into pairing" => "让帮扶户恢复结对",
+        "import a ledger" | "import" => "导入台账",
+        "export the ledger" => "导出台账",
+        "change the policy" => "修改考核政策",
+        _ => "进行此操作",
     }
 }
 
@@ -1660,6 +1817,93 @@ mod tests {
         assert_eq!(Lang::En.error(&e), e.to_string());
     }
 
+    /// The window a requirement missed, by the policy's window length: the previous
+    /// window of the one holding today, in full for the detail, short for a list row.
+    #[test]
+    fn a_missed_window_is_named_by_its_period() {
+        use crate::client::MissedWindow;
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let home = |months, today| MissedWindow::before(VisitKind::Home, months, today);
+        let aug = d(2026, 8, 20);
+        for (months, today, full, short, en) in [
+            (3, d(2026, 10, 5), "2026年第3季度", "第3季度", "Q3 2026"),
+            (3, d(2026, 2, 1), "2025年第4季度", "去年第4季度", "Q4 2025"),
+            (1, aug, "2026年7月", "7月", "Jul 2026"),
+            (2, aug, "2026年5–6月", "5–6月", "May–Jun 2026"),
+            (
+                2,
+                d(2026, 1, 31),
+                "2025年11–12月",
+                "去年11–12月",
+                "Nov–Dec 2025",
+            ),
+            (4, aug, "2026年1–4月", "1–4月", "Jan–Apr 2026"),
+            (6, aug, "2026年上半年", "上半年", "H1 2026"),
+            (6, d(2026, 3, 1), "2025年下半年", "去年下半年", "H2 2025"),
+            (12, aug, "2025年", "去年", "2025"),
+        ] {
+            let w = home(months, today);
+            assert_eq!(Lang::Zh.window(&w, today, false), full, "{months} {today}");
+            assert_eq!(Lang::Zh.window(&w, today, true), short, "{months} {today}");
+            assert_eq!(Lang::En.window(&w, today, false), en, "{months} {today}");
+        }
+        let q3 = home(3, d(2026, 10, 5));
+        assert_eq!((q3.from, q3.to), (d(2026, 7, 1), d(2026, 9, 30)));
+        assert_eq!(
+            Lang::Zh.missed_text(&q3, d(2026, 10, 5)),
+            "逾期：2026年第3季度未入户"
+        );
+        assert_eq!(
+            Lang::Zh.overdue_mark(Some(&q3), d(2026, 10, 5), true),
+            "!逾期 第3季度"
+        );
+        assert_eq!(
+            Lang::Zh.overdue_mark(Some(&q3), d(2026, 10, 5), false),
+            "!逾期"
+        );
+        assert_eq!(Lang::En.window(&home(12, aug), aug, true), "last year");
+    }
+
+    /// A `forbidden` answer is said in Chinese, the server's known explanations in the
+    /// helper's words, and no English in the message (the CLI's "详情" line has it).
+    #[test]
+    fn a_forbidden_answer_is_chinese_without_the_servers_english() {
+        let forbidden = |message: &str| ClientError::Server {
+            status: 403,
+            code: "forbidden".into(),
+            message: message.into(),
+        };
+        for (message, said) in [
+            (
+                "only a helper's device pushes records",
+                "只有帮扶责任人的终端能同步走访记录：请用帮扶责任人账号登录",
+            ),
+            (
+                "attendance sheets are kept by second helpers: a first helper account has none \
+                 (your visits appear on your households' second helper's sheet)",
+                "考勤表由第二帮扶责任人填报和报送，本账号无需填报",
+            ),
+            (
+                "a first_helper account may not review records",
+                "第一帮扶责任人账号无权审核走访记录",
+            ),
+            (
+                "a second_helper account may not launch rockets",
+                "第二帮扶责任人账号无权进行此操作",
+            ),
+            ("a robot account may not read", "此账号无权进行此操作"),
+            ("the moon is in the wrong phase", "此账号无权进行此操作"),
+            ("", "此账号无权进行此操作"),
+        ] {
+            let zh = Lang::Zh.error(&forbidden(message));
+            assert_eq!(zh, said, "{message}");
+            assert!(!zh.chars().any(|c| c.is_ascii_alphabetic()), "{zh}");
+        }
+        // English keeps the server's words.
+        let e = forbidden("a first_helper account may not review records");
+        assert!(Lang::En.error(&e).contains("may not review records"));
+    }
+
     fn server(status: u16, code: &str, message: &str) -> ClientError {
         ClientError::Server {
             status,
@@ -1739,7 +1983,7 @@ mod tests {
 
     #[test]
     fn a_missing_reason_names_the_void_or_the_amendment() {
-        let amend = ClientError::Refused(crate::client::AMENDMENT_REASON_MISSING.into());
+        let amend = ClientError::AmendmentReasonMissing;
         assert_eq!(
             Lang::Zh.error(&amend),
             "更正原因：更正须填写原因（为何更正）"

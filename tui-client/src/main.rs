@@ -371,9 +371,7 @@ fn print_signed(
 fn amendment_reason(reason: Option<String>) -> Result<String, ClientError> {
     match reason.map(|r| r.trim().to_string()) {
         Some(r) if !r.is_empty() => Ok(r),
-        _ => Err(ClientError::Refused(
-            bangfu_client::client::AMENDMENT_REASON_MISSING.into(),
-        )),
+        _ => Err(ClientError::AmendmentReasonMissing),
     }
 }
 
@@ -828,6 +826,25 @@ async fn finish(
     }
 }
 
+/// A household line's marks in `bangfu households`: overdue with the window missed
+/// (`!逾期 1–2月`), the visits returned for correction (`✎待更正`), each after two spaces.
+fn household_marks_cli(
+    h: &bangfu_client::HouseholdOverview,
+    lang: Lang,
+    today: chrono::NaiveDate,
+) -> String {
+    let mut out = String::new();
+    if h.overdue() {
+        out.push_str("  ");
+        out.push_str(&lang.overdue_mark(h.first_missed(), today, true));
+    }
+    if h.to_correct > 0 {
+        out.push_str("  ");
+        out.push_str(&lang.to_correct_mark(h.to_correct));
+    }
+    out
+}
+
 async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<()> {
     let now = Utc::now();
     let list = client.households(now).await?;
@@ -847,6 +864,8 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                     "next_due": h.next_due().map(|(kind, date)| json!({"kind": kind, "date": date})),
                     "overdue": h.overdue(),
                     "due": h.due,
+                    "missed": h.missed,
+                    "to_correct": h.to_correct,
                 })
             })
             .collect();
@@ -880,6 +899,8 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                 "next_due": null,
                 "overdue": false,
                 "due": [],
+                "missed": [],
+                "to_correct": 0,
             }));
         }
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
@@ -913,11 +934,7 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                 fmt(h.last_phone),
                 t.next_due,
                 next,
-                if h.overdue() {
-                    format!("  !{}", t.overdue)
-                } else {
-                    String::new()
-                }
+                household_marks_cli(&h, lang, bangfu_client::client::today(now)),
             )?;
         }
         let ended = client.ended_households_at(now).await?;

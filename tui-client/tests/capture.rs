@@ -311,7 +311,13 @@ fn record_visit_refuses_an_amendment_of_deliveries_under_the_old_signature() {
     let err = fx
         .app
         .runtime()
-        .block_on(c.record_visit(1, body.clone(), Some((visit_id, None)), None, now()))
+        .block_on(c.record_visit(
+            1,
+            body.clone(),
+            Some((visit_id, Some("改金额".into()))),
+            None,
+            now(),
+        ))
         .unwrap_err();
     assert!(matches!(err, ClientError::ResignNeeded(_)), "{err}");
     // Changing what the household did not sign for is fine.
@@ -319,7 +325,13 @@ fn record_visit_refuses_an_amendment_of_deliveries_under_the_old_signature() {
     body.problems.push("补记".into());
     fx.app
         .runtime()
-        .block_on(c.record_visit(1, body, Some((visit_id, None)), None, now()))
+        .block_on(c.record_visit(
+            1,
+            body,
+            Some((visit_id, Some("补记问题".into()))),
+            None,
+            now(),
+        ))
         .unwrap();
 }
 
@@ -576,7 +588,13 @@ fn an_amendment_supersedes_the_original_after_the_clock_went_back() {
     // The device clock was set back a day before the correction.
     let back = now() - Duration::days(1);
     let a1 = rt
-        .block_on(c.record_visit(2, first, Some((original.record.id, None)), None, back))
+        .block_on(c.record_visit(
+            2,
+            first,
+            Some((original.record.id, Some("补备注".into()))),
+            None,
+            back,
+        ))
         .unwrap();
     let row = rt.block_on(c.original_visit(original.record.id)).unwrap();
     assert_eq!(row.current.signed.record.id, a1.record.id);
@@ -587,7 +605,7 @@ fn an_amendment_supersedes_the_original_after_the_clock_went_back() {
         .block_on(c.record_visit(
             2,
             second,
-            Some((original.record.id, None)),
+            Some((original.record.id, Some("再补备注".into()))),
             None,
             back - Duration::hours(1),
         ))

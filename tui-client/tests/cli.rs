@@ -1233,7 +1233,7 @@ fn sync_says_how_many_visits_the_town_office_returned() {
     runtime().block_on(login(&data, Limits::default()));
     let server = flagging_server();
     let call = |problem: &str| {
-        json(&bangfu(
+        let v = json(&bangfu(
             &data,
             &[
                 "--json",
@@ -1249,6 +1249,7 @@ fn sync_says_how_many_visits_the_town_office_returned() {
                 problem,
             ],
         ));
+        v["record"]["record"]["id"].as_str().unwrap().to_string()
     };
     let sync = |lang: &str| {
         let out = bangfu(
@@ -1270,7 +1271,7 @@ fn sync_says_how_many_visits_the_town_office_returned() {
     let text = sync("zh");
     assert!(!text.contains("退回"), "no note, nothing said:\n{text}");
 
-    call("review:照片与农户家不符，请核实");
+    let returned = call("review:照片与农户家不符，请核实");
     let text = sync("zh");
     assert!(
         text.contains("✎ 1 条走访被乡镇退回，请更正（bangfu visit list 查看）"),
@@ -1281,6 +1282,37 @@ fn sync_says_how_many_visits_the_town_office_returned() {
         list.contains("乡镇审核意见：照片与农户家不符，请核实"),
         "{list}"
     );
+    // The household list marks the household until the visit is amended.
+    let households = |args: &[&str]| {
+        let out = bangfu(&data, args);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let text = households(&["households"]);
+    let line = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line(&text, "张三").contains("✎待更正"), "{text}");
+    assert!(!line(&text, "李四").contains("待更正"), "{text}");
+    let listed = json(&bangfu(&data, &["--json", "households"]));
+    assert_eq!(listed[0]["to_correct"], 1, "{listed}");
+    json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &returned,
+            "--problem",
+            "已核实，照片为农户家门口",
+            "--reason",
+            "补充说明",
+        ],
+    ));
+    let text = households(&["households"]);
+    assert!(!text.contains("待更正"), "{text}");
     // The same note again is no news.
     let text = sync("en");
     assert!(!text.contains("returned"), "{text}");
@@ -1393,4 +1425,59 @@ fn a_signature_image_already_on_another_visit_is_warned_about() {
     let listed = bangfu(&data, &["drafts"]);
     let out = String::from_utf8_lossy(&listed.stdout);
     assert!(out.contains("⚠ 此照片已用于 03-14 的另一次走访"), "{out}");
+}
+
+/// A stand-in server on 127.0.0.1:0 that refuses every request with `status` and the
+/// JSON error body `{"error": code, "message": message}`. Returns the base URL.
+fn refusing_server(status: &'static str, code: &'static str, message: &'static str) -> String {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+            }
+            let body = serde_json::json!({ "error": code, "message": message }).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// The server's `forbidden` is said in Chinese; its English words stay out of the
+/// message and come on the "详情" line under it, as for every other error.
+#[test]
+fn a_forbidden_answer_is_said_in_chinese_with_the_english_as_detail() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    let server = refusing_server(
+        "403 Forbidden",
+        "forbidden",
+        "only a helper's device pushes records",
+    );
+    let out = bangfu(&data, &["sync", "--attempts", "1", "--server", &server]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    let mut lines = err.lines().filter(|l| l.starts_with("bangfu: "));
+    let said = lines.next().unwrap_or_default();
+    assert!(said.contains("只有帮扶责任人的终端能同步走访记录"), "{err}");
+    assert!(
+        !said.contains("helper's device"),
+        "no English in the message: {err}"
+    );
+    assert!(
+        err.contains("（详情：") && err.contains("only a helper's device pushes records"),
+        "the server's words as the detail: {err}"
+    );
 }

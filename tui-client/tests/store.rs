@@ -198,6 +198,43 @@ fn drafts_survive_a_restart() {
     });
 }
 
+/// The library refuses an amendment without a reason, as the form and `visit amend`
+/// do: an embedder cannot sign a correction the town office cannot read the cause of.
+#[test]
+fn record_visit_refuses_an_amendment_without_a_reason() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let body = VisitBody::new(VisitKind::Phone, now());
+        let original = c
+            .record_visit(2, body.clone(), None, None, now())
+            .await
+            .unwrap();
+        let id = original.record.id;
+        for reason in [None, Some(String::new()), Some(" \t ".to_string())] {
+            let err = c
+                .record_visit(2, body.clone(), Some((id, reason.clone())), None, now())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, ClientError::AmendmentReasonMissing),
+                "{reason:?}: {err}"
+            );
+        }
+        // Nothing was signed or stored.
+        assert_eq!(c.store().record_count().await.unwrap(), 1);
+        let row = c.original_visit(id).await.unwrap();
+        assert_eq!(row.amendments, 0);
+        // With a reason, trimmed as it is stored.
+        let amended = c
+            .record_visit(2, body, Some((id, Some("  时间记错 ".into()))), None, now())
+            .await
+            .unwrap();
+        assert_eq!(amended.record.reason.as_deref(), Some("时间记错"));
+    });
+}
+
 #[test]
 fn amendments_and_voids_are_new_signed_records() {
     let rt = runtime();
@@ -231,11 +268,11 @@ fn amendments_and_voids_are_new_signed_records() {
 
         // Moving a visit to another household is refused.
         let b = again.current.signed.record.visit.clone().unwrap();
-        assert!(
-            c.record_visit(1, b, Some((id, None)), None, now())
-                .await
-                .is_err()
-        );
+        assert!(matches!(
+            c.record_visit(1, b, Some((id, Some("改户".into()))), None, now())
+                .await,
+            Err(ClientError::Refused(_))
+        ));
 
         assert!(
             c.void_visit(id, "  ", now()).await.is_err(),
@@ -246,7 +283,8 @@ fn amendments_and_voids_are_new_signed_records() {
         assert!(c.void_visit(id, "again", now()).await.is_err());
         let b = VisitBody::new(VisitKind::Phone, now());
         assert!(matches!(
-            c.record_visit(2, b, Some((id, None)), None, now()).await,
+            c.record_visit(2, b, Some((id, Some("再改".into()))), None, now())
+                .await,
             Err(ClientError::Refused(_))
         ));
 
@@ -328,8 +366,30 @@ fn households_show_last_contacts_and_overdue_by_policy() {
         let never = by_id(1);
         assert!(never.overdue(), "never visited → overdue");
         assert!(never.last_home.is_none());
+        // The windows missed: January–February for the bimonthly home visit, February
+        // for the monthly call; the list names the one that began first.
+        let windows: Vec<_> = never
+            .missed
+            .iter()
+            .map(|w| (w.kind, w.from.to_string(), w.to.to_string(), w.months))
+            .collect();
+        assert_eq!(
+            windows,
+            vec![
+                (VisitKind::Home, "2026-01-01".into(), "2026-02-28".into(), 2),
+                (
+                    VisitKind::Phone,
+                    "2026-02-01".into(),
+                    "2026-02-28".into(),
+                    1
+                ),
+            ]
+        );
+        assert_eq!(never.first_missed().map(|w| w.kind), Some(VisitKind::Home));
         let visited = by_id(2);
         assert!(!visited.overdue());
+        assert!(visited.missed.is_empty());
+        assert_eq!(visited.to_correct, 0);
         assert_eq!(
             visited.next_due(),
             None,

@@ -680,6 +680,21 @@ fn the_sync_result_counts_the_visits_that_do_not_count() {
     );
 }
 
+/// Marks record `id` synced with the town office's review `note`, as a pull that
+/// brought the note stores it.
+fn return_for_correction(app: &App, id: uuid::Uuid, note: &str) {
+    let db = app.client().store().connection().clone();
+    app.runtime()
+        .block_on(async {
+            use sea_orm::ConnectionTrait as _;
+            db.execute_unprepared(&format!(
+                "UPDATE records SET sync_state = 'synced', review_note = '{note}' WHERE id = '{id}'"
+            ))
+            .await
+        })
+        .unwrap();
+}
+
 /// A sync that brought a town office's review note says so first (the helper would
 /// otherwise find it only in the history), and the amendment form shows the note it
 /// answers, read-only.
@@ -708,16 +723,7 @@ fn a_review_note_is_announced_and_shown_in_the_amendment_form() {
         .block_on(app.client().visits(None, 10))
         .unwrap()[0]
         .visit_id;
-    let db = app.client().store().connection().clone();
-    app.runtime()
-        .block_on(async {
-            use sea_orm::ConnectionTrait as _;
-            db.execute_unprepared(&format!(
-                "UPDATE records SET sync_state = 'synced', review_note = '照片与农户家不符，请核实' WHERE id = '{id}'"
-            ))
-            .await
-        })
-        .unwrap();
+    return_for_correction(app, id, "照片与农户家不符，请核实");
     app.update(Action::Char('h'));
     app.history_selected = app.history.iter().position(|v| v.visit_id == id).unwrap();
     app.update(Action::Char('a'));
@@ -1478,4 +1484,239 @@ fn the_sheet_says_unsubmitted_remarks_and_refuses_an_identical_submission() {
     submit(app);
     assert_eq!(pending(app).len(), 1);
     assert!(!wide(app).contains("有未提交的修改"));
+}
+
+/// The line of the buffer that shows `name` (a household's row).
+fn row_of(text: &str, name: &str) -> String {
+    text.lines()
+        .find(|l| l.contains(name))
+        .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+        .to_string()
+}
+
+/// An overdue household's row names the window it missed (of the requirement whose
+/// window began first), and its detail names each overdue requirement's window in full.
+/// On 2026-03-15 under Laizhou 2018: a first helper's home visit every 2 months (January
+/// to February missed), a call every month (February missed); a second helper's home
+/// visit every month (February missed).
+#[test]
+fn the_overdue_mark_names_the_missed_window_in_the_list_and_the_detail() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    let text = draw(app);
+    assert!(row_of(&text, "张三").contains("!逾期 1–2月"), "{text}");
+    assert!(row_of(&text, "李四").contains("!逾期 1–2月"), "{text}");
+    let wang = row_of(&text, "王五");
+    assert!(
+        wang.contains("!逾期 2月") && !wang.contains("1–2月"),
+        "{text}"
+    );
+    // A narrow window still has room for the window.
+    let mut t = terminal(60, 16);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let narrow = buffer_text(t.backend().buffer());
+    assert!(row_of(&narrow, "张三").contains("!逾期 1–2月"), "{narrow}");
+
+    // The detail: each requirement with the window it missed.
+    app.selected = app
+        .households
+        .iter()
+        .position(|h| h.detail.summary.head_name == "李四")
+        .unwrap();
+    app.update(Action::Enter);
+    let text = draw(app);
+    for s in ["逾期：2026年1–2月未入户", "逾期：2026年2月未通话"] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+    // A call this month: only the home visit's window is still missed.
+    app.update(Action::Back);
+    app.selected = 0;
+    assert_eq!(app.households[0].detail.summary.head_name, "张三");
+    phone_call(app);
+    app.update(Action::Char('h'));
+    app.update(Action::Back);
+    assert!(row_of(&draw(app), "张三").contains("!逾期 1–2月"));
+    app.selected = 0;
+    app.update(Action::Enter);
+    let text = draw(app);
+    assert!(text.contains("逾期：2026年1–2月未入户"), "{text}");
+    assert!(
+        !text.contains("未通话"),
+        "the call of March is made:\n{text}"
+    );
+
+    // English.
+    let fx = fixture(Lang::En);
+    let text = draw(&fx.app);
+    assert!(row_of(&text, "张三").contains("!OVERDUE Jan–Feb"), "{text}");
+}
+
+/// A visit the town office returned for correction marks its household's row
+/// (`✎待更正`) and detail without the helper reading the sync's status line, until the
+/// amendment is signed.
+#[test]
+fn a_household_with_a_visit_returned_for_correction_is_marked_until_amended() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    phone_call(app);
+    assert!(!draw(app).contains("待更正"));
+    let id = app
+        .runtime()
+        .block_on(app.client().visits(Some(1), 10))
+        .unwrap()[0]
+        .visit_id;
+    return_for_correction(app, id, "通话时长过短，请补充内容");
+    // The sync that brought the note.
+    app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport {
+        returned_for_correction: 1,
+        ..SyncReport::default()
+    })));
+    app.status = None;
+    let text = draw(app);
+    assert!(row_of(&text, "张三").contains("✎待更正"), "{text}");
+    assert!(!row_of(&text, "李四").contains("待更正"), "{text}");
+    assert!(!row_of(&text, "王五").contains("待更正"), "{text}");
+    // The mark is yellow, beside the overdue one.
+    let buf = {
+        let mut t = terminal(80, 24);
+        t.draw(|f| ui::render(app, f)).unwrap();
+        t.backend().buffer().clone()
+    };
+    assert!(
+        buf.content
+            .iter()
+            .any(|c| c.symbol() == "待" && c.fg == Color::Yellow),
+        "{text}"
+    );
+    app.selected = 0;
+    app.update(Action::Enter);
+    let text = draw(app);
+    assert!(text.contains("1 条走访被乡镇退回待更正"), "{text}");
+    app.update(Action::Back);
+
+    // Amended: the mark goes.
+    app.update(Action::Char('h'));
+    app.history_selected = app.history.iter().position(|v| v.visit_id == id).unwrap();
+    app.update(Action::Char('a'));
+    assert!(matches!(app.screen, Screen::Form(_)), "{:?}", app.status);
+    focus(app, bangfu_client::app::form::Field::Reason);
+    keys(app, "补充通话内容");
+    app.update(Action::Sign);
+    assert!(!matches!(app.screen, Screen::Form(_)), "{:?}", app.status);
+    while app.screen != Screen::Households {
+        app.update(Action::Back);
+    }
+    let text = draw(app);
+    assert!(!text.contains("待更正"), "{text}");
+}
+
+/// Gives the pulled 2026Q1 sheet's first row a long village name and `records` visits
+/// (its records text then runs over many lines), and the second row a long remark.
+fn lengthen_sheet(app: &App, records: usize) {
+    let client = app.client().clone();
+    app.runtime().block_on(async {
+        let q = "2026Q1".parse().unwrap();
+        let mut sheet = client.store().sheet(q).await.unwrap().unwrap();
+        let first = sheet.rows[0].records[0].clone();
+        sheet.rows[0].village = "东山镇新华村".into();
+        sheet.rows[0].records = (0..records)
+            .map(|i| {
+                let mut r = first.clone();
+                r.record_id = format!("r{i}");
+                r.date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+                    + chrono::Duration::days(i as i64 % 90);
+                r
+            })
+            .collect();
+        sheet.rows[1].village = "西岭村".into();
+        sheet.rows[1].remark = Some("户主外出务工，电话回访为主，已与村委核实情况".into());
+        client.store().save_sheet(&sheet).await.unwrap();
+    });
+}
+
+/// The sheet's columns are as wide as their text while it fits: a village name comes
+/// whole beside a long remark (a cut one ends in "…"), at 80 and at 60 columns.
+#[test]
+fn the_sheet_columns_fit_their_text_and_cut_only_with_an_ellipsis() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    lengthen_sheet(&fx.app, 3);
+    let (text, _) = reopen_sheet(&mut fx.app);
+    let zhang = row_of(&text, "张三");
+    assert!(zhang.contains("东山镇新华村"), "{text}");
+    let li = row_of(&text, "李四");
+    assert!(
+        li.contains("西岭村") && li.contains("户主外出务工"),
+        "{text}"
+    );
+    assert!(
+        li.contains('…'),
+        "the remark is cut with an ellipsis:\n{text}"
+    );
+    // The first helper's name comes whole too.
+    assert!(zhang.contains("黄志强"), "{text}");
+    let mut t = terminal(60, 16);
+    t.draw(|f| ui::render(&fx.app, f)).unwrap();
+    let narrow = buffer_text(t.backend().buffer());
+    assert!(row_of(&narrow, "张三").contains("东山镇新华村"), "{narrow}");
+}
+
+/// The selected row's summary is whole (household, village, first helper, records,
+/// remark) and, longer than its pane, scrolls with the list keys after Tab: ↑/↓ a line,
+/// PgUp/PgDn a page, Home/End to either end; Tab gives the keys back to the rows.
+#[test]
+fn a_long_sheet_summary_scrolls_with_the_list_keys() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    lengthen_sheet(&fx.app, 90);
+    let (text, _) = reopen_sheet(&mut fx.app);
+    let app = &mut fx.app;
+    assert!(text.contains("东山镇新华村 · 第一帮扶责任人："), "{text}");
+    assert!(text.contains("↕ 1–") && text.contains("Tab 滚动"), "{text}");
+    assert!(
+        !text.contains("备注："),
+        "the remark is below the pane:\n{text}"
+    );
+    assert!(
+        text.contains("Tab 详情"),
+        "the help line names Tab:\n{text}"
+    );
+
+    app.update(Action::Next);
+    let text = draw(app);
+    assert!(text.contains("滚动详情"), "{text}");
+    app.update(Action::Down);
+    assert_eq!(
+        app.sheet_selected, 0,
+        "the arrows scroll the summary, not the rows"
+    );
+    assert_eq!(app.sheet_scroll, 1);
+    let text = draw(app);
+    assert!(!text.contains("东山镇新华村 · 第一帮扶责任人："), "{text}");
+    assert!(text.contains("↕ 2–"), "{text}");
+    app.update(Action::End);
+    let text = draw(app);
+    assert!(text.contains("备注："), "the end of the summary:\n{text}");
+    let end = app.sheet_scroll;
+    app.update(Action::Down);
+    assert_eq!(app.sheet_scroll, end, "no scrolling past the end");
+    app.update(Action::PageUp);
+    assert!(app.sheet_scroll < end);
+    app.update(Action::Home);
+    assert_eq!(app.sheet_scroll, 0);
+    app.update(Action::PageDown);
+    assert!(app.sheet_scroll > 1, "a page: {}", app.sheet_scroll);
+
+    // Tab: the arrows move through the rows again, and a row's summary starts at its top.
+    app.update(Action::Next);
+    app.update(Action::Down);
+    assert_eq!((app.sheet_selected, app.sheet_scroll), (1, 0));
+    let text = draw(app);
+    assert!(text.contains("西岭村 · 第一帮扶责任人："), "{text}");
+    assert!(
+        text.contains("备注：户主外出务工，电话回访为主，已与村委核实情况"),
+        "the remark whole in the summary:\n{text}"
+    );
+    assert!(
+        !text.contains("↕"),
+        "a short summary does not scroll:\n{text}"
+    );
 }

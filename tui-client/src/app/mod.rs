@@ -142,6 +142,10 @@ pub struct App {
     pub sheets: Vec<SheetView>,
     pub sheet_index: usize,
     pub sheet_selected: usize,
+    /// Whether the arrow keys scroll the selected row's summary (Tab) instead of moving
+    /// through the rows; and the summary's first line shown.
+    pub sheet_summary_focus: bool,
+    pub sheet_scroll: u16,
     pub status: Option<Status>,
     pub quit: bool,
     /// The terminal's size, for mapping mouse positions to the signature pad.
@@ -204,6 +208,8 @@ impl App {
             sheets: Vec::new(),
             sheet_index: 0,
             sheet_selected: 0,
+            sheet_summary_focus: false,
+            sheet_scroll: 0,
             status: None,
             quit: false,
             size,

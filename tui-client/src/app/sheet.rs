@@ -25,8 +25,15 @@ impl App {
 
     pub(super) fn update_sheet(&mut self, action: Action) {
         self.screen = Screen::Sheet;
+        if self.sheet_summary_focus && self.scroll_summary(&action) {
+            return;
+        }
         let rows = self.current_sheet().map_or(0, |s| s.sheet.rows.len());
+        let before = self.sheet_selected;
         if Self::move_sel(&mut self.sheet_selected, rows, &action) {
+            if self.sheet_selected != before {
+                self.sheet_scroll = 0;
+            }
             return;
         }
         let quarter = self.current_sheet().map(|s| s.quarter());
@@ -35,7 +42,15 @@ impl App {
             .and_then(|s| s.sheet.rows.get(self.sheet_selected).map(|r| (s, r)))
             .map(|(s, r)| (r.household_id, s.remark(r).to_string()));
         match (action, quarter, row) {
-            (Action::Back, _, _) => self.pop(),
+            (Action::Back, _, _) => {
+                self.sheet_summary_focus = false;
+                self.sheet_scroll = 0;
+                self.pop();
+            }
+            // Tab: the arrow keys scroll the selected row's summary, or the rows again.
+            (Action::Next | Action::Prev, _, Some(_)) => {
+                self.sheet_summary_focus = !self.sheet_summary_focus;
+            }
             (Action::Char('q'), _, _) => self.quit = true,
             (Action::Char('s'), _, _) => self.start_sync(),
             // As on a calendar: the earlier quarter to the left, the later to the right
@@ -45,10 +60,12 @@ impl App {
             {
                 self.sheet_index += 1;
                 self.sheet_selected = 0;
+                self.sheet_scroll = 0;
             }
             (Action::Right | Action::Char(']'), _, _) if self.sheet_index > 0 => {
                 self.sheet_index -= 1;
                 self.sheet_selected = 0;
+                self.sheet_scroll = 0;
             }
             (Action::Enter | Action::Char('e'), Some(quarter), Some((household_id, text))) => {
                 self.overlay = Some(Overlay::Remark {
@@ -62,6 +79,27 @@ impl App {
             }
             _ => {}
         }
+    }
+
+    /// Scrolls the selected row's summary as the list screens move: a line (↑/↓), a
+    /// page (PgUp/PgDn), to either end (Home/End), within what the terminal shows of it.
+    /// Whether `action` was a scrolling key.
+    fn scroll_summary(&mut self, action: &Action) -> bool {
+        let (lines, page) = crate::ui::summary_extent(self, self.size);
+        let max = lines.saturating_sub(page);
+        let top = usize::from(self.sheet_scroll).min(max);
+        let page = page.max(1);
+        let top = match action {
+            Action::Up | Action::Char('k') => top.saturating_sub(1),
+            Action::Down | Action::Char('j') => (top + 1).min(max),
+            Action::PageUp => top.saturating_sub(page),
+            Action::PageDown => (top + page).min(max),
+            Action::Home => 0,
+            Action::End => max,
+            _ => return false,
+        };
+        self.sheet_scroll = u16::try_from(top).unwrap_or(u16::MAX);
+        true
     }
 
     pub(super) fn update_remark(

@@ -291,6 +291,8 @@ impl App {
                 self.reload_sheets();
                 self.sheet_index = 0;
                 self.sheet_selected = 0;
+                self.sheet_summary_focus = false;
+                self.sheet_scroll = 0;
                 self.push(Screen::Households, Screen::Sheet);
             }
             _ => {}

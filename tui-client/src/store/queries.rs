@@ -460,6 +460,26 @@ impl Store {
         Ok(out)
     }
 
+    /// Per household, how many of its visits (not voided) the town office returned for
+    /// correction and the helper has not amended since: the latest record of the visit
+    /// carrying a review note is still its current one (see [`ReviewNote::amended_since`]).
+    pub async fn pending_corrections(&self) -> Result<HashMap<i64, usize>> {
+        let sql = "SELECT v.household_id, COUNT(*) FROM visits v WHERE v.voided = 0 \
+                   AND v.latest_record_id = (SELECT x.id FROM records x \
+                   WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.review_note IS NOT NULL \
+                   ORDER BY x.created_at DESC, x.seq DESC LIMIT 1) \
+                   GROUP BY v.household_id";
+        let mut out = HashMap::new();
+        for r in self.db.query_all_raw(stmt(sql, [])).await? {
+            let count: i64 = r.try_get_by_index(1)?;
+            out.insert(
+                r.try_get_by_index(0)?,
+                usize::try_from(count).map_err(corrupt)?,
+            );
+        }
+        Ok(out)
+    }
+
     /// The earliest visit (not voided, other than `except`) whose current version
     /// carries photo `sha256`, with its time: the server counts a photo for one visit
     /// only, so the helper is warned before reusing it.

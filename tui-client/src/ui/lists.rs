@@ -78,41 +78,45 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
     let never = never_text(app);
     let header = Row::new([t.head, t.village, t.last_home, t.last_phone, t.next_due, ""])
         .style(Style::new().add_modifier(Modifier::BOLD));
+    // The dates come whole (`2026-03-10` is 10 columns), and the next-due column as
+    // wide as its longest text: a narrow window shortens the names instead, and the last
+    // column (the marks) gets what is left.
+    let wide = area.width >= 70;
+    let name_width: u16 = if wide { 10 } else { 6 };
+    let next_width = app
+        .households
+        .iter()
+        .map(|h| text_width(&next_due_text(app, h)))
+        .chain([text_width(t.next_due), 8])
+        .max()
+        .unwrap_or(8);
+    let fixed = 2 * name_width + 2 * DATE_WIDTH + next_width;
+    // Two borders and five gaps between six columns.
+    let marks_room = area.width.saturating_sub(2 + 5).saturating_sub(fixed);
+    let today = today(app.clock.now());
     let rows = app.households.iter().map(|h| {
         let s = &h.detail.summary;
-        let overdue = h.overdue();
-        let flag = if overdue {
-            Cell::from(Span::styled(
-                format!("!{}", t.overdue),
-                overdue_style().add_modifier(Modifier::REVERSED),
-            ))
-        } else {
-            Cell::from("")
-        };
         let row = Row::new([
             Cell::from(s.head_name.clone()),
             Cell::from(s.village.name.clone()),
             Cell::from(date(h.last_home, never)),
             Cell::from(date(h.last_phone, never)),
             Cell::from(next_due_text(app, h)),
-            flag,
+            Cell::from(household_marks(app, h, today, marks_room)),
         ]);
-        if overdue {
+        if h.overdue() {
             row.style(Style::new().fg(Color::Red))
         } else {
             row
         }
     });
-    // The dates come whole (`2026-03-10` is 10 columns): a narrow window shortens the
-    // names and the overdue mark instead.
-    let wide = area.width >= 70;
     let widths = [
-        Constraint::Length(if wide { 10 } else { 6 }),
-        Constraint::Length(if wide { 10 } else { 6 }),
-        Constraint::Length(11),
-        Constraint::Length(11),
-        Constraint::Min(10),
-        Constraint::Length(if wide { 8 } else { 6 }),
+        Constraint::Length(name_width),
+        Constraint::Length(name_width),
+        Constraint::Length(DATE_WIDTH),
+        Constraint::Length(DATE_WIDTH),
+        Constraint::Length(next_width),
+        Constraint::Fill(1),
     ];
     let table = Table::new(rows, widths)
         .header(header)
@@ -121,6 +125,57 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
     let mut state = TableState::default().with_selected(Some(app.selected));
     frame.render_stateful_widget(table, area, &mut state);
     households_help(app)
+}
+
+/// Columns of a date as the lists show it (`2026-03-10`).
+const DATE_WIDTH: u16 = 10;
+
+/// Columns `text` takes on the terminal (a Chinese character two).
+fn text_width(text: &str) -> u16 {
+    u16::try_from(Span::raw(text).width()).unwrap_or(u16::MAX)
+}
+
+/// A household row's marks in `room` columns: overdue with the window missed
+/// (`!逾期 1–2月`, bare `!逾期` when the window does not fit), then the visits the town
+/// office returned for correction (`✎待更正`).
+fn household_marks<'a>(
+    app: &App,
+    h: &HouseholdOverview,
+    today: chrono::NaiveDate,
+    room: u16,
+) -> Line<'a> {
+    let mut spans = Vec::new();
+    let correct = app.lang.to_correct_mark(h.to_correct);
+    if h.overdue() {
+        let full = app.lang.overdue_mark(h.first_missed(), today, true);
+        let needed = text_width(&full)
+            + if correct.is_empty() {
+                0
+            } else {
+                1 + text_width(&correct)
+            };
+        let mark = if needed <= room {
+            full
+        } else {
+            app.lang.overdue_mark(None, today, false)
+        };
+        spans.push(Span::styled(
+            mark,
+            overdue_style().add_modifier(Modifier::REVERSED),
+        ));
+    }
+    if !correct.is_empty() {
+        if !spans.is_empty() {
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(correct, correction_style()));
+    }
+    Line::from(spans)
+}
+
+/// How the visits to correct are marked: what the helper must act on, not an alarm.
+fn correction_style() -> Style {
+    Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
 }
 
 /// The households help line: `a` (the attendance sheet) only for a second helper,
@@ -257,6 +312,9 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
         label(t.members),
         Span::raw(members.join("，")),
     ]));
+    // One missed window per overdue requirement, in the same order.
+    let mut missed = h.missed.iter();
+    let today = today(app.clock.now());
     let due: Vec<Span> = h
         .due
         .iter()
@@ -267,7 +325,10 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
                 d.due_by.format("%Y-%m-%d")
             );
             if d.overdue {
-                Span::styled(format!("{text}[{}] ", t.overdue), overdue_style())
+                let said = missed
+                    .next()
+                    .map_or_else(|| t.overdue.to_string(), |w| app.lang.missed_text(w, today));
+                Span::styled(format!("{text}[{said}] "), overdue_style())
             } else if d.done_this_window {
                 Span::styled(format!("{text}✓ "), Style::new().fg(Color::Green))
             } else {
@@ -278,6 +339,12 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
     let mut due_line = vec![label(t.next_due)];
     due_line.extend(due);
     lines.push(Line::from(due_line));
+    if h.to_correct > 0 {
+        lines.push(Line::from(Span::styled(
+            app.lang.to_correct_text(h.to_correct),
+            correction_style(),
+        )));
+    }
     lines.push(Line::from(vec![
         label(t.last_home),
         Span::raw(date(h.last_home, never_text(app))),

@@ -18,6 +18,8 @@ use ratatui::widgets::{Block, Gauge, Paragraph, Widget, Wrap};
 use crate::app::{App, Overlay, Screen};
 use crate::photos::HalfBlocks;
 
+pub(crate) use sheet::summary_extent;
+
 /// Size of photo thumbnails in terminal cells (columns, rows).
 pub const THUMB_SIZE: (u16, u16) = (26, 9);
 

@@ -9,8 +9,9 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, TableState, Wrap};
 
 use super::centered;
 use crate::app::App;
-use crate::sheets::ReviewCheck;
+use crate::sheets::{ReviewCheck, SheetView};
 use crate::store::SubmissionState;
+use bangfu_shared::report::SheetRow;
 
 pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.sheet();
@@ -30,16 +31,40 @@ pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
         );
         return help.to_string();
     };
-    let state = view.state();
-    let state_style = match &state {
-        Some(SubmissionState::Rejected { .. }) => Style::new().fg(Color::Red),
-        Some(SubmissionState::Submitted { .. }) => Style::new().fg(Color::Green),
-        Some(SubmissionState::Pending) => Style::new().fg(Color::Yellow),
-        None => Style::new().fg(Color::DarkGray),
-    };
-    // The server's check of the last submitted version, on a line of its own under the
-    // title; a version frozen on rows that changed since the review asks, on the next
-    // line, to sign again (S: the existing flow, which makes a new version).
+    let check = review_check_lines(app, view);
+    let [head, check_area, table_area, summary_area] = sheet_areas(view, check.len(), area);
+    frame.render_widget(Paragraph::new(check), check_area);
+    render_sheet_head(app, view, frame, head);
+    render_sheet_table(app, view, frame, table_area);
+    render_summary(app, view, frame, summary_area);
+    if app.sheet_summary_focus {
+        t.help_summary.to_string()
+    } else {
+        t.help.to_string()
+    }
+}
+
+/// The sheet screen's areas in `body`: the title line, the server's check, the rows (as
+/// tall as they need while the summary keeps [`MIN_SUMMARY`] lines; the table scrolls to
+/// the selected row), the selected row's summary.
+fn sheet_areas(view: &SheetView, check_lines: usize, body: Rect) -> [Rect; 4] {
+    let rows = u16::try_from(view.sheet.rows.len()).unwrap_or(u16::MAX);
+    Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::try_from(check_lines).unwrap_or(0)),
+        Constraint::Length(rows.saturating_add(3)),
+        Constraint::Min(MIN_SUMMARY),
+    ])
+    .areas(body)
+}
+
+/// The least height of the selected row's summary (borders included).
+const MIN_SUMMARY: u16 = 5;
+
+/// The server's check of the last submitted version, on a line of its own under the
+/// title; a version frozen on rows that changed since the review asks, on the next
+/// line, to sign again (S: the existing flow, which makes a new version).
+fn review_check_lines(app: &App, view: &SheetView) -> Vec<Line<'static>> {
     let mut check: Vec<Line> = Vec::new();
     if let Some(c) = view.review_check() {
         let resigned = view.resigned();
@@ -59,14 +84,19 @@ pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
             )));
         }
     }
-    let [head, check_area, table_area, detail] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(u16::try_from(check.len()).unwrap_or(0)),
-        Constraint::Min(3),
-        Constraint::Length(5),
-    ])
-    .areas(area);
-    frame.render_widget(Paragraph::new(check), check_area);
+    check
+}
+
+/// The title line: quarter, second helper, which of the pulled sheets, its state.
+fn render_sheet_head(app: &App, view: &SheetView, frame: &mut Frame, area: Rect) {
+    let t = app.lang.sheet();
+    let state = view.state();
+    let state_style = match &state {
+        Some(SubmissionState::Rejected { .. }) => Style::new().fg(Color::Red),
+        Some(SubmissionState::Submitted { .. }) => Style::new().fg(Color::Green),
+        Some(SubmissionState::Pending) => Style::new().fg(Color::Yellow),
+        None => Style::new().fg(Color::DarkGray),
+    };
     let quarters = format!("{}/{}", app.sheet_index.saturating_add(1), app.sheets.len());
     frame.render_widget(
         Paragraph::new(Line::from(vec![
@@ -86,57 +116,248 @@ pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
                 Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
             ),
         ])),
-        head,
+        area,
     );
-    let header = Row::new([
+}
+
+/// The 附件3 columns of a row: 序号, head, village, first helper, records, remark.
+fn row_cells(view: &SheetView, r: &SheetRow) -> [String; 6] {
+    [
+        r.seq.to_string(),
+        r.head_name.clone(),
+        r.village.clone(),
+        r.first_helper
+            .as_ref()
+            .map(|h| h.name.clone())
+            .unwrap_or_default(),
+        r.record_text(),
+        view.remark(r).to_string(),
+    ]
+}
+
+/// Which column takes what the others leave: the records (the summary has them whole).
+const RECORDS: usize = 4;
+
+/// The least width of the records column, and of a column shortened to fit.
+const MIN_RECORDS: u16 = 10;
+const MIN_COLUMN: u16 = 4;
+
+/// Which column gives way first: the remark (the summary below has it whole).
+const REMARK: usize = 5;
+
+/// Column widths in `available` columns for the widest `header` and `data` text of each
+/// column: each column as wide as both while they fit. When they do not, what the
+/// helper loses least gives way first, a column at a time: the remark (whole in the
+/// summary), then a header wider than its column's data (贫困户姓名 over two-character
+/// names), then the widest column, evenly, down to [`MIN_COLUMN`]. So a village name
+/// is cut only when nothing else is left to shorten. The records column takes the rest.
+fn column_widths(header: [u16; 6], data: [u16; 6], available: u16) -> [u16; 6] {
+    let mut widths: [u16; 6] = std::array::from_fn(|i| header[i].max(data[i]));
+    let budget = available.saturating_sub(MIN_RECORDS);
+    let others = |w: &[u16; 6]| -> u16 {
+        w.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != RECORDS)
+            .map(|(_, w)| *w)
+            .sum()
+    };
+    let shrinkable = |i: usize, w: u16| i != RECORDS && i != 0 && w > MIN_COLUMN;
+    while others(&widths) > budget {
+        let remark = Some(REMARK).filter(|&i| shrinkable(i, widths[i]));
+        let header_excess = || {
+            widths
+                .iter()
+                .enumerate()
+                .filter(|(i, w)| shrinkable(*i, **w) && **w > data[*i])
+                .max_by_key(|(i, w)| (**w - data[*i], std::cmp::Reverse(*i)))
+                .map(|(i, _)| i)
+        };
+        let widest = || {
+            widths
+                .iter()
+                .enumerate()
+                .filter(|(i, w)| shrinkable(*i, **w))
+                .max_by_key(|(i, w)| (**w, std::cmp::Reverse(*i)))
+                .map(|(i, _)| i)
+        };
+        match remark.or_else(header_excess).or_else(widest) {
+            Some(i) => widths[i] -= 1,
+            None => break,
+        }
+    }
+    widths[RECORDS] = available.saturating_sub(others(&widths));
+    widths
+}
+
+/// `text` cut to `width` terminal columns (a Chinese character is two), ending in "…"
+/// when it was cut; whole when it fits.
+fn fit(text: &str, width: u16) -> String {
+    let width = usize::from(width);
+    if Span::raw(text).width() <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let mut buf = [0u8; 4];
+        let w = Span::raw(&*c.encode_utf8(&mut buf)).width();
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
+fn render_sheet_table(app: &App, view: &SheetView, frame: &mut Frame, area: Rect) {
+    let t = app.lang.sheet();
+    let headers = [
         t.seq,
         t.head,
         t.village,
         t.first_helper,
         t.records,
         t.remark,
-    ])
-    .style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = view.sheet.rows.iter().map(|r| {
-        Row::new([
-            r.seq.to_string(),
-            r.head_name.clone(),
-            r.village.clone(),
-            r.first_helper
-                .as_ref()
-                .map(|h| h.name.clone())
-                .unwrap_or_default(),
-            r.record_text(),
-            view.remark(r).to_string(),
-        ])
-    });
-    let widths = [
-        Constraint::Length(4),
-        Constraint::Length(10),
-        Constraint::Length(8),
-        Constraint::Length(14),
-        Constraint::Min(10),
-        Constraint::Length(16),
     ];
-    let table = Table::new(rows, widths)
+    let cells: Vec<[String; 6]> = view.sheet.rows.iter().map(|r| row_cells(view, r)).collect();
+    let width = |s: &str| u16::try_from(Span::raw(s).width()).unwrap_or(u16::MAX);
+    let mut data = [0u16; 6];
+    for row in &cells {
+        for (n, cell) in data.iter_mut().zip(row) {
+            *n = (*n).max(width(cell));
+        }
+    }
+    // Two borders and five gaps between six columns.
+    let available = area.width.saturating_sub(2 + 5);
+    let widths = column_widths(headers.map(width), data, available);
+    let fitted =
+        |texts: &[String; 6]| -> [String; 6] { std::array::from_fn(|i| fit(&texts[i], widths[i])) };
+    let header = Row::new(fitted(&headers.map(String::from)))
+        .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = cells.iter().map(|c| Row::new(fitted(c)));
+    let title = if view.sheet.rows.len() > usize::from(area.height.saturating_sub(3)) {
+        format!(
+            " {}/{} ",
+            app.sheet_selected.saturating_add(1),
+            view.sheet.rows.len()
+        )
+    } else {
+        String::new()
+    };
+    let table = Table::new(rows, widths.map(Constraint::Length))
         .header(header)
-        .block(Block::bordered())
+        .block(
+            Block::bordered()
+                .title(title)
+                .border_style(focus_style(!app.sheet_summary_focus)),
+        )
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut ts = TableState::default().with_selected(Some(app.sheet_selected));
-    frame.render_stateful_widget(table, table_area, &mut ts);
-    if let Some(r) = view.sheet.rows.get(app.sheet_selected) {
-        let text = vec![
-            Line::from(format!("{}：{}", t.records, r.record_text())),
-            Line::from(format!("{}：{}", t.remark, view.remark(r))),
-        ];
-        frame.render_widget(
-            Paragraph::new(text)
-                .wrap(Wrap { trim: true })
-                .block(Block::bordered().title(format!(" {} ", r.head_name))),
-            detail,
-        );
+    frame.render_stateful_widget(table, area, &mut ts);
+}
+
+/// The border of the part the arrow keys move: cyan.
+fn focus_style(focused: bool) -> Style {
+    if focused {
+        Style::new().fg(Color::Cyan)
+    } else {
+        Style::new()
     }
-    t.help.to_string()
+}
+
+/// The selected row's summary, whole: household, village and first helper (the table
+/// may shorten them), the records, the remark; wrapped to `width` columns.
+fn summary_lines(app: &App, view: &SheetView, width: u16) -> Vec<Line<'static>> {
+    let t = app.lang.sheet();
+    let Some(r) = view.sheet.rows.get(app.sheet_selected) else {
+        return Vec::new();
+    };
+    let helper = r
+        .first_helper
+        .as_ref()
+        .map(|h| format!("{}（{}）", h.name, h.unit_position))
+        .unwrap_or_default();
+    let label = Style::new().fg(Color::Cyan);
+    let paragraphs = [
+        vec![
+            Span::raw(format!("{} · {} · ", r.head_name, r.village)),
+            Span::styled(format!("{}：", t.first_helper), label),
+            Span::raw(helper),
+        ],
+        vec![
+            Span::styled(format!("{}：", t.records), label),
+            Span::raw(r.record_text()),
+        ],
+        vec![
+            Span::styled(format!("{}：", t.remark), label),
+            Span::raw(view.remark(r).to_string()),
+        ],
+    ];
+    let width = usize::from(width).max(1);
+    paragraphs
+        .iter()
+        .flat_map(|spans| super::wrap_spans(spans, width))
+        .map(|line| {
+            Line::from(
+                line.spans
+                    .into_iter()
+                    .map(|s| Span::styled(s.content.into_owned(), s.style))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect()
+}
+
+/// How far the summary of the selected row scrolls on a terminal of `size`: its
+/// wrapped lines and the lines shown at once (0 and 0 off the sheet screen). `update`
+/// pages and clamps with it; the render uses the same layout.
+pub(crate) fn summary_extent(app: &App, size: (u16, u16)) -> (usize, usize) {
+    let Some(view) = app.current_sheet() else {
+        return (0, 0);
+    };
+    // The body between the title bar and the status and help lines (`super::render`).
+    let body = Rect::new(0, 1, size.0, size.1.saturating_sub(3));
+    let [_, _, _, summary] = sheet_areas(view, review_check_lines(app, view).len(), body);
+    let inner = summary_inner(summary);
+    let lines = summary_lines(app, view, inner.width).len();
+    (lines, usize::from(inner.height))
+}
+
+/// The summary's text area inside its borders.
+fn summary_inner(area: Rect) -> Rect {
+    Block::bordered().inner(area)
+}
+
+fn render_summary(app: &App, view: &SheetView, frame: &mut Frame, area: Rect) {
+    let Some(r) = view.sheet.rows.get(app.sheet_selected) else {
+        return;
+    };
+    let inner = summary_inner(area);
+    let lines = summary_lines(app, view, inner.width);
+    let shown = usize::from(inner.height);
+    let max = lines.len().saturating_sub(shown);
+    let top = usize::from(app.sheet_scroll).min(max);
+    let mut title = format!(" {} ", r.head_name);
+    if max > 0 {
+        let last = (top + shown).min(lines.len());
+        title.push_str(&format!("↕ {}–{}/{} ", top + 1, last, lines.len()));
+        if !app.sheet_summary_focus {
+            title.push_str(app.lang.sheet().summary_scroll_hint);
+        }
+    }
+    let visible: Vec<Line> = lines.into_iter().skip(top).take(shown).collect();
+    frame.render_widget(
+        Paragraph::new(visible).block(
+            Block::bordered()
+                .title(title)
+                .border_style(focus_style(app.sheet_summary_focus)),
+        ),
+        area,
+    );
 }
 
 pub fn render_remark(app: &App, text: &str, frame: &mut Frame, area: Rect) -> String {
@@ -161,4 +382,40 @@ pub fn render_confirm(app: &App, frame: &mut Frame, area: Rect) -> String {
         .block(Block::bordered().title(format!(" {} ", t.confirm_title)));
     frame.render_widget(p, dialog);
     t.help_confirm.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_keep_their_whole_text_while_it_fits_and_the_remark_gives_way_first() {
+        // 序号, 贫困户姓名, 村, 第一帮扶责任人, 帮扶记录, 备注 and the widest data of each.
+        let header = [4, 10, 2, 14, 8, 4];
+        let data = [1, 4, 12, 6, 40, 30];
+        // Room for all: each as wide as its text, the records take the rest.
+        assert_eq!(column_widths(header, data, 120), [4, 10, 12, 14, 50, 30]);
+        // 73 columns (80 wide): the remark gives way.
+        assert_eq!(column_widths(header, data, 73), [4, 10, 12, 14, 10, 23]);
+        // 53 (60 wide): the remark down to its least, then the headers wider than
+        // their data; the village stays whole.
+        assert_eq!(column_widths(header, data, 53), [4, 10, 12, 13, 10, 4]);
+        assert_eq!(column_widths(header, data, 45), [4, 6, 12, 9, 10, 4]);
+        // Then the widest evenly, the village too.
+        assert_eq!(column_widths(header, data, 35), [4, 4, 7, 6, 10, 4]);
+        // No room at all: every column down to its least, nothing panics.
+        assert_eq!(column_widths(header, data, 5), [4, 4, 4, 4, 0, 4]);
+    }
+
+    #[test]
+    fn fitting_counts_chinese_as_two_columns_and_cuts_only_what_does_not_fit() {
+        assert_eq!(fit("大王庄村", 8), "大王庄村");
+        assert_eq!(fit("大王庄村", 7), "大王庄…");
+        assert_eq!(fit("大王庄村", 6), "大王…");
+        assert_eq!(fit("abc", 3), "abc");
+        assert_eq!(fit("abcd", 3), "ab…");
+        assert_eq!(fit("大王", 1), "…");
+        assert_eq!(fit("大王", 0), "");
+        assert!(Span::raw(fit("东山镇新华村民委员会", 9).as_str()).width() <= 9);
+    }
 }
