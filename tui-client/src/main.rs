@@ -665,7 +665,15 @@ async fn apply(
             }
         };
     }
-    replace!(policies, c.policies.clone());
+    // A policy given twice on the command line is the same policy explained once.
+    let mut policies = c.policies.clone();
+    let mut seen = Vec::new();
+    policies.retain(|p| {
+        let first = !seen.contains(p);
+        seen.push(*p);
+        first
+    });
+    replace!(policies, policies);
     replace!(problems, c.problems.clone());
     if fresh || !c.help_actions.is_empty() {
         body.help = c.help_actions.clone();

@@ -58,6 +58,8 @@ fn headless_story() {
             "education",
             "--policy",
             "医疗",
+            "--policy",
+            "教育",
             "--problem",
             "屋顶漏雨",
             "--help-action",
@@ -81,6 +83,15 @@ fn headless_story() {
         ],
     ));
     assert_eq!(home["status"], "signed");
+    // A policy given twice (by code and by its Chinese name) is explained once.
+    assert_eq!(
+        home["record"]["record"]["visit"]["policies"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{home}"
+    );
     let home_id = home["record"]["record"]["id"].as_str().unwrap().to_string();
     assert_eq!(
         home["record"]["record"]["visit"]["at"],
