@@ -2,8 +2,10 @@
 //!
 //! CSV (UTF-8 with or without BOM, or GBK/GB18030 as Excel saves it on Chinese Windows)
 //! is read record by record, each numbered by the line it starts on, as a text editor
-//! shows it (blank lines included). XLSX/XLS/ODS are read through calamine, every
-//! worksheet, rows numbered as the spreadsheet shows them.
+//! shows it (blank lines included), and each cell decoded on its own: a cell not in the
+//! file's encoding (a stray byte, a row pasted from a file of the other encoding) is
+//! refused by row and column, with what it reads as. XLSX/XLS/ODS are read through
+//! calamine, every worksheet, rows numbered as the spreadsheet shows them.
 //!
 //! The rules, in the order they apply:
 //! - **Merged cells** (XLSX and XLS): every cell of a merged region reads as its
@@ -13,7 +15,12 @@
 //! - **The header** is the row of the first 20 whose cell reads `序号` (in any column:
 //!   a sheet may start in column B, after a margin); the twelve ledger columns are read
 //!   from there. A non-empty header cell outside them (`身份证号码`, `备注`) is refused
-//!   once, at the header row, by name; data under it is not reported again.
+//!   once, at the header row, by name; data under it is not reported again. A header
+//!   whose twelve columns are wrong is refused saying what each should be and what it
+//!   is — a column missing, one too many or two swapped said once, as that — and the
+//!   rows under it are not checked (read a column off, every one would be refused for
+//!   the wrong reason). A header over two rows, and a row naming ledger columns but no
+//!   `序号`, are told as such.
 //! - **Rows above the header** may name the town (`镇(街)：东城镇`); others are skipped.
 //!   Blank rows are skipped everywhere.
 //! - **Every worksheet** with a header is read, its rows added to the others'. A sheet
