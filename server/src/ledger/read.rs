@@ -195,10 +195,7 @@ fn no_header(tables: &[Table]) -> Vec<RowError> {
 /// [`Table::damaged`], to be refused by row and column: decoding the whole file at once
 /// could only say that something somewhere is wrong.
 fn read_csv(bytes: &[u8]) -> Result<Table, Vec<RowError>> {
-    let (bom, body) = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        Some(body) => (true, body),
-        None => (false, bytes),
-    };
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if body.starts_with(&[0xFF, 0xFE]) || body.starts_with(&[0xFE, 0xFF]) || body.contains(&0) {
         return Err(vec![RowError::file(
             0,
@@ -207,7 +204,7 @@ fn read_csv(bytes: &[u8]) -> Result<Table, Vec<RowError>> {
         )]);
     }
     let records = split_records(body)?;
-    let encoding = Encoding::guess(bom, body, &records);
+    let encoding = Encoding::guess(body, &records);
     let mut rows = Vec::with_capacity(records.len());
     let mut damaged = Vec::new();
     for (line, fields) in records {
@@ -272,11 +269,12 @@ enum Encoding {
 }
 
 impl Encoding {
-    /// A BOM says UTF-8; so does a file that is UTF-8 throughout. Otherwise the
-    /// encoding most of the cells with non-ASCII bytes are written in: a clerk who
-    /// pasted rows from another file has a file of mostly one encoding.
-    fn guess(bom: bool, body: &[u8], records: &[RawRecord]) -> Encoding {
-        if bom || std::str::from_utf8(body).is_ok() {
+    /// UTF-8 for a file that is UTF-8 throughout. Otherwise the encoding most of the
+    /// cells with non-ASCII bytes are written in: a clerk who pasted rows from another
+    /// file has a file of mostly one encoding. (A BOM decides nothing: an editor may
+    /// keep it on a file it saves as GBK.)
+    fn guess(body: &[u8], records: &[RawRecord]) -> Encoding {
+        if std::str::from_utf8(body).is_ok() {
             return Encoding::Utf8;
         }
         let (mut utf8, mut other) = (0usize, 0usize);
@@ -1100,6 +1098,12 @@ mod tests {
         assert_eq!(parsed.sheets, vec![None; 20]);
         let (gbk, _, _) = encoding_rs::GBK.encode(FIXTURE);
         assert_eq!(parse(&gbk, &[]).unwrap().rows.len(), 20);
+        // A BOM an editor kept on a file it saved as GBK.
+        let gbk_with_bom = [&b"\xEF\xBB\xBF"[..], &gbk].concat();
+        assert_eq!(
+            parse(&gbk_with_bom, &[]).unwrap().rows[0].head_name,
+            "田晓东"
+        );
     }
 
     #[test]
