@@ -154,13 +154,13 @@ fn no_header(tables: &[Table]) -> Vec<RowError> {
     let named: Vec<RowError> = tables
         .iter()
         .filter_map(|t| {
-            let (line, cells) = t
-                .rows
+            t.rows
                 .iter()
                 .take_while(|(line, _)| *line <= MAX_PREAMBLE_ROWS)
-                .find(|(_, cells)| ledger::headerless_header_reason(cells).is_some())?;
-            let reason = ledger::headerless_header_reason(cells)?;
-            Some(RowError::file(*line, reason).in_sheet(t.name.as_deref()))
+                .find_map(|(line, cells)| {
+                    let reason = ledger::headerless_header_reason(cells)?;
+                    Some(RowError::file(*line, reason).in_sheet(t.name.as_deref()))
+                })
         })
         .collect();
     if !named.is_empty() {
@@ -998,12 +998,14 @@ fn read_row(
 /// validation would say about them besides is about the misread text, and left out.
 fn damaged_errors(table: &Table, header: Header) -> (Vec<RowError>, HashSet<(usize, usize)>) {
     let span = header.offset..header.offset + ledger::LEDGER_HEADERS.len();
+    let header_line = table.rows[header.index].0;
     let mut cells = HashSet::new();
     let errors = table
         .damaged
         .iter()
         .map(|d| {
-            if span.contains(&d.column) {
+            // Above the header (a title row) a cell is under no ledger column.
+            if d.line >= header_line && span.contains(&d.column) {
                 cells.insert((d.line, d.column - header.offset + 1));
                 RowError::cell(d.line, d.column - header.offset, d.reason.clone())
             } else {
@@ -1353,6 +1355,21 @@ mod tests {
             errs[0]
                 .reason
                 .contains("是UTF-8编码的文字（读作「叶秀兰」），而文件的其余部分是GBK编码"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_title_row_is_named_by_its_sheet_column() {
+        let title = encoding_rs::GBK.encode("镇(街)：东城镇\r\n").0;
+        let bytes = [&title[..], FIXTURE.as_bytes()].concat();
+        let errs = parse(&bytes, &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!((errs[0].row, errs[0].column.as_str()), (1, ""), "{errs:?}");
+        assert!(
+            errs[0]
+                .reason
+                .starts_with("第1列：这一格不是UTF-8编码的文字（按GBK编码读作「镇(街)：东城镇」）"),
             "{errs:?}"
         );
     }
