@@ -1193,6 +1193,43 @@ mod tests {
     }
 
     #[test]
+    fn a_merged_header_over_two_rows_is_told_so() {
+        let mut rows = fixture_cells();
+        let mut top = rows[0].clone();
+        for (c, group) in [(6, "第一帮扶责任人"), (9, "第二帮扶责任人")] {
+            top[c] = group.into();
+            top[c + 1].clear();
+            top[c + 2].clear();
+        }
+        let mut under = vec![String::new(); 12];
+        for c in [6, 9] {
+            under[c] = "姓名".into();
+            under[c + 1] = "工作单位及职务".into();
+            under[c + 2] = "联系方式".into();
+        }
+        rows.splice(0..1, [top, under]);
+        // 序号 … 联系方式 merged down over both rows, each helper's group across three.
+        let mut merges: Vec<Merge> = (0..6).map(|c| (0, c, 1, c)).collect();
+        merges.extend([(0, 6, 0, 8), (0, 9, 0, 11)]);
+        let errs = parse(&xlsx(&[("台账", rows, merges)]), &[]).unwrap_err();
+        let first = &errs[0];
+        assert_eq!((first.row, first.column_index), (1, 7), "{errs:?}");
+        assert_eq!(
+            first.reason,
+            "应为「第一帮扶责任人姓名」，实为「第一帮扶责任人」"
+        );
+        let two = errs.iter().find(|e| e.row == 2).unwrap();
+        assert!(
+            two.reason.starts_with("表头占了两行（第1行和第2行）"),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().all(|e| e.row <= 2),
+            "no data row refused: {errs:?}"
+        );
+    }
+
+    #[test]
     fn every_ledger_sheet_is_read_and_a_cover_sheet_is_skipped() {
         let rows = fixture_cells();
         let cover = vec![
