@@ -1192,6 +1192,19 @@ mod tests {
         assert_eq!(parsed.sheets[0].as_deref(), Some("台账"));
     }
 
+    /// The refusal of a header on rows 1 and 2 says so at row 2 and refuses no data row.
+    fn assert_told_as_two_header_rows(errs: &[RowError]) {
+        let two = errs.iter().find(|e| e.row == 2).unwrap();
+        assert!(
+            two.reason.starts_with("表头占了两行（第1行和第2行）"),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().all(|e| e.row <= 2),
+            "no data row refused: {errs:?}"
+        );
+    }
+
     #[test]
     fn a_merged_header_over_two_rows_is_told_so() {
         let mut rows = fixture_cells();
@@ -1218,15 +1231,7 @@ mod tests {
             first.reason,
             "应为「第一帮扶责任人姓名」，实为「第一帮扶责任人」"
         );
-        let two = errs.iter().find(|e| e.row == 2).unwrap();
-        assert!(
-            two.reason.starts_with("表头占了两行（第1行和第2行）"),
-            "{errs:?}"
-        );
-        assert!(
-            errs.iter().all(|e| e.row <= 2),
-            "no data row refused: {errs:?}"
-        );
+        assert_told_as_two_header_rows(&errs);
     }
 
     #[test]
@@ -1494,15 +1499,7 @@ mod tests {
                 && e.reason == "应为「第一帮扶责任人姓名」，实为「第一帮扶责任人」"),
             "{errs:?}"
         );
-        let two = errs.iter().find(|e| e.row == 2).unwrap();
-        assert!(
-            two.reason.starts_with("表头占了两行（第1行和第2行）"),
-            "{errs:?}"
-        );
-        assert!(
-            errs.iter().all(|e| e.row <= 2),
-            "no data row is refused: {errs:?}"
-        );
+        assert_told_as_two_header_rows(&errs);
     }
 
     #[test]
