@@ -239,17 +239,7 @@ pub enum PreambleRow {
 pub fn classify_preamble(row_number: usize, cells: &[String]) -> PreambleRow {
     let normalized: Vec<String> = cells.iter().map(|c| normalize_header(c)).collect();
     if normalized.first().map(String::as_str) == Some("序号") {
-        let mut errors = Vec::new();
-        for (i, expected) in LEDGER_HEADERS.iter().enumerate() {
-            let got = normalized.get(i).map(String::as_str).unwrap_or("");
-            if got != normalize_header(expected) {
-                errors.push(RowError::cell(
-                    row_number,
-                    i,
-                    format!("表头应为「{expected}」，实际为「{got}」"),
-                ));
-            }
-        }
+        let errors = header_errors(row_number, cells, 0);
         return if errors.is_empty() {
             PreambleRow::Header
         } else {
@@ -263,6 +253,202 @@ pub fn classify_preamble(row_number: usize, cells: &[String]) -> PreambleRow {
         }
     }
     PreambleRow::Other
+}
+
+/// Everything wrong with a header row, each problem saying what the column should be and
+/// what it is. `cells` start at the `序号` cell, which is sheet column `offset` (0-based),
+/// and run to the row's end; a header that differs from [`LEDGER_HEADERS`] by one column
+/// missing, one column too many or two columns swapped is told so, once, rather than as
+/// every later column being wrong. Cells after the twelve ledger columns are refused by
+/// name. Empty when the header is right.
+pub fn header_errors(row_number: usize, cells: &[String], offset: usize) -> Vec<RowError> {
+    let mut got: Vec<String> = cells.iter().map(|c| normalize_header(c)).collect();
+    while got.last().is_some_and(String::is_empty) {
+        got.pop();
+    }
+    let want: Vec<String> = LEDGER_HEADERS.iter().map(|h| normalize_header(h)).collect();
+    let (mut errors, used) = diagnose_header(row_number, &got, &want);
+    for (j, cell) in cells.iter().enumerate().skip(used) {
+        if !cell.trim().is_empty() {
+            errors.push(RowError::file(
+                row_number,
+                format!(
+                    "第{}列「{}」不是台账的列（台账共{}列：{}），请删除该列后再导入",
+                    offset + j + 1,
+                    cell.trim(),
+                    LEDGER_HEADERS.len(),
+                    LEDGER_HEADERS.join("、")
+                ),
+            ));
+        }
+    }
+    errors
+}
+
+/// The errors of the ledger columns of a normalised header, and how many of its cells
+/// they account for (the rest are extra columns).
+fn diagnose_header(row: usize, got: &[String], want: &[String]) -> (Vec<RowError>, usize) {
+    let width = want.len();
+    let starts_with =
+        |from: &[&str]| got.len() >= from.len() && got.iter().zip(from).all(|(g, w)| g == w);
+    let want_refs: Vec<&str> = want.iter().map(String::as_str).collect();
+    if starts_with(&want_refs) {
+        return (Vec::new(), width);
+    }
+    if let Some(e) = missing_column(row, got, &want_refs, &starts_with) {
+        return (vec![e], width - 1);
+    }
+    if let Some(e) = extra_column(row, got, &want_refs, &starts_with) {
+        return (vec![e], width + 1);
+    }
+    let wrong: Vec<usize> = (0..width)
+        .filter(|&i| header_cell(got, i) != want[i])
+        .collect();
+    if let Some(errors) = swapped_columns(row, got, want, &wrong) {
+        return (errors, width);
+    }
+    let errors = wrong
+        .into_iter()
+        .map(|i| {
+            let reason = format!("应为「{}」，实为{}", LEDGER_HEADERS[i], found_zh(got, i));
+            RowError::cell(row, i, reason)
+        })
+        .collect();
+    (errors, width)
+}
+
+/// Cell `i` of a normalised header ("" past its end).
+fn header_cell(got: &[String], i: usize) -> &str {
+    got.get(i).map(String::as_str).unwrap_or("")
+}
+
+/// Cell `i` of a normalised header as an error message quotes it: `「…」`, or `空`.
+fn found_zh(got: &[String], i: usize) -> String {
+    match header_cell(got, i) {
+        "" => "空".to_string(),
+        text => format!("「{text}」"),
+    }
+}
+
+/// The header is the ledger's with column `k` left out: every later column moved left.
+fn missing_column(
+    row: usize,
+    got: &[String],
+    want: &[&str],
+    starts_with: &dyn Fn(&[&str]) -> bool,
+) -> Option<RowError> {
+    let k = (1..want.len()).find(|&k| {
+        let mut without = want.to_vec();
+        without.remove(k);
+        starts_with(&without)
+    })?;
+    let after = if k + 1 < want.len() {
+        "，其后各列都前移了一列"
+    } else {
+        ""
+    };
+    let reason = format!(
+        "应为「{name}」，实为{}：缺少「{name}」这一列{after}；请补上该列后再导入",
+        found_zh(got, k),
+        name = LEDGER_HEADERS[k],
+    );
+    Some(RowError::cell(row, k, reason))
+}
+
+/// The header is the ledger's with a column inserted at `k`: every later column moved
+/// right. A column repeated (`贫困户姓名` twice) is the extra one where it first differs.
+fn extra_column(
+    row: usize,
+    got: &[String],
+    want: &[&str],
+    starts_with: &dyn Fn(&[&str]) -> bool,
+) -> Option<RowError> {
+    let k = (1..want.len().min(got.len()))
+        .filter(|&k| header_cell(got, k) != want[k])
+        .find(|&k| {
+            let mut with = want.to_vec();
+            with.insert(k, header_cell(got, k));
+            starts_with(&with)
+        })?;
+    let what = match header_cell(got, k) {
+        "" => "多出了一列没有表头的列".to_string(),
+        text => format!("多出了一列「{text}」"),
+    };
+    let reason = format!(
+        "应为「{}」，实为{}：{what}，其后各列都后移了一列；请删除该列后再导入",
+        LEDGER_HEADERS[k],
+        found_zh(got, k)
+    );
+    Some(RowError::cell(row, k, reason))
+}
+
+/// The header is the ledger's with the two `wrong` columns swapped.
+fn swapped_columns(
+    row: usize,
+    got: &[String],
+    want: &[String],
+    wrong: &[usize],
+) -> Option<Vec<RowError>> {
+    let &[a, b] = wrong else {
+        return None;
+    };
+    if header_cell(got, a) != want[b] || header_cell(got, b) != want[a] {
+        return None;
+    }
+    let swapped = |i: usize, j: usize| {
+        let reason = format!(
+            "应为「{}」，实为「{}」：「{}」与「{}」两列的位置颠倒了，请调换后再导入",
+            LEDGER_HEADERS[i], LEDGER_HEADERS[j], LEDGER_HEADERS[a], LEDGER_HEADERS[b]
+        );
+        RowError::cell(row, i, reason)
+    };
+    Some(vec![swapped(a, b), swapped(b, a)])
+}
+
+/// Whether a row under the header continues it, as a header split over two rows does
+/// (`第一帮扶责任人` above `姓名`): its 序号 cell holds no number and some cell is part of
+/// a ledger header. `cells` start at the 序号 column.
+pub fn continues_header(cells: &[String]) -> bool {
+    let seq = cells
+        .first()
+        .map(|c| normalize_cell(col::SEQ, c))
+        .unwrap_or_default();
+    if seq.trim().parse::<u32>().is_ok() {
+        return false;
+    }
+    cells.iter().take(LEDGER_HEADERS.len()).any(|c| {
+        let c = normalize_header(c);
+        !c.is_empty()
+            && LEDGER_HEADERS
+                .iter()
+                .any(|h| normalize_header(h).contains(&c))
+    })
+}
+
+/// Where in a row that names ledger columns but no `序号` the 序号 cell should be: the row
+/// number's reason why it is no header (`第1列应为「序号」，实为「编号」`), when at least three of
+/// its cells are ledger headers; `None` for a row that does not look like a header.
+pub fn headerless_header_reason(cells: &[String]) -> Option<String> {
+    let normalized: Vec<String> = cells.iter().map(|c| normalize_header(c)).collect();
+    let known = normalized
+        .iter()
+        .filter(|c| LEDGER_HEADERS.iter().any(|h| normalize_header(h) == **c))
+        .count();
+    if known < 3 {
+        return None;
+    }
+    let name_at = normalized
+        .iter()
+        .position(|c| c == &normalize_header(LEDGER_HEADERS[col::HEAD_NAME]));
+    Some(match name_at {
+        Some(p) if p > 0 && !normalized[p - 1].is_empty() => format!(
+            "像是台账的表头，但第{p}列应为「序号」，实为「{}」",
+            cells[p - 1].trim()
+        ),
+        _ => {
+            "像是台账的表头，但缺少「序号」列（应在「贫困户姓名」之前）；请补上该列后再导入".into()
+        }
+    })
 }
 
 /// Whether every cell of a row is empty (such rows are skipped, as spreadsheets have them).
@@ -484,8 +670,16 @@ pub fn household_key(row: &LedgerRow) -> (String, String, String, String) {
     )
 }
 
-/// Checks the rules that span rows of one file: no household twice, one name per phone,
-/// and no helper over the policy's household limit (一帮一; a second helper at most `max_second`).
+/// Checks the rules that span rows of one file: no household twice, no 序号 twice within
+/// a town, one name per phone, and no helper over the policy's household limit (一帮一; a
+/// second helper at most `max_second`).
+///
+/// Why 序号 must be unique: it is stored as the household's place in its town's ledger,
+/// and the ledger export and the attendance sheets list households in that order, so
+/// two rows with one number would come out in an order nobody chose — and a number
+/// written twice is most often a row copied and edited, worth a second look. Per town,
+/// since a county's file lists several towns, each numbering its own ledger from 1 (as
+/// the export writes them).
 pub fn check_file(rows: &[LedgerRow], max_first: usize, max_second: usize) -> Vec<RowError> {
     check_sheets(rows, &[], max_first, max_second)
 }
@@ -507,11 +701,13 @@ pub fn check_sheets(
     };
     let mut errors = Vec::new();
     let mut households: HashMap<(String, String, String, String), usize> = HashMap::new();
+    let mut seqs: HashMap<(&str, u32), usize> = HashMap::new();
     let mut names: HashMap<&str, (&str, usize)> = HashMap::new();
     let mut first_rows: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut second_rows: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, row) in rows.iter().enumerate() {
-        if let Some(earlier) = households.insert(household_key(row), i) {
+        let repeated = households.insert(household_key(row), i);
+        if let Some(earlier) = repeated {
             errors.push(
                 RowError::cell(
                     row.line,
@@ -520,6 +716,25 @@ pub fn check_sheets(
                 )
                 .in_sheet(sheet(i)),
             );
+        }
+        // A household listed twice is told once, as that.
+        match (repeated, seqs.get(&(row.town.as_str(), row.seq))) {
+            (None, Some(&earlier)) => errors.push(
+                RowError::cell(
+                    row.line,
+                    col::SEQ,
+                    format!(
+                        "序号{}与{}重复：同一镇街的序号决定台账和考勤表中各户的顺序，不能重复；请重新编号后再导入",
+                        row.seq,
+                        place(i, earlier)
+                    ),
+                )
+                .in_sheet(sheet(i)),
+            ),
+            (None, None) => {
+                seqs.insert((row.town.as_str(), row.seq), i);
+            }
+            (Some(_), _) => {}
         }
         for (helper, name_col) in [
             (&row.first, col::FIRST_NAME),
@@ -716,6 +931,7 @@ mod tests {
         let mut rows = Vec::new();
         for i in 0..7 {
             let mut c = good();
+            c[0] = format!("{}", i + 1);
             c[1] = format!("户主{i}");
             c[8] = format!("1590757938{i}");
             rows.push(validate_row(i + 2, &c, &[], None).unwrap());
@@ -776,11 +992,135 @@ mod tests {
         // The same second helper written two ways in one file is one person.
         let a = validate_row(2, &good(), &[], None).unwrap();
         let mut c = good();
+        c[0] = "2".into();
         c[1] = "别户".into();
         c[8] = "15907579384".into();
         c[9] = "孔　玉梅".into();
         let b = validate_row(3, &c, &[], None).unwrap();
         assert!(check_file(&[a, b], 1, 5).is_empty());
+    }
+
+    #[test]
+    fn a_serial_number_twice_in_one_town_names_both_rows() {
+        let a = validate_row(2, &good(), &[], None).unwrap();
+        let mut c = good();
+        c[1] = "别户".into();
+        c[8] = "15907579384".into();
+        let b = validate_row(5, &c, &[], None).unwrap();
+        let errs = check_file(&[a.clone(), b.clone()], 1, 5);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!((errs[0].row, errs[0].column.as_str()), (5, "序号"));
+        assert!(errs[0].reason.contains("序号1与第2行重复"), "{errs:?}");
+
+        // On two sheets, the other row is named with its sheet.
+        let sheets = [Some("一".to_string()), Some("二".to_string())];
+        let errs = check_sheets(&[a.clone(), b.clone()], &sheets, 1, 5);
+        assert_eq!(errs[0].sheet.as_deref(), Some("二"));
+        assert!(errs[0].reason.contains("工作表「一」第2行"), "{errs:?}");
+
+        // Each town numbers its own ledger: 1 in two towns is no repeat.
+        let mut other_town = b;
+        other_town.town = "西城镇".into();
+        assert!(check_file(&[a, other_town], 1, 5).is_empty());
+    }
+
+    fn header(cells: &[&str]) -> Vec<RowError> {
+        header_errors(
+            1,
+            &cells.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            0,
+        )
+    }
+
+    #[test]
+    fn a_missing_column_is_named_once_not_as_every_later_column() {
+        let mut h = LEDGER_HEADERS.to_vec();
+        h.remove(col::HEAD_NAME);
+        let errs = header(&h);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].column_index, 2);
+        assert!(
+            errs[0].reason.starts_with(
+                "应为「贫困户姓名」，实为「家庭地址(镇街、村)」：缺少「贫困户姓名」这一列"
+            ),
+            "{errs:?}"
+        );
+        let errs = header(&LEDGER_HEADERS[..11]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].column_index, 12);
+        assert!(
+            errs[0].reason.contains("实为空：缺少「联系方式」这一列；"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn an_extra_column_inside_the_ledger_is_named_once() {
+        let mut h = LEDGER_HEADERS.to_vec();
+        h.insert(2, "身份证号码");
+        let errs = header(&h);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].column_index, 3);
+        assert!(
+            errs[0].reason.starts_with(
+                "应为「家庭地址(镇街、村)」，实为「身份证号码」：多出了一列「身份证号码」"
+            ),
+            "{errs:?}"
+        );
+        // A column without a header, and one repeated.
+        let mut h = LEDGER_HEADERS.to_vec();
+        h.insert(4, "");
+        assert!(
+            header(&h)[0]
+                .reason
+                .contains("实为空：多出了一列没有表头的列")
+        );
+        let mut h = LEDGER_HEADERS.to_vec();
+        h.insert(1, "贫困户姓名");
+        let errs = header(&h);
+        assert_eq!((errs.len(), errs[0].column_index), (1, 3), "{errs:?}");
+        // After the twelve columns: refused by its sheet column.
+        let mut h = LEDGER_HEADERS.to_vec();
+        h.push("备注");
+        let errs = header_errors(1, &h.iter().map(|c| c.to_string()).collect::<Vec<_>>(), 1);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].reason.starts_with("第14列「备注」不是台账的列"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn swapped_columns_are_told_as_swapped() {
+        let mut h = LEDGER_HEADERS.to_vec();
+        h.swap(col::FIRST_NAME, col::SECOND_NAME);
+        let errs = header(&h);
+        let at: Vec<usize> = errs.iter().map(|e| e.column_index).collect();
+        assert_eq!(at, vec![7, 10]);
+        assert!(
+            errs[0].reason.starts_with(
+                "应为「第一帮扶责任人姓名」，实为「第二帮扶责任人姓名」：「第一帮扶责任人姓名」与「第二帮扶责任人姓名」两列的位置颠倒了"
+            ),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn a_header_continued_on_the_next_row_and_one_without_serial_are_recognised() {
+        let second_row = cells(&["", "", "", "", "", "", "姓名", "工作单位及职务", "联系方式"]);
+        assert!(continues_header(&second_row));
+        assert!(!continues_header(&good()));
+        let renamed = cells(&["编号", "贫困户姓名", "家庭地址(镇街、村)", "致贫原因"]);
+        assert_eq!(
+            headerless_header_reason(&renamed).unwrap(),
+            "像是台账的表头，但第1列应为「序号」，实为「编号」"
+        );
+        assert!(
+            headerless_header_reason(&renamed[1..])
+                .unwrap()
+                .contains("缺少「序号」列")
+        );
+        assert_eq!(headerless_header_reason(&good()), None);
     }
 
     #[test]

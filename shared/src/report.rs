@@ -185,6 +185,9 @@ pub fn flag_zh(flag: &str) -> &str {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SheetRow {
+    /// The household's 序号 in its town's ledger (the sheet lists rows in that order).
+    /// Not the row's number on the sheet: 附件3 numbers the rows it lists 1..n, as the
+    /// server's CSV, XLSX and PDF do, and so must any client that prints the sheet.
     pub seq: u32,
     pub household_id: i64,
     pub head_name: String,

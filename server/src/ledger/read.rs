@@ -2,8 +2,10 @@
 //!
 //! CSV (UTF-8 with or without BOM, or GBK/GB18030 as Excel saves it on Chinese Windows)
 //! is read record by record, each numbered by the line it starts on, as a text editor
-//! shows it (blank lines included). XLSX/XLS/ODS are read through calamine, every
-//! worksheet, rows numbered as the spreadsheet shows them.
+//! shows it (blank lines included), and each cell decoded on its own: a cell not in the
+//! file's encoding (a stray byte, a row pasted from a file of the other encoding) is
+//! refused by row and column, with what it reads as. XLSX/XLS/ODS are read through
+//! calamine, every worksheet, rows numbered as the spreadsheet shows them.
 //!
 //! The rules, in the order they apply:
 //! - **Merged cells** (XLSX and XLS): every cell of a merged region reads as its
@@ -13,7 +15,12 @@
 //! - **The header** is the row of the first 20 whose cell reads `序号` (in any column:
 //!   a sheet may start in column B, after a margin); the twelve ledger columns are read
 //!   from there. A non-empty header cell outside them (`身份证号码`, `备注`) is refused
-//!   once, at the header row, by name; data under it is not reported again.
+//!   once, at the header row, by name; data under it is not reported again. A header
+//!   whose twelve columns are wrong is refused saying what each should be and what it
+//!   is — a column missing, one too many or two swapped said once, as that — and the
+//!   rows under it are not checked (read a column off, every one would be refused for
+//!   the wrong reason). A header over two rows, and a row naming ledger columns but no
+//!   `序号`, are told as such.
 //! - **Rows above the header** may name the town (`镇(街)：东城镇`); others are skipped.
 //!   Blank rows are skipped everywhere.
 //! - **Every worksheet** with a header is read, its rows added to the others'. A sheet
@@ -32,6 +39,7 @@
 use bangfu_shared::ledger::{self, LedgerRow, PreambleRow, RowError};
 use calamine::{Data, DataRef, Reader, Sheets};
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::io::Cursor;
 
 use super::formula;
@@ -55,6 +63,19 @@ struct Table {
     /// Formula cells saved without a value: the value is unknown, so the cell must
     /// not be read as empty.
     uncached: Vec<Uncached>,
+    /// CSV cells whose bytes are not text in the file's encoding.
+    damaged: Vec<Damaged>,
+}
+
+/// A CSV cell whose bytes are not text in the file's encoding (see [`read_csv`]).
+#[derive(Debug, Clone)]
+struct Damaged {
+    /// The line the cell's record starts on (1-based).
+    line: usize,
+    /// The sheet column, 0-based.
+    column: usize,
+    /// What is wrong and what to do, in Chinese.
+    reason: String,
 }
 
 /// A formula cell saved without a value.
@@ -99,18 +120,7 @@ pub fn parse(bytes: &[u8], known_towns: &[String]) -> Result<ParsedLedger, Vec<R
         }
     }
     if !any_header {
-        let scope = if tables.len() > 1 {
-            "任何工作表的"
-        } else {
-            ""
-        };
-        return Err(vec![RowError::file(
-            0,
-            format!(
-                "{scope}前{MAX_PREAMBLE_ROWS}行中没有找到表头（应有「序号」一格，其后依次为：{}）",
-                ledger::LEDGER_HEADERS.join("、")
-            ),
-        )]);
+        return Err(no_header(&tables));
     }
     for name in headerless {
         errors.push(
@@ -137,33 +147,110 @@ pub fn parse(bytes: &[u8], known_towns: &[String]) -> Result<ParsedLedger, Vec<R
     }
 }
 
-fn read_csv(bytes: &[u8]) -> Result<Table, Vec<RowError>> {
-    let text = decode_text(bytes).ok_or_else(|| {
-        vec![RowError::file(
+/// Why no table has a header: a row that names ledger columns but has no `序号` cell is
+/// named with what its 序号 cell holds; a CSV file that is not text in any encoding
+/// (its rows are mostly undecodable) is told so; else the header the file should have.
+fn no_header(tables: &[Table]) -> Vec<RowError> {
+    let named: Vec<RowError> = tables
+        .iter()
+        .filter_map(|t| {
+            t.rows
+                .iter()
+                .take_while(|(line, _)| *line <= MAX_PREAMBLE_ROWS)
+                .find_map(|(line, cells)| {
+                    let reason = ledger::headerless_header_reason(cells)?;
+                    Some(RowError::file(*line, reason).in_sheet(t.name.as_deref()))
+                })
+        })
+        .collect();
+    if !named.is_empty() {
+        return named;
+    }
+    if tables.iter().any(|t| !t.damaged.is_empty()) {
+        return vec![RowError::file(
             0,
             "文件既不是UTF-8也不是GBK编码的文本，请另存为CSV(UTF-8)或XLSX",
-        )]
-    })?;
+        )];
+    }
+    let scope = if tables.len() > 1 {
+        "任何工作表的"
+    } else {
+        ""
+    };
+    vec![RowError::file(
+        0,
+        format!(
+            "{scope}前{MAX_PREAMBLE_ROWS}行中没有找到表头（应有「序号」一格，其后依次为：{}）",
+            ledger::LEDGER_HEADERS.join("、")
+        ),
+    )]
+}
+
+/// Reads a CSV file cell by cell.
+///
+/// The records are split on the raw bytes (commas, quotes and line ends are ASCII in
+/// UTF-8 and GBK alike), then each cell is decoded on its own in the file's encoding
+/// ([`Encoding::guess`]). A cell that is not text in it — an invalid byte, or a row
+/// pasted from a file of the other encoding — is read as best it can be and noted in
+/// [`Table::damaged`], to be refused by row and column: decoding the whole file at once
+/// could only say that something somewhere is wrong.
+fn read_csv(bytes: &[u8]) -> Result<Table, Vec<RowError>> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if body.starts_with(&[0xFF, 0xFE]) || body.starts_with(&[0xFE, 0xFF]) || body.contains(&0) {
+        return Err(vec![RowError::file(
+            0,
+            "文件不是UTF-8或GBK编码的文本（像是UTF-16编码，如Excel的“Unicode文本”，或不是文本文件），\
+             请另存为“CSV UTF-8(逗号分隔)”或XLSX后再导入",
+        )]);
+    }
+    let records = split_records(body)?;
+    let encoding = Encoding::guess(body, &records);
+    let mut rows = Vec::with_capacity(records.len());
+    let mut damaged = Vec::new();
+    for (line, fields) in records {
+        let mut cells = Vec::with_capacity(fields.len());
+        for (column, field) in fields.iter().enumerate() {
+            let text = match encoding.decode(field) {
+                Ok(text) => text,
+                Err((text, reason)) => {
+                    damaged.push(Damaged {
+                        line,
+                        column,
+                        reason,
+                    });
+                    text
+                }
+            };
+            cells.push(formula::strip_inert(&text).to_string());
+        }
+        rows.push((line, cells));
+    }
+    Ok(Table {
+        name: None,
+        rows,
+        uncached: Vec::new(),
+        damaged,
+    })
+}
+
+/// A CSV record as raw bytes: the line it starts on and its fields.
+type RawRecord = (usize, Vec<Vec<u8>>);
+
+/// The records of a CSV file as raw bytes, each with the line it starts on.
+fn split_records(body: &[u8]) -> Result<Vec<RawRecord>, Vec<RowError>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut record = csv::StringRecord::new();
-    let mut rows = Vec::new();
-    let mut lines = LineCounter::new(text.as_bytes());
+        .from_reader(body);
+    let mut record = csv::ByteRecord::new();
+    let mut records = Vec::new();
+    let mut lines = LineCounter::new(body);
     loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => {
-                return Ok(Table {
-                    name: None,
-                    rows,
-                    uncached: Vec::new(),
-                });
-            }
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => return Ok(records),
             Ok(true) => {
                 let line = lines.line_at(record.position().map_or(0, |p| p.byte()));
-                let cells = record.iter().map(|c| formula::strip_inert(c).to_string());
-                rows.push((line, cells.collect()));
+                records.push((line, record.iter().map(<[u8]>::to_vec).collect()));
             }
             Err(e) => {
                 let line = lines.line_at(e.position().map_or(0, |p| p.byte()));
@@ -171,6 +258,116 @@ fn read_csv(bytes: &[u8]) -> Result<Table, Vec<RowError>> {
             }
         }
     }
+}
+
+/// The text encoding of a CSV file: UTF-8, or GBK as Excel saves CSV on Chinese
+/// Windows (read as GB18030, its superset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Utf8,
+    Gbk,
+}
+
+impl Encoding {
+    /// UTF-8 for a file that is UTF-8 throughout. Otherwise the encoding most of the
+    /// cells with non-ASCII bytes are written in: a clerk who pasted rows from another
+    /// file has a file of mostly one encoding. (A BOM decides nothing: an editor may
+    /// keep it on a file it saves as GBK.)
+    fn guess(body: &[u8], records: &[RawRecord]) -> Encoding {
+        if std::str::from_utf8(body).is_ok() {
+            return Encoding::Utf8;
+        }
+        let (mut utf8, mut other) = (0usize, 0usize);
+        for field in records.iter().flat_map(|(_, fields)| fields) {
+            if field.is_ascii() {
+                continue;
+            }
+            if std::str::from_utf8(field).is_ok() {
+                utf8 += 1;
+            } else {
+                other += 1;
+            }
+        }
+        if utf8 > other {
+            Encoding::Utf8
+        } else {
+            Encoding::Gbk
+        }
+    }
+
+    /// The cell's text, or the best reading of it and why it is refused.
+    fn decode(self, field: &[u8]) -> Result<String, (String, String)> {
+        if field.is_ascii() {
+            return Ok(String::from_utf8_lossy(field).into_owned());
+        }
+        match self {
+            Encoding::Utf8 => decode_utf8_cell(field),
+            Encoding::Gbk => decode_gbk_cell(field),
+        }
+    }
+}
+
+/// A cell of a UTF-8 file. Bytes that are not UTF-8 are told apart: a cell that reads as
+/// GBK was pasted from a GBK file; one with Chinese left around them is damaged.
+fn decode_utf8_cell(field: &[u8]) -> Result<String, (String, String)> {
+    if let Ok(text) = std::str::from_utf8(field) {
+        return Ok(text.to_string());
+    }
+    let lossy = String::from_utf8_lossy(field).into_owned();
+    let gbk = gbk_strict(field).filter(|_| !lossy.chars().any(is_cjk));
+    match gbk {
+        Some(text) => {
+            let reason = format!(
+                "这一格不是UTF-8编码的文字（按GBK编码读作「{}」），而文件的其余部分是UTF-8编码，\
+                 可能是从另一个文件粘贴来的；请重新输入这一格，或把整个文件另存为“CSV UTF-8”后再导入",
+                shorten(&text, 30)
+            );
+            Err((text, reason))
+        }
+        None => Err(invalid_bytes("UTF-8", lossy)),
+    }
+}
+
+/// A cell of a GBK file. Chinese written in UTF-8 (three bytes a character) is told
+/// apart: GBK text that happens to be valid UTF-8 reads as Latin or Greek letters, not
+/// as Chinese, so it is not mistaken for it.
+fn decode_gbk_cell(field: &[u8]) -> Result<String, (String, String)> {
+    if let Some(text) = std::str::from_utf8(field)
+        .ok()
+        .filter(|t| t.chars().any(is_cjk))
+    {
+        let reason = format!(
+            "这一格是UTF-8编码的文字（读作「{}」），而文件的其余部分是GBK编码，\
+             可能是从另一个文件粘贴来的；请重新输入这一格，或把整个文件另存为“CSV UTF-8”或XLSX后再导入",
+            shorten(text, 30)
+        );
+        return Err((text.to_string(), reason));
+    }
+    gbk_strict(field).ok_or_else(|| {
+        let lossy = encoding_rs::GB18030.decode_without_bom_handling(field).0;
+        invalid_bytes("GBK", lossy.into_owned())
+    })
+}
+
+/// The cell as GB18030 (a superset of GBK), if it is valid in it.
+fn gbk_strict(field: &[u8]) -> Option<String> {
+    encoding_rs::GB18030
+        .decode_without_bom_handling_and_without_replacement(field)
+        .map(Cow::into_owned)
+}
+
+/// The refusal of a cell with bytes invalid in `encoding`, read as `text`.
+fn invalid_bytes(encoding: &str, text: String) -> (String, String) {
+    let reason = format!(
+        "这一格含有{encoding}编码中无效的字节（读作「{}」，�为无法识别的字节）；请重新输入这一格后再导入",
+        shorten(&text, 30)
+    );
+    (text, reason)
+}
+
+/// Whether `c` is a Chinese character (CJK Unified Ideographs and Extension A).
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
 }
 
 /// The line a CSV record starts on, as a text editor numbers it.
@@ -214,16 +411,6 @@ impl<'a> LineCounter<'a> {
         }
         self.line
     }
-}
-
-/// UTF-8 (a BOM dropped), else GB18030 (a superset of GBK) if it decodes cleanly.
-fn decode_text(bytes: &[u8]) -> Option<Cow<'_, str>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        return Some(Cow::Borrowed(s));
-    }
-    let (text, _, had_errors) = encoding_rs::GB18030.decode(bytes);
-    (!had_errors).then_some(text)
 }
 
 /// [`read_spreadsheet`], a panic inside calamine turned into a refusal of the file.
@@ -490,6 +677,7 @@ fn read_spreadsheet(bytes: &[u8]) -> Result<Vec<Table>, Vec<RowError>> {
             name: Some(name),
             rows,
             uncached,
+            damaged: Vec::new(),
         });
     }
     Ok(tables)
@@ -634,6 +822,11 @@ fn looks_like_ledger_data(table: &Table) -> bool {
 
 /// Reads one table whose header is known: the town title above it, the header's own
 /// check, then each data row.
+///
+/// A header whose ledger columns are wrong (one missing, one too many, two swapped,
+/// renamed) is refused and its data rows are not checked: read under the wrong headers,
+/// every row would be refused for what its cells would mean in another column (a name
+/// that is no address, a unit that is no phone), hiding the one mistake in the header.
 fn read_table(
     table: &Table,
     header: Header,
@@ -642,35 +835,93 @@ fn read_table(
     errors: &mut Vec<RowError>,
 ) {
     let sheet = table.name.as_deref();
-    let width = ledger::LEDGER_HEADERS.len();
-    let span = header.offset..header.offset + width;
-    let mut title_town = None;
+    let title_town = title_town(table, header);
+    let (uncached, mut unchecked) = uncached_errors(table, header);
+    let (damaged, damaged_cells) = damaged_errors(table, header);
+    unchecked.extend(damaged_cells);
+    errors.extend(damaged.into_iter().map(|e| e.in_sheet(sheet)));
+    if check_header(table, header, errors) {
+        let layout = Layout {
+            header,
+            header_cells: &table.rows[header.index].1,
+            known_towns,
+            title_town: title_town.as_deref(),
+        };
+        for (line, cells) in &table.rows[header.index + 1..] {
+            if ledger::is_blank(cells) {
+                continue;
+            }
+            let row = read_row(*line, cells, &layout);
+            match row {
+                Ok(row) => {
+                    out.rows.push(row);
+                    out.sheets.push(table.name.clone());
+                }
+                Err(errs) => errors.extend(
+                    errs.into_iter()
+                        .filter(|e| !unchecked.contains(&(e.row, e.column_index)))
+                        .map(|e| e.in_sheet(sheet)),
+                ),
+            }
+        }
+    }
+    errors.extend(uncached);
+}
+
+/// The town a title row above the header names (`镇(街)：东城镇`), if any.
+fn title_town(table: &Table, header: Header) -> Option<String> {
+    let mut town = None;
     for (line, cells) in &table.rows[..header.index] {
         // A title merged across the sheet reads once, not once per filled cell.
         let mut cells = cells.clone();
         cells.dedup();
         if let PreambleRow::TownTitle(t) = ledger::classify_preamble(*line, &cells) {
-            title_town = Some(t);
+            town = Some(t);
         }
     }
-    let (header_line, header_cells) = &table.rows[header.index];
-    let ours = header_cells
-        .get(span.clone())
-        .unwrap_or(&header_cells[header.offset..]);
-    if let PreambleRow::BadHeader(errs) = ledger::classify_preamble(*header_line, ours) {
-        errors.extend(errs.into_iter().map(|e| e.in_sheet(sheet)));
-    }
-    let named = |j: usize| header_cells.get(j).is_some_and(|c| !c.trim().is_empty());
-    let (uncached, formula_cells) = uncached_errors(table, header);
-    for (j, cell) in header_cells.iter().enumerate() {
-        if !span.contains(&j) && !cell.trim().is_empty() {
+    town
+}
+
+/// Checks the header row ([`ledger::header_errors`]), a header continued on the row
+/// under it, and header cells left of `序号`. Whether the ledger columns are where the
+/// data rows can be read (extra columns after them are refused, but do not move them).
+fn check_header(table: &Table, header: Header, errors: &mut Vec<RowError>) -> bool {
+    let sheet = table.name.as_deref();
+    let (line, cells) = &table.rows[header.index];
+    let from_seq = cells.get(header.offset..).unwrap_or_default();
+    let found = ledger::header_errors(*line, from_seq, header.offset);
+    let aligned = found.iter().all(|e| e.column_index == 0);
+    errors.extend(found.into_iter().map(|e| e.in_sheet(sheet)));
+    for (j, cell) in cells.iter().enumerate().take(header.offset) {
+        if !cell.trim().is_empty() {
             errors.push(
                 RowError::file(
-                    *header_line,
+                    *line,
                     format!(
-                        "第{}列「{}」不是台账的列（台账共{width}列：{}），请删除该列后再导入",
+                        "第{}列「{}」不是台账的列：表头应从「序号」开始，请删除该列后再导入",
                         j + 1,
-                        cell.trim(),
+                        cell.trim()
+                    ),
+                )
+                .in_sheet(sheet),
+            );
+        }
+    }
+    if aligned {
+        return true;
+    }
+    let next = table.rows[header.index + 1..]
+        .iter()
+        .find(|(_, cells)| !ledger::is_blank(cells));
+    if let Some((next_line, next_cells)) = next {
+        let from_seq = next_cells.get(header.offset..).unwrap_or_default();
+        if ledger::continues_header(from_seq) {
+            errors.push(
+                RowError::file(
+                    *next_line,
+                    format!(
+                        "表头占了两行（第{line}行和第{next_line}行）：台账的表头应在一行之内，依次为：{}；\
+                         请把两行合并为一行（如「第一帮扶责任人」与「姓名」合为「第一帮扶责任人姓名」）后再导入",
                         ledger::LEDGER_HEADERS.join("、")
                     ),
                 )
@@ -678,38 +929,91 @@ fn read_table(
             );
         }
     }
-    for (line, cells) in &table.rows[header.index + 1..] {
-        if ledger::is_blank(cells) {
-            continue;
-        }
-        // Data in a column without a header: the clerk should see where it is.
-        if let Some(j) = (0..cells.len())
-            .find(|&j| !span.contains(&j) && !named(j) && !cells[j].trim().is_empty())
-        {
-            errors.push(
-                RowError::file(
-                    *line,
-                    format!("第{}列有内容，但该列没有表头（台账共{width}列）", j + 1),
-                )
-                .in_sheet(sheet),
-            );
-        }
-        let ours = cells
-            .get(span.clone())
-            .unwrap_or_else(|| cells.get(header.offset..).unwrap_or_default());
-        match ledger::validate_row(*line, ours, known_towns, title_town.as_deref()) {
-            Ok(row) => {
-                out.rows.push(row);
-                out.sheets.push(table.name.clone());
-            }
-            Err(errs) => errors.extend(
-                errs.into_iter()
-                    .filter(|e| !formula_cells.contains(&(e.row, e.column_index)))
-                    .map(|e| e.in_sheet(sheet)),
+    errors.push(
+        RowError::file(*line, "表头有误，其下各行未逐格检查；请先改正表头后再导入").in_sheet(sheet),
+    );
+    false
+}
+
+/// What a data row is read against.
+struct Layout<'a> {
+    header: Header,
+    /// The header row's cells, from column A.
+    header_cells: &'a [String],
+    known_towns: &'a [String],
+    title_town: Option<&'a str>,
+}
+
+/// Reads one data row under a header that is right: cells left of `序号` mean the row
+/// is shifted against the header (nothing else is checked, every cell would be read a
+/// column off); data under no header is refused by column (data under an extra column's
+/// header is not: the header row's refusal names that column once).
+fn read_row(
+    line: usize,
+    cells: &[String],
+    layout: &Layout<'_>,
+) -> Result<LedgerRow, Vec<RowError>> {
+    let header = layout.header;
+    let width = ledger::LEDGER_HEADERS.len();
+    let span = header.offset..header.offset + width;
+    if let Some(j) = (0..header.offset.min(cells.len())).find(|&j| !cells[j].trim().is_empty()) {
+        return Err(vec![RowError::file(
+            line,
+            format!(
+                "第{}列有内容，但表头的「序号」在第{}列：本行与表头错开了，请对齐后再导入",
+                j + 1,
+                header.offset + 1
             ),
+        )]);
+    }
+    let mut errors = Vec::new();
+    // Data in a column without a header: the clerk should see where it is.
+    let named = |j: usize| {
+        layout
+            .header_cells
+            .get(j)
+            .is_some_and(|c| !c.trim().is_empty())
+    };
+    if let Some(j) = (span.end..cells.len()).find(|&j| !named(j) && !cells[j].trim().is_empty()) {
+        errors.push(RowError::file(
+            line,
+            format!("第{}列有内容，但该列没有表头（台账共{width}列）", j + 1),
+        ));
+    }
+    let ours = cells
+        .get(span.clone())
+        .unwrap_or_else(|| cells.get(header.offset..).unwrap_or_default());
+    match ledger::validate_row(line, ours, layout.known_towns, layout.title_town) {
+        Ok(row) if errors.is_empty() => Ok(row),
+        Ok(_) => Err(errors),
+        Err(errs) => {
+            errors.extend(errs);
+            Err(errors)
         }
     }
-    errors.extend(uncached);
+}
+
+/// The refusal of each CSV cell whose bytes are not text in the file's encoding (see
+/// [`read_csv`]), and the cells it names as `(row, 1-based ledger column)`: what
+/// validation would say about them besides is about the misread text, and left out.
+fn damaged_errors(table: &Table, header: Header) -> (Vec<RowError>, HashSet<(usize, usize)>) {
+    let span = header.offset..header.offset + ledger::LEDGER_HEADERS.len();
+    let header_line = table.rows[header.index].0;
+    let mut cells = HashSet::new();
+    let errors = table
+        .damaged
+        .iter()
+        .map(|d| {
+            // Above the header (a title row) a cell is under no ledger column.
+            if d.line >= header_line && span.contains(&d.column) {
+                cells.insert((d.line, d.column - header.offset + 1));
+                RowError::cell(d.line, d.column - header.offset, d.reason.clone())
+            } else {
+                RowError::file(d.line, format!("第{}列：{}", d.column + 1, d.reason))
+            }
+        })
+        .collect();
+    (errors, cells)
 }
 
 /// The refusal of each formula cell saved without a value, and the cells it names as
@@ -719,12 +1023,9 @@ fn read_table(
 /// phone, an empty 序号 reads as 「」不是正整数, which does not say why; the server does
 /// not compute spreadsheet formulas, so the clerk must save the values. A validation
 /// error about the same (empty) cell says nothing more and is left out.
-fn uncached_errors(
-    table: &Table,
-    header: Header,
-) -> (Vec<RowError>, std::collections::HashSet<(usize, usize)>) {
+fn uncached_errors(table: &Table, header: Header) -> (Vec<RowError>, HashSet<(usize, usize)>) {
     let span = header.offset..header.offset + ledger::LEDGER_HEADERS.len();
-    let mut cells = std::collections::HashSet::new();
+    let mut cells = HashSet::new();
     let errors = table
         .uncached
         .iter()
@@ -799,6 +1100,12 @@ mod tests {
         assert_eq!(parsed.sheets, vec![None; 20]);
         let (gbk, _, _) = encoding_rs::GBK.encode(FIXTURE);
         assert_eq!(parse(&gbk, &[]).unwrap().rows.len(), 20);
+        // A BOM an editor kept on a file it saved as GBK.
+        let gbk_with_bom = [&b"\xEF\xBB\xBF"[..], &gbk].concat();
+        assert_eq!(
+            parse(&gbk_with_bom, &[]).unwrap().rows[0].head_name,
+            "田晓东"
+        );
     }
 
     #[test]
@@ -883,6 +1190,48 @@ mod tests {
             assert_eq!(row.second.phone, "18893287921");
         }
         assert_eq!(parsed.sheets[0].as_deref(), Some("台账"));
+    }
+
+    /// The refusal of a header on rows 1 and 2 says so at row 2 and refuses no data row.
+    fn assert_told_as_two_header_rows(errs: &[RowError]) {
+        let two = errs.iter().find(|e| e.row == 2).unwrap();
+        assert!(
+            two.reason.starts_with("表头占了两行（第1行和第2行）"),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().all(|e| e.row <= 2),
+            "no data row refused: {errs:?}"
+        );
+    }
+
+    #[test]
+    fn a_merged_header_over_two_rows_is_told_so() {
+        let mut rows = fixture_cells();
+        let mut top = rows[0].clone();
+        for (c, group) in [(6, "第一帮扶责任人"), (9, "第二帮扶责任人")] {
+            top[c] = group.into();
+            top[c + 1].clear();
+            top[c + 2].clear();
+        }
+        let mut under = vec![String::new(); 12];
+        for c in [6, 9] {
+            under[c] = "姓名".into();
+            under[c + 1] = "工作单位及职务".into();
+            under[c + 2] = "联系方式".into();
+        }
+        rows.splice(0..1, [top, under]);
+        // 序号 … 联系方式 merged down over both rows, each helper's group across three.
+        let mut merges: Vec<Merge> = (0..6).map(|c| (0, c, 1, c)).collect();
+        merges.extend([(0, 6, 0, 8), (0, 9, 0, 11)]);
+        let errs = parse(&xlsx(&[("台账", rows, merges)]), &[]).unwrap_err();
+        let first = &errs[0];
+        assert_eq!((first.row, first.column_index), (1, 7), "{errs:?}");
+        assert_eq!(
+            first.reason,
+            "应为「第一帮扶责任人姓名」，实为「第一帮扶责任人」"
+        );
+        assert_told_as_two_header_rows(&errs);
     }
 
     #[test]
@@ -975,6 +1324,211 @@ mod tests {
         let errs = parse(lines.join("\n").as_bytes(), &[]).unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].row, 5, "{errs:?}");
+    }
+
+    /// The fixture with line `at` (0-based, the header being 0) made by `f` from its bytes.
+    fn fixture_with_line(at: usize, f: impl Fn(&str) -> Vec<u8>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, line) in FIXTURE.lines().enumerate() {
+            if i == at {
+                out.extend(f(line));
+            } else {
+                out.extend_from_slice(line.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    #[test]
+    fn an_invalid_byte_is_refused_by_row_and_column() {
+        // Line 5 (龚玉兰's household): a stray byte inside the name.
+        let bytes = fixture_with_line(4, |l| {
+            let (before, after) = l.split_once("龚玉兰").unwrap();
+            [
+                before.as_bytes(),
+                "龚玉".as_bytes(),
+                &[0xFF],
+                after.as_bytes(),
+            ]
+            .concat()
+        });
+        let errs = parse(&bytes, &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!((errs[0].row, errs[0].column_index), (5, 2), "{errs:?}");
+        assert_eq!(errs[0].column, "贫困户姓名");
+        assert!(errs[0].reason.contains("UTF-8编码中无效的字节"), "{errs:?}");
+        assert!(errs[0].reason.contains("「龚玉�」"), "{errs:?}");
+    }
+
+    #[test]
+    fn a_row_in_the_other_encoding_is_refused_by_row_and_column() {
+        // A UTF-8 file with one name pasted from a GBK file: the GBK reading is shown.
+        let gbk = |text: &str| encoding_rs::GBK.encode(text).0.into_owned();
+        let bytes = fixture_with_line(8, |l| {
+            let (before, after) = l.split_once("陆春梅").unwrap();
+            [before.as_bytes(), &gbk("陆春梅"), after.as_bytes()].concat()
+        });
+        let errs = parse(&bytes, &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!((errs[0].row, errs[0].column_index), (9, 2), "{errs:?}");
+        assert!(
+            errs[0]
+                .reason
+                .contains("不是UTF-8编码的文字（按GBK编码读作「陆春梅」）"),
+            "{errs:?}"
+        );
+
+        // A GBK file with one row pasted from a UTF-8 file.
+        let mut bytes = Vec::new();
+        for (i, line) in FIXTURE.lines().enumerate() {
+            bytes.extend(if i == 3 {
+                line.as_bytes().to_vec()
+            } else {
+                gbk(line)
+            });
+            bytes.extend_from_slice(b"\r\n");
+        }
+        let errs = parse(&bytes, &[]).unwrap_err();
+        let at: Vec<(usize, usize)> = errs.iter().map(|e| (e.row, e.column_index)).collect();
+        // Every non-ASCII cell of line 4: name, address, cause, measures, units, names.
+        assert_eq!(at, [2, 3, 4, 5, 7, 8, 10, 11].map(|c| (4, c)), "{errs:?}");
+        assert!(
+            errs[0]
+                .reason
+                .contains("是UTF-8编码的文字（读作「叶秀兰」），而文件的其余部分是GBK编码"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_title_row_is_named_by_its_sheet_column() {
+        let title = encoding_rs::GBK.encode("镇(街)：东城镇\r\n").0;
+        let bytes = [&title[..], FIXTURE.as_bytes()].concat();
+        let errs = parse(&bytes, &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!((errs[0].row, errs[0].column.as_str()), (1, ""), "{errs:?}");
+        assert!(
+            errs[0]
+                .reason
+                .starts_with("第1列：这一格不是UTF-8编码的文字（按GBK编码读作「镇(街)：东城镇」）"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn utf16_is_refused_as_an_encoding() {
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(FIXTURE.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let errs = parse(&utf16, &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].reason.contains("UTF-16"), "{errs:?}");
+    }
+
+    /// The fixture with `f` applied to each line's cells.
+    fn fixture_cells_edited(f: impl Fn(usize, &mut Vec<String>)) -> String {
+        FIXTURE
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut cells: Vec<String> = l.split(',').map(str::to_string).collect();
+                f(i, &mut cells);
+                cells.join(",")
+            })
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    }
+
+    #[test]
+    fn a_missing_column_is_one_header_error_not_a_refusal_of_every_row() {
+        let text = fixture_cells_edited(|_, c| {
+            c.remove(ledger::col::HEAD_NAME);
+        });
+        let errs = parse(text.as_bytes(), &[]).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!((errs[0].row, errs[0].column.as_str()), (1, "贫困户姓名"));
+        assert!(
+            errs[0].reason.contains("缺少「贫困户姓名」这一列"),
+            "{errs:?}"
+        );
+        assert!(errs[1].reason.contains("其下各行未逐格检查"), "{errs:?}");
+    }
+
+    #[test]
+    fn an_extra_column_inside_the_ledger_is_named_not_the_last_one() {
+        let text = fixture_cells_edited(|i, c| {
+            c.insert(
+                2,
+                if i == 0 {
+                    "身份证号码"
+                } else {
+                    "370683199001011234"
+                }
+                .into(),
+            );
+        });
+        let errs = parse(text.as_bytes(), &[]).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!(errs[0].column_index, 3);
+        assert!(
+            errs[0]
+                .reason
+                .contains("实为「身份证号码」：多出了一列「身份证号码」"),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().all(|e| !e.reason.contains("第13列")),
+            "the last column is where it should be: {errs:?}"
+        );
+    }
+
+    #[test]
+    fn a_header_over_two_rows_names_both_rows() {
+        let lines: Vec<&str> = FIXTURE.lines().collect();
+        let text = format!(
+            "序号,贫困户姓名,家庭地址(镇街、村),致贫原因,帮扶措施,联系方式,第一帮扶责任人,,,第二帮扶责任人,,\r\n\
+             ,,,,,,姓名,工作单位及职务,联系方式,姓名,工作单位及职务,联系方式\r\n{}",
+            lines[1..].join("\r\n")
+        );
+        let errs = parse(text.as_bytes(), &[]).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.row == 1
+                && e.column_index == 7
+                && e.reason == "应为「第一帮扶责任人姓名」，实为「第一帮扶责任人」"),
+            "{errs:?}"
+        );
+        assert_told_as_two_header_rows(&errs);
+    }
+
+    #[test]
+    fn a_header_without_serial_and_rows_shifted_against_the_header_are_told_so() {
+        let text = FIXTURE.replacen("序号", "编号", 1);
+        let errs = parse(text.as_bytes(), &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].row, 1);
+        assert!(
+            errs[0].reason.contains("第1列应为「序号」，实为「编号」"),
+            "{errs:?}"
+        );
+
+        // The header moved one column right, the data not.
+        let lines: Vec<&str> = FIXTURE.lines().collect();
+        let text = format!(",{}\r\n{}", lines[0], lines[1..].join("\r\n"));
+        let errs = parse(text.as_bytes(), &[]).unwrap_err();
+        assert_eq!(errs.len(), 20, "one per row: {errs:?}");
+        assert_eq!(errs[0].row, 2);
+        assert!(errs[0].reason.contains("本行与表头错开了"), "{errs:?}");
+    }
+
+    #[test]
+    fn a_serial_number_twice_is_refused_naming_both_rows() {
+        let text = FIXTURE.replacen("\n3,", "\n2,", 1);
+        let errs = parse(text.as_bytes(), &[]).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!((errs[0].row, errs[0].column.as_str()), (4, "序号"));
+        assert!(errs[0].reason.starts_with("序号2与第3行重复"), "{errs:?}");
     }
 
     #[test]
