@@ -179,10 +179,11 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
         t.records,
         t.remark
     )?;
-    for r in &view.sheet.rows {
+    // 序号 is the row's own number, as on the printed 附件3, not the ledger's.
+    for (n, r) in view.sheet.rows.iter().enumerate() {
         outln!(
             "{}\t{}\t{}\t{}\t{}\t{}",
-            r.seq,
+            n + 1,
             r.head_name,
             r.village,
             r.first_helper.as_ref().map_or("-", |h| h.name.as_str()),

@@ -1720,3 +1720,29 @@ fn a_long_sheet_summary_scrolls_with_the_list_keys() {
         "a short summary does not scroll:\n{text}"
     );
 }
+
+/// 附件3 numbers its own rows 1 to n: a second helper whose households are the ledger's
+/// 6th and 7th sees 1 and 2 under 序号, as on the printed sheet.
+#[test]
+fn the_sheet_numbers_its_own_rows_not_the_ledgers() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let client = fx.app.client().clone();
+    fx.app.runtime().block_on(async {
+        let q = "2026Q1".parse().unwrap();
+        let mut sheet = client.store().sheet(q).await.unwrap().unwrap();
+        sheet.rows[0].seq = 6;
+        sheet.rows[1].seq = 7;
+        client.store().save_sheet(&sheet).await.unwrap();
+    });
+    let (text, _) = reopen_sheet(&mut fx.app);
+    let number = |name: &str| {
+        let row = row_of(&text, name);
+        row.trim_start_matches('│')
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(number("张三"), "1", "{text}");
+    assert_eq!(number("李四"), "2", "{text}");
+}

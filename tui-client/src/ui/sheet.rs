@@ -120,10 +120,11 @@ fn render_sheet_head(app: &App, view: &SheetView, frame: &mut Frame, area: Rect)
     );
 }
 
-/// The 附件3 columns of a row: 序号, head, village, first helper, records, remark.
-fn row_cells(view: &SheetView, r: &SheetRow) -> [String; 6] {
+/// The 附件3 columns of a row: 序号 (the row's own number, 1 to n, as the printed
+/// sheet has it; not the ledger's), head, village, first helper, records, remark.
+fn row_cells(view: &SheetView, n: usize, r: &SheetRow) -> [String; 6] {
     [
-        r.seq.to_string(),
+        n.to_string(),
         r.head_name.clone(),
         r.village.clone(),
         r.first_helper
@@ -223,7 +224,13 @@ fn render_sheet_table(app: &App, view: &SheetView, frame: &mut Frame, area: Rect
         t.records,
         t.remark,
     ];
-    let cells: Vec<[String; 6]> = view.sheet.rows.iter().map(|r| row_cells(view, r)).collect();
+    let cells: Vec<[String; 6]> = view
+        .sheet
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| row_cells(view, i + 1, r))
+        .collect();
     let width = |s: &str| u16::try_from(Span::raw(s).width()).unwrap_or(u16::MAX);
     let mut data = [0u16; 6];
     for row in &cells {
