@@ -850,7 +850,8 @@ mod tests {
             .map(|_| ())
             .unwrap_err();
         assert!(
-            err.to_string().contains("--from: 2001-01-01 is outside"),
+            err.to_string()
+                .contains("--from: 2001-01-01 is before today"),
             "{err}"
         );
         // Filed for next month by mistake, and withdrawn before its day.

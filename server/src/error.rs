@@ -188,6 +188,14 @@ impl From<sea_orm::DbErr> for ApiError {
             tracing::warn!("database busy: a request was answered 503");
             return ApiError::Busy;
         }
+        // PostgreSQL's text cannot hold U+0000 (SQLite's can): a client's text carrying
+        // one, in a field no rule checked before the query, is the client's mistake.
+        let text = e.to_string();
+        if text.contains("invalid byte sequence") && text.contains("0x00") {
+            return ApiError::BadRequest(
+                "the request holds the character U+0000 (NUL), which no text may hold".into(),
+            );
+        }
         ApiError::Database(e)
     }
 }
@@ -198,6 +206,16 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_postgresql_cannot_store_is_the_clients_mistake() {
+        let e = ApiError::from(sea_orm::DbErr::Custom(
+            "error returned from database: invalid byte sequence for encoding \"UTF8\": 0x00"
+                .into(),
+        ));
+        assert_eq!(e.status_code(), StatusCode::BAD_REQUEST);
+        assert!(e.to_string().contains("U+0000"), "{e}");
+    }
 
     #[test]
     fn internal_causes_are_not_sent() {

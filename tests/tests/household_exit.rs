@@ -89,8 +89,24 @@ async fn leaves(t: &TestDb) {
         json!({ "effective_from": from, "reason": " " }),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.to_string().contains("reason"), "{body}");
+    // Not dated back: the windows already ended keep their verdict (a miss is not
+    // erased by an exit and a rejoin); and not over a year ahead.
+    for (day, says) in [
+        (from - chrono::Duration::days(1), "before today"),
+        (from + chrono::Duration::days(400), "more than a year ahead"),
+    ] {
+        let (status, body) = exit(
+            &f,
+            &dongcheng,
+            h,
+            json!({ "effective_from": day, "reason": "脱贫退出" }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{body}");
+    }
     let last_year = from - chrono::Duration::days(400);
     let (status, body) = exit(
         &f,
@@ -314,6 +330,7 @@ fn pairing_ends(detail: &Value) -> Vec<(i64, Value, Value)> {
 
 db_test!(an_exit_filed_for_a_later_day_is_cancelled_exactly, cancels);
 async fn cancels(t: &TestDb) {
+    use sea_orm::ConnectionTrait;
     let f = Field::new(t).await;
     let h = f.household;
     let (_, before) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
@@ -353,12 +370,18 @@ async fn cancels(t: &TestDb) {
     // Who may not, and what is not accepted; nothing changes.
     let (status, _) = cancel(&f, &f.token, h, "误报").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a helper may not");
-    let (status, body) = cancel(&f, &dongcheng, h, "  ").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(
-        body["message"].as_str().unwrap().contains("reason"),
-        "{body}"
-    );
+    for blank in ["  ", "\u{200b}", "误\u{0}报"] {
+        let (status, body) = cancel(&f, &dongcheng, h, blank).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{blank:?}: {body}"
+        );
+        assert!(
+            body["message"].as_str().unwrap().contains("reason"),
+            "{body}"
+        );
+    }
 
     // The move is withdrawn first: the exit from next month stands again, as filed.
     let (status, once) = cancel(&f, &dongcheng, h, "日期填错").await;
@@ -414,7 +437,8 @@ async fn cancels(t: &TestDb) {
         "{mine}"
     );
 
-    // An exit in effect is not cancelled: the household comes back by a rejoin.
+    // On its first day an exit may still be withdrawn (no window has been judged
+    // without the pairings yet).
     let (status, _) = exit(
         &f,
         &dongcheng,
@@ -423,10 +447,124 @@ async fn cancels(t: &TestDb) {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    let (status, body) = cancel(&f, &dongcheng, h, "录错户").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(pairing_ends(&body), pairing_ends(&before));
+
+    // From its second day it is not: the household comes back by a rejoin. (The exit
+    // is moved a day back in the database, as a day passing would.)
+    let (status, _) = exit(
+        &f,
+        &dongcheng,
+        h,
+        json!({ "effective_from": today(), "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let yesterday = today() - chrono::Duration::days(1);
+    t.db.execute_unprepared(&format!(
+        "UPDATE household_exits SET effective_from = '{yesterday}' \
+         WHERE household_id = {h} AND cancelled_at IS NULL"
+    ))
+    .await
+    .unwrap();
     let (status, body) = cancel(&f, &dongcheng, h, "误报").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("rejoin"),
+        "{body}"
+    );
+}
+
+db_test!(
+    an_exit_is_not_cancelled_over_the_pairing_limits,
+    cancel_limits
+);
+async fn cancel_limits(t: &TestDb) {
+    let f = Field::new(t).await;
+    let h = f.household;
+    // Filed for next month; the ledger then gives 黄志强 (一帮一) a new household from
+    // that day, the slot the exit frees.
+    let later = today() + chrono::Duration::days(30);
+    let (status, body) = exit(
+        &f,
+        &f.county,
+        h,
+        json!({ "effective_from": later, "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let query = format!("/ledger/import?effective_from={later}&filed_on=2020-01-01");
+    let (status, report) =
+        f.w.post_bytes(&f.county, &query, ledger_with_new_household())
+            .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    // Cancelling would pair him with two households: refused, and nothing changes.
+    let (status, body) = cancel(&f, &f.county, h, "误报").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the policy's 1"),
+        "{body}"
+    );
+    let (_, after) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    assert!(
+        pairing_ends(&after)
+            .iter()
+            .all(|(_, to, _)| *to == json!(later)),
+        "{after}"
+    );
+    let (_, exits) =
+        f.w.get(Some(&f.county), &format!("/households/{h}/exits"))
+            .await;
+    assert!(exits[0]["cancelled_at"].is_null(), "{exits}");
+}
+
+db_test!(
+    an_exit_of_a_household_brought_back_is_not_cancelled,
+    cancel_after_rejoin
+);
+async fn cancel_after_rejoin(t: &TestDb) {
+    let f = Field::new(t).await;
+    let h = f.household;
+    let (status, _) = exit(
+        &f,
+        &f.county,
+        h,
+        json!({ "effective_from": today(), "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, back) =
+        f.w.post_json(
+            Some(&f.county),
+            &format!("/households/{h}/rejoin"),
+            &json!({ "reason": "因病返贫" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    let (status, body) = cancel(&f, &f.county, h, "误报").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("brought back"),
+        "{body}"
+    );
+    // Brought back but not yet paired again, it has nothing an exit could end.
+    let (status, body) = exit(
+        &f,
+        &f.county,
+        h,
+        json!({ "effective_from": today() + chrono::Duration::days(5), "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no pairing to end"),
         "{body}"
     );
 }

@@ -171,7 +171,35 @@ async fn malformed_requests(t: &TestDb) {
             .await
             .unwrap();
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(resp.headers()["allow"], "GET, POST");
+    assert_eq!(resp.headers()["allow"], "GET, HEAD, POST");
+    // HEAD answers where GET does, with the headers and no body.
+    let resp =
+        f.w.http
+            .head(f.w.server.url("/households"))
+            .bearer_auth(&f.token)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.bytes().await.unwrap().is_empty());
+    // U+0000, which PostgreSQL's text cannot hold, is a client's mistake on both backends.
+    let (status, body) =
+        f.w.post_json(
+            None,
+            "/auth/login",
+            &json!({ "username": "town\u{0}1", "password": "x" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("username"),
+        "{body}"
+    );
+    let (status, body) = f.w.get(Some(&f.county), "/households?q=%00").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // An office's town filter outside its scope is not found, as on every office list.
+    let (status, body) = f.w.get(Some(&f.county), "/households?town=999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, _) = f.w.get(Some(&f.token), "/sync/pushes").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a path it does not have");
 

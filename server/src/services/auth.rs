@@ -32,12 +32,18 @@ pub const MAX_USERNAME_CHARS: usize = 64;
 /// but no one types more, and a huge one would only cost the server time.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// Refuses (400) a username too long to be real, before any work is spent on it.
+/// Refuses (400) a username too long to be real, or holding a control character
+/// (PostgreSQL cannot even compare one with U+0000), before any work is spent on it.
 pub fn check_username_size(username: &str) -> ApiResult<()> {
     if username.trim().chars().count() > MAX_USERNAME_CHARS {
         return Err(ApiError::BadRequest(format!(
             "username is too long (at most {MAX_USERNAME_CHARS} characters)"
         )));
+    }
+    if username.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "username holds a control character".into(),
+        ));
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! so scoping leaks nothing about other towns.
 
 use bangfu_shared::Role;
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::entities::{household, pairing};
@@ -95,7 +95,15 @@ impl Scope {
                     .cond_where(
                         Condition::any()
                             .add(pairing::Column::ValidTo.is_null())
-                            .add(pairing::Column::ValidTo.gt(today)),
+                            .add(
+                                // Ended where it began (an exit before its start): never held.
+                                Condition::all()
+                                    .add(pairing::Column::ValidTo.gt(today))
+                                    .add(
+                                        Expr::col(pairing::Column::ValidTo)
+                                            .gt(Expr::col(pairing::Column::ValidFrom)),
+                                    ),
+                            ),
                     )
                     .to_owned();
                 Condition::all().add(household::Column::Id.in_subquery(paired))

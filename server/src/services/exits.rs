@@ -7,10 +7,10 @@
 //! pairings' ends and reasons; only with the prior state kept can a mistaken exit be
 //! withdrawn exactly, while the filing and the withdrawal both stay on record.
 
-use bangfu_shared::HouseholdStatus;
 use bangfu_shared::api::{ExitCancel, ExitDto, HouseholdDetail, HouseholdExit, HouseholdRejoin};
+use bangfu_shared::{HouseholdStatus, PairingRole};
 use chrono::NaiveDate;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -22,14 +22,20 @@ use crate::entities::{household, household_exit, household_exit_pairing, pairing
 use crate::error::{ApiError, ApiResult};
 
 /// An office's reason for an exit, a cancel or a rejoin, trimmed: 1 to
-/// [`MAX_EXIT_REASON`] characters, else a 400 saying what it should give (`why`).
+/// [`MAX_EXIT_REASON`] characters of text that says something (not only spaces or
+/// invisible characters) under the rules of every free text ([`super::check_free_text`]:
+/// no control characters, no bidi overrides), else a 422 saying what it should give.
 fn checked_reason<'a>(reason: &'a str, why: &str) -> ApiResult<&'a str> {
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_EXIT_REASON {
-        return Err(ApiError::BadRequest(format!(
+    let invisible = |c: char| {
+        c.is_whitespace() || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
+    };
+    if reason.chars().all(invisible) {
+        return Err(ApiError::Invalid(format!(
             "reason: give why the household {why} (1 to {MAX_EXIT_REASON} characters)"
         )));
     }
+    super::check_free_text(reason, "reason", MAX_EXIT_REASON)?;
     Ok(reason)
 }
 
@@ -53,8 +59,15 @@ pub async fn exit(
     let row = in_scope(db, caller, id).await?;
     let (_gate, txn) = crate::db::begin_write(db).await?;
     let holding = holding_pairings(&txn, id, from).await?;
-    if holding.is_empty() && row.status == HouseholdStatus::Exited.code() {
-        return Err(already_exited(&txn, id, from).await?);
+    if holding.is_empty() {
+        if row.status == HouseholdStatus::Exited.code() {
+            return Err(already_exited(&txn, id, from).await?);
+        }
+        return Err(ApiError::Conflict(
+            "the household has no pairing to end: it is not paired (a household brought \
+             back is paired by the next ledger import)"
+                .into(),
+        ));
     }
     let filed = record_exit(&txn, caller, &row, from, reason, &holding).await?;
     end_pairings(&txn, id, from, reason).await?;
@@ -80,15 +93,22 @@ pub async fn exit(
     detail(db, caller, id).await
 }
 
-/// An exit's first day may be in the current quarter (a past quarter may already be
-/// reported) up to a year ahead.
+/// An exit's first day is today or later, at most a year ahead. Never earlier: the
+/// windows that ended before today have their verdict, and an exit dated back would
+/// leave them judged for no one (a miss erased by filing an exit and bringing the
+/// household back). A household that left earlier is taken out from today.
 fn check_exit_day(from: NaiveDate) -> ApiResult<()> {
-    let earliest = super::first_open_day();
-    let latest = super::today() + chrono::Duration::days(366);
-    if from < earliest || from > latest {
+    let today = super::today();
+    let latest = today + chrono::Duration::days(366);
+    if from < today {
         return Err(ApiError::BadRequest(format!(
-            "effective_from: {from} is outside {earliest}..={latest}: a past quarter may \
-             already be reported, so an exit takes effect in the current quarter or later"
+            "effective_from: {from} is before today ({today}): an exit takes effect today \
+             or later, so the visit windows already ended keep their verdict"
+        )));
+    }
+    if from > latest {
+        return Err(ApiError::BadRequest(format!(
+            "effective_from: {from} is more than a year ahead (at most {latest})"
         )));
     }
     Ok(())
@@ -145,7 +165,7 @@ async fn record_exit(
             pairing_id: Set(p.id),
             prior_valid_to: Set(p.valid_to),
             prior_reason: Set(p.reason.clone()),
-            set_valid_to: Set(from.max(p.valid_from)),
+            set_valid_to: Set(Ord::max(from, p.valid_from)),
         });
         household_exit_pairing::Entity::insert_many(priors)
             .exec_without_returning(db)
@@ -245,13 +265,23 @@ pub async fn cancel(
     let filed = latest_standing_exit(&txn, id)
         .await?
         .ok_or_else(|| ApiError::Conflict("the household has no exit to cancel".into()))?;
-    if filed.effective_from <= super::today() {
+    // On its first day no window has yet been judged without the household's pairings
+    // (those that ended yesterday were held in full), so it may still be withdrawn.
+    if filed.effective_from < super::today() {
         return Err(ApiError::Conflict(format!(
             "the exit from {} has taken effect: bring the household back with rejoin",
             filed.effective_from
         )));
     }
-    restore_pairings(&txn, filed.id).await?;
+    if row.status != HouseholdStatus::Exited.code() {
+        return Err(ApiError::Conflict(
+            "the household was brought back (rejoin) since its exit: there is no exit to \
+             cancel"
+                .into(),
+        ));
+    }
+    let restored = restore_pairings(&txn, filed.id).await?;
+    check_limits(&txn, &row, filed.effective_from, &restored).await?;
     set_status(&txn, id, &filed.prior_status).await?;
     household_exit::Entity::update_many()
         .col_expr(
@@ -304,11 +334,13 @@ async fn latest_standing_exit(
 
 /// Gives each pairing the exit ended its prior end and reason, each only while it still
 /// ends where the exit put it; if one was changed since, the transaction is refused.
-async fn restore_pairings(db: &impl ConnectionTrait, exit_id: i64) -> ApiResult<()> {
+/// Returns the pairings restored.
+async fn restore_pairings(db: &impl ConnectionTrait, exit_id: i64) -> ApiResult<Vec<i64>> {
     let priors = household_exit_pairing::Entity::find()
         .filter(household_exit_pairing::Column::ExitId.eq(exit_id))
         .all(db)
         .await?;
+    let ids = priors.iter().map(|p| p.pairing_id).collect();
     for p in priors {
         let restored = pairing::Entity::update_many()
             .col_expr(pairing::Column::ValidTo, Expr::value(p.prior_valid_to))
@@ -325,7 +357,67 @@ async fn restore_pairings(db: &impl ConnectionTrait, exit_id: i64) -> ApiResult<
             )));
         }
     }
+    Ok(ids)
+}
+
+/// Refuses a cancel that would give a helper more households than the policy allows:
+/// while the exit stood, its helpers were free from its day, and an import may have
+/// given them another household since (一帮一; a second helper at most five).
+async fn check_limits(
+    db: &impl ConnectionTrait,
+    row: &household::Model,
+    from: NaiveDate,
+    restored: &[i64],
+) -> ApiResult<()> {
+    let policy = super::policy::effective(db, row.county_id, Some(row.town_id), from).await?;
+    let back = pairing::Entity::find()
+        .filter(pairing::Column::Id.is_in(restored.to_vec()))
+        .filter(holding_from(from))
+        .all(db)
+        .await?;
+    for p in back {
+        let role: PairingRole = p
+            .role
+            .parse()
+            .map_err(|e: bangfu_shared::SharedError| ApiError::Internal(e.to_string()))?;
+        let max = match role {
+            PairingRole::First => policy.pairing.max_households_first,
+            PairingRole::Second => policy.pairing.max_households_second,
+        };
+        let households: Vec<i64> = pairing::Entity::find()
+            .select_only()
+            .column(pairing::Column::HouseholdId)
+            .distinct()
+            .filter(pairing::Column::HelperId.eq(p.helper_id))
+            .filter(pairing::Column::Role.eq(p.role.clone()))
+            .filter(holding_from(from))
+            .into_tuple()
+            .all(db)
+            .await?;
+        if households.len() > max as usize {
+            return Err(ApiError::Conflict(format!(
+                "helper {} would be paired as {} with {} households, over the policy's \
+                 {max}: a ledger import gave the helper another household from {from}; \
+                 change that pairing first",
+                p.helper_id,
+                role.label_zh(),
+                households.len()
+            )));
+        }
+    }
     Ok(())
+}
+
+/// Pairings that hold on `from` or any later day (a pairing ended where it began never
+/// holds).
+fn holding_from(from: NaiveDate) -> Condition {
+    Condition::any()
+        .add(pairing::Column::ValidTo.is_null())
+        .add(
+            Condition::all()
+                .add(pairing::Column::ValidTo.gt(from))
+                .add(Expr::col(pairing::Column::ValidTo).gt(Expr::col(pairing::Column::ValidFrom))),
+        )
 }
 
 /// Every exit filed for the household, newest first, cancelled ones included; out of

@@ -52,12 +52,22 @@ pub async fn list(
         })?;
     let mut cond = caller.scope().households();
     if let Some(t) = filter.town {
+        // An office's town outside its scope is not found, as in every office list: an
+        // empty page would read as "no households" for a mistyped id.
+        if !caller.role.is_helper() {
+            jurisdictions::town_in_scope(db, caller, t).await?;
+        }
         cond = cond.add(household::Column::TownId.eq(t));
     }
     if let Some(v) = filter.village {
         cond = cond.add(household::Column::VillageId.eq(v));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        if q.chars().any(char::is_control) {
+            return Err(ApiError::BadRequest(
+                "q: the search holds a control character".into(),
+            ));
+        }
         cond = cond.add(name_contains(q));
     }
     let query = household::Entity::find().filter(cond);

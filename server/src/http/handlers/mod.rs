@@ -10,10 +10,17 @@ pub mod tus;
 
 use actix_web::web;
 
-/// The routes [`resource!`] builds on: actix-web's, and OPTIONS, which it has no
-/// shorthand for.
+/// The routes [`resource!`] builds on: actix-web's, GET with HEAD, and OPTIONS, which
+/// it has no shorthand for.
 mod method {
-    pub use actix_web::web::{get, head, patch, post};
+    use actix_web::guard;
+    pub use actix_web::web::{head, patch, post};
+
+    /// GET, and HEAD with it (HTTP asks that a resource with GET answer HEAD; actix
+    /// sends a HEAD answer's headers without its body).
+    pub fn get() -> actix_web::Route {
+        actix_web::web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+    }
 
     pub fn options() -> actix_web::Route {
         actix_web::web::method(actix_web::http::Method::OPTIONS)
@@ -30,7 +37,7 @@ macro_rules! resource {
                 crate::http::method_not_allowed(concat!($(resource!(@name $method), ", "),+))
             }))
     };
-    (@name get) => { "GET" };
+    (@name get) => { "GET, HEAD" };
     (@name post) => { "POST" };
     (@name head) => { "HEAD" };
     (@name patch) => { "PATCH" };
