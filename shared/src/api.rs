@@ -24,6 +24,7 @@ pub struct ErrorBody {
 /// `POST /api/v1/auth/login`. Helpers log in with their phone number.
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -42,6 +43,7 @@ impl std::fmt::Debug for LoginRequest {
 /// office handed out; sets the password and logs in.
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
     pub username: String,
     pub code: String,

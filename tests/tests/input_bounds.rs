@@ -197,6 +197,30 @@ async fn malformed_requests(t: &TestDb) {
     );
     let (status, body) = f.w.get(Some(&f.county), "/households?q=%00").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Another county's town, or none, has no policy here.
+    for path in ["/policies/effective?town=999999", "/policies?town=999999"] {
+        let (status, body) = f.w.get(Some(&f.county), path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    // A path id says what it should be; a login with a field it does not know is named.
+    let (status, body) = f.w.get(Some(&f.county), "/households/abc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["message"],
+        "path: expected an id (a whole number), got `abc`"
+    );
+    let (status, body) =
+        f.w.post_json(
+            None,
+            "/auth/login",
+            &json!({ "username": "town1", "password": "x", "remember": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("remember"),
+        "{body}"
+    );
     // An office's town filter outside its scope is not found, as on every office list.
     let (status, body) = f.w.get(Some(&f.county), "/households?town=999999").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");

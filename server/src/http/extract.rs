@@ -230,6 +230,9 @@ fn number_error(query: &str, name: &str, why: &str) -> String {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
+    if why.contains("too large") || why.contains("too small") {
+        return format!("`{given}` is out of range");
+    }
     let sign = if given.starts_with('-') {
         " (0 or more)"
     } else {
@@ -353,6 +356,11 @@ mod tests {
         assert_eq!(
             m,
             "query parameter `page`: expected a whole number (0 or more), got `-1`"
+        );
+        let m = message(parse_query::<Page>("page=99999999999999999999").expect_err("huge"));
+        assert_eq!(
+            m,
+            "query parameter `page`: `99999999999999999999` is out of range"
         );
         let m = message(parse_query::<Page>("town=x1").expect_err("not a number"));
         assert_eq!(

@@ -18,7 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     cfg.app_data(web::Data::new(state))
         .app_data(
             web::PathConfig::default()
-                .error_handler(|err, _| ApiError::BadRequest(format!("path: {err}")).into()),
+                .error_handler(|err, _| ApiError::BadRequest(path_error(&err.to_string())).into()),
         )
         .service(
             web::scope("/api/v1")
@@ -28,6 +28,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .default_service(web::to(not_found)),
         )
         .default_service(web::to(not_found));
+}
+
+/// Says what a path segment should be, in the words of the query errors, instead of
+/// the parser's ("Path deserialize error: can not parse \"abc\" to a i64").
+fn path_error(parser: &str) -> String {
+    let given = parser.split('"').nth(1);
+    match given {
+        Some(v) if parser.contains("i64") || parser.contains("u64") => {
+            format!("path: expected an id (a whole number), got `{v}`")
+        }
+        _ => format!("path: {parser}"),
+    }
 }
 
 /// The JSON 404 of a path the API does not have.

@@ -34,6 +34,20 @@ fn county_of(caller: &Caller, asked: Option<i64>) -> ApiResult<i64> {
     }
 }
 
+/// Refuses (404 `town`) a town that is not one of `county`'s: the county's policy is
+/// no answer for another county's town, nor for a town that does not exist.
+async fn check_town(state: &AppState, county: i64, town: Option<i64>) -> ApiResult<()> {
+    if let Some(t) = town {
+        let place = jurisdictions::get(&state.db, t)
+            .await
+            .map_err(|_| ApiError::NotFound("town"))?;
+        if place.parent_id != Some(county) {
+            return Err(ApiError::NotFound("town"));
+        }
+    }
+    Ok(())
+}
+
 #[utoipa::path(get, path = "/api/v1/policies", params(PolicyQuery), responses((status = 200, body = Vec<PolicyVersion>)))]
 /// Every stored version of the county's policy (and its towns' overrides).
 pub async fn list(
@@ -42,6 +56,7 @@ pub async fn list(
     q: Query<PolicyQuery>,
 ) -> ApiResult<web::Json<Vec<PolicyVersion>>> {
     let county = county_of(&caller, q.county)?;
+    check_town(&state, county, q.town).await?;
     Ok(web::Json(policy::versions(&state.db, county).await?))
 }
 
@@ -53,6 +68,7 @@ pub async fn effective(
     q: Query<PolicyQuery>,
 ) -> ApiResult<web::Json<Policy>> {
     let county = county_of(&caller, q.county)?;
+    check_town(&state, county, q.town).await?;
     Ok(web::Json(
         policy::effective(
             &state.db,
@@ -87,14 +103,7 @@ pub async fn create(
     caller.require(&[Role::CountyOffice], "change the policy")?;
     let body = body.into_inner();
     let county = county_of(&caller, body.county)?;
-    if let Some(t) = body.town {
-        let town = jurisdictions::get(&state.db, t)
-            .await
-            .map_err(|_| ApiError::NotFound("town"))?;
-        if town.parent_id != Some(county) {
-            return Err(ApiError::NotFound("town"));
-        }
-    }
+    check_town(&state, county, body.town).await?;
     let chosen = match (body.preset, body.policy) {
         (Some(p), None) => p.policy(),
         (None, Some(p)) => p,

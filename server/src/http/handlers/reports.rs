@@ -309,7 +309,7 @@ pub struct ReviewBody {
     pub reason: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/records/{id}/review", request_body = ReviewBody, responses((status = 204), (status = 404, body = bangfu_shared::api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/records/{id}/review", params(("id" = String, Path, description = "the record's id (a UUID)")), request_body = ReviewBody, responses((status = 204), (status = 404, body = bangfu_shared::api::ErrorBody)))]
 /// Marks a record "has issues"; the helper sees the reason after the next sync.
 pub async fn review(
     state: web::Data<AppState>,
