@@ -621,3 +621,84 @@ async fn changed_since(t: &TestDb) {
             .await;
     assert!(exits[0]["cancelled_at"].is_null(), "{exits}");
 }
+
+/// The windows of one household's row of the current quarter's sheet, as
+/// (role side, kind, start, end, required).
+fn row_windows(sheet: &Value, household: i64) -> Vec<(String, Value, Value, Value, Value)> {
+    let row = sheet["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["household_id"] == household)
+        .unwrap_or_else(|| panic!("{sheet}"));
+    ["windows", "own_windows"]
+        .iter()
+        .flat_map(|side| {
+            row[*side].as_array().unwrap().iter().map(move |w| {
+                (
+                    side.to_string(),
+                    w["kind"].clone(),
+                    w["start"].clone(),
+                    w["end"].clone(),
+                    w["required"].clone(),
+                )
+            })
+        })
+        .collect()
+}
+
+db_test!(
+    a_household_back_with_the_same_helpers_keeps_its_windows,
+    same_helpers
+);
+async fn same_helpers(t: &TestDb) {
+    let f = Field::new(t).await;
+    let h = f.household;
+    let (_, detail) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    let second = detail["second_helper"]["id"].as_i64().unwrap();
+    let town = detail["town"]["id"].as_i64().unwrap();
+    let q = bangfu_shared::report::Quarter::of(today());
+    let sheet = format!("/reports/attendance?second_helper={second}&quarter={q}");
+    let (status, before) = f.w.get(Some(&f.county), &sheet).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    let town_path = format!("/reports/town?town={town}&quarter={q}");
+    let unowned = |report: &Value| -> Vec<Value> {
+        report["unowned_windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["head_name"] == detail["head_name"])
+            .map(|u| json!([u["kind"], u["start"], u["end"], u["role"]]))
+            .collect()
+    };
+    let (_, town_before) = f.w.get(Some(&f.county), &town_path).await;
+
+    // Taken out today, brought back, and paired again with the same helpers from today.
+    let (status, _) = exit(
+        &f,
+        &f.county,
+        h,
+        json!({ "effective_from": today(), "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) =
+        f.w.post_json(
+            Some(&f.county),
+            &format!("/households/{h}/rejoin"),
+            &json!({ "reason": "因病返贫" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, report) =
+        f.w.post_bytes(&f.county, "/ledger/import", FIXTURE.as_bytes().to_vec())
+            .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["pairings_started"], 2, "{report}");
+
+    // The helpers held it without a gap: each window is still theirs, listed once.
+    let (_, after) = f.w.get(Some(&f.county), &sheet).await;
+    assert_eq!(row_windows(&after, h), row_windows(&before, h), "{after}");
+    let (_, town_after) = f.w.get(Some(&f.county), &town_path).await;
+    assert_eq!(unowned(&town_after), unowned(&town_before));
+}

@@ -789,33 +789,73 @@ fn counted_days(
         .to_owned()
 }
 
+/// The pairings grouped into stretches (see [`Reconciled::judge`]): per household,
+/// helper and role, in date order, a pairing joins the stretch before it when it begins
+/// the day that one ends. A pairing ended where it began (an exit before its start)
+/// never held and is left out.
+fn stretches(pairings: &[Pairing]) -> Vec<Vec<&Pairing>> {
+    let mut held: Vec<&Pairing> = pairings
+        .iter()
+        .filter(|p| p.valid_to.is_none_or(|t| t > p.valid_from))
+        .collect();
+    held.sort_by_key(|p| {
+        (
+            p.household_id,
+            p.helper_id,
+            p.role.clone(),
+            p.valid_from,
+            p.id,
+        )
+    });
+    let mut out: Vec<Vec<&Pairing>> = Vec::new();
+    for p in held {
+        let joins = out.last().and_then(|c| c.last()).is_some_and(|q| {
+            (q.household_id, q.helper_id, &q.role) == (p.household_id, p.helper_id, &p.role)
+                && q.valid_to == Some(p.valid_from)
+        });
+        match out.last_mut() {
+            Some(chain) if joins => chain.push(p),
+            _ => out.push(vec![p]),
+        }
+    }
+    out
+}
+
 impl Reconciled {
     /// Judges every window of every pairing that overlaps it. A window ending today or
-    /// later is open: not judged yet (see [`WindowResult::open`]).
+    /// later is open: not judged yet (see [`WindowResult::open`]). A helper's pairings
+    /// with a household in one role that follow on each other without a gap (one ends
+    /// the day the next begins: an exit and a return with the same helpers) are one
+    /// stretch: a window they cover together is the helper's, judged once on the
+    /// visits of all of them, not left to no one and listed twice.
     fn judge(&mut self, cal: &Calendar, counts: &Counts) {
         let today = super::today();
         let town_of: HashMap<i64, i64> =
             self.households.iter().map(|h| (h.id, h.town_id)).collect();
-        for p in &self.pairings {
+        for chain in stretches(&self.pairings) {
+            let (Some(first), Some(p)) = (chain.first(), chain.last()) else {
+                continue;
+            };
             let Some(town) = town_of.get(&p.household_id) else {
                 continue;
             };
             let Ok(role) = p.role.parse::<PairingRole>() else {
                 continue;
             };
+            let (from, to) = (first.valid_from, p.valid_to);
             for w in cal.towns.get(town).into_iter().flatten() {
                 if w.req.role != role {
                     continue;
                 }
-                let required = p.valid_from <= w.start && p.valid_to.is_none_or(|t| t > w.end);
-                let overlaps = p.valid_from <= w.end && p.valid_to.is_none_or(|t| t > w.start);
+                let required = from <= w.start && to.is_none_or(|t| t > w.end);
+                let overlaps = from <= w.end && to.is_none_or(|t| t > w.start);
                 if !overlaps {
                     continue;
                 }
-                let count: u32 = w
-                    .months
+                let count: u32 = chain
                     .iter()
-                    .map(|ym| counts.get(w.ev, p.id, w.req.kind, *ym))
+                    .flat_map(|q| w.months.iter().map(move |ym| (q.id, *ym)))
+                    .map(|(id, ym)| counts.get(w.ev, id, w.req.kind, ym))
                     .sum();
                 self.windows.push(JudgedWindow {
                     pairing_id: p.id,
