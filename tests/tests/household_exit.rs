@@ -367,6 +367,12 @@ async fn cancels(t: &TestDb) {
         "{moved}"
     );
 
+    // Still paired until then, it stays on the ledger the town exports.
+    let (status, csv) = f.w.get_bytes(&f.county, "/ledger/export?format=csv").await;
+    assert_eq!(status, StatusCode::OK);
+    let head = before["head_name"].as_str().unwrap();
+    assert!(String::from_utf8_lossy(&csv).contains(head), "{head}");
+
     // Who may not, and what is not accepted; nothing changes.
     let (status, _) = cancel(&f, &f.token, h, "误报").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a helper may not");

@@ -10,6 +10,7 @@
 
 use bangfu_shared::PairingRole;
 use bangfu_shared::ledger::{HelperEntry, LEDGER_HEADERS, LedgerRow};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use std::collections::HashMap;
 
@@ -94,9 +95,25 @@ pub async fn rows(
     let mut open: HashMap<(i64, String), i64> = HashMap::new();
     let ids: Vec<i64> = households.iter().map(|h| h.id).collect();
     for chunk in ids.chunks(1000) {
+        // Still paired: open, or ending on a day to come (an exit filed for next month
+        // leaves the household on the ledger until then). Oldest first, so where a
+        // change of helper is filed the open successor is the one written.
         for p in pairing::Entity::find()
             .filter(pairing::Column::HouseholdId.is_in(chunk.to_vec()))
-            .filter(pairing::Column::ValidTo.is_null())
+            .filter(
+                Condition::any()
+                    .add(pairing::Column::ValidTo.is_null())
+                    .add(
+                        Condition::all()
+                            .add(pairing::Column::ValidTo.gt(crate::services::today()))
+                            .add(
+                                Expr::col(pairing::Column::ValidTo)
+                                    .gt(Expr::col(pairing::Column::ValidFrom)),
+                            ),
+                    ),
+            )
+            .order_by_asc(pairing::Column::ValidFrom)
+            .order_by_asc(pairing::Column::Id)
             .all(db)
             .await?
         {
