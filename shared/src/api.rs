@@ -201,17 +201,24 @@ pub struct ExitCancel {
     pub reason: String,
 }
 
-/// `GET /api/v1/households/{id}/exits`: one exit an office filed for the household,
-/// newest first; a cancelled one says when and why.
+/// One exit an office filed (`GET /api/v1/households/{id}/exits`, and across a town or
+/// county `GET /api/v1/exits`, newest first): who filed it and when, and for a
+/// cancelled one who withdrew it, when and why. The county samples exits to re-check
+/// (seed 000), so each names its household and the accounts involved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExitDto {
     pub id: i64,
+    pub household_id: i64,
+    pub head_name: String,
     pub effective_from: NaiveDate,
     pub reason: String,
     pub filed_at: DateTime<Utc>,
+    /// The office account that filed it; none when filed from the server's command line.
+    pub filed_by: Option<String>,
     /// Set once the exit was cancelled, before its day.
     pub cancelled_at: Option<DateTime<Utc>>,
+    pub cancelled_by: Option<String>,
     pub cancel_reason: Option<String>,
 }
 

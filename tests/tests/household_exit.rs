@@ -423,6 +423,39 @@ async fn cancels(t: &TestDb) {
     assert_eq!(exits[1]["effective_from"], json!(later));
     assert_eq!(exits[1]["cancel_reason"], "误报脱贫");
     assert!(exits.iter().all(|e| e["cancelled_at"].is_string()));
+    assert!(
+        exits
+            .iter()
+            .all(|e| e["filed_by"] == "dongcheng" && e["cancelled_by"] == "dongcheng"),
+        "{exits:?}"
+    );
+
+    // The county lists its exits across towns, to sample them for re-checking; a
+    // helper may not, and a town outside the scope is not found.
+    let (status, all) = f.w.get(Some(&f.county), "/exits").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let listed: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["household_id"] == h)
+        .collect();
+    assert_eq!(listed.len(), 2, "{all}");
+    assert_eq!(listed[0]["head_name"], before["head_name"]);
+    let town = before["town"]["id"].as_i64().unwrap();
+    let (status, _) =
+        f.w.get(Some(&dongcheng), &format!("/exits?town={town}"))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = f.w.get(Some(&dongcheng), "/exits?town=999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = f.w.get(Some(&f.token), "/exits").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let tomorrow = today() + chrono::Duration::days(1);
+    let (_, none) =
+        f.w.get(Some(&f.county), &format!("/exits?since={tomorrow}"))
+            .await;
+    assert_eq!(none, json!([]), "filed today, none since tomorrow");
 
     // The helper's device learns the pairing holds again.
     let (_, pull) =

@@ -18,8 +18,9 @@ use sea_orm::{
 
 use super::households::{detail, in_scope};
 use super::{Caller, audit};
-use crate::entities::{household, household_exit, household_exit_pairing, pairing};
+use crate::entities::{account, household, household_exit, household_exit_pairing, pairing};
 use crate::error::{ApiError, ApiResult};
+use std::collections::HashMap;
 
 /// An office's reason for an exit, a cancel or a rejoin, trimmed: 1 to
 /// [`MAX_EXIT_REASON`] characters of text that says something (not only spaces or
@@ -424,18 +425,102 @@ fn holding_from(from: NaiveDate) -> Condition {
 /// scope is not found. Helpers may read their own households' exits.
 pub async fn list(db: &impl ConnectionTrait, caller: &Caller, id: i64) -> ApiResult<Vec<ExitDto>> {
     in_scope(db, caller, id).await?;
-    Ok(household_exit::Entity::find()
+    let rows = household_exit::Entity::find()
         .filter(household_exit::Column::HouseholdId.eq(id))
         .order_by_desc(household_exit::Column::Id)
         .all(db)
+        .await?;
+    dtos(db, rows).await
+}
+
+/// Which exits an office lists across its town or county.
+#[derive(Debug, Clone, Default)]
+pub struct ExitFilter {
+    /// Only this town (404 outside the caller's scope).
+    pub town: Option<i64>,
+    /// Only exits filed on or after this day (China time).
+    pub since: Option<NaiveDate>,
+}
+
+/// Most exits one list answers, newest first.
+pub const MAX_LISTED: u64 = 1000;
+
+/// The exits filed for the households of the office's scope, newest first (at most
+/// [`MAX_LISTED`]): what a county samples to re-check, and a town reviews.
+pub async fn list_scope(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    filter: &ExitFilter,
+) -> ApiResult<Vec<ExitDto>> {
+    caller.require_office("list household exits")?;
+    let mut homes = sea_orm::sea_query::Query::select()
+        .column(household::Column::Id)
+        .from(household::Entity)
+        .cond_where(caller.scope().households())
+        .to_owned();
+    if let Some(t) = filter.town {
+        super::jurisdictions::town_in_scope(db, caller, t).await?;
+        homes.and_where(household::Column::TownId.eq(t));
+    }
+    let mut query = household_exit::Entity::find()
+        .filter(household_exit::Column::HouseholdId.in_subquery(homes));
+    if let Some(day) = filter.since {
+        let from =
+            (day.and_hms_opt(0, 0, 0).unwrap_or_default() - chrono::Duration::hours(8)).and_utc();
+        query = query.filter(household_exit::Column::FiledAt.gte(from));
+    }
+    let rows = query
+        .order_by_desc(household_exit::Column::Id)
+        .limit(MAX_LISTED)
+        .all(db)
+        .await?;
+    dtos(db, rows).await
+}
+
+/// The rows as the API shows them, with their households' names and the accounts'.
+async fn dtos(
+    db: &impl ConnectionTrait,
+    rows: Vec<household_exit::Model>,
+) -> ApiResult<Vec<ExitDto>> {
+    let household_ids: Vec<i64> = rows.iter().map(|e| e.household_id).collect();
+    let account_ids: Vec<i64> = rows
+        .iter()
+        .flat_map(|e| [e.filed_by, e.cancelled_by])
+        .flatten()
+        .collect();
+    let names: HashMap<i64, String> = household::Entity::find()
+        .select_only()
+        .column(household::Column::Id)
+        .column(household::Column::HeadName)
+        .filter(household::Column::Id.is_in(household_ids))
+        .into_tuple::<(i64, String)>()
+        .all(db)
         .await?
+        .into_iter()
+        .collect();
+    let users: HashMap<i64, String> = account::Entity::find()
+        .select_only()
+        .column(account::Column::Id)
+        .column(account::Column::Username)
+        .filter(account::Column::Id.is_in(account_ids))
+        .into_tuple::<(i64, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let user = |id: Option<i64>| id.and_then(|i| users.get(&i).cloned());
+    Ok(rows
         .into_iter()
         .map(|e| ExitDto {
             id: e.id,
+            household_id: e.household_id,
+            head_name: names.get(&e.household_id).cloned().unwrap_or_default(),
             effective_from: e.effective_from,
             reason: e.reason,
             filed_at: e.filed_at,
+            filed_by: user(e.filed_by),
             cancelled_at: e.cancelled_at,
+            cancelled_by: user(e.cancelled_by),
             cancel_reason: e.cancel_reason,
         })
         .collect())

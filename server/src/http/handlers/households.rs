@@ -128,6 +128,37 @@ pub async fn exits(
     ))
 }
 
+/// Filters of `GET /exits`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExitsQuery {
+    /// Only this town (404 outside the caller's scope).
+    pub town: Option<i64>,
+    /// Only exits filed on or after this day.
+    pub since: Option<chrono::NaiveDate>,
+}
+
+#[utoipa::path(get, path = "/api/v1/exits", params(ExitsQuery),
+    responses((status = 200, body = Vec<ExitDto>), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody)))]
+/// The exits filed in the office's town or county, newest first (at most 1000).
+pub async fn all_exits(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: Query<ExitsQuery>,
+) -> ApiResult<web::Json<Vec<ExitDto>>> {
+    let filter = exits::ExitFilter {
+        town: q.town,
+        since: q
+            .since
+            .map(|d| crate::http::extract::date_in_range(d, "since"))
+            .transpose()?,
+    };
+    Ok(web::Json(
+        exits::list_scope(&state.db, &caller, &filter).await?,
+    ))
+}
+
 #[utoipa::path(get, path = "/api/v1/me/snapshot", responses((status = 200, body = Snapshot)))]
 /// Everything a device needs to work offline.
 pub async fn snapshot(

@@ -59,6 +59,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource!("/households/{id}/exit/cancel", post => households::cancel_exit))
         .service(resource!("/households/{id}/exits", get => households::exits))
         .service(resource!("/households/{id}/rejoin", post => households::rejoin))
+        .service(resource!("/exits", get => households::all_exits))
         .service(resource!("/ledger/import", post => ledger::import))
         .service(resource!("/ledger/export", get => ledger::export))
         .service(resource!("/enrollment/codes", post => ledger::enrollment_codes))
