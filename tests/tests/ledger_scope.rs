@@ -8,7 +8,7 @@
 use bangfu_server::db_test;
 use bangfu_server::entities::{account, helper, household};
 use bangfu_shared::Role;
-use bangfu_tests::{FIXTURE, TestDb, World, china_today, office};
+use bangfu_tests::{FIXTURE, TestDb, World, china_today, county, office};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
@@ -133,4 +133,68 @@ async fn left_out(t: &TestDb) {
     let report = w.import_ok(&token, &query, real).await;
     assert_eq!(report["helpers_created"], 1, "{report}");
     assert_eq!(report["households_skipped"], 2, "{report}");
+}
+
+db_test!(an_office_imports_into_its_own_county_only, own_county);
+async fn own_county(t: &TestDb) {
+    let w = World::new(t).await;
+    let other = county(t, "北县").await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let token = w.login("county").await;
+    let file = FIXTURE.as_bytes().to_vec();
+    let query = "effective_from=2026-01-01&filed_on=2025-10-01";
+    for c in [other, 999_999] {
+        let (status, body) = w
+            .post_bytes(
+                &token,
+                &format!("/ledger/import?county={c}&{query}"),
+                file.clone(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "county={c}: {body}");
+        assert_eq!(body["message"], "county not found", "{body}");
+    }
+    let households = household::Entity::find().count(&t.db).await.unwrap();
+    assert_eq!(households, 0, "nothing imported anywhere");
+    // Naming its own county is what it does anyway.
+    let report = w
+        .import_ok(
+            &token,
+            &format!("?county={}&{query}", w.county_id),
+            file.clone(),
+        )
+        .await;
+    assert_eq!(report["households_created"], 20, "{report}");
+
+    // A town office: only its own county (the one its town is in).
+    let town = {
+        use bangfu_server::entities::jurisdiction;
+        jurisdiction::Entity::find()
+            .filter(jurisdiction::Column::Level.eq("town"))
+            .filter(jurisdiction::Column::ParentId.eq(w.county_id))
+            .one(&t.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    office(t, &w, "town", Role::TownOffice, town).await;
+    let town_token = w.login("town").await;
+    let (status, body) = w
+        .post_bytes(
+            &town_token,
+            &format!("/ledger/import?county={other}&{query}"),
+            file.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["message"], "county not found", "{body}");
+    let report = w
+        .import_ok(
+            &town_token,
+            &format!("?county={}&{query}", w.county_id),
+            file,
+        )
+        .await;
+    assert_eq!(report["households_unchanged"], 20, "{report}");
 }

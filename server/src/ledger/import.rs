@@ -52,7 +52,8 @@ const CHUNK: usize = 1000;
 pub struct ImportOptions {
     /// Validate and report, change nothing.
     pub dry_run: bool,
-    /// The county to import into; offices import into their own, an admin must name one.
+    /// The county to import into; an admin must name one, an office imports into its own
+    /// (naming another is 404 `county not found`, as it is out of its scope).
     pub county_id: Option<i64>,
     /// The date new pairings and changes of helper take effect.
     pub effective_from: NaiveDate,
@@ -78,7 +79,10 @@ pub async fn import(
                 "an admin import must name the county (county=ID)".into(),
             ));
         }
-        (_, Some(c), _) => c,
+        // An office's county is its own: another named is out of its scope, answered as
+        // the other county endpoints do (never silently imported into its own instead).
+        (_, Some(own), Some(c)) if c != own => return Err(ApiError::NotFound("county")),
+        (_, Some(own), _) => own,
         (_, None, _) => {
             return Err(ApiError::Forbidden(
                 "this account belongs to no county".into(),
