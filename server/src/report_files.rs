@@ -220,11 +220,7 @@ fn rate_table(
             Cell::count(a.required_windows),
             Cell::count(a.met_windows),
             // Nothing required: no rate (a 100.0% would read as a perfect record).
-            if a.required_windows == 0 {
-                "—".into()
-            } else {
-                Cell::Rate(a.rate)
-            },
+            a.rate.map_or_else(|| "—".into(), Cell::Rate),
         ]);
         row
     };

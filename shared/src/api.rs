@@ -242,6 +242,13 @@ pub struct ImportReport {
     pub households_created: usize,
     pub households_updated: usize,
     pub households_unchanged: usize,
+    /// Rows left out because their household has left pairing (已脱贫, an exit filed,
+    /// in effect or still to come): such a row changes nothing — its household, helpers
+    /// and accounts are neither created nor updated — and is named in `notices`. Counted
+    /// apart from `households_unchanged` so a file that still lists such households is
+    /// not read as fully up to date.
+    #[serde(default)]
+    pub households_skipped: usize,
     pub helpers_created: usize,
     pub helpers_updated: usize,
     pub pairings_started: usize,
@@ -255,7 +262,8 @@ pub struct ImportReport {
     /// in the error body's `details`. Kept for clients that read it.
     pub errors: Vec<RowError>,
     /// What was accepted but flagged, one line per row: each change of helper filed
-    /// with less notice than the policy asks, for the office to follow up.
+    /// with less notice than the policy asks, and each row left out (see
+    /// `households_skipped`), for the office to follow up.
     #[serde(default)]
     pub notices: Vec<RowError>,
 }

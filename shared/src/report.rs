@@ -480,8 +480,10 @@ pub struct AreaRate {
     pub households: u32,
     pub required_windows: u32,
     pub met_windows: u32,
-    /// 到位率: met ÷ required (1.0 when nothing was required).
-    pub rate: f64,
+    /// 到位率: met ÷ required; `null` when nothing was required in the period. A 1.0
+    /// there would read as a perfect record to whatever consumes the JSON (a DHIS2
+    /// data-value push, a dashboard), where the printed reports show —.
+    pub rate: Option<f64>,
     /// Rank among its peers (towns in a county report), 1 = best; absent for an area
     /// with nothing required in the period (no rate to rank it by).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -491,11 +493,8 @@ pub struct AreaRate {
 impl AreaRate {
     /// Sets the rate from the counts.
     pub fn finish(&mut self) {
-        self.rate = if self.required_windows == 0 {
-            1.0
-        } else {
-            f64::from(self.met_windows) / f64::from(self.required_windows)
-        };
+        self.rate = (self.required_windows > 0)
+            .then(|| f64::from(self.met_windows) / f64::from(self.required_windows));
     }
 }
 

@@ -517,7 +517,7 @@ async fn laizhou(t: &TestDb) {
             row("东城镇", 3, 19, 9)
         ]
     );
-    assert!((r.total.rate - 9.0 / 19.0).abs() < 1e-9);
+    assert!((r.total.rate.unwrap() - 9.0 / 19.0).abs() < 1e-9);
     assert_eq!(r.misses.len(), 10);
     // Sanctions count missed home visits only (seed 001 §四(四)): 周雪梅's Jan–Feb home
     // window; her missed January call and 黄志强's missed February call do not count.

@@ -15,7 +15,8 @@
 //! another county's helper, or under another name, refuses the row, and so does, in a
 //! town office's file, a helper still paired with another town's households (see
 //! [`upsert_helpers`]). Households missing from a later file are left as they are: a
-//! ledger file adds and updates, it never deletes.
+//! ledger file adds and updates, it never deletes. A row naming a household that has
+//! left pairing is left out whole, its helpers included ([`match_households`]).
 //!
 //! Changes of helper (seed 001 §三, DOMAIN.md): one filed with less notice than the
 //! policy asks is accepted and flagged (`short_notice` on the pairing), never refused —
@@ -51,7 +52,8 @@ const CHUNK: usize = 1000;
 pub struct ImportOptions {
     /// Validate and report, change nothing.
     pub dry_run: bool,
-    /// The county to import into; offices import into their own, an admin must name one.
+    /// The county to import into; an admin must name one, an office imports into its own
+    /// (naming another is 404 `county not found`, as it is out of its scope).
     pub county_id: Option<i64>,
     /// The date new pairings and changes of helper take effect.
     pub effective_from: NaiveDate,
@@ -77,7 +79,10 @@ pub async fn import(
                 "an admin import must name the county (county=ID)".into(),
             ));
         }
-        (_, Some(c), _) => c,
+        // An office's county is its own: another named is out of its scope, answered as
+        // the other county endpoints do (never silently imported into its own instead).
+        (_, Some(own), Some(c)) if c != own => return Err(ApiError::NotFound("county")),
+        (_, Some(own), _) => own,
         (_, None, _) => {
             return Err(ApiError::Forbidden(
                 "this account belongs to no county".into(),
@@ -155,8 +160,16 @@ struct Work {
     audit: Vec<Entry>,
     town_ids: HashMap<String, i64>,
     village_ids: HashMap<(i64, String), i64>,
-    /// Household id per row, once known.
+    /// Household id per row, once known; never set for a row left out.
     households: Vec<Option<i64>>,
+    /// The county's stored households in the file's towns, loaded by
+    /// [`match_households`].
+    stored: Vec<household::Model>,
+    /// The stored household (an index into `stored`) each row names, if any.
+    matched: Vec<Option<usize>>,
+    /// Rows left out: their household has left pairing (see [`match_households`]).
+    /// Nothing of such a row is written, its helpers are not even looked at.
+    skipped: Vec<bool>,
     helpers: HashMap<String, helper::Model>,
     /// Phones of stored helpers a row may not name (see [`upsert_helpers`]): their
     /// pairings are not considered, so the row gets one error, not a cascade.
@@ -180,6 +193,8 @@ async fn apply(
     let rows = parsed.rows.as_slice();
     let mut w = Work {
         households: vec![None; rows.len()],
+        matched: vec![None; rows.len()],
+        skipped: vec![false; rows.len()],
         sheets: parsed.sheets.clone(),
         ..Work::default()
     };
@@ -197,6 +212,8 @@ async fn apply(
     fail_if_errors(&mut w)?;
     resolve_villages(db, ctx, rows, &mut w).await?;
     lap("places");
+    // Before the helpers: a row left out must not create its helpers or their accounts.
+    match_households(db, rows, &mut w).await?;
     upsert_helpers(db, ctx, rows, &mut w).await?;
     lap("helpers");
     upsert_households(db, ctx, rows, &mut w).await?;
@@ -211,6 +228,7 @@ async fn apply(
         "rows": w.report.rows,
         "households_created": w.report.households_created,
         "households_updated": w.report.households_updated,
+        "households_skipped": w.report.households_skipped,
         "pairings_started": w.report.pairings_started,
         "pairings_ended": w.report.pairings_ended,
         "dry_run": ctx.opts.dry_run,
@@ -399,7 +417,7 @@ async fn upsert_helpers(
     // Each phone once, with the first row and name column that name it.
     let mut wanted: Vec<(&bangfu_shared::ledger::HelperEntry, usize, usize)> = Vec::new();
     let mut seen = HashSet::new();
-    for (r, row) in rows.iter().enumerate() {
+    for (r, row) in rows.iter().enumerate().filter(|(r, _)| !w.skipped[*r]) {
         for (entry, name_col) in [
             (&row.first, col::FIRST_NAME),
             (&row.second, col::SECOND_NAME),
@@ -572,19 +590,26 @@ async fn load_helpers(
     Ok(out)
 }
 
-/// Matches rows to stored households, updates changed ones and creates new ones.
-async fn upsert_households(
+/// Matches rows to stored households, and leaves out the rows of households that have
+/// left pairing (已脱贫: an exit filed, in effect or from a later day).
+///
+/// A household its office took out of pairing stays out: a town's spreadsheet that still
+/// lists it must not pair it again, update it, or — as its row is otherwise read before
+/// the households are — create the helpers it names and their accounts. Such a helper
+/// would be stored with no pairing, and since a phone is a helper's identity, a typo in
+/// a row that changed nothing would lock that phone to the typed name for good. So this
+/// runs before [`upsert_helpers`], and the row is left out entirely (counted in
+/// `households_skipped`, named in the notices by [`apply_pairings`]).
+async fn match_households(
     db: &impl ConnectionTrait,
-    ctx: &Ctx<'_>,
     rows: &[LedgerRow],
     w: &mut Work,
 ) -> ApiResult<()> {
     let town_ids = file_towns(rows, w);
     let stored = household::Entity::find()
-        .filter(household::Column::TownId.is_in(town_ids.clone()))
+        .filter(household::Column::TownId.is_in(town_ids))
         .all(db)
         .await?;
-    let max_before = stored.iter().map(|h| h.id).max().unwrap_or(0);
     // Stored names and phones compared as a file's cells are now read (full-width
     // folded, spaces out of names): a household stored before that, as typed, is still
     // the same household, and its row is rewritten the normalised way.
@@ -629,11 +654,32 @@ async fn upsert_households(
         });
         if let Some(i) = matched[r] {
             claimed.insert(i);
+            w.skipped[r] = stored[i].status == HouseholdStatus::Exited.code();
         }
     }
+    w.matched = matched;
+    w.stored = stored;
+    Ok(())
+}
+
+/// Updates the changed households the rows name ([`match_households`]) and creates new
+/// ones; rows left out only count.
+async fn upsert_households(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    rows: &[LedgerRow],
+    w: &mut Work,
+) -> ApiResult<()> {
+    let town_ids = file_towns(rows, w);
+    let stored = std::mem::take(&mut w.stored);
+    let max_before = stored.iter().map(|h| h.id).max().unwrap_or(0);
     let mut new_rows = Vec::new();
     for (r, row) in rows.iter().enumerate() {
-        let Some(i) = matched[r] else {
+        if w.skipped[r] {
+            w.report.households_skipped += 1;
+            continue;
+        }
+        let Some(i) = w.matched[r] else {
             new_rows.push(r);
             continue;
         };
@@ -791,22 +837,22 @@ async fn apply_pairings(
     let mut starts: Vec<Start> = Vec::new();
     let mut ends: Vec<pairing::Model> = Vec::new();
     let mut flagged: Vec<RowError> = Vec::new();
-    let exited = exited_households(db, &household_ids).await?;
     for (r, row) in rows.iter().enumerate() {
-        let Some(household_id) = w.households[r] else {
-            continue;
-        };
-        // A household its office took out of pairing stays out: a town's spreadsheet
-        // that still lists it does not silently pair it again.
-        if exited.contains(&household_id) {
+        // A row of a household that left pairing was left out ([`match_households`]).
+        if w.skipped[r] {
             flagged.push(w.error(
                 rows,
                 r,
                 col::HEAD_NAME,
-                "该户已退出结对（已脱贫），本次导入未恢复其结对；如该户返贫，请先将其标记为返贫再导入".into(),
+                "该户已退出结对（已脱贫），本行未导入：未恢复其结对，也未登记本行的帮扶责任人；\
+                 如该户返贫，请先将其标记为返贫再导入"
+                    .into(),
             ));
             continue;
         }
+        let Some(household_id) = w.households[r] else {
+            continue;
+        };
         for (role, entry, name_col) in [
             (PairingRole::First, &row.first, col::FIRST_NAME),
             (PairingRole::Second, &row.second, col::SECOND_NAME),
@@ -1003,23 +1049,6 @@ async fn open_pairings(
         .await?)
 }
 
-/// The households among `ids` that an office took out of pairing (已脱贫).
-async fn exited_households(db: &impl ConnectionTrait, ids: &[i64]) -> ApiResult<HashSet<i64>> {
-    let mut out = HashSet::new();
-    for chunk in ids.chunks(CHUNK) {
-        let found: Vec<i64> = household::Entity::find()
-            .select_only()
-            .column(household::Column::Id)
-            .filter(household::Column::Id.is_in(chunk.to_vec()))
-            .filter(household::Column::Status.eq(HouseholdStatus::Exited.code()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        out.extend(found);
-    }
-    Ok(out)
-}
-
 async fn write_pairings(
     db: &impl ConnectionTrait,
     ctx: &Ctx<'_>,
@@ -1122,7 +1151,7 @@ async fn ensure_accounts(
     }
     let mut is_second: HashSet<&str> = HashSet::new();
     let mut first_line: HashMap<&str, (usize, usize)> = HashMap::new();
-    for (r, row) in rows.iter().enumerate() {
+    for (r, row) in rows.iter().enumerate().filter(|(r, _)| !w.skipped[*r]) {
         is_second.insert(row.second.phone.as_str());
         first_line
             .entry(row.first.phone.as_str())

@@ -332,17 +332,30 @@ pub async fn submit(
 
 pub use bangfu_shared::report::MAX_SHEET_REMARK_CHARS;
 
+/// Refuses (422, naming the quarter and `why`) a quarter that has not begun on the
+/// programme's calendar ([`super::today`], China time). One rule for the sheet's
+/// submission and the town and county reports: a quarter still to come has no visits
+/// to report, and answering it as data (every rate —, nothing missed) would pass for a
+/// report.
+fn require_begun(q: Quarter, why: &str) -> ApiResult<()> {
+    if q.start() > super::today() {
+        return Err(ApiError::Invalid(format!("{q} has not begun: {why}")));
+    }
+    Ok(())
+}
+
+/// Why a town or county report refuses a quarter still to come.
+const REPORT_NOT_BEGUN: &str = "a quarter is reported once its visits are made";
+
 /// Refuses (422) a submission that cannot be a quarter's report: one for a quarter that
 /// has not begun (a sheet reports visits made, and the town report would show it as
 /// submitted before anything was due), or one whose `rows_sha256` is not a SHA-256 (a
 /// client's bug, which would otherwise print as "the data changed after review").
 fn check_submission_form(sub: &SheetSubmission) -> ApiResult<()> {
-    if sub.quarter.start() > super::today() {
-        return Err(ApiError::Invalid(format!(
-            "{} has not begun: a quarter's sheet is submitted once its visits are made",
-            sub.quarter
-        )));
-    }
+    require_begun(
+        sub.quarter,
+        "a quarter's sheet is submitted once its visits are made",
+    )?;
     match sub.rows_sha256.as_deref() {
         Some(d) if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) => {
             Err(ApiError::Invalid(format!(
@@ -589,7 +602,8 @@ async fn town_in_scope(
     Ok(jurisdictions::to_place(&place))
 }
 
-/// The town office's quarterly report.
+/// The town office's quarterly report. A quarter that has not begun is refused (422):
+/// see [`require_begun`].
 pub async fn town_report(
     db: &impl ConnectionTrait,
     caller: &Caller,
@@ -597,6 +611,7 @@ pub async fn town_report(
     q: Quarter,
 ) -> ApiResult<TownReport> {
     let town = town_in_scope(db, caller, town).await?;
+    require_begun(q, REPORT_NOT_BEGUN)?;
     let mut policies = Policies::default();
     let rec = attendance::reconcile_span(
         db,
@@ -698,7 +713,8 @@ fn total(parts: &[AreaRate], id: i64, name: &str) -> AreaRate {
     t
 }
 
-/// The county office's quarterly report: towns ranked by 到位率.
+/// The county office's quarterly report: towns ranked by 到位率. A quarter that has not
+/// begun is refused (422), as for [`town_report`].
 pub async fn county_report(
     db: &impl ConnectionTrait,
     caller: &Caller,
@@ -718,17 +734,16 @@ pub async fn county_report(
     let place = jurisdictions::get(db, id)
         .await
         .map_err(|_| ApiError::NotFound("county"))?;
+    require_begun(q, REPORT_NOT_BEGUN)?;
     let mut policies = Policies::default();
     let (mut towns, misses, helpers) = county_parts(db, &mut policies, id, q).await?;
-    // A town with nothing required this quarter has no rate to rank by (its 1.0 says
-    // nothing was missed, not that it did best): it goes last, unranked.
-    let rates: Vec<f64> = towns
-        .iter()
-        .filter(|t| t.required_windows > 0)
-        .map(|t| t.rate)
-        .collect();
-    for t in towns.iter_mut().filter(|t| t.required_windows > 0) {
-        t.rank = Some(1 + rates.iter().filter(|r| **r > t.rate).count() as u32);
+    // A town with nothing required this quarter has no rate to rank by: it goes last,
+    // unranked.
+    let rates: Vec<f64> = towns.iter().filter_map(|t| t.rate).collect();
+    for t in towns.iter_mut() {
+        if let Some(rate) = t.rate {
+            t.rank = Some(1 + rates.iter().filter(|r| **r > rate).count() as u32);
+        }
     }
     towns.sort_by(|a, b| {
         (a.rank.is_none(), a.rank, &a.name).cmp(&(b.rank.is_none(), b.rank, &b.name))
