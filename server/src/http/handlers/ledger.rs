@@ -19,7 +19,8 @@ pub struct ImportQuery {
     /// Only validate and report what would change.
     #[serde(default)]
     pub dry_run: bool,
-    /// The county (required for admins; offices import into their own).
+    /// The county (required for admins; an office imports into its own, and naming
+    /// another is 404).
     pub county: Option<i64>,
     /// When new pairings and changes take effect (default today).
     pub effective_from: Option<NaiveDate>,
