@@ -77,6 +77,10 @@ pub struct HouseholdOverview {
     /// Visits the town office returned for correction (a review note) that the helper
     /// has not amended yet.
     pub to_correct: usize,
+    /// Visits (not voided) the server said do not count for attendance (a reused photo,
+    /// a clock ahead…): they satisfy no window, so `last_home`/`last_phone` and `due`
+    /// leave them out and the list marks them.
+    pub not_counted: usize,
 }
 
 /// A window of a visit requirement that ended with no contact of its kind (the
@@ -395,6 +399,10 @@ impl Client {
         let policy = self.policy().await?;
         let contacts = self.store.last_contacts(now + FUTURE_TOLERANCE).await?;
         let corrections = self.store.pending_corrections().await?;
+        let uncounted = self
+            .store
+            .not_counted_visits(now + FUTURE_TOLERANCE)
+            .await?;
         let today = today(now);
         let helper_id = identity.helper.as_ref().map(|h| h.id);
         let households = self.store.households().await?;
@@ -430,6 +438,7 @@ impl Client {
                     })
                     .unwrap_or_default();
                 let to_correct = corrections.get(&detail.summary.id).copied().unwrap_or(0);
+                let not_counted = uncounted.get(&detail.summary.id).copied().unwrap_or(0);
                 HouseholdOverview {
                     detail,
                     role,
@@ -438,6 +447,7 @@ impl Client {
                     due,
                     missed: missed.into_iter().flatten().collect(),
                     to_correct,
+                    not_counted,
                 }
             })
             .collect())

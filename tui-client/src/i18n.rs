@@ -1320,6 +1320,28 @@ impl Lang {
         }
     }
 
+    /// A household row's mark for visits the server said do not count for attendance
+    /// (a count when more than one); empty when there are none.
+    pub fn not_counted_mark(self, n: usize) -> String {
+        match (self, n) {
+            (_, 0) => String::new(),
+            (Lang::Zh, 1) => "⚠不计入".into(),
+            (Lang::Zh, n) => format!("⚠不计入{n}"),
+            (Lang::En, 1) => "⚠not counted".into(),
+            (Lang::En, n) => format!("⚠not counted {n}"),
+        }
+    }
+
+    /// The household detail's line on the visits the server does not count.
+    pub fn not_counted_text(self, n: usize) -> String {
+        match self {
+            Lang::Zh => format!("⚠ {n} 条走访不计入考勤，不算本期完成：按 h 查看原因并更正"),
+            Lang::En => {
+                format!("⚠ {n} visit(s) do not count for attendance: h shows why, amend them")
+            }
+        }
+    }
+
     /// The household detail's line on the visits returned for correction.
     pub fn to_correct_text(self, n: usize) -> String {
         match self {

@@ -850,6 +850,10 @@ fn household_marks_cli(
         out.push_str("  ");
         out.push_str(&lang.to_correct_mark(h.to_correct));
     }
+    if h.not_counted > 0 {
+        out.push_str("  ");
+        out.push_str(&lang.not_counted_mark(h.not_counted));
+    }
     out
 }
 
@@ -874,6 +878,7 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                     "due": h.due,
                     "missed": h.missed,
                     "to_correct": h.to_correct,
+                    "not_counted": h.not_counted,
                 })
             })
             .collect();

@@ -1135,3 +1135,74 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
         assert_eq!(c.visits(None, 10).await.unwrap().len(), 1);
     });
 }
+
+/// A visit the server does not count (here a reused photo; a clock ahead alike) does
+/// not satisfy its window: the household is not 本期已完成, its last contact is the
+/// last counted one and the list counts it as not counted. A visit not yet synced
+/// counts provisionally; a later, counted amendment counts again.
+#[test]
+fn a_visit_the_server_does_not_count_satisfies_no_window() {
+    use bangfu_shared::sync::{Ack, AckStatus};
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let call = c
+            .record_visit(
+                2,
+                VisitBody::new(VisitKind::Phone, now()),
+                None,
+                None,
+                now(),
+            )
+            .await
+            .unwrap();
+        let phone_done = |list: &[bangfu_client::HouseholdOverview]| {
+            let h = list.iter().find(|h| h.detail.summary.id == 2).unwrap();
+            let due = h.due.iter().find(|d| d.kind == VisitKind::Phone).unwrap();
+            (due.done_this_window, h.last_phone.is_some(), h.not_counted)
+        };
+        let list = c.households(now()).await.unwrap();
+        assert_eq!(
+            phone_done(&list),
+            (true, true, 0),
+            "local: counts provisionally"
+        );
+
+        let ack = |id, flags: &[&str]| Ack {
+            id,
+            status: AckStatus::Accepted,
+            reason: None,
+            reason_code: None,
+            missing_blobs: vec![],
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+        };
+        c.store()
+            .apply_acks(&[ack(call.record.id, &["photo_reused", "entered_late"])])
+            .await
+            .unwrap();
+        let list = c.households(now()).await.unwrap();
+        assert_eq!(
+            phone_done(&list),
+            (false, false, 1),
+            "not counted: not done this window, no last call, marked"
+        );
+
+        let amendment = c
+            .record_visit(
+                2,
+                VisitBody::new(VisitKind::Phone, now()),
+                Some((call.record.id, Some("换照片".into()))),
+                None,
+                now(),
+            )
+            .await
+            .unwrap();
+        c.store()
+            .apply_acks(&[ack(amendment.record.id, &[])])
+            .await
+            .unwrap();
+        let list = c.households(now()).await.unwrap();
+        assert_eq!(phone_done(&list), (true, true, 0), "amended: counts again");
+    });
+}

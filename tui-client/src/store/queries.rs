@@ -226,6 +226,22 @@ fn visit_cols() -> String {
     VISIT_COLS.replace("{RANK}", STATE_RANK)
 }
 
+/// SQL true when the visit `v` whose current record is `r` counts for attendance as
+/// far as the device knows: the server did not refuse that version and set no flag on
+/// it that stops counting ([`Flag::stops_counting`]). A version not yet synced has no
+/// flags: it counts provisionally, until the server answers.
+fn counts_sql() -> String {
+    let codes = crate::flags::STOPS_COUNTING
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "r.sync_state NOT IN ('rejected', 'conflict') AND NOT EXISTS \
+         (SELECT 1 FROM json_each(r.sync_flags) f WHERE f.value IN ({codes}))"
+    )
+}
+
 /// After [`RECORD_COLS`] of the current record: its flags, then the flags of the
 /// visit's other records (a JSON array of their JSON arrays).
 const VISIT_FLAG_COLS: &str = "r.sync_flags, \
@@ -437,18 +453,26 @@ impl Store {
         row.as_ref().map(local_household_from_row).transpose()
     }
 
-    /// The latest home visit and phone call (not voided, not later than `until`) of every
-    /// household, keyed by household id then kind code. A visit dated in the future (a
-    /// device clock ahead, a typing error) would mark the household as visited for
-    /// months: it is ignored until its time comes.
+    /// The latest home visit and phone call that counts for attendance (not voided, not
+    /// later than `until`, see `counts_sql`) of every household, keyed by household id
+    /// then kind code. A visit dated in the future (a device clock ahead, a typing error)
+    /// would mark the household as visited for months: it is ignored until its time
+    /// comes. A visit the server said does not count (a reused photo, a clock ahead…)
+    /// satisfies no window: the list must not say 本期已完成 while the sheet says missed.
+    /// A visit not yet synced counts provisionally (the server has not judged it).
     pub async fn last_contacts(
         &self,
         until: DateTime<Utc>,
     ) -> Result<HashMap<i64, HashMap<String, DateTime<Utc>>>> {
-        let sql = "SELECT household_id, kind, MAX(at) FROM visits WHERE voided = 0 AND at <= ? GROUP BY household_id, kind";
+        let sql = format!(
+            "SELECT v.household_id, v.kind, MAX(v.at) FROM visits v \
+             JOIN records r ON r.id = v.latest_record_id \
+             WHERE v.voided = 0 AND v.at <= ? AND {} GROUP BY v.household_id, v.kind",
+            counts_sql()
+        );
         let mut out: HashMap<i64, HashMap<String, DateTime<Utc>>> = HashMap::new();
         let values = [utc_seconds::format(&until).into()];
-        for r in self.db.query_all_raw(stmt(sql, values)).await? {
+        for r in self.db.query_all_raw(stmt(&sql, values)).await? {
             let at: String = r.try_get_by_index(2)?;
             let at = DateTime::parse_from_rfc3339(&at)
                 .map_err(corrupt)?
@@ -456,6 +480,28 @@ impl Store {
             out.entry(r.try_get_by_index(0)?)
                 .or_default()
                 .insert(r.try_get_by_index(1)?, at);
+        }
+        Ok(out)
+    }
+
+    /// Per household, how many of its visits (not voided, not later than `until`) the
+    /// server said do not count for attendance (a flag that stops counting on their
+    /// current version): the list marks them, as they satisfy no window.
+    pub async fn not_counted_visits(&self, until: DateTime<Utc>) -> Result<HashMap<i64, usize>> {
+        let sql = format!(
+            "SELECT v.household_id, COUNT(*) FROM visits v \
+             JOIN records r ON r.id = v.latest_record_id \
+             WHERE v.voided = 0 AND v.at <= ? AND NOT ({}) GROUP BY v.household_id",
+            counts_sql()
+        );
+        let values = [utc_seconds::format(&until).into()];
+        let mut out = HashMap::new();
+        for r in self.db.query_all_raw(stmt(&sql, values)).await? {
+            let count: i64 = r.try_get_by_index(1)?;
+            out.insert(
+                r.try_get_by_index(0)?,
+                usize::try_from(count).map_err(corrupt)?,
+            );
         }
         Ok(out)
     }

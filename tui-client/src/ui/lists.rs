@@ -137,7 +137,8 @@ fn text_width(text: &str) -> u16 {
 
 /// A household row's marks in `room` columns: overdue with the window missed
 /// (`!逾期 1–2月`, bare `!逾期` when the window does not fit), then the visits the town
-/// office returned for correction (`✎待更正`).
+/// office returned for correction (`✎待更正`), then the visits the server does not count
+/// (`⚠不计入`).
 fn household_marks<'a>(
     app: &App,
     h: &HouseholdOverview,
@@ -146,14 +147,15 @@ fn household_marks<'a>(
 ) -> Line<'a> {
     let mut spans = Vec::new();
     let correct = app.lang.to_correct_mark(h.to_correct);
+    let uncounted = app.lang.not_counted_mark(h.not_counted);
     if h.overdue() {
         let full = app.lang.overdue_mark(h.first_missed(), today, true);
-        let needed = text_width(&full)
-            + if correct.is_empty() {
-                0
-            } else {
-                1 + text_width(&correct)
-            };
+        let needed = [&correct, &uncounted]
+            .iter()
+            .filter(|m| !m.is_empty())
+            .map(|m| 1 + text_width(m))
+            .sum::<u16>()
+            + text_width(&full);
         let mark = if needed <= room {
             full
         } else {
@@ -169,6 +171,12 @@ fn household_marks<'a>(
             spans.push(Span::raw(" "));
         }
         spans.push(Span::styled(correct, correction_style()));
+    }
+    if !uncounted.is_empty() {
+        if !spans.is_empty() {
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(uncounted, overdue_style()));
     }
     Line::from(spans)
 }
@@ -343,6 +351,12 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
         lines.push(Line::from(Span::styled(
             app.lang.to_correct_text(h.to_correct),
             correction_style(),
+        )));
+    }
+    if h.not_counted > 0 {
+        lines.push(Line::from(Span::styled(
+            app.lang.not_counted_text(h.not_counted),
+            overdue_style(),
         )));
     }
     lines.push(Line::from(vec![
