@@ -787,8 +787,15 @@ impl Lang {
     }
 
     /// The town office's review note on a visit, with what it asks of the helper: to
-    /// correct the visit (an amendment), or that the correction was sent.
-    pub fn review_text(self, r: &crate::store::ReviewNote) -> String {
+    /// correct the visit (an amendment), or that the correction was sent; for a
+    /// `voided` visit (which cannot be amended), that it is voided.
+    pub fn review_text(self, r: &crate::store::ReviewNote, voided: bool) -> String {
+        if voided {
+            return match self {
+                Lang::Zh => format!("乡镇审核意见：{}（此走访已作废）", r.note),
+                Lang::En => format!("town office review: {} (this visit is voided)", r.note),
+            };
+        }
         match (self == Lang::Zh, r.amended_since) {
             (true, false) => format!("乡镇审核意见：{}（请更正此次走访）", r.note),
             (true, true) => format!("乡镇审核意见：{}（已更正）", r.note),

@@ -1206,3 +1206,49 @@ fn a_visit_the_server_does_not_count_satisfies_no_window() {
         assert_eq!(phone_done(&list), (true, true, 0), "amended: counts again");
     });
 }
+
+/// A voided visit cannot be amended: a "not counted" flag (whose advice is to amend it)
+/// no longer concerns it, and a review note says it is voided, not 请更正此次走访.
+#[test]
+fn a_voided_visit_shows_no_advice_to_amend_it() {
+    use bangfu_client::i18n::Lang;
+    use bangfu_shared::sync::{Ack, AckStatus};
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let call = c
+            .record_visit(
+                2,
+                VisitBody::new(VisitKind::Phone, now()),
+                None,
+                None,
+                now(),
+            )
+            .await
+            .unwrap();
+        let id = call.record.id;
+        let ack = Ack {
+            id,
+            status: AckStatus::Accepted,
+            reason: None,
+            reason_code: None,
+            missing_blobs: vec![],
+            flags: vec!["photo_reused".into(), "entered_late".into()],
+        };
+        c.store().apply_acks(&[ack]).await.unwrap();
+        c.void_visit(id, "重复录入", now()).await.unwrap();
+        let v = c.store().visit(id).await.unwrap().unwrap();
+        assert!(v.voided);
+        assert_eq!(v.flags, vec![bangfu_client::flags::Flag::EnteredLate]);
+        let note = bangfu_client::store::ReviewNote {
+            note: "照片模糊".into(),
+            amended_since: false,
+        };
+        let text = Lang::Zh.review_text(&note, true);
+        assert!(
+            text.contains("已作废") && !text.contains("请更正"),
+            "{text}"
+        );
+    });
+}

@@ -165,7 +165,8 @@ pub struct VisitRow {
     /// the helper's language).
     pub sync_reason_code: Option<String>,
     /// The server's flags that concern the visit ([`crate::flags::visit_flags`]): a
-    /// synced visit may still not count, and only these say so.
+    /// synced visit may still not count, and only these say so. A voided visit keeps
+    /// none of those that stop counting (it is out of the count, and cannot be amended).
     pub flags: Vec<Flag>,
     /// The town office's latest review note on one of the visit's records, if any.
     pub review: Option<ReviewNote>,
@@ -254,18 +255,25 @@ const VISIT_FLAG_COLS: &str = "r.sync_flags, \
 fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
     let id: String = r.try_get_by_index(0)?;
     let state: Option<String> = r.try_get_by_index(6)?;
+    let voided = r.try_get_by_index::<i64>(3)? != 0;
+    let mut flags = visit_flags_from_row(r, 15)?;
+    // A voided visit is out of the count by its void and can no longer be amended: a
+    // "not counted, amend it" flag says nothing the helper can act on.
+    if voided {
+        flags.retain(|f| !f.stops_counting());
+    }
     Ok(VisitRow {
         visit_id: Uuid::parse_str(&id).map_err(corrupt)?,
         household_id: r.try_get_by_index(1)?,
         amendments: r.try_get_by_index(2)?,
-        voided: r.try_get_by_index::<i64>(3)? != 0,
+        voided,
         void_reason: r.try_get_by_index(4)?,
         unsynced: r.try_get_by_index(5)?,
         sync: SyncState::parse(state.as_deref().unwrap_or("local"))?,
         sync_reason: r.try_get_by_index(7)?,
         sync_reason_code: r.try_get_by_index(8)?,
         current: record_from_row(r, 9)?,
-        flags: visit_flags_from_row(r, 15)?,
+        flags,
         review: review_from_row(r, 17)?,
         damaged_images: Vec::new(),
     })

@@ -491,7 +491,7 @@ pub fn render_history(
         };
         // What asks the helper to act comes first: a town office's note not answered
         // yet, an image that can never be sent (the lines below say each in full).
-        let pending_review = v.review.as_ref().is_some_and(|r| !r.amended_since);
+        let pending_review = !v.voided && v.review.as_ref().is_some_and(|r| !r.amended_since);
         let marks = app
             .lang
             .history_marks(pending_review, !v.damaged_images.is_empty());
@@ -659,14 +659,14 @@ pub fn render_history(
             );
         }
         if let Some(review) = &v.review {
-            let style = if review.amended_since {
+            let style = if review.amended_since || v.voided {
                 Style::new().fg(Color::Yellow)
             } else {
                 overdue_style()
             };
             lines.insert(
                 0,
-                Line::from(Span::styled(app.lang.review_text(review), style)),
+                Line::from(Span::styled(app.lang.review_text(review, v.voided), style)),
             );
         }
         if v.sync.is_refused() {
