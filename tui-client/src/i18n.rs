@@ -1061,6 +1061,11 @@ pub struct SheetTexts {
     pub unsubmitted: &'static str,
     /// The same for `sheet show`; `{}` is the quarter.
     pub unsubmitted_cli: &'static str,
+    /// Beside the state: the rows changed since the last submission was signed (TUI:
+    /// the key); said instead of `unsubmitted` (submitting again sends the remarks too).
+    pub data_changed: &'static str,
+    /// The same for `sheet show`; `{}` is the quarter.
+    pub data_changed_cli: &'static str,
 }
 
 static SHEET_ZH: SheetTexts = SheetTexts {
@@ -1091,6 +1096,8 @@ static SHEET_ZH: SheetTexts = SheetTexts {
     rejected: "被拒：",
     unsubmitted: "有未提交的修改（按 S 重新提交）",
     unsubmitted_cli: "有未提交的修改（bangfu sheet submit --quarter {} 重新提交）",
+    data_changed: "数据已变化，需重新提交（按 S）",
+    data_changed_cli: "数据已变化，需重新提交（bangfu sheet submit --quarter {}）",
 };
 
 static SHEET_EN: SheetTexts = SheetTexts {
@@ -1121,6 +1128,8 @@ static SHEET_EN: SheetTexts = SheetTexts {
     rejected: "REJECTED: ",
     unsubmitted: "changes not submitted (S submits again)",
     unsubmitted_cli: "changes not submitted (bangfu sheet submit --quarter {} submits again)",
+    data_changed: "the data changed since, submit again (S)",
+    data_changed_cli: "the data changed since, submit again (bangfu sheet submit --quarter {})",
 };
 
 impl Lang {

@@ -1746,3 +1746,56 @@ fn the_sheet_numbers_its_own_rows_not_the_ledgers() {
     assert_eq!(number("张三"), "1", "{text}");
     assert_eq!(number("李四"), "2", "{text}");
 }
+
+/// A visit voided after the sheet was submitted changes its rows: the header says the
+/// data changed since the submitted version (not only remarks), at 80 columns, and
+/// `data_changed` says so to `sheet show --json`'s reader.
+#[test]
+fn the_sheet_says_when_its_data_changed_since_the_submitted_version() {
+    use bangfu_client::store::SubmissionState;
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let app = &mut fx.app;
+    let client = app.client().clone();
+    app.update(Action::Char('a'));
+    app.update(Action::Char('S'));
+    app.update(Action::Char('y'));
+    let pending = app
+        .runtime()
+        .block_on(client.store().pending_submissions())
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    app.runtime()
+        .block_on(
+            client
+                .store()
+                .answer_submission(pending[0].id, &SubmissionState::Submitted { version: 1 }),
+        )
+        .unwrap();
+    app.update(Action::Back);
+    app.update(Action::Char('a'));
+    assert!(!draw(app).contains("数据已变化"), "{}", draw(app));
+
+    // The first helper voids the visit; the next pull brings the changed rows.
+    let quarter = "2026Q1".parse().unwrap();
+    let mut sheet = app
+        .runtime()
+        .block_on(client.store().sheet(quarter))
+        .unwrap()
+        .unwrap();
+    for r in &mut sheet.rows[0].records {
+        r.counts = false;
+        r.reason = Some("已作废".into());
+    }
+    app.runtime()
+        .block_on(client.store().save_sheet(&sheet))
+        .unwrap();
+    app.update(Action::Back);
+    app.update(Action::Char('a'));
+    let text = draw(app);
+    assert!(
+        text.contains("已提交第1版 · 数据已变化，需重新提交（按 S）"),
+        "{text}"
+    );
+    let view = app.runtime().block_on(client.sheet(quarter)).unwrap();
+    assert!(view.data_changed());
+}

@@ -108,11 +108,9 @@ fn render_sheet_head(app: &App, view: &SheetView, frame: &mut Frame, area: Rect)
             Span::raw(format!("· ({quarters}) · ")),
             Span::styled(app.lang.sheet_state(state.as_ref()), state_style),
             Span::styled(
-                if view.unsubmitted_changes() {
-                    format!(" · {}", t.unsubmitted)
-                } else {
-                    String::new()
-                },
+                view.changes_marker(t, true)
+                    .map(|m| format!(" · {m}"))
+                    .unwrap_or_default(),
                 Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
             ),
         ])),
