@@ -1252,3 +1252,72 @@ fn a_voided_visit_shows_no_advice_to_amend_it() {
         );
     });
 }
+
+/// The reuse warning follows the server's rule: a photo stays its first visit's even on
+/// a version an amendment replaced (M1), and amending that first visit does not warn
+/// about a photo another visit took later (M2); amending the later one still does.
+#[test]
+fn the_reuse_warning_names_the_first_holder_of_a_photo_in_any_version() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let p1 = write_jpeg(&dir.path().join("p1.jpg"), 800, 600);
+    let p2 = write_png(&dir.path().join("p2.png"), 300, 500);
+    rt.block_on(async {
+        let c = login(&dir.path().join("data"), Limits::default()).await;
+        let p1 = c.attach_photo(&p1).await.unwrap();
+        let p2 = c.attach_photo(&p2).await.unwrap();
+        let hour = chrono::Duration::hours(1);
+        let home = |photo: &bangfu_shared::visit::PhotoRef, at| {
+            let mut body = VisitBody::new(VisitKind::Home, at);
+            body.photos = vec![photo.clone()];
+            body.household_signature = Some(witness());
+            body
+        };
+        let a = c
+            .record_visit(1, home(&p1, now() - hour * 5), None, None, now() - hour * 5)
+            .await
+            .unwrap()
+            .record
+            .id;
+        // A's photo swapped by an amendment: p1 sits on a superseded version only.
+        c.record_visit(
+            1,
+            home(&p2, now() - hour * 5),
+            Some((a, Some("换照片".into()))),
+            None,
+            now() - hour * 4,
+        )
+        .await
+        .unwrap();
+        let warned = c
+            .reused_images(std::slice::from_ref(&p1), None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            warned.iter().map(|r| r.visit_id).collect::<Vec<_>>(),
+            vec![a],
+            "a photo on a superseded version is still the first visit's"
+        );
+
+        // B reuses A's current photo later: B is warned, an amendment of A is not.
+        let b = c
+            .record_visit(2, home(&p2, now() - hour * 3), None, None, now() - hour * 3)
+            .await
+            .unwrap()
+            .record
+            .id;
+        let amend_a = c
+            .reused_images(std::slice::from_ref(&p2), None, Some(a))
+            .await
+            .unwrap();
+        assert!(amend_a.is_empty(), "A used p2 first: {amend_a:?}");
+        let amend_b = c
+            .reused_images(std::slice::from_ref(&p2), None, Some(b))
+            .await
+            .unwrap();
+        assert_eq!(
+            amend_b.iter().map(|r| r.visit_id).collect::<Vec<_>>(),
+            vec![a]
+        );
+    });
+}

@@ -534,9 +534,9 @@ impl Store {
         Ok(out)
     }
 
-    /// The earliest visit (not voided, other than `except`) whose current version
-    /// carries photo `sha256`, with its time: the server counts a photo for one visit
-    /// only, so the helper is warned before reusing it.
+    /// The visit (not voided, other than `except`) that first carried photo `sha256`, in
+    /// any of its versions, with its time: the server counts a photo for one visit only,
+    /// so the helper is warned before reusing it. See [`Self::image_visit`].
     pub async fn photo_visit(
         &self,
         sha256: &str,
@@ -545,27 +545,42 @@ impl Store {
         self.image_visit(sha256, Some("photo"), except).await
     }
 
-    /// The earliest visit (not voided, other than `except`) whose current version
-    /// carries image `sha256` in `role` (`photo`, `household_signature`; `None`: any
-    /// role), with its time. A signature is made at each visit: the same image on two
-    /// visits is a copy, whether it was a signature or a photo there.
+    /// The visit (not voided, other than `except`) that first carried image `sha256` in
+    /// `role` (`photo`, `household_signature`; `None`: any role), with its time; `None`
+    /// when no visit would make the server flag this use. A signature is made at each
+    /// visit: the same image on two visits is a copy, whether it was a signature or a
+    /// photo there.
+    ///
+    /// As the server judges it (`photo_reused`): the owner of an image is the standing
+    /// visit that used it first, in any version, a superseded one included (an
+    /// amendment that swapped a photo away does not free it). The order of use is the
+    /// signing time of the first record carrying it (the device's approximation of
+    /// the server's arrival order). When amending `except`, a visit that took the image
+    /// only after `except` first carried it is the reuser, not the owner: no warning.
     pub async fn image_visit(
         &self,
         sha256: &str,
         role: Option<&str>,
         except: Option<Uuid>,
     ) -> Result<Option<(Uuid, DateTime<Utc>)>> {
-        let sql = "SELECT v.visit_id, v.at FROM record_files f \
+        let sql = "SELECT v.visit_id, v.at, MIN(r.created_at) AS first_use FROM record_files f \
                    JOIN records r ON r.id = f.record_id \
-                   JOIN visits v ON v.latest_record_id = r.id \
+                   JOIN visits v ON v.visit_id = COALESCE(r.target_id, r.id) \
                    WHERE f.sha256 = ? AND (? = '' OR f.role = ?) AND v.voided = 0 \
-                   AND v.visit_id <> ? ORDER BY v.at LIMIT 1";
+                   AND v.visit_id <> ? \
+                   GROUP BY v.visit_id, v.at \
+                   HAVING first_use < COALESCE((SELECT MIN(s.created_at) FROM record_files g \
+                       JOIN records s ON s.id = g.record_id \
+                       WHERE g.sha256 = ? AND COALESCE(s.target_id, s.id) = ?), '9999') \
+                   ORDER BY first_use, v.at LIMIT 1";
         let except = except.map(|u| u.to_string()).unwrap_or_default();
         let role = role.unwrap_or_default().to_string();
         let values = [
             sha256.into(),
             role.clone().into(),
             role.into(),
+            except.clone().into(),
+            sha256.into(),
             except.into(),
         ];
         let row = self.db.query_one_raw(stmt(sql, values)).await?;
