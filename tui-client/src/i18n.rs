@@ -137,7 +137,8 @@ pub struct Texts {
     pub photo_reused: &'static str,
     /// A signature (or witness's mark) image already on another visit; `{}` is MM-DD.
     pub signature_reused: &'static str,
-    /// After reuse warnings when signing: a second Ctrl+S signs all the same.
+    /// Before the warnings when signing (first, so a narrow status line keeps the
+    /// key): a second Ctrl+S signs all the same.
     pub sign_again_anyway: &'static str,
     /// Beside an amendment's lapsed household signature.
     pub resign_short: &'static str,
@@ -289,7 +290,7 @@ static ZH: Texts = Texts {
     hint_time: "如 2026-03-01 08:30（北京时间）",
     photo_reused: "⚠ 此照片已用于 {} 的另一次走访，服务器不会重复计数，请换一张",
     signature_reused: "⚠ 此签字图片已用于 {} 的另一次走访：签字须在本次走访时当场签，请重新签字",
-    sign_again_anyway: "；仍要签名请再按 Ctrl+S",
+    sign_again_anyway: "再按 Ctrl+S 仍签名：",
     resign_short: "内容已改须重签",
     resign_needed: "更正改动了农户签字确认的内容：",
     resign_needed_end: "。须农户重新签字（或见证人重新确认）",
@@ -421,7 +422,7 @@ static EN: Texts = Texts {
     hint_time: "YYYY-MM-DD HH:MM (UTC+8)",
     photo_reused: "⚠ this photo is already on the visit of {}: the server will not count it twice; use another",
     signature_reused: "⚠ this signature image is already on the visit of {}: a signature is made at each visit; sign again",
-    sign_again_anyway: "; press Ctrl+S again to sign all the same",
+    sign_again_anyway: "Ctrl+S again signs all the same: ",
     resign_short: "content changed: sign again",
     resign_needed: "the amendment changes what the household signed: ",
     resign_needed_end: "; the household must sign again (or the witness confirm again)",
@@ -486,6 +487,20 @@ impl Lang {
             o.label_zh()
         } else {
             o.label_en()
+        }
+    }
+
+    /// The warning for a new visit dated in a quarter that has already ended
+    /// ([`crate::client::closed_quarter`]).
+    pub fn closed_quarter(self, day: NaiveDate, q: bangfu_shared::report::Quarter) -> String {
+        match self {
+            Lang::Zh => format!(
+                "⚠ 走访日期 {day} 在已结束的{}年第{}季度，请核对日期",
+                q.year, q.q
+            ),
+            Lang::En => format!(
+                "⚠ the visit date {day} is in {q}, a quarter that has ended: check the date"
+            ),
         }
     }
 
@@ -637,6 +652,15 @@ impl Lang {
                 ..
             } => format!(
                 "{head_name}户已结束结对：走访日期 {day} 不在您的结对期（{}）内，不能签名。请更正走访日期，或丢弃此草稿",
+                crate::error::format_periods(periods, " 至 ", "、")
+            ),
+            E::NotPairedOn {
+                head_name,
+                day,
+                periods,
+                ..
+            } => format!(
+                "走访日期 {day} 不在您与{head_name}户的结对期（{}）内，不能签名：请更正走访日期",
                 crate::error::format_periods(periods, " 至 ", "、")
             ),
             E::Key { path, reason } => format!("设备密钥出错（{reason}）：{}", path.display()),

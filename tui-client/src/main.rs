@@ -340,6 +340,11 @@ async fn draft_sign(
     for r in client.draft_reused_images(&draft).await? {
         errln!("{}", lang.reused(&r));
     }
+    if draft.amends.is_none()
+        && let Some(day) = draft.visit_day()
+    {
+        warn_closed_quarter(day, lang);
+    }
     let r = client.complete_draft(&draft, Utc::now()).await?;
     print_signed(&r, lang, json)
 }
@@ -776,6 +781,14 @@ fn witness_mark(
     }
 }
 
+/// Says (on stderr, as the reuse warnings) that a new visit dated `day` falls in a quarter
+/// that has ended: a late entry is allowed, a mistyped year or month is not meant.
+fn warn_closed_quarter(day: chrono::NaiveDate, lang: Lang) {
+    if let Some(q) = bangfu_client::client::closed_quarter(day, Utc::now()) {
+        errln!("{}", lang.closed_quarter(day, q));
+    }
+}
+
 /// Signs the visit, or keeps it as a draft (exit code 2) when the household has not signed.
 async fn finish(
     client: &Client,
@@ -797,6 +810,9 @@ async fn finish(
         .await?
     {
         errln!("{}", lang.reused(&r));
+    }
+    if amends.is_none() {
+        warn_closed_quarter(bangfu_client::client::today(body.at), lang);
     }
     match client
         .record_visit(household, body.clone(), amends.clone(), None, Utc::now())

@@ -1321,3 +1321,49 @@ fn the_reuse_warning_names_the_first_holder_of_a_photo_in_any_version() {
         );
     });
 }
+
+/// A visit dated before the helper's pairing with a current household began is refused
+/// (as one after an ended pairing is); a date in an ended quarter within the pairing is
+/// signed (the interfaces warn), and `closed_quarter` names that quarter.
+#[test]
+fn a_visit_dated_before_the_pairing_is_refused() {
+    use bangfu_client::i18n::Lang;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let at =
+            |y, m, d| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, y, m, d, 2, 0, 0).unwrap();
+        let err = c
+            .record_visit(
+                2,
+                VisitBody::new(VisitKind::Phone, at(2024, 6, 1)),
+                None,
+                None,
+                now(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::NotPairedOn { .. }), "{err:?}");
+        let text = Lang::Zh.error(&err);
+        assert!(
+            text.contains("不在您与") && text.contains("2025-01-01 至 2026-03-15"),
+            "{text}"
+        );
+        c.record_visit(
+            2,
+            VisitBody::new(VisitKind::Phone, at(2025, 6, 1)),
+            None,
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+        let q = bangfu_client::client::closed_quarter(at(2025, 6, 1).date_naive(), now());
+        assert_eq!(q.map(|q| q.to_string()), Some("2025Q2".into()));
+        assert_eq!(
+            bangfu_client::client::closed_quarter(now().date_naive(), now()),
+            None
+        );
+    });
+}

@@ -1799,3 +1799,47 @@ fn the_sheet_says_when_its_data_changed_since_the_submitted_version() {
     let view = app.runtime().block_on(client.sheet(quarter)).unwrap();
     assert!(view.data_changed());
 }
+
+/// A new visit dated in a quarter that has ended is said before signing, with the key
+/// first so it shows at 80 columns; a second Ctrl+S signs. A date before the helper's
+/// pairing with the household began is refused, the draft kept.
+#[test]
+fn signing_warns_about_an_ended_quarter_and_refuses_a_date_before_the_pairing() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    let set_time = |app: &mut App, at: &str| {
+        if let Screen::Form(f) = &mut app.screen {
+            f.draft.at = at.into();
+        }
+    };
+    app.update(Action::Down);
+    app.update(Action::Char('n'));
+    app.update(Action::Right); // kind → phone
+    set_time(app, "2024-12-20 10:00");
+    app.update(Action::Sign); // warned: an ended quarter
+    app.update(Action::Sign);
+    assert!(matches!(app.screen, Screen::Form(_)), "refused, not signed");
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.error
+            && status
+                .text
+                .contains("不在您与王五户的结对期（2025-01-01 至 2026-03-15）内"),
+        "{status:?}"
+    );
+
+    set_time(app, "2025-12-20 10:00");
+    app.update(Action::Sign);
+    assert!(matches!(app.screen, Screen::Form(_)), "warned, not signed");
+    let text = draw(app);
+    assert!(
+        text.contains("⚠ 再按 Ctrl+S 仍签名：走访日期 2025-12-20 在已结束的2025年第4季度"),
+        "{text}"
+    );
+    app.update(Action::Sign);
+    assert_eq!(
+        app.screen,
+        Screen::Households,
+        "signed at the second Ctrl+S"
+    );
+}
