@@ -1620,6 +1620,7 @@ fn short_detail(text: &str) -> String {
 fn unreachable_host(message: &str) -> Option<&str> {
     message
         .strip_prefix("cannot reach ")
+        .or_else(|| message.strip_prefix("no answer from "))
         .and_then(|rest| rest.split_once(": "))
         .map(|(host, _)| host)
 }
@@ -1630,8 +1631,8 @@ fn network_error_zh(message: &str) -> String {
     let lower = message.to_ascii_lowercase();
     if lower.contains("timed out") || lower.contains("timeout") {
         return match unreachable_host(message) {
-            Some(host) => format!("网络超时：服务器 {host} 没有及时回应，请稍后重试"),
-            None => "网络超时：服务器没有及时回应，请稍后重试".into(),
+            Some(host) => format!("服务器无响应（等待超时）：{host} 没有及时回应，请稍后重试"),
+            None => "服务器无响应（等待超时）：请稍后重试".into(),
         };
     }
     if lower.starts_with("download of") {
@@ -1987,7 +1988,7 @@ mod tests {
             ),
             (
                 ClientError::Network("cannot reach http://10.0.0.5:8080: operation timed out".into()),
-                "网络超时：服务器 http://10.0.0.5:8080 没有及时回应，请稍后重试",
+                "服务器无响应（等待超时）：http://10.0.0.5:8080 没有及时回应，请稍后重试",
             ),
             (
                 server(401, "invalid_credentials", "wrong username or password"),

@@ -124,6 +124,10 @@ enum Command {
         /// Attempts per network operation before giving up (1: no retry).
         #[arg(long, default_value_t = 8)]
         attempts: u32,
+        /// Seconds a network operation may keep failing (a server that does not answer)
+        /// before the sync gives up; the next sync resumes.
+        #[arg(long, default_value_t = 120)]
+        give_up_after: u64,
     },
     /// Save phone-call records in a loop (crash-safety tests).
     #[command(hide = true)]
@@ -620,6 +624,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             batch_size,
             chunk_kib,
             attempts,
+            give_up_after,
         } => {
             let options = SyncOptions {
                 server: server.map(|s| bangfu_client::client::normalize_server(&s)),
@@ -628,6 +633,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                 retry_rejected,
                 retry: RetryPolicy {
                     max_attempts: attempts.max(1),
+                    give_up_after: std::time::Duration::from_secs(give_up_after),
                     ..RetryPolicy::default()
                 },
                 ..SyncOptions::default()

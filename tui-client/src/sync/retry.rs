@@ -24,7 +24,15 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// No pause is longer than this.
     pub max_delay: Duration,
+    /// An operation that has failed for this long since it started (or last moved
+    /// forward) is not tried again, whatever attempts are left: a server that takes the
+    /// connection and never answers costs a whole request timeout per attempt, and a
+    /// helper waiting by the road should hear within minutes that it does not answer.
+    pub give_up_after: Duration,
 }
+
+/// [`RetryPolicy::give_up_after`] by default: two request timeouts of a hung server.
+pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(120);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -32,6 +40,7 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+            give_up_after: DEFAULT_GIVE_UP_AFTER,
         }
     }
 }
@@ -77,6 +86,8 @@ pub struct Attempts {
     policy: RetryPolicy,
     deadline: Instant,
     failures: u32,
+    /// When the operation started, or last moved forward.
+    since: Instant,
 }
 
 impl Attempts {
@@ -85,20 +96,27 @@ impl Attempts {
             policy,
             deadline,
             failures: 0,
+            since: Instant::now(),
         }
     }
 
     /// Counts a failure; returns the pause before the next attempt, or `None` when the
-    /// attempts or the time are used up.
+    /// attempts, the operation's patience ([`RetryPolicy::give_up_after`]) or the
+    /// sync's time are used up.
     pub fn failed(&mut self) -> Option<Duration> {
         self.failures += 1;
         if self.failures >= self.policy.max_attempts.max(1) {
             return None;
         }
         let pause = self.policy.delay(self.failures);
+        let give_up = self
+            .since
+            .checked_add(self.policy.give_up_after)
+            .unwrap_or(self.deadline)
+            .min(self.deadline);
         Instant::now()
             .checked_add(pause)
-            .is_some_and(|at| at < self.deadline)
+            .is_some_and(|at| at < give_up)
             .then_some(pause)
     }
 
@@ -106,6 +124,7 @@ impl Attempts {
     /// longer count against it.
     pub fn progressed(&mut self) {
         self.failures = 0;
+        self.since = Instant::now();
     }
 }
 
@@ -147,6 +166,7 @@ mod tests {
             max_attempts: 10,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(1),
+            ..RetryPolicy::default()
         };
         assert_eq!(p.cap(1), Duration::from_millis(100));
         assert_eq!(p.cap(2), Duration::from_millis(200));
@@ -165,6 +185,7 @@ mod tests {
             max_attempts: 3,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
         };
         let far = Instant::now() + Duration::from_secs(60);
         let mut a = Attempts::new(p, far);
@@ -196,12 +217,40 @@ mod tests {
         }
     }
 
+    /// However many attempts are left, an operation failing for longer than
+    /// `give_up_after` is not tried again (a hung server costs a timeout per attempt);
+    /// progress starts its patience afresh.
+    #[test]
+    fn attempts_give_up_after_failing_for_too_long() {
+        let p = RetryPolicy {
+            max_attempts: 100,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+            give_up_after: Duration::from_millis(50),
+        };
+        let far = Instant::now() + Duration::from_secs(60);
+        let mut a = Attempts::new(p, far);
+        assert!(a.failed().is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(
+            a.failed().is_none(),
+            "failing for 60 ms of a 50 ms patience"
+        );
+        a.progressed();
+        assert!(a.failed().is_some(), "progress starts the patience afresh");
+        assert_eq!(
+            RetryPolicy::default().give_up_after,
+            Duration::from_secs(120)
+        );
+    }
+
     #[tokio::test]
     async fn retry_stops_at_a_final_answer() {
         let p = RetryPolicy {
             max_attempts: 5,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
+            ..RetryPolicy::default()
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut calls = 0;

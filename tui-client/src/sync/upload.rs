@@ -281,6 +281,7 @@ mod tests {
                 max_attempts,
                 base_delay: Duration::from_millis(1),
                 max_delay: Duration::from_millis(5),
+                ..RetryPolicy::default()
             },
             ..SyncOptions::default()
         }
