@@ -1500,9 +1500,31 @@ impl Lang {
         }
     }
 
+    /// `text` in parentheses of the language: full-width in Chinese.
+    pub fn paren(self, text: &str) -> String {
+        match self {
+            Lang::Zh => format!("（{text}）"),
+            Lang::En => format!("({text})"),
+        }
+    }
+
+    /// Pairing periods as a list: `2018-01-01 至 2026-12-03、…` in Chinese.
+    pub fn periods(self, periods: &[(NaiveDate, NaiveDate)]) -> String {
+        match self {
+            Lang::Zh => crate::error::format_periods(periods, " 至 ", "、"),
+            Lang::En => crate::error::format_periods(periods, " to ", ", "),
+        }
+    }
+
     /// `bangfu verify`'s summary line.
     pub fn cli_verify(self, r: &crate::client::VerifyReport) -> String {
-        let (integrity, records, problems) = (&r.integrity, r.records, r.problems.len());
+        let (records, problems) = (r.records, r.problems.len());
+        // SQLite answers `ok`, or its own English findings.
+        let integrity = match (self, r.integrity.as_str()) {
+            (Lang::Zh, "ok") => "正常".to_string(),
+            (Lang::Zh, other) => format!("异常（{other}）"),
+            (Lang::En, other) => other.to_string(),
+        };
         let others = r.other_devices_records;
         match self {
             Lang::Zh if others > 0 => format!(
@@ -1626,12 +1648,13 @@ fn unreachable_host(message: &str) -> Option<&str> {
 }
 
 /// A network failure in Chinese: what happened and what to do, without the HTTP
-/// library's English.
+/// library's English; the server's address last, so a narrow status line keeps the
+/// advice.
 fn network_error_zh(message: &str) -> String {
     let lower = message.to_ascii_lowercase();
     if lower.contains("timed out") || lower.contains("timeout") {
         return match unreachable_host(message) {
-            Some(host) => format!("服务器无响应（等待超时）：{host} 没有及时回应，请稍后重试"),
+            Some(host) => format!("服务器无响应（等待超时），请稍后重试：{host}"),
             None => "服务器无响应（等待超时）：请稍后重试".into(),
         };
     }
@@ -1639,7 +1662,7 @@ fn network_error_zh(message: &str) -> String {
         return "照片下载中断：下次同步会接着下载".into();
     }
     match unreachable_host(message) {
-        Some(host) => format!("网络不通：连不上服务器 {host}，请检查网络或服务器地址"),
+        Some(host) => format!("网络不通：连不上服务器，请检查网络或服务器地址：{host}"),
         None => "网络中断：请检查网络后重试（已完成的部分不会丢失）".into(),
     }
 }
@@ -1975,6 +1998,45 @@ mod tests {
         }
     }
 
+    /// Chinese lines use Chinese words and full-width punctuation: no `ok`, `:`, `( )`
+    /// or `..` in them (L2).
+    #[test]
+    fn chinese_lines_carry_no_english_or_ascii_punctuation() {
+        let report = crate::client::VerifyReport {
+            integrity: "ok".into(),
+            records: 3,
+            other_devices_records: 0,
+            problems: vec![],
+        };
+        assert_eq!(
+            Lang::Zh.cli_verify(&report),
+            "数据库检查：正常；本机记录 3 条已检查；问题 0 个"
+        );
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        let periods = Lang::Zh.periods(&[(d(1, 1), d(12, 3))]);
+        assert_eq!(periods, "2026-01-01 至 2026-12-03");
+        assert_eq!(Lang::Zh.paren("2 条备注"), "（2 条备注）");
+    }
+
+    /// At 80 columns the TUI's sync failure line keeps its advice: the server's address,
+    /// the least needed, comes last (L1).
+    #[test]
+    fn a_network_failure_keeps_its_advice_within_80_columns() {
+        for message in [
+            "cannot reach http://127.0.0.1:18082: error sending request for url (http://127.0.0.1:18082/api/v1/sync/push)",
+            "no answer from http://127.0.0.1:18082: timed out (error sending request)",
+        ] {
+            let line = format!(
+                "{}{}",
+                Lang::Zh.texts().sync_failed,
+                Lang::Zh.error(&ClientError::Network(message.into()))
+            );
+            let advice_end = line.find("：http").unwrap();
+            let width = ratatui::text::Span::raw(&line[..advice_end]).width();
+            assert!(width <= 80, "{width}: {line}");
+        }
+    }
+
     /// The common failures reach the helper in Chinese, without the HTTP library's or
     /// the server's English cut off mid-word.
     #[test]
@@ -1984,11 +2046,11 @@ mod tests {
                 ClientError::Network(
                     "cannot reach http://10.0.0.5:8080: error sending request for url (http://10.0.0.5:8080/api/v1/auth/login)".into(),
                 ),
-                "网络不通：连不上服务器 http://10.0.0.5:8080，请检查网络或服务器地址",
+                "网络不通：连不上服务器，请检查网络或服务器地址：http://10.0.0.5:8080",
             ),
             (
                 ClientError::Network("cannot reach http://10.0.0.5:8080: operation timed out".into()),
-                "服务器无响应（等待超时）：http://10.0.0.5:8080 没有及时回应，请稍后重试",
+                "服务器无响应（等待超时），请稍后重试：http://10.0.0.5:8080",
             ),
             (
                 server(401, "invalid_credentials", "wrong username or password"),

@@ -979,11 +979,12 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                 let s = &h.detail.summary;
                 let (label, end) = h.shown_end(t);
                 outln!(
-                    "{:>6}  {}  {}  {}  ({label} {end})",
+                    "{:>6}  {}  {}  {}{}",
                     s.id,
                     s.head_name,
                     s.village.name,
-                    bangfu_client::error::format_periods(&h.periods, "..", ", "),
+                    lang.periods(&h.periods),
+                    lang.paren(&format!("{label} {end}")),
                 )?;
             }
         }

@@ -89,7 +89,11 @@ pub async fn run(
                     json!({"quarter": quarter, "household_id": household, "remark": remark})
                 )?;
             } else {
-                outln!("{} {quarter} · {household}: {remark}", lang.sheet().saved)?;
+                let colon = lang.texts().colon;
+                outln!(
+                    "{} {quarter} · {household}{colon}{remark}",
+                    lang.sheet().saved
+                )?;
             }
             Ok(())
         }
@@ -103,9 +107,11 @@ pub async fn run(
                     .remarks
                     .replace("{}", &queued.submission.remarks.len().to_string());
                 outln!(
-                    "{} {quarter}: {} ({remarks})",
+                    "{} {quarter}{}{}{}",
                     lang.sheet().title,
+                    lang.texts().colon,
                     lang.sheet().queued,
+                    lang.paren(&remarks),
                 )?;
             }
             Ok(())

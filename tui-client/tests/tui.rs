@@ -448,9 +448,12 @@ fn history_voids_a_visit_with_a_reason() {
         text.contains("已作废") && text.contains("录错户了"),
         "{text}"
     );
-    // Amend a void visit: refused with a message, no panic.
+    // Amend a void visit: refused with a message, no panic, in the CLI's Chinese words
+    // (not `已作废: <id>`).
     app.update(Action::Char('a'));
-    assert!(app.status.as_ref().unwrap().error);
+    let status = app.status.clone().unwrap();
+    assert!(status.error, "{status:?}");
+    assert_eq!(status.text, "此走访已作废，不能更正");
 }
 
 #[test]

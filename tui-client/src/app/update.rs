@@ -855,7 +855,11 @@ impl App {
             (Action::Char('a'), Some(row)) => {
                 if row.voided {
                     self.screen = here;
-                    self.fail(format!("{}: {}", self.lang.texts().voided, row.visit_id));
+                    // As `visit amend` says it: a void cannot be amended.
+                    self.fail_err(&crate::error::ClientError::Refused(format!(
+                        "visit {} was voided and cannot be amended",
+                        row.visit_id
+                    )));
                     return;
                 }
                 match &row.current.signed.record.visit {

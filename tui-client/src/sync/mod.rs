@@ -842,7 +842,7 @@ mod tests {
         r.retrying(&e, Duration::from_millis(7500));
         assert_eq!(
             r.progress.retry_zh.as_deref(),
-            Some("网络不通：连不上服务器 http://h:1，请检查网络或服务器地址（7.5 秒后重试）")
+            Some("网络不通：连不上服务器，请检查网络或服务器地址：http://h:1（7.5 秒后重试）")
         );
         assert!(
             r.progress
