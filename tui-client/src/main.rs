@@ -633,9 +633,9 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                 retry_rejected,
                 retry: RetryPolicy {
                     max_attempts: attempts.max(1),
-                    give_up_after: std::time::Duration::from_secs(give_up_after),
                     ..RetryPolicy::default()
                 },
+                give_up_after: std::time::Duration::from_secs(give_up_after),
                 ..SyncOptions::default()
             };
             sync(client, &options, lang, json).await

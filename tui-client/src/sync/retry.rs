@@ -24,14 +24,9 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// No pause is longer than this.
     pub max_delay: Duration,
-    /// An operation that has failed for this long since it started (or last moved
-    /// forward) is not tried again, whatever attempts are left: a server that takes the
-    /// connection and never answers costs a whole request timeout per attempt, and a
-    /// helper waiting by the road should hear within minutes that it does not answer.
-    pub give_up_after: Duration,
 }
 
-/// [`RetryPolicy::give_up_after`] by default: two request timeouts of a hung server.
+/// [`Budget::give_up_after`] by default: two request timeouts of a hung server.
 pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(120);
 
 impl Default for RetryPolicy {
@@ -40,6 +35,25 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A [`RetryPolicy`] with the patience of one operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub policy: RetryPolicy,
+    /// An operation that has failed for this long since it started (or last moved
+    /// forward) is not tried again, whatever attempts are left: a server that takes the
+    /// connection and never answers costs a whole request timeout per attempt, and a
+    /// helper waiting by the road should hear within minutes that it does not answer.
+    pub give_up_after: Duration,
+}
+
+impl From<RetryPolicy> for Budget {
+    fn from(policy: RetryPolicy) -> Self {
+        Budget {
+            policy,
             give_up_after: DEFAULT_GIVE_UP_AFTER,
         }
     }
@@ -84,6 +98,7 @@ fn random_u64() -> u64 {
 #[derive(Debug)]
 pub struct Attempts {
     policy: RetryPolicy,
+    give_up_after: Duration,
     deadline: Instant,
     failures: u32,
     /// When the operation started, or last moved forward.
@@ -91,9 +106,14 @@ pub struct Attempts {
 }
 
 impl Attempts {
-    pub fn new(policy: RetryPolicy, deadline: Instant) -> Self {
+    pub fn new(budget: impl Into<Budget>, deadline: Instant) -> Self {
+        let Budget {
+            policy,
+            give_up_after,
+        } = budget.into();
         Attempts {
             policy,
+            give_up_after,
             deadline,
             failures: 0,
             since: Instant::now(),
@@ -101,7 +121,7 @@ impl Attempts {
     }
 
     /// Counts a failure; returns the pause before the next attempt, or `None` when the
-    /// attempts, the operation's patience ([`RetryPolicy::give_up_after`]) or the
+    /// attempts, the operation's patience ([`Budget::give_up_after`]) or the
     /// sync's time are used up.
     pub fn failed(&mut self) -> Option<Duration> {
         self.failures += 1;
@@ -111,7 +131,7 @@ impl Attempts {
         let pause = self.policy.delay(self.failures);
         let give_up = self
             .since
-            .checked_add(self.policy.give_up_after)
+            .checked_add(self.give_up_after)
             .unwrap_or(self.deadline)
             .min(self.deadline);
         Instant::now()
@@ -131,7 +151,7 @@ impl Attempts {
 /// Runs `op` until it succeeds, fails for good, or the attempts or time run out.
 /// `on_retry` hears each transient failure and the pause that follows it.
 pub async fn retry<T, F, Fut>(
-    policy: RetryPolicy,
+    budget: impl Into<Budget>,
     deadline: Instant,
     mut on_retry: impl FnMut(&ClientError, Duration),
     mut op: F,
@@ -140,7 +160,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let mut attempts = Attempts::new(policy, deadline);
+    let mut attempts = Attempts::new(budget, deadline);
     loop {
         match op().await {
             Ok(v) => return Ok(v),
@@ -166,7 +186,6 @@ mod tests {
             max_attempts: 10,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(1),
-            ..RetryPolicy::default()
         };
         assert_eq!(p.cap(1), Duration::from_millis(100));
         assert_eq!(p.cap(2), Duration::from_millis(200));
@@ -185,7 +204,6 @@ mod tests {
             max_attempts: 3,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(1),
-            ..RetryPolicy::default()
         };
         let far = Instant::now() + Duration::from_secs(60);
         let mut a = Attempts::new(p, far);
@@ -222,10 +240,12 @@ mod tests {
     /// progress starts its patience afresh.
     #[test]
     fn attempts_give_up_after_failing_for_too_long() {
-        let p = RetryPolicy {
-            max_attempts: 100,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(1),
+        let p = Budget {
+            policy: RetryPolicy {
+                max_attempts: 100,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(1),
+            },
             give_up_after: Duration::from_millis(50),
         };
         let far = Instant::now() + Duration::from_secs(60);
@@ -239,7 +259,7 @@ mod tests {
         a.progressed();
         assert!(a.failed().is_some(), "progress starts the patience afresh");
         assert_eq!(
-            RetryPolicy::default().give_up_after,
+            Budget::from(RetryPolicy::default()).give_up_after,
             Duration::from_secs(120)
         );
     }
@@ -250,7 +270,6 @@ mod tests {
             max_attempts: 5,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
-            ..RetryPolicy::default()
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut calls = 0;
