@@ -811,9 +811,14 @@ impl Lang {
     }
 
     /// The town office's review note on a visit, with what it asks of the helper: to
-    /// correct the visit (an amendment), or that the correction was sent; for a
-    /// `voided` visit (which cannot be amended), that it is voided.
-    pub fn review_text(self, r: &crate::store::ReviewNote, voided: bool) -> String {
+    /// correct the visit (an amendment), or that the correction was sent.
+    pub fn review_text(self, r: &crate::store::ReviewNote) -> String {
+        self.review_text_for(r, false)
+    }
+
+    /// [`Self::review_text`]; for a `voided` visit (which cannot be amended), that it
+    /// is voided instead.
+    pub fn review_text_for(self, r: &crate::store::ReviewNote, voided: bool) -> String {
         if voided {
             return match self {
                 Lang::Zh => format!("乡镇审核意见：{}（此走访已作废）", r.note),

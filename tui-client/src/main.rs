@@ -1070,7 +1070,7 @@ async fn visit_list(
         let review = v
             .review
             .as_ref()
-            .map(|r| format!("  ✎ {}", lang.review_text(r, v.voided)))
+            .map(|r| format!("  ✎ {}", lang.review_text_for(r, v.voided)))
             .unwrap_or_default();
         let damaged = match v.damaged_images.len() {
             0 => String::new(),

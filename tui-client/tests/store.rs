@@ -1245,7 +1245,7 @@ fn a_voided_visit_shows_no_advice_to_amend_it() {
             note: "照片模糊".into(),
             amended_since: false,
         };
-        let text = Lang::Zh.review_text(&note, true);
+        let text = Lang::Zh.review_text_for(&note, true);
         assert!(
             text.contains("已作废") && !text.contains("请更正"),
             "{text}"

@@ -666,7 +666,10 @@ pub fn render_history(
             };
             lines.insert(
                 0,
-                Line::from(Span::styled(app.lang.review_text(review, v.voided), style)),
+                Line::from(Span::styled(
+                    app.lang.review_text_for(review, v.voided),
+                    style,
+                )),
             );
         }
         if v.sync.is_refused() {
