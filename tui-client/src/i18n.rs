@@ -961,7 +961,30 @@ impl Lang {
     }
 
     /// One line on how a finished sync went.
+    /// What a sync did with the attendance sheets: each submitted version, each refusal.
+    pub fn sync_sheet_results(self, r: &SyncReport) -> Vec<String> {
+        let submitted = r.sheets_submitted.iter().map(|(q, v)| match self {
+            Lang::Zh => format!("考勤表 {q} 已提交第{v}版"),
+            Lang::En => format!("sheet {q} submitted, version {v}"),
+        });
+        let rejected = r.sheets_rejected.iter().map(|(q, reason)| match self {
+            Lang::Zh => format!("考勤表 {q} 被拒：{reason}"),
+            Lang::En => format!("sheet {q} REJECTED: {reason}"),
+        });
+        submitted.chain(rejected).collect()
+    }
+
     pub fn sync_summary(self, r: &SyncReport) -> String {
+        self.sync_summary_with(r, true)
+    }
+
+    /// [`Self::sync_summary`] without the sheets' results (said apart, first, on the
+    /// TUI's sheet screen).
+    pub fn sync_summary_without_sheets(self, r: &SyncReport) -> String {
+        self.sync_summary_with(r, false)
+    }
+
+    fn sync_summary_with(self, r: &SyncReport, sheets: bool) -> String {
         let refused = (r.rejected.len() + r.conflicts.len()) as u64;
         let mut out = if self == Lang::Zh {
             format!(
@@ -974,17 +997,9 @@ impl Lang {
                 r.synced, r.awaiting_photos, refused, r.imported
             )
         };
-        for (q, v) in &r.sheets_submitted {
-            out.push_str(&match self {
-                Lang::Zh => format!(" · 考勤表 {q} 已提交第{v}版"),
-                Lang::En => format!(" · sheet {q} submitted, version {v}"),
-            });
-        }
-        for (q, reason) in &r.sheets_rejected {
-            out.push_str(&match self {
-                Lang::Zh => format!(" · 考勤表 {q} 被拒：{reason}"),
-                Lang::En => format!(" · sheet {q} REJECTED: {reason}"),
-            });
+        for sheet in self.sync_sheet_results(r).into_iter().filter(|_| sheets) {
+            out.push_str(" · ");
+            out.push_str(&sheet);
         }
         if let Some(p) = r.problems.first() {
             out.push_str(" · ");

@@ -220,6 +220,16 @@ fn a_home_visit_without_signature_stays_a_draft_and_reopens() {
     app.update(Action::Char('d'));
     let text = draw(app);
     assert!(text.contains("草稿 (1)") && text.contains("张三"), "{text}");
+    // What stops signing is cut with "…" when it does not fit (L1), not mid-word.
+    let row = text.lines().find(|l| l.contains("张三")).unwrap();
+    assert!(row.contains("入户走访须先由农户"), "{row}");
+    assert!(
+        row.trim_end()
+            .trim_end_matches('│')
+            .trim_end()
+            .ends_with('…'),
+        "{row}"
+    );
     app.update(Action::Back);
     app.update(Action::Char('n'));
     match &app.screen {
@@ -1845,4 +1855,27 @@ fn signing_warns_about_an_ended_quarter_and_refuses_a_date_before_the_pairing() 
         Screen::Households,
         "signed at the second Ctrl+S"
     );
+}
+
+/// On the sheet screen, the sync result names what became of the sheet first, so it
+/// shows at 80 columns after the not-counted warning and the summary (L1).
+#[test]
+fn on_the_sheet_screen_the_sync_result_says_the_sheet_first() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let app = &mut fx.app;
+    app.update(Action::Char('a'));
+    app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport {
+        not_counted: 1,
+        sheets_submitted: vec![("2026Q1".parse().unwrap(), 3)],
+        ..SyncReport::default()
+    })));
+    let status = app.status.clone().unwrap();
+    assert!(
+        status
+            .text
+            .starts_with("考勤表 2026Q1 已提交第3版 · ⚠ 1 条走访不计入考勤"),
+        "{status:?}"
+    );
+    assert_eq!(status.text.matches("已提交第3版").count(), 1, "said once");
+    assert!(draw(app).contains("考勤表 2026Q1 已提交第3版"));
 }

@@ -728,6 +728,9 @@ pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
         frame.render_widget(Paragraph::new(t.no_drafts).block(block), area);
         return t.help_drafts.to_string();
     }
+    // What the last column has: the area less the borders, the other columns and the
+    // three gaps between the four.
+    let missing_width = area.width.saturating_sub(2 + 10 + 14 + 17 + 3).max(10);
     let rows = app.drafts.iter().map(|d| {
         let head = app.head_name(d.household_id);
         // A draft of a household whose pairing ended signs only if dated within it.
@@ -740,10 +743,12 @@ pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
             .map(|e| app.lang.error(&e))
             .unwrap_or_else(|| "✓".into());
         let kind = if d.amends.is_some() {
-            format!("{} ({})", app.lang.kind(d.kind), t.amended)
+            format!("{}{}", app.lang.kind(d.kind), app.lang.paren(t.amended))
         } else {
             app.lang.kind(d.kind).to_string()
         };
+        // Cut with "…" rather than mid-word by the table.
+        let missing = super::sheet::fit(&missing, missing_width);
         Row::new([head, kind, d.at.clone(), missing])
     });
     let widths = [
