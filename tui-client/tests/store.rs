@@ -640,7 +640,6 @@ fn pull_pages_import_records_in_any_order_and_update_households() {
 #[test]
 fn the_servers_flags_reach_the_visit_and_an_amendment_settles_the_time_ones() {
     use bangfu_client::flags::Flag;
-    use bangfu_shared::sync::{Ack, AckStatus};
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
@@ -655,14 +654,6 @@ fn the_servers_flags_reach_the_visit_and_an_amendment_settles_the_time_ones() {
             )
             .await
             .unwrap();
-        let ack = |id, flags: &[&str]| Ack {
-            id,
-            status: AckStatus::Accepted,
-            reason: None,
-            reason_code: None,
-            missing_blobs: vec![],
-            flags: flags.iter().map(|f| f.to_string()).collect(),
-        };
         c.store()
             .apply_acks(&[ack(
                 call.record.id,
@@ -1142,7 +1133,6 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
 /// counts provisionally; a later, counted amendment counts again.
 #[test]
 fn a_visit_the_server_does_not_count_satisfies_no_window() {
-    use bangfu_shared::sync::{Ack, AckStatus};
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
@@ -1169,14 +1159,6 @@ fn a_visit_the_server_does_not_count_satisfies_no_window() {
             "local: counts provisionally"
         );
 
-        let ack = |id, flags: &[&str]| Ack {
-            id,
-            status: AckStatus::Accepted,
-            reason: None,
-            reason_code: None,
-            missing_blobs: vec![],
-            flags: flags.iter().map(|f| f.to_string()).collect(),
-        };
         c.store()
             .apply_acks(&[ack(call.record.id, &["photo_reused", "entered_late"])])
             .await
@@ -1212,7 +1194,6 @@ fn a_visit_the_server_does_not_count_satisfies_no_window() {
 #[test]
 fn a_voided_visit_shows_no_advice_to_amend_it() {
     use bangfu_client::i18n::Lang;
-    use bangfu_shared::sync::{Ack, AckStatus};
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
@@ -1228,15 +1209,10 @@ fn a_voided_visit_shows_no_advice_to_amend_it() {
             .await
             .unwrap();
         let id = call.record.id;
-        let ack = Ack {
-            id,
-            status: AckStatus::Accepted,
-            reason: None,
-            reason_code: None,
-            missing_blobs: vec![],
-            flags: vec!["photo_reused".into(), "entered_late".into()],
-        };
-        c.store().apply_acks(&[ack]).await.unwrap();
+        c.store()
+            .apply_acks(&[ack(id, &["photo_reused", "entered_late"])])
+            .await
+            .unwrap();
         c.void_visit(id, "重复录入", now()).await.unwrap();
         let v = c.store().visit(id).await.unwrap().unwrap();
         assert!(v.voided);
@@ -1366,4 +1342,16 @@ fn a_visit_dated_before_the_pairing_is_refused() {
             None
         );
     });
+}
+
+/// The server's acknowledgement of record `id`: accepted, with `flags`.
+fn ack(id: uuid::Uuid, flags: &[&str]) -> bangfu_shared::sync::Ack {
+    bangfu_shared::sync::Ack {
+        id,
+        status: bangfu_shared::sync::AckStatus::Accepted,
+        reason: None,
+        reason_code: None,
+        missing_blobs: vec![],
+        flags: flags.iter().map(|f| f.to_string()).collect(),
+    }
 }
