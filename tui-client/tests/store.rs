@@ -1137,16 +1137,7 @@ fn a_visit_the_server_does_not_count_satisfies_no_window() {
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let c = login(dir.path(), Limits::default()).await;
-        let call = c
-            .record_visit(
-                2,
-                VisitBody::new(VisitKind::Phone, now()),
-                None,
-                None,
-                now(),
-            )
-            .await
-            .unwrap();
+        let call = phone_call_now(&c, 2).await;
         let phone_done = |list: &[bangfu_client::HouseholdOverview]| {
             let h = list.iter().find(|h| h.detail.summary.id == 2).unwrap();
             let due = h.due.iter().find(|d| d.kind == VisitKind::Phone).unwrap();
@@ -1198,16 +1189,7 @@ fn a_voided_visit_shows_no_advice_to_amend_it() {
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let c = login(dir.path(), Limits::default()).await;
-        let call = c
-            .record_visit(
-                2,
-                VisitBody::new(VisitKind::Phone, now()),
-                None,
-                None,
-                now(),
-            )
-            .await
-            .unwrap();
+        let call = phone_call_now(&c, 2).await;
         let id = call.record.id;
         c.store()
             .apply_acks(&[ack(id, &["photo_reused", "entered_late"])])
@@ -1354,4 +1336,17 @@ fn ack(id: uuid::Uuid, flags: &[&str]) -> bangfu_shared::sync::Ack {
         missing_blobs: vec![],
         flags: flags.iter().map(|f| f.to_string()).collect(),
     }
+}
+
+/// Signs a phone call to `household` at [`now`].
+async fn phone_call_now(c: &Client, household: i64) -> bangfu_shared::visit::SignedRecord {
+    c.record_visit(
+        household,
+        VisitBody::new(VisitKind::Phone, now()),
+        None,
+        None,
+        now(),
+    )
+    .await
+    .unwrap()
 }
