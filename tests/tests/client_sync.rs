@@ -840,6 +840,7 @@ db_test!(
 // counted, and shows it counted again once the other visit is withdrawn.
 async fn photo_reuse_shown(t: &TestDb) {
     use bangfu_client::flags::Flag;
+    use chrono::Timelike as _;
     let w = world(t).await;
     let dir = ClientDir::new(t);
     let c = device(&w, &dir.path().join("device")).await;
@@ -848,8 +849,10 @@ async fn photo_reuse_shown(t: &TestDb) {
     std::fs::write(&path, jpeg(20, 77)).unwrap();
     let sig = c.attach_signature_png(&png(77)).await.unwrap();
     let mut ids = Vec::new();
+    let mut times = Vec::new();
     for minutes in [90, 30] {
         let at = chrono::Utc::now() - chrono::Duration::minutes(minutes);
+        times.push(at.with_nanosecond(0).unwrap());
         let mut body = VisitBody::new(VisitKind::Home, at);
         body.photos.push(c.attach_photo(&path).await.unwrap());
         body.household_signature = Some(HouseholdSignature::Drawn {
@@ -875,6 +878,17 @@ async fn photo_reuse_shown(t: &TestDb) {
     let visits = c.visits(Some(h), 100).await.unwrap();
     assert!(flags_of(&visits, ids[0]).is_empty(), "the first use counts");
     assert_eq!(flags_of(&visits, ids[1]), vec![Flag::PhotoReused]);
+    // The household list goes by the visit that counts: the later, not counted one is
+    // not its last home visit, and the row counts it as not counted.
+    let overview = |c: &bangfu_client::Client| {
+        let c = c.clone();
+        async move {
+            let list = c.households(chrono::Utc::now()).await.unwrap();
+            let o = list.into_iter().find(|o| o.detail.summary.id == h).unwrap();
+            (o.last_home, o.not_counted)
+        }
+    };
+    assert_eq!(overview(&c).await, (Some(times[0]), 1));
 
     c.void_visit(ids[0], "录错了户", chrono::Utc::now())
         .await
@@ -886,6 +900,7 @@ async fn photo_reuse_shown(t: &TestDb) {
         flags_of(&visits, ids[1]).is_empty(),
         "with the first visit withdrawn, the second counts on the device too"
     );
+    assert_eq!(overview(&c).await, (Some(times[1]), 0));
 }
 db_test!(
     a_visit_re_using_a_photo_shows_as_not_counted_until_the_first_is_voided,

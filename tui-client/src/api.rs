@@ -37,6 +37,18 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ClientError, Result};
 
+/// A request that got no answer, in words the interface tells apart: a connection that
+/// could not be made (`cannot reach URL: …`: refused, no route, a connect timeout) from
+/// one made that the server never answered in time (`no answer from URL: timed out …`:
+/// a hung server, a captive portal, a dead mobile link).
+pub(crate) fn transport_error(base: &str, e: &reqwest::Error) -> ClientError {
+    if e.is_timeout() && !e.is_connect() {
+        ClientError::Network(format!("no answer from {base}: timed out ({e})"))
+    } else {
+        ClientError::Network(format!("cannot reach {base}: {e}"))
+    }
+}
+
 /// A client for one server, with the bearer token once logged in.
 #[derive(Clone)]
 pub struct ApiClient {
@@ -426,7 +438,7 @@ impl ApiClient {
         let resp = req
             .send()
             .await
-            .map_err(|e| ClientError::Network(format!("cannot reach {}: {e}", self.base)))?;
+            .map_err(|e| transport_error(&self.base, &e))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -452,12 +464,12 @@ impl ApiClient {
         let resp = req
             .send()
             .await
-            .map_err(|e| ClientError::Network(format!("cannot reach {}: {e}", self.base)))?;
+            .map_err(|e| transport_error(&self.base, &e))?;
         let status = resp.status();
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| ClientError::Network(e.to_string()))?;
+            .map_err(|e| transport_error(&self.base, &e))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 let what = match describe(&bytes) {
@@ -762,6 +774,30 @@ mod tests {
         let api = ApiClient::with_timeouts(&stalled, short_limits()).unwrap();
         let e = api.blob("ab").await.unwrap_err();
         assert!(e.is_transient(), "a dead link is worth another try: {e}");
+    }
+
+    /// A server that takes the connection and never answers is told apart from one that
+    /// cannot be reached: 服务器无响应（等待超时）, not 连不上服务器.
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_a_timeout_not_unreachable() {
+        use crate::i18n::Lang;
+        let hung = loopback(|_, _| std::thread::sleep(Duration::from_secs(5)));
+        let api = ApiClient::with_timeouts(&hung, short_limits()).unwrap();
+        let e = api.me().await.unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        assert!(e.to_string().contains("no answer from"), "{e}");
+        let zh = Lang::Zh.error(&e);
+        assert!(
+            zh.contains("服务器无响应（等待超时）") && !zh.contains("连不上"),
+            "{zh}"
+        );
+
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let api = ApiClient::with_timeouts(&refused, short_limits()).unwrap();
+        let zh = Lang::Zh.error(&api.me().await.unwrap_err());
+        assert!(zh.contains("连不上服务器"), "{zh}");
     }
 
     /// A server that cuts its first answer half-way, then answers a `Range` request

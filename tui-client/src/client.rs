@@ -77,6 +77,10 @@ pub struct HouseholdOverview {
     /// Visits the town office returned for correction (a review note) that the helper
     /// has not amended yet.
     pub to_correct: usize,
+    /// Visits (not voided) the server said do not count for attendance (a reused photo,
+    /// a clock ahead…): they satisfy no window, so `last_home`/`last_phone` and `due`
+    /// leave them out and the list marks them.
+    pub not_counted: usize,
 }
 
 /// A window of a visit requirement that ended with no contact of its kind (the
@@ -215,6 +219,21 @@ impl EndedHousehold {
             .any(|(from, to)| *from <= day && day <= *to)
     }
 
+    /// For a household still paired (built with `unpaired_since` today): refuses a
+    /// visit dated `day` outside the helper's pairing so far (before it began, in a gap
+    /// between pairings). No pairing of the helper's in the copy: nothing to judge by.
+    pub fn check_current(&self, day: NaiveDate) -> Result<()> {
+        if self.periods.is_empty() || self.covers(day) {
+            return Ok(());
+        }
+        Err(ClientError::NotPairedOn {
+            household_id: self.detail.summary.id,
+            head_name: self.detail.summary.head_name.clone(),
+            day,
+            periods: self.periods.clone(),
+        })
+    }
+
     /// Refuses a visit dated `day` unless it falls within the helper's pairing: a visit
     /// after the pairing ended is not the helper's to record.
     pub fn check(&self, day: NaiveDate) -> Result<()> {
@@ -228,6 +247,18 @@ impl EndedHousehold {
             periods: self.periods.clone(),
         })
     }
+}
+
+/// The quarter of a new visit dated `day` when that quarter ended before `now`'s date:
+/// its attendance has been (or is being) reported, so such a date is said to the
+/// helper before signing (a correct late entry is allowed; a typing error is common).
+pub fn closed_quarter(
+    day: NaiveDate,
+    now: DateTime<Utc>,
+) -> Option<bangfu_shared::report::Quarter> {
+    use bangfu_shared::report::Quarter;
+    let q = Quarter::of(day);
+    (q < Quarter::of(today(now))).then_some(q)
 }
 
 /// Why an office or administrator account cannot log in on the field client: it
@@ -395,6 +426,10 @@ impl Client {
         let policy = self.policy().await?;
         let contacts = self.store.last_contacts(now + FUTURE_TOLERANCE).await?;
         let corrections = self.store.pending_corrections().await?;
+        let uncounted = self
+            .store
+            .not_counted_visits(now + FUTURE_TOLERANCE)
+            .await?;
         let today = today(now);
         let helper_id = identity.helper.as_ref().map(|h| h.id);
         let households = self.store.households().await?;
@@ -430,6 +465,7 @@ impl Client {
                     })
                     .unwrap_or_default();
                 let to_correct = corrections.get(&detail.summary.id).copied().unwrap_or(0);
+                let not_counted = uncounted.get(&detail.summary.id).copied().unwrap_or(0);
                 HouseholdOverview {
                     detail,
                     role,
@@ -438,6 +474,7 @@ impl Client {
                     due,
                     missed: missed.into_iter().flatten().collect(),
                     to_correct,
+                    not_counted,
                 }
             })
             .collect())
@@ -620,12 +657,30 @@ impl Client {
         let since = household.unpaired_since.or_else(|| {
             helper_id.and_then(|id| pairing_ended_on(&household.detail, id, today(now)))
         });
-        let ended = match since {
-            Some(since) => {
-                let helper = helper_id.ok_or(ClientError::NotAHelper)?;
-                Some(EndedHousehold::new(household.detail, helper, since))
+        // With a current household, a date before the pairing began (or in a gap
+        // between pairings) is refused as well: the pairing as it stands until today.
+        let (ended, current) = match (since, helper_id) {
+            (Some(since), Some(helper)) => (
+                Some(EndedHousehold::new(household.detail, helper, since)),
+                None,
+            ),
+            (Some(_), None) => return Err(ClientError::NotAHelper),
+            (None, Some(helper)) => (
+                None,
+                Some(EndedHousehold::new(
+                    household.detail,
+                    helper,
+                    today(now + FUTURE_TOLERANCE),
+                )),
+            ),
+            (None, None) => (None, None),
+        };
+        let check_date = |day: NaiveDate| -> Result<()> {
+            match (&ended, &current) {
+                (Some(ended), _) => ended.check(day),
+                (None, Some(current)) => current.check_current(day),
+                (None, None) => Ok(()),
             }
-            None => None,
         };
         let (record_type, target_id, reason) = match amends {
             Some((target, reason)) => {
@@ -637,8 +692,8 @@ impl Client {
                     .visit
                     .as_ref()
                     .is_none_or(|v| today(v.at) != today(body.at));
-                if let Some(ended) = ended.as_ref().filter(|_| moved) {
-                    ended.check(today(body.at))?;
+                if moved {
+                    check_date(today(body.at))?;
                 }
                 if original.voided {
                     return Err(ClientError::Refused(format!(
@@ -678,9 +733,7 @@ impl Client {
                 (RecordType::Amendment, Some(original.visit_id), Some(reason))
             }
             None => {
-                if let Some(ended) = &ended {
-                    ended.check(today(body.at))?;
-                }
+                check_date(today(body.at))?;
                 (RecordType::Visit, None, None)
             }
         };

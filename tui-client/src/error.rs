@@ -101,6 +101,20 @@ pub enum ClientError {
         day: chrono::NaiveDate,
         periods: Vec<(chrono::NaiveDate, chrono::NaiveDate)>,
     },
+    /// A visit dated outside the helper's pairing with a household still paired with
+    /// them (before the pairing began, or in a gap between two pairings): not the
+    /// helper's to record. The periods are inclusive date ranges, the open one ending
+    /// today.
+    #[error(
+        "the visit date {day} is outside your pairing with {head_name} (household {household_id}: {}); correct the date",
+        format_periods(.periods, " to ", ", ")
+    )]
+    NotPairedOn {
+        household_id: i64,
+        head_name: String,
+        day: chrono::NaiveDate,
+        periods: Vec<(chrono::NaiveDate, chrono::NaiveDate)>,
+    },
     /// A form field could not be understood.
     #[error("{field}: {problem}")]
     Field {

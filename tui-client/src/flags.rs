@@ -10,6 +10,10 @@
 
 use serde::Serialize;
 
+/// The codes of the flags that keep a visit out of the attendance count
+/// ([`Flag::stops_counting`]); the store's queries filter on them.
+pub const STOPS_COUNTING: [&str; 3] = ["clock_ahead", "dated_after_signing", "photo_reused"];
+
 /// One flag the server set on a record.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(into = "String")]
@@ -65,10 +69,7 @@ impl Flag {
     /// Whether the flag keeps the visit out of the attendance count (the helper has to
     /// amend it). An unknown flag is not assumed to: it is shown, not interpreted.
     pub fn stops_counting(&self) -> bool {
-        matches!(
-            self,
-            Flag::ClockAhead | Flag::DatedAfterSigning | Flag::PhotoReused
-        )
+        STOPS_COUNTING.contains(&self.code())
     }
 
     /// Whether an amendment (a newer version of the visit) settles the flag, so it no

@@ -137,7 +137,8 @@ pub struct Texts {
     pub photo_reused: &'static str,
     /// A signature (or witness's mark) image already on another visit; `{}` is MM-DD.
     pub signature_reused: &'static str,
-    /// After reuse warnings when signing: a second Ctrl+S signs all the same.
+    /// Before the warnings when signing (first, so a narrow status line keeps the
+    /// key): a second Ctrl+S signs all the same.
     pub sign_again_anyway: &'static str,
     /// Beside an amendment's lapsed household signature.
     pub resign_short: &'static str,
@@ -289,7 +290,7 @@ static ZH: Texts = Texts {
     hint_time: "如 2026-03-01 08:30（北京时间）",
     photo_reused: "⚠ 此照片已用于 {} 的另一次走访，服务器不会重复计数，请换一张",
     signature_reused: "⚠ 此签字图片已用于 {} 的另一次走访：签字须在本次走访时当场签，请重新签字",
-    sign_again_anyway: "；仍要签名请再按 Ctrl+S",
+    sign_again_anyway: "再按 Ctrl+S 仍签名：",
     resign_short: "内容已改须重签",
     resign_needed: "更正改动了农户签字确认的内容：",
     resign_needed_end: "。须农户重新签字（或见证人重新确认）",
@@ -421,7 +422,7 @@ static EN: Texts = Texts {
     hint_time: "YYYY-MM-DD HH:MM (UTC+8)",
     photo_reused: "⚠ this photo is already on the visit of {}: the server will not count it twice; use another",
     signature_reused: "⚠ this signature image is already on the visit of {}: a signature is made at each visit; sign again",
-    sign_again_anyway: "; press Ctrl+S again to sign all the same",
+    sign_again_anyway: "Ctrl+S again signs all the same: ",
     resign_short: "content changed: sign again",
     resign_needed: "the amendment changes what the household signed: ",
     resign_needed_end: "; the household must sign again (or the witness confirm again)",
@@ -486,6 +487,20 @@ impl Lang {
             o.label_zh()
         } else {
             o.label_en()
+        }
+    }
+
+    /// The warning for a new visit dated in a quarter that has already ended
+    /// ([`crate::client::closed_quarter`]).
+    pub fn closed_quarter(self, day: NaiveDate, q: bangfu_shared::report::Quarter) -> String {
+        match self {
+            Lang::Zh => format!(
+                "⚠ 走访日期 {day} 在已结束的{}年第{}季度，请核对日期",
+                q.year, q.q
+            ),
+            Lang::En => format!(
+                "⚠ the visit date {day} is in {q}, a quarter that has ended: check the date"
+            ),
         }
     }
 
@@ -639,6 +654,15 @@ impl Lang {
                 "{head_name}户已结束结对：走访日期 {day} 不在您的结对期（{}）内，不能签名。请更正走访日期，或丢弃此草稿",
                 crate::error::format_periods(periods, " 至 ", "、")
             ),
+            E::NotPairedOn {
+                head_name,
+                day,
+                periods,
+                ..
+            } => format!(
+                "走访日期 {day} 不在您与{head_name}户的结对期（{}）内，不能签名：请更正走访日期",
+                crate::error::format_periods(periods, " 至 ", "、")
+            ),
             E::Key { path, reason } => format!("设备密钥出错（{reason}）：{}", path.display()),
             E::Corrupt(m) => format!("本机数据无法读取：{m}"),
             E::SessionExpired => "服务器不再接受本机的登录：请重新登录（本机数据不会丢失）".into(),
@@ -789,6 +813,18 @@ impl Lang {
     /// The town office's review note on a visit, with what it asks of the helper: to
     /// correct the visit (an amendment), or that the correction was sent.
     pub fn review_text(self, r: &crate::store::ReviewNote) -> String {
+        self.review_text_for(r, false)
+    }
+
+    /// [`Self::review_text`]; for a `voided` visit (which cannot be amended), that it
+    /// is voided instead.
+    pub fn review_text_for(self, r: &crate::store::ReviewNote, voided: bool) -> String {
+        if voided {
+            return match self {
+                Lang::Zh => format!("乡镇审核意见：{}（此走访已作废）", r.note),
+                Lang::En => format!("town office review: {} (this visit is voided)", r.note),
+            };
+        }
         match (self == Lang::Zh, r.amended_since) {
             (true, false) => format!("乡镇审核意见：{}（请更正此次走访）", r.note),
             (true, true) => format!("乡镇审核意见：{}（已更正）", r.note),
@@ -925,7 +961,30 @@ impl Lang {
     }
 
     /// One line on how a finished sync went.
+    /// What a sync did with the attendance sheets: each submitted version, each refusal.
+    pub fn sync_sheet_results(self, r: &SyncReport) -> Vec<String> {
+        let submitted = r.sheets_submitted.iter().map(|(q, v)| match self {
+            Lang::Zh => format!("考勤表 {q} 已提交第{v}版"),
+            Lang::En => format!("sheet {q} submitted, version {v}"),
+        });
+        let rejected = r.sheets_rejected.iter().map(|(q, reason)| match self {
+            Lang::Zh => format!("考勤表 {q} 被拒：{reason}"),
+            Lang::En => format!("sheet {q} REJECTED: {reason}"),
+        });
+        submitted.chain(rejected).collect()
+    }
+
     pub fn sync_summary(self, r: &SyncReport) -> String {
+        self.sync_summary_with(r, true)
+    }
+
+    /// [`Self::sync_summary`] without the sheets' results (said apart, first, on the
+    /// TUI's sheet screen).
+    pub fn sync_summary_without_sheets(self, r: &SyncReport) -> String {
+        self.sync_summary_with(r, false)
+    }
+
+    fn sync_summary_with(self, r: &SyncReport, sheets: bool) -> String {
         let refused = (r.rejected.len() + r.conflicts.len()) as u64;
         let mut out = if self == Lang::Zh {
             format!(
@@ -938,17 +997,9 @@ impl Lang {
                 r.synced, r.awaiting_photos, refused, r.imported
             )
         };
-        for (q, v) in &r.sheets_submitted {
-            out.push_str(&match self {
-                Lang::Zh => format!(" · 考勤表 {q} 已提交第{v}版"),
-                Lang::En => format!(" · sheet {q} submitted, version {v}"),
-            });
-        }
-        for (q, reason) in &r.sheets_rejected {
-            out.push_str(&match self {
-                Lang::Zh => format!(" · 考勤表 {q} 被拒：{reason}"),
-                Lang::En => format!(" · sheet {q} REJECTED: {reason}"),
-            });
+        for sheet in self.sync_sheet_results(r).into_iter().filter(|_| sheets) {
+            out.push_str(" · ");
+            out.push_str(&sheet);
         }
         if let Some(p) = r.problems.first() {
             out.push_str(" · ");
@@ -1054,6 +1105,11 @@ pub struct SheetTexts {
     pub unsubmitted: &'static str,
     /// The same for `sheet show`; `{}` is the quarter.
     pub unsubmitted_cli: &'static str,
+    /// Beside the state: the rows changed since the last submission was signed (TUI:
+    /// the key); said instead of `unsubmitted` (submitting again sends the remarks too).
+    pub data_changed: &'static str,
+    /// The same for `sheet show`; `{}` is the quarter.
+    pub data_changed_cli: &'static str,
 }
 
 static SHEET_ZH: SheetTexts = SheetTexts {
@@ -1084,6 +1140,8 @@ static SHEET_ZH: SheetTexts = SheetTexts {
     rejected: "被拒：",
     unsubmitted: "有未提交的修改（按 S 重新提交）",
     unsubmitted_cli: "有未提交的修改（bangfu sheet submit --quarter {} 重新提交）",
+    data_changed: "数据已变化，需重新提交（按 S）",
+    data_changed_cli: "数据已变化，需重新提交（bangfu sheet submit --quarter {}）",
 };
 
 static SHEET_EN: SheetTexts = SheetTexts {
@@ -1114,6 +1172,8 @@ static SHEET_EN: SheetTexts = SheetTexts {
     rejected: "REJECTED: ",
     unsubmitted: "changes not submitted (S submits again)",
     unsubmitted_cli: "changes not submitted (bangfu sheet submit --quarter {} submits again)",
+    data_changed: "the data changed since, submit again (S)",
+    data_changed_cli: "the data changed since, submit again (bangfu sheet submit --quarter {})",
 };
 
 impl Lang {
@@ -1320,6 +1380,28 @@ impl Lang {
         }
     }
 
+    /// A household row's mark for visits the server said do not count for attendance
+    /// (a count when more than one); empty when there are none.
+    pub fn not_counted_mark(self, n: usize) -> String {
+        match (self, n) {
+            (_, 0) => String::new(),
+            (Lang::Zh, 1) => "⚠不计入".into(),
+            (Lang::Zh, n) => format!("⚠不计入{n}"),
+            (Lang::En, 1) => "⚠not counted".into(),
+            (Lang::En, n) => format!("⚠not counted {n}"),
+        }
+    }
+
+    /// The household detail's line on the visits the server does not count.
+    pub fn not_counted_text(self, n: usize) -> String {
+        match self {
+            Lang::Zh => format!("⚠ {n} 条走访不计入考勤，不算本期完成：按 h 查看原因并更正"),
+            Lang::En => {
+                format!("⚠ {n} visit(s) do not count for attendance: h shows why, amend them")
+            }
+        }
+    }
+
     /// The household detail's line on the visits returned for correction.
     pub fn to_correct_text(self, n: usize) -> String {
         match self {
@@ -1438,9 +1520,31 @@ impl Lang {
         }
     }
 
+    /// `text` in parentheses of the language: full-width in Chinese.
+    pub fn paren(self, text: &str) -> String {
+        match self {
+            Lang::Zh => format!("（{text}）"),
+            Lang::En => format!("({text})"),
+        }
+    }
+
+    /// Pairing periods as a list: `2018-01-01 至 2026-12-03、…` in Chinese.
+    pub fn periods(self, periods: &[(NaiveDate, NaiveDate)]) -> String {
+        match self {
+            Lang::Zh => crate::error::format_periods(periods, " 至 ", "、"),
+            Lang::En => crate::error::format_periods(periods, " to ", ", "),
+        }
+    }
+
     /// `bangfu verify`'s summary line.
     pub fn cli_verify(self, r: &crate::client::VerifyReport) -> String {
-        let (integrity, records, problems) = (&r.integrity, r.records, r.problems.len());
+        let (records, problems) = (r.records, r.problems.len());
+        // SQLite answers `ok`, or its own English findings.
+        let integrity = match (self, r.integrity.as_str()) {
+            (Lang::Zh, "ok") => "正常".to_string(),
+            (Lang::Zh, other) => format!("异常（{other}）"),
+            (Lang::En, other) => other.to_string(),
+        };
         let others = r.other_devices_records;
         match self {
             Lang::Zh if others > 0 => format!(
@@ -1558,25 +1662,27 @@ fn short_detail(text: &str) -> String {
 fn unreachable_host(message: &str) -> Option<&str> {
     message
         .strip_prefix("cannot reach ")
+        .or_else(|| message.strip_prefix("no answer from "))
         .and_then(|rest| rest.split_once(": "))
         .map(|(host, _)| host)
 }
 
 /// A network failure in Chinese: what happened and what to do, without the HTTP
-/// library's English.
+/// library's English; the server's address last, so a narrow status line keeps the
+/// advice.
 fn network_error_zh(message: &str) -> String {
     let lower = message.to_ascii_lowercase();
     if lower.contains("timed out") || lower.contains("timeout") {
         return match unreachable_host(message) {
-            Some(host) => format!("网络超时：服务器 {host} 没有及时回应，请稍后重试"),
-            None => "网络超时：服务器没有及时回应，请稍后重试".into(),
+            Some(host) => format!("服务器无响应（等待超时），请稍后重试：{host}"),
+            None => "服务器无响应（等待超时）：请稍后重试".into(),
         };
     }
     if lower.starts_with("download of") {
         return "照片下载中断：下次同步会接着下载".into();
     }
     match unreachable_host(message) {
-        Some(host) => format!("网络不通：连不上服务器 {host}，请检查网络或服务器地址"),
+        Some(host) => format!("网络不通：连不上服务器，请检查网络或服务器地址：{host}"),
         None => "网络中断：请检查网络后重试（已完成的部分不会丢失）".into(),
     }
 }
@@ -1912,6 +2018,45 @@ mod tests {
         }
     }
 
+    /// Chinese lines use Chinese words and full-width punctuation: no `ok`, `:`, `( )`
+    /// or `..` in them (L2).
+    #[test]
+    fn chinese_lines_carry_no_english_or_ascii_punctuation() {
+        let report = crate::client::VerifyReport {
+            integrity: "ok".into(),
+            records: 3,
+            other_devices_records: 0,
+            problems: vec![],
+        };
+        assert_eq!(
+            Lang::Zh.cli_verify(&report),
+            "数据库检查：正常；本机记录 3 条已检查；问题 0 个"
+        );
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        let periods = Lang::Zh.periods(&[(d(1, 1), d(12, 3))]);
+        assert_eq!(periods, "2026-01-01 至 2026-12-03");
+        assert_eq!(Lang::Zh.paren("2 条备注"), "（2 条备注）");
+    }
+
+    /// At 80 columns the TUI's sync failure line keeps its advice: the server's address,
+    /// the least needed, comes last (L1).
+    #[test]
+    fn a_network_failure_keeps_its_advice_within_80_columns() {
+        for message in [
+            "cannot reach http://127.0.0.1:18082: error sending request for url (http://127.0.0.1:18082/api/v1/sync/push)",
+            "no answer from http://127.0.0.1:18082: timed out (error sending request)",
+        ] {
+            let line = format!(
+                "{}{}",
+                Lang::Zh.texts().sync_failed,
+                Lang::Zh.error(&ClientError::Network(message.into()))
+            );
+            let advice_end = line.find("：http").unwrap();
+            let width = ratatui::text::Span::raw(&line[..advice_end]).width();
+            assert!(width <= 80, "{width}: {line}");
+        }
+    }
+
     /// The common failures reach the helper in Chinese, without the HTTP library's or
     /// the server's English cut off mid-word.
     #[test]
@@ -1921,11 +2066,11 @@ mod tests {
                 ClientError::Network(
                     "cannot reach http://10.0.0.5:8080: error sending request for url (http://10.0.0.5:8080/api/v1/auth/login)".into(),
                 ),
-                "网络不通：连不上服务器 http://10.0.0.5:8080，请检查网络或服务器地址",
+                "网络不通：连不上服务器，请检查网络或服务器地址：http://10.0.0.5:8080",
             ),
             (
                 ClientError::Network("cannot reach http://10.0.0.5:8080: operation timed out".into()),
-                "网络超时：服务器 http://10.0.0.5:8080 没有及时回应，请稍后重试",
+                "服务器无响应（等待超时），请稍后重试：http://10.0.0.5:8080",
             ),
             (
                 server(401, "invalid_credentials", "wrong username or password"),

@@ -124,6 +124,10 @@ enum Command {
         /// Attempts per network operation before giving up (1: no retry).
         #[arg(long, default_value_t = 8)]
         attempts: u32,
+        /// Seconds a network operation may keep failing (a server that does not answer)
+        /// before the sync gives up; the next sync resumes.
+        #[arg(long, default_value_t = 120)]
+        give_up_after: u64,
     },
     /// Save phone-call records in a loop (crash-safety tests).
     #[command(hide = true)]
@@ -339,6 +343,11 @@ async fn draft_sign(
     // The server counts a photo for one visit only: say so before signing, as the TUI.
     for r in client.draft_reused_images(&draft).await? {
         errln!("{}", lang.reused(&r));
+    }
+    if draft.amends.is_none()
+        && let Some(day) = draft.visit_day()
+    {
+        warn_closed_quarter(day, lang);
     }
     let r = client.complete_draft(&draft, Utc::now()).await?;
     print_signed(&r, lang, json)
@@ -615,6 +624,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             batch_size,
             chunk_kib,
             attempts,
+            give_up_after,
         } => {
             let options = SyncOptions {
                 server: server.map(|s| bangfu_client::client::normalize_server(&s)),
@@ -625,6 +635,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                     max_attempts: attempts.max(1),
                     ..RetryPolicy::default()
                 },
+                give_up_after: std::time::Duration::from_secs(give_up_after),
                 ..SyncOptions::default()
             };
             sync(client, &options, lang, json).await
@@ -776,6 +787,14 @@ fn witness_mark(
     }
 }
 
+/// Says (on stderr, as the reuse warnings) that a new visit dated `day` falls in a quarter
+/// that has ended: a late entry is allowed, a mistyped year or month is not meant.
+fn warn_closed_quarter(day: chrono::NaiveDate, lang: Lang) {
+    if let Some(q) = bangfu_client::client::closed_quarter(day, Utc::now()) {
+        errln!("{}", lang.closed_quarter(day, q));
+    }
+}
+
 /// Signs the visit, or keeps it as a draft (exit code 2) when the household has not signed.
 async fn finish(
     client: &Client,
@@ -797,6 +816,9 @@ async fn finish(
         .await?
     {
         errln!("{}", lang.reused(&r));
+    }
+    if amends.is_none() {
+        warn_closed_quarter(bangfu_client::client::today(body.at), lang);
     }
     match client
         .record_visit(household, body.clone(), amends.clone(), None, Utc::now())
@@ -850,6 +872,10 @@ fn household_marks_cli(
         out.push_str("  ");
         out.push_str(&lang.to_correct_mark(h.to_correct));
     }
+    if h.not_counted > 0 {
+        out.push_str("  ");
+        out.push_str(&lang.not_counted_mark(h.not_counted));
+    }
     out
 }
 
@@ -874,6 +900,7 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                     "due": h.due,
                     "missed": h.missed,
                     "to_correct": h.to_correct,
+                    "not_counted": h.not_counted,
                 })
             })
             .collect();
@@ -952,11 +979,12 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                 let s = &h.detail.summary;
                 let (label, end) = h.shown_end(t);
                 outln!(
-                    "{:>6}  {}  {}  {}  ({label} {end})",
+                    "{:>6}  {}  {}  {}{}",
                     s.id,
                     s.head_name,
                     s.village.name,
-                    bangfu_client::error::format_periods(&h.periods, "..", ", "),
+                    lang.periods(&h.periods),
+                    lang.paren(&format!("{label} {end}")),
                 )?;
             }
         }
@@ -1042,7 +1070,7 @@ async fn visit_list(
         let review = v
             .review
             .as_ref()
-            .map(|r| format!("  ✎ {}", lang.review_text(r)))
+            .map(|r| format!("  ✎ {}", lang.review_text_for(r, v.voided)))
             .unwrap_or_default();
         let damaged = match v.damaged_images.len() {
             0 => String::new(),

@@ -89,7 +89,11 @@ pub async fn run(
                     json!({"quarter": quarter, "household_id": household, "remark": remark})
                 )?;
             } else {
-                outln!("{} {quarter} · {household}: {remark}", lang.sheet().saved)?;
+                let colon = lang.texts().colon;
+                outln!(
+                    "{} {quarter} · {household}{colon}{remark}",
+                    lang.sheet().saved
+                )?;
             }
             Ok(())
         }
@@ -103,9 +107,11 @@ pub async fn run(
                     .remarks
                     .replace("{}", &queued.submission.remarks.len().to_string());
                 outln!(
-                    "{} {quarter}: {} ({remarks})",
+                    "{} {quarter}{}{}{}",
                     lang.sheet().title,
+                    lang.texts().colon,
                     lang.sheet().queued,
+                    lang.paren(&remarks),
                 )?;
             }
             Ok(())
@@ -138,6 +144,9 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
             "state": view.state(),
             // Remarks written after the last submission (queued or frozen).
             "unsubmitted_changes": view.unsubmitted_changes(),
+            // The rows changed since the last submission was signed (a visit voided,
+            // amended or synced since): the version submitted no longer matches them.
+            "data_changed": view.data_changed(),
             "submitted_version": view.sheet.submitted_version,
             // The server's check of `submitted_version` against the rows reviewed: false
             // when they changed since (sign again); absent when it could not tell.
@@ -149,14 +158,10 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let t = lang.sheet();
-    let changed = if view.unsubmitted_changes() {
-        format!(
-            " · {}",
-            t.unsubmitted_cli.replace("{}", &view.quarter().to_string())
-        )
-    } else {
-        String::new()
-    };
+    let changed = view
+        .changes_marker(t, false)
+        .map(|m| format!(" · {m}"))
+        .unwrap_or_default();
     outln!(
         "{} {} · {} · {}{changed}",
         t.title,

@@ -120,6 +120,36 @@ impl SheetView {
         }
     }
 
+    /// Whether the rows on the device (the sheet pulled last) differ from the rows the
+    /// last submission (queued or frozen) was signed on: a visit voided, amended or
+    /// synced since (by either helper). The version the town office holds no longer
+    /// matches today's data, so the helper is told to submit again. False when the
+    /// submission carries no digest of its rows (an older device, another install).
+    pub fn data_changed(&self) -> bool {
+        self.last_live_submission()
+            .and_then(|s| s.submission.rows_sha256.as_deref())
+            .is_some_and(|signed| signed != self.sheet.rows_sha256())
+    }
+
+    /// What the sheet's header says beside its state, if anything: that the data
+    /// changed since the last submission (first), or that remarks did. `tui` picks the
+    /// wording with the key, else the one with the command.
+    pub fn changes_marker(&self, t: &crate::i18n::SheetTexts, tui: bool) -> Option<String> {
+        let quarter = self.quarter().to_string();
+        let (text, cli) = if self.data_changed() {
+            (t.data_changed, t.data_changed_cli)
+        } else if self.unsubmitted_changes() {
+            (t.unsubmitted, t.unsubmitted_cli)
+        } else {
+            return None;
+        };
+        Some(if tui {
+            text.to_string()
+        } else {
+            cli.replace("{}", &quarter)
+        })
+    }
+
     /// The remarks a submission sends: every row's non-empty remark, in row order.
     pub fn remarks_to_submit(&self) -> Vec<(i64, String)> {
         self.sheet

@@ -651,10 +651,12 @@ fn headless_attendance_sheet() {
     );
     // A remark written after the submission is said, and then submitted.
     let remark = ["sheet", "remark", "--quarter", "2026Q1", "--household", "1"];
-    assert!(
-        bangfu(&data, &[&remark[..], &["已核实"]].concat())
-            .status
-            .success()
+    let saved = bangfu(&data, &[&remark[..], &["已核实"]].concat());
+    assert!(saved.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&saved.stdout).trim(),
+        "备注已保存 2026Q1 · 1：已核实",
+        "full-width punctuation"
     );
     let text = String::from_utf8(bangfu(&data, &["sheet", "show"]).stdout).unwrap();
     assert!(
@@ -665,7 +667,10 @@ fn headless_attendance_sheet() {
     assert_eq!(shown["unsubmitted_changes"], true);
     let again = bangfu(&data, &["sheet", "submit", "--quarter", "2026Q1"]);
     let said = String::from_utf8_lossy(&again.stdout);
-    assert!(said.contains("已签名，待同步提交 (2 条备注)"), "{said}");
+    assert!(
+        said.contains("考勤表 2026Q1：已签名，待同步提交（2 条备注）"),
+        "{said}"
+    );
     let shown = json(&bangfu(&data, &["--json", "sheet", "show"]));
     assert_eq!(shown["unsubmitted_changes"], false);
 

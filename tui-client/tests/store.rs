@@ -640,7 +640,6 @@ fn pull_pages_import_records_in_any_order_and_update_households() {
 #[test]
 fn the_servers_flags_reach_the_visit_and_an_amendment_settles_the_time_ones() {
     use bangfu_client::flags::Flag;
-    use bangfu_shared::sync::{Ack, AckStatus};
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
@@ -655,14 +654,6 @@ fn the_servers_flags_reach_the_visit_and_an_amendment_settles_the_time_ones() {
             )
             .await
             .unwrap();
-        let ack = |id, flags: &[&str]| Ack {
-            id,
-            status: AckStatus::Accepted,
-            reason: None,
-            reason_code: None,
-            missing_blobs: vec![],
-            flags: flags.iter().map(|f| f.to_string()).collect(),
-        };
         c.store()
             .apply_acks(&[ack(
                 call.record.id,
@@ -1134,4 +1125,228 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
         assert_eq!(applied.problems, vec![taken], "still reported");
         assert_eq!(c.visits(None, 10).await.unwrap().len(), 1);
     });
+}
+
+/// A visit the server does not count (here a reused photo; a clock ahead alike) does
+/// not satisfy its window: the household is not 本期已完成, its last contact is the
+/// last counted one and the list counts it as not counted. A visit not yet synced
+/// counts provisionally; a later, counted amendment counts again.
+#[test]
+fn a_visit_the_server_does_not_count_satisfies_no_window() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let call = phone_call_now(&c, 2).await;
+        let phone_done = |list: &[bangfu_client::HouseholdOverview]| {
+            let h = list.iter().find(|h| h.detail.summary.id == 2).unwrap();
+            let due = h.due.iter().find(|d| d.kind == VisitKind::Phone).unwrap();
+            (due.done_this_window, h.last_phone.is_some(), h.not_counted)
+        };
+        let list = c.households(now()).await.unwrap();
+        assert_eq!(
+            phone_done(&list),
+            (true, true, 0),
+            "local: counts provisionally"
+        );
+
+        c.store()
+            .apply_acks(&[ack(call.record.id, &["photo_reused", "entered_late"])])
+            .await
+            .unwrap();
+        let list = c.households(now()).await.unwrap();
+        assert_eq!(
+            phone_done(&list),
+            (false, false, 1),
+            "not counted: not done this window, no last call, marked"
+        );
+
+        let amendment = c
+            .record_visit(
+                2,
+                VisitBody::new(VisitKind::Phone, now()),
+                Some((call.record.id, Some("换照片".into()))),
+                None,
+                now(),
+            )
+            .await
+            .unwrap();
+        c.store()
+            .apply_acks(&[ack(amendment.record.id, &[])])
+            .await
+            .unwrap();
+        let list = c.households(now()).await.unwrap();
+        assert_eq!(phone_done(&list), (true, true, 0), "amended: counts again");
+    });
+}
+
+/// A voided visit cannot be amended: a "not counted" flag (whose advice is to amend it)
+/// no longer concerns it, and a review note says it is voided, not 请更正此次走访.
+#[test]
+fn a_voided_visit_shows_no_advice_to_amend_it() {
+    use bangfu_client::i18n::Lang;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let call = phone_call_now(&c, 2).await;
+        let id = call.record.id;
+        c.store()
+            .apply_acks(&[ack(id, &["photo_reused", "entered_late"])])
+            .await
+            .unwrap();
+        c.void_visit(id, "重复录入", now()).await.unwrap();
+        let v = c.store().visit(id).await.unwrap().unwrap();
+        assert!(v.voided);
+        assert_eq!(v.flags, vec![bangfu_client::flags::Flag::EnteredLate]);
+        let note = bangfu_client::store::ReviewNote {
+            note: "照片模糊".into(),
+            amended_since: false,
+        };
+        let text = Lang::Zh.review_text_for(&note, true);
+        assert!(
+            text.contains("已作废") && !text.contains("请更正"),
+            "{text}"
+        );
+    });
+}
+
+/// The reuse warning follows the server's rule: a photo stays its first visit's even on
+/// a version an amendment replaced (M1), and amending that first visit does not warn
+/// about a photo another visit took later (M2); amending the later one still does.
+#[test]
+fn the_reuse_warning_names_the_first_holder_of_a_photo_in_any_version() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let p1 = write_jpeg(&dir.path().join("p1.jpg"), 800, 600);
+    let p2 = write_png(&dir.path().join("p2.png"), 300, 500);
+    rt.block_on(async {
+        let c = login(&dir.path().join("data"), Limits::default()).await;
+        let p1 = c.attach_photo(&p1).await.unwrap();
+        let p2 = c.attach_photo(&p2).await.unwrap();
+        let hour = chrono::Duration::hours(1);
+        let home = |photo: &bangfu_shared::visit::PhotoRef, at| {
+            let mut body = VisitBody::new(VisitKind::Home, at);
+            body.photos = vec![photo.clone()];
+            body.household_signature = Some(witness());
+            body
+        };
+        let a = c
+            .record_visit(1, home(&p1, now() - hour * 5), None, None, now() - hour * 5)
+            .await
+            .unwrap()
+            .record
+            .id;
+        // A's photo swapped by an amendment: p1 sits on a superseded version only.
+        c.record_visit(
+            1,
+            home(&p2, now() - hour * 5),
+            Some((a, Some("换照片".into()))),
+            None,
+            now() - hour * 4,
+        )
+        .await
+        .unwrap();
+        let warned = c
+            .reused_images(std::slice::from_ref(&p1), None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            warned.iter().map(|r| r.visit_id).collect::<Vec<_>>(),
+            vec![a],
+            "a photo on a superseded version is still the first visit's"
+        );
+
+        // B reuses A's current photo later: B is warned, an amendment of A is not.
+        let b = c
+            .record_visit(2, home(&p2, now() - hour * 3), None, None, now() - hour * 3)
+            .await
+            .unwrap()
+            .record
+            .id;
+        let amend_a = c
+            .reused_images(std::slice::from_ref(&p2), None, Some(a))
+            .await
+            .unwrap();
+        assert!(amend_a.is_empty(), "A used p2 first: {amend_a:?}");
+        let amend_b = c
+            .reused_images(std::slice::from_ref(&p2), None, Some(b))
+            .await
+            .unwrap();
+        assert_eq!(
+            amend_b.iter().map(|r| r.visit_id).collect::<Vec<_>>(),
+            vec![a]
+        );
+    });
+}
+
+/// A visit dated before the helper's pairing with a current household began is refused
+/// (as one after an ended pairing is); a date in an ended quarter within the pairing is
+/// signed (the interfaces warn), and `closed_quarter` names that quarter.
+#[test]
+fn a_visit_dated_before_the_pairing_is_refused() {
+    use bangfu_client::i18n::Lang;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let at =
+            |y, m, d| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, y, m, d, 2, 0, 0).unwrap();
+        let err = c
+            .record_visit(
+                2,
+                VisitBody::new(VisitKind::Phone, at(2024, 6, 1)),
+                None,
+                None,
+                now(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::NotPairedOn { .. }), "{err:?}");
+        let text = Lang::Zh.error(&err);
+        assert!(
+            text.contains("不在您与") && text.contains("2025-01-01 至 2026-03-15"),
+            "{text}"
+        );
+        c.record_visit(
+            2,
+            VisitBody::new(VisitKind::Phone, at(2025, 6, 1)),
+            None,
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+        let q = bangfu_client::client::closed_quarter(at(2025, 6, 1).date_naive(), now());
+        assert_eq!(q.map(|q| q.to_string()), Some("2025Q2".into()));
+        assert_eq!(
+            bangfu_client::client::closed_quarter(now().date_naive(), now()),
+            None
+        );
+    });
+}
+
+/// The server's acknowledgement of record `id`: accepted, with `flags`.
+fn ack(id: uuid::Uuid, flags: &[&str]) -> bangfu_shared::sync::Ack {
+    bangfu_shared::sync::Ack {
+        id,
+        status: bangfu_shared::sync::AckStatus::Accepted,
+        reason: None,
+        reason_code: None,
+        missing_blobs: vec![],
+        flags: flags.iter().map(|f| f.to_string()).collect(),
+    }
+}
+
+/// Signs a phone call to `household` at [`now`].
+async fn phone_call_now(c: &Client, household: i64) -> bangfu_shared::visit::SignedRecord {
+    c.record_visit(
+        household,
+        VisitBody::new(VisitKind::Phone, now()),
+        None,
+        None,
+        now(),
+    )
+    .await
+    .unwrap()
 }

@@ -220,6 +220,16 @@ fn a_home_visit_without_signature_stays_a_draft_and_reopens() {
     app.update(Action::Char('d'));
     let text = draw(app);
     assert!(text.contains("草稿 (1)") && text.contains("张三"), "{text}");
+    // What stops signing is cut with "…" when it does not fit (L1), not mid-word.
+    let row = text.lines().find(|l| l.contains("张三")).unwrap();
+    assert!(row.contains("入户走访须先由农户"), "{row}");
+    assert!(
+        row.trim_end()
+            .trim_end_matches('│')
+            .trim_end()
+            .ends_with('…'),
+        "{row}"
+    );
     app.update(Action::Back);
     app.update(Action::Char('n'));
     match &app.screen {
@@ -448,9 +458,12 @@ fn history_voids_a_visit_with_a_reason() {
         text.contains("已作废") && text.contains("录错户了"),
         "{text}"
     );
-    // Amend a void visit: refused with a message, no panic.
+    // Amend a void visit: refused with a message, no panic, in the CLI's Chinese words
+    // (not `已作废: <id>`).
     app.update(Action::Char('a'));
-    assert!(app.status.as_ref().unwrap().error);
+    let status = app.status.clone().unwrap();
+    assert!(status.error, "{status:?}");
+    assert_eq!(status.text, "此走访已作废，不能更正");
 }
 
 #[test]
@@ -1745,4 +1758,124 @@ fn the_sheet_numbers_its_own_rows_not_the_ledgers() {
     };
     assert_eq!(number("张三"), "1", "{text}");
     assert_eq!(number("李四"), "2", "{text}");
+}
+
+/// A visit voided after the sheet was submitted changes its rows: the header says the
+/// data changed since the submitted version (not only remarks), at 80 columns, and
+/// `data_changed` says so to `sheet show --json`'s reader.
+#[test]
+fn the_sheet_says_when_its_data_changed_since_the_submitted_version() {
+    use bangfu_client::store::SubmissionState;
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let app = &mut fx.app;
+    let client = app.client().clone();
+    app.update(Action::Char('a'));
+    app.update(Action::Char('S'));
+    app.update(Action::Char('y'));
+    let pending = app
+        .runtime()
+        .block_on(client.store().pending_submissions())
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    app.runtime()
+        .block_on(
+            client
+                .store()
+                .answer_submission(pending[0].id, &SubmissionState::Submitted { version: 1 }),
+        )
+        .unwrap();
+    app.update(Action::Back);
+    app.update(Action::Char('a'));
+    assert!(!draw(app).contains("数据已变化"), "{}", draw(app));
+
+    // The first helper voids the visit; the next pull brings the changed rows.
+    let quarter = "2026Q1".parse().unwrap();
+    let mut sheet = app
+        .runtime()
+        .block_on(client.store().sheet(quarter))
+        .unwrap()
+        .unwrap();
+    for r in &mut sheet.rows[0].records {
+        r.counts = false;
+        r.reason = Some("已作废".into());
+    }
+    app.runtime()
+        .block_on(client.store().save_sheet(&sheet))
+        .unwrap();
+    app.update(Action::Back);
+    app.update(Action::Char('a'));
+    let text = draw(app);
+    assert!(
+        text.contains("已提交第1版 · 数据已变化，需重新提交（按 S）"),
+        "{text}"
+    );
+    let view = app.runtime().block_on(client.sheet(quarter)).unwrap();
+    assert!(view.data_changed());
+}
+
+/// A new visit dated in a quarter that has ended is said before signing, with the key
+/// first so it shows at 80 columns; a second Ctrl+S signs. A date before the helper's
+/// pairing with the household began is refused, the draft kept.
+#[test]
+fn signing_warns_about_an_ended_quarter_and_refuses_a_date_before_the_pairing() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    let set_time = |app: &mut App, at: &str| {
+        if let Screen::Form(f) = &mut app.screen {
+            f.draft.at = at.into();
+        }
+    };
+    app.update(Action::Down);
+    app.update(Action::Char('n'));
+    app.update(Action::Right); // kind → phone
+    set_time(app, "2024-12-20 10:00");
+    app.update(Action::Sign); // warned: an ended quarter
+    app.update(Action::Sign);
+    assert!(matches!(app.screen, Screen::Form(_)), "refused, not signed");
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.error
+            && status
+                .text
+                .contains("不在您与王五户的结对期（2025-01-01 至 2026-03-15）内"),
+        "{status:?}"
+    );
+
+    set_time(app, "2025-12-20 10:00");
+    app.update(Action::Sign);
+    assert!(matches!(app.screen, Screen::Form(_)), "warned, not signed");
+    let text = draw(app);
+    assert!(
+        text.contains("⚠ 再按 Ctrl+S 仍签名：走访日期 2025-12-20 在已结束的2025年第4季度"),
+        "{text}"
+    );
+    app.update(Action::Sign);
+    assert_eq!(
+        app.screen,
+        Screen::Households,
+        "signed at the second Ctrl+S"
+    );
+}
+
+/// On the sheet screen, the sync result names what became of the sheet first, so it
+/// shows at 80 columns after the not-counted warning and the summary (L1).
+#[test]
+fn on_the_sheet_screen_the_sync_result_says_the_sheet_first() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let app = &mut fx.app;
+    app.update(Action::Char('a'));
+    app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport {
+        not_counted: 1,
+        sheets_submitted: vec![("2026Q1".parse().unwrap(), 3)],
+        ..SyncReport::default()
+    })));
+    let status = app.status.clone().unwrap();
+    assert!(
+        status
+            .text
+            .starts_with("考勤表 2026Q1 已提交第3版 · ⚠ 1 条走访不计入考勤"),
+        "{status:?}"
+    );
+    assert_eq!(status.text.matches("已提交第3版").count(), 1, "said once");
+    assert!(draw(app).contains("考勤表 2026Q1 已提交第3版"));
 }

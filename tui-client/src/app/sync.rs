@@ -116,7 +116,16 @@ impl App {
                         // The account's history has come: "never" and "overdue" now
                         // stand for what the server holds too.
                         self.history_pulled = true;
-                        let mut text = self.lang.sync_summary(&report);
+                        // On the sheet screen, what became of the sheet is what the
+                        // helper waits for: said first (the line is cut at its end).
+                        let sheets = self.lang.sync_sheet_results(&report);
+                        let sheets_first =
+                            self.screen == super::Screen::Sheet && !sheets.is_empty();
+                        let mut text = if sheets_first {
+                            self.lang.sync_summary_without_sheets(&report)
+                        } else {
+                            self.lang.sync_summary(&report)
+                        };
                         // Visits that do not count come first: the status line is one
                         // row, and this is what the helper has to act on.
                         let not_counted = self.lang.sync_not_counted(report.not_counted);
@@ -126,6 +135,9 @@ impl App {
                         let returned = self.lang.sync_returned(report.returned_for_correction);
                         if let Some(returned) = &returned {
                             text = format!("✎ {returned} · {text}");
+                        }
+                        if sheets_first {
+                            text = format!("{} · {text}", sheets.join(" · "));
                         }
                         if report.rejected.is_empty()
                             && report.conflicts.is_empty()

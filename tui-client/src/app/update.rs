@@ -430,23 +430,51 @@ impl App {
         (!lines.is_empty()).then(|| lines.join("；"))
     }
 
-    /// Before signing: an image of the draft already on another visit is said, and
-    /// signing waits for a second Ctrl+S (true: warned, not signed). The server would
-    /// otherwise drop the visit from attendance after the sync, far from the household.
+    /// Before signing: an image of the draft already on another visit, and a new
+    /// visit's date in a quarter that has ended, are said, and signing waits for a
+    /// second Ctrl+S (true: warned, not signed). The server would otherwise drop the
+    /// visit from attendance after the sync, far from the household.
     fn warn_reused_before_signing(&mut self) -> bool {
         let reused = self.open_draft_reused();
-        let hashes: Vec<String> = reused.iter().map(|r| r.sha256.clone()).collect();
+        let mut keys: Vec<String> = reused.iter().map(|r| r.sha256.clone()).collect();
+        let mut warnings: Vec<String> = Vec::new();
+        for line in reused.iter().map(|r| self.lang.reused(r)) {
+            if !warnings.contains(&line) {
+                warnings.push(line);
+            }
+        }
+        if let Some((day, q)) = self.open_draft_closed_quarter() {
+            keys.push(format!("quarter:{q}"));
+            warnings.push(self.lang.closed_quarter(day, q));
+        }
         let Screen::Form(form) = &mut self.screen else {
             return false;
         };
-        if hashes.is_empty() || hashes.iter().all(|h| form.reuse_warned.contains(h)) {
+        if keys.is_empty() || keys.iter().all(|h| form.reuse_warned.contains(h)) {
             return false;
         }
-        form.reuse_warned = hashes;
-        if let Some(warning) = self.reuse_warning(&reused) {
-            self.fail(warning + self.lang.texts().sign_again_anyway);
-        }
+        form.reuse_warned = keys;
+        let text = warnings
+            .iter()
+            .map(|w| w.trim_start_matches("⚠ "))
+            .collect::<Vec<_>>()
+            .join("；");
+        self.fail(format!("⚠ {}{text}", self.lang.texts().sign_again_anyway));
         true
+    }
+
+    /// The open form's new visit's date with its quarter, when that quarter has ended.
+    fn open_draft_closed_quarter(
+        &self,
+    ) -> Option<(chrono::NaiveDate, bangfu_shared::report::Quarter)> {
+        let Screen::Form(f) = &self.screen else {
+            return None;
+        };
+        if f.draft.amends.is_some() {
+            return None;
+        }
+        let day = f.draft.visit_day()?;
+        crate::client::closed_quarter(day, self.clock.now()).map(|q| (day, q))
     }
 
     /// Makes the terminal picture of a stored image, once.
@@ -827,7 +855,11 @@ impl App {
             (Action::Char('a'), Some(row)) => {
                 if row.voided {
                     self.screen = here;
-                    self.fail(format!("{}: {}", self.lang.texts().voided, row.visit_id));
+                    // As `visit amend` says it: a void cannot be amended.
+                    self.fail_err(&crate::error::ClientError::Refused(format!(
+                        "visit {} was voided and cannot be amended",
+                        row.visit_id
+                    )));
                     return;
                 }
                 match &row.current.signed.record.visit {

@@ -165,7 +165,8 @@ pub struct VisitRow {
     /// the helper's language).
     pub sync_reason_code: Option<String>,
     /// The server's flags that concern the visit ([`crate::flags::visit_flags`]): a
-    /// synced visit may still not count, and only these say so.
+    /// synced visit may still not count, and only these say so. A voided visit keeps
+    /// none of those that stop counting (it is out of the count, and cannot be amended).
     pub flags: Vec<Flag>,
     /// The town office's latest review note on one of the visit's records, if any.
     pub review: Option<ReviewNote>,
@@ -226,6 +227,22 @@ fn visit_cols() -> String {
     VISIT_COLS.replace("{RANK}", STATE_RANK)
 }
 
+/// SQL true when the visit `v` whose current record is `r` counts for attendance as
+/// far as the device knows: the server did not refuse that version and set no flag on
+/// it that stops counting ([`Flag::stops_counting`]). A version not yet synced has no
+/// flags: it counts provisionally, until the server answers.
+fn counts_sql() -> String {
+    let codes = crate::flags::STOPS_COUNTING
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "r.sync_state NOT IN ('rejected', 'conflict') AND NOT EXISTS \
+         (SELECT 1 FROM json_each(r.sync_flags) f WHERE f.value IN ({codes}))"
+    )
+}
+
 /// After [`RECORD_COLS`] of the current record: its flags, then the flags of the
 /// visit's other records (a JSON array of their JSON arrays).
 const VISIT_FLAG_COLS: &str = "r.sync_flags, \
@@ -238,18 +255,25 @@ const VISIT_FLAG_COLS: &str = "r.sync_flags, \
 fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
     let id: String = r.try_get_by_index(0)?;
     let state: Option<String> = r.try_get_by_index(6)?;
+    let voided = r.try_get_by_index::<i64>(3)? != 0;
+    let mut flags = visit_flags_from_row(r, 15)?;
+    // A voided visit is out of the count by its void and can no longer be amended: a
+    // "not counted, amend it" flag says nothing the helper can act on.
+    if voided {
+        flags.retain(|f| !f.stops_counting());
+    }
     Ok(VisitRow {
         visit_id: Uuid::parse_str(&id).map_err(corrupt)?,
         household_id: r.try_get_by_index(1)?,
         amendments: r.try_get_by_index(2)?,
-        voided: r.try_get_by_index::<i64>(3)? != 0,
+        voided,
         void_reason: r.try_get_by_index(4)?,
         unsynced: r.try_get_by_index(5)?,
         sync: SyncState::parse(state.as_deref().unwrap_or("local"))?,
         sync_reason: r.try_get_by_index(7)?,
         sync_reason_code: r.try_get_by_index(8)?,
         current: record_from_row(r, 9)?,
-        flags: visit_flags_from_row(r, 15)?,
+        flags,
         review: review_from_row(r, 17)?,
         damaged_images: Vec::new(),
     })
@@ -437,18 +461,26 @@ impl Store {
         row.as_ref().map(local_household_from_row).transpose()
     }
 
-    /// The latest home visit and phone call (not voided, not later than `until`) of every
-    /// household, keyed by household id then kind code. A visit dated in the future (a
-    /// device clock ahead, a typing error) would mark the household as visited for
-    /// months: it is ignored until its time comes.
+    /// The latest home visit and phone call that counts for attendance (not voided, not
+    /// later than `until`, see `counts_sql`) of every household, keyed by household id
+    /// then kind code. A visit dated in the future (a device clock ahead, a typing error)
+    /// would mark the household as visited for months: it is ignored until its time
+    /// comes. A visit the server said does not count (a reused photo, a clock ahead…)
+    /// satisfies no window: the list must not say 本期已完成 while the sheet says missed.
+    /// A visit not yet synced counts provisionally (the server has not judged it).
     pub async fn last_contacts(
         &self,
         until: DateTime<Utc>,
     ) -> Result<HashMap<i64, HashMap<String, DateTime<Utc>>>> {
-        let sql = "SELECT household_id, kind, MAX(at) FROM visits WHERE voided = 0 AND at <= ? GROUP BY household_id, kind";
+        let sql = format!(
+            "SELECT v.household_id, v.kind, MAX(v.at) FROM visits v \
+             JOIN records r ON r.id = v.latest_record_id \
+             WHERE v.voided = 0 AND v.at <= ? AND {} GROUP BY v.household_id, v.kind",
+            counts_sql()
+        );
         let mut out: HashMap<i64, HashMap<String, DateTime<Utc>>> = HashMap::new();
         let values = [utc_seconds::format(&until).into()];
-        for r in self.db.query_all_raw(stmt(sql, values)).await? {
+        for r in self.db.query_all_raw(stmt(&sql, values)).await? {
             let at: String = r.try_get_by_index(2)?;
             let at = DateTime::parse_from_rfc3339(&at)
                 .map_err(corrupt)?
@@ -456,6 +488,28 @@ impl Store {
             out.entry(r.try_get_by_index(0)?)
                 .or_default()
                 .insert(r.try_get_by_index(1)?, at);
+        }
+        Ok(out)
+    }
+
+    /// Per household, how many of its visits (not voided, not later than `until`) the
+    /// server said do not count for attendance (a flag that stops counting on their
+    /// current version): the list marks them, as they satisfy no window.
+    pub async fn not_counted_visits(&self, until: DateTime<Utc>) -> Result<HashMap<i64, usize>> {
+        let sql = format!(
+            "SELECT v.household_id, COUNT(*) FROM visits v \
+             JOIN records r ON r.id = v.latest_record_id \
+             WHERE v.voided = 0 AND v.at <= ? AND NOT ({}) GROUP BY v.household_id",
+            counts_sql()
+        );
+        let values = [utc_seconds::format(&until).into()];
+        let mut out = HashMap::new();
+        for r in self.db.query_all_raw(stmt(&sql, values)).await? {
+            let count: i64 = r.try_get_by_index(1)?;
+            out.insert(
+                r.try_get_by_index(0)?,
+                usize::try_from(count).map_err(corrupt)?,
+            );
         }
         Ok(out)
     }
@@ -480,9 +534,9 @@ impl Store {
         Ok(out)
     }
 
-    /// The earliest visit (not voided, other than `except`) whose current version
-    /// carries photo `sha256`, with its time: the server counts a photo for one visit
-    /// only, so the helper is warned before reusing it.
+    /// The visit (not voided, other than `except`) that first carried photo `sha256`, in
+    /// any of its versions, with its time: the server counts a photo for one visit only,
+    /// so the helper is warned before reusing it. See [`Self::image_visit`].
     pub async fn photo_visit(
         &self,
         sha256: &str,
@@ -491,27 +545,42 @@ impl Store {
         self.image_visit(sha256, Some("photo"), except).await
     }
 
-    /// The earliest visit (not voided, other than `except`) whose current version
-    /// carries image `sha256` in `role` (`photo`, `household_signature`; `None`: any
-    /// role), with its time. A signature is made at each visit: the same image on two
-    /// visits is a copy, whether it was a signature or a photo there.
+    /// The visit (not voided, other than `except`) that first carried image `sha256` in
+    /// `role` (`photo`, `household_signature`; `None`: any role), with its time; `None`
+    /// when no visit would make the server flag this use. A signature is made at each
+    /// visit: the same image on two visits is a copy, whether it was a signature or a
+    /// photo there.
+    ///
+    /// As the server judges it (`photo_reused`): the owner of an image is the standing
+    /// visit that used it first, in any version, a superseded one included (an
+    /// amendment that swapped a photo away does not free it). The order of use is the
+    /// signing time of the first record carrying it (the device's approximation of
+    /// the server's arrival order). When amending `except`, a visit that took the image
+    /// only after `except` first carried it is the reuser, not the owner: no warning.
     pub async fn image_visit(
         &self,
         sha256: &str,
         role: Option<&str>,
         except: Option<Uuid>,
     ) -> Result<Option<(Uuid, DateTime<Utc>)>> {
-        let sql = "SELECT v.visit_id, v.at FROM record_files f \
+        let sql = "SELECT v.visit_id, v.at, MIN(r.created_at) AS first_use FROM record_files f \
                    JOIN records r ON r.id = f.record_id \
-                   JOIN visits v ON v.latest_record_id = r.id \
+                   JOIN visits v ON v.visit_id = COALESCE(r.target_id, r.id) \
                    WHERE f.sha256 = ? AND (? = '' OR f.role = ?) AND v.voided = 0 \
-                   AND v.visit_id <> ? ORDER BY v.at LIMIT 1";
+                   AND v.visit_id <> ? \
+                   GROUP BY v.visit_id, v.at \
+                   HAVING first_use < COALESCE((SELECT MIN(s.created_at) FROM record_files g \
+                       JOIN records s ON s.id = g.record_id \
+                       WHERE g.sha256 = ? AND COALESCE(s.target_id, s.id) = ?), '9999') \
+                   ORDER BY first_use, v.at LIMIT 1";
         let except = except.map(|u| u.to_string()).unwrap_or_default();
         let role = role.unwrap_or_default().to_string();
         let values = [
             sha256.into(),
             role.clone().into(),
             role.into(),
+            except.clone().into(),
+            sha256.into(),
             except.into(),
         ];
         let row = self.db.query_one_raw(stmt(sql, values)).await?;

@@ -71,6 +71,9 @@ pub struct SyncOptions {
     /// Records per pull page (at most 1000).
     pub pull_limit: u32,
     pub retry: RetryPolicy,
+    /// One operation gives up retrying once it has failed for this long (since it
+    /// started or last moved forward): see [`retry::Budget::give_up_after`].
+    pub give_up_after: Duration,
     /// The whole run gives up retrying after this long.
     pub max_duration: Duration,
     /// Push rejected and conflicting records again (after the ledger changed, say).
@@ -91,10 +94,21 @@ impl Default for SyncOptions {
             checksum: true,
             pull_limit: 200,
             retry: RetryPolicy::default(),
+            give_up_after: retry::DEFAULT_GIVE_UP_AFTER,
             max_duration: Duration::from_secs(15 * 60),
             retry_rejected: false,
             download_images: true,
             sheet_quarters: Vec::new(),
+        }
+    }
+}
+
+impl SyncOptions {
+    /// The retry policy with the patience of one operation.
+    pub(crate) fn budget(&self) -> retry::Budget {
+        retry::Budget {
+            policy: self.retry,
+            give_up_after: self.give_up_after,
         }
     }
 }
@@ -427,7 +441,7 @@ pub async fn run(
     let mut reviews_received = Vec::new();
     loop {
         let page = retry::retry(
-            opts.retry,
+            opts.budget(),
             deadline,
             |e, pause| rep.retrying(e, pause),
             || api.pull(cursor, opts.pull_limit),
@@ -468,7 +482,7 @@ pub async fn run(
             // `ApiClient::blob_resuming`).
             let partial = client.data_dir().tmp_dir().join(format!("{sha}.download"));
             let got = retry::retry(
-                opts.retry,
+                opts.budget(),
                 deadline,
                 |e, pause| rep.retrying(e, pause),
                 || api.blob_resuming(sha, &partial),
@@ -585,7 +599,7 @@ async fn sheets(
         // one from before ids is first compared with the server's latest version.
         if pending.attempted && sub.submission_id.is_none() {
             let now = retry::retry(
-                opts.retry,
+                opts.budget(),
                 deadline,
                 |e, pause| rep.retrying(e, pause),
                 || api.attendance_sheet(sub.quarter),
@@ -608,7 +622,7 @@ async fn sheets(
         }
         store.mark_submission_attempted(pending.id).await?;
         let sent = retry::retry(
-            opts.retry,
+            opts.budget(),
             deadline,
             |e, pause| rep.retrying(e, pause),
             || api.submit_sheet(sub),
@@ -648,7 +662,7 @@ async fn sheets(
     };
     for q in quarters {
         let got = retry::retry(
-            opts.retry,
+            opts.budget(),
             deadline,
             |e, pause| rep.retrying(e, pause),
             || api.attendance_sheet(q),
@@ -775,7 +789,7 @@ impl Push<'_> {
         rep: &mut Reporter<'_>,
         mut answered: impl FnMut(&[Ack], &mut Reporter<'_>),
     ) -> Result<()> {
-        let mut attempts = retry::Attempts::new(self.opts.retry, self.deadline);
+        let mut attempts = retry::Attempts::new(self.opts.budget(), self.deadline);
         let mut at = 0;
         while at < records.len() {
             let batch = &records[at..records.len().min(at + sizer.size)];
@@ -842,7 +856,7 @@ mod tests {
         r.retrying(&e, Duration::from_millis(7500));
         assert_eq!(
             r.progress.retry_zh.as_deref(),
-            Some("网络不通：连不上服务器 http://h:1，请检查网络或服务器地址（7.5 秒后重试）")
+            Some("网络不通：连不上服务器，请检查网络或服务器地址：http://h:1（7.5 秒后重试）")
         );
         assert!(
             r.progress

@@ -26,12 +26,35 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
 }
 
+/// [`Budget::give_up_after`] by default: two request timeouts of a hung server.
+pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(120);
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 8,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A [`RetryPolicy`] with the patience of one operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub policy: RetryPolicy,
+    /// An operation that has failed for this long since it started (or last moved
+    /// forward) is not tried again, whatever attempts are left: a server that takes the
+    /// connection and never answers costs a whole request timeout per attempt, and a
+    /// helper waiting by the road should hear within minutes that it does not answer.
+    pub give_up_after: Duration,
+}
+
+impl From<RetryPolicy> for Budget {
+    fn from(policy: RetryPolicy) -> Self {
+        Budget {
+            policy,
+            give_up_after: DEFAULT_GIVE_UP_AFTER,
         }
     }
 }
@@ -75,30 +98,45 @@ fn random_u64() -> u64 {
 #[derive(Debug)]
 pub struct Attempts {
     policy: RetryPolicy,
+    give_up_after: Duration,
     deadline: Instant,
     failures: u32,
+    /// When the operation started, or last moved forward.
+    since: Instant,
 }
 
 impl Attempts {
-    pub fn new(policy: RetryPolicy, deadline: Instant) -> Self {
+    pub fn new(budget: impl Into<Budget>, deadline: Instant) -> Self {
+        let Budget {
+            policy,
+            give_up_after,
+        } = budget.into();
         Attempts {
             policy,
+            give_up_after,
             deadline,
             failures: 0,
+            since: Instant::now(),
         }
     }
 
     /// Counts a failure; returns the pause before the next attempt, or `None` when the
-    /// attempts or the time are used up.
+    /// attempts, the operation's patience ([`Budget::give_up_after`]) or the
+    /// sync's time are used up.
     pub fn failed(&mut self) -> Option<Duration> {
         self.failures += 1;
         if self.failures >= self.policy.max_attempts.max(1) {
             return None;
         }
         let pause = self.policy.delay(self.failures);
+        let give_up = self
+            .since
+            .checked_add(self.give_up_after)
+            .unwrap_or(self.deadline)
+            .min(self.deadline);
         Instant::now()
             .checked_add(pause)
-            .is_some_and(|at| at < self.deadline)
+            .is_some_and(|at| at < give_up)
             .then_some(pause)
     }
 
@@ -106,13 +144,14 @@ impl Attempts {
     /// longer count against it.
     pub fn progressed(&mut self) {
         self.failures = 0;
+        self.since = Instant::now();
     }
 }
 
 /// Runs `op` until it succeeds, fails for good, or the attempts or time run out.
 /// `on_retry` hears each transient failure and the pause that follows it.
 pub async fn retry<T, F, Fut>(
-    policy: RetryPolicy,
+    budget: impl Into<Budget>,
     deadline: Instant,
     mut on_retry: impl FnMut(&ClientError, Duration),
     mut op: F,
@@ -121,7 +160,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let mut attempts = Attempts::new(policy, deadline);
+    let mut attempts = Attempts::new(budget, deadline);
     loop {
         match op().await {
             Ok(v) => return Ok(v),
@@ -194,6 +233,35 @@ mod tests {
         for s in [400, 401, 403, 404, 409, 413, 422, 460] {
             assert!(!server(s).is_transient(), "{s}");
         }
+    }
+
+    /// However many attempts are left, an operation failing for longer than
+    /// `give_up_after` is not tried again (a hung server costs a timeout per attempt);
+    /// progress starts its patience afresh.
+    #[test]
+    fn attempts_give_up_after_failing_for_too_long() {
+        let p = Budget {
+            policy: RetryPolicy {
+                max_attempts: 100,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(1),
+            },
+            give_up_after: Duration::from_millis(50),
+        };
+        let far = Instant::now() + Duration::from_secs(60);
+        let mut a = Attempts::new(p, far);
+        assert!(a.failed().is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(
+            a.failed().is_none(),
+            "failing for 60 ms of a 50 ms patience"
+        );
+        a.progressed();
+        assert!(a.failed().is_some(), "progress starts the patience afresh");
+        assert_eq!(
+            Budget::from(RetryPolicy::default()).give_up_after,
+            Duration::from_secs(120)
+        );
     }
 
     #[tokio::test]

@@ -93,7 +93,7 @@ pub async fn upload(
     let mut resumed_from: Option<u64> = None;
     let mut sent: u64 = 0;
     let mut successes_in_a_row = 0u32;
-    let mut attempts = Attempts::new(opts.retry, deadline);
+    let mut attempts = Attempts::new(opts.budget(), deadline);
     loop {
         let step: Result<u64> = async {
             let u = match &url {

@@ -137,7 +137,8 @@ fn text_width(text: &str) -> u16 {
 
 /// A household row's marks in `room` columns: overdue with the window missed
 /// (`!逾期 1–2月`, bare `!逾期` when the window does not fit), then the visits the town
-/// office returned for correction (`✎待更正`).
+/// office returned for correction (`✎待更正`), then the visits the server does not count
+/// (`⚠不计入`).
 fn household_marks<'a>(
     app: &App,
     h: &HouseholdOverview,
@@ -146,14 +147,15 @@ fn household_marks<'a>(
 ) -> Line<'a> {
     let mut spans = Vec::new();
     let correct = app.lang.to_correct_mark(h.to_correct);
+    let uncounted = app.lang.not_counted_mark(h.not_counted);
     if h.overdue() {
         let full = app.lang.overdue_mark(h.first_missed(), today, true);
-        let needed = text_width(&full)
-            + if correct.is_empty() {
-                0
-            } else {
-                1 + text_width(&correct)
-            };
+        let needed = [&correct, &uncounted]
+            .iter()
+            .filter(|m| !m.is_empty())
+            .map(|m| 1 + text_width(m))
+            .sum::<u16>()
+            + text_width(&full);
         let mark = if needed <= room {
             full
         } else {
@@ -169,6 +171,12 @@ fn household_marks<'a>(
             spans.push(Span::raw(" "));
         }
         spans.push(Span::styled(correct, correction_style()));
+    }
+    if !uncounted.is_empty() {
+        if !spans.is_empty() {
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(uncounted, overdue_style()));
     }
     Line::from(spans)
 }
@@ -345,6 +353,12 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
             correction_style(),
         )));
     }
+    if h.not_counted > 0 {
+        lines.push(Line::from(Span::styled(
+            app.lang.not_counted_text(h.not_counted),
+            overdue_style(),
+        )));
+    }
     lines.push(Line::from(vec![
         label(t.last_home),
         Span::raw(date(h.last_home, never_text(app))),
@@ -477,7 +491,7 @@ pub fn render_history(
         };
         // What asks the helper to act comes first: a town office's note not answered
         // yet, an image that can never be sent (the lines below say each in full).
-        let pending_review = v.review.as_ref().is_some_and(|r| !r.amended_since);
+        let pending_review = !v.voided && v.review.as_ref().is_some_and(|r| !r.amended_since);
         let marks = app
             .lang
             .history_marks(pending_review, !v.damaged_images.is_empty());
@@ -645,14 +659,17 @@ pub fn render_history(
             );
         }
         if let Some(review) = &v.review {
-            let style = if review.amended_since {
+            let style = if review.amended_since || v.voided {
                 Style::new().fg(Color::Yellow)
             } else {
                 overdue_style()
             };
             lines.insert(
                 0,
-                Line::from(Span::styled(app.lang.review_text(review), style)),
+                Line::from(Span::styled(
+                    app.lang.review_text_for(review, v.voided),
+                    style,
+                )),
             );
         }
         if v.sync.is_refused() {
@@ -711,6 +728,9 @@ pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
         frame.render_widget(Paragraph::new(t.no_drafts).block(block), area);
         return t.help_drafts.to_string();
     }
+    // What the last column has: the area less the borders, the other columns and the
+    // three gaps between the four.
+    let missing_width = area.width.saturating_sub(2 + 10 + 14 + 17 + 3).max(10);
     let rows = app.drafts.iter().map(|d| {
         let head = app.head_name(d.household_id);
         // A draft of a household whose pairing ended signs only if dated within it.
@@ -723,10 +743,12 @@ pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
             .map(|e| app.lang.error(&e))
             .unwrap_or_else(|| "✓".into());
         let kind = if d.amends.is_some() {
-            format!("{} ({})", app.lang.kind(d.kind), t.amended)
+            format!("{}{}", app.lang.kind(d.kind), app.lang.paren(t.amended))
         } else {
             app.lang.kind(d.kind).to_string()
         };
+        // Cut with "…" rather than mid-word by the table.
+        let missing = super::sheet::fit(&missing, missing_width);
         Row::new([head, kind, d.at.clone(), missing])
     });
     let widths = [

@@ -108,11 +108,9 @@ fn render_sheet_head(app: &App, view: &SheetView, frame: &mut Frame, area: Rect)
             Span::raw(format!("· ({quarters}) · ")),
             Span::styled(app.lang.sheet_state(state.as_ref()), state_style),
             Span::styled(
-                if view.unsubmitted_changes() {
-                    format!(" · {}", t.unsubmitted)
-                } else {
-                    String::new()
-                },
+                view.changes_marker(t, true)
+                    .map(|m| format!(" · {m}"))
+                    .unwrap_or_default(),
                 Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
             ),
         ])),
@@ -192,7 +190,7 @@ fn column_widths(header: [u16; 6], data: [u16; 6], available: u16) -> [u16; 6] {
 
 /// `text` cut to `width` terminal columns (a Chinese character is two), ending in "…"
 /// when it was cut; whole when it fits.
-fn fit(text: &str, width: u16) -> String {
+pub(crate) fn fit(text: &str, width: u16) -> String {
     let width = usize::from(width);
     if Span::raw(text).width() <= width {
         return text.to_string();
