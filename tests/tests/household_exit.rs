@@ -559,28 +559,6 @@ async fn cancel_limits(t: &TestDb) {
         f.w.get(Some(&f.county), &format!("/households/{h}/exits"))
             .await;
     assert!(exits[0]["cancelled_at"].is_null(), "{exits}");
-
-    // The new household leaves before its pairing begins: the pairing never holds, so
-    // it is not on 黄志强's device to visit.
-    let (_, listed) = f.w.get(Some(&f.county), "/households?q=田新民").await;
-    let new = listed["items"][0]["id"].as_i64().unwrap();
-    let (status, body) = exit(
-        &f,
-        &f.county,
-        new,
-        json!({ "effective_from": today(), "reason": "迁出本县" }),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (_, snapshot) = f.w.get(Some(&f.token), "/me/snapshot").await;
-    let ids: Vec<&Value> = snapshot["households"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| &x["id"])
-        .collect();
-    assert!(!ids.contains(&&json!(new)), "{ids:?}");
-    assert!(ids.contains(&&json!(h)), "{ids:?}");
 }
 
 db_test!(

@@ -128,16 +128,7 @@ impl Scope {
                     .cond_where(
                         Condition::any()
                             .add(pairing::Column::ValidTo.is_null())
-                            .add(
-                                // A pairing ended where it began never held: its household
-                                // is not the helper's to visit.
-                                Condition::all()
-                                    .add(pairing::Column::ValidTo.gt(since))
-                                    .add(
-                                        Expr::col(pairing::Column::ValidTo)
-                                            .gt(Expr::col(pairing::Column::ValidFrom)),
-                                    ),
-                            ),
+                            .add(pairing::Column::ValidTo.gt(since)),
                     )
                     .to_owned();
                 Condition::all().add(household::Column::Id.in_subquery(paired))
