@@ -23,3 +23,17 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Pairings that still hold after `day`: open, or ending on a later day. One ended
+/// where it began (an exit filed before it started) never held, and matches for no day:
+/// it takes no helper's place, puts no household in a scope and is no current pairing.
+pub fn holding_after(day: Date) -> sea_orm::Condition {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    sea_orm::Condition::any()
+        .add(Column::ValidTo.is_null())
+        .add(
+            sea_orm::Condition::all()
+                .add(Column::ValidTo.gt(day))
+                .add(Expr::col(Column::ValidTo).gt(Expr::col(Column::ValidFrom))),
+        )
+}

@@ -10,7 +10,6 @@
 
 use bangfu_shared::PairingRole;
 use bangfu_shared::ledger::{HelperEntry, LEDGER_HEADERS, LedgerRow};
-use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use std::collections::HashMap;
 
@@ -100,18 +99,7 @@ pub async fn rows(
         // change of helper is filed the open successor is the one written.
         for p in pairing::Entity::find()
             .filter(pairing::Column::HouseholdId.is_in(chunk.to_vec()))
-            .filter(
-                Condition::any()
-                    .add(pairing::Column::ValidTo.is_null())
-                    .add(
-                        Condition::all()
-                            .add(pairing::Column::ValidTo.gt(crate::services::today()))
-                            .add(
-                                Expr::col(pairing::Column::ValidTo)
-                                    .gt(Expr::col(pairing::Column::ValidFrom)),
-                            ),
-                    ),
-            )
+            .filter(pairing::holding_after(crate::services::today()))
             .order_by_asc(pairing::Column::ValidFrom)
             .order_by_asc(pairing::Column::Id)
             .all(db)

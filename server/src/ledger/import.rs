@@ -30,7 +30,7 @@ use bangfu_shared::api::ImportReport;
 use bangfu_shared::ledger::{LedgerRow, RowError, col, normalize_cell};
 use bangfu_shared::{HouseholdStatus, JurisdictionLevel, PairingRole, Policy, Role};
 use chrono::NaiveDate;
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -1026,20 +1026,7 @@ async fn open_pairings(
 ) -> ApiResult<Vec<pairing::Model>> {
     Ok(pairing::Entity::find()
         .filter(by.is_in(ids.to_vec()))
-        .filter(
-            sea_orm::Condition::any()
-                .add(pairing::Column::ValidTo.is_null())
-                .add(
-                    // One ended where it began (an exit filed before it started) never
-                    // holds, and takes no helper's place.
-                    sea_orm::Condition::all()
-                        .add(pairing::Column::ValidTo.gt(on))
-                        .add(
-                            Expr::col(pairing::Column::ValidTo)
-                                .gt(Expr::col(pairing::Column::ValidFrom)),
-                        ),
-                ),
-        )
+        .filter(pairing::holding_after(on))
         // A household may have two holding on `on`: one ending on a later day and its
         // successor already filed from that day. Oldest first, so the successor (the
         // pairing the ledger now names) is the one kept per household and role.

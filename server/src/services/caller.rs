@@ -3,7 +3,7 @@
 //! so scoping leaks nothing about other towns.
 
 use bangfu_shared::Role;
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, Condition};
 
 use crate::entities::{household, pairing};
@@ -92,19 +92,7 @@ impl Scope {
                     .column(pairing::Column::HouseholdId)
                     .from(pairing::Entity)
                     .and_where(pairing::Column::HelperId.eq(helper_id))
-                    .cond_where(
-                        Condition::any()
-                            .add(pairing::Column::ValidTo.is_null())
-                            .add(
-                                // Ended where it began (an exit before its start): never held.
-                                Condition::all()
-                                    .add(pairing::Column::ValidTo.gt(today))
-                                    .add(
-                                        Expr::col(pairing::Column::ValidTo)
-                                            .gt(Expr::col(pairing::Column::ValidFrom)),
-                                    ),
-                            ),
-                    )
+                    .cond_where(pairing::holding_after(today))
                     .to_owned();
                 Condition::all().add(household::Column::Id.in_subquery(paired))
             }

@@ -10,7 +10,7 @@
 use bangfu_shared::api::{ExitCancel, ExitDto, HouseholdDetail, HouseholdExit, HouseholdRejoin};
 use bangfu_shared::{HouseholdStatus, PairingRole};
 use chrono::NaiveDate;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -166,7 +166,7 @@ async fn record_exit(
             pairing_id: Set(p.id),
             prior_valid_to: Set(p.valid_to),
             prior_reason: Set(p.reason.clone()),
-            set_valid_to: Set(Ord::max(from, p.valid_from)),
+            set_valid_to: Set(from.max(p.valid_from)),
         });
         household_exit_pairing::Entity::insert_many(priors)
             .exec_without_returning(db)
@@ -373,7 +373,7 @@ async fn check_limits(
     let policy = super::policy::effective(db, row.county_id, Some(row.town_id), from).await?;
     let back = pairing::Entity::find()
         .filter(pairing::Column::Id.is_in(restored.to_vec()))
-        .filter(holding_from(from))
+        .filter(pairing::holding_after(from))
         .all(db)
         .await?;
     for p in back {
@@ -391,7 +391,7 @@ async fn check_limits(
             .distinct()
             .filter(pairing::Column::HelperId.eq(p.helper_id))
             .filter(pairing::Column::Role.eq(p.role.clone()))
-            .filter(holding_from(from))
+            .filter(pairing::holding_after(from))
             .into_tuple()
             .all(db)
             .await?;
@@ -407,18 +407,6 @@ async fn check_limits(
         }
     }
     Ok(())
-}
-
-/// Pairings that hold on `from` or any later day (a pairing ended where it began never
-/// holds).
-fn holding_from(from: NaiveDate) -> Condition {
-    Condition::any()
-        .add(pairing::Column::ValidTo.is_null())
-        .add(
-            Condition::all()
-                .add(pairing::Column::ValidTo.gt(from))
-                .add(Expr::col(pairing::Column::ValidTo).gt(Expr::col(pairing::Column::ValidFrom))),
-        )
 }
 
 /// Every exit filed for the household, newest first, cancelled ones included; out of
