@@ -148,7 +148,14 @@ pub struct HouseholdSummary {
     pub address: String,
     pub phone: String,
     pub size: Option<i32>,
+    /// The status on the day asked: a household whose exit is filed for a day still to
+    /// come keeps the status it had (it is still paired and visited) until that day.
     pub status: HouseholdStatus,
+    /// The first day out of pairing of the household's standing exit (已脱贫): still to
+    /// come while `status` is not yet `exited`. Absent when no exit stands (none filed,
+    /// cancelled, or the household was brought back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_on: Option<NaiveDate>,
     pub cause: String,
     pub measures: String,
     pub first_helper: Option<HelperRef>,

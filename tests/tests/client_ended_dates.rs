@@ -206,8 +206,10 @@ async fn recently_ended_for_a_quarter(t: &TestDb) {
     );
     let (_, pull) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
     assert!(ids(&pull["households"]).contains(&h), "{pull}");
+    // The household itself reads as the device lists it (its second helper still signs
+    // the quarter's sheet with it); the list of current households leaves it out.
     let (status, _) = f.w.get(Some(&f.token), &format!("/households/{h}")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "other reads keep the scope");
+    assert_eq!(status, StatusCode::OK, "read as the device lists it");
     let (_, list) = f.w.get(Some(&f.token), "/households").await;
     assert!(
         list["items"]
@@ -219,6 +221,8 @@ async fn recently_ended_for_a_quarter(t: &TestDb) {
     );
 
     // Another helper never sees it.
+    let (status, _) = f.w.get(Some(&other), &format!("/households/{h}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, snap) = f.w.get(Some(&other), "/me/snapshot").await;
     assert!(!ids(&snap["households"]).contains(&h), "{snap}");
     let (_, pull) = f.w.get(Some(&other), "/sync/pull?cursor=0").await;
@@ -248,6 +252,12 @@ async fn recently_ended_for_a_quarter(t: &TestDb) {
     assert!(!ids(&snap["households"]).contains(&h), "{snap}");
     let (_, pull) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
     assert!(!ids(&pull["households"]).contains(&h), "{pull}");
+    let (status, _) = f.w.get(Some(&f.token), &format!("/households/{h}")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a quarter after, no longer read"
+    );
 }
 db_test!(
     a_helper_sees_an_ended_household_for_a_quarter_and_no_other_helper_does,

@@ -133,6 +133,28 @@ async fn leaves(t: &TestDb) {
     let (status, done) = exit(&f, &dongcheng, h, good.clone()).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["status"], "exited");
+    assert_eq!(done["exit_on"], json!(from), "{done}");
+    let (status, exited) =
+        f.w.get(Some(&dongcheng), "/households?status=exited&per_page=500")
+            .await;
+    assert_eq!(status, StatusCode::OK, "{exited}");
+    let ids: Vec<&Value> = exited["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| &x["id"])
+        .collect();
+    assert_eq!(
+        ids,
+        [&json!(h)],
+        "the one household out of pairing: {exited}"
+    );
+    let (status, body) = f.w.get(Some(&dongcheng), "/households?status=gone").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("status"),
+        "{body}"
+    );
     let pairings = done["pairings"].as_array().unwrap();
     assert!(
         pairings.iter().all(|p| p["valid_to"] == json!(from)),
@@ -360,6 +382,38 @@ async fn cancels(t: &TestDb) {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let (_, moved) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    // Until its day the household is still paired and visited: it keeps its status,
+    // and says when it leaves; the lists by status agree.
+    assert_eq!(moved["status"], before["status"], "{moved}");
+    assert_eq!(moved["exit_on"], json!(sooner), "{moved}");
+    let listed = |body: &Value| {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == h)
+    };
+    let (status, as_exited) =
+        f.w.get(Some(&dongcheng), "/households?status=exited&per_page=500")
+            .await;
+    assert_eq!(status, StatusCode::OK, "{as_exited}");
+    assert!(!listed(&as_exited), "not yet 已脱贫: {as_exited}");
+    let was = before["status"].as_str().unwrap();
+    let (_, as_before) =
+        f.w.get(
+            Some(&dongcheng),
+            &format!("/households?status={was}&per_page=500"),
+        )
+        .await;
+    assert!(listed(&as_before), "still {was}: {as_before}");
+    assert!(
+        as_before["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["status"] == json!(was)),
+        "{as_before}"
+    );
     assert!(
         pairing_ends(&moved)
             .iter()
@@ -392,7 +446,8 @@ async fn cancels(t: &TestDb) {
     // The move is withdrawn first: the exit from next month stands again, as filed.
     let (status, once) = cancel(&f, &dongcheng, h, "日期填错").await;
     assert_eq!(status, StatusCode::OK, "{once}");
-    assert_eq!(once["status"], "exited");
+    assert_eq!(once["status"], before["status"], "{once}");
+    assert_eq!(once["exit_on"], json!(later), "{once}");
     assert!(
         pairing_ends(&once)
             .iter()
@@ -403,6 +458,7 @@ async fn cancels(t: &TestDb) {
     let (status, twice) = cancel(&f, &dongcheng, h, "误报脱贫").await;
     assert_eq!(status, StatusCode::OK, "{twice}");
     assert_eq!(twice["status"], before["status"], "{twice}");
+    assert!(twice.get("exit_on").is_none(), "no exit stands: {twice}");
     assert_eq!(pairing_ends(&twice), pairing_ends(&before));
     let (status, body) = cancel(&f, &dongcheng, h, "误报").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -646,7 +702,11 @@ async fn changed_since(t: &TestDb) {
     );
     // Nothing was cancelled in part: the other pairing still ends with the exit.
     let (_, after) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
-    assert_eq!(after["status"], "exited");
+    assert_eq!(
+        after["status"], before["status"],
+        "still paired until {later}"
+    );
+    assert_eq!(after["exit_on"], json!(later), "{after}");
     for (id, to, _) in pairing_ends(&after) {
         let want = if id == moved {
             json!(day)
@@ -740,4 +800,82 @@ async fn same_helpers(t: &TestDb) {
     assert_eq!(row_windows(&after, h), row_windows(&before, h), "{after}");
     let (_, town_after) = f.w.get(Some(&f.county), &town_path).await;
     assert_eq!(unowned(&town_after), unowned(&town_before));
+}
+
+db_test!(
+    the_second_helper_still_reads_the_evidence_of_a_household_on_the_sheet,
+    evidence_after_exit
+);
+/// A household that left pairing stays on its second helper's sheet for the quarter, to
+/// be signed: the second helper can still open it, its visits and their photos, as the
+/// device still lists it. A helper never paired with it cannot, and one whose pairing
+/// with it ended long ago cannot either (see the access tests).
+async fn evidence_after_exit(t: &TestDb) {
+    use bangfu_shared::report::Quarter;
+    use bangfu_tests::field::{jpeg, png, upload};
+    let mut f = Field::new(t).await;
+    let h = f.household;
+    let (photo, sig) = (jpeg(8, 41), png(42));
+    for bytes in [&photo, &sig] {
+        assert_eq!(
+            upload(&f.w.http, &f.origin, &f.token, bytes).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let visit = f.device.home_visit(h, &photo, &sig);
+    f.push(&[visit]).await;
+    let (second, _) = f.second_helper(t).await;
+    let quarter = Quarter::of(bangfu_server::services::today());
+    let drill = format!("/reports/records?household={h}&quarter={quarter}");
+    let photo_path = format!("/blobs/{}", bangfu_shared::visit::sha256_hex(&photo));
+    let reads = |token: String| {
+        let (w, drill, photo_path) = (&f.w, drill.clone(), photo_path.clone());
+        async move {
+            let (detail, _) = w.get(Some(&token), &format!("/households/{h}")).await;
+            let (records, body) = w.get(Some(&token), &drill).await;
+            let (photo, _) = w.get_bytes(&token, &photo_path).await;
+            (detail, records, photo, body)
+        }
+    };
+    let (d, r, p, body) = reads(second.clone()).await;
+    assert_eq!((d, r, p), (StatusCode::OK, StatusCode::OK, StatusCode::OK));
+    assert_eq!(body.as_array().unwrap().len(), 1, "{body}");
+
+    let (status, body) = exit(
+        &f,
+        &f.county,
+        h,
+        json!({ "effective_from": today(), "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, sheet) =
+        f.w.get(
+            Some(&second),
+            &format!("/reports/attendance?quarter={quarter}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sheet}");
+    assert!(
+        sheet["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["household_id"] == h),
+        "still on the sheet: {sheet}"
+    );
+    let (d, r, p, body) = reads(second.clone()).await;
+    assert_eq!(
+        (d, r, p),
+        (StatusCode::OK, StatusCode::OK, StatusCode::OK),
+        "the household, its visits and photos stay readable: {body}"
+    );
+    assert_eq!(body.as_array().unwrap().len(), 1, "{body}");
+    // A quarter before the second helper's pairing began is not theirs to read.
+    let before = format!(
+        "/reports/records?household={h}&quarter={}",
+        Quarter::of(chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap())
+    );
+    let (status, body) = f.w.get(Some(&second), &before).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }

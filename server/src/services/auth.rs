@@ -595,7 +595,7 @@ mod tests {
         Fut: std::future::Future<Output = ()>,
     {
         let mut best = Duration::MAX;
-        for _ in 0..5 {
+        for _ in 0..7 {
             let start = Instant::now();
             f().await;
             best = best.min(start.elapsed());
@@ -645,10 +645,13 @@ mod tests {
             login(&t.db, &settings, "13900000000", "x", None).await,
             Err(ApiError::InvalidCredentials)
         ));
+        // Fastest of a few runs each, and a loose margin: the property is a whole
+        // password check (tens of ms here) against none (a query, well under 1 ms), so
+        // a loaded machine that slows one run does not tip the comparison.
         let unknown = fastest(attempt("13900000000")).await;
         let unenrolled = fastest(attempt("13800000000")).await;
         assert!(
-            unenrolled * 2 > unknown,
+            unenrolled * 5 > unknown,
             "not enrolled: {unenrolled:?}, unknown: {unknown:?}"
         );
     }

@@ -103,8 +103,10 @@ impl Scope {
     /// The households a helper's device lists (snapshot and pull): those of
     /// [`Scope::households`], and for a helper also those whose pairing with the helper
     /// ended within the last [`RECENTLY_ENDED_DAYS`], so the device learns the real end
-    /// date. Only the device's household list uses this; every other read, the push
-    /// check and blob access keep [`Scope::households`].
+    /// date. The device's household list, a helper's reads of one household (its
+    /// detail, its drill-down for quarters they were paired in) and of its photos use
+    /// this: a household that left pairing stays on the second helper's sheet to be
+    /// signed. Lists, the push check and every write keep [`Scope::households`].
     pub fn device_households(&self) -> Condition {
         match *self {
             Scope::Helper(helper_id) => {

@@ -421,6 +421,92 @@ pub async fn list(db: &impl ConnectionTrait, caller: &Caller, id: i64) -> ApiRes
     dtos(db, rows).await
 }
 
+/// What a household's standing exit says on the day asked: the exit's first day, and
+/// the status the household keeps until then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandingExit {
+    pub on: NaiveDate,
+    /// The status before the exit (before the first of a chain of exits moved earlier).
+    pub before: HouseholdStatus,
+}
+
+impl StandingExit {
+    /// The household's status on `day`: 已脱贫 from the exit's day, the status it had
+    /// before it until then (it is still paired and visited).
+    pub fn status_on(&self, day: NaiveDate) -> HouseholdStatus {
+        if day < self.on {
+            self.before
+        } else {
+            HouseholdStatus::Exited
+        }
+    }
+}
+
+/// The standing exit of each of `exited` (households whose stored status is 已脱贫):
+/// their latest exit not cancelled. An exit moved earlier was filed while the household
+/// already read 已脱贫, so the status before it is the one before the exit it moved.
+pub async fn standing(
+    db: &impl ConnectionTrait,
+    exited: &[i64],
+) -> ApiResult<HashMap<i64, StandingExit>> {
+    let mut out: HashMap<i64, StandingExit> = HashMap::new();
+    for chunk in exited.chunks(1000) {
+        let rows = household_exit::Entity::find()
+            .filter(household_exit::Column::HouseholdId.is_in(chunk.to_vec()))
+            .filter(household_exit::Column::CancelledAt.is_null())
+            .order_by_desc(household_exit::Column::Id)
+            .all(db)
+            .await?;
+        let mut settled: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        for e in rows {
+            if settled.contains(&e.household_id) {
+                continue;
+            }
+            let before: Option<HouseholdStatus> = e.prior_status.parse().ok();
+            let entry = out.entry(e.household_id).or_insert(StandingExit {
+                on: e.effective_from,
+                before: HouseholdStatus::Exited,
+            });
+            if let Some(b) = before.filter(|b| *b != HouseholdStatus::Exited) {
+                entry.before = b;
+                settled.insert(e.household_id);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Households whose status on `day` is `status`, whatever their stored status says: a
+/// household with an exit still to come counts under the status it keeps until then
+/// (see [`StandingExit`]), not yet under 已脱贫.
+pub fn status_is(status: HouseholdStatus, day: NaiveDate) -> Condition {
+    use sea_orm::sea_query::Query;
+    let exiting = |prior: Option<HouseholdStatus>| {
+        let mut q = Query::select()
+            .column(household_exit::Column::HouseholdId)
+            .from(household_exit::Entity)
+            .and_where(household_exit::Column::CancelledAt.is_null())
+            .and_where(household_exit::Column::EffectiveFrom.gt(day))
+            .to_owned();
+        if let Some(p) = prior {
+            q.and_where(household_exit::Column::PriorStatus.eq(p.code()));
+        }
+        q
+    };
+    let stored = |s: HouseholdStatus| household::Column::Status.eq(s.code());
+    if status == HouseholdStatus::Exited {
+        Condition::all()
+            .add(stored(HouseholdStatus::Exited))
+            .add(household::Column::Id.not_in_subquery(exiting(None)))
+    } else {
+        Condition::any().add(stored(status)).add(
+            Condition::all()
+                .add(stored(HouseholdStatus::Exited))
+                .add(household::Column::Id.in_subquery(exiting(Some(status)))),
+        )
+    }
+}
+
 /// Which exits an office lists across its town or county.
 #[derive(Debug, Clone, Default)]
 pub struct ExitFilter {

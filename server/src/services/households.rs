@@ -23,6 +23,8 @@ pub struct HouseholdFilter {
     /// Part of the head of household's name, as literal text, ASCII case ignored
     /// (see `name_contains`).
     pub q: Option<String>,
+    /// Only households of this status on today (see [`super::exits::status_is`]).
+    pub status: Option<HouseholdStatus>,
 }
 
 /// Largest page a client may ask for.
@@ -61,6 +63,9 @@ pub async fn list(
     }
     if let Some(v) = filter.village {
         cond = cond.add(household::Column::VillageId.eq(v));
+    }
+    if let Some(status) = filter.status {
+        cond = cond.add(super::exits::status_is(status, super::today()));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         if q.chars().any(char::is_control) {
@@ -131,14 +136,41 @@ fn max_page(per_page: u64) -> u64 {
 }
 
 /// One household with members and full pairing history; out of scope is not found.
+/// A helper reads the households of their device list
+/// ([`super::caller::Scope::device_households`]): one whose pairing with them ended
+/// within the last quarter stays on the second helper's sheet to be signed, and the
+/// device still lists it.
 pub async fn detail(
     db: &impl ConnectionTrait,
     caller: &Caller,
     id: i64,
 ) -> ApiResult<HouseholdDetail> {
-    let row = in_scope(db, caller, id).await?;
+    let row = one_of(db, caller.scope().device_households(), id).await?;
     let mut details = details(db, vec![row]).await?;
     details.pop().ok_or(ApiError::NotFound("household"))
+}
+
+/// [`detail`] for reading the household's visits of `from..=to` (a quarter's
+/// drill-down): a helper only for days they were paired with it, so a helper whose
+/// pairing ended does not read the visits of the helpers after them, nor one paired
+/// later those of the helpers before.
+pub async fn detail_for_days(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> ApiResult<HouseholdDetail> {
+    let found = detail(db, caller, id).await?;
+    if let (true, Some(helper)) = (caller.role.is_helper(), caller.helper_id) {
+        let paired = found.pairings.iter().any(|p| {
+            p.helper.id == helper && p.valid_from <= to && p.valid_to.is_none_or(|end| end > from)
+        });
+        if !paired {
+            return Err(ApiError::NotFound("household"));
+        }
+    }
+    Ok(found)
 }
 
 /// The household `id` if the caller's scope holds it; out of scope is not found.
@@ -147,11 +179,20 @@ pub(super) async fn in_scope(
     caller: &Caller,
     id: i64,
 ) -> ApiResult<household::Model> {
+    one_of(db, caller.scope().households(), id).await
+}
+
+/// The household `id` if `scope` holds it; else not found.
+async fn one_of(
+    db: &impl ConnectionTrait,
+    scope: Condition,
+    id: i64,
+) -> ApiResult<household::Model> {
     household::Entity::find()
         .filter(
             Condition::all()
                 .add(household::Column::Id.eq(id))
-                .add(caller.scope().households()),
+                .add(scope),
         )
         .one(db)
         .await?
@@ -262,6 +303,12 @@ async fn summaries_with(
     let places =
         jurisdictions::places(db, rows.iter().flat_map(|h| [h.town_id, h.village_id])).await?;
     let today = super::today();
+    let exited: Vec<i64> = rows
+        .iter()
+        .filter(|h| h.status == HouseholdStatus::Exited.code())
+        .map(|h| h.id)
+        .collect();
+    let exits = super::exits::standing(db, &exited).await?;
     let current = |h: i64, role: PairingRole| {
         pairings
             .get(&h)
@@ -285,7 +332,11 @@ async fn summaries_with(
                 address: h.address.clone(),
                 phone: h.phone.clone(),
                 size: h.size.and_then(|s| i32::try_from(s).ok()),
-                status: h.status.parse().unwrap_or(HouseholdStatus::Identified),
+                status: match exits.get(&h.id) {
+                    Some(e) => e.status_on(today),
+                    None => h.status.parse().unwrap_or(HouseholdStatus::Identified),
+                },
+                exit_on: exits.get(&h.id).map(|e| e.on),
                 cause: h.cause.clone(),
                 measures: h.measures.clone(),
                 first_helper: current(h.id, PairingRole::First),

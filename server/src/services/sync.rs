@@ -1458,6 +1458,8 @@ fn relation_for(kind: &str) -> &'static str {
 /// carries, and hashes are seen on every record a helper or office can read. Without the
 /// second condition, any helper could read any file whose hash they had seen (a visit
 /// of theirs naming it), a household's photos long after their pairing ended included.
+/// A helper's households are those of their device list: one whose pairing ended within
+/// the last quarter stays on the second helper's sheet, its photos the evidence to sign.
 pub async fn blob_for(
     db: &impl ConnectionTrait,
     store: &std::sync::Arc<dyn crate::storage::BlobStore>,
@@ -1495,7 +1497,7 @@ pub async fn blob_for(
             .filter(
                 caller
                     .scope()
-                    .households()
+                    .device_households()
                     .add(household::Column::Id.is_in(households)),
             )
             .one(db)

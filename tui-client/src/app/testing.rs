@@ -54,6 +54,7 @@ pub fn household(id: i64, head: &str, village: &str) -> HouseholdDetail {
             phone: "13900000000".into(),
             size: Some(2),
             status: HouseholdStatus::Identified,
+            exit_on: None,
             cause: "因病；缺劳动力；子女上学负担重；住房年久失修".into(),
             measures: "产业扶持；医疗救助；教育资助；危房改造；公益岗位".into(),
             first_helper: Some(helper()),

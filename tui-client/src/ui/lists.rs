@@ -1,8 +1,8 @@
 //! The list and detail screens: households, one household, visit history, drafts,
 //! and the login form.
 
-use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{HouseholdSignature, RecordType, format_yuan};
+use bangfu_shared::{HouseholdStatus, VisitKind};
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -383,10 +383,27 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
     t.help_detail.to_string()
 }
 
+/// The household's status, and the day it leaves pairing when an exit is filed for a
+/// day still to come (the status is not yet 已脱贫: the household is still visited).
 fn status_label(app: &App, h: &HouseholdOverview) -> String {
-    match app.lang {
-        crate::i18n::Lang::Zh => h.detail.summary.status.label_zh().to_string(),
-        crate::i18n::Lang::En => h.detail.summary.status.code().replace('_', " "),
+    let s = &h.detail.summary;
+    let leaving = s.exit_on.filter(|_| s.status != HouseholdStatus::Exited);
+    match (app.lang, leaving) {
+        (crate::i18n::Lang::Zh, None) => s.status.label_zh().to_string(),
+        (crate::i18n::Lang::Zh, Some(day)) => {
+            format!(
+                "{}，{}起退出帮扶",
+                s.status.label_zh(),
+                day.format("%Y年%-m月%-d日")
+            )
+        }
+        (crate::i18n::Lang::En, None) => s.status.code().replace('_', " "),
+        (crate::i18n::Lang::En, Some(day)) => {
+            format!(
+                "{}, leaves pairing on {day}",
+                s.status.code().replace('_', " ")
+            )
+        }
     }
 }
 
@@ -884,6 +901,31 @@ mod tests {
             height: 24,
         });
         assert!(screen(app, 80, 24).contains("电话  照片0"));
+    }
+
+    /// A household whose exit is filed for a day still to come is still visited: its
+    /// detail keeps its status and says from when it leaves pairing.
+    #[test]
+    fn the_detail_says_when_a_household_leaves_pairing() {
+        for (lang, want) in [
+            (Lang::Zh, "新识别，2026年12月20日起退出帮扶"),
+            (Lang::En, "identified, leaves pairing on 2026-12-20"),
+        ] {
+            let mut fx = fixture(lang);
+            let app = &mut fx.app;
+            app.households[0].detail.summary.exit_on =
+                chrono::NaiveDate::from_ymd_opt(2026, 12, 20);
+            app.update(Action::Enter);
+            let text = screen(app, 80, 24);
+            assert!(text.contains(want), "{text}");
+            // From its day the server says 已脱贫, and the day is no longer news.
+            app.households[0].detail.summary.status = bangfu_shared::HouseholdStatus::Exited;
+            let text = screen(app, 80, 24);
+            assert!(
+                !text.contains("2026-12-20") && !text.contains("12月20日"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub fn household(id: i64, head: &str, village: &str, role: PairingRole) -> House
             phone: "13900000000".into(),
             size: Some(3),
             status: HouseholdStatus::Identified,
+            exit_on: None,
             cause: "因病".into(),
             measures: "产业扶持；医疗救助".into(),
             first_helper: (role == PairingRole::First).then(|| me.clone()),

@@ -26,6 +26,10 @@ pub struct ListQuery {
     /// Part of the head of household's name, as literal text (`%` and `_` are not
     /// wildcards), ASCII case ignored.
     pub q: Option<String>,
+    /// Only households of this status today (`identified`, `returned`,
+    /// `exited_with_policy`, `exited`). One whose exit is filed for a day still to come
+    /// keeps its status until that day.
+    pub status: Option<bangfu_shared::HouseholdStatus>,
     /// 1-based page (default 1).
     pub page: Option<u64>,
     /// Items per page (default 50, at most 500).
@@ -45,6 +49,7 @@ pub async fn list(
         town: q.town,
         village: q.village,
         q: q.q,
+        status: q.status,
     };
     let page = households::list(
         &state.db,

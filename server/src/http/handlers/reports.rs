@@ -263,8 +263,10 @@ pub async fn records(
     caller: Caller,
     q: Query<RecordsQuery>,
 ) -> ApiResult<web::Json<Vec<DrillDownLine>>> {
-    let detail = crate::services::households::detail(&state.db, &caller, q.household).await?;
     let (from, to) = attendance::quarter_range(q.quarter);
+    let detail =
+        crate::services::households::detail_for_days(&state.db, &caller, q.household, from, to)
+            .await?;
     let rec = attendance::reconcile(
         &state.db,
         sea_orm::Condition::all().add(sea_orm::ColumnTrait::eq(
