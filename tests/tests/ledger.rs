@@ -777,6 +777,196 @@ db_test!(
     town_office_cannot_take_over
 );
 
+/// The place of each error in a 422 answer: (row, column index, reason).
+fn error_places(body: &serde_json::Value) -> Vec<(i64, i64, String)> {
+    body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["row"].as_i64().unwrap(),
+                d["column_index"].as_i64().unwrap(),
+                d["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The number of towns and villages stored.
+async fn places(t: &TestDb) -> u64 {
+    use bangfu_server::entities::jurisdiction;
+    jurisdiction::Entity::find().count(&t.db).await.unwrap()
+}
+
+/// A town office's file with a row of another town and rows of its own that break rules
+/// only the database can check (a helper over 一帮一, a stored helper's phone under
+/// another name, a phone that is another account's login) is answered once, with every
+/// error: the other town's row does not hide the others until it is fixed. Nothing is
+/// written, in a dry run or not.
+async fn every_stage_in_one_answer(t: &TestDb) {
+    let w = World::new(t).await;
+    let county = county_token(t, &w).await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    let rows = town_ledger(1, 5, 9);
+    w.import_ok(&county, "", write(&rows, ExportFormat::Csv).unwrap())
+        .await;
+    let dongcheng = town_id(t, "东城镇").await;
+    office(t, &w, "dongcheng", Role::TownOffice, dongcheng).await;
+    // An office whose login happens to be a phone number.
+    office(t, &w, "13700000077", Role::TownOffice, dongcheng).await;
+    let town = w.login("dongcheng").await;
+    let before = (counts(t).await, places(t).await);
+    let other = format!("{}{}", rows[0].town, rows[0].village);
+    let file = format!(
+        "{HEADER}\r\n\
+         1,新农户甲,{other},因病,医疗救助,13312340001,张新,镇政府 科员,13700000001,李新,镇政府 科员,13700000002\r\n\
+         2,新农户乙,东城镇东城河口村,因病,医疗救助,13312340002,周雪梅,市教育局 副科长,18146100330,赵一,镇政府 科员,13700000011\r\n\
+         3,新农户丙,东城镇东城河口村,因病,医疗救助,13312340003,黄志刚,市住建局 主任科员,15907579383,赵二,镇政府 科员,13700000012\r\n\
+         4,新农户丁,东城镇东城李家村,因病,医疗救助,13312340004,赵三,镇政府 科员,13700000077,赵四,镇政府 科员,13700000013\r\n\
+         5,新农户戊,东城镇东城新村,因病,医疗救助,13312340005,赵五,镇政府 科员,13700000014,赵六,镇政府 科员,13700000015\r\n"
+    );
+    for query in ["?dry_run=true", ""] {
+        let (status, body) = w
+            .post_bytes(
+                &town,
+                &format!("/ledger/import{query}"),
+                file.clone().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let errors = error_places(&body);
+        let where_: Vec<(i64, i64)> = errors.iter().map(|(r, c, _)| (*r, *c)).collect();
+        // Address (3), first helper's name (7), first helper's phone (9).
+        assert_eq!(where_, vec![(2, 3), (3, 7), (4, 7), (5, 9)], "{body}");
+        for (row, part) in [
+            (0, "本账号只能导入「东城镇」"),
+            (1, "最多结对1户"),
+            (2, "已在别处登记"),
+            (3, "手机号13700000077已被其他账号使用"),
+        ] {
+            assert!(errors[row].2.contains(part), "{part}: {body}");
+        }
+        assert_eq!(
+            (counts(t).await, places(t).await),
+            before,
+            "{query}: no household, helper, pairing, account or village written"
+        );
+    }
+}
+db_test!(
+    a_town_offices_import_reports_the_errors_of_every_stage_at_once,
+    every_stage_in_one_answer
+);
+
+/// A row of a town the county does not have, in a town office's file, gets its one
+/// error: its village is not created, and its helpers (one over 一帮一, one a stored
+/// phone under another name) are not looked at, nor do they hold up the other rows.
+async fn unknown_town_no_cascade(t: &TestDb) {
+    let w = World::new(t).await;
+    let county = county_token(t, &w).await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    office(
+        t,
+        &w,
+        "dongcheng",
+        Role::TownOffice,
+        town_id(t, "东城镇").await,
+    )
+    .await;
+    let town = w.login("dongcheng").await;
+    let before = (counts(t).await, places(t).await);
+    let file = format!(
+        "{HEADER}\r\n\
+         1,新农户甲,南山镇南山村,因病,医疗救助,13312340001,周雪梅,市教育局 副科长,18146100330,黄志刚,村委会主任,15907579383\r\n\
+         2,新农户乙,东城镇东城河口村,因病,医疗救助,13312340002,赵一,镇政府 科员,13700000011,赵二,镇政府 科员,13700000012\r\n"
+    );
+    let (status, body) = w
+        .post_bytes(&town, "/ledger/import", file.into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let errors = error_places(&body);
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!((errors[0].0, errors[0].1), (2, 3), "{body}");
+    assert!(errors[0].2.contains("南山镇"), "{body}");
+    assert_eq!((counts(t).await, places(t).await), before);
+
+    // The same file from the county office creates the town: then the row's helpers
+    // are checked, and both refused in one answer.
+    let file = format!(
+        "{HEADER}\r\n\
+         1,新农户甲,南山镇南山村,因病,医疗救助,13312340001,周雪梅,市教育局 副科长,18146100330,黄志刚,村委会主任,15907579383\r\n"
+    );
+    let (status, body) = w
+        .post_bytes(&county, "/ledger/import", file.into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let where_: Vec<(i64, i64)> = error_places(&body)
+        .iter()
+        .map(|(r, c, _)| (*r, *c))
+        .collect();
+    assert_eq!(where_, vec![(2, 7), (2, 10)], "{body}");
+    assert_eq!((counts(t).await, places(t).await), before);
+}
+db_test!(
+    a_row_of_an_unknown_town_gets_one_error_and_no_follow_on_errors,
+    unknown_town_no_cascade
+);
+
+/// An import's dates that cannot be meant are refused, both in one answer naming the
+/// parameters, the dates given and the latest allowed: a filing after today, pairings
+/// starting more than a year and a day ahead. Nothing is written; the latest allowed
+/// day itself is accepted.
+async fn far_dates(t: &TestDb) {
+    let w = World::new(t).await;
+    let county = county_token(t, &w).await;
+    let today = bangfu_tests::china_today();
+    let latest = today + chrono::Duration::days(366);
+    let too_far = latest + chrono::Duration::days(1);
+    let tomorrow = today + chrono::Duration::days(1);
+    let before = (counts(t).await, places(t).await);
+    for dry_run in [true, false] {
+        let (status, body) = w
+            .post_bytes(
+                &county,
+                &format!(
+                    "/ledger/import?effective_from={too_far}&filed_on={tomorrow}&dry_run={dry_run}"
+                ),
+                FIXTURE.as_bytes().to_vec(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let reasons: Vec<String> = error_places(&body).into_iter().map(|e| e.2).collect();
+        assert_eq!(reasons.len(), 2, "{body}");
+        let named = |parts: &[&str]| reasons.iter().any(|r| parts.iter().all(|p| r.contains(p)));
+        assert!(
+            named(&["effective_from", &too_far.to_string(), &latest.to_string()]),
+            "{body}"
+        );
+        assert!(
+            named(&["filed_on", &tomorrow.to_string(), &today.to_string()]),
+            "{body}"
+        );
+        assert_eq!(
+            (counts(t).await, places(t).await),
+            before,
+            "dry run {dry_run}"
+        );
+    }
+    let report = w
+        .import_ok(
+            &county,
+            &format!("?effective_from={latest}&filed_on={today}"),
+            FIXTURE.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(report["pairings_started"], 40, "{report}");
+}
+db_test!(
+    an_import_refuses_a_filing_after_today_and_pairings_more_than_a_year_ahead,
+    far_dates
+);
+
 /// Spreadsheets built to exhaust the server are refused by sheet with a 422, and the
 /// server goes on serving: a 2 KB file with text in A1 and XFD1048576 once made calamine
 /// allocate the whole sheet and aborted the process; a merged region written backwards

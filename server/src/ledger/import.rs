@@ -4,10 +4,13 @@
 //! file is matched against what is stored and every rule that needs the database (the
 //! caller's town, helpers known by phone, helper limits counted across files, the dates
 //! of a change of helper) is checked. Any error rolls everything back and all errors
-//! are reported at once. A dry run does the same work and always rolls back, so it
-//! reports exactly what a real import would do. Importing the same file twice changes
-//! nothing; a file that gives a household another helper ends the old pairing and
-//! starts a new one — history is never overwritten.
+//! are reported at once: every stage runs even after an earlier one found errors. A
+//! row whose town (a town office's file naming another town) or village is not
+//! resolved is left out of the later stages, so it gets one error, not a cascade, and
+//! the other rows are still checked to the end. A dry run does the same work and
+//! always rolls back, so it reports exactly what a real import would do. Importing
+//! the same file twice changes nothing; a file that gives a household another helper
+//! ends the old pairing and starts a new one — history is never overwritten.
 //!
 //! A household is identified by village, head of household and phone; failing that, by
 //! village and head alone when exactly one such household exists (a changed phone). A
@@ -23,8 +26,9 @@
 //! an unfiled change is the unit's own responsibility — and each is listed in the
 //! report's `notices` (the import succeeded; they are flags, not failures). The
 //! import's `reason` is stored only on the pairings it changed. A filing date after
-//! today is refused, and so are pairings starting or ending before the current quarter
-//! unless the county office imports them ([`check_retroactive`]).
+//! today and an effective date more than a year ahead are refused ([`check_dates`]),
+//! and so are pairings starting or ending before the current quarter unless the county
+//! office imports them ([`check_retroactive`]).
 
 use bangfu_shared::api::ImportReport;
 use bangfu_shared::ledger::{LedgerRow, RowError, col, normalize_cell};
@@ -160,6 +164,11 @@ struct Work {
     audit: Vec<Entry>,
     town_ids: HashMap<String, i64>,
     village_ids: HashMap<(i64, String), i64>,
+    /// The town and village of each row, once both are known ([`resolve_villages`]).
+    /// A row without one has its error already and is left out of every later stage,
+    /// so that the other rows' errors are still found and reported in the same answer
+    /// without a cascade of follow-on errors about the row itself.
+    places: Vec<Option<Place>>,
     /// Household id per row, once known; never set for a row left out.
     households: Vec<Option<i64>>,
     /// The county's stored households in the file's towns, loaded by
@@ -176,11 +185,25 @@ struct Work {
     refused: HashSet<String>,
 }
 
+/// Where a row's household lives, as stored ids.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    town: i64,
+    village: i64,
+}
+
 impl Work {
     /// An error about a cell of row `r` (an index into the file's rows), on its sheet.
     fn error(&self, rows: &[LedgerRow], r: usize, column: usize, reason: String) -> RowError {
         RowError::cell(rows[r].line, column, reason)
             .in_sheet(self.sheets.get(r).and_then(Option::as_deref))
+    }
+
+    /// Whether row `r` is read past the places: it has a town and a village, and its
+    /// household has not left pairing (see [`match_households`]).
+    fn in_play(&self, r: usize) -> bool {
+        self.places.get(r).copied().flatten().is_some()
+            && !self.skipped.get(r).copied().unwrap_or(false)
     }
 }
 
@@ -192,6 +215,7 @@ async fn apply(
 ) -> ApiResult<ImportReport> {
     let rows = parsed.rows.as_slice();
     let mut w = Work {
+        places: vec![None; rows.len()],
         households: vec![None; rows.len()],
         matched: vec![None; rows.len()],
         skipped: vec![false; rows.len()],
@@ -208,8 +232,13 @@ async fn apply(
         );
         step = std::time::Instant::now();
     };
+    // Every stage runs even when an earlier one found errors, so that one answer lists
+    // them all (a user fixing the file should not learn of its problems one upload at
+    // a time); a row whose place is unknown is left out of the later stages, and no
+    // stage writes what depends on an earlier one having succeeded. Any error rolls
+    // the whole transaction back.
+    check_dates(ctx, &mut w);
     resolve_towns(db, ctx, rows, towns, &mut w).await?;
-    fail_if_errors(&mut w)?;
     resolve_villages(db, ctx, rows, &mut w).await?;
     lap("places");
     // Before the helpers: a row left out must not create its helpers or their accounts.
@@ -220,7 +249,6 @@ async fn apply(
     lap("households");
     apply_pairings(db, ctx, rows, &mut w).await?;
     lap("pairings");
-    fail_if_errors(&mut w)?;
     ensure_accounts(db, ctx, rows, &mut w).await?;
     lap("accounts");
     fail_if_errors(&mut w)?;
@@ -332,6 +360,8 @@ fn file_towns(rows: &[LedgerRow], w: &Work) -> Vec<i64> {
     ids.into_iter().collect()
 }
 
+/// Maps each row's village to its id, creating the villages the county does not have
+/// yet, and records each row's place ([`place_rows`]).
 async fn resolve_villages(
     db: &impl ConnectionTrait,
     ctx: &Ctx<'_>,
@@ -354,15 +384,45 @@ async fn resolve_villages(
         }
     }
     let mut missing: Vec<(i64, String)> = Vec::new();
+    // Rows of a town not resolved ([`resolve_towns`]) have their error: no village of
+    // theirs is created.
     for row in rows {
-        let key = (w.town_ids[&row.town], row.village.clone());
+        let Some(&town) = w.town_ids.get(&row.town) else {
+            continue;
+        };
+        let key = (town, row.village.clone());
         if !w.village_ids.contains_key(&key) && !missing.contains(&key) {
             missing.push(key);
         }
     }
-    if missing.is_empty() {
-        return Ok(());
+    if !missing.is_empty() {
+        create_villages(db, ctx, &missing, w).await?;
+        for v in load(town_ids).await? {
+            if let Some(parent) = v.parent_id {
+                let key = (parent, v.name);
+                if missing.contains(&key) {
+                    w.audit.push(Entry::new(
+                        "jurisdiction.create",
+                        "jurisdiction",
+                        Some(v.id),
+                        json!({ "level": "village", "name": key.1 }),
+                    ));
+                }
+                w.village_ids.insert(key, v.id);
+            }
+        }
     }
+    place_rows(rows, w);
+    Ok(())
+}
+
+/// Inserts the villages the file names that the county does not have yet.
+async fn create_villages(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    missing: &[(i64, String)],
+    w: &mut Work,
+) -> ApiResult<()> {
     w.report.villages_created = missing.len();
     for chunk in missing.chunks(CHUNK) {
         let models = chunk.iter().map(|(town, name)| jurisdiction::ActiveModel {
@@ -376,21 +436,30 @@ async fn resolve_villages(
             .exec_without_returning(db)
             .await?;
     }
-    for v in load(town_ids).await? {
-        if let Some(parent) = v.parent_id {
-            let key = (parent, v.name);
-            if missing.contains(&key) {
-                w.audit.push(Entry::new(
-                    "jurisdiction.create",
-                    "jurisdiction",
-                    Some(v.id),
-                    json!({ "level": "village", "name": key.1 }),
-                ));
+    Ok(())
+}
+
+/// Records each row's town and village ids ([`Work::places`]). A row of a town not
+/// resolved is left without one; so is, defensively, a row whose village was not found
+/// after creating the missing ones, with an error rather than a panic.
+fn place_rows(rows: &[LedgerRow], w: &mut Work) {
+    for (r, row) in rows.iter().enumerate() {
+        let Some(&town) = w.town_ids.get(&row.town) else {
+            continue;
+        };
+        match w.village_ids.get(&(town, row.village.clone())) {
+            Some(&village) => w.places[r] = Some(Place { town, village }),
+            None => {
+                let e = w.error(
+                    rows,
+                    r,
+                    col::ADDRESS,
+                    format!("未能登记「{}{}」，请核对地址", row.town, row.village),
+                );
+                w.errors.push(e);
             }
-            w.village_ids.insert(key, v.id);
         }
     }
-    Ok(())
 }
 
 /// Loads the file's helpers by phone, creates the new ones and updates changed units.
@@ -417,7 +486,7 @@ async fn upsert_helpers(
     // Each phone once, with the first row and name column that name it.
     let mut wanted: Vec<(&bangfu_shared::ledger::HelperEntry, usize, usize)> = Vec::new();
     let mut seen = HashSet::new();
-    for (r, row) in rows.iter().enumerate().filter(|(r, _)| !w.skipped[*r]) {
+    for (r, row) in rows.iter().enumerate().filter(|(r, _)| w.in_play(*r)) {
         for (entry, name_col) in [
             (&row.first, col::FIRST_NAME),
             (&row.second, col::SECOND_NAME),
@@ -634,7 +703,9 @@ async fn match_households(
     let mut claimed: HashSet<usize> = HashSet::new();
     let mut matched: Vec<Option<usize>> = vec![None; rows.len()];
     for (r, row) in rows.iter().enumerate() {
-        let village = w.village_ids[&(w.town_ids[&row.town], row.village.clone())];
+        let Some(Place { village, .. }) = w.places[r] else {
+            continue;
+        };
         let found = exact
             .get(&(village, row.head_name.as_str(), row.phone.as_str()))
             .copied()
@@ -670,7 +741,6 @@ async fn upsert_households(
     rows: &[LedgerRow],
     w: &mut Work,
 ) -> ApiResult<()> {
-    let town_ids = file_towns(rows, w);
     let stored = std::mem::take(&mut w.stored);
     let max_before = stored.iter().map(|h| h.id).max().unwrap_or(0);
     let mut new_rows = Vec::new();
@@ -679,8 +749,11 @@ async fn upsert_households(
             w.report.households_skipped += 1;
             continue;
         }
+        let Some(place) = w.places[r] else {
+            continue;
+        };
         let Some(i) = w.matched[r] else {
-            new_rows.push(r);
+            new_rows.push((r, place));
             continue;
         };
         let h = &stored[i];
@@ -716,14 +789,29 @@ async fn upsert_households(
         ));
         w.report.households_updated += 1;
     }
+    create_households(db, ctx, rows, &new_rows, max_before, w).await
+}
+
+/// Creates the households of the rows no stored household matched (each with its
+/// place), and records their ids ([`Work::households`]).
+async fn create_households(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    rows: &[LedgerRow],
+    new_rows: &[(usize, Place)],
+    max_before: i64,
+    w: &mut Work,
+) -> ApiResult<()> {
+    if new_rows.is_empty() {
+        return Ok(());
+    }
     for chunk in new_rows.chunks(CHUNK) {
-        let models = chunk.iter().map(|&r| {
+        let models = chunk.iter().map(|&(r, place)| {
             let row = &rows[r];
-            let town = w.town_ids[&row.town];
             household::ActiveModel {
                 county_id: Set(ctx.county_id),
-                town_id: Set(town),
-                village_id: Set(w.village_ids[&(town, row.village.clone())]),
+                town_id: Set(place.town),
+                village_id: Set(place.village),
                 head_name: Set(row.head_name.clone()),
                 phone: Set(row.phone.clone()),
                 address: Set(format!("{}{}", row.town, row.village)),
@@ -742,11 +830,8 @@ async fn upsert_households(
             .exec_without_returning(db)
             .await?;
     }
-    if new_rows.is_empty() {
-        return Ok(());
-    }
     let created = household::Entity::find()
-        .filter(household::Column::TownId.is_in(town_ids))
+        .filter(household::Column::TownId.is_in(file_towns(rows, w)))
         .filter(household::Column::Id.gt(max_before))
         .all(db)
         .await?;
@@ -754,11 +839,10 @@ async fn upsert_households(
         .iter()
         .map(|h| ((h.village_id, h.head_name.as_str(), h.phone.as_str()), h.id))
         .collect();
-    for &r in &new_rows {
+    for &(r, place) in new_rows {
         let row = &rows[r];
-        let village = w.village_ids[&(w.town_ids[&row.town], row.village.clone())];
         let id = by_key
-            .get(&(village, row.head_name.as_str(), row.phone.as_str()))
+            .get(&(place.village, row.head_name.as_str(), row.phone.as_str()))
             .copied()
             .ok_or_else(|| {
                 ApiError::Internal(format!(
@@ -989,20 +1073,46 @@ fn quarter_start(day: NaiveDate) -> NaiveDate {
     bangfu_shared::policy::window_of(day, 3).0
 }
 
-/// Refuses dates that would rewrite what was already reported: pairings that start or
-/// end before the current quarter (a retroactive change of helper erases the old
-/// helper's misses in a quarter whose attendance may have been reported) unless the
-/// county office, which keeps the ledger and the reports, imports them; and a filing
-/// date in the future, which would make any change look filed in time.
-fn check_retroactive(ctx: &Ctx<'_>, changes_pairings: bool, w: &mut Work) {
+/// How far ahead an import may start pairings: the bound a household's exit has too
+/// (`services::exits`), a year and a day.
+const MAX_DAYS_AHEAD: i64 = 366;
+
+/// Refuses the import's dates that cannot be meant, whatever the file holds: a filing
+/// date in the future, which would make any change look filed in time (a filing that
+/// has not happened), and pairings starting more than a year ahead (a mistyped year,
+/// which would leave the households' current pairings holding for years and the new
+/// ones invisible until then). Both name the query parameter, as the user set it.
+fn check_dates(ctx: &Ctx<'_>, w: &mut Work) {
     let today = crate::services::today();
     let opts = ctx.opts;
     if opts.filed_on > today {
         w.errors.push(RowError::file(
             0,
-            format!("报备日期{}晚于今天（{today}）", opts.filed_on),
+            format!(
+                "报备日期（filed_on）{}晚于今天：报备日期最迟为今天（{today}）",
+                opts.filed_on
+            ),
         ));
     }
+    let latest = today + chrono::Duration::days(MAX_DAYS_AHEAD);
+    if opts.effective_from > latest {
+        w.errors.push(RowError::file(
+            0,
+            format!(
+                "生效日期（effective_from）{}超过一年以后：最迟为{latest}",
+                opts.effective_from
+            ),
+        ));
+    }
+}
+
+/// Refuses dates that would rewrite what was already reported: pairings that start or
+/// end before the current quarter (a retroactive change of helper erases the old
+/// helper's misses in a quarter whose attendance may have been reported) unless the
+/// county office, which keeps the ledger and the reports, imports them.
+fn check_retroactive(ctx: &Ctx<'_>, changes_pairings: bool, w: &mut Work) {
+    let today = crate::services::today();
+    let opts = ctx.opts;
     let quarter = quarter_start(today);
     let county_level = matches!(ctx.caller.role, Role::CountyOffice | Role::Admin);
     if changes_pairings && opts.effective_from < quarter && !county_level {
@@ -1117,6 +1227,27 @@ async fn write_pairings(
     Ok(())
 }
 
+/// Makes the accounts `ids` second helpers: their helper now supervises households.
+async fn promote_to_second(db: &impl ConnectionTrait, ids: &[i64], w: &mut Work) -> ApiResult<()> {
+    for &id in ids {
+        account::Entity::update_many()
+            .col_expr(
+                account::Column::Role,
+                sea_orm::sea_query::Expr::value(Role::SecondHelper.code()),
+            )
+            .filter(account::Column::Id.eq(id))
+            .exec(db)
+            .await?;
+        w.audit.push(Entry::new(
+            "account.update",
+            "account",
+            Some(id),
+            json!({ "role": Role::SecondHelper }),
+        ));
+    }
+    Ok(())
+}
+
 /// Gives every helper of the file an account (login = phone, no password until they
 /// enroll), and makes a helper who now supervises households a second helper.
 async fn ensure_accounts(
@@ -1138,7 +1269,7 @@ async fn ensure_accounts(
     }
     let mut is_second: HashSet<&str> = HashSet::new();
     let mut first_line: HashMap<&str, (usize, usize)> = HashMap::new();
-    for (r, row) in rows.iter().enumerate().filter(|(r, _)| !w.skipped[*r]) {
+    for (r, row) in rows.iter().enumerate().filter(|(r, _)| w.in_play(*r)) {
         is_second.insert(row.second.phone.as_str());
         first_line
             .entry(row.first.phone.as_str())
@@ -1148,7 +1279,10 @@ async fn ensure_accounts(
             .or_insert((r, col::SECOND_PHONE));
     }
     let mut new = Vec::new();
-    for (phone, h) in &w.helpers {
+    let mut promoted: Vec<i64> = Vec::new();
+    // A refused phone has its error already ([`upsert_helpers`]): nothing of its
+    // account is checked or changed.
+    for (phone, h) in w.helpers.iter().filter(|(p, _)| !w.refused.contains(*p)) {
         let role = if is_second.contains(phone.as_str()) {
             Role::SecondHelper
         } else {
@@ -1165,22 +1299,16 @@ async fn ensure_accounts(
                 w.errors.push(e);
             }
             Some(a) if role == Role::SecondHelper && a.role == Role::FirstHelper.code() => {
-                let mut active = a.clone().into_active_model();
-                active.role = Set(Role::SecondHelper.code().to_string());
-                active.update(db).await?;
-                w.audit.push(Entry::new(
-                    "account.update",
-                    "account",
-                    Some(a.id),
-                    json!({ "role": Role::SecondHelper }),
-                ));
+                promoted.push(a.id);
             }
             Some(_) => {}
         }
     }
+    // Errors of this or any earlier stage: the import is refused, nothing more written.
     if !w.errors.is_empty() {
         return Ok(());
     }
+    promote_to_second(db, &promoted, w).await?;
     new.sort();
     for chunk in new.chunks(CHUNK) {
         let models = chunk
@@ -1211,4 +1339,128 @@ async fn ensure_accounts(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bangfu_shared::PolicyPreset;
+    use bangfu_shared::ledger::HelperEntry;
+
+    fn opts(effective_from: NaiveDate, filed_on: NaiveDate) -> ImportOptions {
+        ImportOptions {
+            dry_run: true,
+            county_id: None,
+            effective_from,
+            filed_on,
+            reason: None,
+        }
+    }
+
+    /// The file-level errors `check_dates` finds for these dates.
+    fn date_errors(effective_from: NaiveDate, filed_on: NaiveDate) -> Vec<String> {
+        let caller = Caller::system();
+        let policy = PolicyPreset::Laizhou2018.policy();
+        let opts = opts(effective_from, filed_on);
+        let ctx = Ctx {
+            caller: &caller,
+            county_id: 1,
+            policy: &policy,
+            opts: &opts,
+            now: now(),
+        };
+        let mut w = Work::default();
+        check_dates(&ctx, &mut w);
+        w.errors.into_iter().map(|e| e.reason).collect()
+    }
+
+    #[test]
+    fn effective_dates_up_to_a_year_and_a_day_ahead_and_filings_up_to_today_pass() {
+        let today = crate::services::today();
+        let latest = today + chrono::Duration::days(MAX_DAYS_AHEAD);
+        assert!(date_errors(latest, today).is_empty());
+        assert!(date_errors(today, today).is_empty());
+    }
+
+    #[test]
+    fn an_effective_date_further_ahead_is_refused_naming_parameter_date_and_bound() {
+        let today = crate::services::today();
+        let latest = today + chrono::Duration::days(MAX_DAYS_AHEAD);
+        let given = latest + chrono::Duration::days(1);
+        let errors = date_errors(given, today);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        for part in ["effective_from", &given.to_string(), &latest.to_string()] {
+            assert!(errors[0].contains(part), "{part} in {errors:?}");
+        }
+    }
+
+    #[test]
+    fn a_filing_date_after_today_is_refused_naming_parameter_date_and_bound() {
+        let today = crate::services::today();
+        let tomorrow = today + chrono::Duration::days(1);
+        let errors = date_errors(today, tomorrow);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        for part in ["filed_on", &tomorrow.to_string(), &today.to_string()] {
+            assert!(errors[0].contains(part), "{part} in {errors:?}");
+        }
+    }
+
+    fn row(line: usize, town: &str, village: &str) -> LedgerRow {
+        let helper = |phone: &str| HelperEntry {
+            name: "王芳".into(),
+            unit_position: "县农业局 科员".into(),
+            phone: phone.into(),
+        };
+        LedgerRow {
+            line,
+            seq: 1,
+            head_name: "高长青".into(),
+            town: town.into(),
+            village: village.into(),
+            cause: "因病".into(),
+            measures: String::new(),
+            phone: String::new(),
+            first: helper("13700000001"),
+            second: helper("13700000002"),
+        }
+    }
+
+    #[test]
+    fn rows_without_a_town_get_no_place_and_no_further_error() {
+        let rows = [
+            row(2, "东城镇", "河口村"),
+            row(3, "西港镇", "前进村"),
+            row(4, "东城镇", "未知村"),
+        ];
+        let mut w = Work {
+            places: vec![None; rows.len()],
+            skipped: vec![false; rows.len()],
+            ..Work::default()
+        };
+        w.town_ids.insert("东城镇".into(), 10);
+        w.village_ids.insert((10, "河口村".into()), 100);
+        place_rows(&rows, &mut w);
+        assert!(matches!(
+            w.places[0],
+            Some(Place {
+                town: 10,
+                village: 100
+            })
+        ));
+        assert!(
+            w.places[1].is_none(),
+            "another town: its error is the town's"
+        );
+        assert!(w.places[2].is_none());
+        let lines: Vec<usize> = w.errors.iter().map(|e| e.row).collect();
+        assert_eq!(
+            lines,
+            vec![4],
+            "only the village not found is an error here"
+        );
+        assert_eq!(
+            (0..3).map(|r| w.in_play(r)).collect::<Vec<_>>(),
+            vec![true, false, false]
+        );
+    }
 }
