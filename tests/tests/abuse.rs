@@ -207,6 +207,15 @@ async fn huge_pages(t: &TestDb) {
         assert_eq!(status, StatusCode::OK, "{query}: {body}");
         assert_eq!(body["items"].as_array().map(Vec::len), Some(0), "{body}");
     }
+    // Zero is refused, naming the parameter, not read as 1.
+    for (query, name) in [("page=0", "page: "), ("per_page=0", "per_page: ")] {
+        let (status, body) = w.get(Some(&admin), &format!("/households?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().starts_with(name),
+            "{query}: {body}"
+        );
+    }
     let (status, _) = w.get(Some(&admin), "/me").await;
     assert_eq!(status, StatusCode::OK, "the server still serves");
 }

@@ -38,8 +38,19 @@ pub async fn list(
     page: u64,
     per_page: u64,
 ) -> ApiResult<Page<HouseholdSummary>> {
-    let per_page = per_page.clamp(1, MAX_PER_PAGE);
-    let page = page.max(1);
+    // Zero is a mistake to say, not a value to guess: per_page=0 read as 1 gave a page
+    // of one household to a client that asked for none.
+    if page == 0 {
+        return Err(ApiError::BadRequest(
+            "page: pages count from 1, got 0".into(),
+        ));
+    }
+    if per_page == 0 {
+        return Err(ApiError::BadRequest(format!(
+            "per_page: 1 to {MAX_PER_PAGE} households a page, got 0"
+        )));
+    }
+    let per_page = per_page.min(MAX_PER_PAGE);
     // The query string is the client's: a page whose first row lies past what the
     // database's 64-bit OFFSET holds is refused rather than overflowing (a panic in the
     // query builder, not an empty page).
