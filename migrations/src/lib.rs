@@ -13,6 +13,7 @@ mod m20261122_000004_index_record_targets;
 mod m20261201_000005_index_counted_days;
 mod m20261201_000006_widen_integers;
 mod m20261204_000007_create_household_exits;
+mod m20261205_000008_record_exit_returns;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_index_counted_days::Migration),
             Box::new(m20261201_000006_widen_integers::Migration),
             Box::new(m20261204_000007_create_household_exits::Migration),
+            Box::new(m20261205_000008_record_exit_returns::Migration),
         ]
     }
 }

@@ -227,6 +227,11 @@ pub struct ExitDto {
     pub cancelled_at: Option<DateTime<Utc>>,
     pub cancelled_by: Option<String>,
     pub cancel_reason: Option<String>,
+    /// Set once the household was brought back (返贫) after this exit took effect: the
+    /// exit stands as the record of the days it was out of pairing.
+    pub rejoined_at: Option<DateTime<Utc>>,
+    pub rejoined_by: Option<String>,
+    pub rejoin_reason: Option<String>,
 }
 
 /// A page of a list endpoint.

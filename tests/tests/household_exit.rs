@@ -305,6 +305,23 @@ async fn returns(t: &TestDb) {
     let (status, back) = rejoin(dongcheng.clone()).await;
     assert_eq!(status, StatusCode::OK, "{back}");
     assert_eq!(back["status"], "returned");
+    assert!(back.get("exit_on").is_none(), "no exit stands: {back}");
+    // The return is on record with the exits it ended (the one in effect and the one it
+    // moved earlier), in the household's history and the town's list alike.
+    let (_, history) =
+        f.w.get(Some(&dongcheng), &format!("/households/{h}/exits"))
+            .await;
+    let (_, town_list) = f.w.get(Some(&dongcheng), "/exits").await;
+    for exits in [&history, &town_list] {
+        let exits = exits.as_array().unwrap();
+        assert_eq!(exits.len(), 2, "{exits:?}");
+        for e in exits {
+            assert_eq!(e["rejoined_by"], "dongcheng", "{e}");
+            assert_eq!(e["rejoin_reason"], "因病返贫", "{e}");
+            assert!(e["rejoined_at"].is_string(), "{e}");
+            assert!(e["cancelled_at"].is_null(), "{e}");
+        }
+    }
 
     // The town's spreadsheet still lists it: the next import pairs its helpers again.
     let (status, report) =
@@ -321,6 +338,34 @@ async fn returns(t: &TestDb) {
             .any(|x| x["id"] == h),
         "{mine}"
     );
+
+    // Leaving again from a later day: it stays 返贫 until then. The exit the return
+    // ended (its day still to come) does not make it read as 新识别 meanwhile.
+    let again = today() + chrono::Duration::days(20);
+    let (status, body) = exit(
+        &f,
+        &dongcheng,
+        h,
+        json!({ "effective_from": again, "reason": "稳定脱贫" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "returned", "{body}");
+    assert_eq!(body["exit_on"], json!(again), "{body}");
+    for (status, listed) in [("returned", true), ("identified", false), ("exited", false)] {
+        let (_, page) =
+            f.w.get(
+                Some(&dongcheng),
+                &format!("/households?status={status}&per_page=500"),
+            )
+            .await;
+        let found = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == h);
+        assert_eq!(found, listed, "{status}: {page}");
+    }
 }
 
 async fn cancel(f: &Field, token: &str, household: i64, reason: &str) -> (StatusCode, Value) {

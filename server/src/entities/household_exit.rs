@@ -19,6 +19,10 @@ pub struct Model {
     /// Set once the exit is cancelled (before its day); the row stays as the record.
     pub cancelled_at: Option<DateTimeUtc>,
     pub cancel_reason: Option<String>,
+    /// Set once the household was brought back (返贫) after this exit took effect.
+    pub rejoined_by: Option<i64>,
+    pub rejoined_at: Option<DateTimeUtc>,
+    pub rejoin_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -443,7 +443,7 @@ impl StandingExit {
 }
 
 /// The standing exit of each of `exited` (households whose stored status is 已脱贫):
-/// their latest exit not cancelled. An exit moved earlier was filed while the household
+/// their latest exit neither cancelled nor ended by a return. An exit moved earlier was filed while the household
 /// already read 已脱贫, so the status before it is the one before the exit it moved.
 pub async fn standing(
     db: &impl ConnectionTrait,
@@ -454,6 +454,7 @@ pub async fn standing(
         let rows = household_exit::Entity::find()
             .filter(household_exit::Column::HouseholdId.is_in(chunk.to_vec()))
             .filter(household_exit::Column::CancelledAt.is_null())
+            .filter(household_exit::Column::RejoinedAt.is_null())
             .order_by_desc(household_exit::Column::Id)
             .all(db)
             .await?;
@@ -486,6 +487,7 @@ pub fn status_is(status: HouseholdStatus, day: NaiveDate) -> Condition {
             .column(household_exit::Column::HouseholdId)
             .from(household_exit::Entity)
             .and_where(household_exit::Column::CancelledAt.is_null())
+            .and_where(household_exit::Column::RejoinedAt.is_null())
             .and_where(household_exit::Column::EffectiveFrom.gt(day))
             .to_owned();
         if let Some(p) = prior {
@@ -559,7 +561,7 @@ async fn dtos(
     let household_ids: Vec<i64> = rows.iter().map(|e| e.household_id).collect();
     let account_ids: Vec<i64> = rows
         .iter()
-        .flat_map(|e| [e.filed_by, e.cancelled_by])
+        .flat_map(|e| [e.filed_by, e.cancelled_by, e.rejoined_by])
         .flatten()
         .collect();
     let names: HashMap<i64, String> = household::Entity::find()
@@ -596,6 +598,9 @@ async fn dtos(
             cancelled_at: e.cancelled_at,
             cancelled_by: user(e.cancelled_by),
             cancel_reason: e.cancel_reason,
+            rejoined_at: e.rejoined_at,
+            rejoined_by: user(e.rejoined_by),
+            rejoin_reason: e.rejoin_reason,
         })
         .collect())
 }
@@ -643,6 +648,7 @@ pub async fn rejoin(
             "the household has not left pairing".into(),
         ));
     }
+    let ended = mark_rejoined(&txn, caller, id, reason).await?;
     super::sync::bump_ledger(&txn, row.county_id).await?;
     audit::record(
         &txn,
@@ -651,10 +657,44 @@ pub async fn rejoin(
             "household.rejoin",
             "household",
             Some(id),
-            serde_json::json!({ "reason": reason }),
+            serde_json::json!({ "reason": reason, "exit_id": ended }),
         ),
     )
     .await?;
     txn.commit().await?;
     detail(db, caller, id).await
+}
+
+/// Records the return on the exits it ends, so the exit history shows the household
+/// back, by whom and why: the one in effect, and any exit it moved earlier (still
+/// standing, its day maybe still to come, but never to take effect now). Returns the
+/// latest one's id. A household out of pairing from before exits were rows has none.
+async fn mark_rejoined(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    household_id: i64,
+    reason: &str,
+) -> ApiResult<Option<i64>> {
+    let Some(ended) = latest_standing_exit(db, household_id).await? else {
+        return Ok(None);
+    };
+    household_exit::Entity::update_many()
+        .col_expr(
+            household_exit::Column::RejoinedAt,
+            Expr::value(Some(super::now_seconds())),
+        )
+        .col_expr(
+            household_exit::Column::RejoinedBy,
+            Expr::value(caller.account_id),
+        )
+        .col_expr(
+            household_exit::Column::RejoinReason,
+            Expr::value(Some(reason.to_string())),
+        )
+        .filter(household_exit::Column::HouseholdId.eq(household_id))
+        .filter(household_exit::Column::CancelledAt.is_null())
+        .filter(household_exit::Column::RejoinedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(Some(ended.id))
 }
