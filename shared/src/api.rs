@@ -234,6 +234,26 @@ pub struct ExitDto {
     pub rejoin_reason: Option<String>,
 }
 
+/// `GET /api/v1/audit`: one change from the append-only audit log (who changed what,
+/// when, from which address), for the county to trace a figure back to the hands that
+/// made it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// The account's username; none for the server's command line.
+    pub account: Option<String>,
+    /// What was done, e.g. `household.exit`, `ledger.import`, `record.has_issues`.
+    pub action: String,
+    /// The kind of thing changed, and its id when it has a numeric one.
+    pub entity: String,
+    pub entity_id: Option<i64>,
+    /// What changed (never passwords, tokens or codes).
+    pub detail: serde_json::Value,
+    pub remote_addr: Option<String>,
+}
+
 /// A page of a list endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

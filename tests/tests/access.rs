@@ -710,3 +710,135 @@ db_test!(
     a_name_search_is_literal_and_case_blind_on_every_backend,
     name_search
 );
+
+/// The audit log is the county's check on its towns: a county office reads the changes
+/// its own county's accounts made (its towns' offices included) and nothing of another
+/// county's; an admin reads all; town offices and helpers may not. Filters and pages
+/// narrow it, and a bad parameter is named.
+async fn audit_log(t: &TestDb) {
+    let s = two_towns(t).await;
+    let w = &s.w;
+    let (town_a, other, county, admin, helper) = (
+        w.login("town_a").await,
+        w.login("other_county").await,
+        w.login("county").await,
+        w.login("admin").await,
+        w.login("15907579383").await,
+    );
+    let (status, body) = w
+        .post_json(
+            Some(&town_a),
+            &format!("/households/{}/exit", s.a6),
+            &json!({ "effective_from": bangfu_tests::china_today(), "reason": "脱贫退出" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = w
+        .post_json(
+            Some(&other),
+            "/policies",
+            &json!({ "valid_from": "2027-01-01", "preset": "xigang-2019" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let actions = |body: &Value| -> Vec<(String, String)> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["account"].as_str().unwrap_or("-").to_string(),
+                    e["action"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let exit = ("town_a".to_string(), "household.exit".to_string());
+    let policy = ("other_county".to_string(), "policy.set".to_string());
+    let (status, mine) = w.get(Some(&county), "/audit").await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    let mine_actions = actions(&mine);
+    assert_eq!(mine_actions.first(), Some(&exit), "newest first: {mine}");
+    assert!(
+        mine_actions.contains(&("county".into(), "ledger.import".into())),
+        "{mine}"
+    );
+    assert!(!mine_actions.contains(&policy), "another county's: {mine}");
+    let first = &mine[0];
+    assert_eq!(first["entity"], "household");
+    assert_eq!(first["entity_id"], s.a6);
+    assert_eq!(first["detail"]["reason"], "脱贫退出", "{first}");
+    let (_, all) = w.get(Some(&admin), "/audit").await;
+    assert!(actions(&all).contains(&policy) && actions(&all).contains(&exit));
+    let (_, theirs) = w.get(Some(&other), "/audit").await;
+    let theirs = actions(&theirs);
+    assert!(theirs.contains(&policy), "{theirs:?}");
+    assert!(
+        theirs.iter().all(|(who, _)| who == "other_county"),
+        "{theirs:?}"
+    );
+    // Sign-ins are changes too (who, when, from where): a helper's is the county's.
+    assert!(
+        mine_actions.contains(&("15907579383".into(), "auth.login".into())),
+        "{mine}"
+    );
+
+    for token in [&town_a, &helper] {
+        let (status, body) = w.get(Some(token), "/audit").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+
+    // Filters: a family of actions, one account, a day, and pages by id.
+    let (_, family) = w.get(Some(&county), "/audit?action=household.").await;
+    let family = actions(&family);
+    assert_eq!(family.first(), Some(&exit), "{family:?}");
+    assert!(family.contains(&("county".into(), "household.create".into())));
+    assert!(
+        family.iter().all(|(_, a)| a.starts_with("household.")),
+        "{family:?}"
+    );
+    let (_, exact) = w.get(Some(&county), "/audit?action=household.exit").await;
+    assert_eq!(actions(&exact), std::slice::from_ref(&exit), "{exact}");
+    let (_, none) = w.get(Some(&county), "/audit?action=household").await;
+    assert_eq!(actions(&none), [], "an action is matched whole: {none}");
+    let (_, by) = w.get(Some(&county), "/audit?account=town_a").await;
+    assert_eq!(
+        actions(&by),
+        [exit.clone(), ("town_a".into(), "auth.login".into())],
+        "{by}"
+    );
+    let (_, future) = w.get(Some(&county), "/audit?since=2099-01-01").await;
+    assert_eq!(actions(&future), [], "{future}");
+    let (_, one) = w.get(Some(&county), "/audit?limit=1").await;
+    assert_eq!(actions(&one), [exit], "{one}");
+    let (_, next) = w
+        .get(
+            Some(&county),
+            &format!("/audit?limit=1&before={}", one[0]["id"]),
+        )
+        .await;
+    assert_eq!(next.as_array().unwrap().len(), 1, "{next}");
+    assert_eq!(
+        next[0], mine[1],
+        "the next page starts where the first ended"
+    );
+    for (query, needle) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("since=yesterday", "since"),
+    ] {
+        let (status, body) = w.get(Some(&county), &format!("/audit?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{query}: {body}"
+        );
+    }
+    let (status, _) = w.get(Some(&county), "/audit?account=nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+db_test!(
+    the_audit_log_is_read_by_the_county_within_its_own_accounts,
+    audit_log
+);

@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::handlers::{auth, households, ledger, policy, reports, sync, tus};
+use super::handlers::{audit, auth, households, ledger, policy, reports, sync, tus};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use super::handlers::{auth, households, ledger, policy, reports, sync, tus};
         reports::attendance, reports::versions, reports::submit, reports::town, reports::county, reports::records, reports::review,
         sync::push, sync::pull, sync::anomalies, sync::field_changes, sync::decide, sync::blob,
         tus::options, tus::create, tus::head, tus::patch,
+        audit::list,
     ),
     components(schemas(bangfu_shared::api::ErrorBody, bangfu_shared::ledger::RowError)),
     modifiers(&BearerAuth)

@@ -541,9 +541,7 @@ pub async fn list_scope(
     let mut query = household_exit::Entity::find()
         .filter(household_exit::Column::HouseholdId.in_subquery(homes));
     if let Some(day) = filter.since {
-        let from =
-            (day.and_hms_opt(0, 0, 0).unwrap_or_default() - chrono::Duration::hours(8)).and_utc();
-        query = query.filter(household_exit::Column::FiledAt.gte(from));
+        query = query.filter(household_exit::Column::FiledAt.gte(super::china_day_start(day)));
     }
     let rows = query
         .order_by_desc(household_exit::Column::Id)

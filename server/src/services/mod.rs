@@ -43,6 +43,12 @@ pub fn today() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(8)).date_naive()
 }
 
+/// The instant a day in China (UTC+8) begins: what "since 2026-12-01" means to an
+/// office reading a list.
+pub fn china_day_start(day: NaiveDate) -> DateTime<Utc> {
+    (day.and_hms_opt(0, 0, 0).unwrap_or_default() - chrono::Duration::hours(8)).and_utc()
+}
+
 /// Holds a free text an office or a device sends (a review note, a sheet remark, a
 /// device label) to the rules record texts follow ([`bangfu_shared::visit::check_text`]):
 /// at most `max` characters, no control characters but line breaks and tabs, no

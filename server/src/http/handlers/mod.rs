@@ -1,5 +1,6 @@
 //! Route table and handlers, grouped by resource.
 
+pub mod audit;
 pub mod auth;
 pub mod households;
 pub mod ledger;
@@ -60,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource!("/households/{id}/exits", get => households::exits))
         .service(resource!("/households/{id}/rejoin", post => households::rejoin))
         .service(resource!("/exits", get => households::all_exits))
+        .service(resource!("/audit", get => audit::list))
         .service(resource!("/ledger/import", post => ledger::import))
         .service(resource!("/ledger/export", get => ledger::export))
         .service(resource!("/enrollment/codes", post => ledger::enrollment_codes))
