@@ -125,7 +125,18 @@ impl Device {
         photo: &[u8],
         signature_png: &[u8],
     ) -> SignedRecord {
-        let mut v = VisitBody::new(VisitKind::Home, chrono::Utc::now());
+        self.home_visit_at(household_id, photo, signature_png, chrono::Utc::now())
+    }
+
+    /// [`Device::home_visit`] at `at` (signed then, when it lies in the past).
+    pub fn home_visit_at(
+        &mut self,
+        household_id: i64,
+        photo: &[u8],
+        signature_png: &[u8],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> SignedRecord {
+        let mut v = VisitBody::new(VisitKind::Home, at);
         v.problems.push("屋顶漏雨".into());
         v.photos.push(PhotoRef {
             sha256: sha256_hex(photo),

@@ -867,10 +867,27 @@ async fn evidence_after_exit(t: &TestDb) {
             StatusCode::NO_CONTENT
         );
     }
-    let visit = f.device.home_visit(h, &photo, &sig);
-    f.push(&[visit]).await;
+    // Paired for a month already; the visit was yesterday (an exit is dated today at the
+    // earliest, and its day is no longer paired).
+    {
+        use sea_orm::ConnectionTrait;
+        t.db.execute_unprepared(&format!(
+            "UPDATE pairings SET valid_from = '{}' WHERE household_id = {h}",
+            today() - chrono::Duration::days(30)
+        ))
+        .await
+        .unwrap();
+    }
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    let visit = f.device.home_visit_at(h, &photo, &sig, yesterday);
+    let pushed = f.push(&[visit]).await;
+    assert_eq!(
+        pushed.acks[0].status,
+        bangfu_shared::sync::AckStatus::Accepted,
+        "{pushed:?}"
+    );
     let (second, _) = f.second_helper(t).await;
-    let quarter = Quarter::of(bangfu_server::services::today());
+    let quarter = Quarter::of(today() - chrono::Duration::days(1));
     let drill = format!("/reports/records?household={h}&quarter={quarter}");
     let photo_path = format!("/blobs/{}", bangfu_shared::visit::sha256_hex(&photo));
     let reads = |token: String| {
@@ -885,6 +902,37 @@ async fn evidence_after_exit(t: &TestDb) {
     let (d, r, p, body) = reads(second.clone()).await;
     assert_eq!((d, r, p), (StatusCode::OK, StatusCode::OK, StatusCode::OK));
     assert_eq!(body.as_array().unwrap().len(), 1, "{body}");
+
+    // A photo of a visit made before the second helper's pairing began is not theirs:
+    // a helper who takes a household over does not read the visits before them.
+    let (_, me) = f.w.get(Some(&second), "/me").await;
+    let second_id = me["helper"]["id"].as_i64().unwrap();
+    let set_from = |day: chrono::NaiveDate| {
+        let db = &t.db;
+        async move {
+            use sea_orm::ConnectionTrait;
+            db.execute_unprepared(&format!(
+                "UPDATE pairings SET valid_from = '{day}' WHERE household_id = {h} \
+                 AND helper_id = {second_id}"
+            ))
+            .await
+            .unwrap();
+        }
+    };
+    let (_, pairing) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    let since = pairing["pairings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["helper"]["id"] == second_id)
+        .map(|p| p["valid_from"].as_str().unwrap().parse().unwrap())
+        .unwrap();
+    set_from(today()).await;
+    let (status, _) = f.w.get_bytes(&second, &photo_path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "dated before the pairing");
+    let (status, _) = f.w.get_bytes(&f.token, &photo_path).await;
+    assert_eq!(status, StatusCode::OK, "its author still reads it");
+    set_from(since).await;
 
     let (status, body) = exit(
         &f,

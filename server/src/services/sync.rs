@@ -1460,6 +1460,59 @@ fn relation_for(kind: &str) -> &'static str {
 /// of theirs naming it), a household's photos long after their pairing ended included.
 /// A helper's households are those of their device list: one whose pairing ended within
 /// the last quarter stays on the second helper's sheet, its photos the evidence to sign.
+/// A record naming a file: its household, the account that sent it, its author
+/// helper, when the visit was and when the device made the record.
+type BlobUse = (
+    i64,
+    i64,
+    i64,
+    Option<chrono::DateTime<chrono::Utc>>,
+    chrono::DateTime<chrono::Utc>,
+);
+
+/// Whether the caller may see a record naming the file: an office one of its scope's
+/// households'; a helper their own, or one of a household of their device list dated
+/// while they were paired with it (a second helper reads the evidence of their sheet,
+/// not the visits before they took the household over, nor after they left it).
+async fn blob_use_visible(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    uses: &[BlobUse],
+) -> ApiResult<bool> {
+    let households: Vec<i64> = uses.iter().map(|u| u.0).collect();
+    let in_scope: HashSet<i64> = household::Entity::find()
+        .select_only()
+        .column(household::Column::Id)
+        .filter(
+            caller
+                .scope()
+                .device_households()
+                .add(household::Column::Id.is_in(households.clone())),
+        )
+        .into_tuple::<i64>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let helper = match (caller.role.is_helper(), caller.helper_id) {
+        (false, _) => return Ok(uses.iter().any(|u| in_scope.contains(&u.0))),
+        (true, None) => return Ok(false),
+        (true, Some(h)) => h,
+    };
+    let pairings = pairing::Entity::find()
+        .filter(pairing::Column::HelperId.eq(helper))
+        .filter(pairing::Column::HouseholdId.is_in(households))
+        .all(db)
+        .await?;
+    Ok(uses.iter().filter(|u| in_scope.contains(&u.0)).any(|u| {
+        let day = super::facts::local_date(u.3.unwrap_or(u.4));
+        u.2 == helper
+            || pairings.iter().any(|p| {
+                p.household_id == u.0 && p.valid_from <= day && p.valid_to.is_none_or(|to| day < to)
+            })
+    }))
+}
+
 pub async fn blob_for(
     db: &impl ConnectionTrait,
     store: &std::sync::Arc<dyn crate::storage::BlobStore>,
@@ -1477,9 +1530,15 @@ pub async fn blob_for(
         .into_iter()
         .map(|l| l.record_id)
         .collect();
-    let uses: Vec<(i64, i64)> = record::Entity::find()
+    let uses: Vec<BlobUse> = record::Entity::find()
         .select_only()
-        .columns([record::Column::HouseholdId, record::Column::AccountId])
+        .columns([
+            record::Column::HouseholdId,
+            record::Column::AccountId,
+            record::Column::AuthorHelperId,
+            record::Column::VisitAt,
+            record::Column::CreatedAtDevice,
+        ])
         .filter(record::Column::Id.is_in(users))
         .into_tuple()
         .all(db)
@@ -1487,22 +1546,11 @@ pub async fn blob_for(
     let mut accounts: Vec<i64> = uses.iter().map(|u| u.1).collect();
     accounts.extend(caller.account_id);
     let senders = super::uploads::senders(db, sha256, &accounts).await?;
-    let households: Vec<i64> = uses
-        .iter()
-        .filter(|(_, account)| senders.contains(account))
-        .map(|(household, _)| *household)
+    let uses: Vec<BlobUse> = uses
+        .into_iter()
+        .filter(|u| senders.contains(&u.1))
         .collect();
-    let visible = !households.is_empty()
-        && household::Entity::find()
-            .filter(
-                caller
-                    .scope()
-                    .device_households()
-                    .add(household::Column::Id.is_in(households)),
-            )
-            .one(db)
-            .await?
-            .is_some();
+    let visible = !uses.is_empty() && blob_use_visible(db, caller, &uses).await?;
     let own = caller.account_id.is_some_and(|a| senders.contains(&a));
     if !visible && !own {
         return Err(ApiError::NotFound("file"));
