@@ -859,6 +859,59 @@ db_test!(
     every_stage_in_one_answer
 );
 
+/// A file with a row whose cell is invalid (a household phone too short) and rows that
+/// break rules only the database can check (a stored helper's phone under another name,
+/// a helper over 一帮一, a phone that is an office's login) is answered once, with every
+/// error and its row: the invalid row does not hide the others until it is fixed. The
+/// invalid row is left out of the database checks, so its own helper (a stored phone
+/// under another name) gets no follow-on error. Nothing is written, dry run or not.
+async fn cell_and_database_errors_at_once(t: &TestDb) {
+    let w = World::new(t).await;
+    let county = county_token(t, &w).await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    let dongcheng = town_id(t, "东城镇").await;
+    office(t, &w, "13700000077", Role::TownOffice, dongcheng).await;
+    let before = (counts(t).await, places(t).await);
+    let file = format!(
+        "{HEADER}\r\n\
+         1,新农户甲,东城镇东城河口村,因病,医疗救助,1331234,黄志刚,市住建局 主任科员,15907579383,李新,镇政府 科员,13700000002\r\n\
+         2,新农户乙,东城镇东城河口村,因病,医疗救助,13312340002,黄志刚,市住建局 主任科员,15907579383,赵一,镇政府 科员,13700000011\r\n\
+         3,新农户丙,东城镇东城李家村,因病,医疗救助,13312340003,周雪梅,市教育局 副科长,18146100330,赵二,镇政府 科员,13700000012\r\n\
+         4,新农户丁,东城镇东城新村,因病,医疗救助,13312340004,赵三,镇政府 科员,13700000077,赵四,镇政府 科员,13700000013\r\n"
+    );
+    for query in ["?dry_run=true", ""] {
+        let (status, body) = w
+            .post_bytes(
+                &county,
+                &format!("/ledger/import{query}"),
+                file.clone().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let errors = error_places(&body);
+        let where_: Vec<(i64, i64)> = errors.iter().map(|(r, c, _)| (*r, *c)).collect();
+        // Household phone (6), first helper's name (7) twice, first helper's phone (9).
+        assert_eq!(where_, vec![(2, 6), (3, 7), (4, 7), (5, 9)], "{body}");
+        for (row, part) in [
+            (0, "「1331234」不是有效的电话号码"),
+            (1, "电话15907579383已登记为「黄志强」"),
+            (2, "最多结对1户"),
+            (3, "手机号13700000077已被其他账号使用"),
+        ] {
+            assert!(errors[row].2.contains(part), "{part}: {body}");
+        }
+        assert_eq!(
+            (counts(t).await, places(t).await),
+            before,
+            "{query}: no household, helper, pairing, account or village written"
+        );
+    }
+}
+db_test!(
+    a_file_with_an_invalid_cell_and_database_rule_errors_lists_them_all_at_once,
+    cell_and_database_errors_at_once
+);
+
 /// A row of a town the county does not have, in a town office's file, gets its one
 /// error: its village is not created, and its helpers (one over 一帮一, one a stored
 /// phone under another name) are not looked at, nor do they hold up the other rows.

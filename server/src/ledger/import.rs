@@ -4,10 +4,15 @@
 //! file is matched against what is stored and every rule that needs the database (the
 //! caller's town, helpers known by phone, helper limits counted across files, the dates
 //! of a change of helper) is checked. Any error rolls everything back and all errors
-//! are reported at once: every stage runs even after an earlier one found errors. A
-//! row whose town (a town office's file naming another town) or village is not
-//! resolved is left out of the later stages, so it gets one error, not a cascade, and
-//! the other rows are still checked to the end. A dry run does the same work and
+//! are reported at once: every stage runs even after an earlier one found errors. Only
+//! a file that cannot be read as a whole (no header, a header laid out wrongly, not
+//! text; see [`read::parse_rows`]) is refused before the database is asked. A row with
+//! an error of its own (an invalid phone, an empty name, a 序号 repeated from an
+//! earlier row) is left out of the database stages, and so is a row whose town (a town
+//! office's file naming another town) or village is not resolved: each gets its own
+//! errors, not a cascade, and the other rows are still checked to the end. A row left
+//! out counts toward no limit and matches no stored helper or household, so an error
+//! it would cause there (its helper over 一帮一, say) is told once it is fixed. A dry run does the same work and
 //! always rolls back, so it reports exactly what a real import would do. Importing
 //! the same file twice changes nothing; a file that gives a household another helper
 //! ends the old pairing and starts a new one — history is never overwritten.
@@ -102,7 +107,7 @@ pub async fn import(
     // Parsing a county's spreadsheet takes long enough to hold up the sync requests an
     // HTTP worker serves: it runs on a blocking thread.
     let owned = bytes.to_vec();
-    let parsed = tokio::task::spawn_blocking(move || read::parse(&owned, &known))
+    let parsed = tokio::task::spawn_blocking(move || read::parse_rows(&owned, &known))
         .await
         .map_err(|e| ApiError::Internal(format!("parsing a ledger: {e}")))?
         .map_err(ApiError::InvalidLedger)?;
@@ -161,6 +166,8 @@ struct Work {
     errors: Vec<RowError>,
     /// The worksheet of each row, to place errors (see [`Work::error`]).
     sheets: Vec<Option<String>>,
+    /// Every table of the file, in file order, to sort errors by ([`fail_if_errors`]).
+    tables: Vec<Option<String>>,
     audit: Vec<Entry>,
     town_ids: HashMap<String, i64>,
     village_ids: HashMap<(i64, String), i64>,
@@ -220,6 +227,9 @@ async fn apply(
         matched: vec![None; rows.len()],
         skipped: vec![false; rows.len()],
         sheets: parsed.sheets.clone(),
+        tables: parsed.tables.clone(),
+        // The errors of the rows left out when reading, reported with the others.
+        errors: parsed.errors.clone(),
         ..Work::default()
     };
     w.report.rows = rows.len();
@@ -278,7 +288,7 @@ fn fail_if_errors(w: &mut Work) -> ApiResult<()> {
     let mut errors = std::mem::take(&mut w.errors);
     // Sheets in workbook order, then rows and columns.
     let mut order: HashMap<Option<&str>, usize> = HashMap::new();
-    for s in &w.sheets {
+    for s in w.tables.iter().chain(&w.sheets) {
         let next = order.len();
         order.entry(s.as_deref()).or_insert(next);
     }
@@ -1462,5 +1472,24 @@ mod tests {
             (0..3).map(|r| w.in_play(r)).collect::<Vec<_>>(),
             vec![true, false, false]
         );
+    }
+
+    #[test]
+    fn errors_are_sorted_by_sheet_even_when_a_sheets_rows_were_all_left_out() {
+        // Sheet 甲's only row had a cell error (left out when reading); sheet 乙's row
+        // broke a database rule.
+        let place =
+            |row: usize, sheet: &str| RowError::cell(row, col::PHONE, "x").in_sheet(Some(sheet));
+        let mut w = Work {
+            tables: vec![Some("甲".into()), Some("乙".into())],
+            sheets: vec![Some("乙".into())],
+            errors: vec![place(2, "乙"), place(3, "甲")],
+            ..Work::default()
+        };
+        let Err(ApiError::InvalidLedger(errors)) = fail_if_errors(&mut w) else {
+            panic!("errors are a refusal");
+        };
+        let sheets: Vec<Option<&str>> = errors.iter().map(|e| e.sheet.as_deref()).collect();
+        assert_eq!(sheets, [Some("甲"), Some("乙")]);
     }
 }

@@ -34,12 +34,15 @@
 //!   stored value, and the server does not compute spreadsheet formulas. XLS and XLSB
 //!   always store a formula's value; ODS has none to miss.
 //!
-//! Every problem in every row is collected before giving up.
+//! Every problem in every row is collected before giving up. What makes the file
+//! unreadable (see [`parse_rows`]) refuses it whole; a row with a cell error is left
+//! out and the other rows are returned with its errors, so that the import checks them
+//! against the database in the same answer.
 
-use bangfu_shared::ledger::{self, LedgerRow, PreambleRow, RowError};
+use bangfu_shared::ledger::{self, HelperEntry, LedgerRow, PreambleRow, RowError, col};
 use calamine::{Data, DataRef, Reader, Sheets};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 
 use super::formula;
@@ -47,12 +50,19 @@ use super::formula;
 /// Rows at the top of a sheet that are searched for the header.
 const MAX_PREAMBLE_ROWS: usize = 20;
 
-/// A file's validated rows, or every error found in it.
+/// A file's rows as read: the rows fit to import, and the errors of those left out.
 #[derive(Debug, Default)]
 pub struct ParsedLedger {
+    /// The rows without an error of their own, in file order.
     pub rows: Vec<LedgerRow>,
     /// The worksheet of each row (parallel to `rows`): `None` for CSV.
     pub sheets: Vec<Option<String>>,
+    /// The errors of the rows left out of `rows`: a cell that is not valid, or a rule
+    /// across rows broken (see [`parse_rows`]). Each names its sheet and row.
+    pub errors: Vec<RowError>,
+    /// Every table read, in file order (`None` for CSV): errors are sorted by sheet in
+    /// this order, a sheet whose rows were all left out included.
+    pub tables: Vec<Option<String>>,
 }
 
 /// One table as read: a worksheet (named) or a CSV file (unnamed), each row with the
@@ -95,8 +105,37 @@ pub fn is_spreadsheet(bytes: &[u8]) -> bool {
     bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0])
 }
 
-/// Reads and validates a whole ledger file.
+/// Reads and validates a whole ledger file: its rows, or every error found in it.
+///
+/// Any error refuses the file ([`parse_rows`] for the import, which checks the rows
+/// without errors against the database before answering).
 pub fn parse(bytes: &[u8], known_towns: &[String]) -> Result<ParsedLedger, Vec<RowError>> {
+    let parsed = parse_rows(bytes, known_towns)?;
+    if parsed.errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(parsed.errors)
+    }
+}
+
+/// Reads a ledger file: the rows that can be imported, and the errors of the others.
+///
+/// `Err` (every error found) when the file as a whole cannot be read: empty, no header,
+/// not text in UTF-8 or GBK, not a spreadsheet calamine can open, too large, a header
+/// laid out wrongly (its rows are not checked), a title row above the header that cannot
+/// be read, or a sheet of ledger data without a header. Every one of these leaves the
+/// rows unknown, or read under the wrong columns.
+///
+/// Otherwise each row with an error (a cell that is not valid, a cell not in the file's
+/// encoding, a formula saved without a value, data under no header) is left out of
+/// [`ParsedLedger::rows`] and its errors go to [`ParsedLedger::errors`]. The rules across
+/// rows ([`ledger::check_sheets`]: a 序号 twice in one town, a household twice, a phone
+/// under two names) see such a row too, with the cells that have an error unknown
+/// ([`partial_row`]): a row with a bad phone still holds its 序号, so a later row
+/// repeating it is told in the same answer, and an unknown cell never matches another
+/// (no error made up from it). A row an error across rows is placed on (always the
+/// later of the two) is left out as well; the earlier one is imported as usual.
+pub fn parse_rows(bytes: &[u8], known_towns: &[String]) -> Result<ParsedLedger, Vec<RowError>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(vec![RowError::file(0, "文件为空")]);
     }
@@ -105,15 +144,14 @@ pub fn parse(bytes: &[u8], known_towns: &[String]) -> Result<ParsedLedger, Vec<R
     } else {
         vec![read_csv(bytes)?]
     };
-    let mut out = ParsedLedger::default();
-    let mut errors = Vec::new();
+    let mut reading = Reading::default();
     let mut headerless = Vec::new();
     let mut any_header = false;
     for table in &tables {
         match find_header(table) {
             Some(header) => {
                 any_header = true;
-                read_table(table, header, known_towns, &mut out, &mut errors);
+                read_table(table, header, known_towns, &mut reading);
             }
             None if looks_like_ledger_data(table) => headerless.push(table.name.as_deref()),
             None => {}
@@ -123,7 +161,8 @@ pub fn parse(bytes: &[u8], known_towns: &[String]) -> Result<ParsedLedger, Vec<R
         return Err(no_header(&tables));
     }
     for name in headerless {
-        errors.push(
+        reading.fatal = true;
+        reading.errors.push(
             RowError::file(
                 0,
                 format!(
@@ -134,16 +173,59 @@ pub fn parse(bytes: &[u8], known_towns: &[String]) -> Result<ParsedLedger, Vec<R
             .in_sheet(name),
         );
     }
-    if out.rows.is_empty() && errors.is_empty() {
+    if reading.rows.is_empty() && reading.errors.is_empty() {
         return Err(vec![RowError::file(0, "表头下没有数据行")]);
     }
-    if errors.is_empty() {
-        errors = ledger::check_sheets(&out.rows, &out.sheets, usize::MAX, usize::MAX);
+    if reading.fatal {
+        return Err(reading.errors);
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
+    let tables = tables.into_iter().map(|t| t.name).collect();
+    Ok(reading.finish(tables))
+}
+
+/// The rows of a file as they are read, before the rules across rows.
+#[derive(Debug, Default)]
+struct Reading {
+    /// Every data row in file order: whole when it has no error, else as far as it can
+    /// be trusted ([`partial_row`]); a row shifted against its header is not here.
+    rows: Vec<LedgerRow>,
+    /// The worksheet of each row (parallel to `rows`).
+    sheets: Vec<Option<String>>,
+    /// Whether each row has no error of its own (parallel to `rows`).
+    good: Vec<bool>,
+    errors: Vec<RowError>,
+    /// Whether an error makes the whole file unreadable (see [`parse_rows`]).
+    fatal: bool,
+}
+
+impl Reading {
+    fn push(&mut self, row: LedgerRow, sheet: Option<&str>, good: bool) {
+        self.rows.push(row);
+        self.sheets.push(sheet.map(str::to_string));
+        self.good.push(good);
+    }
+
+    /// Checks the rules across rows and keeps the rows no error is placed on.
+    fn finish(mut self, tables: Vec<Option<String>>) -> ParsedLedger {
+        let across = ledger::check_sheets(&self.rows, &self.sheets, usize::MAX, usize::MAX);
+        self.errors.extend(across);
+        let bad: HashSet<(Option<&str>, usize)> = self
+            .errors
+            .iter()
+            .map(|e| (e.sheet.as_deref(), e.row))
+            .collect();
+        let mut out = ParsedLedger {
+            tables,
+            ..ParsedLedger::default()
+        };
+        for ((row, sheet), good) in self.rows.into_iter().zip(self.sheets).zip(self.good) {
+            if good && !bad.contains(&(sheet.as_deref(), row.line)) {
+                out.rows.push(row);
+                out.sheets.push(sheet);
+            }
+        }
+        out.errors = self.errors;
+        out
     }
 }
 
@@ -827,20 +909,23 @@ fn looks_like_ledger_data(table: &Table) -> bool {
 /// renamed) is refused and its data rows are not checked: read under the wrong headers,
 /// every row would be refused for what its cells would mean in another column (a name
 /// that is no address, a unit that is no phone), hiding the one mistake in the header.
-fn read_table(
-    table: &Table,
-    header: Header,
-    known_towns: &[String],
-    out: &mut ParsedLedger,
-    errors: &mut Vec<RowError>,
-) {
+/// Any error of the header, or of a cell at or above it, makes the file unreadable
+/// ([`Reading::fatal`]); an error of a data row's cell leaves that row out.
+fn read_table(table: &Table, header: Header, known_towns: &[String], reading: &mut Reading) {
     let sheet = table.name.as_deref();
     let title_town = title_town(table, header);
+    let header_line = table.rows[header.index].0;
     let (uncached, mut unchecked) = uncached_errors(table, header);
     let (damaged, damaged_cells) = damaged_errors(table, header);
     unchecked.extend(damaged_cells);
-    errors.extend(damaged.into_iter().map(|e| e.in_sheet(sheet)));
-    if check_header(table, header, errors) {
+    let flagged = flagged_cells(damaged.iter().chain(&uncached), header_line, reading);
+    reading
+        .errors
+        .extend(damaged.into_iter().map(|e| e.in_sheet(sheet)));
+    let before = reading.errors.len();
+    let aligned = check_header(table, header, &mut reading.errors);
+    reading.fatal |= reading.errors.len() > before;
+    if aligned {
         let layout = Layout {
             header,
             header_cells: &table.rows[header.index].1,
@@ -851,21 +936,155 @@ fn read_table(
             if ledger::is_blank(cells) {
                 continue;
             }
-            let row = read_row(*line, cells, &layout);
-            match row {
-                Ok(row) => {
-                    out.rows.push(row);
-                    out.sheets.push(table.name.clone());
+            let flags = flagged.get(line);
+            match read_row(*line, cells, &layout) {
+                Ok(row) if flags.is_none() => reading.push(row, sheet, true),
+                read => {
+                    let errs = read.err().unwrap_or_default();
+                    let mut unknown = flags.cloned().unwrap_or_default();
+                    unknown.extend(errs.iter().filter_map(|e| e.column_index.checked_sub(1)));
+                    reading.errors.extend(
+                        errs.into_iter()
+                            .filter(|e| !unchecked.contains(&(e.row, e.column_index)))
+                            .map(|e| e.in_sheet(sheet)),
+                    );
+                    if let Some(row) = partial_row(*line, cells, &layout, &unknown, reading) {
+                        reading.push(row, sheet, false);
+                    }
                 }
-                Err(errs) => errors.extend(
-                    errs.into_iter()
-                        .filter(|e| !unchecked.contains(&(e.row, e.column_index)))
-                        .map(|e| e.in_sheet(sheet)),
-                ),
             }
         }
     }
-    errors.extend(uncached);
+    reading.errors.extend(uncached);
+}
+
+/// The ledger columns (0-based) of each data row that cannot be read as the file has
+/// them (a damaged CSV cell, a formula without a value), by row; a row with such a cell
+/// outside the ledger columns is there with no column. Such a cell at or above the
+/// header makes the file unreadable (a title row naming the town, the header itself).
+fn flagged_cells<'a>(
+    errors: impl Iterator<Item = &'a RowError>,
+    header_line: usize,
+    reading: &mut Reading,
+) -> HashMap<usize, HashSet<usize>> {
+    let mut flagged: HashMap<usize, HashSet<usize>> = HashMap::new();
+    for e in errors {
+        if e.row > header_line {
+            flagged
+                .entry(e.row)
+                .or_default()
+                .extend(e.column_index.checked_sub(1));
+        } else {
+            reading.fatal = true;
+        }
+    }
+    flagged
+}
+
+/// A row with errors as the rules across rows may see it: each cell read as
+/// [`ledger::validate_row`] reads it, and what depends on a cell in `unknown` (0-based
+/// ledger columns with an error) made unknown — a text no cell can hold, different in
+/// every row and column, so it never matches another ([`Partial::unknown`]). The household (town,
+/// village, head, phone) is unknown when any of its cells is, the town also when the
+/// 序号 is (序号 is unique per town), and a helper when their name or phone is. `None`
+/// for a row shifted against its header: none of its cells is where it should be.
+fn partial_row(
+    line: usize,
+    cells: &[String],
+    layout: &Layout<'_>,
+    unknown: &HashSet<usize>,
+    reading: &Reading,
+) -> Option<LedgerRow> {
+    if shifted(cells, layout.header).is_some() {
+        return None;
+    }
+    let p = Partial {
+        cells: ledger_cells(cells, layout.header),
+        unknown,
+        index: reading.rows.len(),
+    };
+    let seq = p
+        .text(col::SEQ)
+        .parse::<u32>()
+        .ok()
+        .filter(|_| p.known(col::SEQ));
+    let address = p.text(col::ADDRESS);
+    let (town, village) = ledger::split_address(&address, layout.known_towns, layout.title_town)
+        .filter(|_| p.known(col::ADDRESS) && seq.is_some())
+        .unwrap_or_else(|| (p.unknown(col::ADDRESS), p.unknown(col::ADDRESS)));
+    Some(LedgerRow {
+        line,
+        seq: seq.unwrap_or(0),
+        head_name: p.or_unknown(col::HEAD_NAME, p.text(col::HEAD_NAME)),
+        town,
+        village,
+        cause: p.text(col::CAUSE),
+        measures: p.text(col::MEASURES),
+        phone: p.or_unknown(col::PHONE, p.phone(col::PHONE)),
+        first: p.helper(col::FIRST_NAME, col::FIRST_UNIT, col::FIRST_PHONE),
+        second: p.helper(col::SECOND_NAME, col::SECOND_UNIT, col::SECOND_PHONE),
+    })
+}
+
+/// The cells of a row with errors, read for [`partial_row`].
+struct Partial<'a> {
+    /// The row's cells under the ledger columns.
+    cells: &'a [String],
+    /// Ledger columns (0-based) whose cell has an error.
+    unknown: &'a HashSet<usize>,
+    /// The row's place among the rows read, to make its unknown values its own.
+    index: usize,
+}
+
+impl Partial<'_> {
+    /// Column `c` as [`ledger::validate_row`] reads it: normalised and trimmed.
+    fn text(&self, c: usize) -> String {
+        let cell = self.cells.get(c).map_or("", String::as_str);
+        ledger::normalize_cell(c, cell).trim().to_string()
+    }
+
+    /// A phone column without its spaces, as [`ledger::validate_row`] reads it.
+    fn phone(&self, c: usize) -> String {
+        self.text(c)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect()
+    }
+
+    fn known(&self, c: usize) -> bool {
+        !self.unknown.contains(&c)
+    }
+
+    /// The unknown value of column `c`: a text no clerk types (it starts with NUL, which
+    /// a CSV file is refused for), its own for each row and column, so that it never
+    /// matches another cell (not even the other helper's unknown phone of the same row).
+    /// A crafted spreadsheet holding it would earn itself a spurious error, no more.
+    fn unknown(&self, c: usize) -> String {
+        format!("\0unknown{}:{c}", self.index)
+    }
+
+    fn or_unknown(&self, c: usize, value: String) -> String {
+        if self.known(c) {
+            value
+        } else {
+            self.unknown(c)
+        }
+    }
+
+    /// A helper, unknown as a whole when their name or phone is: the rules across rows
+    /// compare the two together.
+    fn helper(&self, name: usize, unit: usize, phone: usize) -> HelperEntry {
+        let known = self.known(name) && self.known(phone);
+        HelperEntry {
+            name: self.or_unknown(name, self.text(name)),
+            unit_position: self.text(unit),
+            phone: if known {
+                self.phone(phone)
+            } else {
+                self.unknown(phone)
+            },
+        }
+    }
 }
 
 /// The town a title row above the header names (`镇(街)：东城镇`), if any.
@@ -956,7 +1175,7 @@ fn read_row(
     let header = layout.header;
     let width = ledger::LEDGER_HEADERS.len();
     let span = header.offset..header.offset + width;
-    if let Some(j) = (0..header.offset.min(cells.len())).find(|&j| !cells[j].trim().is_empty()) {
+    if let Some(j) = shifted(cells, header) {
         return Err(vec![RowError::file(
             line,
             format!(
@@ -980,9 +1199,7 @@ fn read_row(
             format!("第{}列有内容，但该列没有表头（台账共{width}列）", j + 1),
         ));
     }
-    let ours = cells
-        .get(span.clone())
-        .unwrap_or_else(|| cells.get(header.offset..).unwrap_or_default());
+    let ours = ledger_cells(cells, header);
     match ledger::validate_row(line, ours, layout.known_towns, layout.title_town) {
         Ok(row) if errors.is_empty() => Ok(row),
         Ok(_) => Err(errors),
@@ -991,6 +1208,19 @@ fn read_row(
             Err(errors)
         }
     }
+}
+
+/// The first column left of `序号` with content: the row is shifted against its header.
+fn shifted(cells: &[String], header: Header) -> Option<usize> {
+    (0..header.offset.min(cells.len())).find(|&j| !cells[j].trim().is_empty())
+}
+
+/// A data row's cells under the twelve ledger columns (fewer when the row ends early).
+fn ledger_cells(cells: &[String], header: Header) -> &[String] {
+    let span = header.offset..header.offset + ledger::LEDGER_HEADERS.len();
+    cells
+        .get(span)
+        .unwrap_or_else(|| cells.get(header.offset..).unwrap_or_default())
 }
 
 /// The refusal of each CSV cell whose bytes are not text in the file's encoding (see
@@ -1125,6 +1355,109 @@ mod tests {
         let errs = parse(lines.join("\n").as_bytes(), &[]).unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].row, 22);
+    }
+
+    /// The lines of the rows read, and the (row, column) of each error.
+    fn lines_and_errors(text: &str) -> (Vec<usize>, Vec<(usize, usize)>) {
+        let parsed = parse_rows(text.as_bytes(), &[]).unwrap();
+        let lines = parsed.rows.iter().map(|r| r.line).collect();
+        let at = parsed
+            .errors
+            .iter()
+            .map(|e| (e.row, e.column_index))
+            .collect();
+        (lines, at)
+    }
+
+    #[test]
+    fn a_row_with_a_bad_cell_is_left_out_and_the_others_are_kept() {
+        let text = fixture_cells_edited(|i, c| {
+            if i == 5 {
+                c[ledger::col::PHONE] = "123".into();
+            }
+        });
+        let (lines, at) = lines_and_errors(&text);
+        assert_eq!(at, [(6, 6)]);
+        let expected: Vec<usize> = (2..=21).filter(|&l| l != 6).collect();
+        assert_eq!(lines, expected);
+        assert!(
+            parse(text.as_bytes(), &[]).is_err(),
+            "parse refuses it whole"
+        );
+    }
+
+    #[test]
+    fn a_bad_rows_serial_number_still_counts_in_its_town() {
+        // Line 3 (序号2) has an invalid phone; line 4 repeats its 序号.
+        let text = fixture_cells_edited(|i, c| match i {
+            2 => c[ledger::col::PHONE] = "123".into(),
+            3 => c[ledger::col::SEQ] = "2".into(),
+            _ => {}
+        });
+        let parsed = parse_rows(text.as_bytes(), &[]).unwrap();
+        let at: Vec<(usize, usize)> = parsed
+            .errors
+            .iter()
+            .map(|e| (e.row, e.column_index))
+            .collect();
+        assert_eq!(at, [(3, 6), (4, 1)], "{:?}", parsed.errors);
+        assert!(
+            parsed.errors[1].reason.starts_with("序号2与第3行重复"),
+            "{:?}",
+            parsed.errors
+        );
+        assert_eq!(parsed.rows.len(), 18, "both rows left out");
+    }
+
+    #[test]
+    fn a_bad_cell_matches_no_other_row() {
+        let cells = fixture_cells();
+        let text = fixture_cells_edited(|i, c| match i {
+            // Two 序号 that are not numbers, in one town.
+            2 => c[ledger::col::SEQ] = "x".into(),
+            3 => c[ledger::col::SEQ] = "y".into(),
+            // A first helper without a name, with line 7's first helper's phone.
+            5 => {
+                c[ledger::col::FIRST_NAME] = String::new();
+                c[ledger::col::FIRST_PHONE] = cells[6][ledger::col::FIRST_PHONE].clone();
+            }
+            // No address, with line 9's 序号.
+            7 => {
+                c[ledger::col::ADDRESS] = String::new();
+                c[ledger::col::SEQ] = cells[8][ledger::col::SEQ].clone();
+            }
+            // Both helpers' phones invalid: two unknown phones, not one under two names.
+            9 => {
+                c[ledger::col::FIRST_PHONE] = "1".into();
+                c[ledger::col::SECOND_PHONE] = "2".into();
+            }
+            _ => {}
+        });
+        let (lines, at) = lines_and_errors(&text);
+        assert_eq!(at, [(3, 1), (4, 1), (6, 7), (8, 3), (10, 9), (10, 12)]);
+        assert_eq!(lines.len(), 15);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_as_a_whole_is_refused_whole() {
+        // A header missing a column: its rows are not read.
+        let text = fixture_cells_edited(|_, c| {
+            c.remove(ledger::col::HEAD_NAME);
+        });
+        assert!(parse_rows(text.as_bytes(), &[]).is_err());
+        // A title row that is not text in the file's encoding.
+        let title = encoding_rs::GBK.encode("镇(街)：东城镇\r\n").0;
+        let bytes = [&title[..], FIXTURE.as_bytes()].concat();
+        assert!(parse_rows(&bytes, &[]).is_err());
+        // Data under no header, in a row: only that row is left out.
+        let text = fixture_cells_edited(|i, c| {
+            if i == 4 {
+                c.push("备注".into());
+            }
+        });
+        let (lines, at) = lines_and_errors(&text);
+        assert_eq!(at, [(5, 0)]);
+        assert_eq!(lines.len(), 19);
     }
 
     /// Rows of the fixture as cells (header first).
