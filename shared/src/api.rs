@@ -227,6 +227,10 @@ pub struct ExitDto {
     pub cancelled_at: Option<DateTime<Utc>>,
     pub cancelled_by: Option<String>,
     pub cancel_reason: Option<String>,
+    /// The exit that moved this one earlier, if one did: that one is the exit that
+    /// counts (a sample of exits to re-check takes it, not this row, which stays as the
+    /// record of what was first filed). Cancelling it makes this one stand again.
+    pub moved_by: Option<i64>,
     /// Set once the household was brought back (返贫) after this exit took effect: the
     /// exit stands as the record of the days it was out of pairing.
     pub rejoined_at: Option<DateTime<Utc>>,

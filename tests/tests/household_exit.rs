@@ -451,6 +451,25 @@ async fn cancels(t: &TestDb) {
         )
         .await;
     assert!(listed(&as_before), "still {was}: {as_before}");
+    // Both exits are on record; the first says the second moved it, so a sample of
+    // exits to re-check counts the household's exit once.
+    let moved_by = |exits: &Value| -> Vec<(Value, Value)> {
+        exits
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["effective_from"].clone(), e["moved_by"].clone()))
+            .collect()
+    };
+    let (_, exits) =
+        f.w.get(Some(&dongcheng), &format!("/households/{h}/exits"))
+            .await;
+    let newest = exits[0]["id"].clone();
+    assert_eq!(
+        moved_by(&exits),
+        [(json!(sooner), Value::Null), (json!(later), newest)],
+        "{exits}"
+    );
     assert!(
         as_before["items"]
             .as_array()
@@ -516,6 +535,11 @@ async fn cancels(t: &TestDb) {
     let (status, exits) =
         f.w.get(Some(&dongcheng), &format!("/households/{h}/exits"))
             .await;
+    assert_eq!(
+        moved_by(&exits),
+        [(json!(sooner), Value::Null), (json!(later), Value::Null)],
+        "a cancelled move moves nothing: {exits}"
+    );
     assert_eq!(status, StatusCode::OK, "{exits}");
     let exits = exits.as_array().unwrap();
     assert_eq!(exits.len(), 2, "{exits:?}");

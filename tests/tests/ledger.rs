@@ -1006,6 +1006,22 @@ async fn far_dates(t: &TestDb) {
             "dry run {dry_run}"
         );
     }
+    // A file that cannot be read at all still gets the dates' errors in its answer.
+    let headless: String = FIXTURE.lines().skip(1).collect::<Vec<_>>().join("\r\n");
+    let (status, body) = w
+        .post_bytes(
+            &county,
+            &format!("/ledger/import?effective_from={too_far}"),
+            headless.into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let reasons: Vec<String> = error_places(&body).into_iter().map(|e| e.2).collect();
+    assert_eq!(reasons.len(), 2, "the file's error and the date's: {body}");
+    assert!(
+        reasons.iter().any(|r| r.contains("effective_from")),
+        "{body}"
+    );
     let report = w
         .import_ok(
             &county,

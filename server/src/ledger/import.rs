@@ -110,7 +110,12 @@ pub async fn import(
     let parsed = tokio::task::spawn_blocking(move || read::parse_rows(&owned, &known))
         .await
         .map_err(|e| ApiError::Internal(format!("parsing a ledger: {e}")))?
-        .map_err(ApiError::InvalidLedger)?;
+        .map_err(|mut errors| {
+            // The file cannot be read, but the dates asked are known already: said in
+            // the same answer, not after the file is mended.
+            errors.extend(date_errors(opts));
+            ApiError::InvalidLedger(errors)
+        })?;
     let policy = policy::effective(db, county_id, None, opts.effective_from).await?;
     // One writer at a time: on SQLite the server's other writes (pushes, uploads) wait
     // for the import instead of making it fail at its first write after they commit
@@ -1093,10 +1098,15 @@ const MAX_DAYS_AHEAD: i64 = 366;
 /// which would leave the households' current pairings holding for years and the new
 /// ones invisible until then). Both name the query parameter, as the user set it.
 fn check_dates(ctx: &Ctx<'_>, w: &mut Work) {
+    w.errors.extend(date_errors(ctx.opts));
+}
+
+/// The errors of [`check_dates`], which depend on the options alone.
+fn date_errors(opts: &ImportOptions) -> Vec<RowError> {
     let today = crate::services::today();
-    let opts = ctx.opts;
+    let mut errors = Vec::new();
     if opts.filed_on > today {
-        w.errors.push(RowError::file(
+        errors.push(RowError::file(
             0,
             format!(
                 "报备日期（filed_on）{}晚于今天：报备日期最迟为今天（{today}）",
@@ -1106,7 +1116,7 @@ fn check_dates(ctx: &Ctx<'_>, w: &mut Work) {
     }
     let latest = today + chrono::Duration::days(MAX_DAYS_AHEAD);
     if opts.effective_from > latest {
-        w.errors.push(RowError::file(
+        errors.push(RowError::file(
             0,
             format!(
                 "生效日期（effective_from）{}超过一年以后：最迟为{latest}",
@@ -1114,6 +1124,7 @@ fn check_dates(ctx: &Ctx<'_>, w: &mut Work) {
             ),
         ));
     }
+    errors
 }
 
 /// Refuses dates that would rewrite what was already reported: pairings that start or

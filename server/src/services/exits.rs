@@ -583,6 +583,7 @@ async fn dtos(
         .into_iter()
         .collect();
     let user = |id: Option<i64>| id.and_then(|i| users.get(&i).cloned());
+    let moved = moved_by(db, &rows).await?;
     Ok(rows
         .into_iter()
         .map(|e| ExitDto {
@@ -596,11 +597,46 @@ async fn dtos(
             cancelled_at: e.cancelled_at,
             cancelled_by: user(e.cancelled_by),
             cancel_reason: e.cancel_reason,
+            moved_by: moved.get(&e.id).copied(),
             rejoined_at: e.rejoined_at,
             rejoined_by: user(e.rejoined_by),
             rejoin_reason: e.rejoin_reason,
         })
         .collect())
+}
+
+/// For each of `rows` that a later exit moved earlier, that exit's id. Moving an exit
+/// earlier files a new one while the household already reads 已脱贫 (its prior status
+/// is 已脱贫): the next exit of the household not cancelled, filed so, moved it.
+async fn moved_by(
+    db: &impl ConnectionTrait,
+    rows: &[household_exit::Model],
+) -> ApiResult<HashMap<i64, i64>> {
+    let households: std::collections::BTreeSet<i64> = rows.iter().map(|e| e.household_id).collect();
+    let mut all: HashMap<i64, Vec<household_exit::Model>> = HashMap::new();
+    let ids: Vec<i64> = households.into_iter().collect();
+    for chunk in ids.chunks(1000) {
+        for e in household_exit::Entity::find()
+            .filter(household_exit::Column::HouseholdId.is_in(chunk.to_vec()))
+            .filter(household_exit::Column::CancelledAt.is_null())
+            .order_by_asc(household_exit::Column::Id)
+            .all(db)
+            .await?
+        {
+            all.entry(e.household_id).or_default().push(e);
+        }
+    }
+    let mut out = HashMap::new();
+    for exits in all.values() {
+        for pair in exits.windows(2) {
+            if let [earlier, later] = pair
+                && later.prior_status == HouseholdStatus::Exited.code()
+            {
+                out.insert(earlier.id, later.id);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Brings a household that left pairing back (返贫): its status becomes 返贫 and a
