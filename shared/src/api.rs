@@ -180,8 +180,9 @@ pub struct HouseholdDetail {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HouseholdExit {
-    /// The first day the household is no longer paired: not before the current
-    /// quarter (a past quarter may already be reported), at most a year ahead.
+    /// The first day the household is no longer paired: today or later (the visit
+    /// windows already ended keep their verdict), at most a year ahead. Until that day
+    /// the household keeps its status and is still visited.
     pub effective_from: NaiveDate,
     /// Why (脱贫退出, 自然消亡, 迁出本县…): kept in the audit log and on the pairings.
     pub reason: String,

@@ -433,7 +433,8 @@ async fn helpers_by_phone(t: &TestDb) {
         "{body}"
     );
 
-    // A town office is not told the stored name: the helper may be another town's.
+    // A town office is told the stored name of its own town's helper (its household
+    // list names them anyway)...
     let renamed = FIXTURE.replacen("黄志强", "黄志刚", 1);
     let (status, body) = w
         .post_bytes(&town_token, "/ledger/import", renamed.into_bytes())
@@ -444,10 +445,27 @@ async fn helpers_by_phone(t: &TestDb) {
         body["details"][0]["reason"]
             .as_str()
             .unwrap()
+            .contains("已登记为「黄志强」，此处为「黄志刚」"),
+        "{body}"
+    );
+    // ...not another town's helper's: that is the county office's to see.
+    let xigang = "序号,贫困户姓名,家庭地址(镇街、村),致贫原因,帮扶措施,联系方式,第一帮扶责任人姓名,工作单位及职务,联系方式,第二帮扶责任人姓名,工作单位及职务,联系方式\r\n\
+                  1,高长青,西港镇前进村,因病,医疗救助,13312345678,王芳,县农业局 科员,13312340099,邓振华,村委会主任,18600000001\r\n";
+    w.import_ok(&token, "", xigang.as_bytes().to_vec()).await;
+    let before = counts(t).await;
+    let borrowed = FIXTURE.replacen("15907579383", "13312340099", 1);
+    let (status, body) = w
+        .post_bytes(&town_token, "/ledger/import", borrowed.into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["details"][0]["reason"]
+            .as_str()
+            .unwrap()
             .contains("县（市）扶贫办"),
         "{body}"
     );
-    assert!(!body.to_string().contains("黄志强"), "{body}");
+    assert!(!body.to_string().contains("王芳"), "{body}");
 
     // The same name with a full-width space in it is the same person.
     let spaced = FIXTURE.replacen("黄志强", "黄\u{3000}志强", 1);
@@ -842,7 +860,7 @@ async fn every_stage_in_one_answer(t: &TestDb) {
         for (row, part) in [
             (0, "本账号只能导入「东城镇」"),
             (1, "最多结对1户"),
-            (2, "已在别处登记"),
+            (2, "已登记为「黄志强」，此处为「黄志刚」"),
             (3, "手机号13700000077已被其他账号使用"),
         ] {
             assert!(errors[row].2.contains(part), "{part}: {body}");

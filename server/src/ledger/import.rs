@@ -513,12 +513,15 @@ async fn upsert_helpers(
     }
     let phones: Vec<String> = wanted.iter().map(|(e, _, _)| e.phone.clone()).collect();
     w.helpers = load_helpers(db, &phones).await?;
-    let outside_town = match (ctx.caller.role, ctx.caller.scope()) {
+    let (outside_town, inside_town) = match (ctx.caller.role, ctx.caller.scope()) {
         (Role::TownOffice, Scope::Town(town)) => {
             let ids: Vec<i64> = w.helpers.values().map(|h| h.id).collect();
-            paired_outside_town(db, &ids, town).await?
+            (
+                paired_outside_town(db, &ids, town).await?,
+                paired_by_town(db, &ids, town, true).await?,
+            )
         }
-        _ => HashSet::new(),
+        _ => (HashSet::new(), HashSet::new()),
     };
     let mut new = Vec::new();
     for &(entry, r, name_col) in &wanted {
@@ -534,9 +537,12 @@ async fn upsert_helpers(
         }
         let stored_name: String = h.name.chars().filter(|c| !c.is_whitespace()).collect();
         if stored_name != entry.name {
-            // The stored name is the county office's to see, not a town office's: the
-            // helper may be another town's.
-            let reason = if matches!(ctx.caller.role, Role::CountyOffice | Role::Admin) {
+            // The stored name is the county office's to see, and a town office's only
+            // for a helper of its own town alone (paired with its households, and no
+            // other town's), whom its household list names anyway.
+            let own_town = inside_town.contains(&h.id) && !outside_town.contains(&h.id);
+            let reason = if own_town || matches!(ctx.caller.role, Role::CountyOffice | Role::Admin)
+            {
                 format!(
                     "电话{}已登记为「{}」，此处为「{}」；请核对姓名和电话（本系统以电话识别帮扶责任人）",
                     entry.phone, h.name, entry.name
@@ -629,6 +635,17 @@ async fn paired_outside_town(
     ids: &[i64],
     town: i64,
 ) -> ApiResult<HashSet<i64>> {
+    paired_by_town(db, ids, town, false).await
+}
+
+/// The helpers among `ids` paired now, or from a filed later date, with a household of
+/// `town` (`inside`), or with one outside it.
+async fn paired_by_town(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    town: i64,
+    inside: bool,
+) -> ApiResult<HashSet<i64>> {
     // The town's own households: a small set, where "every other household" is the
     // whole server's.
     let own = Query::select()
@@ -648,7 +665,11 @@ async fn paired_outside_town(
                     .add(pairing::Column::ValidTo.is_null())
                     .add(pairing::Column::ValidTo.gt(crate::services::today())),
             )
-            .filter(pairing::Column::HouseholdId.not_in_subquery(own.clone()))
+            .filter(if inside {
+                pairing::Column::HouseholdId.in_subquery(own.clone())
+            } else {
+                pairing::Column::HouseholdId.not_in_subquery(own.clone())
+            })
             .into_tuple()
             .all(db)
             .await?;

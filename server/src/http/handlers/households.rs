@@ -76,7 +76,7 @@ pub async fn detail(
 }
 
 #[utoipa::path(post, path = "/api/v1/households/{id}/exit", params(("id" = i64, Path, description = "household id")), request_body = HouseholdExit,
-    responses((status = 200, body = HouseholdDetail), (status = 400, description = "bad_request: no reason, or effective_from before the current quarter or over a year ahead"), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: already left pairing")))]
+    responses((status = 200, body = HouseholdDetail), (status = 400, description = "bad_request: effective_from before today or over a year ahead"), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: already left pairing, no pairing to end, or an exit from an earlier day already filed"), (status = 422, description = "invalid: no reason, or a reason with control characters")))]
 /// Takes a household out of pairing from a date (已脱贫 / removed from the ledger).
 pub async fn exit(
     state: web::Data<AppState>,
@@ -91,7 +91,7 @@ pub async fn exit(
 }
 
 #[utoipa::path(post, path = "/api/v1/households/{id}/rejoin", params(("id" = i64, Path, description = "household id")), request_body = HouseholdRejoin,
-    responses((status = 200, body = HouseholdDetail), (status = 400, description = "bad_request: no reason"), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: the household has not left pairing")))]
+    responses((status = 200, body = HouseholdDetail), (status = 422, description = "invalid: no reason, or a reason with control characters"), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: the household has not left pairing")))]
 /// Brings a household that left pairing back (返贫); the next ledger import pairs it.
 pub async fn rejoin(
     state: web::Data<AppState>,
@@ -106,7 +106,7 @@ pub async fn rejoin(
 }
 
 #[utoipa::path(post, path = "/api/v1/households/{id}/exit/cancel", params(("id" = i64, Path, description = "household id")), request_body = ExitCancel,
-    responses((status = 200, body = HouseholdDetail), (status = 400, description = "bad_request: no reason"), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: no exit to cancel, the exit has taken effect, or a pairing changed since")))]
+    responses((status = 200, body = HouseholdDetail), (status = 422, description = "invalid: no reason, or a reason with control characters"), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: no exit to cancel, the exit has taken effect, or a pairing changed since")))]
 /// Withdraws an exit filed for a day still to come; the pairings get back what they said.
 pub async fn cancel_exit(
     state: web::Data<AppState>,
