@@ -451,6 +451,7 @@ async fn helpers_by_phone(t: &TestDb) {
     // ...not another town's helper's: that is the county office's to see.
     let xigang = "序号,贫困户姓名,家庭地址(镇街、村),致贫原因,帮扶措施,联系方式,第一帮扶责任人姓名,工作单位及职务,联系方式,第二帮扶责任人姓名,工作单位及职务,联系方式\r\n\
                   1,高长青,西港镇前进村,因病,医疗救助,13312345678,王芳,县农业局 科员,13312340099,邓振华,村委会主任,18600000001\r\n";
+    assert_eq!(counts(t).await, before, "the refused files wrote nothing");
     w.import_ok(&token, "", xigang.as_bytes().to_vec()).await;
     let before = counts(t).await;
     let borrowed = FIXTURE.replacen("15907579383", "13312340099", 1);
