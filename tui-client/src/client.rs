@@ -6,7 +6,7 @@
 
 use crate::problem::Problem;
 use bangfu_shared::api::{HouseholdDetail, Snapshot};
-use bangfu_shared::policy::{DueStatus, due_status, window_of};
+use bangfu_shared::policy::{DueStatus, window_of};
 use bangfu_shared::visit::{
     FORMAT_VERSION, PhotoRef, RecordEnvelope, RecordType, SignedRecord, VisitBody, ZERO_HASH,
 };
@@ -69,10 +69,13 @@ pub struct HouseholdOverview {
     pub role: Option<PairingRole>,
     pub last_home: Option<DateTime<Utc>>,
     pub last_phone: Option<DateTime<Utc>>,
-    /// One entry per requirement of the policy for the helper's role.
+    /// One entry per requirement of the policy for the helper's role that has a window
+    /// due within the helper's pairing (see [`crate::windows`]): none past the last
+    /// paired day. Its `overdue` says the requirement has windows in `missed`.
     pub due: Vec<DueStatus>,
-    /// The windows that ended with no contact, one per overdue requirement of `due`,
-    /// in the policy's order: what "overdue" means for this household.
+    /// Every window the helper's pairing covers whole that ended with too few contacts,
+    /// of today's quarter and the one before each current window, oldest first: what
+    /// "overdue" means for this household, as the server's sheet judges it.
     pub missed: Vec<MissedWindow>,
     /// Visits the town office returned for correction (a review note) that the helper
     /// has not amended yet.
@@ -83,8 +86,8 @@ pub struct HouseholdOverview {
     pub not_counted: usize,
 }
 
-/// A window of a visit requirement that ended with no contact of its kind (the
-/// previous window of [`DueStatus`], when it is `overdue`).
+/// A window of a visit requirement that ended with too few contacts of its kind, in
+/// the helper's pairing (see [`crate::windows`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MissedWindow {
     pub kind: VisitKind,
@@ -120,9 +123,10 @@ impl HouseholdOverview {
             .min_by_key(|(_, d)| *d)
     }
 
-    /// Whether any requirement missed its previous window.
+    /// Whether any window was missed. Not read from `due`: a requirement with nothing
+    /// more due (the pairing ends before its next window does) may still have misses.
     pub fn overdue(&self) -> bool {
-        self.due.iter().any(|d| d.overdue)
+        !self.missed.is_empty()
     }
 
     /// The missed window that began first (the policy's order breaks a tie): the one a
@@ -425,6 +429,12 @@ impl Client {
         let identity = self.identity().await?;
         let policy = self.policy().await?;
         let contacts = self.store.last_contacts(now + FUTURE_TOLERANCE).await?;
+        // The oldest window judged (the one before a yearly window) began on the first
+        // day of last year: at most two years back.
+        let times = self
+            .store
+            .contact_times(now - chrono::TimeDelta::days(800), now + FUTURE_TOLERANCE)
+            .await?;
         let corrections = self.store.pending_corrections().await?;
         let uncounted = self
             .store
@@ -445,25 +455,17 @@ impl Client {
                 let last_home = last.and_then(|m| m.get(VisitKind::Home.code())).copied();
                 let last_phone = last.and_then(|m| m.get(VisitKind::Phone.code())).copied();
                 let role = helper_id.and_then(|id| role_on(&detail, id, today));
-                let (due, missed): (Vec<DueStatus>, Vec<Option<MissedWindow>>) = role
-                    .map(|r| {
-                        policy
-                            .requirements_for(r)
-                            .map(|req| {
-                                let l = if req.kind == VisitKind::Home {
-                                    last_home
-                                } else {
-                                    last_phone
-                                };
-                                let status = due_status(req, l.map(self::today), today);
-                                let missed = status.overdue.then(|| {
-                                    MissedWindow::before(req.kind, req.window_months, today)
-                                });
-                                (status, missed)
-                            })
-                            .unzip()
-                    })
-                    .unwrap_or_default();
+                let (due, missed) = match (helper_id, role) {
+                    (Some(helper), Some(role)) => crate::windows::judge_household(
+                        &policy,
+                        &detail,
+                        helper,
+                        role,
+                        times.get(&detail.summary.id),
+                        today,
+                    ),
+                    _ => Default::default(),
+                };
                 let to_correct = corrections.get(&detail.summary.id).copied().unwrap_or(0);
                 let not_counted = uncounted.get(&detail.summary.id).copied().unwrap_or(0);
                 HouseholdOverview {
@@ -472,7 +474,7 @@ impl Client {
                     last_home,
                     last_phone,
                     due,
-                    missed: missed.into_iter().flatten().collect(),
+                    missed,
                     to_correct,
                     not_counted,
                 }

@@ -40,6 +40,9 @@ pub struct Texts {
     pub next_due: &'static str,
     pub overdue: &'static str,
     pub done: &'static str,
+    /// The next-due column of a household the helper's pairing holds no more window
+    /// of (it ends before the current ones do).
+    pub nothing_due: &'static str,
     pub not_paired: &'static str,
     pub never: &'static str,
     pub no_households: &'static str,
@@ -200,6 +203,7 @@ static ZH: Texts = Texts {
     next_due: "下次应访",
     overdue: "逾期",
     done: "本期已完成",
+    nothing_due: "无应访",
     not_paired: "未结对",
     never: "从未",
     no_households: "本机没有帮扶户。请先联网登录以下载。",
@@ -332,6 +336,7 @@ static EN: Texts = Texts {
     next_due: "Next due",
     overdue: "OVERDUE",
     done: "done this period",
+    nothing_due: "nothing due",
     not_paired: "not paired",
     never: "never",
     no_households: "No households on this device. Log in once with network to download them.",
@@ -1353,6 +1358,17 @@ impl Lang {
         match w.filter(|_| with_window) {
             Some(w) => format!("!{overdue} {}", self.window(w, today, true)),
             None => format!("!{overdue}"),
+        }
+    }
+
+    /// A household row's mark of an exit filed for `day`, still to come:
+    /// "将于12月20日退出" / "leaves 2026-12-20", `short` "12月20日退出" / "leaves 12-20".
+    pub fn leaving_mark(self, day: NaiveDate, short: bool) -> String {
+        match (self, short) {
+            (Lang::Zh, false) => format!("将于{}退出", day.format("%-m月%-d日")),
+            (Lang::Zh, true) => format!("{}退出", day.format("%-m月%-d日")),
+            (Lang::En, false) => format!("leaves {day}"),
+            (Lang::En, true) => format!("leaves {}", day.format("%m-%d")),
         }
     }
 

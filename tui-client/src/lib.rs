@@ -21,6 +21,7 @@ pub mod signature_pad;
 pub mod signing;
 pub mod store;
 pub mod sync;
+pub mod windows;
 
 #[cfg(feature = "tui")]
 pub mod app;

@@ -39,8 +39,8 @@ use bangfu_client::i18n::Lang;
 use bangfu_client::store::VisitRow;
 use bangfu_client::sync::{RetryPolicy, SyncPhase};
 use bangfu_client::{Client, ClientError, DataDir, Limits, LoginParams, SyncOptions, SyncProgress};
-use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{HouseholdSignature, PhotoRef, PolicyArea, VisitBody, utc_seconds};
+use bangfu_shared::{HouseholdStatus, VisitKind};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
@@ -857,7 +857,8 @@ async fn finish(
 }
 
 /// A household line's marks in `bangfu households`: overdue with the window missed
-/// (`!逾期 1–2月`), the visits returned for correction (`✎待更正`), each after two spaces.
+/// (`!逾期 1–2月`), a coming exit (`将于12月20日退出`), the visits returned for
+/// correction (`✎待更正`), each after two spaces.
 fn household_marks_cli(
     h: &bangfu_client::HouseholdOverview,
     lang: Lang,
@@ -867,6 +868,11 @@ fn household_marks_cli(
     if h.overdue() {
         out.push_str("  ");
         out.push_str(&lang.overdue_mark(h.first_missed(), today, true));
+    }
+    let s = &h.detail.summary;
+    if let Some(day) = s.exit_on.filter(|_| s.status != HouseholdStatus::Exited) {
+        out.push_str("  ");
+        out.push_str(&lang.leaving_mark(day, false));
     }
     if h.to_correct > 0 {
         out.push_str("  ");
@@ -892,6 +898,9 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                     "head_name": s.head_name,
                     "village": s.village.name,
                     "ended": false,
+                    // The first day out of pairing of an exit filed (null when none
+                    // stands): nothing is due from that day.
+                    "exit_on": s.exit_on,
                     "role": h.role,
                     "last_home_visit": h.last_home.map(|t| utc_seconds::format(&t)),
                     "last_phone_call": h.last_phone.map(|t| utc_seconds::format(&t)),
@@ -923,6 +932,7 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                 "head_name": s.head_name,
                 "village": s.village.name,
                 "ended": true,
+                "exit_on": s.exit_on,
                 // The real end (the first day no longer paired) when the device has
                 // it, else null and `unpaired_since` is the day the device noticed.
                 "pairing_ended_on": h.ended_on,
@@ -956,6 +966,7 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
             let next = match (h.role, h.next_due()) {
                 (None, _) => t.not_paired.to_string(),
                 (Some(_), Some((k, d))) => format!("{} {d}", lang.kind(k)),
+                (Some(_), None) if h.due.is_empty() => t.nothing_due.to_string(),
                 (Some(_), None) => t.done.to_string(),
             };
             outln!(

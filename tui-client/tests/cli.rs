@@ -1497,3 +1497,41 @@ fn a_forbidden_answer_is_said_in_chinese_with_the_english_as_detail() {
         "the server's words as the detail: {err}"
     );
 }
+
+/// M2: `bangfu --json households` gives a coming exit's day (`exit_on`), and no date
+/// due runs past the last paired day; the text list says when it leaves.
+#[test]
+fn households_json_gives_the_exit_day_and_no_due_date_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rt = runtime();
+    let client = rt.block_on(login(&data, Limits::default()));
+    // The binary judges on the real date: the exit is 10 days from it.
+    let exit = bangfu_client::client::today(chrono::Utc::now()) + chrono::Days::new(10);
+    let mut listed = default_households();
+    listed[0].summary.exit_on = Some(exit);
+    listed[0].pairings[0].valid_to = Some(exit);
+    rt.block_on(async {
+        let identity = client.identity().await.unwrap();
+        client
+            .install_login(&identity, &snapshot(listed))
+            .await
+            .unwrap();
+    });
+    let households = json(&bangfu(&data, &["--json", "households"]));
+    let list = households.as_array().unwrap();
+    let find = |id: i64| list.iter().find(|h| h["id"] == id).unwrap();
+    let leaving = find(1);
+    assert_eq!(leaving["exit_on"], exit.to_string(), "{leaving}");
+    assert!(find(2)["exit_on"].is_null());
+    for due in leaving["due"].as_array().unwrap() {
+        let by: chrono::NaiveDate = serde_json::from_value(due["due_by"].clone()).unwrap();
+        assert!(by < exit, "{leaving}");
+    }
+    let text = bangfu(&data, &["households"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("将于{}退出", exit.format("%-m月%-d日"))),
+        "{text}"
+    );
+}

@@ -346,7 +346,8 @@ fn households_show_last_contacts_and_overdue_by_policy() {
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let c = login(dir.path(), Limits::default()).await;
-        // Household 2: a home visit and a call this window → nothing overdue.
+        // Household 2: a home visit and a call this window → both done this window,
+        // the windows of January and February still missed (M7).
         let mut home = VisitBody::new(VisitKind::Home, now() - chrono::Duration::days(3));
         home.household_signature = Some(witness());
         c.record_visit(2, home, None, None, now()).await.unwrap();
@@ -366,8 +367,9 @@ fn households_show_last_contacts_and_overdue_by_policy() {
         let never = by_id(1);
         assert!(never.overdue(), "never visited → overdue");
         assert!(never.last_home.is_none());
-        // The windows missed: January–February for the bimonthly home visit, February
-        // for the monthly call; the list names the one that began first.
+        // The windows missed in the quarter, oldest first: January–February for the
+        // bimonthly home visit, January and February for the monthly call (as the
+        // server's sheet has them); the list names the one that began first.
         let windows: Vec<_> = never
             .missed
             .iter()
@@ -379,6 +381,12 @@ fn households_show_last_contacts_and_overdue_by_policy() {
                 (VisitKind::Home, "2026-01-01".into(), "2026-02-28".into(), 2),
                 (
                     VisitKind::Phone,
+                    "2026-01-01".into(),
+                    "2026-01-31".into(),
+                    1
+                ),
+                (
+                    VisitKind::Phone,
                     "2026-02-01".into(),
                     "2026-02-28".into(),
                     1
@@ -387,8 +395,10 @@ fn households_show_last_contacts_and_overdue_by_policy() {
         );
         assert_eq!(never.first_missed().map(|w| w.kind), Some(VisitKind::Home));
         let visited = by_id(2);
-        assert!(!visited.overdue());
-        assert!(visited.missed.is_empty());
+        assert_eq!(
+            visited.missed, never.missed,
+            "a visit in March makes up for no window of January or February"
+        );
         assert_eq!(visited.to_correct, 0);
         assert_eq!(
             visited.next_due(),
@@ -1349,4 +1359,117 @@ async fn phone_call_now(c: &Client, household: i64) -> bangfu_shared::visit::Sig
     )
     .await
     .unwrap()
+}
+
+/// Lists `households` as the server's snapshot would, for the logged-in account.
+async fn relist(c: &Client, households: Vec<bangfu_shared::api::HouseholdDetail>) {
+    let identity = c.identity().await.unwrap();
+    c.install_login(&identity, &snapshot(households))
+        .await
+        .unwrap();
+}
+
+/// Our helper's pairing with `h` begins on `from`; another helper held it before.
+fn taken_over_on(h: &mut bangfu_shared::api::HouseholdDetail, from: chrono::NaiveDate) {
+    let mut before = h.pairings[0].clone();
+    before.id += 1;
+    before.helper.id = HELPER_ID + 1;
+    before.helper.name = "前任".into();
+    before.valid_to = Some(from);
+    h.pairings[0].valid_from = from;
+    h.pairings.push(before);
+}
+
+fn day(m: u32, d: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap()
+}
+
+/// H2: a helper is held to no window that began before their own pairing: a second
+/// helper who took the household over on 03-05 owes nothing for February (the previous
+/// helper's) nor March (not theirs whole), and first owes April; a first helper paired
+/// on 02-10 owes nothing for January–February and owes March's call.
+#[test]
+fn windows_before_the_helpers_pairing_began_are_not_overdue() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let mut listed = default_households();
+        taken_over_on(&mut listed[0], day(2, 10));
+        taken_over_on(&mut listed[2], day(3, 5));
+        relist(&c, listed).await;
+        let list = c.households(now()).await.unwrap();
+        let by_id = |id| list.iter().find(|h| h.detail.summary.id == id).unwrap();
+
+        let second = by_id(3);
+        assert!(!second.overdue() && second.missed.is_empty(), "{second:?}");
+        assert_eq!(second.next_due(), Some((VisitKind::Home, day(4, 30))));
+        let first = by_id(1);
+        assert!(!first.overdue() && first.missed.is_empty(), "{first:?}");
+        assert_eq!(first.next_due(), Some((VisitKind::Phone, day(3, 31))));
+        // The household paired all along still has its misses.
+        assert!(by_id(2).overdue());
+    });
+}
+
+/// M2: nothing is due past the last paired day. A household leaving on 04-20 owes
+/// March's call, not the March–April home visit (the pairing does not hold it whole);
+/// one leaving on 03-20 owes nothing more, yet its missed windows stay.
+#[test]
+fn nothing_is_due_past_a_coming_exit() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let mut listed = default_households();
+        for (h, exit) in [(0, day(3, 20)), (1, day(4, 20))] {
+            listed[h].summary.exit_on = Some(exit);
+            listed[h].pairings[0].valid_to = Some(exit);
+        }
+        relist(&c, listed).await;
+        let list = c.households(now()).await.unwrap();
+        let by_id = |id| list.iter().find(|h| h.detail.summary.id == id).unwrap();
+
+        let leaving_later = by_id(2);
+        let due: Vec<_> = leaving_later
+            .due
+            .iter()
+            .map(|d| (d.kind, d.due_by))
+            .collect();
+        assert_eq!(due, vec![(VisitKind::Phone, day(3, 31))]);
+        let leaving_soon = by_id(1);
+        assert!(leaving_soon.due.is_empty(), "{leaving_soon:?}");
+        assert_eq!(leaving_soon.next_due(), None);
+        assert_eq!(leaving_soon.missed.len(), 3, "{leaving_soon:?}");
+    });
+}
+
+/// M7: a call in March hides no earlier miss: February's call stays missed (January's
+/// was made), as on the server's sheet.
+#[test]
+fn a_later_call_keeps_an_earlier_missed_window() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let january =
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 10, 2, 0, 0).unwrap();
+        for at in [january, now() - chrono::Duration::days(1)] {
+            c.record_visit(2, VisitBody::new(VisitKind::Phone, at), None, None, now())
+                .await
+                .unwrap();
+        }
+        let list = c.households(now()).await.unwrap();
+        let h = list.iter().find(|h| h.detail.summary.id == 2).unwrap();
+        let phone: Vec<_> = h
+            .missed
+            .iter()
+            .filter(|w| w.kind == VisitKind::Phone)
+            .map(|w| (w.from, w.to))
+            .collect();
+        assert_eq!(phone, vec![(day(2, 1), day(2, 28))]);
+        let due = h.due.iter().find(|d| d.kind == VisitKind::Phone).unwrap();
+        assert!(due.done_this_window && due.overdue, "{due:?}");
+        assert!(h.overdue());
+    });
 }

@@ -1507,11 +1507,11 @@ fn row_of(text: &str, name: &str) -> String {
         .to_string()
 }
 
-/// An overdue household's row names the window it missed (of the requirement whose
-/// window began first), and its detail names each overdue requirement's window in full.
-/// On 2026-03-15 under Laizhou 2018: a first helper's home visit every 2 months (January
-/// to February missed), a call every month (February missed); a second helper's home
-/// visit every month (February missed).
+/// An overdue household's row names the window it missed that began first, and its
+/// detail names every window missed in the quarter in full. On 2026-03-15 under Laizhou
+/// 2018: a first helper's home visit every 2 months (January to February missed), a call
+/// every month (January and February missed); a second helper's home visit every month
+/// (January and February missed).
 #[test]
 fn the_overdue_mark_names_the_missed_window_in_the_list_and_the_detail() {
     let mut fx = fixture(Lang::Zh);
@@ -1521,7 +1521,7 @@ fn the_overdue_mark_names_the_missed_window_in_the_list_and_the_detail() {
     assert!(row_of(&text, "李四").contains("!逾期 1–2月"), "{text}");
     let wang = row_of(&text, "王五");
     assert!(
-        wang.contains("!逾期 2月") && !wang.contains("1–2月"),
+        wang.contains("!逾期 1月") && !wang.contains("1–2月"),
         "{text}"
     );
     // A narrow window still has room for the window.
@@ -1538,10 +1538,15 @@ fn the_overdue_mark_names_the_missed_window_in_the_list_and_the_detail() {
         .unwrap();
     app.update(Action::Enter);
     let text = draw(app);
-    for s in ["逾期：2026年1–2月未入户", "逾期：2026年2月未通话"] {
+    for s in [
+        "逾期：2026年1–2月未入户",
+        "逾期：2026年1月未通话",
+        "逾期：2026年2月未通话",
+    ] {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }
-    // A call this month: only the home visit's window is still missed.
+    // A call this month: March is done, and January and February stay missed, as the
+    // server's sheet has them (M7).
     app.update(Action::Back);
     app.selected = 0;
     assert_eq!(app.households[0].detail.summary.head_name, "张三");
@@ -1552,11 +1557,14 @@ fn the_overdue_mark_names_the_missed_window_in_the_list_and_the_detail() {
     app.selected = 0;
     app.update(Action::Enter);
     let text = draw(app);
-    assert!(text.contains("逾期：2026年1–2月未入户"), "{text}");
-    assert!(
-        !text.contains("未通话"),
-        "the call of March is made:\n{text}"
-    );
+    for s in [
+        "电话 ≤2026-03-31 ✓",
+        "逾期：2026年1–2月未入户",
+        "逾期：2026年1月未通话",
+        "逾期：2026年2月未通话",
+    ] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
 
     // English.
     let fx = fixture(Lang::En);
@@ -1878,4 +1886,94 @@ fn on_the_sheet_screen_the_sync_result_says_the_sheet_first() {
     );
     assert_eq!(status.text.matches("已提交第3版").count(), 1, "said once");
     assert!(draw(app).contains("考勤表 2026Q1 已提交第3版"));
+}
+
+/// An app over a helper whose households the server lists as `households`.
+fn app_listing(lang: Lang, households: Vec<bangfu_shared::api::HouseholdDetail>) -> AppFixture {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let client = rt.block_on(async {
+        let client = login(&dir.path().join("data"), Limits::default()).await;
+        let identity = client.identity().await.unwrap();
+        client
+            .install_login(&identity, &snapshot(households))
+            .await
+            .unwrap();
+        client
+    });
+    let app = App::new(client, rt, lang, Clock::Fixed(now()), (80, 24));
+    AppFixture { dir, app }
+}
+
+/// H2: a second helper who took the household over on 03-05 is not shown overdue for
+/// February (the previous helper's): the row has no 逾期 and names April's visit, the
+/// first window theirs whole; the detail says no 逾期 either.
+#[test]
+fn a_household_taken_over_this_month_is_not_overdue_before_the_takeover() {
+    let mut listed = default_households();
+    let from = chrono::NaiveDate::from_ymd_opt(2026, 3, 5);
+    let mut before = listed[2].pairings[0].clone();
+    before.id += 1;
+    before.helper.id = HELPER_ID + 1;
+    before.valid_to = from;
+    listed[2].pairings[0].valid_from = from.unwrap();
+    listed[2].pairings.push(before);
+    let mut fx = app_listing(Lang::Zh, listed);
+    let app = &mut fx.app;
+    let text = draw(app);
+    let wang = row_of(&text, "王五");
+    assert!(
+        !wang.contains("逾期") && wang.contains("入户 04-30"),
+        "{text}"
+    );
+    assert!(row_of(&text, "张三").contains("!逾期"), "{text}");
+    app.selected = app
+        .households
+        .iter()
+        .position(|h| h.detail.summary.head_name == "王五")
+        .unwrap();
+    app.update(Action::Enter);
+    let text = draw(app);
+    assert!(
+        !text.contains("逾期：") && text.contains("入户 ≤2026-04-30"),
+        "{text}"
+    );
+}
+
+/// M2: a household leaving on 03-20 owes nothing more (无应访, no date past its last
+/// paired day), and its row says when it leaves beside 逾期, within 80 columns in
+/// Chinese; the longer English needs a wider terminal and otherwise leaves it to the
+/// detail.
+#[test]
+fn the_list_marks_a_coming_exit_and_shows_nothing_due_past_it() {
+    for (lang, width, leaves, nothing) in [
+        (Lang::Zh, 80, "将于3月20日退出", "无应访"),
+        (Lang::En, 100, "leaves 2026-03-20", "nothing due"),
+        (Lang::En, 80, "", "nothing due"),
+    ] {
+        let mut listed = default_households();
+        let exit = chrono::NaiveDate::from_ymd_opt(2026, 3, 20);
+        listed[0].summary.exit_on = exit;
+        listed[0].pairings[0].valid_to = exit;
+        let mut fx = app_listing(lang, listed);
+        let app = &mut fx.app;
+        let mut t = terminal(width, 24);
+        t.draw(|f| ui::render(app, f)).unwrap();
+        let text = buffer_text(t.backend().buffer());
+        let row = row_of(&text, "张三");
+        assert!(
+            row.contains(leaves) && row.contains(nothing) && row.contains('!'),
+            "{text}"
+        );
+        assert!(row.trim_end().ends_with('│'), "{row:?}");
+        assert!(!row_of(&text, "李四").contains("3月20日"), "{text}");
+        assert!(!row_of(&text, "李四").contains("03-20"), "{text}");
+        app.selected = 0;
+        app.update(Action::Enter);
+        let text = draw(app);
+        assert!(
+            !text.contains("≤2026-03-31") && !text.contains("≤2026-04-30"),
+            "{text}"
+        );
+    }
 }

@@ -492,6 +492,40 @@ impl Store {
         Ok(out)
     }
 
+    /// The times of every visit that counts for attendance (as in [`Self::last_contacts`])
+    /// from `since` to `until`, keyed by household id then kind code: a window is met by
+    /// its own contacts, so judging each window of the quarter needs all of them, not
+    /// only the latest.
+    pub async fn contact_times(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<HashMap<i64, HashMap<String, Vec<DateTime<Utc>>>>> {
+        let sql = format!(
+            "SELECT v.household_id, v.kind, v.at FROM visits v \
+             JOIN records r ON r.id = v.latest_record_id \
+             WHERE v.voided = 0 AND v.at >= ? AND v.at <= ? AND {}",
+            counts_sql()
+        );
+        let mut out: HashMap<i64, HashMap<String, Vec<DateTime<Utc>>>> = HashMap::new();
+        let values = [
+            utc_seconds::format(&since).into(),
+            utc_seconds::format(&until).into(),
+        ];
+        for r in self.db.query_all_raw(stmt(&sql, values)).await? {
+            let at: String = r.try_get_by_index(2)?;
+            let at = DateTime::parse_from_rfc3339(&at)
+                .map_err(corrupt)?
+                .with_timezone(&Utc);
+            out.entry(r.try_get_by_index(0)?)
+                .or_default()
+                .entry(r.try_get_by_index(1)?)
+                .or_default()
+                .push(at);
+        }
+        Ok(out)
+    }
+
     /// Per household, how many of its visits (not voided, not later than `until`) the
     /// server said do not count for attendance (a flag that stops counting on their
     /// current version): the list marks them, as they satisfy no window.

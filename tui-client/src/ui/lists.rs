@@ -48,6 +48,7 @@ pub fn next_due_text(app: &App, h: &HouseholdOverview) -> String {
     }
     match h.next_due() {
         Some((kind, d)) => format!("{} {}", app.lang.kind(kind), d.format("%m-%d")),
+        None if h.due.is_empty() => t.nothing_due.to_string(),
         None => t.done.to_string(),
     }
 }
@@ -136,49 +137,75 @@ fn text_width(text: &str) -> u16 {
 }
 
 /// A household row's marks in `room` columns: overdue with the window missed
-/// (`!逾期 1–2月`, bare `!逾期` when the window does not fit), then the visits the town
-/// office returned for correction (`✎待更正`), then the visits the server does not count
-/// (`⚠不计入`).
+/// (`!逾期 1–2月`, bare `!逾期` when the window does not fit), a coming exit
+/// (`将于12月20日退出`, shorter or left out when there is no room: the detail says it
+/// in full), then the visits the town office returned for correction (`✎待更正`), then
+/// the visits the server does not count (`⚠不计入`).
 fn household_marks<'a>(
     app: &App,
     h: &HouseholdOverview,
     today: chrono::NaiveDate,
     room: u16,
 ) -> Line<'a> {
-    let mut spans = Vec::new();
     let correct = app.lang.to_correct_mark(h.to_correct);
     let uncounted = app.lang.not_counted_mark(h.not_counted);
-    if h.overdue() {
-        let full = app.lang.overdue_mark(h.first_missed(), today, true);
-        let needed = [&correct, &uncounted]
-            .iter()
-            .filter(|m| !m.is_empty())
-            .map(|m| 1 + text_width(m))
-            .sum::<u16>()
-            + text_width(&full);
-        let mark = if needed <= room {
-            full
-        } else {
-            app.lang.overdue_mark(None, today, false)
-        };
-        spans.push(Span::styled(
-            mark,
-            overdue_style().add_modifier(Modifier::REVERSED),
-        ));
-    }
-    if !correct.is_empty() {
+    let leaving = coming_exit(h);
+    let overdue = |with_window| {
+        h.overdue()
+            .then(|| app.lang.overdue_mark(h.first_missed(), today, with_window))
+    };
+    let exit = |short| leaving.map(|day| app.lang.leaving_mark(day, short));
+    // From the fullest to the barest: the first that fits, else the barest.
+    let choices = [
+        (overdue(true), exit(false)),
+        (overdue(false), exit(false)),
+        (overdue(false), exit(true)),
+        (overdue(false), None),
+    ];
+    let width = |(o, e): &(Option<String>, Option<String>)| {
+        [
+            o.as_deref(),
+            e.as_deref(),
+            Some(&correct[..]),
+            Some(&uncounted[..]),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|m| !m.is_empty())
+        .map(|m| 1 + text_width(m))
+        .sum::<u16>()
+        .saturating_sub(1)
+    };
+    let [.., barest] = choices.clone();
+    let (mark, exit) = choices
+        .into_iter()
+        .find(|c| width(c) <= room)
+        .unwrap_or(barest);
+    let styled = [
+        mark.map(|m| Span::styled(m, overdue_style().add_modifier(Modifier::REVERSED))),
+        exit.map(|m| Span::styled(m, Style::new().fg(Color::Cyan))),
+        Some(Span::styled(correct, correction_style())),
+        Some(Span::styled(uncounted, overdue_style())),
+    ];
+    let mut spans = Vec::new();
+    for span in styled
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.content.is_empty())
+    {
         if !spans.is_empty() {
             spans.push(Span::raw(" "));
         }
-        spans.push(Span::styled(correct, correction_style()));
-    }
-    if !uncounted.is_empty() {
-        if !spans.is_empty() {
-            spans.push(Span::raw(" "));
-        }
-        spans.push(Span::styled(uncounted, overdue_style()));
+        spans.push(span);
     }
     Line::from(spans)
+}
+
+/// The first day out of pairing of a household whose exit is filed for a day still to
+/// come: from that day the server says 已脱贫 and the day is no longer news.
+fn coming_exit(h: &HouseholdOverview) -> Option<chrono::NaiveDate> {
+    let s = &h.detail.summary;
+    s.exit_on.filter(|_| s.status != HouseholdStatus::Exited)
 }
 
 /// How the visits to correct are marked: what the helper must act on, not an alarm.
@@ -320,30 +347,18 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
         label(t.members),
         Span::raw(members.join("，")),
     ]));
-    // One missed window per overdue requirement, in the same order.
-    let mut missed = h.missed.iter();
     let today = today(app.clock.now());
-    let due: Vec<Span> = h
-        .due
-        .iter()
-        .map(|d| {
-            let text = format!(
-                "{} ≤{} ",
-                app.lang.kind(d.kind),
-                d.due_by.format("%Y-%m-%d")
-            );
-            if d.overdue {
-                let said = missed
-                    .next()
-                    .map_or_else(|| t.overdue.to_string(), |w| app.lang.missed_text(w, today));
-                Span::styled(format!("{text}[{said}] "), overdue_style())
-            } else if d.done_this_window {
-                Span::styled(format!("{text}✓ "), Style::new().fg(Color::Green))
-            } else {
-                Span::raw(text)
-            }
-        })
-        .collect();
+    let mut due: Vec<Span> = h.due.iter().map(|d| due_span(app, d)).collect();
+    if h.due.is_empty() && h.role.is_some() {
+        due.push(Span::raw(format!("{} ", t.nothing_due)));
+    }
+    // Then every window missed, oldest first: a later visit makes up for none.
+    due.extend(h.missed.iter().map(|w| {
+        Span::styled(
+            format!("[{}] ", app.lang.missed_text(w, today)),
+            overdue_style(),
+        )
+    }));
     let mut due_line = vec![label(t.next_due)];
     due_line.extend(due);
     lines.push(Line::from(due_line));
@@ -383,12 +398,28 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
     t.help_detail.to_string()
 }
 
+/// One requirement's due date in the detail: green with a tick when this window has
+/// its contact, red while the requirement has a window missed.
+fn due_span<'a>(app: &App, d: &bangfu_shared::policy::DueStatus) -> Span<'a> {
+    let text = format!(
+        "{} ≤{} ",
+        app.lang.kind(d.kind),
+        d.due_by.format("%Y-%m-%d")
+    );
+    if d.done_this_window {
+        Span::styled(format!("{text}✓ "), Style::new().fg(Color::Green))
+    } else if d.overdue {
+        Span::styled(text, overdue_style())
+    } else {
+        Span::raw(text)
+    }
+}
+
 /// The household's status, and the day it leaves pairing when an exit is filed for a
 /// day still to come (the status is not yet 已脱贫: the household is still visited).
 fn status_label(app: &App, h: &HouseholdOverview) -> String {
     let s = &h.detail.summary;
-    let leaving = s.exit_on.filter(|_| s.status != HouseholdStatus::Exited);
-    match (app.lang, leaving) {
+    match (app.lang, coming_exit(h)) {
         (crate::i18n::Lang::Zh, None) => s.status.label_zh().to_string(),
         (crate::i18n::Lang::Zh, Some(day)) => {
             format!(

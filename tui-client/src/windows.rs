@@ -1,0 +1,323 @@
+//! Which visit windows a helper is held to, and which of them were missed: the
+//! client's reading of the server's judgement (`server/src/services/attendance.rs`),
+//! so the list's 逾期 and 下次应访 say what the quarterly sheet will say.
+//!
+//! A window is judged for a helper only when the helper's pairing with the household
+//! in the role covers it whole (pairings that follow on each other without a gap are
+//! one stretch, as on the server). A window that began before the pairing (a helper
+//! who took the household over mid-window) or ends after it (an exit filed for a later
+//! day) is neither missed nor due for the helper. A window ending today or later is
+//! open: not judged yet. The windows judged are every one ending in today's quarter
+//! (the sheet's), and the one just before the current window (a miss of the quarter
+//! being reported, still to make up for).
+
+use std::collections::HashMap;
+
+use bangfu_shared::api::HouseholdDetail;
+use bangfu_shared::policy::{DueStatus, VisitRequirement, window_of};
+use bangfu_shared::report::Quarter;
+use bangfu_shared::{PairingRole, Policy};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::client::MissedWindow;
+
+/// A stretch of the helper's pairing with a household in one role: its first day and
+/// the first day no longer paired (none while it holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stretch {
+    pub from: NaiveDate,
+    pub until: Option<NaiveDate>,
+}
+
+impl Stretch {
+    /// Whether the stretch covers the window `[start, end]` whole: only such a window
+    /// is required of the helper.
+    pub fn covers(&self, start: NaiveDate, end: NaiveDate) -> bool {
+        self.from <= start && self.until.is_none_or(|u| u > end)
+    }
+}
+
+/// The helper's stretches with a household in `role`, oldest first. A pairing that
+/// ended where it began never held and is left out; one that begins the day the one
+/// before ends (or overlaps it) joins it, so a window they cover together is judged.
+pub fn stretches(detail: &HouseholdDetail, helper_id: i64, role: PairingRole) -> Vec<Stretch> {
+    let mut held: Vec<Stretch> = detail
+        .pairings
+        .iter()
+        .filter(|p| p.helper.id == helper_id && p.role == role)
+        .map(|p| Stretch {
+            from: p.valid_from,
+            until: p.valid_to,
+        })
+        .filter(|s| s.until.is_none_or(|u| u > s.from))
+        .collect();
+    held.sort_by_key(|s| s.from);
+    let mut out: Vec<Stretch> = Vec::new();
+    for s in held {
+        match out.last_mut() {
+            Some(last) if last.until.is_none_or(|u| u >= s.from) => {
+                last.until = last.until.zip(s.until).map(|(a, b)| a.max(b));
+            }
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
+/// The window of `months` months just before the one starting on `start`.
+fn previous(start: NaiveDate, months: u32) -> (NaiveDate, NaiveDate) {
+    window_of(start.pred_opt().unwrap_or(start), months)
+}
+
+/// The window of `months` months just after the one ending on `end`.
+fn next(end: NaiveDate, months: u32) -> (NaiveDate, NaiveDate) {
+    window_of(end.succ_opt().unwrap_or(end), months)
+}
+
+/// The windows of `months` months judged on `today`, oldest first: the one before the
+/// current window, and every earlier one that ends in today's quarter.
+fn judged_windows(months: u32, today: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+    let quarter_start = Quarter::of(today).start();
+    let mut w = previous(window_of(today, months).0, months);
+    let mut out = vec![w];
+    loop {
+        let p = previous(w.0, months);
+        if p.1 < quarter_start || p.0 >= w.0 {
+            break;
+        }
+        out.push(p);
+        w = p;
+    }
+    out.reverse();
+    out
+}
+
+/// How many of the distinct `days` fall in `[start, end]`: the server counts one
+/// contact a day.
+fn count_in(days: &[NaiveDate], start: NaiveDate, end: NaiveDate) -> u32 {
+    let mut seen: Vec<NaiveDate> = days
+        .iter()
+        .copied()
+        .filter(|d| start <= *d && *d <= end)
+        .collect();
+    seen.sort();
+    seen.dedup();
+    u32::try_from(seen.len()).unwrap_or(u32::MAX)
+}
+
+/// One requirement judged for a helper: the window due next, if the pairing covers
+/// one, and the windows missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    /// The current window when the pairing covers it whole, else the next when it
+    /// does; none when the pairing covers neither (it ends before they do).
+    pub due: Option<DueStatus>,
+    /// Every judged window the pairing covers whole with fewer contacts than asked.
+    pub missed: Vec<MissedWindow>,
+}
+
+/// Judges `req` for a helper with `stretches`, whose counted contacts of its kind were
+/// on `days` (local dates), on `today`.
+pub fn judge(
+    req: &VisitRequirement,
+    stretches: &[Stretch],
+    days: &[NaiveDate],
+    today: NaiveDate,
+) -> Judgement {
+    let months = req.window_months;
+    let held = |(s, e): (NaiveDate, NaiveDate)| stretches.iter().any(|st| st.covers(s, e));
+    let missed: Vec<MissedWindow> = judged_windows(months, today)
+        .into_iter()
+        .filter(|w| held(*w) && count_in(days, w.0, w.1) < req.min_count)
+        .map(|(from, to)| MissedWindow {
+            kind: req.kind,
+            from,
+            to,
+            months,
+        })
+        .collect();
+    let current = window_of(today, months);
+    let due = [current, next(current.1, months)]
+        .into_iter()
+        .find(|w| held(*w))
+        .map(|(start, end)| DueStatus {
+            kind: req.kind,
+            due_by: end,
+            done_this_window: count_in(days, start, end.min(today)) >= req.min_count,
+            overdue: !missed.is_empty(),
+        });
+    Judgement { due, missed }
+}
+
+/// Every requirement of `policy` for a helper in `role` with a household, judged on
+/// `today` from the counted contacts `times` (by kind code): what is due (one entry per
+/// requirement with a window due) and every window missed, oldest first (the policy's
+/// order breaks a tie).
+pub fn judge_household(
+    policy: &Policy,
+    detail: &HouseholdDetail,
+    helper_id: i64,
+    role: PairingRole,
+    times: Option<&HashMap<String, Vec<DateTime<Utc>>>>,
+    today: NaiveDate,
+) -> (Vec<DueStatus>, Vec<MissedWindow>) {
+    let held = stretches(detail, helper_id, role);
+    let mut due = Vec::new();
+    let mut missed = Vec::new();
+    for req in policy.requirements_for(role) {
+        let days: Vec<NaiveDate> = times
+            .and_then(|m| m.get(req.kind.code()))
+            .into_iter()
+            .flatten()
+            .map(|t| crate::client::today(*t))
+            .collect();
+        let j = judge(req, &held, &days, today);
+        due.extend(j.due);
+        missed.extend(j.missed);
+    }
+    missed.sort_by_key(|w| w.from);
+    (due, missed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bangfu_shared::VisitKind;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    fn req(kind: VisitKind, months: u32) -> VisitRequirement {
+        VisitRequirement {
+            role: PairingRole::First,
+            kind,
+            min_count: 1,
+            window_months: months,
+        }
+    }
+
+    fn open(from: NaiveDate) -> Vec<Stretch> {
+        vec![Stretch { from, until: None }]
+    }
+
+    fn windows(j: &Judgement) -> Vec<(NaiveDate, NaiveDate)> {
+        j.missed.iter().map(|w| (w.from, w.to)).collect()
+    }
+
+    /// H2: a second helper who took the household over on 12-05 is held to no window
+    /// that began before: November is the previous helper's, December is not whole.
+    /// The first window due is January's.
+    #[test]
+    fn windows_before_the_pairing_began_are_neither_missed_nor_due() {
+        let j = judge(
+            &req(VisitKind::Home, 1),
+            &open(d(2026, 12, 5)),
+            &[],
+            d(2026, 12, 5),
+        );
+        assert_eq!(windows(&j), vec![]);
+        let due = j.due.unwrap();
+        assert_eq!((due.due_by, due.overdue), (d(2027, 1, 31), false));
+        // Paired since November 1: November is theirs and missed.
+        let j = judge(
+            &req(VisitKind::Home, 1),
+            &open(d(2026, 11, 1)),
+            &[],
+            d(2026, 12, 5),
+        );
+        assert_eq!(windows(&j), vec![(d(2026, 11, 1), d(2026, 11, 30))]);
+        assert_eq!(j.due.unwrap().due_by, d(2026, 12, 31));
+    }
+
+    /// M2: a pairing that ends on 12-20 (an exit filed for that day) covers no window
+    /// still open: nothing is due past the last paired day.
+    #[test]
+    fn nothing_is_due_past_the_last_paired_day() {
+        let until = vec![Stretch {
+            from: d(2018, 1, 1),
+            until: Some(d(2026, 12, 20)),
+        }];
+        for r in [req(VisitKind::Home, 2), req(VisitKind::Phone, 1)] {
+            let j = judge(&r, &until, &[], d(2026, 12, 5));
+            assert_eq!(j.due, None, "{r:?}");
+        }
+        // A pairing ending with the window still has it due.
+        let whole = vec![Stretch {
+            from: d(2018, 1, 1),
+            until: Some(d(2027, 1, 1)),
+        }];
+        let j = judge(&req(VisitKind::Phone, 1), &whole, &[], d(2026, 12, 5));
+        assert_eq!(j.due.map(|s| s.due_by), Some(d(2026, 12, 31)));
+    }
+
+    /// M7: a call in December makes December done, and leaves October and November
+    /// missed, as the server's sheet has them.
+    #[test]
+    fn a_later_contact_hides_no_earlier_miss() {
+        let stretch = open(d(2018, 1, 1));
+        let j = judge(
+            &req(VisitKind::Phone, 1),
+            &stretch,
+            &[d(2026, 9, 20), d(2026, 12, 5)],
+            d(2026, 12, 5),
+        );
+        assert_eq!(
+            windows(&j),
+            vec![
+                (d(2026, 10, 1), d(2026, 10, 31)),
+                (d(2026, 11, 1), d(2026, 11, 30))
+            ]
+        );
+        let due = j.due.unwrap();
+        assert!(due.done_this_window && due.overdue);
+        // The two-month window ending in the quarter (September–October) is judged too.
+        let j = judge(&req(VisitKind::Home, 2), &stretch, &[], d(2026, 12, 5));
+        assert_eq!(windows(&j), vec![(d(2026, 9, 1), d(2026, 10, 31))]);
+    }
+
+    /// On a quarter's first days the window just before (last quarter's) still shows.
+    #[test]
+    fn the_window_before_the_current_one_is_judged_across_a_quarter_end() {
+        let j = judge(
+            &req(VisitKind::Phone, 1),
+            &open(d(2018, 1, 1)),
+            &[],
+            d(2027, 1, 5),
+        );
+        assert_eq!(windows(&j), vec![(d(2026, 12, 1), d(2026, 12, 31))]);
+    }
+
+    /// Pairings that follow on each other without a gap are one stretch; one ended where
+    /// it began is none.
+    #[cfg(feature = "tui")]
+    #[test]
+    fn adjoining_pairings_make_one_stretch() {
+        use bangfu_shared::api::PairingDto;
+        let mut detail = crate::app::testing::household(1, "张三", "东村");
+        let first = detail.pairings[0].clone();
+        let helper = first.helper.id;
+        detail.pairings = vec![
+            PairingDto {
+                valid_from: d(2026, 11, 15),
+                valid_to: None,
+                ..first.clone()
+            },
+            PairingDto {
+                valid_from: d(2026, 10, 1),
+                valid_to: Some(d(2026, 11, 15)),
+                ..first.clone()
+            },
+            PairingDto {
+                valid_from: d(2026, 3, 1),
+                valid_to: Some(d(2026, 3, 1)),
+                ..first
+            },
+        ];
+        assert_eq!(
+            stretches(&detail, helper, PairingRole::First),
+            open(d(2026, 10, 1))
+        );
+        assert_eq!(stretches(&detail, helper, PairingRole::Second), vec![]);
+    }
+}
