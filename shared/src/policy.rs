@@ -281,7 +281,9 @@ pub struct DueStatus {
     pub due_by: NaiveDate,
     /// Whether the current window already has a contact.
     pub done_this_window: bool,
-    /// Whether the previous window ended with no contact (a miss to make up for).
+    /// Whether a window of this requirement ended without its contacts (a miss):
+    /// [`due_status`] looks at the previous window only (and not once this one has a
+    /// contact); the field client sets it for any missed window of the quarter it lists.
     pub overdue: bool,
 }
 
