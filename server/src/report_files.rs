@@ -278,6 +278,7 @@ fn unowned_table(windows: &[UnownedWindow]) -> Table {
             "方式",
             "考勤周期",
             "期间结对的帮扶责任人",
+            "说明",
         ]),
         rows: windows
             .iter()
@@ -293,6 +294,10 @@ fn unowned_table(windows: &[UnownedWindow]) -> Table {
                         .map(|h| h.name.as_str())
                         .collect::<Vec<_>>()
                         .join("、"),
+                    match u.exit_on {
+                        Some(day) => format!("{day}起退出帮扶"),
+                        None => "期间结对变动".into(),
+                    },
                 ])
             })
             .collect(),

@@ -586,6 +586,11 @@ pub struct UnownedWindow {
     pub end: NaiveDate,
     /// The helpers paired with the household for part of the window, in pairing order.
     pub helpers: Vec<HelperRef>,
+    /// The first day out of pairing of the household's exit, when that falls inside the
+    /// window: the window was cut by the household leaving (已脱贫), not by a change of
+    /// helper. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_on: Option<NaiveDate>,
 }
 
 /// The town office's quarterly report.

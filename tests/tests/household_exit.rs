@@ -988,6 +988,46 @@ async fn evidence_after_exit(t: &TestDb) {
         "the household, its visits and photos stay readable: {body}"
     );
     assert_eq!(body.as_array().unwrap().len(), 1, "{body}");
+    // The town report lists the windows the exit cut as the household leaving, not as
+    // a gap in its helpers.
+    let (_, detail) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    let town_path = format!(
+        "/reports/town?town={}&quarter={}",
+        detail["town"]["id"],
+        Quarter::of(today())
+    );
+    let (status, report) = f.w.get(Some(&f.county), &town_path).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let cut: Vec<&Value> = report["unowned_windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["household_id"] == h)
+        .collect();
+    let day = |v: &Value| v.as_str().unwrap().parse::<chrono::NaiveDate>().unwrap();
+    for u in &cut {
+        // Cut by the exit, or by the pairing's start a month ago (not the exit's doing).
+        let by_exit = day(&u["start"]) < today() && today() <= day(&u["end"]);
+        let want = if by_exit { json!(today()) } else { Value::Null };
+        assert_eq!(
+            u.get("exit_on").cloned().unwrap_or(Value::Null),
+            want,
+            "{u}"
+        );
+    }
+    if chrono::Datelike::day(&today()) > 1 {
+        // This month's phone window began before the exit: cut by it.
+        assert!(
+            cut.iter().any(|u| u["exit_on"] == json!(today())),
+            "{report}"
+        );
+        let (_, csv) =
+            f.w.get_bytes(&f.county, &format!("{town_path}&format=csv"))
+                .await;
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(csv.contains(&format!("{}起退出帮扶", today())), "{csv}");
+    }
+
     // A quarter before the second helper's pairing began is not theirs to read.
     let before = format!(
         "/reports/records?household={h}&quarter={}",

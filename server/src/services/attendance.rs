@@ -1042,6 +1042,7 @@ impl Reconciled {
                     start,
                     end,
                     helpers: helpers.iter().filter_map(|id| self.helper(*id)).collect(),
+                    exit_on: None,
                 })
             })
             .collect();

@@ -477,6 +477,38 @@ pub async fn standing(
     Ok(out)
 }
 
+/// Marks each window cut by its household's exit (one not cancelled whose day falls
+/// inside it, after its first day) with that day: the town office reads it as the
+/// household leaving, not a gap in its helpers to mend.
+pub async fn mark_exit_cuts(
+    db: &impl ConnectionTrait,
+    windows: &mut [bangfu_shared::report::UnownedWindow],
+) -> ApiResult<()> {
+    let ids: Vec<i64> = windows.iter().map(|w| w.household_id).collect();
+    let mut days: HashMap<i64, Vec<NaiveDate>> = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<(i64, NaiveDate)> = household_exit::Entity::find()
+            .select_only()
+            .column(household_exit::Column::HouseholdId)
+            .column(household_exit::Column::EffectiveFrom)
+            .filter(household_exit::Column::HouseholdId.is_in(chunk.to_vec()))
+            .filter(household_exit::Column::CancelledAt.is_null())
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (h, day) in rows {
+            days.entry(h).or_default().push(day);
+        }
+    }
+    for w in windows {
+        w.exit_on = days
+            .get(&w.household_id)
+            .and_then(|d| d.iter().filter(|d| **d > w.start && **d <= w.end).min())
+            .copied();
+    }
+    Ok(())
+}
+
 /// Households whose status on `day` is `status`, whatever their stored status says: a
 /// household with an exit still to come counts under the status it keeps until then
 /// (see [`StandingExit`]), not yet under 已脱贫.

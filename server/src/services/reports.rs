@@ -628,6 +628,8 @@ pub async fn town_report(
         None => Default::default(),
     };
     let (escalations, unit_escalations) = rec.escalations(q.end(), &sanctions);
+    let mut unowned_windows = rec.unowned(q.start(), q.end());
+    super::exits::mark_exit_cuts(db, &mut unowned_windows).await?;
     let mut seconds: Vec<i64> = rec
         .pairings
         .iter()
@@ -664,7 +666,7 @@ pub async fn town_report(
         unit_escalations,
         unit_at: sanctions.unit_at,
         no_home_visit: rec.without_home_visit(q.start(), q.end()),
-        unowned_windows: rec.unowned(q.start(), q.end()),
+        unowned_windows,
         rule: WINDOW_RULE_ZH.to_string(),
     })
 }
