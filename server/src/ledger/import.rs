@@ -1052,6 +1052,16 @@ async fn apply_pairings(
             .or_default()
             .insert(st.household_id);
     }
+    // The file's own rows pairing each helper, by line: an over-limit error names them
+    // and counts the pairings held outside the file apart.
+    let mut in_file: HashMap<(i64, String), std::collections::BTreeMap<usize, i64>> =
+        HashMap::new();
+    for st in &starts {
+        in_file
+            .entry((st.helper_id, st.role.code().to_string()))
+            .or_default()
+            .insert(rows[st.row].line, st.household_id);
+    }
     for &Start {
         row: r,
         helper_id,
@@ -1063,10 +1073,14 @@ async fn apply_pairings(
             PairingRole::First => ctx.policy.pairing.max_households_first,
             PairingRole::Second => ctx.policy.pairing.max_households_second,
         } as usize;
-        let count = load
-            .get(&(helper_id, role.code().to_string()))
-            .map_or(0, HashSet::len);
+        let key = (helper_id, role.code().to_string());
+        let count = load.get(&key).map_or(0, HashSet::len);
         if count > max {
+            let lines = in_file.get(&key).cloned().unwrap_or_default();
+            let here: HashSet<i64> = lines.values().copied().collect();
+            let elsewhere = load
+                .get(&key)
+                .map_or(0, |all| all.difference(&here).count());
             let name_col = if role == PairingRole::First {
                 col::FIRST_NAME
             } else {
@@ -1076,10 +1090,7 @@ async fn apply_pairings(
                 rows,
                 r,
                 name_col,
-                format!(
-                    "{}按政策最多结对{max}户，导入后将结对{count}户（含本文件以外已有的结对）",
-                    role.label_zh()
-                ),
+                over_limit(role, max, count, lines.keys(), elsewhere),
             );
             w.errors.push(e);
         }
@@ -1089,6 +1100,28 @@ async fn apply_pairings(
     }
     w.report.notices = flagged;
     write_pairings(db, ctx, w, &starts, &ends).await
+}
+
+/// The over-limit error: how many households the helper would hold, which rows of the
+/// file pair them, and how many pairings they already hold outside it.
+fn over_limit<'a>(
+    role: PairingRole,
+    max: usize,
+    count: usize,
+    lines: impl Iterator<Item = &'a usize>,
+    elsewhere: usize,
+) -> String {
+    let lines: Vec<String> = lines.map(usize::to_string).collect();
+    let outside = if elsewhere > 0 {
+        format!("，另有本文件以外已有的结对{elsewhere}户")
+    } else {
+        String::new()
+    };
+    format!(
+        "{}按政策最多结对{max}户，导入后将结对{count}户（本文件第{}行{outside}）",
+        role.label_zh(),
+        lines.join("、")
+    )
 }
 
 /// A pairing the import starts.
@@ -1385,6 +1418,22 @@ async fn ensure_accounts(
 
 #[cfg(test)]
 mod tests {
+
+    /// A helper over the limit is told which rows of the file pair them, and how many
+    /// pairings they hold outside it, apart: not "outside this file" when all are in it.
+    #[test]
+    fn an_over_limit_error_names_the_rows_and_the_pairings_outside_the_file() {
+        let in_file = over_limit(PairingRole::First, 1, 2, [2, 7].iter(), 0);
+        assert_eq!(
+            in_file,
+            "第一帮扶责任人按政策最多结对1户，导入后将结对2户（本文件第2、7行）"
+        );
+        let with_stored = over_limit(PairingRole::Second, 5, 6, [4].iter(), 5);
+        assert!(
+            with_stored.contains("本文件第4行，另有本文件以外已有的结对5户"),
+            "{with_stored}"
+        );
+    }
     use super::*;
     use bangfu_shared::PolicyPreset;
     use bangfu_shared::ledger::HelperEntry;
