@@ -114,6 +114,24 @@ impl MissedWindow {
 }
 
 impl HouseholdOverview {
+    /// The status on `today`: the server's, or 已脱贫 once a coming exit's day has come.
+    /// The device learns statuses when the ledger changes, not as days pass, so the day
+    /// an exit takes effect is read here from its `exit_on`.
+    pub fn status_on(&self, today: NaiveDate) -> bangfu_shared::HouseholdStatus {
+        let s = &self.detail.summary;
+        match s.exit_on {
+            Some(day) if day <= today => bangfu_shared::HouseholdStatus::Exited,
+            _ => s.status,
+        }
+    }
+
+    /// The first day out of pairing of an exit filed for a day still to come on `today`.
+    pub fn coming_exit(&self, today: NaiveDate) -> Option<NaiveDate> {
+        let s = &self.detail.summary;
+        s.exit_on
+            .filter(|day| *day > today && s.status != bangfu_shared::HouseholdStatus::Exited)
+    }
+
     /// The earliest date by which a contact not yet made this window is due.
     pub fn next_due(&self) -> Option<(VisitKind, NaiveDate)> {
         self.due

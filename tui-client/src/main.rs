@@ -39,8 +39,8 @@ use bangfu_client::i18n::Lang;
 use bangfu_client::store::VisitRow;
 use bangfu_client::sync::{RetryPolicy, SyncPhase};
 use bangfu_client::{Client, ClientError, DataDir, Limits, LoginParams, SyncOptions, SyncProgress};
+use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{HouseholdSignature, PhotoRef, PolicyArea, VisitBody, utc_seconds};
-use bangfu_shared::{HouseholdStatus, VisitKind};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
@@ -869,8 +869,7 @@ fn household_marks_cli(
         out.push_str("  ");
         out.push_str(&lang.overdue_mark(h.first_missed(), today, true));
     }
-    let s = &h.detail.summary;
-    if let Some(day) = s.exit_on.filter(|_| s.status != HouseholdStatus::Exited) {
+    if let Some(day) = h.coming_exit(today) {
         out.push_str("  ");
         out.push_str(&lang.leaving_mark(day, false));
     }

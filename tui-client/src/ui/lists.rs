@@ -1,8 +1,8 @@
 //! The list and detail screens: households, one household, visit history, drafts,
 //! and the login form.
 
+use bangfu_shared::VisitKind;
 use bangfu_shared::visit::{HouseholdSignature, RecordType, format_yuan};
-use bangfu_shared::{HouseholdStatus, VisitKind};
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -149,7 +149,7 @@ fn household_marks<'a>(
 ) -> Line<'a> {
     let correct = app.lang.to_correct_mark(h.to_correct);
     let uncounted = app.lang.not_counted_mark(h.not_counted);
-    let leaving = coming_exit(h);
+    let leaving = h.coming_exit(today);
     let overdue = |with_window| {
         h.overdue()
             .then(|| app.lang.overdue_mark(h.first_missed(), today, with_window))
@@ -199,13 +199,6 @@ fn household_marks<'a>(
         spans.push(span);
     }
     Line::from(spans)
-}
-
-/// The first day out of pairing of a household whose exit is filed for a day still to
-/// come: from that day the server says 已脱贫 and the day is no longer news.
-fn coming_exit(h: &HouseholdOverview) -> Option<chrono::NaiveDate> {
-    let s = &h.detail.summary;
-    s.exit_on.filter(|_| s.status != HouseholdStatus::Exited)
 }
 
 /// How the visits to correct are marked: what the helper must act on, not an alarm.
@@ -418,21 +411,22 @@ fn due_span<'a>(app: &App, d: &bangfu_shared::policy::DueStatus) -> Span<'a> {
 /// The household's status, and the day it leaves pairing when an exit is filed for a
 /// day still to come (the status is not yet 已脱贫: the household is still visited).
 fn status_label(app: &App, h: &HouseholdOverview) -> String {
-    let s = &h.detail.summary;
-    match (app.lang, coming_exit(h)) {
-        (crate::i18n::Lang::Zh, None) => s.status.label_zh().to_string(),
+    let today = today(app.clock.now());
+    let status = h.status_on(today);
+    match (app.lang, h.coming_exit(today)) {
+        (crate::i18n::Lang::Zh, None) => status.label_zh().to_string(),
         (crate::i18n::Lang::Zh, Some(day)) => {
             format!(
                 "{}，{}起退出帮扶",
-                s.status.label_zh(),
+                status.label_zh(),
                 day.format("%Y年%-m月%-d日")
             )
         }
-        (crate::i18n::Lang::En, None) => s.status.code().replace('_', " "),
+        (crate::i18n::Lang::En, None) => status.code().replace('_', " "),
         (crate::i18n::Lang::En, Some(day)) => {
             format!(
                 "{}, leaves pairing on {day}",
-                s.status.code().replace('_', " ")
+                status.code().replace('_', " ")
             )
         }
     }
@@ -957,6 +951,16 @@ mod tests {
                 "{text}"
             );
         }
+        // The day has come on the device before a pull brought the server's 已脱贫: the
+        // device reads it from the exit's day (the ledger did not change, so no pull
+        // sends the household again).
+        let mut fx = fixture(Lang::Zh);
+        let app = &mut fx.app;
+        app.households[0].detail.summary.exit_on = chrono::NaiveDate::from_ymd_opt(2026, 3, 15);
+        app.update(Action::Enter);
+        let text = screen(app, 80, 24);
+        assert!(text.contains("(已脱贫)"), "{text}");
+        assert!(!text.contains("退出帮扶"), "{text}");
     }
 
     #[test]
