@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 use super::Caller;
-use crate::entities::{account, audit, helper, jurisdiction};
+use crate::entities::{account, audit, helper, household, jurisdiction, pairing, policy};
 use crate::error::{ApiError, ApiResult};
 
 /// One change to record.
@@ -112,26 +112,47 @@ pub async fn list(
         )));
     }
     let mut cond = Condition::all();
-    if caller.role != Role::Admin {
-        let county = caller
-            .county_id
-            .ok_or_else(|| ApiError::Forbidden("this account belongs to no county".into()))?;
-        cond = cond.add(audit::Column::AccountId.in_subquery(county_accounts(county)));
+    let county = match caller.role {
+        Role::Admin => None,
+        _ => Some(
+            caller
+                .county_id
+                .ok_or_else(|| ApiError::Forbidden("this account belongs to no county".into()))?,
+        ),
+    };
+    if let Some(county) = county {
+        cond = cond.add(
+            Condition::any()
+                .add(audit::Column::AccountId.in_subquery(county_accounts(county)))
+                .add(about_county(county)),
+        );
     }
     if let Some(since) = filter.since {
         cond = cond.add(audit::Column::At.gte(super::china_day_start(since)));
     }
     if let Some(action) = filter.action.as_deref() {
+        check_action(action)?;
         cond = cond.add(match action.strip_suffix('.') {
             Some(family) => audit::Column::Action.starts_with(format!("{family}.")),
             None => audit::Column::Action.eq(action),
         });
     }
     if let Some(name) = filter.account.as_deref() {
+        // A county office looks up its own county's accounts and the admins': any other
+        // is not found, as an unknown name is (the answer tells no one which usernames
+        // another county has).
+        let mut known = Condition::all().add(account::Column::Username.eq(name));
+        if let Some(county) = county {
+            known = known.add(
+                Condition::any()
+                    .add(account::Column::Id.in_subquery(county_accounts(county)))
+                    .add(account::Column::Role.eq(Role::Admin.code())),
+            );
+        }
         let id = account::Entity::find()
             .select_only()
             .column(account::Column::Id)
-            .filter(account::Column::Username.eq(name))
+            .filter(known)
             .into_tuple::<i64>()
             .one(db)
             .await?
@@ -150,10 +171,67 @@ pub async fn list(
     entries(db, rows).await
 }
 
-/// The accounts of a county: offices scoped to it or to one of its towns, and helpers
-/// of its ledger.
-fn county_accounts(county: i64) -> sea_orm::sea_query::SelectStatement {
-    let places = Query::select()
+/// An action as the log names them (`household.exit`), or a family (`household.`):
+/// lower-case words joined by dots. Anything else is refused, so no `%` or `_` reaches
+/// the database's LIKE as a wildcard.
+fn check_action(action: &str) -> ApiResult<()> {
+    let words = action.strip_suffix('.').unwrap_or(action);
+    let word = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    if words.split('.').all(word) && !words.starts_with('_') {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "action: an action such as `household.exit`, or a family such as `household.`, \
+             got `{action}`"
+        )))
+    }
+}
+
+/// Changes made by anyone (an admin, the server's command line) to the county's own
+/// things: its households, pairings, helpers, accounts, places, policies and ledger.
+fn about_county(county: i64) -> Condition {
+    let of = |entity: &str, ids: sea_orm::sea_query::SelectStatement| {
+        Condition::all()
+            .add(audit::Column::Entity.eq(entity))
+            .add(audit::Column::EntityId.in_subquery(ids))
+    };
+    let households = Query::select()
+        .column(household::Column::Id)
+        .from(household::Entity)
+        .and_where(household::Column::CountyId.eq(county))
+        .to_owned();
+    let pairings = Query::select()
+        .column(pairing::Column::Id)
+        .from(pairing::Entity)
+        .and_where(pairing::Column::HouseholdId.in_subquery(households.clone()))
+        .to_owned();
+    let helpers = Query::select()
+        .column(helper::Column::Id)
+        .from(helper::Entity)
+        .and_where(helper::Column::CountyId.eq(county))
+        .to_owned();
+    let policies = Query::select()
+        .column(policy::Column::Id)
+        .from(policy::Entity)
+        .and_where(policy::Column::CountyId.eq(county))
+        .to_owned();
+    Condition::any()
+        .add(of("household", households))
+        .add(of("pairing", pairings))
+        .add(of("helper", helpers))
+        .add(of("account", county_accounts(county)))
+        .add(of("jurisdiction", county_places(county)))
+        .add(of("policy", policies))
+        .add(
+            Condition::all()
+                .add(audit::Column::Entity.eq("county"))
+                .add(audit::Column::EntityId.eq(county)),
+        )
+}
+
+/// The county and its towns.
+fn county_places(county: i64) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
         .column(jurisdiction::Column::Id)
         .from(jurisdiction::Entity)
         .cond_where(
@@ -161,7 +239,13 @@ fn county_accounts(county: i64) -> sea_orm::sea_query::SelectStatement {
                 .add(jurisdiction::Column::Id.eq(county))
                 .add(jurisdiction::Column::ParentId.eq(county)),
         )
-        .to_owned();
+        .to_owned()
+}
+
+/// The accounts of a county: offices scoped to it or to one of its towns, and helpers
+/// of its ledger.
+fn county_accounts(county: i64) -> sea_orm::sea_query::SelectStatement {
+    let places = county_places(county);
     let helpers = Query::select()
         .column(helper::Column::Id)
         .from(helper::Entity)

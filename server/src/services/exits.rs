@@ -514,14 +514,22 @@ pub async fn mark_exit_cuts(
 /// (see [`StandingExit`]), not yet under 已脱贫.
 pub fn status_is(status: HouseholdStatus, day: NaiveDate) -> Condition {
     use sea_orm::sea_query::Query;
-    let exiting = |prior: Option<HouseholdStatus>| {
+    // Standing exits (neither cancelled nor ended by a return), in effect on `day` or
+    // still to come. Moves only go earlier, so a household with one in effect is out of
+    // pairing whatever exit it moved; one with only exits to come keeps the status
+    // before the first of them (the only one filed while it was not yet 已脱贫).
+    let standing = |in_effect: bool, prior: Option<HouseholdStatus>| {
         let mut q = Query::select()
             .column(household_exit::Column::HouseholdId)
             .from(household_exit::Entity)
             .and_where(household_exit::Column::CancelledAt.is_null())
             .and_where(household_exit::Column::RejoinedAt.is_null())
-            .and_where(household_exit::Column::EffectiveFrom.gt(day))
             .to_owned();
+        q.and_where(if in_effect {
+            household_exit::Column::EffectiveFrom.lte(day)
+        } else {
+            household_exit::Column::EffectiveFrom.gt(day)
+        });
         if let Some(p) = prior {
             q.and_where(household_exit::Column::PriorStatus.eq(p.code()));
         }
@@ -529,14 +537,17 @@ pub fn status_is(status: HouseholdStatus, day: NaiveDate) -> Condition {
     };
     let stored = |s: HouseholdStatus| household::Column::Status.eq(s.code());
     if status == HouseholdStatus::Exited {
-        Condition::all()
-            .add(stored(HouseholdStatus::Exited))
-            .add(household::Column::Id.not_in_subquery(exiting(None)))
+        Condition::all().add(stored(HouseholdStatus::Exited)).add(
+            Condition::any()
+                .add(household::Column::Id.in_subquery(standing(true, None)))
+                .add(household::Column::Id.not_in_subquery(standing(false, None))),
+        )
     } else {
         Condition::any().add(stored(status)).add(
             Condition::all()
                 .add(stored(HouseholdStatus::Exited))
-                .add(household::Column::Id.in_subquery(exiting(Some(status)))),
+                .add(household::Column::Id.in_subquery(standing(false, Some(status))))
+                .add(household::Column::Id.not_in_subquery(standing(true, None))),
         )
     }
 }
