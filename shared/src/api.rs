@@ -246,6 +246,8 @@ pub struct ExitDto {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub id: i64,
+    /// When, in UTC (RFC 3339, `Z`); `since=` is a day in China time (UTC+8), so an
+    /// entry of 2026-12-04T22:00Z is on 2026-12-05 there.
     pub at: DateTime<Utc>,
     /// The account's username; none for the server's command line.
     pub account: Option<String>,

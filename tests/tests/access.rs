@@ -873,6 +873,33 @@ async fn audit_log(t: &TestDb) {
         .get(Some(&county), "/audit?account=admin&action=household.")
         .await;
     assert_eq!(actions(&by_admin), [admin_exit], "{by_admin}");
+
+    // Failed sign-ins are on record (the account tried and the address, never what was
+    // typed): the county sees those on its own accounts, the admin every one.
+    let town_a_id = by[1]["entity_id"].clone();
+    for username in ["town_a", "nobody"] {
+        let (status, _) = w
+            .post_json(
+                None,
+                "/auth/login",
+                &json!({ "username": username, "password": "wrong password!" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (_, failed) = w
+        .get(Some(&county), "/audit?action=auth.login_failed")
+        .await;
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["entity_id"], town_a_id, "{failed:?}");
+    assert!(failed[0]["account"].is_null() && failed[0]["remote_addr"].is_string());
+    assert!(
+        !failed[0].to_string().contains("wrong password"),
+        "{failed:?}"
+    );
+    let (_, all_failed) = w.get(Some(&admin), "/audit?action=auth.login_failed").await;
+    assert_eq!(all_failed.as_array().unwrap().len(), 2, "{all_failed}");
 }
 db_test!(
     the_audit_log_is_read_by_the_county_within_its_own_accounts,

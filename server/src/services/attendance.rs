@@ -1007,6 +1007,27 @@ impl Reconciled {
         escalate(&self.first_misses(to), &self.helpers, sanctions)
     }
 
+    /// `helpers` of the household in `role`, as DTOs, by the day their first pairing
+    /// with it began: the order the office reads who held it when.
+    fn in_pairing_order(
+        &self,
+        household: i64,
+        role: PairingRole,
+        mut helpers: Vec<i64>,
+    ) -> Vec<HelperRef> {
+        let began = |helper: i64| {
+            self.pairings
+                .iter()
+                .filter(|p| {
+                    p.household_id == household && p.helper_id == helper && p.role == role.code()
+                })
+                .map(|p| p.valid_from)
+                .min()
+        };
+        helpers.sort_by_key(|h| (began(*h), *h));
+        helpers.iter().filter_map(|id| self.helper(*id)).collect()
+    }
+
     /// Windows ending in `[from, to]` that some pairing of the household overlapped but
     /// none covered in full, so none is judged on them (see [`UnownedWindow`]).
     pub fn unowned(&self, from: NaiveDate, to: NaiveDate) -> Vec<UnownedWindow> {
@@ -1041,7 +1062,7 @@ impl Reconciled {
                     kind,
                     start,
                     end,
-                    helpers: helpers.iter().filter_map(|id| self.helper(*id)).collect(),
+                    helpers: self.in_pairing_order(household, role, helpers),
                     exit_on: None,
                 })
             })

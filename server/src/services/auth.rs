@@ -154,7 +154,7 @@ pub async fn login(
         // exist. A busy server answers 503 here as it would for a real account (and the
         // throttle does not count an attempt that checked nothing).
         spend_a_check(settings, password).await?;
-        return Err(ApiError::InvalidCredentials);
+        return Err(failed(db, "auth.login_failed", None, remote).await);
     };
     let Some(hash) = acct.password_hash.clone() else {
         // A helper who has not enrolled yet: answered as a wrong password, after a
@@ -162,12 +162,32 @@ pub async fn login(
         // which phone numbers belong to helpers. The message says a first login uses
         // the town office's code.
         spend_a_check(settings, password).await?;
-        return Err(ApiError::InvalidCredentials);
+        return Err(failed(db, "auth.login_failed", Some(acct.id), remote).await);
     };
     if !verify_password(&settings.argon2, hash, password.to_string()).await? {
-        return Err(ApiError::InvalidCredentials);
+        return Err(failed(db, "auth.login_failed", Some(acct.id), remote).await);
     }
     issue_token(db, settings, acct, remote, "auth.login").await
+}
+
+/// Records a failed sign-in in the audit log (the account tried, when known, and the
+/// address; never what was typed), and gives the answer the caller sends. Every failure
+/// writes one row, an unknown username's too, so the write's time tells no one which
+/// usernames exist. A failure to record is logged, not answered: the answer stays a
+/// wrong password, as for any other failure.
+async fn failed(
+    db: &impl ConnectionTrait,
+    action: &'static str,
+    account: Option<i64>,
+    remote: Option<String>,
+) -> ApiError {
+    let mut by = Caller::system();
+    by.remote_addr = remote;
+    let entry = audit::Entry::new(action, "account", account, serde_json::json!({}));
+    if let Err(e) = audit::record(db, &by, entry).await {
+        tracing::warn!("recording a failed sign-in: {e}");
+    }
+    ApiError::InvalidCredentials
 }
 
 /// A helper's first login: checks the one-time enrollment code, sets the password,
@@ -191,7 +211,7 @@ pub async fn enroll(
     let Some(acct) = found.filter(|a| !a.disabled) else {
         // As for login: an unknown phone costs the time a code check would.
         spend_a_check(settings, code).await?;
-        return Err(ApiError::InvalidCredentials);
+        return Err(failed(db, "auth.enroll_failed", None, remote).await);
     };
     let live = acct.enrollment_expires_at.is_some_and(|t| t > super::now());
     let code_ok = match acct.enrollment_code_hash.clone() {
@@ -204,7 +224,7 @@ pub async fn enroll(
         }
     };
     if !code_ok {
-        return Err(ApiError::InvalidCredentials);
+        return Err(failed(db, "auth.enroll_failed", Some(acct.id), remote).await);
     }
     let hash = hash_password(&settings.argon2, new_password.to_string()).await?;
     let mut active = acct.clone().into_active_model();
