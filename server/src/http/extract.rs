@@ -207,7 +207,7 @@ pub fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, Api
         let message = match e.path().iter().next() {
             Some(_) => {
                 let name = e.path().to_string();
-                let why = number_error(query, &name, &e.inner().to_string());
+                let why = value_error(query, &name, &e.inner().to_string());
                 format!("query parameter `{name}`: {why}")
             }
             None => format!("query: {}", e.inner()),
@@ -216,9 +216,30 @@ pub fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, Api
     })
 }
 
-/// Says what a number parameter should be when the parser's words (Rust's integer
-/// errors: "invalid digit found in string") would not tell a person; other errors pass.
-fn number_error(query: &str, name: &str, why: &str) -> String {
+/// Chrono's words for a date it could not read ("input contains invalid characters"):
+/// they name neither the format nor what was given.
+const DATE_ERRORS: [&str; 6] = [
+    "input is out of range",
+    "input contains invalid characters",
+    "premature end of input",
+    "trailing input",
+    "input is not enough",
+    "no possible date",
+];
+
+/// Says what a number or date parameter should be when the parser's words (Rust's
+/// integer errors: "invalid digit found in string"; chrono's) would not tell a person;
+/// other errors pass.
+fn value_error(query: &str, name: &str, why: &str) -> String {
+    let given = || {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    if DATE_ERRORS.iter().any(|d| why.contains(d)) {
+        return format!("expected a date as YYYY-MM-DD, got `{}`", given());
+    }
     let integer = why.contains("invalid digit")
         || why.contains("too large")
         || why.contains("too small")
@@ -226,10 +247,7 @@ fn number_error(query: &str, name: &str, why: &str) -> String {
     if !integer {
         return why.to_string();
     }
-    let given = form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let given = given();
     if why.contains("too large") || why.contains("too small") {
         return format!("`{given}` is out of range");
     }
@@ -348,6 +366,7 @@ mod tests {
         page: Option<u64>,
         town: Option<i64>,
         q: Option<String>,
+        since: Option<chrono::NaiveDate>,
     }
 
     #[test]
@@ -367,6 +386,13 @@ mod tests {
             m,
             "query parameter `town`: expected a whole number, got `x1`"
         );
+        for bad in ["yesterday", "2026-13-01", "2026-12-0", "2026-12-01x"] {
+            let m = message(parse_query::<Page>(&format!("since={bad}")).expect_err(bad));
+            assert_eq!(
+                m,
+                format!("query parameter `since`: expected a date as YYYY-MM-DD, got `{bad}`")
+            );
+        }
         let ok = parse_query::<Page>("q=%E4%B8%9C%E5%9F%8E&page=2").expect("parses");
         assert_eq!((ok.q.as_deref(), ok.page), (Some("东城"), Some(2)));
     }
