@@ -80,6 +80,9 @@ pub struct HouseholdOverview {
     /// Visits the town office returned for correction (a review note) that the helper
     /// has not amended yet.
     pub to_correct: usize,
+    /// When not paired today, the first day of a pairing of the helper's that begins
+    /// later (an import dated ahead): what the list says instead of "not paired".
+    pub pairing_from: Option<NaiveDate>,
     /// Visits (not voided) the server said do not count for attendance (a reused photo,
     /// a clock ahead…): they satisfy no window, so `last_home`/`last_phone` and `due`
     /// leave them out and the list marks them.
@@ -241,18 +244,23 @@ impl EndedHousehold {
             .any(|(from, to)| *from <= day && day <= *to)
     }
 
-    /// For a household still paired (built with `unpaired_since` today): refuses a
-    /// visit dated `day` outside the helper's pairing so far (before it began, in a gap
-    /// between pairings). No pairing of the helper's in the copy: nothing to judge by.
-    pub fn check_current(&self, day: NaiveDate) -> Result<()> {
-        if self.periods.is_empty() || self.covers(day) {
+    /// For a household still paired: refuses a visit dated `day` outside helper
+    /// `helper_id`'s pairings with it (before the first began, in a gap between
+    /// pairings, before a pairing that starts later). No pairing of the helper's in the
+    /// copy: nothing to judge by.
+    pub fn check_current(&self, helper_id: i64, day: NaiveDate) -> Result<()> {
+        let periods = open_periods(&self.detail, helper_id);
+        let covered = periods
+            .iter()
+            .any(|(from, to)| *from <= day && to.is_none_or(|to| day <= to));
+        if periods.is_empty() || covered {
             return Ok(());
         }
         Err(ClientError::NotPairedOn {
             household_id: self.detail.summary.id,
             head_name: self.detail.summary.head_name.clone(),
             day,
-            periods: self.periods.clone(),
+            periods,
         })
     }
 
@@ -269,6 +277,44 @@ impl EndedHousehold {
             periods: self.periods.clone(),
         })
     }
+}
+
+/// Helper `helper_id`'s pairings with a household as inclusive date ranges, oldest
+/// first; a pairing still open has no last day (it does not end today).
+pub fn open_periods(
+    detail: &HouseholdDetail,
+    helper_id: i64,
+) -> Vec<(NaiveDate, Option<NaiveDate>)> {
+    let mut periods: Vec<_> = detail
+        .pairings
+        .iter()
+        .filter(|p| p.helper.id == helper_id)
+        .filter_map(|p| match p.valid_to {
+            None => Some((p.valid_from, None)),
+            Some(to) => to
+                .pred_opt()
+                .filter(|last| p.valid_from <= *last)
+                .map(|last| (p.valid_from, Some(last))),
+        })
+        .collect();
+    periods.sort();
+    periods
+}
+
+/// The first day of helper `helper_id`'s next pairing with a household when none holds
+/// on `today` (a pairing imported to start on a later day): the helper is told from
+/// when, rather than that the household is not paired.
+pub fn pairing_from(
+    detail: &HouseholdDetail,
+    helper_id: i64,
+    today: NaiveDate,
+) -> Option<NaiveDate> {
+    detail
+        .pairings
+        .iter()
+        .filter(|p| p.helper.id == helper_id && p.valid_from > today)
+        .map(|p| p.valid_from)
+        .min()
 }
 
 /// The quarter of a new visit dated `day` when that quarter ended before `now`'s date:
@@ -486,7 +532,12 @@ impl Client {
                 };
                 let to_correct = corrections.get(&detail.summary.id).copied().unwrap_or(0);
                 let not_counted = uncounted.get(&detail.summary.id).copied().unwrap_or(0);
+                let pairing_from = match (helper_id, role) {
+                    (Some(helper), None) => pairing_from(&detail, helper, today),
+                    _ => None,
+                };
                 HouseholdOverview {
+                    pairing_from,
                     detail,
                     role,
                     last_home,
@@ -698,7 +749,10 @@ impl Client {
         let check_date = |day: NaiveDate| -> Result<()> {
             match (&ended, &current) {
                 (Some(ended), _) => ended.check(day),
-                (None, Some(current)) => current.check_current(day),
+                (None, Some(current)) => match helper_id {
+                    Some(helper) => current.check_current(helper, day),
+                    None => Ok(()),
+                },
                 (None, None) => Ok(()),
             }
         };

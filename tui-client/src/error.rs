@@ -103,17 +103,17 @@ pub enum ClientError {
     },
     /// A visit dated outside the helper's pairing with a household still paired with
     /// them (before the pairing began, or in a gap between two pairings): not the
-    /// helper's to record. The periods are inclusive date ranges, the open one ending
-    /// today.
+    /// helper's to record. The periods are inclusive date ranges; one still open has no
+    /// last day (`from 2026-12-29`), as it does not end today.
     #[error(
         "the visit date {day} is outside your pairing with {head_name} (household {household_id}: {}); correct the date",
-        format_periods(.periods, " to ", ", ")
+        format_open_periods(.periods, crate::i18n::Lang::En)
     )]
     NotPairedOn {
         household_id: i64,
         head_name: String,
         day: chrono::NaiveDate,
-        periods: Vec<(chrono::NaiveDate, chrono::NaiveDate)>,
+        periods: Vec<(chrono::NaiveDate, Option<chrono::NaiveDate>)>,
     },
     /// A form field could not be understood.
     #[error("{field}: {problem}")]
@@ -184,6 +184,28 @@ pub fn format_periods(
         .map(|(from, until)| format!("{from}{to}{until}"))
         .collect::<Vec<_>>()
         .join(sep)
+}
+
+/// Pairing periods of which the last may be open, in `lang`: `2025-01-01 至 2025-06-30、
+/// 2026-12-29 起` / `2025-01-01 to 2025-06-30, from 2026-12-29`.
+pub fn format_open_periods(
+    periods: &[(chrono::NaiveDate, Option<chrono::NaiveDate>)],
+    lang: crate::i18n::Lang,
+) -> String {
+    if periods.is_empty() {
+        return "-".into();
+    }
+    let zh = lang == crate::i18n::Lang::Zh;
+    periods
+        .iter()
+        .map(|(from, until)| match (until, zh) {
+            (Some(until), true) => format!("{from} 至 {until}"),
+            (Some(until), false) => format!("{from} to {until}"),
+            (None, true) => format!("{from} 起"),
+            (None, false) => format!("from {from}"),
+        })
+        .collect::<Vec<_>>()
+        .join(if zh { "、" } else { ", " })
 }
 
 /// What is wrong with what the helper typed in a field: English for the headless

@@ -478,6 +478,15 @@ impl Lang {
     }
 
     /// A policy area's name.
+    /// A visit kind in a narrow list's column: "call 03-31" rather than "phone call".
+    pub fn kind_short(self, k: VisitKind) -> &'static str {
+        match (self, k) {
+            (Lang::Zh, k) => k.label_zh(),
+            (Lang::En, VisitKind::Home) => "home",
+            (Lang::En, VisitKind::Phone) => "call",
+        }
+    }
+
     pub fn policy(self, p: PolicyArea) -> &'static str {
         if self == Lang::Zh {
             p.label_zh()
@@ -666,7 +675,7 @@ impl Lang {
                 ..
             } => format!(
                 "走访日期 {day} 不在您与{head_name}户的结对期（{}）内，不能签名：请更正走访日期",
-                crate::error::format_periods(periods, " 至 ", "、")
+                crate::error::format_open_periods(periods, Lang::Zh)
             ),
             E::Key { path, reason } => format!("设备密钥出错（{reason}）：{}", path.display()),
             E::Corrupt(m) => format!("本机数据无法读取：{m}"),
@@ -1361,14 +1370,81 @@ impl Lang {
         }
     }
 
-    /// A household row's mark of an exit filed for `day`, still to come:
-    /// "将于12月20日退出" / "leaves 2026-12-20", `short` "12月20日退出" / "leaves 12-20".
-    pub fn leaving_mark(self, day: NaiveDate, short: bool) -> String {
-        match (self, short) {
-            (Lang::Zh, false) => format!("将于{}退出", day.format("%-m月%-d日")),
-            (Lang::Zh, true) => format!("{}退出", day.format("%-m月%-d日")),
-            (Lang::En, false) => format!("leaves {day}"),
-            (Lang::En, true) => format!("leaves {}", day.format("%m-%d")),
+    /// A household row's mark of an exit filed for `day`, still to come on `today`:
+    /// "将于12月20日退出" / "leaves 2026-12-20", with the year in Chinese when the exit
+    /// falls in another year ("将于2027年1月15日退出").
+    pub fn leaving_mark(self, day: NaiveDate, today: NaiveDate) -> String {
+        self.leaving_marks(day, today)
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// The forms of a coming exit's mark, from the fullest to the shortest, for a list
+    /// row that has to make room: "将于12月28日退出", "12月28日退出", "退12/28" (English
+    /// "leaves 2026-12-28", "leaves 12-28", "out 12/28"). A year other than `today`'s
+    /// stays in every form: the helper must not read next year's exit as this year's.
+    pub fn leaving_marks(self, day: NaiveDate, today: NaiveDate) -> Vec<String> {
+        let same_year = day.year() == today.year();
+        let (long, short) = match (self, same_year) {
+            (Lang::Zh, true) => ("%-m月%-d日", "%-m/%-d"),
+            (Lang::Zh, false) => ("%Y年%-m月%-d日", "%Y/%-m/%-d"),
+            (Lang::En, true) => ("%m-%d", "%-m/%-d"),
+            (Lang::En, false) => ("%Y-%m-%d", "%Y/%-m/%-d"),
+        };
+        match self {
+            Lang::Zh => vec![
+                format!("将于{}退出", day.format(long)),
+                format!("{}退出", day.format(long)),
+                format!("退{}", day.format(short)),
+            ],
+            Lang::En => vec![
+                format!("leaves {day}"),
+                format!("leaves {}", day.format(long)),
+                format!("out {}", day.format(short)),
+            ],
+        }
+    }
+
+    /// The forms of a household row's overdue mark, fullest first: with the window
+    /// missed (`!逾期 1–2月`), bare (`!逾期`), then the sign alone (`!`), which the row's
+    /// red still explains.
+    pub fn overdue_marks(
+        self,
+        w: Option<&crate::client::MissedWindow>,
+        today: NaiveDate,
+    ) -> Vec<String> {
+        let mut forms = vec![
+            self.overdue_mark(w, today, true),
+            self.overdue_mark(w, today, false),
+            "!".to_string(),
+        ];
+        forms.dedup();
+        forms
+    }
+
+    /// When a pairing of the helper's with a household begins on a later day: "12月29日起
+    /// 结对" / "paired from 2026-12-29" (the year in Chinese when it is not `today`'s);
+    /// `short` for a narrow list, "12-29起结对" / "from 12-29".
+    pub fn pairing_from(self, day: NaiveDate, today: NaiveDate, short: bool) -> String {
+        let same_year = day.year() == today.year();
+        match (self, short, same_year) {
+            (Lang::Zh, false, true) => format!("{}起结对", day.format("%-m月%-d日")),
+            (Lang::Zh, false, false) => format!("{}起结对", day.format("%Y年%-m月%-d日")),
+            (Lang::Zh, true, true) => format!("{}起结对", day.format("%m-%d")),
+            (Lang::Zh, true, false) => format!("{day}起结对"),
+            (Lang::En, false, _) => format!("paired from {day}"),
+            (Lang::En, true, true) => format!("from {}", day.format("%m-%d")),
+            (Lang::En, true, false) => format!("from {day}"),
+        }
+    }
+
+    /// How many photos a visit has: "照片 2" / "1 photo", "2 photos".
+    pub fn photo_count(self, n: usize) -> String {
+        match (self, n) {
+            (Lang::Zh, n) => format!("照片 {n}"),
+            (Lang::En, 1) => "1 photo".into(),
+            (Lang::En, n) => format!("{n} photos"),
         }
     }
 
@@ -1387,25 +1463,56 @@ impl Lang {
     /// A household row's mark for visits the town office returned for correction
     /// (a count when more than one); empty when there are none.
     pub fn to_correct_mark(self, n: usize) -> String {
-        match (self, n) {
-            (_, 0) => String::new(),
-            (Lang::Zh, 1) => "✎待更正".into(),
-            (Lang::Zh, n) => format!("✎待更正{n}"),
-            (Lang::En, 1) => "✎to fix".into(),
-            (Lang::En, n) => format!("✎to fix {n}"),
-        }
+        self.to_correct_marks(n)
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// The forms of the to-correct mark, fullest first (`✎待更正`, `✎更正`, `✎`), with
+    /// the count when more than one; none when there is nothing to correct.
+    pub fn to_correct_marks(self, n: usize) -> Vec<String> {
+        let count = if n > 1 { n.to_string() } else { String::new() };
+        let words: &[&str] = match self {
+            Lang::Zh => &["待更正", "更正", ""],
+            Lang::En => &["to fix ", "fix ", ""],
+        };
+        Self::mark_forms('✎', words, n, &count)
     }
 
     /// A household row's mark for visits the server said do not count for attendance
     /// (a count when more than one); empty when there are none.
     pub fn not_counted_mark(self, n: usize) -> String {
-        match (self, n) {
-            (_, 0) => String::new(),
-            (Lang::Zh, 1) => "⚠不计入".into(),
-            (Lang::Zh, n) => format!("⚠不计入{n}"),
-            (Lang::En, 1) => "⚠not counted".into(),
-            (Lang::En, n) => format!("⚠not counted {n}"),
+        self.not_counted_marks(n)
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// The forms of the not-counted mark, fullest first (`⚠不计入`, `⚠不计`, `⚠`), with
+    /// the count when more than one; none when every visit counts.
+    pub fn not_counted_marks(self, n: usize) -> Vec<String> {
+        let count = if n > 1 { n.to_string() } else { String::new() };
+        let words: &[&str] = match self {
+            Lang::Zh => &["不计入", "不计", ""],
+            Lang::En => &["not counted ", "uncounted ", ""],
+        };
+        Self::mark_forms('⚠', words, n, &count)
+    }
+
+    /// A mark's forms: `sign`, each of `words`, then `count` (an English word keeps its
+    /// space before a count only).
+    fn mark_forms(sign: char, words: &[&str], n: usize, count: &str) -> Vec<String> {
+        if n == 0 {
+            return Vec::new();
         }
+        words
+            .iter()
+            .map(|w| {
+                let w = if count.is_empty() { w.trim_end() } else { w };
+                format!("{sign}{w}{count}")
+            })
+            .collect()
     }
 
     /// The household detail's line on the visits the server does not count.
@@ -1484,8 +1591,9 @@ impl Lang {
             }
             Lang::En => {
                 let kind = kind.map_or("", VisitKind::code);
+                let photos = self.photo_count(*photos);
                 format!(
-                    "household {household:>6}  {at}  {kind:<5}  {photos} photos  {state:<7}  {sync_text}"
+                    "household {household:>6}  {at}  {kind:<5}  {photos}  {state:<7}  {sync_text}"
                 )
             }
         }
@@ -1541,6 +1649,15 @@ impl Lang {
         match self {
             Lang::Zh => format!("（{text}）"),
             Lang::En => format!("({text})"),
+        }
+    }
+
+    /// `text` in parentheses after other text: full-width in Chinese, after a space in
+    /// English (`… 2026-12-04 (ended on 2026-12-05)`).
+    pub fn aside(self, text: &str) -> String {
+        match self {
+            Lang::Zh => format!("（{text}）"),
+            Lang::En => format!(" ({text})"),
         }
     }
 
@@ -2052,6 +2169,63 @@ mod tests {
         let periods = Lang::Zh.periods(&[(d(1, 1), d(12, 3))]);
         assert_eq!(periods, "2026-01-01 至 2026-12-03");
         assert_eq!(Lang::Zh.paren("2 条备注"), "（2 条备注）");
+    }
+
+    /// L4: a coming exit in another year than today's says the year; within the year
+    /// it does not. Every shorter form keeps the other year too.
+    #[test]
+    fn a_coming_exit_in_another_year_says_the_year() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let today = d(2026, 12, 5);
+        assert_eq!(
+            Lang::Zh.leaving_mark(d(2026, 12, 20), today),
+            "将于12月20日退出"
+        );
+        assert_eq!(
+            Lang::Zh.leaving_marks(d(2027, 1, 15), today),
+            ["将于2027年1月15日退出", "2027年1月15日退出", "退2027/1/15"]
+        );
+        assert_eq!(
+            Lang::Zh.leaving_marks(d(2026, 12, 28), today),
+            ["将于12月28日退出", "12月28日退出", "退12/28"]
+        );
+        assert_eq!(
+            Lang::En.leaving_mark(d(2027, 1, 15), today),
+            "leaves 2027-01-15"
+        );
+        assert_eq!(
+            Lang::Zh.pairing_from(d(2026, 12, 29), today, false),
+            "12月29日起结对"
+        );
+    }
+
+    /// L6/L7: photos are counted with a space (and a singular in English), and an
+    /// English aside keeps a space before its parenthesis.
+    #[test]
+    fn photo_counts_and_asides_read_as_words() {
+        assert_eq!(Lang::Zh.photo_count(0), "照片 0");
+        assert_eq!(Lang::En.photo_count(1), "1 photo");
+        assert_eq!(Lang::En.photo_count(2), "2 photos");
+        assert_eq!(
+            Lang::En.aside("ended on 2026-12-05"),
+            " (ended on 2026-12-05)"
+        );
+        assert_eq!(
+            Lang::Zh.aside("结对结束于 2026-12-05"),
+            "（结对结束于 2026-12-05）"
+        );
+        let open = [(
+            NaiveDate::from_ymd_opt(2026, 12, 29).unwrap(),
+            None::<NaiveDate>,
+        )];
+        assert_eq!(
+            crate::error::format_open_periods(&open, Lang::Zh),
+            "2026-12-29 起"
+        );
+        assert_eq!(
+            crate::error::format_open_periods(&open, Lang::En),
+            "from 2026-12-29"
+        );
     }
 
     /// At 80 columns the TUI's sync failure line keeps its advice: the server's address,

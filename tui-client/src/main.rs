@@ -871,7 +871,7 @@ fn household_marks_cli(
     }
     if let Some(day) = h.coming_exit(today) {
         out.push_str("  ");
-        out.push_str(&lang.leaving_mark(day, false));
+        out.push_str(&lang.leaving_mark(day, today));
     }
     if h.to_correct > 0 {
         out.push_str("  ");
@@ -901,6 +901,9 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                     // stands): nothing is due from that day.
                     "exit_on": s.exit_on,
                     "role": h.role,
+                    // Not paired today: the first day of a pairing that begins later
+                    // (null when paired, or when none is coming).
+                    "pairing_from": h.pairing_from,
                     "last_home_visit": h.last_home.map(|t| utc_seconds::format(&t)),
                     "last_phone_call": h.last_phone.map(|t| utc_seconds::format(&t)),
                     "next_due": h.next_due().map(|(kind, date)| json!({"kind": kind, "date": date})),
@@ -938,6 +941,7 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                 "unpaired_since": h.unpaired_since,
                 "pairing_periods": h.periods.iter().map(|(from, to)| json!({"from": from, "to": to})).collect::<Vec<_>>(),
                 "role": null,
+                "pairing_from": null,
                 "last_home_visit": last(VisitKind::Home),
                 "last_phone_call": last(VisitKind::Phone),
                 "next_due": null,
@@ -963,7 +967,10 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                     .unwrap_or_else(|| never.into())
             };
             let next = match (h.role, h.next_due()) {
-                (None, _) => t.not_paired.to_string(),
+                (None, _) => match h.pairing_from {
+                    Some(day) => lang.pairing_from(day, bangfu_client::client::today(now), false),
+                    None => t.not_paired.to_string(),
+                },
                 (Some(_), Some((k, d))) => format!("{} {d}", lang.kind(k)),
                 (Some(_), None) if h.due.is_empty() => t.nothing_due.to_string(),
                 (Some(_), None) => t.done.to_string(),
@@ -994,7 +1001,7 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                     s.head_name,
                     s.village.name,
                     lang.periods(&h.periods),
-                    lang.paren(&format!("{label} {end}")),
+                    lang.aside(&format!("{label} {end}")),
                 )?;
             }
         }

@@ -1530,8 +1530,65 @@ fn households_json_gives_the_exit_day_and_no_due_date_past_it() {
     }
     let text = bangfu(&data, &["households"]);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(
-        text.contains(&format!("将于{}退出", exit.format("%-m月%-d日"))),
-        "{text}"
+    // The year is said only when the exit falls in another year than today's (L4).
+    let today = bangfu_client::client::today(chrono::Utc::now());
+    let day = if chrono::Datelike::year(&exit) == chrono::Datelike::year(&today) {
+        exit.format("%-m月%-d日")
+    } else {
+        exit.format("%Y年%-m月%-d日")
+    };
+    assert!(text.contains(&format!("将于{day}退出")), "{text}");
+}
+
+/// M4: a household whose pairing with the helper begins on a later day (an import
+/// dated ahead) gives `pairing_from` in `--json` and says from when in the text list,
+/// instead of 未结对; a visit dated before that day is refused with the pairing open
+/// (`… 起`), not ending today.
+#[test]
+fn a_pairing_that_begins_later_says_from_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rt = runtime();
+    let client = rt.block_on(login(&data, Limits::default()));
+    let today = bangfu_client::client::today(chrono::Utc::now());
+    let from = today + chrono::Days::new(10);
+    let mut listed = default_households();
+    listed[1].pairings[0].valid_from = from;
+    rt.block_on(async {
+        let identity = client.identity().await.unwrap();
+        client
+            .install_login(&identity, &snapshot(listed))
+            .await
+            .unwrap();
+    });
+    let households = json(&bangfu(&data, &["--json", "households"]));
+    let list = households.as_array().unwrap();
+    let find = |id: i64| list.iter().find(|h| h["id"] == id).unwrap();
+    assert_eq!(find(2)["pairing_from"], from.to_string(), "{households}");
+    assert!(find(2)["role"].is_null());
+    assert!(find(1)["pairing_from"].is_null());
+    let text = bangfu(&data, &["households"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    let want = bangfu_client::i18n::Lang::Zh.pairing_from(from, today, false);
+    assert!(text.contains(&want) && !text.contains("未结对"), "{text}");
+    let en = bangfu(&data, &["--lang", "en", "households"]);
+    let en = String::from_utf8_lossy(&en.stdout);
+    assert!(en.contains(&format!("paired from {from}")), "{en}");
+
+    let refused = bangfu(
+        &data,
+        &[
+            "visit",
+            "new",
+            "--household",
+            "2",
+            "--kind",
+            "phone",
+            "--at",
+            &format!("{today} 00:01"),
+        ],
     );
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{err}");
+    assert!(err.contains(&format!("（{from} 起）")), "{err}");
 }

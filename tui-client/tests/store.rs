@@ -1315,7 +1315,7 @@ fn a_visit_dated_before_the_pairing_is_refused() {
         assert!(matches!(err, ClientError::NotPairedOn { .. }), "{err:?}");
         let text = Lang::Zh.error(&err);
         assert!(
-            text.contains("不在您与") && text.contains("2025-01-01 至 2026-03-15"),
+            text.contains("不在您与") && text.contains("2025-01-01 起"),
             "{text}"
         );
         c.record_visit(

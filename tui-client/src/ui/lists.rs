@@ -40,13 +40,19 @@ fn overdue_style() -> Style {
     Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
 }
 
-/// What the "next due" column says for a household.
-pub fn next_due_text(app: &App, h: &HouseholdOverview) -> String {
+/// What the "next due" column says for a household: the kind and day of the next
+/// contact due, or, not paired today, from when a pairing begins (`short` in a narrow
+/// list: `12-29起结对`).
+pub fn next_due_text(app: &App, h: &HouseholdOverview, short: bool) -> String {
     let t = app.lang.texts();
     if h.role.is_none() {
-        return t.not_paired.to_string();
+        return match h.pairing_from {
+            Some(day) => app.lang.pairing_from(day, today(app.clock.now()), short),
+            None => t.not_paired.to_string(),
+        };
     }
     match h.next_due() {
+        Some((kind, d)) if short => format!("{} {}", app.lang.kind_short(kind), d.format("%m-%d")),
         Some((kind, d)) => format!("{} {}", app.lang.kind(kind), d.format("%m-%d")),
         None if h.due.is_empty() => t.nothing_due.to_string(),
         None => t.done.to_string(),
@@ -77,8 +83,7 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
         return households_help(app);
     }
     let never = never_text(app);
-    let header = Row::new([t.head, t.village, t.last_home, t.last_phone, t.next_due, ""])
-        .style(Style::new().add_modifier(Modifier::BOLD));
+
     // The dates come whole (`2026-03-10` is 10 columns), and the next-due column as
     // wide as its longest text: a narrow window shortens the names instead, and the last
     // column (the marks) gets what is left.
@@ -87,10 +92,20 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
     let next_width = app
         .households
         .iter()
-        .map(|h| text_width(&next_due_text(app, h)))
+        .map(|h| text_width(&next_due_text(app, h, !wide)))
         .chain([text_width(t.next_due), 8])
         .max()
         .unwrap_or(8);
+    let fit = super::sheet::fit;
+    let header = Row::new([
+        fit(t.head, name_width),
+        fit(t.village, name_width),
+        fit(t.last_home, DATE_WIDTH),
+        fit(t.last_phone, DATE_WIDTH),
+        t.next_due.to_string(),
+        String::new(),
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
     let fixed = 2 * name_width + 2 * DATE_WIDTH + next_width;
     // Two borders and five gaps between six columns.
     let marks_room = area.width.saturating_sub(2 + 5).saturating_sub(fixed);
@@ -98,11 +113,12 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
     let rows = app.households.iter().map(|h| {
         let s = &h.detail.summary;
         let row = Row::new([
-            Cell::from(s.head_name.clone()),
-            Cell::from(s.village.name.clone()),
+            // Cut with "…" rather than mid-word by the table.
+            Cell::from(fit(&s.head_name, name_width)),
+            Cell::from(fit(&s.village.name, name_width)),
             Cell::from(date(h.last_home, never)),
             Cell::from(date(h.last_phone, never)),
-            Cell::from(next_due_text(app, h)),
+            Cell::from(next_due_text(app, h, !wide)),
             Cell::from(household_marks(app, h, today, marks_room)),
         ]);
         if h.overdue() {
@@ -136,69 +152,111 @@ fn text_width(text: &str) -> u16 {
     u16::try_from(Span::raw(text).width()).unwrap_or(u16::MAX)
 }
 
-/// A household row's marks in `room` columns: overdue with the window missed
-/// (`!逾期 1–2月`, bare `!逾期` when the window does not fit), a coming exit
-/// (`将于12月20日退出`, shorter or left out when there is no room: the detail says it
-/// in full), then the visits the town office returned for correction (`✎待更正`), then
-/// the visits the server does not count (`⚠不计入`).
+/// A household row's marks in `room` columns, in this order: overdue with the window
+/// missed (`!逾期 1–2月`), a coming exit (`将于12月20日退出`: it tells the helper to
+/// visit before that day), the visits the town office returned for correction
+/// (`✎待更正`), then the visits the server does not count (`⚠不计入`). When they do not
+/// fit, marks take shorter forms (`!逾期`, `退12/20`, `✎更正`, `⚠不计`…) before any is
+/// left out, the last first; what still does not fit is cut with "…". The detail says
+/// each in full.
 fn household_marks<'a>(
     app: &App,
     h: &HouseholdOverview,
     today: chrono::NaiveDate,
     room: u16,
 ) -> Line<'a> {
-    let correct = app.lang.to_correct_mark(h.to_correct);
-    let uncounted = app.lang.not_counted_mark(h.not_counted);
-    let leaving = h.coming_exit(today);
-    let overdue = |with_window| {
-        h.overdue()
-            .then(|| app.lang.overdue_mark(h.first_missed(), today, with_window))
-    };
-    let exit = |short| leaving.map(|day| app.lang.leaving_mark(day, short));
-    // From the fullest to the barest: the first that fits, else the barest.
-    let choices = [
-        (overdue(true), exit(false)),
-        (overdue(false), exit(false)),
-        (overdue(false), exit(true)),
-        (overdue(false), None),
+    let lang = app.lang;
+    let forms: [Vec<String>; 4] = [
+        if h.overdue() {
+            lang.overdue_marks(h.first_missed(), today)
+        } else {
+            Vec::new()
+        },
+        h.coming_exit(today)
+            .map(|day| lang.leaving_marks(day, today))
+            .unwrap_or_default(),
+        lang.to_correct_marks(h.to_correct),
+        lang.not_counted_marks(h.not_counted),
     ];
-    let width = |(o, e): &(Option<String>, Option<String>)| {
-        [
-            o.as_deref(),
-            e.as_deref(),
-            Some(&correct[..]),
-            Some(&uncounted[..]),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|m| !m.is_empty())
-        .map(|m| 1 + text_width(m))
-        .sum::<u16>()
-        .saturating_sub(1)
-    };
-    let [.., barest] = choices.clone();
-    let (mark, exit) = choices
-        .into_iter()
-        .find(|c| width(c) <= room)
-        .unwrap_or(barest);
-    let styled = [
-        mark.map(|m| Span::styled(m, overdue_style().add_modifier(Modifier::REVERSED))),
-        exit.map(|m| Span::styled(m, Style::new().fg(Color::Cyan))),
-        Some(Span::styled(correct, correction_style())),
-        Some(Span::styled(uncounted, overdue_style())),
+    let styles = [
+        overdue_style().add_modifier(Modifier::REVERSED),
+        Style::new().fg(Color::Cyan),
+        correction_style(),
+        overdue_style(),
     ];
+    let chosen = choose_marks(&forms, room);
     let mut spans = Vec::new();
-    for span in styled
-        .into_iter()
-        .flatten()
-        .filter(|s| !s.content.is_empty())
+    let mut left = room;
+    for (text, style) in chosen
+        .iter()
+        .zip(styles)
+        .filter_map(|(c, st)| Some((c.as_ref()?, st)))
     {
         if !spans.is_empty() {
             spans.push(Span::raw(" "));
+            left = left.saturating_sub(1);
         }
-        spans.push(span);
+        let text = super::sheet::fit(text, left);
+        left = left.saturating_sub(text_width(&text));
+        spans.push(Span::styled(text, style));
     }
     Line::from(spans)
+}
+
+/// Which form of each mark a row shows: an index into its forms, or past them (left out).
+type Pick = [usize; 4];
+
+/// How good a pick is, bigger better: the marks kept (the most important first), then
+/// the least shortened (squared: two marks a step shorter read better than one cut to
+/// its sign), then the fuller forms of the more important marks.
+type Score = (Vec<bool>, usize, [usize; 4]);
+
+/// The form of each mark to show in `room` columns (`None`: left out), given each
+/// mark's forms from the fullest to the shortest, most important mark first: the best
+/// scored pick that fits. The first mark is never left out: when even its shortest form
+/// does not fit, it alone is shown and the caller cuts it.
+fn choose_marks(forms: &[Vec<String>; 4], room: u16) -> [Option<String>; 4] {
+    let levels = forms.clone().map(|f| f.len());
+    let picks = (0..levels.iter().map(|n| n + 1).product::<usize>()).map(|code| {
+        let mut pick = [0usize; 4];
+        let mut rest = code;
+        for (i, n) in levels.iter().enumerate() {
+            pick[i] = rest % (n + 1);
+            rest /= n + 1;
+        }
+        pick
+    });
+    let best = picks
+        .filter_map(|pick| Some((pick, pick_score(forms, pick, room)?)))
+        .max_by(|(_, a), (_, b)| a.cmp(b));
+    match best {
+        Some((pick, _)) => std::array::from_fn(|i| forms[i].get(pick[i]).cloned()),
+        // Nothing fits: the first mark's shortest form alone (cut by the caller).
+        None => std::array::from_fn(|i| forms[i].last().filter(|_| i == 0).cloned()),
+    }
+}
+
+/// The score of `pick`, or `None` when it is wider than `room` or leaves out the first
+/// mark.
+fn pick_score(forms: &[Vec<String>; 4], pick: Pick, room: u16) -> Option<Score> {
+    let shown = |i: usize| forms[i].get(pick[i]);
+    if !forms[0].is_empty() && shown(0).is_none() {
+        return None;
+    }
+    let width = (0..4)
+        .filter_map(shown)
+        .map(|m| 1 + text_width(m))
+        .sum::<u16>()
+        .saturating_sub(1);
+    if width > room {
+        return None;
+    }
+    let kept: Vec<bool> = (0..4).map(|i| shown(i).is_some()).collect();
+    let shortened: usize = (0..4)
+        .filter(|i| shown(*i).is_some())
+        .map(|i| pick[i] * pick[i])
+        .sum();
+    Some((kept, usize::MAX - shortened, pick.map(|p| usize::MAX - p)))
 }
 
 /// How the visits to correct are marked: what the helper must act on, not an alarm.
@@ -247,16 +305,7 @@ fn render_ended(app: &App, frame: &mut Frame, area: Rect) {
         .ended
         .iter()
         .take(shown)
-        .map(|h| {
-            let s = &h.detail.summary;
-            let (label, end) = h.shown_end(t);
-            Line::from(format!(
-                "{}  {}  {}  ·  {label} {end}",
-                s.head_name,
-                s.village.name,
-                crate::error::format_periods(&h.periods, to, ", "),
-            ))
-        })
+        .map(|h| ended_line(h, t, to, area.width.saturating_sub(2)))
         .collect();
     if app.ended.len() > shown {
         lines.push(Line::from("…"));
@@ -273,6 +322,29 @@ fn render_ended(app: &App, frame: &mut Frame, area: Rect) {
         ),
         area,
     );
+}
+
+/// One line of the "已结束结对" section in `width` columns: the household, its village
+/// and the pairing periods, then when the pairing ended. The end comes whole: the
+/// periods before it are cut with "…" when the line is too long (their last day is the
+/// day before the end anyway).
+fn ended_line<'a>(
+    h: &crate::client::EndedHousehold,
+    t: &crate::i18n::Texts,
+    to: &str,
+    width: u16,
+) -> Line<'a> {
+    let s = &h.detail.summary;
+    let (label, end) = h.shown_end(t);
+    let head = format!(
+        "{}  {}  {}",
+        s.head_name,
+        s.village.name,
+        crate::error::format_periods(&h.periods, to, ", "),
+    );
+    let tail = format!("  ·  {label} {end}");
+    let head = super::sheet::fit(&head, width.saturating_sub(text_width(&tail)));
+    Line::from(super::sheet::fit(&format!("{head}{tail}"), width))
 }
 
 pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64) -> String {
@@ -306,7 +378,7 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
                 s.head_name.clone(),
                 Style::new().add_modifier(Modifier::BOLD),
             ),
-            Span::raw(format!("  ({})", status_label(app, h))),
+            Span::raw(format!("  {}", app.lang.paren(&status_label(app, h)))),
         ]),
         Line::from(vec![
             label(t.address),
@@ -323,10 +395,14 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
                 .map(|h| format!("{}（{}）", h.name, h.unit_position))
         })
         .collect();
-    lines.push(Line::from(vec![
-        label(t.helpers),
-        Span::raw(helpers.join("；")),
-    ]));
+    // Wrapped here, not by the paragraph: its word wrap let a line of full-width
+    // characters with one space run over the right border at 60 columns.
+    let mut helper_spans = vec![label(t.helpers)];
+    for (i, h) in helpers.iter().enumerate() {
+        let sep = if i + 1 < helpers.len() { "；" } else { "" };
+        helper_spans.push(Span::raw(format!("{h}{sep}")));
+    }
+    lines.extend(wrap_spans(helper_spans, area.width.saturating_sub(2)));
     let members: Vec<String> = h
         .detail
         .members
@@ -344,6 +420,12 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
     let mut due: Vec<Span> = h.due.iter().map(|d| due_span(app, d)).collect();
     if h.due.is_empty() && h.role.is_some() {
         due.push(Span::raw(format!("{} ", t.nothing_due)));
+    }
+    if let Some(day) = h.pairing_from.filter(|_| h.role.is_none()) {
+        due.push(Span::styled(
+            format!("{} ", app.lang.pairing_from(day, today, false)),
+            Style::new().fg(Color::Cyan),
+        ));
     }
     // Then every window missed, oldest first: a later visit makes up for none.
     due.extend(h.missed.iter().map(|w| {
@@ -389,6 +471,39 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
         area,
     );
     t.help_detail.to_string()
+}
+
+/// `spans` as lines of at most `width` columns: a span goes whole onto the next line
+/// when it does not fit on this one but fits on a line of its own, else it is broken
+/// between characters (a Chinese character is never split across the border).
+fn wrap_spans(spans: Vec<Span<'_>>, width: u16) -> Vec<Line<'_>> {
+    let width = usize::from(width.max(2));
+    let mut lines: Vec<Vec<Span>> = vec![Vec::new()];
+    let mut used = 0;
+    for span in spans {
+        let w = span.width();
+        if used > 0 && used + w > width && w <= width {
+            lines.push(Vec::new());
+            used = 0;
+        }
+        let mut piece = String::new();
+        for c in span.content.chars() {
+            let cw = text_width(c.encode_utf8(&mut [0u8; 4])) as usize;
+            if used + cw > width {
+                if let Some(line) = lines.last_mut() {
+                    line.push(Span::styled(std::mem::take(&mut piece), span.style));
+                }
+                lines.push(Vec::new());
+                used = 0;
+            }
+            piece.push(c);
+            used += cw;
+        }
+        if let Some(line) = lines.last_mut() {
+            line.push(Span::styled(piece, span.style));
+        }
+    }
+    lines.into_iter().map(Line::from).collect()
 }
 
 /// One requirement's due date in the detail: green with a tick when this window has
@@ -440,11 +555,10 @@ fn visit_summary(app: &App, v: &VisitRow) -> String {
             let mut s = format!(
                 // Words, not a camera emoji: terminals disagree on an emoji's width, and
                 // one counted narrow pushes the line over the block's right border.
-                "{}  {}  {}{}",
+                "{}  {}  {}",
                 format_local(body.at),
                 app.lang.kind(body.kind),
-                t.photos,
-                body.photos.len()
+                app.lang.photo_count(body.photos.len())
             );
             if v.voided {
                 s.push_str(&format!("  [{}]", t.voided));
@@ -925,7 +1039,7 @@ mod tests {
             width: 80,
             height: 24,
         });
-        assert!(screen(app, 80, 24).contains("电话  照片0"));
+        assert!(screen(app, 80, 24).contains("电话  照片 0"));
     }
 
     /// A household whose exit is filed for a day still to come is still visited: its
@@ -959,7 +1073,7 @@ mod tests {
         app.households[0].detail.summary.exit_on = chrono::NaiveDate::from_ymd_opt(2026, 3, 15);
         app.update(Action::Enter);
         let text = screen(app, 80, 24);
-        assert!(text.contains("(已脱贫)"), "{text}");
+        assert!(text.contains("（已脱贫）"), "{text}");
         assert!(!text.contains("退出帮扶"), "{text}");
     }
 
@@ -969,5 +1083,147 @@ mod tests {
         assert_eq!(super::super::fit_help(help, 22), "n 新走访  s 同步");
         assert_eq!(super::super::fit_help(help, 200), help);
         assert_eq!(super::super::fit_help(help, 3), "");
+    }
+}
+
+#[cfg(test)]
+mod mark_tests {
+    use crate::app::testing::*;
+    use crate::app::{Action, App};
+    use crate::client::{EndedHousehold, MissedWindow};
+    use crate::i18n::Lang;
+    use bangfu_shared::VisitKind;
+    use chrono::NaiveDate;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default()
+    }
+
+    /// 张三 overdue for Jan–Feb, leaving on 03-28, one visit to correct and one not
+    /// counted; 李四 in a village with a long name; an ended household below.
+    fn crowded(lang: Lang) -> Fixture {
+        let mut fx = fixture(lang);
+        let app: &mut App = &mut fx.app;
+        let h = &mut app.households[0];
+        h.missed = vec![MissedWindow {
+            kind: VisitKind::Home,
+            from: d(2026, 1, 1),
+            to: d(2026, 2, 28),
+            months: 2,
+        }];
+        h.detail.summary.exit_on = Some(d(2026, 3, 28));
+        h.to_correct = 1;
+        app.households[1].detail.summary.village.name = "东城二村东组".into();
+        let mut ended = household(3, "朱海燕", "东城李村");
+        ended.pairings[0].valid_to = Some(d(2026, 3, 10));
+        app.ended = vec![EndedHousehold::new(ended, HELPER_ID, d(2026, 3, 12))];
+        fx
+    }
+
+    fn row<'a>(text: &'a str, name: &str) -> &'a str {
+        text.lines().find(|l| l.contains(name)).unwrap_or_default()
+    }
+
+    /// M2: the coming exit shows at 80 and 60 columns in both languages, beside the
+    /// overdue mark and the visit to correct, in shorter forms rather than left out; a
+    /// village cut for room ends in "…".
+    #[test]
+    fn the_coming_exit_is_kept_in_shorter_forms_and_cut_text_ends_in_an_ellipsis() {
+        let cases = [
+            (Lang::Zh, 80, 24, ["!逾期", "3月28日退出", "✎更正"]),
+            (Lang::Zh, 60, 16, ["!", "退3/28", "✎"]),
+            (Lang::En, 80, 24, ["!", "leaves 03-28", "✎"]),
+            (Lang::En, 60, 16, ["!", "out 3/28", ""]),
+        ];
+        for (lang, w, h, marks) in cases {
+            let mut fx = crowded(lang);
+            fx.app.update(Action::Resize {
+                width: w,
+                height: h,
+            });
+            let text = screen(&fx.app, w, h);
+            let zhang = row(&text, "张三");
+            for mark in marks {
+                assert!(zhang.contains(mark), "{mark}: {zhang}\n{text}");
+            }
+            assert!(zhang.trim_end().ends_with('│'), "{text}");
+            assert!(row(&text, "李四").contains("东城"), "{text}");
+            assert!(row(&text, "李四").contains("…"), "{text}");
+        }
+    }
+
+    /// M2: the ended pairing's line keeps its end date at 60 columns; the periods
+    /// before it give way, cut with "…".
+    #[test]
+    fn the_ended_line_keeps_its_date_at_60_columns() {
+        for (lang, want) in [
+            (Lang::Zh, "结对结束于 2026-03-10"),
+            (Lang::En, "ended on 2026-03-10"),
+        ] {
+            let mut fx = crowded(lang);
+            fx.app.update(Action::Resize {
+                width: 60,
+                height: 16,
+            });
+            let text = screen(&fx.app, 60, 16);
+            let line = row(&text, "朱海燕");
+            assert!(line.contains(want) && line.contains('…'), "{text}");
+        }
+    }
+
+    /// L5: the helpers' line wraps inside the detail's block at 60 columns.
+    #[test]
+    fn the_helpers_line_stays_inside_the_detail_at_60_columns() {
+        let mut fx = crowded(Lang::Zh);
+        let app = &mut fx.app;
+        let s = &mut app.households[0].detail.summary;
+        let Some(mut first) = s.first_helper.clone() else {
+            panic!("the fixture has a first helper");
+        };
+        first.name = "苏长青".into();
+        first.unit_position = "市教育局 副科长".into();
+        let mut second = first.clone();
+        second.name = "方国庆".into();
+        second.unit_position = "村委会主任".into();
+        s.first_helper = Some(first);
+        s.second_helper = Some(second);
+        app.update(Action::Enter);
+        app.update(Action::Resize {
+            width: 60,
+            height: 16,
+        });
+        let text = screen(app, 60, 16);
+        assert!(text.contains("方国庆（村委会主任）"), "{text}");
+        for line in text.lines().skip(2).take(10) {
+            assert!(line.trim_end().ends_with('│'), "{line:?}\n{text}");
+        }
+    }
+
+    /// M4: a household whose pairing with the helper begins later says from when, in
+    /// the list and the detail, instead of 未结对.
+    #[test]
+    fn a_pairing_that_begins_later_says_from_when() {
+        for (lang, want) in [
+            (Lang::Zh, "3月29日起结对"),
+            (Lang::En, "paired from 2026-03-29"),
+        ] {
+            let mut fx = fixture(lang);
+            let app = &mut fx.app;
+            let h = &mut app.households[1];
+            h.role = None;
+            h.due.clear();
+            h.missed.clear();
+            h.pairing_from = Some(d(2026, 3, 29));
+            let text = screen(app, 80, 24);
+            assert!(row(&text, "李四").contains(want), "{text}");
+            assert!(
+                !text.contains("未结对") && !text.contains("not paired"),
+                "{text}"
+            );
+            app.update(Action::Down);
+            app.update(Action::Enter);
+            let text = screen(app, 80, 24);
+            assert!(text.contains(want), "{text}");
+        }
     }
 }
