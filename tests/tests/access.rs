@@ -905,3 +905,39 @@ db_test!(
     the_audit_log_is_read_by_the_county_within_its_own_accounts,
     audit_log
 );
+
+/// `/households?village=` lists the village's households for an office whose scope holds
+/// it; another town's village, a town's id or an unknown id is not found (as `town=` is),
+/// never an empty page that reads as "no households there".
+async fn village_filter(t: &TestDb) {
+    let s = two_towns(t).await;
+    let w = &s.w;
+    let county = w.login("county").await;
+    let (_, a1) = w.get(Some(&county), &format!("/households/{}", s.a1)).await;
+    let village = a1["village"]["id"].as_i64().unwrap();
+    for office in ["county", "town_a"] {
+        let token = w.login(office).await;
+        let (status, page) = w
+            .get(Some(&token), &format!("/households?village={village}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{office}: {page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.iter().any(|h| h["id"] == s.a1), "{office}: {page}");
+        assert!(
+            items.iter().all(|h| h["village"]["id"] == village),
+            "{office}: {page}"
+        );
+    }
+    let town_b = w.login("town_b").await;
+    for (token, id) in [(&town_b, village), (&county, 999_999), (&county, s.town_a)] {
+        let (status, body) = w
+            .get(Some(token), &format!("/households?village={id}"))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("village"),
+            "{body}"
+        );
+    }
+}
+db_test!(a_village_outside_the_scope_is_not_found, village_filter);

@@ -73,6 +73,11 @@ pub async fn list(
         cond = cond.add(household::Column::TownId.eq(t));
     }
     if let Some(v) = filter.village {
+        // As for the town: a village outside an office's scope (or none) is not found,
+        // not an empty page.
+        if !caller.role.is_helper() {
+            jurisdictions::village_in_scope(db, caller, v).await?;
+        }
         cond = cond.add(household::Column::VillageId.eq(v));
     }
     if let Some(status) = filter.status {

@@ -86,6 +86,26 @@ pub async fn town_in_scope(
     Ok(place)
 }
 
+/// Village `id`, if its town is in the caller's scope ([`town_in_scope`]); otherwise
+/// 404 `village`, the same for one that does not exist as for one of another town.
+pub async fn village_in_scope(
+    db: &impl ConnectionTrait,
+    caller: &crate::services::Caller,
+    id: i64,
+) -> ApiResult<jurisdiction::Model> {
+    let place = get(db, id)
+        .await
+        .map_err(|_| ApiError::NotFound("village"))?;
+    let town = place
+        .parent_id
+        .filter(|_| place.level == JurisdictionLevel::Village.code())
+        .ok_or(ApiError::NotFound("village"))?;
+    town_in_scope(db, caller, town)
+        .await
+        .map_err(|_| ApiError::NotFound("village"))?;
+    Ok(place)
+}
+
 /// The children of a place, by name.
 pub async fn children(
     db: &impl ConnectionTrait,
