@@ -780,6 +780,16 @@ async fn audit_log(t: &TestDb) {
         "{mine}"
     );
     assert!(!mine_actions.contains(&policy), "another county's: {mine}");
+    // An import says what it was asked: the dates and reason the county checks notice by.
+    let import = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "ledger.import")
+        .unwrap();
+    for field in ["effective_from", "filed_on", "pairings_started", "notices"] {
+        assert!(!import["detail"][field].is_null(), "{field}: {import}");
+    }
     let first = &mine[1];
     assert_eq!(first["entity"], "household");
     assert_eq!(first["entity_id"], s.a6);

@@ -922,6 +922,14 @@ async fn quarter_end_flow(t: &mut Town) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    // The county's audit log says whose visit was returned and why.
+    let (_, log) = w
+        .get(Some(&t.county), "/audit?action=record.has_issues")
+        .await;
+    let detail = &log[0]["detail"];
+    assert_eq!(detail["record"], id, "{log}");
+    assert_eq!(detail["household_id"], t.h[0], "{log}");
+    assert_eq!(detail["reason"], "照片模糊，请补拍", "{log}");
     let (_, pull) = w.get(Some(&t.a.token), "/sync/pull?cursor=0").await;
     let reviewed = pull["records"]
         .as_array()

@@ -274,6 +274,10 @@ async fn apply(
         "households_skipped": w.report.households_skipped,
         "pairings_started": w.report.pairings_started,
         "pairings_ended": w.report.pairings_ended,
+        "notices": w.report.notices.len(),
+        "effective_from": ctx.opts.effective_from,
+        "filed_on": ctx.opts.filed_on,
+        "reason": ctx.opts.reason,
         "dry_run": ctx.opts.dry_run,
     });
     w.audit.push(Entry::new(

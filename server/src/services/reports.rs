@@ -885,7 +885,12 @@ pub async fn mark_has_issues(
             "record.has_issues",
             "record",
             None,
-            serde_json::json!({ "record": rec.id }),
+            serde_json::json!({
+                "record": rec.id,
+                "household_id": rec.household_id,
+                "author_helper_id": rec.author_helper_id,
+                "reason": reason.trim(),
+            }),
         ),
     )
     .await?;
