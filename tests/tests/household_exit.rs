@@ -595,6 +595,28 @@ async fn cancels(t: &TestDb) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = f.w.get(Some(&f.token), "/exits").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // The helper reads their household's exits, when and why, without the office
+    // accounts that filed and withdrew them.
+    let (status, theirs) =
+        f.w.get(Some(&f.token), &format!("/households/{h}/exits"))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{theirs}");
+    let theirs = theirs.as_array().unwrap();
+    assert_eq!(theirs.len(), 2, "{theirs:?}");
+    for e in theirs {
+        assert!(
+            e["reason"].is_string() && e["cancel_reason"].is_string(),
+            "{e}"
+        );
+        assert!(
+            e["filed_by"].is_null() && e["cancelled_by"].is_null(),
+            "{e}"
+        );
+    }
+    assert!(
+        listed[0]["filed_by"].is_string(),
+        "the county sees who: {all}"
+    );
     let tomorrow = today() + chrono::Duration::days(1);
     let (_, none) =
         f.w.get(Some(&f.county), &format!("/exits?since={tomorrow}"))

@@ -410,7 +410,8 @@ async fn check_limits(
 }
 
 /// Every exit filed for the household, newest first, cancelled ones included; out of
-/// scope is not found. Helpers may read their own households' exits.
+/// scope is not found. Helpers may read their own households' exits, without the office
+/// accounts that filed, withdrew or undid them.
 pub async fn list(db: &impl ConnectionTrait, caller: &Caller, id: i64) -> ApiResult<Vec<ExitDto>> {
     in_scope(db, caller, id).await?;
     let rows = household_exit::Entity::find()
@@ -418,7 +419,17 @@ pub async fn list(db: &impl ConnectionTrait, caller: &Caller, id: i64) -> ApiRes
         .order_by_desc(household_exit::Column::Id)
         .all(db)
         .await?;
-    dtos(db, rows).await
+    let mut exits = dtos(db, rows).await?;
+    if caller.role.is_helper() {
+        // A helper learns when and why their household leaves, not which office
+        // accounts filed, withdrew or undid it: those are the offices' own to know.
+        for e in &mut exits {
+            e.filed_by = None;
+            e.cancelled_by = None;
+            e.rejoined_by = None;
+        }
+    }
+    Ok(exits)
 }
 
 /// What a household's standing exit says on the day asked: the exit's first day, and
