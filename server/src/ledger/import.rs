@@ -1422,22 +1422,6 @@ async fn ensure_accounts(
 
 #[cfg(test)]
 mod tests {
-
-    /// A helper over the limit is told which rows of the file pair them, and how many
-    /// pairings they hold outside it, apart: not "outside this file" when all are in it.
-    #[test]
-    fn an_over_limit_error_names_the_rows_and_the_pairings_outside_the_file() {
-        let in_file = over_limit(PairingRole::First, 1, 2, [2, 7].iter(), 0);
-        assert_eq!(
-            in_file,
-            "第一帮扶责任人按政策最多结对1户，导入后将结对2户（本文件第2、7行）"
-        );
-        let with_stored = over_limit(PairingRole::Second, 5, 6, [4].iter(), 5);
-        assert!(
-            with_stored.contains("本文件第4行，另有本文件以外已有的结对5户"),
-            "{with_stored}"
-        );
-    }
     use super::*;
     use bangfu_shared::PolicyPreset;
     use bangfu_shared::ledger::HelperEntry;
@@ -1576,5 +1560,21 @@ mod tests {
         };
         let sheets: Vec<Option<&str>> = errors.iter().map(|e| e.sheet.as_deref()).collect();
         assert_eq!(sheets, [Some("甲"), Some("乙")]);
+    }
+
+    /// A helper over the limit is told which rows of the file pair them, and how many
+    /// pairings they hold outside it, apart: not "outside this file" when all are in it.
+    #[test]
+    fn an_over_limit_error_names_the_rows_and_the_pairings_outside_the_file() {
+        let in_file = over_limit(PairingRole::First, 1, 2, [2, 7].iter(), 0);
+        assert_eq!(
+            in_file,
+            "第一帮扶责任人按政策最多结对1户，导入后将结对2户（本文件第2、7行）"
+        );
+        let with_stored = over_limit(PairingRole::Second, 5, 6, [4].iter(), 5);
+        assert!(
+            with_stored.contains("本文件第4行，另有本文件以外已有的结对5户"),
+            "{with_stored}"
+        );
     }
 }

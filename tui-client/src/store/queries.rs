@@ -188,6 +188,13 @@ pub(crate) fn corrupt(e: impl std::fmt::Display) -> ClientError {
     ClientError::Corrupt(e.to_string())
 }
 
+/// A time the store wrote (RFC 3339); anything else is a corrupt store.
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(s)
+        .map_err(corrupt)?
+        .with_timezone(&Utc))
+}
+
 pub(crate) fn parse_json<T: DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(corrupt)
 }
@@ -481,10 +488,7 @@ impl Store {
         let mut out: HashMap<i64, HashMap<String, DateTime<Utc>>> = HashMap::new();
         let values = [utc_seconds::format(&until).into()];
         for r in self.db.query_all_raw(stmt(&sql, values)).await? {
-            let at: String = r.try_get_by_index(2)?;
-            let at = DateTime::parse_from_rfc3339(&at)
-                .map_err(corrupt)?
-                .with_timezone(&Utc);
+            let at = parse_time(&r.try_get_by_index::<String>(2)?)?;
             out.entry(r.try_get_by_index(0)?)
                 .or_default()
                 .insert(r.try_get_by_index(1)?, at);
@@ -513,10 +517,7 @@ impl Store {
             utc_seconds::format(&until).into(),
         ];
         for r in self.db.query_all_raw(stmt(&sql, values)).await? {
-            let at: String = r.try_get_by_index(2)?;
-            let at = DateTime::parse_from_rfc3339(&at)
-                .map_err(corrupt)?
-                .with_timezone(&Utc);
+            let at = parse_time(&r.try_get_by_index::<String>(2)?)?;
             out.entry(r.try_get_by_index(0)?)
                 .or_default()
                 .entry(r.try_get_by_index(1)?)
@@ -622,11 +623,8 @@ impl Store {
             return Ok(None);
         };
         let id: String = r.try_get_by_index(0)?;
-        let at: String = r.try_get_by_index(1)?;
         let id = Uuid::parse_str(&id).map_err(corrupt)?;
-        let at = DateTime::parse_from_rfc3339(&at)
-            .map_err(corrupt)?
-            .with_timezone(&Utc);
+        let at = parse_time(&r.try_get_by_index::<String>(1)?)?;
         Ok(Some((id, at)))
     }
 

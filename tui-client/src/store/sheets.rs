@@ -108,9 +108,7 @@ fn submission_from_row(r: &QueryResult) -> Result<StoredSubmission> {
             rows_sha256,
         },
         state,
-        created_at: DateTime::parse_from_rfc3339(&created)
-            .map_err(corrupt)?
-            .with_timezone(&Utc),
+        created_at: super::queries::parse_time(&created)?,
         attempted: attempted.is_some(),
     })
 }
