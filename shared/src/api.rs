@@ -135,6 +135,11 @@ pub struct PairingDto {
     pub reason: Option<String>,
     /// Filed with less notice than the policy asks (accepted with a reason, kept flagged).
     pub short_notice: bool,
+    /// The household's exit ended it (not a change of helper): a window the exit cuts
+    /// may still be the helper's, by the policy's `exit_cuts`. Absent from servers
+    /// before it was sent: read as false.
+    #[serde(default)]
+    pub ended_by_exit: bool,
 }
 
 /// A household in lists.

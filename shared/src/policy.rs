@@ -73,6 +73,7 @@ impl PolicyPreset {
                     min_photos: 1,
                 },
                 sanctions: Sanctions::default(),
+                exit_cuts: ExitCuts::default(),
             },
             PolicyPreset::Xigang2019 => Policy {
                 source: self.name().to_string(),
@@ -96,6 +97,7 @@ impl PolicyPreset {
                     min_photos: 0,
                 },
                 sanctions: Sanctions::default(),
+                exit_cuts: ExitCuts::default(),
             },
         }
     }
@@ -189,6 +191,59 @@ impl Sanctions {
     }
 }
 
+/// What a window cut short by the household's exit asks of the helper who held it.
+///
+/// A window is judged for a pairing that covers it whole. An exit ends the household's
+/// pairings inside the windows it falls in, so by default those windows are judged for
+/// no one (the town report lists them as cut by the exit): a helper who skipped
+/// November is not sanctioned when the household exits on December 31. The seeds say
+/// nothing on this, so it is a county's setting: with `min_days_held` above 0, a
+/// window the helper held from its first day for at least that many days before the
+/// exit is theirs, its contacts due before the exit. A change of helper still leaves
+/// the windows it cuts to no one (it is filed months ahead, with its own notice).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct ExitCuts {
+    /// Days the pairing must have held a window before the exit for the window to be
+    /// judged; 0 (the default, and both presets): never.
+    pub min_days_held: u32,
+}
+
+impl ExitCuts {
+    /// Whether a helper's pairing held from `from` until `until` (the first day no
+    /// longer paired; `exit_ended`: that day is the household's exit) is judged on the
+    /// window `[start, end]`: when it covers the window whole, or when the exit cut a
+    /// window it held from the start for `min_days_held` days or more.
+    pub fn owes(
+        &self,
+        (from, until): (NaiveDate, Option<NaiveDate>),
+        exit_ended: bool,
+        (start, end): (NaiveDate, NaiveDate),
+    ) -> bool {
+        let Some(until) = until else {
+            return from <= start;
+        };
+        if from > start || until <= start {
+            return false;
+        }
+        if until > end {
+            return true;
+        }
+        exit_ended
+            && self.min_days_held > 0
+            && (until - start).num_days() >= i64::from(self.min_days_held)
+    }
+
+    /// The last day a contact can be made in a window `[start, end]` the pairing owes:
+    /// the day before the exit when the exit cuts it.
+    pub fn due_by(until: Option<NaiveDate>, end: NaiveDate) -> NaiveDate {
+        until
+            .and_then(|u| u.pred_opt())
+            .map_or(end, |last| last.min(end))
+    }
+}
+
 /// A county's (or town's) rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -201,6 +256,10 @@ pub struct Policy {
     /// Absent from policies stored before sanctions were settings: the seed's ladder.
     #[serde(default)]
     pub sanctions: Sanctions,
+    /// Absent from policies stored before it was a setting: windows an exit cuts are
+    /// judged for no one.
+    #[serde(default)]
+    pub exit_cuts: ExitCuts,
 }
 
 impl Policy {
@@ -240,6 +299,12 @@ impl Policy {
                 "sanction thresholds must be at least 1, criticism no earlier than reporting"
                     .into(),
             );
+        }
+        if self.exit_cuts.min_days_held > 366 {
+            return invalid(format!(
+                "exit_cuts.min_days_held is {}: a window lasts at most 366 days",
+                self.exit_cuts.min_days_held
+            ));
         }
         Ok(())
     }
@@ -406,6 +471,55 @@ mod tests {
             serde_json::from_str(r#"{"counted_kinds":["home","phone"]}"#).unwrap();
         assert!(partial.counts(VisitKind::Phone));
         assert_eq!((partial.report_at, partial.unit_at), (1, 3));
+    }
+
+    #[test]
+    fn a_window_cut_by_an_exit_is_owed_only_by_the_policys_setting() {
+        let nov_dec = (d(2026, 11, 1), d(2026, 12, 31));
+        let off = ExitCuts::default();
+        let on = ExitCuts { min_days_held: 30 };
+        let held_from = d(2026, 1, 1);
+        // Covered whole: owed whatever the setting.
+        for rule in [off, on] {
+            assert!(rule.owes((held_from, None), false, nov_dec));
+            assert!(rule.owes((held_from, Some(d(2027, 1, 1))), false, nov_dec));
+            assert!(rule.owes((held_from, Some(d(2027, 1, 1))), true, nov_dec));
+        }
+        let exit_dec_20 = (held_from, Some(d(2026, 12, 20)));
+        assert!(!off.owes(exit_dec_20, true, nov_dec), "default: no one's");
+        assert!(on.owes(exit_dec_20, true, nov_dec), "held 49 days");
+        assert!(
+            !on.owes(exit_dec_20, false, nov_dec),
+            "a change of helper, not an exit"
+        );
+        let exit_dec_1 = (held_from, Some(d(2026, 12, 1)));
+        assert!(on.owes(exit_dec_1, true, nov_dec), "held 30 days: Nov 1–30");
+        let exit_nov_30 = (held_from, Some(d(2026, 11, 30)));
+        assert!(!on.owes(exit_nov_30, true, nov_dec), "29 days");
+        // Not held from the window's first day, or ended before it began.
+        let late = (d(2026, 11, 2), Some(d(2026, 12, 20)));
+        assert!(!on.owes(late, true, nov_dec));
+        assert!(!on.owes((d(2026, 11, 2), None), false, nov_dec));
+        assert!(!on.owes((held_from, Some(d(2026, 11, 1))), true, nov_dec));
+        // Due the day before the exit.
+        assert_eq!(
+            ExitCuts::due_by(Some(d(2026, 12, 20)), d(2026, 12, 31)),
+            d(2026, 12, 19)
+        );
+        assert_eq!(ExitCuts::due_by(None, d(2026, 12, 31)), d(2026, 12, 31));
+        assert_eq!(
+            ExitCuts::due_by(Some(d(2027, 1, 1)), d(2026, 12, 31)),
+            d(2026, 12, 31)
+        );
+        // Stored policies without it parse as the default; too many days is named.
+        let mut old = serde_json::to_value(PolicyPreset::Laizhou2018.policy()).unwrap();
+        old.as_object_mut().unwrap().remove("exit_cuts");
+        let parsed: Policy = serde_json::from_value(old).unwrap();
+        assert_eq!(parsed.exit_cuts, off);
+        let mut p = PolicyPreset::Laizhou2018.policy();
+        p.exit_cuts.min_days_held = 400;
+        let e = p.validate().unwrap_err().to_string();
+        assert!(e.contains("exit_cuts.min_days_held"), "{e}");
     }
 
     #[test]

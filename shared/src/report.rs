@@ -5,11 +5,24 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{HelperRef, Place};
-use crate::policy::Sanctions;
+use crate::policy::{ExitCuts, Sanctions};
 use crate::{PairingRole, SharedError, VisitKind};
 
 /// The rule every report states: which windows a pairing is judged on.
 pub const WINDOW_RULE_ZH: &str = "考勤按自然月、双月（1–2月、3–4月……）、季度计算；某一考勤周期仅在结对关系覆盖整个周期时才计入应走访；跨季度的双月周期计入其结束月份所在的季度；同一帮扶人同日多次走访同一户只计一次；尚未结束的周期显示为“进行中”，结束后才计入到位率和未到位。";
+
+/// The rule a report states: [`WINDOW_RULE_ZH`], and the exception a policy's
+/// `exit_cuts` makes for windows the household's exit cuts, when it makes one.
+pub fn window_rule_zh(cuts: ExitCuts) -> String {
+    if cuts.min_days_held == 0 {
+        return WINDOW_RULE_ZH.to_string();
+    }
+    format!(
+        "{WINDOW_RULE_ZH}例外：因贫困户退出帮扶而中断的周期，结对关系自周期首日起至退出前满{}天的，\
+         计入该帮扶人应走访（须在退出前走访到位）。",
+        cuts.min_days_held
+    )
+}
 
 /// The 附件3 column headers of the second helper's sheet, in order.
 pub const SHEET_HEADERS: [&str; 7] = [

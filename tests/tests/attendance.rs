@@ -71,6 +71,21 @@ struct Town {
     p: [Vec<u8>; 6],
 }
 
+/// Stores `policy` as the county's from `from` (any day: a test sets the rules of a
+/// quarter already recorded).
+async fn set_policy(t: &TestDb, town: &Town, policy: bangfu_shared::Policy, from: NaiveDate) {
+    bangfu_server::services::policy::backfill(
+        &t.db,
+        &bangfu_server::services::Caller::system(),
+        town.w.county_id,
+        None,
+        from,
+        &policy,
+    )
+    .await
+    .unwrap();
+}
+
 async fn helper(t: &TestDb, w: &World, phone: &str) -> (Helper, i64) {
     enroll_directly(t, w, phone).await;
     let token = w.login(phone).await;
@@ -1127,21 +1142,7 @@ db_test!(missed_calls_are_listed_but_not_sanctioned, phone_misses);
 async fn policy_ladder(t: &TestDb) {
     let mut town = town(t, PolicyPreset::Laizhou2018).await;
     record_quarter(&mut town).await;
-    let set = |p: bangfu_shared::Policy, from: NaiveDate| {
-        let county = town.w.county_id;
-        async move {
-            bangfu_server::services::policy::backfill(
-                &t.db,
-                &bangfu_server::services::Caller::system(),
-                county,
-                None,
-                from,
-                &p,
-            )
-            .await
-            .unwrap();
-        }
-    };
+    let set = |p: bangfu_shared::Policy, from: NaiveDate| set_policy(t, &town, p, from);
     let mut calls_too = PolicyPreset::Laizhou2018.policy();
     calls_too.sanctions.counted_kinds = vec![VisitKind::Home, VisitKind::Phone];
     set(
@@ -1663,3 +1664,141 @@ db_test!(
     a_household_added_after_a_quarter_is_not_counted_in_its_reports,
     later_households
 );
+
+/// QA H1: H1 (田晓东) exits on Feb 20, inside the first helper's Jan–Feb home window and
+/// the February windows. By default those are judged for no one (listed as cut by the
+/// exit); a county whose policy sets `exit_cuts.min_days_held` judges a window the
+/// pairing held from its first day for that many days before the exit. A change of
+/// helper (H3 on Feb 15) still leaves its windows to no one.
+async fn exit_cuts(t: &TestDb) {
+    use bangfu_shared::PairingRole::{First, Second};
+    use sea_orm::ConnectionTrait;
+    let mut town = town(t, PolicyPreset::Laizhou2018).await;
+    record_quarter(&mut town).await;
+    let h1 = town.h[0];
+    // Filed today (the earliest an exit may be dated), then set back to Feb 20 as if it
+    // had been filed then.
+    let (status, body) = town
+        .w
+        .post_json(
+            Some(&town.county),
+            &format!("/households/{h1}/exit"),
+            &json!({ "effective_from": bangfu_tests::china_today(), "reason": "脱贫退出" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let exit_day = NaiveDate::from_ymd_opt(2026, 2, 20).unwrap();
+    for sql in [
+        format!(
+            "UPDATE household_exits SET effective_from = '{exit_day}' WHERE household_id = {h1}"
+        ),
+        format!("UPDATE pairings SET valid_to = '{exit_day}' WHERE household_id = {h1}"),
+    ] {
+        t.db.execute_unprepared(&sql).await.unwrap();
+    }
+    let (_, detail) = town
+        .w
+        .get(Some(&town.county), &format!("/households/{h1}"))
+        .await;
+    let pairings = detail["pairings"].as_array().unwrap();
+    assert!(
+        pairings.iter().all(|p| p["ended_by_exit"] == true),
+        "the device learns the exit ended them: {detail}"
+    );
+    let (_, h2) = town
+        .w
+        .get(Some(&town.county), &format!("/households/{}", town.h[1]))
+        .await;
+    assert!(
+        h2["pairings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["ended_by_exit"] == false),
+        "{h2}"
+    );
+
+    type Window = (bangfu_shared::PairingRole, VisitKind, u32);
+    let of = |r: &TownReport, name: &str| -> (Vec<Window>, Vec<Window>) {
+        let month = |d: &NaiveDate| chrono::Datelike::month(d);
+        let mut misses: Vec<Window> = r
+            .misses
+            .iter()
+            .filter(|m| m.head_name == name)
+            .map(|m| (m.role, m.kind, month(&m.start)))
+            .collect();
+        let mut unowned: Vec<Window> = r
+            .unowned_windows
+            .iter()
+            .filter(|u| u.head_name == name)
+            .map(|u| (u.role, u.kind, month(&u.start)))
+            .collect();
+        misses.sort();
+        unowned.sort();
+        (misses, unowned)
+    };
+    let h3_unowned = vec![(First, VisitKind::Home, 1), (First, VisitKind::Phone, 2)];
+
+    // The default: the three windows the exit cut are no one's, marked with the exit.
+    let r = town_report(&town).await;
+    let cut = vec![
+        (First, VisitKind::Home, 1),
+        (First, VisitKind::Phone, 2),
+        (Second, VisitKind::Home, 2),
+    ];
+    assert_eq!(of(&r, "田晓东"), (vec![], cut.clone()));
+    assert!(
+        r.unowned_windows
+            .iter()
+            .filter(|u| u.head_name == "田晓东")
+            .all(|u| u.exit_on == Some(exit_day)),
+        "{:?}",
+        r.unowned_windows
+    );
+    assert_eq!(of(&r, "叶秀兰").1, h3_unowned);
+    assert!(!r.rule.contains("例外"), "{}", r.rule);
+
+    // 25 days from January: the Jan–Feb home window (held 50 days) is 黄志强's, and
+    // met by his Jan 10 visit; February (19 days) is still no one's.
+    let set = |days: u32, from: NaiveDate| {
+        let mut p = PolicyPreset::Laizhou2018.policy();
+        p.exit_cuts.min_days_held = days;
+        set_policy(t, &town, p, from)
+    };
+    set(25, NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()).await;
+    let r = town_report(&town).await;
+    assert_eq!(of(&r, "田晓东"), (vec![], cut[1..].to_vec()));
+    let s = sheet(&town, &town.s.token).await;
+    let row = s.rows.iter().find(|r| r.household_id == h1).unwrap();
+    let home = row
+        .windows
+        .iter()
+        .find(|w| w.kind == VisitKind::Home && w.required)
+        .unwrap_or_else(|| panic!("{row:?}"));
+    assert_eq!(
+        (home.start, home.count, home.met),
+        (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), 1, true)
+    );
+    assert!(s.rule.contains("满25天"), "{}", s.rule);
+
+    // 15 days from February: the February windows are owed too, and missed (黄志强's
+    // Feb 5 call was voided; 孔玉梅 made no home visit in February).
+    set(15, NaiveDate::from_ymd_opt(2026, 2, 1).unwrap()).await;
+    let r = town_report(&town).await;
+    assert_eq!(
+        of(&r, "田晓东"),
+        (
+            vec![(First, VisitKind::Phone, 2), (Second, VisitKind::Home, 2)],
+            vec![]
+        )
+    );
+    assert_eq!(
+        of(&r, "叶秀兰").1,
+        h3_unowned,
+        "a change of helper is not an exit"
+    );
+    assert!(r.rule.contains("满15天"), "{}", r.rule);
+    let c = county_report(&town).await;
+    assert_eq!(c.rule, r.rule);
+}
+db_test!(a_county_may_judge_the_windows_an_exit_cuts, exit_cuts);

@@ -18,14 +18,21 @@ use bangfu_tests::{FIXTURE, TestDb, World, client_logged_in, enroll_directly, of
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-async fn exit_then_correct(t: &TestDb) {
+/// The fixture ledger imported by a county office (its token), and the helper's
+/// client logged in (its store in `dir`).
+async fn field(t: &TestDb, dir: &std::path::Path) -> (World, String, bangfu_client::Client) {
     let w = World::new(t).await;
     office(t, &w, "county", Role::CountyOffice, w.county_id).await;
     let county = w.login("county").await;
     w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
     enroll_directly(t, &w, HELPER).await;
+    let (c, _) = client_logged_in(&w, dir, HELPER, "测试终端").await;
+    (w, county, c)
+}
+
+async fn exit_then_correct(t: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let (c, _) = client_logged_in(&w, dir.path(), HELPER, "测试终端").await;
+    let (w, county, c) = field(t, dir.path()).await;
     let now = chrono::Utc::now;
     let mine = c.households(now()).await.unwrap();
     let h = mine[0].detail.summary.id;
@@ -79,4 +86,72 @@ async fn exit_then_correct(t: &TestDb) {
 db_test!(
     a_device_keeps_a_household_that_left_pairing_and_its_corrections_sync,
     exit_then_correct
+);
+
+/// QA H1/s20b H3 on the device: in a county whose policy judges the part of a window
+/// before the household's exit (`exit_cuts`), the helper's list has the windows the exit
+/// cuts due by the day before it, as the server will judge them; the pairing the server
+/// sends says the exit ended it.
+async fn due_before_exit(t: &TestDb) {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let (w, county, c) = field(t, dir.path()).await;
+    let h = c.households(chrono::Utc::now()).await.unwrap()[0]
+        .detail
+        .summary
+        .id;
+    let today = bangfu_tests::china_today();
+    let mut policy = bangfu_shared::PolicyPreset::Laizhou2018.policy();
+    policy.exit_cuts.min_days_held = 15;
+    bangfu_server::services::policy::backfill(
+        &t.db,
+        &bangfu_server::services::Caller::system(),
+        w.county_id,
+        None,
+        today,
+        &policy,
+    )
+    .await
+    .unwrap();
+    let (status, done) = w
+        .post_json(
+            Some(&county),
+            &format!("/households/{h}/exit"),
+            &serde_json::json!({ "effective_from": today, "reason": "脱贫退出" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    // As if paired since 2026 and the exit filed for 2027-03-20 (an exit is dated today
+    // at the earliest; the device is judged below on 2027-03-05).
+    for sql in [
+        format!(
+            "UPDATE pairings SET valid_from = '2026-01-01', valid_to = '2027-03-20' WHERE household_id = {h}"
+        ),
+        format!(
+            "UPDATE household_exits SET effective_from = '2027-03-20' WHERE household_id = {h}"
+        ),
+    ] {
+        t.db.execute_unprepared(&sql).await.unwrap();
+    }
+    c.sync(&quick_sync(3), &|_| {}).await.unwrap();
+    let on = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2027, 3, 5, 4, 0, 0).unwrap();
+    let list = c.households(on).await.unwrap();
+    let row = list
+        .iter()
+        .find(|x| x.detail.summary.id == h)
+        .unwrap_or_else(|| panic!("still paired on 03-05"));
+    assert!(
+        row.detail.pairings.iter().all(|p| p.ended_by_exit),
+        "{:?}",
+        row.detail.pairings
+    );
+    let due: Vec<(VisitKind, chrono::NaiveDate)> =
+        row.due.iter().map(|d| (d.kind, d.due_by)).collect();
+    let by = chrono::NaiveDate::from_ymd_opt(2027, 3, 19).unwrap();
+    // The March–April home window and March's call window, held 19 days before the exit.
+    assert_eq!(due, [(VisitKind::Home, by), (VisitKind::Phone, by)]);
+}
+db_test!(
+    a_window_the_exit_cuts_is_due_before_the_exit_where_the_county_judges_it,
+    due_before_exit
 );

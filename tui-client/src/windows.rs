@@ -6,7 +6,9 @@
 //! in the role covers it whole (pairings that follow on each other without a gap are
 //! one stretch, as on the server). A window that began before the pairing (a helper
 //! who took the household over mid-window) or ends after it (an exit filed for a later
-//! day) is neither missed nor due for the helper. A window ending today or later is
+//! day) is neither missed nor due for the helper, unless the county's policy judges a
+//! window the exit cuts (`exit_cuts`: held from its first day for enough days before
+//! the exit): then it is due by the day before the exit. A window ending today or later is
 //! open: not judged yet. The windows judged are every one ending in today's quarter
 //! (the sheet's), and the one just before the current window (a miss of the quarter
 //! being reported, still to make up for).
@@ -14,7 +16,7 @@
 use std::collections::HashMap;
 
 use bangfu_shared::api::HouseholdDetail;
-use bangfu_shared::policy::{DueStatus, VisitRequirement, window_of};
+use bangfu_shared::policy::{DueStatus, ExitCuts, VisitRequirement, window_of};
 use bangfu_shared::report::Quarter;
 use bangfu_shared::{PairingRole, Policy};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -27,13 +29,15 @@ use crate::client::MissedWindow;
 pub struct Stretch {
     pub from: NaiveDate,
     pub until: Option<NaiveDate>,
+    /// `until` is the household's exit (not a change of helper).
+    pub exit_ended: bool,
 }
 
 impl Stretch {
-    /// Whether the stretch covers the window `[start, end]` whole: only such a window
-    /// is required of the helper.
-    pub fn covers(&self, start: NaiveDate, end: NaiveDate) -> bool {
-        self.from <= start && self.until.is_none_or(|u| u > end)
+    /// Whether the window `[start, end]` is required of the helper: the stretch covers
+    /// it whole, or the exit cut it and the policy's `cuts` judges it.
+    pub fn owes(&self, start: NaiveDate, end: NaiveDate, cuts: ExitCuts) -> bool {
+        cuts.owes((self.from, self.until), self.exit_ended, (start, end))
     }
 }
 
@@ -48,6 +52,7 @@ pub fn stretches(detail: &HouseholdDetail, helper_id: i64, role: PairingRole) ->
         .map(|p| Stretch {
             from: p.valid_from,
             until: p.valid_to,
+            exit_ended: p.ended_by_exit,
         })
         .filter(|s| s.until.is_none_or(|u| u > s.from))
         .collect();
@@ -56,7 +61,16 @@ pub fn stretches(detail: &HouseholdDetail, helper_id: i64, role: PairingRole) ->
     for s in held {
         match out.last_mut() {
             Some(last) if last.until.is_none_or(|u| u >= s.from) => {
-                last.until = last.until.zip(s.until).map(|(a, b)| a.max(b));
+                // The stretch ends where its latest-ending pairing does, and how.
+                let later = match (last.until, s.until) {
+                    (Some(a), Some(b)) => b >= a,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if later {
+                    last.until = s.until;
+                    last.exit_ended = s.exit_ended;
+                }
             }
             _ => out.push(s),
         }
@@ -117,18 +131,20 @@ pub struct Judgement {
 }
 
 /// Judges `req` for a helper with `stretches`, whose counted contacts of its kind were
-/// on `days` (local dates), on `today`.
+/// on `days` (local dates), on `today`, with the policy's rule for windows an exit cuts.
 pub fn judge(
     req: &VisitRequirement,
     stretches: &[Stretch],
     days: &[NaiveDate],
     today: NaiveDate,
+    cuts: ExitCuts,
 ) -> Judgement {
     let months = req.window_months;
-    let held = |(s, e): (NaiveDate, NaiveDate)| stretches.iter().any(|st| st.covers(s, e));
+    // The stretch that owes a window, if one does.
+    let owner = |(s, e): (NaiveDate, NaiveDate)| stretches.iter().find(|st| st.owes(s, e, cuts));
     let missed: Vec<MissedWindow> = judged_windows(months, today)
         .into_iter()
-        .filter(|w| held(*w) && count_in(days, w.0, w.1) < req.min_count)
+        .filter(|w| owner(*w).is_some() && count_in(days, w.0, w.1) < req.min_count)
         .map(|(from, to)| MissedWindow {
             kind: req.kind,
             from,
@@ -137,13 +153,18 @@ pub fn judge(
         })
         .collect();
     let current = window_of(today, months);
+    // A window an exit cuts is due by the day before the exit; once that day has
+    // passed it is due no more (the sheet judges it when it ends).
     let due = [current, next(current.1, months)]
         .into_iter()
-        .find(|w| held(*w))
-        .map(|(start, end)| DueStatus {
+        .find_map(|(start, end)| {
+            let by = ExitCuts::due_by(owner((start, end))?.until, end);
+            (by >= today).then_some((start, by))
+        })
+        .map(|(start, due_by)| DueStatus {
             kind: req.kind,
-            due_by: end,
-            done_this_window: count_in(days, start, end.min(today)) >= req.min_count,
+            due_by,
+            done_this_window: count_in(days, start, due_by.min(today)) >= req.min_count,
             overdue: !missed.is_empty(),
         });
     Judgement { due, missed }
@@ -171,7 +192,7 @@ pub fn judge_household(
             .flatten()
             .map(|t| crate::client::today(*t))
             .collect();
-        let j = judge(req, &held, &days, today);
+        let j = judge(req, &held, &days, today, policy.exit_cuts);
         due.extend(j.due);
         missed.extend(j.missed);
     }
@@ -197,8 +218,22 @@ mod tests {
         }
     }
 
+    /// Judged by the default rule: a window an exit cuts is no one's.
+    fn judge(
+        req: &VisitRequirement,
+        stretches: &[Stretch],
+        days: &[NaiveDate],
+        today: NaiveDate,
+    ) -> Judgement {
+        super::judge(req, stretches, days, today, ExitCuts::default())
+    }
+
     fn open(from: NaiveDate) -> Vec<Stretch> {
-        vec![Stretch { from, until: None }]
+        vec![Stretch {
+            from,
+            until: None,
+            exit_ended: false,
+        }]
     }
 
     fn windows(j: &Judgement) -> Vec<(NaiveDate, NaiveDate)> {
@@ -237,6 +272,7 @@ mod tests {
         let until = vec![Stretch {
             from: d(2018, 1, 1),
             until: Some(d(2026, 12, 20)),
+            exit_ended: false,
         }];
         for r in [req(VisitKind::Home, 2), req(VisitKind::Phone, 1)] {
             let j = judge(&r, &until, &[], d(2026, 12, 5));
@@ -246,9 +282,77 @@ mod tests {
         let whole = vec![Stretch {
             from: d(2018, 1, 1),
             until: Some(d(2027, 1, 1)),
+            exit_ended: false,
         }];
         let j = judge(&req(VisitKind::Phone, 1), &whole, &[], d(2026, 12, 5));
         assert_eq!(j.due.map(|s| s.due_by), Some(d(2026, 12, 31)));
+    }
+
+    /// QA H1/s20b H3: a county that judges the part of a window before the exit
+    /// (`exit_cuts.min_days_held`) has it due by the day before the exit, and missed
+    /// when it ends without a contact; by default it is no one's.
+    #[test]
+    fn a_window_the_exit_cuts_is_due_before_the_exit_when_the_policy_says_so() {
+        let exit_dec_20 = |exit_ended| {
+            vec![Stretch {
+                from: d(2018, 1, 1),
+                until: Some(d(2026, 12, 20)),
+                exit_ended,
+            }]
+        };
+        let cuts = |days| ExitCuts {
+            min_days_held: days,
+        };
+        let due = |r: &VisitRequirement, s: &[Stretch], rule, today| {
+            super::judge(r, s, &[], today, rule).due.map(|st| st.due_by)
+        };
+        let (home, phone) = (req(VisitKind::Home, 2), req(VisitKind::Phone, 1));
+        let today = d(2026, 12, 5);
+        // Held 49 days of Nov–Dec, 19 of December.
+        assert_eq!(
+            due(&home, &exit_dec_20(true), cuts(15), today),
+            Some(d(2026, 12, 19))
+        );
+        assert_eq!(
+            due(&phone, &exit_dec_20(true), cuts(15), today),
+            Some(d(2026, 12, 19))
+        );
+        assert_eq!(
+            due(&phone, &exit_dec_20(true), cuts(30), today),
+            None,
+            "19 < 30 days"
+        );
+        assert_eq!(
+            due(&home, &exit_dec_20(true), cuts(30), today),
+            Some(d(2026, 12, 19))
+        );
+        assert_eq!(
+            due(&home, &exit_dec_20(true), cuts(0), today),
+            None,
+            "the default"
+        );
+        assert_eq!(
+            due(&home, &exit_dec_20(false), cuts(15), today),
+            None,
+            "not an exit"
+        );
+        // The day before the exit has passed: due no more, judged when the window ends.
+        assert_eq!(
+            due(&phone, &exit_dec_20(true), cuts(15), d(2026, 12, 21)),
+            None
+        );
+        let j = super::judge(&phone, &exit_dec_20(true), &[], d(2027, 1, 5), cuts(15));
+        assert_eq!(windows(&j), vec![(d(2026, 12, 1), d(2026, 12, 31))]);
+        let j = super::judge(
+            &phone,
+            &exit_dec_20(true),
+            &[d(2026, 12, 3)],
+            d(2027, 1, 5),
+            cuts(15),
+        );
+        assert_eq!(windows(&j), vec![]);
+        let j = judge(&phone, &exit_dec_20(true), &[], d(2027, 1, 5));
+        assert_eq!(windows(&j), vec![], "the default judges it for no one");
     }
 
     /// M7: a call in December makes December done, and leaves October and November
@@ -317,6 +421,17 @@ mod tests {
         assert_eq!(
             stretches(&detail, helper, PairingRole::First),
             open(d(2026, 10, 1))
+        );
+        // Ended by the exit: the stretch says so, whichever of its pairings ends last.
+        detail.pairings[0].valid_to = Some(d(2026, 12, 20));
+        detail.pairings[0].ended_by_exit = true;
+        assert_eq!(
+            stretches(&detail, helper, PairingRole::First),
+            vec![Stretch {
+                from: d(2026, 10, 1),
+                until: Some(d(2026, 12, 20)),
+                exit_ended: true,
+            }]
         );
         assert_eq!(stretches(&detail, helper, PairingRole::Second), vec![]);
     }

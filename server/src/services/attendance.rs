@@ -6,10 +6,11 @@
 //! visit to a household on the same day counts once; an outer `GROUP BY pairing, kind`
 //! adds each day to its month, packed into integers (5 bits a month), so a county comes
 //! back in one row per pairing and kind. Rust then assembles calendar windows from those
-//! monthly counts. A window
-//! is judged by the policy in force on its first day, and only if the pairing covered
-//! all of it; 2-month windows that straddle quarters belong to the quarter they end in.
-//! A window no pairing covered in full is judged for no one, and listed as such. The
+//! monthly counts. A window is judged by the policy in force on its first day, and only
+//! if the pairing covered all of it, or held it from its first day until the household's
+//! exit for the days the policy's `exit_cuts` asks (never, by default); 2-month windows
+//! that straddle quarters belong to the quarter they end in. A window no pairing owes
+//! is judged for no one, and listed as such. The
 //! report lines (each visit, counted or not and why) are judged by the policy in force
 //! on the visit's own date.
 //!
@@ -23,7 +24,7 @@
 //! a sheet of five households and a county of ten thousand alike.
 
 use bangfu_shared::api::{HelperRef, Place};
-use bangfu_shared::policy::Sanctions;
+use bangfu_shared::policy::{ExitCuts, Sanctions};
 use bangfu_shared::policy::{VisitRequirement, window_of};
 use bangfu_shared::report::{
     AreaRate, HelperEscalation, HouseholdRef, Miss, Quarter, RecordLine, UnitEscalation,
@@ -43,7 +44,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::jurisdictions;
 use super::policy::{self, PolicyVersion};
-use crate::entities::{helper, household, pairing, record, visit_fact};
+use crate::entities::{helper, household, household_exit, pairing, record, visit_fact};
 use crate::error::{ApiError, ApiResult};
 
 /// The evidence a policy asks of a home visit: what the SQL count condition needs.
@@ -377,6 +378,20 @@ impl Policies {
     }
 }
 
+impl Policies {
+    /// The rule for windows an exit cuts of the policy in force on `day` for a town,
+    /// or with `None` the county's own: what a report states under its rule.
+    pub async fn exit_cuts(
+        &mut self,
+        db: &impl ConnectionTrait,
+        county: i64,
+        town: Option<i64>,
+        day: NaiveDate,
+    ) -> ApiResult<ExitCuts> {
+        Ok(self.in_force(db, county, town, day).await?.exit_cuts)
+    }
+}
+
 /// One requirement's calendar window in a town, with the evidence its policy asks.
 struct TownWindow {
     start: NaiveDate,
@@ -387,6 +402,8 @@ struct TownWindow {
     ev: usize,
     /// The policy counts a first helper's miss of this window toward sanctions.
     sanctioned: bool,
+    /// Whether a pairing the household's exit ended inside the window owes it.
+    exit_cuts: ExitCuts,
 }
 
 /// The windows of every town, the evidence variants they ask and the first policy's name.
@@ -432,6 +449,7 @@ impl Calendar {
                                 && p.sanctions.counts(req.kind),
                             req: req.clone(),
                             ev: cal.variant(ev),
+                            exit_cuts: p.exit_cuts,
                         });
                     }
                 }
@@ -534,7 +552,9 @@ pub async fn reconcile_span(
     let towns = rec.households.iter().map(|h| (h.county_id, h.town_id));
     let cal = Calendar::build(db, policies, towns.collect(), span).await?;
     let counts = Counts::load(db, &cal, homes, span).await?;
-    rec.judge(&cal, &counts);
+    let exited = household_exit::Column::HouseholdId.in_subquery(household_ids(homes));
+    let exit_days = super::exits::exit_days(db, Condition::all().add(exited)).await?;
+    rec.judge(&cal, &counts, &exit_days);
     rec.counted = counts.counted(&rec.pairings, span.detail_from);
     rec.policy_source = cal.policy_source;
     Ok(rec)
@@ -828,7 +848,11 @@ impl Reconciled {
     /// the day the next begins: an exit and a return with the same helpers) are one
     /// stretch: a window they cover together is the helper's, judged once on the
     /// visits of all of them, not left to no one and listed twice.
-    fn judge(&mut self, cal: &Calendar, counts: &Counts) {
+    ///
+    /// A stretch the household's exit ended owes the windows the exit cut by the window
+    /// policy's `exit_cuts` (none by default); any other window it overlaps without
+    /// covering is listed, judged for no one.
+    fn judge(&mut self, cal: &Calendar, counts: &Counts, exit_days: &HashSet<(i64, NaiveDate)>) {
         let today = super::today();
         let town_of: HashMap<i64, i64> =
             self.households.iter().map(|h| (h.id, h.town_id)).collect();
@@ -843,11 +867,12 @@ impl Reconciled {
                 continue;
             };
             let (from, to) = (first.valid_from, p.valid_to);
+            let exit_ended = to.is_some_and(|t| exit_days.contains(&(p.household_id, t)));
             for w in cal.towns.get(town).into_iter().flatten() {
                 if w.req.role != role {
                     continue;
                 }
-                let required = from <= w.start && to.is_none_or(|t| t > w.end);
+                let required = w.exit_cuts.owes((from, to), exit_ended, (w.start, w.end));
                 let overlaps = from <= w.end && to.is_none_or(|t| t > w.start);
                 if !overlaps {
                     continue;

@@ -20,7 +20,7 @@ use super::households::{detail, in_scope};
 use super::{Caller, audit};
 use crate::entities::{account, household, household_exit, household_exit_pairing, pairing};
 use crate::error::{ApiError, ApiResult};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// An office's reason for an exit, a cancel or a rejoin, trimmed: 1 to
 /// [`MAX_EXIT_REASON`] characters of text that says something (not only spaces or
@@ -486,6 +486,26 @@ pub async fn standing(
         }
     }
     Ok(out)
+}
+
+/// The days the exits (not withdrawn) of the households matching `households` (a
+/// condition on `household_exits`) took effect, as (household, day): a pairing that
+/// ends on one of them was ended by the exit, not by a change of helper, and a window
+/// the exit cut may still be its helper's (the policy's `exit_cuts`).
+pub async fn exit_days(
+    db: &impl ConnectionTrait,
+    households: Condition,
+) -> ApiResult<HashSet<(i64, NaiveDate)>> {
+    let rows: Vec<(i64, NaiveDate)> = household_exit::Entity::find()
+        .select_only()
+        .column(household_exit::Column::HouseholdId)
+        .column(household_exit::Column::EffectiveFrom)
+        .filter(households)
+        .filter(household_exit::Column::CancelledAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Marks each window cut by its household's exit (one not cancelled whose day falls

@@ -12,7 +12,7 @@ use sea_orm::{
 use std::collections::HashMap;
 
 use super::{Caller, auth, jurisdictions, policy};
-use crate::entities::{helper, household, pairing};
+use crate::entities::{helper, household, household_exit, pairing};
 use crate::error::{ApiError, ApiResult};
 
 /// Filters of the household list.
@@ -273,6 +273,11 @@ async fn details(
     }
     let all: Vec<&pairing::Model> = history.values().flatten().collect();
     let helpers = helpers_by_id(db, all.iter().map(|p| p.helper_id)).await?;
+    let mut exit_days = std::collections::HashSet::new();
+    for chunk in ids.chunks(1000) {
+        let of = Condition::all().add(household_exit::Column::HouseholdId.is_in(chunk.to_vec()));
+        exit_days.extend(super::exits::exit_days(db, of).await?);
+    }
     let summaries = summaries_with(db, &rows, &history, &helpers).await?;
     Ok(rows
         .iter()
@@ -282,7 +287,11 @@ async fn details(
             members: serde_json::from_str::<Vec<Member>>(&h.members).unwrap_or_default(),
             pairings: history
                 .get(&h.id)
-                .map(|ps| ps.iter().filter_map(|p| pairing_dto(p, &helpers)).collect())
+                .map(|ps| {
+                    ps.iter()
+                        .filter_map(|p| pairing_dto(p, &helpers, &exit_days))
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
         .collect())
@@ -395,7 +404,11 @@ async fn helpers_by_id(
     Ok(out)
 }
 
-fn pairing_dto(p: &pairing::Model, helpers: &HashMap<i64, helper::Model>) -> Option<PairingDto> {
+fn pairing_dto(
+    p: &pairing::Model,
+    helpers: &HashMap<i64, helper::Model>,
+    exit_days: &std::collections::HashSet<(i64, NaiveDate)>,
+) -> Option<PairingDto> {
     Some(PairingDto {
         id: p.id,
         household_id: p.household_id,
@@ -406,6 +419,9 @@ fn pairing_dto(p: &pairing::Model, helpers: &HashMap<i64, helper::Model>) -> Opt
         filed_on: p.filed_on,
         reason: p.reason.clone(),
         short_notice: p.short_notice,
+        ended_by_exit: p
+            .valid_to
+            .is_some_and(|end| exit_days.contains(&(p.household_id, end))),
     })
 }
 

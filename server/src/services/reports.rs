@@ -6,7 +6,7 @@
 use bangfu_shared::api::Place;
 use bangfu_shared::report::{
     AreaRate, AttendanceSheet, CountyReport, Quarter, SheetRow, SheetStatus, SheetSubmission,
-    TownReport, WINDOW_RULE_ZH,
+    TownReport, window_rule_zh,
 };
 use bangfu_shared::{JurisdictionLevel, PairingRole, Role};
 use base64::Engine;
@@ -132,13 +132,20 @@ pub async fn sheet(
         [only] => rec.places.get(only).cloned(),
         _ => None,
     };
+    let cuts = match rec.households.first() {
+        Some(h) => {
+            let town = town.as_ref().map(|t| t.id);
+            policies.exit_cuts(db, h.county_id, town, q.end()).await?
+        }
+        None => Default::default(),
+    };
     Ok(AttendanceSheet {
         quarter: q,
         second_helper: auth::helper_ref(&second),
         town,
         rows,
         policy_source: rec.policy_source.clone(),
-        rule: WINDOW_RULE_ZH.to_string(),
+        rule: window_rule_zh(cuts),
         submitted_version: last.as_ref().and_then(|s| i32::try_from(s.version).ok()),
         submitted_at: last.map(|s| s.submitted_at),
         submission_id,
@@ -623,8 +630,13 @@ pub async fn town_report(
     )
     .await?;
     let villages = rec.rates(q.start(), q.end(), |h| h.village_id);
-    let sanctions = match rec.households.first() {
-        Some(h) => policies.sanctions(db, h.county_id, q.end()).await?,
+    let (sanctions, cuts) = match rec.households.first() {
+        Some(h) => (
+            policies.sanctions(db, h.county_id, q.end()).await?,
+            policies
+                .exit_cuts(db, h.county_id, Some(town.id), q.end())
+                .await?,
+        ),
         None => Default::default(),
     };
     let (escalations, unit_escalations) = rec.escalations(q.end(), &sanctions);
@@ -667,7 +679,7 @@ pub async fn town_report(
         unit_at: sanctions.unit_at,
         no_home_visit: rec.without_home_visit(q.start(), q.end()),
         unowned_windows,
-        rule: WINDOW_RULE_ZH.to_string(),
+        rule: window_rule_zh(cuts),
     })
 }
 
@@ -750,10 +762,13 @@ pub async fn county_report(
     towns.sort_by(|a, b| {
         (a.rank.is_none(), a.rank, &a.name).cmp(&(b.rank.is_none(), b.rank, &b.name))
     });
-    let sanctions = if helpers.is_empty() {
+    let (sanctions, cuts) = if helpers.is_empty() {
         Default::default()
     } else {
-        policies.sanctions(db, id, q.end()).await?
+        (
+            policies.sanctions(db, id, q.end()).await?,
+            policies.exit_cuts(db, id, None, q.end()).await?,
+        )
     };
     let (escalations, unit_escalations) = attendance::escalate(&misses, &helpers, &sanctions);
     Ok(CountyReport {
@@ -764,7 +779,7 @@ pub async fn county_report(
         escalations,
         unit_escalations,
         unit_at: sanctions.unit_at,
-        rule: WINDOW_RULE_ZH.to_string(),
+        rule: window_rule_zh(cuts),
     })
 }
 

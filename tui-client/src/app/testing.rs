@@ -82,6 +82,7 @@ pub fn household(id: i64, head: &str, village: &str) -> HouseholdDetail {
             filed_on: NaiveDate::from_ymd_opt(2024, 10, 1).expect("a date"),
             reason: None,
             short_notice: false,
+            ended_by_exit: false,
         }],
     }
 }

@@ -93,6 +93,7 @@ pub fn household(id: i64, head: &str, village: &str, role: PairingRole) -> House
             filed_on: d(2024, 10, 1),
             reason: None,
             short_notice: false,
+            ended_by_exit: false,
         }],
     }
 }
