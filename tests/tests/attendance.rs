@@ -568,16 +568,7 @@ async fn laizhou(t: &TestDb) {
 
     // A later policy change does not rejudge a past quarter.
     let from = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
-    bangfu_server::services::policy::backfill(
-        &t.db,
-        &bangfu_server::services::Caller::system(),
-        town.w.county_id,
-        None,
-        from,
-        &PolicyPreset::Xigang2019.policy(),
-    )
-    .await
-    .unwrap();
+    set_policy(t, &town, PolicyPreset::Xigang2019.policy(), from).await;
     assert_eq!(rates(&town_report(&town).await), rates(&r));
 
     quarter_end_flow(&mut town).await;

@@ -30,6 +30,18 @@ async fn field(t: &TestDb, dir: &std::path::Path) -> (World, String, bangfu_clie
     (w, county, c)
 }
 
+/// The county office takes household `h` out of pairing from `day`.
+async fn exit_on(w: &World, county: &str, h: i64, day: chrono::NaiveDate) {
+    let (status, done) = w
+        .post_json(
+            Some(county),
+            &format!("/households/{h}/exit"),
+            &serde_json::json!({ "effective_from": day, "reason": "脱贫退出" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+}
+
 async fn exit_then_correct(t: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let (w, county, c) = field(t, dir.path()).await;
@@ -48,14 +60,7 @@ async fn exit_then_correct(t: &TestDb) {
 
     // The town's households leave pairing from today.
     let today = bangfu_tests::china_today();
-    let (status, done) = w
-        .post_json(
-            Some(&county),
-            &format!("/households/{h}/exit"),
-            &serde_json::json!({ "effective_from": today, "reason": "脱贫退出" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{done}");
+    exit_on(&w, &county, h, today).await;
 
     c.sync(&quick_sync(3), &|_| {}).await.unwrap();
     let current = c.households(now()).await.unwrap();
@@ -113,14 +118,7 @@ async fn due_before_exit(t: &TestDb) {
     )
     .await
     .unwrap();
-    let (status, done) = w
-        .post_json(
-            Some(&county),
-            &format!("/households/{h}/exit"),
-            &serde_json::json!({ "effective_from": today, "reason": "脱贫退出" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{done}");
+    exit_on(&w, &county, h, today).await;
     // As if paired since 2026 and the exit filed for 2027-03-20 (an exit is dated today
     // at the earliest; the device is judged below on 2027-03-05).
     for sql in [
