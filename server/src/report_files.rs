@@ -106,13 +106,13 @@ pub fn edition_zh(sheet: &AttendanceSheet, frozen: bool) -> String {
     }
 }
 
-/// The live sheet (as it stands now) as one table: 附件3 columns, then the second
-/// helper's own visits and remarks.
+/// The live sheet (as it stands now) as one table, 附件3 columns then the second
+/// helper's own visits and remarks, and the rule it is judged by.
 pub fn sheet_tables(sheet: &AttendanceSheet) -> Vec<Table> {
     sheet_tables_as(sheet, false)
 }
 
-/// A frozen version of the sheet (as submitted) as one table, titled with its version.
+/// A frozen version of the sheet (as submitted), titled with its version, and its rule.
 pub fn submitted_sheet_tables(sheet: &AttendanceSheet) -> Vec<Table> {
     sheet_tables_as(sheet, true)
 }
@@ -123,10 +123,8 @@ pub fn submitted_sheet_tables(sheet: &AttendanceSheet) -> Vec<Table> {
 /// not the rows printed.
 pub fn submitted_part_tables(sheet: &AttendanceSheet, signed_rows: usize) -> Vec<Table> {
     let mut tables = sheet_tables_as(sheet, true);
-    if let Some(part) = part_zh(sheet, signed_rows) {
-        for t in &mut tables {
-            t.title.push_str(&part);
-        }
+    if let (Some(part), Some(sheet_table)) = (part_zh(sheet, signed_rows), tables.first_mut()) {
+        sheet_table.title.push_str(&part);
     }
     tables
 }
@@ -153,8 +151,13 @@ fn sheet_tables_as(sheet: &AttendanceSheet, frozen: bool) -> Vec<Table> {
                 .iter()
                 .filter(|w| w.required)
                 .map(|w| {
+                    let exit = w
+                        .due_by
+                        .and_then(|d| d.succ_opt())
+                        .map(|d| format!("（{}起退出帮扶）", d.format("%m-%d")))
+                        .unwrap_or_default();
                     format!(
-                        "{}月{}",
+                        "{}月{}{exit}",
                         w.start.format("%-m"),
                         match (w.met, w.open) {
                             (true, _) => "已走访",
@@ -187,16 +190,30 @@ fn sheet_tables_as(sheet: &AttendanceSheet, frozen: bool) -> Vec<Table> {
             row
         })
         .collect();
-    vec![Table {
-        title: format!(
-            "第一帮扶责任人帮扶工作考勤表 {} 第二帮扶责任人：{} {}",
-            sheet.quarter,
-            sheet.second_helper.name,
-            edition_zh(sheet, frozen)
-        ),
-        headers,
-        rows,
-    }]
+    vec![
+        Table {
+            title: format!(
+                "第一帮扶责任人帮扶工作考勤表 {} 第二帮扶责任人：{} {}",
+                sheet.quarter,
+                sheet.second_helper.name,
+                edition_zh(sheet, frozen)
+            ),
+            headers,
+            rows,
+        },
+        rule_table(&sheet.rule),
+    ]
+}
+
+/// The rule the report's windows were judged by (which windows count, and a county's
+/// exception for windows an exit cuts), printed after its tables: the offices file the
+/// CSV, XLSX and PDF, not the JSON.
+fn rule_table(rule: &str) -> Table {
+    Table {
+        title: "考勤规则".into(),
+        headers: s(&["规则"]),
+        rows: vec![texts([rule.to_string()])],
+    }
 }
 
 fn rate_table(
@@ -294,10 +311,7 @@ fn unowned_table(windows: &[UnownedWindow]) -> Table {
                         .map(|h| h.name.as_str())
                         .collect::<Vec<_>>()
                         .join("、"),
-                    match u.exit_on {
-                        Some(day) => format!("{day}起退出帮扶"),
-                        None => "期间结对变动".into(),
-                    },
+                    u.cause_zh(),
                 ])
             })
             .collect(),
@@ -391,6 +405,7 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
                 .map(|h| texts([h.head_name.clone(), h.village.clone()]))
                 .collect(),
         },
+        rule_table(&r.rule),
     ]
 }
 
@@ -407,6 +422,7 @@ pub fn county_tables(r: &CountyReport) -> Vec<Table> {
         ),
         units,
         helpers,
+        rule_table(&r.rule),
     ]
 }
 

@@ -5,22 +5,39 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{HelperRef, Place};
-use crate::policy::{ExitCuts, Sanctions};
+use crate::policy::Sanctions;
 use crate::{PairingRole, SharedError, VisitKind};
 
 /// The rule every report states: which windows a pairing is judged on.
 pub const WINDOW_RULE_ZH: &str = "考勤按自然月、双月（1–2月、3–4月……）、季度计算；某一考勤周期仅在结对关系覆盖整个周期时才计入应走访；跨季度的双月周期计入其结束月份所在的季度；同一帮扶人同日多次走访同一户只计一次；尚未结束的周期显示为“进行中”，结束后才计入到位率和未到位。";
 
-/// The rule a report states: [`WINDOW_RULE_ZH`], and the exception a policy's
-/// `exit_cuts` makes for windows the household's exit cuts, when it makes one.
-pub fn window_rule_zh(cuts: ExitCuts) -> String {
-    if cuts.min_days_held == 0 {
+/// The rule a report states: [`WINDOW_RULE_ZH`], and the exception the policies'
+/// `exit_cuts` make for windows the household's exit cuts, from the
+/// `min_days_held` of every policy that judged the report's windows (0: no exception).
+/// Policies that differ over the windows (a new version, a town's own) are all named.
+pub fn window_rule_zh(min_days_held: &std::collections::BTreeSet<u32>) -> String {
+    let days: Vec<String> = min_days_held
+        .iter()
+        .filter(|d| **d > 0)
+        .map(u32::to_string)
+        .collect();
+    if days.is_empty() {
         return WINDOW_RULE_ZH.to_string();
     }
+    let mixed = if min_days_held.len() > 1 {
+        let none = if min_days_held.contains(&0) {
+            "，部分周期无此例外"
+        } else {
+            ""
+        };
+        format!("；天数按各周期首日适用的政策{none}")
+    } else {
+        String::new()
+    };
     format!(
         "{WINDOW_RULE_ZH}例外：因贫困户退出帮扶而中断的周期，结对关系自周期首日起至退出前满{}天的，\
-         计入该帮扶人应走访（须在退出前走访到位）。",
-        cuts.min_days_held
+         计入该帮扶人应走访（须在退出前走访到位）{mixed}。",
+        days.join("天或")
     )
 }
 
@@ -146,9 +163,31 @@ pub struct WindowResult {
     /// in sheets frozen before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helper: Option<HelperRef>,
+    /// The last day a contact counts, when the household's exit cut the window and the
+    /// policy's `exit_cuts` still made it the helper's: the day before the exit (the
+    /// window is judged, no longer open, from the exit's day). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_by: Option<NaiveDate>,
 }
 
 impl WindowResult {
+    /// The window as the sheet names it: `11-01~12-31入户到位`, or for one the exit cut,
+    /// the part that was due and the exit, `11-01~12-19入户未到位（12-20起退出帮扶）`.
+    pub fn text_zh(&self) -> String {
+        let end = self.due_by.unwrap_or(self.end);
+        let mut s = format!(
+            "{}~{}{}{}",
+            self.start.format("%m-%d"),
+            end.format("%m-%d"),
+            self.kind.label_zh(),
+            self.verdict_zh()
+        );
+        if let Some(exit) = self.due_by.and_then(|d| d.succ_opt()) {
+            s.push_str(&format!("（{}起退出帮扶）", exit.format("%m-%d")));
+        }
+        s
+    }
+
     /// 到位 / 进行中 / 未到位, as the sheet and reports print it.
     pub fn verdict_zh(&self) -> &'static str {
         match (self.met, self.open) {
@@ -282,16 +321,7 @@ impl SheetRow {
             .windows
             .iter()
             .filter(|w| w.required)
-            .map(|w| {
-                format!(
-                    "{}{}~{}{}{}",
-                    whose(w.helper.as_ref().map(|h| h.id)),
-                    w.start.format("%m-%d"),
-                    w.end.format("%m-%d"),
-                    w.kind.label_zh(),
-                    w.verdict_zh()
-                )
-            })
+            .map(|w| format!("{}{}", whose(w.helper.as_ref().map(|h| h.id)), w.text_zh()))
             .collect();
         let visits = if visits.is_empty() {
             "无走访记录".to_string()
@@ -604,6 +634,22 @@ pub struct UnownedWindow {
     /// helper. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_on: Option<NaiveDate>,
+    /// A pairing of the role began inside the window (a change of helper, or a helper
+    /// paired with the household mid-window): what left it to no one, with or without
+    /// an exit as well. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub helper_changed: bool,
+}
+
+impl UnownedWindow {
+    /// The 说明 the town report prints: what cut the window.
+    pub fn cause_zh(&self) -> String {
+        match (self.exit_on, self.helper_changed) {
+            (Some(day), false) => format!("{day}起退出帮扶"),
+            (Some(day), true) => format!("期间结对变动；{day}起退出帮扶"),
+            (None, _) => "期间结对变动".into(),
+        }
+    }
 }
 
 /// The town office's quarterly report.
@@ -658,6 +704,70 @@ pub fn unit_escalations_title_zh(unit_at: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_the_exit_cut_names_its_due_part_and_the_exit() {
+        let w = window(12, VisitKind::Home, false, None);
+        assert_eq!(w.text_zh(), "12-01~12-31入户未到位");
+        let cut = WindowResult {
+            due_by: NaiveDate::from_ymd_opt(2026, 12, 19),
+            ..w
+        };
+        assert_eq!(cut.text_zh(), "12-01~12-19入户未到位（12-20起退出帮扶）");
+    }
+
+    #[test]
+    fn the_rule_names_every_exit_cut_setting_that_judged_the_windows() {
+        let rule = |days: &[u32]| window_rule_zh(&days.iter().copied().collect());
+        assert_eq!(rule(&[]), WINDOW_RULE_ZH);
+        assert_eq!(rule(&[0]), WINDOW_RULE_ZH);
+        let one = rule(&[30]);
+        assert!(
+            one.ends_with("满30天的，计入该帮扶人应走访（须在退出前走访到位）。"),
+            "{one}"
+        );
+        let two = rule(&[30, 45]);
+        assert!(
+            two.contains("满30天或45天的") && two.contains("按各周期首日适用的政策"),
+            "{two}"
+        );
+        assert!(!two.contains("部分周期无此例外"), "{two}");
+        let with_none = rule(&[0, 30]);
+        assert!(
+            with_none.contains("满30天的") && with_none.contains("部分周期无此例外"),
+            "{with_none}"
+        );
+    }
+
+    #[test]
+    fn an_unowned_window_says_what_cut_it() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 20).unwrap();
+        let w = UnownedWindow {
+            household_id: 1,
+            head_name: "田晓东".into(),
+            village: "河口村".into(),
+            role: PairingRole::First,
+            kind: VisitKind::Home,
+            start: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            end: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            helpers: vec![],
+            exit_on: None,
+            helper_changed: true,
+        };
+        assert_eq!(w.cause_zh(), "期间结对变动");
+        let both = UnownedWindow {
+            exit_on: Some(day),
+            ..w.clone()
+        };
+        assert_eq!(both.cause_zh(), "期间结对变动；2026-12-20起退出帮扶");
+        let exit = UnownedWindow {
+            helper_changed: false,
+            ..both
+        };
+        assert_eq!(exit.cause_zh(), "2026-12-20起退出帮扶");
+        let json = serde_json::to_value(&exit).unwrap();
+        assert!(json.get("helper_changed").is_none(), "{json}");
+    }
 
     #[test]
     fn quarters_parse_and_bound() {
@@ -722,6 +832,7 @@ mod tests {
             met,
             open: false,
             helper: who,
+            due_by: None,
         }
     }
 

@@ -1077,3 +1077,116 @@ async fn evidence_after_exit(t: &TestDb) {
     let (status, body) = f.w.get(Some(&second), &before).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
+
+db_test!(
+    a_window_the_exit_cut_is_judged_from_the_exit_day_where_the_county_judges_it,
+    judged_at_exit
+);
+/// QA s21 F1: in a county whose policy judges the part of a window before the exit
+/// (`exit_cuts`), a window the exit cut is due by the day before the exit and judged
+/// from the exit's day (no visit after it counts), not shown 进行中 until it ends; the
+/// sheet names the part due and the exit, and every format prints the rule.
+async fn judged_at_exit(t: &TestDb) {
+    use sea_orm::ConnectionTrait;
+    let f = Field::new(t).await;
+    let h = f.household;
+    let today = today();
+    if chrono::Datelike::day(&today) == 1 {
+        // This month's window begins today: the exit cuts none of it.
+        return;
+    }
+    t.db.execute_unprepared(&format!(
+        "UPDATE pairings SET valid_from = '{}' WHERE household_id = {h}",
+        today - chrono::Duration::days(60)
+    ))
+    .await
+    .unwrap();
+    let mut policy = bangfu_shared::PolicyPreset::Laizhou2018.policy();
+    policy.exit_cuts.min_days_held = 1;
+    bangfu_server::services::policy::backfill(
+        &t.db,
+        &bangfu_server::services::Caller::system(),
+        f.w.county_id,
+        None,
+        chrono::NaiveDate::from_ymd_opt(2019, 1, 1).unwrap(),
+        &policy,
+    )
+    .await
+    .unwrap();
+    let (status, body) = exit(
+        &f,
+        &f.county,
+        h,
+        json!({ "effective_from": today, "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, detail) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    let second = detail["second_helper"]["id"].as_i64();
+    let second = second.or_else(|| {
+        detail["pairings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["role"] == "second")
+            .and_then(|p| p["helper"]["id"].as_i64())
+    });
+    let q = bangfu_shared::report::Quarter::of(today);
+    let sheet = format!(
+        "/reports/attendance?second_helper={}&quarter={q}",
+        second.unwrap()
+    );
+    let (status, body) = f.w.get(Some(&f.county), &sheet).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let row = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["household_id"] == h)
+        .unwrap_or_else(|| panic!("{body}"));
+    let month_start = bangfu_shared::policy::window_of(today, 1).0;
+    let yesterday = today.pred_opt().unwrap();
+    // This month's call window: held from its first day until the exit, due yesterday,
+    // judged (not open) today, and missed.
+    let phone = row["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["kind"] == "phone" && w["start"] == json!(month_start))
+        .unwrap_or_else(|| panic!("{row}"));
+    assert_eq!(phone["required"], true, "{phone}");
+    assert_eq!(phone["open"], false, "{phone}");
+    assert_eq!(phone["met"], false, "{phone}");
+    assert_eq!(phone["due_by"], json!(yesterday), "{phone}");
+    assert!(body["rule"].as_str().unwrap().contains("满1天"), "{body}");
+    let (_, csv) =
+        f.w.get_bytes(&f.county, &format!("{sheet}&format=csv"))
+            .await;
+    let csv = String::from_utf8(csv).unwrap();
+    let cut = format!(
+        "{}~{}电话未到位（{}起退出帮扶）",
+        month_start.format("%m-%d"),
+        yesterday.format("%m-%d"),
+        today.format("%m-%d")
+    );
+    assert!(csv.contains(&cut), "{cut} in {csv}");
+    assert!(csv.contains("考勤规则") && csv.contains("满1天"), "{csv}");
+    // The town report counts it at once.
+    let town = detail["town"]["id"].as_i64().unwrap();
+    let (_, report) =
+        f.w.get(
+            Some(&f.county),
+            &format!("/reports/town?town={town}&quarter={q}"),
+        )
+        .await;
+    assert!(
+        report["misses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["household_id"] == h
+                && m["kind"] == "phone"
+                && m["start"] == json!(month_start)),
+        "{report}"
+    );
+}

@@ -218,7 +218,17 @@ async fn change_of_helper(t: &TestDb) {
     assert_eq!(report["short_notice"], 1);
     assert_eq!(report["helpers_created"], 1);
     assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
-    let flagged = report["notices"].as_array().unwrap();
+    // The change is dated back (the county office may): that is a notice of its own.
+    let notices = report["notices"].as_array().unwrap();
+    let (flagged, dated_back): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        notices.iter().partition(|n| n["row"] != 0);
+    assert_eq!(dated_back.len(), 1, "{report}");
+    assert!(
+        dated_back[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("早于本月")
+    );
     assert_eq!(
         flagged.len(),
         1,
@@ -371,6 +381,39 @@ async fn retroactive_dates(t: &TestDb) {
         .import_ok(&town, "?effective_from=2025-02-01", changed.into_bytes())
         .await;
     assert_eq!(again["pairings_started"], 0, "{again}");
+
+    // Within the current quarter too, a town office may not date a change before this
+    // month: the windows already ended would change hands, the old helper's misses
+    // erased or charged to a helper who could not have visited (QA s21 F8).
+    let month = bangfu_shared::policy::window_of(today, 1).0;
+    let back = month - chrono::Duration::days(1);
+    let with = |name: &str| {
+        FIXTURE.replacen(
+            "黄志强,市住建局 主任科员,15907579383",
+            &format!("{name},市农业局 科员,1380013800{}", name.chars().count()),
+            1,
+        )
+    };
+    let query =
+        |day: chrono::NaiveDate| format!("/ledger/import?effective_from={day}&filed_on={day}");
+    let (status, body) = w
+        .post_bytes(&town, &query(back), with("周新华").into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let reason = body["details"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("须由县（市）扶贫办导入"), "{body}");
+    // The county office may, told what it changes.
+    let (status, body) = w
+        .post_bytes(&county, &query(back), with("周新华").into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["notices"].to_string().contains("早于本月"), "{body}");
+    // From this month's first day, the town office may.
+    let (status, body) = w
+        .post_bytes(&town, &query(month), with("吴新华新").into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body["notices"].to_string().contains("早于本月"), "{body}");
 }
 db_test!(
     retroactive_changes_need_the_county_office_and_filing_dates_are_not_in_the_future,

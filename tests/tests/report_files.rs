@@ -51,9 +51,14 @@ async fn sheet_numbers_its_rows(t: &TestDb) {
     let numbers: Vec<&str> = text
         .lines()
         .skip(2)
+        .take_while(|l| *l != "\"\"")
         .filter_map(|l| l.split(',').next())
         .collect();
     assert_eq!(numbers, ["1", "2", "3", "4", "5"], "{text}");
+    assert!(
+        text.contains("\r\n\"\"\r\n考勤规则\r\n"),
+        "the rule follows: {text}"
+    );
 
     let (status, xlsx) = w.get_bytes(&token, &format!("{path}&format=xlsx")).await;
     assert_eq!(status, StatusCode::OK);

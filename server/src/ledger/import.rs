@@ -32,8 +32,9 @@
 //! report's `notices` (the import succeeded; they are flags, not failures). The
 //! import's `reason` is stored only on the pairings it changed. A filing date after
 //! today and an effective date more than a year ahead are refused ([`check_dates`]),
-//! and so are pairings starting or ending before the current quarter unless the county
-//! office imports them ([`check_retroactive`]).
+//! and so are pairings starting or ending before the current month (windows already
+//! ended would change hands) unless the county office imports them, with a notice
+//! ([`check_retroactive`]).
 
 use bangfu_shared::api::ImportReport;
 use bangfu_shared::ledger::{LedgerRow, RowError, col, normalize_cell};
@@ -1050,7 +1051,9 @@ async fn apply_pairings(
             }
         }
     }
-    check_retroactive(ctx, !starts.is_empty() || !ends.is_empty(), w);
+    if let Some(notice) = check_retroactive(ctx, !starts.is_empty(), !ends.is_empty(), w) {
+        flagged.push(notice);
+    }
     for st in &starts {
         load.entry((st.helper_id, st.role.code().to_string()))
             .or_default()
@@ -1185,24 +1188,48 @@ fn date_errors(opts: &ImportOptions) -> Vec<RowError> {
     errors
 }
 
-/// Refuses dates that would rewrite what was already reported: pairings that start or
-/// end before the current quarter (a retroactive change of helper erases the old
-/// helper's misses in a quarter whose attendance may have been reported) unless the
-/// county office, which keeps the ledger and the reports, imports them.
-fn check_retroactive(ctx: &Ctx<'_>, changes_pairings: bool, w: &mut Work) {
+/// Refuses dates that would rewrite what was already due: pairings that start or end
+/// before the current month. A window that has ended is judged for the pairing that
+/// covered it; a change of helper dated into it leaves it to no one (the old helper's
+/// miss erased) or, dated earlier, to a new helper who could not have visited, so only
+/// the county office, which keeps the ledger and the reports, may import one — and its
+/// report says so when it ends pairings (a notice; a county's first ledger dated back
+/// only starts them). Before the current quarter the attendance may already be
+/// reported, and the refusal says that.
+fn check_retroactive(ctx: &Ctx<'_>, starts: bool, ends: bool, w: &mut Work) -> Option<RowError> {
     let today = crate::services::today();
     let opts = ctx.opts;
-    let quarter = quarter_start(today);
-    let county_level = matches!(ctx.caller.role, Role::CountyOffice | Role::Admin);
-    if changes_pairings && opts.effective_from < quarter && !county_level {
-        w.errors.push(RowError::file(
-            0,
-            format!(
-                "生效日期{}早于本季度（{quarter}起）：往季考勤可能已上报，追溯更改结对须由县（市）扶贫办导入",
-                opts.effective_from
-            ),
-        ));
+    let month = bangfu_shared::policy::window_of(today, 1).0;
+    if !(starts || ends) || opts.effective_from >= month {
+        return None;
     }
+    let county_level = matches!(ctx.caller.role, Role::CountyOffice | Role::Admin);
+    if county_level {
+        return ends.then(|| {
+            RowError::file(
+                0,
+                format!(
+                    "生效日期{}早于本月（{month}起）：已结束的考勤周期按更改后的结对重新判定，\
+                 原帮扶责任人在这些周期的未到位记录可能因此不再计入",
+                    opts.effective_from
+                ),
+            )
+        });
+    }
+    let quarter = quarter_start(today);
+    let why = if opts.effective_from < quarter {
+        format!("早于本季度（{quarter}起）：往季考勤可能已上报")
+    } else {
+        format!("早于本月（{month}起）：已结束的考勤周期会因此改由他人负责或无人负责")
+    };
+    w.errors.push(RowError::file(
+        0,
+        format!(
+            "生效日期{}{why}，追溯更改结对须由县（市）扶贫办导入",
+            opts.effective_from
+        ),
+    ));
+    None
 }
 
 /// The pairings by `by` among `ids` still holding on `on`: open, or ending after it (an
@@ -1249,7 +1276,12 @@ async fn write_pairings(
             "pairing.end",
             "pairing",
             Some(p.id),
-            json!({ "valid_to": opts.effective_from }),
+            json!({
+                "valid_to": opts.effective_from,
+                "household_id": p.household_id,
+                "helper_id": p.helper_id,
+                "role": p.role,
+            }),
         )
     }));
     let max_before = pairing::Entity::find()

@@ -136,6 +136,9 @@ pub struct Reconciled {
     /// months from the span's `detail_from`.
     pub counted: HashSet<(i64, VisitKind, i32, u32)>,
     pub policy_source: String,
+    /// The `exit_cuts.min_days_held` of the policies that judged the windows from the
+    /// span's `detail_from` (see [`bangfu_shared::report::window_rule_zh`]).
+    pub exit_cut_days: BTreeSet<u32>,
 }
 
 /// The households to reconcile: a condition on `households`, and optionally the range
@@ -378,20 +381,6 @@ impl Policies {
     }
 }
 
-impl Policies {
-    /// The rule for windows an exit cuts of the policy in force on `day` for a town,
-    /// or with `None` the county's own: what a report states under its rule.
-    pub async fn exit_cuts(
-        &mut self,
-        db: &impl ConnectionTrait,
-        county: i64,
-        town: Option<i64>,
-        day: NaiveDate,
-    ) -> ApiResult<ExitCuts> {
-        Ok(self.in_force(db, county, town, day).await?.exit_cuts)
-    }
-}
-
 /// One requirement's calendar window in a town, with the evidence its policy asks.
 struct TownWindow {
     start: NaiveDate,
@@ -412,6 +401,9 @@ struct Calendar {
     towns: HashMap<i64, Vec<TownWindow>>,
     variants: Vec<Evidence>,
     policy_source: String,
+    /// The `exit_cuts.min_days_held` of the policies judging the windows from the
+    /// span's `detail_from`: what the report's rule states.
+    exit_cut_days: BTreeSet<u32>,
 }
 
 impl Calendar {
@@ -440,6 +432,9 @@ impl Calendar {
                     for req in p.visits.iter().filter(|r| r.window_months == n) {
                         if !span.wants(req.role, end) {
                             continue;
+                        }
+                        if end >= span.detail_from {
+                            cal.exit_cut_days.insert(p.exit_cuts.min_days_held);
                         }
                         list.push(TownWindow {
                             start,
@@ -544,6 +539,7 @@ pub async fn reconcile_span(
         windows: Vec::new(),
         counted: HashSet::new(),
         policy_source: String::new(),
+        exit_cut_days: BTreeSet::new(),
     };
     if rec.households.is_empty() {
         return Ok(rec);
@@ -557,6 +553,7 @@ pub async fn reconcile_span(
     rec.judge(&cal, &counts, &exit_days);
     rec.counted = counts.counted(&rec.pairings, span.detail_from);
     rec.policy_source = cal.policy_source;
+    rec.exit_cut_days = cal.exit_cut_days;
     Ok(rec)
 }
 
@@ -873,6 +870,9 @@ impl Reconciled {
                     continue;
                 }
                 let required = w.exit_cuts.owes((from, to), exit_ended, (w.start, w.end));
+                // A window the exit cut and the helper still owes is due by the day
+                // before the exit, and judged from the exit's day.
+                let due_by = Some(ExitCuts::due_by(to, w.end)).filter(|d| required && *d < w.end);
                 let overlaps = from <= w.end && to.is_none_or(|t| t > w.start);
                 if !overlaps {
                     continue;
@@ -895,8 +895,9 @@ impl Reconciled {
                         min_count: w.req.min_count,
                         required,
                         met: count >= w.req.min_count,
-                        open: w.end >= today,
+                        open: due_by.unwrap_or(w.end) >= today,
                         helper: None,
+                        due_by,
                     },
                     sanctioned: w.sanctioned,
                 });
@@ -1089,6 +1090,13 @@ impl Reconciled {
                     end,
                     helpers: self.in_pairing_order(household, role, helpers),
                     exit_on: None,
+                    helper_changed: self.pairings.iter().any(|p| {
+                        p.household_id == household
+                            && p.role == role.code()
+                            && p.valid_from > start
+                            && p.valid_from <= end
+                            && p.valid_to.is_none_or(|t| t > p.valid_from)
+                    }),
                 })
             })
             .collect();

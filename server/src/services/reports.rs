@@ -16,7 +16,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::attendance::{self, Homes, Policies, Reconciled, Span};
 use super::{Caller, Scope, audit, auth, jurisdictions};
@@ -132,20 +132,13 @@ pub async fn sheet(
         [only] => rec.places.get(only).cloned(),
         _ => None,
     };
-    let cuts = match rec.households.first() {
-        Some(h) => {
-            let town = town.as_ref().map(|t| t.id);
-            policies.exit_cuts(db, h.county_id, town, q.end()).await?
-        }
-        None => Default::default(),
-    };
     Ok(AttendanceSheet {
         quarter: q,
         second_helper: auth::helper_ref(&second),
         town,
         rows,
         policy_source: rec.policy_source.clone(),
-        rule: window_rule_zh(cuts),
+        rule: window_rule_zh(&rec.exit_cut_days),
         submitted_version: last.as_ref().and_then(|s| i32::try_from(s.version).ok()),
         submitted_at: last.map(|s| s.submitted_at),
         submission_id,
@@ -630,13 +623,8 @@ pub async fn town_report(
     )
     .await?;
     let villages = rec.rates(q.start(), q.end(), |h| h.village_id);
-    let (sanctions, cuts) = match rec.households.first() {
-        Some(h) => (
-            policies.sanctions(db, h.county_id, q.end()).await?,
-            policies
-                .exit_cuts(db, h.county_id, Some(town.id), q.end())
-                .await?,
-        ),
+    let sanctions = match rec.households.first() {
+        Some(h) => policies.sanctions(db, h.county_id, q.end()).await?,
         None => Default::default(),
     };
     let (escalations, unit_escalations) = rec.escalations(q.end(), &sanctions);
@@ -679,7 +667,7 @@ pub async fn town_report(
         unit_at: sanctions.unit_at,
         no_home_visit: rec.without_home_visit(q.start(), q.end()),
         unowned_windows,
-        rule: window_rule_zh(cuts),
+        rule: window_rule_zh(&rec.exit_cut_days),
     })
 }
 
@@ -750,7 +738,7 @@ pub async fn county_report(
         .map_err(|_| ApiError::NotFound("county"))?;
     require_begun(q, REPORT_NOT_BEGUN)?;
     let mut policies = Policies::default();
-    let (mut towns, misses, helpers) = county_parts(db, &mut policies, id, q).await?;
+    let (mut towns, misses, helpers, cut_days) = county_parts(db, &mut policies, id, q).await?;
     // A town with nothing required this quarter has no rate to rank by: it goes last,
     // unranked.
     let rates: Vec<f64> = towns.iter().filter_map(|t| t.rate).collect();
@@ -762,13 +750,10 @@ pub async fn county_report(
     towns.sort_by(|a, b| {
         (a.rank.is_none(), a.rank, &a.name).cmp(&(b.rank.is_none(), b.rank, &b.name))
     });
-    let (sanctions, cuts) = if helpers.is_empty() {
+    let sanctions = if helpers.is_empty() {
         Default::default()
     } else {
-        (
-            policies.sanctions(db, id, q.end()).await?,
-            policies.exit_cuts(db, id, None, q.end()).await?,
-        )
+        policies.sanctions(db, id, q.end()).await?
     };
     let (escalations, unit_escalations) = attendance::escalate(&misses, &helpers, &sanctions);
     Ok(CountyReport {
@@ -779,7 +764,7 @@ pub async fn county_report(
         escalations,
         unit_escalations,
         unit_at: sanctions.unit_at,
-        rule: window_rule_zh(cuts),
+        rule: window_rule_zh(&cut_days),
     })
 }
 
@@ -799,7 +784,9 @@ async fn county_parts(
     Vec<AreaRate>,
     BTreeMap<i64, u32>,
     HashMap<i64, attendance::Helper>,
+    BTreeSet<u32>,
 )> {
+    let mut cut_days = BTreeSet::new();
     let mut towns: BTreeMap<i64, AreaRate> = BTreeMap::new();
     let mut misses: BTreeMap<i64, u32> = BTreeMap::new();
     let mut helpers = HashMap::new();
@@ -809,6 +796,7 @@ async fn county_parts(
             ids: Some(ids),
         };
         let mut rec = attendance::reconcile_span(db, policies, &homes, Span::year_to(q)).await?;
+        cut_days.append(&mut rec.exit_cut_days);
         for part in rec.rates(q.start(), q.end(), |h| h.town_id) {
             let t = towns.entry(part.place_id).or_insert_with(|| AreaRate {
                 place_id: part.place_id,
@@ -829,7 +817,7 @@ async fn county_parts(
     let mut towns: Vec<AreaRate> = towns.into_values().collect();
     towns.iter_mut().for_each(AreaRate::finish);
     towns.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((towns, misses, helpers))
+    Ok((towns, misses, helpers, cut_days))
 }
 
 /// The county's households in id order, cut into `(first id, last id)` slices of
