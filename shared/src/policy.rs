@@ -149,6 +149,16 @@ pub struct HomeVisitEvidence {
     pub min_photos: u32,
 }
 
+impl HomeVisitEvidence {
+    /// Whether a visit of `kind` with `photos` photos, signed by the household (or a
+    /// witness) or not, is evidence enough to count: the rule the server's attendance
+    /// applies, and the field client shows before the server has said so.
+    pub fn met_by(&self, kind: VisitKind, photos: usize, household_signed: bool) -> bool {
+        kind != VisitKind::Home
+            || (photos >= self.min_photos as usize && (household_signed || !self.both_signatures))
+    }
+}
+
 /// What seed 001 §四(四) does about a first helper's missed windows, counted over the
 /// calendar year: the thresholds and which kinds of contact a miss of counts.
 ///
@@ -520,6 +530,23 @@ mod tests {
         p.exit_cuts.min_days_held = 400;
         let e = p.validate().unwrap_err().to_string();
         assert!(e.contains("exit_cuts.min_days_held"), "{e}");
+    }
+
+    #[test]
+    fn a_home_visit_counts_with_the_evidence_its_policy_asks() {
+        let ev = PolicyPreset::Laizhou2018.policy().evidence;
+        assert!(ev.met_by(VisitKind::Home, 1, true));
+        assert!(!ev.met_by(VisitKind::Home, 0, true), "a photo is asked");
+        assert!(
+            !ev.met_by(VisitKind::Home, 2, false),
+            "both signatures are asked"
+        );
+        assert!(
+            ev.met_by(VisitKind::Phone, 0, false),
+            "a call needs neither"
+        );
+        let xg = PolicyPreset::Xigang2019.policy().evidence;
+        assert!(xg.met_by(VisitKind::Home, 0, true));
     }
 
     #[test]

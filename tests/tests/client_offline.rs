@@ -21,17 +21,30 @@ use bangfu_tests::{
 };
 use sea_orm::{EntityTrait, PaginatorTrait};
 
-async fn offline_story(t: &TestDb) {
+/// The fixture ledger imported, the helper enrolled and logged in on a client whose
+/// data lives in `scratch/data` (`scratch` a fresh directory for the test's files).
+async fn field(
+    t: &TestDb,
+) -> (
+    World,
+    std::path::PathBuf,
+    Client,
+    bangfu_client::LoginSummary,
+) {
     let w = World::new(t).await;
     office(t, &w, "county", Role::CountyOffice, w.county_id).await;
     let county = w.login("county").await;
     w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
     enroll_directly(t, &w, HELPER).await;
-
     let scratch = t.dir().join("client");
     std::fs::create_dir_all(&scratch).unwrap();
+    let (client, login) = client_logged_in(&w, &scratch.join("data"), HELPER, "村里的终端").await;
+    (w, scratch, client, login)
+}
+
+async fn offline_story(t: &TestDb) {
+    let (w, scratch, client, login) = field(t).await;
     let data = scratch.join("data");
-    let (client, login) = client_logged_in(&w, &data, HELPER, "村里的终端").await;
     assert!(login.key_created);
     assert!(login.households >= 1);
 
@@ -150,4 +163,65 @@ async fn offline_story(t: &TestDb) {
 db_test!(
     a_visit_recorded_offline_survives_a_restart_and_syncs_later,
     offline_story
+);
+
+/// QA s21b F12: a home visit short of the photos the county's policy asks (laizhou-2018:
+/// one) is not counted by the server, which says so only in its reports. The device
+/// says so at once: the visit carries the missing-evidence flag, is no home contact (the
+/// windows are judged on the same count) and is among those not counted; an amendment
+/// adding the photo makes it count.
+async fn short_of_evidence(t: &TestDb) {
+    use bangfu_client::flags::Flag;
+    let (_w, scratch, client, _) = field(t).await;
+    let now = chrono::Utc::now;
+    let household = client.households(now()).await.unwrap()[0].detail.summary.id;
+
+    let mut home = VisitBody::new(VisitKind::Home, now());
+    home.household_signature = Some(HouseholdSignature::Drawn {
+        image_sha256: client.attach_signature_png(&png(7)).await.unwrap(),
+    });
+    let signed = client
+        .record_visit(household, home.clone(), None, None, now())
+        .await
+        .unwrap();
+    let visits = client.visits(Some(household), 10).await.unwrap();
+    assert_eq!(visits[0].flags, [Flag::MissingEvidence]);
+    let overview = |client: &Client| {
+        let client = client.clone();
+        async move {
+            client
+                .households(now())
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|o| o.detail.summary.id == household)
+                .unwrap()
+        }
+    };
+    let o = overview(&client).await;
+    assert_eq!(o.last_home, None, "not counted");
+    assert_eq!(o.not_counted, 1);
+    // The photo taken and added by an amendment: it counts.
+    let path = scratch.join("photo.jpg");
+    std::fs::write(&path, jpeg(40, 9)).unwrap();
+    home.photos.push(client.attach_photo(&path).await.unwrap());
+    client
+        .record_visit(
+            household,
+            home,
+            Some((signed.record.id, Some("补拍照片".into()))),
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+    let visits = client.visits(Some(household), 10).await.unwrap();
+    assert!(visits[0].flags.is_empty(), "{:?}", visits[0].flags);
+    let o = overview(&client).await;
+    assert!(o.last_home.is_some());
+    assert_eq!(o.not_counted, 0);
+}
+db_test!(
+    a_home_visit_short_of_the_countys_evidence_does_not_count_on_the_device,
+    short_of_evidence
 );

@@ -492,17 +492,22 @@ impl Client {
     pub async fn households(&self, now: DateTime<Utc>) -> Result<Vec<HouseholdOverview>> {
         let identity = self.identity().await?;
         let policy = self.policy().await?;
-        let contacts = self.store.last_contacts(now + FUTURE_TOLERANCE).await?;
+        let ev = &policy.evidence;
+        let contacts = self.store.last_contacts(now + FUTURE_TOLERANCE, ev).await?;
         // The oldest window judged (the one before a yearly window) began on the first
         // day of last year: at most two years back.
         let times = self
             .store
-            .contact_times(now - chrono::TimeDelta::days(800), now + FUTURE_TOLERANCE)
+            .contact_times(
+                now - chrono::TimeDelta::days(800),
+                now + FUTURE_TOLERANCE,
+                ev,
+            )
             .await?;
         let corrections = self.store.pending_corrections().await?;
         let uncounted = self
             .store
-            .not_counted_visits(now + FUTURE_TOLERANCE)
+            .not_counted_visits(now + FUTURE_TOLERANCE, ev)
             .await?;
         let today = today(now);
         let helper_id = identity.helper.as_ref().map(|h| h.id);
@@ -918,8 +923,26 @@ impl Client {
     /// its images checked against their hashes ([`VisitRow::damaged_images`]): one that
     /// was altered or lost on the device can never be sent, and the helper must hear so
     /// rather than wait on "awaiting photos".
+    ///
+    /// A home visit short of the photos or household signature the county's policy
+    /// asks carries [`Flag::MissingEvidence`]: the server will not count it, and says so
+    /// only in its reports.
     pub async fn visits(&self, household_id: Option<i64>, limit: u64) -> Result<Vec<VisitRow>> {
         let mut rows = self.store.visits(household_id, limit).await?;
+        let evidence = self.policy().await.ok().map(|p| p.evidence);
+        for v in rows.iter_mut().filter(|v| !v.voided) {
+            let short = match (&evidence, &v.current.signed.record.visit) {
+                (Some(ev), Some(body)) => !ev.met_by(
+                    body.kind,
+                    body.photos.len(),
+                    body.household_signature.is_some(),
+                ),
+                _ => false,
+            };
+            if short && !v.flags.contains(&crate::flags::Flag::MissingEvidence) {
+                v.flags.push(crate::flags::Flag::MissingEvidence);
+            }
+        }
         for v in rows.iter_mut().filter(|v| v.unsynced > 0 && !v.voided) {
             if let Some(body) = &v.current.signed.record.visit {
                 v.damaged_images = body

@@ -12,7 +12,12 @@ use serde::Serialize;
 
 /// The codes of the flags that keep a visit out of the attendance count
 /// ([`Flag::stops_counting`]); the store's queries filter on them.
-pub const STOPS_COUNTING: [&str; 3] = ["clock_ahead", "dated_after_signing", "photo_reused"];
+pub const STOPS_COUNTING: [&str; 4] = [
+    "clock_ahead",
+    "dated_after_signing",
+    "photo_reused",
+    "missing_evidence",
+];
 
 /// One flag the server set on a record.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -35,6 +40,10 @@ pub enum Flag {
     /// the visit does not count (照片已用于其他走访). The server's judgement of the moment:
     /// it goes when that other visit is voided, and the next pull says so.
     PhotoReused,
+    /// Set by the device, not the server: a home visit with fewer photos (or without the
+    /// household's signature) than the county's policy asks. The server does not count
+    /// it (缺少照片) and says so only in its reports, so the device says so at once.
+    MissingEvidence,
     /// A flag this version does not know, by its code.
     Other(String),
 }
@@ -49,6 +58,7 @@ impl Flag {
             "chain_break" => Flag::ChainBreak,
             "seq_reused" => Flag::SeqReused,
             "photo_reused" => Flag::PhotoReused,
+            "missing_evidence" => Flag::MissingEvidence,
             other => Flag::Other(other.to_string()),
         }
     }
@@ -62,6 +72,7 @@ impl Flag {
             Flag::ChainBreak => "chain_break",
             Flag::SeqReused => "seq_reused",
             Flag::PhotoReused => "photo_reused",
+            Flag::MissingEvidence => "missing_evidence",
             Flag::Other(code) => code,
         }
     }

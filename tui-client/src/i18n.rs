@@ -779,6 +779,7 @@ impl Lang {
             (Flag::ChainBreak, true) => "记录链断裂".into(),
             (Flag::SeqReused, true) => "序号重复".into(),
             (Flag::PhotoReused, true) => "照片或签字已用于其他走访·不计入".into(),
+            (Flag::MissingEvidence, true) => "照片或签字不足·不计入".into(),
             (Flag::ClockAhead, false) => "clock ahead: not counted".into(),
             (Flag::DatedAfterSigning, false) => "dated after signing: not counted".into(),
             (Flag::EnteredLate, false) => "entered late".into(),
@@ -787,6 +788,7 @@ impl Lang {
             (Flag::PhotoReused, false) => {
                 "photo or signature used by another visit: not counted".into()
             }
+            (Flag::MissingEvidence, false) => "too few photos or signatures: not counted".into(),
             (Flag::Other(code), _) => code.clone(),
         }
     }
@@ -870,6 +872,9 @@ impl Lang {
             (Flag::PhotoReused, true) => {
                 "照片或签字图片已用于其他走访，不计入考勤：请补拍本次走访的照片、当场重新签字，并更正此次走访".into()
             }
+            (Flag::MissingEvidence, true) => {
+                "照片张数或签字不符合本县政策对入户走访的要求，不计入考勤：请补拍照片（或补签）后更正此次走访".into()
+            }
             (Flag::Other(code), true) => format!("服务器标记：{code}"),
             (Flag::ClockAhead, false) => {
                 "the device clock was ahead of the server's: not counted; set the clock right, then amend this visit".into()
@@ -888,6 +893,9 @@ impl Lang {
             }
             (Flag::PhotoReused, false) => {
                 "a photo or signature image of this visit was already used by another visit: not counted; amend this visit with its own photo and a fresh signature".into()
+            }
+            (Flag::MissingEvidence, false) => {
+                "fewer photos or signatures than the county's policy asks of a home visit: not counted; take the photos (or signature) and amend this visit".into()
             }
             (Flag::Other(code), false) => format!("server flag: {code}"),
         }

@@ -820,6 +820,18 @@ async fn finish(
     if amends.is_none() {
         warn_closed_quarter(bangfu_client::client::today(body.at), lang);
     }
+    // The server does not count a home visit short of the county's evidence, and says
+    // so only in its reports: say it before signing, as the TUI form does.
+    if let Ok(policy) = client.policy().await {
+        let ev = &policy.evidence;
+        let signed = body.household_signature.is_some();
+        if !ev.met_by(body.kind, body.photos.len(), signed) {
+            errln!(
+                "{}",
+                lang.flag_text(&bangfu_client::flags::Flag::MissingEvidence)
+            );
+        }
+    }
     match client
         .record_visit(household, body.clone(), amends.clone(), None, Utc::now())
         .await
@@ -919,7 +931,10 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
         // dated within the pairing, nothing due.
         let contacts = client
             .store()
-            .last_contacts(now + bangfu_client::client::FUTURE_TOLERANCE)
+            .last_contacts(
+                now + bangfu_client::client::FUTURE_TOLERANCE,
+                &client.policy().await?.evidence,
+            )
             .await?;
         for h in client.ended_households_at(now).await? {
             let s = &h.detail.summary;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use bangfu_shared::Role;
 use bangfu_shared::api::{HelperRef, HouseholdDetail, Snapshot};
+use bangfu_shared::policy::HomeVisitEvidence;
 use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord, canonical_json, utc_seconds};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
@@ -236,17 +237,26 @@ fn visit_cols() -> String {
 
 /// SQL true when the visit `v` whose current record is `r` counts for attendance as
 /// far as the device knows: the server did not refuse that version and set no flag on
-/// it that stops counting ([`Flag::stops_counting`]). A version not yet synced has no
-/// flags: it counts provisionally, until the server answers.
-fn counts_sql() -> String {
+/// it that stops counting ([`Flag::stops_counting`]), and a home visit has the photos
+/// and household signature the county's `ev` asks (the server judges that only in its
+/// reports: [`Flag::MissingEvidence`]). A version not yet synced has no flags: it
+/// counts provisionally, until the server answers.
+fn counts_sql(ev: &HomeVisitEvidence) -> String {
     let codes = crate::flags::STOPS_COUNTING
         .iter()
         .map(|c| format!("'{c}'"))
         .collect::<Vec<_>>()
         .join(", ");
+    let signed = if ev.both_signatures {
+        " AND json_type(r.envelope_json, '$.visit.household_signature') IS NOT NULL"
+    } else {
+        ""
+    };
     format!(
         "r.sync_state NOT IN ('rejected', 'conflict') AND NOT EXISTS \
-         (SELECT 1 FROM json_each(r.sync_flags) f WHERE f.value IN ({codes}))"
+         (SELECT 1 FROM json_each(r.sync_flags) f WHERE f.value IN ({codes})) \
+         AND (v.kind <> 'home' OR (json_array_length(r.envelope_json, '$.visit.photos') >= {}{signed}))",
+        ev.min_photos
     )
 }
 
@@ -478,12 +488,13 @@ impl Store {
     pub async fn last_contacts(
         &self,
         until: DateTime<Utc>,
+        ev: &HomeVisitEvidence,
     ) -> Result<HashMap<i64, HashMap<String, DateTime<Utc>>>> {
         let sql = format!(
             "SELECT v.household_id, v.kind, MAX(v.at) FROM visits v \
              JOIN records r ON r.id = v.latest_record_id \
              WHERE v.voided = 0 AND v.at <= ? AND {} GROUP BY v.household_id, v.kind",
-            counts_sql()
+            counts_sql(ev)
         );
         let mut out: HashMap<i64, HashMap<String, DateTime<Utc>>> = HashMap::new();
         let values = [utc_seconds::format(&until).into()];
@@ -504,12 +515,13 @@ impl Store {
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
+        ev: &HomeVisitEvidence,
     ) -> Result<HashMap<i64, HashMap<String, Vec<DateTime<Utc>>>>> {
         let sql = format!(
             "SELECT v.household_id, v.kind, v.at FROM visits v \
              JOIN records r ON r.id = v.latest_record_id \
              WHERE v.voided = 0 AND v.at >= ? AND v.at <= ? AND {}",
-            counts_sql()
+            counts_sql(ev)
         );
         let mut out: HashMap<i64, HashMap<String, Vec<DateTime<Utc>>>> = HashMap::new();
         let values = [
@@ -530,12 +542,16 @@ impl Store {
     /// Per household, how many of its visits (not voided, not later than `until`) the
     /// server said do not count for attendance (a flag that stops counting on their
     /// current version): the list marks them, as they satisfy no window.
-    pub async fn not_counted_visits(&self, until: DateTime<Utc>) -> Result<HashMap<i64, usize>> {
+    pub async fn not_counted_visits(
+        &self,
+        until: DateTime<Utc>,
+        ev: &HomeVisitEvidence,
+    ) -> Result<HashMap<i64, usize>> {
         let sql = format!(
             "SELECT v.household_id, COUNT(*) FROM visits v \
              JOIN records r ON r.id = v.latest_record_id \
              WHERE v.voided = 0 AND v.at <= ? AND NOT ({}) GROUP BY v.household_id",
-            counts_sql()
+            counts_sql(ev)
         );
         let values = [utc_seconds::format(&until).into()];
         let mut out = HashMap::new();
