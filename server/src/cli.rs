@@ -710,10 +710,14 @@ async fn policy_cmd(db: &DatabaseConnection, cmd: PolicyCommand) -> anyhow::Resu
             };
             let chosen: Policy = match (&args.preset, &args.file) {
                 (Some(p), _) => p.policy(),
-                (None, Some(f)) => serde_json::from_slice(
-                    &std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?,
-                )
-                .with_context(|| format!("{} is not a policy", f.display()))?,
+                (None, Some(f)) => {
+                    let bytes =
+                        std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+                    let value = serde_json::from_slice(&bytes)
+                        .with_context(|| format!("{} is not JSON", f.display()))?;
+                    policy::parse(value, "")
+                        .with_context(|| format!("{} is not a policy", f.display()))?
+                }
                 (None, None) => bail!("give --preset or --file"),
             };
             let v = policy::set(db, &Caller::system(), county.id, town, args.from, &chosen).await?;

@@ -310,11 +310,32 @@ impl Policy {
                     .into(),
             );
         }
-        if self.exit_cuts.min_days_held > 366 {
-            return invalid(format!(
-                "exit_cuts.min_days_held is {}: a window lasts at most 366 days",
-                self.exit_cuts.min_days_held
-            ));
+        let days = self.exit_cuts.min_days_held;
+        if days > 0 {
+            // A window of n months lasts at most this many days; an exit inside it leaves
+            // at most one day fewer held.
+            let longest = self
+                .visits
+                .iter()
+                .map(|v| v.window_months)
+                .max()
+                .unwrap_or(12);
+            let most = match longest {
+                1 => 31,
+                2 => 62,
+                3 => 92,
+                4 => 123,
+                6 => 184,
+                _ => 366,
+            };
+            if days >= most {
+                return invalid(format!(
+                    "exit_cuts.min_days_held is {days}: the longest window of this policy \
+                     ({longest} months) lasts at most {most} days, so no exit could leave \
+                     {days} days of it held (give at most {})",
+                    most - 1
+                ));
+            }
         }
         Ok(())
     }
@@ -527,9 +548,14 @@ mod tests {
         let parsed: Policy = serde_json::from_value(old).unwrap();
         assert_eq!(parsed.exit_cuts, off);
         let mut p = PolicyPreset::Laizhou2018.policy();
-        p.exit_cuts.min_days_held = 400;
+        p.exit_cuts.min_days_held = 62;
         let e = p.validate().unwrap_err().to_string();
-        assert!(e.contains("exit_cuts.min_days_held"), "{e}");
+        assert!(
+            e.contains("exit_cuts.min_days_held") && e.contains("at most 61"),
+            "2-month windows at most: {e}"
+        );
+        p.exit_cuts.min_days_held = 61;
+        assert_eq!(p.validate(), Ok(()));
     }
 
     #[test]

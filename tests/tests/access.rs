@@ -195,6 +195,23 @@ async fn office_writes_are_scoped(t: &TestDb) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
+    // A full policy with a misspelt key is refused naming it, never stored with the
+    // default in its place.
+    let mut typo = serde_json::to_value(bangfu_shared::PolicyPreset::Laizhou2018.policy()).unwrap();
+    typo["exit_cuts"] = json!({ "min_days_hold": 30 });
+    let (status, body) = w
+        .post_json(
+            Some(&county),
+            "/policies",
+            &json!({ "valid_from": "2027-01-01", "policy": typo }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("`min_days_hold`") && message.contains("`policy.exit_cuts`"),
+        "{body}"
+    );
     let (_, before) = w
         .get(
             Some(&county),

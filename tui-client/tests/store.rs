@@ -344,12 +344,15 @@ fn the_store_refuses_to_edit_or_delete_signed_records() {
 fn households_show_last_contacts_and_overdue_by_policy() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
+    let photo = write_jpeg(&dir.path().join("home.jpg"), 800, 600);
     rt.block_on(async {
-        let c = login(dir.path(), Limits::default()).await;
-        // Household 2: a home visit and a call this window → both done this window,
-        // the windows of January and February still missed (M7).
+        let c = login(&dir.path().join("data"), Limits::default()).await;
+        // Household 2: a home visit (with the photo the policy asks) and a call this
+        // window → both done this window, the windows of January and February still
+        // missed (M7).
         let mut home = VisitBody::new(VisitKind::Home, now() - chrono::Duration::days(3));
         home.household_signature = Some(witness());
+        home.photos = vec![c.attach_photo(&photo).await.unwrap()];
         c.record_visit(2, home, None, None, now()).await.unwrap();
         c.record_visit(
             2,

@@ -13,6 +13,68 @@ use super::{Caller, audit};
 use crate::entities::policy;
 use crate::error::{ApiError, ApiResult};
 
+/// A policy as an office sends it (a request body's `policy`, a `--file`): parsed, and
+/// refused when it holds a key the policy does not have, naming where (`prefix` is
+/// where the policy sits in what was sent). Why: every field has a default, so a
+/// misspelt one (`min_days_hold`) would otherwise be dropped and the default stored,
+/// silently changing who answers for a window.
+pub fn parse(value: serde_json::Value, prefix: &str) -> ApiResult<Policy> {
+    let parsed: Policy = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "invalid policy at `{prefix}{}`: {}",
+            e.path(),
+            e.inner()
+        ))
+    })?;
+    let known = serde_json::to_value(&parsed)
+        .map_err(|e| ApiError::Internal(format!("policy to JSON: {e}")))?;
+    if let Some((at, key, expected)) = unknown_key(&value, &known, prefix.trim_end_matches('.')) {
+        let at = if at.is_empty() {
+            String::new()
+        } else {
+            format!(" in `{at}`")
+        };
+        return Err(ApiError::BadRequest(format!(
+            "invalid policy: unknown field `{key}`{at}, expected one of {expected}"
+        )));
+    }
+    Ok(parsed)
+}
+
+/// The first key of `input` that `known` (the same policy as parsed and written back,
+/// every field present) does not have: where, the key, and the keys expected there.
+fn unknown_key(
+    input: &serde_json::Value,
+    known: &serde_json::Value,
+    at: &str,
+) -> Option<(String, String, String)> {
+    use serde_json::Value;
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match (input, known) {
+        (Value::Object(given), Value::Object(fields)) => {
+            given.iter().find_map(|(k, v)| match fields.get(k) {
+                Some(field) => unknown_key(v, field, &join(k)),
+                None => {
+                    let expected: Vec<String> = fields.keys().map(|f| format!("`{f}`")).collect();
+                    Some((at.to_string(), k.clone(), expected.join(", ")))
+                }
+            })
+        }
+        (Value::Array(given), Value::Array(items)) => given
+            .iter()
+            .zip(items)
+            .enumerate()
+            .find_map(|(i, (v, item))| unknown_key(v, item, &format!("{at}[{i}]"))),
+        _ => None,
+    }
+}
+
 /// One stored version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PolicyVersion {
@@ -180,4 +242,45 @@ fn to_version(row: policy::Model) -> ApiResult<PolicyVersion> {
         valid_from: row.valid_from,
         policy,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_with_a_misspelt_key_is_refused_naming_it() {
+        let mut v =
+            serde_json::to_value(bangfu_shared::PolicyPreset::Laizhou2018.policy()).unwrap();
+        v["exit_cuts"] = serde_json::json!({ "min_days_hold": 30 });
+        let e = parse(v.clone(), "policy.").unwrap_err().to_string();
+        assert!(
+            e.contains("`min_days_hold`") && e.contains("`policy.exit_cuts`"),
+            "{e}"
+        );
+        assert!(e.contains("`min_days_held`"), "{e}");
+        v["exit_cuts"] = serde_json::json!({ "min_days_held": 30 });
+        v["visits"][1]["windows"] = serde_json::json!(2);
+        let e = parse(v.clone(), "").unwrap_err().to_string();
+        assert!(e.contains("`windows`") && e.contains("`visits[1]`"), "{e}");
+        v["visits"][1].as_object_mut().unwrap().remove("windows");
+        v["sanction"] = serde_json::json!({});
+        assert!(
+            parse(v.clone(), "")
+                .unwrap_err()
+                .to_string()
+                .contains("`sanction`")
+        );
+        v.as_object_mut().unwrap().remove("sanction");
+        v.as_object_mut().unwrap().remove("sanctions");
+        let p = parse(v, "").unwrap();
+        assert_eq!(
+            p.exit_cuts.min_days_held, 30,
+            "left-out fields take their defaults"
+        );
+        let e = parse(serde_json::json!({"source": 1}), "policy.")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`policy.source`"), "{e}");
+    }
 }

@@ -89,7 +89,10 @@ pub struct NewPolicy {
     pub town: Option<i64>,
     pub valid_from: NaiveDate,
     pub preset: Option<PolicyPreset>,
-    pub policy: Option<Policy>,
+    /// A full policy; a key the policy does not have (a misspelt field) is refused,
+    /// naming it.
+    #[schema(value_type = Option<Policy>)]
+    pub policy: Option<serde_json::Value>,
 }
 
 #[utoipa::path(post, path = "/api/v1/policies", request_body = NewPolicy,
@@ -106,7 +109,7 @@ pub async fn create(
     check_town(&state, county, body.town).await?;
     let chosen = match (body.preset, body.policy) {
         (Some(p), None) => p.policy(),
-        (None, Some(p)) => p,
+        (None, Some(p)) => policy::parse(p, "policy.")?,
         _ => {
             return Err(ApiError::BadRequest(
                 "give exactly one of preset or policy".into(),
