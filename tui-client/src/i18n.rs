@@ -1636,6 +1636,24 @@ impl Lang {
         }
     }
 
+    /// `bangfu visit amend` that changes nothing: no amendment is signed.
+    pub fn cli_amend_unchanged(self) -> &'static str {
+        match self {
+            Lang::Zh => "没有改动：更正内容与当前记录相同，未签名更正",
+            Lang::En => {
+                "nothing changed: the amendment matches the visit as it stands; nothing signed"
+            }
+        }
+    }
+
+    /// How an amendment changed the visit's photos: `照片 2 → 3 张`.
+    pub fn cli_photos_changed(self, before: usize, after: usize) -> String {
+        match self {
+            Lang::Zh => format!("照片 {before} → {after} 张"),
+            Lang::En => format!("photos {before} → {after}"),
+        }
+    }
+
     /// A visit kept as a draft (exit code 2), and why.
     pub fn cli_kept_as_draft(self, id: uuid::Uuid, why: &str) -> String {
         match self {

@@ -158,12 +158,17 @@ enum VisitCommand {
         #[arg(long, default_value_t = 100)]
         limit: u64,
     },
-    /// Correct a visit: a new signed amendment record; flags given replace those fields.
+    /// Correct a visit: a new signed amendment record. Each option given replaces that
+    /// field, except `--photo`, which adds to the visit's photos (as the TUI's form
+    /// does) unless `--replace-photos` is given.
     Amend {
         id: Uuid,
         /// Why the visit is corrected (更正原因); required, as in the TUI.
         #[arg(long)]
         reason: Option<String>,
+        /// The photos given replace the visit's, instead of being added to them.
+        #[arg(long, requires = "photos")]
+        replace_photos: bool,
         #[command(flatten)]
         content: Content,
     },
@@ -538,12 +543,13 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             content,
         }) => {
             let mut body = VisitBody::new(kind, Utc::now());
-            apply(client, &mut body, content, true, lang).await?;
+            apply(client, &mut body, content, Photos::New, lang).await?;
             finish(client, household, body, None, lang, json).await
         }
         Command::Visit(VisitCommand::Amend {
             id,
             reason,
+            replace_photos,
             content,
         }) => {
             let reason = amendment_reason(reason)?;
@@ -555,7 +561,22 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                 .visit
                 .clone()
                 .context("the visit has no content")?;
-            apply(client, &mut body, content, false, lang).await?;
+            let before = body.clone();
+            let mode = if replace_photos {
+                Photos::Replace
+            } else {
+                Photos::Add
+            };
+            apply(client, &mut body, content, mode, lang).await?;
+            if body == before {
+                bail!("{}", lang.cli_amend_unchanged());
+            }
+            if body.photos.len() != before.photos.len() {
+                errln!(
+                    "{}",
+                    lang.cli_photos_changed(before.photos.len(), body.photos.len())
+                );
+            }
             finish(
                 client,
                 original.household_id,
@@ -657,13 +678,23 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
 }
 
 /// Fills `body` from the flags; for an amendment (`fresh = false`) only given flags replace.
+/// How [`apply`] treats the visit's fields: a new visit takes what is given; an
+/// amendment replaces the fields given, its photos added to or replaced.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Photos {
+    New,
+    Add,
+    Replace,
+}
+
 async fn apply(
     client: &Client,
     body: &mut VisitBody,
     c: Content,
-    fresh: bool,
+    mode: Photos,
     lang: Lang,
 ) -> anyhow::Result<()> {
+    let fresh = mode == Photos::New;
     // Before anything is attached: a refused command leaves no file behind.
     let witness_mark = witness_mark(body, &c, fresh, lang)?;
     if let Some(at) = &c.at {
@@ -708,7 +739,11 @@ async fn apply(
         body.notes = Some(n.clone()).filter(|n| !n.trim().is_empty());
     }
     if fresh || !c.photos.is_empty() {
-        let mut photos = Vec::new();
+        let mut photos = if mode == Photos::Add {
+            body.photos.clone()
+        } else {
+            Vec::new()
+        };
         for p in &c.photos {
             let photo = client.attach_photo(p).await?;
             // The same picture given twice (`--photo a.jpg --photo a.jpg`) is one photo.

@@ -178,6 +178,62 @@ fn headless_story() {
         "photos carried over"
     );
     assert_eq!(v["visit"]["notes"], "一切正常");
+    // An amendment that changes nothing is not signed (QA s21b F4).
+    let unchanged = bangfu(&data, &["visit", "amend", &home_id, "--reason", "无变化"]);
+    assert_eq!(unchanged.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unchanged.stderr).contains("没有改动"),
+        "{}",
+        String::from_utf8_lossy(&unchanged.stderr)
+    );
+    // A photo given to an amendment is added, as in the TUI's form, and the change is
+    // said; `--replace-photos` replaces them (QA s21b F11).
+    let c = write_jpeg(&dir.path().join("c.jpg"), 800, 600);
+    let added = bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &home_id,
+            "--photo",
+            &s(&c),
+            "--reason",
+            "补拍",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&added.stderr).contains("照片 2 → 3 张"),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let added: Value = serde_json::from_slice(&added.stdout).unwrap();
+    assert_eq!(
+        added["record"]["record"]["visit"]["photos"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let replaced = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &home_id,
+            "--photo",
+            &s(&c),
+            "--replace-photos",
+            "--reason",
+            "只留一张",
+        ],
+    ));
+    let photos = replaced["record"]["record"]["visit"]["photos"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(photos.len(), 1);
     let call_id = call["record"]["record"]["id"].as_str().unwrap();
     let voided = json(&bangfu(
         &data,
@@ -206,7 +262,7 @@ fn headless_story() {
 
     let report = json(&bangfu(&data, &["--json", "verify"]));
     assert_eq!(report["integrity"], "ok");
-    assert_eq!(report["records"], 4);
+    assert_eq!(report["records"], 6, "two visits, three amendments, a void");
 
     // Refusals are clear and attach nothing.
     let txt = dir.path().join("readme.txt");
@@ -260,7 +316,7 @@ fn headless_story() {
         ],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an amount in yuan"));
-    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 4);
+    assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 6);
 }
 
 /// `visit amend` without a reason (or with a blank one) is refused, in Chinese like the
