@@ -1950,6 +1950,11 @@ fn the_list_marks_a_coming_exit_and_shows_nothing_due_past_it() {
         (Lang::Zh, 80, "3月20日退出", "无应访"),
         (Lang::En, 100, "leaves 2026-03-20", "nothing due"),
         (Lang::En, 80, "out 3/20", "nothing due"),
+        // QA s21b F7: narrower, the due column shortens before the exit is left out.
+        (Lang::En, 72, "leaves 03-20", "nothing due"),
+        (Lang::En, 66, "leaves 03-20", "nothing due"),
+        (Lang::En, 60, "out 3/20", "nothing due"),
+        (Lang::Zh, 60, "退3/20", "无应访"),
     ] {
         let mut listed = default_households();
         let exit = chrono::NaiveDate::from_ymd_opt(2026, 3, 20);

@@ -89,13 +89,30 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
     // column (the marks) gets what is left.
     let wide = area.width >= 70;
     let name_width: u16 = if wide { 10 } else { 6 };
-    let next_width = app
+    let today = today(app.clock.now());
+    let next_width_for = |short: bool| {
+        app.households
+            .iter()
+            .map(|h| text_width(&next_due_text(app, h, short)))
+            .chain([text_width(t.next_due), 8])
+            .max()
+            .unwrap_or(8)
+    };
+    // The due column shortens (`home 12-19`) before a row's first two marks (overdue,
+    // a coming exit) would be left out for want of room.
+    let essential = app
         .households
         .iter()
-        .map(|h| text_width(&next_due_text(app, h, !wide)))
-        .chain([text_width(t.next_due), 8])
+        .map(|h| essential_marks_width(app, h, today))
         .max()
-        .unwrap_or(8);
+        .unwrap_or(0);
+    let room_beside = |next_width: u16| {
+        area.width
+            .saturating_sub(2 + 5)
+            .saturating_sub(2 * name_width + 2 * DATE_WIDTH + next_width)
+    };
+    let short_due = !wide || room_beside(next_width_for(false)) < essential;
+    let next_width = next_width_for(short_due);
     let fit = super::sheet::fit;
     let header = Row::new([
         fit(t.head, name_width),
@@ -106,10 +123,8 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
         String::new(),
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
-    let fixed = 2 * name_width + 2 * DATE_WIDTH + next_width;
     // Two borders and five gaps between six columns.
-    let marks_room = area.width.saturating_sub(2 + 5).saturating_sub(fixed);
-    let today = today(app.clock.now());
+    let marks_room = room_beside(next_width);
     let rows = app.households.iter().map(|h| {
         let s = &h.detail.summary;
         let row = Row::new([
@@ -118,7 +133,7 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
             Cell::from(fit(&s.village.name, name_width)),
             Cell::from(date(h.last_home, never)),
             Cell::from(date(h.last_phone, never)),
-            Cell::from(next_due_text(app, h, !wide)),
+            Cell::from(next_due_text(app, h, short_due)),
             Cell::from(household_marks(app, h, today, marks_room)),
         ]);
         if h.overdue() {
@@ -201,6 +216,25 @@ fn household_marks<'a>(
         spans.push(Span::styled(text, style));
     }
     Line::from(spans)
+}
+
+/// Columns a row's overdue and coming-exit marks take in their shortest forms: what the
+/// list keeps in view before the due column's full text.
+fn essential_marks_width(app: &App, h: &HouseholdOverview, today: chrono::NaiveDate) -> u16 {
+    let lang = app.lang;
+    let overdue = h
+        .overdue()
+        .then(|| lang.overdue_marks(h.first_missed(), today))
+        .and_then(|f| f.last().cloned());
+    let exit = h
+        .coming_exit(today)
+        .and_then(|day| lang.leaving_marks(day, today).last().cloned());
+    let marks: Vec<String> = overdue.into_iter().chain(exit).collect();
+    marks
+        .iter()
+        .map(|m| text_width(m) + 1)
+        .sum::<u16>()
+        .saturating_sub(1)
 }
 
 /// Which form of each mark a row shows: an index into its forms, or past them (left out).
