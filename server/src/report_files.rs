@@ -371,7 +371,13 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
         ),
         Table {
             title: "第二帮扶责任人考勤表报送情况".into(),
-            headers: s(&["第二帮扶责任人", "联系方式", "报送版本", "报送时间"]),
+            headers: s(&[
+                "第二帮扶责任人",
+                "联系方式",
+                "报送版本",
+                "报送时间",
+                "其后数据",
+            ]),
             rows: r
                 .sheets
                 .iter()
@@ -388,6 +394,11 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
                             })
                             .unwrap_or_default()
                             .into(),
+                        if x.changed_since {
+                            "已变动，需重新报送".into()
+                        } else {
+                            String::new().into()
+                        },
                     ]
                 })
                 .collect(),

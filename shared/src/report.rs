@@ -601,6 +601,11 @@ pub struct SheetStatus {
     pub second_helper: HelperRef,
     pub version: Option<i32>,
     pub submitted_at: Option<DateTime<Utc>>,
+    /// The sheet's rows today differ from those of the version submitted (a visit
+    /// synced, voided or amended since, an exit filed or withdrawn, a window ended): the
+    /// town office asks for it again. Absent when unchanged or never submitted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changed_since: bool,
 }
 
 /// A household with no counted home visit in the quarter.

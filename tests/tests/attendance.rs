@@ -837,7 +837,15 @@ async fn quarter_end_flow(t: &mut Town) {
         None,
         None,
     );
+    let r = town_report(t).await;
+    assert!(!r.sheets[0].changed_since, "version 1 is today's data");
     push(w, &t.a, &[late]).await;
+    // The town office sees that version 1 no longer matches (QA s21 F11).
+    let r = town_report(t).await;
+    assert_eq!(
+        (r.sheets[0].version, r.sheets[0].changed_since),
+        (Some(1), true)
+    );
     let now = sheet(t, &t.s.token).await;
     let last = now.rows[0].records.last().unwrap();
     assert_eq!(
@@ -878,6 +886,7 @@ async fn quarter_end_flow(t: &mut Town) {
     );
     let r = town_report(t).await;
     assert_eq!(r.sheets[0].version, Some(2));
+    assert!(!r.sheets[0].changed_since, "version 2 has the late call");
 
     // Feedback: the town office marks a record, the helper sees why after a pull, amends it.
     let town_office = w.login("dongcheng").await;

@@ -644,6 +644,12 @@ pub async fn town_report(
         .collect();
     seconds.sort_by_key(|id| rec.helpers.get(id).map(|h| h.name.clone()));
     let submitted = latest_versions(db, &seconds, q).await?;
+    let mut changed = HashSet::new();
+    for id in submitted.keys() {
+        if sheet_changed(db, *id, q).await? {
+            changed.insert(*id);
+        }
+    }
     let sheets = seconds
         .iter()
         .filter_map(|id| {
@@ -652,6 +658,7 @@ pub async fn town_report(
                 second_helper: rec.helper(*id)?,
                 version: last.map(|s| s.0),
                 submitted_at: last.map(|s| s.1),
+                changed_since: changed.contains(id),
             })
         })
         .collect();
@@ -669,6 +676,19 @@ pub async fn town_report(
         unowned_windows,
         rule: window_rule_zh(&rec.exit_cut_days),
     })
+}
+
+/// Whether the rows of a second helper's sheet today differ from its latest submitted
+/// version's (the digest the device compares for 数据已变化): all its rows, whoever
+/// asks, as the version froze them all.
+async fn sheet_changed(db: &impl ConnectionTrait, helper_id: i64, q: Quarter) -> ApiResult<bool> {
+    let Some(last) = latest_sheet(db, helper_id, q).await? else {
+        return Ok(false);
+    };
+    let frozen: AttendanceSheet = serde_json::from_str(&last.body)
+        .map_err(|e| ApiError::Internal(format!("stored sheet: {e}")))?;
+    let live = sheet(db, &Caller::system(), helper_id, q).await?;
+    Ok(live.rows_sha256() != frozen.rows_sha256())
 }
 
 /// The latest submitted (version, time) of each second helper's sheet for the quarter.
