@@ -113,8 +113,34 @@ async fn remarks(t: &TestDb) {
         "{body}"
     );
 
-    // A quarter that has not begun has no sheet to report yet.
+    // Versions count from 1: 0 or below is a bad request, not a version not found.
+    let (status, body) = w
+        .get(
+            Some(&token),
+            &format!("/reports/attendance?quarter={q}&version=0"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("from 1"),
+        "{body}"
+    );
+
+    // A quarter that has not begun has no sheet to report yet, nor records to drill into.
     let next = Quarter::of(q.end().succ_opt().unwrap());
+    let (_, mine) = w.get(Some(&token), "/households?per_page=1").await;
+    let household = mine["items"][0]["id"].as_i64().unwrap();
+    let (status, body) = w
+        .get(
+            Some(&token),
+            &format!("/reports/records?household={household}&quarter={next}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("has not begun"),
+        "{body}"
+    );
     let send = |body: Value| {
         let token = token.clone();
         async move {

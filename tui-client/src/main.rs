@@ -278,11 +278,16 @@ async fn drafts_list(client: &Client, lang: Lang, json: bool) -> anyhow::Result<
                 .await
                 .map(|h| h.summary.head_name)
                 .unwrap_or_default();
+            let kind = if d.amends.is_some() {
+                format!("{}{}", lang.kind(d.kind), lang.paren(lang.texts().amending))
+            } else {
+                lang.kind(d.kind).to_string()
+            };
             outln!(
                 "{}  {:>6} {head}  {}  {}  {}",
                 d.id,
                 d.household_id,
-                lang.kind(d.kind),
+                kind,
                 d.at,
                 d.missing(Utc::now())
                     .map(|e| lang.error(&e))

@@ -1149,6 +1149,10 @@ fn quarter_start(day: NaiveDate) -> NaiveDate {
     bangfu_shared::policy::window_of(day, 3).0
 }
 
+/// The longest `reason` an import stores on the pairings it changes, in characters: a
+/// line beside each pairing, as an exit's reason is.
+const MAX_REASON_CHARS: usize = 200;
+
 /// How far ahead an import may start pairings: the bound a household's exit has too
 /// (`services::exits`), a year and a day.
 const MAX_DAYS_AHEAD: i64 = 366;
@@ -1173,6 +1177,16 @@ fn date_errors(opts: &ImportOptions) -> Vec<RowError> {
                 "报备日期（filed_on）{}晚于今天：报备日期最迟为今天（{today}）",
                 opts.filed_on
             ),
+        ));
+    }
+    let reason_chars = opts
+        .reason
+        .as_deref()
+        .map_or(0, |r| r.trim().chars().count());
+    if reason_chars > MAX_REASON_CHARS {
+        errors.push(RowError::file(
+            0,
+            format!("更换原因（reason）有{reason_chars}字，超过{MAX_REASON_CHARS}字的上限"),
         ));
     }
     let latest = today + chrono::Duration::days(MAX_DAYS_AHEAD);
@@ -1483,6 +1497,18 @@ mod tests {
         let mut w = Work::default();
         check_dates(&ctx, &mut w);
         w.errors.into_iter().map(|e| e.reason).collect()
+    }
+
+    #[test]
+    fn a_reason_over_200_characters_is_refused_naming_the_parameter() {
+        let today = crate::services::today();
+        let mut o = opts(today, today);
+        o.reason = Some("原".repeat(201));
+        let errors = super::date_errors(&o);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].reason.contains("reason") && errors[0].reason.contains("201"));
+        o.reason = Some("原".repeat(200));
+        assert!(super::date_errors(&o).is_empty());
     }
 
     #[test]

@@ -336,8 +336,8 @@ pub use bangfu_shared::report::MAX_SHEET_REMARK_CHARS;
 /// programme's calendar ([`super::today`], China time). One rule for the sheet's
 /// submission and the town and county reports: a quarter still to come has no visits
 /// to report, and answering it as data (every rate —, nothing missed) would pass for a
-/// report.
-fn require_begun(q: Quarter, why: &str) -> ApiResult<()> {
+/// report. The drill-down of a household's records refuses such a quarter too.
+pub fn require_begun(q: Quarter, why: &str) -> ApiResult<()> {
     if q.start() > super::today() {
         return Err(ApiError::Invalid(format!("{q} has not begun: {why}")));
     }

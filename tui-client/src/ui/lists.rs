@@ -933,7 +933,7 @@ pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
             .map(|e| app.lang.error(&e))
             .unwrap_or_else(|| "✓".into());
         let kind = if d.amends.is_some() {
-            format!("{}{}", app.lang.kind(d.kind), app.lang.paren(t.amended))
+            format!("{}{}", app.lang.kind(d.kind), app.lang.paren(t.amending))
         } else {
             app.lang.kind(d.kind).to_string()
         };

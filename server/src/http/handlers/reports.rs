@@ -105,6 +105,11 @@ pub async fn attendance(
     // after a submission is not what was signed, and is labelled as current data.
     // An office sees a version's rows of its own households only; the signature covers
     // all `signed_rows`, and a printout of a part says so.
+    if let Some(v) = q.version.filter(|v| *v < 1) {
+        return Err(ApiError::BadRequest(format!(
+            "version: submitted versions count from 1, got {v}"
+        )));
+    }
     let (sheet, signature, signed_rows) = match q.version {
         Some(v) => {
             let frozen = reports::sheet_version(&state.db, &caller, helper, q.quarter, v).await?;
@@ -252,6 +257,9 @@ pub struct RecordsQuery {
 pub struct DrillDownLine {
     #[serde(flatten)]
     pub line: RecordLine,
+    /// Every image behind the record, by SHA-256, in the order stored: its photos, and
+    /// the household's (or witness's) signature image when there is one. `photo_count`
+    /// counts the photos alone.
     pub photos: Vec<String>,
     pub review: Vec<(String, Option<String>)>,
 }
@@ -263,6 +271,7 @@ pub async fn records(
     caller: Caller,
     q: Query<RecordsQuery>,
 ) -> ApiResult<web::Json<Vec<DrillDownLine>>> {
+    reports::require_begun(q.quarter, "it has no visits yet")?;
     let (from, to) = attendance::quarter_range(q.quarter);
     let detail =
         crate::services::households::detail_for_days(&state.db, &caller, q.household, from, to)
