@@ -41,6 +41,10 @@ pub fn window_rule_zh(min_days_held: &std::collections::BTreeSet<u32>) -> String
     )
 }
 
+/// Why a version of a visit does not count once an amendment replaced it: the reason a
+/// report line gives, and what the sheet's 帮扶记录 leaves out.
+pub const SUPERSEDED_ZH: &str = "已被更正记录取代";
+
 /// The 附件3 column headers of the second helper's sheet, in order.
 pub const SHEET_HEADERS: [&str; 7] = [
     "序号",
@@ -288,6 +292,10 @@ impl SheetRow {
     /// The 帮扶记录 cell: dates of visits and calls, and met/missed per window; each
     /// prefixed with its helper's name (`曹秀兰：01-09电话`) when the row holds more than
     /// the current first helper's.
+    ///
+    /// A version an amendment replaced is left out (the amendment is the visit now;
+    /// listing each version read as several visits on one day); the drill-down keeps
+    /// them all.
     pub fn record_text(&self) -> String {
         let names = self.other_helpers();
         let whose = |id: Option<i64>| {
@@ -298,6 +306,7 @@ impl SheetRow {
         let visits: Vec<String> = self
             .records
             .iter()
+            .filter(|r| r.reason.as_deref() != Some(SUPERSEDED_ZH))
             .map(|r| {
                 let mut s = format!(
                     "{}{}{}",

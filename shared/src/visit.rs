@@ -69,6 +69,23 @@ pub enum VisitError {
         value: String,
         known: String,
     },
+    /// A free text of the record is too long or holds a control character.
+    #[error("invalid record: {0}")]
+    Text(#[from] TextError),
+}
+
+/// Why a free text is refused ([`check_text`]), naming its field (`what`): kept apart so
+/// a client can say it in the helper's language.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("an entry of {what} has {count} characters, over the limit of {max}")]
+    TooLong {
+        what: String,
+        count: usize,
+        max: usize,
+    },
+    #[error("an entry of {what} holds the control character U+{code:04X}")]
+    ControlCharacter { what: String, code: u32 },
 }
 
 macro_rules! labelled_enum {
@@ -717,21 +734,23 @@ pub const MAX_NOTES_CHARS: usize = 4000;
 /// line break or a tab, or a bidirectional override (which makes a text display as
 /// another: a name or label that reads differently on screen than it sorts and
 /// matches), naming the field. Every free text the server keeps goes through it.
-pub fn check_text(text: &str, what: &str, max: usize) -> Result<(), VisitError> {
+pub fn check_text(text: &str, what: &str, max: usize) -> Result<(), TextError> {
     let count = text.chars().count();
     if count > max {
-        return Err(VisitError::Invalid(format!(
-            "an entry of {what} has {count} characters, over the limit of {max}"
-        )));
+        return Err(TextError::TooLong {
+            what: what.to_string(),
+            count,
+            max,
+        });
     }
     if let Some(c) = text.chars().find(|c| {
         (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
             || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
     }) {
-        return Err(VisitError::Invalid(format!(
-            "an entry of {what} holds the control character U+{:04X}",
-            u32::from(c)
-        )));
+        return Err(TextError::ControlCharacter {
+            what: what.to_string(),
+            code: u32::from(c),
+        });
     }
     Ok(())
 }

@@ -463,6 +463,34 @@ static EN: Texts = Texts {
     chooser_empty: "no photos in this folder",
 };
 
+/// A free text refused ([`bangfu_shared::visit::TextError`]), in Chinese, naming the
+/// field as the form does.
+fn text_problem_zh(t: &bangfu_shared::visit::TextError) -> String {
+    use bangfu_shared::visit::TextError as T;
+    let field = |what: &str| match what {
+        "notes" => "备注".to_string(),
+        "problems" => "发现的问题".to_string(),
+        "help" => "帮（帮助事项）".to_string(),
+        "support" => "扶（扶持措施）".to_string(),
+        "deliveries" => "送（物品名称）".to_string(),
+        "family_changes" => "家庭变化（姓名）".to_string(),
+        "witness" => "见证人信息".to_string(),
+        "reason" => "原因".to_string(),
+        other => other.to_string(),
+    };
+    match t {
+        T::TooLong { what, count, max } => {
+            format!("{}过长（{count} 字，上限 {max} 字）", field(what))
+        }
+        T::ControlCharacter { what, code } => {
+            format!(
+                "{}含有不可见的控制字符 U+{code:04X}，请删去后再保存",
+                field(what)
+            )
+        }
+    }
+}
+
 impl Lang {
     /// The texts of this language.
     pub fn texts(self) -> &'static Texts {
@@ -710,6 +738,7 @@ impl Lang {
                 format!("不认识的{kind}“{value}”（可用：{}）", labels.join("、"))
             }
             V::Invalid(m) => format!("记录不合规：{m}"),
+            V::Text(t) => text_problem_zh(t),
             V::NotCanonical(m) => format!("记录无法规范化：{m}"),
         }
     }
@@ -2042,6 +2071,26 @@ impl Lang {
 mod tests {
     use super::*;
     use crate::error::ClientError;
+
+    #[test]
+    fn a_refused_text_is_named_in_chinese() {
+        use bangfu_shared::visit::{VisitError, check_text};
+        let long = VisitError::from(check_text(&"长".repeat(5000), "notes", 4000).unwrap_err());
+        assert_eq!(
+            Lang::Zh.visit_error(&long),
+            "备注过长（5000 字，上限 4000 字）"
+        );
+        let esc = VisitError::from(check_text("a\u{1b}b", "problems", 1000).unwrap_err());
+        let zh = Lang::Zh.visit_error(&esc);
+        assert!(
+            zh.starts_with("发现的问题含有不可见的控制字符 U+001B"),
+            "{zh}"
+        );
+        assert!(
+            long.to_string().contains("over the limit of 4000"),
+            "English as before"
+        );
+    }
 
     #[test]
     fn errors_reach_the_helper_in_chinese_with_the_reason_before_the_path() {

@@ -1203,7 +1203,7 @@ pub fn reason_not_counted(
     let reason = if f.voided {
         "已作废"
     } else if f.superseded {
-        "已被更正记录取代"
+        bangfu_shared::report::SUPERSEDED_ZH
     } else if f.clock_flag {
         "设备时间异常"
     } else if f.photo_reused {

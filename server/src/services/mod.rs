@@ -54,10 +54,8 @@ pub fn china_day_start(day: NaiveDate) -> DateTime<Utc> {
 /// at most `max` characters, no control characters but line breaks and tabs, no
 /// bidirectional overrides. 422 naming `what`.
 pub fn check_free_text(text: &str, what: &str, max: usize) -> crate::error::ApiResult<()> {
-    bangfu_shared::visit::check_text(text, what, max).map_err(|e| match e {
-        bangfu_shared::visit::VisitError::Invalid(m) => crate::error::ApiError::Invalid(m),
-        other => crate::error::ApiError::Invalid(other.to_string()),
-    })
+    bangfu_shared::visit::check_text(text, what, max)
+        .map_err(|e| crate::error::ApiError::Invalid(e.to_string()))
 }
 
 /// The first day of the current quarter (China time). Days before it lie in quarters

@@ -124,7 +124,7 @@ const ALTERED: &str = "the signature does not match the record: it was altered a
 /// record" where it applies; it is not said twice.
 fn invalid(e: VisitError) -> Refusal {
     let reason = match e {
-        VisitError::Invalid(_) => e.to_string(),
+        VisitError::Invalid(_) | VisitError::Text(_) => e.to_string(),
         e => format!("invalid record: {e}"),
     };
     Refusal::new(reason_code::INVALID_RECORD, reason)
