@@ -721,11 +721,19 @@ async fn apply(
         first
     });
     replace!(policies, policies);
-    replace!(problems, c.problems.clone());
+    // A blank entry is none: `--problem ""` on an amendment clears the list.
+    let entries = |given: &[String]| -> Vec<String> {
+        given
+            .iter()
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect()
+    };
+    replace!(problems, entries(&c.problems));
     if fresh || !c.help_actions.is_empty() {
-        body.help = c.help_actions.clone();
+        body.help = entries(&c.help_actions);
     }
-    replace!(support, c.support.clone());
+    replace!(support, entries(&c.support));
     replace!(
         deliveries,
         c.deliveries

@@ -1648,3 +1648,64 @@ fn a_pairing_that_begins_later_says_from_when() {
     assert!(!refused.status.success(), "{err}");
     assert!(err.contains(&format!("（{from} 起）")), "{err}");
 }
+
+/// A device logged in, its data directory in a temporary directory kept while the
+/// first is held.
+fn logged_in() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    runtime().block_on(login(&data, Limits::default()));
+    (dir, data)
+}
+
+/// A blank entry is none (QA s21b F3): `--problem ""` signs no empty problem, and on an
+/// amendment clears the list.
+#[test]
+fn a_blank_entry_is_no_entry() {
+    let (_dir, data) = logged_in();
+    let call = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "new",
+            "--household",
+            "2",
+            "--kind",
+            "phone",
+            "--problem",
+            "",
+            "--problem",
+            " 药费 ",
+            "--support",
+            "  ",
+        ],
+    ));
+    let visit = &call["record"]["record"]["visit"];
+    assert_eq!(visit["problems"], serde_json::json!(["药费"]), "{call}");
+    assert!(
+        visit
+            .get("support")
+            .is_none_or(|s| s == &serde_json::json!([])),
+        "{call}"
+    );
+    let id = call["record"]["record"]["id"].as_str().unwrap().to_string();
+    let cleared = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &id,
+            "--problem",
+            "",
+            "--reason",
+            "问题已解决",
+        ],
+    ));
+    let problems = &cleared["record"]["record"]["visit"]["problems"];
+    assert!(
+        problems.is_null() || problems == &serde_json::json!([]),
+        "{cleared}"
+    );
+}

@@ -1819,6 +1819,15 @@ fn the_sheet_says_when_its_data_changed_since_the_submitted_version() {
     );
     let view = app.runtime().block_on(client.sheet(quarter)).unwrap();
     assert!(view.data_changed());
+    // At 60 columns the header gives up the helper's name before the instruction
+    // (QA s21b F8).
+    let mut t = terminal(60, 20);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let narrow = buffer_text(t.backend().buffer());
+    assert!(
+        narrow.contains("已提交第1版 · 数据已变化，需重新提交（按 S）"),
+        "{narrow}"
+    );
 }
 
 /// A new visit dated in a quarter that has ended is said before signing, with the key

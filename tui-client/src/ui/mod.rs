@@ -74,7 +74,10 @@ pub fn render(app: &App, frame: &mut Frame) {
             Style::new().fg(Color::Green)
         };
         frame.render_widget(
-            Paragraph::new(Line::from(Span::styled(s.text.clone(), style))),
+            Paragraph::new(Line::from(Span::styled(
+                fit_middle(&s.text, status.width),
+                style,
+            ))),
             status,
         );
     } else if !app.history_pulled && !matches!(app.screen, Screen::Login(_)) {
@@ -93,6 +96,43 @@ pub fn render(app: &App, frame: &mut Frame) {
             .style(Style::new().fg(Color::Black).bg(Color::Gray)),
         help,
     );
+}
+
+/// `text` in `width` columns: whole when it fits, else its start and its end with "…"
+/// between. A status message ends with what it is about (the file not added, the
+/// field refused), which a cut at the edge would lose.
+fn fit_middle(text: &str, width: u16) -> String {
+    let width = usize::from(width);
+    let w = |c: char| {
+        let mut buf = [0u8; 4];
+        Span::raw(&*c.encode_utf8(&mut buf)).width()
+    };
+    if Span::raw(text).width() <= width || width < 3 {
+        return sheet::fit(text, u16::try_from(width).unwrap_or(u16::MAX));
+    }
+    // The end gets up to half the room, the start the rest, "…" one column.
+    let mut tail = Vec::new();
+    let mut used = 0;
+    for c in text.chars().rev() {
+        if used + w(c) > (width - 1) / 2 {
+            break;
+        }
+        used += w(c);
+        tail.push(c);
+    }
+    let mut head = String::new();
+    let room = width - 1 - used;
+    let mut taken = 0;
+    for c in text.chars() {
+        if taken + w(c) > room {
+            break;
+        }
+        taken += w(c);
+        head.push(c);
+    }
+    head.push('…');
+    head.extend(tail.into_iter().rev());
+    head
 }
 
 /// The help line cut to whole entries (`key words`, two spaces apart) that fit in
@@ -341,6 +381,18 @@ pub fn screen_text(app: &App, width: u16, height: u16) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
     use super::*;
+
+    #[test]
+    fn a_long_status_keeps_its_end_in_view() {
+        let msg = "照片文件不完整或已损坏（可能仍在复制中），未添加：/storage/emulated/0/DCIM/Camera/IMG_2026.jpg";
+        let cut = fit_middle(msg, 60);
+        assert!(
+            cut.ends_with("IMG_2026.jpg") && cut.starts_with("照片文件不完整"),
+            "{cut}"
+        );
+        assert!(cut.contains('…') && Span::raw(&cut).width() <= 60, "{cut}");
+        assert_eq!(fit_middle("已同步 3 条", 60), "已同步 3 条");
+    }
 
     #[test]
     fn wrapping_counts_chinese_as_two_columns_and_keeps_styles() {

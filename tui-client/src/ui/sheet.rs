@@ -98,19 +98,43 @@ fn render_sheet_head(app: &App, view: &SheetView, frame: &mut Frame, area: Rect)
         None => Style::new().fg(Color::DarkGray),
     };
     let quarters = format!("{}/{}", app.sheet_index.saturating_add(1), app.sheets.len());
+    let title = format!(" {} {} ", t.title, view.quarter());
+    let name = format!("· {} ", view.sheet.second_helper.name);
+    let which = format!("· ({quarters}) · ");
+    let state_text = app.lang.sheet_state(state.as_ref());
+    let marker = view
+        .changes_marker(t, true)
+        .map(|m| format!(" · {m}"))
+        .unwrap_or_default();
+    // Narrow, the header gives up which of the sheets it is, then the helper's name,
+    // then the word 考勤表, before the state and what to do about changes; what still
+    // does not fit is cut with "…".
+    let room = usize::from(area.width);
+    let width = |parts: &[&str]| parts.iter().map(|p| Span::raw(*p).width()).sum::<usize>();
+    let short_title = format!(" {} ", view.quarter());
+    let fits = |parts: &[&str]| width(parts) + width(&[&state_text, &marker]) <= room;
+    let (title, name, which) = if fits(&[&title, &name, &which]) {
+        (title, name, which)
+    } else if fits(&[&title, &name, "· "]) {
+        (title, name, "· ".to_string())
+    } else if fits(&[&title, "· "]) {
+        (title, String::new(), "· ".to_string())
+    } else {
+        (short_title, String::new(), "· ".to_string())
+    };
+    let used = width(&[&title, &name, &which, &state_text]);
+    let marker = fit(
+        &marker,
+        u16::try_from(room.saturating_sub(used)).unwrap_or(0),
+    );
     frame.render_widget(
         Paragraph::new(Line::from(vec![
+            Span::styled(title, Style::new().add_modifier(Modifier::BOLD)),
+            Span::raw(name),
+            Span::raw(which),
+            Span::styled(state_text, state_style),
             Span::styled(
-                format!(" {} {} ", t.title, view.quarter()),
-                Style::new().add_modifier(Modifier::BOLD),
-            ),
-            Span::raw(format!("· {} ", view.sheet.second_helper.name)),
-            Span::raw(format!("· ({quarters}) · ")),
-            Span::styled(app.lang.sheet_state(state.as_ref()), state_style),
-            Span::styled(
-                view.changes_marker(t, true)
-                    .map(|m| format!(" · {m}"))
-                    .unwrap_or_default(),
+                marker,
                 Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
             ),
         ])),
