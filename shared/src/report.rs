@@ -122,8 +122,14 @@ impl std::str::FromStr for Quarter {
             .ok_or_else(bad)?;
         let year: i32 = y.parse().map_err(|_| bad())?;
         let q: u32 = q.parse().map_err(|_| bad())?;
-        if !(1..=4).contains(&q) || !(2000..=2100).contains(&year) {
+        if !(1..=4).contains(&q) {
             return Err(bad());
+        }
+        if !(2000..=2100).contains(&year) {
+            return Err(SharedError::UnknownCode {
+                kind: "quarter (years 2000 to 2100)",
+                value: s.to_string(),
+            });
         }
         Ok(Quarter { year, q })
     }
@@ -797,6 +803,8 @@ mod tests {
         for bad in ["2026Q5", "2026", "Q1", "abcdQ1"] {
             assert!(bad.parse::<Quarter>().is_err(), "{bad}");
         }
+        let far = "1999Q1".parse::<Quarter>().unwrap_err().to_string();
+        assert!(far.contains("years 2000 to 2100"), "{far}");
         assert_eq!(serde_json::to_string(&q).unwrap(), "\"2026Q1\"");
     }
 

@@ -143,6 +143,22 @@ fn encoded_as_is(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
+/// chrono's words for a date string that does not parse ("input is out of range" for
+/// 2026-02-30), said as what the field takes.
+fn date_words(inner: &str) -> std::borrow::Cow<'_, str> {
+    let chrono = [
+        "input is out of range",
+        "input contains invalid characters",
+        "premature end of input",
+        "trailing input",
+        "input is not enough for unique date and time",
+    ];
+    match chrono.iter().find(|m| inner.starts_with(**m)) {
+        Some(_) => "expected a calendar date as YYYY-MM-DD (no such date, or not a date)".into(),
+        None => inner.into(),
+    }
+}
+
 /// Parses a JSON body; on failure parses it again, tracking the path, to name the field
 /// (the tracking costs nothing on the bodies that parse). A body that is valid JSON of
 /// the wrong shape at the top (an array where an object is expected) says so plainly.
@@ -155,7 +171,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let message = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Err(e) if e.path().iter().next().is_some() => {
-            format!("invalid JSON body at `{}`: {}", e.path(), e.inner())
+            format!(
+                "invalid JSON body at `{}`: {}",
+                e.path(),
+                date_words(&e.inner().to_string())
+            )
         }
         _ if top != Some(b'{')
             && first.classify() == serde_json::error::Category::Data
@@ -367,6 +387,26 @@ mod tests {
         town: Option<i64>,
         q: Option<String>,
         since: Option<chrono::NaiveDate>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code, reason = "only the parse is under test")]
+    struct Dated {
+        effective_from: chrono::NaiveDate,
+    }
+
+    #[test]
+    fn a_body_date_that_is_no_date_says_what_the_field_takes() {
+        for bad in ["2026-02-30", "2026-2-3x", "2026"] {
+            let body = format!(r#"{{"effective_from":"{bad}"}}"#);
+            let m = message(parse_json::<Dated>(body.as_bytes()).expect_err(bad));
+            assert_eq!(
+                m,
+                "invalid JSON body at `effective_from`: expected a calendar date as \
+                 YYYY-MM-DD (no such date, or not a date)",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -349,7 +349,10 @@ impl Policies {
             .or_else(|| in_force().find(|v| v.town_id.is_none()))
             .map(|v| &v.policy)
             .ok_or_else(|| {
-                ApiError::Invalid(format!("county {county} has no policy in force on {day}"))
+                ApiError::Invalid(format!(
+                    "no policy is in force on {day}: the county's policies apply from a \
+                     later day (see GET /api/v1/policies)"
+                ))
             })
     }
 

@@ -213,7 +213,8 @@ pub async fn effective(
         .or_else(|| candidates.iter().find(|p| p.town_id.is_none()))
         .ok_or_else(|| {
             ApiError::Invalid(format!(
-                "county {county_id} has no policy in force on {day}"
+                "no policy is in force on {day}: the county's policies apply from a later \
+                 day (a date before them cannot be judged; see GET /api/v1/policies)"
             ))
         })?;
     Ok(to_version(chosen.clone())?.policy)
