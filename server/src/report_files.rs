@@ -632,6 +632,7 @@ mod tests {
             own_records: vec![],
             own_windows: vec![],
             remark: None,
+            exit_on: None,
         };
         let sheet = AttendanceSheet {
             quarter: "2026Q1".parse().unwrap(),

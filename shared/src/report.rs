@@ -265,6 +265,11 @@ pub struct SheetRow {
     /// The second helper's remark.
     #[serde(default)]
     pub remark: Option<String>,
+    /// The household left pairing on this day within the quarter (its standing exit):
+    /// the windows after it are no one's, and the sheet says why they are missing. Not
+    /// part of the rows' digest: a version frozen before it existed still matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_on: Option<NaiveDate>,
 }
 
 impl SheetRow {
@@ -298,6 +303,8 @@ impl SheetRow {
     /// The 帮扶记录 cell: dates of visits and calls, and met/missed per window; each
     /// prefixed with its helper's name (`曹秀兰：01-09电话`) when the row holds more than
     /// the current first helper's.
+    ///
+    /// A household that left pairing in the quarter ends it with `｜12-20起退出帮扶`.
     ///
     /// A version an amendment replaced is left out (the amendment is the visit now;
     /// listing each version read as several visits on one day); the drill-down keeps
@@ -343,7 +350,11 @@ impl SheetRow {
         } else {
             visits.join("；")
         };
-        format!("{visits}｜{}", windows.join("；"))
+        let exit = self
+            .exit_on
+            .map(|d| format!("｜{}起退出帮扶", d.format("%m-%d")))
+            .unwrap_or_default();
+        format!("{visits}｜{}{exit}", windows.join("；"))
     }
 }
 
@@ -885,6 +896,7 @@ mod tests {
             own_records: vec![],
             own_windows: vec![],
             remark: None,
+            exit_on: None,
         }
     }
 

@@ -1170,6 +1170,9 @@ async fn judged_at_exit(t: &TestDb) {
         today.format("%m-%d")
     );
     assert!(csv.contains(&cut), "{cut} in {csv}");
+    // The row says the household left, whatever the policy (QA s20b M5).
+    let left = format!("｜{}起退出帮扶", today.format("%m-%d"));
+    assert!(csv.contains(&left), "{left} in {csv}");
     assert!(csv.contains("考勤规则") && csv.contains("满1天"), "{csv}");
     // The town report counts it at once.
     let town = detail["town"]["id"].as_i64().unwrap();

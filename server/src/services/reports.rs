@@ -166,6 +166,8 @@ async fn sheet_rows(
         late_after,
     )
     .await?;
+    let ids: Vec<i64> = rec.households.iter().map(|h| h.id).collect();
+    let exits = super::exits::standing(db, &ids).await?;
     let mut rows = Vec::new();
     for h in &rec.households {
         let firsts: Vec<&attendance::Pairing> = rec
@@ -230,6 +232,10 @@ async fn sheet_rows(
                     .collect(),
             ),
             remark: remarks.get(&h.id).cloned(),
+            exit_on: exits
+                .get(&h.id)
+                .map(|e| e.on)
+                .filter(|on| *on > q.start() && *on <= q.end()),
         });
     }
     Ok(rows)
@@ -952,6 +958,7 @@ mod tests {
             own_records: vec![],
             own_windows: vec![],
             remark: None,
+            exit_on: None,
         }
     }
 

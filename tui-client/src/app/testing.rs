@@ -183,6 +183,7 @@ pub fn save_sheet(app: &App, quarter: &str) {
             own_records: vec![],
             own_windows: vec![],
             remark: None,
+            exit_on: None,
         }],
         policy_source: String::new(),
         rule: String::new(),

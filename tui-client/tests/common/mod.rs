@@ -196,6 +196,7 @@ pub async fn become_second_helper_with_sheet(client: &Client) {
         own_records: vec![],
         own_windows: vec![],
         remark: None,
+        exit_on: None,
     };
     let visit = RecordLine {
         record_id: "r1".into(),
