@@ -366,5 +366,9 @@ pub struct Snapshot {
     pub me: Me,
     pub households: Vec<HouseholdDetail>,
     pub policy: Policy,
+    /// The home-visit evidence of each policy version, oldest first: the device judges a
+    /// visit by the one in force on its date. Absent from servers before it was sent.
+    #[serde(default)]
+    pub evidence_history: Vec<crate::policy::EvidenceSince>,
     pub server_time: DateTime<Utc>,
 }

@@ -159,6 +159,28 @@ impl HomeVisitEvidence {
     }
 }
 
+/// The home-visit evidence a county (or town) asks from a day on: one step of its policy
+/// history. A visit is judged by the policy in force on its date (the server's rule), so
+/// a device that judges visits itself needs the steps, not only today's policy: a rule
+/// raised from October must not turn February's visits into misses on the device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EvidenceSince {
+    /// The first day this evidence is asked.
+    pub from: NaiveDate,
+    pub evidence: HomeVisitEvidence,
+}
+
+/// The evidence in force on `day` by `history` (oldest first): the last step from that
+/// day or before; none before the first (no policy then, nothing to judge by).
+pub fn evidence_on(history: &[EvidenceSince], day: NaiveDate) -> Option<&HomeVisitEvidence> {
+    history
+        .iter()
+        .rev()
+        .find(|s| s.from <= day)
+        .map(|s| &s.evidence)
+}
+
 /// What seed 001 §四(四) does about a first helper's missed windows, counted over the
 /// calendar year: the thresholds and which kinds of contact a miss of counts.
 ///
@@ -556,6 +578,26 @@ mod tests {
         );
         p.exit_cuts.min_days_held = 61;
         assert_eq!(p.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_visit_is_judged_by_the_evidence_in_force_on_its_day() {
+        let lz = PolicyPreset::Laizhou2018.policy().evidence;
+        let mut two = lz.clone();
+        two.min_photos = 2;
+        let history = [
+            EvidenceSince {
+                from: d(2018, 1, 1),
+                evidence: lz.clone(),
+            },
+            EvidenceSince {
+                from: d(2026, 10, 1),
+                evidence: two.clone(),
+            },
+        ];
+        assert_eq!(evidence_on(&history, d(2017, 12, 31)), None);
+        assert_eq!(evidence_on(&history, d(2026, 9, 30)), Some(&lz));
+        assert_eq!(evidence_on(&history, d(2026, 10, 1)), Some(&two));
     }
 
     #[test]

@@ -123,6 +123,10 @@ pub struct PullResponse {
     /// The policy in force, sent with the households.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
+    /// The home-visit evidence of each policy version, oldest first, sent with the
+    /// policy ([`crate::api::Snapshot::evidence_history`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence_history: Vec<crate::policy::EvidenceSince>,
     /// The cursor to send next time. Monotonic; opaque to clients.
     pub cursor: i64,
     /// More changes are waiting: pull again with the new cursor.

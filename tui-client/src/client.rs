@@ -384,6 +384,13 @@ pub fn today(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&local_offset()).date_naive()
 }
 
+/// The instant China's `day` begins: where a day-dated rule (a policy version) starts
+/// for visits stored by their instant.
+pub fn china_midnight(day: NaiveDate) -> DateTime<Utc> {
+    let offset = i64::from(local_offset().local_minus_utc());
+    (day.and_time(chrono::NaiveTime::MIN) - chrono::TimeDelta::seconds(offset)).and_utc()
+}
+
 impl Client {
     /// Opens (creating and migrating) the store in `data`.
     pub async fn open(data: DataDir, limits: Limits) -> Result<Self> {
@@ -492,7 +499,8 @@ impl Client {
     pub async fn households(&self, now: DateTime<Utc>) -> Result<Vec<HouseholdOverview>> {
         let identity = self.identity().await?;
         let policy = self.policy().await?;
-        let ev = &policy.evidence;
+        let history = self.store.evidence_history().await?;
+        let ev = history.as_slice();
         let contacts = self.store.last_contacts(now + FUTURE_TOLERANCE, ev).await?;
         // The oldest window judged (the one before a yearly window) began on the first
         // day of last year: at most two years back.
@@ -923,26 +931,8 @@ impl Client {
     /// its images checked against their hashes ([`VisitRow::damaged_images`]): one that
     /// was altered or lost on the device can never be sent, and the helper must hear so
     /// rather than wait on "awaiting photos".
-    ///
-    /// A home visit short of the photos or household signature the county's policy
-    /// asks carries [`Flag::MissingEvidence`]: the server will not count it, and says so
-    /// only in its reports.
     pub async fn visits(&self, household_id: Option<i64>, limit: u64) -> Result<Vec<VisitRow>> {
         let mut rows = self.store.visits(household_id, limit).await?;
-        let evidence = self.policy().await.ok().map(|p| p.evidence);
-        for v in rows.iter_mut().filter(|v| !v.voided) {
-            let short = match (&evidence, &v.current.signed.record.visit) {
-                (Some(ev), Some(body)) => !ev.met_by(
-                    body.kind,
-                    body.photos.len(),
-                    body.household_signature.is_some(),
-                ),
-                _ => false,
-            };
-            if short && !v.flags.contains(&crate::flags::Flag::MissingEvidence) {
-                v.flags.push(crate::flags::Flag::MissingEvidence);
-            }
-        }
         for v in rows.iter_mut().filter(|v| v.unsynced > 0 && !v.voided) {
             if let Some(body) = &v.current.signed.record.visit {
                 v.damaged_images = body

@@ -359,6 +359,9 @@ async fn draft_sign(
     {
         warn_closed_quarter(day, lang);
     }
+    if let Ok(body) = draft.to_body() {
+        warn_short_of_evidence(client, &body, lang).await?;
+    }
     let r = client.complete_draft(&draft, Utc::now()).await?;
     print_signed(&r, lang, json)
 }
@@ -844,6 +847,28 @@ fn warn_closed_quarter(day: chrono::NaiveDate, lang: Lang) {
 }
 
 /// Signs the visit, or keeps it as a draft (exit code 2) when the household has not signed.
+/// Says before signing that a home visit is short of the photos or signature the
+/// policy in force on its date asks (the server will not count it, and says so only in
+/// its reports), as the TUI form does.
+async fn warn_short_of_evidence(
+    client: &Client,
+    body: &VisitBody,
+    lang: Lang,
+) -> anyhow::Result<()> {
+    let history = client.store().evidence_history().await?;
+    let day = bangfu_client::client::today(body.at);
+    let signed = body.household_signature.is_some();
+    if bangfu_shared::policy::evidence_on(&history, day)
+        .is_some_and(|ev| !ev.met_by(body.kind, body.photos.len(), signed))
+    {
+        errln!(
+            "{}",
+            lang.flag_text(&bangfu_client::flags::Flag::MissingEvidence)
+        );
+    }
+    Ok(())
+}
+
 async fn finish(
     client: &Client,
     household: i64,
@@ -870,16 +895,7 @@ async fn finish(
     }
     // The server does not count a home visit short of the county's evidence, and says
     // so only in its reports: say it before signing, as the TUI form does.
-    if let Ok(policy) = client.policy().await {
-        let ev = &policy.evidence;
-        let signed = body.household_signature.is_some();
-        if !ev.met_by(body.kind, body.photos.len(), signed) {
-            errln!(
-                "{}",
-                lang.flag_text(&bangfu_client::flags::Flag::MissingEvidence)
-            );
-        }
-    }
+    warn_short_of_evidence(client, &body, lang).await?;
     match client
         .record_visit(household, body.clone(), amends.clone(), None, Utc::now())
         .await
@@ -981,7 +997,7 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
             .store()
             .last_contacts(
                 now + bangfu_client::client::FUTURE_TOLERANCE,
-                &client.policy().await?.evidence,
+                &client.store().evidence_history().await?,
             )
             .await?;
         for h in client.ended_households_at(now).await? {

@@ -512,6 +512,7 @@ fn another_devices_unfinished_record_is_not_this_devices_unsynced_work() {
             records: vec![unfinished],
             households: None,
             policy: None,
+            evidence_history: Vec::new(),
             cursor: 3,
             more: false,
         };
@@ -558,6 +559,7 @@ fn a_pulled_record_of_a_newer_format_is_kept_for_an_update() {
             records: vec![newer.clone()],
             households: None,
             policy: None,
+            evidence_history: Vec::new(),
             cursor: 7,
             more: false,
         };
@@ -602,6 +604,7 @@ fn pull_pages_import_records_in_any_order_and_update_households() {
             records: vec![void.clone()],
             households: Some(households),
             policy: None,
+            evidence_history: Vec::new(),
             cursor: 10,
             more: true,
         };
@@ -616,6 +619,7 @@ fn pull_pages_import_records_in_any_order_and_update_households() {
             records: vec![visit.clone()],
             households: None,
             policy: None,
+            evidence_history: Vec::new(),
             cursor: 12,
             more: false,
         };
@@ -861,6 +865,7 @@ fn a_pull_page_without_a_household_keeps_it_as_ended() {
             records: vec![],
             households: Some(households),
             policy: None,
+            evidence_history: Vec::new(),
             cursor,
             more: false,
         };
@@ -1044,6 +1049,7 @@ fn a_household_is_ended_only_when_none_of_the_helpers_pairings_holds() {
                 records: vec![],
                 households: Some(listed),
                 policy: None,
+                evidence_history: Vec::new(),
                 cursor: 3,
                 more: false,
             })
@@ -1111,6 +1117,7 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
             records: vec![r.clone()],
             households: None,
             policy: None,
+            evidence_history: Vec::new(),
             cursor,
             more: false,
         };
@@ -1131,6 +1138,7 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
             records: Vec::new(),
             households: None,
             policy: None,
+            evidence_history: Vec::new(),
             cursor: 3,
             more: false,
         };
@@ -1474,5 +1482,65 @@ fn a_later_call_keeps_an_earlier_missed_window() {
         let due = h.due.iter().find(|d| d.kind == VisitKind::Phone).unwrap();
         assert!(due.done_this_window && due.overdue, "{due:?}");
         assert!(h.overdue());
+    });
+}
+
+/// QA s21d D11: a visit is judged by the evidence of the policy in force on its date,
+/// as the server judges it. With one photo asked until 03-01 and two from then on, a
+/// February visit with one photo counts; a March one with one photo does not, and is
+/// flagged; the last home contact is February's.
+#[test]
+fn a_visit_is_judged_by_the_evidence_in_force_on_its_date() {
+    use bangfu_client::flags::Flag;
+    use bangfu_shared::policy::EvidenceSince;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let photos = [
+        write_jpeg(&dir.path().join("feb.jpg"), 800, 600),
+        write_jpeg(&dir.path().join("mar.jpg"), 600, 800),
+    ];
+    rt.block_on(async {
+        let c = login(&dir.path().join("data"), Limits::default()).await;
+        let mut snap = snapshot(default_households());
+        let one = snap.policy.evidence.clone();
+        let mut two = one.clone();
+        two.min_photos = 2;
+        let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        snap.evidence_history = vec![
+            EvidenceSince {
+                from: day(1, 1) - chrono::Duration::days(3650),
+                evidence: one,
+            },
+            EvidenceSince {
+                from: day(3, 1),
+                evidence: two,
+            },
+        ];
+        let identity = c.identity().await.unwrap();
+        c.install_login(&identity, &snap).await.unwrap();
+        let at =
+            |m, d| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, m, d, 2, 0, 0).unwrap();
+        for (when, photo) in [(at(2, 20), &photos[0]), (at(3, 10), &photos[1])] {
+            let mut home = VisitBody::new(VisitKind::Home, when);
+            home.household_signature = Some(witness());
+            home.photos = vec![c.attach_photo(photo).await.unwrap()];
+            c.record_visit(2, home, None, None, now()).await.unwrap();
+        }
+        let visits = c.visits(Some(2), 10).await.unwrap();
+        let flagged: Vec<(u32, bool)> = visits
+            .iter()
+            .map(|v| {
+                let body = v.current.signed.record.visit.as_ref().unwrap();
+                (
+                    chrono::Datelike::month(&body.at),
+                    v.flags.contains(&Flag::MissingEvidence),
+                )
+            })
+            .collect();
+        assert_eq!(flagged, [(3, true), (2, false)]);
+        let list = c.households(now()).await.unwrap();
+        let h = list.iter().find(|h| h.detail.summary.id == 2).unwrap();
+        assert_eq!(h.last_home, Some(at(2, 20)));
+        assert_eq!(h.not_counted, 1);
     });
 }

@@ -1312,6 +1312,7 @@ fn history_shows_a_town_office_review_note() {
         }],
         households: None,
         policy: None,
+        evidence_history: Vec::new(),
         cursor: 1,
         more: false,
     };

@@ -238,8 +238,11 @@ pub async fn snapshot(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<S
         .one(db)
         .await?;
     let town = current.as_ref().or(rows.first()).map(|h| h.town_id);
-    let policy = match county {
-        Some(c) => policy::effective(db, c, town, super::today()).await?,
+    let (policy, evidence_history) = match county {
+        Some(c) => (
+            policy::effective(db, c, town, super::today()).await?,
+            policy::evidence_history(db, c, town).await?,
+        ),
         None => {
             return Err(ApiError::Invalid(
                 "this account belongs to no county, so no policy applies".into(),
@@ -250,6 +253,7 @@ pub async fn snapshot(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<S
         me: auth::me(db, caller).await?,
         households: details(db, rows).await?,
         policy,
+        evidence_history,
         server_time: super::now(),
     })
 }

@@ -2,6 +2,7 @@
 //! attendance for a past date is judged by the version in force then.
 
 use bangfu_shared::Policy;
+use bangfu_shared::policy::EvidenceSince;
 use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -218,6 +219,41 @@ pub async fn effective(
             ))
         })?;
     Ok(to_version(chosen.clone())?.policy)
+}
+
+/// The home-visit evidence of a town's policy over time (its overrides, else the
+/// county's), oldest first, a step wherever it changes: what a device judges each of its
+/// visits by, as [`effective`] chooses on the visit's date.
+pub async fn evidence_history(
+    db: &impl ConnectionTrait,
+    county_id: i64,
+    town_id: Option<i64>,
+) -> ApiResult<Vec<EvidenceSince>> {
+    let all = versions(db, county_id).await?;
+    let relevant: Vec<&PolicyVersion> = all
+        .iter()
+        .filter(|v| v.town_id.is_none() || v.town_id == town_id)
+        .collect();
+    let mut out: Vec<EvidenceSince> = Vec::new();
+    for day in relevant.iter().map(|v| v.valid_from) {
+        let in_force = || relevant.iter().filter(move |v| v.valid_from <= day);
+        // Oldest first by (valid_from, id): the last in force is the newest.
+        let chosen = in_force()
+            .filter(|v| town_id.is_some() && v.town_id == town_id)
+            .last()
+            .or_else(|| in_force().filter(|v| v.town_id.is_none()).last());
+        let Some(v) = chosen else { continue };
+        if out.last().is_some_and(|s| s.from == day) {
+            out.pop();
+        }
+        if out.last().map(|s| &s.evidence) != Some(&v.policy.evidence) {
+            out.push(EvidenceSince {
+                from: day,
+                evidence: v.policy.evidence.clone(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Every version of a county's policies, oldest first.

@@ -1056,19 +1056,24 @@ pub async fn pull(
             review: r.review,
         });
     }
-    let (households, policy) = if ledger > cursor {
+    let (households, policy, evidence_history) = if ledger > cursor {
         let snap = households::snapshot(db, caller).await?;
         if !more {
             next = next.max(ledger);
         }
-        (Some(snap.households), Some(snap.policy))
+        (
+            Some(snap.households),
+            Some(snap.policy),
+            snap.evidence_history,
+        )
     } else {
-        (None, None)
+        (None, None, Vec::new())
     };
     Ok(PullResponse {
         records,
         households,
         policy,
+        evidence_history,
         cursor: next,
         more,
     })

@@ -430,9 +430,9 @@ impl App {
         (!lines.is_empty()).then(|| lines.join("；"))
     }
 
-    /// Before signing: an image of the draft already on another visit, and a new
-    /// visit's date in a quarter that has ended, are said, and signing waits for a
-    /// second Ctrl+S (true: warned, not signed). The server would otherwise drop the
+    /// Before signing: an image of the draft already on another visit, a new visit's
+    /// date in a quarter that has ended, and a home visit short of the county's evidence
+    /// are said, and signing waits for a second Ctrl+S (true: warned, not signed). The server would otherwise drop the
     /// visit from attendance after the sync, far from the household.
     fn warn_reused_before_signing(&mut self) -> bool {
         let reused = self.open_draft_reused();
@@ -446,6 +446,10 @@ impl App {
         if let Some((day, q)) = self.open_draft_closed_quarter() {
             keys.push(format!("quarter:{q}"));
             warnings.push(self.lang.closed_quarter(day, q));
+        }
+        if self.open_draft_short_of_evidence() {
+            keys.push("evidence".into());
+            warnings.push(self.lang.flag_text(&crate::flags::Flag::MissingEvidence));
         }
         let Screen::Form(form) = &mut self.screen else {
             return false;
@@ -461,6 +465,28 @@ impl App {
             .join("；");
         self.fail(format!("⚠ {}{text}", self.lang.texts().sign_again_anyway));
         true
+    }
+
+    /// Whether the open form's visit is short of the photos or household signature the
+    /// policy in force on its date asks: signed so, it would not count.
+    fn open_draft_short_of_evidence(&self) -> bool {
+        let Screen::Form(f) = &self.screen else {
+            return false;
+        };
+        let Ok(body) = f.draft.to_body() else {
+            return false;
+        };
+        let history = self
+            .block(self.client.store().evidence_history())
+            .unwrap_or_default();
+        let day = crate::client::today(body.at);
+        bangfu_shared::policy::evidence_on(&history, day).is_some_and(|ev| {
+            !ev.met_by(
+                body.kind,
+                body.photos.len(),
+                body.household_signature.is_some(),
+            )
+        })
     }
 
     /// The open form's new visit's date with its quarter, when that quarter has ended.

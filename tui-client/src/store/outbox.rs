@@ -326,6 +326,7 @@ impl Store {
         }
         if let Some(policy) = &page.policy {
             set_meta(&txn, "policy", policy).await?;
+            set_meta(&txn, "evidence_history", &page.evidence_history).await?;
         }
         let now = utc_seconds::format(&Utc::now());
         for r in &page.records {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use bangfu_shared::Role;
 use bangfu_shared::api::{HelperRef, HouseholdDetail, Snapshot};
-use bangfu_shared::policy::HomeVisitEvidence;
+use bangfu_shared::policy::EvidenceSince;
 use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord, canonical_json, utc_seconds};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
@@ -165,8 +165,9 @@ pub struct VisitRow {
     /// The server's code for that reason ([`crate::i18n::Lang::refusal`] says it in
     /// the helper's language).
     pub sync_reason_code: Option<String>,
-    /// The server's flags that concern the visit ([`crate::flags::visit_flags`]): a
-    /// synced visit may still not count, and only these say so. A voided visit keeps
+    /// The server's flags that concern the visit ([`crate::flags::visit_flags`]), and the
+    /// device's [`Flag::MissingEvidence`]: a synced visit may still not count, and only
+    /// these say so. A voided visit keeps
     /// none of those that stop counting (it is out of the count, and cannot be amended).
     pub flags: Vec<Flag>,
     /// The town office's latest review note on one of the visit's records, if any.
@@ -174,6 +175,34 @@ pub struct VisitRow {
     /// Images of a visit not yet sent that are missing or altered on this device
     /// (filled by [`crate::Client::visits`]; empty from the store).
     pub damaged_images: Vec<String>,
+}
+
+impl VisitRow {
+    /// Adds [`Flag::MissingEvidence`] to a home visit (not voided) short of the photos or
+    /// household signature asked by the policy in force on its date (`history`): the
+    /// server will not count it, and says so only in its reports.
+    fn flag_short_evidence(&mut self, history: &[EvidenceSince]) {
+        let short = !self.voided
+            && self
+                .current
+                .signed
+                .record
+                .visit
+                .as_ref()
+                .is_some_and(|body| {
+                    let day = crate::client::today(body.at);
+                    bangfu_shared::policy::evidence_on(history, day).is_some_and(|ev| {
+                        !ev.met_by(
+                            body.kind,
+                            body.photos.len(),
+                            body.household_signature.is_some(),
+                        )
+                    })
+                });
+        if short && !self.flags.contains(&Flag::MissingEvidence) {
+            self.flags.push(Flag::MissingEvidence);
+        }
+    }
 }
 
 /// A town office's note that a visit "has issues" (照片模糊，请补拍…): what the helper is
@@ -238,26 +267,46 @@ fn visit_cols() -> String {
 /// SQL true when the visit `v` whose current record is `r` counts for attendance as
 /// far as the device knows: the server did not refuse that version and set no flag on
 /// it that stops counting ([`Flag::stops_counting`]), and a home visit has the photos
-/// and household signature the county's `ev` asks (the server judges that only in its
-/// reports: [`Flag::MissingEvidence`]). A version not yet synced has no flags: it
-/// counts provisionally, until the server answers.
-fn counts_sql(ev: &HomeVisitEvidence) -> String {
+/// and household signature asked by the policy in force on its date (`history`; the
+/// server judges that only in its reports: [`Flag::MissingEvidence`]). A version not
+/// yet synced has no flags: it counts provisionally, until the server answers.
+fn counts_sql(history: &[EvidenceSince]) -> String {
     let codes = crate::flags::STOPS_COUNTING
         .iter()
         .map(|c| format!("'{c}'"))
         .collect::<Vec<_>>()
         .join(", ");
-    let signed = if ev.both_signatures {
-        " AND json_type(r.envelope_json, '$.visit.household_signature') IS NOT NULL"
-    } else {
-        ""
-    };
     format!(
         "r.sync_state NOT IN ('rejected', 'conflict') AND NOT EXISTS \
          (SELECT 1 FROM json_each(r.sync_flags) f WHERE f.value IN ({codes})) \
-         AND (v.kind <> 'home' OR (json_array_length(r.envelope_json, '$.visit.photos') >= {}{signed}))",
-        ev.min_photos
+         AND (v.kind <> 'home' OR {})",
+        evidence_sql(history)
     )
+}
+
+/// SQL true when the home visit `v` (current record `r`) has the evidence of the step
+/// of `history` in force on its date (China time): a CASE from the newest step back;
+/// before the first step, or with no history, nothing is asked.
+fn evidence_sql(history: &[EvidenceSince]) -> String {
+    if history.is_empty() {
+        return "1".into();
+    }
+    let mut sql = String::from("(CASE");
+    for step in history.iter().rev() {
+        let from = crate::client::china_midnight(step.from);
+        let signed = if step.evidence.both_signatures {
+            " AND json_type(r.envelope_json, '$.visit.household_signature') IS NOT NULL"
+        } else {
+            ""
+        };
+        sql.push_str(&format!(
+            " WHEN v.at >= '{}' THEN (json_array_length(r.envelope_json, '$.visit.photos') >= {}{signed})",
+            utc_seconds::format(&from),
+            step.evidence.min_photos
+        ));
+    }
+    sql.push_str(" ELSE 1 END)");
+    sql
 }
 
 /// After [`RECORD_COLS`] of the current record: its flags, then the flags of the
@@ -356,6 +405,14 @@ impl Store {
         get_meta(&self.db, "policy").await
     }
 
+    /// The home-visit evidence of each policy version, oldest first (empty from a server
+    /// that did not send it: then the device judges no visit by its evidence).
+    pub async fn evidence_history(&self) -> Result<Vec<EvidenceSince>> {
+        Ok(get_meta(&self.db, "evidence_history")
+            .await?
+            .unwrap_or_default())
+    }
+
     /// When the households were last downloaded (server time).
     pub async fn snapshot_time(&self) -> Result<Option<DateTime<Utc>>> {
         get_meta(&self.db, "snapshot_at").await
@@ -376,6 +433,7 @@ impl Store {
         }
         set_meta(&txn, "identity", identity).await?;
         set_meta(&txn, "policy", &snapshot.policy).await?;
+        set_meta(&txn, "evidence_history", &snapshot.evidence_history).await?;
         set_meta(&txn, "snapshot_at", &snapshot.server_time).await?;
         let today = crate::client::today(snapshot.server_time);
         let helper_id = identity.helper.as_ref().map(|h| h.id);
@@ -488,13 +546,13 @@ impl Store {
     pub async fn last_contacts(
         &self,
         until: DateTime<Utc>,
-        ev: &HomeVisitEvidence,
+        history: &[EvidenceSince],
     ) -> Result<HashMap<i64, HashMap<String, DateTime<Utc>>>> {
         let sql = format!(
             "SELECT v.household_id, v.kind, MAX(v.at) FROM visits v \
              JOIN records r ON r.id = v.latest_record_id \
              WHERE v.voided = 0 AND v.at <= ? AND {} GROUP BY v.household_id, v.kind",
-            counts_sql(ev)
+            counts_sql(history)
         );
         let mut out: HashMap<i64, HashMap<String, DateTime<Utc>>> = HashMap::new();
         let values = [utc_seconds::format(&until).into()];
@@ -515,13 +573,13 @@ impl Store {
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
-        ev: &HomeVisitEvidence,
+        history: &[EvidenceSince],
     ) -> Result<HashMap<i64, HashMap<String, Vec<DateTime<Utc>>>>> {
         let sql = format!(
             "SELECT v.household_id, v.kind, v.at FROM visits v \
              JOIN records r ON r.id = v.latest_record_id \
              WHERE v.voided = 0 AND v.at >= ? AND v.at <= ? AND {}",
-            counts_sql(ev)
+            counts_sql(history)
         );
         let mut out: HashMap<i64, HashMap<String, Vec<DateTime<Utc>>>> = HashMap::new();
         let values = [
@@ -545,13 +603,13 @@ impl Store {
     pub async fn not_counted_visits(
         &self,
         until: DateTime<Utc>,
-        ev: &HomeVisitEvidence,
+        history: &[EvidenceSince],
     ) -> Result<HashMap<i64, usize>> {
         let sql = format!(
             "SELECT v.household_id, COUNT(*) FROM visits v \
              JOIN records r ON r.id = v.latest_record_id \
              WHERE v.voided = 0 AND v.at <= ? AND NOT ({}) GROUP BY v.household_id",
-            counts_sql(ev)
+            counts_sql(history)
         );
         let values = [utc_seconds::format(&until).into()];
         let mut out = HashMap::new();
@@ -848,7 +906,12 @@ impl Store {
             (limit.min(i64::MAX as u64) as i64).into(),
         ];
         let rows = self.db.query_all_raw(stmt(&sql, values)).await?;
-        rows.iter().map(visit_from_row).collect()
+        let mut visits: Vec<VisitRow> = rows.iter().map(visit_from_row).collect::<Result<_>>()?;
+        let history = self.evidence_history().await?;
+        visits
+            .iter_mut()
+            .for_each(|v| v.flag_short_evidence(&history));
+        Ok(visits)
     }
 
     /// One visit as it stands now.
@@ -861,7 +924,11 @@ impl Store {
             .db
             .query_one_raw(stmt(&sql, [visit_id.to_string().into()]))
             .await?;
-        row.map(|r| visit_from_row(&r)).transpose()
+        let Some(mut visit) = row.map(|r| visit_from_row(&r)).transpose()? else {
+            return Ok(None);
+        };
+        visit.flag_short_evidence(&self.evidence_history().await?);
+        Ok(Some(visit))
     }
 
     /// Saves (or replaces) a draft.

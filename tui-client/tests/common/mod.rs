@@ -109,6 +109,7 @@ pub fn snapshot(households: Vec<HouseholdDetail>) -> Snapshot {
         },
         households,
         policy: PolicyPreset::Laizhou2018.policy(),
+        evidence_history: Vec::new(),
         server_time: now(),
     }
 }
