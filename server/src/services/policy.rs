@@ -239,9 +239,8 @@ pub async fn evidence_history(
         let in_force = || relevant.iter().filter(move |v| v.valid_from <= day);
         // Oldest first by (valid_from, id): the last in force is the newest.
         let chosen = in_force()
-            .filter(|v| town_id.is_some() && v.town_id == town_id)
-            .last()
-            .or_else(|| in_force().filter(|v| v.town_id.is_none()).last());
+            .rfind(|v| town_id.is_some() && v.town_id == town_id)
+            .or_else(|| in_force().rfind(|v| v.town_id.is_none()));
         let Some(v) = chosen else { continue };
         if out.last().is_some_and(|s| s.from == day) {
             out.pop();
