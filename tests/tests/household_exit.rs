@@ -333,6 +333,18 @@ async fn returns(t: &TestDb) {
         }
     }
 
+    // Paired again from before its return, an import would rewrite the pairings its
+    // exit ended (QA s21c N4): refused, whoever imports.
+    let yesterday = today() - chrono::Duration::days(1);
+    let (status, body) =
+        f.w.post_bytes(
+            &f.county,
+            &format!("/ledger/import?effective_from={yesterday}&filed_on=2020-01-01"),
+            FIXTURE.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("返贫日"), "{body}");
     // The town's spreadsheet still lists it: the next import pairs its helpers again.
     let (status, report) =
         f.w.post_bytes(&f.county, "/ledger/import", FIXTURE.as_bytes().to_vec())

@@ -49,7 +49,7 @@ use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::read;
-use crate::entities::{account, helper, household, jurisdiction, pairing};
+use crate::entities::{account, helper, household, household_exit, jurisdiction, pairing};
 use crate::error::{ApiError, ApiResult};
 use crate::services::audit::{self, Entry};
 use crate::services::{Caller, Scope, jurisdictions, now, policy};
@@ -959,6 +959,7 @@ async fn apply_pairings(
         }
     }
     let opts = ctx.opts;
+    let returned = returned_since(db, &household_ids).await?;
     let mut starts: Vec<Start> = Vec::new();
     let mut ends: Vec<pairing::Model> = Vec::new();
     let mut flagged: Vec<RowError> = Vec::new();
@@ -978,6 +979,25 @@ async fn apply_pairings(
         let Some(household_id) = w.households[r] else {
             continue;
         };
+        // A household that left pairing and came back is paired anew from its return:
+        // dated earlier, the import would rewrite the pairings its exit ended (a miss
+        // the exit made final erased, or a pairing read as never broken).
+        if let Some(&(exit, back)) = returned.get(&household_id)
+            && opts.effective_from < back
+        {
+            let e = w.error(
+                rows,
+                r,
+                col::HEAD_NAME,
+                format!(
+                    "该户已于{exit}退出结对、{back}返贫：生效日期{}早于返贫日，会改写退出时结束的结对；\
+                     请将生效日期定为{back}或之后",
+                    opts.effective_from
+                ),
+            );
+            w.errors.push(e);
+            continue;
+        }
         for (role, entry, name_col) in [
             (PairingRole::First, &row.first, col::FIRST_NAME),
             (PairingRole::Second, &row.second, col::SECOND_NAME),
@@ -1107,6 +1127,40 @@ async fn apply_pairings(
     }
     w.report.notices = flagged;
     write_pairings(db, ctx, w, &starts, &ends).await
+}
+
+/// Households among `ids` that left pairing and were brought back (返贫): the day the
+/// latest such exit took effect, and the day (China time) of the return — the first day
+/// the household may be paired again.
+async fn returned_since(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> ApiResult<HashMap<i64, (NaiveDate, NaiveDate)>> {
+    let mut out: HashMap<i64, (NaiveDate, NaiveDate)> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let exits = household_exit::Entity::find()
+            .filter(household_exit::Column::HouseholdId.is_in(chunk.to_vec()))
+            .filter(household_exit::Column::CancelledAt.is_null())
+            .filter(household_exit::Column::RejoinedAt.is_not_null())
+            .all(db)
+            .await?;
+        for e in exits {
+            let Some(at) = e.rejoined_at else { continue };
+            let back = (at + chrono::Duration::hours(8)).date_naive();
+            // An exit the return ended before its day (one it had moved earlier) never
+            // took the household out.
+            if e.effective_from > back {
+                continue;
+            }
+            let entry = out
+                .entry(e.household_id)
+                .or_insert((e.effective_from, back));
+            if back > entry.1 {
+                *entry = (e.effective_from, back);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The over-limit error: how many households the helper would hold, which rows of the
