@@ -278,7 +278,7 @@ fn misses_table(misses: &[Miss]) -> Table {
                     m.helper.unit_position.clone(),
                     m.role.label_zh().into(),
                     m.kind.label_zh().into(),
-                    format!("{}至{}", m.start, m.end),
+                    m.period_zh(),
                 ])
             })
             .collect(),

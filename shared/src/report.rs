@@ -580,6 +580,25 @@ pub struct Miss {
     pub kind: VisitKind,
     pub start: NaiveDate,
     pub end: NaiveDate,
+    /// The window's last day to visit when the household's exit cut it (the day before
+    /// the exit; see [`WindowResult::due_by`]). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_by: Option<NaiveDate>,
+}
+
+impl Miss {
+    /// The window as the town report prints it: `2026-11-01至2026-12-31`, or for one the
+    /// exit cut, `2026-11-01至2026-12-04（2026-12-05起退出帮扶）`.
+    pub fn period_zh(&self) -> String {
+        match self.due_by {
+            Some(by) => format!(
+                "{}至{by}（{}起退出帮扶）",
+                self.start,
+                by.succ_opt().unwrap_or(by)
+            ),
+            None => format!("{}至{}", self.start, self.end),
+        }
+    }
 }
 
 /// What seed 001 §四(四) asks for a first helper's misses this year.

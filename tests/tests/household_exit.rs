@@ -1201,7 +1201,8 @@ async fn judged_at_exit(t: &TestDb) {
             .iter()
             .any(|m| m["household_id"] == h
                 && m["kind"] == "phone"
-                && m["start"] == json!(month_start)),
+                && m["start"] == json!(month_start)
+                && m["due_by"] == json!(yesterday)),
         "{report}"
     );
 }

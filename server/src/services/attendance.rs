@@ -997,6 +997,7 @@ impl Reconciled {
                     kind: w.result.kind,
                     start: w.result.start,
                     end: w.result.end,
+                    due_by: w.result.due_by,
                 })
             })
             .collect();
