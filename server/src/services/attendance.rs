@@ -1204,10 +1204,12 @@ pub fn reason_not_counted(
             && p.valid_to.is_none_or(|t| t > f.visit_date)
     });
     let home = f.kind == VisitKind::Home.code();
-    let reason = if f.voided {
-        "已作废"
-    } else if f.superseded {
+    // A replaced version says so before a void: the void is the visit's, said once on
+    // its current version (the sheet leaves replaced versions out).
+    let reason = if f.superseded {
         bangfu_shared::report::SUPERSEDED_ZH
+    } else if f.voided {
+        "已作废"
     } else if f.clock_flag {
         "设备时间异常"
     } else if f.photo_reused {
@@ -1341,6 +1343,41 @@ pub fn quarter_range(q: Quarter) -> (NaiveDate, NaiveDate) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_voided_visit_is_said_voided_once_on_its_current_version() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap_or_default();
+        let fact = |superseded: bool| visit_fact::Model {
+            record_id: format!("r{superseded}"),
+            original_id: "r".into(),
+            household_id: 1,
+            helper_id: 2,
+            kind: "phone".into(),
+            visit_date: day,
+            year: 2026,
+            month: 3,
+            photo_count: 0,
+            photos_complete: true,
+            household_signed: false,
+            witness_ok: true,
+            clock_flag: false,
+            photo_reused: false,
+            voided: true,
+            superseded,
+            received_at: chrono::Utc::now(),
+        };
+        let ev = Evidence {
+            both_signatures: true,
+            min_photos: 1,
+        };
+        let reason = |f| reason_not_counted(&f, &[], ev, false);
+        assert_eq!(reason(fact(false)).as_deref(), Some("已作废"));
+        assert_eq!(
+            reason(fact(true)).as_deref(),
+            Some(bangfu_shared::report::SUPERSEDED_ZH),
+            "the replaced versions are left out of the sheet, not each said voided"
+        );
+    }
 
     #[test]
     fn packed_months_unpack_across_slots() {
