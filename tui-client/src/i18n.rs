@@ -40,6 +40,8 @@ pub struct Texts {
     pub next_due: &'static str,
     pub overdue: &'static str,
     pub done: &'static str,
+    /// [`Self::done`] where the list is narrow: `已完成`, `done`.
+    pub done_short: &'static str,
     /// The next-due column of a household the helper's pairing holds no more window
     /// of (it ends before the current ones do).
     pub nothing_due: &'static str,
@@ -205,6 +207,7 @@ static ZH: Texts = Texts {
     next_due: "下次应访",
     overdue: "逾期",
     done: "本期已完成",
+    done_short: "已完成",
     nothing_due: "无应访",
     not_paired: "未结对",
     never: "从未",
@@ -339,6 +342,7 @@ static EN: Texts = Texts {
     next_due: "Next due",
     overdue: "OVERDUE",
     done: "done this period",
+    done_short: "done",
     nothing_due: "nothing due",
     not_paired: "not paired",
     never: "never",

@@ -1992,3 +1992,46 @@ fn the_list_marks_a_coming_exit_and_shows_nothing_due_past_it() {
         );
     }
 }
+
+/// QA s21d D4: a row whose windows are all done this period (`done this period`, the
+/// due column's longest text) keeps its coming-exit mark at 72 columns in English: the
+/// due column shortens to `done` before the exit is left out.
+#[test]
+fn a_done_row_keeps_its_exit_mark_in_a_narrow_english_list() {
+    let mut listed = default_households();
+    let exit = chrono::NaiveDate::from_ymd_opt(2026, 5, 20);
+    listed[0].summary.exit_on = exit;
+    listed[0].pairings[0].valid_to = exit;
+    let fx = app_listing(Lang::En, listed);
+    let client = fx.app.client().clone();
+    let day = common::now() - chrono::Duration::days(5);
+    for kind in [VisitKind::Home, VisitKind::Phone] {
+        let mut body = bangfu_shared::visit::VisitBody::new(kind, day);
+        if kind == VisitKind::Home {
+            body.household_signature = Some(HouseholdSignature::Witness {
+                name: "李见证".into(),
+                role: "村干部".into(),
+                reason: "户主外出".into(),
+                image_sha256: None,
+            });
+        }
+        fx.app
+            .runtime()
+            .block_on(client.record_visit(1, body, None, None, common::now()))
+            .unwrap();
+    }
+    // A new app over the same store: the list as the helper opens it.
+    let rt = fx.app.runtime().clone();
+    let app = &App::new(client, rt, Lang::En, Clock::Fixed(now()), (80, 24));
+    for width in [80, 72, 66] {
+        let mut t = terminal(width, 24);
+        t.draw(|f| ui::render(app, f)).unwrap();
+        let text = buffer_text(t.backend().buffer());
+        let row = row_of(&text, "张三");
+        assert!(row.contains("done"), "{text}");
+        assert!(
+            row.contains("5/20") || row.contains("05-20"),
+            "{width}: {text}"
+        );
+    }
+}
