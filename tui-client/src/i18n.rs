@@ -1231,7 +1231,7 @@ static SHEET_EN: SheetTexts = SheetTexts {
     rejected: "REJECTED: ",
     unsubmitted: "changes not submitted (S submits again)",
     unsubmitted_cli: "changes not submitted (bangfu sheet submit --quarter {} submits again)",
-    data_changed: "the data changed since, submit again (S)",
+    data_changed: "data changed since: S to resubmit",
     data_changed_cli: "the data changed since, submit again (bangfu sheet submit --quarter {})",
 };
 

@@ -1829,6 +1829,15 @@ fn the_sheet_says_when_its_data_changed_since_the_submitted_version() {
         narrow.contains("已提交第1版 · 数据已变化，需重新提交（按 S）"),
         "{narrow}"
     );
+    // In English at 72 columns the key stays in view too (QA s21d D5).
+    app.lang = Lang::En;
+    let mut t = terminal(72, 20);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let english = buffer_text(t.backend().buffer());
+    assert!(
+        english.contains("data changed since: S to resubmit"),
+        "{english}"
+    );
 }
 
 /// A new visit dated in a quarter that has ended is said before signing, with the key
