@@ -724,7 +724,8 @@ async fn apply(
         first
     });
     replace!(policies, policies);
-    // A blank entry is none: `--problem ""` on an amendment clears the list.
+    // A blank entry is none: `--problem ""` (or `--deliver ""`…) on an amendment
+    // clears the list.
     let entries = |given: &[String]| -> Vec<String> {
         given
             .iter()
@@ -739,14 +740,14 @@ async fn apply(
     replace!(support, entries(&c.support));
     replace!(
         deliveries,
-        c.deliveries
+        entries(&c.deliveries)
             .iter()
             .map(|d| parse_delivery(d))
             .collect::<Result<_, _>>()?
     );
     replace!(
         family_changes,
-        c.family_changes
+        entries(&c.family_changes)
             .iter()
             .map(|d| parse_family_change(d))
             .collect::<Result<_, _>>()?

@@ -1677,12 +1677,19 @@ fn a_blank_entry_is_no_entry() {
             "",
             "--problem",
             " 药费 ",
+            "--deliver",
+            "大米:50",
             "--support",
             "  ",
         ],
     ));
     let visit = &call["record"]["record"]["visit"];
     assert_eq!(visit["problems"], serde_json::json!(["药费"]), "{call}");
+    assert_eq!(
+        visit["deliveries"].as_array().map(Vec::len),
+        Some(1),
+        "{call}"
+    );
     assert!(
         visit
             .get("support")
@@ -1699,13 +1706,17 @@ fn a_blank_entry_is_no_entry() {
             &id,
             "--problem",
             "",
+            "--deliver",
+            "",
             "--reason",
             "问题已解决",
         ],
     ));
-    let problems = &cleared["record"]["record"]["visit"]["problems"];
-    assert!(
-        problems.is_null() || problems == &serde_json::json!([]),
-        "{cleared}"
-    );
+    for list in ["problems", "deliveries"] {
+        let items = &cleared["record"]["record"]["visit"][list];
+        assert!(
+            items.is_null() || items == &serde_json::json!([]),
+            "{list}: {cleared}"
+        );
+    }
 }
