@@ -384,6 +384,22 @@ pub fn today(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&local_offset()).date_naive()
 }
 
+/// Whether `body` is short of the photos or household signature asked by the policy in
+/// force on its date (China time) by `history`: the server will not count it, and says
+/// so only in its reports, so the device says so itself. False before any policy.
+pub fn short_of_evidence(
+    history: &[bangfu_shared::policy::EvidenceSince],
+    body: &bangfu_shared::visit::VisitBody,
+) -> bool {
+    bangfu_shared::policy::evidence_on(history, today(body.at)).is_some_and(|ev| {
+        !ev.met_by(
+            body.kind,
+            body.photos.len(),
+            body.household_signature.is_some(),
+        )
+    })
+}
+
 /// The instant China's `day` begins: where a day-dated rule (a policy version) starts
 /// for visits stored by their instant.
 pub fn china_midnight(day: NaiveDate) -> DateTime<Utc> {

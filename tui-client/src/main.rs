@@ -847,7 +847,6 @@ fn warn_closed_quarter(day: chrono::NaiveDate, lang: Lang) {
     }
 }
 
-/// Signs the visit, or keeps it as a draft (exit code 2) when the household has not signed.
 /// Says before signing that a home visit is short of the photos or signature the
 /// policy in force on its date asks (the server will not count it, and says so only in
 /// its reports), as the TUI form does.
@@ -857,11 +856,7 @@ async fn warn_short_of_evidence(
     lang: Lang,
 ) -> anyhow::Result<()> {
     let history = client.store().evidence_history().await?;
-    let day = bangfu_client::client::today(body.at);
-    let signed = body.household_signature.is_some();
-    if bangfu_shared::policy::evidence_on(&history, day)
-        .is_some_and(|ev| !ev.met_by(body.kind, body.photos.len(), signed))
-    {
+    if bangfu_client::client::short_of_evidence(&history, body) {
         errln!(
             "{}",
             lang.flag_text(&bangfu_client::flags::Flag::MissingEvidence)
@@ -870,6 +865,7 @@ async fn warn_short_of_evidence(
     Ok(())
 }
 
+/// Signs the visit, or keeps it as a draft (exit code 2) when the household has not signed.
 async fn finish(
     client: &Client,
     household: i64,

@@ -508,6 +508,19 @@ pub async fn exit_days(
     Ok(rows.into_iter().collect())
 }
 
+/// [`exit_days`] of the households `ids`, asked in chunks (a county's list is long).
+pub async fn exit_days_of(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> ApiResult<HashSet<(i64, NaiveDate)>> {
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(1000) {
+        let of = Condition::all().add(household_exit::Column::HouseholdId.is_in(chunk.to_vec()));
+        out.extend(exit_days(db, of).await?);
+    }
+    Ok(out)
+}
+
 /// Marks each window cut by its household's exit (one not cancelled whose day falls
 /// inside it, after its first day) with that day: the town office reads it as the
 /// household leaving, not a gap in its helpers to mend.
@@ -516,26 +529,13 @@ pub async fn mark_exit_cuts(
     windows: &mut [bangfu_shared::report::UnownedWindow],
 ) -> ApiResult<()> {
     let ids: Vec<i64> = windows.iter().map(|w| w.household_id).collect();
-    let mut days: HashMap<i64, Vec<NaiveDate>> = HashMap::new();
-    for chunk in ids.chunks(1000) {
-        let rows: Vec<(i64, NaiveDate)> = household_exit::Entity::find()
-            .select_only()
-            .column(household_exit::Column::HouseholdId)
-            .column(household_exit::Column::EffectiveFrom)
-            .filter(household_exit::Column::HouseholdId.is_in(chunk.to_vec()))
-            .filter(household_exit::Column::CancelledAt.is_null())
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (h, day) in rows {
-            days.entry(h).or_default().push(day);
-        }
-    }
+    let days = exit_days_of(db, &ids).await?;
     for w in windows {
         w.exit_on = days
-            .get(&w.household_id)
-            .and_then(|d| d.iter().filter(|d| **d > w.start && **d <= w.end).min())
-            .copied();
+            .iter()
+            .filter(|(h, d)| *h == w.household_id && *d > w.start && *d <= w.end)
+            .map(|(_, d)| *d)
+            .min();
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use sea_orm::{
 use std::collections::HashMap;
 
 use super::{Caller, auth, jurisdictions, policy};
-use crate::entities::{helper, household, household_exit, pairing};
+use crate::entities::{helper, household, pairing};
 use crate::error::{ApiError, ApiResult};
 
 /// Filters of the household list.
@@ -277,11 +277,7 @@ async fn details(
     }
     let all: Vec<&pairing::Model> = history.values().flatten().collect();
     let helpers = helpers_by_id(db, all.iter().map(|p| p.helper_id)).await?;
-    let mut exit_days = std::collections::HashSet::new();
-    for chunk in ids.chunks(1000) {
-        let of = Condition::all().add(household_exit::Column::HouseholdId.is_in(chunk.to_vec()));
-        exit_days.extend(super::exits::exit_days(db, of).await?);
-    }
+    let exit_days = super::exits::exit_days_of(db, &ids).await?;
     let summaries = summaries_with(db, &rows, &history, &helpers).await?;
     Ok(rows
         .iter()

@@ -479,14 +479,7 @@ impl App {
         let history = self
             .block(self.client.store().evidence_history())
             .unwrap_or_default();
-        let day = crate::client::today(body.at);
-        bangfu_shared::policy::evidence_on(&history, day).is_some_and(|ev| {
-            !ev.met_by(
-                body.kind,
-                body.photos.len(),
-                body.household_signature.is_some(),
-            )
-        })
+        crate::client::short_of_evidence(&history, &body)
     }
 
     /// The open form's new visit's date with its quarter, when that quarter has ended.

@@ -189,16 +189,7 @@ impl VisitRow {
                 .record
                 .visit
                 .as_ref()
-                .is_some_and(|body| {
-                    let day = crate::client::today(body.at);
-                    bangfu_shared::policy::evidence_on(history, day).is_some_and(|ev| {
-                        !ev.met_by(
-                            body.kind,
-                            body.photos.len(),
-                            body.household_signature.is_some(),
-                        )
-                    })
-                });
+                .is_some_and(|body| crate::client::short_of_evidence(history, body));
         if short && !self.flags.contains(&Flag::MissingEvidence) {
             self.flags.push(Flag::MissingEvidence);
         }
