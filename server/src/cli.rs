@@ -720,9 +720,13 @@ async fn policy_cmd(db: &DatabaseConnection, cmd: PolicyCommand) -> anyhow::Resu
                 }
                 (None, None) => bail!("give --preset or --file"),
             };
-            let v = policy::set(db, &Caller::system(), county.id, town, args.from, &chosen).await?;
+            let set =
+                policy::set(db, &Caller::system(), county.id, town, args.from, &chosen).await?;
             durable(db).await?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            println!("{}", serde_json::to_string_pretty(&set.version)?);
+            for notice in &set.notices {
+                eprintln!("注意：{notice}");
+            }
         }
         PolicyCommand::Show(args) => {
             let county = jurisdictions::find(db, JurisdictionLevel::County, &args.county, None)

@@ -19,6 +19,12 @@ pub enum ApiError {
     /// A value that parses but breaks a rule (for example a weak password).
     #[error("{0}")]
     Invalid(String),
+    /// A quarter still to come was asked for where only a begun one makes sense (a
+    /// sheet, a report, a submission): a code of its own (`quarter_not_begun`) so a
+    /// device whose clock runs a little ahead at a quarter's start can tell it from a
+    /// refusal worth showing.
+    #[error("{0}")]
+    NotBegun(String),
     /// No bearer token, or one that is unknown, expired or revoked.
     #[error("authentication required")]
     Unauthenticated,
@@ -84,6 +90,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::InvalidLedger(_) => "invalid_ledger",
             ApiError::Invalid(_) => "invalid",
+            ApiError::NotBegun(_) => "quarter_not_begun",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Forbidden(_) => "forbidden",
@@ -126,7 +133,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::InvalidLedger(_) | ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidLedger(_) | ApiError::Invalid(_) | ApiError::NotBegun(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -1280,6 +1280,103 @@ async fn backdated_policy(t: &TestDb) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    policy_notices(t, &w, &county, quarter_start, today).await;
+}
+
+/// What a version does beyond its text is said when it is set (s21c N2, N5): dated back
+/// it rejudges visits and windows already past (ended ones named when it reaches before
+/// this month); a second version of one day replaces the first; a town's override no
+/// longer follows the county, and a county version does not reach such a town.
+async fn policy_notices(
+    t: &TestDb,
+    w: &World,
+    county: &str,
+    quarter_start: NaiveDate,
+    today: NaiveDate,
+) {
+    let notices = |body: &serde_json::Value| -> String {
+        body["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (_, body) = w.get(Some(county), "/policies").await;
+    let first = body.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(first["valid_from"], json!(quarter_start), "{body}");
+    let post = |valid_from: NaiveDate, town: Option<i64>| {
+        let body = json!({ "valid_from": valid_from, "town": town, "preset": "laizhou-2018" });
+        async move {
+            let (status, body) = w.post_json(Some(county), "/policies", &body).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            assert!(body["id"].as_i64().is_some(), "the version itself: {body}");
+            notices(&body)
+        }
+    };
+    let month = bangfu_shared::policy::window_of(today, 1).0;
+    let again = post(quarter_start, None).await;
+    assert!(
+        again.contains(&format!("{quarter_start}已有同级政策版本")),
+        "{again}"
+    );
+    assert_eq!(
+        again.contains(&format!("生效日期{quarter_start}早于今天")),
+        quarter_start < today,
+        "{again}"
+    );
+    assert_eq!(
+        again.contains("已结束的考勤周期可能改判"),
+        quarter_start < month,
+        "{again}"
+    );
+    let tomorrow = today.succ_opt().unwrap();
+    assert_eq!(
+        post(tomorrow, None).await,
+        "",
+        "a plain version says nothing"
+    );
+
+    let (town, _) = bangfu_server::services::jurisdictions::ensure(
+        &t.db,
+        bangfu_shared::JurisdictionLevel::Town,
+        "城南镇",
+        Some(w.county_id),
+    )
+    .await
+    .unwrap();
+    let own = post(tomorrow, Some(town)).await;
+    assert!(
+        own.contains(&format!("本乡镇自{tomorrow}起按本乡镇的政策判定")),
+        "{own}"
+    );
+    let later = tomorrow.succ_opt().unwrap();
+    assert_eq!(
+        post(later, Some(town)).await,
+        "",
+        "the town already has its own"
+    );
+    let county_wide = post(later, None).await;
+    assert!(
+        county_wide.contains("以下乡镇有本乡镇的政策")
+            && county_wide.contains(&format!("城南镇（{later}起）")),
+        "{county_wide}"
+    );
+
+    let out = std::process::Command::new(bangfu_tests::server_binary())
+        .args(["--database-url", &t.url, "--data-dir"])
+        .arg(t.dir())
+        .args(["--log", "warn", "policy", "set", "--county", "莱州市"])
+        .args(["--preset", "xigang-2019", "--from", &later.to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("注意：{later}已有同级政策版本")) && stderr.contains("城南镇"),
+        "{stderr}"
+    );
 }
 db_test!(
     a_policy_is_not_dated_into_an_ended_quarter,

@@ -126,6 +126,31 @@ async fn quarter_end_offline(t: &TestDb) {
     assert_eq!(view.state(), None, "never submitted");
     assert!(!view.sheet.rows[0].record_text().is_empty());
 
+    // A device whose clock runs ahead into the next quarter: the server refuses that
+    // sheet with a code of its own (not a sheet of 进行中 windows passing for one with
+    // nothing missed), and the sync passes over it quietly.
+    let next = Quarter::of(quarter.end().succ_opt().unwrap());
+    let second = login_at(&w.server, SECOND, PASSWORD).await;
+    let (status, body) = w
+        .get(
+            Some(&second),
+            &format!("/reports/attendance?quarter={next}"),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "quarter_not_begun", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("has not begun"),
+        "{body}"
+    );
+    let ahead = SyncOptions {
+        sheet_quarters: vec![next, quarter],
+        ..quick(None)
+    };
+    let report = client.sync(&ahead, &|_| {}).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.sheets_pulled, 1, "{report:?}");
+
     // No network from here on.
     w.server_stop().await;
     let row = view.sheet.rows[0].household_id;

@@ -70,7 +70,12 @@ async fn remarks(t: &TestDb) {
     };
     let refused = |(status, body): (StatusCode, Value), needle: String| {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert_eq!(body["error"], "invalid", "{body}");
+        let code = if needle.contains("has not begun") {
+            "quarter_not_begun"
+        } else {
+            "invalid"
+        };
+        assert_eq!(body["error"], code, "{body}");
         let message = body["message"].as_str().unwrap();
         assert!(message.contains(&needle), "{needle} in {message}");
     };

@@ -116,7 +116,8 @@ pub struct Texts {
     pub sync_failed: &'static str,
     pub voided: &'static str,
     pub amended: &'static str,
-    /// A draft that amends a signed visit, not yet signed: `更正草稿`.
+    /// A draft that amends a signed visit, not yet signed, beside its kind in the drafts
+    /// list (every row there is a draft): `电话（更正）`.
     pub amending: &'static str,
     pub void_prompt: &'static str,
     pub help_void: &'static str,
@@ -277,7 +278,7 @@ static ZH: Texts = Texts {
     sync_failed: "同步中断，下次同步将继续：",
     voided: "已作废",
     amended: "已更正",
-    amending: "更正草稿",
+    amending: "更正",
     void_prompt: "作废原因：",
     help_void: "输入原因  Enter 签名作废  Esc 取消",
     drafts: "草稿",
@@ -412,7 +413,7 @@ static EN: Texts = Texts {
     sync_failed: "sync stopped; the next sync resumes: ",
     voided: "VOID",
     amended: "amended",
-    amending: "amendment draft",
+    amending: "amendment",
     void_prompt: "Reason to void: ",
     help_void: "type the reason  Enter sign void  Esc cancel",
     drafts: "Drafts",

@@ -2044,3 +2044,46 @@ fn a_done_row_keeps_its_exit_mark_in_a_narrow_english_list() {
         );
     }
 }
+
+#[test]
+fn an_amendment_draft_keeps_its_whole_label_in_a_narrow_drafts_list() {
+    for (lang, label) in [(Lang::Zh, "电话（更正）"), (Lang::En, "call (amendment)")] {
+        let mut fx = fixture(lang);
+        let app = &mut fx.app;
+        phone_call(app);
+        app.update(Action::Char('h'));
+        app.history_selected = 0;
+        app.update(Action::Char('a'));
+        assert!(matches!(app.screen, Screen::Form(_)), "{:?}", app.screen);
+        focus(app, bangfu_client::app::form::Field::Notes);
+        keys(app, "x");
+        app.update(Action::Back);
+        app.update(Action::Back);
+        app.update(Action::Char('d'));
+        let mut t = terminal(60, 20);
+        t.draw(|f| ui::render(app, f)).unwrap();
+        let text = buffer_text(t.backend().buffer());
+        let row = row_of(&text, "张三");
+        assert!(row.contains(label), "{lang:?}: {row}\n{text}");
+    }
+}
+
+#[test]
+fn a_narrow_english_history_cuts_its_cells_with_an_ellipsis() {
+    let mut fx = fixture(Lang::En);
+    let app = &mut fx.app;
+    phone_call(app);
+    app.update(Action::Char('h'));
+    let mut t = terminal(60, 20);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let text = buffer_text(t.backend().buffer());
+    let row = row_of(&text, "张三");
+    assert!(row.contains(" call "), "the short kind: {row}");
+    assert!(row.contains("local on…│"), "the state cut with …: {row}");
+    assert!(text.contains("Pho… House…"), "{text}");
+    let status = text.lines().rev().nth(1).unwrap();
+    assert!(
+        status.starts_with("not synced yet") && status.ends_with('…'),
+        "{status}"
+    );
+}

@@ -87,8 +87,21 @@ pub struct PolicyVersion {
     pub policy: Policy,
 }
 
+/// A version an office has just set, with what it should know the version does beyond
+/// its own text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PolicySet {
+    #[serde(flatten)]
+    pub version: PolicyVersion,
+    /// 说明 in Chinese, for the office: the version rejudges visits and windows already
+    /// past, replaces a version of the same day, or does not reach towns with their own
+    /// policy. Empty when none applies.
+    pub notices: Vec<String>,
+}
+
 /// Stores a new version (never edits an old one), as an office sets it: refused from a
-/// day in a quarter that has ended (see [`check_open_quarter`]).
+/// day in a quarter that has ended (see [`check_open_quarter`]); dated back within the
+/// current quarter it is stored with a notice of what it rejudges (see [`notices`]).
 pub async fn set(
     db: &DatabaseConnection,
     caller: &Caller,
@@ -96,9 +109,90 @@ pub async fn set(
     town_id: Option<i64>,
     valid_from: NaiveDate,
     policy: &Policy,
-) -> ApiResult<PolicyVersion> {
+) -> ApiResult<PolicySet> {
     check_open_quarter(db, county_id, valid_from).await?;
-    store(db, caller, county_id, town_id, valid_from, policy).await
+    let before = versions(db, county_id).await?;
+    let version = store(db, caller, county_id, town_id, valid_from, policy).await?;
+    let notices = notices(db, &before, &version, super::today()).await?;
+    Ok(PolicySet { version, notices })
+}
+
+/// What a new version does that its office may not expect, judged against the versions
+/// stored `before` it. Why: attendance and evidence are judged by the version in force
+/// on each window's first day and each visit's day, so a version dated back silently
+/// rejudges what the office may already have reported (s21c N2); two versions of one
+/// day stack and the last set wins; and a town's override stays in force over every
+/// later county version (s21c N5).
+async fn notices(
+    db: &impl ConnectionTrait,
+    before: &[PolicyVersion],
+    new: &PolicyVersion,
+    today: NaiveDate,
+) -> ApiResult<Vec<String>> {
+    let mut out = Vec::new();
+    if !before.is_empty() {
+        out.extend(rejudges(new.valid_from, today));
+    }
+    if before
+        .iter()
+        .any(|v| v.town_id == new.town_id && v.valid_from == new.valid_from)
+    {
+        out.push(format!(
+            "{}已有同级政策版本：本版本取代之（同一天的版本以最后设定的为准）",
+            new.valid_from
+        ));
+    }
+    match new.town_id {
+        None => {
+            let mut first: std::collections::BTreeMap<i64, NaiveDate> = Default::default();
+            for v in before {
+                if let Some(t) = v.town_id {
+                    let day = first.entry(t).or_insert(v.valid_from);
+                    *day = (*day).min(v.valid_from);
+                }
+            }
+            let mut towns = Vec::new();
+            for (town, from) in first {
+                let name = super::jurisdictions::get(db, town).await?.name;
+                towns.push(format!("{name}（{}起）", from.max(new.valid_from)));
+            }
+            if !towns.is_empty() {
+                out.push(format!(
+                    "以下乡镇有本乡镇的政策，在其生效后不适用本版本：{}",
+                    towns.join("、")
+                ));
+            }
+        }
+        Some(town) if !before.iter().any(|v| v.town_id == Some(town)) => {
+            out.push(format!(
+                "本乡镇自{}起按本乡镇的政策判定，县（市）此后设定的政策版本不再适用于本乡镇",
+                new.valid_from
+            ));
+        }
+        Some(_) => {}
+    }
+    Ok(out)
+}
+
+/// The notice for a version dated before `today`: visits since its day are judged by
+/// its evidence, and windows from its day on by its visits, those already ended (before
+/// the current month) included.
+fn rejudges(valid_from: NaiveDate, today: NaiveDate) -> Option<String> {
+    if valid_from >= today {
+        return None;
+    }
+    let month = bangfu_shared::policy::window_of(today, 1).0;
+    let ended = if valid_from < month {
+        format!(
+            "，其中{valid_from}至{}已结束的考勤周期可能改判，已报送的考勤表可能需重新报送",
+            month.pred_opt().unwrap_or(month)
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "生效日期{valid_from}早于今天（{today}）：此后已有的帮扶记录和考勤周期按本版本重新判定{ended}"
+    ))
 }
 
 /// Stores a version from any day, an ended quarter included: for building a county's
@@ -283,6 +377,24 @@ fn to_version(row: policy::Model) -> ApiResult<PolicyVersion> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn day(m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, m, d).unwrap()
+    }
+
+    #[test]
+    fn a_version_dated_back_says_what_it_rejudges() {
+        assert_eq!(rejudges(day(12, 5), day(12, 5)), None, "from today");
+        assert_eq!(rejudges(day(12, 20), day(12, 5)), None, "from a later day");
+        let this_month = rejudges(day(12, 2), day(12, 5)).unwrap();
+        assert!(this_month.contains("2026-12-02早于今天"), "{this_month}");
+        assert!(!this_month.contains("已结束"), "{this_month}");
+        let back = rejudges(day(10, 1), day(12, 5)).unwrap();
+        assert!(
+            back.contains("2026-10-01至2026-11-30已结束的考勤周期") && back.contains("重新报送"),
+            "{back}"
+        );
+    }
 
     #[test]
     fn a_policy_with_a_misspelt_key_is_refused_naming_it() {

@@ -87,6 +87,7 @@ pub async fn sheet(
     if !own && caller.role.is_helper() {
         return Err(ApiError::NotFound("attendance sheet"));
     }
+    require_begun(q, SHEET_NOT_BEGUN)?;
     let mut cond = supervised(helper_id, q);
     if !own {
         cond = cond.add(caller.scope().households());
@@ -345,10 +346,14 @@ pub use bangfu_shared::report::MAX_SHEET_REMARK_CHARS;
 /// report. The drill-down of a household's records refuses such a quarter too.
 pub fn require_begun(q: Quarter, why: &str) -> ApiResult<()> {
     if q.start() > super::today() {
-        return Err(ApiError::Invalid(format!("{q} has not begun: {why}")));
+        return Err(ApiError::NotBegun(format!("{q} has not begun: {why}")));
     }
     Ok(())
 }
+
+/// Why a sheet refuses a quarter still to come: every window would read 进行中 and
+/// the sheet would pass for one with nothing missed (s21c N6).
+const SHEET_NOT_BEGUN: &str = "a quarter's sheet lists the visits made in it";
 
 /// Why a town or county report refuses a quarter still to come.
 const REPORT_NOT_BEGUN: &str = "a quarter is reported once its visits are made";

@@ -674,8 +674,10 @@ async fn sheets(
                 store.save_sheet(&sheet).await?;
                 report.sheets_pulled += 1;
             }
-            // No sheet for this quarter.
+            // No sheet for this quarter, or one that has not begun by the server's
+            // calendar (this device's clock runs ahead): nothing to show.
             Err(ClientError::Server { status: 404, .. }) => {}
+            Err(ClientError::Server { code, .. }) if code == "quarter_not_begun" => {}
             Err(e) => match refusal(&e) {
                 Some(reason) => report.problems.push(Problem::SheetUnavailable {
                     quarter: q.to_string(),

@@ -658,23 +658,39 @@ pub fn render_history(
     };
     let [list_area, detail_area] =
         Layout::vertical([Constraint::Min(5), Constraint::Length(8)]).areas(area);
+    // The time (`2026-03-10 09:30`, 16 columns) always comes whole; in a narrow
+    // window the head, kind, signature and state columns shrink, cut with "…" (the
+    // selected visit's lines below say each in full).
+    let wide = area.width >= WIDE_HISTORY;
+    let w: [u16; 6] = if wide {
+        [16, 8, 10, 6, 10, 8]
+    } else {
+        [16, 6, 5, 4, 6, 6]
+    };
+    let cut = |i: usize, text: &str| super::sheet::fit(text, w[i]);
+    // The sync state has what the borders, the other columns and the six gaps leave.
+    let sync_width = area.width.saturating_sub(2 + w.iter().sum::<u16>() + 6);
     let header = Row::new([
-        t.time,
-        t.head,
-        t.kind,
-        t.photos,
-        t.household_signature,
-        "",
-        "",
+        cut(0, t.time),
+        cut(1, t.head),
+        cut(2, t.kind),
+        cut(3, t.photos),
+        cut(4, t.household_signature),
+        String::new(),
+        String::new(),
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = app.history.iter().map(|v| {
         let r = &v.current.signed.record;
         let head = app.head_name(v.household_id);
+        let kind_of = |k| match wide {
+            true => app.lang.kind(k),
+            false => app.lang.kind_short(k),
+        };
         let (at, kind, photos, sig) = match &r.visit {
             Some(b) => (
                 format_local(b.at),
-                app.lang.kind(b.kind).to_string(),
+                kind_of(b.kind).to_string(),
                 b.photos.len().to_string(),
                 signature_text(app, b.kind, b.household_signature.as_ref()),
             ),
@@ -702,17 +718,20 @@ pub fn render_history(
             sync_style(v.sync)
         };
         let sync = Cell::from(Span::styled(
-            app.lang
-                .visit_state_short(v.sync, &v.flags, area.width < WHOLE_STATE),
+            super::sheet::fit(
+                &app.lang
+                    .visit_state_short(v.sync, &v.flags, area.width < WHOLE_STATE),
+                sync_width,
+            ),
             sync_style,
         ));
         let row = Row::new([
             Cell::from(at),
-            Cell::from(head),
-            Cell::from(kind),
-            Cell::from(photos),
-            Cell::from(sig),
-            Cell::from(state),
+            Cell::from(cut(1, &head)),
+            Cell::from(cut(2, &kind)),
+            Cell::from(cut(3, &photos)),
+            Cell::from(cut(4, &sig)),
+            Cell::from(cut(5, &state)),
             sync,
         ]);
         if v.sync.is_refused() || !v.damaged_images.is_empty() {
@@ -727,30 +746,15 @@ pub fn render_history(
             row
         }
     });
-    // The time (`2026-03-10 09:30`, 16 columns) always comes whole; in a narrow
-    // window the head, kind, signature and state columns shrink (the selected visit's
-    // lines below say each in full).
-    let widths = if area.width >= WIDE_HISTORY {
-        [
-            Constraint::Length(16),
-            Constraint::Length(8),
-            Constraint::Length(10),
-            Constraint::Length(6),
-            Constraint::Length(10),
-            Constraint::Length(8),
-            Constraint::Min(12),
-        ]
-    } else {
-        [
-            Constraint::Length(16),
-            Constraint::Length(6),
-            Constraint::Length(5),
-            Constraint::Length(4),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Min(8),
-        ]
-    };
+    let widths = [
+        Constraint::Length(w[0]),
+        Constraint::Length(w[1]),
+        Constraint::Length(w[2]),
+        Constraint::Length(w[3]),
+        Constraint::Length(w[4]),
+        Constraint::Length(w[5]),
+        Constraint::Min(if wide { 12 } else { 8 }),
+    ];
     let table = Table::new(rows, widths)
         .header(header)
         .block(Block::bordered().title(title))
@@ -912,6 +916,9 @@ fn signature_text(app: &App, kind: VisitKind, sig: Option<&HouseholdSignature>) 
     }
 }
 
+/// Width of the drafts list's kind column: `call (amendment)`, `入户（更正）` whole.
+const KIND: u16 = 16;
+
 pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.texts();
     let block = Block::bordered().title(format!(" {} ({}) ", t.drafts, app.drafts.len()));
@@ -921,7 +928,7 @@ pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
     }
     // What the last column has: the area less the borders, the other columns and the
     // three gaps between the four.
-    let missing_width = area.width.saturating_sub(2 + 10 + 14 + 17 + 3).max(10);
+    let missing_width = area.width.saturating_sub(2 + 10 + KIND + 17 + 3).max(10);
     let rows = app.drafts.iter().map(|d| {
         let head = app.head_name(d.household_id);
         // A draft of a household whose pairing ended signs only if dated within it.
@@ -934,7 +941,11 @@ pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
             .map(|e| app.lang.error(&e))
             .unwrap_or_else(|| "✓".into());
         let kind = if d.amends.is_some() {
-            format!("{}{}", app.lang.kind(d.kind), app.lang.paren(t.amending))
+            format!(
+                "{}{}",
+                app.lang.kind_short(d.kind),
+                app.lang.aside(t.amending)
+            )
         } else {
             app.lang.kind(d.kind).to_string()
         };
@@ -944,7 +955,7 @@ pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
     });
     let widths = [
         Constraint::Length(10),
-        Constraint::Length(14),
+        Constraint::Length(KIND),
         Constraint::Length(17),
         Constraint::Min(10),
     ];

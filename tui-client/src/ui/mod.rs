@@ -85,7 +85,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         // "overdue" may be wrong, and the helper is told how to fix it.
         frame.render_widget(
             Paragraph::new(Span::styled(
-                app.lang.texts().history_not_pulled,
+                sheet::fit(app.lang.texts().history_not_pulled, status.width),
                 Style::new().fg(Color::Black).bg(Color::Yellow),
             )),
             status,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Json, Query, date_in_range};
-use crate::services::policy::{self, PolicyVersion};
+use crate::services::policy::{self, PolicySet, PolicyVersion};
 use crate::services::{Caller, jurisdictions, today};
 
 /// Which county's policies.
@@ -96,8 +96,10 @@ pub struct NewPolicy {
 }
 
 #[utoipa::path(post, path = "/api/v1/policies", request_body = NewPolicy,
-    responses((status = 201, body = PolicyVersion), (status = 403, body = bangfu_shared::api::ErrorBody), (status = 422, body = bangfu_shared::api::ErrorBody)))]
+    responses((status = 201, body = PolicySet), (status = 403, body = bangfu_shared::api::ErrorBody), (status = 422, body = bangfu_shared::api::ErrorBody)))]
 /// Stores a new version of a county's (or a town's) policy. County offices and admins only.
+/// The answer's `notices` say what else it does: rejudges what is past (dated back), replaces
+/// a version of its day, or leaves towns with their own policy alone.
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
