@@ -2087,3 +2087,32 @@ fn a_narrow_english_history_cuts_its_cells_with_an_ellipsis() {
         "{status}"
     );
 }
+
+/// A typed path too long for the dialog keeps its end (the file's name) in view; a path
+/// refused is replaced by the next one typed, not run on after it (QA s21d D6).
+#[test]
+fn a_long_typed_path_shows_its_end_and_a_refused_one_is_replaced_by_the_next() {
+    let mut fx = fixture(Lang::Zh);
+    let dir = fx.app.last_dir.clone();
+    let deep = dir.join("a-very-long-folder-name-from-the-phone-camera-import-2026-12");
+    std::fs::create_dir(&deep).unwrap();
+    std::fs::write(deep.join("notes.txt"), "not a photo").unwrap();
+    write_jpeg(&deep.join("IMG_0031.jpg"), 320, 240);
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    focus(app, bangfu_client::app::form::Field::Photos);
+    app.update(Action::Enter);
+    keys(app, &deep.join("notes.txt").display().to_string());
+    let text = draw(app);
+    let typed = text.lines().find(|l| l.contains("前往：")).unwrap();
+    assert!(
+        typed.contains("前往：…") && typed.contains("2026-12/notes.txt▏"),
+        "{typed}"
+    );
+    app.update(Action::Enter);
+    assert!(app.status.clone().unwrap().error, "a text file is refused");
+    keys(app, &deep.join("IMG_0031.jpg").display().to_string());
+    app.update(Action::Enter);
+    assert!(app.overlay.is_none(), "{:?}", app.status);
+    assert!(draw(app).contains("320×240"));
+}

@@ -32,6 +32,10 @@ pub struct Chooser {
     /// What the user typed: a filter on the names (a phone's DCIM folder holds
     /// thousands), or, when it starts with `/` or `~`, a path to go to on Enter.
     pub query: String,
+    /// The typed path was refused (nothing there, or not a photo): the next character
+    /// typed replaces it, as selected text would, rather than running on after it;
+    /// Backspace edits it instead (QA s21d D6).
+    pub refused: bool,
 }
 
 /// What Enter (or a pasted path) did.
@@ -55,6 +59,7 @@ impl Chooser {
             purpose,
             error: None,
             query: String::new(),
+            refused: false,
         };
         c.reload();
         c
@@ -117,6 +122,9 @@ impl Chooser {
 
     /// Adds a typed character to the query; a filter highlights its first match.
     pub fn type_char(&mut self, c: char) {
+        if std::mem::take(&mut self.refused) {
+            self.query.clear();
+        }
         self.query.push(c);
         if !self.query_is_path() {
             self.selected = 0;
@@ -125,11 +133,18 @@ impl Chooser {
 
     /// Takes back the last typed character, or, with nothing typed, goes up.
     pub fn backspace(&mut self) {
+        self.refused = false;
         if self.query.pop().is_none() {
             self.up();
         } else {
             self.clamp_selection();
         }
+    }
+
+    /// Marks a typed path as refused (see [`Chooser::refused`]); a filter is left as
+    /// it is, since it chose the highlighted file rather than naming one.
+    pub fn refuse_typed(&mut self) {
+        self.refused = self.query_is_path();
     }
 
     /// Goes to the parent directory.
@@ -334,6 +349,30 @@ mod tests {
         );
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("100%zz"), "100%zz");
+    }
+
+    #[test]
+    fn typing_after_a_refused_path_starts_a_new_one_and_backspace_edits_it() {
+        let dir = dir_with(&["a.jpg"]);
+        let mut c = Chooser::open(dir.path(), Purpose::Photo);
+        for ch in "/no/such.jpg".chars() {
+            c.type_char(ch);
+        }
+        assert!(matches!(c.enter(), Outcome::NotFound(_)));
+        c.refuse_typed();
+        c.type_char('/');
+        assert_eq!(c.query, "/", "the refused path is replaced");
+        c.type_char('x');
+        assert_eq!(c.query, "/x", "then typing runs on");
+        c.query = "/no/such.jpgg".into();
+        c.refuse_typed();
+        c.backspace();
+        c.type_char('!');
+        assert_eq!(c.query, "/no/such.jpg!", "Backspace edits the refused path");
+        c.query = "a.j".into();
+        c.refuse_typed();
+        c.type_char('p');
+        assert_eq!(c.query, "a.jp", "a filter is never replaced");
     }
 
     #[test]

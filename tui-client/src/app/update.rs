@@ -686,6 +686,7 @@ impl App {
             Outcome::NotFound(path) => {
                 let t = self.lang.texts();
                 self.fail(format!("{}{}", t.chooser_not_found, path.display()));
+                chooser.refuse_typed();
             }
             Outcome::File(path) => {
                 if let Some(dir) = path.parent() {
@@ -694,6 +695,7 @@ impl App {
                 if self.attach_chosen(&path, chooser.purpose) {
                     return;
                 }
+                chooser.refuse_typed();
             }
         }
         self.overlay = Some(Overlay::Chooser(chooser));

@@ -57,14 +57,44 @@ pub fn render_chooser(app: &App, c: &Chooser, frame: &mut Frame, area: Rect) -> 
         } else {
             t.chooser_filter
         };
+        // A long path keeps its end (the file's name), where typing goes on; a refused
+        // one shows selected, as the next character replaces it.
+        let room = query_area
+            .width
+            .saturating_sub(Span::raw(label).width() as u16 + 1);
+        let query_style = if c.refused {
+            Style::new().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::new()
+        };
         let line = Line::from(vec![
             Span::styled(label, Style::new().fg(Color::Yellow)),
-            Span::raw(c.query.clone()),
+            Span::styled(keep_end(&c.query, room), query_style),
             Span::styled("▏", Style::new().fg(Color::Yellow)),
         ]);
         frame.render_widget(Paragraph::new(line), query_area);
     }
     t.help_chooser.to_string()
+}
+
+/// `text` cut to its last `width` columns, "…" first when cut.
+fn keep_end(text: &str, width: u16) -> String {
+    let width = usize::from(width);
+    if Span::raw(text).width() <= width {
+        return text.to_string();
+    }
+    let mut tail: Vec<char> = Vec::new();
+    let mut used = 1;
+    for c in text.chars().rev() {
+        let mut buf = [0u8; 4];
+        let w = Span::raw(&*c.encode_utf8(&mut buf)).width();
+        if used + w > width {
+            break;
+        }
+        tail.push(c);
+        used += w;
+    }
+    std::iter::once('…').chain(tail.into_iter().rev()).collect()
 }
 
 fn chooser_item(e: &Entry) -> ListItem<'static> {
