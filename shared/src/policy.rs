@@ -351,10 +351,11 @@ impl Policy {
                 _ => 366,
             };
             if days >= most {
+                let plural = if longest == 1 { "" } else { "s" };
                 return invalid(format!(
                     "exit_cuts.min_days_held is {days}: the longest window of this policy \
-                     ({longest} months) lasts at most {most} days, so no exit could leave \
-                     {days} days of it held (give at most {})",
+                     ({longest} month{plural}) lasts at most {most} days, so no exit could \
+                     leave {days} days of it held (give at most {})",
                     most - 1
                 ));
             }
@@ -578,6 +579,12 @@ mod tests {
         );
         p.exit_cuts.min_days_held = 61;
         assert_eq!(p.validate(), Ok(()));
+        assert!(e.contains("(2 months)"), "{e}");
+        for v in &mut p.visits {
+            v.window_months = 1;
+        }
+        let e = p.validate().unwrap_err().to_string();
+        assert!(e.contains("(1 month)") && e.contains("at most 30"), "{e}");
     }
 
     #[test]

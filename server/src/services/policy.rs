@@ -21,11 +21,14 @@ use crate::error::{ApiError, ApiResult};
 /// silently changing who answers for a window.
 pub fn parse(value: serde_json::Value, prefix: &str) -> ApiResult<Policy> {
     let parsed: Policy = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "invalid policy at `{prefix}{}`: {}",
-            e.path(),
-            e.inner()
-        ))
+        // The policy itself is the path `.`: named by the prefix alone (`policy`).
+        let path = e.path().to_string();
+        let at = match path.as_str() {
+            "." => prefix.trim_end_matches('.').to_string(),
+            _ => format!("{prefix}{path}"),
+        };
+        let at = if at.is_empty() { "the top level" } else { &at };
+        ApiError::BadRequest(format!("invalid policy at `{at}`: {}", e.inner()))
     })?;
     let known = serde_json::to_value(&parsed)
         .map_err(|e| ApiError::Internal(format!("policy to JSON: {e}")))?;
@@ -430,5 +433,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`policy.source`"), "{e}");
+        let e = parse(serde_json::json!("x"), "policy.")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at `policy`:"), "the policy itself: {e}");
     }
 }
