@@ -671,7 +671,14 @@ fn scan(
             if next + HEADER > total {
                 break;
             }
-            reader.seek_relative(i64::try_from(next - at - HEADER).map_err(io::Error::other)?)?;
+            // The header just read may reach past `next` (an entry ending fewer than
+            // HEADER bytes before it): the seek goes back then (QA s22a F1, which
+            // overflowed here and kept the server from starting).
+            let (to, read) = (
+                i64::try_from(next).map_err(io::Error::other)?,
+                i64::try_from(at + HEADER).map_err(io::Error::other)?,
+            );
+            reader.seek_relative(to - read)?;
             at = next;
             reader.read_exact(&mut header)?;
         }
@@ -802,6 +809,45 @@ mod tests {
         let packs = Packs::open(dir.path()).unwrap();
         assert_eq!(packs.get(&sha(&next)).unwrap().unwrap(), next);
         assert_eq!(tail_len(&packs), used + entry_size(5000));
+    }
+
+    /// Entries ending in every place near a block's end, those fewer than HEADER bytes
+    /// before it included (a body of 4009 to 4051 bytes, and as much past whole blocks:
+    /// about one photo in a hundred), are found again when the store is reopened.
+    #[test]
+    fn entries_ending_just_before_a_block_boundary_are_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let packs = Packs::open(dir.path()).unwrap();
+        let sizes: Vec<usize> = (4000..4060).chain([45_007, 8105, 8147]).collect();
+        let files: Vec<Vec<u8>> = sizes
+            .iter()
+            .map(|n| (0..*n).map(|i| (i % 251) as u8 ^ (*n as u8)).collect())
+            .collect();
+        for f in &files {
+            packs.put(&sha(f), f).unwrap();
+        }
+        drop(packs);
+        for verify in [false, true] {
+            let mut index = HashMap::new();
+            let path = dir.path().join(pack_name(0));
+            let end = scan(&path, 0, verify, &mut index).unwrap();
+            assert_eq!(index.len(), files.len(), "verify={verify}");
+            assert_eq!(end % ALIGN, (HEADER + 8147) % ALIGN, "ends after the last");
+        }
+        let packs = Packs::open(dir.path()).unwrap();
+        for f in &files {
+            assert_eq!(
+                &packs.get(&sha(f)).unwrap().unwrap(),
+                f,
+                "{} bytes",
+                f.len()
+            );
+        }
+        let next = vec![7u8; 100];
+        packs.put(&sha(&next), &next).unwrap();
+        drop(packs);
+        let packs = Packs::open(dir.path()).unwrap();
+        assert_eq!(packs.get(&sha(&next)).unwrap().unwrap(), next);
     }
 
     #[test]
