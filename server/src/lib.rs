@@ -96,6 +96,10 @@ pub fn serve(state: AppState, listener: TcpListener) -> ApiResult<Server> {
     // the next photo), and Nagle's algorithm would hold a short write back for the
     // acknowledgement of the one before.
     .tcp_nodelay(true)
+    // A weak mobile link may stall for a while before a request's head is through:
+    // actix answers 408 (with no body) after 5 seconds by default, which cut requests
+    // that would have arrived (QA s22a F4). The device retries either way.
+    .client_request_timeout(std::time::Duration::from_secs(30))
     .listen(listener)
     .map_err(|e| ApiError::Internal(format!("cannot listen: {e}")))?
     .run();

@@ -500,6 +500,34 @@ async fn tampered(t: &TestDb) {
         2,
         "the honest call and the waiting home visit; never the altered record"
     );
+
+    // The advice followed: voided, the visit's photo no longer matters. The void goes
+    // up, the old version is not sent again nor its photo reported, and nothing is left
+    // waiting (QA s22a F2).
+    c.void_visit(waiting.visit_id, "照片损坏", chrono::Utc::now())
+        .await
+        .unwrap();
+    for round in 0..2 {
+        let report = sync(&c, &quick_sync(8)).await;
+        assert!(report.problems.is_empty(), "{round}: {report:?}");
+        assert_eq!(report.awaiting_photos, 0, "{round}: {report:?}");
+        assert_eq!(report.counts.awaiting_superseded, 1, "{round}: {report:?}");
+        assert_eq!(
+            report.counts.unsynced(),
+            1,
+            "{round}: only the altered record, refused, is left: {report:?}"
+        );
+        if round == 1 {
+            assert_eq!(report.pushed, 0, "nothing is sent again: {report:?}");
+        }
+    }
+    let visits = c.visits(Some(h), 10).await.unwrap();
+    let voided = visits
+        .iter()
+        .find(|v| v.visit_id == waiting.visit_id)
+        .unwrap();
+    assert!(voided.voided);
+    assert_eq!(voided.sync, SyncState::Synced, "not 待传照片 for ever");
 }
 db_test!(
     a_record_altered_after_signing_is_refused_and_shown,

@@ -40,12 +40,17 @@ use crate::error::{ClientError, Result};
 /// A request that got no answer, in words the interface tells apart: a connection that
 /// could not be made (`cannot reach URL: …`: refused, no route, a connect timeout) from
 /// one made that the server never answered in time (`no answer from URL: timed out …`:
-/// a hung server, a captive portal, a dead mobile link).
+/// a hung server, a captive portal, a dead mobile link) and from one that broke off
+/// while the request or its answer was on the way (`connection to URL broke off: …`: a
+/// weak link; the address is right, and the server may have done what was asked, so
+/// the advice is to sync again, not to check the address — QA s22a F3).
 pub(crate) fn transport_error(base: &str, e: &reqwest::Error) -> ClientError {
     if e.is_timeout() && !e.is_connect() {
         ClientError::Network(format!("no answer from {base}: timed out ({e})"))
-    } else {
+    } else if e.is_connect() {
         ClientError::Network(format!("cannot reach {base}: {e}"))
+    } else {
+        ClientError::Network(format!("connection to {base} broke off: {e}"))
     }
 }
 
@@ -537,13 +542,17 @@ pub const FOREIGN_LOCATION: &str = "foreign_upload_location";
 
 /// A 2xx answer this version cannot read: a protocol error, not the network's.
 fn unreadable(status: reqwest::StatusCode, what: &str) -> ClientError {
+    // An HTML page already says whose it probably is (a proxy's login page): a second
+    // guess at the cause after it read as two (QA s22a F6).
+    let cause = if what.contains("probably from a proxy") {
+        ""
+    } else {
+        " (a different server version, or a proxy that changed the answer)"
+    };
     ClientError::Server {
         status: status.as_u16(),
         code: UNREADABLE.into(),
-        message: format!(
-            "answered {} but {what} (a different server version, or a proxy that changed the answer)",
-            status_words(status)
-        ),
+        message: format!("answered {} but {what}{cause}", status_words(status)),
     }
 }
 
@@ -800,6 +809,30 @@ mod tests {
         assert!(zh.contains("连不上服务器"), "{zh}");
     }
 
+    /// A connection made and then cut half-way through the answer is said to have
+    /// broken off (sync again), not that the server cannot be reached (check the
+    /// address).
+    #[tokio::test]
+    async fn a_connection_cut_half_way_broke_off_and_is_not_unreachable() {
+        use crate::i18n::Lang;
+        use std::io::Write as _;
+        let cut = loopback(|_, s| {
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 400\r\n\r\n{\"id\":",
+            );
+        });
+        let api = ApiClient::with_timeouts(&cut, short_limits()).unwrap();
+        let e = api.me().await.unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        assert!(e.to_string().contains("broke off"), "{e}");
+        let zh = Lang::Zh.error(&e);
+        assert!(
+            zh.starts_with("网络中断：与服务器的连接中途断开") && !zh.contains("连不上"),
+            "{zh}"
+        );
+        assert!(zh.contains("已完成的部分不会丢失"), "{zh}");
+    }
+
     /// A server that cuts its first answer half-way, then answers a `Range` request
     /// with the rest (206), recording the `Range` header each request carried.
     fn cutting_then_resuming(
@@ -971,6 +1004,7 @@ mod tests {
             m.contains("answered 200 OK but the body is an HTML page (“Wi-Fi login”"),
             "{m}"
         );
+        assert!(!m.contains("a different server version"), "one guess: {m}");
 
         let json = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\
                     connection: close\r\n\r\n{\"what\":1}\n";
@@ -982,5 +1016,6 @@ mod tests {
                 .contains("the body is not what this version expects (missing field"),
             "{e}"
         );
+        assert!(e.to_string().contains("a different server version"), "{e}");
     }
 }

@@ -1035,16 +1035,22 @@ impl Lang {
     }
 
     pub fn sync_summary(self, r: &SyncReport) -> String {
-        self.sync_summary_with(r, true)
+        self.sync_summary_with(r, true, true)
+    }
+
+    /// [`Self::sync_summary`] without the first problem, for a report that lists every
+    /// problem on lines of its own (`bangfu sync`), so none is said twice.
+    pub fn sync_summary_without_problems(self, r: &SyncReport) -> String {
+        self.sync_summary_with(r, true, false)
     }
 
     /// [`Self::sync_summary`] without the sheets' results (said apart, first, on the
     /// TUI's sheet screen).
     pub fn sync_summary_without_sheets(self, r: &SyncReport) -> String {
-        self.sync_summary_with(r, false)
+        self.sync_summary_with(r, false, true)
     }
 
-    fn sync_summary_with(self, r: &SyncReport, sheets: bool) -> String {
+    fn sync_summary_with(self, r: &SyncReport, sheets: bool, problem: bool) -> String {
         let refused = (r.rejected.len() + r.conflicts.len()) as u64;
         let mut out = if self == Lang::Zh {
             format!(
@@ -1061,7 +1067,7 @@ impl Lang {
             out.push_str(" · ");
             out.push_str(&sheet);
         }
-        if let Some(p) = r.problems.first() {
+        if let Some(p) = r.problems.first().filter(|_| problem) {
             out.push_str(" · ");
             out.push_str(&self.problem(p));
         }
@@ -1864,6 +1870,15 @@ fn unreachable_host(message: &str) -> Option<&str> {
         .map(|(host, _)| host)
 }
 
+/// The server's address in a network error of a connection that broke off
+/// (`connection to URL broke off: …`).
+fn broken_host(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("connection to ")
+        .and_then(|rest| rest.split_once(" broke off"))
+        .map(|(host, _)| host)
+}
+
 /// A network failure in Chinese: what happened and what to do, without the HTTP
 /// library's English; the server's address last, so a narrow status line keeps the
 /// advice.
@@ -1877,6 +1892,11 @@ fn network_error_zh(message: &str) -> String {
     }
     if lower.starts_with("download of") {
         return "照片下载中断：下次同步会接着下载".into();
+    }
+    if let Some(host) = broken_host(message) {
+        return format!(
+            "网络中断：与服务器的连接中途断开，请再同步一次（已完成的部分不会丢失）：{host}"
+        );
     }
     match unreachable_host(message) {
         Some(host) => format!("网络不通：连不上服务器，请检查网络或服务器地址：{host}"),
@@ -1926,6 +1946,12 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         }
         _ if status == 404 && message.contains("route") => {
             "服务器地址不对（找不到接口，HTTP 404）：只填 http://主机:端口".into()
+        }
+        // The server's own timeout waiting for a request a stalled link never finished
+        // sending (actix's bare 408): the network's fault, not a refusal (QA s22a F4).
+        _ if status == 408 => {
+            "网络太慢或中断：服务器等不到完整的请求（HTTP 408），请稍后再同步（已完成的部分不会丢失）"
+                .into()
         }
         _ if status >= 500 => format!("服务器出错（HTTP {status}）：请稍后重试"),
         _ => format!("服务器拒绝（HTTP {status}）：{}", short_detail(message)),
@@ -2331,6 +2357,24 @@ mod tests {
         }
     }
 
+    /// The TUI's one status line says the first problem; `bangfu sync`, which lists
+    /// every problem on a line of its own, leaves it out of the summary (QA s22a F5).
+    #[test]
+    fn the_command_line_summary_leaves_the_problems_to_their_own_lines() {
+        let r = SyncReport {
+            problems: vec![crate::problem::Problem::ImageDamaged {
+                sha256: "71d9fe0fe49a".into(),
+            }],
+            ..SyncReport::default()
+        };
+        assert!(Lang::Zh.sync_summary(&r).contains("71d9fe0fe49a"));
+        let counts = Lang::Zh.sync_summary_without_problems(&r);
+        assert!(
+            counts.starts_with("同步完成") && !counts.contains("71d9fe0fe49a"),
+            "{counts}"
+        );
+    }
+
     /// The common failures reach the helper in Chinese, without the HTTP library's or
     /// the server's English cut off mid-word.
     #[test]
@@ -2345,6 +2389,20 @@ mod tests {
             (
                 ClientError::Network("cannot reach http://10.0.0.5:8080: operation timed out".into()),
                 "服务器无响应（等待超时），请稍后重试：http://10.0.0.5:8080",
+            ),
+            (
+                server(
+                    408,
+                    "http_error",
+                    "answered 408 Request Timeout with no explanation",
+                ),
+                "网络太慢或中断：服务器等不到完整的请求（HTTP 408），请稍后再同步（已完成的部分不会丢失）",
+            ),
+            (
+                ClientError::Network(
+                    "connection to http://10.0.0.5:8080 broke off: error decoding response body".into(),
+                ),
+                "网络中断：与服务器的连接中途断开，请再同步一次（已完成的部分不会丢失）：http://10.0.0.5:8080",
             ),
             (
                 server(401, "invalid_credentials", "wrong username or password"),

@@ -1225,16 +1225,18 @@ async fn sync(
     if json {
         outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        outln!("{}", lang.sync_summary(&report))?;
+        // The refused records under the count that names them (被拒 N), then the
+        // warnings with their own lines, then each problem once (QA s22a F5).
+        outln!("{}", lang.sync_summary_without_problems(&report))?;
+        for r in report.rejected.iter().chain(&report.conflicts) {
+            let why = lang.refusal(r.reason_code.as_deref(), Some(&r.reason));
+            outln!("  {}  {why}", r.id)?;
+        }
         if let Some(returned) = lang.sync_returned(report.returned_for_correction) {
             outln!("✎ {returned}{}", lang.cli_see_visit_list())?;
         }
         if let Some(warning) = lang.sync_not_counted(report.not_counted) {
             outln!("⚠ {warning}{}", lang.cli_see_visit_list())?;
-        }
-        for r in report.rejected.iter().chain(&report.conflicts) {
-            let why = lang.refusal(r.reason_code.as_deref(), Some(&r.reason));
-            outln!("  {}  {why}", r.id)?;
         }
         for p in &report.problems {
             outln!("  {}", lang.problem(p))?;

@@ -1193,10 +1193,19 @@ fn flagging_server() -> String {
                             .and_then(|p| p.strip_prefix("flag:"))
                             .map(|f| f.split(',').collect())
                             .unwrap_or_default();
-                        serde_json::json!({
-                            "id": record["id"], "status": "accepted", "reason": null,
-                            "missing_blobs": [], "flags": flags,
-                        })
+                        let refused = record["visit"]["problems"][0]
+                            .as_str()
+                            .and_then(|p| p.strip_prefix("reject:"));
+                        match refused {
+                            Some(why) => serde_json::json!({
+                                "id": record["id"], "status": "rejected", "reason": why,
+                                "missing_blobs": [], "flags": [],
+                            }),
+                            None => serde_json::json!({
+                                "id": record["id"], "status": "accepted", "reason": null,
+                                "missing_blobs": [], "flags": flags,
+                            }),
+                        }
                     })
                     .collect();
                 serde_json::json!({ "acks": acks })
@@ -1293,6 +1302,19 @@ fn sync_says_how_many_visits_do_not_count() {
         text.contains("⚠ 1 条走访不计入考勤，请查看原因并更正"),
         "{text}"
     );
+
+    // A refused record is named under the count that says it (被拒 1), not under the
+    // warning about another visit (QA s22a F5).
+    let refused = call("1", "reject:household 1 is not yours");
+    let out = bangfu(&data, &["sync", "--attempts", "1", "--server", &server]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("被拒 1"), "{text}");
+    assert!(
+        lines[1].contains(&refused) && lines[1].contains("household 1 is not yours"),
+        "{text}"
+    );
+    assert!(lines[2].starts_with("⚠ 1 条走访不计入考勤"), "{text}");
 }
 
 /// A sync that brings a town office's review note says how many visits were returned

@@ -22,6 +22,19 @@ use super::{Store, StoredRecord, stmt};
 use crate::error::Result;
 use crate::problem::Problem;
 
+/// SQL true when the record `r`, waiting for photos, has a later version of its visit
+/// (an amendment or the void) on the server. Why (QA s22a F2): a photo damaged on the
+/// device can never be sent, and the advice is to void or amend the visit; once that is
+/// done, sending the old version again every sync and reporting its photo kept every
+/// sync unfinished for ever. The server judges the visit by its latest version.
+pub fn photos_moot(r: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM records later \
+         WHERE later.target_id = COALESCE({r}.target_id, {r}.id) AND later.id > {r}.id \
+         AND later.sync_state IN ('synced', 'awaiting_photos'))"
+    )
+}
+
 /// How many records are in each sync state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SyncCounts {
@@ -33,6 +46,10 @@ pub struct SyncCounts {
     /// server holds without all their photos: only that device has them, so no sync
     /// from here can finish them, and they do not keep this device's sync unfinished.
     pub awaiting_other_device: u64,
+    /// This device's records the server holds without all their photos, of a visit
+    /// since voided or amended on the server ([`photos_moot`]): nothing waits on those
+    /// photos any more, so they are not sent and do not keep the sync unfinished.
+    pub awaiting_superseded: u64,
     pub synced: u64,
     pub rejected: u64,
     pub conflict: u64,
@@ -137,7 +154,9 @@ impl Store {
             "'local', 'uploading', 'awaiting_photos'"
         };
         let sql = format!(
-            "SELECT {RECORD_COLS} FROM records r WHERE r.device_id = ? AND r.sync_state IN ({states}) ORDER BY r.seq"
+            "SELECT {RECORD_COLS} FROM records r WHERE r.device_id = ? AND r.sync_state IN ({states}) \
+             AND NOT (r.sync_state = 'awaiting_photos' AND {}) ORDER BY r.seq",
+            photos_moot("r")
         );
         let rows = self
             .db
@@ -272,17 +291,24 @@ impl Store {
         let rows = self
             .db
             .query_all_raw(stmt(
-                "SELECT sync_state, device_id = ?, COUNT(*) FROM records GROUP BY 1, 2",
+                &format!(
+                    "SELECT r.sync_state, r.device_id = ?, \
+                     r.sync_state = 'awaiting_photos' AND {}, COUNT(*) \
+                     FROM records r GROUP BY 1, 2, 3",
+                    photos_moot("r")
+                ),
                 [device.into()],
             ))
             .await?;
         let mut c = SyncCounts::default();
         for r in rows {
             let mine = r.try_get_by_index::<bool>(1)?;
-            let n = r.try_get_by_index::<i64>(2)?.max(0) as u64;
+            let moot = r.try_get_by_index::<bool>(2)?;
+            let n = r.try_get_by_index::<i64>(3)?.max(0) as u64;
             match SyncState::parse(&r.try_get_by_index::<String>(0)?)? {
                 SyncState::Local => c.local += n,
                 SyncState::Uploading => c.uploading += n,
+                SyncState::AwaitingPhotos if mine && moot => c.awaiting_superseded += n,
                 SyncState::AwaitingPhotos if mine => c.awaiting_photos += n,
                 SyncState::AwaitingPhotos => c.awaiting_other_device += n,
                 SyncState::Synced => c.synced += n,

@@ -104,8 +104,19 @@ impl SyncState {
 }
 
 /// SQL ranking a record's sync state, most urgent first (for a visit's overall state).
-const STATE_RANK: &str = "CASE x.sync_state WHEN 'rejected' THEN 0 WHEN 'conflict' THEN 1 \
+const STATE_RANK: &str = "CASE {STATE} WHEN 'rejected' THEN 0 WHEN 'conflict' THEN 1 \
      WHEN 'local' THEN 2 WHEN 'uploading' THEN 3 WHEN 'awaiting_photos' THEN 4 ELSE 5 END";
+
+/// SQL of the record `x`'s sync state as the visit's lists say it: a version waiting
+/// for photos a later version made moot ([`super::outbox::photos_moot`]) has nothing
+/// left to do, so it reads synced (a voided visit whose photo was damaged is not
+/// 待传照片 for ever, QA s22a F2).
+fn effective_state() -> String {
+    format!(
+        "(CASE WHEN x.sync_state = 'awaiting_photos' AND {} THEN 'synced' ELSE x.sync_state END)",
+        super::outbox::photos_moot("x")
+    )
+}
 
 /// A household on the device, and whether the helper is still paired with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,13 +257,15 @@ pub(crate) const RECORD_COLS: &str =
 
 /// The columns of a [`VisitRow`] (then [`RECORD_COLS`] of its current record).
 const VISIT_COLS: &str = "v.visit_id, v.household_id, v.amendments, v.voided, v.void_reason, \
-     (SELECT COUNT(*) FROM records x WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.sync_state <> 'synced'), \
-     (SELECT x.sync_state FROM records x WHERE x.id = v.visit_id OR x.target_id = v.visit_id ORDER BY {RANK}, x.seq LIMIT 1), \
+     (SELECT COUNT(*) FROM records x WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND {STATE} <> 'synced'), \
+     (SELECT {STATE} FROM records x WHERE x.id = v.visit_id OR x.target_id = v.visit_id ORDER BY {RANK}, x.seq LIMIT 1), \
      (SELECT x.sync_reason FROM records x WHERE x.id = v.visit_id OR x.target_id = v.visit_id ORDER BY {RANK}, x.seq LIMIT 1), \
      (SELECT x.sync_reason_code FROM records x WHERE x.id = v.visit_id OR x.target_id = v.visit_id ORDER BY {RANK}, x.seq LIMIT 1)";
 
 fn visit_cols() -> String {
-    VISIT_COLS.replace("{RANK}", STATE_RANK)
+    VISIT_COLS
+        .replace("{RANK}", STATE_RANK)
+        .replace("{STATE}", &effective_state())
 }
 
 /// SQL true when the visit `v` whose current record is `r` counts for attendance as

@@ -348,7 +348,17 @@ pub async fn run(
     })
     .await?;
 
-    // 2. Upload what the awaiting records lack.
+    // 2. Upload what the awaiting records lack, but for versions a void or amendment
+    // pushed just now has made moot (see `photos_moot`).
+    if !awaiting.is_empty() {
+        let still: std::collections::HashSet<Uuid> = store
+            .records_to_push(identity.device_id, false)
+            .await?
+            .iter()
+            .map(|r| r.signed.record.id)
+            .collect();
+        awaiting.retain(|id| still.contains(id));
+    }
     let mut wanted: Vec<String> = Vec::new();
     // The records waiting for each file, to name them when the file is refused.
     let mut waiting: HashMap<String, Vec<Uuid>> = HashMap::new();
