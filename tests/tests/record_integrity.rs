@@ -471,7 +471,34 @@ async fn dating(t: &TestDb) {
         assert_eq!(line["reason"].as_str(), Some(reason), "{line}");
     }
 
-    // Correcting the late visit's note now is not itself a late entry.
+    // Correcting a note weeks later is not itself a late entry: a visit entered on time
+    // stays so.
+    let long_ago = signed - chrono::Duration::days(20);
+    let mut on_time = VisitBody::new(VisitKind::Phone, long_ago);
+    on_time.notes = Some("电话了解近况".into());
+    let first = f.device.sign_at(
+        h,
+        RecordType::Visit,
+        Some(on_time.clone()),
+        None,
+        None,
+        long_ago + chrono::Duration::hours(1),
+    );
+    let acks = f.push(std::slice::from_ref(&first)).await.acks;
+    assert!(acks[0].flags.is_empty(), "{:?}", acks[0]);
+    on_time.notes = Some("更正备注".into());
+    let amend = f.device.sign_at(
+        h,
+        RecordType::Amendment,
+        Some(on_time),
+        Some(first.record.id),
+        None,
+        signed,
+    );
+    let acks = f.push(&[amend]).await.acks;
+    assert!(acks[0].flags.is_empty(), "{:?}", acks[0]);
+    // And a visit entered late stays so: correcting its note keeps the office's 补录
+    // mark, which the sheet reads from the current version (QA s22b F1).
     let mut fixed = records[0].record.visit.clone().unwrap();
     fixed.notes = Some("更正备注".into());
     let amend = f.device.sign_at(
@@ -483,7 +510,7 @@ async fn dating(t: &TestDb) {
         signed,
     );
     let acks = f.push(&[amend]).await.acks;
-    assert!(acks[0].flags.is_empty(), "{:?}", acks[0]);
+    assert_eq!(acks[0].flags, ["entered_late"], "{:?}", acks[0]);
     // But moving a visit weeks back (into a missed window, say) is a late entry.
     let mut moved = records[2].record.visit.clone().unwrap();
     moved.at = signed - chrono::Duration::days(20);

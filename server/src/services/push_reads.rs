@@ -41,6 +41,8 @@ pub struct Target {
     pub household_id: i64,
     /// The visit's time, for a visit.
     pub visit_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it was signed (the device's clock): for a visit, when it was first entered.
+    pub signed_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Stored (device, seq) → (id, record sha, prev sha) for the seqs around a batch.
@@ -119,6 +121,7 @@ impl PushReads {
                     author_helper_id: row.try_get("", "author_helper_id")?,
                     household_id: row.try_get("", "household_id")?,
                     visit_at: row.try_get("", "visit_at")?,
+                    signed_at: row.try_get("", "created_at_device")?,
                 };
                 self.targets.insert(text("id")?, target);
             }
@@ -188,6 +191,7 @@ fn target_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement
             record::Column::AuthorHelperId,
             record::Column::HouseholdId,
             record::Column::VisitAt,
+            record::Column::CreatedAtDevice,
         ],
     )
 }

@@ -507,6 +507,7 @@ fn as_targets(req: &PushRequest, fresh: &[Candidate]) -> HashMap<String, Target>
                 author_helper_id: e.author_helper_id,
                 household_id: e.household_id,
                 visit_at: e.visit.as_ref().map(|v| v.at),
+                signed_at: e.created_at,
             };
             (e.id.to_string(), target)
         })
@@ -695,12 +696,11 @@ fn plan_fresh(
             flags.push(kind.to_string());
             anomalies.push(anomaly(env, kind, detail));
         }
-        let target_at = env
+        let target = env
             .target_id
-            .and_then(|t| reads.targets.get(&t.to_string()))
-            .and_then(|t| t.visit_at);
+            .and_then(|t| reads.targets.get(&t.to_string()));
         flags.extend(
-            dating_flags(env, target_at, settings)
+            dating_flags(env, target, settings)
                 .into_iter()
                 .map(str::to_string),
         );
@@ -826,10 +826,10 @@ pub const ENTERED_LATE: &str = "entered_late";
 pub const PHOTO_REUSED: &str = "photo_reused";
 
 /// The flags of a visit's own dates against its signing time (device clock).
-/// `target_at`: for an amendment, the time of the visit it corrects, when known.
+/// `target`: for an amendment, the visit it corrects, when known.
 fn dating_flags(
     env: &RecordEnvelope,
-    target_at: Option<chrono::DateTime<chrono::Utc>>,
+    target: Option<&Target>,
     settings: &Settings,
 ) -> Vec<&'static str> {
     let Some(visit) = env.visit.as_ref() else {
@@ -839,16 +839,22 @@ fn dating_flags(
     if (visit.at - env.created_at).num_seconds() > settings.clock_tolerance_secs {
         flags.push(DATED_AFTER_SIGNING);
     }
-    // An amendment weeks later that keeps the visit's day (a corrected note) is not a
-    // late entry; one that moves the day (into a missed window, say) is judged like a
-    // visit entered then, and so is one whose visit has not arrived to compare.
-    let keeps_day = env.record_type == RecordType::Amendment
-        && target_at
-            .is_some_and(|t| super::facts::local_date(t) == super::facts::local_date(visit.at));
+    // An amendment weeks later that keeps the visit's day (a corrected note) is judged
+    // by when the visit was first entered: late if the visit was (an amendment must
+    // not wash off the office's 补录 mark, QA s22b F1), not for its own date. One that
+    // moves the day (into a missed window, say) is judged like a visit entered then,
+    // and so is one whose visit has not arrived to compare.
+    let kept_day = target.filter(|t| {
+        env.record_type == RecordType::Amendment
+            && t.visit_at.is_some_and(|at| {
+                super::facts::local_date(at) == super::facts::local_date(visit.at)
+            })
+    });
+    let entered = kept_day.map_or(env.created_at, |t| t.signed_at);
     // Compared as durations: whole days would let 7 days 23 hours pass as 7.
     let late = chrono::TimeDelta::try_days(settings.late_entry_days)
-        .is_some_and(|limit| env.created_at - visit.at > limit);
-    if !keeps_day && late {
+        .is_some_and(|limit| entered - visit.at > limit);
+    if late {
         flags.push(ENTERED_LATE);
     }
     flags
