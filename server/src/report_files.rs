@@ -146,27 +146,6 @@ fn sheet_tables_as(sheet: &AttendanceSheet, frozen: bool) -> Vec<Table> {
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let own: Vec<String> = r
-                .own_windows
-                .iter()
-                .filter(|w| w.required)
-                .map(|w| {
-                    let exit = w
-                        .due_by
-                        .and_then(|d| d.succ_opt())
-                        .map(|d| format!("（{}起退出帮扶）", d.format("%m-%d")))
-                        .unwrap_or_default();
-                    format!(
-                        "{}月{}{exit}",
-                        w.start.format("%-m"),
-                        match (w.met, w.open) {
-                            (true, _) => "已走访",
-                            (false, true) => "进行中",
-                            (false, false) => "未走访",
-                        }
-                    )
-                })
-                .collect();
             let mut row = vec![Cell::count(i + 1)];
             row.extend(texts([
                 r.head_name.clone(),
@@ -184,7 +163,7 @@ fn sheet_tables_as(sheet: &AttendanceSheet, frozen: bool) -> Vec<Table> {
                     .map(|h| h.phone.clone())
                     .unwrap_or_default(),
                 r.record_text(),
-                own.join("；"),
+                r.own_text(),
                 r.remark.clone().unwrap_or_default(),
             ]));
             row

@@ -300,6 +300,31 @@ impl SheetRow {
         }
     }
 
+    /// The 第二帮扶责任人走访 cell: the second helper's own home-visit windows the policy
+    /// asks of them, `7月已走访；8月未走访；9月进行中`, a window an exit cut naming it
+    /// (`（12-05起退出帮扶）`). What the second helper signs for themselves, so the device
+    /// shows it as the printed sheet does (QA s22b F2).
+    pub fn own_text(&self) -> String {
+        self.own_windows
+            .iter()
+            .filter(|w| w.required)
+            .map(|w| {
+                let exit = w
+                    .due_by
+                    .and_then(|d| d.succ_opt())
+                    .map(|d| format!("（{}起退出帮扶）", d.format("%m-%d")))
+                    .unwrap_or_default();
+                let state = match (w.met, w.open) {
+                    (true, _) => "已走访",
+                    (false, true) => "进行中",
+                    (false, false) => "未走访",
+                };
+                format!("{}月{state}{exit}", w.start.format("%-m"))
+            })
+            .collect::<Vec<_>>()
+            .join("；")
+    }
+
     /// The 帮扶记录 cell: dates of visits and calls, and met/missed per window; each
     /// prefixed with its helper's name (`曹秀兰：01-09电话`) when the row holds more than
     /// the current first helper's.
@@ -885,6 +910,39 @@ mod tests {
             open: false,
             helper: who,
             due_by: None,
+        }
+    }
+
+    #[test]
+    fn the_own_visits_cell_names_each_window_asked_of_the_second_helper() {
+        let mut row = sheet_row_for_own_text();
+        assert_eq!(row.own_text(), "");
+        let mut cut = window(3, VisitKind::Home, false, None);
+        cut.due_by = NaiveDate::from_ymd_opt(2026, 3, 19);
+        let mut open = window(2, VisitKind::Home, false, None);
+        open.open = true;
+        let mut unasked = window(2, VisitKind::Phone, false, None);
+        unasked.required = false;
+        row.own_windows = vec![window(1, VisitKind::Home, true, None), open, unasked, cut];
+        assert_eq!(
+            row.own_text(),
+            "1月已走访；2月进行中；3月未走访（03-20起退出帮扶）"
+        );
+    }
+
+    fn sheet_row_for_own_text() -> SheetRow {
+        SheetRow {
+            seq: 1,
+            household_id: 1,
+            head_name: "张三".into(),
+            village: "东村".into(),
+            first_helper: None,
+            records: vec![],
+            windows: vec![],
+            own_records: vec![],
+            own_windows: vec![],
+            remark: None,
+            exit_on: None,
         }
     }
 

@@ -1143,6 +1143,8 @@ pub struct SheetTexts {
     pub village: &'static str,
     pub first_helper: &'static str,
     pub records: &'static str,
+    /// The second helper's own visits (附件3's 第二帮扶责任人走访).
+    pub own_visits: &'static str,
     pub remark: &'static str,
     pub no_sheet: &'static str,
     /// For a first helper's account: the sheet is not theirs to fill in.
@@ -1185,6 +1187,7 @@ static SHEET_ZH: SheetTexts = SheetTexts {
     village: "村",
     first_helper: "第一帮扶责任人",
     records: "帮扶记录",
+    own_visits: "第二帮扶责任人走访",
     remark: "备注",
     no_sheet: "没有考勤表：第二帮扶责任人联网同步（s）后可离线查看。",
     no_sheet_first: "考勤表由第二帮扶责任人填报，本账号无需填报。",
@@ -1217,6 +1220,7 @@ static SHEET_EN: SheetTexts = SheetTexts {
     village: "Village",
     first_helper: "First helper",
     records: "Assistance record",
+    own_visits: "Your own visits",
     remark: "Remark",
     no_sheet: "No attendance sheet: a second helper's sync (s) with network brings it for offline review.",
     no_sheet_first: "No attendance sheet for this account: the second helper fills it in; a first helper need not.",

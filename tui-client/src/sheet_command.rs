@@ -134,6 +134,7 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
                     "village": r.village,
                     "first_helper": r.first_helper.as_ref().map(|h| &h.name),
                     "records": r.record_text(),
+                    "own_visits": r.own_text(),
                     "remark": view.remark(r),
                 })
             })
@@ -176,23 +177,26 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
         }
     }
     outln!(
-        "{}\t{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
         t.seq,
         t.head,
         t.village,
         t.first_helper,
         t.records,
+        t.own_visits,
         t.remark
     )?;
     // 序号 is the row's own number, as on the printed 附件3, not the ledger's.
     for (n, r) in view.sheet.rows.iter().enumerate() {
+        let own = r.own_text();
         outln!(
-            "{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             n + 1,
             r.head_name,
             r.village,
             r.first_helper.as_ref().map_or("-", |h| h.name.as_str()),
             r.record_text(),
+            if own.is_empty() { "-" } else { &own },
             view.remark(r)
         )?;
     }

@@ -632,6 +632,7 @@ fn headless_attendance_sheet() {
     assert_eq!(shown["rows"].as_array().unwrap().len(), 2);
     assert_eq!(shown["rows"][0]["head_name"], "张三");
     assert_eq!(shown["rows"][0]["first_helper"], "黄志强");
+    assert_eq!(shown["rows"][0]["own_visits"], "1月已走访；2月未走访");
 
     let remark = json(&bangfu(
         &data,
@@ -659,6 +660,8 @@ fn headless_attendance_sheet() {
         "李四",
         "未见记录",
         "01-10入户",
+        "第二帮扶责任人走访",
+        "\t1月已走访；2月未走访\t",
     ] {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }

@@ -868,6 +868,8 @@ fn a_second_helper_remarks_signs_and_queues_the_sheet_offline() {
         "黄志强",
         "01-10入户",
         "e/Enter 备注",
+        // The selected row's own-visit windows, signed with the sheet (QA s22b F2).
+        "第二帮扶责任人走访：1月已走访；2月未走访",
     ] {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }

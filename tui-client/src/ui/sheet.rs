@@ -299,7 +299,8 @@ fn focus_style(focused: bool) -> Style {
 }
 
 /// The selected row's summary, whole: household, village and first helper (the table
-/// may shorten them), the records, the remark; wrapped to `width` columns.
+/// may shorten them), the records, the second helper's own visits, the remark; wrapped to
+/// `width` columns.
 fn summary_lines(app: &App, view: &SheetView, width: u16) -> Vec<Line<'static>> {
     let t = app.lang.sheet();
     let Some(r) = view.sheet.rows.get(app.sheet_selected) else {
@@ -320,6 +321,13 @@ fn summary_lines(app: &App, view: &SheetView, width: u16) -> Vec<Line<'static>> 
         vec![
             Span::styled(format!("{}：", t.records), label),
             Span::raw(r.record_text()),
+        ],
+        vec![
+            Span::styled(format!("{}：", t.own_visits), label),
+            Span::raw(match r.own_text() {
+                own if own.is_empty() => "—".to_string(),
+                own => own,
+            }),
         ],
         vec![
             Span::styled(format!("{}：", t.remark), label),

@@ -211,11 +211,32 @@ pub async fn become_second_helper_with_sheet(client: &Client) {
         late: false,
         flags: vec![],
     };
+    // The second helper's own home visits to the first household: January met, February
+    // missed (the 第二帮扶责任人走访 column).
+    let own = |m: u32, met: bool| bangfu_shared::report::WindowResult {
+        role: PairingRole::Second,
+        kind: VisitKind::Home,
+        start: NaiveDate::from_ymd_opt(2026, m, 1).unwrap(),
+        end: bangfu_shared::policy::window_of(NaiveDate::from_ymd_opt(2026, m, 1).unwrap(), 1).1,
+        count: u32::from(met),
+        min_count: 1,
+        required: true,
+        met,
+        open: false,
+        helper: None,
+        due_by: None,
+    };
     let sheet = AttendanceSheet {
         quarter: "2026Q1".parse().unwrap(),
         second_helper: sheet_helper(HELPER_ID, "刘帮扶"),
         town: None,
-        rows: vec![row(1, 1, "张三", vec![visit]), row(2, 2, "李四", vec![])],
+        rows: vec![
+            SheetRow {
+                own_windows: vec![own(1, true), own(2, false)],
+                ..row(1, 1, "张三", vec![visit])
+            },
+            row(2, 2, "李四", vec![]),
+        ],
         policy_source: String::new(),
         rule: String::new(),
         submitted_version: None,
