@@ -168,14 +168,28 @@ const MIN_COLUMN: u16 = 4;
 /// Which column gives way first: the remark (the summary below has it whole).
 const REMARK: usize = 5;
 
+/// How far the remark gives way to the records before the other columns share the
+/// shortening: six Chinese characters.
+const REMARK_FLOOR: u16 = 12;
+
 /// Column widths in `available` columns for the widest `header` and `data` text of each
-/// column: each column as wide as both while they fit. When they do not, what the
-/// helper loses least gives way first, a column at a time: the remark (whole in the
+/// column: each column as wide as both while they fit. The remark gives way to the
+/// records' whole text first, down to [`REMARK_FLOOR`]. When they still do not fit, what
+/// the helper loses least gives way first, a column at a time: the remark (whole in the
 /// summary), then a header wider than its column's data (贫困户姓名 over two-character
 /// names), then the widest column, evenly, down to [`MIN_COLUMN`]. So a village name
 /// is cut only when nothing else is left to shorten. The records column takes the rest.
 fn column_widths(header: [u16; 6], data: [u16; 6], available: u16) -> [u16; 6] {
     let mut widths: [u16; 6] = std::array::from_fn(|i| header[i].max(data[i]));
+    // The remark first makes room for the records, whose text the reviewer checks, down
+    // to six characters (QA s22b F5: one remark squeezed every row's records to 10).
+    let records_want = data[RECORDS].max(MIN_RECORDS);
+    let remark_floor = data[REMARK].clamp(MIN_COLUMN, REMARK_FLOOR);
+    while widths[REMARK] > remark_floor
+        && widths.iter().sum::<u16>() - widths[RECORDS] + records_want > available
+    {
+        widths[REMARK] -= 1;
+    }
     let budget = available.saturating_sub(MIN_RECORDS);
     let others = |w: &[u16; 6]| -> u16 {
         w.iter()
@@ -432,8 +446,15 @@ mod tests {
         let data = [1, 4, 12, 6, 40, 30];
         // Room for all: each as wide as its text, the records take the rest.
         assert_eq!(column_widths(header, data, 120), [4, 10, 12, 14, 50, 30]);
-        // 73 columns (80 wide): the remark gives way.
-        assert_eq!(column_widths(header, data, 73), [4, 10, 12, 14, 10, 23]);
+        // 73 columns (80 wide): the remark gives way to the records, down to six
+        // characters.
+        assert_eq!(column_widths(header, data, 73), [4, 10, 12, 14, 21, 12]);
+        // Long records at 120: one long remark does not squeeze them (QA s22b F5).
+        let long = [1, 4, 12, 6, 200, 60];
+        assert_eq!(column_widths(header, long, 113), [4, 10, 12, 14, 61, 12]);
+        // A short remark keeps its whole width.
+        let short = [1, 4, 12, 6, 200, 8];
+        assert_eq!(column_widths(header, short, 113), [4, 10, 12, 14, 65, 8]);
         // 53 (60 wide): the remark down to its least, then the headers wider than
         // their data; the village stays whole.
         assert_eq!(column_widths(header, data, 53), [4, 10, 12, 13, 10, 4]);
