@@ -1684,6 +1684,16 @@ impl Lang {
         }
     }
 
+    /// Typing or pasting past a form field's limit of `limit` characters.
+    pub fn field_full(self, limit: usize) -> String {
+        match self {
+            Lang::Zh => format!("此栏最多 {limit} 字：多出的部分未输入"),
+            Lang::En => {
+                format!("this field takes at most {limit} characters: the rest was not typed")
+            }
+        }
+    }
+
     /// `bangfu visit amend` that changes nothing: no amendment is signed.
     pub fn cli_amend_unchanged(self) -> &'static str {
         match self {

@@ -2115,3 +2115,25 @@ fn a_long_typed_path_shows_its_end_and_a_refused_one_is_replaced_by_the_next() {
     assert!(app.overlay.is_none(), "{:?}", app.status);
     assert!(draw(app).contains("320×240"));
 }
+
+/// A paste longer than 备注 takes stops at its limit and says so; the form stays
+/// usable (QA s22b F4).
+#[test]
+fn a_paste_past_a_fields_limit_stops_there_and_says_so() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    focus(app, bangfu_client::app::form::Field::Notes);
+    app.update(Action::Paste("长文本测试".repeat(1000)));
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.error && status.text.contains("此栏最多 4000 字"),
+        "{status:?}"
+    );
+    match &app.screen {
+        Screen::Form(f) => assert_eq!(f.draft.notes.chars().count(), 4000),
+        other => panic!("{other:?}"),
+    }
+    let text = draw(app);
+    assert!(text.contains("长文本测试"), "{text}");
+}

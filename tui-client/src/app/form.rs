@@ -153,21 +153,43 @@ impl FormState {
             .unwrap_or(0);
     }
 
-    /// Types `s` at the cursor of the focused text field.
-    pub fn insert(&mut self, s: &str) {
+    /// The most characters the focused field takes ([`Self::insert`] stops there): what
+    /// the record allows (备注 4,000, a reason or witness 1,000), and for a list field
+    /// (items separated by ；) room for many items. Why: a field the record refuses
+    /// anyway only grew, and a long paste without bracketed paste arrived as thousands
+    /// of keys (QA s22b F4).
+    pub fn limit(field: Field) -> usize {
+        use bangfu_shared::visit::{MAX_ITEM_CHARS, MAX_NOTES_CHARS};
+        match field {
+            Field::Notes => MAX_NOTES_CHARS,
+            Field::Problems | Field::Help | Field::Support | Field::Deliveries | Field::Family => {
+                10 * MAX_ITEM_CHARS
+            }
+            _ => MAX_ITEM_CHARS,
+        }
+    }
+
+    /// Types `s` at the cursor of the focused text field, as much as its [`Self::limit`]
+    /// leaves room for; false when some of it did not fit.
+    pub fn insert(&mut self, s: &str) -> bool {
         let focus = self.focus;
         let cursor = self.cursor;
-        let clean: String = s
+        let clean: Vec<char> = s
             .chars()
             .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
             .filter(|c| !c.is_control())
             .collect();
-        if let Some(t) = self.text_mut(focus) {
-            let at = byte_index(t, cursor);
-            t.insert_str(at, &clean);
-            self.cursor = cursor + clean.chars().count();
-            self.dirty = true;
-        }
+        let Some(t) = self.text_mut(focus) else {
+            return true;
+        };
+        let room = Self::limit(focus).saturating_sub(t.chars().count());
+        let taken: String = clean.iter().take(room).collect();
+        let at = byte_index(t, cursor);
+        t.insert_str(at, &taken);
+        let n = taken.chars().count();
+        self.cursor = cursor + n;
+        self.dirty |= n > 0;
+        n == clean.len()
     }
 
     /// Deletes the character before the cursor.
@@ -296,6 +318,16 @@ mod tests {
         f.delete();
         f.backspace();
         assert_eq!(f.draft.notes, "送x");
+        f.cursor_to(true);
+        assert!(!f.insert(&"长".repeat(5000)), "not all of it fits");
+        assert_eq!(f.draft.notes.chars().count(), 4000);
+        assert!(f.draft.notes.starts_with("送x长"));
+        assert!(!f.insert("再"), "full");
+        f.backspace();
+        assert!(f.insert("末"));
+        assert!(f.draft.notes.ends_with('末'));
+        f.draft.notes = "送x".into();
+        f.cursor_to(false);
         f.move_cursor(-100);
         f.move_cursor(100);
         assert_eq!(f.cursor, 2);

@@ -625,8 +625,8 @@ impl App {
                     _ => {}
                 },
                 _ => match action {
-                    Action::Char(c) => form.insert(&c.to_string()),
-                    Action::Paste(s) => form.insert(&s),
+                    Action::Char(c) => self.type_into(&mut form, &c.to_string()),
+                    Action::Paste(s) => self.type_into(&mut form, &s),
                     Action::Backspace => form.backspace(),
                     Action::Delete => form.delete(),
                     Action::Left => form.move_cursor(-1),
@@ -640,6 +640,13 @@ impl App {
         }
         self.screen = Screen::Form(form);
         self.autosave_or_report(false);
+    }
+
+    /// Types `text` into the form's focused field; what its limit leaves out is said.
+    fn type_into(&mut self, form: &mut FormState, text: &str) {
+        if !form.insert(text) {
+            self.fail(self.lang.field_full(FormState::limit(form.focus)));
+        }
     }
 
     fn update_overlay(&mut self, overlay: Overlay, action: Action) {
