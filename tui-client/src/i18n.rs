@@ -45,6 +45,8 @@ pub struct Texts {
     /// The next-due column of a household the helper's pairing holds no more window
     /// of (it ends before the current ones do).
     pub nothing_due: &'static str,
+    /// [`Texts::nothing_due`] in a narrow list, leaving room for a coming exit's mark.
+    pub nothing_due_short: &'static str,
     pub not_paired: &'static str,
     pub never: &'static str,
     pub no_households: &'static str,
@@ -210,6 +212,7 @@ static ZH: Texts = Texts {
     done: "本期已完成",
     done_short: "已完成",
     nothing_due: "无应访",
+    nothing_due_short: "无应访",
     not_paired: "未结对",
     never: "从未",
     no_households: "本机没有帮扶户。请先联网登录以下载。",
@@ -345,6 +348,7 @@ static EN: Texts = Texts {
     done: "done this period",
     done_short: "done",
     nothing_due: "nothing due",
+    nothing_due_short: "none due",
     not_paired: "not paired",
     never: "never",
     no_households: "No households on this device. Log in once with network to download them.",

@@ -1969,9 +1969,9 @@ fn the_list_marks_a_coming_exit_and_shows_nothing_due_past_it() {
         (Lang::En, 100, "leaves 2026-03-20", "nothing due"),
         (Lang::En, 80, "out 3/20", "nothing due"),
         // QA s21b F7: narrower, the due column shortens before the exit is left out.
-        (Lang::En, 72, "leaves 03-20", "nothing due"),
-        (Lang::En, 66, "leaves 03-20", "nothing due"),
-        (Lang::En, 60, "out 3/20", "nothing due"),
+        (Lang::En, 72, "leaves 03-20", "none due"),
+        (Lang::En, 66, "out 3/20", "none due"),
+        (Lang::En, 60, "out 3/20", "none due"),
         (Lang::Zh, 60, "退3/20", "无应访"),
     ] {
         let mut listed = default_households();
@@ -2136,4 +2136,38 @@ fn a_paste_past_a_fields_limit_stops_there_and_says_so() {
     }
     let text = draw(app);
     assert!(text.contains("长文本测试"), "{text}");
+}
+
+/// An overdue household leaving pairing soon, with nothing left due: in English at 60
+/// columns the row keeps the overdue sign and the exit's day (QA s22b F8).
+#[test]
+fn an_overdue_row_with_nothing_due_keeps_its_exit_mark_in_a_narrow_english_list() {
+    // In December, so the exit's mark is as wide as it gets (`out 12/20`).
+    use chrono::TimeZone as _;
+    let december = chrono::Utc.with_ymd_and_hms(2026, 12, 15, 2, 0, 0).unwrap();
+    let mut listed = default_households();
+    let day = december.date_naive() + chrono::Duration::days(5);
+    listed[0].summary.exit_on = Some(day);
+    listed[0].pairings[0].valid_to = Some(day);
+    let fx = app_listing(Lang::En, listed);
+    let rt = fx.app.runtime().clone();
+    let app = &App::new(
+        fx.app.client().clone(),
+        rt,
+        Lang::En,
+        Clock::Fixed(december),
+        (60, 20),
+    );
+    for width in [80, 60] {
+        let mut t = terminal(width, 20);
+        t.draw(|f| ui::render(app, f)).unwrap();
+        let text = buffer_text(t.backend().buffer());
+        let row = row_of(&text, "张三");
+        assert!(row.contains('!'), "{width}: {text}");
+        assert!(
+            row.contains(&day.format("%-m/%d").to_string())
+                || row.contains(&day.format("%m-%d").to_string()),
+            "{width}: {row}\n{text}"
+        );
+    }
 }

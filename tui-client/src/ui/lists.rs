@@ -54,6 +54,7 @@ pub fn next_due_text(app: &App, h: &HouseholdOverview, short: bool) -> String {
     match h.next_due() {
         Some((kind, d)) if short => format!("{} {}", app.lang.kind_short(kind), d.format("%m-%d")),
         Some((kind, d)) => format!("{} {}", app.lang.kind(kind), d.format("%m-%d")),
+        None if h.due.is_empty() && short => t.nothing_due_short.to_string(),
         None if h.due.is_empty() => t.nothing_due.to_string(),
         None if short => t.done_short.to_string(),
         None => t.done.to_string(),
