@@ -371,7 +371,7 @@ impl SheetRow {
             .map(|w| format!("{}{}", whose(w.helper.as_ref().map(|h| h.id)), w.text_zh()))
             .collect();
         let visits = if visits.is_empty() {
-            "无走访记录".to_string()
+            "本季度无走访记录".to_string()
         } else {
             visits.join("；")
         };
@@ -927,6 +927,20 @@ mod tests {
         assert_eq!(
             row.own_text(),
             "1月已走访；2月进行中；3月未走访（03-20起退出帮扶）"
+        );
+    }
+
+    /// A window across two quarters met by a visit of the earlier one: the later
+    /// quarter's row says it has no visit of its own, not that there was none (QA s22b
+    /// F9: `无走访记录｜09-01~10-31入户到位` read as a contradiction).
+    #[test]
+    fn a_row_without_visits_of_its_quarter_says_so() {
+        let mut row = sheet_row_for_own_text();
+        row.windows = vec![window(9, VisitKind::Home, true, None)];
+        assert!(
+            row.record_text().starts_with("本季度无走访记录｜"),
+            "{}",
+            row.record_text()
         );
     }
 

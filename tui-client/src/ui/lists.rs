@@ -169,6 +169,18 @@ fn text_width(text: &str) -> u16 {
     u16::try_from(Span::raw(text).width()).unwrap_or(u16::MAX)
 }
 
+/// The household's address with its town and village before it, each left out when the
+/// ledger's address already names it (`东城镇东城二村` is not `东城镇 东城二村
+/// 东城镇东城二村`, QA s22b F9).
+fn full_address(town: &str, village: &str, address: &str) -> String {
+    [town, village]
+        .into_iter()
+        .filter(|place| !place.is_empty() && !address.contains(place))
+        .chain([address].into_iter().filter(|a| !a.is_empty()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A household row's marks in `room` columns, in this order: overdue with the window
 /// missed (`!逾期 1–2月`), a coming exit (`将于12月20日退出`: it tells the helper to
 /// visit before that day), the visits the town office returned for correction
@@ -418,7 +430,7 @@ pub fn render_detail(app: &App, frame: &mut Frame, area: Rect, household_id: i64
         ]),
         Line::from(vec![
             label(t.address),
-            Span::raw(format!("{} {} {}", s.town.name, s.village.name, s.address)),
+            Span::raw(full_address(&s.town.name, &s.village.name, &s.address)),
         ]),
         Line::from(vec![label(t.phone), Span::raw(s.phone.clone())]),
         Line::from(vec![label(t.cause), Span::raw(s.cause.clone())]),
@@ -1016,6 +1028,21 @@ pub fn render_login(app: &App, frame: &mut Frame, area: Rect) -> String {
 #[cfg(test)]
 mod tests {
     use crate::app::testing::*;
+
+    #[test]
+    fn an_address_names_its_town_and_village_once() {
+        use super::full_address;
+        assert_eq!(
+            full_address("东城镇", "东城二村", "东城镇东城二村"),
+            "东城镇东城二村"
+        );
+        assert_eq!(
+            full_address("东城镇", "东城二村", "东城二村3号"),
+            "东城镇 东城二村3号"
+        );
+        assert_eq!(full_address("东城镇", "东村", "5号"), "东城镇 东村 5号");
+        assert_eq!(full_address("东城镇", "东村", ""), "东城镇 东村");
+    }
     use crate::app::{Action, App};
     use crate::i18n::Lang;
 
