@@ -167,6 +167,15 @@ pub struct FieldChange {
     /// corrected by its helper, so it is not to be decided.
     pub status: String,
     pub note: Option<String>,
+    /// What the office judges by (QA s22b F9): the household's head, the time of the
+    /// visit that proposed the change (`None` until that visit's record is stored), and
+    /// the helper who recorded it.
+    #[serde(default)]
+    pub head_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub helper_name: String,
 }
 
 /// The town office's decision on a field change.

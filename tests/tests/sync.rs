@@ -836,8 +836,8 @@ db_test!(
 
 async fn review_queue(t: &TestDb) {
     let mut f = field(t).await;
-    let mut v =
-        bangfu_shared::visit::VisitBody::new(bangfu_shared::VisitKind::Phone, chrono::Utc::now());
+    let v_at = chrono::Utc::now();
+    let mut v = bangfu_shared::visit::VisitBody::new(bangfu_shared::VisitKind::Phone, v_at);
     v.family_changes.push(bangfu_shared::visit::FamilyChange {
         kind: bangfu_shared::visit::FamilyChangeKind::Birth,
         name: "田小宝".into(),
@@ -857,6 +857,12 @@ async fn review_queue(t: &TestDb) {
     let county = f.w.login("county").await;
     let (_, queue) = f.w.get(Some(&county), "/review/family-changes").await;
     assert_eq!(queue.as_array().unwrap().len(), 1);
+    // What the office judges by: whose household, which visit, which helper.
+    assert_eq!(queue[0]["head_name"], "田晓东", "{queue}");
+    assert_eq!(queue[0]["helper_name"], "黄志强", "{queue}");
+    let at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(queue[0]["visit_at"].clone()).unwrap();
+    assert_eq!(at.timestamp(), v_at.timestamp(), "{queue}");
     let id = queue[0]["id"].as_i64().unwrap();
     let (status, _) =
         f.w.post_json(
@@ -877,6 +883,7 @@ async fn review_queue(t: &TestDb) {
         (status, decided["status"].as_str()),
         (StatusCode::OK, Some("accepted"))
     );
+    assert_eq!(decided["head_name"], "田晓东", "{decided}");
     let (_, after) =
         f.w.get(Some(&f.token), &format!("/households/{}", f.household))
             .await;

@@ -28,8 +28,8 @@ use super::signers::Signers;
 use super::{Caller, audit, households};
 use crate::config::Settings;
 use crate::entities::{
-    blob, device_anomaly, field_change, household, pairing, record, record_blob, sync_counter,
-    visit_fact,
+    blob, device_anomaly, field_change, helper, household, pairing, record, record_blob,
+    sync_counter, visit_fact,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -1258,7 +1258,69 @@ pub async fn field_changes(
                 .filter_map(to_field_change),
         );
     }
+    with_context(db, &mut out).await?;
     Ok(out)
+}
+
+/// Fills in each change's household head, visit time and helper: three reads for the
+/// whole list, whatever its length.
+async fn with_context(db: &impl ConnectionTrait, changes: &mut [FieldChange]) -> ApiResult<()> {
+    let household_ids: BTreeSet<i64> = changes.iter().map(|c| c.household_id).collect();
+    let record_ids: BTreeSet<String> = changes.iter().map(|c| c.record_id.to_string()).collect();
+    let mut heads: HashMap<i64, String> = HashMap::new();
+    let mut visits: HashMap<String, (Option<chrono::DateTime<chrono::Utc>>, i64)> = HashMap::new();
+    let household_ids: Vec<i64> = household_ids.into_iter().collect();
+    for chunk in household_ids.chunks(crate::db::IN_CHUNK) {
+        let rows: Vec<(i64, String)> = household::Entity::find()
+            .select_only()
+            .columns([household::Column::Id, household::Column::HeadName])
+            .filter(household::Column::Id.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        heads.extend(rows);
+    }
+    let record_ids: Vec<String> = record_ids.into_iter().collect();
+    for chunk in record_ids.chunks(crate::db::IN_CHUNK) {
+        let rows: Vec<(String, Option<chrono::DateTime<chrono::Utc>>, i64)> =
+            record::Entity::find()
+                .select_only()
+                .columns([
+                    record::Column::Id,
+                    record::Column::VisitAt,
+                    record::Column::AuthorHelperId,
+                ])
+                .filter(record::Column::Id.is_in(chunk.to_vec()))
+                .into_tuple()
+                .all(db)
+                .await?;
+        visits.extend(rows.into_iter().map(|(id, at, h)| (id, (at, h))));
+    }
+    let helper_ids: Vec<i64> = visits
+        .values()
+        .map(|(_, h)| *h)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut helpers: HashMap<i64, String> = HashMap::new();
+    for chunk in helper_ids.chunks(crate::db::IN_CHUNK) {
+        let rows: Vec<(i64, String)> = helper::Entity::find()
+            .select_only()
+            .columns([helper::Column::Id, helper::Column::Name])
+            .filter(helper::Column::Id.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        helpers.extend(rows);
+    }
+    for c in changes {
+        c.head_name = heads.get(&c.household_id).cloned().unwrap_or_default();
+        if let Some((at, helper)) = visits.get(&c.record_id.to_string()) {
+            c.visit_at = *at;
+            c.helper_name = helpers.get(helper).cloned().unwrap_or_default();
+        }
+    }
+    Ok(())
 }
 
 /// The status of a family change whose visit was voided or corrected by its helper.
@@ -1298,6 +1360,9 @@ fn to_field_change(c: field_change::Model) -> Option<FieldChange> {
         name: c.name,
         status: c.status,
         note: c.note,
+        head_name: String::new(),
+        visit_at: None,
+        helper_name: String::new(),
     })
 }
 
@@ -1412,7 +1477,11 @@ pub async fn decide(
         decided_at: Some(decided_at),
         ..change
     };
-    to_field_change(decided).ok_or_else(|| ApiError::Internal("field change id".into()))
+    let mut decided =
+        [to_field_change(decided).ok_or_else(|| ApiError::Internal("field change id".into()))?];
+    with_context(db, &mut decided).await?;
+    let [decided] = decided;
+    Ok(decided)
 }
 
 /// Applies an accepted family change to the household's members. A change that would
