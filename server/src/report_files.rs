@@ -180,8 +180,19 @@ fn sheet_tables_as(sheet: &AttendanceSheet, frozen: bool) -> Vec<Table> {
             headers,
             rows,
         },
-        rule_table(&sheet.rule),
+        sheet_rule_table(sheet),
     ]
+}
+
+/// The sheet's rule, and what the marks its 帮扶记录 carries mean.
+fn sheet_rule_table(sheet: &AttendanceSheet) -> Table {
+    let mut table = rule_table(&sheet.rule);
+    let records: Vec<String> = sheet.rows.iter().map(|r| r.record_text()).collect();
+    if let Some(legend) = bangfu_shared::report::marks_legend_zh(records.iter().map(String::as_str))
+    {
+        table.rows.push(texts([legend]));
+    }
+    table
 }
 
 /// The rule the report's windows were judged by (which windows count, and a county's

@@ -243,6 +243,34 @@ pub fn flag_zh(flag: &str) -> &str {
     }
 }
 
+/// The marks a sheet's 帮扶记录 may carry and what each means: read by a reviewer who
+/// meets `(迟报)(补录)` on one visit and needs to know these are two things (QA s22b F9).
+const MARKS_ZH: [(&str, &str); 6] = [
+    ("(迟报)", "上次报送考勤表后才收到的记录"),
+    ("(补录)", "走访后逾期才录入的记录（计入考勤，供核查）"),
+    ("(不计:", "不计入考勤的记录，冒号后为原因"),
+    ("(设备时间异常)", "设备时钟与服务器不符"),
+    ("(设备记录链断裂)", "该设备的记录有缺失或改动，供核查"),
+    ("(设备序号重复)", "该设备的记录序号重复，供核查"),
+];
+
+/// `标记说明：(迟报) …；(补录) …` for the marks that appear in `texts` (the 帮扶记录
+/// cells of a sheet, or one row's), in a fixed order; `None` when there are none.
+pub fn marks_legend_zh<'a>(texts: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let texts: Vec<&str> = texts.into_iter().collect();
+    let found: Vec<String> = MARKS_ZH
+        .iter()
+        .filter(|(mark, _)| texts.iter().any(|t| t.contains(mark)))
+        .map(|(mark, meaning)| {
+            let shown = mark
+                .strip_suffix(':')
+                .map_or(mark.to_string(), |m| format!("{m}:…)"));
+            format!("{shown} {meaning}")
+        })
+        .collect();
+    (!found.is_empty()).then(|| format!("标记说明：{}", found.join("；")))
+}
+
 /// One row of the second helper's sheet: a household and its first helper's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -942,6 +970,18 @@ mod tests {
             "{}",
             row.record_text()
         );
+    }
+
+    #[test]
+    fn the_marks_legend_names_only_the_marks_used() {
+        assert_eq!(marks_legend_zh(["01-09电话；01-20入户"]), None);
+        let legend = marks_legend_zh(["09-28入户(迟报)(补录)", "07-01电话(不计:已作废)"]).unwrap();
+        assert!(
+            legend.starts_with("标记说明：(迟报) 上次报送考勤表后才收到的记录；(补录) "),
+            "{legend}"
+        );
+        assert!(legend.contains("(不计:…) 不计入考勤的记录"), "{legend}");
+        assert!(!legend.contains("设备"), "{legend}");
     }
 
     fn sheet_row_for_own_text() -> SheetRow {

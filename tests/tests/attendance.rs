@@ -1426,6 +1426,12 @@ async fn printed_versions(t: &TestDb) {
     let live = pdf_text(&get("&format=pdf").await);
     assert!(live.contains("当前数据（第1版已于"), "{live}");
     assert!(live.contains("03-25电话(迟报)"), "{live}");
+    // What the mark means is printed with the rule (QA s22b F9).
+    let csv = String::from_utf8(get("&format=csv").await).unwrap();
+    assert!(
+        csv.contains("标记说明：(迟报) 上次报送考勤表后才收到的记录"),
+        "{csv}"
+    );
     for not in ["提交版本", "设备签名", "（第1版）"] {
         assert!(!live.contains(not), "{not} in the live sheet: {live}");
     }

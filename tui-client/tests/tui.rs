@@ -2171,3 +2171,32 @@ fn an_overdue_row_with_nothing_due_keeps_its_exit_mark_in_a_narrow_english_list(
         );
     }
 }
+
+/// A row whose visit carries the sheet's marks explains them below it: (迟报) and
+/// (补录) are two different things (QA s22b F9).
+#[test]
+fn the_sheet_summary_explains_the_marks_of_the_selected_row() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let client = fx.app.client().clone();
+    fx.app.runtime().block_on(async {
+        let q = "2026Q1".parse().unwrap();
+        let mut sheet = client.store().sheet(q).await.unwrap().unwrap();
+        sheet.rows[0].records[0].late = true;
+        sheet.rows[0].records[0].flags = vec!["entered_late".into()];
+        client.store().save_sheet(&sheet).await.unwrap();
+    });
+    fx.app.update(Action::Char('a'));
+    let mut t = terminal(100, 40);
+    t.draw(|f| ui::render(&fx.app, f)).unwrap();
+    let text = buffer_text(t.backend().buffer());
+    assert!(text.contains("01-10入户(迟报)(补录)"), "{text}");
+    assert!(
+        text.contains("标记说明：(迟报) 上次报送考勤表后才收到的记录；(补录)"),
+        "{text}"
+    );
+    // The row without marks has no legend.
+    fx.app.update(Action::Down);
+    let mut t = terminal(100, 40);
+    t.draw(|f| ui::render(&fx.app, f)).unwrap();
+    assert!(!buffer_text(t.backend().buffer()).contains("标记说明"));
+}

@@ -348,6 +348,10 @@ fn summary_lines(app: &App, view: &SheetView, width: u16) -> Vec<Line<'static>> 
             Span::raw(view.remark(r).to_string()),
         ],
     ];
+    // What the row's marks mean ((迟报), (补录)…), when it has any.
+    let legend = bangfu_shared::report::marks_legend_zh([r.record_text().as_str()])
+        .map(|l| vec![Span::styled(l, Style::new().fg(Color::DarkGray))]);
+    let paragraphs: Vec<Vec<Span>> = paragraphs.into_iter().chain(legend).collect();
     let width = usize::from(width).max(1);
     paragraphs
         .iter()
