@@ -451,6 +451,17 @@ pub fn split_list(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// What an error repeats of the text typed: enough to find it, not a pasted page
+/// (QA s22b F7: a 1,000-character entry echoed whole pushed the form off the screen).
+fn echo(s: &str) -> String {
+    const MAX: usize = 30;
+    if s.chars().count() <= MAX {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(MAX).collect();
+    format!("{cut}…")
+}
+
 /// Parses `ITEM:YUAN[:OCCASION]` (full-width `：` and digits accepted): `月饼:88:中秋`.
 pub fn parse_delivery(s: &str) -> Result<Delivery> {
     let bad = |problem: FieldProblem| ClientError::Field {
@@ -464,10 +475,10 @@ pub fn parse_delivery(s: &str) -> Result<Delivery> {
             (rest.join(":"), *yuan, occ.parse::<Occasion>().ok())
         }
         [rest @ .., yuan] if rest.len() >= 2 => (rest.join(":"), *yuan, None),
-        _ => return Err(bad(FieldProblem::DeliveryFormat(s.to_string()))),
+        _ => return Err(bad(FieldProblem::DeliveryFormat(echo(s)))),
     };
     if item.is_empty() {
-        return Err(bad(FieldProblem::ItemMissing(s.to_string())));
+        return Err(bad(FieldProblem::ItemMissing(echo(s))));
     }
     let value_fen = parse_yuan(&half_width(yuan)).map_err(|e| bad(FieldProblem::Rule(e)))?;
     Ok(Delivery {
@@ -485,11 +496,11 @@ pub fn parse_family_change(s: &str) -> Result<FamilyChange> {
     };
     let (kind, name) = s
         .split_once([':', '：'])
-        .ok_or_else(|| bad(FieldProblem::FamilyFormat(s.to_string())))?;
+        .ok_or_else(|| bad(FieldProblem::FamilyFormat(echo(s))))?;
     let kind: FamilyChangeKind = kind.parse().map_err(|e| bad(FieldProblem::Rule(e)))?;
     let name = name.trim();
     if name.is_empty() {
-        return Err(bad(FieldProblem::NameMissing(s.to_string())));
+        return Err(bad(FieldProblem::NameMissing(echo(s))));
     }
     Ok(FamilyChange {
         kind,
@@ -542,7 +553,7 @@ pub fn parse_local_time(s: &str) -> Result<DateTime<Utc>> {
     }
     Err(ClientError::Field {
         field: "at",
-        problem: FieldProblem::NotATime(s.to_string()),
+        problem: FieldProblem::NotATime(echo(s)),
     })
 }
 

@@ -596,6 +596,12 @@ impl Lang {
             E::FutureTime { at } => {
                 format!("{}{}", t.future_time, crate::draft::format_local(*at))
             }
+            // A field by its label on the form, not its code (QA s22b F7).
+            E::Field { field, problem } if self == Lang::En => {
+                let name = self.field_name(field);
+                let name = if name.is_empty() { *field } else { name };
+                format!("{name}: {problem}")
+            }
             other if self == Lang::En => other.to_string(),
             E::Store(err) => format!("本机数据库出错：{err}"),
             E::Io { path, error } => {
@@ -2182,6 +2188,12 @@ mod tests {
         assert!(e.to_string().starts_with("not a readable image"), "{e}");
         // English stays the errors' own text.
         assert_eq!(Lang::En.error(&e), e.to_string());
+        // A form field by its label, not its code; what was typed, cut (QA s22b F7).
+        let e = crate::draft::parse_family_change(&format!("{}x", "长".repeat(1000))).unwrap_err();
+        let en = Lang::En.error(&e);
+        assert!(en.starts_with("Family changes: `长长"), "{en}");
+        assert!(en.chars().count() < 120, "{en}");
+        assert!(Lang::Zh.error(&e).chars().count() < 120);
     }
 
     /// The window a requirement missed, by the policy's window length: the previous

@@ -326,25 +326,26 @@ fn summary_lines(app: &App, view: &SheetView, width: u16) -> Vec<Line<'static>> 
         .map(|h| format!("{}（{}）", h.name, h.unit_position))
         .unwrap_or_default();
     let label = Style::new().fg(Color::Cyan);
+    let c = app.lang.texts().colon;
     let paragraphs = [
         vec![
             Span::raw(format!("{} · {} · ", r.head_name, r.village)),
-            Span::styled(format!("{}：", t.first_helper), label),
+            Span::styled(format!("{}{c}", t.first_helper), label),
             Span::raw(helper),
         ],
         vec![
-            Span::styled(format!("{}：", t.records), label),
+            Span::styled(format!("{}{c}", t.records), label),
             Span::raw(r.record_text()),
         ],
         vec![
-            Span::styled(format!("{}：", t.own_visits), label),
+            Span::styled(format!("{}{c}", t.own_visits), label),
             Span::raw(match r.own_text() {
                 own if own.is_empty() => "—".to_string(),
                 own => own,
             }),
         ],
         vec![
-            Span::styled(format!("{}：", t.remark), label),
+            Span::styled(format!("{}{c}", t.remark), label),
             Span::raw(view.remark(r).to_string()),
         ],
     ];
