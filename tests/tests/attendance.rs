@@ -1916,3 +1916,81 @@ async fn exit_cuts(t: &TestDb) {
     assert_eq!(c.rule, r.rule);
 }
 db_test!(a_county_may_judge_the_windows_an_exit_cuts, exit_cuts);
+
+/// After a change of second helper in the quarter, each first-helper window is on one
+/// sheet: the one of the second helper who supervised the household on its last day
+/// (QA s22c F1). The windows before the change are not signed for by the new helper,
+/// nor those after it by the old one, and the two sheets hold every window once.
+async fn second_helper_change(t: &TestDb) {
+    let town = town(t, PolicyPreset::Laizhou2018).await;
+    let w = &town.w;
+    let moved = ROWS[0].replace(
+        "孔玉梅,村委会主任,18893287921",
+        "韩新乙,村委会委员,18900000002",
+    );
+    w.import_ok(
+        &town.county,
+        "?effective_from=2026-03-01&filed_on=2025-12-20",
+        ledger(&[&moved, ROWS[1], D_ROW]),
+    )
+    .await;
+    let (_, detail) = w
+        .get(Some(&town.county), &format!("/households/{}", town.h[0]))
+        .await;
+    let new_id = detail["pairings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "second" && p["valid_from"] == "2026-03-01")
+        .unwrap_or_else(|| panic!("{detail}"))["helper"]["id"]
+        .as_i64()
+        .unwrap();
+    let row_of_h0 = |helper: i64| {
+        let path = format!("/reports/attendance?second_helper={helper}&quarter=2026Q1");
+        let token = town.county.clone();
+        let h0 = town.h[0];
+        async move {
+            let (status, body) = w.get(Some(&token), &path).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let sheet: AttendanceSheet = serde_json::from_value(body).unwrap();
+            sheet
+                .rows
+                .into_iter()
+                .find(|r| r.household_id == h0)
+                .unwrap()
+        }
+    };
+    let (old, new) = (row_of_h0(town.s_id).await, row_of_h0(new_id).await);
+    let march = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    let spans = |r: &bangfu_shared::report::SheetRow| -> Vec<(NaiveDate, NaiveDate, VisitKind)> {
+        r.windows.iter().map(|w| (w.start, w.end, w.kind)).collect()
+    };
+    assert!(
+        old.windows.iter().all(|w| w.end < march),
+        "the old helper's sheet ends with their supervision: {:?}",
+        spans(&old)
+    );
+    assert!(
+        !new.windows.is_empty() && new.windows.iter().all(|w| w.end >= march),
+        "the new helper's starts with theirs: {:?}",
+        spans(&new)
+    );
+    // Together: Jan–Feb home, and the January, February and March calls, once each.
+    let mut all = spans(&old);
+    all.extend(spans(&new));
+    all.sort();
+    let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    assert_eq!(
+        all,
+        vec![
+            (day(1, 1), day(1, 31), VisitKind::Phone),
+            (day(1, 1), day(2, 28), VisitKind::Home),
+            (day(2, 1), day(2, 28), VisitKind::Phone),
+            (day(3, 1), day(3, 31), VisitKind::Phone),
+        ]
+    );
+}
+db_test!(
+    a_change_of_second_helper_splits_the_windows_between_their_sheets,
+    second_helper_change
+);

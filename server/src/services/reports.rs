@@ -187,6 +187,47 @@ async fn sheet_rows(
         let in_quarter = |w: &&attendance::JudgedWindow| {
             w.household_id == h.id && w.result.end >= q.start() && w.result.end <= q.end()
         };
+        let seconds: Vec<&attendance::Pairing> = rec
+            .pairings
+            .iter()
+            .filter(|p| p.household_id == h.id && p.role == PairingRole::Second.code())
+            .collect();
+        // A first-helper window is on one sheet only: that of the second helper who
+        // supervised the household on the last day of it anyone did (QA s22c F1: after
+        // a change of second helper both sheets listed every window, so a helper signed
+        // for misses before their time and the sheets added up to more than the town
+        // report).
+        let answers_for = |start: chrono::NaiveDate, end: chrono::NaiveDate| {
+            seconds
+                .iter()
+                .filter_map(|p| {
+                    let from = p.valid_from.max(start);
+                    let to = p
+                        .valid_to
+                        .and_then(|t| t.pred_opt())
+                        .map_or(end, |t| t.min(end));
+                    (from <= to).then_some((to, p.valid_from, p.id, p.helper_id))
+                })
+                .max()
+                .map(|(.., helper)| helper)
+        };
+        let firsts_windows: Vec<&attendance::JudgedWindow> = rec
+            .windows
+            .iter()
+            .filter(in_quarter)
+            .filter(|w| w.result.role == PairingRole::First)
+            .filter(|w| answers_for(w.result.start, w.result.end) == Some(second_id))
+            .collect();
+        // Its visits: those on days this helper supervised, and those in its windows.
+        let shown_day = |day: chrono::NaiveDate| {
+            seconds.iter().any(|p| {
+                p.helper_id == second_id
+                    && p.valid_from <= day
+                    && p.valid_to.is_none_or(|t| t > day)
+            }) || firsts_windows
+                .iter()
+                .any(|w| w.result.start <= day && day <= w.result.end)
+        };
         let sorted = |mut v: Vec<bangfu_shared::report::WindowResult>| {
             v.sort_by_key(|w| (w.start, w.kind != bangfu_shared::VisitKind::Home, w.end));
             v
@@ -204,15 +245,14 @@ async fn sheet_rows(
             records: lines
                 .iter()
                 .filter(|l| l.household_id == h.id && first_ids.contains(&l.helper_id))
+                .filter(|l| shown_day(l.date))
                 .cloned()
                 .collect(),
             // Each window names its helper: with a change of helper in the quarter,
             // some windows are the previous helper's, not the row's current one.
             windows: sorted(
-                rec.windows
+                firsts_windows
                     .iter()
-                    .filter(in_quarter)
-                    .filter(|w| w.result.role == PairingRole::First)
                     .map(|w| bangfu_shared::report::WindowResult {
                         helper: rec.helper(w.helper_id),
                         ..w.result.clone()
