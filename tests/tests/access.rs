@@ -128,6 +128,35 @@ async fn scoping(t: &TestDb) {
     }
     let (status, body) = w.get(Some(&town_a), "/sync/anomalies?status=bogus").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // An admin naming a county by a town's id is told there is no such county, not
+    // given a report of zeros, and stores no policy on the town (QA s22c F3).
+    let admin = w.login("admin").await;
+    let quarter = bangfu_shared::report::Quarter::of(bangfu_tests::china_today());
+    for path in [
+        format!("/reports/county?county={}&quarter={quarter}", s.town_a),
+        format!("/policies?county={}", s.town_a),
+        format!("/policies/effective?county={}", s.town_a),
+    ] {
+        let (status, body) = w.get(Some(&admin), &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert_eq!(body["message"], "county not found", "{path}: {body}");
+    }
+    let (status, body) = w
+        .post_json(
+            Some(&admin),
+            "/policies",
+            &serde_json::json!({ "county": s.town_a, "valid_from": bangfu_tests::china_today(), "preset": "laizhou-2018" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = w
+        .get(
+            Some(&admin),
+            &format!("/reports/county?county={}&quarter={quarter}", w.county_id),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "the county itself");
 }
 db_test!(every_role_sees_only_its_scope, scoping);
 

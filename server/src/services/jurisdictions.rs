@@ -64,6 +64,17 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> ApiResult<jurisdiction::
         .ok_or(ApiError::NotFound("place"))
 }
 
+/// County `id`; 404 `county` for any other place (an admin names the county by id, and
+/// a town's id taken for one gave a county report of zeros and a policy stored on a
+/// town as its county's, QA s22c F3).
+pub async fn county(db: &impl ConnectionTrait, id: i64) -> ApiResult<jurisdiction::Model> {
+    get(db, id)
+        .await
+        .ok()
+        .filter(|p| p.level == JurisdictionLevel::County.code())
+        .ok_or(ApiError::NotFound("county"))
+}
+
 /// Town `id`, if the caller's scope holds it (an admin's all, a county office's own
 /// county's towns, a town office's own town); otherwise 404 `town`, the same for a town
 /// that does not exist as for one of another county.

@@ -804,9 +804,7 @@ pub async fn county_report(
         }
         _ => return Err(ApiError::NotFound("county")),
     };
-    let place = jurisdictions::get(db, id)
-        .await
-        .map_err(|_| ApiError::NotFound("county"))?;
+    let place = jurisdictions::county(db, id).await?;
     require_begun(q, REPORT_NOT_BEGUN)?;
     let mut policies = Policies::default();
     let (mut towns, misses, helpers, cut_days) = county_parts(db, &mut policies, id, q).await?;

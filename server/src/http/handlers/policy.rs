@@ -24,9 +24,9 @@ pub struct PolicyQuery {
     pub date: Option<NaiveDate>,
 }
 
-fn county_of(caller: &Caller, asked: Option<i64>) -> ApiResult<i64> {
+async fn county_of(state: &AppState, caller: &Caller, asked: Option<i64>) -> ApiResult<i64> {
     match (caller.role, caller.county_id, asked) {
-        (Role::Admin, _, Some(c)) => Ok(c),
+        (Role::Admin, _, Some(c)) => Ok(jurisdictions::county(&state.db, c).await?.id),
         (_, Some(own), None) => Ok(own),
         (_, Some(own), Some(c)) if c == own => Ok(c),
         (Role::Admin, _, None) => Err(ApiError::BadRequest("name the county (county=ID)".into())),
@@ -55,7 +55,7 @@ pub async fn list(
     caller: Caller,
     q: Query<PolicyQuery>,
 ) -> ApiResult<web::Json<Vec<PolicyVersion>>> {
-    let county = county_of(&caller, q.county)?;
+    let county = county_of(&state, &caller, q.county).await?;
     check_town(&state, county, q.town).await?;
     Ok(web::Json(policy::versions(&state.db, county).await?))
 }
@@ -67,7 +67,7 @@ pub async fn effective(
     caller: Caller,
     q: Query<PolicyQuery>,
 ) -> ApiResult<web::Json<Policy>> {
-    let county = county_of(&caller, q.county)?;
+    let county = county_of(&state, &caller, q.county).await?;
     check_town(&state, county, q.town).await?;
     Ok(web::Json(
         policy::effective(
@@ -107,7 +107,7 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     caller.require(&[Role::CountyOffice], "change the policy")?;
     let body = body.into_inner();
-    let county = county_of(&caller, body.county)?;
+    let county = county_of(&state, &caller, body.county).await?;
     check_town(&state, county, body.town).await?;
     let chosen = match (body.preset, body.policy) {
         (Some(p), None) => p.policy(),
