@@ -279,7 +279,7 @@ async fn drafts_list(client: &Client, lang: Lang, json: bool) -> anyhow::Result<
                 .map(|h| h.summary.head_name)
                 .unwrap_or_default();
             let kind = if d.amends.is_some() {
-                format!("{}{}", lang.kind(d.kind), lang.paren(lang.texts().amending))
+                format!("{}{}", lang.kind(d.kind), lang.aside(lang.texts().amending))
             } else {
                 lang.kind(d.kind).to_string()
             };
@@ -891,8 +891,13 @@ async fn finish(
         warn_closed_quarter(bangfu_client::client::today(body.at), lang);
     }
     // The server does not count a home visit short of the county's evidence, and says
-    // so only in its reports: say it before signing, as the TUI form does.
-    warn_short_of_evidence(client, &body, lang).await?;
+    // so only in its reports: say it before signing, as the TUI form does. A home visit
+    // without the household's signature is kept as a draft, not signed: no warning
+    // about a visit that does not exist (QA s22d F2).
+    let signs = body.kind != bangfu_shared::VisitKind::Home || body.household_signature.is_some();
+    if signs {
+        warn_short_of_evidence(client, &body, lang).await?;
+    }
     match client
         .record_visit(household, body.clone(), amends.clone(), None, Utc::now())
         .await

@@ -1745,3 +1745,54 @@ fn a_blank_entry_is_no_entry() {
         );
     }
 }
+
+/// A home visit short of the county's evidence is warned about before it is signed;
+/// one without the household's signature is only kept as a draft, with no warning about
+/// a visit that does not exist (QA s22d F2).
+#[test]
+fn the_evidence_warning_is_for_a_visit_signed_not_a_draft() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rt = runtime();
+    let client = rt.block_on(login(&data, Limits::default()));
+    let mut two_photos = bangfu_shared::PolicyPreset::Laizhou2018.policy().evidence;
+    two_photos.min_photos = 2;
+    rt.block_on(async {
+        let identity = client.identity().await.unwrap();
+        let mut snap = snapshot(default_households());
+        snap.evidence_history = vec![bangfu_shared::policy::EvidenceSince {
+            from: chrono::NaiveDate::from_ymd_opt(2018, 1, 1).unwrap(),
+            evidence: two_photos,
+        }];
+        client.install_login(&identity, &snap).await.unwrap();
+        client.store().clone().close().await.unwrap();
+    });
+    let photo = write_jpeg(&dir.path().join("a.jpg"), 1200, 900);
+    let card = write_jpeg(&dir.path().join("card.jpg"), 600, 400);
+    let visit = |extra: &[&str]| {
+        let mut args = vec![
+            "visit",
+            "new",
+            "--household",
+            "1",
+            "--kind",
+            "home",
+            "--at",
+            "2026-03-10 09:30",
+            "--photo",
+            photo.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = bangfu(&data, &args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, err) = visit(&[]);
+    assert_eq!(code, Some(2), "kept as a draft: {err}");
+    assert!(!err.contains("不计入考勤"), "{err}");
+    let (code, err) = visit(&["--household-signature", card.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("不计入考勤"), "one photo of two: {err}");
+}

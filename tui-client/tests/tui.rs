@@ -800,11 +800,12 @@ fn each_visit_shows_its_sync_state_and_a_rejection_shows_the_reason() {
         text.contains("被拒：签名与记录不符：签名后被改动"),
         "{text}"
     );
-    // The title counts what is left; the household's detail screen marks it too.
+    // The title counts what is left, each record once: waiting to go, and refused
+    // (not sent again by itself); the household's detail screen marks it too.
     app.update(Action::Back);
     let text = draw(app);
     assert!(
-        text.lines().next().unwrap().contains("待同步 3 · 被拒 1"),
+        text.lines().next().unwrap().contains("待同步 2 · 被拒 1"),
         "{text}"
     );
     app.update(Action::Enter);
@@ -2199,4 +2200,48 @@ fn the_sheet_summary_explains_the_marks_of_the_selected_row() {
     let mut t = terminal(100, 40);
     t.draw(|f| ui::render(&fx.app, f)).unwrap();
     assert!(!buffer_text(t.backend().buffer()).contains("标记说明"));
+}
+
+/// The form's help line offers 1–5 only where they toggle policies (QA s22d F5).
+#[test]
+fn the_policy_keys_are_offered_on_the_policy_field_only() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    focus(app, bangfu_client::app::form::Field::Kind);
+    let help = draw(app).lines().last().unwrap().to_string();
+    assert!(!help.contains("1-5"), "{help}");
+    focus(app, bangfu_client::app::form::Field::Policies);
+    let help = draw(app).lines().last().unwrap().to_string();
+    assert!(help.contains("1-5 勾选政策"), "{help}");
+}
+
+/// The sheet screen counts the stored quarters from the earliest: ← (the quarter
+/// before) counts down (QA s22d F9).
+#[test]
+fn the_quarter_index_counts_up_with_the_quarters() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let client = fx.app.client().clone();
+    fx.app.runtime().block_on(async {
+        let mut sheet = client
+            .store()
+            .sheet("2026Q1".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        sheet.quarter = "2025Q4".parse().unwrap();
+        client.store().save_sheet(&sheet).await.unwrap();
+    });
+    fx.app.update(Action::Char('a'));
+    assert!(
+        draw(&fx.app).contains("考勤表 2026Q1 · 刘帮扶 · (2/2)"),
+        "{}",
+        draw(&fx.app)
+    );
+    fx.app.update(Action::Left);
+    assert!(
+        draw(&fx.app).contains("考勤表 2025Q4 · 刘帮扶 · (1/2)"),
+        "{}",
+        draw(&fx.app)
+    );
 }

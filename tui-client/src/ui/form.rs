@@ -282,7 +282,8 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
     }
 
     match form.focus {
-        Field::Kind | Field::Policies => t.help_form_choice,
+        Field::Kind => t.help_form_kind,
+        Field::Policies => t.help_form_choice,
         Field::Photos => t.help_form_photos,
         Field::Signature => t.help_form_signature,
         _ => t.help_form_text,

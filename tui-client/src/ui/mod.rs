@@ -195,23 +195,23 @@ fn render_title(app: &App, frame: &mut Frame, area: Rect) {
         Span::styled(t.offline_note, Style::new().fg(Color::DarkGray)),
     ]);
     let c = &app.sync_counts;
-    let line = if c.unsynced() > 0 {
-        let mut line = line;
+    // Waiting to go and refused, each counted once: a refused record is not sent again
+    // by itself (QA s22d F8).
+    let refused = c.rejected + c.conflict;
+    let waiting = c.unsynced() - refused;
+    let mut line = line;
+    if waiting > 0 {
         line.push_span(Span::styled(
-            format!(" · {} {}", t.unsynced, c.unsynced()),
+            format!(" · {} {waiting}", t.unsynced),
             Style::new().fg(Color::Yellow),
         ));
-        let refused = c.rejected + c.conflict;
-        if refused > 0 {
-            line.push_span(Span::styled(
-                format!(" · {} {refused}", t.sync_rejected),
-                Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-            ));
-        }
-        line
-    } else {
-        line
-    };
+    }
+    if refused > 0 {
+        line.push_span(Span::styled(
+            format!(" · {} {refused}", t.sync_rejected),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ));
+    }
     frame.render_widget(Paragraph::new(line), area);
 }
 

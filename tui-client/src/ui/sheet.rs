@@ -97,7 +97,13 @@ fn render_sheet_head(app: &App, view: &SheetView, frame: &mut Frame, area: Rect)
         Some(SubmissionState::Pending) => Style::new().fg(Color::Yellow),
         None => Style::new().fg(Color::DarkGray),
     };
-    let quarters = format!("{}/{}", app.sheet_index.saturating_add(1), app.sheets.len());
+    // Counted from the earliest stored quarter, so ← (earlier) counts down (QA s22d F9);
+    // the list itself is newest first.
+    let quarters = format!(
+        "{}/{}",
+        app.sheets.len().saturating_sub(app.sheet_index),
+        app.sheets.len()
+    );
     let title = format!(" {} {} ", t.title, view.quarter());
     let name = format!("· {} ", view.sheet.second_helper.name);
     let which = format!("· ({quarters}) · ");
