@@ -549,6 +549,58 @@ async fn helper_limits(t: &TestDb) {
 }
 db_test!(helper_limits_count_across_files, helper_limits);
 
+/// A 序号 another household of the town keeps is refused, naming that household, and
+/// nothing is imported; a file that renumbers the households it lists may swap their
+/// numbers (QA s22c F2).
+async fn stored_seqs(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+    let header = FIXTURE.lines().next().unwrap();
+    let new_household = "3,新户甲,东城镇东城河口村,因病,医疗救助,13900000009,黄新,市住建局 科员,13900000010,孔新,村委会委员,13900000011";
+    let (status, body) = w
+        .post_bytes(
+            &token,
+            "/ledger/import?dry_run=true",
+            format!("{header}\r\n{new_household}\r\n").into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["details"][0]["column"], "序号", "{body}");
+    let reason = body["details"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("序号3已是本镇街另一户（叶秀兰）的序号"),
+        "{reason}"
+    );
+    assert_eq!(counts(t).await.0, 20, "nothing imported");
+    // Rows 1 and 2 swap numbers: each frees the number the other takes.
+    let rows: Vec<String> = FIXTURE
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| match l.split_once(',') {
+            Some(("1", rest)) => format!("2,{rest}"),
+            Some(("2", rest)) => format!("1,{rest}"),
+            _ => l.to_string(),
+        })
+        .collect();
+    let report = w
+        .import_ok(
+            &token,
+            "",
+            format!("{header}\r\n{}\r\n", rows.join("\r\n")).into_bytes(),
+        )
+        .await;
+    assert_eq!(report["households_updated"], 2, "{report}");
+    let (_, export) = w.get_bytes(&token, "/ledger/export?format=csv").await;
+    let export = String::from_utf8(export).unwrap();
+    assert!(
+        export.contains("\n1,曾淑珍,") && export.contains("\n2,田晓东,"),
+        "{export}"
+    );
+}
+db_test!(a_seq_another_household_keeps_is_refused, stored_seqs);
+
 async fn thousand_households(t: &TestDb) {
     let w = World::new(t).await;
     let token = county_token(t, &w).await;

@@ -259,6 +259,7 @@ async fn apply(
     lap("places");
     // Before the helpers: a row left out must not create its helpers or their accounts.
     match_households(db, rows, &mut w).await?;
+    check_stored_seqs(rows, &mut w);
     upsert_helpers(db, ctx, rows, &mut w).await?;
     lap("helpers");
     upsert_households(db, ctx, rows, &mut w).await?;
@@ -772,6 +773,60 @@ async fn match_households(
     w.matched = matched;
     w.stored = stored;
     Ok(())
+}
+
+/// Refuses a row whose 序号 another stored household of its town holds and keeps: one
+/// the file does not list, or lists under the same number (QA s22c F2: a file numbered
+/// from 1 imported into a town that already had 1 to 60 doubled 20 numbers, and the
+/// town's own export could not be imported again). A household the file renumbers
+/// frees its old number, and so does one that has left pairing.
+fn check_stored_seqs(rows: &[LedgerRow], w: &mut Work) {
+    // The number each stored household will hold after the import. One that has left
+    // pairing (已脱贫, its exit filed) is off the ledger: its number may be given to a
+    // new household.
+    let mut kept: HashMap<usize, u32> = HashMap::new();
+    for (i, h) in w.stored.iter().enumerate() {
+        if h.status != HouseholdStatus::Exited.code() {
+            kept.insert(i, u32::try_from(h.ledger_seq).unwrap_or(0));
+        }
+    }
+    for (r, row) in rows.iter().enumerate() {
+        if let Some(i) = w.matched[r].filter(|_| !w.skipped[r]) {
+            kept.insert(i, row.seq);
+        }
+    }
+    let mut holders: HashMap<(i64, u32), Vec<usize>> = HashMap::new();
+    for (&i, &seq) in &kept {
+        holders
+            .entry((w.stored[i].town_id, seq))
+            .or_default()
+            .push(i);
+    }
+    let mut errors = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        let Some(place) = w.places[r].filter(|_| !w.skipped[r]) else {
+            continue;
+        };
+        let other = holders.get(&(place.town, row.seq)).and_then(|hs| {
+            hs.iter()
+                .copied()
+                .filter(|i| w.matched[r] != Some(*i))
+                .min_by_key(|i| w.stored[*i].id)
+        });
+        let Some(i) = other else {
+            continue;
+        };
+        errors.push(w.error(
+            rows,
+            r,
+            col::SEQ,
+            format!(
+                "序号{}已是本镇街另一户（{}）的序号：同一镇街的序号决定台账和考勤表中各户的顺序，不能重复；请改用未用的序号（可先导出本镇街台账查看）",
+                row.seq, w.stored[i].head_name
+            ),
+        ));
+    }
+    w.errors.extend(errors);
 }
 
 /// Updates the changed households the rows name ([`match_households`]) and creates new
