@@ -608,6 +608,21 @@ async fn import(db: &DatabaseConnection, args: ImportArgs) -> anyhow::Result<()>
     }
 }
 
+/// Refuses a place the role has no use for (QA s22c F6): a town given with a role that
+/// has none is a mistyped role, not a detail to drop, as it would make a county-wide (or
+/// admin) account of what was meant for one town.
+fn check_scope_args(role: Role, town: bool, county: bool) -> anyhow::Result<()> {
+    if town && role != Role::TownOffice {
+        bail!(
+            "--town is for a town_office account; a {role} account has no town (did you mean --role town_office?)"
+        );
+    }
+    if county && role == Role::Admin {
+        bail!("--county is not for an admin account, which sees every county");
+    }
+    Ok(())
+}
+
 async fn add_user(
     db: &DatabaseConnection,
     settings: &Settings,
@@ -618,6 +633,7 @@ async fn add_user(
         .read_to_string(&mut password)
         .context("reading the password from standard input")?;
     let password = password.trim_end_matches(['\r', '\n']);
+    check_scope_args(args.role, args.town.is_some(), args.county.is_some())?;
     let scope = match (args.role, &args.town, &args.county) {
         (Role::TownOffice, Some(town), county) => Some(
             jurisdictions::town_by_name(db, county.as_deref(), town)
@@ -751,6 +767,19 @@ async fn policy_cmd(db: &DatabaseConnection, cmd: PolicyCommand) -> anyhow::Resu
 mod tests {
     use super::*;
     use crate::testing::TestDb;
+
+    #[test]
+    fn an_account_is_given_only_the_places_its_role_has() {
+        let e = check_scope_args(Role::CountyOffice, true, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--town is for a town_office account"), "{e}");
+        assert!(check_scope_args(Role::Admin, true, false).is_err());
+        assert!(check_scope_args(Role::Admin, false, true).is_err());
+        assert!(check_scope_args(Role::TownOffice, true, true).is_ok());
+        assert!(check_scope_args(Role::CountyOffice, false, true).is_ok());
+        assert!(check_scope_args(Role::Admin, false, false).is_ok());
+    }
 
     fn args(file: &std::path::Path, county: &str) -> ImportArgs {
         ImportArgs {

@@ -301,6 +301,17 @@ impl Policy {
         if self.pairing.max_households_first == 0 || self.pairing.max_households_second == 0 {
             return invalid("household limits must be at least 1".into());
         }
+        // A policy asking nothing would report every helper as having met it, and one
+        // without its source cannot say on the reports which document it follows
+        // (QA s22c F7).
+        if self.visits.is_empty() {
+            return invalid("visits: a policy asks at least one visit or call".into());
+        }
+        if self.source.trim().is_empty() {
+            return invalid(
+                "source: name the document the policy follows (printed on every report)".into(),
+            );
+        }
         for (i, v) in self.visits.iter().enumerate() {
             let twin = self.visits[..i]
                 .iter()
@@ -323,6 +334,16 @@ impl Policy {
             }
             if v.min_count == 0 {
                 return invalid("a visit requirement needs a count of at least 1".into());
+            }
+            // More than one a day cannot be met, and would only mark every window missed.
+            let most = 31 * v.window_months;
+            if v.min_count > most {
+                return invalid(format!(
+                    "visits: {} {} visits in a window of {} month(s) cannot be made (at most {most})",
+                    v.min_count,
+                    v.kind.code(),
+                    v.window_months
+                ));
             }
         }
         let s = &self.sanctions;
@@ -579,6 +600,14 @@ mod tests {
         );
         p.exit_cuts.min_days_held = 61;
         assert_eq!(p.validate(), Ok(()));
+        let mut q = p.clone();
+        q.visits[0].min_count = 100_000;
+        assert!(q.validate().is_err(), "more than one a day");
+        q.visits.clear();
+        assert!(q.validate().is_err(), "asks nothing");
+        let mut q = p.clone();
+        q.source = " ".into();
+        assert!(q.validate().unwrap_err().to_string().contains("source"));
         assert!(e.contains("(2 months)"), "{e}");
         for v in &mut p.visits {
             v.window_months = 1;

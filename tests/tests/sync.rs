@@ -872,6 +872,15 @@ async fn review_queue(t: &TestDb) {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "helpers do not review");
+    let (status, body) =
+        f.w.post_json(
+            Some(&county),
+            &format!("/review/family-changes/{id}"),
+            &json!({ "accept": true, "note": "长".repeat(501) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("note"), "{body}");
     let (status, decided) =
         f.w.post_json(
             Some(&county),

@@ -1375,6 +1375,9 @@ fn to_field_change(c: field_change::Model) -> Option<FieldChange> {
 /// members are read again, locked, inside the transaction, so two changes of one
 /// household accepted at once both land. An accept marks the ledger last, after the
 /// household's row lock (see [`bump_ledger`]).
+/// The longest note a decision on a family change keeps.
+pub const MAX_DECISION_NOTE_CHARS: usize = 500;
+
 pub async fn decide(
     db: &DatabaseConnection,
     caller: &Caller,
@@ -1383,6 +1386,11 @@ pub async fn decide(
     note: Option<String>,
 ) -> ApiResult<FieldChange> {
     caller.require_office("review field changes")?;
+    // Served back in every listing of the queue: as long as a review note, no longer
+    // (QA s22c F7 stored one of 100,000 characters).
+    if let Some(n) = &note {
+        super::check_free_text(n, "note", MAX_DECISION_NOTE_CHARS)?;
+    }
     let change = field_change::Entity::find_by_id(id)
         .one(db)
         .await?
