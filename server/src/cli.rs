@@ -505,7 +505,6 @@ async fn create_county(
     let (id, _) = jurisdictions::ensure(db, JurisdictionLevel::County, name, None).await?;
     let from = NaiveDate::from_ymd_opt(2018, 1, 1).context("date")?;
     policy::set(db, &Caller::system(), id, None, from, &preset.policy()).await?;
-    eprintln!("created county {name} with policy {}", preset.name());
     Ok(id)
 }
 
@@ -576,7 +575,9 @@ async fn import(db: &DatabaseConnection, args: ImportArgs) -> anyhow::Result<()>
             .map_err(|errors| print_ledger_errors(&errors, &args.file))?;
         println!(
             "dry run: county {} does not exist and would be created (policy {}); \
-             {} row(s) are valid. Checks against stored data were skipped.",
+             the file reads correctly ({} row(s)), but the checks against stored data \
+             (helpers' phones registered in another county, pairing limits) were \
+             skipped and may still refuse it.",
             args.county,
             args.preset.unwrap_or(PolicyPreset::Laizhou2018).name(),
             parsed.rows.len()
@@ -591,9 +592,17 @@ async fn import(db: &DatabaseConnection, args: ImportArgs) -> anyhow::Result<()>
         reason: args.reason,
     };
     let result = ledger::import(db, &Caller::system(), &bytes, &opts).await;
+    // Said once the import's outcome is known (QA s22c F5: "created" was printed before
+    // a failed import took the county back).
     if result.is_err() && created {
         remove_new_county(db, county_id).await?;
         eprintln!("county {} was not created: the import failed", args.county);
+    } else if created {
+        eprintln!(
+            "created county {} with policy {}",
+            args.county,
+            args.preset.unwrap_or(PolicyPreset::Laizhou2018).name()
+        );
     }
     match result {
         Ok(report) => {
