@@ -122,7 +122,9 @@ pub enum ClientError {
         problem: FieldProblem,
     },
     /// An image a visit names is not (or no longer intact) in the local store.
-    #[error("image {0} is missing from the local store; attach it again")]
+    #[error(
+        "image {0} is missing from the local store or damaged (not as signed): attach the photos again (bangfu visit amend --replace-photos), or void the visit"
+    )]
     ImageMissing(String),
     /// The server answered with an error body.
     #[error("server: {message} ({code}, HTTP {status})")]

@@ -667,7 +667,7 @@ impl Lang {
             }
             E::ImageMissing(hash) => {
                 format!(
-                    "本机找不到图片 {}…，请重新添加",
+                    "本机图片 {}… 缺失或已损坏（与签名时不符）：请去掉它重新添加照片（命令行更正用 --replace-photos），或作废此次走访",
                     &hash[..12.min(hash.len())]
                 )
             }
@@ -2192,6 +2192,15 @@ mod tests {
         assert!(e.to_string().starts_with("not a readable image"), "{e}");
         // English stays the errors' own text.
         assert_eq!(Lang::En.error(&e), e.to_string());
+        // A damaged image is not said to be missing, and the way out is named (QA
+        // s22d F7).
+        let e = ClientError::ImageMissing("e71df79ea185aa00".into());
+        let zh = Lang::Zh.error(&e);
+        assert!(
+            zh.contains("缺失或已损坏") && zh.contains("--replace-photos"),
+            "{zh}"
+        );
+        assert!(e.to_string().contains("damaged"), "{e}");
         // A form field by its label, not its code; what was typed, cut (QA s22b F7).
         let e = crate::draft::parse_family_change(&format!("{}x", "长".repeat(1000))).unwrap_err();
         let en = Lang::En.error(&e);
