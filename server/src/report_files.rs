@@ -318,13 +318,21 @@ fn escalation_tables(
     [
         Table {
             title: "第一帮扶责任人问责（本年度累计）".into(),
-            headers: s(&["帮扶责任人", "工作单位", "本年未到位次数", "处理"]),
+            // The phone tells apart two helpers of one name (QA s22c F8).
+            headers: s(&[
+                "帮扶责任人",
+                "工作单位",
+                "联系方式",
+                "本年未到位次数",
+                "处理",
+            ]),
             rows: helpers
                 .iter()
                 .map(|e| {
                     vec![
                         e.helper.name.clone().into(),
                         e.unit.clone().into(),
+                        e.helper.phone.clone().into(),
                         Cell::count(e.misses_this_year),
                         e.action.clone().into(),
                     ]
@@ -527,21 +535,37 @@ fn write_table(sheet: &mut Worksheet, t: &Table) -> Result<(), XlsxError> {
     Ok(())
 }
 
+/// The name of the `i`th worksheet: its number, then the title's words that fit
+/// Excel's 31 characters, whole (QA s22c F8: `1第一帮扶责任人帮扶工作考勤表 2026Q4 第二帮扶责任`
+/// was cut mid-word, the number run into it).
+fn worksheet_name(i: usize, title: &str) -> String {
+    let clean: String = title.chars().filter(|c| !"[]:*?/\\".contains(*c)).collect();
+    let room = 31 - (i + 1).to_string().len() - 1;
+    let mut name = String::new();
+    for word in clean.split_whitespace() {
+        let longer = if name.is_empty() {
+            word.to_string()
+        } else {
+            format!("{name} {word}")
+        };
+        if longer.chars().count() > room {
+            if name.is_empty() {
+                name = word.chars().take(room).collect();
+            }
+            break;
+        }
+        name = longer;
+    }
+    format!("{} {name}", i + 1)
+}
+
 /// Tables as an XLSX workbook, one worksheet each (names cut to Excel's 31 characters).
 pub fn to_xlsx(tables: &[Table]) -> ApiResult<Vec<u8>> {
     let xl = |e: XlsxError| ApiError::Internal(format!("writing XLSX: {e}"));
     let mut book = Workbook::new();
     for (i, t) in tables.iter().enumerate() {
         let sheet = book.add_worksheet();
-        let name: String = t
-            .title
-            .chars()
-            .filter(|c| !"[]:*?/\\".contains(*c))
-            .take(28)
-            .collect();
-        sheet
-            .set_name(format!("{}{}", i + 1, name.trim()))
-            .map_err(xl)?;
+        sheet.set_name(worksheet_name(i, &t.title)).map_err(xl)?;
         write_table(sheet, t).map_err(xl)?;
     }
     book.save_to_buffer().map_err(xl)
@@ -567,6 +591,23 @@ pub fn render<T: serde::Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worksheet_names_keep_whole_words_within_excels_limit() {
+        assert_eq!(
+            worksheet_name(
+                0,
+                "第一帮扶责任人帮扶工作考勤表 2026Q4 第二帮扶责任人：韩红梅 当前数据"
+            ),
+            "1 第一帮扶责任人帮扶工作考勤表 2026Q4"
+        );
+        assert_eq!(worksheet_name(1, "考勤规则"), "2 考勤规则");
+        let long = "很".repeat(40);
+        let name = worksheet_name(9, &long);
+        assert_eq!(name.chars().count(), 31, "{name}");
+        assert!(name.starts_with("10 很"), "{name}");
+        assert_eq!(worksheet_name(0, "a/b:c"), "1 abc");
+    }
 
     #[test]
     fn a_version_frozen_on_rows_the_helper_did_not_review_says_so() {

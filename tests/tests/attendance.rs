@@ -1217,6 +1217,12 @@ async fn unit_title_in_every_format(t: &Town, title: &str) {
         let csv = String::from_utf8(get("csv").await).unwrap();
         assert!(csv.contains(title), "{report}: {csv}");
         assert!(!csv.contains("3人次以上"), "{report}: {csv}");
+        // A sanctioned helper by name, unit and phone: two of one name are told apart.
+        assert!(
+            csv.contains("帮扶责任人,工作单位,联系方式,本年未到位次数,处理")
+                && csv.contains("周雪梅,市教育局,18146100330,2,"),
+            "{report}: {csv}"
+        );
         let xlsx = get("xlsx").await;
         let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(xlsx)).unwrap();
         let sheet = book
