@@ -1100,9 +1100,11 @@ fn a_household_is_ended_only_when_none_of_the_helpers_pairings_holds() {
     });
 }
 
-/// A recovered record the device cannot store (its device already has a different
-/// record under that number here) stays in the inbox and is reported by every sync,
-/// once each: not reported once and forgotten.
+/// A recovered record under a number its device already has here for another record
+/// (a copy of a data directory signed it: the server keeps and counts both) is stored
+/// and shown, not refused at every sync (QA s22d F1). One the store cannot hold (a third
+/// under that number) stays in the inbox and is reported by every sync, once each: not
+/// reported once and forgotten.
 #[test]
 fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
     use bangfu_client::problem::Problem;
@@ -1123,14 +1125,20 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
         };
         let applied = c.store().apply_pull_page(&page(&first, 1)).await.unwrap();
         assert_eq!(applied.imported, 1, "{applied:?}");
-        // Another record claiming the same device and number.
+        // Another record claiming the same device and number: a copy's, kept.
         let twin = server_record(&old, 1, ZERO_HASH, RecordType::Visit, None);
+        let applied = c.store().apply_pull_page(&page(&twin, 2)).await.unwrap();
+        assert!(applied.problems.is_empty(), "{applied:?}");
+        assert_eq!(applied.imported, 1, "{applied:?}");
+        assert_eq!(c.visits(None, 10).await.unwrap().len(), 2, "both shown");
+        // A third under that number: reported, and kept waiting.
+        let triplet = server_record(&old, 1, ZERO_HASH, RecordType::Visit, None);
         let taken = Problem::SequenceTaken {
-            id: twin.signed.record.id,
+            id: triplet.signed.record.id,
             device_id: 41,
             seq: 1,
         };
-        let applied = c.store().apply_pull_page(&page(&twin, 2)).await.unwrap();
+        let applied = c.store().apply_pull_page(&page(&triplet, 2)).await.unwrap();
         assert_eq!(applied.problems, vec![taken.clone()], "reported once");
         assert_eq!(applied.waiting, 1);
         // A later sync whose pull brings nothing new says it again.
@@ -1144,7 +1152,7 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
         };
         let applied = c.store().apply_pull_page(&empty).await.unwrap();
         assert_eq!(applied.problems, vec![taken], "still reported");
-        assert_eq!(c.visits(None, 10).await.unwrap().len(), 1);
+        assert_eq!(c.visits(None, 10).await.unwrap().len(), 2);
     });
 }
 
@@ -1542,5 +1550,89 @@ fn a_visit_is_judged_by_the_evidence_in_force_on_its_date() {
         let h = list.iter().find(|h| h.detail.summary.id == 2).unwrap();
         assert_eq!(h.last_home, Some(at(2, 20)));
         assert_eq!(h.not_counted, 1);
+    });
+}
+
+/// A copy of this very data directory (a restored backup) signed a record under a
+/// number this device also used: pulled, it is kept beside this device's own record,
+/// and this device's chain, next number and verification are as before (QA s22d F1).
+#[test]
+fn a_copys_record_under_this_devices_number_is_kept_apart_from_its_chain() {
+    use bangfu_shared::sync::PullResponse;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let mine = c
+            .record_visit(
+                1,
+                VisitBody::new(VisitKind::Phone, now()),
+                None,
+                None,
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(mine.record.seq, 1);
+        let data = bangfu_client::DataDir::new(dir.path());
+        let (key, _) = bangfu_client::signing::DeviceKey::load_or_create(&data.key_path()).unwrap();
+        let mut body = VisitBody::new(VisitKind::Phone, now());
+        body.notes = Some("备份恢复后的另一份".into());
+        let envelope = bangfu_shared::visit::RecordEnvelope {
+            v: bangfu_shared::visit::FORMAT_VERSION,
+            id: uuid::Uuid::now_v7(),
+            record_type: RecordType::Visit,
+            device_id: DEVICE_ID,
+            seq: 1,
+            prev_sha256: ZERO_HASH.into(),
+            author_helper_id: HELPER_ID,
+            household_id: 2,
+            created_at: now(),
+            visit: Some(body),
+            target_id: None,
+            reason: None,
+        };
+        let copy = bangfu_shared::sync::ServerRecord {
+            signed: key.sign(envelope).unwrap(),
+            status: bangfu_shared::sync::AckStatus::Accepted,
+            missing_blobs: Vec::new(),
+            flags: vec!["seq_reused".into()],
+            received_at: now(),
+            review: None,
+        };
+        let applied = c
+            .store()
+            .apply_pull_page(&PullResponse {
+                records: vec![copy],
+                households: None,
+                policy: None,
+                evidence_history: Vec::new(),
+                cursor: 1,
+                more: false,
+            })
+            .await
+            .unwrap();
+        assert!(applied.problems.is_empty(), "{applied:?}");
+        assert_eq!(c.visits(None, 10).await.unwrap().len(), 2, "both shown");
+        let next = c
+            .record_visit(
+                1,
+                VisitBody::new(VisitKind::Phone, now()),
+                None,
+                None,
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            next.record.seq, 2,
+            "numbering goes on from this device's own"
+        );
+        assert_eq!(
+            next.record.prev_sha256,
+            mine.record.record_sha256().unwrap()
+        );
+        let report = c.verify().await.unwrap();
+        assert!(report.ok(), "{report:?}");
     });
 }

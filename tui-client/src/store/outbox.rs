@@ -517,21 +517,32 @@ pub(crate) async fn import_one(
     {
         return Ok(false);
     }
-    if exists(
-        db,
-        "SELECT 1 FROM records WHERE device_id = ? AND seq = ?",
-        vec![env.device_id.into(), env.seq.into()],
-    )
-    .await?
-    {
+    let taken = |device: i64| {
+        exists(
+            db,
+            "SELECT 1 FROM records WHERE device_id = ? AND seq = ?",
+            vec![device.into(), env.seq.into()],
+        )
+    };
+    // Another record under a number this store holds: a copy of this data directory (a
+    // restored backup, say) signed it. The server stores and counts it (flagged
+    // `seq_reused`), so it is kept here too, its row under the negated device id: the
+    // store's one record per (device, number) holds, and this device's own chain and
+    // numbering never see it (QA s22d F1: refused, it was never shown, and every sync
+    // reported it again).
+    let device_column = if !taken(env.device_id).await? {
+        env.device_id
+    } else if !taken(-env.device_id).await? {
+        -env.device_id
+    } else {
         out.problems.push(Problem::SequenceTaken {
             id: env.id,
             device_id: env.device_id,
             seq: env.seq,
         });
         return Ok(false);
-    }
-    Store::append(db, &sr.signed).await?;
+    };
+    Store::append_under(db, &sr.signed, device_column).await?;
     set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
     if set_review(db, &id, sr.review.as_deref()).await? {
         out.reviews_received.push(env.id);

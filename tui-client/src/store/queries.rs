@@ -748,13 +748,25 @@ impl Store {
     /// Appends a signed record and updates the visit projection, on `db` (the caller's
     /// transaction).
     pub(crate) async fn append(db: &impl ConnectionTrait, signed: &SignedRecord) -> Result<String> {
+        Self::append_under(db, signed, signed.record.device_id).await
+    }
+
+    /// [`Store::append`] with `device_column` in the row's `device_id` (the signed
+    /// envelope keeps the real one): a record a copy of this data directory signed under
+    /// a number this store already holds is kept under the negated device id (see the
+    /// pull's import in the outbox).
+    pub(crate) async fn append_under(
+        db: &impl ConnectionTrait,
+        signed: &SignedRecord,
+        device_column: i64,
+    ) -> Result<String> {
         let r = &signed.record;
         let canonical = canonical_json(&serde_json::to_value(r).map_err(corrupt)?)?;
         let sha256 = r.record_sha256()?;
         let sql = "INSERT INTO records (id, device_id, seq, record_type, household_id, target_id, sha256, prev_sha256, envelope_json, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
         let values = [
             r.id.to_string().into(),
-            r.device_id.into(),
+            device_column.into(),
             r.seq.into(),
             r.record_type.code().into(),
             r.household_id.into(),
