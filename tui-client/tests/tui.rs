@@ -1905,6 +1905,15 @@ fn on_the_sheet_screen_the_sync_result_says_the_sheet_first() {
     );
     assert_eq!(status.text.matches("已提交第3版").count(), 1, "said once");
     assert!(draw(app).contains("考勤表 2026Q1 已提交第3版"));
+    // At 60 columns the line keeps its start, the count of visits that do not count
+    // included, and cuts the tallies (QA s22d F3).
+    let mut t = terminal(60, 20);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let text = buffer_text(t.backend().buffer());
+    assert!(
+        text.contains("考勤表 2026Q1 已提交第3版 · ⚠ 1 条走访不计入"),
+        "{text}"
+    );
 }
 
 /// An app over a helper whose households the server lists as `households`.

@@ -115,6 +115,10 @@ impl Clock {
 pub struct Status {
     pub text: String,
     pub error: bool,
+    /// Cut at its end when too long, not in its middle: a message that says what
+    /// matters first (a sync's result: the sheet, the visits that do not count, then
+    /// the tallies), where most messages end with what they are about (a file's name).
+    pub leads: bool,
 }
 
 /// The whole state of the terminal app.

@@ -150,6 +150,11 @@ impl App {
                         } else {
                             self.fail(text);
                         }
+                        // What comes first matters most: a narrow line keeps it (QA
+                        // s22d F3 lost the count of visits that do not count).
+                        if let Some(s) = &mut self.status {
+                            s.leads = true;
+                        }
                     }
                     Err(e) => self.fail(format!("{}{e}", self.lang.texts().sync_failed)),
                 }

@@ -135,6 +135,7 @@ impl App {
         self.status = Some(Status {
             text: text.into(),
             error: false,
+            leads: false,
         });
     }
 
@@ -142,6 +143,7 @@ impl App {
         self.status = Some(Status {
             text: e.to_string(),
             error: true,
+            leads: false,
         });
     }
 

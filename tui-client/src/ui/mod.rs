@@ -75,7 +75,11 @@ pub fn render(app: &App, frame: &mut Frame) {
         };
         frame.render_widget(
             Paragraph::new(Line::from(Span::styled(
-                fit_middle(&s.text, status.width),
+                if s.leads {
+                    sheet::fit(&s.text, status.width)
+                } else {
+                    fit_middle(&s.text, status.width)
+                },
                 style,
             ))),
             status,
