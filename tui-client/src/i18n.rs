@@ -629,7 +629,7 @@ impl Lang {
                 height,
                 min,
             } => format!(
-                "照片只有 {width}×{height} 像素，太小（每边至少 {min} 像素），未添加：{}",
+                "照片太小（{width}×{height}，每边至少 {min} 像素），未添加：{}",
                 path.display()
             ),
             E::PhotoDamaged { path, .. } => format!(
