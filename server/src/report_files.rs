@@ -187,7 +187,11 @@ fn sheet_tables_as(sheet: &AttendanceSheet, frozen: bool) -> Vec<Table> {
 /// The sheet's rule, and what the marks its 帮扶记录 carries mean.
 fn sheet_rule_table(sheet: &AttendanceSheet) -> Table {
     let mut table = rule_table(&sheet.rule);
-    let records: Vec<String> = sheet.rows.iter().map(|r| r.record_text()).collect();
+    let records: Vec<String> = sheet
+        .rows
+        .iter()
+        .flat_map(|r| [r.record_text(), r.own_text()])
+        .collect();
     if let Some(legend) = bangfu_shared::report::marks_legend_zh(records.iter().map(String::as_str))
     {
         table.rows.push(texts([legend]));

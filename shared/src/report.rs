@@ -347,7 +347,22 @@ impl SheetRow {
                     (false, true) => "进行中",
                     (false, false) => "未走访",
                 };
-                format!("{}月{state}{exit}", w.start.format("%-m"))
+                // Met only by visits entered late: the office sees it, as it does
+                // on the first helper's visits (QA s22c F8).
+                let counted = |late: bool| {
+                    self.own_records.iter().any(|r| {
+                        r.counts
+                            && r.kind == w.kind
+                            && (w.start..=w.end).contains(&r.date)
+                            && r.flags.iter().any(|f| f == "entered_late") == late
+                    })
+                };
+                let late = if w.met && counted(true) && !counted(false) {
+                    "(补录)"
+                } else {
+                    ""
+                };
+                format!("{}月{state}{late}{exit}", w.start.format("%-m"))
             })
             .collect::<Vec<_>>()
             .join("；")
@@ -955,6 +970,24 @@ mod tests {
         assert_eq!(
             row.own_text(),
             "1月已走访；2月进行中；3月未走访（03-20起退出帮扶）"
+        );
+        // A window met only by a visit entered late says so.
+        let mut late = line(1, 9, 2);
+        late.kind = VisitKind::Home;
+        late.flags = vec!["entered_late".into()];
+        row.own_records = vec![late.clone()];
+        assert!(
+            row.own_text().starts_with("1月已走访(补录)；"),
+            "{}",
+            row.own_text()
+        );
+        let mut on_time = late;
+        on_time.flags.clear();
+        row.own_records.push(on_time);
+        assert!(
+            row.own_text().starts_with("1月已走访；"),
+            "{}",
+            row.own_text()
         );
     }
 

@@ -200,7 +200,12 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
             view.remark(r)
         )?;
     }
-    let records: Vec<String> = view.sheet.rows.iter().map(|r| r.record_text()).collect();
+    let records: Vec<String> = view
+        .sheet
+        .rows
+        .iter()
+        .flat_map(|r| [r.record_text(), r.own_text()])
+        .collect();
     if let Some(legend) = bangfu_shared::report::marks_legend_zh(records.iter().map(String::as_str))
     {
         outln!("{legend}")?;

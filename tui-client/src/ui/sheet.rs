@@ -356,8 +356,9 @@ fn summary_lines(app: &App, view: &SheetView, width: u16) -> Vec<Line<'static>> 
         ],
     ];
     // What the row's marks mean ((迟报), (补录)…), when it has any.
-    let legend = bangfu_shared::report::marks_legend_zh([r.record_text().as_str()])
-        .map(|l| vec![Span::styled(l, Style::new().fg(Color::DarkGray))]);
+    let legend =
+        bangfu_shared::report::marks_legend_zh([r.record_text().as_str(), r.own_text().as_str()])
+            .map(|l| vec![Span::styled(l, Style::new().fg(Color::DarkGray))]);
     let paragraphs: Vec<Vec<Span>> = paragraphs.into_iter().chain(legend).collect();
     let width = usize::from(width).max(1);
     paragraphs
