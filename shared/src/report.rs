@@ -221,7 +221,8 @@ pub struct RecordLine {
     /// Why it does not count (in Chinese), when it does not.
     pub reason: Option<String>,
     pub photo_count: i32,
-    /// Arrived after the sheet's last submission.
+    /// Arrived after the sheet's last submission (in the drill-down: the last
+    /// submission of a sheet listing the household, `(迟报)` on it).
     pub late: bool,
     /// What the server flagged on the record that the office should weigh: `entered_late`
     /// (signed days after its date), `chain_break` and `seq_reused` (its device's record

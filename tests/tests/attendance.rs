@@ -1413,6 +1413,7 @@ async fn printed_versions(t: &TestDb) {
         None,
         None,
     );
+    let late_id = late.record.id.to_string();
     push(w, &town.a, &[late]).await;
     let base = format!(
         "/reports/attendance?second_helper={}&quarter=2026Q1",
@@ -1432,6 +1433,21 @@ async fn printed_versions(t: &TestDb) {
     let live = pdf_text(&get("&format=pdf").await);
     assert!(live.contains("当前数据（第1版已于"), "{live}");
     assert!(live.contains("03-25电话(迟报)"), "{live}");
+    // The drill-down marks it late as the sheet does (QA s22c F8), and only it.
+    let (_, lines) = w
+        .get(
+            Some(&town.county),
+            &format!("/reports/records?household={}&quarter=2026Q1", town.h[0]),
+        )
+        .await;
+    let late_flags: Vec<(bool, bool)> = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["record_id"] == late_id, l["late"] == true))
+        .collect();
+    assert!(late_flags.contains(&(true, true)), "{lines}");
+    assert!(late_flags.iter().all(|(is, late)| is == late), "{lines}");
     // What the mark means is printed with the rule (QA s22b F9).
     let csv = String::from_utf8(get("&format=csv").await).unwrap();
     assert!(

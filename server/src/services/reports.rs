@@ -55,6 +55,29 @@ async fn latest_sheet(
         .await?)
 }
 
+/// When the last sheet of quarter `q` listing household `household_id` was submitted:
+/// the latest submission among its second helpers of the quarter (`pairings`, as
+/// reconciled). The drill-down marks `late` against it, as the sheet does (QA s22c F8:
+/// the drill-down said `late: false` for a record the sheet marked (迟报)).
+pub async fn last_submission_for(
+    db: &impl ConnectionTrait,
+    pairings: &[attendance::Pairing],
+    household_id: i64,
+    q: Quarter,
+) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+    let mut last = None;
+    for p in pairings
+        .iter()
+        .filter(|p| p.household_id == household_id && p.role == PairingRole::Second.code())
+    {
+        let at = latest_sheet(db, p.helper_id, q)
+            .await?
+            .map(|s| s.submitted_at);
+        last = last.max(at);
+    }
+    Ok(last)
+}
+
 /// Why an office finds no sheet for a helper: sheets belong to second helpers, by the
 /// households they supervise (a first helper's id, or a quarter before the pairing, has
 /// none). Out-of-scope helpers read the same, so the answer reveals nothing beyond scope.

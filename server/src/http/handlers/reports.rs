@@ -290,6 +290,8 @@ pub async fn records(
         .households
         .first()
         .ok_or(ApiError::NotFound("household"))?;
+    let late_after =
+        reports::last_submission_for(&state.db, &rec.pairings, h.id, q.quarter).await?;
     let lines = attendance::record_lines(
         &state.db,
         &mut attendance::Policies::default(),
@@ -297,7 +299,7 @@ pub async fn records(
         &rec.pairings,
         from,
         to,
-        None,
+        late_after,
     )
     .await?;
     let mut out = Vec::new();
