@@ -1206,3 +1206,71 @@ async fn judged_at_exit(t: &TestDb) {
         "{report}"
     );
 }
+
+/// A household holds its 序号 while it is on the ledger: an exit filed for a later day
+/// keeps it until then; in effect it frees it for a new household; the household back
+/// from an exit (返贫) and not yet paired holds none, so the town's own export still
+/// imports (QA s22e F1, F2).
+async fn numbers_on_the_ledger(t: &TestDb) {
+    let f = Field::new(t).await;
+    let h = f.household; // 田晓东, 序号1
+    let header = FIXTURE.lines().next().unwrap();
+    let newcomer = "1,接替户,东城镇东城河口村,因病,医疗救助,13900000021,接替帮,市住建局 科员,13900000022,接替二帮,村委会委员,13900000023";
+    let file = format!("{header}\r\n{newcomer}\r\n").into_bytes();
+    let later = today() + chrono::Duration::days(30);
+    let (status, _) = exit(
+        &f,
+        &f.county,
+        h,
+        json!({ "effective_from": later, "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) =
+        f.w.post_bytes(&f.county, "/ledger/import?dry_run=true", file.clone())
+            .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.to_string().contains("序号1已是本镇街另一户（田晓东）"),
+        "still paired until {later}: {body}"
+    );
+    let from_then =
+        format!("/ledger/import?dry_run=true&effective_from={later}&filed_on=2020-01-01");
+    let (status, body) = f.w.post_bytes(&f.county, &from_then, file.clone()).await;
+    assert_eq!(status, StatusCode::OK, "free from the exit's day: {body}");
+
+    // The exit moved to today: the number is free now; then the household comes back.
+    let (status, body) = cancel(&f, &f.county, h, "改为今日退出").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = exit(
+        &f,
+        &f.county,
+        h,
+        json!({ "effective_from": today(), "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    f.w.import_ok(&f.county, "", file).await;
+    let (status, body) =
+        f.w.post_json(
+            Some(&f.county),
+            &format!("/households/{h}/rejoin"),
+            &json!({ "reason": "因病返贫" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, export) = f.w.get_bytes(&f.county, "/ledger/export?format=csv").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) =
+        f.w.post_bytes(&f.county, "/ledger/import?dry_run=true", export)
+            .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the town's own export imports: {body}"
+    );
+}
+db_test!(
+    a_household_holds_its_number_while_it_is_on_the_ledger,
+    numbers_on_the_ledger
+);

@@ -259,7 +259,7 @@ async fn apply(
     lap("places");
     // Before the helpers: a row left out must not create its helpers or their accounts.
     match_households(db, rows, &mut w).await?;
-    check_stored_seqs(rows, &mut w);
+    check_stored_seqs(db, ctx, rows, &mut w).await?;
     upsert_helpers(db, ctx, rows, &mut w).await?;
     lap("helpers");
     upsert_households(db, ctx, rows, &mut w).await?;
@@ -778,15 +778,35 @@ async fn match_households(
 /// Refuses a row whose 序号 another stored household of its town holds and keeps: one
 /// the file does not list, or lists under the same number (QA s22c F2: a file numbered
 /// from 1 imported into a town that already had 1 to 60 doubled 20 numbers, and the
-/// town's own export could not be imported again). A household the file renumbers
-/// frees its old number, and so does one that has left pairing.
-fn check_stored_seqs(rows: &[LedgerRow], w: &mut Work) {
-    // The number each stored household will hold after the import. One that has left
-    // pairing (已脱贫, its exit filed) is off the ledger: its number may be given to a
-    // new household.
+/// town's own export could not be imported again). A household holds its number while
+/// it is on the ledger, as the export lists it: with a pairing that still holds after
+/// the file's effective date. So a household that has left pairing by then, or came
+/// back (返贫) and is not paired yet, frees its number; one whose exit is filed for a
+/// later day keeps it until then (QA s22e F1, F2); and a household the file renumbers
+/// frees its old number.
+async fn check_stored_seqs(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    rows: &[LedgerRow],
+    w: &mut Work,
+) -> ApiResult<()> {
+    let ids: Vec<i64> = w.stored.iter().map(|h| h.id).collect();
+    let mut on_ledger: HashSet<i64> = HashSet::new();
+    for chunk in ids.chunks(crate::db::IN_CHUNK) {
+        let held: Vec<i64> = pairing::Entity::find()
+            .select_only()
+            .column(pairing::Column::HouseholdId)
+            .filter(pairing::Column::HouseholdId.is_in(chunk.to_vec()))
+            .filter(pairing::holding_after(ctx.opts.effective_from))
+            .into_tuple()
+            .all(db)
+            .await?;
+        on_ledger.extend(held);
+    }
+    // The number each stored household on the ledger will hold after the import.
     let mut kept: HashMap<usize, u32> = HashMap::new();
     for (i, h) in w.stored.iter().enumerate() {
-        if h.status != HouseholdStatus::Exited.code() {
+        if on_ledger.contains(&h.id) {
             kept.insert(i, u32::try_from(h.ledger_seq).unwrap_or(0));
         }
     }
@@ -816,17 +836,27 @@ fn check_stored_seqs(rows: &[LedgerRow], w: &mut Work) {
         let Some(i) = other else {
             continue;
         };
+        let holder = &w.stored[i];
+        // The same name: most likely the household itself, listed under another
+        // village (a move the import cannot make, QA s22e F4).
+        let why = if holder.head_name == row.head_name {
+            "若是同一户迁往本镇街另一村，台账导入不能改户的村，请联系县（市）扶贫办".to_string()
+        } else {
+            "请改用未用的序号（可先导出本镇街台账查看；该户如已脱贫，其退出生效后序号即可让出）"
+                .to_string()
+        };
         errors.push(w.error(
             rows,
             r,
             col::SEQ,
             format!(
-                "序号{}已是本镇街另一户（{}）的序号：同一镇街的序号决定台账和考勤表中各户的顺序，不能重复；请改用未用的序号（可先导出本镇街台账查看；该户如已脱贫，为其办理退出后序号即可让出）",
-                row.seq, w.stored[i].head_name
+                "序号{}已是本镇街另一户（{}）的序号：同一镇街的序号决定台账和考勤表中各户的顺序，不能重复；{why}",
+                row.seq, holder.head_name
             ),
         ));
     }
     w.errors.extend(errors);
+    Ok(())
 }
 
 /// Updates the changed households the rows name ([`match_households`]) and creates new
