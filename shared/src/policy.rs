@@ -335,8 +335,9 @@ impl Policy {
             if v.min_count == 0 {
                 return invalid("a visit requirement needs a count of at least 1".into());
             }
-            // More than one a day cannot be met, and would only mark every window missed.
-            let most = 31 * v.window_months;
+            // More than one a day cannot be met, and would only mark every window missed:
+            // counted on the shortest window of that length (February, 28 days a month).
+            let most = 28 * v.window_months;
             if v.min_count > most {
                 return invalid(format!(
                     "visits: {} {} visits in a window of {} month(s) cannot be made (at most {most})",
@@ -603,6 +604,12 @@ mod tests {
         let mut q = p.clone();
         q.visits[0].min_count = 100_000;
         assert!(q.validate().is_err(), "more than one a day");
+        q.exit_cuts.min_days_held = 0;
+        q.visits[0].window_months = 1;
+        q.visits[0].min_count = 29;
+        assert!(q.validate().is_err(), "more than one a day in February");
+        q.visits[0].min_count = 28;
+        assert_eq!(q.validate(), Ok(()));
         q.visits.clear();
         assert!(q.validate().is_err(), "asks nothing");
         let mut q = p.clone();

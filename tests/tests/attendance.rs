@@ -1983,6 +1983,29 @@ async fn second_helper_change(t: &TestDb) {
         }
     };
     let (old, new) = (row_of_h0(town.s_id).await, row_of_h0(new_id).await);
+    // Both name 黄志强, the first helper throughout.
+    for r in [&old, &new] {
+        assert_eq!(r.first_helper.as_ref().unwrap().name, "黄志强");
+    }
+    // A later change of first helper (03-15) shows on the new second helper's sheet;
+    // the old one, who supervised until 03-01, still names the first helper he had
+    // (QA s22e F6).
+    let changed = moved.replace(
+        "黄志强,市教育局 科员,15907579383",
+        "刘新一,市教育局 科员,13900000031",
+    );
+    assert_ne!(changed, moved);
+    w.import_ok(
+        &town.county,
+        "?effective_from=2026-03-15&filed_on=2025-12-20",
+        ledger(&[&changed, ROWS[1], D_ROW]),
+    )
+    .await;
+    assert_eq!(
+        row_of_h0(town.s_id).await.first_helper.unwrap().name,
+        "黄志强"
+    );
+    assert_eq!(row_of_h0(new_id).await.first_helper.unwrap().name, "刘新一");
     let march = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
     let spans = |r: &bangfu_shared::report::SheetRow| -> Vec<(NaiveDate, NaiveDate, VisitKind)> {
         r.windows.iter().map(|w| (w.start, w.end, w.kind)).collect()

@@ -2254,3 +2254,17 @@ fn the_quarter_index_counts_up_with_the_quarters() {
         draw(&fx.app)
     );
 }
+
+/// A helper whose every pairing has ended is told so, not to log in to download
+/// (QA s22e F7).
+#[test]
+fn with_every_pairing_ended_the_list_says_so() {
+    let mut listed = default_households();
+    for h in &mut listed {
+        h.pairings[0].valid_to = chrono::NaiveDate::from_ymd_opt(2026, 3, 10);
+    }
+    let fx = app_listing(Lang::Zh, listed);
+    let text = draw(&fx.app);
+    assert!(text.contains("目前没有结对中的帮扶户"), "{text}");
+    assert!(!text.contains("请先联网登录"), "{text}");
+}

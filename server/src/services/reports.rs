@@ -264,7 +264,21 @@ async fn sheet_rows(
                 .get(&h.village_id)
                 .map(|p| p.name.clone())
                 .unwrap_or_default(),
-            first_helper: current.and_then(|id| rec.helper(id)),
+            // The latest first helper paired while this second helper supervised the
+            // household: after a change of second helper the old sheet names the first
+            // helper he supervised, not a later one (QA s22e F6).
+            first_helper: firsts
+                .iter()
+                .filter(|f| {
+                    seconds.iter().any(|s| {
+                        s.helper_id == second_id
+                            && overlap((f.valid_from, f.valid_to), (s.valid_from, s.valid_to), q)
+                    })
+                })
+                .max_by_key(|p| (p.valid_from, p.id))
+                .map(|p| p.helper_id)
+                .or(current)
+                .and_then(|id| rec.helper(id)),
             records: lines
                 .iter()
                 .filter(|l| l.household_id == h.id && first_ids.contains(&l.helper_id))
@@ -303,6 +317,18 @@ async fn sheet_rows(
         });
     }
     Ok(rows)
+}
+
+/// Whether two pairings (`valid_from`, exclusive `valid_to`) held on a common day of
+/// quarter `q`.
+fn overlap(
+    a: (chrono::NaiveDate, Option<chrono::NaiveDate>),
+    b: (chrono::NaiveDate, Option<chrono::NaiveDate>),
+    q: Quarter,
+) -> bool {
+    let from = a.0.max(b.0).max(q.start());
+    let until = [a.1, b.1, q.end().succ_opt()].into_iter().flatten().min();
+    until.is_none_or(|u| from < u)
 }
 
 /// A second helper submits the quarter's sheet with remarks, signed by a device key.

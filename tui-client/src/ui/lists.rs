@@ -77,9 +77,15 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
     let block = Block::bordered().title(format!(" {} ({}) ", t.households, app.households.len()));
     if app.households.is_empty() {
         frame.render_widget(
-            Paragraph::new(t.no_households)
-                .wrap(Wrap { trim: true })
-                .block(block),
+            // Synced, with every pairing ended: not a device that never downloaded
+            // (QA s22e F7).
+            Paragraph::new(if app.ended.is_empty() {
+                t.no_households
+            } else {
+                t.no_current_households
+            })
+            .wrap(Wrap { trim: true })
+            .block(block),
             area,
         );
         return households_help(app);
