@@ -793,15 +793,13 @@ async fn check_stored_seqs(
     let ids: Vec<i64> = w.stored.iter().map(|h| h.id).collect();
     let mut on_ledger: HashSet<i64> = HashSet::new();
     for chunk in ids.chunks(crate::db::IN_CHUNK) {
-        let held: Vec<i64> = pairing::Entity::find()
-            .select_only()
-            .column(pairing::Column::HouseholdId)
-            .filter(pairing::Column::HouseholdId.is_in(chunk.to_vec()))
-            .filter(pairing::holding_after(ctx.opts.effective_from))
-            .into_tuple()
-            .all(db)
-            .await?;
-        on_ledger.extend(held);
+        let held = open_pairings(
+            db,
+            pairing::Column::HouseholdId,
+            chunk,
+            ctx.opts.effective_from,
+        );
+        on_ledger.extend(held.await?.into_iter().map(|p| p.household_id));
     }
     // The number each stored household on the ledger will hold after the import.
     let mut kept: HashMap<usize, u32> = HashMap::new();

@@ -65,14 +65,15 @@ pub async fn last_submission_for(
     household_id: i64,
     q: Quarter,
 ) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
-    let mut last = None;
-    for p in pairings
+    // Each helper once: a helper paired twice in the quarter has one latest sheet.
+    let helpers: std::collections::BTreeSet<i64> = pairings
         .iter()
         .filter(|p| p.household_id == household_id && p.role == PairingRole::Second.code())
-    {
-        let at = latest_sheet(db, p.helper_id, q)
-            .await?
-            .map(|s| s.submitted_at);
+        .map(|p| p.helper_id)
+        .collect();
+    let mut last = None;
+    for helper in helpers {
+        let at = latest_sheet(db, helper, q).await?.map(|s| s.submitted_at);
         last = last.max(at);
     }
     Ok(last)
