@@ -93,6 +93,54 @@ db_test!(
     exit_then_correct
 );
 
+/// QA s22e F3: a visit signed offline on the day the household left pairing (the
+/// device had not heard of the exit yet) is synced, but the server does not count it
+/// (走访时未与该户结对; `attendance` tests that judgement). Once the sync brings the
+/// exit, the device says so too: the visit carries the not-counted flag, the sync
+/// reports it, and it is not the household's last call.
+async fn offline_visit_after_exit(t: &TestDb) {
+    use bangfu_client::flags::Flag;
+    let dir = tempfile::tempdir().unwrap();
+    let (w, county, c) = field(t, dir.path()).await;
+    let now = chrono::Utc::now;
+    let h = c.households(now()).await.unwrap()[0].detail.summary.id;
+    c.sync(&quick_sync(3), &|_| {}).await.unwrap();
+    exit_on(&w, &county, h, bangfu_tests::china_today()).await;
+
+    let mut body = VisitBody::new(VisitKind::Phone, now());
+    body.notes = Some("电话了解近况".into());
+    let call = c
+        .record_visit(h, body, None, None, now())
+        .await
+        .expect("the device does not know of the exit yet")
+        .record
+        .id;
+    let report = c.sync(&quick_sync(3), &|_| {}).await.unwrap();
+    assert!(report.rejected.is_empty(), "{report:?}");
+    assert_eq!(report.not_counted, 1, "{report:?}");
+    let visits = c.visits(Some(h), 10).await.unwrap();
+    let visit = visits.iter().find(|v| v.visit_id == call).unwrap();
+    assert_eq!(visit.sync, bangfu_client::store::SyncState::Synced);
+    assert_eq!(visit.flags, [Flag::OutsidePairing]);
+    let contacts = c
+        .store()
+        .last_contacts(now() + chrono::Duration::hours(1), &[])
+        .await
+        .unwrap();
+    assert!(!contacts.contains_key(&h), "{contacts:?}");
+
+    let fact = visit_fact::Entity::find()
+        .filter(visit_fact::Column::RecordId.eq(call.to_string()))
+        .one(&t.db)
+        .await
+        .unwrap();
+    assert!(fact.is_some(), "stored on the server, once");
+}
+db_test!(
+    a_visit_signed_offline_after_an_exit_shows_as_not_counted,
+    offline_visit_after_exit
+);
+
 /// QA H1/s20b H3 on the device: in a county whose policy judges the part of a window
 /// before the household's exit (`exit_cuts`), the helper's list has the windows the exit
 /// cuts due by the day before it, as the server will judge them; the pairing the server

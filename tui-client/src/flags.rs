@@ -12,11 +12,12 @@ use serde::Serialize;
 
 /// The codes of the flags that keep a visit out of the attendance count
 /// ([`Flag::stops_counting`]); the store's queries filter on them.
-pub const STOPS_COUNTING: [&str; 4] = [
+pub const STOPS_COUNTING: [&str; 5] = [
     "clock_ahead",
     "dated_after_signing",
     "photo_reused",
     "missing_evidence",
+    "outside_pairing",
 ];
 
 /// One flag the server set on a record.
@@ -44,6 +45,11 @@ pub enum Flag {
     /// household's signature) than the county's policy asks. The server does not count
     /// it (缺少照片) and says so only in its reports, so the device says so at once.
     MissingEvidence,
+    /// Set by the device, not the server: the visit is dated on a day its author was
+    /// not paired with the household, by the pairings the device last downloaded (a
+    /// visit signed offline after the pairing ended). The server does not count it
+    /// (走访时未与该户结对) and says so only in its reports, so the device says so too.
+    OutsidePairing,
     /// A flag this version does not know, by its code.
     Other(String),
 }
@@ -59,6 +65,7 @@ impl Flag {
             "seq_reused" => Flag::SeqReused,
             "photo_reused" => Flag::PhotoReused,
             "missing_evidence" => Flag::MissingEvidence,
+            "outside_pairing" => Flag::OutsidePairing,
             other => Flag::Other(other.to_string()),
         }
     }
@@ -73,6 +80,7 @@ impl Flag {
             Flag::SeqReused => "seq_reused",
             Flag::PhotoReused => "photo_reused",
             Flag::MissingEvidence => "missing_evidence",
+            Flag::OutsidePairing => "outside_pairing",
             Flag::Other(code) => code,
         }
     }
@@ -130,6 +138,8 @@ mod tests {
             "chain_break",
             "seq_reused",
             "photo_reused",
+            "missing_evidence",
+            "outside_pairing",
             "photo_from_the_future",
         ] {
             assert_eq!(Flag::parse(code).code(), code);

@@ -836,6 +836,7 @@ impl Lang {
             (Flag::SeqReused, true) => "序号重复".into(),
             (Flag::PhotoReused, true) => "照片或签字已用于其他走访·不计入".into(),
             (Flag::MissingEvidence, true) => "照片或签字不足·不计入".into(),
+            (Flag::OutsidePairing, true) => "走访时未结对·不计入".into(),
             (Flag::ClockAhead, false) => "clock ahead: not counted".into(),
             (Flag::DatedAfterSigning, false) => "dated after signing: not counted".into(),
             (Flag::EnteredLate, false) => "entered late".into(),
@@ -845,6 +846,7 @@ impl Lang {
                 "photo or signature used by another visit: not counted".into()
             }
             (Flag::MissingEvidence, false) => "too few photos or signatures: not counted".into(),
+            (Flag::OutsidePairing, false) => "not paired on that day: not counted".into(),
             (Flag::Other(code), _) => code.clone(),
         }
     }
@@ -931,6 +933,9 @@ impl Lang {
             (Flag::MissingEvidence, true) => {
                 "照片张数或签字不符合本县政策对入户走访的要求，不计入考勤：请补拍照片（或补签）后更正此次走访".into()
             }
+            (Flag::OutsidePairing, true) => {
+                "走访日期不在您与该户的结对期内（结对已结束或尚未开始），不计入考勤：如日期有误请更正，否则请联系乡镇扶贫办核对结对记录".into()
+            }
             (Flag::Other(code), true) => format!("服务器标记：{code}"),
             (Flag::ClockAhead, false) => {
                 "the device clock was ahead of the server's: not counted; set the clock right, then amend this visit".into()
@@ -952,6 +957,9 @@ impl Lang {
             }
             (Flag::MissingEvidence, false) => {
                 "fewer photos or signatures than the county's policy asks of a home visit: not counted; take the photos (or signature) and amend this visit".into()
+            }
+            (Flag::OutsidePairing, false) => {
+                "the visit is dated outside your pairing with this household (it had ended or not begun): not counted; amend the date if it is wrong, otherwise ask the town office to check the pairing".into()
             }
             (Flag::Other(code), false) => format!("server flag: {code}"),
         }

@@ -1636,3 +1636,91 @@ fn a_copys_record_under_this_devices_number_is_kept_apart_from_its_chain() {
         assert!(report.ok(), "{report:?}");
     });
 }
+
+/// QA s22e F3: visits the device signed before it heard that a pairing had ended (or
+/// before it found the household gone from the server's list) and dated after the end
+/// do not count, as the server judges: they carry [`Flag::OutsidePairing`], the list
+/// counts them as not counted, and they are no household's last contact. The day is
+/// China's, as on the server; a void takes the visit out of both.
+#[test]
+fn a_visit_dated_after_its_pairing_ended_is_flagged_and_not_counted() {
+    use bangfu_client::flags::Flag;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = login(dir.path(), Limits::default()).await;
+        let at = |d: u32, h: u32, m: u32| {
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, d, h, m, 0).unwrap()
+        };
+        let mut calls = Vec::new();
+        for (household, when) in [
+            (3, at(5, 2, 0)),
+            (3, at(9, 15, 30)), // 23:30 on the 9th in China: the pairing's last day
+            (3, at(9, 16, 30)), // 00:30 on the 10th in China: ended
+            (3, at(12, 2, 0)),
+            (2, at(12, 2, 0)),
+            (2, at(18, 2, 0)),
+            (1, at(12, 2, 0)),
+        ] {
+            let body = VisitBody::new(VisitKind::Phone, when);
+            let id = c
+                .record_visit(household, body, None, None, at(18, 3, 0))
+                .await
+                .unwrap()
+                .record
+                .id;
+            calls.push(id);
+        }
+        // The server ends 王五's pairing on the 10th and no longer lists 李四; the
+        // device finds that out on the 16th.
+        let mut listed = default_households();
+        listed[2].pairings[0].valid_to =
+            Some(chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap());
+        listed.remove(1);
+        let mut later = snapshot(listed);
+        later.server_time = at(16, 2, 0);
+        let identity = c.identity().await.unwrap();
+        c.install_login(&identity, &later).await.unwrap();
+
+        let flagged = |visits: &[bangfu_client::store::VisitRow]| -> Vec<bool> {
+            calls
+                .iter()
+                .map(|id| {
+                    let v = visits.iter().find(|v| v.visit_id == *id).unwrap();
+                    v.flags.contains(&Flag::OutsidePairing)
+                })
+                .collect()
+        };
+        let visits = c.visits(None, 100).await.unwrap();
+        assert_eq!(
+            flagged(&visits),
+            [false, false, true, true, false, true, false]
+        );
+        let one = c.store().visit(calls[2]).await.unwrap().unwrap();
+        assert!(one.flags.contains(&Flag::OutsidePairing), "{:?}", one.flags);
+        let uncounted = c
+            .store()
+            .not_counted_visits(at(31, 0, 0), &[])
+            .await
+            .unwrap();
+        assert_eq!(uncounted.get(&3), Some(&2));
+        assert_eq!(uncounted.get(&2), Some(&1));
+        assert_eq!(uncounted.get(&1), None);
+        let last = c.store().last_contacts(at(31, 0, 0), &[]).await.unwrap();
+        let phone = |h: i64| last.get(&h).and_then(|k| k.get("phone")).copied();
+        assert_eq!(phone(3), Some(at(9, 15, 30)));
+        assert_eq!(phone(2), Some(at(12, 2, 0)));
+        assert_eq!(phone(1), Some(at(12, 2, 0)));
+
+        c.void_visit(calls[3], "误录", at(18, 4, 0)).await.unwrap();
+        let visits = c.visits(Some(3), 100).await.unwrap();
+        let voided = visits.iter().find(|v| v.visit_id == calls[3]).unwrap();
+        assert!(voided.flags.is_empty(), "{:?}", voided.flags);
+        let uncounted = c
+            .store()
+            .not_counted_visits(at(31, 0, 0), &[])
+            .await
+            .unwrap();
+        assert_eq!(uncounted.get(&3), Some(&1));
+    });
+}

@@ -1170,8 +1170,8 @@ fn history_shows_the_servers_flags_and_what_to_do() {
     let text = buffer_text(t.backend().buffer());
     for s in [
         "已同步⚠不计入",
-        "⚠ 时间晚于签名时间，不计入考勤：请更正时间",
-        "⚠ 服务器标记：sent_by_a_newer_server",
+        "⚠时间晚于签名时间，不计入考勤：请更正时间",
+        "⚠服务器标记：sent_by_a_newer_server",
     ] {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }

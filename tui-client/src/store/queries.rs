@@ -130,6 +130,27 @@ pub struct LocalHousehold {
     pub unpaired_since: Option<NaiveDate>,
 }
 
+impl LocalHousehold {
+    /// Whether helper `helper_id` was paired with the household on `day`, by this copy:
+    /// one of their pairings began by then and had not ended, and the device had not
+    /// yet found the household gone from the server's list (an open pairing in a copy
+    /// the server stopped sending vouches only until then). With no pairing of theirs
+    /// in the copy there is nothing to judge by: true. [`pairing_sql`] says the same.
+    pub fn paired_on(&self, helper_id: i64, day: NaiveDate) -> bool {
+        let mut mine = self
+            .detail
+            .pairings
+            .iter()
+            .filter(|p| p.helper.id == helper_id)
+            .peekable();
+        if mine.peek().is_none() {
+            return true;
+        }
+        let known = self.unpaired_since.is_none_or(|until| day <= until);
+        known && mine.any(|p| p.valid_from <= day && p.valid_to.is_none_or(|to| day < to))
+    }
+}
+
 fn local_household_from_row(r: &QueryResult) -> Result<LocalHousehold> {
     let since: Option<String> = r.try_get_by_index(1)?;
     Ok(LocalHousehold {
@@ -205,6 +226,25 @@ impl VisitRow {
             self.flags.push(Flag::MissingEvidence);
         }
     }
+
+    /// Adds [`Flag::OutsidePairing`] to a visit (not voided) dated on a day its author
+    /// was not paired with the household, by the device's copy of it (`households`):
+    /// the server will not count it, and says so only in its reports (QA s22e F3: a
+    /// visit signed offline after the pairing ended showed as synced and counting).
+    fn flag_outside_pairing(&mut self, households: &HashMap<i64, LocalHousehold>) {
+        let record = &self.current.signed.record;
+        let Some(body) = record.visit.as_ref() else {
+            return;
+        };
+        let day = crate::client::today(body.at);
+        let outside = !self.voided
+            && households
+                .get(&self.household_id)
+                .is_some_and(|h| !h.paired_on(record.author_helper_id, day));
+        if outside && !self.flags.contains(&Flag::OutsidePairing) {
+            self.flags.push(Flag::OutsidePairing);
+        }
+    }
 }
 
 /// A town office's note that a visit "has issues" (照片模糊，请补拍…): what the helper is
@@ -270,10 +310,11 @@ fn visit_cols() -> String {
 
 /// SQL true when the visit `v` whose current record is `r` counts for attendance as
 /// far as the device knows: the server did not refuse that version and set no flag on
-/// it that stops counting ([`Flag::stops_counting`]), and a home visit has the photos
+/// it that stops counting ([`Flag::stops_counting`]), a home visit has the photos
 /// and household signature asked by the policy in force on its date (`history`; the
-/// server judges that only in its reports: [`Flag::MissingEvidence`]). A version not
-/// yet synced has no flags: it counts provisionally, until the server answers.
+/// server judges that only in its reports: [`Flag::MissingEvidence`]), and its author
+/// was paired with the household on its date ([`pairing_sql`]). A version not yet
+/// synced has no flags: it counts provisionally, until the server answers.
 fn counts_sql(history: &[EvidenceSince]) -> String {
     let codes = crate::flags::STOPS_COUNTING
         .iter()
@@ -283,8 +324,26 @@ fn counts_sql(history: &[EvidenceSince]) -> String {
     format!(
         "r.sync_state NOT IN ('rejected', 'conflict') AND NOT EXISTS \
          (SELECT 1 FROM json_each(r.sync_flags) f WHERE f.value IN ({codes})) \
-         AND (v.kind <> 'home' OR {})",
-        evidence_sql(history)
+         AND (v.kind <> 'home' OR {}) AND {}",
+        evidence_sql(history),
+        pairing_sql()
+    )
+}
+
+/// SQL true unless the device's copy of the household of visit `v` (current record
+/// `r`) says its author was not paired with it on the visit's date (China time), as
+/// [`LocalHousehold::paired_on`] judges ([`Flag::OutsidePairing`]). A household not on
+/// the device, or no pairing of the author in its copy: nothing to judge by, true.
+fn pairing_sql() -> String {
+    const MINE: &str = "FROM households h, json_each(h.detail_json, '$.pairings') p \
+         WHERE h.id = v.household_id \
+         AND json_extract(p.value, '$.helper.id') = json_extract(r.envelope_json, '$.author_helper_id')";
+    const DAY: &str = "date(v.at, '+8 hours')";
+    format!(
+        "(NOT EXISTS (SELECT 1 {MINE}) OR EXISTS (SELECT 1 {MINE} \
+         AND json_extract(p.value, '$.valid_from') <= {DAY} \
+         AND (json_extract(p.value, '$.valid_to') IS NULL OR {DAY} < json_extract(p.value, '$.valid_to')) \
+         AND (h.unpaired_since IS NULL OR {DAY} <= h.unpaired_since)))"
     )
 }
 
@@ -507,6 +566,16 @@ impl Store {
             ))
             .await?;
         rows.iter().map(local_household_from_row).collect()
+    }
+
+    /// Every household on the device by id, current or ended.
+    async fn households_by_id(&self) -> Result<HashMap<i64, LocalHousehold>> {
+        Ok(self
+            .local_households()
+            .await?
+            .into_iter()
+            .map(|h| (h.detail.summary.id, h))
+            .collect())
     }
 
     /// The households stored as ended (listed by the server as ended, or no longer in
@@ -924,9 +993,11 @@ impl Store {
         let rows = self.db.query_all_raw(stmt(&sql, values)).await?;
         let mut visits: Vec<VisitRow> = rows.iter().map(visit_from_row).collect::<Result<_>>()?;
         let history = self.evidence_history().await?;
-        visits
-            .iter_mut()
-            .for_each(|v| v.flag_short_evidence(&history));
+        let households = self.households_by_id().await?;
+        for v in &mut visits {
+            v.flag_short_evidence(&history);
+            v.flag_outside_pairing(&households);
+        }
         Ok(visits)
     }
 
@@ -944,6 +1015,13 @@ impl Store {
             return Ok(None);
         };
         visit.flag_short_evidence(&self.evidence_history().await?);
+        let household = self.local_household(visit.household_id).await?;
+        visit.flag_outside_pairing(
+            &household
+                .into_iter()
+                .map(|h| (h.detail.summary.id, h))
+                .collect(),
+        );
         Ok(Some(visit))
     }
 

@@ -858,9 +858,24 @@ pub fn render_history(
             } else {
                 Style::new().fg(Color::Yellow)
             };
+            // No space after the mark: a wrap would leave it alone on its line.
             lines.insert(
                 i,
-                Line::from(Span::styled(format!("⚠ {}", app.lang.flag_text(f)), style)),
+                Line::from(Span::styled(format!("⚠{}", app.lang.flag_text(f)), style)),
+            );
+        }
+        // Then whether the pairing has ended: it explains a visit that does not count.
+        if let Some(h) = app.ended_household(v.household_id) {
+            let (label, end) = h.shown_end(t);
+            lines.insert(
+                v.flags.len(),
+                Line::from(Span::styled(
+                    format!(
+                        "{}{c}{}（{label} {end}）",
+                        h.detail.summary.head_name, t.pairing_ended,
+                    ),
+                    Style::new().fg(Color::DarkGray),
+                )),
             );
         }
         if !v.damaged_images.is_empty() {
@@ -899,16 +914,6 @@ pub fn render_history(
                     overdue_style(),
                 )),
             );
-        }
-        if let Some(h) = app.ended_household(v.household_id) {
-            let (label, end) = h.shown_end(t);
-            lines.push(Line::from(Span::styled(
-                format!(
-                    "{}{c}{}（{label} {end}）",
-                    h.detail.summary.head_name, t.pairing_ended,
-                ),
-                Style::new().fg(Color::DarkGray),
-            )));
         }
         lines.push(Line::from(Span::styled(
             format!("#{} · {}", r.seq, v.visit_id),
