@@ -330,8 +330,9 @@ impl SheetRow {
     }
 
     /// The 第二帮扶责任人走访 cell: the second helper's own home-visit windows the policy
-    /// asks of them, `7月已走访；8月未走访；9月进行中`, a window an exit cut naming it
-    /// (`（12-05起退出帮扶）`). What the second helper signs for themselves, so the device
+    /// asks of them, `7月已走访；8月未走访；9月进行中`, a window met only by visits that
+    /// arrived after the last submission or were entered late marked `(迟报)`, `(补录)`,
+    /// a window an exit cut naming it (`（12-05起退出帮扶）`). What the second helper signs for themselves, so the device
     /// shows it as the printed sheet does (QA s22b F2).
     pub fn own_text(&self) -> String {
         self.own_windows
@@ -348,22 +349,25 @@ impl SheetRow {
                     (false, true) => "进行中",
                     (false, false) => "未走访",
                 };
-                // Met only by visits entered late: the office sees it, as it does
-                // on the first helper's visits (QA s22c F8).
-                let counted = |late: bool| {
-                    self.own_records.iter().any(|r| {
-                        r.counts
-                            && r.kind == w.kind
-                            && (w.start..=w.end).contains(&r.date)
-                            && r.flags.iter().any(|f| f == "entered_late") == late
-                    })
+                // Met only by visits that arrived after the last submission, or only
+                // by visits entered late: the office sees it, as it does on the first
+                // helper's visits (QA s23b F3, s22c F8).
+                let counted: Vec<&RecordLine> = self
+                    .own_records
+                    .iter()
+                    .filter(|r| r.counts && r.kind == w.kind && (w.start..=w.end).contains(&r.date))
+                    .collect();
+                let only = |p: fn(&RecordLine) -> bool| {
+                    w.met && !counted.is_empty() && counted.iter().all(|r| p(r))
                 };
-                let late = if w.met && counted(true) && !counted(false) {
-                    "(补录)"
-                } else {
-                    ""
-                };
-                format!("{}月{state}{late}{exit}", w.start.format("%-m"))
+                let mut marks = String::new();
+                if only(|r| r.late) {
+                    marks.push_str("(迟报)");
+                }
+                if only(|r| r.flags.iter().any(|f| f == "entered_late")) {
+                    marks.push_str("(补录)");
+                }
+                format!("{}月{state}{marks}{exit}", w.start.format("%-m"))
             })
             .collect::<Vec<_>>()
             .join("；")
@@ -979,6 +983,13 @@ mod tests {
         row.own_records = vec![late.clone()];
         assert!(
             row.own_text().starts_with("1月已走访(补录)；"),
+            "{}",
+            row.own_text()
+        );
+        // One that arrived after the last submission, too (QA s23b F3).
+        row.own_records[0].late = true;
+        assert!(
+            row.own_text().starts_with("1月已走访(迟报)(补录)；"),
             "{}",
             row.own_text()
         );

@@ -1755,6 +1755,50 @@ async fn lines_by_visit_date(t: &TestDb) {
         })
         .collect();
     assert_eq!(homes(lines), expected);
+
+    // The March–April window is judged in the second quarter: its sheet and drill-down
+    // list the March visit that met it as its evidence, and none of March's calls (their
+    // windows ended in the first quarter) (QA s23b F1).
+    let (status, body) = town
+        .w
+        .get(
+            Some(&town.s.token),
+            &format!(
+                "/reports/attendance?second_helper={}&quarter=2026Q2",
+                town.s_id
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let q2: AttendanceSheet = serde_json::from_value(body).unwrap();
+    let row = &q2.rows[1];
+    let shown: Vec<(String, VisitKind)> = row
+        .records
+        .iter()
+        .map(|r| (r.date.format("%m-%d").to_string(), r.kind))
+        .collect();
+    assert_eq!(shown, [("03-20".to_string(), VisitKind::Home)]);
+    assert!(
+        row.record_text()
+            .starts_with("03-20入户｜03-01~04-30入户到位"),
+        "{}",
+        row.record_text()
+    );
+    let (status, drill) = town
+        .w
+        .get(
+            Some(&town.county),
+            &format!("/reports/records?household={}&quarter=2026Q2", town.h[1]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{drill}");
+    let dates: Vec<(&str, &str)> = drill
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["date"].as_str().unwrap(), l["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(dates, [("2026-03-20", "home")]);
 }
 db_test!(
     record_lines_are_judged_by_the_policy_of_their_day,

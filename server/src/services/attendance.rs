@@ -1335,6 +1335,35 @@ async fn office_flags(
     Ok(out)
 }
 
+/// The first day whose visits a report of `[from, to]` lists: a window judged in it
+/// (one that ends within it) may have begun before `from`, and the visits that met it
+/// are its evidence (QA s23b F1: a window met by a visit of the quarter before read
+/// 到位 beside 本季度无走访记录, and the drill-down had no record behind it).
+pub fn evidence_from(windows: &[JudgedWindow], from: NaiveDate, to: NaiveDate) -> NaiveDate {
+    windows
+        .iter()
+        .filter(|w| (from..=to).contains(&w.result.end))
+        .map(|w| w.result.start)
+        .fold(from, std::cmp::Ord::min)
+}
+
+/// Whether a report of the span from `from` lists `line`: a visit of the span, or one
+/// before it that lies in a window of its helper and kind among `windows` (those the
+/// report judges), as its evidence.
+pub fn line_shown<'a>(
+    line: &RecordLine,
+    from: NaiveDate,
+    mut windows: impl Iterator<Item = &'a JudgedWindow>,
+) -> bool {
+    line.date >= from
+        || windows.any(|w| {
+            w.helper_id == line.helper_id
+                && w.household_id == line.household_id
+                && w.result.kind == line.kind
+                && (w.result.start..=w.result.end).contains(&line.date)
+        })
+}
+
 /// A quarter's range.
 pub fn quarter_range(q: Quarter) -> (NaiveDate, NaiveDate) {
     (q.start(), q.end())

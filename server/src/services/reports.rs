@@ -186,7 +186,7 @@ async fn sheet_rows(
         policies,
         &rec.households,
         &rec.pairings,
-        q.start(),
+        attendance::evidence_from(&rec.windows, q.start(), q.end()),
         q.end(),
         late_after,
     )
@@ -242,7 +242,14 @@ async fn sheet_rows(
             .filter(|w| w.result.role == PairingRole::First)
             .filter(|w| answers_for(w.result.start, w.result.end) == Some(second_id))
             .collect();
-        // Its visits: those on days this helper supervised, and those in its windows.
+        let own_windows: Vec<&attendance::JudgedWindow> = rec
+            .windows
+            .iter()
+            .filter(in_quarter)
+            .filter(|w| w.result.role == PairingRole::Second && w.helper_id == second_id)
+            .collect();
+        // Its visits: those on days this helper supervised, and those in its windows
+        // (before the quarter, only those: the evidence of a window that began then).
         let shown_day = |day: chrono::NaiveDate| {
             seconds.iter().any(|p| {
                 p.helper_id == second_id
@@ -284,6 +291,7 @@ async fn sheet_rows(
                 .iter()
                 .filter(|l| l.household_id == h.id && first_ids.contains(&l.helper_id))
                 .filter(|l| shown_day(l.date))
+                .filter(|l| attendance::line_shown(l, q.start(), firsts_windows.iter().copied()))
                 .cloned()
                 .collect(),
             // Each window names its helper: with a change of helper in the quarter,
@@ -300,16 +308,10 @@ async fn sheet_rows(
             own_records: lines
                 .iter()
                 .filter(|l| l.household_id == h.id && l.helper_id == second_id)
+                .filter(|l| attendance::line_shown(l, q.start(), own_windows.iter().copied()))
                 .cloned()
                 .collect(),
-            own_windows: sorted(
-                rec.windows
-                    .iter()
-                    .filter(in_quarter)
-                    .filter(|w| w.result.role == PairingRole::Second && w.helper_id == second_id)
-                    .map(|w| w.result.clone())
-                    .collect(),
-            ),
+            own_windows: sorted(own_windows.iter().map(|w| w.result.clone()).collect()),
             remark: remarks.get(&h.id).cloned(),
             exit_on: exits
                 .get(&h.id)

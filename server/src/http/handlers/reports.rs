@@ -265,7 +265,8 @@ pub struct DrillDownLine {
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/records", params(RecordsQuery), responses((status = 200, body = Vec<DrillDownLine>)))]
-/// Drill-down: every visit and call of a household in a quarter, counted or not and why.
+/// Drill-down: every visit and call of a household in a quarter, counted or not and why,
+/// and those of the quarter before that met a window judged in this one.
 pub async fn records(
     state: web::Data<AppState>,
     caller: Caller,
@@ -297,13 +298,21 @@ pub async fn records(
         &mut attendance::Policies::default(),
         std::slice::from_ref(h),
         &rec.pairings,
-        from,
+        attendance::evidence_from(&rec.windows, from, to),
         to,
         late_after,
     )
     .await?;
+    let judged = || {
+        rec.windows
+            .iter()
+            .filter(|w| (from..=to).contains(&w.result.end))
+    };
     let mut out = Vec::new();
-    for line in lines {
+    for line in lines
+        .into_iter()
+        .filter(|l| attendance::line_shown(l, from, judged()))
+    {
         let photos = crate::services::sync::blobs_of(&state.db, &line.record_id).await?;
         let review = reports::review_history(&state.db, &line.record_id).await?;
         out.push(DrillDownLine {
