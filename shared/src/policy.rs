@@ -276,6 +276,10 @@ impl ExitCuts {
     }
 }
 
+/// The longest [`Policy::source`], in characters: a document's title and number, the
+/// limit of the ledger's other label-like texts (a unit, an address).
+pub const MAX_SOURCE_CHARS: usize = 200;
+
 /// A county's (or town's) rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -311,6 +315,12 @@ impl Policy {
             return invalid(
                 "source: name the document the policy follows (printed on every report)".into(),
             );
+        }
+        // The source is printed on every report and listed by every office: held to the
+        // rules of every other free text, so a NUL or a direction override cannot garble
+        // a printed sheet and a pasted document cannot fill its heading (QA s23 F1).
+        if let Err(e) = crate::visit::check_text(&self.source, "source", MAX_SOURCE_CHARS) {
+            return invalid(e.to_string());
         }
         for (i, v) in self.visits.iter().enumerate() {
             let twin = self.visits[..i]
@@ -615,6 +625,24 @@ mod tests {
         let mut q = p.clone();
         q.source = " ".into();
         assert!(q.validate().unwrap_err().to_string().contains("source"));
+        // The source is a free text like any other: no control characters or direction
+        // overrides, at most MAX_SOURCE_CHARS characters (QA s23 F1).
+        for bad in ["a\u{0}b", "a\u{7}b", "abc\u{202E}fed"] {
+            q.source = bad.into();
+            let why = q.validate().unwrap_err().to_string();
+            assert!(
+                why.contains("source") && why.contains("control character"),
+                "{bad:?}: {why}"
+            );
+        }
+        q.source = "办".repeat(MAX_SOURCE_CHARS);
+        assert_eq!(q.validate(), Ok(()));
+        q.source = "办".repeat(MAX_SOURCE_CHARS + 1);
+        let why = q.validate().unwrap_err().to_string();
+        assert!(
+            why.contains("source") && why.contains("over the limit of 200"),
+            "{why}"
+        );
         assert!(e.contains("(2 months)"), "{e}");
         for v in &mut p.visits {
             v.window_months = 1;

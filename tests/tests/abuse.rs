@@ -207,15 +207,33 @@ async fn huge_pages(t: &TestDb) {
         assert_eq!(status, StatusCode::OK, "{query}: {body}");
         assert_eq!(body["items"].as_array().map(Vec::len), Some(0), "{body}");
     }
-    // Zero is refused, naming the parameter, not read as 1.
-    for (query, name) in [("page=0", "page: "), ("per_page=0", "per_page: ")] {
+    // Zero is refused, naming the parameter, not read as 1; a page larger than the
+    // server serves is refused the same way, not cut to 500 without a word (a client
+    // asking for "all" in one page would miss the rest, QA s23 F4).
+    for (query, name) in [
+        ("page=0", "page: "),
+        ("per_page=0", "per_page: "),
+        ("per_page=501", "per_page: "),
+        ("per_page=100000", "per_page: "),
+        ("per_page=18446744073709551615", "per_page: "),
+    ] {
         let (status, body) = w.get(Some(&admin), &format!("/households?{query}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"], "bad_request", "{query}: {body}");
         assert!(
             body["message"].as_str().unwrap().starts_with(name),
             "{query}: {body}"
         );
     }
+    let (status, body) = w.get(Some(&admin), "/households?per_page=100000").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["message"], "per_page: 1 to 500 households a page, got 100000",
+        "{body}"
+    );
+    let (status, body) = w.get(Some(&admin), "/households?per_page=500").await;
+    assert_eq!(status, StatusCode::OK, "the largest page is served: {body}");
+    assert_eq!(body["per_page"], 500, "{body}");
     let (status, _) = w.get(Some(&admin), "/me").await;
     assert_eq!(status, StatusCode::OK, "the server still serves");
 }

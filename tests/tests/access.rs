@@ -643,8 +643,45 @@ async fn bad_input(t: &TestDb) {
         query_params >= 10,
         "query options are declared in the query"
     );
+    // Every `$ref` names a schema the document holds: a client generator stops at the
+    // first one that does not (QA s23 F2: `ExportFormat` and `ReportFormat` were missing).
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(
+        refs.iter()
+            .any(|r| r == "#/components/schemas/ReportFormat")
+            && refs
+                .iter()
+                .any(|r| r == "#/components/schemas/ExportFormat"),
+        "the format parameters are documented by reference: {refs:?}"
+    );
+    let dangling: Vec<&String> = refs
+        .iter()
+        .filter(|r| {
+            r.strip_prefix('#')
+                .and_then(|pointer| doc.pointer(pointer))
+                .is_none()
+        })
+        .collect();
+    assert!(dangling.is_empty(), "dangling $refs: {dangling:?}");
 }
 db_test!(bad_input_gets_clear_json_errors, bad_input);
+
+/// Every `$ref` string anywhere in `value`.
+fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("$ref", Value::String(r)) => refs.push(r.clone()),
+                    _ => collect_refs(v, refs),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+        _ => {}
+    }
+}
 
 /// Five wrong passwords for one account from one address lock further attempts out for
 /// a while (429 with Retry-After), the right password included; other accounts are not

@@ -366,3 +366,61 @@ async fn malformed_requests(t: &TestDb) {
     assert_eq!(acks[2].status, AckStatus::Accepted, "{acks:?}");
 }
 db_test!(malformed_requests_are_named, malformed_requests);
+
+/// A policy's `source` is printed on every report and listed to every office: like every
+/// other free text it is refused (422 `invalid`, naming `source`) when it holds a control
+/// character or a direction override or runs past the limit, and nothing is stored
+/// (QA s23 F1).
+async fn policy_source_bounds(t: &TestDb) {
+    let f = Field::new(t).await;
+    let (_, before) = f.w.get(Some(&f.county), "/policies").await;
+    let long = "办".repeat(100_000);
+    for source in [
+        "县\u{0}办法",
+        "县\u{7}办法",
+        "县办法\u{202E}8102",
+        long.as_str(),
+    ] {
+        let mut policy =
+            serde_json::to_value(bangfu_shared::PolicyPreset::Laizhou2018.policy()).unwrap();
+        policy["source"] = json!(source);
+        let (status, body) =
+            f.w.post_json(
+                Some(&f.county),
+                "/policies",
+                &json!({ "valid_from": "2027-01-01", "policy": policy }),
+            )
+            .await;
+        let shown: String = source.chars().take(10).collect();
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{shown:?}: {body}"
+        );
+        assert_eq!(body["error"], "invalid", "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("source"),
+            "{body}"
+        );
+    }
+    let (_, after) = f.w.get(Some(&f.county), "/policies").await;
+    assert_eq!(before, after, "no version stored");
+    // At the limit, a document's title is kept as written.
+    let title = "办".repeat(bangfu_shared::policy::MAX_SOURCE_CHARS);
+    let mut policy =
+        serde_json::to_value(bangfu_shared::PolicyPreset::Laizhou2018.policy()).unwrap();
+    policy["source"] = json!(title);
+    let (status, body) =
+        f.w.post_json(
+            Some(&f.county),
+            "/policies",
+            &json!({ "valid_from": "2027-01-01", "policy": policy }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["policy"]["source"], json!(title), "{body}");
+}
+db_test!(
+    policy_source_is_held_to_the_free_text_rules,
+    policy_source_bounds
+);

@@ -33,12 +33,15 @@ impl DataDir {
             })
     }
 
-    /// Creates the directory tree with private permissions.
+    /// Creates the directory tree with private permissions: the root, `photos/` and
+    /// `tmp/` are 0700 whatever the umask (photos of households and partial downloads
+    /// are personal data too), made so again if an earlier version left them open.
     pub fn ensure(&self) -> Result<()> {
-        for dir in [self.root.clone(), self.photos_dir(), self.root.join("tmp")] {
+        for dir in [self.root.clone(), self.photos_dir(), self.tmp_dir()] {
             std::fs::create_dir_all(&dir).map_err(|e| ClientError::io(&dir, e))?;
+            set_mode(&dir, 0o700)?;
         }
-        set_mode(&self.root, 0o700)
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -82,6 +85,41 @@ pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
     #[cfg(not(unix))]
     let _ = (path, mode);
     Ok(())
+}
+
+/// Makes the file `path` the user's alone (0600 on Unix): created so when missing (an
+/// existing file keeps its bytes), tightened when the umask or an earlier version left it
+/// open to others. For the store, whose -wal and -shm files SQLite creates with the
+/// database file's mode.
+pub fn private_file(path: &Path) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map_err(|e| ClientError::io(path, e))?;
+    set_mode(path, 0o600)
+}
+
+/// Creates (or truncates) `path` for writing as a file only the user can read: mode
+/// 0600 on Unix, also when a leftover file of that name had another.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }
 
 /// Limits applied to photos and signature images.

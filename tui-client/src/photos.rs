@@ -164,14 +164,18 @@ impl PhotoStore {
         let sha256 = sha256_hex(bytes);
         let target = self.path_of(&sha256);
         if !self.verify(&sha256) {
+            // Photos of households and their signatures are personal data: directories
+            // 0700 and files 0600 whatever the umask (QA s23 F5).
             let parent = target.parent().unwrap_or(&self.dir);
-            std::fs::create_dir_all(parent).map_err(|e| ClientError::io(parent, e))?;
-            std::fs::create_dir_all(&self.tmp).map_err(|e| ClientError::io(&self.tmp, e))?;
+            for dir in [parent, &self.tmp] {
+                std::fs::create_dir_all(dir).map_err(|e| ClientError::io(dir, e))?;
+                crate::config::set_mode(dir, 0o700)?;
+            }
             let tmp = self
                 .tmp
                 .join(format!("{sha256}.{}.part", std::process::id()));
             let write = || -> std::io::Result<()> {
-                let mut f = std::fs::File::create(&tmp)?;
+                let mut f = crate::config::create_private(&tmp)?;
                 f.write_all(bytes)?;
                 f.sync_all()?;
                 std::fs::rename(&tmp, &target)?;
@@ -484,6 +488,31 @@ mod tests {
         let data = DataDir::new(dir);
         data.ensure().unwrap();
         PhotoStore::new(&data, Limits::default())
+    }
+
+    /// Stored photos and signatures are the user's alone, whatever the umask: files
+    /// 0600, their directories 0700 (QA s23 F5).
+    #[cfg(unix)]
+    #[test]
+    fn stored_images_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let src = dir.path().join("photo.jpg");
+        std::fs::write(&src, jpeg(800, 600)).unwrap();
+        let photo = store.import_photo(&src, MIN_PHOTO_EDGE).unwrap();
+        let signature = store.put_png(&png(300, 100)).unwrap();
+        for img in [&photo, &signature] {
+            let file = store.path_of(&img.sha256);
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+            let shard = file.parent().unwrap();
+            assert_eq!(mode(shard), 0o700, "{}", shard.display());
+        }
+        for d in ["", "photos", "tmp"] {
+            let d = dir.path().join(d);
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+        }
     }
 
     /// The first half of a real JPEG (a photo copied off the phone while it was still

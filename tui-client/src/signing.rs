@@ -147,21 +147,8 @@ impl DeviceKey {
             .unwrap_or_else(|| "device.key".into());
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&tmp)?;
-            // A leftover temporary file keeps its old mode: make sure of 0600 before
-            // the seed goes in.
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            }
+            // 0600 before the seed goes in, a leftover temporary file included.
+            let mut file = crate::config::create_private(&tmp)?;
             file.write_all(&self.key.to_bytes())?;
             file.sync_all()?;
             std::fs::rename(&tmp, path)?;

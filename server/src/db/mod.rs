@@ -46,7 +46,37 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     } else {
         opts.max_connections(16);
     }
-    Database::connect(opts).await
+    let file = sqlite_file(url);
+    if let Some(file) = &file {
+        // Before SQLite opens it: created 0600, so the -wal and -shm files SQLite makes
+        // beside it get that mode too.
+        if url.contains("mode=rwc") {
+            crate::storage::create_private_file(file)
+                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", file.display())))?;
+        }
+        private_sqlite_files(file)?;
+    }
+    let db = Database::connect(opts).await?;
+    if let Some(file) = &file {
+        // The -wal and -shm files now exist: made by SQLite with the database's mode,
+        // or left by an earlier version with the umask's.
+        private_sqlite_files(file)?;
+    }
+    Ok(db)
+}
+
+/// Makes the SQLite database `file` and its `-wal` and `-shm` files the server user's
+/// alone (0600, see [`crate::storage::private_file`]): they hold the households' personal
+/// data, which no other local account may read whatever the umask (QA s23 F5).
+fn private_sqlite_files(file: &std::path::Path) -> Result<(), DbErr> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = file.as_os_str().to_owned();
+        name.push(suffix);
+        let path = PathBuf::from(name);
+        crate::storage::private_file(&path)
+            .map_err(|e| DbErr::Custom(format!("cannot restrict {}: {e}", path.display())))?;
+    }
+    Ok(())
 }
 
 /// Connects and applies every pending migration.
@@ -412,6 +442,37 @@ mod tests {
         assert!(sync_now(&db).await.unwrap(), "the file's WAL is synced");
         let memory = connect("sqlite::memory:").await.unwrap();
         assert!(!sync_now(&memory).await.unwrap(), "no WAL in memory");
+    }
+
+    /// The database file and its -wal and -shm files are the server user's alone
+    /// (0600) once opened and migrated, whatever the umask; files an earlier version
+    /// left open to others are tightened on the next start (QA s23 F5).
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bangfu.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let files = [
+            file.clone(),
+            dir.path().join("bangfu.db-wal"),
+            dir.path().join("bangfu.db-shm"),
+        ];
+        let db = connect_and_migrate(&url).await.unwrap();
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        for f in &files {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let again = connect(&url).await.unwrap();
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "tightened: {}", f.display());
+        }
+        again.close().await.unwrap();
+        db.close().await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,14 @@ use super::handlers::{audit, auth, households, ledger, policy, reports, sync, tu
         tus::options, tus::create, tus::head, tus::patch,
         audit::list,
     ),
-    components(schemas(bangfu_shared::api::ErrorBody, bangfu_shared::ledger::RowError)),
+    // Schemas only a query parameter names (`format`) are not collected from the paths:
+    // listed here so their `$ref`s resolve.
+    components(schemas(
+        bangfu_shared::api::ErrorBody,
+        bangfu_shared::ledger::RowError,
+        crate::ledger::ExportFormat,
+        reports::ReportFormat,
+    )),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -38,19 +38,20 @@ pub async fn list(
     page: u64,
     per_page: u64,
 ) -> ApiResult<Page<HouseholdSummary>> {
-    // Zero is a mistake to say, not a value to guess: per_page=0 read as 1 gave a page
-    // of one household to a client that asked for none.
+    // A size out of range is a mistake to say, not a value to guess: per_page=0 read as 1
+    // gave a page of one household to a client that asked for none, and 100000 read as
+    // 500 left a client that takes one page for the whole list missing the rest. One
+    // rule, as the audit log's `limit` (QA s23 F4).
     if page == 0 {
         return Err(ApiError::BadRequest(
             "page: pages count from 1, got 0".into(),
         ));
     }
-    if per_page == 0 {
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
         return Err(ApiError::BadRequest(format!(
-            "per_page: 1 to {MAX_PER_PAGE} households a page, got 0"
+            "per_page: 1 to {MAX_PER_PAGE} households a page, got {per_page}"
         )));
     }
-    let per_page = per_page.min(MAX_PER_PAGE);
     // The query string is the client's: a page whose first row lies past what the
     // database's 64-bit OFFSET holds is refused rather than overflowing (a panic in the
     // query builder, not an empty page).

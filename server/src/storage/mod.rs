@@ -129,27 +129,59 @@ impl LocalStore {
 /// upgrade for what the operator can fix.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
     create_private_dir_all(dir)?;
+    restrict(dir, 0o700, "a data directory")
+}
+
+/// Makes the file `file` readable and writable by the server's user only (0600) when
+/// others may read it (the SQLite database and its `-wal` and `-shm` files hold the
+/// households' personal data, and the umask made them 0644), warning as [`private_dir`]
+/// does and starting anyway when it cannot. A file that does not exist is left alone.
+pub fn private_file(file: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(file) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(_) => restrict(file, 0o600, "a data file"),
+    }
+}
+
+/// Creates `file` with mode 0600 (on Unix) if it does not exist, leaving an existing
+/// one as it is: a file SQLite is about to create is made private before it holds a
+/// byte, and SQLite gives the `-wal` and `-shm` files it makes the database file's mode.
+pub fn create_private_file(file: &Path) -> io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(file).map(drop)
+}
+
+/// Sets `path` (`what`, for the log) to `private` when others may read or enter it,
+/// with a warning naming only the path; when that fails (it belongs to another user)
+/// the warning says so and the server starts anyway.
+fn restrict(path: &Path, private: u32, what: &str) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir)?.permissions().mode();
+        let mode = std::fs::metadata(path)?.permissions().mode();
         if mode & 0o077 != 0 {
-            match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            match std::fs::set_permissions(path, std::fs::Permissions::from_mode(private)) {
                 Ok(()) => tracing::warn!(
-                    dir = %dir.display(),
+                    path = %path.display(),
                     was = format!("{:o}", mode & 0o777),
-                    "a data directory was open to other local users; it is now 0700"
+                    "{what} was open to other local users; it is now {private:o}"
                 ),
                 Err(e) => tracing::warn!(
-                    dir = %dir.display(),
+                    path = %path.display(),
                     was = format!("{:o}", mode & 0o777),
                     error = %e,
-                    "a data directory is open to other local users and could not be \
-                     restricted; make it 0700 and owned by the server's user"
+                    "{what} is open to other local users and could not be restricted; \
+                     make it {private:o} and owned by the server's user"
                 ),
             }
         }
     }
+    #[cfg(not(unix))]
+    let _ = (path, private, what);
     Ok(())
 }
 

@@ -38,8 +38,13 @@ pub(crate) fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statem
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the store at `path`.
+    /// Opens (creating if needed) and migrates the store at `path`. The store and its
+    /// -wal and -shm files are the user's alone (0600) whatever the umask: they hold
+    /// households' personal data and the session (QA s23 F5).
     pub async fn open(path: &Path) -> Result<Self> {
+        // Created 0600 before SQLite opens it, so the -wal and -shm files SQLite makes
+        // beside it get that mode too.
+        crate::config::private_file(path)?;
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let mut opts = ConnectOptions::new(url);
         // One connection: the client is one user; it also keeps per-connection pragmas
@@ -55,6 +60,15 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10))
         });
         let db = Database::connect(opts).await?;
+        // Ones an earlier version left with the umask's mode.
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let side = std::path::PathBuf::from(name);
+            if side.exists() {
+                crate::config::set_mode(&side, 0o600)?;
+            }
+        }
         let store = Store { db };
         store.migrate().await?;
         Ok(store)
@@ -129,6 +143,39 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The store and its -wal and -shm files are the user's alone (0600) once opened,
+    /// whatever the umask; ones an earlier version left open are tightened on the next
+    /// open (QA s23 F5).
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_store_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bangfu.sqlite3");
+        let files = [
+            path.clone(),
+            dir.path().join("bangfu.sqlite3-wal"),
+            dir.path().join("bangfu.sqlite3-shm"),
+        ];
+        let store = Store::open(&path).await.unwrap();
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        store.close().await.unwrap();
+        // An earlier version's store, with its side files left behind.
+        std::fs::write(&files[1], b"").unwrap();
+        std::fs::write(&files[2], b"").unwrap();
+        for f in &files {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let store = Store::open(&path).await.unwrap();
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "tightened: {}", f.display());
+        }
+        store.close().await.unwrap();
+    }
 
     /// A store made by the first schema version, with a record and its photo link,
     /// migrates to the current schema with its data intact.

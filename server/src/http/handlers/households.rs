@@ -32,12 +32,12 @@ pub struct ListQuery {
     pub status: Option<bangfu_shared::HouseholdStatus>,
     /// 1-based page (default 1).
     pub page: Option<u64>,
-    /// Items per page (default 50; more than 500 is read as 500; 0 is refused).
+    /// Items per page, 1 to 500 (default 50; 0 or more than 500 is refused with 400).
     pub per_page: Option<u64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/households", params(ListQuery),
-    responses((status = 200, body = Page<HouseholdSummary>), (status = 400, description = "bad_request: a parameter is not a number or is 0, an unknown status, or the page lies beyond a 64-bit offset"), (status = 401, body = bangfu_shared::api::ErrorBody)))]
+    responses((status = 200, body = Page<HouseholdSummary>), (status = 400, description = "bad_request: a parameter is not a number, page is 0, per_page is not 1 to 500, an unknown status, or the page lies beyond a 64-bit offset"), (status = 401, body = bangfu_shared::api::ErrorBody)))]
 /// A page of the households the caller may see.
 pub async fn list(
     state: web::Data<AppState>,
