@@ -303,16 +303,16 @@ impl VisitBody {
         if self.kind == VisitKind::Home && self.household_signature.is_none() {
             return Err(VisitError::MissingHouseholdSignature);
         }
+        self.validate()?;
         // One picture listed twice would pass for two photos of the visit. Checked when
         // signing, not in `validate`: records signed before the rule stay readable.
-        for (i, p) in self.photos.iter().enumerate() {
-            if self.photos[..i].iter().any(|q| q.sha256 == p.sha256) {
-                return Err(VisitError::Invalid(
-                    "the same photo appears twice in a visit".into(),
-                ));
-            }
+        let mut seen = std::collections::HashSet::new();
+        if !self.photos.iter().all(|p| seen.insert(p.sha256.as_str())) {
+            return Err(VisitError::Invalid(
+                "the same photo appears twice in a visit".into(),
+            ));
         }
-        self.validate()
+        Ok(())
     }
 
     /// Holds every text of the record to [`MAX_ITEM_CHARS`] (a remark to
@@ -350,10 +350,37 @@ impl VisitBody {
         Ok(())
     }
 
+    /// Holds each list of the record to [`MAX_LIST_ENTRIES`] and its photos to
+    /// [`MAX_VISIT_PHOTOS`]: a record is one visit's card, and a list of a hundred
+    /// thousand entries is not one; unbounded, every check and every report that reads
+    /// the record would cost as much as its sender chose (QA s23c F6, F7).
+    fn check_counts(&self) -> Result<(), VisitError> {
+        let counts = [
+            ("policies", self.policies.len(), MAX_LIST_ENTRIES),
+            ("problems", self.problems.len(), MAX_LIST_ENTRIES),
+            ("help", self.help.len(), MAX_LIST_ENTRIES),
+            ("support", self.support.len(), MAX_LIST_ENTRIES),
+            ("deliveries", self.deliveries.len(), MAX_LIST_ENTRIES),
+            (
+                "family_changes",
+                self.family_changes.len(),
+                MAX_LIST_ENTRIES,
+            ),
+            ("photos", self.photos.len(), MAX_VISIT_PHOTOS),
+        ];
+        match counts.into_iter().find(|(_, n, max)| n > max) {
+            Some((what, n, max)) => Err(VisitError::Invalid(format!(
+                "{what}: at most {max} entries in a visit, got {n}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Checks the rules every stored visit satisfies, signed or not.
     pub fn validate(&self) -> Result<(), VisitError> {
         let invalid = |m: &str| Err(VisitError::Invalid(m.to_string()));
         check_time(&self.at, "the visit time")?;
+        self.check_counts()?;
         self.check_texts()?;
         // Each policy area once: the record is a list of what was explained, and a
         // county counting areas explained must not count one twice.
@@ -420,20 +447,16 @@ impl VisitBody {
             .household_signature
             .as_ref()
             .and_then(|s| s.image_sha256());
-        let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         // Each file once, though named twice (a photo also given as the signature
         // image): the server lists what it lacks, and links a record to a file, once.
-        for h in self
-            .photos
+        self.photos
             .iter()
             .map(|p| p.sha256.as_str())
             .chain(signature)
-        {
-            if !out.iter().any(|o| o == h) {
-                out.push(h.to_string());
-            }
-        }
-        out
+            .filter(|h| seen.insert(*h))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Sum of all deliveries, in fen.
@@ -726,6 +749,13 @@ pub fn format_yuan(fen: i64) -> String {
 /// The longest entry of a visit's lists (a problem, a help given, a delivery's item…),
 /// in characters: a paragraph, far beyond what a card's line holds.
 pub const MAX_ITEM_CHARS: usize = 1000;
+
+/// The most entries one list of a visit may hold (problems found, help given, family
+/// changes…): far more than a card has lines.
+pub const MAX_LIST_ENTRIES: usize = 200;
+
+/// The most photos one visit may carry.
+pub const MAX_VISIT_PHOTOS: usize = 50;
 
 /// The longest remark (`notes`) of a visit, in characters.
 pub const MAX_NOTES_CHARS: usize = 4000;
@@ -1030,6 +1060,31 @@ mod tests {
         assert_eq!(
             back.canonical_bytes().unwrap(),
             e.canonical_bytes().unwrap()
+        );
+    }
+
+    /// A list longer than a card holds is refused naming the list (QA s23c F6: a
+    /// hundred thousand photos took minutes to check).
+    #[test]
+    fn each_list_of_a_visit_is_bounded() {
+        let photo = |i: usize| PhotoRef {
+            sha256: format!("{i:064x}"),
+            bytes: 10,
+            width: 4,
+            height: 3,
+        };
+        let mut v = VisitBody::new(VisitKind::Phone, at());
+        v.photos = (0..MAX_VISIT_PHOTOS).map(photo).collect();
+        assert_eq!(v.validate(), Ok(()));
+        v.photos.push(photo(MAX_VISIT_PHOTOS));
+        let e = v.validate().unwrap_err().to_string();
+        assert!(e.contains("photos: at most 50"), "{e}");
+        v.photos.clear();
+        v.problems = vec!["缺水".to_string(); MAX_LIST_ENTRIES + 1];
+        let e = v.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("problems: at most 200 entries in a visit, got 201"),
+            "{e}"
         );
     }
 

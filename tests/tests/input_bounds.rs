@@ -86,6 +86,45 @@ async fn far_times(t: &TestDb) {
 }
 db_test!(records_timed_outside_2000_to_2100_are_refused, far_times);
 
+/// A signed visit naming twenty thousand photos is refused at once, naming the list and
+/// its bound, and nothing of it is stored (QA s23c F6, F7: such a record took minutes
+/// to check on the thread serving requests, and was then kept awaiting its photos).
+async fn long_lists(t: &TestDb) {
+    let mut f = Field::new(t).await;
+    let now = Utc::now();
+    let mut v = VisitBody::new(VisitKind::Phone, now);
+    v.photos = (0..20_000)
+        .map(|i| bangfu_shared::visit::PhotoRef {
+            sha256: format!("{i:064x}"),
+            bytes: 1000,
+            width: 100,
+            height: 100,
+        })
+        .collect();
+    let record = f
+        .device
+        .sign_at(f.household, RecordType::Visit, Some(v), None, None, now);
+    let body = json!({ "records": [record] });
+    let (status, answer) = f.w.post_json(Some(&f.token), "/sync/push", &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let acks = serde_json::from_value::<PushResponse>(answer).unwrap().acks;
+    assert_eq!(acks[0].status, AckStatus::Rejected, "{acks:?}");
+    assert_eq!(acks[0].reason_code.as_deref(), Some("invalid_record"));
+    let reason = acks[0].reason.as_deref().unwrap();
+    assert!(
+        reason.contains("photos: at most 50 entries in a visit, got 20000"),
+        "{reason}"
+    );
+    let (status, page) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let page: PullResponse = serde_json::from_value(page).unwrap();
+    assert!(page.records.is_empty(), "nothing stored");
+}
+db_test!(
+    a_visit_listing_more_than_a_card_holds_is_refused,
+    long_lists
+);
+
 /// Dates in office requests outside 2000–2100 are bad requests naming the field, and
 /// nothing is stored.
 async fn far_dates(t: &TestDb) {
