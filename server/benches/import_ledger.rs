@@ -52,6 +52,7 @@ async fn run(label: &str, url: &str, bytes: &[u8], households: usize) {
         effective_from: from,
         filed_on: from,
         reason: None,
+        retroactive: false,
     };
 
     let parse_start = Instant::now();

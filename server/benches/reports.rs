@@ -304,6 +304,7 @@ async fn setup(
             effective_from: from,
             filed_on: from,
             reason: None,
+            retroactive: false,
         };
         ledger::import(&db, &Caller::system(), &bytes, &opts)
             .await

@@ -178,6 +178,10 @@ pub struct ImportArgs {
     /// Why helpers change; stored on the pairings this import changes.
     #[arg(long)]
     pub reason: Option<String>,
+    /// Confirms a change of helper dated before the current quarter: the ended
+    /// quarters' attendance is judged again by the new pairings.
+    #[arg(long)]
+    pub retroactive: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -590,6 +594,7 @@ async fn import(db: &DatabaseConnection, args: ImportArgs) -> anyhow::Result<()>
         effective_from: args.effective_from.unwrap_or_else(today),
         filed_on: args.filed_on.unwrap_or_else(today),
         reason: args.reason,
+        retroactive: args.retroactive,
     };
     let result = ledger::import(db, &Caller::system(), &bytes, &opts).await;
     // Said once the import's outcome is known (QA s22c F5: "created" was printed before
@@ -800,6 +805,7 @@ mod tests {
             effective_from: None,
             filed_on: None,
             reason: None,
+            retroactive: false,
         }
     }
 

@@ -164,6 +164,7 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> ApiResult<Vec
                     effective_from: from,
                     filed_on: from,
                     reason: None,
+                    retroactive: false,
                 };
                 ledger::import(db, &system, &bytes, &opts).await?;
             }

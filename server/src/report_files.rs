@@ -396,11 +396,7 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
                             })
                             .unwrap_or_default()
                             .into(),
-                        if x.changed_since {
-                            "已变动，需重新报送".into()
-                        } else {
-                            String::new().into()
-                        },
+                        x.resubmit_zh().to_string().into(),
                     ]
                 })
                 .collect(),

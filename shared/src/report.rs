@@ -724,6 +724,24 @@ pub struct SheetStatus {
     /// town office asks for it again. Absent when unchanged or never submitted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub changed_since: bool,
+    /// The version submitted froze rows other than those the helper reviewed and signed
+    /// (its `reviewed_rows_match` is false: the device had not synced what arrived
+    /// since): the device asks for it again, and so does the town office (QA s23b F9).
+    /// Absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_as_reviewed: bool,
+}
+
+impl SheetStatus {
+    /// What the town office is to do about the version, for the 报送情况 table: empty
+    /// when it stands.
+    pub fn resubmit_zh(&self) -> &'static str {
+        match (self.not_as_reviewed, self.changed_since) {
+            (true, _) => "审阅后数据有变化，需重新报送",
+            (false, true) => "已变动，需重新报送",
+            (false, false) => "",
+        }
+    }
 }
 
 /// A household with no counted home visit in the quarter.

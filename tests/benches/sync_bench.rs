@@ -637,6 +637,7 @@ async fn seed(url: &str, households: usize, ledger_seed: u64) -> Vec<Helper> {
             effective_from: from,
             filed_on: from,
             reason: None,
+            retroactive: false,
         },
     )
     .await

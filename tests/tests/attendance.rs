@@ -114,13 +114,13 @@ async fn town(t: &TestDb, preset: PolicyPreset) -> Town {
     let county = w.login("county").await;
     w.import_ok(
         &county,
-        "?effective_from=2025-10-01&filed_on=2025-07-01",
+        "?effective_from=2025-10-01&filed_on=2025-07-01&retroactive=true",
         ledger(&ROWS),
     )
     .await;
     w.import_ok(
         &county,
-        "?effective_from=2026-02-15&filed_on=2025-12-15",
+        "?effective_from=2026-02-15&filed_on=2025-12-15&retroactive=true",
         ledger(&[ROWS[0], ROWS[1], D_ROW]),
     )
     .await;
@@ -655,7 +655,7 @@ async fn versions_by_scope(t: &TestDb) {
     let w = &town.w;
     w.import_ok(
         &town.county,
-        "?effective_from=2025-10-01&filed_on=2025-07-01",
+        "?effective_from=2025-10-01&filed_on=2025-07-01&retroactive=true",
         ledger(&["1,吴海生,西港镇东村,因病,医疗救助,13800000001,郑明,市水利局 科员,13800000002,孔玉梅,村委会主任,18893287921"]),
     )
     .await;
@@ -1366,8 +1366,20 @@ async fn policy_notices(
     let county_wide = post(later, None).await;
     assert!(
         county_wide.contains("以下乡镇有本乡镇的政策")
+            && county_wide.contains("问责标准除外")
             && county_wide.contains(&format!("城南镇（{later}起）")),
         "{county_wide}"
+    );
+    // A town's own sanction thresholds are not used: the office is told (QA s23b F6).
+    let mut own_ladder = bangfu_shared::PolicyPreset::Laizhou2018.policy();
+    own_ladder.sanctions.unit_at = 20;
+    let body =
+        json!({ "valid_from": later.succ_opt().unwrap(), "town": town, "policy": own_ladder });
+    let (status, body) = w.post_json(Some(county), "/policies", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(
+        notices(&body).contains("本版本的问责标准（sanctions）不适用"),
+        "{body}"
     );
 
     let out = std::process::Command::new(bangfu_tests::server_binary())
@@ -1815,7 +1827,7 @@ async fn later_households(t: &TestDb) {
     const NEW: &str = "4,马新户,东城镇新建村,因病,医疗救助,13800138000,林新来,市农业局 科员,13911112222,孔玉梅,村委会主任,18893287921";
     t.w.import_ok(
         &t.county,
-        "?effective_from=2026-06-01&filed_on=2026-05-01",
+        "?effective_from=2026-06-01&filed_on=2026-05-01&retroactive=true",
         ledger(&[ROWS[0], ROWS[1], D_ROW, NEW]),
     )
     .await;
@@ -1996,7 +2008,7 @@ async fn second_helper_change(t: &TestDb) {
     );
     w.import_ok(
         &town.county,
-        "?effective_from=2026-03-01&filed_on=2025-12-20",
+        "?effective_from=2026-03-01&filed_on=2025-12-20&retroactive=true",
         ledger(&[&moved, ROWS[1], D_ROW]),
     )
     .await;
@@ -2041,7 +2053,7 @@ async fn second_helper_change(t: &TestDb) {
     assert_ne!(changed, moved);
     w.import_ok(
         &town.county,
-        "?effective_from=2026-03-15&filed_on=2025-12-20",
+        "?effective_from=2026-03-15&filed_on=2025-12-20&retroactive=true",
         ledger(&[&changed, ROWS[1], D_ROW]),
     )
     .await;

@@ -33,7 +33,7 @@ async fn quarter_end_offline(t: &TestDb) {
     let county = w.login("county").await;
     w.import_ok(
         &county,
-        "?effective_from=2025-10-01&filed_on=2025-07-01",
+        "?effective_from=2025-10-01&filed_on=2025-07-01&retroactive=true",
         FIXTURE.as_bytes().to_vec(),
     )
     .await;

@@ -458,6 +458,15 @@ async fn tampered(t: &TestDb) {
     assert_eq!((retried.pushed, retried.rejected.len()), (1, 1));
 
     // A photo altered on the device after signing is never sent; the visit waits.
+    let overview = |c: &bangfu_client::Client| {
+        let c = c.clone();
+        async move {
+            let list = c.households(chrono::Utc::now()).await.unwrap();
+            let row = list.into_iter().find(|x| x.detail.summary.id == h).unwrap();
+            (row.last_home, row.not_counted)
+        }
+    };
+    let (_, not_counted_before) = overview(&c).await;
     let files = home_visit(&c, dir.path(), h, &[20], 3).await;
     let path = c.photos().path_of(&files[0]);
     let mut bytes = std::fs::read(&path).unwrap();
@@ -483,6 +492,15 @@ async fn tampered(t: &TestDb) {
         .expect("the visit waits for its photo");
     assert_eq!(waiting.damaged_images, vec![files[0].clone()]);
     assert_eq!(report.awaiting_photos, 1);
+    // It can never reach the server whole, so the device does not count it: it is not
+    // the household's last home visit, and the list marks it (QA s23a F4).
+    let (last_home, not_counted) = overview(&c).await;
+    assert_ne!(
+        last_home,
+        Some(waiting.current.signed.record.visit.as_ref().unwrap().at),
+        "the damaged visit is not the last home visit"
+    );
+    assert_eq!(not_counted, not_counted_before + 1);
     use bangfu_server::entities::blob;
     assert!(
         blob::Entity::find_by_id(files[0].clone())

@@ -49,7 +49,7 @@ async fn fixture_round_trip(t: &TestDb) {
     let report = w
         .import_ok(
             &token,
-            "?effective_from=2026-01-01&filed_on=2025-10-01",
+            "?effective_from=2026-01-01&filed_on=2025-10-01&retroactive=true",
             FIXTURE.as_bytes().to_vec(),
         )
         .await;
@@ -194,7 +194,7 @@ async fn change_of_helper(t: &TestDb) {
     let token = county_token(t, &w).await;
     w.import_ok(
         &token,
-        "?effective_from=2025-01-01&filed_on=2024-10-01",
+        "?effective_from=2025-01-01&filed_on=2024-10-01&retroactive=true",
         FIXTURE.as_bytes().to_vec(),
     )
     .await;
@@ -209,7 +209,7 @@ async fn change_of_helper(t: &TestDb) {
     let report = w
         .import_ok(
             &token,
-            "?effective_from=2025-03-01&filed_on=2025-02-01",
+            "?effective_from=2025-03-01&filed_on=2025-02-01&retroactive=true",
             changed.clone().into_bytes(),
         )
         .await;
@@ -272,7 +272,7 @@ async fn reason_only_on_changes(t: &TestDb) {
     let token = county_token(t, &w).await;
     w.import_ok(
         &token,
-        "?effective_from=2025-01-01&filed_on=2024-10-01",
+        "?effective_from=2025-01-01&filed_on=2024-10-01&retroactive=true",
         FIXTURE.as_bytes().to_vec(),
     )
     .await;
@@ -284,7 +284,7 @@ async fn reason_only_on_changes(t: &TestDb) {
     );
     file.push_str("21,高长青,东城镇东城三村,因病,医疗救助,13312345678,邓振华,市农业局 科员,13800138001,邓明,村委会主任,18600000001\r\n");
     let query = format!(
-        "?effective_from=2025-06-01&filed_on=2025-03-01&reason={}",
+        "?effective_from=2025-06-01&filed_on=2025-03-01&retroactive=true&reason={}",
         query_value("原帮扶人调动")
     );
     let report = w.import_ok(&token, &query, file.into_bytes()).await;
@@ -319,7 +319,7 @@ async fn retroactive_dates(t: &TestDb) {
     let county = county_token(t, &w).await;
     w.import_ok(
         &county,
-        "?effective_from=2025-01-01&filed_on=2024-10-01",
+        "?effective_from=2025-01-01&filed_on=2024-10-01&retroactive=true",
         FIXTURE.as_bytes().to_vec(),
     )
     .await;
@@ -370,10 +370,26 @@ async fn retroactive_dates(t: &TestDb) {
         "{body}"
     );
 
-    // The county office may, and re-importing the unchanged file is fine for the town.
+    // The county office may, once it confirms that the ended quarters are judged again
+    // (QA s23b F7), and re-importing the unchanged file is fine for the town.
+    let (status, body) = w
+        .post_bytes(
+            &county,
+            "/ledger/import?effective_from=2025-02-01&filed_on=2024-11-01",
+            changed.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let reason = body["details"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("早于本季度")
+            && reason.contains("新帮扶责任人要对其生效日起的周期负责")
+            && reason.contains("retroactive=true"),
+        "{body}"
+    );
     w.import_ok(
         &county,
-        "?effective_from=2025-02-01&filed_on=2024-11-01",
+        "?effective_from=2025-02-01&filed_on=2024-11-01&retroactive=true",
         changed.clone().into_bytes(),
     )
     .await;
@@ -402,9 +418,19 @@ async fn retroactive_dates(t: &TestDb) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let reason = body["details"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("须由县（市）扶贫办导入"), "{body}");
-    // The county office may, told what it changes.
+    // The county office may, told what it changes (confirming it when the day falls
+    // in the quarter before).
+    let confirm = if back < bangfu_shared::report::Quarter::of(today).start() {
+        "&retroactive=true"
+    } else {
+        ""
+    };
     let (status, body) = w
-        .post_bytes(&county, &query(back), with("周新华").into_bytes())
+        .post_bytes(
+            &county,
+            &format!("{}{confirm}", query(back)),
+            with("周新华").into_bytes(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["notices"].to_string().contains("早于本月"), "{body}");

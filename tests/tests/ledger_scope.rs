@@ -60,7 +60,7 @@ async fn left_out(t: &TestDb) {
     let token = w.login("county").await;
     w.import_ok(
         &token,
-        "?effective_from=2026-01-01&filed_on=2025-10-01",
+        "?effective_from=2026-01-01&filed_on=2025-10-01&retroactive=true",
         FIXTURE.as_bytes().to_vec(),
     )
     .await;
@@ -142,7 +142,7 @@ async fn own_county(t: &TestDb) {
     office(t, &w, "county", Role::CountyOffice, w.county_id).await;
     let token = w.login("county").await;
     let file = FIXTURE.as_bytes().to_vec();
-    let query = "effective_from=2026-01-01&filed_on=2025-10-01";
+    let query = "effective_from=2026-01-01&filed_on=2025-10-01&retroactive=true";
     for c in [other, 999_999] {
         let (status, body) = w
             .post_bytes(

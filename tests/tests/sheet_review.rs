@@ -63,7 +63,7 @@ async fn review_then_submit(t: &TestDb) {
     let county = w.login("county").await;
     w.import_ok(
         &county,
-        "?effective_from=2025-10-01&filed_on=2025-07-01",
+        "?effective_from=2025-10-01&filed_on=2025-07-01&retroactive=true",
         FIXTURE.as_bytes().to_vec(),
     )
     .await;
@@ -159,6 +159,34 @@ async fn review_then_submit(t: &TestDb) {
         printed.ends_with(&format!("第1版（{CHANGED_SINCE_REVIEW_ZH}）")),
         "{printed}"
     );
+    // The town office's 报送情况 asks for it again, as the device does (QA s23b F9).
+    let (_, detail) = w
+        .get(Some(&county), &format!("/households/{household}"))
+        .await;
+    let town_report = format!(
+        "/reports/town?town={}&quarter={quarter}",
+        detail["town"]["id"].as_i64().unwrap()
+    );
+    let status_of = |report: &serde_json::Value| {
+        report["sheets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["second_helper"]["id"] == helper_id)
+            .cloned()
+            .unwrap()
+    };
+    let (_, report) = w.get(Some(&county), &town_report).await;
+    assert_eq!(status_of(&report)["not_as_reviewed"], true, "{report}");
+    let (status, csv) = w
+        .get_bytes(&county, &format!("{town_report}&format=csv"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8_lossy(&csv).contains("审阅后数据有变化，需重新报送"),
+        "{}",
+        String::from_utf8_lossy(&csv)
+    );
 
     // The device now holds the sheet as it stands; signed on it, version 2 matches.
     let view = client.sheet(quarter).await.unwrap();
@@ -181,6 +209,11 @@ async fn review_then_submit(t: &TestDb) {
     );
     let printed = print_title(&w, &county, helper_id, quarter, 2).await;
     assert!(printed.ends_with("第2版"), "{printed}");
+    let (_, report) = w.get(Some(&county), &town_report).await;
+    assert!(
+        status_of(&report).get("not_as_reviewed").is_none(),
+        "{report}"
+    );
 
     // A device from before the digest signs `bangfu-sheet-v2`: still taken, no verdict.
     let token = w.login(SECOND).await;

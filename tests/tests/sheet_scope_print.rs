@@ -82,7 +82,7 @@ async fn partial_print(t: &TestDb) {
     let w = World::new(t).await;
     office(t, &w, "county", Role::CountyOffice, w.county_id).await;
     let county = w.login("county").await;
-    let query = "?effective_from=2025-10-01&filed_on=2025-07-01";
+    let query = "?effective_from=2025-10-01&filed_on=2025-07-01&retroactive=true";
     w.import_ok(&county, query, ledger(&DONGCHENG)).await;
     w.import_ok(&county, query, ledger(&[XIGANG])).await;
     let (_, all) = w.get(Some(&county), "/households?per_page=100").await;

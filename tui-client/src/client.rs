@@ -176,6 +176,10 @@ pub struct EndedHousehold {
     pub ended_on: Option<NaiveDate>,
     /// The helper's pairings with it, as inclusive date ranges, oldest first.
     pub periods: Vec<(NaiveDate, NaiveDate)>,
+    /// Its visits (not voided) that do not count, as on a current household's row:
+    /// among them those signed offline after the pairing ended, which the helper may
+    /// have to correct (QA s23a F13). Filled by [`Client::ended_households_at`].
+    pub not_counted: usize,
 }
 
 /// The day helper `helper_id`'s pairing with a household ended, by its pairing history:
@@ -225,6 +229,7 @@ impl EndedHousehold {
             unpaired_since,
             ended_on,
             periods,
+            not_counted: 0,
         }
     }
 
@@ -592,6 +597,11 @@ impl Client {
         let identity = self.identity().await?;
         let helper_id = identity.helper.as_ref().map_or(-1, |h| h.id);
         let today = today(now);
+        let history = self.store.evidence_history().await?;
+        let uncounted = self
+            .store
+            .not_counted_visits(now + FUTURE_TOLERANCE, &history)
+            .await?;
         Ok(self
             .store
             .local_households()
@@ -601,7 +611,12 @@ impl Client {
                 let since = h
                     .unpaired_since
                     .or_else(|| pairing_ended_on(&h.detail, helper_id, today))?;
-                Some(EndedHousehold::new(h.detail, helper_id, since))
+                let mut ended = EndedHousehold::new(h.detail, helper_id, since);
+                ended.not_counted = uncounted
+                    .get(&ended.detail.summary.id)
+                    .copied()
+                    .unwrap_or(0);
+                Some(ended)
             })
             .collect())
     }

@@ -604,6 +604,12 @@ impl Lang {
             E::FutureTime { at } => {
                 format!("{}{}", t.future_time, crate::draft::format_local(*at))
             }
+            // The only reason a field can miss is a void's (QA s23a F10: "Reason for
+            // amendment: a void needs a reason").
+            E::Field {
+                problem: crate::error::FieldProblem::VoidReasonMissing,
+                ..
+            } if self == Lang::En => format!("{}: a void needs a reason", t.void_reason),
             // A field by its label on the form, not its code (QA s22b F7).
             E::Field { field, problem } if self == Lang::En => {
                 let name = self.field_name(field);
@@ -856,7 +862,7 @@ impl Lang {
     pub fn damaged_images(self, count: usize) -> String {
         match self {
             Lang::Zh => format!(
-                "{count} 张照片在本机缺失或已损坏，无法上传：请恢复原文件，或作废此次走访后重新记录"
+                "{count}张图片（照片或签字）在本机缺失或已损坏，无法上传：请恢复原文件，或作废此次走访后重新记录"
             ),
             Lang::En => format!(
                 "{count} image(s) missing or altered on this device: it cannot be sent; \
@@ -2071,7 +2077,8 @@ impl Lang {
         if self == Lang::En {
             return p.to_string();
         }
-        let img = |sha: &str| format!("照片 {}…", sha.get(..12).unwrap_or(sha));
+        // A photo or the household's signature image: the hash does not say which.
+        let img = |sha: &str| format!("图片 {}…", sha.get(..12).unwrap_or(sha));
         match p {
             P::ImageNotOnDevice { sha256 } => {
                 format!(
@@ -2175,6 +2182,10 @@ mod tests {
             problem: crate::error::FieldProblem::VoidReasonMissing,
         };
         assert_eq!(Lang::Zh.error(&void), "作废原因：作废须填写原因");
+        assert_eq!(
+            Lang::En.error(&void),
+            "Reason to void: a void needs a reason"
+        );
 
         // The sheet commands' refusals, with no English left in them.
         let no_sheet = ClientError::NotFound {

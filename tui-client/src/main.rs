@@ -995,13 +995,9 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
             .collect();
         // Then the households whose pairing ended: kept for their history and drafts
         // dated within the pairing, nothing due.
-        let contacts = client
-            .store()
-            .last_contacts(
-                now + bangfu_client::client::FUTURE_TOLERANCE,
-                &client.store().evidence_history().await?,
-            )
-            .await?;
+        let history = client.store().evidence_history().await?;
+        let until = now + bangfu_client::client::FUTURE_TOLERANCE;
+        let contacts = client.store().last_contacts(until, &history).await?;
         for h in client.ended_households_at(now).await? {
             let s = &h.detail.summary;
             let last = |kind: VisitKind| {
@@ -1030,6 +1026,9 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                 "due": [],
                 "missed": [],
                 "to_correct": 0,
+                // Visits that do not count (a visit signed offline after the pairing
+                // ended, among others): what the helper may have to amend (QA s23a F13).
+                "not_counted": h.not_counted,
             }));
         }
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
@@ -1076,8 +1075,12 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
             for h in ended {
                 let s = &h.detail.summary;
                 let (label, end) = h.shown_end(t);
+                let marks = match h.not_counted {
+                    0 => String::new(),
+                    n => format!("  {}", lang.not_counted_mark(n)),
+                };
                 outln!(
-                    "{:>6}  {}  {}  {}{}",
+                    "{:>6}  {}  {}  {}{}{marks}",
                     s.id,
                     s.head_name,
                     s.village.name,

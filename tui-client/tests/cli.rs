@@ -953,6 +953,13 @@ fn households_json_lists_ended_households() {
     let mut listed = default_households();
     listed[2].pairings[0].valid_to = chrono::NaiveDate::from_ymd_opt(2026, 3, 10);
     rt.block_on(async {
+        // A call signed before the device heard of the end, dated after it.
+        let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 12, 2, 0, 0).unwrap();
+        let call = bangfu_shared::visit::VisitBody::new(bangfu_shared::VisitKind::Phone, at);
+        client
+            .record_visit(3, call, None, None, now())
+            .await
+            .unwrap();
         let identity = client.identity().await.unwrap();
         client
             .install_login(&identity, &snapshot(listed))
@@ -972,11 +979,14 @@ fn households_json_lists_ended_households() {
         serde_json::json!([{"from": "2025-01-01", "to": "2026-03-09"}])
     );
     assert!(ended["role"].is_null() && ended["next_due"].is_null());
+    // The call after the end does not count, and the list says where it is (QA s23a F13).
+    assert_eq!(ended["not_counted"], 1, "{ended}");
     let text = bangfu(&data, &["households"]);
+    let out = String::from_utf8_lossy(&text.stdout);
+    let line = out.lines().find(|l| l.contains("王五")).unwrap_or_default();
     assert!(
-        String::from_utf8_lossy(&text.stdout).contains("2026-03-10"),
-        "{}",
-        String::from_utf8_lossy(&text.stdout)
+        line.contains("2026-03-10") && line.contains("⚠不计入"),
+        "{out}"
     );
 }
 

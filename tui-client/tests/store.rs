@@ -1724,3 +1724,35 @@ fn a_visit_dated_after_its_pairing_ended_is_flagged_and_not_counted() {
         assert_eq!(uncounted.get(&3), Some(&1));
     });
 }
+
+/// A home visit whose image a sync found unusable (missing or altered here, refused by
+/// the server) cannot reach the server whole, so it does not count on the device until
+/// the image uploads: not the last home visit, counted as not counted (QA s23a F4).
+#[test]
+fn a_visit_waiting_for_an_unusable_image_does_not_count() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let photo = write_jpeg(&dir.path().join("home.jpg"), 800, 600);
+    rt.block_on(async {
+        let c = login(&dir.path().join("data"), Limits::default()).await;
+        let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 10, 2, 0, 0).unwrap();
+        let mut home = VisitBody::new(VisitKind::Home, at);
+        home.household_signature = Some(witness());
+        home.photos = vec![c.attach_photo(&photo).await.unwrap()];
+        let sha = home.photos[0].sha256.clone();
+        c.record_visit(2, home, None, None, now()).await.unwrap();
+        let state = |c: &Client| {
+            let c = c.clone();
+            async move {
+                let list = c.households(now()).await.unwrap();
+                let row = list.into_iter().find(|h| h.detail.summary.id == 2).unwrap();
+                (row.last_home, row.not_counted)
+            }
+        };
+        assert_eq!(state(&c).await, (Some(at), 0), "counts provisionally");
+        c.store().mark_image(&sha, true).await.unwrap();
+        assert_eq!(state(&c).await, (None, 1));
+        c.store().mark_image(&sha, false).await.unwrap();
+        assert_eq!(state(&c).await, (Some(at), 0), "uploaded at last");
+    });
+}

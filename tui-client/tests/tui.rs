@@ -1260,6 +1260,9 @@ fn a_household_whose_pairing_ended_is_set_apart_and_keeps_its_name() {
             && text.contains("本机获知于 2026-03-12"),
         "{text}"
     );
+    // Its call of the 15th, after the last day the device can vouch for, does not
+    // count: the line says so (QA s23a F13).
+    assert!(text.contains("本机获知于 2026-03-12  ⚠不计入"), "{text}");
 
     app.update(Action::Char('h'));
     let text = draw(app);

@@ -72,6 +72,9 @@ pub struct ImportOptions {
     /// Why helpers change; stored on the pairings this import changes, not on the
     /// households it pairs for the first time.
     pub reason: Option<String>,
+    /// The county office confirms a change of helper dated before the current quarter:
+    /// ended quarters are judged again by it (see [`check_retroactive`]).
+    pub retroactive: bool,
 }
 
 /// Imports a ledger file; see the module documentation for the rules.
@@ -1346,7 +1349,10 @@ fn date_errors(opts: &ImportOptions) -> Vec<RowError> {
 /// the county office, which keeps the ledger and the reports, may import one — and its
 /// report says so when it ends pairings (a notice; a county's first ledger dated back
 /// only starts them). Before the current quarter the attendance may already be
-/// reported, and the refusal says that.
+/// reported, and the refusal says that; a county office's change dated there is
+/// refused too unless it confirms it (`retroactive`, QA s23b F7: a change filed today
+/// and dated back charged its new helper with ended windows and sanctions, and took the
+/// old helper's visits out of a reported quarter).
 fn check_retroactive(ctx: &Ctx<'_>, starts: bool, ends: bool, w: &mut Work) -> Option<RowError> {
     let today = crate::services::today();
     let opts = ctx.opts;
@@ -1355,19 +1361,35 @@ fn check_retroactive(ctx: &Ctx<'_>, starts: bool, ends: bool, w: &mut Work) -> O
         return None;
     }
     let county_level = matches!(ctx.caller.role, Role::CountyOffice | Role::Admin);
+    let quarter = quarter_start(today);
+    // Into an ended quarter, a change rewrites attendance that may be reported and
+    // sanctioned: the county office says it means it (QA s23b F7).
+    if county_level && ends && opts.effective_from < quarter && !opts.retroactive {
+        w.errors.push(RowError::file(
+            0,
+            format!(
+                "生效日期{}早于本季度（{quarter}起）：已结束季度的考勤将按更改后的结对重新判定——\
+                 新帮扶责任人要对其生效日起的周期负责（含已结束的），原帮扶责任人此后的走访不再计入，\
+                 已上报的考勤表和问责名单会随之改变。确需追溯更正台账，请加 retroactive=true\
+                 （命令行 --retroactive）重新导入",
+                opts.effective_from
+            ),
+        ));
+        return None;
+    }
     if county_level {
         return ends.then(|| {
             RowError::file(
                 0,
                 format!(
-                    "生效日期{}早于本月（{month}起）：已结束的考勤周期按更改后的结对重新判定，\
-                 原帮扶责任人在这些周期的未到位记录可能因此不再计入",
+                    "生效日期{}早于本月（{month}起）：已结束的考勤周期按更改后的结对重新判定：\
+                 新帮扶责任人对生效日起的周期负责，原帮扶责任人此后的走访不再计入，\
+                 其在这些周期的未到位记录也不再计入",
                     opts.effective_from
                 ),
             )
         });
     }
-    let quarter = quarter_start(today);
     let why = if opts.effective_from < quarter {
         format!("早于本季度（{quarter}起）：往季考勤可能已上报")
     } else {
@@ -1616,6 +1638,7 @@ mod tests {
             effective_from,
             filed_on,
             reason: None,
+            retroactive: false,
         }
     }
 

@@ -161,7 +161,7 @@ async fn notices(
             }
             if !towns.is_empty() {
                 out.push(format!(
-                    "以下乡镇有本乡镇的政策，在其生效后不适用本版本：{}",
+                    "以下乡镇有本乡镇的政策，在其生效后不适用本版本（问责标准除外：问责名单按县（市）政策）：{}",
                     towns.join("、")
                 ));
             }
@@ -174,7 +174,24 @@ async fn notices(
         }
         Some(_) => {}
     }
+    out.extend(town_sanctions_unused(before, new));
     Ok(out)
+}
+
+/// For a town's version whose `sanctions` differ from those of the county's version in
+/// force on its day: they are not used. Sanctions are the county's (a unit's
+/// person-times add up across towns, and one ladder judges every helper of the county),
+/// so the reports apply the county's, and the office hears so rather than seeing its
+/// thresholds ignored (QA s23b F6).
+fn town_sanctions_unused(before: &[PolicyVersion], new: &PolicyVersion) -> Option<String> {
+    new.town_id?;
+    let county = before
+        .iter()
+        .filter(|v| v.town_id.is_none() && v.valid_from <= new.valid_from)
+        .max_by_key(|v| (v.valid_from, v.id))?;
+    (county.policy.sanctions != new.policy.sanctions).then(|| {
+        "本版本的问责标准（sanctions）不适用：问责名单按县（市）政策的问责标准判定".to_string()
+    })
 }
 
 /// The notice for a version dated before `today`: visits since its day are judged by

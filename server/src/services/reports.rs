@@ -747,11 +747,9 @@ pub async fn town_report(
         .collect();
     seconds.sort_by_key(|id| rec.helpers.get(id).map(|h| h.name.clone()));
     let submitted = latest_versions(db, &seconds, q).await?;
-    let mut changed = HashSet::new();
+    let mut changed = HashMap::new();
     for id in submitted.keys() {
-        if sheet_changed(db, *id, q).await? {
-            changed.insert(*id);
-        }
+        changed.insert(*id, sheet_changed(db, *id, q).await?);
     }
     let sheets = seconds
         .iter()
@@ -761,7 +759,8 @@ pub async fn town_report(
                 second_helper: rec.helper(*id)?,
                 version: last.map(|s| s.0),
                 submitted_at: last.map(|s| s.1),
-                changed_since: changed.contains(id),
+                changed_since: changed.get(id).is_some_and(|c| c.0),
+                not_as_reviewed: changed.get(id).is_some_and(|c| c.1),
             })
         })
         .collect();
@@ -783,15 +782,23 @@ pub async fn town_report(
 
 /// Whether the rows of a second helper's sheet today differ from its latest submitted
 /// version's (the digest the device compares for 数据已变化): all its rows, whoever
-/// asks, as the version froze them all.
-async fn sheet_changed(db: &impl ConnectionTrait, helper_id: i64, q: Quarter) -> ApiResult<bool> {
+/// asks, as the version froze them all; and whether that version froze rows other than
+/// those the helper reviewed.
+async fn sheet_changed(
+    db: &impl ConnectionTrait,
+    helper_id: i64,
+    q: Quarter,
+) -> ApiResult<(bool, bool)> {
     let Some(last) = latest_sheet(db, helper_id, q).await? else {
-        return Ok(false);
+        return Ok((false, false));
     };
     let frozen: AttendanceSheet = serde_json::from_str(&last.body)
         .map_err(|e| ApiError::Internal(format!("stored sheet: {e}")))?;
     let live = sheet(db, &Caller::system(), helper_id, q).await?;
-    Ok(live.rows_sha256() != frozen.rows_sha256())
+    Ok((
+        live.rows_sha256() != frozen.rows_sha256(),
+        frozen.reviewed_rows_match == Some(false),
+    ))
 }
 
 /// The latest submitted (version, time) of each second helper's sheet for the quarter.

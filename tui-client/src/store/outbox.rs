@@ -228,6 +228,21 @@ impl Store {
         Ok(())
     }
 
+    /// Marks an image the sync could not upload (missing or altered on the device, or
+    /// refused by the server), or clears the mark once it uploaded (`unusable` false): a
+    /// visit not yet on the server whole that needs a marked image does not count
+    /// (QA s23a F4: it read 本期已完成 while the server never counted it).
+    pub async fn mark_image(&self, sha256: &str, unusable: bool) -> Result<()> {
+        let since = unusable.then(|| utc_seconds::format(&Utc::now()));
+        self.db
+            .execute_raw(stmt(
+                "UPDATE files SET unusable_since = ? WHERE sha256 = ?",
+                [since.into(), sha256.into()],
+            ))
+            .await?;
+        Ok(())
+    }
+
     /// The files the server said a record still lacks (its last acknowledgement).
     pub async fn missing_files(&self, id: Uuid) -> Result<Vec<String>> {
         let row = self

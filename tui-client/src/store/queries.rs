@@ -313,8 +313,10 @@ fn visit_cols() -> String {
 /// it that stops counting ([`Flag::stops_counting`]), a home visit has the photos
 /// and household signature asked by the policy in force on its date (`history`; the
 /// server judges that only in its reports: [`Flag::MissingEvidence`]), and its author
-/// was paired with the household on its date ([`pairing_sql`]). A version not yet
-/// synced has no flags: it counts provisionally, until the server answers.
+/// was paired with the household on its date ([`pairing_sql`]), and a version not on
+/// the server whole needs no image a sync found unusable (missing or altered here, or
+/// refused: `files.unusable_since`). A version not yet synced has no flags: it counts
+/// provisionally, until the server answers.
 fn counts_sql(history: &[EvidenceSince]) -> String {
     let codes = crate::flags::STOPS_COUNTING
         .iter()
@@ -324,7 +326,10 @@ fn counts_sql(history: &[EvidenceSince]) -> String {
     format!(
         "r.sync_state NOT IN ('rejected', 'conflict') AND NOT EXISTS \
          (SELECT 1 FROM json_each(r.sync_flags) f WHERE f.value IN ({codes})) \
-         AND (v.kind <> 'home' OR {}) AND {}",
+         AND (v.kind <> 'home' OR {}) AND {} AND NOT EXISTS \
+         (SELECT 1 FROM record_files rf JOIN files f ON f.sha256 = rf.sha256 \
+          WHERE rf.record_id = r.id AND f.unusable_since IS NOT NULL \
+          AND r.sync_state IN ('local', 'uploading', 'awaiting_photos'))",
         evidence_sql(history),
         pairing_sql()
     )

@@ -198,4 +198,10 @@ ALTER TABLE records ADD COLUMN sync_reason_code TEXT;
     r#"
 ALTER TABLE records ADD COLUMN review_note TEXT;
 "#,
+    // 8: when a sync last found an image unusable (missing or altered on the device, or
+    // refused by the server); NULL once it uploads. A visit waiting for such an image
+    // cannot reach the server whole, so the device does not count it.
+    r#"
+ALTER TABLE files ADD COLUMN unusable_since TEXT;
+"#,
 ];

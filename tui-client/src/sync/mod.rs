@@ -376,9 +376,12 @@ pub async fn run(
         let path = client.photos().path_of(&sha);
         match std::fs::metadata(&path) {
             Ok(m) => files.push((sha, path, m.len())),
-            Err(_) => report
-                .problems
-                .push(Problem::ImageNotOnDevice { sha256: sha }),
+            Err(_) => {
+                store.mark_image(&sha, true).await?;
+                report
+                    .problems
+                    .push(Problem::ImageNotOnDevice { sha256: sha });
+            }
         }
     }
     if !files.is_empty() {
@@ -391,6 +394,7 @@ pub async fn run(
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => {
+                store.mark_image(sha, true).await?;
                 report.problems.push(Problem::ImageUnreadable {
                     sha256: sha.clone(),
                     detail: e.to_string(),
@@ -401,6 +405,7 @@ pub async fn run(
         let outcome = upload::upload(&api, store, sha, &bytes, opts, deadline, &mut rep).await;
         match outcome.map_err(session) {
             Ok(upload::Uploaded::Complete { sent, resumed_from }) => {
+                store.mark_image(sha, false).await?;
                 report.files_uploaded += 1;
                 report.bytes_sent += sent;
                 if resumed_from > 0 && resumed_from < *len {
@@ -411,15 +416,19 @@ pub async fn run(
             // downloads: it is reported, its records stay awaiting photos, and the
             // next sync tries it again.
             Ok(upload::Uploaded::Refused(reason)) => {
+                store.mark_image(sha, true).await?;
                 report.problems.push(Problem::ImageRefused {
                     sha256: sha.clone(),
                     reason,
                     records: waiting.get(sha).cloned().unwrap_or_default(),
                 });
             }
-            Ok(upload::Uploaded::Damaged) => report.problems.push(Problem::ImageDamaged {
-                sha256: sha.clone(),
-            }),
+            Ok(upload::Uploaded::Damaged) => {
+                store.mark_image(sha, true).await?;
+                report.problems.push(Problem::ImageDamaged {
+                    sha256: sha.clone(),
+                });
+            }
             Err(e) => return Err(e),
         }
     }

@@ -359,7 +359,7 @@ fn render_ended(app: &App, frame: &mut Frame, area: Rect) {
         .ended
         .iter()
         .take(shown)
-        .map(|h| ended_line(h, t, to, area.width.saturating_sub(2)))
+        .map(|h| ended_line(h, app.lang, to, area.width.saturating_sub(2)))
         .collect();
     if app.ended.len() > shown {
         lines.push(Line::from("…"));
@@ -384,10 +384,11 @@ fn render_ended(app: &App, frame: &mut Frame, area: Rect) {
 /// day before the end anyway).
 fn ended_line<'a>(
     h: &crate::client::EndedHousehold,
-    t: &crate::i18n::Texts,
+    lang: crate::i18n::Lang,
     to: &str,
     width: u16,
 ) -> Line<'a> {
+    let t = lang.texts();
     let s = &h.detail.summary;
     let (label, end) = h.shown_end(t);
     let head = format!(
@@ -396,7 +397,12 @@ fn ended_line<'a>(
         s.village.name,
         crate::error::format_periods(&h.periods, to, ", "),
     );
-    let tail = format!("  ·  {label} {end}");
+    // A visit that does not count (signed after the end, say) is the helper's to fix.
+    let marks = match h.not_counted {
+        0 => String::new(),
+        n => format!("  {}", lang.not_counted_mark(n)),
+    };
+    let tail = format!("  ·  {label} {end}{marks}");
     let head = super::sheet::fit(&head, width.saturating_sub(text_width(&tail)));
     Line::from(super::sheet::fit(&format!("{head}{tail}"), width))
 }

@@ -28,6 +28,10 @@ pub struct ImportQuery {
     pub filed_on: Option<NaiveDate>,
     /// Why a change of helper is made at short notice.
     pub reason: Option<String>,
+    /// A county office confirms a change of helper dated before the current quarter
+    /// (ended quarters are judged again by it); refused without.
+    #[serde(default)]
+    pub retroactive: bool,
 }
 
 #[utoipa::path(post, path = "/api/v1/ledger/import", params(ImportQuery),
@@ -53,6 +57,7 @@ pub async fn import(
         effective_from: date_in_range(q.effective_from.unwrap_or_else(today), "effective_from")?,
         filed_on: date_in_range(q.filed_on.unwrap_or_else(today), "filed_on")?,
         reason: q.reason,
+        retroactive: q.retroactive,
     };
     Ok(web::Json(
         ledger::import(&state.db, &caller, &bytes, &opts).await?,
