@@ -332,13 +332,24 @@ impl SheetRow {
     /// The 第二帮扶责任人走访 cell: the second helper's own home-visit windows the policy
     /// asks of them, `7月已走访；8月未走访；9月进行中`, a window met only by visits that
     /// arrived after the last submission or were entered late marked `(迟报)`, `(补录)`,
-    /// a window an exit cut naming it (`（12-05起退出帮扶）`). What the second helper signs for themselves, so the device
+    /// a window an exit cut naming it (`（12-05起退出帮扶）`), one left unjudged (cut by an
+    /// exit or a change) in which the helper still visited as `12月已走访（不考核）`. What the second helper signs for themselves, so the device
     /// shows it as the printed sheet does (QA s22b F2).
     pub fn own_text(&self) -> String {
+        let counted_in = |w: &WindowResult| {
+            self.own_records
+                .iter()
+                .any(|r| r.counts && r.kind == w.kind && (w.start..=w.end).contains(&r.date))
+        };
         self.own_windows
             .iter()
-            .filter(|w| w.required)
+            // A window not judged (an exit or a change cut it) is still named when the
+            // helper visited in it: the visit is not lost from the sheet (QA s23a F16).
+            .filter(|w| w.required || counted_in(w))
             .map(|w| {
+                if !w.required {
+                    return format!("{}月已走访（不考核）", w.start.format("%-m"));
+                }
                 let exit = w
                     .due_by
                     .and_then(|d| d.succ_opt())
@@ -994,6 +1005,15 @@ mod tests {
             row.own_text(),
             "1月已走访；2月进行中；3月未走访（03-20起退出帮扶）"
         );
+        // A window left unjudged in which the helper visited still shows the visit.
+        let mut unjudged = window(4, VisitKind::Home, true, None);
+        unjudged.required = false;
+        let mut visit = line(4, 3, 2);
+        visit.kind = VisitKind::Home;
+        let mut shown = row.clone();
+        shown.own_windows = vec![unjudged];
+        shown.own_records = vec![visit];
+        assert_eq!(shown.own_text(), "4月已走访（不考核）");
         // A window met only by a visit entered late says so.
         let mut late = line(1, 9, 2);
         late.kind = VisitKind::Home;

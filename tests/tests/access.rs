@@ -265,6 +265,37 @@ async fn office_writes_are_scoped(t: &TestDb) {
         town_a_after["source"], "laizhou-2018",
         "a town override applies to that town only"
     );
+    // Town A's office does not read town B's override (QA s23b F15): not in its list,
+    // and its effective policy is not found, as town B's reports are not.
+    let (status, list) = w.get(Some(&town_a), "/policies").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let towns: Vec<&serde_json::Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["town_id"])
+        .collect();
+    assert!(
+        !towns.is_empty() && towns.iter().all(|t| t.is_null()),
+        "{list}"
+    );
+    let (status, _) = w
+        .get(
+            Some(&town_a),
+            &format!("/policies/effective?town={}&date=2027-01-01", s.town_b),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, own) = w
+        .get(
+            Some(&town_a),
+            &format!("/policies/effective?town={}&date=2027-01-01", s.town_a),
+        )
+        .await;
+    assert_eq!(
+        (status, own["source"].as_str()),
+        (StatusCode::OK, Some("laizhou-2018"))
+    );
 }
 db_test!(
     office_writes_are_scoped_to_their_town_and_county,

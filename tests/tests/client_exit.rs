@@ -21,10 +21,20 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 /// The fixture ledger imported by a county office (its token), and the helper's
 /// client logged in (its store in `dir`).
 async fn field(t: &TestDb, dir: &std::path::Path) -> (World, String, bangfu_client::Client) {
+    field_paired(t, dir, "").await
+}
+
+/// [`field`] with the ledger imported by `query` (when its pairings begin).
+async fn field_paired(
+    t: &TestDb,
+    dir: &std::path::Path,
+    query: &str,
+) -> (World, String, bangfu_client::Client) {
     let w = World::new(t).await;
     office(t, &w, "county", Role::CountyOffice, w.county_id).await;
     let county = w.login("county").await;
-    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    w.import_ok(&county, query, FIXTURE.as_bytes().to_vec())
+        .await;
     enroll_directly(t, &w, HELPER).await;
     let (c, _) = client_logged_in(&w, dir, HELPER, "测试终端").await;
     (w, county, c)
@@ -200,4 +210,57 @@ async fn due_before_exit(t: &TestDb) {
 db_test!(
     a_window_the_exit_cuts_is_due_before_the_exit_where_the_county_judges_it,
     due_before_exit
+);
+
+/// QA s23b F2: a change of helper dated before today takes the outgoing helper's
+/// visits since its day out of the count; the import's report says how many, rather
+/// than the sheet showing it later.
+async fn change_dated_back_over_visits(t: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, county, c) = field_paired(
+        t,
+        dir.path(),
+        "?effective_from=2025-01-01&filed_on=2024-10-01",
+    )
+    .await;
+    let now = chrono::Utc::now;
+    let h = c
+        .households(now())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.detail.summary.head_name == "田晓东")
+        .unwrap()
+        .detail
+        .summary
+        .id;
+    let mut body = VisitBody::new(VisitKind::Phone, now());
+    body.notes = Some("电话了解近况".into());
+    c.record_visit(h, body, None, None, now()).await.unwrap();
+    c.sync(&quick_sync(3), &|_| {}).await.unwrap();
+
+    let changed = bangfu_tests::FIXTURE.replacen(
+        "黄志强,市住建局 主任科员,15907579383",
+        "陈新华,市农业局 科员,13800138000",
+        1,
+    );
+    let yesterday = bangfu_tests::china_today() - chrono::Duration::days(1);
+    let report = w
+        .import_ok(
+            &county,
+            &format!("?effective_from={yesterday}&filed_on={yesterday}&retroactive=true"),
+            changed.into_bytes(),
+        )
+        .await;
+    assert_eq!(report["pairings_ended"], 1, "{report}");
+    assert!(
+        report["notices"].to_string().contains(&format!(
+            "原帮扶责任人在生效日期{yesterday}及以后已记录的1次走访"
+        )),
+        "{report}"
+    );
+}
+db_test!(
+    a_change_dated_back_over_recorded_visits_says_they_no_longer_count,
+    change_dated_back_over_visits
 );

@@ -152,6 +152,8 @@ async fn offline_story(t: &TestDb) {
             .await
             .unwrap();
         assert_eq!(resp.status(), reqwest::StatusCode::OK);
+        // Served as the image it was checked to be, never sniffed as something else.
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
         let bytes = resp.bytes().await.unwrap();
         assert!(
             bytes.as_ref() == std::fs::read(client.photos().path_of(sha)).unwrap(),

@@ -300,7 +300,7 @@ static ZH: Texts = Texts {
     enroll_code: "激活码（首次）",
     help_login: "Tab 切换  Enter 登录  Esc 退出",
     logging_in: "正在登录…",
-    too_small: "窗口太小，请放大到至少 60×16",
+    too_small: "窗口太小，请放大到至少 60×16（Ctrl+C 退出）",
     offline_note: "离线可用",
     yuan: "元",
     needs_household_signature: "入户走访须先由农户（或见证人）签字，才能由帮扶人签名完成",
@@ -438,7 +438,7 @@ static EN: Texts = Texts {
     enroll_code: "Enrollment code (first time)",
     help_login: "Tab move  Enter log in  Esc quit",
     logging_in: "logging in…",
-    too_small: "Window too small: enlarge to at least 60×16",
+    too_small: "Window too small: enlarge to at least 60×16 (Ctrl+C quits)",
     offline_note: "works offline",
     yuan: "yuan",
     needs_household_signature: "a home visit needs the household's signature (or a witness) before you sign it",
@@ -726,7 +726,7 @@ impl Lang {
                 periods,
                 ..
             } => format!(
-                "{head_name}户已结束结对：走访日期 {day} 不在您的结对期（{}）内，不能签名。请更正走访日期，或丢弃此草稿",
+                "{head_name}户已结束结对：走访日期 {day} 不在您的结对期（{}）内，不能签名：请更正走访日期（草稿可在草稿列表中丢弃）",
                 crate::error::format_periods(periods, " 至 ", "、")
             ),
             E::NotPairedOn {

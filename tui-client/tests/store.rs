@@ -1210,7 +1210,8 @@ fn a_visit_the_server_does_not_count_satisfies_no_window() {
 }
 
 /// A voided visit cannot be amended: a "not counted" flag (whose advice is to amend it)
-/// no longer concerns it, and a review note says it is voided, not 请更正此次走访.
+/// no longer concerns it, nor "entered late, it counts", and a review note says it is
+/// voided, not 请更正此次走访.
 #[test]
 fn a_voided_visit_shows_no_advice_to_amend_it() {
     use bangfu_client::i18n::Lang;
@@ -1221,13 +1222,14 @@ fn a_voided_visit_shows_no_advice_to_amend_it() {
         let call = phone_call_now(&c, 2).await;
         let id = call.record.id;
         c.store()
-            .apply_acks(&[ack(id, &["photo_reused", "entered_late"])])
+            .apply_acks(&[ack(id, &["photo_reused", "entered_late", "chain_break"])])
             .await
             .unwrap();
         c.void_visit(id, "重复录入", now()).await.unwrap();
         let v = c.store().visit(id).await.unwrap().unwrap();
         assert!(v.voided);
-        assert_eq!(v.flags, vec![bangfu_client::flags::Flag::EnteredLate]);
+        // Nor "entered late: it counts" (QA s23b F11); the device's chain still shows.
+        assert_eq!(v.flags, vec![bangfu_client::flags::Flag::ChainBreak]);
         let note = bangfu_client::store::ReviewNote {
             note: "照片模糊".into(),
             amended_since: false,

@@ -43,13 +43,15 @@ use chrono::NaiveDate;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::read;
-use crate::entities::{account, helper, household, household_exit, jurisdiction, pairing};
+use crate::entities::{
+    account, helper, household, household_exit, jurisdiction, pairing, visit_fact,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::services::audit::{self, Entry};
 use crate::services::{Caller, Scope, jurisdictions, now, policy};
@@ -1160,6 +1162,9 @@ async fn apply_pairings(
     if let Some(notice) = check_retroactive(ctx, !starts.is_empty(), !ends.is_empty(), w) {
         flagged.push(notice);
     }
+    if let Some(notice) = visits_uncounted(db, ctx, &ends).await? {
+        flagged.push(notice);
+    }
     for st in &starts {
         load.entry((st.helper_id, st.role.code().to_string()))
             .or_default()
@@ -1403,6 +1408,47 @@ fn check_retroactive(ctx: &Ctx<'_>, starts: bool, ends: bool, w: &mut Work) -> O
         ),
     ));
     None
+}
+
+/// For changes dated before today: the visits the outgoing helpers already recorded on
+/// or after the effective day, which the change takes out of the count (走访时未与该户
+/// 结对), said in the report rather than found later on the sheet (QA s23b F2: a town
+/// office's change dated the 1st of the month un-counted a signed visit of the 1st).
+async fn visits_uncounted(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    ends: &[pairing::Model],
+) -> ApiResult<Option<RowError>> {
+    let from = ctx.opts.effective_from;
+    if ends.is_empty() || from >= crate::services::today() {
+        return Ok(None);
+    }
+    let mut count = 0u64;
+    for chunk in ends.chunks(CHUNK) {
+        let mut pairs = sea_orm::Condition::any();
+        for p in chunk {
+            pairs = pairs.add(
+                sea_orm::Condition::all()
+                    .add(visit_fact::Column::HouseholdId.eq(p.household_id))
+                    .add(visit_fact::Column::HelperId.eq(p.helper_id)),
+            );
+        }
+        count += visit_fact::Entity::find()
+            .filter(pairs)
+            .filter(visit_fact::Column::VisitDate.gte(from))
+            .filter(visit_fact::Column::Voided.eq(false))
+            .filter(visit_fact::Column::Superseded.eq(false))
+            .count(db)
+            .await?;
+    }
+    Ok((count > 0).then(|| {
+        RowError::file(
+            0,
+            format!(
+                "原帮扶责任人在生效日期{from}及以后已记录的{count}次走访，因更换后走访时未与该户结对，不再计入考勤"
+            ),
+        )
+    }))
 }
 
 /// The pairings by `by` among `ids` still holding on `on`: open, or ending after it (an

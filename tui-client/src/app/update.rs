@@ -915,7 +915,13 @@ impl App {
             }
             (Action::Char('v'), Some(row)) => {
                 self.screen = here;
-                if !row.voided {
+                if row.voided {
+                    // Said, not ignored (QA s23a F11), as `visit void` says it.
+                    self.fail_err(&crate::error::ClientError::Refused(format!(
+                        "visit {} is already void",
+                        row.visit_id
+                    )));
+                } else {
                     self.overlay = Some(Overlay::Void {
                         visit_id: row.visit_id,
                         reason: String::new(),
@@ -1188,6 +1194,14 @@ mod tests {
         app.update(Action::Enter);
         let status = app.status.clone().map(|s| s.text).unwrap_or_default();
         assert!(status.starts_with("作废原因："), "{status}");
+        // Voided, `v` again says so rather than nothing (QA s23a F11).
+        app.update(Action::Char('误'));
+        app.update(Action::Enter);
+        assert!(app.overlay.is_none(), "voided");
+        app.update(Action::Char('v'));
+        assert!(app.overlay.is_none(), "no second void dialog");
+        let status = app.status.clone().map(|s| s.text).unwrap_or_default();
+        assert_eq!(status, "此走访已作废");
     }
 
     /// The file chooser starts where `bangfu` was started.

@@ -392,9 +392,10 @@ fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
     let voided = r.try_get_by_index::<i64>(3)? != 0;
     let mut flags = visit_flags_from_row(r, 15)?;
     // A voided visit is out of the count by its void and can no longer be amended: a
-    // "not counted, amend it" flag says nothing the helper can act on.
+    // "not counted, amend it" flag says nothing the helper can act on, and "entered
+    // late: it counts" would be wrong (QA s23b F11).
     if voided {
-        flags.retain(|f| !f.stops_counting());
+        flags.retain(|f| !f.stops_counting() && *f != Flag::EnteredLate);
     }
     Ok(VisitRow {
         visit_id: Uuid::parse_str(&id).map_err(corrupt)?,

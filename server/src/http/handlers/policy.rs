@@ -9,7 +9,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Json, Query, date_in_range};
 use crate::services::policy::{self, PolicySet, PolicyVersion};
-use crate::services::{Caller, jurisdictions, today};
+use crate::services::{Caller, Scope, jurisdictions, today};
 
 /// Which county's policies.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -36,8 +36,20 @@ async fn county_of(state: &AppState, caller: &Caller, asked: Option<i64>) -> Api
 
 /// Refuses (404 `town`) a town that is not one of `county`'s: the county's policy is
 /// no answer for another county's town, nor for a town that does not exist.
-async fn check_town(state: &AppState, county: i64, town: Option<i64>) -> ApiResult<()> {
+async fn check_town(
+    state: &AppState,
+    caller: &Caller,
+    county: i64,
+    town: Option<i64>,
+) -> ApiResult<()> {
     if let Some(t) = town {
+        // A town office's scope is its town: another's is not found, as its reports
+        // are (QA s23b F15).
+        if let Scope::Town(own) = caller.scope()
+            && own != t
+        {
+            return Err(ApiError::NotFound("town"));
+        }
         let place = jurisdictions::get(&state.db, t)
             .await
             .map_err(|_| ApiError::NotFound("town"))?;
@@ -49,15 +61,20 @@ async fn check_town(state: &AppState, county: i64, town: Option<i64>) -> ApiResu
 }
 
 #[utoipa::path(get, path = "/api/v1/policies", params(PolicyQuery), responses((status = 200, body = Vec<PolicyVersion>)))]
-/// Every stored version of the county's policy (and its towns' overrides).
+/// Every stored version of the county's policy (and its towns' overrides; a town
+/// office sees its own town's only).
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
     q: Query<PolicyQuery>,
 ) -> ApiResult<web::Json<Vec<PolicyVersion>>> {
     let county = county_of(&state, &caller, q.county).await?;
-    check_town(&state, county, q.town).await?;
-    Ok(web::Json(policy::versions(&state.db, county).await?))
+    check_town(&state, &caller, county, q.town).await?;
+    let mut versions = policy::versions(&state.db, county).await?;
+    if let Scope::Town(own) = caller.scope() {
+        versions.retain(|v| v.town_id.is_none_or(|t| t == own));
+    }
+    Ok(web::Json(versions))
 }
 
 #[utoipa::path(get, path = "/api/v1/policies/effective", params(PolicyQuery), responses((status = 200, body = Policy)))]
@@ -68,7 +85,7 @@ pub async fn effective(
     q: Query<PolicyQuery>,
 ) -> ApiResult<web::Json<Policy>> {
     let county = county_of(&state, &caller, q.county).await?;
-    check_town(&state, county, q.town).await?;
+    check_town(&state, &caller, county, q.town).await?;
     Ok(web::Json(
         policy::effective(
             &state.db,
@@ -108,7 +125,7 @@ pub async fn create(
     caller.require(&[Role::CountyOffice], "change the policy")?;
     let body = body.into_inner();
     let county = county_of(&state, &caller, body.county).await?;
-    check_town(&state, county, body.town).await?;
+    check_town(&state, &caller, county, body.town).await?;
     let chosen = match (body.preset, body.policy) {
         (Some(p), None) => p.policy(),
         (None, Some(p)) => policy::parse(p, "policy.")?,

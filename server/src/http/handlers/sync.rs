@@ -174,6 +174,9 @@ fn blob_headers(
     content_type: String,
 ) -> &mut actix_web::HttpResponseBuilder {
     resp.content_type(content_type)
+        // The stored type is the decoded image's: a browser must not guess another
+        // from bytes after the image (QA s23c F8).
+        .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header(("Accept-Ranges", "bytes"))
         .insert_header(("Cache-Control", "private, max-age=31536000, immutable"))
 }
