@@ -301,7 +301,18 @@ pub fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
+/// actix-web's HTTP/1 dispatcher logs each request it cannot parse (a header block too
+/// large, a URI too long, a malformed head) at ERROR: a client's mistake, answered 4xx,
+/// that would page operators alerting on ERROR and let any client fill the error log
+/// (QA s23c F3). Silenced, unless the filter names actix_http itself.
+const QUIET_DISPATCHER: &str = "actix_http::h1::dispatcher=off";
+
 fn init_tracing(filter: &str) {
+    let filter = if filter.contains("actix_http") {
+        filter.to_string()
+    } else {
+        format!("{filter},{QUIET_DISPATCHER}")
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

@@ -333,22 +333,38 @@ impl SheetRow {
     /// asks of them, `7月已走访；8月未走访；9月进行中`, a window met only by visits that
     /// arrived after the last submission or were entered late marked `(迟报)`, `(补录)`,
     /// a window an exit cut naming it (`（12-05起退出帮扶）`), one left unjudged (cut by an
-    /// exit or a change) in which the helper still visited as `12月已走访（不考核）`. What the second helper signs for themselves, so the device
-    /// shows it as the printed sheet does (QA s22b F2).
+    /// exit or a change) in which the helper still visited as `12月已走访（不考核）`.
+    /// What the second helper signs for themselves, so the device shows it as the
+    /// printed sheet does (QA s22b F2).
     pub fn own_text(&self) -> String {
-        let counted_in = |w: &WindowResult| {
-            self.own_records
-                .iter()
-                .any(|r| r.counts && r.kind == w.kind && (w.start..=w.end).contains(&r.date))
-        };
         self.own_windows
             .iter()
-            // A window not judged (an exit or a change cut it) is still named when the
-            // helper visited in it: the visit is not lost from the sheet (QA s23a F16).
-            .filter(|w| w.required || counted_in(w))
-            .map(|w| {
+            .filter_map(|w| {
+                let counted: Vec<&RecordLine> = self
+                    .own_records
+                    .iter()
+                    .filter(|r| r.counts && r.kind == w.kind && (w.start..=w.end).contains(&r.date))
+                    .collect();
+                // Met only by visits that arrived after the last submission, or only
+                // by visits entered late: the office sees it, as it does on the first
+                // helper's visits (QA s23b F3, s22c F8).
+                let only = |p: fn(&RecordLine) -> bool| {
+                    !counted.is_empty() && counted.iter().all(|r| p(r))
+                };
+                let mut marks = String::new();
+                if only(|r| r.late) {
+                    marks.push_str("(迟报)");
+                }
+                if only(|r| r.flags.iter().any(|f| f == "entered_late")) {
+                    marks.push_str("(补录)");
+                }
+                let month = w.start.format("%-m");
+                // A window not judged (an exit or a change cut it) is still named when
+                // the helper visited in it: the visit is not lost from the sheet (QA
+                // s23a F16, s23d F8).
                 if !w.required {
-                    return format!("{}月已走访（不考核）", w.start.format("%-m"));
+                    return (!counted.is_empty())
+                        .then(|| format!("{month}月已走访{marks}（不考核）"));
                 }
                 let exit = w
                     .due_by
@@ -360,25 +376,10 @@ impl SheetRow {
                     (false, true) => "进行中",
                     (false, false) => "未走访",
                 };
-                // Met only by visits that arrived after the last submission, or only
-                // by visits entered late: the office sees it, as it does on the first
-                // helper's visits (QA s23b F3, s22c F8).
-                let counted: Vec<&RecordLine> = self
-                    .own_records
-                    .iter()
-                    .filter(|r| r.counts && r.kind == w.kind && (w.start..=w.end).contains(&r.date))
-                    .collect();
-                let only = |p: fn(&RecordLine) -> bool| {
-                    w.met && !counted.is_empty() && counted.iter().all(|r| p(r))
-                };
-                let mut marks = String::new();
-                if only(|r| r.late) {
-                    marks.push_str("(迟报)");
+                if !w.met {
+                    marks.clear();
                 }
-                if only(|r| r.flags.iter().any(|f| f == "entered_late")) {
-                    marks.push_str("(补录)");
-                }
-                format!("{}月{state}{marks}{exit}", w.start.format("%-m"))
+                Some(format!("{month}月{state}{marks}{exit}"))
             })
             .collect::<Vec<_>>()
             .join("；")
@@ -1014,6 +1015,8 @@ mod tests {
         shown.own_windows = vec![unjudged];
         shown.own_records = vec![visit];
         assert_eq!(shown.own_text(), "4月已走访（不考核）");
+        shown.own_records[0].late = true;
+        assert_eq!(shown.own_text(), "4月已走访(迟报)（不考核）");
         // A window met only by a visit entered late says so.
         let mut late = line(1, 9, 2);
         late.kind = VisitKind::Home;

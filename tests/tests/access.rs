@@ -296,6 +296,23 @@ async fn office_writes_are_scoped(t: &TestDb) {
         (status, own["source"].as_str()),
         (StatusCode::OK, Some("laizhou-2018"))
     );
+    // Nor does a helper whose households are all in town A (QA s23d F10).
+    let (status, list) = w.get(Some(&helper), "/policies").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["town_id"].is_null()),
+        "{list}"
+    );
+    let (status, _) = w
+        .get(
+            Some(&helper),
+            &format!("/policies/effective?town={}&date=2027-01-01", s.town_b),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 db_test!(
     office_writes_are_scoped_to_their_town_and_county,

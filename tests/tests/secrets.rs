@@ -64,3 +64,64 @@ fn the_embedded_database_lives_in_a_private_directory() {
         assert_eq!(mode(data), 0o700, "{}", data.display());
     }
 }
+
+/// A request the HTTP layer cannot parse (two hundred headers, a URI too long) is the
+/// client's mistake: answered 4xx, never logged at ERROR, so no client can fill the
+/// error log or page an operator (QA s23c F3).
+async fn unparsable_requests_are_not_errors(t: &TestDb) {
+    use std::io::{Read, Write};
+    let data = t.dir().join("data");
+    let log = t.dir().join("server.log");
+    let port = free_port();
+    let mut child = std::process::Command::new(server_binary())
+        .args(["--database-url", &t.url, "--data-dir"])
+        .arg(&data)
+        .args([
+            "--log",
+            "info",
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    for _ in 0..300 {
+        if http
+            .get(format!("{base}/openapi.json"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let headers: String = (0..200).map(|i| format!("X-H{i}: a\r\n")).collect();
+    let long = "a".repeat(70_000);
+    for head in [
+        format!("GET /api/v1/me HTTP/1.1\r\nHost: x\r\n{headers}\r\n"),
+        format!("GET /api/v1/households?q={long} HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        let mut answer = [0u8; 64];
+        let n = s.read(&mut answer).unwrap_or(0);
+        let status = String::from_utf8_lossy(&answer[..n]).to_string();
+        assert!(status.starts_with("HTTP/1.1 4"), "{status}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.lines().any(|l| l.contains("ERROR")), "{logged}");
+}
+db_test!(
+    requests_the_http_layer_cannot_parse_are_not_logged_as_errors,
+    unparsable_requests_are_not_errors
+);

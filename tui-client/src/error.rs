@@ -92,7 +92,7 @@ pub enum ClientError {
     /// A visit dated outside the helper's pairing with a household whose pairing ended
     /// (it left the server's list): the pairing periods are inclusive date ranges.
     #[error(
-        "{head_name} (household {household_id}) is no longer paired with you: the visit date {day} is outside your pairing ({}); correct the date (a draft can be discarded from the drafts list)",
+        "{head_name} (household {household_id}) is no longer paired with you: the visit date {day} is outside your pairing ({}); correct the date",
         format_periods(.periods, " to ", ", ")
     )]
     OutsidePairing {

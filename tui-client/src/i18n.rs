@@ -726,7 +726,7 @@ impl Lang {
                 periods,
                 ..
             } => format!(
-                "{head_name}户已结束结对：走访日期 {day} 不在您的结对期（{}）内，不能签名：请更正走访日期（草稿可在草稿列表中丢弃）",
+                "{head_name}户已结束结对：走访日期 {day} 不在您的结对期（{}）内，不能签名：请更正走访日期",
                 crate::error::format_periods(periods, " 至 ", "、")
             ),
             E::NotPairedOn {
@@ -766,7 +766,10 @@ impl Lang {
                 };
                 format!("不认识的{kind}“{value}”（可用：{}）", labels.join("、"))
             }
-            V::Invalid(m) => format!("记录不合规：{m}"),
+            V::Invalid(m) => match list_bound_zh(m) {
+                Some(zh) => zh,
+                None => format!("记录不合规：{m}"),
+            },
             V::Text(t) => text_problem_zh(t),
             V::NotCanonical(m) => format!("记录无法规范化：{m}"),
         }
@@ -862,10 +865,10 @@ impl Lang {
     pub fn damaged_images(self, count: usize) -> String {
         match self {
             Lang::Zh => format!(
-                "{count}张图片（照片或签字）在本机缺失或已损坏，无法上传：请恢复原文件，或作废此次走访后重新记录"
+                "{count}张图片（照片或签字）在本机缺失或已损坏，无法上传，此次走访不计入考勤：请恢复原文件，或作废此次走访后重新记录"
             ),
             Lang::En => format!(
-                "{count} image(s) missing or altered on this device: it cannot be sent; \
+                "{count} image(s) missing or altered on this device: it cannot be sent and does not count; \
                  restore the files, or void this visit and record it again"
             ),
         }
@@ -925,7 +928,7 @@ impl Lang {
                 "时间晚于签名时间，不计入考勤：请更正时间".into()
             }
             (Flag::EnteredLate, true) => {
-                "签名晚于走访日期超过规定天数（补录）：计入考勤，但乡镇可见为补录".into()
+                "签名晚于走访日期超过规定天数（补录）：乡镇可见为补录".into()
             }
             (Flag::ChainBreak, true) => {
                 "记录它的终端记录链不连续：乡镇扶贫办可见此异常，请在那台终端上运行 bangfu verify 检查".into()
@@ -950,7 +953,7 @@ impl Lang {
                 "the visit time is after the record was signed: not counted until amended; correct the time".into()
             }
             (Flag::EnteredLate, false) => {
-                "signed long after the visit date (entered late): it counts, but the town office sees it was entered late".into()
+                "signed long after the visit date (entered late): the town office sees it was entered late".into()
             }
             (Flag::ChainBreak, false) => {
                 "the record chain of the device that made it does not link up: the town office sees it; run `bangfu verify` on that device".into()
@@ -2145,6 +2148,24 @@ impl Lang {
     }
 }
 
+/// A visit list over its bound (`problems: at most 200 entries in a visit, got 201`,
+/// from `bangfu_shared::visit`) in Chinese, naming the field by its label (QA s23d F5).
+fn list_bound_zh(m: &str) -> Option<String> {
+    let (field, rest) = m.split_once(": at most ")?;
+    let (max, got) = rest.split_once(" entries in a visit, got ")?;
+    let label = match field {
+        "policies" => "宣讲政策",
+        "problems" => "发现问题",
+        "help" => "帮",
+        "support" => "扶",
+        "deliveries" => "送",
+        "family_changes" => "家庭变化",
+        "photos" => "照片",
+        _ => return None,
+    };
+    Some(format!("{label}：一次走访最多 {max} 项，现有 {got} 项"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2185,6 +2206,17 @@ mod tests {
         assert_eq!(
             Lang::En.error(&void),
             "Reason to void: a void needs a reason"
+        );
+        // A list over its bound, in the helper's words (QA s23d F5).
+        let mut long = bangfu_shared::visit::VisitBody::new(
+            bangfu_shared::VisitKind::Phone,
+            chrono::Utc::now(),
+        );
+        long.problems = vec!["缺水".into(); 201];
+        let err = ClientError::Visit(long.validate().unwrap_err());
+        assert_eq!(
+            Lang::Zh.error(&err),
+            "发现问题：一次走访最多 200 项，现有 201 项"
         );
 
         // The sheet commands' refusals, with no English left in them.

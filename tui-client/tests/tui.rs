@@ -1218,7 +1218,7 @@ fn history_shows_the_servers_flags_and_what_to_do() {
     fx.app.update(Action::Char('h'));
     let text = draw(&fx.app);
     assert!(
-        text.contains("⚠entered late") && text.contains("it counts, but the town"),
+        text.contains("⚠entered late") && text.contains("the town office sees it was"),
         "{text}"
     );
 }

@@ -222,10 +222,12 @@ fn append_blocking(
     target: Option<&Path>,
 ) -> io::Result<()> {
     use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.append(true).create(true);
+    // An upload's bytes are a household's photo: private from the first byte.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut file = opts.open(path)?;
     let held = file.metadata()?.len();
     if held != expected {
         return Err(io::Error::other(OffsetMoved { held, expected }));

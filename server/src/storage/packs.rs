@@ -119,6 +119,7 @@ fn take_ownership(dir: &Path) -> io::Result<File> {
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
         .open(dir.join("lock"))?;
     let deadline = std::time::Instant::now() + OWNER_WAIT;
     loop {
@@ -314,11 +315,13 @@ impl Tail {
     /// no space made ready yet.
     fn open(dir: &Path, number: u32) -> io::Result<Tail> {
         let path = dir.join(pack_name(number));
+        // The households' photos and signatures: the server's user's alone (QA s23d F7).
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&path)?;
         let direct = std::fs::OpenOptions::new()
             .write(true)
@@ -773,6 +776,23 @@ mod tests {
             let packs = Packs::open(dir.path()).unwrap();
             assert_eq!(packs.get(&sha(&b)).unwrap().unwrap(), b, "index rebuilt");
             assert_eq!(packs.get(&sha(&a)).unwrap().unwrap(), a);
+        }
+    }
+
+    /// The packs hold the households' photos: 0600 whatever the umask (QA s23d F7).
+    #[test]
+    fn pack_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let packs = Packs::open(dir.path()).unwrap();
+        let photo = b"a photo".to_vec();
+        packs.put(&sha(&photo), &photo).unwrap();
+        for name in [pack_name(0), "lock".to_string()] {
+            let mode = std::fs::metadata(dir.path().join(&name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
         }
     }
 

@@ -36,6 +36,33 @@ async fn county_of(state: &AppState, caller: &Caller, asked: Option<i64>) -> Api
 
 /// Refuses (404 `town`) a town that is not one of `county`'s: the county's policy is
 /// no answer for another county's town, nor for a town that does not exist.
+/// The towns whose policy overrides the caller may read: `None` for all of its county
+/// (a county office, an admin); a town office's own; a helper's, the towns of the
+/// households they are paired with.
+async fn visible_towns(
+    state: &AppState,
+    caller: &Caller,
+) -> ApiResult<Option<std::collections::HashSet<i64>>> {
+    use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
+    let scope = caller.scope();
+    Ok(match scope {
+        Scope::All | Scope::County(_) => None,
+        Scope::Town(own) => Some([own].into()),
+        Scope::Helper(_) | Scope::Nothing => Some(
+            crate::entities::household::Entity::find()
+                .select_only()
+                .column(crate::entities::household::Column::TownId)
+                .filter(scope.households())
+                .distinct()
+                .into_tuple::<i64>()
+                .all(&state.db)
+                .await?
+                .into_iter()
+                .collect(),
+        ),
+    })
+}
+
 async fn check_town(
     state: &AppState,
     caller: &Caller,
@@ -43,10 +70,11 @@ async fn check_town(
     town: Option<i64>,
 ) -> ApiResult<()> {
     if let Some(t) = town {
-        // A town office's scope is its town: another's is not found, as its reports
-        // are (QA s23b F15).
-        if let Scope::Town(own) = caller.scope()
-            && own != t
+        // A town office's scope is its town, a helper's the towns of their households:
+        // another's is not found, as its reports are (QA s23b F15, s23d F10).
+        if visible_towns(state, caller)
+            .await?
+            .is_some_and(|towns| !towns.contains(&t))
         {
             return Err(ApiError::NotFound("town"));
         }
@@ -62,7 +90,7 @@ async fn check_town(
 
 #[utoipa::path(get, path = "/api/v1/policies", params(PolicyQuery), responses((status = 200, body = Vec<PolicyVersion>)))]
 /// Every stored version of the county's policy (and its towns' overrides; a town
-/// office sees its own town's only).
+/// office sees its own town's only, a helper those of their households' towns).
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -71,8 +99,8 @@ pub async fn list(
     let county = county_of(&state, &caller, q.county).await?;
     check_town(&state, &caller, county, q.town).await?;
     let mut versions = policy::versions(&state.db, county).await?;
-    if let Scope::Town(own) = caller.scope() {
-        versions.retain(|v| v.town_id.is_none_or(|t| t == own));
+    if let Some(towns) = visible_towns(&state, &caller).await? {
+        versions.retain(|v| v.town_id.is_none_or(|t| towns.contains(&t)));
     }
     Ok(web::Json(versions))
 }
