@@ -348,3 +348,52 @@ db_test!(
     logins_to_accounts_not_enrolled_are_throttled_like_wrong_passwords,
     enrollment_required_is_throttled
 );
+
+/// Pushes over 4 MiB take one of the server's large-body slots from before their body
+/// is read until they are answered, so a burst of them cannot take the server's memory
+/// (QA s23c F12: six 30 MiB pushes of one account took it to 3 GB). They all still go
+/// through, one slot per core at most at once.
+async fn large_pushes_take_turns(t: &TestDb) {
+    use bangfu_server::services::cpu_slots::{CpuSlots, LARGE_BODY};
+    use bangfu_shared::VisitKind;
+    use bangfu_shared::visit::{RecordType, VisitBody};
+    let mut f = Field::new(t).await;
+    let notes = "入户了解生产生活情况，".repeat(400);
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let records: Vec<_> = (0..500)
+            .map(|_| {
+                let mut v = VisitBody::new(VisitKind::Phone, chrono::Utc::now());
+                v.notes = Some(notes.clone());
+                f.device
+                    .sign(f.household, RecordType::Visit, Some(v), None, None)
+            })
+            .collect();
+        let body = serde_json::to_vec(&json!({ "records": records })).unwrap();
+        assert!(body.len() > LARGE_BODY, "{} bytes", body.len());
+        bodies.push(body);
+    }
+    let pushes: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            tokio::spawn(
+                f.w.http
+                    .post(f.w.server.url("/sync/push"))
+                    .bearer_auth(&f.token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send(),
+            )
+        })
+        .collect();
+    for push in pushes {
+        let resp = push.await.unwrap().unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let answer: Value = resp.json().await.unwrap();
+        assert_eq!(answer["acks"].as_array().unwrap().len(), 500);
+    }
+    let peak = CpuSlots::large_bodies().peak();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    assert!((1..=cores).contains(&peak), "peak {peak} of {cores} slots");
+}
+db_test!(large_pushes_take_turns_for_memory, large_pushes_take_turns);

@@ -104,28 +104,49 @@ impl<T: serde::de::DeserializeOwned + Send + 'static> FromRequest for Json<T> {
         let req = req.clone();
         let body = web::Payload::from_request(&req, payload);
         Box::pin(async move {
-            if !is_json(&req) {
-                return Err(ApiError::UnsupportedMediaType(
-                    "expected Content-Type: application/json".into(),
-                ));
-            }
-            encoded_as_is(&req)?;
-            let limit = match req.app_data::<BodyLimit>() {
-                Some(route) => route.0,
-                None => state(&req)?.settings.max_json_bytes,
-            };
             let body = body
                 .await
                 .map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
-            let bytes = read_body(&req, body, limit).await?;
-            if bytes.len() < PARSE_APART_FROM {
-                return parse_json(&bytes).map(Json);
-            }
-            tokio::task::spawn_blocking(move || parse_json(&bytes).map(Json))
-                .await
-                .map_err(|e| ApiError::Internal(format!("parsing a body: {e}")))?
+            json_body(&req, body).await.map(Json)
         })
     }
+}
+
+/// Reads and parses a JSON body as [`Json`] does: the content type and encoding
+/// checked, the route's [`BodyLimit`] (or the server's) held to, a large body parsed off
+/// the async workers. For a handler that must act before the body is read.
+pub async fn json_body<T: serde::de::DeserializeOwned + Send + 'static>(
+    req: &HttpRequest,
+    body: web::Payload,
+) -> Result<T, ApiError> {
+    if !is_json(req) {
+        return Err(ApiError::UnsupportedMediaType(
+            "expected Content-Type: application/json".into(),
+        ));
+    }
+    encoded_as_is(req)?;
+    let limit = match req.app_data::<BodyLimit>() {
+        Some(route) => route.0,
+        None => state(req)?.settings.max_json_bytes,
+    };
+    let bytes = read_body(req, body, limit).await?;
+    if bytes.len() < PARSE_APART_FROM {
+        return parse_json(&bytes);
+    }
+    tokio::task::spawn_blocking(move || parse_json(&bytes))
+        .await
+        .map_err(|e| ApiError::Internal(format!("parsing a body: {e}")))?
+}
+
+/// The body length a request declares (`Content-Length`), if it declares one.
+pub fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Refuses a body sent compressed (`Content-Encoding: gzip`…): the server reads bodies

@@ -55,6 +55,30 @@ impl CpuSlots {
         SLOTS.get_or_init(per_core)
     }
 
+    /// The server's slots for large push bodies (over [`LARGE_BODY`]), held from before
+    /// the body is read until the push is answered: one such push takes about twelve
+    /// times its body in memory, and six 30 MiB pushes of one account took the server to
+    /// 3 GB (QA s23c F12). One per core; honest pushes are far smaller.
+    pub fn large_bodies() -> &'static CpuSlots {
+        static SLOTS: OnceLock<CpuSlots> = OnceLock::new();
+        SLOTS.get_or_init(per_core)
+    }
+
+    /// Takes a slot for async work, waiting at most the slots' wait (then [`ApiError::
+    /// Busy`], 503 with `Retry-After`); the slot is given back when the guard drops.
+    pub async fn hold(&'static self) -> ApiResult<Held> {
+        let permit = tokio::time::timeout(self.wait, self.slots.acquire())
+            .await
+            .map_err(|_| ApiError::Busy)?
+            .map_err(|e| ApiError::Internal(format!("slots: {e}")))?;
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        Ok(Held {
+            _permit: permit,
+            slots: self,
+        })
+    }
+
     /// Runs `job` on the blocking pool once a slot is free. The slot is held until the
     /// job ends, even if the request that asked is cancelled meanwhile (its hash runs
     /// on, and must still count).
@@ -81,6 +105,21 @@ impl CpuSlots {
     /// The most jobs that ever ran at once.
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// A push body larger than this takes a [`CpuSlots::large_bodies`] slot.
+pub const LARGE_BODY: usize = 4 << 20;
+
+/// A slot taken by [`CpuSlots::hold`].
+pub struct Held {
+    _permit: tokio::sync::SemaphorePermit<'static>,
+    slots: &'static CpuSlots,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.slots.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
