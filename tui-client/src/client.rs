@@ -597,12 +597,7 @@ impl Client {
         let identity = self.identity().await?;
         let helper_id = identity.helper.as_ref().map_or(-1, |h| h.id);
         let today = today(now);
-        let history = self.store.evidence_history().await?;
-        let uncounted = self
-            .store
-            .not_counted_visits(now + FUTURE_TOLERANCE, &history)
-            .await?;
-        Ok(self
+        let mut ended: Vec<EndedHousehold> = self
             .store
             .local_households()
             .await?
@@ -611,14 +606,22 @@ impl Client {
                 let since = h
                     .unpaired_since
                     .or_else(|| pairing_ended_on(&h.detail, helper_id, today))?;
-                let mut ended = EndedHousehold::new(h.detail, helper_id, since);
-                ended.not_counted = uncounted
-                    .get(&ended.detail.summary.id)
-                    .copied()
-                    .unwrap_or(0);
-                Some(ended)
+                Some(EndedHousehold::new(h.detail, helper_id, since))
             })
-            .collect())
+            .collect();
+        // Counted only when there is a household to show them on (most refreshes have
+        // none).
+        if !ended.is_empty() {
+            let history = self.store.evidence_history().await?;
+            let uncounted = self
+                .store
+                .not_counted_visits(now + FUTURE_TOLERANCE, &history)
+                .await?;
+            for h in &mut ended {
+                h.not_counted = uncounted.get(&h.detail.summary.id).copied().unwrap_or(0);
+            }
+        }
+        Ok(ended)
     }
 
     /// One household's details (current or ended).

@@ -759,8 +759,8 @@ pub async fn town_report(
                 second_helper: rec.helper(*id)?,
                 version: last.map(|s| s.0),
                 submitted_at: last.map(|s| s.1),
-                changed_since: changed.get(id).is_some_and(|c| c.0),
-                not_as_reviewed: changed.get(id).is_some_and(|c| c.1),
+                changed_since: changed.get(id).is_some_and(|c| c.changed_since),
+                not_as_reviewed: changed.get(id).is_some_and(|c| c.not_as_reviewed),
             })
         })
         .collect();
@@ -780,25 +780,32 @@ pub async fn town_report(
     })
 }
 
-/// Whether the rows of a second helper's sheet today differ from its latest submitted
-/// version's (the digest the device compares for 数据已变化): all its rows, whoever
-/// asks, as the version froze them all; and whether that version froze rows other than
-/// those the helper reviewed.
+/// What the town office is told of a second helper's latest submitted version.
+#[derive(Debug, Clone, Copy, Default)]
+struct VersionStanding {
+    /// The sheet's rows today differ from the version's (the digest the device compares
+    /// for 数据已变化): all its rows, whoever asks, as the version froze them all.
+    changed_since: bool,
+    /// The version froze rows other than those the helper reviewed.
+    not_as_reviewed: bool,
+}
+
+/// How a second helper's latest submitted version stands (default: none submitted).
 async fn sheet_changed(
     db: &impl ConnectionTrait,
     helper_id: i64,
     q: Quarter,
-) -> ApiResult<(bool, bool)> {
+) -> ApiResult<VersionStanding> {
     let Some(last) = latest_sheet(db, helper_id, q).await? else {
-        return Ok((false, false));
+        return Ok(VersionStanding::default());
     };
     let frozen: AttendanceSheet = serde_json::from_str(&last.body)
         .map_err(|e| ApiError::Internal(format!("stored sheet: {e}")))?;
     let live = sheet(db, &Caller::system(), helper_id, q).await?;
-    Ok((
-        live.rows_sha256() != frozen.rows_sha256(),
-        frozen.reviewed_rows_match == Some(false),
-    ))
+    Ok(VersionStanding {
+        changed_since: live.rows_sha256() != frozen.rows_sha256(),
+        not_as_reviewed: frozen.reviewed_rows_match == Some(false),
+    })
 }
 
 /// The latest submitted (version, time) of each second helper's sheet for the quarter.

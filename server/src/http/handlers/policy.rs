@@ -34,8 +34,6 @@ async fn county_of(state: &AppState, caller: &Caller, asked: Option<i64>) -> Api
     }
 }
 
-/// Refuses (404 `town`) a town that is not one of `county`'s: the county's policy is
-/// no answer for another county's town, nor for a town that does not exist.
 /// The towns whose policy overrides the caller may read: `None` for all of its county
 /// (a county office, an admin); a town office's own; a helper's, the towns of the
 /// households they are paired with.
@@ -63,19 +61,20 @@ async fn visible_towns(
     })
 }
 
+/// Refuses (404 `town`) a town that is not one of `county`'s (the county's policy is no
+/// answer for another county's town, nor for a town that does not exist), or that the
+/// caller may not read; answers the towns the caller may read ([`visible_towns`]).
 async fn check_town(
     state: &AppState,
     caller: &Caller,
     county: i64,
     town: Option<i64>,
-) -> ApiResult<()> {
+) -> ApiResult<Option<std::collections::HashSet<i64>>> {
+    let visible = visible_towns(state, caller).await?;
     if let Some(t) = town {
         // A town office's scope is its town, a helper's the towns of their households:
         // another's is not found, as its reports are (QA s23b F15, s23d F10).
-        if visible_towns(state, caller)
-            .await?
-            .is_some_and(|towns| !towns.contains(&t))
-        {
+        if visible.as_ref().is_some_and(|towns| !towns.contains(&t)) {
             return Err(ApiError::NotFound("town"));
         }
         let place = jurisdictions::get(&state.db, t)
@@ -85,7 +84,7 @@ async fn check_town(
             return Err(ApiError::NotFound("town"));
         }
     }
-    Ok(())
+    Ok(visible)
 }
 
 #[utoipa::path(get, path = "/api/v1/policies", params(PolicyQuery), responses((status = 200, body = Vec<PolicyVersion>)))]
@@ -97,9 +96,9 @@ pub async fn list(
     q: Query<PolicyQuery>,
 ) -> ApiResult<web::Json<Vec<PolicyVersion>>> {
     let county = county_of(&state, &caller, q.county).await?;
-    check_town(&state, &caller, county, q.town).await?;
+    let visible = check_town(&state, &caller, county, q.town).await?;
     let mut versions = policy::versions(&state.db, county).await?;
-    if let Some(towns) = visible_towns(&state, &caller).await? {
+    if let Some(towns) = visible {
         versions.retain(|v| v.town_id.is_none_or(|t| towns.contains(&t)));
     }
     Ok(web::Json(versions))
