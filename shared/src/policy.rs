@@ -223,34 +223,36 @@ impl Sanctions {
     }
 }
 
-/// What a window cut short by the household's exit asks of the helper who held it.
+/// What a window cut short by the end of a pairing (the household's exit, or a change
+/// of helper) asks of the helper who held it.
 ///
 /// A window is judged for a pairing that covers it whole. An exit ends the household's
-/// pairings inside the windows it falls in, so by default those windows are judged for
-/// no one (the town report lists them as cut by the exit): a helper who skipped
-/// November is not sanctioned when the household exits on December 31. The seeds say
-/// nothing on this, so it is a county's setting: with `min_days_held` above 0, a
-/// window the helper held from its first day for at least that many days before the
-/// exit is theirs, its contacts due before the exit. A change of helper still leaves
-/// the windows it cuts to no one (it is filed months ahead, with its own notice).
+/// pairings inside the windows it falls in, and a change of helper ends the outgoing
+/// helper's, so by default those windows are judged for no one (the town report lists
+/// them, and the sheet says 不考核): a helper who skipped November is not sanctioned
+/// when the household exits on December 31. The seeds say nothing on this, so it is a
+/// county's setting: with `min_days_held` above 0, a window the helper held from its
+/// first day for at least that many days before the pairing ended is theirs, its
+/// contacts due before the end. An exit and a change are judged alike (QA s23b F4): a
+/// change filed late in a window otherwise took a near-certain miss, and its sanction,
+/// off the outgoing helper, and the incoming one never covers the window whole.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct ExitCuts {
-    /// Days the pairing must have held a window before the exit for the window to be
-    /// judged; 0 (the default, and both presets): never.
+    /// Days the pairing must have held a window before it ended (an exit or a change of
+    /// helper) for the window to be judged; 0 (the default, and both presets): never.
     pub min_days_held: u32,
 }
 
 impl ExitCuts {
     /// Whether a helper's pairing held from `from` until `until` (the first day no
-    /// longer paired; `exit_ended`: that day is the household's exit) is judged on the
-    /// window `[start, end]`: when it covers the window whole, or when the exit cut a
-    /// window it held from the start for `min_days_held` days or more.
+    /// longer paired, by an exit or a change of helper) is judged on the window
+    /// `[start, end]`: when it covers the window whole, or when its end cut a window it
+    /// held from the start for `min_days_held` days or more.
     pub fn owes(
         &self,
         (from, until): (NaiveDate, Option<NaiveDate>),
-        exit_ended: bool,
         (start, end): (NaiveDate, NaiveDate),
     ) -> bool {
         let Some(until) = until else {
@@ -262,13 +264,11 @@ impl ExitCuts {
         if until > end {
             return true;
         }
-        exit_ended
-            && self.min_days_held > 0
-            && (until - start).num_days() >= i64::from(self.min_days_held)
+        self.min_days_held > 0 && (until - start).num_days() >= i64::from(self.min_days_held)
     }
 
     /// The last day a contact can be made in a window `[start, end]` the pairing owes:
-    /// the day before the exit when the exit cuts it.
+    /// the day before the pairing ended when its end cuts the window.
     pub fn due_by(until: Option<NaiveDate>, end: NaiveDate) -> NaiveDate {
         until
             .and_then(|u| u.pred_opt())
@@ -386,8 +386,8 @@ impl Policy {
                 let plural = if longest == 1 { "" } else { "s" };
                 return invalid(format!(
                     "exit_cuts.min_days_held is {days}: the longest window of this policy \
-                     ({longest} month{plural}) lasts at most {most} days, so no exit could \
-                     leave {days} days of it held (give at most {})",
+                     ({longest} month{plural}) lasts at most {most} days, so no exit or \
+                     change could leave {days} days of it held (give at most {})",
                     most - 1
                 ));
             }
@@ -560,33 +560,30 @@ mod tests {
     }
 
     #[test]
-    fn a_window_cut_by_an_exit_is_owed_only_by_the_policys_setting() {
+    fn a_window_cut_by_an_exit_or_a_change_is_owed_only_by_the_policys_setting() {
         let nov_dec = (d(2026, 11, 1), d(2026, 12, 31));
         let off = ExitCuts::default();
         let on = ExitCuts { min_days_held: 30 };
         let held_from = d(2026, 1, 1);
         // Covered whole: owed whatever the setting.
         for rule in [off, on] {
-            assert!(rule.owes((held_from, None), false, nov_dec));
-            assert!(rule.owes((held_from, Some(d(2027, 1, 1))), false, nov_dec));
-            assert!(rule.owes((held_from, Some(d(2027, 1, 1))), true, nov_dec));
+            assert!(rule.owes((held_from, None), nov_dec));
+            assert!(rule.owes((held_from, Some(d(2027, 1, 1))), nov_dec));
         }
-        let exit_dec_20 = (held_from, Some(d(2026, 12, 20)));
-        assert!(!off.owes(exit_dec_20, true, nov_dec), "default: no one's");
-        assert!(on.owes(exit_dec_20, true, nov_dec), "held 49 days");
-        assert!(
-            !on.owes(exit_dec_20, false, nov_dec),
-            "a change of helper, not an exit"
-        );
-        let exit_dec_1 = (held_from, Some(d(2026, 12, 1)));
-        assert!(on.owes(exit_dec_1, true, nov_dec), "held 30 days: Nov 1–30");
-        let exit_nov_30 = (held_from, Some(d(2026, 11, 30)));
-        assert!(!on.owes(exit_nov_30, true, nov_dec), "29 days");
-        // Not held from the window's first day, or ended before it began.
+        // Ended on 12-20, by an exit or a change of helper alike (QA s23b F4).
+        let ended_dec_20 = (held_from, Some(d(2026, 12, 20)));
+        assert!(!off.owes(ended_dec_20, nov_dec), "default: no one's");
+        assert!(on.owes(ended_dec_20, nov_dec), "held 49 days");
+        let ended_dec_1 = (held_from, Some(d(2026, 12, 1)));
+        assert!(on.owes(ended_dec_1, nov_dec), "held 30 days: Nov 1–30");
+        let ended_nov_30 = (held_from, Some(d(2026, 11, 30)));
+        assert!(!on.owes(ended_nov_30, nov_dec), "29 days");
+        // Not held from the window's first day (the incoming helper), or ended before
+        // it began.
         let late = (d(2026, 11, 2), Some(d(2026, 12, 20)));
-        assert!(!on.owes(late, true, nov_dec));
-        assert!(!on.owes((d(2026, 11, 2), None), false, nov_dec));
-        assert!(!on.owes((held_from, Some(d(2026, 11, 1))), true, nov_dec));
+        assert!(!on.owes(late, nov_dec));
+        assert!(!on.owes((d(2026, 11, 2), None), nov_dec));
+        assert!(!on.owes((held_from, Some(d(2026, 11, 1))), nov_dec));
         // Due the day before the exit.
         assert_eq!(
             ExitCuts::due_by(Some(d(2026, 12, 20)), d(2026, 12, 31)),

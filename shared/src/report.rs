@@ -12,7 +12,7 @@ use crate::{PairingRole, SharedError, VisitKind};
 pub const WINDOW_RULE_ZH: &str = "考勤按自然月、双月（1–2月、3–4月……）、季度计算；某一考勤周期仅在结对关系覆盖整个周期时才计入应走访；跨季度的双月周期计入其结束月份所在的季度；同一帮扶人同日多次走访同一户只计一次；尚未结束的周期显示为“进行中”，结束后才计入到位率和未到位。";
 
 /// The rule a report states: [`WINDOW_RULE_ZH`], and the exception the policies'
-/// `exit_cuts` make for windows the household's exit cuts, from the
+/// `exit_cuts` make for windows the end of a pairing (an exit or a change) cuts, from the
 /// `min_days_held` of every policy that judged the report's windows (0: no exception).
 /// Policies that differ over the windows (a new version, a town's own) are all named.
 pub fn window_rule_zh(min_days_held: &std::collections::BTreeSet<u32>) -> String {
@@ -35,8 +35,8 @@ pub fn window_rule_zh(min_days_held: &std::collections::BTreeSet<u32>) -> String
         String::new()
     };
     format!(
-        "{WINDOW_RULE_ZH}例外：因贫困户退出帮扶而中断的周期，结对关系自周期首日起至退出前满{}天的，\
-         计入该帮扶人应走访（须在退出前走访到位）{mixed}。",
+        "{WINDOW_RULE_ZH}例外：因贫困户退出帮扶或更换帮扶责任人而中断的周期，结对关系自周期首日起\
+         至中断前满{}天的，计入原帮扶人应走访（须在中断前走访到位）{mixed}。",
         days.join("天或")
     )
 }
@@ -173,16 +173,23 @@ pub struct WindowResult {
     /// in sheets frozen before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helper: Option<HelperRef>,
-    /// The last day a contact counts, when the household's exit cut the window and the
-    /// policy's `exit_cuts` still made it the helper's: the day before the exit (the
-    /// window is judged, no longer open, from the exit's day). Absent otherwise.
+    /// The last day a contact counts, when the end of the pairing (the household's exit
+    /// or a change of helper) cut the window and the policy's `exit_cuts` still made it
+    /// the helper's: the day before the end (the window is judged, no longer open, from
+    /// that day). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_by: Option<NaiveDate>,
+    /// With `due_by`: the pairing was ended by a change of helper, not by the household's
+    /// exit, so the sheet says `（12-20起结对变动）`, not `（12-20起退出帮扶）`. Absent when
+    /// false (and in sheets frozen before a change could cut a window owed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ended_by_change: bool,
 }
 
 impl WindowResult {
-    /// The window as the sheet names it: `11-01~12-31入户到位`, or for one the exit cut,
-    /// the part that was due and the exit, `11-01~12-19入户未到位（12-20起退出帮扶）`.
+    /// The window as the sheet names it: `11-01~12-31入户到位`, or for one the end of the
+    /// pairing cut, the part that was due and the end,
+    /// `11-01~12-19入户未到位（12-20起退出帮扶）`.
     pub fn text_zh(&self) -> String {
         let end = self.due_by.unwrap_or(self.end);
         let mut s = format!(
@@ -192,10 +199,22 @@ impl WindowResult {
             self.kind.label_zh(),
             self.verdict_zh()
         );
-        if let Some(exit) = self.due_by.and_then(|d| d.succ_opt()) {
-            s.push_str(&format!("（{}起退出帮扶）", exit.format("%m-%d")));
-        }
+        s.push_str(&self.cut_zh());
         s
+    }
+
+    /// What cut a window the helper still owes: `（12-20起退出帮扶）` or, for a change of
+    /// helper, `（12-20起结对变动）`; empty for a window the pairing covered whole.
+    pub fn cut_zh(&self) -> String {
+        let Some(day) = self.due_by.and_then(|d| d.succ_opt()) else {
+            return String::new();
+        };
+        let what = if self.ended_by_change {
+            "结对变动"
+        } else {
+            "退出帮扶"
+        };
+        format!("（{}起{what}）", day.format("%m-%d"))
     }
 
     /// 到位 / 进行中 / 未到位, as the sheet and reports print it.
@@ -366,11 +385,7 @@ impl SheetRow {
                     return (!counted.is_empty())
                         .then(|| format!("{month}月已走访{marks}（不考核）"));
                 }
-                let exit = w
-                    .due_by
-                    .and_then(|d| d.succ_opt())
-                    .map(|d| format!("（{}起退出帮扶）", d.format("%m-%d")))
-                    .unwrap_or_default();
+                let exit = w.cut_zh();
                 let state = match (w.met, w.open) {
                     (true, _) => "已走访",
                     (false, true) => "进行中",
@@ -424,12 +439,25 @@ impl SheetRow {
                 s
             })
             .collect();
-        let windows: Vec<String> = self
-            .windows
-            .iter()
-            .filter(|w| w.required)
-            .map(|w| format!("{}{}", whose(w.helper.as_ref().map(|h| h.id)), w.text_zh()))
-            .collect();
+        let mut unjudged_seen = std::collections::BTreeSet::new();
+        let windows: Vec<String> =
+            self.windows
+                .iter()
+                .filter_map(|w| {
+                    if w.required {
+                        let who = whose(w.helper.as_ref().map(|h| h.id));
+                        return Some(format!("{who}{}", w.text_zh()));
+                    }
+                    // A window no pairing answers for (a change of helper or an exit cut
+                    // it) is named once, not dropped, so the sheet does not read as if the
+                    // household asked nothing then (QA s23b F5).
+                    let owned = self.windows.iter().any(|o| {
+                        o.required && (o.kind, o.start, o.end) == (w.kind, w.start, w.end)
+                    });
+                    (!owned && unjudged_seen.insert((w.kind, w.start, w.end)))
+                        .then(|| self.unjudged_text(w))
+                })
+                .collect();
         let visits = if visits.is_empty() {
             "本季度无走访记录".to_string()
         } else {
@@ -440,6 +468,22 @@ impl SheetRow {
             .map(|d| format!("｜{}起退出帮扶", d.format("%m-%d")))
             .unwrap_or_default();
         format!("{visits}｜{}{exit}", windows.join("；"))
+    }
+
+    /// A window judged for no one, as the 帮扶记录 cell names it:
+    /// `11-01~12-31入户不考核（期间结对变动）`, or `（12-20起退出帮扶）` when the household's
+    /// exit fell inside it.
+    fn unjudged_text(&self, w: &WindowResult) -> String {
+        let cause = match self.exit_on.filter(|d| (w.start..=w.end).contains(d)) {
+            Some(day) => format!("{}起退出帮扶", day.format("%m-%d")),
+            None => "期间结对变动".into(),
+        };
+        format!(
+            "{}~{}{}不考核（{cause}）",
+            w.start.format("%m-%d"),
+            w.end.format("%m-%d"),
+            w.kind.label_zh()
+        )
     }
 }
 
@@ -502,7 +546,7 @@ const ROWS_DIGEST_PREFIX: &[u8] = b"bangfu-sheet-rows-v1\n";
 /// (decimal), a colon, and the id; `counts` is `1` or `0`; `kind` is the visit kind's
 /// code (`home`, `phone`); dates are `YYYY-MM-DD`; `verdict` is `met` (到位), `open`
 /// (进行中), `missed` (未到位), or `unjudged` for a window the pairing did not cover
-/// whole (`required: false`; the sheet does not show it). Names, remarks, photo counts,
+/// whole (`required: false`; the sheet names it 不考核). Names, remarks, photo counts,
 /// `late`, flags and any field added later are not in it, so the digest changes only
 /// when the attendance does.
 pub fn rows_digest_bytes(rows: &[SheetRow]) -> Vec<u8> {
@@ -867,6 +911,15 @@ mod tests {
             ..w
         };
         assert_eq!(cut.text_zh(), "12-01~12-19入户未到位（12-20起退出帮扶）");
+        // A change of helper cut it (QA s23b F4): not read as the household leaving.
+        let changed = WindowResult {
+            ended_by_change: true,
+            ..cut
+        };
+        assert_eq!(
+            changed.text_zh(),
+            "12-01~12-19入户未到位（12-20起结对变动）"
+        );
     }
 
     #[test]
@@ -876,7 +929,7 @@ mod tests {
         assert_eq!(rule(&[0]), WINDOW_RULE_ZH);
         let one = rule(&[30]);
         assert!(
-            one.ends_with("满30天的，计入该帮扶人应走访（须在退出前走访到位）。"),
+            one.ends_with("满30天的，计入原帮扶人应走访（须在中断前走访到位）。"),
             "{one}"
         );
         let two = rule(&[30, 45]);
@@ -988,6 +1041,7 @@ mod tests {
             open: false,
             helper: who,
             due_by: None,
+            ended_by_change: false,
         }
     }
 

@@ -493,7 +493,9 @@ async fn laizhou(t: &TestDb) {
                 "叶秀兰",
                 "李家村",
                 "余立新",
-                "曹秀兰：01-09电话；余立新：02-10入户(不计:走访时未与该户结对)；余立新：03-09电话｜曹秀兰：01-01~01-31电话到位；余立新：03-01~03-31电话到位"
+                "曹秀兰：01-09电话；余立新：02-10入户(不计:走访时未与该户结对)；余立新：03-09电话｜\
+                 01-01~02-28入户不考核（期间结对变动）；曹秀兰：01-01~01-31电话到位；\
+                 02-01~02-28电话不考核（期间结对变动）；余立新：03-01~03-31电话到位"
             ),
         ]
         .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
@@ -722,7 +724,9 @@ async fn xigang(t: &TestDb) {
         [
             "01-10入户；01-10入户(不计:同日重复走访，只计一次)；01-20电话；02-05电话(不计:已作废)；03-03电话｜01-01~03-31入户到位；01-01~01-31电话到位；02-01~02-28电话未到位；03-01~03-31电话到位",
             "01-05电话(不计:设备时间异常)；01-15入户；02-06电话；02-12入户(不计:照片已用于其他走访)；03-07电话｜01-01~03-31入户到位；01-01~01-31电话未到位；02-01~02-28电话到位；03-01~03-31电话到位",
-            "曹秀兰：01-09电话；余立新：02-10入户(不计:走访时未与该户结对)；余立新：03-09电话｜曹秀兰：01-01~01-31电话到位；余立新：03-01~03-31电话到位",
+            "曹秀兰：01-09电话；余立新：02-10入户(不计:走访时未与该户结对)；余立新：03-09电话｜\
+             01-01~03-31入户不考核（期间结对变动）；曹秀兰：01-01~01-31电话到位；\
+             02-01~02-28电话不考核（期间结对变动）；余立新：03-01~03-31电话到位",
         ]
     );
     assert!(
@@ -1852,7 +1856,8 @@ db_test!(
 /// the February windows. By default those are judged for no one (listed as cut by the
 /// exit); a county whose policy sets `exit_cuts.min_days_held` judges a window the
 /// pairing held from its first day for that many days before the exit. A change of
-/// helper (H3 on Feb 15) still leaves its windows to no one.
+/// helper (H3 on Feb 15) is judged alike (QA s23b F4): the outgoing helper owes a window
+/// held long enough, and the sheet names the windows left to no one (s23b F5).
 async fn exit_cuts(t: &TestDb) {
     use bangfu_shared::PairingRole::{First, Second};
     use sea_orm::ConnectionTrait;
@@ -1963,6 +1968,32 @@ async fn exit_cuts(t: &TestDb) {
         (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), 1, true)
     );
     assert!(s.rule.contains("满25天"), "{}", s.rule);
+    // The change on Feb 15 cut 曹秀兰's Jan–Feb home window after 45 days: hers, due by
+    // Feb 14 and missed (her only contact was a call); February's call (14 days) is
+    // no one's, and the sheet says so rather than dropping it.
+    // (孔玉梅, the second helper, made no home visit to 叶秀兰 all quarter.)
+    let h3_owed = vec![
+        (First, VisitKind::Home, 1),
+        (Second, VisitKind::Home, 1),
+        (Second, VisitKind::Home, 2),
+        (Second, VisitKind::Home, 3),
+    ];
+    assert_eq!(
+        of(&r, "叶秀兰"),
+        (h3_owed.clone(), h3_unowned[1..].to_vec())
+    );
+    let h3_row = s.rows.iter().find(|r| r.head_name == "叶秀兰").unwrap();
+    let text = h3_row.record_text();
+    assert!(
+        text.contains("曹秀兰：01-01~02-14入户未到位（02-15起结对变动）")
+            && text.contains("02-01~02-28电话不考核（期间结对变动）"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("不考核").count(),
+        1,
+        "once, not per pairing: {text}"
+    );
 
     // 15 days from February: the February windows are owed too, and missed (黄志强's
     // Feb 5 call was voided; 孔玉梅 made no home visit in February).
@@ -1976,9 +2007,10 @@ async fn exit_cuts(t: &TestDb) {
         )
     );
     assert_eq!(
-        of(&r, "叶秀兰").1,
-        h3_unowned,
-        "a change of helper is not an exit"
+        of(&r, "叶秀兰"),
+        (h3_owed, h3_unowned[1..].to_vec()),
+        "a change of helper as an exit: Jan–Feb by the 25-day version, February's call \
+         (14 days) by the 15-day one"
     );
     // January's windows were judged by the 25-day version, February's and March's by
     // the 15-day one: the rule names both.

@@ -259,6 +259,18 @@ async fn change_dated_back_over_visits(t: &TestDb) {
         )),
         "{report}"
     );
+    // And whom the month's call it cut is left to (QA s23b F4): no one, by default.
+    let (start, end) = bangfu_shared::policy::window_of(yesterday, 1);
+    let cut = format!(
+        "第一帮扶责任人电话（{}~{}）新旧帮扶责任人均未覆盖整个周期，无人负责",
+        start.format("%m-%d"),
+        end.format("%m-%d")
+    );
+    assert_eq!(
+        report["notices"].to_string().contains(&cut),
+        start != yesterday,
+        "{report}"
+    );
 }
 db_test!(
     a_change_dated_back_over_recorded_visits_says_they_no_longer_count,

@@ -6,9 +6,10 @@
 //! in the role covers it whole (pairings that follow on each other without a gap are
 //! one stretch, as on the server). A window that began before the pairing (a helper
 //! who took the household over mid-window) or ends after it (an exit filed for a later
-//! day) is neither missed nor due for the helper, unless the county's policy judges a
-//! window the exit cuts (`exit_cuts`: held from its first day for enough days before
-//! the exit): then it is due by the day before the exit. A window ending today or later is
+//! day, or a change of helper) is neither missed nor due for the helper, unless the
+//! county's policy judges a window the pairing's end cuts (`exit_cuts`: held from its
+//! first day for enough days before the end, by an exit or a change alike): then it is
+//! due by the day before the end. A window ending today or later is
 //! open: not judged yet. The windows judged are every one ending in today's quarter
 //! (the sheet's), and the one just before the current window (a miss of the quarter
 //! being reported, still to make up for).
@@ -29,15 +30,14 @@ use crate::client::MissedWindow;
 pub struct Stretch {
     pub from: NaiveDate,
     pub until: Option<NaiveDate>,
-    /// `until` is the household's exit (not a change of helper).
-    pub exit_ended: bool,
 }
 
 impl Stretch {
     /// Whether the window `[start, end]` is required of the helper: the stretch covers
-    /// it whole, or the exit cut it and the policy's `cuts` judges it.
+    /// it whole, or its end (an exit or a change of helper) cut it and the policy's
+    /// `cuts` judges it.
     pub fn owes(&self, start: NaiveDate, end: NaiveDate, cuts: ExitCuts) -> bool {
-        cuts.owes((self.from, self.until), self.exit_ended, (start, end))
+        cuts.owes((self.from, self.until), (start, end))
     }
 }
 
@@ -52,7 +52,6 @@ pub fn stretches(detail: &HouseholdDetail, helper_id: i64, role: PairingRole) ->
         .map(|p| Stretch {
             from: p.valid_from,
             until: p.valid_to,
-            exit_ended: p.ended_by_exit,
         })
         .filter(|s| s.until.is_none_or(|u| u > s.from))
         .collect();
@@ -61,7 +60,7 @@ pub fn stretches(detail: &HouseholdDetail, helper_id: i64, role: PairingRole) ->
     for s in held {
         match out.last_mut() {
             Some(last) if last.until.is_none_or(|u| u >= s.from) => {
-                // The stretch ends where its latest-ending pairing does, and how.
+                // The stretch ends where its latest-ending pairing does.
                 let later = match (last.until, s.until) {
                     (Some(a), Some(b)) => b >= a,
                     (Some(_), None) => true,
@@ -69,7 +68,6 @@ pub fn stretches(detail: &HouseholdDetail, helper_id: i64, role: PairingRole) ->
                 };
                 if later {
                     last.until = s.until;
-                    last.exit_ended = s.exit_ended;
                 }
             }
             _ => out.push(s),
@@ -229,11 +227,7 @@ mod tests {
     }
 
     fn open(from: NaiveDate) -> Vec<Stretch> {
-        vec![Stretch {
-            from,
-            until: None,
-            exit_ended: false,
-        }]
+        vec![Stretch { from, until: None }]
     }
 
     fn windows(j: &Judgement) -> Vec<(NaiveDate, NaiveDate)> {
@@ -272,7 +266,6 @@ mod tests {
         let until = vec![Stretch {
             from: d(2018, 1, 1),
             until: Some(d(2026, 12, 20)),
-            exit_ended: false,
         }];
         for r in [req(VisitKind::Home, 2), req(VisitKind::Phone, 1)] {
             let j = judge(&r, &until, &[], d(2026, 12, 5));
@@ -282,7 +275,6 @@ mod tests {
         let whole = vec![Stretch {
             from: d(2018, 1, 1),
             until: Some(d(2027, 1, 1)),
-            exit_ended: false,
         }];
         let j = judge(&req(VisitKind::Phone, 1), &whole, &[], d(2026, 12, 5));
         assert_eq!(j.due.map(|s| s.due_by), Some(d(2026, 12, 31)));
@@ -292,14 +284,12 @@ mod tests {
     /// (`exit_cuts.min_days_held`) has it due by the day before the exit, and missed
     /// when it ends without a contact; by default it is no one's.
     #[test]
-    fn a_window_the_exit_cuts_is_due_before_the_exit_when_the_policy_says_so() {
-        let exit_dec_20 = |exit_ended| {
-            vec![Stretch {
-                from: d(2018, 1, 1),
-                until: Some(d(2026, 12, 20)),
-                exit_ended,
-            }]
-        };
+    fn a_window_the_end_of_a_pairing_cuts_is_due_before_it_when_the_policy_says_so() {
+        // Ended on 12-20 by an exit or a change of helper: judged alike (QA s23b F4).
+        let ended = vec![Stretch {
+            from: d(2018, 1, 1),
+            until: Some(d(2026, 12, 20)),
+        }];
         let cuts = |days| ExitCuts {
             min_days_held: days,
         };
@@ -309,49 +299,18 @@ mod tests {
         let (home, phone) = (req(VisitKind::Home, 2), req(VisitKind::Phone, 1));
         let today = d(2026, 12, 5);
         // Held 49 days of Nov–Dec, 19 of December.
-        assert_eq!(
-            due(&home, &exit_dec_20(true), cuts(15), today),
-            Some(d(2026, 12, 19))
-        );
-        assert_eq!(
-            due(&phone, &exit_dec_20(true), cuts(15), today),
-            Some(d(2026, 12, 19))
-        );
-        assert_eq!(
-            due(&phone, &exit_dec_20(true), cuts(30), today),
-            None,
-            "19 < 30 days"
-        );
-        assert_eq!(
-            due(&home, &exit_dec_20(true), cuts(30), today),
-            Some(d(2026, 12, 19))
-        );
-        assert_eq!(
-            due(&home, &exit_dec_20(true), cuts(0), today),
-            None,
-            "the default"
-        );
-        assert_eq!(
-            due(&home, &exit_dec_20(false), cuts(15), today),
-            None,
-            "not an exit"
-        );
+        assert_eq!(due(&home, &ended, cuts(15), today), Some(d(2026, 12, 19)));
+        assert_eq!(due(&phone, &ended, cuts(15), today), Some(d(2026, 12, 19)));
+        assert_eq!(due(&phone, &ended, cuts(30), today), None, "19 < 30 days");
+        assert_eq!(due(&home, &ended, cuts(30), today), Some(d(2026, 12, 19)));
+        assert_eq!(due(&home, &ended, cuts(0), today), None, "the default");
         // The day before the exit has passed: due no more, judged when the window ends.
-        assert_eq!(
-            due(&phone, &exit_dec_20(true), cuts(15), d(2026, 12, 21)),
-            None
-        );
-        let j = super::judge(&phone, &exit_dec_20(true), &[], d(2027, 1, 5), cuts(15));
+        assert_eq!(due(&phone, &ended, cuts(15), d(2026, 12, 21)), None);
+        let j = super::judge(&phone, &ended, &[], d(2027, 1, 5), cuts(15));
         assert_eq!(windows(&j), vec![(d(2026, 12, 1), d(2026, 12, 31))]);
-        let j = super::judge(
-            &phone,
-            &exit_dec_20(true),
-            &[d(2026, 12, 3)],
-            d(2027, 1, 5),
-            cuts(15),
-        );
+        let j = super::judge(&phone, &ended, &[d(2026, 12, 3)], d(2027, 1, 5), cuts(15));
         assert_eq!(windows(&j), vec![]);
-        let j = judge(&phone, &exit_dec_20(true), &[], d(2027, 1, 5));
+        let j = judge(&phone, &ended, &[], d(2027, 1, 5));
         assert_eq!(windows(&j), vec![], "the default judges it for no one");
     }
 
@@ -422,15 +381,13 @@ mod tests {
             stretches(&detail, helper, PairingRole::First),
             open(d(2026, 10, 1))
         );
-        // Ended by the exit: the stretch says so, whichever of its pairings ends last.
+        // Ended: the stretch ends with whichever of its pairings ends last.
         detail.pairings[0].valid_to = Some(d(2026, 12, 20));
-        detail.pairings[0].ended_by_exit = true;
         assert_eq!(
             stretches(&detail, helper, PairingRole::First),
             vec![Stretch {
                 from: d(2026, 10, 1),
                 until: Some(d(2026, 12, 20)),
-                exit_ended: true,
             }]
         );
         assert_eq!(stretches(&detail, helper, PairingRole::Second), vec![]);

@@ -1165,6 +1165,10 @@ async fn apply_pairings(
     if let Some(notice) = visits_uncounted(db, ctx, &ends).await? {
         flagged.push(notice);
     }
+    let roles: BTreeSet<PairingRole> = starts.iter().filter(|s| s.change).map(|s| s.role).collect();
+    if let Some(text) = cut_windows_zh(ctx.policy, ctx.opts.effective_from, &roles) {
+        flagged.push(RowError::file(0, text));
+    }
     for st in &starts {
         load.entry((st.helper_id, st.role.code().to_string()))
             .or_default()
@@ -1408,6 +1412,40 @@ fn check_retroactive(ctx: &Ctx<'_>, starts: bool, ends: bool, w: &mut Work) -> O
         ),
     ));
     None
+}
+
+/// The windows a change of helper on `on` cuts, for the `roles` it changes: whom each
+/// is left to, said at the import rather than found on the sheet (QA s23b F4). A window
+/// the change cuts is the outgoing helper's when the policy's `exit_cuts.min_days_held`
+/// says they held it long enough (due by the day before), else no one's: the incoming
+/// helper never covers it whole. Judged by `policy` (the county's on `on`; a town's own
+/// version may differ). None when the change falls on the first day of every window.
+fn cut_windows_zh(policy: &Policy, on: NaiveDate, roles: &BTreeSet<PairingRole>) -> Option<String> {
+    let mut parts = Vec::new();
+    for &role in roles {
+        for req in policy.requirements_for(role) {
+            let (start, end) = bangfu_shared::policy::window_of(on, req.window_months);
+            if start == on {
+                continue;
+            }
+            let span = format!(
+                "{}{}（{}~{}）",
+                role.label_zh(),
+                req.kind.label_zh(),
+                start.format("%m-%d"),
+                end.format("%m-%d")
+            );
+            let owed = policy.exit_cuts.owes((start, Some(on)), (start, end));
+            parts.push(match on.pred_opt().filter(|_| owed) {
+                Some(by) => format!(
+                    "{span}仍由自周期首日结对的原帮扶责任人负责，须在{}前完成",
+                    by.format("%m-%d")
+                ),
+                None => format!("{span}新旧帮扶责任人均未覆盖整个周期，无人负责（不考核）"),
+            });
+        }
+    }
+    (!parts.is_empty()).then(|| format!("生效日期{on}在考勤周期中间：{}", parts.join("；")))
 }
 
 /// For changes dated before today: the visits the outgoing helpers already recorded on
@@ -1673,6 +1711,39 @@ async fn ensure_accounts(
 
 #[cfg(test)]
 mod tests {
+    /// QA s23b F4: the import says which windows a change cuts and whom they are left to.
+    #[test]
+    fn a_change_inside_a_window_says_whom_the_window_is_left_to() {
+        use bangfu_shared::PolicyPreset;
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        let first: BTreeSet<PairingRole> = [PairingRole::First].into();
+        let mut policy = PolicyPreset::Laizhou2018.policy();
+        assert_eq!(
+            super::cut_windows_zh(&policy, d(11, 1), &first),
+            None,
+            "a window's first day"
+        );
+        let none = super::cut_windows_zh(&policy, d(12, 20), &first).unwrap_or_default();
+        assert!(
+            none.contains(
+                "第一帮扶责任人入户（11-01~12-31）新旧帮扶责任人均未覆盖整个周期，无人负责"
+            ) && none.contains("第一帮扶责任人电话（12-01~12-31）"),
+            "{none}"
+        );
+        policy.exit_cuts.min_days_held = 30;
+        let owed = super::cut_windows_zh(&policy, d(12, 20), &first).unwrap_or_default();
+        assert!(
+            owed.contains(
+                "入户（11-01~12-31）仍由自周期首日结对的原帮扶责任人负责，须在12-19前完成"
+            ) && owed.contains("电话（12-01~12-31）新旧帮扶责任人均未覆盖整个周期"),
+            "held 49 and 19 days: {owed}"
+        );
+        assert_eq!(
+            super::cut_windows_zh(&policy, d(12, 20), &BTreeSet::new()),
+            None
+        );
+    }
+
     use super::*;
     use bangfu_shared::PolicyPreset;
     use bangfu_shared::ledger::HelperEntry;

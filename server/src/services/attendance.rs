@@ -394,7 +394,7 @@ struct TownWindow {
     ev: usize,
     /// The policy counts a first helper's miss of this window toward sanctions.
     sanctioned: bool,
-    /// Whether a pairing the household's exit ended inside the window owes it.
+    /// Whether a pairing ended (by an exit or a change of helper) inside the window owes it.
     exit_cuts: ExitCuts,
 }
 
@@ -849,9 +849,9 @@ impl Reconciled {
     /// stretch: a window they cover together is the helper's, judged once on the
     /// visits of all of them, not left to no one and listed twice.
     ///
-    /// A stretch the household's exit ended owes the windows the exit cut by the window
-    /// policy's `exit_cuts` (none by default); any other window it overlaps without
-    /// covering is listed, judged for no one.
+    /// A stretch that ended (by the household's exit or a change of helper) owes the
+    /// windows its end cut by the window policy's `exit_cuts` (none by default); any
+    /// other window it overlaps without covering is listed, judged for no one.
     fn judge(&mut self, cal: &Calendar, counts: &Counts, exit_days: &HashSet<(i64, NaiveDate)>) {
         let today = super::today();
         let town_of: HashMap<i64, i64> =
@@ -872,9 +872,9 @@ impl Reconciled {
                 if w.req.role != role {
                     continue;
                 }
-                let required = w.exit_cuts.owes((from, to), exit_ended, (w.start, w.end));
-                // A window the exit cut and the helper still owes is due by the day
-                // before the exit, and judged from the exit's day.
+                let required = w.exit_cuts.owes((from, to), (w.start, w.end));
+                // A window the pairing's end (an exit or a change of helper) cut and the
+                // helper still owes is due by the day before the end, and judged from it.
                 let due_by = Some(ExitCuts::due_by(to, w.end)).filter(|d| required && *d < w.end);
                 let overlaps = from <= w.end && to.is_none_or(|t| t > w.start);
                 if !overlaps {
@@ -901,6 +901,7 @@ impl Reconciled {
                         open: due_by.unwrap_or(w.end) >= today,
                         helper: None,
                         due_by,
+                        ended_by_change: due_by.is_some() && !exit_ended,
                     },
                     sanctioned: w.sanctioned,
                 });

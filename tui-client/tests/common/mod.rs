@@ -225,6 +225,7 @@ pub async fn become_second_helper_with_sheet(client: &Client) {
         open: false,
         helper: None,
         due_by: None,
+        ended_by_change: false,
     };
     let sheet = AttendanceSheet {
         quarter: "2026Q1".parse().unwrap(),
