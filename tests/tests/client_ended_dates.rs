@@ -101,8 +101,8 @@ async fn device_learns_the_real_end(t: &TestDb) {
         "the pairing's last day is the day before the exit"
     );
     assert_eq!(
-        gone.shown_end(Lang::Zh.texts()),
-        ("结对结束于", today()),
+        gone.shown_end(Lang::Zh),
+        format!("{}起不再结对", today()),
         "shown as the real end, not as the day the device noticed"
     );
 

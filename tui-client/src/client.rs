@@ -233,12 +233,14 @@ impl EndedHousehold {
         }
     }
 
-    /// The end to show, with the words before it: the real end ("结对结束于"), or the
-    /// day the device noticed ("本机获知于").
-    pub fn shown_end(&self, t: &crate::i18n::Texts) -> (&'static str, NaiveDate) {
-        match self.ended_on {
-            Some(on) => (t.pairing_ended_on, on),
-            None => (t.pairing_ended_since, self.unpaired_since),
+    /// The end to show, in words: the first day no longer paired ("2026-03-10起不再结对",
+    /// "unpaired from 2026-03-10"), or the day the device noticed ("本机获知于 2026-03-12").
+    pub fn shown_end(&self, lang: crate::i18n::Lang) -> String {
+        let t = lang.texts();
+        match (self.ended_on, lang) {
+            (Some(on), crate::i18n::Lang::Zh) => format!("{on}{}", t.pairing_ended_on),
+            (Some(on), crate::i18n::Lang::En) => format!("{} {on}", t.pairing_ended_on),
+            (None, _) => format!("{} {}", t.pairing_ended_since, self.unpaired_since),
         }
     }
 

@@ -304,6 +304,18 @@ impl VisitDraft {
         parse_local_time(&self.at).ok().map(crate::client::today)
     }
 
+    /// What stops the draft from being signed, the hardest to fix first: with a
+    /// household whose pairing `ended`, a day outside the helper's pairing (no signature
+    /// makes that visit the helper's; QA s23a F2), then what [`VisitDraft::missing`] says.
+    pub fn blocker(
+        &self,
+        ended: Option<&crate::client::EndedHousehold>,
+        now: DateTime<Utc>,
+    ) -> Option<ClientError> {
+        let outside = ended.and_then(|h| h.check(self.visit_day()?).err());
+        outside.or_else(|| self.missing(now))
+    }
+
     /// The visit this form describes; an error names the field to fix. The household
     /// signature may still be missing (the draft then cannot be signed yet).
     pub fn to_body(&self) -> Result<VisitBody> {
@@ -604,6 +616,29 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2026-03-01T00:30:00+00:00");
         assert_eq!(format_local(t), "2026-03-01 08:30");
         assert!(parse_local_time("yesterday").is_err());
+    }
+
+    /// QA s23a F2: a draft of an ended household dated after the pairing says so first;
+    /// a signature would not make it signable.
+    #[test]
+    fn a_draft_dated_outside_an_ended_pairing_says_so_before_what_it_lacks() {
+        use crate::app::testing::{HELPER_ID, household};
+        let now = Utc::now();
+        let d = VisitDraft::new(1, VisitKind::Home, now);
+        let day = crate::client::today(now);
+        let mut detail = household(1, "张三", "东村");
+        for p in &mut detail.pairings {
+            p.valid_to = Some(day);
+        }
+        let ended = crate::client::EndedHousehold::new(detail, HELPER_ID, day);
+        assert!(matches!(
+            d.blocker(Some(&ended), now),
+            Some(ClientError::OutsidePairing { .. })
+        ));
+        assert!(
+            matches!(d.blocker(None, now), Some(ClientError::Visit(_))),
+            "a current household: the missing signature"
+        );
     }
 
     #[test]

@@ -180,7 +180,9 @@ pub struct Texts {
     pub pairing_ended: &'static str,
     /// Before the date the device found a household's pairing ended.
     pub pairing_ended_since: &'static str,
-    /// Before the date a household's pairing ended (from the server's pairing history).
+    /// After the first day a household was no longer paired (from the server's pairing
+    /// history): "2026-03-10起不再结对" rather than "结对结束于 2026-03-10", which beside
+    /// the period's last day (`至 2026-03-09`) read as a second, different end (QA s23a F3).
     pub pairing_ended_on: &'static str,
     /// How to reach an ended household's visits and drafts.
     pub pairing_ended_hint: &'static str,
@@ -327,7 +329,7 @@ static ZH: Texts = Texts {
     resume_choices: "y 继续  n 新建  Esc 取消",
     pairing_ended: "已结束结对",
     pairing_ended_since: "本机获知于",
-    pairing_ended_on: "结对结束于",
+    pairing_ended_on: "起不再结对",
     pairing_ended_hint: "其走访记录（h）可更正、作废，草稿（d）可在结对期内签名",
     help_list_no_sheet: "n 新走访  s 同步  q 退出  h 走访记录  d 草稿  Enter 详情  ↑↓ 选择",
     void_title: "作废走访",
@@ -465,7 +467,7 @@ static EN: Texts = Texts {
     resume_choices: "y continue  n new form  Esc cancel",
     pairing_ended: "Pairing ended",
     pairing_ended_since: "known since",
-    pairing_ended_on: "ended on",
+    pairing_ended_on: "unpaired from",
     pairing_ended_hint: "their visits (h) can be amended or voided, drafts (d) signed if dated within the pairing",
     help_list_no_sheet: "n new visit  s sync  q quit  h history  d drafts  Enter detail  ↑↓ select",
     void_title: "Void visit",
@@ -1772,7 +1774,7 @@ impl Lang {
     }
 
     /// `text` in parentheses after other text: full-width in Chinese, after a space in
-    /// English (`… 2026-12-04 (ended on 2026-12-05)`).
+    /// English (`… 2026-12-04 (unpaired from 2026-12-05)`).
     pub fn aside(self, text: &str) -> String {
         match self {
             Lang::Zh => format!("（{text}）"),
@@ -2415,12 +2417,12 @@ mod tests {
         assert_eq!(Lang::En.photo_count(1), "1 photo");
         assert_eq!(Lang::En.photo_count(2), "2 photos");
         assert_eq!(
-            Lang::En.aside("ended on 2026-12-05"),
-            " (ended on 2026-12-05)"
+            Lang::En.aside("unpaired from 2026-12-05"),
+            " (unpaired from 2026-12-05)"
         );
         assert_eq!(
-            Lang::Zh.aside("结对结束于 2026-12-05"),
-            "（结对结束于 2026-12-05）"
+            Lang::Zh.aside("2026-12-05起不再结对"),
+            "（2026-12-05起不再结对）"
         );
         let open = [(
             NaiveDate::from_ymd_opt(2026, 12, 29).unwrap(),

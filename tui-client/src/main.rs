@@ -263,12 +263,19 @@ struct Content {
 /// `bangfu drafts`: the unfinished drafts, with what each still lacks.
 async fn drafts_list(client: &Client, lang: Lang, json: bool) -> anyhow::Result<()> {
     let drafts = client.drafts().await?;
+    let now = Utc::now();
+    // A draft of a household whose pairing ended signs only if dated within it.
+    let ended = client.ended_households_at(now).await?;
+    let blocker = |d: &bangfu_client::draft::VisitDraft| {
+        let household = ended.iter().find(|h| h.detail.summary.id == d.household_id);
+        d.blocker(household, now)
+    };
     if json {
         let mut out = Vec::new();
         for d in &drafts {
             // Another visit may have taken the draft's photo or signature since.
             let reused = client.draft_reused_images(d).await?;
-            out.push(json!({"draft": d, "missing": d.missing(Utc::now()).map(|e| e.to_string()), "reused_images": reused}));
+            out.push(json!({"draft": d, "missing": blocker(d).map(|e| e.to_string()), "reused_images": reused}));
         }
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
@@ -289,7 +296,7 @@ async fn drafts_list(client: &Client, lang: Lang, json: bool) -> anyhow::Result<
                 d.household_id,
                 kind,
                 d.at,
-                d.missing(Utc::now())
+                blocker(&d)
                     .map(|e| lang.error(&e))
                     .unwrap_or_else(|| lang.cli_draft_ready().into())
             )?;
@@ -1074,7 +1081,7 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
             outln!("{}{}", t.pairing_ended, t.colon.trim_end())?;
             for h in ended {
                 let s = &h.detail.summary;
-                let (label, end) = h.shown_end(t);
+                let end = h.shown_end(lang);
                 let marks = match h.not_counted {
                     0 => String::new(),
                     n => format!("  {}", lang.not_counted_mark(n)),
@@ -1085,7 +1092,7 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                     s.head_name,
                     s.village.name,
                     lang.periods(&h.periods),
-                    lang.aside(&format!("{label} {end}")),
+                    lang.aside(&end),
                 )?;
             }
         }

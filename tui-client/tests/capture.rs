@@ -687,6 +687,28 @@ fn the_form_scrolls_to_the_focused_field_at_60x16_and_keeps_the_sign_line() {
         text.contains("●入户") && text.contains("✓ Ctrl+S"),
         "{text}"
     );
+
+    // The pairing ends (a sync) before the visit's day: the form still names the
+    // household, and no longer says ✓ for a signing that would be refused (QA s23a F14).
+    let household_id = form(app).draft.household_id;
+    let at = form(app).draft.to_body().expect("a complete draft").at;
+    let day = bangfu_client::client::today(at);
+    let i = app
+        .households
+        .iter()
+        .position(|h| h.detail.summary.id == household_id)
+        .expect("the draft's household is listed");
+    let mut detail = app.households.remove(i).detail;
+    let head = detail.summary.head_name.clone();
+    for p in &mut detail.pairings {
+        p.valid_to = Some(day);
+    }
+    app.ended = vec![bangfu_client::client::EndedHousehold::new(
+        detail, HELPER_ID, day,
+    )];
+    let text = draw_at(app, 60, 16);
+    assert!(text.contains(&format!("· {head}")), "{text}");
+    assert!(!text.contains("✓ Ctrl+S") && text.contains('✗'), "{text}");
 }
 
 // 13. The witness leaves a mark: drawn on the pad, stored like the household's drawing.

@@ -970,8 +970,8 @@ fn a_listed_household_whose_pairing_ended_is_stored_as_ended_from_its_real_end()
             "the pairing's last day is the day before valid_to"
         );
         assert_eq!(
-            ended[0].shown_end(Lang::Zh.texts()),
-            ("结对结束于", day(10))
+            ended[0].shown_end(Lang::Zh),
+            format!("{}起不再结对", day(10))
         );
 
         c.record_visit(

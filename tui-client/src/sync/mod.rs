@@ -287,12 +287,22 @@ impl<'a> Reporter<'a> {
         }
     }
 
-    /// A transient failure; the next attempt follows after `pause`.
-    fn retrying(&mut self, e: &ClientError, pause: Duration) {
-        let secs = pause.as_secs_f64();
-        self.progress.retry = Some(format!("{e} (retrying in {secs:.1} s)"));
+    /// A transient failure; the next attempt follows after `pause`, or (`None`) is
+    /// under way.
+    fn retrying(&mut self, e: &ClientError, pause: Option<Duration>) {
         let zh = crate::i18n::Lang::Zh.error(e);
-        self.progress.retry_zh = Some(format!("{zh}（{secs:.1} 秒后重试）"));
+        let (en, zh) = match pause {
+            Some(p) => {
+                let secs = p.as_secs_f64();
+                (
+                    format!("{e} (retrying in {secs:.1} s)"),
+                    format!("{zh}（{secs:.1} 秒后重试）"),
+                )
+            }
+            None => (format!("{e} (retrying now)"), format!("{zh}（正在重试）")),
+        };
+        self.progress.retry = Some(en);
+        self.progress.retry_zh = Some(zh);
         self.emit();
     }
 }
@@ -826,8 +836,9 @@ impl Push<'_> {
                         return Err(e);
                     };
                     sizer.failed(batch.len());
-                    rep.retrying(&e, pause);
+                    rep.retrying(&e, Some(pause));
                     tokio::time::sleep(pause).await;
+                    rep.retrying(&e, None);
                 }
                 Err(e) => return Err(session(e)),
             }
@@ -874,7 +885,7 @@ mod tests {
         let sink = |_: &SyncProgress| {};
         let mut r = Reporter::new(&sink);
         let e = ClientError::Network("cannot reach http://h:1: error sending request".into());
-        r.retrying(&e, Duration::from_millis(7500));
+        r.retrying(&e, Some(Duration::from_millis(7500)));
         assert_eq!(
             r.progress.retry_zh.as_deref(),
             Some("网络不通：连不上服务器，请检查网络或服务器地址：http://h:1（7.5 秒后重试）")
@@ -884,6 +895,13 @@ mod tests {
                 .retry
                 .as_deref()
                 .is_some_and(|s| s.contains("retrying in 7.5 s"))
+        );
+        // Once the pause is over, the line no longer counts down a pause long gone
+        // (QA s23a F7).
+        r.retrying(&e, None);
+        assert_eq!(
+            r.progress.retry_zh.as_deref(),
+            Some("网络不通：连不上服务器，请检查网络或服务器地址：http://h:1（正在重试）")
         );
     }
 

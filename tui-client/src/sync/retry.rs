@@ -149,11 +149,13 @@ impl Attempts {
 }
 
 /// Runs `op` until it succeeds, fails for good, or the attempts or time run out.
-/// `on_retry` hears each transient failure and the pause that follows it.
+/// `on_retry` hears each transient failure with the pause that follows it, and again
+/// with `None` when the pause is over and the next attempt begins: an attempt may take
+/// long (a connect timeout), and "retrying in 0.1 s" must not stay on screen meanwhile.
 pub async fn retry<T, F, Fut>(
     budget: impl Into<Budget>,
     deadline: Instant,
-    mut on_retry: impl FnMut(&ClientError, Duration),
+    mut on_retry: impl FnMut(&ClientError, Option<Duration>),
     mut op: F,
 ) -> Result<T>
 where
@@ -166,8 +168,9 @@ where
             Ok(v) => return Ok(v),
             Err(e) if e.is_transient() => match attempts.failed() {
                 Some(pause) => {
-                    on_retry(&e, pause);
+                    on_retry(&e, Some(pause));
                     tokio::time::sleep(pause).await;
+                    on_retry(&e, None);
                 }
                 None => return Err(e),
             },

@@ -180,8 +180,9 @@ pub async fn upload(
                 }
                 match attempts.failed() {
                     Some(pause) => {
-                        reporter.retrying(&e, pause);
+                        reporter.retrying(&e, Some(pause));
                         tokio::time::sleep(pause).await;
+                        reporter.retrying(&e, None);
                     }
                     None => return Err(e),
                 }

@@ -83,10 +83,8 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
     } else {
         t.new_visit
     };
-    let head = app
-        .household(form.draft.household_id)
-        .map(|h| h.detail.summary.head_name.clone())
-        .unwrap_or_default();
+    // An ended household's draft names it too (QA s23a F14).
+    let head = app.head_name(form.draft.household_id);
     let block = Block::bordered().title(format!(" {title} · {head} "));
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -230,7 +228,13 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
             Style::new().fg(Color::Yellow),
         )));
     }
-    let ready = match form.draft.missing(app.clock.now()) {
+    // An ended household's draft dated outside the pairing: signing will be refused, so
+    // the form says why rather than ✓ (QA s23a F14).
+    let blocker = form.draft.blocker(
+        app.ended_household(form.draft.household_id),
+        app.clock.now(),
+    );
+    let ready = match blocker {
         Some(e) => Line::from(Span::styled(
             format!("✗{}", app.lang.error(&e)),
             Style::new().fg(Color::Red),

@@ -388,9 +388,8 @@ fn ended_line<'a>(
     to: &str,
     width: u16,
 ) -> Line<'a> {
-    let t = lang.texts();
     let s = &h.detail.summary;
-    let (label, end) = h.shown_end(t);
+    let end = h.shown_end(lang);
     let head = format!(
         "{}  {}  {}",
         s.head_name,
@@ -402,7 +401,7 @@ fn ended_line<'a>(
         0 => String::new(),
         n => format!("  {}", lang.not_counted_mark(n)),
     };
-    let tail = format!("  ·  {label} {end}{marks}");
+    let tail = format!("  ·  {end}{marks}");
     let head = super::sheet::fit(&head, width.saturating_sub(text_width(&tail)));
     Line::from(super::sheet::fit(&format!("{head}{tail}"), width))
 }
@@ -872,12 +871,12 @@ pub fn render_history(
         }
         // Then whether the pairing has ended: it explains a visit that does not count.
         if let Some(h) = app.ended_household(v.household_id) {
-            let (label, end) = h.shown_end(t);
+            let end = h.shown_end(app.lang);
             lines.insert(
                 v.flags.len(),
                 Line::from(Span::styled(
                     format!(
-                        "{}{c}{}（{label} {end}）",
+                        "{}{c}{}（{end}）",
                         h.detail.summary.head_name, t.pairing_ended,
                     ),
                     Style::new().fg(Color::DarkGray),
@@ -962,12 +961,8 @@ pub fn render_drafts(app: &App, frame: &mut Frame, area: Rect) -> String {
     let rows = app.drafts.iter().map(|d| {
         let head = app.head_name(d.household_id);
         // A draft of a household whose pairing ended signs only if dated within it.
-        let outside = app
-            .ended_household(d.household_id)
-            .and_then(|h| h.check(d.visit_day()?).err());
         let missing = d
-            .missing(app.clock.now())
-            .or(outside)
+            .blocker(app.ended_household(d.household_id), app.clock.now())
             .map(|e| app.lang.error(&e))
             .unwrap_or_else(|| "✓".into());
         let kind = if d.amends.is_some() {
@@ -1248,8 +1243,8 @@ mod mark_tests {
     #[test]
     fn the_ended_line_keeps_its_date_at_60_columns() {
         for (lang, want) in [
-            (Lang::Zh, "结对结束于 2026-03-10"),
-            (Lang::En, "ended on 2026-03-10"),
+            (Lang::Zh, "2026-03-10起不再结对"),
+            (Lang::En, "unpaired from 2026-03-10"),
         ] {
             let mut fx = crowded(lang);
             fx.app.update(Action::Resize {
