@@ -352,13 +352,15 @@ impl SheetRow {
     /// asks of them, `7月已走访；8月未走访；9月进行中`, a window met only by visits that
     /// arrived after the last submission or were entered late marked `(迟报)`, `(补录)`,
     /// a window an exit cut naming it (`（12-05起退出帮扶）`), one left unjudged (cut by an
-    /// exit or a change) in which the helper still visited as `12月已走访（不考核）`.
+    /// exit or a change) as `12月不考核`, or `12月已走访（不考核）` when the helper still
+    /// visited in it.
     /// What the second helper signs for themselves, so the device shows it as the
     /// printed sheet does (QA s22b F2).
     pub fn own_text(&self) -> String {
         self.own_windows
             .iter()
-            .filter_map(|w| {
+            .enumerate()
+            .filter_map(|(i, w)| {
                 let counted: Vec<&RecordLine> = self
                     .own_records
                     .iter()
@@ -381,9 +383,21 @@ impl SheetRow {
                 // A window not judged (an exit or a change cut it) is still named when
                 // the helper visited in it: the visit is not lost from the sheet (QA
                 // s23a F16, s23d F8).
+                // Nor is a home-visit window without a visit, once, unless another
+                // stretch of the helper's answers for it: the cell does not go blank
+                // (QA s24b F4).
                 if !w.required {
-                    return (!counted.is_empty())
-                        .then(|| format!("{month}月已走访{marks}（不考核）"));
+                    if !counted.is_empty() {
+                        return Some(format!("{month}月已走访{marks}（不考核）"));
+                    }
+                    let owned = self.own_windows.iter().any(|o| {
+                        o.required && (o.kind, o.start, o.end) == (w.kind, w.start, w.end)
+                    });
+                    let first = self.own_windows.iter().position(|o| {
+                        !o.required && (o.kind, o.start, o.end) == (w.kind, w.start, w.end)
+                    }) == Some(i);
+                    return (w.kind == VisitKind::Home && !owned && first)
+                        .then(|| format!("{month}月不考核"));
                 }
                 let exit = w.cut_zh();
                 let state = match (w.met, w.open) {
@@ -709,22 +723,33 @@ pub struct Miss {
     pub kind: VisitKind,
     pub start: NaiveDate,
     pub end: NaiveDate,
-    /// The window's last day to visit when the household's exit cut it (the day before
-    /// the exit; see [`WindowResult::due_by`]). Absent otherwise.
+    /// The window's last day to visit when the end of the pairing (the household's exit
+    /// or a change of helper) cut it: the day before the end (see
+    /// [`WindowResult::due_by`]). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_by: Option<NaiveDate>,
+    /// With `due_by`: a change of helper ended the pairing, not the household's exit
+    /// ([`WindowResult::ended_by_change`]). Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ended_by_change: bool,
 }
 
 impl Miss {
     /// The window as the town report prints it: `2026-11-01至2026-12-31`, or for one the
-    /// exit cut, `2026-11-01至2026-12-04（2026-12-05起退出帮扶）`.
+    /// end of the pairing cut, `2026-11-01至2026-12-04（2026-12-05起退出帮扶）` or, for a
+    /// change of helper, `（2026-12-05起结对变动）`: a household still in the programme is
+    /// not reported as having left it (QA s24b F10).
     pub fn period_zh(&self) -> String {
         match self.due_by {
-            Some(by) => format!(
-                "{}至{by}（{}起退出帮扶）",
-                self.start,
-                by.succ_opt().unwrap_or(by)
-            ),
+            Some(by) => {
+                let what = if self.ended_by_change {
+                    "结对变动"
+                } else {
+                    "退出帮扶"
+                };
+                let day = by.succ_opt().unwrap_or(by);
+                format!("{}至{by}（{day}起{what}）", self.start)
+            }
             None => format!("{}至{}", self.start, self.end),
         }
     }
@@ -1071,6 +1096,9 @@ mod tests {
         assert_eq!(shown.own_text(), "4月已走访（不考核）");
         shown.own_records[0].late = true;
         assert_eq!(shown.own_text(), "4月已走访(迟报)（不考核）");
+        // And without a visit it still says so, not a blank cell (QA s24b F4).
+        shown.own_records.clear();
+        assert_eq!(shown.own_text(), "4月不考核");
         // A window met only by a visit entered late says so.
         let mut late = line(1, 9, 2);
         late.kind = VisitKind::Home;

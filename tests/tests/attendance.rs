@@ -1994,6 +1994,17 @@ async fn exit_cuts(t: &TestDb) {
         1,
         "once, not per pairing: {text}"
     );
+    // The town report's miss says the same: not that 叶秀兰 left the programme (QA s24b
+    // F10).
+    let miss = r
+        .misses
+        .iter()
+        .find(|m| m.head_name == "叶秀兰" && m.role == First)
+        .unwrap_or_else(|| panic!("{:?}", r.misses));
+    assert_eq!(
+        miss.period_zh(),
+        "2026-01-01至2026-02-14（2026-02-15起结对变动）"
+    );
 
     // 15 days from February: the February windows are owed too, and missed (黄志强's
     // Feb 5 call was voided; 孔玉梅 made no home visit in February).

@@ -153,6 +153,8 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
             // when they changed since (sign again); absent when it could not tell.
             "reviewed_rows_match": view.sheet.reviewed_rows_match,
             "rows": rows,
+            // What the windows were judged by: explains 不考核 and 结对变动 (QA s24b F6).
+            "rule": view.sheet.rule,
             "submissions": view.submissions,
         });
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
@@ -210,5 +212,11 @@ fn show(view: &SheetView, lang: Lang, json: bool) -> anyhow::Result<()> {
     {
         outln!("{legend}")?;
     }
+    // The rule the windows were judged by, as the printed sheet ends (QA s24b F6).
+    let label = match lang {
+        Lang::Zh => "考勤规则：",
+        Lang::En => "Rule (as printed): ",
+    };
+    outln!("{label}{}", view.sheet.rule)?;
     Ok(())
 }

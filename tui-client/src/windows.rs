@@ -140,9 +140,16 @@ pub fn judge(
     let months = req.window_months;
     // The stretch that owes a window, if one does.
     let owner = |(s, e): (NaiveDate, NaiveDate)| stretches.iter().find(|st| st.owes(s, e, cuts));
+    // Only contacts while the owing stretch held count, as on the server: a helper
+    // paired again later in the window (a change and a change back) made them for
+    // another stretch (QA s24b F2).
     let missed: Vec<MissedWindow> = judged_windows(months, today)
         .into_iter()
-        .filter(|w| owner(*w).is_some() && count_in(days, w.0, w.1) < req.min_count)
+        .filter(|w| {
+            owner(*w).is_some_and(|st| {
+                count_in(days, w.0, ExitCuts::due_by(st.until, w.1)) < req.min_count
+            })
+        })
         .map(|(from, to)| MissedWindow {
             kind: req.kind,
             from,
@@ -312,6 +319,17 @@ mod tests {
         assert_eq!(windows(&j), vec![]);
         let j = judge(&phone, &ended, &[], d(2027, 1, 5));
         assert_eq!(windows(&j), vec![], "the default judges it for no one");
+        // Paired again from 12-22 (a change and a change back): a call on 12-28 was
+        // made for the later stretch, not the one that owes December (QA s24b F2).
+        let again = vec![
+            ended[0],
+            Stretch {
+                from: d(2026, 12, 22),
+                until: None,
+            },
+        ];
+        let j = super::judge(&phone, &again, &[d(2026, 12, 28)], d(2027, 1, 5), cuts(15));
+        assert_eq!(windows(&j), vec![(d(2026, 12, 1), d(2026, 12, 31))]);
     }
 
     /// M7: a call in December makes December done, and leaves October and November

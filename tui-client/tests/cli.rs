@@ -633,6 +633,8 @@ fn headless_attendance_sheet() {
     assert_eq!(shown["rows"][0]["head_name"], "张三");
     assert_eq!(shown["rows"][0]["first_helper"], "黄志强");
     assert_eq!(shown["rows"][0]["own_visits"], "1月已走访；2月未走访");
+    // The rule the windows were judged by, as the printed sheet says it (QA s24b F6).
+    assert_eq!(shown["rule"], bangfu_shared::report::WINDOW_RULE_ZH);
 
     let remark = json(&bangfu(
         &data,
@@ -662,6 +664,7 @@ fn headless_attendance_sheet() {
         "01-10入户",
         "第二帮扶责任人走访",
         "\t1月已走访；2月未走访\t",
+        "考勤规则：考勤按自然月",
     ] {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }

@@ -46,7 +46,7 @@ use sea_orm::{
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::read;
 use crate::entities::{
@@ -1165,9 +1165,8 @@ async fn apply_pairings(
     if let Some(notice) = visits_uncounted(db, ctx, &ends).await? {
         flagged.push(notice);
     }
-    let roles: BTreeSet<PairingRole> = starts.iter().filter(|s| s.change).map(|s| s.role).collect();
-    if let Some(text) = cut_windows_zh(ctx.policy, ctx.opts.effective_from, &roles) {
-        flagged.push(RowError::file(0, text));
+    if let Some(notice) = cut_windows(db, ctx, &ends).await? {
+        flagged.push(notice);
     }
     for st in &starts {
         load.entry((st.helper_id, st.role.code().to_string()))
@@ -1176,8 +1175,7 @@ async fn apply_pairings(
     }
     // The file's own rows pairing each helper, by line: an over-limit error names them
     // and counts the pairings held outside the file apart.
-    let mut in_file: HashMap<(i64, String), std::collections::BTreeMap<usize, i64>> =
-        HashMap::new();
+    let mut in_file: HashMap<(i64, String), BTreeMap<usize, i64>> = HashMap::new();
     for st in &starts {
         in_file
             .entry((st.helper_id, st.role.code().to_string()))
@@ -1414,38 +1412,107 @@ fn check_retroactive(ctx: &Ctx<'_>, starts: bool, ends: bool, w: &mut Work) -> O
     None
 }
 
-/// The windows a change of helper on `on` cuts, for the `roles` it changes: whom each
-/// is left to, said at the import rather than found on the sheet (QA s23b F4). A window
-/// the change cuts is the outgoing helper's when the policy's `exit_cuts.min_days_held`
-/// says they held it long enough (due by the day before), else no one's: the incoming
-/// helper never covers it whole. Judged by `policy` (the county's on `on`; a town's own
-/// version may differ). None when the change falls on the first day of every window.
-fn cut_windows_zh(policy: &Policy, on: NaiveDate, roles: &BTreeSet<PairingRole>) -> Option<String> {
-    let mut parts = Vec::new();
-    for &role in roles {
-        for req in policy.requirements_for(role) {
-            let (start, end) = bangfu_shared::policy::window_of(on, req.window_months);
+/// A window a change of helper cuts, and whether the outgoing pairing still owes it:
+/// its role, kind, first and last day, and the last day to visit when it does.
+type CutWindow = (
+    PairingRole,
+    bangfu_shared::VisitKind,
+    NaiveDate,
+    NaiveDate,
+    Option<NaiveDate>,
+);
+
+/// The windows the changes ending `ends` on the import's effective day cut, and whom
+/// they are left to: said at the import rather than found on the sheet (QA s23b F4). A
+/// cut window is the outgoing helper's when the policy in force on its first day (the
+/// household's town's, as the sheet judges it; s24b F7) says the pairing held it long
+/// enough (`exit_cuts.min_days_held`, counted from the pairing's own first day; s24b
+/// F1); the incoming helper never covers it whole. None when nothing is cut.
+async fn cut_windows(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    ends: &[pairing::Model],
+) -> ApiResult<Option<RowError>> {
+    let on = ctx.opts.effective_from;
+    let mut towns: HashMap<i64, i64> = HashMap::new();
+    for chunk in ends.chunks(CHUNK) {
+        let ids: Vec<i64> = chunk.iter().map(|p| p.household_id).collect();
+        for h in household::Entity::find()
+            .filter(household::Column::Id.is_in(ids))
+            .all(db)
+            .await?
+        {
+            towns.insert(h.id, h.town_id);
+        }
+    }
+    let mut policies: HashMap<(i64, NaiveDate), Option<Policy>> = HashMap::new();
+    let mut tally: BTreeMap<CutWindow, u32> = BTreeMap::new();
+    for p in ends {
+        let (Ok(role), Some(&town)) = (p.role.parse::<PairingRole>(), towns.get(&p.household_id))
+        else {
+            continue;
+        };
+        for months in [1u32, 2, 3, 4, 6, 12] {
+            let (start, end) = bangfu_shared::policy::window_of(on, months);
             if start == on {
                 continue;
             }
+            if let std::collections::hash_map::Entry::Vacant(slot) = policies.entry((town, start)) {
+                slot.insert(
+                    match policy::effective(db, ctx.county_id, Some(town), start).await {
+                        Ok(policy) => Some(policy),
+                        // No policy in force then: nothing was asked in that window.
+                        Err(ApiError::Invalid(_)) => None,
+                        Err(e) => return Err(e),
+                    },
+                );
+            }
+            let Some(Some(policy)) = policies.get(&(town, start)) else {
+                continue;
+            };
+            let owed = policy
+                .exit_cuts
+                .owes((p.valid_from, Some(on)), (start, end));
+            for req in policy
+                .requirements_for(role)
+                .filter(|r| r.window_months == months)
+            {
+                let by = on.pred_opt().filter(|_| owed);
+                *tally.entry((role, req.kind, start, end, by)).or_default() += 1;
+            }
+        }
+    }
+    Ok(cut_windows_zh(on, &tally).map(|text| RowError::file(0, text)))
+}
+
+/// [`cut_windows`]' notice: each cut window with how many households leave it to the
+/// outgoing helper (with the last day to visit) or to no one.
+fn cut_windows_zh(on: NaiveDate, tally: &BTreeMap<CutWindow, u32>) -> Option<String> {
+    let parts: Vec<String> = tally
+        .iter()
+        .map(|(&(role, kind, start, end, by), n)| {
             let span = format!(
                 "{}{}（{}~{}）",
                 role.label_zh(),
-                req.kind.label_zh(),
+                kind.label_zh(),
                 start.format("%m-%d"),
                 end.format("%m-%d")
             );
-            let owed = policy.exit_cuts.owes((start, Some(on)), (start, end));
-            parts.push(match on.pred_opt().filter(|_| owed) {
+            match by {
                 Some(by) => format!(
-                    "{span}仍由自周期首日结对的原帮扶责任人负责，须在{}前完成",
+                    "{span}{n}户仍由原帮扶责任人负责，最后走访日{}",
                     by.format("%m-%d")
                 ),
-                None => format!("{span}新旧帮扶责任人均未覆盖整个周期，无人负责（不考核）"),
-            });
-        }
-    }
-    (!parts.is_empty()).then(|| format!("生效日期{on}在考勤周期中间：{}", parts.join("；")))
+                None => format!("{span}{n}户原、新帮扶责任人均不负责（不考核）"),
+            }
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "生效日期{on}在考勤周期中间，按各周期首日适用的政策：{}",
+            parts.join("；")
+        )
+    })
 }
 
 /// For changes dated before today: the visits the outgoing helpers already recorded on
@@ -1711,39 +1778,6 @@ async fn ensure_accounts(
 
 #[cfg(test)]
 mod tests {
-    /// QA s23b F4: the import says which windows a change cuts and whom they are left to.
-    #[test]
-    fn a_change_inside_a_window_says_whom_the_window_is_left_to() {
-        use bangfu_shared::PolicyPreset;
-        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
-        let first: BTreeSet<PairingRole> = [PairingRole::First].into();
-        let mut policy = PolicyPreset::Laizhou2018.policy();
-        assert_eq!(
-            super::cut_windows_zh(&policy, d(11, 1), &first),
-            None,
-            "a window's first day"
-        );
-        let none = super::cut_windows_zh(&policy, d(12, 20), &first).unwrap_or_default();
-        assert!(
-            none.contains(
-                "第一帮扶责任人入户（11-01~12-31）新旧帮扶责任人均未覆盖整个周期，无人负责"
-            ) && none.contains("第一帮扶责任人电话（12-01~12-31）"),
-            "{none}"
-        );
-        policy.exit_cuts.min_days_held = 30;
-        let owed = super::cut_windows_zh(&policy, d(12, 20), &first).unwrap_or_default();
-        assert!(
-            owed.contains(
-                "入户（11-01~12-31）仍由自周期首日结对的原帮扶责任人负责，须在12-19前完成"
-            ) && owed.contains("电话（12-01~12-31）新旧帮扶责任人均未覆盖整个周期"),
-            "held 49 and 19 days: {owed}"
-        );
-        assert_eq!(
-            super::cut_windows_zh(&policy, d(12, 20), &BTreeSet::new()),
-            None
-        );
-    }
-
     use super::*;
     use bangfu_shared::PolicyPreset;
     use bangfu_shared::ledger::HelperEntry;
@@ -1774,6 +1808,41 @@ mod tests {
         let mut w = Work::default();
         check_dates(&ctx, &mut w);
         w.errors.into_iter().map(|e| e.reason).collect()
+    }
+
+    /// QA s23b F4: the import says which windows a change cuts and whom they are left to.
+    #[test]
+    fn a_change_inside_a_window_says_whom_each_window_is_left_to() {
+        use bangfu_shared::VisitKind;
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        let mut tally = std::collections::BTreeMap::new();
+        assert_eq!(super::cut_windows_zh(d(12, 20), &tally), None);
+        tally.insert(
+            (
+                PairingRole::First,
+                VisitKind::Home,
+                d(11, 1),
+                d(12, 31),
+                Some(d(12, 19)),
+            ),
+            3,
+        );
+        tally.insert(
+            (
+                PairingRole::First,
+                VisitKind::Phone,
+                d(12, 1),
+                d(12, 31),
+                None,
+            ),
+            3,
+        );
+        assert_eq!(
+            super::cut_windows_zh(d(12, 20), &tally).unwrap_or_default(),
+            "生效日期2026-12-20在考勤周期中间，按各周期首日适用的政策：\
+             第一帮扶责任人入户（11-01~12-31）3户仍由原帮扶责任人负责，最后走访日12-19；\
+             第一帮扶责任人电话（12-01~12-31）3户原、新帮扶责任人均不负责（不考核）"
+        );
     }
 
     #[test]

@@ -999,6 +999,7 @@ impl Reconciled {
                     start: w.result.start,
                     end: w.result.end,
                     due_by: w.result.due_by,
+                    ended_by_change: w.result.ended_by_change,
                 })
             })
             .collect();

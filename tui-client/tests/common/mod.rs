@@ -239,7 +239,7 @@ pub async fn become_second_helper_with_sheet(client: &Client) {
             row(2, 2, "李四", vec![]),
         ],
         policy_source: String::new(),
-        rule: String::new(),
+        rule: bangfu_shared::report::WINDOW_RULE_ZH.into(),
         submitted_version: None,
         submitted_at: None,
         submission_id: None,
