@@ -370,5 +370,10 @@ pub struct Snapshot {
     /// visit by the one in force on its date. Absent from servers before it was sent.
     #[serde(default)]
     pub evidence_history: Vec<crate::policy::EvidenceSince>,
+    /// The `exit_cuts` of each policy version, oldest first: the device judges a window
+    /// by the rule in force on its first day. Absent from servers before it was sent
+    /// (then the device judges by today's policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exit_cuts_history: Vec<crate::policy::ExitCutsSince>,
     pub server_time: DateTime<Utc>,
 }

@@ -181,6 +181,28 @@ pub fn evidence_on(history: &[EvidenceSince], day: NaiveDate) -> Option<&HomeVis
         .map(|s| &s.evidence)
 }
 
+/// A county's (or town's) rule for windows the end of a pairing cuts, from a day on:
+/// one step of its policy history. A window is judged by the policy in force on its first
+/// day (the server's rule), so a device that judges windows itself needs the steps: a
+/// rule changed in the middle of a window must not change, on the device alone, whether
+/// the outgoing helper still owes it (QA s24b F8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExitCutsSince {
+    /// The first day this rule applies (to windows beginning then or later).
+    pub from: NaiveDate,
+    pub exit_cuts: ExitCuts,
+}
+
+/// The rule in force on `day` by `history` (oldest first); none before the first step.
+pub fn exit_cuts_on(history: &[ExitCutsSince], day: NaiveDate) -> Option<ExitCuts> {
+    history
+        .iter()
+        .rev()
+        .find(|s| s.from <= day)
+        .map(|s| s.exit_cuts)
+}
+
 /// What seed 001 §四(四) does about a first helper's missed windows, counted over the
 /// calendar year: the thresholds and which kinds of contact a miss of counts.
 ///
@@ -666,6 +688,15 @@ mod tests {
         assert_eq!(evidence_on(&history, d(2017, 12, 31)), None);
         assert_eq!(evidence_on(&history, d(2026, 9, 30)), Some(&lz));
         assert_eq!(evidence_on(&history, d(2026, 10, 1)), Some(&two));
+        let cuts = [ExitCutsSince {
+            from: d(2026, 10, 1),
+            exit_cuts: ExitCuts { min_days_held: 30 },
+        }];
+        assert_eq!(exit_cuts_on(&cuts, d(2026, 9, 30)), None);
+        assert_eq!(
+            exit_cuts_on(&cuts, d(2026, 11, 1)),
+            Some(ExitCuts { min_days_held: 30 })
+        );
     }
 
     #[test]

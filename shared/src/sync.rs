@@ -127,6 +127,10 @@ pub struct PullResponse {
     /// policy ([`crate::api::Snapshot::evidence_history`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence_history: Vec<crate::policy::EvidenceSince>,
+    /// The `exit_cuts` of each policy version, oldest first, sent with the policy
+    /// ([`crate::api::Snapshot::exit_cuts_history`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exit_cuts_history: Vec<crate::policy::ExitCutsSince>,
     /// The cursor to send next time. Monotonic; opaque to clients.
     pub cursor: i64,
     /// More changes are waiting: pull again with the new cursor.

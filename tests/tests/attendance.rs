@@ -2035,6 +2035,29 @@ async fn exit_cuts(t: &TestDb) {
     );
     let c = county_report(&town).await;
     assert_eq!(c.rule, r.rule);
+    // The device learns each version's rule with its first day, to judge each window by
+    // the one in force when it began, as above (QA s24b F8).
+    let (status, snap) = town.w.get(Some(&town.s.token), "/me/snapshot").await;
+    assert_eq!(status, StatusCode::OK, "{snap}");
+    let steps: Vec<(String, u64)> = snap["exit_cuts_history"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{snap}"))
+        .iter()
+        .map(|s| {
+            (
+                s["from"].as_str().unwrap_or_default().to_string(),
+                s["exit_cuts"]["min_days_held"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps[steps.len().saturating_sub(2)..],
+        [
+            ("2026-01-01".to_string(), 25),
+            ("2026-02-01".to_string(), 15)
+        ],
+        "{snap}"
+    );
 }
 db_test!(a_county_may_judge_the_windows_an_exit_cuts, exit_cuts);
 

@@ -523,6 +523,7 @@ impl Client {
         let identity = self.identity().await?;
         let policy = self.policy().await?;
         let history = self.store.evidence_history().await?;
+        let cuts = self.store.exit_cuts_history().await?;
         let ev = history.as_slice();
         let contacts = self.store.last_contacts(now + FUTURE_TOLERANCE, ev).await?;
         // The oldest window judged (the one before a yearly window) began on the first
@@ -558,6 +559,7 @@ impl Client {
                 let (due, missed) = match (helper_id, role) {
                     (Some(helper), Some(role)) => crate::windows::judge_household(
                         &policy,
+                        &cuts,
                         &detail,
                         helper,
                         role,

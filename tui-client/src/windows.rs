@@ -17,7 +17,9 @@
 use std::collections::HashMap;
 
 use bangfu_shared::api::HouseholdDetail;
-use bangfu_shared::policy::{DueStatus, ExitCuts, VisitRequirement, window_of};
+use bangfu_shared::policy::{
+    DueStatus, ExitCuts, ExitCutsSince, VisitRequirement, exit_cuts_on, window_of,
+};
 use bangfu_shared::report::Quarter;
 use bangfu_shared::{PairingRole, Policy};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -129,7 +131,8 @@ pub struct Judgement {
 }
 
 /// Judges `req` for a helper with `stretches`, whose counted contacts of its kind were
-/// on `days` (local dates), on `today`, with the policy's rule for windows an exit cuts.
+/// on `days` (local dates), on `today`, with the policy's rule for windows the end of a
+/// pairing cuts.
 pub fn judge(
     req: &VisitRequirement,
     stretches: &[Stretch],
@@ -137,9 +140,24 @@ pub fn judge(
     today: NaiveDate,
     cuts: ExitCuts,
 ) -> Judgement {
+    judge_by(req, stretches, days, today, &|_| cuts)
+}
+
+/// [`judge`] with the rule for windows cut short in force on each window's first day
+/// (`cuts_on`), as the server judges them (QA s24b F8).
+pub fn judge_by(
+    req: &VisitRequirement,
+    stretches: &[Stretch],
+    days: &[NaiveDate],
+    today: NaiveDate,
+    cuts_on: &dyn Fn(NaiveDate) -> ExitCuts,
+) -> Judgement {
     let months = req.window_months;
     // The stretch that owes a window, if one does.
-    let owner = |(s, e): (NaiveDate, NaiveDate)| stretches.iter().find(|st| st.owes(s, e, cuts));
+    let owner = |(s, e): (NaiveDate, NaiveDate)| {
+        let cuts = cuts_on(s);
+        stretches.iter().find(|st| st.owes(s, e, cuts))
+    };
     // Only contacts while the owing stretch held count, as on the server: a helper
     // paired again later in the window (a change and a change back) made them for
     // another stretch (QA s24b F2).
@@ -178,9 +196,11 @@ pub fn judge(
 /// Every requirement of `policy` for a helper in `role` with a household, judged on
 /// `today` from the counted contacts `times` (by kind code): what is due (one entry per
 /// requirement with a window due) and every window missed, oldest first (the policy's
-/// order breaks a tie).
+/// order breaks a tie). A window cut short is judged by the `exit_cuts` of
+/// `cuts_history` in force on its first day.
 pub fn judge_household(
     policy: &Policy,
+    cuts_history: &[ExitCutsSince],
     detail: &HouseholdDetail,
     helper_id: i64,
     role: PairingRole,
@@ -197,7 +217,11 @@ pub fn judge_household(
             .flatten()
             .map(|t| crate::client::today(*t))
             .collect();
-        let j = judge(req, &held, &days, today, policy.exit_cuts);
+        // Each window by the rule in force on its first day; today's policy where the
+        // server sent no history.
+        let cuts_on =
+            |start: NaiveDate| exit_cuts_on(cuts_history, start).unwrap_or(policy.exit_cuts);
+        let j = judge_by(req, &held, &days, today, &cuts_on);
         due.extend(j.due);
         missed.extend(j.missed);
     }
@@ -330,6 +354,47 @@ mod tests {
         ];
         let j = super::judge(&phone, &again, &[d(2026, 12, 28)], d(2027, 1, 5), cuts(15));
         assert_eq!(windows(&j), vec![(d(2026, 12, 1), d(2026, 12, 31))]);
+    }
+
+    /// QA s24b F8: a window is owed by the rule in force on its first day, not today's:
+    /// a county that stopped judging cut windows from December still has the outgoing
+    /// helper owe November–December.
+    #[test]
+    fn a_cut_window_is_judged_by_the_rule_of_its_first_day() {
+        use bangfu_shared::policy::ExitCutsSince;
+        let mut detail = crate::app::testing::household(1, "张三", "东村");
+        let helper = detail.pairings[0].helper.id;
+        detail.pairings[0].valid_from = d(2018, 1, 1);
+        detail.pairings[0].valid_to = Some(d(2026, 12, 20));
+        let policy = bangfu_shared::PolicyPreset::Laizhou2018.policy();
+        let history = [
+            ExitCutsSince {
+                from: d(2018, 1, 1),
+                exit_cuts: ExitCuts { min_days_held: 30 },
+            },
+            ExitCutsSince {
+                from: d(2026, 12, 1),
+                exit_cuts: ExitCuts::default(),
+            },
+        ];
+        let due = |history: &[ExitCutsSince]| {
+            let (due, _) = judge_household(
+                &policy,
+                history,
+                &detail,
+                helper,
+                PairingRole::First,
+                None,
+                d(2026, 12, 5),
+            );
+            due.iter().map(|s| (s.kind, s.due_by)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            due(&history),
+            vec![(VisitKind::Home, d(2026, 12, 19))],
+            "Nov–Dec by the 30-day rule; December's call by December's (none)"
+        );
+        assert_eq!(due(&[]), vec![], "no history: today's policy");
     }
 
     /// M7: a call in December makes December done, and leaves October and November

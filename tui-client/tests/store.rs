@@ -513,6 +513,7 @@ fn another_devices_unfinished_record_is_not_this_devices_unsynced_work() {
             households: None,
             policy: None,
             evidence_history: Vec::new(),
+            exit_cuts_history: Vec::new(),
             cursor: 3,
             more: false,
         };
@@ -560,6 +561,7 @@ fn a_pulled_record_of_a_newer_format_is_kept_for_an_update() {
             households: None,
             policy: None,
             evidence_history: Vec::new(),
+            exit_cuts_history: Vec::new(),
             cursor: 7,
             more: false,
         };
@@ -605,6 +607,7 @@ fn pull_pages_import_records_in_any_order_and_update_households() {
             households: Some(households),
             policy: None,
             evidence_history: Vec::new(),
+            exit_cuts_history: Vec::new(),
             cursor: 10,
             more: true,
         };
@@ -620,6 +623,7 @@ fn pull_pages_import_records_in_any_order_and_update_households() {
             households: None,
             policy: None,
             evidence_history: Vec::new(),
+            exit_cuts_history: Vec::new(),
             cursor: 12,
             more: false,
         };
@@ -866,6 +870,7 @@ fn a_pull_page_without_a_household_keeps_it_as_ended() {
             households: Some(households),
             policy: None,
             evidence_history: Vec::new(),
+            exit_cuts_history: Vec::new(),
             cursor,
             more: false,
         };
@@ -1050,6 +1055,7 @@ fn a_household_is_ended_only_when_none_of_the_helpers_pairings_holds() {
                 households: Some(listed),
                 policy: None,
                 evidence_history: Vec::new(),
+                exit_cuts_history: Vec::new(),
                 cursor: 3,
                 more: false,
             })
@@ -1120,6 +1126,7 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
             households: None,
             policy: None,
             evidence_history: Vec::new(),
+            exit_cuts_history: Vec::new(),
             cursor,
             more: false,
         };
@@ -1147,6 +1154,7 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
             households: None,
             policy: None,
             evidence_history: Vec::new(),
+            exit_cuts_history: Vec::new(),
             cursor: 3,
             more: false,
         };
@@ -1609,6 +1617,7 @@ fn a_copys_record_under_this_devices_number_is_kept_apart_from_its_chain() {
                 households: None,
                 policy: None,
                 evidence_history: Vec::new(),
+                exit_cuts_history: Vec::new(),
                 cursor: 1,
                 more: false,
             })

@@ -1319,6 +1319,7 @@ fn history_shows_a_town_office_review_note() {
         households: None,
         policy: None,
         evidence_history: Vec::new(),
+        exit_cuts_history: Vec::new(),
         cursor: 1,
         more: false,
     };

@@ -239,10 +239,10 @@ pub async fn snapshot(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<S
         .one(db)
         .await?;
     let town = current.as_ref().or(rows.first()).map(|h| h.town_id);
-    let (policy, evidence_history) = match county {
+    let (policy, (evidence_history, exit_cuts_history)) = match county {
         Some(c) => (
             policy::effective(db, c, town, super::today()).await?,
-            policy::evidence_history(db, c, town).await?,
+            policy::history(db, c, town).await?,
         ),
         None => {
             return Err(ApiError::Invalid(
@@ -255,6 +255,7 @@ pub async fn snapshot(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<S
         households: details(db, rows).await?,
         policy,
         evidence_history,
+        exit_cuts_history,
         server_time: super::now(),
     })
 }

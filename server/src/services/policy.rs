@@ -2,7 +2,7 @@
 //! attendance for a past date is judged by the version in force then.
 
 use bangfu_shared::Policy;
-use bangfu_shared::policy::EvidenceSince;
+use bangfu_shared::policy::{EvidenceSince, ExitCutsSince};
 use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -335,38 +335,66 @@ pub async fn effective(
     Ok(to_version(chosen.clone())?.policy)
 }
 
-/// The home-visit evidence of a town's policy over time (its overrides, else the
-/// county's), oldest first, a step wherever it changes: what a device judges each of its
-/// visits by, as [`effective`] chooses on the visit's date.
-pub async fn evidence_history(
+/// A town's policy over time (its overrides, else the county's), as a device judges by
+/// it: the home-visit evidence, a step wherever it changes (each visit is judged by the
+/// one in force on its date, as [`effective`] chooses), and the `exit_cuts`, likewise
+/// (each window by the one in force on its first day).
+pub async fn history(
     db: &impl ConnectionTrait,
     county_id: i64,
     town_id: Option<i64>,
-) -> ApiResult<Vec<EvidenceSince>> {
+) -> ApiResult<(Vec<EvidenceSince>, Vec<ExitCutsSince>)> {
     let all = versions(db, county_id).await?;
+    let in_force = in_force_steps(&all, town_id);
+    let evidence = steps(&in_force, |p| p.evidence.clone())
+        .into_iter()
+        .map(|(from, evidence)| EvidenceSince { from, evidence })
+        .collect();
+    let exit_cuts = steps(&in_force, |p| p.exit_cuts)
+        .into_iter()
+        .map(|(from, exit_cuts)| ExitCutsSince { from, exit_cuts })
+        .collect();
+    Ok((evidence, exit_cuts))
+}
+
+/// Each day a version of the town's (or the county's) begins, oldest first, with the
+/// policy in force from that day: the town's newest override, else the county's.
+fn in_force_steps(all: &[PolicyVersion], town_id: Option<i64>) -> Vec<(NaiveDate, &Policy)> {
     let relevant: Vec<&PolicyVersion> = all
         .iter()
         .filter(|v| v.town_id.is_none() || v.town_id == town_id)
         .collect();
-    let mut out: Vec<EvidenceSince> = Vec::new();
-    for day in relevant.iter().map(|v| v.valid_from) {
-        let in_force = || relevant.iter().filter(move |v| v.valid_from <= day);
-        // Oldest first by (valid_from, id): the last in force is the newest.
-        let chosen = in_force()
-            .rfind(|v| town_id.is_some() && v.town_id == town_id)
-            .or_else(|| in_force().rfind(|v| v.town_id.is_none()));
-        let Some(v) = chosen else { continue };
-        if out.last().is_some_and(|s| s.from == day) {
+    relevant
+        .iter()
+        .filter_map(|v| {
+            let day = v.valid_from;
+            let in_force = || relevant.iter().filter(move |v| v.valid_from <= day);
+            // Oldest first by (valid_from, id): the last in force is the newest.
+            let chosen = in_force()
+                .rfind(|v| town_id.is_some() && v.town_id == town_id)
+                .or_else(|| in_force().rfind(|v| v.town_id.is_none()))?;
+            Some((day, &chosen.policy))
+        })
+        .collect()
+}
+
+/// What `pick` takes of each step, a step only where it changes (the last version of a
+/// day wins).
+fn steps<T: PartialEq>(
+    in_force: &[(NaiveDate, &Policy)],
+    pick: impl Fn(&Policy) -> T,
+) -> Vec<(NaiveDate, T)> {
+    let mut out: Vec<(NaiveDate, T)> = Vec::new();
+    for (day, policy) in in_force {
+        if out.last().is_some_and(|(from, _)| from == day) {
             out.pop();
         }
-        if out.last().map(|s| &s.evidence) != Some(&v.policy.evidence) {
-            out.push(EvidenceSince {
-                from: day,
-                evidence: v.policy.evidence.clone(),
-            });
+        let value = pick(policy);
+        if out.last().map(|(_, v)| v) != Some(&value) {
+            out.push((*day, value));
         }
     }
-    Ok(out)
+    out
 }
 
 /// Every version of a county's policies, oldest first.

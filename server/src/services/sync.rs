@@ -1062,7 +1062,7 @@ pub async fn pull(
             review: r.review,
         });
     }
-    let (households, policy, evidence_history) = if ledger > cursor {
+    let (households, policy, evidence_history, exit_cuts_history) = if ledger > cursor {
         let snap = households::snapshot(db, caller).await?;
         if !more {
             next = next.max(ledger);
@@ -1071,15 +1071,17 @@ pub async fn pull(
             Some(snap.households),
             Some(snap.policy),
             snap.evidence_history,
+            snap.exit_cuts_history,
         )
     } else {
-        (None, None, Vec::new())
+        (None, None, Vec::new(), Vec::new())
     };
     Ok(PullResponse {
         records,
         households,
         policy,
         evidence_history,
+        exit_cuts_history,
         cursor: next,
         more,
     })

@@ -99,6 +99,7 @@ fn snapshot(role: Role) -> Snapshot {
         households: vec![household(1, "张三", "东村"), household(2, "李四", "西村")],
         policy: PolicyPreset::Laizhou2018.policy(),
         evidence_history: Vec::new(),
+        exit_cuts_history: Vec::new(),
         server_time: now(),
     }
 }

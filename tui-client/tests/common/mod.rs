@@ -110,6 +110,7 @@ pub fn snapshot(households: Vec<HouseholdDetail>) -> Snapshot {
         households,
         policy: PolicyPreset::Laizhou2018.policy(),
         evidence_history: Vec::new(),
+        exit_cuts_history: Vec::new(),
         server_time: now(),
     }
 }
