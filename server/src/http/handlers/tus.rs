@@ -24,9 +24,30 @@ fn require_tus(req: &HttpRequest) -> ApiResult<()> {
     }
 }
 
+/// A header tus gives one value (`Upload-Length`, `Upload-Offset`, `Upload-Metadata`,
+/// `Upload-Checksum`, `Content-Type`), if sent. Sent twice it is refused naming it:
+/// taking either copy would be a guess, and the copy not taken may be the one the client
+/// meant (QA s23c F11: of two `Upload-Offset`s the first was silently used). A value
+/// that is not ASCII text is refused too, not taken for an absent header.
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<Option<&'a str>> {
+    let mut values = headers.get_all(name);
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::BadRequest(format!(
+            "{name} is sent more than once: send it once"
+        )));
+    }
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| ApiError::BadRequest(format!("{name} is not ASCII text")))
+}
+
 /// A tus number header: decimal digits only (Rust's parser would also take `+5`).
 fn number(req: &HttpRequest, name: &str) -> ApiResult<u64> {
-    let text = header(req.headers(), name)
+    let text = single(req.headers(), name)?
         .ok_or_else(|| ApiError::BadRequest(format!("{name} is required")))?
         .trim();
     let bad = || ApiError::BadRequest(format!("{name} must be a non-negative integer"));
@@ -50,21 +71,26 @@ pub async fn options(state: web::Data<AppState>) -> HttpResponse {
         .finish()
 }
 
-/// Whether a request carries upload bytes (`application/offset+octet-stream`).
-fn carries_bytes(req: &HttpRequest) -> bool {
-    header(req.headers(), "Content-Type") == Some("application/offset+octet-stream")
+/// Whether a request carries upload bytes: its `Content-Type` is
+/// `application/offset+octet-stream`, compared as RFC 9110 compares media types (type
+/// and subtype without regard to case, parameters after `;` allowed), so
+/// `Application/Offset+Octet-Stream` is the same type.
+fn carries_bytes(req: &HttpRequest) -> ApiResult<bool> {
+    Ok(single(req.headers(), "Content-Type")?.is_some_and(is_offset_octet_stream))
+}
+
+/// Whether a `Content-Type` value names `application/offset+octet-stream` (see
+/// [`carries_bytes`]).
+fn is_offset_octet_stream(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/offset+octet-stream")
 }
 
 /// The chunk's `Upload-Checksum`, if sent. A value that is not ASCII text is refused,
 /// not taken for an absent header: the client asked for the chunk to be verified.
 fn checksum_of(req: &HttpRequest) -> ApiResult<Option<ChunkChecksum>> {
-    req.headers()
-        .get("Upload-Checksum")
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| ApiError::BadRequest("Upload-Checksum is not ASCII text".into()))
-                .and_then(ChunkChecksum::parse)
-        })
+    single(req.headers(), "Upload-Checksum")?
+        .map(ChunkChecksum::parse)
         .transpose()
 }
 
@@ -100,13 +126,13 @@ async fn create_upload(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     require_tus(&req)?;
-    if header(req.headers(), "Upload-Defer-Length").is_some() {
+    if req.headers().contains_key("Upload-Defer-Length") {
         return Err(ApiError::BadRequest(
             "Upload-Defer-Length is not supported: send Upload-Length".into(),
         ));
     }
     let length = number(&req, "Upload-Length")?;
-    let metadata = header(req.headers(), "Upload-Metadata")
+    let metadata = single(req.headers(), "Upload-Metadata")?
         .map(uploads::parse_metadata)
         .transpose()?
         .unwrap_or_default();
@@ -114,7 +140,7 @@ async fn create_upload(
         .iter()
         .find(|(k, _)| k == "sha256")
         .map(|(_, v)| v.as_str());
-    let with_bytes = carries_bytes(&req);
+    let with_bytes = carries_bytes(&req)?;
     let checksum = if with_bytes { checksum_of(&req)? } else { None };
     let creation = uploads::create(
         &state.db,
@@ -227,7 +253,7 @@ async fn append(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     require_tus(&req)?;
-    if !carries_bytes(&req) {
+    if !carries_bytes(&req)? {
         return Err(ApiError::UnsupportedMediaType(
             "PATCH needs Content-Type: application/offset+octet-stream".into(),
         ));
@@ -373,6 +399,40 @@ mod tests {
         for bad in ["+5", "-5", "5.0", "0x10", "", "18446744073709551616"] {
             let e = length(bad).expect_err(bad);
             assert!(e.to_string().contains("Upload-Length"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_tus_header_sent_twice_is_refused_by_name() {
+        let req = TestRequest::default()
+            .append_header(("Upload-Offset", "0"))
+            .append_header(("Upload-Offset", "5"))
+            .to_http_request();
+        let e = number(&req, "Upload-Offset").expect_err("two offsets");
+        assert!(matches!(e, ApiError::BadRequest(_)), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("Upload-Offset is sent more than once"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_offset_media_type_is_compared_as_rfc_9110_says() {
+        for same in [
+            "application/offset+octet-stream",
+            "Application/Offset+Octet-Stream",
+            "APPLICATION/OFFSET+OCTET-STREAM; charset=binary",
+            " application/offset+octet-stream ;x=y",
+        ] {
+            assert!(is_offset_octet_stream(same), "{same}");
+        }
+        for other in [
+            "application/octet-stream",
+            "application/offset+octet-streamx",
+            "",
+        ] {
+            assert!(!is_offset_octet_stream(other), "{other}");
         }
     }
 }
