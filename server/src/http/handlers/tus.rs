@@ -106,7 +106,7 @@ async fn finish_held(state: &AppState, id: &str) -> ApiResult<uploads::UploadSta
 #[utoipa::path(post, path = "/api/v1/files",
     params(("Upload-Length" = u64, Header, description = "the file's size in bytes"), ("Upload-Metadata" = Option<String>, Header, description = "`sha256 <base64 of the lowercase hex SHA-256>`, and optionally `filename`")),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "optional: the file's first bytes (creation-with-upload)"),
-    responses((status = 201, description = "`Location` of the upload and `Upload-Offset` (= length when the file is done)"), (status = 413, description = "payload_too_large"), (status = 422, description = "invalid: the file is not the image it claims")))]
+    responses((status = 201, description = "`Location` of the upload and `Upload-Offset` (= length when the file is done)"), (status = 403, description = "forbidden: not a helper's device"), (status = 413, description = "payload_too_large"), (status = 422, description = "invalid: the file is not the image it claims"), (status = 429, description = "too_many_uploads: the account holds `max_unfinished_uploads` (default 32) unfinished uploads; finish or let one expire")))]
 /// `POST /files`: creates an upload (or returns the unfinished one for the same file).
 /// With `Content-Type: application/offset+octet-stream` the body is the file's first
 /// bytes (tus creation-with-upload): a photo sent whole takes one request, not two.
@@ -142,6 +142,7 @@ async fn create_upload(
         .map(|(_, v)| v.as_str());
     let with_bytes = carries_bytes(&req)?;
     let checksum = if with_bytes { checksum_of(&req)? } else { None };
+    upload_expiry::sweep_if_due(&state);
     let creation = uploads::create(
         &state.db,
         &state.store,
@@ -151,7 +152,6 @@ async fn create_upload(
         declared,
     )
     .await?;
-    upload_expiry::sweep_if_due(&state);
     let (id, offset, created) = match creation {
         // An upload nothing has reached yet takes the bytes; any other already holds
         // some (or all): the client continues from its offset.
@@ -178,7 +178,7 @@ async fn create_upload(
             )
         }
         Creation::New(row) => {
-            uploads::keep(&state.db, &row).await?;
+            uploads::keep_unfinished(&state.db, &state.settings, &row).await?;
             (row.id, 0, row.created_at)
         }
     };
@@ -356,8 +356,13 @@ async fn receive(
     // would hold every byte and never be stored.
     if offset + received < length {
         let new_offset = writer.finish().await.map_err(uploads::storage_error)?;
-        if !stored {
-            uploads::keep(&state.db, &row).await?;
+        if !stored && let Err(e) = uploads::keep_unfinished(&state.db, &state.settings, &row).await
+        {
+            // No row names these bytes: nothing would ever discard them.
+            if let Err(e) = state.store.discard(&row.id).await {
+                tracing::warn!(error = %e, "could not discard an unrecorded upload's bytes");
+            }
+            return Err(e);
         }
         if cut {
             return Err(ApiError::BadRequest(format!(
