@@ -14,6 +14,7 @@ mod m20261201_000005_index_counted_days;
 mod m20261201_000006_widen_integers;
 mod m20261204_000007_create_household_exits;
 mod m20261205_000008_record_exit_returns;
+mod m20261206_000009_index_open_uploads;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_widen_integers::Migration),
             Box::new(m20261204_000007_create_household_exits::Migration),
             Box::new(m20261205_000008_record_exit_returns::Migration),
+            Box::new(m20261206_000009_index_open_uploads::Migration),
         ]
     }
 }

@@ -61,6 +61,11 @@ pub struct Settings {
     /// An upload still unfinished this many days after its creation is discarded (tus
     /// expiration; `Upload-Expires` says when). The client then starts it again.
     pub upload_expiry_days: i64,
+    /// The most unfinished uploads one account may hold at once (QA s23c F9: each
+    /// reserves a row and a file). A device sends one file at a time, so a few are
+    /// open at most; creating another past this is refused (429 `too_many_uploads`)
+    /// until one is finished or expires.
+    pub max_unfinished_uploads: u64,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
     /// `tracing` filter, e.g. `info` or `bangfu_server=debug`.
@@ -84,6 +89,7 @@ impl Default for Settings {
             token_ttl_hours: 24 * 30,
             enrollment_ttl_days: 30,
             upload_expiry_days: 30,
+            max_unfinished_uploads: 32,
             workers: 0,
             log: "info,sea_orm_migration=warn".to_string(),
             argon2: Argon2Settings::default(),

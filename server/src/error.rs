@@ -65,6 +65,19 @@ pub enum ApiError {
     /// Too many wrong passwords or codes for this username from this address lately.
     #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
     TooManyAttempts { retry_after_secs: u64 },
+    /// An account asked for a new upload while holding `open` unfinished ones, the most
+    /// it may hold at once (`limit`): each reserves a row and a file on the server. One
+    /// is freed when it is finished or when it expires (`expiry_days` after creation).
+    #[error(
+        "this account already holds {open} unfinished uploads, the most it may hold at once \
+         ({limit}): finish one (send the rest of its bytes) or let it expire ({expiry_days} \
+         days after its creation) before starting another"
+    )]
+    TooManyUploads {
+        open: u64,
+        limit: u64,
+        expiry_days: i64,
+    },
     /// The database is held by another writer (a command-line import beside the
     /// server) or out of connections for longer than a request waits: nothing was
     /// written, and the same request will do later.
@@ -103,6 +116,7 @@ impl ApiError {
             ApiError::TusVersion => "unsupported_tus_version",
             ApiError::ChecksumMismatch => "checksum_mismatch",
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
+            ApiError::TooManyUploads { .. } => "too_many_uploads",
             ApiError::Busy => "busy",
             ApiError::PdfFontMissing(_) => "pdf_font_missing",
             ApiError::Database(_) | ApiError::Internal(_) => "internal",
@@ -118,6 +132,9 @@ impl ApiError {
             }
             ApiError::RangeNotSatisfiable { length } => {
                 Some(serde_json::json!({ "length": length }))
+            }
+            ApiError::TooManyUploads { open, limit, .. } => {
+                Some(serde_json::json!({ "open": open, "limit": limit }))
             }
             _ => None,
         };
@@ -148,7 +165,9 @@ impl ResponseError for ApiError {
             ApiError::ChecksumMismatch => {
                 StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
             }
-            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts { .. } | ApiError::TooManyUploads { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Busy | ApiError::PdfFontMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -253,6 +272,30 @@ mod tests {
         }
         let other = ApiError::from(DbErr::Custom("constraint failed".into()));
         assert_eq!(other.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn too_many_uploads_is_a_429_saying_how_many_and_what_frees_one() {
+        let e = ApiError::TooManyUploads {
+            open: 32,
+            limit: 32,
+            expiry_days: 30,
+        };
+        assert_eq!(e.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        let body = e.body();
+        assert_eq!(body.error, "too_many_uploads");
+        assert!(
+            body.message.contains("holds 32 unfinished uploads")
+                && body.message.contains("finish one")
+                && body.message.contains("expire (30 days"),
+            "{}",
+            body.message
+        );
+        assert_eq!(
+            body.details,
+            Some(serde_json::json!({"open": 32, "limit": 32}))
+        );
+        assert!(e.error_response().headers().get("Retry-After").is_none());
     }
 
     #[test]

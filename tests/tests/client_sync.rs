@@ -1048,3 +1048,84 @@ db_test!(
     a_second_sync_on_one_data_directory_is_refused,
     one_sync_at_a_time
 );
+
+/// The server takes no new upload from the account (it holds as many unfinished ones as
+/// the server allows, here one left by another device of the helper): the sync is not
+/// an error, nothing is retried in vain, the visit stays awaiting photos and the report
+/// says why; its files are not marked unusable. Once that upload finishes, the next sync
+/// sends them (QA s23c F9).
+async fn uploads_deferred(t: &TestDb) {
+    use bangfu_client::problem::Problem;
+    use bangfu_tests::field::{tus_create, tus_patch};
+    let w = World::with(t, |s| s.max_unfinished_uploads = 1).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    enroll_directly(t, &w, HELPER).await;
+    let dirs = ClientDir::new(t);
+    let c = device(&w, &dirs.path().join("a")).await;
+    let h = household(&c).await;
+    let files = home_visit(&c, dirs.path(), h, &[40, 20], 5).await;
+
+    let token = w.login(HELPER).await;
+    let elsewhere = jpeg(30, 77);
+    let (status, url) = tus_create(
+        &w.http,
+        &origin(&w),
+        &token,
+        elsewhere.len(),
+        &sha256_hex(&elsewhere),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let started = std::time::Instant::now();
+    let report = c
+        .sync(&quick_sync(8), &|_| {})
+        .await
+        .expect("a sync the server takes no upload in still completes");
+    assert_eq!(report.files_uploaded, 0, "{report:?}");
+    assert_eq!(report.awaiting_photos, 1, "{report:?}");
+    let deferred: Vec<&Problem> = report
+        .problems
+        .iter()
+        .filter(|p| matches!(p, Problem::UploadsDeferred { .. }))
+        .collect();
+    assert_eq!(deferred.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let Problem::UploadsDeferred {
+        reason,
+        files: n,
+        records,
+    } = deferred[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(*n, files.len() as u64);
+    assert_eq!(records.len(), 1);
+    assert!(reason.contains("too_many_uploads"), "{reason}");
+    let zh = bangfu_client::i18n::Lang::Zh.problem(deferred[0]);
+    assert!(zh.contains("仍待传照片") && zh.contains("下次同步"), "{zh}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "not retried for minutes"
+    );
+    let counts = c.store().sync_counts().await.unwrap();
+    assert_eq!(counts.unsynced(), 1, "{counts:?}");
+
+    // The other device finishes its upload: the next sync sends the visit's files.
+    let done = tus_patch(&w.http, &url.unwrap(), &token, 0, elsewhere)
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    let report = sync(&c, &quick_sync(3)).await;
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.files_uploaded, files.len() as u64);
+    all_synced(&c).await;
+    let ids = local_ids(&c).await;
+    server_holds_exactly(t, &w, &ids, &c, &files).await;
+}
+db_test!(
+    a_sync_the_server_takes_no_new_upload_in_defers_the_photos,
+    uploads_deferred
+);

@@ -1274,3 +1274,75 @@ db_test!(
     a_household_holds_its_number_while_it_is_on_the_ledger,
     numbers_on_the_ledger
 );
+
+/// A cancel sent while the exit it cancels is being filed waits for the filing and then
+/// cancels it (QA s23c F10): it read the household before its transaction, so once the
+/// exit was committed it judged it by the status from before the exit and answered 409
+/// "the household was brought back (rejoin) since its exit" (on PostgreSQL, "no exit to
+/// cancel" while the filing was still running). The test holds the database's write
+/// lock (SQLite) and the household's row (PostgreSQL) while both requests arrive, the
+/// exit first, then lets them run.
+async fn cancel_during_filing(t: &TestDb) {
+    use bangfu_server::entities::household;
+    use sea_orm::{EntityTrait, QuerySelect};
+    let f = Field::new(t).await;
+    let h = f.household;
+    let day = today() + chrono::Duration::days(10);
+    let (gate, txn) = bangfu_server::db::begin_write(&t.db).await.unwrap();
+    household::Entity::find_by_id(h)
+        .lock_exclusive()
+        .one(&txn)
+        .await
+        .unwrap()
+        .unwrap();
+    let post = |path: String, body: Value| {
+        let (http, url, token) = (f.w.http.clone(), f.w.server.url(&path), f.county.clone());
+        tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        })
+    };
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(800));
+    let filing = post(
+        format!("/households/{h}/exit"),
+        json!({ "effective_from": day, "reason": "脱贫退出" }),
+    );
+    pause().await;
+    let cancelling = post(
+        format!("/households/{h}/exit/cancel"),
+        json!({ "reason": "误报" }),
+    );
+    pause().await;
+    drop(txn);
+    drop(gate);
+    let (status, body) = filing.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "the exit: {body}");
+    let (status, body) = cancelling.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "the cancel: {body}");
+    assert_eq!(body["exit_on"], Value::Null, "{body}");
+    let (_, exits) =
+        f.w.get(Some(&f.county), &format!("/households/{h}/exits"))
+            .await;
+    let exits = exits.as_array().unwrap();
+    assert_eq!(exits.len(), 1, "{exits:?}");
+    assert!(!exits[0]["cancelled_at"].is_null(), "{exits:?}");
+
+    // Cancelled twice: the second says the exit was already cancelled.
+    let (status, body) = cancel(&f, &f.county, h, "重复提交").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("the exit from {day} was already cancelled")),
+        "{message}"
+    );
+}
+db_test!(
+    a_cancel_sent_while_the_exit_is_filed_cancels_it,
+    cancel_during_filing
+);

@@ -463,3 +463,121 @@ db_test!(
     policy_source_is_held_to_the_free_text_rules,
     policy_source_bounds
 );
+
+/// Header edge cases of the tus endpoints and of JSON bodies (QA s23c F11): a tus
+/// header sent twice is refused naming it (the server took the first `Upload-Offset`
+/// or `Upload-Length` silently), `Content-Type` is compared as RFC 9110 compares media
+/// types (`Application/Offset+Octet-Stream; x=y` was a 415), and a JSON body in UTF-16
+/// or with a byte order mark says it must be UTF-8 (it read "expected value at line 1
+/// column 1").
+async fn header_edges(t: &TestDb) {
+    use bangfu_shared::visit::sha256_hex;
+    use bangfu_tests::field::{jpeg, tus_create, tus_offset};
+    let f = Field::new(t).await;
+    let files = f.w.server.url("/files");
+    let photo = jpeg(30, 11);
+    let sha = sha256_hex(&photo);
+    let refused = |resp: reqwest::Response, header: &'static str| async move {
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{header}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "bad_request", "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{header} is sent more than once")),
+            "{message}"
+        );
+    };
+    for twice in ["Upload-Length", "Upload-Metadata"] {
+        let mut req =
+            f.w.http
+                .post(&files)
+                .bearer_auth(&f.token)
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Length", photo.len().to_string())
+                .header("Upload-Metadata", "filename YS5qcGc=");
+        req = match twice {
+            "Upload-Length" => req.header("Upload-Length", "7"),
+            _ => req.header("Upload-Metadata", "filename Yi5qcGc="),
+        };
+        refused(req.send().await.unwrap(), twice).await;
+    }
+
+    let (status, url) = tus_create(&f.w.http, &f.origin, &f.token, photo.len(), &sha).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let url = url.unwrap();
+    let patch = |content_type: &'static str| {
+        f.w.http
+            .patch(&url)
+            .bearer_auth(&f.token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Content-Type", content_type)
+            .header("Upload-Offset", "0")
+    };
+    let resp = patch("application/offset+octet-stream")
+        .header("Upload-Offset", "5")
+        .body(photo[..5].to_vec())
+        .send()
+        .await
+        .unwrap();
+    refused(resp, "Upload-Offset").await;
+    assert_eq!(
+        tus_offset(&f.w.http, &url, &f.token).await,
+        0,
+        "nothing taken"
+    );
+    let resp = patch("Application/Offset+Octet-Stream; charset=binary")
+        .body(photo.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT, "the same media type");
+    assert_eq!(
+        tus_offset(&f.w.http, &url, &f.token).await,
+        photo.len() as u64
+    );
+
+    // JSON in UTF-16 (with and without its mark) or with UTF-8's mark, to a public
+    // endpoint and to an authenticated one.
+    let login = r#"{"username":"admin","password":"test-password"}"#;
+    let utf16 = |text: &str, mark: bool| {
+        let mut out = if mark { vec![0xFF, 0xFE] } else { Vec::new() };
+        out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        out
+    };
+    let bodies = [
+        ("/auth/login", None, utf16(login, true)),
+        ("/auth/login", None, utf16(login, false)),
+        (
+            "/auth/login",
+            None,
+            [&b"\xEF\xBB\xBF"[..], login.as_bytes()].concat(),
+        ),
+        (
+            "/sync/push",
+            Some(&f.token),
+            utf16(r#"{"records":[]}"#, true),
+        ),
+    ];
+    for (path, token, body) in bodies {
+        let mut req =
+            f.w.http
+                .post(f.w.server.url(path))
+                .header("Content-Type", "application/json")
+                .body(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("the body must be JSON in UTF-8 without a byte order mark"),
+            "{path}: {message}"
+        );
+    }
+}
+db_test!(
+    tus_headers_and_json_encodings_are_read_strictly,
+    header_edges
+);

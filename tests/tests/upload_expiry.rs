@@ -1,5 +1,6 @@
 //! Unfinished uploads expire (tus expiration): answers say when, and the sweep discards
-//! the stale ones with their bytes, sparing finished, recent and busy ones.
+//! the stale ones with their bytes, sparing finished, recent and busy ones. Only a
+//! helper's device opens uploads, and one account holds a bounded number unfinished.
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
@@ -8,7 +9,8 @@ use bangfu_server::services::{upload_expiry, uploads};
 use bangfu_server::{AppState, Settings, db_test};
 use bangfu_shared::Role;
 use bangfu_shared::visit::sha256_hex;
-use bangfu_tests::field::jpeg;
+use bangfu_tests::field::{jpeg, tus_create, tus_create_with, tus_patch};
+use bangfu_tests::scenario::Field;
 use bangfu_tests::{TestDb, World, office};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
@@ -17,9 +19,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, Query
 db_test!(unfinished_uploads_say_when_they_expire, expiry_headers);
 
 async fn expiry_headers(t: &TestDb) {
-    let w = World::new(t).await;
-    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
-    let token = w.login("county").await;
+    let f = Field::new(t).await;
+    let (w, token) = (&f.w, f.token.clone());
     let files = w.server.url("/files");
     let options = w
         .http
@@ -204,4 +205,130 @@ fn the_ids_sort_as_listed() {
     let mut listed = [STALE, BUSY, FINISHED, RECENT];
     listed.sort();
     assert_eq!(listed, [STALE, BUSY, FINISHED, RECENT]);
+}
+
+db_test!(
+    an_account_holds_a_bounded_number_of_unfinished_uploads,
+    bounded
+);
+
+/// Only a helper's device may open an upload, and an account holds at most
+/// `max_unfinished_uploads` (32) unfinished at once, however many it asks for at the same
+/// time (QA s23c F9: an office could upload, and one account could open any number, each
+/// reserving a row and a file). The same file again is its own upload, not another; a
+/// finished upload and an expired one free their place.
+async fn bounded(t: &TestDb) {
+    let f = Field::new(t).await;
+    let files = f.w.server.url("/files");
+    let create = |token: &str, sha: &str, len: usize| {
+        f.w.http
+            .post(&files)
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", len.to_string())
+            .header(
+                "Upload-Metadata",
+                format!(
+                    "sha256 {}",
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sha)
+                ),
+            )
+            .send()
+    };
+    let photo = jpeg(30, 3);
+    let photo_sha = sha256_hex(&photo);
+    let resp = create(&f.county, &photo_sha, photo.len()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "an office account");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "forbidden", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("only a helper's device uploads photos"),
+        "{message}"
+    );
+
+    // One real photo, then 39 more files asked for at once: 32 in all are taken.
+    let (status, photo_url) =
+        tus_create(&f.w.http, &f.origin, &f.token, photo.len(), &photo_sha).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let fake = |i: usize| format!("{i:064x}");
+    let burst: Vec<_> = (1..40)
+        .map(|i| {
+            let (http, origin, token) = (f.w.http.clone(), f.origin.clone(), f.token.clone());
+            tokio::spawn(
+                async move { tus_create(&http, &origin, &token, 1000 + i, &fake(i)).await },
+            )
+        })
+        .collect();
+    let mut taken = Vec::new();
+    let mut refused = 0;
+    for (i, job) in (1..40).zip(burst) {
+        match job.await.unwrap() {
+            (StatusCode::CREATED, url) => taken.push((i, url.unwrap())),
+            (StatusCode::TOO_MANY_REQUESTS, _) => refused += 1,
+            (other, _) => panic!("file {i}: {other}"),
+        }
+    }
+    assert_eq!((taken.len(), refused), (31, 8), "32 open in all");
+    let resp = create(&f.token, &fake(40), 1040).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        resp.headers().get("retry-after").is_none(),
+        "time alone frees none"
+    );
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_uploads", "{body}");
+    assert_eq!(
+        body["details"],
+        serde_json::json!({"open": 32, "limit": 32})
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("holds 32 unfinished uploads")
+            && message.contains("finish one")
+            && message.contains("expire (30 days after its creation)"),
+        "{message}"
+    );
+    // Sent with its first bytes (creation-with-upload), it is refused before they are read.
+    let other = jpeg(30, 4);
+    let resp = tus_create_with(
+        &f.w.http,
+        &f.origin,
+        &f.token,
+        other.len(),
+        &sha256_hex(&other),
+        other.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The same file again is the upload it has, not another.
+    let (i, url) = taken[0].clone();
+    let (status, again) = tus_create(&f.w.http, &f.origin, &f.token, 1000 + i, &fake(i)).await;
+    assert_eq!((status, again), (StatusCode::CREATED, Some(url)));
+
+    // Finishing one frees its place: one more, and no other.
+    let done = tus_patch(&f.w.http, &photo_url.unwrap(), &f.token, 0, photo)
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    let (status, _) = tus_create(&f.w.http, &f.origin, &f.token, 1041, &fake(41)).await;
+    assert_eq!(status, StatusCode::CREATED, "the finished upload's place");
+    let (status, _) = tus_create(&f.w.http, &f.origin, &f.token, 1042, &fake(42)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // An upload past its expiry frees its place at once, before the sweep discards it.
+    let oldest = upload::Entity::find()
+        .filter(upload::Column::Sha256.eq(fake(taken[1].0)))
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut aged = oldest.into_active_model();
+    aged.created_at = sea_orm::Set(Utc::now() - Duration::days(31));
+    aged.update(&t.db).await.unwrap();
+    let (status, _) = tus_create(&f.w.http, &f.origin, &f.token, 1042, &fake(42)).await;
+    assert_eq!(status, StatusCode::CREATED, "the expired upload's place");
+    let (status, _) = tus_create(&f.w.http, &f.origin, &f.token, 1043, &fake(43)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -1970,6 +1970,9 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         }
         "unauthenticated" => "登录已过期：请重新登录（本机数据不会丢失）".into(),
         "too_many_attempts" => "登录失败次数过多：请过 15 分钟再试".into(),
+        "too_many_uploads" => {
+            "本账号未完成的上传已达服务器上限：上传完成或过期后释放，下次同步再试".into()
+        }
         "conflict" if message.contains("another account") => {
             "本机密钥已登记给另一个账号：请用另一个 --data-dir（另一个数据目录）登录此账号".into()
         }
@@ -2105,6 +2108,11 @@ impl Lang {
             } => format!(
                 "{}被服务器拒收：{reason}；记录 {} 仍待传照片，下次同步再试",
                 img(sha256),
+                join(records)
+            ),
+            P::UploadsDeferred { files, records, .. } => format!(
+                "{files} 张图片未上传：本账号未完成的上传已达服务器上限（上传完成或过期后释放）；\
+                 记录 {} 仍待传照片，下次同步再试",
                 join(records)
             ),
             P::DownloadMismatch { sha256 } => {

@@ -21,6 +21,14 @@ pub enum Problem {
         reason: String,
         records: Vec<Uuid>,
     },
+    /// The server takes no new upload from this account for now: it holds as many
+    /// unfinished uploads as the server allows. `files` images were not sent; the
+    /// records naming them stay awaiting photos, and the next sync offers them again.
+    UploadsDeferred {
+        reason: String,
+        files: u64,
+        records: Vec<Uuid>,
+    },
     /// An image downloaded from the server is not what its hash names.
     DownloadMismatch { sha256: String },
     /// An image downloaded from the server does not decode.
@@ -77,6 +85,17 @@ impl std::fmt::Display for Problem {
                 f,
                 "image {sha256} was not accepted: {reason}; record {} stays awaiting photos \
                  and the image is offered again at the next sync",
+                join(records)
+            ),
+            Problem::UploadsDeferred {
+                reason,
+                files,
+                records,
+            } => write!(
+                f,
+                "{files} image(s) were not sent: the server takes no new upload from this \
+                 account for now ({reason}); record {} stays awaiting photos and the images \
+                 are offered again at the next sync",
                 join(records)
             ),
             Problem::DownloadMismatch { sha256 } => write!(

@@ -188,6 +188,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
         Ok(value) => return Ok(value),
         Err(e) => e,
     };
+    if let Some(why) = not_utf8(bytes) {
+        return Err(ApiError::BadRequest(format!(
+            "invalid JSON body: the body must be JSON in UTF-8 without a byte order mark, \
+             and this one {why}"
+        )));
+    }
     let top = bytes.trim_ascii_start().first().copied();
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let message = match serde_path_to_error::deserialize::<_, T>(&mut de) {
@@ -212,6 +218,47 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
         _ => format!("invalid JSON body: {first}"),
     };
     Err(ApiError::BadRequest(message))
+}
+
+/// Why a body that did not parse is not UTF-8 JSON at all, if that is why: a byte order
+/// mark (UTF-8's, UTF-16's or UTF-32's), NUL bytes among the first four (JSON text
+/// starts with ASCII, so UTF-16 or UTF-32 without a mark shows them, as RFC 4627 §3
+/// detects it), or bytes that are not UTF-8. Said instead of the parser's words
+/// ("expected value at line 1 column 1"), which point at a character the sender cannot
+/// see (QA s23c F11). Only asked once a body failed to parse: a body that parses costs
+/// nothing more.
+fn not_utf8(bytes: &[u8]) -> Option<&'static str> {
+    const MARKS: [(&[u8], &str); 5] = [
+        (
+            &[0x00, 0x00, 0xFE, 0xFF],
+            "is UTF-32 (it starts with a byte order mark)",
+        ),
+        (
+            &[0xFF, 0xFE, 0x00, 0x00],
+            "is UTF-32 (it starts with a byte order mark)",
+        ),
+        (
+            &[0xEF, 0xBB, 0xBF],
+            "starts with a byte order mark (EF BB BF); send the JSON without it",
+        ),
+        (
+            &[0xFE, 0xFF],
+            "is UTF-16 (it starts with a byte order mark)",
+        ),
+        (
+            &[0xFF, 0xFE],
+            "is UTF-16 (it starts with a byte order mark)",
+        ),
+    ];
+    if let Some((_, why)) = MARKS.iter().find(|(mark, _)| bytes.starts_with(mark)) {
+        return Some(why);
+    }
+    if bytes.iter().take(4).any(|&b| b == 0) {
+        return Some("is UTF-16 or UTF-32 (it has NUL bytes where JSON text begins)");
+    }
+    std::str::from_utf8(bytes)
+        .is_err()
+        .then_some("is not valid UTF-8 (another encoding, such as GBK or Latin-1?)")
 }
 
 /// A query string like `web::Query`, whose error names the parameter at fault
@@ -373,6 +420,36 @@ mod tests {
             ApiError::BadRequest(m) => m,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_body_not_in_utf8_says_so() {
+        let json = r#"{"records":[{"seq":1}]}"#;
+        let utf16le: Vec<u8> = json.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let utf16be: Vec<u8> = json.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let with = |mark: &[u8], body: &[u8]| [mark, body].concat();
+        let cases = [
+            (with(&[0xFF, 0xFE], &utf16le), "is UTF-16"),
+            (with(&[0xFE, 0xFF], &utf16be), "is UTF-16"),
+            (utf16le.clone(), "UTF-16 or UTF-32"),
+            (utf16be, "UTF-16 or UTF-32"),
+            (
+                with(&[0xEF, 0xBB, 0xBF], json.as_bytes()),
+                "byte order mark",
+            ),
+            (
+                b"{\"records\":[{\"notes\":\"caf\xe9\"}]}".to_vec(),
+                "not valid UTF-8",
+            ),
+        ];
+        for (body, why) in cases {
+            let m = message(parse_json::<Push>(&body).expect_err(why));
+            assert!(
+                m.contains("must be JSON in UTF-8 without a byte order mark") && m.contains(why),
+                "{why}: {m}"
+            );
+        }
+        assert!(parse_json::<Push>(json.as_bytes()).is_ok());
     }
 
     #[test]

@@ -57,8 +57,9 @@ pub async fn exit(
     let reason = checked_reason(&exit.reason, "leaves pairing")?;
     let from = exit.effective_from;
     check_exit_day(from)?;
-    let row = in_scope(db, caller, id).await?;
+    in_scope(db, caller, id).await?;
     let (_gate, txn) = crate::db::begin_write(db).await?;
+    let row = locked(&txn, id).await?;
     let holding = holding_pairings(&txn, id, from).await?;
     if holding.is_empty() {
         if row.status == HouseholdStatus::Exited.code() {
@@ -224,6 +225,7 @@ async fn already_exited(
 ) -> ApiResult<ApiError> {
     let filed: Option<NaiveDate> = filed_exit(db, id).await?;
     Ok(ApiError::Conflict(match filed {
+        Some(day) if day == from => format!("an exit from {day} is already filed"),
         Some(day) => format!(
             "an exit from {day} is already filed: it can be moved earlier, not later \
              than {day} ({from} asked); cancel it first to file another day"
@@ -261,11 +263,12 @@ pub async fn cancel(
 ) -> ApiResult<HouseholdDetail> {
     caller.require_office("cancel a household's exit")?;
     let reason = checked_reason(&cancel.reason, "stays in pairing")?;
-    let row = in_scope(db, caller, id).await?;
+    in_scope(db, caller, id).await?;
     let (_gate, txn) = crate::db::begin_write(db).await?;
-    let filed = latest_standing_exit(&txn, id)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("the household has no exit to cancel".into()))?;
+    let row = locked(&txn, id).await?;
+    let Some(filed) = latest_standing_exit(&txn, id).await? else {
+        return Err(no_exit_to_cancel(&txn, id).await?);
+    };
     // On its first day no window has yet been judged without the household's pairings
     // (those that ended yesterday were held in full), so it may still be withdrawn.
     if filed.effective_from < super::today() {
@@ -318,6 +321,43 @@ pub async fn cancel(
     .await?;
     txn.commit().await?;
     detail(db, caller, id).await
+}
+
+/// The household's row, read again inside the write transaction and locked there (on
+/// PostgreSQL `FOR UPDATE`; on SQLite the transaction holds the database's write lock
+/// already), so an exit, its cancel and a rejoin of one household take turns and each
+/// judges the household as the one before it left it. Read before the transaction (QA
+/// s23c F10), a cancel that waited for an exit being filed judged the exit it then found
+/// by the household's status from before it, and answered 409 "brought back (rejoin)
+/// since its exit"; an exit filed while a cancel ran recorded the status from before the
+/// cancel as its prior one.
+async fn locked(db: &impl ConnectionTrait, id: i64) -> ApiResult<household::Model> {
+    household::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("household"))
+}
+
+/// The refusal of a cancel for a household with no standing exit, saying what became of
+/// its latest one: cancelled already (by another office, or a cancel sent twice), or
+/// undone by a rejoin; or that it never had one.
+async fn no_exit_to_cancel(db: &impl ConnectionTrait, household_id: i64) -> ApiResult<ApiError> {
+    let latest = household_exit::Entity::find()
+        .filter(household_exit::Column::HouseholdId.eq(household_id))
+        .order_by_desc(household_exit::Column::Id)
+        .one(db)
+        .await?;
+    Ok(ApiError::Conflict(match latest {
+        Some(e) if e.cancelled_at.is_some() => format!(
+            "the exit from {} was already cancelled (at {}): there is no exit to cancel",
+            e.effective_from,
+            e.cancelled_at
+                .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default()
+        ),
+        _ => "the household has no exit to cancel".into(),
+    }))
 }
 
 /// The household's latest exit not cancelled, if any.
@@ -725,7 +765,9 @@ pub async fn rejoin(
 ) -> ApiResult<HouseholdDetail> {
     caller.require_office("bring a household back into pairing")?;
     let reason = checked_reason(&rejoin.reason, "returns")?;
-    let row = in_scope(db, caller, id).await?;
+    in_scope(db, caller, id).await?;
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    let row = locked(&txn, id).await?;
     if row.status != HouseholdStatus::Exited.code() {
         return Err(ApiError::Conflict(
             "the household has not left pairing".into(),
@@ -733,14 +775,13 @@ pub async fn rejoin(
     }
     // An exit set for a later day still ends its pairings then: bringing it back before
     // would leave it 返贫 with helpers that leave on that day.
-    let pending: Option<NaiveDate> = filed_exit(db, id).await?;
+    let pending: Option<NaiveDate> = filed_exit(&txn, id).await?;
     if let Some(day) = pending {
         return Err(ApiError::Conflict(format!(
             "its exit takes effect on {day}: cancel the exit, or bring it back from that \
              day on"
         )));
     }
-    let (_gate, txn) = crate::db::begin_write(db).await?;
     let flipped = household::Entity::update_many()
         .col_expr(
             household::Column::Status,

@@ -10,7 +10,7 @@ use base64::Engine;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    FromQueryResult, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait, Set,
+    FromQueryResult, IntoActiveModel, PaginatorTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -111,6 +111,7 @@ pub async fn create(
     declared: Option<&str>,
 ) -> ApiResult<Creation> {
     let account_id = caller.account_id.ok_or(ApiError::Unauthenticated)?;
+    may_upload(caller)?;
     if length > settings.max_upload_bytes {
         return Err(ApiError::PayloadTooLarge {
             what: "the file announced by Upload-Length",
@@ -155,9 +156,54 @@ pub async fn create(
             return Ok(Creation::Existing(row, at));
         }
     }
+    // Refused before any byte of a creation-with-upload is read; [`keep_unfinished`]
+    // holds the bound for requests that race past this.
+    let open = unfinished_count(&crate::db::quick_read(db)?, account_id, settings).await?;
+    if open >= settings.max_unfinished_uploads {
+        return Err(too_many(open, settings));
+    }
     Ok(Creation::New(new_row(
         account_id, length, declared, "partial",
     )))
+}
+
+/// Refuses an account that does not capture photos. Only a helper's device (the
+/// accounts that push visit records) sends photos and signature images; an office
+/// account never does, and an upload it opened would only reserve a row and a file
+/// (QA s23c F9).
+fn may_upload(caller: &Caller) -> ApiResult<()> {
+    match caller.helper_id {
+        Some(_) => Ok(()),
+        None => Err(ApiError::Forbidden(format!(
+            "only a helper's device uploads photos and signature images; a {} account \
+             sends none",
+            caller.role.code()
+        ))),
+    }
+}
+
+/// How many uploads the account holds unfinished and not yet expired (an expired one is
+/// discarded by the next sweep, and frees its place at once).
+async fn unfinished_count(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    settings: &Settings,
+) -> ApiResult<u64> {
+    let cutoff = super::now() - chrono::Duration::days(settings.upload_expiry_days);
+    Ok(upload::Entity::find()
+        .filter(upload::Column::AccountId.eq(account_id))
+        .filter(upload::Column::Status.eq("partial"))
+        .filter(upload::Column::CreatedAt.gte(cutoff))
+        .count(db)
+        .await?)
+}
+
+fn too_many(open: u64, settings: &Settings) -> ApiError {
+    ApiError::TooManyUploads {
+        open,
+        limit: settings.max_unfinished_uploads,
+        expiry_days: settings.upload_expiry_days,
+    }
 }
 
 /// Of `accounts`, those that once sent the server the bytes of `sha256`: a finished
@@ -248,6 +294,32 @@ pub async fn keep(db: &impl ConnectionTrait, row: &upload::Model) -> ApiResult<(
     upload::Entity::insert(row.clone().into_active_model())
         .exec_without_returning(db)
         .await?;
+    Ok(())
+}
+
+/// Stores a new unfinished upload's row, unless its account holds
+/// [`Settings::max_unfinished_uploads`] already: counted and inserted in one write
+/// transaction, with the account's row locked on PostgreSQL (SQLite's write lock is
+/// one already), so creations racing each other cannot all pass the count [`create`]
+/// made before them. On refusal the caller discards any bytes the upload took.
+pub async fn keep_unfinished(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    row: &upload::Model,
+) -> ApiResult<()> {
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    crate::entities::account::Entity::find_by_id(row.account_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
+    let open = unfinished_count(&txn, row.account_id, settings).await?;
+    if open >= settings.max_unfinished_uploads {
+        return Err(too_many(open, settings));
+    }
+    txn.commit_with(vec![
+        upload::Entity::insert(row.clone().into_active_model()).build(db.get_database_backend()),
+    ])
+    .await?;
     Ok(())
 }
 

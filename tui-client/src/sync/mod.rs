@@ -381,11 +381,16 @@ pub async fn run(
             records.push(*id);
         }
     }
+    // Files with an upload this device left unfinished go first: resuming them frees
+    // the server's room for new ones (it bounds the unfinished uploads of an account).
     let mut files = Vec::new();
+    let mut fresh = Vec::new();
     for sha in wanted {
         let path = client.photos().path_of(&sha);
+        let resuming = store.upload_url(&sha).await?.is_some();
         match std::fs::metadata(&path) {
-            Ok(m) => files.push((sha, path, m.len())),
+            Ok(m) if resuming => files.push((sha, path, m.len())),
+            Ok(m) => fresh.push((sha, path, m.len())),
             Err(_) => {
                 store.mark_image(&sha, true).await?;
                 report
@@ -394,13 +399,21 @@ pub async fn run(
             }
         }
     }
+    files.append(&mut fresh);
     if !files.is_empty() {
         rep.update(|p| {
             p.phase = SyncPhase::Uploading;
             p.bytes_total = files.iter().map(|(_, _, n)| n).sum();
         });
     }
+    // Once the server takes no new upload (too many unfinished), the files after it
+    // would only be refused the same: they wait for the next sync with it.
+    let mut deferred: Option<(String, Vec<String>)> = None;
     for (sha, path, len) in &files {
+        if let Some((_, later)) = deferred.as_mut() {
+            later.push(sha.clone());
+            continue;
+        }
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => {
@@ -439,8 +452,25 @@ pub async fn run(
                     sha256: sha.clone(),
                 });
             }
+            // Nothing is wrong with the file: it is not marked, only left for later.
+            Ok(upload::Uploaded::Deferred(reason)) => {
+                deferred = Some((reason, vec![sha.clone()]));
+            }
             Err(e) => return Err(e),
         }
+    }
+    if let Some((reason, shas)) = deferred {
+        let mut records: Vec<Uuid> = shas
+            .iter()
+            .flat_map(|sha| waiting.get(sha).cloned().unwrap_or_default())
+            .collect();
+        records.sort();
+        records.dedup();
+        report.problems.push(Problem::UploadsDeferred {
+            reason,
+            files: shas.len() as u64,
+            records,
+        });
     }
 
     // 3. Confirm the awaiting records.

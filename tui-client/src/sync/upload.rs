@@ -19,6 +19,10 @@
 //! as progress, so a peer that always answers so ends the upload within its attempts
 //! instead of the same chunk being resent forever.
 //!
+//! 429 `too_many_uploads` (the account holds as many unfinished uploads as the server
+//! allows) is not retried: nothing was sent, and the file is [`Uploaded::Deferred`] to
+//! the next sync, where the uploads this device left unfinished are resumed first.
+//!
 //! Every other refusal is final for this file only: 413 (over the server's limit), 422
 //! (the finished file did not match its SHA-256 or is not a JPEG/PNG), and any other
 //! 4xx but 401 (400, 403 or 415 from the server or a proxy in between, a 404 to the
@@ -61,7 +65,17 @@ pub enum Uploaded {
     /// The file on this device no longer has the hash its record signed: nothing was
     /// sent, and sending it again cannot help.
     Damaged,
+    /// The server takes no new upload from this account for now (429
+    /// [`TOO_MANY_UPLOADS`]: the account holds as many unfinished uploads as it may, on
+    /// this device or another). Nothing was sent and nothing is wrong with the file:
+    /// retrying within the run cannot help, the next sync offers it again. The server's
+    /// words, for the helper.
+    Deferred(String),
 }
+
+/// The server's code for a creation refused because the account holds too many
+/// unfinished uploads (docs/sync-protocol.md §4).
+pub const TOO_MANY_UPLOADS: &str = "too_many_uploads";
 
 /// Uploads `bytes` (whose SHA-256 is `sha256`) in chunks of at most
 /// `opts.chunk_bytes`, retrying under `opts.retry` until `deadline`.
@@ -167,6 +181,11 @@ pub async fn upload(
                         url = None;
                     }
                     Some(401) => return Err(ClientError::SessionExpired),
+                    // A 429 like no other: it frees when uploads finish or expire, not
+                    // with time, so it ends this file's turn instead of being retried.
+                    Some(429) if is_code(&e, TOO_MANY_UPLOADS) => {
+                        return Ok(Uploaded::Deferred(e.to_string()));
+                    }
                     Some(409 | 460) => {}
                     // Took nothing: ask the offset again (`offset` is cleared) and back off.
                     _ if is_stalled(&e) => {}
@@ -193,7 +212,12 @@ pub async fn upload(
 
 /// A `PATCH` that succeeded without moving the offset ([`ApiClient::tus_patch`]).
 fn is_stalled(e: &ClientError) -> bool {
-    matches!(e, ClientError::Server { code, .. } if code == STALLED)
+    is_code(e, STALLED)
+}
+
+/// Whether `e` is a server answer with the stable code `wanted`.
+fn is_code(e: &ClientError, wanted: &str) -> bool {
+    matches!(e, ClientError::Server { code, .. } if code == wanted)
 }
 
 #[cfg(test)]

@@ -24,9 +24,30 @@ fn require_tus(req: &HttpRequest) -> ApiResult<()> {
     }
 }
 
+/// A header tus gives one value (`Upload-Length`, `Upload-Offset`, `Upload-Metadata`,
+/// `Upload-Checksum`, `Content-Type`), if sent. Sent twice it is refused naming it:
+/// taking either copy would be a guess, and the copy not taken may be the one the client
+/// meant (QA s23c F11: of two `Upload-Offset`s the first was silently used). A value
+/// that is not ASCII text is refused too, not taken for an absent header.
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<Option<&'a str>> {
+    let mut values = headers.get_all(name);
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::BadRequest(format!(
+            "{name} is sent more than once: send it once"
+        )));
+    }
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| ApiError::BadRequest(format!("{name} is not ASCII text")))
+}
+
 /// A tus number header: decimal digits only (Rust's parser would also take `+5`).
 fn number(req: &HttpRequest, name: &str) -> ApiResult<u64> {
-    let text = header(req.headers(), name)
+    let text = single(req.headers(), name)?
         .ok_or_else(|| ApiError::BadRequest(format!("{name} is required")))?
         .trim();
     let bad = || ApiError::BadRequest(format!("{name} must be a non-negative integer"));
@@ -50,21 +71,26 @@ pub async fn options(state: web::Data<AppState>) -> HttpResponse {
         .finish()
 }
 
-/// Whether a request carries upload bytes (`application/offset+octet-stream`).
-fn carries_bytes(req: &HttpRequest) -> bool {
-    header(req.headers(), "Content-Type") == Some("application/offset+octet-stream")
+/// Whether a request carries upload bytes: its `Content-Type` is
+/// `application/offset+octet-stream`, compared as RFC 9110 compares media types (type
+/// and subtype without regard to case, parameters after `;` allowed), so
+/// `Application/Offset+Octet-Stream` is the same type.
+fn carries_bytes(req: &HttpRequest) -> ApiResult<bool> {
+    Ok(single(req.headers(), "Content-Type")?.is_some_and(is_offset_octet_stream))
+}
+
+/// Whether a `Content-Type` value names `application/offset+octet-stream` (see
+/// [`carries_bytes`]).
+fn is_offset_octet_stream(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/offset+octet-stream")
 }
 
 /// The chunk's `Upload-Checksum`, if sent. A value that is not ASCII text is refused,
 /// not taken for an absent header: the client asked for the chunk to be verified.
 fn checksum_of(req: &HttpRequest) -> ApiResult<Option<ChunkChecksum>> {
-    req.headers()
-        .get("Upload-Checksum")
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| ApiError::BadRequest("Upload-Checksum is not ASCII text".into()))
-                .and_then(ChunkChecksum::parse)
-        })
+    single(req.headers(), "Upload-Checksum")?
+        .map(ChunkChecksum::parse)
         .transpose()
 }
 
@@ -80,7 +106,7 @@ async fn finish_held(state: &AppState, id: &str) -> ApiResult<uploads::UploadSta
 #[utoipa::path(post, path = "/api/v1/files",
     params(("Upload-Length" = u64, Header, description = "the file's size in bytes"), ("Upload-Metadata" = Option<String>, Header, description = "`sha256 <base64 of the lowercase hex SHA-256>`, and optionally `filename`")),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "optional: the file's first bytes (creation-with-upload)"),
-    responses((status = 201, description = "`Location` of the upload and `Upload-Offset` (= length when the file is done)"), (status = 413, description = "payload_too_large"), (status = 422, description = "invalid: the file is not the image it claims")))]
+    responses((status = 201, description = "`Location` of the upload and `Upload-Offset` (= length when the file is done)"), (status = 403, description = "forbidden: not a helper's device"), (status = 413, description = "payload_too_large"), (status = 422, description = "invalid: the file is not the image it claims"), (status = 429, description = "too_many_uploads: the account holds `max_unfinished_uploads` (default 32) unfinished uploads; finish or let one expire")))]
 /// `POST /files`: creates an upload (or returns the unfinished one for the same file).
 /// With `Content-Type: application/offset+octet-stream` the body is the file's first
 /// bytes (tus creation-with-upload): a photo sent whole takes one request, not two.
@@ -100,13 +126,13 @@ async fn create_upload(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     require_tus(&req)?;
-    if header(req.headers(), "Upload-Defer-Length").is_some() {
+    if req.headers().contains_key("Upload-Defer-Length") {
         return Err(ApiError::BadRequest(
             "Upload-Defer-Length is not supported: send Upload-Length".into(),
         ));
     }
     let length = number(&req, "Upload-Length")?;
-    let metadata = header(req.headers(), "Upload-Metadata")
+    let metadata = single(req.headers(), "Upload-Metadata")?
         .map(uploads::parse_metadata)
         .transpose()?
         .unwrap_or_default();
@@ -114,8 +140,9 @@ async fn create_upload(
         .iter()
         .find(|(k, _)| k == "sha256")
         .map(|(_, v)| v.as_str());
-    let with_bytes = carries_bytes(&req);
+    let with_bytes = carries_bytes(&req)?;
     let checksum = if with_bytes { checksum_of(&req)? } else { None };
+    upload_expiry::sweep_if_due(&state);
     let creation = uploads::create(
         &state.db,
         &state.store,
@@ -125,7 +152,6 @@ async fn create_upload(
         declared,
     )
     .await?;
-    upload_expiry::sweep_if_due(&state);
     let (id, offset, created) = match creation {
         // An upload nothing has reached yet takes the bytes; any other already holds
         // some (or all): the client continues from its offset.
@@ -152,7 +178,7 @@ async fn create_upload(
             )
         }
         Creation::New(row) => {
-            uploads::keep(&state.db, &row).await?;
+            uploads::keep_unfinished(&state.db, &state.settings, &row).await?;
             (row.id, 0, row.created_at)
         }
     };
@@ -227,7 +253,7 @@ async fn append(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     require_tus(&req)?;
-    if !carries_bytes(&req) {
+    if !carries_bytes(&req)? {
         return Err(ApiError::UnsupportedMediaType(
             "PATCH needs Content-Type: application/offset+octet-stream".into(),
         ));
@@ -330,8 +356,13 @@ async fn receive(
     // would hold every byte and never be stored.
     if offset + received < length {
         let new_offset = writer.finish().await.map_err(uploads::storage_error)?;
-        if !stored {
-            uploads::keep(&state.db, &row).await?;
+        if !stored && let Err(e) = uploads::keep_unfinished(&state.db, &state.settings, &row).await
+        {
+            // No row names these bytes: nothing would ever discard them.
+            if let Err(e) = state.store.discard(&row.id).await {
+                tracing::warn!(error = %e, "could not discard an unrecorded upload's bytes");
+            }
+            return Err(e);
         }
         if cut {
             return Err(ApiError::BadRequest(format!(
@@ -373,6 +404,40 @@ mod tests {
         for bad in ["+5", "-5", "5.0", "0x10", "", "18446744073709551616"] {
             let e = length(bad).expect_err(bad);
             assert!(e.to_string().contains("Upload-Length"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_tus_header_sent_twice_is_refused_by_name() {
+        let req = TestRequest::default()
+            .append_header(("Upload-Offset", "0"))
+            .append_header(("Upload-Offset", "5"))
+            .to_http_request();
+        let e = number(&req, "Upload-Offset").expect_err("two offsets");
+        assert!(matches!(e, ApiError::BadRequest(_)), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("Upload-Offset is sent more than once"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_offset_media_type_is_compared_as_rfc_9110_says() {
+        for same in [
+            "application/offset+octet-stream",
+            "Application/Offset+Octet-Stream",
+            "APPLICATION/OFFSET+OCTET-STREAM; charset=binary",
+            " application/offset+octet-stream ;x=y",
+        ] {
+            assert!(is_offset_octet_stream(same), "{same}");
+        }
+        for other in [
+            "application/octet-stream",
+            "application/offset+octet-streamx",
+            "",
+        ] {
+            assert!(!is_offset_octet_stream(other), "{other}");
         }
     }
 }
