@@ -265,13 +265,32 @@ pub fn flag_zh(flag: &str) -> &str {
 
 /// The marks a sheet's 帮扶记录 may carry and what each means: read by a reviewer who
 /// meets `(迟报)(补录)` on one visit and needs to know these are two things (QA s22b F9).
-const MARKS_ZH: [(&str, &str); 6] = [
-    ("(迟报)", "上次报送考勤表后才收到的记录"),
-    ("(补录)", "走访后逾期才录入的记录（计入考勤，供核查）"),
-    ("(不计:", "不计入考勤的记录，冒号后为原因"),
-    ("(设备时间异常)", "设备时钟与服务器不符"),
-    ("(设备记录链断裂)", "该设备的记录有缺失或改动，供核查"),
-    ("(设备序号重复)", "该设备的记录序号重复，供核查"),
+/// Each is the text found in a cell, the mark as the legend shows it, and its meaning.
+const MARKS_ZH: [(&str, &str, &str); 8] = [
+    ("(迟报)", "(迟报)", "上次报送考勤表后才收到的记录"),
+    ("(补录)", "(补录)", "走访后逾期才录入的记录（供核查）"),
+    ("(不计:", "(不计:…)", "不计入考勤的记录，冒号后为原因"),
+    ("(设备时间异常)", "(设备时间异常)", "设备时钟与服务器不符"),
+    (
+        "(设备记录链断裂)",
+        "(设备记录链断裂)",
+        "该设备的记录有缺失或改动，供核查",
+    ),
+    (
+        "(设备序号重复)",
+        "(设备序号重复)",
+        "该设备的记录序号重复，供核查",
+    ),
+    (
+        "不考核",
+        "不考核",
+        "结对未覆盖整个周期（期间结对变动或退出帮扶），该周期不判定到位与否",
+    ),
+    (
+        "起结对变动）",
+        "（…起结对变动）",
+        "更换帮扶责任人前，原帮扶责任人自周期首日结对已满政策规定天数，该周期仍由其负责，须在变动前走访到位",
+    ),
 ];
 
 /// `标记说明：(迟报) …；(补录) …` for the marks that appear in `texts` (the 帮扶记录
@@ -280,13 +299,8 @@ pub fn marks_legend_zh<'a>(texts: impl IntoIterator<Item = &'a str>) -> Option<S
     let texts: Vec<&str> = texts.into_iter().collect();
     let found: Vec<String> = MARKS_ZH
         .iter()
-        .filter(|(mark, _)| texts.iter().any(|t| t.contains(mark)))
-        .map(|(mark, meaning)| {
-            let shown = mark
-                .strip_suffix(':')
-                .map_or(mark.to_string(), |m| format!("{m}:…)"));
-            format!("{shown} {meaning}")
-        })
+        .filter(|(needle, _, _)| texts.iter().any(|t| t.contains(needle)))
+        .map(|(_, shown, meaning)| format!("{shown} {meaning}"))
         .collect();
     (!found.is_empty()).then(|| format!("标记说明：{}", found.join("；")))
 }
@@ -1150,6 +1164,26 @@ mod tests {
         );
         assert!(legend.contains("(不计:…) 不计入考勤的记录"), "{legend}");
         assert!(!legend.contains("设备"), "{legend}");
+        assert!(
+            !legend.contains("计入考勤，"),
+            "补录 may not count: {legend}"
+        );
+        // A window judged for no one, or still owed after a change of helper, is
+        // explained (QA s24b F6).
+        let legend = marks_legend_zh([
+            "01-01~02-28入户不考核（期间结对变动）；曹秀兰：01-01~02-14入户未到位（02-15起结对变动）",
+        ])
+        .unwrap();
+        assert!(
+            legend.contains("不考核 结对未覆盖整个周期")
+                && legend.contains("（…起结对变动） 更换帮扶责任人前"),
+            "{legend}"
+        );
+        assert!(
+            !marks_legend_zh(["01-01~02-28入户不考核（期间结对变动）"])
+                .is_some_and(|l| l.contains("起结对变动")),
+            "期间结对变动 is not the change that leaves a window owed"
+        );
     }
 
     fn sheet_row_for_own_text() -> SheetRow {
