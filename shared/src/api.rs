@@ -140,6 +140,13 @@ pub struct PairingDto {
     /// before it was sent: read as false.
     #[serde(default)]
     pub ended_by_exit: bool,
+    /// The day (China time) the end was filed: the exit's filing, or the import that
+    /// named the next helper. A window the end cuts is owed by `exit_cuts` only when it
+    /// was filed by the day before the end ([`crate::policy::ExitCuts::owes`]). Absent
+    /// while the pairing holds, for an end the server cannot date, and from servers
+    /// before it was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_known_on: Option<NaiveDate>,
 }
 
 /// A household in lists.

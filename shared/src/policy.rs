@@ -271,10 +271,15 @@ impl ExitCuts {
     /// Whether a helper's pairing held from `from` until `until` (the first day no
     /// longer paired, by an exit or a change of helper) is judged on the window
     /// `[start, end]`: when it covers the window whole, or when its end cut a window it
-    /// held from the start for `min_days_held` days or more.
+    /// held from the start for `min_days_held` days or more, and the end was filed
+    /// (`known_on`) by the day before it. An end filed on its own day or later (an
+    /// exit filed for today, a change dated back) left the helper no day to visit
+    /// knowing the window was now due early: the window is no one's (QA s24a F7, s23b
+    /// F14). `known_on` unknown (a server that does not say): judged as filed in time.
     pub fn owes(
         &self,
         (from, until): (NaiveDate, Option<NaiveDate>),
+        known_on: Option<NaiveDate>,
         (start, end): (NaiveDate, NaiveDate),
     ) -> bool {
         let Some(until) = until else {
@@ -286,7 +291,9 @@ impl ExitCuts {
         if until > end {
             return true;
         }
-        self.min_days_held > 0 && (until - start).num_days() >= i64::from(self.min_days_held)
+        self.min_days_held > 0
+            && (until - start).num_days() >= i64::from(self.min_days_held)
+            && known_on.is_none_or(|k| k < until)
     }
 
     /// The last day a contact can be made in a window `[start, end]` the pairing owes:
@@ -589,23 +596,30 @@ mod tests {
         let held_from = d(2026, 1, 1);
         // Covered whole: owed whatever the setting.
         for rule in [off, on] {
-            assert!(rule.owes((held_from, None), nov_dec));
-            assert!(rule.owes((held_from, Some(d(2027, 1, 1))), nov_dec));
+            assert!(rule.owes((held_from, None), None, nov_dec));
+            assert!(rule.owes((held_from, Some(d(2027, 1, 1))), None, nov_dec));
         }
         // Ended on 12-20, by an exit or a change of helper alike (QA s23b F4).
         let ended_dec_20 = (held_from, Some(d(2026, 12, 20)));
-        assert!(!off.owes(ended_dec_20, nov_dec), "default: no one's");
-        assert!(on.owes(ended_dec_20, nov_dec), "held 49 days");
+        assert!(!off.owes(ended_dec_20, None, nov_dec), "default: no one's");
+        assert!(on.owes(ended_dec_20, None, nov_dec), "held 49 days");
+        // Filed in time (the day before at the latest), or not (QA s24a F7).
+        assert!(on.owes(ended_dec_20, Some(d(2026, 12, 19)), nov_dec));
+        assert!(
+            !on.owes(ended_dec_20, Some(d(2026, 12, 20)), nov_dec),
+            "filed for today: no day left to visit"
+        );
+        assert!(!on.owes(ended_dec_20, Some(d(2027, 1, 5)), nov_dec), "dated back");
         let ended_dec_1 = (held_from, Some(d(2026, 12, 1)));
-        assert!(on.owes(ended_dec_1, nov_dec), "held 30 days: Nov 1–30");
+        assert!(on.owes(ended_dec_1, None, nov_dec), "held 30 days: Nov 1–30");
         let ended_nov_30 = (held_from, Some(d(2026, 11, 30)));
-        assert!(!on.owes(ended_nov_30, nov_dec), "29 days");
+        assert!(!on.owes(ended_nov_30, None, nov_dec), "29 days");
         // Not held from the window's first day (the incoming helper), or ended before
         // it began.
         let late = (d(2026, 11, 2), Some(d(2026, 12, 20)));
-        assert!(!on.owes(late, nov_dec));
-        assert!(!on.owes((d(2026, 11, 2), None), nov_dec));
-        assert!(!on.owes((held_from, Some(d(2026, 11, 1))), nov_dec));
+        assert!(!on.owes(late, None, nov_dec));
+        assert!(!on.owes((d(2026, 11, 2), None), None, nov_dec));
+        assert!(!on.owes((held_from, Some(d(2026, 11, 1))), None, nov_dec));
         // Due the day before the exit.
         assert_eq!(
             ExitCuts::due_by(Some(d(2026, 12, 20)), d(2026, 12, 31)),

@@ -266,7 +266,7 @@ pub fn flag_zh(flag: &str) -> &str {
 /// The marks a sheet's 帮扶记录 may carry and what each means: read by a reviewer who
 /// meets `(迟报)(补录)` on one visit and needs to know these are two things (QA s22b F9).
 /// Each is the text found in a cell, the mark as the legend shows it, and its meaning.
-const MARKS_ZH: [(&str, &str, &str); 8] = [
+const MARKS_ZH: [(&str, &str, &str); 9] = [
     ("(迟报)", "(迟报)", "上次报送考勤表后才收到的记录"),
     ("(补录)", "(补录)", "走访后逾期才录入的记录（供核查）"),
     ("(不计:", "(不计:…)", "不计入考勤的记录，冒号后为原因"),
@@ -288,8 +288,13 @@ const MARKS_ZH: [(&str, &str, &str); 8] = [
     ),
     (
         "起结对变动）",
-        "（…起结对变动）",
+        "（某日起结对变动）",
         "更换帮扶责任人前，原帮扶责任人自周期首日结对已满政策规定天数，该周期仍由其负责，须在变动前走访到位",
+    ),
+    (
+        "起退出帮扶",
+        "（某日起退出帮扶）",
+        "贫困户自该日起退出帮扶；被退出中断的周期，帮扶责任人自周期首日结对已满政策规定天数的仍由其负责（须在退出前走访到位），否则不考核",
     ),
 ];
 
@@ -499,12 +504,21 @@ impl SheetRow {
     }
 
     /// A window judged for no one, as the 帮扶记录 cell names it:
-    /// `11-01~12-31入户不考核（期间结对变动）`, or `（12-20起退出帮扶）` when the household's
-    /// exit fell inside it.
+    /// `11-01~12-31入户不考核（期间结对变动）` when more than one helper held part of it,
+    /// `（12-20起退出帮扶）` when the household's exit fell inside it, else
+    /// `（结对未覆盖整个周期）` (a pairing begun inside it, say: no helper changed; QA s24a
+    /// F5, F8).
     fn unjudged_text(&self, w: &WindowResult) -> String {
+        let helpers: std::collections::BTreeSet<i64> = self
+            .windows
+            .iter()
+            .filter(|o| (o.kind, o.start, o.end) == (w.kind, w.start, w.end))
+            .filter_map(|o| o.helper.as_ref().map(|h| h.id))
+            .collect();
         let cause = match self.exit_on.filter(|d| (w.start..=w.end).contains(d)) {
             Some(day) => format!("{}起退出帮扶", day.format("%m-%d")),
-            None => "期间结对变动".into(),
+            None if helpers.len() > 1 => "期间结对变动".into(),
+            None => "结对未覆盖整个周期".into(),
         };
         format!(
             "{}~{}{}不考核（{cause}）",
@@ -870,9 +884,9 @@ pub struct UnownedWindow {
     /// helper. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_on: Option<NaiveDate>,
-    /// A pairing of the role began inside the window (a change of helper, or a helper
-    /// paired with the household mid-window): what left it to no one, with or without
-    /// an exit as well. Absent when false.
+    /// A pairing of the role began inside the window while another of the role ended
+    /// inside it (a change of helper): what left it to no one, with or without an exit
+    /// as well. A household first paired mid-window is not a change. Absent when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub helper_changed: bool,
 }
@@ -883,7 +897,10 @@ impl UnownedWindow {
         match (self.exit_on, self.helper_changed) {
             (Some(day), false) => format!("{day}起退出帮扶"),
             (Some(day), true) => format!("期间结对变动；{day}起退出帮扶"),
-            (None, _) => "期间结对变动".into(),
+            (None, true) => "期间结对变动".into(),
+            // A pairing begun (or ended) inside the window, no helper following
+            // another: not a change (QA s24a F5).
+            (None, false) => "结对未覆盖整个周期".into(),
         }
     }
 }
@@ -1012,6 +1029,12 @@ mod tests {
         assert_eq!(exit.cause_zh(), "2026-12-20起退出帮扶");
         let json = serde_json::to_value(&exit).unwrap();
         assert!(json.get("helper_changed").is_none(), "{json}");
+        // A first pairing begun inside the window is not a change (QA s24a F5).
+        let begun = UnownedWindow {
+            exit_on: None,
+            ..exit
+        };
+        assert_eq!(begun.cause_zh(), "结对未覆盖整个周期");
     }
 
     #[test]
@@ -1176,8 +1199,13 @@ mod tests {
         .unwrap();
         assert!(
             legend.contains("不考核 结对未覆盖整个周期")
-                && legend.contains("（…起结对变动） 更换帮扶责任人前"),
+                && legend.contains("（某日起结对变动） 更换帮扶责任人前"),
             "{legend}"
+        );
+        assert!(
+            marks_legend_zh(["11-01~12-19入户未到位（12-20起退出帮扶）"])
+                .is_some_and(|l| l.contains("（某日起退出帮扶） 贫困户自该日起退出帮扶")),
+            "the exit's mark too (QA s24c F5)"
         );
         assert!(
             !marks_legend_zh(["01-01~02-28入户不考核（期间结对变动）"])

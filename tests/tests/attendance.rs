@@ -1876,11 +1876,19 @@ async fn exit_cuts(t: &TestDb) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let exit_day = NaiveDate::from_ymd_opt(2026, 2, 20).unwrap();
+    // Filed on Feb 1 (a cut window is owed only for an end filed in time), and H3's
+    // change of helper recorded on Feb 1 too, before its Feb 15.
+    let h3 = town.h[2];
     for sql in [
         format!(
-            "UPDATE household_exits SET effective_from = '{exit_day}' WHERE household_id = {h1}"
+            "UPDATE household_exits SET effective_from = '{exit_day}', \
+             filed_at = '2026-02-01 02:00:00+00:00' WHERE household_id = {h1}"
         ),
         format!("UPDATE pairings SET valid_to = '{exit_day}' WHERE household_id = {h1}"),
+        format!(
+            "UPDATE pairings SET created_at = '2026-02-01 02:00:00+00:00' \
+             WHERE household_id = {h3} AND valid_from = '2026-02-15'"
+        ),
     ] {
         t.db.execute_unprepared(&sql).await.unwrap();
     }
@@ -2035,6 +2043,15 @@ async fn exit_cuts(t: &TestDb) {
     );
     let c = county_report(&town).await;
     assert_eq!(c.rule, r.rule);
+    // An exit filed on its own day left no day to visit knowing the windows were due
+    // early: they are no one's again, whatever the rule (QA s24a F7).
+    t.db.execute_unprepared(&format!(
+        "UPDATE household_exits SET filed_at = '2026-02-20 02:00:00+00:00' WHERE household_id = {h1}"
+    ))
+    .await
+    .unwrap();
+    let late = town_report(&town).await;
+    assert_eq!(of(&late, "田晓东"), (vec![], cut.clone()));
     // The device learns each version's rule with its first day, to judge each window by
     // the one in force when it began, as above (QA s24b F8).
     let (status, snap) = town.w.get(Some(&town.s.token), "/me/snapshot").await;

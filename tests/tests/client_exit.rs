@@ -262,7 +262,7 @@ async fn change_dated_back_over_visits(t: &TestDb) {
     // And whom the month's call it cut is left to (QA s23b F4): no one, by default.
     let (start, end) = bangfu_shared::policy::window_of(yesterday, 1);
     let cut = format!(
-        "第一帮扶责任人电话（{}~{}）1户原、新帮扶责任人均不负责（不考核）",
+        "第一帮扶责任人电话（{}~{}）：1户原、新帮扶责任人均不负责（不考核）",
         start.format("%m-%d"),
         end.format("%m-%d")
     );

@@ -184,6 +184,38 @@ async fn dry_run(t: &TestDb) {
 }
 db_test!(a_dry_run_reports_and_changes_nothing, dry_run);
 
+/// QA s24a F1: the towns one import creates are created in the order the file first
+/// names them, so their ids (and the export's order) do not change from run to run.
+async fn towns_in_file_order(t: &TestDb) {
+    use bangfu_server::entities::jurisdiction;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    let mut lines: Vec<String> = FIXTURE.lines().map(str::to_string).collect();
+    for (line, town) in lines.iter_mut().skip(1).zip(["南河镇", "北山镇", "中和街道"]) {
+        *line = line.replacen("东城镇", town, 1);
+    }
+    let report = w
+        .import_ok(
+            &token,
+            "?effective_from=2026-01-01&filed_on=2025-10-01&retroactive=true",
+            (lines.join("\n") + "\n").into_bytes(),
+        )
+        .await;
+    assert_eq!(report["towns_created"], 4, "{report}");
+    let names: Vec<String> = jurisdiction::Entity::find()
+        .filter(jurisdiction::Column::Level.eq("town"))
+        .order_by_asc(jurisdiction::Column::Id)
+        .all(&t.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.name)
+        .collect();
+    assert_eq!(names, ["南河镇", "北山镇", "中和街道", "东城镇"]);
+}
+db_test!(the_towns_an_import_creates_take_ids_in_file_order, towns_in_file_order);
+
 /// `reason` as a URL query value.
 fn query_value(text: &str) -> String {
     text.bytes().map(|b| format!("%{b:02X}")).collect()

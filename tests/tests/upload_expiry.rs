@@ -331,4 +331,20 @@ async fn bounded(t: &TestDb) {
     assert_eq!(status, StatusCode::CREATED, "the expired upload's place");
     let (status, _) = tus_create(&f.w.http, &f.origin, &f.token, 1043, &fake(43)).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // And it is gone for its client too, sweep or not: no HEAD, no bytes (QA s24c F6).
+    let expired_url = &taken[1].1;
+    let head = f
+        .w
+        .http
+        .head(expired_url)
+        .bearer_auth(&f.token)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::NOT_FOUND);
+    let patch = tus_patch(&f.w.http, expired_url, &f.token, 0, vec![0u8; 16])
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), StatusCode::NOT_FOUND);
 }

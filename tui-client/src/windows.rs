@@ -32,6 +32,9 @@ use crate::client::MissedWindow;
 pub struct Stretch {
     pub from: NaiveDate,
     pub until: Option<NaiveDate>,
+    /// The day `until` was filed, when the server says (see
+    /// [`bangfu_shared::api::PairingDto::end_known_on`]).
+    pub known_on: Option<NaiveDate>,
 }
 
 impl Stretch {
@@ -39,7 +42,7 @@ impl Stretch {
     /// it whole, or its end (an exit or a change of helper) cut it and the policy's
     /// `cuts` judges it.
     pub fn owes(&self, start: NaiveDate, end: NaiveDate, cuts: ExitCuts) -> bool {
-        cuts.owes((self.from, self.until), (start, end))
+        cuts.owes((self.from, self.until), self.known_on, (start, end))
     }
 }
 
@@ -54,6 +57,7 @@ pub fn stretches(detail: &HouseholdDetail, helper_id: i64, role: PairingRole) ->
         .map(|p| Stretch {
             from: p.valid_from,
             until: p.valid_to,
+            known_on: p.end_known_on,
         })
         .filter(|s| s.until.is_none_or(|u| u > s.from))
         .collect();
@@ -70,6 +74,7 @@ pub fn stretches(detail: &HouseholdDetail, helper_id: i64, role: PairingRole) ->
                 };
                 if later {
                     last.until = s.until;
+                    last.known_on = s.known_on;
                 }
             }
             _ => out.push(s),
@@ -161,7 +166,15 @@ pub fn judge_by(
     // Only contacts while the owing stretch held count, as on the server: a helper
     // paired again later in the window (a change and a change back) made them for
     // another stretch (QA s24b F2).
-    let missed: Vec<MissedWindow> = judged_windows(months, today)
+    let current = window_of(today, months);
+    let mut judged = judged_windows(months, today);
+    // The current window is judged early once the day before its owner's end has
+    // passed (an exit or a change cut it; the helper may hold the household again
+    // since), as the server judges it from that day (QA s24c F1).
+    if owner(current).is_some_and(|st| ExitCuts::due_by(st.until, current.1) < today) {
+        judged.push(current);
+    }
+    let missed: Vec<MissedWindow> = judged
         .into_iter()
         .filter(|w| {
             owner(*w).is_some_and(|st| {
@@ -175,9 +188,8 @@ pub fn judge_by(
             months,
         })
         .collect();
-    let current = window_of(today, months);
     // A window an exit cuts is due by the day before the exit; once that day has
-    // passed it is due no more (the sheet judges it when it ends).
+    // passed it is due no more (judged, above).
     let due = [current, next(current.1, months)]
         .into_iter()
         .find_map(|(start, end)| {
@@ -258,7 +270,11 @@ mod tests {
     }
 
     fn open(from: NaiveDate) -> Vec<Stretch> {
-        vec![Stretch { from, until: None }]
+        vec![Stretch {
+            from,
+            until: None,
+            known_on: None,
+        }]
     }
 
     fn windows(j: &Judgement) -> Vec<(NaiveDate, NaiveDate)> {
@@ -297,6 +313,7 @@ mod tests {
         let until = vec![Stretch {
             from: d(2018, 1, 1),
             until: Some(d(2026, 12, 20)),
+            known_on: None,
         }];
         for r in [req(VisitKind::Home, 2), req(VisitKind::Phone, 1)] {
             let j = judge(&r, &until, &[], d(2026, 12, 5));
@@ -306,6 +323,7 @@ mod tests {
         let whole = vec![Stretch {
             from: d(2018, 1, 1),
             until: Some(d(2027, 1, 1)),
+            known_on: None,
         }];
         let j = judge(&req(VisitKind::Phone, 1), &whole, &[], d(2026, 12, 5));
         assert_eq!(j.due.map(|s| s.due_by), Some(d(2026, 12, 31)));
@@ -320,6 +338,7 @@ mod tests {
         let ended = vec![Stretch {
             from: d(2018, 1, 1),
             until: Some(d(2026, 12, 20)),
+            known_on: None,
         }];
         let cuts = |days| ExitCuts {
             min_days_held: days,
@@ -343,6 +362,14 @@ mod tests {
         assert_eq!(windows(&j), vec![]);
         let j = judge(&phone, &ended, &[], d(2027, 1, 5));
         assert_eq!(windows(&j), vec![], "the default judges it for no one");
+        // An end filed on its own day (an exit filed for today): no one's (QA s24a F7).
+        let unannounced = vec![Stretch {
+            known_on: Some(d(2026, 12, 20)),
+            ..ended[0]
+        }];
+        assert_eq!(due(&home, &unannounced, cuts(15), today), None);
+        let j = super::judge(&phone, &unannounced, &[], d(2027, 1, 5), cuts(15));
+        assert_eq!(windows(&j), vec![]);
         // Paired again from 12-22 (a change and a change back): a call on 12-28 was
         // made for the later stretch, not the one that owes December (QA s24b F2).
         let again = vec![
@@ -350,9 +377,13 @@ mod tests {
             Stretch {
                 from: d(2026, 12, 22),
                 until: None,
+                known_on: None,
             },
         ];
         let j = super::judge(&phone, &again, &[d(2026, 12, 28)], d(2027, 1, 5), cuts(15));
+        assert_eq!(windows(&j), vec![(d(2026, 12, 1), d(2026, 12, 31))]);
+        // Missed already on 12-22, the window still current (QA s24c F1).
+        let j = super::judge(&phone, &again, &[d(2026, 12, 22)], d(2026, 12, 22), cuts(15));
         assert_eq!(windows(&j), vec![(d(2026, 12, 1), d(2026, 12, 31))]);
     }
 
@@ -471,6 +502,7 @@ mod tests {
             vec![Stretch {
                 from: d(2026, 10, 1),
                 until: Some(d(2026, 12, 20)),
+                known_on: None,
             }]
         );
         assert_eq!(stretches(&detail, helper, PairingRole::Second), vec![]);

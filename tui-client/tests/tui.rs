@@ -2208,6 +2208,9 @@ fn the_sheet_summary_explains_the_marks_of_the_selected_row() {
         text.contains("标记说明：(迟报) 上次报送考勤表后才收到的记录；(补录)"),
         "{text}"
     );
+    // The rule the windows were judged by ends the summary, as on the printed sheet
+    // (QA s24c F8).
+    assert!(text.contains("考勤规则：考勤按自然月"), "{text}");
     // The row without marks has no legend.
     fx.app.update(Action::Down);
     let mut t = terminal(100, 40);

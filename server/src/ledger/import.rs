@@ -351,13 +351,14 @@ async fn resolve_towns(
         w.town_ids.retain(|_, id| Some(*id) == own);
         return Ok(());
     }
-    let missing: Vec<String> = rows
-        .iter()
-        .map(|r| r.town.clone())
-        .filter(|t| !w.town_ids.contains_key(t))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    // In the order the file first names them, so the towns' ids (and the export's
+    // order) are the same however often the file is imported (QA s24a F1).
+    let mut missing: Vec<String> = Vec::new();
+    for row in rows {
+        if !w.town_ids.contains_key(&row.town) && !missing.contains(&row.town) {
+            missing.push(row.town.clone());
+        }
+    }
     for name in missing {
         let (id, created) =
             jurisdictions::ensure(db, JurisdictionLevel::Town, &name, Some(ctx.county_id)).await?;
@@ -1472,7 +1473,7 @@ async fn cut_windows(
             };
             let owed = policy
                 .exit_cuts
-                .owes((p.valid_from, Some(on)), (start, end));
+                .owes((p.valid_from, Some(on)), Some(crate::services::today()), (start, end));
             for req in policy
                 .requirements_for(role)
                 .filter(|r| r.window_months == months)
@@ -1485,26 +1486,35 @@ async fn cut_windows(
     Ok(cut_windows_zh(on, &tally).map(|text| RowError::file(0, text)))
 }
 
-/// [`cut_windows`]' notice: each cut window with how many households leave it to the
-/// outgoing helper (with the last day to visit) or to no one.
+/// [`cut_windows`]' notice: each cut window once, with how many households leave it to
+/// the outgoing helper (with the last day to visit), then how many to no one.
 fn cut_windows_zh(on: NaiveDate, tally: &BTreeMap<CutWindow, u32>) -> Option<String> {
-    let parts: Vec<String> = tally
-        .iter()
-        .map(|(&(role, kind, start, end, by), n)| {
-            let span = format!(
-                "{}{}（{}~{}）",
+    type Window = (PairingRole, bangfu_shared::VisitKind, NaiveDate, NaiveDate);
+    let mut windows: BTreeMap<Window, (Vec<String>, u32)> = BTreeMap::new();
+    for (&(role, kind, start, end, by), &n) in tally {
+        let entry = windows.entry((role, kind, start, end)).or_default();
+        match by {
+            Some(by) => entry.0.push(format!(
+                "{n}户仍由原帮扶责任人负责，最后走访日{}",
+                by.format("%m-%d")
+            )),
+            None => entry.1 += n,
+        }
+    }
+    let parts: Vec<String> = windows
+        .into_iter()
+        .map(|((role, kind, start, end), (mut owed, none))| {
+            if none > 0 {
+                owed.push(format!("{none}户原、新帮扶责任人均不负责（不考核）"));
+            }
+            format!(
+                "{}{}（{}~{}）：{}",
                 role.label_zh(),
                 kind.label_zh(),
                 start.format("%m-%d"),
-                end.format("%m-%d")
-            );
-            match by {
-                Some(by) => format!(
-                    "{span}{n}户仍由原帮扶责任人负责，最后走访日{}",
-                    by.format("%m-%d")
-                ),
-                None => format!("{span}{n}户原、新帮扶责任人均不负责（不考核）"),
-            }
+                end.format("%m-%d"),
+                owed.join("，")
+            )
         })
         .collect();
     (!parts.is_empty()).then(|| {
@@ -1828,20 +1838,19 @@ mod tests {
             3,
         );
         tally.insert(
-            (
-                PairingRole::First,
-                VisitKind::Phone,
-                d(12, 1),
-                d(12, 31),
-                None,
-            ),
+            (PairingRole::First, VisitKind::Home, d(11, 1), d(12, 31), None),
+            2,
+        );
+        tally.insert(
+            (PairingRole::First, VisitKind::Phone, d(12, 1), d(12, 31), None),
             3,
         );
         assert_eq!(
             super::cut_windows_zh(d(12, 20), &tally).unwrap_or_default(),
             "生效日期2026-12-20在考勤周期中间，按各周期首日适用的政策：\
-             第一帮扶责任人入户（11-01~12-31）3户仍由原帮扶责任人负责，最后走访日12-19；\
-             第一帮扶责任人电话（12-01~12-31）3户原、新帮扶责任人均不负责（不考核）"
+             第一帮扶责任人入户（11-01~12-31）：3户仍由原帮扶责任人负责，最后走访日12-19，\
+             2户原、新帮扶责任人均不负责（不考核）；\
+             第一帮扶责任人电话（12-01~12-31）：3户原、新帮扶责任人均不负责（不考核）"
         );
     }
 

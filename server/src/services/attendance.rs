@@ -101,6 +101,9 @@ pub struct Pairing {
     pub role: String,
     pub valid_from: NaiveDate,
     pub valid_to: Option<NaiveDate>,
+    /// When the pairing was recorded: for a successor, when its predecessor's end was
+    /// filed (see [`super::exits::end_known_on`]).
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What the reports show of a helper: name, unit and position, phone.
@@ -852,8 +855,11 @@ impl Reconciled {
     /// A stretch that ended (by the household's exit or a change of helper) owes the
     /// windows its end cut by the window policy's `exit_cuts` (none by default); any
     /// other window it overlaps without covering is listed, judged for no one.
-    fn judge(&mut self, cal: &Calendar, counts: &Counts, exit_days: &HashSet<(i64, NaiveDate)>) {
+    fn judge(&mut self, cal: &Calendar, counts: &Counts, exit_days: &super::exits::ExitDays) {
         let today = super::today();
+        let successors = super::exits::Successors::of(self.pairings.iter().map(|p| {
+            (p.household_id, p.role.as_str(), p.valid_from, p.created_at)
+        }));
         let town_of: HashMap<i64, i64> =
             self.households.iter().map(|h| (h.id, h.town_id)).collect();
         for chain in stretches(&self.pairings) {
@@ -867,12 +873,14 @@ impl Reconciled {
                 continue;
             };
             let (from, to) = (first.valid_from, p.valid_to);
-            let exit_ended = to.is_some_and(|t| exit_days.contains(&(p.household_id, t)));
+            let exit_ended = to.is_some_and(|t| exit_days.contains_key(&(p.household_id, t)));
+            let known_on =
+                super::exits::end_known_on((p.household_id, &p.role, to), exit_days, &successors);
             for w in cal.towns.get(town).into_iter().flatten() {
                 if w.req.role != role {
                     continue;
                 }
-                let required = w.exit_cuts.owes((from, to), (w.start, w.end));
+                let required = w.exit_cuts.owes((from, to), known_on, (w.start, w.end));
                 // A window the pairing's end (an exit or a change of helper) cut and the
                 // helper still owes is due by the day before the end, and judged from it.
                 let due_by = Some(ExitCuts::due_by(to, w.end)).filter(|d| required && *d < w.end);
@@ -1060,6 +1068,21 @@ impl Reconciled {
         helpers.iter().filter_map(|id| self.helper(*id)).collect()
     }
 
+    /// Whether a pairing of the household in `role` began inside `[start, end]` while
+    /// another ended inside it: a change of helper, not a first pairing begun mid-window
+    /// (QA s24a F5).
+    fn helper_changed_in(&self, household: i64, role: PairingRole, (start, end): (NaiveDate, NaiveDate)) -> bool {
+        let of_role = || {
+            self.pairings
+                .iter()
+                .filter(move |p| p.household_id == household && p.role == role.code())
+                .filter(|p| p.valid_to.is_none_or(|t| t > p.valid_from))
+        };
+        let began = of_role().any(|p| p.valid_from > start && p.valid_from <= end);
+        let ended = of_role().any(|p| p.valid_to.is_some_and(|t| t > start && t <= end));
+        began && ended
+    }
+
     /// Windows ending in `[from, to]` that some pairing of the household overlapped but
     /// none covered in full, so none is judged on them (see [`UnownedWindow`]).
     pub fn unowned(&self, from: NaiveDate, to: NaiveDate) -> Vec<UnownedWindow> {
@@ -1096,13 +1119,7 @@ impl Reconciled {
                     end,
                     helpers: self.in_pairing_order(household, role, helpers),
                     exit_on: None,
-                    helper_changed: self.pairings.iter().any(|p| {
-                        p.household_id == household
-                            && p.role == role.code()
-                            && p.valid_from > start
-                            && p.valid_from <= end
-                            && p.valid_to.is_none_or(|t| t > p.valid_from)
-                    }),
+                    helper_changed: self.helper_changed_in(household, role, (start, end)),
                 })
             })
             .collect();
@@ -1439,6 +1456,7 @@ mod tests {
             role: "first".into(),
             valid_from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default(),
             valid_to: None,
+            created_at: chrono::Utc::now(),
         };
         let day = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap_or_default();
         let counted = counts.counted(std::slice::from_ref(&pairing), day(2025, 11));

@@ -91,8 +91,11 @@ pub async fn exit(
         ),
     )
     .await?;
+    // The answer is read before the household's row lock is let go: after it, another
+    // exit, cancel or rejoin may already have changed what it would say (QA s24c F2).
+    let answer = detail(&txn, caller, id).await?;
     txn.commit().await?;
-    detail(db, caller, id).await
+    Ok(answer)
 }
 
 /// An exit's first day is today or later, at most a year ahead. Never earlier: the
@@ -319,8 +322,11 @@ pub async fn cancel(
         ),
     )
     .await?;
+    // The answer is read before the household's row lock is let go: after it, another
+    // exit, cancel or rejoin may already have changed what it would say (QA s24c F2).
+    let answer = detail(&txn, caller, id).await?;
     txn.commit().await?;
-    detail(db, caller, id).await
+    Ok(answer)
 }
 
 /// The household's row, read again inside the write transaction and locked there (on
@@ -531,29 +537,72 @@ pub async fn standing(
 /// The days the exits (not withdrawn) of the households matching `households` (a
 /// condition on `household_exits`) took effect, as (household, day): a pairing that
 /// ends on one of them was ended by the exit, not by a change of helper, and a window
-/// the exit cut may still be its helper's (the policy's `exit_cuts`).
+/// the exit cut may still be its helper's (the policy's `exit_cuts`), if the exit was
+/// filed in time: each with the day (China time) it was filed.
 pub async fn exit_days(
     db: &impl ConnectionTrait,
     households: Condition,
-) -> ApiResult<HashSet<(i64, NaiveDate)>> {
-    let rows: Vec<(i64, NaiveDate)> = household_exit::Entity::find()
-        .select_only()
-        .column(household_exit::Column::HouseholdId)
-        .column(household_exit::Column::EffectiveFrom)
-        .filter(households)
-        .filter(household_exit::Column::CancelledAt.is_null())
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().collect())
+) -> ApiResult<ExitDays> {
+    let rows: Vec<(i64, NaiveDate, chrono::DateTime<chrono::Utc>)> =
+        household_exit::Entity::find()
+            .select_only()
+            .column(household_exit::Column::HouseholdId)
+            .column(household_exit::Column::EffectiveFrom)
+            .column(household_exit::Column::FiledAt)
+            .filter(households)
+            .filter(household_exit::Column::CancelledAt.is_null())
+            .into_tuple()
+            .all(db)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(h, day, filed)| ((h, day), super::china_day(filed)))
+        .collect())
+}
+
+/// Exits by (household, effective day): the day each was filed.
+pub type ExitDays = HashMap<(i64, NaiveDate), NaiveDate>;
+
+/// The day (China time) each pairing was recorded, by (household, role, first day):
+/// when a change of helper ending the pairing before it on that day was filed.
+#[derive(Default)]
+pub struct Successors(HashMap<(i64, String, NaiveDate), NaiveDate>);
+
+impl Successors {
+    /// From (household, role, first day, recorded at) of a set of pairings.
+    pub fn of<'a>(
+        pairings: impl IntoIterator<Item = (i64, &'a str, NaiveDate, chrono::DateTime<chrono::Utc>)>,
+    ) -> Self {
+        let mut out: HashMap<(i64, String, NaiveDate), NaiveDate> = HashMap::new();
+        for (household, role, from, at) in pairings {
+            let day = super::china_day(at);
+            out.entry((household, role.to_string(), from))
+                .and_modify(|d| *d = (*d).min(day))
+                .or_insert(day);
+        }
+        Successors(out)
+    }
+}
+
+/// The day (China time) the end `until` of a pairing (household, role) was filed: its
+/// household's exit of that day, else the import that paired the next helper in the
+/// role from that day. None while it holds, or for an end nothing dates (then
+/// [`bangfu_shared::policy::ExitCuts::owes`] judges it as filed in time).
+pub fn end_known_on(
+    (household, role, until): (i64, &str, Option<NaiveDate>),
+    exits: &ExitDays,
+    successors: &Successors,
+) -> Option<NaiveDate> {
+    let until = until?;
+    exits
+        .get(&(household, until))
+        .or_else(|| successors.0.get(&(household, role.to_string(), until)))
+        .copied()
 }
 
 /// [`exit_days`] of the households `ids`, asked in chunks (a county's list is long).
-pub async fn exit_days_of(
-    db: &impl ConnectionTrait,
-    ids: &[i64],
-) -> ApiResult<HashSet<(i64, NaiveDate)>> {
-    let mut out = HashSet::new();
+pub async fn exit_days_of(db: &impl ConnectionTrait, ids: &[i64]) -> ApiResult<ExitDays> {
+    let mut out = ExitDays::new();
     for chunk in ids.chunks(1000) {
         let of = Condition::all().add(household_exit::Column::HouseholdId.is_in(chunk.to_vec()));
         out.extend(exit_days(db, of).await?);
@@ -572,7 +621,7 @@ pub async fn mark_exit_cuts(
     let days = exit_days_of(db, &ids).await?;
     for w in windows {
         w.exit_on = days
-            .iter()
+            .keys()
             .filter(|(h, d)| *h == w.household_id && *d > w.start && *d <= w.end)
             .map(|(_, d)| *d)
             .min();
@@ -810,8 +859,11 @@ pub async fn rejoin(
         ),
     )
     .await?;
+    // The answer is read before the household's row lock is let go: after it, another
+    // exit, cancel or rejoin may already have changed what it would say (QA s24c F2).
+    let answer = detail(&txn, caller, id).await?;
     txn.commit().await?;
-    detail(db, caller, id).await
+    Ok(answer)
 }
 
 /// Records the return on the exits it ends, so the exit history shows the household

@@ -280,6 +280,11 @@ async fn details(
     let all: Vec<&pairing::Model> = history.values().flatten().collect();
     let helpers = helpers_by_id(db, all.iter().map(|p| p.helper_id)).await?;
     let exit_days = super::exits::exit_days_of(db, &ids).await?;
+    let successors = super::exits::Successors::of(
+        all.iter()
+            .map(|p| (p.household_id, p.role.as_str(), p.valid_from, p.created_at)),
+    );
+    let ends = (&exit_days, &successors);
     let summaries = summaries_with(db, &rows, &history, &helpers).await?;
     Ok(rows
         .iter()
@@ -291,7 +296,7 @@ async fn details(
                 .get(&h.id)
                 .map(|ps| {
                     ps.iter()
-                        .filter_map(|p| pairing_dto(p, &helpers, &exit_days))
+                        .filter_map(|p| pairing_dto(p, &helpers, ends))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -409,7 +414,7 @@ async fn helpers_by_id(
 fn pairing_dto(
     p: &pairing::Model,
     helpers: &HashMap<i64, helper::Model>,
-    exit_days: &std::collections::HashSet<(i64, NaiveDate)>,
+    (exit_days, successors): (&super::exits::ExitDays, &super::exits::Successors),
 ) -> Option<PairingDto> {
     Some(PairingDto {
         id: p.id,
@@ -423,7 +428,12 @@ fn pairing_dto(
         short_notice: p.short_notice,
         ended_by_exit: p
             .valid_to
-            .is_some_and(|end| exit_days.contains(&(p.household_id, end))),
+            .is_some_and(|end| exit_days.contains_key(&(p.household_id, end))),
+        end_known_on: super::exits::end_known_on(
+            (p.household_id, &p.role, p.valid_to),
+            exit_days,
+            successors,
+        ),
     })
 }
 

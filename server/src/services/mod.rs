@@ -43,6 +43,12 @@ pub fn today() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(8)).date_naive()
 }
 
+/// The day in China (UTC+8) of an instant: the day an office filed something, as the
+/// programme's calendar reads it.
+pub fn china_day(t: DateTime<Utc>) -> NaiveDate {
+    (t + chrono::Duration::hours(8)).date_naive()
+}
+
 /// The instant a day in China (UTC+8) begins: what "since 2026-12-01" means to an
 /// office reading a list.
 pub fn china_day_start(day: NaiveDate) -> DateTime<Utc> {

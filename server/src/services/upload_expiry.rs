@@ -48,6 +48,16 @@ pub fn expires_at(settings: &Settings, created: DateTime<Utc>) -> DateTime<Utc> 
     created + Duration::days(settings.upload_expiry_days)
 }
 
+/// Refuses an unfinished upload past its expiry as gone (404), as it will be once the
+/// sweep has run: between the two it must neither take bytes nor answer `HEAD` as if
+/// it were alive, since it no longer counts toward the account's limit (QA s24c F6).
+pub fn refuse_lapsed(settings: &Settings, created: DateTime<Utc>, complete: bool) -> ApiResult<()> {
+    if !complete && expires_at(settings, created) <= super::now() {
+        return Err(ApiError::NotFound("upload"));
+    }
+    Ok(())
+}
+
 /// `Upload-Expires` (an HTTP date) for an upload created at `created`.
 pub fn expires_header(settings: &Settings, created: DateTime<Utc>) -> String {
     expires_at(settings, created)

@@ -83,6 +83,7 @@ pub fn household(id: i64, head: &str, village: &str) -> HouseholdDetail {
             reason: None,
             short_notice: false,
             ended_by_exit: false,
+            end_known_on: None,
         }],
     }
 }

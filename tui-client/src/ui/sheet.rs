@@ -359,7 +359,15 @@ fn summary_lines(app: &App, view: &SheetView, width: u16) -> Vec<Line<'static>> 
     let legend =
         bangfu_shared::report::marks_legend_zh([r.record_text().as_str(), r.own_text().as_str()])
             .map(|l| vec![Span::styled(l, Style::new().fg(Color::DarkGray))]);
-    let paragraphs: Vec<Vec<Span>> = paragraphs.into_iter().chain(legend).collect();
+    // And the rule the windows were judged by, as the printed sheet ends: what the
+    // helper signs explains 不考核 and an early due day (QA s24c F8).
+    let rule = (!view.sheet.rule.is_empty()).then(|| {
+        vec![Span::styled(
+            format!("考勤规则：{}", view.sheet.rule),
+            Style::new().fg(Color::DarkGray),
+        )]
+    });
+    let paragraphs: Vec<Vec<Span>> = paragraphs.into_iter().chain(legend).chain(rule).collect();
     let width = usize::from(width).max(1);
     paragraphs
         .iter()

@@ -94,6 +94,7 @@ pub fn household(id: i64, head: &str, village: &str, role: PairingRole) -> House
             reason: None,
             short_notice: false,
             ended_by_exit: false,
+            end_known_on: None,
         }],
     }
 }

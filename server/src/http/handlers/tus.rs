@@ -203,6 +203,7 @@ pub async fn head(
         let db = crate::db::quick_read(&state.db)?;
         uploads::head(&db, &state.store, &caller, &id).await?
     };
+    upload_expiry::refuse_lapsed(&state.settings, upload.created_at, upload.complete)?;
     let upload = if upload.held_unfinished() {
         finish_held(&state, &upload.id).await?
     } else {
@@ -261,6 +262,7 @@ async fn append(
     let offset = number(&req, "Upload-Offset")?;
     let checksum = checksum_of(&req)?;
     let row = uploads::find(&crate::db::quick_read(&state.db)?, &caller, &id).await?;
+    upload_expiry::refuse_lapsed(&state.settings, row.created_at, row.status == "complete")?;
     let _busy = uploads::Busy::take(&state.busy_uploads, &row.id)?;
     if row.status == "complete" {
         return Err(ApiError::Conflict(format!(
