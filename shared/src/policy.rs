@@ -609,9 +609,15 @@ mod tests {
             !on.owes(ended_dec_20, Some(d(2026, 12, 20)), nov_dec),
             "filed for today: no day left to visit"
         );
-        assert!(!on.owes(ended_dec_20, Some(d(2027, 1, 5)), nov_dec), "dated back");
+        assert!(
+            !on.owes(ended_dec_20, Some(d(2027, 1, 5)), nov_dec),
+            "dated back"
+        );
         let ended_dec_1 = (held_from, Some(d(2026, 12, 1)));
-        assert!(on.owes(ended_dec_1, None, nov_dec), "held 30 days: Nov 1–30");
+        assert!(
+            on.owes(ended_dec_1, None, nov_dec),
+            "held 30 days: Nov 1–30"
+        );
         let ended_nov_30 = (held_from, Some(d(2026, 11, 30)));
         assert!(!on.owes(ended_nov_30, None, nov_dec), "29 days");
         // Not held from the window's first day (the incoming helper), or ended before

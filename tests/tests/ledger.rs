@@ -192,7 +192,11 @@ async fn towns_in_file_order(t: &TestDb) {
     let w = World::new(t).await;
     let token = county_token(t, &w).await;
     let mut lines: Vec<String> = FIXTURE.lines().map(str::to_string).collect();
-    for (line, town) in lines.iter_mut().skip(1).zip(["南河镇", "北山镇", "中和街道"]) {
+    for (line, town) in lines
+        .iter_mut()
+        .skip(1)
+        .zip(["南河镇", "北山镇", "中和街道"])
+    {
         *line = line.replacen("东城镇", town, 1);
     }
     let report = w
@@ -214,7 +218,10 @@ async fn towns_in_file_order(t: &TestDb) {
         .collect();
     assert_eq!(names, ["南河镇", "北山镇", "中和街道", "东城镇"]);
 }
-db_test!(the_towns_an_import_creates_take_ids_in_file_order, towns_in_file_order);
+db_test!(
+    the_towns_an_import_creates_take_ids_in_file_order,
+    towns_in_file_order
+);
 
 /// `reason` as a URL query value.
 fn query_value(text: &str) -> String {

@@ -333,15 +333,14 @@ async fn bounded(t: &TestDb) {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     // And it is gone for its client too, sweep or not: no HEAD, no bytes (QA s24c F6).
     let expired_url = &taken[1].1;
-    let head = f
-        .w
-        .http
-        .head(expired_url)
-        .bearer_auth(&f.token)
-        .header("Tus-Resumable", "1.0.0")
-        .send()
-        .await
-        .unwrap();
+    let head =
+        f.w.http
+            .head(expired_url)
+            .bearer_auth(&f.token)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .unwrap();
     assert_eq!(head.status(), StatusCode::NOT_FOUND);
     let patch = tus_patch(&f.w.http, expired_url, &f.token, 0, vec![0u8; 16])
         .await

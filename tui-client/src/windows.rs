@@ -383,7 +383,13 @@ mod tests {
         let j = super::judge(&phone, &again, &[d(2026, 12, 28)], d(2027, 1, 5), cuts(15));
         assert_eq!(windows(&j), vec![(d(2026, 12, 1), d(2026, 12, 31))]);
         // Missed already on 12-22, the window still current (QA s24c F1).
-        let j = super::judge(&phone, &again, &[d(2026, 12, 22)], d(2026, 12, 22), cuts(15));
+        let j = super::judge(
+            &phone,
+            &again,
+            &[d(2026, 12, 22)],
+            d(2026, 12, 22),
+            cuts(15),
+        );
         assert_eq!(windows(&j), vec![(d(2026, 12, 1), d(2026, 12, 31))]);
     }
 

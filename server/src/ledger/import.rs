@@ -1471,9 +1471,11 @@ async fn cut_windows(
             let Some(Some(policy)) = policies.get(&(town, start)) else {
                 continue;
             };
-            let owed = policy
-                .exit_cuts
-                .owes((p.valid_from, Some(on)), Some(crate::services::today()), (start, end));
+            let owed = policy.exit_cuts.owes(
+                (p.valid_from, Some(on)),
+                Some(crate::services::today()),
+                (start, end),
+            );
             for req in policy
                 .requirements_for(role)
                 .filter(|r| r.window_months == months)
@@ -1838,11 +1840,23 @@ mod tests {
             3,
         );
         tally.insert(
-            (PairingRole::First, VisitKind::Home, d(11, 1), d(12, 31), None),
+            (
+                PairingRole::First,
+                VisitKind::Home,
+                d(11, 1),
+                d(12, 31),
+                None,
+            ),
             2,
         );
         tally.insert(
-            (PairingRole::First, VisitKind::Phone, d(12, 1), d(12, 31), None),
+            (
+                PairingRole::First,
+                VisitKind::Phone,
+                d(12, 1),
+                d(12, 31),
+                None,
+            ),
             3,
         );
         assert_eq!(

@@ -857,9 +857,11 @@ impl Reconciled {
     /// other window it overlaps without covering is listed, judged for no one.
     fn judge(&mut self, cal: &Calendar, counts: &Counts, exit_days: &super::exits::ExitDays) {
         let today = super::today();
-        let successors = super::exits::Successors::of(self.pairings.iter().map(|p| {
-            (p.household_id, p.role.as_str(), p.valid_from, p.created_at)
-        }));
+        let successors = super::exits::Successors::of(
+            self.pairings
+                .iter()
+                .map(|p| (p.household_id, p.role.as_str(), p.valid_from, p.created_at)),
+        );
         let town_of: HashMap<i64, i64> =
             self.households.iter().map(|h| (h.id, h.town_id)).collect();
         for chain in stretches(&self.pairings) {
@@ -1071,7 +1073,12 @@ impl Reconciled {
     /// Whether a pairing of the household in `role` began inside `[start, end]` while
     /// another ended inside it: a change of helper, not a first pairing begun mid-window
     /// (QA s24a F5).
-    fn helper_changed_in(&self, household: i64, role: PairingRole, (start, end): (NaiveDate, NaiveDate)) -> bool {
+    fn helper_changed_in(
+        &self,
+        household: i64,
+        role: PairingRole,
+        (start, end): (NaiveDate, NaiveDate),
+    ) -> bool {
         let of_role = || {
             self.pairings
                 .iter()

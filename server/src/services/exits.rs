@@ -20,7 +20,7 @@ use super::households::{detail, in_scope};
 use super::{Caller, audit};
 use crate::entities::{account, household, household_exit, household_exit_pairing, pairing};
 use crate::error::{ApiError, ApiResult};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// An office's reason for an exit, a cancel or a rejoin, trimmed: 1 to
 /// [`MAX_EXIT_REASON`] characters of text that says something (not only spaces or
@@ -539,21 +539,17 @@ pub async fn standing(
 /// ends on one of them was ended by the exit, not by a change of helper, and a window
 /// the exit cut may still be its helper's (the policy's `exit_cuts`), if the exit was
 /// filed in time: each with the day (China time) it was filed.
-pub async fn exit_days(
-    db: &impl ConnectionTrait,
-    households: Condition,
-) -> ApiResult<ExitDays> {
-    let rows: Vec<(i64, NaiveDate, chrono::DateTime<chrono::Utc>)> =
-        household_exit::Entity::find()
-            .select_only()
-            .column(household_exit::Column::HouseholdId)
-            .column(household_exit::Column::EffectiveFrom)
-            .column(household_exit::Column::FiledAt)
-            .filter(households)
-            .filter(household_exit::Column::CancelledAt.is_null())
-            .into_tuple()
-            .all(db)
-            .await?;
+pub async fn exit_days(db: &impl ConnectionTrait, households: Condition) -> ApiResult<ExitDays> {
+    let rows: Vec<(i64, NaiveDate, chrono::DateTime<chrono::Utc>)> = household_exit::Entity::find()
+        .select_only()
+        .column(household_exit::Column::HouseholdId)
+        .column(household_exit::Column::EffectiveFrom)
+        .column(household_exit::Column::FiledAt)
+        .filter(households)
+        .filter(household_exit::Column::CancelledAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|(h, day, filed)| ((h, day), super::china_day(filed)))
