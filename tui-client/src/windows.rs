@@ -382,7 +382,8 @@ mod tests {
         ];
         let j = super::judge(&phone, &again, &[d(2026, 12, 28)], d(2027, 1, 5), cuts(15));
         assert_eq!(windows(&j), vec![(d(2026, 12, 1), d(2026, 12, 31))]);
-        // Missed already on 12-22, the window still current (QA s24c F1).
+        // Missed already on 12-22, the window still current (QA s24c F1), as October
+        // and November were (no call in them).
         let j = super::judge(
             &phone,
             &again,
@@ -390,7 +391,14 @@ mod tests {
             d(2026, 12, 22),
             cuts(15),
         );
-        assert_eq!(windows(&j), vec![(d(2026, 12, 1), d(2026, 12, 31))]);
+        assert_eq!(
+            windows(&j),
+            vec![
+                (d(2026, 10, 1), d(2026, 10, 31)),
+                (d(2026, 11, 1), d(2026, 11, 30)),
+                (d(2026, 12, 1), d(2026, 12, 31))
+            ]
+        );
     }
 
     /// QA s24b F8: a window is owed by the rule in force on its first day, not today's:

@@ -91,11 +91,7 @@ pub async fn exit(
         ),
     )
     .await?;
-    // The answer is read before the household's row lock is let go: after it, another
-    // exit, cancel or rejoin may already have changed what it would say (QA s24c F2).
-    let answer = detail(&txn, caller, id).await?;
-    txn.commit().await?;
-    Ok(answer)
+    answer_under_lock(db, txn, caller, id).await
 }
 
 /// An exit's first day is today or later, at most a year ahead. Never earlier: the
@@ -322,11 +318,7 @@ pub async fn cancel(
         ),
     )
     .await?;
-    // The answer is read before the household's row lock is let go: after it, another
-    // exit, cancel or rejoin may already have changed what it would say (QA s24c F2).
-    let answer = detail(&txn, caller, id).await?;
-    txn.commit().await?;
-    Ok(answer)
+    answer_under_lock(db, txn, caller, id).await
 }
 
 /// The household's row, read again inside the write transaction and locked there (on
@@ -554,6 +546,25 @@ pub async fn exit_days(db: &impl ConnectionTrait, households: Condition) -> ApiR
         .into_iter()
         .map(|(h, day, filed)| ((h, day), super::china_day(filed)))
         .collect())
+}
+
+/// Commits `txn` and answers with the household as it left it: read before the row
+/// lock is let go on PostgreSQL, after the commit but under the still-held write gate on
+/// SQLite (whose writer reads only what it writes): either way no other exit, cancel or
+/// rejoin can have changed what the answer says (QA s24c F2).
+async fn answer_under_lock(
+    db: &DatabaseConnection,
+    txn: crate::db::WriteTxn,
+    caller: &Caller,
+    id: i64,
+) -> ApiResult<HouseholdDetail> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let answer = detail(&txn, caller, id).await?;
+        txn.commit().await?;
+        return Ok(answer);
+    }
+    txn.commit().await?;
+    detail(db, caller, id).await
 }
 
 /// Exits by (household, effective day): the day each was filed.
@@ -855,11 +866,7 @@ pub async fn rejoin(
         ),
     )
     .await?;
-    // The answer is read before the household's row lock is let go: after it, another
-    // exit, cancel or rejoin may already have changed what it would say (QA s24c F2).
-    let answer = detail(&txn, caller, id).await?;
-    txn.commit().await?;
-    Ok(answer)
+    answer_under_lock(db, txn, caller, id).await
 }
 
 /// Records the return on the exits it ends, so the exit history shows the household
