@@ -109,6 +109,10 @@ pub enum ReportCommand {
         /// The second helper's phone number.
         #[arg(long)]
         second_helper: String,
+        /// A submitted version (第N版) as it was frozen, with its device signature;
+        /// without it, today's data (当前数据, unsigned), as the API prints it.
+        #[arg(long)]
+        version: Option<i32>,
         #[command(flatten)]
         out: ReportOut,
     },
@@ -304,15 +308,22 @@ pub fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
 /// actix-web's HTTP/1 dispatcher logs each request it cannot parse (a header block too
 /// large, a URI too long, a malformed head) at ERROR: a client's mistake, answered 4xx,
 /// that would page operators alerting on ERROR and let any client fill the error log
-/// (QA s23c F3). Silenced, unless the filter names actix_http itself.
-const QUIET_DISPATCHER: &str = "actix_http::h1::dispatcher=off";
+/// (QA s23c F3). Silenced, unless the filter names actix_http itself. PostgreSQL's
+/// NOTICEs (`relation "seaql_migrations" already exists, skipping` on every start),
+/// which sqlx logs at INFO, are kept to warnings likewise, unless the filter names sqlx
+/// (QA s24a F3).
+const QUIET: [(&str, &str); 2] = [
+    ("actix_http", "actix_http::h1::dispatcher=off"),
+    ("sqlx", "sqlx::postgres::notice=warn"),
+];
 
 fn init_tracing(filter: &str) {
-    let filter = if filter.contains("actix_http") {
-        filter.to_string()
-    } else {
-        format!("{filter},{QUIET_DISPATCHER}")
-    };
+    let mut filter = filter.to_string();
+    for (named, directive) in QUIET {
+        if !filter.contains(named) {
+            filter = format!("{filter},{directive}");
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -432,20 +443,42 @@ async fn report_cmd(db: &DatabaseConnection, cmd: ReportCommand) -> anyhow::Resu
     use crate::services::reports;
     let system = Caller::system();
     let (bytes, out) = match cmd {
-        ReportCommand::Attendance { second_helper, out } => {
+        ReportCommand::Attendance {
+            second_helper,
+            version,
+            out,
+        } => {
             let helper = crate::entities::helper::Entity::find()
                 .filter(crate::entities::helper::Column::Phone.eq(second_helper.trim()))
                 .one(db)
                 .await?
                 .with_context(|| format!("no helper with phone {second_helper}"))?;
-            let sheet = reports::sheet(db, &system, helper.id, out.quarter).await?;
+            // The same editions the API prints: today's data unsigned, or a submitted
+            // version frozen with its signature (QA s24a F6).
+            let Some(v) = version else {
+                let sheet = reports::sheet(db, &system, helper.id, out.quarter).await?;
+                if out.format == "pdf" {
+                    return write_out(crate::report_pdf::sheet_pdf(&sheet, None)?, out.out);
+                }
+                let bytes = report_files::render(&sheet, report_files::sheet_tables, &out.format)?;
+                return write_out(bytes, out.out);
+            };
+            let frozen = reports::sheet_version(db, &system, helper.id, out.quarter, v).await?;
+            let rows = frozen.signed_rows;
             if out.format == "pdf" {
-                let signature = crate::report_pdf::sheet_signature(db, &sheet).await?;
-                let bytes = crate::report_pdf::sheet_pdf(&sheet, signature.as_deref())?;
+                let bytes = crate::report_pdf::sheet_part_pdf(
+                    &frozen.sheet,
+                    Some(&frozen.signature),
+                    rows,
+                )?;
                 return write_out(bytes, out.out);
             }
             (
-                report_files::render(&sheet, report_files::sheet_tables, &out.format)?,
+                report_files::render(
+                    &frozen.sheet,
+                    |s| report_files::submitted_part_tables(s, rows),
+                    &out.format,
+                )?,
                 out.out,
             )
         }

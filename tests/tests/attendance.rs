@@ -1567,6 +1567,37 @@ async fn printed_versions(t: &TestDb) {
             .unwrap(),
         Some(sub.signature.clone())
     );
+
+    // The command line prints the same editions (QA s24a F6): today's data unsigned,
+    // `--version 1` as frozen, signed.
+    let cli_pdf = |version: Option<&str>| {
+        let mut cmd = std::process::Command::new(bangfu_tests::server_binary());
+        cmd.args(["--database-url", &t.url, "--data-dir"])
+            .arg(t.dir())
+            .args(["--log", "warn", "report", "attendance"])
+            .args(["--second-helper", "18893287921", "--quarter", "2026Q1"])
+            .args(["--format", "pdf"]);
+        if let Some(v) = version {
+            cmd.args(["--version", v]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pdf_text(&out.stdout)
+    };
+    let live = cli_pdf(None);
+    assert!(
+        live.contains("当前数据（第1版已于") && !live.contains("设备签名"),
+        "{live}"
+    );
+    let v1 = cli_pdf(Some("1"));
+    assert!(
+        v1.contains(&format!("设备签名：{}…", &sub.signature[..16])) && !v1.contains("03-25"),
+        "{v1}"
+    );
 }
 db_test!(a_printed_sheet_is_the_version_it_names, printed_versions);
 

@@ -66,11 +66,19 @@ pub fn bind(v: &Value) -> Result<Sql, DbErr> {
     })
 }
 
+/// A timestamp as SQLite keeps it, to the microsecond as PostgreSQL's `timestamptz`
+/// does: the same instant reads back the same from either backend, in the API's JSON
+/// too (QA s24a F2: nine digits from SQLite, six from PostgreSQL).
 fn rfc3339<Tz: TimeZone>(t: &DateTime<Tz>) -> String
 where
     Tz::Offset: std::fmt::Display,
 {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+    use chrono::{DurationRound, TimeDelta};
+    let micros = t
+        .clone()
+        .duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or_else(|_| t.clone());
+    micros.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
 /// What a column decodes to, from its declared type.
