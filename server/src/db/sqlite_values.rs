@@ -281,6 +281,16 @@ mod tests {
         assert_eq!(Kind::of(None), Kind::Any);
     }
 
+    /// QA s24a F2: kept to the microsecond, as PostgreSQL keeps them.
+    #[test]
+    fn timestamps_are_written_to_the_microsecond() {
+        let t = Utc.with_ymd_and_hms(2026, 12, 5, 7, 40, 48).unwrap()
+            + chrono::Duration::nanoseconds(690_696_967);
+        assert_eq!(rfc3339(&t), "2026-12-05T07:40:48.690696+00:00");
+        let whole = Utc.with_ymd_and_hms(2026, 12, 5, 7, 40, 48).unwrap();
+        assert_eq!(rfc3339(&whole), "2026-12-05T07:40:48+00:00");
+    }
+
     #[test]
     fn timestamps_read_in_every_form_sqlite_writes() {
         let want = Utc.with_ymd_and_hms(2026, 12, 1, 8, 30, 0).unwrap();
