@@ -1134,20 +1134,42 @@ async fn judged_at_exit(t: &TestDb) {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, detail) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
-    let second = detail["second_helper"]["id"].as_i64();
-    let second = second.or_else(|| {
-        detail["pairings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["role"] == "second")
-            .and_then(|p| p["helper"]["id"].as_i64())
-    });
+    // Filed for today, it left no day to visit knowing (QA s24a F7): the device hears
+    // when it was filed, and the windows it cuts are no one's…
+    let ends: Vec<&serde_json::Value> = detail["pairings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["end_known_on"])
+        .collect();
+    assert!(ends.iter().all(|k| **k == json!(today)), "{detail}");
+    let month_start = bangfu_shared::policy::window_of(today, 1).0;
+    let second = detail["pairings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "second")
+        .and_then(|p| p["helper"]["id"].as_i64())
+        .unwrap();
     let q = bangfu_shared::report::Quarter::of(today);
-    let sheet = format!(
-        "/reports/attendance?second_helper={}&quarter={q}",
-        second.unwrap()
-    );
+    let sheet = format!("/reports/attendance?second_helper={second}&quarter={q}");
+    let (_, body) = f.w.get(Some(&f.county), &sheet).await;
+    let this_months_call = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["household_id"] == h)
+        .flat_map(|r| r["windows"].as_array().unwrap().iter())
+        .find(|w| w["kind"] == "phone" && w["start"] == json!(month_start))
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(this_months_call["required"], false, "{this_months_call}");
+    // …until it is dated as filed the day before (as if filed then).
+    t.db.execute_unprepared(&format!(
+        "UPDATE household_exits SET filed_at = '{} 02:00:00+00:00' WHERE household_id = {h}",
+        today.pred_opt().unwrap()
+    ))
+    .await
+    .unwrap();
     let (status, body) = f.w.get(Some(&f.county), &sheet).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let row = body["rows"]
@@ -1156,7 +1178,6 @@ async fn judged_at_exit(t: &TestDb) {
         .iter()
         .find(|r| r["household_id"] == h)
         .unwrap_or_else(|| panic!("{body}"));
-    let month_start = bangfu_shared::policy::window_of(today, 1).0;
     let yesterday = today.pred_opt().unwrap();
     // This month's call window: held from its first day until the exit, due yesterday,
     // judged (not open) today, and missed.
