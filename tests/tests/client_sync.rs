@@ -1129,3 +1129,27 @@ db_test!(
     a_sync_the_server_takes_no_new_upload_in_defers_the_photos,
     uploads_deferred
 );
+
+/// QA s23d F9: a synced visit's photo lost from the device (a cleaned folder, a bad
+/// card) is fetched back by the next sync, byte for byte, rather than asked for again.
+async fn lost_photo_fetched_back(t: &TestDb) {
+    let w = world(t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = device(&w, dir.path()).await;
+    let h = household(&c).await;
+    let files = home_visit(&c, dir.path(), h, &[60], 41).await;
+    assert!(sync(&c, &quick_sync(8)).await.complete());
+    let lost = c.photos().path_of(&files[0]);
+    let bytes = std::fs::read(&lost).unwrap();
+    std::fs::remove_file(&lost).unwrap();
+    let report = sync(&c, &quick_sync(8)).await;
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.files_downloaded, 1, "{report:?}");
+    assert_eq!(std::fs::read(&lost).unwrap(), bytes);
+    // Nothing else to fetch the time after.
+    assert_eq!(sync(&c, &quick_sync(8)).await.files_downloaded, 0);
+}
+db_test!(
+    a_synced_photo_lost_from_the_device_is_fetched_back,
+    lost_photo_fetched_back
+);

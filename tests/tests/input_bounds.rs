@@ -520,6 +520,15 @@ async fn header_edges(t: &TestDb) {
         .await
         .unwrap();
     refused(resp, "Upload-Offset").await;
+    // Two lengths on a PATCH, likewise (QA s24c F7).
+    let resp = patch("application/offset+octet-stream")
+        .header("Upload-Length", photo.len().to_string())
+        .header("Upload-Length", "7")
+        .body(photo[..5].to_vec())
+        .send()
+        .await
+        .unwrap();
+    refused(resp, "Upload-Length").await;
     assert_eq!(
         tus_offset(&f.w.http, &url, &f.token).await,
         0,

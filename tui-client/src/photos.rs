@@ -86,6 +86,13 @@ impl PhotoStore {
         self.dir.join(prefix).join(sha256)
     }
 
+    /// Whether the file with this hash is on the device at its registered size: a
+    /// cheap check, each sync, that a synced visit's image was not lost (a full
+    /// [`PhotoStore::verify`] reads every byte).
+    pub fn holds(&self, sha256: &str, bytes: u64) -> bool {
+        std::fs::metadata(self.path_of(sha256)).is_ok_and(|m| m.len() == bytes)
+    }
+
     /// Whether the file with this hash is stored and intact.
     pub fn verify(&self, sha256: &str) -> bool {
         std::fs::read(self.path_of(sha256)).is_ok_and(|b| sha256_hex(&b) == sha256)

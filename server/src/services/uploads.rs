@@ -175,8 +175,8 @@ fn may_upload(caller: &Caller) -> ApiResult<()> {
     match caller.helper_id {
         Some(_) => Ok(()),
         None => Err(ApiError::Forbidden(format!(
-            "only a helper's device uploads photos and signature images; a {} account \
-             sends none",
+            "only a helper's device uploads photos and signature images; an account of \
+             role {} sends none",
             caller.role.code()
         ))),
     }

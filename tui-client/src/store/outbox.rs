@@ -334,6 +334,31 @@ impl Store {
         Ok(c)
     }
 
+    /// The images of records the server holds whole (`synced`), with the size the
+    /// device registered for each: a sync fetches back any whose file was lost from the
+    /// device since ([`crate::photos::PhotoStore::holds`]), so amending such a visit
+    /// does not ask for new photos (QA s23d F9).
+    pub async fn synced_images(&self) -> Result<Vec<(String, u64)>> {
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT DISTINCT rf.sha256, f.bytes FROM record_files rf \
+                 JOIN records r ON r.id = rf.record_id JOIN files f ON f.sha256 = rf.sha256 \
+                 WHERE r.sync_state = 'synced' ORDER BY rf.sha256",
+                [],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let bytes: i64 = r.try_get_by_index(1)?;
+                Ok((
+                    r.try_get_by_index::<String>(0)?,
+                    bytes.max(0).unsigned_abs(),
+                ))
+            })
+            .collect()
+    }
+
     /// Images records refer to that are not on the device (history recovered by pull
     /// before its photos were downloaded).
     pub async fn missing_images(&self) -> Result<Vec<String>> {

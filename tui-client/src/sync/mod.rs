@@ -527,9 +527,15 @@ pub async fn run(
         sheets(&api, store, opts, deadline, &mut rep, &mut report).await?;
     }
 
-    // 6. Download the images of recovered records.
+    // 6. Download the images of recovered records, and those of synced records lost
+    // from the device since (QA s23d F9).
     if opts.download_images {
-        let missing = store.missing_images().await?;
+        let mut missing = store.missing_images().await?;
+        for (sha, bytes) in store.synced_images().await? {
+            if !client.photos().holds(&sha, bytes) && !missing.contains(&sha) {
+                missing.push(sha);
+            }
+        }
         if !missing.is_empty() {
             rep.update(|p| {
                 p.phase = SyncPhase::Downloading;

@@ -260,6 +260,9 @@ async fn append(
         ));
     }
     let offset = number(&req, "Upload-Offset")?;
+    // tus sends no length on PATCH; one sent twice is refused like any doubled header
+    // rather than ignored (QA s24c F7).
+    single(req.headers(), "Upload-Length")?;
     let checksum = checksum_of(&req)?;
     let row = uploads::find(&crate::db::quick_read(&state.db)?, &caller, &id).await?;
     upload_expiry::refuse_lapsed(&state.settings, row.created_at, row.status == "complete")?;
