@@ -87,6 +87,10 @@ pub struct HouseholdOverview {
     /// a clock ahead…): they satisfy no window, so `last_home`/`last_phone` and `due`
     /// leave them out and the list marks them.
     pub not_counted: usize,
+    /// The first day the helper is no longer paired, when a change of helper filed
+    /// ahead (not the household's exit) ends the pairing later: the list says so, so an
+    /// early due day is not read as a mistake (QA s24b F11).
+    pub handover_on: Option<NaiveDate>,
 }
 
 /// A window of a visit requirement that ended with too few contacts of its kind, in
@@ -135,6 +139,14 @@ impl HouseholdOverview {
             .filter(|day| *day > today && s.status != bangfu_shared::HouseholdStatus::Exited)
     }
 
+    /// The coming end of the helper's pairing, for the list's mark: the household's
+    /// exit (`true`), else a handover to another helper (`false`).
+    pub fn coming_end(&self, today: NaiveDate) -> Option<(NaiveDate, bool)> {
+        self.coming_exit(today)
+            .map(|day| (day, true))
+            .or_else(|| self.handover_on.filter(|d| *d > today).map(|d| (d, false)))
+    }
+
     /// The earliest date by which a contact not yet made this window is due.
     pub fn next_due(&self) -> Option<(VisitKind, NaiveDate)> {
         self.due
@@ -180,6 +192,21 @@ pub struct EndedHousehold {
     /// among them those signed offline after the pairing ended, which the helper may
     /// have to correct (QA s23a F13). Filled by [`Client::ended_households_at`].
     pub not_counted: usize,
+}
+
+/// The day the helper's pairing in `role` holding on `today` ends, when it ends later
+/// and not by the household's exit: a change of helper filed ahead ([`HouseholdOverview::handover_on`]).
+fn handover_on(
+    detail: &HouseholdDetail,
+    helper_id: i64,
+    role: PairingRole,
+    today: NaiveDate,
+) -> Option<NaiveDate> {
+    let until = crate::windows::stretches(detail, helper_id, role)
+        .into_iter()
+        .find(|s| s.from <= today && s.until.is_some_and(|u| u > today))?
+        .until?;
+    (detail.summary.exit_on != Some(until)).then_some(until)
 }
 
 /// The day helper `helper_id`'s pairing with a household ended, by its pairing history:
@@ -574,6 +601,10 @@ impl Client {
                     (Some(helper), None) => pairing_from(&detail, helper, today),
                     _ => None,
                 };
+                let handover_on = match (helper_id, role) {
+                    (Some(helper), Some(role)) => handover_on(&detail, helper, role, today),
+                    _ => None,
+                };
                 HouseholdOverview {
                     pairing_from,
                     detail,
@@ -584,6 +615,7 @@ impl Client {
                     missed,
                     to_correct,
                     not_counted,
+                    handover_on,
                 }
             })
             .collect())
@@ -1129,6 +1161,31 @@ pub fn device_label() -> String {
 #[cfg(test)]
 mod tests {
     use super::normalize_server;
+
+    /// QA s24b F11: a pairing a change filed ahead ends later is a handover; one the
+    /// household's exit ends, or one that holds, is not.
+    #[test]
+    fn a_pairing_ending_later_by_a_change_is_a_handover() {
+        use bangfu_shared::PairingRole;
+        let d = |m, day| chrono::NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        let mut detail = crate::app::testing::household(1, "张三", "东村");
+        let helper = detail.pairings[0].helper.id;
+        let role = detail.pairings[0].role;
+        let today = d(12, 5);
+        assert_eq!(super::handover_on(&detail, helper, role, today), None);
+        detail.pairings[0].valid_to = Some(d(12, 20));
+        assert_eq!(
+            super::handover_on(&detail, helper, role, today),
+            Some(d(12, 20))
+        );
+        detail.summary.exit_on = Some(d(12, 20));
+        assert_eq!(super::handover_on(&detail, helper, role, today), None);
+        let other = match role {
+            PairingRole::First => PairingRole::Second,
+            PairingRole::Second => PairingRole::First,
+        };
+        assert_eq!(super::handover_on(&detail, helper, other, today), None);
+    }
 
     #[test]
     fn the_printed_api_root_and_trailing_slashes_are_taken_off_the_server_address() {

@@ -1473,11 +1473,11 @@ impl Lang {
             .unwrap_or_default()
     }
 
-    /// The forms of a coming exit's mark, from the fullest to the shortest, for a list
-    /// row that has to make room: "将于12月28日退出", "12月28日退出", "退12/28" (English
-    /// "leaves 2026-12-28", "leaves 12-28", "out 12/28"). A year other than `today`'s
-    /// stays in every form: the helper must not read next year's exit as this year's.
-    pub fn leaving_marks(self, day: NaiveDate, today: NaiveDate) -> Vec<String> {
+    /// The forms of the mark of a coming end of the helper's pairing: the household's
+    /// exit ([`Lang::leaving_marks`]) or, when `exit` is false, a handover to another
+    /// helper: "将于12月28日交接", "12月28日交接", "交12/28" ("hands over 2026-12-28",
+    /// "hands over 12-28", "to 12/28"; QA s24b F11).
+    pub fn ending_marks(self, (day, exit): (NaiveDate, bool), today: NaiveDate) -> Vec<String> {
         let same_year = day.year() == today.year();
         let (long, short) = match (self, same_year) {
             (Lang::Zh, true) => ("%-m月%-d日", "%-m/%-d"),
@@ -1485,18 +1485,32 @@ impl Lang {
             (Lang::En, true) => ("%m-%d", "%-m/%-d"),
             (Lang::En, false) => ("%Y-%m-%d", "%Y/%-m/%-d"),
         };
+        let (word, letter) = match (self, exit) {
+            (Lang::Zh, true) => ("退出", "退"),
+            (Lang::Zh, false) => ("交接", "交"),
+            (Lang::En, true) => ("leaves", "out"),
+            (Lang::En, false) => ("hands over", "to"),
+        };
         match self {
             Lang::Zh => vec![
-                format!("将于{}退出", day.format(long)),
-                format!("{}退出", day.format(long)),
-                format!("退{}", day.format(short)),
+                format!("将于{}{word}", day.format(long)),
+                format!("{}{word}", day.format(long)),
+                format!("{letter}{}", day.format(short)),
             ],
             Lang::En => vec![
-                format!("leaves {day}"),
-                format!("leaves {}", day.format(long)),
-                format!("out {}", day.format(short)),
+                format!("{word} {day}"),
+                format!("{word} {}", day.format(long)),
+                format!("{letter} {}", day.format(short)),
             ],
         }
+    }
+
+    /// The forms of a coming exit's mark, from the fullest to the shortest, for a list
+    /// row that has to make room: "将于12月28日退出", "12月28日退出", "退12/28" (English
+    /// "leaves 2026-12-28", "leaves 12-28", "out 12/28"). A year other than `today`'s
+    /// stays in every form: the helper must not read next year's exit as this year's.
+    pub fn leaving_marks(self, day: NaiveDate, today: NaiveDate) -> Vec<String> {
+        self.ending_marks((day, true), today)
     }
 
     /// The forms of a household row's overdue mark, fullest first: with the window
@@ -2410,6 +2424,15 @@ mod tests {
         assert_eq!(
             Lang::En.leaving_mark(d(2027, 1, 15), today),
             "leaves 2027-01-15"
+        );
+        // A handover to another helper is not an exit (QA s24b F11).
+        assert_eq!(
+            Lang::Zh.ending_marks((d(2026, 12, 28), false), today),
+            ["将于12月28日交接", "12月28日交接", "交12/28"]
+        );
+        assert_eq!(
+            Lang::En.ending_marks((d(2026, 12, 28), false), today),
+            ["hands over 2026-12-28", "hands over 12-28", "to 12/28"]
         );
         assert_eq!(
             Lang::Zh.pairing_from(d(2026, 12, 29), today, false),

@@ -954,9 +954,15 @@ fn household_marks_cli(
         out.push_str("  ");
         out.push_str(&lang.overdue_mark(h.first_missed(), today, true));
     }
-    if let Some(day) = h.coming_exit(today) {
+    if let Some(end) = h.coming_end(today) {
         out.push_str("  ");
-        out.push_str(&lang.leaving_mark(day, today));
+        out.push_str(
+            &lang
+                .ending_marks(end, today)
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
+        );
     }
     if h.to_correct > 0 {
         out.push_str("  ");

@@ -207,8 +207,8 @@ fn household_marks<'a>(
         } else {
             Vec::new()
         },
-        h.coming_exit(today)
-            .map(|day| lang.leaving_marks(day, today))
+        h.coming_end(today)
+            .map(|end| lang.ending_marks(end, today))
             .unwrap_or_default(),
         lang.to_correct_marks(h.to_correct),
         lang.not_counted_marks(h.not_counted),
@@ -247,8 +247,8 @@ fn essential_marks_width(app: &App, h: &HouseholdOverview, today: chrono::NaiveD
         .then(|| lang.overdue_marks(h.first_missed(), today))
         .and_then(|f| f.last().cloned());
     let exit = h
-        .coming_exit(today)
-        .and_then(|day| lang.leaving_marks(day, today).last().cloned());
+        .coming_end(today)
+        .and_then(|end| lang.ending_marks(end, today).last().cloned());
     let marks: Vec<String> = overdue.into_iter().chain(exit).collect();
     marks
         .iter()
