@@ -505,7 +505,8 @@ impl SheetRow {
 
     /// A window judged for no one, as the 帮扶记录 cell names it:
     /// `11-01~12-31入户不考核（期间结对变动）` when more than one helper held part of it,
-    /// `（12-20起退出帮扶）` when the household's exit fell inside it, else
+    /// `（12-20起退出帮扶）` when the household's exit fell inside it (both,
+    /// `（期间结对变动；12-20起退出帮扶）`, when a change came first), else
     /// `（结对未覆盖整个周期）` (a pairing begun inside it, say: no helper changed; QA s24a
     /// F5, F8).
     fn unjudged_text(&self, w: &WindowResult) -> String {
@@ -515,10 +516,16 @@ impl SheetRow {
             .filter(|o| (o.kind, o.start, o.end) == (w.kind, w.start, w.end))
             .filter_map(|o| o.helper.as_ref().map(|h| h.id))
             .collect();
-        let cause = match self.exit_on.filter(|d| (w.start..=w.end).contains(d)) {
-            Some(day) => format!("{}起退出帮扶", day.format("%m-%d")),
-            None if helpers.len() > 1 => "期间结对变动".into(),
-            None => "结对未覆盖整个周期".into(),
+        // Both, when a change and then the exit cut it, as the town report says (QA
+        // s24b F9).
+        let cause = match (
+            self.exit_on.filter(|d| (w.start..=w.end).contains(d)),
+            helpers.len() > 1,
+        ) {
+            (Some(day), false) => format!("{}起退出帮扶", day.format("%m-%d")),
+            (Some(day), true) => format!("期间结对变动；{}起退出帮扶", day.format("%m-%d")),
+            (None, true) => "期间结对变动".into(),
+            (None, false) => "结对未覆盖整个周期".into(),
         };
         format!(
             "{}~{}{}不考核（{cause}）",
@@ -1172,6 +1179,38 @@ mod tests {
         row.windows = vec![window(9, VisitKind::Home, true, None)];
         assert!(
             row.record_text().starts_with("本季度无走访记录｜"),
+            "{}",
+            row.record_text()
+        );
+    }
+
+    /// QA s23b F5, s24a F5/F8, s24b F9: a window judged for no one is named once, with
+    /// what cut it.
+    #[test]
+    fn a_window_judged_for_no_one_says_what_cut_it() {
+        let mut row = sheet_row_for_own_text();
+        let mut a = window(12, VisitKind::Phone, false, Some(helper(1, "甲")));
+        a.required = false;
+        row.windows = vec![a.clone()];
+        assert!(
+            row.record_text()
+                .ends_with("12-01~12-31电话不考核（结对未覆盖整个周期）"),
+            "{}",
+            row.record_text()
+        );
+        let mut b = a.clone();
+        b.helper = Some(helper(2, "乙"));
+        row.windows = vec![a, b];
+        let text = row.record_text();
+        assert!(
+            text.ends_with("12-01~12-31电话不考核（期间结对变动）"),
+            "{text}"
+        );
+        assert_eq!(text.matches("不考核").count(), 1, "{text}");
+        row.exit_on = NaiveDate::from_ymd_opt(2026, 12, 20);
+        assert!(
+            row.record_text()
+                .contains("12-01~12-31电话不考核（期间结对变动；12-20起退出帮扶）"),
             "{}",
             row.record_text()
         );
