@@ -465,6 +465,25 @@ impl Measure<'_> {
         text.chars().map(|c| self.char_em(c)).sum::<f32>() * size
     }
 
+    /// `text` whole when it fits in `room` points at `size`, else as much of it as fits
+    /// with "…".
+    fn fit(&self, text: &str, size: f32, room: f32) -> String {
+        if self.width(text, size) <= room {
+            return text.to_string();
+        }
+        let mut out = String::new();
+        let mut used = self.width("…", size);
+        for c in text.chars() {
+            used += self.char_em(c) * size;
+            if used > room {
+                break;
+            }
+            out.push(c);
+        }
+        out.push('…');
+        out
+    }
+
     fn ascent(&self) -> f32 {
         self.font.map_or(0.88, |(_, m)| m.ascent)
     }
@@ -971,7 +990,11 @@ fn render(tables: &[Table], town: Option<&str>, footer: Option<&str>) -> ApiResu
     // Each page's foot: the document's title and "第 n 页 共 m 页".
     let pages = l.pages.len();
     let foot_top = PAGE_H - MARGIN - line_height(8.0);
-    let short: String = doc_title.chars().take(60).collect();
+    // The title as much as fits beside the widest page number, whole where it fits
+    // (QA s24d F5: cut at 60 characters, a sheet's lost the end of 第1版已于…报送).
+    let widest = format!("第 {pages} 页  共 {pages} 页");
+    let room = RIGHT - LEFT - l.m.width(&widest, 8.0) - 12.0;
+    let short = l.m.fit(&doc_title, 8.0, room);
     for p in 0..pages {
         let number = format!("第 {} 页  共 {pages} 页", p + 1);
         let nx = RIGHT - l.m.width(&number, 8.0);
@@ -1091,6 +1114,22 @@ mod tests {
 
     fn approx() -> Measure<'static> {
         Measure { font: None }
+    }
+
+    /// QA s24d F5: a page foot keeps the whole title where it fits, and says "…" where
+    /// it does not.
+    #[test]
+    fn a_title_is_cut_to_its_room_with_an_ellipsis() {
+        let m = approx();
+        let title = "第二帮扶责任人考勤表 2026Q4 当前数据（第1版已于2026-12-05 16:41报送）";
+        let room = RIGHT - LEFT - m.width("第 9 页  共 9 页", 8.0) - 12.0;
+        assert_eq!(
+            m.fit(title, 8.0, room),
+            title,
+            "fits on an A4 landscape foot"
+        );
+        let cut = m.fit(title, 8.0, 100.0);
+        assert!(cut.ends_with('…') && m.width(&cut, 8.0) <= 100.0, "{cut}");
     }
 
     #[test]

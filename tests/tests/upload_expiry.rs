@@ -346,4 +346,9 @@ async fn bounded(t: &TestDb) {
         .await
         .unwrap();
     assert_eq!(patch.status(), StatusCode::NOT_FOUND);
+    // Nor is it handed back when its file is created again (QA s24d F6): that is a new
+    // upload, refused here only because the account is at its limit.
+    let (i, _) = taken[1];
+    let again = tus_create(&f.w.http, &f.origin, &f.token, 1000 + i, &fake(i)).await;
+    assert_eq!(again, (StatusCode::TOO_MANY_REQUESTS, None));
 }

@@ -548,10 +548,13 @@ pub async fn exit_days(db: &impl ConnectionTrait, households: Condition) -> ApiR
         .collect())
 }
 
-/// Commits `txn` and answers with the household as it left it: read before the row
-/// lock is let go on PostgreSQL, after the commit but under the still-held write gate on
-/// SQLite (whose writer reads only what it writes): either way no other exit, cancel or
-/// rejoin can have changed what the answer says (QA s24c F2).
+/// Commits `txn` and answers with the household as one consistent state (QA s24c F2,
+/// s24d F2: an answer read while another exit, cancel or rejoin committed between its
+/// queries mixed the two). On PostgreSQL it is read inside the transaction, before the
+/// row lock is let go. On SQLite the transaction runs on the writer's own connection,
+/// which reads only what it writes (its decoder knows the columns it writes, not every
+/// query's), and holds the write gate until its commit: the answer is read after the
+/// commit with the gate taken again, so no write lands between its queries.
 async fn answer_under_lock(
     db: &DatabaseConnection,
     txn: crate::db::WriteTxn,
@@ -564,6 +567,7 @@ async fn answer_under_lock(
         return Ok(answer);
     }
     txn.commit().await?;
+    let _gate = crate::db::write_gate(db).await;
     detail(db, caller, id).await
 }
 

@@ -27,9 +27,12 @@ pub use caller::{Caller, Scope};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-/// The current time; one place so every service agrees on it.
+/// The current time; one place so every service agrees on it. To the microsecond, as
+/// PostgreSQL keeps it: what SQLite stores reads back the same (QA s24a F2, s24d F3).
 pub fn now() -> DateTime<Utc> {
-    Utc::now()
+    use chrono::{DurationRound, TimeDelta};
+    let t = Utc::now();
+    t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
 }
 
 /// Now, to the whole second: for times the API shows (a token's expiry, a device's

@@ -123,7 +123,7 @@ pub async fn create(
     }
     let declared = declared.map(check_sha).transpose()?;
     if let Some(sha) = &declared {
-        let (unfinished, held) = lookup(db, account_id, sha, length).await?;
+        let (unfinished, held) = lookup(db, account_id, sha, length, settings).await?;
         // Two unfinished uploads of one file (a client created again before the server
         // had seen its first attempt cut): continue the one holding the most bytes.
         let mut best: Option<(upload::Model, UploadState)> = None;
@@ -193,7 +193,7 @@ async fn unfinished_count(
     Ok(upload::Entity::find()
         .filter(upload::Column::AccountId.eq(account_id))
         .filter(upload::Column::Status.eq("partial"))
-        .filter(upload::Column::CreatedAt.gte(cutoff))
+        .filter(upload::Column::CreatedAt.gt(cutoff))
         .count(db)
         .await?)
 }
@@ -246,15 +246,20 @@ async fn lookup(
     account_id: i64,
     sha256: &str,
     length: u64,
+    settings: &Settings,
 ) -> ApiResult<(Vec<upload::Model>, Option<i64>)> {
     use crate::db::{TAG, tag, tag_of};
     let backend = db.get_database_backend();
+    // Not one past its expiry: that one is gone for HEAD and PATCH already, so the file
+    // is created again rather than handed back dead (QA s24d F6).
+    let cutoff = super::now() - chrono::Duration::days(settings.upload_expiry_days);
     let unfinished = upload::Entity::find()
         .expr_as(tag(UNFINISHED), TAG)
         .filter(upload::Column::Sha256.eq(sha256))
         .filter(upload::Column::AccountId.eq(account_id))
         .filter(upload::Column::Length.eq(length as i64))
         .filter(upload::Column::Status.eq("partial"))
+        .filter(upload::Column::CreatedAt.gt(cutoff))
         .build(backend);
     let held = blob::Entity::find()
         .select_only()
