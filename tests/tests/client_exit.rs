@@ -236,6 +236,11 @@ async fn change_dated_back_over_visits(t: &TestDb) {
         .id;
     let mut body = VisitBody::new(VisitKind::Phone, now());
     body.notes = Some("电话了解近况".into());
+    c.record_visit(h, body.clone(), None, None, now())
+        .await
+        .unwrap();
+    // A second call the same day never counted: the notice counts contacts (QA s23d F6).
+    body.notes = Some("再次电话确认".into());
     c.record_visit(h, body, None, None, now()).await.unwrap();
     c.sync(&quick_sync(3), &|_| {}).await.unwrap();
 

@@ -1550,11 +1550,21 @@ async fn visits_uncounted(
                     .add(visit_fact::Column::HelperId.eq(p.helper_id)),
             );
         }
+        // Contacts, not rows: a second visit of a day, a clock ahead or a reused photo
+        // never counted, so the change takes nothing from it (QA s23d F6).
         count += visit_fact::Entity::find()
+            .select_only()
+            .column(visit_fact::Column::HouseholdId)
+            .column(visit_fact::Column::HelperId)
+            .column(visit_fact::Column::Kind)
+            .column(visit_fact::Column::VisitDate)
+            .distinct()
             .filter(pairs)
             .filter(visit_fact::Column::VisitDate.gte(from))
             .filter(visit_fact::Column::Voided.eq(false))
             .filter(visit_fact::Column::Superseded.eq(false))
+            .filter(visit_fact::Column::ClockFlag.eq(false))
+            .filter(visit_fact::Column::PhotoReused.eq(false))
             .count(db)
             .await?;
     }
@@ -1562,7 +1572,7 @@ async fn visits_uncounted(
         RowError::file(
             0,
             format!(
-                "原帮扶责任人在生效日期{from}及以后已记录的{count}次走访，因更换后走访时未与该户结对，不再计入考勤"
+                "原帮扶责任人在生效日期{from}及以后已记录的{count}次走访（同日同类只计一次），因更换后走访时未与该户结对，不再计入考勤"
             ),
         )
     }))
