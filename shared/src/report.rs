@@ -377,10 +377,11 @@ impl SheetRow {
     /// What the second helper signs for themselves, so the device shows it as the
     /// printed sheet does (QA s22b F2).
     pub fn own_text(&self) -> String {
+        let named = unjudged_named(&self.own_windows);
         self.own_windows
             .iter()
-            .enumerate()
-            .filter_map(|(i, w)| {
+            .zip(named)
+            .filter_map(|(w, named)| {
                 let counted: Vec<&RecordLine> = self
                     .own_records
                     .iter()
@@ -410,13 +411,7 @@ impl SheetRow {
                     if !counted.is_empty() {
                         return Some(format!("{month}月已走访{marks}（不考核）"));
                     }
-                    let owned = self.own_windows.iter().any(|o| {
-                        o.required && (o.kind, o.start, o.end) == (w.kind, w.start, w.end)
-                    });
-                    let first = self.own_windows.iter().position(|o| {
-                        !o.required && (o.kind, o.start, o.end) == (w.kind, w.start, w.end)
-                    }) == Some(i);
-                    return (w.kind == VisitKind::Home && !owned && first)
+                    return (w.kind == VisitKind::Home && named)
                         .then(|| format!("{month}月不考核"));
                 }
                 let exit = w.cut_zh();
@@ -473,25 +468,22 @@ impl SheetRow {
                 s
             })
             .collect();
-        let mut unjudged_seen = std::collections::BTreeSet::new();
-        let windows: Vec<String> =
-            self.windows
-                .iter()
-                .filter_map(|w| {
-                    if w.required {
-                        let who = whose(w.helper.as_ref().map(|h| h.id));
-                        return Some(format!("{who}{}", w.text_zh()));
-                    }
-                    // A window no pairing answers for (a change of helper or an exit cut
-                    // it) is named once, not dropped, so the sheet does not read as if the
-                    // household asked nothing then (QA s23b F5).
-                    let owned = self.windows.iter().any(|o| {
-                        o.required && (o.kind, o.start, o.end) == (w.kind, w.start, w.end)
-                    });
-                    (!owned && unjudged_seen.insert((w.kind, w.start, w.end)))
-                        .then(|| self.unjudged_text(w))
-                })
-                .collect();
+        let named = unjudged_named(&self.windows);
+        let windows: Vec<String> = self
+            .windows
+            .iter()
+            .zip(named)
+            .filter_map(|(w, named)| {
+                if w.required {
+                    let who = whose(w.helper.as_ref().map(|h| h.id));
+                    return Some(format!("{who}{}", w.text_zh()));
+                }
+                // A window no pairing answers for (a change of helper or an exit cut it)
+                // is named once, not dropped, so the sheet does not read as if the
+                // household asked nothing then (QA s23b F5).
+                named.then(|| self.unjudged_text(w))
+            })
+            .collect();
         let visits = if visits.is_empty() {
             "本季度无走访记录".to_string()
         } else {
@@ -535,6 +527,20 @@ impl SheetRow {
             w.kind.label_zh()
         )
     }
+}
+
+/// Which of `windows` a sheet names as judged for no one (不考核): those not required
+/// that no required window of the same kind and days stands beside (another stretch
+/// answers for it), the first of each kind and days only (one per pairing overlaps it).
+fn unjudged_named(windows: &[WindowResult]) -> Vec<bool> {
+    let key = |w: &WindowResult| (w.kind, w.start, w.end);
+    let owned: std::collections::BTreeSet<_> =
+        windows.iter().filter(|w| w.required).map(key).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    windows
+        .iter()
+        .map(|w| !w.required && !owned.contains(&key(w)) && seen.insert(key(w)))
+        .collect()
 }
 
 /// The second helper's quarterly attendance sheet (附件3).

@@ -1463,20 +1463,13 @@ impl Lang {
         }
     }
 
-    /// A household row's mark of an exit filed for `day`, still to come on `today`:
-    /// "将于12月20日退出" / "leaves 2026-12-20", with the year in Chinese when the exit
-    /// falls in another year ("将于2027年1月15日退出").
-    pub fn leaving_mark(self, day: NaiveDate, today: NaiveDate) -> String {
-        self.leaving_marks(day, today)
-            .into_iter()
-            .next()
-            .unwrap_or_default()
-    }
-
-    /// The forms of the mark of a coming end of the helper's pairing: the household's
-    /// exit ([`Lang::leaving_marks`]) or, when `exit` is false, a handover to another
-    /// helper: "将于12月28日交接", "12月28日交接", "交12/28" ("hands over 2026-12-28",
-    /// "hands over 12-28", "to 12/28"; QA s24b F11).
+    /// The forms of the mark of a coming end of the helper's pairing, from the fullest
+    /// to the shortest, for a list row that has to make room: the household's exit
+    /// ("将于12月28日退出", "12月28日退出", "退12/28"; English "leaves 2026-12-28",
+    /// "leaves 12-28", "out 12/28") or, when `exit` is false, a handover to another
+    /// helper ("将于12月28日交接", "12月28日交接", "交12/28"; "hands over 2026-12-28", …;
+    /// QA s24b F11). A year other than `today`'s stays in every form: the helper must
+    /// not read next year's exit as this year's.
     pub fn ending_marks(self, (day, exit): (NaiveDate, bool), today: NaiveDate) -> Vec<String> {
         let same_year = day.year() == today.year();
         let (long, short) = match (self, same_year) {
@@ -1503,14 +1496,6 @@ impl Lang {
                 format!("{letter} {}", day.format(short)),
             ],
         }
-    }
-
-    /// The forms of a coming exit's mark, from the fullest to the shortest, for a list
-    /// row that has to make room: "将于12月28日退出", "12月28日退出", "退12/28" (English
-    /// "leaves 2026-12-28", "leaves 12-28", "out 12/28"). A year other than `today`'s
-    /// stays in every form: the helper must not read next year's exit as this year's.
-    pub fn leaving_marks(self, day: NaiveDate, today: NaiveDate) -> Vec<String> {
-        self.ending_marks((day, true), today)
     }
 
     /// The forms of a household row's overdue mark, fullest first: with the window
@@ -2410,19 +2395,19 @@ mod tests {
         let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
         let today = d(2026, 12, 5);
         assert_eq!(
-            Lang::Zh.leaving_mark(d(2026, 12, 20), today),
+            Lang::Zh.ending_marks((d(2026, 12, 20), true), today)[0],
             "将于12月20日退出"
         );
         assert_eq!(
-            Lang::Zh.leaving_marks(d(2027, 1, 15), today),
+            Lang::Zh.ending_marks((d(2027, 1, 15), true), today),
             ["将于2027年1月15日退出", "2027年1月15日退出", "退2027/1/15"]
         );
         assert_eq!(
-            Lang::Zh.leaving_marks(d(2026, 12, 28), today),
+            Lang::Zh.ending_marks((d(2026, 12, 28), true), today),
             ["将于12月28日退出", "12月28日退出", "退12/28"]
         );
         assert_eq!(
-            Lang::En.leaving_mark(d(2027, 1, 15), today),
+            Lang::En.ending_marks((d(2027, 1, 15), true), today)[0],
             "leaves 2027-01-15"
         );
         // A handover to another helper is not an exit (QA s24b F11).

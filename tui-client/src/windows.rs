@@ -137,8 +137,9 @@ pub struct Judgement {
 
 /// Judges `req` for a helper with `stretches`, whose counted contacts of its kind were
 /// on `days` (local dates), on `today`, with the policy's rule for windows the end of a
-/// pairing cuts.
-pub fn judge(
+/// pairing cuts (one rule for every window: the tests' shorthand for [`judge_by`]).
+#[cfg(test)]
+fn judge(
     req: &VisitRequirement,
     stretches: &[Stretch],
     days: &[NaiveDate],

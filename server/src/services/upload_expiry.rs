@@ -48,6 +48,15 @@ pub fn expires_at(settings: &Settings, created: DateTime<Utc>) -> DateTime<Utc> 
     created + Duration::days(settings.upload_expiry_days)
 }
 
+/// The condition on `uploads` of an unfinished upload not yet past its expiry: the
+/// ones that count toward an account's limit and that a creation may hand back.
+pub fn unexpired(settings: &Settings) -> sea_orm::Condition {
+    let cutoff = super::now() - Duration::days(settings.upload_expiry_days);
+    sea_orm::Condition::all()
+        .add(upload::Column::Status.eq("partial"))
+        .add(upload::Column::CreatedAt.gt(cutoff))
+}
+
 /// Refuses an unfinished upload past its expiry as gone (404), as it will be once the
 /// sweep has run: between the two it must neither take bytes nor answer `HEAD` as if
 /// it were alive, since it no longer counts toward the account's limit (QA s24c F6).

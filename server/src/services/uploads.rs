@@ -189,11 +189,9 @@ async fn unfinished_count(
     account_id: i64,
     settings: &Settings,
 ) -> ApiResult<u64> {
-    let cutoff = super::now() - chrono::Duration::days(settings.upload_expiry_days);
     Ok(upload::Entity::find()
         .filter(upload::Column::AccountId.eq(account_id))
-        .filter(upload::Column::Status.eq("partial"))
-        .filter(upload::Column::CreatedAt.gt(cutoff))
+        .filter(super::upload_expiry::unexpired(settings))
         .count(db)
         .await?)
 }
@@ -252,14 +250,12 @@ async fn lookup(
     let backend = db.get_database_backend();
     // Not one past its expiry: that one is gone for HEAD and PATCH already, so the file
     // is created again rather than handed back dead (QA s24d F6).
-    let cutoff = super::now() - chrono::Duration::days(settings.upload_expiry_days);
     let unfinished = upload::Entity::find()
         .expr_as(tag(UNFINISHED), TAG)
         .filter(upload::Column::Sha256.eq(sha256))
         .filter(upload::Column::AccountId.eq(account_id))
         .filter(upload::Column::Length.eq(length as i64))
-        .filter(upload::Column::Status.eq("partial"))
-        .filter(upload::Column::CreatedAt.gt(cutoff))
+        .filter(super::upload_expiry::unexpired(settings))
         .build(backend);
     let held = blob::Entity::find()
         .select_only()
