@@ -664,6 +664,7 @@ mod tests {
             own_windows: vec![],
             remark: None,
             exit_on: None,
+            exit_days: Vec::new(),
         };
         let sheet = AttendanceSheet {
             quarter: "2026Q1".parse().unwrap(),

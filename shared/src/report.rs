@@ -338,6 +338,12 @@ pub struct SheetRow {
     /// part of the rows' digest: a version frozen before it existed still matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_on: Option<NaiveDate>,
+    /// Every day the household left pairing within the quarter, its standing exit's and
+    /// those of exits a return (返贫) has since ended: a window such an exit cut is named
+    /// `（11-20起退出帮扶）` as in the town report, not `（结对未覆盖整个周期）` (QA s24d
+    /// F4). Not part of the rows' digest; empty (absent) when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exit_days: Vec<NaiveDate>,
 }
 
 impl SheetRow {
@@ -511,10 +517,13 @@ impl SheetRow {
             .collect();
         // Both, when a change and then the exit cut it, as the town report says (QA
         // s24b F9).
-        let cause = match (
-            self.exit_on.filter(|d| (w.start..=w.end).contains(d)),
-            helpers.len() > 1,
-        ) {
+        let exit = self
+            .exit_on
+            .iter()
+            .chain(&self.exit_days)
+            .filter(|d| (w.start..=w.end).contains(*d))
+            .min();
+        let cause = match (exit, helpers.len() > 1) {
             (Some(day), false) => format!("{}起退出帮扶", day.format("%m-%d")),
             (Some(day), true) => format!("期间结对变动；{}起退出帮扶", day.format("%m-%d")),
             (None, true) => "期间结对变动".into(),
@@ -1273,6 +1282,7 @@ mod tests {
             own_windows: vec![],
             remark: None,
             exit_on: None,
+            exit_days: Vec::new(),
         }
     }
 
@@ -1304,6 +1314,7 @@ mod tests {
             own_windows: vec![],
             remark: None,
             exit_on: None,
+            exit_days: Vec::new(),
         }
     }
 

@@ -1090,6 +1090,25 @@ async fn evidence_after_exit(t: &TestDb) {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
 
+/// The field with its household paired for the last 60 days, so an exit today cuts this
+/// month's call window; `None` on a month's first day, when it cuts none of it.
+async fn paired_sixty_days(t: &TestDb) -> Option<Field> {
+    use sea_orm::ConnectionTrait;
+    let today = today();
+    if chrono::Datelike::day(&today) == 1 {
+        return None;
+    }
+    let f = Field::new(t).await;
+    t.db.execute_unprepared(&format!(
+        "UPDATE pairings SET valid_from = '{}' WHERE household_id = {}",
+        today - chrono::Duration::days(60),
+        f.household
+    ))
+    .await
+    .unwrap();
+    Some(f)
+}
+
 db_test!(
     a_window_the_exit_cut_is_judged_from_the_exit_day_where_the_county_judges_it,
     judged_at_exit
@@ -1100,19 +1119,11 @@ db_test!(
 /// sheet names the part due and the exit, and every format prints the rule.
 async fn judged_at_exit(t: &TestDb) {
     use sea_orm::ConnectionTrait;
-    let f = Field::new(t).await;
+    let Some(f) = paired_sixty_days(t).await else {
+        return;
+    };
     let h = f.household;
     let today = today();
-    if chrono::Datelike::day(&today) == 1 {
-        // This month's window begins today: the exit cuts none of it.
-        return;
-    }
-    t.db.execute_unprepared(&format!(
-        "UPDATE pairings SET valid_from = '{}' WHERE household_id = {h}",
-        today - chrono::Duration::days(60)
-    ))
-    .await
-    .unwrap();
     let mut policy = bangfu_shared::PolicyPreset::Laizhou2018.policy();
     policy.exit_cuts.min_days_held = 1;
     bangfu_server::services::policy::backfill(
@@ -1226,6 +1237,85 @@ async fn judged_at_exit(t: &TestDb) {
                 && m["due_by"] == json!(yesterday)),
         "{report}"
     );
+}
+
+db_test!(
+    a_window_cut_by_an_exit_a_return_ended_is_named_for_the_exit_on_the_sheet,
+    cut_before_return
+);
+/// QA s24d F4: after an exit and a return (返贫) the sheet called a window the exit cut
+/// `（结对未覆盖整个周期）` (it knew only standing exits) while the town report said
+/// `…起退出帮扶`: both name the exit.
+async fn cut_before_return(t: &TestDb) {
+    let Some(f) = paired_sixty_days(t).await else {
+        return;
+    };
+    let h = f.household;
+    let today = today();
+    let (_, detail) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    let (status, body) = exit(
+        &f,
+        &f.county,
+        h,
+        json!({ "effective_from": today, "reason": "脱贫退出" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) =
+        f.w.post_json(
+            Some(&f.county),
+            &format!("/households/{h}/rejoin"),
+            &json!({ "reason": "因病返贫" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let second = detail["second_helper"]["id"].as_i64().unwrap();
+    let q = bangfu_shared::report::Quarter::of(today);
+    let (month_start, month_end) = bangfu_shared::policy::window_of(today, 1);
+    let (_, csv) =
+        f.w.get_bytes(
+            &f.county,
+            &format!("/reports/attendance?second_helper={second}&quarter={q}&format=csv"),
+        )
+        .await;
+    let csv = String::from_utf8(csv).unwrap();
+    let head = detail["head_name"].as_str().unwrap();
+    let row = csv
+        .lines()
+        .find(|l| l.contains(&format!(",{head},")))
+        .unwrap_or_else(|| panic!("{head} in {csv}"));
+    let named = format!(
+        "{}~{}电话不考核（{}起退出帮扶）",
+        month_start.format("%m-%d"),
+        month_end.format("%m-%d"),
+        today.format("%m-%d")
+    );
+    assert!(row.contains(&named), "{named} in {row}");
+    let before = format!(
+        "{}~{}电话不考核（结对未覆盖整个周期）",
+        month_start.format("%m-%d"),
+        month_end.format("%m-%d"),
+    );
+    assert!(!row.contains(&before), "{row}");
+    // The household is back: the row does not say it left.
+    let left = format!("｜{}起退出帮扶", today.format("%m-%d"));
+    assert!(!row.contains(&left), "{row}");
+    let town = detail["town"]["id"].as_i64().unwrap();
+    let (_, report) =
+        f.w.get(
+            Some(&f.county),
+            &format!("/reports/town?town={town}&quarter={q}"),
+        )
+        .await;
+    let call = report["unowned_windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| {
+            u["household_id"] == h && u["kind"] == "phone" && u["start"] == json!(month_start)
+        })
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(call["exit_on"], json!(today), "{call}");
 }
 
 /// A household holds its 序号 while it is on the ledger: an exit filed for a later day

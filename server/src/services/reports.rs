@@ -193,6 +193,14 @@ async fn sheet_rows(
     .await?;
     let ids: Vec<i64> = rec.households.iter().map(|h| h.id).collect();
     let exits = super::exits::standing(db, &ids).await?;
+    // Every exit in the quarter, those a return has ended too, by household: they
+    // explain the windows they cut (QA s24d F4).
+    let mut exit_days: HashMap<i64, Vec<chrono::NaiveDate>> = HashMap::new();
+    for (id, on) in super::exits::exit_days_of(db, &ids).await?.into_keys() {
+        if on > q.start() && on <= q.end() {
+            exit_days.entry(id).or_default().push(on);
+        }
+    }
     let mut rows = Vec::new();
     for h in &rec.households {
         let firsts: Vec<&attendance::Pairing> = rec
@@ -317,6 +325,13 @@ async fn sheet_rows(
                 .get(&h.id)
                 .map(|e| e.on)
                 .filter(|on| *on > q.start() && *on <= q.end()),
+            exit_days: exit_days
+                .remove(&h.id)
+                .map(|mut days| {
+                    days.sort_unstable();
+                    days
+                })
+                .unwrap_or_default(),
         });
     }
     Ok(rows)
@@ -1068,6 +1083,7 @@ mod tests {
             own_windows: vec![],
             remark: None,
             exit_on: None,
+            exit_days: Vec::new(),
         }
     }
 

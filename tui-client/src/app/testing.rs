@@ -187,6 +187,7 @@ pub fn save_sheet(app: &App, quarter: &str) {
             own_windows: vec![],
             remark: None,
             exit_on: None,
+            exit_days: Vec::new(),
         }],
         policy_source: String::new(),
         rule: String::new(),

@@ -200,6 +200,7 @@ pub async fn become_second_helper_with_sheet(client: &Client) {
         own_windows: vec![],
         remark: None,
         exit_on: None,
+        exit_days: Vec::new(),
     };
     let visit = RecordLine {
         record_id: "r1".into(),
