@@ -34,6 +34,13 @@ pub enum ApiError {
         "wrong username or password (a helper's first login uses the enrollment code from the town office)"
     )]
     InvalidCredentials,
+    /// Enrollment with a wrong or expired code (or for a phone that has none): as
+    /// [`ApiError::InvalidCredentials`], the same code and status and never saying which,
+    /// in the words of the enrollment (QA s25a F11: it spoke of a wrong password).
+    #[error(
+        "wrong or expired enrollment code for this phone number (the town office issues a new one)"
+    )]
+    InvalidEnrollmentCode,
     /// The caller's role may not do this at all.
     #[error("{0}")]
     Forbidden(String),
@@ -105,7 +112,7 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid",
             ApiError::NotBegun(_) => "quarter_not_begun",
             ApiError::Unauthenticated => "unauthenticated",
-            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::InvalidCredentials | ApiError::InvalidEnrollmentCode => "invalid_credentials",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
@@ -153,7 +160,9 @@ impl ResponseError for ApiError {
             ApiError::InvalidLedger(_) | ApiError::Invalid(_) | ApiError::NotBegun(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated
+            | ApiError::InvalidCredentials
+            | ApiError::InvalidEnrollmentCode => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,

@@ -263,3 +263,82 @@ db_test!(
     a_helper_sees_an_ended_household_for_a_quarter_and_no_other_helper_does,
     recently_ended_for_a_quarter
 );
+
+/// QA s25b F1: a first helper replaced on a household keeps it on their list for a
+/// quarter, but reads neither their successor (name, phone, pairing) nor the visits the
+/// successor made after them; the successor and the office read everything.
+async fn replaced_helper_reads_no_successor(t: &TestDb) {
+    use bangfu_tests::field::Device;
+    let f = Field::new(t).await;
+    let h = f.household;
+    let successor = "19099990000";
+    pairing::Entity::update_many()
+        .col_expr(
+            pairing::Column::ValidFrom,
+            Expr::value(today() - chrono::Duration::days(60)),
+        )
+        .filter(pairing::Column::HouseholdId.eq(h))
+        .exec(&t.db)
+        .await
+        .unwrap();
+    let handed_over = FIXTURE.replacen(
+        "黄志强,市住建局 主任科员,15907579383",
+        "韩新来,市统计局 科员,19099990000",
+        1,
+    );
+    f.w.import_ok(
+        &f.county,
+        &format!("?effective_from={}&filed_on=2020-01-01", today()),
+        handed_over.into_bytes(),
+    )
+    .await;
+    enroll_directly(t, &f.w, successor).await;
+    let token = f.w.login(successor).await;
+    let (_, me) = f.w.get(Some(&token), "/me").await;
+    let successor_id = me["helper"]["id"].as_i64().unwrap();
+    let mut device = Device::register(&f.w.http, &f.w.server.base, &token, successor_id).await;
+    let call = device.phone_call(h);
+    let (status, acks) =
+        f.w.post_json(Some(&token), "/sync/push", &json!({ "records": [call] }))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{acks}");
+    assert_eq!(acks["acks"][0]["status"], "accepted", "{acks}");
+
+    let shows_successor = |v: &Value| v.to_string().contains(successor);
+    let (status, detail) = f.w.get(Some(&f.token), &format!("/households/{h}")).await;
+    assert_eq!(status, StatusCode::OK, "still on the former helper's list");
+    assert!(!shows_successor(&detail), "{detail}");
+    assert!(detail["first_helper"].is_null(), "{detail}");
+    let (_, snap) = f.w.get(Some(&f.token), "/me/snapshot").await;
+    assert!(!shows_successor(&snap), "{snap}");
+    let q = bangfu_shared::report::Quarter::of(today());
+    let drill = format!("/reports/records?household={h}&quarter={q}");
+    let (status, lines) = f.w.get(Some(&f.token), &drill).await;
+    assert_eq!(status, StatusCode::OK, "{lines}");
+    assert!(
+        lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["helper_id"] != successor_id),
+        "{lines}"
+    );
+    // The successor and the office read the handover and the visit.
+    let (_, detail) = f.w.get(Some(&token), &format!("/households/{h}")).await;
+    assert!(shows_successor(&detail), "{detail}");
+    for reader in [&token, &f.county] {
+        let (_, lines) = f.w.get(Some(reader), &drill).await;
+        assert!(
+            lines
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["helper_id"] == successor_id),
+            "{lines}"
+        );
+    }
+}
+db_test!(
+    a_replaced_helper_reads_neither_the_successor_nor_their_visits,
+    replaced_helper_reads_no_successor
+);

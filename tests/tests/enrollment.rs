@@ -85,9 +85,18 @@ async fn codes_are_stored_slow_and_salted(t: &TestDb) {
     let plain =
         bangfu_server::services::auth::digest(&bangfu_server::services::auth::normalize_code(code));
     assert!(!ha.contains(&plain), "no fast digest of the code is stored");
-    assert_eq!(
-        enroll(&w, a.username.as_str(), "ZZZZZ-ZZZZZ").await,
-        StatusCode::UNAUTHORIZED
+    let body =
+        json!({ "username": a.username, "code": "ZZZZZ-ZZZZZ", "new_password": "a good password" });
+    let (status, refused) = w.post_json(None, "/auth/enroll", &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // In the enrollment's words, not a login's (QA s25a F11).
+    assert_eq!(refused["error"], "invalid_credentials", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("enrollment code"),
+        "{refused}"
     );
     // Typed by hand: lower case and without the dash.
     let typed = code.replace('-', "").to_lowercase();

@@ -475,6 +475,12 @@ async fn push_bodies(t: &TestDb) {
         text.replacen("\"seq\":", "\"seq\":\"one\",\"x\":", 1)
             .into_bytes()
     };
+    // A record whose id itself does not parse cannot be answered alone.
+    let no_id = {
+        let text = String::from_utf8(body.clone()).unwrap();
+        text.replacen("\"id\":\"", "\"id\":5,\"y\":\"", 1)
+            .into_bytes()
+    };
     for (bytes, ct, status, code) in [
         (
             broken,
@@ -483,7 +489,7 @@ async fn push_bodies(t: &TestDb) {
             "bad_request",
         ),
         (
-            wrong_type.clone(),
+            no_id.clone(),
             Some("application/json"),
             StatusCode::BAD_REQUEST,
             "bad_request",
@@ -507,17 +513,67 @@ async fn push_bodies(t: &TestDb) {
         assert_eq!(answer["error"], code, "{answer}");
         assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    let resp = send(wrong_type, Some("application/json")).await.unwrap();
+    let resp = send(no_id, Some("application/json")).await.unwrap();
     let answer: serde_json::Value = resp.json().await.unwrap();
     let message = answer["message"].as_str().unwrap_or_default();
     assert!(
-        message.starts_with(
-            "invalid JSON body at `records[0].record.seq`: invalid type: string \"one\""
-        ),
+        message.starts_with("invalid JSON body at `records[0].record.id`: invalid type: integer"),
         "the wrong type is named by its place: {answer}"
+    );
+    // A record of the wrong type that names its id is refused alone, saying where; the
+    // batch's other records are answered as ever (QA s25a F3).
+    let resp = send(wrong_type, Some("application/json")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let acks: PushResponse = resp.json().await.unwrap();
+    assert_eq!(acks.acks.len(), 500);
+    assert_eq!(acks.acks[0].id, records[0].record.id);
+    assert_eq!(acks.acks[0].status, AckStatus::Rejected);
+    assert_eq!(acks.acks[0].reason_code.as_deref(), Some("invalid_record"));
+    let reason = acks.acks[0].reason.as_deref().unwrap_or_default();
+    assert!(
+        reason
+            .starts_with("the record does not parse at `record.seq`: invalid type: string \"one\""),
+        "{reason}"
+    );
+    assert!(
+        acks.acks[1..]
+            .iter()
+            .all(|a| a.status == AckStatus::Accepted)
     );
     assert_eq!(record_count(t).await, 500, "nothing more was stored");
 }
+
+/// QA s25a F3: a record another client built wrongly (an enum value this server does not
+/// know) is refused on its own, in its place, and the records around it are stored.
+async fn unparsed_alone(t: &TestDb) {
+    let mut f = field(t).await;
+    let household = f.household;
+    let [first, odd, last] = std::array::from_fn(|_| f.device.phone_call(household));
+    let mut odd = serde_json::to_value(&odd).unwrap();
+    odd["record"]["visit"]["kind"] = json!("teleport");
+    let body = json!({ "records": [first, odd, last] });
+    let (status, answer) = f.w.post_json(Some(&f.token), "/sync/push", &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let acks = answer["acks"].as_array().unwrap();
+    assert_eq!(acks.len(), 3, "{answer}");
+    assert_eq!(acks[0]["status"], "accepted", "{answer}");
+    assert_eq!(acks[1]["status"], "rejected", "{answer}");
+    assert_eq!(acks[1]["id"], odd["record"]["id"], "{answer}");
+    assert_eq!(acks[1]["reason_code"], "invalid_record", "{answer}");
+    assert!(
+        acks[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`record.visit.kind`: unknown variant `teleport`"),
+        "{answer}"
+    );
+    assert_eq!(acks[2]["status"], "accepted", "{answer}");
+    assert_eq!(record_count(t).await, 2);
+}
+db_test!(
+    a_record_that_does_not_parse_is_refused_alone_in_its_batch,
+    unparsed_alone
+);
 db_test!(
     push_bodies_are_checked_whichever_thread_parses_them,
     push_bodies

@@ -187,7 +187,11 @@ async fn failed(
     if let Err(e) = audit::record(db, &by, entry).await {
         tracing::warn!("recording a failed sign-in: {e}");
     }
-    ApiError::InvalidCredentials
+    if action == "auth.enroll_failed" {
+        ApiError::InvalidEnrollmentCode
+    } else {
+        ApiError::InvalidCredentials
+    }
 }
 
 /// A helper's first login: checks the one-time enrollment code, sets the password,

@@ -164,7 +164,48 @@ pub async fn detail(
 ) -> ApiResult<HouseholdDetail> {
     let row = one_of(db, caller.scope().device_households(), id).await?;
     let mut details = details(db, vec![row]).await?;
-    details.pop().ok_or(ApiError::NotFound("household"))
+    details
+        .pop()
+        .map(|d| as_seen_by(caller, d))
+        .ok_or(ApiError::NotFound("household"))
+}
+
+/// A household as `caller` may read it. An office reads it whole. A helper whose
+/// pairings with it have all ended (it stays on their list for a quarter, see
+/// [`super::caller::Scope::device_households`]) reads the pairings begun before they
+/// left, not those of the helpers after them, nor their names and phones as the
+/// household's current helpers (QA s25b F1). The device goes by its own pairings only.
+pub fn as_seen_by(caller: &Caller, mut d: HouseholdDetail) -> HouseholdDetail {
+    let Some(me) = caller.helper_id.filter(|_| caller.role.is_helper()) else {
+        return d;
+    };
+    let mine = d.pairings.iter().filter(|p| p.helper.id == me);
+    // None while a pairing of theirs is open; else the day they left.
+    let Some(left) = mine
+        .map(|p| p.valid_to)
+        .collect::<Option<Vec<NaiveDate>>>()
+        .and_then(|ends| ends.into_iter().max())
+    else {
+        return d;
+    };
+    d.pairings.retain(|p| p.valid_from < left);
+    let shown: std::collections::HashSet<i64> = d.pairings.iter().map(|p| p.helper.id).collect();
+    for current in [&mut d.summary.first_helper, &mut d.summary.second_helper] {
+        if current.as_ref().is_some_and(|h| !shown.contains(&h.id)) {
+            *current = None;
+        }
+    }
+    d
+}
+
+/// The days helper `me` was paired with a household, by its pairing history (any
+/// role), as half-open `[from, to)` ranges: what a helper may read of its visits.
+pub fn paired_days(d: &HouseholdDetail, me: i64) -> Vec<(NaiveDate, Option<NaiveDate>)> {
+    d.pairings
+        .iter()
+        .filter(|p| p.helper.id == me)
+        .map(|p| (p.valid_from, p.valid_to))
+        .collect()
 }
 
 /// [`detail`] for reading the household's visits of `from..=to` (a quarter's
@@ -252,7 +293,11 @@ pub async fn snapshot(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<S
     };
     Ok(Snapshot {
         me: auth::me(db, caller).await?,
-        households: details(db, rows).await?,
+        households: details(db, rows)
+            .await?
+            .into_iter()
+            .map(|d| as_seen_by(caller, d))
+            .collect(),
         policy,
         evidence_history,
         exit_cuts_history,

@@ -283,6 +283,75 @@ pub async fn push(
     }
 }
 
+/// A push body as read record by record: the records that parse, and those that do not
+/// (a field of the wrong type, an enum value this server does not know), each with its
+/// place in the batch. One record another client built wrongly is refused on its own;
+/// it does not hold up the batch it came in (QA s25a F3).
+#[derive(Debug)]
+pub struct ReadPush {
+    pub request: PushRequest,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A pushed record that names its id but does not parse.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    /// Its place in the pushed batch.
+    pub index: usize,
+    pub id: uuid::Uuid,
+    /// Where it failed and why, as the parser says it (`record.visit.policies[0]: …`).
+    pub reason: String,
+}
+
+/// [`push`] of a batch some of whose records did not parse: those are refused as
+/// `invalid_record` in their places among the others' acks, and audited as any refusal.
+pub async fn push_read(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    signers: &Signers,
+    caller: &Caller,
+    read: ReadPush,
+) -> ApiResult<PushResponse> {
+    let ReadPush {
+        request,
+        unreadable,
+    } = read;
+    let total = request.records.len() + unreadable.len();
+    if total > MAX_PUSH_RECORDS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_PUSH_RECORDS} records per push, got {total}"
+        )));
+    }
+    let parsed = push(db, settings, signers, caller, request).await?;
+    if unreadable.is_empty() {
+        return Ok(parsed);
+    }
+    let entries = unreadable
+        .iter()
+        .map(|u| {
+            audit::Entry::new(
+                "sync.reject",
+                "record",
+                None,
+                serde_json::json!({ "record": u.id.to_string(), "reason": u.reason }),
+            )
+        })
+        .collect();
+    audit::record_many(db, caller, entries).await?;
+    let mut refused = unreadable.into_iter().peekable();
+    let mut parsed = parsed.acks.into_iter();
+    let acks = (0..total)
+        .filter_map(|i| match refused.next_if(|u| u.index == i) {
+            Some(u) => Some(reject(
+                u.id,
+                Refusal::new(reason_code::INVALID_RECORD, u.reason),
+            )),
+            None => parsed.next(),
+        })
+        .collect();
+    Ok(PushResponse { acks })
+}
+
 fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
     let s = e.to_string().to_lowercase();
     s.contains("unique") || s.contains("duplicate key")

@@ -89,7 +89,7 @@ impl Outcome {
     fn of<T>(result: &ApiResult<T>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
-            Err(ApiError::InvalidCredentials) => Outcome::Failure,
+            Err(ApiError::InvalidCredentials | ApiError::InvalidEnrollmentCode) => Outcome::Failure,
             Err(_) => Outcome::NotCounted,
         }
     }

@@ -308,10 +308,24 @@ pub async fn records(
             .iter()
             .filter(|w| (from..=to).contains(&w.result.end))
     };
+    // A helper reads their own records and those of days they were paired with the
+    // household, not those of the helpers after or before them (QA s25b F1).
+    let me = caller.helper_id.filter(|_| caller.role.is_helper());
+    let days = me.map(|me| crate::services::households::paired_days(&detail, me));
+    let readable = |l: &RecordLine| match (me, &days) {
+        (Some(me), Some(days)) => {
+            l.helper_id == me
+                || days
+                    .iter()
+                    .any(|(f, t)| *f <= l.date && t.is_none_or(|t| l.date < t))
+        }
+        _ => true,
+    };
     let mut out = Vec::new();
     for line in lines
         .into_iter()
         .filter(|l| attendance::line_shown(l, from, judged()))
+        .filter(|l| readable(l))
     {
         let photos = crate::services::sync::blobs_of(&state.db, &line.record_id).await?;
         let review = reports::review_history(&state.db, &line.record_id).await?;

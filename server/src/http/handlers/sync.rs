@@ -32,10 +32,85 @@ pub async fn push(
         Some(n) if n <= LARGE_BODY => None,
         _ => Some(CpuSlots::large_bodies().hold().await?),
     };
-    let body: PushRequest = crate::http::extract::json_body(&req, body).await?;
+    let read = crate::http::extract::json_body_with(&req, body, read_push).await?;
     Ok(web::Json(
-        sync::push(&state.db, &state.settings, &state.signers, &caller, body).await?,
+        sync::push_read(&state.db, &state.settings, &state.signers, &caller, read).await?,
     ))
+}
+
+/// A push body: the batch parsed whole, or when that fails, record by record, so a
+/// record that names its id but does not parse is refused alone (QA s25a F3). The body
+/// is refused whole (400, naming where) when it is not a push at all, or a record that
+/// does not parse names no id to answer it by.
+fn read_push(bytes: &[u8]) -> Result<sync::ReadPush, ApiError> {
+    use serde_json::value::RawValue;
+    if let Ok(request) = serde_json::from_slice::<PushRequest>(bytes) {
+        return Ok(sync::ReadPush {
+            request,
+            unreadable: Vec::new(),
+        });
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Parts<'a> {
+        #[serde(borrow)]
+        records: Vec<&'a RawValue>,
+    }
+    /// Just the id of a record that does not parse.
+    #[derive(Deserialize)]
+    struct Named {
+        record: Id,
+    }
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let Ok(parts) = serde_json::from_slice::<Parts>(bytes) else {
+        return Err(refused(bytes));
+    };
+    let mut read = sync::ReadPush {
+        request: PushRequest {
+            records: Vec::with_capacity(parts.records.len()),
+        },
+        unreadable: Vec::new(),
+    };
+    for (index, raw) in parts.records.into_iter().enumerate() {
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        match serde_path_to_error::deserialize(&mut de) {
+            Ok(record) => read.request.records.push(record),
+            Err(e) => {
+                // Answered by its id only when that is spelt as the canonical form
+                // spells it, so the ack names the id the device sent.
+                let id = serde_json::from_str::<Named>(raw.get()).ok().and_then(|n| {
+                    uuid::Uuid::parse_str(&n.record.id)
+                        .ok()
+                        .filter(|id| id.to_string() == n.record.id)
+                });
+                let Some(id) = id else {
+                    return Err(refused(bytes));
+                };
+                read.unreadable.push(sync::Unreadable {
+                    index,
+                    id,
+                    reason: format!("the record does not parse at `{}`: {}", e.path(), e.inner()),
+                });
+            }
+        }
+    }
+    if read.unreadable.is_empty() {
+        // Every record parses: what failed is elsewhere, and the whole answer says where.
+        return Err(refused(bytes));
+    }
+    Ok(read)
+}
+
+/// Why a push body that does not parse whole is refused whole, in the words of every
+/// other JSON body's refusal.
+fn refused(bytes: &[u8]) -> ApiError {
+    match crate::http::extract::parse_json::<PushRequest>(bytes) {
+        Err(e) => e,
+        Ok(_) => ApiError::BadRequest("invalid JSON body".into()),
+    }
 }
 
 /// Options of `GET /sync/pull`.
