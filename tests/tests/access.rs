@@ -543,6 +543,30 @@ async fn devices(t: &TestDb) {
     }
     let (_, list) = w.get(Some(&helper), "/devices").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
+    // An office signs no records: it registers no key (QA s25b F6).
+    let county = w.login("county").await;
+    let (status, body) = w
+        .post_json(
+            Some(&county),
+            "/devices",
+            &json!({ "public_key": "AgECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "label": "office" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // Answers naming people are kept by no cache (QA s25b F9).
+    let resp = w
+        .http
+        .get(w.server.url("/devices"))
+        .bearer_auth(&helper)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
 }
 db_test!(a_device_key_binds_to_one_account, devices);
 

@@ -1542,6 +1542,15 @@ async fn printed_versions(t: &TestDb) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let message = body["message"].as_str().unwrap();
     assert!(message.contains("kept by second helpers"), "{message}");
+    // An id no helper has reads the same: the answer tells no one which ids exist
+    // elsewhere (QA s25b F4).
+    let (status, none) = w
+        .get(
+            Some(&town.county),
+            "/reports/attendance?second_helper=987654&quarter=2026Q1",
+        )
+        .await;
+    assert_eq!((status, &none), (StatusCode::NOT_FOUND, &body));
 
     // A signature is looked up only for the body it signed (the command line prints so).
     let system = bangfu_server::services::Caller::system();

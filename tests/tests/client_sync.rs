@@ -1043,6 +1043,14 @@ async fn one_sync_at_a_time(t: &TestDb) {
     drop(holder);
     let report = sync(&c, &quick_sync(4)).await;
     assert_eq!(report.synced, 1, "{report:?}");
+    #[cfg(unix)]
+    {
+        // Left open to others by whoever made it, the lock is the user's alone once a
+        // sync has held it, as every file of the directory (QA s25b F10).
+        use std::os::unix::fs::PermissionsExt;
+        let lock = std::fs::metadata(DataDir::new(&data).sync_lock_path()).unwrap();
+        assert_eq!(lock.permissions().mode() & 0o777, 0o600);
+    }
 }
 db_test!(
     a_second_sync_on_one_data_directory_is_refused,

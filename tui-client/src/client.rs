@@ -1041,9 +1041,9 @@ impl Client {
             error,
             path: path.clone(),
         };
+        // The user's alone, as every file of the data directory (QA s25b F10).
+        crate::config::private_file(&path)?;
         let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
             .write(true)
             .open(&path)
             .map_err(io)?;

@@ -23,6 +23,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .service(
             web::scope("/api/v1")
                 .wrap(actix_web::middleware::from_fn(authenticate))
+                // Answers name households, helpers and phones: kept by no cache on the
+                // way or on disk, unless a route says otherwise (blobs, by their hash;
+                // QA s25b F9).
+                .wrap(
+                    actix_web::middleware::DefaultHeaders::new()
+                        .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
+                )
                 .wrap(actix_web::middleware::from_fn(durable_writes))
                 .wrap(actix_web::middleware::from_fn(log_request))
                 .configure(handlers::routes)

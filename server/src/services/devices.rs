@@ -40,6 +40,13 @@ pub async fn register(
     req: &RegisterDevice,
 ) -> ApiResult<(DeviceDto, bool)> {
     let account_id = caller.account_id.ok_or(ApiError::Unauthenticated)?;
+    // Only a helper's device signs records; an office's key would never be used, and
+    // would only crowd the lists of devices and anomalies (QA s25b F6).
+    if !caller.role.is_helper() {
+        return Err(ApiError::Forbidden(
+            "only a helper's device registers a key: office accounts sign no records".into(),
+        ));
+    }
     let canonical = parse_key(&req.public_key)?;
     let label = req.label.trim();
     if label.is_empty() || label.chars().count() > 100 {
