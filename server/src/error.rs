@@ -74,11 +74,13 @@ pub enum ApiError {
     TooManyAttempts { retry_after_secs: u64 },
     /// An account asked for a new upload while holding `open` unfinished ones, the most
     /// it may hold at once (`limit`): each reserves a row and a file on the server. One
-    /// is freed when it is finished or when it expires (`expiry_days` after creation).
+    /// is freed when it is finished, terminated (tus `DELETE`) or when it expires
+    /// (`expiry_days` after creation).
     #[error(
         "this account already holds {open} unfinished uploads, the most it may hold at once \
-         ({limit}): finish one (send the rest of its bytes) or let it expire ({expiry_days} \
-         days after its creation) before starting another"
+         ({limit}): finish one (send the rest of its bytes), terminate one that will never \
+         be finished (DELETE its upload) or let it expire ({expiry_days} days after its \
+         creation) before starting another"
     )]
     TooManyUploads {
         open: u64,

@@ -256,15 +256,24 @@ pub fn tus_answer(resp: &reqwest::Response, origin: &str) -> (Option<u64>, Optio
     )
 }
 
-/// tus: the server's offset for an upload.
-pub async fn tus_offset(http: &reqwest::Client, url: &str, token: &str) -> u64 {
-    let resp = http
-        .head(url)
+/// tus: a request of `method` with no body (`HEAD`, `DELETE`) about the upload at `url`.
+pub async fn tus_request(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+) -> reqwest::Response {
+    http.request(method, url)
         .bearer_auth(token)
         .header("Tus-Resumable", "1.0.0")
         .send()
         .await
-        .expect("tus head");
+        .expect("tus request")
+}
+
+/// tus: the server's offset for an upload.
+pub async fn tus_offset(http: &reqwest::Client, url: &str, token: &str) -> u64 {
+    let resp = tus_request(http, reqwest::Method::HEAD, url, token).await;
     assert_eq!(resp.status(), StatusCode::OK);
     resp.headers()
         .get("upload-offset")

@@ -1161,3 +1161,72 @@ db_test!(
     a_synced_photo_lost_from_the_device_is_fetched_back,
     lost_photo_fetched_back
 );
+
+db_test!(
+    a_photo_given_up_on_the_device_ends_its_upload_on_the_server,
+    given_up_uploads_end
+);
+
+/// A sync cut off mid-file left an unfinished upload of two photos on the server; one is
+/// then deleted from the device and the other altered. The next sync gives both up and
+/// ends their uploads (tus termination), so they no longer hold the account's places
+/// for unfinished uploads until they expire (QA s25a F12).
+async fn given_up_uploads_end(t: &TestDb) {
+    use bangfu_client::problem::Problem;
+    use bangfu_server::entities::upload;
+    use bangfu_tests::field::{tus_create, tus_patch};
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let c = device(&w, &dir.path().join("device")).await;
+    let h = household(&c).await;
+    let files = home_visit(&c, dir.path(), h, &[20, 20], 11).await;
+    let token = w.login(HELPER).await;
+    for sha in &files[..2] {
+        let bytes = std::fs::read(c.photos().path_of(sha)).unwrap();
+        let (status, url) = tus_create(&w.http, &origin(&w), &token, bytes.len(), sha).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let url = url.unwrap();
+        let part = tus_patch(&w.http, &url, &token, 0, bytes[..1000].to_vec())
+            .await
+            .unwrap();
+        assert_eq!(part.status(), StatusCode::NO_CONTENT);
+        c.store()
+            .save_upload(sha, &url, bytes.len() as u64)
+            .await
+            .unwrap();
+    }
+    let unfinished = || async {
+        upload::Entity::find()
+            .all(&t.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.status == "partial")
+            .count()
+    };
+    assert_eq!(unfinished().await, 2);
+
+    std::fs::remove_file(c.photos().path_of(&files[0])).unwrap();
+    let altered = c.photos().path_of(&files[1]);
+    let mut bytes = std::fs::read(&altered).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0xff;
+    std::fs::write(&altered, bytes).unwrap();
+
+    let report = sync(&c, &quick_sync(4)).await;
+    for given_up in [
+        Problem::ImageNotOnDevice {
+            sha256: files[0].clone(),
+        },
+        Problem::ImageDamaged {
+            sha256: files[1].clone(),
+        },
+    ] {
+        assert!(report.problems.contains(&given_up), "{report:?}");
+    }
+    assert_eq!(unfinished().await, 0, "both uploads were ended");
+    for sha in &files[..2] {
+        assert_eq!(c.store().upload_url(sha).await.unwrap(), None);
+    }
+    assert_eq!(report.files_uploaded, 1, "the signature still goes");
+}

@@ -348,6 +348,17 @@ impl ApiClient {
         Ok(next)
     }
 
+    /// tus `DELETE` (termination): ends an unfinished upload this device will never
+    /// finish, so it stops holding one of the account's places for unfinished uploads
+    /// on the server until it expires. A complete upload is refused (409) and stays.
+    pub async fn tus_terminate(&self, url: &str) -> Result<()> {
+        let req = self
+            .http
+            .delete(self.resolve(url).map_err(ClientError::Refused)?)
+            .header("Tus-Resumable", TUS_VERSION);
+        self.send_raw(req).await.map(drop)
+    }
+
     /// `GET /api/v1/blobs/{sha256}`: a photo or signature image's bytes.
     pub async fn blob(&self, sha256: &str) -> Result<Vec<u8>> {
         let resp = self

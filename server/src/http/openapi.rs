@@ -16,7 +16,7 @@ use super::handlers::{audit, auth, households, ledger, policy, reports, sync, tu
         policy::list, policy::effective, policy::create,
         reports::attendance, reports::versions, reports::submit, reports::town, reports::county, reports::records, reports::review,
         sync::push, sync::pull, sync::anomalies, sync::field_changes, sync::decide, sync::blob,
-        tus::options, tus::create, tus::head, tus::patch,
+        tus::options, tus::create, tus::head, tus::patch, tus::terminate,
         audit::list,
     ),
     // Schemas only a query parameter names (`format`) are not collected from the paths:

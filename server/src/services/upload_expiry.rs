@@ -75,8 +75,8 @@ pub fn expires_header(settings: &Settings, created: DateTime<Utc>) -> String {
 }
 
 /// Discards the unfinished uploads created before `now` less the expiry, except those
-/// busy with a PATCH; returns how many. The rows go first (one statement), then the
-/// bytes: a crash between leaves bytes nobody names, never a row without its bytes.
+/// busy with a PATCH; returns how many. They go as a client's termination does
+/// ([`super::uploads::discard_unfinished`]): rows first, then bytes.
 pub async fn expire(
     db: &DatabaseConnection,
     store: &Arc<dyn BlobStore>,
@@ -95,25 +95,8 @@ pub async fn expire(
         .iter()
         .filter_map(|row| Busy::take(busy, &row.id).ok())
         .collect();
-    let ids: Vec<String> = taken.iter().map(|b| b.id().to_string()).collect();
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    for chunk in ids.chunks(crate::db::IN_CHUNK) {
-        let _gate = crate::db::write_gate(db).await;
-        upload::Entity::delete_many()
-            .filter(upload::Column::Id.is_in(chunk.to_vec()))
-            .filter(upload::Column::Status.eq("partial"))
-            .exec(db)
-            .await?;
-    }
-    for id in &ids {
-        store
-            .discard(id)
-            .await
-            .map_err(|e| ApiError::Internal(format!("storage: {e}")))?;
-    }
-    Ok(ids.len())
+    super::uploads::discard_unfinished(db, store, &taken).await?;
+    Ok(taken.len())
 }
 
 /// Stores every unfinished upload that already holds all its bytes: a crash, or a busy

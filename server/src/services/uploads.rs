@@ -1,4 +1,5 @@
-//! Resumable uploads of photos and signature images (tus 1.0: core, creation, checksum).
+//! Resumable uploads of photos and signature images (tus 1.0: core, creation, checksum,
+//! termination).
 //!
 //! Bytes stream to the [`BlobStore`] as they arrive and are made durable before each
 //! answer, so an interrupted upload resumes from the last byte the server holds. When
@@ -378,8 +379,74 @@ pub async fn head(
     state(store, &find(db, caller, id).await?).await
 }
 
+/// Terminates the caller's upload `busy` marks (tus termination, `DELETE`): a client
+/// that will never finish it (its file was lost or altered on the device) frees its
+/// place under [`Settings::max_unfinished_uploads`] at once instead of in
+/// `upload_expiry_days`. Only an unfinished upload goes: a complete one is a file the
+/// server keeps (records may refer to it), refused with a conflict. One that holds
+/// every byte is finished first, as `HEAD` would ([`finish_held`]): stored, it is
+/// complete and stays; refused by its checks, it is failed and its bytes gone already.
+/// `busy` is taken by the caller, so no PATCH or sweep runs meanwhile.
+pub async fn terminate(
+    db: &DatabaseConnection,
+    store: &Arc<dyn BlobStore>,
+    settings: &Settings,
+    caller: &Caller,
+    busy: &Busy<'_>,
+) -> ApiResult<()> {
+    // Read again under the mark: a PATCH that held it may have finished the upload.
+    let row = find(db, caller, busy.id()).await?;
+    let complete = row.status == "complete";
+    super::upload_expiry::refuse_lapsed(settings, row.created_at, complete)?;
+    if !complete && state(store, &row).await?.held_unfinished() {
+        match finish_held(db, store, settings, busy).await {
+            Ok(_) => return Err(stays(&row)),
+            Err(ApiError::Invalid(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    if complete {
+        return Err(stays(&row));
+    }
+    discard_unfinished(db, store, std::slice::from_ref(busy)).await
+}
+
+/// The refusal to terminate a complete upload.
+fn stays(row: &upload::Model) -> ApiError {
+    ApiError::Conflict(format!(
+        "the upload is complete: the server holds all {} bytes and keeps the file (records \
+         may refer to it); only an unfinished upload can be terminated",
+        row.length
+    ))
+}
+
+/// Removes unfinished uploads (each marked busy by the caller, so no PATCH adds to
+/// them meanwhile): the one way an unfinished upload goes, whether its client
+/// terminates it or the expiry sweep discards it. The rows go first, then the bytes: a
+/// crash between leaves bytes nobody names, never a row without its bytes. A row that
+/// is no longer unfinished (completed under another mark) is kept.
+pub async fn discard_unfinished(
+    db: &DatabaseConnection,
+    store: &Arc<dyn BlobStore>,
+    marks: &[Busy<'_>],
+) -> ApiResult<()> {
+    let ids: Vec<String> = marks.iter().map(|b| b.id().to_string()).collect();
+    for chunk in ids.chunks(crate::db::IN_CHUNK) {
+        let _gate = crate::db::write_gate(db).await;
+        upload::Entity::delete_many()
+            .filter(upload::Column::Id.is_in(chunk.to_vec()))
+            .filter(upload::Column::Status.eq("partial"))
+            .exec(db)
+            .await?;
+    }
+    for id in &ids {
+        store.discard(id).await.map_err(io)?;
+    }
+    Ok(())
+}
+
 /// Marks an upload busy for the length of one PATCH (a second one at the same time is
-/// refused), or while the expiry sweep discards it.
+/// refused), or while its client terminates it or the expiry sweep discards it.
 pub struct Busy<'a> {
     set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
     id: String,

@@ -393,6 +393,9 @@ pub async fn run(
             Ok(m) => fresh.push((sha, path, m.len())),
             Err(_) => {
                 store.mark_image(&sha, true).await?;
+                if resuming {
+                    upload::abandon(&api, store, &sha).await?;
+                }
                 report
                     .problems
                     .push(Problem::ImageNotOnDevice { sha256: sha });

@@ -1,5 +1,5 @@
-//! One file to the server over tus 1.0 (core, creation, creation-with-upload, checksum),
-//! resuming from the last byte the server holds.
+//! One file to the server over tus 1.0 (core, creation, creation-with-upload, checksum,
+//! termination), resuming from the last byte the server holds.
 //!
 //! The first chunk travels with the creation (tus creation-with-upload), so a photo
 //! that fits in one chunk takes one request. The upload URL is saved in the store as
@@ -31,6 +31,10 @@
 //! the next sync tries the file afresh. 401 ends the sync (log in again); transient
 //! failures are retried; what is left (the store, an answer this version cannot read,
 //! an upload `Location` on another host than the server's) ends the sync.
+//!
+//! A file given up on this device (gone, or no longer the file its record signed:
+//! [`Uploaded::Damaged`]) has its unfinished upload ended on the server (tus termination,
+//! [`abandon`]), so it does not hold one of the account's places until it expires.
 //!
 //! The bearer token goes to the server's origin only ([`ApiClient::follows`]): a saved
 //! upload URL on another origin (saved by an earlier version, which followed any
@@ -90,6 +94,7 @@ pub async fn upload(
 ) -> Result<Uploaded> {
     let (max_chunk, checksum) = (opts.chunk_bytes, opts.checksum);
     if sha256_hex(bytes) != sha256 {
+        abandon(api, store, sha256).await?;
         return Ok(Uploaded::Damaged);
     }
     let length = bytes.len() as u64;
@@ -208,6 +213,29 @@ pub async fn upload(
             }
         }
     }
+}
+
+/// Ends the server's unfinished upload of a file this device gives up (gone from the
+/// device, or no longer the file its record signed), if one was started: it would hold
+/// one of the account's places for unfinished uploads until it expired (QA s25a F12).
+/// The saved URL is forgotten once the server holds no such upload (ended, gone, or
+/// complete), or refuses for good (a server without termination); a failure that may
+/// pass (no link, the server busy, the session expired) keeps it, so the next sync,
+/// giving the file up again, ends it then. Only the store's errors are returned: the
+/// sync goes on either way.
+pub async fn abandon(api: &ApiClient, store: &Store, sha256: &str) -> Result<()> {
+    let Some(url) = store.upload_url(sha256).await? else {
+        return Ok(());
+    };
+    let ended = !api.follows(&url)
+        || match api.tus_terminate(&url).await {
+            Ok(()) => true,
+            Err(e) => !e.is_transient() && e.status() != Some(401),
+        };
+    if ended {
+        store.forget_upload(sha256).await?;
+    }
+    Ok(())
 }
 
 /// A `PATCH` that succeeded without moving the offset ([`ApiClient::tus_patch`]).

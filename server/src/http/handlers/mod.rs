@@ -15,7 +15,7 @@ use actix_web::web;
 /// it has no shorthand for.
 mod method {
     use actix_web::guard;
-    pub use actix_web::web::{head, patch, post};
+    pub use actix_web::web::{delete, head, patch, post};
 
     /// GET, and HEAD with it (HTTP asks that a resource with GET answer HEAD; actix
     /// sends a HEAD answer's headers without its body).
@@ -42,6 +42,7 @@ macro_rules! resource {
     (@name post) => { "POST" };
     (@name head) => { "HEAD" };
     (@name patch) => { "PATCH" };
+    (@name delete) => { "DELETE" };
     (@name options) => { "OPTIONS" };
 }
 
@@ -87,7 +88,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/files")
                 .wrap(actix_web::middleware::DefaultHeaders::new().add(("Tus-Resumable", "1.0.0")))
                 .service(resource!("", options => tus::options, post => tus::create))
-                .service(resource!("/{id}", head => tus::head, patch => tus::patch)),
+                .service(resource!("/{id}", head => tus::head, patch => tus::patch, delete => tus::terminate)),
         );
 }
 

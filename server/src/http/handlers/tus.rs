@@ -1,6 +1,7 @@
-//! tus 1.0.0 resumable uploads (core, creation and checksum extensions) under
-//! `/api/v1/files`, so photos resume from the last byte the server holds and a stock tus
-//! client can upload. Upload-Metadata `sha256` (hex) names the file the client expects.
+//! tus 1.0.0 resumable uploads (core, creation, checksum, expiration and termination
+//! extensions) under `/api/v1/files`, so photos resume from the last byte the server
+//! holds and a stock tus client can upload. Upload-Metadata `sha256` (hex) names the
+//! file the client expects.
 
 use actix_web::http::header::HeaderMap;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -57,14 +58,14 @@ fn number(req: &HttpRequest, name: &str) -> ApiResult<u64> {
     text.parse().map_err(|_| bad())
 }
 
-#[utoipa::path(options, path = "/api/v1/files", responses((status = 204, description = "tus 1.0.0: `Tus-Version`, `Tus-Extension` (creation, creation-with-upload, checksum, expiration), `Tus-Max-Size`, `Tus-Checksum-Algorithm: sha1,sha256`")))]
+#[utoipa::path(options, path = "/api/v1/files", responses((status = 204, description = "tus 1.0.0: `Tus-Version`, `Tus-Extension` (creation, creation-with-upload, checksum, expiration, termination), `Tus-Max-Size`, `Tus-Checksum-Algorithm: sha1,sha256`")))]
 /// `OPTIONS /files`: what this server supports.
 pub async fn options(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::NoContent()
         .insert_header(("Tus-Version", "1.0.0"))
         .insert_header((
             "Tus-Extension",
-            "creation,creation-with-upload,checksum,expiration",
+            "creation,creation-with-upload,checksum,expiration,termination",
         ))
         .insert_header(("Tus-Max-Size", state.settings.max_upload_bytes.to_string()))
         .insert_header(("Tus-Checksum-Algorithm", "sha1,sha256"))
@@ -285,6 +286,31 @@ async fn append(
     resp.insert_header(("Upload-Offset", new_offset.to_string()));
     expiry(&mut resp, &state, created, new_offset < length);
     Ok(synced(resp.finish()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/files/{id}", params(("id" = String, Path, description = "the upload")),
+    responses((status = 204, description = "terminated: the unfinished upload and its bytes are gone, and it no longer counts toward `max_unfinished_uploads`"), (status = 404, description = "no such upload of the caller's (or past its expiry)"),
+        (status = 409, description = "conflict: the upload is complete; the server keeps the file"), (status = 503, description = "busy: a PATCH to the upload is in progress; nothing was removed, try again")))]
+/// `DELETE /files/{id}` (tus termination): ends an unfinished upload its client will
+/// never finish (its file was lost or altered on the device), so its place under the
+/// account's limit is freed now rather than at its expiry (QA s25a F12). While a PATCH
+/// holds the upload the answer is 503 busy and nothing is removed.
+pub async fn terminate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    require_tus(&req)?;
+    // Detached: a client hanging up must not leave the row gone and its bytes behind.
+    detached(async move {
+        // Another account's upload is not found before any mark is taken on its id.
+        let row = uploads::find(&crate::db::quick_read(&state.db)?, &caller, &id).await?;
+        let busy = uploads::Busy::take(&state.busy_uploads, &row.id).map_err(|_| ApiError::Busy)?;
+        uploads::terminate(&state.db, &state.store, &state.settings, &caller, &busy).await?;
+        Ok(HttpResponse::NoContent().finish())
+    })
+    .await
 }
 
 /// Upload answers need no group commit: the bytes they acknowledge were synced by the

@@ -1,0 +1,223 @@
+//! tus termination: a client ends an unfinished upload it will never finish (`DELETE`),
+//! so its place under the account's limit is freed now, not at its expiry (QA s25a F12).
+//! Only the owner ends it, a complete upload stays, and one with a PATCH in progress is
+//! left whole.
+
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use bangfu_server::db_test;
+use bangfu_shared::visit::sha256_hex;
+use bangfu_tests::TestDb;
+use bangfu_tests::field::{jpeg, tus_create, tus_patch, tus_request};
+use bangfu_tests::scenario::Field;
+use reqwest::{Method, StatusCode};
+use tokio::io::AsyncWriteExt;
+
+/// `DELETE` of a tus upload, as `token`.
+async fn terminate(f: &Field, url: &str, token: &str) -> reqwest::Response {
+    tus_request(&f.w.http, Method::DELETE, url, token).await
+}
+
+async fn head_status(f: &Field, url: &str) -> StatusCode {
+    tus_request(&f.w.http, Method::HEAD, url, &f.token)
+        .await
+        .status()
+}
+
+/// The status of a creation of an upload of `bytes`, as the helper.
+async fn create_status(f: &Field, bytes: &[u8]) -> StatusCode {
+    let sha = sha256_hex(bytes);
+    tus_create(&f.w.http, &f.origin, &f.token, bytes.len(), &sha)
+        .await
+        .0
+}
+
+/// Where the local store keeps an unfinished upload's bytes.
+fn partial_file(f: &Field, url: &str) -> std::path::PathBuf {
+    let id = url.rsplit('/').next().unwrap();
+    f.w.settings.data_dir.join("files").join("uploads").join(id)
+}
+
+async fn error_of(resp: reqwest::Response) -> serde_json::Value {
+    resp.json().await.unwrap()
+}
+
+db_test!(a_terminated_upload_is_gone_and_frees_its_place, terminated);
+
+/// Two unfinished uploads fill a limit of two; ending one (after part of it was sent)
+/// removes its row and bytes, answers 404 to HEAD and PATCH after, and lets a new
+/// upload be created. Nobody else ends it, and OPTIONS says the server can.
+async fn terminated(t: &TestDb) {
+    let f = Field::with(t, |s| s.max_unfinished_uploads = 2).await;
+    let options =
+        f.w.http
+            .request(reqwest::Method::OPTIONS, f.w.server.url("/files"))
+            .send()
+            .await
+            .unwrap();
+    let extensions = options.headers()["tus-extension"].to_str().unwrap();
+    assert!(
+        extensions.split(',').any(|e| e == "termination"),
+        "{extensions}"
+    );
+
+    let (photo, other, third) = (jpeg(30, 1), jpeg(30, 2), jpeg(30, 3));
+    let url = f.create_upload(&photo).await;
+    let sent = tus_patch(&f.w.http, &url, &f.token, 0, photo[..1000].to_vec())
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::NO_CONTENT);
+    assert!(partial_file(&f, &url).exists(), "the part sent is held");
+    f.create_upload(&other).await;
+    assert_eq!(
+        create_status(&f, &third).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Not the caller's: another helper, an office account, no tus version.
+    let (stranger, _) = f.second_helper(t).await;
+    let resp = terminate(&f, &url, &stranger).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "another helper's");
+    assert_eq!(error_of(resp).await["error"], "not_found");
+    let resp = terminate(&f, &url, &f.county).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "an office account");
+    let resp =
+        f.w.http
+            .delete(&url)
+            .bearer_auth(&f.token)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::PRECONDITION_FAILED, "no tus");
+    assert_eq!(head_status(&f, &url).await, StatusCode::OK, "still there");
+
+    let resp = terminate(&f, &url, &f.token).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(resp.headers()["tus-resumable"], "1.0.0");
+    assert!(!partial_file(&f, &url).exists(), "its bytes went too");
+    assert_eq!(head_status(&f, &url).await, StatusCode::NOT_FOUND);
+    let resp = tus_patch(&f.w.http, &url, &f.token, 1000, photo[1000..].to_vec())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        terminate(&f, &url, &f.token).await.status(),
+        StatusCode::NOT_FOUND,
+        "ended once"
+    );
+    let status = create_status(&f, &third).await;
+    assert_eq!(status, StatusCode::CREATED, "the terminated upload's place");
+    // The file ended is a new upload when created again, not the one ended: refused
+    // here because the account is at its limit again.
+    let status = create_status(&f, &photo).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "not handed back");
+}
+
+db_test!(a_complete_upload_is_not_terminated, complete);
+
+/// A finished upload is a file the server keeps: `DELETE` is refused with a conflict
+/// saying so, and the file stays downloadable.
+async fn complete(t: &TestDb) {
+    let f = Field::new(t).await;
+    let photo = jpeg(30, 5);
+    let url = f.create_upload(&photo).await;
+    let done = tus_patch(&f.w.http, &url, &f.token, 0, photo.clone())
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+
+    let resp = terminate(&f, &url, &f.token).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let body = error_of(resp).await;
+    assert_eq!(body["error"], "conflict", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("the upload is complete") && message.contains("keeps the file"),
+        "{message}"
+    );
+    assert_eq!(head_status(&f, &url).await, StatusCode::OK);
+    let (status, bytes) =
+        f.w.get_bytes(&f.token, &format!("/blobs/{}", sha256_hex(&photo)))
+            .await;
+    assert_eq!((status, bytes == photo), (StatusCode::OK, true));
+}
+
+db_test!(an_upload_being_sent_is_not_terminated, busy);
+
+/// While a PATCH is receiving bytes the upload is busy: `DELETE` answers 503 and
+/// removes nothing; once the PATCH ends, the upload is ended.
+async fn busy(t: &TestDb) {
+    let f = Field::new(t).await;
+    let photo = jpeg(30, 6);
+    let url = f.create_upload(&photo).await;
+    // A PATCH that sends its headers and a few bytes, then waits.
+    let path = url.trim_start_matches(&f.origin).to_string();
+    let mut patch = tokio::net::TcpStream::connect(f.w.server.addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "PATCH {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n\
+         Content-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+        f.w.server.addr,
+        f.token,
+        photo.len()
+    );
+    patch.write_all(head.as_bytes()).await.unwrap();
+    patch.write_all(&photo[..100]).await.unwrap();
+    patch.flush().await.unwrap();
+    wait_busy(&f, &url, photo.len()).await;
+
+    let resp = terminate(&f, &url, &f.token).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(error_of(resp).await["error"], "busy");
+
+    drop(patch);
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..100 {
+        status = terminate(&f, &url, &f.token).await.status();
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, StatusCode::NO_CONTENT, "once the PATCH ended");
+    assert_eq!(head_status(&f, &url).await, StatusCode::NOT_FOUND);
+}
+
+/// Waits until a PATCH holds the upload at `url` (of `length` bytes): a probe past its
+/// length is refused as a PATCH in progress rather than as a wrong offset, and takes
+/// nothing either way.
+async fn wait_busy(f: &Field, url: &str, length: usize) {
+    for _ in 0..100 {
+        let probe = tus_patch(&f.w.http, url, &f.token, length as u64 + 1, vec![0])
+            .await
+            .unwrap();
+        let body = error_of(probe).await;
+        if body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("in progress"))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the PATCH never started");
+}
+
+db_test!(the_files_path_names_delete_among_its_methods, allow);
+
+/// A method `/files/{id}` does not answer gets a 405 naming DELETE with HEAD and PATCH,
+/// and the API's description lists DELETE there.
+async fn allow(t: &TestDb) {
+    let f = Field::new(t).await;
+    let url = f.create_upload(&jpeg(30, 7)).await;
+    let resp = tus_request(&f.w.http, Method::PUT, &url, &f.token).await;
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()["allow"], "HEAD, PATCH, DELETE");
+    let (status, doc) = f.w.get(None, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let delete = &doc["paths"]["/api/v1/files/{id}"]["delete"];
+    assert!(delete["responses"]["409"].is_object(), "{delete}");
+}
