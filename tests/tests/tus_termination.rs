@@ -190,7 +190,8 @@ async fn busy(t: &TestDb) {
 /// length is refused as a PATCH in progress rather than as a wrong offset, and takes
 /// nothing either way.
 async fn wait_busy(f: &Field, url: &str, length: usize) {
-    for _ in 0..100 {
+    // Up to 10 s: a loaded 2-core machine may take a while to start the PATCH.
+    for _ in 0..500 {
         let probe = tus_patch(&f.w.http, url, &f.token, length as u64 + 1, vec![0])
             .await
             .unwrap();
