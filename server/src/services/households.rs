@@ -188,7 +188,11 @@ pub fn as_seen_by(caller: &Caller, mut d: HouseholdDetail) -> HouseholdDetail {
     else {
         return d;
     };
-    d.pairings.retain(|p| p.valid_from < left);
+    // Their own, and those begun before they left or ended by then (a household paired
+    // and taken out on one day holds pairings that begin on the day they end).
+    d.pairings.retain(|p| {
+        p.helper.id == me || p.valid_from < left || p.valid_to.is_some_and(|t| t <= left)
+    });
     let shown: std::collections::HashSet<i64> = d.pairings.iter().map(|p| p.helper.id).collect();
     for current in [&mut d.summary.first_helper, &mut d.summary.second_helper] {
         if current.as_ref().is_some_and(|h| !shown.contains(&h.id)) {
