@@ -874,8 +874,8 @@ pub mod utc_seconds {
         let shown: String = s.chars().take(40).collect();
         let t = DateTime::parse_from_rfc3339(s).map_err(|_| {
             format!(
-                "\"{shown}\" is not a time: write it as 2026-03-01T08:30:00Z \
-                 (RFC 3339 in UTC, whole seconds, ending in Z)"
+                "\"{shown}\" is not a time: write a time in RFC 3339 in UTC, whole \
+                 seconds, ending in Z (for example 2026-03-01T08:30:00Z)"
             )
         })?;
         let t = t.with_timezone(&Utc);
@@ -1043,7 +1043,7 @@ mod tests {
                 "write it as 2026-03-01T08:30:00Z",
             ),
             ("2026-03-01t08:30:00z", "write it as 2026-03-01T08:30:00Z"),
-            ("yesterday", "is not a time: write it as"),
+            ("yesterday", "is not a time: write a time in RFC 3339"),
         ] {
             json["created_at"] = serde_json::json!(sent);
             let err = read(&json).unwrap_err();
