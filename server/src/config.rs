@@ -66,6 +66,11 @@ pub struct Settings {
     /// open at most; creating another past this is refused (429 `too_many_uploads`)
     /// until one is finished or expires.
     pub max_unfinished_uploads: u64,
+    /// An upload request whose body sends no byte for this many seconds is taken as cut
+    /// (a phone gone out of coverage without closing its connection): the bytes before
+    /// are kept and the upload is free for the client's next request, instead of held
+    /// by a dead connection for as long as the network keeps it (QA s25c F2).
+    pub upload_idle_secs: u64,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
     /// `tracing` filter, e.g. `info` or `bangfu_server=debug`.
@@ -90,6 +95,7 @@ impl Default for Settings {
             enrollment_ttl_days: 30,
             upload_expiry_days: 30,
             max_unfinished_uploads: 32,
+            upload_idle_secs: 30,
             workers: 0,
             log: "info,sea_orm_migration=warn".to_string(),
             argon2: Argon2Settings::default(),

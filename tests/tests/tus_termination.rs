@@ -1,7 +1,7 @@
 //! tus termination: a client ends an unfinished upload it will never finish (`DELETE`),
 //! so its place under the account's limit is freed now, not at its expiry (QA s25a F12).
 //! Only the owner ends it, a complete upload stays, and one with a PATCH in progress is
-//! left whole.
+//! left whole. A PATCH gone silent does not hold its upload for ever either.
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
@@ -150,23 +150,7 @@ async fn busy(t: &TestDb) {
     let f = Field::new(t).await;
     let photo = jpeg(30, 6);
     let url = f.create_upload(&photo).await;
-    // A PATCH that sends its headers and a few bytes, then waits.
-    let path = url.trim_start_matches(&f.origin).to_string();
-    let mut patch = tokio::net::TcpStream::connect(f.w.server.addr)
-        .await
-        .unwrap();
-    let head = format!(
-        "PATCH {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
-         Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n\
-         Content-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
-        f.w.server.addr,
-        f.token,
-        photo.len()
-    );
-    patch.write_all(head.as_bytes()).await.unwrap();
-    patch.write_all(&photo[..100]).await.unwrap();
-    patch.flush().await.unwrap();
-    wait_busy(&f, &url, photo.len()).await;
+    let patch = silent_patch(&f, &url, &photo).await;
 
     let resp = terminate(&f, &url, &f.token).await;
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -184,6 +168,59 @@ async fn busy(t: &TestDb) {
     }
     assert_eq!(status, StatusCode::NO_CONTENT, "once the PATCH ended");
     assert_eq!(head_status(&f, &url).await, StatusCode::NOT_FOUND);
+}
+
+/// A PATCH of `photo` to `url` that sends its headers and the first 100 bytes, then
+/// goes silent with its connection open (a phone gone out of coverage), once the server
+/// holds the upload for it.
+async fn silent_patch(f: &Field, url: &str, photo: &[u8]) -> tokio::net::TcpStream {
+    let path = url.trim_start_matches(&f.origin).to_string();
+    let mut patch = tokio::net::TcpStream::connect(f.w.server.addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "PATCH {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n\
+         Content-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+        f.w.server.addr,
+        f.token,
+        photo.len()
+    );
+    patch.write_all(head.as_bytes()).await.unwrap();
+    patch.write_all(&photo[..100]).await.unwrap();
+    patch.flush().await.unwrap();
+    wait_busy(f, url, photo.len()).await;
+    patch
+}
+
+db_test!(a_silent_connection_does_not_hold_its_upload, silent);
+
+/// QA s25c F2: a PATCH whose connection goes silent without closing is taken as cut
+/// after `upload_idle_secs`: the bytes it brought are kept and the client's next
+/// request resumes from them, instead of "in progress" for as long as the dead
+/// connection stays open.
+async fn silent(t: &TestDb) {
+    let f = Field::with(t, |s| s.upload_idle_secs = 1).await;
+    let photo = jpeg(30, 8);
+    let url = f.create_upload(&photo).await;
+    let _dead = silent_patch(&f, &url, &photo).await;
+    let mut offset = 0;
+    for _ in 0..100 {
+        offset = bangfu_tests::field::tus_offset(&f.w.http, &url, &f.token).await;
+        if offset == 100 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(offset, 100, "the bytes before the silence are kept");
+    let resp = tus_patch(&f.w.http, &url, &f.token, 100, photo[100..].to_vec())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (status, bytes) =
+        f.w.get_bytes(&f.token, &format!("/blobs/{}", sha256_hex(&photo)))
+            .await;
+    assert_eq!((status, bytes == photo), (StatusCode::OK, true));
 }
 
 /// Waits until a PATCH holds the upload at `url` (of `length` bytes): a probe past its

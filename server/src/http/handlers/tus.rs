@@ -356,10 +356,18 @@ async fn receive(
     writer.expect(room);
     let mut received: u64 = 0;
     let mut cut = false;
-    while let Some(chunk) = body.next().await {
-        let Ok(chunk) = chunk else {
-            cut = true;
-            break;
+    let idle = std::time::Duration::from_secs(state.settings.upload_idle_secs.max(1));
+    // A body silent for `idle` is cut like a broken one: a dead connection would
+    // otherwise hold the upload (every other request to it answered "in progress")
+    // for as long as the network keeps it open (QA s25c F2).
+    loop {
+        let chunk = match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => chunk,
+            Ok(None) => break,
+            Ok(Some(Err(_))) | Err(_) => {
+                cut = true;
+                break;
+            }
         };
         received += chunk.len() as u64;
         if received > room {
