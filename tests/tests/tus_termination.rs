@@ -174,6 +174,19 @@ async fn busy(t: &TestDb) {
 /// goes silent with its connection open (a phone gone out of coverage), once the server
 /// holds the upload for it.
 async fn silent_patch(f: &Field, url: &str, photo: &[u8]) -> tokio::net::TcpStream {
+    // A probe takes the upload for an instant: a PATCH arriving then is refused "in
+    // progress" and never holds it, so it is sent again.
+    for _ in 0..5 {
+        let patch = open_patch(f, url, photo).await;
+        if wait_busy(f, url, photo.len()).await {
+            return patch;
+        }
+    }
+    panic!("the PATCH never started");
+}
+
+/// [`silent_patch`] without waiting for the server to take it up.
+async fn open_patch(f: &Field, url: &str, photo: &[u8]) -> tokio::net::TcpStream {
     let path = url.trim_start_matches(&f.origin).to_string();
     let mut patch = tokio::net::TcpStream::connect(f.w.server.addr)
         .await
@@ -189,7 +202,6 @@ async fn silent_patch(f: &Field, url: &str, photo: &[u8]) -> tokio::net::TcpStre
     patch.write_all(head.as_bytes()).await.unwrap();
     patch.write_all(&photo[..100]).await.unwrap();
     patch.flush().await.unwrap();
-    wait_busy(f, url, photo.len()).await;
     patch
 }
 
@@ -203,9 +215,10 @@ async fn silent(t: &TestDb) {
     let f = Field::with(t, |s| s.upload_idle_secs = 1).await;
     let photo = jpeg(30, 8);
     let url = f.create_upload(&photo).await;
-    let _dead = silent_patch(&f, &url, &photo).await;
+    // Not waited for as busy: on a loaded machine the second of silence may pass first.
+    let _dead = open_patch(&f, &url, &photo).await;
     let mut offset = 0;
-    for _ in 0..100 {
+    for _ in 0..200 {
         offset = bangfu_tests::field::tus_offset(&f.w.http, &url, &f.token).await;
         if offset == 100 {
             break;
@@ -226,9 +239,9 @@ async fn silent(t: &TestDb) {
 /// Waits until a PATCH holds the upload at `url` (of `length` bytes): a probe past its
 /// length is refused as a PATCH in progress rather than as a wrong offset, and takes
 /// nothing either way.
-async fn wait_busy(f: &Field, url: &str, length: usize) {
-    // Up to 10 s: a loaded 2-core machine may take a while to start the PATCH.
-    for _ in 0..500 {
+async fn wait_busy(f: &Field, url: &str, length: usize) -> bool {
+    // Up to 4 s: a loaded 2-core machine may take a while to start the PATCH.
+    for _ in 0..200 {
         let probe = tus_patch(&f.w.http, url, &f.token, length as u64 + 1, vec![0])
             .await
             .unwrap();
@@ -237,11 +250,11 @@ async fn wait_busy(f: &Field, url: &str, length: usize) {
             .as_str()
             .is_some_and(|m| m.contains("in progress"))
         {
-            return;
+            return true;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    panic!("the PATCH never started");
+    false
 }
 
 db_test!(the_files_path_names_delete_among_its_methods, allow);
@@ -258,4 +271,76 @@ async fn allow(t: &TestDb) {
     assert_eq!(status, StatusCode::OK);
     let delete = &doc["paths"]["/api/v1/files/{id}"]["delete"];
     assert!(delete["responses"]["409"].is_object(), "{delete}");
+}
+
+db_test!(
+    a_duplicate_upload_left_by_a_killed_run_holds_no_place,
+    duplicate
+);
+
+/// QA s25c F1: a run killed while its creation-with-upload was still arriving, and the
+/// next run's creation of the same file (which found no upload yet, so made another):
+/// once the first is stored, the second is discarded, and an unfinished upload of a
+/// file the server holds never counts toward the account's limit.
+async fn duplicate(t: &TestDb) {
+    use base64::Engine;
+    use tokio::io::AsyncReadExt;
+    let f = Field::with(t, |s| s.max_unfinished_uploads = 2).await;
+    let photo = jpeg(30, 9);
+    let sha = sha256_hex(&photo);
+    let mut first = tokio::net::TcpStream::connect(f.w.server.addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/v1/files HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Tus-Resumable: 1.0.0\r\nUpload-Length: {len}\r\nUpload-Metadata: sha256 {}\r\n\
+         Content-Type: application/offset+octet-stream\r\nContent-Length: {len}\r\n\r\n",
+        f.w.server.addr,
+        f.token,
+        base64::engine::general_purpose::STANDARD.encode(&sha),
+        len = photo.len()
+    );
+    first.write_all(head.as_bytes()).await.unwrap();
+    first.write_all(&photo[..1000]).await.unwrap();
+    first.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second = f.create_upload(&photo).await;
+    first.write_all(&photo[1000..]).await.unwrap();
+    let mut answer = vec![0u8; 256];
+    let n = first.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(
+        !answer.contains(second.trim_start_matches(&f.origin)),
+        "{answer}"
+    );
+    assert_eq!(head_status(&f, &second).await, StatusCode::NOT_FOUND);
+    assert!(!partial_file(&f, &second).exists());
+
+    // One left from before (its file since stored) is not counted either.
+    let other = jpeg(30, 10);
+    let leftover = f.create_upload(&other).await;
+    let (status, _) =
+        f.w.get_bytes(&f.token, &format!("/blobs/{}", sha256_hex(&other)))
+            .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    {
+        use bangfu_server::entities::blob;
+        use sea_orm::{ActiveValue::Set, EntityTrait};
+        blob::Entity::insert(blob::ActiveModel {
+            sha256: Set(sha256_hex(&other)),
+            size: Set(other.len() as i64),
+            content_type: Set("image/jpeg".into()),
+            created_at: Set(chrono::Utc::now()),
+        })
+        .exec(&t.db)
+        .await
+        .unwrap();
+    }
+    let _one = f.create_upload(&jpeg(30, 11)).await;
+    assert_eq!(
+        create_status(&f, &jpeg(30, 12)).await,
+        StatusCode::CREATED,
+        "{leftover} holds no place"
+    );
 }

@@ -185,16 +185,59 @@ fn may_upload(caller: &Caller) -> ApiResult<()> {
 
 /// How many uploads the account holds unfinished and not yet expired (an expired one is
 /// discarded by the next sweep, and frees its place at once).
+/// One of a file the server already holds is not counted (QA s25c F1: a creation sent
+/// again while the killed run's was still arriving left a second upload of the file,
+/// which nothing would finish, holding its place for the whole expiry).
 async fn unfinished_count(
     db: &impl ConnectionTrait,
     account_id: i64,
     settings: &Settings,
 ) -> ApiResult<u64> {
+    use sea_orm::sea_query::Query;
+    let held = Query::select()
+        .column(blob::Column::Sha256)
+        .from(blob::Entity)
+        .to_owned();
     Ok(upload::Entity::find()
         .filter(upload::Column::AccountId.eq(account_id))
         .filter(super::upload_expiry::unexpired(settings))
+        .filter(
+            sea_orm::Condition::any()
+                .add(upload::Column::Sha256.is_null())
+                .add(upload::Column::Sha256.not_in_subquery(held)),
+        )
         .count(db)
         .await?)
+}
+
+/// Once `sha256` is stored from upload `kept`: the account's other unfinished uploads
+/// of the same file, which nothing will finish now (its device saw the file stored),
+/// are discarded, each unless a request is sending to it this instant (QA s25c F1).
+pub async fn discard_others(
+    db: &DatabaseConnection,
+    store: &Arc<dyn BlobStore>,
+    busy: &std::sync::Mutex<std::collections::HashSet<String>>,
+    (account_id, kept): (i64, &str),
+    sha256: &str,
+) -> ApiResult<()> {
+    let ids: Vec<String> = upload::Entity::find()
+        .select_only()
+        .column(upload::Column::Id)
+        .filter(upload::Column::AccountId.eq(account_id))
+        .filter(upload::Column::Status.eq("partial"))
+        .filter(upload::Column::Sha256.eq(sha256))
+        .filter(upload::Column::Id.ne(kept))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let marks: Vec<Busy<'_>> = ids
+        .iter()
+        .filter_map(|id| Busy::take(busy, id).ok())
+        .collect();
+    if marks.is_empty() {
+        return Ok(());
+    }
+    discard_unfinished(db, store, &marks).await
 }
 
 fn too_many(open: u64, settings: &Settings) -> ApiError {

@@ -410,7 +410,8 @@ async fn receive(
         }
         return Ok(new_offset);
     }
-    uploads::finalize(
+    let (account, id) = (row.account_id, row.id.clone());
+    let sha = uploads::finalize(
         &state.db,
         &state.store,
         &state.settings,
@@ -419,6 +420,19 @@ async fn receive(
         whole,
     )
     .await?;
+    // The file is stored: a duplicate upload of it left by a run killed mid-creation
+    // would hold a place under the account's limit for nothing.
+    if let Err(e) = uploads::discard_others(
+        &state.db,
+        &state.store,
+        &state.busy_uploads,
+        (account, &id),
+        &sha,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "could not discard duplicate unfinished uploads");
+    }
     Ok(length)
 }
 
