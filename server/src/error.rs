@@ -87,6 +87,15 @@ pub enum ApiError {
         limit: u64,
         expiry_days: i64,
     },
+    /// Another request to this upload is still being received (a PATCH, or the body of
+    /// the creation that made it): the client asks the offset again shortly. A 409 as
+    /// tus answers an offset that moved, with a code of its own so a client waits
+    /// instead of counting a failure (QA s25c F3); a request whose connection went
+    /// silent holds the upload at most `upload_idle_secs`.
+    #[error(
+        "another request to this upload is still being received (one whose connection went silent holds it at most {idle_secs} s); ask its offset again shortly"
+    )]
+    UploadInProgress { idle_secs: u64 },
     /// The database is held by another writer (a command-line import beside the
     /// server) or out of connections for longer than a request waits: nothing was
     /// written, and the same request will do later.
@@ -118,6 +127,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::UploadInProgress { .. } => "upload_in_progress",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
@@ -167,7 +177,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidEnrollmentCode => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::UploadInProgress { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,

@@ -1230,3 +1230,51 @@ async fn given_up_uploads_end(t: &TestDb) {
     }
     assert_eq!(report.files_uploaded, 1, "the signature still goes");
 }
+
+db_test!(
+    a_photo_still_arriving_from_a_killed_run_is_waited_for,
+    in_progress_waited
+);
+
+/// QA s25c F3: the next run finds its photo's upload still held by the killed run's
+/// PATCH (here one gone silent): it waits for the server to let go, then goes on from
+/// the server's offset, instead of spending its attempts on "in progress" and giving up.
+async fn in_progress_waited(t: &TestDb) {
+    use bangfu_tests::field::tus_create;
+    use tokio::io::AsyncWriteExt;
+    let w = World::with(t, |s| s.upload_idle_secs = 2).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    w.import_ok(&county, "", FIXTURE.as_bytes().to_vec()).await;
+    enroll_directly(t, &w, HELPER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = device(&w, dir.path()).await;
+    let h = household(&c).await;
+    let files = home_visit(&c, dir.path(), h, &[60], 51).await;
+    let photo = std::fs::read(c.photos().path_of(&files[0])).unwrap();
+    let token = w.login(HELPER).await;
+    let (status, url) = tus_create(&w.http, &origin(&w), &token, photo.len(), &files[0]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let path = url.unwrap().trim_start_matches(&origin(&w)).to_string();
+    let mut killed = tokio::net::TcpStream::connect(w.server.addr).await.unwrap();
+    let head = format!(
+        "PATCH {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n\
+         Content-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+        w.server.addr,
+        photo.len()
+    );
+    killed.write_all(head.as_bytes()).await.unwrap();
+    killed.write_all(&photo[..100]).await.unwrap();
+    killed.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let report = c
+        .sync(&quick_sync(3), &|_| {})
+        .await
+        .expect("the run waits for the server to let go of the upload");
+    assert!(report.complete(), "{report:?}");
+    let (status, held) = w.get_bytes(&token, &format!("/blobs/{}", files[0])).await;
+    assert_eq!((status, held == photo), (StatusCode::OK, true));
+    drop(killed);
+}

@@ -246,10 +246,7 @@ async fn wait_busy(f: &Field, url: &str, length: usize) -> bool {
             .await
             .unwrap();
         let body = error_of(probe).await;
-        if body["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("in progress"))
-        {
+        if body["error"] == "upload_in_progress" {
             return true;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

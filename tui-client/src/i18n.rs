@@ -1972,6 +1972,7 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         "too_many_uploads" => {
             "本账号未完成的上传已达服务器上限：上传完成或过期后释放，下次同步再试".into()
         }
+        "upload_in_progress" => "服务器仍在接收上一次的上传：稍候接着传（已收到的部分不会丢失）".into(),
         "conflict" if message.contains("another account") => {
             "本机密钥已登记给另一个账号：请用另一个 --data-dir（另一个数据目录）登录此账号".into()
         }

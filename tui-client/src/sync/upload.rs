@@ -81,6 +81,17 @@ pub enum Uploaded {
 /// unfinished uploads (docs/sync-protocol.md §4).
 pub const TOO_MANY_UPLOADS: &str = "too_many_uploads";
 
+/// The server's code for a request to an upload while another request's bytes are
+/// still arriving (a killed run's PATCH the server has not seen end): waited out, not
+/// counted as a failure (QA s25c F3).
+pub const UPLOAD_IN_PROGRESS: &str = "upload_in_progress";
+
+/// How long to wait before asking again about an upload still receiving another
+/// request's bytes, and how many such waits a file takes before they count as failures:
+/// together longer than the server holds an upload for a silent connection (30 s).
+const IN_PROGRESS_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+const IN_PROGRESS_WAITS: u32 = 25;
+
 /// Uploads `bytes` (whose SHA-256 is `sha256`) in chunks of at most
 /// `opts.chunk_bytes`, retrying under `opts.retry` until `deadline`.
 pub async fn upload(
@@ -113,6 +124,7 @@ pub async fn upload(
     let mut sent: u64 = 0;
     let mut successes_in_a_row = 0u32;
     let mut attempts = Attempts::new(opts.budget(), deadline);
+    let mut waits = 0u32;
     loop {
         let step: Result<u64> = async {
             let u = match &url {
@@ -190,6 +202,14 @@ pub async fn upload(
                     // with time, so it ends this file's turn instead of being retried.
                     Some(429) if is_code(&e, TOO_MANY_UPLOADS) => {
                         return Ok(Uploaded::Deferred(e.to_string()));
+                    }
+                    // Another request's bytes still arriving: wait, then ask again.
+                    Some(409) if is_code(&e, UPLOAD_IN_PROGRESS) && waits < IN_PROGRESS_WAITS => {
+                        waits += 1;
+                        reporter.retrying(&e, Some(IN_PROGRESS_PAUSE));
+                        tokio::time::sleep(IN_PROGRESS_PAUSE).await;
+                        reporter.retrying(&e, None);
+                        continue;
                     }
                     Some(409 | 460) => {}
                     // Took nothing: ask the offset again (`offset` is cleared) and back off.

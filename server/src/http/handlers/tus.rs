@@ -157,7 +157,7 @@ async fn create_upload(
         // An upload nothing has reached yet takes the bytes; any other already holds
         // some (or all): the client continues from its offset.
         Creation::Existing(row, at) if with_bytes && at.offset == 0 && !at.complete => {
-            let _busy = uploads::Busy::take(&state.busy_uploads, &row.id)?;
+            let _busy = take(&state, &row.id)?;
             let (id, created) = (row.id.clone(), row.created_at);
             (
                 id,
@@ -267,7 +267,7 @@ async fn append(
     let checksum = checksum_of(&req)?;
     let row = uploads::find(&crate::db::quick_read(&state.db)?, &caller, &id).await?;
     upload_expiry::refuse_lapsed(&state.settings, row.created_at, row.status == "complete")?;
-    let _busy = uploads::Busy::take(&state.busy_uploads, &row.id)?;
+    let _busy = take(&state, &row.id)?;
     if row.status == "complete" {
         return Err(ApiError::Conflict(format!(
             "the upload is complete: the server holds all {} bytes; nothing more to send",
@@ -311,6 +311,17 @@ pub async fn terminate(
         Ok(HttpResponse::NoContent().finish())
     })
     .await
+}
+
+/// Marks upload `id` busy for a request that sends it bytes; taken already (another
+/// request's bytes still arriving), the answer is `upload_in_progress`.
+fn take<'a>(state: &'a AppState, id: &str) -> ApiResult<uploads::Busy<'a>> {
+    uploads::Busy::take(&state.busy_uploads, id).map_err(|e| match e {
+        ApiError::Conflict(_) => ApiError::UploadInProgress {
+            idle_secs: state.settings.upload_idle_secs,
+        },
+        other => other,
+    })
 }
 
 /// Upload answers need no group commit: the bytes they acknowledge were synced by the
