@@ -214,7 +214,13 @@ pub async fn upload(
                     Some(409 | 460) => {}
                     // Took nothing: ask the offset again (`offset` is cleared) and back off.
                     _ if is_stalled(&e) => {}
-                    _ if e.is_transient() => chunk = (chunk / 2).max(MIN_CHUNK),
+                    // A smaller chunk helps a link that breaks mid-body, not a server
+                    // that cannot be reached or is down (QA s25c F7).
+                    _ if e.is_transient() => {
+                        if cut_mid_way(&e) {
+                            chunk = (chunk / 2).max(MIN_CHUNK);
+                        }
+                    }
                     // Final for this file, not for the sync (see the module documentation).
                     Some(400..=499) => {
                         store.forget_upload(sha256).await?;
@@ -258,6 +264,12 @@ pub async fn abandon(api: &ApiClient, store: &Store, sha256: &str) -> Result<()>
     Ok(())
 }
 
+/// A connection that broke off or went unanswered while a chunk was on the way, as
+/// opposed to one never made or a server's own failure.
+fn cut_mid_way(e: &ClientError) -> bool {
+    matches!(e, ClientError::Network(m) if !m.starts_with("cannot reach"))
+}
+
 /// A `PATCH` that succeeded without moving the offset ([`ApiClient::tus_patch`]).
 fn is_stalled(e: &ClientError) -> bool {
     is_code(e, STALLED)
@@ -281,6 +293,23 @@ mod tests {
 
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     use std::sync::{Arc, Mutex};
+
+    /// QA s25c F7: a server that cannot be reached, or answers 5xx, does not shrink the
+    /// chunks; a link that breaks while one is on the way does.
+    #[test]
+    fn only_a_link_cut_mid_way_halves_the_chunk() {
+        use super::{ClientError, cut_mid_way};
+        let net = |m: &str| ClientError::Network(m.into());
+        assert!(cut_mid_way(&net("connection to http://h:1 broke off: reset")));
+        assert!(cut_mid_way(&net("no answer from http://h:1: timed out")));
+        assert!(!cut_mid_way(&net("cannot reach http://h:1: refused")));
+        let busy = ClientError::Server {
+            status: 503,
+            code: "busy".into(),
+            message: String::new(),
+        };
+        assert!(!cut_mid_way(&busy));
+    }
     use std::time::Duration;
 
     use super::*;
