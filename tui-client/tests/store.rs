@@ -1108,9 +1108,9 @@ fn a_household_is_ended_only_when_none_of_the_helpers_pairings_holds() {
 
 /// A recovered record under a number its device already has here for another record
 /// (a copy of a data directory signed it: the server keeps and counts both) is stored
-/// and shown, not refused at every sync (QA s22d F1). One the store cannot hold (a third
-/// under that number) stays in the inbox and is reported by every sync, once each: not
-/// reported once and forgotten.
+/// and shown, not refused at every sync (QA s22d F1), a third and more too (QA s25a F5).
+/// One the store cannot hold (past `MAX_SEQUENCE_COPIES` under that number) stays in
+/// the inbox and is reported by every sync, once each: not reported once and forgotten.
 #[test]
 fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
     use bangfu_client::problem::Problem;
@@ -1138,7 +1138,16 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
         assert!(applied.problems.is_empty(), "{applied:?}");
         assert_eq!(applied.imported, 1, "{applied:?}");
         assert_eq!(c.visits(None, 10).await.unwrap().len(), 2, "both shown");
-        // A third under that number: reported, and kept waiting.
+        // A third and more under that number: kept and shown, up to the store's bound.
+        let copies = bangfu_client::store::MAX_SEQUENCE_COPIES;
+        for _ in 1..copies {
+            let copy = server_record(&old, 1, ZERO_HASH, RecordType::Visit, None);
+            let applied = c.store().apply_pull_page(&page(&copy, 2)).await.unwrap();
+            assert!(applied.problems.is_empty(), "{applied:?}");
+        }
+        let shown = usize::try_from(copies + 1).unwrap();
+        assert_eq!(c.visits(None, 100).await.unwrap().len(), shown);
+        // One past it: reported, and kept waiting.
         let triplet = server_record(&old, 1, ZERO_HASH, RecordType::Visit, None);
         let taken = Problem::SequenceTaken {
             id: triplet.signed.record.id,
@@ -1160,7 +1169,7 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
         };
         let applied = c.store().apply_pull_page(&empty).await.unwrap();
         assert_eq!(applied.problems, vec![taken], "still reported");
-        assert_eq!(c.visits(None, 10).await.unwrap().len(), 2);
+        assert_eq!(c.visits(None, 100).await.unwrap().len(), shown);
     });
 }
 

@@ -496,6 +496,16 @@ async fn delete_inbox(db: &impl ConnectionTrait, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// How many records under one device and number a store keeps beyond the device's own.
+pub const MAX_SEQUENCE_COPIES: i64 = 16;
+
+/// The row columns for records of `device` under numbers already held here: negative,
+/// so no device's own chain (positive ids) ever sees them; the first is `-device`, as
+/// earlier versions stored the second copy.
+fn shadow_columns(device: i64) -> impl Iterator<Item = i64> {
+    (0..MAX_SEQUENCE_COPIES).map(move |n| -(device.saturating_add(n << 40)))
+}
+
 /// Stores one inbox record if it can be; `Ok(false)` when it must wait.
 pub(crate) async fn import_one(
     db: &impl ConnectionTrait,
@@ -571,11 +581,16 @@ pub(crate) async fn import_one(
     // store's one record per (device, number) holds, and this device's own chain and
     // numbering never see it (QA s22d F1: refused, it was never shown, and every sync
     // reported it again).
-    let device_column = if !taken(env.device_id).await? {
-        env.device_id
-    } else if !taken(-env.device_id).await? {
-        -env.device_id
-    } else {
+    // Each further copy goes under its own negative column (QA s25a F5: a third under
+    // one number stayed unshown and was reported at every sync).
+    let mut device_column = None;
+    for column in std::iter::once(env.device_id).chain(shadow_columns(env.device_id)) {
+        if !taken(column).await? {
+            device_column = Some(column);
+            break;
+        }
+    }
+    let Some(device_column) = device_column else {
         out.problems.push(Problem::SequenceTaken {
             id: env.id,
             device_id: env.device_id,

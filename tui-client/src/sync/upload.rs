@@ -300,7 +300,9 @@ mod tests {
     fn only_a_link_cut_mid_way_halves_the_chunk() {
         use super::{ClientError, cut_mid_way};
         let net = |m: &str| ClientError::Network(m.into());
-        assert!(cut_mid_way(&net("connection to http://h:1 broke off: reset")));
+        assert!(cut_mid_way(&net(
+            "connection to http://h:1 broke off: reset"
+        )));
         assert!(cut_mid_way(&net("no answer from http://h:1: timed out")));
         assert!(!cut_mid_way(&net("cannot reach http://h:1: refused")));
         let busy = ClientError::Server {
