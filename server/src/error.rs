@@ -96,6 +96,13 @@ pub enum ApiError {
         "another request to this upload is still being received (one whose connection went silent holds it at most {idle_secs} s); ask its offset again shortly"
     )]
     UploadInProgress { idle_secs: u64 },
+    /// An upload request's body sent nothing for `idle_secs`: taken as cut, the bytes
+    /// before kept (a checksummed chunk's dropped). A 408, which clients retry, not a
+    /// 400 that reads as the file refused (QA s25d F1); `offset` is where to go on from.
+    #[error(
+        "the body sent nothing for {idle_secs} s and was taken as cut; go on from offset {offset}"
+    )]
+    UploadIdle { idle_secs: u64, offset: u64 },
     /// The database is held by another writer (a command-line import beside the
     /// server) or out of connections for longer than a request waits: nothing was
     /// written, and the same request will do later.
@@ -128,6 +135,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::UploadInProgress { .. } => "upload_in_progress",
+            ApiError::UploadIdle { .. } => "upload_idle",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
@@ -183,6 +191,7 @@ impl ResponseError for ApiError {
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TusVersion => StatusCode::PRECONDITION_FAILED,
+            ApiError::UploadIdle { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::ChecksumMismatch => {
                 StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
             }

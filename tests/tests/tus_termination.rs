@@ -11,7 +11,7 @@ use bangfu_tests::TestDb;
 use bangfu_tests::field::{jpeg, tus_create, tus_patch, tus_request};
 use bangfu_tests::scenario::Field;
 use reqwest::{Method, StatusCode};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `DELETE` of a tus upload, as `token`.
 async fn terminate(f: &Field, url: &str, token: &str) -> reqwest::Response {
@@ -144,8 +144,9 @@ async fn complete(t: &TestDb) {
 
 db_test!(an_upload_being_sent_is_not_terminated, busy);
 
-/// While a PATCH is receiving bytes the upload is busy: `DELETE` answers 503 and
-/// removes nothing; once the PATCH ends, the upload is ended.
+/// While a PATCH is receiving bytes the upload is busy: `DELETE` answers 409
+/// `upload_in_progress` (not a busy database, QA s25d F7) and removes nothing; once
+/// the PATCH ends, the upload is ended.
 async fn busy(t: &TestDb) {
     let f = Field::new(t).await;
     let photo = jpeg(30, 6);
@@ -153,15 +154,14 @@ async fn busy(t: &TestDb) {
     let patch = silent_patch(&f, &url, &photo).await;
 
     let resp = terminate(&f, &url, &f.token).await;
-    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(resp.headers().contains_key("retry-after"));
-    assert_eq!(error_of(resp).await["error"], "busy");
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert_eq!(error_of(resp).await["error"], "upload_in_progress");
 
     drop(patch);
-    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    let mut status = StatusCode::CONFLICT;
     for _ in 0..100 {
         status = terminate(&f, &url, &f.token).await.status();
-        if status != StatusCode::SERVICE_UNAVAILABLE {
+        if status != StatusCode::CONFLICT {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -216,7 +216,7 @@ async fn silent(t: &TestDb) {
     let photo = jpeg(30, 8);
     let url = f.create_upload(&photo).await;
     // Not waited for as busy: on a loaded machine the second of silence may pass first.
-    let _dead = open_patch(&f, &url, &photo).await;
+    let mut dead = open_patch(&f, &url, &photo).await;
     let mut offset = 0;
     for _ in 0..200 {
         offset = bangfu_tests::field::tus_offset(&f.w.http, &url, &f.token).await;
@@ -226,6 +226,17 @@ async fn silent(t: &TestDb) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(offset, 100, "the bytes before the silence are kept");
+    // Answered as a timeout a client retries, not as the file refused (QA s25d F1).
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), dead.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("upload_idle"),
+        "{answer}"
+    );
     let resp = tus_patch(&f.w.http, &url, &f.token, 100, photo[100..].to_vec())
         .await
         .unwrap();
@@ -281,7 +292,7 @@ db_test!(
 /// file the server holds never counts toward the account's limit.
 async fn duplicate(t: &TestDb) {
     use base64::Engine;
-    use tokio::io::AsyncReadExt;
+
     let f = Field::with(t, |s| s.max_unfinished_uploads = 2).await;
     let photo = jpeg(30, 9);
     let sha = sha256_hex(&photo);
@@ -314,30 +325,53 @@ async fn duplicate(t: &TestDb) {
     assert_eq!(head_status(&f, &second).await, StatusCode::NOT_FOUND);
     assert!(!partial_file(&f, &second).exists());
 
-    // One left from before (its file since stored) is not counted either.
+    // One left from before, of a file the account has since sent whole by another
+    // upload, is not counted either.
+    use bangfu_server::entities::{blob, upload};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let account = f.w.get(Some(&f.token), "/me").await.1["account_id"]
+        .as_i64()
+        .unwrap();
     let other = jpeg(30, 10);
     let leftover = f.create_upload(&other).await;
-    let (status, _) =
-        f.w.get_bytes(&f.token, &format!("/blobs/{}", sha256_hex(&other)))
-            .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    {
-        use bangfu_server::entities::blob;
-        use sea_orm::{ActiveValue::Set, EntityTrait};
-        blob::Entity::insert(blob::ActiveModel {
-            sha256: Set(sha256_hex(&other)),
-            size: Set(other.len() as i64),
-            content_type: Set("image/jpeg".into()),
-            created_at: Set(chrono::Utc::now()),
-        })
+    let sent = |sha: String, len: usize| upload::ActiveModel {
+        id: Set(format!("{:032x}", len)),
+        sha256: Set(Some(sha)),
+        length: Set(len as i64),
+        status: Set("complete".into()),
+        account_id: Set(account),
+        created_at: Set(chrono::Utc::now()),
+        completed_at: Set(Some(chrono::Utc::now())),
+    };
+    upload::Entity::insert(sent(sha256_hex(&other), other.len()))
         .exec(&t.db)
         .await
         .unwrap();
-    }
-    let _one = f.create_upload(&jpeg(30, 11)).await;
+    let one = f.create_upload(&jpeg(30, 11)).await;
     assert_eq!(
         create_status(&f, &jpeg(30, 12)).await,
         StatusCode::CREATED,
         "{leftover} holds no place"
     );
+    // A file the server holds that this account never sent frees nothing: naming its
+    // hash with other lengths opens no uploads past the limit (QA s25d F2).
+    let ended = terminate(&f, &one, &f.token).await;
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    let theirs = jpeg(30, 13);
+    blob::Entity::insert(blob::ActiveModel {
+        sha256: Set(sha256_hex(&theirs)),
+        size: Set(theirs.len() as i64),
+        content_type: Set("image/jpeg".into()),
+        created_at: Set(chrono::Utc::now()),
+    })
+    .exec(&t.db)
+    .await
+    .unwrap();
+    let named = |len: usize| {
+        let sha = sha256_hex(&theirs);
+        let (http, origin, token) = (f.w.http.clone(), f.origin.clone(), f.token.clone());
+        async move { tus_create(&http, &origin, &token, len, &sha).await.0 }
+    };
+    assert_eq!(named(theirs.len() + 1).await, StatusCode::CREATED);
+    assert_eq!(named(theirs.len() + 2).await, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -185,27 +185,33 @@ fn may_upload(caller: &Caller) -> ApiResult<()> {
 
 /// How many uploads the account holds unfinished and not yet expired (an expired one is
 /// discarded by the next sweep, and frees its place at once).
-/// One of a file the server already holds is not counted (QA s25c F1: a creation sent
-/// again while the killed run's was still arriving left a second upload of the file,
-/// which nothing would finish, holding its place for the whole expiry).
+/// One of a file this account has sent whole by another upload is not counted (QA
+/// s25c F1: a creation sent again while the killed run's was still arriving left a
+/// second upload of the file, which nothing would finish, holding its place for the
+/// whole expiry). Only the account's own finished upload frees it: a file merely held
+/// by the server would let any account open uploads past the limit by naming hashes
+/// (QA s25d F2).
 async fn unfinished_count(
     db: &impl ConnectionTrait,
     account_id: i64,
     settings: &Settings,
 ) -> ApiResult<u64> {
-    use sea_orm::sea_query::Query;
-    let held = Query::select()
-        .column(blob::Column::Sha256)
-        .from(blob::Entity)
+    use sea_orm::sea_query::{Alias, ExprTrait, Query};
+    let done = Alias::new("done");
+    let sent_whole = Query::select()
+        .expr(Expr::val(1))
+        .from_as(upload::Entity, done.clone())
+        .and_where(
+            Expr::col((done.clone(), upload::Column::Sha256))
+                .equals((upload::Entity, upload::Column::Sha256)),
+        )
+        .and_where(Expr::col((done.clone(), upload::Column::AccountId)).eq(account_id))
+        .and_where(Expr::col((done, upload::Column::Status)).eq("complete"))
         .to_owned();
     Ok(upload::Entity::find()
         .filter(upload::Column::AccountId.eq(account_id))
         .filter(super::upload_expiry::unexpired(settings))
-        .filter(
-            sea_orm::Condition::any()
-                .add(upload::Column::Sha256.is_null())
-                .add(upload::Column::Sha256.not_in_subquery(held)),
-        )
+        .filter(Expr::exists(sent_whole).not())
         .count(db)
         .await?)
 }

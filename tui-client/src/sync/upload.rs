@@ -256,7 +256,9 @@ pub async fn abandon(api: &ApiClient, store: &Store, sha256: &str) -> Result<()>
     let ended = !api.follows(&url)
         || match api.tus_terminate(&url).await {
             Ok(()) => true,
-            Err(e) => !e.is_transient() && e.status() != Some(401),
+            Err(e) => {
+                !e.is_transient() && e.status() != Some(401) && !is_code(&e, UPLOAD_IN_PROGRESS)
+            }
         };
     if ended {
         store.forget_upload(sha256).await?;

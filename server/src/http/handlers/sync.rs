@@ -92,7 +92,11 @@ fn read_push(bytes: &[u8]) -> Result<sync::ReadPush, ApiError> {
                 read.unreadable.push(sync::Unreadable {
                     index,
                     id,
-                    reason: format!("the record does not parse at `{}`: {}", e.path(), e.inner()),
+                    reason: format!(
+                        "the record does not parse at `{}`: {}",
+                        e.path(),
+                        at_most(&e.inner().to_string(), REASON_CHARS)
+                    ),
                 });
             }
         }
@@ -102,6 +106,19 @@ fn read_push(bytes: &[u8]) -> Result<sync::ReadPush, ApiError> {
         return Err(refused(bytes));
     }
     Ok(read)
+}
+
+/// How much of the parser's words a refusal keeps: they quote the value that failed,
+/// which may be megabytes, and the reason goes back in the ack and into the audit log
+/// (QA s25d F3).
+const REASON_CHARS: usize = 300;
+
+/// `text`, cut to `max` characters (an ellipsis says so).
+fn at_most(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 /// Why a push body that does not parse whole is refused whole, in the words of every

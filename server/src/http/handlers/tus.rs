@@ -290,11 +290,11 @@ async fn append(
 
 #[utoipa::path(delete, path = "/api/v1/files/{id}", params(("id" = String, Path, description = "the upload")),
     responses((status = 204, description = "terminated: the unfinished upload and its bytes are gone, and it no longer counts toward `max_unfinished_uploads`"), (status = 404, description = "no such upload of the caller's (or past its expiry)"),
-        (status = 409, description = "conflict: the upload is complete; the server keeps the file"), (status = 503, description = "busy: a PATCH to the upload is in progress; nothing was removed, try again")))]
+        (status = 409, description = "conflict: the upload is complete; the server keeps the file"), (status = 409, description = "upload_in_progress: another request's bytes to the upload are still arriving; nothing was removed, try again")))]
 /// `DELETE /files/{id}` (tus termination): ends an unfinished upload its client will
 /// never finish (its file was lost or altered on the device), so its place under the
 /// account's limit is freed now rather than at its expiry (QA s25a F12). While a PATCH
-/// holds the upload the answer is 503 busy and nothing is removed.
+/// holds the upload the answer is 409 `upload_in_progress` and nothing is removed.
 pub async fn terminate(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -306,7 +306,7 @@ pub async fn terminate(
     detached(async move {
         // Another account's upload is not found before any mark is taken on its id.
         let row = uploads::find(&crate::db::quick_read(&state.db)?, &caller, &id).await?;
-        let busy = uploads::Busy::take(&state.busy_uploads, &row.id).map_err(|_| ApiError::Busy)?;
+        let busy = take(&state, &row.id)?;
         uploads::terminate(&state.db, &state.store, &state.settings, &caller, &busy).await?;
         Ok(HttpResponse::NoContent().finish())
     })
@@ -367,6 +367,7 @@ async fn receive(
     writer.expect(room);
     let mut received: u64 = 0;
     let mut cut = false;
+    let mut silent = false;
     let idle = std::time::Duration::from_secs(state.settings.upload_idle_secs.max(1));
     // A body silent for `idle` is cut like a broken one: a dead connection would
     // otherwise hold the upload (every other request to it answered "in progress")
@@ -375,8 +376,12 @@ async fn receive(
         let chunk = match tokio::time::timeout(idle, body.next()).await {
             Ok(Some(Ok(chunk))) => chunk,
             Ok(None) => break,
-            Ok(Some(Err(_))) | Err(_) => {
+            Ok(Some(Err(_))) => {
                 cut = true;
+                break;
+            }
+            Err(_) => {
+                (cut, silent) = (true, true);
                 break;
             }
         };
@@ -393,9 +398,15 @@ async fn receive(
         }
         writer.write(&chunk).await.map_err(uploads::storage_error)?;
     }
+    let idle = |offset| ApiError::UploadIdle {
+        idle_secs: state.settings.upload_idle_secs.max(1),
+        offset,
+    };
     if hasher.is_checked() && (cut || !hasher.matches()) {
         writer.abandon().await.map_err(uploads::storage_error)?;
-        return Err(if cut {
+        return Err(if silent {
+            idle(offset)
+        } else if cut {
             ApiError::BadRequest("the connection broke mid-chunk; resend it".into())
         } else {
             ApiError::ChecksumMismatch
@@ -413,6 +424,9 @@ async fn receive(
                 tracing::warn!(error = %e, "could not discard an unrecorded upload's bytes");
             }
             return Err(e);
+        }
+        if silent {
+            return Err(idle(new_offset));
         }
         if cut {
             return Err(ApiError::BadRequest(format!(
