@@ -1048,11 +1048,7 @@ impl Lang {
             out.push_str(&format!(" · ↓ {}/{}", p.files_done, p.files_total));
         }
         if p.retry.is_some() {
-            out.push_str(if zh {
-                " · 网络不稳，重试中"
-            } else {
-                " · weak link, retrying"
-            });
+            out.push_str(if zh { " · 重试中" } else { " · retrying" });
         }
         out
     }
