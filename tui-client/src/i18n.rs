@@ -1391,6 +1391,29 @@ impl Lang {
     }
 }
 
+impl Lang {
+    /// What stands on the device after a sync that stopped on an error (exit code 1):
+    /// without it the helper sees only the error and cannot tell whether anything went
+    /// (QA s25c F5). What reached the server stays there; the next sync goes on.
+    pub fn sync_stopped(self, c: &crate::store::SyncCounts) -> String {
+        let refused = c.rejected + c.conflict;
+        let waiting = c.unsynced() - refused;
+        match self {
+            Lang::Zh => format!(
+                "同步未完成：本机已同步 {}，待同步 {waiting}（其中待传照片 {}），被拒 {refused}；\
+                 已送达的不会重发，再次运行 bangfu sync 从中断处继续",
+                c.synced, c.awaiting_photos
+            ),
+            Lang::En => format!(
+                "sync not finished: {} synced on this device, {waiting} waiting ({} awaiting \
+                 photos), {refused} refused; what reached the server stays there, run \
+                 bangfu sync again to go on",
+                c.synced, c.awaiting_photos
+            ),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // What the household list says of a household: the visit window it missed (逾期) and the
 // visits the town office returned for correction (待更正). Kept in a block of its own.

@@ -1215,6 +1215,9 @@ async fn sync(
             if p.phase == SyncPhase::Done || t.elapsed() >= std::time::Duration::from_millis(100) {
                 *t = std::time::Instant::now();
                 use std::io::Write as _;
+                // Cut to the terminal's width: a line that wraps is not redrawn in place.
+                let columns = ratatui::crossterm::terminal::size().map_or(80, |(w, _)| w);
+                let line = bangfu_client::ui::fit(&line, columns.saturating_sub(1));
                 let _ = write!(std::io::stderr().lock(), "\r\x1b[2K{line}");
             }
         } else {
@@ -1242,7 +1245,15 @@ async fn sync(
     if tty {
         errln!();
     }
-    let report = result?;
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            if let Ok(counts) = client.store().sync_counts().await {
+                errln!("{}", lang.sync_stopped(&counts));
+            }
+            return Err(e.into());
+        }
+    };
     if json {
         outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {

@@ -601,6 +601,11 @@ fn visit_list_shows_sync_states_and_sync_without_network_changes_nothing() {
         err.contains("network") && err.contains("127.0.0.1:9"),
         "{err}"
     );
+    // And what stands on the device, so the helper knows nothing went (QA s25c F5).
+    assert!(
+        err.contains("同步未完成：本机已同步 0，待同步 1（其中待传照片 1），被拒 1"),
+        "{err}"
+    );
     let list = json(&bangfu(&data, &["--json", "visit", "list"]));
     let states: Vec<&str> = list
         .as_array()

@@ -8,6 +8,8 @@ mod lists;
 mod overlays;
 mod sheet;
 
+pub use sheet::fit;
+
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Position, Rect};

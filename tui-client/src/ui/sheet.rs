@@ -234,7 +234,7 @@ fn column_widths(header: [u16; 6], data: [u16; 6], available: u16) -> [u16; 6] {
 
 /// `text` cut to `width` terminal columns (a Chinese character is two), ending in "…"
 /// when it was cut; whole when it fits.
-pub(crate) fn fit(text: &str, width: u16) -> String {
+pub fn fit(text: &str, width: u16) -> String {
     let width = usize::from(width);
     if Span::raw(text).width() <= width {
         return text.to_string();
