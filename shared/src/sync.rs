@@ -143,7 +143,7 @@ pub struct PullResponse {
 pub struct DeviceAnomaly {
     pub device_id: i64,
     pub helper_id: i64,
-    /// `gap`, `chain_break`, `seq_reused` or `clock_ahead`.
+    /// `gap`, `refused`, `chain_break`, `seq_reused` or `clock_ahead`.
     pub kind: String,
     /// The sequence number concerned; for a `gap`, the first one missing.
     pub seq: i64,

@@ -186,7 +186,9 @@ async fn refused(t: &TestDb) {
         ..Device::register(&f.w.http, &f.w.server.base, &f.token, f.device.helper_id).await
     };
     let unregistered = stranger.phone_call(f.household);
-    let resp = f.push(&[altered.clone(), foreign, unregistered]).await;
+    let resp = f
+        .push(&[altered.clone(), foreign.clone(), unregistered])
+        .await;
     let reasons: Vec<String> = resp
         .acks
         .iter()
@@ -235,7 +237,7 @@ async fn refused(t: &TestDb) {
     let mut forged = f.device.phone_call(f.household);
     forged.record.household_id = f.other_town().household;
     let last = f.device.phone_call(f.household);
-    let resp = f.push(&[first, forged, last]).await;
+    let resp = f.push(&[first, forged.clone(), last]).await;
     let statuses: Vec<_> = resp.acks.iter().map(|a| a.status).collect();
     use bangfu_shared::sync::AckStatus::{Accepted, Rejected};
     assert_eq!(statuses, [Accepted, Rejected, Accepted], "{resp:?}");
@@ -248,6 +250,51 @@ async fn refused(t: &TestDb) {
         "{resp:?}"
     );
     assert_eq!(record_count(t).await, 3);
+
+    // The office reads each refused number of the helper's own device as refused, with
+    // the reason, and its gap says so; a record naming a device not the account's
+    // leaves nothing on that device (QA s25a F4).
+    let county = f.w.login("county").await;
+    let (_, anomalies) = f.w.get(Some(&county), "/sync/anomalies").await;
+    let list = anomalies.as_array().unwrap();
+    let device = altered.record.device_id;
+    for (r, code) in [
+        (&altered, "signature_mismatch"),
+        (&foreign, "household_never_paired"),
+        (&forged, "signature_mismatch"),
+    ] {
+        let seq = r.record.seq;
+        let refused: Vec<&serde_json::Value> = list
+            .iter()
+            .filter(|a| a["kind"] == "refused" && a["seq"] == seq)
+            .collect();
+        assert_eq!(refused.len(), 1, "{anomalies}");
+        assert_eq!(refused[0]["device_id"], device, "{anomalies}");
+        let detail = refused[0]["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with(&format!("record {seq} of this device was refused ({code})")),
+            "{detail}"
+        );
+        let gap = list
+            .iter()
+            .find(|a| {
+                a["kind"] == "gap"
+                    && a["seq"].as_i64().unwrap() <= seq
+                    && a["seq_to"].as_i64().unwrap() >= seq
+            })
+            .unwrap_or_else(|| panic!("no gap at {seq}: {anomalies}"));
+        assert!(
+            gap["detail"]
+                .as_str()
+                .unwrap()
+                .contains("the server refused"),
+            "{gap}"
+        );
+    }
+    assert!(
+        list.iter().all(|a| a["device_id"] != 999_999),
+        "{anomalies}"
+    );
 }
 db_test!(forged_foreign_and_conflicting_records_are_refused, refused);
 

@@ -1,4 +1,5 @@
-//! Rows of `device_anomalies`: chain breaks, reused sequence numbers, clocks ahead.
+//! Rows of `device_anomalies`: chain breaks, reused sequence numbers, clocks ahead,
+//! refused records of the account's own devices.
 
 use sea_orm::entity::prelude::*;
 

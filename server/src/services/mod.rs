@@ -15,6 +15,7 @@ pub mod image_check;
 pub mod jurisdictions;
 pub mod policy;
 pub mod push_reads;
+pub mod refusals;
 pub mod reports;
 pub mod sessions;
 pub mod signers;

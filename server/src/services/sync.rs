@@ -25,7 +25,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::push_reads::{self, Known, Neighbours, PushReads, Target, referenced};
 use super::signers::Signers;
-use super::{Caller, audit, households};
+use super::{Caller, audit, households, refusals};
 use crate::config::Settings;
 use crate::entities::{
     blob, device_anomaly, field_change, helper, household, pairing, record, record_blob,
@@ -274,10 +274,11 @@ pub async fn push(
     let paired = signers
         .paired(db, helper_id, &named(|e| e.household_id))
         .await?;
-    let (req, verdicts) = verified(req, caller, devices, paired).await?;
-    match push_once(db, settings, caller, &req, &verdicts).await {
+    let (req, verdicts) = verified(req, caller, devices.clone(), paired).await?;
+    let own = |device: i64| devices.contains_key(&device);
+    match push_once(db, settings, caller, &req, &verdicts, &own).await {
         Err(ApiError::Database(e)) if is_unique_violation(&e) => {
-            push_once(db, settings, caller, &req, &verdicts).await
+            push_once(db, settings, caller, &req, &verdicts, &own).await
         }
         other => other,
     }
@@ -363,22 +364,18 @@ async fn push_once(
     caller: &Caller,
     req: &PushRequest,
     verdicts: &[Result<String, Refusal>],
+    own_device: &dyn Fn(i64) -> bool,
 ) -> ApiResult<PushResponse> {
     let mut acks: Vec<Option<Ack>> = vec![None; req.records.len()];
     let mut candidates: Vec<Candidate> = Vec::new();
     // Each id's first copy that passed the checks: its sha and its place in the batch.
     let mut in_batch: HashMap<String, (String, usize)> = HashMap::new();
-    let mut rejected = Vec::new();
+    let mut rejected = Refused::default();
     for (i, (r, verdict)) in req.records.iter().zip(verdicts).enumerate() {
         let id = r.record.id.to_string();
         match verdict {
             Err(refusal) => {
-                rejected.push(audit::Entry::new(
-                    "sync.reject",
-                    "record",
-                    None,
-                    serde_json::json!({ "record": id, "reason": refusal.reason }),
-                ));
+                rejected.add(&r.record, refusal, caller, own_device);
                 acks[i] = Some(reject(r.record.id, refusal.clone()));
             }
             Ok(sha) => match in_batch.get(&id) {
@@ -399,8 +396,11 @@ async fn push_once(
         }
     }
     if candidates.is_empty() {
-        if !rejected.is_empty() {
-            audit::record_many(db, caller, rejected).await?;
+        if !rejected.audit.is_empty() {
+            let (_gate, txn) = crate::db::begin_write(db).await?;
+            crate::db::execute_all(&txn, rejected.statements(db.get_database_backend(), caller))
+                .await?;
+            txn.commit().await?;
         }
         return Ok(finish_acks(req, acks, &in_batch));
     }
@@ -424,10 +424,15 @@ async fn push_once(
         }
     }
     flag_reused(&txn, &mut acks, &again).await?;
-    let mut fresh =
-        refuse_foreign_targets(req, fresh, &mut reads.targets, &mut acks, &mut rejected);
+    let mut fresh = refuse_foreign_targets(
+        req,
+        fresh,
+        &mut reads.targets,
+        &mut acks,
+        (&mut rejected, caller, own_device),
+    );
     let backend = txn.get_database_backend();
-    let mut writes = audit::statements(backend, caller, rejected);
+    let mut writes = rejected.statements(backend, caller);
     let mut settle = None;
     if !fresh.is_empty() {
         let reads = std::mem::take(&mut reads);
@@ -594,7 +599,7 @@ fn refuse_foreign_targets(
     fresh: Vec<Candidate>,
     targets: &mut HashMap<String, Target>,
     acks: &mut [Option<Ack>],
-    rejected: &mut Vec<audit::Entry>,
+    (rejected, caller, own_device): (&mut Refused, &Caller, &dyn Fn(i64) -> bool),
 ) -> Vec<Candidate> {
     let names_one = |c: &Candidate| req.records[c.index].record.target_id.is_some();
     if !fresh.iter().any(names_one) {
@@ -614,17 +619,50 @@ fn refuse_foreign_targets(
         match problem {
             None => kept.push(c),
             Some(refusal) => {
-                rejected.push(audit::Entry::new(
-                    "sync.reject",
-                    "record",
-                    None,
-                    serde_json::json!({ "record": env.id.to_string(), "reason": refusal.reason }),
-                ));
+                rejected.add(env, &refusal, caller, own_device);
                 acks[c.index] = Some(reject(env.id, refusal));
             }
         }
     }
     kept
+}
+
+/// The refusals of a push: their audit entries, and the `refused` anomalies of those
+/// signed by the caller's own devices ([`refusals::anomaly`]), written together.
+#[derive(Default)]
+struct Refused {
+    audit: Vec<audit::Entry>,
+    anomalies: Vec<device_anomaly::ActiveModel>,
+}
+
+impl Refused {
+    fn add(
+        &mut self,
+        env: &RecordEnvelope,
+        refusal: &Refusal,
+        caller: &Caller,
+        own_device: &dyn Fn(i64) -> bool,
+    ) {
+        self.audit.push(audit::Entry::new(
+            "sync.reject",
+            "record",
+            None,
+            serde_json::json!({ "record": env.id.to_string(), "reason": refusal.reason }),
+        ));
+        self.anomalies.extend(refusals::anomaly(
+            env,
+            refusal.code,
+            &refusal.reason,
+            own_device(env.device_id),
+            caller.helper_id,
+        ));
+    }
+
+    fn statements(self, backend: sea_orm::DbBackend, caller: &Caller) -> Vec<Statement> {
+        let mut writes = audit::statements(backend, caller, self.audit);
+        writes.extend(crate::db::insert_statements(backend, self.anomalies, 500));
+        writes
+    }
 }
 
 /// A verified record of a push, first of its id in the batch.
@@ -1208,6 +1246,8 @@ pub async fn anomalies(
 ) -> ApiResult<Vec<DeviceAnomaly>> {
     let helpers = helpers_in_scope(db, caller, town).await?;
     let mut out = Vec::new();
+    // Stored sequence numbers of devices with a refusal, for [`refusals::settle`].
+    let mut stored = HashSet::new();
     for chunk in helpers.chunks(crate::db::IN_CHUNK) {
         for a in device_anomaly::Entity::find()
             .filter(device_anomaly::Column::HelperId.is_in(chunk.to_vec()))
@@ -1240,13 +1280,18 @@ pub async fn anomalies(
         // are the device's to choose (up to 2^53−1), so a loop over the numbers
         // themselves could be made to run for ever.
         let mut last: HashMap<i64, i64> = HashMap::new();
+        let refused = refusals::devices_refused(&out);
         for (device, helper, seq) in seqs {
             let prev = last.insert(device, seq).unwrap_or(0);
             if let Some(gap) = gap(device, helper, prev, seq) {
                 out.push(gap);
             }
+            if refused.contains(&device) {
+                stored.insert((device, seq));
+            }
         }
     }
+    refusals::settle(&mut out, &stored);
     Ok(out)
 }
 
