@@ -16,13 +16,14 @@ use base64::Engine;
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use ed25519_dalek::{Signer, SigningKey};
 use rand::Rng;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::entities::{account, blob, household, pairing, upload};
+use crate::entities::{account, blob, device, household, pairing, upload};
 use crate::error::{ApiError, ApiResult};
 use crate::services::{Caller, auth, devices, sync};
 use crate::storage::{BlobStore, LocalStore};
@@ -145,6 +146,29 @@ fn at(day: NaiveDate, hour: u32) -> chrono::DateTime<Utc> {
     )
 }
 
+/// Dates the demo devices' registration the day before the first quarter the demo plays:
+/// a year of field use, in which no device signs before it was registered (a record that
+/// claims to is flagged `clock_behind` and does not count).
+async fn registered_before(
+    db: &DatabaseConnection,
+    devices: &HashMap<i64, DemoDevice>,
+    quarters: &[Quarter],
+) -> ApiResult<()> {
+    let Some(first) = quarters.iter().map(|q| q.start()).min() else {
+        return Ok(());
+    };
+    let since = crate::services::china_day_start(first) - chrono::Duration::days(1);
+    let ids: Vec<i64> = devices.values().map(|d| d.device_id).collect();
+    for chunk in ids.chunks(crate::db::IN_CHUNK) {
+        device::Entity::update_many()
+            .col_expr(device::Column::CreatedAt, Expr::value(since))
+            .filter(device::Column::Id.is_in(chunk.to_vec()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Generates and pushes the visits of `quarters` for every pairing of the county.
 pub async fn generate(
     db: &DatabaseConnection,
@@ -199,6 +223,7 @@ pub async fn generate(
             },
         );
     }
+    registered_before(db, &devices, quarters).await?;
     let mut photos: Vec<(Vec<u8>, i64)> = Vec::new();
     let mut n = 0u64;
     let today = crate::services::today();

@@ -9,7 +9,7 @@ use crate::policy::Sanctions;
 use crate::{PairingRole, SharedError, VisitKind};
 
 /// The rule every report states: which windows a pairing is judged on.
-pub const WINDOW_RULE_ZH: &str = "考勤按自然月、双月（1–2月、3–4月……）、季度计算；某一考勤周期仅在结对关系覆盖整个周期时才计入应走访；跨季度的双月周期计入其结束月份所在的季度；同一帮扶人同日多次走访同一户只计一次；尚未结束的周期显示为“进行中”，结束后才计入到位率和未到位。";
+pub const WINDOW_RULE_ZH: &str = "考勤按自然月、双月（1–2月、3–4月……）、季度计算；某一考勤周期仅在结对关系覆盖整个周期时才计入应走访；跨季度的双月周期计入其结束月份所在的季度；同一帮扶人同日多次走访同一户只计一次；各周期按其首日适用的政策考核，政策调整改变某类走访频次的，跨调整日的新频次周期按其末日适用的政策一并考核；尚未结束的周期显示为“进行中”，结束后才计入到位率和未到位。";
 
 /// The rule a report states: [`WINDOW_RULE_ZH`], and the exception the policies'
 /// `exit_cuts` make for windows the end of a pairing (an exit or a change) cuts, from the
@@ -259,7 +259,7 @@ pub fn flag_zh(flag: &str) -> &str {
         "entered_late" => "补录",
         "chain_break" => "设备记录链断裂",
         "seq_reused" => "设备序号重复",
-        "clock_ahead" | "dated_after_signing" => "设备时间异常",
+        "clock_ahead" | "clock_behind" | "dated_after_signing" => "设备时间异常",
         other => other,
     }
 }

@@ -719,7 +719,7 @@ async fn clients(server: &Server, helpers: &[Helper], parallel: usize) -> Vec<Cl
             set.spawn(async move {
                 let http = client();
                 let token = login(&http, &base, &h.phone).await;
-                let device = Device::register(&http, &base, &token, h.helper_id).await;
+                let device = Device::register_today(&http, &base, &token, h.helper_id).await;
                 (
                     start * parallel.max(1) + k,
                     Client {

@@ -23,7 +23,31 @@ pub struct Device {
 
 impl Device {
     /// Generates a key and registers it for the account of `token`.
-    pub async fn register(
+    /// Registers a new device key for the helper signed in with `token`, as a device in
+    /// the field for a long time: its registration is dated 2000-01-01, so the records
+    /// of past visits a test signs at their time are not "signed before the device was
+    /// registered" (`clock_behind`).
+    pub async fn register(w: &crate::World, token: &str, helper_id: i64) -> Device {
+        let device = Device::register_today(&w.http, &w.server.base, token, helper_id).await;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let long_ago = chrono::DateTime::parse_from_rfc3339("2000-01-01T00:00:00Z")
+            .expect("a date")
+            .to_utc();
+        bangfu_server::entities::device::Entity::update_many()
+            .col_expr(
+                bangfu_server::entities::device::Column::CreatedAt,
+                Expr::value(long_ago),
+            )
+            .filter(bangfu_server::entities::device::Column::Id.eq(device.device_id))
+            .exec(&w.db)
+            .await
+            .expect("date the registration back");
+        device
+    }
+
+    /// Registers a new device key, registered now: the records it signs must claim a
+    /// time from now on (its clock may not read earlier than its registration).
+    pub async fn register_today(
         http: &reqwest::Client,
         base: &str,
         token: &str,

@@ -27,6 +27,8 @@ pub const PASSWORD: &str = "test-password";
 /// A server over a fresh database with one county (laizhou-2018 from 2018).
 pub struct World {
     pub server: TestServer,
+    /// The server's database, for what a test sets up beside the API.
+    pub db: sea_orm::DatabaseConnection,
     pub settings: Settings,
     pub county_id: i64,
     pub http: reqwest::Client,
@@ -57,6 +59,7 @@ impl World {
         let server = TestServer::start(t.server_pool().await, settings.clone());
         World {
             server,
+            db: t.db.clone(),
             settings,
             county_id,
             http: reqwest::Client::new(),

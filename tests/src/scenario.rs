@@ -113,7 +113,7 @@ impl Field {
             None => None,
         };
         let origin = format!("http://{}", w.server.addr);
-        let device = Device::register(&w.http, &w.server.base, &token, helper_id).await;
+        let device = Device::register(&w, &token, helper_id).await;
         Field {
             w,
             county,
@@ -132,7 +132,7 @@ impl Field {
         let token = self.w.login(SECOND_HELPER).await;
         let (_, me) = self.w.get(Some(&token), "/me").await;
         let id = me["helper"]["id"].as_i64().expect("helper id");
-        let device = Device::register(&self.w.http, &self.w.server.base, &token, id).await;
+        let device = Device::register(&self.w, &token, id).await;
         (token, device)
     }
 

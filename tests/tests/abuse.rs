@@ -292,7 +292,7 @@ async fn blob_by_hash(t: &TestDb) {
     // on every record a helper or office reads), though the record is stored.
     let (_, me) = f.w.get(Some(&other), "/me").await;
     let other_id = me["helper"]["id"].as_i64().unwrap();
-    let mut device = Device::register(&f.w.http, &f.w.server.base, &other, other_id).await;
+    let mut device = Device::register(&f.w, &other, other_id).await;
     let (_, page) = f.w.get(Some(&other), "/households").await;
     let theirs = page["items"][0]["id"].as_i64().unwrap();
     let claim = device.home_visit(theirs, &photo, &png(8));

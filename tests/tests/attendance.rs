@@ -91,7 +91,7 @@ async fn helper(t: &TestDb, w: &World, phone: &str) -> (Helper, i64) {
     let token = w.login(phone).await;
     let (_, me) = w.get(Some(&token), "/me").await;
     let id = me["helper"]["id"].as_i64().unwrap();
-    let device = Device::register(&w.http, &w.server.base, &token, id).await;
+    let device = Device::register(w, &token, id).await;
     (Helper { token, device }, id)
 }
 
@@ -2217,4 +2217,41 @@ async fn second_helper_change(t: &TestDb) {
 db_test!(
     a_change_of_second_helper_splits_the_windows_between_their_sheets,
     second_helper_change
+);
+
+/// A version taking effect inside a window that changes how often a home visit is asked
+/// (every two months under laizhou-2018, every quarter under xigang-2019 from 1 February)
+/// leaves no stretch without a home window: the new cadence's Jan–Mar window is judged,
+/// by the version in force on its last day, beside the old cadence's Jan–Feb window
+/// (judged by its first day's). By first days alone, neither the Jan–Mar window (begun
+/// under laizhou) nor the Mar–Apr one (begun under xigang) was anyone's (QA s26a F1).
+async fn cadence_change(t: &TestDb) {
+    let town = town(t, PolicyPreset::Laizhou2018).await;
+    let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    set_policy(t, &town, PolicyPreset::Xigang2019.policy(), day(2, 1)).await;
+    let s = sheet(&town, &town.s.token).await;
+    for row in &s.rows {
+        // (叶秀兰's windows are listed once for each of her two helpers.)
+        let mut home: Vec<(NaiveDate, NaiveDate)> = row
+            .windows
+            .iter()
+            .filter(|w| w.role == bangfu_shared::PairingRole::First && w.kind == VisitKind::Home)
+            .map(|w| (w.start, w.end))
+            .collect();
+        home.dedup();
+        assert_eq!(
+            home,
+            [(day(1, 1), day(2, 28)), (day(1, 1), day(3, 31))],
+            "household {}",
+            row.household_id
+        );
+    }
+    // The second helper's monthly home visits end with laizhou: January's is asked,
+    // February's (begun under xigang, which asks none) is not.
+    let own: Vec<NaiveDate> = s.rows[0].own_windows.iter().map(|w| w.start).collect();
+    assert_eq!(own, [day(1, 1)], "{:?}", s.rows[0].own_windows);
+}
+db_test!(
+    a_change_of_cadence_leaves_no_stretch_without_a_home_window,
+    cadence_change
 );

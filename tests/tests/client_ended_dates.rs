@@ -296,7 +296,7 @@ async fn replaced_helper_reads_no_successor(t: &TestDb) {
     let token = f.w.login(successor).await;
     let (_, me) = f.w.get(Some(&token), "/me").await;
     let successor_id = me["helper"]["id"].as_i64().unwrap();
-    let mut device = Device::register(&f.w.http, &f.w.server.base, &token, successor_id).await;
+    let mut device = Device::register(&f.w, &token, successor_id).await;
     let call = device.phone_call(h);
     let (status, acks) =
         f.w.post_json(Some(&token), "/sync/push", &json!({ "records": [call] }))

@@ -83,7 +83,7 @@ async fn one_bad_file_does_not_block_the_sync(t: &TestDb) {
     let helper_id = me["helper"]["id"].as_i64().unwrap();
     let (_, mine) = w.get(Some(&token), "/households").await;
     let household = mine["items"][0]["id"].as_i64().unwrap();
-    let mut other = Device::register(&w.http, &w.server.base, &token, helper_id).await;
+    let mut other = Device::register(&w, &token, helper_id).await;
     let good = jpeg(20, 90);
     let mut broken = b"\x89PNG\r\n\x1a\n".to_vec();
     broken.extend(std::iter::repeat_n(0x42u8, 200));

@@ -121,7 +121,7 @@ async fn reason_codes(t: &TestDb) {
     invalid.record.v = 999;
     let mut stranger = Device {
         device_id: 999_999,
-        ..Device::register(&f.w.http, &f.w.server.base, &f.token, f.device.helper_id).await
+        ..Device::register(&f.w, &f.token, f.device.helper_id).await
     };
     let unregistered = stranger.phone_call(h);
     // Signed by the helper's own device, in the second helper's name.

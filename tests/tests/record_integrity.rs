@@ -566,3 +566,94 @@ async fn clock_back(t: &TestDb) {
         "the device's later correction stands"
     );
 }
+
+db_test!(
+    a_record_signed_before_its_device_was_registered_is_flagged_and_not_counted,
+    clock_set_back
+);
+/// A record claiming to be signed before its device was registered was signed with the
+/// clock set back: the way to date a visit into a closed quarter that would also escape
+/// the late-entry mark. It is stored, flagged `clock_behind`, not counted, listed to the
+/// office in China time; an amendment signed with a right clock settles it, as a late
+/// entry (QA s26a F2, s26c F1).
+async fn clock_set_back(t: &TestDb) {
+    let f = Field::new(t).await;
+    let h = f.household;
+    let mut device = bangfu_tests::field::Device::register_today(
+        &f.w.http,
+        &f.w.server.base,
+        &f.token,
+        f.device.helper_id,
+    )
+    .await;
+    let now = chrono::Utc::now();
+    let call = |at: chrono::DateTime<chrono::Utc>| {
+        let mut v = VisitBody::new(VisitKind::Phone, at);
+        v.notes = Some("电话了解近况".into());
+        v
+    };
+    let back = now - chrono::Duration::days(9);
+    let set_back = device.sign_at(h, RecordType::Visit, Some(call(back)), None, None, back);
+    // A clock a minute slow, within the tolerance, is not set back.
+    let slow_at = now - chrono::Duration::seconds(60);
+    let slow = device.sign_at(
+        h,
+        RecordType::Visit,
+        Some(call(slow_at)),
+        None,
+        None,
+        slow_at,
+    );
+    let acks = f.push(&[set_back.clone(), slow.clone()]).await.acks;
+    assert!(
+        acks.iter().all(|a| a.status == AckStatus::Accepted),
+        "{acks:?}"
+    );
+    assert_eq!(acks[0].flags, ["clock_behind"], "{:?}", acks[0]);
+    assert!(acks[1].flags.is_empty(), "{:?}", acks[1]);
+    let clock_flag = |id: String| async move {
+        visit_fact::Entity::find()
+            .filter(visit_fact::Column::RecordId.eq(id))
+            .one(&t.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .clock_flag
+    };
+    assert!(
+        clock_flag(set_back.record.id.to_string()).await,
+        "not counted"
+    );
+    assert!(!clock_flag(slow.record.id.to_string()).await);
+
+    let (_, anomalies) = f.w.get(Some(&f.county), "/sync/anomalies").await;
+    let entry = anomalies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "clock_behind")
+        .unwrap_or_else(|| panic!("{anomalies}"));
+    assert_eq!(entry["seq"], set_back.record.seq, "{entry}");
+    let detail = entry["detail"].as_str().unwrap();
+    let signed_china = (back + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M:%S (UTC+8)");
+    assert!(
+        detail.starts_with(&format!(
+            "device time {signed_china} is before this device was registered"
+        )),
+        "{detail}"
+    );
+
+    // Amended with the clock set right: the visit of nine days ago counts, marked as
+    // entered late.
+    let amend = device.sign_at(
+        h,
+        RecordType::Amendment,
+        Some(call(back)),
+        Some(set_back.record.id),
+        None,
+        now,
+    );
+    let acks = f.push(std::slice::from_ref(&amend)).await.acks;
+    assert_eq!(acks[0].flags, ["entered_late"], "{:?}", acks[0]);
+    assert!(!clock_flag(amend.record.id.to_string()).await, "counted");
+}

@@ -75,7 +75,7 @@ async fn review_then_submit(t: &TestDb) {
     let first_id = me["helper"]["id"].as_i64().unwrap();
     let (_, mine) = w.get(Some(&first), "/households").await;
     let household = mine["items"][0]["id"].as_i64().unwrap();
-    let mut phone = Device::register(&w.http, &w.server.base, &first, first_id).await;
+    let mut phone = Device::register(&w, &first, first_id).await;
     let call = phone.phone_call(household);
     push(&w, &first, std::slice::from_ref(&call)).await;
 
@@ -217,7 +217,7 @@ async fn review_then_submit(t: &TestDb) {
 
     // A device from before the digest signs `bangfu-sheet-v2`: still taken, no verdict.
     let token = w.login(SECOND).await;
-    let old = Device::register(&w.http, &w.server.base, &token, helper_id).await;
+    let old = Device::register(&w, &token, helper_id).await;
     let mut sub = SheetSubmission {
         quarter,
         device_id: old.device_id,

@@ -104,7 +104,7 @@ async fn partial_print(t: &TestDb) {
     let token = w.login(SECOND).await;
     let (_, me) = w.get(Some(&token), "/me").await;
     let helper_id = me["helper"]["id"].as_i64().unwrap();
-    let device = Device::register(&w.http, &w.server.base, &token, helper_id).await;
+    let device = Device::register(&w, &token, helper_id).await;
     let quarter: Quarter = Q.parse().unwrap();
     let (status, body) = w
         .get(Some(&token), &format!("/reports/attendance?quarter={Q}"))

@@ -183,7 +183,7 @@ async fn refused(t: &TestDb) {
     // A record signed by a key that is not registered.
     let mut stranger = Device {
         device_id: 999_999,
-        ..Device::register(&f.w.http, &f.w.server.base, &f.token, f.device.helper_id).await
+        ..Device::register(&f.w, &f.token, f.device.helper_id).await
     };
     let unregistered = stranger.phone_call(f.household);
     let resp = f
@@ -1148,7 +1148,8 @@ async fn fifty_clients(t: &TestDb) {
                 send_json(http.get(format!("{base}/households")).bearer_auth(&token)).await;
             let household = list["items"][0]["id"].as_i64().unwrap();
             let mut device =
-                Device::register(&http, &base, &token, me["helper"]["id"].as_i64().unwrap()).await;
+                Device::register_today(&http, &base, &token, me["helper"]["id"].as_i64().unwrap())
+                    .await;
             let (photo, sig) = (jpeg(20, i as u8), png(i as u8));
             let records = vec![
                 device.home_visit(household, &photo, &sig),

@@ -61,6 +61,9 @@ pub struct ApiClient {
     base: String,
     token: Option<String>,
     timeouts: Timeouts,
+    /// This device's clock less the server's, in seconds, by the `Date` of the last
+    /// JSON answer that had one (see [`ApiClient::clock_offset_secs`]).
+    clock_offset: std::sync::Arc<std::sync::Mutex<Option<i64>>>,
 }
 
 /// How long calls may take. A limit on the whole request suits the small JSON calls
@@ -125,7 +128,29 @@ impl ApiClient {
             base,
             token: None,
             timeouts,
+            clock_offset: Default::default(),
         })
+    }
+
+    /// How far this device's clock is ahead of the server's (negative: behind), in
+    /// seconds, by the HTTP `Date` of the last JSON answer; `None` before one. A clock
+    /// set wrong makes every visit signed with it not count (the server flags it
+    /// `clock_ahead` or `clock_behind`), so a sync says so while it can be fixed.
+    pub fn clock_offset_secs(&self) -> Option<i64> {
+        self.clock_offset.lock().ok().and_then(|o| *o)
+    }
+
+    /// Notes the clock offset an answer's `Date` header shows (to the second).
+    fn note_clock(&self, resp: &reqwest::Response) {
+        let Some(server) =
+            header(resp, "date").and_then(|d| chrono::DateTime::parse_from_rfc2822(&d).ok())
+        else {
+            return;
+        };
+        let offset = (chrono::Utc::now() - server.to_utc()).num_seconds();
+        if let Ok(mut o) = self.clock_offset.lock() {
+            *o = Some(offset);
+        }
     }
 
     /// The server's base URL.
@@ -481,6 +506,7 @@ impl ApiClient {
             .send()
             .await
             .map_err(|e| transport_error(&self.base, &e))?;
+        self.note_clock(&resp);
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -994,6 +1020,26 @@ mod tests {
         ] {
             assert!(!ApiClient::new(safe).unwrap().sends_in_clear(), "{safe}");
         }
+    }
+
+    /// The device's clock is read against the server's `Date`: a server five years
+    /// ahead of this machine's clock shows it five years behind; one without a `Date`
+    /// leaves what is known as it is.
+    #[tokio::test]
+    async fn the_clock_offset_is_read_from_the_servers_date() {
+        let json = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\
+                    date: Tue, 05 Dec 2045 12:00:00 GMT\r\nconnection: close\r\n\r\n{}";
+        let api = ApiClient::new(&answering(json)).unwrap();
+        assert_eq!(api.clock_offset_secs(), None, "nothing heard yet");
+        let _ = api.me().await;
+        let offset = api.clock_offset_secs().unwrap();
+        let expected = (chrono::Utc::now()
+            - chrono::DateTime::parse_from_rfc3339("2045-12-05T12:00:00Z")
+                .unwrap()
+                .to_utc())
+        .num_seconds();
+        assert!((offset - expected).abs() < 60, "{offset} vs {expected}");
+        assert!(crate::sync::clock_is_off(offset));
     }
 
     /// A captive portal or a proxy answering 200 with a page is not the network (the

@@ -59,6 +59,9 @@ pub struct LoginSummary {
     pub device_id: i64,
     pub key_created: bool,
     pub households: usize,
+    /// This device's clock less the server's, in seconds, when they differ by more than
+    /// [`crate::sync::CLOCK_WARN_SECS`]: what the device signs would not count.
+    pub clock_offset_secs: Option<i64>,
 }
 
 /// A household in the helper's list, with what is due under the policy.
@@ -495,6 +498,8 @@ impl Client {
             .register_device(&key.public_key_base64(), &params.device_label)
             .await?;
         let snapshot = api.snapshot().await?;
+        let clock_offset_secs = Some((Utc::now() - snapshot.server_time).num_seconds())
+            .filter(|o| crate::sync::clock_is_off(*o));
         let identity = Identity {
             server: api.base().to_string(),
             username: params.username.clone(),
@@ -513,6 +518,7 @@ impl Client {
             device_id: identity.device_id,
             key_created,
             households,
+            clock_offset_secs,
         })
     }
 

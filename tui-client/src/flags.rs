@@ -12,8 +12,9 @@ use serde::Serialize;
 
 /// The codes of the flags that keep a visit out of the attendance count
 /// ([`Flag::stops_counting`]); the store's queries filter on them.
-pub const STOPS_COUNTING: [&str; 5] = [
+pub const STOPS_COUNTING: [&str; 6] = [
     "clock_ahead",
+    "clock_behind",
     "dated_after_signing",
     "photo_reused",
     "missing_evidence",
@@ -27,6 +28,10 @@ pub enum Flag {
     /// The device's clock was ahead of the server's when the record was signed: the
     /// visit does not count until it is amended with a correct clock.
     ClockAhead,
+    /// The record claims to be signed before its device was registered: the clock was
+    /// set back, so when the visit happened is unknown; it does not count until amended
+    /// with a correct clock.
+    ClockBehind,
     /// The visit's time is after the record was signed (a mistyped time or a clock
     /// behind): it does not count until the time is amended.
     DatedAfterSigning,
@@ -59,6 +64,7 @@ impl Flag {
     pub fn parse(code: &str) -> Flag {
         match code {
             "clock_ahead" => Flag::ClockAhead,
+            "clock_behind" => Flag::ClockBehind,
             "dated_after_signing" => Flag::DatedAfterSigning,
             "entered_late" => Flag::EnteredLate,
             "chain_break" => Flag::ChainBreak,
@@ -74,6 +80,7 @@ impl Flag {
     pub fn code(&self) -> &str {
         match self {
             Flag::ClockAhead => "clock_ahead",
+            Flag::ClockBehind => "clock_behind",
             Flag::DatedAfterSigning => "dated_after_signing",
             Flag::EnteredLate => "entered_late",
             Flag::ChainBreak => "chain_break",
@@ -133,6 +140,7 @@ mod tests {
     fn codes_round_trip_and_unknown_codes_are_kept() {
         for code in [
             "clock_ahead",
+            "clock_behind",
             "dated_after_signing",
             "entered_late",
             "chain_break",

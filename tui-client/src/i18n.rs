@@ -841,6 +841,7 @@ impl Lang {
         let zh = self == Lang::Zh;
         match (f, zh) {
             (Flag::ClockAhead, true) => "时钟超前·不计入".into(),
+            (Flag::ClockBehind, true) => "时钟拨慢·不计入".into(),
             (Flag::DatedAfterSigning, true) => "时间晚于签名·不计入".into(),
             (Flag::EnteredLate, true) => "补录".into(),
             (Flag::ChainBreak, true) => "记录链断裂".into(),
@@ -849,6 +850,7 @@ impl Lang {
             (Flag::MissingEvidence, true) => "照片或签字不足·不计入".into(),
             (Flag::OutsidePairing, true) => "走访时未结对·不计入".into(),
             (Flag::ClockAhead, false) => "clock ahead: not counted".into(),
+            (Flag::ClockBehind, false) => "clock set back: not counted".into(),
             (Flag::DatedAfterSigning, false) => "dated after signing: not counted".into(),
             (Flag::EnteredLate, false) => "entered late".into(),
             (Flag::ChainBreak, false) => "chain break".into(),
@@ -926,6 +928,9 @@ impl Lang {
             (Flag::ClockAhead, true) => {
                 "本机时钟快于服务器，不计入考勤：请校准本机时间后更正此次走访".into()
             }
+            (Flag::ClockBehind, true) => {
+                "签名时本机时钟慢于实际（早于本机登录时间），不计入考勤：请校准本机时间后更正此次走访".into()
+            }
             (Flag::DatedAfterSigning, true) => {
                 "时间晚于签名时间，不计入考勤：请更正时间".into()
             }
@@ -950,6 +955,9 @@ impl Lang {
             (Flag::Other(code), true) => format!("服务器标记：{code}"),
             (Flag::ClockAhead, false) => {
                 "the device clock was ahead of the server's: not counted; set the clock right, then amend this visit".into()
+            }
+            (Flag::ClockBehind, false) => {
+                "the device clock was set back when it signed (before this device logged in): not counted; set the clock right, then amend this visit".into()
             }
             (Flag::DatedAfterSigning, false) => {
                 "the visit time is after the record was signed: not counted until amended; correct the time".into()
@@ -1392,6 +1400,44 @@ impl Lang {
 }
 
 impl Lang {
+    /// The device's clock is `offset_secs` ahead of the server's (behind when negative),
+    /// beyond the tolerance: what it signs would not count (QA s26c F2).
+    pub fn clock_off(self, offset_secs: i64) -> String {
+        let secs = offset_secs.unsigned_abs();
+        let (days, hours, minutes) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
+        match self {
+            Lang::Zh => {
+                let mut amount = String::new();
+                for (n, unit) in [(days, "天"), (hours, "小时"), (minutes, "分钟")] {
+                    if n > 0 {
+                        amount.push_str(&format!("{n}{unit}"));
+                    }
+                }
+                let way = if offset_secs > 0 { "快" } else { "慢" };
+                format!(
+                    "本机时间比服务器{way}{amount}：请先校准本机日期和时间，否则所记走访不计入考勤，今天、本季度也会算错"
+                )
+            }
+            Lang::En => {
+                let mut amount = Vec::new();
+                for (n, unit) in [(days, "d"), (hours, "h"), (minutes, "min")] {
+                    if n > 0 {
+                        amount.push(format!("{n} {unit}"));
+                    }
+                }
+                let way = if offset_secs > 0 {
+                    "ahead of"
+                } else {
+                    "behind"
+                };
+                format!(
+                    "this device's clock is {} {way} the server's: set the date and time right first, or the visits recorded here will not count (and today and the current quarter read wrong)",
+                    amount.join(" ")
+                )
+            }
+        }
+    }
+
     /// What stands on the device after a sync that stopped on an error (exit code 1):
     /// without it the helper sees only the error and cannot tell whether anything went
     /// (QA s25c F5). What reached the server stays there; the next sync goes on.
@@ -2199,6 +2245,28 @@ fn list_bound_zh(m: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::error::ClientError;
+
+    #[test]
+    fn a_clock_off_says_which_way_and_by_how_much() {
+        let year_slow = -(365 * 86_400 + 2 * 3_600);
+        assert!(
+            Lang::Zh
+                .clock_off(year_slow)
+                .starts_with("本机时间比服务器慢365天2小时：请先校准本机日期和时间"),
+            "{}",
+            Lang::Zh.clock_off(year_slow)
+        );
+        assert!(
+            Lang::Zh
+                .clock_off(15 * 60)
+                .starts_with("本机时间比服务器快15分钟：")
+        );
+        assert!(
+            Lang::En
+                .clock_off(2 * 86_400)
+                .starts_with("this device's clock is 2 d ahead of the server's")
+        );
+    }
 
     #[test]
     fn a_refused_text_is_named_in_chinese() {

@@ -541,13 +541,16 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             if json {
                 outln!(
                     "{}",
-                    json!({"device_id": s.device_id, "key_created": s.key_created, "households": s.households})
+                    json!({"device_id": s.device_id, "key_created": s.key_created, "households": s.households, "clock_offset_secs": s.clock_offset_secs})
                 )?;
             } else {
                 outln!(
                     "{}",
                     lang.cli_logged_in(s.device_id, s.key_created, s.households)
                 )?;
+            }
+            if let Some(offset) = s.clock_offset_secs {
+                errln!("⚠ {}", lang.clock_off(offset));
             }
             Ok(())
         }
@@ -1260,6 +1263,9 @@ async fn sync(
         // The refused records under the count that names them (被拒 N), then the
         // warnings with their own lines, then each problem once (QA s22a F5).
         outln!("{}", lang.sync_summary_without_problems(&report))?;
+        if let Some(offset) = report.clock_offset_secs {
+            outln!("⚠ {}", lang.clock_off(offset))?;
+        }
         for r in report.rejected.iter().chain(&report.conflicts) {
             let why = lang.refusal(r.reason_code.as_deref(), Some(&r.reason));
             outln!("  {}  {why}", r.id)?;

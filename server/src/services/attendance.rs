@@ -401,6 +401,22 @@ struct TownWindow {
     exit_cuts: ExitCuts,
 }
 
+/// The requirements of `last` with windows of `months` months whose role and kind
+/// `first` asks at another cadence only: a version that changed how often that visit is
+/// asked (see [`Calendar::build`]).
+fn cadence_changed(first: &Policy, last: &Policy, months: u32) -> Vec<VisitRequirement> {
+    let asked = |r: &VisitRequirement, same_window: bool| {
+        first.visits.iter().any(|o| {
+            o.role == r.role && o.kind == r.kind && (o.window_months == months) == same_window
+        })
+    };
+    last.visits
+        .iter()
+        .filter(|r| r.window_months == months && !asked(r, true) && asked(r, false))
+        .cloned()
+        .collect()
+}
+
 /// The windows of every town, the evidence variants they ask and the first policy's name.
 #[derive(Default)]
 struct Calendar {
@@ -413,7 +429,14 @@ struct Calendar {
 }
 
 impl Calendar {
-    /// Windows ending in the span, judged by the policy in force on each one's first day.
+    /// Windows ending in the span, judged by the policy in force on each one's first day;
+    /// and where a version taking effect inside a window changed how often a visit of
+    /// that role and kind is asked (every 2 months to every quarter, say), the window of
+    /// the new cadence is judged by the version in force on its last day. By first days
+    /// alone a change on 11-01 from two-monthly to quarterly home visits would leave no
+    /// home window from November to December (the Oct–Dec window begins under the old
+    /// version, the Nov–Dec one under the new): the duty runs on, the windows of the two
+    /// cadences overlapping around the change instead (QA s26a F1).
     async fn build(
         db: &impl ConnectionTrait,
         policies: &mut Policies,
@@ -430,34 +453,52 @@ impl Calendar {
                     if end != month_end {
                         continue;
                     }
-                    let p = policies.effective(db, county, town, start).await?;
+                    let first = policies.effective(db, county, town, start).await?.clone();
                     if cal.policy_source.is_empty() {
-                        cal.policy_source = p.source.clone();
+                        cal.policy_source = first.source.clone();
                     }
-                    let ev = Evidence::of(p);
-                    for req in p.visits.iter().filter(|r| r.window_months == n) {
-                        if !span.wants(req.role, end) {
-                            continue;
+                    for req in first.visits.iter().filter(|r| r.window_months == n) {
+                        cal.add(&mut list, &first, req, (start, end), &span);
+                    }
+                    let last = policies.effective(db, county, town, end).await?;
+                    if *last != first {
+                        let last = last.clone();
+                        for req in cadence_changed(&first, &last, n) {
+                            cal.add(&mut list, &last, &req, (start, end), &span);
                         }
-                        if end >= span.detail_from {
-                            cal.exit_cut_days.insert(p.exit_cuts.min_days_held);
-                        }
-                        list.push(TownWindow {
-                            start,
-                            end,
-                            months: months(start, end),
-                            sanctioned: req.role == PairingRole::First
-                                && p.sanctions.counts(req.kind),
-                            req: req.clone(),
-                            ev: cal.variant(ev),
-                            exit_cuts: p.exit_cuts,
-                        });
                     }
                 }
             }
             cal.towns.insert(town, list);
         }
         Ok(cal)
+    }
+
+    /// Adds the window `[start, end]` of `req`, judged by `p`, when the span wants it.
+    fn add(
+        &mut self,
+        list: &mut Vec<TownWindow>,
+        p: &Policy,
+        req: &VisitRequirement,
+        (start, end): (NaiveDate, NaiveDate),
+        span: &Span,
+    ) {
+        if !span.wants(req.role, end) {
+            return;
+        }
+        if end >= span.detail_from {
+            self.exit_cut_days.insert(p.exit_cuts.min_days_held);
+        }
+        let ev = self.variant(Evidence::of(p));
+        list.push(TownWindow {
+            start,
+            end,
+            months: months(start, end),
+            sanctioned: req.role == PairingRole::First && p.sanctions.counts(req.kind),
+            req: req.clone(),
+            ev,
+            exit_cuts: p.exit_cuts,
+        });
     }
 
     fn variant(&mut self, ev: Evidence) -> usize {
@@ -1344,9 +1385,7 @@ async fn office_flags(
         for (id, flags) in rows {
             let flags: Vec<&str> = flags.split(',').collect();
             // With the device's clock wrong, how late it was signed is unknown.
-            let clock_wrong = flags
-                .iter()
-                .any(|f| *f == "clock_ahead" || *f == "dated_after_signing");
+            let clock_wrong = flags.iter().any(|f| super::sync::CLOCK_FLAGS.contains(f));
             let shown: Vec<String> = flags
                 .into_iter()
                 .filter(|f| OFFICE_FLAGS.contains(f))

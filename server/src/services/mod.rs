@@ -53,6 +53,14 @@ pub fn china_day(t: DateTime<Utc>) -> NaiveDate {
     (t + chrono::Duration::hours(8)).date_naive()
 }
 
+/// An instant as the office reads it: China time, to the second, labelled
+/// (`2026-12-05 23:29:33 (UTC+8)`), never a UTC time that reads as the day before.
+pub fn china_time(t: DateTime<Utc>) -> String {
+    (t + chrono::Duration::hours(8))
+        .format("%Y-%m-%d %H:%M:%S (UTC+8)")
+        .to_string()
+}
+
 /// The instant a day in China (UTC+8) begins: what "since 2026-12-01" means to an
 /// office reading a list.
 pub fn china_day_start(day: NaiveDate) -> DateTime<Utc> {

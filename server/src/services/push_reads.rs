@@ -43,6 +43,8 @@ pub struct Target {
     pub visit_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When it was signed (the device's clock): for a visit, when it was first entered.
     pub signed_at: chrono::DateTime<chrono::Utc>,
+    /// The device that signed it, whose registration bounds when it can have signed.
+    pub device_id: i64,
 }
 
 /// Stored (device, seq) → (id, record sha, prev sha) for the seqs around a batch.
@@ -122,6 +124,7 @@ impl PushReads {
                     household_id: row.try_get("", "household_id")?,
                     visit_at: row.try_get("", "visit_at")?,
                     signed_at: row.try_get("", "created_at_device")?,
+                    device_id: row.try_get("", "device_id")?,
                 };
                 self.targets.insert(text("id")?, target);
             }
@@ -192,6 +195,7 @@ fn target_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement
             record::Column::HouseholdId,
             record::Column::VisitAt,
             record::Column::CreatedAtDevice,
+            record::Column::DeviceId,
         ],
     )
 }

@@ -27,8 +27,17 @@ pub const KEYS_TTL: Duration = super::sessions::DEFAULT_TTL;
 /// Accounts (or helpers) remembered at most; beyond this the map is emptied.
 const MAX_ENTRIES: usize = 10_000;
 
-/// Device id → its verifying key, for one account.
-pub type DeviceKeys = HashMap<i64, VerifyingKey>;
+/// Device id → its verifying key and when it was registered, for one account.
+pub type DeviceKeys = HashMap<i64, DeviceKey>;
+
+/// A registered device's key, and the server's time of its registration: the device
+/// cannot have signed anything before it (the key is made at login, just before), so a
+/// record claiming an earlier signing time was signed with the clock set back.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceKey {
+    pub key: VerifyingKey,
+    pub registered_at: chrono::DateTime<chrono::Utc>,
+}
 
 /// The cache; one per server.
 #[derive(Default)]
@@ -120,7 +129,13 @@ async fn load_keys(db: &impl ConnectionTrait, account_id: i64) -> ApiResult<Devi
             let key = VerifyingKey::from_bytes(&bytes)
                 .ok()
                 .filter(|k| !k.is_weak())?;
-            Some((d.id, key))
+            Some((
+                d.id,
+                DeviceKey {
+                    key,
+                    registered_at: d.created_at,
+                },
+            ))
         })
         .collect())
 }

@@ -24,7 +24,7 @@ use sea_orm::{
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::push_reads::{self, Known, Neighbours, PushReads, Target, referenced};
-use super::signers::Signers;
+use super::signers::{DeviceKeys, Signers};
 use super::{Caller, audit, households, refusals};
 use crate::config::Settings;
 use crate::entities::{
@@ -138,7 +138,7 @@ type SignedBytes = (Vec<u8>, Signature, VerifyingKey);
 fn precheck(
     r: &SignedRecord,
     caller: &Caller,
-    devices: &HashMap<i64, VerifyingKey>,
+    devices: &DeviceKeys,
 ) -> Result<SignedBytes, Refusal> {
     let env = &r.record;
     env.validate().map_err(invalid)?;
@@ -164,7 +164,7 @@ fn precheck(
                 "the signature is not 64 hex-encoded bytes",
             )
         })?;
-    Ok((bytes, Signature::from_bytes(&sig), *key))
+    Ok((bytes, Signature::from_bytes(&sig), key.key))
 }
 
 /// The verdict on every record of a push, in order: the hash of its canonical bytes,
@@ -178,7 +178,7 @@ fn precheck(
 fn verify_all(
     records: &[SignedRecord],
     caller: &Caller,
-    devices: &HashMap<i64, VerifyingKey>,
+    devices: &DeviceKeys,
     paired: &HashSet<i64>,
 ) -> Vec<Result<String, Refusal>> {
     let pre: Vec<Result<SignedBytes, Refusal>> = records
@@ -223,7 +223,7 @@ const VERIFY_APART_FROM: usize = 16;
 async fn verified(
     req: PushRequest,
     caller: &Caller,
-    devices: std::sync::Arc<HashMap<i64, VerifyingKey>>,
+    devices: std::sync::Arc<DeviceKeys>,
     paired: std::sync::Arc<HashSet<i64>>,
 ) -> ApiResult<(PushRequest, Vec<Result<String, Refusal>>)> {
     if req.records.len() < VERIFY_APART_FROM {
@@ -275,10 +275,9 @@ pub async fn push(
         .paired(db, helper_id, &named(|e| e.household_id))
         .await?;
     let (req, verdicts) = verified(req, caller, devices.clone(), paired).await?;
-    let own = |device: i64| devices.contains_key(&device);
-    match push_once(db, settings, caller, &req, &verdicts, &own).await {
+    match push_once(db, settings, caller, &req, &verdicts, &devices).await {
         Err(ApiError::Database(e)) if is_unique_violation(&e) => {
-            push_once(db, settings, caller, &req, &verdicts, &own).await
+            push_once(db, settings, caller, &req, &verdicts, &devices).await
         }
         other => other,
     }
@@ -364,8 +363,10 @@ async fn push_once(
     caller: &Caller,
     req: &PushRequest,
     verdicts: &[Result<String, Refusal>],
-    own_device: &dyn Fn(i64) -> bool,
+    devices: &DeviceKeys,
 ) -> ApiResult<PushResponse> {
+    let own_device = |device: i64| devices.contains_key(&device);
+    let own_device: &dyn Fn(i64) -> bool = &own_device;
     let mut acks: Vec<Option<Ack>> = vec![None; req.records.len()];
     let mut candidates: Vec<Candidate> = Vec::new();
     // Each id's first copy that passed the checks: its sha and its place in the batch.
@@ -436,7 +437,7 @@ async fn push_once(
     let mut settle = None;
     if !fresh.is_empty() {
         let reads = std::mem::take(&mut reads);
-        let planned = plan_fresh(backend, settings, caller, req, &mut fresh, reads)?;
+        let planned = plan_fresh(backend, (settings, devices), caller, req, &mut fresh, reads)?;
         writes.extend(planned.writes);
         for (i, ack) in planned.acks {
             acks[i] = Some(ack);
@@ -582,6 +583,7 @@ fn as_targets(req: &PushRequest, fresh: &[Candidate]) -> HashMap<String, Target>
                 household_id: e.household_id,
                 visit_at: e.visit.as_ref().map(|v| v.at),
                 signed_at: e.created_at,
+                device_id: e.device_id,
             };
             (e.id.to_string(), target)
         })
@@ -754,7 +756,7 @@ struct Planned {
 /// write transaction): the counter's numbers, statuses, chain and clock flags, rows.
 fn plan_fresh(
     backend: DbBackend,
-    settings: &Settings,
+    (settings, devices): (&Settings, &DeviceKeys),
     caller: &Caller,
     req: &PushRequest,
     fresh: &mut [Candidate],
@@ -788,16 +790,9 @@ fn plan_fresh(
             .cloned()
             .collect();
         let mut flags = Vec::new();
-        if (env.created_at - now).num_seconds() > settings.clock_tolerance_secs {
-            flags.push("clock_ahead".to_string());
-            anomalies.push(anomaly(
-                env,
-                "clock_ahead",
-                format!(
-                    "device time {} is ahead of the server's {}",
-                    env.created_at, now
-                ),
-            ));
+        for (kind, detail) in clock_problems(env, now, settings, devices) {
+            flags.push(kind.to_string());
+            anomalies.push(anomaly(env, kind, detail));
         }
         for (kind, detail) in chain_problems(env, &c.sha, &reads.neighbours, &batch) {
             flags.push(kind.to_string());
@@ -807,7 +802,7 @@ fn plan_fresh(
             .target_id
             .and_then(|t| reads.targets.get(&t.to_string()));
         flags.extend(
-            dating_flags(env, target, settings)
+            dating_flags(env, target, settings, devices)
                 .into_iter()
                 .map(str::to_string),
         );
@@ -880,9 +875,7 @@ fn plan_fresh(
             (
                 &req.records[c.index].record,
                 ack.status == AckStatus::Accepted,
-                ack.flags
-                    .iter()
-                    .any(|f| f == "clock_ahead" || f == DATED_AFTER_SIGNING),
+                ack.flags.iter().any(|f| CLOCK_FLAGS.contains(&f.as_str())),
             )
         })
         .collect();
@@ -938,6 +931,7 @@ fn dating_flags(
     env: &RecordEnvelope,
     target: Option<&Target>,
     settings: &Settings,
+    devices: &DeviceKeys,
 ) -> Vec<&'static str> {
     let Some(visit) = env.visit.as_ref() else {
         return Vec::new();
@@ -951,11 +945,15 @@ fn dating_flags(
     // not wash off the office's 补录 mark, QA s22b F1), not for its own date. One that
     // moves the day (into a missed window, say) is judged like a visit entered then,
     // and so is one whose visit has not arrived to compare.
+    // A visit signed with the clock set back (`clock_behind`) was entered when no one
+    // knows: its amendment is judged by its own signing, or a set-back clock would carry
+    // its visit past the late-entry mark for good.
     let kept_day = target.filter(|t| {
         env.record_type == RecordType::Amendment
             && t.visit_at.is_some_and(|at| {
                 super::facts::local_date(at) == super::facts::local_date(visit.at)
             })
+            && !signed_before_registration(t.signed_at, t.device_id, settings, devices)
     });
     let entered = kept_day.map_or(env.created_at, |t| t.signed_at);
     // Compared as durations: whole days would let 7 days 23 hours pass as 7.
@@ -965,6 +963,65 @@ fn dating_flags(
         flags.push(ENTERED_LATE);
     }
     flags
+}
+
+/// The flags saying the device's clock was wrong when it signed: the visit does not
+/// count until amended, and how late it was entered is unknown.
+pub const CLOCK_FLAGS: [&str; 3] = [CLOCK_AHEAD, CLOCK_BEHIND, DATED_AFTER_SIGNING];
+const CLOCK_AHEAD: &str = "clock_ahead";
+const CLOCK_BEHIND: &str = "clock_behind";
+
+/// The clock flags of a new record, each with its anomaly's detail (times in China
+/// time, as the office reads every other time). Ahead: signed later than the server
+/// received it. Behind: signed before its device was registered, which no device can
+/// do with a right clock (QA s26a F2, s26c F1: a clock set back to date a visit into a
+/// closed quarter, which would also escape `entered_late`).
+fn clock_problems(
+    env: &RecordEnvelope,
+    now: chrono::DateTime<chrono::Utc>,
+    settings: &Settings,
+    devices: &DeviceKeys,
+) -> Vec<(&'static str, String)> {
+    let tolerance = chrono::Duration::seconds(settings.clock_tolerance_secs);
+    let mut out = Vec::new();
+    if env.created_at - now > tolerance {
+        out.push((
+            CLOCK_AHEAD,
+            format!(
+                "device time {} is ahead of the server's {}",
+                super::china_time(env.created_at),
+                super::china_time(now)
+            ),
+        ));
+    }
+    if signed_before_registration(env.created_at, env.device_id, settings, devices) {
+        let registered = devices
+            .get(&env.device_id)
+            .map_or(env.created_at, |d| d.registered_at);
+        out.push((
+            CLOCK_BEHIND,
+            format!(
+                "device time {} is before this device was registered, {}: its clock was set back",
+                super::china_time(env.created_at),
+                super::china_time(registered)
+            ),
+        ));
+    }
+    out
+}
+
+/// Whether `signed_at`, by the clock of `device` (one of the account's), lies before the
+/// device was registered by more than the clock tolerance.
+fn signed_before_registration(
+    signed_at: chrono::DateTime<chrono::Utc>,
+    device: i64,
+    settings: &Settings,
+    devices: &DeviceKeys,
+) -> bool {
+    let tolerance = chrono::Duration::seconds(settings.clock_tolerance_secs);
+    devices
+        .get(&device)
+        .is_some_and(|d| d.registered_at - signed_at > tolerance)
 }
 
 fn anomaly(env: &RecordEnvelope, kind: &str, detail: String) -> device_anomaly::ActiveModel {

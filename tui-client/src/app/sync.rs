@@ -139,7 +139,12 @@ impl App {
                         if sheets_first {
                             text = format!("{} · {text}", sheets.join(" · "));
                         }
-                        if report.rejected.is_empty()
+                        // A wrong clock spoils every visit still to come: said first.
+                        if let Some(offset) = report.clock_offset_secs {
+                            text = format!("⚠ {} · {text}", self.lang.clock_off(offset));
+                        }
+                        if report.clock_offset_secs.is_none()
+                            && report.rejected.is_empty()
                             && report.conflicts.is_empty()
                             && report.problems.is_empty()
                             && report.sheets_rejected.is_empty()

@@ -240,6 +240,11 @@ pub struct SyncReport {
     pub returned_for_correction: u64,
     /// Attendance sheets fetched (a second helper).
     pub sheets_pulled: u64,
+    /// This device's clock less the server's, in seconds, when they differ by more
+    /// than [`CLOCK_WARN_SECS`] (by the server's answers; QA s26c F2): visits signed
+    /// with it are not counted, and "today" and the current quarter read wrong here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_offset_secs: Option<i64>,
     /// Signed sheet submissions the server accepted in this run, as (quarter, version).
     pub sheets_submitted: Vec<(Quarter, i32)>,
     /// Sheet submissions the server refused in this run, with its reason.
@@ -605,8 +610,19 @@ pub async fn run(
         .filter(|v| !v.voided && v.flags.iter().any(crate::flags::Flag::stops_counting))
         .count() as u64;
     report.returned_for_correction = returned_for_correction(&visits, &reviews_received);
+    report.clock_offset_secs = api.clock_offset_secs().filter(|o| clock_is_off(*o));
     rep.update(|p| p.phase = SyncPhase::Done);
     Ok(report)
+}
+
+/// How far the device's clock may differ from the server's before the helper is told:
+/// the server's default `clock_tolerance_secs`, beyond which what the device signs is
+/// flagged and not counted.
+pub const CLOCK_WARN_SECS: i64 = 600;
+
+/// Whether a clock offset (device less server, seconds) is worth telling the helper.
+pub fn clock_is_off(offset_secs: i64) -> bool {
+    offset_secs.abs() > CLOCK_WARN_SECS
 }
 
 /// How many of `visits` got a review note in this run (on their first record or their
