@@ -146,6 +146,16 @@ fn at(day: NaiveDate, hour: u32) -> chrono::DateTime<Utc> {
     )
 }
 
+/// A visit the demo plans for a device, signed once all are planned (in time order).
+struct DemoVisit {
+    household_id: i64,
+    visit: VisitBody,
+    /// When the device signs it (its clock: an hour after the visit, or days ahead).
+    created: chrono::DateTime<Utc>,
+    /// When it is voided, if it is.
+    void_at: Option<chrono::DateTime<Utc>>,
+}
+
 /// Dates the demo devices' registration the day before the first quarter the demo plays:
 /// a year of field use, in which no device signs before it was registered (a record that
 /// claims to is flagged `clock_behind` and does not count).
@@ -227,11 +237,15 @@ pub async fn generate(
     let mut photos: Vec<(Vec<u8>, i64)> = Vec::new();
     let mut n = 0u64;
     let today = crate::services::today();
+    // Each device's visits, planned first and signed in the order of the device's clock:
+    // a device signs as time goes on, and a record signed before the one before it is
+    // flagged (`clock_went_back`).
+    let mut planned: HashMap<i64, Vec<DemoVisit>> = HashMap::new();
     for q in quarters {
         for p in &pairs {
-            let Some(dev) = devices.get_mut(&p.helper_id) else {
+            if !devices.contains_key(&p.helper_id) {
                 continue;
-            };
+            }
             let role: PairingRole = p
                 .role
                 .parse()
@@ -273,7 +287,11 @@ pub async fn generate(
                                 width: 48,
                                 height: 36,
                             });
-                            photos.push((bytes, dev.caller.account_id.unwrap_or_default()));
+                            let account = devices
+                                .get(&p.helper_id)
+                                .and_then(|d| d.caller.account_id)
+                                .unwrap_or_default();
+                            photos.push((bytes, account));
                         }
                     }
                     let clock_ahead = rng.random_range(0..60) == 0;
@@ -282,18 +300,45 @@ pub async fn generate(
                     } else {
                         v.at + chrono::Duration::hours(1)
                     };
-                    let id = dev.sign(p.household_id, RecordType::Visit, Some(v), None, created)?;
-                    if kind == VisitKind::Phone && rng.random_range(0..40) == 0 {
-                        dev.sign(
-                            p.household_id,
-                            RecordType::Void,
-                            None,
-                            Some(id),
-                            at(date, 20),
-                        )?;
-                    }
+                    let voided = kind == VisitKind::Phone && rng.random_range(0..40) == 0;
+                    planned.entry(p.helper_id).or_default().push(DemoVisit {
+                        household_id: p.household_id,
+                        visit: v,
+                        created,
+                        void_at: voided.then(|| at(date, 20).max(created)),
+                    });
                 }
             }
+        }
+    }
+    for (helper, mut visits) in planned {
+        let Some(dev) = devices.get_mut(&helper) else {
+            continue;
+        };
+        visits.sort_by_key(|v| v.created);
+        let mut voids = Vec::new();
+        for v in visits {
+            // A void is signed when its time comes among the device's visits.
+            voids.sort_by_key(|(at, _, _)| std::cmp::Reverse(*at));
+            while voids.last().is_some_and(|(at, _, _)| *at <= v.created) {
+                if let Some((at, household, target)) = voids.pop() {
+                    dev.sign(household, RecordType::Void, None, Some(target), at)?;
+                }
+            }
+            let id = dev.sign(
+                v.household_id,
+                RecordType::Visit,
+                Some(v.visit),
+                None,
+                v.created,
+            )?;
+            if let Some(void_at) = v.void_at {
+                voids.push((void_at, v.household_id, id));
+            }
+        }
+        voids.sort_by_key(|(at, _, _)| std::cmp::Reverse(*at));
+        while let Some((at, household, target)) = voids.pop() {
+            dev.sign(household, RecordType::Void, None, Some(target), at)?;
         }
     }
     store_photos(db, &store, &photos).await?;

@@ -103,6 +103,22 @@ pub enum ApiError {
         "the body sent nothing for {idle_secs} s and was taken as cut; go on from offset {offset}"
     )]
     UploadIdle { idle_secs: u64, offset: u64 },
+    /// The server's storage refused a write: the disk is full, or the data directory is
+    /// not writable (a mount gone read-only, permissions changed). The operator's to
+    /// fix, and passing once they do: 503 with `Retry-After`, nothing of the request
+    /// kept; the cause goes to the log, not to the client (QA s26b F4).
+    #[error(
+        "the server cannot write to its storage just now (full or not writable); nothing of this request was kept: try again later"
+    )]
+    StorageUnavailable(String),
+    /// A stored file was found missing or damaged when read (its blob deleted by hand, a
+    /// disk fault, a truncated copy): not the client's fault and not a passing one. The
+    /// server forgets the file and asks its uploader for it again; a 410 tells the reader
+    /// not to retry now (QA s26b F2, F3).
+    #[error(
+        "the server's copy of this file is lost or damaged; the device that sent it is asked for it again at its next sync"
+    )]
+    FileLost,
     /// The database is held by another writer (a command-line import beside the
     /// server) or out of connections for longer than a request waits: nothing was
     /// written, and the same request will do later.
@@ -145,6 +161,8 @@ impl ApiError {
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
             ApiError::TooManyUploads { .. } => "too_many_uploads",
             ApiError::Busy => "busy",
+            ApiError::FileLost => "file_lost",
+            ApiError::StorageUnavailable(_) => "storage_unavailable",
             ApiError::PdfFontMissing(_) => "pdf_font_missing",
             ApiError::Database(_) | ApiError::Internal(_) => "internal",
         }
@@ -198,7 +216,10 @@ impl ResponseError for ApiError {
             ApiError::TooManyAttempts { .. } | ApiError::TooManyUploads { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::Busy | ApiError::PdfFontMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::FileLost => StatusCode::GONE,
+            ApiError::Busy | ApiError::PdfFontMissing(_) | ApiError::StorageUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -208,6 +229,9 @@ impl ResponseError for ApiError {
             ApiError::Database(e) => tracing::error!(error = %e, "database error"),
             ApiError::Internal(e) => tracing::error!(error = %e, "internal error"),
             ApiError::PdfFontMissing(e) => tracing::error!(error = %e, "cannot print PDF"),
+            ApiError::StorageUnavailable(e) => {
+                tracing::error!(error = %e, "storage full or not writable: a request was answered 503")
+            }
             _ => {}
         }
         let mut resp = HttpResponse::build(self.status_code());
@@ -226,6 +250,9 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Busy) {
             resp.insert_header(("Retry-After", BUSY_RETRY_AFTER_SECS.to_string()));
         }
+        if matches!(self, ApiError::StorageUnavailable(_)) {
+            resp.insert_header(("Retry-After", STORAGE_RETRY_AFTER_SECS.to_string()));
+        }
         if let ApiError::RangeNotSatisfiable { length } = self {
             resp.insert_header(("Content-Range", format!("bytes */{length}")));
         }
@@ -235,6 +262,22 @@ impl ResponseError for ApiError {
 
 /// What a busy server asks the client to wait before sending the request again.
 const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
+/// What a server whose storage is full asks the client to wait: someone must act.
+const STORAGE_RETRY_AFTER_SECS: u64 = 60;
+
+/// A storage (file) error: a full disk or an unwritable data directory is
+/// [`ApiError::StorageUnavailable`], naming `what` was being done; anything else is
+/// the server's fault.
+pub fn storage_failure(e: std::io::Error, what: &str) -> ApiError {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::PermissionDenied => {
+            ApiError::StorageUnavailable(format!("{what}: {e}"))
+        }
+        _ => ApiError::Internal(format!("storage: {what}: {e}")),
+    }
+}
 
 impl From<sea_orm::DbErr> for ApiError {
     /// A wait for the database that ran out (the SQLite write lock held by another
@@ -249,6 +292,19 @@ impl From<sea_orm::DbErr> for ApiError {
         // PostgreSQL's text cannot hold U+0000 (SQLite's can): a client's text carrying
         // one, in a field no rule checked before the query, is the client's mistake.
         let text = e.to_string();
+        // SQLite's SQLITE_FULL and SQLITE_READONLY; PostgreSQL's "could not extend file"
+        // and "No space left on device".
+        if [
+            "database or disk is full",
+            "attempt to write a readonly database",
+            "No space left on device",
+            "could not extend file",
+        ]
+        .iter()
+        .any(|s| text.contains(s))
+        {
+            return ApiError::StorageUnavailable(format!("database: {text}"));
+        }
         if text.contains("invalid byte sequence") && text.contains("0x00") {
             return ApiError::BadRequest(
                 "the request holds the character U+0000 (NUL), which no text may hold".into(),
@@ -264,6 +320,40 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full disk or an unwritable data directory is the server's passing state: 503
+    /// with a code of its own and `Retry-After`, the cause in the log only (QA s26b F4).
+    #[test]
+    fn a_full_or_unwritable_storage_is_a_503_to_retry() {
+        let full = storage_failure(
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+            "an upload",
+        );
+        let db = ApiError::from(sea_orm::DbErr::Custom(
+            "Execution Error: database or disk is full".into(),
+        ));
+        let readonly = storage_failure(
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            "an upload",
+        );
+        for e in [full, db, readonly] {
+            assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE, "{e:?}");
+            assert_eq!(e.code(), "storage_unavailable");
+            let resp = e.error_response();
+            assert_eq!(
+                resp.headers()
+                    .get("Retry-After")
+                    .and_then(|v| v.to_str().ok()),
+                Some("60")
+            );
+            assert!(
+                !e.to_string().contains("disk is full"),
+                "the cause is not sent"
+            );
+        }
+        let other = storage_failure(std::io::Error::other("bad sector"), "an upload");
+        assert_eq!(other.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     #[test]
     fn a_nul_postgresql_cannot_store_is_the_clients_mistake() {

@@ -115,17 +115,18 @@ impl std::str::FromStr for Quarter {
             kind: "quarter (e.g. 2026Q1)",
             value: s.to_string(),
         };
-        let (y, q) = s
-            .trim()
-            .to_ascii_uppercase()
-            .split_once('Q')
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .ok_or_else(bad)?;
-        let year: i32 = y.parse().map_err(|_| bad())?;
-        let q: u32 = q.parse().map_err(|_| bad())?;
-        if !(1..=4).contains(&q) {
+        // Exactly `YYYYQn` (`q` too): no sign, space or leading zero, so a quarter has
+        // one spelling wherever it is named (QA s26c F6).
+        let b = s.as_bytes();
+        let well_formed = b.len() == 6
+            && b[..4].iter().all(u8::is_ascii_digit)
+            && matches!(b[4], b'Q' | b'q')
+            && (b'1'..=b'4').contains(&b[5]);
+        if !well_formed {
             return Err(bad());
         }
+        let year: i32 = s[..4].parse().map_err(|_| bad())?;
+        let q = u32::from(b[5] - b'0');
         if !(2000..=2100).contains(&year) {
             return Err(SharedError::UnknownCode {
                 kind: "quarter (years 2000 to 2100)",
@@ -259,6 +260,7 @@ pub fn flag_zh(flag: &str) -> &str {
         "entered_late" => "补录",
         "chain_break" => "设备记录链断裂",
         "seq_reused" => "设备序号重复",
+        "clock_went_back" => "设备时间倒退",
         "clock_ahead" | "clock_behind" | "dated_after_signing" => "设备时间异常",
         other => other,
     }
@@ -267,7 +269,7 @@ pub fn flag_zh(flag: &str) -> &str {
 /// The marks a sheet's 帮扶记录 may carry and what each means: read by a reviewer who
 /// meets `(迟报)(补录)` on one visit and needs to know these are two things (QA s22b F9).
 /// Each is the text found in a cell, the mark as the legend shows it, and its meaning.
-const MARKS_ZH: [(&str, &str, &str); 9] = [
+const MARKS_ZH: [(&str, &str, &str); 10] = [
     ("(迟报)", "(迟报)", "上次报送考勤表后才收到的记录"),
     ("(补录)", "(补录)", "走访后逾期才录入的记录（供核查）"),
     ("(不计:", "(不计:…)", "不计入考勤的记录，冒号后为原因"),
@@ -281,6 +283,11 @@ const MARKS_ZH: [(&str, &str, &str); 9] = [
         "(设备序号重复)",
         "(设备序号重复)",
         "该设备的记录序号重复，供核查",
+    ),
+    (
+        "(设备时间倒退)",
+        "(设备时间倒退)",
+        "签名时间早于该设备上一条记录，设备时钟曾被调回，供核查",
     ),
     (
         "不考核",
@@ -1071,7 +1078,9 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()
         );
         assert_eq!(q.previous().to_string(), "2025Q4");
-        for bad in ["2026Q5", "2026", "Q1", "abcdQ1"] {
+        for bad in [
+            "2026Q5", "2026", "Q1", "abcdQ1", "2026Q04", "+2026Q4", " 2026Q4", "2026Q4 ", "02026Q4",
+        ] {
             assert!(bad.parse::<Quarter>().is_err(), "{bad}");
         }
         let far = "1999Q1".parse::<Quarter>().unwrap_err().to_string();

@@ -219,16 +219,9 @@ async fn record_quarter(t: &mut Town) {
     let sig = png(9);
     let home = VisitKind::Home;
     let phone = VisitKind::Phone;
-    // A → H1
+    // A → H1, signed as the visits happen (a device's clock does not go back).
     let a = &mut t.a.device;
-    let call_feb5 = a.sign(
-        h1,
-        RecordType::Visit,
-        Some(visit(phone, noon(2, 5), &[], None)),
-        None,
-        None,
-    );
-    let recs = vec![
+    let mut recs = vec![
         a.sign(
             h1,
             RecordType::Visit,
@@ -262,34 +255,34 @@ async fn record_quarter(t: &mut Town) {
             None,
             None,
         ),
-        call_feb5.clone(),
-        a.sign(
-            h1,
-            RecordType::Void,
-            None,
-            Some(call_feb5.record.id),
-            Some("误录"),
-        ),
-        a.sign(
-            h1,
-            RecordType::Visit,
-            Some(visit(phone, noon(3, 3), &[], None)),
-            None,
-            None,
-        ),
     ];
+    let call_feb5 = a.sign(
+        h1,
+        RecordType::Visit,
+        Some(visit(phone, noon(2, 5), &[], None)),
+        None,
+        None,
+    );
+    recs.push(call_feb5.clone());
+    recs.push(a.sign_at(
+        h1,
+        RecordType::Void,
+        None,
+        Some(call_feb5.record.id),
+        Some("误录"),
+        noon(2, 5) + chrono::Duration::hours(1),
+    ));
+    recs.push(a.sign(
+        h1,
+        RecordType::Visit,
+        Some(visit(phone, noon(3, 3), &[], None)),
+        None,
+        None,
+    ));
     push(w, &t.a, &recs).await;
     // B → H2
     let b = &mut t.b.device;
     let recs = vec![
-        b.sign_at(
-            h2,
-            RecordType::Visit,
-            Some(visit(phone, noon(1, 5), &[], None)),
-            None,
-            None,
-            Utc::now() + chrono::Duration::days(3),
-        ),
         b.sign(
             h2,
             RecordType::Visit,
@@ -317,6 +310,15 @@ async fn record_quarter(t: &mut Town) {
             Some(visit(phone, noon(3, 7), &[], None)),
             None,
             None,
+        ),
+        // Last: its clock days ahead, the device signs nothing after it.
+        b.sign_at(
+            h2,
+            RecordType::Visit,
+            Some(visit(phone, noon(1, 5), &[], None)),
+            None,
+            None,
+            Utc::now() + chrono::Duration::days(3),
         ),
     ];
     push(w, &t.b, &recs).await;
@@ -367,16 +369,16 @@ async fn record_quarter(t: &mut Town) {
             None,
         ),
         s.sign(
-            h1,
+            h2,
             RecordType::Visit,
-            Some(visit(home, noon(3, 2), &[&t.p[3]], witness())),
+            Some(visit(home, noon(2, 14), &[&t.p[5]], witness())),
             None,
             None,
         ),
         s.sign(
-            h2,
+            h1,
             RecordType::Visit,
-            Some(visit(home, noon(2, 14), &[&t.p[5]], witness())),
+            Some(visit(home, noon(3, 2), &[&t.p[3]], witness())),
             None,
             None,
         ),
@@ -1759,7 +1761,11 @@ async fn lines_by_visit_date(t: &TestDb) {
     )
     .await
     .unwrap();
-    // 周雪梅 visits H2 on March 20 with a witness and no photo.
+    // 周雪梅 visits H2 on March 20 with a witness and no photo (on a new device: her
+    // first one's clock ran days ahead, and anything it signed now would read as its
+    // clock going back).
+    let helper_id = town.b.device.helper_id;
+    town.b.device = Device::register(&town.w, &town.b.token, helper_id).await;
     let march = town.b.device.sign(
         town.h[1],
         RecordType::Visit,

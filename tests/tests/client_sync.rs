@@ -1280,3 +1280,137 @@ async fn in_progress_waited(t: &TestDb) {
     assert_eq!((status, held == photo), (StatusCode::OK, true));
     drop(killed);
 }
+
+/// Damages the server's stored copy of `bytes` wherever it lies under `root` (a file of
+/// its own is cut in half; a copy inside a pack gets one byte flipped), as a disk fault
+/// or a careless hand would. Returns whether a copy was found.
+fn damage_stored_copy(root: &Path, bytes: &[u8]) -> bool {
+    let mut found = false;
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let mut held = std::fs::read(&path).unwrap();
+            if held == bytes {
+                std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+                found = true;
+            } else if let Some(at) = held.windows(bytes.len()).position(|w| w == bytes) {
+                held[at + bytes.len() / 2] ^= 0xff;
+                std::fs::write(&path, &held).unwrap();
+                found = true;
+            }
+        }
+    }
+    found
+}
+
+/// QA s26b F2, F3: a photo whose copy on the server was damaged is not served (410,
+/// never the wrong bytes, never a 500 that stops every download after it); a
+/// reinstalled device gets the rest and names that one; the device that took the photo
+/// is asked for it again by its next sync and sends it, after which it is served whole.
+async fn lost_on_the_server(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let old = device(&w, &dir.path().join("old")).await;
+    let h = household(&old).await;
+    let files = home_visit(&old, dir.path(), h, &[40, 40], 51).await;
+    assert!(sync(&old, &quick_sync(8)).await.complete());
+    let lost = &files[0];
+    let bytes = std::fs::read(old.photos().path_of(lost)).unwrap();
+    assert!(damage_stored_copy(&t.dir().join("files"), &bytes));
+
+    let new = device(&w, &dir.path().join("new")).await;
+    let report = sync(&new, &quick_sync(3)).await;
+    assert_eq!(
+        report.files_downloaded, 2,
+        "the others still come: {report:?}"
+    );
+    assert!(
+        report.problems.iter().any(|p| matches!(
+            p,
+            bangfu_client::problem::Problem::DownloadFailed { sha256, detail }
+                if sha256 == lost && detail.contains("lost or damaged")
+        )),
+        "{report:?}"
+    );
+    assert!(!new.photos().verify(lost));
+    let token = w.login(HELPER).await;
+    // Forgotten once found damaged: a file the server waits for, as one never sent.
+    let (status, _) = w.get_bytes(&token, &format!("/blobs/{lost}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The device that took it sends it again; then it is served byte for byte.
+    let report = sync(&old, &quick_sync(8)).await;
+    assert_eq!(report.files_uploaded, 1, "{report:?}");
+    assert!(report.complete(), "{report:?}");
+    let (status, served) = w.get_bytes(&token, &format!("/blobs/{lost}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(served == bytes, "the file as the device sent it");
+    let report = sync(&new, &quick_sync(8)).await;
+    assert!(report.complete(), "{report:?}");
+    assert!(new.photos().verify(lost));
+}
+db_test!(
+    a_photo_damaged_on_the_server_is_sent_again_by_its_device,
+    lost_on_the_server
+);
+
+/// QA s26b F1: the server's database restored from a backup taken before the device's
+/// last sync (the backup lacks two of its three records, and its change counter is
+/// below the device's cursor). The next sync finds the server's feed starting below its
+/// cursor, sends what the server no longer holds, and says so; the server ends up
+/// holding every record once.
+async fn restored_server(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let c = device(&w, dir.path()).await;
+    let h = household(&c).await;
+    let first = phone_call(&c, h, "第一次").await;
+    assert!(sync(&c, &quick_sync(8)).await.complete());
+    let later = [
+        phone_call(&c, h, "第二次").await,
+        phone_call(&c, h, "第三次").await,
+    ];
+    assert!(sync(&c, &quick_sync(8)).await.complete());
+
+    // The backup: taken after the first record, before the other two.
+    let ids = later
+        .iter()
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for sql in [
+        format!("DELETE FROM visit_facts WHERE record_id IN ({ids})"),
+        format!("DELETE FROM record_blobs WHERE record_id IN ({ids})"),
+        format!("DELETE FROM records WHERE id IN ({ids})"),
+        "UPDATE sync_counters SET value = (SELECT MAX(change_seq) FROM records) WHERE name = 'change'"
+            .to_string(),
+    ] {
+        t.db.execute_unprepared(&sql).await.unwrap();
+    }
+    assert_eq!(
+        bangfu_server::entities::record::Entity::find()
+            .count(&t.db)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let report = sync(&c, &quick_sync(8)).await;
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.asked_again, 2, "{report:?}");
+    server_holds_exactly(t, &w, &local_ids(&c).await, &c, &[]).await;
+    assert!(local_ids(&c).await.contains(&first.to_string()));
+    all_synced(&c).await;
+    // Nothing more to send the time after.
+    let again = sync(&c, &quick_sync(8)).await;
+    assert_eq!((again.asked_again, again.pushed), (0, 0), "{again:?}");
+}
+db_test!(
+    records_a_restored_server_lacks_are_sent_again,
+    restored_server
+);

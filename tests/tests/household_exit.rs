@@ -96,6 +96,15 @@ async fn leaves(t: &TestDb) {
     for (day, says) in [
         (from - chrono::Duration::days(1), "before today"),
         (from + chrono::Duration::days(400), "more than a year ahead"),
+        // A calendar year, not 366 days (QA s26c F7).
+        (
+            bangfu_tests::china_today()
+                .checked_add_months(chrono::Months::new(12))
+                .unwrap()
+                .succ_opt()
+                .unwrap(),
+            "more than a year ahead",
+        ),
     ] {
         let (status, body) = exit(
             &f,

@@ -473,9 +473,12 @@ async fn dating(t: &TestDb) {
 
     // Correcting a note weeks later is not itself a late entry: a visit entered on time
     // stays so.
+    // (On a device of its own: this one signed the records above with today's clock,
+    // and one signed after them 20 days earlier would say its clock went back.)
     let long_ago = signed - chrono::Duration::days(20);
     let mut on_time = VisitBody::new(VisitKind::Phone, long_ago);
     on_time.notes = Some("电话了解近况".into());
+    f.device = bangfu_tests::field::Device::register(&f.w, &f.token, f.device.helper_id).await;
     let first = f.device.sign_at(
         h,
         RecordType::Visit,
@@ -564,6 +567,37 @@ async fn clock_back(t: &TestDb) {
     assert!(
         !fact(t, a2.record.id).await.1,
         "the device's later correction stands"
+    );
+    // The clock went back between them: the later record counts, marked for the office
+    // (QA s26a F2), with both times in China time.
+    assert!(acks[1].flags.is_empty(), "{:?}", acks[1]);
+    assert!(
+        acks[2].flags.iter().any(|f| f == "clock_went_back"),
+        "{:?}",
+        acks[2]
+    );
+    let (_, anomalies) = f.w.get(Some(&f.county), "/sync/anomalies").await;
+    let entry = anomalies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "clock_went_back")
+        .unwrap_or_else(|| panic!("{anomalies}"));
+    assert_eq!(entry["seq"], a2.record.seq, "{entry}");
+    let china = |t: chrono::DateTime<chrono::Utc>| {
+        (t + chrono::Duration::hours(8))
+            .format("%Y-%m-%d %H:%M:%S (UTC+8)")
+            .to_string()
+    };
+    assert_eq!(
+        entry["detail"],
+        format!(
+            "record {} was signed at {}, before the device's record {} ({}): its clock went back",
+            a2.record.seq,
+            china(a2.record.created_at),
+            a1.record.seq,
+            china(a1.record.created_at)
+        )
     );
 }
 

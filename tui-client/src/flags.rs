@@ -42,6 +42,9 @@ pub enum Flag {
     ChainBreak,
     /// Another record of this device already had this sequence number: the office sees it.
     SeqReused,
+    /// Signed, by the device's clock, before the device's record before it: the clock
+    /// went back between them. It counts; the office sees it.
+    ClockWentBack,
     /// A photo of the visit was used first by another visit (by arrival at the server):
     /// the visit does not count (照片已用于其他走访). The server's judgement of the moment:
     /// it goes when that other visit is voided, and the next pull says so.
@@ -69,6 +72,7 @@ impl Flag {
             "entered_late" => Flag::EnteredLate,
             "chain_break" => Flag::ChainBreak,
             "seq_reused" => Flag::SeqReused,
+            "clock_went_back" => Flag::ClockWentBack,
             "photo_reused" => Flag::PhotoReused,
             "missing_evidence" => Flag::MissingEvidence,
             "outside_pairing" => Flag::OutsidePairing,
@@ -85,6 +89,7 @@ impl Flag {
             Flag::EnteredLate => "entered_late",
             Flag::ChainBreak => "chain_break",
             Flag::SeqReused => "seq_reused",
+            Flag::ClockWentBack => "clock_went_back",
             Flag::PhotoReused => "photo_reused",
             Flag::MissingEvidence => "missing_evidence",
             Flag::OutsidePairing => "outside_pairing",
@@ -145,6 +150,7 @@ mod tests {
             "entered_late",
             "chain_break",
             "seq_reused",
+            "clock_went_back",
             "photo_reused",
             "missing_evidence",
             "outside_pairing",

@@ -846,6 +846,7 @@ impl Lang {
             (Flag::EnteredLate, true) => "补录".into(),
             (Flag::ChainBreak, true) => "记录链断裂".into(),
             (Flag::SeqReused, true) => "序号重复".into(),
+            (Flag::ClockWentBack, true) => "时间倒退".into(),
             (Flag::PhotoReused, true) => "照片或签字已用于其他走访·不计入".into(),
             (Flag::MissingEvidence, true) => "照片或签字不足·不计入".into(),
             (Flag::OutsidePairing, true) => "走访时未结对·不计入".into(),
@@ -855,6 +856,7 @@ impl Lang {
             (Flag::EnteredLate, false) => "entered late".into(),
             (Flag::ChainBreak, false) => "chain break".into(),
             (Flag::SeqReused, false) => "sequence reused".into(),
+            (Flag::ClockWentBack, false) => "clock went back".into(),
             (Flag::PhotoReused, false) => {
                 "photo or signature used by another visit: not counted".into()
             }
@@ -943,6 +945,9 @@ impl Lang {
             (Flag::SeqReused, true) => {
                 "记录它的终端记录序号重复：乡镇扶贫办可见此异常，请在那台终端上运行 bangfu verify 检查".into()
             }
+            (Flag::ClockWentBack, true) => {
+                "签名时间早于本机上一条记录（本机时钟曾被调回）：计入考勤，乡镇扶贫办可见，请校准本机时间".into()
+            }
             (Flag::PhotoReused, true) => {
                 "照片或签字图片已用于其他走访，不计入考勤：请补拍本次走访的照片、当场重新签字，并更正此次走访".into()
             }
@@ -970,6 +975,9 @@ impl Lang {
             }
             (Flag::SeqReused, false) => {
                 "the device that made it reused a record number: the town office sees it; run `bangfu verify` on that device".into()
+            }
+            (Flag::ClockWentBack, false) => {
+                "signed, by this device's clock, before the device's record before it (the clock was set back): it counts; the town office sees it; set the clock right".into()
             }
             (Flag::PhotoReused, false) => {
                 "a photo or signature image of this visit was already used by another visit: not counted; amend this visit with its own photo and a fresh signature".into()
@@ -1104,6 +1112,18 @@ impl Lang {
                 r.synced, r.awaiting_photos, refused, r.imported
             )
         };
+        if r.asked_again > 0 {
+            out.push_str(&match self {
+                Lang::Zh => format!(
+                    " · 服务器缺少本机已同步的{}条记录或其照片（数据可能已从备份恢复），已重新发送",
+                    r.asked_again
+                ),
+                Lang::En => format!(
+                    " · {} records (or their photos) this device had synced were missing on the server (restored from a backup?) and were sent again",
+                    r.asked_again
+                ),
+            });
+        }
         for sheet in self.sync_sheet_results(r).into_iter().filter(|_| sheets) {
             out.push_str(" · ");
             out.push_str(&sheet);

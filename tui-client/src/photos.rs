@@ -191,7 +191,12 @@ impl PhotoStore {
                 std::fs::File::open(parent)?.sync_all()?;
                 Ok(())
             };
-            write().map_err(|e| ClientError::io(&target, e))?;
+            write().map_err(|e| {
+                // A part left by a failed write (a full disk) would only fill it more
+                // (QA s26b F6).
+                let _ = std::fs::remove_file(&tmp);
+                ClientError::io(&target, e)
+            })?;
         }
         Ok(StoredImage {
             sha256,
@@ -495,6 +500,20 @@ mod tests {
         let data = DataDir::new(dir);
         data.ensure().unwrap();
         PhotoStore::new(&data, Limits::default())
+    }
+
+    /// A write that fails (here: a directory where the file goes; in the field, a full
+    /// card) leaves no part file behind to fill the device further (QA s26b F6).
+    #[test]
+    fn a_failed_write_leaves_no_part_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let sig = png(300, 100);
+        let target = store.path_of(&sha256_hex(&sig));
+        std::fs::create_dir_all(target.join("in-the-way")).unwrap();
+        assert!(store.put_png(&sig).is_err());
+        let left: Vec<_> = std::fs::read_dir(&store.tmp).unwrap().flatten().collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     /// Stored photos and signatures are the user's alone, whatever the umask: files

@@ -51,8 +51,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         // Before SQLite opens it: created 0600, so the -wal and -shm files SQLite makes
         // beside it get that mode too.
         if url.contains("mode=rwc") {
-            crate::storage::create_private_file(file)
-                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", file.display())))?;
+            crate::storage::create_private_file(file).map_err(|e| {
+                // The file may be there and not writable (QA s26b F7): say which.
+                let verb = if file.exists() {
+                    "cannot open for writing"
+                } else {
+                    "cannot create"
+                };
+                DbErr::Custom(format!("{verb} {}: {e}", file.display()))
+            })?;
         }
         private_sqlite_files(file)?;
     }

@@ -1365,7 +1365,12 @@ pub async fn record_lines(
 
 /// Flags that a report shows beside a visit (see `RecordLine::flags`); a clock flag
 /// already shows as the reason the visit does not count.
-const OFFICE_FLAGS: [&str; 3] = ["entered_late", "chain_break", "seq_reused"];
+const OFFICE_FLAGS: [&str; 4] = [
+    "entered_late",
+    "chain_break",
+    "seq_reused",
+    super::sync::CLOCK_WENT_BACK,
+];
 
 /// The [`OFFICE_FLAGS`] of the records `ids`, by record id (records without are absent).
 async fn office_flags(

@@ -100,7 +100,10 @@ pub async fn exit(
 /// household back). A household that left earlier is taken out from today.
 fn check_exit_day(from: NaiveDate) -> ApiResult<()> {
     let today = super::today();
-    let latest = today + chrono::Duration::days(366);
+    // A calendar year: 2026-12-05 may file an exit for 2027-12-05, not 12-06 (QA s26c F7).
+    let latest = today
+        .checked_add_months(chrono::Months::new(12))
+        .unwrap_or(today);
     if from < today {
         return Err(ApiError::BadRequest(format!(
             "effective_from: {from} is before today ({today}): an exit takes effect today \

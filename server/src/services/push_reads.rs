@@ -47,8 +47,19 @@ pub struct Target {
     pub device_id: i64,
 }
 
-/// Stored (device, seq) → (id, record sha, prev sha) for the seqs around a batch.
-pub type Neighbours = HashMap<(i64, i64), Vec<(String, String, String)>>;
+/// Stored (device, seq) → the records holding it, for the seqs around a batch.
+pub type Neighbours = HashMap<(i64, i64), Vec<Neighbour>>;
+
+/// A record of a device's chain next to one being pushed: what the chain and clock
+/// checks compare it with.
+#[derive(Debug, Clone)]
+pub struct Neighbour {
+    pub id: String,
+    pub sha: String,
+    pub prev_sha: String,
+    /// When it was signed, by the device's clock.
+    pub signed_at: chrono::DateTime<chrono::Utc>,
+}
 
 /// Everything a push decides from; see the module documentation.
 #[derive(Debug, Default)]
@@ -111,11 +122,12 @@ impl PushReads {
                     row.try_get("", "device_id")?,
                     row.try_get("", "device_seq")?,
                 );
-                self.neighbours.entry(key).or_default().push((
-                    text("id")?,
-                    text("record_sha256")?,
-                    text("prev_sha256")?,
-                ));
+                self.neighbours.entry(key).or_default().push(Neighbour {
+                    id: text("id")?,
+                    sha: text("record_sha256")?,
+                    prev_sha: text("prev_sha256")?,
+                    signed_at: row.try_get("", "created_at_device")?,
+                });
             }
             TARGET => {
                 let target = Target {
@@ -270,6 +282,7 @@ fn neighbour_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statem
                     record::Column::DeviceSeq,
                     record::Column::RecordSha256,
                     record::Column::PrevSha256,
+                    record::Column::CreatedAtDevice,
                 ])
                 .filter(record::Column::DeviceId.eq(device))
                 .filter(record::Column::DeviceSeq.between(lo - 1, hi + 1))

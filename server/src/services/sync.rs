@@ -769,11 +769,15 @@ fn plan_fresh(
     let mut batch: Neighbours = HashMap::new();
     for c in fresh.iter() {
         let e = &req.records[c.index].record;
-        batch.entry((e.device_id, e.seq)).or_default().push((
-            e.id.to_string(),
-            c.sha.clone(),
-            e.prev_sha256.clone(),
-        ));
+        batch
+            .entry((e.device_id, e.seq))
+            .or_default()
+            .push(push_reads::Neighbour {
+                id: e.id.to_string(),
+                sha: c.sha.clone(),
+                prev_sha: e.prev_sha256.clone(),
+                signed_at: e.created_at,
+            });
     }
     let mut rows = Vec::with_capacity(fresh.len());
     let mut links = Vec::new();
@@ -794,7 +798,8 @@ fn plan_fresh(
             flags.push(kind.to_string());
             anomalies.push(anomaly(env, kind, detail));
         }
-        for (kind, detail) in chain_problems(env, &c.sha, &reads.neighbours, &batch) {
+        let around = (&reads.neighbours, &batch);
+        for (kind, detail) in chain_problems(env, &c.sha, around, settings) {
             flags.push(kind.to_string());
             anomalies.push(anomaly(env, kind, detail));
         }
@@ -1041,10 +1046,10 @@ fn anomaly(env: &RecordEnvelope, kind: &str, detail: String) -> device_anomaly::
 fn chain_problems(
     env: &RecordEnvelope,
     sha: &str,
-    stored: &Neighbours,
-    batch: &Neighbours,
+    (stored, batch): (&Neighbours, &Neighbours),
+    settings: &Settings,
 ) -> Vec<(&'static str, String)> {
-    let mut around: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
+    let mut around: HashMap<i64, Vec<push_reads::Neighbour>> = HashMap::new();
     for seq in [env.seq - 1, env.seq, env.seq + 1] {
         let key = (env.device_id, seq);
         let list = stored
@@ -1058,7 +1063,7 @@ fn chain_problems(
     }
     let me = env.id.to_string();
     let mut problems = Vec::new();
-    if around[&env.seq].iter().any(|(id, _, _)| *id != me) {
+    if around[&env.seq].iter().any(|n| n.id != me) {
         problems.push((
             "seq_reused",
             format!(
@@ -1067,8 +1072,8 @@ fn chain_problems(
             ),
         ));
     }
-    if let Some((_, prev_sha, _)) = around[&(env.seq - 1)].first()
-        && *prev_sha != env.prev_sha256
+    if let Some(prev) = around[&(env.seq - 1)].first()
+        && prev.sha != env.prev_sha256
     {
         problems.push((
             "chain_break",
@@ -1079,8 +1084,8 @@ fn chain_problems(
             ),
         ));
     }
-    if let Some((_, _, next_prev)) = around[&(env.seq + 1)].first()
-        && next_prev != sha
+    if let Some(next) = around[&(env.seq + 1)].first()
+        && next.prev_sha != sha
         && !problems.iter().any(|(k, _)| *k == "chain_break")
     {
         problems.push((
@@ -1092,8 +1097,29 @@ fn chain_problems(
             ),
         ));
     }
+    // Signed before the device's record before it: the clock went back between them
+    // (set back to date a visit into a closed quarter, or a fast clock put right). It
+    // counts; the office sees it on the sheet (QA s26a F2).
+    let tolerance = chrono::Duration::seconds(settings.clock_tolerance_secs);
+    if let Some(prev) = around[&(env.seq - 1)].first()
+        && prev.signed_at - env.created_at > tolerance
+    {
+        problems.push((
+            CLOCK_WENT_BACK,
+            format!(
+                "record {} was signed at {}, before the device's record {} ({}): its clock went back",
+                env.seq,
+                super::china_time(env.created_at),
+                env.seq - 1,
+                super::china_time(prev.signed_at)
+            ),
+        ));
+    }
     problems
 }
+
+/// The flag of a record signed, by its device's clock, before the record before it.
+pub const CLOCK_WENT_BACK: &str = "clock_went_back";
 
 /// The files a record refers to (photos, signature images), by SHA-256.
 pub async fn blobs_of(db: &impl ConnectionTrait, record_id: &str) -> ApiResult<Vec<String>> {
@@ -1775,7 +1801,7 @@ async fn blob_use_visible(
 }
 
 pub async fn blob_for(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     store: &std::sync::Arc<dyn crate::storage::BlobStore>,
     caller: &Caller,
     sha256: &str,
@@ -1816,9 +1842,87 @@ pub async fn blob_for(
     if !visible && !own {
         return Err(ApiError::NotFound("file"));
     }
-    let bytes = store
-        .read_blob(sha256)
+    let damage = match store.read_blob(sha256).await {
+        Ok(bytes)
+            if bytes.len() as i64 == b.size
+                && bangfu_shared::visit::sha256_hex(&bytes) == sha256 =>
+        {
+            return Ok((bytes, b.content_type));
+        }
+        Ok(bytes) => format!(
+            "{} bytes of {} whose SHA-256 is not its name",
+            bytes.len(),
+            b.size
+        ),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            e.to_string()
+        }
+        Err(e) => {
+            return Err(crate::error::storage_failure(
+                e,
+                &format!("reading file {sha256}"),
+            ));
+        }
+    };
+    tracing::error!(
+        file = sha256,
+        damage,
+        "a stored file is missing or damaged: forgotten, its uploader's device is asked for it again"
+    );
+    store
+        .set_aside(sha256)
         .await
-        .map_err(|e| ApiError::Internal(format!("storage: {e}")))?;
-    Ok((bytes, b.content_type))
+        .map_err(|e| crate::error::storage_failure(e, &format!("setting file {sha256} aside")))?;
+    file_lost(db, sha256).await?;
+    Err(ApiError::FileLost)
+}
+
+/// Forgets a stored file found missing or damaged, so it can be had again: its blob row
+/// goes (a new upload of it is then a plain upload, not "already held"), and the records
+/// that refer to it wait for it again (`awaiting_photos`, their visits not counted
+/// meanwhile), renumbered so their devices' next pull says so and the device that holds
+/// the file sends it again.
+async fn file_lost(db: &DatabaseConnection, sha256: &str) -> ApiResult<()> {
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    let referring: Vec<String> = record_blob::Entity::find()
+        .filter(record_blob::Column::Sha256.eq(sha256))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|l| l.record_id)
+        .collect();
+    blob::Entity::delete_by_id(sha256.to_string())
+        .exec(&txn)
+        .await?;
+    let accepted: Vec<String> = record::Entity::find()
+        .select_only()
+        .column(record::Column::Id)
+        .filter(record::Column::Id.is_in(referring))
+        .filter(record::Column::Status.eq(ACCEPTED))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    if !accepted.is_empty() {
+        let last = next_changes(&txn, accepted.len() as i64).await?;
+        for (n, id) in accepted.iter().enumerate() {
+            record::Entity::update_many()
+                .col_expr(record::Column::Status, Expr::value(AWAITING))
+                .col_expr(record::Column::ChangeSeq, Expr::value(last - n as i64))
+                .filter(record::Column::Id.eq(id.as_str()))
+                .exec(&txn)
+                .await?;
+        }
+        visit_fact::Entity::update_many()
+            .col_expr(visit_fact::Column::PhotosComplete, Expr::value(false))
+            .filter(visit_fact::Column::RecordId.is_in(accepted))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
 }

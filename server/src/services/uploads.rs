@@ -377,7 +377,7 @@ pub async fn keep_unfinished(
 }
 
 fn io(e: std::io::Error) -> ApiError {
-    ApiError::Internal(format!("storage: {e}"))
+    crate::error::storage_failure(e, "an upload")
 }
 
 /// A storage error as the client should see it: a write at a stale offset is a 409.

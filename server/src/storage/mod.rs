@@ -70,6 +70,9 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn discard(&self, upload: &str) -> io::Result<()>;
     /// A complete blob's bytes.
     async fn read_blob(&self, sha256: &str) -> io::Result<Vec<u8>>;
+    /// Puts a blob found missing or damaged out of the way (kept aside for whoever
+    /// looks into it, not served), so the same file uploaded again is the one read.
+    async fn set_aside(&self, sha256: &str) -> io::Result<()>;
 }
 
 /// The default store: `DATA_DIR/uploads/<id>` while uploading; once verified, a file
@@ -404,9 +407,32 @@ impl BlobStore for LocalStore {
         let path = self.blob_path(sha256)?;
         let sha = sha_of(sha256)?;
         let packs = self.packs.clone();
-        tokio::task::spawn_blocking(move || match packs.get(&sha)? {
-            Some(bytes) => Ok(bytes),
-            None => std::fs::read(path),
+        // A file of its own first: a file uploaded again after its packed copy was
+        // found damaged lands there (see `set_aside`).
+        tokio::task::spawn_blocking(move || match std::fs::read(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match packs.get(&sha)? {
+                Some(bytes) => Ok(bytes),
+                None => Err(e),
+            },
+            read => read,
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
+    /// Moves the blob's own file, if any, to `DATA_DIR/damaged/<sha>`; a packed copy
+    /// stays in its pack, out of the index, where a new upload of the file supersedes it.
+    async fn set_aside(&self, sha256: &str) -> io::Result<()> {
+        let path = self.blob_path(sha256)?;
+        let aside = self.root.join("damaged");
+        let target = aside.join(sha256);
+        self.packs.forget(&sha_of(sha256)?)?;
+        tokio::task::spawn_blocking(move || {
+            create_private_dir_all(&aside)?;
+            match std::fs::rename(&path, &target) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                moved => moved,
+            }
         })
         .await
         .map_err(io::Error::other)?
@@ -564,6 +590,30 @@ mod tests {
             missing.is_err(),
             "a missing source is an error, not a new directory"
         );
+    }
+
+    /// A copy set aside (found damaged) is neither served nor taken as held: the same
+    /// file stored again, in a pack or a file of its own, is what is read.
+    #[tokio::test]
+    async fn a_copy_set_aside_gives_way_to_the_file_stored_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        let big = vec![7u8; WRITE_BUFFER + 10];
+        let small = b"a photo held whole in a pack".to_vec();
+        for (id, bytes) in [("b1", &big), ("b2", &small)] {
+            let sha = sha_hex(bytes);
+            let mut w = store.append(id, 0).await.unwrap();
+            w.write(bytes).await.unwrap();
+            w.finish_as_blob(&sha).await.unwrap();
+            store.set_aside(&sha).await.unwrap();
+            let gone = store.read_blob(&sha).await.unwrap_err();
+            assert_eq!(gone.kind(), io::ErrorKind::NotFound, "{id}");
+            let mut w = store.append(&format!("{id}aa"), 0).await.unwrap();
+            w.write(bytes).await.unwrap();
+            w.finish_as_blob(&sha).await.unwrap();
+            assert!(store.read_blob(&sha).await.unwrap() == *bytes, "{id}");
+        }
+        assert!(dir.path().join("damaged").join(sha_hex(&big)).exists());
     }
 
     #[tokio::test]

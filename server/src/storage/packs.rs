@@ -559,6 +559,18 @@ impl Packs {
             .map_err(|_| io::Error::other("pack index poisoned"))
     }
 
+    /// Drops `sha` from the index: its packed copy was found damaged, and the same file
+    /// stored again must be written anew, not taken as held. (After a restart the scan
+    /// finds the damaged copy again until a new one is written after it, which the
+    /// scan then prefers; a read meanwhile finds it damaged and forgets it again.)
+    pub fn forget(&self, sha: &[u8; 32]) -> io::Result<()> {
+        self.index
+            .write()
+            .map_err(|_| io::Error::other("pack index poisoned"))?
+            .remove(sha);
+        Ok(())
+    }
+
     /// The bytes of the file `sha`, if a pack holds it, checked against the hash.
     /// Blocking.
     pub fn get(&self, sha: &[u8; 32]) -> io::Result<Option<Vec<u8>>> {

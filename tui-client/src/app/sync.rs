@@ -12,6 +12,10 @@ use crate::sync::{SyncProgress, SyncReport};
 
 /// What the sync thread tells the app.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one report per sync run, moved once over a channel: boxing buys nothing"
+)]
 pub enum SyncEvent {
     Progress(SyncProgress),
     /// The run ended: its report, or why it stopped (the next run resumes).

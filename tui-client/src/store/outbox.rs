@@ -75,6 +75,9 @@ pub struct PullApplied {
     pub waiting: u64,
     /// The page carried the households, pairings and policy.
     pub households: bool,
+    /// Records of the device held whole by the server before that now wait for files
+    /// again (the server found its copy of one missing or damaged).
+    pub asked_again: u64,
     /// Records that could not be stored, with the reason.
     pub problems: Vec<Problem>,
 }
@@ -163,6 +166,22 @@ impl Store {
             .query_all_raw(stmt(&sql, [device_id.into()]))
             .await?;
         rows.iter().map(|r| record_from_row(r, 0)).collect()
+    }
+
+    /// Takes every record of `device_id` the server held (synced, awaiting photos) as
+    /// sent without an answer (`uploading`): after the server's database was restored
+    /// from an older backup, a pull from the start settles those it holds, and the rest
+    /// are sent again. Returns how many.
+    pub async fn unconfirm_own(&self, device_id: i64) -> Result<u64> {
+        let done = self
+            .db
+            .execute_raw(stmt(
+                "UPDATE records SET sync_state = 'uploading' \
+                 WHERE device_id = ? AND sync_state IN ('synced', 'awaiting_photos')",
+                [device_id.into()],
+            ))
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Marks local records as sent (`uploading`) before their batch goes out, in one
@@ -530,14 +549,24 @@ pub(crate) async fn import_one(
     };
     let local = db
         .query_one_raw(stmt(
-            "SELECT sha256 FROM records WHERE id = ?",
+            "SELECT sha256, sync_state FROM records WHERE id = ?",
             [id.clone().into()],
         ))
         .await?
-        .map(|r| r.try_get_by_index::<String>(0))
+        .map(|r| {
+            Ok::<_, sea_orm::DbErr>((
+                r.try_get_by_index::<String>(0)?,
+                r.try_get_by_index::<String>(1)?,
+            ))
+        })
         .transpose()?;
     match local {
-        Some(local_sha) if local_sha == sha => {
+        Some((local_sha, was)) if local_sha == sha => {
+            // Held whole once, waiting for files again: the server lost its copy of
+            // one, and this device (if it took it) is to send it again.
+            if was == SyncState::Synced.code() && state == SyncState::AwaitingPhotos {
+                out.asked_again += 1;
+            }
             set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
             if set_review(db, &id, sr.review.as_deref()).await? {
                 out.reviews_received.push(env.id);

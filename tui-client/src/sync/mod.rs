@@ -240,6 +240,11 @@ pub struct SyncReport {
     pub returned_for_correction: u64,
     /// Attendance sheets fetched (a second helper).
     pub sheets_pulled: u64,
+    /// Records this device had synced that the server lacked since, or whose files it
+    /// asked for again (its database restored from an older backup; its copy of a file
+    /// found missing or damaged): the sync runs a second pass to send them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub asked_again: u64,
     /// This device's clock less the server's, in seconds, when they differ by more
     /// than [`CLOCK_WARN_SECS`] (by the server's answers; QA s26c F2): visits signed
     /// with it are not counted, and "today" and the current quarter read wrong here.
@@ -509,6 +514,7 @@ pub async fn run(
     rep.update(|p| p.phase = SyncPhase::Pulling);
     let mut cursor = store.pull_cursor().await?;
     let mut reviews_received = Vec::new();
+    let mut restored = false;
     loop {
         let page = retry::retry(
             opts.budget(),
@@ -518,9 +524,19 @@ pub async fn run(
         )
         .await
         .map_err(session)?;
+        // A cursor the server answers with one below it: its database was restored from
+        // a backup older than this device's last pull, and what the device synced since
+        // may be gone from it (QA s26b F1). Every record of this device the server had
+        // is taken as sent without an answer (`uploading`); the pull from the start that
+        // follows settles those it still holds, and the rest go again.
+        if page.cursor < cursor && !restored {
+            restored = true;
+            store.unconfirm_own(identity.device_id).await?;
+        }
         let applied = store.apply_pull_page(&page).await?;
         report.pulled += page.records.len() as u64;
         report.imported += applied.imported;
+        report.asked_again += applied.asked_again;
         report.households_updated |= applied.households;
         reviews_received.extend(applied.reviews_received);
         report.problems.extend(applied.problems);
@@ -531,6 +547,11 @@ pub async fn run(
         if !page.more || !advanced {
             break;
         }
+    }
+
+    if restored {
+        let lost = store.sync_counts().await?;
+        report.asked_again += lost.local + lost.uploading;
     }
 
     // 5. Attendance sheets.
@@ -591,13 +612,17 @@ pub async fn run(
                 Err(ClientError::Server {
                     status: 403 | 404, ..
                 }) => {}
-                Err(e) => match refusal(&e) {
-                    Some(_) => report.problems.push(Problem::DownloadFailed {
+                // Refused (a 410: the server lost its copy and asks the uploader for
+                // it again), or failing on the server's side past the retries: that
+                // file's problem; the others still come (QA s26b F2). A network
+                // failure ends the run: the next file would fail the same.
+                Err(e) if refusal(&e).is_some() || server_failure(&e) => {
+                    report.problems.push(Problem::DownloadFailed {
                         sha256: sha.clone(),
                         detail: e.to_string(),
-                    }),
-                    None => return Err(e),
-                },
+                    })
+                }
+                Err(e) => return Err(e),
             }
             rep.update(|p| p.files_done += 1);
         }
@@ -613,6 +638,10 @@ pub async fn run(
     report.clock_offset_secs = api.clock_offset_secs().filter(|o| clock_is_off(*o));
     rep.update(|p| p.phase = SyncPhase::Done);
     Ok(report)
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How far the device's clock may differ from the server's before the helper is told:
@@ -639,6 +668,11 @@ fn returned_for_correction(visits: &[crate::store::VisitRow], received: &[Uuid])
 
 /// A final answer that refuses the request itself (not the session, not a passing
 /// failure): its message.
+/// A 5xx answer: the server failed on its side (after the retries a sync gives it).
+fn server_failure(e: &ClientError) -> bool {
+    matches!(e, ClientError::Server { status, .. } if (500..600).contains(status))
+}
+
 fn refusal(e: &ClientError) -> Option<String> {
     match e {
         ClientError::Server {
