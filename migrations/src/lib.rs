@@ -5,6 +5,17 @@
 
 pub use sea_orm_migration::prelude::*;
 
+/// In a migration's `impl MigrationTrait`: it runs in one transaction on SQLite too
+/// (PostgreSQL's default), so one cut short (a full disk) leaves none of its tables,
+/// which the next start would otherwise trip over for good (QA s26b F14).
+macro_rules! all_or_nothing {
+    () => {
+        fn use_transaction(&self) -> Option<bool> {
+            Some(true)
+        }
+    };
+}
+
 mod columns;
 mod m20261122_000001_create_ledger;
 mod m20261122_000002_create_sync;

@@ -17,6 +17,8 @@ enum Records {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    all_or_nothing!();
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_index(index(
             "ix_records_target",

@@ -36,6 +36,8 @@ enum VisitFacts {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    all_or_nothing!();
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let cols = [
             VisitFacts::HouseholdId,

@@ -94,6 +94,8 @@ async fn retype(m: &SchemaManager<'_>, big: bool) -> Result<(), DbErr> {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    all_or_nothing!();
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         retype(m, true).await
     }

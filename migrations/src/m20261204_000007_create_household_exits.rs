@@ -53,6 +53,8 @@ enum Pairings {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    all_or_nothing!();
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
             Table::create()

@@ -21,6 +21,8 @@ enum HouseholdExits {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    all_or_nothing!();
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         // One column a statement: SQLite's ALTER TABLE adds one at a time.
         for col in [

@@ -23,6 +23,8 @@ enum Uploads {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    all_or_nothing!();
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let cols = [Uploads::AccountId, Uploads::Status, Uploads::CreatedAt];
         m.create_index(index(

@@ -284,7 +284,22 @@ impl From<sea_orm::DbErr> for ApiError {
     /// process, a pool with no free connection) is [`ApiError::Busy`]; anything else is
     /// the server's fault.
     fn from(e: sea_orm::DbErr) -> Self {
-        let locked = || e.to_string().contains("database is locked");
+        // SQLite's lock; PostgreSQL's lock and statement timeouts, a server short of
+        // connections or restarting (QA s26b F8, F9): the same request will do later.
+        let locked = || {
+            let text = e.to_string();
+            [
+                "database is locked",
+                "canceling statement due to lock timeout",
+                "canceling statement due to statement timeout",
+                "too many clients already",
+                "remaining connection slots are reserved",
+                "the database system is starting up",
+                "the database system is shutting down",
+            ]
+            .iter()
+            .any(|s| text.contains(s))
+        };
         if matches!(e, sea_orm::DbErr::ConnectionAcquire(_)) || locked() {
             tracing::warn!("database busy: a request was answered 503");
             return ApiError::Busy;
@@ -323,6 +338,20 @@ mod tests {
 
     /// A full disk or an unwritable data directory is the server's passing state: 503
     /// with a code of its own and `Retry-After`, the cause in the log only (QA s26b F4).
+    /// PostgreSQL's waits that ran out, and a server short of connections, are a
+    /// passing state: 503 `busy` with `Retry-After`, as SQLite's lock is.
+    #[test]
+    fn postgresql_timeouts_and_connection_limits_are_busy() {
+        for text in [
+            "error returned from database: canceling statement due to lock timeout",
+            "error returned from database: canceling statement due to statement timeout",
+            "error returned from database: sorry, too many clients already",
+        ] {
+            let e = ApiError::from(sea_orm::DbErr::Custom(text.into()));
+            assert!(matches!(e, ApiError::Busy), "{text}");
+        }
+    }
+
     #[test]
     fn a_full_or_unwritable_storage_is_a_503_to_retry() {
         let full = storage_failure(

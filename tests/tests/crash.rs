@@ -230,3 +230,33 @@ db_test!(
     a_server_killed_mid_photos_keeps_every_acknowledged_one,
     killed_mid_photos
 );
+
+db_test!(
+    a_migration_cut_short_leaves_nothing_the_next_start_trips_over,
+    migration_cut_short
+);
+/// QA s26b F14: a migration that fails part-way (a full disk; here a table in the way
+/// of its second table) leaves none of its work behind, so once the cause is gone the
+/// next start applies it whole. Before, SQLite kept its first table and every start
+/// after failed with "table household_exits already exists".
+async fn migration_cut_short(t: &TestDb) {
+    use bangfu_migrations::{Migrator, MigratorTrait};
+    Migrator::down(&t.db, Some(3)).await.unwrap();
+    t.db.execute_unprepared("CREATE TABLE household_exit_pairings (in_the_way INTEGER)")
+        .await
+        .unwrap();
+    assert!(Migrator::up(&t.db, None).await.is_err());
+    t.db.execute_unprepared("DROP TABLE household_exit_pairings")
+        .await
+        .unwrap();
+    Migrator::up(&t.db, None).await.unwrap();
+    assert!(
+        Migrator::get_pending_migrations(&t.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    t.db.execute_unprepared("SELECT COUNT(*) FROM household_exits")
+        .await
+        .unwrap();
+}

@@ -1267,12 +1267,17 @@ db_test!(
 async fn hold_write_lock(
     t: &TestDb,
 ) -> (sea_orm::DatabaseConnection, sea_orm::DatabaseTransaction) {
+    hold_lock(t, "CREATE TABLE holds_the_lock (x INTEGER)").await
+}
+
+/// Another connection with an open transaction that ran `sql` (and holds what it took).
+async fn hold_lock(
+    t: &TestDb,
+    sql: &str,
+) -> (sea_orm::DatabaseConnection, sea_orm::DatabaseTransaction) {
     let other = bangfu_server::db::connect(&t.url).await.unwrap();
     let holder = other.begin().await.unwrap();
-    holder
-        .execute_unprepared("CREATE TABLE holds_the_lock (x INTEGER)")
-        .await
-        .unwrap();
+    holder.execute_unprepared(sql).await.unwrap();
     (other, holder)
 }
 
@@ -1321,6 +1326,41 @@ async fn last_patch_busy(t: &TestDb) {
 db_test!(
     an_upload_whose_last_patch_found_the_database_busy_is_finished_by_head,
     last_patch_busy
+);
+
+/// QA s26b F8: on PostgreSQL a push waiting on a lock another session holds (an
+/// operator's open transaction) is answered 503 `busy` once the busy timeout passes, not
+/// held for as long as the lock lasts; the same push goes through once it is released.
+async fn postgres_lock_busy(t: &TestDb) {
+    if t.backend != bangfu_server::testing::Backend::Postgres {
+        return;
+    }
+    let mut f = field(t).await;
+    let call = f.device.phone_call(f.household);
+    let (other, holder) = hold_lock(t, "LOCK TABLE records IN ACCESS EXCLUSIVE MODE").await;
+    let started = std::time::Instant::now();
+    let resp =
+        f.w.http
+            .post(format!("{}/sync/push", f.w.server.base))
+            .bearer_auth(&f.token)
+            .json(&json!({ "records": [call] }))
+            .send()
+            .await
+            .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "busy", "{body}");
+    eprintln!("a push behind a held lock was answered 503 after {waited:?}");
+    holder.rollback().await.unwrap();
+    other.close().await.ok();
+    let acks = f.push(std::slice::from_ref(&call)).await.acks;
+    assert_eq!(acks[0].status, AckStatus::Accepted, "{acks:?}");
+}
+db_test!(
+    a_push_behind_a_postgresql_lock_is_answered_busy,
+    postgres_lock_busy
 );
 
 /// A file sent whole with its creation that cannot be recorded (the database busy: 503)

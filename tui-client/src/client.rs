@@ -12,7 +12,6 @@ use bangfu_shared::visit::{
 };
 use bangfu_shared::{PairingRole, Policy, Role, VisitKind};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use crate::api::ApiClient;
@@ -975,7 +974,7 @@ impl Client {
             });
         }
         let key = self.device_key()?;
-        let txn = self.store.connection().begin().await?;
+        let txn = self.store.begin_write().await?;
         let (seq, prev) = Store::chain_head(&txn, identity.device_id)
             .await?
             .unwrap_or((0, ZERO_HASH.to_string()));

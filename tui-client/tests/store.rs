@@ -1776,3 +1776,40 @@ fn a_visit_waiting_for_an_unusable_image_does_not_count() {
         assert_eq!(state(&c).await, (Some(at), 0), "uploaded at last");
     });
 }
+
+/// QA s26b F13: a visit recorded while a sync (here: another connection) is writing the
+/// store waits for that write instead of failing with "database is locked". Begun
+/// deferred, the visit's transaction read the chain's head, then found it stale once
+/// the other write committed, and failed at once; begun immediate it waits its turn.
+#[test]
+fn a_visit_recorded_during_another_write_waits_for_it() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let data = dir.path().join("data");
+        let c = login(&data, Limits::default()).await;
+        let url = format!(
+            "sqlite://{}?mode=rw",
+            DataDir::new(&data).db_path().display()
+        );
+        let mut opts = sea_orm::ConnectOptions::new(url);
+        opts.max_connections(1).sqlx_logging(false);
+        let other = sea_orm::Database::connect(opts).await.unwrap();
+        other.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+        other
+            .execute_unprepared("CREATE TABLE a_sync_writing (x INTEGER)")
+            .await
+            .unwrap();
+        let c2 = c.clone();
+        let recording = tokio::spawn(async move {
+            let mut call = VisitBody::new(VisitKind::Phone, now());
+            call.notes = Some("同步时记录".into());
+            c2.record_visit(1, call, None, None, now()).await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        other.execute_unprepared("COMMIT").await.unwrap();
+        let recorded = recording.await.unwrap();
+        assert!(recorded.is_ok(), "{:?}", recorded.err());
+        assert_eq!(c.visits(None, 10).await.unwrap().len(), 1);
+    });
+}

@@ -44,7 +44,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                     .busy_timeout(BUSY_TIMEOUT)
             });
     } else {
-        opts.max_connections(16);
+        // A row or table lock held elsewhere (a long import, an operator's open
+        // transaction) ends a request's wait as SQLite's busy timeout does: 503 `busy`,
+        // not a request stalled for as long as the lock lasts, holding a connection
+        // every other request then lacks (QA s26b F8).
+        let lock_timeout = format!("{}ms", BUSY_TIMEOUT.as_millis());
+        opts.max_connections(16)
+            .map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", lock_timeout.as_str())]));
     }
     let file = sqlite_file(url);
     if let Some(file) = &file {

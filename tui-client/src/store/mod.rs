@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
-    TransactionTrait, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value,
 };
 
 use crate::error::{ClientError, Result};
@@ -79,6 +78,23 @@ impl Store {
         &self.db
     }
 
+    /// Begins a transaction that writes, holding SQLite's write lock from its `BEGIN`
+    /// (`BEGIN IMMEDIATE`): one begun deferred reads first and, if a sync wrote
+    /// meanwhile, fails its first write at once with "database is locked" (a stale
+    /// snapshot no wait can save). Begun immediate, it waits its turn (the busy
+    /// timeout) for the other's short transaction instead (QA s26b F13).
+    pub async fn begin_write(
+        &self,
+    ) -> std::result::Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+        use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait as _};
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+    }
+
     async fn migrate(&self) -> Result<()> {
         let current = self.user_version().await?;
         if current > schema::STEPS.len() as i64 {
@@ -88,7 +104,7 @@ impl Store {
             )));
         }
         for (i, step) in schema::STEPS.iter().enumerate().skip(current as usize) {
-            let txn = self.db.begin().await?;
+            let txn = self.begin_write().await?;
             txn.execute_unprepared(step).await?;
             txn.execute_unprepared(&format!("PRAGMA user_version = {}", i + 1))
                 .await?;

@@ -187,7 +187,7 @@ impl Store {
     /// Marks local records as sent (`uploading`) before their batch goes out, in one
     /// transaction.
     pub async fn mark_uploading(&self, ids: &[Uuid]) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         for id in ids {
             txn.execute_raw(stmt(
                 "UPDATE records SET sync_state = 'uploading' WHERE id = ? AND sync_state = 'local'",
@@ -202,7 +202,7 @@ impl Store {
     /// Puts records marked `uploading` back to `local` when their push failed (the
     /// next sync sends them either way; the list should not claim they are on the way).
     pub async fn unmark_uploading(&self, ids: &[Uuid]) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         for id in ids {
             txn.execute_raw(stmt(
                 "UPDATE records SET sync_state = 'local' WHERE id = ? AND sync_state = 'uploading'",
@@ -216,7 +216,7 @@ impl Store {
 
     /// Stores the server's answers for a pushed batch, in one transaction.
     pub async fn apply_acks(&self, acks: &[Ack]) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         for ack in acks {
             // "Not processed" is no answer about the record: it goes back to `local`
             // and is pushed again at the next sync, like one whose push failed.
@@ -399,7 +399,7 @@ impl Store {
     /// known ones updated), and the cursor. A record whose original visit has not
     /// arrived waits in the inbox and is retried with every later page.
     pub async fn apply_pull_page(&self, page: &PullResponse) -> Result<PullApplied> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let mut out = PullApplied::default();
         if let Some(households) = &page.households {
             let today = crate::client::today(Utc::now());

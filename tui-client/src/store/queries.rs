@@ -8,7 +8,7 @@ use bangfu_shared::api::{HelperRef, HouseholdDetail, Snapshot};
 use bangfu_shared::policy::EvidenceSince;
 use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord, canonical_json, utc_seconds};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, QueryResult};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -498,7 +498,7 @@ impl Store {
     /// Saves a login and the snapshot that came with it, updating the households, in
     /// one transaction (a half-downloaded household list is never shown).
     pub async fn save_login(&self, identity: &Identity, snapshot: &Snapshot) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         // Another account or server on this device: the previous one's households are
         // not this helper's former ones (and ids of another server mean other places).
         let previous: Option<Identity> = get_meta(&txn, "identity").await?;
@@ -1098,7 +1098,7 @@ impl Store {
     /// Inserts already-signed records in one transaction, chain order (records received
     /// by sync, or a benchmark's fixture). Each is checked against the chain head.
     pub async fn import_records(&self, records: &[SignedRecord]) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         for signed in records {
             let head = Self::chain_head(&txn, signed.record.device_id).await?;
             let (seq, prev) = head.unwrap_or((0, bangfu_shared::visit::ZERO_HASH.to_string()));
