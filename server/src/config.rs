@@ -152,6 +152,15 @@ pub enum ConfigError {
         path: PathBuf,
         source: toml::de::Error,
     },
+    /// A value that parses but leaves the server unusable (`token_ttl_hours = 0` would
+    /// log everyone out at once): refused at start, naming the key (QA s26b F11).
+    #[error("config file {path}: {key} = {value} is below its least useful value, {least}")]
+    TooSmall {
+        path: PathBuf,
+        key: &'static str,
+        value: i128,
+        least: i128,
+    },
 }
 
 impl Settings {
@@ -164,10 +173,49 @@ impl Settings {
             path: path.into(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        let settings: Settings = toml::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.into(),
             source,
-        })
+        })?;
+        settings.check(path)?;
+        Ok(settings)
+    }
+
+    /// Refuses values that parse but leave the server unusable.
+    fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let limits: [(&'static str, i128, i128); 10] = [
+            ("max_json_bytes", self.max_json_bytes as i128, 1),
+            ("max_import_bytes", self.max_import_bytes as i128, 1),
+            ("max_upload_bytes", i128::from(self.max_upload_bytes), 1),
+            (
+                "clock_tolerance_secs",
+                i128::from(self.clock_tolerance_secs),
+                0,
+            ),
+            ("late_entry_days", i128::from(self.late_entry_days), 1),
+            ("token_ttl_hours", i128::from(self.token_ttl_hours), 1),
+            (
+                "enrollment_ttl_days",
+                i128::from(self.enrollment_ttl_days),
+                1,
+            ),
+            ("upload_expiry_days", i128::from(self.upload_expiry_days), 1),
+            (
+                "max_unfinished_uploads",
+                i128::from(self.max_unfinished_uploads),
+                1,
+            ),
+            ("upload_idle_secs", i128::from(self.upload_idle_secs), 1),
+        ];
+        match limits.into_iter().find(|(_, value, least)| value < least) {
+            Some((key, value, least)) => Err(ConfigError::TooSmall {
+                path: path.into(),
+                key,
+                value,
+                least,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The database to use: the configured URL, or the SQLite file in the data directory.
@@ -202,6 +250,25 @@ mod tests {
         std::fs::write(&path, "bnid = \"0.0.0.0:9000\"\n").unwrap();
         let err = Settings::from_file(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("bnid"), "{err}");
+    }
+
+    /// Values that would leave the server unusable are refused, naming the key.
+    #[test]
+    fn unusable_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bangfu.toml");
+        for (text, key) in [
+            ("token_ttl_hours = 0\n", "token_ttl_hours = 0"),
+            ("upload_idle_secs = 0\n", "upload_idle_secs = 0"),
+            ("max_upload_bytes = 0\n", "max_upload_bytes = 0"),
+            ("clock_tolerance_secs = -5\n", "clock_tolerance_secs = -5"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = Settings::from_file(Some(&path)).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        std::fs::write(&path, "token_ttl_hours = 1\n").unwrap();
+        assert_eq!(Settings::from_file(Some(&path)).unwrap().token_ttl_hours, 1);
     }
 
     #[test]
