@@ -599,6 +599,28 @@ async fn clock_back(t: &TestDb) {
             china(a1.record.created_at)
         )
     );
+
+    // A visit signed with the clock gone back keeps its mark when corrected on the same
+    // day with the clock set right: its date is still that clock's word (QA s26d F5).
+    let back = now - chrono::Duration::hours(2);
+    let mut v = VisitBody::new(VisitKind::Phone, back);
+    v.notes = Some("电话了解近况".into());
+    let late = f
+        .device
+        .sign_at(h, RecordType::Visit, Some(v.clone()), None, None, back);
+    v.notes = Some("更正备注".into());
+    let fixed = f.device.sign_at(
+        h,
+        RecordType::Amendment,
+        Some(v),
+        Some(late.record.id),
+        None,
+        chrono::Utc::now(),
+    );
+    let acks = f.push(&[late]).await.acks;
+    assert_eq!(acks[0].flags, ["clock_went_back"], "{:?}", acks[0]);
+    let acks = f.push(&[fixed]).await.acks;
+    assert_eq!(acks[0].flags, ["clock_went_back"], "{:?}", acks[0]);
 }
 
 db_test!(

@@ -1304,6 +1304,24 @@ fn sync_says_how_many_visits_do_not_count() {
     ));
     assert_eq!(report["not_counted"], 2, "{report}");
 
+    // A visit flagged for the device's clock may be signed again as it stands, once the
+    // clock is set right: there is nothing else to correct (QA s26d F6).
+    let again = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &early,
+            "--reason",
+            "校准时钟后重签",
+        ],
+    ));
+    assert_eq!(
+        again["record"]["record"]["record_type"], "amendment",
+        "{again}"
+    );
+
     // Corrected: the amendment settles the original's flag.
     json(&bangfu(
         &data,

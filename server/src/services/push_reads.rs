@@ -45,6 +45,8 @@ pub struct Target {
     pub signed_at: chrono::DateTime<chrono::Utc>,
     /// The device that signed it, whose registration bounds when it can have signed.
     pub device_id: i64,
+    /// Its flags, comma-separated (none for a target in the same push).
+    pub flags: String,
 }
 
 /// Stored (device, seq) → the records holding it, for the seqs around a batch.
@@ -137,6 +139,7 @@ impl PushReads {
                     visit_at: row.try_get("", "visit_at")?,
                     signed_at: row.try_get("", "created_at_device")?,
                     device_id: row.try_get("", "device_id")?,
+                    flags: text("flags")?,
                 };
                 self.targets.insert(text("id")?, target);
             }
@@ -208,6 +211,7 @@ fn target_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement
             record::Column::VisitAt,
             record::Column::CreatedAtDevice,
             record::Column::DeviceId,
+            record::Column::Flags,
         ],
     )
 }

@@ -584,6 +584,7 @@ fn as_targets(req: &PushRequest, fresh: &[Candidate]) -> HashMap<String, Target>
                 visit_at: e.visit.as_ref().map(|v| v.at),
                 signed_at: e.created_at,
                 device_id: e.device_id,
+                flags: String::new(),
             };
             (e.id.to_string(), target)
         })
@@ -806,11 +807,11 @@ fn plan_fresh(
         let target = env
             .target_id
             .and_then(|t| reads.targets.get(&t.to_string()));
-        flags.extend(
-            dating_flags(env, target, settings, devices)
-                .into_iter()
-                .map(str::to_string),
-        );
+        for flag in dating_flags(env, target, settings, devices) {
+            if !flags.iter().any(|f| f == flag) {
+                flags.push(flag.to_string());
+            }
+        }
         let status = if missing.is_empty() {
             ACCEPTED
         } else {
@@ -961,6 +962,11 @@ fn dating_flags(
             && !signed_before_registration(t.signed_at, t.device_id, settings, devices)
     });
     let entered = kept_day.map_or(env.created_at, |t| t.signed_at);
+    // Nor does a correction that keeps the day wash off the mark of a visit signed with
+    // the clock gone back: its date is still that clock's word (QA s26d F5).
+    if kept_day.is_some_and(|t| t.flags.split(',').any(|f| f == CLOCK_WENT_BACK)) {
+        flags.push(CLOCK_WENT_BACK);
+    }
     // Compared as durations: whole days would let 7 days 23 hours pass as 7.
     let late = chrono::TimeDelta::try_days(settings.late_entry_days)
         .is_some_and(|limit| entered - visit.at > limit);
