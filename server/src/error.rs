@@ -301,7 +301,7 @@ impl From<sea_orm::DbErr> for ApiError {
             .any(|s| text.contains(s))
         };
         if matches!(e, sea_orm::DbErr::ConnectionAcquire(_)) || locked() {
-            tracing::warn!("database busy: a request was answered 503");
+            tracing::warn!(cause = %e, "database busy: a request was answered 503");
             return ApiError::Busy;
         }
         // PostgreSQL's text cannot hold U+0000 (SQLite's can): a client's text carrying

@@ -513,6 +513,7 @@ impl Client {
         };
         let households = snapshot.households.len();
         self.install_login(&identity, &snapshot).await?;
+        self.store.set_clock_offset(clock_offset_secs).await?;
         Ok(LoginSummary {
             device_id: identity.device_id,
             key_created,
@@ -1036,14 +1037,19 @@ impl Client {
     ) -> Result<SyncReport> {
         let _held = self.sync_lock()?;
         let report = crate::sync::run(self, options, progress).await?;
-        if report.asked_again == 0 {
-            return Ok(report);
-        }
-        // The pull brought records the server holds without a file it had: what this
-        // device has of them goes at once, not at the next sync (QA s26b F2).
-        let mut again = crate::sync::run(self, options, progress).await?;
-        again.asked_again = report.asked_again;
-        Ok(again)
+        let report = if report.asked_again == 0 {
+            report
+        } else {
+            // The pull brought records the server holds without a file it had: what
+            // this device has of them goes at once, not at the next sync (QA s26b F2).
+            let mut again = crate::sync::run(self, options, progress).await?;
+            again.asked_again = report.asked_again;
+            again
+        };
+        self.store
+            .set_clock_offset(report.clock_offset_secs)
+            .await?;
+        Ok(report)
     }
 
     /// Holds this data directory's sync lock (an OS file lock, released when the file

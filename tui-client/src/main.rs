@@ -560,6 +560,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             kind,
             content,
         }) => {
+            warn_clock(client, lang).await;
             let mut body = VisitBody::new(kind, Utc::now());
             apply(client, &mut body, content, Photos::New, lang).await?;
             finish(client, household, body, None, lang, json).await
@@ -570,6 +571,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             replace_photos,
             content,
         }) => {
+            warn_clock(client, lang).await;
             let reason = amendment_reason(reason)?;
             let original = client.original_visit(id).await?;
             let mut body = original
@@ -1205,6 +1207,14 @@ async fn visit_list(
         outln!("{}  {line}{damaged}{flags}{review}", v.visit_id)?;
     }
     Ok(())
+}
+
+/// Before a visit is signed: a clock the last login or sync found wrong is said again,
+/// since what it signs will not count (QA s26d F8). Offline, that is all there is to go on.
+async fn warn_clock(client: &Client, lang: Lang) {
+    if let Ok(Some(offset)) = client.store().clock_offset().await {
+        errln!("⚠ {}", lang.clock_off(offset));
+    }
 }
 
 /// `bangfu sync`: a progress line on standard error (redrawn in place on a terminal,

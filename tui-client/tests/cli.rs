@@ -1832,3 +1832,35 @@ fn the_evidence_warning_is_for_a_visit_signed_not_a_draft() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("不计入考勤"), "one photo of two: {err}");
 }
+
+/// QA s26d F8: a clock the last login or sync found wrong is said again when a visit is
+/// recorded offline (what it signs would not count); a clock found right says nothing.
+#[test]
+fn recording_a_visit_repeats_a_clock_found_wrong() {
+    let (_dir, data) = logged_in();
+    let set = |offset: Option<i64>| {
+        runtime().block_on(async {
+            let c =
+                bangfu_client::Client::open(bangfu_client::DataDir::new(&data), Limits::default())
+                    .await
+                    .unwrap();
+            c.store().set_clock_offset(offset).await.unwrap();
+        })
+    };
+    let call = |note: &str| {
+        let mut args: Vec<&str> = "visit new --household 2 --kind phone --problem"
+            .split(' ')
+            .collect();
+        args.push(note);
+        bangfu(&data, &args)
+    };
+    set(Some(-(3 * 86_400)));
+    let out = call("药费负担重");
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("⚠ 本机时间比服务器慢3天"), "{err}");
+    set(None);
+    let out = call("已报销");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("本机时间"));
+}

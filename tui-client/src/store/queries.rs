@@ -464,6 +464,20 @@ pub(crate) async fn set_meta<T: Serialize>(
 }
 
 impl Store {
+    /// How far this device's clock was off the server's (seconds, device less server)
+    /// at the last login or sync, when beyond the tolerance; `None` when it was right.
+    /// Kept so that recording a visit offline warns while the clock is still wrong.
+    pub async fn clock_offset(&self) -> Result<Option<i64>> {
+        Ok(get_meta::<Option<i64>>(&self.db, "clock_offset_secs")
+            .await?
+            .flatten())
+    }
+
+    /// Keeps what the last login or sync measured (see [`Store::clock_offset`]).
+    pub async fn set_clock_offset(&self, offset_secs: Option<i64>) -> Result<()> {
+        set_meta(&self.db, "clock_offset_secs", &offset_secs).await
+    }
+
     /// The saved login, if this device has logged in.
     pub async fn identity(&self) -> Result<Option<Identity>> {
         get_meta(&self.db, "identity").await
