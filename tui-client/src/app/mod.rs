@@ -163,6 +163,10 @@ pub struct App {
     /// ([`Client::history_pulled`]); until then the interface says the visits on the
     /// server are not on the device.
     pub history_pulled: bool,
+    /// How far the device's clock was off the server's at the last login or sync, when
+    /// beyond the tolerance: the status line says so until a sync finds it right, as
+    /// what is signed meanwhile would not count (QA s26d F8).
+    pub clock_offset: Option<i64>,
     /// Whether the account is a second helper's: only they fill in the attendance
     /// sheet (`a`).
     pub second_helper: bool,
@@ -220,6 +224,7 @@ impl App {
             thumbs: HashMap::new(),
             last_dir,
             history_pulled: true,
+            clock_offset: None,
             second_helper: false,
             last_save: None,
             unsaved_leave: None,

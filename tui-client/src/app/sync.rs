@@ -120,6 +120,7 @@ impl App {
                         // The account's history has come: "never" and "overdue" now
                         // stand for what the server holds too.
                         self.history_pulled = true;
+                        self.clock_offset = report.clock_offset_secs;
                         // On the sheet screen, what became of the sheet is what the
                         // helper waits for: said first (the line is cut at its end).
                         let sheets = self.lang.sync_sheet_results(&report);

@@ -27,6 +27,10 @@ impl App {
                 self.second_helper = identity.role == bangfu_shared::Role::SecondHelper;
                 // Unknown (a store error) reads as pulled: no warning on a guess.
                 self.history_pulled = self.block(self.client.history_pulled()).unwrap_or(true);
+                self.clock_offset = self
+                    .block(self.client.store().clock_offset())
+                    .ok()
+                    .flatten();
                 self.policy = self.block(self.client.policy()).ok();
                 self.reload_households();
                 self.reload_drafts();
@@ -1085,6 +1089,26 @@ mod tests {
         });
         app.update(Action::Quit);
         assert!(app.quit, "Ctrl+C still leaves");
+    }
+
+    /// A clock the last sync found wrong is said on the status line from the start (QA
+    /// s26d F8), until a sync finds it right.
+    #[test]
+    fn a_clock_found_wrong_is_said_from_the_start() {
+        let mut fx = fixture(Lang::Zh);
+        fx.app
+            .block(fx.app.client().store().set_clock_offset(Some(3 * 86_400)))
+            .unwrap();
+        fx.app.start();
+        let text = screen(&fx.app, 80, 24);
+        assert!(text.contains("⚠ 本机时间比服务器快3天"), "{text}");
+        fx.app
+            .apply_sync_event(super::super::SyncEvent::Finished(Ok(
+                crate::sync::SyncReport::default(),
+            )));
+        fx.app.update(Action::Down);
+        let text = screen(&fx.app, 80, 24);
+        assert!(!text.contains("本机时间"), "{text}");
     }
 
     /// Until the first sync the status line says the history is not on the device; a

@@ -86,6 +86,18 @@ pub fn render(app: &App, frame: &mut Frame) {
             ))),
             status,
         );
+    } else if let Some(offset) = app
+        .clock_offset
+        .filter(|_| !matches!(app.screen, Screen::Login(_)))
+    {
+        // Before anything else: every visit signed meanwhile would not count.
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                sheet::fit(&format!("⚠ {}", app.lang.clock_off(offset)), status.width),
+                Style::new().fg(Color::White).bg(Color::Red),
+            )),
+            status,
+        );
     } else if !app.history_pulled && !matches!(app.screen, Screen::Login(_)) {
         // Until the first sync the lists show only this device's visits: "never" and
         // "overdue" may be wrong, and the helper is told how to fix it.
