@@ -946,7 +946,7 @@ impl Lang {
                 "记录它的终端记录序号重复：乡镇扶贫办可见此异常，请在那台终端上运行 bangfu verify 检查".into()
             }
             (Flag::ClockWentBack, true) => {
-                "签名时间早于本机上一条记录（本机时钟曾被调回）：计入考勤，乡镇扶贫办可见，请校准本机时间".into()
+                "签名时间早于本机上一条记录（本机时钟曾被调回）：乡镇扶贫办可见此标记，请校准本机时间".into()
             }
             (Flag::PhotoReused, true) => {
                 "照片或签字图片已用于其他走访，不计入考勤：请补拍本次走访的照片、当场重新签字，并更正此次走访".into()
@@ -977,7 +977,7 @@ impl Lang {
                 "the device that made it reused a record number: the town office sees it; run `bangfu verify` on that device".into()
             }
             (Flag::ClockWentBack, false) => {
-                "signed, by this device's clock, before the device's record before it (the clock was set back): it counts; the town office sees it; set the clock right".into()
+                "signed, by this device's clock, before the device's record before it (the clock was set back): the town office sees this mark; set the clock right".into()
             }
             (Flag::PhotoReused, false) => {
                 "a photo or signature image of this visit was already used by another visit: not counted; amend this visit with its own photo and a fresh signature".into()
@@ -2265,6 +2265,21 @@ fn list_bound_zh(m: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::error::ClientError;
+
+    /// A record with both clock flags is said not to count, and nothing beside it says
+    /// it does (QA s26d F6): the mark of a clock gone back speaks of the mark only.
+    #[test]
+    fn clock_flags_do_not_contradict_each_other() {
+        for lang in [Lang::Zh, Lang::En] {
+            let back = lang.flag_text(&Flag::ClockWentBack);
+            assert!(!back.contains("计入") && !back.contains("counts"), "{back}");
+        }
+        assert!(
+            Lang::Zh
+                .flag_text(&Flag::ClockBehind)
+                .contains("不计入考勤")
+        );
+    }
 
     #[test]
     fn a_clock_off_says_which_way_and_by_how_much() {
