@@ -486,8 +486,8 @@ async fn flag_reused(
 }
 
 /// Gives the records `ids` new change numbers, so their devices' next pull brings them
-/// again with what changed about them (a photo no longer counted as re-used).
-/// Inside a push, after its counter advance (the counter's lock is already held).
+/// again with what changed about them (a photo no longer counted as re-used, a file
+/// the server lost). Inside a write transaction (a push, after its counter advance).
 async fn renumber(db: &impl ConnectionTrait, ids: &[String]) -> ApiResult<()> {
     if ids.is_empty() {
         return Ok(());
@@ -1914,15 +1914,12 @@ async fn file_lost(db: &DatabaseConnection, sha256: &str) -> ApiResult<()> {
         .all(&txn)
         .await?;
     if !accepted.is_empty() {
-        let last = next_changes(&txn, accepted.len() as i64).await?;
-        for (n, id) in accepted.iter().enumerate() {
-            record::Entity::update_many()
-                .col_expr(record::Column::Status, Expr::value(AWAITING))
-                .col_expr(record::Column::ChangeSeq, Expr::value(last - n as i64))
-                .filter(record::Column::Id.eq(id.as_str()))
-                .exec(&txn)
-                .await?;
-        }
+        record::Entity::update_many()
+            .col_expr(record::Column::Status, Expr::value(AWAITING))
+            .filter(record::Column::Id.is_in(accepted.clone()))
+            .exec(&txn)
+            .await?;
+        renumber(&txn, &accepted).await?;
         visit_fact::Entity::update_many()
             .col_expr(visit_fact::Column::PhotosComplete, Expr::value(false))
             .filter(visit_fact::Column::RecordId.is_in(accepted))
