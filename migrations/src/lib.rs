@@ -26,6 +26,7 @@ mod m20261201_000006_widen_integers;
 mod m20261204_000007_create_household_exits;
 mod m20261205_000008_record_exit_returns;
 mod m20261206_000009_index_open_uploads;
+mod m20261207_000010_recount_unmarked_witnesses;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000007_create_household_exits::Migration),
             Box::new(m20261205_000008_record_exit_returns::Migration),
             Box::new(m20261206_000009_index_open_uploads::Migration),
+            Box::new(m20261207_000010_recount_unmarked_witnesses::Migration),
         ]
     }
 }

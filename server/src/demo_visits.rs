@@ -91,20 +91,40 @@ fn photo(n: u64) -> ApiResult<Vec<u8>> {
     Ok(out)
 }
 
-/// Stores demo photos directly (files through the store, blob rows and each sender's
+/// A witness's mark drawn on the pad for demo visit `n`: a small PNG of a stroke, its
+/// top row the bits of `n` (a drawn mark is never the same bytes twice; the same image
+/// on two visits would read as a copy).
+fn mark(n: u64) -> ApiResult<Vec<u8>> {
+    let img = image::GrayImage::from_fn(64, 24, |x, y| {
+        let stroke = 8 + (u64::from(x) * (n % 5 + 1) % 12) as u32;
+        let ink = if y == 0 {
+            (n >> x) & 1 == 1
+        } else {
+            y.abs_diff(stroke) < 2
+        };
+        image::Luma([if ink { 0 } else { 255 }])
+    });
+    let mut out = Vec::new();
+    image::DynamicImage::ImageLuma8(img)
+        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(out)
+}
+
+/// Stores demo photos and witness marks directly (files through the store, blob rows and each sender's
 /// finished upload in batches): the upload path itself is exercised by real clients;
 /// the demo only needs the files there, sent by the accounts whose visits name them
 /// (offices read a file through a record only when its account sent the bytes).
 async fn store_photos(
     db: &DatabaseConnection,
     store: &Arc<dyn BlobStore>,
-    photos: &[(Vec<u8>, i64)],
+    photos: &[(Vec<u8>, i64, &'static str)],
 ) -> ApiResult<()> {
     let io = |e: std::io::Error| ApiError::Internal(format!("storage: {e}"));
     let now = crate::services::now();
     let mut rows = Vec::new();
     let mut sent = Vec::new();
-    for (bytes, account_id) in photos {
+    for (bytes, account_id, content_type) in photos {
         let sha = sha256_hex(bytes);
         let id = uuid::Uuid::now_v7().simple().to_string();
         sent.push(upload::ActiveModel {
@@ -122,7 +142,7 @@ async fn store_photos(
         rows.push(blob::ActiveModel {
             sha256: Set(sha),
             size: Set(bytes.len() as i64),
-            content_type: Set("image/jpeg".into()),
+            content_type: Set((*content_type).into()),
             created_at: Set(now),
         });
     }
@@ -234,7 +254,7 @@ pub async fn generate(
         );
     }
     registered_before(db, &devices, quarters).await?;
-    let mut photos: Vec<(Vec<u8>, i64)> = Vec::new();
+    let mut photos: Vec<(Vec<u8>, i64, &'static str)> = Vec::new();
     let mut n = 0u64;
     let today = crate::services::today();
     // Each device's visits, planned first and signed in the order of the device's clock:
@@ -272,12 +292,18 @@ pub async fn generate(
                     n += 1;
                     let mut v = VisitBody::new(kind, at(date, 10 + rng.random_range(0..6)));
                     if kind == VisitKind::Home {
+                        let account = devices
+                            .get(&p.helper_id)
+                            .and_then(|d| d.caller.account_id)
+                            .unwrap_or_default();
+                        let drawn = mark(n)?;
                         v.household_signature = Some(HouseholdSignature::Witness {
                             name: "村公证员".into(),
                             role: "村公证人".into(),
                             reason: "户主年老不能书写".into(),
-                            image_sha256: None,
+                            image_sha256: Some(sha256_hex(&drawn)),
                         });
+                        photos.push((drawn, account, "image/png"));
                         v.help.push("讲解医疗报销政策".into());
                         if rng.random_range(0..15) != 0 {
                             let bytes = photo(n)?;
@@ -287,11 +313,7 @@ pub async fn generate(
                                 width: 48,
                                 height: 36,
                             });
-                            let account = devices
-                                .get(&p.helper_id)
-                                .and_then(|d| d.caller.account_id)
-                                .unwrap_or_default();
-                            photos.push((bytes, account));
+                            photos.push((bytes, account, "image/jpeg"));
                         }
                     }
                     let clock_ahead = rng.random_range(0..60) == 0;

@@ -243,6 +243,15 @@ impl HouseholdSignature {
             HouseholdSignature::Witness { image_sha256, .. } => image_sha256.as_deref(),
         }
     }
+
+    /// Whether the household's side of 双签字 is a mark someone made: a drawn signature,
+    /// the signed paper card, or the witness's own drawn mark. A witness named without a
+    /// mark (accepted from records signed before clients required it) is a name the
+    /// helper typed, no signature of anyone, so it never meets a policy that asks for
+    /// both signatures (QA s26a F4).
+    pub fn is_marked(&self) -> bool {
+        self.image_sha256().is_some()
+    }
 }
 
 /// What happened on one visit or call: the content of the 帮扶实录.
@@ -280,6 +289,14 @@ pub struct VisitBody {
 }
 
 impl VisitBody {
+    /// Whether the household's signature meets 双签字 ([`HouseholdSignature::is_marked`]):
+    /// what the server's attendance and the field client's own count both judge by.
+    pub fn household_signed(&self) -> bool {
+        self.household_signature
+            .as_ref()
+            .is_some_and(HouseholdSignature::is_marked)
+    }
+
     /// An empty visit of `kind` at `at` (whole seconds), for forms to fill.
     pub fn new(kind: VisitKind, at: DateTime<Utc>) -> Self {
         VisitBody {
@@ -1146,6 +1163,26 @@ mod tests {
             image_sha256: None,
         });
         assert!(b.ready_to_sign().is_err());
+    }
+
+    #[test]
+    fn only_a_mark_meets_the_household_signature() {
+        let mut b = VisitBody::new(VisitKind::Home, at());
+        assert!(!b.household_signed());
+        let witness = |image_sha256: Option<String>| HouseholdSignature::Witness {
+            name: "王五".into(),
+            role: "村公证人".into(),
+            reason: "户主不识字".into(),
+            image_sha256,
+        };
+        b.household_signature = Some(witness(None));
+        assert!(!b.household_signed(), "a typed name is no one's signature");
+        b.household_signature = Some(witness(Some("ab".repeat(32))));
+        assert!(b.household_signed());
+        b.household_signature = Some(HouseholdSignature::PaperCard {
+            image_sha256: "cd".repeat(32),
+        });
+        assert!(b.household_signed());
     }
 
     #[test]

@@ -186,12 +186,19 @@ fn visit(
     v
 }
 
-fn witness() -> Option<HouseholdSignature> {
+/// The witness's mark drawn on visit `n`'s pad: a drawn mark is never the same bytes
+/// twice (the same image on two visits reads as a copy, 照片已用于其他走访).
+fn mark(n: u8) -> Vec<u8> {
+    png(200 + n)
+}
+
+/// A witness who signed visit `n` with [`mark`]`(n)`, which its helper uploads.
+fn witness(n: u8) -> Option<HouseholdSignature> {
     Some(HouseholdSignature::Witness {
         name: "王见证".into(),
         role: "村公证人".into(),
         reason: "户主不识字".into(),
-        image_sha256: None,
+        image_sha256: Some(sha256_hex(&mark(n))),
     })
 }
 
@@ -243,7 +250,7 @@ async fn record_quarter(t: &mut Town) {
                 home,
                 noon(1, 10) + chrono::Duration::hours(2),
                 &[&t.p[1]],
-                witness(),
+                witness(1),
             )),
             None,
             None,
@@ -286,7 +293,7 @@ async fn record_quarter(t: &mut Town) {
         b.sign(
             h2,
             RecordType::Visit,
-            Some(visit(home, noon(1, 15), &[], witness())),
+            Some(visit(home, noon(1, 15), &[], witness(2))),
             None,
             None,
         ),
@@ -300,7 +307,7 @@ async fn record_quarter(t: &mut Town) {
         b.sign(
             h2,
             RecordType::Visit,
-            Some(visit(home, noon(2, 12), &[&t.p[0]], witness())),
+            Some(visit(home, noon(2, 12), &[&t.p[0]], witness(3))),
             None,
             None,
         ),
@@ -345,7 +352,7 @@ async fn record_quarter(t: &mut Town) {
         d.sign(
             h3,
             RecordType::Visit,
-            Some(visit(home, noon(2, 10), &[&t.p[2]], witness())),
+            Some(visit(home, noon(2, 10), &[&t.p[2]], witness(4))),
             None,
             None,
         ),
@@ -364,42 +371,44 @@ async fn record_quarter(t: &mut Town) {
         s.sign(
             h1,
             RecordType::Visit,
-            Some(visit(home, noon(1, 12), &[&t.p[4]], witness())),
+            Some(visit(home, noon(1, 12), &[&t.p[4]], witness(5))),
             None,
             None,
         ),
         s.sign(
             h2,
             RecordType::Visit,
-            Some(visit(home, noon(2, 14), &[&t.p[5]], witness())),
+            Some(visit(home, noon(2, 14), &[&t.p[5]], witness(6))),
             None,
             None,
         ),
         s.sign(
             h1,
             RecordType::Visit,
-            Some(visit(home, noon(3, 2), &[&t.p[3]], witness())),
+            Some(visit(home, noon(3, 2), &[&t.p[3]], witness(7))),
             None,
             None,
         ),
     ];
     push(w, &t.s, &recs).await;
     let origin = format!("http://{}", w.server.addr);
-    for bytes in [&t.p[0], &t.p[1], &sig] {
-        assert_eq!(
-            upload(&w.http, &origin, &t.a.token, bytes).await,
-            StatusCode::NO_CONTENT
-        );
-    }
-    assert_eq!(
-        upload(&w.http, &origin, &t.d.token, &t.p[2]).await,
-        StatusCode::NO_CONTENT
-    );
-    for bytes in [&t.p[4], &t.p[5]] {
-        assert_eq!(
-            upload(&w.http, &origin, &t.s.token, bytes).await,
-            StatusCode::NO_CONTENT
-        );
+    let marks = |ns: &[u8]| ns.iter().map(|&n| mark(n)).collect::<Vec<_>>();
+    let sent = [
+        (&t.a.token, vec![t.p[0].clone(), t.p[1].clone(), sig]),
+        (&t.a.token, marks(&[1])),
+        (&t.b.token, marks(&[2, 3])),
+        (&t.d.token, vec![t.p[2].clone()]),
+        (&t.d.token, marks(&[4])),
+        (&t.s.token, vec![t.p[4].clone(), t.p[5].clone()]),
+        (&t.s.token, marks(&[5, 6, 7])),
+    ];
+    for (token, files) in sent {
+        for bytes in files {
+            assert_eq!(
+                upload(&w.http, &origin, token, &bytes).await,
+                StatusCode::NO_CONTENT
+            );
+        }
     }
 }
 
@@ -963,11 +972,16 @@ async fn quarter_end_flow(t: &mut Town) {
     let fix = t.a.device.sign(
         t.h[0],
         RecordType::Amendment,
-        Some(visit(VisitKind::Home, noon(1, 10), &[&t.p[0]], witness())),
+        Some(visit(VisitKind::Home, noon(1, 10), &[&t.p[0]], witness(8))),
         Some(original),
         Some("补充说明"),
     );
     push(w, &t.a, &[fix]).await;
+    let origin = format!("http://{}", w.server.addr);
+    assert_eq!(
+        upload(&w.http, &origin, &t.a.token, &mark(8)).await,
+        StatusCode::NO_CONTENT
+    );
     let (_, drill) = w
         .get(
             Some(&town_office),
@@ -1141,6 +1155,66 @@ async fn phone_misses(t: &TestDb) {
     assert!(c.unit_escalations.is_empty());
 }
 db_test!(missed_calls_are_listed_but_not_sanctioned, phone_misses);
+
+/// QA s26a F4: a witness named without a drawn mark is a name the helper typed, not a
+/// signature (双签字, seed 001 §四(三)): the visit does not count where the policy asks
+/// for both signatures, and says why. A witness with a mark counts. The migration that
+/// brought this rule judges the records stored before it the same way, and only those.
+async fn unmarked_witness(t: &TestDb) {
+    use bangfu_migrations::{Migrator, MigratorTrait};
+    let mut town = town(t, PolicyPreset::Laizhou2018).await;
+    let unmarked = Some(HouseholdSignature::Witness {
+        name: "王见证".into(),
+        role: "村公证人".into(),
+        reason: "户主不识字".into(),
+        image_sha256: None,
+    });
+    let h1 = town.h[0];
+    let recs = [
+        (noon(1, 10), &town.p[0], unmarked),
+        (noon(2, 10), &town.p[1], witness(1)),
+    ]
+    .map(|(at, photo, signature)| {
+        let body = visit(VisitKind::Home, at, &[photo], signature);
+        town.a
+            .device
+            .sign(h1, RecordType::Visit, Some(body), None, None)
+    });
+    push(&town.w, &town.a, &recs).await;
+    let origin = format!("http://{}", town.w.server.addr);
+    for bytes in [&town.p[0], &town.p[1], &mark(1)] {
+        assert_eq!(
+            upload(&town.w.http, &origin, &town.a.token, bytes).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let homes = |s: AttendanceSheet| -> Vec<(String, Option<String>)> {
+        assert_eq!(s.rows[0].head_name, "田晓东");
+        s.rows[0]
+            .records
+            .iter()
+            .filter(|r| r.kind == VisitKind::Home)
+            .map(|r| (r.date.format("%m-%d").to_string(), r.reason.clone()))
+            .collect()
+    };
+    let judged = |unmarked: Option<&str>| {
+        vec![
+            ("01-10".to_string(), unmarked.map(str::to_string)),
+            ("02-10".to_string(), None),
+        ]
+    };
+    let not_signed = Some("缺少户主或见证人签字");
+    assert_eq!(homes(sheet(&town, &town.s.token).await), judged(not_signed));
+    // The facts as a server before the rule stored them, and the migration's own run.
+    Migrator::down(&t.db, Some(1)).await.unwrap();
+    assert_eq!(homes(sheet(&town, &town.s.token).await), judged(None));
+    Migrator::up(&t.db, None).await.unwrap();
+    assert_eq!(homes(sheet(&town, &town.s.token).await), judged(not_signed));
+}
+db_test!(
+    a_witness_named_without_a_mark_is_no_signature,
+    unmarked_witness
+);
 
 /// The sanction ladder is the county's policy (`sanctions`): a county that also
 /// sanctions calls gets the seed's ladder over them, the second step a public criticism
@@ -1769,11 +1843,16 @@ async fn lines_by_visit_date(t: &TestDb) {
     let march = town.b.device.sign(
         town.h[1],
         RecordType::Visit,
-        Some(visit(VisitKind::Home, noon(3, 20), &[], witness())),
+        Some(visit(VisitKind::Home, noon(3, 20), &[], witness(9))),
         None,
         None,
     );
     push(&town.w, &town.b, &[march]).await;
+    let origin = format!("http://{}", town.w.server.addr);
+    assert_eq!(
+        upload(&town.w.http, &origin, &town.b.token, &mark(9)).await,
+        StatusCode::NO_CONTENT
+    );
     let homes =
         |lines: Vec<(NaiveDate, VisitKind, Option<String>)>| -> Vec<(String, Option<String>)> {
             lines

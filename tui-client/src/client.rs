@@ -427,13 +427,8 @@ pub fn short_of_evidence(
     history: &[bangfu_shared::policy::EvidenceSince],
     body: &bangfu_shared::visit::VisitBody,
 ) -> bool {
-    bangfu_shared::policy::evidence_on(history, today(body.at)).is_some_and(|ev| {
-        !ev.met_by(
-            body.kind,
-            body.photos.len(),
-            body.household_signature.is_some(),
-        )
-    })
+    bangfu_shared::policy::evidence_on(history, today(body.at))
+        .is_some_and(|ev| !ev.met_by(body.kind, body.photos.len(), body.household_signed()))
 }
 
 /// The instant China's `day` begins: where a day-dated rule (a policy version) starts

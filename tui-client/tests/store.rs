@@ -22,6 +22,23 @@ fn witness() -> HouseholdSignature {
     }
 }
 
+/// [`witness`] with a mark drawn on the pad (`n` makes it a drawing of its own).
+async fn marked_witness(c: &Client, dir: &std::path::Path, n: u32) -> HouseholdSignature {
+    let png = std::fs::read(write_png(&dir.join(format!("mark{n}.png")), 200 + n, 80)).unwrap();
+    let HouseholdSignature::Witness {
+        name, role, reason, ..
+    } = witness()
+    else {
+        unreachable!("witness() is a witness")
+    };
+    HouseholdSignature::Witness {
+        name,
+        role,
+        reason,
+        image_sha256: Some(c.attach_signature_png(&png).await.unwrap()),
+    }
+}
+
 #[test]
 fn opens_in_wal_mode_and_migrates_once() {
     let rt = runtime();
@@ -1515,7 +1532,8 @@ fn a_later_call_keeps_an_earlier_missed_window() {
 /// QA s21d D11: a visit is judged by the evidence of the policy in force on its date,
 /// as the server judges it. With one photo asked until 03-01 and two from then on, a
 /// February visit with one photo counts; a March one with one photo does not, and is
-/// flagged; the last home contact is February's.
+/// flagged; the last home contact is February's. A February visit whose witness left
+/// no mark is no 双签字 (QA s26a F4): flagged, as the server does not count it either.
 #[test]
 fn a_visit_is_judged_by_the_evidence_in_force_on_its_date() {
     use bangfu_client::flags::Flag;
@@ -1525,6 +1543,7 @@ fn a_visit_is_judged_by_the_evidence_in_force_on_its_date() {
     let photos = [
         write_jpeg(&dir.path().join("feb.jpg"), 800, 600),
         write_jpeg(&dir.path().join("mar.jpg"), 600, 800),
+        write_jpeg(&dir.path().join("feb2.jpg"), 700, 600),
     ];
     rt.block_on(async {
         let c = login(&dir.path().join("data"), Limits::default()).await;
@@ -1547,12 +1566,21 @@ fn a_visit_is_judged_by_the_evidence_in_force_on_its_date() {
         c.install_login(&identity, &snap).await.unwrap();
         let at =
             |m, d| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, m, d, 2, 0, 0).unwrap();
-        for (when, photo) in [(at(2, 20), &photos[0]), (at(3, 10), &photos[1])] {
+        for (n, (when, photo)) in [(at(2, 20), &photos[0]), (at(3, 10), &photos[1])]
+            .into_iter()
+            .enumerate()
+        {
             let mut home = VisitBody::new(VisitKind::Home, when);
-            home.household_signature = Some(witness());
+            home.household_signature = Some(marked_witness(&c, dir.path(), n as u32).await);
             home.photos = vec![c.attach_photo(photo).await.unwrap()];
             c.record_visit(2, home, None, None, now()).await.unwrap();
         }
+        let mut unmarked = VisitBody::new(VisitKind::Home, at(2, 21));
+        unmarked.household_signature = Some(witness());
+        unmarked.photos = vec![c.attach_photo(&photos[2]).await.unwrap()];
+        c.record_visit(2, unmarked, None, None, now())
+            .await
+            .unwrap();
         let visits = c.visits(Some(2), 10).await.unwrap();
         let flagged: Vec<(u32, bool)> = visits
             .iter()
@@ -1564,11 +1592,11 @@ fn a_visit_is_judged_by_the_evidence_in_force_on_its_date() {
                 )
             })
             .collect();
-        assert_eq!(flagged, [(3, true), (2, false)]);
+        assert_eq!(flagged, [(3, true), (2, true), (2, false)]);
         let list = c.households(now()).await.unwrap();
         let h = list.iter().find(|h| h.detail.summary.id == 2).unwrap();
         assert_eq!(h.last_home, Some(at(2, 20)));
-        assert_eq!(h.not_counted, 1);
+        assert_eq!(h.not_counted, 2);
     });
 }
 

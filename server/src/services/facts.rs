@@ -489,7 +489,7 @@ fn fact_of(
             .collect::<HashSet<_>>()
             .len() as i64),
         photos_complete: Set(complete),
-        household_signed: Set(visit.kind == VisitKind::Phone || visit.household_signature.is_some()),
+        household_signed: Set(visit.kind == VisitKind::Phone || visit.household_signed()),
         witness_ok: Set(witness_ok),
         clock_flag: Set(clock_flag),
         photo_reused: Set(photo_reused),

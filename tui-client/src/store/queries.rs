@@ -363,7 +363,7 @@ fn evidence_sql(history: &[EvidenceSince]) -> String {
     for step in history.iter().rev() {
         let from = crate::client::china_midnight(step.from);
         let signed = if step.evidence.both_signatures {
-            " AND json_type(r.envelope_json, '$.visit.household_signature') IS NOT NULL"
+            " AND json_type(r.envelope_json, '$.visit.household_signature.image_sha256') IS NOT NULL"
         } else {
             ""
         };
