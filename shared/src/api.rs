@@ -147,6 +147,13 @@ pub struct PairingDto {
     /// before it was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_known_on: Option<NaiveDate>,
+    /// When the pairing took the household over from another helper in its role (a
+    /// change of helper), the day the change was filed (`filed_on`): a window ending by
+    /// that day is not this helper's ([`crate::policy::ExitCuts::start_known_in_time`]).
+    /// Absent for a household's first helper in the role, and from servers before it
+    /// was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_known_on: Option<NaiveDate>,
 }
 
 /// A household in lists.
@@ -382,5 +389,11 @@ pub struct Snapshot {
     /// (then the device judges by today's policy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exit_cuts_history: Vec<crate::policy::ExitCutsSince>,
+    /// The visits asked by each policy version, oldest first: the device judges a past
+    /// window by the version the reports judge it by ([`crate::policy::asked_in`]).
+    /// Absent from servers before it was sent (then the device judges by today's
+    /// policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub visits_history: Vec<crate::policy::VisitsSince>,
     pub server_time: DateTime<Utc>,
 }

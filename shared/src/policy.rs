@@ -194,6 +194,68 @@ pub struct ExitCutsSince {
     pub exit_cuts: ExitCuts,
 }
 
+/// The visits a county (or town) asks from a day on: one step of its policy history.
+/// A window is judged by the version in force on its first day (or, where a version
+/// changed a visit's cadence inside it, on its last: [`asked_in`]), so a device that
+/// shows past misses needs the steps, not only today's policy (QA s26d F4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VisitsSince {
+    /// The first day these visits are asked.
+    pub from: NaiveDate,
+    pub visits: Vec<VisitRequirement>,
+}
+
+/// The requirements of `last` with windows of `months` months whose role and kind
+/// `first` asks at another cadence only: a version that changed how often that visit
+/// is asked. By first days alone a change on 11-01 from two-monthly to quarterly home
+/// visits would leave no home window from November to December (the Oct–Dec window
+/// begins under the old version, the Nov–Dec one under the new): such a window is
+/// judged by the version in force on its last day, the windows of the two cadences
+/// overlapping around the change (QA s26a F1).
+pub fn cadence_changed(
+    first: &[VisitRequirement],
+    last: &[VisitRequirement],
+    months: u32,
+) -> Vec<VisitRequirement> {
+    let asked = |r: &VisitRequirement, same_window: bool| {
+        first.iter().any(|o| {
+            o.role == r.role && o.kind == r.kind && (o.window_months == months) == same_window
+        })
+    };
+    last.iter()
+        .filter(|r| r.window_months == months && !asked(r, true) && asked(r, false))
+        .cloned()
+        .collect()
+}
+
+/// The visits of `role` asked in the window `[start, end]` of `months` months by
+/// `history` (oldest first), as the server's reports judge it: those of the version in
+/// force on its first day with windows of that length, and [`cadence_changed`] by the
+/// version in force on its last day. None before the first step (no policy then).
+pub fn asked_in(
+    history: &[VisitsSince],
+    role: PairingRole,
+    months: u32,
+    (start, end): (NaiveDate, NaiveDate),
+) -> Vec<VisitRequirement> {
+    let on = |day: NaiveDate| history.iter().rev().find(|s| s.from <= day);
+    let Some(first) = on(start) else {
+        return Vec::new();
+    };
+    let mut out: Vec<VisitRequirement> = first
+        .visits
+        .iter()
+        .filter(|r| r.window_months == months)
+        .cloned()
+        .collect();
+    if let Some(last) = on(end).filter(|last| last.visits != first.visits) {
+        out.extend(cadence_changed(&first.visits, &last.visits, months));
+    }
+    out.retain(|r| r.role == role);
+    out
+}
+
 /// The rule in force on `day` by `history` (oldest first); none before the first step.
 pub fn exit_cuts_on(history: &[ExitCutsSince], day: NaiveDate) -> Option<ExitCuts> {
     history
@@ -294,6 +356,17 @@ impl ExitCuts {
         self.min_days_held > 0
             && (until - start).num_days() >= i64::from(self.min_days_held)
             && known_on.is_none_or(|k| k < until)
+    }
+
+    /// Whether a pairing whose start was filed on `start_known_on` is judged on a window
+    /// ending `end`: only when filed before the window's last day, so the helper had a
+    /// day of it knowing the household was theirs. A change of helper imported with its
+    /// start dated back otherwise charged the new helper with windows that had ended
+    /// before anyone told them (QA s26a F3); such a window is no one's, as one an end
+    /// filed late cuts. `None` (a household's first helper in the role, or a server
+    /// that does not say): judged as filed in time.
+    pub fn start_known_in_time(start_known_on: Option<NaiveDate>, end: NaiveDate) -> bool {
+        start_known_on.is_none_or(|k| k < end)
     }
 
     /// The last day a contact can be made in a window `[start, end]` the pairing owes:
@@ -586,6 +659,18 @@ mod tests {
             serde_json::from_str(r#"{"counted_kinds":["home","phone"]}"#).unwrap();
         assert!(partial.counts(VisitKind::Phone));
         assert_eq!((partial.report_at, partial.unit_at), (1, 3));
+    }
+
+    #[test]
+    fn a_change_dated_back_owes_no_window_that_ended_before_it_was_filed() {
+        let end = d(2026, 3, 31);
+        assert!(ExitCuts::start_known_in_time(None, end), "first helper");
+        assert!(ExitCuts::start_known_in_time(Some(d(2026, 3, 30)), end));
+        assert!(
+            !ExitCuts::start_known_in_time(Some(end), end),
+            "filed on the last day: no day left to visit"
+        );
+        assert!(!ExitCuts::start_known_in_time(Some(d(2026, 5, 6)), end));
     }
 
     #[test]

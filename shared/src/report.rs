@@ -9,7 +9,7 @@ use crate::policy::Sanctions;
 use crate::{PairingRole, SharedError, VisitKind};
 
 /// The rule every report states: which windows a pairing is judged on.
-pub const WINDOW_RULE_ZH: &str = "考勤按自然月、双月（1–2月、3–4月……）、季度计算；某一考勤周期仅在结对关系覆盖整个周期时才计入应走访；跨季度的双月周期计入其结束月份所在的季度；同一帮扶人同日多次走访同一户只计一次；各周期按其首日适用的政策考核，政策调整改变某类走访频次的，跨调整日的新频次周期按其末日适用的政策一并考核；尚未结束的周期显示为“进行中”，结束后才计入到位率和未到位。";
+pub const WINDOW_RULE_ZH: &str = "考勤按自然月、双月（1–2月、3–4月……）、季度计算；某一考勤周期仅在结对关系覆盖整个周期时才计入应走访，更换帮扶责任人的，新帮扶责任人只对在更换报备日之后结束的周期负责；跨季度的双月周期计入其结束月份所在的季度；同一帮扶人同日多次走访同一户只计一次；各周期按其首日适用的政策考核，政策调整改变某类走访频次的，跨调整日的新频次周期按其末日适用的政策一并考核；尚未结束的周期显示为“进行中”，结束后才计入到位率和未到位。";
 
 /// The rule a report states: [`WINDOW_RULE_ZH`], and the exception the policies'
 /// `exit_cuts` make for windows the end of a pairing (an exit or a change) cuts, from the
@@ -919,18 +919,32 @@ pub struct UnownedWindow {
     /// as well. A household first paired mid-window is not a change. Absent when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub helper_changed: bool,
+    /// The helper who held the window took the household over by a change filed on this
+    /// day, on or after the window's last day (a change imported dated back): the window
+    /// had ended before anyone told them, so it is not theirs (QA s26a F3). Absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_filed_on: Option<NaiveDate>,
 }
 
 impl UnownedWindow {
     /// The 说明 the town report prints: what cut the window.
     pub fn cause_zh(&self) -> String {
-        match (self.exit_on, self.helper_changed) {
-            (Some(day), false) => format!("{day}起退出帮扶"),
-            (Some(day), true) => format!("期间结对变动；{day}起退出帮扶"),
-            (None, true) => "期间结对变动".into(),
+        let late = self
+            .change_filed_on
+            .map(|day| format!("结对变动{day}才报备，晚于周期结束"));
+        let cut = match (self.exit_on, self.helper_changed) {
+            (Some(day), false) => Some(format!("{day}起退出帮扶")),
+            (Some(day), true) => Some(format!("期间结对变动；{day}起退出帮扶")),
+            (None, true) => Some("期间结对变动".to_string()),
+            (None, false) => None,
+        };
+        match (cut, late) {
+            (Some(cut), Some(late)) => format!("{cut}；{late}"),
+            (Some(text), None) | (None, Some(text)) => text,
             // A pairing begun (or ended) inside the window, no helper following
             // another: not a change (QA s24a F5).
-            (None, false) => "结对未覆盖整个周期".into(),
+            (None, None) => "结对未覆盖整个周期".into(),
         }
     }
 }
@@ -1045,6 +1059,7 @@ mod tests {
             helpers: vec![],
             exit_on: None,
             helper_changed: true,
+            change_filed_on: None,
         };
         assert_eq!(w.cause_zh(), "期间结对变动");
         let both = UnownedWindow {
@@ -1065,6 +1080,15 @@ mod tests {
             ..exit
         };
         assert_eq!(begun.cause_zh(), "结对未覆盖整个周期");
+        // Held whole by a helper whose change was filed after it ended (QA s26a F3).
+        let filed_late = UnownedWindow {
+            change_filed_on: Some(NaiveDate::from_ymd_opt(2027, 1, 6).unwrap()),
+            ..begun
+        };
+        assert_eq!(
+            filed_late.cause_zh(),
+            "结对变动2027-01-06才报备，晚于周期结束"
+        );
     }
 
     #[test]

@@ -131,6 +131,10 @@ pub struct PullResponse {
     /// ([`crate::api::Snapshot::exit_cuts_history`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exit_cuts_history: Vec<crate::policy::ExitCutsSince>,
+    /// The visits asked by each policy version, oldest first, sent with the policy
+    /// ([`crate::api::Snapshot::visits_history`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub visits_history: Vec<crate::policy::VisitsSince>,
     /// The cursor to send next time. Monotonic; opaque to clients.
     pub cursor: i64,
     /// More changes are waiting: pull again with the new cursor.

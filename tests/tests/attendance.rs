@@ -1686,6 +1686,21 @@ async fn printed_versions(t: &TestDb) {
 }
 db_test!(a_printed_sheet_is_the_version_it_names, printed_versions);
 
+/// The windows a row judges, each by its month, kind and the helper it is judged for.
+fn whose(row: &bangfu_shared::report::SheetRow) -> Vec<(u32, VisitKind, String)> {
+    row.windows
+        .iter()
+        .filter(|w| w.required)
+        .map(|w| {
+            (
+                chrono::Datelike::month(&w.start),
+                w.kind,
+                w.helper.as_ref().unwrap().name.clone(),
+            )
+        })
+        .collect()
+}
+
 /// A household whose first helper changed mid-quarter (H3: 曹秀兰 until Feb 15, then
 /// 余立新): each window on the sheet names its helper, and the row's first helper is
 /// one paired during the quarter.
@@ -1697,18 +1712,7 @@ async fn helper_change(t: &TestDb) {
     let row = &s.rows[2];
     assert_eq!(row.head_name, "叶秀兰");
     assert_eq!(row.first_helper.as_ref().unwrap().name, "余立新");
-    let whose: Vec<(u32, VisitKind, String)> = row
-        .windows
-        .iter()
-        .filter(|w| w.required)
-        .map(|w| {
-            (
-                chrono::Datelike::month(&w.start),
-                w.kind,
-                w.helper.as_ref().unwrap().name.clone(),
-            )
-        })
-        .collect();
+    let whose = whose(row);
     assert_eq!(
         whose,
         [
@@ -1749,6 +1753,69 @@ async fn helper_change(t: &TestDb) {
     assert_eq!(h1.first_helper.as_ref().unwrap().name, "黄志强");
 }
 db_test!(a_sheet_names_whose_each_window_is, helper_change);
+
+/// QA s26a F3: a change of helper imported dated back holds the new helper to no
+/// window that had ended by the day the change was filed. 余立新 took 叶秀兰 over from
+/// 曹秀兰 on Feb 15; filed on Apr 2 (after the quarter), March's call window, which his
+/// pairing covers whole, is no one's: the sheet does not name him for it, the town
+/// report lists it with the reason, and the household's pairing says when it was filed,
+/// for the field client to judge the same.
+async fn change_filed_late(t: &TestDb) {
+    use bangfu_server::entities::pairing;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let mut town = town(t, PolicyPreset::Laizhou2018).await;
+    record_quarter(&mut town).await;
+    let filed = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
+    let d = pairing::Entity::find()
+        .filter(pairing::Column::HouseholdId.eq(town.h[2]))
+        .filter(pairing::Column::Role.eq("first"))
+        .filter(pairing::Column::ValidTo.is_null())
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let d_id = d.id;
+    let mut late: pairing::ActiveModel = d.into();
+    late.filed_on = Set(filed);
+    late.update(&t.db).await.unwrap();
+    let s = sheet(&town, &town.s.token).await;
+    let row = &s.rows[2];
+    assert_eq!(row.head_name, "叶秀兰");
+    let whose = whose(row);
+    assert_eq!(whose, [(1, VisitKind::Phone, "曹秀兰".to_string())]);
+    let r = town_report(&town).await;
+    let march: Vec<String> = r
+        .unowned_windows
+        .iter()
+        .filter(|w| w.household_id == town.h[2] && w.start.to_string() == "2026-03-01")
+        .map(|w| w.cause_zh())
+        .collect();
+    assert_eq!(march, ["结对变动2026-04-02才报备，晚于周期结束"]);
+    let (status, detail) = town
+        .w
+        .get(Some(&town.county), &format!("/households/{}", town.h[2]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let known: Vec<(i64, Option<&str>)> = detail["pairings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["role"] == "first")
+        .map(|p| (p["id"].as_i64().unwrap(), p["start_known_on"].as_str()))
+        .collect();
+    assert!(known.contains(&(d_id, Some("2026-04-02"))), "{known:?}");
+    assert!(
+        known
+            .iter()
+            .filter(|(id, _)| *id != d_id)
+            .all(|(_, k)| k.is_none()),
+        "the first helpers before him took over from no one: {known:?}"
+    );
+}
+db_test!(
+    a_change_dated_back_holds_the_new_helper_to_no_window_ended_before_it_was_filed,
+    change_filed_late
+);
 
 /// A window no pairing covered in full (H3's helper changed on Feb 15, inside the
 /// Jan–Feb home window and the February call window) is judged for no one, and the town
@@ -2335,6 +2402,22 @@ async fn cadence_change(t: &TestDb) {
     // February's (begun under xigang, which asks none) is not.
     let own: Vec<NaiveDate> = s.rows[0].own_windows.iter().map(|w| w.start).collect();
     assert_eq!(own, [day(1, 1)], "{:?}", s.rows[0].own_windows);
+    // A device is sent the visits of each version, to judge past windows by them as
+    // the sheet does (QA s26d F4).
+    let (status, snap) = town.w.get(Some(&town.a.token), "/me/snapshot").await;
+    assert_eq!(status, StatusCode::OK, "{snap}");
+    let history: Vec<bangfu_shared::policy::VisitsSince> =
+        serde_json::from_value(snap["visits_history"].clone()).unwrap();
+    let steps: Vec<(NaiveDate, Vec<bangfu_shared::policy::VisitRequirement>)> = history
+        .into_iter()
+        .filter(|s| s.from >= day(1, 1))
+        .map(|s| (s.from, s.visits))
+        .collect();
+    assert_eq!(
+        steps,
+        [(day(2, 1), PolicyPreset::Xigang2019.policy().visits)],
+        "the step of 02-01 (and those before, from the policy's start)"
+    );
 }
 db_test!(
     a_change_of_cadence_leaves_no_stretch_without_a_home_window,

@@ -552,6 +552,7 @@ impl Client {
         let policy = self.policy().await?;
         let history = self.store.evidence_history().await?;
         let cuts = self.store.exit_cuts_history().await?;
+        let asked = self.store.visits_history().await?;
         let ev = history.as_slice();
         let contacts = self.store.last_contacts(now + FUTURE_TOLERANCE, ev).await?;
         // The oldest window judged (the one before a yearly window) began on the first
@@ -587,10 +588,9 @@ impl Client {
                 let (due, missed) = match (helper_id, role) {
                     (Some(helper), Some(role)) => crate::windows::judge_household(
                         &policy,
-                        &cuts,
+                        (&cuts, &asked),
                         &detail,
-                        helper,
-                        role,
+                        (helper, role),
                         times.get(&detail.summary.id),
                         today,
                     ),

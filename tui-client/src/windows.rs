@@ -18,10 +18,10 @@ use std::collections::HashMap;
 
 use bangfu_shared::api::HouseholdDetail;
 use bangfu_shared::policy::{
-    DueStatus, ExitCuts, ExitCutsSince, VisitRequirement, exit_cuts_on, window_of,
+    DueStatus, ExitCuts, ExitCutsSince, VisitsSince, asked_in, exit_cuts_on, window_of,
 };
 use bangfu_shared::report::Quarter;
-use bangfu_shared::{PairingRole, Policy};
+use bangfu_shared::{PairingRole, Policy, VisitKind};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::client::MissedWindow;
@@ -35,14 +35,20 @@ pub struct Stretch {
     /// The day `until` was filed, when the server says (see
     /// [`bangfu_shared::api::PairingDto::end_known_on`]).
     pub known_on: Option<NaiveDate>,
+    /// The day the change of helper that began it was filed, when it took the
+    /// household over ([`bangfu_shared::api::PairingDto::start_known_on`]): windows
+    /// ending by then are not the helper's.
+    pub start_known_on: Option<NaiveDate>,
 }
 
 impl Stretch {
     /// Whether the window `[start, end]` is required of the helper: the stretch covers
     /// it whole, or its end (an exit or a change of helper) cut it and the policy's
-    /// `cuts` judges it.
+    /// `cuts` judges it; and a change of helper that began it was filed before the
+    /// window's last day.
     pub fn owes(&self, start: NaiveDate, end: NaiveDate, cuts: ExitCuts) -> bool {
         cuts.owes((self.from, self.until), self.known_on, (start, end))
+            && ExitCuts::start_known_in_time(self.start_known_on, end)
     }
 }
 
@@ -58,6 +64,7 @@ pub fn stretches(detail: &HouseholdDetail, helper_id: i64, role: PairingRole) ->
             from: p.valid_from,
             until: p.valid_to,
             known_on: p.end_known_on,
+            start_known_on: p.start_known_on,
         })
         .filter(|s| s.until.is_none_or(|u| u > s.from))
         .collect();
@@ -137,32 +144,58 @@ pub struct Judgement {
 
 /// Judges `req` for a helper with `stretches`, whose counted contacts of its kind were
 /// on `days` (local dates), on `today`, with the policy's rule for windows the end of a
-/// pairing cuts (one rule for every window: the tests' shorthand for [`judge_by`]).
+/// pairing cuts (one rule and one requirement for every window: the tests' shorthand
+/// for [`judge_by`]).
 #[cfg(test)]
 fn judge(
-    req: &VisitRequirement,
+    req: &bangfu_shared::policy::VisitRequirement,
     stretches: &[Stretch],
     days: &[NaiveDate],
     today: NaiveDate,
     cuts: ExitCuts,
 ) -> Judgement {
-    judge_by(req, stretches, days, today, &|_| cuts)
+    let asked = |_| Some(req.min_count);
+    let rules = Rules {
+        asked: &asked,
+        cuts_on: &|_| cuts,
+    };
+    judge_by(
+        (req.kind, req.window_months),
+        stretches,
+        days,
+        today,
+        &rules,
+    )
 }
 
-/// [`judge`] with the rule for windows cut short in force on each window's first day
-/// (`cuts_on`), as the server judges them (QA s24b F8).
+/// What judges each window of one kind of contact, as the server's reports do.
+pub struct Rules<'a> {
+    /// The contacts asked in a window (`None`: the policy in force asks none of this
+    /// kind at this cadence then): the version in force on its first day, or its last
+    /// on a change of cadence ([`asked_in`], QA s26d F4).
+    pub asked: &'a dyn Fn((NaiveDate, NaiveDate)) -> Option<u32>,
+    /// The rule for windows cut short in force on a window's first day (QA s24b F8).
+    pub cuts_on: &'a dyn Fn(NaiveDate) -> ExitCuts,
+}
+
+/// Judges contacts of `kind` in windows of `months` months for a helper with
+/// `stretches`, whose counted contacts of that kind were on `days` (local dates), on
+/// `today`, each window by `rules`.
 pub fn judge_by(
-    req: &VisitRequirement,
+    (kind, months): (VisitKind, u32),
     stretches: &[Stretch],
     days: &[NaiveDate],
     today: NaiveDate,
-    cuts_on: &dyn Fn(NaiveDate) -> ExitCuts,
+    rules: &Rules,
 ) -> Judgement {
-    let months = req.window_months;
-    // The stretch that owes a window, if one does.
+    // The stretch that owes a window asked by the policy, and how many contacts.
     let owner = |(s, e): (NaiveDate, NaiveDate)| {
-        let cuts = cuts_on(s);
-        stretches.iter().find(|st| st.owes(s, e, cuts))
+        let min_count = (rules.asked)((s, e))?;
+        let cuts = (rules.cuts_on)(s);
+        stretches
+            .iter()
+            .find(|st| st.owes(s, e, cuts))
+            .map(|st| (st, min_count))
     };
     // Only contacts while the owing stretch held count, as on the server: a helper
     // paired again later in the window (a change and a change back) made them for
@@ -172,18 +205,18 @@ pub fn judge_by(
     // The current window is judged early once the day before its owner's end has
     // passed (an exit or a change cut it; the helper may hold the household again
     // since), as the server judges it from that day (QA s24c F1).
-    if owner(current).is_some_and(|st| ExitCuts::due_by(st.until, current.1) < today) {
+    if owner(current).is_some_and(|(st, _)| ExitCuts::due_by(st.until, current.1) < today) {
         judged.push(current);
     }
     let missed: Vec<MissedWindow> = judged
         .into_iter()
         .filter(|w| {
-            owner(*w).is_some_and(|st| {
-                count_in(days, w.0, ExitCuts::due_by(st.until, w.1)) < req.min_count
+            owner(*w).is_some_and(|(st, min_count)| {
+                count_in(days, w.0, ExitCuts::due_by(st.until, w.1)) < min_count
             })
         })
         .map(|(from, to)| MissedWindow {
-            kind: req.kind,
+            kind,
             from,
             to,
             months,
@@ -194,47 +227,72 @@ pub fn judge_by(
     let due = [current, next(current.1, months)]
         .into_iter()
         .find_map(|(start, end)| {
-            let by = ExitCuts::due_by(owner((start, end))?.until, end);
-            (by >= today).then_some((start, by))
+            let (st, min_count) = owner((start, end))?;
+            let by = ExitCuts::due_by(st.until, end);
+            (by >= today).then_some((start, by, min_count))
         })
-        .map(|(start, due_by)| DueStatus {
-            kind: req.kind,
+        .map(|(start, due_by, min_count)| DueStatus {
+            kind,
             due_by,
-            done_this_window: count_in(days, start, due_by.min(today)) >= req.min_count,
+            done_this_window: count_in(days, start, due_by.min(today)) >= min_count,
             overdue: !missed.is_empty(),
         });
     Judgement { due, missed }
 }
 
-/// Every requirement of `policy` for a helper in `role` with a household, judged on
+/// Every contact the policy asks of a helper in `role` with a household, judged on
 /// `today` from the counted contacts `times` (by kind code): what is due (one entry per
-/// requirement with a window due) and every window missed, oldest first (the policy's
-/// order breaks a tie). A window cut short is judged by the `exit_cuts` of
-/// `cuts_history` in force on its first day.
+/// kind and cadence with a window due) and every window missed, oldest first (the
+/// policy's order breaks a tie). Each window is judged by the policy version the
+/// reports judge it by (`visits_history`, [`asked_in`]) and a window cut short by the
+/// `exit_cuts` of `cuts_history` in force on its first day; by today's `policy` where
+/// the server sent no history.
 pub fn judge_household(
     policy: &Policy,
-    cuts_history: &[ExitCutsSince],
+    (cuts_history, visits_history): (&[ExitCutsSince], &[VisitsSince]),
     detail: &HouseholdDetail,
-    helper_id: i64,
-    role: PairingRole,
+    (helper_id, role): (i64, PairingRole),
     times: Option<&HashMap<String, Vec<DateTime<Utc>>>>,
     today: NaiveDate,
 ) -> (Vec<DueStatus>, Vec<MissedWindow>) {
+    let today_only = [VisitsSince {
+        from: NaiveDate::MIN,
+        visits: policy.visits.clone(),
+    }];
+    let history = if visits_history.is_empty() {
+        &today_only[..]
+    } else {
+        visits_history
+    };
+    // Every kind and cadence any version asks of the role, in the policy's order.
+    let mut asked_ever: Vec<(VisitKind, u32)> = Vec::new();
+    for r in history.iter().rev().flat_map(|s| s.visits.iter()) {
+        if r.role == role && !asked_ever.contains(&(r.kind, r.window_months)) {
+            asked_ever.push((r.kind, r.window_months));
+        }
+    }
     let held = stretches(detail, helper_id, role);
+    let cuts_on = |start: NaiveDate| exit_cuts_on(cuts_history, start).unwrap_or(policy.exit_cuts);
     let mut due = Vec::new();
     let mut missed = Vec::new();
-    for req in policy.requirements_for(role) {
+    for (kind, months) in asked_ever {
         let days: Vec<NaiveDate> = times
-            .and_then(|m| m.get(req.kind.code()))
+            .and_then(|m| m.get(kind.code()))
             .into_iter()
             .flatten()
             .map(|t| crate::client::today(*t))
             .collect();
-        // Each window by the rule in force on its first day; today's policy where the
-        // server sent no history.
-        let cuts_on =
-            |start: NaiveDate| exit_cuts_on(cuts_history, start).unwrap_or(policy.exit_cuts);
-        let j = judge_by(req, &held, &days, today, &cuts_on);
+        let asked = |window| {
+            asked_in(history, role, months, window)
+                .iter()
+                .find(|r| r.kind == kind)
+                .map(|r| r.min_count)
+        };
+        let rules = Rules {
+            asked: &asked,
+            cuts_on: &cuts_on,
+        };
+        let j = judge_by((kind, months), &held, &days, today, &rules);
         due.extend(j.due);
         missed.extend(j.missed);
     }
@@ -245,7 +303,7 @@ pub fn judge_household(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bangfu_shared::VisitKind;
+    use bangfu_shared::policy::VisitRequirement;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
@@ -275,6 +333,7 @@ mod tests {
             from,
             until: None,
             known_on: None,
+            start_known_on: None,
         }]
     }
 
@@ -307,6 +366,33 @@ mod tests {
         assert_eq!(j.due.unwrap().due_by, d(2026, 12, 31));
     }
 
+    /// QA s26a F3: a helper named on 11-20 by a change dated back to 10-01 is held to
+    /// no window that ended by 11-20: October is no one's, November (ending after the
+    /// filing) and December are theirs, as the server judges them.
+    #[test]
+    fn a_change_dated_back_holds_the_new_helper_to_no_window_ended_before_it_was_filed() {
+        let taken_over = vec![Stretch {
+            start_known_on: Some(d(2026, 11, 20)),
+            ..open(d(2026, 10, 1))[0]
+        }];
+        let j = judge(&req(VisitKind::Phone, 1), &taken_over, &[], d(2026, 12, 5));
+        assert_eq!(windows(&j), vec![(d(2026, 11, 1), d(2026, 11, 30))]);
+        let j = judge(
+            &req(VisitKind::Phone, 1),
+            &open(d(2026, 10, 1)),
+            &[],
+            d(2026, 12, 5),
+        );
+        assert_eq!(
+            windows(&j),
+            vec![
+                (d(2026, 10, 1), d(2026, 10, 31)),
+                (d(2026, 11, 1), d(2026, 11, 30))
+            ],
+            "the first helper since 10-01"
+        );
+    }
+
     /// M2: a pairing that ends on 12-20 (an exit filed for that day) covers no window
     /// still open: nothing is due past the last paired day.
     #[test]
@@ -315,6 +401,7 @@ mod tests {
             from: d(2018, 1, 1),
             until: Some(d(2026, 12, 20)),
             known_on: None,
+            start_known_on: None,
         }];
         for r in [req(VisitKind::Home, 2), req(VisitKind::Phone, 1)] {
             let j = judge(&r, &until, &[], d(2026, 12, 5));
@@ -325,6 +412,7 @@ mod tests {
             from: d(2018, 1, 1),
             until: Some(d(2027, 1, 1)),
             known_on: None,
+            start_known_on: None,
         }];
         let j = judge(&req(VisitKind::Phone, 1), &whole, &[], d(2026, 12, 5));
         assert_eq!(j.due.map(|s| s.due_by), Some(d(2026, 12, 31)));
@@ -340,6 +428,7 @@ mod tests {
             from: d(2018, 1, 1),
             until: Some(d(2026, 12, 20)),
             known_on: None,
+            start_known_on: None,
         }];
         let cuts = |days| ExitCuts {
             min_days_held: days,
@@ -379,6 +468,7 @@ mod tests {
                 from: d(2026, 12, 22),
                 until: None,
                 known_on: None,
+                start_known_on: None,
             },
         ];
         let j = super::judge(&phone, &again, &[d(2026, 12, 28)], d(2027, 1, 5), cuts(15));
@@ -426,10 +516,9 @@ mod tests {
         let due = |history: &[ExitCutsSince]| {
             let (due, _) = judge_household(
                 &policy,
-                history,
+                (history, &[]),
                 &detail,
-                helper,
-                PairingRole::First,
+                (helper, PairingRole::First),
                 None,
                 d(2026, 12, 5),
             );
@@ -441,6 +530,72 @@ mod tests {
             "Nov–Dec by the 30-day rule; December's call by December's (none)"
         );
         assert_eq!(due(&[]), vec![], "no history: today's policy");
+    }
+
+    /// QA s26d F4: past windows are judged by the version the reports judge them by,
+    /// not by today's policy. Laizhou (home visits every two months) until 11-01, then
+    /// xigang (every quarter): on 12-05 the device shows September–October's home
+    /// window missed (asked by the version of its first day), though today's policy asks
+    /// no two-monthly window at all; and Oct–Dec, begun under the old version but of the
+    /// new cadence, is the home window due now (judged by the version of its last day).
+    #[test]
+    fn past_windows_are_judged_by_the_version_in_force_then() {
+        let mut detail = crate::app::testing::household(1, "张三", "东村");
+        let helper = detail.pairings[0].helper.id;
+        detail.pairings[0].valid_from = d(2018, 1, 1);
+        let laizhou = bangfu_shared::PolicyPreset::Laizhou2018.policy();
+        let xigang = bangfu_shared::PolicyPreset::Xigang2019.policy();
+        let home = |p: &Policy| {
+            p.requirements_for(PairingRole::First)
+                .find(|r| r.kind == VisitKind::Home)
+                .map(|r| r.window_months)
+        };
+        assert_eq!((home(&laizhou), home(&xigang)), (Some(2), Some(3)));
+        let history = [
+            VisitsSince {
+                from: d(2018, 1, 1),
+                visits: laizhou.visits.clone(),
+            },
+            VisitsSince {
+                from: d(2026, 11, 1),
+                visits: xigang.visits.clone(),
+            },
+        ];
+        let judged = |history: &[VisitsSince]| {
+            judge_household(
+                &xigang,
+                (&[], history),
+                &detail,
+                (helper, PairingRole::First),
+                None,
+                d(2026, 12, 5),
+            )
+        };
+        let (due, _) = judged(&history);
+        let home_due: Vec<NaiveDate> = due
+            .iter()
+            .filter(|s| s.kind == VisitKind::Home)
+            .map(|s| s.due_by)
+            .collect();
+        assert_eq!(home_due, [d(2026, 12, 31)]);
+        let home_misses = |history: &[VisitsSince]| {
+            let (_, missed) = judged(history);
+            missed
+                .iter()
+                .filter(|w| w.kind == VisitKind::Home)
+                .map(|w| (w.from, w.to))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            home_misses(&history),
+            vec![(d(2026, 9, 1), d(2026, 10, 31))],
+            "September–October, as the county's sheet has it"
+        );
+        assert_eq!(
+            home_misses(&[]),
+            vec![(d(2026, 7, 1), d(2026, 9, 30))],
+            "no history: today's quarterly rule"
+        );
     }
 
     /// M7: a call in December makes December done, and leaves October and November
@@ -518,6 +673,7 @@ mod tests {
                 from: d(2026, 10, 1),
                 until: Some(d(2026, 12, 20)),
                 known_on: None,
+                start_known_on: None,
             }]
         );
         assert_eq!(stretches(&detail, helper, PairingRole::Second), vec![]);

@@ -531,6 +531,7 @@ fn another_devices_unfinished_record_is_not_this_devices_unsynced_work() {
             policy: None,
             evidence_history: Vec::new(),
             exit_cuts_history: Vec::new(),
+            visits_history: Vec::new(),
             cursor: 3,
             more: false,
         };
@@ -579,6 +580,7 @@ fn a_pulled_record_of_a_newer_format_is_kept_for_an_update() {
             policy: None,
             evidence_history: Vec::new(),
             exit_cuts_history: Vec::new(),
+            visits_history: Vec::new(),
             cursor: 7,
             more: false,
         };
@@ -625,6 +627,7 @@ fn pull_pages_import_records_in_any_order_and_update_households() {
             policy: None,
             evidence_history: Vec::new(),
             exit_cuts_history: Vec::new(),
+            visits_history: Vec::new(),
             cursor: 10,
             more: true,
         };
@@ -641,6 +644,7 @@ fn pull_pages_import_records_in_any_order_and_update_households() {
             policy: None,
             evidence_history: Vec::new(),
             exit_cuts_history: Vec::new(),
+            visits_history: Vec::new(),
             cursor: 12,
             more: false,
         };
@@ -888,6 +892,7 @@ fn a_pull_page_without_a_household_keeps_it_as_ended() {
             policy: None,
             evidence_history: Vec::new(),
             exit_cuts_history: Vec::new(),
+            visits_history: Vec::new(),
             cursor,
             more: false,
         };
@@ -1073,6 +1078,7 @@ fn a_household_is_ended_only_when_none_of_the_helpers_pairings_holds() {
                 policy: None,
                 evidence_history: Vec::new(),
                 exit_cuts_history: Vec::new(),
+                visits_history: Vec::new(),
                 cursor: 3,
                 more: false,
             })
@@ -1144,6 +1150,7 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
             policy: None,
             evidence_history: Vec::new(),
             exit_cuts_history: Vec::new(),
+            visits_history: Vec::new(),
             cursor,
             more: false,
         };
@@ -1181,6 +1188,7 @@ fn a_recovered_record_that_cannot_be_stored_is_reported_at_every_sync() {
             policy: None,
             evidence_history: Vec::new(),
             exit_cuts_history: Vec::new(),
+            visits_history: Vec::new(),
             cursor: 3,
             more: false,
         };
@@ -1655,6 +1663,7 @@ fn a_copys_record_under_this_devices_number_is_kept_apart_from_its_chain() {
                 policy: None,
                 evidence_history: Vec::new(),
                 exit_cuts_history: Vec::new(),
+                visits_history: Vec::new(),
                 cursor: 1,
                 more: false,
             })

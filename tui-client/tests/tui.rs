@@ -1326,6 +1326,7 @@ fn history_shows_a_town_office_review_note() {
         policy: None,
         evidence_history: Vec::new(),
         exit_cuts_history: Vec::new(),
+        visits_history: Vec::new(),
         cursor: 1,
         more: false,
     };

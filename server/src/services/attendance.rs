@@ -25,7 +25,7 @@
 
 use bangfu_shared::api::{HelperRef, Place};
 use bangfu_shared::policy::{ExitCuts, Sanctions};
-use bangfu_shared::policy::{VisitRequirement, window_of};
+use bangfu_shared::policy::{VisitRequirement, cadence_changed, window_of};
 use bangfu_shared::report::{
     AreaRate, HelperEscalation, HouseholdRef, Miss, Quarter, RecordLine, UnitEscalation,
     UnownedWindow, WindowResult, helper_action, unit_action,
@@ -104,6 +104,9 @@ pub struct Pairing {
     /// When the pairing was recorded: for a successor, when its predecessor's end was
     /// filed (see [`super::exits::end_known_on`]).
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the change that began it was filed (see
+    /// [`super::exits::Handovers::start_known_on`]).
+    pub filed_on: NaiveDate,
 }
 
 /// What the reports show of a helper: name, unit and position, phone.
@@ -401,22 +404,6 @@ struct TownWindow {
     exit_cuts: ExitCuts,
 }
 
-/// The requirements of `last` with windows of `months` months whose role and kind
-/// `first` asks at another cadence only: a version that changed how often that visit is
-/// asked (see [`Calendar::build`]).
-fn cadence_changed(first: &Policy, last: &Policy, months: u32) -> Vec<VisitRequirement> {
-    let asked = |r: &VisitRequirement, same_window: bool| {
-        first.visits.iter().any(|o| {
-            o.role == r.role && o.kind == r.kind && (o.window_months == months) == same_window
-        })
-    };
-    last.visits
-        .iter()
-        .filter(|r| r.window_months == months && !asked(r, true) && asked(r, false))
-        .cloned()
-        .collect()
-}
-
 /// The windows of every town, the evidence variants they ask and the first policy's name.
 #[derive(Default)]
 struct Calendar {
@@ -463,7 +450,7 @@ impl Calendar {
                     let last = policies.effective(db, county, town, end).await?;
                     if *last != first {
                         let last = last.clone();
-                        for req in cadence_changed(&first, &last, n) {
+                        for req in cadence_changed(&first.visits, &last.visits, n) {
                             cal.add(&mut list, &last, &req, (start, end), &span);
                         }
                     }
@@ -903,6 +890,15 @@ impl Reconciled {
                 .iter()
                 .map(|p| (p.household_id, p.role.as_str(), p.valid_from, p.created_at)),
         );
+        let handovers = super::exits::Handovers::of(self.pairings.iter().map(|p| {
+            (
+                p.household_id,
+                p.role.as_str(),
+                p.helper_id,
+                p.valid_from,
+                p.valid_to,
+            )
+        }));
         let town_of: HashMap<i64, i64> =
             self.households.iter().map(|h| (h.id, h.town_id)).collect();
         for chain in stretches(&self.pairings) {
@@ -919,11 +915,16 @@ impl Reconciled {
             let exit_ended = to.is_some_and(|t| exit_days.contains_key(&(p.household_id, t)));
             let known_on =
                 super::exits::end_known_on((p.household_id, &p.role, to), exit_days, &successors);
+            let start_known_on = handovers.start_known_on(
+                (first.household_id, &first.role, first.helper_id),
+                (first.valid_from, first.filed_on),
+            );
             for w in cal.towns.get(town).into_iter().flatten() {
                 if w.req.role != role {
                     continue;
                 }
-                let required = w.exit_cuts.owes((from, to), known_on, (w.start, w.end));
+                let required = w.exit_cuts.owes((from, to), known_on, (w.start, w.end))
+                    && ExitCuts::start_known_in_time(start_known_on, w.end);
                 // A window the pairing's end (an exit or a change of helper) cut and the
                 // helper still owes is due by the day before the end, and judged from it.
                 let due_by = Some(ExitCuts::due_by(to, w.end)).filter(|d| required && *d < w.end);
@@ -1131,8 +1132,33 @@ impl Reconciled {
         began && ended
     }
 
+    /// The day a change of helper was filed that took the household over in `role` by
+    /// the window's first day, when that was on or after its last day (see
+    /// [`UnownedWindow::change_filed_on`]).
+    fn change_filed_after(
+        &self,
+        household: i64,
+        role: PairingRole,
+        (start, end): (NaiveDate, NaiveDate),
+    ) -> Option<NaiveDate> {
+        let of_role = || {
+            self.pairings
+                .iter()
+                .filter(move |p| p.household_id == household && p.role == role.code())
+        };
+        of_role()
+            .filter(|p| p.valid_from <= start && p.valid_to.is_none_or(|t| t > start))
+            .filter(|p| p.filed_on >= end)
+            .filter(|p| {
+                of_role().any(|q| q.helper_id != p.helper_id && q.valid_to == Some(p.valid_from))
+            })
+            .map(|p| p.filed_on)
+            .min()
+    }
+
     /// Windows ending in `[from, to]` that some pairing of the household overlapped but
-    /// none covered in full, so none is judged on them (see [`UnownedWindow`]).
+    /// none covered in full, or whose holder took the household over by a change filed
+    /// after the window ended, so none is judged on them (see [`UnownedWindow`]).
     pub fn unowned(&self, from: NaiveDate, to: NaiveDate) -> Vec<UnownedWindow> {
         type Key = (i64, PairingRole, VisitKind, NaiveDate, NaiveDate);
         let mut groups: BTreeMap<Key, (bool, Vec<i64>)> = BTreeMap::new();
@@ -1168,6 +1194,7 @@ impl Reconciled {
                     helpers: self.in_pairing_order(household, role, helpers),
                     exit_on: None,
                     helper_changed: self.helper_changed_in(household, role, (start, end)),
+                    change_filed_on: self.change_filed_after(household, role, (start, end)),
                 })
             })
             .collect();
@@ -1508,6 +1535,7 @@ mod tests {
             valid_from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default(),
             valid_to: None,
             created_at: chrono::Utc::now(),
+            filed_on: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default(),
         };
         let day = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap_or_default();
         let counted = counts.counted(std::slice::from_ref(&pairing), day(2025, 11));

@@ -598,6 +598,45 @@ impl Successors {
     }
 }
 
+/// The ends of pairings by (household, role, first day no longer paired): the helpers
+/// whose pairing in the role ended that day. A pairing beginning that day with another
+/// helper took the household over: a change of helper.
+#[derive(Default)]
+pub struct Handovers(HashMap<(i64, String, NaiveDate), Vec<i64>>);
+
+impl Handovers {
+    /// From (household, role, helper, first day, first day no longer paired) of a set of
+    /// pairings; one that ended where it began never held and hands nothing over.
+    pub fn of<'a>(
+        pairings: impl IntoIterator<Item = (i64, &'a str, i64, NaiveDate, Option<NaiveDate>)>,
+    ) -> Self {
+        let mut out: HashMap<(i64, String, NaiveDate), Vec<i64>> = HashMap::new();
+        for (household, role, helper, from, until) in pairings {
+            if let Some(until) = until.filter(|u| *u > from) {
+                out.entry((household, role.to_string(), until))
+                    .or_default()
+                    .push(helper);
+            }
+        }
+        Handovers(out)
+    }
+
+    /// The day the start of `helper`'s pairing (household, role) from `from` was filed
+    /// (`filed_on`) when it took the household over from another helper; `None` for
+    /// the household's first helper in the role, or the same helper paired again (see
+    /// [`bangfu_shared::policy::ExitCuts::start_known_in_time`]).
+    pub fn start_known_on(
+        &self,
+        (household, role, helper): (i64, &str, i64),
+        (from, filed_on): (NaiveDate, NaiveDate),
+    ) -> Option<NaiveDate> {
+        self.0
+            .get(&(household, role.to_string(), from))
+            .is_some_and(|before| before.iter().any(|h| *h != helper))
+            .then_some(filed_on)
+    }
+}
+
 /// The day (China time) the end `until` of a pairing (household, role) was filed: its
 /// household's exit of that day, else the import that paired the next helper in the
 /// role from that day. None while it holds, or for an end nothing dates (then

@@ -284,7 +284,7 @@ pub async fn snapshot(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<S
         .one(db)
         .await?;
     let town = current.as_ref().or(rows.first()).map(|h| h.town_id);
-    let (policy, (evidence_history, exit_cuts_history)) = match county {
+    let (policy, history) = match county {
         Some(c) => (
             policy::effective(db, c, town, super::today()).await?,
             policy::history(db, c, town).await?,
@@ -303,8 +303,9 @@ pub async fn snapshot(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<S
             .map(|d| as_seen_by(caller, d))
             .collect(),
         policy,
-        evidence_history,
-        exit_cuts_history,
+        evidence_history: history.evidence,
+        exit_cuts_history: history.exit_cuts,
+        visits_history: history.visits,
         server_time: super::now(),
     })
 }
@@ -333,7 +334,16 @@ async fn details(
         all.iter()
             .map(|p| (p.household_id, p.role.as_str(), p.valid_from, p.created_at)),
     );
-    let ends = (&exit_days, &successors);
+    let handovers = super::exits::Handovers::of(all.iter().map(|p| {
+        (
+            p.household_id,
+            p.role.as_str(),
+            p.helper_id,
+            p.valid_from,
+            p.valid_to,
+        )
+    }));
+    let ends = (&exit_days, &successors, &handovers);
     let summaries = summaries_with(db, &rows, &history, &helpers).await?;
     Ok(rows
         .iter()
@@ -463,7 +473,11 @@ async fn helpers_by_id(
 fn pairing_dto(
     p: &pairing::Model,
     helpers: &HashMap<i64, helper::Model>,
-    (exit_days, successors): (&super::exits::ExitDays, &super::exits::Successors),
+    (exit_days, successors, handovers): (
+        &super::exits::ExitDays,
+        &super::exits::Successors,
+        &super::exits::Handovers,
+    ),
 ) -> Option<PairingDto> {
     Some(PairingDto {
         id: p.id,
@@ -482,6 +496,10 @@ fn pairing_dto(
             (p.household_id, &p.role, p.valid_to),
             exit_days,
             successors,
+        ),
+        start_known_on: handovers.start_known_on(
+            (p.household_id, &p.role, p.helper_id),
+            (p.valid_from, p.filed_on),
         ),
     })
 }

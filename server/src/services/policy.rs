@@ -2,7 +2,7 @@
 //! attendance for a past date is judged by the version in force then.
 
 use bangfu_shared::Policy;
-use bangfu_shared::policy::{EvidenceSince, ExitCutsSince};
+use bangfu_shared::policy::{EvidenceSince, ExitCutsSince, VisitsSince};
 use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -336,14 +336,25 @@ pub async fn effective(
 }
 
 /// A town's policy over time (its overrides, else the county's), as a device judges by
-/// it: the home-visit evidence, a step wherever it changes (each visit is judged by the
-/// one in force on its date, as [`effective`] chooses), and the `exit_cuts`, likewise
-/// (each window by the one in force on its first day).
+/// it: each part a step wherever it changes, oldest first.
+#[derive(Debug, Default)]
+pub struct History {
+    /// The home-visit evidence: each visit is judged by the one in force on its date,
+    /// as [`effective`] chooses.
+    pub evidence: Vec<EvidenceSince>,
+    /// The `exit_cuts`: each window by the one in force on its first day.
+    pub exit_cuts: Vec<ExitCutsSince>,
+    /// The visits asked: each window by the version in force on its first day (or last,
+    /// on a change of cadence: [`bangfu_shared::policy::asked_in`]).
+    pub visits: Vec<VisitsSince>,
+}
+
+/// The [`History`] of a town's policy (the county's where `town_id` is none).
 pub async fn history(
     db: &impl ConnectionTrait,
     county_id: i64,
     town_id: Option<i64>,
-) -> ApiResult<(Vec<EvidenceSince>, Vec<ExitCutsSince>)> {
+) -> ApiResult<History> {
     let all = versions(db, county_id).await?;
     let in_force = in_force_steps(&all, town_id);
     let evidence = steps(&in_force, |p| p.evidence.clone())
@@ -354,7 +365,15 @@ pub async fn history(
         .into_iter()
         .map(|(from, exit_cuts)| ExitCutsSince { from, exit_cuts })
         .collect();
-    Ok((evidence, exit_cuts))
+    let visits = steps(&in_force, |p| p.visits.clone())
+        .into_iter()
+        .map(|(from, visits)| VisitsSince { from, visits })
+        .collect();
+    Ok(History {
+        evidence,
+        exit_cuts,
+        visits,
+    })
 }
 
 /// Each day a version of the town's (or the county's) begins, oldest first, with the

@@ -1258,29 +1258,33 @@ pub async fn pull(
             review: r.review,
         });
     }
-    let (households, policy, evidence_history, exit_cuts_history) = if ledger > cursor {
+    let snap = if ledger > cursor {
         let snap = households::snapshot(db, caller).await?;
         if !more {
             next = next.max(ledger);
         }
-        (
-            Some(snap.households),
-            Some(snap.policy),
-            snap.evidence_history,
-            snap.exit_cuts_history,
-        )
+        Some(snap)
     } else {
-        (None, None, Vec::new(), Vec::new())
+        None
     };
-    Ok(PullResponse {
+    let mut page = PullResponse {
         records,
-        households,
-        policy,
-        evidence_history,
-        exit_cuts_history,
+        households: None,
+        policy: None,
+        evidence_history: Vec::new(),
+        exit_cuts_history: Vec::new(),
+        visits_history: Vec::new(),
         cursor: next,
         more,
-    })
+    };
+    if let Some(snap) = snap {
+        page.households = Some(snap.households);
+        page.policy = Some(snap.policy);
+        page.evidence_history = snap.evidence_history;
+        page.exit_cuts_history = snap.exit_cuts_history;
+        page.visits_history = snap.visits_history;
+    }
+    Ok(page)
 }
 
 /// Ids of the households an office caller may see, optionally in one town.

@@ -84,6 +84,7 @@ pub fn household(id: i64, head: &str, village: &str) -> HouseholdDetail {
             short_notice: false,
             ended_by_exit: false,
             end_known_on: None,
+            start_known_on: None,
         }],
     }
 }
@@ -101,6 +102,7 @@ fn snapshot(role: Role) -> Snapshot {
         policy: PolicyPreset::Laizhou2018.policy(),
         evidence_history: Vec::new(),
         exit_cuts_history: Vec::new(),
+        visits_history: Vec::new(),
         server_time: now(),
     }
 }

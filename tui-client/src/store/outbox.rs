@@ -413,6 +413,7 @@ impl Store {
             set_meta(&txn, "policy", policy).await?;
             set_meta(&txn, "evidence_history", &page.evidence_history).await?;
             set_meta(&txn, "exit_cuts_history", &page.exit_cuts_history).await?;
+            set_meta(&txn, "visits_history", &page.visits_history).await?;
         }
         let now = utc_seconds::format(&Utc::now());
         for r in &page.records {

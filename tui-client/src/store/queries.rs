@@ -504,6 +504,14 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// The visits asked by each policy version, oldest first (empty from a server that
+    /// did not send it: then the device judges every window by today's policy).
+    pub async fn visits_history(&self) -> Result<Vec<bangfu_shared::policy::VisitsSince>> {
+        Ok(get_meta(&self.db, "visits_history")
+            .await?
+            .unwrap_or_default())
+    }
+
     /// When the households were last downloaded (server time).
     pub async fn snapshot_time(&self) -> Result<Option<DateTime<Utc>>> {
         get_meta(&self.db, "snapshot_at").await
@@ -526,6 +534,7 @@ impl Store {
         set_meta(&txn, "policy", &snapshot.policy).await?;
         set_meta(&txn, "evidence_history", &snapshot.evidence_history).await?;
         set_meta(&txn, "exit_cuts_history", &snapshot.exit_cuts_history).await?;
+        set_meta(&txn, "visits_history", &snapshot.visits_history).await?;
         set_meta(&txn, "snapshot_at", &snapshot.server_time).await?;
         let today = crate::client::today(snapshot.server_time);
         let helper_id = identity.helper.as_ref().map(|h| h.id);

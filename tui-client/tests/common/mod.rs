@@ -95,6 +95,7 @@ pub fn household(id: i64, head: &str, village: &str, role: PairingRole) -> House
             short_notice: false,
             ended_by_exit: false,
             end_known_on: None,
+            start_known_on: None,
         }],
     }
 }
@@ -112,6 +113,7 @@ pub fn snapshot(households: Vec<HouseholdDetail>) -> Snapshot {
         policy: PolicyPreset::Laizhou2018.policy(),
         evidence_history: Vec::new(),
         exit_cuts_history: Vec::new(),
+        visits_history: Vec::new(),
         server_time: now(),
     }
 }
