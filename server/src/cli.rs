@@ -380,6 +380,16 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
             )
         })?;
     }
+    // Held while this process serves: one server per data directory.
+    let _serving = match command {
+        Command::Serve(_) | Command::Demo(_) => {
+            Some(crate::storage::lock_data_dir(&settings.data_dir)?)
+        }
+        _ => None,
+    };
+    if matches!(command, Command::Serve(_)) {
+        say_if_new(&settings);
+    }
     let url = settings.effective_database_url();
     let db = db::connect_and_migrate(&url)
         .await
@@ -400,15 +410,25 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
     }
 }
 
+/// Says on stderr that `serve` is about to create a new, empty SQLite database: right
+/// on a first start, and the only sign of a mistyped `--data-dir` (or `BANGFU_DATA_DIR`)
+/// before every device's sync finds its records "missing" (QA s26b F16).
+fn say_if_new(settings: &Settings) {
+    if let Some(file) = settings.embedded_file().filter(|f| !f.exists()) {
+        eprintln!(
+            "notice: no database in {}: starting with a new, empty one ({}). \
+             If you meant an existing installation, stop the server and check --data-dir.",
+            settings.data_dir.display(),
+            file.display()
+        );
+    }
+}
+
 /// Whether `command` keeps anything in the data directory: the server's photos, or the
 /// embedded SQLite file. A command run against PostgreSQL that stores no file (a
 /// migration, an import) does not create the directory.
 fn uses_data_dir(command: &Command, settings: &Settings) -> bool {
-    let embedded = settings
-        .database_url
-        .as_deref()
-        .is_none_or(|u| u.trim().is_empty());
-    embedded || matches!(command, Command::Serve(_) | Command::Demo(_))
+    settings.embedded_file().is_some() || matches!(command, Command::Serve(_) | Command::Demo(_))
 }
 
 async fn household_cmd(db: &DatabaseConnection, cmd: HouseholdCommand) -> anyhow::Result<()> {

@@ -220,13 +220,18 @@ impl Settings {
 
     /// The database to use: the configured URL, or the SQLite file in the data directory.
     pub fn effective_database_url(&self) -> String {
-        match &self.database_url {
-            Some(url) if !url.trim().is_empty() => url.clone(),
-            _ => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("bangfu.db").display()
-            ),
+        match (&self.database_url, self.embedded_file()) {
+            (_, Some(file)) => format!("sqlite://{}?mode=rwc", file.display()),
+            (url, None) => url.clone().unwrap_or_default(),
         }
+    }
+
+    /// The embedded SQLite file in the data directory, unless a database URL is set.
+    pub fn embedded_file(&self) -> Option<PathBuf> {
+        self.database_url
+            .as_deref()
+            .is_none_or(|u| u.trim().is_empty())
+            .then(|| self.data_dir.join("bangfu.db"))
     }
 }
 

@@ -125,3 +125,88 @@ db_test!(
     requests_the_http_layer_cannot_parse_are_not_logged_as_errors,
     unparsable_requests_are_not_errors
 );
+
+/// Runs `bangfu-server ARGS… serve` on `data` until it exits or `secs` pass (then it is
+/// killed): its exit status (`None`: still serving) and what it wrote on stderr.
+fn serve_briefly(
+    data: &Path,
+    database_url: Option<&str>,
+    secs: u64,
+) -> (Option<std::process::ExitStatus>, String) {
+    let mut cmd = std::process::Command::new(server_binary());
+    cmd.env_remove("DATABASE_URL").env_remove("BANGFU_CONFIG");
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
+    }
+    let mut child = cmd
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--log", "warn", "serve", "--bind"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut exited = false;
+    while !exited && std::time::Instant::now() < deadline {
+        exited = child.try_wait().unwrap().is_some();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Still serving: stopped here (a kill of a process that has exited does nothing).
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (exited.then_some(status), err)
+}
+
+/// QA s26b F10: a second server started on a data directory another one serves from
+/// stops at once, saying so, instead of printing "listening" and then answering
+/// "internal error" (and appending to the same photo packs). The directory is free
+/// again once the first server is gone, however it ended.
+async fn one_server_per_data_directory(t: &TestDb) {
+    let data = t.dir().join("data");
+    let first = ServerProcess::start(&t.url, &data, free_port()).await;
+    let (status, err) = serve_briefly(&data, Some(&t.url), 20);
+    let Some(status) = status else {
+        panic!("the second server serves as well: {err}")
+    };
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("another bangfu-server is already serving from"),
+        "{err}"
+    );
+    let http = reqwest::Client::new();
+    let alive = http
+        .get(format!("{}/openapi.json", first.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(alive.status().is_success(), "the first one still serves");
+    first.kill();
+    let again = ServerProcess::start(&t.url, &data, free_port()).await;
+    again.kill();
+}
+db_test!(
+    a_second_server_on_one_data_directory_is_refused,
+    one_server_per_data_directory
+);
+
+/// QA s26b F16: `serve` on a data directory holding no database (a first start, or a
+/// mistyped `--data-dir`) says it is starting with a new, empty one; on an existing
+/// installation it says nothing of the kind.
+#[test]
+fn serving_a_new_empty_database_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("typo");
+    let (status, err) = serve_briefly(&data, None, 3);
+    assert_eq!(status, None, "it serves: {err}");
+    assert!(
+        err.contains("starting with a new, empty one") && err.contains("--data-dir"),
+        "{err}"
+    );
+    let (status, err) = serve_briefly(&data, None, 3);
+    assert_eq!(status, None, "it serves: {err}");
+    assert!(!err.contains("new, empty"), "{err}");
+}

@@ -123,6 +123,33 @@ impl LocalStore {
     }
 }
 
+/// A data directory held by one serving process: two servers appending photos to the
+/// same packs and renumbering the same feed would damage both (QA s26b F10). Released
+/// when dropped, or when the process ends however it ends (an advisory file lock).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// Takes the data directory `dir` for this server, or says that another process
+/// serves from it. The lock file (`server.lock`) is empty and private.
+pub fn lock_data_dir(dir: &Path) -> io::Result<DataDirLock> {
+    let path = dir.join("server.lock");
+    create_private_file(&path)?;
+    let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(DataDirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "another bangfu-server is already serving from {}: stop it first, or give this one its own --data-dir",
+                dir.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Makes `dir` (and any missing parent) a directory only the server's user can enter:
 /// it holds the SQLite database and the households' photos and signatures, personal
 /// data no other local account may read. A directory made by an earlier version (or by
