@@ -259,6 +259,22 @@ pub struct PolicyShowArgs {
     pub date: Option<NaiveDate>,
 }
 
+/// `e` and its causes, each said once: a database error's text already holds its
+/// cause, which `{:#}` would repeat ("pool timed out…: pool timed out…", QA s26b F12).
+fn said_once(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if out.contains(&cause) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&cause);
+    }
+    out
+}
+
 /// Runs the command line and turns errors into a message and exit code 1.
 pub fn main() -> ExitCode {
     fixed_mmap_threshold();
@@ -266,7 +282,7 @@ pub fn main() -> ExitCode {
     let settings = match settings(&cli.global) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", said_once(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -284,7 +300,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", said_once(&e));
             ExitCode::FAILURE
         }
     }
@@ -845,6 +861,18 @@ async fn policy_cmd(db: &DatabaseConnection, cmd: PolicyCommand) -> anyhow::Resu
 mod tests {
     use super::*;
     use crate::testing::TestDb;
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let e = anyhow::Error::new(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal(
+            "pool timed out".into(),
+        )))
+        .context("opening the database x");
+        assert_eq!(
+            said_once(&e),
+            "opening the database x: Connection Error: pool timed out"
+        );
+    }
 
     #[test]
     fn an_account_is_given_only_the_places_its_role_has() {

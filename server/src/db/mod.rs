@@ -69,6 +69,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         }
         private_sqlite_files(file)?;
     }
+    if url.starts_with("postgres") {
+        reach_postgres(url).await?;
+    }
     let db = Database::connect(opts).await?;
     if let Some(file) = &file {
         // The -wal and -shm files now exist: made by SQLite with the database's mode,
@@ -76,6 +79,29 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         private_sqlite_files(file)?;
     }
     Ok(db)
+}
+
+/// How long a first connection to PostgreSQL may take before the server gives up.
+const REACH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens one PostgreSQL connection before the pool does, so a database that cannot be
+/// reached says why (connection refused, no such database, authentication failed) at
+/// once; the pool retries until its acquire timeout and then says only "pool timed
+/// out", after 30 seconds (QA s26b F12).
+async fn reach_postgres(url: &str) -> Result<(), DbErr> {
+    use sea_orm::sqlx::{Connection, postgres::PgConnection};
+    match tokio::time::timeout(REACH_TIMEOUT, PgConnection::connect(url)).await {
+        Ok(Ok(conn)) => {
+            // Closing politely only tells the server sooner; dropping does as well.
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(DbErr::Conn(sea_orm::RuntimeErr::Internal(e.to_string()))),
+        Err(_) => Err(DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
+            "no answer within {} s",
+            REACH_TIMEOUT.as_secs()
+        )))),
+    }
 }
 
 /// Makes the SQLite database `file` and its `-wal` and `-shm` files the server user's
@@ -398,6 +424,24 @@ mod tests {
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("postgres://u@h/db"), None);
         assert!(Durability::for_url("postgres://u@h/db").wal.is_none());
+    }
+
+    /// QA s26b F12: a PostgreSQL nobody listens for is named at once, with its cause,
+    /// not after the pool's 30 s as "pool timed out".
+    #[tokio::test]
+    async fn an_unreachable_postgres_says_why_at_once() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let started = std::time::Instant::now();
+        let e = connect(&format!("postgres://postgres@127.0.0.1:{port}/x"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Connection refused"), "{e}");
+        assert!(!e.contains("pool timed out"), "{e}");
+        assert!(started.elapsed() < REACH_TIMEOUT, "{:?}", started.elapsed());
     }
 
     #[tokio::test]
