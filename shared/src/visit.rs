@@ -808,10 +808,13 @@ pub fn check_text(text: &str, what: &str, max: usize) -> Result<(), TextError> {
 /// the record, not a time to keep.
 pub const TIME_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
 
-/// Refuses a time outside [`TIME_YEARS`], naming `what`.
+/// Refuses a time outside [`TIME_YEARS`], naming `what`. The year is China's (UTC+8),
+/// the calendar every visit's date and quarter is read in: 2000-01-01 00:30 in Beijing
+/// is in range, 2100-12-31 23:30 UTC (2101 in Beijing) is not (QA s26c F5).
 fn check_time(t: &DateTime<Utc>, what: &str) -> Result<(), VisitError> {
     use chrono::Datelike;
-    if TIME_YEARS.contains(&t.year()) {
+    let china = t.checked_add_signed(chrono::Duration::hours(8));
+    if china.is_some_and(|c| TIME_YEARS.contains(&c.year())) {
         Ok(())
     } else {
         Err(VisitError::Invalid(format!(
@@ -997,6 +1000,13 @@ mod tests {
         ));
         let err = e.validate().unwrap_err().to_string();
         assert!(err.contains("visit time"), "{err}");
+        // Years are China's (QA s26c F5): 00:30 on 2000-01-01 in Beijing is in range,
+        // 00:30 on 2101-01-01 in Beijing is not, whatever the UTC year says.
+        let at = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 16, 30, 0).unwrap();
+        e.visit = Some(VisitBody::new(VisitKind::Phone, at(1999, 12, 31)));
+        assert_eq!(e.validate(), Ok(()));
+        e.visit = Some(VisitBody::new(VisitKind::Phone, at(2100, 12, 31)));
+        assert!(e.validate().is_err());
     }
 
     #[test]
