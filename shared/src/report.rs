@@ -567,6 +567,8 @@ pub struct AttendanceSheet {
     pub second_helper: HelperRef,
     pub town: Option<Place>,
     pub rows: Vec<SheetRow>,
+    /// The `source` of each policy version that judged the quarter's windows, joined
+    /// with 、 in the order met.
     pub policy_source: String,
     pub rule: String,
     /// The last submitted version, if any (a new submission becomes version + 1).

@@ -2382,6 +2382,10 @@ async fn cadence_change(t: &TestDb) {
     let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
     set_policy(t, &town, PolicyPreset::Xigang2019.policy(), day(2, 1)).await;
     let s = sheet(&town, &town.s.token).await;
+    assert_eq!(
+        s.policy_source, "laizhou-2018、xigang-2019",
+        "both judged Q1"
+    );
     for row in &s.rows {
         // (叶秀兰's windows are listed once for each of her two helpers.)
         let mut home: Vec<(NaiveDate, NaiveDate)> = row

@@ -404,12 +404,17 @@ struct TownWindow {
     exit_cuts: ExitCuts,
 }
 
-/// The windows of every town, the evidence variants they ask and the first policy's name.
+/// The windows of every town, the evidence variants they ask and the names of the
+/// policies that judge them.
 #[derive(Default)]
 struct Calendar {
     towns: HashMap<i64, Vec<TownWindow>>,
     variants: Vec<Evidence>,
+    /// The first policy met, named when no window is judged.
     policy_source: String,
+    /// The `source` of each policy judging a window from the span's `detail_from`, in
+    /// the order met: a quarter judged by two versions names both (QA s26a F5).
+    policy_sources: Vec<String>,
     /// The `exit_cuts.min_days_held` of the policies judging the windows from the
     /// span's `detail_from`: what the report's rule states.
     exit_cut_days: BTreeSet<u32>,
@@ -475,6 +480,9 @@ impl Calendar {
         }
         if end >= span.detail_from {
             self.exit_cut_days.insert(p.exit_cuts.min_days_held);
+            if !self.policy_sources.contains(&p.source) {
+                self.policy_sources.push(p.source.clone());
+            }
         }
         let ev = self.variant(Evidence::of(p));
         list.push(TownWindow {
@@ -586,7 +594,11 @@ pub async fn reconcile_span(
     let exit_days = super::exits::exit_days(db, Condition::all().add(exited)).await?;
     rec.judge(&cal, &counts, &exit_days);
     rec.counted = counts.counted(&rec.pairings, span.detail_from);
-    rec.policy_source = cal.policy_source;
+    rec.policy_source = if cal.policy_sources.is_empty() {
+        cal.policy_source
+    } else {
+        cal.policy_sources.join("、")
+    };
     rec.exit_cut_days = cal.exit_cut_days;
     Ok(rec)
 }
