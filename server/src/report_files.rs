@@ -289,6 +289,7 @@ fn unowned_table(windows: &[UnownedWindow]) -> Table {
             "方式",
             "考勤周期",
             "期间结对的帮扶责任人",
+            "期间走访",
             "说明",
         ]),
         rows: windows
@@ -305,6 +306,7 @@ fn unowned_table(windows: &[UnownedWindow]) -> Table {
                         .map(|h| h.name.as_str())
                         .collect::<Vec<_>>()
                         .join("、"),
+                    u.contacts_zh(),
                     u.cause_zh(),
                 ])
             })

@@ -927,6 +927,22 @@ pub struct UnownedWindow {
     /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_filed_on: Option<NaiveDate>,
+    /// Contacts of the window's kind counted in it, by the helpers paired then while
+    /// they were: a window judged for no one may still have been visited, and the
+    /// office should not read it as a gap (QA s26a F5). Absent from servers before it
+    /// was sent: read as 0.
+    #[serde(default)]
+    pub contacts: u32,
+}
+
+impl UnownedWindow {
+    /// The 期间走访 column: whether the helpers paired then made the contact anyway.
+    pub fn contacts_zh(&self) -> String {
+        match self.contacts {
+            0 => "未走访".into(),
+            n => format!("已走访{n}次"),
+        }
+    }
 }
 
 impl UnownedWindow {
@@ -1062,6 +1078,7 @@ mod tests {
             exit_on: None,
             helper_changed: true,
             change_filed_on: None,
+            contacts: 0,
         };
         assert_eq!(w.cause_zh(), "期间结对变动");
         let both = UnownedWindow {

@@ -1823,7 +1823,19 @@ db_test!(
 async fn unowned(t: &TestDb) {
     let mut town = town(t, PolicyPreset::Laizhou2018).await;
     record_quarter(&mut town).await;
+    // 曹秀兰 calls 叶秀兰 on Feb 3, while still her helper: the February call window,
+    // no one's, was made all the same, and the list says so (QA s26a F5).
+    let call = town.c.device.sign(
+        town.h[2],
+        RecordType::Visit,
+        Some(visit(VisitKind::Phone, noon(2, 3), &[], None)),
+        None,
+        None,
+    );
+    push(&town.w, &town.c, &[call]).await;
     let r = town_report(&town).await;
+    let contacts: Vec<String> = r.unowned_windows.iter().map(|u| u.contacts_zh()).collect();
+    assert_eq!(contacts, ["未走访", "已走访1次"]);
     let listed: Vec<(&str, &str, VisitKind, String, Vec<&str>)> = r
         .unowned_windows
         .iter()
@@ -1877,7 +1889,9 @@ async fn unowned(t: &TestDb) {
     let csv = String::from_utf8(csv).unwrap();
     assert!(csv.contains("无人负责的窗口"), "{csv}");
     assert!(
-        csv.contains("叶秀兰,李家村,第一帮扶责任人,入户,2026-01-01至2026-02-28,曹秀兰、余立新"),
+        csv.contains(
+            "叶秀兰,李家村,第一帮扶责任人,入户,2026-01-01至2026-02-28,曹秀兰、余立新,未走访,期间结对变动"
+        ),
         "{csv}"
     );
 }

@@ -1173,7 +1173,7 @@ impl Reconciled {
     /// after the window ended, so none is judged on them (see [`UnownedWindow`]).
     pub fn unowned(&self, from: NaiveDate, to: NaiveDate) -> Vec<UnownedWindow> {
         type Key = (i64, PairingRole, VisitKind, NaiveDate, NaiveDate);
-        let mut groups: BTreeMap<Key, (bool, Vec<i64>)> = BTreeMap::new();
+        let mut groups: BTreeMap<Key, (bool, Vec<i64>, u32)> = BTreeMap::new();
         for w in self
             .windows
             .iter()
@@ -1184,6 +1184,7 @@ impl Reconciled {
                 .entry((w.household_id, r.role, r.kind, r.start, r.end))
                 .or_default();
             g.0 |= r.required;
+            g.2 = g.2.saturating_add(r.count);
             if !g.1.contains(&w.helper_id) {
                 g.1.push(w.helper_id);
             }
@@ -1192,23 +1193,26 @@ impl Reconciled {
             self.households.iter().map(|h| (h.id, h)).collect();
         let mut out: Vec<UnownedWindow> = groups
             .into_iter()
-            .filter(|(_, (owned, _))| !owned)
-            .filter_map(|((household, role, kind, start, end), (_, helpers))| {
-                let h = by_household.get(&household)?;
-                Some(UnownedWindow {
-                    household_id: h.id,
-                    head_name: h.head_name.clone(),
-                    village: self.place_name(h.village_id),
-                    role,
-                    kind,
-                    start,
-                    end,
-                    helpers: self.in_pairing_order(household, role, helpers),
-                    exit_on: None,
-                    helper_changed: self.helper_changed_in(household, role, (start, end)),
-                    change_filed_on: self.change_filed_after(household, role, (start, end)),
-                })
-            })
+            .filter(|(_, (owned, _, _))| !owned)
+            .filter_map(
+                |((household, role, kind, start, end), (_, helpers, contacts))| {
+                    let h = by_household.get(&household)?;
+                    Some(UnownedWindow {
+                        household_id: h.id,
+                        head_name: h.head_name.clone(),
+                        village: self.place_name(h.village_id),
+                        role,
+                        kind,
+                        start,
+                        end,
+                        helpers: self.in_pairing_order(household, role, helpers),
+                        exit_on: None,
+                        helper_changed: self.helper_changed_in(household, role, (start, end)),
+                        change_filed_on: self.change_filed_after(household, role, (start, end)),
+                        contacts,
+                    })
+                },
+            )
             .collect();
         out.sort_by(|a, b| {
             (a.end, &a.village, &a.head_name, a.role, a.kind).cmp(&(
