@@ -768,7 +768,11 @@ async fn codes(
     args: CodesArgs,
 ) -> anyhow::Result<()> {
     let town = jurisdictions::town_by_name(db, args.county.as_deref(), &args.town).await?;
-    let codes = enrollment::issue(db, &Caller::system(), settings, Some(town.id)).await?;
+    let within = enrollment::Within {
+        town: Some(town.id),
+        village: None,
+    };
+    let codes = enrollment::issue(db, &Caller::system(), settings, within, None).await?;
     durable(db).await?;
     let csv = enrollment::to_csv(&codes)?;
     match args.out {

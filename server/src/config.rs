@@ -66,6 +66,12 @@ pub struct Settings {
     /// open at most; creating another past this is refused (429 `too_many_uploads`)
     /// until one is finished or expires.
     pub max_unfinished_uploads: u64,
+    /// The most enrollment codes one `POST /enrollment/codes` issues. Each is an
+    /// argon2id hash, and a request for a town of 6,000 helpers ran for minutes, past any
+    /// client's or proxy's timeout, then stored codes no one received in place of the
+    /// printed ones (QA s27a F1). A larger town issues by village, or with
+    /// `bangfu-server enrollment-codes` on the server, which has no such bound.
+    pub max_codes_per_request: u64,
     /// An upload request whose body sends no byte for this many seconds is taken as cut
     /// (a phone gone out of coverage without closing its connection): the bytes before
     /// are kept and the upload is free for the client's next request, instead of held
@@ -95,6 +101,7 @@ impl Default for Settings {
             enrollment_ttl_days: 30,
             upload_expiry_days: 30,
             max_unfinished_uploads: 32,
+            max_codes_per_request: 1000,
             upload_idle_secs: 30,
             workers: 0,
             log: "info,sea_orm_migration=warn".to_string(),
@@ -183,7 +190,7 @@ impl Settings {
 
     /// Refuses values that parse but leave the server unusable.
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
-        let limits: [(&'static str, i128, i128); 10] = [
+        let limits: [(&'static str, i128, i128); 11] = [
             ("max_json_bytes", self.max_json_bytes as i128, 1),
             ("max_import_bytes", self.max_import_bytes as i128, 1),
             ("max_upload_bytes", i128::from(self.max_upload_bytes), 1),
@@ -206,6 +213,11 @@ impl Settings {
                 1,
             ),
             ("upload_idle_secs", i128::from(self.upload_idle_secs), 1),
+            (
+                "max_codes_per_request",
+                i128::from(self.max_codes_per_request),
+                1,
+            ),
         ];
         match limits.into_iter().find(|(_, value, least)| value < least) {
             Some((key, value, least)) => Err(ConfigError::TooSmall {

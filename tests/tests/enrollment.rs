@@ -224,3 +224,53 @@ db_test!(
     the_code_sheet_csv_does_not_run_formulas,
     code_sheet_is_inert
 );
+
+/// QA s27a F1: a request for more codes than one request issues
+/// (`max_codes_per_request`) is refused before anything changes, naming the way out
+/// (by village), so the printed codes keep working; a village's codes are issued.
+async fn too_many_codes_for_one_request(t: &TestDb) {
+    let w = World::with(t, |s| s.max_codes_per_request = 12).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let token = w.login("county").await;
+    w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+    let (status, page) = w.get(Some(&token), "/households").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let items = page["items"].as_array().unwrap();
+    let town = items[0]["town"]["id"].as_i64().unwrap();
+    let (status, codes) = w
+        .post_json(
+            Some(&token),
+            &format!("/enrollment/codes?format=json&town={town}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{codes}");
+    let message = codes["message"].as_str().unwrap();
+    assert!(
+        message.contains("more than one request issues (12)")
+            && message.contains("?village=")
+            && message.contains("no code was changed"),
+        "{message}"
+    );
+    // 河口村's households have fewer helpers than that.
+    let hekou = items.iter().find(|h| h["head_name"] == "田晓东").unwrap()["village"]["id"]
+        .as_i64()
+        .unwrap();
+    let (status, codes) = w
+        .post_json(
+            Some(&token),
+            &format!("/enrollment/codes?format=json&village={hekou}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{codes}");
+    let issued = codes.as_array().unwrap();
+    assert!(!issued.is_empty() && issued.len() <= 12, "{codes}");
+    let c = &issued[0];
+    let (phone, code) = (c["phone"].as_str().unwrap(), c["code"].as_str().unwrap());
+    assert_eq!(enroll(&w, phone, code).await, StatusCode::OK, "{phone}");
+}
+db_test!(
+    a_request_for_more_codes_than_one_issues_changes_nothing,
+    too_many_codes_for_one_request
+);

@@ -35,7 +35,17 @@ fn new_code() -> String {
     format!("{}-{}", &raw[..5], &raw[5..])
 }
 
-/// Issues fresh codes for every helper in scope (optionally one town) who has not enrolled.
+/// Where codes are issued: a town, or one village (of the caller's scope).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Within {
+    pub town: Option<i64>,
+    pub village: Option<i64>,
+}
+
+/// Issues fresh codes for every helper in scope (optionally one town or village) who
+/// has not enrolled, at most `max` of them (`None`: no bound, the server's own command
+/// line). More pending than `max` is refused before anything changes: one request must
+/// finish while its caller still waits for the sheet (QA s27a F1).
 ///
 /// All or nothing, in one write transaction: a new code replaces the printed one, so a
 /// run that stopped half-way would leave some helpers with a cancelled sheet and no new
@@ -44,42 +54,69 @@ pub async fn issue(
     db: &DatabaseConnection,
     caller: &Caller,
     settings: &Settings,
-    town: Option<i64>,
+    within: Within,
+    max: Option<u64>,
 ) -> ApiResult<Vec<EnrollmentCode>> {
     caller.require_office("issue enrollment codes")?;
     let mut households = caller.scope().households();
-    if let Some(t) = town {
+    if let Some(t) = within.town {
         // A town that is not there, or not the caller's, is 404 (not an empty list).
         super::jurisdictions::town_in_scope(db, caller, t).await?;
         households = households.add(household::Column::TownId.eq(t));
     }
-    if matches!(caller.scope(), Scope::All) && town.is_none() {
+    if let Some(v) = within.village {
+        super::jurisdictions::village_in_scope(db, caller, v).await?;
+        households = households.add(household::Column::VillageId.eq(v));
+    }
+    if matches!(caller.scope(), Scope::All) && within.town.is_none() && within.village.is_none() {
         return Err(ApiError::BadRequest(
-            "name a town (?town=ID) to issue codes for".into(),
+            "name a town (?town=ID) or a village (?village=ID) to issue codes for".into(),
         ));
     }
     // The codes are drawn and hashed (slow, on purpose) before the write transaction,
     // so pushes do not wait for the hashing; the transaction then stores the codes of
     // the accounts still pending.
     let (pending, _) = pending_accounts(db, households.clone(), caller.scope()).await?;
-    let mut drawn = Vec::with_capacity(pending.len());
-    for acct in &pending {
-        let code = new_code();
-        let hash = auth::hash_secret(&settings.argon2, auth::normalize_code(&code)).await?;
-        drawn.push((acct.id, code, hash));
+    if let Some(max) = max.filter(|m| pending.len() as u64 > *m) {
+        return Err(ApiError::Invalid(format!(
+            "{} helpers await enrollment codes here, more than one request issues ({max}): \
+             issue them village by village (?village=ID), or run `bangfu-server \
+             enrollment-codes` on the server; no code was changed",
+            pending.len()
+        )));
     }
+    let drawn = draw(&settings.argon2, pending.iter().map(|a| a.id)).await?;
     let (_gate, txn) = crate::db::begin_write(db).await?;
     let codes = issue_in(
         &txn,
         caller,
         settings.enrollment_ttl_days,
-        town,
+        within,
         households,
         drawn,
     )
     .await?;
     txn.commit().await?;
     Ok(codes)
+}
+
+/// A new code and its hash for each account of `ids`, hashed on every core at once (a
+/// town's thousands of argon2id hashes one after another took minutes, QA s27a F1).
+async fn draw(
+    argon2: &crate::config::Argon2Settings,
+    ids: impl Iterator<Item = i64>,
+) -> ApiResult<Vec<(i64, String, String)>> {
+    use futures_util::{StreamExt, TryStreamExt};
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    futures_util::stream::iter(ids)
+        .map(|id| async move {
+            let code = new_code();
+            let hash = auth::hash_secret(argon2, auth::normalize_code(&code)).await?;
+            Ok::<_, ApiError>((id, code, hash))
+        })
+        .buffer_unordered(cores)
+        .try_collect()
+        .await
 }
 
 /// Pairings holding today: open, or ending on a later day.
@@ -157,7 +194,7 @@ async fn issue_in(
     db: &impl ConnectionTrait,
     caller: &Caller,
     ttl_days: i64,
-    town: Option<i64>,
+    Within { town, village }: Within,
     households: Condition,
     drawn: Vec<(i64, String, String)>,
 ) -> ApiResult<Vec<EnrollmentCode>> {
@@ -218,6 +255,7 @@ async fn issue_in(
             None,
             serde_json::json!({
                 "town_id": town,
+                "village_id": village,
                 "count": codes.len(),
                 "skipped_outside_scope": skipped,
             }),

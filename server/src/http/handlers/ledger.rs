@@ -124,6 +124,9 @@ pub async fn export(
 #[serde(deny_unknown_fields)]
 pub struct CodesQuery {
     pub town: Option<i64>,
+    /// One village of the caller's: a town with more helpers awaiting codes than one
+    /// request issues (`max_codes_per_request`, 1,000 by default) issues them by village.
+    pub village: Option<i64>,
     /// `csv` (default, for printing) or `json`.
     pub format: Option<String>,
 }
@@ -150,7 +153,7 @@ impl CodesFormat {
 }
 
 #[utoipa::path(post, path = "/api/v1/enrollment/codes", params(CodesQuery),
-    responses((status = 200, body = Vec<EnrollmentCode>, description = "JSON, or CSV with format=csv"), (status = 400, body = bangfu_shared::api::ErrorBody, description = "bad format; no code was changed"), (status = 403, body = bangfu_shared::api::ErrorBody)))]
+    responses((status = 200, body = Vec<EnrollmentCode>, description = "JSON, or CSV with format=csv"), (status = 400, body = bangfu_shared::api::ErrorBody, description = "bad format; no code was changed"), (status = 403, body = bangfu_shared::api::ErrorBody), (status = 422, body = bangfu_shared::api::ErrorBody, description = "more helpers await codes than one request issues: issue by village; no code was changed")))]
 /// Issues fresh one-time enrollment codes for helpers who have not yet set a password.
 pub async fn enrollment_codes(
     state: web::Data<AppState>,
@@ -158,7 +161,12 @@ pub async fn enrollment_codes(
     q: Query<CodesQuery>,
 ) -> ApiResult<HttpResponse> {
     let format = CodesFormat::parse(q.format.as_deref())?;
-    let codes = enrollment::issue(&state.db, &caller, &state.settings, q.town).await?;
+    let within = enrollment::Within {
+        town: q.town,
+        village: q.village,
+    };
+    let max = Some(state.settings.max_codes_per_request);
+    let codes = enrollment::issue(&state.db, &caller, &state.settings, within, max).await?;
     match format {
         CodesFormat::Json => Ok(HttpResponse::Ok().json(codes)),
         CodesFormat::Csv => Ok(HttpResponse::Ok()
