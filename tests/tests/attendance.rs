@@ -1156,6 +1156,34 @@ async fn phone_misses(t: &TestDb) {
 }
 db_test!(missed_calls_are_listed_but_not_sanctioned, phone_misses);
 
+/// QA s27a F2, F3: county and town reports and ledger exports run in the office-read
+/// slots (half the cores): offices asking at once all get their report, one after
+/// another, and the field's pushes keep the other cores.
+async fn office_reads_take_turns(t: &TestDb) {
+    use bangfu_server::services::cpu_slots::CpuSlots;
+    let mut town = town(t, PolicyPreset::Laizhou2018).await;
+    record_quarter(&mut town).await;
+    let alone = county_report(&town).await;
+    let town_path = format!("/reports/town?town={}&quarter=2026Q1", town.town_id);
+    let (county, towns, csv, xlsx) = tokio::join!(
+        county_report(&town),
+        town.w.get(Some(&town.county), &town_path),
+        town.w
+            .get_bytes(&town.county, "/reports/county?quarter=2026Q1&format=csv"),
+        town.w.get_bytes(&town.county, "/ledger/export?format=xlsx"),
+    );
+    assert_eq!(county, alone);
+    assert_eq!(towns.0, StatusCode::OK, "{}", towns.1);
+    assert_eq!((csv.0, xlsx.0), (StatusCode::OK, StatusCode::OK));
+    let slots = (std::thread::available_parallelism().unwrap().get() / 2).max(1);
+    let peak = CpuSlots::office_reads().peak();
+    assert!((1..=slots).contains(&peak), "{peak} at once, {slots} slots");
+}
+db_test!(
+    office_reads_take_turns_in_their_slots,
+    office_reads_take_turns
+);
+
 /// QA s26a F4: a witness named without a drawn mark is a name the helper typed, not a
 /// signature (双签字, seed 001 §四(三)): the visit does not count where the policy asks
 /// for both signatures, and says why. A witness with a mark counts. The migration that

@@ -1,5 +1,5 @@
-//! Bounds on CPU- and memory-heavy jobs running at once: password hashes and full
-//! image decodes.
+//! Bounds on CPU- and memory-heavy jobs running at once: password hashes, full image
+//! decodes, large push bodies and an office's heavy reads.
 //!
 //! Each argon2id hash holds its memory cost (19 MiB by default) for its whole run, and
 //! every login, enrollment and password change is one. Unbounded, a burst of logins
@@ -53,6 +53,16 @@ impl CpuSlots {
     pub fn image_checks() -> &'static CpuSlots {
         static SLOTS: OnceLock<CpuSlots> = OnceLock::new();
         SLOTS.get_or_init(per_core)
+    }
+
+    /// The server's slots for an office's heavy reads: a town or county report, a ledger
+    /// export. Each reconciles a whole town or county (about 100 MB and a second or
+    /// more of CPU for 30,000 households); unbounded, four offices looping them took a
+    /// 2-core server's field pushes from 55 to 16 a second and its memory to 838 MB (QA
+    /// s27a F2, F3). Half the cores, at least one: the field's pushes keep the rest.
+    pub fn office_reads() -> &'static CpuSlots {
+        static SLOTS: OnceLock<CpuSlots> = OnceLock::new();
+        SLOTS.get_or_init(|| CpuSlots::new(half_the_cores(), WAIT))
     }
 
     /// The server's slots for large push bodies (over [`LARGE_BODY`]), held from before
@@ -121,6 +131,11 @@ impl Drop for Held {
     fn drop(&mut self) {
         self.slots.running.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Half the machine's cores, at least one.
+fn half_the_cores() -> usize {
+    (std::thread::available_parallelism().map_or(2, |n| n.get()) / 2).max(1)
 }
 
 fn per_core() -> CpuSlots {

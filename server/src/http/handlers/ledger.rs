@@ -108,6 +108,9 @@ pub async fn export(
     q: Query<ExportQuery>,
 ) -> ApiResult<HttpResponse> {
     let format = q.format.unwrap_or(ExportFormat::Csv);
+    let _slot = crate::services::cpu_slots::CpuSlots::office_reads()
+        .hold()
+        .await?;
     let bytes = ledger::export(&state.db, &caller, q.town, format).await?;
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())

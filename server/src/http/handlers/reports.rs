@@ -9,6 +9,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Json, Query};
 use crate::report_files::{self, Table};
+use crate::services::cpu_slots::CpuSlots;
 use crate::services::{Caller, attendance, reports};
 
 /// `format=json|csv|xlsx|pdf`.
@@ -204,6 +205,7 @@ pub async fn town(
     caller: Caller,
     q: Query<TownQuery>,
 ) -> ApiResult<HttpResponse> {
+    let _slot = CpuSlots::office_reads().hold().await?;
     let report = reports::town_report(&state.db, &caller, q.town, q.quarter).await?;
     respond(
         &report,
@@ -232,6 +234,7 @@ pub async fn county(
     caller: Caller,
     q: Query<CountyQuery>,
 ) -> ApiResult<HttpResponse> {
+    let _slot = CpuSlots::office_reads().hold().await?;
     let report = reports::county_report(&state.db, &caller, q.county, q.quarter).await?;
     respond(
         &report,
