@@ -34,6 +34,9 @@ pub struct ListQuery {
     pub page: Option<u64>,
     /// Items per page, 1 to 500 (default 50; 0 or more than 500 is refused with 400).
     pub per_page: Option<u64>,
+    /// The `next` of the page before: pages by position, so a pass through the list
+    /// neither repeats nor skips households while others are added (`page` is ignored).
+    pub after: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/households", params(ListQuery),
@@ -50,6 +53,7 @@ pub async fn list(
         village: q.village,
         q: q.q,
         status: q.status,
+        after: q.after,
     };
     let page = households::list(
         &state.db,
