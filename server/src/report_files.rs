@@ -319,7 +319,7 @@ fn unowned_table(windows: &[UnownedWindow]) -> Table {
 fn escalation_tables(
     helpers: &[HelperEscalation],
     units: &[UnitEscalation],
-    unit_at: u32,
+    (unit_at, town_only): (u32, bool),
 ) -> [Table; 2] {
     [
         Table {
@@ -346,7 +346,7 @@ fn escalation_tables(
                 .collect(),
         },
         Table {
-            title: unit_escalations_title_zh(unit_at),
+            title: unit_escalations_title_zh(unit_at, town_only),
             headers: s(&["派出单位", "未到位人次", "处理"]),
             rows: units
                 .iter()
@@ -364,7 +364,8 @@ fn escalation_tables(
 
 /// The town report's tables.
 pub fn town_tables(r: &TownReport) -> Vec<Table> {
-    let [helpers, units] = escalation_tables(&r.escalations, &r.unit_escalations, r.unit_at);
+    let [helpers, units] =
+        escalation_tables(&r.escalations, &r.unit_escalations, (r.unit_at, true));
     vec![
         rate_table(
             &format!("{} {} 帮扶工作到位率", r.town.name, r.quarter),
@@ -422,7 +423,8 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
 
 /// The county report's tables.
 pub fn county_tables(r: &CountyReport) -> Vec<Table> {
-    let [helpers, units] = escalation_tables(&r.escalations, &r.unit_escalations, r.unit_at);
+    let [helpers, units] =
+        escalation_tables(&r.escalations, &r.unit_escalations, (r.unit_at, false));
     vec![
         rate_table(
             &format!("{} {} 各镇街帮扶工作到位率排名", r.county.name, r.quarter),

@@ -1011,9 +1011,13 @@ fn seed_unit_at() -> u32 {
     Sanctions::default().unit_at
 }
 
-/// The title of the list of units to sanction, with the threshold the policy sets.
-pub fn unit_escalations_title_zh(unit_at: u32) -> String {
-    format!("派出单位问责（本年度累计{unit_at}人次以上）")
+/// The title of the list of units to sanction, with the threshold the policy sets. A
+/// town's list counts its own households' misses only (a unit's helpers may serve
+/// several towns), and says so: under the county's title it read as the county's count
+/// (QA s26a F5).
+pub fn unit_escalations_title_zh(unit_at: u32, town_only: bool) -> String {
+    let scope = if town_only { "本镇范围内" } else { "" };
+    format!("派出单位问责（{scope}本年度累计{unit_at}人次以上）")
 }
 
 #[cfg(test)]

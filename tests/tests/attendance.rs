@@ -1302,18 +1302,24 @@ async fn policy_ladder(t: &TestDb) {
     assert!(r.unit_escalations.is_empty(), "3 person-times, 4 needed");
     assert_eq!(r.unit_at, 4);
     assert_eq!(county_report(&town).await.unit_at, 4);
-    unit_title_in_every_format(&town, "派出单位问责（本年度累计4人次以上）").await;
+    unit_title_in_every_format(&town, 4).await;
 }
 db_test!(the_sanction_ladder_is_a_policy_setting, policy_ladder);
 
-/// The unit sanctions' title reads `title` in the town and county reports' CSV, XLSX
-/// (a sheet's name and first cell) and PDF.
-async fn unit_title_in_every_format(t: &Town, title: &str) {
+/// The unit sanctions' title names `unit_at` in the town and county reports' CSV, XLSX
+/// (a sheet's name and first cell) and PDF; the town's says it counts the town only
+/// (QA s26a F5).
+async fn unit_title_in_every_format(t: &Town, unit_at: u32) {
     use calamine::Reader;
-    for report in [
-        format!("/reports/town?town={}&quarter=2026Q1", t.town_id),
-        "/reports/county?quarter=2026Q1".to_string(),
+    for (report, scope) in [
+        (
+            format!("/reports/town?town={}&quarter=2026Q1", t.town_id),
+            "本镇范围内",
+        ),
+        ("/reports/county?quarter=2026Q1".to_string(), ""),
     ] {
+        let title = format!("派出单位问责（{scope}本年度累计{unit_at}人次以上）");
+        let title = title.as_str();
         let get = |format: &'static str| {
             let path = format!("{report}&format={format}");
             async move {

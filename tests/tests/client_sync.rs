@@ -898,8 +898,12 @@ async fn photo_reuse_shown(t: &TestDb) {
     let sig = c.attach_signature_png(&png(77)).await.unwrap();
     let mut ids = Vec::new();
     let mut times = Vec::new();
-    for minutes in [90, 30] {
-        let at = chrono::Utc::now() - chrono::Duration::minutes(minutes);
+    // Today in China (the household is paired from today): in the first hour and a
+    // half after Beijing's midnight, "90 minutes ago" was yesterday there.
+    let day_start = bangfu_client::client::china_midnight(bangfu_tests::china_today());
+    for (i, minutes) in [90, 30].into_iter().enumerate() {
+        let at = (chrono::Utc::now() - chrono::Duration::minutes(minutes))
+            .max(day_start + chrono::Duration::seconds(i as i64));
         times.push(at.with_nanosecond(0).unwrap());
         let mut body = VisitBody::new(VisitKind::Home, at);
         body.photos.push(c.attach_photo(&path).await.unwrap());
