@@ -409,7 +409,7 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
         helpers,
         units,
         Table {
-            title: "本季度无入户走访的贫困户".into(),
+            title: no_home_visit_title(r.quarter, crate::services::today()),
             headers: s(&["贫困户姓名", "村(居)"]),
             rows: r
                 .no_home_visit
@@ -419,6 +419,20 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
         },
         rule_table(&r.rule),
     ]
+}
+
+/// The title of the households without a home visit in `quarter`: before the quarter
+/// ends, "so far", since a household listed mid-quarter may still be visited in time
+/// (QA s26a F5: the list read as failures in the middle of a quarter).
+fn no_home_visit_title(
+    quarter: bangfu_shared::report::Quarter,
+    today: chrono::NaiveDate,
+) -> String {
+    if today <= quarter.end() {
+        format!("本季度截至{today}尚无入户走访的贫困户（季度未结束）")
+    } else {
+        "本季度无入户走访的贫困户".into()
+    }
 }
 
 /// The county report's tables.
@@ -595,6 +609,24 @@ pub fn render<T: serde::Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn households_without_a_home_visit_are_so_far_until_the_quarter_ends() {
+        let q: bangfu_shared::report::Quarter = "2026Q4".parse().unwrap();
+        let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        assert_eq!(
+            super::no_home_visit_title(q, day(12, 5)),
+            "本季度截至2026-12-05尚无入户走访的贫困户（季度未结束）"
+        );
+        assert_eq!(
+            super::no_home_visit_title(q, day(12, 31)),
+            "本季度截至2026-12-31尚无入户走访的贫困户（季度未结束）"
+        );
+        assert_eq!(
+            super::no_home_visit_title(q, chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()),
+            "本季度无入户走访的贫困户"
+        );
+    }
 
     #[test]
     fn worksheet_names_keep_whole_words_within_excels_limit() {
