@@ -1720,6 +1720,23 @@ async fn printed_versions(t: &TestDb) {
 }
 db_test!(a_printed_sheet_is_the_version_it_names, printed_versions);
 
+/// The first-helper pairing of `household` that holds today.
+async fn current_first_pairing(
+    t: &TestDb,
+    household: i64,
+) -> bangfu_server::entities::pairing::Model {
+    use bangfu_server::entities::pairing;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    pairing::Entity::find()
+        .filter(pairing::Column::HouseholdId.eq(household))
+        .filter(pairing::Column::Role.eq("first"))
+        .filter(pairing::Column::ValidTo.is_null())
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// The windows a row judges, each by its month, kind and the helper it is judged for.
 fn whose(row: &bangfu_shared::report::SheetRow) -> Vec<(u32, VisitKind, String)> {
     row.windows
@@ -1739,7 +1756,7 @@ fn whose(row: &bangfu_shared::report::SheetRow) -> Vec<(u32, VisitKind, String)>
 /// 余立新): each window on the sheet names its helper, and the row's first helper is
 /// one paired during the quarter.
 async fn helper_change(t: &TestDb) {
-    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    use sea_orm::{ActiveModelTrait, Set};
     let mut town = town(t, PolicyPreset::Laizhou2018).await;
     record_quarter(&mut town).await;
     let s = sheet(&town, &town.s.token).await;
@@ -1764,14 +1781,7 @@ async fn helper_change(t: &TestDb) {
     // 余立新's pairing ends on Mar 1 with no successor: in Q2 the household has no
     // first helper, and the sheet does not name one whose pairing ended before it.
     use bangfu_server::entities::pairing;
-    let d = pairing::Entity::find()
-        .filter(pairing::Column::HouseholdId.eq(town.h[2]))
-        .filter(pairing::Column::Role.eq("first"))
-        .filter(pairing::Column::ValidTo.is_null())
-        .one(&t.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let d = current_first_pairing(t, town.h[2]).await;
     let mut ended: pairing::ActiveModel = d.into();
     ended.valid_to = Set(Some(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()));
     ended.update(&t.db).await.unwrap();
@@ -1796,18 +1806,11 @@ db_test!(a_sheet_names_whose_each_window_is, helper_change);
 /// for the field client to judge the same.
 async fn change_filed_late(t: &TestDb) {
     use bangfu_server::entities::pairing;
-    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    use sea_orm::{ActiveModelTrait, Set};
     let mut town = town(t, PolicyPreset::Laizhou2018).await;
     record_quarter(&mut town).await;
     let filed = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
-    let d = pairing::Entity::find()
-        .filter(pairing::Column::HouseholdId.eq(town.h[2]))
-        .filter(pairing::Column::Role.eq("first"))
-        .filter(pairing::Column::ValidTo.is_null())
-        .one(&t.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let d = current_first_pairing(t, town.h[2]).await;
     let d_id = d.id;
     let mut late: pairing::ActiveModel = d.into();
     late.filed_on = Set(filed);

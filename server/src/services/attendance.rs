@@ -902,15 +902,7 @@ impl Reconciled {
                 .iter()
                 .map(|p| (p.household_id, p.role.as_str(), p.valid_from, p.created_at)),
         );
-        let handovers = super::exits::Handovers::of(self.pairings.iter().map(|p| {
-            (
-                p.household_id,
-                p.role.as_str(),
-                p.helper_id,
-                p.valid_from,
-                p.valid_to,
-            )
-        }));
+        let handovers = self.handovers();
         let town_of: HashMap<i64, i64> =
             self.households.iter().map(|h| (h.id, h.town_id)).collect();
         for chain in stretches(&self.pairings) {
@@ -1149,23 +1141,35 @@ impl Reconciled {
     /// [`UnownedWindow::change_filed_on`]).
     fn change_filed_after(
         &self,
-        household: i64,
-        role: PairingRole,
+        handovers: &super::exits::Handovers,
+        (household, role): (i64, PairingRole),
         (start, end): (NaiveDate, NaiveDate),
     ) -> Option<NaiveDate> {
-        let of_role = || {
-            self.pairings
-                .iter()
-                .filter(move |p| p.household_id == household && p.role == role.code())
-        };
-        of_role()
+        self.pairings
+            .iter()
+            .filter(|p| p.household_id == household && p.role == role.code())
             .filter(|p| p.valid_from <= start && p.valid_to.is_none_or(|t| t > start))
-            .filter(|p| p.filed_on >= end)
-            .filter(|p| {
-                of_role().any(|q| q.helper_id != p.helper_id && q.valid_to == Some(p.valid_from))
+            .filter_map(|p| {
+                handovers.start_known_on(
+                    (p.household_id, &p.role, p.helper_id),
+                    (p.valid_from, p.filed_on),
+                )
             })
-            .map(|p| p.filed_on)
+            .filter(|filed| *filed >= end)
             .min()
+    }
+
+    /// The changes of helper among the pairings (see [`super::exits::Handovers`]).
+    fn handovers(&self) -> super::exits::Handovers {
+        super::exits::Handovers::of(self.pairings.iter().map(|p| {
+            (
+                p.household_id,
+                p.role.as_str(),
+                p.helper_id,
+                p.valid_from,
+                p.valid_to,
+            )
+        }))
     }
 
     /// Windows ending in `[from, to]` that some pairing of the household overlapped but
@@ -1191,6 +1195,7 @@ impl Reconciled {
         }
         let by_household: HashMap<i64, &Household> =
             self.households.iter().map(|h| (h.id, h)).collect();
+        let handovers = self.handovers();
         let mut out: Vec<UnownedWindow> = groups
             .into_iter()
             .filter(|(_, (owned, _, _))| !owned)
@@ -1208,7 +1213,11 @@ impl Reconciled {
                         helpers: self.in_pairing_order(household, role, helpers),
                         exit_on: None,
                         helper_changed: self.helper_changed_in(household, role, (start, end)),
-                        change_filed_on: self.change_filed_after(household, role, (start, end)),
+                        change_filed_on: self.change_filed_after(
+                            &handovers,
+                            (household, role),
+                            (start, end),
+                        ),
                         contacts,
                     })
                 },
