@@ -48,7 +48,7 @@ use bangfu_shared::sync::{AckStatus, PushRequest, PushResponse};
 use bangfu_shared::visit::{
     HouseholdSignature, PhotoRef, RecordType, SignedRecord, VisitBody, sha256_hex,
 };
-use bangfu_shared::{JurisdictionLevel, PolicyPreset, VisitKind};
+use bangfu_shared::{JurisdictionLevel, PolicyPreset, Role, VisitKind};
 use bangfu_tests::field::Device;
 use base64::Engine;
 use chrono::NaiveDate;
@@ -64,6 +64,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "bench-password";
+/// The county office's account.
+const OFFICE: &str = "county";
 const ODK_SUBMISSIONS_PER_S: f64 = 76.0;
 const ODK_CPU_S_PER_1000: f64 = 22.0;
 const PATCH_CHUNK: usize = 8 * 1024 * 1024;
@@ -624,6 +626,17 @@ async fn seed(url: &str, households: usize, ledger_seed: u64) -> Vec<Helper> {
     )
     .await
     .expect("policy");
+    auth::add_user(
+        &db,
+        &bangfu_server::Settings::default(),
+        &system,
+        OFFICE,
+        Role::CountyOffice,
+        Some(county_id),
+        PASSWORD,
+    )
+    .await
+    .expect("county office account");
     let rows = bangfu_server::demo::town_ledger(0, households, ledger_seed);
     let csv = bangfu_server::ledger::export::write(&rows, bangfu_server::ledger::ExportFormat::Csv)
         .expect("ledger csv");
@@ -678,6 +691,36 @@ async fn seed(url: &str, households: usize, ledger_seed: u64) -> Vec<Helper> {
     }
     db.close().await.expect("close");
     helpers
+}
+
+/// The county office's anomaly list over the pushed records, timed: every device's
+/// numbers are read for gaps, so it is the office view that grows with the records.
+async fn office_views(server: &Server, total: usize) {
+    let http = client();
+    let token = login(&http, &server.base, OFFICE).await;
+    let mut times = Vec::new();
+    let mut entries = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let resp = http
+            .get(format!("{}/sync/anomalies", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("anomalies");
+        assert_eq!(resp.status(), StatusCode::OK, "anomalies");
+        let list: Vec<serde_json::Value> = resp.json().await.expect("anomalies json");
+        times.push(t.elapsed());
+        entries = list.len();
+    }
+    println!(
+        "  the county office's anomaly list over {total} records: {} ms ({entries} entries)",
+        times
+            .iter()
+            .map(|t| format!("{:.1}", ms(*t)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 /// A keep-alive client with TCP_NODELAY, one per simulated client.
@@ -1490,6 +1533,7 @@ async fn records_only(bin: &Path, scale: &Scale) {
         "  records/s by tenth of the run (the table grows from 0 to {total} rows): {}",
         rate_by_tenth(log.done, total)
     );
+    office_views(&server, total).await;
     drop(clients);
     server.stop();
 

@@ -127,6 +127,71 @@ async fn exactly_once(t: &TestDb) {
 }
 db_test!(records_are_stored_exactly_once_in_any_order, exactly_once);
 
+/// The office's gap list is per device: each run of missing numbers once, on the device
+/// it belongs to, however the devices' numbers interleave, and a town that is not the
+/// helper's sees none of them.
+async fn gaps_per_device(t: &TestDb) {
+    let mut f = field(t).await;
+    let mut spare = Device::register(&f.w, &f.token, f.device.helper_id).await;
+    // The main device holds 3, 4 and 7; the spare holds 1, 2 and 5.
+    f.device.seq = 2;
+    let mut records = vec![f.device.phone_call(f.household)];
+    records.push(f.device.phone_call(f.household));
+    f.device.seq = 6;
+    records.push(f.device.phone_call(f.household));
+    for _ in 0..2 {
+        records.push(spare.phone_call(f.household));
+    }
+    spare.seq = 4;
+    records.push(spare.phone_call(f.household));
+    f.push(&records).await;
+
+    let gaps = |list: &serde_json::Value| -> Vec<(i64, i64, i64)> {
+        let mut v: Vec<(i64, i64, i64)> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "gap")
+            .map(|a| {
+                let n = |k: &str| a[k].as_i64().unwrap();
+                (n("device_id"), n("seq"), n("seq_to"))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (main, other) = (f.device.device_id, spare.device_id);
+    let mut want = vec![(main, 1, 2), (main, 5, 6), (other, 3, 4)];
+    want.sort();
+    let (_, all) = f.w.get(Some(&f.county), "/sync/anomalies").await;
+    assert_eq!(gaps(&all), want, "{all}");
+
+    let (_, mine) = f.w.get(Some(&f.token), "/households").await;
+    let town = mine["items"][0]["town"]["id"].as_i64().unwrap();
+    let (_, own) =
+        f.w.get(Some(&f.county), &format!("/sync/anomalies?town={town}"))
+            .await;
+    assert_eq!(gaps(&own), want, "{own}");
+    let (_, all_households) = f.w.get(Some(&f.county), "/households?per_page=100").await;
+    let other_town = all_households["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == f.other_town().household)
+        .unwrap()["town"]["id"]
+        .as_i64()
+        .unwrap();
+    let (status, theirs) =
+        f.w.get(
+            Some(&f.county),
+            &format!("/sync/anomalies?town={other_town}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{theirs}");
+    assert_eq!(theirs, json!([]), "another town sees none of these gaps");
+}
+db_test!(gaps_are_found_per_device_and_per_town, gaps_per_device);
+
 /// A ledger import run beside the server holds SQLite's write lock (here another
 /// connection's open transaction). A push meanwhile waits for the lock instead of
 /// failing, and the server's one HTTP worker goes on answering reads while it waits:

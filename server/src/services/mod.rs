@@ -1,6 +1,7 @@
 //! Plain async services over `&impl ConnectionTrait`: every rule of the ledger, accounts
 //! and scoping lives here, testable without HTTP. Handlers only extract, call, respond.
 
+pub mod anomalies;
 pub mod attendance;
 pub mod audit;
 pub mod auth;

@@ -11,8 +11,8 @@
 //! monotonic on PostgreSQL as on SQLite.
 
 use bangfu_shared::sync::{
-    Ack, AckStatus, DeviceAnomaly, FieldChange, MAX_PUSH_RECORDS, PullResponse, PushRequest,
-    PushResponse, ServerRecord, reason_code,
+    Ack, AckStatus, FieldChange, MAX_PUSH_RECORDS, PullResponse, PushRequest, PushResponse,
+    ServerRecord, reason_code,
 };
 use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord, VisitError};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
@@ -1308,108 +1308,6 @@ async fn households_in_scope(
         .into_tuple()
         .all(db)
         .await?)
-}
-
-/// Helper ids whose households lie in the caller's scope (for office views).
-async fn helpers_in_scope(
-    db: &impl ConnectionTrait,
-    caller: &Caller,
-    town: Option<i64>,
-) -> ApiResult<Vec<i64>> {
-    let ids = households_in_scope(db, caller, town).await?;
-    let mut helpers = BTreeSet::new();
-    for chunk in ids.chunks(1000) {
-        let found: Vec<i64> = pairing::Entity::find()
-            .select_only()
-            .column(pairing::Column::HelperId)
-            .filter(pairing::Column::HouseholdId.is_in(chunk.to_vec()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        helpers.extend(found);
-    }
-    Ok(helpers.into_iter().collect())
-}
-
-/// Recorded anomalies and missing sequence numbers of the devices of helpers in scope.
-pub async fn anomalies(
-    db: &impl ConnectionTrait,
-    caller: &Caller,
-    town: Option<i64>,
-) -> ApiResult<Vec<DeviceAnomaly>> {
-    let helpers = helpers_in_scope(db, caller, town).await?;
-    let mut out = Vec::new();
-    // Stored sequence numbers of devices with a refusal, for [`refusals::settle`].
-    let mut stored = HashSet::new();
-    for chunk in helpers.chunks(crate::db::IN_CHUNK) {
-        for a in device_anomaly::Entity::find()
-            .filter(device_anomaly::Column::HelperId.is_in(chunk.to_vec()))
-            .order_by_asc(device_anomaly::Column::Id)
-            .all(db)
-            .await?
-        {
-            out.push(DeviceAnomaly {
-                device_id: a.device_id,
-                helper_id: a.helper_id,
-                kind: a.kind,
-                seq: a.device_seq,
-                seq_to: None,
-                detail: a.detail,
-                detected_at: a.detected_at,
-            });
-        }
-        let seqs: Vec<(i64, i64, i64)> = record::Entity::find()
-            .select_only()
-            .column(record::Column::DeviceId)
-            .column(record::Column::AuthorHelperId)
-            .column(record::Column::DeviceSeq)
-            .filter(record::Column::AuthorHelperId.is_in(chunk.to_vec()))
-            .order_by_asc(record::Column::DeviceId)
-            .order_by_asc(record::Column::DeviceSeq)
-            .into_tuple()
-            .all(db)
-            .await?;
-        // One entry per run of missing numbers, never one per number: sequence numbers
-        // are the device's to choose (up to 2^53−1), so a loop over the numbers
-        // themselves could be made to run for ever.
-        let mut last: HashMap<i64, i64> = HashMap::new();
-        let refused = refusals::devices_refused(&out);
-        for (device, helper, seq) in seqs {
-            let prev = last.insert(device, seq).unwrap_or(0);
-            if let Some(gap) = gap(device, helper, prev, seq) {
-                out.push(gap);
-            }
-            if refused.contains(&device) {
-                stored.insert((device, seq));
-            }
-        }
-    }
-    refusals::settle(&mut out, &stored);
-    Ok(out)
-}
-
-/// The `gap` anomaly between two consecutive stored sequence numbers of a device, if
-/// any number lies strictly between them.
-fn gap(device: i64, helper: i64, prev: i64, seq: i64) -> Option<DeviceAnomaly> {
-    let (first, last) = (prev.checked_add(1)?, seq.checked_sub(1)?);
-    if first > last {
-        return None;
-    }
-    let detail = if first == last {
-        format!("record {first} of this device has not arrived")
-    } else {
-        let count = i128::from(last) - i128::from(first) + 1;
-        format!("records {first} to {last} of this device ({count}) have not arrived")
-    };
-    Some(DeviceAnomaly {
-        device_id: device,
-        helper_id: helper,
-        kind: "gap".into(),
-        seq: first,
-        seq_to: Some(last),
-        detail,
-        detected_at: super::now(),
-    })
 }
 
 /// A cursor past every change number the server has issued cannot come from this

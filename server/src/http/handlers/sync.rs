@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Json, Query};
-use crate::services::{Caller, sync};
+use crate::services::{Caller, anomalies, sync};
 
 #[utoipa::path(post, path = "/api/v1/sync/push",
     request_body(content = Object, description = "`{\"records\": [SignedRecord, …]}`, at most 500 (docs/sync-protocol.md §3; the signed form in docs/canonical-form.md)"),
@@ -190,7 +190,7 @@ pub async fn anomalies(
     q: Query<AnomalyQuery>,
 ) -> ApiResult<web::Json<Vec<DeviceAnomaly>>> {
     Ok(web::Json(
-        sync::anomalies(&state.db, &caller, q.town).await?,
+        anomalies::in_scope(&state.db, &caller, q.town).await?,
     ))
 }
 
