@@ -413,11 +413,16 @@ async fn record_quarter(t: &mut Town) {
 }
 
 async fn sheet(t: &Town, token: &str) -> AttendanceSheet {
+    sheet_in(t, token, "2026Q1").await
+}
+
+/// The second helper's sheet of `quarter`, as `token` reads it.
+async fn sheet_in(t: &Town, token: &str, quarter: &str) -> AttendanceSheet {
     let (status, body) =
         t.w.get(
             Some(token),
             &format!(
-                "/reports/attendance?second_helper={}&quarter=2026Q1",
+                "/reports/attendance?second_helper={}&quarter={quarter}",
                 t.s_id
             ),
         )
@@ -1935,8 +1940,8 @@ async fn unowned(t: &TestDb) {
 db_test!(windows_judged_for_no_one_are_listed, unowned);
 
 /// A policy changed mid-quarter judges the visits made under it: each line of the sheet
-/// and of the drill-down by the policy in force on its visit date (as each window by the
-/// one in force on its first day), not by the one of the quarter's first day.
+/// and of the drill-down by the policy in force on its visit date, not by the one of the
+/// quarter's first day.
 async fn lines_by_visit_date(t: &TestDb) {
     let mut town = town(t, PolicyPreset::Laizhou2018).await;
     record_quarter(&mut town).await;
@@ -2018,18 +2023,7 @@ async fn lines_by_visit_date(t: &TestDb) {
     // The March–April window is judged in the second quarter: its sheet and drill-down
     // list the March visit that met it as its evidence, and none of March's calls (their
     // windows ended in the first quarter) (QA s23b F1).
-    let (status, body) = town
-        .w
-        .get(
-            Some(&town.s.token),
-            &format!(
-                "/reports/attendance?second_helper={}&quarter=2026Q2",
-                town.s_id
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let q2: AttendanceSheet = serde_json::from_value(body).unwrap();
+    let q2 = sheet_in(&town, &town.s.token, "2026Q2").await;
     let row = &q2.rows[1];
     let shown: Vec<(String, VisitKind)> = row
         .records
@@ -2062,6 +2056,85 @@ async fn lines_by_visit_date(t: &TestDb) {
 db_test!(
     record_lines_are_judged_by_the_policy_of_their_day,
     lines_by_visit_date
+);
+
+/// What a home visit must carry is the evidence in force on its date, in its window too:
+/// a window whose rule changed in its middle counts a visit its sheet line says counts,
+/// and not one its line says does not (QA s28a F14: the window went by its first day's
+/// rule, so a visit printed as counting left it unmet).
+async fn windows_by_visit_evidence(t: &TestDb) {
+    let mut town = town(t, PolicyPreset::Laizhou2018).await;
+    // From 02-10 no photo is asked; from 04-10 two are.
+    for (photos, (m, d)) in [(0, (2, 10)), (2, (4, 10))] {
+        let mut p = PolicyPreset::Laizhou2018.policy();
+        p.evidence.min_photos = photos;
+        set_policy(t, &town, p, NaiveDate::from_ymd_opt(2026, m, d).unwrap()).await;
+    }
+    // 黄志强 visits 田晓东 on 02-20 with no photo and on 04-20 with one, a witness's mark
+    // on each.
+    let h1 = town.h[0];
+    let a = &mut town.a.device;
+    let recs = vec![
+        a.sign(
+            h1,
+            RecordType::Visit,
+            Some(visit(VisitKind::Home, noon(2, 20), &[], witness(21))),
+            None,
+            None,
+        ),
+        a.sign(
+            h1,
+            RecordType::Visit,
+            Some(visit(
+                VisitKind::Home,
+                noon(4, 20),
+                &[&town.p[0]],
+                witness(22),
+            )),
+            None,
+            None,
+        ),
+    ];
+    push(&town.w, &town.a, &recs).await;
+    let origin = format!("http://{}", town.w.server.addr);
+    for file in [mark(21), mark(22), town.p[0].clone()] {
+        assert_eq!(
+            upload(&town.w.http, &origin, &town.a.token, &file).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    for (quarter, start, day, counts, met) in [
+        ("2026Q1", "2026-01-01", "2026-02-20", true, true),
+        ("2026Q2", "2026-03-01", "2026-04-20", false, false),
+    ] {
+        let sheet = sheet_in(&town, &town.s.token, quarter).await;
+        let row = sheet.rows.iter().find(|r| r.household_id == h1).unwrap();
+        let line = row
+            .records
+            .iter()
+            .find(|r| r.kind == VisitKind::Home && r.date.to_string() == day)
+            .unwrap();
+        assert_eq!(
+            line.reason.is_none(),
+            counts,
+            "{quarter}: {:?}",
+            line.reason
+        );
+        let window = row
+            .windows
+            .iter()
+            .find(|w| w.kind == VisitKind::Home && w.start.to_string() == start)
+            .unwrap();
+        assert_eq!(
+            (window.count, window.met),
+            (u32::from(counts), met),
+            "{quarter}: {window:?}"
+        );
+    }
+}
+db_test!(
+    a_window_counts_a_visit_by_the_evidence_of_its_day,
+    windows_by_visit_evidence
 );
 
 /// A household added to the ledger after a quarter is not one of that quarter's

@@ -10,9 +10,9 @@
 //! if the pairing covered all of it, or held it from its first day until the household's
 //! exit for the days the policy's `exit_cuts` asks (never, by default); 2-month windows
 //! that straddle quarters belong to the quarter they end in. A window no pairing owes
-//! is judged for no one, and listed as such. The
-//! report lines (each visit, counted or not and why) are judged by the policy in force
-//! on the visit's own date.
+//! is judged for no one, and listed as such. A visit's evidence (photos, signatures) is
+//! judged by the policy in force on the visit's own date, in the windows it falls in as
+//! on the report lines (each visit, counted or not and why).
 //!
 //! Sanctions (seed 001 §四(四)) count a first helper's missed windows of the kinds the
 //! window's policy lists in `sanctions.counted_kinds` (home visits by default: the seed
@@ -53,6 +53,14 @@ pub struct Evidence {
     pub both_signatures: bool,
     pub min_photos: i32,
 }
+
+/// The evidence asked of a town's home visits by the day they were made: steps of
+/// `(first day, evidence)`, oldest first, the first also covering the days before it. A
+/// visit is judged by the evidence in force on its date in every window it falls in, as
+/// its record on the sheet and the device judge it (QA s28a F14): by the window's first
+/// day, a rule eased on 12-04 left a 12-05 visit, printed as counting, out of the
+/// November–December window.
+pub type EvidenceSteps = Vec<(NaiveDate, Evidence)>;
 
 impl Evidence {
     fn of(p: &Policy) -> Evidence {
@@ -373,6 +381,37 @@ impl Policies {
         Ok(Evidence::of(self.effective(db, county, town, day).await?))
     }
 
+    /// The evidence steps of a town's home visits ([`EvidenceSteps`]): one step per
+    /// version of the county's or the town's own policy that changed the evidence.
+    async fn evidence_steps(
+        &mut self,
+        db: &impl ConnectionTrait,
+        county: i64,
+        town: i64,
+    ) -> ApiResult<EvidenceSteps> {
+        self.effective(db, county, town, NaiveDate::MAX).await?;
+        let days: BTreeSet<NaiveDate> = self
+            .by_county
+            .get(&county)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .filter(|v| v.town_id.is_none_or(|t| t == town))
+            .map(|v| v.valid_from)
+            .collect();
+        let mut steps: EvidenceSteps = Vec::new();
+        for day in days {
+            // A town override may begin before any county version: no policy then.
+            let Ok(p) = self.effective(db, county, town, day).await else {
+                continue;
+            };
+            let ev = Evidence::of(p);
+            if steps.last().is_none_or(|(_, last)| *last != ev) {
+                steps.push((day, ev));
+            }
+        }
+        Ok(steps)
+    }
+
     /// The sanction thresholds of a county's own policy (no town override) in force on
     /// `day`: sanctions are the county's to impose (seed 001 §四(四)), so one helper's
     /// action must not depend on which town's report lists it.
@@ -409,7 +448,8 @@ struct TownWindow {
 #[derive(Default)]
 struct Calendar {
     towns: HashMap<i64, Vec<TownWindow>>,
-    variants: Vec<Evidence>,
+    /// The evidence steps of the towns, each distinct one once.
+    variants: Vec<EvidenceSteps>,
     /// The first policy met, named when no window is judged.
     policy_source: String,
     /// The `source` of each policy judging a window from the span's `detail_from`, in
@@ -438,6 +478,7 @@ impl Calendar {
         let mut cal = Calendar::default();
         for (county, town) in towns {
             let mut list = Vec::new();
+            let ev = cal.variant(policies.evidence_steps(db, county, town).await?);
             for (y, m) in months(span.from, span.to) {
                 let month_end = window_of(month_start(y, m), 1).1;
                 for n in [1u32, 2, 3, 4, 6, 12] {
@@ -450,13 +491,13 @@ impl Calendar {
                         cal.policy_source = first.source.clone();
                     }
                     for req in first.visits.iter().filter(|r| r.window_months == n) {
-                        cal.add(&mut list, &first, req, (start, end), &span);
+                        cal.add(&mut list, (&first, ev), req, (start, end), &span);
                     }
                     let last = policies.effective(db, county, town, end).await?;
                     if *last != first {
                         let last = last.clone();
                         for req in cadence_changed(&first.visits, &last.visits, n) {
-                            cal.add(&mut list, &last, &req, (start, end), &span);
+                            cal.add(&mut list, (&last, ev), &req, (start, end), &span);
                         }
                     }
                 }
@@ -466,11 +507,12 @@ impl Calendar {
         Ok(cal)
     }
 
-    /// Adds the window `[start, end]` of `req`, judged by `p`, when the span wants it.
+    /// Adds the window `[start, end]` of `req`, judged by `p` with the town's evidence
+    /// steps `ev` (an index into the variants), when the span wants it.
     fn add(
         &mut self,
         list: &mut Vec<TownWindow>,
-        p: &Policy,
+        (p, ev): (&Policy, usize),
         req: &VisitRequirement,
         (start, end): (NaiveDate, NaiveDate),
         span: &Span,
@@ -484,7 +526,6 @@ impl Calendar {
                 self.policy_sources.push(p.source.clone());
             }
         }
-        let ev = self.variant(Evidence::of(p));
         list.push(TownWindow {
             start,
             end,
@@ -496,7 +537,7 @@ impl Calendar {
         });
     }
 
-    fn variant(&mut self, ev: Evidence) -> usize {
+    fn variant(&mut self, ev: EvidenceSteps) -> usize {
         if let Some(i) = self.variants.iter().position(|v| *v == ev) {
             return i;
         }
@@ -674,7 +715,7 @@ impl Counts {
             + 1;
         let mut by_variant = Vec::with_capacity(cal.variants.len());
         for ev in &cal.variants {
-            let inner = counted_days(homes, (first, detail, span.to), *ev);
+            let inner = counted_days(homes, (first, detail, span.to), ev);
             let q = packed(inner, base, slots);
             let stmt = db.get_database_backend().build(&q);
             let mut map = HashMap::new();
@@ -789,18 +830,13 @@ fn packed(inner: SelectStatement, base: i64, slots: usize) -> SelectStatement {
 fn counted_days(
     homes: &Homes,
     (first, detail, to): (NaiveDate, NaiveDate, NaiveDate),
-    ev: Evidence,
+    ev: &[(NaiveDate, Evidence)],
 ) -> SelectStatement {
     let f = |c: visit_fact::Column| Expr::col((visit_fact::Entity, c));
     let p = |c: pairing::Column| Expr::col((pairing::Entity, c));
     let home_ok = Condition::all()
-        .add(if ev.both_signatures {
-            f(visit_fact::Column::HouseholdSigned).eq(true)
-        } else {
-            Expr::val(1).eq(1)
-        })
         .add(f(visit_fact::Column::WitnessOk).eq(true))
-        .add(f(visit_fact::Column::PhotoCount).gte(ev.min_photos));
+        .add(evidence_met(ev));
     let counts = Condition::all()
         .add(f(visit_fact::Column::Voided).eq(false))
         .add(f(visit_fact::Column::Superseded).eq(false))
@@ -850,6 +886,32 @@ fn counted_days(
         .group_by_col((visit_fact::Entity, visit_fact::Column::Year))
         .group_by_col((visit_fact::Entity, visit_fact::Column::Month))
         .to_owned()
+}
+
+/// The home visit facts that hold the evidence in force on their date: one term per
+/// step, bounded by the days it is in force (no bound at all for a town whose evidence
+/// never changed, the usual case, so the query is the same as before steps).
+fn evidence_met(steps: &[(NaiveDate, Evidence)]) -> Condition {
+    let f = |c: visit_fact::Column| Expr::col((visit_fact::Entity, c));
+    let mut any = Condition::any();
+    for (i, (from, ev)) in steps.iter().enumerate() {
+        let mut step = Condition::all().add(f(visit_fact::Column::PhotoCount).gte(ev.min_photos));
+        if ev.both_signatures {
+            step = step.add(f(visit_fact::Column::HouseholdSigned).eq(true));
+        }
+        if i > 0 {
+            step = step.add(f(visit_fact::Column::VisitDate).gte(*from));
+        }
+        if let Some((until, _)) = steps.get(i + 1) {
+            step = step.add(f(visit_fact::Column::VisitDate).lt(*until));
+        }
+        any = any.add(step);
+    }
+    // No steps: no policy, nothing counts (an empty `any` would be no condition at all).
+    if steps.is_empty() {
+        any = any.add(Expr::val(1).eq(0));
+    }
+    any
 }
 
 /// The pairings grouped into stretches (see [`Reconciled::judge`]): per household,
