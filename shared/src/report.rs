@@ -186,6 +186,12 @@ pub struct WindowResult {
     /// false (and in sheets frozen before a change could cut a window owed).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ended_by_change: bool,
+    /// On a window not judged only because the change of helper that began the pairing
+    /// was filed after the window ended: the filing day, so the sheet says
+    /// `（结对变动2026-12-06才报备）` as the town report does, not that the pairing missed
+    /// part of the window (QA s28a F5). Absent otherwise, and from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_filed_on: Option<NaiveDate>,
 }
 
 impl WindowResult {
@@ -292,7 +298,7 @@ const MARKS_ZH: [(&str, &str, &str); 10] = [
     (
         "不考核",
         "不考核",
-        "结对未覆盖整个周期（期间结对变动或退出帮扶），该周期不判定到位与否",
+        "结对未覆盖整个周期（期间结对变动或退出帮扶），或结对变动在周期结束后才报备，该周期不判定到位与否",
     ),
     (
         "起结对变动）",
@@ -482,13 +488,21 @@ impl SheetRow {
             })
             .collect();
         let named = unjudged_named(&self.windows);
+        // A helper's name heads their windows once, not each of them (QA s28a F5).
+        let mut last_named = None;
         let windows: Vec<String> = self
             .windows
             .iter()
             .zip(named)
             .filter_map(|(w, named)| {
                 if w.required {
-                    let who = whose(w.helper.as_ref().map(|h| h.id));
+                    let id = w.helper.as_ref().map(|h| h.id);
+                    let who = if id == last_named {
+                        String::new()
+                    } else {
+                        whose(id)
+                    };
+                    last_named = id;
                     return Some(format!("{who}{}", w.text_zh()));
                 }
                 // A window no pairing answers for (a change of helper or an exit cut it)
@@ -516,12 +530,18 @@ impl SheetRow {
     /// `（结对未覆盖整个周期）` (a pairing begun inside it, say: no helper changed; QA s24a
     /// F5, F8).
     fn unjudged_text(&self, w: &WindowResult) -> String {
-        let helpers: std::collections::BTreeSet<i64> = self
-            .windows
-            .iter()
-            .filter(|o| (o.kind, o.start, o.end) == (w.kind, w.start, w.end))
+        let same = || {
+            self.windows
+                .iter()
+                .filter(|o| (o.kind, o.start, o.end) == (w.kind, w.start, w.end))
+        };
+        let helpers: std::collections::BTreeSet<i64> = same()
             .filter_map(|o| o.helper.as_ref().map(|h| h.id))
             .collect();
+        let late = same()
+            .filter_map(|o| o.change_filed_on)
+            .max()
+            .map(|day| format!("结对变动{day}才报备"));
         // Both, when a change and then the exit cut it, as the town report says (QA
         // s24b F9).
         let exit = self
@@ -530,11 +550,16 @@ impl SheetRow {
             .chain(&self.exit_days)
             .filter(|d| (w.start..=w.end).contains(*d))
             .min();
-        let cause = match (exit, helpers.len() > 1) {
-            (Some(day), false) => format!("{}起退出帮扶", day.format("%m-%d")),
-            (Some(day), true) => format!("期间结对变动；{}起退出帮扶", day.format("%m-%d")),
-            (None, true) => "期间结对变动".into(),
-            (None, false) => "结对未覆盖整个周期".into(),
+        let cut = match (exit, helpers.len() > 1) {
+            (Some(day), false) => Some(format!("{}起退出帮扶", day.format("%m-%d"))),
+            (Some(day), true) => Some(format!("期间结对变动；{}起退出帮扶", day.format("%m-%d"))),
+            (None, true) => Some("期间结对变动".into()),
+            (None, false) => None,
+        };
+        let cause = match (cut, late) {
+            (Some(cut), Some(late)) => format!("{cut}；{late}"),
+            (Some(text), None) | (None, Some(text)) => text,
+            (None, None) => "结对未覆盖整个周期".into(),
         };
         format!(
             "{}~{}{}不考核（{cause}）",
@@ -1183,6 +1208,7 @@ mod tests {
             helper: who,
             due_by: None,
             ended_by_change: false,
+            change_filed_on: None,
         }
     }
 
@@ -1286,6 +1312,32 @@ mod tests {
             "{}",
             row.record_text()
         );
+    }
+
+    /// QA s28a F5: a window not judged because the change of helper was filed after it
+    /// ended says so, as the town report does; and a helper's name heads their windows
+    /// once.
+    #[test]
+    fn a_window_of_a_change_filed_late_says_when_it_was_filed() {
+        let mut row = sheet_row_for_own_text();
+        let new = Some(helper(2, "吴新"));
+        let mut late = window(10, VisitKind::Phone, false, new.clone());
+        late.required = false;
+        late.change_filed_on = NaiveDate::from_ymd_opt(2026, 12, 6);
+        let mut open = window(12, VisitKind::Phone, false, new.clone());
+        open.open = true;
+        let mut home = window(11, VisitKind::Home, false, new);
+        home.open = true;
+        row.windows = vec![home, late, open];
+        let text = row.record_text();
+        assert!(
+            text.ends_with(
+                "吴新：11-01~11-30入户进行中；10-01~10-31电话不考核（结对变动2026-12-06才报备）；\
+                 12-01~12-31电话进行中"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("吴新：").count(), 1, "{text}");
     }
 
     #[test]

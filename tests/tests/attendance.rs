@@ -1825,6 +1825,13 @@ async fn change_filed_late(t: &TestDb) {
     assert_eq!(row.head_name, "叶秀兰");
     let whose = whose(row);
     assert_eq!(whose, [(1, VisitKind::Phone, "曹秀兰".to_string())]);
+    // The sheet gives the town report's reason, not that the pairing missed part of the
+    // window (QA s28a F5).
+    let text = row.record_text();
+    assert!(
+        text.contains("03-01~03-31电话不考核（结对变动2026-04-02才报备）"),
+        "{text}"
+    );
     let r = town_report(&town).await;
     let march: Vec<String> = r
         .unowned_windows

@@ -485,6 +485,71 @@ db_test!(
     retroactive_dates
 );
 
+/// QA s28a F4: a change of helper filed after windows it dates back over had ended tells
+/// the county office that those windows are no one's, each with how many households,
+/// rather than that the new helper answers for every window from the effective day.
+async fn filed_late_notice(t: &TestDb) {
+    let w = World::new(t).await;
+    let county = county_token(t, &w).await;
+    w.import_ok(
+        &county,
+        "?effective_from=2024-01-01&filed_on=2023-12-01&retroactive=true",
+        FIXTURE.as_bytes().to_vec(),
+    )
+    .await;
+    // 田晓东's first helper changes from the first day of the month before last, filed
+    // today: that month's and last month's call windows (monthly under laizhou-2018)
+    // ended before anyone told the new helper.
+    let today = bangfu_tests::china_today();
+    let this_month = bangfu_shared::policy::window_of(today, 1).0;
+    let on = this_month - chrono::Months::new(2);
+    let changed = FIXTURE.replacen(
+        "黄志强,市住建局 主任科员,15907579383",
+        "周新华,市农业局 科员,13800138004",
+        1,
+    );
+    let report = w
+        .import_ok(
+            &county,
+            &format!("?effective_from={on}&filed_on={today}&retroactive=true"),
+            changed.into_bytes(),
+        )
+        .await;
+    let notices: Vec<&str> = report["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["reason"].as_str().unwrap())
+        .collect();
+    let late = notices
+        .iter()
+        .find(|n| n.starts_with(&format!("报备日期{today}晚于以下考勤周期结束")))
+        .unwrap_or_else(|| panic!("{notices:?}"));
+    for start in [on, on + chrono::Months::new(1)] {
+        let (from, to) = bangfu_shared::policy::window_of(start, 1);
+        let phone = format!(
+            "第一帮扶责任人电话（{}~{}）：1户",
+            from.format("%m-%d"),
+            to.format("%m-%d")
+        );
+        assert!(late.contains(&phone), "{late}");
+    }
+    assert!(
+        !late.contains(&format!("（{}~", this_month.format("%m-%d"))),
+        "this month's windows have not ended: {late}"
+    );
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.contains(&format!("但{today}报备前已结束的周期除外（无人负责）"))),
+        "{notices:?}"
+    );
+}
+db_test!(
+    a_change_filed_after_windows_ended_says_they_are_no_ones,
+    filed_late_notice
+);
+
 async fn helpers_by_phone(t: &TestDb) {
     let w = World::new(t).await;
     let token = county_token(t, &w).await;

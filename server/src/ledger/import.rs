@@ -1169,6 +1169,9 @@ async fn apply_pairings(
     if let Some(notice) = cut_windows(db, ctx, &ends).await? {
         flagged.push(notice);
     }
+    if let Some(notice) = filed_late_windows(db, ctx, &ends).await? {
+        flagged.push(notice);
+    }
     for st in &starts {
         load.entry((st.helper_id, st.role.code().to_string()))
             .or_default()
@@ -1377,10 +1380,11 @@ fn check_retroactive(ctx: &Ctx<'_>, starts: bool, ends: bool, w: &mut Work) -> O
             0,
             format!(
                 "生效日期{}早于本季度（{quarter}起）：已结束季度的考勤将按更改后的结对重新判定——\
-                 新帮扶责任人要对其生效日起的周期负责（含已结束的），原帮扶责任人此后的走访不再计入，\
+                 新帮扶责任人要对其生效日起的周期负责（含已结束的）{}，原帮扶责任人此后的走访不再计入，\
                  已上报的考勤表和问责名单会随之改变。确需追溯更正台账，请加 retroactive=true\
                  （命令行 --retroactive）重新导入",
-                opts.effective_from
+                opts.effective_from,
+                filed_late_zh(opts)
             ),
         ));
         return None;
@@ -1391,9 +1395,10 @@ fn check_retroactive(ctx: &Ctx<'_>, starts: bool, ends: bool, w: &mut Work) -> O
                 0,
                 format!(
                     "生效日期{}早于本月（{month}起）：已结束的考勤周期按更改后的结对重新判定：\
-                 新帮扶责任人对生效日起的周期负责，原帮扶责任人此后的走访不再计入，\
+                 新帮扶责任人对生效日起的周期负责{}，原帮扶责任人此后的走访不再计入，\
                  其在这些周期的未到位记录也不再计入",
-                    opts.effective_from
+                    opts.effective_from,
+                    filed_late_zh(opts)
                 ),
             )
         });
@@ -1411,6 +1416,17 @@ fn check_retroactive(ctx: &Ctx<'_>, starts: bool, ends: bool, w: &mut Work) -> O
         ),
     ));
     None
+}
+
+/// The exception to "the new helper answers from the effective day", when the change
+/// was filed after it: a window that ended by the filing day is no one's
+/// ([`filed_late_windows`]).
+fn filed_late_zh(opts: &ImportOptions) -> String {
+    if opts.filed_on > opts.effective_from {
+        format!("，但{}报备前已结束的周期除外（无人负责）", opts.filed_on)
+    } else {
+        String::new()
+    }
 }
 
 /// A window a change of helper cuts, and whether the outgoing pairing still owes it:
@@ -1435,40 +1451,20 @@ async fn cut_windows(
     ends: &[pairing::Model],
 ) -> ApiResult<Option<RowError>> {
     let on = ctx.opts.effective_from;
-    let mut towns: HashMap<i64, i64> = HashMap::new();
-    for chunk in ends.chunks(CHUNK) {
-        let ids: Vec<i64> = chunk.iter().map(|p| p.household_id).collect();
-        for h in household::Entity::find()
-            .filter(household::Column::Id.is_in(ids))
-            .all(db)
-            .await?
-        {
-            towns.insert(h.id, h.town_id);
-        }
-    }
-    let mut policies: HashMap<(i64, NaiveDate), Option<Policy>> = HashMap::new();
+    let towns = towns_of(db, ends).await?;
+    let mut policies = FirstDayPolicies::default();
     let mut tally: BTreeMap<CutWindow, u32> = BTreeMap::new();
     for p in ends {
         let (Ok(role), Some(&town)) = (p.role.parse::<PairingRole>(), towns.get(&p.household_id))
         else {
             continue;
         };
-        for months in [1u32, 2, 3, 4, 6, 12] {
+        for months in WINDOW_MONTHS {
             let (start, end) = bangfu_shared::policy::window_of(on, months);
             if start == on {
                 continue;
             }
-            if let std::collections::hash_map::Entry::Vacant(slot) = policies.entry((town, start)) {
-                slot.insert(
-                    match policy::effective(db, ctx.county_id, Some(town), start).await {
-                        Ok(policy) => Some(policy),
-                        // No policy in force then: nothing was asked in that window.
-                        Err(ApiError::Invalid(_)) => None,
-                        Err(e) => return Err(e),
-                    },
-                );
-            }
-            let Some(Some(policy)) = policies.get(&(town, start)) else {
+            let Some(policy) = policies.get(db, ctx.county_id, (town, start)).await? else {
                 continue;
             };
             let owed = policy.exit_cuts.owes(
@@ -1486,6 +1482,127 @@ async fn cut_windows(
         }
     }
     Ok(cut_windows_zh(on, &tally).map(|text| RowError::file(0, text)))
+}
+
+/// Every cadence a policy may ask, in months.
+const WINDOW_MONTHS: [u32; 6] = [1, 2, 3, 4, 6, 12];
+
+/// The town of each household of `pairings`.
+async fn towns_of(
+    db: &impl ConnectionTrait,
+    pairings: &[pairing::Model],
+) -> ApiResult<HashMap<i64, i64>> {
+    let mut towns = HashMap::new();
+    for chunk in pairings.chunks(CHUNK) {
+        let ids: Vec<i64> = chunk.iter().map(|p| p.household_id).collect();
+        let found: Vec<(i64, i64)> = household::Entity::find()
+            .select_only()
+            .column(household::Column::Id)
+            .column(household::Column::TownId)
+            .filter(household::Column::Id.is_in(ids))
+            .into_tuple()
+            .all(db)
+            .await?;
+        towns.extend(found);
+    }
+    Ok(towns)
+}
+
+/// The policy judging a window of a town: the one in force on its first day, each
+/// looked up once.
+#[derive(Default)]
+struct FirstDayPolicies(HashMap<(i64, NaiveDate), Option<Policy>>);
+
+impl FirstDayPolicies {
+    async fn get(
+        &mut self,
+        db: &impl ConnectionTrait,
+        county: i64,
+        (town, start): (i64, NaiveDate),
+    ) -> ApiResult<Option<&Policy>> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.0.entry((town, start)) {
+            slot.insert(
+                match policy::effective(db, county, Some(town), start).await {
+                    Ok(policy) => Some(policy),
+                    // No policy in force then: nothing was asked in that window.
+                    Err(ApiError::Invalid(_)) => None,
+                    Err(e) => return Err(e),
+                },
+            );
+        }
+        Ok(self.0.get(&(town, start)).and_then(Option::as_ref))
+    }
+}
+
+/// The windows a change filed after they ended leaves to no one: those of the changed
+/// role beginning on or after the effective day and ending by the filing day
+/// (`ExitCuts::start_known_in_time`), each by the policy in force on its first day.
+/// Said at the import, as the reports will list them (QA s28a F4); none when the
+/// changes were filed before any such window ended.
+async fn filed_late_windows(
+    db: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    ends: &[pairing::Model],
+) -> ApiResult<Option<RowError>> {
+    let (on, filed) = (ctx.opts.effective_from, ctx.opts.filed_on);
+    if ends.is_empty() || filed <= on {
+        return Ok(None);
+    }
+    let towns = towns_of(db, ends).await?;
+    let mut policies = FirstDayPolicies::default();
+    type Window = (PairingRole, bangfu_shared::VisitKind, NaiveDate, NaiveDate);
+    let mut tally: BTreeMap<Window, u32> = BTreeMap::new();
+    for p in ends {
+        let (Ok(role), Some(&town)) = (p.role.parse::<PairingRole>(), towns.get(&p.household_id))
+        else {
+            continue;
+        };
+        for months in WINDOW_MONTHS {
+            let (first, end) = bangfu_shared::policy::window_of(on, months);
+            let mut start = if first == on {
+                Some(first)
+            } else {
+                end.succ_opt()
+            };
+            while let Some(day) = start {
+                let (from, to) = bangfu_shared::policy::window_of(day, months);
+                if bangfu_shared::policy::ExitCuts::start_known_in_time(Some(filed), to) {
+                    break;
+                }
+                if let Some(policy) = policies.get(db, ctx.county_id, (town, from)).await? {
+                    for req in policy
+                        .requirements_for(role)
+                        .filter(|r| r.window_months == months)
+                    {
+                        *tally.entry((role, req.kind, from, to)).or_default() += 1;
+                    }
+                }
+                start = to.succ_opt();
+            }
+        }
+    }
+    let parts: Vec<String> = tally
+        .into_iter()
+        .map(|((role, kind, start, end), n)| {
+            format!(
+                "{}{}（{}~{}）：{n}户",
+                role.label_zh(),
+                kind.label_zh(),
+                start.format("%m-%d"),
+                end.format("%m-%d"),
+            )
+        })
+        .collect();
+    Ok((!parts.is_empty()).then(|| {
+        RowError::file(
+            0,
+            format!(
+                "报备日期{filed}晚于以下考勤周期结束：新帮扶责任人不对其负责，原帮扶责任人已不再结对，\
+                 这些周期无人负责（不考核），在镇街报告的无人负责的窗口中列出：{}",
+                parts.join("；")
+            ),
+        )
+    }))
 }
 
 /// [`cut_windows`]' notice: each cut window once, with how many households leave it to

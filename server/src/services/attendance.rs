@@ -989,8 +989,9 @@ impl Reconciled {
                 if w.req.role != role {
                     continue;
                 }
-                let required = w.exit_cuts.owes((from, to), known_on, (w.start, w.end))
-                    && ExitCuts::start_known_in_time(start_known_on, w.end);
+                let owed = w.exit_cuts.owes((from, to), known_on, (w.start, w.end));
+                let known_in_time = ExitCuts::start_known_in_time(start_known_on, w.end);
+                let required = owed && known_in_time;
                 // A window the pairing's end (an exit or a change of helper) cut and the
                 // helper still owes is due by the day before the end, and judged from it.
                 let due_by = Some(ExitCuts::due_by(to, w.end)).filter(|d| required && *d < w.end);
@@ -1020,6 +1021,7 @@ impl Reconciled {
                         helper: None,
                         due_by,
                         ended_by_change: due_by.is_some() && !exit_ended,
+                        change_filed_on: start_known_on.filter(|_| owed && !known_in_time),
                     },
                     sanctioned: w.sanctioned,
                 });
