@@ -85,6 +85,18 @@ pub struct Place {
     pub name: String,
 }
 
+/// `GET /api/v1/places`: a town or village of the office's scope, with the id other
+/// requests take (`?town=`, `?village=`) and how many households of the ledger it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlaceInScope {
+    #[serde(flatten)]
+    pub place: Place,
+    /// The town of a village, the county of a town.
+    pub parent_id: Option<i64>,
+    pub households: u64,
+}
+
 /// `GET /api/v1/me`: who the token belongs to and what it may see.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

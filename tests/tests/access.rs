@@ -116,7 +116,7 @@ async fn scoping(t: &TestDb) {
     // The office review lists say "not found" for another town, as the reports do, and
     // take only the options they have.
     let town_a = w.login("town_a").await;
-    for path in ["/sync/anomalies", "/review/family-changes"] {
+    for path in ["/sync/anomalies", "/review/family-changes", "/places"] {
         let (status, body) = w
             .get(Some(&town_a), &format!("{path}?town={}", s.town_b))
             .await;
@@ -126,6 +126,24 @@ async fn scoping(t: &TestDb) {
             .await;
         assert_eq!(status, StatusCode::OK, "{path}");
     }
+    // The places an office may name are its own town's.
+    let (_, places) = w.get(Some(&town_a), "/places").await;
+    let towns: Vec<i64> = places
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            if p["level"] == "town" {
+                p["id"].as_i64().unwrap()
+            } else {
+                p["parent_id"].as_i64().unwrap()
+            }
+        })
+        .collect();
+    assert!(
+        !towns.is_empty() && towns.iter().all(|t| *t == s.town_a),
+        "{places}"
+    );
     let (status, body) = w.get(Some(&town_a), "/sync/anomalies?status=bogus").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
@@ -701,6 +719,7 @@ async fn bad_input(t: &TestDb) {
         "/api/v1/sync/push",
         "/api/v1/sync/pull",
         "/api/v1/sync/anomalies",
+        "/api/v1/places",
         "/api/v1/review/family-changes",
         "/api/v1/review/family-changes/{id}",
         "/api/v1/blobs/{sha256}",

@@ -274,3 +274,95 @@ db_test!(
     a_request_for_more_codes_than_one_issues_changes_nothing,
     too_many_codes_for_one_request
 );
+
+/// QA s28a F1, F2: codes issued village by village, as the refusal advises, put each
+/// helper on exactly one village's sheet, so a helper whose households span villages
+/// (孔玉梅, second helper in 河口村 and 李家村) keeps the code printed first; the
+/// villages and their ids come from `GET /places`; a village too big for one request is
+/// told of the command line only.
+async fn village_by_village(t: &TestDb) {
+    let w = World::with(t, |s| s.max_codes_per_request = 12).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let token = w.login("county").await;
+    w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+    let (status, places) = w.get(Some(&token), "/places").await;
+    assert_eq!(status, StatusCode::OK, "{places}");
+    let places = places.as_array().unwrap();
+    assert_eq!(places[0]["level"], "town", "{places:?}");
+    let town_households = places[0]["households"].as_u64().unwrap();
+    let villages: Vec<(i64, u64)> = places
+        .iter()
+        .filter(|p| p["level"] == "village" && p["parent_id"] == places[0]["id"])
+        .map(|p| (p["id"].as_i64().unwrap(), p["households"].as_u64().unwrap()))
+        .collect();
+    assert!(villages.len() > 1, "{places:?}");
+    assert_eq!(
+        villages.iter().map(|v| v.1).sum::<u64>(),
+        town_households,
+        "a town's households are its villages' households"
+    );
+    let issue = |village: i64| {
+        let w = &w;
+        let token = &token;
+        async move {
+            let (status, codes) = w
+                .post_json(
+                    Some(token),
+                    &format!("/enrollment/codes?format=json&village={village}"),
+                    &json!({}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{codes}");
+            codes
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    let text = |k: &str| c[k].as_str().unwrap().to_string();
+                    (text("phone"), text("code"))
+                })
+                .collect::<Vec<(String, String)>>()
+        }
+    };
+    let mut sheets = Vec::new();
+    for &(village, _) in &villages {
+        sheets.push(issue(village).await);
+    }
+    let second = "18893287921";
+    let on_sheets: Vec<usize> = sheets
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.iter().any(|(phone, _)| phone == second))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(on_sheets.len(), 1, "孔玉梅 is on one village's sheet");
+    // Another village of hers issued again (a lost sheet) does not cancel her code.
+    let (home, other) = (on_sheets[0], usize::from(on_sheets[0] == 0));
+    issue(villages[other].0).await;
+    let code = &sheets[home].iter().find(|(p, _)| p == second).unwrap().1;
+    assert_eq!(enroll(&w, second, code).await, StatusCode::OK);
+
+    // A village with more pending helpers than one request issues is told of the
+    // server's command line, not to split it by village.
+    let refused = bangfu_server::services::enrollment::issue(
+        &t.db,
+        &bangfu_server::services::Caller::system(),
+        &bangfu_server::Settings::default(),
+        bangfu_server::services::enrollment::Within {
+            town: None,
+            village: Some(villages[other].0),
+        },
+        Some(0),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.contains("bangfu-server enrollment-codes") && !refused.contains("?village="),
+        "{refused}"
+    );
+}
+db_test!(
+    codes_issued_village_by_village_put_each_helper_on_one_sheet,
+    village_by_village
+);

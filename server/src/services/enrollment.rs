@@ -16,7 +16,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{Caller, Scope, audit, auth};
 use crate::config::Settings;
@@ -76,12 +76,17 @@ pub async fn issue(
     // The codes are drawn and hashed (slow, on purpose) before the write transaction,
     // so pushes do not wait for the hashing; the transaction then stores the codes of
     // the accounts still pending.
-    let (pending, _) = pending_accounts(db, households.clone(), caller.scope()).await?;
+    let (pending, _) = pending_accounts(db, households.clone(), caller.scope(), within).await?;
     if let Some(max) = max.filter(|m| pending.len() as u64 > *m) {
+        // A village cannot be split further: only the server's command line is left.
+        let by_village = if within.village.is_none() {
+            "issue them village by village (?village=ID, see GET /api/v1/places), or "
+        } else {
+            ""
+        };
         return Err(ApiError::Invalid(format!(
             "{} helpers await enrollment codes here, more than one request issues ({max}): \
-             issue them village by village (?village=ID), or run `bangfu-server \
-             enrollment-codes` on the server; no code was changed",
+             {by_village}run `bangfu-server enrollment-codes` on the server; no code was changed",
             pending.len()
         )));
     }
@@ -128,7 +133,8 @@ fn current() -> Condition {
 
 /// The not-yet-enrolled accounts of the helpers paired in `households` today, and how
 /// many more were left out because they are also paired with households outside
-/// `scope`, the caller's.
+/// `scope`, the caller's. Asked for one village, only the helpers whose codes that
+/// village's sheet carries ([`home_village`]).
 ///
 /// Why those are left out: a code opens every household the helper is paired with, and
 /// issuing one cancels the code already printed for them. A town office issuing one for
@@ -139,6 +145,7 @@ async fn pending_accounts(
     db: &impl ConnectionTrait,
     households: Condition,
     scope: Scope,
+    within: Within,
 ) -> ApiResult<(Vec<account::Model>, usize)> {
     let in_scope = Query::select()
         .column(household::Column::Id)
@@ -151,13 +158,17 @@ async fn pending_accounts(
         .and_where(pairing::Column::HouseholdId.in_subquery(in_scope))
         .cond_where(current())
         .to_owned();
-    let pending = account::Entity::find()
+    let mut pending = account::Entity::find()
         .filter(account::Column::HelperId.in_subquery(helper_ids))
         .filter(account::Column::PasswordHash.is_null())
         .filter(account::Column::Disabled.eq(false))
         .order_by_asc(account::Column::Username)
         .all(db)
         .await?;
+    if let Some(village) = within.village {
+        let homes = home_village(db, &pending).await?;
+        pending.retain(|a| a.helper_id.and_then(|h| homes.get(&h)) == Some(&village));
+    }
     if scope == Scope::All {
         return Ok((pending, 0));
     }
@@ -190,6 +201,41 @@ async fn pending_accounts(
     Ok((pending, skipped))
 }
 
+/// The village whose sheet carries each helper's code: that of the first (lowest-id)
+/// village among the households they are paired with today. A second helper's five
+/// households often span villages; issued by each village's request, the second
+/// village's sheet cancelled the code printed on the first's (QA s28a F1). Issued by
+/// one village only, each helper is on exactly one village's sheet, and a village
+/// reissued (a sheet lost) cancels only the codes printed on it.
+async fn home_village(
+    db: &impl ConnectionTrait,
+    accounts: &[account::Model],
+) -> ApiResult<HashMap<i64, i64>> {
+    let ids: Vec<i64> = accounts.iter().filter_map(|a| a.helper_id).collect();
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        let found: Vec<(i64, i64)> = pairing::Entity::find()
+            .select_only()
+            .column(pairing::Column::HelperId)
+            .column_as(household::Column::VillageId.min(), "village")
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                pairing::Entity::belongs_to(household::Entity)
+                    .from(pairing::Column::HouseholdId)
+                    .to(household::Column::Id)
+                    .into(),
+            )
+            .filter(pairing::Column::HelperId.is_in(chunk.to_vec()))
+            .filter(current())
+            .group_by(pairing::Column::HelperId)
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 async fn issue_in(
     db: &impl ConnectionTrait,
     caller: &Caller,
@@ -199,7 +245,8 @@ async fn issue_in(
     drawn: Vec<(i64, String, String)>,
 ) -> ApiResult<Vec<EnrollmentCode>> {
     // Read again inside the transaction: an account that enrolled meanwhile gets none.
-    let (pending, skipped) = pending_accounts(db, households, caller.scope()).await?;
+    let within = Within { town, village };
+    let (pending, skipped) = pending_accounts(db, households, caller.scope(), within).await?;
     if skipped > 0 {
         tracing::info!(
             skipped,

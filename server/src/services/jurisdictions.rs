@@ -3,7 +3,8 @@
 use bangfu_shared::JurisdictionLevel;
 use bangfu_shared::api::Place;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use std::collections::HashMap;
 
@@ -191,4 +192,63 @@ pub async fn town_by_name(
             "several towns are named {town}: name the county too"
         ))),
     }
+}
+
+/// The towns and villages holding households in the caller's scope (optionally one
+/// town), towns first, each by name: what an office needs to name a village to a request
+/// that takes `?village=` (enrollment codes one village at a time, QA s28a F2).
+pub async fn in_scope(
+    db: &impl ConnectionTrait,
+    caller: &crate::services::Caller,
+    town: Option<i64>,
+) -> ApiResult<Vec<bangfu_shared::api::PlaceInScope>> {
+    use crate::entities::household;
+    caller.require_office("list the places of a scope")?;
+    let mut cond = caller.scope().households();
+    if let Some(t) = town {
+        town_in_scope(db, caller, t).await?;
+        cond = cond.add(household::Column::TownId.eq(t));
+    }
+    let counts: Vec<(i64, i64, i64)> = household::Entity::find()
+        .select_only()
+        .column(household::Column::TownId)
+        .column(household::Column::VillageId)
+        .column_as(household::Column::Id.count(), "n")
+        .filter(cond)
+        .group_by(household::Column::TownId)
+        .group_by(household::Column::VillageId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut held: HashMap<i64, u64> = HashMap::new();
+    for &(town, village, n) in &counts {
+        let n = u64::try_from(n).unwrap_or(0);
+        *held.entry(town).or_default() += n;
+        *held.entry(village).or_default() += n;
+    }
+    let mut out = Vec::new();
+    for chunk in held.keys().copied().collect::<Vec<_>>().chunks(1000) {
+        for m in jurisdiction::Entity::find()
+            .filter(jurisdiction::Column::Id.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            out.push(bangfu_shared::api::PlaceInScope {
+                households: held.get(&m.id).copied().unwrap_or(0),
+                parent_id: m.parent_id,
+                place: to_place(&m),
+            });
+        }
+    }
+    // Each town, then its villages.
+    out.sort_by_key(|p| {
+        let village = p.place.level == JurisdictionLevel::Village;
+        let town = if village {
+            p.parent_id
+        } else {
+            Some(p.place.id)
+        };
+        (town, village, p.place.name.clone())
+    });
+    Ok(out)
 }

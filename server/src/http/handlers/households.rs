@@ -168,6 +168,29 @@ pub async fn all_exits(
     ))
 }
 
+/// The town filter of the place list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PlacesQuery {
+    /// Only this town and its villages (404 outside the caller's scope).
+    pub town: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/places", params(PlacesQuery),
+    responses((status = 200, body = Vec<bangfu_shared::api::PlaceInScope>), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody)))]
+/// The towns and villages of the office's scope that hold households, each town followed
+/// by its villages, with their ids and household counts.
+pub async fn places(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: Query<PlacesQuery>,
+) -> ApiResult<web::Json<Vec<bangfu_shared::api::PlaceInScope>>> {
+    Ok(web::Json(
+        crate::services::jurisdictions::in_scope(&state.db, &caller, q.town).await?,
+    ))
+}
+
 #[utoipa::path(get, path = "/api/v1/me/snapshot", responses((status = 200, body = Snapshot)))]
 /// Everything a device needs to work offline.
 pub async fn snapshot(

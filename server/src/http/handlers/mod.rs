@@ -62,6 +62,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource!("/households/{id}/exits", get => households::exits))
         .service(resource!("/households/{id}/rejoin", post => households::rejoin))
         .service(resource!("/exits", get => households::all_exits))
+        .service(resource!("/places", get => households::places))
         .service(resource!("/audit", get => audit::list))
         .service(resource!("/ledger/import", post => ledger::import))
         .service(resource!("/ledger/export", get => ledger::export))
