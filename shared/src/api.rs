@@ -300,9 +300,10 @@ pub struct Page<T> {
     pub page: u64,
     pub per_page: u64,
     pub total: u64,
-    /// A full page's cursor: the next page is `?after=` it, and holds neither the rows
-    /// of this one again nor skips any, whatever changed before it meanwhile. Absent
-    /// after the last page (and from servers before it was sent).
+    /// In a pass by cursor (begun with `?after=0`), a full page's cursor: the next page
+    /// is `?after=` it, and holds neither the rows of this one again nor skips any,
+    /// whatever changed meanwhile. Absent after the last page, from pages asked by
+    /// number (`page=`), and from servers before it was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
 }

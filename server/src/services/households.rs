@@ -25,37 +25,22 @@ pub struct HouseholdFilter {
     pub q: Option<String>,
     /// Only households of this status on today (see [`super::exits::status_is`]).
     pub status: Option<HouseholdStatus>,
-    /// The `next` of the page before: the page after that household in the list's
-    /// order, whatever was added or removed before it meanwhile (`page` is then
-    /// ignored). By offset, a pass through the list while a town imported repeated 30
-    /// households and skipped 30 (QA s27a F7).
+    /// A pass by cursor: `0` for its first page, then the `next` of the page before.
+    /// Such a pass goes in id order (the order households were created), which no
+    /// import changes, so it neither repeats nor skips a household whatever is added,
+    /// removed or renumbered meanwhile (`page` is then ignored). By offset, a pass while
+    /// a town imported repeated 30 households and skipped 30 (QA s27a F7); by the
+    /// ledger's order, an import renumbering 序号 did the same (QA s28a F3).
     pub after: Option<String>,
 }
 
-/// Where a household stands in the list's order (town, ledger row, id): the `next`
-/// cursor, spelt `town.seq.id`.
-fn position(h: &household::Model) -> String {
-    format!("{}.{}.{}", h.town_id, h.ledger_seq, h.id)
-}
-
-/// The households after the cursor `after` ([`position`]) in the list's order.
-fn after_position(after: &str) -> ApiResult<Condition> {
-    let bad = || ApiError::BadRequest(format!("after: not a cursor from this list: {after}"));
-    let parts: Vec<i64> = after
-        .split('.')
-        .map(|p| p.parse::<i64>().map_err(|_| bad()))
-        .collect::<ApiResult<_>>()?;
-    let [town, seq, id] = parts[..] else {
-        return Err(bad());
-    };
-    use household::Column as C;
-    Ok(Condition::any().add(C::TownId.gt(town)).add(
-        Condition::all().add(C::TownId.eq(town)).add(
-            Condition::any()
-                .add(C::LedgerSeq.gt(seq))
-                .add(Condition::all().add(C::LedgerSeq.eq(seq)).add(C::Id.gt(id))),
-        ),
-    ))
+/// The households after the cursor `after` (the id of the page before's last one).
+fn after_id(after: &str) -> ApiResult<i64> {
+    after.parse::<i64>().map_err(|_| {
+        ApiError::BadRequest(format!(
+            "after: not a cursor from this list: {after} (a pass by cursor starts at after=0)"
+        ))
+    })
 }
 
 /// Largest page a client may ask for.
@@ -125,22 +110,23 @@ pub async fn list(
     }
     let query = household::Entity::find().filter(cond);
     let total = query.clone().count(db).await?;
-    let (query, offset) = match filter.after.as_deref() {
-        Some(after) => (query.filter(after_position(after)?), 0),
-        None => (query, offset),
+    // Pages by number go in the ledger's order (town, 序号), as the office reads it; a
+    // pass by cursor in id order (see `HouseholdFilter::after`).
+    let query = match filter.after.as_deref() {
+        Some(after) => query
+            .filter(household::Column::Id.gt(after_id(after)?))
+            .order_by_asc(household::Column::Id),
+        None => query
+            .order_by_asc(household::Column::TownId)
+            .order_by_asc(household::Column::LedgerSeq)
+            .order_by_asc(household::Column::Id)
+            .offset(offset),
     };
-    let rows = query
-        .order_by_asc(household::Column::TownId)
-        .order_by_asc(household::Column::LedgerSeq)
-        .order_by_asc(household::Column::Id)
-        .offset(offset)
-        .limit(per_page)
-        .all(db)
-        .await?;
+    let rows = query.limit(per_page).all(db).await?;
     let next = rows
         .last()
-        .filter(|_| rows.len() as u64 == per_page)
-        .map(position);
+        .filter(|_| filter.after.is_some() && rows.len() as u64 == per_page)
+        .map(|h| h.id.to_string());
     let items = summaries(db, &rows).await?;
     Ok(Page {
         items,

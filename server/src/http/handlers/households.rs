@@ -34,8 +34,9 @@ pub struct ListQuery {
     pub page: Option<u64>,
     /// Items per page, 1 to 500 (default 50; 0 or more than 500 is refused with 400).
     pub per_page: Option<u64>,
-    /// The `next` of the page before: pages by position, so a pass through the list
-    /// neither repeats nor skips households while others are added (`page` is ignored).
+    /// A pass by cursor: `0` for the first page, then the page before's `next`. Such a
+    /// pass goes in id order, so it neither repeats nor skips households while others
+    /// are added or renumbered (`page` is ignored); pages by number go in 序号 order.
     pub after: Option<String>,
 }
 
