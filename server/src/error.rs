@@ -124,6 +124,13 @@ pub enum ApiError {
     /// written, and the same request will do later.
     #[error("the server's database is busy; try again in a few seconds")]
     Busy,
+    /// Other offices' reports or exports hold every slot for them longer than a request
+    /// waits: not the database's doing, and one such job takes seconds, so the client is
+    /// told to come back in a minute, not in five seconds (QA s28a F7).
+    #[error(
+        "other offices' reports are being prepared and this one waited its turn too long; try again in a minute"
+    )]
+    ReportsBusy,
     /// A PDF was asked for and the server has no usable Chinese font to print it with:
     /// the server's setup, not the client's request, is at fault, and the message says
     /// what to install.
@@ -160,7 +167,7 @@ impl ApiError {
             ApiError::ChecksumMismatch => "checksum_mismatch",
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
             ApiError::TooManyUploads { .. } => "too_many_uploads",
-            ApiError::Busy => "busy",
+            ApiError::Busy | ApiError::ReportsBusy => "busy",
             ApiError::FileLost => "file_lost",
             ApiError::StorageUnavailable(_) => "storage_unavailable",
             ApiError::PdfFontMissing(_) => "pdf_font_missing",
@@ -217,9 +224,10 @@ impl ResponseError for ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::FileLost => StatusCode::GONE,
-            ApiError::Busy | ApiError::PdfFontMissing(_) | ApiError::StorageUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Busy
+            | ApiError::ReportsBusy
+            | ApiError::PdfFontMissing(_)
+            | ApiError::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -250,6 +258,9 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Busy) {
             resp.insert_header(("Retry-After", BUSY_RETRY_AFTER_SECS.to_string()));
         }
+        if matches!(self, ApiError::ReportsBusy) {
+            resp.insert_header(("Retry-After", REPORTS_RETRY_AFTER_SECS.to_string()));
+        }
         if matches!(self, ApiError::StorageUnavailable(_)) {
             resp.insert_header(("Retry-After", STORAGE_RETRY_AFTER_SECS.to_string()));
         }
@@ -262,6 +273,9 @@ impl ResponseError for ApiError {
 
 /// What a busy server asks the client to wait before sending the request again.
 const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
+/// `Retry-After` of [`ApiError::ReportsBusy`]: a queue of reports takes longer to clear.
+const REPORTS_RETRY_AFTER_SECS: u64 = 60;
 
 /// What a server whose storage is full asks the client to wait: someone must act.
 const STORAGE_RETRY_AFTER_SECS: u64 = 60;

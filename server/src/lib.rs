@@ -48,6 +48,8 @@ pub struct AppState {
     pub login_throttle: Arc<services::throttle::LoginThrottle>,
     /// When expired uploads were last looked for (see [`services::upload_expiry::Sweeps`]).
     pub upload_sweeps: Arc<services::upload_expiry::Sweeps>,
+    /// Office reads in flight, shared by identical requests (see [`http::shared_runs`]).
+    pub shared_runs: http::shared_runs::SharedRuns,
 }
 
 impl AppState {
@@ -67,6 +69,7 @@ impl AppState {
             durability: Arc::new(db::Durability::for_url(&settings.effective_database_url())),
             login_throttle: Arc::default(),
             upload_sweeps: Arc::default(),
+            shared_runs: http::shared_runs::SharedRuns::default(),
             settings,
         })
     }

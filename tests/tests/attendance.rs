@@ -1183,6 +1183,32 @@ async fn office_reads_take_turns(t: &TestDb) {
     let slots = (std::thread::available_parallelism().unwrap().get() / 2).max(1);
     let peak = CpuSlots::office_reads().peak();
     assert!((1..=slots).contains(&peak), "{peak} at once, {slots} slots");
+
+    // With every slot taken, a request refused at once (a quarter not begun, a town out
+    // of scope) is answered so, not queued behind the reports and then told "busy" (QA
+    // s28a F7).
+    let mut held = Vec::new();
+    for _ in 0..slots {
+        held.push(CpuSlots::office_reads().hold().await.unwrap());
+    }
+    let (status, body) = town
+        .w
+        .get(
+            Some(&town.county),
+            &format!("/reports/town?town={}&quarter=2099Q1", town.town_id),
+        )
+        .await;
+    let (county_status, county_body) = town
+        .w
+        .get(Some(&town.county), "/reports/county?quarter=2099Q1")
+        .await;
+    drop(held);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        county_status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{county_body}"
+    );
 }
 db_test!(
     office_reads_take_turns_in_their_slots,

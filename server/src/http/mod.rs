@@ -4,6 +4,7 @@
 pub mod extract;
 pub mod handlers;
 pub mod openapi;
+pub mod shared_runs;
 
 use actix_web::{HttpResponse, web};
 use std::time::Instant;

@@ -30,6 +30,8 @@ pub struct CpuSlots {
     running: AtomicUsize,
     peak: AtomicUsize,
     wait: Duration,
+    /// The answer when the wait runs out.
+    busy: fn() -> ApiError,
 }
 
 impl CpuSlots {
@@ -40,6 +42,7 @@ impl CpuSlots {
             running: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             wait,
+            busy: || ApiError::Busy,
         }
     }
 
@@ -62,7 +65,10 @@ impl CpuSlots {
     /// s27a F2, F3). Half the cores, at least one: the field's pushes keep the rest.
     pub fn office_reads() -> &'static CpuSlots {
         static SLOTS: OnceLock<CpuSlots> = OnceLock::new();
-        SLOTS.get_or_init(|| CpuSlots::new(half_the_cores(), WAIT))
+        SLOTS.get_or_init(|| CpuSlots {
+            busy: || ApiError::ReportsBusy,
+            ..CpuSlots::new(half_the_cores(), WAIT)
+        })
     }
 
     /// The server's slots for large push bodies (over [`LARGE_BODY`]), held from before
@@ -79,7 +85,7 @@ impl CpuSlots {
     pub async fn hold(&'static self) -> ApiResult<Held> {
         let permit = tokio::time::timeout(self.wait, self.slots.acquire())
             .await
-            .map_err(|_| ApiError::Busy)?
+            .map_err(|_| (self.busy)())?
             .map_err(|e| ApiError::Internal(format!("slots: {e}")))?;
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
@@ -98,7 +104,7 @@ impl CpuSlots {
     ) -> ApiResult<T> {
         let permit = tokio::time::timeout(self.wait, self.slots.acquire())
             .await
-            .map_err(|_| ApiError::Busy)?
+            .map_err(|_| (self.busy)())?
             .map_err(|e| ApiError::Internal(format!("hash slots: {e}")))?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;

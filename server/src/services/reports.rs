@@ -724,6 +724,20 @@ async fn town_in_scope(
 
 /// The town office's quarterly report. A quarter that has not begun is refused (422):
 /// see [`require_begun`].
+/// The town a town report would cover, checked (the caller's scope, a quarter that has
+/// begun) before the request takes an office-read slot: a request refused at once is
+/// not queued behind other offices' reports first (QA s28a F7).
+pub async fn town_report_target(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    town: Option<i64>,
+    q: Quarter,
+) -> ApiResult<i64> {
+    let town = town_in_scope(db, caller, town).await?;
+    require_begun(q, REPORT_NOT_BEGUN)?;
+    Ok(town.id)
+}
+
 pub async fn town_report(
     db: &impl ConnectionTrait,
     caller: &Caller,
@@ -871,12 +885,14 @@ fn total(parts: &[AreaRate], id: i64, name: &str) -> AreaRate {
 
 /// The county office's quarterly report: towns ranked by 到位率. A quarter that has not
 /// begun is refused (422), as for [`town_report`].
-pub async fn county_report(
+/// The county a county report would cover, checked before the request takes an
+/// office-read slot (see [`town_report_target`]).
+pub async fn county_report_target(
     db: &impl ConnectionTrait,
     caller: &Caller,
     county: Option<i64>,
     q: Quarter,
-) -> ApiResult<CountyReport> {
+) -> ApiResult<i64> {
     caller.require(&[Role::CountyOffice], "read county reports")?;
     let id = match (caller.scope(), county) {
         (Scope::All, Some(c)) => c,
@@ -887,8 +903,19 @@ pub async fn county_report(
         }
         _ => return Err(ApiError::NotFound("county")),
     };
-    let place = jurisdictions::county(db, id).await?;
+    jurisdictions::county(db, id).await?;
     require_begun(q, REPORT_NOT_BEGUN)?;
+    Ok(id)
+}
+
+pub async fn county_report(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    county: Option<i64>,
+    q: Quarter,
+) -> ApiResult<CountyReport> {
+    let id = county_report_target(db, caller, county, q).await?;
+    let place = jurisdictions::county(db, id).await?;
     let mut policies = Policies::default();
     let (mut towns, misses, helpers, cut_days) = county_parts(db, &mut policies, id, q).await?;
     // A town with nothing required this quarter has no rate to rank by: it goes last,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Json, Query};
+use crate::http::shared_runs::Rendered;
 use crate::report_files::{self, Table};
 use crate::services::cpu_slots::CpuSlots;
 use crate::services::{Caller, attendance, reports};
@@ -29,17 +30,28 @@ async fn respond<T: Serialize>(
     format: ReportFormat,
     name: &str,
 ) -> ApiResult<HttpResponse> {
-    let file = |ct: &str, ext: &str, bytes: Vec<u8>| {
-        HttpResponse::Ok()
-            .content_type(ct.to_string())
-            .insert_header((
-                "Content-Disposition",
-                format!("attachment; filename=\"{name}.{ext}\""),
-            ))
-            .body(bytes)
+    Ok(render(value, tables, format, name).await?.response())
+}
+
+/// A report in `format`, as the bytes sent.
+async fn render<T: Serialize>(
+    value: &T,
+    tables: impl FnOnce(&T) -> Vec<Table>,
+    format: ReportFormat,
+    name: &str,
+) -> ApiResult<Rendered> {
+    let file = |ct: &str, ext: &str, body: Vec<u8>| Rendered {
+        content_type: ct.to_string(),
+        filename: Some(format!("{name}.{ext}")),
+        body,
     };
     Ok(match format {
-        ReportFormat::Json => HttpResponse::Ok().json(value),
+        ReportFormat::Json => Rendered {
+            content_type: "application/json".into(),
+            filename: None,
+            body: serde_json::to_vec(value)
+                .map_err(|e| ApiError::Internal(format!("writing a report: {e}")))?,
+        },
         ReportFormat::Csv => {
             let tables = tables(value);
             let bytes = rendered(move || report_files::to_csv(&tables)).await?;
@@ -205,15 +217,18 @@ pub async fn town(
     caller: Caller,
     q: Query<TownQuery>,
 ) -> ApiResult<HttpResponse> {
-    let _slot = CpuSlots::office_reads().hold().await?;
-    let report = reports::town_report(&state.db, &caller, q.town, q.quarter).await?;
-    respond(
-        &report,
-        report_files::town_tables,
-        q.format.unwrap_or_default(),
-        &format!("town-{}", q.quarter),
-    )
-    .await
+    let town = reports::town_report_target(&state.db, &caller, q.town, q.quarter).await?;
+    let (db, quarter, format) = (state.db.clone(), q.quarter, q.format.unwrap_or_default());
+    let key = format!("town|{town}|{quarter}|{format:?}");
+    Ok(state
+        .shared_runs
+        .run_once(key, async move {
+            let _slot = CpuSlots::office_reads().hold().await?;
+            let report = reports::town_report(&db, &caller, Some(town), quarter).await?;
+            let name = format!("town-{quarter}");
+            render(&report, report_files::town_tables, format, &name).await
+        })
+        .await)
 }
 
 /// Query of the county report.
@@ -234,15 +249,18 @@ pub async fn county(
     caller: Caller,
     q: Query<CountyQuery>,
 ) -> ApiResult<HttpResponse> {
-    let _slot = CpuSlots::office_reads().hold().await?;
-    let report = reports::county_report(&state.db, &caller, q.county, q.quarter).await?;
-    respond(
-        &report,
-        report_files::county_tables,
-        q.format.unwrap_or_default(),
-        &format!("county-{}", q.quarter),
-    )
-    .await
+    let county = reports::county_report_target(&state.db, &caller, q.county, q.quarter).await?;
+    let (db, quarter, format) = (state.db.clone(), q.quarter, q.format.unwrap_or_default());
+    let key = format!("county|{county}|{quarter}|{format:?}");
+    Ok(state
+        .shared_runs
+        .run_once(key, async move {
+            let _slot = CpuSlots::office_reads().hold().await?;
+            let report = reports::county_report(&db, &caller, Some(county), quarter).await?;
+            let name = format!("county-{quarter}");
+            render(&report, report_files::county_tables, format, &name).await
+        })
+        .await)
 }
 
 /// Query of the drill-down.
