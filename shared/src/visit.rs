@@ -72,6 +72,16 @@ pub enum VisitError {
     /// A free text of the record is too long or holds a control character.
     #[error("invalid record: {0}")]
     Text(#[from] TextError),
+    /// A signed time lies outside [`TIME_YEARS`] in China's calendar. `china` is the time
+    /// as the helper reads it (China time), not in UTC: `2100-12-31T16:00:00Z is
+    /// outside 2000–2100` read as a contradiction (QA s28a F10).
+    #[error("invalid record: {what} {china} (China time) is outside the years {first}–{last}")]
+    OutOfYears {
+        what: &'static str,
+        china: String,
+        first: i32,
+        last: i32,
+    },
 }
 
 /// Why a free text is refused ([`check_text`]), naming its field (`what`): kept apart so
@@ -811,19 +821,21 @@ pub const TIME_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
 /// Refuses a time outside [`TIME_YEARS`], naming `what`. The year is China's (UTC+8),
 /// the calendar every visit's date and quarter is read in: 2000-01-01 00:30 in Beijing
 /// is in range, 2100-12-31 23:30 UTC (2101 in Beijing) is not (QA s26c F5).
-fn check_time(t: &DateTime<Utc>, what: &str) -> Result<(), VisitError> {
+fn check_time(t: &DateTime<Utc>, what: &'static str) -> Result<(), VisitError> {
     use chrono::Datelike;
     let china = t.checked_add_signed(chrono::Duration::hours(8));
     if china.is_some_and(|c| TIME_YEARS.contains(&c.year())) {
-        Ok(())
-    } else {
-        Err(VisitError::Invalid(format!(
-            "{what} {} is outside the years {}–{}",
-            utc_seconds::format(t),
-            TIME_YEARS.start(),
-            TIME_YEARS.end()
-        )))
+        return Ok(());
     }
+    Err(VisitError::OutOfYears {
+        what,
+        china: china.map_or_else(
+            || utc_seconds::format(t),
+            |c| c.format("%Y-%m-%d %H:%M:%S").to_string(),
+        ),
+        first: *TIME_YEARS.start(),
+        last: *TIME_YEARS.end(),
+    })
 }
 
 /// Times in the canonical form: RFC 3339, UTC, whole seconds, `Z`.
@@ -1006,7 +1018,12 @@ mod tests {
         e.visit = Some(VisitBody::new(VisitKind::Phone, at(1999, 12, 31)));
         assert_eq!(e.validate(), Ok(()));
         e.visit = Some(VisitBody::new(VisitKind::Phone, at(2100, 12, 31)));
-        assert!(e.validate().is_err());
+        // Said in China time, the calendar of the rule (QA s28a F10).
+        assert_eq!(
+            e.validate().unwrap_err().to_string(),
+            "invalid record: the visit time 2101-01-01 00:30:00 (China time) is outside \
+             the years 2000–2100"
+        );
     }
 
     #[test]

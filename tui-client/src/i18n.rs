@@ -774,6 +774,19 @@ impl Lang {
             },
             V::Text(t) => text_problem_zh(t),
             V::NotCanonical(m) => format!("记录无法规范化：{m}"),
+            V::OutOfYears {
+                what,
+                china,
+                first,
+                last,
+            } => {
+                let what = if *what == "the visit time" {
+                    "走访时间"
+                } else {
+                    "签名时间"
+                };
+                format!("{what} {china} 不在{first}年至{last}年之间，请更正")
+            }
         }
     }
 
@@ -2320,6 +2333,23 @@ mod tests {
         assert!(
             long.to_string().contains("over the limit of 4000"),
             "English as before"
+        );
+    }
+
+    /// QA s28a F10: a time out of the years is said in Chinese, in China time.
+    #[test]
+    fn a_time_out_of_the_years_is_said_in_china_time() {
+        use bangfu_shared::visit::VisitBody;
+        use chrono::TimeZone;
+        let typed = chrono::Utc
+            .with_ymd_and_hms(1999, 12, 31, 15, 59, 0)
+            .unwrap();
+        let err = VisitBody::new(bangfu_shared::VisitKind::Phone, typed)
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            Lang::Zh.visit_error(&err),
+            "走访时间 1999-12-31 23:59:00 不在2000年至2100年之间，请更正"
         );
     }
 
