@@ -568,13 +568,36 @@ fn worksheet_name(i: usize, title: &str) -> String {
         };
         if longer.chars().count() > room {
             if name.is_empty() {
-                name = word.chars().take(room).collect();
+                name = before_open_bracket(word.chars().take(room).collect());
             }
             break;
         }
         name = longer;
     }
     format!("{} {name}", i + 1)
+}
+
+/// A cut name without a bracket left open at its end: `…贫困户（季度未` reads as a
+/// mistake, `…贫困户` does not (QA s28a F13).
+fn before_open_bracket(cut: String) -> String {
+    let mut depth = 0i32;
+    let mut open_at = None;
+    for (i, c) in cut.char_indices() {
+        match c {
+            '（' | '(' => {
+                if depth == 0 {
+                    open_at = Some(i);
+                }
+                depth += 1;
+            }
+            '）' | ')' => depth = (depth - 1).max(0),
+            _ => {}
+        }
+    }
+    match open_at.filter(|&i| depth > 0 && i > 0) {
+        Some(i) => cut[..i].trim_end().to_string(),
+        None => cut,
+    }
 }
 
 /// Tables as an XLSX workbook, one worksheet each (names cut to Excel's 31 characters).
@@ -643,6 +666,11 @@ mod tests {
         assert_eq!(name.chars().count(), 31, "{name}");
         assert!(name.starts_with("10 很"), "{name}");
         assert_eq!(worksheet_name(0, "a/b:c"), "1 abc");
+        // Cut before a bracket it cannot close (QA s28a F13).
+        assert_eq!(
+            worksheet_name(3, "本季度截至2026-12-06尚无入户走访的贫困户（季度未结束）"),
+            "4 本季度截至2026-12-06尚无入户走访的贫困户"
+        );
     }
 
     #[test]
