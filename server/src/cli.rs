@@ -387,6 +387,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
     if let Command::Serve(args) | Command::Demo(args) = &command {
         settings.bind = args.bind.unwrap_or(settings.bind);
     }
+    refuse_if_new(&command, &settings)?;
     if uses_data_dir(&command, &settings) {
         // Before the database, which may create its SQLite file in there.
         crate::storage::private_dir(&settings.data_dir).with_context(|| {
@@ -403,7 +404,10 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         }
         _ => None,
     };
-    if matches!(command, Command::Serve(_)) {
+    if matches!(
+        command,
+        Command::Serve(_) | Command::Migrate | Command::ImportLedger(_) | Command::User(_)
+    ) {
         say_if_new(&settings);
     }
     let url = settings.effective_database_url();
@@ -426,17 +430,42 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
     }
 }
 
-/// Says on stderr that `serve` is about to create a new, empty SQLite database: right
-/// on a first start, and the only sign of a mistyped `--data-dir` (or `BANGFU_DATA_DIR`)
-/// before every device's sync finds its records "missing" (QA s26b F16).
+/// Says on stderr that a command that may set up a new installation (`serve`,
+/// `migrate`, `import-ledger`, `user add`) is about to create a new, empty SQLite
+/// database: right on a first start, and the only sign of a mistyped `--data-dir` (or
+/// `BANGFU_DATA_DIR`) before every device's sync finds its records "missing" (QA s26b
+/// F16).
 fn say_if_new(settings: &Settings) {
     if let Some(file) = settings.embedded_file().filter(|f| !f.exists()) {
         eprintln!(
             "notice: no database in {}: starting with a new, empty one ({}). \
-             If you meant an existing installation, stop the server and check --data-dir.",
+             If you meant an existing installation, stop and check --data-dir.",
             settings.data_dir.display(),
             file.display()
         );
+    }
+}
+
+/// Refuses a command that only reads or changes an existing installation (reports,
+/// enrollment codes, policies, households) when the data directory holds no database:
+/// it created an empty one and answered "no county named X", which sent the operator
+/// looking for a county instead of at the mistyped `--data-dir` (QA s28a F12).
+fn refuse_if_new(command: &Command, settings: &Settings) -> anyhow::Result<()> {
+    let reads_existing = matches!(
+        command,
+        Command::Report(_)
+            | Command::EnrollmentCodes(_)
+            | Command::Policy(_)
+            | Command::Household(_)
+    );
+    match settings.embedded_file().filter(|f| !f.exists()) {
+        Some(file) if reads_existing => anyhow::bail!(
+            "no database in {} ({} does not exist): check --data-dir (or BANGFU_DATA_DIR); \
+             nothing was created",
+            settings.data_dir.display(),
+            file.display()
+        ),
+        _ => Ok(()),
     }
 }
 

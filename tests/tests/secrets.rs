@@ -210,3 +210,49 @@ fn serving_a_new_empty_database_is_said() {
     assert_eq!(status, None, "it serves: {err}");
     assert!(!err.contains("new, empty"), "{err}");
 }
+
+/// QA s28a F12: a command that reads an existing installation, run on a data directory
+/// holding no database, names the directory and creates nothing; one that may set up
+/// a new installation says it starts an empty one.
+#[test]
+fn commands_on_a_directory_without_a_database_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("typo");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(server_binary())
+            .env_remove("DATABASE_URL")
+            .env_remove("BANGFU_CONFIG")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    for args in [
+        &[
+            "report",
+            "county",
+            "--county",
+            "莱州市",
+            "--quarter",
+            "2026Q3",
+        ][..],
+        &["enrollment-codes", "--town", "东城镇"],
+        &["policy", "show", "--county", "莱州市"],
+    ] {
+        let (ok, err) = run(args);
+        assert!(!ok, "{args:?}");
+        assert!(
+            err.contains("no database in") && err.contains("--data-dir"),
+            "{args:?}: {err}"
+        );
+        assert!(!data.join("bangfu.db").exists(), "{args:?} created nothing");
+    }
+    let (ok, err) = run(&["migrate"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("starting with a new, empty one"), "{err}");
+}
