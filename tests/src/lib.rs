@@ -217,31 +217,35 @@ pub fn with_bom(text: &str) -> Vec<u8> {
 pub fn server_binary() -> std::path::PathBuf {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("test executable");
-            let profile_dir = exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .expect("target/<profile>");
-            let status = std::process::Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "bangfu-server",
-                    "--bin",
-                    "bangfu-server",
-                ])
-                .env(
-                    "CARGO_TARGET_DIR",
-                    profile_dir.parent().expect("target dir"),
-                )
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building bangfu-server failed");
-            profile_dir.join("bangfu-server")
-        })
+        .get_or_init(|| built_binary("bangfu-server", "bangfu-server"))
         .clone()
+}
+
+/// The field client's `bangfu` binary, built on first use.
+pub fn client_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| built_binary("bangfu-client", "bangfu"))
+        .clone()
+}
+
+/// Builds `bin` of `package` into this test's target directory; its path.
+fn built_binary(package: &str, bin: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .env(
+            "CARGO_TARGET_DIR",
+            profile_dir.parent().expect("target dir"),
+        )
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building {bin} failed");
+    profile_dir.join(bin)
 }
 
 /// A `bangfu-server serve` child process on a free loopback port.

@@ -256,3 +256,50 @@ fn commands_on_a_directory_without_a_database_say_so() {
     assert!(ok, "{err}");
     assert!(err.contains("starting with a new, empty one"), "{err}");
 }
+
+/// QA s28a F11: a PostgreSQL that requires TLS (a managed database, `sslmode=require`)
+/// is reached over TLS; the build had no TLS and could not use one at all.
+#[tokio::test]
+async fn a_postgresql_asking_for_tls_is_reached_over_tls() {
+    use sea_orm::ConnectionTrait;
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("TEST_DATABASE_URL unset: no PostgreSQL to reach");
+        return;
+    };
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let db = bangfu_server::db::connect(&format!("{base}{sep}sslmode=require"))
+        .await
+        .unwrap();
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.try_get_by_index::<bool>(0).unwrap(),
+        "the connection is encrypted"
+    );
+}
+
+/// QA s28a F11: a database PostgreSQL does not hold is named in PostgreSQL's words,
+/// without the line of PostgreSQL's C source the driver appended (`at line 948`).
+#[tokio::test]
+async fn a_missing_postgresql_database_is_named_without_source_lines() {
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("TEST_DATABASE_URL unset: no PostgreSQL to reach");
+        return;
+    };
+    let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s);
+    let e = bangfu_server::db::connect(&format!("{server}/bangfu_no_such_database"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("database \"bangfu_no_such_database\" does not exist"),
+        "{e}"
+    );
+    assert!(!e.contains(" at line "), "{e}");
+}

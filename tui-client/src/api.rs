@@ -45,6 +45,9 @@ use crate::error::{ClientError, Result};
 /// weak link; the address is right, and the server may have done what was asked, so
 /// the advice is to sync again, not to check the address — QA s22a F3).
 pub(crate) fn transport_error(base: &str, e: &reqwest::Error) -> ClientError {
+    if let Some(why) = certificate_problem(e) {
+        return ClientError::Network(format!("untrusted certificate at {base}: {why}"));
+    }
     if e.is_timeout() && !e.is_connect() {
         ClientError::Network(format!("no answer from {base}: timed out ({e})"))
     } else if e.is_connect() {
@@ -52,6 +55,21 @@ pub(crate) fn transport_error(base: &str, e: &reqwest::Error) -> ClientError {
     } else {
         ClientError::Network(format!("connection to {base} broke off: {e}"))
     }
+}
+
+/// The TLS verifier's words when the server's certificate was not accepted (an unknown
+/// authority, a name that does not match, an expired certificate): a problem the helper
+/// cannot fix by checking the network, said apart from "cannot reach".
+fn certificate_problem(e: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if text.contains("certificate") {
+            return Some(text);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// A client for one server, with the bearer token once logged in.
@@ -102,6 +120,30 @@ impl std::fmt::Debug for ApiClient {
     }
 }
 
+/// The environment variable naming a PEM file of certificates to trust beside the
+/// system's: a county's own certificate authority, which government networks often use
+/// and no system store holds.
+pub const CA_FILE_VAR: &str = "BANGFU_CA_FILE";
+
+/// TLS for an `https://` server (rustls): the system's trusted certificates (the
+/// platform verifier), plus those of [`CA_FILE_VAR`] when it is set.
+fn with_tls(builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder> {
+    let Some(path) = std::env::var_os(CA_FILE_VAR).filter(|p| !p.is_empty()) else {
+        return Ok(builder);
+    };
+    let path = std::path::PathBuf::from(path);
+    let bad =
+        |why: String| ClientError::Network(format!("{CA_FILE_VAR}={}: {why}", path.display()));
+    let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    Ok(certs
+        .into_iter()
+        .fold(builder, reqwest::ClientBuilder::add_root_certificate))
+}
+
 impl ApiClient {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str) -> Result<Self> {
@@ -117,10 +159,14 @@ impl ApiClient {
                 problem: crate::error::FieldProblem::NotAUrl(base),
             });
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
-            .read_timeout(timeouts.stall)
+            .read_timeout(timeouts.stall);
+        if base.starts_with("https://") {
+            builder = with_tls(builder)?;
+        }
+        let http = builder
             .build()
             .map_err(|e| ClientError::Network(e.to_string()))?;
         Ok(ApiClient {

@@ -2031,6 +2031,14 @@ fn broken_host(message: &str) -> Option<&str> {
 /// library's English; the server's address last, so a narrow status line keeps the
 /// advice.
 fn network_error_zh(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("untrusted certificate at ") {
+        let host = rest.split_once(": ").map_or(rest, |(host, _)| host);
+        return format!(
+            "服务器的证书不受本机信任，未连接：{host}。请核对服务器地址；如本县使用自己的证书，\
+             请向县扶贫办索取证书文件，并设置环境变量 {}=证书文件路径",
+            crate::api::CA_FILE_VAR
+        );
+    }
     let lower = message.to_ascii_lowercase();
     if lower.contains("timed out") || lower.contains("timeout") {
         return match unreachable_host(message) {

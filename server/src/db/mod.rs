@@ -96,11 +96,26 @@ async fn reach_postgres(url: &str) -> Result<(), DbErr> {
             let _ = conn.close().await;
             Ok(())
         }
-        Ok(Err(e)) => Err(DbErr::Conn(sea_orm::RuntimeErr::Internal(e.to_string()))),
+        Ok(Err(e)) => Err(DbErr::Conn(sea_orm::RuntimeErr::Internal(reach_failure(
+            &e,
+        )))),
         Err(_) => Err(DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
             "no answer within {} s",
             REACH_TIMEOUT.as_secs()
         )))),
+    }
+}
+
+/// Why PostgreSQL could not be reached, in its own words: for a refusal by the database
+/// (no such database or role), its message alone, without the line of PostgreSQL's C
+/// source the driver appends (`… does not exist at line 948`, which read as a line of
+/// the operator's configuration, QA s28a F11).
+fn reach_failure(e: &sea_orm::sqlx::Error) -> String {
+    match e {
+        sea_orm::sqlx::Error::Database(d) => {
+            format!("error returned from database: {}", d.message())
+        }
+        other => other.to_string(),
     }
 }
 
