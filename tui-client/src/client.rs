@@ -427,8 +427,51 @@ pub fn short_of_evidence(
     history: &[bangfu_shared::policy::EvidenceSince],
     body: &bangfu_shared::visit::VisitBody,
 ) -> bool {
-    bangfu_shared::policy::evidence_on(history, today(body.at))
-        .is_some_and(|ev| !ev.met_by(body.kind, body.photos.len(), body.household_signed()))
+    !evidence_shortfall(history, body).is_empty()
+}
+
+/// What a home visit lacks of the evidence its policy asks: said part by part, so the
+/// helper is not sent back for photos when the witness's mark is what is missing (QA
+/// s28a F8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall {
+    /// Fewer photos than the policy asks.
+    Photos { have: usize, need: usize },
+    /// No household signature: none at all, or a witness named without a drawn mark
+    /// (`witness_unmarked`), which is a typed name, not a signature.
+    Signature { witness_unmarked: bool },
+}
+
+/// The parts of the evidence `body` lacks by the policy in force on its date (empty when
+/// it has them all, is not a home visit, or no policy is known).
+pub fn evidence_shortfall(
+    history: &[bangfu_shared::policy::EvidenceSince],
+    body: &bangfu_shared::visit::VisitBody,
+) -> Vec<Shortfall> {
+    use bangfu_shared::visit::HouseholdSignature;
+    let Some(ev) = bangfu_shared::policy::evidence_on(history, today(body.at)) else {
+        return Vec::new();
+    };
+    if ev.met_by(body.kind, body.photos.len(), body.household_signed()) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let need = ev.min_photos as usize;
+    if body.photos.len() < need {
+        out.push(Shortfall::Photos {
+            have: body.photos.len(),
+            need,
+        });
+    }
+    if ev.both_signatures && !body.household_signed() {
+        out.push(Shortfall::Signature {
+            witness_unmarked: matches!(
+                body.household_signature,
+                Some(HouseholdSignature::Witness { .. })
+            ),
+        });
+    }
+    out
 }
 
 /// The instant China's `day` begins: where a day-dated rule (a policy version) starts
@@ -1175,6 +1218,61 @@ pub fn device_label() -> String {
 #[cfg(test)]
 mod tests {
     use super::normalize_server;
+
+    /// QA s28a F8: a home visit short of evidence is told what it lacks: photos, a
+    /// signature, or a witness's mark, each alone.
+    #[test]
+    fn a_shortfall_names_what_is_missing() {
+        use super::{Shortfall, evidence_shortfall};
+        use bangfu_shared::policy::{EvidenceSince, HomeVisitEvidence};
+        use bangfu_shared::visit::{HouseholdSignature, PhotoRef, VisitBody};
+        let history = [EvidenceSince {
+            from: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+            evidence: HomeVisitEvidence {
+                min_photos: 1,
+                both_signatures: true,
+            },
+        }];
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-05T02:00:00Z")
+            .unwrap()
+            .to_utc();
+        let mut body = VisitBody::new(bangfu_shared::VisitKind::Home, at);
+        body.photos = vec![PhotoRef {
+            sha256: "a".repeat(64),
+            bytes: 1,
+            width: 1,
+            height: 1,
+        }];
+        body.household_signature = Some(HouseholdSignature::Witness {
+            name: "王见证".into(),
+            role: "村民".into(),
+            reason: "户主外出".into(),
+            image_sha256: None,
+        });
+        assert_eq!(
+            evidence_shortfall(&history, &body),
+            [Shortfall::Signature {
+                witness_unmarked: true
+            }],
+            "the photo is there: only the witness's mark is missing"
+        );
+        body.photos.clear();
+        body.household_signature = None;
+        assert_eq!(
+            evidence_shortfall(&history, &body),
+            [
+                Shortfall::Photos { have: 0, need: 1 },
+                Shortfall::Signature {
+                    witness_unmarked: false
+                }
+            ]
+        );
+        let text = crate::i18n::Lang::Zh.shortfall_text(&evidence_shortfall(&history, &body));
+        assert!(
+            text.contains("照片0张") && text.contains("缺少户主签字"),
+            "{text}"
+        );
+    }
 
     /// QA s24b F11: a pairing a change filed ahead ends later is a handover; one the
     /// household's exit ends, or one that holds, is not.

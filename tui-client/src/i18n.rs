@@ -935,6 +935,44 @@ impl Lang {
         }
     }
 
+    /// What a home visit lacks, part by part, with what to do: the words of
+    /// [`Flag::MissingEvidence`] where the visit is at hand (QA s28a F8: a witness
+    /// without a mark was told to take more photos).
+    pub fn shortfall_text(self, parts: &[crate::client::Shortfall]) -> String {
+        use crate::client::Shortfall as S;
+        let zh = self == Lang::Zh;
+        let said: Vec<String> = parts
+            .iter()
+            .map(|p| match (p, zh) {
+                (S::Photos { have, need }, true) => {
+                    format!("照片{have}张，本县政策要求至少{need}张，请补拍照片")
+                }
+                (S::Signature { witness_unmarked: true }, true) => {
+                    "见证人未在签字板上签字（只填姓名不算签字），请让见证人补签（visit amend 记录号 --witness-signature 签字图片）"
+                        .into()
+                }
+                (S::Signature { witness_unmarked: false }, true) => {
+                    "缺少户主签字，请户主（或见证人）补签".into()
+                }
+                (S::Photos { have, need }, false) => {
+                    format!("{have} photo(s), the county's policy asks at least {need}: take the photos")
+                }
+                (S::Signature { witness_unmarked: true }, false) => {
+                    "the witness has not signed on the pad (a typed name is no signature): have them sign (visit amend ID --witness-signature IMAGE)"
+                        .into()
+                }
+                (S::Signature { witness_unmarked: false }, false) => {
+                    "the household's signature is missing: have the household (or a witness) sign".into()
+                }
+            })
+            .collect();
+        if zh {
+            format!("不计入考勤：{}，然后更正此次走访", said.join("；"))
+        } else {
+            format!("not counted: {}, then amend this visit", said.join("; "))
+        }
+    }
+
     /// A server flag in full: what it means for the visit and, where the helper can
     /// do something, what to do. An unknown flag is shown by its code.
     pub fn flag_text(self, f: &Flag) -> String {
@@ -1955,6 +1993,25 @@ impl Lang {
             format!("{text}{more}")
         } else {
             text.to_string()
+        }
+    }
+
+    /// `--witness-signature` without `--witness` where no witness of the visit can sign:
+    /// a new visit (name the witness), or an amendment of one without a witness.
+    pub fn cli_witness_signature_alone(self, fresh: bool) -> &'static str {
+        match (self, fresh) {
+            (Lang::Zh, true) => {
+                "--witness-signature 须与 --witness、--witness-role、--witness-reason 一起使用：写明见证人"
+            }
+            (Lang::Zh, false) => {
+                "此走访没有见证人：单独的 --witness-signature 只能为原见证人补签；请同时写明 --witness、--witness-role、--witness-reason"
+            }
+            (Lang::En, true) => {
+                "--witness-signature goes with --witness, --witness-role and --witness-reason: name the witness"
+            }
+            (Lang::En, false) => {
+                "this visit has no witness: --witness-signature alone adds the mark of the visit's own witness; name one with --witness, --witness-role and --witness-reason"
+            }
         }
     }
 

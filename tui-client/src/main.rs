@@ -255,8 +255,10 @@ struct Content {
     #[arg(long)]
     witness_reason: Option<String>,
     /// An image of the witness's signature (PNG or JPEG), stored as the witness's mark.
-    /// Amending without it keeps the mark the same witness left.
-    #[arg(long, requires = "witness")]
+    /// Amending without it keeps the mark the same witness left; amending with it alone
+    /// (no `--witness`) adds the mark of the visit's own witness, their name, role and
+    /// reason kept.
+    #[arg(long)]
     witness_signature: Option<PathBuf>,
 }
 
@@ -796,6 +798,14 @@ async fn apply(
             image_sha256: client.attach_card_photo(file).await?,
         });
     }
+    if let (None, Some(file)) = (&c.witness, &c.witness_signature) {
+        // Checked by `witness_mark`: an amendment of a visit with a witness.
+        if let Some(HouseholdSignature::Witness { image_sha256, .. }) =
+            body.household_signature.as_mut()
+        {
+            *image_sha256 = Some(client.attach_card_photo(file).await?);
+        }
+    }
     if let (Some(name), Some(role), Some(reason)) = (c.witness, c.witness_role, c.witness_reason) {
         // The witness's mark goes through the same import as the household's signature
         // image (`--household-signature`): checked, upright, downscaled, stored.
@@ -830,6 +840,14 @@ fn witness_mark(
     lang: Lang,
 ) -> anyhow::Result<Option<String>> {
     let Some(name) = &c.witness else {
+        // The mark alone: the visit's own witness signs (QA s28a F9).
+        let own_witness = matches!(
+            body.household_signature,
+            Some(HouseholdSignature::Witness { .. })
+        );
+        if c.witness_signature.is_some() && (fresh || !own_witness) {
+            bail!("{}", lang.cli_witness_signature_alone(fresh));
+        }
         return Ok(None);
     };
     if c.witness_signature.is_some() || body.kind != VisitKind::Home {
@@ -877,11 +895,9 @@ async fn warn_short_of_evidence(
     lang: Lang,
 ) -> anyhow::Result<()> {
     let history = client.store().evidence_history().await?;
-    if bangfu_client::client::short_of_evidence(&history, body) {
-        errln!(
-            "{}",
-            lang.flag_text(&bangfu_client::flags::Flag::MissingEvidence)
-        );
+    let shortfall = bangfu_client::client::evidence_shortfall(&history, body);
+    if !shortfall.is_empty() {
+        errln!("{}", lang.shortfall_text(&shortfall));
     }
     Ok(())
 }
@@ -1163,6 +1179,7 @@ async fn visit_list(
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
+    let history = client.store().evidence_history().await?;
     for v in rows {
         let r = &v.current.signed.record;
         let (at, kind, photos) = r
@@ -1190,10 +1207,19 @@ async fn visit_list(
             why: &why,
         });
         // The server's flags, in the helper's language, with what to do.
+        // What a visit short of evidence lacks, part by part (QA s28a F8).
+        let shortfall = r.visit.as_ref().map_or_else(Vec::new, |b| {
+            bangfu_client::client::evidence_shortfall(&history, b)
+        });
         let flags: String = v
             .flags
             .iter()
-            .map(|f| format!("  ⚠ {}", lang.flag_text(f)))
+            .map(|f| match f {
+                bangfu_client::flags::Flag::MissingEvidence if !shortfall.is_empty() => {
+                    format!("  ⚠ {}", lang.shortfall_text(&shortfall))
+                }
+                _ => format!("  ⚠ {}", lang.flag_text(f)),
+            })
             .collect();
         let review = v
             .review

@@ -1053,6 +1053,12 @@ fn a_witness_signs_with_an_image_of_their_signature() {
     assert_eq!(refused.status.code(), Some(1));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("--witness-signature"), "{err}");
+    // A mark with no witness named is no one's.
+    let mark_arg = s(&mark);
+    let refused = home(&["--photo", &photo_arg, "--witness-signature", &mark_arg]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("--witness-role"), "{err}");
     assert_eq!(json(&bangfu(&data, &["--json", "verify"]))["records"], 0);
     assert_eq!(
         json(&bangfu(&data, &["--json", "drafts"])),
@@ -1157,6 +1163,37 @@ fn a_witness_signs_with_an_image_of_their_signature() {
     let zhao = sig["image_sha256"].as_str().unwrap();
     assert_ne!(zhao, hash);
     assert_eq!(zhao, rt.block_on(client.attach_card_photo(&card)).unwrap());
+
+    // The mark alone re-signs for the visit's own witness, whose words are kept (QA
+    // s28a F9: the name, role and reason had to be typed again, exactly).
+    let again = write_jpeg(&dir.path().join("zhao2.jpg"), 420, 200);
+    let again_arg = s(&again);
+    let resigned = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "visit",
+            "amend",
+            &id,
+            "--witness-signature",
+            &again_arg,
+            "--reason",
+            "补见证人签字",
+        ],
+    ));
+    let sig = &resigned["record"]["record"]["visit"]["household_signature"];
+    assert_eq!(
+        (&sig["name"], &sig["role"], &sig["reason"]),
+        (
+            &Value::from("赵六"),
+            &Value::from("见证人"),
+            &Value::from("户主不识字")
+        )
+    );
+    assert_eq!(
+        sig["image_sha256"].as_str().unwrap(),
+        rt.block_on(client.attach_card_photo(&again)).unwrap()
+    );
 }
 
 /// A stand-in for the server's sync endpoints on 127.0.0.1:0: push accepts every record

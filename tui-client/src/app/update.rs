@@ -453,9 +453,10 @@ impl App {
             keys.push(format!("quarter:{q}"));
             warnings.push(self.lang.closed_quarter(day, q));
         }
-        if self.open_draft_short_of_evidence() {
+        let shortfall = self.open_draft_shortfall();
+        if !shortfall.is_empty() {
             keys.push("evidence".into());
-            warnings.push(self.lang.flag_text(&crate::flags::Flag::MissingEvidence));
+            warnings.push(self.lang.shortfall_text(&shortfall));
         }
         let Screen::Form(form) = &mut self.screen else {
             return false;
@@ -473,19 +474,19 @@ impl App {
         true
     }
 
-    /// Whether the open form's visit is short of the photos or household signature the
-    /// policy in force on its date asks: signed so, it would not count.
-    fn open_draft_short_of_evidence(&self) -> bool {
+    /// What the open form's visit lacks of the photos or household signature the policy
+    /// in force on its date asks: signed so, it would not count.
+    fn open_draft_shortfall(&self) -> Vec<crate::client::Shortfall> {
         let Screen::Form(f) = &self.screen else {
-            return false;
+            return Vec::new();
         };
         let Ok(body) = f.draft.to_body() else {
-            return false;
+            return Vec::new();
         };
         let history = self
             .block(self.client.store().evidence_history())
             .unwrap_or_default();
-        crate::client::short_of_evidence(&history, &body)
+        crate::client::evidence_shortfall(&history, &body)
     }
 
     /// The open form's new visit's date with its quarter, when that quarter has ended.
