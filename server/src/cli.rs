@@ -411,6 +411,13 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         say_if_new(&settings);
     }
     let url = settings.effective_database_url();
+    // And one server per PostgreSQL database, whatever the data directory.
+    let _serving_db = match command {
+        Command::Serve(_) | Command::Demo(_) => db::hold_postgres(&url)
+            .await
+            .with_context(|| format!("opening the database {}", crate::config::redact_url(&url)))?,
+        _ => None,
+    };
     let db = db::connect_and_migrate(&url)
         .await
         .with_context(|| format!("opening the database {}", crate::config::redact_url(&url)))?;

@@ -184,6 +184,19 @@ async fn one_server_per_data_directory(t: &TestDb) {
         .await
         .unwrap();
     assert!(alive.status().is_success(), "the first one still serves");
+    // Nor may a server from another data directory serve the same PostgreSQL database:
+    // each would keep only the photos sent to it (QA s28a F16).
+    if t.url.starts_with("postgres") {
+        let (status, err) = serve_briefly(&t.dir().join("elsewhere"), Some(&t.url), 20);
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "it serves as well: {err}"
+        );
+        assert!(
+            err.contains("another bangfu-server is already serving this database"),
+            "{err}"
+        );
+    }
     first.kill();
     let again = ServerProcess::start(&t.url, &data, free_port()).await;
     again.kill();

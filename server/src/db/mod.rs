@@ -106,6 +106,57 @@ async fn reach_postgres(url: &str) -> Result<(), DbErr> {
     }
 }
 
+/// How many times [`hold_postgres`] asks for the lock, 250 ms apart.
+const LOCK_TRIES: u32 = 20;
+
+/// Held while a server serves a PostgreSQL database (see [`hold_postgres`]); the lock
+/// goes with the connection.
+pub struct DatabaseLock {
+    _conn: sea_orm::sqlx::postgres::PgConnection,
+}
+
+/// One server per PostgreSQL database (and schema): a session advisory lock on a
+/// connection kept for the server's life. A second server on the same database from
+/// another data directory started too, and each kept only the photos sent to it (QA
+/// s28a F16). `None` for SQLite, whose file lies in the data directory and is guarded
+/// by its lock.
+pub async fn hold_postgres(url: &str) -> Result<Option<DatabaseLock>, DbErr> {
+    use sea_orm::sqlx::{Connection, Row, postgres::PgConnection};
+    if !url.starts_with("postgres") {
+        return Ok(None);
+    }
+    let failed =
+        |e: sea_orm::sqlx::Error| DbErr::Conn(sea_orm::RuntimeErr::Internal(reach_failure(&e)));
+    let mut conn = tokio::time::timeout(REACH_TIMEOUT, PgConnection::connect(url))
+        .await
+        .map_err(|_| DbErr::Conn(sea_orm::RuntimeErr::Internal("no answer".into())))?
+        .map_err(failed)?;
+    // A server killed a moment ago holds the lock until PostgreSQL notices its
+    // connection is gone: a restart waits a few seconds for that before giving up.
+    let mut held = false;
+    for _ in 0..LOCK_TRIES {
+        held = sea_orm::sqlx::query(
+            "SELECT pg_try_advisory_lock(hashtext('bangfu-server:' || current_database() || '.' || current_schema()))",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(failed)?;
+        if held {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    if !held {
+        return Err(DbErr::Custom(
+            "another bangfu-server is already serving this database: stop it first (two servers \
+             would each keep only the photos sent to them)"
+                .into(),
+        ));
+    }
+    Ok(Some(DatabaseLock { _conn: conn }))
+}
+
 /// Why PostgreSQL could not be reached, in its own words: for a refusal by the database
 /// (no such database or role), its message alone, without the line of PostgreSQL's C
 /// source the driver appends (`… does not exist at line 948`, which read as a line of
