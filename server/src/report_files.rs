@@ -368,7 +368,12 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
         escalation_tables(&r.escalations, &r.unit_escalations, (r.unit_at, true));
     vec![
         rate_table(
-            &format!("{} {} 帮扶工作到位率", r.town.name, r.quarter),
+            &format!(
+                "{} {} 帮扶工作到位率{}",
+                r.town.name,
+                r.quarter,
+                so_far(r.quarter, crate::services::today())
+            ),
             "村(居)",
             &r.villages,
             &r.total,
@@ -435,13 +440,28 @@ fn no_home_visit_title(
     }
 }
 
+/// Before `quarter` ends, what a rate or a ranking is: the windows ended so far, not the
+/// quarter's (QA s28a F15: a mid-quarter ranking read as the final one). Empty after.
+fn so_far(quarter: bangfu_shared::report::Quarter, today: chrono::NaiveDate) -> String {
+    if today <= quarter.end() {
+        format!("（截至{today}已结束的周期，季度未结束）")
+    } else {
+        String::new()
+    }
+}
+
 /// The county report's tables.
 pub fn county_tables(r: &CountyReport) -> Vec<Table> {
     let [helpers, units] =
         escalation_tables(&r.escalations, &r.unit_escalations, (r.unit_at, false));
     vec![
         rate_table(
-            &format!("{} {} 各镇街帮扶工作到位率排名", r.county.name, r.quarter),
+            &format!(
+                "{} {} 各镇街帮扶工作到位率排名{}",
+                r.county.name,
+                r.quarter,
+                so_far(r.quarter, crate::services::today())
+            ),
             "镇街",
             &r.towns,
             &r.total,
@@ -648,6 +668,15 @@ mod tests {
         assert_eq!(
             super::no_home_visit_title(q, chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()),
             "本季度无入户走访的贫困户"
+        );
+        // Rates and rankings say so too (QA s28a F15).
+        assert_eq!(
+            super::so_far(q, day(12, 5)),
+            "（截至2026-12-05已结束的周期，季度未结束）"
+        );
+        assert_eq!(
+            super::so_far(q, chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()),
+            ""
         );
     }
 
