@@ -415,6 +415,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
     let _serving_db = match command {
         Command::Serve(_) | Command::Demo(_) => db::hold_postgres(&url)
             .await
+            .map_err(anyhow::Error::msg)
             .with_context(|| format!("opening the database {}", crate::config::redact_url(&url)))?,
         _ => None,
     };
@@ -807,6 +808,7 @@ async fn codes(
     let within = enrollment::Within {
         town: Some(town.id),
         village: None,
+        reissue: false,
     };
     let codes = enrollment::issue(db, &Caller::system(), settings, within, None).await?;
     durable(db).await?;

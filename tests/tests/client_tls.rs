@@ -134,6 +134,17 @@ async fn over_https(t: &TestDb) {
         "{err}"
     );
 
+    // A CA file that is no certificate is said to be so (QA s28b F2).
+    let (data_copy, args) = (data.clone(), login.clone());
+    let not_pem = dir.path().join("not-a-cert.pem");
+    std::fs::write(&not_pem, "这不是证书").unwrap();
+    let refused = tokio::task::spawn_blocking(move || bangfu(&data_copy, Some(&not_pem), &args))
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(!refused.status.success(), "{err}");
+    assert!(err.contains("证书文件无法使用"), "{err}");
+
     // Trusting it, the device logs in and syncs over TLS.
     let (data_copy, ca) = (data.clone(), ca_file.clone());
     let out = tokio::task::spawn_blocking(move || {

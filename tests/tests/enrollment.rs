@@ -301,14 +301,14 @@ async fn village_by_village(t: &TestDb) {
         town_households,
         "a town's households are its villages' households"
     );
-    let issue = |village: i64| {
+    let issue_with = |village: i64, reissue: bool| {
         let w = &w;
         let token = &token;
         async move {
             let (status, codes) = w
                 .post_json(
                     Some(token),
-                    &format!("/enrollment/codes?format=json&village={village}"),
+                    &format!("/enrollment/codes?format=json&village={village}&reissue={reissue}"),
                     &json!({}),
                 )
                 .await;
@@ -324,6 +324,7 @@ async fn village_by_village(t: &TestDb) {
                 .collect::<Vec<(String, String)>>()
         }
     };
+    let issue = |village: i64| issue_with(village, false);
     let mut sheets = Vec::new();
     for &(village, _) in &villages {
         sheets.push(issue(village).await);
@@ -336,11 +337,50 @@ async fn village_by_village(t: &TestDb) {
         .map(|(i, _)| i)
         .collect();
     assert_eq!(on_sheets.len(), 1, "孔玉梅 is on one village's sheet");
-    // Another village of hers issued again (a lost sheet) does not cancel her code.
-    let (home, other) = (on_sheets[0], usize::from(on_sheets[0] == 0));
-    issue(villages[other].0).await;
-    let code = &sheets[home].iter().find(|(p, _)| p == second).unwrap().1;
-    assert_eq!(enroll(&w, second, code).await, StatusCode::OK);
+    // The other villages issued again leave her out, and her code good.
+    let home = on_sheets[0];
+    let code_of = |sheet: &[(String, String)]| {
+        sheet
+            .iter()
+            .find(|(p, _)| p == second)
+            .map(|(_, c)| c.clone())
+    };
+    let printed = code_of(&sheets[home]).unwrap();
+    for (i, &(village, _)) in villages.iter().enumerate() {
+        if i != home {
+            assert_eq!(code_of(&issue(village).await), None, "she holds a code");
+        }
+    }
+    // A lost sheet reissued: the codes printed on it are cancelled, the new ones work.
+    let reissued = code_of(&issue_with(villages[home].0, true).await).unwrap();
+    // With no code in force (expired, or a helper paired since), any of her villages
+    // issues her one (QA s28b F1: by her first village alone, she was on no sheet).
+    {
+        use bangfu_server::entities::account;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        account::Entity::update_many()
+            .col_expr(
+                account::Column::EnrollmentExpiresAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::days(1)),
+            )
+            .filter(account::Column::Username.eq(second))
+            .exec(&t.db)
+            .await
+            .unwrap();
+    }
+    let mut fresh = None;
+    for (i, &(village, _)) in villages.iter().enumerate() {
+        if i != home && fresh.is_none() {
+            fresh = code_of(&issue(village).await);
+        }
+    }
+    let fresh = fresh.unwrap_or_else(|| panic!("another village of hers issues her a code"));
+    assert_eq!(enroll(&w, second, &printed).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        enroll(&w, second, &reissued).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(enroll(&w, second, &fresh).await, StatusCode::OK);
 
     // A village with more pending helpers than one request issues is told of the
     // server's command line, not to split it by village.
@@ -350,7 +390,8 @@ async fn village_by_village(t: &TestDb) {
         &bangfu_server::Settings::default(),
         bangfu_server::services::enrollment::Within {
             town: None,
-            village: Some(villages[other].0),
+            village: Some(villages[home].0),
+            reissue: true,
         },
         Some(0),
     )

@@ -193,7 +193,8 @@ async fn one_server_per_data_directory(t: &TestDb) {
             "it serves as well: {err}"
         );
         assert!(
-            err.contains("another bangfu-server is already serving this database"),
+            err.contains("another bangfu-server is already serving this database")
+                && !err.contains("Custom Error"),
             "{err}"
         );
     }
@@ -315,4 +316,11 @@ async fn a_missing_postgresql_database_is_named_without_source_lines() {
         "{e}"
     );
     assert!(!e.contains(" at line "), "{e}");
+    // A driver error nested in its own kind is said once (QA s28b F7).
+    let e = bangfu_server::db::connect(&format!("{base}?sslmode=bogus"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"bogus\""), "{e}");
+    assert_eq!(e.matches("error with configuration").count(), 1, "{e}");
 }

@@ -2088,8 +2088,25 @@ fn broken_host(message: &str) -> Option<&str> {
 /// library's English; the server's address last, so a narrow status line keeps the
 /// advice.
 fn network_error_zh(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix(&format!("{}=", crate::api::CA_FILE_VAR)) {
+        let (path, why) = rest.split_once(": ").unwrap_or((rest, ""));
+        return format!(
+            "证书文件无法使用，未连接：{path}（{}）。请检查环境变量 {} 所指的文件：应为县扶贫办提供的 PEM 证书文件",
+            short_detail(why),
+            crate::api::CA_FILE_VAR
+        );
+    }
     if let Some(rest) = message.strip_prefix("untrusted certificate at ") {
-        let host = rest.split_once(": ").map_or(rest, |(host, _)| host);
+        let (host, why) = rest.split_once(": ").unwrap_or((rest, ""));
+        let lower = why.to_ascii_lowercase();
+        if lower.contains("expired")
+            || lower.contains("notvalidyet")
+            || lower.contains("not valid yet")
+        {
+            return format!(
+                "服务器的证书已过期或尚未生效，未连接：{host}。请先核对本机的日期和时间；如无误，请告知县扶贫办更新服务器证书"
+            );
+        }
         return format!(
             "服务器的证书不受本机信任，未连接：{host}。请核对服务器地址；如本县使用自己的证书，\
              请向县扶贫办索取证书文件，并设置环境变量 {}=证书文件路径",
@@ -2399,6 +2416,28 @@ mod tests {
             long.to_string().contains("over the limit of 4000"),
             "English as before"
         );
+    }
+
+    /// QA s28b F2, F3: a CA file that cannot be used, and an expired certificate, are
+    /// said as what they are, not as a network that is down.
+    #[test]
+    fn certificate_troubles_are_not_network_troubles() {
+        let zh = |m: &str| Lang::Zh.error(&ClientError::Network(m.into()));
+        let bad = zh("BANGFU_CA_FILE=/x/ca.pem: No such file or directory (os error 2)");
+        assert!(
+            bad.contains("证书文件无法使用") && bad.contains("/x/ca.pem") && !bad.contains("网络"),
+            "{bad}"
+        );
+        let expired =
+            zh("untrusted certificate at https://a.example: invalid peer certificate: Expired");
+        assert!(
+            expired.contains("已过期") && expired.contains("日期和时间"),
+            "{expired}"
+        );
+        let unknown = zh(
+            "untrusted certificate at https://a.example: invalid peer certificate: UnknownIssuer",
+        );
+        assert!(unknown.contains("不受本机信任"), "{unknown}");
     }
 
     /// QA s28a F10: a time out of the years is said in Chinese, in China time.

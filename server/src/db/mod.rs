@@ -120,16 +120,15 @@ pub struct DatabaseLock {
 /// another data directory started too, and each kept only the photos sent to it (QA
 /// s28a F16). `None` for SQLite, whose file lies in the data directory and is guarded
 /// by its lock.
-pub async fn hold_postgres(url: &str) -> Result<Option<DatabaseLock>, DbErr> {
+pub async fn hold_postgres(url: &str) -> Result<Option<DatabaseLock>, String> {
     use sea_orm::sqlx::{Connection, Row, postgres::PgConnection};
     if !url.starts_with("postgres") {
         return Ok(None);
     }
-    let failed =
-        |e: sea_orm::sqlx::Error| DbErr::Conn(sea_orm::RuntimeErr::Internal(reach_failure(&e)));
+    let failed = |e: sea_orm::sqlx::Error| reach_failure(&e);
     let mut conn = tokio::time::timeout(REACH_TIMEOUT, PgConnection::connect(url))
         .await
-        .map_err(|_| DbErr::Conn(sea_orm::RuntimeErr::Internal("no answer".into())))?
+        .map_err(|_| format!("no answer within {} s", REACH_TIMEOUT.as_secs()))?
         .map_err(failed)?;
     // A server killed a moment ago holds the lock until PostgreSQL notices its
     // connection is gone: a restart waits a few seconds for that before giving up.
@@ -148,10 +147,9 @@ pub async fn hold_postgres(url: &str) -> Result<Option<DatabaseLock>, DbErr> {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     if !held {
-        return Err(DbErr::Custom(
+        return Err(String::from(
             "another bangfu-server is already serving this database: stop it first (two servers \
-             would each keep only the photos sent to them)"
-                .into(),
+             would each keep only the photos sent to them)",
         ));
     }
     Ok(Some(DatabaseLock { _conn: conn }))
@@ -162,12 +160,21 @@ pub async fn hold_postgres(url: &str) -> Result<Option<DatabaseLock>, DbErr> {
 /// source the driver appends (`… does not exist at line 948`, which read as a line of
 /// the operator's configuration, QA s28a F11).
 fn reach_failure(e: &sea_orm::sqlx::Error) -> String {
-    match e {
+    let text = match e {
         sea_orm::sqlx::Error::Database(d) => {
             format!("error returned from database: {}", d.message())
         }
         other => other.to_string(),
+    };
+    // The driver nests some errors in their own kind (`error with configuration: error
+    // with configuration: …`): each part said once (QA s28b F7).
+    let mut parts: Vec<&str> = Vec::new();
+    for part in text.split(": ") {
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
     }
+    parts.join(": ")
 }
 
 /// Makes the SQLite database `file` and its `-wal` and `-shm` files the server user's

@@ -1396,7 +1396,7 @@ pub fn reason_not_counted(
     } else if f.clock_flag {
         "设备时间异常"
     } else if f.photo_reused {
-        "照片已用于其他走访"
+        "照片或签字图片已用于其他走访"
     } else if !paired {
         "走访时未与该户结对"
     } else if home && ev.both_signatures && !f.household_signed {

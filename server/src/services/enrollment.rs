@@ -16,7 +16,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::{Caller, Scope, audit, auth};
 use crate::config::Settings;
@@ -40,6 +40,10 @@ fn new_code() -> String {
 pub struct Within {
     pub town: Option<i64>,
     pub village: Option<i64>,
+    /// With `village`: issue new codes to every helper there who has not enrolled,
+    /// cancelling codes printed before (a lost sheet). Without it a village's request
+    /// skips helpers holding a code in force (see [`pending_accounts`]).
+    pub reissue: bool,
 }
 
 /// Issues fresh codes for every helper in scope (optionally one town or village) who
@@ -133,8 +137,11 @@ fn current() -> Condition {
 
 /// The not-yet-enrolled accounts of the helpers paired in `households` today, and how
 /// many more were left out because they are also paired with households outside
-/// `scope`, the caller's. Asked for one village, only the helpers whose codes that
-/// village's sheet carries ([`home_village`]).
+/// `scope`, the caller's. Asked for one village, only those holding no code in force
+/// (unless `reissue`): a second helper's five households often span villages, and each
+/// village's request cancelled the code printed on the sheet of the one before (QA s28a
+/// F1); by their first village alone, a helper paired later was on no sheet (s28b F1).
+/// So each helper is on the sheet of the first village issued after they were paired.
 ///
 /// Why those are left out: a code opens every household the helper is paired with, and
 /// issuing one cancels the code already printed for them. A town office issuing one for
@@ -165,9 +172,11 @@ async fn pending_accounts(
         .order_by_asc(account::Column::Username)
         .all(db)
         .await?;
-    if let Some(village) = within.village {
-        let homes = home_village(db, &pending).await?;
-        pending.retain(|a| a.helper_id.and_then(|h| homes.get(&h)) == Some(&village));
+    if within.village.is_some() && !within.reissue {
+        let now = super::now();
+        pending.retain(|a| {
+            a.enrollment_code_hash.is_none() || a.enrollment_expires_at.is_none_or(|t| t <= now)
+        });
     }
     if scope == Scope::All {
         return Ok((pending, 0));
@@ -201,51 +210,15 @@ async fn pending_accounts(
     Ok((pending, skipped))
 }
 
-/// The village whose sheet carries each helper's code: that of the first (lowest-id)
-/// village among the households they are paired with today. A second helper's five
-/// households often span villages; issued by each village's request, the second
-/// village's sheet cancelled the code printed on the first's (QA s28a F1). Issued by
-/// one village only, each helper is on exactly one village's sheet, and a village
-/// reissued (a sheet lost) cancels only the codes printed on it.
-async fn home_village(
-    db: &impl ConnectionTrait,
-    accounts: &[account::Model],
-) -> ApiResult<HashMap<i64, i64>> {
-    let ids: Vec<i64> = accounts.iter().filter_map(|a| a.helper_id).collect();
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(1000) {
-        let found: Vec<(i64, i64)> = pairing::Entity::find()
-            .select_only()
-            .column(pairing::Column::HelperId)
-            .column_as(household::Column::VillageId.min(), "village")
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                pairing::Entity::belongs_to(household::Entity)
-                    .from(pairing::Column::HouseholdId)
-                    .to(household::Column::Id)
-                    .into(),
-            )
-            .filter(pairing::Column::HelperId.is_in(chunk.to_vec()))
-            .filter(current())
-            .group_by(pairing::Column::HelperId)
-            .into_tuple()
-            .all(db)
-            .await?;
-        out.extend(found);
-    }
-    Ok(out)
-}
-
 async fn issue_in(
     db: &impl ConnectionTrait,
     caller: &Caller,
     ttl_days: i64,
-    Within { town, village }: Within,
+    within: Within,
     households: Condition,
     drawn: Vec<(i64, String, String)>,
 ) -> ApiResult<Vec<EnrollmentCode>> {
     // Read again inside the transaction: an account that enrolled meanwhile gets none.
-    let within = Within { town, village };
     let (pending, skipped) = pending_accounts(db, households, caller.scope(), within).await?;
     if skipped > 0 {
         tracing::info!(
@@ -301,8 +274,9 @@ async fn issue_in(
             "account",
             None,
             serde_json::json!({
-                "town_id": town,
-                "village_id": village,
+                "town_id": within.town,
+                "village_id": within.village,
+                "reissue": within.reissue,
                 "count": codes.len(),
                 "skipped_outside_scope": skipped,
             }),

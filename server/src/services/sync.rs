@@ -124,7 +124,9 @@ const ALTERED: &str = "the signature does not match the record: it was altered a
 /// record" where it applies; it is not said twice.
 fn invalid(e: VisitError) -> Refusal {
     let reason = match e {
-        VisitError::Invalid(_) | VisitError::Text(_) => e.to_string(),
+        VisitError::Invalid(_) | VisitError::Text(_) | VisitError::OutOfYears { .. } => {
+            e.to_string()
+        }
         e => format!("invalid record: {e}"),
     };
     Refusal::new(reason_code::INVALID_RECORD, reason)
@@ -1830,4 +1832,29 @@ async fn file_lost(db: &DatabaseConnection, sha256: &str) -> ApiResult<()> {
     }
     txn.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QA s28b F7: a record that does not validate is said invalid once, whatever the
+    /// error's own words (`invalid record: invalid record: …` was sent to devices).
+    #[test]
+    fn an_invalid_record_is_said_invalid_once() {
+        let errors = [
+            VisitError::Invalid("a void needs its target".into()),
+            VisitError::OutOfYears {
+                what: "the visit time",
+                china: "2101-01-01 00:30:00".into(),
+                first: 2000,
+                last: 2100,
+            },
+            VisitError::MissingHouseholdSignature,
+        ];
+        for e in errors {
+            let reason = invalid(e).reason;
+            assert_eq!(reason.matches("invalid record").count(), 1, "{reason}");
+        }
+    }
 }

@@ -130,6 +130,11 @@ pub struct CodesQuery {
     /// One village of the caller's: a town with more helpers awaiting codes than one
     /// request issues (`max_codes_per_request`, 1,000 by default) issues them by village.
     pub village: Option<i64>,
+    /// With `village`: new codes for every helper there who has not enrolled, cancelling
+    /// those printed before (a lost sheet). Without it, a village's request issues codes
+    /// only to helpers holding none in force, so a helper whose households span villages
+    /// keeps the code printed on the first village's sheet.
+    pub reissue: Option<bool>,
     /// `csv` (default, for printing) or `json`.
     pub format: Option<String>,
 }
@@ -167,6 +172,7 @@ pub async fn enrollment_codes(
     let within = enrollment::Within {
         town: q.town,
         village: q.village,
+        reissue: q.reissue.unwrap_or(false),
     };
     let max = Some(state.settings.max_codes_per_request);
     let codes = enrollment::issue(&state.db, &caller, &state.settings, within, max).await?;
