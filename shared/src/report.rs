@@ -464,6 +464,17 @@ impl SheetRow {
                 .map(|n| format!("{n}："))
                 .unwrap_or_default()
         };
+        // A helper's name heads their run of visits and windows once, not each of them,
+        // and the windows no one answers for are headed 无人负责 (QA s28a F5, s28b F5).
+        let mut last_label = String::new();
+        let mut once = move |label: String| {
+            if label == last_label {
+                String::new()
+            } else {
+                last_label.clone_from(&label);
+                label
+            }
+        };
         let visits: Vec<String> = self
             .records
             .iter()
@@ -471,7 +482,7 @@ impl SheetRow {
             .map(|r| {
                 let mut s = format!(
                     "{}{}{}",
-                    whose(Some(r.helper_id)),
+                    once(whose(Some(r.helper_id))),
                     r.date.format("%m-%d"),
                     r.kind.label_zh()
                 );
@@ -488,27 +499,35 @@ impl SheetRow {
             })
             .collect();
         let named = unjudged_named(&self.windows);
-        // A helper's name heads their windows once, not each of them (QA s28a F5).
-        let mut last_named = None;
+        let mut once = {
+            let mut last_label = String::new();
+            move |label: String| {
+                if label == last_label {
+                    String::new()
+                } else {
+                    last_label.clone_from(&label);
+                    label
+                }
+            }
+        };
+        let no_one = if names.is_empty() {
+            ""
+        } else {
+            "无人负责："
+        };
         let windows: Vec<String> = self
             .windows
             .iter()
             .zip(named)
             .filter_map(|(w, named)| {
                 if w.required {
-                    let id = w.helper.as_ref().map(|h| h.id);
-                    let who = if id == last_named {
-                        String::new()
-                    } else {
-                        whose(id)
-                    };
-                    last_named = id;
+                    let who = once(whose(w.helper.as_ref().map(|h| h.id)));
                     return Some(format!("{who}{}", w.text_zh()));
                 }
                 // A window no pairing answers for (a change of helper or an exit cut it)
                 // is named once, not dropped, so the sheet does not read as if the
                 // household asked nothing then (QA s23b F5).
-                named.then(|| self.unjudged_text(w))
+                named.then(|| format!("{}{}", once(no_one.to_string()), self.unjudged_text(w)))
             })
             .collect();
         let visits = if visits.is_empty() {
@@ -1314,9 +1333,9 @@ mod tests {
         );
     }
 
-    /// QA s28a F5: a window not judged because the change of helper was filed after it
-    /// ended says so, as the town report does; and a helper's name heads their windows
-    /// once.
+    /// QA s28a F5, s28b F5: a window not judged because the change of helper was filed
+    /// after it ended says so, as the town report does, headed 无人负责 where names are
+    /// shown; a helper's name heads each run of their windows once.
     #[test]
     fn a_window_of_a_change_filed_late_says_when_it_was_filed() {
         let mut row = sheet_row_for_own_text();
@@ -1330,14 +1349,20 @@ mod tests {
         home.open = true;
         row.windows = vec![home, late, open];
         let text = row.record_text();
-        assert!(
-            text.ends_with(
-                "吴新：11-01~11-30入户进行中；10-01~10-31电话不考核（结对变动2026-12-06才报备）；\
-                 12-01~12-31电话进行中"
-            ),
-            "{text}"
+        assert_eq!(
+            text,
+            "本季度无走访记录｜吴新：11-01~11-30入户进行中；\
+             无人负责：10-01~10-31电话不考核（结对变动2026-12-06才报备）；\
+             吴新：12-01~12-31电话进行中"
         );
-        assert_eq!(text.matches("吴新：").count(), 1, "{text}");
+        // A helper's run of windows is headed once.
+        row.windows.swap(1, 2);
+        assert_eq!(
+            row.record_text().matches("吴新：").count(),
+            1,
+            "{}",
+            row.record_text()
+        );
     }
 
     #[test]
