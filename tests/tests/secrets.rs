@@ -197,6 +197,28 @@ async fn one_server_per_data_directory(t: &TestDb) {
                 && !err.contains("Custom Error"),
             "{err}"
         );
+        // The lock's connection dropped (a PostgreSQL restart): the first server takes
+        // the lock again, and a second one is still refused (QA s28b F6).
+        use sea_orm::ConnectionTrait;
+        let ended =
+            t.db.execute_unprepared(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+                 AND objid::bigint = (hashtext('bangfu-server:' || current_database() || '.' \
+                 || current_schema())::bigint & 4294967295)",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            ended.rows_affected(),
+            1,
+            "the lock's connection was found and ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(13)).await;
+        let (status, err) = serve_briefly(&t.dir().join("elsewhere"), Some(&t.url), 20);
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "it serves as well: {err}"
+        );
     }
     first.kill();
     let again = ServerProcess::start(&t.url, &data, free_port()).await;

@@ -112,7 +112,59 @@ const LOCK_TRIES: u32 = 20;
 /// Held while a server serves a PostgreSQL database (see [`hold_postgres`]); the lock
 /// goes with the connection.
 pub struct DatabaseLock {
-    _conn: sea_orm::sqlx::postgres::PgConnection,
+    /// Watches the lock's connection and takes the lock again after it drops (see
+    /// [`keep_lock`]); stopped with the lock.
+    watch: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DatabaseLock {
+    fn drop(&mut self) {
+        self.watch.abort();
+    }
+}
+
+/// The advisory lock's key: this database and schema.
+const LOCK_SQL: &str = "SELECT pg_try_advisory_lock(hashtext('bangfu-server:' || current_database() || '.' || current_schema()))";
+
+/// How often the lock's connection is checked.
+const LOCK_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Keeps the lock while the server runs: a session lock goes with its connection, and a
+/// PostgreSQL restart (or a dropped connection) released it unseen, letting a second
+/// server start (QA s28b F6). Every [`LOCK_CHECK`] the connection is asked; once it is
+/// gone, the lock is taken again on a new one, and if another server took it meanwhile
+/// that is logged as an error every check until it is resolved.
+async fn keep_lock(url: String, mut conn: Option<sea_orm::sqlx::postgres::PgConnection>) {
+    use sea_orm::sqlx::{Connection, Row, postgres::PgConnection};
+    loop {
+        tokio::time::sleep(LOCK_CHECK).await;
+        if let Some(c) = conn.as_mut() {
+            if c.ping().await.is_ok() {
+                continue;
+            }
+            conn = None;
+        }
+        let Ok(mut fresh) = PgConnection::connect(&url).await else {
+            tracing::warn!(
+                "the database lock's connection is gone and the database does not answer yet"
+            );
+            continue;
+        };
+        match sea_orm::sqlx::query(LOCK_SQL)
+            .fetch_one(&mut fresh)
+            .await
+            .and_then(|row| row.try_get::<bool, _>(0))
+        {
+            Ok(true) => {
+                tracing::info!("the database lock was taken again on a new connection");
+                conn = Some(fresh);
+            }
+            Ok(false) => tracing::error!(
+                "another bangfu-server is serving this database: two servers each keep only the photos sent to them; stop one"
+            ),
+            Err(e) => tracing::warn!(error = %reach_failure(&e), "taking the database lock again"),
+        }
+    }
 }
 
 /// One server per PostgreSQL database (and schema): a session advisory lock on a
@@ -134,13 +186,11 @@ pub async fn hold_postgres(url: &str) -> Result<Option<DatabaseLock>, String> {
     // connection is gone: a restart waits a few seconds for that before giving up.
     let mut held = false;
     for _ in 0..LOCK_TRIES {
-        held = sea_orm::sqlx::query(
-            "SELECT pg_try_advisory_lock(hashtext('bangfu-server:' || current_database() || '.' || current_schema()))",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(failed)?;
+        held = sea_orm::sqlx::query(LOCK_SQL)
+            .fetch_one(&mut conn)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(failed)?;
         if held {
             break;
         }
@@ -152,7 +202,9 @@ pub async fn hold_postgres(url: &str) -> Result<Option<DatabaseLock>, String> {
              would each keep only the photos sent to them)",
         ));
     }
-    Ok(Some(DatabaseLock { _conn: conn }))
+    Ok(Some(DatabaseLock {
+        watch: tokio::spawn(keep_lock(url.to_string(), Some(conn))),
+    }))
 }
 
 /// Why PostgreSQL could not be reached, in its own words: for a refusal by the database
