@@ -275,7 +275,7 @@ pub fn flag_zh(flag: &str) -> &str {
 /// The marks a sheet's 帮扶记录 may carry and what each means: read by a reviewer who
 /// meets `(迟报)(补录)` on one visit and needs to know these are two things (QA s22b F9).
 /// Each is the text found in a cell, the mark as the legend shows it, and its meaning.
-const MARKS_ZH: [(&str, &str, &str); 10] = [
+const MARKS_ZH: [(&str, &str, &str); 11] = [
     ("(迟报)", "(迟报)", "上次报送考勤表后才收到的记录"),
     ("(补录)", "(补录)", "走访后逾期才录入的记录（供核查）"),
     ("(不计:", "(不计:…)", "不计入考勤的记录，冒号后为原因"),
@@ -294,6 +294,11 @@ const MARKS_ZH: [(&str, &str, &str); 10] = [
         "(设备时间倒退)",
         "(设备时间倒退)",
         "签名时间早于该设备上一条记录，设备时钟曾被调回，供核查",
+    ),
+    (
+        "无人负责：",
+        "无人负责",
+        "其后的周期没有帮扶责任人须负责（结对变动、退出帮扶或结对变动迟报），镇街报告的“无人负责的窗口”逐一列出",
     ),
     (
         "不考核",
@@ -1355,6 +1360,9 @@ mod tests {
              无人负责：10-01~10-31电话不考核（结对变动2026-12-06才报备）；\
              吴新：12-01~12-31电话进行中"
         );
+        // The legend says what 无人负责 means (QA s28c G5).
+        let legend = marks_legend_zh([text.as_str()]).unwrap_or_default();
+        assert!(legend.contains("无人负责 其后的周期"), "{legend}");
         // A helper's run of windows is headed once.
         row.windows.swap(1, 2);
         assert_eq!(

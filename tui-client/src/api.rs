@@ -127,9 +127,11 @@ pub const CA_FILE_VAR: &str = "BANGFU_CA_FILE";
 
 /// TLS for an `https://` server (rustls): the system's trusted certificates (the
 /// platform verifier), plus those of [`CA_FILE_VAR`] when it is set.
-fn with_tls(builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder> {
+fn with_tls(
+    builder: reqwest::ClientBuilder,
+) -> Result<(reqwest::ClientBuilder, Option<std::path::PathBuf>)> {
     let Some(path) = std::env::var_os(CA_FILE_VAR).filter(|p| !p.is_empty()) else {
-        return Ok(builder);
+        return Ok((builder, None));
     };
     let path = std::path::PathBuf::from(path);
     let bad =
@@ -139,9 +141,10 @@ fn with_tls(builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder> {
     if certs.is_empty() {
         return Err(bad("no PEM certificate in it".into()));
     }
-    Ok(certs
+    let builder = certs
         .into_iter()
-        .fold(builder, reqwest::ClientBuilder::add_root_certificate))
+        .fold(builder, reqwest::ClientBuilder::add_root_certificate);
+    Ok((builder, Some(path)))
 }
 
 impl ApiClient {
@@ -163,12 +166,16 @@ impl ApiClient {
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
             .read_timeout(timeouts.stall);
+        let mut ca_file = None;
         if base.starts_with("https://") {
-            builder = with_tls(builder)?;
+            (builder, ca_file) = with_tls(builder)?;
         }
-        let http = builder
-            .build()
-            .map_err(|e| ClientError::Network(e.to_string()))?;
+        // A certificate that parses as PEM but not as a certificate fails only here: it
+        // is the file's fault, said as such (QA s28c G3).
+        let http = builder.build().map_err(|e| match &ca_file {
+            Some(path) => ClientError::Network(format!("{CA_FILE_VAR}={}: {e}", path.display())),
+            None => ClientError::Network(e.to_string()),
+        })?;
         Ok(ApiClient {
             http,
             base,
