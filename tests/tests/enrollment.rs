@@ -351,6 +351,17 @@ async fn village_by_village(t: &TestDb) {
             assert_eq!(code_of(&issue(village).await), None, "she holds a code");
         }
     }
+    // Another village's lost sheet reprinted takes back only the codes it printed
+    // (QA s28c G1).
+    for (i, &(village, _)) in villages.iter().enumerate() {
+        if i != home {
+            assert_eq!(
+                code_of(&issue_with(village, true).await),
+                None,
+                "her code was printed on another sheet"
+            );
+        }
+    }
     // A lost sheet reissued: the codes printed on it are cancelled, the new ones work.
     let reissued = code_of(&issue_with(villages[home].0, true).await).unwrap();
     // With no code in force (expired, or a helper paired since), any of her villages

@@ -15,6 +15,8 @@ pub struct Model {
     pub helper_id: Option<i64>,
     pub enrollment_code_hash: Option<String>,
     pub enrollment_expires_at: Option<DateTimeUtc>,
+    /// The village whose sheet printed the code in force (none: a town-wide sheet).
+    pub enrollment_village_id: Option<i64>,
     pub disabled: bool,
     pub created_at: DateTimeUtc,
 }

@@ -40,9 +40,10 @@ fn new_code() -> String {
 pub struct Within {
     pub town: Option<i64>,
     pub village: Option<i64>,
-    /// With `village`: issue new codes to every helper there who has not enrolled,
-    /// cancelling codes printed before (a lost sheet). Without it a village's request
-    /// skips helpers holding a code in force (see [`pending_accounts`]).
+    /// With `village`: reprint that village's sheet (a lost one): new codes for the
+    /// helpers whose code in force it printed, cancelling those, and for helpers
+    /// holding none. Without it a village's request skips every helper holding a code in
+    /// force (see [`pending_accounts`]).
     pub reissue: bool,
 }
 
@@ -172,10 +173,14 @@ async fn pending_accounts(
         .order_by_asc(account::Column::Username)
         .all(db)
         .await?;
-    if within.village.is_some() && !within.reissue {
+    if let Some(village) = within.village {
         let now = super::now();
+        // A reprint (`reissue`) takes back only the codes its own sheet printed: those
+        // of another village's sheet stay good (QA s28c G1).
         pending.retain(|a| {
-            a.enrollment_code_hash.is_none() || a.enrollment_expires_at.is_none_or(|t| t <= now)
+            let no_code = a.enrollment_code_hash.is_none()
+                || a.enrollment_expires_at.is_none_or(|t| t <= now);
+            no_code || (within.reissue && a.enrollment_village_id == Some(village))
         });
     }
     if scope == Scope::All {
@@ -257,6 +262,7 @@ async fn issue_in(
         let mut active = acct.into_active_model();
         active.enrollment_code_hash = Set(Some(hash));
         active.enrollment_expires_at = Set(Some(expires_at));
+        active.enrollment_village_id = Set(within.village);
         active.update(db).await?;
         codes.push(EnrollmentCode {
             name,

@@ -130,10 +130,11 @@ pub struct CodesQuery {
     /// One village of the caller's: a town with more helpers awaiting codes than one
     /// request issues (`max_codes_per_request`, 1,000 by default) issues them by village.
     pub village: Option<i64>,
-    /// With `village`: new codes for every helper there who has not enrolled, cancelling
-    /// those printed before (a lost sheet). Without it, a village's request issues codes
-    /// only to helpers holding none in force, so a helper whose households span villages
-    /// keeps the code printed on the first village's sheet.
+    /// With `village`: reprint that village's sheet (a lost one): new codes for the
+    /// helpers whose code this village's sheet printed, cancelling those, and for helpers
+    /// holding none. Without it, a village's request issues codes only to helpers holding
+    /// none in force, so a helper whose households span villages keeps the code printed
+    /// on the first village's sheet.
     pub reissue: Option<bool>,
     /// `csv` (default, for printing) or `json`.
     pub format: Option<String>,
