@@ -26,7 +26,7 @@ mod m20261201_000006_widen_integers;
 mod m20261204_000007_create_household_exits;
 mod m20261205_000008_record_exit_returns;
 mod m20261206_000009_index_open_uploads;
-mod m20261207_000010_recount_unmarked_witnesses;
+pub mod m20261207_000010_recount_unmarked_witnesses;
 mod m20261208_000011_enrollment_code_village;
 
 /// Every migration, in order.
