@@ -810,13 +810,17 @@ async fn codes(
         village: None,
         reissue: false,
     };
-    let codes = enrollment::issue(db, &Caller::system(), settings, within, None).await?;
+    let issued = enrollment::issue(db, &Caller::system(), settings, within, None).await?;
     durable(db).await?;
-    let csv = enrollment::to_csv(&codes)?;
+    let csv = enrollment::to_csv(&issued)?;
     match args.out {
         Some(path) => {
             write_private(&path, &csv)?;
-            eprintln!("{} code(s) written to {}", codes.len(), path.display());
+            eprintln!(
+                "{} code(s) written to {}",
+                issued.codes.len(),
+                path.display()
+            );
         }
         None => std::io::Write::write_all(&mut std::io::stdout(), &csv)?,
     }

@@ -351,6 +351,30 @@ async fn village_by_village(t: &TestDb) {
             assert_eq!(code_of(&issue(village).await), None, "she holds a code");
         }
     }
+    // A village asked again says how many it left out for holding a code, so an empty
+    // sheet does not read as "no one awaits a code" (QA s28c G2).
+    let resp = w
+        .http
+        .post(w.server.url(&format!(
+            "/enrollment/codes?format=csv&village={}",
+            villages[home].0
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let held: u64 = resp.headers()["Bangfu-Codes-Held"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(held >= 1, "{held}");
+    let csv = resp.text().await.unwrap();
+    assert!(
+        csv.contains(&format!("另有{held}名帮扶责任人已持有有效的登记码")),
+        "{csv}"
+    );
     // Another village's lost sheet reprinted takes back only the codes it printed
     // (QA s28c G1).
     for (i, &(village, _)) in villages.iter().enumerate() {

@@ -35,6 +35,25 @@ fn new_code() -> String {
     format!("{}-{}", &raw[..5], &raw[5..])
 }
 
+/// The helpers awaiting codes in a request's reach.
+struct Pending {
+    accounts: Vec<account::Model>,
+    /// Left out: also paired outside the caller's scope.
+    outside: usize,
+    /// Left out of a village's request: they hold a code in force (printed on another
+    /// sheet, or on this one when not reprinting).
+    held: usize,
+}
+
+/// Codes issued, and how many helpers of a village's request were left out because
+/// they hold a code in force: the sheet says so, or an empty one would read as "no one
+/// awaits a code" (QA s28c G2).
+#[derive(Debug)]
+pub struct Issued {
+    pub codes: Vec<EnrollmentCode>,
+    pub held: usize,
+}
+
 /// Where codes are issued: a town, or one village (of the caller's scope).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Within {
@@ -61,7 +80,7 @@ pub async fn issue(
     settings: &Settings,
     within: Within,
     max: Option<u64>,
-) -> ApiResult<Vec<EnrollmentCode>> {
+) -> ApiResult<Issued> {
     caller.require_office("issue enrollment codes")?;
     let mut households = caller.scope().households();
     if let Some(t) = within.town {
@@ -81,7 +100,9 @@ pub async fn issue(
     // The codes are drawn and hashed (slow, on purpose) before the write transaction,
     // so pushes do not wait for the hashing; the transaction then stores the codes of
     // the accounts still pending.
-    let (pending, _) = pending_accounts(db, households.clone(), caller.scope(), within).await?;
+    let pending = pending_accounts(db, households.clone(), caller.scope(), within)
+        .await?
+        .accounts;
     if let Some(max) = max.filter(|m| pending.len() as u64 > *m) {
         // A village cannot be split further: only the server's command line is left.
         let by_village = if within.village.is_none() {
@@ -154,7 +175,7 @@ async fn pending_accounts(
     households: Condition,
     scope: Scope,
     within: Within,
-) -> ApiResult<(Vec<account::Model>, usize)> {
+) -> ApiResult<Pending> {
     let in_scope = Query::select()
         .column(household::Column::Id)
         .from(household::Entity)
@@ -173,6 +194,7 @@ async fn pending_accounts(
         .order_by_asc(account::Column::Username)
         .all(db)
         .await?;
+    let before = pending.len();
     if let Some(village) = within.village {
         let now = super::now();
         // A reprint (`reissue`) takes back only the codes its own sheet printed: those
@@ -183,8 +205,13 @@ async fn pending_accounts(
             no_code || (within.reissue && a.enrollment_village_id == Some(village))
         });
     }
+    let held = before - pending.len();
     if scope == Scope::All {
-        return Ok((pending, 0));
+        return Ok(Pending {
+            accounts: pending,
+            outside: 0,
+            held,
+        });
     }
     let visible = Query::select()
         .column(household::Column::Id)
@@ -211,8 +238,12 @@ async fn pending_accounts(
         .into_iter()
         .filter(|a| a.helper_id.is_none_or(|h| !outside.contains(&h)))
         .collect();
-    let skipped = total - pending.len();
-    Ok((pending, skipped))
+    let outside = total - pending.len();
+    Ok(Pending {
+        accounts: pending,
+        outside,
+        held,
+    })
 }
 
 async fn issue_in(
@@ -222,9 +253,13 @@ async fn issue_in(
     within: Within,
     households: Condition,
     drawn: Vec<(i64, String, String)>,
-) -> ApiResult<Vec<EnrollmentCode>> {
+) -> ApiResult<Issued> {
     // Read again inside the transaction: an account that enrolled meanwhile gets none.
-    let (pending, skipped) = pending_accounts(db, households, caller.scope(), within).await?;
+    let Pending {
+        accounts: pending,
+        outside: skipped,
+        held,
+    } = pending_accounts(db, households, caller.scope(), within).await?;
     if skipped > 0 {
         tracing::info!(
             skipped,
@@ -285,15 +320,24 @@ async fn issue_in(
                 "reissue": within.reissue,
                 "count": codes.len(),
                 "skipped_outside_scope": skipped,
+                "held_a_code": held,
             }),
         ),
     )
     .await?;
-    Ok(codes)
+    Ok(Issued { codes, held })
+}
+
+/// The sheet's closing line when a village's request left out helpers holding a code.
+pub fn held_note_zh(held: usize) -> String {
+    format!(
+        "另有{held}名帮扶责任人已持有有效的登记码（印在先前的登记表上），本表未列；如本村登记表遗失，请加 reissue=true 重新打印"
+    )
 }
 
 /// The code sheet as CSV with Chinese headers, for printing.
-pub fn to_csv(codes: &[EnrollmentCode]) -> ApiResult<Vec<u8>> {
+pub fn to_csv(issued: &Issued) -> ApiResult<Vec<u8>> {
+    let codes = issued.codes.as_slice();
     let mut out = Vec::from("\u{feff}".as_bytes());
     {
         let mut w = csv::WriterBuilder::new()
@@ -318,6 +362,10 @@ pub fn to_csv(codes: &[EnrollmentCode]) -> ApiResult<Vec<u8>> {
                 .map(|cell| inert(cell).into_owned()),
             )
             .map_err(io)?;
+        }
+        if issued.held > 0 {
+            w.write_record([held_note_zh(issued.held).as_str(), "", "", "", ""])
+                .map_err(io)?;
         }
         w.flush().map_err(|e| ApiError::Internal(e.to_string()))?;
     }

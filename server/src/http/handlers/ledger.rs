@@ -176,15 +176,18 @@ pub async fn enrollment_codes(
         reissue: q.reissue.unwrap_or(false),
     };
     let max = Some(state.settings.max_codes_per_request);
-    let codes = enrollment::issue(&state.db, &caller, &state.settings, within, max).await?;
+    let issued = enrollment::issue(&state.db, &caller, &state.settings, within, max).await?;
+    // How many of a village's helpers were left out for holding a code (QA s28c G2).
+    let held = ("Bangfu-Codes-Held", issued.held.to_string());
     match format {
-        CodesFormat::Json => Ok(HttpResponse::Ok().json(codes)),
+        CodesFormat::Json => Ok(HttpResponse::Ok().insert_header(held).json(&issued.codes)),
         CodesFormat::Csv => Ok(HttpResponse::Ok()
+            .insert_header(held)
             .content_type("text/csv; charset=utf-8")
             .insert_header((
                 "Content-Disposition",
                 "attachment; filename=\"enrollment-codes.csv\"",
             ))
-            .body(enrollment::to_csv(&codes)?)),
+            .body(enrollment::to_csv(&issued)?)),
     }
 }
