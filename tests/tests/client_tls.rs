@@ -109,7 +109,8 @@ async fn over_https(t: &TestDb) {
     let (ca_pem, chain, key) = county_ca();
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("county-ca.pem");
-    std::fs::write(&ca_file, ca_pem).unwrap();
+    // Saved as Windows Notepad saves it, with a byte-order mark (QA s28d H4).
+    std::fs::write(&ca_file, format!("\u{feff}{ca_pem}")).unwrap();
     let server = tls_proxy(w.server.addr, chain, key).await;
     let data = dir.path().join("device");
     let login: Vec<String> = [

@@ -386,7 +386,21 @@ async fn village_by_village(t: &TestDb) {
             );
         }
     }
-    // A lost sheet reissued: the codes printed on it are cancelled, the new ones work.
+    // A lost sheet reissued: the codes printed on it are cancelled, the new ones work;
+    // so is a code of no known sheet (printed before codes remembered it, QA s28d H1).
+    {
+        use bangfu_server::entities::account;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        account::Entity::update_many()
+            .col_expr(
+                account::Column::EnrollmentVillageId,
+                Expr::value(Option::<i64>::None),
+            )
+            .filter(account::Column::Username.eq(second))
+            .exec(&t.db)
+            .await
+            .unwrap();
+    }
     let reissued = code_of(&issue_with(villages[home].0, true).await).unwrap();
     // With no code in force (expired, or a helper paired since), any of her villages
     // issues her one (QA s28b F1: by her first village alone, she was on no sheet).

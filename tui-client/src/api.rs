@@ -137,7 +137,9 @@ fn with_tls(
     let bad =
         |why: String| ClientError::Network(format!("{CA_FILE_VAR}={}: {why}", path.display()));
     let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+    // A file saved by Windows Notepad starts with a byte-order mark (QA s28d H4).
+    let pem = pem.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&pem);
+    let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| bad(e.to_string()))?;
     if certs.is_empty() {
         return Err(bad("no PEM certificate in it".into()));
     }

@@ -202,7 +202,11 @@ async fn pending_accounts(
         pending.retain(|a| {
             let no_code = a.enrollment_code_hash.is_none()
                 || a.enrollment_expires_at.is_none_or(|t| t <= now);
-            no_code || (within.reissue && a.enrollment_village_id == Some(village))
+            // A code of no known village (printed by a town-wide request, or before
+            // codes remembered their sheet) is taken as this village's: a reprint can
+            // still take it back (QA s28d H1).
+            let printed_here = a.enrollment_village_id.is_none_or(|v| v == village);
+            no_code || (within.reissue && printed_here)
         });
     }
     let held = before - pending.len();
