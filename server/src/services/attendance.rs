@@ -344,6 +344,20 @@ impl Policies {
     }
 
     /// The policy in force on a day for a town, or with `None` the county's own.
+    /// A county's versions (town overrides included), newest first, loaded once.
+    async fn versions(
+        &mut self,
+        db: &impl ConnectionTrait,
+        county: i64,
+    ) -> ApiResult<&[PolicyVersion]> {
+        if let Entry::Vacant(e) = self.by_county.entry(county) {
+            let mut versions = policy::versions(db, county).await?;
+            versions.reverse();
+            e.insert(versions);
+        }
+        Ok(self.by_county.get(&county).map_or(&[][..], Vec::as_slice))
+    }
+
     async fn in_force(
         &mut self,
         db: &impl ConnectionTrait,
@@ -351,12 +365,7 @@ impl Policies {
         town: Option<i64>,
         day: NaiveDate,
     ) -> ApiResult<&Policy> {
-        if let Entry::Vacant(e) = self.by_county.entry(county) {
-            let mut versions = policy::versions(db, county).await?;
-            versions.reverse();
-            e.insert(versions);
-        }
-        let versions = self.by_county.get(&county).map_or(&[][..], Vec::as_slice);
+        let versions = self.versions(db, county).await?;
         let in_force = || versions.iter().filter(|v| v.valid_from <= day);
         in_force()
             .find(|v| town.is_some() && v.town_id == town)
@@ -389,11 +398,9 @@ impl Policies {
         county: i64,
         town: i64,
     ) -> ApiResult<EvidenceSteps> {
-        self.effective(db, county, town, NaiveDate::MAX).await?;
         let days: BTreeSet<NaiveDate> = self
-            .by_county
-            .get(&county)
-            .map_or(&[][..], Vec::as_slice)
+            .versions(db, county)
+            .await?
             .iter()
             .filter(|v| v.town_id.is_none_or(|t| t == town))
             .map(|v| v.valid_from)
