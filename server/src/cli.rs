@@ -221,6 +221,11 @@ pub struct CodesArgs {
     /// Write the CSV here instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Reprint the town's lost sheet: new codes also for the helpers holding one it
+    /// printed (cancelling those). Without it, helpers holding a code in force are left
+    /// out, so running it again never cancels a sheet already handed out.
+    #[arg(long)]
+    pub reissue: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -808,7 +813,8 @@ async fn codes(
     let within = enrollment::Within {
         town: Some(town.id),
         village: None,
-        reissue: false,
+        helper: None,
+        reissue: args.reissue,
     };
     let issued = enrollment::issue(db, &Caller::system(), settings, within, None).await?;
     durable(db).await?;
@@ -823,6 +829,12 @@ async fn codes(
             );
         }
         None => std::io::Write::write_all(&mut std::io::stdout(), &csv)?,
+    }
+    if issued.held > 0 {
+        eprintln!(
+            "{} helper(s) holding a code in force were left out (--reissue reprints a lost sheet)",
+            issued.held
+        );
     }
     Ok(())
 }

@@ -481,20 +481,43 @@ async fn enrollment(t: &TestDb) {
         (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
     );
 
-    // The printable sheet: CSV with a BOM and Chinese headers; issuing again replaces old codes.
-    let resp = w
-        .http
-        .post(w.server.url("/enrollment/codes"))
-        .bearer_auth(&town_a)
-        .send()
-        .await
-        .unwrap();
-    let sheet = resp.text().await.unwrap();
+    // The printable sheet: CSV with a BOM and Chinese headers. Asked again, it leaves
+    // out the 21 helpers holding the codes printed above, and says so (QA s28d H3);
+    // reprinted (`reissue`), it replaces their codes.
+    let sheet = |query: &'static str| {
+        let token = &town_a;
+        async move {
+            let resp = w
+                .http
+                .post(w.server.url(&format!("/enrollment/codes{query}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.text().await.unwrap()
+        }
+    };
+    let again = sheet("").await;
     assert!(
-        sheet.starts_with("\u{feff}姓名,手机号(登录名),角色,登记码,有效期至"),
-        "{sheet}"
+        again.starts_with("\u{feff}姓名,手机号(登录名),角色,登记码,有效期至"),
+        "{again}"
     );
-    assert_eq!(sheet.lines().count(), 22, "21 pending helpers + header");
+    assert_eq!(again.lines().count(), 2, "header + closing line: {again}");
+    assert!(
+        again.contains("另有21名帮扶责任人已持有有效的登记码"),
+        "{again}"
+    );
+    let reprinted = sheet("?reissue=true").await;
+    assert_eq!(reprinted.lines().count(), 22, "21 pending helpers + header");
+    let other = codes.iter().find(|c| c["phone"] != phone).unwrap();
+    let body = json!({ "username": other["phone"], "code": other["code"], "new_password": "a good password" });
+    let (status, _) = w.post_json(None, "/auth/enroll", &body).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the reprint cancelled the first sheet"
+    );
 }
 db_test!(helpers_enroll_once_with_the_town_code, enrollment);
 

@@ -39,6 +39,24 @@ fn county_ca() -> (
     )
 }
 
+/// A certificate for `localhost` of an authority no one knows that expired on
+/// 2025-06-30: a county's certificate left to lapse.
+fn lapsed_certificate() -> (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2024, 7, 1);
+    params.not_after = rcgen::date_time_ymd(2025, 6, 30);
+    let cert = params.self_signed(&key).unwrap();
+    (
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+}
+
 /// A TLS-terminating proxy on loopback in front of `target`: what a county puts before
 /// its server (nginx, caddy). Its `https://` address.
 async fn tls_proxy(
@@ -132,6 +150,25 @@ async fn over_https(t: &TestDb) {
     assert!(!refused.status.success(), "{err}");
     assert!(
         err.contains("证书不受本机信任") && err.contains("BANGFU_CA_FILE"),
+        "{err}"
+    );
+
+    // A lapsed certificate is said with its date and the device's, so a helper whose
+    // clock is right is not sent to check it (QA s28c G4).
+    let (chain_lapsed, key_lapsed) = lapsed_certificate();
+    let lapsed = tls_proxy(w.server.addr, chain_lapsed, key_lapsed).await;
+    let (data_copy, mut args) = (data.clone(), login.clone());
+    args[2] = lapsed;
+    let refused = tokio::task::spawn_blocking(move || bangfu(&data_copy, None, &args))
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(!refused.status.success(), "{err}");
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(
+        err.contains("已于2025-06-30") && err.contains(&format!("本机时间为{today}")),
         "{err}"
     );
 

@@ -177,8 +177,13 @@ async fn town_codes_stay_in_town(t: &TestDb) {
     ] {
         office(t, &w, name, Role::TownOffice, town).await;
         let token = w.login(name).await;
+        // 东城镇's helpers hold the county's codes: a reprint issues theirs again.
         let (status, codes) = w
-            .post_json(Some(&token), "/enrollment/codes?format=json", &json!({}))
+            .post_json(
+                Some(&token),
+                "/enrollment/codes?format=json&reissue=true",
+                &json!({}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{codes}");
         assert!(code_of(&codes, own).is_some(), "{name}: {codes}");
@@ -186,7 +191,7 @@ async fn town_codes_stay_in_town(t: &TestDb) {
         // The CSV sheet leaves them out too.
         let resp = w
             .http
-            .post(w.server.url("/enrollment/codes"))
+            .post(w.server.url("/enrollment/codes?reissue=true"))
             .bearer_auth(&token)
             .send()
             .await
@@ -440,6 +445,7 @@ async fn village_by_village(t: &TestDb) {
         bangfu_server::services::enrollment::Within {
             town: None,
             village: Some(villages[home].0),
+            helper: None,
             reissue: true,
         },
         Some(0),
@@ -455,4 +461,163 @@ async fn village_by_village(t: &TestDb) {
 db_test!(
     codes_issued_village_by_village_put_each_helper_on_one_sheet,
     village_by_village
+);
+
+/// The codes a request issued, by phone, and how many it left out for holding one.
+async fn issue_codes(
+    w: &World,
+    token: &str,
+    query: &str,
+) -> (std::collections::BTreeMap<String, String>, usize) {
+    let resp = w
+        .http
+        .post(
+            w.server
+                .url(&format!("/enrollment/codes?format=json&{query}")),
+        )
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{query}");
+    let held = resp.headers()["Bangfu-Codes-Held"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let codes: serde_json::Value = resp.json().await.unwrap();
+    let codes = codes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap().to_string();
+            (text("phone"), text("code"))
+        })
+        .collect();
+    (codes, held)
+}
+
+/// QA s28d H2, H3: no request cancels a sheet already handed out unless it reprints
+/// that sheet. A town-wide request after the village sheets leaves every helper holding
+/// a code out (it voided all the village sheets); a town-wide reprint takes back only
+/// what a town-wide sheet printed; one helper's lost slip is issued alone
+/// (`?helper=ID`); a helper who moved villages has the code of the sheet they left
+/// taken back by their new village's reprint (no reprint could before).
+async fn no_request_cancels_another_sheet(t: &TestDb) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let (w, token) = imported(t).await;
+    let (status, page) = w.get(Some(&token), "/households?per_page=500").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let items = page["items"].as_array().unwrap();
+    let town = items[0]["town"]["id"].as_i64().unwrap();
+    let mut serves: BTreeMap<String, (i64, BTreeSet<i64>)> = BTreeMap::new();
+    for h in items {
+        let village = h["village"]["id"].as_i64().unwrap();
+        for role in ["first_helper", "second_helper"] {
+            let helper = &h[role];
+            let phone = helper["phone"].as_str().unwrap().to_string();
+            let id = helper["id"].as_i64().unwrap();
+            serves
+                .entry(phone)
+                .or_insert((id, BTreeSet::new()))
+                .1
+                .insert(village);
+        }
+    }
+    let villages: BTreeSet<i64> = serves.values().flat_map(|(_, v)| v.clone()).collect();
+    // Every village's sheet: phone → (village of the sheet, code).
+    let mut printed = BTreeMap::new();
+    for &v in &villages {
+        let (codes, _) = issue_codes(&w, &token, &format!("village={v}")).await;
+        printed.extend(codes.into_iter().map(|(p, c)| (p, (v, c))));
+    }
+    assert_eq!(printed.len(), serves.len(), "every helper is on one sheet");
+
+    // Asked town-wide, no code changes; the empty sheet says why.
+    let (codes, held) = issue_codes(&w, &token, &format!("town={town}")).await;
+    assert!(codes.is_empty(), "{codes:?}");
+    assert_eq!(held, serves.len());
+    let (codes, _) = issue_codes(&w, &token, &format!("town={town}&reissue=true")).await;
+    assert!(
+        codes.is_empty(),
+        "the town-wide sheet printed none: {codes:?}"
+    );
+
+    // One helper's lost slip.
+    let (lost, (lost_id, _)) = serves.iter().next().unwrap();
+    let (codes, held) = issue_codes(&w, &token, &format!("helper={lost_id}")).await;
+    assert_eq!(codes.keys().collect::<Vec<_>>(), [lost], "{codes:?}");
+    assert_eq!(held, 0);
+    let slip = codes[lost].clone();
+
+    // 孔玉梅 (河口村, 李家村) moved: her code is of a sheet of a village she left.
+    let moved = "18893287921";
+    let hers = &serves[moved].1;
+    let left = *villages.iter().find(|v| !hers.contains(v)).unwrap();
+    {
+        use bangfu_server::entities::account;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        account::Entity::update_many()
+            .col_expr(account::Column::EnrollmentVillageId, Expr::value(left))
+            .filter(account::Column::Username.eq(moved))
+            .exec(&t.db)
+            .await
+            .unwrap();
+    }
+    let here = *hers.iter().next().unwrap();
+    let (codes, _) = issue_codes(&w, &token, &format!("village={here}&reissue=true")).await;
+    let reprinted = codes
+        .get(moved)
+        .unwrap_or_else(|| panic!("her new village's reprint takes her code back: {codes:?}"))
+        .clone();
+
+    assert_eq!(
+        enroll(&w, lost, &printed[lost].1).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(enroll(&w, lost, &slip).await, StatusCode::OK);
+    assert_eq!(
+        enroll(&w, moved, &printed[moved].1).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(enroll(&w, moved, &reprinted).await, StatusCode::OK);
+    // The other sheets' codes all still work.
+    let others: Vec<_> = printed
+        .iter()
+        .filter(|(p, (v, _))| *v != here && *p != lost && p.as_str() != moved)
+        .collect();
+    assert!(!others.is_empty());
+    for (phone, (_, code)) in others {
+        assert_eq!(enroll(&w, phone, code).await, StatusCode::OK, "{phone}");
+    }
+
+    // One helper's code that cannot be issued says why.
+    let (status, body) = w
+        .post_json(
+            Some(&token),
+            &format!("/enrollment/codes?format=json&helper={lost_id}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("already enrolled"),
+        "{body}"
+    );
+    let (status, body) = w
+        .post_json(
+            Some(&token),
+            "/enrollment/codes?format=json&helper=999999",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+db_test!(
+    no_request_cancels_a_sheet_it_does_not_reprint,
+    no_request_cancels_another_sheet
 );

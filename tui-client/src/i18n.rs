@@ -2084,6 +2084,40 @@ fn broken_host(message: &str) -> Option<&str> {
         .map(|(host, _)| host)
 }
 
+/// A certificate out of its dates, said with the dates (China time) the TLS verifier
+/// gave: the certificate's and this device's. The verifier checks dates before it looks
+/// for the issuer, so an expired certificate of an unknown authority reads as expired
+/// too; with both dates the helper sees whether it is the device's clock (then fix it)
+/// or the certificate (then only the county office can), instead of being told to check
+/// a clock that is right (QA s28c G4).
+fn certificate_dates_zh(why: &str, host: &str) -> Option<String> {
+    let number_after = |label: &str| -> Option<i64> {
+        let rest = &why[why.find(label)? + label.len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let china = |secs: i64| {
+        chrono::DateTime::from_timestamp(secs, 0).map(|t| {
+            (t + chrono::Duration::hours(8))
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+    };
+    let device = china(number_after("verification time ")?)?;
+    let (what, then) = match number_after("not valid after ") {
+        Some(after) => ("已于", format!("{}过期", china(after)?)),
+        None => (
+            "要到",
+            format!("{}才生效", china(number_after("not valid before ")?)?),
+        ),
+    };
+    Some(format!(
+        "服务器的证书{what}{then}，未连接：{host}。本机时间为{device}（北京时间）：如本机日期时间有误，请改正后重试；\
+         如无误，请告知县扶贫办更新服务器证书（如本县使用自己的证书，还请核对环境变量 {}）",
+        crate::api::CA_FILE_VAR
+    ))
+}
+
 /// A network failure in Chinese: what happened and what to do, without the HTTP
 /// library's English; the server's address last, so a narrow status line keeps the
 /// advice.
@@ -2099,6 +2133,9 @@ fn network_error_zh(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("untrusted certificate at ") {
         let (host, why) = rest.split_once(": ").unwrap_or((rest, ""));
         let lower = why.to_ascii_lowercase();
+        if let Some(said) = certificate_dates_zh(why, host) {
+            return said;
+        }
         if lower.contains("expired")
             || lower.contains("notvalidyet")
             || lower.contains("not valid yet")
@@ -2433,6 +2470,29 @@ mod tests {
         assert!(
             expired.contains("已过期") && expired.contains("日期和时间"),
             "{expired}"
+        );
+        // With the dates the verifier gives, both are said, so a right clock is seen to
+        // be right (QA s28c G4): 2026-01-01 00:00 UTC expired, checked 2026-12-05 12:00.
+        let dated = zh(
+            "untrusted certificate at https://a.example: invalid peer certificate: \
+             certificate expired: verification time 1796472000 (UNIX), but certificate is not \
+             valid after 1767225600 (29246400 seconds ago)",
+        );
+        assert!(
+            dated.contains("已于2026-01-01 08:00过期")
+                && dated.contains("本机时间为2026-12-05 20:00")
+                && dated.contains("更新服务器证书")
+                && dated.contains("https://a.example"),
+            "{dated}"
+        );
+        let early = zh(
+            "untrusted certificate at https://a.example: invalid peer certificate: \
+             certificate not valid yet: verification time 1767225600 (UNIX), but certificate is \
+             not valid before 1796472000 (29246400 seconds in future)",
+        );
+        assert!(
+            early.contains("要到2026-12-05 20:00才生效") && early.contains("本机时间为2026-01-01"),
+            "{early}"
         );
         let unknown = zh(
             "untrusted certificate at https://a.example: invalid peer certificate: UnknownIssuer",

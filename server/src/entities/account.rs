@@ -15,7 +15,8 @@ pub struct Model {
     pub helper_id: Option<i64>,
     pub enrollment_code_hash: Option<String>,
     pub enrollment_expires_at: Option<DateTimeUtc>,
-    /// The village whose sheet printed the code in force (none: a town-wide sheet).
+    /// The village whose sheet printed the code in force (none: a town-wide sheet;
+    /// [`ONE_SLIP`]: a slip printed for this helper alone, on no sheet).
     pub enrollment_village_id: Option<i64>,
     pub disabled: bool,
     pub created_at: DateTimeUtc,
@@ -25,3 +26,7 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// `enrollment_village_id` of a code printed for one helper alone (`?helper=ID`): on
+/// no sheet, so no sheet's reprint takes it back. Place ids start at 1.
+pub const ONE_SLIP: i64 = 0;

@@ -4,8 +4,9 @@
 //!
 //! Codes are 10 characters from an alphabet without look-alikes (~49 bits), expire, are
 //! stored only as salted argon2id hashes like passwords (an unsalted fast digest of so
-//! short a code would give a stolen database copy every pending code in hours), and
-//! issuing new ones invalidates the old ones. An office gets codes only for helpers all
+//! short a code would give a stolen database copy every pending code in hours), and a
+//! new code cancels the old one, so a helper holding one is issued another only when its
+//! sheet is reprinted or their own slip is asked for. An office gets codes only for helpers all
 //! of whose current households are in its scope (see [`pending_accounts`]).
 
 use bangfu_shared::Role;
@@ -14,7 +15,7 @@ use rand::Rng;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    IntoActiveModel, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use std::collections::HashSet;
 
@@ -40,12 +41,12 @@ struct Pending {
     accounts: Vec<account::Model>,
     /// Left out: also paired outside the caller's scope.
     outside: usize,
-    /// Left out of a village's request: they hold a code in force (printed on another
-    /// sheet, or on this one when not reprinting).
+    /// Left out: they hold a code in force (printed on another sheet, or on this one
+    /// when not reprinting).
     held: usize,
 }
 
-/// Codes issued, and how many helpers of a village's request were left out because
+/// Codes issued, and how many helpers of the request's reach were left out because
 /// they hold a code in force: the sheet says so, or an empty one would read as "no one
 /// awaits a code" (QA s28c G2).
 #[derive(Debug)]
@@ -54,15 +55,18 @@ pub struct Issued {
     pub held: usize,
 }
 
-/// Where codes are issued: a town, or one village (of the caller's scope).
+/// Where codes are issued: a town, one village, or one helper (of the caller's scope).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Within {
     pub town: Option<i64>,
     pub village: Option<i64>,
-    /// With `village`: reprint that village's sheet (a lost one): new codes for the
-    /// helpers whose code in force it printed, cancelling those, and for helpers
-    /// holding none. Without it a village's request skips every helper holding a code in
-    /// force (see [`pending_accounts`]).
+    /// One helper's slip (lost, or never handed out): always a new code, cancelling the
+    /// one in force, whatever sheet printed it; nobody else's code changes.
+    pub helper: Option<i64>,
+    /// Reprint a lost sheet: new codes for the helpers whose code in force that sheet
+    /// printed, cancelling those, and for helpers holding none. Without it a request
+    /// skips every helper holding a code in force (see [`pending_accounts`]), so asking
+    /// again, town-wide or by village, never cancels a sheet already handed out.
     pub reissue: bool,
 }
 
@@ -92,17 +96,24 @@ pub async fn issue(
         super::jurisdictions::village_in_scope(db, caller, v).await?;
         households = households.add(household::Column::VillageId.eq(v));
     }
-    if matches!(caller.scope(), Scope::All) && within.town.is_none() && within.village.is_none() {
+    if matches!(caller.scope(), Scope::All)
+        && within.town.is_none()
+        && within.village.is_none()
+        && within.helper.is_none()
+    {
         return Err(ApiError::BadRequest(
-            "name a town (?town=ID) or a village (?village=ID) to issue codes for".into(),
+            "name a town (?town=ID), a village (?village=ID) or a helper (?helper=ID) to issue codes for"
+                .into(),
         ));
     }
     // The codes are drawn and hashed (slow, on purpose) before the write transaction,
     // so pushes do not wait for the hashing; the transaction then stores the codes of
     // the accounts still pending.
-    let pending = pending_accounts(db, households.clone(), caller.scope(), within)
-        .await?
-        .accounts;
+    let pending = pending_accounts(db, households.clone(), caller.scope(), within).await?;
+    if let Some(helper) = within.helper.filter(|_| pending.accounts.is_empty()) {
+        return Err(no_code_for(db, caller, households, helper, pending.outside).await);
+    }
+    let pending = pending.accounts;
     if let Some(max) = max.filter(|m| pending.len() as u64 > *m) {
         // A village cannot be split further: only the server's command line is left.
         let by_village = if within.village.is_none() {
@@ -159,17 +170,19 @@ fn current() -> Condition {
 
 /// The not-yet-enrolled accounts of the helpers paired in `households` today, and how
 /// many more were left out because they are also paired with households outside
-/// `scope`, the caller's. Asked for one village, only those holding no code in force
-/// (unless `reissue`): a second helper's five households often span villages, and each
-/// village's request cancelled the code printed on the sheet of the one before (QA s28a
-/// F1); by their first village alone, a helper paired later was on no sheet (s28b F1).
-/// So each helper is on the sheet of the first village issued after they were paired.
+/// `scope`, the caller's.
 ///
-/// Why those are left out: a code opens every household the helper is paired with, and
-/// issuing one cancels the code already printed for them. A town office issuing one for
-/// a helper who also serves another town would hand itself that town's households and
-/// void the sheet that town printed; the office whose scope covers all their households
-/// (the county office) issues theirs.
+/// A helper holding a code in force is left out unless the request reprints the sheet
+/// that printed it (`reissue`, see [`printed_by`]) or names the helper: a second
+/// helper's five households often span villages, and each village's request cancelled
+/// the code printed on the sheet of the one before (QA s28a F1), as a town-wide request
+/// cancelled every village's sheet (s28d H3). So each helper is on the sheet of the
+/// first request issued after they were paired (s28b F1).
+///
+/// Why those also paired outside are left out: a code opens every household the helper
+/// is paired with. A town office issuing one for a helper who also serves another town
+/// would hand itself that town's households and void the sheet that town printed; the
+/// office whose scope covers all their households (the county office) issues theirs.
 async fn pending_accounts(
     db: &impl ConnectionTrait,
     households: Condition,
@@ -191,23 +204,25 @@ async fn pending_accounts(
         .filter(account::Column::HelperId.in_subquery(helper_ids))
         .filter(account::Column::PasswordHash.is_null())
         .filter(account::Column::Disabled.eq(false))
+        .apply_if(within.helper, |q, h| {
+            q.filter(account::Column::HelperId.eq(h))
+        })
         .order_by_asc(account::Column::Username)
         .all(db)
         .await?;
     let before = pending.len();
-    if let Some(village) = within.village {
+    if within.helper.is_none() {
         let now = super::now();
-        // A reprint (`reissue`) takes back only the codes its own sheet printed: those
-        // of another village's sheet stay good (QA s28c G1).
-        pending.retain(|a| {
-            let no_code = a.enrollment_code_hash.is_none()
-                || a.enrollment_expires_at.is_none_or(|t| t <= now);
-            // A code of no known village (printed by a town-wide request, or before
-            // codes remembered their sheet) is taken as this village's: a reprint can
-            // still take it back (QA s28d H1).
-            let printed_here = a.enrollment_village_id.is_none_or(|v| v == village);
-            no_code || (within.reissue && printed_here)
-        });
+        let in_force = |a: &account::Model| {
+            a.enrollment_code_hash.is_some() && a.enrollment_expires_at.is_some_and(|t| t > now)
+        };
+        let holders: Vec<&account::Model> = pending.iter().filter(|a| in_force(a)).collect();
+        let taken_back = if within.reissue {
+            printed_by(db, within.village, &holders).await?
+        } else {
+            HashSet::new()
+        };
+        pending.retain(|a| !in_force(a) || taken_back.contains(&a.id));
     }
     let held = before - pending.len();
     if scope == Scope::All {
@@ -248,6 +263,102 @@ async fn pending_accounts(
         outside,
         held,
     })
+}
+
+/// The accounts of `holders` whose code in force the sheet of `village` (`None`: a
+/// town-wide sheet) printed, which its reprint takes back; the others' sheets stay good
+/// (QA s28c G1). A code of no known village (printed town-wide, or before codes
+/// remembered their sheet, QA s28d H1) or of a village the helper no longer serves
+/// (moved: that sheet cannot reprint it, s28d H2) is taken as this sheet's; a slip
+/// printed for one helper alone is no sheet's.
+async fn printed_by(
+    db: &impl ConnectionTrait,
+    village: Option<i64>,
+    holders: &[&account::Model],
+) -> ApiResult<HashSet<i64>> {
+    let elsewhere: Vec<i64> = holders
+        .iter()
+        .filter(|a| {
+            a.enrollment_village_id
+                .is_some_and(|v| Some(v) != village && v != account::ONE_SLIP)
+        })
+        .filter_map(|a| a.helper_id)
+        .collect();
+    let mut serving = HashSet::new();
+    let of_household: sea_orm::RelationDef = pairing::Entity::belongs_to(household::Entity)
+        .from(pairing::Column::HouseholdId)
+        .to(household::Column::Id)
+        .into();
+    for chunk in elsewhere.chunks(1000) {
+        let found: Vec<(i64, Option<i64>)> = pairing::Entity::find()
+            .select_only()
+            .column(pairing::Column::HelperId)
+            .column(household::Column::VillageId)
+            .distinct()
+            .join(JoinType::InnerJoin, of_household.clone())
+            .filter(pairing::Column::HelperId.is_in(chunk.to_vec()))
+            .filter(current())
+            .into_tuple()
+            .all(db)
+            .await?;
+        serving.extend(found.into_iter().filter_map(|(h, v)| Some((h, v?))));
+    }
+    Ok(holders
+        .iter()
+        .filter(|a| match a.enrollment_village_id {
+            None => true,
+            Some(account::ONE_SLIP) => false,
+            Some(v) if Some(v) == village => true,
+            Some(v) => a.helper_id.is_some_and(|h| !serving.contains(&(h, v))),
+        })
+        .map(|a| a.id)
+        .collect())
+}
+
+/// Why a request for one helper's code has none to issue, in words the office can act
+/// on; a helper not paired in the request's reach is not found, whatever else is true
+/// of them, so the answer tells nothing of another office's helpers.
+async fn no_code_for(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    households: Condition,
+    helper: i64,
+    outside: usize,
+) -> ApiError {
+    let in_reach = Query::select()
+        .column(household::Column::Id)
+        .from(household::Entity)
+        .cond_where(households)
+        .to_owned();
+    let paired = pairing::Entity::find()
+        .filter(pairing::Column::HelperId.eq(helper))
+        .filter(pairing::Column::HouseholdId.in_subquery(in_reach))
+        .filter(current())
+        .one(db)
+        .await;
+    let account = account::Entity::find()
+        .filter(account::Column::HelperId.eq(helper))
+        .one(db)
+        .await;
+    match (paired, account) {
+        (Err(e), _) | (_, Err(e)) => e.into(),
+        (Ok(None), _) | (_, Ok(None)) => ApiError::NotFound("helper"),
+        (Ok(Some(_)), Ok(Some(_))) if outside > 0 => ApiError::Invalid(format!(
+            "helper {helper} is also paired with households outside your scope: the office \
+             whose scope covers all of them ({}) issues their code",
+            if matches!(caller.scope(), Scope::Town(_)) {
+                "the county office"
+            } else {
+                "the province"
+            }
+        )),
+        (Ok(Some(_)), Ok(Some(a))) if a.disabled => ApiError::Invalid(format!(
+            "helper {helper}'s account is disabled: enable it before issuing a code"
+        )),
+        (Ok(Some(_)), Ok(Some(_))) => ApiError::Invalid(format!(
+            "helper {helper} has already enrolled (set a password); a code is only for a first login"
+        )),
+    }
 }
 
 async fn issue_in(
@@ -301,7 +412,11 @@ async fn issue_in(
         let mut active = acct.into_active_model();
         active.enrollment_code_hash = Set(Some(hash));
         active.enrollment_expires_at = Set(Some(expires_at));
-        active.enrollment_village_id = Set(within.village);
+        let sheet = match within.helper {
+            Some(_) => Some(account::ONE_SLIP),
+            None => within.village,
+        };
+        active.enrollment_village_id = Set(sheet);
         active.update(db).await?;
         codes.push(EnrollmentCode {
             name,
@@ -321,6 +436,7 @@ async fn issue_in(
             serde_json::json!({
                 "town_id": within.town,
                 "village_id": within.village,
+                "helper_id": within.helper,
                 "reissue": within.reissue,
                 "count": codes.len(),
                 "skipped_outside_scope": skipped,
@@ -332,10 +448,10 @@ async fn issue_in(
     Ok(Issued { codes, held })
 }
 
-/// The sheet's closing line when a village's request left out helpers holding a code.
+/// The sheet's closing line when a request left out helpers holding a code.
 pub fn held_note_zh(held: usize) -> String {
     format!(
-        "另有{held}名帮扶责任人已持有有效的登记码（印在先前的登记表上），本表未列；如本村登记表遗失，请加 reissue=true 重新打印"
+        "另有{held}名帮扶责任人已持有有效的登记码（印在先前的登记表上），本表未列；如先前的登记表遗失，请加 reissue=true 重新打印，个人登记码遗失请加 helper=编号 单独补发"
     )
 }
 

@@ -130,11 +130,13 @@ pub struct CodesQuery {
     /// One village of the caller's: a town with more helpers awaiting codes than one
     /// request issues (`max_codes_per_request`, 1,000 by default) issues them by village.
     pub village: Option<i64>,
-    /// With `village`: reprint that village's sheet (a lost one): new codes for the
-    /// helpers whose code this village's sheet printed, cancelling those, and for helpers
-    /// holding none. Without it, a village's request issues codes only to helpers holding
-    /// none in force, so a helper whose households span villages keeps the code printed
-    /// on the first village's sheet.
+    /// One helper (their id, as `/households` shows it): a new slip for them alone,
+    /// cancelling the code they hold; nobody else's code changes.
+    pub helper: Option<i64>,
+    /// Reprint a lost sheet (the village's, or the town-wide one): new codes for the
+    /// helpers whose code that sheet printed, cancelling those, and for helpers holding
+    /// none. Without it a request issues codes only to helpers holding none in force, so
+    /// asking again never cancels a sheet already handed out.
     pub reissue: Option<bool>,
     /// `csv` (default, for printing) or `json`.
     pub format: Option<String>,
@@ -173,6 +175,7 @@ pub async fn enrollment_codes(
     let within = enrollment::Within {
         town: q.town,
         village: q.village,
+        helper: q.helper,
         reissue: q.reissue.unwrap_or(false),
     };
     let max = Some(state.settings.max_codes_per_request);
