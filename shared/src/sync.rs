@@ -161,6 +161,129 @@ pub struct DeviceAnomaly {
     pub detected_at: DateTime<Utc>,
 }
 
+impl DeviceAnomaly {
+    /// The kind as the town office reads it (the code itself when this version does not
+    /// know it, so a newer server's kind is never dropped).
+    pub fn kind_zh(&self) -> &str {
+        match self.kind.as_str() {
+            "gap" => "记录缺失",
+            "refused" => "记录被拒收",
+            "chain_break" => "设备记录链断裂",
+            "seq_reused" => "设备序号重复",
+            "clock_ahead" => "设备时间超前",
+            "clock_behind" | "clock_went_back" => "设备时间倒退",
+            other => other,
+        }
+    }
+
+    /// The device's sequence numbers concerned: `5`, or `5~7` for a gap of several.
+    pub fn seq_text(&self) -> String {
+        match self.seq_to.filter(|&to| to != self.seq) {
+            Some(to) => format!("{}~{to}", self.seq),
+            None => self.seq.to_string(),
+        }
+    }
+
+    /// What the anomaly means, in Chinese, for the town office's printed list: built
+    /// from the kind and numbers, with the times (China time) or the refusal's reason
+    /// code that the English `detail` carries, so no English reaches the sheet.
+    pub fn detail_zh(&self) -> String {
+        let seq = self.seq;
+        let times = china_times(&self.detail);
+        let at = |i: usize| times.get(i).copied().unwrap_or("");
+        match self.kind.as_str() {
+            "gap" => {
+                let missing = match self.seq_to.filter(|&to| to != seq) {
+                    Some(to) => format!(
+                        "该设备第{seq}~{to}条记录（共{}条）尚未收到",
+                        i128::from(to) - i128::from(seq) + 1
+                    ),
+                    None => format!("该设备第{seq}条记录尚未收到"),
+                };
+                match refused_count(&self.detail) {
+                    0 => format!("{missing}：可能是设备尚未同步，或记录已被删除"),
+                    n => format!("{missing}，其中{n}条被服务器拒收（见“记录被拒收”）"),
+                }
+            }
+            "refused" => {
+                let code = refusal_code(&self.detail);
+                format!(
+                    "该设备第{seq}条记录被服务器拒收：{}",
+                    code.map_or("原因见接口返回的 detail", refusal_reason_zh)
+                )
+            }
+            "chain_break" => format!(
+                "该设备第{seq}条记录与相邻记录的摘要链不符：其间的记录可能被删除或改动，请核查"
+            ),
+            "seq_reused" => format!("该设备有多条记录使用第{seq}条的序号：请核查该设备"),
+            "clock_ahead" => format!(
+                "第{seq}条记录的设备时间{}超前于服务器收到时的时间{}：该走访经更正前不计入考勤",
+                at(0),
+                at(1)
+            ),
+            "clock_behind" => format!(
+                "第{seq}条记录的设备时间{}早于该设备登记时间{}：设备时钟曾被调回，该走访经更正前不计入考勤",
+                at(0),
+                at(1)
+            ),
+            "clock_went_back" => format!(
+                "第{seq}条记录的签名时间{}早于该设备上一条记录的{}：设备时钟曾被调回，请核查",
+                at(0),
+                at(1)
+            ),
+            _ => self.detail.clone(),
+        }
+    }
+}
+
+/// The China times (`YYYY-MM-DD HH:MM:SS`) an anomaly's English detail names, in order.
+fn china_times(detail: &str) -> Vec<&str> {
+    let mut parts: Vec<&str> = detail.split(" (UTC+8)").collect();
+    parts.pop();
+    parts
+        .into_iter()
+        .filter_map(|p| p.get(p.len().saturating_sub(19)..))
+        .filter(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").is_ok())
+        .collect()
+}
+
+/// How many of a gap's numbers the server refused, as its detail says.
+fn refused_count(detail: &str) -> usize {
+    if detail.ends_with("the server refused it (see `refused`)") {
+        return 1;
+    }
+    detail
+        .rsplit_once("the server refused ")
+        .and_then(|(_, rest)| rest.split_once(' '))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The reason code in a `refused` anomaly's detail (`… was refused (code): …`).
+fn refusal_code(detail: &str) -> Option<&str> {
+    let rest = detail.split_once(" was refused (")?.1;
+    rest.split_once("):").map(|(code, _)| code)
+}
+
+/// Why a record was refused, by its [`reason_code`], in the town office's words (the
+/// code itself when this version does not know it).
+pub fn refusal_reason_zh(code: &str) -> &str {
+    match code {
+        reason_code::INVALID_RECORD => "记录格式不合规",
+        reason_code::DEVICE_NOT_REGISTERED => "签名设备未登记在该账号下或已停用",
+        reason_code::AUTHOR_NOT_HELPER => "记录的帮扶责任人不是上传它的账号",
+        reason_code::BAD_SIGNATURE_ENCODING => "签名已损坏",
+        reason_code::SIGNATURE_MISMATCH => "签名不符：记录在签名后被改动，或由其他密钥签名",
+        reason_code::HOUSEHOLD_NEVER_PAIRED => "该帮扶责任人从未与该户结对",
+        reason_code::TARGET_NOT_A_VISIT => "更正或作废的对象不是原始走访",
+        reason_code::TARGET_OTHER_HELPER => "更正或作废了他人录入的走访",
+        reason_code::TARGET_OTHER_HOUSEHOLD => "更正或作废的户与原走访不同",
+        reason_code::CONFLICT => "服务器已有同一编号的另一条记录",
+        reason_code::NOT_PROCESSED => "服务器未处理",
+        other => other,
+    }
+}
+
 /// A family change seen in the field, waiting for the town office's decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -192,4 +315,78 @@ pub struct FieldChange {
 pub struct FieldChangeDecision {
     pub accept: bool,
     pub note: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anomaly(kind: &str, seq: i64, seq_to: Option<i64>, detail: &str) -> DeviceAnomaly {
+        DeviceAnomaly {
+            device_id: 1,
+            helper_id: 1,
+            kind: kind.into(),
+            seq,
+            seq_to,
+            detail: detail.into(),
+            detected_at: Utc::now(),
+        }
+    }
+
+    /// The office's printed list says each anomaly in Chinese, keeping what the
+    /// server's English detail told: the numbers, the times, the refusal's reason.
+    #[test]
+    fn anomalies_are_said_in_chinese_with_their_numbers_times_and_reasons() {
+        let gap = anomaly(
+            "gap",
+            2,
+            Some(4),
+            "records 2 to 4 of this device (3) have not arrived: the server refused 2 of them (see `refused`)",
+        );
+        assert_eq!(gap.seq_text(), "2~4");
+        assert_eq!(
+            gap.detail_zh(),
+            "该设备第2~4条记录（共3条）尚未收到，其中2条被服务器拒收（见“记录被拒收”）"
+        );
+        let one = anomaly(
+            "gap",
+            9,
+            Some(9),
+            "record 9 of this device has not arrived: the server refused it (see `refused`)",
+        );
+        assert_eq!(one.seq_text(), "9");
+        assert!(
+            one.detail_zh().contains("其中1条被服务器拒收"),
+            "{}",
+            one.detail_zh()
+        );
+        let refused = anomaly(
+            "refused",
+            3,
+            None,
+            "record 3 of this device was refused (signature_mismatch): the signature does not verify",
+        );
+        assert_eq!(refused.kind_zh(), "记录被拒收");
+        assert!(
+            refused
+                .detail_zh()
+                .contains("第3条记录被服务器拒收：签名不符"),
+            "{}",
+            refused.detail_zh()
+        );
+        let ahead = anomaly(
+            "clock_ahead",
+            5,
+            None,
+            "device time 2026-12-06 10:00:00 (UTC+8) is ahead of the server's 2026-12-05 09:00:00 (UTC+8)",
+        );
+        assert_eq!(
+            ahead.detail_zh(),
+            "第5条记录的设备时间2026-12-06 10:00:00超前于服务器收到时的时间2026-12-05 09:00:00：该走访经更正前不计入考勤"
+        );
+        let unknown = anomaly("from_a_newer_server", 1, None, "as the server says");
+        assert_eq!(unknown.kind_zh(), "from_a_newer_server");
+        assert_eq!(unknown.detail_zh(), "as the server says");
+        assert!(!format!("{}{}", gap.detail_zh(), ahead.detail_zh()).contains("device"));
+    }
 }

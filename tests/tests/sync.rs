@@ -360,6 +360,39 @@ async fn refused(t: &TestDb) {
         list.iter().all(|a| a["device_id"] != 999_999),
         "{anomalies}"
     );
+    // The list to print says the same in Chinese, naming the helper (a printout cannot
+    // look up an id), with no English; a format it does not know is refused.
+    let resp =
+        f.w.http
+            .get(f.w.server.url("/sync/anomalies?format=csv"))
+            .bearer_auth(&county)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csv = resp.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "\u{feff}帮扶责任人,联系电话,设备,类型,记录序号,说明,发现时间(北京时间)"
+    );
+    assert_eq!(lines.len(), list.len() + 1, "{csv}");
+    let altered_line = lines
+        .iter()
+        .find(|l| l.contains(&format!(",记录被拒收,{},", altered.record.seq)))
+        .unwrap_or_else(|| panic!("{csv}"));
+    assert!(
+        altered_line.starts_with(&format!("黄志强,{},", bangfu_tests::scenario::HELPER))
+            && altered_line.contains("签名不符"),
+        "{altered_line}"
+    );
+    assert!(
+        csv.contains("条被服务器拒收（见“记录被拒收”）"),
+        "the gaps say some of theirs were refused: {csv}"
+    );
+    assert!(!csv.contains("device") && !csv.contains("refused"), "{csv}");
+    let (status, body) = f.w.get(Some(&county), "/sync/anomalies?format=xlsx").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 db_test!(forged_foreign_and_conflicting_records_are_refused, refused);
 

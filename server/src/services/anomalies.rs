@@ -192,3 +192,84 @@ fn gap(device: i64, helper: i64, prev: i64, seq: i64) -> Option<DeviceAnomaly> {
         detected_at: super::now(),
     })
 }
+
+/// The anomaly list as the town office prints it: CSV with a byte-order mark and
+/// Chinese headers and text, one line per anomaly, by helper, device and number, each
+/// naming the helper and their phone (the JSON carries only ids, which an office
+/// reading a printout cannot look up).
+pub async fn to_csv(db: &impl ConnectionTrait, list: &[DeviceAnomaly]) -> ApiResult<Vec<u8>> {
+    use crate::entities::{device, helper};
+    use crate::ledger::formula::inert;
+    let ids: BTreeSet<i64> = list.iter().map(|a| a.helper_id).collect();
+    let devices: BTreeSet<i64> = list.iter().map(|a| a.device_id).collect();
+    let mut helpers = std::collections::HashMap::new();
+    for chunk in ids.into_iter().collect::<Vec<_>>().chunks(1000) {
+        for h in helper::Entity::find()
+            .filter(helper::Column::Id.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            helpers.insert(h.id, (h.name, h.phone));
+        }
+    }
+    let mut labels = std::collections::HashMap::new();
+    for chunk in devices.into_iter().collect::<Vec<_>>().chunks(1000) {
+        for d in device::Entity::find()
+            .filter(device::Column::Id.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            labels.insert(d.id, d.label);
+        }
+    }
+    let unknown = (String::new(), String::new());
+    let mut rows: Vec<&DeviceAnomaly> = list.iter().collect();
+    rows.sort_by_key(|a| {
+        let name = helpers.get(&a.helper_id).map_or("", |h| h.0.as_str());
+        (name, a.helper_id, a.device_id, a.seq)
+    });
+    let mut out = Vec::from("\u{feff}".as_bytes());
+    {
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(&mut out);
+        let io = |e: csv::Error| crate::error::ApiError::Internal(e.to_string());
+        w.write_record([
+            "帮扶责任人",
+            "联系电话",
+            "设备",
+            "类型",
+            "记录序号",
+            "说明",
+            "发现时间(北京时间)",
+        ])
+        .map_err(io)?;
+        for a in rows {
+            let (name, phone) = helpers.get(&a.helper_id).unwrap_or(&unknown);
+            let device = match labels.get(&a.device_id).filter(|l| !l.is_empty()) {
+                Some(label) => format!("{}（{label}）", a.device_id),
+                None => a.device_id.to_string(),
+            };
+            let found = (a.detected_at + chrono::Duration::hours(8))
+                .format("%Y-%m-%d %H:%M")
+                .to_string();
+            // Names and labels are as a ledger or a device gave them: made inert.
+            w.write_record(
+                [
+                    name.as_str(),
+                    phone.as_str(),
+                    device.as_str(),
+                    a.kind_zh(),
+                    a.seq_text().as_str(),
+                    a.detail_zh().as_str(),
+                    found.as_str(),
+                ]
+                .map(|cell| inert(cell).into_owned()),
+            )
+            .map_err(io)?;
+        }
+        w.flush()
+            .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+    }
+    Ok(out)
+}

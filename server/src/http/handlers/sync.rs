@@ -179,19 +179,38 @@ pub struct TownQuery {
 #[serde(deny_unknown_fields)]
 pub struct AnomalyQuery {
     pub town: Option<i64>,
+    /// `json` (default) or `csv`: the list to print, in Chinese, naming each helper.
+    pub format: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/sync/anomalies", params(AnomalyQuery),
-    responses((status = 200, body = Vec<DeviceAnomaly>), (status = 403, description = "forbidden: not an office")))]
+    responses((status = 200, body = Vec<DeviceAnomaly>, description = "JSON, or CSV in Chinese with format=csv"), (status = 400, description = "bad_request: format is not json or csv"), (status = 403, description = "forbidden: not an office")))]
 /// Gaps, chain breaks and clock anomalies of devices in the caller's scope.
 pub async fn anomalies(
     state: web::Data<AppState>,
     caller: Caller,
     q: Query<AnomalyQuery>,
-) -> ApiResult<web::Json<Vec<DeviceAnomaly>>> {
-    Ok(web::Json(
-        anomalies::in_scope(&state.db, &caller, q.town).await?,
-    ))
+) -> ApiResult<HttpResponse> {
+    let csv = match q.format.as_deref().unwrap_or("json") {
+        "json" => false,
+        "csv" => true,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "format must be json or csv, not {other}"
+            )));
+        }
+    };
+    let list = anomalies::in_scope(&state.db, &caller, q.town).await?;
+    if !csv {
+        return Ok(HttpResponse::Ok().json(&list));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"device-anomalies.csv\"",
+        ))
+        .body(anomalies::to_csv(&state.db, &list).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/review/family-changes", params(TownQuery),
