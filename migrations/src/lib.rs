@@ -28,6 +28,7 @@ mod m20261205_000008_record_exit_returns;
 mod m20261206_000009_index_open_uploads;
 pub mod m20261207_000010_recount_unmarked_witnesses;
 mod m20261208_000011_enrollment_code_village;
+mod m20261209_000012_enrollment_code_place;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_index_open_uploads::Migration),
             Box::new(m20261207_000010_recount_unmarked_witnesses::Migration),
             Box::new(m20261208_000011_enrollment_code_village::Migration),
+            Box::new(m20261209_000012_enrollment_code_place::Migration),
         ]
     }
 }

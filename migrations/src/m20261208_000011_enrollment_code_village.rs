@@ -37,6 +37,12 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // A read first: on SQLite this may run on a pool connection whose copy of the
+        // schema predates the column's rename back by the next migration's `down`
+        // (on another connection); a statement that finds the schema changed reloads it.
+        m.get_connection()
+            .execute_unprepared("SELECT count(*) FROM accounts")
+            .await?;
         m.alter_table(
             Table::alter()
                 .table(Accounts::Table)

@@ -816,19 +816,29 @@ async fn codes(
         helper: None,
         reissue: args.reissue,
     };
+    // The file is opened before any code changes: a path that cannot be written would
+    // otherwise leave new codes no one has seen and the old sheet void (QA s29a I3).
+    let file = args.out.as_deref().map(open_private).transpose()?;
     let issued = enrollment::issue(db, &Caller::system(), settings, within, None).await?;
     durable(db).await?;
-    let csv = enrollment::to_csv(&issued)?;
-    match args.out {
-        Some(path) => {
-            write_private(&path, &csv)?;
+    let csv = enrollment::to_csv(&issued, enrollment::Asker::CommandLine)?;
+    let lost = |e: std::io::Error| {
+        anyhow::anyhow!(
+            "the codes were issued but their sheet could not be written ({e}): run again with --reissue to print them"
+        )
+    };
+    match (file, &args.out) {
+        (Some(mut f), Some(path)) => {
+            std::io::Write::write_all(&mut f, &csv)
+                .and_then(|()| f.sync_all())
+                .map_err(lost)?;
             eprintln!(
                 "{} code(s) written to {}",
                 issued.codes.len(),
                 path.display()
             );
         }
-        None => std::io::Write::write_all(&mut std::io::stdout(), &csv)?,
+        _ => std::io::Write::write_all(&mut std::io::stdout(), &csv).map_err(lost)?,
     }
     if issued.held > 0 {
         eprintln!(
@@ -839,17 +849,16 @@ async fn codes(
     Ok(())
 }
 
-/// Writes a file only its owner can read (it holds secrets). The mode given to `open`
-/// applies only when the file is created, so an existing file (a code sheet written
-/// again, a file made by hand) is set to 0600 through the open handle, before any
-/// secret is written into it.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
+/// Opens (creates or truncates) a file only its owner can read (it holds secrets). The
+/// mode given to `open` applies only when the file is created, so an existing file (a
+/// code sheet written again, a file made by hand) is set to 0600 through the open
+/// handle, before any secret is written into it.
+fn open_private(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
+    let f = opts
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     #[cfg(unix)]
@@ -858,8 +867,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
         f.set_permissions(std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("cannot make {} private", path.display()))?;
     }
-    f.write_all(bytes)?;
-    Ok(())
+    Ok(f)
 }
 
 async fn policy_cmd(db: &DatabaseConnection, cmd: PolicyCommand) -> anyhow::Result<()> {
@@ -1107,7 +1115,9 @@ mod tests {
         std::fs::write(&path, "old").unwrap_or_else(|e| panic!("{e}"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
             .unwrap_or_else(|e| panic!("{e}"));
-        write_private(&path, b"phone,code\n").unwrap_or_else(|e| panic!("{e}"));
+        open_private(&path)
+            .and_then(|mut f| Ok(std::io::Write::write_all(&mut f, b"phone,code\n")?))
+            .unwrap_or_else(|e| panic!("{e}"));
         let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         assert_eq!(
@@ -1115,7 +1125,9 @@ mod tests {
             b"phone,code\n"
         );
         let fresh = dir.path().join("new.csv");
-        write_private(&fresh, b"x").unwrap_or_else(|e| panic!("{e}"));
+        open_private(&fresh)
+            .and_then(|mut f| Ok(std::io::Write::write_all(&mut f, b"x")?))
+            .unwrap_or_else(|e| panic!("{e}"));
         let meta = std::fs::metadata(&fresh).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }

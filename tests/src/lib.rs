@@ -221,6 +221,26 @@ pub fn server_binary() -> std::path::PathBuf {
         .clone()
 }
 
+/// `bangfu-server` on the embedded database of `data`, whatever the environment says
+/// (`DATABASE_URL`, `BANGFU_CONFIG`): whether it succeeded, and its stderr.
+pub fn server_command<S: AsRef<std::ffi::OsStr>>(
+    data: &std::path::Path,
+    args: &[S],
+) -> (bool, String) {
+    let out = std::process::Command::new(server_binary())
+        .env_remove("DATABASE_URL")
+        .env_remove("BANGFU_CONFIG")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("bangfu-server: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 /// The field client's `bangfu` binary, built on first use.
 pub fn client_binary() -> std::path::PathBuf {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();

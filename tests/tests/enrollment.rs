@@ -161,6 +161,43 @@ async fn town_codes_stay_in_town(t: &TestDb) {
             .map(|c| c["code"].as_str().unwrap().to_string())
     };
     let printed = code_of(&from_county, "15907579383").unwrap(); // the county office may
+    // Reprinting the other town's sheet leaves the code this town's sheet printed for
+    // the helper they share (QA s29a I1: a town-wide sheet now remembers its town).
+    let (status, xigang_sheet) = w
+        .post_json(
+            Some(&county),
+            &format!("/enrollment/codes?format=json&town={xigang}&reissue=true"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{xigang_sheet}");
+    assert_eq!(
+        code_of(&xigang_sheet, "15907579383"),
+        None,
+        "{xigang_sheet}"
+    );
+    // A village named with a town it is not in is refused, not an empty sheet (I5).
+    let dongcheng_village = jurisdiction::Entity::find()
+        .filter(jurisdiction::Column::ParentId.eq(dongcheng))
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, body) = w
+        .post_json(
+            Some(&county),
+            &format!(
+                "/enrollment/codes?format=json&town={xigang}&village={}",
+                dongcheng_village.id
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("is not in town"),
+        "{body}"
+    );
     // A town that does not exist is 404, not an empty list of codes.
     let (status, body) = w
         .post_json(
@@ -188,14 +225,21 @@ async fn town_codes_stay_in_town(t: &TestDb) {
         assert_eq!(status, StatusCode::OK, "{codes}");
         assert!(code_of(&codes, own).is_some(), "{name}: {codes}");
         assert_eq!(code_of(&codes, "15907579383"), None, "{name}: {codes}");
-        // The CSV sheet leaves them out too.
+        // Asked again, the sheet leaves out its own helpers, and counts only those: the
+        // shared helper is the county office's to issue (QA s29a I7).
         let resp = w
             .http
-            .post(w.server.url("/enrollment/codes?reissue=true"))
+            .post(w.server.url("/enrollment/codes"))
             .bearer_auth(&token)
             .send()
             .await
             .unwrap();
+        let held: usize = resp.headers()["Bangfu-Codes-Held"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(held, codes.as_array().unwrap().len(), "{name}");
         let csv = resp.text().await.unwrap();
         assert!(!csv.contains("15907579383"), "{csv}");
     }
@@ -398,7 +442,7 @@ async fn village_by_village(t: &TestDb) {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
         account::Entity::update_many()
             .col_expr(
-                account::Column::EnrollmentVillageId,
+                account::Column::EnrollmentPlaceId,
                 Expr::value(Option::<i64>::None),
             )
             .filter(account::Column::Username.eq(second))
@@ -559,7 +603,7 @@ async fn no_request_cancels_another_sheet(t: &TestDb) {
         use bangfu_server::entities::account;
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
         account::Entity::update_many()
-            .col_expr(account::Column::EnrollmentVillageId, Expr::value(left))
+            .col_expr(account::Column::EnrollmentPlaceId, Expr::value(left))
             .filter(account::Column::Username.eq(moved))
             .exec(&t.db)
             .await
@@ -616,8 +660,107 @@ async fn no_request_cancels_another_sheet(t: &TestDb) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // Named with a village they are not paired in, a helper is not "not found" (I9).
+    let (status, body) = w
+        .post_json(
+            Some(&token),
+            &format!(
+                "/enrollment/codes?format=json&helper={}&village={left}",
+                serves[moved].0
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("is not paired"),
+        "{body}"
+    );
 }
 db_test!(
     no_request_cancels_a_sheet_it_does_not_reprint,
     no_request_cancels_another_sheet
 );
+
+/// QA s29a I2: requests at the same moment (a double click, two clerks) give out each
+/// code once: the later ones find the codes the first printed in force and leave those
+/// helpers out, so no sheet handed out is void. PostgreSQL ran them side by side.
+async fn simultaneous_requests(t: &TestDb) {
+    let (w, token) = imported(t).await;
+    let ask = || issue_codes(&w, &token, "");
+    let (a, b, c) = tokio::join!(ask(), ask(), ask());
+    let sheets = [a, b, c];
+    let printed: Vec<(&String, &String)> = sheets.iter().flat_map(|(codes, _)| codes).collect();
+    let phones: std::collections::BTreeSet<&String> = printed.iter().map(|(p, _)| *p).collect();
+    assert_eq!(phones.len(), printed.len(), "each helper on one sheet");
+    assert_eq!(printed.len(), 24, "every helper of the fixture has a code");
+    for (_, held) in sheets.iter().filter(|(codes, _)| codes.is_empty()) {
+        assert_eq!(*held, 24);
+    }
+    for (phone, code) in printed.iter().step_by(6) {
+        assert_eq!(enroll(&w, phone, code).await, StatusCode::OK, "{phone}");
+    }
+}
+db_test!(
+    requests_at_the_same_moment_give_each_code_once,
+    simultaneous_requests
+);
+
+/// QA s29a I3: the server's command line told to write the sheet where it cannot
+/// changes no code (the codes would be in force and on no sheet); written where it can,
+/// the sheet has every helper's code and is private to its owner.
+#[test]
+fn the_command_line_opens_the_sheet_before_issuing_codes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ledger = dir.path().join("ledger.csv");
+    std::fs::write(&ledger, FIXTURE).unwrap();
+    let run = |args: &[&std::ffi::OsStr]| bangfu_tests::server_command(&data, args);
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let (ok, err) = run(&[
+        os("import-ledger"),
+        ledger.as_os_str(),
+        os("--county"),
+        os("测试县"),
+        os("--create-county"),
+    ]);
+    assert!(ok, "{err}");
+    let nowhere = dir.path().join("no-such-dir").join("codes.csv");
+    let (ok, err) = run(&[
+        os("enrollment-codes"),
+        os("--town"),
+        os("东城镇"),
+        os("--out"),
+        nowhere.as_os_str(),
+    ]);
+    assert!(!ok && err.contains("cannot write"), "{err}");
+    let sheet = dir.path().join("codes.csv");
+    let (ok, err) = run(&[
+        os("enrollment-codes"),
+        os("--town"),
+        os("东城镇"),
+        os("--out"),
+        sheet.as_os_str(),
+    ]);
+    assert!(ok, "{err}");
+    let csv = std::fs::read_to_string(&sheet).unwrap();
+    assert_eq!(csv.lines().count(), 25, "24 codes and the header: {csv}");
+    let mode = std::fs::metadata(&sheet).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Asked again, the command line leaves them out and names its own option.
+    let again = dir.path().join("again.csv");
+    let (ok, err) = run(&[
+        os("enrollment-codes"),
+        os("--town"),
+        os("东城镇"),
+        os("--out"),
+        again.as_os_str(),
+    ]);
+    assert!(ok && err.contains("24 helper(s) holding a code"), "{err}");
+    let csv = std::fs::read_to_string(&again).unwrap();
+    assert!(
+        csv.contains("另有24名") && csv.contains("--reissue"),
+        "{csv}"
+    );
+}

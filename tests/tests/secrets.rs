@@ -254,20 +254,7 @@ fn serving_a_new_empty_database_is_said() {
 fn commands_on_a_directory_without_a_database_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("typo");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(server_binary())
-            .env_remove("DATABASE_URL")
-            .env_remove("BANGFU_CONFIG")
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |args: &[&str]| bangfu_tests::server_command(&data, args);
     for args in [
         &[
             "report",

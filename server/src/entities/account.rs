@@ -15,9 +15,10 @@ pub struct Model {
     pub helper_id: Option<i64>,
     pub enrollment_code_hash: Option<String>,
     pub enrollment_expires_at: Option<DateTimeUtc>,
-    /// The village whose sheet printed the code in force (none: a town-wide sheet;
-    /// [`ONE_SLIP`]: a slip printed for this helper alone, on no sheet).
-    pub enrollment_village_id: Option<i64>,
+    /// The place (village, town or county) whose sheet printed the code in force;
+    /// [`ONE_SLIP`]: a slip printed for this helper alone, on no sheet; none: not known
+    /// (printed before codes remembered their sheet).
+    pub enrollment_place_id: Option<i64>,
     pub disabled: bool,
     pub created_at: DateTimeUtc,
 }
@@ -27,6 +28,6 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// `enrollment_village_id` of a code printed for one helper alone (`?helper=ID`): on
+/// `enrollment_place_id` of a code printed for one helper alone (`?helper=ID`): on
 /// no sheet, so no sheet's reprint takes it back. Place ids start at 1.
 pub const ONE_SLIP: i64 = 0;

@@ -53,6 +53,9 @@ struct Pending {
 pub struct Issued {
     pub codes: Vec<EnrollmentCode>,
     pub held: usize,
+    /// The request reprinted a sheet (`reissue`): those left out hold codes of other
+    /// sheets or slips, which asking to reprint would not give them.
+    pub reissued: bool,
 }
 
 /// Where codes are issued: a town, one village, or one helper (of the caller's scope).
@@ -68,6 +71,34 @@ pub struct Within {
     /// skips every helper holding a code in force (see [`pending_accounts`]), so asking
     /// again, town-wide or by village, never cancels a sheet already handed out.
     pub reissue: bool,
+}
+
+/// The sheet a request prints: which codes in force it leaves out, which it takes back,
+/// and what each code it prints remembers of where it was printed.
+#[derive(Debug, Clone, Copy)]
+struct Sheet {
+    /// The place whose sheet it is: the village asked for, else the town, else the
+    /// office's own town or county; [`account::ONE_SLIP`] for one helper's slip.
+    place: Option<i64>,
+    helper: Option<i64>,
+    reissue: bool,
+}
+
+fn sheet_of(scope: Scope, within: Within) -> Sheet {
+    let own = match scope {
+        Scope::Town(t) => Some(t),
+        Scope::County(c) => Some(c),
+        Scope::All | Scope::Helper(_) | Scope::Nothing => None,
+    };
+    let place = match within.helper {
+        Some(_) => Some(account::ONE_SLIP),
+        None => within.village.or(within.town).or(own),
+    };
+    Sheet {
+        place,
+        helper: within.helper,
+        reissue: within.reissue,
+    }
 }
 
 /// Issues fresh codes for every helper in scope (optionally one town or village) who
@@ -93,7 +124,15 @@ pub async fn issue(
         households = households.add(household::Column::TownId.eq(t));
     }
     if let Some(v) = within.village {
-        super::jurisdictions::village_in_scope(db, caller, v).await?;
+        let village = super::jurisdictions::village_in_scope(db, caller, v).await?;
+        // Both named and not nested: an empty sheet would read as "no one awaits a
+        // code" (QA s29a I5).
+        if let Some(t) = within.town.filter(|t| village.parent_id != Some(*t)) {
+            return Err(ApiError::Invalid(format!(
+                "village {v} ({}) is not in town {t}: name the village alone, or one of the town's (GET /api/v1/places?town={t})",
+                village.name
+            )));
+        }
         households = households.add(household::Column::VillageId.eq(v));
     }
     if matches!(caller.scope(), Scope::All)
@@ -109,7 +148,8 @@ pub async fn issue(
     // The codes are drawn and hashed (slow, on purpose) before the write transaction,
     // so pushes do not wait for the hashing; the transaction then stores the codes of
     // the accounts still pending.
-    let pending = pending_accounts(db, households.clone(), caller.scope(), within).await?;
+    let sheet = sheet_of(caller.scope(), within);
+    let pending = pending_accounts(db, households.clone(), caller.scope(), sheet).await?;
     if let Some(helper) = within.helper.filter(|_| pending.accounts.is_empty()) {
         return Err(no_code_for(db, caller, households, helper, pending.outside).await);
     }
@@ -129,11 +169,21 @@ pub async fn issue(
     }
     let drawn = draw(&settings.argon2, pending.iter().map(|a| a.id)).await?;
     let (_gate, txn) = crate::db::begin_write(db).await?;
+    if crate::db::is_postgres(db) {
+        // One issuing at a time, as SQLite's write lock makes it: two requests at once
+        // (a double click) each read "no code in force" at READ COMMITTED and each
+        // handed out a full sheet, the first void (QA s29a I2). The second now reads
+        // the first's codes as held.
+        txn.execute_unprepared(
+            "SELECT pg_advisory_xact_lock(hashtext('bangfu-enrollment-codes:' || current_schema()))",
+        )
+        .await?;
+    }
     let codes = issue_in(
         &txn,
         caller,
         settings.enrollment_ttl_days,
-        within,
+        sheet,
         households,
         drawn,
     )
@@ -187,7 +237,7 @@ async fn pending_accounts(
     db: &impl ConnectionTrait,
     households: Condition,
     scope: Scope,
-    within: Within,
+    sheet: Sheet,
 ) -> ApiResult<Pending> {
     let in_scope = Query::select()
         .column(household::Column::Id)
@@ -200,44 +250,58 @@ async fn pending_accounts(
         .and_where(pairing::Column::HouseholdId.in_subquery(in_scope))
         .cond_where(current())
         .to_owned();
-    let mut pending = account::Entity::find()
+    let unenrolled = account::Entity::find()
         .filter(account::Column::HelperId.in_subquery(helper_ids))
         .filter(account::Column::PasswordHash.is_null())
         .filter(account::Column::Disabled.eq(false))
-        .apply_if(within.helper, |q, h| {
+        .apply_if(sheet.helper, |q, h| {
             q.filter(account::Column::HelperId.eq(h))
         })
         .order_by_asc(account::Column::Username)
         .all(db)
         .await?;
+    let total = unenrolled.len();
+    let mut pending = without_outsiders(db, scope, unenrolled).await?;
+    let outside = total - pending.len();
+    // Counted among those the caller could issue, so the sheet's "left out for holding
+    // a code" never counts a helper only another office can issue (QA s29a I7).
     let before = pending.len();
-    if within.helper.is_none() {
+    if sheet.helper.is_none() {
         let now = super::now();
         let in_force = |a: &account::Model| {
             a.enrollment_code_hash.is_some() && a.enrollment_expires_at.is_some_and(|t| t > now)
         };
         let holders: Vec<&account::Model> = pending.iter().filter(|a| in_force(a)).collect();
-        let taken_back = if within.reissue {
-            printed_by(db, within.village, &holders).await?
+        let taken_back = if sheet.reissue {
+            printed_by(db, sheet.place, &holders).await?
         } else {
             HashSet::new()
         };
         pending.retain(|a| !in_force(a) || taken_back.contains(&a.id));
     }
     let held = before - pending.len();
+    Ok(Pending {
+        accounts: pending,
+        outside,
+        held,
+    })
+}
+
+/// `accounts` less those whose helper is also paired with households outside `scope`.
+async fn without_outsiders(
+    db: &impl ConnectionTrait,
+    scope: Scope,
+    accounts: Vec<account::Model>,
+) -> ApiResult<Vec<account::Model>> {
     if scope == Scope::All {
-        return Ok(Pending {
-            accounts: pending,
-            outside: 0,
-            held,
-        });
+        return Ok(accounts);
     }
     let visible = Query::select()
         .column(household::Column::Id)
         .from(household::Entity)
         .cond_where(scope.households())
         .to_owned();
-    let ids: Vec<i64> = pending.iter().filter_map(|a| a.helper_id).collect();
+    let ids: Vec<i64> = accounts.iter().filter_map(|a| a.helper_id).collect();
     let mut outside = HashSet::new();
     for chunk in ids.chunks(1000) {
         let found: Vec<i64> = pairing::Entity::find()
@@ -252,48 +316,63 @@ async fn pending_accounts(
             .await?;
         outside.extend(found);
     }
-    let total = pending.len();
-    let pending: Vec<account::Model> = pending
+    Ok(accounts
         .into_iter()
         .filter(|a| a.helper_id.is_none_or(|h| !outside.contains(&h)))
-        .collect();
-    let outside = total - pending.len();
-    Ok(Pending {
-        accounts: pending,
-        outside,
-        held,
-    })
+        .collect())
 }
 
-/// The accounts of `holders` whose code in force the sheet of `village` (`None`: a
-/// town-wide sheet) printed, which its reprint takes back; the others' sheets stay good
-/// (QA s28c G1). A code of no known village (printed town-wide, or before codes
-/// remembered their sheet, QA s28d H1) or of a village the helper no longer serves
-/// (moved: that sheet cannot reprint it, s28d H2) is taken as this sheet's; a slip
-/// printed for one helper alone is no sheet's.
+/// The accounts of `holders` whose code in force the sheet of `place` printed, which
+/// its reprint takes back; the others' sheets stay good (QA s28c G1, s29a I1: a
+/// town-wide sheet remembers its town, so reprinting one town's sheet leaves a code a
+/// helper serving two towns holds from the other's). A code of no known sheet (printed
+/// before codes remembered their sheet, QA s28d H1) or of a place the helper no longer
+/// serves (moved: that sheet cannot reprint it, s28d H2) is taken as this sheet's; a
+/// slip printed for one helper alone is no sheet's.
 async fn printed_by(
     db: &impl ConnectionTrait,
-    village: Option<i64>,
+    place: Option<i64>,
     holders: &[&account::Model],
 ) -> ApiResult<HashSet<i64>> {
     let elsewhere: Vec<i64> = holders
         .iter()
         .filter(|a| {
-            a.enrollment_village_id
-                .is_some_and(|v| Some(v) != village && v != account::ONE_SLIP)
+            a.enrollment_place_id
+                .is_some_and(|p| Some(p) != place && p != account::ONE_SLIP)
         })
         .filter_map(|a| a.helper_id)
         .collect();
-    let mut serving = HashSet::new();
+    let serving = places_served(db, &elsewhere).await?;
+    Ok(holders
+        .iter()
+        .filter(|a| match a.enrollment_place_id {
+            None => true,
+            Some(account::ONE_SLIP) => false,
+            Some(p) if Some(p) == place => true,
+            Some(p) => a.helper_id.is_some_and(|h| !serving.contains(&(h, p))),
+        })
+        .map(|a| a.id)
+        .collect())
+}
+
+/// (helper, place) for every village, town and county where each of `helpers` is
+/// paired with a household today.
+async fn places_served(
+    db: &impl ConnectionTrait,
+    helpers: &[i64],
+) -> ApiResult<HashSet<(i64, i64)>> {
     let of_household: sea_orm::RelationDef = pairing::Entity::belongs_to(household::Entity)
         .from(pairing::Column::HouseholdId)
         .to(household::Column::Id)
         .into();
-    for chunk in elsewhere.chunks(1000) {
-        let found: Vec<(i64, Option<i64>)> = pairing::Entity::find()
+    let mut serving = HashSet::new();
+    for chunk in helpers.chunks(1000) {
+        let found: Vec<(i64, i64, i64, i64)> = pairing::Entity::find()
             .select_only()
             .column(pairing::Column::HelperId)
             .column(household::Column::VillageId)
+            .column(household::Column::TownId)
+            .column(household::Column::CountyId)
             .distinct()
             .join(JoinType::InnerJoin, of_household.clone())
             .filter(pairing::Column::HelperId.is_in(chunk.to_vec()))
@@ -301,23 +380,16 @@ async fn printed_by(
             .into_tuple()
             .all(db)
             .await?;
-        serving.extend(found.into_iter().filter_map(|(h, v)| Some((h, v?))));
+        for (h, village, town, county) in found {
+            serving.extend([(h, village), (h, town), (h, county)]);
+        }
     }
-    Ok(holders
-        .iter()
-        .filter(|a| match a.enrollment_village_id {
-            None => true,
-            Some(account::ONE_SLIP) => false,
-            Some(v) if Some(v) == village => true,
-            Some(v) => a.helper_id.is_some_and(|h| !serving.contains(&(h, v))),
-        })
-        .map(|a| a.id)
-        .collect())
+    Ok(serving)
 }
 
 /// Why a request for one helper's code has none to issue, in words the office can act
-/// on; a helper not paired in the request's reach is not found, whatever else is true
-/// of them, so the answer tells nothing of another office's helpers.
+/// on; a helper not paired in the caller's scope is not found, whatever else is true of
+/// them, so the answer tells nothing of another office's helpers.
 async fn no_code_for(
     db: &DatabaseConnection,
     caller: &Caller,
@@ -325,25 +397,39 @@ async fn no_code_for(
     helper: i64,
     outside: usize,
 ) -> ApiError {
-    let in_reach = Query::select()
-        .column(household::Column::Id)
-        .from(household::Entity)
-        .cond_where(households)
-        .to_owned();
-    let paired = pairing::Entity::find()
-        .filter(pairing::Column::HelperId.eq(helper))
-        .filter(pairing::Column::HouseholdId.in_subquery(in_reach))
-        .filter(current())
-        .one(db)
-        .await;
-    let account = account::Entity::find()
-        .filter(account::Column::HelperId.eq(helper))
-        .one(db)
-        .await;
-    match (paired, account) {
-        (Err(e), _) | (_, Err(e)) => e.into(),
-        (Ok(None), _) | (_, Ok(None)) => ApiError::NotFound("helper"),
-        (Ok(Some(_)), Ok(Some(_))) if outside > 0 => ApiError::Invalid(format!(
+    let paired_in = |households: Condition| {
+        let homes = Query::select()
+            .column(household::Column::Id)
+            .from(household::Entity)
+            .cond_where(households)
+            .to_owned();
+        pairing::Entity::find()
+            .filter(pairing::Column::HelperId.eq(helper))
+            .filter(pairing::Column::HouseholdId.in_subquery(homes))
+            .filter(current())
+            .one(db)
+    };
+    let (in_scope, in_reach, account) = match tokio::try_join!(
+        paired_in(caller.scope().households()),
+        paired_in(households),
+        account::Entity::find()
+            .filter(account::Column::HelperId.eq(helper))
+            .one(db),
+    ) {
+        Ok(found) => found,
+        Err(e) => return e.into(),
+    };
+    let Some(account) = account.filter(|_| in_scope.is_some()) else {
+        return ApiError::NotFound("helper");
+    };
+    if in_reach.is_none() {
+        // Named with a village or town they are not paired in (QA s29a I9).
+        return ApiError::Invalid(format!(
+            "helper {helper} is not paired with a household of the village or town named: ask with ?helper={helper} alone"
+        ));
+    }
+    if outside > 0 {
+        return ApiError::Invalid(format!(
             "helper {helper} is also paired with households outside your scope: the office \
              whose scope covers all of them ({}) issues their code",
             if matches!(caller.scope(), Scope::Town(_)) {
@@ -351,21 +437,24 @@ async fn no_code_for(
             } else {
                 "the province"
             }
-        )),
-        (Ok(Some(_)), Ok(Some(a))) if a.disabled => ApiError::Invalid(format!(
-            "helper {helper}'s account is disabled: enable it before issuing a code"
-        )),
-        (Ok(Some(_)), Ok(Some(_))) => ApiError::Invalid(format!(
-            "helper {helper} has already enrolled (set a password); a code is only for a first login"
-        )),
+        ));
     }
+    if account.disabled {
+        return ApiError::Invalid(format!(
+            "helper {helper}'s account is disabled: enable it before issuing a code"
+        ));
+    }
+    ApiError::Invalid(format!(
+        "helper {helper} has already enrolled (set a password): a code is only for a first login; \
+         they log in with their password"
+    ))
 }
 
 async fn issue_in(
     db: &impl ConnectionTrait,
     caller: &Caller,
     ttl_days: i64,
-    within: Within,
+    sheet: Sheet,
     households: Condition,
     drawn: Vec<(i64, String, String)>,
 ) -> ApiResult<Issued> {
@@ -374,7 +463,7 @@ async fn issue_in(
         accounts: pending,
         outside: skipped,
         held,
-    } = pending_accounts(db, households, caller.scope(), within).await?;
+    } = pending_accounts(db, households, caller.scope(), sheet).await?;
     if skipped > 0 {
         tracing::info!(
             skipped,
@@ -412,11 +501,7 @@ async fn issue_in(
         let mut active = acct.into_active_model();
         active.enrollment_code_hash = Set(Some(hash));
         active.enrollment_expires_at = Set(Some(expires_at));
-        let sheet = match within.helper {
-            Some(_) => Some(account::ONE_SLIP),
-            None => within.village,
-        };
-        active.enrollment_village_id = Set(sheet);
+        active.enrollment_place_id = Set(sheet.place);
         active.update(db).await?;
         codes.push(EnrollmentCode {
             name,
@@ -434,10 +519,9 @@ async fn issue_in(
             "account",
             None,
             serde_json::json!({
-                "town_id": within.town,
-                "village_id": within.village,
-                "helper_id": within.helper,
-                "reissue": within.reissue,
+                "sheet_place_id": sheet.place,
+                "helper_id": sheet.helper,
+                "reissue": sheet.reissue,
                 "count": codes.len(),
                 "skipped_outside_scope": skipped,
                 "held_a_code": held,
@@ -445,18 +529,39 @@ async fn issue_in(
         ),
     )
     .await?;
-    Ok(Issued { codes, held })
+    Ok(Issued {
+        codes,
+        held,
+        reissued: sheet.reissue,
+    })
 }
 
-/// The sheet's closing line when a request left out helpers holding a code.
-pub fn held_note_zh(held: usize) -> String {
+/// Who asked for a sheet: its closing line names their way to a reprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    Api,
+    CommandLine,
+}
+
+/// The sheet's closing line when a request left out helpers holding a code: how many,
+/// and how to reprint (QA s29a I7: a reprint is not advised in the answer to one, nor
+/// in the API's words on the command line).
+pub fn held_note_zh(issued: &Issued, asker: Asker) -> String {
+    let held = issued.held;
+    if issued.reissued {
+        return format!("另有{held}名帮扶责任人持有其他登记表上或单独补发的有效登记码，本表未列");
+    }
+    let how = match asker {
+        Asker::Api => "请加 reissue=true 重新打印，个人登记码遗失请加 helper=编号 单独补发",
+        Asker::CommandLine => "请加 --reissue 重新打印",
+    };
     format!(
-        "另有{held}名帮扶责任人已持有有效的登记码（印在先前的登记表上），本表未列；如先前的登记表遗失，请加 reissue=true 重新打印，个人登记码遗失请加 helper=编号 单独补发"
+        "另有{held}名帮扶责任人已持有有效的登记码（印在先前的登记表上或单独补发），本表未列；如先前的登记表遗失，{how}"
     )
 }
 
 /// The code sheet as CSV with Chinese headers, for printing.
-pub fn to_csv(issued: &Issued) -> ApiResult<Vec<u8>> {
+pub fn to_csv(issued: &Issued, asker: Asker) -> ApiResult<Vec<u8>> {
     let codes = issued.codes.as_slice();
     let mut out = Vec::from("\u{feff}".as_bytes());
     {
@@ -484,7 +589,7 @@ pub fn to_csv(issued: &Issued) -> ApiResult<Vec<u8>> {
             .map_err(io)?;
         }
         if issued.held > 0 {
-            w.write_record([held_note_zh(issued.held).as_str(), "", "", "", ""])
+            w.write_record([held_note_zh(issued, asker).as_str(), "", "", "", ""])
                 .map_err(io)?;
         }
         w.flush().map_err(|e| ApiError::Internal(e.to_string()))?;

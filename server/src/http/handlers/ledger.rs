@@ -164,7 +164,7 @@ impl CodesFormat {
 }
 
 #[utoipa::path(post, path = "/api/v1/enrollment/codes", params(CodesQuery),
-    responses((status = 200, body = Vec<EnrollmentCode>, description = "JSON, or CSV with format=csv"), (status = 400, body = bangfu_shared::api::ErrorBody, description = "bad format; no code was changed"), (status = 403, body = bangfu_shared::api::ErrorBody), (status = 422, body = bangfu_shared::api::ErrorBody, description = "more helpers await codes than one request issues: issue by village; no code was changed")))]
+    responses((status = 200, body = Vec<EnrollmentCode>, description = "JSON, or CSV with format=csv; the `Bangfu-Codes-Held` header says how many helpers were left out for holding a code in force (the CSV ends with a line saying so)"), (status = 400, body = bangfu_shared::api::ErrorBody, description = "bad format, or an admin naming no town, village or helper; no code was changed"), (status = 403, body = bangfu_shared::api::ErrorBody), (status = 404, body = bangfu_shared::api::ErrorBody, description = "no such town, village or helper in the caller's scope"), (status = 422, body = bangfu_shared::api::ErrorBody, description = "no code was changed: more helpers await codes than one request issues (issue by village); a village not in the town named; a helper named who has enrolled, is disabled, is not paired in the village or town named, or is also paired outside the caller's scope")))]
 /// Issues fresh one-time enrollment codes for helpers who have not yet set a password.
 pub async fn enrollment_codes(
     state: web::Data<AppState>,
@@ -191,6 +191,6 @@ pub async fn enrollment_codes(
                 "Content-Disposition",
                 "attachment; filename=\"enrollment-codes.csv\"",
             ))
-            .body(enrollment::to_csv(&issued)?)),
+            .body(enrollment::to_csv(&issued, enrollment::Asker::Api)?)),
     }
 }
