@@ -79,6 +79,13 @@ pub struct Settings {
     pub upload_idle_secs: u64,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
+    /// The addresses of the reverse proxies (nginx, caddy) that terminate TLS in front
+    /// of the server. From these alone `X-Forwarded-For` is believed: behind a proxy
+    /// every device reaches the server from the proxy's address, so the throttle of
+    /// wrong passwords and codes, kept per username and address, let anyone lock any
+    /// helper out (QA s29a I4). Empty (the default): the socket's address, whatever a
+    /// request's headers claim.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `tracing` filter, e.g. `info` or `bangfu_server=debug`.
     pub log: String,
     pub argon2: Argon2Settings,
@@ -104,6 +111,7 @@ impl Default for Settings {
             max_codes_per_request: 1000,
             upload_idle_secs: 30,
             workers: 0,
+            trusted_proxies: Vec::new(),
             log: "info,sea_orm_migration=warn".to_string(),
             argon2: Argon2Settings::default(),
         }

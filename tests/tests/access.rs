@@ -855,6 +855,66 @@ async fn login_lockout(t: &TestDb) {
 }
 db_test!(repeated_wrong_passwords_lock_an_account_out, login_lockout);
 
+/// QA s29a I4: behind the TLS proxy the README recommends, every device reaches the
+/// server from the proxy's address. With the proxy in `trusted_proxies`, the throttle
+/// goes by the address it forwards, so wrong passwords from one place do not lock the
+/// account out for everyone; without it, the header is not believed, so it cannot be
+/// used to dodge the throttle.
+async fn throttle_behind_a_proxy(t: &TestDb, trusted: bool) {
+    let loopback: std::net::IpAddr = [127, 0, 0, 1].into();
+    let w = World::with(t, |s| {
+        if trusted {
+            s.trusted_proxies = vec![loopback];
+        }
+    })
+    .await;
+    let login = |password: &'static str, from: &'static str| {
+        let w = &w;
+        async move {
+            w.http
+                .post(w.server.url("/auth/login"))
+                .header("X-Forwarded-For", from)
+                .json(&json!({ "username": "admin", "password": password }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            login("wrong", "203.0.113.9").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let elsewhere = login(bangfu_tests::PASSWORD, "198.51.100.4").await;
+    let attacker = login(bangfu_tests::PASSWORD, "203.0.113.9").await;
+    assert_eq!(attacker, StatusCode::TOO_MANY_REQUESTS);
+    if trusted {
+        assert_eq!(elsewhere, StatusCode::OK, "another place still logs in");
+    } else {
+        assert_eq!(
+            elsewhere,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the header is not believed"
+        );
+    }
+}
+async fn behind_a_trusted_proxy(t: &TestDb) {
+    throttle_behind_a_proxy(t, true).await;
+}
+async fn behind_an_unknown_proxy(t: &TestDb) {
+    throttle_behind_a_proxy(t, false).await;
+}
+db_test!(
+    behind_a_trusted_proxy_wrong_passwords_lock_out_only_their_address,
+    behind_a_trusted_proxy
+);
+db_test!(
+    a_forwarded_address_is_not_believed_from_an_untrusted_peer,
+    behind_an_unknown_proxy
+);
+
 /// The household search takes the query as literal text, whatever the backend: `%`, `_`
 /// and `\` are not LIKE wildcards, and ASCII case is ignored on PostgreSQL as on SQLite,
 /// so one query finds the same households on both.

@@ -25,9 +25,46 @@ pub fn bearer(req: &HttpRequest) -> Option<String> {
     Some(token.trim().to_string()).filter(|t| !t.is_empty())
 }
 
-/// The peer address recorded in the audit log (the socket's, not a spoofable header).
+/// The client's address, for the audit log and the login throttle: the socket's, or,
+/// when the socket is one of the `trusted_proxies`, the address that proxy forwarded
+/// (see [`forwarded_client`]). A header from anyone else is not believed.
 pub fn remote(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    let peer = req.peer_addr()?.ip();
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Some(forwarded_client(peer, &forwarded.join(","), trusted).to_string())
+}
+
+/// The client behind `peer` by `X-Forwarded-For` (`client, proxy1, proxy2`: each proxy
+/// appends the address it was reached from): read from the right, past the trusted
+/// proxies, to the first address none of them is; a garbled entry ends the walk at the
+/// last good one, so a client cannot hide behind a made-up hop.
+pub fn forwarded_client(
+    peer: std::net::IpAddr,
+    forwarded_for: &str,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    let mut client = peer;
+    if !trusted.contains(&peer) {
+        return client;
+    }
+    for hop in forwarded_for.rsplit(',') {
+        let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !trusted.contains(&ip) {
+            break;
+        }
+    }
+    client
 }
 
 /// The application state of a request.
@@ -565,5 +602,30 @@ mod tests {
         let e = date_in_range(day(10000, 1, 1), "valid_from").unwrap_err();
         assert!(e.to_string().contains("valid_from"), "{e}");
         assert!(date_in_range(day(1999, 12, 31), "date").is_err());
+    }
+
+    /// Behind a trusted proxy the client is the address it forwarded; anyone else's
+    /// header, or a garbled hop, changes nothing.
+    #[test]
+    fn the_client_is_the_first_untrusted_hop_from_the_right() {
+        let ip = |s: &str| {
+            s.parse::<std::net::IpAddr>()
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let proxy = ip("127.0.0.1");
+        let trusted = [proxy, ip("10.0.0.2")];
+        let client = |peer, header| super::forwarded_client(peer, header, &trusted);
+        assert_eq!(client(proxy, "203.0.113.7"), ip("203.0.113.7"));
+        // A spoofed first entry is left of the hop the proxy appended.
+        assert_eq!(client(proxy, "1.2.3.4, 203.0.113.7"), ip("203.0.113.7"));
+        assert_eq!(client(proxy, "203.0.113.7, 10.0.0.2"), ip("203.0.113.7"));
+        assert_eq!(client(proxy, ""), proxy);
+        assert_eq!(client(proxy, "garbage"), proxy);
+        assert_eq!(client(proxy, "garbage, 10.0.0.2"), ip("10.0.0.2"));
+        // A header from a peer that is no trusted proxy is not believed.
+        assert_eq!(
+            client(ip("198.51.100.1"), "203.0.113.7"),
+            ip("198.51.100.1")
+        );
     }
 }
