@@ -13,10 +13,11 @@ use bangfu_server::db_test;
 use bangfu_tests::scenario::{HELPER, fixture_ledger};
 use bangfu_tests::{PASSWORD, TestDb, World, client_binary, enroll_directly};
 
-/// A CA and a certificate it signed for `localhost` and 127.0.0.1: the CA's PEM, and the
-/// server's certificate chain and key.
+/// A CA and a certificate it signed for `localhost` and 127.0.0.1: the CA's PEM and DER,
+/// and the server's certificate chain and key.
 fn county_ca() -> (
     String,
+    Vec<u8>,
     Vec<rustls::pki_types::CertificateDer<'static>>,
     rustls::pki_types::PrivateKeyDer<'static>,
 ) {
@@ -34,6 +35,7 @@ fn county_ca() -> (
         .unwrap();
     (
         ca_cert.pem(),
+        ca_cert.der().to_vec(),
         vec![leaf.der().clone()],
         rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
     )
@@ -124,7 +126,7 @@ async fn over_https(t: &TestDb) {
     let w = World::new(t).await;
     fixture_ledger(t, &w).await;
     enroll_directly(t, &w, HELPER).await;
-    let (ca_pem, chain, key) = county_ca();
+    let (ca_pem, ca_der, chain, key) = county_ca();
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("county-ca.pem");
     // Saved as Windows Notepad saves it, with a byte-order mark (QA s28d H4).
@@ -182,6 +184,19 @@ async fn over_https(t: &TestDb) {
     let err = String::from_utf8_lossy(&refused.stderr).to_string();
     assert!(!refused.status.success(), "{err}");
     assert!(err.contains("证书文件无法使用"), "{err}");
+
+    // The county's CA as Windows exports it (`.cer`, DER) is trusted too (QA s29a I8).
+    let (data_copy, args) = (dir.path().join("device-der"), login.clone());
+    let der_file = dir.path().join("county-ca.cer");
+    std::fs::write(&der_file, &ca_der).unwrap();
+    let out = tokio::task::spawn_blocking(move || bangfu(&data_copy, Some(&der_file), &args))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Trusting it, the device logs in and syncs over TLS.
     let (data_copy, ca) = (data.clone(), ca_file.clone());

@@ -37,6 +37,25 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ClientError, Result};
 
+/// How a network error about the server's certificate begins.
+const UNTRUSTED: &str = "untrusted certificate at";
+
+/// Ends a certificate error when [`CA_FILE_VAR`]'s certificates were trusted too.
+pub(crate) const CA_IN_USE: &str = " (trusting BANGFU_CA_FILE)";
+
+fn ca_file_set() -> bool {
+    std::env::var_os(CA_FILE_VAR).is_some_and(|p| !p.is_empty())
+}
+
+/// Whether a network error is about certificates (the server's, or the CA file's):
+/// nothing a retry changes.
+pub(crate) fn is_certificate_trouble(message: &str) -> bool {
+    message.starts_with(UNTRUSTED)
+        || message
+            .strip_prefix(CA_FILE_VAR)
+            .is_some_and(|rest| rest.starts_with('='))
+}
+
 /// A request that got no answer, in words the interface tells apart: a connection that
 /// could not be made (`cannot reach URL: …`: refused, no route, a connect timeout) from
 /// one made that the server never answered in time (`no answer from URL: timed out …`:
@@ -46,7 +65,9 @@ use crate::error::{ClientError, Result};
 /// the advice is to sync again, not to check the address — QA s22a F3).
 pub(crate) fn transport_error(base: &str, e: &reqwest::Error) -> ClientError {
     if let Some(why) = certificate_problem(e) {
-        return ClientError::Network(format!("untrusted certificate at {base}: {why}"));
+        // Said, so the advice is not to set a CA file that is set (QA s29a I8).
+        let ca = if ca_file_set() { CA_IN_USE } else { "" };
+        return ClientError::Network(format!("{UNTRUSTED} {base}: {why}{ca}"));
     }
     if e.is_timeout() && !e.is_connect() {
         ClientError::Network(format!("no answer from {base}: timed out ({e})"))
@@ -130,7 +151,7 @@ pub const CA_FILE_VAR: &str = "BANGFU_CA_FILE";
 fn with_tls(
     builder: reqwest::ClientBuilder,
 ) -> Result<(reqwest::ClientBuilder, Option<std::path::PathBuf>)> {
-    let Some(path) = std::env::var_os(CA_FILE_VAR).filter(|p| !p.is_empty()) else {
+    let Some(path) = std::env::var_os(CA_FILE_VAR).filter(|_| ca_file_set()) else {
         return Ok((builder, None));
     };
     let path = std::path::PathBuf::from(path);
@@ -139,7 +160,12 @@ fn with_tls(
     let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
     // A file saved by Windows Notepad starts with a byte-order mark (QA s28d H4).
     let pem = pem.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&pem);
-    let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| bad(e.to_string()))?;
+    // A Windows `.cer` export is DER, one certificate in binary (an ASN.1 sequence).
+    let certs = if pem.first() == Some(&0x30) {
+        vec![reqwest::Certificate::from_der(pem).map_err(|e| bad(e.to_string()))?]
+    } else {
+        reqwest::Certificate::from_pem_bundle(pem).map_err(|e| bad(e.to_string()))?
+    };
     if certs.is_empty() {
         return Err(bad("no PEM certificate in it".into()));
     }

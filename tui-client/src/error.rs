@@ -260,9 +260,12 @@ impl ClientError {
     /// Whether another attempt may succeed: the network failed (no connection, a
     /// timeout, a stream cut mid-answer) or the server had a problem of its own (5xx,
     /// 408, 429). Every other answer is final and is never retried.
+    /// A certificate the device does not trust, or a CA file it cannot use, is final
+    /// too: no attempt changes it, and retrying only kept the helper waiting (QA s29a
+    /// I8).
     pub fn is_transient(&self) -> bool {
         match self {
-            ClientError::Network(_) => true,
+            ClientError::Network(m) => !crate::api::is_certificate_trouble(m),
             ClientError::Server { status, .. } => *status >= 500 || matches!(*status, 408 | 429),
             _ => false,
         }

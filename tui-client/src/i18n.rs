@@ -2133,6 +2133,19 @@ fn network_error_zh(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("untrusted certificate at ") {
         let (host, why) = rest.split_once(": ").unwrap_or((rest, ""));
         let lower = why.to_ascii_lowercase();
+        if lower.contains("not valid for name") || lower.contains("notvalidforname") {
+            return format!(
+                "服务器的证书不是为这个地址签发的，未连接：{host}。请核对服务器地址，应与县扶贫办提供的完全一致"
+            );
+        }
+        if let Some(why) = why.strip_suffix(crate::api::CA_IN_USE)
+            && why.to_ascii_lowercase().contains("unknownissuer")
+        {
+            return format!(
+                "服务器的证书不是由环境变量 {} 所指的证书文件签发的，未连接：{host}。请核对证书文件是否为县扶贫办提供的最新文件，以及服务器地址",
+                crate::api::CA_FILE_VAR
+            );
+        }
         if let Some(said) = certificate_dates_zh(why, host) {
             return said;
         }
@@ -2493,6 +2506,23 @@ mod tests {
         assert!(
             early.contains("要到2026-12-05 20:00才生效") && early.contains("本机时间为2026-01-01"),
             "{early}"
+        );
+        // A name that does not match, and a CA file set that did not sign the server,
+        // are not told to set the CA file (QA s29a I8).
+        let name = zh(
+            "untrusted certificate at https://a.example: invalid peer certificate: \
+             certificate not valid for name \"a.example\"; certificate is only valid for DnsName(\"b.example\")",
+        );
+        assert!(
+            name.contains("不是为这个地址签发的") && !name.contains("BANGFU_CA_FILE"),
+            "{name}"
+        );
+        let other_ca = zh(
+            "untrusted certificate at https://a.example: invalid peer certificate: UnknownIssuer (trusting BANGFU_CA_FILE)",
+        );
+        assert!(
+            other_ca.contains("不是由环境变量 BANGFU_CA_FILE 所指的证书文件签发的"),
+            "{other_ca}"
         );
         let unknown = zh(
             "untrusted certificate at https://a.example: invalid peer certificate: UnknownIssuer",

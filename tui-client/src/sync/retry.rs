@@ -230,6 +230,13 @@ mod tests {
             message: "x".into(),
         };
         assert!(ClientError::Network("reset".into()).is_transient());
+        // A certificate no attempt changes (QA s29a I8).
+        for m in [
+            "untrusted certificate at https://a.example: invalid peer certificate: UnknownIssuer",
+            "BANGFU_CA_FILE=/x/ca.pem: no PEM certificate in it",
+        ] {
+            assert!(!ClientError::Network(m.into()).is_transient(), "{m}");
+        }
         for s in [500, 502, 503, 408, 429] {
             assert!(server(s).is_transient(), "{s}");
         }
