@@ -192,6 +192,19 @@ pub struct ImportArgs {
 pub enum UserCommand {
     /// Add an office or admin account; the password is read from standard input.
     Add(UserAddArgs),
+    /// Set any account's password (an office that forgot theirs); read from standard
+    /// input. Every session of the account ends. A helper's password is reset by their
+    /// town office instead (`POST /enrollment/codes?helper=ID&reset=true`).
+    Password(UserPasswordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserPasswordArgs {
+    #[arg(long)]
+    pub username: String,
+    /// Read the password from standard input (required: passwords never go on a command line).
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
 }
 
 #[derive(Debug, Args)]
@@ -436,6 +449,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         }
         Command::ImportLedger(args) => import(&db, args).await,
         Command::User(UserCommand::Add(args)) => add_user(&db, &settings, args).await,
+        Command::User(UserCommand::Password(args)) => set_password(&db, &settings, args).await,
         Command::EnrollmentCodes(args) => codes(&db, &settings, args).await,
         Command::Policy(cmd) => policy_cmd(&db, cmd).await,
         Command::Report(cmd) => report_cmd(&db, cmd).await,
@@ -759,16 +773,39 @@ fn check_scope_args(role: Role, town: bool, county: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A password read from standard input, without its line end: passwords never go on
+/// a command line, where other local users see them.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from standard input")?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn set_password(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    args: UserPasswordArgs,
+) -> anyhow::Result<()> {
+    let password = password_from_stdin()?;
+    let password = password.as_str();
+    let acct = crate::services::auth::set_password(db, settings, &args.username, password).await?;
+    durable(db).await?;
+    println!(
+        "password of {} ({}) set; its sessions ended",
+        acct.username, acct.role
+    );
+    Ok(())
+}
+
 async fn add_user(
     db: &DatabaseConnection,
     settings: &Settings,
     args: UserAddArgs,
 ) -> anyhow::Result<()> {
-    let mut password = String::new();
-    std::io::stdin()
-        .read_to_string(&mut password)
-        .context("reading the password from standard input")?;
-    let password = password.trim_end_matches(['\r', '\n']);
+    let password = password_from_stdin()?;
+    let password = password.as_str();
     check_scope_args(args.role, args.town.is_some(), args.county.is_some())?;
     let scope = match (args.role, &args.town, &args.county) {
         (Role::TownOffice, Some(town), county) => Some(
@@ -815,6 +852,7 @@ async fn codes(
         village: None,
         helper: None,
         reissue: args.reissue,
+        reset: false,
     };
     // The file is opened before any code changes: a path that cannot be written would
     // otherwise leave new codes no one has seen and the old sheet void (QA s29a I3).

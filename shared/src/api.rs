@@ -39,6 +39,22 @@ impl std::fmt::Debug for LoginRequest {
     }
 }
 
+/// `POST /api/v1/auth/password`: the caller changes their own password; their other
+/// sessions end (a phone left logged in elsewhere).
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePassword").finish_non_exhaustive()
+    }
+}
+
 /// `POST /api/v1/auth/enroll`: a helper's first login with the one-time code the town
 /// office handed out; sets the password and logs in.
 #[derive(Clone, Serialize, Deserialize)]
@@ -160,10 +176,11 @@ pub struct PairingDto {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_known_on: Option<NaiveDate>,
     /// When the pairing took the household over from another helper in its role (a
-    /// change of helper), the day the change was filed (`filed_on`): a window ending by
-    /// that day is not this helper's ([`crate::policy::ExitCuts::start_known_in_time`]).
-    /// Absent for a household's first helper in the role, and from servers before it
-    /// was sent.
+    /// change of helper), or paired it for the first time dated back (filed after it
+    /// began), the day it was filed (`filed_on`): a window ending by that day is not
+    /// this helper's ([`crate::policy::ExitCuts::start_known_in_time`]). Absent for the
+    /// same helper paired again, a first pairing filed in advance, and from servers
+    /// before it was sent (older servers sent it for changes of helper only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_known_on: Option<NaiveDate>,
 }

@@ -362,9 +362,9 @@ impl ExitCuts {
     /// ending `end`: only when filed before the window's last day, so the helper had a
     /// day of it knowing the household was theirs. A change of helper imported with its
     /// start dated back otherwise charged the new helper with windows that had ended
-    /// before anyone told them (QA s26a F3); such a window is no one's, as one an end
-    /// filed late cuts. `None` (a household's first helper in the role, or a server
-    /// that does not say): judged as filed in time.
+    /// before anyone told them (QA s26a F3), as a first pairing dated back did (s29b
+    /// J1); such a window is no one's, as one an end filed late cuts. `None` (the same
+    /// helper paired again, or a server that does not say): judged as filed in time.
     pub fn start_known_in_time(start_known_on: Option<NaiveDate>, end: NaiveDate) -> bool {
         start_known_on.is_none_or(|k| k < end)
     }

@@ -1886,7 +1886,7 @@ async fn change_filed_late(t: &TestDb) {
             .iter()
             .filter(|(id, _)| *id != d_id)
             .all(|(_, k)| k.is_none()),
-        "the first helpers before him took over from no one: {known:?}"
+        "the first helpers before him were filed before they began: {known:?}"
     );
 }
 db_test!(
@@ -2588,4 +2588,53 @@ async fn cadence_change(t: &TestDb) {
 db_test!(
     a_change_of_cadence_leaves_no_stretch_without_a_home_window,
     cadence_change
+);
+
+/// QA s29b J1: a county's first import, dated from the day its pairings really began
+/// (a quarter ago) and filed today, does not charge its helpers with the windows that
+/// ended before the filing, which no one could record: the import says so, the windows
+/// are listed as no one's, and no helper or unit is up for sanctions.
+async fn first_import_dated_back(t: &TestDb) {
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    let report = w
+        .import_ok(&county, "?effective_from=2026-07-01", ledger(&ROWS))
+        .await;
+    let notices = report["notices"].to_string();
+    assert!(
+        notices.contains("首次结对的帮扶责任人不对其负责") && notices.contains("无人负责"),
+        "{notices}"
+    );
+    let (status, body) = w.get(Some(&county), "/reports/county?quarter=2026Q3").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let q3: CountyReport = serde_json::from_value(body).unwrap();
+    assert!(
+        q3.escalations.is_empty() && q3.unit_escalations.is_empty(),
+        "{q3:?}"
+    );
+    assert_eq!(q3.total.required_windows, 0, "{:?}", q3.total);
+    let town = q3.towns[0].place_id;
+    let (status, body) = w
+        .get(
+            Some(&county),
+            &format!("/reports/town?town={town}&quarter=2026Q3"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let q3: TownReport = serde_json::from_value(body).unwrap();
+    let today = bangfu_tests::china_today();
+    assert!(!q3.unowned_windows.is_empty());
+    assert!(
+        q3.unowned_windows
+            .iter()
+            .all(|u| u.change_filed_on == Some(today)),
+        "{:?}",
+        q3.unowned_windows
+    );
+    assert!(q3.misses.is_empty(), "{:?}", q3.misses);
+}
+db_test!(
+    a_first_import_dated_back_charges_no_one_with_windows_ended_before_it,
+    first_import_dated_back
 );

@@ -491,6 +491,7 @@ async fn village_by_village(t: &TestDb) {
             village: Some(villages[home].0),
             helper: None,
             reissue: true,
+            reset: false,
         },
         Some(0),
     )

@@ -2191,7 +2191,7 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         // The server answers every login failure alike (wrong password, unknown phone,
         // wrong or expired enrollment code), so the words cover each case.
         "invalid_credentials" => {
-            "用户名、密码或激活码不对（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码；激活码只能用一次，已设过密码的请不加 --enroll-code 直接用密码登录；激活码无效或已过期，请向乡镇扶贫办索取新码）"
+            "用户名、密码或激活码不对（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码；激活码只能用一次，已设过密码的请不加 --enroll-code 直接用密码登录；忘记密码，或激活码无效、已过期，请向乡镇扶贫办索取新码）"
                 .into()
         }
         "enrollment_required" => {
@@ -2869,7 +2869,7 @@ mod tests {
             ),
             (
                 server(401, "invalid_credentials", "wrong username or password"),
-                "用户名、密码或激活码不对（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码；激活码只能用一次，已设过密码的请不加 --enroll-code 直接用密码登录；激活码无效或已过期，请向乡镇扶贫办索取新码）",
+                "用户名、密码或激活码不对（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码；激活码只能用一次，已设过密码的请不加 --enroll-code 直接用密码登录；忘记密码，或激活码无效、已过期，请向乡镇扶贫办索取新码）",
             ),
             (
                 server(422, "invalid", "a password needs at least 8 characters"),

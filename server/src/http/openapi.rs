@@ -10,7 +10,7 @@ use super::handlers::{audit, auth, households, ledger, policy, reports, sync, tu
 #[openapi(
     info(title = "Bangfu API", description = "帮扶 paired-assistance ledger, accounts and visits"),
     paths(
-        auth::login, auth::enroll, auth::logout, auth::me, auth::register_device, auth::list_devices,
+        auth::login, auth::enroll, auth::logout, auth::change_password, auth::revoke_device, auth::me, auth::register_device, auth::list_devices,
         households::list, households::detail, households::exit, households::cancel_exit, households::exits, households::all_exits, households::places, households::rejoin, households::snapshot,
         ledger::import, ledger::export, ledger::enrollment_codes,
         policy::list, policy::effective, policy::create,

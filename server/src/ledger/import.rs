@@ -1169,7 +1169,19 @@ async fn apply_pairings(
     if let Some(notice) = cut_windows(db, ctx, &ends).await? {
         flagged.push(notice);
     }
-    if let Some(notice) = filed_late_windows(db, ctx, &ends).await? {
+    let changed: Vec<(i64, PairingRole)> = ends
+        .iter()
+        .filter_map(|p| Some((p.household_id, p.role.parse().ok()?)))
+        .collect();
+    if let Some(notice) = filed_late_windows(db, ctx, &changed, true).await? {
+        flagged.push(notice);
+    }
+    let first: Vec<(i64, PairingRole)> = starts
+        .iter()
+        .filter(|st| !st.change)
+        .map(|st| (st.household_id, st.role))
+        .collect();
+    if let Some(notice) = filed_late_windows(db, ctx, &first, false).await? {
         flagged.push(notice);
     }
     for st in &starts {
@@ -1492,9 +1504,18 @@ async fn towns_of(
     db: &impl ConnectionTrait,
     pairings: &[pairing::Model],
 ) -> ApiResult<HashMap<i64, i64>> {
+    let ids: Vec<i64> = pairings.iter().map(|p| p.household_id).collect();
+    towns_of_households(db, &ids).await
+}
+
+/// The town of each of the households `ids`.
+async fn towns_of_households(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> ApiResult<HashMap<i64, i64>> {
     let mut towns = HashMap::new();
-    for chunk in pairings.chunks(CHUNK) {
-        let ids: Vec<i64> = chunk.iter().map(|p| p.household_id).collect();
+    for chunk in ids.chunks(CHUNK) {
+        let ids = chunk.to_vec();
         let found: Vec<(i64, i64)> = household::Entity::find()
             .select_only()
             .column(household::Column::Id)
@@ -1534,27 +1555,30 @@ impl FirstDayPolicies {
     }
 }
 
-/// The windows a change filed after they ended leaves to no one: those of the changed
-/// role beginning on or after the effective day and ending by the filing day
-/// (`ExitCuts::start_known_in_time`), each by the policy in force on its first day.
-/// Said at the import, as the reports will list them (QA s28a F4); none when the
-/// changes were filed before any such window ended.
+/// The windows pairings filed after they ended leave to no one: those of the
+/// pairings' (household, role) beginning on or after the effective day and ending by
+/// the filing day (`ExitCuts::start_known_in_time`), each by the policy in force on its
+/// first day. Said at the import, as the reports will list them (QA s28a F4): for
+/// changes of helper (`changes`), or for households paired for the first time (s29b
+/// J1: a county's first import dated back put every helper on the sanction lists with
+/// no word). None when filed before any such window ended.
 async fn filed_late_windows(
     db: &impl ConnectionTrait,
     ctx: &Ctx<'_>,
-    ends: &[pairing::Model],
+    pairs: &[(i64, PairingRole)],
+    changes: bool,
 ) -> ApiResult<Option<RowError>> {
     let (on, filed) = (ctx.opts.effective_from, ctx.opts.filed_on);
-    if ends.is_empty() || filed <= on {
+    if pairs.is_empty() || filed <= on {
         return Ok(None);
     }
-    let towns = towns_of(db, ends).await?;
+    let ids: Vec<i64> = pairs.iter().map(|(h, _)| *h).collect();
+    let towns = towns_of_households(db, &ids).await?;
     let mut policies = FirstDayPolicies::default();
     type Window = (PairingRole, bangfu_shared::VisitKind, NaiveDate, NaiveDate);
     let mut tally: BTreeMap<Window, u32> = BTreeMap::new();
-    for p in ends {
-        let (Ok(role), Some(&town)) = (p.role.parse::<PairingRole>(), towns.get(&p.household_id))
-        else {
+    for &(household, role) in pairs {
+        let Some(&town) = towns.get(&household) else {
             continue;
         };
         for months in WINDOW_MONTHS {
@@ -1593,11 +1617,16 @@ async fn filed_late_windows(
             )
         })
         .collect();
+    let who = if changes {
+        "新帮扶责任人不对其负责，原帮扶责任人已不再结对"
+    } else {
+        "首次结对的帮扶责任人不对其负责（生效日期早于报备日期，报备前无人能录入走访）"
+    };
     Ok((!parts.is_empty()).then(|| {
         RowError::file(
             0,
             format!(
-                "报备日期{filed}晚于以下考勤周期结束：新帮扶责任人不对其负责，原帮扶责任人已不再结对，\
+                "报备日期{filed}晚于以下考勤周期结束：{who}，\
                  这些周期无人负责（不考核），在镇街报告的无人负责的窗口中列出：{}",
                 parts.join("；")
             ),

@@ -231,12 +231,123 @@ pub async fn enroll(
         return Err(failed(db, "auth.enroll_failed", Some(acct.id), remote).await);
     }
     let hash = hash_password(&settings.argon2, new_password.to_string()).await?;
+    // A code given to an account that had a password resets it (a forgotten password,
+    // a lost phone): every session the account had ends, the lost phone's too.
+    let action = if acct.password_hash.is_some() {
+        "auth.password_reset"
+    } else {
+        "auth.enroll"
+    };
     let mut active = acct.clone().into_active_model();
     active.password_hash = Set(Some(hash));
     active.enrollment_code_hash = Set(None);
     active.enrollment_expires_at = Set(None);
     let acct = active.update(db).await?;
-    issue_token(db, settings, acct, remote, "auth.enroll").await
+    end_sessions(db, acct.id, None).await?;
+    issue_token(db, settings, acct, remote, action).await
+}
+
+/// Ends every session of `account` but the one of `keep` (a token).
+pub async fn end_sessions(
+    db: &impl ConnectionTrait,
+    account: i64,
+    keep: Option<&str>,
+) -> ApiResult<()> {
+    auth_token::Entity::update_many()
+        .col_expr(
+            auth_token::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(super::now()),
+        )
+        .filter(auth_token::Column::AccountId.eq(account))
+        .filter(auth_token::Column::RevokedAt.is_null())
+        .filter(auth_token::Column::TokenHash.ne(keep.map(digest).unwrap_or_default()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The caller changes their own password, proving the current one; their other
+/// sessions end. `token` is the session asking, which goes on.
+pub async fn change_password(
+    db: &impl ConnectionTrait,
+    settings: &Settings,
+    caller: &Caller,
+    token: &str,
+    current: &str,
+    new_password: &str,
+) -> ApiResult<()> {
+    check_secret_size("current_password", current)?;
+    check_secret_size("new_password", new_password)?;
+    check_password_strength(new_password)?;
+    let account = caller.account_id.ok_or(ApiError::Unauthenticated)?;
+    let acct = account::Entity::find_by_id(account)
+        .one(db)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let stored = acct
+        .password_hash
+        .clone()
+        .ok_or(ApiError::InvalidCredentials)?;
+    if !verify_password(&settings.argon2, stored, current.to_string()).await? {
+        return Err(failed(
+            db,
+            "auth.password_change_failed",
+            Some(acct.id),
+            caller.remote_addr.clone(),
+        )
+        .await);
+    }
+    let hash = hash_password(&settings.argon2, new_password.to_string()).await?;
+    let mut active = acct.into_active_model();
+    active.password_hash = Set(Some(hash));
+    active.update(db).await?;
+    end_sessions(db, account, Some(token)).await?;
+    audit::record(
+        db,
+        caller,
+        audit::Entry::new(
+            "auth.password_change",
+            "account",
+            Some(account),
+            serde_json::json!({}),
+        ),
+    )
+    .await
+}
+
+/// Sets an account's password from the server's command line (an office that forgot
+/// theirs): its sessions end.
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    settings: &Settings,
+    username: &str,
+    new_password: &str,
+) -> ApiResult<account::Model> {
+    check_password_strength(new_password)?;
+    let acct = account::Entity::find()
+        .filter(account::Column::Username.eq(username.trim()))
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    let hash = hash_password(&settings.argon2, new_password.to_string()).await?;
+    let mut active = acct.into_active_model();
+    active.password_hash = Set(Some(hash));
+    active.enrollment_code_hash = Set(None);
+    active.enrollment_expires_at = Set(None);
+    let acct = active.update(db).await?;
+    end_sessions(db, acct.id, None).await?;
+    audit::record(
+        db,
+        &Caller::system(),
+        audit::Entry::new(
+            "auth.password_set",
+            "account",
+            Some(acct.id),
+            serde_json::json!({}),
+        ),
+    )
+    .await?;
+    Ok(acct)
 }
 
 /// Whether `code` is the one stored as `hash`: argon2id (salted, slow: a copy of the

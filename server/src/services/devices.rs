@@ -92,8 +92,13 @@ pub async fn register(
 /// The caller's devices.
 pub async fn list(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<Vec<DeviceDto>> {
     let account_id = caller.account_id.ok_or(ApiError::Unauthenticated)?;
+    unrevoked(db, account_id).await
+}
+
+/// The unrevoked devices of an account, oldest first.
+async fn unrevoked(db: &impl ConnectionTrait, account: i64) -> ApiResult<Vec<DeviceDto>> {
     Ok(device::Entity::find()
-        .filter(device::Column::AccountId.eq(account_id))
+        .filter(device::Column::AccountId.eq(account))
         .filter(device::Column::RevokedAt.is_null())
         .order_by_asc(device::Column::Id)
         .all(db)
@@ -101,6 +106,92 @@ pub async fn list(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<Vec<D
         .into_iter()
         .map(to_dto)
         .collect())
+}
+
+/// Revokes device `id` (a lost or stolen phone): records it signs are refused from now
+/// on ([`super::signers`]), whatever they claim. The caller's own device, or, for an
+/// office, a device of a helper paired with a household in its scope; any other is not
+/// found, so the answer tells nothing of another office's devices. The device's
+/// account, whose cached keys the caller forgets.
+pub async fn revoke(db: &impl ConnectionTrait, caller: &Caller, id: i64) -> ApiResult<i64> {
+    let found = device::Entity::find_by_id(id)
+        .filter(device::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("device"))?;
+    let own = Some(found.account_id) == caller.account_id;
+    if !own && !office_reaches(db, caller, found.account_id).await? {
+        return Err(ApiError::NotFound("device"));
+    }
+    let (label, account) = (found.label.clone(), found.account_id);
+    let mut active: device::ActiveModel = found.into();
+    active.revoked_at = Set(Some(super::now_seconds()));
+    active.update(db).await?;
+    audit::record(
+        db,
+        caller,
+        audit::Entry::new(
+            "device.revoke",
+            "device",
+            Some(id),
+            serde_json::json!({ "label": label }),
+        ),
+    )
+    .await?;
+    Ok(account)
+}
+
+/// Whether `caller` is an office whose scope holds a household the helper of `account`
+/// is paired with.
+async fn office_reaches(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    account: i64,
+) -> ApiResult<bool> {
+    use crate::entities::{account, household, pairing};
+    use sea_orm::sea_query::Query;
+    if caller.require_office("revoke a helper's device").is_err() {
+        return Ok(false);
+    }
+    let Some(helper) = account::Entity::find_by_id(account)
+        .one(db)
+        .await?
+        .and_then(|a| a.helper_id)
+    else {
+        return Ok(false);
+    };
+    let in_scope = Query::select()
+        .column(household::Column::Id)
+        .from(household::Entity)
+        .cond_where(caller.scope().households())
+        .to_owned();
+    Ok(pairing::Entity::find()
+        .filter(pairing::Column::HelperId.eq(helper))
+        .filter(pairing::Column::HouseholdId.in_subquery(in_scope))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// The unrevoked devices of `helper`, for an office whose scope holds a household the
+/// helper is paired with; otherwise not found.
+pub async fn of_helper(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    helper: i64,
+) -> ApiResult<Vec<DeviceDto>> {
+    use crate::entities::account;
+    let Some(acct) = account::Entity::find()
+        .filter(account::Column::HelperId.eq(helper))
+        .one(db)
+        .await?
+    else {
+        return Err(ApiError::NotFound("helper"));
+    };
+    if !office_reaches(db, caller, acct.id).await? {
+        return Err(ApiError::NotFound("helper"));
+    }
+    unrevoked(db, acct.id).await
 }
 
 fn to_dto(m: device::Model) -> DeviceDto {

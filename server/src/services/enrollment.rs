@@ -71,6 +71,10 @@ pub struct Within {
     /// skips every helper holding a code in force (see [`pending_accounts`]), so asking
     /// again, town-wide or by village, never cancels a sheet already handed out.
     pub reissue: bool,
+    /// With `helper`: a code for a helper who has enrolled, to set a new password (a
+    /// forgotten one, a lost phone); using it ends all their sessions. Their password
+    /// keeps working until then.
+    pub reset: bool,
 }
 
 /// The sheet a request prints: which codes in force it leaves out, which it takes back,
@@ -82,6 +86,7 @@ struct Sheet {
     place: Option<i64>,
     helper: Option<i64>,
     reissue: bool,
+    reset: bool,
 }
 
 fn sheet_of(scope: Scope, within: Within) -> Sheet {
@@ -98,6 +103,7 @@ fn sheet_of(scope: Scope, within: Within) -> Sheet {
         place,
         helper: within.helper,
         reissue: within.reissue,
+        reset: within.reset && within.helper.is_some(),
     }
 }
 
@@ -134,6 +140,11 @@ pub async fn issue(
             )));
         }
         households = households.add(household::Column::VillageId.eq(v));
+    }
+    if within.reset && within.helper.is_none() {
+        return Err(ApiError::BadRequest(
+            "reset=true resets one helper's password: name them with helper=ID".into(),
+        ));
     }
     if matches!(caller.scope(), Scope::All)
         && within.town.is_none()
@@ -252,7 +263,9 @@ async fn pending_accounts(
         .to_owned();
     let unenrolled = account::Entity::find()
         .filter(account::Column::HelperId.in_subquery(helper_ids))
-        .filter(account::Column::PasswordHash.is_null())
+        .apply_if((!sheet.reset).then_some(()), |q, ()| {
+            q.filter(account::Column::PasswordHash.is_null())
+        })
         .filter(account::Column::Disabled.eq(false))
         .apply_if(sheet.helper, |q, h| {
             q.filter(account::Column::HelperId.eq(h))
@@ -445,8 +458,8 @@ async fn no_code_for(
         ));
     }
     ApiError::Invalid(format!(
-        "helper {helper} has already enrolled (set a password): a code is only for a first login; \
-         they log in with their password"
+        "helper {helper} has already enrolled (set a password) and logs in with it; if they \
+         forgot it or lost their phone, add reset=true for a code that sets a new one"
     ))
 }
 
@@ -522,6 +535,7 @@ async fn issue_in(
                 "sheet_place_id": sheet.place,
                 "helper_id": sheet.helper,
                 "reissue": sheet.reissue,
+                "reset": sheet.reset,
                 "count": codes.len(),
                 "skipped_outside_scope": skipped,
                 "held_a_code": held,

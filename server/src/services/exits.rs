@@ -622,18 +622,23 @@ impl Handovers {
     }
 
     /// The day the start of `helper`'s pairing (household, role) from `from` was filed
-    /// (`filed_on`) when it took the household over from another helper; `None` for
-    /// the household's first helper in the role, or the same helper paired again (see
-    /// [`bangfu_shared::policy::ExitCuts::start_known_in_time`]).
+    /// (`filed_on`), when it took the household over from another helper, or paired it
+    /// for the first time dated back (filed after it began); `None` for the same helper
+    /// paired again, whose pairing goes on, and for a first pairing filed in advance
+    /// (see [`bangfu_shared::policy::ExitCuts::start_known_in_time`]). A first pairing
+    /// dated back is known from its filing as a change is: a county's first import,
+    /// dated from the day its pairings really began, charged every helper with the
+    /// windows before it, which no one could have recorded (QA s29b J1).
     pub fn start_known_on(
         &self,
         (household, role, helper): (i64, &str, i64),
         (from, filed_on): (NaiveDate, NaiveDate),
     ) -> Option<NaiveDate> {
-        self.0
-            .get(&(household, role.to_string(), from))
-            .is_some_and(|before| before.iter().any(|h| *h != helper))
-            .then_some(filed_on)
+        match self.0.get(&(household, role.to_string(), from)) {
+            Some(before) if before.iter().all(|h| *h == helper) => None,
+            Some(_) => Some(filed_on),
+            None => (filed_on > from).then_some(filed_on),
+        }
     }
 }
 

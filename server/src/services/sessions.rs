@@ -74,6 +74,14 @@ impl SessionCache {
         }
     }
 
+    /// Drops every token of `account` (a password reset, a new password), so each is
+    /// refused on its very next request through this server.
+    pub fn forget_account(&self, account: i64) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.retain(|_, e| e.caller.account_id != Some(account));
+        }
+    }
+
     fn fresh(&self, key: &str) -> Option<Caller> {
         let map = self.entries.lock().ok()?;
         let e = map.get(key)?;

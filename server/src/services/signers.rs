@@ -101,6 +101,16 @@ impl Signers {
     }
 }
 
+impl Signers {
+    /// Forgets the device keys of `account` (a device revoked through this server), so
+    /// the next push reads them again and the revoked key verifies nothing more.
+    pub fn forget_keys(&self, account_id: i64) {
+        if let Ok(mut m) = self.keys.lock() {
+            m.remove(&account_id);
+        }
+    }
+}
+
 fn remember<V>(map: &Mutex<HashMap<i64, V>>, key: i64, value: V) {
     if let Ok(mut m) = map.lock() {
         if m.len() >= MAX_ENTRIES {

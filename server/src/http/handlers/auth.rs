@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use bangfu_shared::api::{
-    DeviceDto, EnrollRequest, LoginRequest, LoginResponse, Me, RegisterDevice,
+    ChangePassword, DeviceDto, EnrollRequest, LoginRequest, LoginResponse, Me, RegisterDevice,
 };
 
 use crate::AppState;
@@ -61,7 +61,54 @@ pub async fn enroll(
     )
     .await;
     attempt.settle(&resp);
-    Ok(web::Json(resp?))
+    let resp = resp?;
+    // A code that reset a password ended the account's sessions: none is served from
+    // memory either.
+    state.sessions.forget_account(resp.me.account_id);
+    Ok(web::Json(resp))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/password", request_body = ChangePassword,
+    responses((status = 204, description = "changed; the caller's other sessions ended"), (status = 401, body = bangfu_shared::api::ErrorBody, description = "invalid_credentials: the current password is wrong"), (status = 422, body = bangfu_shared::api::ErrorBody, description = "the new password is too weak"), (status = 429, description = "too_many_attempts, as for login")))]
+/// Changes the caller's own password. Throttled like [`login`]: a session left open
+/// must not be a way to try passwords.
+pub async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<ChangePassword>,
+) -> ApiResult<HttpResponse> {
+    let token = bearer(&req).ok_or(ApiError::Unauthenticated)?;
+    let account = caller.account_id.ok_or(ApiError::Unauthenticated)?;
+    let key = throttle::key("password", &account.to_string(), remote(&req).as_deref());
+    let attempt = state.login_throttle.reserve(key)?;
+    let resp = auth::change_password(
+        &state.db,
+        &state.settings,
+        &caller,
+        &token,
+        &body.current_password,
+        &body.new_password,
+    )
+    .await;
+    attempt.settle(&resp);
+    resp?;
+    state.sessions.forget_account(account);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/api/v1/devices/{id}/revoke", params(("id" = i64, Path, description = "device id")),
+    responses((status = 204, description = "revoked: records it signs are refused from now on"), (status = 404, body = bangfu_shared::api::ErrorBody, description = "no such device of the caller, or of a helper in the office's scope")))]
+/// Revokes a device (a lost or stolen phone): by its own account, or by the office of
+/// its helper.
+pub async fn revoke_device(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let account = devices::revoke(&state.db, &caller, id.into_inner()).await?;
+    state.signers.forget_keys(account);
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204), (status = 401, body = bangfu_shared::api::ErrorBody)))]
@@ -99,11 +146,25 @@ pub async fn register_device(
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/devices", responses((status = 200, body = Vec<DeviceDto>)))]
-/// The caller's registered devices.
+/// Whose devices `GET /devices` lists.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesQuery {
+    /// For an office: the devices of this helper (their id, as `/households` shows it),
+    /// to find a lost phone's device to revoke.
+    pub helper: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/devices", params(DevicesQuery), responses((status = 200, body = Vec<DeviceDto>), (status = 404, body = bangfu_shared::api::ErrorBody, description = "helper: no such helper paired in the office's scope")))]
+/// The caller's registered devices, or for an office a helper's.
 pub async fn list_devices(
     state: web::Data<AppState>,
     caller: Caller,
+    q: crate::http::extract::Query<DevicesQuery>,
 ) -> ApiResult<web::Json<Vec<DeviceDto>>> {
-    Ok(web::Json(devices::list(&state.db, &caller).await?))
+    Ok(web::Json(match q.helper {
+        Some(helper) => devices::of_helper(&state.db, &caller, helper).await?,
+        None => devices::list(&state.db, &caller).await?,
+    }))
 }

@@ -138,6 +138,9 @@ pub struct CodesQuery {
     /// none. Without it a request issues codes only to helpers holding none in force, so
     /// asking again never cancels a sheet already handed out.
     pub reissue: Option<bool>,
+    /// With `helper`: a code for a helper who has enrolled, to set a new password (a
+    /// forgotten one, a lost phone); using it ends all their sessions.
+    pub reset: Option<bool>,
     /// `csv` (default, for printing) or `json`.
     pub format: Option<String>,
 }
@@ -177,6 +180,7 @@ pub async fn enrollment_codes(
         village: q.village,
         helper: q.helper,
         reissue: q.reissue.unwrap_or(false),
+        reset: q.reset.unwrap_or(false),
     };
     let max = Some(state.settings.max_codes_per_request);
     let issued = enrollment::issue(&state.db, &caller, &state.settings, within, max).await?;

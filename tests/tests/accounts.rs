@@ -1,0 +1,208 @@
+//! Getting back in (QA s29b J2): a helper who forgot their password or lost their
+//! phone gets a reset code from their town office; anyone changes their own password;
+//! the server's command line sets an office's; a lost phone's device is revoked, and
+//! what it signs is refused. Every test runs on SQLite and, with TEST_DATABASE_URL, on
+//! PostgreSQL.
+
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use bangfu_server::db_test;
+use bangfu_shared::Role;
+use bangfu_shared::sync::AckStatus;
+use bangfu_tests::scenario::{Field, HELPER};
+use bangfu_tests::{PASSWORD, TestDb, office};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// The helper's id and their town, as the county office sees them.
+async fn helper_and_town(f: &Field) -> (i64, i64) {
+    let (_, page) = f.w.get(Some(&f.county), "/households?per_page=100").await;
+    let h = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["first_helper"]["phone"] == HELPER)
+        .unwrap();
+    (
+        h["first_helper"]["id"].as_i64().unwrap(),
+        h["town"]["id"].as_i64().unwrap(),
+    )
+}
+
+async fn login(f: &Field, password: &str) -> StatusCode {
+    let body = json!({ "username": HELPER, "password": password });
+    f.w.post_json(None, "/auth/login", &body).await.0
+}
+
+/// An enrolled helper's code resets their password: asked without `reset`, the office
+/// is told of it; the old password works until the code is used; then the new one
+/// does, and every session of the account ends (the lost phone's too).
+async fn helper_reset(t: &TestDb) {
+    let f = Field::new(t).await;
+    let (helper, town) = helper_and_town(&f).await;
+    office(t, &f.w, "dongcheng", Role::TownOffice, town).await;
+    let office_token = f.w.login("dongcheng").await;
+    let ask = |query: String| {
+        let (w, token) = (&f.w, &office_token);
+        async move {
+            w.post_json(
+                Some(token),
+                &format!("/enrollment/codes?format=json&helper={helper}{query}"),
+                &json!({}),
+            )
+            .await
+        }
+    };
+    let (status, body) = ask(String::new()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("reset=true"),
+        "{body}"
+    );
+    let (status, body) = ask("&reset=true".into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let code = body[0]["code"].as_str().unwrap().to_string();
+    assert_eq!(
+        login(&f, PASSWORD).await,
+        StatusCode::OK,
+        "until it is used"
+    );
+    let (status, _) = f.w.get(Some(&f.token), "/me").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let enroll = json!({ "username": HELPER, "code": code, "new_password": "a new password 1" });
+    let (status, body) = f.w.post_json(None, "/auth/enroll", &enroll).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(login(&f, "a new password 1").await, StatusCode::OK);
+    assert_eq!(login(&f, PASSWORD).await, StatusCode::UNAUTHORIZED);
+    let (status, _) = f.w.get(Some(&f.token), "/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old session ended");
+    // `reset` alone resets no one.
+    let (status, body) =
+        f.w.post_json(
+            Some(&office_token),
+            "/enrollment/codes?format=json&reset=true",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+db_test!(
+    a_town_office_resets_a_helpers_forgotten_password,
+    helper_reset
+);
+
+/// Anyone changes their own password by proving the current one; their other sessions
+/// end, the one asking goes on; a wrong current password changes nothing. The
+/// server's command line sets any account's password.
+async fn own_password(t: &TestDb) {
+    let f = Field::new(t).await;
+    let elsewhere = f.w.login(HELPER).await;
+    let change = |current: &'static str| {
+        let body = json!({ "current_password": current, "new_password": "another password 2" });
+        let (w, token) = (&f.w, &f.token);
+        async move { w.post_json(Some(token), "/auth/password", &body).await }
+    };
+    let (status, body) = change("not my password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_credentials");
+    assert_eq!(login(&f, PASSWORD).await, StatusCode::OK, "unchanged");
+    let (status, body) = change(PASSWORD).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(f.w.get(Some(&f.token), "/me").await.0, StatusCode::OK);
+    assert_eq!(
+        f.w.get(Some(&elsewhere), "/me").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(login(&f, "another password 2").await, StatusCode::OK);
+
+    let acct = bangfu_server::services::auth::set_password(
+        &t.db,
+        &f.w.settings,
+        HELPER,
+        "set by the server 3",
+    )
+    .await
+    .unwrap();
+    assert_eq!(acct.username, HELPER);
+    assert_eq!(login(&f, "set by the server 3").await, StatusCode::OK);
+    // Ended in the database (a running server trusts what it cached for a few
+    // seconds more, as for any revocation by another process).
+    assert!(
+        bangfu_server::services::auth::authenticate(&t.db, &f.token, None)
+            .await
+            .is_err(),
+        "its sessions ended"
+    );
+}
+db_test!(
+    a_password_is_changed_by_its_owner_or_set_by_the_server,
+    own_password
+);
+
+/// A lost phone's device is revoked by its helper's town office (another town's office
+/// does not find it); what it signs is refused from then on.
+async fn lost_phone(t: &TestDb) {
+    let mut f = Field::two_towns(t, |_| {}).await;
+    let (_, town) = helper_and_town(&f).await;
+    office(t, &f.w, "dongcheng", Role::TownOffice, town).await;
+    let (_, all) = f.w.get(Some(&f.county), "/households?per_page=100").await;
+    let other_town = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["town"]["id"] != town)
+        .unwrap()["town"]["id"]
+        .as_i64()
+        .unwrap();
+    office(t, &f.w, "xigang", Role::TownOffice, other_town).await;
+    let device = f.device.device_id;
+    let revoke = |who: String| {
+        let w = &f.w;
+        async move {
+            let token = w.login(&who).await;
+            w.post_json(
+                Some(&token),
+                &format!("/devices/{device}/revoke"),
+                &json!({}),
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(revoke("xigang".into()).await, StatusCode::NOT_FOUND);
+    // The office finds the helper's devices by the helper's id; another town's cannot.
+    let (helper, _) = helper_and_town(&f).await;
+    let listed = |who: &'static str| {
+        let w = &f.w;
+        async move {
+            let token = w.login(who).await;
+            w.get(Some(&token), &format!("/devices?helper={helper}"))
+                .await
+        }
+    };
+    let (status, theirs) = listed("dongcheng").await;
+    assert_eq!(status, StatusCode::OK, "{theirs}");
+    assert_eq!(theirs[0]["id"], device, "{theirs}");
+    assert_eq!(listed("xigang").await.0, StatusCode::NOT_FOUND);
+    let call = f.device.phone_call(f.household);
+    assert_eq!(
+        f.push(std::slice::from_ref(&call)).await.acks[0].status,
+        AckStatus::Accepted
+    );
+    assert_eq!(revoke("dongcheng".into()).await, StatusCode::NO_CONTENT);
+    assert_eq!(revoke("dongcheng".into()).await, StatusCode::NOT_FOUND);
+    let after = f.device.phone_call(f.household);
+    let ack = &f.push(std::slice::from_ref(&after)).await.acks[0];
+    assert_eq!(ack.status, AckStatus::Rejected, "{ack:?}");
+    assert_eq!(
+        ack.reason_code.as_deref(),
+        Some(bangfu_shared::sync::reason_code::DEVICE_NOT_REGISTERED)
+    );
+    let (_, devices) = f.w.get(Some(&f.token), "/devices").await;
+    assert_eq!(devices, json!([]), "the helper's list no longer shows it");
+}
+db_test!(
+    a_lost_phones_device_is_revoked_by_the_town_office,
+    lost_phone
+);
