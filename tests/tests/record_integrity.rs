@@ -493,13 +493,33 @@ async fn dating(t: &TestDb) {
     let amend = f.device.sign_at(
         h,
         RecordType::Amendment,
-        Some(on_time),
+        Some(on_time.clone()),
         Some(first.record.id),
         None,
         signed,
     );
     let acks = f.push(&[amend]).await.acks;
     assert!(acks[0].flags.is_empty(), "{:?}", acks[0]);
+    // But a photo the visit did not have, brought by an amendment weeks later, was
+    // taken then: it proves nothing of the visit, and the amendment is a late entry,
+    // marked 补录 (QA s29b J18).
+    let photo = jpeg(20, 77);
+    on_time.photos.push(bangfu_shared::visit::PhotoRef {
+        sha256: bangfu_shared::visit::sha256_hex(&photo),
+        bytes: photo.len() as u64,
+        width: 100,
+        height: 90,
+    });
+    let late_photo = f.device.sign_at(
+        h,
+        RecordType::Amendment,
+        Some(on_time),
+        Some(first.record.id),
+        None,
+        signed,
+    );
+    let acks = f.push(&[late_photo]).await.acks;
+    assert_eq!(acks[0].flags, ["entered_late"], "{:?}", acks[0]);
     // And a visit entered late stays so: correcting its note keeps the office's 补录
     // mark, which the sheet reads from the current version (QA s22b F1).
     let mut fixed = records[0].record.visit.clone().unwrap();

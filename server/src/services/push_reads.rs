@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::facts::FactsReads;
 use crate::db::{IN_CHUNK, TAG, tag, tag_of};
-use crate::entities::{blob, record, sync_counter};
+use crate::entities::{blob, record, record_blob, sync_counter};
 use crate::error::{ApiError, ApiResult};
 
 const COUNTER: &str = "counter";
@@ -22,6 +22,7 @@ const KNOWN: &str = "known";
 const PRESENT: &str = "present";
 const NEIGHBOUR: &str = "neighbour";
 const TARGET: &str = "target";
+const TARGET_BLOB: &str = "target_blob";
 
 /// A record stored under an id the push carries: enough to answer a resend.
 #[derive(Debug, Clone)]
@@ -47,6 +48,9 @@ pub struct Target {
     pub device_id: i64,
     /// Its flags, comma-separated (none for a target in the same push).
     pub flags: String,
+    /// The files it refers to (photos, signature images), by SHA-256: an amendment
+    /// bringing others brings evidence the visit did not have.
+    pub blobs: BTreeSet<String>,
 }
 
 /// Stored (device, seq) → the records holding it, for the seqs around a batch.
@@ -75,6 +79,8 @@ pub struct PushReads {
     pub neighbours: Neighbours,
     /// The stored records the push's voids and amendments target, by id.
     pub targets: HashMap<String, Target>,
+    /// Files of targets whose row has not been read yet.
+    pending_blobs: HashMap<String, BTreeSet<String>>,
     pub facts: FactsReads,
 }
 
@@ -87,6 +93,7 @@ impl PushReads {
         stmts.extend(present_queries(backend, envs));
         stmts.extend(neighbour_queries(backend, envs));
         stmts.extend(target_queries(backend, envs));
+        stmts.extend(target_blob_queries(backend, envs));
         stmts.extend(FactsReads::queries(backend, envs));
         let rows = crate::db::query_batch(db, stmts).await?;
         let mut reads = PushReads {
@@ -140,8 +147,20 @@ impl PushReads {
                     signed_at: row.try_get("", "created_at_device")?,
                     device_id: row.try_get("", "device_id")?,
                     flags: text("flags")?,
+                    blobs: self.pending_blobs.remove(&text("id")?).unwrap_or_default(),
                 };
                 self.targets.insert(text("id")?, target);
+            }
+            TARGET_BLOB => {
+                let (id, sha) = (text("record_id")?, text("sha256")?);
+                match self.targets.get_mut(&id) {
+                    Some(t) => {
+                        t.blobs.insert(sha);
+                    }
+                    None => {
+                        self.pending_blobs.entry(id).or_default().insert(sha);
+                    }
+                }
             }
             other => {
                 if !self.facts.absorb(other, row)? {
@@ -214,6 +233,26 @@ fn target_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement
             record::Column::Flags,
         ],
     )
+}
+
+/// The files of the stored records that the voids and amendments among `envs` target.
+fn target_blob_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement> {
+    let ids: Vec<String> = envs
+        .iter()
+        .filter_map(|e| e.target_id.map(|t| t.to_string()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    ids.chunks(IN_CHUNK)
+        .map(|chunk| {
+            record_blob::Entity::find()
+                .select_only()
+                .expr_as(tag(TARGET_BLOB), TAG)
+                .columns([record_blob::Column::RecordId, record_blob::Column::Sha256])
+                .filter(record_blob::Column::RecordId.is_in(chunk.to_vec()))
+                .build(backend)
+        })
+        .collect()
 }
 
 /// `columns` of the stored records among `ids`, tagged `what`, a query per chunk.

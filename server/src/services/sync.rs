@@ -587,6 +587,11 @@ fn as_targets(req: &PushRequest, fresh: &[Candidate]) -> HashMap<String, Target>
                 signed_at: e.created_at,
                 device_id: e.device_id,
                 flags: String::new(),
+                blobs: e
+                    .visit
+                    .as_ref()
+                    .map(|v| v.referenced_hashes().into_iter().collect())
+                    .unwrap_or_default(),
             };
             (e.id.to_string(), target)
         })
@@ -963,7 +968,19 @@ fn dating_flags(
             })
             && !signed_before_registration(t.signed_at, t.device_id, settings, devices)
     });
-    let entered = kept_day.map_or(env.created_at, |t| t.signed_at);
+    // Evidence the visit did not have (a photo or signature image the amendment brings)
+    // is entered when the amendment is signed: a photo taken months later proves
+    // nothing of the visit, and once made it count unmarked (QA s29b J18).
+    let new_evidence = kept_day.is_some_and(|t| {
+        visit
+            .referenced_hashes()
+            .iter()
+            .any(|h| !t.blobs.contains(h))
+    });
+    let entered = match kept_day {
+        Some(t) if !new_evidence => t.signed_at,
+        _ => env.created_at,
+    };
     // Nor does a correction that keeps the day wash off the mark of a visit signed with
     // the clock gone back: its date is still that clock's word (QA s26d F5).
     if kept_day.is_some_and(|t| t.flags.split(',').any(|f| f == CLOCK_WENT_BACK)) {
