@@ -605,9 +605,12 @@ async fn durable(db: &DatabaseConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a report or export: to `out`, private to its owner (names, phone numbers and
+/// misses of households and helpers, often on a shared office computer; QA s29b J17),
+/// or to standard output.
 fn write_out(bytes: Vec<u8>, out: Option<PathBuf>) -> anyhow::Result<()> {
     match out {
-        Some(path) => std::fs::write(&path, bytes)
+        Some(path) => std::io::Write::write_all(&mut open_private(&path)?, &bytes)
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)?,
     }

@@ -38,9 +38,11 @@ macro_rules! coded_enum {
 
         impl FromStr for $name {
             type Err = SharedError;
+            /// Accepts the code, or the Chinese label a person types (`--kind 电话`, QA
+            /// s29b J11).
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
-                    $($code => Ok($name::$variant),)+
+                    $($code | $zh => Ok($name::$variant),)+
                     other => Err(SharedError::UnknownCode { kind: $kind, value: other.to_string() }),
                 }
             }
@@ -115,6 +117,14 @@ impl Role {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A person types the Chinese label (`--kind 电话`), as the help shows it.
+    #[test]
+    fn chinese_labels_parse_too() {
+        assert_eq!("电话".parse::<VisitKind>(), Ok(VisitKind::Phone));
+        assert_eq!("入户".parse::<VisitKind>(), Ok(VisitKind::Home));
+        assert!("扶贫".parse::<VisitKind>().is_err());
+    }
 
     #[test]
     fn codes_round_trip_for_every_enum() {

@@ -137,7 +137,12 @@ macro_rules! labelled_enum {
                     .ok_or_else(|| VisitError::UnknownCode {
                         kind: $kind,
                         value: s.to_string(),
-                        known: $name::ALL.iter().map(|v| v.code()).collect::<Vec<_>>().join(", "),
+                        // Both names, so a helper typing Chinese reads what to type.
+                        known: $name::ALL
+                            .iter()
+                            .map(|v| format!("{} {}", v.label_zh(), v.code()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                     })
             }
         }

@@ -500,12 +500,12 @@ async fn enrollment(t: &TestDb) {
     };
     let again = sheet("").await;
     assert!(
-        again.starts_with("\u{feff}姓名,手机号(登录名),角色,登记码,有效期至"),
+        again.starts_with("\u{feff}姓名,手机号(登录名),角色,激活码,有效期至"),
         "{again}"
     );
     assert_eq!(again.lines().count(), 2, "header + closing line: {again}");
     assert!(
-        again.contains("另有21名帮扶责任人已持有有效的登记码"),
+        again.contains("另有21名帮扶责任人已持有有效的激活码"),
         "{again}"
     );
     let reprinted = sheet("?reissue=true").await;

@@ -421,7 +421,7 @@ async fn village_by_village(t: &TestDb) {
     assert!(held >= 1, "{held}");
     let csv = resp.text().await.unwrap();
     assert!(
-        csv.contains(&format!("另有{held}名帮扶责任人已持有有效的登记码")),
+        csv.contains(&format!("另有{held}名帮扶责任人已持有有效的激活码")),
         "{csv}"
     );
     // Another village's lost sheet reprinted takes back only the codes it printed
@@ -764,4 +764,24 @@ fn the_command_line_opens_the_sheet_before_issuing_codes() {
         csv.contains("另有24名") && csv.contains("--reissue"),
         "{csv}"
     );
+    // A report written to a file is private too: names, phones and misses (QA s29b J17).
+    use chrono::Datelike;
+    let today = bangfu_tests::china_today();
+    let quarter = format!("{}Q{}", today.year(), today.month0() / 3 + 1);
+    let report = dir.path().join("town.csv");
+    let (ok, err) = run(&[
+        os("report"),
+        os("town"),
+        os("--town"),
+        os("东城镇"),
+        os("--quarter"),
+        std::ffi::OsStr::new(&quarter),
+        os("--format"),
+        os("csv"),
+        os("--out"),
+        report.as_os_str(),
+    ]);
+    assert!(ok, "{err}");
+    let mode = std::fs::metadata(&report).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 }

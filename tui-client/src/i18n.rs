@@ -2138,13 +2138,25 @@ fn network_error_zh(message: &str) -> String {
                 "服务器的证书不是为这个地址签发的，未连接：{host}。请核对服务器地址，应与县扶贫办提供的完全一致"
             );
         }
-        if let Some(why) = why.strip_suffix(crate::api::CA_IN_USE)
-            && why.to_ascii_lowercase().contains("unknownissuer")
-        {
-            return format!(
-                "服务器的证书不是由环境变量 {} 所指的证书文件签发的，未连接：{host}。请核对证书文件是否为县扶贫办提供的最新文件，以及服务器地址",
-                crate::api::CA_FILE_VAR
-            );
+        if let Some(why) = why.strip_suffix(crate::api::CA_IN_USE) {
+            let why = why.to_ascii_lowercase();
+            let var = crate::api::CA_FILE_VAR;
+            if why.contains("unknownissuer") {
+                return format!(
+                    "服务器的证书不是由环境变量 {var} 所指的证书文件签发的，未连接：{host}。请核对证书文件是否为县扶贫办提供的最新文件，以及服务器地址"
+                );
+            }
+            // `openssl req -x509` makes a CA certificate by default (QA s29b J22).
+            if why.contains("causedasendentity") {
+                return format!(
+                    "服务器把证书颁发机构（CA）的证书当作自己的证书使用，本机不予信任，未连接：{host}。请县扶贫办用其 CA 为服务器另行签发服务器证书"
+                );
+            }
+            if !why.contains("expired") && !why.contains("not valid yet") {
+                return format!(
+                    "服务器的证书不受本机信任（已使用环境变量 {var} 所指的证书文件），未连接：{host}。请将详情告知县扶贫办"
+                );
+            }
         }
         if let Some(said) = certificate_dates_zh(why, host) {
             return said;
@@ -2524,6 +2536,10 @@ mod tests {
             other_ca.contains("不是由环境变量 BANGFU_CA_FILE 所指的证书文件签发的"),
             "{other_ca}"
         );
+        let ca_as_leaf = zh(
+            "untrusted certificate at https://a.example: invalid peer certificate: Other(OtherError(CaUsedAsEndEntity)) (trusting BANGFU_CA_FILE)",
+        );
+        assert!(ca_as_leaf.contains("另行签发服务器证书"), "{ca_as_leaf}");
         let unknown = zh(
             "untrusted certificate at https://a.example: invalid peer certificate: UnknownIssuer",
         );

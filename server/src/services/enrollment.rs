@@ -563,14 +563,16 @@ pub enum Asker {
 pub fn held_note_zh(issued: &Issued, asker: Asker) -> String {
     let held = issued.held;
     if issued.reissued {
-        return format!("另有{held}名帮扶责任人持有其他登记表上或单独补发的有效登记码，本表未列");
+        return format!("另有{held}名帮扶责任人持有其他登记表上或单独补发的有效激活码，本表未列");
     }
     let how = match asker {
-        Asker::Api => "请加 reissue=true 重新打印，个人登记码遗失请加 helper=编号 单独补发",
-        Asker::CommandLine => "请加 --reissue 重新打印",
+        Asker::Api => {
+            "可重新打印该表（接口参数 reissue=true）；个人激活码遗失，可单独补发（接口参数 helper=帮扶责任人编号，见 /households）"
+        }
+        Asker::CommandLine => "可加 --reissue 重新打印该表",
     };
     format!(
-        "另有{held}名帮扶责任人已持有有效的登记码（印在先前的登记表上或单独补发），本表未列；如先前的登记表遗失，{how}"
+        "另有{held}名帮扶责任人已持有有效的激活码（印在先前的登记表上或单独补发），本表未列；如先前的登记表遗失，{how}"
     )
 }
 
@@ -583,7 +585,7 @@ pub fn to_csv(issued: &Issued, asker: Asker) -> ApiResult<Vec<u8>> {
             .terminator(csv::Terminator::CRLF)
             .from_writer(&mut out);
         let io = |e: csv::Error| ApiError::Internal(e.to_string());
-        w.write_record(["姓名", "手机号(登录名)", "角色", "登记码", "有效期至"])
+        w.write_record(["姓名", "手机号(登录名)", "角色", "激活码", "有效期至"])
             .map_err(io)?;
         for c in codes {
             let expires = (c.expires_at + chrono::Duration::hours(8))
