@@ -22,11 +22,16 @@ pub enum SheetCommand {
     },
     /// Write the remark of one household's row (a draft until the sheet is submitted;
     /// an empty text clears it).
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["row", "household"])))]
     Remark {
         #[arg(long)]
         quarter: Quarter,
+        /// The row's 序号, as `bangfu sheet show` prints it.
         #[arg(long)]
-        household: i64,
+        row: Option<u32>,
+        /// The household's id (`bangfu households`, `--json sheet show`).
+        #[arg(long)]
+        household: Option<i64>,
         text: String,
     },
     /// Sign the quarter's remarks with the device key and queue the submission; the next
@@ -77,9 +82,15 @@ pub async fn run(
         }
         SheetCommand::Remark {
             quarter,
+            row,
             household,
             text,
         } => {
+            let household = match (row, household) {
+                (Some(seq), _) => row_household(client, quarter, seq, lang).await?,
+                (None, Some(h)) => h,
+                (None, None) => anyhow::bail!("--row or --household"),
+            };
             client.set_sheet_remark(quarter, household, &text).await?;
             // Stored trimmed, as `set_sheet_remark` keeps it.
             let remark = text.trim();
@@ -117,6 +128,31 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// The household of row `seq` (序号) of the quarter's sheet: the number the printed
+/// sheet shows, which a second helper types (QA s29b J6: only the household's id was
+/// taken, which the sheet never shows).
+async fn row_household(
+    client: &Client,
+    quarter: Quarter,
+    seq: u32,
+    lang: Lang,
+) -> anyhow::Result<i64> {
+    let view = client.sheet(quarter).await?;
+    view.sheet
+        .rows
+        .iter()
+        .find(|r| r.seq == seq)
+        .map(|r| r.household_id)
+        .with_context(|| match lang {
+            Lang::Zh => {
+                format!("{quarter}考勤表中没有序号{seq}：请用 bangfu sheet show 所列的序号")
+            }
+            Lang::En => format!(
+                "the {quarter} sheet has no row {seq}: use a 序号 `bangfu sheet show` prints"
+            ),
+        })
 }
 
 /// The sheet with the 附件3 columns, one row per line, or as JSON.

@@ -692,6 +692,36 @@ fn headless_attendance_sheet() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+    // By the 序号 the printed sheet shows (QA s29b J6).
+    let by_row = json(&bangfu(
+        &data,
+        &[
+            "--json",
+            "sheet",
+            "remark",
+            "--quarter",
+            "2026Q1",
+            "--row",
+            "1",
+            "已核实",
+        ],
+    ));
+    assert_eq!(by_row["household_id"], shown["rows"][0]["household_id"]);
+    let cleared = bangfu(
+        &data,
+        &["sheet", "remark", "--quarter", "2026Q1", "--row", "1", ""],
+    );
+    assert!(cleared.status.success());
+    let no_row = bangfu(
+        &data,
+        &["sheet", "remark", "--quarter", "2026Q1", "--row", "9", "x"],
+    );
+    assert!(!no_row.status.success());
+    assert!(
+        String::from_utf8_lossy(&no_row.stderr).contains("没有序号9"),
+        "{}",
+        String::from_utf8_lossy(&no_row.stderr)
+    );
     let absent = bangfu(&data, &["sheet", "show", "--quarter", "2025Q4"]);
     assert!(!absent.status.success());
     assert!(String::from_utf8_lossy(&absent.stderr).contains("attendance sheet"));
