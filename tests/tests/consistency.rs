@@ -265,7 +265,8 @@ async fn family_changes_decided_at_once(t: &TestDb) {
         refused["message"].as_str().unwrap().contains("already"),
         "{refused}"
     );
-    assert_eq!(members(&f).await, ["田小宝"], "the child joined once");
+    // With the head, whom a ledger's household lists as its first member (QA s29b J3).
+    assert_eq!(members(&f).await, ["田晓东", "田小宝"], "the child joined once");
 
     let (gate, txn) = hold_writes(t).await;
     let one = decide(&f, twin, true).await;
@@ -277,7 +278,7 @@ async fn family_changes_decided_at_once(t: &TestDb) {
     assert_eq!(other.await.unwrap().0, StatusCode::OK);
     let mut now = members(&f).await;
     now.sort();
-    let mut expected = ["田小宝", "田小贝", "王秀兰"];
+    let mut expected = ["田晓东", "田小宝", "田小贝", "王秀兰"];
     expected.sort();
     assert_eq!(now, expected, "both changes landed, none lost");
 }
@@ -716,7 +717,7 @@ async fn decision_beside_exit(t: &TestDb) {
     draw_last_and_commit(held).await;
     let (status, body) = decision.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(members(&f).await, ["田小宝"]);
+    assert_eq!(members(&f).await, ["田晓东", "田小宝"]);
 }
 db_test!(
     a_family_change_accepted_beside_a_household_exit_does_not_deadlock,

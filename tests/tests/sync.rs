@@ -1097,7 +1097,11 @@ async fn review_queue(t: &TestDb) {
     let (_, after) =
         f.w.get(Some(&f.token), &format!("/households/{}", f.household))
             .await;
-    assert_eq!(after["members"][0]["name"], "田小宝");
+    // The ledger named no members: the head is one, so the birth makes two (QA s29b J3).
+    assert_eq!(after["members"][0]["name"], "田晓东");
+    assert_eq!(after["members"][0]["relation"], "户主");
+    assert_eq!(after["members"][1]["name"], "田小宝");
+    assert_eq!(after["size"], 2, "{after}");
     let (status, _) =
         f.w.post_json(
             Some(&county),
@@ -1108,7 +1112,7 @@ async fn review_queue(t: &TestDb) {
     assert_eq!(status, StatusCode::CONFLICT, "decided once");
     // The accepted change reaches the helper's next pull as a ledger update.
     let (_, pull) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
-    assert_eq!(pull["households"][0]["members"][0]["name"], "田小宝");
+    assert_eq!(pull["households"][0]["members"][1]["name"], "田小宝");
     changes_that_would_do_nothing_are_refused(&mut f, &county).await;
     changes_of_a_voided_visit_are_withdrawn(&mut f, &county).await;
 }
@@ -1166,7 +1170,7 @@ async fn changes_that_would_do_nothing_are_refused(f: &mut Field, county: &str) 
     let (_, h) =
         f.w.get(Some(&f.token), &format!("/households/{}", f.household))
             .await;
-    assert_eq!(h["members"].as_array().unwrap().len(), 1, "{h}");
+    assert_eq!(h["members"].as_array().unwrap().len(), 2, "{h}");
 }
 
 /// A visit its helper voids takes its family changes out of the queue: they are
@@ -1212,7 +1216,7 @@ async fn changes_of_a_voided_visit_are_withdrawn(f: &mut Field, county: &str) {
             .await;
     assert_eq!(
         h["members"].as_array().unwrap().len(),
-        1,
+        2,
         "张三 never joined: {h}"
     );
 }

@@ -1582,9 +1582,23 @@ pub async fn decide(
         // would then leave the household with the baby alone.
         let mut members: Vec<bangfu_shared::api::Member> = serde_json::from_str(&h.members)
             .map_err(|e| ApiError::Internal(format!("household {} members: {e}", h.id)))?;
+        // A household from a ledger, which has no member columns, lists no one: its
+        // head is one all the same, so the head's death applies and a birth makes two,
+        // not a household of the baby alone (QA s29b J3).
+        if members.is_empty() && !h.head_name.trim().is_empty() {
+            members.push(bangfu_shared::api::Member {
+                name: h.head_name.clone(),
+                relation: "户主".into(),
+                birth_year: None,
+            });
+        }
+        let before = members.len() as i64;
         apply_member_change(&mut members, &change)?;
+        // A size the ledger gave (more people than are named) moves by the change.
+        let named = members.len() as i64;
+        let size = h.size.map_or(named, |n| (n + named - before).max(named));
         let mut active = h.into_active_model();
-        active.size = Set(Some(members.len() as i64));
+        active.size = Set(Some(size));
         active.members =
             Set(serde_json::to_string(&members).map_err(|e| ApiError::Internal(e.to_string()))?);
         active.updated_at = Set(super::now());
