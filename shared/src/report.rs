@@ -392,6 +392,25 @@ impl SheetRow {
         }
     }
 
+    /// The second helper's own visits in window `w` that do not count, with why:
+    /// `（09-10入户不计：照片或签字图片已用于其他走访）`; empty when there are none.
+    fn uncounted_own(&self, w: &WindowResult) -> String {
+        let parts: Vec<String> = self
+            .own_records
+            .iter()
+            .filter(|r| !r.counts && r.kind == w.kind && (w.start..=w.end).contains(&r.date))
+            .map(|r| {
+                let why = r.reason.as_deref().unwrap_or("");
+                format!("{}{}不计：{why}", r.date.format("%m-%d"), r.kind.label_zh())
+            })
+            .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("（{}）", parts.join("；"))
+        }
+    }
+
     /// The 第二帮扶责任人走访 cell: the second helper's own home-visit windows the policy
     /// asks of them, `7月已走访；8月未走访；9月进行中`, a window met only by visits that
     /// arrived after the last submission or were entered late marked `(迟报)`, `(补录)`,
@@ -446,6 +465,9 @@ impl SheetRow {
                 };
                 if !w.met {
                     marks.clear();
+                    // A visit made but not counted is named with why, as in the first
+                    // helper's column: "未走访" alone read as no visit (QA s29b J7).
+                    marks = self.uncounted_own(w);
                 }
                 Some(format!("{month}月{state}{marks}{exit}"))
             })
@@ -1265,6 +1287,18 @@ mod tests {
         // And without a visit it still says so, not a blank cell (QA s24b F4).
         shown.own_records.clear();
         assert_eq!(shown.own_text(), "4月不考核");
+        // A visit that does not count is named with why, not read as none (QA s29b J7).
+        let mut uncounted = row.clone();
+        let mut not_counted = line(3, 10, 2);
+        not_counted.kind = VisitKind::Home;
+        not_counted.counts = false;
+        not_counted.reason = Some("照片或签字图片已用于其他走访".into());
+        uncounted.own_windows = vec![window(3, VisitKind::Home, false, None)];
+        uncounted.own_records = vec![not_counted];
+        assert_eq!(
+            uncounted.own_text(),
+            "3月未走访（03-10入户不计：照片或签字图片已用于其他走访）"
+        );
         // A window met only by a visit entered late says so.
         let mut late = line(1, 9, 2);
         late.kind = VisitKind::Home;

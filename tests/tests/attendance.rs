@@ -2638,3 +2638,41 @@ db_test!(
     a_first_import_dated_back_charges_no_one_with_windows_ended_before_it,
     first_import_dated_back
 );
+
+/// QA s29b J19: a change of helper filed for tomorrow does not put tomorrow's helper on
+/// today's sheet: the row names the helper in charge today.
+async fn tomorrows_helper(t: &TestDb) {
+    use chrono::Datelike;
+    let w = World::new(t).await;
+    office(t, &w, "county", Role::CountyOffice, w.county_id).await;
+    let county = w.login("county").await;
+    w.import_ok(&county, "", ledger(&ROWS)).await;
+    let tomorrow = bangfu_tests::china_today().succ_opt().unwrap();
+    let today = bangfu_tests::china_today();
+    if tomorrow.month0() / 3 != today.month0() / 3 {
+        return; // the change would fall in the next quarter's sheet
+    }
+    w.import_ok(
+        &county,
+        &format!("?effective_from={tomorrow}&reason=工作调动"),
+        ledger(&[ROWS[0], ROWS[1], D_ROW]),
+    )
+    .await;
+    let (_, page) = w.get(Some(&county), "/households?q=叶秀兰").await;
+    let second = page["items"][0]["second_helper"]["id"].as_i64().unwrap();
+    let quarter = format!("{}Q{}", today.year(), today.month0() / 3 + 1);
+    let (status, body) = w
+        .get(
+            Some(&county),
+            &format!("/reports/attendance?second_helper={second}&quarter={quarter}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sheet: AttendanceSheet = serde_json::from_value(body).unwrap();
+    let row = sheet.rows.iter().find(|r| r.head_name == "叶秀兰").unwrap();
+    assert_eq!(row.first_helper.as_ref().unwrap().name, "曹秀兰", "{row:?}");
+}
+db_test!(
+    a_sheet_names_the_helper_in_charge_today_not_tomorrows,
+    tomorrows_helper
+);

@@ -266,7 +266,11 @@ async fn family_changes_decided_at_once(t: &TestDb) {
         "{refused}"
     );
     // With the head, whom a ledger's household lists as its first member (QA s29b J3).
-    assert_eq!(members(&f).await, ["田晓东", "田小宝"], "the child joined once");
+    assert_eq!(
+        members(&f).await,
+        ["田晓东", "田小宝"],
+        "the child joined once"
+    );
 
     let (gate, txn) = hold_writes(t).await;
     let one = decide(&f, twin, true).await;

@@ -212,11 +212,15 @@ async fn sheet_rows(
             .collect();
         let first_ids: HashSet<i64> = firsts.iter().map(|p| p.helper_id).collect();
         // The row's first helper: the latest of those paired during the quarter (a
-        // pairing that ended before it began is history, not the current helper).
+        // pairing that ended before it began is history, not the current helper), and
+        // of those, one already begun on the day the sheet is read: a change filed for
+        // tomorrow does not name tomorrow's helper on today's sheet (QA s29b J19).
+        let as_of = super::today().min(q.end());
+        let begun = |p: &attendance::Pairing| (p.valid_from <= as_of, p.valid_from, p.id);
         let current = firsts
             .iter()
             .filter(|p| p.valid_from <= q.end() && p.valid_to.is_none_or(|t| t > q.start()))
-            .max_by_key(|p| (p.valid_from, p.id))
+            .max_by_key(|p| begun(p))
             .map(|p| p.helper_id);
         let in_quarter = |w: &&attendance::JudgedWindow| {
             w.household_id == h.id && w.result.end >= q.start() && w.result.end <= q.end()
@@ -293,7 +297,7 @@ async fn sheet_rows(
                             && overlap((f.valid_from, f.valid_to), (s.valid_from, s.valid_to), q)
                     })
                 })
-                .max_by_key(|p| (p.valid_from, p.id))
+                .max_by_key(|p| begun(p))
                 .map(|p| p.helper_id)
                 .or(current)
                 .and_then(|id| rec.helper(id)),
