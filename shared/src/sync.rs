@@ -109,6 +109,46 @@ pub struct ServerRecord {
     /// The town office's review note ("has issues: …"), once there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<String>,
+    /// The family changes this record proposed that the town office has decided, with
+    /// its note: the helper learns a rejection and why, instead of proposing it again at
+    /// every visit (QA s29b J4). Absent while none is decided, and from older servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub family_changes: Vec<DecidedChange>,
+}
+
+/// A family change a helper proposed, as the town office decided it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecidedChange {
+    /// The change's kind code (`birth`, `death`, … as [`crate::visit::FamilyChangeKind`]).
+    pub kind: String,
+    pub name: String,
+    /// `accepted`, `rejected` or `withdrawn` (its visit was voided or corrected).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl DecidedChange {
+    /// `家庭变化「死亡：田老汉」未通过：户籍无此人，请核实`.
+    pub fn text_zh(&self) -> String {
+        let kind = self
+            .kind
+            .parse::<crate::visit::FamilyChangeKind>()
+            .map_or(self.kind.as_str(), |k| k.label_zh());
+        let status = match self.status.as_str() {
+            "accepted" => "已采纳",
+            "rejected" => "未通过",
+            "withdrawn" => "已撤回",
+            other => other,
+        };
+        let note = self
+            .note
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| format!("：{}", n.trim()))
+            .unwrap_or_default();
+        format!("家庭变化「{kind}：{}」{status}{note}", self.name)
+    }
 }
 
 /// `GET /api/v1/sync/pull?cursor=C`: what changed since the cursor.

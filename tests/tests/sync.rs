@@ -1113,6 +1113,39 @@ async fn review_queue(t: &TestDb) {
     // The accepted change reaches the helper's next pull as a ledger update.
     let (_, pull) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
     assert_eq!(pull["households"][0]["members"][1]["name"], "田小宝");
+    // And with its record, the decision and its note (QA s29b J4).
+    assert_eq!(
+        pull["records"][0]["family_changes"],
+        json!([{ "kind": "birth", "name": "田小宝", "status": "accepted", "note": "已核实" }]),
+        "{pull}"
+    );
+    // A rejection reaches the helper too, at the next pull from where they were.
+    let cursor = pull["cursor"].as_i64().unwrap();
+    use bangfu_shared::visit::FamilyChangeKind::Death;
+    let (_, ids) = report_changes(&mut f, &county, &[(Death, "田老汉")]).await;
+    let (_, mid) =
+        f.w.get(Some(&f.token), &format!("/sync/pull?cursor={cursor}"))
+            .await;
+    let cursor = mid["cursor"].as_i64().unwrap();
+    let (status, _) =
+        f.w.post_json(
+            Some(&county),
+            &format!("/review/family-changes/{}", ids[0]),
+            &json!({ "accept": false, "note": "户籍无此人，请核实" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, after) =
+        f.w.get(Some(&f.token), &format!("/sync/pull?cursor={cursor}"))
+            .await;
+    assert_eq!(
+        after["records"][0]["family_changes"][0]["status"], "rejected",
+        "{after}"
+    );
+    assert_eq!(
+        after["records"][0]["family_changes"][0]["note"],
+        "户籍无此人，请核实"
+    );
     changes_that_would_do_nothing_are_refused(&mut f, &county).await;
     changes_of_a_voided_visit_are_withdrawn(&mut f, &county).await;
 }

@@ -1159,6 +1159,8 @@ fn visit_json(client: &Client, v: &VisitRow) -> serde_json::Value {
         "flags": v.flags,
         // The town office's note ("has issues: …") and whether an amendment followed.
         "review": v.review,
+        // The town office's decisions on the family changes it proposed, with notes.
+        "family_decisions": v.family_decisions,
         // Images of an unsent visit that are missing or altered here: it cannot be sent.
         "damaged_images": v.damaged_images,
         "photos": photo_paths,
@@ -1230,7 +1232,13 @@ async fn visit_list(
             0 => String::new(),
             n => format!("  ⚠ {}", lang.damaged_images(n)),
         };
-        outln!("{}  {line}{damaged}{flags}{review}", v.visit_id)?;
+        // A rejected family change and why, so it is not proposed again (QA s29b J4).
+        let decisions: String = v
+            .family_decisions
+            .iter()
+            .map(|d| format!("  ☰ {}", d.text_zh()))
+            .collect();
+        outln!("{}  {line}{damaged}{flags}{review}{decisions}", v.visit_id)?;
     }
     Ok(())
 }

@@ -508,6 +508,7 @@ fn server_record(
         flags: Vec::new(),
         received_at: now(),
         review: None,
+        family_changes: Vec::new(),
     }
 }
 
@@ -1654,6 +1655,7 @@ fn a_copys_record_under_this_devices_number_is_kept_apart_from_its_chain() {
             flags: vec!["seq_reused".into()],
             received_at: now(),
             review: None,
+            family_changes: Vec::new(),
         };
         let applied = c
             .store()

@@ -1321,6 +1321,12 @@ fn history_shows_a_town_office_review_note() {
             flags: vec![],
             received_at: chrono::Utc::now(),
             review: Some("通话内容过简，请补充".into()),
+            family_changes: vec![bangfu_shared::sync::DecidedChange {
+                kind: "death".into(),
+                name: "田老汉".into(),
+                status: "rejected".into(),
+                note: Some("户籍无此人，请核实".into()),
+            }],
         }],
         households: None,
         policy: None,
@@ -1340,6 +1346,7 @@ fn history_shows_a_town_office_review_note() {
     for s in [
         "✎待改",
         "乡镇审核意见：通话内容过简，请补充（请更正此次走访）",
+        "家庭变化「死亡：田老汉」未通过：户籍无此人，请核实",
     ] {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }

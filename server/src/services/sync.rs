@@ -1246,6 +1246,7 @@ pub async fn pull(
         .map(|r| r.id.clone())
         .collect();
     let reused = super::facts::photo_reused(db, &page).await?;
+    let mut decided = decided_changes(db, &page).await?;
     let mut records = Vec::new();
     let mut next = cursor;
     for r in rows.into_iter().take(limit as usize) {
@@ -1273,6 +1274,7 @@ pub async fn pull(
             status: status_of(&r.status),
             missing_blobs: missing,
             flags,
+            family_changes: decided.remove(&r.id).unwrap_or_default(),
             received_at: r.received_at,
             review: r.review,
         });
@@ -1606,6 +1608,14 @@ pub async fn decide(
         // Last, after the household's row lock: see `bump_ledger`.
         bump_ledger(&txn, h_county).await?;
     }
+    // The record comes again at its helper's next pull, with the decision and its note
+    // (QA s29b J4). Drawn after every other lock, as `bump_ledger`'s number is.
+    let seq = next_changes(&txn, 1).await?;
+    record::Entity::update_many()
+        .col_expr(record::Column::ChangeSeq, Expr::value(seq))
+        .filter(record::Column::Id.eq(&change.record_id))
+        .exec(&txn)
+        .await?;
     audit::record(
         &txn,
         caller,
@@ -1664,6 +1674,33 @@ fn apply_member_change(
             Ok(())
         }
     }
+}
+
+/// The decided family changes of the records `ids`, by record, in the order proposed.
+async fn decided_changes(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> ApiResult<HashMap<String, Vec<bangfu_shared::sync::DecidedChange>>> {
+    let mut out: HashMap<String, Vec<bangfu_shared::sync::DecidedChange>> = HashMap::new();
+    for chunk in ids.chunks(crate::db::IN_CHUNK) {
+        for c in field_change::Entity::find()
+            .filter(field_change::Column::RecordId.is_in(chunk.to_vec()))
+            .filter(field_change::Column::Status.ne("pending"))
+            .order_by_asc(field_change::Column::Id)
+            .all(db)
+            .await?
+        {
+            out.entry(c.record_id.clone())
+                .or_default()
+                .push(bangfu_shared::sync::DecidedChange {
+                    kind: c.kind,
+                    name: c.name,
+                    status: c.status,
+                    note: c.note,
+                });
+        }
+    }
+    Ok(out)
 }
 
 /// The answer to a decision on a change that is no longer pending.

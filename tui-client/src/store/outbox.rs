@@ -126,6 +126,19 @@ async fn set_state(
     Ok(())
 }
 
+/// Keeps the town office's decisions on the family changes a pulled record proposed.
+async fn set_family_decisions(
+    db: &impl ConnectionTrait,
+    id: &str,
+    decided: &[bangfu_shared::sync::DecidedChange],
+) -> Result<()> {
+    let json = serde_json::to_string(decided).map_err(super::queries::corrupt)?;
+    let sql = "UPDATE records SET family_decisions = ? WHERE id = ?";
+    db.execute_raw(stmt(sql, vec![json.into(), id.into()]))
+        .await?;
+    Ok(())
+}
+
 /// Keeps the town office's review note of a pulled record (`None` clears it). Returns
 /// whether a note the device did not hold arrived (new, or reworded): the sync report
 /// tells the helper, who would otherwise find it only by opening the history.
@@ -569,6 +582,7 @@ pub(crate) async fn import_one(
                 out.asked_again += 1;
             }
             set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
+            set_family_decisions(db, &id, &sr.family_changes).await?;
             if set_review(db, &id, sr.review.as_deref()).await? {
                 out.reviews_received.push(env.id);
             }
@@ -630,6 +644,7 @@ pub(crate) async fn import_one(
     };
     Store::append_under(db, &sr.signed, device_column).await?;
     set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
+    set_family_decisions(db, &id, &sr.family_changes).await?;
     if set_review(db, &id, sr.review.as_deref()).await? {
         out.reviews_received.push(env.id);
     }

@@ -204,6 +204,9 @@ pub struct VisitRow {
     pub flags: Vec<Flag>,
     /// The town office's latest review note on one of the visit's records, if any.
     pub review: Option<ReviewNote>,
+    /// The family changes the visit's records proposed that the town office decided,
+    /// with its notes (a rejection and why: QA s29b J4).
+    pub family_decisions: Vec<bangfu_shared::sync::DecidedChange>,
     /// Images of a visit not yet sent that are missing or altered on this device
     /// (filled by [`crate::Client::visits`]; empty from the store).
     pub damaged_images: Vec<String>,
@@ -384,7 +387,9 @@ const VISIT_FLAG_COLS: &str = "r.sync_flags, \
       WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.id <> v.latest_record_id), \
      (SELECT json_array(x.review_note, x.id <> v.latest_record_id) FROM records x \
       WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.review_note IS NOT NULL \
-      ORDER BY x.created_at DESC, x.seq DESC LIMIT 1)";
+      ORDER BY x.created_at DESC, x.seq DESC LIMIT 1), \
+     (SELECT json_group_array(x.family_decisions) FROM records x \
+      WHERE (x.id = v.visit_id OR x.target_id = v.visit_id) AND x.family_decisions <> '[]')";
 
 fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
     let id: String = r.try_get_by_index(0)?;
@@ -410,8 +415,27 @@ fn visit_from_row(r: &QueryResult) -> Result<VisitRow> {
         current: record_from_row(r, 9)?,
         flags,
         review: review_from_row(r, 17)?,
+        family_decisions: decisions_from_row(r, 18)?,
         damaged_images: Vec::new(),
     })
+}
+
+/// The decisions of all the visit's records (a JSON array of their JSON arrays).
+fn decisions_from_row(
+    r: &QueryResult,
+    offset: usize,
+) -> Result<Vec<bangfu_shared::sync::DecidedChange>> {
+    let Some(json) = r.try_get_by_index::<Option<String>>(offset)? else {
+        return Ok(Vec::new());
+    };
+    let lists: Vec<String> = parse_json(&json)?;
+    let mut out = Vec::new();
+    for list in lists {
+        out.extend(parse_json::<Vec<bangfu_shared::sync::DecidedChange>>(
+            &list,
+        )?);
+    }
+    Ok(out)
 }
 
 fn review_from_row(r: &QueryResult, offset: usize) -> Result<Option<ReviewNote>> {

@@ -204,4 +204,10 @@ ALTER TABLE records ADD COLUMN review_note TEXT;
     r#"
 ALTER TABLE files ADD COLUMN unusable_since TEXT;
 "#,
+    // 9: the family changes a record proposed as the town office decided them, with its
+    // note (`ServerRecord::family_changes`, a JSON array), as the last pull brought
+    // them (QA s29b J4).
+    r#"
+ALTER TABLE records ADD COLUMN family_decisions TEXT NOT NULL DEFAULT '[]';
+"#,
 ];

@@ -906,6 +906,15 @@ pub fn render_history(
                 )),
             );
         }
+        // The town office's decisions on the family changes it proposed (QA s29b J4).
+        for d in v.family_decisions.iter().rev() {
+            let style = if d.status == "rejected" {
+                overdue_style()
+            } else {
+                Style::new().fg(Color::Yellow)
+            };
+            lines.insert(0, Line::from(Span::styled(d.text_zh(), style)));
+        }
         if v.sync.is_refused() {
             lines.insert(
                 0,
