@@ -1455,3 +1455,35 @@ db_test!(
     a_ledger_sent_as_a_form_is_refused_with_how_to_send_it,
     form_upload
 );
+
+/// QA s29b J10: an import names the towns and villages it creates, dry run included, so
+/// a misspelt address (东成镇 for 东城镇) is caught before it becomes a town.
+async fn created_places_named(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    let first = w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+    assert!(
+        first["notices"].to_string().contains("新建镇街「东城镇」"),
+        "{first}"
+    );
+    // A new household whose address has a typo, with new helpers: nothing else stops it.
+    let typo = format!(
+        "{}\r\n21,马新户,东成镇东城河口村,因病,医疗救助,13800138000,林新来,市农业局 科员,13911112222,王新,村委会主任,13911113333\r\n",
+        FIXTURE.trim_end()
+    );
+    for dry in ["?dry_run=true", ""] {
+        let (_, report) = w
+            .post_bytes(
+                &token,
+                &format!("/ledger/import{dry}"),
+                typo.clone().into_bytes(),
+            )
+            .await;
+        let text = report.to_string();
+        assert!(
+            text.contains("新建镇街「东成镇」") && text.contains("村「东成镇东城河口村」"),
+            "{dry}: {report}"
+        );
+    }
+}
+db_test!(an_import_names_the_places_it_creates, created_places_named);

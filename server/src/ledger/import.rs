@@ -201,6 +201,9 @@ struct Work {
     /// Phones of stored helpers a row may not name (see [`upsert_helpers`]): their
     /// pairings are not considered, so the row gets one error, not a cascade.
     refused: HashSet<String>,
+    /// The towns and villages this import creates, by name, for its notice: a typo in
+    /// an address makes a new town, which counts alone did not show (QA s29b J10).
+    created_places: Vec<String>,
 }
 
 /// Where a row's household lives, as stored ids.
@@ -364,6 +367,7 @@ async fn resolve_towns(
             jurisdictions::ensure(db, JurisdictionLevel::Town, &name, Some(ctx.county_id)).await?;
         if created {
             w.report.towns_created += 1;
+            w.created_places.push(format!("镇街「{name}」"));
             w.audit.push(Entry::new(
                 "jurisdiction.create",
                 "jurisdiction",
@@ -443,6 +447,27 @@ async fn resolve_villages(
     Ok(())
 }
 
+/// The notice naming the towns and villages an import creates (the first 20, then how
+/// many more): a misspelt address is caught here, before its households are paired.
+fn created_places_zh(created: &[String]) -> Option<String> {
+    const SHOWN: usize = 20;
+    if created.is_empty() {
+        return None;
+    }
+    let mut text = created
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("、");
+    if created.len() > SHOWN {
+        text.push_str(&format!("等{}处", created.len()));
+    }
+    Some(format!(
+        "新建{text}：台账中的地址此前没有，请核对是否写错（写错的镇街或村会成为新的地方）"
+    ))
+}
+
 /// Inserts the villages the file names that the county does not have yet.
 async fn create_villages(
     db: &impl ConnectionTrait,
@@ -451,6 +476,15 @@ async fn create_villages(
     w: &mut Work,
 ) -> ApiResult<()> {
     w.report.villages_created = missing.len();
+    let town_names: HashMap<i64, &String> = w.town_ids.iter().map(|(n, id)| (*id, n)).collect();
+    let named: Vec<String> = missing
+        .iter()
+        .map(|(town, name)| {
+            let town = town_names.get(town).map_or("", |t| t.as_str());
+            format!("村「{town}{name}」")
+        })
+        .collect();
+    w.created_places.extend(named);
     for chunk in missing.chunks(CHUNK) {
         let models = chunk.iter().map(|(town, name)| jurisdiction::ActiveModel {
             level: Set(JurisdictionLevel::Village.code().to_string()),
@@ -1233,6 +1267,9 @@ async fn apply_pairings(
     }
     if !w.errors.is_empty() {
         return Ok(());
+    }
+    if let Some(notice) = created_places_zh(&w.created_places) {
+        flagged.insert(0, RowError::file(0, notice));
     }
     w.report.notices = flagged;
     write_pairings(db, ctx, w, &starts, &ends).await
