@@ -1163,6 +1163,17 @@ impl Lang {
                 r.synced, r.awaiting_photos, refused, r.imported
             )
         };
+        // Records whose photos no longer need sending (their visit voided or amended
+        // since): said, so "5 of 7" does not read as two records lost (QA s29b J12).
+        if r.counts.awaiting_superseded > 0 {
+            let n = r.counts.awaiting_superseded;
+            out.push_str(&match self {
+                Lang::Zh => format!(" · 另有{n}条记录所属走访已作废或已更正，其照片无需上传"),
+                Lang::En => format!(
+                    " · {n} records belong to visits since voided or amended: their photos need not be sent"
+                ),
+            });
+        }
         if r.asked_again > 0 {
             out.push_str(&match self {
                 Lang::Zh => format!(
@@ -2851,6 +2862,23 @@ mod tests {
         assert!(
             counts.starts_with("同步完成") && !counts.contains("71d9fe0fe49a"),
             "{counts}"
+        );
+    }
+
+    /// Records whose photos need no sending any more (their visit voided or amended)
+    /// are said, so the count of synced records does not read as records lost (QA s29b
+    /// J12).
+    #[test]
+    fn the_summary_accounts_for_records_whose_photos_are_moot() {
+        let mut r = SyncReport {
+            synced: 5,
+            ..SyncReport::default()
+        };
+        r.counts.awaiting_superseded = 1;
+        let said = Lang::Zh.sync_summary(&r);
+        assert!(
+            said.contains("另有1条记录所属走访已作废或已更正，其照片无需上传"),
+            "{said}"
         );
     }
 
