@@ -1487,3 +1487,31 @@ async fn created_places_named(t: &TestDb) {
     }
 }
 db_test!(an_import_names_the_places_it_creates, created_places_named);
+
+/// QA s29b J15: a helper mistyped in the first import cannot be changed the same day;
+/// the refusal names the option that does it (a later effective day).
+async fn same_day_change(t: &TestDb) {
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    w.import_ok(&token, "", FIXTURE.as_bytes().to_vec()).await;
+    let changed = FIXTURE.replacen(
+        "黄志强,市住建局 主任科员,15907579383",
+        "林新来,市农业局 科员,13911112222",
+        1,
+    );
+    let (status, report) = w
+        .post_bytes(&token, "/ledger/import?dry_run=true", changed.into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{report}");
+    let tomorrow = bangfu_tests::china_today().succ_opt().unwrap();
+    assert!(
+        report
+            .to_string()
+            .contains(&format!("请以生效日期{tomorrow}或以后导入")),
+        "{report}"
+    );
+}
+db_test!(
+    a_change_on_the_pairings_first_day_is_told_how,
+    same_day_change
+);

@@ -1156,10 +1156,12 @@ async fn apply_pairings(
                             r,
                             name_col,
                             format!(
-                                "更换{}的生效日期{}须晚于现结对的开始日期{}",
+                                "更换{}的生效日期{}须晚于现结对的开始日期{}：请以生效日期\
+                                 {}或以后导入（接口参数 effective_from，命令行 --effective-from）",
                                 role.label_zh(),
                                 opts.effective_from,
-                                old.valid_from
+                                old.valid_from,
+                                old.valid_from.succ_opt().unwrap_or(old.valid_from)
                             ),
                         );
                         w.errors.push(e);
