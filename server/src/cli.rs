@@ -484,6 +484,7 @@ fn refuse_if_new(command: &Command, settings: &Settings) -> anyhow::Result<()> {
             | Command::EnrollmentCodes(_)
             | Command::Policy(_)
             | Command::Household(_)
+            | Command::User(UserCommand::Password(_))
     );
     match settings.embedded_file().filter(|f| !f.exists()) {
         Some(file) if reads_existing => anyhow::bail!(
@@ -857,9 +858,17 @@ async fn codes(
         reissue: args.reissue,
         reset: false,
     };
-    // The file is opened before any code changes: a path that cannot be written would
-    // otherwise leave new codes no one has seen and the old sheet void (QA s29a I3).
-    let file = args.out.as_deref().map(open_private).transpose()?;
+    // The sheet is written to a file beside `--out`, opened before any code changes:
+    // a path that cannot be written would otherwise leave new codes no one has seen and
+    // the old sheet void (QA s29a I3). It takes `--out`'s place once written, unless
+    // no code was issued: a sheet already there (one handed out) is kept (QA s29c K9).
+    let part = args.out.as_deref().map(part_file);
+    let file = match (&part, &args.out) {
+        (Some(part), Some(out)) => {
+            Some(open_private(part).with_context(|| format!("cannot write {}", out.display()))?)
+        }
+        _ => None,
+    };
     let issued = enrollment::issue(db, &Caller::system(), settings, within, None).await?;
     durable(db).await?;
     let csv = enrollment::to_csv(&issued, enrollment::Asker::CommandLine)?;
@@ -868,16 +877,25 @@ async fn codes(
             "the codes were issued but their sheet could not be written ({e}): run again with --reissue to print them"
         )
     };
-    match (file, &args.out) {
-        (Some(mut f), Some(path)) => {
+    match (file, &args.out, &part) {
+        (Some(mut f), Some(path), Some(part)) => {
             std::io::Write::write_all(&mut f, &csv)
                 .and_then(|()| f.sync_all())
                 .map_err(lost)?;
-            eprintln!(
-                "{} code(s) written to {}",
-                issued.codes.len(),
-                path.display()
-            );
+            if issued.codes.is_empty() && path.exists() {
+                let _ = std::fs::remove_file(part);
+                eprintln!(
+                    "no new code: {} was left as it was (it may be a sheet already handed out)",
+                    path.display()
+                );
+            } else {
+                std::fs::rename(part, path).map_err(lost)?;
+                eprintln!(
+                    "{} code(s) written to {}",
+                    issued.codes.len(),
+                    path.display()
+                );
+            }
         }
         _ => std::io::Write::write_all(&mut std::io::stdout(), &csv).map_err(lost)?,
     }
@@ -888,6 +906,14 @@ async fn codes(
         );
     }
     Ok(())
+}
+
+/// The file a sheet is written to before it takes `out`'s place: beside it, hidden.
+fn part_file(out: &std::path::Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map_or_else(|| "codes".into(), |n| n.to_string_lossy().into_owned());
+    out.with_file_name(format!(".{name}.part"))
 }
 
 /// Opens (creates or truncates) a file only its owner can read (it holds secrets). The

@@ -41,6 +41,11 @@ pub enum ApiError {
         "wrong or expired enrollment code for this phone number (the town office issues a new one)"
     )]
     InvalidEnrollmentCode,
+    /// A password change whose `current_password` is not the caller's: the caller is
+    /// logged in, so no username is in question (QA s29c K10). Throttled as a wrong
+    /// password.
+    #[error("current_password is not this account's password; nothing was changed")]
+    WrongCurrentPassword,
     /// The caller's role may not do this at all.
     #[error("{0}")]
     Forbidden(String),
@@ -50,6 +55,12 @@ pub enum ApiError {
     /// The request conflicts with what is stored.
     #[error("{0}")]
     Conflict(String),
+    /// A device key registered again after its device was revoked (a lost phone found
+    /// again): its own code, so the field client makes a new key (QA s29c K2).
+    #[error(
+        "this device was revoked by the town office (reported lost): it signs nothing more; log in again to make a new device key"
+    )]
+    DeviceRevoked,
     /// The path exists, but not for this method; `allow` lists the methods it answers.
     #[error("this path answers {allow} only")]
     MethodNotAllowed { allow: &'static str },
@@ -153,10 +164,13 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid",
             ApiError::NotBegun(_) => "quarter_not_begun",
             ApiError::Unauthenticated => "unauthenticated",
-            ApiError::InvalidCredentials | ApiError::InvalidEnrollmentCode => "invalid_credentials",
+            ApiError::InvalidCredentials
+            | ApiError::InvalidEnrollmentCode
+            | ApiError::WrongCurrentPassword => "invalid_credentials",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::DeviceRevoked => "device_revoked",
             ApiError::UploadInProgress { .. } => "upload_in_progress",
             ApiError::UploadIdle { .. } => "upload_idle",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -207,10 +221,13 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthenticated
             | ApiError::InvalidCredentials
+            | ApiError::WrongCurrentPassword
             | ApiError::InvalidEnrollmentCode => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) | ApiError::UploadInProgress { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::UploadInProgress { .. } | ApiError::DeviceRevoked => {
+                StatusCode::CONFLICT
+            }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,

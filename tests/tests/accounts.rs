@@ -62,13 +62,12 @@ async fn helper_reset(t: &TestDb) {
     let (status, body) = ask("&reset=true".into()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let code = body[0]["code"].as_str().unwrap().to_string();
-    assert_eq!(
-        login(&f, PASSWORD).await,
-        StatusCode::OK,
-        "until it is used"
-    );
     let (status, _) = f.w.get(Some(&f.token), "/me").await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "their session holds until the code is used"
+    );
 
     let enroll = json!({ "username": HELPER, "code": code, "new_password": "a new password 1" });
     let (status, body) = f.w.post_json(None, "/auth/enroll", &enroll).await;
@@ -77,6 +76,19 @@ async fn helper_reset(t: &TestDb) {
     assert_eq!(login(&f, PASSWORD).await, StatusCode::UNAUTHORIZED);
     let (status, _) = f.w.get(Some(&f.token), "/me").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the old session ended");
+    // A helper who remembers their password after all cancels a pending reset code by
+    // logging in: the slip no longer takes the account (QA s29c K3).
+    let (status, body) = ask("&reset=true".into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let slip = body[0]["code"].as_str().unwrap().to_string();
+    assert_eq!(login(&f, "a new password 1").await, StatusCode::OK);
+    let takeover = json!({ "username": HELPER, "code": slip, "new_password": "taken over 9" });
+    let (status, _) = f.w.post_json(None, "/auth/enroll", &takeover).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the slip died with the login"
+    );
     // `reset` alone resets no one.
     let (status, body) =
         f.w.post_json(
@@ -106,6 +118,14 @@ async fn own_password(t: &TestDb) {
     let (status, body) = change("not my password").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"], "invalid_credentials");
+    // Said as the current password, not a username (QA s29c K10).
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("current_password"),
+        "{body}"
+    );
     assert_eq!(login(&f, PASSWORD).await, StatusCode::OK, "unchanged");
     let (status, body) = change(PASSWORD).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
@@ -192,6 +212,20 @@ async fn lost_phone(t: &TestDb) {
     );
     assert_eq!(revoke("dongcheng".into()).await, StatusCode::NO_CONTENT);
     assert_eq!(revoke("dongcheng".into()).await, StatusCode::NOT_FOUND);
+    // The lost phone's session ended with its key: it downloads nothing more and
+    // registers no new key (QA s29c K1).
+    let (status, _) = f.w.get(Some(&f.token), "/households").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) =
+        f.w.post_json(
+            Some(&f.token),
+            "/devices",
+            &json!({ "public_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "label": "x" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Logged in again, what the revoked key signs is refused.
+    f.token = f.w.login(HELPER).await;
     let after = f.device.phone_call(f.household);
     let ack = &f.push(std::slice::from_ref(&after)).await.acks[0];
     assert_eq!(ack.status, AckStatus::Rejected, "{ack:?}");
@@ -201,6 +235,19 @@ async fn lost_phone(t: &TestDb) {
     );
     let (_, devices) = f.w.get(Some(&f.token), "/devices").await;
     assert_eq!(devices, json!([]), "the helper's list no longer shows it");
+    // Found again, the phone registering its old key is told it was revoked (K2).
+    use base64::Engine as _;
+    let old_key =
+        base64::engine::general_purpose::STANDARD.encode(f.device.key.verifying_key().to_bytes());
+    let (status, body) =
+        f.w.post_json(
+            Some(&f.token),
+            "/devices",
+            &json!({ "public_key": old_key, "label": "找回的手机" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "device_revoked");
 }
 db_test!(
     a_lost_phones_device_is_revoked_by_the_town_office,

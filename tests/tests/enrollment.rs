@@ -583,11 +583,13 @@ async fn no_request_cancels_another_sheet(t: &TestDb) {
     let (codes, held) = issue_codes(&w, &token, &format!("town={town}")).await;
     assert!(codes.is_empty(), "{codes:?}");
     assert_eq!(held, serves.len());
-    let (codes, _) = issue_codes(&w, &token, &format!("town={town}&reissue=true")).await;
+    let (codes, held) = issue_codes(&w, &token, &format!("town={town}&reissue=true")).await;
     assert!(
         codes.is_empty(),
         "the town-wide sheet printed none: {codes:?}"
     );
+    // And says it left every helper out, on SQLite as on PostgreSQL (QA s29c K5).
+    assert_eq!(held, serves.len());
 
     // One helper's lost slip.
     let (lost, (lost_id, _)) = serves.iter().next().unwrap();
@@ -749,6 +751,18 @@ fn the_command_line_opens_the_sheet_before_issuing_codes() {
     assert_eq!(csv.lines().count(), 25, "24 codes and the header: {csv}");
     let mode = std::fs::metadata(&sheet).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+    // Asked again into the same file, the sheet handed out is kept, not emptied (QA
+    // s29c K9).
+    let printed = std::fs::read_to_string(&sheet).unwrap();
+    let (ok, err) = run(&[
+        os("enrollment-codes"),
+        os("--town"),
+        os("东城镇"),
+        os("--out"),
+        sheet.as_os_str(),
+    ]);
+    assert!(ok && err.contains("no new code"), "{err}");
+    assert_eq!(std::fs::read_to_string(&sheet).unwrap(), printed);
     // Asked again, the command line leaves them out and names its own option.
     let again = dir.path().join("again.csv");
     let (ok, err) = run(&[

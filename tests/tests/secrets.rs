@@ -266,6 +266,13 @@ fn commands_on_a_directory_without_a_database_say_so() {
         ][..],
         &["enrollment-codes", "--town", "东城镇"],
         &["policy", "show", "--county", "莱州市"],
+        &[
+            "user",
+            "password",
+            "--username",
+            "county",
+            "--password-stdin",
+        ],
     ] {
         let (ok, err) = run(args);
         assert!(!ok, "{args:?}");

@@ -2221,6 +2221,10 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
             "首次登录须填写乡镇扶贫办发的激活码（--enroll-code），所填密码即成为您的密码".into()
         }
         "unauthenticated" => "登录已过期：请重新登录（本机数据不会丢失）".into(),
+        // A phone found again after its town office revoked it (QA s29c K2).
+        "device_revoked" => {
+            "本机的设备密钥已被乡镇扶贫办停用（曾报失），用它签名的记录都会被拒收：请用新的数据目录（--data-dir）重新登录；本机尚未同步的走访需重新录入".into()
+        }
         "too_many_attempts" => "登录失败次数过多：请过 15 分钟再试".into(),
         "too_many_uploads" => {
             "本账号未完成的上传已达服务器上限：上传完成或过期后释放，下次同步再试".into()
@@ -2914,6 +2918,10 @@ mod tests {
             (
                 server(401, "invalid_credentials", "wrong username or password"),
                 "用户名、密码或激活码不对（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码；激活码只能用一次，已设过密码的请不加 --enroll-code 直接用密码登录；忘记密码，或激活码无效、已过期，请向乡镇扶贫办索取新码）",
+            ),
+            (
+                server(409, "device_revoked", "this device was revoked"),
+                "本机的设备密钥已被乡镇扶贫办停用（曾报失），用它签名的记录都会被拒收：请用新的数据目录（--data-dir）重新登录；本机尚未同步的走访需重新录入",
             ),
             (
                 server(422, "invalid", "a password needs at least 8 characters"),

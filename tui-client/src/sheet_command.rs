@@ -139,11 +139,12 @@ async fn row_household(
     seq: u32,
     lang: Lang,
 ) -> anyhow::Result<i64> {
+    // The sheet's own row number (its position), as `show` prints it and the 附件3
+    // reads, not the household's 序号 in the town ledger (QA s29c K4).
     let view = client.sheet(quarter).await?;
-    view.sheet
-        .rows
-        .iter()
-        .find(|r| r.seq == seq)
+    let index = usize::try_from(seq).ok().and_then(|n| n.checked_sub(1));
+    index
+        .and_then(|i| view.sheet.rows.get(i))
         .map(|r| r.household_id)
         .with_context(|| match lang {
             Lang::Zh => {

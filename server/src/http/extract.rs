@@ -29,7 +29,9 @@ pub fn bearer(req: &HttpRequest) -> Option<String> {
 /// when the socket is one of the `trusted_proxies`, the address that proxy forwarded
 /// (see [`forwarded_client`]). A header from anyone else is not believed.
 pub fn remote(req: &HttpRequest) -> Option<String> {
-    let peer = req.peer_addr()?.ip();
+    // A server bound to `[::]` sees an IPv4 client as `::ffff:127.0.0.1`: compared as
+    // the IPv4 address it is (QA s29c K6).
+    let peer = req.peer_addr()?.ip().to_canonical();
     let trusted = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.settings.trusted_proxies.as_slice())
@@ -51,14 +53,16 @@ pub fn forwarded_client(
     forwarded_for: &str,
     trusted: &[std::net::IpAddr],
 ) -> std::net::IpAddr {
-    let mut client = peer;
-    if !trusted.contains(&peer) {
+    let trusted: Vec<std::net::IpAddr> = trusted.iter().map(|t| t.to_canonical()).collect();
+    let mut client = peer.to_canonical();
+    if !trusted.contains(&client) {
         return client;
     }
     for hop in forwarded_for.rsplit(',') {
         let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else {
             break;
         };
+        let ip = ip.to_canonical();
         client = ip;
         if !trusted.contains(&ip) {
             break;
@@ -622,6 +626,11 @@ mod tests {
         assert_eq!(client(proxy, ""), proxy);
         assert_eq!(client(proxy, "garbage"), proxy);
         assert_eq!(client(proxy, "garbage, 10.0.0.2"), ip("10.0.0.2"));
+        // An IPv4 proxy seen through an IPv6 socket is the same proxy (QA s29c K6).
+        assert_eq!(
+            client(ip("::ffff:127.0.0.1"), "203.0.113.7"),
+            ip("203.0.113.7")
+        );
         // A header from a peer that is no trusted proxy is not believed.
         assert_eq!(
             client(ip("198.51.100.1"), "203.0.113.7"),

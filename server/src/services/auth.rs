@@ -167,6 +167,22 @@ pub async fn login(
     if !verify_password(&settings.argon2, hash, password.to_string()).await? {
         return Err(failed(db, "auth.login_failed", Some(acct.id), remote).await);
     }
+    // The helper remembered their password: a reset code pending since is moot, and
+    // left in force it would let whoever holds the slip take the account (QA s29c K3).
+    if acct.enrollment_code_hash.is_some() {
+        account::Entity::update_many()
+            .col_expr(
+                account::Column::EnrollmentCodeHash,
+                sea_orm::sea_query::Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                account::Column::EnrollmentExpiresAt,
+                sea_orm::sea_query::Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+            )
+            .filter(account::Column::Id.eq(acct.id))
+            .exec(db)
+            .await?;
+    }
     issue_token(db, settings, acct, remote, "auth.login").await
 }
 
@@ -289,17 +305,17 @@ pub async fn change_password(
         .clone()
         .ok_or(ApiError::InvalidCredentials)?;
     if !verify_password(&settings.argon2, stored, current.to_string()).await? {
-        return Err(failed(
-            db,
-            "auth.password_change_failed",
-            Some(acct.id),
-            caller.remote_addr.clone(),
-        )
-        .await);
+        let remote = caller.remote_addr.clone();
+        failed(db, "auth.password_change_failed", Some(acct.id), remote).await;
+        return Err(ApiError::WrongCurrentPassword);
     }
     let hash = hash_password(&settings.argon2, new_password.to_string()).await?;
     let mut active = acct.into_active_model();
     active.password_hash = Set(Some(hash));
+    // A reset code still pending would let whoever holds the slip take the account
+    // over after the helper chose a new password themselves (QA s29c K3).
+    active.enrollment_code_hash = Set(None);
+    active.enrollment_expires_at = Set(None);
     active.update(db).await?;
     end_sessions(db, account, Some(token)).await?;
     audit::record(
@@ -328,7 +344,7 @@ pub async fn set_password(
         .filter(account::Column::Username.eq(username.trim()))
         .one(db)
         .await?
-        .ok_or(ApiError::NotFound("account"))?;
+        .ok_or_else(|| ApiError::Invalid(format!("no account named {}", username.trim())))?;
     let hash = hash_password(&settings.argon2, new_password.to_string()).await?;
     let mut active = acct.into_active_model();
     active.password_hash = Set(Some(hash));

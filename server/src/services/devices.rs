@@ -63,6 +63,11 @@ pub async fn register(
                 "this device key is registered to another account".into(),
             ));
         }
+        // A phone found again after its device was revoked: what it signs would all be
+        // refused, so it is told now, and the client makes a new key (QA s29c K2).
+        if existing.revoked_at.is_some() {
+            return Err(ApiError::DeviceRevoked);
+        }
         return Ok((to_dto(existing), false));
     }
     let created = device::ActiveModel {
@@ -109,7 +114,7 @@ async fn unrevoked(db: &impl ConnectionTrait, account: i64) -> ApiResult<Vec<Dev
 }
 
 /// Revokes device `id` (a lost or stolen phone): records it signs are refused from now
-/// on ([`super::signers`]), whatever they claim. The caller's own device, or, for an
+/// on ([`super::signers`]), whatever they claim, and the account's sessions end. The caller's own device, or, for an
 /// office, a device of a helper paired with a household in its scope; any other is not
 /// found, so the answer tells nothing of another office's devices. The device's
 /// account, whose cached keys the caller forgets.
@@ -127,6 +132,11 @@ pub async fn revoke(db: &impl ConnectionTrait, caller: &Caller, id: i64) -> ApiR
     let mut active: device::ActiveModel = found.into();
     active.revoked_at = Set(Some(super::now_seconds()));
     active.update(db).await?;
+    // The lost phone's session ends with its key, and so does every other session of
+    // the account: a session is not tied to a device, and one left open let the phone
+    // go on downloading the households and register a new key whose visits counted
+    // (QA s29c K1). The helper logs in again on their new phone.
+    super::auth::end_sessions(db, account, None).await?;
     audit::record(
         db,
         caller,

@@ -15,7 +15,7 @@ use rand::Rng;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use std::collections::HashSet;
 
@@ -369,35 +369,45 @@ async fn printed_by(
 }
 
 /// (helper, place) for every village, town and county where each of `helpers` is
-/// paired with a household today.
+/// paired with a household today. Whole rows, not a join's columns: it also runs in a
+/// write transaction, which on SQLite reads through the writer's own connection, whose
+/// rows decode entity columns only (a joined tuple came back empty there, QA s29c K5).
 async fn places_served(
     db: &impl ConnectionTrait,
     helpers: &[i64],
 ) -> ApiResult<HashSet<(i64, i64)>> {
-    let of_household: sea_orm::RelationDef = pairing::Entity::belongs_to(household::Entity)
-        .from(pairing::Column::HouseholdId)
-        .to(household::Column::Id)
-        .into();
-    let mut serving = HashSet::new();
+    let mut pairs: Vec<(i64, i64)> = Vec::new();
     for chunk in helpers.chunks(1000) {
-        let found: Vec<(i64, i64, i64, i64)> = pairing::Entity::find()
-            .select_only()
-            .column(pairing::Column::HelperId)
-            .column(household::Column::VillageId)
-            .column(household::Column::TownId)
-            .column(household::Column::CountyId)
-            .distinct()
-            .join(JoinType::InnerJoin, of_household.clone())
+        for p in pairing::Entity::find()
             .filter(pairing::Column::HelperId.is_in(chunk.to_vec()))
             .filter(current())
-            .into_tuple()
             .all(db)
-            .await?;
-        for (h, village, town, county) in found {
-            serving.extend([(h, village), (h, town), (h, county)]);
+            .await?
+        {
+            pairs.push((p.helper_id, p.household_id));
         }
     }
-    Ok(serving)
+    let ids: Vec<i64> = pairs
+        .iter()
+        .map(|(_, h)| *h)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut homes = std::collections::HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for h in household::Entity::find()
+            .filter(household::Column::Id.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            homes.insert(h.id, [h.village_id, h.town_id, h.county_id]);
+        }
+    }
+    Ok(pairs
+        .into_iter()
+        .filter_map(|(helper, home)| homes.get(&home).map(|places| (helper, *places)))
+        .flat_map(|(helper, places)| places.map(|p| (helper, p)))
+        .collect())
 }
 
 /// Why a request for one helper's code has none to issue, in words the office can act

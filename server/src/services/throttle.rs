@@ -89,7 +89,11 @@ impl Outcome {
     fn of<T>(result: &ApiResult<T>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
-            Err(ApiError::InvalidCredentials | ApiError::InvalidEnrollmentCode) => Outcome::Failure,
+            Err(
+                ApiError::InvalidCredentials
+                | ApiError::InvalidEnrollmentCode
+                | ApiError::WrongCurrentPassword,
+            ) => Outcome::Failure,
             Err(_) => Outcome::NotCounted,
         }
     }

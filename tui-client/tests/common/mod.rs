@@ -240,9 +240,9 @@ pub async fn become_second_helper_with_sheet(client: &Client) {
         rows: vec![
             SheetRow {
                 own_windows: vec![own(1, true), own(2, false)],
-                ..row(1, 1, "张三", vec![visit])
+                ..row(6, 1, "张三", vec![visit])
             },
-            row(2, 2, "李四", vec![]),
+            row(7, 2, "李四", vec![]),
         ],
         policy_source: String::new(),
         rule: bangfu_shared::report::WINDOW_RULE_ZH.into(),

@@ -98,7 +98,7 @@ pub async fn change_password(
 }
 
 #[utoipa::path(post, path = "/api/v1/devices/{id}/revoke", params(("id" = i64, Path, description = "device id")),
-    responses((status = 204, description = "revoked: records it signs are refused from now on"), (status = 404, body = bangfu_shared::api::ErrorBody, description = "no such device of the caller, or of a helper in the office's scope")))]
+    responses((status = 204, description = "revoked: records it signs are refused from now on, and the account's sessions end"), (status = 404, body = bangfu_shared::api::ErrorBody, description = "no such device of the caller, or of a helper in the office's scope")))]
 /// Revokes a device (a lost or stolen phone): by its own account, or by the office of
 /// its helper.
 pub async fn revoke_device(
@@ -108,6 +108,7 @@ pub async fn revoke_device(
 ) -> ApiResult<HttpResponse> {
     let account = devices::revoke(&state.db, &caller, id.into_inner()).await?;
     state.signers.forget_keys(account);
+    state.sessions.forget_account(account);
     Ok(HttpResponse::NoContent().finish())
 }
 
