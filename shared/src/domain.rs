@@ -43,7 +43,15 @@ macro_rules! coded_enum {
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($code | $zh => Ok($name::$variant),)+
-                    other => Err(SharedError::UnknownCode { kind: $kind, value: other.to_string() }),
+                    other => Err(SharedError::UnknownValue {
+                        kind: $kind,
+                        value: other.to_string(),
+                        known: $name::ALL
+                            .iter()
+                            .map(|v| format!("{} {}", v.label_zh(), v.code()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    }),
                 }
             }
         }
@@ -123,7 +131,8 @@ mod tests {
     fn chinese_labels_parse_too() {
         assert_eq!("电话".parse::<VisitKind>(), Ok(VisitKind::Phone));
         assert_eq!("入户".parse::<VisitKind>(), Ok(VisitKind::Home));
-        assert!("扶贫".parse::<VisitKind>().is_err());
+        let e = "走访".parse::<VisitKind>().unwrap_err().to_string();
+        assert!(e.contains("入户 home") && e.contains("电话 phone"), "{e}");
     }
 
     #[test]
@@ -145,7 +154,11 @@ mod tests {
     #[test]
     fn unknown_code_names_kind_and_value() {
         let err = "mayor".parse::<Role>().unwrap_err();
-        assert_eq!(err.to_string(), "unknown role `mayor`");
+        assert!(
+            err.to_string()
+                .starts_with("unknown role `mayor` (known: 第一帮扶责任人 first_helper, "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,6 +6,14 @@ pub enum SharedError {
     /// A code such as a role or status name that this version does not know.
     #[error("unknown {kind} `{value}`")]
     UnknownCode { kind: &'static str, value: String },
+    /// A value of a domain list (a visit kind, a role) that is not on it: said with
+    /// the values there are, in both names (QA s29c K7).
+    #[error("unknown {kind} `{value}` (known: {known})")]
+    UnknownValue {
+        kind: &'static str,
+        value: String,
+        known: String,
+    },
     /// A policy preset name that is not shipped.
     #[error("unknown policy preset `{0}` (known: laizhou-2018, xigang-2019)")]
     UnknownPreset(String),

@@ -481,10 +481,27 @@ pub fn parse_delivery(s: &str) -> Result<Delivery> {
         problem,
     };
     let parts: Vec<&str> = s.split([':', '：']).map(str::trim).collect();
+    // `中秋节` as people write it, for the code's `中秋` (QA s29c K7).
+    let occasion_of = |occ: &str| {
+        occ.parse::<Occasion>().or_else(|e| {
+            occ.strip_suffix('节')
+                .map_or(Err(e.clone()), |o| o.parse().map_err(|_| e))
+        })
+    };
+    let is_amount = |t: &str| parse_yuan(&half_width(t)).is_ok();
     let (item, yuan, occasion) = match parts.as_slice() {
         [item, yuan] => (item.to_string(), *yuan, None),
-        [rest @ .., yuan, occ] if !rest.is_empty() && occ.parse::<Occasion>().is_ok() => {
-            (rest.join(":"), *yuan, occ.parse::<Occasion>().ok())
+        [rest @ .., yuan, occ] if !rest.is_empty() && occasion_of(occ).is_ok() => {
+            (rest.join(":"), *yuan, occasion_of(occ).ok())
+        }
+        // An amount then something that is neither an amount nor an occasion: the
+        // occasion is what was not understood, said with the ones there are.
+        [rest @ .., yuan, occ] if !rest.is_empty() && is_amount(yuan) && !is_amount(occ) => {
+            return Err(bad(FieldProblem::Rule(
+                occasion_of(occ)
+                    .err()
+                    .unwrap_or(bangfu_shared::visit::VisitError::BadAmount(echo(s))),
+            )));
         }
         [rest @ .., yuan] if rest.len() >= 2 => (rest.join(":"), *yuan, None),
         _ => return Err(bad(FieldProblem::DeliveryFormat(echo(s)))),
@@ -590,6 +607,13 @@ mod tests {
                 .contains("abc")
         );
         assert!(parse_delivery(":5").is_err());
+        // 中秋节 as written is 中秋; an occasion not known is named as the occasion, with
+        // the ones there are, not as an amount (QA s29c K7).
+        let d = parse_delivery("米:50:中秋节").unwrap();
+        assert_eq!(d.occasion, Some(Occasion::Zhongqiu));
+        let e = parse_delivery("米:50:国庆").unwrap_err().to_string();
+        assert!(e.contains("国庆") && e.contains("zhongqiu"), "{e}");
+        assert!(!e.contains("amount"), "{e}");
     }
 
     #[test]
