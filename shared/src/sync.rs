@@ -199,6 +199,12 @@ pub struct DeviceAnomaly {
     pub seq_to: Option<i64>,
     pub detail: String,
     pub detected_at: DateTime<Utc>,
+    /// For a flagged visit (`entered_late`, `photo_reused`): its household and date, so
+    /// the office finds it. Absent for the device's own anomalies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit_date: Option<chrono::NaiveDate>,
 }
 
 impl DeviceAnomaly {
@@ -212,6 +218,8 @@ impl DeviceAnomaly {
             "seq_reused" => "设备序号重复",
             "clock_ahead" => "设备时间超前",
             "clock_behind" | "clock_went_back" => "设备时间倒退",
+            "entered_late" => "补录",
+            "photo_reused" => "照片重复使用",
             other => other,
         }
     }
@@ -270,6 +278,14 @@ impl DeviceAnomaly {
                 "第{seq}条记录的签名时间{}早于该设备上一条记录的{}：设备时钟曾被调回，请核查",
                 at(0),
                 at(1)
+            ),
+            "entered_late" => format!(
+                "第{seq}条记录（{}的走访）在走访多日后才录入：计入考勤，供核查",
+                self.visit_date.map(|d| d.to_string()).unwrap_or_default()
+            ),
+            "photo_reused" => format!(
+                "第{seq}条记录（{}的走访）的照片或签字图片已用于其他走访：不计入考勤，供核查",
+                self.visit_date.map(|d| d.to_string()).unwrap_or_default()
             ),
             _ => self.detail.clone(),
         }
@@ -370,6 +386,8 @@ mod tests {
             seq_to,
             detail: detail.into(),
             detected_at: Utc::now(),
+            household_id: None,
+            visit_date: None,
         }
     }
 

@@ -426,6 +426,33 @@ async fn dating(t: &TestDb) {
     assert!(acks[2].flags.is_empty(), "{:?}", acks[2]);
     assert_eq!(acks[3].flags, ["entered_late"], "7 days 23 hours is late");
     assert!(acks[4].flags.is_empty(), "{:?}", acks[4]);
+    // The office's anomaly list names the visits entered late, with household and date,
+    // not only the drill-down of one household (QA s29b J5).
+    let (_, anomalies) = f.w.get(Some(&f.county), "/sync/anomalies").await;
+    let late: Vec<i64> = anomalies
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "entered_late" && a["household_id"] == h)
+        .map(|a| a["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        late,
+        [records[0].record.seq, records[3].record.seq],
+        "{anomalies}"
+    );
+    let resp =
+        f.w.http
+            .get(f.w.server.url("/sync/anomalies?format=csv"))
+            .bearer_auth(&f.county)
+            .send()
+            .await
+            .unwrap();
+    let csv = resp.text().await.unwrap();
+    assert!(
+        csv.contains(",补录,") && csv.contains("在走访多日后才录入"),
+        "{csv}"
+    );
     let mut counted = Vec::new();
     for r in &records {
         let fact = visit_fact::Entity::find()

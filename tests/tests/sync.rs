@@ -374,7 +374,7 @@ async fn refused(t: &TestDb) {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "\u{feff}帮扶责任人,联系电话,设备,类型,记录序号,说明,发现时间(北京时间)"
+        "\u{feff}帮扶责任人,联系电话,设备,类型,记录序号,贫困户,说明,发现时间(北京时间)"
     );
     assert_eq!(lines.len(), list.len() + 1, "{csv}");
     let altered_line = lines

@@ -17,7 +17,7 @@ use sea_orm::sea_query::{
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{Caller, refusals};
-use crate::entities::{device_anomaly, household, pairing, record};
+use crate::entities::{device_anomaly, household, pairing, record, visit_fact};
 use crate::error::ApiResult;
 
 /// Recorded anomalies and missing sequence numbers of the devices of helpers paired
@@ -28,7 +28,8 @@ pub async fn in_scope(
     caller: &Caller,
     town: Option<i64>,
 ) -> ApiResult<Vec<DeviceAnomaly>> {
-    let helpers = helpers_in_scope(db, caller, town).await?;
+    let homes = homes_in_scope(db, caller, town).await?;
+    let helpers = helpers_of(homes.clone());
     let mut out: Vec<DeviceAnomaly> = device_anomaly::Entity::find()
         .filter(device_anomaly::Column::HelperId.in_subquery(helpers.clone()))
         .order_by_asc(device_anomaly::Column::Id)
@@ -43,17 +44,19 @@ pub async fn in_scope(
             seq_to: None,
             detail: a.detail,
             detected_at: a.detected_at,
+            household_id: None,
+            visit_date: None,
         })
         .collect();
     out.extend(gaps(db, helpers).await?);
     let stored = stored_of_refused(db, &out).await?;
     refusals::settle(&mut out, &stored);
+    out.extend(flagged_visits(db, homes).await?);
     Ok(out)
 }
 
-/// `SELECT helper_id FROM pairing WHERE household_id IN (households in scope)`: any
-/// pairing, past or present, since a helper's device history outlives the pairing.
-async fn helpers_in_scope(
+/// `SELECT id FROM households` in the caller's scope (optionally one town of it).
+async fn homes_in_scope(
     db: &impl ConnectionTrait,
     caller: &Caller,
     town: Option<i64>,
@@ -66,16 +69,95 @@ async fn helpers_in_scope(
         super::jurisdictions::town_in_scope(db, caller, t).await?;
         cond = cond.add(household::Column::TownId.eq(t));
     }
-    let homes = Query::select()
+    Ok(Query::select()
         .column(household::Column::Id)
         .from(household::Entity)
         .cond_where(cond)
-        .to_owned();
-    Ok(Query::select()
+        .to_owned())
+}
+
+/// `SELECT helper_id FROM pairing WHERE household_id IN (homes)`: any pairing, past or
+/// present, since a helper's device history outlives the pairing.
+fn helpers_of(homes: SelectStatement) -> SelectStatement {
+    Query::select()
         .column(pairing::Column::HelperId)
         .from(pairing::Entity)
         .and_where(pairing::Column::HouseholdId.in_subquery(homes))
-        .to_owned())
+        .to_owned()
+}
+
+/// The standing visits (neither voided nor corrected since) of the households `homes`
+/// that the office should check, one line each: entered days late (补录, they count)
+/// or using a photo or signature image of another visit (照片重复使用, they do not).
+/// Shown only one household at a time in the drill-down before (QA s29b J5).
+async fn flagged_visits(
+    db: &impl ConnectionTrait,
+    homes: SelectStatement,
+) -> ApiResult<Vec<DeviceAnomaly>> {
+    let late = Query::select()
+        .column(record::Column::Id)
+        .from(record::Entity)
+        .and_where(record::Column::HouseholdId.in_subquery(homes.clone()))
+        .and_where(record::Column::Flags.like("%entered_late%"))
+        .to_owned();
+    let facts = visit_fact::Entity::find()
+        .filter(visit_fact::Column::HouseholdId.in_subquery(homes))
+        .filter(visit_fact::Column::Voided.eq(false))
+        .filter(visit_fact::Column::Superseded.eq(false))
+        .filter(
+            Condition::any()
+                .add(visit_fact::Column::PhotoReused.eq(true))
+                .add(visit_fact::Column::RecordId.in_subquery(late)),
+        )
+        .order_by_asc(visit_fact::Column::ReceivedAt)
+        .all(db)
+        .await?;
+    let ids: Vec<String> = facts.iter().map(|f| f.record_id.clone()).collect();
+    // The stored mark may be stale (the visit that used the photo first since voided):
+    // judged now, as the pull does.
+    let reused = super::facts::photo_reused(db, &ids).await?;
+    let mut records = std::collections::HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for r in record::Entity::find()
+            .filter(record::Column::Id.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            records.insert(r.id.clone(), r);
+        }
+    }
+    let mut out = Vec::new();
+    for f in facts {
+        let Some(r) = records.get(&f.record_id) else {
+            continue;
+        };
+        let late = r.flags.split(',').any(|x| x.trim() == "entered_late");
+        let kinds = [
+            (late, "entered_late", "entered days after the visit"),
+            (
+                reused.contains(&f.record_id),
+                "photo_reused",
+                "a photo or signature image of it was used first by another visit",
+            ),
+        ];
+        for (_, kind, what) in kinds.into_iter().filter(|(on, ..)| *on) {
+            out.push(DeviceAnomaly {
+                device_id: r.device_id,
+                helper_id: f.helper_id,
+                kind: kind.into(),
+                seq: r.device_seq,
+                seq_to: None,
+                detail: format!(
+                    "record {} (the visit of {} to household {}): {what}",
+                    r.device_seq, f.visit_date, f.household_id
+                ),
+                detected_at: f.received_at,
+                household_id: Some(f.household_id),
+                visit_date: Some(f.visit_date),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// One `gap` per run of missing numbers before a stored record of the helpers' devices:
@@ -190,6 +272,8 @@ fn gap(device: i64, helper: i64, prev: i64, seq: i64) -> Option<DeviceAnomaly> {
         seq_to: Some(last),
         detail,
         detected_at: super::now(),
+        household_id: None,
+        visit_date: None,
     })
 }
 
@@ -222,6 +306,17 @@ pub async fn to_csv(db: &impl ConnectionTrait, list: &[DeviceAnomaly]) -> ApiRes
             labels.insert(d.id, d.label);
         }
     }
+    let homes: BTreeSet<i64> = list.iter().filter_map(|a| a.household_id).collect();
+    let mut heads = std::collections::HashMap::new();
+    for chunk in homes.into_iter().collect::<Vec<_>>().chunks(1000) {
+        for h in household::Entity::find()
+            .filter(household::Column::Id.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            heads.insert(h.id, h.head_name);
+        }
+    }
     let unknown = (String::new(), String::new());
     let mut rows: Vec<&DeviceAnomaly> = list.iter().collect();
     rows.sort_by_key(|a| {
@@ -240,6 +335,7 @@ pub async fn to_csv(db: &impl ConnectionTrait, list: &[DeviceAnomaly]) -> ApiRes
             "设备",
             "类型",
             "记录序号",
+            "贫困户",
             "说明",
             "发现时间(北京时间)",
         ])
@@ -250,6 +346,10 @@ pub async fn to_csv(db: &impl ConnectionTrait, list: &[DeviceAnomaly]) -> ApiRes
                 Some(label) => format!("{}（{label}）", a.device_id),
                 None => a.device_id.to_string(),
             };
+            let head = a
+                .household_id
+                .and_then(|h| heads.get(&h))
+                .map_or("", String::as_str);
             let found = (a.detected_at + chrono::Duration::hours(8))
                 .format("%Y-%m-%d %H:%M")
                 .to_string();
@@ -261,6 +361,7 @@ pub async fn to_csv(db: &impl ConnectionTrait, list: &[DeviceAnomaly]) -> ApiRes
                     device.as_str(),
                     a.kind_zh(),
                     a.seq_text().as_str(),
+                    head,
                     a.detail_zh().as_str(),
                     found.as_str(),
                 ]

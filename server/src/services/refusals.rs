@@ -112,6 +112,8 @@ mod tests {
             seq_to,
             detail: detail.into(),
             detected_at: chrono::Utc::now(),
+            household_id: None,
+            visit_date: None,
         }
     }
 
