@@ -405,6 +405,10 @@ pub struct DeviceDto {
     pub public_key: String,
     pub label: String,
     pub registered_at: DateTime<Utc>,
+    /// When it was revoked (a lost phone): an office's list of a helper's devices shows
+    /// what it revoked and when. Absent while it is in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// `GET /api/v1/me/snapshot`: everything a helper's device needs to work offline — the

@@ -211,7 +211,12 @@ async fn lost_phone(t: &TestDb) {
         AckStatus::Accepted
     );
     assert_eq!(revoke("dongcheng".into()).await, StatusCode::NO_CONTENT);
-    assert_eq!(revoke("dongcheng".into()).await, StatusCode::NOT_FOUND);
+    // Revoked already is said as such, and the office sees what it revoked and when
+    // (QA s29c K12).
+    assert_eq!(revoke("dongcheng".into()).await, StatusCode::CONFLICT);
+    let (status, theirs) = listed("dongcheng").await;
+    assert_eq!(status, StatusCode::OK, "{theirs}");
+    assert!(theirs[0]["revoked_at"].is_string(), "{theirs}");
     // The lost phone's session ended with its key: it downloads nothing more and
     // registers no new key (QA s29c K1).
     let (status, _) = f.w.get(Some(&f.token), "/households").await;

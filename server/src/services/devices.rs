@@ -97,6 +97,13 @@ pub async fn register(
 /// The caller's devices.
 pub async fn list(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<Vec<DeviceDto>> {
     let account_id = caller.account_id.ok_or(ApiError::Unauthenticated)?;
+    if !caller.role.is_helper() {
+        // An office has no devices: an empty list read as "this helper has none" (QA
+        // s29c K12).
+        return Err(ApiError::BadRequest(
+            "an office account has no devices: name a helper (?helper=ID)".into(),
+        ));
+    }
     unrevoked(db, account_id).await
 }
 
@@ -120,13 +127,18 @@ async fn unrevoked(db: &impl ConnectionTrait, account: i64) -> ApiResult<Vec<Dev
 /// account, whose cached keys the caller forgets.
 pub async fn revoke(db: &impl ConnectionTrait, caller: &Caller, id: i64) -> ApiResult<i64> {
     let found = device::Entity::find_by_id(id)
-        .filter(device::Column::RevokedAt.is_null())
         .one(db)
         .await?
         .ok_or(ApiError::NotFound("device"))?;
     let own = Some(found.account_id) == caller.account_id;
     if !own && !office_reaches(db, caller, found.account_id).await? {
         return Err(ApiError::NotFound("device"));
+    }
+    if let Some(at) = found.revoked_at {
+        return Err(ApiError::Conflict(format!(
+            "device {id} was revoked already, at {}",
+            super::china_time(at)
+        )));
     }
     let (label, account) = (found.label.clone(), found.account_id);
     let mut active: device::ActiveModel = found.into();
@@ -198,10 +210,21 @@ pub async fn of_helper(
     else {
         return Err(ApiError::NotFound("helper"));
     };
+    if caller.helper_id == Some(helper) && Some(acct.id) == caller.account_id {
+        return unrevoked(db, acct.id).await;
+    }
     if !office_reaches(db, caller, acct.id).await? {
         return Err(ApiError::NotFound("helper"));
     }
-    unrevoked(db, acct.id).await
+    // Revoked ones too, with when: the office sees what it revoked (QA s29c K12).
+    Ok(device::Entity::find()
+        .filter(device::Column::AccountId.eq(acct.id))
+        .order_by_asc(device::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_dto)
+        .collect())
 }
 
 fn to_dto(m: device::Model) -> DeviceDto {
@@ -210,6 +233,7 @@ fn to_dto(m: device::Model) -> DeviceDto {
         public_key: m.public_key,
         label: m.label,
         registered_at: m.created_at,
+        revoked_at: m.revoked_at,
     }
 }
 
