@@ -258,3 +258,79 @@ db_test!(
     a_lost_phones_device_is_revoked_by_the_town_office,
     lost_phone
 );
+
+/// QA s29c K14: a helper changes their password from the field client; a wrong current
+/// password is said as such, in Chinese.
+async fn from_the_client(t: &TestDb) {
+    use std::io::Write;
+    let f = Field::new(t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("device");
+    let run = |args: Vec<String>, input: String| {
+        let data = data.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut child = std::process::Command::new(bangfu_tests::client_binary())
+                    .arg("--data-dir")
+                    .arg(&data)
+                    .args(&args)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(input.as_bytes())
+                    .unwrap();
+                child.wait_with_output().unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let server = f.origin.clone();
+    let logged_in = run(
+        [
+            "login",
+            "--server",
+            &server,
+            "--username",
+            HELPER,
+            "--password-stdin",
+        ]
+        .map(String::from)
+        .to_vec(),
+        format!("{PASSWORD}\n"),
+    )
+    .await;
+    assert!(
+        logged_in.status.success(),
+        "{}",
+        String::from_utf8_lossy(&logged_in.stderr)
+    );
+    let change = |current: &str| {
+        run(
+            vec!["password".into(), "--password-stdin".into()],
+            format!("{current}\nchanged in the field 5\n"),
+        )
+    };
+    let wrong = change("not it").await;
+    assert!(!wrong.status.success());
+    let err = String::from_utf8_lossy(&wrong.stderr).to_string();
+    assert!(err.contains("当前密码不对"), "{err}");
+    let done = change(PASSWORD).await;
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(String::from_utf8_lossy(&done.stdout).contains("密码已修改"));
+    assert_eq!(login(&f, "changed in the field 5").await, StatusCode::OK);
+}
+db_test!(
+    a_helper_changes_their_password_from_the_field_client,
+    from_the_client
+);

@@ -309,6 +309,22 @@ impl ApiClient {
             .map(drop)
     }
 
+    /// `POST /api/v1/auth/password`: changes the account's password; its other sessions
+    /// end on the server, this one goes on.
+    pub async fn change_password(&self, current: &str, new_password: &str) -> Result<()> {
+        let body = bangfu_shared::api::ChangePassword {
+            current_password: current.to_string(),
+            new_password: new_password.to_string(),
+        };
+        self.send_raw(
+            self.http
+                .post(format!("{}/api/v1/auth/password", self.base))
+                .json(&body),
+        )
+        .await
+        .map(drop)
+    }
+
     /// `GET /api/v1/me`.
     pub async fn me(&self) -> Result<Me> {
         self.get("/api/v1/me").await

@@ -560,6 +560,16 @@ impl Client {
         })
     }
 
+    /// Changes the logged-in account's password (needs the network): the helper's own
+    /// way to a new one, ending their sessions on other devices (QA s29c K14).
+    pub async fn change_password(&self, current: &str, new_password: &str) -> Result<()> {
+        let identity = self.identity().await?;
+        ApiClient::new(&identity.server)?
+            .with_token(identity.token)
+            .change_password(current, new_password)
+            .await
+    }
+
     /// Saves a login and its snapshot. [`Client::login`] calls it after the network
     /// steps; tests and provisioning tools call it directly.
     pub async fn install_login(&self, identity: &Identity, snapshot: &Snapshot) -> Result<()> {

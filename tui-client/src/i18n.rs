@@ -2213,6 +2213,10 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
     match code {
         // The server answers every login failure alike (wrong password, unknown phone,
         // wrong or expired enrollment code), so the words cover each case.
+        // A password change whose current password is wrong: the caller is logged in.
+        "invalid_credentials" if message.starts_with("current_password") => {
+            "当前密码不对，密码未修改".into()
+        }
         "invalid_credentials" => {
             "用户名、密码或激活码不对（首次登录须填写乡镇扶贫办发的激活码：--enroll-code，所填密码即成为您的密码；激活码只能用一次，已设过密码的请不加 --enroll-code 直接用密码登录；忘记密码，或激活码无效、已过期，请向乡镇扶贫办索取新码）"
                 .into()

@@ -88,6 +88,13 @@ enum Command {
         #[arg(long)]
         device_label: Option<String>,
     },
+    /// Change this account's password (needs the network): the current password, then
+    /// the new one, each on a line of standard input. Sessions on other devices end.
+    Password {
+        /// Read both from standard input (the only way: never on the command line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// The terminal interface (the default).
     Tui,
     /// List the households on this device with what is due.
@@ -510,6 +517,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> anyhow::Result<()> {
     match command {
         Command::Tui => Ok(()),
+        Command::Password { password_stdin } => {
+            if !password_stdin {
+                bail!("{}", lang.cli_password_stdin());
+            }
+            let mut lines = std::io::stdin().lock().lines();
+            let mut next = |what: &str| -> anyhow::Result<String> {
+                Ok(lines
+                    .next()
+                    .with_context(|| format!("reading the {what} password from standard input"))??
+                    .trim_end_matches('\r')
+                    .to_string())
+            };
+            let current = next("current")?;
+            let new_password = next("new")?;
+            client.change_password(&current, &new_password).await?;
+            outln!(
+                "{}",
+                match lang {
+                    Lang::Zh => "密码已修改：本账号在其他设备上的登录已退出",
+                    Lang::En => "password changed: this account's sessions on other devices ended",
+                }
+            )?;
+            Ok(())
+        }
         Command::Login {
             server,
             username,
