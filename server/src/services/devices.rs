@@ -4,7 +4,8 @@
 use bangfu_shared::api::{DeviceDto, RegisterDevice};
 use base64::Engine;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QueryTrait, Set,
 };
 
 use super::{Caller, audit};
@@ -104,14 +105,21 @@ pub async fn list(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<Vec<D
             "an office account has no devices: name a helper (?helper=ID)".into(),
         ));
     }
-    unrevoked(db, account_id).await
+    devices_of(db, account_id, false).await
 }
 
-/// The unrevoked devices of an account, oldest first.
-async fn unrevoked(db: &impl ConnectionTrait, account: i64) -> ApiResult<Vec<DeviceDto>> {
+/// The devices of an account, oldest first: those in use, or (`revoked`) all of them,
+/// the revoked ones saying when.
+async fn devices_of(
+    db: &impl ConnectionTrait,
+    account: i64,
+    revoked: bool,
+) -> ApiResult<Vec<DeviceDto>> {
     Ok(device::Entity::find()
         .filter(device::Column::AccountId.eq(account))
-        .filter(device::Column::RevokedAt.is_null())
+        .apply_if((!revoked).then_some(()), |q, ()| {
+            q.filter(device::Column::RevokedAt.is_null())
+        })
         .order_by_asc(device::Column::Id)
         .all(db)
         .await?
@@ -121,8 +129,9 @@ async fn unrevoked(db: &impl ConnectionTrait, account: i64) -> ApiResult<Vec<Dev
 }
 
 /// Revokes device `id` (a lost or stolen phone): records it signs are refused from now
-/// on ([`super::signers`]), whatever they claim, and the account's sessions end. The caller's own device, or, for an
-/// office, a device of a helper paired with a household in its scope; any other is not
+/// on ([`super::signers`]), whatever they claim, and the account's sessions end. The
+/// caller's own device, or, for an office, a device of a helper paired with a household
+/// in its scope; any other is not
 /// found, so the answer tells nothing of another office's devices. The device's
 /// account, whose cached keys the caller forgets.
 pub async fn revoke(db: &impl ConnectionTrait, caller: &Caller, id: i64) -> ApiResult<i64> {
@@ -211,20 +220,13 @@ pub async fn of_helper(
         return Err(ApiError::NotFound("helper"));
     };
     if caller.helper_id == Some(helper) && Some(acct.id) == caller.account_id {
-        return unrevoked(db, acct.id).await;
+        return devices_of(db, acct.id, false).await;
     }
     if !office_reaches(db, caller, acct.id).await? {
         return Err(ApiError::NotFound("helper"));
     }
     // Revoked ones too, with when: the office sees what it revoked (QA s29c K12).
-    Ok(device::Entity::find()
-        .filter(device::Column::AccountId.eq(acct.id))
-        .order_by_asc(device::Column::Id)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(to_dto)
-        .collect())
+    devices_of(db, acct.id, true).await
 }
 
 fn to_dto(m: device::Model) -> DeviceDto {

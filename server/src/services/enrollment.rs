@@ -15,7 +15,7 @@ use rand::Rng;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    IntoActiveModel, QueryFilter, QueryOrder, QueryTrait, Set,
 };
 use std::collections::HashSet;
 
@@ -317,17 +317,14 @@ async fn without_outsiders(
     let ids: Vec<i64> = accounts.iter().filter_map(|a| a.helper_id).collect();
     let mut outside = HashSet::new();
     for chunk in ids.chunks(1000) {
-        let found: Vec<i64> = pairing::Entity::find()
-            .select_only()
-            .column(pairing::Column::HelperId)
-            .distinct()
+        // Whole rows, as in `places_served`: this also runs in the write transaction.
+        let found = pairing::Entity::find()
             .filter(pairing::Column::HelperId.is_in(chunk.to_vec()))
             .filter(current())
             .filter(pairing::Column::HouseholdId.not_in_subquery(visible.clone()))
-            .into_tuple()
             .all(db)
             .await?;
-        outside.extend(found);
+        outside.extend(found.into_iter().map(|p| p.helper_id));
     }
     Ok(accounts
         .into_iter()
