@@ -192,6 +192,11 @@ pub struct WindowResult {
     /// part of the window (QA s28a F5). Absent otherwise, and from older servers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_filed_on: Option<NaiveDate>,
+    /// With `change_filed_on`: the pairing filed late was the household's first in the
+    /// role (a county's first import dated back), not a change of helper, so the text
+    /// says `首次结对…才报备` (QA s29c K11). Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_pairing: bool,
 }
 
 impl WindowResult {
@@ -298,12 +303,12 @@ const MARKS_ZH: [(&str, &str, &str); 11] = [
     (
         "无人负责：",
         "无人负责",
-        "其后的周期没有帮扶责任人须负责（结对变动、退出帮扶或结对变动迟报），镇街报告的“无人负责的窗口”逐一列出",
+        "其后的周期没有帮扶责任人须负责（结对变动、退出帮扶，或结对变动、首次结对迟报），镇街报告的“无人负责的窗口”逐一列出",
     ),
     (
         "不考核",
         "不考核",
-        "结对未覆盖整个周期（期间结对变动或退出帮扶），或结对变动在周期结束后才报备，该周期不判定到位与否",
+        "结对未覆盖整个周期（期间结对变动或退出帮扶），或结对变动、首次结对在周期结束后才报备，该周期不判定到位与否",
     ),
     (
         "起结对变动）",
@@ -585,9 +590,9 @@ impl SheetRow {
             .filter_map(|o| o.helper.as_ref().map(|h| h.id))
             .collect();
         let late = same()
-            .filter_map(|o| o.change_filed_on)
+            .filter_map(|o| o.change_filed_on.map(|day| (day, o.first_pairing)))
             .max()
-            .map(|day| format!("结对变动{day}才报备"));
+            .map(|(day, first)| format!("{}{day}才报备", late_filing_zh(first)));
         // Both, when a change and then the exit cut it, as the town report says (QA
         // s24b F9).
         let exit = self
@@ -998,6 +1003,10 @@ pub struct UnownedWindow {
     /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_filed_on: Option<NaiveDate>,
+    /// With `change_filed_on`: that filing was the household's first pairing in the role,
+    /// not a change of helper (see [`WindowResult::first_pairing`]). Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_pairing: bool,
     /// Contacts of the window's kind counted in it, by the helpers paired then while
     /// they were: a window judged for no one may still have been visited, and the
     /// office should not read it as a gap (QA s26a F5). Absent from servers before it
@@ -1019,9 +1028,12 @@ impl UnownedWindow {
 impl UnownedWindow {
     /// The 说明 the town report prints: what cut the window.
     pub fn cause_zh(&self) -> String {
-        let late = self
-            .change_filed_on
-            .map(|day| format!("结对变动{day}才报备，晚于周期结束"));
+        let late = self.change_filed_on.map(|day| {
+            format!(
+                "{}{day}才报备，晚于周期结束",
+                late_filing_zh(self.first_pairing)
+            )
+        });
         let cut = match (self.exit_on, self.helper_changed) {
             (Some(day), false) => Some(format!("{day}起退出帮扶")),
             (Some(day), true) => Some(format!("期间结对变动；{day}起退出帮扶")),
@@ -1035,6 +1047,16 @@ impl UnownedWindow {
             // another: not a change (QA s24a F5).
             (None, None) => "结对未覆盖整个周期".into(),
         }
+    }
+}
+
+/// What was filed late, for a window judged for no one because of it: a change of
+/// helper (结对变动), or the household's first pairing dated back (首次结对).
+fn late_filing_zh(first_pairing: bool) -> &'static str {
+    if first_pairing {
+        "首次结对"
+    } else {
+        "结对变动"
     }
 }
 
@@ -1153,6 +1175,7 @@ mod tests {
             exit_on: None,
             helper_changed: true,
             change_filed_on: None,
+            first_pairing: false,
             contacts: 0,
         };
         assert_eq!(w.cause_zh(), "期间结对变动");
@@ -1183,6 +1206,12 @@ mod tests {
             filed_late.cause_zh(),
             "结对变动2027-01-06才报备，晚于周期结束"
         );
+        // The household's first pairing imported dated back (QA s29c K11).
+        let first = UnownedWindow {
+            first_pairing: true,
+            ..filed_late
+        };
+        assert_eq!(first.cause_zh(), "首次结对2027-01-06才报备，晚于周期结束");
     }
 
     #[test]
@@ -1255,6 +1284,7 @@ mod tests {
             due_by: None,
             ended_by_change: false,
             change_filed_on: None,
+            first_pairing: false,
         }
     }
 
@@ -1405,6 +1435,21 @@ mod tests {
             "{}",
             row.record_text()
         );
+    }
+
+    /// QA s29c K11: a household's first pairing imported dated back is not a change of
+    /// helper, and its windows say so on the sheet and in the town report.
+    #[test]
+    fn a_first_pairing_filed_late_is_not_called_a_change() {
+        let mut row = sheet_row_for_own_text();
+        let mut late = window(10, VisitKind::Phone, false, Some(helper(2, "吴新")));
+        late.required = false;
+        late.change_filed_on = NaiveDate::from_ymd_opt(2026, 12, 6);
+        late.first_pairing = true;
+        row.windows = vec![late];
+        let text = row.record_text();
+        assert!(text.contains("（首次结对2026-12-06才报备）"), "{text}");
+        assert!(!text.contains("结对变动"), "{text}");
     }
 
     #[test]

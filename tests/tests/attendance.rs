@@ -2632,6 +2632,9 @@ async fn first_import_dated_back(t: &TestDb) {
         "{:?}",
         q3.unowned_windows
     );
+    // Said as a first pairing filed late, not a change of helper (QA s29c K11).
+    let cause = q3.unowned_windows[0].cause_zh();
+    assert_eq!(cause, format!("首次结对{today}才报备，晚于周期结束"));
     assert!(q3.misses.is_empty(), "{:?}", q3.misses);
 }
 db_test!(

@@ -1002,6 +1002,7 @@ impl Reconciled {
                 // A window the pairing's end (an exit or a change of helper) cut and the
                 // helper still owes is due by the day before the end, and judged from it.
                 let due_by = Some(ExitCuts::due_by(to, w.end)).filter(|d| required && *d < w.end);
+                let late = start_known_on.filter(|_| owed && !known_in_time);
                 let overlaps = from <= w.end && to.is_none_or(|t| t > w.start);
                 if !overlaps {
                     continue;
@@ -1028,7 +1029,10 @@ impl Reconciled {
                         helper: None,
                         due_by,
                         ended_by_change: due_by.is_some() && !exit_ended,
-                        change_filed_on: start_known_on.filter(|_| owed && !known_in_time),
+                        change_filed_on: late,
+                        first_pairing: late.is_some()
+                            && handovers
+                                .is_first((first.household_id, &first.role), first.valid_from),
                     },
                     sanctioned: w.sanctioned,
                 });
@@ -1209,24 +1213,29 @@ impl Reconciled {
 
     /// The day a change of helper was filed that took the household over in `role` by
     /// the window's first day, when that was on or after its last day (see
-    /// [`UnownedWindow::change_filed_on`]).
+    /// [`UnownedWindow::change_filed_on`]), and whether that was the household's first
+    /// pairing in the role rather than a change.
     fn change_filed_after(
         &self,
         handovers: &super::exits::Handovers,
         (household, role): (i64, PairingRole),
         (start, end): (NaiveDate, NaiveDate),
-    ) -> Option<NaiveDate> {
+    ) -> Option<(NaiveDate, bool)> {
         self.pairings
             .iter()
             .filter(|p| p.household_id == household && p.role == role.code())
             .filter(|p| p.valid_from <= start && p.valid_to.is_none_or(|t| t > start))
             .filter_map(|p| {
-                handovers.start_known_on(
+                let filed = handovers.start_known_on(
                     (p.household_id, &p.role, p.helper_id),
                     (p.valid_from, p.filed_on),
-                )
+                )?;
+                Some((
+                    filed,
+                    handovers.is_first((household, &p.role), p.valid_from),
+                ))
             })
-            .filter(|filed| *filed >= end)
+            .filter(|(filed, _)| *filed >= end)
             .min()
     }
 
@@ -1273,6 +1282,7 @@ impl Reconciled {
             .filter_map(
                 |((household, role, kind, start, end), (_, helpers, contacts))| {
                     let h = by_household.get(&household)?;
+                    let late = self.change_filed_after(&handovers, (household, role), (start, end));
                     Some(UnownedWindow {
                         household_id: h.id,
                         head_name: h.head_name.clone(),
@@ -1284,11 +1294,8 @@ impl Reconciled {
                         helpers: self.in_pairing_order(household, role, helpers),
                         exit_on: None,
                         helper_changed: self.helper_changed_in(household, role, (start, end)),
-                        change_filed_on: self.change_filed_after(
-                            &handovers,
-                            (household, role),
-                            (start, end),
-                        ),
+                        change_filed_on: late.map(|(day, _)| day),
+                        first_pairing: late.is_some_and(|(_, first)| first),
                         contacts,
                     })
                 },

@@ -642,6 +642,15 @@ impl Handovers {
     }
 }
 
+impl Handovers {
+    /// Whether the pairing (household, role) from `from` took no household over: the
+    /// household's first pairing in the role (or one after a gap), not a change of
+    /// helper, as the reports name a late filing of it (QA s29c K11).
+    pub fn is_first(&self, (household, role): (i64, &str), from: NaiveDate) -> bool {
+        !self.0.contains_key(&(household, role.to_string(), from))
+    }
+}
+
 /// The day (China time) the end `until` of a pairing (household, role) was filed: its
 /// household's exit of that day, else the import that paired the next helper in the
 /// role from that day. None while it holds, or for an end nothing dates (then

@@ -232,6 +232,7 @@ pub async fn become_second_helper_with_sheet(client: &Client) {
         due_by: None,
         ended_by_change: false,
         change_filed_on: None,
+        first_pairing: false,
     };
     let sheet = AttendanceSheet {
         quarter: "2026Q1".parse().unwrap(),
