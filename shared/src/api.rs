@@ -409,6 +409,18 @@ pub struct DeviceDto {
     /// what it revoked and when. Absent while it is in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Records the server received from it: with `last_record_at`, how an office tells
+    /// a helper's phones apart before revoking the lost one (QA s30a L3). 0 from servers
+    /// before it was sent.
+    #[serde(default)]
+    pub records: u64,
+    /// When the server received its latest record (its highest sequence number); absent
+    /// before its first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_record_at: Option<DateTime<Utc>>,
+    /// Its highest sequence number received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<i64>,
 }
 
 /// `GET /api/v1/me/snapshot`: everything a helper's device needs to work offline — the

@@ -141,9 +141,12 @@ impl DecidedChange {
             "withdrawn" => "已撤回",
             other => other,
         };
+        // A withdrawn change was decided by no one: a note stored with one by an older
+        // server came from an office's refused click, not a reason (QA s30a L1).
         let note = self
             .note
             .as_deref()
+            .filter(|_| self.status != "withdrawn")
             .filter(|n| !n.trim().is_empty())
             .map(|n| format!("：{}", n.trim()))
             .unwrap_or_default();
@@ -280,7 +283,7 @@ impl DeviceAnomaly {
                 at(1)
             ),
             "entered_late" => format!(
-                "第{seq}条记录（{}的走访）在走访多日后才录入：计入考勤，供核查",
+                "第{seq}条记录（{}的走访）在走访多日后才录入：补录本身不影响是否计入考勤，供核查",
                 self.visit_date.map(|d| d.to_string()).unwrap_or_default()
             ),
             "photo_reused" => format!(
@@ -376,6 +379,20 @@ pub struct FieldChangeDecision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// QA s30a L1: a withdrawn change shows no note, whatever an older server kept.
+    #[test]
+    fn a_withdrawn_change_carries_no_office_note() {
+        let mut c = DecidedChange {
+            kind: "birth".into(),
+            name: "张小宝".into(),
+            status: "rejected".into(),
+            note: Some("出生证明未见".into()),
+        };
+        assert_eq!(c.text_zh(), "家庭变化「出生：张小宝」未通过：出生证明未见");
+        c.status = "withdrawn".into();
+        assert_eq!(c.text_zh(), "家庭变化「出生：张小宝」已撤回");
+    }
 
     fn anomaly(kind: &str, seq: i64, seq_to: Option<i64>, detail: &str) -> DeviceAnomaly {
         DeviceAnomaly {

@@ -34,6 +34,41 @@ async fn login(f: &Field, password: &str) -> StatusCode {
     f.w.post_json(None, "/auth/login", &body).await.0
 }
 
+/// Runs the field client on the data directory `data` with `input` on its standard
+/// input.
+async fn client(data: &std::path::Path, args: Vec<String>, input: String) -> std::process::Output {
+    use std::io::Write;
+    let data = data.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(bangfu_tests::client_binary())
+            .arg("--data-dir")
+            .arg(&data)
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// `bangfu login` on `data` as the helper.
+async fn client_login(f: &Field, data: &std::path::Path) -> std::process::Output {
+    let args = ["login", "--server", &f.origin, "--username", HELPER];
+    let mut args: Vec<String> = args.map(String::from).to_vec();
+    args.push("--password-stdin".into());
+    client(data, args, format!("{PASSWORD}\n")).await
+}
+
 /// An enrolled helper's code resets their password: asked without `reset`, the office
 /// is told of it; the old password works until the code is used; then the new one
 /// does, and every session of the account ends (the lost phone's too).
@@ -217,6 +252,11 @@ async fn lost_phone(t: &TestDb) {
     let (status, theirs) = listed("dongcheng").await;
     assert_eq!(status, StatusCode::OK, "{theirs}");
     assert!(theirs[0]["revoked_at"].is_string(), "{theirs}");
+    // With what each sent, so the office tells the lost phone from the one in use
+    // (QA s30a L3).
+    assert_eq!(theirs[0]["last_seq"], call.record.seq, "{theirs}");
+    assert!(theirs[0]["records"].as_u64().unwrap() >= 1, "{theirs}");
+    assert!(theirs[0]["last_record_at"].is_string(), "{theirs}");
     // The lost phone's session ended with its key: it downloads nothing more and
     // registers no new key (QA s29c K1).
     let (status, _) = f.w.get(Some(&f.token), "/households").await;
@@ -262,35 +302,10 @@ db_test!(
 /// QA s29c K14: a helper changes their password from the field client; a wrong current
 /// password is said as such, in Chinese.
 async fn from_the_client(t: &TestDb) {
-    use std::io::Write;
     let f = Field::new(t).await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("device");
-    let run = |args: Vec<String>, input: String| {
-        let data = data.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let mut child = std::process::Command::new(bangfu_tests::client_binary())
-                    .arg("--data-dir")
-                    .arg(&data)
-                    .args(&args)
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(input.as_bytes())
-                    .unwrap();
-                child.wait_with_output().unwrap()
-            })
-            .await
-            .unwrap()
-        }
-    };
+    let run = |args: Vec<String>, input: String| client(&data, args, input);
     let server = f.origin.clone();
     let logged_in = run(
         [
@@ -333,4 +348,82 @@ async fn from_the_client(t: &TestDb) {
 db_test!(
     a_helper_changes_their_password_from_the_field_client,
     from_the_client
+);
+
+/// QA s30a L2: a found phone whose device was revoked learns it at its next login and
+/// from then on says so: its sync does not loop on "log in again", and it signs no
+/// visit the server would refuse.
+async fn found_phone(t: &TestDb) {
+    let f = Field::new(t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("phone");
+    let out = client_login(&f, &data).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, mine) = f.w.get(Some(&f.county), "/households?per_page=100").await;
+    let household = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["first_helper"]["phone"] == HELPER)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (helper, _) = helper_and_town(&f).await;
+    let (_, devices) =
+        f.w.get(Some(&f.county), &format!("/devices?helper={helper}"))
+            .await;
+    let newest = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["id"].as_i64())
+        .max()
+        .unwrap();
+    let (status, body) =
+        f.w.post_json(
+            Some(&f.county),
+            &format!("/devices/{newest}/revoke"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let visit = || {
+        let args = [
+            "visit",
+            "new",
+            "--household",
+            &household.to_string(),
+            "--kind",
+            "phone",
+        ];
+        let mut args: Vec<String> = args.map(String::from).to_vec();
+        args.extend(["--problem".into(), "找回后记录".into()]);
+        client(&data, args, String::new())
+    };
+    // Before it knows, the phone still records offline, as any phone out of signal.
+    assert!(visit().await.status.success());
+    let sync = || client(&data, vec!["sync".into()], String::new());
+    let first = sync().await;
+    assert!(!first.status.success());
+    let out = client_login(&f, &data).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("已被乡镇扶贫办停用"), "{err}");
+    // From then on it says so, offline too, and signs nothing more.
+    for out in [sync().await, visit().await] {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            err.contains("已被乡镇扶贫办停用") && !err.contains("请重新登录（"),
+            "{err}"
+        );
+    }
+}
+db_test!(
+    a_found_phone_once_told_it_was_revoked_stops_signing,
+    found_phone
 );

@@ -453,6 +453,9 @@ async fn dating(t: &TestDb) {
         csv.contains(",补录,") && csv.contains("在走访多日后才录入"),
         "{csv}"
     );
+    // Lateness alone is said not to decide counting: another row may say the visit
+    // does not count, and the 补录 row must not claim it does (QA s30b M1).
+    assert!(!csv.contains("：计入考勤"), "{csv}");
     let mut counted = Vec::new();
     for r in &records {
         let fact = visit_fact::Entity::find()

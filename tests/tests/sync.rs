@@ -1236,7 +1236,7 @@ async fn changes_of_a_voided_visit_are_withdrawn(f: &mut Field, county: &str) {
         f.w.post_json(
             Some(county),
             &format!("/review/family-changes/{}", ids[0]),
-            &json!({ "accept": true }),
+            &json!({ "accept": true, "note": "同意迁入" }),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -1244,6 +1244,13 @@ async fn changes_of_a_voided_visit_are_withdrawn(f: &mut Field, county: &str) {
         body["message"].as_str().unwrap().contains("voided"),
         "{body}"
     );
+    // The refused decision left no note: the helper withdrew it, no office decided it
+    // (QA s30a L1).
+    let (_, withdrawn) =
+        f.w.get(Some(county), "/review/family-changes?status=withdrawn")
+            .await;
+    assert_eq!(withdrawn[0]["status"], "withdrawn", "{withdrawn}");
+    assert!(withdrawn[0]["note"].is_null(), "{withdrawn}");
     let (_, h) =
         f.w.get(Some(&f.token), &format!("/households/{}", f.household))
             .await;

@@ -531,9 +531,19 @@ impl Client {
             return Err(ClientError::Refused(HELPERS_ONLY.into()));
         }
         let (key, key_created) = DeviceKey::load_or_create(&self.data.key_path())?;
-        let device = api
+        let device = match api
             .register_device(&key.public_key_base64(), &params.device_label)
-            .await?;
+            .await
+        {
+            // Kept, so that this device stops signing visits no server will take and
+            // its sync says why, not "log in again" in a loop (QA s30a L2).
+            Err(ClientError::Server { code, .. }) if code == "device_revoked" => {
+                self.store.set_device_revoked().await?;
+                let _ = api.logout().await;
+                return Err(ClientError::DeviceRevoked);
+            }
+            other => other?,
+        };
         let snapshot = api.snapshot().await?;
         let clock_offset_secs = Some((Utc::now() - snapshot.server_time).num_seconds())
             .filter(|o| crate::sync::clock_is_off(*o));
@@ -558,6 +568,14 @@ impl Client {
             households,
             clock_offset_secs,
         })
+    }
+
+    /// [`ClientError::DeviceRevoked`] once a login heard this device's key was revoked.
+    pub async fn ensure_not_revoked(&self) -> Result<()> {
+        match self.store.device_revoked().await? {
+            true => Err(ClientError::DeviceRevoked),
+            false => Ok(()),
+        }
     }
 
     /// Changes the logged-in account's password (needs the network): the helper's own
@@ -1014,6 +1032,7 @@ impl Client {
         draft_id: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Result<SignedRecord> {
+        self.ensure_not_revoked().await?;
         let identity = self.identity().await?;
         let helper = identity.helper.as_ref().ok_or(ClientError::NotAHelper)?;
         if self.store.household(household_id).await?.is_none() {
@@ -1084,6 +1103,7 @@ impl Client {
         progress: &(dyn Fn(&SyncProgress) + Send + Sync),
     ) -> Result<SyncReport> {
         let _held = self.sync_lock()?;
+        self.ensure_not_revoked().await?;
         let report = crate::sync::run(self, options, progress).await?;
         let report = if report.asked_again == 0 {
             report

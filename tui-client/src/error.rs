@@ -170,6 +170,12 @@ pub enum ClientError {
         "the server no longer accepts this device's session: run `bangfu login` again (nothing on the device is lost)"
     )]
     SessionExpired,
+    /// The town office revoked this device's key (the phone was reported lost): the
+    /// server refuses every record it signs, so it signs and syncs no more (QA s30a L2).
+    #[error(
+        "the town office revoked this device's key (reported lost): records it signs are refused; log in with a new --data-dir, and record again the visits not yet synced here"
+    )]
+    DeviceRevoked,
 }
 
 /// Date ranges as `FROM{to}TO`, joined by `sep` (`-` when there are none).

@@ -743,6 +743,7 @@ impl Lang {
             E::Key { path, reason } => format!("设备密钥出错（{reason}）：{}", path.display()),
             E::Corrupt(m) => format!("本机数据无法读取：{m}"),
             E::SessionExpired => "服务器不再接受本机的登录：请重新登录（本机数据不会丢失）".into(),
+            E::DeviceRevoked => REVOKED_ZH.into(),
         }
     }
 
@@ -2207,6 +2208,10 @@ fn network_error_zh(message: &str) -> String {
     }
 }
 
+/// A device whose key the town office revoked, said alike by the server's refusal at
+/// login and by this device afterwards (QA s29c K2, s30a L2).
+const REVOKED_ZH: &str = "本机的设备密钥已被乡镇扶贫办停用（曾报失），用它签名的记录都会被拒收：请用新的数据目录（--data-dir）重新登录；本机尚未同步的走访需重新录入";
+
 /// A server's refusal in Chinese by its stable code; the server's English words only as
 /// a short detail, for a code without words of its own here.
 fn server_error_zh(status: u16, code: &str, message: &str) -> String {
@@ -2226,9 +2231,7 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         }
         "unauthenticated" => "登录已过期：请重新登录（本机数据不会丢失）".into(),
         // A phone found again after its town office revoked it (QA s29c K2).
-        "device_revoked" => {
-            "本机的设备密钥已被乡镇扶贫办停用（曾报失），用它签名的记录都会被拒收：请用新的数据目录（--data-dir）重新登录；本机尚未同步的走访需重新录入".into()
-        }
+        "device_revoked" => REVOKED_ZH.into(),
         "too_many_attempts" => "登录失败次数过多：请过 15 分钟再试".into(),
         "too_many_uploads" => {
             "本账号未完成的上传已达服务器上限：上传完成或过期后释放，下次同步再试".into()
@@ -2944,6 +2947,7 @@ mod tests {
                 "本机密钥已登记给另一个账号：请用另一个 --data-dir（另一个数据目录）登录此账号",
             ),
             (ClientError::SessionExpired, "服务器不再接受本机的登录：请重新登录（本机数据不会丢失）"),
+            (ClientError::DeviceRevoked, REVOKED_ZH),
             (
                 server(404, "not_found", "route not found"),
                 "服务器地址不对（找不到接口，HTTP 404）：只填 http://主机:端口",

@@ -239,6 +239,7 @@ impl Client {
     /// the helper reviewed), with the device key and queues the submission for the next
     /// sync. Only a second helper submits.
     pub async fn submit_sheet(&self, quarter: Quarter) -> Result<StoredSubmission> {
+        self.ensure_not_revoked().await?;
         let identity = self.identity().await?;
         if identity.role != Role::SecondHelper {
             return Err(ClientError::Refused(SECOND_HELPER_ONLY.into()));

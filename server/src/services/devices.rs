@@ -115,7 +115,7 @@ async fn devices_of(
     account: i64,
     revoked: bool,
 ) -> ApiResult<Vec<DeviceDto>> {
-    Ok(device::Entity::find()
+    let list = device::Entity::find()
         .filter(device::Column::AccountId.eq(account))
         .apply_if((!revoked).then_some(()), |q, ()| {
             q.filter(device::Column::RevokedAt.is_null())
@@ -125,7 +125,8 @@ async fn devices_of(
         .await?
         .into_iter()
         .map(to_dto)
-        .collect())
+        .collect();
+    with_activity(db, list).await
 }
 
 /// Revokes device `id` (a lost or stolen phone): records it signs are refused from now
@@ -236,7 +237,43 @@ fn to_dto(m: device::Model) -> DeviceDto {
         label: m.label,
         registered_at: m.created_at,
         revoked_at: m.revoked_at,
+        records: 0,
+        last_record_at: None,
+        last_seq: None,
     }
+}
+
+/// Fills in what each device sent (records, the latest received), in one query: the
+/// office revoking a lost phone tells it from the one in the helper's hand by it.
+async fn with_activity(
+    db: &impl ConnectionTrait,
+    mut list: Vec<DeviceDto>,
+) -> ApiResult<Vec<DeviceDto>> {
+    use crate::entities::record;
+    use sea_orm::QuerySelect;
+    if list.is_empty() {
+        return Ok(list);
+    }
+    let ids: Vec<i64> = list.iter().map(|d| d.id).collect();
+    let rows: Vec<(i64, i64, i64, chrono::DateTime<chrono::Utc>)> = record::Entity::find()
+        .select_only()
+        .column(record::Column::DeviceId)
+        .column_as(record::Column::SeqId.count(), "records")
+        .column_as(record::Column::DeviceSeq.max(), "last_seq")
+        .column_as(record::Column::ReceivedAt.max(), "last_at")
+        .filter(record::Column::DeviceId.is_in(ids))
+        .group_by(record::Column::DeviceId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (device, records, last_seq, last_at) in rows {
+        if let Some(d) = list.iter_mut().find(|d| d.id == device) {
+            d.records = u64::try_from(records).unwrap_or(0);
+            d.last_seq = Some(last_seq);
+            d.last_record_at = Some(last_at);
+        }
+    }
+    Ok(list)
 }
 
 #[cfg(test)]

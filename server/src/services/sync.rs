@@ -1546,11 +1546,17 @@ pub async fn decide(
         (false, false) => "rejected",
     };
     let decided_at = super::now();
+    // A change its helper withdrew was decided by no one: the refused request's note is
+    // not kept, or the helper's device shows it as the reason (QA s30a L1).
+    let (note, decided_by) = match withdrawn {
+        true => (None, None),
+        false => (note, caller.account_id),
+    };
     let flipped = field_change::Entity::update_many()
         .set(field_change::ActiveModel {
             status: Set(status.into()),
             note: Set(note.clone()),
-            decided_by: Set(caller.account_id),
+            decided_by: Set(decided_by),
             decided_at: Set(Some(decided_at)),
             ..Default::default()
         })
@@ -1631,7 +1637,7 @@ pub async fn decide(
     let decided = field_change::Model {
         status: status.into(),
         note,
-        decided_by: caller.account_id,
+        decided_by,
         decided_at: Some(decided_at),
         ..change
     };

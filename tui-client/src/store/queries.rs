@@ -502,6 +502,19 @@ impl Store {
         set_meta(&self.db, "clock_offset_secs", &offset_secs).await
     }
 
+    /// Whether a login heard that the town office revoked this data directory's device
+    /// key (see [`crate::ClientError::DeviceRevoked`]).
+    pub async fn device_revoked(&self) -> Result<bool> {
+        Ok(get_meta::<bool>(&self.db, "device_revoked")
+            .await?
+            .unwrap_or(false))
+    }
+
+    /// Keeps that the device key was revoked: it signs and syncs no more.
+    pub async fn set_device_revoked(&self) -> Result<()> {
+        set_meta(&self.db, "device_revoked", &true).await
+    }
+
     /// The saved login, if this device has logged in.
     pub async fn identity(&self) -> Result<Option<Identity>> {
         get_meta(&self.db, "identity").await
