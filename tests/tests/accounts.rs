@@ -16,17 +16,23 @@ use serde_json::json;
 
 /// The helper's id and their town, as the county office sees them.
 async fn helper_and_town(f: &Field) -> (i64, i64) {
-    let (_, page) = f.w.get(Some(&f.county), "/households?per_page=100").await;
-    let h = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["first_helper"]["phone"] == HELPER)
-        .unwrap();
+    let h = helpers_household(f).await;
     (
         h["first_helper"]["id"].as_i64().unwrap(),
         h["town"]["id"].as_i64().unwrap(),
     )
+}
+
+/// The helper's household, as the county office sees it.
+async fn helpers_household(f: &Field) -> serde_json::Value {
+    let (_, page) = f.w.get(Some(&f.county), "/households?per_page=100").await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["first_helper"]["phone"] == HELPER)
+        .unwrap()
+        .clone()
 }
 
 async fn login(f: &Field, password: &str) -> StatusCode {
@@ -162,6 +168,12 @@ async fn own_password(t: &TestDb) {
         "{body}"
     );
     assert_eq!(login(&f, PASSWORD).await, StatusCode::OK, "unchanged");
+    // The same password again changes nothing and ends no session (QA s30a L4).
+    let body = json!({ "current_password": PASSWORD, "new_password": PASSWORD });
+    let (status, body) = f.w.post_json(Some(&f.token), "/auth/password", &body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("same"), "{body}");
+    assert_eq!(f.w.get(Some(&elsewhere), "/me").await.0, StatusCode::OK);
     let (status, body) = change(PASSWORD).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(f.w.get(Some(&f.token), "/me").await.0, StatusCode::OK);
@@ -332,6 +344,27 @@ async fn from_the_client(t: &TestDb) {
             format!("{current}\nchanged in the field 5\n"),
         )
     };
+    // A line missing or the same password twice: said in Chinese, nothing sent.
+    let short = run(
+        vec!["password".into(), "--password-stdin".into()],
+        format!("{PASSWORD}\n"),
+    )
+    .await;
+    let err = String::from_utf8_lossy(&short.stderr).to_string();
+    assert!(
+        !short.status.success() && err.contains("第二行（新密码）"),
+        "{err}"
+    );
+    let same = run(
+        vec!["password".into(), "--password-stdin".into()],
+        format!("{PASSWORD}\n{PASSWORD}\n"),
+    )
+    .await;
+    let err = String::from_utf8_lossy(&same.stderr).to_string();
+    assert!(
+        !same.status.success() && err.contains("新密码与当前密码相同"),
+        "{err}"
+    );
     let wrong = change("not it").await;
     assert!(!wrong.status.success());
     let err = String::from_utf8_lossy(&wrong.stderr).to_string();
@@ -363,15 +396,7 @@ async fn found_phone(t: &TestDb) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (_, mine) = f.w.get(Some(&f.county), "/households?per_page=100").await;
-    let household = mine["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["first_helper"]["phone"] == HELPER)
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
+    let household = helpers_household(&f).await["id"].as_i64().unwrap();
     let (helper, _) = helper_and_town(&f).await;
     let (_, devices) =
         f.w.get(Some(&f.county), &format!("/devices?helper={helper}"))

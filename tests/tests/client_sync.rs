@@ -1021,6 +1021,68 @@ db_test!(
     review_note_shown
 );
 
+/// QA s30a L6: the town office's decisions on the family changes a helper proposed are
+/// said by the sync that brings them, once, not only in the visit list.
+async fn decisions_said(t: &TestDb) {
+    use bangfu_shared::visit::{FamilyChange, FamilyChangeKind};
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let c = device(&w, &dir.path().join("device")).await;
+    let h = household(&c).await;
+    let mut body = VisitBody::new(VisitKind::Phone, chrono::Utc::now());
+    body.notes = Some("电话了解近况".into());
+    for name in ["张小宝", "张小妹"] {
+        body.family_changes.push(FamilyChange {
+            kind: FamilyChangeKind::Birth,
+            name: name.into(),
+        });
+    }
+    c.record_visit(h, body, None, None, chrono::Utc::now())
+        .await
+        .unwrap();
+    let first = sync(&c, &quick_sync(4)).await;
+    assert_eq!(first.decisions_received.total(), 0);
+    let county = w.login("county").await;
+    let (_, queue) = w.get(Some(&county), "/review/family-changes").await;
+    let ids: Vec<i64> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{queue}");
+    for (id, accept) in ids.iter().zip([true, false]) {
+        let body = serde_json::json!({ "accept": accept, "note": "请补交出生证明" });
+        let (status, body) = w
+            .post_json(
+                Some(&county),
+                &format!("/review/family-changes/{id}"),
+                &body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let report = sync(&c, &quick_sync(4)).await;
+    assert_eq!(
+        (
+            report.decisions_received.accepted,
+            report.decisions_received.rejected
+        ),
+        (1, 1)
+    );
+    let said = bangfu_client::i18n::Lang::Zh
+        .sync_decisions(report.decisions_received)
+        .unwrap();
+    assert!(said.contains("1 项未通过"), "{said}");
+    // Said once: the next sync brings nothing new.
+    let again = sync(&c, &quick_sync(4)).await;
+    assert_eq!(again.decisions_received.total(), 0);
+}
+db_test!(
+    the_town_offices_decisions_on_family_changes_are_said_by_the_sync,
+    decisions_said
+);
+
 /// While a sync holds a data directory, a second one (another `bangfu sync`, the TUI's)
 /// is refused at once, naming why, and sends nothing; the lock goes with its holder.
 async fn one_sync_at_a_time(t: &TestDb) {

@@ -676,6 +676,26 @@ async fn helper_limits(t: &TestDb) {
         20,
         "the refused file left nothing behind"
     );
+    // The same file with row 3 given row 2's first helper: both rows are named as this
+    // file's, none as a pairing outside it (QA s30b M2).
+    let mut lines: Vec<String> = FIXTURE.lines().map(str::to_string).collect();
+    let first_helper: Vec<String> = lines[1]
+        .split(',')
+        .skip(6)
+        .take(3)
+        .map(String::from)
+        .collect();
+    let mut cells: Vec<String> = lines[2].split(',').map(String::from).collect();
+    cells.splice(6..9, first_helper);
+    lines[2] = cells.join(",");
+    let file = lines.join("\r\n").into_bytes();
+    let tomorrow = bangfu_tests::china_today().succ_opt().unwrap();
+    let query = format!("/ledger/import?dry_run=true&effective_from={tomorrow}");
+    let (status, body) = w.post_bytes(&token, &query, file).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let reason = body["details"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("（本文件第2、3行）"), "{body}");
+    assert!(!reason.contains("本文件以外"), "{body}");
 }
 db_test!(helper_limits_count_across_files, helper_limits);
 

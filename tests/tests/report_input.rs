@@ -93,6 +93,11 @@ async fn remarks(t: &TestDb) {
     );
     // A control character would reach the CSV raw.
     refused(submit(vec![(a, "a\u{0}b".into())]).await, "U+0000".into());
+    // A line break would split the row of every listing (QA s30a L5).
+    refused(
+        submit(vec![(a, "第一行\n第二行".into())]).await,
+        "line break".into(),
+    );
     // A household not on the sheet.
     refused(
         submit(vec![(a, "一".into()), (-7, "二".into())]).await,

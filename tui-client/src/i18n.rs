@@ -1471,6 +1471,22 @@ impl Lang {
 }
 
 impl Lang {
+    /// The town office's decisions on family changes a sync brought; `None` when none.
+    pub fn sync_decisions(self, d: crate::store::DecisionsReceived) -> Option<String> {
+        (d.total() > 0).then(|| match (self, d.rejected) {
+            (Lang::Zh, 0) => format!("{} 项家庭变化已由乡镇审核采纳", d.total()),
+            (Lang::Zh, n) => format!(
+                "{} 项家庭变化已由乡镇审核（{n} 项未通过，见审核意见）",
+                d.total()
+            ),
+            (Lang::En, 0) => format!("{} family change(s) accepted by the town office", d.total()),
+            (Lang::En, n) => format!(
+                "{} family change(s) decided by the town office ({n} not accepted: see the note)",
+                d.total()
+            ),
+        })
+    }
+
     /// How many visits a sync brought a town-office review note for, still to be
     /// corrected; `None` when there are none. Without it the note arrives silently.
     pub fn sync_returned(self, n: u64) -> Option<String> {
@@ -1975,6 +1991,33 @@ impl Lang {
         }
     }
 
+    /// A line of standard input that `login` or `password` reads is missing or empty:
+    /// `what` is `current`, `new` or the login's password.
+    pub fn cli_password_line_missing(self, what: &str) -> String {
+        let zh = match what {
+            "current" => "第一行（当前密码）",
+            "new" => "第二行（新密码）",
+            _ => "密码",
+        };
+        match self {
+            Lang::Zh => match what {
+                "current" | "new" => {
+                    format!("标准输入缺少{zh}：请写两行，第一行当前密码，第二行新密码；密码未修改")
+                }
+                _ => "标准输入没有密码（读到空行或文件结束）：请从标准输入写入密码".into(),
+            },
+            Lang::En => format!("standard input holds no {what} password (an empty line or none)"),
+        }
+    }
+
+    /// `bangfu password` given the current password as the new one.
+    pub fn cli_password_unchanged(self) -> &'static str {
+        match self {
+            Lang::Zh => "新密码与当前密码相同，密码未修改（其他设备的登录不受影响）",
+            Lang::En => "the new password is the current one: nothing was changed",
+        }
+    }
+
     /// The server is reached over plain HTTP off this device: the password and the
     /// session cross the network unencrypted (accepted for a village LAN, but said).
     pub fn cli_sends_in_clear(self, server: &str) -> String {
@@ -2243,6 +2286,9 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         "forbidden" => forbidden_zh(message),
         "busy" => "服务器正忙：请稍后重试".into(),
         "payload_too_large" => "文件太大，服务器拒收".into(),
+        "invalid" if message.starts_with("new_password is the same") => {
+            Lang::Zh.cli_password_unchanged().into()
+        }
         "invalid" if message.starts_with("a password needs at least") => {
             let n: String = message.chars().filter(char::is_ascii_digit).collect();
             format!("密码太短：至少 {n} 位")

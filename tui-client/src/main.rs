@@ -523,14 +523,18 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             }
             let mut lines = std::io::stdin().lock().lines();
             let mut next = |what: &str| -> anyhow::Result<String> {
-                Ok(lines
-                    .next()
-                    .with_context(|| format!("reading the {what} password from standard input"))??
-                    .trim_end_matches('\r')
-                    .to_string())
+                let line = lines.next().transpose()?.unwrap_or_default();
+                let line = line.trim_end_matches('\r').to_string();
+                if line.is_empty() {
+                    bail!("{}", lang.cli_password_line_missing(what));
+                }
+                Ok(line)
             };
             let current = next("current")?;
             let new_password = next("new")?;
+            if new_password == current {
+                bail!("{}", lang.cli_password_unchanged());
+            }
             client.change_password(&current, &new_password).await?;
             outln!(
                 "{}",
@@ -557,6 +561,11 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
                 .read_line(&mut password)
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\n', '\r']).to_string();
+            // Sent, an empty line would count as a wrong try towards the lock-out (QA
+            // s30a L4).
+            if password.is_empty() {
+                bail!("{}", lang.cli_password_line_missing("login"));
+            }
             let params = LoginParams {
                 // The address the server prints (`…/api/v1/`) works as typed; saved bare.
                 server: bangfu_client::client::normalize_server(&server),
@@ -1356,6 +1365,9 @@ async fn sync(
         }
         if let Some(returned) = lang.sync_returned(report.returned_for_correction) {
             outln!("✎ {returned}{}", lang.cli_see_visit_list())?;
+        }
+        if let Some(decided) = lang.sync_decisions(report.decisions_received) {
+            outln!("☰ {decided}{}", lang.cli_see_visit_list())?;
         }
         if let Some(warning) = lang.sync_not_counted(report.not_counted) {
             outln!("⚠ {warning}{}", lang.cli_see_visit_list())?;

@@ -211,7 +211,9 @@ impl Client {
         if self.identity().await?.role != Role::SecondHelper {
             return Err(ClientError::Refused(SECOND_HELPER_ONLY.into()));
         }
-        let chars = remark.trim().chars().count();
+        let remark = one_line(remark);
+        let remark = remark.as_str();
+        let chars = remark.chars().count();
         if chars > bangfu_shared::report::MAX_SHEET_REMARK_CHARS {
             return Err(ClientError::Field {
                 field: "remark",
@@ -231,7 +233,7 @@ impl Client {
             });
         }
         self.store()
-            .set_sheet_remark(quarter, household_id, remark.trim())
+            .set_sheet_remark(quarter, household_id, remark)
             .await
     }
 
@@ -278,5 +280,30 @@ impl Client {
             .into_iter()
             .find(|s| s.id == id)
             .ok_or_else(|| ClientError::Corrupt("the queued submission vanished".into()))
+    }
+}
+
+/// A remark as one line of the printed sheet: line breaks and tabs (a remark pasted or
+/// given as `$'…\n…'`) become one space each run, so `sheet show` keeps a row per line
+/// and the server, which refuses them, takes the signed submission (QA s30a L5).
+pub fn one_line(remark: &str) -> String {
+    remark
+        .split(['\n', '\r', '\t'])
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    /// QA s30a L5: a remark keeps to one line of the sheet.
+    #[test]
+    fn a_remark_is_folded_to_one_line() {
+        assert_eq!(
+            super::one_line(" 第一行\n第二行\t制表 \r\n"),
+            "第一行 第二行 制表"
+        );
+        assert_eq!(super::one_line("已走访 两次"), "已走访 两次");
     }
 }

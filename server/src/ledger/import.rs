@@ -1225,15 +1225,14 @@ async fn apply_pairings(
             .or_default()
             .insert(st.household_id);
     }
-    // The file's own rows pairing each helper, by line: an over-limit error names them
-    // and counts the pairings held outside the file apart.
-    let mut in_file: HashMap<(i64, String), BTreeMap<usize, i64>> = HashMap::new();
-    for st in &starts {
-        in_file
-            .entry((st.helper_id, st.role.code().to_string()))
-            .or_default()
-            .insert(rows[st.row].line, st.household_id);
-    }
+    // The file's own rows, by household: an over-limit error names those pairing the
+    // helper, new or kept as they were, and counts the pairings held outside the file
+    // apart (QA s30b M2: rows that kept their helper were said to be outside it).
+    let line_of: HashMap<i64, usize> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(r, row)| Some((w.households[r]?, row.line)))
+        .collect();
     for &Start {
         row: r,
         helper_id,
@@ -1248,11 +1247,12 @@ async fn apply_pairings(
         let key = (helper_id, role.code().to_string());
         let count = load.get(&key).map_or(0, HashSet::len);
         if count > max {
-            let lines = in_file.get(&key).cloned().unwrap_or_default();
-            let here: HashSet<i64> = lines.values().copied().collect();
-            let elsewhere = load
-                .get(&key)
-                .map_or(0, |all| all.difference(&here).count());
+            let held = load.get(&key).cloned().unwrap_or_default();
+            let lines: BTreeMap<usize, i64> = held
+                .iter()
+                .filter_map(|h| Some((*line_of.get(h)?, *h)))
+                .collect();
+            let elsewhere = held.len() - lines.len();
             let name_col = if role == PairingRole::First {
                 col::FIRST_NAME
             } else {

@@ -295,6 +295,13 @@ pub async fn change_password(
     check_secret_size("current_password", current)?;
     check_secret_size("new_password", new_password)?;
     check_password_strength(new_password)?;
+    // A change to the same password would only end the account's other sessions (QA
+    // s30a L4).
+    if new_password == current {
+        return Err(ApiError::Invalid(
+            "new_password is the same as current_password: nothing was changed".into(),
+        ));
+    }
     let account = caller.account_id.ok_or(ApiError::Unauthenticated)?;
     let acct = account::Entity::find_by_id(account)
         .one(db)

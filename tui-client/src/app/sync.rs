@@ -137,6 +137,9 @@ impl App {
                         if let Some(warning) = &not_counted {
                             text = format!("⚠ {warning} · {text}");
                         }
+                        if let Some(decided) = self.lang.sync_decisions(report.decisions_received) {
+                            text = format!("☰ {decided} · {text}");
+                        }
                         let returned = self.lang.sync_returned(report.returned_for_correction);
                         if let Some(returned) = &returned {
                             text = format!("✎ {returned} · {text}");

@@ -21,7 +21,7 @@ use sea_orm::{
 
 use crate::error::{ClientError, Result};
 
-pub use outbox::{MAX_SEQUENCE_COPIES, PullApplied, SyncCounts};
+pub use outbox::{DecisionsReceived, MAX_SEQUENCE_COPIES, PullApplied, SyncCounts};
 pub use queries::{Identity, LocalHousehold, ReviewNote, StoredRecord, SyncState, VisitRow};
 pub use sheets::{StoredSubmission, SubmissionState};
 

@@ -71,6 +71,9 @@ pub struct PullApplied {
     pub updated: u64,
     /// Records that came with a town-office review note the device did not hold.
     pub reviews_received: Vec<Uuid>,
+    /// Decisions on family changes this device proposed that it did not hold: accepted
+    /// and not accepted (the office's note may ask for a paper; QA s30a L6).
+    pub decisions_received: DecisionsReceived,
     /// Records waiting in the inbox for the visit they amend or void.
     pub waiting: u64,
     /// The page carried the households, pairings and policy.
@@ -80,6 +83,25 @@ pub struct PullApplied {
     pub asked_again: u64,
     /// Records that could not be stored, with the reason.
     pub problems: Vec<Problem>,
+}
+
+/// How many of the town office's decisions on this device's family changes a pull
+/// brought (a change its helper withdrew is no news to them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DecisionsReceived {
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+impl DecisionsReceived {
+    pub fn add(&mut self, other: DecisionsReceived) {
+        self.accepted += other.accepted;
+        self.rejected += other.rejected;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.accepted + self.rejected
+    }
 }
 
 /// The local state an acknowledgement puts a record in.
@@ -127,16 +149,35 @@ async fn set_state(
 }
 
 /// Keeps the town office's decisions on the family changes a pulled record proposed.
+/// Returns the decisions the device did not hold before.
 async fn set_family_decisions(
     db: &impl ConnectionTrait,
     id: &str,
     decided: &[bangfu_shared::sync::DecidedChange],
-) -> Result<()> {
+) -> Result<DecisionsReceived> {
+    let held: Vec<bangfu_shared::sync::DecidedChange> = db
+        .query_one_raw(stmt(
+            "SELECT family_decisions FROM records WHERE id = ?",
+            vec![id.into()],
+        ))
+        .await?
+        .map(|r| r.try_get_by_index::<String>(0))
+        .transpose()?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    let mut news = DecisionsReceived::default();
+    for d in decided.iter().filter(|d| !held.contains(d)) {
+        match d.status.as_str() {
+            "accepted" => news.accepted += 1,
+            "rejected" => news.rejected += 1,
+            _ => {}
+        }
+    }
     let json = serde_json::to_string(decided).map_err(super::queries::corrupt)?;
     let sql = "UPDATE records SET family_decisions = ? WHERE id = ?";
     db.execute_raw(stmt(sql, vec![json.into(), id.into()]))
         .await?;
-    Ok(())
+    Ok(news)
 }
 
 /// Keeps the town office's review note of a pulled record (`None` clears it). Returns
@@ -582,7 +623,8 @@ pub(crate) async fn import_one(
                 out.asked_again += 1;
             }
             set_state(db, &id, state, Why::default(), &sr.missing_blobs, &sr.flags).await?;
-            set_family_decisions(db, &id, &sr.family_changes).await?;
+            let news = set_family_decisions(db, &id, &sr.family_changes).await?;
+            out.decisions_received.add(news);
             if set_review(db, &id, sr.review.as_deref()).await? {
                 out.reviews_received.push(env.id);
             }

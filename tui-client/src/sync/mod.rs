@@ -238,6 +238,9 @@ pub struct SyncReport {
     /// them "has issues", `POST /records/{id}/review`) and that no amendment has
     /// answered yet; voided visits aside. The helper has to correct them.
     pub returned_for_correction: u64,
+    /// The town office's decisions on this device's proposed family changes that this
+    /// run brought: said, since one not accepted asks the helper to act (QA s30a L6).
+    pub decisions_received: crate::store::DecisionsReceived,
     /// Attendance sheets fetched (a second helper).
     pub sheets_pulled: u64,
     /// Records this device had synced that the server lacked since, or whose files it
@@ -539,6 +542,7 @@ pub async fn run(
         report.asked_again += applied.asked_again;
         report.households_updated |= applied.households;
         reviews_received.extend(applied.reviews_received);
+        report.decisions_received.add(applied.decisions_received);
         report.problems.extend(applied.problems);
         let pulled = report.pulled;
         rep.update(|p| p.pulled = pulled);
