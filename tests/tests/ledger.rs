@@ -1327,6 +1327,17 @@ async fn hostile_spreadsheets(t: &TestDb) {
     cells.pop();
     let backwards = workbook("台账", &cells, &["D1:A1"], None);
 
+    // A zip that is no workbook (a Word document renamed .xlsx) is said so in Chinese,
+    // not in the reader's English (QA s30b M3).
+    let not_a_book = bangfu_server::ledger::handmade_xlsx::zip_stored(&[(
+        "docProps/app.xml",
+        b"<Properties/>".as_slice(),
+    )]);
+    let (status, body) = w.post_bytes(&token, "/ledger/import", not_a_book).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let reason = body["details"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("文件不是XLSX"), "{body}");
+    assert!(!reason.contains("Cannot detect"), "{body}");
     let (status, body) = w.post_bytes(&token, "/ledger/import", far).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["details"][0]["sheet"], "台账", "{body}");

@@ -100,7 +100,7 @@ fn escape(text: &str) -> String {
 }
 
 /// A zip archive of `files`, stored without compression.
-fn zip_stored(files: &[(&str, &[u8])]) -> Vec<u8> {
+pub fn zip_stored(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut central = Vec::new();
     for (name, data) in files {

@@ -495,6 +495,18 @@ impl<'a> LineCounter<'a> {
     }
 }
 
+/// Why a file taken for a workbook could not be opened, in Chinese: a zip that is no
+/// workbook (a Word document or an archive renamed .xlsx) said as such, not in
+/// calamine's English (QA s30b M3); anything else with calamine's words as a detail.
+fn unreadable_zh(detail: &str) -> String {
+    const SAVE_AS: &str = "请在Excel或WPS中打开，另存为XLSX或CSV后再导入";
+    if detail.contains("Cannot detect file format") {
+        format!("文件不是XLSX、XLS或ODS电子表格（可能是改了扩展名的Word文档或压缩包）：{SAVE_AS}")
+    } else {
+        format!("无法读取电子表格（{detail}）：{SAVE_AS}")
+    }
+}
+
 /// [`read_spreadsheet`], a panic inside calamine turned into a refusal of the file.
 ///
 /// Why, as a last resort: calamine parses a cell range such as a merged region's
@@ -677,10 +689,8 @@ fn ref_text<'a>(cell: &'a DataRef<'_>) -> Cow<'a, str> {
 /// 65,536 × 256 cells; ODS is bounded only by calamine's own cap); their cells are
 /// checked the same way afterwards.
 fn read_spreadsheet(bytes: &[u8]) -> Result<Vec<Table>, Vec<RowError>> {
-    let unreadable =
-        |e: &dyn std::fmt::Display| vec![RowError::file(0, format!("无法读取电子表格: {e}"))];
-    let mut book =
-        calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| unreadable(&e))?;
+    let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
+        .map_err(|e| vec![RowError::file(0, unreadable_zh(&e.to_string()))])?;
     let names = book.sheet_names();
     if names.is_empty() {
         return Err(vec![RowError::file(0, "电子表格没有工作表")]);
