@@ -374,7 +374,7 @@ async fn refused(t: &TestDb) {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "\u{feff}帮扶责任人,联系电话,设备,类型,记录序号,贫困户,说明,发现时间(北京时间)"
+        "\u{feff}乡镇,帮扶责任人,联系电话,设备,类型,记录序号,贫困户,说明,发现时间(北京时间)"
     );
     assert_eq!(lines.len(), list.len() + 1, "{csv}");
     let altered_line = lines
@@ -382,8 +382,11 @@ async fn refused(t: &TestDb) {
         .find(|l| l.contains(&format!(",记录被拒收,{},", altered.record.seq)))
         .unwrap_or_else(|| panic!("{csv}"));
     assert!(
-        altered_line.starts_with(&format!("黄志强,{},", bangfu_tests::scenario::HELPER))
-            && altered_line.contains("签名不符"),
+        // With the town, by which a county office hands the lines out (QA s29c K15).
+        altered_line.starts_with(&format!(
+            "东城镇,黄志强,{},",
+            bangfu_tests::scenario::HELPER
+        )) && altered_line.contains("签名不符"),
         "{altered_line}"
     );
     assert!(

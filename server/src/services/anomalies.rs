@@ -8,7 +8,7 @@
 //! number (QA s27a F6: 2 queries per 500 helpers took 10.7 s for a county of 36,000
 //! helpers on PostgreSQL).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use bangfu_shared::sync::DeviceAnomaly;
 use sea_orm::sea_query::{
@@ -277,50 +277,116 @@ fn gap(device: i64, helper: i64, prev: i64, seq: i64) -> Option<DeviceAnomaly> {
     })
 }
 
+/// What the printed anomaly list names beside the ids of the JSON: helpers with their
+/// phones, device labels, household heads and towns.
+#[derive(Default)]
+struct Names {
+    helpers: HashMap<i64, (String, String)>,
+    labels: HashMap<i64, String>,
+    /// Household → (head, town).
+    households: HashMap<i64, (String, i64)>,
+    /// Helper → the towns of the households they are or were paired with.
+    helper_towns: HashMap<i64, BTreeSet<i64>>,
+    towns: HashMap<i64, String>,
+}
+
+impl Names {
+    async fn of(db: &impl ConnectionTrait, list: &[DeviceAnomaly]) -> ApiResult<Names> {
+        use crate::entities::{device, helper, jurisdiction};
+        let mut n = Names::default();
+        let helper_ids: Vec<i64> = unique(list.iter().map(|a| a.helper_id));
+        for chunk in helper_ids.chunks(1000) {
+            for h in helper::Entity::find()
+                .filter(helper::Column::Id.is_in(chunk.to_vec()))
+                .all(db)
+                .await?
+            {
+                n.helpers.insert(h.id, (h.name, h.phone));
+            }
+        }
+        for chunk in unique(list.iter().map(|a| a.device_id)).chunks(1000) {
+            for d in device::Entity::find()
+                .filter(device::Column::Id.is_in(chunk.to_vec()))
+                .all(db)
+                .await?
+            {
+                n.labels.insert(d.id, d.label);
+            }
+        }
+        let mut homes: BTreeSet<i64> = list.iter().filter_map(|a| a.household_id).collect();
+        let mut paired: Vec<(i64, i64)> = Vec::new();
+        for chunk in helper_ids.chunks(1000) {
+            for p in pairing::Entity::find()
+                .filter(pairing::Column::HelperId.is_in(chunk.to_vec()))
+                .all(db)
+                .await?
+            {
+                homes.insert(p.household_id);
+                paired.push((p.helper_id, p.household_id));
+            }
+        }
+        for chunk in homes.into_iter().collect::<Vec<_>>().chunks(1000) {
+            for h in household::Entity::find()
+                .filter(household::Column::Id.is_in(chunk.to_vec()))
+                .all(db)
+                .await?
+            {
+                n.households.insert(h.id, (h.head_name, h.town_id));
+            }
+        }
+        for (helper, home) in paired {
+            if let Some((_, town)) = n.households.get(&home) {
+                n.helper_towns.entry(helper).or_default().insert(*town);
+            }
+        }
+        let towns = unique(n.households.values().map(|(_, town)| *town));
+        for chunk in towns.chunks(1000) {
+            for j in jurisdiction::Entity::find()
+                .filter(jurisdiction::Column::Id.is_in(chunk.to_vec()))
+                .all(db)
+                .await?
+            {
+                n.towns.insert(j.id, j.name);
+            }
+        }
+        Ok(n)
+    }
+
+    /// The town of the anomaly: its household's, else those of its helper's households.
+    fn town_of(&self, a: &DeviceAnomaly) -> String {
+        let ids: Vec<i64> = match a.household_id.and_then(|h| self.households.get(&h)) {
+            Some((_, town)) => vec![*town],
+            None => self
+                .helper_towns
+                .get(&a.helper_id)
+                .map(|t| t.iter().copied().collect())
+                .unwrap_or_default(),
+        };
+        let names: Vec<&str> = ids
+            .iter()
+            .filter_map(|id| self.towns.get(id).map(String::as_str))
+            .collect();
+        names.join("、")
+    }
+}
+
+/// The distinct values of `ids`, in order.
+fn unique(ids: impl Iterator<Item = i64>) -> Vec<i64> {
+    ids.collect::<BTreeSet<i64>>().into_iter().collect()
+}
+
 /// The anomaly list as the town office prints it: CSV with a byte-order mark and
 /// Chinese headers and text, one line per anomaly, by helper, device and number, each
 /// naming the helper and their phone (the JSON carries only ids, which an office
-/// reading a printout cannot look up).
+/// reading a printout cannot look up), and the town, by which a county office hands
+/// the lines out (QA s29c K15).
 pub async fn to_csv(db: &impl ConnectionTrait, list: &[DeviceAnomaly]) -> ApiResult<Vec<u8>> {
-    use crate::entities::{device, helper};
     use crate::ledger::formula::inert;
-    let ids: BTreeSet<i64> = list.iter().map(|a| a.helper_id).collect();
-    let devices: BTreeSet<i64> = list.iter().map(|a| a.device_id).collect();
-    let mut helpers = std::collections::HashMap::new();
-    for chunk in ids.into_iter().collect::<Vec<_>>().chunks(1000) {
-        for h in helper::Entity::find()
-            .filter(helper::Column::Id.is_in(chunk.to_vec()))
-            .all(db)
-            .await?
-        {
-            helpers.insert(h.id, (h.name, h.phone));
-        }
-    }
-    let mut labels = std::collections::HashMap::new();
-    for chunk in devices.into_iter().collect::<Vec<_>>().chunks(1000) {
-        for d in device::Entity::find()
-            .filter(device::Column::Id.is_in(chunk.to_vec()))
-            .all(db)
-            .await?
-        {
-            labels.insert(d.id, d.label);
-        }
-    }
-    let homes: BTreeSet<i64> = list.iter().filter_map(|a| a.household_id).collect();
-    let mut heads = std::collections::HashMap::new();
-    for chunk in homes.into_iter().collect::<Vec<_>>().chunks(1000) {
-        for h in household::Entity::find()
-            .filter(household::Column::Id.is_in(chunk.to_vec()))
-            .all(db)
-            .await?
-        {
-            heads.insert(h.id, h.head_name);
-        }
-    }
+    let names = Names::of(db, list).await?;
     let unknown = (String::new(), String::new());
     let mut rows: Vec<&DeviceAnomaly> = list.iter().collect();
     rows.sort_by_key(|a| {
-        let name = helpers.get(&a.helper_id).map_or("", |h| h.0.as_str());
+        let name = names.helpers.get(&a.helper_id).map_or("", |h| h.0.as_str());
         (name, a.helper_id, a.device_id, a.seq)
     });
     let mut out = Vec::from("\u{feff}".as_bytes());
@@ -330,6 +396,7 @@ pub async fn to_csv(db: &impl ConnectionTrait, list: &[DeviceAnomaly]) -> ApiRes
             .from_writer(&mut out);
         let io = |e: csv::Error| crate::error::ApiError::Internal(e.to_string());
         w.write_record([
+            "乡镇",
             "帮扶责任人",
             "联系电话",
             "设备",
@@ -341,21 +408,22 @@ pub async fn to_csv(db: &impl ConnectionTrait, list: &[DeviceAnomaly]) -> ApiRes
         ])
         .map_err(io)?;
         for a in rows {
-            let (name, phone) = helpers.get(&a.helper_id).unwrap_or(&unknown);
-            let device = match labels.get(&a.device_id).filter(|l| !l.is_empty()) {
+            let (name, phone) = names.helpers.get(&a.helper_id).unwrap_or(&unknown);
+            let device = match names.labels.get(&a.device_id).filter(|l| !l.is_empty()) {
                 Some(label) => format!("{}（{label}）", a.device_id),
                 None => a.device_id.to_string(),
             };
             let head = a
                 .household_id
-                .and_then(|h| heads.get(&h))
-                .map_or("", String::as_str);
+                .and_then(|h| names.households.get(&h))
+                .map_or("", |(head, _)| head.as_str());
             let found = (a.detected_at + chrono::Duration::hours(8))
                 .format("%Y-%m-%d %H:%M")
                 .to_string();
             // Names and labels are as a ledger or a device gave them: made inert.
             w.write_record(
                 [
+                    names.town_of(a).as_str(),
                     name.as_str(),
                     phone.as_str(),
                     device.as_str(),
