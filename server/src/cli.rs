@@ -100,6 +100,21 @@ pub enum HouseholdCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Correct its head of household, phone or village (of its town): an import would
+    /// read the corrected row as a new household.
+    Correct {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        head_name: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        /// Another village of its town (`GET /api/v1/places` lists the ids).
+        #[arg(long)]
+        village_id: Option<i64>,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -524,6 +539,21 @@ async fn household_cmd(db: &DatabaseConnection, cmd: HouseholdCommand) -> anyhow
         }
         HouseholdCommand::Rejoin { id, reason } => {
             exits::rejoin(db, &caller, id, &HouseholdRejoin { reason }).await?
+        }
+        HouseholdCommand::Correct {
+            id,
+            head_name,
+            phone,
+            village_id,
+            reason,
+        } => {
+            let correction = bangfu_shared::api::HouseholdCorrection {
+                head_name,
+                phone,
+                village_id,
+                reason,
+            };
+            crate::services::corrections::correct(db, &caller, id, &correction).await?
         }
     };
     durable(db).await?;
@@ -1165,6 +1195,20 @@ mod tests {
         };
         assert!(household_cmd(&t.db, rejoin).await.is_ok());
         assert_eq!(status(id).await.as_deref(), Some("returned"));
+        let correct = HouseholdCommand::Correct {
+            id,
+            head_name: Some("更正后".into()),
+            phone: None,
+            village_id: None,
+            reason: "户主姓名录错".into(),
+        };
+        assert!(household_cmd(&t.db, correct).await.is_ok());
+        let name = household::Entity::find_by_id(id)
+            .one(&t.db)
+            .await
+            .ok()
+            .flatten();
+        assert_eq!(name.map(|h| h.head_name).as_deref(), Some("更正后"));
     }
     crate::db_test!(
         a_household_exits_cancels_and_rejoins_from_the_command_line,

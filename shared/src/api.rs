@@ -236,6 +236,29 @@ pub struct HouseholdExit {
     pub reason: String,
 }
 
+/// An office corrects a household's record (a misspelt head of household, a new phone,
+/// the wrong village of its town): a ledger import cannot, since it knows a household
+/// by village, name and phone, and reads a corrected row as a new household (QA s29b
+/// J23). Fields left out stay as they are; devices get the correction at their next
+/// sync, and the audit log keeps which fields changed and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdCorrection {
+    /// The head of household's name, as the ledger writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_name: Option<String>,
+    /// The household's phone (11-digit mobile or a landline with area code; empty for
+    /// none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Another village of the household's town.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub village_id: Option<i64>,
+    /// Why (a misspelling, a new number): kept in the audit log.
+    pub reason: String,
+}
+
 /// An office brings a household that left pairing back (返贫, returned to poverty): its
 /// status becomes 返贫, and the next ledger import that lists it pairs its helpers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -115,7 +115,27 @@ impl World {
         path: &str,
         body: &Value,
     ) -> (StatusCode, Value) {
-        let mut req = self.http.post(self.server.url(path)).json(body);
+        self.json(reqwest::Method::POST, token, path, body).await
+    }
+
+    /// PATCH JSON.
+    pub async fn patch_json(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        self.json(reqwest::Method::PATCH, token, path, body).await
+    }
+
+    async fn json(
+        &self,
+        method: reqwest::Method,
+        token: Option<&str>,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.server.url(path)).json(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }

@@ -1466,3 +1466,106 @@ db_test!(
     a_cancel_sent_while_the_exit_is_filed_cancels_it,
     cancel_during_filing
 );
+
+/// QA s29b J23: an office corrects a household's head, phone or village; the household
+/// keeps its 序号, pairings and visits, devices get the correction at their next pull,
+/// the town's export imports again unchanged, and no one else may.
+async fn corrections(t: &TestDb) {
+    let f = Field::two_towns(t, |_| {}).await;
+    let all = |token: String| {
+        let w = &f.w;
+        async move {
+            let (_, page) = w.get(Some(&token), "/households?per_page=100").await;
+            page["items"].as_array().unwrap().clone()
+        }
+    };
+    let households = all(f.county.clone()).await;
+    let by_name = |name: &str| {
+        households
+            .iter()
+            .find(|h| h["head_name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (tian, ye) = (by_name("田晓东"), by_name("叶秀兰"));
+    let id = tian["id"].as_i64().unwrap();
+    let town = tian["town"]["id"].as_i64().unwrap();
+    let other_town = households.iter().find(|h| h["town"]["id"] != town).unwrap()["town"]["id"]
+        .as_i64()
+        .unwrap();
+    office(t, &f.w, "dongcheng", Role::TownOffice, town).await;
+    office(t, &f.w, "xigang", Role::TownOffice, other_town).await;
+    let (dongcheng, xigang) = (f.w.login("dongcheng").await, f.w.login("xigang").await);
+    let path = format!("/households/{id}");
+    let fix = json!({ "head_name": "田 晓冬", "reason": "户主姓名录错" });
+    // A helper may not; another town's office does not find it.
+    let (status, _) = f.w.patch_json(Some(&f.token), &path, &fix).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = f.w.patch_json(Some(&xigang), &path, &fix).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // What is wrong is named.
+    for (body, needle) in [
+        (json!({ "head_name": "田晓冬", "reason": " " }), "reason"),
+        (json!({ "reason": "无" }), "nothing to correct"),
+        (json!({ "phone": "12345", "reason": "换号" }), "phone"),
+        (
+            json!({ "village_id": other_town, "reason": "搬迁" }),
+            "not a village of the household's town",
+        ),
+    ] {
+        let (status, answer) = f.w.patch_json(Some(&dongcheng), &path, &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(needle),
+            "{answer}"
+        );
+    }
+    // Two households of one village with one head and phone would be one to an import.
+    let twin = json!({ "head_name": ye["head_name"], "phone": ye["phone"], "reason": "x" });
+    let (status, answer) = f.w.patch_json(Some(&dongcheng), &path, &twin).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let (_, before) = f.w.get(Some(&f.token), "/sync/pull?cursor=0").await;
+    let cursor = before["cursor"].as_i64().unwrap();
+    let (status, fixed) = f.w.patch_json(Some(&dongcheng), &path, &fix).await;
+    assert_eq!(status, StatusCode::OK, "{fixed}");
+    assert_eq!(
+        fixed["head_name"], "田晓冬",
+        "spaces out, as an import reads"
+    );
+    let (status, _) = f.w.patch_json(Some(&dongcheng), &path, &fix).await;
+    assert_eq!(status, StatusCode::CONFLICT, "nothing left to change");
+    // The helper's device gets it at the next pull.
+    let (_, pulled) =
+        f.w.get(Some(&f.token), &format!("/sync/pull?cursor={cursor}"))
+            .await;
+    let names: Vec<&str> = pulled["households"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["head_name"].as_str())
+        .collect();
+    assert!(names.contains(&"田晓冬"), "{pulled}");
+    // The town's export imports again as it is: the same household, not a new one.
+    let (_, csv) = f.w.get_bytes(&dongcheng, "/ledger/export?format=csv").await;
+    let text = String::from_utf8_lossy(&csv).to_string();
+    assert!(
+        text.contains("\n1,田晓冬,东城镇东城河口村,"),
+        "its 序号 kept: {text}"
+    );
+    let report = f.w.import_ok(&dongcheng, "?dry_run=true", csv).await;
+    assert_eq!(report["households_created"], 0, "{report}");
+    // The audit log says which fields and why, not the names.
+    let (_, audit) =
+        f.w.get(Some(&f.county), "/audit?action=household.correct")
+            .await;
+    let text = audit.to_string();
+    assert!(
+        text.contains("户主姓名录错") && text.contains("head_name"),
+        "{text}"
+    );
+    assert!(!text.contains("田晓冬"), "{text}");
+}
+db_test!(
+    an_office_corrects_a_household_without_making_a_new_one,
+    corrections
+);

@@ -558,7 +558,7 @@ pub async fn exit_days(db: &impl ConnectionTrait, households: Condition) -> ApiR
 /// which reads only what it writes (its decoder knows the columns it writes, not every
 /// query's), and holds the write gate until its commit: the answer is read after the
 /// commit with the gate taken again, so no write lands between its queries.
-async fn answer_under_lock(
+pub(super) async fn answer_under_lock(
     db: &DatabaseConnection,
     txn: crate::db::WriteTxn,
     caller: &Caller,

@@ -2,8 +2,8 @@
 
 use actix_web::web;
 use bangfu_shared::api::{
-    ExitCancel, ExitDto, HouseholdDetail, HouseholdExit, HouseholdRejoin, HouseholdSummary, Page,
-    Snapshot,
+    ExitCancel, ExitDto, HouseholdCorrection, HouseholdDetail, HouseholdExit, HouseholdRejoin,
+    HouseholdSummary, Page, Snapshot,
 };
 use serde::Deserialize;
 
@@ -11,8 +11,8 @@ use crate::AppState;
 use crate::error::ApiResult;
 use crate::http::extract::{Json, Query};
 use crate::services::Caller;
-use crate::services::exits;
 use crate::services::households::{self, HouseholdFilter};
+use crate::services::{corrections, exits};
 
 /// Filters and paging of `GET /households`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -77,6 +77,22 @@ pub async fn detail(
 ) -> ApiResult<web::Json<HouseholdDetail>> {
     Ok(web::Json(
         households::detail(&state.db, &caller, id.into_inner()).await?,
+    ))
+}
+
+#[utoipa::path(patch, path = "/api/v1/households/{id}", params(("id" = i64, Path, description = "household id")), request_body = HouseholdCorrection,
+    responses((status = 200, body = HouseholdDetail), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: nothing would change, or another household of the village has the same head and phone"), (status = 422, description = "invalid: no reason, an empty name, a phone that is not one, a village not of the household's town, or nothing to correct")))]
+/// Corrects a household's head of household, phone or village (of its town): what a
+/// ledger import cannot, since it would read the corrected row as a new household.
+pub async fn correct(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: Json<HouseholdCorrection>,
+) -> ApiResult<web::Json<HouseholdDetail>> {
+    let body = body.into_inner();
+    Ok(web::Json(
+        corrections::correct(&state.db, &caller, id.into_inner(), &body).await?,
     ))
 }
 

@@ -58,7 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource!("/devices", post => auth::register_device, get => auth::list_devices))
         .service(resource!("/devices/{id}/revoke", post => auth::revoke_device))
         .service(resource!("/households", get => households::list))
-        .service(resource!("/households/{id}", get => households::detail))
+        .service(resource!("/households/{id}", get => households::detail, patch => households::correct))
         .service(resource!("/households/{id}/exit", post => households::exit))
         .service(resource!("/households/{id}/exit/cancel", post => households::cancel_exit))
         .service(resource!("/households/{id}/exits", get => households::exits))

@@ -1,0 +1,176 @@
+//! An office's corrections of a household's record: head of household, phone, village.
+//!
+//! Why apart from the ledger import: an import knows a household by its village, head
+//! and phone, so a row with the name spelt right is read as a new household (whose 序号
+//! then collides with the misspelt one's). A correction keeps the household, its 序号,
+//! pairings and visits, and changes only what it names (QA s29b J23).
+
+use bangfu_shared::api::{HouseholdCorrection, HouseholdDetail};
+use bangfu_shared::ledger::{col, is_valid_phone, normalize_cell};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
+};
+
+use super::households::in_scope;
+use super::{Caller, audit};
+use crate::entities::{household, jurisdiction};
+use crate::error::{ApiError, ApiResult};
+
+/// Longest head-of-household name, as the ledger import allows.
+const MAX_NAME_CHARS: usize = 30;
+/// Longest reason, as for an exit.
+const MAX_REASON_CHARS: usize = 200;
+
+/// What a correction will write, checked before any lock is taken.
+struct Checked {
+    head_name: Option<String>,
+    phone: Option<String>,
+    village_id: Option<i64>,
+    reason: String,
+}
+
+fn check(c: &HouseholdCorrection) -> ApiResult<Checked> {
+    let reason = c.reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::Invalid(format!(
+            "reason: say why the household is corrected (1 to {MAX_REASON_CHARS} characters)"
+        )));
+    }
+    super::check_free_text(reason, "reason", MAX_REASON_CHARS)?;
+    let head_name = match &c.head_name {
+        Some(name) => {
+            let name = normalize_cell(col::HEAD_NAME, name);
+            if name.is_empty() {
+                return Err(ApiError::Invalid("head_name: empty".into()));
+            }
+            super::check_free_text(&name, "head_name", MAX_NAME_CHARS)?;
+            Some(name)
+        }
+        None => None,
+    };
+    let phone = match &c.phone {
+        Some(phone) => {
+            let phone = normalize_cell(col::PHONE, phone).trim().to_string();
+            if !phone.is_empty() && !is_valid_phone(&phone) {
+                return Err(ApiError::Invalid(format!(
+                    "phone: {phone} is not a phone number (11-digit mobile, or a landline \
+                     with its area code)"
+                )));
+            }
+            Some(phone)
+        }
+        None => None,
+    };
+    if head_name.is_none() && phone.is_none() && c.village_id.is_none() {
+        return Err(ApiError::Invalid(
+            "nothing to correct: give head_name, phone or village_id".into(),
+        ));
+    }
+    Ok(Checked {
+        head_name,
+        phone,
+        village_id: c.village_id,
+        reason: reason.to_string(),
+    })
+}
+
+/// Corrects household `id` (see [`HouseholdCorrection`]) for an office whose scope holds
+/// it; a helper may not. Another household of the village with the same head and phone
+/// is a conflict: the two would be one to every later import.
+pub async fn correct(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: i64,
+    correction: &HouseholdCorrection,
+) -> ApiResult<HouseholdDetail> {
+    caller.require_office("correct a household")?;
+    let c = check(correction)?;
+    in_scope(db, caller, id).await?;
+    let (_gate, txn) = crate::db::begin_write(db).await?;
+    let h = household::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(ApiError::NotFound("household"))?;
+    let village = match c.village_id {
+        Some(v) if v != h.village_id => Some(village_of_town(&txn, v, h.town_id).await?),
+        _ => None,
+    };
+    let head_name = c.head_name.unwrap_or_else(|| h.head_name.clone());
+    let phone = c.phone.unwrap_or_else(|| h.phone.clone());
+    let village_id = village.as_ref().map_or(h.village_id, |v| v.id);
+    let changed: Vec<&str> = [
+        ("head_name", head_name != h.head_name),
+        ("phone", phone != h.phone),
+        ("village_id", village_id != h.village_id),
+    ]
+    .into_iter()
+    .filter_map(|(field, differs)| differs.then_some(field))
+    .collect();
+    if changed.is_empty() {
+        return Err(ApiError::Conflict(
+            "the household already reads so: nothing was changed".into(),
+        ));
+    }
+    let twin = household::Entity::find()
+        .filter(household::Column::VillageId.eq(village_id))
+        .filter(household::Column::HeadName.eq(head_name.as_str()))
+        .filter(household::Column::Phone.eq(phone.as_str()))
+        .filter(household::Column::Id.ne(id))
+        .one(&txn)
+        .await?;
+    if let Some(twin) = twin {
+        return Err(ApiError::Conflict(format!(
+            "household {} of that village has the same head of household and phone: two \
+             households would be one to every ledger import",
+            twin.id
+        )));
+    }
+    let county = h.county_id;
+    let from_village = h.village_id;
+    let mut active: household::ActiveModel = h.into();
+    if let Some(v) = &village {
+        let town = jurisdiction::Entity::find_by_id(v.parent_id.unwrap_or_default())
+            .one(&txn)
+            .await?
+            .map(|t| t.name)
+            .unwrap_or_default();
+        active.address = Set(format!("{town}{}", v.name));
+    }
+    active.head_name = Set(head_name);
+    active.phone = Set(phone);
+    active.village_id = Set(village_id);
+    active.updated_at = Set(super::now());
+    active.update(&txn).await?;
+    super::sync::bump_ledger(&txn, county).await?;
+    // Which fields and why, not the names and numbers themselves (personal data).
+    let detail = serde_json::json!({
+        "fields": changed,
+        "reason": c.reason,
+        "village_from": from_village,
+        "village_to": village_id,
+    });
+    let entry = audit::Entry::new("household.correct", "household", Some(id), detail);
+    audit::record(&txn, caller, entry).await?;
+    super::exits::answer_under_lock(db, txn, caller, id).await
+}
+
+/// The village `id`, if it is one of town `town`'s; else the correction is refused.
+async fn village_of_town(
+    db: &impl sea_orm::ConnectionTrait,
+    id: i64,
+    town: i64,
+) -> ApiResult<jurisdiction::Model> {
+    jurisdiction::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .filter(|v| {
+            v.level == bangfu_shared::JurisdictionLevel::Village.code() && v.parent_id == Some(town)
+        })
+        .ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "village_id: {id} is not a village of the household's town (a household \
+                 moves to another town by that town's ledger import)"
+            ))
+        })
+}
