@@ -15,6 +15,40 @@ pub struct Argon2Settings {
     pub parallelism: u32,
 }
 
+impl Argon2Settings {
+    /// The key and why, for parameters no password could be hashed with (or that would
+    /// take more than [`MOST_ARGON2_KIB`] per login).
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.memory_kib > MOST_ARGON2_KIB {
+            return Err((
+                "argon2.memory_kib",
+                format!(
+                    "{} KiB per login is more than {MOST_ARGON2_KIB} (1 GiB); the default is {}",
+                    self.memory_kib,
+                    Argon2Settings::default().memory_kib
+                ),
+            ));
+        }
+        argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map(|_| ())
+            .map_err(|e| {
+                let key = match e {
+                    argon2::Error::TimeTooSmall => "argon2.iterations",
+                    argon2::Error::ThreadsTooFew | argon2::Error::ThreadsTooMany => {
+                        "argon2.parallelism"
+                    }
+                    _ => "argon2.memory_kib",
+                };
+                let reason = format!(
+                    "{e} (memory_kib {}, iterations {}, parallelism {}; memory_kib must be at \
+                     least 8 × parallelism)",
+                    self.memory_kib, self.iterations, self.parallelism
+                );
+                (key, reason)
+            })
+    }
+}
+
 impl Default for Argon2Settings {
     fn default() -> Self {
         Argon2Settings {
@@ -135,22 +169,52 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// Hides the password in a database URL (`postgres://user:***@host/db`).
+/// Hides the passwords in a database URL: the user's (`postgres://user:***@host/db`)
+/// and those given as parameters (`?password=***`, `sslpassword=***`), which libpq
+/// takes as well and operators write beside `sslmode` (QA s30c N3).
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = redact_userinfo(base);
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _))
+                    if key.eq_ignore_ascii_case("password")
+                        || key.eq_ignore_ascii_case("sslpassword") =>
+                {
+                    format!("{key}=***")
+                }
+                _ => param.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+/// The part of a URL before its query, the password of its user hidden.
+fn redact_userinfo(base: &str) -> String {
+    let Some(scheme) = base.find("://") else {
+        return base.to_string();
+    };
+    let rest = &base[scheme + 3..];
+    let authority = rest.find('/').map_or(rest, |slash| &rest[..slash]);
+    let Some(at) = authority.rfind('@') else {
+        return base.to_string();
+    };
+    match authority[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &base[..scheme + 3],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        None => base.to_string(),
     }
 }
 
@@ -176,7 +240,19 @@ pub enum ConfigError {
         value: i128,
         least: i128,
     },
+    /// A setting no password could be hashed with: every login would answer 500 (QA
+    /// s30c N4).
+    #[error("config file {path}: {key}: {reason}")]
+    Unusable {
+        path: PathBuf,
+        key: &'static str,
+        reason: String,
+    },
 }
+
+/// Most memory one password hash may take: 1 GiB (the default takes 19 MiB; a login
+/// asking for more would stall or fail the server).
+const MOST_ARGON2_KIB: u32 = 1 << 20;
 
 impl Settings {
     /// Defaults overlaid with a TOML file, if one is given.
@@ -227,15 +303,23 @@ impl Settings {
                 1,
             ),
         ];
-        match limits.into_iter().find(|(_, value, least)| value < least) {
-            Some((key, value, least)) => Err(ConfigError::TooSmall {
+        if let Some((key, value, least)) =
+            limits.into_iter().find(|(_, value, least)| value < least)
+        {
+            return Err(ConfigError::TooSmall {
                 path: path.into(),
                 key,
                 value,
                 least,
-            }),
-            None => Ok(()),
+            });
         }
+        self.argon2
+            .check()
+            .map_err(|(key, reason)| ConfigError::Unusable {
+                path: path.into(),
+                key,
+                reason,
+            })
     }
 
     /// The database to use: the configured URL, or the SQLite file in the data directory.
@@ -317,5 +401,42 @@ mod tests {
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("hunter2"));
         assert!(dbg.contains("bangfu:***@db"));
+    }
+
+    /// QA s30c N4: argon2 parameters no password could be hashed with are refused at
+    /// start, naming the key.
+    #[test]
+    fn unusable_argon2_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bangfu.toml");
+        for (text, key) in [
+            ("[argon2]\nmemory_kib = 0\n", "argon2.memory_kib"),
+            ("[argon2]\niterations = 0\n", "argon2.iterations"),
+            ("[argon2]\nparallelism = 0\n", "argon2.parallelism"),
+            ("[argon2]\nmemory_kib = 99999999\n", "argon2.memory_kib"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = Settings::from_file(Some(&path)).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        std::fs::write(&path, "[argon2]\nmemory_kib = 64\n").unwrap();
+        assert!(Settings::from_file(Some(&path)).is_ok());
+    }
+
+    /// QA s30c N3: a password given as a parameter is hidden too.
+    #[test]
+    fn passwords_in_parameters_are_hidden() {
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1:5432/db?password=QsecretQ&sslmode=disable"),
+            "postgres://postgres@127.0.0.1:5432/db?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p@ss@h/db?sslmode=require&SSLPASSWORD=k"),
+            "postgres://u:***@h/db?sslmode=require&SSLPASSWORD=***"
+        );
+        assert_eq!(
+            redact_url("sqlite:///tmp/x/bangfu.db?mode=rwc"),
+            "sqlite:///tmp/x/bangfu.db?mode=rwc"
+        );
     }
 }

@@ -438,7 +438,8 @@ async fn found_phone(t: &TestDb) {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(err.contains("已被乡镇扶贫办停用"), "{err}");
-    // From then on it says so, offline too, and signs nothing more.
+    // From then on it says so, offline too, and signs nothing more; its sync does not
+    // promise to go on next time (QA s30c N2).
     for out in [sync().await, visit().await] {
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr).to_string();
@@ -446,7 +447,25 @@ async fn found_phone(t: &TestDb) {
             err.contains("已被乡镇扶贫办停用") && !err.contains("请重新登录（"),
             "{err}"
         );
+        assert!(!err.contains("从中断处继续"), "{err}");
     }
+    // The call that can never arrive makes no window done; the list says why.
+    let list = client(
+        &data,
+        vec!["households".into(), "--json".into()],
+        String::new(),
+    )
+    .await;
+    assert!(list.status.success());
+    assert!(String::from_utf8_lossy(&list.stderr).contains("已被乡镇扶贫办停用"));
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == household)
+        .unwrap();
+    assert!(row["last_phone_call"].is_null(), "{row}");
 }
 db_test!(
     a_found_phone_once_told_it_was_revoked_stops_signing,

@@ -98,6 +98,10 @@ async fn remarks(t: &TestDb) {
         submit(vec![(a, "第一行\n第二行".into())]).await,
         "line break".into(),
     );
+    refused(
+        submit(vec![(a, "第一行\u{2028}第二行".into())]).await,
+        "line break".into(),
+    );
     // A household not on the sheet.
     refused(
         submit(vec![(a, "一".into()), (-7, "二".into())]).await,

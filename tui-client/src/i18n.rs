@@ -139,6 +139,8 @@ pub struct Texts {
     pub logging_in: &'static str,
     pub too_small: &'static str,
     pub offline_note: &'static str,
+    /// In place of [`Texts::offline_note`] once the device knows its key was revoked.
+    pub device_revoked: &'static str,
     pub yuan: &'static str,
     pub needs_household_signature: &'static str,
     pub colon: &'static str,
@@ -304,6 +306,7 @@ static ZH: Texts = Texts {
     logging_in: "正在登录…",
     too_small: "窗口太小，请放大到至少 60×16（Ctrl+C 退出）",
     offline_note: "离线可用",
+    device_revoked: "本机已停用（设备密钥被乡镇扶贫办停用）",
     yuan: "元",
     needs_household_signature: "入户走访须先由农户（或见证人）签字，才能由帮扶人签名完成",
     colon: "：",
@@ -442,6 +445,7 @@ static EN: Texts = Texts {
     logging_in: "logging in…",
     too_small: "Window too small: enlarge to at least 60×16 (Ctrl+C quits)",
     offline_note: "works offline",
+    device_revoked: "device revoked by the town office",
     yuan: "yuan",
     needs_household_signature: "a home visit needs the household's signature (or a witness) before you sign it",
     colon: ": ",
@@ -1129,7 +1133,7 @@ impl Lang {
             Lang::En => format!("sheet {q} submitted, version {v}"),
         });
         let rejected = r.sheets_rejected.iter().map(|(q, reason)| match self {
-            Lang::Zh => format!("考勤表 {q} 被拒：{reason}"),
+            Lang::Zh => format!("考勤表 {q} 被拒：{}", sheet_refusal_zh(reason)),
             Lang::En => format!("sheet {q} REJECTED: {reason}"),
         });
         submitted.chain(rejected).collect()
@@ -1389,8 +1393,24 @@ impl Lang {
             Some(SubmissionState::Submitted { version }) => {
                 t.submitted.replace("{}", &version.to_string())
             }
-            Some(SubmissionState::Rejected { reason }) => format!("{}{reason}", t.rejected),
+            Some(SubmissionState::Rejected { reason }) => match self {
+                Lang::Zh => format!("{}{}", t.rejected, sheet_refusal_zh(reason)),
+                Lang::En => format!("{}{reason}", t.rejected),
+            },
         }
+    }
+}
+
+/// The server's refusal of a sheet submission, in Chinese where its words are known: a
+/// remark the helper cannot see the fault of (an invisible character) must be said so
+/// they can type it again (QA s30c N1); anything else keeps the server's words.
+fn sheet_refusal_zh(reason: &str) -> String {
+    if reason.contains("control character") || reason.contains("line break or tab") {
+        "备注含有换行或不可见的控制字符（多从文档复制而来）：请重新输入该备注后再提交".into()
+    } else if reason.contains("fit a line of the printed sheet") {
+        "备注过长，超出考勤表一行：请改短后再提交".into()
+    } else {
+        reason.to_string()
     }
 }
 
@@ -2493,6 +2513,18 @@ mod tests {
 
     /// A record with both clock flags is said not to count, and nothing beside it says
     /// it does (QA s26d F6): the mark of a clock gone back speaks of the mark only.
+    /// QA s30c N1: a sheet refused for an invisible character is said in Chinese.
+    #[test]
+    fn a_sheet_refused_for_its_remark_is_said_in_chinese() {
+        let said =
+            super::sheet_refusal_zh("an entry of remarks holds the control character U+000B");
+        assert!(
+            said.contains("不可见的控制字符") && !said.contains("U+"),
+            "{said}"
+        );
+        assert_eq!(super::sheet_refusal_zh("other words"), "other words");
+    }
+
     #[test]
     fn clock_flags_do_not_contradict_each_other() {
         for lang in [Lang::Zh, Lang::En] {

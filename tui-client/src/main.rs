@@ -1046,6 +1046,12 @@ fn household_marks_cli(
 }
 
 async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<()> {
+    if client.ensure_not_revoked().await.is_err() {
+        errln!(
+            "⚠ {}",
+            lang.error(&bangfu_client::ClientError::DeviceRevoked)
+        );
+    }
     let now = Utc::now();
     let list = client.households(now).await?;
     if json {
@@ -1343,6 +1349,8 @@ async fn sync(
     }
     let report = match result {
         Ok(report) => report,
+        // A revoked device's sync goes on no more: the refusal is said alone (QA s30c N2).
+        Err(e @ bangfu_client::ClientError::DeviceRevoked) => return Err(e.into()),
         Err(e) => {
             if let Ok(counts) = client.store().sync_counts().await {
                 errln!("{}", lang.sync_stopped(&counts));

@@ -92,8 +92,8 @@ pub async fn run(
                 (None, None) => anyhow::bail!("--row or --household"),
             };
             client.set_sheet_remark(quarter, household, &text).await?;
-            // Stored trimmed, as `set_sheet_remark` keeps it.
-            let remark = text.trim();
+            // Said as `set_sheet_remark` keeps it: on one line (QA s30c N1).
+            let remark = bangfu_client::sheets::one_line(&text);
             if json {
                 outln!(
                     "{}",

@@ -283,12 +283,17 @@ impl Client {
     }
 }
 
-/// A remark as one line of the printed sheet: line breaks and tabs (a remark pasted or
-/// given as `$'…\n…'`) become one space each run, so `sheet show` keeps a row per line
-/// and the server, which refuses them, takes the signed submission (QA s30a L5).
+/// A remark as one line of the printed sheet: line breaks, tabs and every other control
+/// character (a remark pasted from a document carries Word's U+000B soft break, or
+/// U+2028) become one space each run, and direction overrides are dropped, so
+/// `sheet show` keeps a row per line and the server, which refuses them all, takes the
+/// signed submission (QA s30a L5, s30c N1).
 pub fn one_line(remark: &str) -> String {
     remark
-        .split(['\n', '\r', '\t'])
+        .chars()
+        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .collect::<String>()
+        .split(|c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
         .map(str::trim)
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
@@ -305,5 +310,10 @@ mod tests {
             "第一行 第二行 制表"
         );
         assert_eq!(super::one_line("已走访 两次"), "已走访 两次");
+        // Word's soft break, form feed, NEL, the Unicode separators; overrides dropped.
+        assert_eq!(
+            super::one_line("x\u{b}y\u{c}z\u{85}a\u{2028}b\u{202E}c"),
+            "x y z a bc"
+        );
     }
 }

@@ -2289,3 +2289,26 @@ fn with_every_pairing_ended_the_list_says_so() {
     assert!(text.contains("目前没有结对中的帮扶户"), "{text}");
     assert!(!text.contains("请先联网登录"), "{text}");
 }
+
+/// QA s30c N2: a device that heard its key was revoked says so in the title, and opens
+/// no visit form the server would refuse.
+#[test]
+fn a_revoked_device_says_so_and_opens_no_visit_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let client = rt.block_on(login(&dir.path().join("data"), Limits::default()));
+    rt.block_on(client.store().set_device_revoked()).unwrap();
+    let mut app = App::new(
+        client,
+        rt,
+        Lang::Zh,
+        bangfu_client::app::Clock::Fixed(now()),
+        (80, 24),
+    );
+    let text = draw(&app);
+    assert!(text.contains("本机已停用"), "{text}");
+    app.update(Action::Char('n'));
+    assert!(!matches!(app.screen, Screen::Form(_)));
+    let text = draw(&app);
+    assert!(text.contains("已被乡镇扶贫办停用"), "{text}");
+}

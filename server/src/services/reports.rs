@@ -513,7 +513,7 @@ fn check_remarks(remarks: &[(i64, String)], rows: &[SheetRow]) -> ApiResult<()> 
         super::check_free_text(remark, "remarks", usize::MAX)?;
         // One line of the printed sheet: a break would split the row of every listing
         // that prints one per line (QA s30a L5).
-        if remark.contains(['\n', '\r', '\t']) {
+        if remark.contains(['\n', '\r', '\t', '\u{2028}', '\u{2029}']) {
             return Err(ApiError::Invalid(format!(
                 "the remark for {household} holds a line break or tab: a remark is one line \
                  of the printed sheet"

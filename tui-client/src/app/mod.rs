@@ -167,6 +167,9 @@ pub struct App {
     /// beyond the tolerance: the status line says so until a sync finds it right, as
     /// what is signed meanwhile would not count (QA s26d F8).
     pub clock_offset: Option<i64>,
+    /// Whether a login heard this device's key was revoked: the title says so, and no
+    /// visit form opens (QA s30c N2).
+    pub revoked: bool,
     /// Whether the account is a second helper's: only they fill in the attendance
     /// sheet (`a`).
     pub second_helper: bool,
@@ -225,6 +228,7 @@ impl App {
             last_dir,
             history_pulled: true,
             clock_offset: None,
+            revoked: false,
             second_helper: false,
             last_save: None,
             unsaved_leave: None,

@@ -169,7 +169,17 @@ impl App {
                             s.leads = true;
                         }
                     }
-                    Err(e) => self.fail(format!("{}{e}", self.lang.texts().sync_failed)),
+                    Err(e) => {
+                        // A revoked device's sync will not go on next time: said alone.
+                        self.revoked = self
+                            .block(self.client.store().device_revoked())
+                            .unwrap_or(false);
+                        if self.revoked {
+                            self.fail(e);
+                        } else {
+                            self.fail(format!("{}{e}", self.lang.texts().sync_failed));
+                        }
+                    }
                 }
             }
         }

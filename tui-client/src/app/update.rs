@@ -27,6 +27,9 @@ impl App {
                 self.second_helper = identity.role == bangfu_shared::Role::SecondHelper;
                 // Unknown (a store error) reads as pulled: no warning on a guess.
                 self.history_pulled = self.block(self.client.history_pulled()).unwrap_or(true);
+                self.revoked = self
+                    .block(self.client.store().device_revoked())
+                    .unwrap_or(false);
                 self.clock_offset = self
                     .block(self.client.store().clock_offset())
                     .ok()
@@ -381,6 +384,11 @@ impl App {
 
     /// Opens the form over `draft`; `stored` when the draft is already in the store.
     fn open_form(&mut self, current: Screen, draft: VisitDraft, stored: bool) {
+        // Nothing this device signs would be taken: said before a visit is filled in.
+        if self.revoked {
+            self.fail(self.lang.error(&ClientError::DeviceRevoked));
+            return;
+        }
         let hashes: Vec<String> = draft
             .photos
             .iter()

@@ -326,8 +326,12 @@ fn counts_sql(history: &[EvidenceSince]) -> String {
         .map(|c| format!("'{c}'"))
         .collect::<Vec<_>>()
         .join(", ");
+    // A visit never sent from a device whose key was revoked will never arrive: it does
+    // not make a window done (QA s30c N2).
     format!(
-        "r.sync_state NOT IN ('rejected', 'conflict') AND NOT EXISTS \
+        "r.sync_state NOT IN ('rejected', 'conflict') AND NOT (r.sync_state = 'local' AND \
+         EXISTS (SELECT 1 FROM meta m WHERE m.key = 'device_revoked' AND m.value = 'true')) \
+         AND NOT EXISTS \
          (SELECT 1 FROM json_each(r.sync_flags) f WHERE f.value IN ({codes})) \
          AND (v.kind <> 'home' OR {}) AND {} AND NOT EXISTS \
          (SELECT 1 FROM record_files rf JOIN files f ON f.sha256 = rf.sha256 \

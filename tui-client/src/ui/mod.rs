@@ -210,7 +210,11 @@ fn render_title(app: &App, frame: &mut Frame, area: Rect) {
                 .bg(Color::Cyan),
         ),
         Span::raw(" "),
-        Span::styled(t.offline_note, Style::new().fg(Color::DarkGray)),
+        if app.revoked {
+            Span::styled(t.device_revoked, Style::new().fg(Color::Red))
+        } else {
+            Span::styled(t.offline_note, Style::new().fg(Color::DarkGray))
+        },
     ]);
     let c = &app.sync_counts;
     // Waiting to go and refused, each counted once: a refused record is not sent again
