@@ -242,8 +242,10 @@ pub struct UserAddArgs {
 
 #[derive(Debug, Args)]
 pub struct CodesArgs {
+    /// The town whose helpers get codes, by name (as the ledger writes it).
     #[arg(long)]
     pub town: String,
+    /// The town's county, where two counties have a town of that name.
     #[arg(long)]
     pub county: Option<String>,
     /// Write the CSV here instead of standard output.
@@ -373,8 +375,11 @@ fn init_tracing(filter: &str) {
             filter = format!("{filter},{directive}");
         }
     }
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A filter that does not parse is said, not taken silently for `info` (QA s30c N6).
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
+        eprintln!("warning: log filter {filter:?} is not one ({e}); logging at info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -416,6 +421,26 @@ fn fixed_mmap_threshold() {
     }
 }
 
+/// Why the data directory cannot be used, naming it: a bare "File exists" or
+/// "Read-only file system" left the operator guessing which path (QA s30c N6).
+fn data_dir_error(settings: &Settings, e: std::io::Error) -> anyhow::Error {
+    let dir = settings.data_dir.display();
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock => anyhow::anyhow!(e),
+        std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
+            anyhow::anyhow!(
+                "the data directory {dir} is a file, not a directory: give another --data-dir"
+            )
+        }
+        std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
+            anyhow::anyhow!(
+                "the data directory {dir} cannot be written ({e}): the server keeps its database and photos there"
+            )
+        }
+        _ => anyhow::anyhow!("preparing the data directory {dir}: {e}"),
+    }
+}
+
 async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()> {
     if let Command::Serve(args) | Command::Demo(args) = &command {
         settings.bind = args.bind.unwrap_or(settings.bind);
@@ -423,18 +448,15 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
     refuse_if_new(&command, &settings)?;
     if uses_data_dir(&command, &settings) {
         // Before the database, which may create its SQLite file in there.
-        crate::storage::private_dir(&settings.data_dir).with_context(|| {
-            format!(
-                "preparing the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
+        crate::storage::private_dir(&settings.data_dir)
+            .map_err(|e| data_dir_error(&settings, e))?;
     }
     // Held while this process serves: one server per data directory.
     let _serving = match command {
-        Command::Serve(_) | Command::Demo(_) => {
-            Some(crate::storage::lock_data_dir(&settings.data_dir)?)
-        }
+        Command::Serve(_) | Command::Demo(_) => Some(
+            crate::storage::lock_data_dir(&settings.data_dir)
+                .map_err(|e| data_dir_error(&settings, e))?,
+        ),
         _ => None,
     };
     if matches!(

@@ -340,3 +340,17 @@ async fn a_missing_postgresql_database_is_named_without_source_lines() {
     assert!(e.contains("\"bogus\""), "{e}");
     assert_eq!(e.matches("error with configuration").count(), 1, "{e}");
 }
+
+/// QA s30c N6: a data directory that is a file is named as such, not "File exists".
+#[test]
+fn a_data_directory_that_is_a_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("afile");
+    std::fs::write(&data, b"not a directory").unwrap();
+    let (ok, err) = bangfu_tests::server_command(&data, &["migrate"]);
+    assert!(!ok);
+    assert!(
+        err.contains("is a file, not a directory") && err.contains("afile"),
+        "{err}"
+    );
+}
