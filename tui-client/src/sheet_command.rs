@@ -52,6 +52,14 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match command {
         SheetCommand::Show { quarter } => {
+            // A revoked device submits nothing: said above the sheet's own hints (QA
+            // s30c N2).
+            if client.ensure_not_revoked().await.is_err() {
+                errln!(
+                    "⚠ {}",
+                    lang.error(&bangfu_client::ClientError::DeviceRevoked)
+                );
+            }
             // Only a second helper fills in the sheet: a first helper is told so, not
             // sent to sync for a sheet that never comes.
             // (the sheet's rows are the households paired with a second helper).
