@@ -14,7 +14,7 @@ use sea_orm::{
 
 use crate::config::Settings;
 use crate::entities::account;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::ledger::{self, ExportFormat, ImportOptions};
 use crate::services::{Caller, auth, jurisdictions, policy};
 
@@ -129,6 +129,17 @@ pub fn town_ledger(town_index: usize, households: usize, seed: u64) -> Vec<Ledge
     rows
 }
 
+/// Whether any visit record is stored: a demo county seeded before [`SEEDED_MARK`]
+/// existed is whole if it has its visits.
+async fn has_records(db: &DatabaseConnection) -> ApiResult<bool> {
+    use sea_orm::QuerySelect;
+    Ok(crate::entities::record::Entity::find()
+        .limit(1)
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// The logins the demo prints.
 #[derive(Debug, Clone)]
 pub struct DemoLogin {
@@ -137,12 +148,26 @@ pub struct DemoLogin {
     pub note: String,
 }
 
-/// Creates the demo county unless it exists; returns the logins either way.
+/// Written in the data directory once the demo county is whole: seeding runs in steps
+/// (ledger, policy, visits and photos), and one stopped midway (a full disk) left a
+/// county that the next run took for done (QA s30c N5).
+const SEEDED_MARK: &str = "demo-seeded";
+
+/// Creates the demo county unless it exists; returns the logins either way. A county
+/// left half-made by a run that stopped is refused, naming what to do.
 pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> ApiResult<Vec<DemoLogin>> {
     let system = Caller::system();
     let existing = jurisdictions::find(db, JurisdictionLevel::County, COUNTY, None).await?;
+    let mark = settings.data_dir.join(SEEDED_MARK);
     let county_id = match existing {
-        Some(c) => c.id,
+        Some(c) if mark.exists() || has_records(db).await? => c.id,
+        Some(_) => {
+            return Err(ApiError::Conflict(format!(
+                "the demo county {COUNTY} was left half-made by an earlier run that stopped \
+                 (its visits are missing): remove the data directory {} and run demo again",
+                settings.data_dir.display()
+            )));
+        }
         None => {
             let (county_id, _) =
                 jurisdictions::ensure(db, JurisdictionLevel::County, COUNTY, None).await?;
@@ -178,6 +203,8 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> ApiResult<Vec
                 .filter(|q| q.end() < today)
                 .collect();
             crate::demo_visits::generate(db, settings, county_id, &past).await?;
+            std::fs::write(&mark, b"")
+                .map_err(|e| ApiError::Internal(format!("{}: {e}", mark.display())))?;
             county_id
         }
     };

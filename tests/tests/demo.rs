@@ -110,3 +110,19 @@ async fn demo_county(t: &TestDb) {
     assert!(csv.contains("东城镇") && csv.contains("西港镇"));
 }
 db_test!(the_demo_county_is_complete_and_seeds_once, demo_county);
+
+/// QA s30c N5: a demo county left half-made by a run that stopped (its visits never
+/// written) is not taken for done: the next run says what to do.
+async fn half_made(t: &TestDb) {
+    let settings = test_settings(&t.url, t.dir());
+    let level = bangfu_shared::JurisdictionLevel::County;
+    bangfu_server::services::jurisdictions::ensure(&t.db, level, demo::COUNTY, None)
+        .await
+        .unwrap();
+    let err = demo::seed(&t.db, &settings).await.unwrap_err().to_string();
+    assert!(
+        err.contains("half-made") && err.contains("run demo again"),
+        "{err}"
+    );
+}
+db_test!(a_half_made_demo_is_not_taken_for_done, half_made);
