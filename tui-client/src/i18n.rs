@@ -550,6 +550,19 @@ impl Lang {
         }
     }
 
+    /// A policy's name where the whole names do not fit a line (the form at 80
+    /// columns in English); the Chinese names are short already.
+    pub fn policy_short(self, p: PolicyArea) -> &'static str {
+        match (self, p) {
+            (Lang::Zh, p) => p.label_zh(),
+            (Lang::En, PolicyArea::Education) => "edu",
+            (Lang::En, PolicyArea::Medical) => "med",
+            (Lang::En, PolicyArea::Housing) => "house",
+            (Lang::En, PolicyArea::Finance) => "fin",
+            (Lang::En, PolicyArea::SocialSecurity) => "soc",
+        }
+    }
+
     /// An occasion's name.
     pub fn occasion(self, o: Occasion) -> &'static str {
         if self == Lang::Zh {

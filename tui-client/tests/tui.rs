@@ -2312,3 +2312,52 @@ fn a_revoked_device_says_so_and_opens_no_visit_form() {
     let text = draw(&app);
     assert!(text.contains("已被乡镇扶贫办停用"), "{text}");
 }
+
+/// QA s30d P1: a visit with more to say than the pane holds scrolls with Tab, down to
+/// its record id; the pane grows with a short list.
+#[test]
+fn history_details_scroll_to_the_end() {
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    let household = app
+        .runtime()
+        .block_on(app.client().households(now()))
+        .unwrap()[0]
+        .detail
+        .summary
+        .id;
+    let mut body = bangfu_shared::visit::VisitBody::new(VisitKind::Phone, now());
+    body.notes = Some("户主腿脚不便，需要轮椅；孙子在镇中学读初二，成绩很好。".repeat(20));
+    app.runtime()
+        .block_on(
+            app.client()
+                .record_visit(household, body, None, None, now()),
+        )
+        .unwrap();
+    app.update(Action::Char('h'));
+    let text = draw(app);
+    assert!(text.contains("↕ 1–"), "{text}");
+    assert!(!text.contains("#1 · "), "{text}");
+    for _ in 0..20 {
+        if draw(app).contains("#1 · ") {
+            break;
+        }
+        app.update(Action::Next);
+    }
+    let text = draw(app);
+    assert!(text.contains("#1 · "), "the record id is reached: {text}");
+}
+
+/// QA s30d P2: in English at 80 columns every policy box is in sight, the ticked ones
+/// marked.
+#[test]
+fn every_policy_box_shows_in_english_at_80_columns() {
+    let mut fx = fixture(Lang::En);
+    let app = &mut fx.app;
+    app.update(Action::Char('n'));
+    focus(app, bangfu_client::app::form::Field::Policies);
+    keys(app, "45");
+    let text = draw(app);
+    assert!(text.contains("✓fin") && text.contains("✓soc"), "{text}");
+    assert!(text.contains("·edu") && text.contains("·house"), "{text}");
+}

@@ -82,8 +82,8 @@ pub async fn last_submission_for(
 /// Why an office finds no sheet for a helper: sheets belong to second helpers, by the
 /// households they supervise (a first helper's id, or a quarter before the pairing, has
 /// none). Out-of-scope helpers read the same, so the answer reveals nothing beyond scope.
-const NO_SHEET_IN_SCOPE: &str = "attendance sheet of that helper for that quarter (a sheet \
-     belongs to a second helper, for the households in scope they supervised then; a \
+const NO_SHEET_IN_SCOPE: &str = "attendance sheet of that helper for that quarter (sheets \
+     are kept by second helpers, for the households in scope they supervised then; a \
      first helper keeps none)";
 
 /// The second helper's quarterly sheet, as it stands now. The helper sees their own; an

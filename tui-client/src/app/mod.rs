@@ -140,6 +140,8 @@ pub struct App {
     pub selected: usize,
     pub history: Vec<VisitRow>,
     pub history_selected: usize,
+    /// How far the selected visit's lines are scrolled (Tab steps on; QA s30d P1).
+    pub history_scroll: u16,
     pub drafts: Vec<VisitDraft>,
     pub drafts_selected: usize,
     /// Pulled attendance sheets, the newest quarter first; the one shown; its row.
@@ -214,6 +216,7 @@ impl App {
             selected: 0,
             history: Vec::new(),
             history_selected: 0,
+            history_scroll: 0,
             drafts: Vec::new(),
             drafts_selected: 0,
             sheets: Vec::new(),

@@ -289,6 +289,7 @@ impl App {
             (Action::Char('h'), _) => {
                 self.reload_history(None);
                 self.history_selected = 0;
+                self.history_scroll = 0;
                 self.push(Screen::Households, Screen::History { household_id: None });
             }
             (Action::Char('d'), _) => {
@@ -321,6 +322,7 @@ impl App {
             Action::Char('h') => {
                 self.reload_history(Some(household_id));
                 self.history_selected = 0;
+                self.history_scroll = 0;
                 self.push(
                     here,
                     Screen::History {
@@ -888,6 +890,22 @@ impl App {
     fn update_history(&mut self, household_id: Option<i64>, action: Action) {
         let here = Screen::History { household_id };
         if Self::move_sel(&mut self.history_selected, self.history.len(), &action) {
+            self.history_scroll = 0;
+            self.screen = here;
+            return;
+        }
+        // Tab pages through the selected visit's lines, and from the end back to the top.
+        if let Action::Next | Action::Prev = action {
+            let (lines, page) = crate::ui::history_extent(self, self.size);
+            let max = lines.saturating_sub(page);
+            let top = usize::from(self.history_scroll).min(max);
+            let step = page.saturating_sub(1).max(1);
+            let top = match action {
+                Action::Next if top >= max => 0,
+                Action::Next => (top + step).min(max),
+                _ => top.saturating_sub(step),
+            };
+            self.history_scroll = u16::try_from(top).unwrap_or(u16::MAX);
             self.screen = here;
             return;
         }

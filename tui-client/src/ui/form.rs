@@ -15,6 +15,59 @@ use crate::app::form::{Field, FormState};
 use crate::draft::SignatureMethod;
 
 const LABEL_WIDTH: u16 = 13;
+/// The widest the label column grows for longer labels (English `Household signature`).
+const MOST_LABEL_WIDTH: u16 = 19;
+
+/// The label column: as wide as the form's longest label, from [`LABEL_WIDTH`] up to
+/// [`MOST_LABEL_WIDTH`], so English labels do not push their values out of line (QA
+/// s30d P2).
+fn label_width(app: &App, fields: &[Field]) -> u16 {
+    let widest = fields
+        .iter()
+        .map(|f| Span::raw(label(app, *f)).width())
+        .max()
+        .unwrap_or(0);
+    u16::try_from(widest)
+        .unwrap_or(u16::MAX)
+        .clamp(LABEL_WIDTH, MOST_LABEL_WIDTH)
+}
+
+/// The policy checkboxes, with the short names when the whole names do not fit
+/// `width`: every box stays in sight, or `4`/`5` would tick boxes the helper cannot see.
+fn policy_boxes(app: &App, form: &FormState, focused: bool, width: usize) -> Vec<Span<'static>> {
+    let boxes = |short: bool| -> Vec<Span<'static>> {
+        PolicyArea::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let on = form.draft.policies.contains(p);
+                let mut style = if on {
+                    Style::new().fg(Color::Green)
+                } else {
+                    Style::new()
+                };
+                if focused && i == form.policy_cursor {
+                    style = style.add_modifier(Modifier::REVERSED);
+                }
+                // Short: `✓edu ·med …`, a mark and a name each, so all five fit.
+                let text = match (short, on) {
+                    (false, on) => {
+                        format!("[{}]{}", if on { "x" } else { " " }, app.lang.policy(*p))
+                    }
+                    (true, true) => format!("✓{} ", app.lang.policy_short(*p)),
+                    (true, false) => format!("·{} ", app.lang.policy_short(*p)),
+                };
+                Span::styled(text, style)
+            })
+            .collect()
+    };
+    let whole = boxes(false);
+    if whole.iter().map(Span::width).sum::<usize>() <= width {
+        whole
+    } else {
+        boxes(true)
+    }
+}
 
 fn label(app: &App, f: Field) -> &'static str {
     let t = app.lang.texts();
@@ -97,7 +150,8 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
     };
 
     let fields = form.fields();
-    let value_width = fields_area.width.saturating_sub(LABEL_WIDTH + 1) as usize;
+    let label_w = label_width(app, &fields);
+    let value_width = fields_area.width.saturating_sub(label_w + 1) as usize;
     let mut lines = Vec::new();
     let mut cursor_pos = None;
     for (i, f) in fields.iter().enumerate() {
@@ -107,8 +161,8 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
         } else {
             Style::new().fg(Color::Cyan)
         };
-        let label_text = label(app, *f);
-        let pad = (LABEL_WIDTH as usize).saturating_sub(Span::raw(label_text).width());
+        let label_text = super::sheet::fit(label(app, *f), label_w);
+        let pad = usize::from(label_w).saturating_sub(Span::raw(&label_text).width());
         let mut spans = vec![
             Span::styled(format!("{}{label_text}", " ".repeat(pad)), label_style),
             Span::raw(" "),
@@ -129,23 +183,7 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
                     spans.push(Span::raw(" "));
                 }
             }
-            Field::Policies => {
-                for (i, p) in PolicyArea::ALL.iter().enumerate() {
-                    let on = form.draft.policies.contains(p);
-                    let mut style = if on {
-                        Style::new().fg(Color::Green)
-                    } else {
-                        Style::new()
-                    };
-                    if focused && i == form.policy_cursor {
-                        style = style.add_modifier(Modifier::REVERSED);
-                    }
-                    spans.push(Span::styled(
-                        format!("[{}]{}", if on { "x" } else { " " }, app.lang.policy(*p)),
-                        style,
-                    ));
-                }
-            }
+            Field::Policies => spans.extend(policy_boxes(app, form, focused, value_width)),
             Field::Photos => {
                 let n = form.draft.photos.len();
                 let text = if n == 0 {
@@ -186,7 +224,7 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
                 if focused {
                     let (visible, col) = window(text, form.cursor, value_width.max(1));
                     cursor_pos = Some(Position::new(
-                        fields_area.x + LABEL_WIDTH + 1 + col as u16,
+                        fields_area.x + label_w + 1 + col as u16,
                         fields_area.y + i as u16,
                     ));
                     spans.push(Span::styled(
@@ -214,7 +252,7 @@ pub fn render_form(app: &App, form: &FormState, frame: &mut Frame, area: Rect) -
         )));
     }
     pinned.push(Line::from(Span::styled(
-        format!("{:>w$} {hint_text}", "", w = LABEL_WIDTH as usize),
+        format!("{:>w$} {hint_text}", "", w = usize::from(label_w)),
         Style::new().fg(Color::DarkGray),
     )));
     let min_photos = app

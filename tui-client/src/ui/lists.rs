@@ -680,8 +680,7 @@ pub fn render_history(
         Some(id) => format!(" {} · {} ", t.visit_history, app.head_name(id)),
         None => format!(" {} ", t.visit_history),
     };
-    let [list_area, detail_area] =
-        Layout::vertical([Constraint::Min(5), Constraint::Length(8)]).areas(area);
+    let [list_area, detail_area] = history_areas(app, area);
     // The time (`2026-03-10 09:30`, 16 columns) always comes whole; in a narrow
     // window the head, kind, signature and state columns shrink, cut with "…" (the
     // selected visit's lines below say each in full).
@@ -786,6 +785,80 @@ pub fn render_history(
     let mut state = TableState::default().with_selected(Some(app.history_selected));
     frame.render_stateful_widget(table, list_area, &mut state);
 
+    let lines = history_detail_lines(app);
+    let inner = Block::bordered().inner(detail_area);
+    let wrapped = wrap_lines(lines, inner.width);
+    let shown = usize::from(inner.height);
+    let max = wrapped.len().saturating_sub(shown);
+    let top = usize::from(app.history_scroll).min(max);
+    let mut block = Block::bordered();
+    if max > 0 {
+        let last = (top + shown).min(wrapped.len());
+        block = block.title(format!(
+            " ↕ {}–{last}/{} {} ",
+            top + 1,
+            wrapped.len(),
+            app.lang.sheet().summary_scroll_hint.trim()
+        ));
+    }
+    let visible: Vec<Line> = wrapped.into_iter().skip(top).take(shown).collect();
+    frame.render_widget(Paragraph::new(visible).block(block), detail_area);
+    t.help_history.to_string()
+}
+
+/// The history screen's list and the selected visit's pane. The list takes what its
+/// rows need, the pane the rest (at least 8 rows): a visit returned for correction has
+/// more to say than six lines (QA s30d P1), and what does not fit scrolls with Tab.
+fn history_areas(app: &App, area: Rect) -> [Rect; 2] {
+    let list_needed = u16::try_from(app.history.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(3);
+    let detail_height = area
+        .height
+        .saturating_sub(list_needed.min(area.height.saturating_sub(8)))
+        .max(8);
+    Layout::vertical([Constraint::Min(5), Constraint::Length(detail_height)]).areas(area)
+}
+
+/// How far the selected visit's pane scrolls on a terminal of `size`: its wrapped
+/// lines and the lines shown at once. `update` steps and clamps with it.
+pub(crate) fn history_extent(app: &App, size: (u16, u16)) -> (usize, usize) {
+    // The body between the title bar and the status and help lines (`super::render`).
+    let body = Rect::new(0, 1, size.0, size.1.saturating_sub(3));
+    let [_, detail] = history_areas(app, body);
+    let inner = Block::bordered().inner(detail);
+    let lines = wrap_lines(history_detail_lines(app), inner.width).len();
+    (lines, usize::from(inner.height))
+}
+
+/// `lines` broken into rows of at most `width` columns, character by character (as the
+/// Chinese text reads), each row keeping its line's style: rows a pane can count and
+/// scroll through.
+fn wrap_lines(lines: Vec<Line<'_>>, width: u16) -> Vec<Line<'static>> {
+    let width = usize::from(width.max(1));
+    let mut out = Vec::new();
+    for line in lines {
+        let style = line.spans.first().map_or(line.style, |s| s.style);
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        let mut row = String::new();
+        let mut used = 0;
+        for c in text.chars() {
+            let w = Span::raw(c.to_string()).width();
+            if used + w > width && !row.is_empty() {
+                out.push(Line::from(Span::styled(std::mem::take(&mut row), style)));
+                used = 0;
+            }
+            row.push(c);
+            used += w;
+        }
+        out.push(Line::from(Span::styled(row, style)));
+    }
+    out
+}
+
+/// The selected visit's lines in the history screen's lower pane, before wrapping.
+fn history_detail_lines(app: &App) -> Vec<Line<'static>> {
+    let t = app.lang.texts();
     let mut lines = Vec::new();
     let c = t.colon;
     if let Some(v) = app.history.get(app.history_selected) {
@@ -934,13 +1007,7 @@ pub fn render_history(
             Style::new().fg(Color::DarkGray),
         )));
     }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered()),
-        detail_area,
-    );
-    t.help_history.to_string()
+    lines
 }
 
 fn signature_text(app: &App, kind: VisitKind, sig: Option<&HouseholdSignature>) -> String {

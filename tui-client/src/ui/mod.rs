@@ -20,6 +20,7 @@ use ratatui::widgets::{Block, Gauge, Paragraph, Widget, Wrap};
 use crate::app::{App, Overlay, Screen};
 use crate::photos::HalfBlocks;
 
+pub(crate) use lists::history_extent;
 pub(crate) use sheet::summary_extent;
 
 /// Size of photo thumbnails in terminal cells (columns, rows).
