@@ -101,6 +101,8 @@ pub struct Texts {
     pub pad_title: &'static str,
     pub help_pad: &'static str,
     pub pad_empty: &'static str,
+    /// [`Texts::pad_empty`] on the witness's pad.
+    pub pad_empty_witness: &'static str,
     pub chooser_title: &'static str,
     pub help_chooser: &'static str,
     /// Before what the user typed, as a filter on names.
@@ -272,6 +274,7 @@ static ZH: Texts = Texts {
     pad_title: "农户签字板：按住鼠标（或触屏）书写",
     help_pad: "鼠标拖动书写  u 撤销  c 清除  Enter 确认  Esc 取消",
     pad_empty: "签字板为空，请农户先签字",
+    pad_empty_witness: "签字板为空，请见证人先签字",
     chooser_title: "选择照片文件",
     help_chooser: "Enter 打开/选定  Esc 取消  打字筛选或输入/路径  Backspace 上级  ↑↓ 选择",
     chooser_filter: "筛选：",
@@ -411,6 +414,7 @@ static EN: Texts = Texts {
     pad_title: "Household signature pad: draw with the mouse or touch",
     help_pad: "drag to draw  u undo  c clear  Enter accept  Esc cancel",
     pad_empty: "the pad is empty: the household must sign first",
+    pad_empty_witness: "the pad is empty: the witness must sign first",
     chooser_title: "Choose a photo file",
     help_chooser: "Enter open/choose  Esc cancel  type: filter or /path  Backspace up  ↑↓ select",
     chooser_filter: "filter: ",

@@ -343,6 +343,9 @@ fn the_file_chooser_refuses_a_photo_cut_short() {
 fn the_file_chooser_refuses_a_text_file_and_attaches_a_photo_with_a_thumbnail() {
     let mut fx = fixture(Lang::Zh);
     let dir = fx.app.last_dir.clone();
+    // Named as a photo, but text: listed, and refused when chosen. A file not named
+    // as a picture is not offered at all (QA s30d P4).
+    std::fs::write(dir.join("a-notes.jpg"), "not a photo").unwrap();
     std::fs::write(dir.join("a-notes.txt"), "not a photo").unwrap();
     write_jpeg(&dir.join("b-photo.jpg"), 640, 480);
     let app = &mut fx.app;
@@ -351,10 +354,11 @@ fn the_file_chooser_refuses_a_text_file_and_attaches_a_photo_with_a_thumbnail() 
     app.update(Action::Enter);
     let text = draw(app);
     assert!(
-        text.contains("选择照片文件") && text.contains("a-notes.txt") && text.contains("▸ data/"),
+        text.contains("选择照片文件") && text.contains("a-notes.jpg") && text.contains("▸ data/"),
         "{text}"
     );
-    app.update(Action::Down); // a-notes.txt (after the data/ directory)
+    assert!(!text.contains("a-notes.txt"), "{text}");
+    app.update(Action::Down); // a-notes.jpg (after the data/ directory)
     app.update(Action::Enter);
     let status = app.status.clone().unwrap();
     assert!(
@@ -383,7 +387,7 @@ fn the_file_chooser_filters_as_you_type_and_opens_a_typed_path() {
     let camera = dir.join("DCIM");
     std::fs::create_dir(&camera).unwrap();
     for i in 1..=30 {
-        std::fs::write(camera.join(format!("IMG_{i:04}.txt")), "not a photo").unwrap();
+        std::fs::write(camera.join(format!("IMG_{i:04}.png")), "not a photo").unwrap();
     }
     write_jpeg(&camera.join("IMG_0031.jpg"), 320, 240);
     let app = &mut fx.app;
@@ -411,7 +415,7 @@ fn the_file_chooser_filters_as_you_type_and_opens_a_typed_path() {
     app.update(Action::Enter);
     let text = draw(app);
     assert!(
-        text.contains("IMG_0001.txt") && !text.contains("IMG_0031.jpg"),
+        text.contains("IMG_0001.png") && !text.contains("IMG_0031.jpg"),
         "30 files fill the dialog:\n{text}"
     );
 
@@ -422,7 +426,7 @@ fn the_file_chooser_filters_as_you_type_and_opens_a_typed_path() {
         text.contains("筛选：jpg") && text.contains("IMG_0031.jpg"),
         "{text}"
     );
-    assert!(!text.contains("IMG_0001.txt"), "{text}");
+    assert!(!text.contains("IMG_0001.png"), "{text}");
     keys(app, "x");
     assert!(draw(app).contains("没有名称含此文字的文件"));
     app.update(Action::Backspace);

@@ -78,6 +78,11 @@ impl Chooser {
                     }
                     let meta = e.metadata().ok();
                     let is_dir = meta.as_ref().is_some_and(|m| m.is_dir());
+                    // Photos only (the device reads JPEG and PNG); any other file can
+                    // still be typed as a path, and is refused with the reason (QA s30d P4).
+                    if !is_dir && !is_picture(&name) {
+                        continue;
+                    }
                     self.entries.push(Entry {
                         name,
                         path: e.path(),
@@ -253,6 +258,14 @@ fn percent_decode(address: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whether a file's name says it is a picture the device reads (JPEG or PNG).
+fn is_picture(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    [".jpg", ".jpeg", ".png"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,11 +290,9 @@ mod tests {
     fn typing_filters_names_ignoring_case_and_backspace_widens_again() {
         let dir = dir_with(&["DCIM/", "IMG_0001.JPG", "img_0002.jpg", "notes.txt"]);
         let mut c = Chooser::open(dir.path(), Purpose::Photo);
-        assert_eq!(
-            names(&c),
-            ["DCIM", "IMG_0001.JPG", "img_0002.jpg", "notes.txt"]
-        );
-        c.move_by(3);
+        // Folders and pictures only: a text file is not offered (QA s30d P4).
+        assert_eq!(names(&c), ["DCIM", "IMG_0001.JPG", "img_0002.jpg"]);
+        c.move_by(2);
         "0002".chars().for_each(|ch| c.type_char(ch));
         assert_eq!(names(&c), ["img_0002.jpg"]);
         assert_eq!(c.selected, 0, "the first match is highlighted");

@@ -829,7 +829,18 @@ impl App {
                         self.autosave_or_report(true);
                         return;
                     }
-                    Err(_) if pad.point_count() < 3 => self.fail(self.lang.texts().pad_empty),
+                    Err(_) if pad.point_count() < 3 => {
+                        // Whose pad it is: the witness's when the household cannot sign
+                        // (QA s30d P4).
+                        let witness = matches!(&self.screen, Screen::Form(f)
+                            if f.draft.signature_method == crate::draft::SignatureMethod::Witness);
+                        let t = self.lang.texts();
+                        self.fail(if witness {
+                            t.pad_empty_witness
+                        } else {
+                            t.pad_empty
+                        });
+                    }
                     Err(e) => self.fail_err(&e),
                 }
             }
