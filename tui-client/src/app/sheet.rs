@@ -77,6 +77,11 @@ impl App {
             (Action::Char('S') | Action::Sign, Some(quarter), _) => {
                 self.overlay = Some(Overlay::ConfirmSubmit { quarter });
             }
+            // The keys the help line offers, with no sheet yet: said why nothing happens
+            // (QA s30d P4).
+            (Action::Enter | Action::Char('e' | 'S') | Action::Sign, None, _) => {
+                self.fail(self.lang.sheet().no_sheet);
+            }
             _ => {}
         }
     }

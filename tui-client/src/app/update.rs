@@ -1207,11 +1207,20 @@ mod tests {
         );
         assert!(!text.contains("同步（s）后可离线查看"), "{text}");
 
-        let fx = fixture_as(Lang::Zh, Role::SecondHelper);
+        let mut fx = fixture_as(Lang::Zh, Role::SecondHelper);
         for (w, h) in [(80, 24), (60, 16)] {
             let text = screen(&fx.app, w, h);
             let help = text.lines().last().unwrap_or_default();
             assert!(help.contains("a 考勤表"), "{text}");
+        }
+        // Before the first sync there is no sheet: a remark or a submission says why
+        // nothing happens (QA s30d P4).
+        fx.app.update(Action::Char('a'));
+        for key in ['e', 'S'] {
+            fx.app.status = None;
+            fx.app.update(Action::Char(key));
+            let status = fx.app.status.clone().map(|s| s.text).unwrap_or_default();
+            assert!(status.contains("没有考勤表"), "{key}: {status}");
         }
     }
 
