@@ -1292,6 +1292,8 @@ pub struct SheetTexts {
     pub own_visits: &'static str,
     pub remark: &'static str,
     pub no_sheet: &'static str,
+    /// A remark was being typed when the client stopped: `e` takes it up again.
+    pub remark_typing: &'static str,
     /// For a first helper's account: the sheet is not theirs to fill in.
     pub no_sheet_first: &'static str,
     pub help: &'static str,
@@ -1335,6 +1337,7 @@ static SHEET_ZH: SheetTexts = SheetTexts {
     own_visits: "第二帮扶责任人走访",
     remark: "备注",
     no_sheet: "没有考勤表：第二帮扶责任人联网同步后可离线查看（界面按 s，命令行 bangfu sync）。",
+    remark_typing: "有未保存完的备注：按 e 接着写（Esc 放弃）",
     no_sheet_first: "考勤表由第二帮扶责任人填报，本账号无需填报。",
     help: "e/Enter 备注  S 签名提交  s 同步  Esc 返回  q 退出  ←→ 季度  ↑↓ 选择  Tab 详情",
     help_summary: "↑↓ PgUp/PgDn Home/End 滚动详情  Tab 返回表格  Esc 返回  q 退出",
@@ -1368,6 +1371,7 @@ static SHEET_EN: SheetTexts = SheetTexts {
     own_visits: "Your own visits",
     remark: "Remark",
     no_sheet: "No attendance sheet: a second helper's sync with network brings it for offline review (s here, bangfu sync on the command line).",
+    remark_typing: "a remark was left half-typed: e goes on with it (Esc drops it)",
     no_sheet_first: "No attendance sheet for this account: the second helper fills it in; a first helper need not.",
     help: "e/Enter remark  S sign & submit  s sync  Esc back  q quit  ←→ quarter  ↑↓ select  Tab summary",
     help_summary: "↑↓ PgUp/PgDn Home/End scroll the summary  Tab back to the rows  Esc back  q quit",

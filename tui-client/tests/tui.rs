@@ -2365,3 +2365,33 @@ fn every_policy_box_shows_in_english_at_80_columns() {
     assert!(text.contains("✓fin") && text.contains("✓soc"), "{text}");
     assert!(text.contains("·edu") && text.contains("·house"), "{text}");
 }
+
+/// QA s30d P3: a remark being typed survives the process: a new run on the same data
+/// says so on the sheet, on its row, and `e` takes the text up again; Esc drops it.
+#[test]
+fn a_remark_being_typed_survives_a_killed_process() {
+    let mut fx = second_helper_with_sheet(Lang::Zh);
+    let (client, rt) = (fx.app.client().clone(), fx.app.runtime().clone());
+    let app = &mut fx.app;
+    app.update(Action::Char('a'));
+    app.update(Action::Down);
+    app.update(Action::Char('e'));
+    keys(app, "未写完");
+    // The process is gone here: a new interface on the same store.
+    let mut again = App::new(
+        client,
+        rt,
+        Lang::Zh,
+        bangfu_client::app::Clock::Fixed(now()),
+        (80, 24),
+    );
+    again.update(Action::Char('a'));
+    let status = again.status.clone().map(|s| s.text).unwrap_or_default();
+    assert!(status.contains("有未保存完的备注"), "{status}");
+    assert_eq!(again.sheet_selected, 1, "its row is selected");
+    again.update(Action::Char('e'));
+    assert!(draw(&again).contains("未写完_"));
+    again.update(Action::Back);
+    again.update(Action::Char('e'));
+    assert!(!draw(&again).contains("未写完"), "Esc dropped it");
+}

@@ -68,6 +68,11 @@ impl App {
                 self.sheet_scroll = 0;
             }
             (Action::Enter | Action::Char('e'), Some(quarter), Some((household_id, text))) => {
+                // The text typed before the process was killed, if it was this row's.
+                let text = match self.block(self.client.store().remark_typing()) {
+                    Ok(Some((q, h, typed))) if q == quarter && h == household_id => typed,
+                    _ => text,
+                };
                 self.overlay = Some(Overlay::Remark {
                     quarter,
                     household_id,
@@ -114,8 +119,13 @@ impl App {
         mut text: String,
         action: Action,
     ) {
+        let store = self.client.store().clone();
         match action {
-            Action::Back => return,
+            Action::Back => {
+                // Cancelled on purpose: the typed text goes with it.
+                let _ = self.block(store.set_remark_typing(None));
+                return;
+            }
             Action::Char(c) => text.push(c),
             Action::Paste(s) => text.push_str(&s.replace(['\n', '\r'], " ")),
             Action::Backspace => {
@@ -124,6 +134,7 @@ impl App {
             Action::Enter => {
                 match self.block(self.client.set_sheet_remark(quarter, household_id, &text)) {
                     Ok(()) => {
+                        let _ = self.block(store.set_remark_typing(None));
                         self.reload_sheets();
                         self.info(self.lang.sheet().saved);
                         return;
@@ -132,6 +143,10 @@ impl App {
                 }
             }
             _ => {}
+        }
+        // Kept at every key, as the visit form's draft is (QA s30d P3).
+        if let Err(e) = self.block(store.set_remark_typing(Some((quarter, household_id, &text)))) {
+            self.fail_err(&e);
         }
         self.overlay = Some(Overlay::Remark {
             quarter,

@@ -256,6 +256,28 @@ impl App {
         }
     }
 
+    /// Says that a remark was being typed when the process stopped, on the row it was
+    /// for, which the sheet then shows selected (`e` reopens it with the text).
+    fn say_remark_typing(&mut self) {
+        let Ok(Some((quarter, household, _))) = self.block(self.client.store().remark_typing())
+        else {
+            return;
+        };
+        let Some(index) = self.sheets.iter().position(|s| s.quarter() == quarter) else {
+            return;
+        };
+        self.sheet_index = index;
+        if let Some(row) = self.sheets[index]
+            .sheet
+            .rows
+            .iter()
+            .position(|r| r.household_id == household)
+        {
+            self.sheet_selected = row;
+            self.info(self.lang.sheet().remark_typing);
+        }
+    }
+
     pub(super) fn move_sel(sel: &mut usize, len: usize, action: &Action) -> bool {
         let last = len.saturating_sub(1);
         *sel = match action {
@@ -304,6 +326,7 @@ impl App {
                 self.sheet_summary_focus = false;
                 self.sheet_scroll = 0;
                 self.push(Screen::Households, Screen::Sheet);
+                self.say_remark_typing();
             }
             _ => {}
         }

@@ -506,6 +506,29 @@ impl Store {
         set_meta(&self.db, "clock_offset_secs", &offset_secs).await
     }
 
+    /// A sheet remark being typed in the TUI, kept at every key so a killed process or a
+    /// flat battery does not lose it (QA s30d P3): (quarter, household, text).
+    pub async fn remark_typing(
+        &self,
+    ) -> Result<Option<(bangfu_shared::report::Quarter, i64, String)>> {
+        Ok(
+            get_meta::<Option<(bangfu_shared::report::Quarter, i64, String)>>(
+                &self.db,
+                "remark_typing",
+            )
+            .await?
+            .flatten(),
+        )
+    }
+
+    /// Keeps (or, with `None`, drops) the remark being typed.
+    pub async fn set_remark_typing(
+        &self,
+        typing: Option<(bangfu_shared::report::Quarter, i64, &str)>,
+    ) -> Result<()> {
+        set_meta(&self.db, "remark_typing", &typing).await
+    }
+
     /// Whether a login heard that the town office revoked this data directory's device
     /// key (see [`crate::ClientError::DeviceRevoked`]).
     pub async fn device_revoked(&self) -> Result<bool> {
