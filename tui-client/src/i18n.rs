@@ -78,6 +78,8 @@ pub struct Texts {
     /// The photo panel of a form without photos.
     pub no_photo: &'static str,
     pub household_signature: &'static str,
+    /// The history list's signature column: `Household signature` would be cut.
+    pub signature_column: &'static str,
     pub sig_pad: &'static str,
     pub sig_card: &'static str,
     pub sig_witness: &'static str,
@@ -252,6 +254,7 @@ static ZH: Texts = Texts {
     photos: "照片",
     no_photo: "尚无照片",
     household_signature: "农户签字",
+    signature_column: "农户签字",
     sig_pad: "签字板",
     sig_card: "纸质卡照片",
     sig_witness: "见证人/村公证人",
@@ -392,6 +395,7 @@ static EN: Texts = Texts {
     photos: "Photos",
     no_photo: "no photo yet",
     household_signature: "Household signature",
+    signature_column: "Signature",
     sig_pad: "signature pad",
     sig_card: "photo of signed card",
     sig_witness: "witness / notary",

@@ -2111,7 +2111,7 @@ fn a_narrow_english_history_cuts_its_cells_with_an_ellipsis() {
     let row = row_of(&text, "张三");
     assert!(row.contains(" call "), "the short kind: {row}");
     assert!(row.contains("local on…│"), "the state cut with …: {row}");
-    assert!(text.contains("Pho… House…"), "{text}");
+    assert!(text.contains("Pho… Signa…"), "{text}");
     let status = text.lines().rev().nth(1).unwrap();
     assert!(
         status.starts_with("not synced yet") && status.ends_with('…'),
@@ -2394,4 +2394,35 @@ fn a_remark_being_typed_survives_a_killed_process() {
     again.update(Action::Back);
     again.update(Action::Char('e'));
     assert!(!draw(&again).contains("未写完"), "Esc dropped it");
+}
+
+/// QA s30d P4: the English history at 80 columns names its signature column and a
+/// corrected visit's state whole.
+#[test]
+fn the_english_history_keeps_its_words_whole_at_80_columns() {
+    let mut fx = fixture(Lang::En);
+    let app = &mut fx.app;
+    phone_call(app);
+    let rows = app
+        .runtime()
+        .block_on(app.client().visits(None, 10))
+        .unwrap();
+    let (id, household) = (rows[0].visit_id, rows[0].household_id);
+    let mut body = rows[0].current.signed.record.visit.clone().unwrap();
+    body.notes = Some("called again".into());
+    app.runtime()
+        .block_on(app.client().record_visit(
+            household,
+            body,
+            Some((id, Some("more said".into()))),
+            None,
+            now(),
+        ))
+        .unwrap();
+    app.update(Action::Char('h'));
+    let text = draw(app);
+    assert!(
+        text.contains("Signature") && text.contains("amended×1"),
+        "{text}"
+    );
 }

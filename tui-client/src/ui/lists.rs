@@ -685,10 +685,12 @@ pub fn render_history(
     // window the head, kind, signature and state columns shrink, cut with "…" (the
     // selected visit's lines below say each in full).
     let wide = area.width >= WIDE_HISTORY;
-    let w: [u16; 6] = if wide {
-        [16, 8, 10, 6, 10, 8]
-    } else {
-        [16, 6, 5, 4, 6, 6]
+    // English words run longer than Chinese (`amended×1`): their columns take a little
+    // of the sync column's room, which keeps `local only` whole (QA s30d P4).
+    let w: [u16; 6] = match (wide, app.lang) {
+        (true, crate::i18n::Lang::En) => [16, 8, 10, 6, 10, 9],
+        (true, crate::i18n::Lang::Zh) => [16, 8, 10, 6, 10, 8],
+        (false, _) => [16, 6, 5, 4, 6, 6],
     };
     let cut = |i: usize, text: &str| super::sheet::fit(text, w[i]);
     // The sync state has what the borders, the other columns and the six gaps leave.
@@ -698,7 +700,7 @@ pub fn render_history(
         cut(1, t.head),
         cut(2, t.kind),
         cut(3, t.photos),
-        cut(4, t.household_signature),
+        cut(4, t.signature_column),
         String::new(),
         String::new(),
     ])
