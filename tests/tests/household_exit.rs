@@ -1508,6 +1508,11 @@ async fn corrections(t: &TestDb) {
         (json!({ "head_name": "田晓冬", "reason": " " }), "reason"),
         (json!({ "reason": "无" }), "nothing to correct"),
         (json!({ "phone": "12345", "reason": "换号" }), "phone"),
+        // A line break is not dropped into a joined name (QA s30e Q4).
+        (
+            json!({ "head_name": "田晓\n冬", "reason": "录错" }),
+            "line break",
+        ),
         (
             json!({ "village_id": other_town, "reason": "搬迁" }),
             "not a village of the household's town",

@@ -2389,6 +2389,14 @@ fn a_remark_being_typed_survives_a_killed_process() {
     let status = again.status.clone().map(|s| s.text).unwrap_or_default();
     assert!(status.contains("有未保存完的备注"), "{status}");
     assert_eq!(again.sheet_selected, 1, "its row is selected");
+    // Another row's editor, left with Esc or Enter, does not throw it away (QA s30e Q1).
+    again.update(Action::Up);
+    again.update(Action::Char('e'));
+    again.update(Action::Back);
+    again.update(Action::Char('e'));
+    keys(&mut again, "另一行");
+    again.update(Action::Enter);
+    again.update(Action::Down);
     again.update(Action::Char('e'));
     assert!(draw(&again).contains("未写完_"));
     again.update(Action::Back);

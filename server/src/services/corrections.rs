@@ -39,6 +39,13 @@ fn check(c: &HouseholdCorrection) -> ApiResult<Checked> {
     super::check_free_text(reason, "reason", MAX_REASON_CHARS)?;
     let head_name = match &c.head_name {
         Some(name) => {
+            // A line break would be dropped with the spaces, joining two words into a
+            // name no one typed (QA s30e Q4).
+            if name.chars().any(char::is_control) {
+                return Err(ApiError::Invalid(
+                    "head_name: holds a line break or another control character".into(),
+                ));
+            }
             let name = normalize_cell(col::HEAD_NAME, name);
             if name.is_empty() {
                 return Err(ApiError::Invalid("head_name: empty".into()));
@@ -128,7 +135,11 @@ pub async fn correct(
     }
     let county = h.county_id;
     let from_village = h.village_id;
+    let members = renamed_head(&h.members, &h.head_name, &head_name)?;
     let mut active: household::ActiveModel = h.into();
+    if let Some(members) = members {
+        active.members = Set(members);
+    }
     if let Some(v) = &village {
         let town = jurisdiction::Entity::find_by_id(v.parent_id.unwrap_or_default())
             .one(&txn)
@@ -155,6 +166,31 @@ pub async fn correct(
     super::exits::answer_under_lock(db, txn, caller, id).await
 }
 
+/// The household's members (stored JSON) with the head of household renamed from `old`
+/// to `new`, or `None` when no member changes: the member list must not keep the
+/// misspelt name beside the corrected head (QA s30e Q2).
+fn renamed_head(members: &str, old: &str, new: &str) -> ApiResult<Option<String>> {
+    if old == new {
+        return Ok(None);
+    }
+    let mut list: Vec<bangfu_shared::api::Member> = serde_json::from_str(members)
+        .map_err(|e| ApiError::Internal(format!("household members: {e}")))?;
+    let mut changed = false;
+    for m in list
+        .iter_mut()
+        .filter(|m| m.relation == "户主" && m.name == old)
+    {
+        m.name = new.to_string();
+        changed = true;
+    }
+    if !changed {
+        return Ok(None);
+    }
+    serde_json::to_string(&list)
+        .map(Some)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 /// The village `id`, if it is one of town `town`'s; else the correction is refused.
 async fn village_of_town(
     db: &impl sea_orm::ConnectionTrait,
@@ -173,4 +209,29 @@ async fn village_of_town(
                  moves to another town by that town's ledger import)"
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renamed_head;
+
+    /// QA s30e Q2: the member marked 户主 under the old name takes the new one; others
+    /// and a list without the head are left as they are.
+    #[test]
+    fn the_head_among_the_members_is_renamed() {
+        let members =
+            r#"[{"name":"朱海燕","relation":"户主"},{"name":"朱小宝","relation":"子女"}]"#;
+        let renamed = renamed_head(members, "朱海燕", "朱海艳").ok().flatten();
+        let renamed = renamed.unwrap_or_default();
+        assert!(
+            renamed.contains("朱海艳") && !renamed.contains("朱海燕"),
+            "{renamed}"
+        );
+        assert!(renamed.contains("朱小宝"), "{renamed}");
+        assert!(matches!(renamed_head("[]", "朱海燕", "朱海艳"), Ok(None)));
+        assert!(matches!(
+            renamed_head(members, "朱海燕", "朱海燕"),
+            Ok(None)
+        ));
+    }
 }

@@ -69,10 +69,14 @@ impl App {
             }
             (Action::Enter | Action::Char('e'), Some(quarter), Some((household_id, text))) => {
                 // The text typed before the process was killed, if it was this row's.
-                let text = match self.block(self.client.store().remark_typing()) {
-                    Ok(Some((q, h, typed))) if q == quarter && h == household_id => typed,
-                    _ => text,
-                };
+                let typed = self.block(self.client.store().remarks_typing());
+                let text = typed
+                    .ok()
+                    .and_then(|all| {
+                        all.into_iter()
+                            .find(|(q, h, _)| (*q, *h) == (quarter, household_id))
+                    })
+                    .map_or(text, |(_, _, typed)| typed);
                 self.overlay = Some(Overlay::Remark {
                     quarter,
                     household_id,
@@ -123,7 +127,7 @@ impl App {
         match action {
             Action::Back => {
                 // Cancelled on purpose: the typed text goes with it.
-                let _ = self.block(store.set_remark_typing(None));
+                let _ = self.block(store.set_remark_typing((quarter, household_id), None));
                 return;
             }
             Action::Char(c) => text.push(c),
@@ -134,7 +138,7 @@ impl App {
             Action::Enter => {
                 match self.block(self.client.set_sheet_remark(quarter, household_id, &text)) {
                     Ok(()) => {
-                        let _ = self.block(store.set_remark_typing(None));
+                        let _ = self.block(store.set_remark_typing((quarter, household_id), None));
                         self.reload_sheets();
                         self.info(self.lang.sheet().saved);
                         return;
@@ -145,7 +149,7 @@ impl App {
             _ => {}
         }
         // Kept at every key, as the visit form's draft is (QA s30d P3).
-        if let Err(e) = self.block(store.set_remark_typing(Some((quarter, household_id, &text)))) {
+        if let Err(e) = self.block(store.set_remark_typing((quarter, household_id), Some(&text))) {
             self.fail_err(&e);
         }
         self.overlay = Some(Overlay::Remark {

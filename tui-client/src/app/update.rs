@@ -259,7 +259,10 @@ impl App {
     /// Says that a remark was being typed when the process stopped, on the row it was
     /// for, which the sheet then shows selected (`e` reopens it with the text).
     fn say_remark_typing(&mut self) {
-        let Ok(Some((quarter, household, _))) = self.block(self.client.store().remark_typing())
+        let Some((quarter, household, _)) = self
+            .block(self.client.store().remarks_typing())
+            .ok()
+            .and_then(|all| all.into_iter().next())
         else {
             return;
         };

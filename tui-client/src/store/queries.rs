@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use bangfu_shared::Role;
 use bangfu_shared::api::{HelperRef, HouseholdDetail, Snapshot};
 use bangfu_shared::policy::EvidenceSince;
+use bangfu_shared::report::Quarter;
 use bangfu_shared::visit::{RecordEnvelope, RecordType, SignedRecord, canonical_json, utc_seconds};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, QueryResult};
@@ -506,27 +507,30 @@ impl Store {
         set_meta(&self.db, "clock_offset_secs", &offset_secs).await
     }
 
-    /// A sheet remark being typed in the TUI, kept at every key so a killed process or a
-    /// flat battery does not lose it (QA s30d P3): (quarter, household, text).
-    pub async fn remark_typing(
-        &self,
-    ) -> Result<Option<(bangfu_shared::report::Quarter, i64, String)>> {
+    /// The sheet remarks being typed in the TUI, kept at every key so a killed process
+    /// or a flat battery does not lose them (QA s30d P3), one per row: (quarter,
+    /// household, text).
+    pub async fn remarks_typing(&self) -> Result<Vec<(Quarter, i64, String)>> {
         Ok(
-            get_meta::<Option<(bangfu_shared::report::Quarter, i64, String)>>(
-                &self.db,
-                "remark_typing",
-            )
-            .await?
-            .flatten(),
+            get_meta::<Vec<(Quarter, i64, String)>>(&self.db, "remarks_typing")
+                .await?
+                .unwrap_or_default(),
         )
     }
 
-    /// Keeps (or, with `None`, drops) the remark being typed.
+    /// Keeps the text being typed for one row; `None` drops that row's alone, so
+    /// another row's editor never throws this one's away (QA s30e Q1).
     pub async fn set_remark_typing(
         &self,
-        typing: Option<(bangfu_shared::report::Quarter, i64, &str)>,
+        (quarter, household): (Quarter, i64),
+        text: Option<&str>,
     ) -> Result<()> {
-        set_meta(&self.db, "remark_typing", &typing).await
+        let mut all = self.remarks_typing().await?;
+        all.retain(|(q, h, _)| (*q, *h) != (quarter, household));
+        if let Some(text) = text {
+            all.push((quarter, household, text.to_string()));
+        }
+        set_meta(&self.db, "remarks_typing", &all).await
     }
 
     /// Whether a login heard that the town office revoked this data directory's device
