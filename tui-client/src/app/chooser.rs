@@ -76,7 +76,8 @@ impl Chooser {
                     if name.starts_with('.') {
                         continue;
                     }
-                    let meta = e.metadata().ok();
+                    // Through a link: a link to the camera's folder is a folder (QA s30e Q4).
+                    let meta = std::fs::metadata(e.path()).ok();
                     let is_dir = meta.as_ref().is_some_and(|m| m.is_dir());
                     // Photos only (the device reads JPEG and PNG); any other file can
                     // still be typed as a path, and is refused with the reason (QA s30d P4).
@@ -292,6 +293,17 @@ mod tests {
         let mut c = Chooser::open(dir.path(), Purpose::Photo);
         // Folders and pictures only: a text file is not offered (QA s30d P4).
         assert_eq!(names(&c), ["DCIM", "IMG_0001.JPG", "img_0002.jpg"]);
+        #[cfg(unix)]
+        {
+            // A link to a folder is a folder (QA s30e Q4).
+            std::os::unix::fs::symlink(dir.path().join("DCIM"), dir.path().join("camera"))
+                .expect("link");
+            let linked = Chooser::open(dir.path(), Purpose::Photo);
+            assert_eq!(
+                names(&linked),
+                ["DCIM", "camera", "IMG_0001.JPG", "img_0002.jpg"]
+            );
+        }
         c.move_by(2);
         "0002".chars().for_each(|ch| c.type_char(ch));
         assert_eq!(names(&c), ["img_0002.jpg"]);
