@@ -344,6 +344,28 @@ async fn from_the_client(t: &TestDb) {
             format!("{current}\nchanged in the field 5\n"),
         )
     };
+    // A login with only spaces for a password is not sent as a wrong try (QA s30c N2).
+    let spaces = {
+        let args = [
+            "login",
+            "--server",
+            &f.origin,
+            "--username",
+            HELPER,
+            "--password-stdin",
+        ];
+        client(
+            &dir.path().join("other"),
+            args.map(String::from).to_vec(),
+            "   \n".into(),
+        )
+        .await
+    };
+    let err = String::from_utf8_lossy(&spaces.stderr).to_string();
+    assert!(
+        !spaces.status.success() && err.contains("标准输入没有密码"),
+        "{err}"
+    );
     // A line missing or the same password twice: said in Chinese, nothing sent.
     let short = run(
         vec!["password".into(), "--password-stdin".into()],

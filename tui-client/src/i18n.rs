@@ -276,8 +276,8 @@ static ZH: Texts = Texts {
     stays_draft: "未签名，保留为草稿：",
     pad_title: "农户签字板：按住鼠标（或触屏）书写",
     help_pad: "鼠标拖动书写  u 撤销  c 清除  Enter 确认  Esc 取消",
-    pad_empty: "签字板为空，请农户先签字",
-    pad_empty_witness: "签字板为空，请见证人先签字",
+    pad_empty: "签字板上没有签字（或只有一两笔）：请农户先签字",
+    pad_empty_witness: "签字板上没有签字（或只有一两笔）：请见证人先签字",
     chooser_title: "选择照片文件",
     help_chooser: "Enter 打开/选定  Esc 取消  打字筛选或输入/路径  Backspace 上级  ↑↓ 选择",
     chooser_filter: "筛选：",
@@ -417,8 +417,8 @@ static EN: Texts = Texts {
     stays_draft: "not signed, kept as a draft: ",
     pad_title: "Household signature pad: draw with the mouse or touch",
     help_pad: "drag to draw  u undo  c clear  Enter accept  Esc cancel",
-    pad_empty: "the pad is empty: the household must sign first",
-    pad_empty_witness: "the pad is empty: the witness must sign first",
+    pad_empty: "nothing signed on the pad (or a dot or two): the household must sign first",
+    pad_empty_witness: "nothing signed on the pad (or a dot or two): the witness must sign first",
     chooser_title: "Choose a photo file",
     help_chooser: "Enter open/choose  Esc cancel  type: filter or /path  Backspace up  ↑↓ select",
     chooser_filter: "filter: ",
@@ -2049,7 +2049,8 @@ impl Lang {
                 "current" | "new" => {
                     format!("标准输入缺少{zh}：请写两行，第一行当前密码，第二行新密码；密码未修改")
                 }
-                _ => "标准输入没有密码（读到空行或文件结束）：请从标准输入写入密码".into(),
+                _ => "标准输入没有密码（读到空行、只有空格，或文件结束）：请从标准输入写入密码"
+                    .into(),
             },
             Lang::En => format!("standard input holds no {what} password (an empty line or none)"),
         }

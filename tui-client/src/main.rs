@@ -563,7 +563,7 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             let password = password.trim_end_matches(['\n', '\r']).to_string();
             // Sent, an empty line would count as a wrong try towards the lock-out (QA
             // s30a L4).
-            if password.is_empty() {
+            if password.trim().is_empty() {
                 bail!("{}", lang.cli_password_line_missing("login"));
             }
             let params = LoginParams {
