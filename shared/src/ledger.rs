@@ -43,7 +43,7 @@ pub mod col {
 }
 
 /// Longest text accepted in a name cell.
-const MAX_NAME_CHARS: usize = 30;
+pub const MAX_NAME_CHARS: usize = 30;
 /// Longest text accepted in a free-text cell (cause, measures, unit and position).
 const MAX_TEXT_CHARS: usize = 200;
 /// Town-level suffixes used to split a joined address such as `东城镇东城河口村`.

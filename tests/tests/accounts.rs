@@ -69,10 +69,19 @@ async fn client(data: &std::path::Path, args: Vec<String>, input: String) -> std
 
 /// `bangfu login` on `data` as the helper.
 async fn client_login(f: &Field, data: &std::path::Path) -> std::process::Output {
+    client_login_with(f, data, format!("{PASSWORD}\n")).await
+}
+
+/// `bangfu login` on `data` as the helper, `input` on standard input.
+async fn client_login_with(
+    f: &Field,
+    data: &std::path::Path,
+    input: String,
+) -> std::process::Output {
     let args = ["login", "--server", &f.origin, "--username", HELPER];
     let mut args: Vec<String> = args.map(String::from).to_vec();
     args.push("--password-stdin".into());
-    client(data, args, format!("{PASSWORD}\n")).await
+    client(data, args, input).await
 }
 
 /// An enrolled helper's code resets their password: asked without `reset`, the office
@@ -318,21 +327,7 @@ async fn from_the_client(t: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("device");
     let run = |args: Vec<String>, input: String| client(&data, args, input);
-    let server = f.origin.clone();
-    let logged_in = run(
-        [
-            "login",
-            "--server",
-            &server,
-            "--username",
-            HELPER,
-            "--password-stdin",
-        ]
-        .map(String::from)
-        .to_vec(),
-        format!("{PASSWORD}\n"),
-    )
-    .await;
+    let logged_in = client_login(&f, &data).await;
     assert!(
         logged_in.status.success(),
         "{}",
@@ -345,22 +340,7 @@ async fn from_the_client(t: &TestDb) {
         )
     };
     // A login with only spaces for a password is not sent as a wrong try (QA s30c N2).
-    let spaces = {
-        let args = [
-            "login",
-            "--server",
-            &f.origin,
-            "--username",
-            HELPER,
-            "--password-stdin",
-        ];
-        client(
-            &dir.path().join("other"),
-            args.map(String::from).to_vec(),
-            "   \n".into(),
-        )
-        .await
-    };
+    let spaces = client_login_with(&f, &dir.path().join("other"), "   \n".into()).await;
     let err = String::from_utf8_lossy(&spaces.stderr).to_string();
     assert!(
         !spaces.status.success() && err.contains("标准输入没有密码"),

@@ -6,7 +6,7 @@
 //! pairings and visits, and changes only what it names (QA s29b J23).
 
 use bangfu_shared::api::{HouseholdCorrection, HouseholdDetail};
-use bangfu_shared::ledger::{col, is_valid_phone, normalize_cell};
+use bangfu_shared::ledger::{MAX_NAME_CHARS, col, is_valid_phone, normalize_cell};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
 };
@@ -15,11 +15,6 @@ use super::households::in_scope;
 use super::{Caller, audit};
 use crate::entities::{household, jurisdiction};
 use crate::error::{ApiError, ApiResult};
-
-/// Longest head-of-household name, as the ledger import allows.
-const MAX_NAME_CHARS: usize = 30;
-/// Longest reason, as for an exit.
-const MAX_REASON_CHARS: usize = 200;
 
 /// What a correction will write, checked before any lock is taken.
 struct Checked {
@@ -30,13 +25,7 @@ struct Checked {
 }
 
 fn check(c: &HouseholdCorrection) -> ApiResult<Checked> {
-    let reason = c.reason.trim();
-    if reason.is_empty() {
-        return Err(ApiError::Invalid(format!(
-            "reason: say why the household is corrected (1 to {MAX_REASON_CHARS} characters)"
-        )));
-    }
-    super::check_free_text(reason, "reason", MAX_REASON_CHARS)?;
+    let reason = super::exits::checked_reason(&c.reason, "is corrected")?;
     let head_name = match &c.head_name {
         Some(name) => {
             // A line break would be dropped with the spaces, joining two words into a

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 /// [`MAX_EXIT_REASON`] characters of text that says something (not only spaces or
 /// invisible characters) under the rules of every free text ([`super::check_free_text`]:
 /// no control characters, no bidi overrides), else a 422 saying what it should give.
-fn checked_reason<'a>(reason: &'a str, why: &str) -> ApiResult<&'a str> {
+pub(super) fn checked_reason<'a>(reason: &'a str, why: &str) -> ApiResult<&'a str> {
     let reason = reason.trim();
     let invisible = |c: char| {
         c.is_whitespace() || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
