@@ -24,6 +24,7 @@ pub use write_txn::WriteTxn;
 /// (group commit: one fsync of the WAL covers every commit before it), which the HTTP
 /// layer runs for every successful write request.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let url = &sqlite_url_with_mode(url)?;
     let mut opts = ConnectOptions::new(url.to_string());
     opts.sqlx_logging(false)
         .acquire_timeout(Duration::from_secs(30));
@@ -524,6 +525,30 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
     Some(PathBuf::from(path))
 }
 
+/// A SQLite URL naming a file with no `mode` creates the file, as the data directory's
+/// default database is created: sqlx would otherwise refuse a missing file with only
+/// "unable to open database file" (QA s30c N6). A URL whose mode cannot create the file
+/// (`ro`, `rw`) is refused naming the file when it is not there.
+fn sqlite_url_with_mode(url: &str) -> Result<String, DbErr> {
+    let Some(file) = sqlite_file(url) else {
+        return Ok(url.to_string());
+    };
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let mode = query.split('&').find_map(|kv| kv.strip_prefix("mode="));
+    match mode {
+        None => Ok(format!(
+            "{url}{}mode=rwc",
+            if query.is_empty() { "?" } else { "&" }
+        )),
+        Some(m) if m != "rwc" && !file.exists() => Err(DbErr::Custom(format!(
+            "the SQLite file {} does not exist, and the URL's mode={m} does not create it \
+             (leave mode out, or use mode=rwc, to create it)",
+            file.display()
+        ))),
+        Some(_) => Ok(url.to_string()),
+    }
+}
+
 fn sqlite_dir(url: &str) -> Option<std::path::PathBuf> {
     sqlite_file(url)?
         .parent()
@@ -547,6 +572,26 @@ mod tests {
             Some(PathBuf::from("/abs/x.db"))
         );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(
+            sqlite_url_with_mode("sqlite:///tmp/b.db").unwrap(),
+            "sqlite:///tmp/b.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_with_mode("sqlite:///tmp/b.db?cache=shared").unwrap(),
+            "sqlite:///tmp/b.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_with_mode("sqlite::memory:").unwrap(),
+            "sqlite::memory:"
+        );
+        let refused = sqlite_url_with_mode("sqlite:///nowhere/at/all.db?mode=ro").unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("/nowhere/at/all.db does not exist")
+                && refused.to_string().contains("mode=ro"),
+            "{refused}"
+        );
         assert_eq!(sqlite_file("postgres://u@h/db"), None);
         assert!(Durability::for_url("postgres://u@h/db").wal.is_none());
     }
@@ -636,7 +681,8 @@ mod tests {
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bangfu.db");
-        let url = format!("sqlite://{}?mode=rwc", file.display());
+        // No mode: the file is created as with mode=rwc (QA s30c N6).
+        let url = format!("sqlite://{}", file.display());
         let files = [
             file.clone(),
             dir.path().join("bangfu.db-wal"),

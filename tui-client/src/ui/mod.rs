@@ -17,7 +17,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Gauge, Paragraph, Widget, Wrap};
 
-use crate::app::{App, Overlay, Screen};
+use crate::app::{App, Overlay, Screen, Status};
 use crate::photos::HalfBlocks;
 
 pub(crate) use lists::history_extent;
@@ -39,10 +39,15 @@ pub fn render(app: &App, frame: &mut Frame) {
         frame.render_widget(msg, area);
         return;
     }
+    let status_lines = match &app.status {
+        Some(s) if !app.sync.running => status_lines(s, area.width),
+        _ => Vec::new(),
+    };
+    let status_height = u16::try_from(status_lines.len().max(1)).unwrap_or(1);
     let [title, body, status, help] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(0),
-        Constraint::Length(1),
+        Constraint::Length(status_height),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -76,17 +81,11 @@ pub fn render(app: &App, frame: &mut Frame) {
         } else {
             Style::new().fg(Color::Green)
         };
-        frame.render_widget(
-            Paragraph::new(Line::from(Span::styled(
-                if s.leads {
-                    sheet::fit(&s.text, status.width)
-                } else {
-                    fit_middle(&s.text, status.width)
-                },
-                style,
-            ))),
-            status,
-        );
+        let lines: Vec<Line> = status_lines
+            .into_iter()
+            .map(|l| Line::from(Span::styled(l, style)))
+            .collect();
+        frame.render_widget(Paragraph::new(lines), status);
     } else if let Some(offset) = app
         .clock_offset
         .filter(|_| !matches!(app.screen, Screen::Login(_)))
@@ -115,6 +114,35 @@ pub fn render(app: &App, frame: &mut Frame) {
             .style(Style::new().fg(Color::Black).bg(Color::Gray)),
         help,
     );
+}
+
+/// The most lines an error's status takes: a refusal or a failed sync says why, and
+/// the reason is what the helper acts on (QA s30d P4: one line cut it mid-reason).
+const ERROR_STATUS_LINES: usize = 3;
+
+/// The status message as the lines it is shown on: one for news, up to
+/// [`ERROR_STATUS_LINES`] wrapped for an error, the last cut as a single line is.
+fn status_lines(s: &Status, width: u16) -> Vec<String> {
+    let one = |text: &str| {
+        if s.leads {
+            sheet::fit(text, width)
+        } else {
+            fit_middle(text, width)
+        }
+    };
+    if !s.error || Span::raw(s.text.as_str()).width() <= usize::from(width) {
+        return vec![one(&s.text)];
+    }
+    let wrapped: Vec<String> = wrap_spans(&[Span::raw(s.text.as_str())], usize::from(width))
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    if wrapped.len() <= ERROR_STATUS_LINES {
+        return wrapped;
+    }
+    let mut lines = wrapped[..ERROR_STATUS_LINES - 1].to_vec();
+    lines.push(one(&wrapped[ERROR_STATUS_LINES - 1..].concat()));
+    lines
 }
 
 /// `text` in `width` columns: whole when it fits, else its start and its end with "…"
@@ -415,6 +443,36 @@ mod tests {
         );
         assert!(cut.contains('…') && Span::raw(&cut).width() <= 60, "{cut}");
         assert_eq!(fit_middle("已同步 3 条", 60), "已同步 3 条");
+    }
+
+    #[test]
+    fn an_error_status_wraps_to_three_lines_and_news_keeps_one() {
+        let reason = "同步失败：服务器拒绝了第 3 条记录，原因是签名与记录内容不符（记录在签名后被改动），请重新签字后再同步";
+        let error = Status {
+            text: reason.into(),
+            error: true,
+            leads: true,
+        };
+        let lines = status_lines(&error, 40);
+        assert!(
+            lines.len() > 1 && lines.len() <= ERROR_STATUS_LINES,
+            "{lines:?}"
+        );
+        assert_eq!(lines.concat(), reason, "the whole reason is shown");
+        assert!(lines.iter().all(|l| Span::raw(l.as_str()).width() <= 40));
+        let long = Status {
+            text: reason.repeat(3),
+            ..error
+        };
+        let lines = status_lines(&long, 40);
+        assert_eq!(lines.len(), ERROR_STATUS_LINES);
+        assert!(lines[2].ends_with('…'), "{lines:?}");
+        let news = Status {
+            text: reason.into(),
+            error: false,
+            leads: true,
+        };
+        assert_eq!(status_lines(&news, 40).len(), 1);
     }
 
     #[test]
