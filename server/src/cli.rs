@@ -93,6 +93,18 @@ pub enum HouseholdCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Withdraw a change of helper a ledger import filed for a later day (or for today,
+    /// while the new helper has recorded nothing for it): the pairing it ended holds on.
+    CancelChange {
+        #[arg(long)]
+        id: i64,
+        /// Only the change of this helper: `first` or `second` (default both).
+        #[arg(long)]
+        role: Option<bangfu_shared::PairingRole>,
+        /// Why the change is withdrawn.
+        #[arg(long)]
+        reason: String,
+    },
     /// Bring it back (返贫): the next ledger import that lists it pairs its helpers.
     Rejoin {
         #[arg(long)]
@@ -558,6 +570,10 @@ async fn household_cmd(db: &DatabaseConnection, cmd: HouseholdCommand) -> anyhow
         }
         HouseholdCommand::CancelExit { id, reason } => {
             exits::cancel(db, &caller, id, &ExitCancel { reason }).await?
+        }
+        HouseholdCommand::CancelChange { id, role, reason } => {
+            let cancel = bangfu_shared::api::PairingChangeCancel { role, reason };
+            crate::services::pairing_changes::cancel(db, &caller, id, &cancel).await?
         }
         HouseholdCommand::Rejoin { id, reason } => {
             exits::rejoin(db, &caller, id, &HouseholdRejoin { reason }).await?
@@ -1231,6 +1247,17 @@ mod tests {
             .ok()
             .flatten();
         assert_eq!(name.map(|h| h.head_name).as_deref(), Some("更正后"));
+        // No change of helper is filed: the command says so, naming what to do.
+        let withdraw = HouseholdCommand::CancelChange {
+            id,
+            role: Some(bangfu_shared::PairingRole::First),
+            reason: "导错".into(),
+        };
+        let err = household_cmd(&t.db, withdraw)
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("no change of helper"), "{err}");
     }
     crate::db_test!(
         a_household_exits_cancels_and_rejoins_from_the_command_line,

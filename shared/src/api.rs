@@ -280,6 +280,24 @@ pub struct ExitCancel {
     pub reason: String,
 }
 
+/// Withdraws a change of helper a ledger import filed for a day still to come, or for
+/// today while the new helper has recorded nothing for the household
+/// (`POST /api/v1/households/{id}/pairing-change/cancel`): the pairing it ended holds on
+/// as before, and the filed one stays on record as never holding. A mistaken import
+/// could not otherwise be undone: naming the old helper again from the same day is a
+/// change on the new pairing's first day, which an import refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PairingChangeCancel {
+    /// Only the change of this helper (`first` or `second`); without it, every change
+    /// of the household still to come.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<PairingRole>,
+    /// Why the change is withdrawn: kept in the audit log.
+    pub reason: String,
+}
+
 /// One exit an office filed (`GET /api/v1/households/{id}/exits`, and across a town or
 /// county `GET /api/v1/exits`, newest first): who filed it and when, and for a
 /// cancelled one who withdrew it, when and why. The county samples exits to re-check

@@ -1574,3 +1574,157 @@ db_test!(
     an_office_corrects_a_household_without_making_a_new_one,
     corrections
 );
+
+/// The fixture ledger with 田晓东's first helper 黄志强 replaced by 邓新华.
+fn ledger_with_new_first_helper() -> Vec<u8> {
+    let changed = bangfu_tests::FIXTURE.replacen(
+        "黄志强,市住建局 主任科员,15907579383",
+        "邓新华,市住建局 科员,13700000007",
+        1,
+    );
+    assert_ne!(changed, bangfu_tests::FIXTURE);
+    changed.into_bytes()
+}
+
+/// The household's pairings as (helper's name, role, from, to), oldest first.
+fn pairings_of(detail: &Value) -> Vec<(String, String, Value, Value)> {
+    detail["pairings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["helper"]["name"].as_str().unwrap().to_string(),
+                p["role"].as_str().unwrap().to_string(),
+                p["valid_from"].clone(),
+                p["valid_to"].clone(),
+            )
+        })
+        .collect()
+}
+
+db_test!(
+    a_change_of_helper_filed_for_a_later_day_is_withdrawn,
+    change_withdrawn
+);
+/// QA s29b J15: a change of helper imported for a later day by mistake is withdrawn: the
+/// old helper's pairing holds on, the filed one never holds, and importing the original
+/// ledger again changes nothing. Refusals name what is wrong; the old helper is never
+/// put over the policy's limit.
+async fn change_withdrawn(t: &TestDb) {
+    let f = Field::new(t).await;
+    let h = f.household;
+    let path = format!("/households/{h}/pairing-change/cancel");
+    let withdraw = |token: String, body: Value| {
+        let (w, path) = (&f.w, path.clone());
+        async move { w.post_json(Some(&token), &path, &body).await }
+    };
+    // Nothing filed yet.
+    let (status, body) = withdraw(f.county.clone(), json!({ "reason": "导错" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let later = today() + chrono::Duration::days(30);
+    let query = format!("?effective_from={later}&filed_on={}", today());
+    let report =
+        f.w.import_ok(&f.county, &query, ledger_with_new_first_helper())
+            .await;
+    assert_eq!(report["pairings_started"], 1, "{report}");
+    let (_, before) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    assert!(
+        pairings_of(&before).contains(&(
+            "邓新华".into(),
+            "first".into(),
+            json!(later),
+            Value::Null
+        )),
+        "{before}"
+    );
+    // A helper may not; what is wrong is named; a role without a change has none.
+    let (status, _) = withdraw(f.token.clone(), json!({ "reason": "导错" })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = withdraw(f.county.clone(), json!({ "reason": " " })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("reason"),
+        "{body}"
+    );
+    let (status, body) = withdraw(
+        f.county.clone(),
+        json!({ "role": "second", "reason": "导错" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // 黄志强 (一帮一) is given another household from that day: withdrawing would pair
+    // him with two, so nothing changes.
+    let freed = String::from_utf8(ledger_with_new_first_helper())
+        .unwrap()
+        .replacen(
+            "周雪梅,市教育局 副科长,18146100330",
+            "黄志强,市住建局 主任科员,15907579383",
+            1,
+        );
+    let report = f.w.import_ok(&f.county, &query, freed.into_bytes()).await;
+    assert_eq!(report["pairings_started"], 1, "{report}");
+    let (status, body) = withdraw(f.county.clone(), json!({ "reason": "导错" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the policy's 1"),
+        "{body}"
+    );
+    let (_, unchanged) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    assert_eq!(pairings_of(&unchanged), pairings_of(&before));
+}
+
+db_test!(
+    a_withdrawn_change_leaves_the_household_as_before,
+    change_withdrawn_whole
+);
+async fn change_withdrawn_whole(t: &TestDb) {
+    let f = Field::new(t).await;
+    let h = f.household;
+    let (_, original) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
+    let later = today() + chrono::Duration::days(30);
+    let query = format!("?effective_from={later}&filed_on={}", today());
+    f.w.import_ok(&f.county, &query, ledger_with_new_first_helper())
+        .await;
+    let path = format!("/households/{h}/pairing-change/cancel");
+    let (status, detail) =
+        f.w.post_json(
+            Some(&f.county),
+            &path,
+            &json!({ "role": "first", "reason": "导错了行" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let now = pairings_of(&detail);
+    assert!(
+        now.contains(&("邓新华".into(), "first".into(), json!(later), json!(later))),
+        "the filed pairing never holds: {detail}"
+    );
+    let held: Vec<_> = now
+        .iter()
+        .filter(|p| p.3.is_null() || p.3 != p.2)
+        .cloned()
+        .collect();
+    assert_eq!(held, pairings_of(&original), "as before the import");
+    // Done once: asked again, nothing is filed.
+    let (status, body) =
+        f.w.post_json(Some(&f.county), &path, &json!({ "reason": "导错了行" }))
+            .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // The original ledger imports again unchanged; the audit log says why.
+    let report =
+        f.w.import_ok(&f.county, "", bangfu_tests::FIXTURE.as_bytes().to_vec())
+            .await;
+    assert_eq!(
+        (&report["pairings_started"], &report["pairings_ended"]),
+        (&json!(0), &json!(0)),
+        "{report}"
+    );
+    let (_, audit) =
+        f.w.get(Some(&f.county), "/audit?action=pairing.change_cancel")
+            .await;
+    assert!(audit.to_string().contains("导错了行"), "{audit}");
+}

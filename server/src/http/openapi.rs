@@ -11,7 +11,7 @@ use super::handlers::{audit, auth, households, ledger, policy, reports, sync, tu
     info(title = "Bangfu API", description = "帮扶 paired-assistance ledger, accounts and visits"),
     paths(
         auth::login, auth::enroll, auth::logout, auth::change_password, auth::revoke_device, auth::me, auth::register_device, auth::list_devices,
-        households::list, households::detail, households::correct, households::exit, households::cancel_exit, households::exits, households::all_exits, households::places, households::rejoin, households::snapshot,
+        households::list, households::detail, households::correct, households::exit, households::cancel_exit, households::cancel_pairing_change, households::exits, households::all_exits, households::places, households::rejoin, households::snapshot,
         ledger::import, ledger::export, ledger::enrollment_codes,
         policy::list, policy::effective, policy::create,
         reports::attendance, reports::versions, reports::submit, reports::town, reports::county, reports::records, reports::review,

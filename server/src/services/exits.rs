@@ -332,7 +332,7 @@ pub async fn cancel(
 /// by the household's status from before it, and answered 409 "brought back (rejoin)
 /// since its exit"; an exit filed while a cancel ran recorded the status from before the
 /// cancel as its prior one.
-async fn locked(db: &impl ConnectionTrait, id: i64) -> ApiResult<household::Model> {
+pub(super) async fn locked(db: &impl ConnectionTrait, id: i64) -> ApiResult<household::Model> {
     household::Entity::find_by_id(id)
         .lock_exclusive()
         .one(db)
@@ -405,7 +405,7 @@ async fn restore_pairings(db: &impl ConnectionTrait, exit_id: i64) -> ApiResult<
 /// Refuses a cancel that would give a helper more households than the policy allows:
 /// while the exit stood, its helpers were free from its day, and an import may have
 /// given them another household since (一帮一; a second helper at most five).
-async fn check_limits(
+pub(super) async fn check_limits(
     db: &impl ConnectionTrait,
     row: &household::Model,
     from: NaiveDate,

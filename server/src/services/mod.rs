@@ -15,6 +15,7 @@ pub mod facts;
 pub mod households;
 pub mod image_check;
 pub mod jurisdictions;
+pub mod pairing_changes;
 pub mod policy;
 pub mod push_reads;
 pub mod refusals;

@@ -3,7 +3,7 @@
 use actix_web::web;
 use bangfu_shared::api::{
     ExitCancel, ExitDto, HouseholdCorrection, HouseholdDetail, HouseholdExit, HouseholdRejoin,
-    HouseholdSummary, Page, Snapshot,
+    HouseholdSummary, Page, PairingChangeCancel, Snapshot,
 };
 use serde::Deserialize;
 
@@ -12,7 +12,7 @@ use crate::error::ApiResult;
 use crate::http::extract::{Json, Query};
 use crate::services::Caller;
 use crate::services::households::{self, HouseholdFilter};
-use crate::services::{corrections, exits};
+use crate::services::{corrections, exits, pairing_changes};
 
 /// Filters and paging of `GET /households`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -123,6 +123,22 @@ pub async fn rejoin(
     let body = body.into_inner();
     Ok(web::Json(
         exits::rejoin(&state.db, &caller, id.into_inner(), &body).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/households/{id}/pairing-change/cancel", params(("id" = i64, Path, description = "household id")), request_body = PairingChangeCancel,
+    responses((status = 200, body = HouseholdDetail), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: no change filed for today or later, the change's helper has recorded visits since, an exit ends it, or the old helper would be over the policy's limit"), (status = 422, description = "invalid: no reason, or a reason with control characters")))]
+/// Withdraws a change of helper filed for a day still to come: the pairing it ended
+/// holds on as before.
+pub async fn cancel_pairing_change(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: Json<PairingChangeCancel>,
+) -> ApiResult<web::Json<HouseholdDetail>> {
+    let body = body.into_inner();
+    Ok(web::Json(
+        pairing_changes::cancel(&state.db, &caller, id.into_inner(), &body).await?,
     ))
 }
 

@@ -61,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource!("/households/{id}", get => households::detail, patch => households::correct))
         .service(resource!("/households/{id}/exit", post => households::exit))
         .service(resource!("/households/{id}/exit/cancel", post => households::cancel_exit))
+        .service(resource!("/households/{id}/pairing-change/cancel", post => households::cancel_pairing_change))
         .service(resource!("/households/{id}/exits", get => households::exits))
         .service(resource!("/households/{id}/rejoin", post => households::rejoin))
         .service(resource!("/exits", get => households::all_exits))
