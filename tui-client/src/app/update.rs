@@ -1339,4 +1339,32 @@ mod tests {
         assert!(!text.contains("没有名称含此文字的文件"), "{text}");
         assert!(text.contains("前往：/tm"), "{text}");
     }
+
+    /// QA s30d P4: a dialog opens inside the form's frame; the frame's bottom border
+    /// stays whole under it, at 80×24 and at the smallest size.
+    #[test]
+    fn the_chooser_leaves_the_forms_border_whole() {
+        let mut fx = fixture(Lang::Zh);
+        let app = &mut fx.app;
+        app.update(Action::Char('n'));
+        app.overlay = Some(Overlay::Chooser(super::Chooser::open(
+            &app.last_dir,
+            super::Purpose::Photo,
+        )));
+        for (w, h) in [(80, 24), (60, 16)] {
+            app.update(Action::Resize {
+                width: w,
+                height: h,
+            });
+            let text = screen(app, w, h);
+            let rows: Vec<&str> = text.lines().collect();
+            let bottom = rows[usize::from(h) - 3];
+            let inner: String = bottom.chars().skip(1).take(usize::from(w) - 2).collect();
+            assert!(
+                bottom.starts_with('└') && inner.chars().all(|c| c == '─'),
+                "{w}x{h}: the frame's bottom border is whole:\n{text}"
+            );
+            assert!(text.contains("选择照片文件"), "{text}");
+        }
+    }
 }

@@ -61,15 +61,23 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Drafts => lists::render_drafts(app, frame, body),
         Screen::Sheet => sheet::render_sheet(app, frame, body),
     };
+    // Dialogs open inside the screen's frame, clear of its top and bottom borders (QA
+    // s30d P4: the chooser's bottom border lay on the form's). The signature pad keeps
+    // the whole terminal: its canvas maps mouse positions from the terminal's size.
+    let popup = Rect {
+        y: body.y + 1,
+        height: body.height.saturating_sub(2),
+        ..area
+    };
     let help_text = match &app.overlay {
-        Some(Overlay::Chooser(c)) => overlays::render_chooser(app, c, frame, area),
+        Some(Overlay::Chooser(c)) => overlays::render_chooser(app, c, frame, popup),
         Some(Overlay::Pad(p)) => overlays::render_pad(app, p, frame, area),
-        Some(Overlay::Void { reason, .. }) => overlays::render_void(app, reason, frame, area),
-        Some(Overlay::Remark { text, .. }) => sheet::render_remark(app, text, frame, area),
-        Some(Overlay::ConfirmSubmit { .. }) => sheet::render_confirm(app, frame, area),
-        Some(Overlay::ResumeDraft { draft }) => overlays::render_resume(app, draft, frame, area),
+        Some(Overlay::Void { reason, .. }) => overlays::render_void(app, reason, frame, popup),
+        Some(Overlay::Remark { text, .. }) => sheet::render_remark(app, text, frame, popup),
+        Some(Overlay::ConfirmSubmit { .. }) => sheet::render_confirm(app, frame, popup),
+        Some(Overlay::ResumeDraft { draft }) => overlays::render_resume(app, draft, frame, popup),
         Some(Overlay::ConfirmDiscard { draft }) => {
-            overlays::render_discard(app, draft, frame, area)
+            overlays::render_discard(app, draft, frame, popup)
         }
         None => help_text,
     };

@@ -18,7 +18,7 @@ pub fn render_chooser(app: &App, c: &Chooser, frame: &mut Frame, area: Rect) -> 
     let dialog = centered(
         area,
         area.width.saturating_sub(6).min(72),
-        area.height.saturating_sub(4).min(20),
+        area.height.min(20),
     );
     super::clear_dialog(frame, dialog);
     let block = Block::bordered()
