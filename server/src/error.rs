@@ -58,7 +58,7 @@ pub enum ApiError {
     /// A device key registered again after its device was revoked (a lost phone found
     /// again): its own code, so the field client makes a new key (QA s29c K2).
     #[error(
-        "this device was revoked by the town office (reported lost): it signs nothing more; log in again to make a new device key"
+        "this device key was revoked (its phone reported lost, by the helper or the town office): it signs nothing more; log in again to make a new device key"
     )]
     DeviceRevoked,
     /// The path exists, but not for this method; `allow` lists the methods it answers.

@@ -299,6 +299,9 @@ async fn lost_phone(t: &TestDb) {
         ack.reason_code.as_deref(),
         Some(bangfu_shared::sync::reason_code::DEVICE_NOT_REGISTERED)
     );
+    // Its reason says revoked, not "never registered" (QA s31a S2).
+    let reason = ack.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("was revoked"), "{reason}");
     let (_, devices) = f.w.get(Some(&f.token), "/devices").await;
     assert_eq!(devices, json!([]), "the helper's list no longer shows it");
     // Found again, the phone registering its old key is told it was revoked (K2).

@@ -494,9 +494,16 @@ async fn photo_checks(t: &TestDb) {
             .status(),
         StatusCode::NO_CONTENT
     );
-    // Sent again once complete: a conflict that says so, not an offset puzzle.
+    // Nothing sent at the end once complete (a retry of a lost answer): done, as tusd
+    // answers it (QA s31a S1). Bytes sent again once complete: a conflict that says
+    // so, not an offset puzzle.
     let len = photo.len() as u64;
     let resp = tus_patch(http, &url, token, len, Vec::new()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(resp.headers()["upload-offset"], len.to_string().as_str());
+    let resp = tus_patch(http, &url, token, 0, photo.clone())
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     let body: serde_json::Value = resp.json().await.unwrap();
     let message = body["message"].as_str().unwrap_or_default();

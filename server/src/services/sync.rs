@@ -28,7 +28,7 @@ use super::signers::{DeviceKeys, Signers};
 use super::{Caller, audit, households, refusals};
 use crate::config::Settings;
 use crate::entities::{
-    blob, device_anomaly, field_change, helper, household, pairing, record, record_blob,
+    blob, device, device_anomaly, field_change, helper, household, pairing, record, record_blob,
     sync_counter, visit_fact,
 };
 use crate::error::{ApiError, ApiResult};
@@ -241,6 +241,48 @@ async fn verified(
     .map_err(|e| ApiError::Internal(format!("verifying a push: {e}")))
 }
 
+/// Rewrites the reason of records refused as signed by no device of the account when
+/// the device is one of the account's, revoked: a found phone is told that, not that it
+/// was never registered (QA s31a S2). The code stays `device_not_registered`, as
+/// documented; only a refused push pays for the lookup.
+async fn say_revoked(
+    db: &DatabaseConnection,
+    account_id: i64,
+    req: &PushRequest,
+    verdicts: &mut [Result<String, Refusal>],
+) -> ApiResult<()> {
+    let unknown: BTreeSet<i64> = req
+        .records
+        .iter()
+        .zip(verdicts.iter())
+        .filter(|(_, v)| matches!(v, Err(r) if r.code == reason_code::DEVICE_NOT_REGISTERED))
+        .map(|(r, _)| r.record.device_id)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let revoked: HashMap<i64, chrono::DateTime<chrono::Utc>> = device::Entity::find()
+        .filter(device::Column::Id.is_in(unknown))
+        .filter(device::Column::AccountId.eq(account_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|d| Some((d.id, d.revoked_at?)))
+        .collect();
+    for (r, v) in req.records.iter().zip(verdicts.iter_mut()) {
+        let Err(refusal) = v else { continue };
+        if let Some(at) = revoked.get(&r.record.device_id) {
+            refusal.reason = format!(
+                "device {} was revoked (reported lost) at {}: what it signs is refused; log \
+                 in again on this phone to make a new device key",
+                r.record.device_id,
+                at.format("%Y-%m-%d %H:%M UTC")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Accepts a batch of signed records; see the module documentation. `signers` holds
 /// the device keys and paired households of recent pushes (see [`Signers`]).
 pub async fn push(
@@ -276,7 +318,8 @@ pub async fn push(
     let paired = signers
         .paired(db, helper_id, &named(|e| e.household_id))
         .await?;
-    let (req, verdicts) = verified(req, caller, devices.clone(), paired).await?;
+    let (req, mut verdicts) = verified(req, caller, devices.clone(), paired).await?;
+    say_revoked(db, account_id, &req, &mut verdicts).await?;
     match push_once(db, settings, caller, &req, &verdicts, &devices).await {
         Err(ApiError::Database(e)) if is_unique_violation(&e) => {
             push_once(db, settings, caller, &req, &verdicts, &devices).await
