@@ -83,7 +83,7 @@ async fn far_times(t: &TestDb) {
     );
     let message = answer["acks"][0]["reason"].as_str().unwrap();
     assert!(
-        message.contains("`record.created_at`")
+        message.contains("`records[0].record.created_at`")
             && message.contains("canonical time form")
             && message.contains(&bangfu_shared::visit::utc_seconds::format(&now)),
         "{message}"
@@ -354,7 +354,6 @@ async fn malformed_requests(t: &TestDb) {
         assert_eq!(ack["status"], "rejected", "{body}");
         assert_eq!(ack["reason_code"], "invalid_record", "{body}");
         let reason = ack["reason"].as_str().unwrap();
-        let place = place.trim_start_matches("records[0].");
         assert!(
             reason.contains(&format!("`{place}`")) && reason.contains("unknown field"),
             "{reason}"
@@ -373,7 +372,10 @@ async fn malformed_requests(t: &TestDb) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["acks"][0]["status"], "rejected", "{body}");
     let reason = body["acks"][0]["reason"].as_str().unwrap();
-    assert!(reason.contains("`record.visit.notes`"), "{reason}");
+    assert!(
+        reason.contains("`records[0].record.visit.notes`"),
+        "{reason}"
+    );
     // An id spelt otherwise names no record to answer: the push is refused whole.
     let mut upper_id = serde_json::to_value(&known).unwrap();
     upper_id["record"]["id"] = known.record.id.to_string().to_uppercase().into();

@@ -243,6 +243,67 @@ fn date_words(inner: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The parser's words for a value of the wrong shape, said in JSON's terms rather than
+/// Rust's (QA s31a S7: `expected i64`, `struct VisitBody with 11 elements`): the sender
+/// wrote JSON, and knows objects, arrays and numbers, not the server's types.
+pub fn json_words(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut rest = inner;
+    while let Some(at) = rest.find("expected ") {
+        let (before, from) = rest.split_at(at + "expected ".len());
+        out.push_str(before);
+        let word_end = from
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(from.len());
+        let (word, after) = from.split_at(word_end);
+        let said = match word {
+            "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" | "isize" => {
+                "a whole number"
+            }
+            "f32" | "f64" => "a number",
+            "struct" => {
+                // `struct Name`, and an optional ` with N elements`.
+                let name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+                let past_name = after
+                    .strip_prefix(' ')
+                    .map_or(after, |t| t.trim_start_matches(name));
+                out.push_str("an object");
+                rest = strip_elements(past_name);
+                continue;
+            }
+            other => other,
+        };
+        out.push_str(said);
+        rest = after;
+    }
+    out.push_str(rest);
+    out.replace("invalid type: sequence", "invalid type: array")
+        .replace("invalid type: map", "invalid type: object")
+}
+
+/// `text` without a leading ` with N elements`.
+fn strip_elements(text: &str) -> &str {
+    text.strip_prefix(" with ")
+        .and_then(|t| t.split_once(" elements"))
+        .filter(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(text, |(_, after)| after)
+}
+
+/// The parser's words without the ` at line L column C` it ends with: a place within
+/// the text it was given, which for one record of a push is not the request's.
+pub fn without_position(inner: &str) -> &str {
+    match inner.rsplit_once(" at line ") {
+        Some((words, place))
+            if place.split_once(" column ").is_some_and(|(l, c)| {
+                [l, c].iter().all(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            }) =>
+        {
+            words
+        }
+        _ => inner,
+    }
+}
+
 /// Parses a JSON body; on failure parses it again, tracking the path, to name the field
 /// (the tracking costs nothing on the bodies that parse). A body that is valid JSON of
 /// the wrong shape at the top (an array where an object is expected) says so plainly.
@@ -264,7 +325,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
             format!(
                 "invalid JSON body at `{}`: {}",
                 e.path(),
-                date_words(&e.inner().to_string())
+                json_words(&date_words(&e.inner().to_string()))
             )
         }
         _ if top != Some(b'{')
@@ -462,6 +523,32 @@ pub fn date_in_range(day: chrono::NaiveDate, field: &str) -> Result<chrono::Naiv
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parser_words_are_said_in_json_terms() {
+        use super::{json_words, without_position};
+        assert_eq!(
+            json_words("invalid type: string \"x\", expected i64"),
+            "invalid type: string \"x\", expected a whole number"
+        );
+        assert_eq!(
+            json_words("invalid length 9, expected struct VisitBody with 11 elements"),
+            "invalid length 9, expected an object"
+        );
+        assert_eq!(
+            json_words("invalid type: sequence, expected struct RecordEnvelope"),
+            "invalid type: array, expected an object"
+        );
+        assert_eq!(
+            json_words("unknown variant `teleport`, expected `home` or `phone`"),
+            "unknown variant `teleport`, expected `home` or `phone`"
+        );
+        assert_eq!(
+            without_position("missing field `signature` at line 1 column 549"),
+            "missing field `signature`"
+        );
+        assert_eq!(without_position("no position here"), "no position here");
+    }
+
     use super::*;
     use serde::Deserialize;
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{Json, Query};
+use crate::http::extract::{Json, Query, json_words, without_position};
 use crate::services::{Caller, anomalies, sync};
 
 #[utoipa::path(post, path = "/api/v1/sync/push",
@@ -94,8 +94,11 @@ fn read_push(bytes: &[u8]) -> Result<sync::ReadPush, ApiError> {
                     id,
                     reason: format!(
                         "the record does not parse at `{}`: {}",
-                        e.path(),
-                        at_most(&e.inner().to_string(), REASON_CHARS)
+                        entry_place(index, &e.path().to_string()),
+                        at_most(
+                            &json_words(without_position(&e.inner().to_string())),
+                            REASON_CHARS
+                        )
                     ),
                 });
             }
@@ -106,6 +109,15 @@ fn read_push(bytes: &[u8]) -> Result<sync::ReadPush, ApiError> {
         return Err(refused(bytes));
     }
     Ok(read)
+}
+
+/// Where in the push body a record's entry failed, as the whole-body refusals name
+/// places: `records[3].record.visit.kind`, or `records[3]` for the entry itself.
+fn entry_place(index: usize, path: &str) -> String {
+    match path {
+        "." | "" => format!("records[{index}]"),
+        p => format!("records[{index}].{p}"),
+    }
 }
 
 /// How much of the parser's words a refusal keeps: they quote the value that failed,
