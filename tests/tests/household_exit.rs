@@ -1641,12 +1641,15 @@ async fn change_withdrawn(t: &TestDb) {
     // A helper may not; what is wrong is named; a role without a change has none.
     let (status, _) = withdraw(f.token.clone(), json!({ "reason": "导错" })).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, body) = withdraw(f.county.clone(), json!({ "reason": " " })).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(
-        body["message"].as_str().unwrap().contains("reason"),
-        "{body}"
-    );
+    // A reason says something, on one line (QA s31c T6).
+    for reason in [" ", "导\n错", "导\u{2028}错"] {
+        let (status, body) = withdraw(f.county.clone(), json!({ "reason": reason })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("reason"),
+            "{body}"
+        );
+    }
     let (status, body) = withdraw(
         f.county.clone(),
         json!({ "role": "second", "reason": "导错" }),
@@ -1670,8 +1673,12 @@ async fn change_withdrawn(t: &TestDb) {
         body["message"]
             .as_str()
             .unwrap()
-            .contains("over the policy's 1"),
-        "{body}"
+            .contains("over the policy's 1")
+            && body["message"]
+                .as_str()
+                .unwrap()
+                .contains("黄志强 (15907579383)"),
+        "named as the office knows him: {body}"
     );
     let (_, unchanged) = f.w.get(Some(&f.county), &format!("/households/{h}")).await;
     assert_eq!(pairings_of(&unchanged), pairings_of(&before));
@@ -1727,4 +1734,70 @@ async fn change_withdrawn_whole(t: &TestDb) {
         f.w.get(Some(&f.county), "/audit?action=pairing.change_cancel")
             .await;
     assert!(audit.to_string().contains("导错了行"), "{audit}");
+}
+
+db_test!(
+    a_withdrawn_change_reaches_no_device_and_no_sheet,
+    withdrawn_reaches_no_one
+);
+/// QA s31c T1, T2: a pairing withdrawn before its day never held: its helper's device
+/// no longer lists the household nor reads it, and its second helper's sheet has no row
+/// for it.
+async fn withdrawn_reaches_no_one(t: &TestDb) {
+    let f = Field::new(t).await;
+    let h = f.household;
+    let tomorrow = today() + chrono::Duration::days(1);
+    let changed = String::from_utf8(ledger_with_new_first_helper())
+        .unwrap()
+        .replacen(
+            "孔玉梅,村委会主任,18893287921",
+            "钱新生,村委会委员,13700000008",
+            1,
+        );
+    let query = format!("?effective_from={tomorrow}&filed_on={}", today());
+    let report = f.w.import_ok(&f.county, &query, changed.into_bytes()).await;
+    assert_eq!(report["pairings_started"], 2, "{report}");
+    bangfu_tests::enroll_directly(t, &f.w, "13700000007").await;
+    let first = f.w.login("13700000007").await;
+    bangfu_tests::enroll_directly(t, &f.w, "13700000008").await;
+    let second = f.w.login("13700000008").await;
+    let (_, me) = f.w.get(Some(&second), "/me").await;
+    let second_id = me["helper"]["id"].as_i64().unwrap();
+    let listed = |token: String| {
+        let w = &f.w;
+        async move {
+            let (_, snap) = w.get(Some(&token), "/me/snapshot").await;
+            snap["households"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["id"] == h)
+        }
+    };
+    // Filed from tomorrow: the new helpers' devices hold the household already.
+    assert!(listed(first.clone()).await);
+    let (status, _) = f.w.get(Some(&first), &format!("/households/{h}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, detail) =
+        f.w.post_json(
+            Some(&f.county),
+            &format!("/households/{h}/pairing-change/cancel"),
+            &json!({ "reason": "报错了人" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    for token in [first.clone(), second.clone()] {
+        assert!(!listed(token.clone()).await, "withdrawn: not on the device");
+        let (status, _) = f.w.get(Some(&token), &format!("/households/{h}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let q = bangfu_shared::report::Quarter::of(today());
+    let (status, sheet) =
+        f.w.get(
+            Some(&f.county),
+            &format!("/reports/attendance?second_helper={second_id}&quarter={q}"),
+        )
+        .await;
+    // A sheet with no household supervised is none at all.
+    assert_eq!(status, StatusCode::NOT_FOUND, "{sheet}");
 }

@@ -501,6 +501,18 @@ async fn photo_checks(t: &TestDb) {
     let resp = tus_patch(http, &url, token, len, Vec::new()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_eq!(resp.headers()["upload-offset"], len.to_string().as_str());
+    // Its checksum is held to the empty chunk, as on an unfinished upload (QA s31c T9).
+    let resp = http
+        .patch(&url)
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", len.to_string())
+        .header("Upload-Checksum", "sha1 AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        .header("Content-Type", "application/offset+octet-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 460);
     let resp = tus_patch(http, &url, token, 0, photo.clone())
         .await
         .unwrap();

@@ -522,7 +522,13 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
     if path.is_empty() || path.starts_with(":memory:") || url.contains("mode=memory") {
         return None;
     }
-    Some(PathBuf::from(path))
+    // The file sqlx opens: it decodes `%20` and the like, so the file made private
+    // (and created 0600) must be that one, not one named by the raw text (QA s31c T3).
+    use std::str::FromStr;
+    let opened = sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .map(|o| o.get_filename().to_path_buf())
+        .unwrap_or_else(|_| PathBuf::from(path));
+    Some(opened)
 }
 
 /// A SQLite URL naming a file with no `mode` creates the file, as the data directory's
@@ -535,6 +541,12 @@ fn sqlite_url_with_mode(url: &str) -> Result<String, DbErr> {
     };
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let mode = query.split('&').find_map(|kv| kv.strip_prefix("mode="));
+    if let Some(m) = mode.filter(|m| !["ro", "rw", "rwc", "memory"].contains(m)) {
+        return Err(DbErr::Custom(format!(
+            "the SQLite URL's mode={m} is not a mode: ro, rw, rwc or memory (leave it out \
+             to create the file)"
+        )));
+    }
     match mode {
         None => Ok(format!(
             "{url}{}mode=rwc",
@@ -573,6 +585,11 @@ mod tests {
         );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(
+            sqlite_file("sqlite:///tmp/with%20space.db"),
+            Some(PathBuf::from("/tmp/with space.db")),
+            "the file sqlx opens"
+        );
+        assert_eq!(
             sqlite_url_with_mode("sqlite:///tmp/b.db").unwrap(),
             "sqlite:///tmp/b.db?mode=rwc"
         );
@@ -584,6 +601,8 @@ mod tests {
             sqlite_url_with_mode("sqlite::memory:").unwrap(),
             "sqlite::memory:"
         );
+        let bogus = sqlite_url_with_mode("sqlite:///tmp/b.db?mode=bogus").unwrap_err();
+        assert!(bogus.to_string().contains("is not a mode"), "{bogus}");
         let refused = sqlite_url_with_mode("sqlite:///nowhere/at/all.db?mode=ro").unwrap_err();
         assert!(
             refused

@@ -37,3 +37,14 @@ pub fn holding_after(day: Date) -> sea_orm::Condition {
                 .add(Expr::col(Column::ValidTo).gt(Expr::col(Column::ValidFrom))),
         )
 }
+
+/// Pairings that hold on at least one day: open, or ending after they begin. One ended
+/// where it began (an exit filed before it started, a change of helper withdrawn before
+/// its day) never held: it puts no household on its helper's device or sheet and
+/// enrolls no one (QA s31c T1, T2).
+pub fn ever_holds() -> sea_orm::Condition {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    sea_orm::Condition::any()
+        .add(Column::ValidTo.is_null())
+        .add(Expr::col(Column::ValidTo).gt(Expr::col(Column::ValidFrom)))
+}

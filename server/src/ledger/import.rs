@@ -1151,13 +1151,27 @@ async fn apply_pairings(
                 Decision::Start => starts.push(start),
                 Decision::Change(old) => {
                     if opts.effective_from <= old.valid_from {
+                        // A change filed for a later day is withdrawn, not overtaken: an
+                        // import from the day after would leave its helper paired for a
+                        // day (QA s31c T4).
+                        let withdraw = if old.valid_from > crate::services::today() {
+                            format!(
+                                "；如要撤销{}起的这次更换、保留原帮扶责任人，请撤销结对变动（接口 \
+                                 POST /api/v1/households/{household_id}/pairing-change/cancel，\
+                                 命令行 household cancel-change --id {household_id} --role {}）",
+                                old.valid_from,
+                                role.code()
+                            )
+                        } else {
+                            String::new()
+                        };
                         let e = w.error(
                             rows,
                             r,
                             name_col,
                             format!(
                                 "更换{}的生效日期{}须晚于现结对的开始日期{}：请以生效日期\
-                                 {}或以后导入（接口参数 effective_from，命令行 --effective-from）",
+                                 {}或以后导入（接口参数 effective_from，命令行 --effective-from）{withdraw}",
                                 role.label_zh(),
                                 opts.effective_from,
                                 old.valid_from,

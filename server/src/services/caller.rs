@@ -103,7 +103,7 @@ impl Scope {
     /// The households a helper's device lists (snapshot and pull): those of
     /// [`Scope::households`], and for a helper also those whose pairing with the helper
     /// ended within the last [`RECENTLY_ENDED_DAYS`], so the device learns the real end
-    /// date. The device's household list, a helper's reads of one household (its
+    /// date (not for one withdrawn before its first day: that never held). The device's household list, a helper's reads of one household (its
     /// detail, its drill-down for quarters they were paired in) and of its photos use
     /// this: a household that left pairing stays on the second helper's sheet to be
     /// signed. Lists, the push check and every write keep [`Scope::households`].
@@ -119,6 +119,14 @@ impl Scope {
                         Condition::any()
                             .add(pairing::Column::ValidTo.is_null())
                             .add(pairing::Column::ValidTo.gt(since)),
+                    )
+                    // One withdrawn (or cut by an exit) before its day never reaches
+                    // the device (QA s31c T1); one whose day had come, ended that day,
+                    // tells the device it ended.
+                    .cond_where(
+                        Condition::any()
+                            .add(pairing::ever_holds())
+                            .add(pairing::Column::ValidFrom.lte(super::today())),
                     )
                     .to_owned();
                 Condition::all().add(household::Column::Id.in_subquery(paired))

@@ -224,9 +224,13 @@ async fn draw(
 
 /// Pairings holding today: open, or ending on a later day.
 fn current() -> Condition {
-    Condition::any()
-        .add(pairing::Column::ValidTo.is_null())
-        .add(pairing::Column::ValidTo.gt(super::today()))
+    Condition::all()
+        .add(
+            Condition::any()
+                .add(pairing::Column::ValidTo.is_null())
+                .add(pairing::Column::ValidTo.gt(super::today())),
+        )
+        .add(pairing::ever_holds())
 }
 
 /// The not-yet-enrolled accounts of the helpers paired in `households` today, and how

@@ -31,6 +31,16 @@ pub(super) fn checked_reason<'a>(reason: &'a str, why: &str) -> ApiResult<&'a st
     let invisible = |c: char| {
         c.is_whitespace() || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
     };
+    // A reason is one line: it is printed in lists and the audit log line by line
+    // (QA s31c T6).
+    if reason
+        .chars()
+        .any(|c| matches!(c, '\n' | '\r' | '\t' | '\u{2028}' | '\u{2029}'))
+    {
+        return Err(ApiError::Invalid(
+            "reason: holds a line break or a tab; give it on one line".into(),
+        ));
+    }
     if reason.chars().all(invisible) {
         return Err(ApiError::Invalid(format!(
             "reason: give why the household {why} (1 to {MAX_EXIT_REASON} characters)"
@@ -437,11 +447,18 @@ pub(super) async fn check_limits(
             .all(db)
             .await?;
         if households.len() > max as usize {
+            // Named as the office knows helpers, by name and phone (QA s31c T5).
+            let who = crate::entities::helper::Entity::find_by_id(p.helper_id)
+                .one(db)
+                .await?
+                .map_or_else(
+                    || format!("helper {}", p.helper_id),
+                    |h| format!("{} ({})", h.name, h.phone),
+                );
             return Err(ApiError::Conflict(format!(
-                "helper {} would be paired as {} with {} households, over the policy's \
+                "{who} would be paired as {} with {} households, over the policy's \
                  {max}: a ledger import gave the helper another household from {from}; \
                  change that pairing first",
-                p.helper_id,
                 role.label_zh(),
                 households.len()
             )));

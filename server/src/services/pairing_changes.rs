@@ -131,8 +131,9 @@ async fn check_unused(db: &impl ConnectionTrait, new: &pairing::Model) -> ApiRes
         return Err(ApiError::Conflict(format!(
             "the change from {} has taken effect and its helper has recorded {sent} \
              visit(s) or call(s) for the household since: file the helper again through \
-             the ledger",
-            new.valid_from
+             the ledger, from {} or later",
+            new.valid_from,
+            new.valid_from.succ_opt().unwrap_or(new.valid_from)
         )));
     }
     Ok(())
@@ -186,6 +187,7 @@ async fn nothing_to_cancel(
         .one(db)
         .await?;
     let today = super::today();
+    let tomorrow = today.succ_opt().unwrap_or(today);
     Ok(ApiError::Conflict(match latest {
         Some(p) if p.valid_from >= today && p.valid_to.is_some_and(|to| to > p.valid_from) => {
             format!(
@@ -193,9 +195,20 @@ async fn nothing_to_cancel(
                 p.valid_from
             )
         }
+        Some(p) if p.valid_from >= today && p.valid_to == Some(p.valid_from) => format!(
+            "the pairing filed from {} never holds already (withdrawn, or cut by an exit \
+             filed before its day, which exit/cancel withdraws): nothing is pending",
+            p.valid_from
+        ),
+        Some(p) if p.valid_from == today => format!(
+            "the household's first pairing began today ({today}): it is not a change and is \
+             not withdrawn; take the household out with an exit, or import its helper from \
+             {tomorrow} or later"
+        ),
         Some(p) if p.valid_from < today => format!(
             "no change of helper is filed for today or later: the latest took effect on {} \
-             (its days may count in attendance); file the helper again through the ledger",
+             (its days may count in attendance); file the helper again through the ledger, \
+             from {tomorrow} or later",
             p.valid_from
         ),
         _ => "no change of helper is filed for today or later".into(),

@@ -38,6 +38,7 @@ fn supervised(helper_id: i64, q: Quarter) -> Condition {
                 .add(pairing::Column::ValidTo.is_null())
                 .add(pairing::Column::ValidTo.gt(q.start())),
         )
+        .cond_where(pairing::ever_holds())
         .to_owned();
     Condition::all().add(household::Column::Id.in_subquery(sub))
 }

@@ -285,6 +285,10 @@ async fn append(
         // tusd does, that is answered as done, so a stock client's retry converges
         // (QA s31a S1: tuspy failed on a file the server held).
         if offset == row.length as u64 && is_empty(&mut body).await {
+            // Its checksum, if sent, is held to the empty chunk, as any chunk's is.
+            if !ChunkHasher::new(checksum).matches() {
+                return Err(ApiError::ChecksumMismatch);
+            }
             let mut resp = HttpResponse::NoContent();
             resp.insert_header(("Upload-Offset", offset.to_string()));
             return Ok(synced(resp.finish()));
