@@ -128,8 +128,9 @@ enum Command {
         /// Largest upload chunk, in KiB (a cut connection loses at most one).
         #[arg(long, default_value_t = 256)]
         chunk_kib: usize,
-        /// Attempts per network operation before giving up (1: no retry).
-        #[arg(long, default_value_t = 8)]
+        /// Attempts per network operation before giving up (1: no retry); a backstop:
+        /// `--give-up-after` ends the retries of an outage first.
+        #[arg(long, default_value_t = 20)]
         attempts: u32,
         /// Seconds a network operation may keep failing (a server that does not answer)
         /// before the sync gives up; the next sync resumes.

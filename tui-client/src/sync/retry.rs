@@ -1,14 +1,17 @@
-//! Retrying what is worth retrying: exponential backoff with full jitter, bounded in
-//! attempts per operation and in time per sync.
+//! Retrying what is worth retrying: exponential backoff with equal jitter, bounded in
+//! time per operation and per sync, and in attempts as a backstop.
 //!
 //! Only transient failures are retried ([`ClientError::is_transient`]: no connection,
 //! a timeout, a stream cut mid-answer, a 5xx, 408 or 429). Any other answer from the
 //! server is final — except tus's 409 (offset mismatch) and 460 (chunk checksum),
 //! which the uploader handles itself by asking the server's offset again.
 //!
-//! The pause before retry *n* is drawn uniformly from `[0, min(max_delay,
-//! base_delay · 2^(n−1))]` ("full jitter"), so devices that lost signal together do not
-//! come back in step.
+//! The pause before retry *n* is drawn uniformly from `[cap/2, cap]` with `cap =
+//! min(max_delay, base_delay · 2^(n−1))` ("equal jitter"), so devices that lost signal
+//! together do not come back in step, and the retries of an operation span its whole
+//! patience ([`Budget::give_up_after`]): with full jitter (`[0, cap]`) failures that come
+//! at once (a connection refused while a server restarts) used up the attempts in 15–55
+//! s, and a two-minute dead spot was not ridden out (QA s31b R2).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -32,7 +35,7 @@ pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(120);
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 8,
+            max_attempts: 20,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
         }
@@ -74,13 +77,14 @@ impl RetryPolicy {
         self.base_delay.saturating_mul(factor).min(self.max_delay)
     }
 
-    /// The pause before retry number `retry`: uniform in `[0, cap(retry)]`.
+    /// The pause before retry number `retry`: uniform in `[cap(retry)/2, cap(retry)]`.
     pub fn delay(&self, retry: u32) -> Duration {
         let cap = self.cap(retry).as_nanos().min(u128::from(u64::MAX)) as u64;
+        let half = cap / 2;
         if cap == 0 {
             return Duration::ZERO;
         }
-        Duration::from_nanos(random_u64() % cap.saturating_add(1))
+        Duration::from_nanos(half + random_u64() % (cap - half).saturating_add(1))
     }
 }
 
@@ -184,7 +188,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pauses_grow_exponentially_with_full_jitter_and_a_cap() {
+    fn pauses_grow_exponentially_with_equal_jitter_and_a_cap() {
         let p = RetryPolicy {
             max_attempts: 10,
             base_delay: Duration::from_millis(100),
@@ -196,9 +200,26 @@ mod tests {
         assert_eq!(p.cap(5), Duration::from_secs(1), "capped");
         assert_eq!(p.cap(60), Duration::from_secs(1), "no overflow");
         let draws: Vec<Duration> = (0..200).map(|_| p.delay(3)).collect();
-        assert!(draws.iter().all(|d| *d <= Duration::from_millis(400)));
+        assert!(
+            draws
+                .iter()
+                .all(|d| *d >= Duration::from_millis(200) && *d <= Duration::from_millis(400)),
+            "within [cap/2, cap]: {draws:?}"
+        );
         let distinct: std::collections::HashSet<_> = draws.iter().collect();
         assert!(distinct.len() > 100, "jittered, not fixed");
+    }
+
+    /// QA s31b R2: failures that come at once do not use up the default attempts before
+    /// the default patience: a server restarting for 15 s, a dead spot of two minutes,
+    /// are ridden out.
+    #[test]
+    fn the_default_attempts_outlast_the_default_patience() {
+        let p = RetryPolicy::default();
+        let least: Duration = (1..p.max_attempts).map(|n| p.cap(n) / 2).sum();
+        assert!(least > DEFAULT_GIVE_UP_AFTER, "{least:?}");
+        let by_sixth: Duration = (1..=6).map(|n| p.cap(n) / 2).sum();
+        assert!(by_sixth >= Duration::from_secs(15), "{by_sixth:?}");
     }
 
     #[test]
