@@ -1482,3 +1482,87 @@ db_test!(
     records_a_restored_server_lacks_are_sent_again,
     restored_server
 );
+
+/// Copies a client's data directory (closed) as a backup would.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// QA s31b R1: a data directory restored from a backup while the original signs on
+/// shares its device key: both would give numbers of one chain twice. The first pull
+/// that brings a record of the key the directory does not hold stops it signing, with
+/// a reason; what it signed before still syncs, and the server holds each record once.
+async fn restored_backup(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let (orig_dir, copy_dir) = (dir.path().join("orig"), dir.path().join("copy"));
+    let orig = device(&w, &orig_dir).await;
+    let h = household(&orig).await;
+    let opts = quick_sync(4);
+    phone_call(&orig, h, "备份前").await;
+    sync(&orig, &opts).await;
+    orig.store().clone().close().await.unwrap();
+    drop(orig);
+    copy_tree(&orig_dir, &copy_dir);
+    let orig = Client::open(DataDir::new(&orig_dir), Limits::default())
+        .await
+        .unwrap();
+    let copy = Client::open(DataDir::new(&copy_dir), Limits::default())
+        .await
+        .unwrap();
+    let first = phone_call(&orig, h, "原机").await;
+    assert!(sync(&orig, &opts).await.complete());
+    // The copy does not know yet: it signs the same number, and learns at its sync.
+    let twin = phone_call(&copy, h, "备份机").await;
+    let report = sync(&copy, &opts).await;
+    assert!(report.complete(), "what it signed still syncs: {report:?}");
+    let mut body = VisitBody::new(VisitKind::Phone, chrono::Utc::now());
+    body.notes = Some("再记一条".into());
+    let refused = copy
+        .record_visit(h, body.clone(), None, None, chrono::Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, bangfu_client::ClientError::DeviceForked),
+        "{refused}"
+    );
+    assert!(
+        bangfu_client::i18n::Lang::Zh
+            .error(&refused)
+            .contains("新的数据目录"),
+        "says what to do"
+    );
+    // The original learns it at its next pull too: neither copy signs on.
+    sync(&orig, &opts).await;
+    assert!(matches!(
+        orig.record_visit(h, body, None, None, chrono::Utc::now())
+            .await
+            .unwrap_err(),
+        bangfu_client::ClientError::DeviceForked
+    ));
+    let stored = bangfu_server::entities::record::Entity::find()
+        .all(&t.db)
+        .await
+        .unwrap();
+    let ids: Vec<String> = stored.iter().map(|r| r.id.clone()).collect();
+    for id in [first, twin] {
+        assert_eq!(
+            ids.iter().filter(|x| **x == id.to_string()).count(),
+            1,
+            "each record once"
+        );
+    }
+}
+db_test!(
+    a_restored_backup_stops_signing_once_its_chain_forked,
+    restored_backup
+);

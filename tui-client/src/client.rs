@@ -570,6 +570,15 @@ impl Client {
         })
     }
 
+    /// [`ClientError::DeviceForked`] once a pull found this data directory is a copy
+    /// whose device key signed elsewhere: it must not sign on.
+    pub async fn ensure_not_forked(&self) -> Result<()> {
+        match self.store.device_forked().await? {
+            true => Err(ClientError::DeviceForked),
+            false => Ok(()),
+        }
+    }
+
     /// [`ClientError::DeviceRevoked`] once a login heard this device's key was revoked.
     pub async fn ensure_not_revoked(&self) -> Result<()> {
         match self.store.device_revoked().await? {
@@ -1033,6 +1042,7 @@ impl Client {
         now: DateTime<Utc>,
     ) -> Result<SignedRecord> {
         self.ensure_not_revoked().await?;
+        self.ensure_not_forked().await?;
         let identity = self.identity().await?;
         let helper = identity.helper.as_ref().ok_or(ClientError::NotAHelper)?;
         if self.store.household(household_id).await?.is_none() {

@@ -176,6 +176,14 @@ pub enum ClientError {
         "the town office revoked this device's key (reported lost): records it signs are refused; log in with a new --data-dir, and record again the visits not yet synced here"
     )]
     DeviceRevoked,
+    /// The server holds a record this device's key signed that this data directory does
+    /// not: it is a copy (a backup restored, or the directory copied to another
+    /// terminal), and signing on would give two records one number in the device's
+    /// chain (QA s31b R1). Records already signed here still sync.
+    #[error(
+        "the server holds records this device's key signed that this data directory does not have (a restored backup, or a copy in use elsewhere): it signs no more, so no number of its chain is used twice; log in with a new --data-dir (the records signed here still sync)"
+    )]
+    DeviceForked,
 }
 
 /// Date ranges as `FROM{to}TO`, joined by `sep` (`-` when there are none).

@@ -769,6 +769,7 @@ impl Lang {
             E::Corrupt(m) => format!("本机数据无法读取：{m}"),
             E::SessionExpired => "服务器不再接受本机的登录：请重新登录（本机数据不会丢失）".into(),
             E::DeviceRevoked => REVOKED_ZH.into(),
+            E::DeviceForked => FORKED_ZH.into(),
         }
     }
 
@@ -2299,6 +2300,7 @@ fn network_error_zh(message: &str) -> String {
 
 /// A device whose key the town office revoked, said alike by the server's refusal at
 /// login and by this device afterwards (QA s29c K2, s30a L2).
+const FORKED_ZH: &str = "服务器上有用本机密钥签名、而本机数据目录里没有的记录（数据目录可能是从备份恢复的，或被复制到另一台终端在用）：为免记录序号重复，本机不再签名新记录。请用新的数据目录重新登录（bangfu login --data-dir 新目录）；本机已签名的记录仍可照常同步";
 const REVOKED_ZH: &str = "本机的设备密钥已被乡镇扶贫办停用（曾报失），用它签名的记录都会被拒收：请用新的数据目录（--data-dir）重新登录；本机尚未同步的走访需重新录入";
 
 /// A server's refusal in Chinese by its stable code; the server's English words only as

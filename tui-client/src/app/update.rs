@@ -417,6 +417,13 @@ impl App {
             self.fail(self.lang.error(&ClientError::DeviceRevoked));
             return;
         }
+        if self
+            .block(self.client.store().device_forked())
+            .unwrap_or(false)
+        {
+            self.fail(self.lang.error(&ClientError::DeviceForked));
+            return;
+        }
         let hashes: Vec<String> = draft
             .photos
             .iter()

@@ -469,6 +469,9 @@ impl Store {
             set_meta(&txn, "exit_cuts_history", &page.exit_cuts_history).await?;
             set_meta(&txn, "visits_history", &page.visits_history).await?;
         }
+        if Self::forked(&txn, page).await? {
+            set_meta(&txn, "device_forked", &true).await?;
+        }
         let now = utc_seconds::format(&Utc::now());
         for r in &page.records {
             let sql = "INSERT INTO pull_inbox (id, server_json, received_at) VALUES (?, ?, ?) \
@@ -487,6 +490,31 @@ impl Store {
         Self::drain_inbox(&txn, &mut out).await?;
         txn.commit().await?;
         Ok(out)
+    }
+
+    /// Whether `page` holds a record signed by this data directory's device key that the
+    /// directory does not: the directory is a copy, and its chain forked (QA s31b R1).
+    async fn forked(txn: &DatabaseTransaction, page: &PullResponse) -> Result<bool> {
+        let identity: Option<super::Identity> = get_meta(txn, "identity").await?;
+        let Some(device) = identity.map(|i| i.device_id) else {
+            return Ok(false);
+        };
+        for r in page
+            .records
+            .iter()
+            .filter(|r| r.signed.record.device_id == device)
+        {
+            let known = txn
+                .query_one_raw(stmt(
+                    "SELECT 1 FROM records WHERE id = ?",
+                    [r.signed.record.id.to_string().into()],
+                ))
+                .await?;
+            if known.is_none() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Stores what the inbox can, oldest first; repeats while a pass makes progress

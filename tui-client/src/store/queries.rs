@@ -546,6 +546,14 @@ impl Store {
         set_meta(&self.db, "device_revoked", &true).await
     }
 
+    /// Whether a pull found records of this device's key that this data directory does
+    /// not hold (see [`crate::ClientError::DeviceForked`]).
+    pub async fn device_forked(&self) -> Result<bool> {
+        Ok(get_meta::<bool>(&self.db, "device_forked")
+            .await?
+            .unwrap_or(false))
+    }
+
     /// The saved login, if this device has logged in.
     pub async fn identity(&self) -> Result<Option<Identity>> {
         get_meta(&self.db, "identity").await
