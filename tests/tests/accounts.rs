@@ -476,3 +476,45 @@ db_test!(
     a_found_phone_once_told_it_was_revoked_stops_signing,
     found_phone
 );
+
+/// QA s31b R7: `bangfu visit list` cut at its limit says so, and how to see the rest;
+/// a whole list says nothing more.
+async fn cut_list(t: &TestDb) {
+    let f = Field::new(t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("phone");
+    assert!(client_login(&f, &data).await.status.success());
+    let household = helpers_household(&f).await["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    for n in 0..3 {
+        let args = ["visit", "new", "--household", &household, "--kind", "phone"];
+        let mut args: Vec<String> = args.map(String::from).to_vec();
+        args.extend(["--problem".into(), format!("第{n}次")]);
+        assert!(client(&data, args, String::new()).await.status.success());
+    }
+    let list = |limit: &str| {
+        let args = ["visit", "list", "--limit", limit]
+            .map(String::from)
+            .to_vec();
+        client(&data, args, String::new())
+    };
+    let cut = list("2").await;
+    let (out, err) = (
+        String::from_utf8_lossy(&cut.stdout).to_string(),
+        String::from_utf8_lossy(&cut.stderr).to_string(),
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        err.contains("仅列出最近 2 条走访") && err.contains("--limit"),
+        "{err}"
+    );
+    let whole = list("3").await;
+    assert_eq!(String::from_utf8_lossy(&whole.stdout).lines().count(), 3);
+    assert!(
+        !String::from_utf8_lossy(&whole.stderr).contains("仅列出"),
+        "a whole list says nothing more"
+    );
+}
+db_test!(a_cut_visit_list_says_so, cut_list);

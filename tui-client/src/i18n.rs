@@ -1179,16 +1179,25 @@ impl Lang {
 
     fn sync_summary_with(self, r: &SyncReport, sheets: bool, problem: bool) -> String {
         let refused = (r.rejected.len() + r.conflicts.len()) as u64;
-        let mut out = if self == Lang::Zh {
-            format!(
+        // "Done" only when nothing is left (QA s31b R8: a run leaving a photo unsent, exit
+        // 3, began 同步完成).
+        let mut out = match (self, r.complete()) {
+            (Lang::Zh, true) => format!(
                 "同步完成：已同步 {}，待传照片 {}，被拒 {}，收到 {}",
                 r.synced, r.awaiting_photos, refused, r.imported
-            )
-        } else {
-            format!(
+            ),
+            (Lang::Zh, false) => format!(
+                "同步结束，仍有未完成：已同步 {}，待传照片 {}，被拒 {}，收到 {}",
+                r.synced, r.awaiting_photos, refused, r.imported
+            ),
+            (Lang::En, true) => format!(
                 "sync done: {} synced, {} awaiting photos, {} refused, {} received",
                 r.synced, r.awaiting_photos, refused, r.imported
-            )
+            ),
+            (Lang::En, false) => format!(
+                "sync ended with work left: {} synced, {} awaiting photos, {} refused, {} received",
+                r.synced, r.awaiting_photos, refused, r.imported
+            ),
         };
         // Records whose photos no longer need sending (their visit voided or amended
         // since): said, so "5 of 7" does not read as two records lost (QA s29b J12).
@@ -1548,7 +1557,9 @@ impl Lang {
     /// The device's clock is `offset_secs` ahead of the server's (behind when negative),
     /// beyond the tolerance: what it signs would not count (QA s26c F2).
     pub fn clock_off(self, offset_secs: i64) -> String {
-        let secs = offset_secs.unsigned_abs();
+        // Measured to the second through a `Date` header and a round trip: rounded to
+        // the minute, so three days read 3天, not 2天23小时59分钟 (QA s31b R8).
+        let secs = (offset_secs.unsigned_abs() + 30) / 60 * 60;
         let (days, hours, minutes) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
         match self {
             Lang::Zh => {
@@ -1967,6 +1978,19 @@ impl Lang {
     }
 
     /// `bangfu drafts discard` done.
+    /// `bangfu visit list` stopped at its limit with more to show.
+    pub fn cli_visit_list_cut(self, limit: u64) -> String {
+        let more = limit.saturating_mul(10).max(1000);
+        match self {
+            Lang::Zh => format!(
+                "仅列出最近 {limit} 条走访，还有更早的：bangfu visit list --limit {more}（或 --household 只看一户）"
+            ),
+            Lang::En => format!(
+                "only the latest {limit} visits are listed, there are more: bangfu visit list --limit {more} (or --household for one household)"
+            ),
+        }
+    }
+
     pub fn cli_draft_discarded(self, id: uuid::Uuid) -> String {
         match self {
             Lang::Zh => format!("已丢弃草稿 {id}"),
@@ -2586,6 +2610,14 @@ mod tests {
                 .clock_off(2 * 86_400)
                 .starts_with("this device's clock is 2 d ahead of the server's")
         );
+        // Measured a second short: still three days (QA s31b R8).
+        assert!(
+            Lang::Zh
+                .clock_off(-(3 * 86_400 - 1))
+                .starts_with("本机时间比服务器慢3天："),
+            "{}",
+            Lang::Zh.clock_off(-(3 * 86_400 - 1))
+        );
     }
 
     #[test]
@@ -2976,9 +3008,15 @@ mod tests {
         };
         assert!(Lang::Zh.sync_summary(&r).contains("71d9fe0fe49a"));
         let counts = Lang::Zh.sync_summary_without_problems(&r);
+        // With a problem left the run is not said done (QA s31b R8).
         assert!(
-            counts.starts_with("同步完成") && !counts.contains("71d9fe0fe49a"),
+            counts.starts_with("同步结束，仍有未完成") && !counts.contains("71d9fe0fe49a"),
             "{counts}"
+        );
+        assert!(
+            Lang::Zh
+                .sync_summary(&SyncReport::default())
+                .starts_with("同步完成")
         );
     }
 
