@@ -1610,8 +1610,9 @@ fn a_visit_is_judged_by_the_evidence_in_force_on_its_date() {
 }
 
 /// A copy of this very data directory (a restored backup) signed a record under a
-/// number this device also used: pulled, it is kept beside this device's own record,
-/// and this device's chain, next number and verification are as before (QA s22d F1).
+/// number this device also used: pulled, it is kept beside this device's own record
+/// and verification is as before (QA s22d F1); but this device signs no more, since
+/// the copy goes on numbering the same chain (QA s31b R1).
 #[test]
 fn a_copys_record_under_this_devices_number_is_kept_apart_from_its_chain() {
     use bangfu_shared::sync::PullResponse;
@@ -1673,7 +1674,7 @@ fn a_copys_record_under_this_devices_number_is_kept_apart_from_its_chain() {
             .unwrap();
         assert!(applied.problems.is_empty(), "{applied:?}");
         assert_eq!(c.visits(None, 10).await.unwrap().len(), 2, "both shown");
-        let next = c
+        let refused = c
             .record_visit(
                 1,
                 VisitBody::new(VisitKind::Phone, now()),
@@ -1682,15 +1683,12 @@ fn a_copys_record_under_this_devices_number_is_kept_apart_from_its_chain() {
                 now(),
             )
             .await
-            .unwrap();
-        assert_eq!(
-            next.record.seq, 2,
-            "numbering goes on from this device's own"
+            .unwrap_err();
+        assert!(
+            matches!(refused, bangfu_client::ClientError::DeviceForked),
+            "{refused}"
         );
-        assert_eq!(
-            next.record.prev_sha256,
-            mine.record.record_sha256().unwrap()
-        );
+        assert_eq!(mine.record.seq, 1);
         let report = c.verify().await.unwrap();
         assert!(report.ok(), "{report:?}");
     });
