@@ -1597,19 +1597,31 @@ impl Lang {
     /// What stands on the device after a sync that stopped on an error (exit code 1):
     /// without it the helper sees only the error and cannot tell whether anything went
     /// (QA s25c F5). What reached the server stays there; the next sync goes on.
-    pub fn sync_stopped(self, c: &crate::store::SyncCounts) -> String {
+    /// `login_first` when the session ended: running sync again alone would stop the
+    /// same way, so the next step named is the login (QA s31b R6).
+    pub fn sync_stopped(self, c: &crate::store::SyncCounts, login_first: bool) -> String {
         let refused = c.rejected + c.conflict;
         let waiting = c.unsynced() - refused;
+        let (again_zh, again_en) = if login_first {
+            (
+                "先运行 bangfu login 重新登录，再运行 bangfu sync 从中断处继续",
+                "run bangfu login, then bangfu sync to go on",
+            )
+        } else {
+            (
+                "再次运行 bangfu sync 从中断处继续",
+                "run bangfu sync again to go on",
+            )
+        };
         match self {
             Lang::Zh => format!(
                 "同步未完成：本机已同步 {}，待同步 {waiting}（其中待传照片 {}），被拒 {refused}；\
-                 已送达的不会重发，再次运行 bangfu sync 从中断处继续",
+                 已送达的不会重发，{again_zh}",
                 c.synced, c.awaiting_photos
             ),
             Lang::En => format!(
                 "sync not finished: {} synced on this device, {waiting} waiting ({} awaiting \
-                 photos), {refused} refused; what reached the server stays there, run \
-                 bangfu sync again to go on",
+                 photos), {refused} refused; what reached the server stays there, {again_en}",
                 c.synced, c.awaiting_photos
             ),
         }
@@ -2994,6 +3006,20 @@ mod tests {
             let width = ratatui::text::Span::raw(&line[..advice_end]).width();
             assert!(width <= 80, "{width}: {line}");
         }
+    }
+
+    /// QA s31b R6: a sync stopped by an ended session names the login as the next step,
+    /// not running sync again alone.
+    #[test]
+    fn a_sync_stopped_by_an_ended_session_says_log_in_first() {
+        let counts = crate::store::SyncCounts::default();
+        let ended = Lang::Zh.sync_stopped(&counts, true);
+        assert!(ended.contains("先运行 bangfu login 重新登录"), "{ended}");
+        let cut = Lang::Zh.sync_stopped(&counts, false);
+        assert!(
+            cut.contains("再次运行 bangfu sync") && !cut.contains("login"),
+            "{cut}"
+        );
     }
 
     /// The TUI's one status line says the first problem; `bangfu sync`, which lists

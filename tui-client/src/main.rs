@@ -1361,8 +1361,9 @@ async fn sync(
         // A revoked device's sync goes on no more: the refusal is said alone (QA s30c N2).
         Err(e @ bangfu_client::ClientError::DeviceRevoked) => return Err(e.into()),
         Err(e) => {
+            let login_first = matches!(e, bangfu_client::ClientError::SessionExpired);
             if let Ok(counts) = client.store().sync_counts().await {
-                errln!("{}", lang.sync_stopped(&counts));
+                errln!("{}", lang.sync_stopped(&counts, login_first));
             }
             return Err(e.into());
         }

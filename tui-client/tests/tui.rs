@@ -889,7 +889,10 @@ fn a_second_helper_remarks_signs_and_queues_the_sheet_offline() {
     app.update(Action::Char('e'));
     assert!(matches!(app.overlay, Some(Overlay::Remark { .. })));
     keys(app, "未见记录");
-    assert!(draw(app).contains("未见记录_"));
+    let typing = draw(app);
+    assert!(typing.contains("未见记录_"));
+    // The dialog names whose remark it is (QA s31c T10).
+    assert!(typing.contains("备注 · 李四"), "{typing}");
     app.update(Action::Enter);
     assert!(app.overlay.is_none());
     let text = draw(app);

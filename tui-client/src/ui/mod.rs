@@ -73,7 +73,9 @@ pub fn render(app: &App, frame: &mut Frame) {
         Some(Overlay::Chooser(c)) => overlays::render_chooser(app, c, frame, popup),
         Some(Overlay::Pad(p)) => overlays::render_pad(app, p, frame, area),
         Some(Overlay::Void { reason, .. }) => overlays::render_void(app, reason, frame, popup),
-        Some(Overlay::Remark { text, .. }) => sheet::render_remark(app, text, frame, popup),
+        Some(Overlay::Remark {
+            text, household_id, ..
+        }) => sheet::render_remark(app, *household_id, text, frame, popup),
         Some(Overlay::ConfirmSubmit { .. }) => sheet::render_confirm(app, frame, popup),
         Some(Overlay::ResumeDraft { draft }) => overlays::render_resume(app, draft, frame, popup),
         Some(Overlay::ConfirmDiscard { draft }) => {

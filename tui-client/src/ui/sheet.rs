@@ -431,13 +431,32 @@ fn render_summary(app: &App, view: &SheetView, frame: &mut Frame, area: Rect) {
     );
 }
 
-pub fn render_remark(app: &App, text: &str, frame: &mut Frame, area: Rect) -> String {
+pub fn render_remark(
+    app: &App,
+    household_id: i64,
+    text: &str,
+    frame: &mut Frame,
+    area: Rect,
+) -> String {
     let t = app.lang.sheet();
+    // The dialog covers the row it is about: its title names the household (QA s31c
+    // T10).
+    let head = app.current_sheet().and_then(|v| {
+        v.sheet
+            .rows
+            .iter()
+            .find(|r| r.household_id == household_id)
+            .map(|r| r.head_name.clone())
+    });
+    let title = match head {
+        Some(name) => format!("{} · {name}", t.remark),
+        None => t.remark.to_string(),
+    };
     super::input_dialog(
         frame,
         area,
         area.width.saturating_sub(10).min(70),
-        t.remark,
+        &title,
         Span::styled(t.remark_prompt, Style::new().fg(Color::Cyan)),
         text,
     );
