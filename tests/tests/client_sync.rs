@@ -1566,3 +1566,43 @@ db_test!(
     a_restored_backup_stops_signing_once_its_chain_forked,
     restored_backup
 );
+
+/// QA s31b R5: images of recovered records that only another device holds (not on the
+/// server yet) are not counted as downloaded: the progress ends at what arrived.
+async fn not_yet_uploaded(t: &TestDb) {
+    let w = world(t).await;
+    let dir = ClientDir::new(t);
+    let c = device(&w, &dir.path().join("new")).await;
+    let h = household(&c).await;
+    // Another device of the account pushed a home visit and never sent its files.
+    let token = w.login(HELPER).await;
+    let helper = c.identity().await.unwrap().helper.unwrap().id;
+    let mut other = bangfu_tests::field::Device::register(&w, &token, helper).await;
+    let visit = other.home_visit(h, &jpeg(20, 9), &png(9));
+    let (status, acks) = w
+        .post_json(
+            Some(&token),
+            "/sync/push",
+            &serde_json::json!({ "records": [visit] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{acks}");
+    assert_eq!(acks["acks"][0]["status"], "awaiting_photos", "{acks}");
+    let last = Arc::new(std::sync::Mutex::new((0u64, 0u64)));
+    let seen = last.clone();
+    let report = c
+        .sync(&quick_sync(4), &move |p: &SyncProgress| {
+            if p.phase == SyncPhase::Downloading {
+                *seen.lock().unwrap() = (p.files_done, p.files_total);
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.files_downloaded, 0);
+    let (done, total) = *last.lock().unwrap();
+    assert_eq!((done, total), (0, 0), "nothing counted as downloaded");
+}
+db_test!(
+    images_only_another_device_holds_are_not_counted_downloaded,
+    not_yet_uploaded
+);

@@ -612,10 +612,15 @@ pub async fn run(
                 Ok(_) => report.problems.push(Problem::DownloadMismatch {
                     sha256: sha.clone(),
                 }),
-                // Not on the server yet (its record awaits photos), or not visible.
+                // Not on the server yet (its record awaits photos another device has),
+                // or not visible: not one to count as downloaded (QA s31b R5: the
+                // progress read ↓ 2/2 with nothing received).
                 Err(ClientError::Server {
                     status: 403 | 404, ..
-                }) => {}
+                }) => {
+                    rep.update(|p| p.files_total = p.files_total.saturating_sub(1));
+                    continue;
+                }
                 // Refused (a 410: the server lost its copy and asks the uploader for
                 // it again), or failing on the server's side past the retries: that
                 // file's problem; the others still come (QA s26b F2). A network
