@@ -189,18 +189,18 @@ async fn nothing_to_cancel(
     let today = super::today();
     let tomorrow = today.succ_opt().unwrap_or(today);
     Ok(ApiError::Conflict(match latest {
-        Some(p) if p.valid_from >= today && p.valid_to.is_some_and(|to| to > p.valid_from) => {
+        Some(p) if p.valid_from > today && p.valid_to.is_some_and(|to| to > p.valid_from) => {
             format!(
                 "the change from {} is ended by an exit filed since: cancel the exit first",
                 p.valid_from
             )
         }
-        Some(p) if p.valid_from >= today && p.valid_to == Some(p.valid_from) => format!(
+        Some(p) if p.valid_from > today && p.valid_to == Some(p.valid_from) => format!(
             "the pairing filed from {} never holds already (withdrawn, or cut by an exit \
              filed before its day, which exit/cancel withdraws): nothing is pending",
             p.valid_from
         ),
-        Some(p) if p.valid_from == today => format!(
+        Some(p) if p.valid_from == today && p.valid_to.is_none() => format!(
             "the household's first pairing began today ({today}): it is not a change and is \
              not withdrawn; take the household out with an exit, or import its helper from \
              {tomorrow} or later"
