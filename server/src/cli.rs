@@ -478,6 +478,9 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<()
         say_if_new(&settings);
     }
     let url = settings.effective_database_url();
+    if matches!(command, Command::Serve(_) | Command::Demo(_)) {
+        db::check_writable_for_serving(&url).map_err(anyhow::Error::msg)?;
+    }
     // And one server per PostgreSQL database, whatever the data directory.
     let _serving_db = match command {
         Command::Serve(_) | Command::Demo(_) => db::hold_postgres(&url)

@@ -81,7 +81,9 @@ pub async fn run(settings: Settings, listener: TcpListener) -> ApiResult<Server>
     // Before the database: the SQLite file is created inside it.
     storage::private_dir(&settings.data_dir)
         .map_err(|e| ApiError::Internal(format!("data directory: {e}")))?;
-    let db = db::connect_and_migrate(&settings.effective_database_url()).await?;
+    let url = settings.effective_database_url();
+    db::check_writable_for_serving(&url).map_err(ApiError::Internal)?;
+    let db = db::connect_and_migrate(&url).await?;
     serve(AppState::new(db, settings)?, listener)
 }
 

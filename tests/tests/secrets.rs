@@ -354,3 +354,41 @@ fn a_data_directory_that_is_a_file_is_named() {
         "{err}"
     );
 }
+
+/// QA s31c T8: a server is not started on a SQLite file opened read-only: it would
+/// start, then fail to record sign-ins (and so to throttle them). `migrate`, which
+/// only reads an up-to-date file, still may.
+#[test]
+fn a_server_on_a_read_only_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("ro.db");
+    let rwc = format!("sqlite://{}", file.display());
+    let (ok, err) = bangfu_tests::server_command(&data, &["--database-url", &rwc, "migrate"]);
+    assert!(ok, "{err}");
+    let ro = format!("{rwc}?mode=ro");
+    let mut child = std::process::Command::new(bangfu_tests::server_binary())
+        .env_remove("DATABASE_URL")
+        .env_remove("BANGFU_CONFIG")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--database-url", &ro, "serve", "--bind", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the server started on a read-only database");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("read-only (mode=ro)"), "{err}");
+}

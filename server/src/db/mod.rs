@@ -531,6 +531,29 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
     Some(opened)
 }
 
+/// Whether `url` opens a SQLite file read-only (`mode=ro`): fine for a command that only
+/// reads, not for a server, which writes at every sign-in (QA s31c T8: it started and
+/// then could not record failed sign-ins, so throttling was silently off).
+pub fn read_only_sqlite(url: &str) -> bool {
+    sqlite_file(url).is_some()
+        && url
+            .split_once('?')
+            .is_some_and(|(_, q)| q.split('&').any(|kv| kv == "mode=ro"))
+}
+
+/// Refuses serving from a SQLite file opened read-only (see [`read_only_sqlite`]).
+pub fn check_writable_for_serving(url: &str) -> Result<(), String> {
+    match read_only_sqlite(url) {
+        true => Err(
+            "the database URL opens the SQLite file read-only (mode=ro): the \
+                     server writes (sign-ins, pushes, imports); leave mode out, or use \
+                     mode=rwc"
+                .into(),
+        ),
+        false => Ok(()),
+    }
+}
+
 /// A SQLite URL naming a file with no `mode` creates the file, as the data directory's
 /// default database is created: sqlx would otherwise refuse a missing file with only
 /// "unable to open database file" (QA s30c N6). A URL whose mode cannot create the file
@@ -601,6 +624,9 @@ mod tests {
             sqlite_url_with_mode("sqlite::memory:").unwrap(),
             "sqlite::memory:"
         );
+        assert!(read_only_sqlite("sqlite:///tmp/b.db?cache=shared&mode=ro"));
+        assert!(!read_only_sqlite("sqlite:///tmp/b.db?mode=rwc"));
+        assert!(!read_only_sqlite("postgres://u@h/db?mode=ro"));
         let bogus = sqlite_url_with_mode("sqlite:///tmp/b.db?mode=bogus").unwrap_err();
         assert!(bogus.to_string().contains("is not a mode"), "{bogus}");
         let refused = sqlite_url_with_mode("sqlite:///nowhere/at/all.db?mode=ro").unwrap_err();
