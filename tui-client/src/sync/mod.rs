@@ -307,6 +307,8 @@ impl<'a> Reporter<'a> {
         // while the run retries by itself, QA s25c F4): the note fits a status line.
         let full = crate::i18n::Lang::Zh.error(e);
         let zh = full.split('：').next().unwrap_or(&full);
+        // Nor "try again later" while it is trying again itself (QA s31b R3).
+        let zh = zh.split("，请").next().unwrap_or(zh);
         let (en, zh) = match pause {
             Some(p) => {
                 let secs = p.as_secs_f64();
@@ -1001,6 +1003,14 @@ mod tests {
         // (QA s23a F7).
         r.retrying(&e, None);
         assert_eq!(r.progress.retry_zh.as_deref(), Some("网络不通（正在重试）"));
+        // A timeout while retrying does not say to try again later (QA s31b R3).
+        let slow = ClientError::Network("operation timed out: http://h:1/api/v1/files".into());
+        r.retrying(&slow, None);
+        let note = r.progress.retry_zh.clone().unwrap_or_default();
+        assert!(
+            note.starts_with("服务器无响应（等待超时）") && !note.contains("稍后重试"),
+            "{note}"
+        );
     }
 
     #[test]

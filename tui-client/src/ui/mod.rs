@@ -143,15 +143,57 @@ fn status_lines(s: &Status, width: u16) -> Vec<String> {
     if !s.error || Span::raw(s.text.as_str()).width() <= usize::from(width) {
         return vec![one(&s.text)];
     }
-    let wrapped: Vec<String> = wrap_spans(&[Span::raw(s.text.as_str())], usize::from(width))
-        .iter()
-        .map(|l| l.to_string())
-        .collect();
+    let wrapped = wrap_words(&s.text, usize::from(width));
     if wrapped.len() <= ERROR_STATUS_LINES {
         return wrapped;
     }
     let mut lines = wrapped[..ERROR_STATUS_LINES - 1].to_vec();
     lines.push(one(&wrapped[ERROR_STATUS_LINES - 1..].concat()));
+    lines
+}
+
+/// How far back from a line's end a break at a space or after Chinese punctuation is
+/// looked for before a line is cut mid-word.
+const WORD_BREAK_REACH: usize = 24;
+
+/// `text` wrapped to `width` columns (Chinese counting two), breaking after a space or
+/// Chinese punctuation near the line's end rather than inside a word or an address
+/// (QA s31c T10: `…cannot reach h` / `ttp://…`); a line with no such place is cut.
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let w = |c: char| {
+        let mut buf = [0u8; 4];
+        Span::raw(&*c.encode_utf8(&mut buf)).width()
+    };
+    let breaks_after = |c: char| c == ' ' || "，。：；、）".contains(c);
+    let mut lines = Vec::new();
+    let mut line: Vec<char> = Vec::new();
+    let mut used = 0;
+    for c in text.chars() {
+        if used + w(c) > width.max(1) && !line.is_empty() {
+            // The words carried to the next line must leave room there for `c`.
+            let room = width.min(WORD_BREAK_REACH).saturating_sub(w(c));
+            let (mut cut, mut carried) = (line.len(), 0);
+            for i in (0..line.len()).rev() {
+                if breaks_after(line[i]) {
+                    cut = i + 1;
+                    break;
+                }
+                carried += w(line[i]);
+                if carried > room {
+                    break;
+                }
+            }
+            let rest = line.split_off(cut);
+            lines.push(line.iter().collect::<String>().trim_end().to_string());
+            line = rest;
+            used = line.iter().map(|&c| w(c)).sum();
+        }
+        line.push(c);
+        used += w(c);
+    }
+    if !line.is_empty() {
+        lines.push(line.into_iter().collect());
+    }
     lines
 }
 
@@ -470,6 +512,20 @@ mod tests {
         );
         assert_eq!(lines.concat(), reason, "the whole reason is shown");
         assert!(lines.iter().all(|l| Span::raw(l.as_str()).width() <= 40));
+        // An address is not cut in two when a space comes before it (QA s31c T10).
+        let cut = Status {
+            text: "同步失败：连不上服务器，请检查网络或服务器地址 cannot reach http://127.0.0.1:18330: error".into(),
+            error: true,
+            leads: true,
+        };
+        let lines = status_lines(&cut, 60);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("http://127.0.0.1:18330")),
+            "{lines:?}"
+        );
+        assert!(lines.iter().all(|l| Span::raw(l.as_str()).width() <= 60));
         let long = Status {
             text: reason.repeat(3),
             ..error
