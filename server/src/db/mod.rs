@@ -30,7 +30,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         if let Some(dir) = sqlite_dir(url) {
-            std::fs::create_dir_all(&dir)
+            // Private as the data directory is: it will hold the households' data (QA
+            // s31c T8: a mistyped path made a tree of 0755 directories).
+            crate::storage::create_private_dir_all(&dir)
                 .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
         }
         // A connection to a local file cannot go stale: testing it before each use (a
@@ -725,6 +727,15 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         let dir = tempfile::tempdir().unwrap();
+        // Directories the URL names that are missing are made private (QA s31c T8).
+        let nested = dir.path().join("n1").join("n2").join("x.db");
+        let made = connect(&format!("sqlite://{}", nested.display()))
+            .await
+            .unwrap();
+        made.close().await.unwrap();
+        for d in [dir.path().join("n1"), dir.path().join("n1").join("n2")] {
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+        }
         let file = dir.path().join("bangfu.db");
         // No mode: the file is created as with mode=rwc (QA s30c N6).
         let url = format!("sqlite://{}", file.display());

@@ -216,7 +216,9 @@ fn restrict(path: &Path, private: u32, what: &str) -> io::Result<()> {
 }
 
 /// `create_dir_all`, with mode 0700 for every directory it creates (on Unix).
-fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+/// Creates `dir` and its missing parents, each readable by the server's user only
+/// (0700); existing ones are left as they are.
+pub(crate) fn create_private_dir_all(dir: &Path) -> io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
