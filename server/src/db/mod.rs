@@ -537,10 +537,15 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
 /// reads, not for a server, which writes at every sign-in (QA s31c T8: it started and
 /// then could not record failed sign-ins, so throttling was silently off).
 pub fn read_only_sqlite(url: &str) -> bool {
-    sqlite_file(url).is_some()
-        && url
-            .split_once('?')
-            .is_some_and(|(_, q)| q.split('&').any(|kv| kv == "mode=ro"))
+    sqlite_file(url).is_some() && sqlite_mode(url) == Some("ro")
+}
+
+/// The `mode` a SQLite URL's query gives, if any.
+fn sqlite_mode(url: &str) -> Option<&str> {
+    url.split_once('?')?
+        .1
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("mode="))
 }
 
 /// Refuses serving from a SQLite file opened read-only (see [`read_only_sqlite`]).
@@ -565,7 +570,7 @@ fn sqlite_url_with_mode(url: &str) -> Result<String, DbErr> {
         return Ok(url.to_string());
     };
     let query = url.split_once('?').map_or("", |(_, q)| q);
-    let mode = query.split('&').find_map(|kv| kv.strip_prefix("mode="));
+    let mode = sqlite_mode(url);
     if let Some(m) = mode.filter(|m| !["ro", "rw", "rwc", "memory"].contains(m)) {
         return Err(DbErr::Custom(format!(
             "the SQLite URL's mode={m} is not a mode: ro, rw, rwc or memory (leave it out \

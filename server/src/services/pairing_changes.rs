@@ -14,7 +14,7 @@ use bangfu_shared::api::{HouseholdDetail, PairingChangeCancel};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QueryTrait,
 };
 
 use super::households::in_scope;
@@ -74,16 +74,9 @@ async fn pending(
     role: Option<PairingRole>,
 ) -> ApiResult<Vec<(pairing::Model, Option<pairing::Model>)>> {
     let today = super::today();
-    let mut query = pairing::Entity::find()
-        .filter(pairing::Column::HouseholdId.eq(id))
+    let rows = newest_first(id, role)
         .filter(pairing::Column::ValidTo.is_null())
-        .filter(pairing::Column::ValidFrom.gte(today));
-    if let Some(role) = role {
-        query = query.filter(pairing::Column::Role.eq(role.code()));
-    }
-    let rows = query
-        .order_by_desc(pairing::Column::ValidFrom)
-        .order_by_desc(pairing::Column::Id)
+        .filter(pairing::Column::ValidFrom.gte(today))
         .all(db)
         .await?;
     let mut latest: Vec<(pairing::Model, Option<pairing::Model>)> = Vec::new();
@@ -97,6 +90,17 @@ async fn pending(
         }
     }
     Ok(latest)
+}
+
+/// The household's pairings (of `role`, or of both), the latest filed first.
+fn newest_first(id: i64, role: Option<PairingRole>) -> sea_orm::Select<pairing::Entity> {
+    pairing::Entity::find()
+        .filter(pairing::Column::HouseholdId.eq(id))
+        .apply_if(role, |q, role| {
+            q.filter(pairing::Column::Role.eq(role.code()))
+        })
+        .order_by_desc(pairing::Column::ValidFrom)
+        .order_by_desc(pairing::Column::Id)
 }
 
 /// The pairing `new` took over from: the household's of the same role ending on its
@@ -177,15 +181,7 @@ async fn nothing_to_cancel(
     id: i64,
     role: Option<PairingRole>,
 ) -> ApiResult<ApiError> {
-    let mut query = pairing::Entity::find().filter(pairing::Column::HouseholdId.eq(id));
-    if let Some(role) = role {
-        query = query.filter(pairing::Column::Role.eq(role.code()));
-    }
-    let latest = query
-        .order_by_desc(pairing::Column::ValidFrom)
-        .order_by_desc(pairing::Column::Id)
-        .one(db)
-        .await?;
+    let latest = newest_first(id, role).one(db).await?;
     let today = super::today();
     let tomorrow = today.succ_opt().unwrap_or(today);
     Ok(ApiError::Conflict(match latest {

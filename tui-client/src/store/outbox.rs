@@ -499,22 +499,24 @@ impl Store {
         let Some(device) = identity.map(|i| i.device_id) else {
             return Ok(false);
         };
-        for r in page
+        // One query for the page (at most 1,000 records; SQLite takes 32,766 values).
+        let own: std::collections::BTreeSet<String> = page
             .records
             .iter()
             .filter(|r| r.signed.record.device_id == device)
-        {
-            let known = txn
-                .query_one_raw(stmt(
-                    "SELECT 1 FROM records WHERE id = ?",
-                    [r.signed.record.id.to_string().into()],
-                ))
-                .await?;
-            if known.is_none() {
-                return Ok(true);
-            }
+            .map(|r| r.signed.record.id.to_string())
+            .collect();
+        if own.is_empty() {
+            return Ok(false);
         }
-        Ok(false)
+        let marks = vec!["?"; own.len()].join(",");
+        let sql = format!("SELECT COUNT(*) FROM records WHERE id IN ({marks})");
+        let asked = own.len();
+        let row = txn
+            .query_one_raw(stmt(&sql, own.into_iter().map(Into::into)))
+            .await?;
+        let held = row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?;
+        Ok(held.and_then(|n| usize::try_from(n).ok()) != Some(asked))
     }
 
     /// Stores what the inbox can, oldest first; repeats while a pass makes progress

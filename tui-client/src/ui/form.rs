@@ -109,10 +109,7 @@ fn hint(app: &App, f: Field) -> &'static str {
 /// key at 4,000 characters (QA s22b F4).
 fn window(text: &str, cursor: usize, width: usize) -> (String, usize) {
     let chars: Vec<char> = text.chars().collect();
-    let w = |c: char| {
-        let mut buf = [0u8; 4];
-        Span::raw(&*c.encode_utf8(&mut buf)).width()
-    };
+    let w = super::char_width;
     let cursor = cursor.min(chars.len());
     // Back from the cursor while the text before it and the cursor's cell fit.
     let (mut start, mut before) = (cursor, 0);

@@ -152,6 +152,12 @@ fn status_lines(s: &Status, width: u16) -> Vec<String> {
     lines
 }
 
+/// The columns `c` takes on a terminal: two for Chinese, one for ASCII.
+pub fn char_width(c: char) -> usize {
+    let mut buf = [0u8; 4];
+    Span::raw(&*c.encode_utf8(&mut buf)).width()
+}
+
 /// How far back from a line's end a break at a space or after Chinese punctuation is
 /// looked for before a line is cut mid-word.
 const WORD_BREAK_REACH: usize = 24;
@@ -160,10 +166,7 @@ const WORD_BREAK_REACH: usize = 24;
 /// Chinese punctuation near the line's end rather than inside a word or an address
 /// (QA s31c T10: `…cannot reach h` / `ttp://…`); a line with no such place is cut.
 fn wrap_words(text: &str, width: usize) -> Vec<String> {
-    let w = |c: char| {
-        let mut buf = [0u8; 4];
-        Span::raw(&*c.encode_utf8(&mut buf)).width()
-    };
+    let w = char_width;
     let breaks_after = |c: char| c == ' ' || "，。：；、）".contains(c);
     let mut lines = Vec::new();
     let mut line: Vec<char> = Vec::new();
@@ -202,10 +205,7 @@ fn wrap_words(text: &str, width: usize) -> Vec<String> {
 /// field refused), which a cut at the edge would lose.
 fn fit_middle(text: &str, width: u16) -> String {
     let width = usize::from(width);
-    let w = |c: char| {
-        let mut buf = [0u8; 4];
-        Span::raw(&*c.encode_utf8(&mut buf)).width()
-    };
+    let w = char_width;
     if Span::raw(text).width() <= width || width < 3 {
         return sheet::fit(text, u16::try_from(width).unwrap_or(u16::MAX));
     }
@@ -389,8 +389,7 @@ fn wrap_spans<'a>(spans: &[Span<'a>], width: usize) -> Vec<Line<'a>> {
     for span in spans {
         let mut piece = String::new();
         for c in span.content.chars() {
-            let mut buf = [0u8; 4];
-            let w = Span::raw(&*c.encode_utf8(&mut buf)).width();
+            let w = char_width(c);
             if used + w > width && used > 0 {
                 current.push(Span::styled(std::mem::take(&mut piece), span.style));
                 lines.push(Line::from(std::mem::take(&mut current)));

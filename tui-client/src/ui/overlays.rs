@@ -86,8 +86,7 @@ fn keep_end(text: &str, width: u16) -> String {
     let mut tail: Vec<char> = Vec::new();
     let mut used = 1;
     for c in text.chars().rev() {
-        let mut buf = [0u8; 4];
-        let w = Span::raw(&*c.encode_utf8(&mut buf)).width();
+        let w = super::char_width(c);
         if used + w > width {
             break;
         }

@@ -242,8 +242,7 @@ pub fn fit(text: &str, width: u16) -> String {
     let mut out = String::new();
     let mut used = 0;
     for c in text.chars() {
-        let mut buf = [0u8; 4];
-        let w = Span::raw(&*c.encode_utf8(&mut buf)).width();
+        let w = super::char_width(c);
         if used + w + 1 > width {
             break;
         }
