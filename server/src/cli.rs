@@ -311,6 +311,12 @@ pub struct PolicyShowArgs {
 fn said_once(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain().map(ToString::to_string) {
+        // Our own texts carried by `DbErr::Custom` are whole sentences: sea-orm's
+        // "Custom Error: " before them says nothing to an operator (QA s31c T8).
+        let cause = cause
+            .strip_prefix("Custom Error: ")
+            .unwrap_or(&cause)
+            .to_string();
         if out.contains(&cause) {
             continue;
         }
@@ -1075,6 +1081,18 @@ mod tests {
         assert_eq!(
             said_once(&e),
             "opening the database x: Connection Error: pool timed out"
+        );
+    }
+
+    #[test]
+    fn our_own_database_texts_are_said_without_sea_orms_label() {
+        let e = anyhow::Error::new(sea_orm::DbErr::Custom(
+            "cannot create /x/y: Permission denied".into(),
+        ))
+        .context("opening the database sqlite:/x/y/z.db");
+        assert_eq!(
+            said_once(&e),
+            "opening the database sqlite:/x/y/z.db: cannot create /x/y: Permission denied"
         );
     }
 

@@ -189,7 +189,8 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> ApiResult<Vec
                     effective_from: from,
                     filed_on: from,
                     reason: None,
-                    retroactive: false,
+                    // A demo's history: its later towns are added back to 2018 too.
+                    retroactive: true,
                 };
                 ledger::import(db, &system, &bytes, &opts).await?;
             }

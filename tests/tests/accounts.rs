@@ -302,6 +302,21 @@ async fn lost_phone(t: &TestDb) {
     // Its reason says revoked, not "never registered" (QA s31a S2).
     let reason = ack.reason.as_deref().unwrap_or_default();
     assert!(reason.contains("was revoked"), "{reason}");
+    // The town office sees the lost phone still sending (QA s29c K13).
+    let office_token = f.w.login("dongcheng").await;
+    let (_, anomalies) = f.w.get(Some(&office_token), "/sync/anomalies").await;
+    let seen = anomalies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["kind"] == "refused" && a["device_id"] == device && a["seq"] == after.record.seq
+        })
+        .unwrap_or_else(|| panic!("no refused anomaly for the revoked device: {anomalies}"));
+    assert!(
+        seen["detail"].as_str().unwrap().contains("was revoked"),
+        "{seen}"
+    );
     let (_, devices) = f.w.get(Some(&f.token), "/devices").await;
     assert_eq!(devices, json!([]), "the helper's list no longer shows it");
     // Found again, the phone registering its old key is told it was revoked (K2).

@@ -485,6 +485,52 @@ db_test!(
     retroactive_dates
 );
 
+/// QA s32a U1: a county's first ledger may be dated back (no quarter of it was
+/// reported), but a household added later, paired from a day in an ended quarter and
+/// filed then, would charge its helper with reported windows: refused unless confirmed,
+/// as a change of helper dated there is.
+async fn added_back(t: &TestDb) {
+    let w = World::new(t).await;
+    let county = county_token(t, &w).await;
+    w.import_ok(
+        &county,
+        "?effective_from=2025-01-01&filed_on=2024-10-01",
+        FIXTURE.as_bytes().to_vec(),
+    )
+    .await;
+    let header = FIXTURE.lines().next().unwrap();
+    let added = format!(
+        "{header}\n90,李四山,东城镇东城李家村,因病,医疗救助,13967921004,韩梅,市民政局 科员,13900000014,孙丽,镇干部,18800000002\n"
+    );
+    let before = counts(t).await;
+    let back = "/ledger/import?effective_from=2025-02-01&filed_on=2025-01-15";
+    let (status, body) = w
+        .post_bytes(&county, back, added.clone().into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let reason = body["details"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("新增户")
+            && reason.contains("已结束季度")
+            && reason.contains("retroactive=true"),
+        "{body}"
+    );
+    assert_eq!(counts(t).await, before, "nothing was imported");
+    // Confirmed, it is imported.
+    let done = w
+        .import_ok(
+            &county,
+            &format!("{}&retroactive=true", &back["/ledger/import".len()..]),
+            added.into_bytes(),
+        )
+        .await;
+    assert_eq!(done["pairings_started"], 2, "{done}");
+}
+db_test!(
+    a_household_added_back_into_an_ended_quarter_needs_confirming,
+    added_back
+);
+
 /// QA s28a F4: a change of helper filed after windows it dates back over had ended tells
 /// the county office that those windows are no one's, each with how many households,
 /// rather than that the new helper answers for every window from the effective day.

@@ -78,6 +78,19 @@ pub(crate) fn transport_error(base: &str, e: &reqwest::Error) -> ClientError {
     }
 }
 
+/// A chunk whose sending ran out of time: on a weak uplink the photo's bytes were still
+/// going out when the limit came, which says the link is slow, not that the server is
+/// silent (QA s31b R3). The server keeps what arrived; the next sync goes on from there.
+fn slow_upload(e: ClientError) -> ClientError {
+    match e {
+        ClientError::Network(m) => match m.strip_prefix("no answer from ") {
+            Some(rest) => ClientError::Network(format!("upload to {rest}")),
+            None => ClientError::Network(m),
+        },
+        other => other,
+    }
+}
+
 /// The TLS verifier's words when the server's certificate was not accepted (an unknown
 /// authority, a name that does not match, an expired certificate): a problem the helper
 /// cannot fix by checking the network, said apart from "cannot reach".
@@ -453,7 +466,10 @@ impl ApiClient {
             .header("Tus-Resumable", TUS_VERSION)
             .header("Upload-Offset", offset.to_string());
         let carried = !chunk.is_empty();
-        let resp = self.send_raw(with_chunk(req, chunk, checksum)).await?;
+        let resp = self
+            .send_raw(with_chunk(req, chunk, checksum))
+            .await
+            .map_err(|e| if carried { slow_upload(e) } else { e })?;
         let next: u64 = header(&resp, "upload-offset")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| unreadable(resp.status(), "PATCH came without an Upload-Offset"))?;
@@ -941,6 +957,23 @@ mod tests {
         let api = ApiClient::with_timeouts(&refused, short_limits()).unwrap();
         let zh = Lang::Zh.error(&api.me().await.unwrap_err());
         assert!(zh.contains("连不上服务器"), "{zh}");
+    }
+
+    /// A photo chunk still going out when the time ran out says the link is slow and
+    /// the rest follows next time, not that the server is silent (QA s31b R3).
+    #[tokio::test]
+    async fn a_chunk_that_times_out_is_a_slow_upload() {
+        use crate::i18n::Lang;
+        let hung = loopback(|_, _| std::thread::sleep(Duration::from_secs(5)));
+        let api = ApiClient::with_timeouts(&hung, short_limits()).unwrap();
+        let e = api
+            .tus_patch("/api/v1/uploads/x", 0, vec![7; 4096], true)
+            .await
+            .unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        let zh = Lang::Zh.error(&e);
+        assert!(zh.starts_with("网络太慢，照片上传超时"), "{zh}");
+        assert!(!zh.contains("服务器无响应"), "{zh}");
     }
 
     /// A connection made and then cut half-way through the answer is said to have

@@ -2314,6 +2314,12 @@ fn network_error_zh(message: &str) -> String {
         );
     }
     let lower = message.to_ascii_lowercase();
+    if let Some((host, _)) = message
+        .strip_prefix("upload to ")
+        .and_then(|rest| rest.split_once(": timed out"))
+    {
+        return format!("网络太慢，照片上传超时：已传到服务器的部分会保留，下次同步接着传：{host}");
+    }
     if lower.contains("timed out") || lower.contains("timeout") {
         return match unreachable_host(message) {
             Some(host) => format!("服务器无响应（等待超时），请稍后重试：{host}"),
@@ -3073,6 +3079,12 @@ mod tests {
                     "cannot reach http://10.0.0.5:8080: error sending request for url (http://10.0.0.5:8080/api/v1/auth/login)".into(),
                 ),
                 "网络不通：连不上服务器，请检查网络或服务器地址：http://10.0.0.5:8080",
+            ),
+            (
+                ClientError::Network(
+                    "upload to http://10.0.0.5:8080: timed out (error sending request)".into(),
+                ),
+                "网络太慢，照片上传超时：已传到服务器的部分会保留，下次同步接着传：http://10.0.0.5:8080",
             ),
             (
                 ClientError::Network("cannot reach http://10.0.0.5:8080: operation timed out".into()),

@@ -1210,7 +1210,17 @@ async fn apply_pairings(
             }
         }
     }
-    if let Some(notice) = check_retroactive(ctx, !starts.is_empty(), !ends.is_empty(), w) {
+    let quarter = quarter_start(crate::services::today());
+    let adds_back = matches!(ctx.caller.role, Role::CountyOffice | Role::Admin)
+        && !starts.is_empty()
+        && ends.is_empty()
+        && !ctx.opts.retroactive
+        && ctx.opts.filed_on < quarter
+        && ctx.opts.effective_from < quarter
+        && county_paired_before(db, ctx.county_id).await?;
+    if adds_back {
+        refuse_added_back(ctx, w);
+    } else if let Some(notice) = check_retroactive(ctx, !starts.is_empty(), !ends.is_empty(), w) {
         flagged.push(notice);
     }
     if let Some(notice) = visits_uncounted(db, ctx, &ends).await? {
@@ -1481,6 +1491,43 @@ fn check_retroactive(ctx: &Ctx<'_>, starts: bool, ends: bool, w: &mut Work) -> O
         ),
     ));
     None
+}
+
+/// Whether the county had a pairing before this import. Its first ledger may be dated
+/// back: no quarter of it was reported. A later one adding households paired from a
+/// day in an ended quarter, filed then, charges their helpers with windows already
+/// reported and sanctioned, as a change of helper dated there does (QA s32a U1).
+async fn county_paired_before(db: &impl ConnectionTrait, county_id: i64) -> ApiResult<bool> {
+    let homes = Query::select()
+        .column(household::Column::Id)
+        .from(household::Entity)
+        .and_where(household::Column::CountyId.eq(county_id))
+        .to_owned();
+    Ok(pairing::Entity::find()
+        .select_only()
+        .column(pairing::Column::Id)
+        .filter(pairing::Column::HouseholdId.in_subquery(homes))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Refuses, unless confirmed, households added to a county's ledger paired from a day
+/// in an ended quarter and filed before it began (see [`county_paired_before`]).
+fn refuse_added_back(ctx: &Ctx<'_>, w: &mut Work) {
+    let quarter = quarter_start(crate::services::today());
+    let opts = ctx.opts;
+    w.errors.push(RowError::file(
+        0,
+        format!(
+            "新增户的生效日期{}、报备日期{}均早于本季度（{quarter}起）：这些户将计入已结束季度的考勤，\
+             其帮扶责任人要对报备后已结束的周期负责，已上报的考勤表、排名和问责名单会随之改变。\
+             确需追溯补录台账，请加 retroactive=true（命令行 --retroactive）重新导入；\
+             否则请不指定报备日期（默认今天）或将生效日期定为{quarter}或之后",
+            opts.effective_from, opts.filed_on
+        ),
+    ));
 }
 
 /// The exception to "the new helper answers from the effective day", when the change

@@ -244,13 +244,15 @@ async fn verified(
 /// Rewrites the reason of records refused as signed by no device of the account when
 /// the device is one of the account's, revoked: a found phone is told that, not that it
 /// was never registered (QA s31a S2). The code stays `device_not_registered`, as
-/// documented; only a refused push pays for the lookup.
+/// documented; only a refused push pays for the lookup. Returns the revoked devices:
+/// their refusals are the town office's `refused` anomalies, as those of the account's
+/// live devices are, so a lost phone still sending is seen (QA s29c K13).
 async fn say_revoked(
     db: &DatabaseConnection,
     account_id: i64,
     req: &PushRequest,
     verdicts: &mut [Result<String, Refusal>],
-) -> ApiResult<()> {
+) -> ApiResult<HashSet<i64>> {
     let unknown: BTreeSet<i64> = req
         .records
         .iter()
@@ -259,7 +261,7 @@ async fn say_revoked(
         .map(|(r, _)| r.record.device_id)
         .collect();
     if unknown.is_empty() {
-        return Ok(());
+        return Ok(HashSet::new());
     }
     let revoked: HashMap<i64, chrono::DateTime<chrono::Utc>> = device::Entity::find()
         .filter(device::Column::Id.is_in(unknown))
@@ -280,7 +282,7 @@ async fn say_revoked(
             );
         }
     }
-    Ok(())
+    Ok(revoked.into_keys().collect())
 }
 
 /// Accepts a batch of signed records; see the module documentation. `signers` holds
@@ -319,10 +321,11 @@ pub async fn push(
         .paired(db, helper_id, &named(|e| e.household_id))
         .await?;
     let (req, mut verdicts) = verified(req, caller, devices.clone(), paired).await?;
-    say_revoked(db, account_id, &req, &mut verdicts).await?;
-    match push_once(db, settings, caller, &req, &verdicts, &devices).await {
+    let revoked = say_revoked(db, account_id, &req, &mut verdicts).await?;
+    let own = (&*devices, &revoked);
+    match push_once(db, settings, caller, &req, &verdicts, own).await {
         Err(ApiError::Database(e)) if is_unique_violation(&e) => {
-            push_once(db, settings, caller, &req, &verdicts, &devices).await
+            push_once(db, settings, caller, &req, &verdicts, own).await
         }
         other => other,
     }
@@ -408,9 +411,9 @@ async fn push_once(
     caller: &Caller,
     req: &PushRequest,
     verdicts: &[Result<String, Refusal>],
-    devices: &DeviceKeys,
+    (devices, revoked): (&DeviceKeys, &HashSet<i64>),
 ) -> ApiResult<PushResponse> {
-    let own_device = |device: i64| devices.contains_key(&device);
+    let own_device = |device: i64| devices.contains_key(&device) || revoked.contains(&device);
     let own_device: &dyn Fn(i64) -> bool = &own_device;
     let mut acks: Vec<Option<Ack>> = vec![None; req.records.len()];
     let mut candidates: Vec<Candidate> = Vec::new();
