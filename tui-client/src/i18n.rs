@@ -1128,10 +1128,10 @@ impl Lang {
             ("records", "photos")
         };
         // The unit follows the total: a signature of a few KB does not read "0.0 MB".
+        let kb = |b: u64| b.div_ceil(1024);
         let bytes = if p.bytes_total >= 1_048_576 {
             format!("{:.1}/{:.1} MB", mb(p.bytes_done), mb(p.bytes_total))
         } else {
-            let kb = |b: u64| b.div_ceil(1024);
             format!("{}/{} KB", kb(p.bytes_done), kb(p.bytes_total))
         };
         let mut out = format!(
@@ -1140,6 +1140,12 @@ impl Lang {
         );
         if p.files_total > 0 {
             out.push_str(&format!(" · ↓ {}/{}", p.files_done, p.files_total));
+            // Bytes as they arrive: a photo on a weak link takes minutes (QA s31b R4).
+            if p.bytes_received >= 1_048_576 {
+                out.push_str(&format!(" {:.1} MB", mb(p.bytes_received)));
+            } else if p.bytes_received > 0 {
+                out.push_str(&format!(" {} KB", kb(p.bytes_received)));
+            }
         }
         if p.retry.is_some() {
             out.push_str(if zh { " · 重试中" } else { " · retrying" });

@@ -613,6 +613,7 @@ fn a_running_sync_shows_a_progress_bar_with_records_and_bytes() {
         pulled: 0,
         files_done: 0,
         files_total: 0,
+        bytes_received: 0,
         retry: None,
         retry_zh: None,
     }));
@@ -647,6 +648,7 @@ fn a_running_sync_shows_a_progress_bar_with_records_and_bytes() {
         pulled: 0,
         files_done: 0,
         files_total: 0,
+        bytes_received: 0,
         retry: Some("network: reset (retrying in 1.2 s)".into()),
         retry_zh: Some("网络中断（1.2 秒后重试）".into()),
     }));
@@ -655,6 +657,27 @@ fn a_running_sync_shows_a_progress_bar_with_records_and_bytes() {
     let text = draw(app);
     assert!(
         text.contains("· 重试中") && !text.contains("网络不稳"),
+        "{text}"
+    );
+
+    // Photos of a re-installed device coming back: the bytes move while a file
+    // arrives (QA s31b R4).
+    app.apply_sync_event(SyncEvent::Progress(SyncProgress {
+        phase: SyncPhase::Downloading,
+        records_done: 10,
+        records_total: 10,
+        bytes_done: 4 * 1_048_576,
+        bytes_total: 4 * 1_048_576,
+        pulled: 12,
+        files_done: 1,
+        files_total: 3,
+        bytes_received: 1_572_864,
+        retry: None,
+        retry_zh: None,
+    }));
+    let text = draw(app);
+    assert!(
+        text.contains("下载照片") && text.contains("↓ 1/3 1.5 MB"),
         "{text}"
     );
 

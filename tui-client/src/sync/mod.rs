@@ -141,6 +141,8 @@ pub struct SyncProgress {
     /// Recovered images downloaded, of `files_total`.
     pub files_done: u64,
     pub files_total: u64,
+    /// Bytes of those images received so far, the one arriving included.
+    pub bytes_received: u64,
     /// The last transient failure and the pause before the next attempt, while waiting.
     pub retry: Option<String>,
     /// The same note in Chinese (the error as the interface says it, and the pause), so
@@ -159,6 +161,7 @@ impl SyncProgress {
             pulled: 0,
             files_done: 0,
             files_total: 0,
+            bytes_received: 0,
             retry: None,
             retry_zh: None,
         }
@@ -289,6 +292,20 @@ impl<'a> Reporter<'a> {
         self.progress.retry_zh = None;
         f(&mut self.progress);
         self.emit();
+    }
+
+    /// What a download tells as its bytes arrive: the progress as it stands, with
+    /// `before` (the files already received) and the file's bytes so far received.
+    fn download_progress(&self, before: u64) -> impl Fn(u64) + Sync + use<'a> {
+        let mut at = self.progress.clone();
+        at.retry = None;
+        at.retry_zh = None;
+        let sink = self.sink;
+        move |held| {
+            let mut p = at.clone();
+            p.bytes_received = before + held;
+            sink(&p);
+        }
     }
 
     /// A file's server offset is now `at`; `reported` is what was counted for it before.
@@ -584,11 +601,12 @@ pub async fn run(
             // Kept across attempts and runs, so a cut download resumes (see
             // `ApiClient::blob_resuming`).
             let partial = client.data_dir().tmp_dir().join(format!("{sha}.download"));
+            let on_bytes = rep.download_progress(report.bytes_downloaded);
             let got = retry::retry(
                 opts.budget(),
                 deadline,
                 |e, pause| rep.retrying(e, pause),
-                || api.blob_resuming(sha, &partial),
+                || api.blob_resuming(sha, &partial, &on_bytes),
             )
             .await
             .map_err(session);
@@ -635,7 +653,11 @@ pub async fn run(
                 }
                 Err(e) => return Err(e),
             }
-            rep.update(|p| p.files_done += 1);
+            let received = report.bytes_downloaded;
+            rep.update(|p| {
+                p.files_done += 1;
+                p.bytes_received = received;
+            });
         }
     }
 
