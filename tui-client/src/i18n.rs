@@ -192,6 +192,8 @@ pub struct Texts {
     pub pairing_ended_on: &'static str,
     /// How to reach an ended household's visits and drafts.
     pub pairing_ended_hint: &'static str,
+    /// The hint where the whole one does not fit (QA s31c T10: cut mid-word).
+    pub pairing_ended_hint_short: &'static str,
     /// The households help line of an account that fills in no attendance sheet.
     pub help_list_no_sheet: &'static str,
     /// The void dialog's title (nothing is void yet while it is open).
@@ -340,6 +342,7 @@ static ZH: Texts = Texts {
     pairing_ended_since: "本机获知于",
     pairing_ended_on: "起不再结对",
     pairing_ended_hint: "其走访记录（h）可更正、作废，草稿（d）可在结对期内签名",
+    pairing_ended_hint_short: "走访记录（h）可更正、作废",
     help_list_no_sheet: "n 新走访  s 同步  q 退出  h 走访记录  d 草稿  Enter 详情  ↑↓ 选择",
     void_title: "作废走访",
     void_reason: "作废原因",
@@ -481,6 +484,7 @@ static EN: Texts = Texts {
     pairing_ended_since: "known since",
     pairing_ended_on: "unpaired from",
     pairing_ended_hint: "their visits (h) can be amended or voided, drafts (d) signed if dated within the pairing",
+    pairing_ended_hint_short: "visits (h): amend or void; drafts (d): sign",
     help_list_no_sheet: "n new visit  s sync  q quit  h history  d drafts  Enter detail  ↑↓ select",
     void_title: "Void visit",
     void_reason: "Reason to void",

@@ -1299,6 +1299,22 @@ fn a_household_whose_pairing_ended_is_set_apart_and_keeps_its_name() {
     // Its call of the 15th, after the last day the device can vouch for, does not
     // count: the line says so (QA s23a F13).
     assert!(text.contains("本机获知于 2026-03-12  ⚠不计入"), "{text}");
+    assert!(
+        text.contains("其走访记录（h）可更正、作废，草稿（d）可在结对期内签名"),
+        "{text}"
+    );
+    // Where the whole hint does not fit, a shorter one, not one cut mid-word (QA s31c
+    // T10).
+    app.lang = Lang::En;
+    let mut t = terminal(60, 24);
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let narrow = buffer_text(t.backend().buffer());
+    assert!(
+        narrow.contains("visits (h): amend or void; drafts (d): sign")
+            && !narrow.contains("signed if"),
+        "{narrow}"
+    );
+    app.lang = Lang::Zh;
 
     app.update(Action::Char('h'));
     let text = draw(app);

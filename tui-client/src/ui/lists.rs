@@ -364,8 +364,16 @@ fn render_ended(app: &App, frame: &mut Frame, area: Rect) {
     if app.ended.len() > shown {
         lines.push(Line::from("…"));
     }
+    let inner = area.width.saturating_sub(2);
+    let hint = [t.pairing_ended_hint, t.pairing_ended_hint_short]
+        .into_iter()
+        .find(|h| text_width(h) <= inner)
+        .map_or_else(
+            || super::sheet::fit(t.pairing_ended_hint_short, inner),
+            str::to_string,
+        );
     lines.push(Line::from(Span::styled(
-        t.pairing_ended_hint,
+        hint,
         Style::new().fg(Color::DarkGray),
     )));
     frame.render_widget(
