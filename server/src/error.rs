@@ -114,6 +114,19 @@ pub enum ApiError {
         "the body sent nothing for {idle_secs} s and was taken as cut; go on from offset {offset}"
     )]
     UploadIdle { idle_secs: u64, offset: u64 },
+    /// A request body (other than an upload's) sent nothing for `idle_secs`: taken as
+    /// cut and ended, so a silent connection holds neither a connection nor a large-push
+    /// slot for long (QA s32b V2, V3). A 408, which clients retry.
+    #[error(
+        "the request body sent nothing for {idle_secs} s and was taken as cut; nothing of it was kept: send the request again"
+    )]
+    BodyIdle { idle_secs: u64 },
+    /// Other large pushes (over 4 MiB) hold every slot for them longer than a push waits:
+    /// not the database's doing (QA s32b V2).
+    #[error(
+        "other large pushes are being received and this one waited its turn too long; try again in a few seconds, or send smaller batches"
+    )]
+    PushesBusy,
     /// The server's storage refused a write: the disk is full, or the data directory is
     /// not writable (a mount gone read-only, permissions changed). The operator's to
     /// fix, and passing once they do: 503 with `Retry-After`, nothing of the request
@@ -173,6 +186,7 @@ impl ApiError {
             ApiError::DeviceRevoked => "device_revoked",
             ApiError::UploadInProgress { .. } => "upload_in_progress",
             ApiError::UploadIdle { .. } => "upload_idle",
+            ApiError::BodyIdle { .. } => "body_idle",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
@@ -181,7 +195,7 @@ impl ApiError {
             ApiError::ChecksumMismatch => "checksum_mismatch",
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
             ApiError::TooManyUploads { .. } => "too_many_uploads",
-            ApiError::Busy | ApiError::ReportsBusy => "busy",
+            ApiError::Busy | ApiError::ReportsBusy | ApiError::PushesBusy => "busy",
             ApiError::FileLost => "file_lost",
             ApiError::StorageUnavailable(_) => "storage_unavailable",
             ApiError::PdfFontMissing(_) => "pdf_font_missing",
@@ -233,7 +247,7 @@ impl ResponseError for ApiError {
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TusVersion => StatusCode::PRECONDITION_FAILED,
-            ApiError::UploadIdle { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UploadIdle { .. } | ApiError::BodyIdle { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::ChecksumMismatch => {
                 StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
             }
@@ -243,6 +257,7 @@ impl ResponseError for ApiError {
             ApiError::FileLost => StatusCode::GONE,
             ApiError::Busy
             | ApiError::ReportsBusy
+            | ApiError::PushesBusy
             | ApiError::PdfFontMissing(_)
             | ApiError::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -272,7 +287,7 @@ impl ResponseError for ApiError {
         if let ApiError::TooManyAttempts { retry_after_secs } = self {
             resp.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
-        if matches!(self, ApiError::Busy) {
+        if matches!(self, ApiError::Busy | ApiError::PushesBusy) {
             resp.insert_header(("Retry-After", BUSY_RETRY_AFTER_SECS.to_string()));
         }
         if matches!(self, ApiError::ReportsBusy) {

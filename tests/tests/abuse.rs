@@ -397,3 +397,89 @@ async fn large_pushes_take_turns(t: &TestDb) {
     assert!((1..=cores).contains(&peak), "peak {peak} of {cores} slots");
 }
 db_test!(large_pushes_take_turns_for_memory, large_pushes_take_turns);
+
+/// Opens a connection and sends a request head declaring `length` bytes of JSON body,
+/// then `start` of it, and nothing more.
+async fn silent_body(
+    f: &Field,
+    path: &str,
+    token: Option<&str>,
+    length: usize,
+    start: &[u8],
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let mut conn = tokio::net::TcpStream::connect(f.w.server.addr)
+        .await
+        .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST /api/v1{path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {length}\r\n\r\n",
+        f.w.server.addr
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(start).await.unwrap();
+    conn.flush().await.unwrap();
+    conn
+}
+
+/// What a connection is answered within `wait`.
+async fn answer_of(conn: &mut tokio::net::TcpStream, wait: Duration) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut answer = vec![0u8; 2048];
+    let n = tokio::time::timeout(wait, conn.read(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {wait:?}"))
+        .unwrap();
+    String::from_utf8_lossy(&answer[..n]).to_string()
+}
+
+/// QA s32b V2, V3: a body that goes silent is ended after `upload_idle_secs` with a 408
+/// `body_idle`, as an upload's is: an unauthenticated login body no longer holds its
+/// connection for ever, and silent large pushes no longer hold the large-body slots
+/// every other large push waits for (they were answered "the database is busy").
+async fn silent_bodies(t: &TestDb) {
+    use bangfu_server::services::cpu_slots::LARGE_BODY;
+    let f = Field::with(t, |s| s.upload_idle_secs = 1).await;
+    let mut login = silent_body(&f, "/auth/login", None, 1000, b"{").await;
+    let answer = answer_of(&mut login, Duration::from_secs(20)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("body_idle"),
+        "{answer}"
+    );
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut stalled = Vec::new();
+    for _ in 0..cores {
+        stalled.push(
+            silent_body(
+                &f,
+                "/sync/push",
+                Some(&f.token),
+                LARGE_BODY + 1000,
+                b"{\"records\":[",
+            )
+            .await,
+        );
+    }
+    // A large push behind them goes through once they are ended.
+    let mut body = b"{\"records\":[".to_vec();
+    body.resize(LARGE_BODY + 1000, b' ');
+    body.extend_from_slice(b"]}");
+    let resp =
+        f.w.http
+            .post(f.w.server.url("/sync/push"))
+            .bearer_auth(&f.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    for mut conn in stalled {
+        let answer = answer_of(&mut conn, Duration::from_secs(20)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+}
+db_test!(a_silent_body_is_ended_and_holds_nothing, silent_bodies);

@@ -471,7 +471,10 @@ fn value_error(query: &str, name: &str, why: &str) -> String {
     format!("expected a whole number{sign}, got `{given}`")
 }
 
-/// Reads a whole body up to `limit` bytes; a declared or actual larger body is a 413.
+/// Reads a whole body up to `limit` bytes; a declared or actual larger body is a 413,
+/// and one that sends nothing for `upload_idle_secs` a 408 `body_idle`: the request head
+/// has a timeout of its own, and a body with none held its connection, and a large
+/// push's slot, for as long as the sender kept silent (QA s32b V2, V3).
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -488,8 +491,16 @@ pub async fn read_body(
             limit,
         });
     }
+    let idle_secs = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(30, |s| s.settings.upload_idle_secs)
+        .max(1);
+    let idle = std::time::Duration::from_secs(idle_secs);
     let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(chunk) = payload.next().await {
+    while let Some(chunk) = tokio::time::timeout(idle, payload.next())
+        .await
+        .map_err(|_| ApiError::BodyIdle { idle_secs })?
+    {
         let chunk =
             chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
         if body.len() + chunk.len() > limit {

@@ -550,6 +550,46 @@ const _: () = assert!(MAX_SHEET_ROWS as usize * 12 <= MAX_FILE_CELLS);
 /// can name a long one millions of times.
 pub const MAX_FILE_TEXT_BYTES: usize = 64 * 1024 * 1024;
 
+/// Bytes a workbook's zip parts (XLSX, XLSB, ODS) may unpack to, all parts together. Why:
+/// calamine inflates a part whole (the shared strings, a cell's text) before any limit
+/// above is checked, and deflate packs a run of one letter 1,000 to 1: a 1.5 MB file
+/// held 5 GB of memory for 26 s (QA s32b V1). A sheet of 200,000 twelve-column rows is
+/// about 100 MB of XML; a real county's ledger a tenth of that.
+pub const MAX_UNPACKED_BYTES: u64 = 128 << 20;
+
+/// Refuses a zip-packed workbook whose parts unpack to more than [`MAX_UNPACKED_BYTES`],
+/// by inflating them into nothing, the limit reached or not, before calamine reads
+/// them: memory stays flat however the sizes the zip declares lie. A file that is not
+/// a zip, or one the zip reader cannot open, is left to calamine to name.
+fn check_unpacked(bytes: &[u8]) -> Result<(), Vec<RowError>> {
+    use std::io::Read as _;
+    if !bytes.starts_with(b"PK") {
+        return Ok(());
+    }
+    let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else {
+        return Ok(());
+    };
+    let mut left = MAX_UNPACKED_BYTES;
+    for i in 0..archive.len() {
+        let Ok(part) = archive.by_index(i) else {
+            continue;
+        };
+        let unpacked = std::io::copy(&mut part.take(left + 1), &mut std::io::sink()).unwrap_or(0);
+        if unpacked > left {
+            return Err(vec![RowError::file(
+                0,
+                format!(
+                    "电子表格解压后超过{}MB，不像是一份台账（文件可能已损坏或被改过）；\
+                     请在Excel或WPS中打开，删除表格以外的内容，另存为XLSX或CSV后再导入",
+                    MAX_UNPACKED_BYTES >> 20
+                ),
+            )]);
+        }
+        left -= unpacked;
+    }
+    Ok(())
+}
+
 /// What a spreadsheet's sheets have made the server hold so far (see [`MAX_FILE_CELLS`]).
 #[derive(Debug, Default)]
 struct Budget {
@@ -689,6 +729,7 @@ fn ref_text<'a>(cell: &'a DataRef<'_>) -> Cow<'a, str> {
 /// 65,536 × 256 cells; ODS is bounded only by calamine's own cap); their cells are
 /// checked the same way afterwards.
 fn read_spreadsheet(bytes: &[u8]) -> Result<Vec<Table>, Vec<RowError>> {
+    check_unpacked(bytes)?;
     let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| vec![RowError::file(0, unreadable_zh(&e.to_string()))])?;
     let names = book.sheet_names();
@@ -1909,6 +1950,45 @@ mod hostile_tests {
             .collect();
         all.extend_from_slice(extra);
         workbook("台账", &all, merges, dimension)
+    }
+
+    /// QA s32b V1: a workbook a town office can upload in a second, unpacking to more
+    /// than a ledger can hold, is refused by its unpacked size, not read whole.
+    #[test]
+    fn a_workbook_that_unpacks_past_the_limit_is_refused_before_it_is_read() {
+        use std::io::{Read as _, Write as _};
+        let small = book(&[], &[], None);
+        let mut parts = zip::ZipArchive::new(Cursor::new(&small)).unwrap();
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let deflated = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for i in 0..parts.len() {
+            let mut part = parts.by_index(i).unwrap();
+            let name = part.name().unwrap().to_string();
+            let mut body = String::new();
+            part.read_to_string(&mut body).unwrap();
+            out.start_file(name.as_str(), deflated).unwrap();
+            let Some((head, tail)) = body.split_once("</sheetData>") else {
+                out.write_all(body.as_bytes()).unwrap();
+                continue;
+            };
+            // The fixture's rows, then one cell of more text than the limit.
+            out.write_all(head.as_bytes()).unwrap();
+            out.write_all(br#"<row r="3"><c r="A3" t="inlineStr"><is><t>"#)
+                .unwrap();
+            let run = vec![b'a'; 1 << 20];
+            for _ in 0..=(MAX_UNPACKED_BYTES >> 20) {
+                out.write_all(&run).unwrap();
+            }
+            out.write_all(b"</t></is></c></row></sheetData>").unwrap();
+            out.write_all(tail.as_bytes()).unwrap();
+        }
+        let bomb = out.finish().unwrap().into_inner();
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        let errors = parse(&bomb, &[]).unwrap_err();
+        assert!(errors[0].reason.contains("解压后超过128MB"), "{errors:?}");
+        // Under the limit, the same parts read as before.
+        assert!(check_unpacked(&small).is_ok());
     }
 
     #[test]

@@ -77,7 +77,10 @@ impl CpuSlots {
     /// 3 GB (QA s23c F12). One per core; honest pushes are far smaller.
     pub fn large_bodies() -> &'static CpuSlots {
         static SLOTS: OnceLock<CpuSlots> = OnceLock::new();
-        SLOTS.get_or_init(per_core)
+        SLOTS.get_or_init(|| CpuSlots {
+            busy: || ApiError::PushesBusy,
+            ..per_core()
+        })
     }
 
     /// Takes a slot for async work, waiting at most the slots' wait (then [`ApiError::
