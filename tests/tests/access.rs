@@ -242,6 +242,25 @@ async fn office_writes_are_scoped(t: &TestDb) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
+    // The town given as a query parameter, where the request takes none, is refused
+    // naming it, not dropped for a county-wide version (QA s32b V5).
+    let (status, body) = w
+        .post_json(
+            Some(&county),
+            &format!("/policies?town={}", s.town_a),
+            &json!({ "valid_from": "2027-02-01", "preset": "xigang-2019" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("`town`"),
+        "{body}"
+    );
+    let (_, versions) = w.get(Some(&county), "/policies").await;
+    assert!(
+        !versions.to_string().contains("2027-02-01"),
+        "nothing was stored: {versions}"
+    );
     // A full policy with a misspelt key is refused naming it, never stored with the
     // default in its place.
     let mut typo = serde_json::to_value(bangfu_shared::PolicyPreset::Laizhou2018.policy()).unwrap();

@@ -7,6 +7,7 @@ use bangfu_shared::api::{
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::NoQuery;
 use crate::http::extract::{Json, bearer, remote};
 use crate::services::{Caller, auth, devices, throttle};
 
@@ -20,6 +21,7 @@ pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: Json<LoginRequest>,
+    _query: NoQuery,
 ) -> ApiResult<web::Json<LoginResponse>> {
     auth::check_username_size(&body.username)?;
     auth::check_secret_size("password", &body.password)?;
@@ -45,6 +47,7 @@ pub async fn enroll(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: Json<EnrollRequest>,
+    _query: NoQuery,
 ) -> ApiResult<web::Json<LoginResponse>> {
     auth::check_username_size(&body.username)?;
     auth::check_secret_size("code", &body.code)?;
@@ -77,6 +80,7 @@ pub async fn change_password(
     state: web::Data<AppState>,
     caller: Caller,
     body: Json<ChangePassword>,
+    _query: NoQuery,
 ) -> ApiResult<HttpResponse> {
     let token = bearer(&req).ok_or(ApiError::Unauthenticated)?;
     let account = caller.account_id.ok_or(ApiError::Unauthenticated)?;
@@ -105,6 +109,7 @@ pub async fn revoke_device(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
+    _query: NoQuery,
 ) -> ApiResult<HttpResponse> {
     let account = devices::revoke(&state.db, &caller, id.into_inner()).await?;
     state.signers.forget_keys(account);
@@ -118,6 +123,7 @@ pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
+    _query: NoQuery,
 ) -> ApiResult<HttpResponse> {
     let token = bearer(&req).ok_or(ApiError::Unauthenticated)?;
     auth::revoke(&state.db, &caller, &token).await?;
@@ -138,6 +144,7 @@ pub async fn register_device(
     state: web::Data<AppState>,
     caller: Caller,
     body: Json<RegisterDevice>,
+    _query: NoQuery,
 ) -> ApiResult<HttpResponse> {
     let (device, created) = devices::register(&state.db, &caller, &body).await?;
     Ok(if created {

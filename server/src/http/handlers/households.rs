@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::ApiResult;
+use crate::http::extract::NoQuery;
 use crate::http::extract::{Json, Query};
 use crate::services::Caller;
 use crate::services::households::{self, HouseholdFilter};
@@ -89,6 +90,7 @@ pub async fn correct(
     caller: Caller,
     id: web::Path<i64>,
     body: Json<HouseholdCorrection>,
+    _query: NoQuery,
 ) -> ApiResult<web::Json<HouseholdDetail>> {
     let body = body.into_inner();
     Ok(web::Json(
@@ -104,6 +106,7 @@ pub async fn exit(
     caller: Caller,
     id: web::Path<i64>,
     body: Json<HouseholdExit>,
+    _query: NoQuery,
 ) -> ApiResult<web::Json<HouseholdDetail>> {
     let body = body.into_inner();
     Ok(web::Json(
@@ -119,6 +122,7 @@ pub async fn rejoin(
     caller: Caller,
     id: web::Path<i64>,
     body: Json<HouseholdRejoin>,
+    _query: NoQuery,
 ) -> ApiResult<web::Json<HouseholdDetail>> {
     let body = body.into_inner();
     Ok(web::Json(
@@ -135,6 +139,7 @@ pub async fn cancel_pairing_change(
     caller: Caller,
     id: web::Path<i64>,
     body: Json<PairingChangeCancel>,
+    _query: NoQuery,
 ) -> ApiResult<web::Json<HouseholdDetail>> {
     let body = body.into_inner();
     Ok(web::Json(
@@ -150,6 +155,7 @@ pub async fn cancel_exit(
     caller: Caller,
     id: web::Path<i64>,
     body: Json<ExitCancel>,
+    _query: NoQuery,
 ) -> ApiResult<web::Json<HouseholdDetail>> {
     let body = body.into_inner();
     Ok(web::Json(

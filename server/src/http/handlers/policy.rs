@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::NoQuery;
 use crate::http::extract::{Json, Query, date_in_range};
 use crate::services::policy::{self, PolicySet, PolicyVersion};
 use crate::services::{Caller, Scope, jurisdictions, today};
@@ -148,6 +149,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     body: Json<NewPolicy>,
+    _query: NoQuery,
 ) -> ApiResult<HttpResponse> {
     caller.require(&[Role::CountyOffice], "change the policy")?;
     let body = body.into_inner();

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::NoQuery;
 use crate::http::extract::{Json, Query};
 use crate::http::shared_runs::Rendered;
 use crate::report_files::{self, Table};
@@ -195,6 +196,7 @@ pub async fn submit(
     state: web::Data<AppState>,
     caller: Caller,
     body: Json<SheetSubmission>,
+    _query: NoQuery,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Created().json(reports::submit(&state.db, &caller, &body).await?))
 }
@@ -373,6 +375,7 @@ pub async fn review(
     caller: Caller,
     id: web::Path<String>,
     body: Json<ReviewBody>,
+    _query: NoQuery,
 ) -> ApiResult<HttpResponse> {
     reports::mark_has_issues(&state.db, &caller, &id, &body.reason).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::NoQuery;
 use crate::http::extract::{Json, Query, json_words, without_position};
 use crate::services::{Caller, anomalies, sync};
 
@@ -24,6 +25,7 @@ pub async fn push(
     state: web::Data<AppState>,
     caller: Caller,
     body: web::Payload,
+    _query: NoQuery,
 ) -> ApiResult<web::Json<PushResponse>> {
     use crate::services::cpu_slots::{CpuSlots, LARGE_BODY};
     // A large body holds a slot from before it is read until it is answered: its
@@ -255,6 +257,7 @@ pub async fn decide(
     caller: Caller,
     id: web::Path<i64>,
     body: Json<FieldChangeDecision>,
+    _query: NoQuery,
 ) -> ApiResult<web::Json<FieldChange>> {
     let body = body.into_inner();
     Ok(web::Json(
