@@ -206,7 +206,11 @@ impl ApiClient {
                 problem: crate::error::FieldProblem::NotAUrl(base),
             });
         }
+        // Redirects are not followed: a 307 re-sends a login's password, and a record,
+        // to whatever host it names, over http as readily (QA s32b V4). The helper is
+        // told where the server points instead ([`redirected`]).
         let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
             .read_timeout(timeouts.stall);
@@ -621,6 +625,9 @@ impl ApiClient {
         if status.is_success() {
             return Ok(resp);
         }
+        if let Some(e) = redirected(&resp) {
+            return Err(e);
+        }
         let bytes = resp.bytes().await.unwrap_or_default();
         Err(server_error(status, &bytes))
     }
@@ -644,6 +651,9 @@ impl ApiClient {
             .await
             .map_err(|e| transport_error(&self.base, &e))?;
         self.note_clock(&resp);
+        if let Some(e) = redirected(&resp) {
+            return Err(e);
+        }
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -789,6 +799,28 @@ fn describe(bytes: &[u8]) -> Body {
 
 /// The error for a non-2xx answer: the server's `ErrorBody`, or a sentence saying what
 /// came instead (nothing, an HTML page, some text), with the status in words.
+/// The code of a redirect this client did not follow.
+pub const REDIRECT: &str = "redirect";
+
+/// A redirect, as an error naming where it pointed: the request (a password, a record)
+/// is not sent on to it (see [`ApiClient::with_timeouts`]).
+fn redirected(resp: &reqwest::Response) -> Option<ClientError> {
+    let status = resp.status();
+    if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
+        return None;
+    }
+    let to = header(resp, "location").unwrap_or_default();
+    Some(ClientError::Server {
+        status: status.as_u16(),
+        code: REDIRECT.into(),
+        message: format!(
+            "answered {} pointing to {to}: not followed, so nothing was sent there; if it \
+             is the server's new address, log in again with --server set to it",
+            status_words(status)
+        ),
+    })
+}
+
 fn server_error(status: reqwest::StatusCode, bytes: &[u8]) -> ClientError {
     let words = status_words(status);
     let (code, message) = match serde_json::from_slice::<ErrorBody>(bytes) {
@@ -981,6 +1013,45 @@ mod tests {
         let api = ApiClient::with_timeouts(&refused, short_limits()).unwrap();
         let zh = Lang::Zh.error(&api.me().await.unwrap_err());
         assert!(zh.contains("连不上服务器"), "{zh}");
+    }
+
+    /// A redirect is not followed: the password of a login never reaches the host it
+    /// names, and the helper is told where the server pointed (QA s32b V4).
+    #[tokio::test]
+    async fn a_redirect_is_said_not_followed() {
+        use crate::i18n::Lang;
+        let reached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = reached.clone();
+        let elsewhere = loopback(move |_, _| seen.store(true, std::sync::atomic::Ordering::SeqCst));
+        let head = format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: {elsewhere}/api/v1/auth/login\r\n\
+             content-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        let redirecting = loopback(move |_, s| {
+            use std::io::Write as _;
+            let _ = s.write_all(head.as_bytes());
+        });
+        let api = ApiClient::new(&redirecting).unwrap();
+        let e = api
+            .login("19000000000", "secret-password")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, ClientError::Server { code, status: 307, .. } if code == REDIRECT),
+            "{e:?}"
+        );
+        assert!(!e.is_transient(), "{e}");
+        let zh = Lang::Zh.error(&e);
+        assert!(
+            zh.contains(&format!("{elsewhere}/api/v1/auth/login")),
+            "{zh}"
+        );
+        assert!(zh.contains("本机没有跟随"), "{zh}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !reached.load(std::sync::atomic::Ordering::SeqCst),
+            "nothing was sent to the other host"
+        );
     }
 
     /// A photo chunk still going out when the time ran out says the link is slow and

@@ -2385,6 +2385,17 @@ fn server_error_zh(status: u16, code: &str, message: &str) -> String {
         }
         "forbidden" => forbidden_zh(message),
         "busy" => "服务器正忙：请稍后重试".into(),
+        // A redirect this device does not follow (QA s32b V4).
+        "redirect" => {
+            let to = message
+                .split_once("pointing to ")
+                .and_then(|(_, rest)| rest.split_once(": not followed"))
+                .map_or("", |(to, _)| to);
+            format!(
+                "服务器要求改连另一个地址（{to}），本机没有跟随，登录信息和记录都未发往该地址。\
+                 如这是服务器的新地址，请用 --server 设为该地址后重新登录；否则请告知乡镇扶贫办"
+            )
+        }
         "payload_too_large" => "文件太大，服务器拒收".into(),
         "invalid" if message.starts_with("new_password is the same") => {
             Lang::Zh.cli_password_unchanged().into()
