@@ -1138,10 +1138,18 @@ impl Lang {
         } else {
             format!("{}/{} KB", kb(p.bytes_done), kb(p.bytes_total))
         };
-        let mut out = format!(
-            "{phase} · {records} {}/{} · {photos} {bytes}",
-            p.records_done, p.records_total,
-        );
+        // A count with nothing to count is left out: `照片 0/0 KB` on a download step
+        // read as "no photos" (QA s32c W1).
+        let mut out = phase.to_string();
+        if p.records_total > 0 {
+            out.push_str(&format!(
+                " · {records} {}/{}",
+                p.records_done, p.records_total
+            ));
+        }
+        if p.bytes_total > 0 {
+            out.push_str(&format!(" · {photos} {bytes}"));
+        }
         if p.files_total > 0 {
             out.push_str(&format!(" · ↓ {}/{}", p.files_done, p.files_total));
             // Bytes as they arrive: a photo on a weak link takes minutes (QA s31b R4).
@@ -1426,6 +1434,29 @@ impl Lang {
             Lang::Zh => &SHEET_ZH,
             Lang::En => &SHEET_EN,
         }
+    }
+
+    /// The warning before a sheet of a quarter still running is submitted, `None` once
+    /// it has ended. Why: the second helper reports at quarter end (seed 001 §四(二));
+    /// submitted earlier, the windows still open are frozen as they stand, and every
+    /// visit after is late against that version, which must be submitted again (QA
+    /// s32c W3).
+    pub fn sheet_early(
+        self,
+        quarter: bangfu_shared::report::Quarter,
+        today: NaiveDate,
+    ) -> Option<String> {
+        let end = quarter.end();
+        (today <= end).then(|| match self {
+            Lang::Zh => format!(
+                "本季度尚未结束（至{}），仍有周期进行中：现在提交，之后的走访会标为迟报，需再次提交。",
+                end.format("%-m月%-d日")
+            ),
+            Lang::En => format!(
+                "The quarter runs to {end}: windows are still open. Submitted now, visits after \
+                 it are marked late and the sheet must be submitted again."
+            ),
+        })
     }
 
     /// A sheet's submission state: 未提交 / 待提交 / 已提交第N版 / 被拒：原因.
@@ -2605,6 +2636,19 @@ mod tests {
     /// A record with both clock flags is said not to count, and nothing beside it says
     /// it does (QA s26d F6): the mark of a clock gone back speaks of the mark only.
     /// QA s30c N1: a sheet refused for an invisible character is said in Chinese.
+    #[test]
+    fn a_sheet_is_warned_of_only_while_its_quarter_runs() {
+        let q: bangfu_shared::report::Quarter = "2026Q4".parse().unwrap();
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        let early = Lang::Zh.sheet_early(q, day(12, 6)).unwrap();
+        assert!(early.starts_with("本季度尚未结束（至12月31日）"), "{early}");
+        assert!(Lang::Zh.sheet_early(q, day(12, 31)).is_some());
+        assert_eq!(
+            Lang::Zh.sheet_early(q, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()),
+            None
+        );
+    }
+
     #[test]
     fn a_sheet_refused_for_its_remark_is_said_in_chinese() {
         let said =

@@ -118,6 +118,11 @@ pub async fn run(
         }
         SheetCommand::Submit { quarter } => {
             let queued = client.submit_sheet(quarter).await?;
+            if let Some(early) =
+                lang.sheet_early(quarter, bangfu_client::client::today(chrono::Utc::now()))
+            {
+                errln!("⚠ {early}");
+            }
             if json {
                 outln!("{}", serde_json::to_string_pretty(&queued)?)?;
             } else {

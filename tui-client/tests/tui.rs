@@ -680,6 +680,23 @@ fn a_running_sync_shows_a_progress_bar_with_records_and_bytes() {
         text.contains("下载照片") && text.contains("↓ 1/3 1.5 MB"),
         "{text}"
     );
+    // Nothing sent this run: no `记录 0/0 · 照片 0/0 KB` beside it (QA s32c W1).
+    app.apply_sync_event(SyncEvent::Progress(SyncProgress {
+        phase: SyncPhase::Downloading,
+        records_done: 0,
+        records_total: 0,
+        bytes_done: 0,
+        bytes_total: 0,
+        pulled: 12,
+        files_done: 0,
+        files_total: 21,
+        bytes_received: 40_000,
+        retry: None,
+        retry_zh: None,
+    }));
+    let text = draw(app);
+    assert!(text.contains("下载照片 · ↓ 0/21 40 KB"), "{text}");
+    assert!(!text.contains("0/0"), "{text}");
 
     app.apply_sync_event(SyncEvent::Finished(Ok(SyncReport {
         synced: 10,
@@ -926,7 +943,13 @@ fn a_second_helper_remarks_signs_and_queues_the_sheet_offline() {
 
     // Sign and queue, after a confirmation; any other key cancels.
     app.update(Action::Char('S'));
-    assert!(draw(app).contains("签名提交"));
+    let confirm = draw(app);
+    assert!(confirm.contains("签名提交"), "{confirm}");
+    // The quarter runs to March 31: said before it is frozen early (QA s32c W3).
+    assert!(
+        confirm.contains("本季度尚未结束（至3月31日）") && confirm.contains("迟报"),
+        "{confirm}"
+    );
     app.update(Action::Char('n'));
     assert!(app.overlay.is_none());
     let client = app.client().clone();

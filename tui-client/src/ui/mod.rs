@@ -76,7 +76,9 @@ pub fn render(app: &App, frame: &mut Frame) {
         Some(Overlay::Remark {
             text, household_id, ..
         }) => sheet::render_remark(app, *household_id, text, frame, popup),
-        Some(Overlay::ConfirmSubmit { .. }) => sheet::render_confirm(app, frame, popup),
+        Some(Overlay::ConfirmSubmit { quarter }) => {
+            sheet::render_confirm(app, *quarter, frame, popup)
+        }
         Some(Overlay::ResumeDraft { draft }) => overlays::render_resume(app, draft, frame, popup),
         Some(Overlay::ConfirmDiscard { draft }) => {
             overlays::render_discard(app, draft, frame, popup)

@@ -11,7 +11,7 @@ use super::centered;
 use crate::app::App;
 use crate::sheets::{ReviewCheck, SheetView};
 use crate::store::SubmissionState;
-use bangfu_shared::report::SheetRow;
+use bangfu_shared::report::{Quarter, SheetRow};
 
 pub fn render_sheet(app: &App, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.sheet();
@@ -462,11 +462,22 @@ pub fn render_remark(
     t.help_remark.to_string()
 }
 
-pub fn render_confirm(app: &App, frame: &mut Frame, area: Rect) -> String {
+pub fn render_confirm(app: &App, quarter: Quarter, frame: &mut Frame, area: Rect) -> String {
     let t = app.lang.sheet();
-    let dialog = centered(area, area.width.saturating_sub(10).min(60), 6);
+    let today = crate::client::today(app.clock.now());
+    let early = app.lang.sheet_early(quarter, today);
+    let height = if early.is_some() { 9 } else { 6 };
+    let dialog = centered(area, area.width.saturating_sub(10).min(60), height);
     super::clear_dialog(frame, dialog);
-    let p = Paragraph::new(t.confirm)
+    let mut lines = Vec::new();
+    if let Some(early) = early {
+        lines.push(Line::from(Span::styled(
+            early,
+            Style::new().fg(Color::Yellow),
+        )));
+    }
+    lines.push(Line::from(t.confirm));
+    let p = Paragraph::new(lines)
         .wrap(Wrap { trim: true })
         .block(Block::bordered().title(format!(" {} ", t.confirm_title)));
     frame.render_widget(p, dialog);
