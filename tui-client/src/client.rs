@@ -266,6 +266,9 @@ impl EndedHousehold {
     /// "unpaired from 2026-03-10"), or the day the device noticed ("本机获知于 2026-03-12").
     pub fn shown_end(&self, lang: crate::i18n::Lang) -> String {
         let t = lang.texts();
+        if self.periods.is_empty() {
+            return t.pairing_withdrawn.to_string();
+        }
         match (self.ended_on, lang) {
             (Some(on), crate::i18n::Lang::Zh) => format!("{on}{}", t.pairing_ended_on),
             (Some(on), crate::i18n::Lang::En) => format!("{} {on}", t.pairing_ended_on),
@@ -1337,6 +1340,30 @@ mod tests {
             PairingRole::Second => PairingRole::First,
         };
         assert_eq!(super::handover_on(&detail, helper, other, today), None);
+    }
+
+    /// QA s32c W10: a change of helper withdrawn ended the new pairing where it began:
+    /// the helper never held it, which is said, not an empty period "ended" that day.
+    #[test]
+    fn a_withdrawn_pairing_is_said_never_to_have_begun() {
+        let d = |m, day| chrono::NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        let mut detail = crate::app::testing::household(1, "张三", "东村");
+        let helper = detail.pairings[0].helper.id;
+        detail.pairings[0].valid_from = d(12, 6);
+        detail.pairings[0].valid_to = Some(d(12, 6));
+        let ended = super::EndedHousehold::new(detail.clone(), helper, d(12, 7));
+        assert!(ended.periods.is_empty());
+        assert_eq!(
+            ended.shown_end(crate::i18n::Lang::Zh),
+            "结对未曾生效（已撤回）"
+        );
+        // One that held a day is an end.
+        detail.pairings[0].valid_to = Some(d(12, 7));
+        let ended = super::EndedHousehold::new(detail, helper, d(12, 8));
+        assert_eq!(
+            ended.shown_end(crate::i18n::Lang::Zh),
+            "2026-12-07起不再结对"
+        );
     }
 
     #[test]

@@ -190,6 +190,8 @@ pub struct Texts {
     /// history): "2026-03-10起不再结对" rather than "结对结束于 2026-03-10", which beside
     /// the period's last day (`至 2026-03-09`) read as a second, different end (QA s23a F3).
     pub pairing_ended_on: &'static str,
+    /// A pairing that never began: the change of helper was withdrawn (QA s32c W10).
+    pub pairing_withdrawn: &'static str,
     /// How to reach an ended household's visits and drafts.
     pub pairing_ended_hint: &'static str,
     /// The hint where the whole one does not fit (QA s31c T10: cut mid-word).
@@ -341,6 +343,7 @@ static ZH: Texts = Texts {
     pairing_ended: "已结束结对",
     pairing_ended_since: "本机获知于",
     pairing_ended_on: "起不再结对",
+    pairing_withdrawn: "结对未曾生效（已撤回）",
     pairing_ended_hint: "其走访记录（h）可更正、作废，草稿（d）可在结对期内签名",
     pairing_ended_hint_short: "走访记录（h）可更正、作废",
     help_list_no_sheet: "n 新走访  s 同步  q 退出  h 走访记录  d 草稿  Enter 详情  ↑↓ 选择",
@@ -483,6 +486,7 @@ static EN: Texts = Texts {
     pairing_ended: "Pairing ended",
     pairing_ended_since: "known since",
     pairing_ended_on: "unpaired from",
+    pairing_withdrawn: "the pairing never began (withdrawn)",
     pairing_ended_hint: "their visits (h) can be amended or voided, drafts (d) signed if dated within the pairing",
     pairing_ended_hint_short: "visits (h): amend or void; drafts (d): sign",
     help_list_no_sheet: "n new visit  s sync  q quit  h history  d drafts  Enter detail  ↑↓ select",
@@ -2383,7 +2387,9 @@ fn network_error_zh(message: &str) -> String {
 
 /// A device whose key the town office revoked, said alike by the server's refusal at
 /// login and by this device afterwards (QA s29c K2, s30a L2).
-const FORKED_ZH: &str = "服务器上有用本机密钥签名、而本机数据目录里没有的记录（数据目录可能是从备份恢复的，或被复制到另一台终端在用）：为免记录序号重复，本机不再签名新记录。请用新的数据目录重新登录（bangfu login --data-dir 新目录）；本机已签名的记录仍可照常同步";
+/// What to do first, then why: a status of three lines cut the action off at 60
+/// columns (QA s32c W4).
+const FORKED_ZH: &str = "本机不再签名新记录：请用新的数据目录重新登录（bangfu login --data-dir 新目录）。原因：服务器上有本机密钥签名、本机却没有的记录（数据目录可能是从备份恢复或复制来的），再签会使序号重复。已签名的记录仍可照常同步";
 const REVOKED_ZH: &str = "本机的设备密钥已被乡镇扶贫办停用（曾报失），用它签名的记录都会被拒收：请用新的数据目录（--data-dir）重新登录；本机尚未同步的走访需重新录入";
 
 /// A server's refusal in Chinese by its stable code; the server's English words only as
@@ -2636,6 +2642,17 @@ mod tests {
     /// A record with both clock flags is said not to count, and nothing beside it says
     /// it does (QA s26d F6): the mark of a clock gone back speaks of the mark only.
     /// QA s30c N1: a sheet refused for an invisible character is said in Chinese.
+    #[test]
+    fn a_forked_device_is_told_what_to_do_first() {
+        let said = Lang::Zh.error(&ClientError::DeviceForked);
+        assert!(
+            said.starts_with(
+                "本机不再签名新记录：请用新的数据目录重新登录（bangfu login --data-dir 新目录）"
+            ),
+            "{said}"
+        );
+    }
+
     #[test]
     fn a_sheet_is_warned_of_only_while_its_quarter_runs() {
         let q: bangfu_shared::report::Quarter = "2026Q4".parse().unwrap();

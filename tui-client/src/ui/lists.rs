@@ -398,12 +398,16 @@ fn ended_line<'a>(
 ) -> Line<'a> {
     let s = &h.detail.summary;
     let end = h.shown_end(lang);
-    let head = format!(
-        "{}  {}  {}",
-        s.head_name,
-        s.village.name,
-        crate::error::format_periods(&h.periods, to, ", "),
-    );
+    let head = if h.periods.is_empty() {
+        format!("{}  {}", s.head_name, s.village.name)
+    } else {
+        format!(
+            "{}  {}  {}",
+            s.head_name,
+            s.village.name,
+            crate::error::format_periods(&h.periods, to, ", "),
+        )
+    };
     // A visit that does not count (signed after the end, say) is the helper's to fix.
     let marks = match h.not_counted {
         0 => String::new(),
