@@ -2120,6 +2120,18 @@ impl Lang {
 
     /// A line of standard input that `login` or `password` reads is missing or empty:
     /// `what` is `current`, `new` or the login's password.
+    /// `login --enroll-code -` with no code on standard input's first line.
+    pub fn cli_enroll_code_line_missing(self) -> &'static str {
+        match self {
+            Lang::Zh => {
+                "标准输入第一行没有激活码：用 --enroll-code - 时，请写两行，第一行激活码，第二行密码"
+            }
+            Lang::En => {
+                "no enrollment code on the first line of standard input: with --enroll-code -, write two lines, the code then the password"
+            }
+        }
+    }
+
     pub fn cli_password_line_missing(self, what: &str) -> String {
         let zh = match what {
             "current" => "第一行（当前密码）",

@@ -82,6 +82,8 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
         /// One-time code from the town office for a first login; the password read is then set.
+        /// `-` reads it from standard input, on the line before the password, out of `ps`
+        /// and the shell's history.
         #[arg(long)]
         enroll_code: Option<String>,
         /// How this device is named on the server.
@@ -556,6 +558,22 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             if !password_stdin {
                 bail!("{}", lang.cli_password_stdin());
             }
+            // The code first when it comes on standard input too (QA s32b V8).
+            let enroll_code = match enroll_code.as_deref() {
+                Some("-") => {
+                    let mut code = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut code)
+                        .context("reading the enrollment code from standard input")?;
+                    let code = code.trim().to_string();
+                    if code.is_empty() {
+                        bail!("{}", lang.cli_enroll_code_line_missing());
+                    }
+                    Some(code)
+                }
+                _ => enroll_code,
+            };
             let mut password = String::new();
             std::io::stdin()
                 .lock()

@@ -1931,3 +1931,53 @@ fn recording_a_visit_repeats_a_clock_found_wrong() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("本机时间"));
 }
+
+/// `bangfu` with `input` on its standard input.
+fn bangfu_fed(data: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bangfu"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// QA s32b V8: the one-time enrollment code may come on standard input, the line before
+/// the password, out of `ps` and the shell's history; a missing one is said.
+#[test]
+fn an_enrollment_code_is_read_from_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "login",
+        "--server",
+        "http://127.0.0.1:9",
+        "--username",
+        "u",
+        "--password-stdin",
+        "--enroll-code",
+        "-",
+    ];
+    let out = bangfu_fed(dir.path(), &args, "\nsecret-password\n");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("第一行没有激活码"), "{said}");
+    // Both lines read: it gets as far as the server (none listens there).
+    let out = bangfu_fed(dir.path(), &args, "T8KW6-FQP3E\nsecret-password\n");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !said.contains("激活码") && !said.contains("没有密码"),
+        "{said}"
+    );
+    assert!(said.contains("连不上服务器"), "{said}");
+}
