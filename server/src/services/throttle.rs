@@ -30,6 +30,12 @@ use crate::error::{ApiError, ApiResult};
 
 /// Wrong attempts allowed per username and address within [`WINDOW`].
 pub const FAILURES_ALLOWED: usize = 5;
+/// Wrong attempts allowed from one address within [`WINDOW`], whatever usernames they
+/// name. Why: helpers' logins are phone numbers, easy to list, so one address could try
+/// a common password once against every helper, never reaching any one username's
+/// limit (QA s32b V6). Far above what a village's helpers behind one carrier address
+/// mistype in a quarter of an hour.
+pub const ADDRESS_FAILURES_ALLOWED: usize = 50;
 /// How long a failure counts.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Keys kept at most (about 100 bytes each).
@@ -120,6 +126,9 @@ pub struct Attempt<'a> {
     throttle: &'a LoginThrottle,
     key: Key,
     settled: bool,
+    /// A success clears the key's failures (a username's, not an address's: one
+    /// account of the sprayer's own would clear the address's count).
+    forget_on_success: bool,
 }
 
 impl Attempt<'_> {
@@ -128,8 +137,19 @@ impl Attempt<'_> {
     /// the attempt back.
     pub fn settle<T>(mut self, result: &ApiResult<T>) {
         self.settled = true;
+        let outcome = match Outcome::of(result) {
+            Outcome::Success if !self.forget_on_success => Outcome::NotCounted,
+            other => other,
+        };
+        self.throttle.settle_at(self.key, outcome, Instant::now());
+    }
+
+    /// Gives the attempt back uncounted: another limit refused the request before any
+    /// password was checked.
+    pub fn give_back(mut self) {
+        self.settled = true;
         self.throttle
-            .settle_at(self.key, Outcome::of(result), Instant::now());
+            .settle_at(self.key, Outcome::NotCounted, Instant::now());
     }
 }
 
@@ -154,19 +174,34 @@ impl LoginThrottle {
     /// Starts an attempt for `key`, or refuses it (429) if the key's failures and the
     /// attempts under way already reach [`FAILURES_ALLOWED`].
     pub fn reserve(&self, key: Key) -> ApiResult<Attempt<'_>> {
-        self.reserve_at(key, Instant::now())?;
+        self.reserve_at(key, Instant::now(), FAILURES_ALLOWED)?;
         Ok(Attempt {
             throttle: self,
             key,
             settled: false,
+            forget_on_success: true,
         })
     }
 
-    fn reserve_at(&self, key: Key, now: Instant) -> ApiResult<()> {
+    /// Starts an attempt from `remote` (login and enrollment alike), or refuses it
+    /// (429) once the address's failures reach [`ADDRESS_FAILURES_ALLOWED`]. A success
+    /// does not clear them.
+    pub fn reserve_address(&self, remote: Option<&str>) -> ApiResult<Attempt<'_>> {
+        let key = key("address", "", remote);
+        self.reserve_at(key, Instant::now(), ADDRESS_FAILURES_ALLOWED)?;
+        Ok(Attempt {
+            throttle: self,
+            key,
+            settled: false,
+            forget_on_success: false,
+        })
+    }
+
+    fn reserve_at(&self, key: Key, now: Instant, allowed: usize) -> ApiResult<()> {
         let mut map = self.lock();
         if let Some(entry) = map.get_mut(&key) {
             prune(&mut entry.failures, now);
-            if entry.failures.len() + entry.pending >= FAILURES_ALLOWED {
+            if entry.failures.len() + entry.pending >= allowed {
                 // Until the oldest failure leaves the window; when only attempts under
                 // way fill the limit, their outcome is a moment away.
                 let retry_after_secs = entry.failures.front().map_or(1, |oldest| {
@@ -272,9 +307,27 @@ mod tests {
 
     /// One whole attempt at `now` ending with `outcome`.
     fn attempt(t: &LoginThrottle, k: Key, outcome: Outcome, now: Instant) -> ApiResult<()> {
-        t.reserve_at(k, now)?;
+        t.reserve_at(k, now, FAILURES_ALLOWED)?;
         t.settle_at(k, outcome, now);
         Ok(())
+    }
+
+    /// QA s32b V6: one address is refused after many failures whatever usernames they
+    /// named, and a success of its own does not clear them; other addresses go on.
+    #[test]
+    fn one_address_trying_many_usernames_is_refused() {
+        let t = LoginThrottle::default();
+        let wrong: ApiResult<()> = Err(ApiError::InvalidCredentials);
+        for _ in 0..ADDRESS_FAILURES_ALLOWED - 1 {
+            t.reserve_address(Some("10.0.0.9")).unwrap().settle(&wrong);
+        }
+        t.reserve_address(Some("10.0.0.9")).unwrap().settle(&Ok(()));
+        t.reserve_address(Some("10.0.0.9")).unwrap().settle(&wrong);
+        assert!(matches!(
+            t.reserve_address(Some("10.0.0.9")),
+            Err(ApiError::TooManyAttempts { .. })
+        ));
+        t.reserve_address(Some("10.0.0.10")).unwrap().give_back();
     }
 
     #[test]
@@ -293,7 +346,7 @@ mod tests {
                 "attempt {i} allowed"
             );
         }
-        match t.reserve_at(k, start + Duration::from_secs(60)) {
+        match t.reserve_at(k, start + Duration::from_secs(60), FAILURES_ALLOWED) {
             Err(ApiError::TooManyAttempts { retry_after_secs }) => {
                 assert_eq!(retry_after_secs, WINDOW.as_secs() - 60);
             }
@@ -301,10 +354,13 @@ mod tests {
         }
         let other = key("login", "admin", Some("10.0.0.2"));
         assert!(
-            t.reserve_at(other, start).is_ok(),
+            t.reserve_at(other, start, FAILURES_ALLOWED).is_ok(),
             "another address is not locked out"
         );
-        assert!(t.reserve_at(k, start + WINDOW).is_ok(), "the window passed");
+        assert!(
+            t.reserve_at(k, start + WINDOW, FAILURES_ALLOWED).is_ok(),
+            "the window passed"
+        );
     }
 
     #[test]
@@ -320,7 +376,7 @@ mod tests {
         for _ in 0..10 {
             attempt(&t, k, Outcome::NotCounted, now).unwrap();
         }
-        assert!(t.reserve_at(k, now).is_ok());
+        assert!(t.reserve_at(k, now, FAILURES_ALLOWED).is_ok());
     }
 
     /// A refused login (a wrong password, or an account not enrolled, answered alike)
@@ -396,7 +452,8 @@ mod tests {
             attempt(&t, newest, Outcome::Failure, now + Duration::from_secs(10)).unwrap();
         }
         assert!(
-            t.reserve_at(newest, now + Duration::from_secs(10)).is_err(),
+            t.reserve_at(newest, now + Duration::from_secs(10), FAILURES_ALLOWED)
+                .is_err(),
             "recent keys survive eviction and stay locked"
         );
     }

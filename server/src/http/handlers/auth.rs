@@ -11,6 +11,22 @@ use crate::http::extract::NoQuery;
 use crate::http::extract::{Json, bearer, remote};
 use crate::services::{Caller, auth, devices, throttle};
 
+/// The address's attempt beside the username's (see [`throttle::ADDRESS_FAILURES_ALLOWED`]):
+/// both, or the username's given back uncounted when the address is refused.
+fn reserve_address<'a>(
+    state: &'a AppState,
+    req: &HttpRequest,
+    attempt: throttle::Attempt<'a>,
+) -> ApiResult<(throttle::Attempt<'a>, throttle::Attempt<'a>)> {
+    match state.login_throttle.reserve_address(remote(req).as_deref()) {
+        Ok(from) => Ok((attempt, from)),
+        Err(e) => {
+            attempt.give_back();
+            Err(e)
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 400, description = "bad_request: username over 64 characters or password over 1024 bytes"), (status = 401, body = bangfu_shared::api::ErrorBody), (status = 429, description = "too_many_attempts: five failures for this username from this address in 15 minutes; see Retry-After")))]
 /// Logs in with username (a helper's phone) and password.
@@ -27,6 +43,7 @@ pub async fn login(
     auth::check_secret_size("password", &body.password)?;
     let key = throttle::key("login", &body.username, remote(&req).as_deref());
     let attempt = state.login_throttle.reserve(key)?;
+    let from = reserve_address(&state, &req, attempt)?;
     let resp = auth::login(
         &state.db,
         &state.settings,
@@ -35,7 +52,9 @@ pub async fn login(
         remote(&req),
     )
     .await;
+    let (attempt, from) = from;
     attempt.settle(&resp);
+    from.settle(&resp);
     Ok(web::Json(resp?))
 }
 
@@ -54,6 +73,7 @@ pub async fn enroll(
     auth::check_secret_size("new_password", &body.new_password)?;
     let key = throttle::key("enroll", &body.username, remote(&req).as_deref());
     let attempt = state.login_throttle.reserve(key)?;
+    let from = reserve_address(&state, &req, attempt)?;
     let resp = auth::enroll(
         &state.db,
         &state.settings,
@@ -63,7 +83,9 @@ pub async fn enroll(
         remote(&req),
     )
     .await;
+    let (attempt, from) = from;
     attempt.settle(&resp);
+    from.settle(&resp);
     let resp = resp?;
     // A code that reset a password ended the account's sessions: none is served from
     // memory either.
