@@ -160,44 +160,110 @@ pub fn char_width(c: char) -> usize {
     Span::raw(&*c.encode_utf8(&mut buf)).width()
 }
 
-/// How far back from a line's end a break at a space or after Chinese punctuation is
-/// looked for before a line is cut mid-word.
+/// How far back from a line's end a place to break is looked for before a line is cut
+/// wherever it is full.
 const WORD_BREAK_REACH: usize = 24;
 
-/// `text` wrapped to `width` columns (Chinese counting two), breaking after a space or
-/// Chinese punctuation near the line's end rather than inside a word or an address
-/// (QA s31c T10: `…cannot reach h` / `ttp://…`); a line with no such place is cut.
-fn wrap_words(text: &str, width: usize) -> Vec<String> {
-    let w = char_width;
-    let breaks_after = |c: char| c == ' ' || "，。：；、）".contains(c);
-    let mut lines = Vec::new();
-    let mut line: Vec<char> = Vec::new();
-    let mut used = 0;
-    for c in text.chars() {
-        if used + w(c) > width.max(1) && !line.is_empty() {
-            // The words carried to the next line must leave room there for `c`.
-            let room = width.min(WORD_BREAK_REACH).saturating_sub(w(c));
-            let (mut cut, mut carried) = (line.len(), 0);
-            for i in (0..line.len()).rev() {
-                if breaks_after(line[i]) {
-                    cut = i + 1;
-                    break;
-                }
-                carried += w(line[i]);
-                if carried > room {
-                    break;
-                }
-            }
-            let rest = line.split_off(cut);
-            lines.push(line.iter().collect::<String>().trim_end().to_string());
-            line = rest;
-            used = line.iter().map(|&c| w(c)).sum();
-        }
-        line.push(c);
-        used += w(c);
+/// Whether a line may break between `a` and `b`: between Chinese characters, after a
+/// space or Chinese punctuation, before an opening bracket; never inside a run of
+/// ASCII (a date `11-01`, a range `10-01~10-31`, an address, a command), between a
+/// word and the number after it (`被拒 0`), before closing punctuation or after an
+/// opening bracket (QA s32c W7: `11-0` / `1~11-30`, a lone `）`).
+fn may_break(a: char, b: char) -> bool {
+    const CLOSING: &str = "）」』】》。，、；：！？)]}.,;:!?%";
+    const OPENING: &str = "（「『【《([{";
+    if CLOSING.contains(b) || OPENING.contains(a) {
+        return false;
     }
-    if !line.is_empty() {
-        lines.push(line.into_iter().collect());
+    if a == ' ' {
+        return !b.is_ascii_digit();
+    }
+    let wordy = |c: char| !c.is_whitespace() && char_width(c) == 1;
+    !(wordy(a) && wordy(b))
+}
+
+/// The lengths, in characters, of the lines `chars` takes in `width` columns (Chinese
+/// counting two): each ends at the last place [`may_break`] allows within
+/// [`WORD_BREAK_REACH`] columns of where it is full, else where it is full.
+fn line_lengths(chars: &[char], width: usize) -> Vec<usize> {
+    let width = width.max(1);
+    let mut lengths = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    let mut i = 0;
+    while i < chars.len() {
+        let w = char_width(chars[i]);
+        if used + w <= width || i == start {
+            used += w;
+            i += 1;
+            continue;
+        }
+        // Back from `i` for a place to break, leaving room on the next line.
+        let mut cut = i;
+        let mut carried = 0;
+        for j in (start + 1..=i).rev() {
+            if may_break(chars[j - 1], chars[j]) {
+                cut = j;
+                break;
+            }
+            carried += char_width(chars[j - 1]);
+            if carried > width.min(WORD_BREAK_REACH).saturating_sub(w) {
+                break;
+            }
+        }
+        lengths.push(cut - start);
+        start = cut;
+        used = chars[start..i].iter().map(|&c| char_width(c)).sum();
+    }
+    if start < chars.len() {
+        lengths.push(chars.len() - start);
+    }
+    lengths
+}
+
+/// `text` wrapped to `width` columns at the places [`may_break`] allows (QA s31c T10:
+/// `…cannot reach h` / `ttp://…`); a line with none near its end is cut where full.
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut at = 0;
+    line_lengths(&chars, width)
+        .into_iter()
+        .map(|n| {
+            let line: String = chars[at..at + n].iter().collect();
+            at += n;
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+/// Styled text wrapped as [`wrap_words`] wraps text, each piece keeping its style.
+fn wrap_styled<'a>(spans: &[Span<'a>], width: usize) -> Vec<Line<'a>> {
+    let chars: Vec<(char, Style)> = spans
+        .iter()
+        .flat_map(|s| s.content.chars().map(move |c| (c, s.style)))
+        .collect();
+    let plain: Vec<char> = chars.iter().map(|(c, _)| *c).collect();
+    let mut lines = Vec::new();
+    let mut at = 0;
+    for n in line_lengths(&plain, width) {
+        let mut line: Vec<Span<'a>> = Vec::new();
+        let mut piece = String::new();
+        let mut style = chars.get(at).map_or_else(Style::default, |(_, s)| *s);
+        for &(c, st) in &chars[at..at + n] {
+            if st != style && !piece.is_empty() {
+                line.push(Span::styled(std::mem::take(&mut piece), style));
+            }
+            style = st;
+            piece.push(c);
+        }
+        let piece = piece.trim_end().to_string();
+        if !piece.is_empty() {
+            line.push(Span::styled(piece, style));
+        }
+        lines.push(Line::from(line));
+        at += n;
+    }
+    if lines.is_empty() {
+        lines.push(Line::default());
     }
     lines
 }
@@ -540,6 +606,42 @@ mod tests {
             leads: true,
         };
         assert_eq!(status_lines(&news, 40).len(), 1);
+    }
+
+    /// QA s32c W7: dates, ranges and counts stay whole, and no line starts with
+    /// closing punctuation.
+    #[test]
+    fn lines_break_between_words_not_inside_dates_counts_or_before_a_bracket() {
+        let lines = wrap_words("入户不考核（期间结对变动）；11-01~11-30电话未到位", 30);
+        assert!(lines.iter().all(|l| !l.ends_with("11-0")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("11-01~11-30")), "{lines:?}");
+        let lines = wrap_words("同步完成：已同步 0，待传照片 0，被拒 0，收到 43", 38);
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.starts_with('0') && !l.starts_with('，')),
+            "{lines:?}"
+        );
+        let lines = wrap_words(
+            "服务器不再接受本机的登录：请重新登录（本机数据不会丢失）",
+            56,
+        );
+        assert!(lines.iter().all(|l| !l.starts_with('）')), "{lines:?}");
+        assert_eq!(
+            lines.concat(),
+            "服务器不再接受本机的登录：请重新登录（本机数据不会丢失）"
+        );
+        let red = Style::new().fg(Color::Red);
+        let styled = wrap_styled(
+            &[
+                Span::styled("记录：", red),
+                Span::raw("10-01~10-31电话未到位"),
+            ],
+            12,
+        );
+        let texts: Vec<String> = styled.iter().map(|l| l.to_string()).collect();
+        assert_eq!(texts, ["记录：", "10-01~10-31", "电话未到位"]);
+        assert_eq!(styled[0].spans[0].style, red);
     }
 
     #[test]

@@ -370,7 +370,7 @@ fn summary_lines(app: &App, view: &SheetView, width: u16) -> Vec<Line<'static>> 
     let width = usize::from(width).max(1);
     paragraphs
         .iter()
-        .flat_map(|spans| super::wrap_spans(spans, width))
+        .flat_map(|spans| super::wrap_styled(spans, width))
         .map(|line| {
             Line::from(
                 line.spans
