@@ -1767,6 +1767,9 @@ fn the_sheet_columns_fit_their_text_and_cut_only_with_an_ellipsis() {
     t.draw(|f| ui::render(&fx.app, f)).unwrap();
     let narrow = buffer_text(t.backend().buffer());
     assert!(row_of(&narrow, "张三").contains("东山镇新华村"), "{narrow}");
+    // The keys of the sheet's tasks before Esc and q, which a narrow line cuts (QA s32c
+    // W6).
+    assert!(narrow.contains("Tab 详情"), "{narrow}");
 }
 
 /// The selected row's summary is whole (household, village, first helper, records,
