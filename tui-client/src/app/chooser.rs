@@ -131,6 +131,11 @@ impl Chooser {
         if std::mem::take(&mut self.refused) {
             self.query.clear();
         }
+        // A space before anything is typed (the key that opened the chooser, pressed
+        // again) would filter to nothing behind a filter that looks empty (QA s32c W9).
+        if self.query.is_empty() && c.is_whitespace() {
+            return;
+        }
         self.query.push(c);
         if !self.query_is_path() {
             self.selected = 0;
@@ -315,6 +320,19 @@ mod tests {
         "zz".chars().for_each(|ch| c.type_char(ch));
         assert!(names(&c).is_empty());
         assert_eq!(c.enter(), Outcome::Stayed, "nothing to choose");
+    }
+    #[test]
+    fn a_space_typed_first_filters_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a b.jpg"), b"x").unwrap();
+        let mut c = Chooser::open(dir.path(), Purpose::Photo);
+        c.type_char(' ');
+        assert_eq!(c.query, "");
+        assert_eq!(c.visible().len(), 1);
+        c.type_char('a');
+        c.type_char(' ');
+        assert_eq!(c.query, "a ", "a space within a filter is kept");
+        assert_eq!(c.visible().len(), 1);
     }
 
     #[test]
