@@ -124,6 +124,8 @@ pub struct Texts {
     pub sync_running: &'static str,
     pub unsynced: &'static str,
     pub sync_failed: &'static str,
+    /// A run the server's ended session stopped: the next one goes on after a login.
+    pub sync_failed_login: &'static str,
     pub voided: &'static str,
     pub amended: &'static str,
     /// A draft that amends a signed visit, not yet signed, beside its kind in the drafts
@@ -301,6 +303,7 @@ static ZH: Texts = Texts {
     sync_running: "正在同步…",
     unsynced: "待同步",
     sync_failed: "同步中断，下次同步将继续：",
+    sync_failed_login: "同步中断：",
     voided: "已作废",
     amended: "已更正",
     amending: "更正",
@@ -444,6 +447,7 @@ static EN: Texts = Texts {
     sync_running: "a sync is running",
     unsynced: "unsynced",
     sync_failed: "sync stopped; the next sync resumes: ",
+    sync_failed_login: "sync stopped: ",
     voided: "VOID",
     amended: "amended",
     amending: "amendment",

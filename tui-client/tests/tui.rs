@@ -707,6 +707,28 @@ fn a_running_sync_shows_a_progress_bar_with_records_and_bytes() {
     assert!(text.contains("同步完成：已同步 10"), "{text}");
 }
 
+/// QA s32c W8: a run the server's ended session stopped (a revoked device's, an expired
+/// login) does not promise that the next sync goes on by itself.
+#[test]
+fn a_sync_stopped_by_an_ended_session_says_to_log_in_not_that_it_resumes() {
+    use bangfu_client::app::SyncStopped;
+    let mut fx = fixture(Lang::Zh);
+    let app = &mut fx.app;
+    app.apply_sync_event(SyncEvent::Finished(Err(SyncStopped {
+        text: Lang::Zh.error(&bangfu_client::ClientError::SessionExpired),
+        resumes: false,
+    })));
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.text.starts_with("同步中断：") && !status.text.contains("下次同步将继续"),
+        "{status:?}"
+    );
+    assert!(status.text.contains("登录"), "{status:?}");
+    app.apply_sync_event(SyncEvent::Finished(Err("network".into())));
+    let status = app.status.clone().unwrap();
+    assert!(status.text.contains("下次同步将继续"), "{status:?}");
+}
+
 /// The sync result says how many visits the server flagged as not counting, first (the
 /// status line is one row) and as a warning; nothing when there are none.
 #[test]

@@ -24,7 +24,7 @@ use uuid::Uuid;
 pub use action::Action;
 use chooser::Chooser;
 use form::FormState;
-pub use sync::{SyncEvent, SyncView};
+pub use sync::{SyncEvent, SyncStopped, SyncView};
 
 use crate::client::{Client, EndedHousehold, HouseholdOverview};
 use crate::draft::VisitDraft;

@@ -18,8 +18,36 @@ use crate::sync::{SyncProgress, SyncReport};
 )]
 pub enum SyncEvent {
     Progress(SyncProgress),
-    /// The run ended: its report, or why it stopped (the next run resumes).
-    Finished(Result<SyncReport, String>),
+    /// The run ended: its report, or why it stopped.
+    Finished(Result<SyncReport, SyncStopped>),
+}
+
+/// Why a run stopped, as the interface says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStopped {
+    pub text: String,
+    /// Whether the next run goes on from here by itself; not after the server ended
+    /// the session (a login first), where "the next sync resumes" misled a revoked
+    /// device's helper (QA s32c W8).
+    pub resumes: bool,
+}
+
+impl From<&str> for SyncStopped {
+    fn from(text: &str) -> Self {
+        SyncStopped {
+            text: text.into(),
+            resumes: true,
+        }
+    }
+}
+
+impl SyncStopped {
+    fn of(e: &ClientError, lang: crate::i18n::Lang) -> Self {
+        SyncStopped {
+            text: lang.error(e),
+            resumes: !matches!(e, ClientError::SessionExpired | ClientError::DeviceRevoked),
+        }
+    }
 }
 
 /// The sync as the interface shows it.
@@ -49,7 +77,7 @@ impl App {
                 let result = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| SyncStopped::from(e.to_string().as_str()))
                     .and_then(|rt| {
                         rt.block_on(async {
                             let client = Client::open(data, limits).await?;
@@ -61,7 +89,7 @@ impl App {
                             client.store().clone().close().await.ok();
                             report
                         })
-                        .map_err(|e: ClientError| lang.error(&e))
+                        .map_err(|e: ClientError| SyncStopped::of(&e, lang))
                     });
                 let _ = tx.send(SyncEvent::Finished(result));
             });
@@ -174,14 +202,30 @@ impl App {
                         self.revoked = self
                             .block(self.client.store().device_revoked())
                             .unwrap_or(false);
+                        let t = self.lang.texts();
                         if self.revoked {
-                            self.fail(e);
+                            self.fail(e.text);
+                        } else if e.resumes {
+                            self.fail(format!("{}{}", t.sync_failed, e.text));
                         } else {
-                            self.fail(format!("{}{e}", self.lang.texts().sync_failed));
+                            self.fail(format!("{}{}", t.sync_failed_login, e.text));
                         }
                     }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Lang;
+
+    #[test]
+    fn only_a_run_the_server_ended_waits_for_a_login() {
+        assert!(!SyncStopped::of(&ClientError::SessionExpired, Lang::Zh).resumes);
+        assert!(!SyncStopped::of(&ClientError::DeviceRevoked, Lang::Zh).resumes);
+        assert!(SyncStopped::of(&ClientError::Network("cut".into()), Lang::Zh).resumes);
     }
 }
