@@ -128,10 +128,10 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
         fit(t.last_home, DATE_WIDTH),
         fit(t.last_phone, DATE_WIDTH),
         t.next_due.to_string(),
-        String::new(),
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
-    // Two borders and five gaps between six columns.
+    // Two borders and five gaps between six columns (the due text and the marks share
+    // the last cell, a space between them: [`next_and_marks`]).
     let marks_room = room_beside(next_width);
     let rows = app.households.iter().map(|h| {
         let s = &h.detail.summary;
@@ -141,8 +141,13 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
             Cell::from(fit(&s.village.name, name_width)),
             Cell::from(date(h.last_home, never)),
             Cell::from(date(h.last_phone, never)),
-            Cell::from(next_due_text(app, h, short_due)),
-            Cell::from(household_marks(app, h, today, marks_room)),
+            Cell::from(next_and_marks(
+                app,
+                h,
+                today,
+                short_due,
+                (next_width, marks_room),
+            )),
         ]);
         if h.overdue() {
             row.style(Style::new().fg(Color::Red))
@@ -155,7 +160,6 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
         Constraint::Length(name_width),
         Constraint::Length(DATE_WIDTH),
         Constraint::Length(DATE_WIDTH),
-        Constraint::Length(next_width),
         Constraint::Fill(1),
     ];
     let table = Table::new(rows, widths)
@@ -165,6 +169,31 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
     let mut state = TableState::default().with_selected(Some(app.selected));
     frame.render_stateful_widget(table, area, &mut state);
     households_help(app)
+}
+
+/// A row's next contact due in `next_width` columns, then its marks in `room`: the
+/// marks line up in a column of their own, unless the row's due text leaves room
+/// unused that would show more of them (QA s32c W5: at 60 columns `✎` was left out
+/// beside six blank columns).
+fn next_and_marks<'a>(
+    app: &App,
+    h: &HouseholdOverview,
+    today: chrono::NaiveDate,
+    short: bool,
+    (next_width, room): (u16, u16),
+) -> Line<'a> {
+    let next = next_due_text(app, h, short);
+    let spare = next_width.saturating_sub(text_width(&next));
+    let aligned = household_marks(app, h, today, room);
+    let borrowed = household_marks(app, h, today, room + spare);
+    let (gap, marks) = if borrowed.width() > aligned.width() {
+        (1, borrowed)
+    } else {
+        (usize::from(spare) + 1, aligned)
+    };
+    let mut spans = vec![Span::raw(format!("{next}{}", " ".repeat(gap)))];
+    spans.extend(marks.spans);
+    Line::from(spans)
 }
 
 /// Columns of a date as the lists show it (`2026-03-10`).
@@ -1326,6 +1355,27 @@ mod mark_tests {
             assert!(row(&text, "李四").contains("东城"), "{text}");
             assert!(row(&text, "李四").contains("…"), "{text}");
         }
+    }
+
+    /// QA s32c W5: a row whose due text is shorter than the column's widest shows in
+    /// that room a mark the aligned column had no room for.
+    #[test]
+    fn a_row_with_room_beside_its_due_text_shows_more_marks() {
+        let mut fx = crowded(Lang::Zh);
+        // Another row with a long due text widens the column.
+        fx.app.households[1].role = None;
+        fx.app.households[1].pairing_from = Some(d(2027, 12, 29));
+        fx.app.update(Action::Resize {
+            width: 60,
+            height: 16,
+        });
+        let text = screen(&fx.app, 60, 16);
+        let zhang = row(&text, "张三");
+        for mark in ["!", "退3/28", "✎"] {
+            assert!(zhang.contains(mark), "{mark}: {zhang}\n{text}");
+        }
+        assert!(zhang.trim_end().ends_with('│'), "{text}");
+        assert!(row(&text, "李四").contains("2027-12-29起结对"), "{text}");
     }
 
     /// M2: the ended pairing's line keeps its end date at 60 columns; the periods
