@@ -173,8 +173,8 @@ pub fn render_households(app: &App, frame: &mut Frame, area: Rect) -> String {
 
 /// A row's next contact due in `next_width` columns, then its marks in `room`: the
 /// marks line up in a column of their own, unless the row's due text leaves room
-/// unused that would show more of them (QA s32c W5: at 60 columns `✎` was left out
-/// beside six blank columns).
+/// unused that would show a mark the column leaves out (QA s32c W5: at 60 columns `✎`
+/// was left out beside six blank columns).
 fn next_and_marks<'a>(
     app: &App,
     h: &HouseholdOverview,
@@ -186,7 +186,8 @@ fn next_and_marks<'a>(
     let spare = next_width.saturating_sub(text_width(&next));
     let aligned = household_marks(app, h, today, room);
     let borrowed = household_marks(app, h, today, room + spare);
-    let (gap, marks) = if borrowed.width() > aligned.width() {
+    let shown = |l: &Line| l.spans.iter().filter(|s| s.content != " ").count();
+    let (gap, marks) = if shown(&borrowed) > shown(&aligned) {
         (1, borrowed)
     } else {
         (usize::from(spare) + 1, aligned)
