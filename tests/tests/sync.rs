@@ -1176,6 +1176,68 @@ async fn review_queue(t: &TestDb) {
 }
 db_test!(family_changes_wait_for_the_town_office, review_queue);
 
+/// QA s32d X3: a correction of a visit repeats its family changes; those already
+/// proposed by the visit are decided once and not queued again (accepting one again
+/// removed a member twice), while one the correction adds is queued.
+async fn corrected_changes(t: &TestDb) {
+    use bangfu_shared::visit::FamilyChange;
+    use bangfu_shared::visit::FamilyChangeKind::{Birth, Death, MoveIn};
+    let mut f = field(t).await;
+    let county = f.w.login("county").await;
+    let (visit, ids) =
+        report_changes(&mut f, &county, &[(Birth, "田小宝"), (Death, "田老汉")]).await;
+    for (id, accept) in [(ids[0], true), (ids[1], false)] {
+        let (status, body) =
+            f.w.post_json(
+                Some(&county),
+                &format!("/review/family-changes/{id}"),
+                &json!({ "accept": accept }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let mut v =
+        bangfu_shared::visit::VisitBody::new(bangfu_shared::VisitKind::Phone, chrono::Utc::now());
+    v.notes = Some("补充说明".into());
+    for (kind, name) in [(Birth, "田小宝"), (Death, "田老汉"), (MoveIn, "田新人")] {
+        v.family_changes.push(FamilyChange {
+            kind,
+            name: name.into(),
+        });
+    }
+    let amendment = f.device.sign(
+        f.household,
+        RecordType::Amendment,
+        Some(v),
+        Some(visit),
+        Some("补充说明"),
+    );
+    let acks = f.push(&[amendment]).await;
+    assert_eq!(acks.acks[0].status, AckStatus::Accepted, "{acks:?}");
+    let (_, queue) = f.w.get(Some(&county), "/review/family-changes").await;
+    let pending: Vec<&str> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(pending, ["田新人"], "{queue}");
+    let (_, household) =
+        f.w.get(Some(&f.token), &format!("/households/{}", f.household))
+            .await;
+    let babies = household["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == "田小宝")
+        .count();
+    assert_eq!(babies, 1, "{household}");
+}
+db_test!(
+    a_corrected_visit_does_not_queue_its_decided_changes_again,
+    corrected_changes
+);
+
 /// Signs and pushes a phone call reporting `changes`; returns its id and the ids of the
 /// changes as queued.
 async fn report_changes(

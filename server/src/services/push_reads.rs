@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::facts::FactsReads;
 use crate::db::{IN_CHUNK, TAG, tag, tag_of};
-use crate::entities::{blob, record, record_blob, sync_counter};
+use crate::entities::{blob, field_change, record, record_blob, sync_counter};
 use crate::error::{ApiError, ApiResult};
 
 const COUNTER: &str = "counter";
@@ -23,6 +23,8 @@ const PRESENT: &str = "present";
 const NEIGHBOUR: &str = "neighbour";
 const TARGET: &str = "target";
 const TARGET_BLOB: &str = "target_blob";
+const CHAIN: &str = "chain";
+const PROPOSED: &str = "proposed";
 
 /// A record stored under an id the push carries: enough to answer a resend.
 #[derive(Debug, Clone)]
@@ -82,6 +84,12 @@ pub struct PushReads {
     /// Files of targets whose row has not been read yet.
     pending_blobs: HashMap<String, BTreeSet<String>>,
     pub facts: FactsReads,
+    /// The family changes already proposed by each amended visit (by the id of the
+    /// visit an amendment corrects: the chain's first record), as `(kind, name)`.
+    pub proposed: HashMap<String, HashSet<(String, String)>>,
+    /// Records amending those visits, to their visit; and the changes read, by record.
+    chain: HashMap<String, String>,
+    proposed_by_record: Vec<(String, String, String)>,
 }
 
 impl PushReads {
@@ -95,6 +103,7 @@ impl PushReads {
         stmts.extend(target_queries(backend, envs));
         stmts.extend(target_blob_queries(backend, envs));
         stmts.extend(FactsReads::queries(backend, envs));
+        stmts.extend(proposed_queries(backend, envs));
         let rows = crate::db::query_batch(db, stmts).await?;
         let mut reads = PushReads {
             counter: -1,
@@ -102,6 +111,14 @@ impl PushReads {
         };
         for row in &rows {
             reads.absorb(row)?;
+        }
+        for (record_id, kind, name) in std::mem::take(&mut reads.proposed_by_record) {
+            let visit = reads.chain.get(&record_id).cloned().unwrap_or(record_id);
+            reads
+                .proposed
+                .entry(visit)
+                .or_default()
+                .insert((kind, name));
         }
         if reads.counter < 0 {
             return Err(ApiError::Internal("change counter missing".into()));
@@ -150,6 +167,13 @@ impl PushReads {
                     blobs: self.pending_blobs.remove(&text("id")?).unwrap_or_default(),
                 };
                 self.targets.insert(text("id")?, target);
+            }
+            CHAIN => {
+                self.chain.insert(text("id")?, text("target_id")?);
+            }
+            PROPOSED => {
+                self.proposed_by_record
+                    .push((text("record_id")?, text("kind")?, text("name")?));
             }
             TARGET_BLOB => {
                 let (id, sha) = (text("record_id")?, text("sha256")?);
@@ -253,6 +277,59 @@ fn target_blob_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Stat
                 .build(backend)
         })
         .collect()
+}
+
+/// The family changes already proposed by the visits the push's amendments correct,
+/// and by earlier amendments of them: an amendment repeats its visit's changes, which
+/// are decided once (QA s32d X3: a correction queued them again, and accepting one
+/// again removed a member twice). Two queries per chunk of visits: the records of each
+/// chain, and their changes. None for a push without an amendment proposing a change.
+fn proposed_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Statement> {
+    use sea_orm::Condition;
+    let visits: Vec<String> = envs
+        .iter()
+        .filter(|e| {
+            e.visit
+                .as_ref()
+                .is_some_and(|v| !v.family_changes.is_empty())
+        })
+        .filter_map(|e| e.target_id.map(|t| t.to_string()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut out = Vec::new();
+    for chunk in visits.chunks(IN_CHUNK) {
+        out.push(
+            record::Entity::find()
+                .select_only()
+                .expr_as(tag(CHAIN), TAG)
+                .columns([record::Column::Id, record::Column::TargetId])
+                .filter(record::Column::TargetId.is_in(chunk.to_vec()))
+                .build(backend),
+        );
+        let chain = sea_orm::sea_query::Query::select()
+            .column(record::Column::Id)
+            .from(record::Entity)
+            .cond_where(
+                Condition::any()
+                    .add(record::Column::Id.is_in(chunk.to_vec()))
+                    .add(record::Column::TargetId.is_in(chunk.to_vec())),
+            )
+            .to_owned();
+        out.push(
+            field_change::Entity::find()
+                .select_only()
+                .expr_as(tag(PROPOSED), TAG)
+                .columns([
+                    field_change::Column::RecordId,
+                    field_change::Column::Kind,
+                    field_change::Column::Name,
+                ])
+                .filter(field_change::Column::RecordId.in_subquery(chain))
+                .build(backend),
+        );
+    }
+    out
 }
 
 /// `columns` of the stored records among `ids`, tagged `what`, a query per chunk.

@@ -836,6 +836,9 @@ fn plan_fresh(
     let mut rows = Vec::with_capacity(fresh.len());
     let mut links = Vec::new();
     let mut changes = Vec::new();
+    // Each visit's family changes already proposed, stored or earlier in this batch:
+    // an amendment repeating one proposes nothing new (see `push_reads::proposed_queries`).
+    let mut proposed = reads.proposed.clone();
     let mut anomalies = Vec::new();
     let mut acks = Vec::with_capacity(fresh.len());
     for (k, c) in fresh.iter_mut().enumerate() {
@@ -902,7 +905,14 @@ fn plan_fresh(
             .as_ref()
             .filter(|_| env.record_type != RecordType::Void)
         {
-            changes.extend(v.family_changes.iter().map(|c| field_change::ActiveModel {
+            let visit = env.target_id.map_or_else(|| id.clone(), |t| t.to_string());
+            let seen = proposed.entry(visit).or_default();
+            let new_ones = v
+                .family_changes
+                .iter()
+                .filter(|c| seen.insert((c.kind.code().to_string(), c.name.clone())))
+                .collect::<Vec<_>>();
+            changes.extend(new_ones.into_iter().map(|c| field_change::ActiveModel {
                 record_id: Set(id.clone()),
                 household_id: Set(env.household_id),
                 kind: Set(c.kind.code().to_string()),
