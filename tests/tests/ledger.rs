@@ -516,6 +516,17 @@ async fn added_back(t: &TestDb) {
         "{body}"
     );
     assert_eq!(counts(t).await, before, "nothing was imported");
+    // Filed today, the ended quarter still gains the households (QA s32d X1).
+    let (status, body) = w
+        .post_bytes(
+            &county,
+            "/ledger/import?effective_from=2025-02-01",
+            added.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("户数"), "{body}");
+    assert_eq!(counts(t).await, before, "nothing was imported");
     // Confirmed, it is imported.
     let done = w
         .import_ok(

@@ -1215,7 +1215,6 @@ async fn apply_pairings(
         && !starts.is_empty()
         && ends.is_empty()
         && !ctx.opts.retroactive
-        && ctx.opts.filed_on < quarter
         && ctx.opts.effective_from < quarter
         && county_paired_before(db, ctx.county_id).await?;
     if adds_back {
@@ -1495,8 +1494,8 @@ fn check_retroactive(ctx: &Ctx<'_>, starts: bool, ends: bool, w: &mut Work) -> O
 
 /// Whether the county had a pairing before this import. Its first ledger may be dated
 /// back: no quarter of it was reported. A later one adding households paired from a
-/// day in an ended quarter, filed then, charges their helpers with windows already
-/// reported and sanctioned, as a change of helper dated there does (QA s32a U1).
+/// day in an ended quarter changes what was reported of it, as a change of helper dated
+/// there does (QA s32a U1, s32d X1).
 async fn county_paired_before(db: &impl ConnectionTrait, county_id: i64) -> ApiResult<bool> {
     let homes = Query::select()
         .column(household::Column::Id)
@@ -1514,18 +1513,27 @@ async fn county_paired_before(db: &impl ConnectionTrait, county_id: i64) -> ApiR
 }
 
 /// Refuses, unless confirmed, households added to a county's ledger paired from a day
-/// in an ended quarter and filed before it began (see [`county_paired_before`]).
+/// in an ended quarter (see [`county_paired_before`]): filed then, their helpers are
+/// charged with reported windows; filed later, the quarter still gains households,
+/// windows no one answers for and a second helper who never reported (QA s32d X1).
 fn refuse_added_back(ctx: &Ctx<'_>, w: &mut Work) {
     let quarter = quarter_start(crate::services::today());
     let opts = ctx.opts;
+    let what = if opts.filed_on < quarter {
+        format!(
+            "，其帮扶责任人要对报备（{}）后已结束的周期负责",
+            opts.filed_on
+        )
+    } else {
+        "（户数、无人负责的周期、未报送的第二帮扶责任人）".to_string()
+    };
     w.errors.push(RowError::file(
         0,
         format!(
-            "新增户的生效日期{}、报备日期{}均早于本季度（{quarter}起）：这些户将计入已结束季度的考勤，\
-             其帮扶责任人要对报备后已结束的周期负责，已上报的考勤表、排名和问责名单会随之改变。\
-             确需追溯补录台账，请加 retroactive=true（命令行 --retroactive）重新导入；\
-             否则请不指定报备日期（默认今天）或将生效日期定为{quarter}或之后",
-            opts.effective_from, opts.filed_on
+            "新增户的生效日期{}早于本季度（{quarter}起）：这些户将计入已结束季度的考勤{what}，\
+             已上报的考勤表、排名和问责名单会随之改变。确需追溯补录台账，请加 retroactive=true\
+             （命令行 --retroactive）重新导入；否则请将生效日期定为{quarter}或之后",
+            opts.effective_from
         ),
     ));
 }
