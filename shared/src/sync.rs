@@ -256,6 +256,24 @@ impl DeviceAnomaly {
                     n => format!("{missing}，其中{n}条被服务器拒收（见“记录被拒收”）"),
                 }
             }
+            // A device the office revoked (reported lost) still sending: said as such,
+            // the lost phone being in use (QA s32d X8).
+            "refused" if self.detail.contains(" was revoked (reported lost) at ") => {
+                let when = self
+                    .detail
+                    .split_once(" was revoked (reported lost) at ")
+                    .and_then(|(_, rest)| rest.get(..16))
+                    .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M").ok())
+                    .map(|t| {
+                        (t + chrono::Duration::hours(8))
+                            .format("%Y-%m-%d %H:%M")
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "该设备第{seq}条记录被服务器拒收：该设备已于{when}停用（曾报失），仍在签名上传，请核查该手机下落"
+                )
+            }
             "refused" => {
                 let code = refusal_code(&self.detail);
                 format!(
@@ -381,6 +399,29 @@ mod tests {
     use super::*;
 
     /// QA s30a L1: a withdrawn change shows no note, whatever an older server kept.
+    /// QA s32d X8: a revoked device's refusal is said as such in the office's words,
+    /// at China time.
+    #[test]
+    fn a_revoked_devices_refusal_says_it_was_revoked() {
+        let a = DeviceAnomaly {
+            device_id: 7,
+            helper_id: 1,
+            kind: "refused".into(),
+            seq: 4,
+            seq_to: None,
+            detail: "record 4 of this device was refused (device_not_registered): device 7 was \
+                     revoked (reported lost) at 2026-12-06 04:30 UTC: what it signs is refused"
+                .into(),
+            detected_at: chrono::Utc::now(),
+            household_id: None,
+            visit_date: None,
+        };
+        assert_eq!(
+            a.detail_zh(),
+            "该设备第4条记录被服务器拒收：该设备已于2026-12-06 12:30停用（曾报失），仍在签名上传，请核查该手机下落"
+        );
+    }
+
     #[test]
     fn a_withdrawn_change_carries_no_office_note() {
         let mut c = DecidedChange {

@@ -1187,13 +1187,17 @@ async fn households(client: &Client, lang: Lang, json: bool) -> anyhow::Result<(
                     0 => String::new(),
                     n => format!("  {}", lang.not_counted_mark(n)),
                 };
+                // A pairing that never began has no period to show (QA s32d X7).
+                let when = if h.periods.is_empty() {
+                    end
+                } else {
+                    format!("{}{}", lang.periods(&h.periods), lang.aside(&end))
+                };
                 outln!(
-                    "{:>6}  {}  {}  {}{}{marks}",
+                    "{:>6}  {}  {}  {when}{marks}",
                     s.id,
                     s.head_name,
                     s.village.name,
-                    lang.periods(&h.periods),
-                    lang.aside(&end),
                 )?;
             }
         }

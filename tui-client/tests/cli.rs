@@ -1981,3 +1981,35 @@ fn an_enrollment_code_is_read_from_standard_input() {
     );
     assert!(said.contains("连不上服务器"), "{said}");
 }
+
+/// QA s32d X7: a household whose pairing was withdrawn before it began is listed as
+/// such, with no empty period before it.
+#[test]
+fn a_withdrawn_pairing_is_listed_as_never_begun() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rt = runtime();
+    let client = rt.block_on(login(&data, Limits::default()));
+    let mut listed = default_households();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 10);
+    listed[2].pairings[0].valid_from = day.unwrap();
+    listed[2].pairings[0].valid_to = day;
+    rt.block_on(async {
+        let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 12, 2, 0, 0).unwrap();
+        let call = bangfu_shared::visit::VisitBody::new(bangfu_shared::VisitKind::Phone, at);
+        client
+            .record_visit(3, call, None, None, now())
+            .await
+            .unwrap();
+        let identity = client.identity().await.unwrap();
+        client
+            .install_login(&identity, &snapshot(listed))
+            .await
+            .unwrap();
+    });
+    let text = bangfu(&data, &["households"]);
+    let out = String::from_utf8_lossy(&text.stdout);
+    let line = out.lines().find(|l| l.contains("王五")).unwrap_or_default();
+    assert!(line.contains("结对未曾生效（已撤回）"), "{out}");
+    assert!(!line.contains("-（"), "{out}");
+}

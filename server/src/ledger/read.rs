@@ -560,7 +560,8 @@ pub const MAX_UNPACKED_BYTES: u64 = 128 << 20;
 /// Refuses a zip-packed workbook whose parts unpack to more than [`MAX_UNPACKED_BYTES`],
 /// by inflating them into nothing, the limit reached or not, before calamine reads
 /// them: memory stays flat however the sizes the zip declares lie. A file that is not
-/// a zip, or one the zip reader cannot open, is left to calamine to name.
+/// a zip, or one the zip reader cannot open, is left to calamine to name; a part that
+/// does not inflate is refused as damaged.
 fn check_unpacked(bytes: &[u8]) -> Result<(), Vec<RowError>> {
     use std::io::Read as _;
     if !bytes.starts_with(b"PK") {
@@ -574,7 +575,17 @@ fn check_unpacked(bytes: &[u8]) -> Result<(), Vec<RowError>> {
         let Ok(part) = archive.by_index(i) else {
             continue;
         };
-        let unpacked = std::io::copy(&mut part.take(left + 1), &mut std::io::sink()).unwrap_or(0);
+        // A part that does not inflate as its header says (sizes that lie, a damaged
+        // stream) is the file's fault, said in Chinese (QA s32d X9: calamine's
+        // "Xml error: I/O error: File is larger than its declared uncompressed size").
+        let unpacked =
+            std::io::copy(&mut part.take(left + 1), &mut std::io::sink()).map_err(|_| {
+                vec![RowError::file(
+                    0,
+                    "电子表格文件已损坏（压缩内容与文件记载的大小不符）：\
+                     请在Excel或WPS中打开，另存为XLSX或CSV后再导入",
+                )]
+            })?;
         if unpacked > left {
             return Err(vec![RowError::file(
                 0,
@@ -1954,8 +1965,8 @@ mod hostile_tests {
 
     /// QA s32b V1: a workbook a town office can upload in a second, unpacking to more
     /// than a ledger can hold, is refused by its unpacked size, not read whole.
-    #[test]
-    fn a_workbook_that_unpacks_past_the_limit_is_refused_before_it_is_read() {
+    /// The fixture's workbook, deflated, with `extra` bytes of `a` in a cell of row 3.
+    fn deflated_book(extra: u64) -> Vec<u8> {
         use std::io::{Read as _, Write as _};
         let small = book(&[], &[], None);
         let mut parts = zip::ZipArchive::new(Cursor::new(&small)).unwrap();
@@ -1972,18 +1983,56 @@ mod hostile_tests {
                 out.write_all(body.as_bytes()).unwrap();
                 continue;
             };
-            // The fixture's rows, then one cell of more text than the limit.
             out.write_all(head.as_bytes()).unwrap();
             out.write_all(br#"<row r="3"><c r="A3" t="inlineStr"><is><t>"#)
                 .unwrap();
             let run = vec![b'a'; 1 << 20];
-            for _ in 0..=(MAX_UNPACKED_BYTES >> 20) {
-                out.write_all(&run).unwrap();
+            let mut left = extra;
+            while left > 0 {
+                let n = left.min(run.len() as u64);
+                out.write_all(&run[..n as usize]).unwrap();
+                left -= n;
             }
             out.write_all(b"</t></is></c></row></sheetData>").unwrap();
             out.write_all(tail.as_bytes()).unwrap();
         }
-        let bomb = out.finish().unwrap().into_inner();
+        out.finish().unwrap().into_inner()
+    }
+
+    /// QA s32d X9: a workbook whose zip understates a part's size is refused as
+    /// damaged, in Chinese, not with the zip reader's English.
+    #[test]
+    fn a_workbook_whose_sizes_lie_is_refused_as_damaged() {
+        let mut bytes = deflated_book(1 << 20);
+        // Every header's uncompressed size of the sheet part set to 100 bytes: local
+        // headers at offset 22, central ones at 24, each followed by its name.
+        let (local, central) = (b"PK\x03\x04", b"PK\x01\x02");
+        let mut i = 0;
+        while i + 46 < bytes.len() {
+            let (size_at, name_at) = if &bytes[i..i + 4] == local {
+                (i + 22, i + 30)
+            } else if &bytes[i..i + 4] == central {
+                (i + 24, i + 46)
+            } else {
+                i += 1;
+                continue;
+            };
+            if bytes[name_at..].starts_with(b"xl/worksheets/") {
+                bytes[size_at..size_at + 4].copy_from_slice(&100u32.to_le_bytes());
+            }
+            i += 4;
+        }
+        let errors = parse(&bytes, &[]).unwrap_err();
+        assert!(
+            errors[0].reason.starts_with("电子表格文件已损坏"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_workbook_that_unpacks_past_the_limit_is_refused_before_it_is_read() {
+        let small = book(&[], &[], None);
+        let bomb = deflated_book(MAX_UNPACKED_BYTES + (1 << 20));
         assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
         let errors = parse(&bomb, &[]).unwrap_err();
         assert!(errors[0].reason.contains("解压后超过128MB"), "{errors:?}");
