@@ -986,24 +986,9 @@ fn visit_list_shows_the_servers_flags() {
 fn households_json_lists_ended_households() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let rt = runtime();
-    let client = rt.block_on(login(&data, Limits::default()));
     let mut listed = default_households();
     listed[2].pairings[0].valid_to = chrono::NaiveDate::from_ymd_opt(2026, 3, 10);
-    rt.block_on(async {
-        // A call signed before the device heard of the end, dated after it.
-        let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 12, 2, 0, 0).unwrap();
-        let call = bangfu_shared::visit::VisitBody::new(bangfu_shared::VisitKind::Phone, at);
-        client
-            .record_visit(3, call, None, None, now())
-            .await
-            .unwrap();
-        let identity = client.identity().await.unwrap();
-        client
-            .install_login(&identity, &snapshot(listed))
-            .await
-            .unwrap();
-    });
+    called_then_listed(&data, listed);
     let households = json(&bangfu(&data, &["--json", "households"]));
     let list = households.as_array().unwrap();
     assert_eq!(list.len(), 3, "{households}");
@@ -1988,12 +1973,23 @@ fn an_enrollment_code_is_read_from_standard_input() {
 fn a_withdrawn_pairing_is_listed_as_never_begun() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let rt = runtime();
-    let client = rt.block_on(login(&data, Limits::default()));
     let mut listed = default_households();
     let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 10);
     listed[2].pairings[0].valid_from = day.unwrap();
     listed[2].pairings[0].valid_to = day;
+    called_then_listed(&data, listed);
+    let text = bangfu(&data, &["households"]);
+    let out = String::from_utf8_lossy(&text.stdout);
+    let line = out.lines().find(|l| l.contains("王五")).unwrap_or_default();
+    assert!(line.contains("结对未曾生效（已撤回）"), "{out}");
+    assert!(!line.contains("-（"), "{out}");
+}
+
+/// A device logged in at `data` that signed a call to household 3 on 2026-03-12 (before
+/// it heard of any end), then got `listed` from the server.
+fn called_then_listed(data: &Path, listed: Vec<bangfu_shared::api::HouseholdDetail>) {
+    let rt = runtime();
+    let client = rt.block_on(login(data, Limits::default()));
     rt.block_on(async {
         let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 12, 2, 0, 0).unwrap();
         let call = bangfu_shared::visit::VisitBody::new(bangfu_shared::VisitKind::Phone, at);
@@ -2006,10 +2002,6 @@ fn a_withdrawn_pairing_is_listed_as_never_begun() {
             .install_login(&identity, &snapshot(listed))
             .await
             .unwrap();
+        client.store().clone().close().await.unwrap();
     });
-    let text = bangfu(&data, &["households"]);
-    let out = String::from_utf8_lossy(&text.stdout);
-    let line = out.lines().find(|l| l.contains("王五")).unwrap_or_default();
-    assert!(line.contains("结对未曾生效（已撤回）"), "{out}");
-    assert!(!line.contains("-（"), "{out}");
 }
