@@ -1176,16 +1176,20 @@ async fn review_queue(t: &TestDb) {
 }
 db_test!(family_changes_wait_for_the_town_office, review_queue);
 
-/// QA s32d X3: a correction of a visit repeats its family changes; those already
-/// proposed by the visit are decided once and not queued again (accepting one again
-/// removed a member twice), while one the correction adds is queued.
+/// QA s32d X3: a correction of a visit repeats its family changes; those the office
+/// already decided are decided once and not queued again (accepting one again removed a
+/// member twice), while one still pending, or one the correction adds, is queued.
 async fn corrected_changes(t: &TestDb) {
     use bangfu_shared::visit::FamilyChange;
-    use bangfu_shared::visit::FamilyChangeKind::{Birth, Death, MoveIn};
+    use bangfu_shared::visit::FamilyChangeKind::{Birth, Death, MoveIn, MoveOut};
     let mut f = field(t).await;
     let county = f.w.login("county").await;
-    let (visit, ids) =
-        report_changes(&mut f, &county, &[(Birth, "田小宝"), (Death, "田老汉")]).await;
+    let (visit, ids) = report_changes(
+        &mut f,
+        &county,
+        &[(Birth, "田小宝"), (Death, "田老汉"), (MoveOut, "田晓东")],
+    )
+    .await;
     for (id, accept) in [(ids[0], true), (ids[1], false)] {
         let (status, body) =
             f.w.post_json(
@@ -1199,7 +1203,12 @@ async fn corrected_changes(t: &TestDb) {
     let mut v =
         bangfu_shared::visit::VisitBody::new(bangfu_shared::VisitKind::Phone, chrono::Utc::now());
     v.notes = Some("补充说明".into());
-    for (kind, name) in [(Birth, "田小宝"), (Death, "田老汉"), (MoveIn, "田新人")] {
+    for (kind, name) in [
+        (Birth, "田小宝"),
+        (Death, "田老汉"),
+        (MoveOut, "田晓东"),
+        (MoveIn, "田新人"),
+    ] {
         v.family_changes.push(FamilyChange {
             kind,
             name: name.into(),
@@ -1221,7 +1230,9 @@ async fn corrected_changes(t: &TestDb) {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(pending, ["田新人"], "{queue}");
+    // The one still pending when the visit was corrected is the correction's to decide
+    // now (the visit's own is withdrawn), with the one it adds.
+    assert_eq!(pending, ["田晓东", "田新人"], "{queue}");
     let (_, household) =
         f.w.get(Some(&f.token), &format!("/households/{}", f.household))
             .await;
@@ -1236,6 +1247,38 @@ async fn corrected_changes(t: &TestDb) {
 db_test!(
     a_corrected_visit_does_not_queue_its_decided_changes_again,
     corrected_changes
+);
+
+/// QA s32d X4: the death of the head of household is not accepted while the ledger
+/// still names them head: the office names the new head first; the change stays
+/// pending meanwhile.
+async fn head_leaves(t: &TestDb) {
+    use bangfu_shared::visit::FamilyChangeKind::Death;
+    let mut f = field(t).await;
+    let county = f.w.login("county").await;
+    let (_, ids) = report_changes(&mut f, &county, &[(Death, "田晓东")]).await;
+    let (status, body) =
+        f.w.post_json(
+            Some(&county),
+            &format!("/review/family-changes/{}", ids[0]),
+            &json!({ "accept": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("head_name"),
+        "{body}"
+    );
+    let (_, queue) = f.w.get(Some(&county), "/review/family-changes").await;
+    assert_eq!(queue[0]["status"], "pending", "{queue}");
+    let (_, household) =
+        f.w.get(Some(&f.token), &format!("/households/{}", f.household))
+            .await;
+    assert_eq!(household["head_name"], "田晓东", "{household}");
+}
+db_test!(
+    the_head_of_households_death_waits_for_a_new_head,
+    head_leaves
 );
 
 /// Signs and pushes a phone call reporting `changes`; returns its id and the ids of the

@@ -84,7 +84,7 @@ pub struct PushReads {
     /// Files of targets whose row has not been read yet.
     pending_blobs: HashMap<String, BTreeSet<String>>,
     pub facts: FactsReads,
-    /// The family changes already proposed by each amended visit (by the id of the
+    /// The family changes already decided of each amended visit (by the id of the
     /// visit an amendment corrects: the chain's first record), as `(kind, name)`.
     pub proposed: HashMap<String, HashSet<(String, String)>>,
     /// Records amending those visits, to their visit; and the changes read, by record.
@@ -279,8 +279,8 @@ fn target_blob_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Stat
         .collect()
 }
 
-/// The family changes already proposed by the visits the push's amendments correct,
-/// and by earlier amendments of them: an amendment repeats its visit's changes, which
+/// The family changes already decided of the visits the push's amendments correct,
+/// and of earlier amendments of them: an amendment repeats its visit's changes, which
 /// are decided once (QA s32d X3: a correction queued them again, and accepting one
 /// again removed a member twice). Two queries per chunk of visits: the records of each
 /// chain, and their changes. None for a push without an amendment proposing a change.
@@ -326,6 +326,9 @@ fn proposed_queries(backend: DbBackend, envs: &[&RecordEnvelope]) -> Vec<Stateme
                     field_change::Column::Name,
                 ])
                 .filter(field_change::Column::RecordId.in_subquery(chain))
+                // Decided ones only: a pending change of a corrected visit is withdrawn,
+                // and the correction's copy takes its place in the queue.
+                .filter(field_change::Column::Status.is_in(["accepted", "rejected"]))
                 .build(backend),
         );
     }

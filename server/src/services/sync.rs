@@ -836,9 +836,10 @@ fn plan_fresh(
     let mut rows = Vec::with_capacity(fresh.len());
     let mut links = Vec::new();
     let mut changes = Vec::new();
-    // Each visit's family changes already proposed, stored or earlier in this batch:
-    // an amendment repeating one proposes nothing new (see `push_reads::proposed_queries`).
-    let mut proposed = reads.proposed.clone();
+    // Each corrected visit's family changes already decided: an amendment repeating one
+    // proposes nothing new (see `push_reads::proposed_queries`). Pending ones are
+    // withdrawn by the correction, whose copies take their place.
+    let decided = &reads.proposed;
     let mut anomalies = Vec::new();
     let mut acks = Vec::with_capacity(fresh.len());
     for (k, c) in fresh.iter_mut().enumerate() {
@@ -905,12 +906,13 @@ fn plan_fresh(
             .as_ref()
             .filter(|_| env.record_type != RecordType::Void)
         {
-            let visit = env.target_id.map_or_else(|| id.clone(), |t| t.to_string());
-            let seen = proposed.entry(visit).or_default();
+            let before = env.target_id.and_then(|t| decided.get(&t.to_string()));
             let new_ones = v
                 .family_changes
                 .iter()
-                .filter(|c| seen.insert((c.kind.code().to_string(), c.name.clone())))
+                .filter(|c| {
+                    before.is_none_or(|d| !d.contains(&(c.kind.code().to_string(), c.name.clone())))
+                })
                 .collect::<Vec<_>>();
             changes.extend(new_ones.into_iter().map(|c| field_change::ActiveModel {
                 record_id: Set(id.clone()),
@@ -1657,6 +1659,7 @@ pub async fn decide(
             });
         }
         let before = members.len() as i64;
+        refuse_losing_the_head(&h, &change)?;
         apply_member_change(&mut members, &change)?;
         // A size the ledger gave (more people than are named) moves by the change.
         let named = members.len() as i64;
@@ -1708,6 +1711,23 @@ pub async fn decide(
 /// do nothing is refused rather than reported done: a newcomer already listed (accepted
 /// twice, from a visit and its correction, say) or a leaver who is not a member (a
 /// misspelt name) — the office then rejects it or corrects the ledger by hand.
+/// Refuses a change that would take the head of household out (a death, a move or a
+/// marriage out) while the ledger still names them head: the household would go on
+/// under a dead person's name on every sheet and report (QA s32d X4). The office names
+/// the new head first, by a household correction, then accepts the change.
+fn refuse_losing_the_head(h: &household::Model, change: &field_change::Model) -> ApiResult<()> {
+    let removes = matches!(change.kind.as_str(), "death" | "move_out" | "marriage_out");
+    if removes && change.name.trim() == h.head_name.trim() {
+        return Err(ApiError::Conflict(format!(
+            "{} is the head of household {}: name the new head first (PATCH \
+             /api/v1/households/{} with head_name, or bangfu-server household correct), \
+             then accept this change; it is still pending",
+            change.name, h.id, h.id
+        )));
+    }
+    Ok(())
+}
+
 fn apply_member_change(
     members: &mut Vec<bangfu_shared::api::Member>,
     change: &field_change::Model,
