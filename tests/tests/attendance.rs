@@ -1000,6 +1000,19 @@ async fn quarter_end_flow(t: &mut Town) {
         .map(|r| r[0].as_str().unwrap().to_string())
         .collect();
     assert_eq!(states, ["has_issues", "resubmitted"]);
+    // The corrected original is not marked again: the newest record is (QA s32d X5).
+    let (status, body) = w
+        .post_json(
+            Some(&town_office),
+            &format!("/records/{id}/review"),
+            &json!({ "reason": "再看看" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("newest record"),
+        "{body}"
+    );
 }
 
 async fn formats(t: &Town) {

@@ -1031,6 +1031,27 @@ async fn household_slices(db: &impl ConnectionTrait, county: i64) -> ApiResult<V
 
 /// The town office marks a record "has issues"; the note reaches the helper's device on
 /// its next pull, and the helper's amendment returns the record to review.
+/// Refuses a mark on a record its helper has since corrected or voided (a later record
+/// of the same visit): the mark showed as 已更正 at once and never reached the helper
+/// (QA s32d X5). The office reviews the newest record of the visit instead.
+async fn refuse_superseded(db: &DatabaseConnection, rec: &record::Model) -> ApiResult<()> {
+    let visit = rec.target_id.clone().unwrap_or_else(|| rec.id.clone());
+    let mut later = record::Entity::find()
+        .filter(record::Column::TargetId.eq(visit))
+        .filter(record::Column::Id.ne(rec.id.clone()));
+    if rec.target_id.is_some() {
+        later = later.filter(record::Column::ReceivedAt.gt(rec.received_at));
+    }
+    match later.one(db).await? {
+        Some(newer) => Err(ApiError::Conflict(format!(
+            "this visit was corrected or voided by its helper since (record {}): review \
+             the newest record of the visit instead",
+            newer.id
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub async fn mark_has_issues(
     db: &DatabaseConnection,
     caller: &Caller,
@@ -1057,6 +1078,7 @@ pub async fn mark_has_issues(
         .one(db)
         .await?
         .ok_or(ApiError::NotFound("record"))?;
+    refuse_superseded(db, &rec).await?;
     let txn = db.begin().await?;
     let seq = super::sync::next_changes(&txn, 1).await?;
     record_review::ActiveModel {
