@@ -1013,6 +1013,69 @@ async fn quarter_end_flow(t: &mut Town) {
         body["message"].as_str().unwrap().contains("newest record"),
         "{body}"
     );
+    withdrawn_mark(t, &town_office, id).await;
+}
+
+/// QA s32d X5: a mark given by mistake is withdrawn with a reason; the helper's pull no
+/// longer carries it, the drill-down keeps both steps, and there is nothing to withdraw
+/// twice.
+async fn withdrawn_mark(t: &Town, town_office: &str, marked_before: &str) {
+    let w = &t.w;
+    let drill_of = || async {
+        w.get(
+            Some(town_office),
+            &format!("/reports/records?household={}&quarter=2026Q1", t.h[0]),
+        )
+        .await
+        .1
+    };
+    let mut marked = None;
+    for line in drill_of().await.as_array().unwrap() {
+        let id = line["record_id"].as_str().unwrap().to_string();
+        if id == marked_before {
+            continue;
+        }
+        let path = format!("/records/{id}/review");
+        let (status, _) = w
+            .post_json(Some(town_office), &path, &json!({ "reason": "请补充" }))
+            .await;
+        if status == StatusCode::NO_CONTENT {
+            marked = Some(id);
+            break;
+        }
+    }
+    let id = marked.expect("a record to mark");
+    let cancel = format!("/records/{id}/review/cancel");
+    let (status, body) = w
+        .post_json(Some(town_office), &cancel, &json!({ "reason": "点错了" }))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, pull) = w.get(Some(&t.a.token), "/sync/pull?cursor=0").await;
+    let pulled = pull["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["signed"]["record"]["id"] == id.as_str())
+        .unwrap();
+    assert!(pulled["review"].is_null(), "{pulled}");
+    let drill = drill_of().await;
+    let line = drill
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["record_id"] == id.as_str())
+        .unwrap();
+    let states: Vec<&str> = line["review"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["has_issues", "withdrawn"], "{line}");
+    let (status, _) = w
+        .post_json(Some(town_office), &cancel, &json!({ "reason": "点错了" }))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "nothing left to withdraw");
 }
 
 async fn formats(t: &Town) {

@@ -9,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub record_id: String,
-    /// `has_issues` or `resubmitted`.
+    /// `has_issues`, `resubmitted`, or `withdrawn` (the office took its mark back).
     pub state: String,
     pub reason: Option<String>,
     pub account_id: Option<i64>,

@@ -14,7 +14,7 @@ use super::handlers::{audit, auth, households, ledger, policy, reports, sync, tu
         households::list, households::detail, households::correct, households::exit, households::cancel_exit, households::cancel_pairing_change, households::exits, households::all_exits, households::places, households::rejoin, households::snapshot,
         ledger::import, ledger::export, ledger::enrollment_codes,
         policy::list, policy::effective, policy::create,
-        reports::attendance, reports::versions, reports::submit, reports::town, reports::county, reports::records, reports::review,
+        reports::attendance, reports::versions, reports::submit, reports::town, reports::county, reports::records, reports::review, reports::cancel_review,
         sync::push, sync::pull, sync::anomalies, sync::field_changes, sync::decide, sync::blob,
         tus::options, tus::create, tus::head, tus::patch, tus::terminate,
         audit::list,

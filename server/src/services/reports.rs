@@ -1052,12 +1052,60 @@ async fn refuse_superseded(db: &DatabaseConnection, rec: &record::Model) -> ApiR
     }
 }
 
-pub async fn mark_has_issues(
+/// Withdraws a record's standing "has issues" mark (one given by mistake): a `withdrawn`
+/// review with the reason, and the record's note cleared, so its helper's device drops
+/// it at the next pull and no correction is asked (QA s32d X5). 409 when no mark stands.
+pub async fn withdraw_mark(
     db: &DatabaseConnection,
     caller: &Caller,
     record_id: &str,
     reason: &str,
 ) -> ApiResult<()> {
+    let rec = reviewable(db, caller, record_id, reason).await?;
+    if rec.review.is_none() {
+        return Err(ApiError::Conflict(
+            "this record has no \"has issues\" mark standing to withdraw".into(),
+        ));
+    }
+    let txn = db.begin().await?;
+    let seq = super::sync::next_changes(&txn, 1).await?;
+    record_review::ActiveModel {
+        record_id: Set(rec.id.clone()),
+        state: Set("withdrawn".into()),
+        reason: Set(Some(reason.trim().to_string())),
+        account_id: Set(caller.account_id),
+        at: Set(super::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let mut active = rec.into_active_model();
+    active.review = Set(None);
+    active.change_seq = Set(seq);
+    let rec = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        caller,
+        audit::Entry::new(
+            "record.review_withdrawn",
+            "record",
+            None,
+            serde_json::json!({ "record": rec.id, "reason": reason.trim() }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The record `record_id` in the office's scope, with `reason` checked: what marking it
+/// and withdrawing a mark both need.
+async fn reviewable(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    record_id: &str,
+    reason: &str,
+) -> ApiResult<record::Model> {
     caller.require_office("review records")?;
     if reason.trim().is_empty() {
         return Err(ApiError::Invalid("say what the issue is".into()));
@@ -1078,6 +1126,16 @@ pub async fn mark_has_issues(
         .one(db)
         .await?
         .ok_or(ApiError::NotFound("record"))?;
+    Ok(rec)
+}
+
+pub async fn mark_has_issues(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    record_id: &str,
+    reason: &str,
+) -> ApiResult<()> {
+    let rec = reviewable(db, caller, record_id, reason).await?;
     refuse_superseded(db, &rec).await?;
     let txn = db.begin().await?;
     let seq = super::sync::next_changes(&txn, 1).await?;

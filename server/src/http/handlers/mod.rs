@@ -88,6 +88,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource!("/reports/county", get => reports::county))
         .service(resource!("/reports/records", get => reports::records))
         .service(resource!("/records/{id}/review", post => reports::review))
+        .service(resource!("/records/{id}/review/cancel", post => reports::cancel_review))
         .service(
             web::scope("/files")
                 .wrap(actix_web::middleware::DefaultHeaders::new().add(("Tus-Resumable", "1.0.0")))

@@ -380,3 +380,17 @@ pub async fn review(
     reports::mark_has_issues(&state.db, &caller, &id, &body.reason).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[utoipa::path(post, path = "/api/v1/records/{id}/review/cancel", params(("id" = String, Path, description = "the record's id (a UUID)")), request_body = ReviewBody, responses((status = 204), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: the record has no mark standing")))]
+/// Withdraws the record's standing "has issues" mark, with a reason: the helper's device
+/// drops the note at its next sync.
+pub async fn cancel_review(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Json<ReviewBody>,
+    _query: NoQuery,
+) -> ApiResult<HttpResponse> {
+    reports::withdraw_mark(&state.db, &caller, &id, &body.reason).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
