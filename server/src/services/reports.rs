@@ -1067,35 +1067,14 @@ pub async fn withdraw_mark(
             "this record has no \"has issues\" mark standing to withdraw".into(),
         ));
     }
-    let txn = db.begin().await?;
-    let seq = super::sync::next_changes(&txn, 1).await?;
-    record_review::ActiveModel {
-        record_id: Set(rec.id.clone()),
-        state: Set("withdrawn".into()),
-        reason: Set(Some(reason.trim().to_string())),
-        account_id: Set(caller.account_id),
-        at: Set(super::now()),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    let mut active = rec.into_active_model();
-    active.review = Set(None);
-    active.change_seq = Set(seq);
-    let rec = active.update(&txn).await?;
-    audit::record(
-        &txn,
+    review_step(
+        db,
         caller,
-        audit::Entry::new(
-            "record.review_withdrawn",
-            "record",
-            None,
-            serde_json::json!({ "record": rec.id, "reason": reason.trim() }),
-        ),
+        rec,
+        ("withdrawn", "record.review_withdrawn"),
+        reason,
     )
-    .await?;
-    txn.commit().await?;
-    Ok(())
+    .await
 }
 
 /// The record `record_id` in the office's scope, with `reason` checked: what marking it
@@ -1137,12 +1116,27 @@ pub async fn mark_has_issues(
 ) -> ApiResult<()> {
     let rec = reviewable(db, caller, record_id, reason).await?;
     refuse_superseded(db, &rec).await?;
+    review_step(db, caller, rec, ("has_issues", "record.has_issues"), reason).await
+}
+
+/// Writes one step of a record's review: the step with its reason, the note its helper's
+/// device shows (the reason while the record has issues, none once the mark is
+/// withdrawn), a new change number so the next pull brings it, and the audit entry
+/// `action`.
+async fn review_step(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    rec: record::Model,
+    (state, action): (&str, &'static str),
+    reason: &str,
+) -> ApiResult<()> {
+    let reason = reason.trim();
     let txn = db.begin().await?;
     let seq = super::sync::next_changes(&txn, 1).await?;
     record_review::ActiveModel {
         record_id: Set(rec.id.clone()),
-        state: Set("has_issues".into()),
-        reason: Set(Some(reason.trim().to_string())),
+        state: Set(state.into()),
+        reason: Set(Some(reason.to_string())),
         account_id: Set(caller.account_id),
         at: Set(super::now()),
         ..Default::default()
@@ -1150,21 +1144,21 @@ pub async fn mark_has_issues(
     .insert(&txn)
     .await?;
     let mut active = rec.into_active_model();
-    active.review = Set(Some(reason.trim().to_string()));
+    active.review = Set((state == "has_issues").then(|| reason.to_string()));
     active.change_seq = Set(seq);
     let rec = active.update(&txn).await?;
     audit::record(
         &txn,
         caller,
         audit::Entry::new(
-            "record.has_issues",
+            action,
             "record",
             None,
             serde_json::json!({
                 "record": rec.id,
                 "household_id": rec.household_id,
                 "author_helper_id": rec.author_helper_id,
-                "reason": reason.trim(),
+                "reason": reason,
             }),
         ),
     )
