@@ -1248,11 +1248,18 @@ mod tests {
         };
         let err = household_cmd(&t.db, rejoin).await.map(|_| ()).unwrap_err();
         assert!(err.to_string().contains("reason"), "{err}");
-        let rejoin = HouseholdCommand::Rejoin {
+        let rejoin = || HouseholdCommand::Rejoin {
             id,
             reason: "因病返贫".into(),
         };
-        assert!(household_cmd(&t.db, rejoin).await.is_ok());
+        // On the exit's first day it is withdrawn instead, which gives the pairings back.
+        let err = household_cmd(&t.db, rejoin())
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("exit/cancel"), "{err}");
+        t.exit_a_day_old(id).await;
+        assert!(household_cmd(&t.db, rejoin()).await.is_ok());
         assert_eq!(status(id).await.as_deref(), Some("returned"));
         let correct = HouseholdCommand::Correct {
             id,

@@ -90,6 +90,37 @@ impl TestDb {
             .expect("connect the server's pool")
     }
 
+    /// Moves a household's exit of today, and the ends it gave the household's pairings,
+    /// a day back, as a day passing would: from its second day an exit is no longer
+    /// withdrawn but the household comes back by a rejoin (s32d X6). Pairings that began
+    /// today are moved to 60 days back first, so none ends before it begins. Returns the
+    /// exit's day.
+    pub async fn exit_a_day_old(&self, household_id: i64) -> chrono::NaiveDate {
+        let today = crate::services::today();
+        let yesterday = today - chrono::Duration::days(1);
+        let since = today - chrono::Duration::days(60);
+        let h = household_id;
+        for sql in [
+            format!(
+                "UPDATE pairings SET valid_from = '{since}' \
+                 WHERE household_id = {h} AND valid_from = '{today}'"
+            ),
+            format!(
+                "UPDATE pairings SET valid_to = '{yesterday}' \
+                 WHERE household_id = {h} AND valid_to = '{today}'"
+            ),
+            format!(
+                "UPDATE household_exits SET effective_from = '{yesterday}' \
+                 WHERE household_id = {h} AND effective_from = '{today}'"
+            ),
+        ] {
+            if let Err(e) = self.db.execute_unprepared(&sql).await {
+                panic!("moving the exit a day back: {e}");
+            }
+        }
+        yesterday
+    }
+
     /// A directory for files the test writes (photos, exports).
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()

@@ -281,6 +281,14 @@ pub async fn cancel(
     let Some(filed) = latest_standing_exit(&txn, id).await? else {
         return Err(no_exit_to_cancel(&txn, id).await?);
     };
+    // Checked first: a household brought back has no exit to withdraw, whatever its day.
+    if row.status != HouseholdStatus::Exited.code() {
+        return Err(ApiError::Conflict(
+            "the household was brought back (rejoin) since its exit: there is no exit to \
+             cancel"
+                .into(),
+        ));
+    }
     // On its first day no window has yet been judged without the household's pairings
     // (those that ended yesterday were held in full), so it may still be withdrawn.
     if filed.effective_from < super::today() {
@@ -288,13 +296,6 @@ pub async fn cancel(
             "the exit from {} has taken effect: bring the household back with rejoin",
             filed.effective_from
         )));
-    }
-    if row.status != HouseholdStatus::Exited.code() {
-        return Err(ApiError::Conflict(
-            "the household was brought back (rejoin) since its exit: there is no exit to \
-             cancel"
-                .into(),
-        ));
     }
     let restored = restore_pairings(&txn, filed.id).await?;
     check_limits(&txn, &row, filed.effective_from, &restored).await?;
@@ -915,6 +916,7 @@ pub async fn rejoin(
              day on"
         )));
     }
+    refuse_while_cancellable(&txn, id).await?;
     let flipped = household::Entity::update_many()
         .col_expr(
             household::Column::Status,
@@ -944,6 +946,23 @@ pub async fn rejoin(
     )
     .await?;
     answer_under_lock(db, txn, caller, id).await
+}
+
+/// s32d X6: on its first day an exit can still be withdrawn ([`cancel`]), which gives the
+/// household its pairings back; a rejoin then would end them for good and leave it 返贫
+/// with no helper until the next import. So the office is pointed to the cancel.
+async fn refuse_while_cancellable(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
+    match latest_standing_exit(db, id).await? {
+        Some(exit) if exit.rejoined_at.is_none() && exit.effective_from >= super::today() => {
+            Err(ApiError::Conflict(format!(
+                "its exit took effect today ({}) and can still be withdrawn: cancel the exit \
+                 (POST /households/{id}/exit/cancel), which gives its pairings back; a rejoin \
+                 is for a household that left on an earlier day",
+                exit.effective_from
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Records the return on the exits it ends, so the exit history shows the household

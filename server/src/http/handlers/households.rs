@@ -115,7 +115,7 @@ pub async fn exit(
 }
 
 #[utoipa::path(post, path = "/api/v1/households/{id}/rejoin", params(("id" = i64, Path, description = "household id")), request_body = HouseholdRejoin,
-    responses((status = 200, body = HouseholdDetail), (status = 422, description = "invalid: no reason, or a reason with control characters"), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: the household has not left pairing")))]
+    responses((status = 200, body = HouseholdDetail), (status = 422, description = "invalid: no reason, or a reason with control characters"), (status = 403, description = "forbidden: a helper"), (status = 404, body = bangfu_shared::api::ErrorBody), (status = 409, description = "conflict: the household has not left pairing, its exit is still to come, or its exit took effect today (cancel it instead)")))]
 /// Brings a household that left pairing back (返贫); the next ledger import pairs it.
 pub async fn rejoin(
     state: web::Data<AppState>,
