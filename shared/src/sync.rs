@@ -392,6 +392,11 @@ pub struct FieldChange {
 pub struct FieldChangeDecision {
     pub accept: bool,
     pub note: Option<String>,
+    /// When accepting a change that takes the head of household out (a death, a move or
+    /// a marriage out): the member who heads the household from then on. The household
+    /// is known by its head's name, so it cannot be left under the name of someone gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_head: Option<String>,
 }
 
 #[cfg(test)]

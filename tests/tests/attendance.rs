@@ -981,6 +981,7 @@ async fn quarter_end_flow(t: &mut Town) {
         Some(original),
         Some("补充说明"),
     );
+    let first_fix = fix.record.id.to_string();
     push(w, &t.a, &[fix]).await;
     let origin = format!("http://{}", w.server.addr);
     assert_eq!(
@@ -1000,19 +1001,32 @@ async fn quarter_end_flow(t: &mut Town) {
         .map(|r| r[0].as_str().unwrap().to_string())
         .collect();
     assert_eq!(states, ["has_issues", "resubmitted"]);
-    // The corrected original is not marked again: the newest record is (QA s32d X5).
-    let (status, body) = w
-        .post_json(
-            Some(&town_office),
-            &format!("/records/{id}/review"),
-            &json!({ "reason": "再看看" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(
-        body["message"].as_str().unwrap().contains("newest record"),
-        "{body}"
+    // Corrected once more: the original and the first correction are not marked, and
+    // the answer names the newest record, not the one between (QA s32d X5, s33c C3).
+    let again = t.a.device.sign(
+        t.h[0],
+        RecordType::Amendment,
+        Some(visit(VisitKind::Home, noon(1, 10), &[&t.p[0]], witness(8))),
+        Some(original),
+        Some("再次更正"),
     );
+    let newest = again.record.id.to_string();
+    push(w, &t.a, &[again]).await;
+    for superseded in [id, &first_fix] {
+        let (status, body) = w
+            .post_json(
+                Some(&town_office),
+                &format!("/records/{superseded}/review"),
+                &json!({ "reason": "再看看" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let says = body["message"].as_str().unwrap();
+        assert!(
+            says.contains("newest record") && says.contains(&newest),
+            "{body}"
+        );
+    }
     withdrawn_mark(t, &town_office, id).await;
 }
 

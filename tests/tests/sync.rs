@@ -1249,13 +1249,24 @@ db_test!(
     corrected_changes
 );
 
-/// QA s32d X4: the death of the head of household is not accepted while the ledger
-/// still names them head: the office names the new head first; the change stays
-/// pending meanwhile.
+/// QA s32d X4: the death of the head of household is not accepted without naming the
+/// new head; the change stays pending meanwhile. QA s33c C2: the new head is named from
+/// the members at the accept (a correction of the head's name to another member's is
+/// refused: it listed that member twice), the one who left is gone, and the audit log
+/// keeps both names.
 async fn head_leaves(t: &TestDb) {
-    use bangfu_shared::visit::FamilyChangeKind::Death;
+    use bangfu_shared::visit::FamilyChangeKind::{Death, MarriageIn};
     let mut f = field(t).await;
     let county = f.w.login("county").await;
+    let (_, married) = report_changes(&mut f, &county, &[(MarriageIn, "李秀英")]).await;
+    let (status, body) =
+        f.w.post_json(
+            Some(&county),
+            &format!("/review/family-changes/{}", married[0]),
+            &json!({ "accept": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (_, ids) = report_changes(&mut f, &county, &[(Death, "田晓东")]).await;
     let (status, body) =
         f.w.post_json(
@@ -1265,17 +1276,92 @@ async fn head_leaves(t: &TestDb) {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, household) =
+        f.w.get(Some(&f.token), &format!("/households/{}", f.household))
+            .await;
+    let members = household["members"].as_array().unwrap().clone();
+    let spouse = members
+        .iter()
+        .find(|m| m["name"] != "田晓东")
+        .and_then(|m| m["name"].as_str())
+        .unwrap()
+        .to_string();
+    let says = body["message"].as_str().unwrap();
     assert!(
-        body["message"].as_str().unwrap().contains("head_name"),
+        says.contains("new_head") && says.contains(&spouse),
         "{body}"
     );
     let (_, queue) = f.w.get(Some(&county), "/review/family-changes").await;
     assert_eq!(queue[0]["status"], "pending", "{queue}");
-    let (_, household) =
-        f.w.get(Some(&f.token), &format!("/households/{}", f.household))
-            .await;
     assert_eq!(household["head_name"], "田晓东", "{household}");
+
+    // A correction is for a misspelt head, not for naming another member head.
+    let h = f.household;
+    let (status, body) =
+        f.w.patch_json(
+            Some(&county),
+            &format!("/households/{h}"),
+            &json!({ "head_name": spouse, "reason": "户主去世" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("new_head"),
+        "{body}"
+    );
+    let accept = |new_head: &str| {
+        let path = format!("/review/family-changes/{}", ids[0]);
+        let body = json!({ "accept": true, "new_head": new_head });
+        let (w, county) = (&f.w, &county);
+        async move { w.post_json(Some(county), &path, &body).await }
+    };
+    for stranger in ["不存在的人", "田晓东"] {
+        let (status, body) = accept(stranger).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{stranger}: {body}"
+        );
+    }
+    let (status, body) = accept(&spouse).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, after) = f.w.get(Some(&f.token), &format!("/households/{h}")).await;
+    assert_eq!(after["head_name"], json!(spouse), "{after}");
+    assert_eq!(
+        after["members"],
+        json!([{ "name": spouse, "relation": "户主" }]),
+        "the one who died is gone, the spouse heads it: {after}"
+    );
+    let (_, log) =
+        f.w.get(Some(&county), "/audit?action=household.new_head")
+            .await;
+    let entry = &log.as_array().unwrap()[0];
+    assert_eq!(entry["detail"]["head_from"], "田晓东", "{log}");
+    assert_eq!(entry["detail"]["head_to"], json!(spouse), "{log}");
 }
+
+/// `new_head` belongs to a change that takes the head out: with another it is refused,
+/// and the change stays pending.
+async fn new_head_only_when_the_head_leaves(t: &TestDb) {
+    use bangfu_shared::visit::FamilyChangeKind::Birth;
+    let mut f = field(t).await;
+    let county = f.w.login("county").await;
+    let (_, ids) = report_changes(&mut f, &county, &[(Birth, "田新宝")]).await;
+    let (status, body) =
+        f.w.post_json(
+            Some(&county),
+            &format!("/review/family-changes/{}", ids[0]),
+            &json!({ "accept": true, "new_head": "田新宝" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, queue) = f.w.get(Some(&county), "/review/family-changes").await;
+    assert_eq!(queue[0]["status"], "pending", "{queue}");
+}
+db_test!(
+    a_new_head_is_named_only_for_a_change_that_takes_the_head_out,
+    new_head_only_when_the_head_leaves
+);
 db_test!(
     the_head_of_households_death_waits_for_a_new_head,
     head_leaves

@@ -541,7 +541,7 @@ async fn supersede(db: &impl ConnectionTrait, original: &str) -> ApiResult<()> {
 /// number (its clock may have been set back between them, as the field client orders
 /// them); between devices, the one whose last amendment was signed latest (device time,
 /// then device id and sequence, so the choice never depends on row order).
-fn newest_version<'a>(
+pub(crate) fn newest_version<'a>(
     versions: impl Iterator<Item = &'a record::Model>,
 ) -> Option<&'a record::Model> {
     let mut original = None;

@@ -1036,19 +1036,23 @@ async fn household_slices(db: &impl ConnectionTrait, county: i64) -> ApiResult<V
 /// (QA s32d X5). The office reviews the newest record of the visit instead.
 async fn refuse_superseded(db: &DatabaseConnection, rec: &record::Model) -> ApiResult<()> {
     let visit = rec.target_id.clone().unwrap_or_else(|| rec.id.clone());
-    let mut later = record::Entity::find()
-        .filter(record::Column::TargetId.eq(visit))
-        .filter(record::Column::Id.ne(rec.id.clone()));
-    if rec.target_id.is_some() {
-        later = later.filter(record::Column::ReceivedAt.gt(rec.received_at));
-    }
-    match later.one(db).await? {
-        Some(newer) => Err(ApiError::Conflict(format!(
+    let versions = record::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(record::Column::TargetId.eq(visit.clone()))
+                .add(record::Column::Id.eq(visit)),
+        )
+        .all(db)
+        .await?;
+    // The one that stands, as the reports choose it (QA s33c C3: naming any later one
+    // sent the office to a record itself corrected since).
+    match super::facts::newest_version(versions.iter()) {
+        Some(newest) if newest.id != rec.id => Err(ApiError::Conflict(format!(
             "this visit was corrected or voided by its helper since (record {}): review \
              the newest record of the visit instead",
-            newer.id
+            newest.id
         ))),
-        None => Ok(()),
+        _ => Ok(()),
     }
 }
 

@@ -1568,10 +1568,17 @@ pub async fn decide(
     db: &DatabaseConnection,
     caller: &Caller,
     id: i64,
-    accept: bool,
-    note: Option<String>,
+    decision: bangfu_shared::sync::FieldChangeDecision,
 ) -> ApiResult<FieldChange> {
     caller.require_office("review field changes")?;
+    let bangfu_shared::sync::FieldChangeDecision {
+        accept,
+        note,
+        new_head,
+    } = decision;
+    let new_head = new_head
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
     // Served back in every listing of the queue: as long as a review note, no longer
     // (QA s22c F7 stored one of 100,000 characters).
     if let Some(n) = &note {
@@ -1659,12 +1666,20 @@ pub async fn decide(
             });
         }
         let before = members.len() as i64;
-        refuse_losing_the_head(&h, &change)?;
+        let head = next_head(&h, &change, new_head.as_deref())?;
         apply_member_change(&mut members, &change)?;
+        if let Some(head) = &head {
+            make_head(&mut members, head)?;
+        }
         // A size the ledger gave (more people than are named) moves by the change.
         let named = members.len() as i64;
         let size = h.size.map_or(named, |n| (n + named - before).max(named));
+        let head_from = h.head_name.clone();
         let mut active = h.into_active_model();
+        if let Some(head) = &head {
+            active.head_name = Set(head.clone());
+            household_head_audit(&txn, caller, &active, &head_from, head).await?;
+        }
         active.size = Set(Some(size));
         active.members =
             Set(serde_json::to_string(&members).map_err(|e| ApiError::Internal(e.to_string()))?);
@@ -1711,21 +1726,92 @@ pub async fn decide(
 /// do nothing is refused rather than reported done: a newcomer already listed (accepted
 /// twice, from a visit and its correction, say) or a leaver who is not a member (a
 /// misspelt name) — the office then rejects it or corrects the ledger by hand.
-/// Refuses a change that would take the head of household out (a death, a move or a
-/// marriage out) while the ledger still names them head: the household would go on
-/// under a dead person's name on every sheet and report (QA s32d X4). The office names
-/// the new head first, by a household correction, then accepts the change.
-fn refuse_losing_the_head(h: &household::Model, change: &field_change::Model) -> ApiResult<()> {
+///
+/// The head of household the change leaves: `Some(new_head)` when the change takes the
+/// head out (a death, a move or a marriage out), `None` when the head stays. Without a
+/// new head such a change is refused: the household would go on under a dead person's
+/// name on every sheet and report (QA s32d X4). The new head is named at the accept,
+/// from the members, in the same step (QA s33c C2: renaming the head by a correction
+/// first turned the old head's row into a second copy of the spouse).
+fn next_head(
+    h: &household::Model,
+    change: &field_change::Model,
+    new_head: Option<&str>,
+) -> ApiResult<Option<String>> {
     let removes = matches!(change.kind.as_str(), "death" | "move_out" | "marriage_out");
-    if removes && change.name.trim() == h.head_name.trim() {
-        return Err(ApiError::Conflict(format!(
-            "{} is the head of household {}: name the new head first (PATCH \
-             /api/v1/households/{} with head_name, or bangfu-server household correct), \
-             then accept this change; it is still pending",
-            change.name, h.id, h.id
-        )));
+    let takes_the_head = removes && change.name.trim() == h.head_name.trim();
+    match (takes_the_head, new_head) {
+        (true, Some(head)) if head == change.name.trim() => Err(ApiError::Invalid(format!(
+            "new_head: {head} is the one leaving; name a member who stays"
+        ))),
+        (true, Some(head)) => Ok(Some(head.to_string())),
+        (true, None) => {
+            let staying = staying_members(h, &change.name);
+            let choice = match staying.is_empty() {
+                true => "the household lists no other member: accept a marriage or move in \
+                         first"
+                    .to_string(),
+                false => format!("one of: {}", staying.join(", ")),
+            };
+            Err(ApiError::Conflict(format!(
+                "{} is the head of household {}: accept this change with new_head naming \
+                 the member who heads the household now ({choice}); it is still pending",
+                change.name, h.id
+            )))
+        }
+        (false, Some(_)) => Err(ApiError::Invalid(format!(
+            "new_head: only for a change that takes the head of household ({}) out",
+            h.head_name
+        ))),
+        (false, None) => Ok(None),
     }
+}
+
+/// The names of the household's members other than `leaving`, for the answer that asks
+/// for a new head.
+fn staying_members(h: &household::Model, leaving: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<bangfu_shared::api::Member>>(&h.members)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.name)
+        .filter(|n| n != leaving)
+        .collect()
+}
+
+/// Makes member `head` the head of household (户主); refused if no member has the name.
+fn make_head(members: &mut [bangfu_shared::api::Member], head: &str) -> ApiResult<()> {
+    let Some(m) = members.iter_mut().find(|m| m.name == head) else {
+        let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        return Err(ApiError::Invalid(format!(
+            "new_head: {head} is not a member of the household (members: {}); accept a \
+             marriage or move in first if they have just joined",
+            names.join(", ")
+        )));
+    };
+    m.relation = "户主".into();
     Ok(())
+}
+
+/// The audit entry of a head of household named at an accept, with the names: the
+/// household is known by its head, and the reports of past quarters show the new one.
+async fn household_head_audit(
+    txn: &impl ConnectionTrait,
+    caller: &Caller,
+    h: &household::ActiveModel,
+    from: &str,
+    to: &str,
+) -> ApiResult<()> {
+    let id = match &h.id {
+        sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => Some(*id),
+        sea_orm::ActiveValue::NotSet => None,
+    };
+    let detail = serde_json::json!({ "fields": ["head_name"], "head_from": from, "head_to": to });
+    audit::record(
+        txn,
+        caller,
+        audit::Entry::new("household.new_head", "household", id, detail),
+    )
+    .await
 }
 
 fn apply_member_change(

@@ -50,16 +50,35 @@ pub struct Key([u8; 32]);
 /// Builds the [`Key`] of an attempt.
 pub fn key(action: &str, username: &str, remote: Option<&str>) -> Key {
     let mut h = Sha256::new();
+    let from = remote.map_or_else(|| "-".to_string(), network_of);
     // Length-prefixed parts, so no two different triples hash the same bytes.
     for part in [
         action,
         username.trim().to_lowercase().as_str(),
-        remote.unwrap_or("-"),
+        from.as_str(),
     ] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
     Key(h.finalize().into())
+}
+
+/// The network an address counts under: an IPv6 address by its /64, since every home
+/// or mobile line is given a whole /64 and may send from any of its 2^64 addresses
+/// (QA s33c C5: 60 failures from one /64 were never refused); an IPv4 address (mapped
+/// ones included) as itself.
+fn network_of(remote: &str) -> String {
+    match remote
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_canonical())
+    {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let net = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(net))
+        }
+        Ok(v4) => v4.to_string(),
+        Err(_) => remote.to_string(),
+    }
 }
 
 /// What one key has done lately.
@@ -314,6 +333,33 @@ mod tests {
 
     /// QA s32b V6: one address is refused after many failures whatever usernames they
     /// named, and a success of its own does not clear them; other addresses go on.
+    /// QA s33c C5: the addresses of one IPv6 /64 count as one; another /64 and IPv4
+    /// addresses do not join them.
+    #[test]
+    fn an_ipv6_line_counts_as_one_address() {
+        let a = key("address", "", Some("2001:db8:1:2::1"));
+        assert_eq!(a, key("address", "", Some("2001:db8:1:2:ffff:1:2:3")));
+        assert_ne!(a, key("address", "", Some("2001:db8:1:3::1")));
+        assert_eq!(
+            key("address", "", Some("::ffff:10.9.9.40")),
+            key("address", "", Some("10.9.9.40"))
+        );
+        assert_ne!(
+            key("address", "", Some("10.9.9.40")),
+            key("address", "", Some("10.9.9.41"))
+        );
+        let t = LoginThrottle::with_capacity(100);
+        for i in 0..ADDRESS_FAILURES_ALLOWED {
+            let remote = format!("2001:db8:1:2::{:x}", i + 1);
+            drop(t.reserve_address(Some(&remote)).map_err(|e| e.to_string()));
+        }
+        assert!(matches!(
+            t.reserve_address(Some("2001:db8:1:2::beef")),
+            Err(ApiError::TooManyAttempts { .. })
+        ));
+        assert!(t.reserve_address(Some("2001:db8:9::1")).is_ok());
+    }
+
     #[test]
     fn one_address_trying_many_usernames_is_refused() {
         let t = LoginThrottle::default();

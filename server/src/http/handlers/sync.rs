@@ -250,7 +250,7 @@ pub async fn field_changes(
 }
 
 #[utoipa::path(post, path = "/api/v1/review/family-changes/{id}", params(("id" = i64, Path, description = "field change id")), request_body = FieldChangeDecision,
-    responses((status = 200, body = FieldChange), (status = 404, description = "not_found: no such change in the caller's scope"), (status = 409, description = "conflict: already decided")))]
+    responses((status = 200, body = FieldChange), (status = 404, description = "not_found: no such change in the caller's scope"), (status = 409, description = "conflict: already decided, a change that takes the head of household out accepted without new_head, or a member already listed / not listed"), (status = 422, description = "invalid: new_head not a remaining member, or given for a change that does not take the head out")))]
 /// Accepts or rejects a field change.
 pub async fn decide(
     state: web::Data<AppState>,
@@ -259,9 +259,8 @@ pub async fn decide(
     body: Json<FieldChangeDecision>,
     _query: NoQuery,
 ) -> ApiResult<web::Json<FieldChange>> {
-    let body = body.into_inner();
     Ok(web::Json(
-        sync::decide(&state.db, &caller, id.into_inner(), body.accept, body.note).await?,
+        sync::decide(&state.db, &caller, id.into_inner(), body.into_inner()).await?,
     ))
 }
 
