@@ -152,7 +152,7 @@ pub enum ApiError {
     /// waits: not the database's doing, and one such job takes seconds, so the client is
     /// told to come back in a minute, not in five seconds (QA s28a F7).
     #[error(
-        "other offices' reports are being prepared and this one waited its turn too long; try again in a minute"
+        "other offices' reports, exports or ledger files are being prepared and this one waited its turn too long; try again in a minute"
     )]
     ReportsBusy,
     /// A PDF was asked for and the server has no usable Chinese font to print it with:

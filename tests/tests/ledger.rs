@@ -184,6 +184,38 @@ async fn dry_run(t: &TestDb) {
 }
 db_test!(a_dry_run_reports_and_changes_nothing, dry_run);
 
+/// QA s33c C4: a workbook's text is held whole while it is read, so ledger files take an
+/// office read's slot (as reports and exports do): while other offices' reports hold
+/// every slot, an import waits its turn, and goes ahead when one is free.
+async fn file_waits_for_a_slot(t: &TestDb) {
+    use bangfu_server::services::cpu_slots::CpuSlots;
+    let w = World::new(t).await;
+    let token = county_token(t, &w).await;
+    // The SQLite and PostgreSQL runs take turns: each holds every slot.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let slots = CpuSlots::office_reads();
+    let mut held = Vec::new();
+    for _ in 0..slots.size() {
+        held.push(slots.hold().await.unwrap());
+    }
+    let import = w.post_bytes(
+        &token,
+        "/ledger/import?dry_run=true",
+        FIXTURE.as_bytes().to_vec(),
+    );
+    tokio::pin!(import);
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(500), &mut import).await;
+    assert!(waited.is_err(), "answered while every slot was held");
+    drop(held);
+    let (status, report) = import.await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+}
+db_test!(
+    a_ledger_file_waits_for_an_office_reads_slot,
+    file_waits_for_a_slot
+);
+
 /// QA s24a F1: the towns one import creates are created in the order the file first
 /// names them, so their ids (and the export's order) do not change from run to run.
 async fn towns_in_file_order(t: &TestDb) {

@@ -111,11 +111,14 @@ pub async fn import(
     let towns = jurisdictions::children(db, county_id).await?;
     let known: Vec<String> = towns.iter().map(|t| t.name.clone()).collect();
     // Parsing a county's spreadsheet takes long enough to hold up the sync requests an
-    // HTTP worker serves: it runs on a blocking thread.
+    // HTTP worker serves: it runs on a blocking thread. It takes an office read's slot,
+    // as reports and exports do: a workbook's text is held whole while it is read (a
+    // 124 KB file of 120 MB text took 350 MB), and four at once took the server to
+    // 1.2 GB (QA s33c C4).
     let owned = bytes.to_vec();
-    let parsed = tokio::task::spawn_blocking(move || read::parse_rows(&owned, &known))
-        .await
-        .map_err(|e| ApiError::Internal(format!("parsing a ledger: {e}")))?
+    let parsed = crate::services::cpu_slots::CpuSlots::office_reads()
+        .run(move || read::parse_rows(&owned, &known))
+        .await?
         .map_err(|mut errors| {
             // The file cannot be read, but the dates asked are known already: said in
             // the same answer, not after the file is mended.

@@ -27,6 +27,7 @@ pub const WAIT: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct CpuSlots {
     slots: Semaphore,
+    size: usize,
     running: AtomicUsize,
     peak: AtomicUsize,
     wait: Duration,
@@ -39,6 +40,7 @@ impl CpuSlots {
     pub fn new(n: usize, wait: Duration) -> CpuSlots {
         CpuSlots {
             slots: Semaphore::new(n.max(1)),
+            size: n.max(1),
             running: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             wait,
@@ -96,6 +98,11 @@ impl CpuSlots {
             _permit: permit,
             slots: self,
         })
+    }
+
+    /// How many slots there are (tests hold them all to see who waits).
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     /// Runs `job` on the blocking pool once a slot is free. The slot is held until the
