@@ -173,7 +173,7 @@ fn sheet_tables_as(sheet: &AttendanceSheet, frozen: bool) -> Vec<Table> {
         Table {
             title: format!(
                 "第一帮扶责任人帮扶工作考勤表 {} 第二帮扶责任人：{} {}",
-                sheet.quarter,
+                sheet.quarter.zh(),
                 sheet.second_helper.name,
                 edition_zh(sheet, frozen)
             ),
@@ -371,7 +371,7 @@ pub fn town_tables(r: &TownReport) -> Vec<Table> {
             &format!(
                 "{} {} 帮扶工作到位率{}",
                 r.town.name,
-                r.quarter,
+                r.quarter.zh(),
                 so_far(r.quarter, crate::services::today())
             ),
             "村(居)",
@@ -443,10 +443,11 @@ fn no_home_visit_title(
 /// Before `quarter` ends, what a rate or a ranking is: the windows ended so far, not the
 /// quarter's (QA s28a F15: a mid-quarter ranking read as the final one). Empty after.
 fn so_far(quarter: bangfu_shared::report::Quarter, today: chrono::NaiveDate) -> String {
+    // Dated either way: a printed report without its day cannot be filed (QA s33c C8).
     if today <= quarter.end() {
         format!("（截至{today}已结束的周期，季度未结束）")
     } else {
-        String::new()
+        format!("（{today}制表）")
     }
 }
 
@@ -459,7 +460,7 @@ pub fn county_tables(r: &CountyReport) -> Vec<Table> {
             &format!(
                 "{} {} 各镇街帮扶工作到位率排名{}",
                 r.county.name,
-                r.quarter,
+                r.quarter.zh(),
                 so_far(r.quarter, crate::services::today())
             ),
             "镇街",
@@ -545,7 +546,12 @@ fn write_table(sheet: &mut Worksheet, t: &Table) -> Result<(), XlsxError> {
     let wrap = Format::new().set_text_wrap();
     let count = Format::new().set_num_format("0");
     let rate = Format::new().set_num_format("0.0%");
-    sheet.write_string_with_format(0, 0, excel_text(&t.title), &bold)?;
+    print_setup(sheet, t)?;
+    let last = t.headers.len().saturating_sub(1) as u16;
+    match last {
+        0 => sheet.write_string_with_format(0, 0, excel_text(&t.title), &bold)?,
+        _ => sheet.merge_range(0, 0, 0, last, &excel_text(&t.title), &bold)?,
+    };
     for (c, h) in t.headers.iter().enumerate() {
         sheet.write_string_with_format(1, c as u16, excel_text(h), &bold)?;
         let width = t
@@ -569,6 +575,22 @@ fn write_table(sheet: &mut Worksheet, t: &Table) -> Result<(), XlsxError> {
                 Cell::Rate(x) => sheet.write_number_with_format(r, c, *x, &rate)?,
             };
         }
+    }
+    Ok(())
+}
+
+/// Offices print from Excel and WPS too (QA s33c C7): landscape A4, the table fit to one
+/// page wide, the title and header row on every page, and both kept in view on screen.
+fn print_setup(sheet: &mut Worksheet, t: &Table) -> Result<(), XlsxError> {
+    const A4: u8 = 9;
+    sheet
+        .set_landscape()
+        .set_paper_size(A4)
+        .set_print_fit_to_pages(1, 0)
+        .set_print_center_horizontally(true);
+    if !t.headers.is_empty() {
+        sheet.set_repeat_rows(0, 1)?;
+        sheet.set_freeze_panes(2, 0)?;
     }
     Ok(())
 }
@@ -676,8 +698,48 @@ mod tests {
         );
         assert_eq!(
             super::so_far(q, chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()),
-            ""
+            "（2027-01-01制表）"
         );
+    }
+
+    /// QA s33c C7: a worksheet prints landscape on A4, one page wide, with the title
+    /// (merged over the table) and the header on every page.
+    #[test]
+    fn a_worksheet_prints_landscape_one_page_wide_with_its_header_on_each_page() {
+        use std::io::Read;
+        let table = Table {
+            title: "东城镇 2026年第三季度 帮扶工作到位率".into(),
+            headers: vec!["村(居)".into(), "户数".into(), "到位率".into()],
+            rows: vec![vec![
+                Cell::Text("东城河口村".into()),
+                Cell::Count(3),
+                Cell::Rate(0.5),
+            ]],
+        };
+        let book = to_xlsx(&[table]).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(book)).unwrap();
+        let mut xml = String::new();
+        zip.by_name("xl/worksheets/sheet1.xml")
+            .unwrap()
+            .read_to_string(&mut xml)
+            .unwrap();
+        for part in [
+            r#"<mergeCell ref="A1:C1"/>"#,
+            r#"paperSize="9""#,
+            r#"orientation="landscape""#,
+            r#"fitToHeight="0""#,
+            r#"<pageSetUpPr fitToPage="1"/>"#,
+            r#"horizontalCentered="1""#,
+            r#"ySplit="2""#,
+        ] {
+            assert!(xml.contains(part), "{part} in {xml}");
+        }
+        let mut wb = String::new();
+        zip.by_name("xl/workbook.xml")
+            .unwrap()
+            .read_to_string(&mut wb)
+            .unwrap();
+        assert!(wb.contains("_xlnm.Print_Titles"), "{wb}");
     }
 
     #[test]

@@ -102,6 +102,18 @@ impl Quarter {
     }
 }
 
+impl Quarter {
+    /// The quarter as a Chinese office heads a printed report: `2026年第三季度` (the
+    /// API's `2026Q3` is a token, not a heading; QA s33c C8).
+    pub fn zh(&self) -> String {
+        let nth = ["一", "二", "三", "四"]
+            .get((self.q as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or("?");
+        format!("{}年第{nth}季度", self.year)
+    }
+}
+
 impl std::fmt::Display for Quarter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}Q{}", self.year, self.q)
@@ -1116,6 +1128,14 @@ pub fn unit_escalations_title_zh(unit_at: u32, town_only: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quarter_heads_a_report_in_chinese() {
+        for (token, heading) in [("2026Q3", "2026年第三季度"), ("2027Q1", "2027年第一季度")]
+        {
+            assert_eq!(token.parse::<Quarter>().unwrap().zh(), heading);
+        }
+    }
 
     #[test]
     fn a_window_the_exit_cut_names_its_due_part_and_the_exit() {

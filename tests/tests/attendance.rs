@@ -1108,7 +1108,9 @@ async fn formats(t: &Town) {
     let text = String::from_utf8(csv).unwrap();
     let (title, rest) = text.split_once("\r\n").unwrap();
     assert!(
-        title.starts_with('\u{feff}') && title.contains("2026Q1") && title.contains("当前数据"),
+        title.starts_with('\u{feff}')
+            && title.contains("2026年第一季度")
+            && title.contains("当前数据"),
         "the sheet's title names its quarter and edition: {title}"
     );
     assert!(
