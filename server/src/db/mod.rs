@@ -253,9 +253,27 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
     Ok(db)
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration. A database a newer server has migrated is refused
+/// in words an operator who rolled the binary back understands (QA s33a S7: sea-orm's
+/// "migration file … is missing" read as a broken install).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    Migrator::up(db, None).await.map_err(newer_schema)
+}
+
+fn newer_schema(e: DbErr) -> DbErr {
+    let text = e.to_string();
+    let unknown = text
+        .split_once("Migration file of version '")
+        .and_then(|(_, rest)| rest.split_once("' is missing"))
+        .map(|(name, _)| name.to_string());
+    match unknown {
+        Some(name) => DbErr::Custom(format!(
+            "this database was written by a newer bangfu-server (its migration {name} is \
+             unknown to this version): run that version, or restore a backup made with \
+             this one; nothing was changed"
+        )),
+        None => e,
+    }
 }
 
 /// The guard of [`write_gate`]: SQLite's one writer slot in this process.
@@ -761,6 +779,26 @@ mod tests {
             assert_eq!(mode(f), 0o600, "tightened: {}", f.display());
         }
         again.close().await.unwrap();
+        db.close().await.unwrap();
+    }
+
+    /// QA s33a S7: a database from a newer server says so, and is left as it was.
+    #[tokio::test]
+    async fn a_database_from_a_newer_server_is_refused_saying_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bangfu.db").display());
+        let db = connect_and_migrate(&url).await.unwrap();
+        db.execute_unprepared(
+            "INSERT INTO seaql_migrations VALUES ('m99990101_000001_from_the_future', 1)",
+        )
+        .await
+        .unwrap();
+        let err = migrate(&db).await.unwrap_err().to_string();
+        assert!(
+            err.contains("written by a newer bangfu-server")
+                && err.contains("m99990101_000001_from_the_future"),
+            "{err}"
+        );
         db.close().await.unwrap();
     }
 

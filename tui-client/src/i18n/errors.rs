@@ -188,6 +188,12 @@ pub(super) fn server_error_zh(status: u16, code: &str, message: &str) -> String 
         }
         "forbidden" => forbidden_zh(message),
         "busy" => "服务器正忙：请稍后重试".into(),
+        // The server's disk is full or read-only: the helper tells someone who can act
+        // (QA s33a S3: it read as a bare HTTP 503).
+        "storage_unavailable" => {
+            "服务器存储空间已满或不可写：本机记录已保存，不会丢失；请告知乡镇扶贫办（服务器管理员），稍后再同步"
+                .into()
+        }
         // A redirect this device does not follow (QA s32b V4).
         "redirect" => {
             let to = message

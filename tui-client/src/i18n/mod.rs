@@ -197,7 +197,13 @@ impl Lang {
                 format!("{name}: {problem}")
             }
             other if self == Lang::En => other.to_string(),
+            // A full phone, said so: the raw SQLite or OS words gave a helper nothing to
+            // act on (QA s33a S5).
+            E::Store(err) if disk_full(&err.to_string()) => DISK_FULL_ZH.to_string(),
             E::Store(err) => format!("本机数据库出错：{err}"),
+            E::Io { error, .. } if error.kind() == std::io::ErrorKind::StorageFull => {
+                DISK_FULL_ZH.to_string()
+            }
             E::Io { path, error } => {
                 let what = match error.kind() {
                     std::io::ErrorKind::NotFound => "找不到文件".to_string(),
@@ -799,4 +805,13 @@ impl Lang {
         }
         out
     }
+}
+
+/// What a helper is told when the device's storage is full.
+const DISK_FULL_ZH: &str =
+    "本机存储空间已满：请删除不用的照片或应用腾出空间后再试（已保存的记录不受影响）";
+
+/// Whether a database error is SQLite's "database or disk is full" (SQLITE_FULL, 13).
+fn disk_full(text: &str) -> bool {
+    text.contains("database or disk is full") || text.contains("(code: 13)")
 }

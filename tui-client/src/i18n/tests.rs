@@ -612,3 +612,26 @@ fn a_missing_reason_names_the_void_or_the_amendment() {
     );
     assert!(Lang::En.error(&amend).contains("amendment needs a reason"));
 }
+
+/// QA s33a S3, S5: a full disk, the server's or the device's, is said in words a helper
+/// can act on, not as a bare HTTP 503 or SQLite's English.
+#[test]
+fn a_full_disk_is_said_so() {
+    let server = super::errors::server_error_zh(
+        503,
+        "storage_unavailable",
+        "the server cannot write to its storage just now (full or not writable)",
+    );
+    assert!(server.starts_with("服务器存储空间已满"), "{server}");
+    let full = ClientError::Io {
+        path: "photos/2c/2c10".into(),
+        error: std::io::Error::from(std::io::ErrorKind::StorageFull),
+    };
+    assert!(Lang::Zh.error(&full).starts_with("本机存储空间已满"));
+    let store = ClientError::Store(sea_orm::DbErr::Custom(
+        "Execution Error: error returned from database: (code: 13) database or disk is full".into(),
+    ));
+    assert!(Lang::Zh.error(&store).starts_with("本机存储空间已满"));
+    let other = ClientError::Store(sea_orm::DbErr::Custom("locked".into()));
+    assert!(Lang::Zh.error(&other).starts_with("本机数据库出错"));
+}
