@@ -566,13 +566,17 @@ impl ApiClient {
         let mut resp = self.send_raw(req).await?;
         let resumed = resp.status() == reqwest::StatusCode::PARTIAL_CONTENT;
         let io = |e| ClientError::io(partial, e);
-        let mut file = std::fs::OpenOptions::new()
+        // The household's photo, half-downloaded, is as private as a whole one (QA s33a
+        // S11: a partial file was 0644).
+        let mut options = std::fs::OpenOptions::new();
+        options
             .create(true)
             .append(resumed)
             .write(true)
-            .truncate(!resumed)
-            .open(partial)
-            .map_err(io)?;
+            .truncate(!resumed);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(partial).map_err(io)?;
         let mut held = if resumed { have } else { 0 };
         let mut told = held;
         while let Some(chunk) = resp
@@ -994,6 +998,33 @@ mod tests {
         let api = ApiClient::with_timeouts(&stalled, short_limits()).unwrap();
         let e = api.blob("ab").await.unwrap_err();
         assert!(e.is_transient(), "a dead link is worth another try: {e}");
+    }
+
+    /// A download cut halfway keeps what came, for the next sync to resume, in a file
+    /// only the user can read, like the photo it will become (QA s33a S11).
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_cut_download_keeps_its_bytes_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let stalled = loopback(|_, s| {
+            use std::io::Write as _;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\n\
+                        content-length: 4000\r\nconnection: close\r\n\r\n";
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&[7; 2000]);
+            std::thread::sleep(Duration::from_secs(5));
+        });
+        let api = ApiClient::with_timeouts(&stalled, short_limits()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join("ab.download");
+        let e = api
+            .blob_resuming("ab", &partial, &|_| {})
+            .await
+            .unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        let meta = std::fs::metadata(&partial).unwrap();
+        assert_eq!(meta.len(), 2000, "the first half is kept");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }
 
     /// A server that takes the connection and never answers is told apart from one that

@@ -158,11 +158,19 @@ pub async fn import(
             }
             Ok(report)
         }
-        Err(e) => {
-            txn.rollback().await?;
-            Err(e)
-        }
+        Err(e) => Err(abandon(txn, e).await),
     }
+}
+
+/// Rolls back a failed import and returns why it failed. A rollback that fails (SQLite
+/// has already rolled back after `SQLITE_FULL`) must not hide the cause: a full disk
+/// was answered 500 "cannot rollback - no transaction is active" instead of 503
+/// `storage_unavailable` (QA s33a S9).
+async fn abandon(txn: sea_orm::DatabaseTransaction, e: ApiError) -> ApiError {
+    if let Err(r) = txn.rollback().await {
+        tracing::warn!(error = %r, "rolling back a failed ledger import");
+    }
+    e
 }
 
 struct Ctx<'a> {
@@ -2133,6 +2141,23 @@ mod tests {
              2户原、新帮扶责任人均不负责（不考核）；\
              第一帮扶责任人电话（12-01~12-31）：3户原、新帮扶责任人均不负责（不考核）"
         );
+    }
+
+    /// QA s33a S9: a transaction SQLite has already rolled back (as after a full disk)
+    /// leaves the import's own error to be answered, not the rollback's.
+    #[tokio::test]
+    async fn a_failed_rollback_does_not_hide_why_the_import_failed() {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let t = crate::testing::TestDb::sqlite().await;
+        let txn = t.db.begin().await.unwrap();
+        txn.execute_unprepared("ROLLBACK").await.unwrap();
+        let full = ApiError::StorageUnavailable("database: database or disk is full".into());
+        let said = abandon(txn, full).await;
+        assert!(
+            matches!(&said, ApiError::StorageUnavailable(m) if m.contains("disk is full")),
+            "{said}"
+        );
+        t.cleanup().await;
     }
 
     #[test]
