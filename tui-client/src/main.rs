@@ -789,6 +789,9 @@ async fn apply(
     let witness_mark = witness_mark(body, &c, fresh, lang)?;
     if let Some(at) = &c.at {
         body.at = bangfu_shared::visit::truncate_to_seconds(parse_local_time(at)?);
+        // A time in the future is refused before the photos are stored (QA s33a S4: a
+        // refused visit left 11 MB of them on the phone).
+        bangfu_client::client::check_not_future(body.at, chrono::Utc::now())?;
     }
     macro_rules! replace {
         ($field:ident, $value:expr) => {

@@ -1024,6 +1024,42 @@ fn stored_images(data: &Path) -> usize {
         .sum()
 }
 
+/// QA s33a S4: a visit refused for a time in the future stores none of its photos.
+#[test]
+fn a_visit_in_the_future_stores_no_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rt = runtime();
+    rt.block_on(login(&data, Limits::default()));
+    let photo = write_jpeg(&dir.path().join("a.jpg"), 640, 480);
+    let card = write_png(&dir.path().join("card.png"), 300, 120);
+    let later = (chrono::Utc::now() + chrono::Duration::days(1))
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let out = bangfu(
+        &data,
+        &[
+            "visit",
+            "new",
+            "--household",
+            "1",
+            "--kind",
+            "home",
+            "--at",
+            &later,
+            "--photo",
+            photo.to_str().unwrap(),
+            "--household-signature",
+            card.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("走访时间晚于当前时间"), "{err}");
+    assert_eq!(stored_images(&data), 0, "nothing was stored");
+}
+
 /// `--witness` on a new home visit needs the witness's mark, `--witness-signature FILE`:
 /// without it the command is refused naming the flag and stores nothing; with it the
 /// record's witness `image_sha256` is the stored image of that file. An amendment keeps
