@@ -554,8 +554,10 @@ impl Measure<'_> {
 }
 
 /// The unbreakable pieces of a paragraph: each wide character, each Latin word or number
-/// (breakable after `-`, `/`, `;`, `,`, `|`), each space; closing marks stick to what
-/// precedes them and opening marks to what follows.
+/// (breakable after `/`, `;`, `,`, `|`), each space; closing marks stick to what
+/// precedes them and opening marks to what follows. Not after `-`: a day (`11-30`), a
+/// window (`11-01~11-30`) or a phone (`0535-1234567`) broken there read as two things
+/// on a printed sheet (QA s33c C6); one too wide for its column is still cut.
 fn atoms(para: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut word = String::new();
@@ -585,7 +587,7 @@ fn atoms(para: &str) -> Vec<String> {
                 word = std::mem::take(&mut opening);
             }
             word.push(c);
-            if "-/;,|".contains(c) {
+            if "/;,|".contains(c) {
                 out.push(std::mem::take(&mut word));
             }
         }
@@ -875,6 +877,18 @@ impl Layout<'_> {
         self.y = bottom;
     }
 
+    /// A row's cells wrapped to their columns, each a list of lines.
+    fn cells(&self, g: &Grid, r: &[Cell]) -> Vec<Vec<String>> {
+        g.widths
+            .iter()
+            .enumerate()
+            .map(|(c, w)| {
+                let text = r.get(c).map(Cell::text).unwrap_or_default();
+                self.m.wrap(&text, BODY, w - 2.0 * PAD)
+            })
+            .collect()
+    }
+
     fn header_row(&mut self, g: &Grid) {
         let lines = g.header.iter().map(Vec::len).max().unwrap_or(1).max(1);
         self.row(&g.widths, &g.header, &g.align, (0, lines), true);
@@ -887,8 +901,18 @@ impl Layout<'_> {
         let header_h =
             g.header.iter().map(Vec::len).max().unwrap_or(1).max(1) as f32 * lh + 2.0 * PAD;
         let title_h = title.map_or(0.0, |(_, size, _)| line_height(size) + 4.0);
-        // The title, the header and one line of the first row stay together.
-        if self.y + title_h + header_h + lh + 2.0 * PAD > BOTTOM {
+        let fresh = ((BOTTOM - MARGIN - header_h - 2.0 * PAD) / lh).floor() as usize;
+        // The title and the header stay with the first row as the rows' rule keeps it: the
+        // whole row when it would move to a page of its own (short), else three lines.
+        // One line was too few: a heading and a header sat alone at a page's foot, the
+        // row on the next (QA s33c C6).
+        let first = t.rows.first().map_or(1, |r| lines(&self.cells(&g, r)));
+        let keep = if first * 2 <= fresh {
+            first
+        } else {
+            first.min(3)
+        };
+        if self.y + title_h + header_h + keep as f32 * lh + 2.0 * PAD > BOTTOM {
             self.new_page();
         }
         if let Some((text, size, align)) = title {
@@ -908,17 +932,8 @@ impl Layout<'_> {
             return;
         }
         for r in &t.rows {
-            let cells: Vec<Vec<String>> = g
-                .widths
-                .iter()
-                .enumerate()
-                .map(|(c, w)| {
-                    let text = r.get(c).map(Cell::text).unwrap_or_default();
-                    self.m.wrap(&text, BODY, w - 2.0 * PAD)
-                })
-                .collect();
-            let n = cells.iter().map(Vec::len).max().unwrap_or(1).max(1);
-            let fresh = ((BOTTOM - MARGIN - header_h - 2.0 * PAD) / lh).floor() as usize;
+            let cells = self.cells(&g, r);
+            let n = lines(&cells);
             let mut from = 0;
             let mut broke = false;
             while from < n {
@@ -940,6 +955,11 @@ impl Layout<'_> {
             }
         }
     }
+}
+
+/// How many lines a row of wrapped cells takes: its tallest cell's, at least one.
+fn lines(cells: &[Vec<String>]) -> usize {
+    cells.iter().map(Vec::len).max().unwrap_or(1).max(1)
 }
 
 /// Lays the tables out and draws them.
@@ -1116,6 +1136,37 @@ mod tests {
         Measure { font: None }
     }
 
+    /// QA s33c C6: near a page's foot, a table whose short first row does not fit there
+    /// starts on the next page, its title with it: a heading and a header row were left
+    /// alone at the foot of a page, the rule's text on the next.
+    #[test]
+    fn a_table_title_stays_with_its_first_row() {
+        let rule = "按季度考核：入户每两个月一次（单月、双月各为一个周期）。".repeat(12);
+        let table = Table {
+            title: "考勤规则".into(),
+            headers: vec!["规则".into()],
+            rows: vec![vec![Cell::Text(rule)]],
+        };
+        let mut layout = Layout {
+            m: approx(),
+            pages: vec![Vec::new()],
+            y: MARGIN,
+        };
+        let lh = line_height(BODY);
+        // Room for the title, the header and two lines of the row, not for all of it.
+        layout.y = BOTTOM - (line_height(BODY + 2.0) + 4.0) - 2.0 * (lh + 2.0 * PAD) - lh;
+        layout.table(&table, Some(("考勤规则", BODY + 2.0, Align::Left)));
+        assert_eq!(layout.pages.len(), 2, "the table moved to a new page");
+        assert!(
+            layout.pages[0].is_empty(),
+            "nothing left at the first page's foot"
+        );
+        let titled = layout.pages[1]
+            .iter()
+            .any(|op| matches!(op, Op::Text { text, .. } if text == "考勤规则"));
+        assert!(titled, "the title is on the page with its row");
+    }
+
     /// QA s24d F5: a page foot keeps the whole title where it fits, and says "…" where
     /// it does not.
     #[test]
@@ -1137,8 +1188,7 @@ mod tests {
         assert_eq!(
             atoms("01-10入户(不计:无照片)；13967929081"),
             [
-                "01-",
-                "10",
+                "01-10",
                 "入",
                 "户",
                 "(不",
@@ -1148,6 +1198,10 @@ mod tests {
                 "片)；",
                 "13967929081"
             ]
+        );
+        assert_eq!(
+            atoms("11-01~11-30电话未到位；12-01"),
+            ["11-01~11-30", "电", "话", "未", "到", "位；", "12-01"]
         );
         assert_eq!(atoms("a b"), ["a", " ", "b"]);
         assert_eq!(atoms("（无）"), ["（无）"]);
