@@ -384,6 +384,20 @@ pub struct FieldChange {
     pub visit_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub helper_name: String,
+    /// For a change a visit's correction proposes in the place of one the office
+    /// accepted on that visit (a misspelt baby's name corrected): the accepted change.
+    /// Accepting this one renames the member (or, for a departure, gives the wrongly
+    /// removed member back) instead of adding a second person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<ReplacedChange>,
+}
+
+/// The accepted family change a correction's change takes the place of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplacedChange {
+    pub id: i64,
+    pub name: String,
 }
 
 /// The town office's decision on a field change.

@@ -1249,6 +1249,116 @@ db_test!(
     corrected_changes
 );
 
+/// Corrects visit `visit` with a phone call proposing `changes`; returns the queue.
+async fn correct_changes(
+    f: &mut Field,
+    county: &str,
+    visit: uuid::Uuid,
+    changes: &[(bangfu_shared::visit::FamilyChangeKind, &str)],
+) -> serde_json::Value {
+    let mut v =
+        bangfu_shared::visit::VisitBody::new(bangfu_shared::VisitKind::Phone, chrono::Utc::now());
+    for (kind, name) in changes {
+        v.family_changes.push(bangfu_shared::visit::FamilyChange {
+            kind: *kind,
+            name: (*name).into(),
+        });
+    }
+    let amendment = f.device.sign(
+        f.household,
+        RecordType::Amendment,
+        Some(v),
+        Some(visit),
+        Some("名字写错"),
+    );
+    let acks = f.push(&[amendment]).await;
+    assert_eq!(acks.acks[0].status, AckStatus::Accepted, "{acks:?}");
+    f.w.get(Some(county), "/review/family-changes").await.1
+}
+
+/// QA s33c C1: a correction that renames a change the office accepted (a misspelt baby)
+/// is queued naming the change it replaces, and accepting it renames the member instead
+/// of adding a second child; a departure recorded for the wrong member gives that member
+/// back when its correction is accepted.
+async fn replaced_changes(t: &TestDb) {
+    use bangfu_shared::visit::FamilyChangeKind::{Birth, Death, MarriageIn};
+    let mut f = field(t).await;
+    let county = f.w.login("county").await;
+    let (visit, ids) = report_changes(
+        &mut f,
+        &county,
+        &[(Birth, "朱小宝"), (MarriageIn, "李秀英")],
+    )
+    .await;
+    for id in &ids {
+        accept_change(&f, &county, *id).await;
+    }
+    let queue = correct_changes(
+        &mut f,
+        &county,
+        visit,
+        &[(Birth, "朱晓宝"), (MarriageIn, "李秀英")],
+    )
+    .await;
+    assert_eq!(queue.as_array().unwrap().len(), 1, "{queue}");
+    assert_eq!(queue[0]["name"], "朱晓宝", "{queue}");
+    assert_eq!(
+        queue[0]["replaces"],
+        json!({ "id": ids[0], "name": "朱小宝" }),
+        "{queue}"
+    );
+    let before = member_list(&f).await.len();
+    accept_change(&f, &county, queue[0]["id"].as_i64().unwrap()).await;
+    let after = member_list(&f).await;
+    assert_eq!(after.len(), before, "{after:?}");
+    assert!(
+        after.contains(&("朱晓宝".into(), "子女".into())),
+        "{after:?}"
+    );
+    assert!(!after.iter().any(|(n, _)| n == "朱小宝"), "{after:?}");
+
+    // The wrong member recorded as dead, then the record corrected.
+    let (visit, ids) = report_changes(&mut f, &county, &[(Death, "李秀英")]).await;
+    accept_change(&f, &county, ids[0]).await;
+    let queue = correct_changes(&mut f, &county, visit, &[(Death, "朱晓宝")]).await;
+    assert_eq!(queue[0]["replaces"]["name"], "李秀英", "{queue}");
+    accept_change(&f, &county, queue[0]["id"].as_i64().unwrap()).await;
+    let now = member_list(&f).await;
+    assert!(
+        now.iter().any(|(n, _)| n == "李秀英"),
+        "given back: {now:?}"
+    );
+    assert!(!now.iter().any(|(n, _)| n == "朱晓宝"), "{now:?}");
+}
+
+async fn accept_change(f: &Field, county: &str, id: i64) {
+    let path = format!("/review/family-changes/{id}");
+    let (status, body) =
+        f.w.post_json(Some(county), &path, &json!({ "accept": true }))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The household's members as (name, relation).
+async fn member_list(f: &Field) -> Vec<(String, String)> {
+    let (_, detail) =
+        f.w.get(Some(&f.token), &format!("/households/{}", f.household))
+            .await;
+    detail["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text = |k: &str| m[k].as_str().unwrap().to_string();
+            (text("name"), text("relation"))
+        })
+        .collect()
+}
+db_test!(
+    a_correction_renaming_an_accepted_change_replaces_it,
+    replaced_changes
+);
+
 /// QA s32d X4: the death of the head of household is not accepted without naming the
 /// new head; the change stays pending meanwhile. QA s33c C2: the new head is named from
 /// the members at the accept (a correction of the head's name to another member's is

@@ -6,6 +6,7 @@ pub mod attendance;
 pub mod audit;
 pub mod auth;
 pub mod caller;
+pub mod change_corrections;
 pub mod corrections;
 pub mod cpu_slots;
 pub mod devices;

@@ -1438,10 +1438,22 @@ pub async fn field_changes(
                 c.status = WITHDRAWN.into();
             }
         }
+        let replaced = super::change_corrections::replaced(db, &rows).await?;
         out.extend(
             rows.into_iter()
                 .filter(|c| status.is_none_or(|s| c.status == s))
-                .filter_map(to_field_change),
+                .filter_map(|c| {
+                    let old = replaced
+                        .get(&c.id)
+                        .map(|o| bangfu_shared::sync::ReplacedChange {
+                            id: o.id,
+                            name: o.name.clone(),
+                        });
+                    to_field_change(c).map(|dto| FieldChange {
+                        replaces: old,
+                        ..dto
+                    })
+                }),
         );
     }
     with_context(db, &mut out).await?;
@@ -1549,6 +1561,7 @@ fn to_field_change(c: field_change::Model) -> Option<FieldChange> {
         head_name: String::new(),
         visit_at: None,
         helper_name: String::new(),
+        replaces: None,
     })
 }
 
@@ -1604,6 +1617,9 @@ pub async fn decide(
     let withdrawn = !withdrawn_records(db, std::slice::from_ref(&change.record_id))
         .await?
         .is_empty();
+    let replaces = super::change_corrections::replaced(db, std::slice::from_ref(&change))
+        .await?
+        .remove(&change.id);
     let (_gate, txn) = crate::db::begin_write(db).await?;
     let status = match (withdrawn, accept) {
         (true, _) => WITHDRAWN,
@@ -1667,7 +1683,10 @@ pub async fn decide(
         }
         let before = members.len() as i64;
         let head = next_head(&h, &change, new_head.as_deref())?;
-        apply_member_change(&mut members, &change)?;
+        match &replaces {
+            Some(old) => apply_replacement(&mut members, &change, old)?,
+            None => apply_member_change(&mut members, &change)?,
+        }
         if let Some(head) = &head {
             make_head(&mut members, head)?;
         }
@@ -1703,7 +1722,7 @@ pub async fn decide(
             "field_change.decide",
             "field_change",
             Some(id),
-            serde_json::json!({ "accept": accept }),
+            serde_json::json!({ "accept": accept, "replaces": replaces.as_ref().map(|o| o.id) }),
         ),
     )
     .await?;
@@ -1839,6 +1858,37 @@ fn apply_member_change(
         ))),
         _ => {
             members.retain(|m| m.name != change.name);
+            Ok(())
+        }
+    }
+}
+
+/// Applies an accepted change that takes the place of `old`, accepted earlier on the
+/// same visit (QA s33c C1): a newcomer renames the member `old` added (keeping their
+/// relation and birth year) rather than adding a second person; a departure gives back
+/// the member `old` took out, then takes out the one named now.
+fn apply_replacement(
+    members: &mut Vec<bangfu_shared::api::Member>,
+    change: &field_change::Model,
+    old: &field_change::Model,
+) -> ApiResult<()> {
+    let joins = matches!(change.kind.as_str(), "birth" | "move_in" | "marriage_in");
+    let renamed = members.iter().position(|m| m.name == old.name);
+    match (joins, renamed) {
+        (true, Some(i)) if !members.iter().any(|m| m.name == change.name) => {
+            members[i].name = change.name.clone();
+            Ok(())
+        }
+        (true, _) => apply_member_change(members, change),
+        (false, _) => {
+            apply_member_change(members, change)?;
+            if !members.iter().any(|m| m.name == old.name) {
+                members.push(bangfu_shared::api::Member {
+                    name: old.name.clone(),
+                    relation: "家庭成员".into(),
+                    birth_year: None,
+                });
+            }
             Ok(())
         }
     }
