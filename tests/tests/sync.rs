@@ -1450,6 +1450,43 @@ async fn head_leaves(t: &TestDb) {
     assert_eq!(entry["detail"]["head_to"], json!(spouse), "{log}");
 }
 
+/// A household from a ledger lists only its head: when the head dies, the new head the
+/// office names is listed as the head.
+async fn head_of_a_ledger_household(t: &TestDb) {
+    use bangfu_shared::visit::FamilyChangeKind::Death;
+    let mut f = field(t).await;
+    let county = f.w.login("county").await;
+    let (_, ids) = report_changes(&mut f, &county, &[(Death, "田晓东")]).await;
+    let path = format!("/review/family-changes/{}", ids[0]);
+    let (status, body) =
+        f.w.post_json(Some(&county), &path, &json!({ "accept": true }))
+            .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no other member"),
+        "{body}"
+    );
+    let (status, body) =
+        f.w.post_json(
+            Some(&county),
+            &path,
+            &json!({ "accept": true, "new_head": "李秀英" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        member_list(&f).await,
+        [("李秀英".to_string(), "户主".to_string())]
+    );
+}
+db_test!(
+    a_ledger_households_new_head_is_listed_when_the_head_dies,
+    head_of_a_ledger_household
+);
+
 /// `new_head` belongs to a change that takes the head out: with another it is refused,
 /// and the change stays pending.
 async fn new_head_only_when_the_head_leaves(t: &TestDb) {

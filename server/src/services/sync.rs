@@ -1767,8 +1767,8 @@ fn next_head(
         (true, None) => {
             let staying = staying_members(h, &change.name);
             let choice = match staying.is_empty() {
-                true => "the household lists no other member: accept a marriage or move in \
-                         first"
+                true => "the household lists no other member: new_head names them and \
+                         adds them"
                     .to_string(),
                 false => format!("one of: {}", staying.join(", ")),
             };
@@ -1797,8 +1797,18 @@ fn staying_members(h: &household::Model, leaving: &str) -> Vec<String> {
         .collect()
 }
 
-/// Makes member `head` the head of household (户主); refused if no member has the name.
-fn make_head(members: &mut [bangfu_shared::api::Member], head: &str) -> ApiResult<()> {
+/// Makes member `head` the head of household (户主); refused if no member has the name,
+/// unless the household lists no one else (a ledger's household, whose spreadsheet
+/// names only its head): then the new head is listed as such.
+fn make_head(members: &mut Vec<bangfu_shared::api::Member>, head: &str) -> ApiResult<()> {
+    if members.is_empty() {
+        members.push(bangfu_shared::api::Member {
+            name: head.to_string(),
+            relation: "户主".into(),
+            birth_year: None,
+        });
+        return Ok(());
+    }
     let Some(m) = members.iter_mut().find(|m| m.name == head) else {
         let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
         return Err(ApiError::Invalid(format!(
