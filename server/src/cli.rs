@@ -1257,7 +1257,7 @@ mod tests {
             .await
             .map(|_| ())
             .unwrap_err();
-        assert!(err.to_string().contains("exit/cancel"), "{err}");
+        assert!(err.to_string().contains("household cancel-exit"), "{err}");
         t.exit_a_day_old(id).await;
         assert!(household_cmd(&t.db, rejoin()).await.is_ok());
         assert_eq!(status(id).await.as_deref(), Some("returned"));

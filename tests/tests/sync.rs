@@ -1442,6 +1442,22 @@ async fn head_leaves(t: &TestDb) {
         json!([{ "name": spouse, "relation": "户主" }]),
         "the one who died is gone, the spouse heads it: {after}"
     );
+    // The one who died is not brought back as head by a correction (QA s33d S1).
+    let (status, body) =
+        f.w.patch_json(
+            Some(&county),
+            &format!("/households/{h}"),
+            &json!({ "head_name": "田晓东", "reason": "改回" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("left the household"),
+        "{body}"
+    );
     let (_, log) =
         f.w.get(Some(&county), "/audit?action=household.new_head")
             .await;
@@ -1451,24 +1467,14 @@ async fn head_leaves(t: &TestDb) {
 }
 
 /// A household from a ledger lists only its head: when the head dies, the new head the
-/// office names is listed as the head.
+/// office names is listed as the head. When the one member left dies, no one heads it:
+/// the death is accepted without a new head (QA s33d S4).
 async fn head_of_a_ledger_household(t: &TestDb) {
     use bangfu_shared::visit::FamilyChangeKind::Death;
     let mut f = field(t).await;
     let county = f.w.login("county").await;
     let (_, ids) = report_changes(&mut f, &county, &[(Death, "田晓东")]).await;
     let path = format!("/review/family-changes/{}", ids[0]);
-    let (status, body) =
-        f.w.post_json(Some(&county), &path, &json!({ "accept": true }))
-            .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("no other member"),
-        "{body}"
-    );
     let (status, body) =
         f.w.post_json(
             Some(&county),
@@ -1481,6 +1487,9 @@ async fn head_of_a_ledger_household(t: &TestDb) {
         member_list(&f).await,
         [("李秀英".to_string(), "户主".to_string())]
     );
+    let (_, ids) = report_changes(&mut f, &county, &[(Death, "李秀英")]).await;
+    accept_change(&f, &county, ids[0]).await;
+    assert_eq!(member_list(&f).await, []);
 }
 db_test!(
     a_ledger_households_new_head_is_listed_when_the_head_dies,

@@ -165,6 +165,12 @@ pub enum ClientError {
     /// Data in the store that this version cannot read.
     #[error("corrupt local data: {0}")]
     Corrupt(String),
+    /// The store was written by a newer client: nothing is wrong with it, this program
+    /// is too old to read it (QA s33d S3: it was said as corrupt data).
+    #[error(
+        "the store has schema version {found}, newer than this client ({known}); update the client (nothing was changed)"
+    )]
+    NewerStore { found: i64, known: i64 },
     /// The server no longer accepts the saved session (the token expired or was revoked).
     #[error(
         "the server no longer accepts this device's session: run `bangfu login` again (nothing on the device is lost)"

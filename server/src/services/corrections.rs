@@ -122,6 +122,9 @@ pub async fn correct(
             twin.id
         )));
     }
+    if head_name != h.head_name {
+        refuse_one_who_left(&txn, id, &head_name).await?;
+    }
     let county = h.county_id;
     let from_village = h.village_id;
     let head_from = h.head_name.clone();
@@ -161,6 +164,32 @@ pub async fn correct(
     let entry = audit::Entry::new("household.correct", "household", Some(id), detail);
     audit::record(&txn, caller, entry).await?;
     super::exits::answer_under_lock(db, txn, caller, id).await
+}
+
+/// Refuses to name head a member whose departure (death, move or marriage out) the
+/// office accepted: a correction would bring them back without a trace in the review
+/// queue (QA s33d S1).
+async fn refuse_one_who_left(
+    db: &impl sea_orm::ConnectionTrait,
+    household_id: i64,
+    name: &str,
+) -> ApiResult<()> {
+    use crate::entities::field_change;
+    let left = field_change::Entity::find()
+        .filter(field_change::Column::HouseholdId.eq(household_id))
+        .filter(field_change::Column::Status.eq("accepted"))
+        .filter(field_change::Column::Kind.is_in(["death", "move_out", "marriage_out"]))
+        .filter(field_change::Column::Name.eq(name))
+        .one(db)
+        .await?;
+    match left {
+        Some(change) => Err(ApiError::Conflict(format!(
+            "head_name: {name} left the household ({}, accepted as family change {}): a \
+             correction does not bring them back",
+            change.kind, change.id
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The household's members (stored JSON) with the head of household renamed from `old`

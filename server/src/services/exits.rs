@@ -956,8 +956,9 @@ async fn refuse_while_cancellable(db: &impl ConnectionTrait, id: i64) -> ApiResu
         Some(exit) if exit.rejoined_at.is_none() && exit.effective_from >= super::today() => {
             Err(ApiError::Conflict(format!(
                 "its exit took effect today ({}) and can still be withdrawn: cancel the exit \
-                 (POST /households/{id}/exit/cancel), which gives its pairings back; a rejoin \
-                 is for a household that left on an earlier day",
+                 (POST /households/{id}/exit/cancel, or bangfu-server household cancel-exit), \
+                 which gives its pairings back; a rejoin is for a household that left on an \
+                 earlier day",
                 exit.effective_from
             )))
         }

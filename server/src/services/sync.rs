@@ -1766,16 +1766,17 @@ fn next_head(
         (true, Some(head)) => Ok(Some(head.to_string())),
         (true, None) => {
             let staying = staying_members(h, &change.name);
-            let choice = match staying.is_empty() {
-                true => "the household lists no other member: new_head names them and \
-                         adds them"
-                    .to_string(),
-                false => format!("one of: {}", staying.join(", ")),
-            };
+            // A household of one: no one is left to head it, and the office takes it out
+            // of pairing (exit) next (QA s33d S4: its death could never be accepted).
+            if staying.is_empty() {
+                return Ok(None);
+            }
             Err(ApiError::Conflict(format!(
                 "{} is the head of household {}: accept this change with new_head naming \
-                 the member who heads the household now ({choice}); it is still pending",
-                change.name, h.id
+                 the member who heads the household now (one of: {}); it is still pending",
+                change.name,
+                h.id,
+                staying.join(", ")
             )))
         }
         (false, Some(_)) => Err(ApiError::Invalid(format!(

@@ -165,8 +165,11 @@ impl App {
                         if let Some(warning) = &not_counted {
                             text = format!("⚠ {warning} · {text}");
                         }
+                        // No sign before it: ☰ is two columns wide to the screen code
+                        // (Unicode 16) and one to many terminals, which left a stray
+                        // border cell behind it (QA s33d S7); the words say it.
                         if let Some(decided) = self.lang.sync_decisions(report.decisions_received) {
-                            text = format!("☰ {decided} · {text}");
+                            text = format!("{decided} · {text}");
                         }
                         let returned = self.lang.sync_returned(report.returned_for_correction);
                         if let Some(returned) = &returned {

@@ -326,6 +326,9 @@ impl Lang {
             ),
             E::Key { path, reason } => format!("设备密钥出错（{reason}）：{}", path.display()),
             E::Corrupt(m) => format!("本机数据无法读取：{m}"),
+            E::NewerStore { found, known } => format!(
+                "本机数据由更新版本的 bangfu 写入（第{found}版，本程序只认到第{known}版）：请升级本程序；数据未改动"
+            ),
             E::SessionExpired => "服务器不再接受本机的登录：请重新登录（本机数据不会丢失）".into(),
             E::DeviceRevoked => REVOKED_ZH.into(),
             E::DeviceForked => FORKED_ZH.into(),

@@ -635,3 +635,20 @@ fn a_full_disk_is_said_so() {
     let other = ClientError::Store(sea_orm::DbErr::Custom("locked".into()));
     assert!(Lang::Zh.error(&other).starts_with("本机数据库出错"));
 }
+
+/// QA s33d S3: a store from a newer client is said as such, in Chinese, not as corrupt.
+#[test]
+fn a_store_from_a_newer_client_asks_for_an_update() {
+    let said = Lang::Zh.error(&ClientError::NewerStore {
+        found: 10,
+        known: 9,
+    });
+    assert!(
+        said.contains("更新版本") && said.contains("请升级本程序"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("无法读取") && !said.contains("schema"),
+        "{said}"
+    );
+}

@@ -98,10 +98,10 @@ impl Store {
     async fn migrate(&self) -> Result<()> {
         let current = self.user_version().await?;
         if current > schema::STEPS.len() as i64 {
-            return Err(ClientError::Corrupt(format!(
-                "the store has schema version {current}, newer than this client ({}); update the client",
-                schema::STEPS.len()
-            )));
+            return Err(ClientError::NewerStore {
+                found: current,
+                known: schema::STEPS.len() as i64,
+            });
         }
         for (i, step) in schema::STEPS.iter().enumerate().skip(current as usize) {
             let txn = self.begin_write().await?;
@@ -191,6 +191,26 @@ mod tests {
             assert_eq!(mode(f), 0o600, "tightened: {}", f.display());
         }
         store.close().await.unwrap();
+    }
+
+    /// A store a newer client wrote is refused as such, and left as it was.
+    #[tokio::test]
+    async fn a_store_from_a_newer_client_is_refused_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let store = Store::open(&path).await.unwrap();
+        let newer = schema::STEPS.len() as i64 + 1;
+        store
+            .connection()
+            .execute_unprepared(&format!("PRAGMA user_version = {newer}"))
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        let e = Store::open(&path).await.map(|_| ()).unwrap_err();
+        assert!(
+            matches!(e, ClientError::NewerStore { found, .. } if found == newer),
+            "{e:?}"
+        );
     }
 
     /// A store made by the first schema version, with a record and its photo link,
