@@ -14,7 +14,8 @@ use serde_json::json;
 #[derive(Subcommand)]
 pub enum SheetCommand {
     /// Show a quarter's sheet as the last sync pulled it, with the remarks written and
-    /// its state (default: the newest quarter pulled).
+    /// its state (default: the newest quarter pulled, or, while it runs, the ended one
+    /// before it if that still waits to be submitted).
     Show {
         /// `2026Q1`.
         #[arg(long)]
@@ -75,16 +76,17 @@ pub async fn run(
             }
             let view = match quarter {
                 Some(q) => client.sheet(q).await?,
-                None => client
-                    .sheets()
-                    .await?
-                    .into_iter()
-                    .next()
-                    .context(if second {
-                        lang.sheet().no_sheet
-                    } else {
-                        lang.sheet().no_sheet_first
-                    })?,
+                None => {
+                    let mut sheets = client.sheets().await?;
+                    let today = bangfu_client::client::today(chrono::Utc::now());
+                    let open = bangfu_client::sheets::sheet_to_open(&sheets, today);
+                    (open < sheets.len()).then(|| sheets.swap_remove(open))
+                }
+                .context(if second {
+                    lang.sheet().no_sheet
+                } else {
+                    lang.sheet().no_sheet_first
+                })?,
             };
             show(&view, lang, json)
         }

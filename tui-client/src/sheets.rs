@@ -163,6 +163,27 @@ impl SheetView {
     }
 }
 
+/// Which of `sheets` (newest quarter first) a second helper opens on `today`: the newest,
+/// unless it is a quarter still running and the one before it, ended, still asks for a
+/// submission (never submitted, refused, or data or remarks changed since). In a
+/// quarter's first days that report is what the screen is opened for; it opened on the
+/// new, empty quarter, the ended one's 需重新提交 one key press away and unsaid (QA
+/// s33d S6).
+pub fn sheet_to_open(sheets: &[SheetView], today: chrono::NaiveDate) -> usize {
+    let running = sheets.first().is_some_and(|s| s.quarter().end() >= today);
+    let waiting = sheets.get(1).is_some_and(|s| s.awaits_submission(today));
+    usize::from(running && waiting)
+}
+
+impl SheetView {
+    /// Whether this sheet's quarter has ended and it still asks the helper to submit.
+    pub fn awaits_submission(&self, today: chrono::NaiveDate) -> bool {
+        let unsent = matches!(self.state(), None | Some(SubmissionState::Rejected { .. }));
+        self.quarter().end() < today
+            && (unsent || self.data_changed() || self.unsubmitted_changes())
+    }
+}
+
 impl Client {
     /// Every pulled sheet with its remarks and submissions, the newest quarter first.
     pub async fn sheets(&self) -> Result<Vec<SheetView>> {

@@ -324,7 +324,11 @@ impl App {
             (Action::Char('s'), _) => self.start_sync(),
             (Action::Char('a'), _) => {
                 self.reload_sheets();
-                self.sheet_index = 0;
+                let today = crate::client::today(self.clock.now());
+                self.sheet_index = crate::sheets::sheet_to_open(&self.sheets, today);
+                if self.sheet_index > 0 {
+                    self.info(self.lang.sheet().opened_ended);
+                }
                 self.sheet_selected = 0;
                 self.sheet_summary_focus = false;
                 self.sheet_scroll = 0;
@@ -1211,13 +1215,41 @@ mod tests {
         save_sheet(app, "2026Q1");
         app.update(Action::Char('a'));
         let shown = |app: &App| app.current_sheet().map(|s| s.quarter().to_string());
-        assert_eq!(shown(app).as_deref(), Some("2026Q1"), "the newest first");
+        // The ended quarter, never submitted, opens first, and says why (QA s33d S6).
+        assert_eq!(shown(app).as_deref(), Some("2025Q4"), "the one to submit");
+        let status = app.status.clone().map(|s| s.text).unwrap_or_default();
+        assert!(status.contains("上季度考勤表尚待提交"), "{status}");
+        app.update(Action::Left);
+        assert_eq!(shown(app).as_deref(), Some("2025Q4"), "nothing earlier");
+        app.update(Action::Right);
+        assert_eq!(shown(app).as_deref(), Some("2026Q1"));
         app.update(Action::Right);
         assert_eq!(shown(app).as_deref(), Some("2026Q1"), "nothing later");
         app.update(Action::Left);
         assert_eq!(shown(app).as_deref(), Some("2025Q4"));
-        app.update(Action::Right);
-        assert_eq!(shown(app).as_deref(), Some("2026Q1"));
+    }
+
+    /// Once the ended quarter is submitted, the sheet opens on the quarter running.
+    #[test]
+    fn the_sheet_opens_on_the_running_quarter_once_the_last_is_submitted() {
+        let mut fx = fixture_as(Lang::Zh, Role::SecondHelper);
+        let app = &mut fx.app;
+        save_sheet(app, "2025Q4");
+        save_sheet(app, "2026Q1");
+        let client = app.client().clone();
+        let q: bangfu_shared::report::Quarter = "2025Q4".parse().unwrap();
+        let mut sheet = app
+            .runtime()
+            .block_on(client.sheet(q))
+            .expect("the sheet")
+            .sheet;
+        sheet.submitted_version = Some(1);
+        app.runtime()
+            .block_on(client.store().save_sheet(&sheet))
+            .expect("saved");
+        app.update(Action::Char('a'));
+        let shown = app.current_sheet().map(|s| s.quarter().to_string());
+        assert_eq!(shown.as_deref(), Some("2026Q1"));
     }
 
     /// A first helper fills in no attendance sheet: `a` is not on the help line, and

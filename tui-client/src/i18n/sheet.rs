@@ -17,6 +17,8 @@ pub struct SheetTexts {
     pub no_sheet: &'static str,
     /// A remark was being typed when the client stopped: `e` takes it up again.
     pub remark_typing: &'static str,
+    /// Said when the sheet opens on the ended quarter that still asks for a submission.
+    pub opened_ended: &'static str,
     /// For a first helper's account: the sheet is not theirs to fill in.
     pub no_sheet_first: &'static str,
     pub help: &'static str,
@@ -61,6 +63,7 @@ pub(super) static SHEET_ZH: SheetTexts = SheetTexts {
     remark: "备注",
     no_sheet: "没有考勤表：第二帮扶责任人联网同步后可离线查看（界面按 s，命令行 bangfu sync）。",
     remark_typing: "有未保存完的备注：按 e 接着写（Esc 放弃）",
+    opened_ended: "上季度考勤表尚待提交，先打开它；按 → 看本季度",
     no_sheet_first: "考勤表由第二帮扶责任人填报，本账号无需填报。",
     help: "e/Enter 备注  S 签名提交  Tab 详情  ←→ 季度  s 同步  Esc 返回  q 退出  ↑↓ 选择",
     help_summary: "↑↓ PgUp/PgDn Home/End 滚动详情  Tab 返回表格  Esc 返回  q 退出",
@@ -95,6 +98,7 @@ pub(super) static SHEET_EN: SheetTexts = SheetTexts {
     remark: "Remark",
     no_sheet: "No attendance sheet: a second helper's sync with network brings it for offline review (s here, bangfu sync on the command line).",
     remark_typing: "a remark was left half-typed: e goes on with it (Esc drops it)",
+    opened_ended: "last quarter's sheet still waits to be submitted, so it opens first; → shows this quarter",
     no_sheet_first: "No attendance sheet for this account: the second helper fills it in; a first helper need not.",
     help: "e/Enter remark  S sign & submit  Tab summary  ←→ quarter  s sync  Esc back  q quit  ↑↓ select",
     help_summary: "↑↓ PgUp/PgDn Home/End scroll the summary  Tab back to the rows  Esc back  q quit",
