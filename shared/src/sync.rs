@@ -223,6 +223,7 @@ impl DeviceAnomaly {
             "clock_behind" | "clock_went_back" => "设备时间倒退",
             "entered_late" => "补录",
             "photo_reused" => "照片重复使用",
+            "voided_with_changes" => "已采纳家庭变化的走访被作废",
             other => other,
         }
     }
@@ -308,6 +309,14 @@ impl DeviceAnomaly {
                 "第{seq}条记录（{}的走访）的照片或签字图片已用于其他走访：不计入考勤，供核查",
                 self.visit_date.map(|d| d.to_string()).unwrap_or_default()
             ),
+            // QA s33d S9: the change accepted stays in the household's members.
+            "voided_with_changes" => {
+                let change = self.detail.split('`').nth(1).unwrap_or_default();
+                format!(
+                    "第{seq}条记录（{}的走访）已被帮扶责任人作废，但其家庭变化（{change}）已由乡镇采纳，家庭成员仍按此变化：请核实，需要时更正家庭成员",
+                    self.visit_date.map(|d| d.to_string()).unwrap_or_default()
+                )
+            }
             _ => self.detail.clone(),
         }
     }

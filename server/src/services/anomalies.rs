@@ -51,8 +51,88 @@ pub async fn in_scope(
     out.extend(gaps(db, helpers).await?);
     let stored = stored_of_refused(db, &out).await?;
     refusals::settle(&mut out, &stored);
-    out.extend(flagged_visits(db, homes).await?);
+    out.extend(flagged_visits(db, homes.clone()).await?);
+    out.extend(voided_after_accepting(db, homes).await?);
     Ok(out)
+}
+
+/// Visits their helper voided after the office accepted a family change of theirs, one
+/// line per change: the household's members still carry it, and nothing else told the
+/// office (QA s33d S9: a visit voided as 录错户 left its new head in place).
+async fn voided_after_accepting(
+    db: &impl ConnectionTrait,
+    homes: SelectStatement,
+) -> ApiResult<Vec<DeviceAnomaly>> {
+    use crate::entities::field_change;
+    let voided = Query::select()
+        .column(visit_fact::Column::RecordId)
+        .from(visit_fact::Entity)
+        .and_where(visit_fact::Column::HouseholdId.in_subquery(homes.clone()))
+        .and_where(visit_fact::Column::Voided.eq(true))
+        .to_owned();
+    let changes = field_change::Entity::find()
+        .filter(field_change::Column::HouseholdId.in_subquery(homes))
+        .filter(field_change::Column::Status.eq("accepted"))
+        .filter(field_change::Column::RecordId.in_subquery(voided))
+        .order_by_asc(field_change::Column::Id)
+        .all(db)
+        .await?;
+    let ids: Vec<String> = changes.iter().map(|c| c.record_id.clone()).collect();
+    let mut facts = std::collections::HashMap::new();
+    for chunk in ids.chunks(crate::db::IN_CHUNK) {
+        for f in visit_fact::Entity::find()
+            .filter(visit_fact::Column::RecordId.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            facts.insert(f.record_id.clone(), f);
+        }
+    }
+    let mut records = std::collections::HashMap::new();
+    for chunk in ids.chunks(crate::db::IN_CHUNK) {
+        let rows: Vec<(String, i64, i64)> = record::Entity::find()
+            .select_only()
+            .columns([
+                record::Column::Id,
+                record::Column::DeviceId,
+                record::Column::DeviceSeq,
+            ])
+            .filter(record::Column::Id.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        records.extend(
+            rows.into_iter()
+                .map(|(id, device, seq)| (id, (device, seq))),
+        );
+    }
+    Ok(changes
+        .into_iter()
+        .filter_map(|c| {
+            let f = facts.get(&c.record_id)?;
+            let &(device_id, seq) = records.get(&c.record_id)?;
+            let change = c
+                .kind
+                .parse::<bangfu_shared::visit::FamilyChangeKind>()
+                .map_or(c.kind.clone(), |k| k.label_zh().to_string());
+            Some(DeviceAnomaly {
+                device_id,
+                helper_id: f.helper_id,
+                kind: "voided_with_changes".into(),
+                seq,
+                seq_to: None,
+                detail: format!(
+                    "record {seq} (the visit of {} to household {}) was voided after the \
+                     office accepted its family change `{change} {}` (change {}): the \
+                     household's members still carry it",
+                    f.visit_date, f.household_id, c.name, c.id
+                ),
+                detected_at: c.decided_at.unwrap_or(f.received_at),
+                household_id: Some(f.household_id),
+                visit_date: Some(f.visit_date),
+            })
+        })
+        .collect())
 }
 
 /// `SELECT id FROM households` in the caller's scope (optionally one town of it).

@@ -127,7 +127,6 @@ pub async fn correct(
     }
     let county = h.county_id;
     let from_village = h.village_id;
-    let head_from = h.head_name.clone();
     let members = renamed_head(&h.members, &h.head_name, &head_name)?;
     let mut active: household::ActiveModel = h.into();
     if let Some(members) = members {
@@ -141,26 +140,19 @@ pub async fn correct(
             .unwrap_or_default();
         active.address = Set(format!("{town}{}", v.name));
     }
-    let head_name_after = head_name.clone();
     active.head_name = Set(head_name);
     active.phone = Set(phone);
     active.village_id = Set(village_id);
     active.updated_at = Set(super::now());
     active.update(&txn).await?;
     super::sync::bump_ledger(&txn, county).await?;
-    // Which fields and why; the head's names too (QA s33c C9: the household is known by
-    // its head, and every report, past quarters' too, shows the corrected one), but not
-    // the phone numbers.
-    let mut detail = serde_json::json!({
+    // Which fields and why, not the names and numbers themselves (personal data).
+    let detail = serde_json::json!({
         "fields": changed,
         "reason": c.reason,
         "village_from": from_village,
         "village_to": village_id,
     });
-    if changed.contains(&"head_name") {
-        detail["head_from"] = head_from.into();
-        detail["head_to"] = head_name_after.into();
-    }
     let entry = audit::Entry::new("household.correct", "household", Some(id), detail);
     audit::record(&txn, caller, entry).await?;
     super::exits::answer_under_lock(db, txn, caller, id).await

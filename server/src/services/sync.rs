@@ -1693,11 +1693,10 @@ pub async fn decide(
         // A size the ledger gave (more people than are named) moves by the change.
         let named = members.len() as i64;
         let size = h.size.map_or(named, |n| (n + named - before).max(named));
-        let head_from = h.head_name.clone();
         let mut active = h.into_active_model();
         if let Some(head) = &head {
             active.head_name = Set(head.clone());
-            household_head_audit(&txn, caller, &active, &head_from, head).await?;
+            household_head_audit(&txn, caller, &active, change.id).await?;
         }
         active.size = Set(Some(size));
         active.members =
@@ -1822,20 +1821,19 @@ fn make_head(members: &mut Vec<bangfu_shared::api::Member>, head: &str) -> ApiRe
     Ok(())
 }
 
-/// The audit entry of a head of household named at an accept, with the names: the
-/// household is known by its head, and the reports of past quarters show the new one.
+/// The audit entry of a head of household named at an accept: which change, not the
+/// names (personal data, as a correction's entry keeps none).
 async fn household_head_audit(
     txn: &impl ConnectionTrait,
     caller: &Caller,
     h: &household::ActiveModel,
-    from: &str,
-    to: &str,
+    change_id: i64,
 ) -> ApiResult<()> {
     let id = match &h.id {
         sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => Some(*id),
         sea_orm::ActiveValue::NotSet => None,
     };
-    let detail = serde_json::json!({ "fields": ["head_name"], "head_from": from, "head_to": to });
+    let detail = serde_json::json!({ "fields": ["head_name"], "field_change": change_id });
     audit::record(
         txn,
         caller,
