@@ -445,10 +445,29 @@ fn is_opening(c: char) -> bool {
 /// Measures text in one font.
 struct Measure<'a> {
     font: Option<(&'a [u8], &'a Metrics)>,
+    /// Each character's width once looked up: lines are measured again and again while
+    /// they wrap, and the font's tables were most of a town PDF's time (QA s33e S1).
+    widths: std::cell::RefCell<std::collections::HashMap<char, f32>>,
 }
 
-impl Measure<'_> {
+impl<'a> Measure<'a> {
+    fn new(font: Option<(&'a [u8], &'a Metrics)>) -> Self {
+        Measure {
+            font,
+            widths: std::cell::RefCell::default(),
+        }
+    }
+
     fn char_em(&self, c: char) -> f32 {
+        if let Some(w) = self.widths.borrow().get(&c) {
+            return *w;
+        }
+        let w = self.char_em_looked_up(c);
+        self.widths.borrow_mut().insert(c, w);
+        w
+    }
+
+    fn char_em_looked_up(&self, c: char) -> f32 {
         if let Some(w) = self.font.and_then(|(d, m)| m.advance(d, c)) {
             return w;
         }
@@ -966,9 +985,7 @@ fn lines(cells: &[Vec<String>]) -> usize {
 fn render(tables: &[Table], town: Option<&str>, footer: Option<&str>) -> ApiResult<Vec<u8>> {
     let font = find_font()?;
     let mut l = Layout {
-        m: Measure {
-            font: Some((&font.data[..], &font.metrics)),
-        },
+        m: Measure::new(Some((&font.data[..], &font.metrics))),
         pages: Vec::new(),
         y: MARGIN,
     };
@@ -1133,7 +1150,7 @@ mod tests {
     use super::*;
 
     fn approx() -> Measure<'static> {
-        Measure { font: None }
+        Measure::new(None)
     }
 
     /// QA s33c C6: near a page's foot, a table whose short first row does not fit there
