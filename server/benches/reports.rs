@@ -400,6 +400,7 @@ async fn measure(label: &str, db: &DatabaseConnection, county: i64, q: Quarter) 
     println!(
         "{label:<20} sheet {t_sheet} | town report {t_town} | county report {t_county} (medians of {runs})"
     );
+    files(label, db, &admin, (town, county), q).await;
     if reset {
         println!(
             "{:<20} peak RSS while reporting {:>6.0} MiB (RSS before {:.0} MiB)",
@@ -414,6 +415,45 @@ async fn measure(label: &str, db: &DatabaseConnection, county: i64, q: Quarter) 
             peak_rss_mib()
         );
     }
+}
+
+/// The town and county reports as the offices download them: each format's rendering
+/// alone, after the report is computed (PDF shaping and layout was the slow one: QA
+/// s33e S1).
+async fn files(
+    label: &str,
+    db: &DatabaseConnection,
+    admin: &Caller,
+    (town, county): (i64, i64),
+    q: Quarter,
+) {
+    use bangfu_server::{report_files, report_pdf};
+    let t = reports::town_report(db, admin, Some(town), q)
+        .await
+        .unwrap();
+    let c = reports::county_report(db, admin, Some(county), q)
+        .await
+        .unwrap();
+    let mut line = String::new();
+    for (what, tables) in [
+        ("town", report_files::town_tables(&t)),
+        ("county", report_files::county_tables(&c)),
+    ] {
+        for format in ["csv", "xlsx", "pdf"] {
+            let started = std::time::Instant::now();
+            let bytes = match format {
+                "csv" => report_files::to_csv(&tables),
+                "xlsx" => report_files::to_xlsx(&tables),
+                _ => report_pdf::to_pdf(&tables, None),
+            };
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            match bytes {
+                Ok(b) => line += &format!(" {what} {format} {ms:.0} ms ({} KiB) |", b.len() / 1024),
+                Err(e) => line += &format!(" {what} {format}: {e} |"),
+            }
+        }
+    }
+    println!("{label:<20} files:{}", line.trim_end_matches(" |"));
 }
 
 fn main() {
