@@ -94,6 +94,10 @@ pub struct LoginForm {
     pub focus: usize,
 }
 
+/// The most visits the history screen loads, newest first; the title says when there
+/// may be more.
+pub const HISTORY_LIMIT: u64 = 500;
+
 /// Where "now" comes from: the system clock, or a fixed instant for tests and demos.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Clock {

@@ -204,7 +204,7 @@ impl App {
     }
 
     pub(super) fn reload_history(&mut self, household_id: Option<i64>) {
-        match self.block(self.client.visits(household_id, 500)) {
+        match self.block(self.client.visits(household_id, super::HISTORY_LIMIT)) {
             Ok(v) => {
                 self.history = v;
                 self.history_selected = self
@@ -1204,6 +1204,27 @@ mod tests {
         let text = screen(app, 80, 24);
         assert!(!text.contains("尚未同步"), "{text}");
         assert!(text.contains("从未"), "{text}");
+    }
+
+    /// A history holding the most the screen loads says older visits may exist, and
+    /// where to find them (QA s33e S2); a shorter one says nothing of it.
+    #[test]
+    fn a_full_history_says_older_visits_are_elsewhere() {
+        let mut fx = fixture(Lang::Zh);
+        let app = &mut fx.app;
+        phone_call(app);
+        app.update(Action::Char('h'));
+        assert!(!screen(app, 100, 30).contains("仅显示最近"));
+        app.update(Action::Back);
+        for _ in 1..super::super::HISTORY_LIMIT {
+            phone_call(app);
+        }
+        app.update(Action::Char('h'));
+        let text = screen(app, 100, 30);
+        assert!(
+            text.contains("仅显示最近500条；更早的：bangfu visit list"),
+            "{text}"
+        );
     }
 
     /// ← goes to the earlier quarter, → to the later one.

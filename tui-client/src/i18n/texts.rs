@@ -86,6 +86,9 @@ pub struct Texts {
     pub chooser_no_match: &'static str,
     pub chooser_not_found: &'static str,
     pub visit_history: &'static str,
+    /// Beside the history's title when it holds the most the screen loads: older visits
+    /// exist, and where to find them (QA s33e S2).
+    pub history_newest_only: &'static str,
     pub help_history: &'static str,
     pub sync_local: &'static str,
     pub sync_done: &'static str,
@@ -265,6 +268,7 @@ pub(super) static ZH: Texts = Texts {
     chooser_no_match: "没有名称含此文字的文件",
     chooser_not_found: "找不到文件或目录：",
     visit_history: "走访记录",
+    history_newest_only: "仅显示最近{}条；更早的：bangfu visit list --limit 2000",
     help_history: "a 更正  v 作废  s 同步  Esc 返回  q 退出  ↑↓ 选择",
     sync_local: "仅本地",
     sync_done: "已同步",
@@ -409,6 +413,7 @@ pub(super) static EN: Texts = Texts {
     chooser_no_match: "no file name contains this",
     chooser_not_found: "no such file or directory: ",
     visit_history: "Visit history",
+    history_newest_only: "the newest {} only; older ones: bangfu visit list --limit 2000",
     help_history: "a amend  v void  s sync  Esc back  q quit  ↑↓ select",
     sync_local: "local only",
     sync_done: "synced",

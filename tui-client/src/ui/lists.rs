@@ -718,10 +718,14 @@ pub fn render_history(
     household_id: Option<i64>,
 ) -> String {
     let t = app.lang.texts();
-    let title = match household_id {
+    let mut title = match household_id {
         Some(id) => format!(" {} · {} ", t.visit_history, app.head_name(id)),
         None => format!(" {} ", t.visit_history),
     };
+    if app.history.len() as u64 >= crate::app::HISTORY_LIMIT {
+        let limit = crate::app::HISTORY_LIMIT.to_string();
+        title += &format!("· {} ", t.history_newest_only.replace("{}", &limit));
+    }
     let [list_area, detail_area] = history_areas(app, area);
     // The time (`2026-03-10 09:30`, 16 columns) always comes whole; in a narrow
     // window the head, kind, signature and state columns shrink, cut with "…" (the
