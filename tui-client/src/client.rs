@@ -769,6 +769,27 @@ impl Client {
         })
     }
 
+    /// Removes the images stored since `since` that nothing uses: a save that failed
+    /// after its photos were copied (a refused visit, a full phone) left them behind,
+    /// unseen by the helper and never sent (QA s33a S6, s33d S2). An image another
+    /// visit or a draft names stays. Returns how many went.
+    pub async fn forget_unused_images_since(&self, since: std::time::SystemTime) -> Result<usize> {
+        let mut removed = 0;
+        for sha in self.photos.stored_since(since) {
+            if self.store.image_in_use(&sha).await? {
+                continue;
+            }
+            let path = self.photos.path_of(&sha);
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ClientError::io(&path, e)),
+            }
+            self.store.forget_file(&sha).await?;
+        }
+        Ok(removed)
+    }
+
     /// Stores a rendered signature PNG; returns its hash.
     pub async fn attach_signature_png(&self, png: &[u8]) -> Result<String> {
         let img: StoredImage = self.photos.put_png(png)?;

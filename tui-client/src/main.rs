@@ -622,60 +622,19 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             content,
         }) => {
             warn_clock(client, lang).await;
-            let mut body = VisitBody::new(kind, Utc::now());
-            apply(client, &mut body, content, Photos::New, lang).await?;
-            finish(client, household, body, None, lang, json).await
+            let started = std::time::SystemTime::now();
+            let done = async {
+                let mut body = VisitBody::new(kind, Utc::now());
+                apply(client, &mut body, content, Photos::New, lang).await?;
+                finish(client, household, body, None, lang, json).await
+            }
+            .await;
+            leave_no_strays(client, started, done, lang).await
         }
-        Command::Visit(VisitCommand::Amend {
-            id,
-            reason,
-            replace_photos,
-            content,
-        }) => {
-            warn_clock(client, lang).await;
-            let reason = amendment_reason(reason)?;
-            let original = client.original_visit(id).await?;
-            let mut body = original
-                .current
-                .signed
-                .record
-                .visit
-                .clone()
-                .context("the visit has no content")?;
-            let before = body.clone();
-            let mode = if replace_photos {
-                Photos::Replace
-            } else {
-                Photos::Add
-            };
-            apply(client, &mut body, content, mode, lang).await?;
-            // A visit flagged for the device's clock is set right by signing it again
-            // with a right clock, as it stands (QA s26d F6).
-            let re_sign = original.flags.iter().any(|f| {
-                matches!(
-                    f,
-                    bangfu_client::flags::Flag::ClockAhead
-                        | bangfu_client::flags::Flag::ClockBehind
-                )
-            });
-            if body == before && !re_sign {
-                bail!("{}", lang.cli_amend_unchanged());
-            }
-            if body.photos.len() != before.photos.len() {
-                errln!(
-                    "{}",
-                    lang.cli_photos_changed(before.photos.len(), body.photos.len())
-                );
-            }
-            finish(
-                client,
-                original.household_id,
-                body,
-                Some((original.visit_id, Some(reason))),
-                lang,
-                json,
-            )
-            .await
+        Command::Visit(VisitCommand::Amend { .. }) => {
+            let started = std::time::SystemTime::now();
+            let done = amend(client, command, lang, json).await;
+            leave_no_strays(client, started, done, lang).await
         }
         Command::Visit(VisitCommand::Void { id, reason }) => {
             let r = client.void_visit(id, &reason, Utc::now()).await?;
@@ -765,6 +724,79 @@ async fn headless(client: &Client, command: Command, lang: Lang, json: bool) -> 
             Ok(())
         }
     }
+}
+
+/// `bangfu visit amend`: signs a correction of a visit with the flags given.
+async fn amend(client: &Client, command: Command, lang: Lang, json: bool) -> anyhow::Result<()> {
+    let Command::Visit(VisitCommand::Amend {
+        id,
+        reason,
+        replace_photos,
+        content,
+    }) = command
+    else {
+        bail!("not an amendment");
+    };
+    warn_clock(client, lang).await;
+    let reason = amendment_reason(reason)?;
+    let original = client.original_visit(id).await?;
+    let mut body = original
+        .current
+        .signed
+        .record
+        .visit
+        .clone()
+        .context("the visit has no content")?;
+    let before = body.clone();
+    let mode = if replace_photos {
+        Photos::Replace
+    } else {
+        Photos::Add
+    };
+    apply(client, &mut body, content, mode, lang).await?;
+    // A visit flagged for the device's clock is set right by signing it again
+    // with a right clock, as it stands (QA s26d F6).
+    let re_sign = original.flags.iter().any(|f| {
+        matches!(
+            f,
+            bangfu_client::flags::Flag::ClockAhead | bangfu_client::flags::Flag::ClockBehind
+        )
+    });
+    if body == before && !re_sign {
+        bail!("{}", lang.cli_amend_unchanged());
+    }
+    if body.photos.len() != before.photos.len() {
+        errln!(
+            "{}",
+            lang.cli_photos_changed(before.photos.len(), body.photos.len())
+        );
+    }
+    finish(
+        client,
+        original.household_id,
+        body,
+        Some((original.visit_id, Some(reason))),
+        lang,
+        json,
+    )
+    .await
+}
+
+/// Passes on a visit command's outcome; when it failed, first removes the images it
+/// stored that nothing uses (QA s33a S6, s33d S2). A failure to remove them is said
+/// after, on its own line: the command's own error is what the helper needs.
+async fn leave_no_strays(
+    client: &Client,
+    started: std::time::SystemTime,
+    done: anyhow::Result<()>,
+    lang: Lang,
+) -> anyhow::Result<()> {
+    if done.is_err()
+        && let Err(e) = client.forget_unused_images_since(started).await
+    {
+        errln!("⚠ {}", lang.error(&e));
+    }
+    done
 }
 
 /// Fills `body` from the flags; for an amendment (`fresh = false`) only given flags replace.

@@ -93,6 +93,25 @@ impl PhotoStore {
         std::fs::metadata(self.path_of(sha256)).is_ok_and(|m| m.len() == bytes)
     }
 
+    /// The hashes of the images written to the store since `since` (a failed save's,
+    /// for [`crate::Client::forget_unused_images_since`]).
+    pub fn stored_since(&self, since: std::time::SystemTime) -> Vec<String> {
+        let Ok(prefixes) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        prefixes
+            .flatten()
+            .filter_map(|d| std::fs::read_dir(d.path()).ok())
+            .flat_map(|files| files.flatten())
+            .filter(|f| {
+                f.metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|at| at >= since)
+            })
+            .filter_map(|f| f.file_name().to_str().map(str::to_string))
+            .collect()
+    }
+
     /// Whether the file with this hash is stored and intact.
     pub fn verify(&self, sha256: &str) -> bool {
         std::fs::read(self.path_of(sha256)).is_ok_and(|b| sha256_hex(&b) == sha256)

@@ -1060,6 +1060,53 @@ fn a_visit_in_the_future_stores_no_photo() {
     assert_eq!(stored_images(&data), 0, "nothing was stored");
 }
 
+/// QA s33a S6, s33d S2: a visit refused after some of its photos were stored (here: its
+/// second file is not an image; on a phone, the disk filled up) leaves none of them
+/// behind; a photo a signed visit carries stays.
+#[test]
+fn a_refused_visit_leaves_no_photo_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rt = runtime();
+    rt.block_on(login(&data, Limits::default()));
+    let kept = write_jpeg(&dir.path().join("kept.jpg"), 640, 480);
+    let card = write_png(&dir.path().join("card.png"), 300, 120);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let home = |photos: &[&Path]| {
+        let mut args = vec![
+            "visit".to_string(),
+            "new".into(),
+            "--household".into(),
+            "1".into(),
+            "--kind".into(),
+            "home".into(),
+            "--at".into(),
+            "2026-03-10 09:30".into(),
+            "--household-signature".into(),
+            s(&card),
+        ];
+        for p in photos {
+            args.extend(["--photo".into(), s(p)]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bangfu(&data, &args)
+    };
+    assert!(home(&[&kept]).status.success());
+    assert_eq!(stored_images(&data), 2, "a photo and the card");
+    let fresh = write_jpeg(&dir.path().join("fresh.jpg"), 800, 600);
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a photo").unwrap();
+    let refused = home(&[&kept, &fresh, &text]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("不是可读的图片"), "{err}");
+    assert_eq!(
+        stored_images(&data),
+        2,
+        "the refused visit's new photo is gone, the signed visit's stays: {err}"
+    );
+}
+
 /// `--witness` on a new home visit needs the witness's mark, `--witness-signature FILE`:
 /// without it the command is refused naming the flag and stores nothing; with it the
 /// record's witness `image_sha256` is the stored image of that file. An amendment keeps

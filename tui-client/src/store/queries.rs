@@ -904,6 +904,28 @@ impl Store {
         Ok(())
     }
 
+    /// Whether any record, draft, pulled record waiting in the inbox or upload names
+    /// the image `sha256`.
+    pub async fn image_in_use(&self, sha256: &str) -> Result<bool> {
+        let sql = "SELECT 1 WHERE EXISTS (SELECT 1 FROM record_files WHERE sha256 = ?) \
+                   OR EXISTS (SELECT 1 FROM uploads WHERE sha256 = ?) \
+                   OR EXISTS (SELECT 1 FROM drafts WHERE instr(form_json, ?) > 0) \
+                   OR EXISTS (SELECT 1 FROM pull_inbox WHERE instr(server_json, ?) > 0)";
+        let row = self
+            .db
+            .query_one_raw(stmt(sql, [0, 1, 2, 3].map(|_| sha256.into())))
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Forgets the registration of an image no longer on the device.
+    pub async fn forget_file(&self, sha256: &str) -> Result<()> {
+        self.db
+            .execute_raw(stmt("DELETE FROM files WHERE sha256 = ?", [sha256.into()]))
+            .await?;
+        Ok(())
+    }
+
     /// Whether an image is registered.
     pub async fn has_file(&self, sha256: &str) -> Result<bool> {
         let row = self
