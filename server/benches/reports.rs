@@ -304,7 +304,9 @@ async fn setup(
             effective_from: from,
             filed_on: from,
             reason: None,
-            retroactive: false,
+            // A year of history, town by town: every town after the first is added to a
+            // county already paired, dated back (refused without it since s32 U1).
+            retroactive: true,
         };
         ledger::import(&db, &Caller::system(), &bytes, &opts)
             .await
