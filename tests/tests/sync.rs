@@ -1369,14 +1369,7 @@ async fn head_leaves(t: &TestDb) {
     let mut f = field(t).await;
     let county = f.w.login("county").await;
     let (_, married) = report_changes(&mut f, &county, &[(MarriageIn, "李秀英")]).await;
-    let (status, body) =
-        f.w.post_json(
-            Some(&county),
-            &format!("/review/family-changes/{}", married[0]),
-            &json!({ "accept": true }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    accept_change(&f, &county, married[0]).await;
     let (_, ids) = report_changes(&mut f, &county, &[(Death, "田晓东")]).await;
     let (status, body) =
         f.w.post_json(

@@ -1682,7 +1682,7 @@ pub async fn decide(
             });
         }
         let before = members.len() as i64;
-        let head = next_head(&h, &change, new_head.as_deref())?;
+        let head = next_head(&h, &members, &change, new_head.as_deref())?;
         match &replaces {
             Some(old) => apply_replacement(&mut members, &change, old)?,
             None => apply_member_change(&mut members, &change)?,
@@ -1693,10 +1693,11 @@ pub async fn decide(
         // A size the ledger gave (more people than are named) moves by the change.
         let named = members.len() as i64;
         let size = h.size.map_or(named, |n| (n + named - before).max(named));
+        let household_id = h.id;
         let mut active = h.into_active_model();
         if let Some(head) = &head {
             active.head_name = Set(head.clone());
-            household_head_audit(&txn, caller, &active, change.id).await?;
+            household_head_audit(&txn, caller, household_id, change.id).await?;
         }
         active.size = Set(Some(size));
         active.members =
@@ -1753,6 +1754,7 @@ pub async fn decide(
 /// first turned the old head's row into a second copy of the spouse).
 fn next_head(
     h: &household::Model,
+    members: &[bangfu_shared::api::Member],
     change: &field_change::Model,
     new_head: Option<&str>,
 ) -> ApiResult<Option<String>> {
@@ -1764,7 +1766,11 @@ fn next_head(
         ))),
         (true, Some(head)) => Ok(Some(head.to_string())),
         (true, None) => {
-            let staying = staying_members(h, &change.name);
+            let staying: Vec<&str> = members
+                .iter()
+                .map(|m| m.name.as_str())
+                .filter(|n| *n != change.name)
+                .collect();
             // A household of one: no one is left to head it, and the office takes it out
             // of pairing (exit) next (QA s33d S4: its death could never be accepted).
             if staying.is_empty() {
@@ -1784,17 +1790,6 @@ fn next_head(
         ))),
         (false, None) => Ok(None),
     }
-}
-
-/// The names of the household's members other than `leaving`, for the answer that asks
-/// for a new head.
-fn staying_members(h: &household::Model, leaving: &str) -> Vec<String> {
-    serde_json::from_str::<Vec<bangfu_shared::api::Member>>(&h.members)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| m.name)
-        .filter(|n| n != leaving)
-        .collect()
 }
 
 /// Makes member `head` the head of household (户主); refused if no member has the name,
@@ -1826,18 +1821,19 @@ fn make_head(members: &mut Vec<bangfu_shared::api::Member>, head: &str) -> ApiRe
 async fn household_head_audit(
     txn: &impl ConnectionTrait,
     caller: &Caller,
-    h: &household::ActiveModel,
+    household_id: i64,
     change_id: i64,
 ) -> ApiResult<()> {
-    let id = match &h.id {
-        sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => Some(*id),
-        sea_orm::ActiveValue::NotSet => None,
-    };
     let detail = serde_json::json!({ "fields": ["head_name"], "field_change": change_id });
     audit::record(
         txn,
         caller,
-        audit::Entry::new("household.new_head", "household", id, detail),
+        audit::Entry::new(
+            "household.new_head",
+            "household",
+            Some(household_id),
+            detail,
+        ),
     )
     .await
 }
